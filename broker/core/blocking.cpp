@@ -1,0 +1,165 @@
+// Blocking list operations: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP.
+//
+// How it works (the same design as Redis's blocked.c):
+//  - A client that finds every key empty is parked: for each key it waits on, it joins
+//    the FIFO waiters_[key]; its deadline, if any, goes into block_deadlines_. Its
+//    further pipelined commands stay unparsed in its input buffer.
+//  - A push never serves anybody by itself: it only marks the key ready (when someone
+//    waits on it). After the pushing command - or the whole EXEC - finishes,
+//    serve_blocked_clients() walks the ready keys and serves the waiters of each key in
+//    FIFO order, one element each, until the list is empty. "LPUSH k a b" therefore
+//    wakes a BLPOP with "b", and "MULTI; LPUSH k a; DEL k; EXEC" wakes nobody.
+//  - Serving a BLMOVE pushes onto its destination, which may make that key ready: the
+//    loop repeats until no key is ready (BLMOVE chains).
+//  - A served client is sent its reply and queued to run the rest of its pipeline at
+//    the end of the turn. The effect logged is the non-blocking equivalent (LPOP, RPOP,
+//    LMOVE, RPOPLPUSH, "LPOP key count"), so a replay reaches the same state.
+//  - A client that disconnects while blocked is just removed from the FIFOs: it never
+//    took an element, so nothing is lost. Timeouts reply a null array.
+//
+// Adding a blocking command: fill a blocked_state in the handler and call
+// block_client(); teach serve_key() how to serve that kind.
+#include <algorithm>
+
+#include "broker/core/server.hpp"
+#include "broker/core/task_manager.hpp"
+
+namespace respq::core {
+
+void server::block_client(client& c, std::unique_ptr<blocked_state> b) {
+  for (const auto& k : b->keys) waiters_[k].push_back(&c);
+  if (b->deadline != clock::time_point::max()) block_deadlines_.emplace(b->deadline, &c);
+  c.blocked = std::move(b);
+  ++blocked_count_;
+}
+
+void server::remove_from_waiters(client& c) {
+  for (const auto& k : c.blocked->keys) {
+    auto it = waiters_.find(k);
+    if (it == waiters_.end()) continue;
+    it->second.remove(&c);
+    if (it->second.empty()) waiters_.erase(it);
+  }
+  if (c.blocked->deadline != clock::time_point::max()) {
+    auto [lo, hi] = block_deadlines_.equal_range(c.blocked->deadline);
+    for (auto it = lo; it != hi; ++it) {
+      if (it->second == &c) {
+        block_deadlines_.erase(it);
+        break;
+      }
+    }
+  }
+  --blocked_count_;
+}
+
+void server::unblock_client(client& c, bool timed_out) {
+  if (!c.blocked) return;
+  remove_from_waiters(c);
+  c.blocked.reset();
+  if (timed_out) reply(c).null_array();
+  queue_write(c);
+  if (!c.unblocked_pending && !c.in.empty()) {
+    c.unblocked_pending = true;
+    unblocked_.push_back(&c);
+  }
+}
+
+void server::signal_key_as_ready(std::string_view key) {
+  tasks_->on_list_push(key);
+  if (waiters_.find(key) == waiters_.end()) return;
+  if (ready_set_.find(key) != ready_set_.end()) return;
+  ready_set_.emplace(key);
+  ready_keys_.emplace_back(key);
+}
+
+void server::serve_blocked_clients() {
+  while (!ready_keys_.empty()) {
+    std::vector<std::string> keys;
+    keys.swap(ready_keys_);
+    ready_set_.clear();
+    for (const auto& k : keys) serve_key(k);
+  }
+}
+
+// Serves the waiters of one key, oldest first, while the list has elements.
+bool server::serve_key(const std::string& key) {
+  bool served_any = false;
+  while (true) {
+    auto wit = waiters_.find(key);
+    if (wit == waiters_.end() || wit->second.empty()) break;
+    value* v = db_.find(key);
+    if (!v || v->type() != value_type::list) break;
+    client& c = *wit->second.front();
+    blocked_state& b = *c.blocked;
+    packed_list& list = v->list();
+    auto w = reply(c);
+    const bool left = b.pop_left;
+    const std::string_view where = left ? "LEFT" : "RIGHT";
+
+    if (b.what == blocked_state::kind::move) {
+      // The destination must be a list (or absent) before anything moves.
+      value* dst = db_.find(b.target);
+      if (dst && dst->type() != value_type::list) {
+        add_error(c, "WRONGTYPE Operation against a key holding the wrong kind of value");
+        unblock_client(c, false);
+        continue;
+      }
+      std::string elem(left ? list.front() : list.back());
+      if (left) list.pop_front();
+      else list.pop_back();
+      if (list.empty()) db_.erase(key);
+      v = nullptr;
+      dst = db_.find(b.target);
+      if (!dst) dst = &db_.create(b.target, value_type::list);
+      if (b.push_left) dst->list().push_front(elem);
+      else dst->list().push_back(elem);
+      w.bulk(elem);
+      if (b.command == "brpoplpush") {
+        stream_.append({"RPOPLPUSH", key, b.target});
+      } else {
+        stream_.append({"LMOVE", key, b.target, where, b.push_left ? "LEFT" : "RIGHT"});
+      }
+      signal_modified_key(key);
+      signal_modified_key(b.target);
+      signal_key_as_ready(b.target);
+    } else if (b.what == blocked_state::kind::mpop) {
+      std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(b.count), list.size());
+      w.array(2);
+      w.bulk(key);
+      w.array(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        if (left) {
+          w.bulk(list.front());
+          list.pop_front();
+        } else {
+          w.bulk(list.back());
+          list.pop_back();
+        }
+      }
+      std::string count = std::to_string(n);
+      stream_.append({left ? "LPOP" : "RPOP", key, count});
+      if (list.empty()) db_.erase(key);
+      signal_modified_key(key);
+    } else {
+      w.array(2);
+      w.bulk(key);
+      if (left) {
+        w.bulk(list.front());
+        list.pop_front();
+      } else {
+        w.bulk(list.back());
+        list.pop_back();
+      }
+      stream_.append({left ? "LPOP" : "RPOP", key});
+      if (list.empty()) db_.erase(key);
+      signal_modified_key(key);
+    }
+    ++dirty_;
+    ++stats_.total_blocking_served;
+    served_any = true;
+    unblock_client(c, false);
+  }
+  return served_any;
+}
+
+}  // namespace respq::core

@@ -1,0 +1,82 @@
+// client: the I/O-free state of one connection. Owner: the server core (broker thread);
+// the asio connection object that carries its bytes holds a pointer and `io`.
+//
+// The I/O layer appends received bytes to `in` and calls server::on_input(); replies
+// accumulate in `out` and are written once per loop turn (see server.hpp).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "broker/core/byte_buffer.hpp"
+#include "resp/request_parser.hpp"
+
+namespace respq::core {
+
+using clock = std::chrono::steady_clock;
+
+// What a client blocked in BLPOP/BRPOP/BLMOVE/BRPOPLPUSH/BLMPOP waits for.
+struct blocked_state {
+  enum class kind { pop, move, mpop } what = kind::pop;
+  std::vector<std::string> keys;   // in argument order, duplicates removed
+  bool pop_left = true;            // BLPOP / BLMPOP LEFT / BLMOVE wherefrom LEFT
+  bool push_left = true;           // BLMOVE whereto
+  std::string target;              // BLMOVE / BRPOPLPUSH destination
+  long long count = 1;             // BLMPOP COUNT
+  clock::time_point deadline = clock::time_point::max();
+  std::string command;             // lower-case name, for CLIENT LIST cmd=
+};
+
+struct client {
+  std::uint64_t id = 0;
+  std::string name;
+  std::string addr, laddr;   // "ip:port"
+  int fd = -1;
+  int resp = 2;
+  bool authenticated = false;
+  std::string lib_name, lib_ver;
+
+  byte_buffer in;
+  resp::request_parser parser;
+  std::string out;           // replies not yet written
+  std::size_t out_sent = 0;  // bytes of `out` already written
+
+  // Lifecycle flags.
+  bool close_after_reply = false;  // QUIT, protocol error: close once `out` is written
+  bool close_asap = false;         // CLIENT KILL: close without writing more
+  bool queued_for_write = false;   // in server::pending_writes_
+  bool monitor = false;
+  bool is_fake = false;            // AOF loading and internal execution: no I/O
+  bool no_evict = false;
+
+  // MULTI.
+  bool in_multi = false;
+  bool in_exec = false;            // running EXEC's queue: blocking commands don't block
+  bool multi_dirty = false;        // a queued command was rejected: EXEC aborts
+  bool watch_dirty = false;        // a WATCHed key changed: EXEC fails
+  std::vector<std::vector<std::string>> multi_queue;
+  std::vector<std::string> watched;
+
+  // Pub/sub (ordered so UNSUBSCRIBE without arguments answers in a stable order).
+  std::set<std::string> channels;
+  std::set<std::string> patterns;
+  std::size_t subscriptions() const { return channels.size() + patterns.size(); }
+
+  // Blocking.
+  std::unique_ptr<blocked_state> blocked;
+  bool unblocked_pending = false;  // woken; its remaining pipeline runs later this turn
+
+  // Stats for CLIENT LIST / INFO.
+  std::chrono::system_clock::time_point created = std::chrono::system_clock::now();
+  clock::time_point last_interaction = clock::now();
+  std::string last_command = "NULL";
+
+  void* io = nullptr;  // the I/O layer's connection object; core never touches it
+};
+
+}  // namespace respq::core

@@ -1,0 +1,424 @@
+// Connection commands: PING ECHO QUIT SELECT AUTH HELLO CLIENT RESET.
+#include <algorithm>
+#include <cctype>
+
+#include "broker/core/commands.hpp"
+#include "broker/core/version.hpp"
+
+namespace respq::core {
+
+namespace {
+
+bool check_password(server& s, std::string_view user, std::string_view pass) {
+  return user == "default" && !s.cfg().requirepass.empty() && pass == s.cfg().requirepass;
+}
+
+void authenticated(server& s, client& c) {
+  c.authenticated = true;
+  c.parser.set_limits({s.cfg().proto_max_bulk_len, 2147483647ull, 64 * 1024});
+}
+
+bool valid_client_name(std::string_view n) {
+  return std::all_of(n.begin(), n.end(), [](char ch) { return ch >= '!' && ch <= '~'; });
+}
+
+std::string client_flags(const client& c) {
+  std::string f;
+  if (c.blocked) f += 'b';
+  if (c.close_after_reply) f += 'c';
+  if (c.in_multi) f += 'x';
+  if (c.monitor) f += 'O';
+  if (c.subscriptions()) f += 'P';
+  if (c.close_asap) f += 'A';
+  if (c.no_evict) f += 'e';
+  if (f.empty()) f = "N";
+  return f;
+}
+
+}  // namespace
+
+std::string client_info_line(const client& c) {
+  auto now = clock::now();
+  auto age = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - c.created).count();
+  auto idle = std::chrono::duration_cast<std::chrono::seconds>(now - c.last_interaction).count();
+  std::string cmd = c.last_command;
+  std::string line = "id=" + std::to_string(c.id) + " addr=" + c.addr + " laddr=" + c.laddr +
+                     " fd=" + std::to_string(c.fd) + " name=" + c.name + " age=" + std::to_string(age) +
+                     " idle=" + std::to_string(idle) + " flags=" + client_flags(c) + " db=0" +
+                     " sub=" + std::to_string(c.channels.size()) + " psub=" + std::to_string(c.patterns.size()) +
+                     " ssub=0 multi=" + (c.in_multi ? std::to_string(c.multi_queue.size()) : std::string("-1")) +
+                     " qbuf=" + std::to_string(c.in.size()) +
+                     " qbuf-free=" + std::to_string(c.in.capacity() - c.in.size()) + " argv-mem=0 multi-mem=0" +
+                     " rbs=" + std::to_string(c.in.capacity()) + " rbp=0 obl=" + std::to_string(c.out.size() - c.out_sent) +
+                     " oll=0 omem=" + std::to_string(c.out.capacity()) +
+                     " tot-mem=" + std::to_string(c.out.capacity() + c.in.capacity() + sizeof(client)) +
+                     " events=r cmd=" + cmd + " user=default redir=-1 resp=" + std::to_string(c.resp);
+  if (!c.lib_name.empty() || !c.lib_ver.empty()) line += " lib-name=" + c.lib_name + " lib-ver=" + c.lib_ver;
+  return line;
+}
+
+void cmd_ping(server& s, client& c, args_t a) {
+  if (a.size() > 2) {
+    s.add_error(c, "ERR wrong number of arguments for 'ping' command");
+    return;
+  }
+  auto w = s.reply(c);
+  if (c.resp == 2 && c.subscriptions()) {
+    w.array(2);
+    w.bulk("pong");
+    w.bulk(a.size() == 2 ? a[1] : std::string_view());
+    return;
+  }
+  if (a.size() == 2) w.bulk(a[1]);
+  else w.simple("PONG");
+}
+
+void cmd_echo(server& s, client& c, args_t a) { s.reply(c).bulk(a[1]); }
+
+void cmd_quit(server& s, client& c, args_t) {
+  s.reply(c).ok();
+  c.close_after_reply = true;
+}
+
+void cmd_select(server& s, client& c, args_t a) {
+  long long db;
+  if (!parse_integer(a[1], db)) {
+    s.add_error(c, not_integer_error);
+    return;
+  }
+  if (db != 0) {
+    s.add_error(c, "ERR DB index is out of range");
+    return;
+  }
+  s.reply(c).ok();
+}
+
+void cmd_auth(server& s, client& c, args_t a) {
+  if (a.size() > 3) {
+    s.add_error(c, syntax_error);
+    return;
+  }
+  std::string_view user = a.size() == 3 ? a[1] : std::string_view("default");
+  std::string_view pass = a.back();
+  if (a.size() == 2 && s.cfg().requirepass.empty()) {
+    s.add_error(c, "ERR AUTH <password> called without any password configured for the default user. Are you sure "
+                   "your configuration is correct?");
+    return;
+  }
+  if (s.cfg().requirepass.empty() && a.size() == 3 && user == "default") {
+    // The default user has no password: any password is accepted, as in Redis.
+    authenticated(s, c);
+    s.reply(c).ok();
+    return;
+  }
+  if (!check_password(s, user, pass)) {
+    s.add_error(c, "WRONGPASS invalid username-password pair or user is disabled.");
+    return;
+  }
+  authenticated(s, c);
+  s.reply(c).ok();
+}
+
+void cmd_hello(server& s, client& c, args_t a) {
+  long long ver = 0;
+  std::size_t i = 1;
+  if (a.size() >= 2) {
+    if (!parse_integer(a[1], ver)) {
+      s.add_error(c, "ERR Protocol version is not an integer or out of range");
+      return;
+    }
+    if (ver < 2 || ver > 3) {
+      s.add_error(c, "NOPROTO unsupported protocol version");
+      return;
+    }
+    i = 2;
+  }
+  std::string_view setname;
+  bool has_setname = false;
+  for (; i < a.size(); ++i) {
+    std::string opt = to_lower(a[i]);
+    if (opt == "auth" && i + 2 < a.size()) {
+      if (!check_password(s, a[i + 1], a[i + 2]) &&
+          !(s.cfg().requirepass.empty() && a[i + 1] == "default")) {
+        s.add_error(c, "WRONGPASS invalid username-password pair or user is disabled.");
+        return;
+      }
+      authenticated(s, c);
+      i += 2;
+    } else if (opt == "setname" && i + 1 < a.size()) {
+      setname = a[i + 1];
+      has_setname = true;
+      if (!valid_client_name(setname)) {
+        s.add_error(c, "ERR Client names cannot contain spaces, newlines or special characters.");
+        return;
+      }
+      ++i;
+    } else {
+      s.add_error(c, "ERR Syntax error in HELLO option '" + std::string(a[i]) + "'");
+      return;
+    }
+  }
+  if (!c.authenticated) {
+    s.add_error(c, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH "
+                   "<user> <pass> option can be used to authenticate the client and select the RESP protocol version "
+                   "at the same time");
+    return;
+  }
+  if (has_setname) c.name = std::string(setname);
+  if (ver) c.resp = static_cast<int>(ver);
+  auto w = s.reply(c);
+  w.map(7);
+  w.bulk("server");
+  w.bulk("redis");
+  w.bulk("version");
+  w.bulk(RESPQ_REDIS_VERSION);
+  w.bulk("proto");
+  w.integer(c.resp);
+  w.bulk("id");
+  w.integer(static_cast<long long>(c.id));
+  w.bulk("mode");
+  w.bulk("standalone");
+  w.bulk("role");
+  w.bulk("master");
+  w.bulk("modules");
+  w.array(0);
+}
+
+void cmd_reset(server& s, client& c, args_t) {
+  c.in_multi = false;
+  c.multi_dirty = false;
+  c.multi_queue.clear();
+  unwatch_all(s, c);
+  s.unsubscribe_all(c, false);
+  s.punsubscribe_all(c, false);
+  if (c.monitor) {
+    c.monitor = false;
+  }
+  c.name.clear();
+  c.resp = 2;
+  c.no_evict = false;
+  if (!s.cfg().requirepass.empty()) {
+    c.authenticated = false;
+    c.parser.set_limits(resp::parser_limits::unauthenticated());
+  }
+  s.reply(c).simple("RESET");
+}
+
+namespace {
+
+void client_list(server& s, client& c, args_t a, std::size_t from) {
+  std::vector<std::uint64_t> ids;
+  std::string type;
+  for (std::size_t i = from; i < a.size(); ++i) {
+    std::string opt = to_lower(a[i]);
+    if (opt == "type" && i + 1 < a.size()) {
+      type = to_lower(a[++i]);
+      if (type != "normal" && type != "master" && type != "replica" && type != "pubsub" && type != "slave") {
+        s.add_error(c, "ERR Unknown client type '" + std::string(a[i]) + "'");
+        return;
+      }
+    } else if (opt == "id" && i + 1 < a.size()) {
+      for (++i; i < a.size(); ++i) {
+        long long id;
+        if (!parse_integer(a[i], id) || id <= 0) {
+          s.add_error(c, "ERR Invalid client ID");
+          return;
+        }
+        ids.push_back(static_cast<std::uint64_t>(id));
+      }
+    } else {
+      s.add_error(c, syntax_error);
+      return;
+    }
+  }
+  std::vector<const client*> all;
+  for (const auto& [id, cl] : s.clients()) all.push_back(cl.get());
+  std::sort(all.begin(), all.end(), [](const client* x, const client* y) { return x->id < y->id; });
+  std::string out;
+  for (const client* cl : all) {
+    if (!ids.empty() && std::find(ids.begin(), ids.end(), cl->id) == ids.end()) continue;
+    if (type == "pubsub" && !cl->subscriptions()) continue;
+    if (type == "normal" && cl->subscriptions()) continue;
+    if (type == "master" || type == "replica" || type == "slave") continue;
+    out += client_info_line(*cl);
+    out += '\n';
+  }
+  s.reply(c).verbatim(out);
+}
+
+void client_kill(server& s, client& c, args_t a) {
+  if (a.size() == 3) {
+    // Old form: CLIENT KILL ip:port.
+    for (const auto& [id, cl] : s.clients()) {
+      if (cl->addr == a[2]) {
+        if (cl.get() == &c) c.close_after_reply = true;
+        else s.on_kill ? s.on_kill(*cl) : void();
+        s.reply(c).ok();
+        return;
+      }
+    }
+    s.add_error(c, "ERR No such client");
+    return;
+  }
+  std::vector<std::uint64_t> ids;
+  std::string addr, laddr, type, user;
+  bool skipme = true;
+  for (std::size_t i = 2; i < a.size(); i += 2) {
+    if (i + 1 >= a.size()) {
+      s.add_error(c, syntax_error);
+      return;
+    }
+    std::string opt = to_lower(a[i]);
+    std::string_view v = a[i + 1];
+    if (opt == "id") {
+      long long id;
+      if (!parse_integer(v, id) || id <= 0) {
+        s.add_error(c, "ERR client-id should be greater than 0");
+        return;
+      }
+      ids.push_back(static_cast<std::uint64_t>(id));
+    } else if (opt == "addr") {
+      addr = v;
+    } else if (opt == "laddr") {
+      laddr = v;
+    } else if (opt == "type") {
+      type = to_lower(v);
+      if (type != "normal" && type != "master" && type != "replica" && type != "pubsub" && type != "slave") {
+        s.add_error(c, "ERR Unknown client type '" + std::string(v) + "'");
+        return;
+      }
+    } else if (opt == "user") {
+      user = v;
+    } else if (opt == "skipme") {
+      std::string b = to_lower(v);
+      if (b == "yes") skipme = true;
+      else if (b == "no") skipme = false;
+      else {
+        s.add_error(c, syntax_error);
+        return;
+      }
+    } else {
+      s.add_error(c, syntax_error);
+      return;
+    }
+  }
+  std::vector<client*> victims;
+  for (const auto& [id, cl] : s.clients()) {
+    if (!ids.empty() && std::find(ids.begin(), ids.end(), cl->id) == ids.end()) continue;
+    if (!addr.empty() && cl->addr != addr) continue;
+    if (!laddr.empty() && cl->laddr != laddr) continue;
+    if (!user.empty() && user != "default") continue;
+    if (type == "pubsub" && !cl->subscriptions()) continue;
+    if (type == "normal" && cl->subscriptions()) continue;
+    if (type == "master" || type == "replica" || type == "slave") continue;
+    if (skipme && cl.get() == &c) continue;
+    victims.push_back(cl.get());
+  }
+  for (client* v : victims) {
+    if (v == &c) c.close_after_reply = true;
+    else if (s.on_kill) s.on_kill(*v);
+  }
+  s.reply(c).integer(static_cast<long long>(victims.size()));
+}
+
+}  // namespace
+
+void cmd_client(server& s, client& c, args_t a) {
+  std::string sub = to_lower(a[1]);
+  auto arity_error = [&] {
+    s.add_error(c, "ERR wrong number of arguments for 'client|" + sub + "' command");
+  };
+  if (sub == "id") {
+    if (a.size() != 2) return arity_error();
+    s.reply(c).integer(static_cast<long long>(c.id));
+  } else if (sub == "setname") {
+    if (a.size() != 3) return arity_error();
+    if (!valid_client_name(a[2])) {
+      s.add_error(c, "ERR Client names cannot contain spaces, newlines or special characters.");
+      return;
+    }
+    c.name = std::string(a[2]);
+    s.reply(c).ok();
+  } else if (sub == "getname") {
+    if (a.size() != 2) return arity_error();
+    if (c.name.empty()) s.reply(c).null();
+    else s.reply(c).bulk(c.name);
+  } else if (sub == "list") {
+    client_list(s, c, a, 2);
+  } else if (sub == "info") {
+    if (a.size() != 2) return arity_error();
+    s.reply(c).verbatim(client_info_line(c) + "\n");
+  } else if (sub == "kill") {
+    if (a.size() < 3) return arity_error();
+    client_kill(s, c, a);
+  } else if (sub == "no-evict") {
+    if (a.size() != 3) return arity_error();
+    std::string v = to_lower(a[2]);
+    if (v == "on") c.no_evict = true;
+    else if (v == "off") c.no_evict = false;
+    else {
+      s.add_error(c, syntax_error);
+      return;
+    }
+    s.reply(c).ok();
+  } else if (sub == "setinfo") {
+    if (a.size() != 4) return arity_error();
+    std::string attr = to_lower(a[2]);
+    if (attr == "lib-name") c.lib_name = std::string(a[3]);
+    else if (attr == "lib-ver") c.lib_ver = std::string(a[3]);
+    else {
+      s.add_error(c, "ERR Unrecognized option '" + std::string(a[2]) + "'");
+      return;
+    }
+    s.reply(c).ok();
+  } else if (sub == "unblock") {
+    if (a.size() != 3 && a.size() != 4) return arity_error();
+    long long id;
+    if (!parse_integer(a[2], id)) {
+      s.add_error(c, not_integer_error);
+      return;
+    }
+    bool as_error = false;
+    if (a.size() == 4) {
+      std::string mode = to_lower(a[3]);
+      if (mode == "error") as_error = true;
+      else if (mode != "timeout") {
+        s.add_error(c, "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+        return;
+      }
+    }
+    client* target = s.find_client(static_cast<std::uint64_t>(id));
+    if (!target || !target->blocked) {
+      s.reply(c).integer(0);
+      return;
+    }
+    if (as_error) {
+      s.add_error(*target, "UNBLOCKED client unblocked via CLIENT UNBLOCK");
+      s.unblock_client(*target, false);
+    } else {
+      s.unblock_client(*target, true);
+    }
+    s.reply(c).integer(1);
+  } else if (sub == "help") {
+    static const char* lines[] = {
+        "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GETNAME", "    Return the name of the current connection.",
+        "ID", "    Return the ID of the current connection.",
+        "INFO", "    Return information about the current client connection.",
+        "KILL <ip:port>", "    Kill connection made from <ip:port>.",
+        "KILL <option> <value> [<option> <value> [...]]",
+        "    Kill connections. Options are: ID, ADDR, LADDR, TYPE, USER, SKIPME.",
+        "LIST [options ...]", "    Return information about client connections. Options: TYPE, ID.",
+        "UNBLOCK <clientid> [TIMEOUT|ERROR]", "    Unblock the specified blocked client.",
+        "SETNAME <name>", "    Assign the name <name> to the current connection.",
+        "NO-EVICT (ON|OFF)", "    Protect current client connection from eviction.",
+        "HELP", "    Print this help."};
+    auto w = s.reply(c);
+    w.array(std::size(lines));
+    for (const char* l : lines) w.simple(l);
+  } else {
+    s.add_error(c, "ERR unknown subcommand '" + std::string(a[1].substr(0, 128)) + "'. Try CLIENT HELP.");
+  }
+}
+
+}  // namespace respq::core

@@ -1,0 +1,153 @@
+// Key space commands: DEL UNLINK EXISTS TYPE KEYS SCAN DBSIZE FLUSHDB FLUSHALL RENAME
+// RENAMENX. respq has one database (db 0) and no key expiry.
+#include <charconv>
+
+#include "broker/core/commands.hpp"
+#include "broker/core/glob.hpp"
+
+namespace respq::core {
+
+namespace {
+
+void del_generic(server& s, client& c, args_t a) {
+  long long n = 0;
+  for (std::size_t i = 1; i < a.size(); ++i) {
+    if (s.db().erase(a[i])) {
+      ++n;
+      s.key_deleted(a[i]);
+    }
+  }
+  s.add_dirty(static_cast<std::uint64_t>(n));
+  s.reply(c).integer(n);
+}
+
+bool flush_args_ok(server& s, client& c, args_t a) {
+  if (a.size() == 1) return true;
+  if (a.size() == 2) {
+    std::string m = to_lower(a[1]);
+    if (m == "async" || m == "sync") return true;
+  }
+  s.add_error(c, syntax_error);
+  return false;
+}
+
+void rename_generic(server& s, client& c, args_t a, bool nx) {
+  value* v = s.db().find(a[1]);
+  if (!v) {
+    s.add_error(c, "ERR no such key");
+    return;
+  }
+  if (nx && s.db().find(a[2])) {
+    s.reply(c).integer(0);
+    return;
+  }
+  if (a[1] != a[2]) {
+    const bool is_list = v->type() == value_type::list;
+    s.db().rename(a[1], a[2]);
+    s.key_deleted(a[1]);
+    s.signal_modified_key(a[2]);
+    if (is_list) s.signal_key_as_ready(a[2]);
+  }
+  s.add_dirty();
+  if (nx) s.reply(c).integer(1);
+  else s.reply(c).ok();
+}
+
+}  // namespace
+
+void cmd_del(server& s, client& c, args_t a) { del_generic(s, c, a); }
+void cmd_unlink(server& s, client& c, args_t a) { del_generic(s, c, a); }
+
+void cmd_exists(server& s, client& c, args_t a) {
+  long long n = 0;
+  for (std::size_t i = 1; i < a.size(); ++i)
+    if (s.db().find(a[i])) ++n;
+  s.reply(c).integer(n);
+}
+
+void cmd_type(server& s, client& c, args_t a) {
+  value* v = s.db().find(a[1]);
+  s.reply(c).simple(v ? type_name(v->type()) : "none");
+}
+
+void cmd_keys(server& s, client& c, args_t a) {
+  std::vector<const std::string*> out;
+  const bool all = a[1] == "*";
+  for (const auto& [k, v] : s.db().all())
+    if (all || glob_match(a[1], k)) out.push_back(&k);
+  auto w = s.reply(c);
+  w.array(out.size());
+  for (const auto* k : out) w.bulk(*k);
+}
+
+void cmd_scan(server& s, client& c, args_t a) {
+  unsigned long long cursor;
+  {
+    auto [p, ec] = std::from_chars(a[1].data(), a[1].data() + a[1].size(), cursor);
+    if (ec != std::errc() || p != a[1].data() + a[1].size() || a[1].empty()) {
+      s.add_error(c, "ERR invalid cursor");
+      return;
+    }
+  }
+  long long count = 10;
+  std::string_view pattern;
+  bool has_pattern = false;
+  std::string type;
+  for (std::size_t i = 2; i < a.size(); i += 2) {
+    std::string opt = to_lower(a[i]);
+    if (i + 1 >= a.size()) {
+      s.add_error(c, syntax_error);
+      return;
+    }
+    if (opt == "count") {
+      if (!parse_integer(a[i + 1], count)) {
+        s.add_error(c, not_integer_error);
+        return;
+      }
+      if (count < 1) {
+        s.add_error(c, syntax_error);
+        return;
+      }
+    } else if (opt == "match") {
+      pattern = a[i + 1];
+      has_pattern = !(pattern.size() == 1 && pattern[0] == '*');
+    } else if (opt == "type") {
+      type = to_lower(a[i + 1]);
+    } else {
+      s.add_error(c, syntax_error);
+      return;
+    }
+  }
+  std::vector<std::string> keys;
+  std::uint64_t next = s.db().scan(cursor, static_cast<std::size_t>(count), [&](const std::string& k, value& v) {
+    if (has_pattern && !glob_match(pattern, k)) return;
+    if (!type.empty() && type != type_name(v.type())) return;
+    keys.push_back(k);
+  });
+  auto w = s.reply(c);
+  w.array(2);
+  w.bulk(std::to_string(next));
+  w.array(keys.size());
+  for (const auto& k : keys) w.bulk(k);
+}
+
+void cmd_dbsize(server& s, client& c, args_t) { s.reply(c).integer(static_cast<long long>(s.db().size())); }
+
+void cmd_flushdb(server& s, client& c, args_t a) {
+  if (!flush_args_ok(s, c, a)) return;
+  s.flush_all();
+  s.add_dirty();
+  s.reply(c).ok();
+}
+
+void cmd_flushall(server& s, client& c, args_t a) {
+  if (!flush_args_ok(s, c, a)) return;
+  s.flush_all();
+  s.add_dirty();
+  s.reply(c).ok();
+}
+
+void cmd_rename(server& s, client& c, args_t a) { rename_generic(s, c, a, false); }
+void cmd_renamenx(server& s, client& c, args_t a) { rename_generic(s, c, a, true); }
+
+}  // namespace respq::core

@@ -1,0 +1,103 @@
+// Transactions: MULTI EXEC DISCARD WATCH UNWATCH. Queued commands were checked for
+// existence and arity when queued (server::dispatch); a rejected one makes EXEC answer
+// EXECABORT. EXEC runs the queue with blocking disabled, its effects wrapped in
+// MULTI/EXEC in the command stream, and blocked clients are served only after it ends.
+#include <algorithm>
+
+#include "broker/core/commands.hpp"
+
+namespace respq::core {
+
+void unwatch_all(server& s, client& c) {
+  for (const auto& key : c.watched) {
+    auto it = s.watchers_.find(key);
+    if (it == s.watchers_.end()) continue;
+    auto& v = it->second;
+    v.erase(std::remove(v.begin(), v.end(), &c), v.end());
+    if (v.empty()) s.watchers_.erase(it);
+  }
+  c.watched.clear();
+  c.watch_dirty = false;
+}
+
+void cmd_multi(server& s, client& c, args_t) {
+  if (c.in_multi) {
+    s.add_error(c, "ERR MULTI calls can not be nested");
+    return;
+  }
+  c.in_multi = true;
+  c.multi_dirty = false;
+  c.multi_queue.clear();
+  s.reply(c).ok();
+}
+
+void cmd_discard(server& s, client& c, args_t) {
+  if (!c.in_multi) {
+    s.add_error(c, "ERR DISCARD without MULTI");
+    return;
+  }
+  c.in_multi = false;
+  c.multi_dirty = false;
+  c.multi_queue.clear();
+  unwatch_all(s, c);
+  s.reply(c).ok();
+}
+
+void cmd_exec(server& s, client& c, args_t) {
+  if (!c.in_multi) {
+    s.add_error(c, "ERR EXEC without MULTI");
+    return;
+  }
+  auto queue = std::move(c.multi_queue);
+  c.multi_queue.clear();
+  c.in_multi = false;
+  if (c.multi_dirty) {
+    c.multi_dirty = false;
+    unwatch_all(s, c);
+    s.add_error(c, "EXECABORT Transaction discarded because of previous errors.");
+    return;
+  }
+  if (c.watch_dirty) {
+    unwatch_all(s, c);
+    s.reply(c).null_array();
+    return;
+  }
+  unwatch_all(s, c);
+  auto w = s.reply(c);
+  w.array(queue.size());
+  c.in_exec = true;
+  s.stream().begin_atomic();
+  for (auto& cmdv : queue) {
+    std::vector<std::string_view> args(cmdv.begin(), cmdv.end());
+    const command_def* def = s.lookup(args[0]);
+    std::string err;
+    if (def && (def->flags & flag_write) && !(err = s.write_refusal()).empty()) {
+      s.add_error(c, err);
+      continue;
+    }
+    s.call(c, *def, args);
+  }
+  s.stream().end_atomic();
+  c.in_exec = false;
+}
+
+void cmd_watch(server& s, client& c, args_t a) {
+  if (c.in_multi) {
+    s.add_error(c, "ERR WATCH inside MULTI is not allowed");
+    return;
+  }
+  for (std::size_t i = 1; i < a.size(); ++i) {
+    std::string key(a[i]);
+    if (std::find(c.watched.begin(), c.watched.end(), key) != c.watched.end()) continue;
+    s.watchers_[key].push_back(&c);
+    c.watched.push_back(std::move(key));
+  }
+  s.reply(c).ok();
+}
+
+void cmd_unwatch(server& s, client& c, args_t) {
+  unwatch_all(s, c);
+  s.reply(c).ok();
+}
+
+}  // namespace respq::core

@@ -1,0 +1,590 @@
+// Server commands: INFO COMMAND CONFIG TIME SHUTDOWN BGREWRITEAOF MONITOR LASTSAVE DEBUG.
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "broker/core/commands.hpp"
+#include "broker/core/glob.hpp"
+#include "broker/core/log.hpp"
+#include "broker/core/task_manager.hpp"
+#include "broker/core/version.hpp"
+
+namespace respq::core {
+
+namespace {
+
+std::string human_bytes(std::uint64_t n) {
+  char buf[64];
+  double d = static_cast<double>(n);
+  if (n < 1024) std::snprintf(buf, sizeof buf, "%lluB", static_cast<unsigned long long>(n));
+  else if (n < 1024ull * 1024) std::snprintf(buf, sizeof buf, "%.2fK", d / 1024);
+  else if (n < 1024ull * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.2fM", d / (1024 * 1024));
+  else std::snprintf(buf, sizeof buf, "%.2fG", d / (1024.0 * 1024 * 1024));
+  return buf;
+}
+
+std::uint64_t rss_bytes() {
+  std::ifstream f("/proc/self/statm");
+  std::uint64_t pages = 0, resident = 0;
+  f >> pages >> resident;
+  return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+std::uint64_t used_memory(server& s) {
+  // Data held by values plus client buffers: what Redis's used_memory approximates.
+  std::uint64_t total = 0;
+  for (const auto& [k, v] : s.db().all()) {
+    total += k.size() + sizeof(value) + 48;
+    switch (v.type()) {
+      case value_type::list: total += const_cast<value&>(v).list().allocated_bytes(); break;
+      case value_type::string: total += const_cast<value&>(v).str().capacity(); break;
+      case value_type::hash:
+        for (const auto& [f, x] : const_cast<value&>(v).hash()) total += f.capacity() + x.capacity() + 64;
+        break;
+    }
+  }
+  for (const auto& [id, c] : s.clients()) total += c->in.capacity() + c->out.capacity() + sizeof(client);
+  return total;
+}
+
+void line(std::string& out, std::string_view k, const std::string& v) {
+  out.append(k);
+  out.push_back(':');
+  out.append(v);
+  out.append("\r\n");
+}
+
+std::string section_server(server& s) {
+  std::string o;
+  struct utsname u;
+  ::uname(&u);
+  auto now = std::chrono::system_clock::now();
+  auto up = std::chrono::duration_cast<std::chrono::seconds>(now - s.start_time()).count();
+  auto usec = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
+  line(o, "redis_version", RESPQ_REDIS_VERSION);
+  line(o, "respq_version", RESPQ_VERSION);
+  line(o, "redis_git_sha1", "00000000");
+  line(o, "redis_git_dirty", "0");
+  line(o, "redis_build_id", "0");
+  line(o, "redis_mode", "standalone");
+  line(o, "os", std::string(u.sysname) + " " + u.release + " " + u.machine);
+  line(o, "arch_bits", std::to_string(sizeof(void*) * 8));
+  line(o, "monotonic_clock", "POSIX clock_gettime");
+  line(o, "multiplexing_api", "epoll");
+  line(o, "gcc_version", std::to_string(__GNUC__) + "." + std::to_string(__GNUC_MINOR__) + "." +
+                             std::to_string(__GNUC_PATCHLEVEL__));
+  line(o, "process_id", std::to_string(::getpid()));
+  line(o, "process_supervised", "no");
+  line(o, "run_id", s.run_id());
+  line(o, "tcp_port", std::to_string(s.cfg().port));
+  line(o, "server_time_usec", std::to_string(usec));
+  line(o, "uptime_in_seconds", std::to_string(up));
+  line(o, "uptime_in_days", std::to_string(up / 86400));
+  line(o, "hz", "10");
+  line(o, "configured_hz", "10");
+  line(o, "executable", s.executable());
+  line(o, "config_file", s.cfg().config_file);
+  line(o, "io_threads_active", "0");
+  return o;
+}
+
+std::string section_clients(server& s) {
+  std::string o;
+  line(o, "connected_clients", std::to_string(s.clients().size()));
+  line(o, "cluster_connections", "0");
+  line(o, "maxclients", std::to_string(s.cfg().maxclients));
+  std::size_t max_in = 0, max_out = 0;
+  for (const auto& [id, c] : s.clients()) {
+    max_in = std::max(max_in, c->in.capacity());
+    max_out = std::max(max_out, c->out.size());
+  }
+  line(o, "client_recent_max_input_buffer", std::to_string(max_in));
+  line(o, "client_recent_max_output_buffer", std::to_string(max_out));
+  line(o, "blocked_clients", std::to_string(s.blocked_clients()));
+  line(o, "tracking_clients", "0");
+  line(o, "clients_in_timeout_table", std::to_string(s.blocked_clients()));
+  line(o, "pubsub_clients", std::to_string(s.pubsub_clients()));
+  return o;
+}
+
+std::string section_memory(server& s) {
+  std::string o;
+  std::uint64_t used = used_memory(s), rss = rss_bytes();
+  static std::uint64_t peak = 0;
+  peak = std::max(peak, used);
+  line(o, "used_memory", std::to_string(used));
+  line(o, "used_memory_human", human_bytes(used));
+  line(o, "used_memory_rss", std::to_string(rss));
+  line(o, "used_memory_rss_human", human_bytes(rss));
+  line(o, "used_memory_peak", std::to_string(peak));
+  line(o, "used_memory_peak_human", human_bytes(peak));
+  line(o, "maxmemory", "0");
+  line(o, "maxmemory_human", "0B");
+  line(o, "maxmemory_policy", "noeviction");
+  char ratio[32];
+  std::snprintf(ratio, sizeof ratio, "%.2f", used ? static_cast<double>(rss) / static_cast<double>(used) : 0.0);
+  line(o, "mem_fragmentation_ratio", ratio);
+  line(o, "mem_allocator", "libc");
+  return o;
+}
+
+std::string section_persistence_default(server& s) {
+  std::string o;
+  line(o, "loading", s.loading() ? "1" : "0");
+  line(o, "async_loading", "0");
+  line(o, "rdb_changes_since_last_save", std::to_string(s.dirty()));
+  line(o, "rdb_bgsave_in_progress", "0");
+  line(o, "rdb_last_save_time",
+       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(s.start_time().time_since_epoch()).count()));
+  line(o, "rdb_last_bgsave_status", "ok");
+  line(o, "aof_enabled", "0");
+  line(o, "aof_rewrite_in_progress", "0");
+  line(o, "aof_rewrite_scheduled", "0");
+  line(o, "aof_last_write_status", "ok");
+  return o;
+}
+
+std::string section_stats(server& s) {
+  std::string o;
+  auto& st = s.stats();
+  line(o, "total_connections_received", std::to_string(st.connections_received));
+  line(o, "total_commands_processed", std::to_string(st.commands_processed));
+  line(o, "instantaneous_ops_per_sec", std::to_string(s.ops_per_sec()));
+  line(o, "total_net_input_bytes", std::to_string(st.net_input_bytes));
+  line(o, "total_net_output_bytes", std::to_string(st.net_output_bytes));
+  line(o, "rejected_connections", std::to_string(st.rejected_connections));
+  line(o, "expired_keys", "0");
+  line(o, "evicted_keys", "0");
+  line(o, "keyspace_hits", std::to_string(st.keyspace_hits));
+  line(o, "keyspace_misses", std::to_string(st.keyspace_misses));
+  line(o, "pubsub_channels", std::to_string(s.channels().size()));
+  line(o, "pubsub_patterns", std::to_string(s.patterns().size()));
+  line(o, "total_blocking_keys_served", std::to_string(st.total_blocking_served));
+  line(o, "total_error_replies", std::to_string(st.total_errors));
+  line(o, "total_effects_logged", std::to_string(s.stream().total_effects()));
+  return o;
+}
+
+std::string section_replication() {
+  std::string o;
+  line(o, "role", "master");
+  line(o, "connected_slaves", "0");
+  line(o, "master_failover_state", "no-failover");
+  line(o, "master_repl_offset", "0");
+  return o;
+}
+
+std::string section_cpu() {
+  std::string o;
+  struct rusage self;
+  ::getrusage(RUSAGE_SELF, &self);
+  auto secs = [](const timeval& tv) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%ld.%06ld", static_cast<long>(tv.tv_sec), static_cast<long>(tv.tv_usec));
+    return std::string(b);
+  };
+  line(o, "used_cpu_sys", secs(self.ru_stime));
+  line(o, "used_cpu_user", secs(self.ru_utime));
+  return o;
+}
+
+std::string section_errorstats(server& s) {
+  std::string o;
+  std::vector<std::pair<std::string, std::uint64_t>> v(s.stats().error_replies.begin(), s.stats().error_replies.end());
+  std::sort(v.begin(), v.end());
+  for (const auto& [k, n] : v) line(o, "errorstat_" + k, "count=" + std::to_string(n));
+  return o;
+}
+
+std::string section_keyspace(server& s) {
+  std::string o;
+  if (s.db().size()) line(o, "db0", "keys=" + std::to_string(s.db().size()) + ",expires=0,avg_ttl=0");
+  return o;
+}
+
+struct info_section {
+  const char* name;   // lower case
+  const char* title;  // as printed
+  bool in_default;
+};
+
+const info_section sections[] = {
+    {"server", "Server", true},         {"clients", "Clients", true},       {"memory", "Memory", true},
+    {"persistence", "Persistence", true}, {"stats", "Stats", true},          {"replication", "Replication", true},
+    {"cpu", "CPU", true},               {"modules", "Modules", true},       {"errorstats", "Errorstats", true},
+    {"cluster", "Cluster", true},       {"keyspace", "Keyspace", true},     {"tasks", "Tasks", true},
+    {"mirror", "Mirror", true},
+};
+
+}  // namespace
+
+std::string info_string(server& s, const std::vector<std::string>& wanted_in) {
+  std::vector<std::string> wanted = wanted_in;
+  bool all = false, everything = false, defaults = wanted.empty();
+  for (auto& w : wanted) {
+    if (w == "all") all = true;
+    else if (w == "everything") everything = true;
+    else if (w == "default") defaults = true;
+  }
+  std::string out;
+  for (const auto& sec : sections) {
+    const std::string name = sec.name;
+    bool on = everything || all || (defaults && sec.in_default) ||
+              std::find(wanted.begin(), wanted.end(), name) != wanted.end();
+    if (!on) continue;
+    std::string body;
+    bool provided = false;
+    for (auto& [pname, fn] : s.info_sections) {
+      if (pname == name) {
+        body += fn();
+        provided = true;
+      }
+    }
+    if (!provided) {
+      if (name == "server") body = section_server(s);
+      else if (name == "clients") body = section_clients(s);
+      else if (name == "memory") body = section_memory(s);
+      else if (name == "persistence") body = section_persistence_default(s);
+      else if (name == "stats") body = section_stats(s);
+      else if (name == "replication") body = section_replication();
+      else if (name == "cpu") body = section_cpu();
+      else if (name == "errorstats") body = section_errorstats(s);
+      else if (name == "cluster") body = "cluster_enabled:0\r\n";
+      else if (name == "keyspace") body = section_keyspace(s);
+      else if (name == "tasks") body = s.tasks().info();
+      else if (name == "mirror") {
+        if (!(everything || all || std::find(wanted.begin(), wanted.end(), name) != wanted.end())) continue;
+        body = "mirror_enabled:0\r\n";
+      }
+    }
+    if (!out.empty()) out += "\r\n";
+    out += "# ";
+    out += sec.title;
+    out += "\r\n";
+    out += body;
+  }
+  return out;
+}
+
+void cmd_info(server& s, client& c, args_t a) {
+  std::vector<std::string> wanted;
+  for (std::size_t i = 1; i < a.size(); ++i) wanted.push_back(to_lower(a[i]));
+  s.reply(c).verbatim(info_string(s, wanted));
+}
+
+namespace {
+
+std::vector<std::string_view> flag_names(std::uint32_t f) {
+  std::vector<std::string_view> out;
+  if (f & flag_write) out.push_back("write");
+  if (f & flag_readonly) out.push_back("readonly");
+  if (f & flag_denyoom) out.push_back("denyoom");
+  if (f & flag_admin) out.push_back("admin");
+  if (f & flag_pubsub) out.push_back("pubsub");
+  if (f & flag_noscript) out.push_back("noscript");
+  if (f & flag_blocking) out.push_back("blocking");
+  if (f & flag_loading) out.push_back("loading");
+  if (f & flag_stale) out.push_back("stale");
+  if (f & flag_deny_multi) out.push_back("no_multi");
+  if (f & flag_fast) out.push_back("fast");
+  if (f & flag_no_auth) out.push_back("no_auth");
+  if (f & flag_allow_busy) out.push_back("allow_busy");
+  if (f & flag_movablekeys) out.push_back("movablekeys");
+  return out;
+}
+
+void command_info_reply(resp::reply_writer& w, const command_def& d, const std::string& full_name) {
+  w.array(10);
+  w.bulk(full_name);
+  w.integer(d.arity);
+  auto flags = flag_names(d.flags);
+  w.set(flags.size());
+  for (auto f : flags) w.simple(f);
+  w.integer(d.first_key);
+  w.integer(d.last_key);
+  w.integer(d.key_step);
+  std::vector<std::string> cats;
+  std::string_view rest = d.acl_categories;
+  while (!rest.empty()) {
+    auto sp = rest.find(' ');
+    std::string cat(1, '@');
+    cat.append(rest.substr(0, sp));
+    cats.push_back(std::move(cat));
+    if (sp == std::string_view::npos) break;
+    rest.remove_prefix(sp + 1);
+  }
+  w.set(cats.size());
+  for (const auto& cat : cats) w.simple(cat);
+  w.array(0);  // tips
+  w.array(0);  // key specifications
+  w.array(d.subcommands.size());
+  for (const auto& sub : d.subcommands) command_info_reply(w, sub, full_name + "|" + std::string(sub.name));
+}
+
+void command_docs_reply(resp::reply_writer& w, const command_def& d) {
+  std::size_t n = 4 + (d.subcommands.empty() ? 0 : 1);
+  w.map(n);
+  w.bulk("summary");
+  w.bulk(d.summary);
+  w.bulk("since");
+  w.bulk(d.since);
+  w.bulk("group");
+  w.bulk(d.group);
+  w.bulk("complexity");
+  w.bulk(d.complexity);
+  if (!d.subcommands.empty()) {
+    w.bulk("subcommands");
+    w.map(d.subcommands.size());
+    for (const auto& sub : d.subcommands) {
+      w.bulk(std::string(d.name) + "|" + std::string(sub.name));
+      command_docs_reply(w, sub);
+    }
+  }
+}
+
+}  // namespace
+
+void cmd_command(server& s, client& c, args_t a) {
+  auto w = s.reply(c);
+  if (a.size() == 1) {
+    w.array(s.commands().size());
+    for (const auto* d : s.commands()) command_info_reply(w, *d, std::string(d->name));
+    return;
+  }
+  std::string sub = to_lower(a[1]);
+  if (sub == "count" && a.size() == 2) {
+    w.integer(static_cast<long long>(s.commands().size()));
+  } else if (sub == "info") {
+    if (a.size() == 2) {
+      w.array(s.commands().size());
+      for (const auto* d : s.commands()) command_info_reply(w, *d, std::string(d->name));
+      return;
+    }
+    w.array(a.size() - 2);
+    for (std::size_t i = 2; i < a.size(); ++i) {
+      const command_def* d = s.lookup(a[i]);
+      if (d) command_info_reply(w, *d, std::string(d->name));
+      else w.null_array();
+    }
+  } else if (sub == "docs") {
+    std::vector<const command_def*> list;
+    if (a.size() == 2) list = s.commands();
+    else
+      for (std::size_t i = 2; i < a.size(); ++i)
+        if (const command_def* d = s.lookup(a[i])) list.push_back(d);
+    w.map(list.size());
+    for (const auto* d : list) {
+      w.bulk(d->name);
+      command_docs_reply(w, *d);
+    }
+  } else if (sub == "list") {
+    std::string_view filter_kind, filter;
+    if (a.size() == 5 && to_lower(a[2]) == "filterby") {
+      filter_kind = a[3];
+      filter = a[4];
+    } else if (a.size() != 2) {
+      s.add_error(c, syntax_error);
+      return;
+    }
+    std::string kind = to_lower(filter_kind);
+    std::vector<std::string> names;
+    for (const auto* d : s.commands()) {
+      if (kind == "pattern" && !glob_match(filter, d->name, true)) continue;
+      if (kind == "module") continue;
+      if (kind == "aclcat") {
+        std::string cats = " " + std::string(d->acl_categories) + " ";
+        if (cats.find(" " + to_lower(filter) + " ") == std::string::npos) continue;
+      }
+      names.emplace_back(d->name);
+    }
+    w.array(names.size());
+    for (const auto& n : names) w.bulk(n);
+  } else if (sub == "getkeys" && a.size() >= 3) {
+    const command_def* d = s.lookup(a[2]);
+    if (!d) {
+      s.add_error(c, "ERR Invalid command specified");
+      return;
+    }
+    args_t target = a.subspan(2);
+    if (d->first_key <= 0) {
+      s.add_error(c, "ERR The command has no key arguments");
+      return;
+    }
+    std::vector<std::string_view> keys;
+    int last = d->last_key < 0 ? static_cast<int>(target.size()) + d->last_key : d->last_key;
+    for (int i = d->first_key; i <= last && i < static_cast<int>(target.size()); i += std::max(1, d->key_step))
+      keys.push_back(target[static_cast<std::size_t>(i)]);
+    w.array(keys.size());
+    for (auto k : keys) w.bulk(k);
+  } else if (sub == "help") {
+    static const char* lines[] = {
+        "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "(no subcommand)", "    Return details about all commands.",
+        "COUNT", "    Return the total number of commands in this server.",
+        "LIST", "    Return a list of all commands in this server.",
+        "INFO [<command-name> ...]", "    Return details about multiple commands.",
+        "DOCS [<command-name> ...]", "    Return documentation details about multiple commands.",
+        "GETKEYS <full-command>", "    Return the keys from a full command.",
+        "HELP", "    Print this help."};
+    w.array(std::size(lines));
+    for (const char* l : lines) w.simple(l);
+  } else {
+    s.add_error(c, "ERR unknown subcommand '" + std::string(a[1].substr(0, 128)) + "'. Try COMMAND HELP.");
+  }
+}
+
+void cmd_config(server& s, client& c, args_t a) {
+  std::string sub = to_lower(a[1]);
+  if (sub == "get") {
+    if (a.size() < 3) {
+      s.add_error(c, "ERR wrong number of arguments for 'config|get' command");
+      return;
+    }
+    std::vector<std::pair<std::string, std::string>> out;
+    auto add = [&](const std::string& name, const std::string& val) {
+      for (const auto& p : out)
+        if (p.first == name) return;
+      out.emplace_back(name, val);
+    };
+    for (std::size_t i = 2; i < a.size(); ++i) {
+      for (const auto& e : config_table())
+        if (glob_match(a[i], e.name, true)) add(e.name, e.get(s.cfg()));
+      for (const auto& [name, val] : compat_config_values())
+        if (glob_match(a[i], name, true)) add(name, val);
+    }
+    auto w = s.reply(c);
+    w.map(out.size());
+    for (const auto& [k, v] : out) {
+      w.bulk(k);
+      w.bulk(v);
+    }
+  } else if (sub == "set") {
+    if (a.size() < 4 || a.size() % 2 != 0) {
+      s.add_error(c, "ERR wrong number of arguments for 'config|set' command");
+      return;
+    }
+    config trial = s.cfg();
+    std::vector<std::string> changed;
+    for (std::size_t i = 2; i + 1 < a.size(); i += 2) {
+      std::string name = to_lower(a[i]);
+      const config_entry* entry = nullptr;
+      for (const auto& e : config_table())
+        if (name == e.name) entry = &e;
+      if (!entry) {
+        s.add_error(c, "ERR Unknown option or number of arguments for CONFIG SET - '" + std::string(a[i]) + "'");
+        return;
+      }
+      if (!entry->runtime) {
+        s.add_error(c, "ERR CONFIG SET failed (possibly related to argument '" + name + "') - can't set immutable config");
+        return;
+      }
+      std::vector<std::string> args;
+      if (name == "bind" || name == "mirror-keys") {
+        auto split = split_args(a[i + 1]);
+        if (split) args = *split;
+      } else {
+        args.emplace_back(a[i + 1]);
+      }
+      if (auto err = entry->set(trial, args); !err.empty()) {
+        s.add_error(c, "ERR CONFIG SET failed (possibly related to argument '" + name + "') - " + err);
+        return;
+      }
+      changed.push_back(name);
+    }
+    s.cfg() = std::move(trial);
+    for (const auto& name : changed) {
+      if (name == "loglevel") log_set_level(s.cfg().loglevel);
+      for (auto& l : s.config_listeners) l(name);
+    }
+    s.reply(c).ok();
+  } else if (sub == "resetstat" && a.size() == 2) {
+    s.stats() = server_stats{};
+    s.reply(c).ok();
+  } else if (sub == "rewrite" && a.size() == 2) {
+    s.add_error(c, "ERR CONFIG REWRITE is not supported by respq: edit the config file");
+  } else if (sub == "help") {
+    static const char* lines[] = {
+        "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values.",
+        "SET <directive> <value>", "    Set the configuration <directive> to <value>.",
+        "RESETSTAT", "    Reset statistics reported by the INFO command.",
+        "HELP", "    Print this help."};
+    auto w = s.reply(c);
+    w.array(std::size(lines));
+    for (const char* l : lines) w.simple(l);
+  } else {
+    s.add_error(c, "ERR unknown subcommand '" + std::string(a[1].substr(0, 128)) + "'. Try CONFIG HELP.");
+  }
+}
+
+void cmd_time(server& s, client& c, args_t) {
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count();
+  auto w = s.reply(c);
+  w.array(2);
+  w.bulk(std::to_string(us / 1000000));
+  w.bulk(std::to_string(us % 1000000));
+}
+
+void cmd_shutdown(server& s, client& c, args_t a) {
+  bool save = s.cfg().appendonly;
+  for (std::size_t i = 1; i < a.size(); ++i) {
+    std::string opt = to_lower(a[i]);
+    if (opt == "nosave") save = false;
+    else if (opt == "save") save = true;
+    else if (opt == "now" || opt == "force") continue;
+    else if (opt == "abort") {
+      s.add_error(c, "ERR No shutdown in progress.");
+      return;
+    } else {
+      s.add_error(c, syntax_error);
+      return;
+    }
+  }
+  log_warning("User requested shutdown...");
+  s.request_shutdown(save);
+}
+
+void cmd_bgrewriteaof(server& s, client& c, args_t) {
+  if (!s.bgrewriteaof) {
+    s.add_error(c, "ERR persistence is not available");
+    return;
+  }
+  std::string r = s.bgrewriteaof();
+  if (r.rfind("ERR", 0) == 0) s.add_error(c, r);
+  else s.reply(c).simple(r);
+}
+
+void cmd_monitor(server& s, client& c, args_t) {
+  if (!c.monitor) s.add_monitor(c);
+  s.reply(c).ok();
+}
+
+void cmd_lastsave(server& s, client& c, args_t) {
+  s.reply(c).integer(std::chrono::duration_cast<std::chrono::seconds>(s.start_time().time_since_epoch()).count());
+}
+
+void cmd_debug(server& s, client& c, args_t a) {
+  std::string sub = to_lower(a[1]);
+  if (sub == "sleep" && a.size() == 3) {
+    double secs = std::atof(std::string(a[2]).c_str());
+    std::this_thread::sleep_for(std::chrono::duration<double>(secs));
+    s.reply(c).ok();
+  } else if (sub == "help") {
+    auto w = s.reply(c);
+    w.array(2);
+    w.simple("DEBUG SLEEP <seconds>");
+    w.simple("    Stop the server for <seconds>. Decimals allowed.");
+  } else {
+    s.add_error(c, "ERR unknown subcommand '" + std::string(a[1].substr(0, 128)) + "'. Try DEBUG HELP.");
+  }
+}
+
+}  // namespace respq::core

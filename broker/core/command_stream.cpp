@@ -1,0 +1,58 @@
+// command_stream: see command_stream.hpp.
+#include "broker/core/command_stream.hpp"
+
+#include <algorithm>
+
+#include "resp/reply_writer.hpp"
+
+namespace respq::core {
+
+void command_stream::append(std::span<const std::string_view> argv, std::size_t key_index) {
+  effect_meta m;
+  m.offset = bytes_.size();
+  resp::reply_writer::command(bytes_, argv);
+  m.length = bytes_.size() - m.offset;
+  m.keyless = key_index == 0 || key_index >= argv.size();
+  if (!m.keyless) m.key.assign(argv[key_index]);
+  effects_.push_back(std::move(m));
+  ++total_;
+}
+
+void command_stream::append_publish(std::string_view channel, std::string_view message) {
+  append({"PUBLISH", channel, message}, 0);
+  effects_.back().persist = false;
+}
+
+void command_stream::begin_atomic() {
+  if (atomic_depth_++ == 0) {
+    atomic_start_bytes_ = bytes_.size();
+    atomic_start_index_ = effects_.size();
+  }
+}
+
+void command_stream::end_atomic() {
+  if (--atomic_depth_ > 0) return;
+  std::size_t n = effects_.size() - atomic_start_index_;
+  if (n < 2) return;
+  static constexpr std::string_view multi = "*1\r\n$5\r\nMULTI\r\n";
+  static constexpr std::string_view exec = "*1\r\n$4\r\nEXEC\r\n";
+  bytes_.insert(atomic_start_bytes_, multi);
+  for (std::size_t i = atomic_start_index_; i < effects_.size(); ++i) effects_[i].offset += multi.size();
+  effects_.insert(effects_.begin() + static_cast<std::ptrdiff_t>(atomic_start_index_),
+                  effect_meta{atomic_start_bytes_, multi.size(), {}, true});
+  effects_.push_back(effect_meta{bytes_.size(), exec.size(), {}, true});
+  bytes_.append(exec);
+}
+
+void command_stream::flush() {
+  if (effects_.empty()) return;
+  for (stream_sink* s : sinks_) s->on_effects(bytes_, effects_);
+  bytes_.clear();
+  effects_.clear();
+}
+
+void command_stream::remove_sink(stream_sink* s) {
+  sinks_.erase(std::remove(sinks_.begin(), sinks_.end(), s), sinks_.end());
+}
+
+}  // namespace respq::core

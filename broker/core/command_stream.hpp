@@ -1,0 +1,65 @@
+// command_stream: the one write path. Every change to the keyspace is appended here as
+// the command that reproduces it (an effect: a served BRPOP is an RPOP, a dispatched HTTP
+// task is an RPOP plus an HSET on <queue>:inflight), RESP-encoded once. Sinks (the AOF,
+// the Redis mirror) receive each loop turn's batch before any reply of that turn is
+// written, which is what makes group commit possible.
+//
+// Owner: the server core (broker thread). Sinks are called on the broker thread.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace respq::core {
+
+// Where one effect sits inside a batch, for sinks that filter by key (mirror-keys).
+struct effect_meta {
+  std::size_t offset;   // into the batch bytes
+  std::size_t length;
+  std::string key;      // first key the effect touches; empty for MULTI/EXEC/FLUSHALL
+  bool keyless;         // FLUSHALL/FLUSHDB/MULTI/EXEC: applies to every filter
+  bool persist = true;  // false for PUBLISH: mirrored, never written to the AOF
+};
+
+class stream_sink {
+ public:
+  virtual ~stream_sink() = default;
+  // A batch of effects, in order. Called once per loop turn with at least one effect.
+  virtual void on_effects(std::string_view bytes, std::span<const effect_meta> effects) = 0;
+};
+
+class command_stream {
+ public:
+  // Appends one effect. `key_index` is the argument index of the key (0: keyless).
+  void append(std::span<const std::string_view> argv, std::size_t key_index = 1);
+  void append(std::initializer_list<std::string_view> argv, std::size_t key_index = 1) {
+    append(std::span<const std::string_view>(argv.begin(), argv.size()), key_index);
+  }
+  // PUBLISH channel message: for the mirror only (the AOF skips it, as Redis's does).
+  void append_publish(std::string_view channel, std::string_view message);
+  // Effects between begin_atomic() and end_atomic() are wrapped in MULTI/EXEC when there
+  // are two or more of them (so a torn tail of the log can't apply half of them).
+  void begin_atomic();
+  void end_atomic();
+
+  bool empty() const { return effects_.empty(); }
+  // Hands the batch to every sink and clears it.
+  void flush();
+  void add_sink(stream_sink* s) { sinks_.push_back(s); }
+  void remove_sink(stream_sink* s);
+
+  std::uint64_t total_effects() const { return total_; }
+
+ private:
+  std::string bytes_;
+  std::vector<effect_meta> effects_;
+  std::vector<stream_sink*> sinks_;
+  int atomic_depth_ = 0;
+  std::size_t atomic_start_bytes_ = 0, atomic_start_index_ = 0;
+  std::uint64_t total_ = 0;
+};
+
+}  // namespace respq::core

@@ -1,0 +1,183 @@
+// The command table: every command respq answers, with Redis 7's arity, flags, key
+// positions and documentation fields (COMMAND INFO / DOCS read them from here).
+#include "broker/core/commands.hpp"
+
+namespace respq::core {
+
+namespace {
+
+constexpr std::uint32_t W = flag_write, R = flag_readonly, F = flag_fast, D = flag_denyoom, A = flag_admin,
+                        P = flag_pubsub, N = flag_noscript, B = flag_blocking, L = flag_loading, S = flag_stale,
+                        NA = flag_no_auth, NM = flag_no_multi, DM = flag_deny_multi, AB = flag_allow_busy,
+                        SUB = flag_sub_ok, MK = flag_movablekeys, SM = flag_skip_monitor;
+
+command_def def(std::string_view name, int arity, std::uint32_t flags, int first, int last, int step, handler_fn fn,
+                std::string_view group, std::string_view since, std::string_view complexity,
+                std::string_view acl, std::string_view summary) {
+  command_def d;
+  d.name = name;
+  d.arity = arity;
+  d.flags = flags;
+  d.first_key = first;
+  d.last_key = last;
+  d.key_step = step;
+  d.fn = fn;
+  d.group = group;
+  d.since = since;
+  d.complexity = complexity;
+  d.acl_categories = acl;
+  d.summary = summary;
+  return d;
+}
+
+command_def sub(std::string_view name, int arity, std::uint32_t flags, handler_fn fn, std::string_view group,
+                std::string_view since, std::string_view acl, std::string_view summary) {
+  return def(name, arity, flags, 0, 0, 0, fn, group, since, "O(1)", acl, summary);
+}
+
+}  // namespace
+
+void server::build_command_table() {
+  auto& t = command_storage_;
+  t.clear();
+  // Connection.
+  t.push_back(def("ping", -1, F | SUB, 0, 0, 0, cmd_ping, "connection", "1.0.0", "O(1)", "fast connection", "Ping the server"));
+  t.push_back(def("echo", 2, F, 0, 0, 0, cmd_echo, "connection", "1.0.0", "O(1)", "fast connection", "Echo the given string"));
+  t.push_back(def("quit", -1, AB | N | L | S | F | NA | NM | SUB, 0, 0, 0, cmd_quit, "connection", "1.0.0", "O(1)", "fast connection", "Close the connection"));
+  t.push_back(def("select", 2, L | S | F, 0, 0, 0, cmd_select, "connection", "2.0.0", "O(1)", "fast connection", "Change the selected database for the current connection"));
+  t.push_back(def("auth", -2, N | L | S | F | NA | AB | SM, 0, 0, 0, cmd_auth, "connection", "1.0.0", "O(N) where N is the number of passwords defined for the user", "fast connection", "Authenticate to the server"));
+  t.push_back(def("hello", -1, N | L | S | F | NA | AB | SM, 0, 0, 0, cmd_hello, "connection", "6.0.0", "O(1)", "fast connection", "Handshake with Redis"));
+  t.push_back(def("reset", 1, N | L | S | F | NA | AB | NM | SUB, 0, 0, 0, cmd_reset, "connection", "6.2.0", "O(1)", "fast connection", "Reset the connection"));
+  {
+    command_def c = def("client", -2, 0, 0, 0, 0, cmd_client, "connection", "2.4.0", "Depends on subcommand.", "slow", "A container for client connection commands");
+    const std::uint32_t cf = N | L | S;
+    c.subcommands.push_back(sub("id", 2, cf, cmd_client, "connection", "5.0.0", "slow connection", "Returns the client ID for the current connection"));
+    c.subcommands.push_back(sub("setname", 3, cf, cmd_client, "connection", "2.6.9", "slow connection", "Set the current connection name"));
+    c.subcommands.push_back(sub("getname", 2, cf, cmd_client, "connection", "2.6.9", "slow connection", "Get the current connection name"));
+    c.subcommands.push_back(sub("list", -2, A | cf, cmd_client, "connection", "2.4.0", "admin slow dangerous connection", "Get the list of client connections"));
+    c.subcommands.push_back(sub("info", 2, cf, cmd_client, "connection", "6.2.0", "slow connection", "Returns information about the current client connection."));
+    c.subcommands.push_back(sub("kill", -3, A | cf, cmd_client, "connection", "2.4.0", "admin slow dangerous connection", "Kill the connection of a client"));
+    c.subcommands.push_back(sub("no-evict", 3, A | cf, cmd_client, "connection", "7.0.0", "admin slow dangerous connection", "Set client eviction mode for the current connection"));
+    c.subcommands.push_back(sub("setinfo", 4, cf, cmd_client, "connection", "7.2.0", "slow connection", "Set client or connection specific info"));
+    c.subcommands.push_back(sub("unblock", -3, A | cf, cmd_client, "connection", "5.0.0", "admin slow dangerous connection", "Unblock a client blocked in a blocking command from a different connection"));
+    c.subcommands.push_back(sub("help", 2, L | S, cmd_client, "connection", "5.0.0", "slow connection", "Show helpful text about the different subcommands"));
+    t.push_back(std::move(c));
+  }
+  // Lists.
+  const char* lw = "write list fast";
+  const char* lws = "write list slow";
+  const char* lr = "read list fast";
+  const char* lrs = "read list slow";
+  const char* lb = "write list slow blocking";
+  t.push_back(def("lpush", -3, W | D | F, 1, 1, 1, cmd_lpush, "list", "1.0.0", "O(1) for each element added", lw, "Prepend one or multiple elements to a list"));
+  t.push_back(def("rpush", -3, W | D | F, 1, 1, 1, cmd_rpush, "list", "1.0.0", "O(1) for each element added", lw, "Append one or multiple elements to a list"));
+  t.push_back(def("lpushx", -3, W | D | F, 1, 1, 1, cmd_lpushx, "list", "2.2.0", "O(1) for each element added", lw, "Prepend an element to a list, only if the list exists"));
+  t.push_back(def("rpushx", -3, W | D | F, 1, 1, 1, cmd_rpushx, "list", "2.2.0", "O(1) for each element added", lw, "Append an element to a list, only if the list exists"));
+  t.push_back(def("lpop", -2, W | F, 1, 1, 1, cmd_lpop, "list", "1.0.0", "O(N) where N is the number of elements returned", lw, "Remove and get the first elements in a list"));
+  t.push_back(def("rpop", -2, W | F, 1, 1, 1, cmd_rpop, "list", "1.0.0", "O(N) where N is the number of elements returned", lw, "Remove and get the last elements in a list"));
+  t.push_back(def("llen", 2, R | F, 1, 1, 1, cmd_llen, "list", "1.0.0", "O(1)", lr, "Get the length of a list"));
+  t.push_back(def("lrange", 4, R, 1, 1, 1, cmd_lrange, "list", "1.0.0", "O(S+N)", lrs, "Get a range of elements from a list"));
+  t.push_back(def("lindex", 3, R, 1, 1, 1, cmd_lindex, "list", "1.0.0", "O(N)", lrs, "Get an element from a list by its index"));
+  t.push_back(def("lset", 4, W | D, 1, 1, 1, cmd_lset, "list", "1.0.0", "O(N)", lws, "Set the value of an element in a list by its index"));
+  t.push_back(def("lrem", 4, W, 1, 1, 1, cmd_lrem, "list", "1.0.0", "O(N+M)", lws, "Remove elements from a list"));
+  t.push_back(def("ltrim", 4, W, 1, 1, 1, cmd_ltrim, "list", "1.0.0", "O(N)", lws, "Trim a list to the specified range"));
+  t.push_back(def("linsert", 5, W | D, 1, 1, 1, cmd_linsert, "list", "2.2.0", "O(N)", lws, "Insert an element before or after another element in a list"));
+  t.push_back(def("lpos", -3, R, 1, 1, 1, cmd_lpos, "list", "6.0.6", "O(N)", lrs, "Return the index of matching elements on a list"));
+  t.push_back(def("lmove", 5, W | D, 1, 2, 1, cmd_lmove, "list", "6.2.0", "O(1)", lws, "Pop an element from a list, push it to another list and return it"));
+  t.push_back(def("rpoplpush", 3, W | D, 1, 2, 1, cmd_rpoplpush, "list", "1.2.0", "O(1)", lws, "Remove the last element in a list, prepend it to another list and return it"));
+  t.push_back(def("blpop", -3, W | N | B, 1, -2, 1, cmd_blpop, "list", "2.0.0", "O(N) where N is the number of provided keys.", lb, "Remove and get the first element in a list, or block until one is available"));
+  t.push_back(def("brpop", -3, W | N | B, 1, -2, 1, cmd_brpop, "list", "2.0.0", "O(N) where N is the number of provided keys.", lb, "Remove and get the last element in a list, or block until one is available"));
+  t.push_back(def("blmove", 6, W | D | N | B, 1, 2, 1, cmd_blmove, "list", "6.2.0", "O(1)", lb, "Pop an element from a list, push it to another list and return it; or block until one is available"));
+  t.push_back(def("brpoplpush", 4, W | D | N | B, 1, 2, 1, cmd_brpoplpush, "list", "2.2.0", "O(1)", lb, "Pop an element from a list, push it to another list and return it; or block until one is available"));
+  t.push_back(def("lmpop", -4, W | MK, 0, 0, 0, cmd_lmpop, "list", "7.0.0", "O(N+M)", lws, "Pop elements from a list"));
+  t.push_back(def("blmpop", -5, W | B | MK, 0, 0, 0, cmd_blmpop, "list", "7.0.0", "O(N+M)", lb, "Pop elements from a list, or block until one is available"));
+  // Keys.
+  t.push_back(def("del", -2, W, 1, -1, 1, cmd_del, "generic", "1.0.0", "O(N)", "keyspace write slow", "Delete a key"));
+  t.push_back(def("unlink", -2, W | F, 1, -1, 1, cmd_unlink, "generic", "4.0.0", "O(1) for each key removed regardless of its size.", "keyspace write fast", "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking."));
+  t.push_back(def("exists", -2, R | F, 1, -1, 1, cmd_exists, "generic", "1.0.0", "O(N) where N is the number of keys to check.", "keyspace read fast", "Determine if a key exists"));
+  t.push_back(def("type", 2, R | F, 1, 1, 1, cmd_type, "generic", "1.0.0", "O(1)", "keyspace read fast", "Determine the type stored at key"));
+  t.push_back(def("keys", 2, R, 0, 0, 0, cmd_keys, "generic", "1.0.0", "O(N) with N being the number of keys in the database", "keyspace read slow dangerous", "Find all keys matching the given pattern"));
+  t.push_back(def("scan", -2, R, 0, 0, 0, cmd_scan, "generic", "2.8.0", "O(1) for every call. O(N) for a complete iteration.", "keyspace read slow", "Incrementally iterate the keys space"));
+  t.push_back(def("dbsize", 1, R | F, 0, 0, 0, cmd_dbsize, "server", "1.0.0", "O(1)", "keyspace read fast", "Return the number of keys in the selected database"));
+  t.push_back(def("flushdb", -1, W, 0, 0, 0, cmd_flushdb, "server", "1.0.0", "O(N) where N is the total number of keys in the selected database", "keyspace write slow dangerous", "Remove all keys from the current database"));
+  t.push_back(def("flushall", -1, W, 0, 0, 0, cmd_flushall, "server", "1.0.0", "O(N) where N is the total number of keys in all databases", "keyspace write slow dangerous", "Remove all keys from all databases"));
+  t.push_back(def("rename", 3, W, 1, 2, 1, cmd_rename, "generic", "1.0.0", "O(1)", "keyspace write slow", "Rename a key"));
+  t.push_back(def("renamenx", 3, W | F, 1, 2, 1, cmd_renamenx, "generic", "1.0.0", "O(1)", "keyspace write fast", "Rename a key, only if the new key does not exist"));
+  // Strings and hashes.
+  t.push_back(def("get", 2, R | F, 1, 1, 1, cmd_get, "string", "1.0.0", "O(1)", "read string fast", "Get the value of a key"));
+  t.push_back(def("set", -3, W | D, 1, 1, 1, cmd_set, "string", "1.0.0", "O(1)", "write string slow", "Set the string value of a key"));
+  t.push_back(def("setnx", 3, W | D | F, 1, 1, 1, cmd_setnx, "string", "1.0.0", "O(1)", "write string fast", "Set the value of a key, only if the key does not exist"));
+  t.push_back(def("mget", -2, R | F, 1, -1, 1, cmd_mget, "string", "1.0.0", "O(N) where N is the number of keys to retrieve.", "read string fast", "Get the values of all the given keys"));
+  t.push_back(def("mset", -3, W | D, 1, -1, 2, cmd_mset, "string", "1.0.1", "O(N) where N is the number of keys to set.", "write string slow", "Set multiple keys to multiple values"));
+  t.push_back(def("incr", 2, W | D | F, 1, 1, 1, cmd_incr, "string", "1.0.0", "O(1)", "write string fast", "Increment the integer value of a key by one"));
+  t.push_back(def("decr", 2, W | D | F, 1, 1, 1, cmd_decr, "string", "1.0.0", "O(1)", "write string fast", "Decrement the integer value of a key by one"));
+  t.push_back(def("incrby", 3, W | D | F, 1, 1, 1, cmd_incrby, "string", "1.0.0", "O(1)", "write string fast", "Increment the integer value of a key by the given amount"));
+  t.push_back(def("decrby", 3, W | D | F, 1, 1, 1, cmd_decrby, "string", "1.0.0", "O(1)", "write string fast", "Decrement the integer value of a key by the given number"));
+  t.push_back(def("append", 3, W | D | F, 1, 1, 1, cmd_append, "string", "2.0.0", "O(1)", "write string fast", "Append a value to a key"));
+  t.push_back(def("strlen", 2, R | F, 1, 1, 1, cmd_strlen, "string", "2.2.0", "O(1)", "read string fast", "Get the length of the value stored in a key"));
+  t.push_back(def("hset", -4, W | D | F, 1, 1, 1, cmd_hset, "hash", "2.0.0", "O(1) for each field/value pair added", "write hash fast", "Set the string value of a hash field"));
+  t.push_back(def("hget", 3, R | F, 1, 1, 1, cmd_hget, "hash", "2.0.0", "O(1)", "read hash fast", "Get the value of a hash field"));
+  t.push_back(def("hdel", -3, W | F, 1, 1, 1, cmd_hdel, "hash", "2.0.0", "O(N) where N is the number of fields to be removed.", "write hash fast", "Delete one or more hash fields"));
+  t.push_back(def("hlen", 2, R | F, 1, 1, 1, cmd_hlen, "hash", "2.0.0", "O(1)", "read hash fast", "Get the number of fields in a hash"));
+  t.push_back(def("hgetall", 2, R, 1, 1, 1, cmd_hgetall, "hash", "2.0.0", "O(N) where N is the size of the hash.", "read hash slow", "Get all the fields and values in a hash"));
+  t.push_back(def("hkeys", 2, R, 1, 1, 1, cmd_hkeys, "hash", "2.0.0", "O(N) where N is the size of the hash.", "read hash slow", "Get all the fields in a hash"));
+  t.push_back(def("hvals", 2, R, 1, 1, 1, cmd_hvals, "hash", "2.0.0", "O(N) where N is the size of the hash.", "read hash slow", "Get all the values in a hash"));
+  t.push_back(def("hexists", 3, R | F, 1, 1, 1, cmd_hexists, "hash", "2.0.0", "O(1)", "read hash fast", "Determine if a hash field exists"));
+  t.push_back(def("hmget", -3, R | F, 1, 1, 1, cmd_hmget, "hash", "2.0.0", "O(N) where N is the number of fields being requested.", "read hash fast", "Get the values of all the given hash fields"));
+  // Pub/sub.
+  t.push_back(def("publish", 3, P | L | S | F, 0, 0, 0, cmd_publish, "pubsub", "2.0.0", "O(N+M)", "pubsub fast", "Post a message to a channel"));
+  t.push_back(def("subscribe", -2, P | N | L | S | SUB, 0, 0, 0, cmd_subscribe, "pubsub", "2.0.0", "O(N) where N is the number of channels to subscribe to.", "pubsub slow", "Listen for messages published to the given channels"));
+  t.push_back(def("unsubscribe", -1, P | N | L | S | SUB, 0, 0, 0, cmd_unsubscribe, "pubsub", "2.0.0", "O(N) where N is the number of clients already subscribed to a channel.", "pubsub slow", "Stop listening for messages posted to the given channels"));
+  t.push_back(def("psubscribe", -2, P | N | L | S | SUB, 0, 0, 0, cmd_psubscribe, "pubsub", "2.0.0", "O(N) where N is the number of patterns the client is already subscribed to.", "pubsub slow", "Listen for messages published to channels matching the given patterns"));
+  t.push_back(def("punsubscribe", -1, P | N | L | S | SUB, 0, 0, 0, cmd_punsubscribe, "pubsub", "2.0.0", "O(N+M)", "pubsub slow", "Stop listening for messages posted to channels matching the given patterns"));
+  {
+    command_def c = def("pubsub", -2, 0, 0, 0, 0, cmd_pubsub, "pubsub", "2.8.0", "Depends on subcommand.", "slow", "A container for Pub/Sub commands");
+    c.subcommands.push_back(sub("channels", -2, P | L | S, cmd_pubsub, "pubsub", "2.8.0", "pubsub slow", "List active channels"));
+    c.subcommands.push_back(sub("numsub", -2, P | L | S, cmd_pubsub, "pubsub", "2.8.0", "pubsub slow", "Get the count of subscribers for channels"));
+    c.subcommands.push_back(sub("numpat", 2, P | L | S, cmd_pubsub, "pubsub", "2.8.0", "pubsub slow", "Get the count of unique patterns pattern subscriptions"));
+    c.subcommands.push_back(sub("help", 2, L | S, cmd_pubsub, "pubsub", "6.2.0", "slow", "Show helpful text about the different subcommands"));
+    t.push_back(std::move(c));
+  }
+  // Transactions.
+  t.push_back(def("multi", 1, N | L | S | F | AB | NM, 0, 0, 0, cmd_multi, "transactions", "1.2.0", "O(1)", "fast transaction", "Mark the start of a transaction block"));
+  t.push_back(def("exec", 1, N | L | S | NM, 0, 0, 0, cmd_exec, "transactions", "1.2.0", "Depends on commands in the transaction", "slow transaction", "Execute all commands issued after MULTI"));
+  t.push_back(def("discard", 1, N | L | S | F | AB | NM, 0, 0, 0, cmd_discard, "transactions", "2.0.0", "O(N), when N is the number of queued commands", "fast transaction", "Discard all commands issued after MULTI"));
+  t.push_back(def("watch", -2, N | L | S | F | AB | NM, 1, -1, 1, cmd_watch, "transactions", "2.2.0", "O(1) for every key.", "fast transaction", "Watch the given keys to determine execution of the MULTI/EXEC block"));
+  t.push_back(def("unwatch", 1, N | L | S | F | AB, 0, 0, 0, cmd_unwatch, "transactions", "2.2.0", "O(1)", "fast transaction", "Forget about all watched keys"));
+  // Server.
+  t.push_back(def("info", -1, L | S, 0, 0, 0, cmd_info, "server", "1.0.0", "O(1)", "slow dangerous", "Get information and statistics about the server"));
+  {
+    command_def c = def("command", -1, L | S, 0, 0, 0, cmd_command, "server", "2.8.13", "O(N) where N is the total number of Redis commands", "slow connection", "Get array of Redis command details");
+    c.subcommands.push_back(sub("count", 2, L | S, cmd_command, "server", "2.8.13", "slow connection", "Get total number of Redis commands"));
+    c.subcommands.push_back(sub("docs", -2, L | S, cmd_command, "server", "7.0.0", "slow connection", "Get array of specific Redis command documentation"));
+    c.subcommands.push_back(sub("getkeys", -3, L | S, cmd_command, "server", "2.8.13", "slow connection", "Extract keys given a full Redis command"));
+    c.subcommands.push_back(sub("info", -2, L | S, cmd_command, "server", "2.8.13", "slow connection", "Get array of specific Redis command details, or all when no argument is given."));
+    c.subcommands.push_back(sub("list", -2, L | S, cmd_command, "server", "7.0.0", "slow connection", "Get an array of Redis command names"));
+    c.subcommands.push_back(sub("help", 2, L | S, cmd_command, "server", "5.0.0", "slow connection", "Show helpful text about the different subcommands"));
+    t.push_back(std::move(c));
+  }
+  {
+    command_def c = def("config", -2, 0, 0, 0, 0, cmd_config, "server", "2.0.0", "Depends on subcommand.", "slow", "A container for server configuration commands");
+    c.subcommands.push_back(sub("get", -3, A | N | L | S, cmd_config, "server", "2.0.0", "admin slow dangerous", "Get the values of configuration parameters"));
+    c.subcommands.push_back(sub("set", -4, A | N | L | S, cmd_config, "server", "2.0.0", "admin slow dangerous", "Set configuration parameters to the given values"));
+    c.subcommands.push_back(sub("resetstat", 2, A | N | L | S, cmd_config, "server", "2.0.0", "admin slow dangerous", "Reset the stats returned by INFO"));
+    c.subcommands.push_back(sub("rewrite", 2, A | N | L | S, cmd_config, "server", "2.8.0", "admin slow dangerous", "Rewrite the configuration file with the in memory configuration"));
+    c.subcommands.push_back(sub("help", 2, L | S, cmd_config, "server", "5.0.0", "slow", "Show helpful text about the different subcommands"));
+    t.push_back(std::move(c));
+  }
+  t.push_back(def("time", 1, L | S | F, 0, 0, 0, cmd_time, "server", "2.6.0", "O(1)", "fast", "Return the current server time"));
+  t.push_back(def("shutdown", -1, A | N | L | S | DM | AB, 0, 0, 0, cmd_shutdown, "server", "1.0.0", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)", "admin slow dangerous", "Synchronously save the dataset to disk and then shut down the server"));
+  t.push_back(def("bgrewriteaof", 1, A | N, 0, 0, 0, cmd_bgrewriteaof, "server", "1.0.0", "O(1)", "admin slow dangerous", "Asynchronously rewrite the append-only file"));
+  t.push_back(def("monitor", 1, A | N | L | S, 0, 0, 0, cmd_monitor, "server", "1.0.0", "O(1)", "admin slow dangerous", "Listen for all requests received by the server in real time"));
+  t.push_back(def("lastsave", 1, L | S | F, 0, 0, 0, cmd_lastsave, "server", "1.0.0", "O(1)", "admin fast dangerous", "Get the UNIX time stamp of the last successful save to disk"));
+  t.push_back(def("debug", -2, A | N | L | S, 0, 0, 0, cmd_debug, "server", "1.0.0", "Depends on subcommand.", "admin slow dangerous", "A container for debugging commands"));
+
+  command_index_.clear();
+  command_list_.clear();
+  for (const auto& c : t) {
+    command_index_.emplace(std::string(c.name), &c);
+    command_list_.push_back(&c);
+  }
+}
+
+}  // namespace respq::core

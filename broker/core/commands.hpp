@@ -1,0 +1,39 @@
+// Declarations of the command handlers and the helpers they share. Each cmd_*.cpp
+// file holds one family; the table that names them is in command_table.cpp.
+#pragma once
+
+#include "broker/core/server.hpp"
+
+namespace respq::core {
+
+inline constexpr std::string_view wrongtype_error = "WRONGTYPE Operation against a key holding the wrong kind of value";
+inline constexpr std::string_view not_integer_error = "ERR value is not an integer or out of range";
+inline constexpr std::string_view syntax_error = "ERR syntax error";
+
+// The list at `key`, or nullptr when absent. When the key holds another type, replies
+// WRONGTYPE and sets `wrong`.
+packed_list* lookup_list(server& s, client& c, std::string_view key, bool& wrong);
+// Pushes values onto a list (creating it), wakes waiters; returns the new length.
+std::size_t list_push(server& s, std::string_view key, args_t values, bool left);
+// Pops from a list that is known to exist; deletes the key when it empties.
+std::string list_pop(server& s, std::string_view key, packed_list& list, bool left);
+
+#define RESPQ_COMMANDS(X)                                                                             \
+  X(ping) X(echo) X(quit) X(select) X(auth) X(hello) X(client) X(reset)                              \
+  X(lpush) X(rpush) X(lpushx) X(rpushx) X(lpop) X(rpop) X(llen) X(lrange) X(lindex) X(lset) X(lrem)  \
+  X(ltrim) X(linsert) X(lpos) X(lmove) X(rpoplpush) X(blpop) X(brpop) X(blmove) X(brpoplpush)          \
+  X(lmpop) X(blmpop)                                                                                 \
+  X(del) X(unlink) X(exists) X(type) X(keys) X(scan) X(dbsize) X(flushdb) X(flushall) X(rename)       \
+  X(renamenx)                                                                                        \
+  X(get) X(set) X(setnx) X(mget) X(mset) X(incr) X(decr) X(incrby) X(decrby) X(append) X(strlen)      \
+  X(hset) X(hget) X(hdel) X(hlen) X(hgetall) X(hkeys) X(hvals) X(hexists) X(hmget)                   \
+  X(publish) X(subscribe) X(unsubscribe) X(psubscribe) X(punsubscribe) X(pubsub)                     \
+  X(multi) X(exec) X(discard) X(watch) X(unwatch)                                                    \
+  X(info) X(command) X(config) X(time) X(shutdown) X(bgrewriteaof) X(monitor) X(lastsave)            \
+  X(debug)
+
+#define RESPQ_DECLARE(name) void cmd_##name(server&, client&, args_t);
+RESPQ_COMMANDS(RESPQ_DECLARE)
+#undef RESPQ_DECLARE
+
+}  // namespace respq::core

@@ -1,0 +1,455 @@
+// config: directive table, file and command-line parsing. See config.hpp.
+#include "broker/core/config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "broker/core/version.hpp"
+
+namespace respq::core {
+
+namespace {
+
+std::string lower(std::string s) {
+  for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
+
+bool parse_ll(std::string_view s, long long& out) {
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+bool parse_double(std::string_view s, double& out) {
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size() && std::isfinite(out);
+}
+
+std::string yesno(bool b) { return b ? "yes" : "no"; }
+
+std::string parse_bool(std::string_view v, bool& out) {
+  std::string l = lower(std::string(v));
+  if (l == "yes") out = true;
+  else if (l == "no") out = false;
+  else return "argument must be 'yes' or 'no'";
+  return {};
+}
+
+std::string fmt_double(double d) {
+  std::ostringstream o;
+  o << d;
+  return o.str();
+}
+
+template <typename T>
+std::string set_uint(T& field, const std::vector<std::string>& a, long long lo, long long hi) {
+  long long v;
+  if (a.size() != 1) return "wrong number of arguments";
+  if (!parse_ll(a[0], v)) return "argument couldn't be parsed into an integer";
+  if (v < lo || v > hi) return "argument must be between " + std::to_string(lo) + " and " + std::to_string(hi) + " inclusive";
+  field = static_cast<T>(v);
+  return {};
+}
+
+std::string set_mem(std::uint64_t& field, const std::vector<std::string>& a) {
+  if (a.size() != 1) return "wrong number of arguments";
+  auto v = parse_memory(a[0]);
+  if (!v) return "argument must be a memory value";
+  field = *v;
+  return {};
+}
+
+std::string set_str(std::string& field, const std::vector<std::string>& a) {
+  if (a.size() != 1) return "wrong number of arguments";
+  field = a[0];
+  return {};
+}
+
+std::string set_bool(bool& field, const std::vector<std::string>& a) {
+  if (a.size() != 1) return "wrong number of arguments";
+  return parse_bool(a[0], field);
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) {
+    if (!out.empty()) out += ' ';
+    out += s;
+  }
+  return out;
+}
+
+std::vector<config_entry> make_table() {
+  std::vector<config_entry> t;
+  t.push_back({"port", false, [](const config& c) { return std::to_string(c.port); },
+               [](config& c, const std::vector<std::string>& a) { return set_uint(c.port, a, 0, 65535); }});
+  t.push_back({"bind", false, [](const config& c) { return join(c.bind); },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 if (a.empty()) return "wrong number of arguments";
+                 c.bind = a;
+                 return {};
+               }});
+  t.push_back({"requirepass", true, [](const config& c) { return c.requirepass; },
+               [](config& c, const std::vector<std::string>& a) { return set_str(c.requirepass, a); }});
+  t.push_back({"maxclients", true, [](const config& c) { return std::to_string(c.maxclients); },
+               [](config& c, const std::vector<std::string>& a) { return set_uint(c.maxclients, a, 1, 1000000); }});
+  t.push_back({"timeout", true, [](const config& c) { return std::to_string(c.timeout); },
+               [](config& c, const std::vector<std::string>& a) { return set_uint(c.timeout, a, 0, 2147483647); }});
+  t.push_back({"tcp-keepalive", true, [](const config& c) { return std::to_string(c.tcp_keepalive); },
+               [](config& c, const std::vector<std::string>& a) { return set_uint(c.tcp_keepalive, a, 0, 2147483647); }});
+  t.push_back({"proto-max-bulk-len", true, [](const config& c) { return std::to_string(c.proto_max_bulk_len); },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 std::uint64_t v = 0;
+                 if (auto e = set_mem(v, a); !e.empty()) return e;
+                 if (v < 1024 * 1024) return "argument must be a memory value of at least 1mb";
+                 c.proto_max_bulk_len = v;
+                 return {};
+               }});
+  t.push_back({"client-query-buffer-limit", true,
+               [](const config& c) { return std::to_string(c.client_query_buffer_limit); },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 std::uint64_t v = 0;
+                 if (auto e = set_mem(v, a); !e.empty()) return e;
+                 if (v < 1024 * 1024) return "argument must be a memory value of at least 1mb";
+                 c.client_query_buffer_limit = v;
+                 return {};
+               }});
+  t.push_back({"dir", false, [](const config& c) { return c.dir; },
+               [](config& c, const std::vector<std::string>& a) { return set_str(c.dir, a); }});
+  t.push_back({"logfile", false, [](const config& c) { return c.logfile; },
+               [](config& c, const std::vector<std::string>& a) { return set_str(c.logfile, a); }});
+  t.push_back({"loglevel", true, [](const config& c) { return c.loglevel; },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 if (a.size() != 1) return "wrong number of arguments";
+                 std::string l = lower(a[0]);
+                 if (l != "debug" && l != "verbose" && l != "notice" && l != "warning" && l != "nothing")
+                   return "argument(s) must be one of the following: debug, verbose, notice, warning, nothing";
+                 c.loglevel = l;
+                 return {};
+               }});
+  t.push_back({"daemonize", false, [](const config& c) { return yesno(c.daemonize); },
+               [](config& c, const std::vector<std::string>& a) { return set_bool(c.daemonize, a); }});
+  t.push_back({"pidfile", false, [](const config& c) { return c.pidfile; },
+               [](config& c, const std::vector<std::string>& a) { return set_str(c.pidfile, a); }});
+  t.push_back({"protected-mode", true, [](const config& c) { return yesno(c.protected_mode); },
+               [](config& c, const std::vector<std::string>& a) { return set_bool(c.protected_mode, a); }});
+  t.push_back({"http-queue", true,
+               [](const config& c) {
+                 std::string out;
+                 for (const auto& [name, q] : c.queues) {
+                   if (!out.empty()) out += ", ";
+                   out += format_queue(name, q);
+                 }
+                 return out;
+               },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 // CONFIG SET passes one string: split it like a config line.
+                 std::vector<std::string> args = a;
+                 if (args.size() == 1) {
+                   auto split = split_args(args[0]);
+                   if (!split) return "unbalanced quotes";
+                   args = *split;
+                 }
+                 return apply_queue_directive(c, args);
+               }});
+  t.push_back({"shutdown-grace", true, [](const config& c) { return fmt_double(c.shutdown_grace); },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 double v;
+                 if (a.size() != 1 || !parse_double(a[0], v) || v < 0 || v > 3600)
+                   return "argument must be a number of seconds between 0 and 3600";
+                 c.shutdown_grace = v;
+                 return {};
+               }});
+  t.push_back({"appendonly", true, [](const config& c) { return yesno(c.appendonly); },
+               [](config& c, const std::vector<std::string>& a) { return set_bool(c.appendonly, a); }});
+  t.push_back({"appendfsync", true,
+               [](const config& c) -> std::string {
+                 switch (c.appendfsync) {
+                   case fsync_policy::always: return "always";
+                   case fsync_policy::everysec: return "everysec";
+                   case fsync_policy::no: return "no";
+                 }
+                 return "everysec";
+               },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 if (a.size() != 1) return "wrong number of arguments";
+                 std::string l = lower(a[0]);
+                 if (l == "always") c.appendfsync = fsync_policy::always;
+                 else if (l == "everysec") c.appendfsync = fsync_policy::everysec;
+                 else if (l == "no") c.appendfsync = fsync_policy::no;
+                 else return "argument(s) must be one of the following: always, everysec, no";
+                 return {};
+               }});
+  t.push_back({"appendfilename", false, [](const config& c) { return c.appendfilename; },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 if (a.size() != 1) return "wrong number of arguments";
+                 if (a[0].empty() || a[0].find('/') != std::string::npos) return "appendfilename can't be a path, just a filename";
+                 c.appendfilename = a[0];
+                 return {};
+               }});
+  t.push_back({"auto-aof-rewrite-percentage", true,
+               [](const config& c) { return std::to_string(c.auto_aof_rewrite_percentage); },
+               [](config& c, const std::vector<std::string>& a) {
+                 return set_uint(c.auto_aof_rewrite_percentage, a, 0, 2147483647);
+               }});
+  t.push_back({"auto-aof-rewrite-min-size", true,
+               [](const config& c) { return std::to_string(c.auto_aof_rewrite_min_size); },
+               [](config& c, const std::vector<std::string>& a) { return set_mem(c.auto_aof_rewrite_min_size, a); }});
+  t.push_back({"aof-load-truncated", true, [](const config& c) { return yesno(c.aof_load_truncated); },
+               [](config& c, const std::vector<std::string>& a) { return set_bool(c.aof_load_truncated, a); }});
+  t.push_back({"upstream", false,
+               [](const config& c) {
+                 return c.upstream_host.empty() ? std::string() : c.upstream_host + " " + std::to_string(c.upstream_port);
+               },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 if (a.size() != 2) return "wrong number of arguments (upstream <host> <port>)";
+                 long long p;
+                 if (!parse_ll(a[1], p) || p < 1 || p > 65535) return "invalid port";
+                 c.upstream_host = a[0];
+                 c.upstream_port = static_cast<int>(p);
+                 return {};
+               }});
+  t.push_back({"upstream-password", false, [](const config& c) { return c.upstream_password; },
+               [](config& c, const std::vector<std::string>& a) { return set_str(c.upstream_password, a); }});
+  t.push_back({"upstream-db", false, [](const config& c) { return std::to_string(c.upstream_db); },
+               [](config& c, const std::vector<std::string>& a) { return set_uint(c.upstream_db, a, 0, 1000000); }});
+  t.push_back({"mirror", false, [](const config& c) { return yesno(c.mirror); },
+               [](config& c, const std::vector<std::string>& a) { return set_bool(c.mirror, a); }});
+  t.push_back({"mirror-keys", false, [](const config& c) { return join(c.mirror_keys); },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 if (a.empty()) return "wrong number of arguments";
+                 c.mirror_keys = a;
+                 return {};
+               }});
+  t.push_back({"mirror-backlog-size", true, [](const config& c) { return std::to_string(c.mirror_backlog_size); },
+               [](config& c, const std::vector<std::string>& a) { return set_mem(c.mirror_backlog_size, a); }});
+  t.push_back({"node-id", false, [](const config& c) { return c.node_id; },
+               [](config& c, const std::vector<std::string>& a) { return set_str(c.node_id, a); }});
+  return t;
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> parse_memory(std::string_view s) {
+  std::string l = lower(std::string(s));
+  std::uint64_t mul = 1;
+  auto ends = [&](std::string_view suf) { return l.size() > suf.size() && l.compare(l.size() - suf.size(), suf.size(), suf) == 0; };
+  if (ends("kb")) mul = 1024, l.resize(l.size() - 2);
+  else if (ends("mb")) mul = 1024ull * 1024, l.resize(l.size() - 2);
+  else if (ends("gb")) mul = 1024ull * 1024 * 1024, l.resize(l.size() - 2);
+  else if (ends("k")) mul = 1000, l.resize(l.size() - 1);
+  else if (ends("m")) mul = 1000ull * 1000, l.resize(l.size() - 1);
+  else if (ends("g")) mul = 1000ull * 1000 * 1000, l.resize(l.size() - 1);
+  long long v;
+  if (!parse_ll(l, v) || v < 0) return std::nullopt;
+  if (static_cast<std::uint64_t>(v) > std::numeric_limits<std::uint64_t>::max() / mul) return std::nullopt;
+  return static_cast<std::uint64_t>(v) * mul;
+}
+
+std::optional<std::vector<std::string>> split_args(std::string_view line) {
+  std::vector<std::string> out;
+  std::size_t i = 0, n = line.size();
+  auto hexval = [](char ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+  };
+  while (true) {
+    while (i < n && std::isspace(static_cast<unsigned char>(line[i]))) ++i;
+    if (i >= n) return out;
+    std::string cur;
+    bool inq = false, insq = false, done = false;
+    while (!done) {
+      if (inq) {
+        if (i >= n) return std::nullopt;
+        if (line[i] == '\\' && i + 3 < n && line[i + 1] == 'x' && hexval(line[i + 2]) >= 0 && hexval(line[i + 3]) >= 0) {
+          cur += static_cast<char>(hexval(line[i + 2]) * 16 + hexval(line[i + 3]));
+          i += 3;
+        } else if (line[i] == '\\' && i + 1 < n) {
+          ++i;
+          char ch = line[i];
+          switch (ch) {
+            case 'n': ch = '\n'; break;
+            case 'r': ch = '\r'; break;
+            case 't': ch = '\t'; break;
+            case 'b': ch = '\b'; break;
+            case 'a': ch = '\a'; break;
+            default: break;
+          }
+          cur += ch;
+        } else if (line[i] == '"') {
+          if (i + 1 < n && !std::isspace(static_cast<unsigned char>(line[i + 1]))) return std::nullopt;
+          done = true;
+        } else {
+          cur += line[i];
+        }
+      } else if (insq) {
+        if (i >= n) return std::nullopt;
+        if (line[i] == '\\' && i + 1 < n && line[i + 1] == '\'') {
+          ++i;
+          cur += '\'';
+        } else if (line[i] == '\'') {
+          if (i + 1 < n && !std::isspace(static_cast<unsigned char>(line[i + 1]))) return std::nullopt;
+          done = true;
+        } else {
+          cur += line[i];
+        }
+      } else {
+        if (i >= n) {
+          done = true;
+          break;
+        }
+        char ch = line[i];
+        if (std::isspace(static_cast<unsigned char>(ch))) done = true;
+        else if (ch == '"') inq = true;
+        else if (ch == '\'') insq = true;
+        else cur += ch;
+      }
+      if (i < n) ++i;
+    }
+    out.push_back(std::move(cur));
+  }
+}
+
+const std::vector<config_entry>& config_table() {
+  static const std::vector<config_entry> table = make_table();
+  return table;
+}
+
+const std::vector<std::pair<std::string, std::string>>& compat_config_values() {
+  static const std::vector<std::pair<std::string, std::string>> values{
+      {"save", ""}, {"databases", "1"}, {"maxmemory", "0"}, {"maxmemory-policy", "noeviction"},
+      {"hz", "10"}, {"io-threads", "1"}, {"cluster-enabled", "no"}};
+  return values;
+}
+
+std::string format_queue(const std::string& name, const queue_options& q) {
+  return name + " concurrency " + std::to_string(q.concurrency) + " rate " + fmt_double(q.rate) + " per-host " +
+         std::to_string(q.per_host) + " timeout " + fmt_double(q.timeout) + " retries " + std::to_string(q.retries) +
+         " backoff-min " + fmt_double(q.backoff_min) + " backoff-max " + fmt_double(q.backoff_max) + " shared " +
+         yesno(q.shared);
+}
+
+std::string apply_queue_directive(config& c, const std::vector<std::string>& args) {
+  if (args.empty()) return "http-queue needs a queue name";
+  const std::string& name = args[0];
+  if (name.empty()) return "http-queue name can't be empty";
+  if (args.size() == 2 && lower(args[1]) == "off") {
+    c.queues.erase(name);
+    return {};
+  }
+  if (args.size() % 2 != 1) return "http-queue options come in pairs: <option> <value>";
+  queue_options q;
+  if (auto it = c.queues.find(name); it != c.queues.end()) q = it->second;
+  for (std::size_t i = 1; i + 1 < args.size(); i += 2) {
+    std::string opt = lower(args[i]);
+    const std::string& v = args[i + 1];
+    double d;
+    long long n;
+    if (opt == "concurrency") {
+      if (!parse_ll(v, n) || n < 1 || n > 100000) return "concurrency must be an integer between 1 and 100000";
+      q.concurrency = static_cast<unsigned>(n);
+    } else if (opt == "rate") {
+      if (!parse_double(v, d) || d < 0) return "rate must be a number of dispatches per second >= 0 (0 = unlimited)";
+      q.rate = d;
+    } else if (opt == "per-host") {
+      if (!parse_ll(v, n) || n < 1 || n > 100000) return "per-host must be an integer between 1 and 100000";
+      q.per_host = static_cast<unsigned>(n);
+    } else if (opt == "timeout") {
+      if (!parse_double(v, d) || d <= 0 || d > 86400) return "timeout must be a number of seconds > 0";
+      q.timeout = d;
+    } else if (opt == "retries") {
+      if (!parse_ll(v, n) || n < 0 || n > 1000000) return "retries must be an integer >= 0";
+      q.retries = static_cast<int>(n);
+    } else if (opt == "backoff-min") {
+      if (!parse_double(v, d) || d < 0) return "backoff-min must be a number of seconds >= 0";
+      q.backoff_min = d;
+    } else if (opt == "backoff-max") {
+      if (!parse_double(v, d) || d < 0) return "backoff-max must be a number of seconds >= 0";
+      q.backoff_max = d;
+    } else if (opt == "shared") {
+      if (auto e = parse_bool(v, q.shared); !e.empty()) return "shared: " + e;
+    } else {
+      return "unknown http-queue option '" + args[i] +
+             "' (known: concurrency, rate, per-host, timeout, retries, backoff-min, backoff-max, shared)";
+    }
+  }
+  if (q.backoff_max < q.backoff_min) return "backoff-max must not be below backoff-min";
+  c.queues[name] = q;
+  return {};
+}
+
+std::string apply_directive(config& c, const std::string& raw_name, const std::vector<std::string>& args) {
+  std::string name = lower(raw_name);
+  for (const auto& e : config_table()) {
+    if (name == e.name) {
+      if (name == "http-queue") return apply_queue_directive(c, args);
+      return e.set(c, args);
+    }
+  }
+  return "Bad directive or wrong number of arguments";
+}
+
+std::string load_config(config& c, int argc, char** argv) {
+  int i = 1;
+  std::vector<std::pair<std::string, std::vector<std::string>>> directives;
+  std::vector<int> lines;
+  std::vector<std::string> texts;
+  if (i < argc && std::string_view(argv[i]).substr(0, 2) != "--") {
+    std::string path = argv[i++];
+    std::ifstream f(path);
+    if (!f) return "Fatal error, can't open config file '" + path + "'";
+    c.config_file = path;
+    std::string line;
+    int lineno = 0;
+    while (std::getline(f, line)) {
+      ++lineno;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      std::size_t start = line.find_first_not_of(" \t");
+      if (start == std::string::npos || line[start] == '#') continue;
+      auto parts = split_args(line);
+      if (!parts) {
+        return "*** FATAL CONFIG FILE ERROR (respq " RESPQ_VERSION ") ***\nReading the configuration file, at line " +
+               std::to_string(lineno) + "\n>>> '" + line + "'\nUnbalanced quotes in configuration line";
+      }
+      if (parts->empty()) continue;
+      std::string name = (*parts)[0];
+      parts->erase(parts->begin());
+      if (auto err = apply_directive(c, name, *parts); !err.empty()) {
+        return "*** FATAL CONFIG FILE ERROR (respq " RESPQ_VERSION ") ***\nReading the configuration file, at line " +
+               std::to_string(lineno) + "\n>>> '" + line + "'\n" + err;
+      }
+    }
+  }
+  while (i < argc) {
+    std::string_view a = argv[i];
+    if (a.substr(0, 2) != "--" || a.size() == 2) {
+      return "*** FATAL CONFIG ERROR (respq " RESPQ_VERSION ") ***\nUnexpected command-line argument '" +
+             std::string(a) + "' (directives are written --name value ...)";
+    }
+    std::string name(a.substr(2));
+    std::vector<std::string> args;
+    ++i;
+    while (i < argc && !(std::string_view(argv[i]).substr(0, 2) == "--" && std::string_view(argv[i]).size() > 2 &&
+                         !std::isdigit(static_cast<unsigned char>(argv[i][2])))) {
+      args.emplace_back(argv[i++]);
+    }
+    if (auto err = apply_directive(c, name, args); !err.empty()) {
+      std::string line = "--" + name;
+      for (const auto& x : args) line += " " + x;
+      return "*** FATAL CONFIG ERROR (respq " RESPQ_VERSION ") ***\nIn the command-line directive\n>>> '" + line +
+             "'\n" + err;
+    }
+  }
+  return {};
+}
+
+}  // namespace respq::core

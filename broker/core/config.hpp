@@ -1,0 +1,108 @@
+// config: respq's settings, read like redis-server reads redis.conf.
+//
+// Sources, in order: an optional config file (`directive arg arg`, `#` comments, double
+// or single quoted arguments with Redis's escapes), then `--directive arg ...` on the
+// command line (arguments up to the next `--word`). Errors name the file and line (or
+// the command-line directive) and stop the start before anything listens.
+// At run time CONFIG GET (globs) and CONFIG SET reach the same table.
+//
+// Owner: the broker thread after start-up.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace respq::core {
+
+// Options of one HTTP queue (`http-queue <name> [option value ...]`).
+struct queue_options {
+  unsigned concurrency = 64;   // in-flight cap
+  double rate = 0;             // dispatches per second, 0 = unlimited
+  unsigned per_host = 32;      // connections per host
+  double timeout = 30;         // seconds for a whole request
+  int retries = 5;             // retries after the first attempt
+  double backoff_min = 1;      // seconds
+  double backoff_max = 300;    // seconds
+  bool shared = false;         // queue lives on the upstream Redis (redis-compat)
+};
+
+enum class fsync_policy { always, everysec, no };
+
+struct config {
+  int port = 6380;
+  std::vector<std::string> bind{"127.0.0.1"};
+  std::string requirepass;
+  unsigned maxclients = 10000;
+  unsigned timeout = 0;                  // idle seconds, 0 = never
+  unsigned tcp_keepalive = 300;
+  std::uint64_t proto_max_bulk_len = 512ull * 1024 * 1024;
+  std::uint64_t client_query_buffer_limit = 1024ull * 1024 * 1024;
+  std::string dir = ".";
+  std::string logfile;                   // empty: standard output
+  std::string loglevel = "notice";
+  bool daemonize = false;
+  std::string pidfile;
+  bool protected_mode = true;
+
+  // HTTP queues, by name. "tasks" exists unless removed with `http-queue tasks off`.
+  std::map<std::string, queue_options, std::less<>> queues{{"tasks", queue_options{}}};
+  double shutdown_grace = 5;             // seconds in-flight requests get on shutdown
+  std::size_t max_response_body = 64 * 1024;
+
+  // Persistence.
+  bool appendonly = false;
+  fsync_policy appendfsync = fsync_policy::everysec;
+  std::string appendfilename = "appendonly.aof";
+  unsigned auto_aof_rewrite_percentage = 100;
+  std::uint64_t auto_aof_rewrite_min_size = 64ull * 1024 * 1024;
+  bool aof_load_truncated = true;
+
+  // Redis link.
+  std::string upstream_host;
+  int upstream_port = 0;
+  std::string upstream_password;
+  int upstream_db = 0;
+  bool mirror = false;
+  std::vector<std::string> mirror_keys{"*"};
+  std::uint64_t mirror_backlog_size = 64ull * 1024 * 1024;
+  std::string node_id;                   // shared queues: this sidecar's name
+
+  std::string config_file;               // absolute path of the file read, if any
+};
+
+// Parses "512mb", "1gb", "100" the way Redis does (k=1000, kb=1024, ...).
+std::optional<std::uint64_t> parse_memory(std::string_view s);
+// Splits a config line into arguments like Redis's sdssplitargs; nullopt on unbalanced quotes.
+std::optional<std::vector<std::string>> split_args(std::string_view line);
+
+// A setting CONFIG GET/SET and the start-up parser know.
+struct config_entry {
+  const char* name;
+  bool runtime;  // CONFIG SET allowed
+  std::function<std::string(const config&)> get;
+  // Returns an error text, or empty on success.
+  std::function<std::string(config&, const std::vector<std::string>&)> set;
+};
+
+const std::vector<config_entry>& config_table();
+// Read-only values CONFIG GET answers for Redis settings respq does not have, so tools
+// that ask (redis-benchmark asks for "save" and "appendonly") get Redis's answers.
+const std::vector<std::pair<std::string, std::string>>& compat_config_values();
+
+// Applies one directive (name + args). Returns an error text or empty.
+std::string apply_directive(config& c, const std::string& name, const std::vector<std::string>& args);
+
+// Loads the command line (argv[1..]): optional config file first, then --directives.
+// Returns an error message (with file:line or the directive) or empty.
+std::string load_config(config& c, int argc, char** argv);
+
+// Applies `http-queue <name> [option value ...]` (also used by CONFIG SET).
+std::string apply_queue_directive(config& c, const std::vector<std::string>& args);
+std::string format_queue(const std::string& name, const queue_options& q);
+
+}  // namespace respq::core

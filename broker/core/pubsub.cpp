@@ -1,0 +1,106 @@
+// Pub/sub: channels and patterns. A message is appended to each subscriber's output
+// buffer as `message`/`pmessage` (RESP2 arrays, RESP3 pushes); subscription replies
+// carry the client's subscription count, as in Redis. Owner: the broker thread.
+#include "broker/core/glob.hpp"
+#include "broker/core/server.hpp"
+
+namespace respq::core {
+
+namespace {
+
+void subscription_reply(server& s, client& c, std::string_view kind, std::string_view name, bool null_name) {
+  auto w = s.reply(c);
+  w.push(3);
+  w.bulk(kind);
+  if (null_name) w.null();
+  else w.bulk(name);
+  w.integer(static_cast<long long>(c.subscriptions()));
+}
+
+}  // namespace
+
+std::size_t server::publish(std::string_view channel, std::string_view message) {
+  std::size_t receivers = 0;
+  if (auto it = channels_.find(std::string(channel)); it != channels_.end()) {
+    for (client* c : it->second) {
+      auto w = reply(*c);
+      w.push(3);
+      w.bulk("message");
+      w.bulk(channel);
+      w.bulk(message);
+      queue_write(*c);
+      ++receivers;
+    }
+  }
+  for (auto& [pattern, c] : patterns_) {
+    if (!glob_match(pattern, channel)) continue;
+    auto w = reply(*c);
+    w.push(4);
+    w.bulk("pmessage");
+    w.bulk(pattern);
+    w.bulk(channel);
+    w.bulk(message);
+    queue_write(*c);
+    ++receivers;
+  }
+  ++stats_.pubsub_messages;
+  return receivers;
+}
+
+void server::subscribe(client& c, std::string_view channel) {
+  const bool was_subscribed = c.subscriptions() > 0;
+  if (c.channels.emplace(channel).second) channels_[std::string(channel)].push_back(&c);
+  if (!was_subscribed && c.subscriptions() > 0) ++pubsub_clients_;
+  subscription_reply(*this, c, "subscribe", channel, false);
+}
+
+void server::unsubscribe(client& c, std::string_view channel, bool notify) {
+  const bool was_subscribed = c.subscriptions() > 0;
+  std::string ch(channel);
+  if (c.channels.erase(ch)) {
+    auto it = channels_.find(ch);
+    if (it != channels_.end()) {
+      it->second.remove(&c);
+      if (it->second.empty()) channels_.erase(it);
+    }
+  }
+  if (was_subscribed && c.subscriptions() == 0) --pubsub_clients_;
+  if (notify) subscription_reply(*this, c, "unsubscribe", channel, false);
+}
+
+void server::psubscribe(client& c, std::string_view pattern) {
+  const bool was_subscribed = c.subscriptions() > 0;
+  if (c.patterns.emplace(pattern).second) patterns_.emplace_back(std::string(pattern), &c);
+  if (!was_subscribed && c.subscriptions() > 0) ++pubsub_clients_;
+  subscription_reply(*this, c, "psubscribe", pattern, false);
+}
+
+void server::punsubscribe(client& c, std::string_view pattern, bool notify) {
+  const bool was_subscribed = c.subscriptions() > 0;
+  std::string p(pattern);
+  if (c.patterns.erase(p)) {
+    patterns_.remove_if([&](const auto& e) { return e.second == &c && e.first == p; });
+  }
+  if (was_subscribed && c.subscriptions() == 0) --pubsub_clients_;
+  if (notify) subscription_reply(*this, c, "punsubscribe", pattern, false);
+}
+
+void server::unsubscribe_all(client& c, bool notify) {
+  if (c.channels.empty()) {
+    if (notify) subscription_reply(*this, c, "unsubscribe", {}, true);
+    return;
+  }
+  std::vector<std::string> all(c.channels.begin(), c.channels.end());
+  for (const auto& ch : all) unsubscribe(c, ch, notify);
+}
+
+void server::punsubscribe_all(client& c, bool notify) {
+  if (c.patterns.empty()) {
+    if (notify) subscription_reply(*this, c, "punsubscribe", {}, true);
+    return;
+  }
+  std::vector<std::string> all(c.patterns.begin(), c.patterns.end());
+  for (const auto& p : all) punsubscribe(c, p, notify);
+}
+
+}  // namespace respq::core

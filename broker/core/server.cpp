@@ -1,0 +1,451 @@
+// server: client lifecycle, input processing and command dispatch. See server.hpp.
+#include "broker/core/server.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "broker/core/glob.hpp"
+#include "broker/core/log.hpp"
+#include "broker/core/task_manager.hpp"
+
+namespace respq::core {
+
+std::string to_lower(std::string_view s) {
+  std::string out(s);
+  for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+std::string to_upper(std::string_view s) {
+  std::string out(s);
+  for (char& ch : out) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+bool parse_integer(std::string_view s, long long& out) {
+  // Redis's string2ll: no leading '+', no spaces, no leading zeros except "0", fits in
+  // a long long.
+  if (s.empty() || s.size() > 20) return false;
+  if (s.size() == 1 && s[0] == '0') {
+    out = 0;
+    return true;
+  }
+  std::size_t i = s[0] == '-' ? 1 : 0;
+  if (i >= s.size() || s[i] < '1' || s[i] > '9') return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+bool parse_timeout(server& s, client& c, std::string_view arg, clock::time_point& deadline) {
+  // Redis: getTimeoutFromObjectOrReply with UNIT_SECONDS parses a long double.
+  double secs;
+  std::string tmp(arg);
+  char* end = nullptr;
+  errno = 0;
+  if (tmp.empty() || std::isspace(static_cast<unsigned char>(tmp[0]))) {
+    s.add_error(c, "ERR timeout is not a float or out of range");
+    return false;
+  }
+  secs = std::strtod(tmp.c_str(), &end);
+  if (end != tmp.c_str() + tmp.size() || errno == ERANGE || std::isnan(secs)) {
+    s.add_error(c, "ERR timeout is not a float or out of range");
+    return false;
+  }
+  if (secs < 0) {
+    s.add_error(c, "ERR timeout is negative");
+    return false;
+  }
+  if (std::isinf(secs) || secs * 1000.0 > 9.2e18 / 1e6) {
+    s.add_error(c, "ERR timeout is out of range");
+    return false;
+  }
+  if (secs == 0) {
+    deadline = clock::time_point::max();
+    return true;
+  }
+  deadline = clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(secs));
+  return true;
+}
+
+server::server(config cfg) : cfg_(std::move(cfg)) {
+  build_command_table();
+  {
+    std::random_device rd;
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 40; ++i) run_id_ += hex[rd() % 16];
+  }
+  internal_ = std::make_unique<client>();
+  internal_->id = 0;
+  internal_->is_fake = true;
+  internal_->authenticated = true;
+  internal_->name = "respq-internal";
+  tasks_ = std::make_unique<task_manager>(*this);
+}
+
+server::~server() = default;
+
+client* server::accept_client(std::string addr, std::string laddr, int fd, std::string& refusal) {
+  ++stats_.connections_received;
+  if (clients_.size() >= cfg_.maxclients) {
+    ++stats_.rejected_connections;
+    refusal = "-ERR max number of clients reached\r\n";
+    return nullptr;
+  }
+  auto c = std::make_unique<client>();
+  c->id = next_client_id_++;
+  c->addr = std::move(addr);
+  c->laddr = std::move(laddr);
+  c->fd = fd;
+  c->authenticated = cfg_.requirepass.empty();
+  if (!c->authenticated) c->parser.set_limits(resp::parser_limits::unauthenticated());
+  else c->parser.set_limits({cfg_.proto_max_bulk_len, 2147483647ull, 64 * 1024});
+  client* raw = c.get();
+  clients_.emplace(raw->id, std::move(c));
+  return raw;
+}
+
+client* server::find_client(std::uint64_t id) {
+  auto it = clients_.find(id);
+  return it == clients_.end() ? nullptr : it->second.get();
+}
+
+void server::queue_write(client& c) {
+  if (c.is_fake || c.queued_for_write) return;
+  c.queued_for_write = true;
+  pending_writes_.push_back(&c);
+}
+
+void server::add_error(client& c, std::string_view msg) {
+  ++stats_.total_errors;
+  std::size_t sp = msg.find(' ');
+  ++stats_.error_replies[std::string(msg.substr(0, sp))];
+  reply(c).error(msg);
+}
+
+void server::on_input(client& c) {
+  c.last_interaction = clock::now();
+  const bool outer = !in_input_;
+  in_input_ = true;
+  process_input(c);
+  if (outer) {
+    process_unblocked();
+    in_input_ = false;
+  }
+}
+
+// Parses and runs every complete command in c.in. Stops when the client blocks (its
+// pipeline waits, as in Redis), must close, or the buffer holds no complete command.
+void server::process_input(client& c) {
+  const std::size_t unauth_buffer_limit = 1024 * 1024;
+  while (!c.in.empty() && !c.blocked && !c.close_after_reply && !c.close_asap) {
+    auto st = c.parser.parse(c.in.data(), c.in.size());
+    if (st == resp::request_parser::status::incomplete) {
+      const std::size_t limit = c.authenticated ? cfg_.client_query_buffer_limit : unauth_buffer_limit;
+      if (c.in.size() > limit) {
+        log_warning("Closing client that reached max query buffer length: id=" + std::to_string(c.id) + " addr=" +
+                    c.addr + " qbuf=" + std::to_string(c.in.size()));
+        c.close_asap = true;
+        queue_write(c);
+      }
+      break;
+    }
+    if (st == resp::request_parser::status::error) {
+      std::string msg = "ERR Protocol error: ";
+      msg += c.parser.error();
+      add_error(c, msg);
+      log_verbose("Protocol error (" + std::string(c.parser.error()) + ") from client: id=" + std::to_string(c.id) +
+                  " addr=" + c.addr);
+      c.close_after_reply = true;
+      c.in.clear();
+      queue_write(c);
+      break;
+    }
+    std::size_t consumed = c.parser.consumed();
+    auto args = c.parser.args();
+    if (!args.empty()) {
+      stats_.net_input_bytes += consumed;
+      dispatch(c, args);
+    } else {
+      stats_.net_input_bytes += consumed;
+    }
+    c.in.consume(consumed);
+  }
+  if (c.in.empty()) c.in.shrink_if_idle(64 * 1024);
+  if (!c.out.empty() || c.close_after_reply || c.close_asap) queue_write(c);
+}
+
+namespace {
+
+bool is_cross_protocol(std::string_view first) {
+  return (first.size() == 4 && strncasecmp(first.data(), "post", 4) == 0) ||
+         (first.size() == 5 && strncasecmp(first.data(), "host:", 5) == 0);
+}
+
+std::string unknown_command_error(args_t args) {
+  // Redis: "unknown command '%.128s', with args beginning with: " + "'%.*s' " per
+  // argument while the argument list stays under 128 characters.
+  std::string name(args[0].substr(0, 128));
+  std::string list;
+  for (std::size_t i = 1; i < args.size() && list.size() < 128; ++i) {
+    std::size_t room = 128 - list.size();
+    list += "'";
+    list += args[i].substr(0, room);
+    list += "' ";
+  }
+  return "ERR unknown command '" + name + "', with args beginning with: " + list;
+}
+
+}  // namespace
+
+const command_def* server::lookup(std::string_view name) const {
+  char buf[64] = {};
+  if (name.size() >= sizeof buf) return nullptr;
+  for (std::size_t i = 0; i < name.size(); ++i)
+    buf[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
+  auto it = command_index_.find(std::string_view(buf, name.size()));
+  return it == command_index_.end() ? nullptr : it->second;
+}
+
+void server::dispatch(client& c, args_t args) {
+  if (is_cross_protocol(args[0])) {
+    static clock::time_point last_warning{};
+    if (clock::now() - last_warning > std::chrono::seconds(60)) {
+      last_warning = clock::now();
+      log_warning("Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: commands to "
+                  "respq. This is likely due to an attacker attempting to use Cross Protocol Scripting to compromise "
+                  "your respq instance. Connection aborted.");
+    }
+    c.close_asap = true;
+    queue_write(c);
+    return;
+  }
+  const command_def* cmd = lookup(args[0]);
+  auto reject = [&](std::string_view msg) {
+    if (c.in_multi) c.multi_dirty = true;
+    add_error(c, msg);
+  };
+  if (!cmd) {
+    reject(unknown_command_error(args));
+    return;
+  }
+  if ((cmd->arity > 0 && static_cast<int>(args.size()) != cmd->arity) ||
+      static_cast<int>(args.size()) < -cmd->arity) {
+    reject("ERR wrong number of arguments for '" + std::string(cmd->name) + "' command");
+    return;
+  }
+  if (!c.authenticated && !(cmd->flags & flag_no_auth)) {
+    reject("NOAUTH Authentication required.");
+    return;
+  }
+  if (!c.channels.empty() || !c.patterns.empty()) {
+    if (c.resp == 2 && !(cmd->flags & flag_sub_ok)) {
+      reject("ERR Can't execute '" + std::string(cmd->name) +
+             "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
+      return;
+    }
+  }
+  if (c.in_multi && (cmd->flags & flag_deny_multi)) {
+    reject("ERR Command not allowed inside a transaction");
+    return;
+  }
+  if ((cmd->flags & flag_write) && !loading_ && !c.in_multi) {
+    if (std::string err = write_refusal(); !err.empty()) {
+      reject(err);
+      return;
+    }
+  }
+  if (c.in_multi && !(cmd->flags & flag_no_multi)) {
+    std::vector<std::string> q;
+    q.reserve(args.size());
+    for (auto a : args) q.emplace_back(a);
+    c.multi_queue.push_back(std::move(q));
+    reply(c).simple("QUEUED");
+    return;
+  }
+  call(c, *cmd, args);
+  after_command();
+}
+
+void server::call(client& c, const command_def& cmd, args_t args) {
+  if (!monitors_.empty() && !loading_ && !(cmd.flags & flag_skip_monitor)) feed_monitors(c, args);
+  const std::uint64_t dirty_before = dirty_;
+  effects_logged_ = false;
+  c.last_command = cmd.name;
+  cmd.fn(*this, c, args);
+  ++stats_.commands_processed;
+  if (dirty_ != dirty_before) {
+    // Propagate the command as is unless the handler wrote its own effects, and tell
+    // WATCHers about every key it names.
+    if (!effects_logged_) stream_.append(args, cmd.first_key > 0 ? static_cast<std::size_t>(cmd.first_key) : 0);
+    if (!watchers_.empty() && cmd.first_key > 0) {
+      int last = cmd.last_key < 0 ? static_cast<int>(args.size()) + cmd.last_key : cmd.last_key;
+      for (int i = cmd.first_key; i <= last && i < static_cast<int>(args.size()); i += std::max(1, cmd.key_step))
+        signal_modified_key(args[static_cast<std::size_t>(i)]);
+    }
+  }
+  effects_logged_ = false;
+}
+
+void server::after_command() {
+  if (!ready_keys_.empty()) serve_blocked_clients();
+  tasks_->after_command();
+}
+
+void server::process_unblocked() {
+  // Clients woken during this turn run the rest of their pipeline now, in wake order.
+  while (!unblocked_.empty()) {
+    std::vector<client*> batch;
+    batch.swap(unblocked_);
+    for (client* c : batch) {
+      c->unblocked_pending = false;
+      if (!c->blocked && !c->close_asap) process_input(*c);
+    }
+  }
+}
+
+void server::on_disconnect(client& c) { free_client(c); }
+
+void server::free_client(client& c) {
+  if (c.blocked) {
+    remove_from_waiters(c);
+    c.blocked.reset();
+  }
+  unwatch_all(*this, c);
+  unsubscribe_all(c, false);
+  punsubscribe_all(c, false);
+  if (c.monitor) monitors_.erase(std::remove(monitors_.begin(), monitors_.end(), &c), monitors_.end());
+  pending_writes_.erase(std::remove(pending_writes_.begin(), pending_writes_.end(), &c), pending_writes_.end());
+  unblocked_.erase(std::remove(unblocked_.begin(), unblocked_.end(), &c), unblocked_.end());
+  clients_.erase(c.id);
+}
+
+void server::before_write() {
+  process_unblocked();
+  tasks_->before_write();
+  stream_.flush();
+}
+
+clock::time_point server::next_deadline() const {
+  clock::time_point t = clock::time_point::max();
+  if (!block_deadlines_.empty()) t = block_deadlines_.begin()->first;
+  return std::min(t, tasks_->next_deadline());
+}
+
+void server::on_timer() {
+  auto now = clock::now();
+  while (!block_deadlines_.empty() && block_deadlines_.begin()->first <= now) {
+    client* c = block_deadlines_.begin()->second;
+    unblock_client(*c, true);
+  }
+  tasks_->on_timer();
+  in_input_ = true;
+  process_unblocked();
+  in_input_ = false;
+}
+
+void server::add_monitor(client& c) {
+  c.monitor = true;
+  monitors_.push_back(&c);
+}
+
+void server::cron() {
+  {
+    auto now = clock::now();
+    double secs = std::chrono::duration<double>(now - ops_sample_time_).count();
+    if (secs >= 1.0) {
+      ops_per_sec_ = static_cast<std::uint64_t>(
+          static_cast<double>(stats_.commands_processed - ops_sample_commands_) / secs);
+      ops_sample_commands_ = stats_.commands_processed;
+      ops_sample_time_ = now;
+    }
+  }
+  if (cfg_.timeout > 0) {
+    auto now = clock::now();
+    auto limit = std::chrono::seconds(cfg_.timeout);
+    for (auto& [id, c] : clients_) {
+      // Like Redis: blocked, subscribed and MONITOR clients are never idle-closed.
+      if (c->blocked || c->subscriptions() || c->monitor || c->close_asap) continue;
+      if (now - c->last_interaction > limit) {
+        log_verbose("Closing idle client");
+        c->close_asap = true;
+        queue_write(*c);
+      }
+    }
+  }
+  tasks_->cron();
+}
+
+void server::signal_modified_key(std::string_view key) {
+  auto it = watchers_.find(key);
+  if (it == watchers_.end()) return;
+  for (client* c : it->second) c->watch_dirty = true;
+}
+
+void server::key_deleted(std::string_view key) { signal_modified_key(key); }
+
+void server::flush_all() {
+  for (auto& [key, list] : watchers_)
+    for (client* c : list) c->watch_dirty = true;
+  db_.clear();
+  tasks_->on_flush();
+}
+
+void server::request_shutdown(bool save) {
+  if (on_shutdown) on_shutdown(save);
+}
+
+void server::stream_publish(std::string_view channel, std::string_view message) {
+  stream_.append_publish(channel, message);
+}
+
+void server::feed_monitors(const client& c, args_t args) {
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(now).count();
+  char head[96];
+  int n = std::snprintf(head, sizeof head, "+%lld.%06lld [0 ", static_cast<long long>(us / 1000000),
+                        static_cast<long long>(us % 1000000));
+  std::string line(head, static_cast<std::size_t>(n));
+  line += c.is_fake ? std::string("lua") : c.addr;
+  line += "]";
+  std::string name = to_lower(args[0]);
+  bool redact = name == "auth" || name == "hello" || name == "migrate";
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    line += " \"";
+    if (redact && i > 0) {
+      line += "(redacted)";
+    } else {
+      for (unsigned char ch : args[i]) {
+        switch (ch) {
+          case '\\': line += "\\\\"; break;
+          case '"': line += "\\\""; break;
+          case '\n': line += "\\n"; break;
+          case '\r': line += "\\r"; break;
+          case '\t': line += "\\t"; break;
+          case '\a': line += "\\a"; break;
+          case '\b': line += "\\b"; break;
+          default:
+            if (std::isprint(ch)) {
+              line += static_cast<char>(ch);
+            } else {
+              char hex[8];
+              std::snprintf(hex, sizeof hex, "\\x%02x", ch);
+              line += hex;
+            }
+        }
+      }
+    }
+    line += "\"";
+  }
+  line += "\r\n";
+  for (client* m : monitors_) {
+    if (m == &c) continue;
+    m->out += line;
+    queue_write(*m);
+  }
+}
+
+}  // namespace respq::core

@@ -1,0 +1,276 @@
+// server: the broker's core. It owns the keyspace, the clients, blocked clients, pub/sub,
+// transactions, the command table, statistics and the HTTP task lifecycle. It does no
+// I/O: the asio layer (broker/) hands it bytes and takes replies, so everything here
+// runs, and is tested, without sockets. One thread (the broker thread) calls into it;
+// nothing here is locked.
+//
+// A loop turn, as the I/O layer drives it:
+//   1. on_input(c) for each client with new bytes: parse every complete command, execute
+//      it, append the reply to c.out. After each command, clients blocked on keys that
+//      became ready are served (blocking.cpp), and HTTP queues with new tasks dispatch.
+//   2. before_write(): the turn's effects go to the command stream's sinks (AOF with
+//      group commit, mirror), then the I/O layer writes every client in pending_writes().
+//   3. next_deadline()/on_timer(): blocked-client timeouts, delayed and retried tasks.
+//
+// Command handlers (cmd_*.cpp) are free functions `void cmd_x(server&, client&, args_t)`.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "broker/core/client.hpp"
+#include "broker/core/command_stream.hpp"
+#include "broker/core/config.hpp"
+#include "broker/core/keyspace.hpp"
+#include "resp/reply_writer.hpp"
+
+namespace respq::core {
+
+class server;
+class task_manager;
+using args_t = std::span<const std::string_view>;
+using handler_fn = void (*)(server&, client&, args_t);
+
+// Command flags (a subset of Redis's, with the same meaning).
+enum command_flag : std::uint32_t {
+  flag_write = 1u << 0,
+  flag_readonly = 1u << 1,
+  flag_admin = 1u << 2,
+  flag_pubsub = 1u << 3,
+  flag_noscript = 1u << 4,
+  flag_blocking = 1u << 5,
+  flag_loading = 1u << 6,
+  flag_stale = 1u << 7,
+  flag_fast = 1u << 8,
+  flag_no_auth = 1u << 9,      // allowed before AUTH
+  flag_no_multi = 1u << 10,    // executed at once even inside MULTI (EXEC, DISCARD, ...)
+  flag_deny_multi = 1u << 16,  // refused inside MULTI ("Command not allowed inside a transaction")
+  flag_allow_busy = 1u << 11,
+  flag_denyoom = 1u << 12,
+  flag_sub_ok = 1u << 13,      // allowed in RESP2 subscribe mode
+  flag_movablekeys = 1u << 14,
+  flag_skip_monitor = 1u << 15,
+};
+
+struct command_def {
+  std::string_view name;  // lower case
+  int arity;              // Redis convention: -N means at least N
+  std::uint32_t flags;
+  int first_key, last_key, key_step;
+  handler_fn fn;
+  std::string_view group;
+  std::string_view summary;
+  std::string_view since;
+  std::string_view complexity;
+  std::string_view acl_categories;  // space separated, without '@'
+  std::vector<command_def> subcommands;
+};
+
+struct server_stats {
+  std::uint64_t connections_received = 0;
+  std::uint64_t commands_processed = 0;
+  std::uint64_t rejected_connections = 0;
+  std::uint64_t net_input_bytes = 0;
+  std::uint64_t net_output_bytes = 0;
+  std::uint64_t keyspace_hits = 0;
+  std::uint64_t keyspace_misses = 0;
+  std::uint64_t pubsub_messages = 0;
+  std::uint64_t total_blocking_served = 0;
+  std::uint64_t total_errors = 0;
+  std::unordered_map<std::string, std::uint64_t> error_replies;  // prefix -> count
+};
+
+class server {
+ public:
+  explicit server(config cfg);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // ---- I/O layer interface -------------------------------------------------------
+  // A new connection. Returns nullptr (and sets `refusal` to the bytes to write before
+  // closing) when maxclients is reached.
+  client* accept_client(std::string addr, std::string laddr, int fd, std::string& refusal);
+  // New bytes were appended to c.in: parse and execute every complete command.
+  void on_input(client& c);
+  // The connection is gone: unblock, unsubscribe and free the client.
+  void on_disconnect(client& c);
+  // Called once per loop turn before writing replies: flushes the command stream to its
+  // sinks (AOF group commit, mirror).
+  void before_write();
+  // Clients with bytes to write or to close. The I/O layer empties it each turn.
+  std::vector<client*>& pending_writes() { return pending_writes_; }
+  // Earliest time on_timer() has work (time_point::max() when none).
+  clock::time_point next_deadline() const;
+  void on_timer();
+  // Ten times a second: idle-client timeouts and housekeeping.
+  void cron();
+
+  // Hooks the I/O layer sets.
+  std::function<void()> wake;                  // work appeared outside on_input (call before_write/flush soon)
+  std::function<void(bool save)> on_shutdown;  // SHUTDOWN: stop the server
+  std::function<void(client&)> on_kill;        // CLIENT KILL / timeout: close that connection
+
+  // ---- Execution -------------------------------------------------------------------
+  // Looks up and runs one command for a client, applying auth, MULTI and subscribe
+  // rules. Replies go to c.out.
+  void dispatch(client& c, args_t args);
+  // Runs a command with no checks (EXEC's queued commands, AOF loading).
+  void call(client& c, const command_def& cmd, args_t args);
+  const command_def* lookup(std::string_view name) const;
+  const std::vector<const command_def*>& commands() const { return command_list_; }
+  // A fake client for loading the AOF and internal execution: replies are discarded.
+  client& internal_client() { return *internal_; }
+
+  // ---- State for commands ------------------------------------------------------------
+  config& cfg() { return cfg_; }
+  keyspace& db() { return db_; }
+  server_stats& stats() { return stats_; }
+  command_stream& stream() { return stream_; }
+  task_manager& tasks() { return *tasks_; }
+  const std::unordered_map<std::uint64_t, std::unique_ptr<client>>& clients() const { return clients_; }
+  client* find_client(std::uint64_t id);
+  std::size_t blocked_clients() const { return blocked_count_; }
+  std::size_t pubsub_clients() const { return pubsub_clients_; }
+  std::chrono::system_clock::time_point start_time() const { return start_time_; }
+  const std::string& run_id() const { return run_id_; }
+  std::string executable() const { return executable_; }
+  void set_executable(std::string path) { executable_ = std::move(path); }
+  std::uint64_t ops_per_sec() const { return ops_per_sec_; }
+  std::uint64_t dirty() const { return dirty_; }
+  void add_dirty(std::uint64_t n = 1) { dirty_ += n; }
+  // Marks that the running command logged its own effects (no automatic propagation).
+  void effects_logged() { effects_logged_ = true; }
+  bool loading() const { return loading_; }
+  void set_loading(bool v) { loading_ = v; }
+
+  // Replies.
+  resp::reply_writer reply(client& c) { return resp::reply_writer(c.out, c.resp); }
+  void add_error(client& c, std::string_view msg);  // counts error stats
+  void queue_write(client& c);
+
+  // Keys.
+  void signal_modified_key(std::string_view key);   // WATCH
+  void signal_key_as_ready(std::string_view key);   // a list got elements
+  void key_deleted(std::string_view key);           // a key vanished (DEL, pop to empty, ...)
+  void flush_all();
+
+  // Blocking (blocking.cpp).
+  void block_client(client& c, std::unique_ptr<blocked_state> b);
+  void unblock_client(client& c, bool timed_out);
+  void serve_blocked_clients();
+
+  // Pub/sub (pubsub.cpp).
+  std::size_t publish(std::string_view channel, std::string_view message);
+  void subscribe(client& c, std::string_view channel);
+  void unsubscribe(client& c, std::string_view channel, bool notify);
+  void psubscribe(client& c, std::string_view pattern);
+  void punsubscribe(client& c, std::string_view pattern, bool notify);
+  void unsubscribe_all(client& c, bool notify);
+  void punsubscribe_all(client& c, bool notify);
+  const std::unordered_map<std::string, std::list<client*>>& channels() const { return channels_; }
+  const std::list<std::pair<std::string, client*>>& patterns() const { return patterns_; }
+
+  // MONITOR.
+  void add_monitor(client& c);
+  void feed_monitors(const client& c, args_t args);
+  std::size_t monitors() const { return monitors_.size(); }
+
+  // Shutdown was requested by a command (SHUTDOWN).
+  void request_shutdown(bool save);
+
+  // PUBLISH for the stream: reaches the mirror, not the AOF.
+  void stream_publish(std::string_view channel, std::string_view message);
+
+  // ---- Extension points (persistence, Redis link), set once at start-up -------------
+  // Non-empty: the text write commands are refused with (MISCONF while the AOF can't
+  // be written).
+  std::function<std::string()> write_refusal_fn;
+  std::string write_refusal() const { return write_refusal_fn ? write_refusal_fn() : std::string(); }
+  // INFO sections provided by other modules: name (lower case) -> lines "k:v\r\n".
+  std::vector<std::pair<std::string, std::function<std::string()>>> info_sections;
+  // BGREWRITEAOF: returns the status reply text, or an error starting with "ERR".
+  std::function<std::string()> bgrewriteaof;
+  // Called after CONFIG SET changed a setting (name in lower case).
+  std::vector<std::function<void(const std::string&)>> config_listeners;
+
+ private:
+  void process_input(client& c);
+  void free_client(client& c);
+  void after_command();
+  void process_unblocked();
+  bool serve_key(const std::string& key);
+  void remove_from_waiters(client& c);
+  void build_command_table();
+
+  config cfg_;
+  keyspace db_;
+  server_stats stats_;
+  command_stream stream_;
+  std::unique_ptr<task_manager> tasks_;
+
+  std::unordered_map<std::string, const command_def*, string_hash, std::equal_to<>> command_index_;
+  std::vector<const command_def*> command_list_;
+  std::vector<command_def> command_storage_;
+
+  std::unordered_map<std::uint64_t, std::unique_ptr<client>> clients_;
+  std::unique_ptr<client> internal_;
+  std::uint64_t next_client_id_ = 1;
+  std::vector<client*> pending_writes_;
+
+  // Blocking: key -> FIFO of waiters; ready keys served after each command.
+  std::unordered_map<std::string, std::list<client*>, string_hash, std::equal_to<>> waiters_;
+  std::vector<std::string> ready_keys_;
+  std::unordered_set<std::string, string_hash, std::equal_to<>> ready_set_;
+  std::multimap<clock::time_point, client*> block_deadlines_;
+  std::vector<client*> unblocked_;
+  std::size_t blocked_count_ = 0;
+
+  // Pub/sub.
+  std::unordered_map<std::string, std::list<client*>> channels_;
+  std::list<std::pair<std::string, client*>> patterns_;
+  std::size_t pubsub_clients_ = 0;
+
+  // WATCH: key -> clients watching it.
+  std::unordered_map<std::string, std::vector<client*>, string_hash, std::equal_to<>> watchers_;
+
+  std::vector<client*> monitors_;
+
+  std::chrono::system_clock::time_point start_time_ = std::chrono::system_clock::now();
+  std::string run_id_;
+  std::string executable_;
+  std::uint64_t ops_per_sec_ = 0;
+  std::uint64_t ops_sample_commands_ = 0;
+  clock::time_point ops_sample_time_ = clock::now();
+  std::uint64_t dirty_ = 0;
+  bool effects_logged_ = false;
+  bool loading_ = false;
+  bool in_input_ = false;  // re-entrancy guard for process_unblocked()
+
+  friend void cmd_watch(server&, client&, args_t);
+  friend void cmd_unwatch(server&, client&, args_t);
+  friend void cmd_exec(server&, client&, args_t);
+  friend void unwatch_all(server&, client&);
+};
+
+// Shared implementations used by several handlers and the task manager.
+void unwatch_all(server& s, client& c);
+// Parses a Redis integer argument (strict, like string2ll). False on failure.
+bool parse_integer(std::string_view s, long long& out);
+// Parses a Redis timeout argument (seconds as double). Writes the error to c and
+// returns false on failure. deadline is set to time_point::max() for 0.
+bool parse_timeout(server& s, client& c, std::string_view arg, clock::time_point& deadline);
+std::string to_lower(std::string_view s);
+std::string to_upper(std::string_view s);
+
+}  // namespace respq::core

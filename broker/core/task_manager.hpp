@@ -1,0 +1,79 @@
+// task_manager: the HTTP task lifecycle of every HTTP queue, owned by the broker thread.
+//
+//   Q (list) --dispatch--> in flight --2xx--> delivered (outcome PUBLISHed on Q:results)
+//                              | retryable failure: retrying (backoff, Retry-After)
+//                              v attempts exhausted, other 4xx, invalid task
+//                            Q:dead (list)
+//
+// Pending tasks are the list Q itself. A dispatched task leaves Q (RPOP, oldest first)
+// and enters the hash Q:inflight (field: task id, value: a JSON envelope holding the
+// original payload, attempts, state and next run time) in one atomic step of the
+// command stream, so the AOF, the mirror and redis-cli all see the same truth, and a
+// restart finds every task that was in flight or waiting for a retry. The delivery
+// thread (workers/) only executes requests; results come back through on_results().
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "broker/core/client.hpp"
+#include "broker/core/config.hpp"
+
+namespace respq::workers {
+struct http_request;
+struct http_result;
+}  // namespace respq::workers
+
+namespace respq::core {
+
+class server;
+
+class task_manager {
+ public:
+  explicit task_manager(server& s);
+  ~task_manager();
+
+  // A list got elements: when it is an HTTP queue, dispatch after this command.
+  void on_list_push(std::string_view key);
+  void after_command();
+  void before_write();
+  void on_timer();
+  clock::time_point next_deadline() const;
+  void cron();
+  void on_flush();
+  std::string info();
+
+  // Wiring to the delivery engine (set by the I/O layer). Called on the broker thread
+  // with the requests of one turn.
+  std::function<void(std::vector<workers::http_request>&&)> submit;
+  // Results of finished requests, on the broker thread.
+  void on_results(std::vector<workers::http_result>&& results);
+
+  // Start-up after the AOF is loaded: rebuild the schedule from every Q:inflight hash.
+  void recover();
+  // Shutdown: stop dispatching; in-flight requests are put back at the head of their
+  // queue by abandon_in_flight() when the grace period ends.
+  void stop_dispatching() { stopping_ = true; }
+  std::size_t in_flight() const;
+  void abandon_in_flight();
+
+  // Queue options changed (CONFIG SET http-queue).
+  void reconfigure();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+  server& s_;
+  bool stopping_ = false;
+};
+
+}  // namespace respq::core

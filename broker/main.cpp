@@ -1,0 +1,111 @@
+// respq-server: reads the configuration (file and --directives, like redis-server),
+// sets up logging, the pidfile and daemon mode, builds the core and its modules, and
+// runs the broker loop until SHUTDOWN or SIGTERM/SIGINT.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+
+#include "broker/core/config.hpp"
+#include "broker/core/log.hpp"
+#include "broker/core/server.hpp"
+#include "broker/core/version.hpp"
+#include "broker/network.hpp"
+#include "broker/services.hpp"
+
+namespace {
+
+void usage() {
+  std::cerr << "Usage: respq-server [/path/to/respq.conf] [--directive value ...]\n"
+               "       respq-server --version\n"
+               "       respq-server --help\n\n"
+               "Examples:\n"
+               "       respq-server --port 6380 --http-queue tasks concurrency 128 retries 5\n"
+               "       respq-server /etc/respq.conf --loglevel verbose\n";
+}
+
+bool daemonize() {
+  pid_t pid = ::fork();
+  if (pid < 0) return false;
+  if (pid > 0) std::_Exit(0);
+  ::setsid();
+  int fd = ::open("/dev/null", O_RDWR);
+  if (fd >= 0) {
+    ::dup2(fd, STDIN_FILENO);
+    ::dup2(fd, STDOUT_FILENO);
+    ::dup2(fd, STDERR_FILENO);
+    if (fd > STDERR_FILENO) ::close(fd);
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace respq;
+  if (argc == 2 && (std::string_view(argv[1]) == "--version" || std::string_view(argv[1]) == "-v")) {
+    std::cout << "respq server v=" RESPQ_VERSION " (speaks Redis " RESPQ_REDIS_VERSION " protocol)\n";
+    return 0;
+  }
+  if (argc == 2 && (std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h")) {
+    usage();
+    return 0;
+  }
+  core::config cfg;
+  if (std::string err = core::load_config(cfg, argc, argv); !err.empty()) {
+    std::cerr << "\n" << err << "\n";
+    return 1;
+  }
+  if (!cfg.dir.empty() && ::chdir(cfg.dir.c_str()) != 0) {
+    std::cerr << "Can't chdir to '" << cfg.dir << "': " << std::strerror(errno) << "\n";
+    return 1;
+  }
+  if (cfg.daemonize && cfg.logfile.empty()) cfg.logfile = "/dev/null";
+  if (std::string err = core::log_init(cfg.logfile, cfg.loglevel); !err.empty()) {
+    std::cerr << err << "\n";
+    return 1;
+  }
+  if (cfg.daemonize && !daemonize()) {
+    std::cerr << "fork failed: " << std::strerror(errno) << "\n";
+    return 1;
+  }
+
+  core::log_notice("oO0OoO0OoO0Oo respq is starting oO0OoO0OoO0Oo");
+  core::log_notice("respq version=" RESPQ_VERSION ", bits=64, pid=" + std::to_string(::getpid()) + ", just started");
+
+  core::server srv(std::move(cfg));
+  {
+    char buf[PATH_MAX];
+    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n > 0) srv.set_executable(std::string(buf, static_cast<std::size_t>(n)));
+  }
+  broker::network net(srv);
+  if (std::string err = net.listen(); !err.empty()) {
+    core::log_warning(err);
+    std::cerr << err << "\n";
+    return 1;
+  }
+  broker::services svc(srv, net);
+  if (std::string err = svc.start(); !err.empty()) {
+    core::log_warning(err);
+    std::cerr << err << "\n";
+    return 1;
+  }
+  const std::string pidfile = srv.cfg().pidfile;
+  if (!pidfile.empty()) {
+    std::ofstream f(pidfile);
+    if (f) f << ::getpid() << "\n";
+    else core::log_warning("Failed to write PID file: " + std::string(std::strerror(errno)));
+  }
+  core::log_notice("Server initialized");
+  core::log_notice("Ready to accept connections tcp on port " + std::to_string(srv.cfg().port));
+  int rc = net.run();
+  svc.stop();
+  if (!pidfile.empty()) ::unlink(pidfile.c_str());
+  return rc;
+}

@@ -1,0 +1,400 @@
+// network: see network.hpp.
+#include "broker/network.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <asio.hpp>
+#include <chrono>
+#include <unordered_map>
+
+#include "broker/core/log.hpp"
+#include "broker/core/server.hpp"
+#include "broker/core/task_manager.hpp"
+
+namespace respq::broker {
+
+using asio::ip::tcp;
+using core::clock;
+
+namespace {
+
+// Bytes asked of each read when no large bulk is pending: Redis's PROTO_IOBUF_LEN.
+constexpr std::size_t read_chunk = 16 * 1024;
+constexpr std::size_t keep_output_capacity = 64 * 1024;
+
+std::string format_endpoint(const tcp::endpoint& ep) {
+  auto addr = ep.address();
+  if (addr.is_v6()) {
+    auto v6 = addr.to_v6();
+    if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_string() + ":" + std::to_string(ep.port());
+    return "[" + v6.to_string() + "]:" + std::to_string(ep.port());
+  }
+  return addr.to_string() + ":" + std::to_string(ep.port());
+}
+
+bool is_loopback(const asio::ip::address& a) {
+  if (a.is_loopback()) return true;
+  if (a.is_v6() && a.to_v6().is_v4_mapped())
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).is_loopback();
+  return false;
+}
+
+const char* denied_message =
+    "-DENIED respq is running in protected mode because protected mode is enabled and no password is set for the "
+    "default user. In this mode connections are only accepted from the loopback interface. If you want to connect "
+    "from external computers you may adopt one of the following solutions: 1) Disable protected mode by sending the "
+    "command 'CONFIG SET protected-mode no' from the loopback interface, however MAKE SURE respq is not publicly "
+    "accessible from internet if you do so. 2) Set the protected-mode option to 'no' in the configuration file and "
+    "restart the server. 3) If you started the server manually just for testing, restart it with the "
+    "'--protected-mode no' option. 4) Set up an authentication password for the default user (requirepass).\r\n";
+
+}  // namespace
+
+struct connection {
+  explicit connection(tcp::socket s) : sock(std::move(s)) {}
+  tcp::socket sock;
+  core::client* c = nullptr;
+  std::string wbuf;     // bytes being written asynchronously (the core keeps appending to c->out)
+  bool writing = false;
+  bool closed = false;
+};
+
+struct network::impl {
+  explicit impl(core::server& srv) : s(srv) {}
+
+  core::server& s;
+  asio::io_context io{1};
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::unordered_map<connection*, std::shared_ptr<connection>> conns;
+  asio::steady_timer deadline_timer{io};
+  clock::time_point armed = clock::time_point::max();
+  asio::steady_timer cron_timer{io};
+  asio::steady_timer shutdown_timer{io};
+  asio::signal_set signals{io, SIGINT, SIGTERM};
+  bool flush_posted = false;
+  bool stopping = false;
+  clock::time_point stop_deadline;
+  std::function<void()>* on_stopping = nullptr;
+
+  void start_accept(tcp::acceptor& a);
+  void on_accept(tcp::socket sock);
+  void start_read(const std::shared_ptr<connection>& conn);
+  void schedule_flush();
+  void flush();
+  void write_client(connection& conn);
+  void close(connection& conn);
+  void rearm_deadline();
+  void start_cron();
+  void begin_shutdown();
+  void check_shutdown();
+  void finish_shutdown();
+};
+
+void network::impl::start_accept(tcp::acceptor& a) {
+  a.async_accept([this, &a](const asio::error_code& ec, tcp::socket sock) {
+    if (stopping || ec == asio::error::operation_aborted) return;
+    if (!ec) {
+      on_accept(std::move(sock));
+      start_accept(a);
+      return;
+    }
+    // Out of descriptors and the like: say so and retry shortly rather than spin.
+    core::log_warning("Accepting client connection: " + ec.message());
+    auto t = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(100));
+    t->async_wait([this, &a, t](const asio::error_code& e) {
+      if (!e && !stopping) start_accept(a);
+    });
+  });
+}
+
+void network::impl::on_accept(tcp::socket sock) {
+  asio::error_code ec;
+  auto remote = sock.remote_endpoint(ec);
+  if (ec) return;
+  auto local = sock.local_endpoint(ec);
+  sock.non_blocking(true, ec);
+  sock.set_option(tcp::no_delay(true), ec);
+  if (s.cfg().tcp_keepalive > 0) {
+    sock.set_option(asio::socket_base::keep_alive(true), ec);
+    int idle = static_cast<int>(s.cfg().tcp_keepalive);
+    int intvl = std::max(1, idle / 3), cnt = 3;
+    ::setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    ::setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+    ::setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+  }
+  if (s.cfg().protected_mode && s.cfg().requirepass.empty() && !is_loopback(remote.address())) {
+    asio::write(sock, asio::buffer(std::string_view(denied_message)), ec);
+    return;
+  }
+  std::string refusal;
+  core::client* c = s.accept_client(format_endpoint(remote), format_endpoint(local),
+                                    static_cast<int>(sock.native_handle()), refusal);
+  if (!c) {
+    asio::write(sock, asio::buffer(refusal), ec);
+    return;
+  }
+  auto conn = std::make_shared<connection>(std::move(sock));
+  conn->c = c;
+  c->io = conn.get();
+  conns.emplace(conn.get(), conn);
+  start_read(conn);
+}
+
+void network::impl::start_read(const std::shared_ptr<connection>& conn) {
+  core::client* c = conn->c;
+  // A large bulk in progress: read it in as few calls as possible.
+  std::size_t want = read_chunk;
+  std::size_t needed = c->parser.bytes_needed();
+  if (needed > c->in.size() && needed - c->in.size() > want) want = needed - c->in.size();
+  char* p = c->in.prepare(want);
+  conn->sock.async_read_some(asio::buffer(p, c->in.writable()), [this, conn](const asio::error_code& ec, std::size_t n) {
+    if (conn->closed) return;
+    if (ec) {
+      close(*conn);
+      schedule_flush();
+      return;
+    }
+    conn->c->in.commit(n);
+    s.on_input(*conn->c);
+    schedule_flush();
+    if (!conn->closed) start_read(conn);
+  });
+}
+
+void network::impl::schedule_flush() {
+  if (flush_posted) return;
+  flush_posted = true;
+  asio::post(io, [this] {
+    flush_posted = false;
+    flush();
+  });
+}
+
+void network::impl::flush() {
+  s.before_write();
+  std::vector<core::client*> list;
+  list.swap(s.pending_writes());
+  for (core::client* c : list) {
+    c->queued_for_write = false;
+    if (!c->io) continue;
+    write_client(*static_cast<connection*>(c->io));
+  }
+  rearm_deadline();
+}
+
+void network::impl::write_client(connection& conn) {
+  core::client* c = conn.c;
+  if (!c || conn.closed) return;
+  if (c->close_asap) {
+    close(conn);
+    return;
+  }
+  if (conn.writing) return;  // the completion handler continues with what accumulated
+  std::size_t pending = c->out.size() - c->out_sent;
+  if (pending) {
+    asio::error_code ec;
+    std::size_t n = conn.sock.write_some(asio::buffer(c->out.data() + c->out_sent, pending), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      n = 0;
+    } else if (ec) {
+      close(conn);
+      return;
+    }
+    s.stats().net_output_bytes += n;
+    c->out_sent += n;
+    if (c->out_sent < c->out.size()) {
+      // The socket is full: hand the rest to an asynchronous write from a buffer the core
+      // does not touch, so the core can keep appending replies meanwhile.
+      conn.wbuf.assign(c->out, c->out_sent, std::string::npos);
+      c->out.clear();
+      c->out_sent = 0;
+      conn.writing = true;
+      auto self = conns.at(&conn);
+      asio::async_write(conn.sock, asio::buffer(conn.wbuf), [this, self](const asio::error_code& e, std::size_t w) {
+        self->writing = false;
+        if (self->closed) return;
+        if (e) {
+          close(*self);
+          return;
+        }
+        s.stats().net_output_bytes += w;
+        self->wbuf.clear();
+        self->wbuf.shrink_to_fit();
+        write_client(*self);
+      });
+      return;
+    }
+    c->out.clear();
+    c->out_sent = 0;
+    if (c->out.capacity() > keep_output_capacity) c->out.shrink_to_fit();
+  }
+  if (c->close_after_reply) close(conn);
+}
+
+void network::impl::close(connection& conn) {
+  if (conn.closed) return;
+  conn.closed = true;
+  asio::error_code ec;
+  conn.sock.close(ec);
+  if (conn.c) {
+    conn.c->io = nullptr;
+    s.on_disconnect(*conn.c);
+    conn.c = nullptr;
+  }
+  // The shared_ptr in a pending handler keeps the object alive until it runs.
+  conns.erase(&conn);
+}
+
+void network::impl::rearm_deadline() {
+  clock::time_point t = s.next_deadline();
+  if (t == armed) return;
+  armed = t;
+  if (t == clock::time_point::max()) {
+    deadline_timer.cancel();
+    return;
+  }
+  deadline_timer.expires_at(t);
+  deadline_timer.async_wait([this, t](const asio::error_code& ec) {
+    if (ec) return;
+    if (armed == t) armed = clock::time_point::max();
+    s.on_timer();
+    schedule_flush();
+  });
+}
+
+void network::impl::start_cron() {
+  cron_timer.expires_after(std::chrono::milliseconds(100));
+  cron_timer.async_wait([this](const asio::error_code& ec) {
+    if (ec) return;
+    s.cron();
+    schedule_flush();
+    start_cron();
+  });
+}
+
+void network::impl::begin_shutdown() {
+  if (stopping) return;
+  stopping = true;
+  for (auto& a : acceptors) {
+    asio::error_code ec;
+    a->close(ec);
+  }
+  s.tasks().stop_dispatching();
+  stop_deadline = clock::now() + std::chrono::duration_cast<clock::duration>(
+                                     std::chrono::duration<double>(s.cfg().shutdown_grace));
+  if (s.tasks().in_flight() > 0)
+    core::log_notice("Waiting up to " + std::to_string(s.cfg().shutdown_grace) + "s for " +
+                     std::to_string(s.tasks().in_flight()) + " HTTP requests in flight");
+  check_shutdown();
+}
+
+void network::impl::check_shutdown() {
+  if (s.tasks().in_flight() == 0 || clock::now() >= stop_deadline) {
+    finish_shutdown();
+    return;
+  }
+  shutdown_timer.expires_after(std::chrono::milliseconds(10));
+  shutdown_timer.async_wait([this](const asio::error_code& ec) {
+    if (!ec) check_shutdown();
+  });
+}
+
+void network::impl::finish_shutdown() {
+  if (s.tasks().in_flight() > 0) {
+    core::log_warning("Grace period over: " + std::to_string(s.tasks().in_flight()) +
+                      " unfinished HTTP tasks go back to the head of their queues");
+    s.tasks().abandon_in_flight();
+  }
+  flush();
+  if (on_stopping && *on_stopping) (*on_stopping)();
+  // Last replies (best effort, without blocking), then close every connection.
+  std::vector<connection*> all;
+  for (auto& [p, conn] : conns) all.push_back(p);
+  for (connection* conn : all) {
+    if (conn->c && conn->c->out.size() > conn->c->out_sent) {
+      asio::error_code ec;
+      conn->sock.write_some(asio::buffer(conn->c->out.data() + conn->c->out_sent, conn->c->out.size() - conn->c->out_sent), ec);
+    }
+    close(*conn);
+  }
+  deadline_timer.cancel();
+  cron_timer.cancel();
+  signals.cancel();
+  core::log_notice("respq is now ready to exit, bye bye...");
+  io.stop();
+}
+
+network::network(core::server& s) : impl_(std::make_unique<impl>(s)) {
+  impl_->on_stopping = &on_stopping;
+  s.on_kill = [this](core::client& c) {
+    c.close_asap = true;
+    impl_->s.queue_write(c);
+  };
+  s.wake = [this] { impl_->schedule_flush(); };
+  s.on_shutdown = [this](bool) { shutdown(); };
+}
+
+network::~network() = default;
+
+std::string network::listen() {
+  auto& cfg = impl_->s.cfg();
+  for (const auto& raw : cfg.bind) {
+    bool optional = !raw.empty() && raw[0] == '-';
+    std::string addr = optional ? raw.substr(1) : raw;
+    if (addr == "*") addr = "0.0.0.0";
+    asio::error_code ec;
+    auto ip = asio::ip::make_address(addr, ec);
+    if (ec) return "Invalid bind address '" + raw + "'";
+    auto a = std::make_unique<tcp::acceptor>(impl_->io);
+    tcp::endpoint ep(ip, static_cast<unsigned short>(cfg.port));
+    a->open(ep.protocol(), ec);
+    if (!ec) a->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec && ip.is_v6()) a->set_option(asio::ip::v6_only(true), ec);
+    if (!ec) a->bind(ep, ec);
+    if (!ec) a->listen(511, ec);
+    if (ec) {
+      if (optional) {
+        core::log_warning("Could not create server TCP listening socket " + addr + ":" + std::to_string(cfg.port) +
+                          ": " + ec.message());
+        continue;
+      }
+      return "Could not create server TCP listening socket " + addr + ":" + std::to_string(cfg.port) + ": " +
+             ec.message();
+    }
+    impl_->acceptors.push_back(std::move(a));
+  }
+  if (impl_->acceptors.empty()) return "No address to listen on";
+  return {};
+}
+
+int network::run() {
+  ::signal(SIGPIPE, SIG_IGN);
+  for (auto& a : impl_->acceptors) impl_->start_accept(*a);
+  impl_->signals.async_wait([this](const asio::error_code& ec, int sig) {
+    if (ec) return;
+    core::log_warning(std::string("Received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + " scheduling shutdown...");
+    shutdown();
+  });
+  impl_->start_cron();
+  impl_->rearm_deadline();
+  impl_->io.run();
+  return 0;
+}
+
+void network::shutdown() {
+  asio::post(impl_->io, [this] { impl_->begin_shutdown(); });
+}
+
+void network::post(std::function<void()> fn) {
+  asio::post(impl_->io, [this, fn = std::move(fn)] {
+    fn();
+    impl_->schedule_flush();
+  });
+}
+
+void* network::io_context() { return &impl_->io; }
+
+}  // namespace respq::broker
