@@ -1,8 +1,11 @@
 // services: see services.hpp.
 #include "broker/services.hpp"
 
+#include "broker/core/log.hpp"
 #include "broker/core/server.hpp"
+#include "broker/core/task_manager.hpp"
 #include "broker/network.hpp"
+#include "workers/delivery_engine.hpp"
 
 namespace respq::broker {
 
@@ -10,13 +13,45 @@ struct services::impl {
   impl(core::server& srv, network& n) : s(srv), net(n) {}
   core::server& s;
   network& net;
+  std::unique_ptr<workers::delivery_engine> engine;
+
+  void apply_pools() {
+    for (const auto& [name, per_host] : s.tasks().pools()) {
+      engine->set_pool(name, workers::pool_options{per_host});
+      engine->set_pool(name + ":callbacks", workers::pool_options{per_host});
+    }
+  }
 };
 
 services::services(core::server& s, network& net) : impl_(std::make_unique<impl>(s, net)) {}
-services::~services() = default;
+services::~services() { stop(); }
 
-std::string services::start() { return {}; }
+std::string services::start() {
+  auto& d = *impl_;
+  // Results arrive on the engine thread, batched per engine loop turn; the task state
+  // they change belongs to the broker thread.
+  d.engine = std::make_unique<workers::delivery_engine>([&d](std::vector<workers::http_result>&& results) {
+    d.net.post([&d, r = std::move(results)]() mutable { d.s.tasks().on_results(std::move(r)); });
+  });
+  d.apply_pools();
+  d.s.tasks().submit = [&d](std::vector<workers::http_request>&& batch) { d.engine->submit(std::move(batch)); };
+  d.s.config_listeners.push_back([&d](const std::string& name) {
+    if (name != "http-queue") return;
+    d.s.tasks().reconfigure();
+    d.apply_pools();
+  });
+  d.s.tasks().recover();
+  std::string queues;
+  for (const auto& [name, q] : d.s.cfg().queues) queues += (queues.empty() ? "" : ", ") + core::format_queue(name, q);
+  core::log_notice("HTTP queues: " + (queues.empty() ? std::string("none") : queues));
+  return {};
+}
 
-void services::stop() {}
+void services::stop() {
+  if (impl_->engine) {
+    impl_->engine->stop();
+    impl_->engine.reset();
+  }
+}
 
 }  // namespace respq::broker

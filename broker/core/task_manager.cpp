@@ -1,26 +1,702 @@
-// task_manager: see task_manager.hpp.
+// task_manager: see task_manager.hpp for the lifecycle.
+//
+// Records written to the command stream (so the AOF and the mirror replay them):
+//   new task dispatched     MULTI; RPOP Q; HSET Q:inflight <id> <envelope>; EXEC
+//   delayed task parked     MULTI; RPOP Q; HSET Q:inflight <id> <envelope>; EXEC
+//   retry attempt started   HSET Q:inflight <id> <envelope>   (state in_flight)
+//   retry scheduled         HSET Q:inflight <id> <envelope>   (state retrying)
+//   delivered               HDEL Q:inflight <id>
+//   dead                    MULTI; [RPOP Q;] HDEL Q:inflight <id>; LPUSH Q:dead <record>; EXEC
+//   requeued at shutdown    MULTI; HDEL Q:inflight <id>; RPUSH Q <payload>; EXEC
+// The envelope is JSON: {"id","queue","state","attempts","next_run","last_code",
+// "last_error","payload"}; payload is the producer's bytes untouched (a JSON string, or
+// "payload_b64" when they are not valid UTF-8).
+//
+// The in-memory index (records by id, attempts by ticket, due times per queue) is
+// rebuilt from the hashes by recover(), so the hash is the truth: deleting a field of
+// Q:inflight cancels a task that waits for its retry or its scheduled time.
 #include "broker/core/task_manager.hpp"
 
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <deque>
+#include <nlohmann/json.hpp>
+
+#include "broker/core/commands.hpp"
+#include "broker/core/log.hpp"
 #include "broker/core/server.hpp"
+#include "broker/core/task_json.hpp"
+#include "workers/http_request.hpp"
+#include "workers/task.hpp"
 
 namespace respq::core {
 
-struct task_manager::impl {};
+namespace {
 
-task_manager::task_manager(server& s) : impl_(std::make_unique<impl>()), s_(s) {}
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+enum class task_state { in_flight, retrying, scheduled };
+
+const char* state_name(task_state s) {
+  switch (s) {
+    case task_state::in_flight: return "in_flight";
+    case task_state::retrying: return "retrying";
+    case task_state::scheduled: return "scheduled";
+  }
+  return "in_flight";
+}
+
+constexpr std::size_t latency_samples = 2048;
+// The longest a server's Retry-After may park a task, when backoff-max is shorter.
+constexpr double retry_after_cap = 3600;
+
+}  // namespace
+
+struct task_manager::impl {
+  explicit impl(server& srv) : s(srv) {}
+
+  struct record {
+    std::string queue;
+    task_state state = task_state::in_flight;
+    int attempts = 0;       // attempts started so far
+    int max_attempts = 1;   // 1 + retries
+    double next_run = 0;    // unix seconds (retrying / scheduled)
+    long last_code = 0;
+    std::string last_error;
+    std::uint64_t ticket = 0;  // the attempt in flight
+    clock::time_point started{};
+    std::string url;
+    std::string callback;
+  };
+
+  struct queue_state {
+    std::string name, inflight_key, dead_key, results_channel;
+    queue_options opts;
+    std::size_t in_flight = 0, retrying = 0, scheduled = 0;
+    std::uint64_t delivered = 0, failed = 0, dead = 0, dispatched = 0;
+    std::set<std::pair<double, std::string>> due;  // (unix seconds, id): retrying and scheduled
+    clock::time_point next_allowed{};              // rate limit: earliest next dispatch
+    std::deque<std::pair<std::size_t, clock::time_point>> push_times;  // oldest first
+    std::size_t push_times_total = 0;
+    std::vector<double> latency_ms;
+    std::size_t latency_next = 0;
+  };
+
+  server& s;
+  std::map<std::string, queue_state, std::less<>> queues;
+  std::unordered_map<std::string, record> records;         // by task id
+  std::unordered_map<std::uint64_t, std::string> tickets;  // attempt in flight -> id
+  std::unordered_map<std::uint64_t, std::string> callbacks;  // callback ticket -> id
+  std::vector<workers::http_request> outgoing;
+  std::uint64_t next_ticket = 1;
+  std::uint64_t id_counter = 0;
+  std::mt19937_64 rng{std::random_device{}()};
+  bool dirty = true;
+  bool stopping = false;
+
+  // --- helpers ------------------------------------------------------------------------
+  std::string new_id() {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%016llx%08llx", static_cast<unsigned long long>(rng()),
+                  static_cast<unsigned long long>(++id_counter & 0xffffffffull));
+    return buf;
+  }
+
+  std::string envelope(const std::string& id, const record& r, std::string_view payload) {
+    std::string e;
+    e.reserve(payload.size() + 160);
+    e += "{\"id\":";
+    append_json_string(e, id);
+    e += ",\"queue\":";
+    append_json_string(e, r.queue);
+    e += ",\"state\":\"";
+    e += state_name(r.state);
+    e += "\",\"attempts\":";
+    e += std::to_string(r.attempts);
+    e += ",\"max_attempts\":";
+    e += std::to_string(r.max_attempts);
+    e += ",\"next_run\":";
+    e += json_number(r.next_run);
+    e += ",\"last_code\":";
+    e += std::to_string(r.last_code);
+    e += ",\"last_error\":";
+    append_json_string(e, valid_utf8(r.last_error) ? r.last_error : std::string("(binary)"));
+    e += ',';
+    append_payload_field(e, payload);
+    e += '}';
+    return e;
+  }
+
+  // The producer's payload of a task, read back from its envelope in the hash.
+  bool payload_of(const queue_state& q, const std::string& id, std::string& out) {
+    value* v = s.db().find(q.inflight_key);
+    if (!v || v->type() != value_type::hash) return false;
+    auto it = v->hash().find(id);
+    if (it == v->hash().end()) return false;
+    auto j = nlohmann::json::parse(it->second, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return false;
+    if (auto p = j.find("payload"); p != j.end() && p->is_string()) {
+      out = p->get<std::string>();
+      return true;
+    }
+    if (auto p = j.find("payload_b64"); p != j.end() && p->is_string()) {
+      out = base64_decode(p->get<std::string>());
+      return true;
+    }
+    return false;
+  }
+
+  void hset(const queue_state& q, const std::string& id, std::string env) {
+    value* v = s.db().find(q.inflight_key);
+    if (v && v->type() != value_type::hash) {
+      log_warning("Key '" + q.inflight_key + "' is not a hash: replacing it to track HTTP tasks");
+      v = nullptr;
+    }
+    if (!v) v = &s.db().create(q.inflight_key, value_type::hash);
+    s.stream().append({"HSET", q.inflight_key, id, env});
+    v->hash()[id] = std::move(env);
+    s.add_dirty();
+  }
+
+  void hdel(const queue_state& q, const std::string& id) {
+    value* v = s.db().find(q.inflight_key);
+    if (!v || v->type() != value_type::hash) return;
+    if (v->hash().erase(id)) {
+      s.stream().append({"HDEL", q.inflight_key, id});
+      if (v->hash().empty()) s.db().erase(q.inflight_key);
+      s.add_dirty();
+    }
+  }
+
+  // Pops the oldest pending task (right end) and logs the RPOP. Returns false when empty.
+  bool pop_pending(queue_state& q, std::string& payload) {
+    value* v = s.db().find(q.name);
+    if (!v || v->type() != value_type::list || v->list().empty()) return false;
+    packed_list& l = v->list();
+    payload.assign(l.back());
+    l.pop_back();
+    s.stream().append({"RPOP", q.name});
+    if (l.empty()) s.db().erase(q.name);
+    s.add_dirty();
+    // Dispatch latency: the oldest remembered push is this task's.
+    if (!q.push_times.empty()) {
+      auto& f = q.push_times.front();
+      double ms = std::chrono::duration<double, std::milli>(clock::now() - f.second).count();
+      if (q.latency_ms.size() < latency_samples) q.latency_ms.push_back(ms);
+      else q.latency_ms[q.latency_next++ % latency_samples] = ms;
+      --q.push_times_total;
+      if (--f.first == 0) q.push_times.pop_front();
+    }
+    return true;
+  }
+
+  bool wants_outcome(const queue_state& q, const record& r) const {
+    if (!r.callback.empty() || s.cfg().mirror) return true;
+    if (s.channels().count(q.results_channel)) return true;
+    return !s.patterns().empty();
+  }
+
+  void outcome(queue_state& q, const std::string& id, const record& r, const char* status, long code,
+               double duration_ms, const std::string& error, double next_run = 0) {
+    if (!wants_outcome(q, r)) return;
+    std::string o;
+    o.reserve(256);
+    o += "{\"id\":";
+    append_json_string(o, id);
+    o += ",\"queue\":";
+    append_json_string(o, q.name);
+    o += ",\"url\":";
+    append_json_string(o, valid_utf8(r.url) ? r.url : std::string());
+    o += ",\"status\":\"";
+    o += status;
+    o += "\",\"code\":";
+    o += std::to_string(code);
+    o += ",\"attempts\":";
+    o += std::to_string(r.attempts);
+    o += ",\"duration_ms\":";
+    o += json_number(duration_ms);
+    o += ",\"error\":";
+    append_json_string(o, valid_utf8(error) ? error : std::string("(binary)"));
+    if (next_run > 0) {
+      o += ",\"next_run\":";
+      o += json_number(next_run);
+    }
+    o += '}';
+    s.publish(q.results_channel, o);
+    s.stream_publish(q.results_channel, o);
+    if (!r.callback.empty()) {
+      workers::http_request cb;
+      cb.ticket = next_ticket++;
+      cb.pool = q.name + ":callbacks";
+      cb.method = "POST";
+      cb.url = r.callback;
+      cb.headers = {{"Content-Type", "application/json"}, {"X-Task-Id", id}};
+      cb.body = std::move(o);
+      cb.timeout_s = std::min(q.opts.timeout, 30.0);
+      callbacks.emplace(cb.ticket, id);
+      outgoing.push_back(std::move(cb));
+    }
+  }
+
+  // Moves a task to Q:dead with its payload and why. `popped` means the RPOP that took it
+  // from the list is part of the same atomic record.
+  void to_dead(queue_state& q, const std::string& id, record& r, std::string_view payload, const std::string& reason,
+               long code, const std::string& error, double duration_ms) {
+    std::string d;
+    d.reserve(payload.size() + 256);
+    d += "{\"id\":";
+    append_json_string(d, id);
+    d += ",\"queue\":";
+    append_json_string(d, q.name);
+    d += ",\"reason\":";
+    append_json_string(d, valid_utf8(reason) ? reason : std::string("(binary)"));
+    d += ",\"attempts\":";
+    d += std::to_string(r.attempts);
+    d += ",\"code\":";
+    d += std::to_string(code);
+    d += ",\"error\":";
+    append_json_string(d, valid_utf8(error) ? error : std::string("(binary)"));
+    d += ",\"failed_at\":";
+    d += json_number(unix_now());
+    d += ',';
+    append_payload_field(d, payload);
+    d += '}';
+    hdel(q, id);
+    std::array<std::string_view, 1> one{d};
+    list_push(s, q.dead_key, one, true);
+    s.stream().append({"LPUSH", q.dead_key, d});
+    ++q.dead;
+    log_verbose("Task " + id + " of queue '" + q.name + "' is dead: " + reason);
+    outcome(q, id, r, "dead", code, duration_ms, error.empty() ? reason : error);
+  }
+
+  void remove_due(queue_state& q, const std::string& id, const record& r) {
+    q.due.erase({r.next_run, id});
+    if (r.state == task_state::retrying) --q.retrying;
+    else if (r.state == task_state::scheduled) --q.scheduled;
+  }
+
+  // Decodes a payload into a task. A record from <queue>:dead moved back into the queue
+  // (LMOVE Q:dead Q RIGHT LEFT) is unwrapped to its original payload and id.
+  std::variant<workers::task, workers::decode_error> decode(std::string& payload, std::string& id,
+                                                            double now) {
+    if (!payload.empty() && payload[0] == '{' && payload.find("\"failed_at\"") != std::string::npos) {
+      auto j = nlohmann::json::parse(payload, nullptr, false);
+      if (j.is_object() && !j.contains("url") && j.contains("failed_at") &&
+          (j.contains("payload") || j.contains("payload_b64"))) {
+        if (auto p = j.find("payload"); p != j.end() && p->is_string()) payload = p->get<std::string>();
+        else if (auto b = j.find("payload_b64"); b != j.end() && b->is_string())
+          payload = base64_decode(b->get<std::string>());
+        if (auto i = j.find("id"); i != j.end() && i->is_string()) id = i->get<std::string>();
+      }
+    }
+    auto r = workers::decode_task(payload, now);
+    if (auto* t = std::get_if<workers::task>(&r); t && !t->id.empty()) id = t->id;
+    return r;
+  }
+
+  // Starts one attempt of a task whose record is ready (the envelope is written here).
+  void start_attempt(queue_state& q, const std::string& id, record& r, workers::task& t,
+                     std::string_view payload) {
+    r.state = task_state::in_flight;
+    ++r.attempts;
+    r.ticket = next_ticket++;
+    r.started = clock::now();
+    hset(q, id, envelope(id, r, payload));
+    tickets.emplace(r.ticket, id);
+    ++q.in_flight;
+    ++q.dispatched;
+    t.id = id;
+    auto req = workers::make_http_request(t, r.ticket, q.name, q.opts.timeout);
+    req.headers.emplace_back("X-Task-Attempt", std::to_string(r.attempts));
+    outgoing.push_back(std::move(req));
+  }
+
+  bool rate_allows(queue_state& q, clock::time_point now) {
+    if (q.opts.rate <= 0) return true;
+    return now >= q.next_allowed;
+  }
+
+  void rate_consume(queue_state& q, clock::time_point now) {
+    if (q.opts.rate <= 0) return;
+    auto step = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(1.0 / q.opts.rate));
+    // Allow no burst beyond one: the rate is a cap on dispatches per second.
+    q.next_allowed = std::max(q.next_allowed, now) + step;
+  }
+
+  // Dispatches as much of one queue as its caps allow.
+  void dispatch(queue_state& q) {
+    if (stopping) return;
+    const double now_unix = unix_now();
+    auto now = clock::now();
+    while (q.in_flight < q.opts.concurrency && rate_allows(q, now)) {
+      // Due retries and scheduled tasks first: they have waited longest.
+      if (!q.due.empty() && q.due.begin()->first <= now_unix) {
+        std::string id = q.due.begin()->second;
+        auto it = records.find(id);
+        if (it == records.end()) {
+          q.due.erase(q.due.begin());
+          continue;
+        }
+        record& r = it->second;
+        remove_due(q, id, r);
+        std::string payload;
+        if (!payload_of(q, id, payload)) {
+          // Cancelled: somebody deleted its envelope.
+          records.erase(it);
+          continue;
+        }
+        std::string pid = id;
+        auto d = decode(payload, pid, now_unix);
+        if (auto* err = std::get_if<workers::decode_error>(&d)) {
+          s.stream().begin_atomic();
+          to_dead(q, id, r, payload, err->reason, 0, {}, 0);
+          s.stream().end_atomic();
+          records.erase(id);
+          continue;
+        }
+        rate_consume(q, now);
+        start_attempt(q, id, r, std::get<workers::task>(d), payload);
+        continue;
+      }
+      std::string payload;
+      s.stream().begin_atomic();
+      if (!pop_pending(q, payload)) {
+        s.stream().end_atomic();
+        break;
+      }
+      std::string id;
+      auto d = decode(payload, id, now_unix);
+      if (id.empty()) id = new_id();
+      if (auto* err = std::get_if<workers::decode_error>(&d)) {
+        record r;
+        r.queue = q.name;
+        to_dead(q, id, r, payload, err->reason, 0, {}, 0);
+        s.stream().end_atomic();
+        continue;
+      }
+      auto& t = std::get<workers::task>(d);
+      if (records.count(id)) {
+        // The same idempotency key is already in custody: deliver it once.
+        record dup;
+        dup.queue = q.name;
+        dup.url = t.url;
+        s.stream().end_atomic();
+        log_verbose("Task " + id + " of queue '" + q.name + "' is a duplicate of one in flight: skipped");
+        outcome(q, id, dup, "duplicate", 0, 0, "a task with this id is already in flight or waiting to retry");
+        continue;
+      }
+      record& r = records[id];
+      r.queue = q.name;
+      r.url = t.url;
+      r.callback = t.callback;
+      r.max_attempts = 1 + (t.retries ? *t.retries : q.opts.retries);
+      if (t.run_at && *t.run_at > now_unix + 0.001) {
+        r.state = task_state::scheduled;
+        r.next_run = *t.run_at;
+        hset(q, id, envelope(id, r, payload));
+        q.due.emplace(r.next_run, id);
+        ++q.scheduled;
+        s.stream().end_atomic();
+        continue;
+      }
+      rate_consume(q, now);
+      start_attempt(q, id, r, t, payload);
+      s.stream().end_atomic();
+    }
+  }
+
+  void dispatch_all() {
+    dirty = false;
+    for (auto& [name, q] : queues) dispatch(q);
+  }
+
+  void on_result(workers::http_result& res) {
+    if (auto cb = callbacks.find(res.ticket); cb != callbacks.end()) {
+      if (!res.error.empty() || res.code < 200 || res.code >= 300)
+        log_verbose("Callback for task " + cb->second + " failed: " +
+                    (res.error.empty() ? "HTTP " + std::to_string(res.code) : res.error));
+      callbacks.erase(cb);
+      return;
+    }
+    auto tk = tickets.find(res.ticket);
+    if (tk == tickets.end()) return;  // abandoned at shutdown or forgotten by FLUSHALL
+    std::string id = std::move(tk->second);
+    tickets.erase(tk);
+    auto it = records.find(id);
+    if (it == records.end()) return;
+    record& r = it->second;
+    auto qit = queues.find(r.queue);
+    if (qit == queues.end()) {
+      records.erase(it);
+      return;
+    }
+    queue_state& q = qit->second;
+    --q.in_flight;
+    dirty = true;
+    const bool transport_error = !res.error.empty();
+    r.last_code = res.code;
+    r.last_error = res.error;
+    switch (workers::classify_attempt(res.code, transport_error)) {
+      case workers::attempt_outcome::delivered:
+        ++q.delivered;
+        hdel(q, id);
+        outcome(q, id, r, "delivered", res.code, res.duration_ms, {});
+        records.erase(it);
+        return;
+      case workers::attempt_outcome::retry:
+        ++q.failed;
+        if (r.attempts < r.max_attempts) {
+          const double now = unix_now();
+          double backoff = workers::backoff_delay(r.attempts, q.opts.backoff_min, q.opts.backoff_max, rng);
+          std::optional<double> ra;
+          if (res.retry_after) ra = workers::parse_retry_after(*res.retry_after, now);
+          double delay = workers::retry_delay(backoff, ra, std::max(q.opts.backoff_max, retry_after_cap));
+          r.state = task_state::retrying;
+          r.next_run = now + delay;
+          std::string payload;
+          if (!payload_of(q, id, payload)) {
+            records.erase(it);  // cancelled while in flight
+            return;
+          }
+          hset(q, id, envelope(id, r, payload));
+          q.due.emplace(r.next_run, id);
+          ++q.retrying;
+          outcome(q, id, r, "retrying", res.code, res.duration_ms,
+                  transport_error ? res.error : "HTTP " + std::to_string(res.code), r.next_run);
+          return;
+        }
+        break;
+      case workers::attempt_outcome::failed:
+        ++q.failed;
+        break;
+    }
+    std::string payload;
+    if (!payload_of(q, id, payload)) {
+      records.erase(it);
+      return;
+    }
+    std::string reason = r.attempts >= r.max_attempts && workers::is_retryable(res.code, transport_error)
+                             ? "attempts exhausted (" + std::to_string(r.attempts) + ")"
+                             : "HTTP " + std::to_string(res.code) + " is final";
+    s.stream().begin_atomic();
+    to_dead(q, id, r, payload, reason, res.code, transport_error ? res.error : std::string(), res.duration_ms);
+    s.stream().end_atomic();
+    records.erase(id);
+  }
+};
+
+task_manager::task_manager(server& s) : impl_(std::make_unique<impl>(s)), s_(s) { reconfigure(); }
 task_manager::~task_manager() = default;
-void task_manager::on_list_push(std::string_view) {}
-void task_manager::after_command() {}
-void task_manager::before_write() {}
-void task_manager::on_timer() {}
-clock::time_point task_manager::next_deadline() const { return clock::time_point::max(); }
+
+void task_manager::reconfigure() {
+  auto& qs = impl_->queues;
+  for (auto it = qs.begin(); it != qs.end();) {
+    auto cfg = s_.cfg().queues.find(it->first);
+    bool gone = cfg == s_.cfg().queues.end() || cfg->second.shared;
+    if (gone && it->second.in_flight == 0 && it->second.due.empty()) it = qs.erase(it);
+    else ++it;
+  }
+  for (const auto& [name, opts] : s_.cfg().queues) {
+    if (opts.shared) continue;  // shared queues live on the upstream Redis (redis-compat)
+    auto& q = qs[name];
+    q.name = name;
+    q.inflight_key = name + ":inflight";
+    q.dead_key = name + ":dead";
+    q.results_channel = name + ":results";
+    q.opts = opts;
+  }
+  impl_->dirty = true;
+}
+
+std::vector<std::pair<std::string, unsigned>> task_manager::pools() const {
+  std::vector<std::pair<std::string, unsigned>> out;
+  for (const auto& [name, q] : impl_->queues) out.emplace_back(name, q.opts.per_host);
+  return out;
+}
+
+void task_manager::on_list_push(std::string_view key) {
+  auto it = impl_->queues.find(key);
+  if (it == impl_->queues.end()) return;
+  impl_->dirty = true;
+  value* v = s_.db().find(key);
+  if (!v || v->type() != value_type::list) return;
+  // Remember when these tasks arrived, for the dispatch latency figures: the list grew
+  // by the tasks of this push since we last looked.
+  auto& q = it->second;
+  std::size_t len = v->list().size();
+  if (len > q.push_times_total) {
+    q.push_times.emplace_back(len - q.push_times_total, clock::now());
+    q.push_times_total = len;
+  } else if (len < q.push_times_total) {
+    // The list shrank behind our back (LREM, LTRIM, a BRPOP consumer): forget the oldest.
+    std::size_t extra = q.push_times_total - len;
+    while (extra && !q.push_times.empty()) {
+      auto& f = q.push_times.front();
+      std::size_t take = std::min(extra, f.first);
+      f.first -= take;
+      extra -= take;
+      q.push_times_total -= take;
+      if (f.first == 0) q.push_times.pop_front();
+    }
+  }
+}
+
+void task_manager::after_command() {
+  if (impl_->dirty) impl_->dispatch_all();
+}
+
+void task_manager::before_write() {
+  if (impl_->dirty) impl_->dispatch_all();
+  if (!impl_->outgoing.empty() && submit) {
+    std::vector<workers::http_request> batch;
+    batch.swap(impl_->outgoing);
+    submit(std::move(batch));
+  }
+}
+
+void task_manager::on_timer() { impl_->dispatch_all(); }
+
+clock::time_point task_manager::next_deadline() const {
+  clock::time_point t = clock::time_point::max();
+  if (impl_->stopping) return t;
+  const double now_unix = unix_now();
+  const auto now = clock::now();
+  for (const auto& [name, q] : impl_->queues) {
+    if (!q.due.empty() && q.in_flight < q.opts.concurrency) {
+      double wait = std::max(0.0, q.due.begin()->first - now_unix);
+      t = std::min(t, now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(wait)));
+    }
+    if (q.opts.rate > 0 && q.next_allowed > now && q.in_flight < q.opts.concurrency) {
+      value* v = s_.db().find(name);
+      bool pending = v && v->type() == value_type::list && !v->list().empty();
+      if (pending || (!q.due.empty() && q.due.begin()->first <= now_unix)) t = std::min(t, q.next_allowed);
+    }
+  }
+  return t;
+}
+
 void task_manager::cron() {}
-void task_manager::on_flush() {}
-std::string task_manager::info() { return {}; }
-void task_manager::on_results(std::vector<workers::http_result>&&) {}
-void task_manager::recover() {}
-std::size_t task_manager::in_flight() const { return 0; }
-void task_manager::abandon_in_flight() {}
-void task_manager::reconfigure() {}
+
+void task_manager::on_flush() {
+  // FLUSHALL removed every list and hash: forget the bookkeeping. Requests in flight
+  // finish, and their results are ignored.
+  impl_->records.clear();
+  impl_->tickets.clear();
+  for (auto& [name, q] : impl_->queues) {
+    q.in_flight = q.retrying = q.scheduled = 0;
+    q.due.clear();
+    q.push_times.clear();
+    q.push_times_total = 0;
+  }
+}
+
+std::string task_manager::info() {
+  std::string out;
+  for (auto& [name, q] : impl_->queues) {
+    value* v = s_.db().find(name);
+    std::size_t pending = v && v->type() == value_type::list ? v->list().size() : 0;
+    value* d = s_.db().find(q.dead_key);
+    std::size_t dead_now = d && d->type() == value_type::list ? d->list().size() : 0;
+    std::vector<double> lat = q.latency_ms;
+    std::sort(lat.begin(), lat.end());
+    auto pct = [&](double p) {
+      if (lat.empty()) return 0.0;
+      std::size_t i = static_cast<std::size_t>(std::ceil(p * static_cast<double>(lat.size()))) ;
+      return lat[std::min(lat.size() - 1, i == 0 ? 0 : i - 1)];
+    };
+    out += name + ":pending=" + std::to_string(pending) + ",in_flight=" + std::to_string(q.in_flight) +
+           ",retrying=" + std::to_string(q.retrying) + ",scheduled=" + std::to_string(q.scheduled) +
+           ",delivered=" + std::to_string(q.delivered) + ",failed=" + std::to_string(q.failed) +
+           ",dead=" + std::to_string(q.dead) + ",dead_list=" + std::to_string(dead_now) +
+           ",dispatched=" + std::to_string(q.dispatched) + ",latency_p50_ms=" + json_number(pct(0.50)) +
+           ",latency_p99_ms=" + json_number(pct(0.99)) + ",concurrency=" + std::to_string(q.opts.concurrency) +
+           ",rate=" + json_number(q.opts.rate) + "\r\n";
+  }
+  return out;
+}
+
+void task_manager::on_results(std::vector<workers::http_result>&& results) {
+  for (auto& r : results) impl_->on_result(r);
+  impl_->dispatch_all();
+}
+
+void task_manager::recover() {
+  std::size_t restored = 0;
+  const double now = unix_now();
+  for (auto& [name, q] : impl_->queues) {
+    value* v = s_.db().find(q.inflight_key);
+    if (!v) continue;
+    if (v->type() != value_type::hash) {
+      log_warning("Key '" + q.inflight_key + "' is not a hash: HTTP tasks of queue '" + name + "' can't be recovered");
+      continue;
+    }
+    for (const auto& [id, env] : v->hash()) {
+      auto j = nlohmann::json::parse(env, nullptr, false);
+      if (!j.is_object()) {
+        log_warning("Unreadable task envelope for id '" + id + "' in '" + q.inflight_key + "': left in place");
+        continue;
+      }
+      impl::record r;
+      r.queue = name;
+      r.attempts = j.value("attempts", 0);
+      r.max_attempts = j.value("max_attempts", 1 + q.opts.retries);
+      r.last_code = j.value("last_code", 0L);
+      std::string state = j.value("state", std::string("in_flight"));
+      // A task in flight when the server stopped may or may not have reached its endpoint:
+      // it runs again now (at least once; X-Task-Id lets the endpoint deduplicate). Its
+      // interrupted attempt counts.
+      r.state = state == "scheduled" ? task_state::scheduled : task_state::retrying;
+      r.next_run = state == "in_flight" ? now : j.value("next_run", now);
+      if (state == "in_flight" && r.attempts >= r.max_attempts) r.max_attempts = r.attempts + 1;
+      if (r.state == task_state::scheduled) ++q.scheduled;
+      else ++q.retrying;
+      q.due.emplace(r.next_run, id);
+      impl_->records[id] = std::move(r);
+      ++restored;
+    }
+  }
+  if (restored) log_notice("Recovered " + std::to_string(restored) + " HTTP tasks that were in flight or waiting to retry");
+  impl_->dirty = true;
+}
+
+std::size_t task_manager::in_flight() const {
+  std::size_t n = 0;
+  for (const auto& [name, q] : impl_->queues) n += q.in_flight;
+  return n;
+}
+
+void task_manager::stop_dispatching() {
+  stopping_ = true;
+  impl_->stopping = true;
+}
+
+void task_manager::abandon_in_flight() {
+  // Put every unfinished attempt back at the head of its queue (the right end, taken
+  // next), in the order the attempts started.
+  std::vector<std::pair<std::uint64_t, std::string>> order(impl_->tickets.begin(), impl_->tickets.end());
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (const auto& [ticket, id] : order) {
+    auto it = impl_->records.find(id);
+    if (it == impl_->records.end()) continue;
+    auto qit = impl_->queues.find(it->second.queue);
+    if (qit == impl_->queues.end()) continue;
+    auto& q = qit->second;
+    std::string payload;
+    if (!impl_->payload_of(q, id, payload)) continue;
+    s_.stream().begin_atomic();
+    impl_->hdel(q, id);
+    std::array<std::string_view, 1> one{payload};
+    list_push(s_, q.name, one, false);
+    s_.stream().append({"RPUSH", q.name, payload});
+    s_.stream().end_atomic();
+    --q.in_flight;
+    impl_->records.erase(it);
+  }
+  impl_->tickets.clear();
+}
 
 }  // namespace respq::core

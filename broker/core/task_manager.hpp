@@ -62,16 +62,19 @@ class task_manager {
   void recover();
   // Shutdown: stop dispatching; in-flight requests are put back at the head of their
   // queue by abandon_in_flight() when the grace period ends.
-  void stop_dispatching() { stopping_ = true; }
+  void stop_dispatching();
   std::size_t in_flight() const;
   void abandon_in_flight();
 
   // Queue options changed (CONFIG SET http-queue).
   void reconfigure();
+  // The delivery pools the engine needs: (queue name, per-host connection cap).
+  std::vector<std::pair<std::string, unsigned>> pools() const;
 
  private:
   struct impl;
   std::unique_ptr<impl> impl_;
+
   server& s_;
   bool stopping_ = false;
 };
