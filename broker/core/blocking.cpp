@@ -91,6 +91,9 @@ bool server::serve_key(const std::string& key) {
     if (!v || v->type() != value_type::list) break;
     client& c = *wit->second.front();
     blocked_state& b = *c.blocked;
+    will_write(key);
+    if (b.what == blocked_state::kind::move) will_write(b.target);
+    turn_writers_.push_back(c.id);
     packed_list& list = v->list();
     auto w = reply(c);
     const bool left = b.pop_left;

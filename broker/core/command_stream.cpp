@@ -44,11 +44,13 @@ void command_stream::end_atomic() {
   bytes_.append(exec);
 }
 
-void command_stream::flush() {
-  if (effects_.empty()) return;
-  for (stream_sink* s : sinks_) s->on_effects(bytes_, effects_);
+bool command_stream::flush() {
+  if (effects_.empty()) return true;
+  bool ok = true;
+  for (stream_sink* s : sinks_) ok = s->on_effects(bytes_, effects_) && ok;
   bytes_.clear();
   effects_.clear();
+  return ok;
 }
 
 void command_stream::remove_sink(stream_sink* s) {

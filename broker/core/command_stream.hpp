@@ -27,8 +27,12 @@ struct effect_meta {
 class stream_sink {
  public:
   virtual ~stream_sink() = default;
-  // A batch of effects, in order. Called once per loop turn with at least one effect.
-  virtual void on_effects(std::string_view bytes, std::span<const effect_meta> effects) = 0;
+  // A batch of effects, in order. Called once per loop turn with at least one effect,
+  // before any reply of that turn is written. Returning false means the batch could not
+  // be made durable as promised (appendfsync always): the server then withholds the
+  // replies of the clients that wrote in this turn and closes their connections, so no
+  // write is acknowledged that was not persisted.
+  virtual bool on_effects(std::string_view bytes, std::span<const effect_meta> effects) = 0;
 };
 
 class command_stream {
@@ -46,8 +50,8 @@ class command_stream {
   void end_atomic();
 
   bool empty() const { return effects_.empty(); }
-  // Hands the batch to every sink and clears it.
-  void flush();
+  // Hands the batch to every sink and clears it. False when a sink failed.
+  bool flush();
   void add_sink(stream_sink* s) { sinks_.push_back(s); }
   void remove_sink(stream_sink* s);
 

@@ -275,17 +275,18 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   const std::uint64_t dirty_before = dirty_;
   effects_logged_ = false;
   c.last_command = cmd.name;
+  if ((cmd.flags & flag_write) && key_write_hook) {
+    for (auto k : command_keys(cmd, args)) key_write_hook(k, false);
+  }
   cmd.fn(*this, c, args);
   ++stats_.commands_processed;
   if (dirty_ != dirty_before) {
+    if (!c.is_fake) turn_writers_.push_back(c.id);
     // Propagate the command as is unless the handler wrote its own effects, and tell
     // WATCHers about every key it names.
     if (!effects_logged_) stream_.append(args, cmd.first_key > 0 ? static_cast<std::size_t>(cmd.first_key) : 0);
-    if (!watchers_.empty() && cmd.first_key > 0) {
-      int last = cmd.last_key < 0 ? static_cast<int>(args.size()) + cmd.last_key : cmd.last_key;
-      for (int i = cmd.first_key; i <= last && i < static_cast<int>(args.size()); i += std::max(1, cmd.key_step))
-        signal_modified_key(args[static_cast<std::size_t>(i)]);
-    }
+    if (!watchers_.empty())
+      for (auto k : command_keys(cmd, args)) signal_modified_key(k);
   }
   effects_logged_ = false;
 }
@@ -326,7 +327,36 @@ void server::free_client(client& c) {
 void server::before_write() {
   process_unblocked();
   tasks_->before_write();
-  stream_.flush();
+  if (!stream_.flush()) {
+    // The effects of this turn could not be persisted as promised: acknowledge none of
+    // them. Their clients lose this turn's replies and their connections.
+    for (std::uint64_t id : turn_writers_) {
+      client* c = find_client(id);
+      if (!c) continue;
+      c->out.clear();
+      c->out_sent = 0;
+      c->close_asap = true;
+      queue_write(*c);
+    }
+  }
+  turn_writers_.clear();
+}
+
+std::vector<std::string_view> server::command_keys(const command_def& cmd, args_t args) const {
+  std::vector<std::string_view> keys;
+  if (cmd.flags & flag_movablekeys) {
+    // LMPOP numkeys key...; BLMPOP timeout numkeys key...
+    std::size_t at = cmd.name == "blmpop" ? 2 : 1;
+    long long n = 0;
+    if (at < args.size() && parse_integer(args[at], n) && n > 0)
+      for (std::size_t i = at + 1; i < args.size() && i <= at + static_cast<std::size_t>(n); ++i) keys.push_back(args[i]);
+    return keys;
+  }
+  if (cmd.first_key <= 0) return keys;
+  int last = cmd.last_key < 0 ? static_cast<int>(args.size()) + cmd.last_key : cmd.last_key;
+  for (int i = cmd.first_key; i <= last && i < static_cast<int>(args.size()); i += std::max(1, cmd.key_step))
+    keys.push_back(args[static_cast<std::size_t>(i)]);
+  return keys;
 }
 
 clock::time_point server::next_deadline() const {
@@ -377,6 +407,7 @@ void server::cron() {
     }
   }
   tasks_->cron();
+  for (auto& h : cron_hooks) h();
 }
 
 void server::signal_modified_key(std::string_view key) {
@@ -388,6 +419,7 @@ void server::signal_modified_key(std::string_view key) {
 void server::key_deleted(std::string_view key) { signal_modified_key(key); }
 
 void server::flush_all() {
+  if (key_write_hook) key_write_hook({}, true);
   for (auto& [key, list] : watchers_)
     for (client* c : list) c->watch_dirty = true;
   db_.clear();

@@ -128,6 +128,8 @@ class server {
   // Runs a command with no checks (EXEC's queued commands, AOF loading).
   void call(client& c, const command_def& cmd, args_t args);
   const command_def* lookup(std::string_view name) const;
+  // The keys a command names (for WATCH, the rewrite's copy-on-write, the mirror).
+  std::vector<std::string_view> command_keys(const command_def& cmd, args_t args) const;
   const std::vector<const command_def*>& commands() const { return command_list_; }
   // A fake client for loading the AOF and internal execution: replies are discarded.
   client& internal_client() { return *internal_; }
@@ -201,6 +203,15 @@ class server {
   std::vector<std::pair<std::string, std::function<std::string()>>> info_sections;
   // BGREWRITEAOF: returns the status reply text, or an error starting with "ERR".
   std::function<std::string()> bgrewriteaof;
+  // Called just before a key is modified, with the key (and before FLUSHALL/FLUSHDB
+  // with an empty key view and flush == true). The AOF rewrite copies a key's value on
+  // its first write after the rewrite began (copy-on-write without fork).
+  std::function<void(std::string_view key, bool flush)> key_write_hook;
+  void will_write(std::string_view key) {
+    if (key_write_hook) key_write_hook(key, false);
+  }
+  // Run by cron() ten times a second (AOF fsync scheduling, automatic rewrite, link).
+  std::vector<std::function<void()>> cron_hooks;
   // Called after CONFIG SET changed a setting (name in lower case).
   std::vector<std::function<void(const std::string&)>> config_listeners;
 
@@ -227,6 +238,7 @@ class server {
   std::unique_ptr<client> internal_;
   std::uint64_t next_client_id_ = 1;
   std::vector<client*> pending_writes_;
+  std::vector<std::uint64_t> turn_writers_;  // clients whose writes this turn await the sinks
 
   // Blocking: key -> FIFO of waiters; ready keys served after each command.
   std::unordered_map<std::string, std::list<client*>, string_hash, std::equal_to<>> waiters_;

@@ -150,6 +150,7 @@ struct task_manager::impl {
   }
 
   void hset(const queue_state& q, const std::string& id, std::string env) {
+    s.will_write(q.inflight_key);
     value* v = s.db().find(q.inflight_key);
     if (v && v->type() != value_type::hash) {
       log_warning("Key '" + q.inflight_key + "' is not a hash: replacing it to track HTTP tasks");
@@ -162,6 +163,7 @@ struct task_manager::impl {
   }
 
   void hdel(const queue_state& q, const std::string& id) {
+    s.will_write(q.inflight_key);
     value* v = s.db().find(q.inflight_key);
     if (!v || v->type() != value_type::hash) return;
     if (v->hash().erase(id)) {
@@ -175,6 +177,7 @@ struct task_manager::impl {
   bool pop_pending(queue_state& q, std::string& payload) {
     value* v = s.db().find(q.name);
     if (!v || v->type() != value_type::list || v->list().empty()) return false;
+    s.will_write(q.name);
     packed_list& l = v->list();
     payload.assign(l.back());
     l.pop_back();
@@ -265,6 +268,7 @@ struct task_manager::impl {
     append_payload_field(d, payload);
     d += '}';
     hdel(q, id);
+    s.will_write(q.dead_key);
     std::array<std::string_view, 1> one{d};
     list_push(s, q.dead_key, one, true);
     s.stream().append({"LPUSH", q.dead_key, d});
@@ -689,6 +693,7 @@ void task_manager::abandon_in_flight() {
     if (!impl_->payload_of(q, id, payload)) continue;
     s_.stream().begin_atomic();
     impl_->hdel(q, id);
+    s_.will_write(q.name);
     std::array<std::string_view, 1> one{payload};
     list_push(s_, q.name, one, false);
     s_.stream().append({"RPUSH", q.name, payload});
