@@ -22,13 +22,14 @@
 //                 exactly as Redis 7 words it (e.g. "invalid multibulk length",
 //                 "invalid bulk length", "expected '$', got 'x'", "too big inline request",
 //                 "too big mbulk count string", "too big bulk count string",
-//                 "unbalanced quotes in request"). The error is sticky until reset(); the
+//                 "unbalanced quotes in request", "unauthenticated multibulk length",
+//                 "unauthenticated bulk length"). The error is sticky until reset(); the
 //                 caller replies "-ERR Protocol error: <error()>" and closes the connection.
 //
 // Limits are checked before any allocation or wait: a multibulk count above
 // max_multibulk_count or a bulk length above max_bulk_len fails at once, as Redis does
 // (and as Redis does, tighter limits apply to clients that have not authenticated: the
-// caller switches limits with set_limits()).
+// caller switches limits with set_limits(), e.g. to parser_limits::unauthenticated()).
 #pragma once
 
 #include <cstddef>
@@ -36,6 +37,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace respq::resp {
@@ -44,8 +46,18 @@ struct parser_limits {
   std::size_t max_bulk_len = 512ull * 1024 * 1024;        // proto-max-bulk-len
   std::size_t max_multibulk_count = 2147483647ull;        // Redis: INT_MAX
   std::size_t max_inline_len = 64 * 1024;                 // PROTO_INLINE_MAX_SIZE
-  // Redis's limits before AUTH: multibulk count <= 10, bulk length <= 16384.
-  static parser_limits unauthenticated() { return {16384, 10, 64 * 1024}; }
+  // Redis's limits before AUTH: multibulk count <= 10, bulk length <= 16384. Redis checks
+  // them after the limits above and reports them with their own texts
+  // ("unauthenticated multibulk length", "unauthenticated bulk length"), so they are
+  // separate fields; unlimited once the client is authenticated.
+  std::size_t unauth_max_multibulk_count = static_cast<std::size_t>(-1);
+  std::size_t unauth_max_bulk_len = static_cast<std::size_t>(-1);
+  static parser_limits unauthenticated(parser_limits base) {
+    base.unauth_max_multibulk_count = 10;
+    base.unauth_max_bulk_len = 16384;
+    return base;
+  }
+  static parser_limits unauthenticated() { return unauthenticated(parser_limits()); }
 };
 
 class request_parser {
@@ -72,13 +84,25 @@ class request_parser {
  private:
   status parse_multibulk(const char* data, std::size_t len);
   status parse_inline(const char* data, std::size_t len);
+  std::size_t find_header_end(const char* data, std::size_t len, std::size_t start);
+  bool nul_blocks_line(const char* data, std::size_t start, std::size_t cr);
+  status no_line_yet(std::size_t len, std::size_t start, const char* too_big);
+  bool split_inline(const char* data, std::size_t n);
+  status finish(const char* data, std::size_t consumed, bool is_inline);
+  void clear_progress();
   status fail(std::string msg);
 
   parser_limits limits_;
   // Progress of the multibulk command being parsed, as offsets from its first byte.
   long long multibulk_count_ = -1;   // -1: header not parsed yet
   std::size_t pos_ = 0;              // offset of the next unparsed byte
-  std::vector<std::pair<std::size_t, std::size_t>> spans_;  // (offset, length) per arg
+  long long bulk_len_ = -1;          // length of the bulk at pos_; -1: its header not parsed
+  // Line-end search: bytes before scan_ were searched already; line_blocked_ means a NUL
+  // came first, so (as with Redis's strchr) this line never ends and only its size counts.
+  std::size_t scan_ = 0;
+  bool line_blocked_ = false;
+  // (offset, length) per arg; an inline arg held in inline_storage_ is (npos, index).
+  std::vector<std::pair<std::size_t, std::size_t>> spans_;
   // Results of the last complete command.
   std::vector<std::string_view> args_;
   std::vector<std::string> inline_storage_;

@@ -15,7 +15,7 @@ bool check_password(server& s, std::string_view user, std::string_view pass) {
 
 void authenticated(server& s, client& c) {
   c.authenticated = true;
-  c.parser.set_limits({s.cfg().proto_max_bulk_len, 2147483647ull, 64 * 1024});
+  c.parser.set_limits(s.parser_limits(true));
 }
 
 bool valid_client_name(std::string_view n) {
@@ -199,7 +199,7 @@ void cmd_reset(server& s, client& c, args_t) {
   c.no_evict = false;
   if (!s.cfg().requirepass.empty()) {
     c.authenticated = false;
-    c.parser.set_limits(resp::parser_limits::unauthenticated());
+    c.parser.set_limits(s.parser_limits(false));
   }
   s.reply(c).simple("RESET");
 }

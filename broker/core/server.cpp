@@ -101,8 +101,7 @@ client* server::accept_client(std::string addr, std::string laddr, int fd, std::
   c->laddr = std::move(laddr);
   c->fd = fd;
   c->authenticated = cfg_.requirepass.empty();
-  if (!c->authenticated) c->parser.set_limits(resp::parser_limits::unauthenticated());
-  else c->parser.set_limits({cfg_.proto_max_bulk_len, 2147483647ull, 64 * 1024});
+  c->parser.set_limits(parser_limits(c->authenticated));
   client* raw = c.get();
   clients_.emplace(raw->id, std::move(c));
   return raw;
@@ -200,6 +199,12 @@ std::string unknown_command_error(args_t args) {
 }
 
 }  // namespace
+
+resp::parser_limits server::parser_limits(bool authenticated) const {
+  resp::parser_limits l;
+  l.max_bulk_len = cfg_.proto_max_bulk_len;
+  return authenticated ? l : resp::parser_limits::unauthenticated(l);
+}
 
 const command_def* server::lookup(std::string_view name) const {
   char buf[64] = {};
@@ -383,6 +388,11 @@ void server::add_monitor(client& c) {
 }
 
 void server::cron() {
+  // proto-max-bulk-len may have changed (CONFIG SET): keep every parser in step.
+  if (cfg_.proto_max_bulk_len != applied_bulk_len_) {
+    applied_bulk_len_ = cfg_.proto_max_bulk_len;
+    for (auto& [id, c] : clients_) c->parser.set_limits(parser_limits(c->authenticated));
+  }
   {
     auto now = clock::now();
     double secs = std::chrono::duration<double>(now - ops_sample_time_).count();

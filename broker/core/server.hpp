@@ -128,6 +128,9 @@ class server {
   // Runs a command with no checks (EXEC's queued commands, AOF loading).
   void call(client& c, const command_def& cmd, args_t args);
   const command_def* lookup(std::string_view name) const;
+  // Parser limits for a client in the given authentication state (proto-max-bulk-len
+  // always; Redis's tighter limits before AUTH on top).
+  resp::parser_limits parser_limits(bool authenticated) const;
   // The keys a command names (for WATCH, the rewrite's copy-on-write, the mirror).
   std::vector<std::string_view> command_keys(const command_def& cmd, args_t args) const;
   const std::vector<const command_def*>& commands() const { return command_list_; }
@@ -265,6 +268,7 @@ class server {
   std::uint64_t ops_sample_commands_ = 0;
   clock::time_point ops_sample_time_ = clock::now();
   std::uint64_t dirty_ = 0;
+  std::uint64_t applied_bulk_len_ = 512ull * 1024 * 1024;
   bool effects_logged_ = false;
   bool loading_ = false;
   bool in_input_ = false;  // re-entrancy guard for process_unblocked()
