@@ -289,7 +289,9 @@ void server::call(client& c, const command_def& cmd, args_t args) {
     if (!c.is_fake) turn_writers_.push_back(c.id);
     // Propagate the command as is unless the handler wrote its own effects, and tell
     // WATCHers about every key it names.
-    if (!effects_logged_) stream_.append(args, cmd.first_key > 0 ? static_cast<std::size_t>(cmd.first_key) : 0);
+    // (EXEC is not a write command: its queued commands propagated themselves.)
+    if (!effects_logged_ && (cmd.flags & flag_write))
+      stream_.append(args, cmd.first_key > 0 ? static_cast<std::size_t>(cmd.first_key) : 0);
     if (!watchers_.empty())
       for (auto k : command_keys(cmd, args)) signal_modified_key(k);
   }

@@ -1,0 +1,89 @@
+// glob_match (Redis's stringmatchlen) and configuration parsing.
+#include <catch2/catch.hpp>
+
+#include "broker/core/config.hpp"
+#include "broker/core/glob.hpp"
+
+using namespace respq::core;
+
+TEST_CASE("glob_match follows Redis's stringmatchlen", "[glob]") {
+  CHECK(glob_match("*", "x"));
+  // As in Redis, a pattern never matches the empty string (KEYS * special-cases "*").
+  CHECK_FALSE(glob_match("*", ""));
+  CHECK(glob_match("h?llo", "hello"));
+  CHECK(glob_match("h*llo", "heeeello"));
+  CHECK(glob_match("h[ae]llo", "hallo"));
+  CHECK_FALSE(glob_match("h[ae]llo", "hillo"));
+  CHECK(glob_match("h[^e]llo", "hallo"));
+  CHECK_FALSE(glob_match("h[^e]llo", "hello"));
+  CHECK(glob_match("h[a-b]llo", "hbllo"));
+  CHECK(glob_match("h\\*llo", "h*llo"));
+  CHECK_FALSE(glob_match("h\\*llo", "hello"));
+  CHECK(glob_match("tasks:*", "tasks:results"));
+  CHECK(glob_match("MaXcLiEnTs", "maxclients", true));
+  CHECK_FALSE(glob_match("a*b", "acd"));
+  // A hostile pattern finishes quickly.
+  CHECK_FALSE(glob_match(std::string(200, '*') + "b", std::string(5000, 'a')));
+}
+
+TEST_CASE("memory values parse like Redis", "[config]") {
+  CHECK(parse_memory("512mb") == 512ull * 1024 * 1024);
+  CHECK(parse_memory("1gb") == 1024ull * 1024 * 1024);
+  CHECK(parse_memory("1k") == 1000);
+  CHECK(parse_memory("1KB") == 1024);
+  CHECK(parse_memory("100") == 100);
+  CHECK_FALSE(parse_memory("-1").has_value());
+  CHECK_FALSE(parse_memory("abc").has_value());
+}
+
+TEST_CASE("config lines split like sdssplitargs", "[config]") {
+  auto a = split_args("bind 127.0.0.1 \"::1\"");
+  REQUIRE(a);
+  CHECK(*a == std::vector<std::string>{"bind", "127.0.0.1", "::1"});
+  auto b = split_args("requirepass \"a b\\x41\"");
+  REQUIRE(b);
+  CHECK((*b)[1] == "a bA");
+  CHECK_FALSE(split_args("requirepass \"abc").has_value());
+  CHECK_FALSE(split_args("requirepass \"abc\"x").has_value());
+}
+
+TEST_CASE("http-queue directives create and change queues", "[config]") {
+  config c;
+  CHECK(c.queues.count("tasks") == 1);
+  CHECK(apply_directive(c, "http-queue", {"jobs", "concurrency", "8", "rate", "2.5", "retries", "0"}).empty());
+  REQUIRE(c.queues.count("jobs") == 1);
+  CHECK(c.queues["jobs"].concurrency == 8);
+  CHECK(c.queues["jobs"].rate == 2.5);
+  CHECK(c.queues["jobs"].retries == 0);
+  CHECK(apply_directive(c, "http-queue", {"tasks", "timeout", "0.5"}).empty());
+  CHECK(c.queues["tasks"].timeout == 0.5);
+  CHECK(c.queues["tasks"].concurrency == 64);
+  CHECK_FALSE(apply_directive(c, "http-queue", {"x", "bogus", "1"}).empty());
+  CHECK_FALSE(apply_directive(c, "http-queue", {"x", "concurrency"}).empty());
+  CHECK_FALSE(apply_directive(c, "http-queue", {"x", "backoff-min", "5", "backoff-max", "1"}).empty());
+  CHECK(apply_directive(c, "http-queue", {"tasks", "off"}).empty());
+  CHECK(c.queues.count("tasks") == 0);
+}
+
+TEST_CASE("unknown directives and bad values are refused", "[config]") {
+  config c;
+  CHECK_FALSE(apply_directive(c, "nosuch", {"1"}).empty());
+  CHECK_FALSE(apply_directive(c, "port", {"abc"}).empty());
+  CHECK_FALSE(apply_directive(c, "port", {"70000"}).empty());
+  CHECK_FALSE(apply_directive(c, "appendfsync", {"sometimes"}).empty());
+  CHECK(apply_directive(c, "PORT", {"7000"}).empty());
+  CHECK(c.port == 7000);
+}
+
+TEST_CASE("command line directives take arguments up to the next --name", "[config]") {
+  config c;
+  const char* argv[] = {"respq-server", "--port", "7001", "--http-queue", "jobs", "retries", "-1"};
+  // "-1" is a value, not a directive; retries -1 is out of range and names the directive.
+  std::string err = load_config(c, 7, const_cast<char**>(argv));
+  CHECK(err.find("--http-queue jobs retries -1") != std::string::npos);
+  config d;
+  const char* argv2[] = {"respq-server", "--port", "7001", "--bind", "127.0.0.1", "::1"};
+  CHECK(load_config(d, 6, const_cast<char**>(argv2)).empty());
+  CHECK(d.port == 7001);
+  CHECK(d.bind.size() == 2);
+}

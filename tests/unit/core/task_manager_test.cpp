@@ -1,0 +1,161 @@
+// The HTTP task lifecycle in the core, with a fake delivery engine: requests are
+// captured, results are fed back by hand.
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "broker/core/task_manager.hpp"
+#include "core_fixture.hpp"
+#include "workers/http_request.hpp"
+
+using namespace respq;
+using test::fake_client;
+
+namespace {
+
+struct harness {
+  core::server s;
+  fake_client producer;
+  std::vector<workers::http_request> sent;
+
+  explicit harness(core::config cfg) : s(std::move(cfg)), producer(s) {
+    s.tasks().submit = [this](std::vector<workers::http_request>&& b) {
+      for (auto& r : b) sent.push_back(std::move(r));
+    };
+  }
+  void result(const workers::http_request& r, long code, std::string error = {}) {
+    workers::http_result res;
+    res.ticket = r.ticket;
+    res.code = code;
+    res.error = std::move(error);
+    std::vector<workers::http_result> v{res};
+    s.tasks().on_results(std::move(v));
+    s.before_write();
+  }
+  std::string header(const workers::http_request& r, std::string_view name) {
+    for (const auto& [k, v] : r.headers)
+      if (k == name) return v;
+    return {};
+  }
+};
+
+core::config one_queue(int retries = 2) {
+  core::config c;
+  c.queues.clear();
+  core::queue_options q;
+  q.retries = retries;
+  q.backoff_min = 0;
+  q.backoff_max = 0;
+  q.concurrency = 2;
+  c.queues["tasks"] = q;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("a pushed task is dispatched at once and tracked until delivered", "[tasks]") {
+  harness h(one_queue());
+  h.producer({"LPUSH", "tasks", R"({"url":"http://127.0.0.1:9/send","param":{"user":"a b"}})"});
+  REQUIRE(h.sent.size() == 1);
+  CHECK(h.sent[0].url == "http://127.0.0.1:9/send?user=a+b");
+  CHECK(h.sent[0].method == "GET");
+  std::string id = h.header(h.sent[0], "X-Task-Id");
+  CHECK_FALSE(id.empty());
+  CHECK(h.header(h.sent[0], "X-Task-Attempt") == "1");
+  CHECK(h.producer({"LLEN", "tasks"}) == ":0\r\n");
+  CHECK(h.producer({"HEXISTS", "tasks:inflight", id}) == ":1\r\n");
+  h.result(h.sent[0], 204);
+  CHECK(h.producer({"EXISTS", "tasks:inflight"}) == ":0\r\n");
+  CHECK(h.s.tasks().info().find("delivered=1") != std::string::npos);
+}
+
+TEST_CASE("concurrency caps requests in flight, oldest first", "[tasks]") {
+  harness h(one_queue());
+  for (int i = 0; i < 5; ++i)
+    h.producer({"LPUSH", "tasks", R"({"url":"http://127.0.0.1:9/t","param":{"n":)" + std::to_string(i) + "}}"});
+  REQUIRE(h.sent.size() == 2);
+  CHECK(h.sent[0].url.ends_with("n=0"));
+  CHECK(h.sent[1].url.ends_with("n=1"));
+  h.result(h.sent[0], 200);
+  REQUIRE(h.sent.size() == 3);
+  CHECK(h.sent[2].url.ends_with("n=2"));
+}
+
+TEST_CASE("retryable failures retry, then go dead with the payload kept", "[tasks]") {
+  harness h(one_queue(1));
+  const std::string payload = R"({"url":"http://127.0.0.1:9/fail"})";
+  h.producer({"LPUSH", "tasks", payload});
+  REQUIRE(h.sent.size() == 1);
+  h.result(h.sent[0], 503);
+  // backoff 0: due at once
+  h.s.on_timer();
+  h.s.before_write();
+  REQUIRE(h.sent.size() == 2);
+  CHECK(h.header(h.sent[1], "X-Task-Attempt") == "2");
+  CHECK(h.header(h.sent[1], "X-Task-Id") == h.header(h.sent[0], "X-Task-Id"));
+  h.result(h.sent[1], 0, "Connection refused");
+  std::string dead = h.producer({"LINDEX", "tasks:dead", "0"});
+  auto body = dead.substr(dead.find("\r\n") + 2);
+  body.resize(body.size() - 2);
+  auto j = nlohmann::json::parse(body);
+  CHECK(j["payload"] == payload);
+  CHECK(j["attempts"] == 2);
+  CHECK(j["error"] == "Connection refused");
+  CHECK(h.producer({"EXISTS", "tasks:inflight"}) == ":0\r\n");
+}
+
+TEST_CASE("other 4xx and invalid tasks go straight to dead", "[tasks]") {
+  harness h(one_queue(5));
+  h.producer({"LPUSH", "tasks", R"({"url":"http://127.0.0.1:9/x"})"});
+  h.result(h.sent[0], 404);
+  h.producer({"LPUSH", "tasks", "not json", R"({"url":"gopher://x"})"});
+  CHECK(h.sent.size() == 1);
+  CHECK(h.producer({"LLEN", "tasks:dead"}) == ":3\r\n");
+}
+
+TEST_CASE("a dead task moved back to the queue runs again with its id", "[tasks]") {
+  harness h(one_queue(0));
+  h.producer({"LPUSH", "tasks", R"({"url":"http://127.0.0.1:9/x"})"});
+  std::string id = h.header(h.sent[0], "X-Task-Id");
+  h.result(h.sent[0], 500);
+  CHECK(h.producer({"LMOVE", "tasks:dead", "tasks", "RIGHT", "LEFT"}).substr(0, 1) == "$");
+  REQUIRE(h.sent.size() == 2);
+  CHECK(h.sent[1].url == "http://127.0.0.1:9/x");
+  CHECK(h.header(h.sent[1], "X-Task-Id") == id);
+}
+
+TEST_CASE("outcomes are published on <queue>:results", "[tasks]") {
+  harness h(one_queue());
+  fake_client sub(h.s);
+  sub({"SUBSCRIBE", "tasks:results"});
+  h.producer({"LPUSH", "tasks", R"({"url":"http://127.0.0.1:9/ok","id":"job-1"})"});
+  h.result(h.sent[0], 200);
+  std::string msg = sub.take();
+  CHECK(msg.find("\"id\":\"job-1\"") != std::string::npos);
+  CHECK(msg.find("\"status\":\"delivered\"") != std::string::npos);
+  CHECK(msg.find("\"code\":200") != std::string::npos);
+}
+
+TEST_CASE("delayed tasks wait in the in-flight hash until due", "[tasks]") {
+  harness h(one_queue());
+  h.producer({"LPUSH", "tasks", R"({"url":"http://127.0.0.1:9/later","delay":0.05})"});
+  CHECK(h.sent.empty());
+  CHECK(h.s.tasks().info().find("scheduled=1") != std::string::npos);
+  std::this_thread::sleep_until(h.s.next_deadline() + std::chrono::milliseconds(1));
+  h.s.on_timer();
+  h.s.before_write();
+  CHECK(h.sent.size() == 1);
+}
+
+TEST_CASE("shutdown puts unfinished tasks back at the head of their queue", "[tasks]") {
+  harness h(one_queue());
+  const std::string p1 = R"({"url":"http://127.0.0.1:9/a"})", p2 = R"({"url":"http://127.0.0.1:9/b"})";
+  h.producer({"LPUSH", "tasks", p1, p2});
+  REQUIRE(h.sent.size() == 2);
+  h.s.tasks().stop_dispatching();
+  h.s.tasks().abandon_in_flight();
+  CHECK(h.s.tasks().in_flight() == 0);
+  CHECK(h.producer({"RPOP", "tasks"}) == "$" + std::to_string(p1.size()) + "\r\n" + p1 + "\r\n");
+  CHECK(h.producer({"RPOP", "tasks"}) == "$" + std::to_string(p2.size()) + "\r\n" + p2 + "\r\n");
+}
