@@ -1,0 +1,323 @@
+"""Runs every program in examples/ for real, so that none can rot.
+
+One broker and one mail endpoint (examples/php/send_mail.php under php -S) serve all the
+cases. Each producer run tags its mails with its own batch name, and the endpoint's log
+(one JSON line per request) tells which mails arrived, under which X-Task-Id, and whether
+any arrived twice.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (SOURCE_DIR, PhpServer, Respq, free_port, run, run_tests, wait_port,  # noqa: E402
+                     wait_until)
+
+EXAMPLES = os.path.join(SOURCE_DIR, "examples")
+PHP_DIR = os.path.join(EXAMPLES, "php")
+NODE_DIR = os.path.join(EXAMPLES, "node")
+TASKS_SH = os.path.join(EXAMPLES, "redis-cli", "tasks.sh")
+SEND_MAIL = os.path.join(PHP_DIR, "send_mail.php")
+
+
+class MailEndpoint(PhpServer):
+    """send_mail.php under php -S with several workers. php -S leaves its workers running
+    when only its main process stops, so it runs in a process group of its own and the
+    whole group is stopped."""
+    name = "mail-endpoint"
+
+    def __init__(self, mail_log, port=None, workers=4):
+        super().__init__(SEND_MAIL, port=port, env={"MAIL_LOG": mail_log}, workers=workers, start=False)
+        self.start()
+
+    def start(self, wait=True):
+        self.log = open(self.logpath, "ab")
+        self.proc = subprocess.Popen(["php", "-S", f"127.0.0.1:{self.port}", self.router], stdout=self.log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.dir,
+                                     env=self.env, start_new_session=True)
+        if wait:
+            try:
+                wait_port(self.port, proc=self.proc, what=self.name)
+            except Exception:
+                self.dump_log()
+                self.stop()
+                raise
+        return self
+
+    def stop(self, timeout=15):
+        if self.proc is None:
+            return None
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+class Servers:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="respq-examples-")
+        self.mail_log = os.path.join(self.dir, "mail.log")
+        # "mail": a second HTTP queue without retries, for the dead-letter case.
+        self.r = Respq("--http-queue", "mail", "retries", "0")
+        try:
+            self.endpoint = MailEndpoint(self.mail_log)
+        except Exception:
+            self.r.__exit__(None, None, None)
+            raise
+        self.url = f"http://127.0.0.1:{self.endpoint.port}/send_mail"
+        self.client = self.r.client(decode_responses=True)
+        # What every example reads when no option is given.
+        self.env = dict(os.environ, RESPQ_HOST="127.0.0.1", RESPQ_PORT=str(self.r.port),
+                        MAIL_ENDPOINT=self.url)
+
+    def mails(self, batch=None, to=None):
+        """The endpoint's log entries, optionally only one batch's or one address's."""
+        try:
+            with open(self.mail_log, encoding="utf-8") as f:
+                lines = f.read().split("\n")
+        except FileNotFoundError:
+            return []
+        # Every line but the last is complete; the last may be half written.
+        entries = [json.loads(line) for line in lines[:-1]]
+        return [e for e in entries
+                if (batch is None or e["batch"] == batch) and (to is None or e["to"] == to)]
+
+    def sent(self, batch):
+        return sum(1 for e in self.mails(batch) if e["status"] == "sent")
+
+    def wait_batch(self, batch, count, timeout=60):
+        """Waits until the endpoint got `count` mails of the batch, then checks each one
+        arrived exactly once: one request per task id, one per address."""
+        try:
+            wait_until(lambda: self.sent(batch) >= count, timeout=timeout, interval=0.2)
+        except AssertionError:
+            raise AssertionError(f"batch {batch}: {self.sent(batch)} of {count} mails arrived "
+                                 f"within {timeout}s; INFO tasks: {self.client.info('tasks')}") from None
+        time.sleep(0.2)  # a duplicate would show up right behind
+        entries = self.mails(batch)
+        dups = [e for e in entries if e["status"] != "sent"]
+        assert not dups, f"{len(dups)} mails of batch {batch} arrived more than once: {dups[:3]}"
+        assert len(entries) == count, f"batch {batch}: {len(entries)} requests for {count} tasks"
+        ids = {e["task_id"] for e in entries}
+        assert len(ids) == count and "" not in ids, f"batch {batch}: {len(ids)} distinct X-Task-Id"
+        assert {e["to"] for e in entries} == {f"user{i}@example.com" for i in range(count)}
+        return entries
+
+    def wait_queue_idle(self, queue="tasks", timeout=30):
+        wait_until(lambda: self.client.llen(queue) == 0 and self.client.hlen(f"{queue}:inflight") == 0,
+                   timeout=timeout, what=f"queue {queue} idle")
+
+    def dump_log(self):
+        self.r.dump_log()
+        self.endpoint.dump_log()
+
+    def __exit__(self, *a):
+        self.endpoint.__exit__(None, None, None)
+        self.r.__exit__(None, None, None)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class LineReader:
+    """A background process whose stdout lines are collected as they come."""
+
+    def __init__(self, argv, env, cwd=None):
+        self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        self.lines = []
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait(self, timeout):
+        """The exit code, or "timeout" (the process is then stopped)."""
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+        self.stop()
+        self.thread.join(5)
+        return rc
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def stderr(self):
+        return self.proc.stderr.read() if self.proc.stderr else ""
+
+
+def wait_subscribers(s, channel, n, timeout=10):
+    wait_until(lambda: dict(s.client.pubsub_numsub(channel)).get(channel) == n, timeout=timeout,
+               what=f"{n} subscriber(s) on {channel}")
+
+
+def enqueued_ms(output):
+    """The time a producer reports, from 'Enqueued N tasks for URL in X ms (batch B)'."""
+    line = next(l for l in output.splitlines() if l.startswith("Enqueued "))
+    return float(line.split(" in ")[1].split(" ms")[0])
+
+
+# ---- PHP ------------------------------------------------------------------------------------
+
+def test_php_producer_enqueues_10000_mails_and_returns_before_they_are_delivered(s):
+    batch, count = "php-cli", 10000
+    t0 = time.time()
+    p = run(["php", os.path.join(PHP_DIR, "producer.php"), f"--count={count}", f"--port={s.r.port}",
+             f"--url={s.url}", f"--batch={batch}"], timeout=60)
+    returned = time.time() - t0
+    at_return = s.sent(batch)
+    assert f"Enqueued {count} tasks for {s.url}" in p.stdout, p.stdout
+    # The point of the product: the page is done long before the mail is.
+    assert at_return < count, f"all {count} mails were delivered before producer.php returned"
+    s.wait_batch(batch, count, timeout=90)
+    delivered = time.time() - t0
+    s.wait_queue_idle()
+    print(f"  php producer: {count} tasks enqueued in {enqueued_ms(p.stdout):.0f} ms, script returned "
+          f"after {returned:.2f}s with {at_return} delivered; all {count} delivered exactly once after "
+          f"{delivered:.2f}s ({count / delivered:.0f}/s through php -S)", flush=True)
+
+
+def test_php_producer_as_a_web_page(s):
+    batch, count = "php-web", 50
+    with PhpServer(os.path.join(PHP_DIR, "producer.php"),
+                   env={"RESPQ_PORT": str(s.r.port), "MAIL_ENDPOINT": s.url}) as web:
+        base = f"http://127.0.0.1:{web.port}/"
+        with urllib.request.urlopen(base, timeout=10) as resp:
+            form = resp.read().decode()
+        assert resp.status == 200 and "<form" in form, form
+        assert s.sent(batch) == 0, "a GET must not enqueue anything"
+        body = urllib.parse.urlencode({"count": count, "batch": batch}).encode()
+        with urllib.request.urlopen(base, data=body, timeout=30) as resp:
+            page = resp.read().decode()
+        assert resp.status == 200 and f"Enqueued {count} tasks for {s.url}" in page, page
+    s.wait_batch(batch, count)
+
+
+def test_results_subscriber_prints_each_outcome(s):
+    sub = LineReader(["php", os.path.join(PHP_DIR, "results.php"), "--count=6", "--timeout=30"], env=s.env)
+    try:
+        wait_subscribers(s, "tasks:results", 1)
+        run(["php", os.path.join(PHP_DIR, "producer.php"), "--count=5", "--batch=php-results"],
+            env=s.env, timeout=30)
+        # A mail without an address: the endpoint answers 422, a final answer.
+        s.client.lpush("tasks", json.dumps({"url": s.url, "param": {"subject": "no address"}}))
+        rc = sub.wait(timeout=30)
+    finally:
+        sub.stop()
+    out = "\n".join(sub.lines)
+    assert rc == 0, f"results.php exited {rc}\n{out}\n{sub.stderr()}"
+    delivered = [l for l in sub.lines if l.startswith("delivered") and "batch=php-results" in l]
+    dead = [l for l in sub.lines if l.startswith("dead")]
+    assert len(delivered) == 5 and all(" 200 " in l for l in delivered), out
+    assert len(dead) == 1 and " 422 " in dead[0] and "HTTP 422 is final" in dead[0], out
+    assert sub.lines[-1].startswith("6 outcomes:"), out
+    s.wait_batch("php-results", 5)
+    record = json.loads(s.client.rpop("tasks:dead"))
+    assert record["code"] == 422 and "no address" in record["payload"], record
+
+
+# ---- Python and Node ------------------------------------------------------------------------
+
+def test_python_producer(s):
+    batch, count = "python", 1000
+    p = run([sys.executable, os.path.join(EXAMPLES, "python", "producer.py"), "--count", str(count),
+             "--batch", batch], env=s.env, timeout=60)
+    assert f"Enqueued {count} tasks for {s.url}" in p.stdout, p.stdout
+    s.wait_batch(batch, count)
+
+
+def test_node_producer(s):
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    assert not missing, (f"{' and '.join(missing)} not found on PATH: the Node example needs Node.js "
+                         "and npm (e.g. apt-get install nodejs npm)")
+    if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "ioredis")):
+        p = run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, timeout=300, check=False)
+        assert p.returncode == 0, (f"`npm ci` in examples/node failed (exit {p.returncode}); is the npm "
+                                   f"registry reachable?\n{p.stdout}\n{p.stderr}")
+    batch, count = "node", 1000
+    p = run(["node", os.path.join(NODE_DIR, "producer.js"), "--count", str(count), "--port", str(s.r.port),
+             "--url", s.url, "--batch", batch], timeout=60)
+    assert f"Enqueued {count} tasks for {s.url}" in p.stdout, p.stdout
+    s.wait_batch(batch, count)
+
+
+# ---- redis-cli ------------------------------------------------------------------------------
+
+def tasks_sh(s, *args, queue="tasks", endpoint=None, timeout=30):
+    env = dict(s.env, QUEUE=queue, MAIL_ENDPOINT=endpoint or s.url)
+    return run([TASKS_SH] + list(args), env=env, timeout=timeout)
+
+
+def test_redis_cli_script_push_watch_inspect_and_replay(s):
+    # watch + push: the outcome of the pushed task shows up on tasks:results.
+    watch = LineReader([TASKS_SH, "watch"], env=s.env)
+    try:
+        wait_subscribers(s, "tasks:results", 1)
+        assert tasks_sh(s, "push", "shell@example.com", 'Hi "from" the shell').stdout.strip().isdigit()
+        outcome = wait_until(lambda: next((json.loads(l) for l in watch.lines
+                                           if l.startswith("{") and "shell%40example.com" in l), None),
+                             timeout=20, what="the outcome on the watch output")
+    finally:
+        watch.stop()
+    assert outcome["status"] == "delivered" and outcome["code"] == 200, outcome
+    [mail] = s.mails(to="shell@example.com")
+    assert mail["subject"] == 'Hi "from" the shell' and mail["task_id"] == outcome["id"], mail
+
+    # stats and inflight: a task scheduled a minute ahead waits in tasks:inflight.
+    s.client.lpush("tasks", json.dumps({"url": s.url, "id": "later-1", "delay": 60,
+                                        "param": {"to": "later@example.com", "subject": "later"}}))
+    wait_until(lambda: s.client.hexists("tasks:inflight", "later-1"), what="the scheduled task")
+    stats = tasks_sh(s, "stats").stdout
+    assert "pending:   0" in stats and "in flight: 1" in stats and "dead:      0" in stats, stats
+    assert "# Tasks" in stats and "tasks:pending=" in stats, stats
+    inflight = tasks_sh(s, "inflight").stdout.splitlines()
+    assert inflight[0] == "later-1" and json.loads(inflight[1])["state"] == "scheduled", inflight
+    s.client.hdel("tasks:inflight", "later-1")  # cancels it
+
+    # dead + replay: the endpoint is down, the task dies (queue "mail" has no retries);
+    # once the endpoint is back, replay delivers it under the same task id. A task the
+    # endpoint refuses (422) dies again and is replayed once, not over and over.
+    down_port = free_port()
+    down_url = f"http://127.0.0.1:{down_port}/send_mail"
+    tasks_sh(s, "push", "replay@example.com", "Second chance", queue="mail", endpoint=down_url)
+    tasks_sh(s, "push", "not an address", "Never", queue="mail")
+    wait_until(lambda: s.client.llen("mail:dead") == 2, what="two tasks in mail:dead")
+    dead = [json.loads(l) for l in tasks_sh(s, "dead", "5", queue="mail").stdout.splitlines()]
+    [down] = [d for d in dead if "replay@example.com" in d["payload"]]
+    [refused] = [d for d in dead if "not an address" in d["payload"]]
+    assert down["attempts"] == 1 and down["code"] == 0 and down["error"], down
+    assert refused["code"] == 422, refused
+    with MailEndpoint(s.mail_log, port=down_port):
+        assert tasks_sh(s, "replay", queue="mail").stdout.strip() == "replayed 2 tasks"
+        mail = wait_until(lambda: s.mails(to="replay@example.com"), timeout=20, what="the replayed mail")
+        s.wait_queue_idle("mail")
+    assert mail == s.mails(to="replay@example.com") and len(mail) == 1, mail
+    assert mail[0]["task_id"] == down["id"] and mail[0]["status"] == "sent", mail
+    [again] = [json.loads(d) for d in s.client.lrange("mail:dead", 0, -1)]
+    assert again["id"] == refused["id"] and again["code"] == 422, again
+
+if __name__ == "__main__":
+    run_tests(globals(), setup=Servers)
