@@ -150,8 +150,10 @@ void network::impl::start_read(const std::shared_ptr<connection>& conn) {
   std::size_t needed = c->parser.bytes_needed();
   if (needed > c->in.size() && needed - c->in.size() > want) want = needed - c->in.size();
   char* p = c->in.prepare(want);
+  c->in.pin();
   conn->sock.async_read_some(asio::buffer(p, c->in.writable()), [this, conn](const asio::error_code& ec, std::size_t n) {
     if (conn->closed) return;
+    conn->c->in.unpin();
     if (ec) {
       close(*conn);
       schedule_flush();

@@ -220,7 +220,7 @@ void client_list(server& s, client& c, args_t a, std::size_t from) {
     } else if (opt == "id" && i + 1 < a.size()) {
       for (++i; i < a.size(); ++i) {
         long long id;
-        if (!parse_integer(a[i], id) || id <= 0) {
+        if (!parse_integer(a[i], id)) {
           s.add_error(c, "ERR Invalid client ID");
           return;
         }
@@ -288,6 +288,11 @@ void client_kill(server& s, client& c, args_t a) {
         return;
       }
     } else if (opt == "user") {
+      // One user exists: "default".
+      if (v != "default") {
+        s.add_error(c, "ERR No such user '" + std::string(v) + "'");
+        return;
+      }
       user = v;
     } else if (opt == "skipme") {
       std::string b = to_lower(v);

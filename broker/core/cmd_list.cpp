@@ -145,7 +145,10 @@ void move_generic(server& s, client& c, std::string_view src, std::string_view d
 // Shared by BLPOP/BRPOP/BLMPOP/BLMOVE/BRPOPLPUSH when nothing is there yet.
 void block_or_timeout(server& s, client& c, std::unique_ptr<blocked_state> b) {
   if (c.in_exec || c.is_fake) {
-    s.reply(c).null_array();
+    // What the non-blocking variant answers on an empty list: BLMOVE/BRPOPLPUSH a null
+    // bulk (like LMOVE), the pops a null array.
+    if (b->what == blocked_state::kind::move) s.reply(c).null();
+    else s.reply(c).null_array();
     return;
   }
   s.block_client(c, std::move(b));
@@ -218,11 +221,7 @@ void bmove_generic(server& s, client& c, std::string_view src, std::string_view 
 bool parse_mpop(server& s, client& c, args_t a, std::size_t at, std::vector<std::string_view>& keys, bool& left,
                 long long& count) {
   long long numkeys;
-  if (!parse_integer(a[at], numkeys)) {
-    s.add_error(c, not_integer_error);
-    return false;
-  }
-  if (numkeys <= 0) {
+  if (!parse_integer(a[at], numkeys) || numkeys <= 0) {
     s.add_error(c, "ERR numkeys should be greater than 0");
     return false;
   }
@@ -449,30 +448,29 @@ void cmd_lpos(server& s, client& c, args_t a) {
       s.add_error(c, syntax_error);
       return;
     }
-    long long v;
-    if (!parse_integer(a[i + 1], v)) {
-      s.add_error(c, not_integer_error);
-      return;
-    }
+    long long v = 0;
+    const bool is_int = parse_integer(a[i + 1], v);
     if (opt == "rank") {
+      if (!is_int) {
+        s.add_error(c, not_integer_error);
+        return;
+      }
       if (v == 0) {
         s.add_error(c, "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use "
                        "negative to start from the end of the list");
         return;
       }
-      if (v == std::numeric_limits<long long>::min()) {
-        s.add_error(c, "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
-        return;
-      }
-      rank = v;
+      // Redis 7.0 negates the rank; the smallest value stays negative and matches the
+      // first element from the tail, i.e. behaves as -1.
+      rank = v == std::numeric_limits<long long>::min() ? -1 : v;
     } else if (opt == "count") {
-      if (v < 0) {
+      if (!is_int || v < 0) {
         s.add_error(c, "ERR COUNT can't be negative");
         return;
       }
       count = v;
     } else if (opt == "maxlen") {
-      if (v < 0) {
+      if (!is_int || v < 0) {
         s.add_error(c, "ERR MAXLEN can't be negative");
         return;
       }

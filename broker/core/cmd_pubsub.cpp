@@ -43,7 +43,8 @@ void cmd_pubsub(server& s, client& c, args_t a) {
     w.array(out.size());
     for (auto ch : out) w.bulk(ch);
   } else if (sub == "numsub") {
-    w.map(a.size() - 2);
+    // Redis 7 answers a flat array here even over RESP3.
+    w.array(2 * (a.size() - 2));
     for (std::size_t i = 2; i < a.size(); ++i) {
       w.bulk(a[i]);
       auto it = s.channels().find(std::string(a[i]));
@@ -57,7 +58,7 @@ void cmd_pubsub(server& s, client& c, args_t a) {
   } else if (sub == "shardchannels" && a.size() <= 3) {
     w.array(0);
   } else if (sub == "shardnumsub") {
-    w.map(a.size() - 2);
+    w.array(2 * (a.size() - 2));
     for (std::size_t i = 2; i < a.size(); ++i) {
       w.bulk(a[i]);
       w.integer(0);
@@ -81,7 +82,8 @@ void cmd_pubsub(server& s, client& c, args_t a) {
     w.array(std::size(lines));
     for (const char* l : lines) w.simple(l);
   } else if (sub == "channels" || sub == "numpat" || sub == "shardchannels" || sub == "help") {
-    s.add_error(c, "ERR wrong number of arguments for 'pubsub|" + sub + "' command");
+    s.add_error(c, "ERR unknown subcommand or wrong number of arguments for '" + std::string(a[1].substr(0, 128)) +
+                       "'. Try PUBSUB HELP.");
   } else {
     s.add_error(c, "ERR unknown subcommand '" + std::string(a[1].substr(0, 128)) + "'. Try PUBSUB HELP.");
   }

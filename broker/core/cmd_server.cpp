@@ -370,7 +370,7 @@ void cmd_command(server& s, client& c, args_t a) {
     for (std::size_t i = 2; i < a.size(); ++i) {
       const command_def* d = s.lookup(a[i]);
       if (d) command_info_reply(w, *d, std::string(d->name));
-      else w.null_array();
+      else w.null();
     }
   } else if (sub == "docs") {
     std::vector<const command_def*> list;
@@ -393,6 +393,10 @@ void cmd_command(server& s, client& c, args_t a) {
       return;
     }
     std::string kind = to_lower(filter_kind);
+    if (!kind.empty() && kind != "pattern" && kind != "module" && kind != "aclcat") {
+      s.add_error(c, syntax_error);
+      return;
+    }
     std::vector<std::string> names;
     for (const auto* d : s.commands()) {
       if (kind == "pattern" && !glob_match(filter, d->name, true)) continue;
@@ -453,10 +457,13 @@ void cmd_config(server& s, client& c, args_t a) {
       out.emplace_back(name, val);
     };
     for (std::size_t i = 2; i < a.size(); ++i) {
+      // Redis answers an exact name (no glob characters) with the name as typed.
+      const bool exact = a[i].find_first_of("*?[") == std::string_view::npos;
+      auto shown = [&](std::string_view name) { return exact ? std::string(a[i]) : std::string(name); };
       for (const auto& e : config_table())
-        if (glob_match(a[i], e.name, true)) add(e.name, e.get(s.cfg()));
+        if (glob_match(a[i], e.name, true)) add(shown(e.name), e.get(s.cfg()));
       for (const auto& [name, val] : compat_config_values())
-        if (glob_match(a[i], name, true)) add(name, val);
+        if (glob_match(a[i], name, true)) add(shown(name), val);
     }
     auto w = s.reply(c);
     w.map(out.size());
@@ -535,10 +542,11 @@ void cmd_time(server& s, client& c, args_t) {
 
 void cmd_shutdown(server& s, client& c, args_t a) {
   bool save = s.cfg().appendonly;
+  bool nosave_flag = false, save_flag = false;
   for (std::size_t i = 1; i < a.size(); ++i) {
     std::string opt = to_lower(a[i]);
-    if (opt == "nosave") save = false;
-    else if (opt == "save") save = true;
+    if (opt == "nosave") save = false, nosave_flag = true;
+    else if (opt == "save") save = true, save_flag = true;
     else if (opt == "now" || opt == "force") continue;
     else if (opt == "abort") {
       s.add_error(c, "ERR No shutdown in progress.");
@@ -547,6 +555,10 @@ void cmd_shutdown(server& s, client& c, args_t a) {
       s.add_error(c, syntax_error);
       return;
     }
+  }
+  if (nosave_flag && save_flag) {
+    s.add_error(c, syntax_error);
+    return;
   }
   log_warning("User requested shutdown...");
   s.request_shutdown(save);

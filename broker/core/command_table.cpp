@@ -135,6 +135,8 @@ void server::build_command_table() {
     c.subcommands.push_back(sub("channels", -2, P | L | S, cmd_pubsub, "pubsub", "2.8.0", "pubsub slow", "List active channels"));
     c.subcommands.push_back(sub("numsub", -2, P | L | S, cmd_pubsub, "pubsub", "2.8.0", "pubsub slow", "Get the count of subscribers for channels"));
     c.subcommands.push_back(sub("numpat", 2, P | L | S, cmd_pubsub, "pubsub", "2.8.0", "pubsub slow", "Get the count of unique patterns pattern subscriptions"));
+    c.subcommands.push_back(sub("shardchannels", -2, P | L | S, cmd_pubsub, "pubsub", "7.0.0", "pubsub slow", "List active shard channels"));
+    c.subcommands.push_back(sub("shardnumsub", -2, P | L | S, cmd_pubsub, "pubsub", "7.0.0", "pubsub slow", "Get the count of subscribers for shard channels"));
     c.subcommands.push_back(sub("help", 2, L | S, cmd_pubsub, "pubsub", "6.2.0", "slow", "Show helpful text about the different subcommands"));
     t.push_back(std::move(c));
   }

@@ -7,7 +7,9 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <strings.h>
 
+#include "broker/core/commands.hpp"
 #include "broker/core/glob.hpp"
 #include "broker/core/log.hpp"
 #include "broker/core/task_manager.hpp"
@@ -55,13 +57,25 @@ bool parse_timeout(server& s, client& c, std::string_view arg, clock::time_point
     s.add_error(c, "ERR timeout is not a float or out of range");
     return false;
   }
-  if (secs < 0) {
+  // Redis 7.0 converts to milliseconds in a long long: a value past its range wraps
+  // negative, so it reports "negative"; one that fits but overflows when the current time
+  // is added reports "out of range".
+  const double ms = secs * 1000.0;
+  if (secs < 0 || std::isinf(secs) || ms >= 9.223372036854775807e18) {
     s.add_error(c, "ERR timeout is negative");
     return false;
   }
-  if (std::isinf(secs) || secs * 1000.0 > 9.2e18 / 1e6) {
+  const double now_ms = static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                std::chrono::system_clock::now().time_since_epoch())
+                                                .count());
+  if (ms + now_ms >= 9.223372036854775807e18) {
     s.add_error(c, "ERR timeout is out of range");
     return false;
+  }
+  if (secs > 1e10) {
+    // Longer than three centuries: as good as forever.
+    deadline = clock::time_point::max();
+    return true;
   }
   if (secs == 0) {
     deadline = clock::time_point::max();
@@ -122,7 +136,15 @@ void server::add_error(client& c, std::string_view msg) {
   ++stats_.total_errors;
   std::size_t sp = msg.find(' ');
   ++stats_.error_replies[std::string(msg.substr(0, sp))];
-  reply(c).error(msg);
+  if (msg.find_first_of("\r\n") == std::string_view::npos) {
+    reply(c).error(msg);
+    return;
+  }
+  // As Redis does: a line break inside an error would end the reply early.
+  std::string clean(msg);
+  for (char& ch : clean)
+    if (ch == '\r' || ch == '\n') ch = ' ';
+  reply(c).error(clean);
 }
 
 void server::on_input(client& c) {
@@ -184,15 +206,18 @@ bool is_cross_protocol(std::string_view first) {
          (first.size() == 5 && strncasecmp(first.data(), "host:", 5) == 0);
 }
 
+// Redis formats these with %s: a NUL byte ends the text.
+std::string_view c_string(std::string_view s) { return s.substr(0, s.find('\0')); }
+
 std::string unknown_command_error(args_t args) {
   // Redis: "unknown command '%.128s', with args beginning with: " + "'%.*s' " per
   // argument while the argument list stays under 128 characters.
-  std::string name(args[0].substr(0, 128));
+  std::string name(c_string(args[0]).substr(0, 128));
   std::string list;
   for (std::size_t i = 1; i < args.size() && list.size() < 128; ++i) {
     std::size_t room = 128 - list.size();
     list += "'";
-    list += args[i].substr(0, room);
+    list += c_string(args[i]).substr(0, room);
     list += "' ";
   }
   return "ERR unknown command '" + name + "', with args beginning with: " + list;
@@ -230,6 +255,16 @@ void server::dispatch(client& c, args_t args) {
   }
   const command_def* cmd = lookup(args[0]);
   auto reject = [&](std::string_view msg) {
+    if (cmd && cmd->fn == cmd_exec) {
+      // Redis: a rejected EXEC ends any transaction, naming why (in or out of MULTI).
+      c.in_multi = false;
+      c.multi_dirty = false;
+      c.multi_queue.clear();
+      unwatch_all(*this, c);
+      std::string_view why = msg.substr(0, 4) == "ERR " ? msg.substr(4) : msg;
+      add_error(c, "EXECABORT Transaction discarded because of: " + std::string(why));
+      return;
+    }
     if (c.in_multi) c.multi_dirty = true;
     add_error(c, msg);
   };
@@ -237,10 +272,32 @@ void server::dispatch(client& c, args_t args) {
     reject(unknown_command_error(args));
     return;
   }
-  if ((cmd->arity > 0 && static_cast<int>(args.size()) != cmd->arity) ||
-      static_cast<int>(args.size()) < -cmd->arity) {
+  auto arity_ok = [&](const command_def& d) {
+    return !((d.arity > 0 && static_cast<int>(args.size()) != d.arity) || static_cast<int>(args.size()) < -d.arity);
+  };
+  if (!arity_ok(*cmd)) {
     reject("ERR wrong number of arguments for '" + std::string(cmd->name) + "' command");
     return;
+  }
+  // Containers (CLIENT, CONFIG, COMMAND, PUBSUB): the subcommand has its own arity and
+  // name, as in Redis 7 ("client|setname").
+  std::string full_name(cmd->name);
+  if (!cmd->subcommands.empty() && args.size() >= 2) {
+    const command_def* sub = nullptr;
+    for (const auto& sc : cmd->subcommands)
+      if (args[1].size() == sc.name.size() && strncasecmp(args[1].data(), sc.name.data(), sc.name.size()) == 0)
+        sub = &sc;
+    if (!sub) {
+      reject("ERR unknown subcommand '" + std::string(c_string(args[1]).substr(0, 128)) + "'. Try " +
+             to_upper(cmd->name) + " HELP.");
+      return;
+    }
+    full_name += '|';
+    full_name += sub->name;
+    if (!arity_ok(*sub)) {
+      reject("ERR wrong number of arguments for '" + full_name + "' command");
+      return;
+    }
   }
   if (!c.authenticated && !(cmd->flags & flag_no_auth)) {
     reject("NOAUTH Authentication required.");
@@ -248,7 +305,7 @@ void server::dispatch(client& c, args_t args) {
   }
   if (!c.channels.empty() || !c.patterns.empty()) {
     if (c.resp == 2 && !(cmd->flags & flag_sub_ok)) {
-      reject("ERR Can't execute '" + std::string(cmd->name) +
+      reject("ERR Can't execute '" + full_name +
              "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
       return;
     }
