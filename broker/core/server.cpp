@@ -344,6 +344,8 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   ++stats_.commands_processed;
   if (dirty_ != dirty_before) {
     if (!c.is_fake) turn_writers_.push_back(c.id);
+    if ((cmd.flags & flag_write) && !loading_)
+      for (auto k : command_keys(cmd, args)) tasks_->on_key_written(k);
     // Propagate the command as is unless the handler wrote its own effects, and tell
     // WATCHers about every key it names.
     // (EXEC is not a write command: its queued commands propagated themselves.)

@@ -298,7 +298,21 @@ struct task_manager::impl {
       }
     }
     auto r = workers::decode_task(payload, now);
-    if (auto* t = std::get_if<workers::task>(&r); t && !t->id.empty()) id = t->id;
+    if (auto* t = std::get_if<workers::task>(&r); t && !t->id.empty()) {
+      id = t->id;
+    } else if (std::holds_alternative<workers::decode_error>(r) && id.empty() && !payload.empty() &&
+               payload[0] == '{') {
+      // A refused task still carries the producer's id when it has one, so the app can
+      // match the dead record and the outcome to what it pushed.
+      auto j = nlohmann::json::parse(payload, nullptr, false);
+      if (j.is_object()) {
+        if (auto i = j.find("id"); i != j.end()) {
+          if (i->is_string()) id = i->get<std::string>();
+          else if (i->is_number_integer()) id = std::to_string(i->get<long long>());
+        }
+        if (id.size() > 256) id.clear();
+      }
+    }
     return r;
   }
 
@@ -545,6 +559,30 @@ void task_manager::on_list_push(std::string_view key) {
       extra -= take;
       q.push_times_total -= take;
       if (f.first == 0) q.push_times.pop_front();
+    }
+  }
+}
+
+void task_manager::on_key_written(std::string_view key) {
+  // A client changed <queue>:inflight (HDEL to cancel a waiting task, DEL, ...): drop the
+  // waiting tasks whose envelope is gone, so INFO and the schedule agree with the hash.
+  for (auto& [name, q] : impl_->queues) {
+    if (key != q.inflight_key) continue;
+    value* v = s_.db().find(key);
+    const hash_value* h = v && v->type() == value_type::hash ? &v->hash() : nullptr;
+    for (auto it = q.due.begin(); it != q.due.end();) {
+      const std::string& id = it->second;
+      if (h && h->count(id)) {
+        ++it;
+        continue;
+      }
+      auto rec = impl_->records.find(id);
+      if (rec != impl_->records.end()) {
+        if (rec->second.state == task_state::retrying) --q.retrying;
+        else if (rec->second.state == task_state::scheduled) --q.scheduled;
+        impl_->records.erase(rec);
+      }
+      it = q.due.erase(it);
     }
   }
 }

@@ -45,6 +45,8 @@ class task_manager {
   // A list got elements: when it is an HTTP queue, dispatch after this command.
   void on_list_push(std::string_view key);
   void after_command();
+  // A client's write command touched `key` (not the task manager's own writes).
+  void on_key_written(std::string_view key);
   void before_write();
   void on_timer();
   clock::time_point next_deadline() const;

@@ -8,6 +8,10 @@ is assumed. Run with the system python (/usr/bin/python3), which has python3-red
     with Respq() as r:
         c = r.client()            # redis-py client
         raw = r.raw()             # raw RESP connection: raw.cmd('LPUSH', 'q', 'a') -> bytes
+
+With RESPQ_TEST_TARGET=redis, Respq(...) starts a real redis-server instead (respq-only
+directives are dropped, the ones Redis knows are passed on): a test that passes that way
+encodes real Redis behaviour, which respq must then match.
 """
 import os
 import shutil
@@ -22,6 +26,12 @@ SOURCE_DIR = os.environ.get("RESPQ_SOURCE_DIR",
                             os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 BUILD_DIR = os.environ.get("RESPQ_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
 SERVER = os.environ.get("RESPQ_SERVER", os.path.join(BUILD_DIR, "broker", "respq-server"))
+# What Respq(...) starts: "respq" (default) or "redis" (a real redis-server in its place).
+TARGET = os.environ.get("RESPQ_TEST_TARGET", "respq")
+# The hiredis client used by test_client_hiredis.py (built from tests/integration/native).
+HIREDIS_CLIENT = os.environ.get("RESPQ_HIREDIS_CLIENT",
+                                os.path.join(BUILD_DIR, "tests", "integration", "native",
+                                             "respq-hiredis-client"))
 
 
 def free_port():
@@ -65,8 +75,11 @@ class _Process:
 
     def _spawn(self, argv, wait=True, env=None):
         self.log = open(self.logpath, "ab")
+        # A session of its own, so stop() reaches every process the server starts
+        # (php -S workers, nginx workers), not only the first.
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, cwd=self.dir, env=env)
+                                     stdin=subprocess.DEVNULL, cwd=self.dir, env=env,
+                                     start_new_session=True)
         if wait:
             try:
                 wait_port(self.port, proc=self.proc, what=self.name)
@@ -110,6 +123,10 @@ class _Process:
                 self.proc.kill()
                 self.proc.wait()
         try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # leftovers of the server's own children
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
             self.log.close()
         except Exception:
             pass
@@ -136,6 +153,9 @@ class Respq(_Process):
     name = "respq"
 
     def __init__(self, *args, port=None, dir=None, config=None, start=True, env=None):
+        self.target = TARGET
+        if self.target == "redis":
+            self.name = "redis-as-respq"
         super().__init__()
         if dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -150,6 +170,8 @@ class Respq(_Process):
             self.start()
 
     def argv(self):
+        if self.target == "redis":
+            return self._redis_argv()
         argv = [SERVER]
         if self.config is not None:
             path = os.path.join(self.dir, "respq.conf")
@@ -157,6 +179,20 @@ class Respq(_Process):
                 f.write(self.config)
             argv.append(path)
         return argv + ["--port", str(self.port), "--dir", self.dir] + self.args
+
+    def _redis_argv(self):
+        """redis-server standing in for respq: loopback, no RDB, one database (respq has
+        only db 0), then the directives Redis knows from the config and the arguments."""
+        argv = ["redis-server"]
+        if self.config is not None:
+            path = os.path.join(self.dir, "redis.conf")
+            with open(path, "w") as f:
+                f.write(redis_config_from_respq(self.config))
+            argv.append(path)
+        argv += ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--daemonize", "no", "--databases", "1",
+                 "--dir", self.dir]
+        return argv + redis_args_from_respq(self.args)
 
     def start(self, wait=True):
         return self._spawn(self.argv(), wait=wait, env=self.env)
@@ -176,6 +212,39 @@ class Respq(_Process):
     def cli(self, *args, input=None, timeout=30, check=True):
         return run(["redis-cli", "-p", str(self.port)] + list(args), input=input,
                    timeout=timeout, check=check)
+
+
+# respq directives that mean the same to redis-server; any other one (http-queue,
+# upstream, mirror, ...) is dropped, with its values, when RESPQ_TEST_TARGET=redis.
+REDIS_DIRECTIVES = {
+    "port", "bind", "dir", "requirepass", "maxclients", "timeout", "pidfile", "logfile",
+    "loglevel", "appendonly", "appendfsync", "appendfilename", "aof-load-truncated",
+    "auto-aof-rewrite-percentage", "auto-aof-rewrite-min-size", "proto-max-bulk-len",
+    "client-query-buffer-limit", "tcp-keepalive", "tcp-backlog", "protected-mode",
+    "maxmemory", "hz", "databases", "save", "daemonize",
+}
+
+
+def redis_args_from_respq(args):
+    """Keeps the --directive value... groups of a respq command line that Redis knows."""
+    out, keep = [], False
+    for a in args:
+        a = str(a)
+        if a.startswith("--") and len(a) > 2:
+            keep = a[2:].lower() in REDIS_DIRECTIVES
+        if keep:
+            out.append(a)
+    return out
+
+
+def redis_config_from_respq(text):
+    """Keeps the lines of a respq config file whose directive Redis knows."""
+    lines = []
+    for line in text.splitlines():
+        words = line.split()
+        if words and not words[0].startswith("#") and words[0].lower() in REDIS_DIRECTIVES:
+            lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 class RedisServer(_Process):
@@ -371,3 +440,305 @@ def wait_until(pred, timeout=10.0, interval=0.01, what="condition"):
             return v
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def parse_info(text):
+    """INFO text -> {section: {key: value}} (section names lower case)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    sections, cur = {}, None
+    for line in text.splitlines():
+        if line.startswith("# "):
+            cur = sections.setdefault(line[2:].strip().lower(), {})
+        elif line and cur is not None and ":" in line:
+            k, v = line.split(":", 1)
+            cur[k] = v
+    return sections
+
+
+def info_field(port, section, field, password=None):
+    """One INFO field read over a fresh raw connection, as a string (None when absent)."""
+    with RawConn(port) as c:
+        if password is not None:
+            assert c.cmd("AUTH", password) == b"+OK\r\n"
+        reply = c.cmd("INFO", section)
+    assert reply.startswith(b"$"), reply
+    body = reply.split(b"\r\n", 1)[1]
+    return parse_info(body).get(section.lower(), {}).get(field)
+
+
+def wait_blocked(port, n, timeout=10.0, password=None):
+    """Waits until INFO clients reports exactly n blocked clients."""
+    wait_until(lambda: info_field(port, "clients", "blocked_clients", password) == str(n),
+               timeout=timeout, what=f"blocked_clients == {n}")
+
+
+class Monitor:
+    """A raw connection in MONITOR mode: collects the lines the server streams."""
+
+    def __init__(self, port, password=None):
+        self.conn = RawConn(port)
+        if password is not None:
+            assert self.conn.cmd("AUTH", password) == b"+OK\r\n"
+        reply = self.conn.cmd("MONITOR")
+        assert reply == b"+OK\r\n", f"MONITOR answered {reply!r}"
+        self.lines = []
+
+    def wait_for(self, pred, timeout=10.0):
+        """Reads monitor lines until pred(line) holds for one; returns that line (str)."""
+        deadline = time.time() + timeout
+        for line in self.lines:
+            if pred(line):
+                return line
+        while time.time() < deadline:
+            self.conn.sock.settimeout(max(0.05, deadline - time.time()))
+            try:
+                raw = self.conn.read_reply()
+            except socket.timeout:
+                break
+            line = raw.decode("utf-8", "replace")
+            line = line[1:].rstrip("\r\n") if line.startswith("+") else line
+            self.lines.append(line)
+            if pred(line):
+                return line
+        raise AssertionError(f"no MONITOR line matched within {timeout}s; saw: {self.lines!r}")
+
+    def close(self):
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+class Skip(Exception):
+    """Raised by a test that cannot apply here (reported as SKIP, not as a pass)."""
+
+
+def run_tests(namespace, setup=None):
+    """Runs every function named test_* in namespace, in file order, printing PASS, FAIL
+    (with the traceback) or SKIP for each; exits 1 if any failed. A test that takes an
+    argument gets the object returned by setup() (e.g. started servers, made once before
+    the first test and closed with __exit__ after the last). A name given
+    on the command line runs only the tests containing it."""
+    import traceback
+    only = sys.argv[1:]
+    tests = [(n, f) for n, f in namespace.items()
+             if n.startswith("test_") and callable(f) and (not only or any(o in n for o in only))]
+    tests.sort(key=lambda t: t[1].__code__.co_firstlineno)
+    failed = []
+    ctx = setup() if setup else None
+    try:
+        for name, fn in tests:
+            t0 = time.time()
+            try:
+                fn(ctx) if setup and fn.__code__.co_argcount else fn()
+                print(f"PASS {name} ({time.time() - t0:.2f}s)", flush=True)
+            except Skip as e:
+                print(f"SKIP {name}: {e}", flush=True)
+            except BaseException as e:  # noqa: BLE001 - report every failure, go on
+                if isinstance(e, KeyboardInterrupt):
+                    raise
+                failed.append(name)
+                print(f"FAIL {name} ({time.time() - t0:.2f}s)", flush=True)
+                traceback.print_exc(file=sys.stdout)
+                sys.stdout.flush()
+    finally:
+        if ctx is not None and failed and hasattr(ctx, "dump_log"):
+            ctx.dump_log()
+        if ctx is not None and hasattr(ctx, "__exit__"):
+            ctx.__exit__(None, None, None)
+    print(f"{len(tests) - len(failed)}/{len(tests)} passed (target: {TARGET})"
+          + (f"; failed: {', '.join(failed)}" if failed else ""), flush=True)
+    sys.exit(1 if failed else 0)
+
+
+# ---- HTTP endpoint for the HTTP worker tests --------------------------------------------
+
+HTTP_ENDPOINT_ROUTER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "php", "http_endpoint.php")
+HTTP_SINK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "http_sink.py")
+
+
+class HttpEndpoint(_Process):
+    """php -S with php/http_endpoint.php: records every request it receives (one JSON line
+    each, see the router) and answers as the path or query string asks. `workers` > 1
+    serves requests in parallel (PHP_CLI_SERVER_WORKERS). The server runs in a process
+    group of its own so that stopping it also stops its worker processes.
+    server="python" runs http_sink.py instead (same behaviour and log, one thread per
+    connection): for tests that measure concurrency or timing, or keep slow requests in
+    flight, where a php -S worker serving two connections in turn would skew the result.
+
+        with HttpEndpoint() as ep:
+            url = ep.url("/hook", sleep=0.2)       # http://127.0.0.1:PORT/hook?sleep=0.2
+            reqs = ep.wait_requests(1, path="/hook")
+            reqs[0]["h"]["x-task-id"]              # headers, names lower-cased
+    """
+    name = "http-endpoint"
+
+    def __init__(self, workers=4, port=None, start=True, server="php"):
+        assert server in ("php", "python"), server
+        self.server = server
+        super().__init__()
+        self.port = port or free_port()
+        self.requests_log = os.path.join(self.dir, "requests.jsonl")
+        self.env = dict(os.environ, HTTP_ENDPOINT_LOG=self.requests_log)
+        self.env["PHP_CLI_SERVER_WORKERS"] = str(workers)
+        if start:
+            self.start()
+
+    def start(self, wait=True):
+        self.log = open(self.logpath, "ab")
+        if self.server == "php":
+            argv = ["php", "-S", f"127.0.0.1:{self.port}", HTTP_ENDPOINT_ROUTER]
+        else:
+            argv = [sys.executable, HTTP_SINK, str(self.port), self.requests_log]
+        self.proc = subprocess.Popen(argv,
+                                     stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     cwd=self.dir, env=self.env, start_new_session=True)
+        if wait:
+            try:
+                wait_port(self.port, proc=self.proc, what=self.name)
+            except Exception:
+                self.dump_log()
+                self.stop()
+                raise
+        return self
+
+    def stop(self, timeout=15):
+        if self.proc is None:
+            return None
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # the group: the server and its workers
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        try:
+            self.log.close()
+        except Exception:
+            pass
+        return self.proc.returncode
+
+    def dump_log(self):
+        lines = [l for l in self.log_text().splitlines() if not l.endswith((" Accepted", " Closing"))]
+        sys.stderr.write(f"---- {self.name} log, without connection lines ({self.logpath}) ----\n"
+                         + "\n".join(lines[-50:]) + f"\n---- {len(self.requests())} requests received ----\n")
+
+    def url(self, path="/", **query):
+        """http://127.0.0.1:PORT<path>[?query]; query values are url-encoded."""
+        from urllib.parse import urlencode
+        u = f"http://127.0.0.1:{self.port}{path}"
+        return u + ("?" + urlencode(query) if query else "")
+
+    def requests(self, **match):
+        """Every request received so far, oldest first, as dicts (see the router) with
+        "h": the headers with lower-cased names. Keyword arguments filter on fields
+        (path="/x") or, with a callable, on a predicate (where=lambda r: ...)."""
+        import json
+        where = match.pop("where", None)
+        out = []
+        try:
+            with open(self.requests_log, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return out
+        for line in data.split(b"\n"):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue  # a line being written right now
+            r["h"] = {k.lower(): v for k, v in (r.get("headers") or {}).items()}
+            if all(r.get(k) == v for k, v in match.items()) and (where is None or where(r)):
+                out.append(r)
+        return out
+
+    def wait_requests(self, n, timeout=10.0, **match):
+        """Waits until at least n requests match, returns all matching ones."""
+        found = []
+
+        def enough():
+            found[:] = self.requests(**match)
+            return len(found) >= n
+        wait_until(enough, timeout=timeout, interval=0.005,
+                   what=f"{n} request(s) matching {match!r} at the HTTP endpoint (got {len(found)})")
+        return found
+
+
+class Outcomes:
+    """SUBSCRIBE <queue>:results on a connection of its own: collects the outcome JSON of
+    every task the server publishes from the moment the subscription is confirmed.
+
+        with Outcomes(r, "tasks") as out:
+            r.client().lpush("tasks", ...)
+            o = out.wait(id="order-1", status="delivered")
+    """
+
+    def __init__(self, respq, queue="tasks"):
+        self.client = respq.client()
+        self.ps = self.client.pubsub()
+        self.ps.subscribe(f"{queue}:results")
+        self.items = []
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            m = self.ps.get_message(timeout=0.5)
+            if m and m["type"] == "subscribe":
+                return
+        raise AssertionError(f"no SUBSCRIBE confirmation for {queue}:results")
+
+    def poll(self, timeout=0.0):
+        import json
+        m = self.ps.get_message(timeout=timeout)
+        while m:
+            if m["type"] == "message":
+                self.items.append(json.loads(m["data"]))
+            m = self.ps.get_message(timeout=0)
+        return self.items
+
+    def all(self, **match):
+        self.poll()
+        return [o for o in self.items if all(o.get(k) == v for k, v in match.items())]
+
+    def wait(self, timeout=10.0, **match):
+        """The first outcome whose fields equal the keyword arguments."""
+        deadline = time.time() + timeout
+        while True:
+            found = self.all(**match)
+            if found:
+                return found[0]
+            if time.time() >= deadline:
+                raise AssertionError(f"no outcome matching {match!r} within {timeout}s; got {self.items!r}")
+            self.poll(timeout=0.05)
+
+    def close(self):
+        try:
+            self.ps.close()
+            self.client.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+def dead_records(client, queue="tasks"):
+    """The dead-letter records of a queue, oldest first, decoded from JSON."""
+    import json
+    return [json.loads(x) for x in reversed(client.lrange(f"{queue}:dead", 0, -1))]
+
+
+def task_info(port, queue="tasks"):
+    """The INFO tasks line of one queue as a dict of strings (None when absent)."""
+    line = info_field(port, "tasks", queue)
+    if line is None:
+        return None
+    return dict(kv.split("=", 1) for kv in line.split(","))
