@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "broker/core/command_docs.hpp"
 #include "broker/core/commands.hpp"
 #include "broker/core/glob.hpp"
 #include "broker/core/log.hpp"
@@ -299,7 +300,16 @@ std::vector<std::string_view> flag_names(std::uint32_t f) {
   return out;
 }
 
+std::function<bool(std::string_view)> has_sub(const command_def& d) {
+  return [&d](std::string_view sub) {
+    for (const auto& s : d.subcommands)
+      if (s.name == sub) return true;
+    return false;
+  };
+}
+
 void command_info_reply(resp::reply_writer& w, const command_def& d, const std::string& full_name) {
+  if (full_name == d.name && write_command_info(w, d.name, has_sub(d))) return;
   w.array(10);
   w.bulk(full_name);
   w.integer(d.arity);
@@ -328,6 +338,7 @@ void command_info_reply(resp::reply_writer& w, const command_def& d, const std::
 }
 
 void command_docs_reply(resp::reply_writer& w, const command_def& d) {
+  if (write_command_docs(w, d.name, has_sub(d))) return;
   std::size_t n = 4 + (d.subcommands.empty() ? 0 : 1);
   w.map(n);
   w.bulk("summary");
