@@ -1,0 +1,82 @@
+// test_servers: real HTTP endpoints for the delivery engine tests, each started on a free
+// loopback port and always stopped by its destructor.
+//
+//  - php_server: `php -S` with router.php (beside this file): echoes requests as JSON,
+//    answers chosen codes, delays, Retry-After, redirects, large bodies; counts
+//    concurrent requests. PHP's built-in server closes every connection after one
+//    response, so it is used where connection reuse does not matter.
+//  - nginx_server: nginx answering 204 to everything, with an access log naming the
+//    connection serial number of each request, to observe keep-alive reuse.
+//
+// A child runs in its own process group (killed as a group, so php's forked workers go
+// too) and dies with the test process (PR_SET_PDEATHSIG). Only the test thread uses these.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace respq::test {
+
+// A port on 127.0.0.1 that was free a moment ago (nothing listens there now).
+int free_loopback_port();
+
+class temp_dir {
+ public:
+  temp_dir();
+  ~temp_dir();
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+class child_process {
+ public:
+  // argv[0] is a program path (or looked up in PATH); env entries are added as NAME=value.
+  child_process(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                const std::filesystem::path& log_file);
+  ~child_process();
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+  bool running();
+
+ private:
+  pid_t pid_ = -1;
+};
+
+std::string read_file(const std::filesystem::path& p);
+
+class php_server {
+ public:
+  explicit php_server(int workers = 1);
+  std::string url(const std::string& path_and_query) const;
+  int port() const { return port_; }
+  // The concurrency record of /track requests: {"current","max","total"}.
+  std::string state() const { return read_file(dir_.path() / "state.json"); }
+
+ private:
+  temp_dir dir_;
+  int port_ = 0;
+  std::unique_ptr<child_process> proc_;
+};
+
+class nginx_server {
+ public:
+  nginx_server();
+  std::string url(const std::string& path_and_query) const;
+  // Access log lines: "<connection serial> <requests on it> <method> <uri>".
+  std::vector<std::string> log_lines() const;
+
+ private:
+  temp_dir dir_;
+  int port_ = 0;
+  std::unique_ptr<child_process> proc_;
+};
+
+}  // namespace respq::test

@@ -1,0 +1,70 @@
+// delivery_engine: executes HTTP requests with libcurl on a thread of its own and
+// reports the responses. It decides nothing: the broker chooses what to send and when,
+// and what a response means (retry, dead letter); the engine never retries.
+//
+// Threads: the engine thread owns everything behind the pimpl (its io_context, the curl
+// multi handles, the transfers). submit() and set_pool() may be called from any thread;
+// they post to the engine thread. The result sink runs on the engine thread, with every
+// result finished in one turn of its loop batched into one call; it should hand them to
+// its own thread (asio::post) and return quickly, must not throw, and must not call
+// stop(). stop() and the destructor are called by the owner, never from the sink.
+//
+// Pools: each pool is its own curl multi, so its connection cache and its per-host
+// connection cap belong to one queue. Requests naming an unknown pool create it with
+// default options (no per-host cap). Plain-http requests over a host's cap wait inside
+// the engine, and their timeout starts when they reach curl; https requests over the cap
+// wait in curl (HTTP/2 may multiplex them onto the capped connections), timeout running.
+//
+// What every request gets: User-Agent respq/<version> unless the request sets one; only
+// http and https, also across redirects; redirects followed only on request (at most 5);
+// keep-alive reuse; HTTP/2 over TLS where the server offers it (multiplexed); a shared DNS
+// cache; no signals; no "Expect: 100-continue"; TCP_NODELAY. Only the first 64 KB of a
+// response body are kept; a body past 4 MB ends the transfer early, reported as the HTTP
+// response it is. The process should ignore SIGPIPE; the engine thread blocks it too.
+//
+// Limits, stated honestly: stop() aborts transfers in flight without reporting them (the
+// broker knows its tickets and requeues); requests submitted after stop() are dropped.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "workers/http_request.hpp"
+
+namespace respq::workers {
+
+struct pool_options {
+  unsigned per_host = 0;  // max connections per host; 0: no cap
+};
+
+class delivery_engine {
+ public:
+  using result_sink = std::function<void(std::vector<http_result>&&)>;
+
+  explicit delivery_engine(result_sink sink);
+  ~delivery_engine();
+  delivery_engine(const delivery_engine&) = delete;
+  delivery_engine& operator=(const delivery_engine&) = delete;
+
+  // Creates the pool or changes its options (applies to transfers that start later).
+  void set_pool(const std::string& name, pool_options options);
+  // Hands requests over; each produces exactly one http_result unless stop() comes first.
+  void submit(std::vector<http_request> batch);
+  // Aborts what is running, joins the engine thread. Idempotent.
+  void stop();
+  // Requests submitted whose results have not yet been passed to the sink.
+  std::size_t in_flight() const;
+
+  // "respq/<version>", the User-Agent sent when a request sets none.
+  static std::string_view default_user_agent();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace respq::workers

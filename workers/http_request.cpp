@@ -1,0 +1,28 @@
+// http_request: building one attempt's request from a decoded task. Pure.
+#include "workers/http_request.hpp"
+
+#include <strings.h>
+
+#include <algorithm>
+
+namespace respq::workers {
+
+http_request make_http_request(const task& t, std::uint64_t ticket, std::string pool,
+                               double default_timeout_s) {
+  http_request r;
+  r.ticket = ticket;
+  r.pool = std::move(pool);
+  r.method = t.method;
+  r.url = t.url;
+  r.headers = t.headers;
+  const bool has_id_header = std::any_of(r.headers.begin(), r.headers.end(), [](const auto& h) {
+    return ::strcasecmp(h.first.c_str(), "X-Task-Id") == 0;
+  });
+  if (!t.id.empty() && !has_id_header) r.headers.emplace_back("X-Task-Id", t.id);
+  r.body = t.body;
+  r.timeout_s = t.timeout.value_or(default_timeout_s);
+  r.follow_redirects = t.follow_redirects;
+  return r;
+}
+
+}  // namespace respq::workers

@@ -1,0 +1,47 @@
+// http_request / http_result: what crosses the boundary between the broker thread and
+// the delivery engine's thread, in batches.
+//
+// Plain values with no behaviour and no asio or curl types, so the broker can include
+// this cheaply. The broker owns tickets: it picks one per attempt, keeps the task state
+// under it, and matches each http_result back by ticket.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "workers/task.hpp"
+
+namespace respq::workers {
+
+struct http_request {
+  std::uint64_t ticket = 0;
+  std::string pool;  // delivery pool (one per queue); unknown names get default options
+  std::string method = "GET";
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::optional<std::string> body;  // none: no body (POST/PUT/PATCH then send an empty one)
+  double timeout_s = 0;             // whole request; <= 0 means the engine's default (30 s)
+  bool follow_redirects = false;    // up to 5 hops, http and https only
+};
+
+struct http_result {
+  std::uint64_t ticket = 0;
+  long code = 0;                           // last HTTP status seen; 0 when no response
+  std::string error;                       // empty on an HTTP response; else why the
+                                           // transfer failed (then `code` is no outcome)
+  bool timed_out = false;                  // the request's timeout expired
+  double duration_ms = 0;                  // from hand-over to curl until done
+  std::optional<std::string> retry_after;  // raw Retry-After header of the last response
+  std::string body;                        // first 64 KB of the response body
+};
+
+// The request for one attempt of `t`: its method, URL, headers (plus X-Task-Id when the
+// task has an id and no such header), body, redirect choice, and its own timeout or else
+// `default_timeout_s` (the queue's).
+http_request make_http_request(const task& t, std::uint64_t ticket, std::string pool,
+                               double default_timeout_s);
+
+}  // namespace respq::workers
