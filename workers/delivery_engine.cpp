@@ -1,4 +1,6 @@
-// delivery_engine: libcurl multi driven by asio on the engine thread.
+// delivery_engine: plain http:// requests on a lean HTTP/1.1 path (http1_client), the
+// rest (https, redirects to follow, credentials) on libcurl multi, both driven by asio on
+// the engine thread and reporting through the same batched flush.
 //
 // The shape is curl's multi-uv.c carried over to asio:
 //  - one curl multi per pool; its socket callback maps each curl socket to a non-owning
@@ -17,6 +19,8 @@
 // and what the constructor and stop() do before the thread starts / after it is joined.
 #include "workers/delivery_engine.hpp"
 
+#include "workers/http1_client.hpp"
+
 #include <pthread.h>
 #include <strings.h>
 
@@ -24,6 +28,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -154,6 +159,14 @@ class engine_core {
       curl_share_setopt(share_, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     }
     done_.reserve(256);
+    // The fast path is on unless RESPQ_DELIVERY_CURL_ONLY is set (for comparisons).
+    const char* curl_only = std::getenv("RESPQ_DELIVERY_CURL_ONLY");
+    if (!curl_only || !*curl_only || std::string_view(curl_only) == "0") {
+      fast_ = std::make_unique<http1_client>(io_, user_agent, [this](http_result&& r) {
+        done_.push_back(std::move(r));
+        schedule_flush();
+      });
+    }
   }
 
   engine_core(const engine_core&) = delete;
@@ -163,6 +176,7 @@ class engine_core {
 
   void set_pool(const std::string& name, pool_options options) {
     if (closing_) return;
+    if (fast_) fast_->set_per_host(name, options.per_host);
     pool* p = pool_for(name);
     if (!p) return;
     p->per_host = options.per_host;
@@ -182,6 +196,7 @@ class engine_core {
   void shutdown() {
     if (closing_) return;
     closing_ = true;
+    if (fast_) fast_->shutdown();
     for (auto& [name, p] : pools_) {
       // Stop watching before curl closes the fds, so epoll never sees a reused number.
       for (auto& [fd, w] : p->sockets) forget(*w);
@@ -360,6 +375,10 @@ class engine_core {
 
   void start(http_request&& r) {
     if (closing_) return;
+    if (fast_ && http1_client::eligible(r)) {
+      fast_->submit(std::move(r));
+      return;
+    }
     pool* p = pool_for(r.pool);
     if (!p) {
       fail_now(r.ticket, "cannot start the transfer: no curl multi handle");
@@ -580,6 +599,7 @@ class engine_core {
   std::string scratch_;            // header line being built
   bool flush_posted_ = false;
   bool closing_ = false;
+  std::unique_ptr<http1_client> fast_;  // declared last: destroyed first, before curl state
 };
 
 void init_curl_once() {

@@ -1,5 +1,6 @@
-// delivery_engine: executes HTTP requests with libcurl on a thread of its own and
-// reports the responses. It decides nothing: the broker chooses what to send and when,
+// delivery_engine: executes HTTP requests on a thread of its own and reports the
+// responses: plain http:// ones on a lean HTTP/1.1 client (workers/http1_client.hpp),
+// everything else with libcurl. It decides nothing: the broker chooses what to send and when,
 // and what a response means (retry, dead letter); the engine never retries.
 //
 // Threads: the engine thread owns everything behind the pimpl (its io_context, the curl

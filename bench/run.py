@@ -1,0 +1,358 @@
+"""respq benchmarks: every figure for respq and its reference, measured in the same run.
+
+Run through bench/run (which builds first). Each section starts its own servers on free
+loopback ports and stops them. Throughput sections alternate the two servers over
+several rounds and report the median of each, so a noisy moment hurts both sides alike.
+"""
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import harness  # noqa: E402
+from harness import Nginx, RedisServer, Respq, free_port  # noqa: E402
+
+BUILD = os.environ.get("RESPQ_BUILD_DIR", os.path.join(ROOT, "build"))
+SERVER = os.path.join(BUILD, "broker", "respq-server")
+LIST_BENCH = os.path.join(BUILD, "bench", "respq_list_bench")
+HTTP_SINK = os.path.join(BUILD, "bench", "respq_http_sink")
+harness.SERVER = SERVER
+
+ROUNDS = int(os.environ.get("RESPQ_BENCH_ROUNDS", "3"))
+rows = []  # (section, metric, respq, reference, ratio, target, ok)
+
+
+def row(section, metric, respq, ref, unit="", higher_is_better=True, target=None):
+    ratio = None
+    if respq is not None and ref:
+        ratio = respq / ref if higher_is_better else ref / respq if respq else None
+    ok = None
+    if target is not None and ratio is not None:
+        ok = ratio >= target
+    rows.append((section, metric, respq, ref, unit, ratio, target, ok))
+    fmt = lambda v: "-" if v is None else (f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}")
+    r = "-" if ratio is None else f"{ratio:.2f}"
+    t = "" if target is None else f"  (target >= {target})"
+    print(f"  {metric:<44} respq {fmt(respq):>12} {unit:<6} reference {fmt(ref):>12}  ratio {r}{t}", flush=True)
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick
+
+
+def redis_benchmark(port, tests, n, pipeline, clients=50):
+    out = subprocess.run(["redis-benchmark", "-p", str(port), "-c", str(clients), "-n", str(n), "-P", str(pipeline),
+                          "-t", tests, "--csv"], capture_output=True, text=True, timeout=600).stdout
+    res = {}
+    for line in out.splitlines()[1:]:
+        parts = [p.strip('"') for p in line.split('","')]
+        if len(parts) >= 2:
+            res[parts[0].strip('"')] = float(parts[1])
+    return res
+
+
+# ---------------------------------------------------------------------------- queue
+def section_queue():
+    print("queue path: redis-benchmark, 50 clients (median of %d alternating rounds)" % ROUNDS)
+    ratios = []
+    with Respq("--http-queue", "tasks", "off") as rq, RedisServer() as rs:
+        for pipeline, n in ((1, 200000), (16, 2000000)):
+            results = {"respq": [], "redis": []}
+            for _ in range(ROUNDS):
+                for name, srv in (("respq", rq), ("redis", rs)):
+                    srv.client().flushall()
+                    r = redis_benchmark(srv.port, "lpush,rpush,lpop,rpop", n, pipeline)
+                    r.update({k: v for k, v in redis_benchmark(srv.port, "lrange_100", n // 4, pipeline).items()
+                              if k.startswith("LRANGE")})
+                    results[name].append(r)
+            for test in ("LPUSH", "RPUSH", "LPOP", "RPOP", "LRANGE_100 (first 100 elements)"):
+                a = statistics.median(r.get(test, 0) for r in results["respq"])
+                b = statistics.median(r.get(test, 0) for r in results["redis"])
+                label = test.split(" ")[0]
+                row("queue", f"{label} -P {pipeline} (ops/s)", a, b, "ops/s", target=1.0)
+                if b:
+                    ratios.append(a / b)
+    if ratios:
+        gm = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+        print(f"  geometric mean of queue-path ratios: {gm:.2f} (issue 2 target >= 1.0, issue 6 target >= 1.2); "
+              f"lowest {min(ratios):.2f}")
+        rows.append(("queue", "geometric mean", None, None, "", gm, 1.2, gm >= 1.2))
+
+
+# --------------------------------------------------------------------------- memory
+def load_elements(port, n, size):
+    # RPUSH batches of 100 elements through redis-cli --pipe, like a mass insert.
+    elem = b"x" * size
+    cmd = b"*102\r\n$5\r\nRPUSH\r\n$9\r\nbench:mem\r\n" + (b"$%d\r\n%s\r\n" % (size, elem)) * 100
+    data = cmd * (n // 100)
+    p = subprocess.run(["redis-cli", "-p", str(port), "--pipe"], input=data, capture_output=True, timeout=600)
+    if b"errors: 0" not in p.stdout:
+        raise RuntimeError(p.stdout.decode())
+
+
+def section_memory():
+    n = 1_000_000
+    print(f"memory: {n:,} queued 100-byte elements (process RSS after loading)")
+    with Respq("--http-queue", "tasks", "off") as rq, RedisServer() as rs:
+        res = {}
+        for name, srv in (("respq", rq), ("redis", rs)):
+            before = rss_kb(srv.proc.pid)
+            load_elements(srv.port, n, 100)
+            assert srv.client().llen("bench:mem") == n
+            res[name] = (before, rss_kb(srv.proc.pid))
+        print(f"  RSS before loading: respq {res['respq'][0] / 1024:.1f} MB, redis {res['redis'][0] / 1024:.1f} MB")
+        row("memory", "RSS with 1M x 100 B queued (MB)", res["respq"][1] / 1024, res["redis"][1] / 1024, "MB",
+            higher_is_better=False, target=1.0)
+
+
+# ------------------------------------------------------------------ blocking/pubsub
+def list_bench(*args):
+    out = subprocess.run([LIST_BENCH] + [str(a) for a in args], capture_output=True, text=True, timeout=600).stdout
+    vals = out.split()
+    return {vals[i]: float(vals[i + 1]) for i in range(0, len(vals) - 1, 2)}
+
+
+def section_blocking():
+    print("blocking pops: one LPUSH producer waking one BRPOP consumer (median of rounds)")
+    with Respq("--http-queue", "tasks", "off") as rq, RedisServer() as rs:
+        res = {"respq": [], "redis": []}
+        for _ in range(ROUNDS):
+            for name, srv in (("respq", rq), ("redis", rs)):
+                res[name].append(list_bench("brpop", srv.port, 20000))
+        med = lambda name, k: statistics.median(r[k] for r in res[name])
+        row("blocking", "BRPOP wake-ups (ops/s)", med("respq", "ops_per_sec"), med("redis", "ops_per_sec"), "ops/s",
+            target=1.0)
+        row("blocking", "wake latency p99 (us)", med("respq", "p99_us"), med("redis", "p99_us"), "us",
+            higher_is_better=False)
+
+
+def section_pubsub():
+    print("pub/sub: PUBLISH pipelined to 10 subscribers (median of rounds)")
+    with Respq("--http-queue", "tasks", "off") as rq, RedisServer() as rs:
+        res = {"respq": [], "redis": []}
+        for _ in range(ROUNDS):
+            for name, srv in (("respq", rq), ("redis", rs)):
+                res[name].append(list_bench("pubsub", srv.port, 100000, 10))
+        med = lambda name: statistics.median(r["messages_per_sec"] for r in res[name])
+        row("pubsub", "messages delivered (msg/s)", med("respq"), med("redis"), "msg/s", target=1.0)
+
+
+# ------------------------------------------------------------------------ delivery
+PHP_WORKER = r"""<?php
+// The setup users run today: a PHP daemon doing BRPOP + curl with keep-alive.
+$r = new Redis();
+$r->connect('127.0.0.1', (int)$argv[1]);
+$ch = curl_init();
+curl_setopt($ch, CURLOPT_RETURNTRANSFER, true);
+$n = 0; $last = 0.0;
+while (true) {
+    $t = $r->brPop(['tasks'], (int)$argv[2]);
+    if (!$t) break;
+    $task = json_decode($t[1], true);
+    $url = $task['url'];
+    if (isset($task['param'])) $url .= (strpos($url, '?') === false ? '?' : '&') . http_build_query($task['param']);
+    curl_setopt($ch, CURLOPT_URL, $url);
+    curl_exec($ch);
+    $n++;
+    $last = microtime(true);
+}
+echo "$n $last\n";
+"""
+
+
+def task_payloads(url, n):
+    return [json.dumps({"url": url, "param": {"to": f"user{i}@example.com", "subject": "Welcome", "i": i}})
+            for i in range(n)]
+
+
+def push_all(client, payloads):
+    p = client.pipeline(transaction=False)
+    for i in range(0, len(payloads), 1000):
+        p.lpush("tasks", *payloads[i:i + 1000])
+        p.execute()
+
+
+def tasks_info(srv):
+    with srv.raw() as raw:
+        s = raw.cmd("INFO", "tasks").decode()
+    line = [l for l in s.splitlines() if l.startswith("tasks:")][0]
+    return dict(kv.split("=") for kv in line[len("tasks:"):].split(","))
+
+
+def run_respq_delivery(url, n, extra=()):
+    with Respq("--http-queue", "tasks", "concurrency", "128", "per-host", "128", *extra) as rq:
+        payloads = task_payloads(url, n)
+        c = rq.client()
+        cpu0 = cpu_seconds(rq.proc.pid)
+        t0 = time.time()
+        push_all(c, payloads)
+        while int(tasks_info(rq)["delivered"]) < n:
+            time.sleep(0.005)
+        dt = time.time() - t0
+        return n / dt, cpu_seconds(rq.proc.pid) - cpu0
+
+
+def run_php_delivery(url, n, workers=8, idle_timeout=2):
+    with tempfile.NamedTemporaryFile("w", suffix=".php", delete=False) as f:
+        f.write(PHP_WORKER)
+        script = f.name
+    with RedisServer() as rs:
+        procs = [subprocess.Popen(["php", script, str(rs.port), str(idle_timeout)], stdout=subprocess.PIPE, text=True)
+                 for _ in range(workers)]
+        time.sleep(0.5)
+        cpu0 = sum(cpu_seconds(p.pid) for p in procs) + cpu_seconds(rs.proc.pid)
+        payloads = task_payloads(url, n)
+        t0 = time.time()
+        push_all(rs.client(), payloads)
+        # CPU is read when the queue drains, before the workers idle out.
+        while rs.client().llen("tasks") > 0:
+            time.sleep(0.005)
+        time.sleep(0.05)
+        cpu1 = sum(cpu_seconds(p.pid) for p in procs) + cpu_seconds(rs.proc.pid)
+        total, last = 0, 0.0
+        for p in procs:
+            out = p.communicate(timeout=120)[0].split()
+            total += int(out[0])
+            last = max(last, float(out[1]))
+    os.unlink(script)
+    assert total == n, f"PHP workers processed {total} of {n}"
+    return n / (last - t0), cpu1 - cpu0
+
+
+def section_delivery():
+    n = int(os.environ.get("RESPQ_BENCH_TASKS", "50000"))
+    print(f"HTTP delivery: {n:,} seed-format tasks to nginx (return 204); respq vs redis-server + 8 PHP BRPOP/curl workers")
+    with Nginx() as ng:
+        url = f"http://127.0.0.1:{ng.port}/send_mail"
+        res = {"respq": [], "php": []}
+        for _ in range(ROUNDS):
+            res["respq"].append(run_respq_delivery(url, n))
+            res["php"].append(run_php_delivery(url, n))
+        rate = lambda k: statistics.median(r[0] for r in res[k])
+        cpu = lambda k: statistics.median(r[1] for r in res[k]) / n * 1000
+        row("delivery", "delivery rate (tasks/s)", rate("respq"), rate("php"), "task/s", target=5.0)
+        row("delivery", "CPU seconds per 1,000 deliveries", cpu("respq"), cpu("php"), "s", higher_is_better=False)
+
+
+def section_latency():
+    rate, n = 1000, int(os.environ.get("RESPQ_BENCH_LATENCY_TASKS", "5000"))
+    print(f"dispatch latency: {n:,} tasks at {rate}/s, LPUSH sent -> request received by the endpoint")
+    results = {}
+    for name in ("respq", "php"):
+        port = free_port()
+        rec = tempfile.mktemp(prefix="respq-sink-")
+        sink = subprocess.Popen([HTTP_SINK, str(port), rec])
+        harness.wait_port(port)
+        url = f"http://127.0.0.1:{port}/send_mail"
+        sent = {}
+        if name == "respq":
+            srv = Respq("--http-queue", "tasks", "concurrency", "64")
+            client = srv.client()
+            workers = []
+        else:
+            srv = RedisServer()
+            client = srv.client()
+            fd, script = tempfile.mkstemp(suffix=".php")
+            with os.fdopen(fd, "w") as f:
+                f.write(PHP_WORKER)
+            workers = [subprocess.Popen(["php", script, str(srv.port), "3"], stdout=subprocess.PIPE) for _ in range(8)]
+            time.sleep(0.5)
+        try:
+            client.ping()
+            t0 = time.monotonic_ns()
+            for i in range(n):
+                # Pace by sleeping, then a short spin for precision: a producer that spins
+                # the whole interval would take a core from the servers it measures.
+                due = t0 + i * 1_000_000_000 // rate
+                gap = due - time.monotonic_ns()
+                if gap > 200_000:
+                    time.sleep((gap - 150_000) / 1e9)
+                while time.monotonic_ns() < due:
+                    pass
+                payload = json.dumps({"url": url, "param": {"i": i}})
+                sent[i] = time.monotonic_ns()
+                client.lpush("tasks", payload)
+            time.sleep(0.5)
+        finally:
+            sink.terminate()
+            sink.wait()
+            for w in workers:
+                w.communicate(timeout=30)
+            srv.stop()
+            srv.cleanup()
+        lat = []
+        with open(rec) as f:
+            for line in f:
+                i, ns = line.split()
+                i = int(i)
+                if i in sent:
+                    lat.append((int(ns) - sent[i]) / 1e6)
+        os.unlink(rec)
+        lat.sort()
+        if len(lat) != n:
+            print(f"  {name}: only {len(lat)} of {n} requests arrived")
+        results[name] = (lat[len(lat) // 2], lat[int(len(lat) * 0.99)])
+    row("latency", "dispatch latency p50 (ms)", results["respq"][0], results["php"][0], "ms", higher_is_better=False)
+    row("latency", "dispatch latency p99 (ms)", results["respq"][1], results["php"][1], "ms", higher_is_better=False)
+    print(f"  respq p99 {results['respq'][1]:.3f} ms (issue 6 target < 1 ms, issue 3 target < 2 ms)")
+
+
+def section_script(name):
+    path = os.path.join(ROOT, "bench", name)
+    if os.path.exists(path):
+        print(f"{name}:")
+        subprocess.run([path], check=False)
+
+
+SECTIONS = {
+    "queue": section_queue,
+    "memory": section_memory,
+    "blocking": section_blocking,
+    "pubsub": section_pubsub,
+    "delivery": section_delivery,
+    "latency": section_latency,
+    "aof": lambda: section_script("aof.sh"),
+    "mirror": lambda: section_script("mirror.sh"),
+}
+
+
+def main():
+    wanted = sys.argv[1:] or list(SECTIONS)
+    for w in wanted:
+        if w not in SECTIONS:
+            sys.exit(f"unknown section {w!r}; sections: {' '.join(SECTIONS)}")
+    print(f"respq benchmarks ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, rounds={ROUNDS})\n")
+    for w in wanted:
+        SECTIONS[w]()
+        print()
+    if rows:
+        print("summary")
+        for section, metric, a, b, unit, ratio, target, ok in rows:
+            if ratio is None:
+                continue
+            mark = "" if ok is None else ("  meets target" if ok else "  BELOW target")
+            t = "" if target is None else f" (target {target})"
+            print(f"  {section:<9} {metric:<44} ratio {ratio:6.2f}{t}{mark}")
+
+
+if __name__ == "__main__":
+    main()

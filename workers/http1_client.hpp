@@ -1,0 +1,60 @@
+// http1_client: the delivery engine's fast path for plain http:// requests. A lean
+// HTTP/1.1 client on the engine thread's io_context: keep-alive connections pooled per
+// (delivery pool, origin) under the pool's per-host cap, one request per connection at a
+// time, responses parsed in place (Content-Length, chunked, or read to close).
+//
+// Why it exists: on the product's hot path (many small requests to one endpoint) curl
+// spends most of the CPU per request on its own machinery (connection cache search,
+// header formatting and parsing, poll() calls, easy-handle setup); this path does one
+// write and usually one read per request. Everything else - https, redirects to follow,
+// credentials in the URL - stays with curl, which the engine routes there.
+//
+// Thread: everything here runs on the engine thread; nothing is locked. Included only by
+// delivery_engine.cpp (it pulls in asio).
+//
+// Behaviour matched with the curl path: User-Agent respq/<version> unless set,
+// "Accept: */*", a body for POST/PUT/PATCH (empty when none), response bodies kept up to
+// 64 KB and read up to 4 MB (then the connection is dropped and the code reported),
+// Retry-After surfaced, the whole-request timeout, curl-like error texts. A request that
+// fails on a reused keep-alive connection before any response byte arrived (the server
+// closed it while idle) is retried once on a new connection, as curl does.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <asio/io_context.hpp>
+
+#include "workers/http_request.hpp"
+
+namespace respq::workers {
+
+class http1_client {
+ public:
+  using done_fn = std::function<void(http_result&&)>;
+
+  http1_client(asio::io_context& io, std::string user_agent, done_fn done);
+  ~http1_client();
+  http1_client(const http1_client&) = delete;
+  http1_client& operator=(const http1_client&) = delete;
+
+  // True when r can take this path: an http:// URL without credentials, and no
+  // redirects to follow.
+  static bool eligible(const http_request& r);
+
+  // Connections per origin for a delivery pool (0: no cap). Applies to new connections.
+  void set_per_host(const std::string& pool, unsigned cap);
+  void submit(http_request&& r);
+  // Closes every connection; requests not finished get no result.
+  void shutdown();
+  std::size_t in_flight() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace respq::workers
