@@ -20,8 +20,8 @@ packed_list* lookup_list(server& s, client& c, std::string_view key, bool& wrong
   return &v->list();
 }
 
-std::size_t list_push(server& s, std::string_view key, args_t values, bool left) {
-  value* v = s.db().find(key);
+std::size_t list_push(server& s, std::string_view key, args_t values, bool left, value* existing) {
+  value* v = existing ? existing : s.db().find(key);
   if (!v) v = &s.db().create(key, value_type::list);
   packed_list& l = v->list();
   for (auto e : values) {
@@ -54,7 +54,7 @@ void push_generic(server& s, client& c, args_t a, bool left, bool only_if_exists
     s.reply(c).integer(0);
     return;
   }
-  s.reply(c).integer(static_cast<long long>(list_push(s, a[1], a.subspan(2), left)));
+  s.reply(c).integer(static_cast<long long>(list_push(s, a[1], a.subspan(2), left, v)));
 }
 
 void pop_generic(server& s, client& c, args_t a, bool left) {

@@ -8,6 +8,8 @@
 namespace respq::core {
 
 void command_stream::append(std::span<const std::string_view> argv, std::size_t key_index) {
+  ++total_;
+  if (sinks_.empty()) return;  // nobody persists or mirrors: nothing to encode
   effect_meta m;
   m.offset = bytes_.size();
   resp::reply_writer::command(bytes_, argv);
@@ -15,10 +17,10 @@ void command_stream::append(std::span<const std::string_view> argv, std::size_t 
   m.keyless = key_index == 0 || key_index >= argv.size();
   if (!m.keyless) m.key.assign(argv[key_index]);
   effects_.push_back(std::move(m));
-  ++total_;
 }
 
 void command_stream::append_publish(std::string_view channel, std::string_view message) {
+  if (sinks_.empty()) return;
   append({"PUBLISH", channel, message}, 0);
   effects_.back().persist = false;
 }

@@ -56,6 +56,8 @@ class command_stream {
   void remove_sink(stream_sink* s);
 
   std::uint64_t total_effects() const { return total_; }
+  // Effects are only encoded while a sink listens (AOF or mirror on).
+  bool active() const { return !sinks_.empty(); }
 
  private:
   std::string bytes_;

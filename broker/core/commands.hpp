@@ -14,7 +14,7 @@ inline constexpr std::string_view syntax_error = "ERR syntax error";
 // WRONGTYPE and sets `wrong`.
 packed_list* lookup_list(server& s, client& c, std::string_view key, bool& wrong);
 // Pushes values onto a list (creating it), wakes waiters; returns the new length.
-std::size_t list_push(server& s, std::string_view key, args_t values, bool left);
+std::size_t list_push(server& s, std::string_view key, args_t values, bool left, value* existing = nullptr);
 // Pops from a list that is known to exist; deletes the key when it empties.
 std::string list_pop(server& s, std::string_view key, packed_list& list, bool left);
 

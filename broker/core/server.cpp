@@ -337,22 +337,18 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   const std::uint64_t dirty_before = dirty_;
   effects_logged_ = false;
   c.last_command = cmd.name;
-  if ((cmd.flags & flag_write) && key_write_hook) {
-    for (auto k : command_keys(cmd, args)) key_write_hook(k, false);
-  }
+  if ((cmd.flags & flag_write) && key_write_hook) for_each_key(cmd, args, [&](std::string_view k) { key_write_hook(k, false); });
   cmd.fn(*this, c, args);
   ++stats_.commands_processed;
   if (dirty_ != dirty_before) {
     if (!c.is_fake) turn_writers_.push_back(c.id);
-    if ((cmd.flags & flag_write) && !loading_)
-      for (auto k : command_keys(cmd, args)) tasks_->on_key_written(k);
+    if ((cmd.flags & flag_write) && !loading_) for_each_key(cmd, args, [&](std::string_view k) { tasks_->on_key_written(k); });
     // Propagate the command as is unless the handler wrote its own effects, and tell
     // WATCHers about every key it names.
     // (EXEC is not a write command: its queued commands propagated themselves.)
     if (!effects_logged_ && (cmd.flags & flag_write))
       stream_.append(args, cmd.first_key > 0 ? static_cast<std::size_t>(cmd.first_key) : 0);
-    if (!watchers_.empty())
-      for (auto k : command_keys(cmd, args)) signal_modified_key(k);
+    if (!watchers_.empty()) for_each_key(cmd, args, [&](std::string_view k) { signal_modified_key(k); });
   }
   effects_logged_ = false;
 }

@@ -131,8 +131,10 @@ class server {
   // Parser limits for a client in the given authentication state (proto-max-bulk-len
   // always; Redis's tighter limits before AUTH on top).
   resp::parser_limits parser_limits(bool authenticated) const;
-  // The keys a command names (for WATCH, the rewrite's copy-on-write, the mirror).
+  // The keys a command names (for WATCH, the rewrite's copy-on-write, the task manager).
   std::vector<std::string_view> command_keys(const command_def& cmd, args_t args) const;
+  template <typename Fn>
+  void for_each_key(const command_def& cmd, args_t args, Fn&& fn) const;
   const std::vector<const command_def*>& commands() const { return command_list_; }
   // A fake client for loading the AOF and internal execution: replies are discarded.
   client& internal_client() { return *internal_; }
@@ -278,6 +280,19 @@ class server {
   friend void cmd_exec(server&, client&, args_t);
   friend void unwatch_all(server&, client&);
 };
+
+template <typename Fn>
+void server::for_each_key(const command_def& cmd, args_t args, Fn&& fn) const {
+  if (cmd.flags & flag_movablekeys) {
+    for (auto k : command_keys(cmd, args)) fn(k);
+    return;
+  }
+  if (cmd.first_key <= 0) return;
+  const int n = static_cast<int>(args.size());
+  const int last = cmd.last_key < 0 ? n + cmd.last_key : cmd.last_key;
+  const int step = cmd.key_step > 0 ? cmd.key_step : 1;
+  for (int i = cmd.first_key; i <= last && i < n; i += step) fn(args[static_cast<std::size_t>(i)]);
+}
 
 // Shared implementations used by several handlers and the task manager.
 void unwatch_all(server& s, client& c);

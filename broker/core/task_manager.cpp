@@ -564,6 +564,8 @@ void task_manager::on_list_push(std::string_view key) {
 }
 
 void task_manager::on_key_written(std::string_view key) {
+  static constexpr std::string_view suffix = ":inflight";
+  if (key.size() <= suffix.size() || key.substr(key.size() - suffix.size()) != suffix) return;
   // A client changed <queue>:inflight (HDEL to cancel a waiting task, DEL, ...): drop the
   // waiting tasks whose envelope is gone, so INFO and the schedule agree with the hash.
   for (auto& [name, q] : impl_->queues) {
