@@ -5,6 +5,7 @@
 #include "broker/core/server.hpp"
 #include "broker/core/task_manager.hpp"
 #include "broker/network.hpp"
+#include "persistence/aof.hpp"
 #include "workers/delivery_engine.hpp"
 
 namespace respq::broker {
@@ -14,6 +15,7 @@ struct services::impl {
   core::server& s;
   network& net;
   std::unique_ptr<workers::delivery_engine> engine;
+  std::unique_ptr<persistence::aof> aof;
 
   void apply_pools() {
     for (const auto& [name, per_host] : s.tasks().pools()) {
@@ -28,6 +30,14 @@ services::~services() { stop(); }
 
 std::string services::start() {
   auto& d = *impl_;
+  // Persistence first: the AOF is loaded before the task manager recovers what was in
+  // flight. The process already runs in the configured dir (main.cpp), hence ".".
+  d.aof = std::make_unique<persistence::aof>(d.s, ".");
+  if (std::string err = d.aof->start(); !err.empty()) return err;
+  d.net.on_stopping = [&d, prev = std::move(d.net.on_stopping)] {
+    if (prev) prev();
+    d.aof->shutdown();  // write and fsync what is buffered: a clean stop loses nothing
+  };
   // Results arrive on the engine thread, batched per engine loop turn; the task state
   // they change belongs to the broker thread.
   d.engine = std::make_unique<workers::delivery_engine>([&d](std::vector<workers::http_result>&& results) {
@@ -52,6 +62,7 @@ void services::stop() {
     impl_->engine->stop();
     impl_->engine.reset();
   }
+  if (impl_->aof) impl_->aof->shutdown();
 }
 
 }  // namespace respq::broker

@@ -1,0 +1,212 @@
+// aof_rewriter: see aof_rewriter.hpp for how the snapshot stays consistent.
+#include "persistence/aof_rewriter.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+
+#include "broker/core/server.hpp"
+#include "persistence/file_util.hpp"
+
+namespace respq::persistence {
+
+namespace {
+
+constexpr std::size_t items_per_command = 64;  // Redis's AOF_REWRITE_ITEMS_PER_CMD
+constexpr std::size_t write_threshold = 256 * 1024;
+
+void put_len(std::string& out, char prefix, std::size_t n) {
+  char buf[24];
+  buf[0] = prefix;
+  auto [p, ec] = std::to_chars(buf + 1, buf + sizeof buf - 2, n);
+  (void)ec;
+  *p++ = '\r';
+  *p++ = '\n';
+  out.append(buf, static_cast<std::size_t>(p - buf));
+}
+
+void put_bulk(std::string& out, std::string_view s) {
+  put_len(out, '$', s.size());
+  out.append(s);
+  out.append("\r\n", 2);
+}
+
+void put_head(std::string& out, std::string_view cmd, std::string_view key, std::size_t items) {
+  put_len(out, '*', 2 + items);
+  put_bulk(out, cmd);
+  put_bulk(out, key);
+}
+
+}  // namespace
+
+aof_rewriter::aof_rewriter(core::server& s, std::string tmp_path) : s_(s), path_(std::move(tmp_path)) {}
+
+aof_rewriter::~aof_rewriter() {
+  if (fd_ >= 0) {
+    ::unlink(path_.c_str());
+    ::close(fd_);
+  }
+}
+
+int aof_rewriter::open() {
+  // O_APPEND: after a failed partial write the aof truncates the file back, and the next
+  // write must land at the new end, not past a hole.
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+  if (fd_ < 0) return errno;
+  std::uint64_t max_seq = 0;
+  for (const auto& [k, v] : s_.db().all()) max_seq = std::max(max_seq, v.seq);
+  start_seq_ = max_seq + 1;
+  cursor_ = 0;
+  snapshot_done_ = s_.db().size() == 0;
+  return 0;
+}
+
+int aof_rewriter::release_fd() {
+  int fd = fd_;
+  fd_ = -1;
+  return fd;
+}
+
+bool aof_rewriter::pending(std::string_view key, const core::value& v) const {
+  if (snapshot_done_ || v.seq >= start_seq_ || v.seq < cursor_) return false;
+  return done_early_.find(key) == done_early_.end();
+}
+
+void aof_rewriter::before_write(std::string_view key, bool flush) {
+  if (snapshot_done_) return;
+  if (flush) {
+    // The FLUSHALL effect follows everything written so far: see the header.
+    snapshot_done_ = true;
+    partial_ = false;
+    done_early_.clear();
+    return;
+  }
+  core::value* v = s_.db().find(key);
+  if (!v) return;
+  if (partial_ && key == partial_key_) {
+    emit(key, *v, partial_index_, static_cast<std::size_t>(-1));
+    partial_ = false;
+    ++keys_;
+    maybe_write();
+    return;
+  }
+  if (!pending(key, *v)) return;
+  emit(key, *v, 0, static_cast<std::size_t>(-1));
+  done_early_.emplace(key);
+  ++keys_;
+  maybe_write();
+}
+
+void aof_rewriter::append_effects(std::string_view bytes) {
+  if (error_) return;
+  out_.append(bytes);
+  maybe_write();
+}
+
+bool aof_rewriter::slice(std::size_t budget) {
+  const std::uint64_t start = size();
+  auto spent = [&] { return static_cast<std::size_t>(size() - start); };
+  while (!snapshot_done_ && !error_ && spent() < budget) {
+    if (partial_) {
+      core::value* v = s_.db().find(partial_key_);
+      // The hook finishes a partial key before anything changes it, so it still exists.
+      if (v && v->type() == core::value_type::list) {
+        partial_index_ = emit(partial_key_, *v, partial_index_, budget - spent());
+        if (partial_index_ < v->list().size()) break;
+      }
+      partial_ = false;
+      ++keys_;
+      continue;
+    }
+    bool visited = false;
+    std::string key;
+    std::uint64_t seq = 0;
+    s_.db().scan(cursor_, 1, [&](const std::string& k, core::value& v) {
+      visited = true;
+      key = k;
+      seq = v.seq;
+    });
+    if (!visited || seq >= start_seq_) {
+      snapshot_done_ = true;
+      done_early_.clear();
+      break;
+    }
+    cursor_ = seq + 1;
+    if (done_early_.erase(key)) continue;
+    core::value* v = s_.db().find(key);
+    std::size_t next = emit(key, *v, 0, budget - spent());
+    if (v->type() == core::value_type::list && next < v->list().size()) {
+      partial_ = true;
+      partial_key_ = key;
+      partial_index_ = next;
+      break;
+    }
+    ++keys_;
+  }
+  maybe_write();
+  return snapshot_done_;
+}
+
+std::size_t aof_rewriter::emit(std::string_view key, core::value& v, std::size_t from, std::size_t budget) {
+  switch (v.type()) {
+    case core::value_type::string:
+      put_head(out_, "SET", key, 1);
+      put_bulk(out_, v.str());
+      return 0;
+    case core::value_type::hash: {
+      auto& h = v.hash();
+      auto it = h.begin();
+      while (it != h.end()) {
+        std::size_t n = std::min<std::size_t>(items_per_command, static_cast<std::size_t>(std::distance(it, h.end())));
+        put_head(out_, "HSET", key, 2 * n);
+        for (std::size_t i = 0; i < n; ++i, ++it) {
+          put_bulk(out_, it->first);
+          put_bulk(out_, it->second);
+        }
+        maybe_write();
+      }
+      return 0;
+    }
+    case core::value_type::list: {
+      auto& l = v.list();
+      std::size_t i = from;
+      std::size_t produced = 0;
+      if (i >= l.size()) return i;
+      auto cur = l.seek(i);
+      while (i < l.size() && produced < budget) {
+        const std::size_t before = out_.size();
+        std::size_t n = std::min(items_per_command, l.size() - i);
+        put_head(out_, "RPUSH", key, n);
+        for (std::size_t j = 0; j < n; ++j, cur.next()) put_bulk(out_, cur.value());
+        i += n;
+        produced += out_.size() - before;
+        maybe_write();
+      }
+      return i;
+    }
+  }
+  return 0;
+}
+
+void aof_rewriter::maybe_write() {
+  if (out_.size() >= write_threshold) flush();
+}
+
+int aof_rewriter::flush() {
+  if (error_ || out_.empty()) return error_;
+  int err = 0;
+  std::size_t n = write_all(fd_, out_, {}, err);
+  written_ += n;
+  if (err) {
+    error_ = err;
+    out_.clear();
+    return error_;
+  }
+  out_.clear();
+  return 0;
+}
+
+}  // namespace respq::persistence

@@ -1,0 +1,108 @@
+// aof_rewriter: one AOF rewrite without fork. It writes a temp file that replays to the
+// dataset: a snapshot of every key as it was when the rewrite began, followed (and
+// interleaved) by the effects logged since.
+//
+// How the snapshot stays a snapshot while clients keep writing (copy-on-write by hand):
+//   - open() marks the snapshot point: every key existing then (creation sequence below
+//     start_seq_) is pending. Keys are visited in creation order by a cursor; cron
+//     slices serialize the next pending keys, a bounded number of bytes per slice (a long
+//     list may be split across slices, as RPUSH batches).
+//   - The core calls before_write(key) just before it modifies a key (server's
+//     key_write_hook). A key still pending is serialized right then, so what the file
+//     gets is its value at the snapshot point; it is then marked done.
+//   - Effects arrive through append_effects() once per loop turn, after the commands
+//     that made them. Every snapshot record of a key precedes the first effect that
+//     touches the key (the hook runs before the modification, the effect is delivered
+//     later), and effects keep their order, so replaying the file applies to each key
+//     first its old value, then exactly the changes made since. Records of different
+//     keys commute, so their interleaving does not matter. This is why no separate
+//     rewrite buffer is needed: effects go to the temp file as they come.
+//   - FLUSHALL/FLUSHDB during the rewrite (before_write with flush == true): every key
+//     still pending is about to vanish, and the FLUSHALL effect itself will be written
+//     after everything already in the file, so on replay it wipes whatever the snapshot
+//     put there. Pending keys therefore need no snapshot at all: the snapshot is simply
+//     declared complete. Keys made after the FLUSHALL reach the file as effects.
+//   - A key that vanishes and comes back, or is renamed, gets a new creation sequence
+//     (>= start_seq_), so the cursor never mistakes it for a pending key; a pending key
+//     touched by RENAME is snapshotted by the hook before it moves.
+//   Limit: a pending key is serialized whole by its first write, so writing to a very
+//   long list early in a rewrite costs one pass over that list on that command.
+//
+// Effects must start at a batch boundary: the aof starts a rewrite only when the command
+// stream holds no unflushed effects, otherwise effects already in the snapshot would be
+// written again.
+//
+// Lists are written as RPUSH batches of up to 64 elements (as Redis's rewrite does),
+// hashes as HSET batches of up to 64 pairs, strings as SET.
+//
+// Owner: the aof (broker thread). Writes to the temp file are plain write() calls of
+// buffered bytes; the aof does the slow fsync of the finished snapshot in the background.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+
+#include "broker/core/keyspace.hpp"
+
+namespace respq::core {
+class server;
+}
+
+namespace respq::persistence {
+
+class aof_rewriter {
+ public:
+  aof_rewriter(core::server& s, std::string tmp_path);
+  // Closes and unlinks the temp file unless release_fd() took it.
+  ~aof_rewriter();
+  aof_rewriter(const aof_rewriter&) = delete;
+  aof_rewriter& operator=(const aof_rewriter&) = delete;
+
+  // Creates the temp file and marks the snapshot point. Returns 0 or the errno.
+  int open();
+  // The core is about to modify `key` (or, with flush, to drop every key).
+  void before_write(std::string_view key, bool flush);
+  // The effects of one loop turn, RESP-encoded, in order.
+  void append_effects(std::string_view bytes);
+  // Serializes pending keys until about `budget` bytes were produced. Returns true when
+  // the snapshot is complete.
+  bool slice(std::size_t budget);
+  bool snapshot_done() const { return snapshot_done_; }
+  // Writes every buffered byte to the file. Returns 0 or the sticky errno.
+  int flush();
+  // The first write error on the temp file (sticky), 0 when none.
+  int error() const { return error_; }
+  int fd() const { return fd_; }
+  const std::string& path() const { return path_; }
+  // Bytes produced so far (written or buffered).
+  std::uint64_t size() const { return written_ + out_.size(); }
+  std::uint64_t keys_snapshotted() const { return keys_; }
+  // The file became the AOF: hands over its descriptor and forgets the temp path.
+  int release_fd();
+
+ private:
+  bool pending(std::string_view key, const core::value& v) const;
+  // Serializes a whole value (strings, hashes) or a list from element `from` on, until
+  // `budget` bytes; returns the next list index (the list size when done).
+  std::size_t emit(std::string_view key, core::value& v, std::size_t from, std::size_t budget);
+  void maybe_write();
+
+  core::server& s_;
+  std::string path_;
+  int fd_ = -1;
+  int error_ = 0;
+  std::string out_;            // serialized bytes not yet written
+  std::uint64_t written_ = 0;
+  std::uint64_t start_seq_ = 0;   // keys with seq below were in the dataset at the start
+  std::uint64_t cursor_ = 0;      // next creation sequence to visit
+  std::string partial_key_;       // a list being serialized across slices
+  std::size_t partial_index_ = 0;
+  bool partial_ = false;
+  std::unordered_set<std::string, core::string_hash, std::equal_to<>> done_early_;  // by the hook
+  bool snapshot_done_ = false;
+  std::uint64_t keys_ = 0;
+};
+
+}  // namespace respq::persistence

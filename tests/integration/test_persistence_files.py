@@ -1,0 +1,177 @@
+"""The append-only file on disk: a torn tail is repaired on start with a clear log line,
+a corrupt record in the middle stops the start naming its offset, BGREWRITEAOF while
+writes continue keeps every write, and redis-cli --pipe replays the file into a real
+redis-server giving the same data."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import RedisServer, Respq, info_field, run_tests, wait_until  # noqa: E402
+from persistence_helpers import Pusher, dataset  # noqa: E402
+
+AOF = ("--appendonly", "yes", "--appendfsync", "always", "--http-queue", "tasks", "off")
+
+
+class DataDir:
+    def __init__(self):
+        self.path = tempfile.mkdtemp(prefix="respq-aof-files-")
+        self.aof = os.path.join(self.path, "appendonly.aof")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def fill(r):
+    c = r.client()
+    c.rpush("q", *[f"v{i}" for i in range(50)])
+    c.rpush("bin", b"\x00\r\n\xff", b"", b"x" * 70000)
+    c.hset("h", mapping={"a": "1", "b": "2"})
+    c.set("s", "text")
+    c.lpop("q", 5)
+    return dataset(c)
+
+
+def test_a_torn_tail_is_truncated_with_a_log_line_naming_the_offset():
+    with DataDir() as d:
+        with Respq(*AOF, dir=d.path) as r:
+            before = fill(r)
+            r.stop()
+            size = os.path.getsize(d.aof)
+            with open(d.aof, "ab") as f:
+                f.write(b"*3\r\n$5\r\nRPUSH\r\n$1\r\nq\r\n$9\r\nhalf-writ")
+            r.start()
+            log = r.log_text()
+            assert "short read while loading the AOF file" in log, log
+            assert f"Truncating the AOF appendonly.aof at offset {size}" in log, log
+            assert "loaded anyway because aof-load-truncated is enabled" in log, log
+            assert os.path.getsize(d.aof) == size
+            assert dataset(r.client()) == before
+            # Appending continues after the cut, on a record boundary.
+            r.client().rpush("q", "after")
+            r.kill9()
+            r.start()
+            assert r.client().rpop("q") == b"after"
+
+
+def test_a_torn_tail_with_aof_load_truncated_no_refuses_to_start():
+    with DataDir() as d:
+        with Respq(*AOF, dir=d.path) as r:
+            fill(r)
+            r.stop()
+            with open(d.aof, "ab") as f:
+                f.write(b"*2\r\n$4\r\nLPOP")
+            r.args += ["--aof-load-truncated", "no"]
+            r.start(wait=False)
+            assert r.proc.wait(timeout=20) == 1
+            assert "Unexpected end of file reading the append only file" in r.log_text()
+
+
+def test_a_corrupt_record_in_the_middle_refuses_to_start_and_names_the_offset():
+    with DataDir() as d:
+        with Respq(*AOF, dir=d.path) as r:
+            fill(r)
+            r.stop()
+            data = open(d.aof, "rb").read()
+            # Corrupt the header of the second record.
+            second = data.index(b"*", 1)
+            while data[second - 2:second] != b"\r\n":
+                second = data.index(b"*", second + 1)
+            broken = data[:second] + b"?" + data[second + 1:]
+            with open(d.aof, "wb") as f:
+                f.write(broken)
+            r.start(wait=False)
+            assert r.proc.wait(timeout=20) == 1, "the server must not start"
+            log = r.log_text()
+            assert "Bad file format reading the append only file" in log, log
+            assert f"at byte offset {second}" in log, log
+            assert open(d.aof, "rb").read() == broken, "a corrupt file must be left as it is"
+
+
+def test_bgrewriteaof_while_writes_continue_keeps_every_write():
+    with DataDir() as d:
+        with Respq(*AOF, dir=d.path) as r:
+            c = r.client()
+            # Enough data for the rewrite to take many slices (about 4 MB each).
+            payload = "x" * 100
+            pipe = c.pipeline(transaction=False)
+            for i in range(200000):
+                pipe.rpush(f"big{i % 4}", f"{i}-{payload}")
+                if i % 5000 == 4999:
+                    pipe.execute()
+            pipe.execute()
+            pushers = [Pusher(r.port, f"w{i}", key=f"big{i}", batch=8) for i in range(4)]
+            stop = threading.Event()
+
+            def churn():
+                cc = r.client()
+                n = 0
+                while not stop.is_set():
+                    cc.rpop(f"big{n % 4}")
+                    cc.hset("h", f"f{n % 50}", n)
+                    cc.lmove(f"big{n % 4}", f"big{(n + 1) % 4}", "RIGHT", "LEFT")
+                    n += 1
+
+            t = threading.Thread(target=churn, daemon=True)
+            for p in pushers:
+                p.start()
+            t.start()
+            time.sleep(0.3)
+            size_before = int(info_field(r.port, "persistence", "aof_current_size"))
+            assert c.bgrewriteaof() in (True, b"Background append only file rewriting started",
+                                        "Background append only file rewriting started")
+            wait_until(lambda: info_field(r.port, "persistence", "aof_rewrite_in_progress") == "1"
+                       or info_field(r.port, "persistence", "aof_rewrites") == "1", timeout=5,
+                       what="rewrite started")
+            wait_until(lambda: info_field(r.port, "persistence", "aof_rewrites") == "1", timeout=60,
+                       what="rewrite finished")
+            time.sleep(0.3)  # writes go on into the new file
+            stop.set()
+            for p in pushers:
+                p.stop_flag = True
+                p.join(timeout=10)
+            t.join(timeout=10)
+            assert info_field(r.port, "persistence", "aof_last_bgrewrite_status") == "ok"
+            assert not any(p.errors for p in pushers)
+            live = dataset(c)
+            r.kill9()
+            r.start()
+            assert dataset(r.client()) == live, "the dataset after restart differs from the live one"
+            assert os.path.getsize(d.aof) < size_before * 2
+
+
+def test_redis_cli_pipe_replays_the_file_into_redis_server():
+    with DataDir() as d:
+        with Respq(*AOF, dir=d.path) as r:
+            live = fill(r)
+            r.stop()
+            with RedisServer() as redis:
+                with open(d.aof, "rb") as f:
+                    p = subprocess.run(["redis-cli", "-p", str(redis.port), "--pipe"], stdin=f,
+                                       capture_output=True, timeout=60)
+                assert p.returncode == 0, p.stdout + p.stderr
+                assert b"errors: 0" in p.stdout, p.stdout
+                assert dataset(redis.client()) == live
+            # The rewritten file too.
+            r.start()
+            r.client().bgrewriteaof()
+            wait_until(lambda: info_field(r.port, "persistence", "aof_rewrites") == "1", timeout=20,
+                       what="rewrite finished")
+            r.stop()
+            with RedisServer() as redis:
+                with open(d.aof, "rb") as f:
+                    p = subprocess.run(["redis-cli", "-p", str(redis.port), "--pipe"], stdin=f,
+                                       capture_output=True, timeout=60)
+                assert b"errors: 0" in p.stdout, p.stdout
+                assert dataset(redis.client()) == live
+
+
+if __name__ == "__main__":
+    run_tests(globals())
