@@ -6,6 +6,7 @@
 #include "broker/core/task_manager.hpp"
 #include "broker/network.hpp"
 #include "persistence/aof.hpp"
+#include "redis-compat/link.hpp"
 #include "workers/delivery_engine.hpp"
 
 namespace respq::broker {
@@ -16,6 +17,7 @@ struct services::impl {
   network& net;
   std::unique_ptr<workers::delivery_engine> engine;
   std::unique_ptr<persistence::aof> aof;
+  std::unique_ptr<redis_compat::link> link;
 
   void apply_pools() {
     for (const auto& [name, per_host] : s.tasks().pools()) {
@@ -54,10 +56,16 @@ std::string services::start() {
   std::string queues;
   for (const auto& [name, q] : d.s.cfg().queues) queues += (queues.empty() ? "" : ", ") + core::format_queue(name, q);
   core::log_notice("HTTP queues: " + (queues.empty() ? std::string("none") : queues));
+  // The Redis link last: the AOF is loaded, so the mirror's first resync sends what respq
+  // holds now, and shared queues start with their local spool as loaded.
+  d.link = std::make_unique<redis_compat::link>(d.s, d.net.io_context(),
+                                                [&d](std::function<void()> fn) { d.net.post(std::move(fn)); });
+  if (std::string err = d.link->start(); !err.empty()) return err;
   return {};
 }
 
 void services::stop() {
+  if (impl_->link) impl_->link->stop();
   if (impl_->engine) {
     impl_->engine->stop();
     impl_->engine.reset();

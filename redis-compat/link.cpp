@@ -1,0 +1,307 @@
+// link: see link.hpp. Wires the mirror and the shared queues to the core (stream sink,
+// INFO section, cron, CONFIG SET) and to the upstream connection.
+#include "redis-compat/link.hpp"
+
+#include <hiredis/hiredis.h>
+#include <unistd.h>
+
+#include <climits>
+#include <map>
+#include <unordered_map>
+
+#include "broker/core/log.hpp"
+#include "broker/core/server.hpp"
+#include "redis-compat/mirror.hpp"
+#include "redis-compat/shared_queue.hpp"
+#include "redis-compat/upstream_connection.hpp"
+#include "workers/delivery_engine.hpp"
+
+namespace respq::redis_compat {
+
+namespace {
+
+std::string default_node_id(int port) {
+  char host[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || !*host) std::snprintf(host, sizeof host, "localhost");
+  return std::string(host) + ":" + std::to_string(port);
+}
+
+bool any_shared(const core::config& c) {
+  for (const auto& [name, q] : c.queues)
+    if (q.shared) return true;
+  return false;
+}
+
+}  // namespace
+
+struct link::impl final : core::stream_sink {
+  impl(core::server& srv, void* i, post_fn p) : s(srv), io(i), post(std::move(p)) {}
+
+  core::server& s;
+  void* io;
+  post_fn post;
+  std::string node_id;
+  upstream_endpoint ep;
+  std::unique_ptr<upstream_connection> main;
+  std::unique_ptr<mirror> mir;
+  std::unique_ptr<workers::delivery_engine> engine;
+  std::unique_ptr<shared_context> ctx;
+  std::map<std::string, std::unique_ptr<shared_queue>, std::less<>> queues;
+  std::vector<std::unique_ptr<shared_queue>> retired;  // no longer shared: finishing what they hold
+  std::unordered_map<std::uint64_t, shared_queue*> ticket_owner;
+  std::uint64_t next_ticket = 1;
+  // The core's hooks hold this cell; stop() empties it, so a hook that outlives the link
+  // does nothing.
+  std::shared_ptr<impl*> guard = std::make_shared<impl*>(this);
+  bool started = false, stopped = false;
+
+  bool on_effects(std::string_view bytes, std::span<const core::effect_meta> effects) override {
+    if (mir) mir->on_effects(bytes, effects);
+    if (!queues.empty()) {
+      for (const auto& e : effects) {
+        if (e.keyless) continue;
+        if (auto it = queues.find(e.key); it != queues.end()) it->second->spool_changed();
+      }
+    }
+    return true;  // the link never fails a batch: it buffers
+  }
+
+  key_filter make_filter() const {
+    key_filter f(s.cfg().mirror_keys);
+    // The link's own keys on the upstream.
+    f.exclude_prefix("respq:mirror:");
+    f.exclude_prefix("respq:spool:");
+    // A shared queue's keys belong to the upstream: the local key is only a spool.
+    for (const auto& [name, q] : queues) {
+      f.exclude_key(name);
+      f.exclude_key(name + ":dead");
+      f.exclude_prefix(name + ":processing:");
+    }
+    return f;
+  }
+
+  void ensure_engine() {
+    if (engine) return;
+    auto g = guard;
+    engine = std::make_unique<workers::delivery_engine>([g, p = post](std::vector<workers::http_result>&& results) {
+      p([g, r = std::move(results)]() mutable {
+        if (*g) (*g)->on_results(std::move(r));
+      });
+    });
+  }
+
+  void add_queue(const std::string& name, const core::queue_options& opts) {
+    ensure_engine();
+    engine->set_pool(name, workers::pool_options{opts.per_host});
+    engine->set_pool(name + ":callbacks", workers::pool_options{opts.per_host});
+    auto q = std::make_unique<shared_queue>(*ctx, name, opts);
+    shared_queue* raw = q.get();
+    queues.emplace(name, std::move(q));
+    raw->start();
+    if (main->ready()) raw->on_main_ready();
+  }
+
+  void on_results(std::vector<workers::http_result>&& results) {
+    for (auto& r : results) {
+      auto it = ticket_owner.find(r.ticket);
+      if (it == ticket_owner.end()) continue;
+      shared_queue* q = it->second;
+      ticket_owner.erase(it);
+      q->on_result(r);
+    }
+  }
+
+  void on_config(const std::string& name) {
+    if (name != "http-queue") return;
+    if (!main) {
+      if (any_shared(s.cfg()))
+        core::log_warning("A queue became shared, but the upstream link was not started: restart respq to share it");
+      return;
+    }
+    bool changed = false;
+    for (const auto& [qname, opts] : s.cfg().queues) {
+      if (!opts.shared) continue;
+      if (auto it = queues.find(qname); it != queues.end()) {
+        it->second->reconfigure(opts);
+        engine->set_pool(qname, workers::pool_options{opts.per_host});
+      } else {
+        add_queue(qname, opts);
+        changed = true;
+      }
+    }
+    for (auto it = queues.begin(); it != queues.end();) {
+      auto c = s.cfg().queues.find(it->first);
+      if (c == s.cfg().queues.end() || !c->second.shared) {
+        core::log_notice("Queue '" + it->first + "' is no longer shared: this sidecar stops taking from it");
+        it->second->stop();
+        retired.push_back(std::move(it->second));
+        it = queues.erase(it);
+        changed = true;
+      } else {
+        ++it;
+      }
+    }
+    if (changed && mir) mir->set_filter(make_filter());
+  }
+
+  void cron() {
+    if (mir) mir->cron();
+    for (auto& [name, q] : queues) q->cron();
+  }
+
+  std::string info() const {
+    std::string o;
+    auto line = [&o](const char* k, const std::string& v) {
+      o += k;
+      o += ':';
+      o += v;
+      o += "\r\n";
+    };
+    line("mirror_enabled", mir ? "1" : "0");
+    line("link_status", main ? main->status() : std::string("idle"));
+    line("upstream", ep.host + ":" + std::to_string(ep.port));
+    line("upstream_db", std::to_string(ep.db));
+    line("node_id", node_id);
+    line("reconnects", std::to_string(main ? main->reconnects() : 0));
+    line("link_connects", std::to_string(main ? main->connects() : 0));
+    line("link_last_error", main ? main->last_error() : std::string());
+    line("link_pending_replies", std::to_string(main ? main->pending() : 0));
+    line("link_output_bytes", std::to_string(main ? main->bytes_pending_write() : 0));
+    if (mir) o += mir->info();
+    line("shared_queues", std::to_string(queues.size()));
+    for (const auto& [name, q] : queues) o += q->info_line();
+    return o;
+  }
+
+  // Shutdown: over a blocking connection, send what the mirror's upstream has not applied,
+  // finish removals and hand held tasks back.
+  void shutdown_sync() {
+    std::size_t held = 0;
+    for (auto& [name, q] : queues) held += q->held();
+    for (auto& q : retired) held += q->held();
+    const bool mirror_behind = mir && mir->has_unapplied();
+    if (held == 0 && !mirror_behind) return;
+    timeval tv{2, 0};
+    redisContext* c = redisConnectWithTimeout(ep.host.c_str(), ep.port, tv);
+    if (!c || c->err) {
+      core::log_warning("Shutdown: can't reach the upstream" +
+                        (held ? "; " + std::to_string(held) +
+                                    " shared tasks stay in this node's processing lists for its next start"
+                              : std::string()) +
+                        (mirror_behind ? "; the mirror is behind until the next start resyncs" : ""));
+      if (c) redisFree(c);
+      return;
+    }
+    redisSetTimeout(c, tv);
+    auto simple = [c](std::initializer_list<std::string> argv) {
+      std::vector<const char*> a;
+      std::vector<std::size_t> l;
+      for (const auto& x : argv) {
+        a.push_back(x.data());
+        l.push_back(x.size());
+      }
+      auto* r = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(a.size()), a.data(), l.data()));
+      bool ok = r && r->type != REDIS_REPLY_ERROR;
+      if (r) freeReplyObject(r);
+      return ok;
+    };
+    bool ok = true;
+    if (!ep.password.empty()) ok = simple({"AUTH", ep.password});
+    if (ok && ep.db != 0) ok = simple({"SELECT", std::to_string(ep.db)});
+    if (ok) {
+      if (mirror_behind) {
+        std::size_t n = mir->drain(c);
+        core::log_notice("Shutdown: mirror drained " + std::to_string(n) + " commands to the upstream" +
+                         (mir->has_unapplied() ? " (not all: the next start resyncs)" : ""));
+      }
+      for (auto& [name, q] : queues) q->hand_back(c);
+      for (auto& q : retired) q->hand_back(c);
+    } else {
+      core::log_warning("Shutdown: the upstream refused AUTH/SELECT; nothing more is sent");
+    }
+    redisFree(c);
+  }
+};
+
+link::link(core::server& s, void* io_context, post_fn post)
+    : impl_(std::make_unique<impl>(s, io_context, std::move(post))) {}
+
+link::~link() { stop(); }
+
+std::string link::start() {
+  auto& d = *impl_;
+  const core::config& cfg = d.s.cfg();
+  if (cfg.upstream_host.empty()) {
+    if (cfg.mirror) return "mirror yes needs an upstream Redis: upstream <host> <port>";
+    for (const auto& [name, q] : cfg.queues)
+      if (q.shared) return "http-queue '" + name + "' is shared but no upstream Redis is configured (upstream <host> <port>)";
+    return {};
+  }
+  d.node_id = cfg.node_id.empty() ? default_node_id(cfg.port) : cfg.node_id;
+  d.ep = upstream_endpoint{cfg.upstream_host, cfg.upstream_port, cfg.upstream_password, cfg.upstream_db};
+  d.started = true;
+
+  auto g = d.guard;
+  d.s.info_sections.emplace_back("mirror", [g] { return *g ? (*g)->info() : std::string("mirror_enabled:0\r\n"); });
+  d.s.cron_hooks.emplace_back([g] {
+    if (*g) (*g)->cron();
+  });
+  d.s.config_listeners.emplace_back([g](const std::string& name) {
+    if (*g) (*g)->on_config(name);
+  });
+  if (!cfg.mirror && !any_shared(cfg)) {
+    core::log_notice("Upstream " + d.ep.host + ":" + std::to_string(d.ep.port) +
+                     " configured, but neither mirror nor shared queues use it");
+    return {};
+  }
+
+  d.main = std::make_unique<upstream_connection>(d.io, d.ep, "respq-link:" + d.node_id);
+  d.main->on_ready = [&d] {
+    if (d.mir) d.mir->on_link_ready();
+    for (auto& [name, q] : d.queues) q->on_main_ready();
+    for (auto& q : d.retired) q->on_main_ready();
+  };
+  d.main->on_lost = [&d](const std::string&) {
+    if (d.mir) d.mir->on_link_lost();
+    for (auto& [name, q] : d.queues) q->on_main_lost();
+    for (auto& q : d.retired) q->on_main_lost();
+  };
+  d.ctx = std::make_unique<shared_context>(shared_context{
+      d.s, d.io, *d.main, d.ep, d.node_id,
+      [&d](std::vector<workers::http_request>&& batch) {
+        if (d.engine) d.engine->submit(std::move(batch));
+      },
+      [&d](shared_queue* owner) {
+        std::uint64_t t = d.next_ticket++;
+        d.ticket_owner.emplace(t, owner);
+        return t;
+      }});
+  std::string shared_names;
+  for (const auto& [name, q] : cfg.queues) {
+    if (!q.shared) continue;
+    d.add_queue(name, q);
+    shared_names += (shared_names.empty() ? "" : ", ") + name;
+  }
+  if (cfg.mirror) d.mir = std::make_unique<mirror>(d.s, *d.main, d.io, d.node_id, d.make_filter());
+  d.s.stream().add_sink(&d);
+  d.main->start();
+  core::log_notice("Upstream link to " + d.ep.host + ":" + std::to_string(d.ep.port) + " as node '" + d.node_id +
+                   "': mirror " + (cfg.mirror ? "on" : "off") +
+                   (shared_names.empty() ? std::string() : ", shared queues: " + shared_names));
+  return {};
+}
+
+void link::stop() {
+  auto& d = *impl_;
+  if (d.stopped || !d.started) return;
+  d.stopped = true;
+  *d.guard = nullptr;
+  d.s.stream().remove_sink(&d);
+  for (auto& [name, q] : d.queues) q->stop();
+  for (auto& q : d.retired) q->stop();
+  if (d.engine) d.engine->stop();
+  if (d.main) d.main->stop();
+  d.shutdown_sync();
+}
+
+}  // namespace respq::redis_compat

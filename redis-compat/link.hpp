@@ -1,0 +1,64 @@
+// link: the Redis link module, as the composition root sees it. respq runs beside each
+// app server; when an app outgrows one machine, Redis itself is the distributed engine
+// and respq adds no clustering of its own. The link gives two things:
+//
+//   mirror (mirror yes)        every write respq accepts on a key matching mirror-keys,
+//                              and every PUBLISH, replayed on the upstream in order,
+//                              exactly once across link cuts (mirror.hpp).
+//   shared queues              `http-queue <name> shared yes`: the queue lives on the
+//   (shared yes)               upstream; this sidecar's workers take from it
+//                              (shared_queue.hpp).
+//
+// Directives: upstream <host> <port>, upstream-password, upstream-db, mirror yes|no,
+// mirror-keys <glob> ..., mirror-backlog-size, node-id. node-id names this sidecar on the
+// upstream (its processing lists and offset key); it must be stable across restarts and
+// unique among the sidecars sharing an upstream. When not configured it is
+// "<hostname>:<port>", which is both on one host as long as ports differ.
+//
+// Connections: one main connection (mirror stream, spool forwarding, removals, outcomes)
+// named respq-link:<node-id>, and per shared queue one for its blocking BLMOVE, named
+// respq-take:<node-id>:<queue> (CLIENT LIST on the upstream shows them). The link owns a
+// delivery engine of its own for shared-queue tasks.
+//
+// INFO mirror: link status and counters, the mirror's lag and backlog, and one line per
+// shared queue.
+//
+// Thread: the broker thread, except the delivery engine's results, which come back
+// through the thread-safe post function given to the constructor.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace respq::core {
+class server;
+}
+
+namespace respq::redis_compat {
+
+class link {
+ public:
+  using post_fn = std::function<void(std::function<void()>)>;
+
+  // io_context: the broker thread's asio::io_context; post: runs a function on the
+  // broker thread from any thread (network::post).
+  link(core::server& s, void* io_context, post_fn post);
+  ~link();
+  link(const link&) = delete;
+  link& operator=(const link&) = delete;
+
+  // Checks the configuration and starts the connections. Call after the AOF is loaded.
+  // Returns an error text (the server then does not start).
+  std::string start();
+  // After the loop ended: stops taking, stops the delivery engine, then over a blocking
+  // connection (2 s timeouts) sends what the mirror's upstream has not applied and hands
+  // held shared tasks back to their queues.
+  void stop();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace respq::redis_compat

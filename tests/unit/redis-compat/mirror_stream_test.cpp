@@ -1,0 +1,430 @@
+// The mirror's pure logic: key filter, effect translation and the backlog's offsets.
+//
+// The strongest check is model-based: a real broker core ("respq") runs random list
+// workloads; every loop turn's effects are translated as the mirror does and executed on
+// a second core standing in for the upstream Redis; after every turn the upstream must
+// hold exactly respq's mirrored keys.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <map>
+#include <random>
+
+#include "broker/core/server.hpp"
+#include "redis-compat/mirror_stream.hpp"
+#include "tests/unit/core/core_fixture.hpp"
+
+using namespace respq;
+using redis_compat::command_batch;
+using redis_compat::key_filter;
+using redis_compat::mirror_backlog;
+using redis_compat::translate_effects;
+using redis_compat::translate_status;
+using test::cmd;
+
+namespace {
+
+// Keys by the broker's command table, values from its keyspace (what the mirror uses).
+class server_keys : public redis_compat::key_source {
+ public:
+  explicit server_keys(core::server& s) : s_(s) {}
+  bool keys(std::span<const std::string_view> argv, std::vector<std::string_view>& out) const override {
+    const core::command_def* c = s_.lookup(argv[0]);
+    if (!c) return false;
+    auto k = s_.command_keys(*c, argv);
+    out.insert(out.end(), k.begin(), k.end());
+    return true;
+  }
+  bool single_key(std::string_view name) const override {
+    const core::command_def* c = s_.lookup(name);
+    return c && c->first_key == 1 && c->last_key == 1 && !(c->flags & core::flag_movablekeys);
+  }
+  core::value* find(std::string_view key) const override { return s_.db().find(key); }
+
+ private:
+  core::server& s_;
+};
+
+// Captures each turn's translation.
+struct capture_sink : core::stream_sink {
+  capture_sink(core::server& s, key_filter f) : filter(std::move(f)), keys(s) {}
+  bool on_effects(std::string_view bytes, std::span<const core::effect_meta> effects) override {
+    command_batch b;
+    if (translate_effects(bytes, effects, filter, keys, b) == translate_status::resync) ++resyncs;
+    turns.push_back(std::move(b));
+    return true;
+  }
+  key_filter filter;
+  server_keys keys;
+  std::vector<command_batch> turns;
+  int resyncs = 0;
+};
+
+std::vector<std::string> commands_of(const command_batch& b) {
+  std::vector<std::string> out;
+  b.for_each([&](std::string_view c) {
+    std::vector<std::string_view> argv;
+    REQUIRE(redis_compat::parse_command(c, argv));
+    std::string line;
+    for (auto a : argv) line += (line.empty() ? "" : " ") + std::string(a);
+    out.push_back(line);
+  });
+  return out;
+}
+
+std::vector<std::string> all_commands(const capture_sink& sink) {
+  std::vector<std::string> out;
+  for (const auto& t : sink.turns)
+    for (auto& c : commands_of(t)) out.push_back(c);
+  return out;
+}
+
+// A key's value as comparable text.
+std::string dump(core::value* v) {
+  if (!v) return "(none)";
+  switch (v->type()) {
+    case core::value_type::string: return "string:" + v->str();
+    case core::value_type::list: {
+      std::string o = "list:";
+      for (auto c = v->list().seek(0); c.valid(); c.next()) o += std::string(c.value()) + ",";
+      return o;
+    }
+    case core::value_type::hash: {
+      std::map<std::string, std::string> sorted(v->hash().begin(), v->hash().end());
+      std::string o = "hash:";
+      for (auto& [k, x] : sorted) o += k + "=" + x + ",";
+      return o;
+    }
+  }
+  return "?";
+}
+
+std::map<std::string, std::string> snapshot(core::server& s, const key_filter* f) {
+  std::map<std::string, std::string> out;
+  for (const auto& [k, v] : s.db().all()) {
+    if (f && !f->matches(k)) continue;
+    out[k] = dump(s.db().find(k));
+  }
+  return out;
+}
+
+core::config quiet_config() {
+  core::config c;
+  c.queues.clear();  // no HTTP queue: plain lists only
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("key_filter matches mirror-keys globs minus the link's own keys", "[mirror]") {
+  key_filter f({"orders:*", "jobs"});
+  f.exclude_key("jobs");
+  f.exclude_prefix("respq:mirror:");
+  CHECK(f.matches("orders:1"));
+  CHECK_FALSE(f.matches("order"));
+  CHECK_FALSE(f.matches("jobs"));
+
+  key_filter all({"*"});
+  all.exclude_prefix("respq:mirror:");
+  all.exclude_prefix("q:processing:");
+  CHECK(all.matches("anything"));
+  CHECK_FALSE(all.matches("respq:mirror:n1:offset"));
+  CHECK_FALSE(all.matches("q:processing:n2"));
+  CHECK(all.matches("q:processing"));
+}
+
+TEST_CASE("parse_command splits the stream's RESP and refuses malformed input", "[mirror]") {
+  std::vector<std::string_view> argv;
+  std::string c = cmd({"LPUSH", "k", std::string_view("a\r\nb", 4), ""});
+  REQUIRE(redis_compat::parse_command(c, argv));
+  REQUIRE(argv.size() == 4);
+  CHECK(argv[2] == std::string_view("a\r\nb", 4));
+  CHECK(argv[3].empty());
+  for (std::size_t cut = 0; cut < c.size(); ++cut) CHECK_FALSE(redis_compat::parse_command(c.substr(0, cut), argv));
+  CHECK_FALSE(redis_compat::parse_command(c + "x", argv));
+  CHECK_FALSE(redis_compat::parse_command("*1\r\n$-1\r\n", argv));
+  CHECK_FALSE(redis_compat::parse_command("+OK\r\n", argv));
+}
+
+TEST_CASE("effects on mirrored keys and PUBLISH go through byte for byte; MULTI/EXEC markers are dropped", "[mirror]") {
+  core::server s(quiet_config());
+  capture_sink sink(s, key_filter({"*"}));
+  s.stream().add_sink(&sink);
+  test::fake_client c(s);
+  c({"RPUSH", "a", "1", "2", "3"});
+  c({"MULTI"});
+  c({"LPOP", "a"});
+  c({"RPUSH", "b", "x"});
+  c({"EXEC"});
+  c({"PUBLISH", "ch", "hello"});
+  c({"LREM", "a", "0", "3"});
+  auto got = all_commands(sink);
+  std::vector<std::string> want{"RPUSH a 1 2 3", "LPOP a", "RPUSH b x", "PUBLISH ch hello", "LREM a 0 3"};
+  CHECK(got == want);
+  // The transaction's effects stay in one turn: the sender's MULTI keeps them atomic.
+  bool together = false;
+  for (const auto& t : sink.turns)
+    if (commands_of(t) == std::vector<std::string>{"LPOP a", "RPUSH b x"}) together = true;
+  CHECK(together);
+}
+
+TEST_CASE("PUBLISH effects are forwarded whatever the key filter", "[mirror]") {
+  command_batch out;
+  std::string bytes = cmd({"PUBLISH", "news", "hi"});
+  core::effect_meta m{0, bytes.size(), {}, true};
+  m.persist = false;
+  core::server s(quiet_config());
+  server_keys keys(s);
+  REQUIRE(translate_effects(bytes, std::span(&m, 1), key_filter({"nothing"}), keys, out) == translate_status::ok);
+  REQUIRE(out.size() == 1);
+  CHECK(out.bytes == bytes);
+}
+
+TEST_CASE("FLUSHALL asks for a resync", "[mirror]") {
+  core::server s(quiet_config());
+  capture_sink sink(s, key_filter({"*"}));
+  s.stream().add_sink(&sink);
+  test::fake_client c(s);
+  c({"RPUSH", "a", "1"});
+  CHECK(sink.resyncs == 0);
+  c({"FLUSHALL"});
+  CHECK(sink.resyncs == 1);
+}
+
+TEST_CASE("effects naming mirrored and unmirrored keys are rewritten", "[mirror]") {
+  core::server s(quiet_config());
+  capture_sink sink(s, key_filter({"m*"}));
+  s.stream().add_sink(&sink);
+  test::fake_client c(s);
+  c({"RPUSH", "m1", "a", "b", "c"});
+  c({"RPUSH", "x", "p", "q"});
+  sink.turns.clear();
+
+  SECTION("DEL keeps the mirrored keys") {
+    c({"DEL", "x", "m1"});
+    CHECK(all_commands(sink) == std::vector<std::string>{"DEL m1"});
+  }
+  SECTION("LMOVE out of a mirrored list becomes the pop") {
+    c({"LMOVE", "m1", "x", "LEFT", "RIGHT"});
+    c({"RPOPLPUSH", "m1", "x"});
+    CHECK(all_commands(sink) == std::vector<std::string>{"LPOP m1", "RPOP m1"});
+  }
+  SECTION("LMOVE into a mirrored list refreshes it from respq's value") {
+    c({"LMOVE", "x", "m1", "RIGHT", "LEFT"});
+    CHECK(all_commands(sink) == std::vector<std::string>{"DEL m1", "RPUSH m1 q a b c"});
+  }
+  SECTION("later effects of the turn on a refreshed key are covered by the refresh") {
+    c({"MULTI"});
+    c({"LMOVE", "x", "m1", "RIGHT", "LEFT"});
+    c({"RPUSH", "m1", "z"});
+    c({"LMOVE", "m1", "m2", "LEFT", "LEFT"});
+    c({"RPUSH", "m3", "w"});
+    c({"EXEC"});
+    CHECK(all_commands(sink) ==
+          std::vector<std::string>{"RPUSH m3 w", "DEL m1", "RPUSH m1 a b c z", "DEL m2", "RPUSH m2 q"});
+  }
+  SECTION("RENAME away from a mirrored key deletes it; into one refreshes it") {
+    c({"RENAME", "m1", "y"});
+    c({"RENAME", "y", "m9"});
+    CHECK(all_commands(sink) == std::vector<std::string>{"DEL m1", "DEL m9", "RPUSH m9 a b c"});
+  }
+  SECTION("MSET keeps the mirrored pairs") {
+    c({"MSET", "x1", "1", "m5", "5", "y", "2"});
+    CHECK(all_commands(sink) == std::vector<std::string>{"MSET m5 5"});
+  }
+}
+
+TEST_CASE("consecutive pushes to one key are merged into one command", "[mirror]") {
+  core::server s(quiet_config());
+  capture_sink sink(s, key_filter({"*"}));
+  s.stream().add_sink(&sink);
+  test::fake_client c(s);
+  // One turn: a pipeline of pushes, interleaved keys and commands.
+  std::string pipeline = cmd({"LPUSH", "q", "a"}) + cmd({"LPUSH", "q", "b", "c"}) + cmd({"LPUSH", "q", ""}) +
+                         cmd({"RPUSH", "q", "z"}) + cmd({"RPUSH", "q", "y"}) + cmd({"LPUSH", "other", "x"}) +
+                         cmd({"LPUSH", "q", "d"}) + cmd({"lpush", "q", "e"}) + cmd({"LPOP", "q"}) +
+                         cmd({"LPUSH", "q", "f"});
+  c.send_raw(pipeline);
+  REQUIRE(sink.turns.size() == 1);
+  CHECK(commands_of(sink.turns[0]) == std::vector<std::string>{"LPUSH q a b c ", "RPUSH q z y", "LPUSH other x",
+                                                               "LPUSH q d", "lpush q e", "LPOP q", "LPUSH q f"});
+}
+
+TEST_CASE("a run of pushes is cut into commands of bounded size", "[mirror]") {
+  core::server s(quiet_config());
+  capture_sink sink(s, key_filter({"*"}));
+  s.stream().add_sink(&sink);
+  test::fake_client c(s);
+  std::string pipeline;
+  for (int i = 0; i < 10000; ++i) pipeline += cmd({"RPUSH", "q", std::to_string(i)});
+  c.send_raw(pipeline);
+  REQUIRE(sink.turns.size() == 1);
+  std::size_t values = 0, commands = 0;
+  for (const auto& line : commands_of(sink.turns[0])) {
+    ++commands;
+    std::size_t n = static_cast<std::size_t>(std::count(line.begin(), line.end(), ' ')) - 1;
+    CHECK(n <= 4096);
+    values += n;
+  }
+  CHECK(values == 10000);
+  CHECK(commands == 3);
+}
+
+TEST_CASE("a mirrored core converges exactly to respq's mirrored keys under random workloads", "[mirror]") {
+  std::mt19937 rng(GENERATE(1u, 2u, 3u, 4u, 5u));
+  core::server respq(quiet_config());
+  core::server upstream(quiet_config());
+  key_filter filter({"m*", "k[0-2]"});
+  filter.exclude_key("m9");
+  capture_sink sink(respq, filter);
+  respq.stream().add_sink(&sink);
+  test::fake_client c(respq);
+  test::fake_client up(upstream);
+  const std::vector<std::string> keys{"m1", "m2", "m9", "k0", "k1", "k5", "x", "y"};
+  auto key = [&] { return keys[rng() % keys.size()]; };
+  auto val = [&] { return std::to_string(rng() % 20); };
+  auto side = [&] { return rng() % 2 ? "LEFT" : "RIGHT"; };
+  for (int step = 0; step < 1500; ++step) {
+    const bool multi = rng() % 8 == 0;
+    if (multi) c({"MULTI"});
+    const int n = multi ? 1 + static_cast<int>(rng() % 4) : 1;
+    for (int i = 0; i < n; ++i) {
+      switch (rng() % 12) {
+        case 0: c({"LPUSH", key(), val(), val()}); break;
+        case 1: c({"RPUSH", key(), val()}); break;
+        case 2: c({"LPOP", key()}); break;
+        case 3: c({"RPOP", key(), "2"}); break;
+        case 4: c({"LMOVE", key(), key(), side(), side()}); break;
+        case 5: c({"RPOPLPUSH", key(), key()}); break;
+        case 6: c({"LREM", key(), "1", val()}); break;
+        case 7: c({"LTRIM", key(), "0", "3"}); break;
+        case 8: c({"DEL", key(), key()}); break;
+        case 9: c({"RENAME", key(), key()}); break;
+        case 10: c({"LINSERT", key(), "BEFORE", val(), val()}); break;
+        case 11: c({"LSET", key(), "0", val()}); break;
+      }
+    }
+    if (multi) c({"EXEC"});
+    // Apply what the mirror would send for these turns on the stand-in upstream.
+    for (const auto& t : sink.turns) t.for_each([&](std::string_view command) { up.send_raw(command); });
+    sink.turns.clear();
+    REQUIRE(snapshot(upstream, nullptr) == snapshot(respq, &filter));
+  }
+  CHECK(sink.resyncs == 0);
+}
+
+TEST_CASE("append_snapshot rebuilds lists, hashes and strings in chunks", "[mirror]") {
+  core::server s(quiet_config());
+  test::fake_client c(s);
+  for (int i = 0; i < 7; ++i) c({"RPUSH", "l", std::to_string(i)});
+  c({"HSET", "h", "f", "v"});
+  c({"SET", "s", "text"});
+  command_batch b;
+  redis_compat::append_snapshot(b, "l", s.db().find("l"), 3);
+  CHECK(commands_of(b) == std::vector<std::string>{"DEL l", "RPUSH l 0 1 2", "RPUSH l 3 4 5", "RPUSH l 6"});
+  b.clear();
+  redis_compat::append_snapshot(b, "h", s.db().find("h"));
+  redis_compat::append_snapshot(b, "s", s.db().find("s"));
+  redis_compat::append_snapshot(b, "gone", nullptr);
+  CHECK(commands_of(b) == std::vector<std::string>{"DEL h", "HSET h f v", "DEL s", "SET s text", "DEL gone"});
+}
+
+TEST_CASE("offset values carry the run id", "[mirror]") {
+  auto v = redis_compat::offset_value("abc", 42);
+  CHECK(v == "abc:42");
+  CHECK(redis_compat::parse_offset_value(v, "abc") == 42u);
+  CHECK_FALSE(redis_compat::parse_offset_value(v, "abd"));
+  CHECK_FALSE(redis_compat::parse_offset_value("abc:", "abc"));
+  CHECK_FALSE(redis_compat::parse_offset_value("abc:4x", "abc"));
+  CHECK_FALSE(redis_compat::parse_offset_value("ab:42", "abc"));
+}
+
+namespace {
+
+command_batch batch_of(int commands, std::size_t bytes_each = 10) {
+  command_batch b;
+  for (int i = 0; i < commands; ++i) b.add({"RPUSH", "k", std::string(bytes_each, 'x')});
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("the backlog numbers commands and frees them when acknowledged", "[mirror][backlog]") {
+  mirror_backlog b(1 << 20);
+  b.reset(100);
+  REQUIRE(b.append(batch_of(2)));  // 101..102
+  REQUIRE(b.append(batch_of(3)));  // 103..105
+  REQUIRE(b.append(batch_of(1)));  // 106
+  CHECK(b.head() == 106);
+  CHECK(b.base() == 100);
+  CHECK(b.size() == 3);
+  CHECK(b.next_send_count(100, 1 << 20) == 3);
+  CHECK(b.next_send_count(4, 1 << 20) == 1);  // whole turns only
+  CHECK(b.next_send_count(1, 1 << 20) == 1);  // at least one, even past the limit
+  const auto all = b.unsent_bytes();
+  CHECK(all == b.bytes());
+  b.mark_sent(2);
+  CHECK(b.has_unsent());
+  CHECK(b.unsent_bytes() == b.at(2).commands.memory());
+  b.acked(102);
+  CHECK(b.size() == 2);
+  CHECK(b.base() == 102);
+  CHECK(b.unsent_index() == 1);
+  b.acked(105);
+  CHECK(b.size() == 1);
+  CHECK(b.unsent_index() == 0);
+  const auto before = b.bytes();
+  b.acked(106);
+  CHECK(b.size() == 0);
+  CHECK(b.bytes() == 0);
+  CHECK(before > 0);
+}
+
+TEST_CASE("after a reconnect the backlog resumes exactly after the upstream's offset", "[mirror][backlog]") {
+  mirror_backlog b(1 << 20);
+  b.reset(0);
+  b.append(batch_of(2));  // 1..2
+  b.append(batch_of(2));  // 3..4
+  b.append(batch_of(2));  // 5..6
+  b.mark_sent(3);
+  SECTION("the upstream applied the first two turns") {
+    REQUIRE(b.resume_from(4));
+    CHECK(b.unsent_bytes() == b.bytes());
+    CHECK(b.size() == 1);
+    CHECK(b.unsent_index() == 0);
+    CHECK(b.at(0).end == 6);
+  }
+  SECTION("the upstream applied nothing of the backlog") {
+    REQUIRE(b.resume_from(0));
+    CHECK(b.size() == 3);
+    CHECK(b.unsent_index() == 0);
+  }
+  SECTION("the upstream applied everything") {
+    REQUIRE(b.resume_from(6));
+    CHECK(b.size() == 0);
+  }
+  SECTION("an offset inside a turn, before the backlog or past its head can't be bridged") {
+    CHECK_FALSE(b.resume_from(3));
+    CHECK_FALSE(b.resume_from(7));
+    b.acked(2);
+    CHECK_FALSE(b.resume_from(1));
+  }
+}
+
+TEST_CASE("past its byte limit the backlog empties and reports the overflow", "[mirror][backlog]") {
+  command_batch one = batch_of(1, 100);
+  const std::size_t m = one.memory();
+  mirror_backlog b(3 * m);
+  b.reset(10);
+  REQUIRE(b.append(batch_of(1, 100)));
+  REQUIRE(b.append(batch_of(1, 100)));
+  REQUIRE(b.append(batch_of(1, 100)));
+  CHECK(b.bytes() == 3 * m);
+  CHECK_FALSE(b.append(batch_of(1, 100)));
+  CHECK(b.size() == 0);
+  CHECK(b.bytes() == 0);
+  // Offsets never go back: a later resync point is past everything produced.
+  CHECK(b.head() == 14);
+  CHECK(b.base() == 14);
+  CHECK_FALSE(b.resume_from(13));
+}
