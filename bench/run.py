@@ -59,14 +59,23 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / tick
 
 
-def redis_benchmark(port, tests, n, pipeline, clients=50):
-    out = subprocess.run(["redis-benchmark", "-p", str(port), "-c", str(clients), "-n", str(n), "-P", str(pipeline),
-                          "-t", tests, "--csv"], capture_output=True, text=True, timeout=600).stdout
+def redis_benchmark(port, tests, n, pipeline, clients=50, server_pid=None):
+    """Runs redis-benchmark; returns {test: ops/s} and, with server_pid, {test + ' cpu': server
+    CPU microseconds per operation} (one test per run then, so the CPU is that test's)."""
     res = {}
-    for line in out.splitlines()[1:]:
-        parts = [p.strip('"') for p in line.split('","')]
-        if len(parts) >= 2:
-            res[parts[0].strip('"')] = float(parts[1])
+    for test in tests.split(","):
+        cpu0 = cpu_seconds(server_pid) if server_pid else 0
+        out = subprocess.run(["redis-benchmark", "-p", str(port), "-c", str(clients), "-n", str(n), "-P",
+                              str(pipeline), "-t", test, "--csv"], capture_output=True, text=True,
+                             timeout=600).stdout
+        cpu = cpu_seconds(server_pid) - cpu0 if server_pid else 0
+        for line in out.splitlines()[1:]:
+            parts = [p.strip('"') for p in line.split('","')]
+            if len(parts) >= 2:
+                name = parts[0].strip('"')
+                res[name] = float(parts[1])
+                if server_pid and not name.startswith("LPUSH (needed"):
+                    res[name + " cpu"] = cpu * 1e6 / n
     return res
 
 
@@ -80,8 +89,9 @@ def section_queue():
             for _ in range(ROUNDS):
                 for name, srv in (("respq", rq), ("redis", rs)):
                     srv.client().flushall()
-                    r = redis_benchmark(srv.port, "lpush,rpush,lpop,rpop", n, pipeline)
-                    r.update({k: v for k, v in redis_benchmark(srv.port, "lrange_100", n // 4, pipeline).items()
+                    r = redis_benchmark(srv.port, "lpush,rpush,lpop,rpop", n, pipeline, server_pid=srv.proc.pid)
+                    r.update({k: v for k, v in redis_benchmark(srv.port, "lrange_100", n // 4, pipeline,
+                                                               server_pid=srv.proc.pid).items()
                               if k.startswith("LRANGE")})
                     results[name].append(r)
             for test in ("LPUSH", "RPUSH", "LPOP", "RPOP", "LRANGE_100 (first 100 elements)"):
@@ -91,6 +101,11 @@ def section_queue():
                 row("queue", f"{label} -P {pipeline} (ops/s)", a, b, "ops/s", target=1.0)
                 if b:
                     ratios.append(a / b)
+                # redis-benchmark (one thread on the same 2 cores) often saturates before the
+                # server does; server CPU per operation shows the servers' own cost then.
+                ca = statistics.median(r.get(test + " cpu", 0) for r in results["respq"])
+                cb = statistics.median(r.get(test + " cpu", 0) for r in results["redis"])
+                row("queue", f"{label} -P {pipeline} server CPU per op (us)", ca, cb, "us", higher_is_better=False)
     if ratios:
         gm = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
         print(f"  geometric mean of queue-path ratios: {gm:.2f} (issue 2 target >= 1.0, issue 6 target >= 1.2); "

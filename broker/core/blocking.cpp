@@ -66,7 +66,7 @@ void server::unblock_client(client& c, bool timed_out) {
 
 void server::signal_key_as_ready(std::string_view key) {
   tasks_->on_list_push(key);
-  if (waiters_.find(key) == waiters_.end()) return;
+  if (waiters_.empty() || waiters_.find(key) == waiters_.end()) return;
   if (ready_set_.find(key) != ready_set_.end()) return;
   ready_set_.emplace(key);
   ready_keys_.emplace_back(key);

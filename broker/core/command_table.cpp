@@ -174,10 +174,11 @@ void server::build_command_table() {
   t.push_back(def("lastsave", 1, L | S | F, 0, 0, 0, cmd_lastsave, "server", "1.0.0", "O(1)", "admin fast dangerous", "Get the UNIX time stamp of the last successful save to disk"));
   t.push_back(def("debug", -2, A | N | L | S, 0, 0, 0, cmd_debug, "server", "1.0.0", "Depends on subcommand.", "admin slow dangerous", "A container for debugging commands"));
 
-  command_index_.clear();
   command_list_.clear();
+  for (auto& row : lookup_buckets_)
+    for (auto& bucket : row) bucket.clear();
   for (const auto& c : t) {
-    command_index_.emplace(std::string(c.name), &c);
+    lookup_buckets_[c.name.size()][static_cast<unsigned char>(c.name[0])].push_back(&c);
     command_list_.push_back(&c);
   }
 }

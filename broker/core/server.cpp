@@ -202,8 +202,9 @@ void server::process_input(client& c) {
 namespace {
 
 bool is_cross_protocol(std::string_view first) {
-  return (first.size() == 4 && strncasecmp(first.data(), "post", 4) == 0) ||
-         (first.size() == 5 && strncasecmp(first.data(), "host:", 5) == 0);
+  if (first.size() == 4 && (first[0] | 0x20) == 'p') return strncasecmp(first.data(), "post", 4) == 0;
+  if (first.size() == 5 && (first[0] | 0x20) == 'h') return strncasecmp(first.data(), "host:", 5) == 0;
+  return false;
 }
 
 // Redis formats these with %s: a NUL byte ends the text.
@@ -232,12 +233,15 @@ resp::parser_limits server::parser_limits(bool authenticated) const {
 }
 
 const command_def* server::lookup(std::string_view name) const {
-  char buf[64] = {};
-  if (name.size() >= sizeof buf) return nullptr;
-  for (std::size_t i = 0; i < name.size(); ++i)
-    buf[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
-  auto it = command_index_.find(std::string_view(buf, name.size()));
-  return it == command_index_.end() ? nullptr : it->second;
+  // Buckets by length and first letter: a command is found with one or two short
+  // case-insensitive compares, no lower-casing copy and no hashing.
+  if (name.empty() || name.size() >= lookup_max_len) return nullptr;
+  const unsigned first = static_cast<unsigned char>(name[0]) | 0x20u;
+  if (first >= 128) return nullptr;
+  const auto& bucket = lookup_buckets_[name.size()][first];
+  for (const command_def* d : bucket)
+    if (strncasecmp(d->name.data(), name.data(), name.size()) == 0) return d;
+  return nullptr;
 }
 
 void server::dispatch(client& c, args_t args) {

@@ -235,7 +235,8 @@ class server {
   command_stream stream_;
   std::unique_ptr<task_manager> tasks_;
 
-  std::unordered_map<std::string, const command_def*, string_hash, std::equal_to<>> command_index_;
+  static constexpr std::size_t lookup_max_len = 24;  // longer than any command name
+  std::vector<const command_def*> lookup_buckets_[lookup_max_len][128];
   std::vector<const command_def*> command_list_;
   std::vector<command_def> command_storage_;
 

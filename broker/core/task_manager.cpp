@@ -537,6 +537,7 @@ std::vector<std::pair<std::string, unsigned>> task_manager::pools() const {
 }
 
 void task_manager::on_list_push(std::string_view key) {
+  if (impl_->queues.empty()) return;
   auto it = impl_->queues.find(key);
   if (it == impl_->queues.end()) return;
   impl_->dirty = true;

@@ -239,3 +239,12 @@ TEST_CASE("SCAN returns every key exactly once across calls", "[core][keys]") {
   } while (cursor != "0");
   CHECK(seen.size() == 250);
 }
+
+TEST_CASE("command names match case-insensitively and odd bytes are unknown commands", "[core]") {
+  core::server s(quiet_config());
+  fake_client a(s);
+  CHECK(a({"lPuSh", "q", "x"}) == ":1\r\n");
+  CHECK(a({"\xff\xfe", "x"}) == "-ERR unknown command '\xff\xfe', with args beginning with: 'x' \r\n");
+  CHECK(a({"PINGPINGPINGPINGPINGPINGPINGPING"}).substr(0, 20) == "-ERR unknown command");
+  CHECK(a({"POSTX"}).substr(0, 20) == "-ERR unknown command");
+}
