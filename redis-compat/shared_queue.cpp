@@ -169,57 +169,33 @@ struct shared_queue::impl {
 
   std::string outcome_json(const std::string& id, const held_task& t, const char* status, long code,
                            double duration_ms, const std::string& error, double next_run = 0) const {
-    std::string o;
-    o.reserve(256);
-    o += "{\"id\":";
-    core::append_json_string(o, id);
-    o += ",\"queue\":";
-    core::append_json_string(o, name);
-    o += ",\"url\":";
-    core::append_json_string(o, core::valid_utf8(t.task.url) ? t.task.url : std::string());
-    o += ",\"status\":\"";
-    o += status;
-    o += "\",\"code\":";
-    o += std::to_string(code);
-    o += ",\"attempts\":";
-    o += std::to_string(t.attempts);
-    o += ",\"duration_ms\":";
-    o += core::json_number(duration_ms);
-    o += ",\"error\":";
-    core::append_json_string(o, core::valid_utf8(error) ? error : std::string("(binary)"));
-    if (next_run > 0) {
-      o += ",\"next_run\":";
-      o += core::json_number(next_run);
-    }
-    o += ",\"node\":";
-    core::append_json_string(o, core::valid_utf8(ctx.node_id) ? ctx.node_id : std::string());
-    o += '}';
-    return o;
+    core::outcome_fields f;
+    f.id = id;
+    f.queue = name;
+    f.url = t.task.url;
+    f.status = status;
+    f.error = error;
+    f.node = ctx.node_id;
+    f.code = code;
+    f.attempts = t.attempts;
+    f.duration_ms = duration_ms;
+    f.next_run = next_run;
+    return core::outcome_json(f);
   }
 
-  // The dead-letter record, in task_manager's format.
+  // The dead-letter record, in the same format as the local queues'.
   std::string dead_json(const std::string& id, const held_task& t, std::string_view payload, const std::string& reason,
                         long code, const std::string& error) const {
-    std::string d;
-    d.reserve(payload.size() + 256);
-    d += "{\"id\":";
-    core::append_json_string(d, id);
-    d += ",\"queue\":";
-    core::append_json_string(d, name);
-    d += ",\"reason\":";
-    core::append_json_string(d, core::valid_utf8(reason) ? reason : std::string("(binary)"));
-    d += ",\"attempts\":";
-    d += std::to_string(t.attempts);
-    d += ",\"code\":";
-    d += std::to_string(code);
-    d += ",\"error\":";
-    core::append_json_string(d, core::valid_utf8(error) ? error : std::string("(binary)"));
-    d += ",\"failed_at\":";
-    d += core::json_number(unix_now());
-    d += ',';
-    core::append_payload_field(d, payload);
-    d += '}';
-    return d;
+    core::dead_fields f;
+    f.id = id;
+    f.queue = name;
+    f.reason = reason;
+    f.error = error;
+    f.payload = payload;
+    f.attempts = t.attempts;
+    f.code = code;
+    f.failed_at = unix_now();
+    return core::dead_record_json(f);
   }
 
   static const std::string& task_payload(const held_task& t) { return t.unwrapped.empty() ? t.payload : t.unwrapped; }

@@ -124,4 +124,64 @@ std::string json_number(double d) {
   return s;
 }
 
+namespace {
+
+std::string_view text_or(std::string_view s, std::string_view fallback) { return valid_utf8(s) ? s : fallback; }
+
+}  // namespace
+
+std::string outcome_json(const outcome_fields& f) {
+  std::string o;
+  o.reserve(256);
+  o += "{\"id\":";
+  append_json_string(o, f.id);
+  o += ",\"queue\":";
+  append_json_string(o, f.queue);
+  o += ",\"url\":";
+  append_json_string(o, text_or(f.url, ""));
+  o += ",\"status\":\"";
+  o += f.status;
+  o += "\",\"code\":";
+  o += std::to_string(f.code);
+  o += ",\"attempts\":";
+  o += std::to_string(f.attempts);
+  o += ",\"duration_ms\":";
+  o += json_number(f.duration_ms);
+  o += ",\"error\":";
+  append_json_string(o, text_or(f.error, "(binary)"));
+  if (f.next_run > 0) {
+    o += ",\"next_run\":";
+    o += json_number(f.next_run);
+  }
+  if (!f.node.empty()) {
+    o += ",\"node\":";
+    append_json_string(o, text_or(f.node, ""));
+  }
+  o += '}';
+  return o;
+}
+
+std::string dead_record_json(const dead_fields& f) {
+  std::string d;
+  d.reserve(f.payload.size() + 256);
+  d += "{\"id\":";
+  append_json_string(d, f.id);
+  d += ",\"queue\":";
+  append_json_string(d, f.queue);
+  d += ",\"reason\":";
+  append_json_string(d, text_or(f.reason, "(binary)"));
+  d += ",\"attempts\":";
+  d += std::to_string(f.attempts);
+  d += ",\"code\":";
+  d += std::to_string(f.code);
+  d += ",\"error\":";
+  append_json_string(d, text_or(f.error, "(binary)"));
+  d += ",\"failed_at\":";
+  d += json_number(f.failed_at);
+  d += ',';
+  append_payload_field(d, f.payload);
+  d += '}';
+  return d;
+}
+
 }  // namespace respq::core

@@ -18,4 +18,25 @@ void append_payload_field(std::string& out, std::string_view payload);
 // A number for JSON with at most 3 decimals and no trailing zeros.
 std::string json_number(double d);
 
+// The outcome of a task, as PUBLISHed on <queue>:results and POSTed to callbacks. Text
+// fields that are not UTF-8 are replaced ("(binary)", or empty for the URL); next_run is
+// written when positive, node when not empty (shared queues name the sidecar).
+struct outcome_fields {
+  std::string_view id, queue, url, status, error, node;
+  long code = 0;
+  int attempts = 0;
+  double duration_ms = 0, next_run = 0;
+};
+std::string outcome_json(const outcome_fields& f);
+
+// The record a dead task leaves in <queue>:dead: the producer's payload untouched plus why
+// (reason, attempts, last HTTP code and error, failed_at in unix seconds).
+struct dead_fields {
+  std::string_view id, queue, reason, error, payload;
+  int attempts = 0;
+  long code = 0;
+  double failed_at = 0;
+};
+std::string dead_record_json(const dead_fields& f);
+
 }  // namespace respq::core

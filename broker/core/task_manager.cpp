@@ -205,29 +205,17 @@ struct task_manager::impl {
   void outcome(queue_state& q, const std::string& id, const record& r, const char* status, long code,
                double duration_ms, const std::string& error, double next_run = 0) {
     if (!wants_outcome(q, r)) return;
-    std::string o;
-    o.reserve(256);
-    o += "{\"id\":";
-    append_json_string(o, id);
-    o += ",\"queue\":";
-    append_json_string(o, q.name);
-    o += ",\"url\":";
-    append_json_string(o, valid_utf8(r.url) ? r.url : std::string());
-    o += ",\"status\":\"";
-    o += status;
-    o += "\",\"code\":";
-    o += std::to_string(code);
-    o += ",\"attempts\":";
-    o += std::to_string(r.attempts);
-    o += ",\"duration_ms\":";
-    o += json_number(duration_ms);
-    o += ",\"error\":";
-    append_json_string(o, valid_utf8(error) ? error : std::string("(binary)"));
-    if (next_run > 0) {
-      o += ",\"next_run\":";
-      o += json_number(next_run);
-    }
-    o += '}';
+    outcome_fields f;
+    f.id = id;
+    f.queue = q.name;
+    f.url = r.url;
+    f.status = status;
+    f.error = error;
+    f.code = code;
+    f.attempts = r.attempts;
+    f.duration_ms = duration_ms;
+    f.next_run = next_run;
+    std::string o = outcome_json(f);
     s.publish(q.results_channel, o);
     s.stream_publish(q.results_channel, o);
     if (!r.callback.empty()) {
@@ -248,25 +236,16 @@ struct task_manager::impl {
   // from the list is part of the same atomic record.
   void to_dead(queue_state& q, const std::string& id, record& r, std::string_view payload, const std::string& reason,
                long code, const std::string& error, double duration_ms) {
-    std::string d;
-    d.reserve(payload.size() + 256);
-    d += "{\"id\":";
-    append_json_string(d, id);
-    d += ",\"queue\":";
-    append_json_string(d, q.name);
-    d += ",\"reason\":";
-    append_json_string(d, valid_utf8(reason) ? reason : std::string("(binary)"));
-    d += ",\"attempts\":";
-    d += std::to_string(r.attempts);
-    d += ",\"code\":";
-    d += std::to_string(code);
-    d += ",\"error\":";
-    append_json_string(d, valid_utf8(error) ? error : std::string("(binary)"));
-    d += ",\"failed_at\":";
-    d += json_number(unix_now());
-    d += ',';
-    append_payload_field(d, payload);
-    d += '}';
+    dead_fields f;
+    f.id = id;
+    f.queue = q.name;
+    f.reason = reason;
+    f.error = error;
+    f.payload = payload;
+    f.attempts = r.attempts;
+    f.code = code;
+    f.failed_at = unix_now();
+    std::string d = dead_record_json(f);
     hdel(q, id);
     s.will_write(q.dead_key);
     std::array<std::string_view, 1> one{d};
