@@ -82,10 +82,7 @@ void cmd_quit(server& s, client& c, args_t) {
 
 void cmd_select(server& s, client& c, args_t a) {
   long long db;
-  if (!parse_integer(a[1], db)) {
-    s.add_error(c, not_integer_error);
-    return;
-  }
+  if (!integer_arg(s, c, a[1], db)) return;
   if (db != 0) {
     s.add_error(c, "ERR DB index is out of range");
     return;

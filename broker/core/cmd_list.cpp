@@ -8,6 +8,12 @@
 
 namespace respq::core {
 
+bool integer_arg(server& s, client& c, std::string_view arg, long long& out) {
+  if (parse_integer(arg, out)) return true;
+  s.add_error(c, not_integer_error);
+  return false;
+}
+
 packed_list* lookup_list(server& s, client& c, std::string_view key, bool& wrong) {
   wrong = false;
   value* v = s.db().find(key);
@@ -324,10 +330,7 @@ void cmd_lrange(server& s, client& c, args_t a) {
 
 void cmd_lindex(server& s, client& c, args_t a) {
   long long idx;
-  if (!parse_integer(a[2], idx)) {
-    s.add_error(c, not_integer_error);
-    return;
-  }
+  if (!integer_arg(s, c, a[2], idx)) return;
   bool wrong;
   packed_list* l = lookup_list(s, c, a[1], wrong);
   if (wrong) return;
@@ -347,10 +350,7 @@ void cmd_lindex(server& s, client& c, args_t a) {
 
 void cmd_lset(server& s, client& c, args_t a) {
   long long idx;
-  if (!parse_integer(a[2], idx)) {
-    s.add_error(c, not_integer_error);
-    return;
-  }
+  if (!integer_arg(s, c, a[2], idx)) return;
   bool wrong;
   packed_list* l = lookup_list(s, c, a[1], wrong);
   if (wrong) return;
@@ -371,10 +371,7 @@ void cmd_lset(server& s, client& c, args_t a) {
 
 void cmd_lrem(server& s, client& c, args_t a) {
   long long count;
-  if (!parse_integer(a[2], count)) {
-    s.add_error(c, not_integer_error);
-    return;
-  }
+  if (!integer_arg(s, c, a[2], count)) return;
   bool wrong;
   packed_list* l = lookup_list(s, c, a[1], wrong);
   if (wrong) return;

@@ -147,19 +147,13 @@ void cmd_decr(server& s, client& c, args_t a) { incr_generic(s, c, a[1], -1); }
 
 void cmd_incrby(server& s, client& c, args_t a) {
   long long by;
-  if (!parse_integer(a[2], by)) {
-    s.add_error(c, not_integer_error);
-    return;
-  }
+  if (!integer_arg(s, c, a[2], by)) return;
   incr_generic(s, c, a[1], by);
 }
 
 void cmd_decrby(server& s, client& c, args_t a) {
   long long by;
-  if (!parse_integer(a[2], by)) {
-    s.add_error(c, not_integer_error);
-    return;
-  }
+  if (!integer_arg(s, c, a[2], by)) return;
   if (by == LLONG_MIN) {
     s.add_error(c, "ERR decrement would overflow");
     return;

@@ -10,6 +10,9 @@ inline constexpr std::string_view wrongtype_error = "WRONGTYPE Operation against
 inline constexpr std::string_view not_integer_error = "ERR value is not an integer or out of range";
 inline constexpr std::string_view syntax_error = "ERR syntax error";
 
+// Parses an integer argument; on failure replies Redis's "value is not an integer or out
+// of range" and returns false.
+bool integer_arg(server& s, client& c, std::string_view arg, long long& out);
 // The list at `key`, or nullptr when absent. When the key holds another type, replies
 // WRONGTYPE and sets `wrong`.
 packed_list* lookup_list(server& s, client& c, std::string_view key, bool& wrong);
