@@ -120,6 +120,10 @@ struct network::impl {
   asio::steady_timer shutdown_timer{io};
   asio::signal_set signals{io, SIGINT, SIGTERM};
   bool flush_posted = false;
+  // Group commit (appendfsync always): reads processed since the flush was scheduled, and
+  // how many times it has been deferred to let them join this turn's fsync.
+  std::uint64_t inputs = 0, inputs_seen = 0;
+  int flush_hops = 0;
   bool stopping = false;
   clock::time_point stop_deadline;
   std::function<void()>* on_stopping = nullptr;
@@ -128,6 +132,7 @@ struct network::impl {
   void on_accept(tcp::socket sock);
   void start_read(const std::shared_ptr<connection>& conn);
   void schedule_flush();
+  void run_flush();
   void flush();
   void write_client(connection& conn);
   void close(connection& conn);
@@ -205,6 +210,7 @@ void network::impl::start_read(const std::shared_ptr<connection>& conn) {
       return;
     }
     conn->c->in.commit(n);
+    ++inputs;
     s.on_input(*conn->c);
     schedule_flush();
     if (!conn->closed) start_read(conn);
@@ -214,13 +220,28 @@ void network::impl::start_read(const std::shared_ptr<connection>& conn) {
 void network::impl::schedule_flush() {
   if (flush_posted) return;
   flush_posted = true;
-  asio::post(io, [this] {
-    flush_posted = false;
-    flush();
-  });
+  inputs_seen = inputs;
+  asio::post(io, [this] { run_flush(); });
+}
+
+void network::impl::run_flush() {
+  // asio polls the reactor between the read handlers of a turn and this posted flush;
+  // readers it finds are queued behind us. Under appendfsync always each flush costs an
+  // fsync, so while new input keeps arriving we step back (a few times at most) and let
+  // them join this turn's group commit, as Redis's single beforeSleep() does.
+  const bool group_commit = s.cfg().appendonly && s.cfg().appendfsync == core::fsync_policy::always;
+  if (group_commit && inputs != inputs_seen && flush_hops < 4) {
+    ++flush_hops;
+    inputs_seen = inputs;
+    asio::post(io, [this] { run_flush(); });
+    return;
+  }
+  flush_posted = false;
+  flush();
 }
 
 void network::impl::flush() {
+  flush_hops = 0;
   s.before_write();
   std::vector<core::client*> list;
   list.swap(s.pending_writes());
