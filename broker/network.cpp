@@ -212,7 +212,12 @@ void network::impl::start_read(const std::shared_ptr<connection>& conn) {
     conn->c->in.commit(n);
     ++inputs;
     s.on_input(*conn->c);
-    schedule_flush();
+    // Batching replies across the clients of a turn only pays when a sink wants the turn
+    // as one batch (the AOF's group commit, the mirror's merged writes): then the flush
+    // is posted behind the turn's reads. Otherwise every reply needs its own send anyway,
+    // and flushing here saves the post and the reactor poll asio runs before it.
+    if (s.stream().active()) schedule_flush();
+    else flush();
     if (!conn->closed) start_read(conn);
   }));
 }
