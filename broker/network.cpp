@@ -125,6 +125,7 @@ struct network::impl {
   std::uint64_t inputs = 0, inputs_seen = 0;
   int flush_hops = 0;
   bool stopping = false;
+  bool finished = false;
   clock::time_point stop_deadline;
   std::function<void()>* on_stopping = nullptr;
 
@@ -138,6 +139,7 @@ struct network::impl {
   void close(connection& conn);
   void rearm_deadline();
   void start_cron();
+  void arm_signals();
   void begin_shutdown();
   void check_shutdown();
   void finish_shutdown();
@@ -328,6 +330,22 @@ void network::impl::rearm_deadline() {
   });
 }
 
+void network::impl::arm_signals() {
+  signals.async_wait([this](const asio::error_code& ec, int sig) {
+    if (ec) return;
+    const char* name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+    if (stopping) {
+      // A second signal while HTTP requests finish: stop waiting for them.
+      core::log_warning(std::string("Received ") + name + " again: exiting now");
+      finish_shutdown();
+      return;
+    }
+    core::log_warning(std::string("Received ") + name + " scheduling shutdown...");
+    begin_shutdown();
+    arm_signals();
+  });
+}
+
 void network::impl::start_cron() {
   cron_timer.expires_after(std::chrono::milliseconds(100));
   cron_timer.async_wait([this](const asio::error_code& ec) {
@@ -366,6 +384,9 @@ void network::impl::check_shutdown() {
 }
 
 void network::impl::finish_shutdown() {
+  if (finished) return;
+  finished = true;
+  shutdown_timer.cancel();
   if (s.tasks().in_flight() > 0) {
     core::log_warning("Grace period over: " + std::to_string(s.tasks().in_flight()) +
                       " unfinished HTTP tasks go back to the head of their queues");
@@ -392,10 +413,6 @@ void network::impl::finish_shutdown() {
 
 network::network(core::server& s) : impl_(std::make_unique<impl>(s)) {
   impl_->on_stopping = &on_stopping;
-  s.on_kill = [this](core::client& c) {
-    c.close_asap = true;
-    impl_->s.queue_write(c);
-  };
   s.wake = [this] { impl_->schedule_flush(); };
   s.on_shutdown = [this](bool) { shutdown(); };
 }
@@ -436,11 +453,7 @@ std::string network::listen() {
 int network::run() {
   ::signal(SIGPIPE, SIG_IGN);
   for (auto& a : impl_->acceptors) impl_->start_accept(*a);
-  impl_->signals.async_wait([this](const asio::error_code& ec, int sig) {
-    if (ec) return;
-    core::log_warning(std::string("Received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + " scheduling shutdown...");
-    shutdown();
-  });
+  impl_->arm_signals();
   impl_->start_cron();
   impl_->rearm_deadline();
   impl_->io.run();

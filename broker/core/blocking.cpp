@@ -52,6 +52,18 @@ void server::remove_from_waiters(client& c) {
   --blocked_count_;
 }
 
+void server::drop_waits(client& c) {
+  if (!c.blocked) return;
+  remove_from_waiters(c);
+  c.blocked.reset();
+}
+
+void server::kill_client(client& c) {
+  drop_waits(c);
+  c.close_asap = true;
+  queue_write(c);
+}
+
 void server::unblock_client(client& c, bool timed_out) {
   if (!c.blocked) return;
   remove_from_waiters(c);
@@ -90,6 +102,10 @@ bool server::serve_key(const std::string& key) {
     value* v = db_.find(key);
     if (!v || v->type() != value_type::list) break;
     client& c = *wit->second.front();
+    if (c.close_asap) {
+      drop_waits(c);  // closing: must not take an element it would never receive
+      continue;
+    }
     blocked_state& b = *c.blocked;
     will_write(key);
     if (b.what == blocked_state::kind::move) will_write(b.target);

@@ -188,9 +188,7 @@ void cmd_reset(server& s, client& c, args_t) {
   unwatch_all(s, c);
   s.unsubscribe_all(c, false);
   s.punsubscribe_all(c, false);
-  if (c.monitor) {
-    c.monitor = false;
-  }
+  if (c.monitor) s.remove_monitor(c);
   c.name.clear();
   c.resp = 2;
   c.no_evict = false;
@@ -249,7 +247,7 @@ void client_kill(server& s, client& c, args_t a) {
     for (const auto& [id, cl] : s.clients()) {
       if (cl->addr == a[2]) {
         if (cl.get() == &c) c.close_after_reply = true;
-        else s.on_kill ? s.on_kill(*cl) : void();
+        else s.kill_client(*cl);
         s.reply(c).ok();
         return;
       }
@@ -318,7 +316,7 @@ void client_kill(server& s, client& c, args_t a) {
   }
   for (client* v : victims) {
     if (v == &c) c.close_after_reply = true;
-    else if (s.on_kill) s.on_kill(*v);
+    else s.kill_client(*v);
   }
   s.reply(c).integer(static_cast<long long>(victims.size()));
 }

@@ -72,8 +72,8 @@ bool parse_timeout(server& s, client& c, std::string_view arg, clock::time_point
     s.add_error(c, "ERR timeout is out of range");
     return false;
   }
-  if (secs > 1e10) {
-    // Longer than three centuries: as good as forever.
+  if (secs > 9e9) {
+    // Past what the nanosecond clock can hold (about 292 years): as good as forever.
     deadline = clock::time_point::max();
     return true;
   }
@@ -162,6 +162,16 @@ void server::on_input(client& c) {
 // pipeline waits, as in Redis), must close, or the buffer holds no complete command.
 void server::process_input(client& c) {
   const std::size_t unauth_buffer_limit = 1024 * 1024;
+  // Checked here too: a blocked client's pipeline is not parsed, but it must not grow
+  // past the query buffer limit while it waits.
+  if (c.blocked && c.in.size() > (c.authenticated ? cfg_.client_query_buffer_limit : unauth_buffer_limit)) {
+    log_warning("Closing client that reached max query buffer length: id=" + std::to_string(c.id) + " addr=" +
+                c.addr + " qbuf=" + std::to_string(c.in.size()));
+    drop_waits(c);
+    c.close_asap = true;
+    queue_write(c);
+    return;
+  }
   while (!c.in.empty() && !c.blocked && !c.close_after_reply && !c.close_asap) {
     auto st = c.parser.parse(c.in.data(), c.in.size());
     if (st == resp::request_parser::status::incomplete) {
@@ -360,6 +370,8 @@ void server::call(client& c, const command_def& cmd, args_t args) {
 void server::after_command() {
   if (!ready_keys_.empty()) serve_blocked_clients();
   tasks_->after_command();
+  // The dispatch may have pushed too (a dead letter onto <queue>:dead).
+  if (!ready_keys_.empty()) serve_blocked_clients();
 }
 
 void server::process_unblocked() {
@@ -384,7 +396,7 @@ void server::free_client(client& c) {
   unwatch_all(*this, c);
   unsubscribe_all(c, false);
   punsubscribe_all(c, false);
-  if (c.monitor) monitors_.erase(std::remove(monitors_.begin(), monitors_.end(), &c), monitors_.end());
+  if (c.monitor) remove_monitor(c);
   pending_writes_.erase(std::remove(pending_writes_.begin(), pending_writes_.end(), &c), pending_writes_.end());
   unblocked_.erase(std::remove(unblocked_.begin(), unblocked_.end(), &c), unblocked_.end());
   clients_.erase(c.id);
@@ -393,6 +405,11 @@ void server::free_client(client& c) {
 void server::before_write() {
   process_unblocked();
   tasks_->before_write();
+  // Task outcomes and timers outside a command may have pushed onto lists clients wait on.
+  if (!ready_keys_.empty()) {
+    serve_blocked_clients();
+    process_unblocked();
+  }
   if (!stream_.flush()) {
     // The effects of this turn could not be persisted as promised: acknowledge none of
     // them. Their clients lose this turn's replies and their connections.
@@ -446,6 +463,11 @@ void server::on_timer() {
 void server::add_monitor(client& c) {
   c.monitor = true;
   monitors_.push_back(&c);
+}
+
+void server::remove_monitor(client& c) {
+  c.monitor = false;
+  monitors_.erase(std::remove(monitors_.begin(), monitors_.end(), &c), monitors_.end());
 }
 
 void server::cron() {

@@ -119,7 +119,6 @@ class server {
   // Hooks the I/O layer sets.
   std::function<void()> wake;                  // work appeared outside on_input (call before_write/flush soon)
   std::function<void(bool save)> on_shutdown;  // SHUTDOWN: stop the server
-  std::function<void(client&)> on_kill;        // CLIENT KILL / timeout: close that connection
 
   // ---- Execution -------------------------------------------------------------------
   // Looks up and runs one command for a client, applying auth, MULTI and subscribe
@@ -175,6 +174,12 @@ class server {
   // Blocking (blocking.cpp).
   void block_client(client& c, std::unique_ptr<blocked_state> b);
   void unblock_client(client& c, bool timed_out);
+  // Forgets what a client waits for, without a reply (it is being closed).
+  void drop_waits(client& c);
+  // CLIENT KILL: the client stops waiting on keys at once (like Redis's immediate free,
+  // so a push later in the turn can't hand it an element it will never receive) and its
+  // connection is closed without writing more.
+  void kill_client(client& c);
   void serve_blocked_clients();
 
   // Pub/sub (pubsub.cpp).
@@ -188,8 +193,12 @@ class server {
   const std::unordered_map<std::string, std::list<client*>>& channels() const { return channels_; }
   const std::list<std::pair<std::string, client*>>& patterns() const { return patterns_; }
 
+  // Closes a pub/sub client whose unsent output passed the limit.
+  void check_output_limit(client& c);
+
   // MONITOR.
   void add_monitor(client& c);
+  void remove_monitor(client& c);
   void feed_monitors(const client& c, args_t args);
   std::size_t monitors() const { return monitors_.size(); }
 

@@ -248,3 +248,28 @@ TEST_CASE("command names match case-insensitively and odd bytes are unknown comm
   CHECK(a({"PINGPINGPINGPINGPINGPINGPINGPING"}).substr(0, 20) == "-ERR unknown command");
   CHECK(a({"POSTX"}).substr(0, 20) == "-ERR unknown command");
 }
+
+TEST_CASE("RESET ends MONITOR: the client can then leave without dangling", "[core]") {
+  core::server s(quiet_config());
+  auto* m = new fake_client(s);
+  fake_client other(s);
+  CHECK((*m)({"MONITOR"}) == "+OK\r\n");
+  CHECK((*m)({"RESET"}) == "+RESET\r\n");
+  other({"PING"});
+  CHECK(m->take().empty());  // no longer fed
+  m->disconnect();
+  delete m;
+  CHECK(other({"PING"}) == "+PONG\r\n");  // feeding monitors must not touch the freed client
+  CHECK(s.monitors() == 0);
+}
+
+TEST_CASE("a killed blocked client takes no element pushed later in the same turn", "[core][blocking]") {
+  core::server s(quiet_config());
+  fake_client w(s), p(s);
+  CHECK(w({"BLPOP", "qk", "0"}).empty());
+  std::string id = std::to_string(w.c->id);
+  std::string out = p.send_raw(test::cmd({"CLIENT", "KILL", "ID", id}) + test::cmd({"LPUSH", "qk", "x"}) +
+                               test::cmd({"LLEN", "qk"}));
+  CHECK(out == ":1\r\n:1\r\n:1\r\n");
+  CHECK(s.blocked_clients() == 0);
+}
