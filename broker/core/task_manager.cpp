@@ -83,6 +83,7 @@ struct task_manager::impl {
     std::size_t push_times_total = 0;
     std::vector<double> latency_ms;
     std::size_t latency_next = 0;
+    bool retired = false;  // removed from the configuration; kept until its tasks finish
   };
 
   server& s;
@@ -326,7 +327,7 @@ struct task_manager::impl {
 
   // Dispatches as much of one queue as its caps allow.
   void dispatch(queue_state& q) {
-    if (stopping) return;
+    if (stopping || q.retired) return;
     const double now_unix = unix_now();
     auto now = clock::now();
     while (q.in_flight < q.opts.concurrency && rate_allows(q, now)) {
@@ -494,12 +495,14 @@ void task_manager::reconfigure() {
   for (auto it = qs.begin(); it != qs.end();) {
     auto cfg = s_.cfg().queues.find(it->first);
     bool gone = cfg == s_.cfg().queues.end() || cfg->second.shared;
+    it->second.retired = gone;
     if (gone && it->second.in_flight == 0 && it->second.due.empty()) it = qs.erase(it);
     else ++it;
   }
   for (const auto& [name, opts] : s_.cfg().queues) {
     if (opts.shared) continue;  // shared queues live on the upstream Redis (redis-compat)
     auto& q = qs[name];
+    q.retired = false;
     q.name = name;
     q.inflight_key = name + ":inflight";
     q.dead_key = name + ":dead";

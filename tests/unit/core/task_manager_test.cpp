@@ -159,3 +159,17 @@ TEST_CASE("shutdown puts unfinished tasks back at the head of their queue", "[ta
   CHECK(h.producer({"RPOP", "tasks"}) == "$" + std::to_string(p1.size()) + "\r\n" + p1 + "\r\n");
   CHECK(h.producer({"RPOP", "tasks"}) == "$" + std::to_string(p2.size()) + "\r\n" + p2 + "\r\n");
 }
+
+TEST_CASE("a client blocked on <queue>:dead is woken by a dead letter", "[tasks]") {
+  harness h(one_queue(0));
+  fake_client consumer(h.s);
+  CHECK(consumer({"BRPOP", "tasks:dead", "0"}).empty());
+  h.producer({"LPUSH", "tasks", "not json"});
+  std::string got = consumer.take();
+  CHECK(got.find("tasks:dead") != std::string::npos);
+  CHECK(got.find("not json") != std::string::npos);
+  h.producer({"LPUSH", "tasks", R"({"url":"http://127.0.0.1:9/x"})"});
+  CHECK(consumer({"BRPOP", "tasks:dead", "0"}).empty());
+  h.result(h.sent[0], 404);  // an outcome outside any command
+  CHECK(consumer.take().find("HTTP 404 is final") != std::string::npos);
+}
