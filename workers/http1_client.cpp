@@ -7,6 +7,9 @@
 #include "workers/http1_client.hpp"
 
 #include <strings.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <array>
@@ -273,9 +276,32 @@ struct http1_client::impl {
         hp.waiting.pop_front();
         continue;
       }
+      // A request that already failed on a stale keep-alive connection goes out on a
+      // new one: the next idle connection may have been closed by the server too. At the
+      // cap, an idle connection makes room for it.
+      if (front->retried) {
+        if (hp.cap != 0 && hp.open >= hp.cap) {
+          if (hp.idle.empty()) return;
+          auto spare = std::move(hp.idle.back());
+          hp.idle.pop_back();
+          close(*spare);
+        }
+        if (!endpoints_fresh(hp)) {
+          resolve(hp);
+          return;
+        }
+        auto ex = std::move(front);
+        hp.waiting.pop_front();
+        open_connection(hp, ex);
+        continue;
+      }
       if (!hp.idle.empty()) {
         auto conn = std::move(hp.idle.back());
         hp.idle.pop_back();
+        if (!still_open(*conn)) {
+          close(*conn);
+          continue;
+        }
         auto ex = std::move(front);
         hp.waiting.pop_front();
         begin(ex);
@@ -292,6 +318,17 @@ struct http1_client::impl {
       begin(ex);
       open_connection(hp, ex);
     }
+  }
+
+  // A connection that sat idle for a while may have been closed by the server (many
+  // close idle keep-alive connections after a few seconds): look before reusing it, as
+  // curl does. A recently used one is trusted without the extra syscall.
+  bool still_open(connection& c) {
+    if (steady::now() - c.idle_since < std::chrono::seconds(1)) return true;
+    char byte;
+    ssize_t n = ::recv(c.sock.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;  // open, nothing unread
+    return false;  // EOF, reset, or unexpected bytes: not reusable
   }
 
   void open_connection(host_pool& hp, const std::shared_ptr<exchange>& ex) {
@@ -474,6 +511,10 @@ struct http1_client::impl {
         case connection::phase::chunk_size: {
           std::size_t e = c.in.find("\r\n", pos);
           if (e == std::string::npos) {
+            if (c.in.size() - pos > max_head_bytes) {
+              connection_failed(conn, "Malformed chunked response");
+              return;
+            }
             c.in.erase(0, pos);
             read_more(conn);
             return;
@@ -520,6 +561,10 @@ struct http1_client::impl {
         case connection::phase::trailers: {
           std::size_t e = c.in.find("\r\n", pos);
           if (e == std::string::npos) {
+            if (c.in.size() - pos > max_head_bytes) {
+              connection_failed(conn, "Response trailers too large");
+              return;
+            }
             c.in.erase(0, pos);
             read_more(conn);
             return;

@@ -423,3 +423,29 @@ TEST_CASE("engine: stop aborts transfers in flight and drops later submissions",
   engine.reset();
   CHECK(c.count() == 0);
 }
+
+TEST_CASE("engine: after the server closed idle keep-alive connections, requests still go out once", "[engine]") {
+  nginx_server nginx(1);  // closes connections idle for 1 s
+  collector c;
+  delivery_engine engine(c.sink());
+  engine.set_pool("tasks", {4});
+  std::vector<http_request> first, second;
+  for (std::uint64_t i = 0; i < 4; ++i) first.push_back(get(i, nginx.url("/a?i=" + std::to_string(i))));
+  engine.submit(std::move(first));
+  REQUIRE(c.wait_for(4).size() == 4);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // nginx drops the 4 idle connections
+  // Fewer requests than dead connections: a request must not be retried onto another one.
+  for (std::uint64_t i = 4; i < 6; ++i) second.push_back(get(i, nginx.url("/b?i=" + std::to_string(i))));
+  engine.submit(std::move(second));
+  auto results = c.wait_for(6);
+  REQUIRE(results.size() == 6);
+  for (const auto& r : results) {
+    CHECK(r.error.empty());
+    CHECK(r.code == 204);
+  }
+  // Each request reached nginx exactly once.
+  std::size_t b_requests = 0;
+  for (const auto& line : nginx.log_lines())
+    if (line.find(" GET /b?i=") != std::string::npos) ++b_requests;
+  CHECK(b_requests == 2);
+}

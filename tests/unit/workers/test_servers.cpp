@@ -188,7 +188,7 @@ std::string php_server::url(const std::string& path_and_query) const {
   return "http://127.0.0.1:" + std::to_string(port_) + path_and_query;
 }
 
-nginx_server::nginx_server() {
+nginx_server::nginx_server(int keepalive_timeout_s) {
   const auto& d = dir_.path();
   for (int attempt = 0;; ++attempt) {
     port_ = free_loopback_port();
@@ -206,6 +206,7 @@ nginx_server::nginx_server() {
          << "  log_format conn '$connection $connection_requests $request_method $request_uri';\n"
          << "  access_log " << (d / "access.log").string() << " conn;\n"
          << "  keepalive_requests 100000;\n"
+         << "  keepalive_timeout " << keepalive_timeout_s << "s;\n"
          << "  server { listen 127.0.0.1:" << port_ << "; location / { return 204; } }\n"
          << "}\n";
     conf.close();

@@ -68,7 +68,8 @@ class php_server {
 
 class nginx_server {
  public:
-  nginx_server();
+  // keepalive_timeout_s: how long nginx keeps an idle keep-alive connection open.
+  explicit nginx_server(int keepalive_timeout_s = 75);
   std::string url(const std::string& path_and_query) const;
   // Access log lines: "<connection serial> <requests on it> <method> <uri>".
   std::vector<std::string> log_lines() const;
