@@ -109,6 +109,8 @@ std::vector<config_entry> make_table() {
                  std::uint64_t v = 0;
                  if (auto e = set_mem(v, a); !e.empty()) return e;
                  if (v < 1024 * 1024) return "argument must be a memory value of at least 1mb";
+                 // List elements are stored with 32-bit lengths.
+                 if (v > 4095ull * 1024 * 1024) return "argument must be a memory value of at most 4095mb";
                  c.proto_max_bulk_len = v;
                  return {};
                }});

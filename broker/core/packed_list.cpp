@@ -417,7 +417,9 @@ void packed_list::keep_range(std::size_t start, std::size_t count) {
 }
 
 std::size_t packed_list::remove(std::string_view v, long long count) {
-  std::size_t limit = count == 0 ? size_ : static_cast<std::size_t>(count < 0 ? -count : count);
+  // -count would overflow for the smallest long long: compute the magnitude unsigned.
+  std::size_t limit = count == 0 ? size_
+                                 : (count < 0 ? static_cast<std::size_t>(-(count + 1)) + 1 : static_cast<std::size_t>(count));
   std::size_t removed = 0;
   std::size_t h, len;
   if (count >= 0) {

@@ -2,6 +2,7 @@
 // buffer as `message`/`pmessage` (RESP2 arrays, RESP3 pushes); subscription replies
 // carry the client's subscription count, as in Redis. Owner: the broker thread.
 #include "broker/core/glob.hpp"
+#include "broker/core/log.hpp"
 #include "broker/core/server.hpp"
 
 namespace respq::core {
@@ -19,6 +20,21 @@ void subscription_reply(server& s, client& c, std::string_view kind, std::string
 
 }  // namespace
 
+namespace {
+
+// Redis's client-output-buffer-limit for pub/sub clients (hard limit 32mb): a subscriber
+// that stops reading is closed instead of growing the server without bound.
+constexpr std::size_t pubsub_output_limit = 32 * 1024 * 1024;
+
+}  // namespace
+
+void server::check_output_limit(client& c) {
+  if (c.close_asap || c.out.size() - c.out_sent <= pubsub_output_limit) return;
+  log_warning("Client id=" + std::to_string(c.id) + " addr=" + c.addr +
+              " scheduled to be closed ASAP for overcoming of output buffer limits.");
+  c.close_asap = true;
+}
+
 std::size_t server::publish(std::string_view channel, std::string_view message) {
   std::size_t receivers = 0;
   if (auto it = channels_.find(std::string(channel)); it != channels_.end()) {
@@ -28,6 +44,7 @@ std::size_t server::publish(std::string_view channel, std::string_view message) 
       w.bulk("message");
       w.bulk(channel);
       w.bulk(message);
+      check_output_limit(*c);
       queue_write(*c);
       ++receivers;
     }
@@ -40,6 +57,7 @@ std::size_t server::publish(std::string_view channel, std::string_view message) 
     w.bulk(pattern);
     w.bulk(channel);
     w.bulk(message);
+    check_output_limit(*c);
     queue_write(*c);
     ++receivers;
   }
