@@ -714,6 +714,23 @@ void task_manager::abandon_in_flight() {
     auto& q = qit->second;
     std::string payload;
     if (!impl_->payload_of(q, id, payload)) continue;
+    // A task whose id respq generated goes back as a record carrying that id (the form the
+    // dispatcher unwraps, as for a replayed dead letter), so the endpoint sees the same
+    // X-Task-Id when it runs again; a producer's own id travels in its payload.
+    auto j = nlohmann::json::parse(payload, nullptr, false);
+    const bool own_id = j.is_object() && j.contains("id") &&
+                        ((j["id"].is_string() && j["id"].get<std::string>() == id) ||
+                         (j["id"].is_number_integer() && std::to_string(j["id"].get<long long>()) == id));
+    if (!own_id) {
+      dead_fields f;
+      f.id = id;
+      f.queue = q.name;
+      f.reason = "requeued at shutdown";
+      f.payload = payload;
+      f.attempts = it->second.attempts;
+      f.failed_at = unix_now();
+      payload = dead_record_json(f);
+    }
     s_.stream().begin_atomic();
     impl_->hdel(q, id);
     s_.will_write(q.name);

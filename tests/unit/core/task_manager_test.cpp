@@ -150,7 +150,7 @@ TEST_CASE("delayed tasks wait in the in-flight hash until due", "[tasks]") {
 
 TEST_CASE("shutdown puts unfinished tasks back at the head of their queue", "[tasks]") {
   harness h(one_queue());
-  const std::string p1 = R"({"url":"http://127.0.0.1:9/a"})", p2 = R"({"url":"http://127.0.0.1:9/b"})";
+  const std::string p1 = R"({"url":"http://127.0.0.1:9/a","id":"a"})", p2 = R"({"url":"http://127.0.0.1:9/b","id":"b"})";
   h.producer({"LPUSH", "tasks", p1, p2});
   REQUIRE(h.sent.size() == 2);
   h.s.tasks().stop_dispatching();
@@ -172,4 +172,22 @@ TEST_CASE("a client blocked on <queue>:dead is woken by a dead letter", "[tasks]
   CHECK(consumer({"BRPOP", "tasks:dead", "0"}).empty());
   h.result(h.sent[0], 404);  // an outcome outside any command
   CHECK(consumer.take().find("HTTP 404 is final") != std::string::npos);
+}
+
+TEST_CASE("a task requeued at shutdown keeps the id respq gave it", "[tasks]") {
+  harness h(one_queue());
+  h.producer({"LPUSH", "tasks", R"({"url":"http://127.0.0.1:9/no-id"})"});
+  REQUIRE(h.sent.size() == 1);
+  std::string id = h.header(h.sent[0], "X-Task-Id");
+  h.s.tasks().stop_dispatching();
+  h.s.tasks().abandon_in_flight();
+  // A new server (a restart) finds the requeued task and sends it with the same id.
+  std::string requeued = h.producer({"RPOP", "tasks"});
+  requeued = requeued.substr(requeued.find("\r\n") + 2);
+  requeued.resize(requeued.size() - 2);
+  harness h2(one_queue());
+  h2.producer({"RPUSH", "tasks", requeued});
+  REQUIRE(h2.sent.size() == 1);
+  CHECK(h2.sent[0].url == "http://127.0.0.1:9/no-id");
+  CHECK(h2.header(h2.sent[0], "X-Task-Id") == id);
 }
