@@ -685,6 +685,7 @@ class Outcomes:
         self.ps = self.client.pubsub()
         self.ps.subscribe(f"{queue}:results")
         self.items = []
+        self.closed = False  # the server closed the connection
         deadline = time.time() + 10
         while time.time() < deadline:
             m = self.ps.get_message(timeout=0.5)
@@ -694,11 +695,18 @@ class Outcomes:
 
     def poll(self, timeout=0.0):
         import json
-        m = self.ps.get_message(timeout=timeout)
-        while m:
-            if m["type"] == "message":
-                self.items.append(json.loads(m["data"]))
-            m = self.ps.get_message(timeout=0)
+        import redis
+        if self.closed:
+            return self.items
+        try:
+            m = self.ps.get_message(timeout=timeout)
+            while m:
+                if m["type"] == "message":
+                    self.items.append(json.loads(m["data"]))
+                m = self.ps.get_message(timeout=0)
+        except redis.exceptions.ConnectionError:
+            # The server closed the connection (a shutdown): what arrived before stays.
+            self.closed = True
         return self.items
 
     def all(self, **match):
@@ -712,8 +720,9 @@ class Outcomes:
             found = self.all(**match)
             if found:
                 return found[0]
-            if time.time() >= deadline:
-                raise AssertionError(f"no outcome matching {match!r} within {timeout}s; got {self.items!r}")
+            if time.time() >= deadline or self.closed:
+                raise AssertionError(f"no outcome matching {match!r} within {timeout}s; got {self.items!r}"
+                                     + (" (the server closed the connection)" if self.closed else ""))
             self.poll(timeout=0.05)
 
     def close(self):
