@@ -411,17 +411,22 @@ struct http1_client::impl {
       c.in.erase(0, pos);
       complete(conn, reusable && c.in.empty());
     };
+    // No complete line yet: past the limit the response is refused, else the unparsed
+    // bytes are kept and more are read.
+    auto wait_for_line = [&](const char* too_long) {
+      if (c.in.size() - pos > max_head_bytes) {
+        connection_failed(conn, too_long);
+        return;
+      }
+      c.in.erase(0, pos);
+      read_more(conn);
+    };
     while (true) {
       switch (c.ph) {
         case connection::phase::head: {
           std::size_t end = c.in.find("\r\n\r\n", pos);
           if (end == std::string::npos) {
-            if (c.in.size() - pos > max_head_bytes) {
-              connection_failed(conn, "Response headers too large");
-              return;
-            }
-            c.in.erase(0, pos);
-            read_more(conn);
+            wait_for_line("Response headers too large");
             return;
           }
           std::string_view head(c.in.data() + pos, end - pos);
@@ -511,12 +516,7 @@ struct http1_client::impl {
         case connection::phase::chunk_size: {
           std::size_t e = c.in.find("\r\n", pos);
           if (e == std::string::npos) {
-            if (c.in.size() - pos > max_head_bytes) {
-              connection_failed(conn, "Malformed chunked response");
-              return;
-            }
-            c.in.erase(0, pos);
-            read_more(conn);
+            wait_for_line("Malformed chunked response");
             return;
           }
           std::size_t size = 0;
@@ -561,12 +561,7 @@ struct http1_client::impl {
         case connection::phase::trailers: {
           std::size_t e = c.in.find("\r\n", pos);
           if (e == std::string::npos) {
-            if (c.in.size() - pos > max_head_bytes) {
-              connection_failed(conn, "Response trailers too large");
-              return;
-            }
-            c.in.erase(0, pos);
-            read_more(conn);
+            wait_for_line("Response trailers too large");
             return;
           }
           bool last = e == pos;

@@ -254,25 +254,23 @@ void cmd_hgetall(server& s, client& c, args_t a) {
     }
 }
 
-void cmd_hkeys(server& s, client& c, args_t a) {
+namespace {
+
+// HKEYS / HVALS: one side of every field-value pair.
+void hash_side_generic(server& s, client& c, args_t a, bool keys) {
   bool wrong;
   hash_value* h = lookup_hash(s, c, a[1], wrong);
   if (wrong) return;
   auto w = s.reply(c);
   w.array(h ? h->size() : 0);
   if (h)
-    for (const auto& kv : *h) w.bulk(kv.first);
+    for (const auto& [field, val] : *h) w.bulk(keys ? field : val);
 }
 
-void cmd_hvals(server& s, client& c, args_t a) {
-  bool wrong;
-  hash_value* h = lookup_hash(s, c, a[1], wrong);
-  if (wrong) return;
-  auto w = s.reply(c);
-  w.array(h ? h->size() : 0);
-  if (h)
-    for (const auto& kv : *h) w.bulk(kv.second);
-}
+}  // namespace
+
+void cmd_hkeys(server& s, client& c, args_t a) { hash_side_generic(s, c, a, true); }
+void cmd_hvals(server& s, client& c, args_t a) { hash_side_generic(s, c, a, false); }
 
 void cmd_hexists(server& s, client& c, args_t a) {
   bool wrong;

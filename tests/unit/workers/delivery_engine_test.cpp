@@ -1,6 +1,12 @@
 // delivery_engine against real local HTTP endpoints: php -S with router.php (echoes what
 // PHP received) and nginx (connection reuse, volume). Each test starts its own servers on
 // free loopback ports; their destructors stop them.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -448,4 +454,83 @@ TEST_CASE("engine: after the server closed idle keep-alive connections, requests
   for (const auto& line : nginx.log_lines())
     if (line.find(" GET /b?i=") != std::string::npos) ++b_requests;
   CHECK(b_requests == 2);
+}
+
+namespace {
+
+// A one-connection HTTP server on a thread: answers each request with the next canned
+// response, on the same keep-alive connection.
+class canned_server {
+ public:
+  explicit canned_server(std::vector<std::string> responses) : responses_(std::move(responses)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    REQUIRE(::listen(fd_, 4) == 0);
+    thread_ = std::thread([this] {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      std::string in;
+      char buf[4096];
+      for (const auto& resp : responses_) {
+        while (in.find("\r\n\r\n") == std::string::npos) {
+          ssize_t n = ::recv(c, buf, sizeof buf, 0);
+          if (n <= 0) {
+            ::close(c);
+            return;
+          }
+          in.append(buf, static_cast<std::size_t>(n));
+        }
+        in.erase(0, in.find("\r\n\r\n") + 4);
+        ++served_;
+        ::send(c, resp.data(), resp.size(), MSG_NOSIGNAL);
+      }
+      ::recv(c, buf, sizeof buf, 0);  // until the client closes
+      ::close(c);
+    });
+  }
+  ~canned_server() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    if (thread_.joinable()) thread_.join();
+  }
+  std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+  int served() const { return served_.load(); }
+
+ private:
+  std::vector<std::string> responses_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<int> served_{0};
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("engine: chunked responses are decoded and the connection is kept for the next request", "[engine]") {
+  canned_server srv({"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nRetry-After: 7\r\n\r\n"
+                     "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n",
+                     "HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy"});
+  collector c;
+  delivery_engine engine(c.sink());
+  engine.set_pool("tasks", {1});
+  engine.submit({get(1, srv.url("/one"))});
+  auto first = c.wait_for(1);
+  REQUIRE(first.size() == 1);
+  CHECK(first[0].error.empty());
+  CHECK(first[0].code == 200);
+  CHECK(first[0].body == "hello world");
+  REQUIRE(first[0].retry_after);
+  CHECK(*first[0].retry_after == "7");
+  engine.submit({get(2, srv.url("/two"))});
+  auto both = c.wait_for(2);
+  REQUIRE(both.size() == 2);
+  CHECK(both[1].code == 503);
+  CHECK(both[1].body == "busy");
+  CHECK(srv.served() == 2);  // both on the one connection the server accepted
 }
