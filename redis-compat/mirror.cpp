@@ -29,26 +29,6 @@ constexpr std::size_t stale_del_chunk = 256;
 constexpr std::string_view multi_cmd = "*1\r\n$5\r\nMULTI\r\n";
 constexpr std::string_view exec_cmd = "*1\r\n$4\r\nEXEC\r\n";
 
-// The keys of a command by the broker's command table, and values from its keyspace.
-class server_keys final : public key_source {
- public:
-  explicit server_keys(core::server& s) : s_(s) {}
-  bool keys(std::span<const std::string_view> argv, std::vector<std::string_view>& out) const override {
-    const core::command_def* cmd = s_.lookup(argv[0]);
-    if (!cmd) return false;
-    auto k = s_.command_keys(*cmd, argv);
-    out.insert(out.end(), k.begin(), k.end());
-    return true;
-  }
-  bool single_key(std::string_view name) const override {
-    const core::command_def* c = s_.lookup(name);
-    return c && c->first_key == 1 && c->last_key == 1 && !(c->flags & core::flag_movablekeys);
-  }
-  core::value* find(std::string_view key) const override { return s_.db().find(key); }
-
- private:
-  core::server& s_;
-};
 
 // The first error inside an EXEC reply, or empty.
 std::string exec_error(const redisReply* r) {
@@ -74,7 +54,7 @@ struct mirror::impl {
   upstream_connection& conn;
   std::string node_id;
   key_filter filter;
-  server_keys keys;
+  server_key_source keys;
   std::string offset_key;
   mirror_backlog backlog;
   loop_timer retry_timer;

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "broker/core/glob.hpp"
+#include "broker/core/server.hpp"
 #include "resp/reply_writer.hpp"
 
 namespace respq::redis_compat {
@@ -446,5 +447,20 @@ bool mirror_backlog::resume_from(std::uint64_t offset) {
   unsent_bytes_ = bytes_;
   return true;
 }
+
+bool server_key_source::keys(std::span<const std::string_view> argv, std::vector<std::string_view>& out) const {
+  const core::command_def* cmd = s_.lookup(argv[0]);
+  if (!cmd) return false;
+  auto k = s_.command_keys(*cmd, argv);
+  out.insert(out.end(), k.begin(), k.end());
+  return true;
+}
+
+bool server_key_source::single_key(std::string_view name) const {
+  const core::command_def* c = s_.lookup(name);
+  return c && c->first_key == 1 && c->last_key == 1 && !(c->flags & core::flag_movablekeys);
+}
+
+core::value* server_key_source::find(std::string_view key) const { return s_.db().find(key); }
 
 }  // namespace respq::redis_compat

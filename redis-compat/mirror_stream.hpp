@@ -46,6 +46,10 @@
 #include "broker/core/command_stream.hpp"
 #include "broker/core/keyspace.hpp"
 
+namespace respq::core {
+class server;
+}
+
 namespace respq::redis_compat {
 
 class key_filter {
@@ -108,6 +112,18 @@ class key_source {
   virtual bool single_key(std::string_view name) const = 0;
   // The current value of a key, or nullptr.
   virtual core::value* find(std::string_view key) const = 0;
+};
+
+// The key_source of a running broker: keys by its command table, values from its keyspace.
+class server_key_source final : public key_source {
+ public:
+  explicit server_key_source(core::server& s) : s_(s) {}
+  bool keys(std::span<const std::string_view> argv, std::vector<std::string_view>& out) const override;
+  bool single_key(std::string_view name) const override;
+  core::value* find(std::string_view key) const override;
+
+ private:
+  core::server& s_;
 };
 
 enum class translate_status { ok, resync };

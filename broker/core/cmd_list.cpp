@@ -310,10 +310,7 @@ void cmd_llen(server& s, client& c, args_t a) {
 
 void cmd_lrange(server& s, client& c, args_t a) {
   long long start, end;
-  if (!parse_integer(a[2], start) || !parse_integer(a[3], end)) {
-    s.add_error(c, not_integer_error);
-    return;
-  }
+  if (!integer_arg(s, c, a[2], start) || !integer_arg(s, c, a[3], end)) return;
   bool wrong;
   packed_list* l = lookup_list(s, c, a[1], wrong);
   if (wrong) return;
@@ -389,10 +386,7 @@ void cmd_lrem(server& s, client& c, args_t a) {
 
 void cmd_ltrim(server& s, client& c, args_t a) {
   long long start, end;
-  if (!parse_integer(a[2], start) || !parse_integer(a[3], end)) {
-    s.add_error(c, not_integer_error);
-    return;
-  }
+  if (!integer_arg(s, c, a[2], start) || !integer_arg(s, c, a[3], end)) return;
   bool wrong;
   packed_list* l = lookup_list(s, c, a[1], wrong);
   if (wrong) return;

@@ -24,26 +24,6 @@ using test::cmd;
 
 namespace {
 
-// Keys by the broker's command table, values from its keyspace (what the mirror uses).
-class server_keys : public redis_compat::key_source {
- public:
-  explicit server_keys(core::server& s) : s_(s) {}
-  bool keys(std::span<const std::string_view> argv, std::vector<std::string_view>& out) const override {
-    const core::command_def* c = s_.lookup(argv[0]);
-    if (!c) return false;
-    auto k = s_.command_keys(*c, argv);
-    out.insert(out.end(), k.begin(), k.end());
-    return true;
-  }
-  bool single_key(std::string_view name) const override {
-    const core::command_def* c = s_.lookup(name);
-    return c && c->first_key == 1 && c->last_key == 1 && !(c->flags & core::flag_movablekeys);
-  }
-  core::value* find(std::string_view key) const override { return s_.db().find(key); }
-
- private:
-  core::server& s_;
-};
 
 // Captures each turn's translation.
 struct capture_sink : core::stream_sink {
@@ -55,7 +35,7 @@ struct capture_sink : core::stream_sink {
     return true;
   }
   key_filter filter;
-  server_keys keys;
+  redis_compat::server_key_source keys;
   std::vector<command_batch> turns;
   int resyncs = 0;
 };
@@ -174,7 +154,7 @@ TEST_CASE("PUBLISH effects are forwarded whatever the key filter", "[mirror]") {
   core::effect_meta m{0, bytes.size(), {}, true};
   m.persist = false;
   core::server s(quiet_config());
-  server_keys keys(s);
+  redis_compat::server_key_source keys(s);
   REQUIRE(translate_effects(bytes, std::span(&m, 1), key_filter({"nothing"}), keys, out) == translate_status::ok);
   REQUIRE(out.size() == 1);
   CHECK(out.bytes == bytes);
