@@ -112,11 +112,15 @@ class _Process:
             self.proc.wait()
 
     def stop(self, timeout=15):
-        """SIGTERM, wait, SIGKILL if needed. Returns the exit code."""
+        """SIGTERM to the server's process group (the server and any workers it started),
+        wait, SIGKILL if needed. Returns the server's exit code."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -589,40 +593,11 @@ class HttpEndpoint(_Process):
             self.start()
 
     def start(self, wait=True):
-        self.log = open(self.logpath, "ab")
         if self.server == "php":
             argv = ["php", "-S", f"127.0.0.1:{self.port}", HTTP_ENDPOINT_ROUTER]
         else:
             argv = [sys.executable, HTTP_SINK, str(self.port), self.requests_log]
-        self.proc = subprocess.Popen(argv,
-                                     stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     cwd=self.dir, env=self.env, start_new_session=True)
-        if wait:
-            try:
-                wait_port(self.port, proc=self.proc, what=self.name)
-            except Exception:
-                self.dump_log()
-                self.stop()
-                raise
-        return self
-
-    def stop(self, timeout=15):
-        if self.proc is None:
-            return None
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # the group: the server and its workers
-        except ProcessLookupError:
-            pass
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        try:
-            self.log.close()
-        except Exception:
-            pass
-        return self.proc.returncode
+        return self._spawn(argv, wait=wait, env=self.env)
 
     def dump_log(self):
         lines = [l for l in self.log_text().splitlines() if not l.endswith((" Accepted", " Closing"))]

@@ -8,7 +8,6 @@ any arrived twice.
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -18,7 +17,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (SOURCE_DIR, PhpServer, Respq, free_port, run, run_tests, wait_port,  # noqa: E402
+from harness import (SOURCE_DIR, PhpServer, Respq, free_port, run, run_tests,  # noqa: E402
                      wait_until)
 
 EXAMPLES = os.path.join(SOURCE_DIR, "examples")
@@ -29,43 +28,12 @@ SEND_MAIL = os.path.join(PHP_DIR, "send_mail.php")
 
 
 class MailEndpoint(PhpServer):
-    """send_mail.php under php -S with several workers. php -S leaves its workers running
-    when only its main process stops, so it runs in a process group of its own and the
-    whole group is stopped."""
+    """send_mail.php under php -S with several workers (stopped with its process group,
+    as every harness server is)."""
     name = "mail-endpoint"
 
     def __init__(self, mail_log, port=None, workers=4):
-        super().__init__(SEND_MAIL, port=port, env={"MAIL_LOG": mail_log}, workers=workers, start=False)
-        self.start()
-
-    def start(self, wait=True):
-        self.log = open(self.logpath, "ab")
-        self.proc = subprocess.Popen(["php", "-S", f"127.0.0.1:{self.port}", self.router], stdout=self.log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.dir,
-                                     env=self.env, start_new_session=True)
-        if wait:
-            try:
-                wait_port(self.port, proc=self.proc, what=self.name)
-            except Exception:
-                self.dump_log()
-                self.stop()
-                raise
-        return self
-
-    def stop(self, timeout=15):
-        if self.proc is None:
-            return None
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        self.log.close()
-        return self.proc.returncode
+        super().__init__(SEND_MAIL, port=port, env={"MAIL_LOG": mail_log}, workers=workers)
 
 
 class Servers:
