@@ -148,7 +148,12 @@ def test_mirror_converges_under_repeated_link_kills():
         threads = [threading.Thread(target=producer, args=(s,)) for s in (1, 2)] + [threading.Thread(target=killer)]
         for t in threads:
             t.start()
+        # At least 4 s of cuts, and on until one of them has hit a batch in flight (the
+        # moment a cut lands is random): that is the case the resume has to get right.
+        deadline = time.time() + 20
         time.sleep(4)
+        while int(mirror_info(r)["resume_resent_commands"]) == 0 and time.time() < deadline:
+            time.sleep(0.5)
         stop.set()
         for t in threads:
             t.join()
