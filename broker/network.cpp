@@ -141,6 +141,7 @@ struct network::impl {
   void start_cron();
   void arm_signals();
   void begin_shutdown();
+  void run_loop();
   void check_shutdown();
   void finish_shutdown();
 };
@@ -456,8 +457,40 @@ int network::run() {
   impl_->arm_signals();
   impl_->start_cron();
   impl_->rearm_deadline();
-  impl_->io.run();
+  impl_->run_loop();
   return 0;
+}
+
+// The loop, with adaptive busy polling. Sleeping in epoll_wait costs every event a
+// wake-up: the client's write pays for waking respq (scheduler, cross-CPU interrupt),
+// and respq pays for being woken. When events keep arriving less than `busy-poll`
+// microseconds apart, the loop polls without sleeping for up to that long after each
+// batch; measured with redis-benchmark at 50 clients this lifts -P 1 throughput by about
+// 15% (bench/RESULTS.md). It only polls while the previous gap between batches was
+// shorter than the window, so a server that is idle, or sees an event every millisecond,
+// sleeps at once and spends nothing on it.
+void network::impl::run_loop() {
+  bool idle = false;                // no handler ran since idle_since
+  clock::time_point idle_since;
+  clock::duration last_gap = clock::duration::max();
+  while (!io.stopped()) {
+    const auto window = std::chrono::microseconds(s.cfg().busy_poll);
+    if (window.count() == 0) {
+      if (io.run_one() == 0) break;
+      continue;
+    }
+    const std::size_t ran = io.poll();
+    const auto now = clock::now();
+    if (ran > 0) {
+      if (idle) last_gap = now - idle_since, idle = false;
+      continue;
+    }
+    if (!idle) idle_since = now, idle = true;
+    if (last_gap < window && now - idle_since < window) continue;  // keep polling
+    if (io.run_one() == 0) break;
+    last_gap = clock::now() - idle_since;
+    idle = false;
+  }
 }
 
 void network::shutdown() {

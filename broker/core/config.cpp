@@ -104,6 +104,8 @@ std::vector<config_entry> make_table() {
                [](config& c, const std::vector<std::string>& a) { return set_uint(c.timeout, a, 0, 2147483647); }});
   t.push_back({"tcp-keepalive", true, [](const config& c) { return std::to_string(c.tcp_keepalive); },
                [](config& c, const std::vector<std::string>& a) { return set_uint(c.tcp_keepalive, a, 0, 2147483647); }});
+  t.push_back({"busy-poll", true, [](const config& c) { return std::to_string(c.busy_poll); },
+               [](config& c, const std::vector<std::string>& a) { return set_uint(c.busy_poll, a, 0, 10000); }});
   t.push_back({"proto-max-bulk-len", true, [](const config& c) { return std::to_string(c.proto_max_bulk_len); },
                [](config& c, const std::vector<std::string>& a) -> std::string {
                  std::uint64_t v = 0;

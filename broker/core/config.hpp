@@ -40,6 +40,9 @@ struct config {
   unsigned maxclients = 10000;
   unsigned timeout = 0;                  // idle seconds, 0 = never
   unsigned tcp_keepalive = 300;
+  // Microseconds the event loop keeps polling (instead of sleeping) once it runs out of
+  // events, while events have been arriving closer together than that. 0 = always sleep.
+  unsigned busy_poll = 50;
   std::uint64_t proto_max_bulk_len = 512ull * 1024 * 1024;
   std::uint64_t client_query_buffer_limit = 1024ull * 1024 * 1024;
   std::string dir = ".";
