@@ -1,6 +1,7 @@
 // network: see network.hpp.
 #include "broker/network.hpp"
 
+#include <thread>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -486,7 +487,12 @@ void network::impl::run_loop() {
       continue;
     }
     if (!idle) idle_since = now, idle = true;
-    if (last_gap < window && now - idle_since < window) continue;  // keep polling
+    if (last_gap < window && now - idle_since < window) {
+      // Keep polling, but let any other runnable thread on this CPU go first: polling
+      // must not take time from an endpoint or a client that shares the machine.
+      std::this_thread::yield();
+      continue;
+    }
     if (io.run_one() == 0) break;
     last_gap = clock::now() - idle_since;
     idle = false;

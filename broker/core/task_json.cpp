@@ -1,6 +1,7 @@
 // task_json: see task_json.hpp.
 #include "broker/core/task_json.hpp"
 
+#include <charconv>
 #include <cstdio>
 
 namespace respq::core {
@@ -115,9 +116,9 @@ void append_payload_field(std::string& out, std::string_view payload) {
 }
 
 std::string json_number(double d) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.3f", d);
-  std::string s(buf);
+  char buf[400];  // "%.3f" of the largest double fits
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::fixed, 3);
+  std::string s(buf, ec == std::errc() ? end : buf);
   while (!s.empty() && s.back() == '0') s.pop_back();
   if (!s.empty() && s.back() == '.') s.pop_back();
   if (s.empty() || s == "-") s = "0";

@@ -628,19 +628,26 @@ std::string task_manager::info() {
     std::size_t pending = v && v->type() == value_type::list ? v->list().size() : 0;
     value* d = s_.db().find(q.dead_key);
     std::size_t dead_now = d && d->type() == value_type::list ? d->list().size() : 0;
+    // Nearest-rank percentiles; asked in increasing order, so each selection only
+    // partitions what lies above the previous one.
     std::vector<double> lat = q.latency_ms;
-    std::sort(lat.begin(), lat.end());
+    auto from = lat.begin();
     auto pct = [&](double p) {
       if (lat.empty()) return 0.0;
-      std::size_t i = static_cast<std::size_t>(std::ceil(p * static_cast<double>(lat.size()))) ;
-      return lat[std::min(lat.size() - 1, i == 0 ? 0 : i - 1)];
+      std::size_t i = static_cast<std::size_t>(std::ceil(p * static_cast<double>(lat.size())));
+      auto nth = lat.begin() + static_cast<std::ptrdiff_t>(std::min(lat.size() - 1, i == 0 ? 0 : i - 1));
+      std::nth_element(from, nth, lat.end());
+      from = nth;
+      return *nth;
     };
+    const double p50 = pct(0.50);
+    const double p99 = pct(0.99);
     out += name + ":pending=" + std::to_string(pending) + ",in_flight=" + std::to_string(q.in_flight) +
            ",retrying=" + std::to_string(q.retrying) + ",scheduled=" + std::to_string(q.scheduled) +
            ",delivered=" + std::to_string(q.delivered) + ",failed=" + std::to_string(q.failed) +
            ",dead=" + std::to_string(q.dead) + ",dead_list=" + std::to_string(dead_now) +
-           ",dispatched=" + std::to_string(q.dispatched) + ",latency_p50_ms=" + json_number(pct(0.50)) +
-           ",latency_p99_ms=" + json_number(pct(0.99)) + ",concurrency=" + std::to_string(q.opts.concurrency) +
+           ",dispatched=" + std::to_string(q.dispatched) + ",latency_p50_ms=" + json_number(p50) +
+           ",latency_p99_ms=" + json_number(p99) + ",concurrency=" + std::to_string(q.opts.concurrency) +
            ",rate=" + json_number(q.opts.rate) + "\r\n";
   }
   return out;

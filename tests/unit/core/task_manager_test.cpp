@@ -3,8 +3,10 @@
 #include <catch2/catch.hpp>
 
 #include <nlohmann/json.hpp>
+#include <chrono>
 #include <thread>
 
+#include "broker/core/task_json.hpp"
 #include "broker/core/task_manager.hpp"
 #include "core_fixture.hpp"
 #include "workers/http_request.hpp"
@@ -190,4 +192,41 @@ TEST_CASE("a task requeued at shutdown keeps the id respq gave it", "[tasks]") {
   REQUIRE(h2.sent.size() == 1);
   CHECK(h2.sent[0].url == "http://127.0.0.1:9/no-id");
   CHECK(h2.header(h2.sent[0], "X-Task-Id") == id);
+}
+
+TEST_CASE("JSON numbers in outcomes carry up to three decimals, trailing zeros dropped", "[tasks]") {
+  CHECK(core::json_number(0) == "0");
+  CHECK(core::json_number(12) == "12");
+  CHECK(core::json_number(1.5) == "1.5");
+  CHECK(core::json_number(0.1234) == "0.123");
+  CHECK(core::json_number(1.0005) == "1");  // 1.000499999... in binary
+  CHECK(core::json_number(0.0625) == "0.062");  // exact tie: round half to even, as printf
+  CHECK(core::json_number(1764000000.25) == "1764000000.25");
+  CHECK(core::json_number(-3.5) == "-3.5");
+  CHECK(core::json_number(1e300).size() == 301);
+}
+
+TEST_CASE("INFO tasks reports nearest-rank dispatch latency percentiles", "[tasks]") {
+  core::config cfg = one_queue();
+  cfg.queues["tasks"].concurrency = 1;
+  harness h(std::move(cfg));
+  // Ten tasks pushed at once, one in flight at a time, each finished 5 ms after it
+  // started: task k waits at least 5k ms, so the samples rise with k.
+  for (int i = 0; i < 10; ++i) h.producer({"LPUSH", "tasks", "{\"url\":\"http://127.0.0.1:1/x\"}"});
+  for (std::size_t k = 0; k < 10; ++k) {
+    REQUIRE(h.sent.size() == k + 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    h.result(h.sent[k], 204);
+  }
+  std::string info = h.s.tasks().info();
+  auto field = [&](const std::string& name) {
+    auto at = info.find(name + "=");
+    REQUIRE(at != std::string::npos);
+    return std::stod(info.substr(at + name.size() + 1));
+  };
+  // Nearest rank of 10 samples: p50 is the 5th (>= 20 ms), p99 the 10th (>= 45 ms).
+  const double p50 = field("latency_p50_ms"), p99 = field("latency_p99_ms");
+  CHECK(p50 >= 20);
+  CHECK(p99 >= 45);
+  CHECK(p99 > p50);
 }
