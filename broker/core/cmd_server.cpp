@@ -1,4 +1,6 @@
 // Server commands: INFO COMMAND CONFIG TIME SHUTDOWN BGREWRITEAOF MONITOR LASTSAVE DEBUG.
+#include <dlfcn.h>
+
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -35,6 +37,16 @@ std::uint64_t rss_bytes() {
   std::uint64_t pages = 0, resident = 0;
   f >> pages >> resident;
   return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+// "mimalloc-2.0.9" when the process runs on mimalloc (respq-server links it), else "libc".
+std::string allocator_name() {
+  using version_fn = int (*)();
+  if (auto fn = reinterpret_cast<version_fn>(::dlsym(RTLD_DEFAULT, "mi_version"))) {
+    const int v = fn();  // major * 100 + minor * 10 + patch
+    return "mimalloc-" + std::to_string(v / 100) + "." + std::to_string(v / 10 % 10) + "." + std::to_string(v % 10);
+  }
+  return "libc";
 }
 
 std::uint64_t used_memory(server& s) {
@@ -131,7 +143,7 @@ std::string section_memory(server& s) {
   char ratio[32];
   std::snprintf(ratio, sizeof ratio, "%.2f", used ? static_cast<double>(rss) / static_cast<double>(used) : 0.0);
   line(o, "mem_fragmentation_ratio", ratio);
-  line(o, "mem_allocator", "libc");
+  line(o, "mem_allocator", allocator_name());
   return o;
 }
 

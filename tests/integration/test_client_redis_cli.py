@@ -169,5 +169,18 @@ def test_raw_lrange_prints_values_unquoted_one_per_line(s):
     cli(port, "del", "cli:raw")
 
 
+def test_info_memory_names_the_allocator_in_use(s):
+    # respq-server links mimalloc (not in sanitizer builds): INFO says which one runs,
+    # like Redis's "jemalloc-5.3.0".
+    from harness import SERVER
+    needed = run(["readelf", "-d", SERVER]).stdout
+    out = cli(s.r.port, "INFO", "memory").stdout
+    alloc = re.search(r"^mem_allocator:(\S+)\r?$", out, re.M).group(1)
+    if "libmimalloc" in needed:
+        assert re.fullmatch(r"mimalloc-\d+\.\d+\.\d+", alloc), alloc
+    else:
+        assert alloc == "libc", alloc
+
+
 if __name__ == "__main__":
     run_tests(globals(), setup=Server)
