@@ -1,7 +1,6 @@
 // network: see network.hpp.
 #include "broker/network.hpp"
 
-#include <thread>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -10,6 +9,7 @@
 #include <asio.hpp>
 #include <asio/bind_allocator.hpp>
 #include <chrono>
+#include <thread>
 #include <unordered_map>
 
 #include "broker/core/log.hpp"
@@ -467,7 +467,7 @@ int network::run() {
 // and respq pays for being woken. When events keep arriving less than `busy-poll`
 // microseconds apart, the loop polls without sleeping for up to that long after each
 // batch; measured with redis-benchmark at 50 clients this lifts -P 1 throughput by about
-// 15% (bench/RESULTS.md). It only polls while the previous gap between batches was
+// 10% (bench/RESULTS.md). It only polls while the previous gap between batches was
 // shorter than the window, so a server that is idle, or sees an event every millisecond,
 // sleeps at once and spends nothing on it.
 void network::impl::run_loop() {
