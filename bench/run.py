@@ -18,7 +18,7 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import harness  # noqa: E402
-from harness import Nginx, RedisServer, Respq, free_port  # noqa: E402
+from harness import Nginx, RedisServer, Respq, cpu_seconds, free_port  # noqa: E402
 
 BUILD = os.environ.get("RESPQ_BUILD_DIR", os.path.join(ROOT, "build"))
 SERVER = os.path.join(BUILD, "broker", "respq-server")
@@ -50,13 +50,6 @@ def rss_kb(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / tick
 
 
 def redis_benchmark(port, tests, n, pipeline, clients=50, server_pid=None):

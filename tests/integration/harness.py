@@ -436,6 +436,27 @@ def php(script, *args, timeout=120, check=True, input=None):
     return run(["php", script] + [str(a) for a in args], timeout=timeout, check=check, input=input)
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds a process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_error(*args):
+    """Starts respq with args, expects it to refuse them: exit code 1 before listening.
+    Returns its log."""
+    r = Respq(*args, start=False)
+    try:
+        r.start(wait=False)
+        r.proc.wait(timeout=20)
+        assert r.proc.returncode == 1, (r.proc.returncode, r.log_text())
+        return r.log_text()
+    finally:
+        r.stop()
+        r.cleanup()
+
+
 def wait_until(pred, timeout=10.0, interval=0.01, what="condition"):
     deadline = time.time() + timeout
     while time.time() < deadline:
