@@ -7,22 +7,26 @@
 
 namespace respq::workers {
 
-http_request make_http_request(const task& t, std::uint64_t ticket, std::string pool,
-                               double default_timeout_s) {
+http_request make_http_request(task&& t, std::uint64_t ticket, std::string pool, double default_timeout_s) {
   http_request r;
   r.ticket = ticket;
   r.pool = std::move(pool);
-  r.method = t.method;
-  r.url = t.url;
-  r.headers = t.headers;
+  r.method = std::move(t.method);
+  r.url = std::move(t.url);
+  r.headers = std::move(t.headers);
   const bool has_id_header = std::any_of(r.headers.begin(), r.headers.end(), [](const auto& h) {
     return ::strcasecmp(h.first.c_str(), "X-Task-Id") == 0;
   });
   if (!t.id.empty() && !has_id_header) r.headers.emplace_back("X-Task-Id", t.id);
-  r.body = t.body;
+  r.body = std::move(t.body);
   r.timeout_s = t.timeout.value_or(default_timeout_s);
   r.follow_redirects = t.follow_redirects;
   return r;
+}
+
+http_request make_http_request(const task& t, std::uint64_t ticket, std::string pool,
+                               double default_timeout_s) {
+  return make_http_request(task(t), ticket, std::move(pool), default_timeout_s);
 }
 
 }  // namespace respq::workers

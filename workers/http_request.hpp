@@ -43,5 +43,7 @@ struct http_result {
 // `default_timeout_s` (the queue's).
 http_request make_http_request(const task& t, std::uint64_t ticket, std::string pool,
                                double default_timeout_s);
+// The same, taking the task's strings instead of copying them.
+http_request make_http_request(task&& t, std::uint64_t ticket, std::string pool, double default_timeout_s);
 
 }  // namespace respq::workers

@@ -2,13 +2,22 @@
 #include "broker/core/task_json.hpp"
 
 #include <charconv>
-#include <cstdio>
+#include <cstdint>
+#include <cstring>
 
 namespace respq::core {
 
 bool valid_utf8(std::string_view s) {
   std::size_t i = 0, n = s.size();
   while (i < n) {
+    // ASCII eight bytes at a time: task payloads are mostly ASCII JSON.
+    while (i + 8 <= n) {
+      std::uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      if (w & 0x8080808080808080ull) break;
+      i += 8;
+    }
+    if (i >= n) break;
     auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       ++i;
@@ -81,8 +90,15 @@ std::string base64_decode(std::string_view in) {
 }
 
 void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out.reserve(out.size() + s.size() + 2);
   out += '"';
-  for (unsigned char ch : s) {
+  std::size_t run = 0;  // start of the bytes not yet copied: copied in one append per run
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto ch = static_cast<unsigned char>(s[i]);
+    if (ch >= 0x20 && ch != '"' && ch != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
     switch (ch) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -91,16 +107,13 @@ void append_json_string(std::string& out, std::string_view s) {
       case '\t': out += "\\t"; break;
       case '\b': out += "\\b"; break;
       case '\f': out += "\\f"; break;
-      default:
-        if (ch < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", ch);
-          out += buf;
-        } else {
-          out += static_cast<char>(ch);
-        }
+      default: {
+        const char u[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
+        out.append(u, sizeof u);
+      }
     }
   }
+  out.append(s.data() + run, s.size() - run);
   out += '"';
 }
 

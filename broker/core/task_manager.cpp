@@ -99,11 +99,15 @@ struct task_manager::impl {
   bool stopping = false;
 
   // --- helpers ------------------------------------------------------------------------
+  // 16 random hex digits, then a counter's low 32 bits as 8 more.
   std::string new_id() {
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%016llx%08llx", static_cast<unsigned long long>(rng()),
-                  static_cast<unsigned long long>(++id_counter & 0xffffffffull));
-    return buf;
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string id(24, '0');
+    std::uint64_t r = rng();
+    for (int i = 15; i >= 0; --i, r >>= 4) id[static_cast<std::size_t>(i)] = hex[r & 15];
+    std::uint64_t c = ++id_counter & 0xffffffffull;
+    for (int i = 23; i >= 16; --i, c >>= 4) id[static_cast<std::size_t>(i)] = hex[c & 15];
+    return id;
   }
 
   std::string envelope(const std::string& id, const record& r, std::string_view payload) {
@@ -308,7 +312,7 @@ struct task_manager::impl {
     ++q.in_flight;
     ++q.dispatched;
     t.id = id;
-    auto req = workers::make_http_request(t, r.ticket, q.name, q.opts.timeout);
+    auto req = workers::make_http_request(std::move(t), r.ticket, q.name, q.opts.timeout);
     req.headers.emplace_back("X-Task-Attempt", std::to_string(r.attempts));
     outgoing.push_back(std::move(req));
   }
