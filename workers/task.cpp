@@ -17,6 +17,8 @@
 #include <curl/curl.h>
 #include <nlohmann/json.hpp>
 
+#include "workers/json_view.hpp"
+
 namespace respq::workers {
 namespace {
 
@@ -122,24 +124,26 @@ void append_php_double(std::string& out, double v) {
 
 // ---- http_build_query ----------------------------------------------------------------------
 
-template <typename Json>
-void append_scalar(std::string& out, const Json& v) {
+using json_view::value;
+using json_view::value_t;
+
+void append_scalar(std::string& out, const value& v) {
   char buf[24];
   switch (v.type()) {
-    case nlohmann::json::value_t::string:
-      php_urlencode(v.template get_ref<const std::string&>(), out);
+    case value_t::string:
+      php_urlencode(v.text(), out);
       break;
-    case nlohmann::json::value_t::boolean:
-      out += v.template get<bool>() ? '1' : '0';
+    case value_t::boolean:
+      out += v.boolean() ? '1' : '0';
       break;
-    case nlohmann::json::value_t::number_integer: {
-      const auto r = std::to_chars(buf, buf + sizeof buf, v.template get<std::int64_t>());
+    case value_t::number_integer: {
+      const auto r = std::to_chars(buf, buf + sizeof buf, v.int64());
       out.append(buf, r.ptr);
       break;
     }
-    case nlohmann::json::value_t::number_unsigned: {
+    case value_t::number_unsigned: {
       // PHP integers are int64; json_decode turns anything larger into a float.
-      const auto u = v.template get<std::uint64_t>();
+      const auto u = v.uint64();
       if (u <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
         const auto r = std::to_chars(buf, buf + sizeof buf, u);
         out.append(buf, r.ptr);
@@ -150,9 +154,9 @@ void append_scalar(std::string& out, const Json& v) {
       }
       break;
     }
-    case nlohmann::json::value_t::number_float: {
+    case value_t::number_float: {
       std::string text;
-      append_php_double(text, v.template get<double>());
+      append_php_double(text, v.number());
       php_urlencode(text, out);
       break;
     }
@@ -163,14 +167,13 @@ void append_scalar(std::string& out, const Json& v) {
 
 // `prefix` is the encoded name of `container` ("" at the top level); it is extended in
 // place for each child and restored afterwards, so deep nesting costs no copies.
-template <typename Json>
-void build_query(const Json& container, std::string& prefix, bool top, std::string& out, int depth) {
+void build_query(const value& container, std::string& prefix, bool top, std::string& out, int depth) {
   if (depth > max_json_depth) return;
   const std::size_t base = prefix.size();
   std::size_t index = 0;
   for (auto it = container.begin(); it != container.end(); ++it, ++index) {
-    const Json& v = *it;
-    if (v.is_null() || v.is_discarded() || v.is_binary()) continue;
+    const value v = *it;
+    if (v.is_null()) continue;
     if (v.is_structured() && v.empty()) continue;
     prefix.resize(base);
     if (!top) prefix += "%5B";
@@ -194,8 +197,7 @@ void build_query(const Json& container, std::string& prefix, bool top, std::stri
   prefix.resize(base);
 }
 
-template <typename Json>
-std::string http_build_query_generic(const Json& data) noexcept {
+std::string query_of(const value& data) noexcept {
   std::string out;
   if (!data.is_structured()) return out;
   try {
@@ -206,6 +208,17 @@ std::string http_build_query_generic(const Json& data) noexcept {
     out.clear();
   }
   return out;
+}
+
+template <typename Json>
+std::string http_build_query_generic(const Json& data) noexcept {
+  try {
+    json_view::document doc;
+    doc.assign(data, max_json_depth);
+    return query_of(doc.root());
+  } catch (...) {
+    return {};
+  }
 }
 
 // ---- JSON and URL checks ---------------------------------------------------------------
@@ -240,8 +253,28 @@ struct curl_string_deleter {
   void operator()(char* s) const { curl_free(s); }
 };
 
+// The last URLs check_url accepted, per thread. An app sends most tasks to a handful of
+// endpoints, and libcurl's parse (with its allocations) was a tenth of the broker
+// thread's work per task; a URL seen here was accepted before and is accepted again.
+class accepted_urls {
+ public:
+  bool contains(const std::string& url) const {
+    return std::find(urls_.begin(), urls_.end(), url) != urls_.end();
+  }
+  void add(const std::string& url) {
+    if (url.size() > max_url_bytes) return;
+    urls_[next_] = url;
+    next_ = (next_ + 1) % urls_.size();
+  }
+
+ private:
+  static constexpr std::size_t max_url_bytes = 2048;
+  std::array<std::string, 8> urls_;
+  std::size_t next_ = 0;
+};
+
 // Returns an error reason, or empty when `url` is an http(s) URL with a host.
-std::string check_url(const std::string& url, std::string_view field) {
+std::string check_url_uncached(const std::string& url, std::string_view field) {
   if (url.find('\0') != std::string::npos) return std::string(field) + " contains a NUL byte";
   std::unique_ptr<CURLU, curl_url_deleter> h(curl_url());
   if (!h) return std::string(field) + " could not be checked (out of memory)";
@@ -262,6 +295,14 @@ std::string check_url(const std::string& url, std::string_view field) {
   std::unique_ptr<char, curl_string_deleter> host(raw);
   if (!host || *host == '\0') return std::string(field) + " has no host";
   return {};
+}
+
+std::string check_url(const std::string& url, std::string_view field) {
+  thread_local accepted_urls accepted;
+  if (!url.empty() && accepted.contains(url)) return {};
+  std::string err = check_url_uncached(url, field);
+  if (err.empty()) accepted.add(url);
+  return err;
 }
 
 // Appends an encoded query to a URL: after '?' or '&' as the URL needs, dropping any
@@ -287,9 +328,9 @@ bool has_header(const task& t, std::string_view name) {
                      [&](const auto& h) { return iequals(h.first, name); });
 }
 
-std::string number_text(const nlohmann::ordered_json& v) {
+std::string number_text(const value& v) {
   if (v.is_number_float()) {
-    const double d = v.get<double>();
+    const double d = v.number();
     if (std::trunc(d) == d && std::fabs(d) < 1e15) return std::to_string(static_cast<long long>(d));
   }
   return v.dump();
@@ -298,41 +339,42 @@ std::string number_text(const nlohmann::ordered_json& v) {
 using ojson = nlohmann::ordered_json;
 
 // Decodes a JSON object payload. Returns the task or the first problem found.
-decode_result decode_object(const ojson& j, double now) {
+decode_result decode_object(const value& j, double now) {
   task t;
-  auto field = [&](const char* name) -> const ojson* {
+  auto field = [&](std::string_view name) -> std::optional<value> {
     const auto it = j.find(name);
     // JSON null means absent: PHP arrays often carry 'key' => null.
-    return (it == j.end() || it->is_null()) ? nullptr : &*it;
+    if (it == j.end() || (*it).is_null()) return std::nullopt;
+    return *it;
   };
   auto fail = [](std::string reason) -> decode_result { return decode_error{std::move(reason)}; };
 
   // url
-  const ojson* url = field("url");
+  const auto url = field("url");
   if (!url) return fail("url is missing");
   if (!url->is_string()) return fail("url must be a string");
-  t.url = url->get<std::string>();
+  t.url = std::string(url->text());
   if (auto err = check_url(t.url, "url"); !err.empty()) return fail(std::move(err));
 
   // body / json
-  const ojson* body = field("body");
-  const ojson* json_body = field("json");
+  const auto body = field("body");
+  const auto json_body = field("json");
   if (body && json_body) return fail("body and json cannot both be given");
   if (body) {
     if (!body->is_string()) return fail("body must be a string (use json for a JSON body)");
-    t.body = body->get<std::string>();
+    t.body = std::string(body->text());
   } else if (json_body) {
-    t.body = json_body->dump(-1, ' ', false, ojson::error_handler_t::replace);
+    t.body = json_body->dump();
   }
 
   // method
-  if (const ojson* m = field("method")) {
+  if (const auto m = field("method")) {
     if (!m->is_string()) return fail("method must be a string");
-    std::string name = m->get<std::string>();
+    std::string name(m->text());
     std::transform(name.begin(), name.end(), name.begin(), ascii_upper);
     static constexpr std::array<std::string_view, 6> methods{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"};
     if (std::find(methods.begin(), methods.end(), name) == methods.end())
-      return fail("method " + quote_for_reason(m->get<std::string>()) +
+      return fail("method " + quote_for_reason(m->text()) +
                   " is not supported (GET POST PUT PATCH DELETE HEAD)");
     t.method = std::move(name);
   } else if (t.body) {
@@ -341,19 +383,19 @@ decode_result decode_object(const ojson& j, double now) {
   if (t.method == "HEAD" && t.body) return fail("a HEAD request cannot have a body");
 
   // headers
-  if (const ojson* hs = field("headers")) {
+  if (const auto hs = field("headers")) {
     if (!hs->is_object()) return fail("headers must be an object of name: value");
     for (auto it = hs->begin(); it != hs->end(); ++it) {
-      const std::string& name = it.key();
+      const std::string_view name = it.key();
       if (name.empty() || !std::all_of(name.begin(), name.end(),
                                        [](char c) { return is_token_char(static_cast<unsigned char>(c)); }))
         return fail("header name " + quote_for_reason(name) + " is not a valid HTTP token");
       if (iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding"))
         return fail("header " + quote_for_reason(name) + " is set by respq from the body");
       std::string value;
-      if (it->is_string())
-        value = it->get<std::string>();
-      else if (it->is_number())
+      if ((*it).is_string())
+        value = std::string((*it).text());
+      else if ((*it).is_number())
         value = number_text(*it);
       else
         return fail("header " + quote_for_reason(name) + " value must be a string or number");
@@ -365,9 +407,9 @@ decode_result decode_object(const ojson& j, double now) {
   if (json_body && !has_header(t, "Content-Type")) t.headers.emplace_back("Content-Type", "application/json");
 
   // param: a form body for POST/PUT/PATCH without another body, else the query string.
-  if (const ojson* p = field("param")) {
+  if (const auto p = field("param")) {
     if (!p->is_structured()) return fail("param must be an object or an array");
-    std::string query = http_build_query(*p);
+    std::string query = query_of(*p);
     const bool form = !t.body && (t.method == "POST" || t.method == "PUT" || t.method == "PATCH");
     if (form) {
       t.body = std::move(query);
@@ -379,37 +421,37 @@ decode_result decode_object(const ojson& j, double now) {
   }
 
   // timeout, retries
-  if (const ojson* v = field("timeout")) {
-    if (!v->is_number() || !(v->get<double>() > 0) || v->get<double>() > max_timeout_s)
+  if (const auto v = field("timeout")) {
+    if (!v->is_number() || !(v->number() > 0) || v->number() > max_timeout_s)
       return fail("timeout must be a number of seconds > 0 and <= 86400");
-    t.timeout = v->get<double>();
+    t.timeout = v->number();
   }
-  if (const ojson* v = field("retries")) {
+  if (const auto v = field("retries")) {
     const bool integral =
-        v->is_number_integer() || (v->is_number_float() && std::trunc(v->get<double>()) == v->get<double>());
-    if (!integral || v->get<double>() < 0 || v->get<double>() > max_retries)
+        v->is_number_integer() || (v->is_number_float() && std::trunc(v->number()) == v->number());
+    if (!integral || v->number() < 0 || v->number() > max_retries)
       return fail("retries must be an integer from 0 to 1000");
-    t.retries = static_cast<int>(v->get<double>());
+    t.retries = static_cast<int>(v->number());
   }
 
   // delay / at
-  const ojson* delay = field("delay");
-  const ojson* at = field("at");
+  const auto delay = field("delay");
+  const auto at = field("at");
   if (delay && at) return fail("delay and at cannot both be given");
   if (delay) {
-    if (!delay->is_number() || !(delay->get<double>() >= 0) || !std::isfinite(delay->get<double>()))
+    if (!delay->is_number() || !(delay->number() >= 0) || !std::isfinite(delay->number()))
       return fail("delay must be a number of seconds >= 0");
-    t.run_at = now + delay->get<double>();
+    t.run_at = now + delay->number();
   } else if (at) {
-    if (!at->is_number() || !(at->get<double>() >= 0) || !std::isfinite(at->get<double>()))
+    if (!at->is_number() || !(at->number() >= 0) || !std::isfinite(at->number()))
       return fail("at must be a unix time in seconds (a number >= 0)");
-    t.run_at = at->get<double>();
+    t.run_at = at->number();
   }
 
   // id
-  if (const ojson* v = field("id")) {
+  if (const auto v = field("id")) {
     if (v->is_string())
-      t.id = v->get<std::string>();
+      t.id = std::string(v->text());
     else if (v->is_number_integer())
       t.id = v->dump();
     else
@@ -421,17 +463,17 @@ decode_result decode_object(const ojson& j, double now) {
   }
 
   // callback
-  if (const ojson* v = field("callback")) {
+  if (const auto v = field("callback")) {
     if (!v->is_string()) return fail("callback must be a string");
-    t.callback = v->get<std::string>();
+    t.callback = std::string(v->text());
     if (!t.callback.empty())
       if (auto err = check_url(t.callback, "callback"); !err.empty()) return fail(std::move(err));
   }
 
   // follow_redirects
-  if (const ojson* v = field("follow_redirects")) {
+  if (const auto v = field("follow_redirects")) {
     if (!v->is_boolean()) return fail("follow_redirects must be true or false");
-    t.follow_redirects = v->get<bool>();
+    t.follow_redirects = v->boolean();
   }
   return t;
 }
@@ -592,11 +634,16 @@ decode_result decode_task(std::string_view payload, double now) {
     const char first = text.front();
     if (first != '{' && first != '[' && first != '"' && is_http_url_text(text)) return decode_bare_url(text);
     if (nests_deeper_than(text, max_json_depth)) return decode_error{"payload nests deeper than 512 levels"};
+    json_view::document doc;
+    if (first == '{' && doc.parse(text)) return decode_object(doc.root(), now);
+    // What the quick parser declines (invalid JSON included) goes through nlohmann, whose
+    // results and messages are the reference.
     const ojson j = ojson::parse(text.begin(), text.end());
     if (j.is_string() && is_http_url_text(j.get_ref<const std::string&>()))
       return decode_bare_url(j.get_ref<const std::string&>());
     if (!j.is_object()) return decode_error{"payload must be a JSON object or an http(s) URL"};
-    return decode_object(j, now);
+    doc.assign(j, max_json_depth);
+    return decode_object(doc.root(), now);
   } catch (const nlohmann::json::parse_error& e) {
     return decode_error{"payload is not valid JSON (at byte " + std::to_string(e.byte) + ")"};
   } catch (const nlohmann::json::out_of_range&) {
