@@ -141,9 +141,9 @@ void value::dump_to(std::string& out) const {
 
 bool document::parse(std::string_view text) {
   nodes_.clear();
+  nodes_.reserve(16);
   unescaped_.clear();
-  // Unescaping never lengthens a string, so the buffer never moves while views point in.
-  unescaped_.reserve(text.size());
+  text_size_ = text.size();
   p_ = text.data();
   end_ = p_ + text.size();
   skip_ws();
@@ -324,7 +324,9 @@ bool document::parse_string(std::string_view& out) {
     p_ += len;
   }
   if (p_ == end_) return false;
-  // Escapes: unescape into the shared buffer.
+  // Escapes: unescape into the shared buffer. Unescaping never lengthens a string, so
+  // once the buffer holds the whole text's size it never moves while views point in.
+  if (unescaped_.capacity() < text_size_) unescaped_.reserve(text_size_);
   const std::size_t first = unescaped_.size();
   unescaped_.append(start, static_cast<std::size_t>(p_ - start));
   auto read_hex4 = [&](std::uint32_t& v) {

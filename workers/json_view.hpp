@@ -163,7 +163,8 @@ class document {
   void skip_ws();
 
   std::vector<node> nodes_;
-  std::string unescaped_;  // reserved to the text's size, so views into it stay valid
+  std::string unescaped_;  // reserved to the text's size at the first escape: views stay valid
+  std::size_t text_size_ = 0;
   const char* p_ = nullptr;
   const char* end_ = nullptr;
 };
