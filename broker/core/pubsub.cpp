@@ -38,12 +38,26 @@ void server::check_output_limit(client& c) {
 std::size_t server::publish(std::string_view channel, std::string_view message) {
   std::size_t receivers = 0;
   if (auto it = channels_.find(std::string(channel)); it != channels_.end()) {
+    // The message is encoded once per protocol, into the first subscriber's buffer; the
+    // others get a copy of those bytes (one append instead of a dozen small ones each).
+    struct encoded {
+      const client* in = nullptr;
+      std::size_t from = 0, size = 0;
+    } first[2];
     for (client* c : it->second) {
-      auto w = reply(*c);
-      w.push(3);
-      w.bulk("message");
-      w.bulk(channel);
-      w.bulk(message);
+      encoded& e = first[c->resp == 3 ? 1 : 0];
+      if (e.in) {
+        c->out.append(e.in->out, e.from, e.size);
+      } else {
+        e.in = c;
+        e.from = c->out.size();
+        auto w = reply(*c);
+        w.push(3);
+        w.bulk("message");
+        w.bulk(channel);
+        w.bulk(message);
+        e.size = c->out.size() - e.from;
+      }
       check_output_limit(*c);
       queue_write(*c);
       ++receivers;

@@ -179,6 +179,20 @@ TEST_CASE("pub/sub delivers messages and enforces subscribe mode", "[core][pubsu
   CHECK(pub({"PUBLISH", "ch", "x"}) == ":3\r\n");
   CHECK(sub3.take() == ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nx\r\n");
   CHECK(sub3({"PING"}) == "+PONG\r\n");
+  // More subscribers of each protocol: the message is encoded once per protocol and
+  // copied to the others; each must still get its own protocol's bytes.
+  fake_client sub2(s), sub4(s);
+  sub.take();
+  sub2({"SUBSCRIBE", "ch"});
+  sub4({"HELLO", "3"});
+  sub4({"SUBSCRIBE", "ch"});
+  CHECK(pub({"PUBLISH", "ch", "yz"}) == ":5\r\n");
+  const std::string resp2 = "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nyz\r\n";
+  const std::string resp3 = ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nyz\r\n";
+  CHECK(sub.take() == resp2 + "*4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$2\r\nch\r\n$2\r\nyz\r\n");
+  CHECK(sub2.take() == resp2);
+  CHECK(sub3.take() == resp3);
+  CHECK(sub4.take() == resp3);
 }
 
 TEST_CASE("requirepass gates commands until AUTH", "[core][auth]") {
