@@ -38,7 +38,6 @@ constexpr std::size_t max_body_bytes = 4 * 1024 * 1024;
 constexpr std::size_t max_head_bytes = 64 * 1024;
 constexpr double default_timeout_s = 30;
 constexpr auto dns_ttl = std::chrono::seconds(60);
-constexpr auto idle_limit = std::chrono::seconds(30);
 
 bool iequal(std::string_view a, std::string_view b) {
   return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
@@ -118,14 +117,15 @@ struct http1_client::impl {
     std::string resolve_error;
   };
 
-  impl(asio::io_context& io_, std::string ua, done_fn d)
-      : io(io_), user_agent(std::move(ua)), done(std::move(d)), reaper(io_) {
+  impl(asio::io_context& io_, std::string ua, done_fn d, steady::duration idle)
+      : io(io_), user_agent(std::move(ua)), done(std::move(d)), idle_limit(idle), reaper(io_) {
     arm_reaper();
   }
 
   asio::io_context& io;
   std::string user_agent;
   done_fn done;
+  steady::duration idle_limit;
   std::unordered_map<std::string, std::unique_ptr<host_pool>> pools;  // pool + '\n' + authority
   std::unordered_map<std::string, unsigned> caps;                     // per delivery pool
   std::size_t in_flight = 0;
@@ -663,16 +663,25 @@ struct http1_client::impl {
   }
 
   void arm_reaper() {
-    reaper.expires_after(std::chrono::seconds(5));
+    reaper.expires_after(std::clamp<steady::duration>(idle_limit / 2, std::chrono::milliseconds(10), std::chrono::seconds(5)));
     reaper.async_wait([this](const asio::error_code& ec) {
       if (ec || stopped) return;
       // Idle keep-alive connections the server has likely closed by now: let them go.
       auto now = steady::now();
-      for (auto& [key, hp] : pools) {
-        auto& idle = hp->idle;
+      for (auto it = pools.begin(); it != pools.end();) {
+        host_pool& hp = *it->second;
+        auto& idle = hp.idle;
         for (auto& c : idle)
           if (now - c->idle_since > idle_limit) close(*c);
         idle.erase(std::remove_if(idle.begin(), idle.end(), [](const auto& c) { return c->closed; }), idle.end());
+        // An origin with nothing left (no connection, nothing waiting, no lookup running)
+        // goes too, so webhooks to ever new hosts do not add up. Nothing points to it:
+        // connections and waiting exchanges are gone, and finished exchanges' timers
+        // return before looking at their pool.
+        if (hp.open == 0 && hp.idle.empty() && hp.waiting.empty() && !hp.resolving)
+          it = pools.erase(it);
+        else
+          ++it;
       }
       arm_reaper();
     });
@@ -694,8 +703,9 @@ struct http1_client::impl {
   }
 };
 
-http1_client::http1_client(asio::io_context& io, std::string user_agent, done_fn done)
-    : impl_(std::make_unique<impl>(io, std::move(user_agent), std::move(done))) {}
+http1_client::http1_client(asio::io_context& io, std::string user_agent, done_fn done,
+                           std::chrono::steady_clock::duration idle_limit)
+    : impl_(std::make_unique<impl>(io, std::move(user_agent), std::move(done), idle_limit)) {}
 
 http1_client::~http1_client() { impl_->shutdown(); }
 
@@ -723,5 +733,7 @@ void http1_client::submit(http_request&& r) { impl_->submit(std::move(r)); }
 void http1_client::shutdown() { impl_->shutdown(); }
 
 std::size_t http1_client::in_flight() const { return impl_->in_flight; }
+
+std::size_t http1_client::origins() const { return impl_->pools.size(); }
 
 }  // namespace respq::workers

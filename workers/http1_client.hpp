@@ -20,6 +20,7 @@
 // closed it while idle) is retried once on a new connection, as curl does.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -36,7 +37,10 @@ class http1_client {
  public:
   using done_fn = std::function<void(http_result&&)>;
 
-  http1_client(asio::io_context& io, std::string user_agent, done_fn done);
+  // idle_limit: how long an idle keep-alive connection is kept; an origin with no
+  // connection left is forgotten at the next sweep (every 5 s, or half the limit).
+  http1_client(asio::io_context& io, std::string user_agent, done_fn done,
+               std::chrono::steady_clock::duration idle_limit = std::chrono::seconds(30));
   ~http1_client();
   http1_client(const http1_client&) = delete;
   http1_client& operator=(const http1_client&) = delete;
@@ -51,6 +55,8 @@ class http1_client {
   // Closes every connection; requests not finished get no result.
   void shutdown();
   std::size_t in_flight() const;
+  // Origins (delivery pool, host and port) currently remembered.
+  std::size_t origins() const;
 
  private:
   struct impl;
