@@ -221,8 +221,11 @@ class server {
   // with an empty key view and flush == true). The AOF rewrite copies a key's value on
   // its first write after the rewrite began (copy-on-write without fork).
   std::function<void(std::string_view key, bool flush)> key_write_hook;
+  // Writers other than client commands (the task dispatcher, shared queues) announce each
+  // key here before changing it: for the AOF rewrite, and for clients that WATCH it.
   void will_write(std::string_view key) {
     if (key_write_hook) key_write_hook(key, false);
+    if (!watchers_.empty()) signal_modified_key(key);
   }
   // Run by cron() ten times a second (AOF fsync scheduling, automatic rewrite, link).
   std::vector<std::function<void()>> cron_hooks;

@@ -33,6 +33,7 @@ class Servers:
                            "--http-queue", "replayq", "retries", "0",
                            "--http-queue", "slowq", "timeout", "0.3", "retries", "0",
                            "--http-queue", "longretry", "backoff-min", "60", "backoff-max", "60",
+                           "--http-queue", "watchq",
                            "--loglevel", "verbose")
         except Exception:
             self.ep.stop()
@@ -272,6 +273,34 @@ def test_delay_and_at_hold_the_request_until_due(s):
     assert t0 + 1.15 <= a["t"] < t0 + 6, f"at t0+1.2: sent at t0+{a['t'] - t0:.3f}"
     wait_until(lambda: task_info(s.r.port)["scheduled"] == "0", what="INFO tasks scheduled=0")
     assert not s.c.hexists("tasks:inflight", "delay-1")
+
+
+def test_watch_sees_the_dispatcher_change_its_keys(s):
+    """WATCH on a key the dispatcher writes (here watchq:inflight, which only this task
+    touches) makes EXEC fail, as after any client's write; a key it leaves alone does not."""
+    import redis
+
+    def transaction_after_delivery(watched, task_id):
+        s.push({"url": s.ep.url("/watch/" + task_id), "id": task_id, "delay": 0.6}, queue="watchq")
+        wait_until(lambda: s.c.hexists("watchq:inflight", task_id), what="the scheduled task's envelope")
+        p = s.c.pipeline()
+        p.watch(watched)
+        s.ep.wait_requests(1, path="/watch/" + task_id, timeout=10)
+        wait_until(lambda: not s.c.hexists("watchq:inflight", task_id), what="the delivered task's envelope gone")
+        p.multi()
+        p.set("watch-probe", task_id)
+        try:
+            p.execute()
+            return True
+        except redis.exceptions.WatchError:
+            return False
+        finally:
+            p.reset()
+
+    assert not transaction_after_delivery("watchq:inflight", "watch-1"), \
+        "EXEC ran although the dispatcher changed the watched key"
+    assert transaction_after_delivery("watch-unrelated", "watch-2"), "EXEC failed on a key nobody wrote"
+    assert s.c.get("watch-probe") == b"watch-2"
 
 
 def test_retry_after_is_honoured_beyond_the_backoff(s):
