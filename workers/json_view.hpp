@@ -3,9 +3,9 @@
 // The task decoder ran nlohmann's DOM parser on every payload: its lexer copies each
 // string byte by byte and every key and value becomes a heap node, about a third of the
 // broker thread's work per delivered task. This parser keeps strings as views into the
-// payload (only strings with escapes are copied, into one buffer), stores the tree as a
-// flat array of nodes, and offers the small part of nlohmann's interface the decoder's
-// templates use, so both parsers run the same decoding code.
+// payload (only strings with escapes are copied, into one buffer) and stores the tree as
+// a flat array of nodes. The decoder reads only this tree: a tree nlohmann parsed is
+// brought in with assign(), so both parsers feed the same decoding code.
 //
 // It takes the common payloads and declines the rest: parse() returns false for invalid
 // JSON and also for valid JSON it leaves to nlohmann (duplicate keys, integers of more
