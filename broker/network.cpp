@@ -134,6 +134,7 @@ struct network::impl {
   void on_accept(tcp::socket sock);
   void start_read(const std::shared_ptr<connection>& conn);
   void schedule_flush();
+  std::size_t requests_in_flight() const;  // the task manager's and the shared queues'
   void run_flush();
   void flush();
   void write_client(connection& conn);
@@ -366,16 +367,23 @@ void network::impl::begin_shutdown() {
     a->close(ec);
   }
   s.tasks().stop_dispatching();
+  for (auto& g : s.grace_participants) g.drain();
   stop_deadline = clock::now() + std::chrono::duration_cast<clock::duration>(
                                      std::chrono::duration<double>(s.cfg().shutdown_grace));
-  if (s.tasks().in_flight() > 0)
-    core::log_notice("Waiting up to " + std::to_string(s.cfg().shutdown_grace) + "s for " +
-                     std::to_string(s.tasks().in_flight()) + " HTTP requests in flight");
+  if (const std::size_t n = requests_in_flight(); n > 0)
+    core::log_notice("Waiting up to " + std::to_string(s.cfg().shutdown_grace) + "s for " + std::to_string(n) +
+                     " HTTP requests in flight");
   check_shutdown();
 }
 
+std::size_t network::impl::requests_in_flight() const {
+  std::size_t n = s.tasks().in_flight();
+  for (const auto& g : s.grace_participants) n += g.in_flight();
+  return n;
+}
+
 void network::impl::check_shutdown() {
-  if (s.tasks().in_flight() == 0 || clock::now() >= stop_deadline) {
+  if (requests_in_flight() == 0 || clock::now() >= stop_deadline) {
     finish_shutdown();
     return;
   }

@@ -121,6 +121,7 @@ struct shared_queue::impl {
   bool submit_posted = false;
 
   bool taking = false, recovering = false, stopping = false, started = false;
+  bool draining = false;  // shutdown's grace period: finish what is in flight, start nothing
   std::size_t in_flight = 0, waiting = 0;
   clock::time_point next_allowed{};
 
@@ -273,7 +274,7 @@ struct shared_queue::impl {
       park(seq, t, *t.task.run_at);
       return;
     }
-    if (in_flight < opts.concurrency) start_attempt(seq, t);
+    if (!draining && in_flight < opts.concurrency) start_attempt(seq, t);
     else park(seq, t, now);
   }
 
@@ -424,7 +425,7 @@ struct shared_queue::impl {
   void run_due() {
     const double now = unix_now();
     const auto tnow = clock::now();
-    while (!stopping && !due.empty() && due.begin()->first <= now && in_flight < opts.concurrency &&
+    while (!stopping && !draining && !due.empty() && due.begin()->first <= now && in_flight < opts.concurrency &&
            rate_allows(tnow)) {
       std::uint64_t seq = due.begin()->second;
       due.erase(due.begin());
@@ -459,7 +460,7 @@ struct shared_queue::impl {
 
   // --- taking -------------------------------------------------------------------------
   void take() {
-    if (stopping || !taker || !taker->ready() || taking || recovering) return;
+    if (stopping || draining || !taker || !taker->ready() || taking || recovering) return;
     if (in_flight >= opts.concurrency || due_ready()) return;
     auto now = clock::now();
     if (!rate_allows(now)) {
@@ -634,6 +635,9 @@ void shared_queue::stop() {
   d.retry_timer.cancel();
   if (d.taker) d.taker->stop();
 }
+
+void shared_queue::drain() { impl_->draining = true; }
+std::size_t shared_queue::requests_in_flight() const { return impl_->in_flight; }
 
 void shared_queue::reconfigure(const core::queue_options& opts) {
   impl_->opts = opts;

@@ -101,6 +101,11 @@ class shared_queue {
   void on_result(workers::http_result& r);
   void cron();
 
+  // Shutdown's grace period: no new attempt starts (tasks taken meanwhile wait); the
+  // requests in flight finish and their outcomes are recorded as usual.
+  void drain();
+  std::size_t requests_in_flight() const;
+
   // Shutdown, after the loop ended: finishes pending removals and hands every task held
   // back to the queue, over a blocking connection.
   void hand_back(redisContext* c);

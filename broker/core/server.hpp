@@ -229,6 +229,14 @@ class server {
   }
   // Run by cron() ten times a second (AOF fsync scheduling, automatic rewrite, link).
   std::vector<std::function<void()>> cron_hooks;
+  // Shutdown's grace period, for modules with HTTP requests of their own (shared queues):
+  // drain stops them starting new ones; in_flight says how many are left. The grace
+  // period waits for these as for the task manager's.
+  struct grace_hooks {
+    std::function<void()> drain;
+    std::function<std::size_t()> in_flight;
+  };
+  std::vector<grace_hooks> grace_participants;
   // Called after CONFIG SET changed a setting (name in lower case).
   std::vector<std::function<void(const std::string&)>> config_listeners;
 

@@ -296,18 +296,49 @@ def test_task_held_across_an_upstream_restart_still_gets_its_dead_letter():
 
 
 def test_graceful_shutdown_hands_held_tasks_back():
+    """Requests still running when the grace period ends: their tasks go back upstream."""
     with RedisServer() as up, HttpEndpoint(workers=4) as ep:
-        a = shared(up, "A", concurrency=2)
+        a = shared(up, "A", "--shutdown-grace", "1", concurrency=2)
         try:
             for tid in ("h-1", "h-2"):
-                up.client().lpush(Q, task(ep, tid, sleep=5))
+                up.client().lpush(Q, task(ep, tid, sleep=30))
             wait_until(lambda: shared_info(a, Q)["in_flight"] == "2", timeout=10, what="A holds both")
             a.stop()
+            assert "Grace period over" not in a.log_text()  # that line is about local tasks
             assert "handed 2 unfinished tasks back" in a.log_text(), a.log_text()
             u = up.client()
             assert u.llen(f"{Q}:processing:A") == 0
             assert sorted(json.loads(x)["id"] for x in u.lrange(Q, 0, -1)) == ["h-1", "h-2"]
         finally:
+            a.stop()
+            a.cleanup()
+
+
+def test_graceful_shutdown_lets_requests_in_flight_finish():
+    """SIGTERM: the grace period waits for the shared queue's requests in flight as for a
+    local queue's; nothing new is taken meanwhile, and what finished is not handed back."""
+    with RedisServer() as up, HttpEndpoint(workers=4) as ep:
+        a = shared(up, "A", "--shutdown-grace", "5", concurrency=2)
+        results = Results(up)
+        try:
+            for tid in ("g-1", "g-2"):
+                up.client().lpush(Q, task(ep, tid, sleep=1))
+            wait_until(lambda: shared_info(a, Q)["in_flight"] == "2", timeout=10, what="A holds both")
+            for tid in ("g-3", "g-4"):
+                up.client().lpush(Q, task(ep, tid))
+            t0 = time.time()
+            assert a.stop() == 0
+            took = time.time() - t0
+            log = a.log_text()
+            assert took < 4.5, f"two 1 s requests in flight and a 5 s grace: stopped after {took:.2f} s\n{log}"
+            assert "Waiting up to 5" in log and "unfinished tasks back" not in log, log
+            assert sorted(o["id"] for o in results.of("delivered")) == ["g-1", "g-2"]
+            assert sorted(delivered_ids(ep)) == ["g-1", "g-2"], "nothing new is sent during the grace period"
+            u = up.client()
+            assert u.llen(f"{Q}:processing:A") == 0
+            assert sorted(json.loads(x)["id"] for x in u.lrange(Q, 0, -1)) == ["g-3", "g-4"]
+        finally:
+            results.close()
             a.stop()
             a.cleanup()
 
