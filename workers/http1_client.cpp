@@ -663,7 +663,8 @@ struct http1_client::impl {
   }
 
   void arm_reaper() {
-    reaper.expires_after(std::clamp<steady::duration>(idle_limit / 2, std::chrono::milliseconds(10), std::chrono::seconds(5)));
+    const auto sweep = std::clamp<steady::duration>(idle_limit / 2, std::chrono::milliseconds(10), std::chrono::seconds(5));
+    reaper.expires_after(sweep);
     reaper.async_wait([this](const asio::error_code& ec) {
       if (ec || stopped) return;
       // Idle keep-alive connections the server has likely closed by now: let them go.

@@ -635,7 +635,11 @@ decode_result decode_task(std::string_view payload, double now) {
     if (first != '{' && first != '[' && first != '"' && is_http_url_text(text)) return decode_bare_url(text);
     if (nests_deeper_than(text, max_json_depth)) return decode_error{"payload nests deeper than 512 levels"};
     json_view::document doc;
-    if (first == '{' && doc.parse(text)) return decode_object(doc.root(), now);
+    // The quick parser's nodes are larger than nlohmann's values: beyond a typical task's
+    // size its speed no longer matters, and nlohmann keeps big payloads' memory as before.
+    constexpr std::size_t quick_parse_max_bytes = 64 * 1024;
+    if (first == '{' && text.size() <= quick_parse_max_bytes && doc.parse(text))
+      return decode_object(doc.root(), now);
     // What the quick parser declines (invalid JSON included) goes through nlohmann, whose
     // results and messages are the reference.
     const ojson j = ojson::parse(text.begin(), text.end());
