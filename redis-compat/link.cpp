@@ -249,18 +249,19 @@ std::string link::start() {
   d.s.config_listeners.emplace_back([g](const std::string& name) {
     if (*g) (*g)->on_config(name);
   });
-  d.s.grace_participants.push_back({[g] {
-                                  if (!*g) return;
-                                  for (auto& [name, q] : (*g)->queues) q->drain();
-                                  for (auto& q : (*g)->retired) q->drain();
-                                },
-                                [g] {
-                                  std::size_t n = 0;
-                                  if (!*g) return n;
-                                  for (const auto& [name, q] : (*g)->queues) n += q->requests_in_flight();
-                                  for (const auto& q : (*g)->retired) n += q->requests_in_flight();
-                                  return n;
-                                }});
+  auto drain = [g] {
+    if (!*g) return;
+    for (auto& [name, q] : (*g)->queues) q->drain();
+    for (auto& q : (*g)->retired) q->drain();
+  };
+  auto in_flight = [g] {
+    std::size_t n = 0;
+    if (!*g) return n;
+    for (const auto& [name, q] : (*g)->queues) n += q->requests_in_flight();
+    for (const auto& q : (*g)->retired) n += q->requests_in_flight();
+    return n;
+  };
+  d.s.grace_participants.push_back({drain, in_flight});
   if (!cfg.mirror && !any_shared(cfg)) {
     core::log_notice("Upstream " + d.ep.host + ":" + std::to_string(d.ep.port) +
                      " configured, but neither mirror nor shared queues use it");
