@@ -54,6 +54,7 @@ struct link::impl final : core::stream_sink {
   // does nothing.
   std::shared_ptr<impl*> guard = std::make_shared<impl*>(this);
   bool started = false, stopped = false;
+  bool draining = false;  // the shutdown grace period began: queues start nothing new
 
   bool on_effects(std::string_view bytes, std::span<const core::effect_meta> effects) override {
     if (mir) mir->on_effects(bytes, effects);
@@ -97,6 +98,7 @@ struct link::impl final : core::stream_sink {
     auto q = std::make_unique<shared_queue>(*ctx, name, opts);
     shared_queue* raw = q.get();
     queues.emplace(name, std::move(q));
+    if (draining) raw->drain();  // shared by CONFIG SET during the shutdown grace period
     raw->start();
     if (main->ready()) raw->on_main_ready();
   }
@@ -251,6 +253,7 @@ std::string link::start() {
   });
   auto drain = [g] {
     if (!*g) return;
+    (*g)->draining = true;
     for (auto& [name, q] : (*g)->queues) q->drain();
     for (auto& q : (*g)->retired) q->drain();
   };
