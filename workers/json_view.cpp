@@ -61,12 +61,9 @@ double value::number() const {
   }
 }
 
-namespace {
-
-// nlohmann's escaping with ensure_ascii off: the two-character escapes, other control
-// bytes as \u00xx, everything else (UTF-8 included) as is.
-void dump_string(std::string& out, std::string_view s) {
+void append_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
+  out.reserve(out.size() + s.size() + 2);
   out += '"';
   std::size_t run = 0;
   for (std::size_t i = 0; i < s.size(); ++i) {
@@ -92,6 +89,8 @@ void dump_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
+namespace {
+
 template <typename Int>
 void dump_integer(std::string& out, Int v) {
   char buf[24];
@@ -115,7 +114,7 @@ void value::dump_to(std::string& out) const {
     case value_t::number_integer: dump_integer(out, n.i); break;
     case value_t::number_unsigned: dump_integer(out, n.u); break;
     case value_t::number_float: out += nlohmann::json(n.d).dump(); break;  // its float format, exactly
-    case value_t::string: dump_string(out, n.text); break;
+    case value_t::string: append_string(out, n.text); break;
     case value_t::object:
     case value_t::array: {
       const bool object = n.type == value_t::object;
@@ -125,7 +124,7 @@ void value::dump_to(std::string& out) const {
         if (!first) out += ',';
         first = false;
         if (object) {
-          dump_string(out, it.key());
+          append_string(out, it.key());
           out += ':';
         }
         (*it).dump_to(out);

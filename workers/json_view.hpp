@@ -28,6 +28,11 @@ using value_t = nlohmann::json::value_t;
 
 class document;
 
+// Appends s as a JSON string literal, escaped as nlohmann's dump() does with ensure_ascii
+// off: the two-character escapes, other control bytes as \u00xx, everything else (UTF-8
+// included) as is. s must be valid UTF-8. The broker's envelopes and outcomes use it too.
+void append_string(std::string& out, std::string_view s);
+
 // One value of a document; cheap to copy (a document pointer and an index).
 class value {
  public:

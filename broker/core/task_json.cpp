@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "workers/json_view.hpp"
+
 namespace respq::core {
 
 bool valid_utf8(std::string_view s) {
@@ -89,33 +91,7 @@ std::string base64_decode(std::string_view in) {
   return out;
 }
 
-void append_json_string(std::string& out, std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  out.reserve(out.size() + s.size() + 2);
-  out += '"';
-  std::size_t run = 0;  // start of the bytes not yet copied: copied in one append per run
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto ch = static_cast<unsigned char>(s[i]);
-    if (ch >= 0x20 && ch != '"' && ch != '\\') continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default: {
-        const char u[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
-        out.append(u, sizeof u);
-      }
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-  out += '"';
-}
+void append_json_string(std::string& out, std::string_view s) { workers::json_view::append_string(out, s); }
 
 void append_payload_field(std::string& out, std::string_view payload) {
   if (valid_utf8(payload)) {
