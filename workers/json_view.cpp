@@ -214,12 +214,7 @@ bool document::parse_container(bool object, int depth) {
     const auto child = static_cast<std::uint32_t>(nodes_.size());
     if (!parse_value(depth + 1)) return false;
     nodes_[child].key = key;
-    if (last != 0)
-      nodes_[last].next = child;
-    else
-      nodes_[self].first = child;
-    last = child;
-    ++nodes_[self].size;
+    append_member(self, last, child);
     skip_ws();
     if (p_ == end_) return false;
     if (*p_ == ',') {

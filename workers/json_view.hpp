@@ -149,14 +149,19 @@ class document {
     for (auto it = v.begin(); it != v.end(); ++it) {
       const std::uint32_t child =
           add(*it, v.is_object() ? std::string_view(it.key()) : std::string_view(), depth + 1, max_nesting);
-      if (last != 0)
-        nodes_[last].next = child;
-      else
-        nodes_[self].first = child;
-      last = child;
-      ++nodes_[self].size;
+      append_member(self, last, child);
     }
     return self;
+  }
+
+  // Links `child` after `last` (0: none yet) among the members of `container`.
+  void append_member(std::uint32_t container, std::uint32_t& last, std::uint32_t child) {
+    if (last != 0)
+      nodes_[last].next = child;
+    else
+      nodes_[container].first = child;
+    last = child;
+    ++nodes_[container].size;
   }
 
   bool parse_value(int depth);
