@@ -22,6 +22,7 @@
 #include "workers/task.hpp"
 
 using namespace respq::workers;
+using respq::test::get;
 using respq::test::nginx_server;
 using respq::test::php_server;
 using json = nlohmann::json;
@@ -65,15 +66,6 @@ class collector {
   std::vector<std::chrono::steady_clock::time_point> arrivals_;
   std::size_t calls_ = 0;
 };
-
-http_request get(std::uint64_t ticket, std::string url, std::string pool = "tasks") {
-  http_request r;
-  r.ticket = ticket;
-  r.pool = std::move(pool);
-  r.url = std::move(url);
-  r.timeout_s = 10;
-  return r;
-}
 
 // Sends one request and returns its result.
 http_result roundtrip(http_request r) {

@@ -12,17 +12,9 @@
 
 using namespace respq::workers;
 using namespace std::chrono_literals;
+using respq::test::get;
 
 namespace {
-
-http_request get(std::uint64_t ticket, std::string url, std::string pool) {
-  http_request r;
-  r.ticket = ticket;
-  r.url = std::move(url);
-  r.pool = std::move(pool);
-  r.timeout_s = 10;
-  return r;
-}
 
 // Runs the io_context until `done` holds or `limit` passes.
 template <typename Pred>

@@ -10,16 +10,31 @@
 //
 // A child runs in its own process group (killed as a group, so php's forked workers go
 // too) and dies with the test process (PR_SET_PDEATHSIG). Only the test thread uses these.
+// get() builds the plain GET request the engine and client tests send to them.
 #pragma once
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "workers/http_request.hpp"
+
 namespace respq::test {
+
+// A GET of `url` in delivery pool `pool`, with a 10 s timeout: the request most tests send.
+inline workers::http_request get(std::uint64_t ticket, std::string url, std::string pool = "tasks") {
+  workers::http_request r;
+  r.ticket = ticket;
+  r.pool = std::move(pool);
+  r.url = std::move(url);
+  r.timeout_s = 10;
+  return r;
+}
 
 // A port on 127.0.0.1 that was free a moment ago (nothing listens there now).
 int free_loopback_port();
