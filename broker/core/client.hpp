@@ -53,6 +53,11 @@ struct client {
   bool monitor = false;
   bool is_fake = false;            // AOF loading and internal execution: no I/O
   bool no_evict = false;
+  // CLIENT REPLY: OFF silences every reply; SKIP silences the next command's (reply_skip
+  // is set while that command runs and until it is answered, if it blocks).
+  bool reply_off = false;
+  bool reply_skip = false;
+  bool reply_skip_next = false;
 
   // MULTI.
   bool in_multi = false;

@@ -42,6 +42,10 @@ std::string client_info_line(const client& c) {
   auto age = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - c.created).count();
   auto idle = std::chrono::duration_cast<std::chrono::seconds>(now - c.last_interaction).count();
   std::string cmd = c.last_command;
+  // Redis counts the first 16 KB of unsent output in its fixed buffer (obl) and the rest
+  // as its reply list (oll, omem), so an ordinary client shows omem=0.
+  constexpr std::size_t kStaticReply = 16 * 1024;
+  const std::size_t pending = c.out.size() - c.out_sent;
   std::string line = "id=" + std::to_string(c.id) + " addr=" + c.addr + " laddr=" + c.laddr +
                      " fd=" + std::to_string(c.fd) + " name=" + c.name + " age=" + std::to_string(age) +
                      " idle=" + std::to_string(idle) + " flags=" + client_flags(c) + " db=0" +
@@ -49,8 +53,9 @@ std::string client_info_line(const client& c) {
                      " ssub=0 multi=" + (c.in_multi ? std::to_string(c.multi_queue.size()) : std::string("-1")) +
                      " qbuf=" + std::to_string(c.in.size()) +
                      " qbuf-free=" + std::to_string(c.in.capacity() - c.in.size()) + " argv-mem=0 multi-mem=0" +
-                     " rbs=" + std::to_string(c.in.capacity()) + " rbp=0 obl=" + std::to_string(c.out.size() - c.out_sent) +
-                     " oll=0 omem=" + std::to_string(c.out.capacity()) +
+                     " rbs=" + std::to_string(c.in.capacity()) + " rbp=0 obl=" + std::to_string(std::min(pending, kStaticReply)) +
+                     " oll=" + (pending > kStaticReply ? "1" : "0") +
+                     " omem=" + std::to_string(pending > kStaticReply ? pending - kStaticReply : 0) +
                      " tot-mem=" + std::to_string(c.out.capacity() + c.in.capacity() + sizeof(client)) +
                      " events=r cmd=" + cmd + " user=default redir=-1 resp=" + std::to_string(c.resp);
   if (!c.lib_name.empty() || !c.lib_ver.empty()) line += " lib-name=" + c.lib_name + " lib-ver=" + c.lib_ver;
@@ -192,6 +197,7 @@ void cmd_reset(server& s, client& c, args_t) {
   c.name.clear();
   c.resp = 2;
   c.no_evict = false;
+  c.reply_off = c.reply_skip = c.reply_skip_next = false;
   if (!s.cfg().requirepass.empty()) {
     c.authenticated = false;
     c.parser.set_limits(s.parser_limits(false));
@@ -361,6 +367,19 @@ void cmd_client(server& s, client& c, args_t a) {
       return;
     }
     s.reply(c).ok();
+  } else if (sub == "reply") {
+    if (a.size() != 3) return arity_error();
+    std::string v = to_lower(a[2]);
+    if (v == "on") {
+      c.reply_off = c.reply_skip = false;
+      s.reply(c).ok();
+    } else if (v == "off") {
+      c.reply_off = true;
+    } else if (v == "skip") {
+      if (!c.reply_off) c.reply_skip_next = true;
+    } else {
+      s.add_error(c, syntax_error);
+    }
   } else if (sub == "setinfo") {
     if (a.size() != 4) return arity_error();
     std::string attr = to_lower(a[2]);
@@ -410,6 +429,7 @@ void cmd_client(server& s, client& c, args_t a) {
         "    Kill connections. Options are: ID, ADDR, LADDR, TYPE, USER, SKIPME.",
         "LIST [options ...]", "    Return information about client connections. Options: TYPE, ID.",
         "UNBLOCK <clientid> [TIMEOUT|ERROR]", "    Unblock the specified blocked client.",
+        "REPLY (ON|OFF|SKIP)", "    Control the replies sent to the current connection.",
         "SETNAME <name>", "    Assign the name <name> to the current connection.",
         "NO-EVICT (ON|OFF)", "    Protect current client connection from eviction.",
         "HELP", "    Print this help."};

@@ -499,21 +499,46 @@ void cmd_config(server& s, client& c, args_t a) {
       s.add_error(c, "ERR wrong number of arguments for 'config|set' command");
       return;
     }
-    config trial = s.cfg();
-    std::vector<std::string> changed;
+    // As in Redis, every name is checked (unknown, immutable, repeated) before any value.
+    std::vector<std::pair<const config_entry*, std::size_t>> todo;  // entry, index of its name
     for (std::size_t i = 2; i + 1 < a.size(); i += 2) {
       std::string name = to_lower(a[i]);
       const config_entry* entry = nullptr;
       for (const auto& e : config_table())
         if (name == e.name) entry = &e;
       if (!entry) {
-        s.add_error(c, "ERR Unknown option or number of arguments for CONFIG SET - '" + std::string(a[i]) + "'");
+        // A Redis setting respq answers CONFIG GET for: setting the value it already has
+        // (`CONFIG SET save ""`, as test suites and deploy scripts do) is accepted and
+        // changes nothing; any other value would promise what respq does not do.
+        const std::string* compat = nullptr;
+        for (const auto& [cname, cval] : compat_config_values())
+          if (name == cname) compat = &cval;
+        if (!compat) {
+          s.add_error(c, "ERR Unknown option or number of arguments for CONFIG SET - '" + std::string(a[i]) + "'");
+          return;
+        }
+        if (a[i + 1] != *compat) {
+          s.add_error(c, "ERR CONFIG SET failed (possibly related to argument '" + name +
+                             "') - respq has no such setting; it is always '" + *compat + "'");
+          return;
+        }
+      } else if (!entry->runtime) {
+        s.add_error(c, "ERR CONFIG SET failed (possibly related to argument '" + std::string(a[i]) +
+                           "') - can't set immutable config");
         return;
       }
-      if (!entry->runtime) {
-        s.add_error(c, "ERR CONFIG SET failed (possibly related to argument '" + name + "') - can't set immutable config");
-        return;
-      }
+      for (std::size_t j = 2; j < i; j += 2)
+        if (to_lower(a[j]) == name) {
+          s.add_error(c, "ERR CONFIG SET failed (possibly related to argument '" + std::string(a[i]) +
+                             "') - duplicate parameter");
+          return;
+        }
+      if (entry) todo.emplace_back(entry, i);
+    }
+    config trial = s.cfg();
+    std::vector<std::string> changed;
+    for (auto [entry, i] : todo) {
+      const std::string& name = entry->name;
       std::vector<std::string> args;
       if (name == "bind" || name == "mirror-keys") {
         auto split = split_args(a[i + 1]);

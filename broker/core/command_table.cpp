@@ -58,6 +58,7 @@ void server::build_command_table() {
     c.subcommands.push_back(sub("info", 2, cf, cmd_client, "connection", "6.2.0", "slow connection", "Returns information about the current client connection."));
     c.subcommands.push_back(sub("kill", -3, A | cf, cmd_client, "connection", "2.4.0", "admin slow dangerous connection", "Kill the connection of a client"));
     c.subcommands.push_back(sub("no-evict", 3, A | cf, cmd_client, "connection", "7.0.0", "admin slow dangerous connection", "Set client eviction mode for the current connection"));
+    c.subcommands.push_back(sub("reply", 3, cf, cmd_client, "connection", "3.2.0", "slow connection", "Instruct the server whether to reply to commands"));
     c.subcommands.push_back(sub("setinfo", 4, cf, cmd_client, "connection", "7.2.0", "slow connection", "Set client or connection specific info"));
     c.subcommands.push_back(sub("unblock", -3, A | cf, cmd_client, "connection", "5.0.0", "admin slow dangerous connection", "Unblock a client blocked in a blocking command from a different connection"));
     c.subcommands.push_back(sub("help", 2, L | S, cmd_client, "connection", "5.0.0", "slow connection", "Show helpful text about the different subcommands"));

@@ -10,7 +10,7 @@ namespace respq::core {
 namespace {
 
 void subscription_reply(server& s, client& c, std::string_view kind, std::string_view name, bool null_name) {
-  auto w = s.reply(c);
+  auto w = s.push(c);
   w.push(3);
   w.bulk(kind);
   if (null_name) w.null();
@@ -51,7 +51,7 @@ std::size_t server::publish(std::string_view channel, std::string_view message) 
       } else {
         e.in = c;
         e.from = c->out.size();
-        auto w = reply(*c);
+        auto w = push(*c);
         w.push(3);
         w.bulk("message");
         w.bulk(channel);
@@ -65,7 +65,7 @@ std::size_t server::publish(std::string_view channel, std::string_view message) 
   }
   for (auto& [pattern, c] : patterns_) {
     if (!glob_match(pattern, channel)) continue;
-    auto w = reply(*c);
+    auto w = push(*c);
     w.push(4);
     w.bulk("pmessage");
     w.bulk(pattern);

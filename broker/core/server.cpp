@@ -254,7 +254,16 @@ const command_def* server::lookup(std::string_view name) const {
   return nullptr;
 }
 
+static const command_def* find_subcommand(const command_def& cmd, std::string_view name) {
+  for (const auto& sc : cmd.subcommands)
+    if (name.size() == sc.name.size() && strncasecmp(name.data(), sc.name.data(), name.size()) == 0) return &sc;
+  return nullptr;
+}
+
 void server::dispatch(client& c, args_t args) {
+  // CLIENT REPLY SKIP silences exactly the command after it.
+  c.reply_skip = c.reply_skip_next;
+  c.reply_skip_next = false;
   if (is_cross_protocol(args[0])) {
     static clock::time_point last_warning{};
     if (clock::now() - last_warning > std::chrono::seconds(60)) {
@@ -297,10 +306,7 @@ void server::dispatch(client& c, args_t args) {
   // name, as in Redis 7 ("client|setname").
   std::string full_name(cmd->name);
   if (!cmd->subcommands.empty() && args.size() >= 2) {
-    const command_def* sub = nullptr;
-    for (const auto& sc : cmd->subcommands)
-      if (args[1].size() == sc.name.size() && strncasecmp(args[1].data(), sc.name.data(), sc.name.size()) == 0)
-        sub = &sc;
+    const command_def* sub = find_subcommand(*cmd, args[1]);
     if (!sub) {
       reject("ERR unknown subcommand '" + std::string(c_string(args[1]).substr(0, 128)) + "'. Try " +
              to_upper(cmd->name) + " HELP.");
@@ -346,14 +352,26 @@ void server::dispatch(client& c, args_t args) {
   after_command();
 }
 
+// Redis hides administrative commands (CONFIG, DEBUG, CLIENT LIST, ...) and credentials
+// (AUTH, HELLO) from MONITOR; for a container the subcommand decides.
+static bool shown_to_monitors(const command_def& cmd, args_t args) {
+  const command_def* d = &cmd;
+  if (!cmd.subcommands.empty() && args.size() >= 2)
+    if (const command_def* sub = find_subcommand(cmd, args[1])) d = sub;
+  return !(d->flags & (flag_skip_monitor | flag_admin));
+}
+
 void server::call(client& c, const command_def& cmd, args_t args) {
-  if (!monitors_.empty() && !loading_ && !(cmd.flags & flag_skip_monitor)) feed_monitors(c, args);
   const std::uint64_t dirty_before = dirty_;
   effects_logged_ = false;
   c.last_command = cmd.name;
+  if (!cmd.subcommands.empty() && args.size() >= 2)
+    if (const command_def* sub = find_subcommand(cmd, args[1])) (c.last_command += '|') += sub->name;
   if ((cmd.flags & flag_write) && key_write_hook) for_each_key(cmd, args, [&](std::string_view k) { key_write_hook(k, false); });
   cmd.fn(*this, c, args);
   ++stats_.commands_processed;
+  // Monitors see a command once it ran, as in Redis 7: EXEC after the commands it ran.
+  if (!monitors_.empty() && !loading_ && shown_to_monitors(cmd, args)) feed_monitors(c, args);
   if (dirty_ != dirty_before) {
     if (!c.is_fake) turn_writers_.push_back(c.id);
     if ((cmd.flags & flag_write) && !loading_) for_each_key(cmd, args, [&](std::string_view k) { tasks_->on_key_written(k); });
@@ -513,8 +531,11 @@ void server::key_deleted(std::string_view key) { signal_modified_key(key); }
 
 void server::flush_all() {
   if (key_write_hook) key_write_hook({}, true);
+  // As in Redis, a flush touches only the watched keys it removes: WATCH on a key that
+  // does not exist survives FLUSHALL.
   for (auto& [key, list] : watchers_)
-    for (client* c : list) c->watch_dirty = true;
+    if (db_.find(key))
+      for (client* c : list) c->watch_dirty = true;
   db_.clear();
   tasks_->on_flush();
 }

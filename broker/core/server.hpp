@@ -161,7 +161,16 @@ class server {
   void set_loading(bool v) { loading_ = v; }
 
   // Replies.
-  resp::reply_writer reply(client& c) { return resp::reply_writer(c.out, c.resp); }
+  // The reply to the command a client is running; dropped under CLIENT REPLY OFF/SKIP.
+  resp::reply_writer reply(client& c) {
+    if (c.reply_off || c.reply_skip) [[unlikely]] {
+      discarded_.clear();
+      return resp::reply_writer(discarded_, c.resp);
+    }
+    return resp::reply_writer(c.out, c.resp);
+  }
+  // Pub/sub messages and subscription notices: sent whatever CLIENT REPLY says, as in Redis.
+  resp::reply_writer push(client& c) { return resp::reply_writer(c.out, c.resp); }
   void add_error(client& c, std::string_view msg);  // counts error stats
   void queue_write(client& c);
 
@@ -283,6 +292,7 @@ class server {
   std::unordered_map<std::string, std::vector<client*>, string_hash, std::equal_to<>> watchers_;
 
   std::vector<client*> monitors_;
+  std::string discarded_;  // where silenced replies go
 
   std::chrono::system_clock::time_point start_time_ = std::chrono::system_clock::now();
   std::string run_id_;
