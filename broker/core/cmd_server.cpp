@@ -215,6 +215,26 @@ std::string section_errorstats(server& s) {
   return o;
 }
 
+std::string section_commandstats(server& s) {
+  std::string o;
+  auto add = [&](const command_def& d, const std::string& name) {
+    const auto& st = d.stats;
+    if (!st.calls && !st.rejected && !st.failed) return;
+    const double usec = s.cycles_to_usec(st.cycles);
+    char per_call[32];
+    std::snprintf(per_call, sizeof per_call, "%.2f", st.calls ? usec / static_cast<double>(st.calls) : 0.0);
+    line(o, "cmdstat_" + name,
+         "calls=" + std::to_string(st.calls) + ",usec=" + std::to_string(static_cast<std::uint64_t>(usec)) +
+             ",usec_per_call=" + per_call + ",rejected_calls=" + std::to_string(st.rejected) +
+             ",failed_calls=" + std::to_string(st.failed));
+  };
+  for (const command_def* d : s.commands()) {
+    add(*d, std::string(d->name));
+    for (const auto& sc : d->subcommands) add(sc, std::string(d->name) + "|" + std::string(sc.name));
+  }
+  return o;
+}
+
 std::string section_keyspace(server& s) {
   std::string o;
   if (s.db().size()) line(o, "db0", "keys=" + std::to_string(s.db().size()) + ",expires=0,avg_ttl=0");
@@ -230,7 +250,8 @@ struct info_section {
 const info_section sections[] = {
     {"server", "Server", true},         {"clients", "Clients", true},       {"memory", "Memory", true},
     {"persistence", "Persistence", true}, {"stats", "Stats", true},          {"replication", "Replication", true},
-    {"cpu", "CPU", true},               {"modules", "Modules", true},       {"errorstats", "Errorstats", true},
+    {"cpu", "CPU", true},               {"modules", "Modules", true},       {"commandstats", "Commandstats", false},
+    {"errorstats", "Errorstats", true},
     {"cluster", "Cluster", true},       {"keyspace", "Keyspace", true},     {"tasks", "Tasks", true},
     {"mirror", "Mirror", true},
 };
@@ -268,6 +289,7 @@ std::string info_string(server& s, const std::vector<std::string>& wanted_in) {
       else if (name == "replication") body = section_replication();
       else if (name == "cpu") body = section_cpu();
       else if (name == "errorstats") body = section_errorstats(s);
+      else if (name == "commandstats") body = section_commandstats(s);
       else if (name == "cluster") body = "cluster_enabled:0\r\n";
       else if (name == "keyspace") body = section_keyspace(s);
       else if (name == "tasks") body = s.tasks().info();
@@ -559,7 +581,7 @@ void cmd_config(server& s, client& c, args_t a) {
     }
     s.reply(c).ok();
   } else if (sub == "resetstat" && a.size() == 2) {
-    s.stats() = server_stats{};
+    s.reset_stats();
     s.reply(c).ok();
   } else if (sub == "rewrite" && a.size() == 2) {
     s.add_error(c, "ERR CONFIG REWRITE is not supported by respq: edit the config file");

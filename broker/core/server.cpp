@@ -277,7 +277,9 @@ void server::dispatch(client& c, args_t args) {
     return;
   }
   const command_def* cmd = lookup(args[0]);
+  const command_def* rejected_as = cmd;  // the (sub)command a rejection is counted for
   auto reject = [&](std::string_view msg) {
+    if (rejected_as) ++rejected_as->stats.rejected;
     if (cmd && cmd->fn == cmd_exec) {
       // Redis: a rejected EXEC ends any transaction, naming why (in or out of MULTI).
       c.in_multi = false;
@@ -308,12 +310,14 @@ void server::dispatch(client& c, args_t args) {
   if (!cmd->subcommands.empty() && args.size() >= 2) {
     const command_def* sub = find_subcommand(*cmd, args[1]);
     if (!sub) {
+      rejected_as = nullptr;  // as in Redis: no command to count it for
       reject("ERR unknown subcommand '" + std::string(c_string(args[1]).substr(0, 128)) + "'. Try " +
              to_upper(cmd->name) + " HELP.");
       return;
     }
     full_name += '|';
     full_name += sub->name;
+    rejected_as = sub;
     if (!arity_ok(*sub)) {
       reject("ERR wrong number of arguments for '" + full_name + "' command");
       return;
@@ -365,11 +369,23 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   const std::uint64_t dirty_before = dirty_;
   effects_logged_ = false;
   c.last_command = cmd.name;
+  const command_def* counted = &cmd;
   if (!cmd.subcommands.empty() && args.size() >= 2)
-    if (const command_def* sub = find_subcommand(cmd, args[1])) (c.last_command += '|') += sub->name;
+    if (const command_def* sub = find_subcommand(cmd, args[1])) {
+      (c.last_command += '|') += sub->name;
+      counted = sub;
+    }
+  // A command failed if it replied an error since the last command ended: EXEC does
+  // not count as failed for an error of one of its commands (Redis does the same).
+  errors_mark_ = stats_.total_errors;
+  const std::uint64_t started = cycle_clock::now();
   if ((cmd.flags & flag_write) && key_write_hook) for_each_key(cmd, args, [&](std::string_view k) { key_write_hook(k, false); });
   cmd.fn(*this, c, args);
   ++stats_.commands_processed;
+  counted->stats.cycles += cycle_clock::now() - started;
+  ++counted->stats.calls;
+  if (stats_.total_errors != errors_mark_) ++counted->stats.failed;
+  errors_mark_ = stats_.total_errors;
   // Monitors see a command once it ran, as in Redis 7: EXEC after the commands it ran.
   if (!monitors_.empty() && !loading_ && shown_to_monitors(cmd, args)) feed_monitors(c, args);
   if (dirty_ != dirty_before) {
@@ -383,6 +399,15 @@ void server::call(client& c, const command_def& cmd, args_t args) {
     if (!watchers_.empty()) for_each_key(cmd, args, [&](std::string_view k) { signal_modified_key(k); });
   }
   effects_logged_ = false;
+}
+
+void server::reset_stats() {
+  stats_ = server_stats{};
+  errors_mark_ = 0;
+  for (auto& d : command_storage_) {
+    d.stats = {};
+    for (auto& sc : d.subcommands) sc.stats = {};
+  }
 }
 
 void server::after_command() {

@@ -31,6 +31,7 @@
 #include "broker/core/client.hpp"
 #include "broker/core/command_stream.hpp"
 #include "broker/core/config.hpp"
+#include "broker/core/cycle_clock.hpp"
 #include "broker/core/keyspace.hpp"
 #include "resp/reply_writer.hpp"
 
@@ -74,6 +75,12 @@ struct command_def {
   std::string_view complexity;
   std::string_view acl_categories;  // space separated, without '@'
   std::vector<command_def> subcommands;
+  // INFO commandstats. The table belongs to one server; the figures change as commands
+  // run, the definition never does.
+  struct call_stats {
+    std::uint64_t calls = 0, cycles = 0, rejected = 0, failed = 0;
+  };
+  mutable call_stats stats;
 };
 
 struct server_stats {
@@ -142,6 +149,9 @@ class server {
   config& cfg() { return cfg_; }
   keyspace& db() { return db_; }
   server_stats& stats() { return stats_; }
+  // CONFIG RESETSTAT: the INFO stats, error counts and per-command figures.
+  void reset_stats();
+  double cycles_to_usec(std::uint64_t cycles) const { return cycle_clock_.to_usec(cycles); }
   command_stream& stream() { return stream_; }
   task_manager& tasks() { return *tasks_; }
   const std::unordered_map<std::uint64_t, std::unique_ptr<client>>& clients() const { return clients_; }
@@ -268,6 +278,8 @@ class server {
   std::vector<const command_def*> lookup_buckets_[lookup_max_len][128];
   std::vector<const command_def*> command_list_;
   std::vector<command_def> command_storage_;
+  cycle_clock cycle_clock_;
+  std::uint64_t errors_mark_ = 0;  // total_errors when the last command started or ended
 
   std::unordered_map<std::uint64_t, std::unique_ptr<client>> clients_;
   std::unique_ptr<client> internal_;
