@@ -1,6 +1,12 @@
 // String and hash commands: the basic ones operators and apps expect next to lists.
 // Keys never expire in respq, so SET's expiry options are refused with a clear error.
+#include <cerrno>
 #include <climits>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
 
 #include "broker/core/commands.hpp"
 
@@ -55,6 +61,54 @@ void incr_generic(server& s, client& c, std::string_view key, long long by) {
   v += by;
   store_string(s, key, std::to_string(v));
   s.reply(c).integer(v);
+}
+
+// Redis's string2ld: a long double written in full, nothing before or after it, not NaN,
+// and not out of range.
+bool parse_long_double(std::string_view text, long double& out) {
+  char buf[5 * 1024];
+  if (text.empty() || text.size() >= sizeof buf || std::isspace(static_cast<unsigned char>(text[0]))) return false;
+  std::memcpy(buf, text.data(), text.size());
+  buf[text.size()] = '\0';
+  errno = 0;
+  char* end = nullptr;
+  long double v = std::strtold(buf, &end);
+  // All of it: a NUL byte inside the value ends strtold early.
+  if (end != buf + text.size() || errno == EINVAL || std::isnan(v)) return false;
+  if (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || std::fpclassify(v) == FP_ZERO)) return false;
+  out = v;
+  return true;
+}
+
+// Redis's ld2string(LD_STR_HUMAN): 17 decimals, trailing zeros dropped, no "-0".
+std::string format_long_double(long double v) {
+  char buf[5 * 1024];
+  int n = std::snprintf(buf, sizeof buf, "%.17Lf", v);
+  if (n <= 0 || static_cast<std::size_t>(n) >= sizeof buf) return "0";
+  std::string out(buf, static_cast<std::size_t>(n));
+  if (out.find('.') != std::string::npos) {
+    while (out.back() == '0') out.pop_back();
+    if (out.back() == '.') out.pop_back();
+  }
+  if (out == "-0") out = "0";
+  return out;
+}
+
+// INCRBYFLOAT and HINCRBYFLOAT: `current` (absent: 0) plus `by`; replies the error itself
+// and returns nullopt when the current value is not a number or the sum is not finite.
+std::optional<std::string> add_float(server& s, client& c, const std::string* current, long double by,
+                                     std::string_view not_float) {
+  long double v = 0;
+  if (current && !parse_long_double(*current, v)) {
+    s.add_error(c, not_float);
+    return std::nullopt;
+  }
+  v += by;
+  if (std::isnan(v) || std::isinf(v)) {
+    s.add_error(c, "ERR increment would produce NaN or Infinity");
+    return std::nullopt;
+  }
+  return format_long_double(v);
 }
 
 }  // namespace
@@ -112,6 +166,114 @@ void cmd_set(server& s, client& c, args_t a) {
   } else {
     s.reply(c).ok();
   }
+}
+
+void cmd_getset(server& s, client& c, args_t a) {
+  bool wrong;
+  std::string* v = lookup_string(s, c, a[1], wrong);
+  if (wrong) return;
+  if (v) s.reply(c).bulk(*v);
+  else s.reply(c).null();
+  store_string(s, a[1], a[2]);
+}
+
+void cmd_getdel(server& s, client& c, args_t a) {
+  bool wrong;
+  std::string* v = lookup_string(s, c, a[1], wrong);
+  if (wrong) return;
+  if (!v) {
+    s.reply(c).null();
+    return;
+  }
+  s.reply(c).bulk(*v);
+  s.db().erase(a[1]);
+  s.add_dirty();
+}
+
+void cmd_getrange(server& s, client& c, args_t a) {
+  long long start, end;
+  if (!integer_arg(s, c, a[2], start) || !integer_arg(s, c, a[3], end)) return;
+  bool wrong;
+  std::string* v = lookup_string(s, c, a[1], wrong);
+  if (wrong) return;
+  const long long len = v ? static_cast<long long>(v->size()) : 0;
+  // Redis's arithmetic: negative indexes count from the end, both ends are clamped.
+  if (start < 0 && end < 0 && start > end) {
+    s.reply(c).bulk("");
+    return;
+  }
+  if (start < 0) start = len + start;
+  if (end < 0) end = len + end;
+  if (start < 0) start = 0;
+  if (end < 0) end = 0;
+  if (end >= len) end = len - 1;
+  if (len == 0 || start > end) {
+    s.reply(c).bulk("");
+    return;
+  }
+  s.reply(c).bulk(std::string_view(*v).substr(static_cast<std::size_t>(start), static_cast<std::size_t>(end - start + 1)));
+}
+
+void cmd_substr(server& s, client& c, args_t a) { cmd_getrange(s, c, a); }
+
+void cmd_setrange(server& s, client& c, args_t a) {
+  long long offset;
+  if (!integer_arg(s, c, a[2], offset)) return;
+  if (offset < 0) {
+    s.add_error(c, "ERR offset is out of range");
+    return;
+  }
+  bool wrong;
+  std::string* v = lookup_string(s, c, a[1], wrong);
+  if (wrong) return;
+  const std::string_view part = a[3];
+  if (part.empty()) {  // nothing to write: no key is created
+    s.reply(c).integer(v ? static_cast<long long>(v->size()) : 0);
+    return;
+  }
+  if (static_cast<unsigned long long>(offset) + part.size() > s.cfg().proto_max_bulk_len) {
+    s.add_error(c, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+    return;
+  }
+  if (!v) v = &s.db().create(a[1], value_type::string).str();
+  const std::size_t at = static_cast<std::size_t>(offset);
+  if (v->size() < at + part.size()) v->resize(at + part.size(), '\0');
+  v->replace(at, part.size(), part);
+  s.add_dirty();
+  s.reply(c).integer(static_cast<long long>(v->size()));
+}
+
+void cmd_incrbyfloat(server& s, client& c, args_t a) {
+  bool wrong;
+  std::string* v = lookup_string(s, c, a[1], wrong);
+  if (wrong) return;
+  long double by;
+  if (!parse_long_double(a[2], by)) {
+    s.add_error(c, "ERR value is not a valid float");
+    return;
+  }
+  auto sum = add_float(s, c, v, by, "ERR value is not a valid float");
+  if (!sum) return;
+  store_string(s, a[1], *sum);
+  // Logged as the value it produced (as Redis does), so replaying the log never depends
+  // on floating-point rounding.
+  s.stream().append({"SET", a[1], *sum});
+  s.effects_logged();
+  s.reply(c).bulk(*sum);
+}
+
+void cmd_msetnx(server& s, client& c, args_t a) {
+  if (a.size() % 2 != 1) {
+    s.add_error(c, "ERR wrong number of arguments for 'msetnx' command");
+    return;
+  }
+  for (std::size_t i = 1; i < a.size(); i += 2)
+    if (s.db().find(a[i])) {
+      s.reply(c).integer(0);
+      return;
+    }
+  for (std::size_t i = 1; i + 1 < a.size(); i += 2) store_string(s, a[i], a[i + 1]);
+  s.reply(c).integer(1);
 }
 
 void cmd_setnx(server& s, client& c, args_t a) {
@@ -199,6 +361,79 @@ void cmd_hset(server& s, client& c, args_t a) {
   }
   s.add_dirty();
   s.reply(c).integer(added);
+}
+
+void cmd_hsetnx(server& s, client& c, args_t a) {
+  bool wrong;
+  hash_value* h = lookup_hash(s, c, a[1], wrong);
+  if (wrong) return;
+  if (h && h->find(a[2]) != h->end()) {
+    s.reply(c).integer(0);
+    return;
+  }
+  if (!h) h = &s.db().create(a[1], value_type::hash).hash();
+  h->emplace(std::string(a[2]), std::string(a[3]));
+  s.add_dirty();
+  s.reply(c).integer(1);
+}
+
+void cmd_hincrby(server& s, client& c, args_t a) {
+  long long by;
+  if (!integer_arg(s, c, a[3], by)) return;
+  bool wrong;
+  hash_value* h = lookup_hash(s, c, a[1], wrong);
+  if (wrong) return;
+  long long v = 0;
+  if (h)
+    if (auto it = h->find(a[2]); it != h->end() && !parse_integer(it->second, v)) {
+      s.add_error(c, "ERR hash value is not an integer");
+      return;
+    }
+  if ((by < 0 && v < 0 && by < LLONG_MIN - v) || (by > 0 && v > 0 && by > LLONG_MAX - v)) {
+    s.add_error(c, "ERR increment or decrement would overflow");
+    return;
+  }
+  v += by;
+  if (!h) h = &s.db().create(a[1], value_type::hash).hash();
+  h->insert_or_assign(std::string(a[2]), std::to_string(v));
+  s.add_dirty();
+  s.reply(c).integer(v);
+}
+
+void cmd_hincrbyfloat(server& s, client& c, args_t a) {
+  long double by;
+  if (!parse_long_double(a[3], by)) {
+    s.add_error(c, "ERR value is not a valid float");
+    return;
+  }
+  if (std::isnan(by) || std::isinf(by)) {
+    s.add_error(c, "ERR value is NaN or Infinity");
+    return;
+  }
+  bool wrong;
+  hash_value* h = lookup_hash(s, c, a[1], wrong);
+  if (wrong) return;
+  const std::string* cur = nullptr;
+  if (h)
+    if (auto it = h->find(a[2]); it != h->end()) cur = &it->second;
+  auto sum = add_float(s, c, cur, by, "ERR hash value is not a float");
+  if (!sum) return;
+  if (!h) h = &s.db().create(a[1], value_type::hash).hash();
+  h->insert_or_assign(std::string(a[2]), *sum);
+  s.add_dirty();
+  s.stream().append({"HSET", a[1], a[2], *sum});
+  s.effects_logged();
+  s.reply(c).bulk(*sum);
+}
+
+void cmd_hstrlen(server& s, client& c, args_t a) {
+  bool wrong;
+  hash_value* h = lookup_hash(s, c, a[1], wrong);
+  if (wrong) return;
+  long long n = 0;
+  if (h)
+    if (auto it = h->find(a[2]); it != h->end()) n = static_cast<long long>(it->second.size());
+  s.reply(c).integer(n);
 }
 
 void cmd_hget(server& s, client& c, args_t a) {

@@ -116,6 +116,13 @@ void server::build_command_table() {
   t.push_back(def("decrby", 3, W | D | F, 1, 1, 1, cmd_decrby, "string", "1.0.0", "O(1)", "write string fast", "Decrement the integer value of a key by the given number"));
   t.push_back(def("append", 3, W | D | F, 1, 1, 1, cmd_append, "string", "2.0.0", "O(1)", "write string fast", "Append a value to a key"));
   t.push_back(def("strlen", 2, R | F, 1, 1, 1, cmd_strlen, "string", "2.2.0", "O(1)", "read string fast", "Get the length of the value stored in a key"));
+  t.push_back(def("getset", 3, W | D | F, 1, 1, 1, cmd_getset, "string", "1.0.0", "O(1)", "write string fast", "Set the string value of a key and return its old value"));
+  t.push_back(def("getdel", 2, W | F, 1, 1, 1, cmd_getdel, "string", "6.2.0", "O(1)", "write string fast", "Get the value of a key and delete the key"));
+  t.push_back(def("getrange", 4, R, 1, 1, 1, cmd_getrange, "string", "2.4.0", "O(N) where N is the length of the returned string.", "read string slow", "Get a substring of the string stored at a key"));
+  t.push_back(def("substr", 4, R, 1, 1, 1, cmd_substr, "string", "1.0.0", "O(N) where N is the length of the returned string.", "read string slow", "Get a substring of the string stored at a key"));
+  t.push_back(def("setrange", 4, W | D, 1, 1, 1, cmd_setrange, "string", "2.2.0", "O(1)", "write string slow", "Overwrite part of a string at key starting at the specified offset"));
+  t.push_back(def("incrbyfloat", 3, W | D | F, 1, 1, 1, cmd_incrbyfloat, "string", "2.6.0", "O(1)", "write string fast", "Increment the float value of a key by the given amount"));
+  t.push_back(def("msetnx", -3, W | D, 1, -1, 2, cmd_msetnx, "string", "1.0.1", "O(N) where N is the number of keys to set.", "write string slow", "Set multiple keys to multiple values, only if none of the keys exist"));
   t.push_back(def("hset", -4, W | D | F, 1, 1, 1, cmd_hset, "hash", "2.0.0", "O(1) for each field/value pair added", "write hash fast", "Set the string value of a hash field"));
   t.push_back(def("hget", 3, R | F, 1, 1, 1, cmd_hget, "hash", "2.0.0", "O(1)", "read hash fast", "Get the value of a hash field"));
   t.push_back(def("hdel", -3, W | F, 1, 1, 1, cmd_hdel, "hash", "2.0.0", "O(N) where N is the number of fields to be removed.", "write hash fast", "Delete one or more hash fields"));
@@ -124,6 +131,10 @@ void server::build_command_table() {
   t.push_back(def("hkeys", 2, R, 1, 1, 1, cmd_hkeys, "hash", "2.0.0", "O(N) where N is the size of the hash.", "read hash slow", "Get all the fields in a hash"));
   t.push_back(def("hvals", 2, R, 1, 1, 1, cmd_hvals, "hash", "2.0.0", "O(N) where N is the size of the hash.", "read hash slow", "Get all the values in a hash"));
   t.push_back(def("hexists", 3, R | F, 1, 1, 1, cmd_hexists, "hash", "2.0.0", "O(1)", "read hash fast", "Determine if a hash field exists"));
+  t.push_back(def("hsetnx", 4, W | D | F, 1, 1, 1, cmd_hsetnx, "hash", "2.0.0", "O(1)", "write hash fast", "Set the value of a hash field, only if the field does not exist"));
+  t.push_back(def("hincrby", 4, W | D | F, 1, 1, 1, cmd_hincrby, "hash", "2.0.0", "O(1)", "write hash fast", "Increment the integer value of a hash field by the given number"));
+  t.push_back(def("hincrbyfloat", 4, W | D | F, 1, 1, 1, cmd_hincrbyfloat, "hash", "2.6.0", "O(1)", "write hash fast", "Increment the float value of a hash field by the given amount"));
+  t.push_back(def("hstrlen", 3, R | F, 1, 1, 1, cmd_hstrlen, "hash", "3.2.0", "O(1)", "read hash fast", "Get the length of the value of a hash field"));
   t.push_back(def("hmget", -3, R | F, 1, 1, 1, cmd_hmget, "hash", "2.0.0", "O(N) where N is the number of fields being requested.", "read hash fast", "Get the values of all the given hash fields"));
   // Pub/sub.
   t.push_back(def("publish", 3, P | L | S | F, 0, 0, 0, cmd_publish, "pubsub", "2.0.0", "O(N+M)", "pubsub fast", "Post a message to a channel"));
