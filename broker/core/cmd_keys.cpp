@@ -70,6 +70,13 @@ void cmd_type(server& s, client& c, args_t a) {
   s.reply(c).simple(v ? type_name(v->type()) : "none");
 }
 
+// Keys never expire in respq: TTL and PTTL answer -1 for a key that exists (no expiry)
+// and -2 for one that does not, PERSIST has no expiry to remove (0), as Redis answers for
+// keys without a TTL.
+void cmd_ttl(server& s, client& c, args_t a) { s.reply(c).integer(s.db().find(a[1]) ? -1 : -2); }
+void cmd_pttl(server& s, client& c, args_t a) { cmd_ttl(s, c, a); }
+void cmd_persist(server& s, client& c, args_t) { s.reply(c).integer(0); }
+
 void cmd_keys(server& s, client& c, args_t a) {
   std::vector<const std::string*> out;
   const bool all = a[1] == "*";

@@ -363,6 +363,21 @@ void cmd_hset(server& s, client& c, args_t a) {
   s.reply(c).integer(added);
 }
 
+// HMSET: HSET that answers +OK (deprecated in Redis, still what phpredis's hMset sends).
+void cmd_hmset(server& s, client& c, args_t a) {
+  if (a.size() % 2 != 0) {
+    s.add_error(c, "ERR wrong number of arguments for 'hmset' command");
+    return;
+  }
+  bool wrong;
+  hash_value* h = lookup_hash(s, c, a[1], wrong);
+  if (wrong) return;
+  if (!h) h = &s.db().create(a[1], value_type::hash).hash();
+  for (std::size_t i = 2; i + 1 < a.size(); i += 2) h->insert_or_assign(std::string(a[i]), std::string(a[i + 1]));
+  s.add_dirty();
+  s.reply(c).ok();
+}
+
 void cmd_hsetnx(server& s, client& c, args_t a) {
   bool wrong;
   hash_value* h = lookup_hash(s, c, a[1], wrong);

@@ -96,6 +96,9 @@ void server::build_command_table() {
   t.push_back(def("del", -2, W, 1, -1, 1, cmd_del, "generic", "1.0.0", "O(N)", "keyspace write slow", "Delete a key"));
   t.push_back(def("unlink", -2, W | F, 1, -1, 1, cmd_unlink, "generic", "4.0.0", "O(1) for each key removed regardless of its size.", "keyspace write fast", "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking."));
   t.push_back(def("exists", -2, R | F, 1, -1, 1, cmd_exists, "generic", "1.0.0", "O(N) where N is the number of keys to check.", "keyspace read fast", "Determine if a key exists"));
+  t.push_back(def("ttl", 2, R | F, 1, 1, 1, cmd_ttl, "generic", "1.0.0", "O(1)", "keyspace read fast", "Get the time to live for a key in seconds"));
+  t.push_back(def("pttl", 2, R | F, 1, 1, 1, cmd_pttl, "generic", "2.6.0", "O(1)", "keyspace read fast", "Get the time to live for a key in milliseconds"));
+  t.push_back(def("persist", 2, W | F, 1, 1, 1, cmd_persist, "generic", "2.2.0", "O(1)", "keyspace write fast", "Remove the expiration from a key"));
   t.push_back(def("type", 2, R | F, 1, 1, 1, cmd_type, "generic", "1.0.0", "O(1)", "keyspace read fast", "Determine the type stored at key"));
   t.push_back(def("keys", 2, R, 0, 0, 0, cmd_keys, "generic", "1.0.0", "O(N) with N being the number of keys in the database", "keyspace read slow dangerous", "Find all keys matching the given pattern"));
   t.push_back(def("scan", -2, R, 0, 0, 0, cmd_scan, "generic", "2.8.0", "O(1) for every call. O(N) for a complete iteration.", "keyspace read slow", "Incrementally iterate the keys space"));
@@ -131,6 +134,7 @@ void server::build_command_table() {
   t.push_back(def("hkeys", 2, R, 1, 1, 1, cmd_hkeys, "hash", "2.0.0", "O(N) where N is the size of the hash.", "read hash slow", "Get all the fields in a hash"));
   t.push_back(def("hvals", 2, R, 1, 1, 1, cmd_hvals, "hash", "2.0.0", "O(N) where N is the size of the hash.", "read hash slow", "Get all the values in a hash"));
   t.push_back(def("hexists", 3, R | F, 1, 1, 1, cmd_hexists, "hash", "2.0.0", "O(1)", "read hash fast", "Determine if a hash field exists"));
+  t.push_back(def("hmset", -4, W | D | F, 1, 1, 1, cmd_hmset, "hash", "2.0.0", "O(N) where N is the number of fields being set.", "write hash fast", "Set multiple hash fields to multiple values"));
   t.push_back(def("hsetnx", 4, W | D | F, 1, 1, 1, cmd_hsetnx, "hash", "2.0.0", "O(1)", "write hash fast", "Set the value of a hash field, only if the field does not exist"));
   t.push_back(def("hincrby", 4, W | D | F, 1, 1, 1, cmd_hincrby, "hash", "2.0.0", "O(1)", "write hash fast", "Increment the integer value of a hash field by the given number"));
   t.push_back(def("hincrbyfloat", 4, W | D | F, 1, 1, 1, cmd_hincrbyfloat, "hash", "2.6.0", "O(1)", "write hash fast", "Increment the float value of a hash field by the given amount"));

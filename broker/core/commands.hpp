@@ -26,12 +26,12 @@ std::string list_pop(server& s, std::string_view key, packed_list& list, bool le
   X(lpush) X(rpush) X(lpushx) X(rpushx) X(lpop) X(rpop) X(llen) X(lrange) X(lindex) X(lset) X(lrem)  \
   X(ltrim) X(linsert) X(lpos) X(lmove) X(rpoplpush) X(blpop) X(brpop) X(blmove) X(brpoplpush)          \
   X(lmpop) X(blmpop)                                                                                 \
-  X(del) X(unlink) X(exists) X(type) X(keys) X(scan) X(dbsize) X(flushdb) X(flushall) X(rename)       \
-  X(renamenx)                                                                                        \
+  X(del) X(unlink) X(exists) X(type) X(ttl) X(pttl) X(persist) X(keys) X(scan) X(dbsize) X(flushdb)   \
+  X(flushall) X(rename) X(renamenx)                                                                  \
   X(get) X(set) X(setnx) X(mget) X(mset) X(incr) X(decr) X(incrby) X(decrby) X(append) X(strlen)      \
   X(getset) X(getdel) X(getrange) X(substr) X(setrange) X(incrbyfloat) X(msetnx)                     \
   X(hset) X(hget) X(hdel) X(hlen) X(hgetall) X(hkeys) X(hvals) X(hexists) X(hmget)                   \
-  X(hsetnx) X(hincrby) X(hincrbyfloat) X(hstrlen)                                                    \
+  X(hmset) X(hsetnx) X(hincrby) X(hincrbyfloat) X(hstrlen)                                          \
   X(publish) X(subscribe) X(unsubscribe) X(psubscribe) X(punsubscribe) X(pubsub)                     \
   X(multi) X(exec) X(discard) X(watch) X(unwatch)                                                    \
   X(info) X(command) X(config) X(time) X(shutdown) X(bgrewriteaof) X(monitor) X(lastsave)            \
