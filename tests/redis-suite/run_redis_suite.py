@@ -12,32 +12,29 @@ and compares the outcome with expected-failures.txt:
   - a listed test that passes is reported, so the list can shrink.
 
 The suite comes from the Redis source package of the machine's distribution: the first
-run downloads it with `apt-get source --download-only redis` (from the deb-src twins of
-the machine's own apt sources, into a private apt state directory) and keeps it in the
-cache directory (RESPQ_REDIS_SUITE_CACHE, default .cache/redis-suite in the source tree).
+run downloads it (source_package.py) and keeps it in the cache directory
+(RESPQ_REDIS_SUITE_CACHE, default .cache/redis-suite in the source tree).
 RESPQ_REDIS_SUITE_DIR names an already unpacked Redis source tree instead. When neither
 is available (no network) the script says so and exits 77, which ctest reports as
 skipped.
 
-Before running, three lines of the suite's harness are adapted to respq (see patch_suite):
+Before running, two places in the suite's harness are adapted to respq (see patch_suite):
 `FUNCTION FLUSH` (respq has no functions) and `CONFIG SET` of Redis's encoding settings
 (list-max-listpack-size and the like: respq has its own list encoding) are ignored.
 
     /usr/bin/python3 tests/redis-suite/run_redis_suite.py [--keep-log FILE] [unit ...]
 """
-import glob
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from harness import Respq, SOURCE_DIR  # noqa: E402
+import source_package  # noqa: E402
 
-SKIP = 77
 UNITS = [
     "unit/type/list", "unit/type/list-2", "unit/type/list-3", "unit/pubsub", "unit/multi",
     "unit/protocol", "unit/quit", "unit/introspection", "unit/introspection-2",
@@ -45,85 +42,12 @@ UNITS = [
 ]
 # Not run: units about what respq does not have (sets, sorted sets, streams, expiry,
 # scripting, ACL, replication, ...), and unit/type/hash, which stops at its start on
-# MEMORY USAGE (respq keeps hashes only for its own bookkeeping keys).
+# MEMORY USAGE.
 EXPECTED = os.path.join(HERE, "expected-failures.txt")
 
 
 def skip(why):
-    print(f"redis suite: skipped: {why}")
-    sys.exit(SKIP)
-
-
-# ------------------------------------------------------------------------- the suite
-def apt_source_lines():
-    """The machine's apt sources turned into deb-src entries (one-line format)."""
-    lines = []
-    for path in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")):
-        try:
-            with open(path) as f:
-                for line in f:
-                    line = line.strip()
-                    if line.startswith("deb "):
-                        lines.append("deb-src " + line[4:])
-        except OSError:
-            pass
-    for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
-        try:
-            text = open(path).read()
-        except OSError:
-            continue
-        for stanza in re.split(r"\n\s*\n", text):
-            fields = {}
-            for line in stanza.splitlines():
-                if line.startswith("#") or ":" not in line:
-                    continue
-                k, v = line.split(":", 1)
-                fields[k.strip().lower()] = v.strip()
-            if "deb" not in fields.get("types", "").split() or fields.get("enabled", "yes") == "no":
-                continue
-            opts = f"[signed-by={fields['signed-by']}] " if fields.get("signed-by", "").startswith("/") else ""
-            for uri in fields.get("uris", "").split():
-                for suite in fields.get("suites", "").split():
-                    lines.append(f"deb-src {opts}{uri} {suite} {fields.get('components', '')}".strip())
-    return lines
-
-
-def fetch_suite(cache):
-    """Downloads and unpacks the Redis source package; returns the tree or None."""
-    for tree in sorted(glob.glob(os.path.join(cache, "redis-*"))):
-        if os.path.exists(os.path.join(tree, "tests", "test_helper.tcl")):
-            return tree
-    if not shutil.which("apt-get"):
-        skip("no apt-get to download the Redis source package with")
-    sources = apt_source_lines()
-    if not sources:
-        skip("no apt sources to derive deb-src entries from")
-    work = tempfile.mkdtemp(prefix="apt-", dir=cache)
-    try:
-        for d in ("lists/partial", "cache/archives/partial", "parts"):
-            os.makedirs(os.path.join(work, d))
-        with open(os.path.join(work, "sources.list"), "w") as f:
-            f.write("\n".join(sources) + "\n")
-        opts = []
-        for o in (f"Dir::Etc::sourcelist={work}/sources.list", f"Dir::Etc::sourceparts={work}/parts",
-                  f"Dir::State::Lists={work}/lists", f"Dir::Cache={work}/cache", "Debug::NoLocking=1"):
-            opts += ["-o", o]
-        print("redis suite: downloading the Redis source package (apt-get source --download-only redis)")
-        for args in (["update"], ["source", "--download-only", "redis"]):
-            p = subprocess.run(["apt-get", "-qq"] + opts + args, cwd=work, stdin=subprocess.DEVNULL,
-                               capture_output=True, text=True, timeout=600)
-            if p.returncode != 0:
-                skip(f"apt-get {args[0]} failed: {(p.stderr or p.stdout).strip()[-500:]}")
-        tarballs = glob.glob(os.path.join(work, "redis_*.orig.tar.*"))
-        if not tarballs:
-            skip("apt-get source left no redis_*.orig.tar.* behind")
-        subprocess.run(["tar", "-xf", tarballs[0], "-C", cache], check=True)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    for tree in sorted(glob.glob(os.path.join(cache, "redis-*"))):
-        if os.path.exists(os.path.join(tree, "tests", "test_helper.tcl")):
-            return tree
-    skip("the Redis source package has no tests/test_helper.tcl")
+    source_package.skip("redis suite", why)
 
 
 def patch_suite(tree):
@@ -206,8 +130,7 @@ def main():
     tree = os.environ.get("RESPQ_REDIS_SUITE_DIR")
     if not tree:
         cache = os.environ.get("RESPQ_REDIS_SUITE_CACHE", os.path.join(SOURCE_DIR, ".cache", "redis-suite"))
-        os.makedirs(cache, exist_ok=True)
-        tree = fetch_suite(cache)
+        tree = source_package.fetch("redis suite", "redis", cache, "redis-*", "tests/test_helper.tcl")
     patch_suite(tree)
     expected = load_expected()
 
