@@ -188,6 +188,12 @@ void server::build_command_table() {
   t.push_back(def("bgrewriteaof", 1, A | N, 0, 0, 0, cmd_bgrewriteaof, "server", "1.0.0", "O(1)", "admin slow dangerous", "Asynchronously rewrite the append-only file"));
   t.push_back(def("monitor", 1, A | N | L | S, 0, 0, 0, cmd_monitor, "server", "1.0.0", "O(1)", "admin slow dangerous", "Listen for all requests received by the server in real time"));
   t.push_back(def("lastsave", 1, L | S | F, 0, 0, 0, cmd_lastsave, "server", "1.0.0", "O(1)", "admin fast dangerous", "Get the UNIX time stamp of the last successful save to disk"));
+  {
+    command_def c = def("memory", -2, 0, 0, 0, 0, cmd_memory, "server", "4.0.0", "Depends on subcommand.", "slow", "A container for memory diagnostics commands");
+    c.subcommands.push_back(sub("usage", -3, R | L, cmd_memory, "server", "4.0.0", "read slow", "Estimate the memory usage of a key"));
+    c.subcommands.push_back(sub("help", 2, L | S, cmd_memory, "server", "4.0.0", "slow", "Show helpful text about the different subcommands"));
+    t.push_back(std::move(c));
+  }
   t.push_back(def("debug", -2, A | N | L | S, 0, 0, 0, cmd_debug, "server", "1.0.0", "Depends on subcommand.", "admin slow dangerous", "A container for debugging commands"));
 
   command_list_.clear();

@@ -35,7 +35,7 @@ std::string list_pop(server& s, std::string_view key, packed_list& list, bool le
   X(publish) X(subscribe) X(unsubscribe) X(psubscribe) X(punsubscribe) X(pubsub)                     \
   X(multi) X(exec) X(discard) X(watch) X(unwatch)                                                    \
   X(info) X(command) X(config) X(time) X(shutdown) X(bgrewriteaof) X(monitor) X(lastsave)            \
-  X(debug)
+  X(memory) X(debug)
 
 #define RESPQ_DECLARE(name) void cmd_##name(server&, client&, args_t);
 RESPQ_COMMANDS(RESPQ_DECLARE)
