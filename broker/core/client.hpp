@@ -58,6 +58,7 @@ struct client {
   bool reply_off = false;
   bool reply_skip = false;
   bool reply_skip_next = false;
+  bool request_open = false;  // a request was read and is not answered yet (it blocked)
 
   // MULTI.
   bool in_multi = false;

@@ -197,7 +197,7 @@ void cmd_reset(server& s, client& c, args_t) {
   c.name.clear();
   c.resp = 2;
   c.no_evict = false;
-  c.reply_off = c.reply_skip = c.reply_skip_next = false;
+  c.reply_off = c.reply_skip_next = false;  // as Redis: a SKIP in force still silences +RESET
   if (!s.cfg().requirepass.empty()) {
     c.authenticated = false;
     c.parser.set_limits(s.parser_limits(false));

@@ -175,6 +175,10 @@ void cmd_memory(server& s, client& c, args_t a) {
         return;
       }
       if (!integer_arg(s, c, a[i + 1], count)) return;
+      if (count < 0) {
+        s.add_error(c, syntax_error);
+        return;
+      }
     }
     auto it = s.db().all().find(a[2]);
     if (it == s.db().all().end()) s.reply(c).null();

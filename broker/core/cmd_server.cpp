@@ -522,29 +522,28 @@ void cmd_config(server& s, client& c, args_t a) {
       return;
     }
     // As in Redis, every name is checked (unknown, immutable, repeated) before any value.
-    std::vector<std::pair<const config_entry*, std::size_t>> todo;  // entry, index of its name
+    struct item {
+      const config_entry* entry;    // a respq setting, or
+      const std::string* compat;    // a Redis setting respq only answers CONFIG GET for
+      std::size_t index;            // of the name in the arguments
+    };
+    std::vector<item> todo;
     for (std::size_t i = 2; i + 1 < a.size(); i += 2) {
       std::string name = to_lower(a[i]);
       const config_entry* entry = nullptr;
       for (const auto& e : config_table())
         if (name == e.name) entry = &e;
+      const std::string* compat = nullptr;
       if (!entry) {
-        // A Redis setting respq answers CONFIG GET for: setting the value it already has
-        // (`CONFIG SET save ""`, as test suites and deploy scripts do) is accepted and
-        // changes nothing; any other value would promise what respq does not do.
-        const std::string* compat = nullptr;
         for (const auto& [cname, cval] : compat_config_values())
           if (name == cname) compat = &cval;
         if (!compat) {
           s.add_error(c, "ERR Unknown option or number of arguments for CONFIG SET - '" + std::string(a[i]) + "'");
           return;
         }
-        if (a[i + 1] != *compat) {
-          s.add_error(c, "ERR CONFIG SET failed (possibly related to argument '" + name +
-                             "') - respq has no such setting; it is always '" + *compat + "'");
-          return;
-        }
-      } else if (!entry->runtime) {
+      }
+      if ((entry && !entry->runtime) || (compat && (name == "databases" || name == "io-threads" ||
+                                                    name == "cluster-enabled"))) {
         s.add_error(c, "ERR CONFIG SET failed (possibly related to argument '" + std::string(a[i]) +
                            "') - can't set immutable config");
         return;
@@ -555,12 +554,34 @@ void cmd_config(server& s, client& c, args_t a) {
                              "') - duplicate parameter");
           return;
         }
-      if (entry) todo.emplace_back(entry, i);
+      todo.push_back({entry, compat, i});
     }
     config trial = s.cfg();
     std::vector<std::string> changed;
-    for (auto [entry, i] : todo) {
-      const std::string& name = entry->name;
+    for (auto [entry, compat, i] : todo) {
+      if (compat) {
+        // Setting the value it already has (`CONFIG SET save ""`, as test suites and deploy
+        // scripts do) is accepted and changes nothing; any other value would promise what
+        // respq does not do.
+        const std::string name = to_lower(a[i]);
+        const std::string v = to_lower(a[i + 1]);
+        // Zero in any of Redis's memory units ("0", "0mb", ...).
+        auto zero_bytes = [](const std::string& text) {
+          const std::size_t d = text.find_first_not_of('0');
+          if (d == 0) return false;
+          const std::string unit = d == std::string::npos ? std::string() : text.substr(d);
+          return unit.empty() || unit == "k" || unit == "kb" || unit == "m" || unit == "mb" || unit == "g" ||
+                 unit == "gb";
+        };
+        const bool same = v == *compat || (name == "maxmemory" && zero_bytes(v));
+        if (!same) {
+          s.add_error(c, "ERR CONFIG SET failed (possibly related to argument '" + name +
+                             "') - respq has no such setting; it is always '" + *compat + "'");
+          return;
+        }
+        continue;
+      }
+      const std::string name = entry->name;
       std::vector<std::string> args;
       if (name == "bind" || name == "mirror-keys") {
         auto split = split_args(a[i + 1]);

@@ -9,7 +9,7 @@ namespace {
 constexpr std::uint32_t W = flag_write, R = flag_readonly, F = flag_fast, D = flag_denyoom, A = flag_admin,
                         P = flag_pubsub, N = flag_noscript, B = flag_blocking, L = flag_loading, S = flag_stale,
                         NA = flag_no_auth, NM = flag_no_multi, DM = flag_deny_multi, AB = flag_allow_busy,
-                        SUB = flag_sub_ok, MK = flag_movablekeys, SM = flag_skip_monitor;
+                        SUB = flag_sub_ok, MK = flag_movablekeys;
 
 command_def def(std::string_view name, int arity, std::uint32_t flags, int first, int last, int step, handler_fn fn,
                 std::string_view group, std::string_view since, std::string_view complexity,
@@ -45,8 +45,8 @@ void server::build_command_table() {
   t.push_back(def("echo", 2, F, 0, 0, 0, cmd_echo, "connection", "1.0.0", "O(1)", "fast connection", "Echo the given string"));
   t.push_back(def("quit", -1, AB | N | L | S | F | NA | NM | SUB, 0, 0, 0, cmd_quit, "connection", "1.0.0", "O(1)", "fast connection", "Close the connection"));
   t.push_back(def("select", 2, L | S | F, 0, 0, 0, cmd_select, "connection", "2.0.0", "O(1)", "fast connection", "Change the selected database for the current connection"));
-  t.push_back(def("auth", -2, N | L | S | F | NA | AB | SM, 0, 0, 0, cmd_auth, "connection", "1.0.0", "O(N) where N is the number of passwords defined for the user", "fast connection", "Authenticate to the server"));
-  t.push_back(def("hello", -1, N | L | S | F | NA | AB | SM, 0, 0, 0, cmd_hello, "connection", "6.0.0", "O(1)", "fast connection", "Handshake with Redis"));
+  t.push_back(def("auth", -2, N | L | S | F | NA | AB, 0, 0, 0, cmd_auth, "connection", "1.0.0", "O(N) where N is the number of passwords defined for the user", "fast connection", "Authenticate to the server"));
+  t.push_back(def("hello", -1, N | L | S | F | NA | AB, 0, 0, 0, cmd_hello, "connection", "6.0.0", "O(1)", "fast connection", "Handshake with Redis"));
   t.push_back(def("reset", 1, N | L | S | F | NA | AB | NM | SUB, 0, 0, 0, cmd_reset, "connection", "6.2.0", "O(1)", "fast connection", "Reset the connection"));
   {
     command_def c = def("client", -2, 0, 0, 0, 0, cmd_client, "connection", "2.4.0", "Depends on subcommand.", "slow", "A container for client connection commands");

@@ -160,6 +160,14 @@ void server::on_input(client& c) {
 
 // Parses and runs every complete command in c.in. Stops when the client blocks (its
 // pipeline waits, as in Redis), must close, or the buffer holds no complete command.
+// After each request, empty ones included, as Redis's resetClient: CLIENT REPLY SKIP
+// silences exactly the request after it.
+void server::end_request(client& c) {
+  c.request_open = false;
+  c.reply_skip = c.reply_skip_next;
+  c.reply_skip_next = false;
+}
+
 void server::process_input(client& c) {
   const std::size_t unauth_buffer_limit = 1024 * 1024;
   // Checked here too: a blocked client's pipeline is not parsed, but it must not grow
@@ -172,6 +180,8 @@ void server::process_input(client& c) {
     queue_write(c);
     return;
   }
+  // A request that blocked ends when it is answered: the next one starts after it.
+  if (c.request_open && !c.blocked) end_request(c);
   while (!c.in.empty() && !c.blocked && !c.close_after_reply && !c.close_asap) {
     auto st = c.parser.parse(c.in.data(), c.in.size());
     if (st == resp::request_parser::status::incomplete) {
@@ -197,13 +207,11 @@ void server::process_input(client& c) {
     }
     std::size_t consumed = c.parser.consumed();
     auto args = c.parser.args();
-    if (!args.empty()) {
-      stats_.net_input_bytes += consumed;
-      dispatch(c, args);
-    } else {
-      stats_.net_input_bytes += consumed;
-    }
+    stats_.net_input_bytes += consumed;
+    c.request_open = true;
+    if (!args.empty()) dispatch(c, args);
     c.in.consume(consumed);
+    if (!c.blocked) end_request(c);
   }
   if (c.in.empty()) c.in.shrink_if_idle(64 * 1024);
   if (!c.out.empty() || c.close_after_reply || c.close_asap) queue_write(c);
@@ -261,9 +269,6 @@ static const command_def* find_subcommand(const command_def& cmd, std::string_vi
 }
 
 void server::dispatch(client& c, args_t args) {
-  // CLIENT REPLY SKIP silences exactly the command after it.
-  c.reply_skip = c.reply_skip_next;
-  c.reply_skip_next = false;
   if (is_cross_protocol(args[0])) {
     static clock::time_point last_warning{};
     if (clock::now() - last_warning > std::chrono::seconds(60)) {
@@ -356,8 +361,8 @@ void server::dispatch(client& c, args_t args) {
   after_command();
 }
 
-// Redis hides administrative commands (CONFIG, DEBUG, CLIENT LIST, ...) and credentials
-// (AUTH, HELLO) from MONITOR; for a container the subcommand decides.
+// Redis hides administrative commands (CONFIG, DEBUG, CLIENT LIST, ...) from MONITOR;
+// for a container the subcommand decides. Credentials are shown redacted (feed_monitors).
 static bool shown_to_monitors(const command_def& cmd, args_t args) {
   const command_def* d = &cmd;
   if (!cmd.subcommands.empty() && args.size() >= 2)
@@ -382,9 +387,12 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   if ((cmd.flags & flag_write) && key_write_hook) for_each_key(cmd, args, [&](std::string_view k) { key_write_hook(k, false); });
   cmd.fn(*this, c, args);
   ++stats_.commands_processed;
-  counted->stats.cycles += cycle_clock::now() - started;
-  ++counted->stats.calls;
-  if (stats_.total_errors != errors_mark_) ++counted->stats.failed;
+  if (!loading_ && !c.is_fake) {  // as Redis: AOF replay and respq's own calls are not counted
+    const std::uint64_t ended = cycle_clock::now();
+    if (ended > started) counted->stats.cycles += ended - started;  // (a counter behind on another core)
+    ++counted->stats.calls;
+    if (stats_.total_errors != errors_mark_) ++counted->stats.failed;
+  }
   errors_mark_ = stats_.total_errors;
   // Monitors see a command once it ran, as in Redis 7: EXEC after the commands it ran.
   if (!monitors_.empty() && !loading_ && shown_to_monitors(cmd, args)) feed_monitors(c, args);
@@ -582,11 +590,20 @@ void server::feed_monitors(const client& c, args_t args) {
   std::string line(head, static_cast<std::size_t>(n));
   line += c.is_fake ? std::string("lua") : c.addr;
   line += "]";
-  std::string name = to_lower(args[0]);
-  bool redact = name == "auth" || name == "hello" || name == "migrate";
+  // As Redis: every argument of AUTH, and the two after HELLO's AUTH, are redacted.
+  const std::string name = to_lower(args[0]);
+  std::size_t redact_from = args.size(), redact_to = args.size();
+  if (name == "auth") redact_from = 1;
+  if (name == "hello")
+    for (std::size_t i = 1; i + 2 < args.size(); ++i)
+      if (to_lower(args[i]) == "auth") {
+        redact_from = i + 1;
+        redact_to = i + 3;
+        break;
+      }
   for (std::size_t i = 0; i < args.size(); ++i) {
     line += " \"";
-    if (redact && i > 0) {
+    if (i >= redact_from && i < redact_to) {
       line += "(redacted)";
     } else {
       for (unsigned char ch : args[i]) {

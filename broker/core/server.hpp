@@ -174,6 +174,7 @@ class server {
   // The reply to the command a client is running; dropped under CLIENT REPLY OFF/SKIP.
   resp::reply_writer reply(client& c) {
     if (c.reply_off || c.reply_skip) [[unlikely]] {
+      if (discarded_.capacity() > 1024 * 1024) std::string().swap(discarded_);
       discarded_.clear();
       return resp::reply_writer(discarded_, c.resp);
     }
@@ -261,6 +262,7 @@ class server {
 
  private:
   void process_input(client& c);
+  void end_request(client& c);
   void free_client(client& c);
   void after_command();
   void process_unblocked();

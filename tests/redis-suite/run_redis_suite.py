@@ -27,6 +27,7 @@ Before running, two places in the suite's harness are adapted to respq (see patc
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -142,10 +143,18 @@ def main():
         for u in units:
             cmd += ["--single", u]
         print("redis suite: " + " ".join(cmd[2:]))
-        p = subprocess.run(cmd, cwd=tree, capture_output=True, text=True, timeout=1800,
-                           env=dict(os.environ, TERM="dumb"))
+        # Its own session, so that a time-out also stops the test client it spawns.
+        proc = subprocess.Popen(cmd, cwd=tree, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                errors="replace", env=dict(os.environ, TERM="dumb"), start_new_session=True)
+        try:
+            raw, _ = proc.communicate(timeout=1400)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raw, _ = proc.communicate()
+            timed_out = True
         alive = rq.alive()
-    output = re.sub(r"\x1b\[[0-9;]*m", "", p.stdout + p.stderr)
+    output = re.sub(r"\x1b\[[0-9;]*m", "", raw)
     if keep_log:
         open(keep_log, "w").write(output)
 
@@ -158,6 +167,19 @@ def main():
     for k in now_passing:
         print(f"  listed as failing but passed: {k[0]} | {k[1]}")
     ok = True
+    # Every unit must have run to its end: a hung test ends the suite early with
+    # "[TIMEOUT]", and the units after it never run.
+    done = set(re.findall(r"^\[\d+/\d+ done\]: (unit/\S+)", output, re.M))
+    if timed_out:
+        ok = False
+        print("redis suite: the suite did not finish within 1,400 s")
+    if "[TIMEOUT]" in output:
+        ok = False
+        print("redis suite: a test timed out:\n" + output[output.index("[TIMEOUT]"):][:1500])
+    for u in units:
+        if u not in done:
+            ok = False
+            print(f"redis suite: unit {u} did not run to its end")
     if not alive:
         print("redis suite: respq exited during the run")
         ok = False
