@@ -120,6 +120,7 @@ bool server::serve_key(const std::string& key) {
       value* dst = db_.find(b.target);
       if (dst && dst->type() != value_type::list) {
         add_error(c, "WRONGTYPE Operation against a key holding the wrong kind of value");
+        if (const command_def* d = lookup(b.command)) ++d->stats.failed;  // INFO commandstats, as Redis
         unblock_client(c, false);
         continue;
       }
