@@ -217,10 +217,11 @@ std::string section_errorstats(server& s) {
 
 std::string section_commandstats(server& s) {
   std::string o;
+  const double per_usec = s.cycles_per_usec();
   auto add = [&](const command_def& d, const std::string& name) {
     const auto& st = d.stats;
     if (!st.calls && !st.rejected && !st.failed) return;
-    const double usec = s.cycles_to_usec(st.cycles);
+    const double usec = per_usec > 0 ? static_cast<double>(st.cycles) / per_usec : 0;
     char per_call[32];
     std::snprintf(per_call, sizeof per_call, "%.2f", st.calls ? usec / static_cast<double>(st.calls) : 0.0);
     line(o, "cmdstat_" + name,

@@ -45,6 +45,11 @@ void store_string(server& s, std::string_view key, std::string_view val) {
   s.add_dirty();
 }
 
+// INCRBY's and HINCRBY's overflow check: would v + by leave the range of long long?
+bool sum_overflows(long long v, long long by) {
+  return (by < 0 && v < 0 && by < LLONG_MIN - v) || (by > 0 && v > 0 && by > LLONG_MAX - v);
+}
+
 void incr_generic(server& s, client& c, std::string_view key, long long by) {
   bool wrong;
   std::string* cur = lookup_string(s, c, key, wrong);
@@ -54,7 +59,7 @@ void incr_generic(server& s, client& c, std::string_view key, long long by) {
     s.add_error(c, not_integer_error);
     return;
   }
-  if ((by < 0 && v < 0 && by < LLONG_MIN - v) || (by > 0 && v > 0 && by > LLONG_MAX - v)) {
+  if (sum_overflows(v, by)) {
     s.add_error(c, "ERR increment or decrement would overflow");
     return;
   }
@@ -340,14 +345,18 @@ void cmd_strlen(server& s, client& c, args_t a) {
   s.reply(c).integer(v ? static_cast<long long>(v->size()) : 0);
 }
 
-void cmd_hset(server& s, client& c, args_t a) {
+namespace {
+
+// HSET and HMSET: sets the field/value pairs; returns how many fields were new, or -1
+// after replying the error.
+long long hash_set_fields(server& s, client& c, args_t a, std::string_view command) {
   if (a.size() % 2 != 0) {
-    s.add_error(c, "ERR wrong number of arguments for 'hset' command");
-    return;
+    s.add_error(c, "ERR wrong number of arguments for '" + std::string(command) + "' command");
+    return -1;
   }
   bool wrong;
   hash_value* h = lookup_hash(s, c, a[1], wrong);
-  if (wrong) return;
+  if (wrong) return -1;
   if (!h) h = &s.db().create(a[1], value_type::hash).hash();
   long long added = 0;
   for (std::size_t i = 2; i + 1 < a.size(); i += 2) {
@@ -360,22 +369,18 @@ void cmd_hset(server& s, client& c, args_t a) {
     }
   }
   s.add_dirty();
-  s.reply(c).integer(added);
+  return added;
+}
+
+}  // namespace
+
+void cmd_hset(server& s, client& c, args_t a) {
+  if (long long added = hash_set_fields(s, c, a, "hset"); added >= 0) s.reply(c).integer(added);
 }
 
 // HMSET: HSET that answers +OK (deprecated in Redis, still what phpredis's hMset sends).
 void cmd_hmset(server& s, client& c, args_t a) {
-  if (a.size() % 2 != 0) {
-    s.add_error(c, "ERR wrong number of arguments for 'hmset' command");
-    return;
-  }
-  bool wrong;
-  hash_value* h = lookup_hash(s, c, a[1], wrong);
-  if (wrong) return;
-  if (!h) h = &s.db().create(a[1], value_type::hash).hash();
-  for (std::size_t i = 2; i + 1 < a.size(); i += 2) h->insert_or_assign(std::string(a[i]), std::string(a[i + 1]));
-  s.add_dirty();
-  s.reply(c).ok();
+  if (hash_set_fields(s, c, a, "hmset") >= 0) s.reply(c).ok();
 }
 
 void cmd_hsetnx(server& s, client& c, args_t a) {
@@ -404,7 +409,7 @@ void cmd_hincrby(server& s, client& c, args_t a) {
       s.add_error(c, "ERR hash value is not an integer");
       return;
     }
-  if ((by < 0 && v < 0 && by < LLONG_MIN - v) || (by > 0 && v > 0 && by > LLONG_MAX - v)) {
+  if (sum_overflows(v, by)) {
     s.add_error(c, "ERR increment or decrement would overflow");
     return;
   }

@@ -26,8 +26,8 @@ class cycle_clock {
 
   cycle_clock() : start_cycles_(now()), start_(std::chrono::steady_clock::now()) {}
 
-  // Converts a number of cycles into microseconds.
-  double to_usec(std::uint64_t cycles) const {
+  // Counter ticks per microsecond, measured since construction.
+  double per_usec() const {
     auto elapsed = std::chrono::steady_clock::now() - start_;
     // Right after start the two clocks have not run long enough to compare.
     if (elapsed < std::chrono::milliseconds(5)) {
@@ -35,8 +35,7 @@ class cycle_clock {
       elapsed = std::chrono::steady_clock::now() - start_;
     }
     const double usec = std::chrono::duration<double, std::micro>(elapsed).count();
-    const double per_usec = static_cast<double>(now() - start_cycles_) / usec;
-    return per_usec > 0 ? static_cast<double>(cycles) / per_usec : 0;
+    return static_cast<double>(now() - start_cycles_) / usec;
   }
 
  private:

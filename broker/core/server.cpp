@@ -361,24 +361,16 @@ void server::dispatch(client& c, args_t args) {
   after_command();
 }
 
-// Redis hides administrative commands (CONFIG, DEBUG, CLIENT LIST, ...) from MONITOR;
-// for a container the subcommand decides. Credentials are shown redacted (feed_monitors).
-static bool shown_to_monitors(const command_def& cmd, args_t args) {
-  const command_def* d = &cmd;
-  if (!cmd.subcommands.empty() && args.size() >= 2)
-    if (const command_def* sub = find_subcommand(cmd, args[1])) d = sub;
-  return !(d->flags & (flag_skip_monitor | flag_admin));
-}
-
 void server::call(client& c, const command_def& cmd, args_t args) {
   const std::uint64_t dirty_before = dirty_;
   effects_logged_ = false;
   c.last_command = cmd.name;
-  const command_def* counted = &cmd;
+  // For a container, its subcommand: what INFO commandstats counts and MONITOR judges.
+  const command_def* effective = &cmd;
   if (!cmd.subcommands.empty() && args.size() >= 2)
     if (const command_def* sub = find_subcommand(cmd, args[1])) {
       (c.last_command += '|') += sub->name;
-      counted = sub;
+      effective = sub;
     }
   // A command failed if it replied an error since the last command ended: EXEC does
   // not count as failed for an error of one of its commands (Redis does the same).
@@ -389,13 +381,15 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   ++stats_.commands_processed;
   if (!loading_ && !c.is_fake) {  // as Redis: AOF replay and respq's own calls are not counted
     const std::uint64_t ended = cycle_clock::now();
-    if (ended > started) counted->stats.cycles += ended - started;  // (a counter behind on another core)
-    ++counted->stats.calls;
-    if (stats_.total_errors != errors_mark_) ++counted->stats.failed;
+    if (ended > started) effective->stats.cycles += ended - started;  // (a counter behind on another core)
+    ++effective->stats.calls;
+    if (stats_.total_errors != errors_mark_) ++effective->stats.failed;
   }
   errors_mark_ = stats_.total_errors;
   // Monitors see a command once it ran, as in Redis 7: EXEC after the commands it ran.
-  if (!monitors_.empty() && !loading_ && shown_to_monitors(cmd, args)) feed_monitors(c, args);
+  // Redis hides administrative commands (CONFIG, DEBUG, CLIENT LIST, ...); for a container
+  // the subcommand decides. Credentials are shown redacted (feed_monitors).
+  if (!monitors_.empty() && !loading_ && !(effective->flags & flag_admin)) feed_monitors(c, args);
   if (dirty_ != dirty_before) {
     if (!c.is_fake) turn_writers_.push_back(c.id);
     if ((cmd.flags & flag_write) && !loading_) for_each_key(cmd, args, [&](std::string_view k) { tasks_->on_key_written(k); });

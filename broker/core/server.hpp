@@ -60,7 +60,6 @@ enum command_flag : std::uint32_t {
   flag_denyoom = 1u << 12,
   flag_sub_ok = 1u << 13,      // allowed in RESP2 subscribe mode
   flag_movablekeys = 1u << 14,
-  flag_skip_monitor = 1u << 15,
 };
 
 struct command_def {
@@ -151,7 +150,7 @@ class server {
   server_stats& stats() { return stats_; }
   // CONFIG RESETSTAT: the INFO stats, error counts and per-command figures.
   void reset_stats();
-  double cycles_to_usec(std::uint64_t cycles) const { return cycle_clock_.to_usec(cycles); }
+  double cycles_per_usec() const { return cycle_clock_.per_usec(); }
   command_stream& stream() { return stream_; }
   task_manager& tasks() { return *tasks_; }
   const std::unordered_map<std::uint64_t, std::unique_ptr<client>>& clients() const { return clients_; }
