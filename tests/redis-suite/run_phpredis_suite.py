@@ -38,20 +38,6 @@ def skip(why):
     source_package.skip(WHAT, why)
 
 
-def load_expected():
-    expected = {}
-    with open(EXPECTED) as f:
-        for n, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            name, sep, why = line.partition(" | ")
-            if not sep:
-                raise SystemExit(f"{EXPECTED}:{n}: expected 'testName | reason'")
-            expected[name.strip()] = why.strip()
-    return expected
-
-
 # Runs exactly one test method the way the suite's TestSuite::run does (setUp, the
 # method, PASSED when it added no error), printing "<status>" and the errors.
 RUN_ONE = r"""<?php define('PHPREDIS_TESTRUN', true);
@@ -105,7 +91,7 @@ def main():
     names = re.findall(r"public function (test\w+)\s*\(", open(os.path.join(tests_dir, "RedisTest.php")).read())
     if only:
         names = [n for n in names if n in only]
-    expected = load_expected()
+    expected = source_package.read_expected(EXPECTED, 1)  # test name: reason
 
     with open(os.path.join(tests_dir, "respq_run_one.php"), "w") as f:
         f.write(RUN_ONE)

@@ -78,21 +78,6 @@ def patch_suite(tree):
 
 
 # --------------------------------------------------------------------- the outcome
-def load_expected():
-    """{(unit, test name): reason} from expected-failures.txt."""
-    expected = {}
-    with open(EXPECTED) as f:
-        for n, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            parts = line.split(" | ")
-            if len(parts) < 3:
-                raise SystemExit(f"{EXPECTED}:{n}: expected 'unit | test name | reason'")
-            expected[(parts[0].strip(), " | ".join(parts[1:-1]).strip())] = parts[-1].strip()
-    return expected
-
-
 def parse(output):
     """Returns (passed, failed, exceptions): sets of (unit, name) and a list of texts."""
     passed, failed, exceptions = set(), {}, []
@@ -133,7 +118,7 @@ def main():
         cache = os.environ.get("RESPQ_REDIS_SUITE_CACHE", os.path.join(SOURCE_DIR, ".cache", "redis-suite"))
         tree = source_package.fetch("redis suite", "redis", cache, "redis-*", "tests/test_helper.tcl")
     patch_suite(tree)
-    expected = load_expected()
+    expected = source_package.read_expected(EXPECTED, 2)  # (unit, test name): reason
 
     with Respq("--http-queue", "tasks", "off") as rq:
         cmd = ["tclsh", "tests/test_helper.tcl", "--host", "127.0.0.1", "--port", str(rq.port), "--singledb",

@@ -5,6 +5,8 @@ and its upstream tarball is unpacked into a cache directory that later runs reus
 
 When it cannot be done (no apt-get, no network) the caller's test is skipped: exit 77,
 which ctest reports as skipped, after saying why.
+
+Also shared by the suite runners: read_expected(), their lists of expected failures.
 """
 import glob
 import os
@@ -99,3 +101,22 @@ def fetch(what, package, cache, tree_glob, marker):
     if not tree:
         skip(what, f"the {package} source package has no {marker}")
     return tree
+
+
+def read_expected(path, key_fields):
+    """{key: reason} from a list of expected failures: one per line, `key | reason`, where
+    the key is `key_fields` fields separated by " | " (the last of them may contain " | "
+    itself); blank lines and # comments are skipped. A key of one field is a string,
+    of more a tuple."""
+    expected = {}
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            parts = [p.strip() for p in line.split(" | ")]
+            if len(parts) < key_fields + 1:
+                raise SystemExit(f"{path}:{n}: expected {key_fields} field(s) and a reason, separated by ' | '")
+            key = parts[:key_fields - 1] + [" | ".join(parts[key_fields - 1:-1])]
+            expected[tuple(key) if key_fields > 1 else key[0]] = parts[-1]
+    return expected
