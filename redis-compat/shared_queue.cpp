@@ -696,9 +696,12 @@ void shared_queue::hand_back(redisContext* c) {
     if (!r) break;  // the connection failed: the rest stays in the processing list
     freeReplyObject(r);
   }
-  if (back || finished)
+  if (back)
     core::log_notice("Shared queue '" + d.name + "': handed " + std::to_string(back) +
                      " unfinished tasks back to the queue at shutdown");
+  if (finished)
+    core::log_notice("Shared queue '" + d.name + "': recorded the outcome of " + std::to_string(finished) +
+                     " finished tasks at shutdown");
   d.tasks.clear();
   d.finals.clear();
 }
