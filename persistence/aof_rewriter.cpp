@@ -40,6 +40,13 @@ void put_head(std::string& out, std::string_view cmd, std::string_view key, std:
   put_bulk(out, key);
 }
 
+// After a key's last command: its deadline, as Redis's rewrite writes it.
+void put_deadline(std::string& out, std::string_view key, const core::value& v) {
+  if (!v.expire_at) return;
+  put_head(out, "PEXPIREAT", key, 1);
+  put_bulk(out, std::to_string(v.expire_at));
+}
+
 }  // namespace
 
 aof_rewriter::aof_rewriter(core::server& s, std::string tmp_path) : s_(s), path_(std::move(tmp_path)) {}
@@ -84,7 +91,7 @@ void aof_rewriter::before_write(std::string_view key, bool flush) {
     done_early_.clear();
     return;
   }
-  core::value* v = s_.db().find(key);
+  core::value* v = s_.db().peek(key);
   if (!v) return;
   if (partial_ && key == partial_key_) {
     emit(key, *v, partial_index_, static_cast<std::size_t>(-1));
@@ -111,7 +118,7 @@ bool aof_rewriter::slice(std::size_t budget) {
   auto spent = [&] { return static_cast<std::size_t>(size() - start); };
   while (!snapshot_done_ && !error_ && spent() < budget) {
     if (partial_) {
-      core::value* v = s_.db().find(partial_key_);
+      core::value* v = s_.db().peek(partial_key_);
       // The hook finishes a partial key before anything changes it, so it still exists.
       if (v && v->type() == core::value_type::list) {
         partial_index_ = emit(partial_key_, *v, partial_index_, budget - spent());
@@ -136,7 +143,7 @@ bool aof_rewriter::slice(std::size_t budget) {
     }
     cursor_ = seq + 1;
     if (done_early_.erase(key)) continue;
-    core::value* v = s_.db().find(key);
+    core::value* v = s_.db().peek(key);
     std::size_t next = emit(key, *v, 0, budget - spent());
     if (v->type() == core::value_type::list && next < v->list().size()) {
       partial_ = true;
@@ -155,6 +162,7 @@ std::size_t aof_rewriter::emit(std::string_view key, core::value& v, std::size_t
     case core::value_type::string:
       put_head(out_, "SET", key, 1);
       put_bulk(out_, v.str());
+      put_deadline(out_, key, v);
       return 0;
     case core::value_type::hash: {
       auto& h = v.hash();
@@ -168,6 +176,7 @@ std::size_t aof_rewriter::emit(std::string_view key, core::value& v, std::size_t
         }
         maybe_write();
       }
+      put_deadline(out_, key, v);
       return 0;
     }
     case core::value_type::list: {
@@ -185,6 +194,7 @@ std::size_t aof_rewriter::emit(std::string_view key, core::value& v, std::size_t
         produced += out_.size() - before;
         maybe_write();
       }
+      if (i >= l.size()) put_deadline(out_, key, v);
       return i;
     }
   }

@@ -207,7 +207,7 @@ void mirror::impl::snapshot() {
     out.clear();
   };
   for (const auto& k : local) {
-    append_snapshot(out, k, s.db().find(k));
+    append_snapshot(out, k, s.db().peek(k));
     if (out.size() >= resync_group_commands || out.bytes.size() >= max_batch_bytes) send_group();
   }
   send_group();

@@ -85,17 +85,17 @@ void command_batch::clear() {
   lengths.clear();
 }
 
-void append_snapshot(command_batch& out, std::string_view key, core::value* v, std::size_t chunk) {
-  out.add({"DEL", key});
-  if (!v) return;
+namespace {
+
+void append_value(command_batch& out, std::string_view key, core::value& v, std::size_t chunk) {
   chunk = std::max<std::size_t>(chunk, 1);
   std::vector<std::string_view> argv;
-  switch (v->type()) {
+  switch (v.type()) {
     case core::value_type::string:
-      out.add({"SET", key, v->str()});
+      out.add({"SET", key, v.str()});
       return;
     case core::value_type::list: {
-      auto& l = v->list();
+      auto& l = v.list();
       std::size_t i = 0;
       auto cur = l.seek(0);
       while (i < l.size()) {
@@ -106,7 +106,7 @@ void append_snapshot(command_batch& out, std::string_view key, core::value* v, s
       return;
     }
     case core::value_type::hash: {
-      auto& h = v->hash();
+      auto& h = v.hash();
       auto it = h.begin();
       while (it != h.end()) {
         argv.assign({"HSET", key});
@@ -119,6 +119,15 @@ void append_snapshot(command_batch& out, std::string_view key, core::value* v, s
       return;
     }
   }
+}
+
+}  // namespace
+
+void append_snapshot(command_batch& out, std::string_view key, core::value* v, std::size_t chunk) {
+  out.add({"DEL", key});
+  if (!v) return;
+  append_value(out, key, *v, chunk);
+  if (v->expire_at) out.add({"PEXPIREAT", key, std::to_string(v->expire_at)});
 }
 
 bool parse_command(std::string_view b, std::vector<std::string_view>& argv) {
@@ -461,6 +470,6 @@ bool server_key_source::single_key(std::string_view name) const {
   return c && c->first_key == 1 && c->last_key == 1 && !(c->flags & core::flag_movablekeys);
 }
 
-core::value* server_key_source::find(std::string_view key) const { return s_.db().find(key); }
+core::value* server_key_source::find(std::string_view key) const { return s_.db().peek(key); }
 
 }  // namespace respq::redis_compat

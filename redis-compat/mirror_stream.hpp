@@ -94,7 +94,8 @@ struct command_batch {
 };
 
 // Appends the commands that make `key` hold `v` on the upstream: DEL, then RPUSH/HSET in
-// chunks of at most `chunk` elements, or SET. nullptr: DEL only.
+// chunks of at most `chunk` elements, or SET, then PEXPIREAT for a key with a deadline.
+// nullptr: DEL only.
 void append_snapshot(command_batch& out, std::string_view key, core::value* v, std::size_t chunk = 512);
 
 // Splits one RESP command (an array of bulk strings, as the command stream writes them)

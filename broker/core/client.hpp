@@ -67,6 +67,7 @@ struct client {
   bool watch_dirty = false;        // a WATCHed key changed: EXEC fails
   std::vector<std::vector<std::string>> multi_queue;
   std::vector<std::string> watched;
+  std::vector<bool> watched_expired;  // per watched key: already past its deadline at WATCH
 
   // Pub/sub (ordered so UNSUBSCRIBE without arguments answers in a stable order).
   std::set<std::string> channels;

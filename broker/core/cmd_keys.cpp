@@ -1,6 +1,8 @@
 // Key space commands: DEL UNLINK EXISTS TYPE KEYS SCAN DBSIZE FLUSHDB FLUSHALL RENAME
-// RENAMENX. respq has one database (db 0) and no key expiry.
+// RENAMENX, and expiry: EXPIRE PEXPIRE EXPIREAT PEXPIREAT TTL PTTL EXPIRETIME PEXPIRETIME
+// PERSIST. respq has one database (db 0).
 #include <charconv>
+#include <climits>
 
 #include "broker/core/commands.hpp"
 #include "broker/core/glob.hpp"
@@ -12,7 +14,7 @@ namespace {
 void del_generic(server& s, client& c, args_t a) {
   long long n = 0;
   for (std::size_t i = 1; i < a.size(); ++i) {
-    if (s.db().erase(a[i])) {
+    if (s.db().find(a[i]) && s.db().erase(a[i])) {  // (find: a key past its deadline is expired, not deleted)
       ++n;
       s.key_deleted(a[i]);
     }
@@ -37,7 +39,8 @@ void rename_generic(server& s, client& c, args_t a, bool nx) {
     s.add_error(c, "ERR no such key");
     return;
   }
-  if (nx && s.db().find(a[2])) {
+  const bool target_exists = s.db().find(a[2]) != nullptr;  // (expires the target if it is due, as Redis)
+  if (nx && target_exists) {
     s.reply(c).integer(0);
     return;
   }
@@ -70,18 +73,114 @@ void cmd_type(server& s, client& c, args_t a) {
   s.reply(c).simple(v ? type_name(v->type()) : "none");
 }
 
-// Keys never expire in respq: TTL and PTTL answer -1 for a key that exists (no expiry)
-// and -2 for one that does not, PERSIST has no expiry to remove (0), as Redis answers for
-// keys without a TTL.
-void cmd_ttl(server& s, client& c, args_t a) { s.reply(c).integer(s.db().find(a[1]) ? -1 : -2); }
-void cmd_pttl(server& s, client& c, args_t a) { cmd_ttl(s, c, a); }
-void cmd_persist(server& s, client& c, args_t) { s.reply(c).integer(0); }
+// ---- expiry ----------------------------------------------------------------------------
+
+namespace {
+
+enum expire_flag { expire_nx = 1, expire_xx = 2, expire_gt = 4, expire_lt = 8 };
+
+// EXPIRE and friends, as Redis 7's expireGenericCommand: options first, then the time
+// (with Redis's overflow checks), then the key. A deadline already past deletes the key
+// (propagated as DEL); otherwise the effect is PEXPIREAT with the absolute time.
+void expire_generic(server& s, client& c, args_t a, std::int64_t base, bool seconds, std::string_view name) {
+  int flags = 0;
+  for (std::size_t i = 3; i < a.size(); ++i) {
+    const std::string opt = to_lower(a[i]);
+    if (opt == "nx") flags |= expire_nx;
+    else if (opt == "xx") flags |= expire_xx;
+    else if (opt == "gt") flags |= expire_gt;
+    else if (opt == "lt") flags |= expire_lt;
+    else {
+      s.add_error(c, "ERR Unsupported option " + std::string(a[i]));
+      return;
+    }
+  }
+  if ((flags & expire_nx) && (flags & (expire_xx | expire_gt | expire_lt))) {
+    s.add_error(c, "ERR NX and XX, GT or LT options at the same time are not compatible");
+    return;
+  }
+  if ((flags & expire_gt) && (flags & expire_lt)) {
+    s.add_error(c, "ERR GT and LT options at the same time are not compatible");
+    return;
+  }
+  long long when;
+  if (!integer_arg(s, c, a[2], when)) return;
+  if (seconds) {
+    if (when > LLONG_MAX / 1000 || when < LLONG_MIN / 1000) {
+      expire_time_error(s, c, name);
+      return;
+    }
+    when *= 1000;
+  }
+  if (when > LLONG_MAX - base) {
+    expire_time_error(s, c, name);
+    return;
+  }
+  when += base;
+  value* v = s.db().find(a[1]);
+  if (!v) {
+    s.reply(c).integer(0);
+    return;
+  }
+  const long long current = v->expire_at ? v->expire_at : -1;
+  if (((flags & expire_nx) && current != -1) || ((flags & expire_xx) && current == -1) ||
+      ((flags & expire_gt) && (current == -1 || when <= current)) ||
+      ((flags & expire_lt) && current != -1 && when >= current)) {
+    s.reply(c).integer(0);
+    return;
+  }
+  s.set_key_deadline(a[1], when);
+  s.add_dirty();
+  s.reply(c).integer(1);
+}
+
+// TTL PTTL EXPIRETIME PEXPIRETIME: -2 no key, -1 no deadline.
+void ttl_generic(server& s, client& c, args_t a, bool ms, bool absolute) {
+  value* v = s.db().find(a[1]);
+  if (!v) {
+    s.reply(c).integer(-2);
+    return;
+  }
+  if (!v->expire_at) {
+    s.reply(c).integer(-1);
+    return;
+  }
+  long long ttl = absolute ? v->expire_at : v->expire_at - keyspace::now_ms();
+  if (ttl < 0) ttl = 0;
+  s.reply(c).integer(ms ? ttl : (ttl + 500) / 1000);
+}
+
+}  // namespace
+
+void expire_time_error(server& s, client& c, std::string_view command) {
+  s.add_error(c, "ERR invalid expire time in '" + std::string(command) + "' command");
+}
+
+void cmd_expire(server& s, client& c, args_t a) { expire_generic(s, c, a, keyspace::now_ms(), true, "expire"); }
+void cmd_pexpire(server& s, client& c, args_t a) { expire_generic(s, c, a, keyspace::now_ms(), false, "pexpire"); }
+void cmd_expireat(server& s, client& c, args_t a) { expire_generic(s, c, a, 0, true, "expireat"); }
+void cmd_pexpireat(server& s, client& c, args_t a) { expire_generic(s, c, a, 0, false, "pexpireat"); }
+void cmd_ttl(server& s, client& c, args_t a) { ttl_generic(s, c, a, false, false); }
+void cmd_pttl(server& s, client& c, args_t a) { ttl_generic(s, c, a, true, false); }
+void cmd_expiretime(server& s, client& c, args_t a) { ttl_generic(s, c, a, false, true); }
+void cmd_pexpiretime(server& s, client& c, args_t a) { ttl_generic(s, c, a, true, true); }
+
+void cmd_persist(server& s, client& c, args_t a) {
+  value* v = s.db().find(a[1]);
+  if (!v || !v->expire_at) {
+    s.reply(c).integer(0);
+    return;
+  }
+  s.db().set_expire(a[1], 0);
+  s.add_dirty();
+  s.reply(c).integer(1);
+}
 
 void cmd_keys(server& s, client& c, args_t a) {
   std::vector<const std::string*> out;
   const bool all = a[1] == "*";
   for (const auto& [k, v] : s.db().all())
-    if (all || glob_match(a[1], k)) out.push_back(&k);
+    if ((all || glob_match(a[1], k)) && !s.db().is_expired(v)) out.push_back(&k);
   auto w = s.reply(c);
   w.array(out.size());
   for (const auto* k : out) w.bulk(*k);
@@ -125,12 +224,17 @@ void cmd_scan(server& s, client& c, args_t a) {
       return;
     }
   }
-  std::vector<std::string> keys;
+  std::vector<std::string> keys, expired;
   std::uint64_t next = s.db().scan(cursor, static_cast<std::size_t>(count), [&](const std::string& k, value& v) {
+    if (s.db().is_expired(v)) {  // as Redis: skipped, and expired once the scan step is done
+      expired.push_back(k);
+      return;
+    }
     if (has_pattern && !glob_match(pattern, k)) return;
     if (!type.empty() && type != type_name(v.type())) return;
     keys.push_back(k);
   });
+  for (const auto& k : expired) s.db().find(k);
   auto w = s.reply(c);
   w.array(2);
   w.bulk(std::to_string(next));

@@ -17,6 +17,7 @@ void unwatch_all(server& s, client& c) {
     if (v.empty()) s.watchers_.erase(it);
   }
   c.watched.clear();
+  c.watched_expired.clear();
   c.watch_dirty = false;
 }
 
@@ -57,6 +58,11 @@ void cmd_exec(server& s, client& c, args_t) {
     s.add_error(c, "EXECABORT Transaction discarded because of previous errors.");
     return;
   }
+  // As Redis 7: a watched key that was alive at WATCH and has reached its deadline since
+  // counts as changed, even if nobody touched it yet.
+  for (std::size_t i = 0; i < c.watched.size() && !c.watch_dirty; ++i)
+    if (const value* v = s.db().peek(c.watched[i]); v && !c.watched_expired[i] && s.db().is_expired(*v))
+      c.watch_dirty = true;
   if (c.watch_dirty) {
     unwatch_all(s, c);
     s.reply(c).null_array();
@@ -90,6 +96,8 @@ void cmd_watch(server& s, client& c, args_t a) {
     std::string key(a[i]);
     if (std::find(c.watched.begin(), c.watched.end(), key) != c.watched.end()) continue;
     s.watchers_[key].push_back(&c);
+    const value* v = s.db().peek(key);
+    c.watched_expired.push_back(v && s.db().is_expired(*v));
     c.watched.push_back(std::move(key));
   }
   s.reply(c).ok();

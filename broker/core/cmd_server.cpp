@@ -172,7 +172,7 @@ std::string section_stats(server& s) {
   line(o, "total_net_input_bytes", std::to_string(st.net_input_bytes));
   line(o, "total_net_output_bytes", std::to_string(st.net_output_bytes));
   line(o, "rejected_connections", std::to_string(st.rejected_connections));
-  line(o, "expired_keys", "0");
+  line(o, "expired_keys", std::to_string(s.stats().expired_keys));
   line(o, "evicted_keys", "0");
   line(o, "keyspace_hits", std::to_string(st.keyspace_hits));
   line(o, "keyspace_misses", std::to_string(st.keyspace_misses));
@@ -238,7 +238,9 @@ std::string section_commandstats(server& s) {
 
 std::string section_keyspace(server& s) {
   std::string o;
-  if (s.db().size()) line(o, "db0", "keys=" + std::to_string(s.db().size()) + ",expires=0,avg_ttl=0");
+  if (s.db().size())
+    line(o, "db0", "keys=" + std::to_string(s.db().size()) + ",expires=" + std::to_string(s.db().volatile_keys()) +
+                       ",avg_ttl=" + std::to_string(s.db().avg_ttl_ms()));
   return o;
 }
 

@@ -1,5 +1,5 @@
 // String and hash commands: the basic ones operators and apps expect next to lists.
-// Keys never expire in respq, so SET's expiry options are refused with a clear error.
+// SET's expiry options, SETEX, PSETEX and GETEX set deadlines as Redis 7 does.
 #include <cerrno>
 #include <climits>
 #include <cmath>
@@ -38,9 +38,13 @@ hash_value* lookup_hash(server& s, client& c, std::string_view key, bool& wrong)
   return &v->hash();
 }
 
-void store_string(server& s, std::string_view key, std::string_view val) {
+// Stores a string value. Replacing a key (SET, GETSET, MSET) drops its deadline as in
+// Redis; changing the value in place (INCR, INCRBYFLOAT, SET KEEPTTL) keeps it.
+enum class ttl { drop, keep };
+void store_string(server& s, std::string_view key, std::string_view val, ttl t) {
   value* v = s.db().find(key);
   if (!v || v->type() != value_type::string) v = &s.db().create(key, value_type::string);
+  else if (t == ttl::drop && v->expire_at) s.db().set_expire(key, 0);
   v->str().assign(val);
   s.add_dirty();
 }
@@ -64,7 +68,7 @@ void incr_generic(server& s, client& c, std::string_view key, long long by) {
     return;
   }
   v += by;
-  store_string(s, key, std::to_string(v));
+  store_string(s, key, std::to_string(v), ttl::keep);
   s.reply(c).integer(v);
 }
 
@@ -131,45 +135,142 @@ void cmd_get(server& s, client& c, args_t a) {
   }
 }
 
-void cmd_set(server& s, client& c, args_t a) {
-  bool nx = false, xx = false, get = false;
-  for (std::size_t i = 3; i < a.size(); ++i) {
-    std::string opt = to_lower(a[i]);
-    if (opt == "nx" && !xx) nx = true;
-    else if (opt == "xx" && !nx) xx = true;
-    else if (opt == "get") get = true;
-    else if (opt == "ex" || opt == "px" || opt == "exat" || opt == "pxat" || opt == "keepttl") {
-      s.add_error(c, "ERR keys do not expire in respq: SET " + to_upper(a[i]) + " is not supported");
-      return;
-    } else {
+namespace {
+
+enum set_flag {
+  set_nx = 1, set_xx = 2, set_get = 4, set_keepttl = 8, set_persist = 16,
+  set_ex = 32, set_px = 64, set_exat = 128, set_pxat = 256
+};
+constexpr int set_expiry = set_ex | set_px | set_exat | set_pxat;
+
+// Redis 7's parseExtendedStringArgumentsOrReply, for SET (from argument 3) and GETEX
+// (from argument 2): the same conflicts, the same "syntax error" for all of them.
+bool parse_string_options(server& s, client& c, args_t a, bool for_set, int& flags, std::string_view& expire) {
+  for (std::size_t j = for_set ? 3 : 2; j < a.size(); ++j) {
+    const std::string opt = to_lower(a[j]);
+    const bool has_next = j + 1 < a.size();
+    if (opt == "nx" && !(flags & set_xx) && for_set) flags |= set_nx;
+    else if (opt == "xx" && !(flags & set_nx) && for_set) flags |= set_xx;
+    else if (opt == "get" && for_set) flags |= set_get;
+    else if (opt == "keepttl" && !(flags & (set_persist | set_expiry)) && for_set) flags |= set_keepttl;
+    else if (opt == "persist" && !for_set && !(flags & (set_expiry | set_keepttl))) flags |= set_persist;
+    else if (opt == "ex" && !(flags & (set_keepttl | set_persist | set_exat | set_px | set_pxat)) && has_next)
+      flags |= set_ex, expire = a[++j];
+    else if (opt == "px" && !(flags & (set_keepttl | set_persist | set_ex | set_exat | set_pxat)) && has_next)
+      flags |= set_px, expire = a[++j];
+    else if (opt == "exat" && !(flags & (set_keepttl | set_persist | set_ex | set_px | set_pxat)) && has_next)
+      flags |= set_exat, expire = a[++j];
+    else if (opt == "pxat" && !(flags & (set_keepttl | set_persist | set_ex | set_exat | set_px)) && has_next)
+      flags |= set_pxat, expire = a[++j];
+    else {
       s.add_error(c, syntax_error);
-      return;
+      return false;
     }
   }
-  value* v = s.db().find(a[1]);
-  if (get && v && v->type() != value_type::string) {
+  return true;
+}
+
+// The absolute deadline in milliseconds an EX/PX/EXAT/PXAT argument names (Redis's
+// getExpireMillisecondsOrReply): positive, and no overflow.
+bool expire_millis(server& s, client& c, std::string_view arg, int flags, std::string_view command,
+                   std::int64_t& out) {
+  long long v;
+  if (!integer_arg(s, c, arg, v)) return false;
+  const bool seconds = flags & (set_ex | set_exat);
+  if (v <= 0 || (seconds && v > LLONG_MAX / 1000)) {
+    expire_time_error(s, c, command);
+    return false;
+  }
+  if (seconds) v *= 1000;
+  if (flags & (set_ex | set_px)) {
+    const long long now = keyspace::now_ms();
+    if (v > LLONG_MAX - now) {
+      expire_time_error(s, c, command);
+      return false;
+    }
+    v += now;
+  }
+  out = v;
+  return true;
+}
+
+// SET's work once its options are known (SETEX and PSETEX come here too). Logged as
+// SET key value [PXAT ms | KEEPTTL]: what it did, whatever options it was given.
+void set_generic(server& s, client& c, std::string_view key, std::string_view val, int flags,
+                 std::string_view expire, std::string_view command) {
+  std::int64_t deadline = 0;
+  if ((flags & set_expiry) && !expire_millis(s, c, expire, flags, command, deadline)) return;
+  value* v = s.db().find(key);
+  if ((flags & set_get) && v && v->type() != value_type::string) {
     s.add_error(c, wrongtype_error);
     return;
   }
   std::string old;
-  bool had_old = v && v->type() == value_type::string;
-  if (had_old && get) old = v->str();
-  if ((nx && v) || (xx && !v)) {
-    if (get) {
-      if (had_old) s.reply(c).bulk(old);
-      else s.reply(c).null();
-    } else {
-      s.reply(c).null();
-    }
-    return;
-  }
-  store_string(s, a[1], a[2]);
-  s.signal_modified_key(a[1]);
-  if (get) {
+  const bool had_old = v && v->type() == value_type::string;
+  if (had_old && (flags & set_get)) old = v->str();
+  auto reply_old = [&] {
     if (had_old) s.reply(c).bulk(old);
     else s.reply(c).null();
+  };
+  if (((flags & set_nx) && v) || ((flags & set_xx) && !v)) {
+    if (flags & set_get) reply_old();
+    else s.reply(c).null();
+    return;
+  }
+  store_string(s, key, val, (flags & set_keepttl) ? ttl::keep : ttl::drop);
+  if (deadline) {
+    // A deadline already past is kept as given and expires on the next access, as in
+    // Redis 7.0.
+    s.db().set_expire(key, deadline);
+    const std::string at = std::to_string(deadline);
+    s.stream().append({"SET", key, val, "PXAT", at});
+  } else if (flags & set_keepttl) {
+    s.stream().append({"SET", key, val, "KEEPTTL"});
   } else {
-    s.reply(c).ok();
+    s.stream().append({"SET", key, val});
+  }
+  s.effects_logged();
+  s.signal_modified_key(key);
+  if (flags & set_get) reply_old();
+  else s.reply(c).ok();
+}
+
+}  // namespace
+
+void cmd_set(server& s, client& c, args_t a) {
+  int flags = 0;
+  std::string_view expire;
+  if (!parse_string_options(s, c, a, true, flags, expire)) return;
+  set_generic(s, c, a[1], a[2], flags, expire, "set");
+}
+
+void cmd_setex(server& s, client& c, args_t a) { set_generic(s, c, a[1], a[3], set_ex, a[2], "setex"); }
+void cmd_psetex(server& s, client& c, args_t a) { set_generic(s, c, a[1], a[3], set_px, a[2], "psetex"); }
+
+// GETEX key [EX s | PX ms | EXAT t | PXAT t | PERSIST]: never logged as is, but as the
+// PEXPIREAT, DEL or PERSIST it amounts to (as Redis does).
+void cmd_getex(server& s, client& c, args_t a) {
+  int flags = 0;
+  std::string_view expire;
+  if (!parse_string_options(s, c, a, false, flags, expire)) return;
+  bool wrong;
+  std::string* v = lookup_string(s, c, a[1], wrong);
+  if (wrong) return;
+  if (!v) {
+    s.reply(c).null();
+    return;
+  }
+  std::int64_t deadline = 0;
+  if ((flags & set_expiry) && !expire_millis(s, c, expire, flags, "getex", deadline)) return;
+  s.reply(c).bulk(*v);
+  if (deadline) {
+    s.set_key_deadline(a[1], deadline);
+    s.add_dirty();
+  } else if ((flags & set_persist) && s.db().find(a[1])->expire_at) {
+    s.db().set_expire(a[1], 0);
+    s.stream().append({"PERSIST", a[1]});
+    s.effects_logged();
+    s.add_dirty();
   }
 }
 
@@ -179,7 +280,7 @@ void cmd_getset(server& s, client& c, args_t a) {
   if (wrong) return;
   if (v) s.reply(c).bulk(*v);
   else s.reply(c).null();
-  store_string(s, a[1], a[2]);
+  store_string(s, a[1], a[2], ttl::drop);
 }
 
 void cmd_getdel(server& s, client& c, args_t a) {
@@ -259,10 +360,10 @@ void cmd_incrbyfloat(server& s, client& c, args_t a) {
   }
   auto sum = add_float(s, c, v, by, "ERR value is not a valid float");
   if (!sum) return;
-  store_string(s, a[1], *sum);
+  store_string(s, a[1], *sum, ttl::keep);
   // Logged as the value it produced (as Redis does), so replaying the log never depends
-  // on floating-point rounding.
-  s.stream().append({"SET", a[1], *sum});
+  // on floating-point rounding; KEEPTTL, as the key keeps its deadline.
+  s.stream().append({"SET", a[1], *sum, "KEEPTTL"});
   s.effects_logged();
   s.reply(c).bulk(*sum);
 }
@@ -277,7 +378,7 @@ void cmd_msetnx(server& s, client& c, args_t a) {
       s.reply(c).integer(0);
       return;
     }
-  for (std::size_t i = 1; i + 1 < a.size(); i += 2) store_string(s, a[i], a[i + 1]);
+  for (std::size_t i = 1; i + 1 < a.size(); i += 2) store_string(s, a[i], a[i + 1], ttl::drop);
   s.reply(c).integer(1);
 }
 
@@ -286,7 +387,7 @@ void cmd_setnx(server& s, client& c, args_t a) {
     s.reply(c).integer(0);
     return;
   }
-  store_string(s, a[1], a[2]);
+  store_string(s, a[1], a[2], ttl::drop);
   s.reply(c).integer(1);
 }
 
@@ -305,7 +406,7 @@ void cmd_mset(server& s, client& c, args_t a) {
     s.add_error(c, "ERR wrong number of arguments for 'mset' command");
     return;
   }
-  for (std::size_t i = 1; i + 1 < a.size(); i += 2) store_string(s, a[i], a[i + 1]);
+  for (std::size_t i = 1; i + 1 < a.size(); i += 2) store_string(s, a[i], a[i + 1], ttl::drop);
   s.reply(c).ok();
 }
 

@@ -99,6 +99,12 @@ void server::build_command_table() {
   t.push_back(def("ttl", 2, R | F, 1, 1, 1, cmd_ttl, "generic", "1.0.0", "O(1)", "keyspace read fast", "Get the time to live for a key in seconds"));
   t.push_back(def("pttl", 2, R | F, 1, 1, 1, cmd_pttl, "generic", "2.6.0", "O(1)", "keyspace read fast", "Get the time to live for a key in milliseconds"));
   t.push_back(def("persist", 2, W | F, 1, 1, 1, cmd_persist, "generic", "2.2.0", "O(1)", "keyspace write fast", "Remove the expiration from a key"));
+  t.push_back(def("expire", -3, W | F, 1, 1, 1, cmd_expire, "generic", "1.0.0", "O(1)", "keyspace write fast", "Set a key's time to live in seconds"));
+  t.push_back(def("pexpire", -3, W | F, 1, 1, 1, cmd_pexpire, "generic", "2.6.0", "O(1)", "keyspace write fast", "Set a key's time to live in milliseconds"));
+  t.push_back(def("expireat", -3, W | F, 1, 1, 1, cmd_expireat, "generic", "1.2.0", "O(1)", "keyspace write fast", "Set the expiration for a key as a UNIX timestamp"));
+  t.push_back(def("pexpireat", -3, W | F, 1, 1, 1, cmd_pexpireat, "generic", "2.6.0", "O(1)", "keyspace write fast", "Set the expiration for a key as a UNIX timestamp specified in milliseconds"));
+  t.push_back(def("expiretime", 2, R | F, 1, 1, 1, cmd_expiretime, "generic", "7.0.0", "O(1)", "keyspace read fast", "Get the expiration Unix timestamp for a key"));
+  t.push_back(def("pexpiretime", 2, R | F, 1, 1, 1, cmd_pexpiretime, "generic", "7.0.0", "O(1)", "keyspace read fast", "Get the expiration Unix timestamp for a key in milliseconds"));
   t.push_back(def("type", 2, R | F, 1, 1, 1, cmd_type, "generic", "1.0.0", "O(1)", "keyspace read fast", "Determine the type stored at key"));
   t.push_back(def("keys", 2, R, 0, 0, 0, cmd_keys, "generic", "1.0.0", "O(N) with N being the number of keys in the database", "keyspace read slow dangerous", "Find all keys matching the given pattern"));
   t.push_back(def("scan", -2, R, 0, 0, 0, cmd_scan, "generic", "2.8.0", "O(1) for every call. O(N) for a complete iteration.", "keyspace read slow", "Incrementally iterate the keys space"));
@@ -111,6 +117,9 @@ void server::build_command_table() {
   t.push_back(def("get", 2, R | F, 1, 1, 1, cmd_get, "string", "1.0.0", "O(1)", "read string fast", "Get the value of a key"));
   t.push_back(def("set", -3, W | D, 1, 1, 1, cmd_set, "string", "1.0.0", "O(1)", "write string slow", "Set the string value of a key"));
   t.push_back(def("setnx", 3, W | D | F, 1, 1, 1, cmd_setnx, "string", "1.0.0", "O(1)", "write string fast", "Set the value of a key, only if the key does not exist"));
+  t.push_back(def("setex", 4, W | D, 1, 1, 1, cmd_setex, "string", "2.0.0", "O(1)", "write string slow", "Set the value and expiration of a key"));
+  t.push_back(def("psetex", 4, W | D, 1, 1, 1, cmd_psetex, "string", "2.6.0", "O(1)", "write string slow", "Set the value and expiration in milliseconds of a key"));
+  t.push_back(def("getex", -2, W | F, 1, 1, 1, cmd_getex, "string", "6.2.0", "O(1)", "write string fast", "Get the value of a key and optionally set its expiration"));
   t.push_back(def("mget", -2, R | F, 1, -1, 1, cmd_mget, "string", "1.0.0", "O(N) where N is the number of keys to retrieve.", "read string fast", "Get the values of all the given keys"));
   t.push_back(def("mset", -3, W | D, 1, -1, 2, cmd_mset, "string", "1.0.1", "O(N) where N is the number of keys to set.", "write string slow", "Set multiple keys to multiple values"));
   t.push_back(def("incr", 2, W | D | F, 1, 1, 1, cmd_incr, "string", "1.0.0", "O(1)", "write string fast", "Increment the integer value of a key by one"));

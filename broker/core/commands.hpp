@@ -21,6 +21,9 @@ std::size_t list_push(server& s, std::string_view key, args_t values, bool left,
 // Pops from a list that is known to exist; deletes the key when it empties.
 std::string list_pop(server& s, std::string_view key, packed_list& list, bool left);
 
+// "ERR invalid expire time in '<command>' command".
+void expire_time_error(server& s, client& c, std::string_view command);
+
 #define RESPQ_COMMANDS(X)                                                                             \
   X(ping) X(echo) X(quit) X(select) X(auth) X(hello) X(client) X(reset)                              \
   X(lpush) X(rpush) X(lpushx) X(rpushx) X(lpop) X(rpop) X(llen) X(lrange) X(lindex) X(lset) X(lrem)  \
@@ -28,8 +31,10 @@ std::string list_pop(server& s, std::string_view key, packed_list& list, bool le
   X(lmpop) X(blmpop)                                                                                 \
   X(del) X(unlink) X(exists) X(type) X(ttl) X(pttl) X(persist) X(keys) X(scan) X(dbsize) X(flushdb)   \
   X(flushall) X(rename) X(renamenx)                                                                  \
+  X(expire) X(pexpire) X(expireat) X(pexpireat) X(expiretime) X(pexpiretime)                         \
   X(get) X(set) X(setnx) X(mget) X(mset) X(incr) X(decr) X(incrby) X(decrby) X(append) X(strlen)      \
   X(getset) X(getdel) X(getrange) X(substr) X(setrange) X(incrbyfloat) X(msetnx)                     \
+  X(setex) X(psetex) X(getex)                                                                        \
   X(hset) X(hget) X(hdel) X(hlen) X(hgetall) X(hkeys) X(hvals) X(hexists) X(hmget)                   \
   X(hmset) X(hsetnx) X(hincrby) X(hincrbyfloat) X(hstrlen)                                          \
   X(publish) X(subscribe) X(unsubscribe) X(psubscribe) X(punsubscribe) X(pubsub)                     \

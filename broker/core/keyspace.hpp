@@ -5,6 +5,13 @@
 // queues keep their in-flight table as a hash (<queue>:inflight) so it is visible,
 // persisted and mirrored like any other key.
 //
+// Expiry: a value may carry a deadline (unix milliseconds). find() treats a key whose
+// deadline has passed as gone, as Redis's lookups do: it hands the key to the expire
+// handler (the server, which propagates a DEL and tells WATCH) and returns nullptr.
+// peek() looks without expiring, for code that copies what the keyspace holds (the AOF
+// rewrite, the mirror). An ordered index of deadlines lets the server's cron expire keys
+// nobody reads, exactly when they are due. While an AOF is loaded nothing expires.
+//
 // SCAN cursors: every key gets a creation sequence number and an ordered index maps
 // sequence -> key. A cursor is the next sequence to visit, so a key that exists for the
 // whole scan is returned exactly once (Redis promises "at least once"), and new keys
@@ -14,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -34,7 +42,8 @@ enum class value_type { string, list, hash };
 
 struct value {
   std::variant<std::string, packed_list, hash_value> data;
-  std::uint64_t seq = 0;  // creation order, for SCAN
+  std::uint64_t seq = 0;        // creation order, for SCAN
+  std::int64_t expire_at = 0;   // unix milliseconds; 0: no expiry
 
   value_type type() const { return static_cast<value_type>(data.index()); }
   std::string& str() { return std::get<std::string>(data); }
@@ -48,14 +57,26 @@ class keyspace {
  public:
   using map_type = std::unordered_map<std::string, value, string_hash, std::equal_to<>>;
 
+  // The key, or nullptr; a key past its deadline is expired first (see above).
   value* find(std::string_view key) {
+    auto it = map_.find(key);
+    if (it == map_.end()) return nullptr;
+    if (it->second.expire_at != 0 && is_expired(it->second)) [[unlikely]] {
+      expire(it->first);
+      return nullptr;
+    }
+    return &it->second;
+  }
+  // The key as stored, even past its deadline.
+  value* peek(std::string_view key) {
     auto it = map_.find(key);
     return it == map_.end() ? nullptr : &it->second;
   }
-  // Creates the key with a default-constructed value of the given type.
+  // Creates the key with a default-constructed value of the given type (an existing key
+  // is replaced, deadline included).
   value& create(std::string_view key, value_type t);
   bool erase(std::string_view key);
-  // Moves the value of `from` to `to`, replacing what `to` held.
+  // Moves the value of `from` to `to`, replacing what `to` held; the deadline moves too.
   void rename(std::string_view from, std::string_view to);
   void clear();
   std::size_t size() const { return map_.size(); }
@@ -66,10 +87,31 @@ class keyspace {
   std::uint64_t scan(std::uint64_t cursor, std::size_t count,
                      const std::function<void(const std::string&, value&)>& fn);
 
+  // ---- expiry ----
+  static std::int64_t now_ms();
+  bool is_expired(const value& v) const { return v.expire_at != 0 && !expiry_paused_ && now_ms() >= v.expire_at; }
+  // Sets (at_ms > 0) or removes (0) the deadline of an existing key.
+  void set_expire(std::string_view key, std::int64_t at_ms);
+  std::size_t volatile_keys() const { return deadlines_.size(); }
+  // Mean time to live of the keys with a deadline, in milliseconds (0 when none).
+  std::int64_t avg_ttl_ms() const;
+  // Expires keys whose deadline passed, at most `max` of them; returns how many.
+  std::size_t expire_due(std::size_t max);
+  // The server's handler for an expired key: propagates it, then calls erase().
+  std::function<void(const std::string& key)> on_expire;
+  // While an AOF loads, keys keep their deadlines but nothing expires (as in Redis).
+  void pause_expiry(bool paused) { expiry_paused_ = paused; }
+
  private:
+  void expire(const std::string& key);
+  void forget_deadline(value& v);  // and clears v.expire_at
+
   map_type map_;
   std::map<std::uint64_t, const std::string*> by_seq_;
   std::uint64_t next_seq_ = 1;
+  std::set<std::pair<std::int64_t, std::uint64_t>> deadlines_;  // (expire_at, seq)
+  long double deadline_sum_ = 0;                                 // for avg_ttl
+  bool expiry_paused_ = false;
 };
 
 }  // namespace respq::core

@@ -98,6 +98,7 @@ server::server(config cfg) : cfg_(std::move(cfg)) {
   internal_->authenticated = true;
   internal_->name = "respq-internal";
   tasks_ = std::make_unique<task_manager>(*this);
+  db_.on_expire = [this](const std::string& key) { expire_key(key); };
 }
 
 server::~server() = default;
@@ -544,6 +545,12 @@ void server::cron() {
       }
     }
   }
+  // Active expiry: every key whose deadline passed, in deadline order, within a bounded
+  // amount of work per tick (Redis samples; the index here finds exactly the due ones).
+  if (db_.volatile_keys()) {
+    const auto until = clock::now() + std::chrono::milliseconds(25);
+    while (db_.expire_due(256) == 256 && clock::now() < until) {}
+  }
   tasks_->cron();
   for (auto& h : cron_hooks) h();
 }
@@ -551,10 +558,48 @@ void server::cron() {
 void server::signal_modified_key(std::string_view key) {
   auto it = watchers_.find(key);
   if (it == watchers_.end()) return;
-  for (client* c : it->second) c->watch_dirty = true;
+  for (client* c : it->second) {
+    // As Redis 7: a key already past its deadline at WATCH that is now deleted (expired)
+    // has not logically changed; the client only stops treating it as expired.
+    if (!c->watched_expired.empty() && !db_.peek(key)) {
+      auto w = std::find(c->watched.begin(), c->watched.end(), key);
+      const std::size_t i = static_cast<std::size_t>(w - c->watched.begin());
+      if (w != c->watched.end() && c->watched_expired[i]) {
+        c->watched_expired[i] = false;
+        continue;
+      }
+    }
+    c->watch_dirty = true;
+  }
 }
 
 void server::key_deleted(std::string_view key) { signal_modified_key(key); }
+
+void server::expire_key(const std::string& key) {
+  if (key_write_hook) key_write_hook(key, false);  // the AOF rewrite copies it first
+  db_.erase(key);
+  ++stats_.expired_keys;
+  stream_.append({"DEL", key});
+  key_deleted(key);
+  tasks_->on_key_written(key);
+}
+
+bool server::set_key_deadline(std::string_view key, std::int64_t at_ms) {
+  if (!loading_ && at_ms <= keyspace::now_ms()) {
+    db_.erase(key);
+    stream_.append({"DEL", key});
+    key_deleted(key);
+    tasks_->on_key_written(key);
+    effects_logged();
+    return false;
+  }
+  db_.set_expire(key, at_ms);
+  const std::string when = std::to_string(at_ms);
+  stream_.append({"PEXPIREAT", key, when});
+  signal_modified_key(key);
+  effects_logged();
+  return true;
+}
 
 void server::flush_all() {
   if (key_write_hook) key_write_hook({}, true);

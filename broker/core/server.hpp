@@ -93,6 +93,7 @@ struct server_stats {
   std::uint64_t pubsub_messages = 0;
   std::uint64_t total_blocking_served = 0;
   std::uint64_t total_errors = 0;
+  std::uint64_t expired_keys = 0;
   std::unordered_map<std::string, std::uint64_t> error_replies;  // prefix -> count
 };
 
@@ -167,7 +168,10 @@ class server {
   // Marks that the running command logged its own effects (no automatic propagation).
   void effects_logged() { effects_logged_ = true; }
   bool loading() const { return loading_; }
-  void set_loading(bool v) { loading_ = v; }
+  void set_loading(bool v) {
+    loading_ = v;
+    db_.pause_expiry(v);
+  }
 
   // Replies.
   // The reply to the command a client is running; dropped under CLIENT REPLY OFF/SKIP.
@@ -188,6 +192,12 @@ class server {
   void signal_modified_key(std::string_view key);   // WATCH
   void signal_key_as_ready(std::string_view key);   // a list got elements
   void key_deleted(std::string_view key);           // a key vanished (DEL, pop to empty, ...)
+  // A key's deadline passed (found on access or by the cron): DEL to the command stream,
+  // WATCH and the task queues told, then removed.
+  void expire_key(const std::string& key);
+  // Sets a key's deadline; one in the past (outside AOF loading) deletes the key instead,
+  // as Redis does. Logs the effect (PEXPIREAT, or DEL) itself. Returns false if deleted.
+  bool set_key_deadline(std::string_view key, std::int64_t at_ms);
   void flush_all();
 
   // Blocking (blocking.cpp).

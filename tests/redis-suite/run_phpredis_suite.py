@@ -66,8 +66,11 @@ echo "<$status>\n" . implode('', Redis_Test::$errors);
 def run_one(tests_dir, port, name):
     """Returns (PASSED|FAILED|SKIPPED|FATAL|TIMEOUT, output) for one test method."""
     try:
+        # The session tests start php processes of their own, with the extension built in
+        # the source tree unless TEST_PHP_ARGS is set: the installed one is used here.
+        env = dict(os.environ, TEST_PHP_ARGS="-d display_startup_errors=0")
         p = subprocess.run(["php", "respq_run_one.php", "127.0.0.1", str(port), name], cwd=tests_dir,
-                           capture_output=True, text=True, errors="replace", timeout=30)
+                           capture_output=True, text=True, errors="replace", timeout=30, env=env)
         out = p.stdout + p.stderr
     except subprocess.TimeoutExpired:
         return "TIMEOUT", "<timed out after 30 s>"
