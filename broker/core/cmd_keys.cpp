@@ -6,6 +6,7 @@
 
 #include "broker/core/commands.hpp"
 #include "broker/core/glob.hpp"
+#include "broker/core/task_manager.hpp"
 
 namespace respq::core {
 
@@ -122,6 +123,13 @@ void expire_generic(server& s, client& c, args_t a, std::int64_t base, bool seco
     s.reply(c).integer(0);
     return;
   }
+  // The record of an HTTP queue's tasks in flight is what a restart recovers them from:
+  // it must not vanish while tasks are added to it.
+  if (const std::string* q = s.tasks().inflight_owner(a[1])) {
+    s.add_error(c, "ERR '" + std::string(a[1]) + "' records the tasks in flight of HTTP queue '" + *q +
+                       "' and cannot expire");
+    return;
+  }
   const long long current = v->expire_at ? v->expire_at : -1;
   if (((flags & expire_nx) && current != -1) || ((flags & expire_xx) && current == -1) ||
       ((flags & expire_gt) && (current == -1 || when <= current)) ||
@@ -147,7 +155,7 @@ void ttl_generic(server& s, client& c, args_t a, bool ms, bool absolute) {
   }
   long long ttl = absolute ? v->expire_at : v->expire_at - keyspace::now_ms();
   if (ttl < 0) ttl = 0;
-  s.reply(c).integer(ms ? ttl : (ttl + 500) / 1000);
+  s.reply(c).integer(ms ? ttl : ttl / 1000 + (ttl % 1000 >= 500));  // rounded, without overflow
 }
 
 }  // namespace

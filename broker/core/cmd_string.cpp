@@ -43,8 +43,13 @@ hash_value* lookup_hash(server& s, client& c, std::string_view key, bool& wrong)
 enum class ttl { drop, keep };
 void store_string(server& s, std::string_view key, std::string_view val, ttl t) {
   value* v = s.db().find(key);
-  if (!v || v->type() != value_type::string) v = &s.db().create(key, value_type::string);
-  else if (t == ttl::drop && v->expire_at) s.db().set_expire(key, 0);
+  if (!v || v->type() != value_type::string) {
+    const std::int64_t deadline = v && t == ttl::keep ? v->expire_at : 0;  // SET KEEPTTL over a list
+    v = &s.db().create(key, value_type::string);
+    if (deadline) s.db().set_expire(key, deadline);
+  } else if (t == ttl::drop && v->expire_at) {
+    s.db().set_expire(key, 0);
+  }
   v->str().assign(val);
   s.add_dirty();
 }
@@ -266,7 +271,7 @@ void cmd_getex(server& s, client& c, args_t a) {
   if (deadline) {
     s.set_key_deadline(a[1], deadline);
     s.add_dirty();
-  } else if ((flags & set_persist) && s.db().find(a[1])->expire_at) {
+  } else if ((flags & set_persist) && s.db().peek(a[1])->expire_at) {
     s.db().set_expire(a[1], 0);
     s.stream().append({"PERSIST", a[1]});
     s.effects_logged();

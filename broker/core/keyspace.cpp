@@ -73,6 +73,7 @@ void keyspace::forget_deadline(value& v) {
   if (!v.expire_at) return;
   deadlines_.erase({v.expire_at, v.seq});
   deadline_sum_ -= static_cast<long double>(v.expire_at);
+  if (deadlines_.empty()) deadline_sum_ = 0;  // no rounding left behind
   v.expire_at = 0;
 }
 
@@ -102,7 +103,7 @@ void keyspace::expire(const std::string& key) {
 
 std::size_t keyspace::expire_due(std::size_t max) {
   if (expiry_paused_ || deadlines_.empty()) return 0;
-  const std::int64_t now = now_ms();
+  const std::int64_t now = clock_ms_;
   std::size_t n = 0;
   while (n < max && !deadlines_.empty() && deadlines_.begin()->first <= now) {
     auto seq = by_seq_.find(deadlines_.begin()->second);

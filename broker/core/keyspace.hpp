@@ -89,7 +89,12 @@ class keyspace {
 
   // ---- expiry ----
   static std::int64_t now_ms();
-  bool is_expired(const value& v) const { return v.expire_at != 0 && !expiry_paused_ && now_ms() >= v.expire_at; }
+  // Deadlines are compared with a clock the server sets once per command (an EXEC and
+  // the blocked clients it serves share its command's) and per cron tick, as Redis 7
+  // fixes its time per command: a key cannot vanish between two lookups of one command.
+  void update_clock() { clock_ms_ = now_ms(); }
+  std::int64_t clock() const { return clock_ms_; }
+  bool is_expired(const value& v) const { return v.expire_at != 0 && !expiry_paused_ && clock_ms_ >= v.expire_at; }
   // Sets (at_ms > 0) or removes (0) the deadline of an existing key.
   void set_expire(std::string_view key, std::int64_t at_ms);
   std::size_t volatile_keys() const { return deadlines_.size(); }
@@ -112,6 +117,7 @@ class keyspace {
   std::set<std::pair<std::int64_t, std::uint64_t>> deadlines_;  // (expire_at, seq)
   long double deadline_sum_ = 0;                                 // for avg_ttl
   bool expiry_paused_ = false;
+  std::int64_t clock_ms_ = now_ms();
 };
 
 }  // namespace respq::core

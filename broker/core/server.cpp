@@ -377,6 +377,7 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   // not count as failed for an error of one of its commands (Redis does the same).
   errors_mark_ = stats_.total_errors;
   const std::uint64_t started = cycle_clock::now();
+  if (!c.in_exec) db_.update_clock();  // one time for the whole command (and EXEC)
   if ((cmd.flags & flag_write) && key_write_hook) for_each_key(cmd, args, [&](std::string_view k) { key_write_hook(k, false); });
   cmd.fn(*this, c, args);
   ++stats_.commands_processed;
@@ -547,6 +548,7 @@ void server::cron() {
   }
   // Active expiry: every key whose deadline passed, in deadline order, within a bounded
   // amount of work per tick (Redis samples; the index here finds exactly the due ones).
+  db_.update_clock();
   if (db_.volatile_keys()) {
     const auto until = clock::now() + std::chrono::milliseconds(25);
     while (db_.expire_due(256) == 256 && clock::now() < until) {}
@@ -585,6 +587,8 @@ void server::expire_key(const std::string& key) {
 }
 
 bool server::set_key_deadline(std::string_view key, std::int64_t at_ms) {
+  // While loading, a deadline at or before the epoch still is one (in the past).
+  if (at_ms < 1) at_ms = 1;
   if (!loading_ && at_ms <= keyspace::now_ms()) {
     db_.erase(key);
     stream_.append({"DEL", key});

@@ -550,6 +550,14 @@ void task_manager::on_list_push(std::string_view key) {
   }
 }
 
+const std::string* task_manager::inflight_owner(std::string_view key) const {
+  static constexpr std::string_view suffix = ":inflight";
+  if (key.size() <= suffix.size() || key.substr(key.size() - suffix.size()) != suffix) return nullptr;
+  for (const auto& [name, q] : impl_->queues)
+    if (key == q.inflight_key) return &name;
+  return nullptr;
+}
+
 void task_manager::on_key_written(std::string_view key) {
   static constexpr std::string_view suffix = ":inflight";
   if (key.size() <= suffix.size() || key.substr(key.size() - suffix.size()) != suffix) return;

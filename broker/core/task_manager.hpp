@@ -47,6 +47,8 @@ class task_manager {
   void after_command();
   // A client's write command touched `key` (not the task manager's own writes).
   void on_key_written(std::string_view key);
+  // The queue whose tasks in flight `key` (a <queue>:inflight hash) records, or nullptr.
+  const std::string* inflight_owner(std::string_view key) const;
   void before_write();
   void on_timer();
   clock::time_point next_deadline() const;

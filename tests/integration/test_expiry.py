@@ -686,5 +686,55 @@ def test_watch_on_a_key_that_expires_behaves_as_in_redis():
             assert mine == theirs, f"{kind}: {r.name} gave {mine}, redis-server {theirs}"
 
 
+# ---- one time per command ------------------------------------------------------------------
+
+def test_a_transaction_sees_one_time_as_in_redis():
+    """Redis fixes its time for a whole command, EXEC included: a key whose deadline passes
+    while EXEC runs is still there for the rest of the transaction."""
+    if TARGET == "redis":
+        raise Skip("compares respq with redis-server itself")
+    def run(server):
+        c = server.client()
+        c.flushall()
+        c.set("k", "v", px=150)
+        c.rpush("l", "a", "b")
+        c.pexpire("l", 150)
+        p = c.pipeline(transaction=True)
+        p.get("k")
+        p.execute_command("DEBUG", "SLEEP", "0.3")
+        p.get("k")
+        p.exists("k")
+        p.rpush("l", "c")
+        p.llen("l")
+        res = p.execute()
+        wait_until(lambda: c.exists("k", "l") == 0, timeout=10, what="k and l to expire after EXEC")
+        return res
+    with Respq("--http-queue", "tasks", "off") as r, RedisServer("--enable-debug-command", "yes") as ref:
+        theirs = run(ref)
+        assert theirs == [b"v", b"OK", b"v", 1, 3, 3], theirs
+        mine = run(r)
+        assert mine == theirs, f"{r.name}: {mine}, redis-server: {theirs}"
+
+
+def test_the_record_of_tasks_in_flight_cannot_expire():
+    """<queue>:inflight is what a restart recovers the tasks in flight from: an expiry on it
+    would drop the records of tasks dispatched later, so it is refused."""
+    if TARGET == "redis":
+        raise Skip("an HTTP queue is respq's")
+    with Respq("--http-queue", "jobs") as r:
+        c = r.client()
+        assert c.expire("jobs:inflight", 10) == 0  # no such key yet: as for any key
+        c.hset("jobs:inflight", "x", "{}")
+        for cmd in (("EXPIRE", "jobs:inflight", "10"), ("PEXPIREAT", "jobs:inflight", "4102444800000")):
+            try:
+                c.execute_command(*cmd)
+                raise AssertionError(f"{cmd} was accepted")
+            except Exception as e:  # redis.ResponseError
+                assert "records the tasks in flight of HTTP queue 'jobs'" in str(e), e
+        assert c.ttl("jobs:inflight") == -1
+        c.rpush("other:inflight", "a")  # not a queue's record: an ordinary key
+        assert c.expire("other:inflight", 10) == 1
+
+
 if __name__ == "__main__":
     run_tests(globals())

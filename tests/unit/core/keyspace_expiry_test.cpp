@@ -3,7 +3,9 @@
 // expire_due() takes keys in deadline order and nothing before its time.
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "broker/core/keyspace.hpp"
@@ -71,6 +73,7 @@ TEST_CASE("a key past its deadline is gone for find, still there for peek", "[ke
   recorder r;
   r.db.create("k", value_type::string).str() = "v";
   r.db.set_expire("k", keyspace::now_ms() - 1);
+  r.db.update_clock();
   REQUIRE(r.db.peek("k"));
   CHECK(r.db.is_expired(*r.db.peek("k")));
 
@@ -94,6 +97,7 @@ TEST_CASE("expire_due takes due keys in deadline order, within its limit", "[key
     r.db.create(names[i], value_type::string);
     r.db.set_expire(names[i], now + offsets[i]);
   }
+  r.db.update_clock();
   CHECK(r.db.expire_due(2) == 2);
   CHECK(r.expired == std::vector<std::string>{"first", "second"});
   CHECK(r.db.expire_due(100) == 2);
@@ -101,4 +105,17 @@ TEST_CASE("expire_due takes due keys in deadline order, within its limit", "[key
   CHECK(r.db.find("future"));
   CHECK(r.db.volatile_keys() == 1);
   CHECK(r.db.size() == 1);
+}
+
+TEST_CASE("deadlines are judged by the clock the server last set", "[keyspace][expiry]") {
+  recorder r;
+  r.db.update_clock();
+  r.db.create("k", value_type::string);
+  r.db.set_expire("k", r.db.clock() + 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  CHECK(r.db.find("k"));  // one command's lookups all see the same time
+  CHECK(r.db.expire_due(10) == 0);
+  r.db.update_clock();
+  CHECK_FALSE(r.db.find("k"));
+  CHECK(r.expired == std::vector<std::string>{"k"});
 }
