@@ -377,7 +377,9 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   // not count as failed for an error of one of its commands (Redis does the same).
   errors_mark_ = stats_.total_errors;
   const std::uint64_t started = cycle_clock::now();
-  if (!c.in_exec) db_.update_clock();  // one time for the whole command (and EXEC)
+  // One time for the whole command (and EXEC). Without deadlines nothing reads it, and the
+  // cron keeps it within 100 ms anyway: the hot path skips the clock read.
+  if (!c.in_exec && db_.volatile_keys()) db_.update_clock();
   if ((cmd.flags & flag_write) && key_write_hook) for_each_key(cmd, args, [&](std::string_view k) { key_write_hook(k, false); });
   cmd.fn(*this, c, args);
   ++stats_.commands_processed;
