@@ -89,9 +89,10 @@ class keyspace {
 
   // ---- expiry ----
   static std::int64_t now_ms();
-  // Deadlines are compared with a clock the server sets once per command (an EXEC and
-  // the blocked clients it serves share its command's) and per cron tick, as Redis 7
-  // fixes its time per command: a key cannot vanish between two lookups of one command.
+  // Deadlines are compared with a clock the server sets once per command while any key
+  // has a deadline (an EXEC and the blocked clients it serves share its command's) and
+  // per cron tick, as Redis 7 fixes its time per command: a key cannot vanish between two
+  // lookups of one command.
   void update_clock() { clock_ms_ = now_ms(); }
   std::int64_t clock() const { return clock_ms_; }
   bool is_expired(const value& v) const { return v.expire_at != 0 && !expiry_paused_ && clock_ms_ >= v.expire_at; }

@@ -559,28 +559,26 @@ const std::string* task_manager::inflight_owner(std::string_view key) const {
 }
 
 void task_manager::on_key_written(std::string_view key) {
-  static constexpr std::string_view suffix = ":inflight";
-  if (key.size() <= suffix.size() || key.substr(key.size() - suffix.size()) != suffix) return;
+  const std::string* name = inflight_owner(key);
+  if (!name) return;
   // A client changed <queue>:inflight (HDEL to cancel a waiting task, DEL, ...): drop the
   // waiting tasks whose envelope is gone, so INFO and the schedule agree with the hash.
-  for (auto& [name, q] : impl_->queues) {
-    if (key != q.inflight_key) continue;
-    value* v = s_.db().find(key);
-    const hash_value* h = v && v->type() == value_type::hash ? &v->hash() : nullptr;
-    for (auto it = q.due.begin(); it != q.due.end();) {
-      const std::string& id = it->second;
-      if (h && h->count(id)) {
-        ++it;
-        continue;
-      }
-      auto rec = impl_->records.find(id);
-      if (rec != impl_->records.end()) {
-        if (rec->second.state == task_state::retrying) --q.retrying;
-        else if (rec->second.state == task_state::scheduled) --q.scheduled;
-        impl_->records.erase(rec);
-      }
-      it = q.due.erase(it);
+  auto& q = impl_->queues.find(*name)->second;
+  value* v = s_.db().find(key);
+  const hash_value* h = v && v->type() == value_type::hash ? &v->hash() : nullptr;
+  for (auto it = q.due.begin(); it != q.due.end();) {
+    const std::string& id = it->second;
+    if (h && h->count(id)) {
+      ++it;
+      continue;
     }
+    auto rec = impl_->records.find(id);
+    if (rec != impl_->records.end()) {
+      if (rec->second.state == task_state::retrying) --q.retrying;
+      else if (rec->second.state == task_state::scheduled) --q.scheduled;
+      impl_->records.erase(rec);
+    }
+    it = q.due.erase(it);
   }
 }
 
