@@ -8,10 +8,7 @@
 //
 // One thread, epoll, edge-triggered; pipelined requests are answered in order. Only
 // what the benchmarks need: no bodies beyond Content-Length skipping, no chunked input.
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -26,6 +23,8 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include "bench/loopback_listener.hpp"
 
 namespace {
 
@@ -52,22 +51,9 @@ int main(int argc, char** argv) {
   signal(SIGTERM, on_signal);
   signal(SIGINT, on_signal);
   signal(SIGPIPE, SIG_IGN);
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  int one = 1;
-  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(std::atoi(argv[1])));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(lfd, 1024) != 0) {
-    std::perror("bind/listen");
-    return 1;
-  }
-  int ep = epoll_create1(0);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = lfd;
-  epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+  const auto l = respq::bench::listen_loopback(argv[1], 1024);
+  if (l.fd < 0) return 1;
+  const int ep = l.ep;
   std::unordered_map<int, conn> conns;
   std::vector<std::pair<long long, long long>> records;
   records.reserve(1 << 20);
@@ -78,17 +64,8 @@ int main(int argc, char** argv) {
     int n = epoll_wait(ep, events, 256, 100);
     for (int k = 0; k < n; ++k) {
       int fd = events[k].data.fd;
-      if (fd == lfd) {
-        while (true) {
-          int c = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK);
-          if (c < 0) break;
-          setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-          epoll_event cev{};
-          cev.events = EPOLLIN | EPOLLET;
-          cev.data.fd = c;
-          epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
-          conns[c];
-        }
+      if (fd == l.fd) {
+        respq::bench::accept_all(l, EPOLLIN | EPOLLET, [&](int c) { conns[c]; });
         continue;
       }
       conn& cn = conns[fd];

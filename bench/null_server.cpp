@@ -8,13 +8,8 @@
 // as redis-server does. With --spin it polls epoll without sleeping (as respq's busy-poll).
 //
 // Usage: respq_null_server PORT [--spin]
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sched.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -24,6 +19,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+
+#include "bench/loopback_listener.hpp"
 
 namespace {
 
@@ -92,22 +89,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   const bool spin = argc > 2 && std::strcmp(argv[2], "--spin") == 0;
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  int one = 1;
-  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(std::atoi(argv[1])));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(lfd, 511) != 0) {
-    std::perror("bind/listen");
-    return 1;
-  }
-  int ep = epoll_create1(0);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = lfd;
-  epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+  const auto l = respq::bench::listen_loopback(argv[1], 511);
+  if (l.fd < 0) return 1;
+  const int ep = l.ep;
   std::unordered_map<int, conn> conns;
   epoll_event events[256];
   char buf[64 * 1024];
@@ -116,16 +100,8 @@ int main(int argc, char** argv) {
     if (n < 0 && errno != EINTR) return 1;
     for (int i = 0; i < n; ++i) {
       int fd = events[i].data.fd;
-      if (fd == lfd) {
-        int c;
-        while ((c = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK)) >= 0) {
-          setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-          epoll_event cev{};
-          cev.events = EPOLLIN;
-          cev.data.fd = c;
-          epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
-          conns[c];
-        }
+      if (fd == l.fd) {
+        respq::bench::accept_all(l, EPOLLIN, [&](int c) { conns[c]; });
         continue;
       }
       conn& k = conns[fd];
