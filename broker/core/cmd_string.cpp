@@ -26,6 +26,15 @@ std::string* lookup_string(server& s, client& c, std::string_view key, bool& wro
   return &v->str();
 }
 
+// The string at `key` for GETEX and GETDEL; when there is none, the reply (nil, or
+// WRONGTYPE) is already written and nullptr returned.
+std::string* existing_string(server& s, client& c, std::string_view key) {
+  bool wrong;
+  std::string* v = lookup_string(s, c, key, wrong);
+  if (!v && !wrong) s.reply(c).null();
+  return v;
+}
+
 hash_value* lookup_hash(server& s, client& c, std::string_view key, bool& wrong) {
   wrong = false;
   value* v = s.db().find(key);
@@ -258,13 +267,8 @@ void cmd_getex(server& s, client& c, args_t a) {
   int flags = 0;
   std::string_view expire;
   if (!parse_string_options(s, c, a, false, flags, expire)) return;
-  bool wrong;
-  std::string* v = lookup_string(s, c, a[1], wrong);
-  if (wrong) return;
-  if (!v) {
-    s.reply(c).null();
-    return;
-  }
+  std::string* v = existing_string(s, c, a[1]);
+  if (!v) return;
   std::int64_t deadline = 0;
   if ((flags & set_expiry) && !expire_millis(s, c, expire, flags, "getex", deadline)) return;
   s.reply(c).bulk(*v);
@@ -289,13 +293,8 @@ void cmd_getset(server& s, client& c, args_t a) {
 }
 
 void cmd_getdel(server& s, client& c, args_t a) {
-  bool wrong;
-  std::string* v = lookup_string(s, c, a[1], wrong);
-  if (wrong) return;
-  if (!v) {
-    s.reply(c).null();
-    return;
-  }
+  std::string* v = existing_string(s, c, a[1]);
+  if (!v) return;
   s.reply(c).bulk(*v);
   s.db().erase(a[1]);
   s.add_dirty();

@@ -579,23 +579,24 @@ void server::signal_modified_key(std::string_view key) {
 
 void server::key_deleted(std::string_view key) { signal_modified_key(key); }
 
-void server::expire_key(const std::string& key) {
-  if (key_write_hook) key_write_hook(key, false);  // the AOF rewrite copies it first
+void server::delete_by_deadline(std::string_view key) {
   db_.erase(key);
-  ++stats_.expired_keys;
   stream_.append({"DEL", key});
   key_deleted(key);
   tasks_->on_key_written(key);
+}
+
+void server::expire_key(const std::string& key) {
+  if (key_write_hook) key_write_hook(key, false);  // the AOF rewrite copies it first
+  ++stats_.expired_keys;
+  delete_by_deadline(key);
 }
 
 bool server::set_key_deadline(std::string_view key, std::int64_t at_ms) {
   // While loading, a deadline at or before the epoch still is one (in the past).
   if (at_ms < 1) at_ms = 1;
   if (!loading_ && at_ms <= keyspace::now_ms()) {
-    db_.erase(key);
-    stream_.append({"DEL", key});
-    key_deleted(key);
-    tasks_->on_key_written(key);
+    delete_by_deadline(key);
     effects_logged();
     return false;
   }

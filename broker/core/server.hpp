@@ -277,6 +277,8 @@ class server {
   void process_unblocked();
   bool serve_key(const std::string& key);
   void remove_from_waiters(client& c);
+  // A key gone because of its deadline: removed, DEL logged, WATCH and the task queues told.
+  void delete_by_deadline(std::string_view key);
   void build_command_table();
 
   config cfg_;
