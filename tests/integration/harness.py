@@ -199,7 +199,29 @@ class Respq(_Process):
         return argv + redis_args_from_respq(self.args)
 
     def start(self, wait=True):
-        return self._spawn(self.argv(), wait=wait, env=self.env)
+        self._spawn(self.argv(), wait=wait, env=self.env)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=30.0):
+        """The port is bound before the AOF is loaded (as Redis does): ready is when this
+        process has logged that it accepts connections, so that the loading's own log
+        lines are there too. Returns at once if the process exits, or logs too little."""
+        quiet = any(a == "--loglevel" and b in ("warning", "nothing") for a, b in zip(self.args, self.args[1:]))
+        if quiet:
+            return
+        mark = f"{self.proc.pid}:"
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if any(line.startswith(mark) and "Ready to accept connections" in line
+                   for line in self.log_text().splitlines()):
+                return
+            if self.proc.poll() is not None:
+                return
+            time.sleep(0.02)
+        self.dump_log()
+        raise RuntimeError(f"{self.name} did not log that it is ready within {timeout}s")
 
     def restart(self, *extra):
         self.stop()
