@@ -194,44 +194,51 @@ void cmd_keys(server& s, client& c, args_t a) {
   for (const auto* k : out) w.bulk(*k);
 }
 
-void cmd_scan(server& s, client& c, args_t a) {
-  unsigned long long cursor;
+bool parse_scan_args(server& s, client& c, args_t a, std::size_t cursor_index, bool allow_type, scan_args& out) {
   {
-    auto [p, ec] = std::from_chars(a[1].data(), a[1].data() + a[1].size(), cursor);
-    if (ec != std::errc() || p != a[1].data() + a[1].size() || a[1].empty()) {
+    std::string_view arg = a[cursor_index];
+    auto [p, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), out.cursor);
+    if (ec != std::errc() || p != arg.data() + arg.size() || arg.empty()) {
       s.add_error(c, "ERR invalid cursor");
-      return;
+      return false;
     }
   }
-  long long count = 10;
-  std::string_view pattern;
-  bool has_pattern = false;
-  std::string type;
-  for (std::size_t i = 2; i < a.size(); i += 2) {
+  for (std::size_t i = cursor_index + 1; i < a.size(); i += 2) {
     std::string opt = to_lower(a[i]);
     if (i + 1 >= a.size()) {
       s.add_error(c, syntax_error);
-      return;
+      return false;
     }
     if (opt == "count") {
-      if (!parse_integer(a[i + 1], count)) {
+      if (!parse_integer(a[i + 1], out.count)) {
         s.add_error(c, not_integer_error);
-        return;
+        return false;
       }
-      if (count < 1) {
+      if (out.count < 1) {
         s.add_error(c, syntax_error);
-        return;
+        return false;
       }
     } else if (opt == "match") {
-      pattern = a[i + 1];
-      has_pattern = !(pattern.size() == 1 && pattern[0] == '*');
-    } else if (opt == "type") {
-      type = to_lower(a[i + 1]);
+      out.pattern = a[i + 1];
+      out.has_pattern = !(out.pattern.size() == 1 && out.pattern[0] == '*');
+    } else if (opt == "type" && allow_type) {
+      out.type = to_lower(a[i + 1]);
     } else {
       s.add_error(c, syntax_error);
-      return;
+      return false;
     }
   }
+  return true;
+}
+
+void cmd_scan(server& s, client& c, args_t a) {
+  scan_args sa;
+  if (!parse_scan_args(s, c, a, 1, true, sa)) return;
+  const unsigned long long cursor = sa.cursor;
+  const long long count = sa.count;
+  const std::string_view pattern = sa.pattern;
+  const bool has_pattern = sa.has_pattern;
+  const std::string& type = sa.type;
   std::vector<std::string> keys, expired;
   std::uint64_t next = s.db().scan(cursor, static_cast<std::size_t>(count), [&](const std::string& k, value& v) {
     if (s.db().is_expired(v)) {  // as Redis: skipped, and expired once the scan step is done

@@ -21,6 +21,17 @@ std::size_t list_push(server& s, std::string_view key, args_t values, bool left,
 // Pops from a list that is known to exist; deletes the key when it empties.
 std::string list_pop(server& s, std::string_view key, packed_list& list, bool left);
 
+// SCAN / HSCAN / SSCAN / ZSCAN arguments: a cursor at a[cursor_index], then MATCH, COUNT
+// and (SCAN only: allow_type) TYPE, with Redis's errors. False after replying the error.
+struct scan_args {
+  unsigned long long cursor = 0;
+  long long count = 10;
+  std::string_view pattern;
+  bool has_pattern = false;  // false for no MATCH or MATCH *
+  std::string type;          // lower case; empty for any
+};
+bool parse_scan_args(server& s, client& c, args_t a, std::size_t cursor_index, bool allow_type, scan_args& out);
+
 // "ERR invalid expire time in '<command>' command".
 void expire_time_error(server& s, client& c, std::string_view command);
 
