@@ -194,15 +194,17 @@ void cmd_keys(server& s, client& c, args_t a) {
   for (const auto* k : out) w.bulk(*k);
 }
 
-bool parse_scan_args(server& s, client& c, args_t a, std::size_t cursor_index, bool allow_type, scan_args& out) {
-  {
-    std::string_view arg = a[cursor_index];
-    auto [p, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), out.cursor);
-    if (ec != std::errc() || p != arg.data() + arg.size() || arg.empty()) {
-      s.add_error(c, "ERR invalid cursor");
-      return false;
-    }
+bool parse_scan_cursor(server& s, client& c, std::string_view arg, unsigned long long& out) {
+  auto [p, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), out);
+  if (ec != std::errc() || p != arg.data() + arg.size() || arg.empty()) {
+    s.add_error(c, "ERR invalid cursor");
+    return false;
   }
+  return true;
+}
+
+bool parse_scan_args(server& s, client& c, args_t a, std::size_t cursor_index, bool allow_type, scan_args& out) {
+  if (!parse_scan_cursor(s, c, a[cursor_index], out.cursor)) return false;
   for (std::size_t i = cursor_index + 1; i < a.size(); i += 2) {
     std::string opt = to_lower(a[i]);
     if (i + 1 >= a.size()) {

@@ -1,4 +1,5 @@
 // String and hash commands: the basic ones operators and apps expect next to lists.
+// HSCAN and HRANDFIELD at the end.
 // SET's expiry options, SETEX, PSETEX and GETEX set deadlines as Redis 7 does.
 #include <cerrno>
 #include <climits>
@@ -9,6 +10,8 @@
 #include <optional>
 
 #include "broker/core/commands.hpp"
+#include "broker/core/glob.hpp"
+#include "broker/core/random_pick.hpp"
 
 namespace respq::core {
 
@@ -60,6 +63,7 @@ void store_string(server& s, std::string_view key, std::string_view val, ttl t) 
     s.db().set_expire(key, 0);
   }
   v->str().assign(val);
+  v->str_enc = string_encoding::by_content;
   s.add_dirty();
 }
 
@@ -346,6 +350,7 @@ void cmd_setrange(server& s, client& c, args_t a) {
     return;
   }
   if (!v) v = &s.db().create(a[1], value_type::string).str();
+  s.db().find(a[1])->str_enc = string_encoding::raw;  // as Redis: SETRANGE leaves a raw string
   const std::size_t at = static_cast<std::size_t>(offset);
   if (v->size() < at + part.size()) v->resize(at + part.size(), '\0');
   v->replace(at, part.size(), part);
@@ -365,6 +370,7 @@ void cmd_incrbyfloat(server& s, client& c, args_t a) {
   auto sum = add_float(s, c, v, by, "ERR value is not a valid float");
   if (!sum) return;
   store_string(s, a[1], *sum, ttl::keep);
+  s.db().find(a[1])->str_enc = string_encoding::not_int;  // Redis stores the result as a plain string
   // Logged as the value it produced (as Redis does), so replaying the log never depends
   // on floating-point rounding; KEEPTTL, as the key keeps its deadline.
   s.stream().append({"SET", a[1], *sum, "KEEPTTL"});
@@ -438,6 +444,7 @@ void cmd_append(server& s, client& c, args_t a) {
   std::string* v = lookup_string(s, c, a[1], wrong);
   if (wrong) return;
   if (!v) v = &s.db().create(a[1], value_type::string).str();
+  else s.db().find(a[1])->str_enc = string_encoding::raw;  // as Redis: appending makes a raw string
   v->append(a[2]);
   s.add_dirty();
   s.reply(c).integer(static_cast<long long>(v->size()));
@@ -650,6 +657,120 @@ void cmd_hmget(server& s, client& c, args_t a) {
     if (h && it != h->end()) w.bulk(it->second);
     else w.null();
   }
+}
+
+}  // namespace respq::core
+
+namespace respq::core {
+
+// HSCAN key cursor [MATCH pattern] [COUNT count]. A hash small enough for Redis's
+// listpack is answered whole with cursor 0, as Redis does. A larger one is walked bucket
+// by bucket; the cursor carries the table's bucket count with the next bucket, and a
+// cursor from before a rehash starts the walk over. So every field present for the whole
+// iteration is returned at least once (Redis's promise), possibly more than once.
+void cmd_hscan(server& s, client& c, args_t a) {
+  scan_args sa;
+  if (!parse_scan_cursor(s, c, a[2], sa.cursor)) return;
+  bool wrong;
+  hash_value* h = lookup_hash(s, c, a[1], wrong);
+  if (wrong) return;
+  if (h && !parse_scan_args(s, c, a, 2, false, sa)) return;
+  std::vector<const hash_value::value_type*> found;
+  std::uint64_t next = 0;
+  auto take = [&](const hash_value::value_type& p) {
+    if (!sa.has_pattern || glob_match(sa.pattern, p.first)) found.push_back(&p);
+  };
+  if (h && hash_is_small(*h)) {
+    for (const auto& p : *h) take(p);
+  } else if (h) {
+    const std::uint64_t buckets = h->bucket_count() & 0xffffffffu;
+    std::uint64_t b = (sa.cursor >> 32) == buckets ? (sa.cursor & 0xffffffffu) : 0;
+    const std::uint64_t want = static_cast<std::uint64_t>(sa.count);
+    std::uint64_t visited = 0, empty_buckets = 0;
+    for (; b < buckets && visited < want && empty_buckets < want * 10; ++b) {
+      const std::size_t n = h->bucket_size(b);
+      if (n == 0) ++empty_buckets;
+      for (auto it = h->begin(b); it != h->end(b); ++it) take(*it);
+      visited += n;
+    }
+    next = b < buckets ? (buckets << 32 | b) : 0;
+  }
+  auto w = s.reply(c);
+  w.array(2);
+  w.bulk(std::to_string(next));
+  w.array(found.size() * 2);
+  for (const auto* p : found) {
+    w.bulk(p->first);
+    w.bulk(p->second);
+  }
+}
+
+// HRANDFIELD key [count [WITHVALUES]], as Redis 7.0's hrandfieldWithCountCommand: a
+// negative count may repeat fields; a positive one returns distinct fields, all of them
+// when count >= the size.
+void cmd_hrandfield(server& s, client& c, args_t a) {
+  if (a.size() == 2) {
+    bool wrong;
+    hash_value* h = lookup_hash(s, c, a[1], wrong);
+    if (wrong) return;
+    if (!h) s.reply(c).null();
+    else s.reply(c).bulk(random_element(*h)->first);
+    return;
+  }
+  long long count;
+  if (!parse_integer(a[2], count)) {
+    s.add_error(c, not_integer_error);
+    return;
+  }
+  if (count == LLONG_MIN) {
+    s.add_error(c, "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
+    return;
+  }
+  bool with_values = false;
+  if (a.size() == 4 && to_lower(a[3]) == "withvalues") {
+    with_values = true;
+  } else if (a.size() >= 4) {
+    s.add_error(c, syntax_error);
+    return;
+  }
+  if (with_values && (count < -LLONG_MAX / 2 || count > LLONG_MAX / 2)) {
+    s.add_error(c, "ERR value is out of range");
+    return;
+  }
+  bool wrong;
+  hash_value* h = lookup_hash(s, c, a[1], wrong);
+  if (wrong) return;
+  auto w = s.reply(c);
+  if (!h || count == 0) {
+    w.array(0);
+    return;
+  }
+  auto emit = [&](const hash_value::value_type& p) {
+    if (with_values && c.resp == 3) w.array(2);
+    w.bulk(p.first);
+    if (with_values) w.bulk(p.second);
+  };
+  const std::size_t per = with_values && c.resp == 2 ? 2 : 1;
+  if (count < 0) {  // repeats allowed
+    const auto n = static_cast<std::size_t>(-count);
+    w.array(n * per);
+    for (std::size_t i = 0; i < n; ++i) emit(*random_element(*h));
+    return;
+  }
+  const auto n = static_cast<std::size_t>(count);
+  if (n >= h->size()) {
+    w.array(h->size() * per);
+    for (const auto& p : *h) emit(p);
+    return;
+  }
+  // Distinct fields: draw n of them (Redis copies the hash and removes random ones when n
+  // is close to the size; a partial shuffle of pointers does the same work).
+  std::vector<const hash_value::value_type*> all;
+  all.reserve(h->size());
+  for (const auto& p : *h) all.push_back(&p);
+  for (std::size_t i = 0; i < n; ++i) std::swap(all[i], all[i + random_index(all.size() - i)]);
+  w.array(n * per);
+  for (std::size_t i = 0; i < n; ++i) emit(*all[i]);
 }
 
 }  // namespace respq::core

@@ -113,6 +113,21 @@ void server::build_command_table() {
   t.push_back(def("flushall", -1, W, 0, 0, 0, cmd_flushall, "server", "1.0.0", "O(N) where N is the total number of keys in all databases", "keyspace write slow dangerous", "Remove all keys from all databases"));
   t.push_back(def("rename", 3, W, 1, 2, 1, cmd_rename, "generic", "1.0.0", "O(1)", "keyspace write slow", "Rename a key"));
   t.push_back(def("renamenx", 3, W | F, 1, 2, 1, cmd_renamenx, "generic", "1.0.0", "O(1)", "keyspace write fast", "Rename a key, only if the new key does not exist"));
+  t.push_back(def("copy", -3, W | D, 1, 2, 1, cmd_copy, "generic", "6.2.0", "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.", "keyspace write slow", "Copy a key"));
+  t.push_back(def("touch", -2, R | F, 1, -1, 1, cmd_touch, "generic", "3.2.1", "O(N) where N is the number of keys that will be touched.", "keyspace read fast", "Alters the last access time of a key(s). Returns the number of existing keys specified."));
+  t.push_back(def("randomkey", 1, R, 0, 0, 0, cmd_randomkey, "generic", "1.0.0", "O(1)", "keyspace read slow", "Return a random key from the keyspace"));
+  {
+    command_def c = def("object", -2, 0, 0, 0, 0, cmd_object, "generic", "2.2.3", "Depends on subcommand.", "slow", "A container for object introspection commands");
+    auto keyed = [](std::string_view name, std::string_view since, std::string_view summary) {
+      return def(name, 3, R, 2, 2, 1, cmd_object, "generic", since, "O(1)", "keyspace read slow", summary);
+    };
+    c.subcommands.push_back(keyed("encoding", "2.2.3", "Inspect the internal encoding of a Redis object"));
+    c.subcommands.push_back(keyed("freq", "4.0.0", "Get the logarithmic access frequency counter of a Redis object"));
+    c.subcommands.push_back(keyed("idletime", "2.2.3", "Get the time since a Redis object was last accessed"));
+    c.subcommands.push_back(keyed("refcount", "2.2.3", "Get the number of references to the value of the key"));
+    c.subcommands.push_back(sub("help", 2, L | S, cmd_object, "generic", "6.2.0", "keyspace slow", "Show helpful text about the different subcommands"));
+    t.push_back(std::move(c));
+  }
   // Strings and hashes.
   t.push_back(def("get", 2, R | F, 1, 1, 1, cmd_get, "string", "1.0.0", "O(1)", "read string fast", "Get the value of a key"));
   t.push_back(def("set", -3, W | D, 1, 1, 1, cmd_set, "string", "1.0.0", "O(1)", "write string slow", "Set the string value of a key"));
@@ -149,6 +164,8 @@ void server::build_command_table() {
   t.push_back(def("hincrbyfloat", 4, W | D | F, 1, 1, 1, cmd_hincrbyfloat, "hash", "2.6.0", "O(1)", "write hash fast", "Increment the float value of a hash field by the given amount"));
   t.push_back(def("hstrlen", 3, R | F, 1, 1, 1, cmd_hstrlen, "hash", "3.2.0", "O(1)", "read hash fast", "Get the length of the value of a hash field"));
   t.push_back(def("hmget", -3, R | F, 1, 1, 1, cmd_hmget, "hash", "2.0.0", "O(N) where N is the number of fields being requested.", "read hash fast", "Get the values of all the given hash fields"));
+  t.push_back(def("hscan", -3, R, 1, 1, 1, cmd_hscan, "hash", "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", "read hash slow", "Incrementally iterate hash fields and associated values"));
+  t.push_back(def("hrandfield", -2, R, 1, 1, 1, cmd_hrandfield, "hash", "6.2.0", "O(N) where N is the number of fields returned", "read hash slow", "Get one or multiple random fields from a hash"));
   // Pub/sub.
   t.push_back(def("publish", 3, P | L | S | F, 0, 0, 0, cmd_publish, "pubsub", "2.0.0", "O(N+M)", "pubsub fast", "Post a message to a channel"));
   t.push_back(def("subscribe", -2, P | N | L | S | SUB, 0, 0, 0, cmd_subscribe, "pubsub", "2.0.0", "O(N) where N is the number of channels to subscribe to.", "pubsub slow", "Listen for messages published to the given channels"));

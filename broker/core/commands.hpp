@@ -31,6 +31,9 @@ struct scan_args {
   std::string type;          // lower case; empty for any
 };
 bool parse_scan_args(server& s, client& c, args_t a, std::size_t cursor_index, bool allow_type, scan_args& out);
+// The cursor alone ("ERR invalid cursor"). HSCAN, SSCAN and ZSCAN check it before they
+// look the key up, and the options only for a key that exists, as Redis does.
+bool parse_scan_cursor(server& s, client& c, std::string_view arg, unsigned long long& out);
 
 // "ERR invalid expire time in '<command>' command".
 void expire_time_error(server& s, client& c, std::string_view command);
@@ -47,11 +50,11 @@ void expire_time_error(server& s, client& c, std::string_view command);
   X(getset) X(getdel) X(getrange) X(substr) X(setrange) X(incrbyfloat) X(msetnx)                     \
   X(setex) X(psetex) X(getex)                                                                        \
   X(hset) X(hget) X(hdel) X(hlen) X(hgetall) X(hkeys) X(hvals) X(hexists) X(hmget)                   \
-  X(hmset) X(hsetnx) X(hincrby) X(hincrbyfloat) X(hstrlen)                                          \
+  X(hmset) X(hsetnx) X(hincrby) X(hincrbyfloat) X(hstrlen) X(hscan) X(hrandfield)                                      \
   X(publish) X(subscribe) X(unsubscribe) X(psubscribe) X(punsubscribe) X(pubsub)                     \
   X(multi) X(exec) X(discard) X(watch) X(unwatch)                                                    \
   X(info) X(command) X(config) X(time) X(shutdown) X(bgrewriteaof) X(monitor) X(lastsave)            \
-  X(memory) X(debug)
+  X(memory) X(debug) X(object) X(copy) X(touch) X(randomkey)
 
 #define RESPQ_DECLARE(name) void cmd_##name(server&, client&, args_t);
 RESPQ_COMMANDS(RESPQ_DECLARE)

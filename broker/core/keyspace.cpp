@@ -3,6 +3,9 @@
 
 #include <time.h>
 
+#include "broker/core/random_pick.hpp"
+#include "broker/core/server.hpp"
+
 namespace respq::core {
 
 const char* type_name(value_type t) {
@@ -12,6 +15,63 @@ const char* type_name(value_type t) {
     case value_type::hash: return "hash";
   }
   return "none";
+}
+
+bool hash_is_small(const hash_value& h) {
+  if (h.size() > 128) return false;
+  for (const auto& [f, v] : h)
+    if (f.size() > 64 || v.size() > 64) return false;
+  return true;
+}
+
+const char* encoding_name(const value& v) {
+  switch (v.type()) {
+    case value_type::string: {
+      const std::string& s = std::get<std::string>(v.data);
+      long long n;
+      if (v.str_enc == string_encoding::raw) return "raw";
+      if (v.str_enc == string_encoding::by_content && s.size() <= 20 && parse_integer(s, n)) return "int";
+      return s.size() <= 44 ? "embstr" : "raw";
+    }
+    case value_type::list: return "quicklist";  // Redis 7.0's only list encoding
+    case value_type::hash: return hash_is_small(std::get<hash_value>(v.data)) ? "listpack" : "hashtable";
+  }
+  return "unknown";
+}
+
+decltype(value::data) copy_data(const value& v) {
+  switch (v.type()) {
+    case value_type::list: {
+      decltype(value::data) out{std::in_place_type<packed_list>};
+      packed_list& dst = std::get<packed_list>(out);
+      const packed_list& src = std::get<packed_list>(v.data);
+      if (!src.empty())
+        for (auto cur = src.seek(0); cur.valid(); cur.next()) dst.push_back(cur.value());
+      return out;
+    }
+    case value_type::string: return decltype(value::data){std::in_place_type<std::string>, std::get<std::string>(v.data)};
+    case value_type::hash: return decltype(value::data){std::in_place_type<hash_value>, std::get<hash_value>(v.data)};
+  }
+  return {};
+}
+
+std::uint32_t keyspace::lru_now() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint32_t>(ts.tv_sec);
+}
+
+const std::string* keyspace::random_key() {
+  // As dbRandomKey: a key found past its deadline is expired and another one drawn.
+  while (!map_.empty()) {
+    auto it = random_element(map_);
+    if (it->second.expire_at != 0 && is_expired(it->second)) {
+      expire(it->first);
+      continue;
+    }
+    return &it->first;
+  }
+  return nullptr;
 }
 
 value& keyspace::create(std::string_view key, value_type t) {
@@ -27,6 +87,8 @@ value& keyspace::create(std::string_view key, value_type t) {
     case value_type::hash: v.data.emplace<hash_value>(); break;
   }
   v.seq = next_seq_++;
+  v.lru = lru_clock_;
+  v.str_enc = string_encoding::by_content;
   by_seq_.emplace(v.seq, &it->first);
   return v;
 }

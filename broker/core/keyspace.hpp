@@ -40,10 +40,17 @@ using hash_value = std::unordered_map<std::string, std::string, string_hash, std
 
 enum class value_type { string, list, hash };
 
+// What Redis would call a string's encoding, where its content alone does not tell:
+// APPEND to an existing string and SETRANGE leave a "raw" string, INCRBYFLOAT a string
+// that is never "int" even when it looks like one (see encoding_name).
+enum class string_encoding : std::uint8_t { by_content, not_int, raw };
+
 struct value {
   std::variant<std::string, packed_list, hash_value> data;
   std::uint64_t seq = 0;        // creation order, for SCAN
   std::int64_t expire_at = 0;   // unix milliseconds; 0: no expiry
+  std::uint32_t lru = 0;        // keyspace::lru_clock() at the last lookup (OBJECT IDLETIME)
+  string_encoding str_enc = string_encoding::by_content;
 
   value_type type() const { return static_cast<value_type>(data.index()); }
   std::string& str() { return std::get<std::string>(data); }
@@ -52,6 +59,17 @@ struct value {
 };
 
 const char* type_name(value_type t);
+// Redis 7.0's OBJECT ENCODING name for what the value holds. respq's own representations
+// differ (one packed list type, one hash table for hashes): the name is the one Redis
+// would report for the same content, derived from it on demand, so tools and tests that
+// read encodings see Redis's thresholds (hash-max-listpack-entries 128 and -value 64,
+// integers and embstr strings up to 20 and 44 bytes). Unlike Redis, a hash that shrinks
+// back under the thresholds reports listpack again.
+const char* encoding_name(const value& v);
+// Hashes small enough that Redis would keep them as a listpack (HSCAN answers them whole).
+bool hash_is_small(const hash_value& h);
+// A deep copy of a value's data (COPY); the deadline and creation order are the caller's.
+decltype(value::data) copy_data(const value& v);
 
 class keyspace {
  public:
@@ -65,6 +83,7 @@ class keyspace {
       expire(it->first);
       return nullptr;
     }
+    it->second.lru = lru_clock_;
     return &it->second;
   }
   // The key as stored, even past its deadline.
@@ -86,6 +105,17 @@ class keyspace {
   // returns the next cursor (0 when done).
   std::uint64_t scan(std::uint64_t cursor, std::size_t count,
                      const std::function<void(const std::string&, value&)>& fn);
+
+  // A random key (RANDOMKEY), or nullptr when empty. Keys past their deadline are
+  // expired on the way, as Redis's dbRandomKey does.
+  const std::string* random_key();
+
+  // ---- access clock (OBJECT IDLETIME) ----
+  // Seconds on a monotonic clock, advanced by the server's cron; find() stamps each key
+  // with it, so a lookup costs one store and no clock read.
+  static std::uint32_t lru_now();
+  static void tick_lru_clock() { lru_clock_ = lru_now(); }
+  static std::uint32_t lru_clock() { return lru_clock_; }
 
   // ---- expiry ----
   static std::int64_t now_ms();
@@ -119,6 +149,7 @@ class keyspace {
   long double deadline_sum_ = 0;                                 // for avg_ttl
   bool expiry_paused_ = false;
   std::int64_t clock_ms_ = now_ms();
+  static inline std::uint32_t lru_clock_ = lru_now();
 };
 
 }  // namespace respq::core

@@ -520,6 +520,7 @@ void server::remove_monitor(client& c) {
 }
 
 void server::cron() {
+  keyspace::tick_lru_clock();
   // proto-max-bulk-len may have changed (CONFIG SET): keep every parser in step.
   if (cfg_.proto_max_bulk_len != applied_bulk_len_) {
     applied_bulk_len_ = cfg_.proto_max_bulk_len;

@@ -766,29 +766,35 @@ class Runner:
             raise AssertionError(k)
 
     def scanall(self, st, c):
-        """Iterates SCAN to cursor 0; records the sorted set of keys (or the first error)."""
+        """Iterates SCAN (or HSCAN/SSCAN/ZSCAN key) to cursor 0; records the sorted set of
+        what it returned (field-value pairs kept together), or the first error."""
         args = self.substitute(st.lineno, st.args)
-        if len(args) < 2:
-            raise RuntimeError("@scanall needs SCAN and a cursor")
-        keys = set()
-        cursor = args[1]
+        name = args[0].upper()
+        ci = 1 if name == b"SCAN" else 2
+        group = 2 if name in (b"HSCAN", b"ZSCAN") else 1
+        if len(args) <= ci:
+            raise RuntimeError("@scanall needs a SCAN-like command and a cursor")
+        items = set()
+        cursor = args[ci]
         for _ in range(100000):
-            c.send(encode_command([args[0], cursor] + args[2:]))
+            c.send(encode_command(args[:ci] + [cursor] + args[ci + 1:]))
             node = c.read_reply(self.timeout_ms)
             if node is None or node.t not in b"*" or node.null or len(node.children) != 2 \
                     or node.children[1].t not in b"*~":
                 self.record(st.lineno, st.text, [node], c, st.mode, st.regex)
                 return
             cursor = node.children[0].scalar()
-            for k in node.children[1].children:
-                keys.add(k.scalar())
+            flat = [k.scalar() for k in node.children[1].children]
+            for i in range(0, len(flat), group):
+                items.add(tuple(flat[i:i + group]))
             if cursor == b"0":
                 break
         else:
             raise RuntimeError("SCAN did not finish")
-        out = b"*%d\r\n" % len(keys) + b"".join(_bulk(k).raw for k in sorted(keys))
+        flat = [x for item in sorted(items) for x in item]
+        out = b"*%d\r\n" % len(flat) + b"".join(_bulk(k).raw for k in flat)
         node, _ = parse_reply(out)
-        self.record(st.lineno, st.text + "  (all keys, sorted)", [node], c, "exact", None)
+        self.record(st.lineno, st.text + "  (all items, sorted)", [node], c, "exact", None)
 
 
 # --------------------------------------------------------------------------------------

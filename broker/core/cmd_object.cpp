@@ -1,0 +1,124 @@
+// Commands about whole keys whatever their type: OBJECT (ENCODING REFCOUNT IDLETIME FREQ
+// HELP), COPY, TOUCH and RANDOMKEY.
+//
+// OBJECT ENCODING answers the name Redis 7.0 would give the same content (see
+// encoding_name in keyspace.hpp). REFCOUNT answers as Redis does without a maxmemory
+// policy: strings holding an integer below 10000 are Redis's shared integer objects
+// (INT_MAX), every other value 1. IDLETIME is the seconds since the key was last looked
+// up, from the stamp keyspace::find leaves on it. FREQ needs an LFU policy, which respq
+// does not have: it answers Redis's error for that case.
+#include "broker/core/commands.hpp"
+
+namespace respq::core {
+
+namespace {
+
+// The lookup OBJECT does: the key without touching its access stamp; nil when missing.
+value* object_lookup(server& s, client& c, std::string_view key) {
+  value* v = s.db().peek(key);
+  if (v && s.db().is_expired(*v)) v = s.db().find(key);  // expires it, as Redis's lookup does
+  if (!v) s.reply(c).null();
+  return v;
+}
+
+}  // namespace
+
+void cmd_object(server& s, client& c, args_t a) {
+  const std::string sub = to_lower(a[1]);
+  if (sub == "help") {
+    static const char* lines[] = {
+        "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ENCODING <key>",
+        "    Return the kind of internal representation used in order to store the value",
+        "    associated with a <key>.",
+        "FREQ <key>",
+        "    Return the access frequency index of the <key>. The returned integer is",
+        "    proportional to the logarithm of the recent access frequency of the key.",
+        "IDLETIME <key>",
+        "    Return the idle time of the <key>, that is the approximated number of",
+        "    seconds elapsed since the last access to the key.",
+        "REFCOUNT <key>",
+        "    Return the number of references of the value associated with the specified",
+        "    <key>.",
+        "HELP",
+        "    Prints this help."};
+    auto w = s.reply(c);
+    w.array(std::size(lines));
+    for (const char* l : lines) w.simple(l);
+    return;
+  }
+  value* v = object_lookup(s, c, a[2]);
+  if (!v) return;
+  if (sub == "encoding") {
+    s.reply(c).bulk(encoding_name(*v));
+  } else if (sub == "refcount") {
+    long long n = 0;
+    const bool shared = v->type() == value_type::string && v->str().size() <= 20 && parse_integer(v->str(), n) &&
+                        n >= 0 && n < 10000;
+    s.reply(c).integer(shared ? 2147483647 : 1);
+  } else if (sub == "idletime") {
+    const std::uint32_t now = keyspace::lru_now();
+    s.reply(c).integer(now > v->lru ? static_cast<long long>(now - v->lru) : 0);
+  } else {  // freq
+    s.add_error(c,
+                "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when "
+                "switching between policies at runtime LRU and LFU data will take some time to adjust.");
+  }
+}
+
+// COPY source destination [DB destination-db] [REPLACE]. The copy keeps the deadline
+// and is propagated as the command itself.
+void cmd_copy(server& s, client& c, args_t a) {
+  long long dbid = -1;
+  bool replace = false;
+  for (std::size_t i = 3; i < a.size(); ++i) {
+    const std::string opt = to_lower(a[i]);
+    if (opt == "replace") {
+      replace = true;
+    } else if (opt == "db" && i + 1 < a.size()) {
+      if (!integer_arg(s, c, a[++i], dbid)) return;
+      if (dbid != 0) {  // respq has database 0 only
+        s.add_error(c, "ERR DB index is out of range");
+        return;
+      }
+    } else {
+      s.add_error(c, syntax_error);
+      return;
+    }
+  }
+  if (a[1] == a[2]) {
+    s.add_error(c, "ERR source and destination objects are the same");
+    return;
+  }
+  value* src = s.db().find(a[1]);
+  if (!src || (s.db().find(a[2]) && !replace)) {
+    s.reply(c).integer(0);
+    return;
+  }
+  auto data = copy_data(*src);
+  const std::int64_t deadline = src->expire_at;
+  const value_type t = src->type();
+  const string_encoding enc = src->str_enc;
+  value& dst = s.db().create(a[2], t);  // (replaces the destination, deadline included)
+  dst.data = std::move(data);
+  dst.str_enc = enc;
+  if (deadline) s.db().set_expire(a[2], deadline);
+  if (t == value_type::list) s.signal_key_as_ready(a[2]);
+  s.add_dirty();
+  s.reply(c).integer(1);
+}
+
+void cmd_touch(server& s, client& c, args_t a) {
+  long long n = 0;
+  for (std::size_t i = 1; i < a.size(); ++i)
+    if (s.db().find(a[i])) ++n;
+  s.reply(c).integer(n);
+}
+
+void cmd_randomkey(server& s, client& c, args_t) {
+  const std::string* k = s.db().random_key();
+  if (k) s.reply(c).bulk(*k);
+  else s.reply(c).null();
+}
+
+}  // namespace respq::core
