@@ -188,6 +188,21 @@ void server::build_command_table() {
   t.push_back(def("discard", 1, N | L | S | F | AB | NM, 0, 0, 0, cmd_discard, "transactions", "2.0.0", "O(N), when N is the number of queued commands", "fast transaction", "Discard all commands issued after MULTI"));
   t.push_back(def("watch", -2, N | L | S | F | AB | NM, 1, -1, 1, cmd_watch, "transactions", "2.2.0", "O(1) for every key.", "fast transaction", "Watch the given keys to determine execution of the MULTI/EXEC block"));
   t.push_back(def("unwatch", 1, N | L | S | F | AB, 0, 0, 0, cmd_unwatch, "transactions", "2.2.0", "O(1)", "fast transaction", "Forget about all watched keys"));
+  // Scripting.
+  t.push_back(def("eval", -3, N | S | MK, 0, 0, 0, cmd_eval, "scripting", "2.6.0", "Depends on the script that is executed.", "slow scripting", "Execute a Lua script server side"));
+  t.push_back(def("evalsha", -3, N | S | MK, 0, 0, 0, cmd_evalsha, "scripting", "2.6.0", "Depends on the script that is executed.", "slow scripting", "Execute a Lua script server side"));
+  t.push_back(def("eval_ro", -3, N | S | R | MK, 0, 0, 0, cmd_eval_ro, "scripting", "7.0.0", "Depends on the script that is executed.", "slow scripting", "Execute a read-only Lua script server side"));
+  t.push_back(def("evalsha_ro", -3, N | S | R | MK, 0, 0, 0, cmd_evalsha_ro, "scripting", "7.0.0", "Depends on the script that is executed.", "slow scripting", "Execute a read-only Lua script server side"));
+  {
+    command_def c = def("script", -2, 0, 0, 0, 0, cmd_script, "scripting", "2.6.0", "Depends on subcommand.", "slow", "A container for Lua scripts management commands");
+    c.subcommands.push_back(sub("debug", 3, N, cmd_script, "scripting", "3.2.0", "slow scripting", "Set the debug mode for executed scripts."));
+    c.subcommands.push_back(sub("exists", -3, N, cmd_script, "scripting", "2.6.0", "slow scripting", "Check existence of scripts in the script cache."));
+    c.subcommands.push_back(sub("flush", -2, N, cmd_script, "scripting", "2.6.0", "slow scripting", "Remove all the scripts from the script cache."));
+    c.subcommands.push_back(sub("help", 2, L | S, cmd_script, "scripting", "5.0.0", "slow scripting", "Show helpful text about the different subcommands"));
+    c.subcommands.push_back(sub("kill", 2, N | AB, cmd_script, "scripting", "2.6.0", "slow scripting", "Kill the script currently in execution."));
+    c.subcommands.push_back(sub("load", 3, N | S, cmd_script, "scripting", "2.6.0", "slow scripting", "Load the specified Lua script into the script cache."));
+    t.push_back(std::move(c));
+  }
   // Server.
   t.push_back(def("info", -1, L | S, 0, 0, 0, cmd_info, "server", "1.0.0", "O(1)", "slow dangerous", "Get information and statistics about the server"));
   {

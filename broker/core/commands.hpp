@@ -54,7 +54,8 @@ void expire_time_error(server& s, client& c, std::string_view command);
   X(publish) X(subscribe) X(unsubscribe) X(psubscribe) X(punsubscribe) X(pubsub)                     \
   X(multi) X(exec) X(discard) X(watch) X(unwatch)                                                    \
   X(info) X(command) X(config) X(time) X(shutdown) X(bgrewriteaof) X(monitor) X(lastsave)            \
-  X(memory) X(debug) X(object) X(copy) X(touch) X(randomkey)
+  X(memory) X(debug) X(object) X(copy) X(touch) X(randomkey)                                      \
+  X(eval) X(evalsha) X(eval_ro) X(evalsha_ro) X(script)
 
 #define RESPQ_DECLARE(name) void cmd_##name(server&, client&, args_t);
 RESPQ_COMMANDS(RESPQ_DECLARE)

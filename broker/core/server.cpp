@@ -12,6 +12,7 @@
 #include "broker/core/commands.hpp"
 #include "broker/core/glob.hpp"
 #include "broker/core/log.hpp"
+#include "broker/core/script_engine.hpp"
 #include "broker/core/task_manager.hpp"
 
 namespace respq::core {
@@ -102,6 +103,11 @@ server::server(config cfg) : cfg_(std::move(cfg)) {
 }
 
 server::~server() = default;
+
+script_engine& server::scripts() {
+  if (!scripts_) scripts_ = std::make_unique<script_engine>(*this);
+  return *scripts_;
+}
 
 client* server::accept_client(std::string addr, std::string laddr, int fd, std::string& refusal) {
   ++stats_.connections_received;
@@ -477,8 +483,8 @@ void server::before_write() {
 std::vector<std::string_view> server::command_keys(const command_def& cmd, args_t args) const {
   std::vector<std::string_view> keys;
   if (cmd.flags & flag_movablekeys) {
-    // LMPOP numkeys key...; BLMPOP timeout numkeys key...
-    std::size_t at = cmd.name == "blmpop" ? 2 : 1;
+    // LMPOP numkeys key...; BLMPOP timeout numkeys key...; EVAL script numkeys key...
+    std::size_t at = cmd.name == "lmpop" ? 1 : 2;
     long long n = 0;
     if (at < args.size() && parse_integer(args[at], n) && n > 0)
       for (std::size_t i = at + 1; i < args.size() && i <= at + static_cast<std::size_t>(n); ++i) keys.push_back(args[i]);

@@ -39,6 +39,7 @@ namespace respq::core {
 
 class server;
 class task_manager;
+class script_engine;
 using args_t = std::span<const std::string_view>;
 using handler_fn = void (*)(server&, client&, args_t);
 
@@ -154,6 +155,8 @@ class server {
   double cycles_per_usec() const { return cycle_clock_.per_usec(); }
   command_stream& stream() { return stream_; }
   task_manager& tasks() { return *tasks_; }
+  // The Lua engine, made on first use (a server that never runs a script has no Lua state).
+  script_engine& scripts();
   const std::unordered_map<std::uint64_t, std::unique_ptr<client>>& clients() const { return clients_; }
   client* find_client(std::uint64_t id);
   std::size_t blocked_clients() const { return blocked_count_; }
@@ -286,6 +289,7 @@ class server {
   server_stats stats_;
   command_stream stream_;
   std::unique_ptr<task_manager> tasks_;
+  std::unique_ptr<script_engine> scripts_;
 
   static constexpr std::size_t lookup_max_len = 24;  // longer than any command name
   std::vector<const command_def*> lookup_buckets_[lookup_max_len][128];

@@ -1,0 +1,815 @@
+// script_engine: see script_engine.hpp.
+#include "broker/core/script_engine.hpp"
+
+#include <openssl/evp.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "broker/core/commands.hpp"
+#include "broker/core/log.hpp"
+#include "broker/core/version.hpp"
+
+extern "C" {
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <lua-bitop.h>
+#include <lua-cjson.h>
+}
+
+namespace respq::core {
+
+namespace {
+
+constexpr int max_reply_depth = 1000;          // nesting of tables / arrays converted
+constexpr std::size_t lua_memory_limit = 1024ull * 1024 * 1024;
+
+// Registry keys.
+constexpr const char* engine_key = "respq_engine";
+constexpr const char* handler_key = "respq_err_handler";
+
+script_engine* engine_of(lua_State* L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, engine_key);
+  auto* e = static_cast<script_engine*>(lua_touserdata(L, -1));
+  lua_pop(L, 1);
+  return e;
+}
+
+// Raises the error table {err = msg}, as Redis's redis.call does.
+int raise_error(lua_State* L, std::string_view msg) {
+  lua_newtable(L);
+  lua_pushlstring(L, msg.data(), msg.size());
+  lua_setfield(L, -2, "err");
+  return lua_error(L);
+}
+
+void push_table_with(lua_State* L, const char* field, std::string_view s) {
+  lua_newtable(L);
+  lua_pushlstring(L, s.data(), s.size());
+  lua_setfield(L, -2, field);
+}
+
+// ---- Redis reply bytes -> Lua value -------------------------------------------------
+// The fake client's output is well-formed RESP written by reply_writer; the parser still
+// checks every length against the buffer.
+
+bool read_line(std::string_view buf, std::size_t& pos, std::string_view& line) {
+  std::size_t e = buf.find("\r\n", pos);
+  if (e == std::string_view::npos) return false;
+  line = buf.substr(pos, e - pos);
+  pos = e + 2;
+  return true;
+}
+
+bool push_reply(lua_State* L, std::string_view buf, std::size_t& pos, int depth) {
+  if (pos >= buf.size() || depth > max_reply_depth || !lua_checkstack(L, 4)) return false;
+  const char t = buf[pos++];
+  std::string_view line;
+  if (!read_line(buf, pos, line)) return false;
+  auto count = [&](long long& n) { return parse_integer(line, n); };
+  switch (t) {
+    case ':': {
+      long long n;
+      if (!count(n)) return false;
+      lua_pushnumber(L, static_cast<lua_Number>(n));
+      return true;
+    }
+    case '+': push_table_with(L, "ok", line); return true;
+    case '-': push_table_with(L, "err", line); return true;
+    case '$':
+    case '=': {
+      long long n;
+      if (!count(n)) return false;
+      if (n < 0) {
+        lua_pushboolean(L, 0);
+        return true;
+      }
+      if (pos + static_cast<std::size_t>(n) + 2 > buf.size()) return false;
+      std::string_view data = buf.substr(pos, static_cast<std::size_t>(n));
+      pos += static_cast<std::size_t>(n) + 2;
+      if (t == '$') {
+        lua_pushlstring(L, data.data(), data.size());
+      } else {  // verbatim: {verbatim_string = {format = "txt", string = "..."}}
+        lua_newtable(L);
+        lua_newtable(L);
+        lua_pushlstring(L, data.data(), std::min<std::size_t>(3, data.size()));
+        lua_setfield(L, -2, "format");
+        std::string_view body = data.size() > 4 ? data.substr(4) : std::string_view();
+        lua_pushlstring(L, body.data(), body.size());
+        lua_setfield(L, -2, "string");
+        lua_setfield(L, -2, "verbatim_string");
+      }
+      return true;
+    }
+    case '*':
+    case '~':
+    case '%': {
+      long long n;
+      if (!count(n)) return false;
+      if (n < 0) {  // null array: false, as Redis
+        lua_pushboolean(L, 0);
+        return true;
+      }
+      if (t == '*') {
+        lua_newtable(L);
+        for (long long i = 1; i <= n; ++i) {
+          lua_pushnumber(L, static_cast<lua_Number>(i));
+          if (!push_reply(L, buf, pos, depth + 1)) return false;
+          lua_settable(L, -3);
+        }
+        return true;
+      }
+      // RESP3 set {set = {member = true}} and map {map = {k = v}}.
+      lua_newtable(L);
+      lua_newtable(L);
+      for (long long i = 0; i < n; ++i) {
+        if (!push_reply(L, buf, pos, depth + 1)) return false;
+        if (t == '~') lua_pushboolean(L, 1);
+        else if (!push_reply(L, buf, pos, depth + 1)) return false;
+        lua_settable(L, -3);
+      }
+      lua_setfield(L, -2, t == '~' ? "set" : "map");
+      return true;
+    }
+    case '_': lua_pushnil(L); return true;
+    case '#': lua_pushboolean(L, line == "t"); return true;
+    case ',': {
+      lua_newtable(L);
+      std::string tmp(line);
+      lua_pushnumber(L, std::strtod(tmp.c_str(), nullptr));
+      lua_setfield(L, -2, "double");
+      return true;
+    }
+    case '(': push_table_with(L, "big_number", line); return true;
+    default: return false;
+  }
+}
+
+// ---- Lua value -> reply -------------------------------------------------------------
+
+// A status or error text goes on one line: Redis replaces CR and LF with spaces.
+std::string one_line(std::string_view s) {
+  std::string out(s);
+  for (char& ch : out)
+    if (ch == '\r' || ch == '\n') ch = ' ';
+  return out;
+}
+
+// Reads t[field] of the table at idx as a string; false if absent or not a string.
+bool string_field(lua_State* L, int idx, const char* field, std::string& out) {
+  lua_getfield(L, idx, field);
+  const bool ok = lua_type(L, -1) == LUA_TSTRING;
+  if (ok) {
+    std::size_t n;
+    const char* p = lua_tolstring(L, -1, &n);
+    out.assign(p, n);
+  }
+  lua_pop(L, 1);
+  return ok;
+}
+
+// Converts the value on top of the stack (left there) into a reply for the caller.
+void write_reply(server& s, client& c, resp::reply_writer& w, lua_State* L, int script_resp, int depth) {
+  if (depth > max_reply_depth || !lua_checkstack(L, 4)) {
+    s.add_error(c, "ERR reached lua stack limit");
+    return;
+  }
+  switch (lua_type(L, -1)) {
+    case LUA_TSTRING: {
+      std::size_t n;
+      const char* p = lua_tolstring(L, -1, &n);
+      w.bulk(std::string_view(p, n));
+      return;
+    }
+    case LUA_TBOOLEAN:
+      if (script_resp == 2) {
+        if (lua_toboolean(L, -1)) w.integer(1);
+        else w.null();
+      } else {
+        w.boolean(lua_toboolean(L, -1));
+      }
+      return;
+    case LUA_TNUMBER: w.integer(static_cast<long long>(lua_tonumber(L, -1))); return;
+    case LUA_TTABLE: {
+      const int t = lua_gettop(L);
+      std::string text;
+      if (string_field(L, t, "err", text)) {
+        s.add_error(c, one_line(text));
+        return;
+      }
+      if (string_field(L, t, "ok", text)) {
+        w.simple(one_line(text));
+        return;
+      }
+      lua_getfield(L, t, "double");
+      if (lua_type(L, -1) == LUA_TNUMBER) {
+        w.double_value(lua_tonumber(L, -1));
+        lua_pop(L, 1);
+        return;
+      }
+      lua_pop(L, 1);
+      if (string_field(L, t, "big_number", text)) {
+        if (c.resp == 3) w.raw("(" + one_line(text) + "\r\n");
+        else w.bulk(text);
+        return;
+      }
+      lua_getfield(L, t, "verbatim_string");
+      if (lua_type(L, -1) == LUA_TTABLE) {
+        std::string fmt, str;
+        const bool ok = string_field(L, lua_gettop(L), "format", fmt) && string_field(L, lua_gettop(L), "string", str);
+        lua_pop(L, 1);
+        if (ok) {
+          if (c.resp == 3) w.raw("=" + std::to_string(str.size() + 4) + "\r\n" + fmt.substr(0, 3) + ":" + str + "\r\n");
+          else w.bulk(str);
+          return;
+        }
+      } else {
+        lua_pop(L, 1);
+      }
+      for (const char* kind : {"map", "set"}) {
+        lua_getfield(L, t, kind);
+        if (lua_type(L, -1) != LUA_TTABLE) {
+          lua_pop(L, 1);
+          continue;
+        }
+        const int inner = lua_gettop(L);
+        std::size_t n = 0;
+        lua_pushnil(L);
+        while (lua_next(L, inner)) {
+          ++n;
+          lua_pop(L, 1);
+        }
+        const bool is_map = kind[0] == 'm';
+        if (is_map) w.map(n);
+        else w.set(n);
+        lua_pushnil(L);
+        while (lua_next(L, inner)) {
+          lua_pushvalue(L, -2);  // key
+          write_reply(s, c, w, L, script_resp, depth + 1);
+          lua_pop(L, 1);
+          if (is_map) write_reply(s, c, w, L, script_resp, depth + 1);
+          lua_pop(L, 1);  // value
+        }
+        lua_pop(L, 1);
+        return;
+      }
+      // An array: elements 1..n up to the first nil.
+      std::size_t n = 0;
+      while (true) {
+        lua_rawgeti(L, t, static_cast<int>(n + 1));
+        const bool present = !lua_isnil(L, -1);
+        lua_pop(L, 1);
+        if (!present) break;
+        ++n;
+      }
+      w.array(n);
+      for (std::size_t i = 1; i <= n; ++i) {
+        lua_rawgeti(L, t, static_cast<int>(i));
+        write_reply(s, c, w, L, script_resp, depth + 1);
+        lua_pop(L, 1);
+      }
+      return;
+    }
+    default: w.null(); return;
+  }
+}
+
+// ---- the redis table ------------------------------------------------------------------
+
+// Errors of the redis.* functions carry no script position, as Redis's.
+int plain_error(lua_State* L, const char* msg) {
+  lua_pushstring(L, msg);
+  return lua_error(L);
+}
+
+
+int lua_sha1hex(lua_State* L) {
+  if (lua_gettop(L) != 1) return plain_error(L, "wrong number of arguments");
+  std::size_t n;
+  const char* p = lua_tolstring(L, 1, &n);
+  const std::string hex = script_engine::sha1_hex(p ? std::string_view(p, n) : std::string_view());
+  lua_pushlstring(L, hex.data(), hex.size());
+  return 1;
+}
+
+int lua_error_reply(lua_State* L) {
+  if (lua_gettop(L) != 1 || lua_type(L, 1) != LUA_TSTRING) return plain_error(L, "wrong number or type of arguments");
+  std::size_t n;
+  const char* p = lua_tolstring(L, 1, &n);
+  push_table_with(L, "err", std::string_view(p, n));
+  return 1;
+}
+
+int lua_status_reply(lua_State* L) {
+  if (lua_gettop(L) != 1 || lua_type(L, 1) != LUA_TSTRING) return plain_error(L, "wrong number or type of arguments");
+  std::size_t n;
+  const char* p = lua_tolstring(L, 1, &n);
+  push_table_with(L, "ok", std::string_view(p, n));
+  return 1;
+}
+
+int lua_log(lua_State* L) {
+  const int argc = lua_gettop(L);
+  if (argc < 2) return plain_error(L, "redis.log() requires two arguments or more.");
+  if (!lua_isnumber(L, 1)) return plain_error(L, "First argument must be a number (log level).");
+  const int level = static_cast<int>(lua_tonumber(L, 1));
+  if (level < 0 || level > 3) return plain_error(L, "Invalid debug level.");
+  std::string msg;
+  for (int i = 2; i <= argc; ++i) {
+    std::size_t n;
+    const char* p = lua_tolstring(L, i, &n);
+    if (!p) continue;
+    if (!msg.empty()) msg += ' ';
+    msg.append(p, n);
+  }
+  switch (level) {
+    case 0:
+    case 1: log_verbose(msg); break;
+    case 2: log_notice(msg); break;
+    default: log_warning(msg); break;
+  }
+  return 0;
+}
+
+int lua_set_repl(lua_State* L) {
+  if (lua_gettop(L) != 1) return plain_error(L, "redis.set_repl() requires one argument.");
+  const int flags = static_cast<int>(lua_tonumber(L, 1));
+  if (flags < 0 || flags > 3) return plain_error(L, "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.");
+  return 0;  // effects always go to every sink, as with REPL_ALL
+}
+int lua_replicate_commands(lua_State* L) {
+  lua_pushboolean(L, 1);
+  return 1;
+}
+int lua_breakpoint(lua_State* L) {
+  lua_pushboolean(L, 0);
+  return 1;
+}
+int lua_noop(lua_State*) { return 0; }
+
+// Replaces the table at the top of the stack by a read-only proxy of it: reads go to the
+// original, writes raise Redis's error.
+// Errors raised from these metamethods name the script line that caused them, as
+// Redis's do; errors of the redis.* functions do not (plain_error).
+int error_at_caller(lua_State* L, const std::string& msg) {
+  luaL_where(L, 1);
+  lua_pushlstring(L, msg.data(), msg.size());
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
+// pcall as Redis 7.0 replaces it: an error table raised by redis.call ({err = "..."}) is
+// handed to the script as its message string.
+int redis_pcall(lua_State* L) {
+  const int argc = lua_gettop(L);
+  luaL_checkany(L, 1);
+  lua_pushboolean(L, 1);
+  lua_insert(L, 1);
+  if (lua_pcall(L, argc - 1, LUA_MULTRET, 0) != 0) {
+    lua_remove(L, 1);
+    if (lua_istable(L, -1)) {
+      lua_getfield(L, -1, "err");
+      if (lua_isstring(L, -1)) lua_replace(L, -2);
+      else lua_pop(L, 1);
+    }
+    lua_pushboolean(L, 0);
+    lua_insert(L, 1);
+  }
+  return lua_gettop(L);
+}
+
+int readonly_newindex(lua_State* L) { return error_at_caller(L, "Attempt to modify a readonly table"); }
+
+void make_readonly_proxy(lua_State* L) {
+  lua_newtable(L);                 // proxy
+  lua_newtable(L);                 // its metatable
+  lua_pushvalue(L, -3);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, readonly_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, -2);
+  lua_remove(L, -2);               // the original stays reachable through __index
+}
+
+// Globals: a read of a name that does not exist is an error, as in Redis.
+int globals_index(lua_State* L) {
+  lua_pushvalue(L, 2);
+  lua_rawget(L, lua_upvalueindex(1));
+  if (!lua_isnil(L, -1)) return 1;
+  const char* name = lua_tostring(L, 2);
+  return error_at_caller(L, std::string("Script attempted to access nonexistent global variable '") + (name ? name : "?") + "'");
+}
+
+// rawset on a protected table would bypass the proxy: refused like any other write.
+int safe_rawset(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (lua_getmetatable(L, 1)) {
+    lua_getfield(L, -1, "__newindex");
+    const bool protected_table = lua_tocfunction(L, -1) == readonly_newindex;
+    lua_pop(L, 2);
+    if (protected_table) return plain_error(L, "Attempt to modify a readonly table");
+  }
+  luaL_checkany(L, 2);
+  luaL_checkany(L, 3);
+  lua_settop(L, 3);
+  lua_rawset(L, 1);
+  return 1;
+}
+
+// loadstring without binary chunks (precompiled bytecode can break out of the sandbox).
+int safe_loadstring(lua_State* L) {
+  std::size_t n;
+  const char* p = luaL_checklstring(L, 1, &n);
+  if (n > 0 && p[0] == LUA_SIGNATURE[0]) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "loadstring: binary chunks are not allowed");
+    return 2;
+  }
+  const char* name = luaL_optstring(L, 2, p);
+  if (luaL_loadbuffer(L, p, n, name) != 0) {
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+  }
+  return 1;
+}
+
+// The error handler every script runs under: turns any error into {err=..., source=...,
+// line=...}, as Redis's __redis__err__handler.
+constexpr const char* error_handler_src = R"(
+local dbg = debug
+return function(err)
+  local i = dbg.getinfo(2, 'nSl')
+  if i and i.what == 'C' then i = dbg.getinfo(3, 'nSl') end
+  if type(err) ~= 'table' then err = {err = 'ERR ' .. tostring(err)} end
+  if i then
+    err['source'] = i.source
+    err['line'] = i.currentline
+  end
+  return err
+end
+)";
+
+}  // namespace
+
+int lua_setresp(lua_State* L) {
+  if (lua_gettop(L) != 1) return plain_error(L, "redis.setresp() requires one argument.");
+  const int v = static_cast<int>(lua_tonumber(L, 1));
+  if (v != 2 && v != 3) return plain_error(L, "RESP version must be 2 or 3.");
+  engine_of(L)->set_resp(v);
+  return 0;
+}
+
+std::string script_engine::sha1_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha1(), nullptr);
+  static const char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * len);
+  for (unsigned int i = 0; i < len; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+script_engine::script_engine(server& s) : s_(s) {
+  fake_ = std::make_unique<client>();
+  fake_->is_fake = true;
+  fake_->authenticated = true;
+  fake_->name = "lua";
+  fake_->in_exec = true;  // blocking commands answer at once, as inside MULTI
+  lua_limit_ = lua_memory_limit;
+  open();
+}
+
+script_engine::~script_engine() { close(); }
+
+void* script_engine::lua_alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize) {
+  auto* e = static_cast<script_engine*>(ud);
+  if (nsize == 0) {
+    e->lua_bytes_ -= osize;
+    std::free(ptr);
+    return nullptr;
+  }
+  if (nsize > osize && e->lua_bytes_ - osize + nsize > e->lua_limit_) return nullptr;  // Lua: "not enough memory"
+  void* p = std::realloc(ptr, nsize);
+  if (p) e->lua_bytes_ = e->lua_bytes_ - osize + nsize;
+  return p;
+}
+
+void script_engine::open() {
+  L_ = lua_newstate(lua_alloc, this);
+  lua_State* L = L_;
+  lua_pushlightuserdata(L, this);
+  lua_setfield(L, LUA_REGISTRYINDEX, engine_key);
+  for (lua_CFunction f : {luaopen_base, luaopen_table, luaopen_string, luaopen_math, luaopen_debug}) {
+    lua_pushcfunction(L, f);
+    lua_call(L, 0, 0);
+  }
+  lua_pushcfunction(L, luaopen_cjson);
+  lua_call(L, 0, 1);
+  lua_setglobal(L, "cjson");
+  lua_pushcfunction(L, luaopen_bit);
+  lua_call(L, 0, 1);
+  lua_setglobal(L, "bit");
+
+  // The error handler keeps debug.getinfo; then debug and the unsafe functions go.
+  luaL_loadbuffer(L, error_handler_src, std::strlen(error_handler_src), "@respq_err_handler");
+  lua_call(L, 0, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, handler_key);
+  for (const char* name : {"debug", "loadfile", "dofile", "print", "getfenv", "setfenv", "newproxy", "module",
+                           "require", "package", "os", "io"}) {
+    lua_pushnil(L);
+    lua_setglobal(L, name);
+  }
+  lua_pushcfunction(L, safe_rawset);
+  lua_setglobal(L, "rawset");
+  lua_pushcfunction(L, safe_loadstring);
+  lua_setglobal(L, "loadstring");
+  lua_pushcfunction(L, redis_pcall);
+  lua_setglobal(L, "pcall");
+
+  // The redis table.
+  lua_newtable(L);
+  auto fn = [&](const char* name, lua_CFunction f) {
+    lua_pushcfunction(L, f);
+    lua_setfield(L, -2, name);
+  };
+  auto num = [&](const char* name, int v) {
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, name);
+  };
+  fn("call", lua_call_command);
+  fn("pcall", lua_pcall_command);
+  fn("sha1hex", lua_sha1hex);
+  fn("error_reply", lua_error_reply);
+  fn("status_reply", lua_status_reply);
+  fn("log", lua_log);
+  fn("setresp", lua_setresp);
+  fn("set_repl", lua_set_repl);
+  fn("replicate_commands", lua_replicate_commands);
+  fn("breakpoint", lua_breakpoint);
+  fn("debug", lua_noop);
+  num("LOG_DEBUG", 0);
+  num("LOG_VERBOSE", 1);
+  num("LOG_NOTICE", 2);
+  num("LOG_WARNING", 3);
+  num("REPL_NONE", 0);
+  num("REPL_AOF", 1);
+  num("REPL_SLAVE", 2);
+  num("REPL_REPLICA", 2);
+  num("REPL_ALL", 3);
+  lua_pushstring(L, RESPQ_REDIS_VERSION);
+  lua_setfield(L, -2, "REDIS_VERSION");
+  {
+    int major = 0, minor = 0, patch = 0;
+    std::sscanf(RESPQ_REDIS_VERSION, "%d.%d.%d", &major, &minor, &patch);
+    num("REDIS_VERSION_NUM", major << 16 | minor << 8 | patch);
+  }
+  lua_setglobal(L, "redis");
+
+  // Library tables become read-only proxies, then the globals table itself is wrapped:
+  // scripts run with an environment that reads through to the globals and refuses writes.
+  for (const char* lib : {"redis", "cjson", "bit", "string", "table", "math", "coroutine"}) {
+    lua_getglobal(L, lib);
+    if (lua_istable(L, -1)) {
+      make_readonly_proxy(L);
+      lua_setglobal(L, lib);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  lua_newtable(L);  // the scripts' environment
+  lua_newtable(L);  // its metatable
+  lua_pushvalue(L, LUA_GLOBALSINDEX);
+  lua_pushcclosure(L, globals_index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, readonly_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_setglobal(L, "_G");  // _G, as the scripts see it, is the read-only environment too
+  lua_setfield(L, LUA_REGISTRYINDEX, "respq_env");
+}
+
+void script_engine::close() {
+  if (L_) lua_close(L_);
+  L_ = nullptr;
+  lua_bytes_ = 0;
+}
+
+void script_engine::flush() {
+  scripts_.clear();
+  close();
+  open();
+}
+
+bool script_engine::exists(std::string_view sha) const {
+  std::string lower(sha);
+  for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return scripts_.count(lower) != 0;
+}
+
+bool script_engine::compile(const std::string& sha, std::string_view body, std::string& error) {
+  lua_State* L = L_;
+  std::string code(body);
+  // A shebang line ("#!lua flags=..."): Lua does not skip it in a buffer; blank it so
+  // line numbers stay right. Its flags are read by eval().
+  if (code.rfind("#!", 0) == 0) {
+    const std::size_t eol = code.find('\n');
+    const std::string engine = code.substr(2, code.find_first_of(" \n") - 2);
+    if (engine != "lua") {
+      error = "ERR Could not find engine '" + engine + "'";
+      return false;
+    }
+    code.replace(0, eol == std::string::npos ? code.size() : eol, "");
+  }
+  if (luaL_loadbuffer(L, code.data(), code.size(), "@user_script") != 0) {
+    std::size_t n;
+    const char* p = lua_tolstring(L, -1, &n);
+    error = "ERR Error compiling script (new function): " + one_line(std::string_view(p ? p : "", p ? n : 0));
+    lua_pop(L, 1);
+    return false;
+  }
+  lua_getfield(L, LUA_REGISTRYINDEX, "respq_env");
+  lua_setfenv(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, ("f_" + sha).c_str());
+  scripts_.emplace(sha, std::string(body));
+  return true;
+}
+
+std::string script_engine::load(std::string_view body, std::string& error) {
+  std::string sha = sha1_hex(body);
+  if (scripts_.count(sha)) return sha;
+  if (!compile(sha, body, error)) return {};
+  return sha;
+}
+
+void script_engine::eval(client& c, std::span<const std::string_view> a, bool by_sha, bool read_only) {
+  long long numkeys;
+  if (!parse_integer(a[2], numkeys)) {
+    s_.add_error(c, not_integer_error);
+    return;
+  }
+  if (numkeys > static_cast<long long>(a.size()) - 3) {
+    s_.add_error(c, "ERR Number of keys can't be greater than number of args");
+    return;
+  }
+  if (numkeys < 0) {
+    s_.add_error(c, "ERR Number of keys can't be negative");
+    return;
+  }
+  std::string sha;
+  if (by_sha) {
+    sha.assign(a[1]);
+    for (char& ch : sha) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (sha.size() != 40 || !scripts_.count(sha)) {
+      s_.add_error(c, "NOSCRIPT No matching script. Please use EVAL.");
+      return;
+    }
+  } else {
+    std::string error;
+    sha = load(a[1], error);
+    if (sha.empty()) {
+      s_.add_error(c, error);
+      return;
+    }
+  }
+  // Shebang flags: "no-writes" makes the script read-only.
+  const std::string& body = scripts_[sha];
+  if (body.rfind("#!", 0) == 0) {
+    const std::string first = body.substr(0, body.find('\n'));
+    if (first.find("flags=") != std::string::npos && first.find("no-writes") != std::string::npos) read_only = true;
+  }
+
+  lua_State* L = L_;
+  lua_getfield(L, LUA_REGISTRYINDEX, handler_key);
+  const int handler = lua_gettop(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, ("f_" + sha).c_str());
+  // KEYS and ARGV, as globals.
+  const auto nk = static_cast<std::size_t>(numkeys);
+  auto set_array = [&](const char* name, std::size_t from, std::size_t n) {
+    lua_newtable(L);
+    for (std::size_t i = 0; i < n; ++i) {
+      lua_pushlstring(L, a[from + i].data(), a[from + i].size());
+      lua_rawseti(L, -2, static_cast<int>(i + 1));
+    }
+    lua_setglobal(L, name);
+  };
+  set_array("KEYS", 3, nk);
+  set_array("ARGV", 3 + nk, a.size() - 3 - nk);
+
+  running_ = true;
+  read_only_ = read_only;
+  resp_ = 2;
+  sha_ = sha;
+  s_.stream().begin_atomic();
+  const int rc = lua_pcall(L, 0, 1, handler);
+  s_.stream().end_atomic();
+  running_ = false;
+
+  auto w = s_.reply(c);
+  if (rc != 0) {
+    // The handler made an error table {err, source, line}; a memory error skips it.
+    std::string msg, source, line;
+    if (lua_istable(L, -1)) {
+      string_field(L, lua_gettop(L), "err", msg);
+      string_field(L, lua_gettop(L), "source", source);
+      lua_getfield(L, -1, "line");
+      if (lua_isnumber(L, -1)) line = std::to_string(static_cast<long long>(lua_tonumber(L, -1)));
+      lua_pop(L, 1);
+    } else {
+      std::size_t n;
+      const char* p = lua_tolstring(L, -1, &n);
+      msg = "ERR " + std::string(p ? std::string_view(p, n) : std::string_view("unknown error"));
+    }
+    if (!source.empty()) msg += " script: " + sha + ", on " + source + ":" + line + ".";
+    else msg += " script: " + sha;
+    s_.add_error(c, one_line(msg));
+  } else {
+    write_reply(s_, c, w, L, resp_, 0);
+  }
+  lua_settop(L, 0);
+  lua_gc(L, LUA_GCSTEP, 1);
+}
+
+int script_engine::lua_call_command(lua_State* L) { return engine_of(L)->call_command(L, true); }
+int script_engine::lua_pcall_command(lua_State* L) { return engine_of(L)->call_command(L, false); }
+
+int script_engine::call_command(lua_State* L, bool raise) {
+  auto fail = [&](std::string_view msg) {
+    if (raise) return raise_error(L, msg);
+    push_table_with(L, "err", msg);
+    return 1;
+  };
+  const int argc = lua_gettop(L);
+  if (argc == 0) return fail("ERR Please specify at least one argument for this redis lib call");
+  std::vector<std::string> args;
+  args.reserve(static_cast<std::size_t>(argc));
+  for (int i = 1; i <= argc; ++i) {
+    const int t = lua_type(L, i);
+    if (t == LUA_TNUMBER) {
+      // Not lua_tolstring: Lua's "%.14g" loses precision (Redis 7.0 uses %.17g).
+      char buf[64];
+      const int n = std::snprintf(buf, sizeof buf, "%.17g", static_cast<double>(lua_tonumber(L, i)));
+      args.emplace_back(buf, static_cast<std::size_t>(n));
+    } else if (t == LUA_TSTRING) {
+      std::size_t n;
+      const char* p = lua_tolstring(L, i, &n);
+      args.emplace_back(p, n);
+    } else {
+      return fail("ERR Lua redis lib command arguments must be strings or integers");
+    }
+  }
+  std::vector<std::string_view> views(args.begin(), args.end());
+  const command_def* cmd = s_.lookup(to_lower(views[0]));
+  if (!cmd) return fail("ERR Unknown Redis command called from script");
+  const int n = static_cast<int>(views.size());
+  if ((cmd->arity > 0 && n != cmd->arity) || n < -cmd->arity)
+    return fail("ERR Wrong number of args calling Redis command from script");
+  std::uint32_t flags = cmd->flags;
+  if (!cmd->subcommands.empty() && n >= 2) {
+    const std::string sub = to_lower(views[1]);
+    for (const auto& sc : cmd->subcommands)
+      if (sc.name == sub) {
+        if ((sc.arity > 0 && n != sc.arity) || n < -sc.arity)
+          return fail("ERR Wrong number of args calling Redis command from script");
+        flags |= sc.flags;
+      }
+  }
+  if (flags & flag_noscript) return fail("ERR This Redis command is not allowed from script");
+  if (flags & flag_write) {
+    if (read_only_) return fail("ERR Write commands are not allowed from read-only scripts.");
+    if (std::string refusal = s_.write_refusal(); !refusal.empty()) return fail(refusal);
+  }
+  client& fc = *fake_;
+  fc.resp = resp_;
+  fc.out.clear();
+  s_.call(fc, *cmd, std::span<const std::string_view>(views));
+  std::size_t pos = 0;
+  const int top = lua_gettop(L);
+  if (!push_reply(L, fc.out, pos, 0)) {
+    lua_settop(L, top);
+    return fail("ERR reply could not be converted for the script");
+  }
+  fc.out.clear();
+  if (raise && lua_istable(L, -1)) {
+    lua_getfield(L, -1, "err");
+    const bool is_error = lua_isstring(L, -1);
+    lua_pop(L, 1);
+    if (is_error) return lua_error(L);  // redis.call raises the command's error
+  }
+  return 1;
+}
+
+}  // namespace respq::core
