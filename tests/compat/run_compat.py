@@ -766,14 +766,16 @@ class Runner:
             raise AssertionError(k)
 
     def scanall(self, st, c):
-        """Iterates SCAN to cursor 0; records the sorted set of keys (or the first error)."""
+        """Iterates SCAN (or SSCAN/HSCAN/ZSCAN key) to cursor 0; records the sorted set of
+        the elements returned (or the first error)."""
         args = self.substitute(st.lineno, st.args)
-        if len(args) < 2:
+        at = 2 if args and args[0].upper() in (b"SSCAN", b"HSCAN", b"ZSCAN") else 1
+        if len(args) < at + 1:
             raise RuntimeError("@scanall needs SCAN and a cursor")
         keys = set()
-        cursor = args[1]
+        cursor = args[at]
         for _ in range(100000):
-            c.send(encode_command([args[0], cursor] + args[2:]))
+            c.send(encode_command(args[:at] + [cursor] + args[at + 1:]))
             node = c.read_reply(self.timeout_ms)
             if node is None or node.t not in b"*" or node.null or len(node.children) != 2 \
                     or node.children[1].t not in b"*~":

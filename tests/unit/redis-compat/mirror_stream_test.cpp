@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <random>
 
 #include "broker/core/server.hpp"
@@ -73,6 +74,13 @@ std::string dump(core::value* v) {
       std::map<std::string, std::string> sorted(v->hash().begin(), v->hash().end());
       std::string o = "hash:";
       for (auto& [k, x] : sorted) o += k + "=" + x + ",";
+      return o;
+    }
+    case core::value_type::set: {
+      std::set<std::string> sorted;
+      v->set().for_each([&](std::string_view m) { sorted.emplace(m); });
+      std::string o = "set:";
+      for (auto& m : sorted) o += m + ",";
       return o;
     }
   }
