@@ -49,8 +49,7 @@ inline core::config aof_config(core::fsync_policy p = core::fsync_policy::always
   return c;
 }
 
-// Every key as "type:contents" (lists in order, hashes and sets sorted; a set's encoding
-// too), keyed by name.
+// Every key as "type:contents" (lists in order, hashes and sets sorted), keyed by name.
 inline std::map<std::string, std::string> dump(core::server& s) {
   std::map<std::string, std::string> out;
   for (auto& [k, cv] : s.db().all()) {
@@ -76,7 +75,7 @@ inline std::map<std::string, std::string> dump(core::server& s) {
       case core::value_type::set: {
         std::set<std::string> sorted;
         v.set().for_each([&](std::string_view m) { sorted.emplace(m); });
-        d = std::string("set:") + v.set().encoding_name() + ":";
+        d = "set:";
         for (auto& m : sorted) d += m + ",";
         break;
       }
