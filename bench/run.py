@@ -173,6 +173,59 @@ def section_memory():
             higher_is_better=False, target=1.0)
 
 
+# ----------------------------------------------------------------------------- sets
+def load_members(port, n, key="bench:set"):
+    # SADD batches of 100 "member:<i>" members through redis-cli --pipe.
+    parts = []
+    for start in range(0, n, 100):
+        members = [b"member:%d" % i for i in range(start, min(start + 100, n))]
+        parts.append(b"*%d\r\n$4\r\nSADD\r\n$%d\r\n%s\r\n" % (len(members) + 2, len(key), key.encode()))
+        parts.extend(b"$%d\r\n%s\r\n" % (len(m), m) for m in members)
+    p = subprocess.run(["redis-cli", "-p", str(port), "--pipe"], input=b"".join(parts), capture_output=True,
+                       timeout=600)
+    if b"errors: 0" not in p.stdout:
+        raise RuntimeError(p.stdout.decode())
+
+
+SET_TESTS = ("SADD", "SPOP")
+
+
+def section_sets():
+    n = 1_000_000
+    print(f"sets: memory of one set of {n:,} members \"member:<n>\" (process RSS after loading)")
+    with Respq("--http-queue", "tasks", "off") as rq, RedisServer() as rs:
+        res = {}
+        for name, srv in (("respq", rq), ("redis", rs)):
+            before = rss_kb(srv.proc.pid)
+            load_members(srv.port, n)
+            assert srv.client().scard("bench:set") == n
+            res[name] = (before, rss_kb(srv.proc.pid))
+        print(f"  RSS before loading: respq {res['respq'][0] / 1024:.1f} MB, redis {res['redis'][0] / 1024:.1f} MB")
+        row("sets", "RSS with a 1M-member set (MB)", res["respq"][1] / 1024, res["redis"][1] / 1024, "MB",
+            higher_is_better=False, target=1.0)
+    print("sets: redis-benchmark -t sadd,spop, 50 clients (median of %d alternating rounds)" % ROUNDS)
+    ratios = []
+    with Respq("--http-queue", "tasks", "off") as rq, RedisServer() as rs:
+        for pipeline, n in ((1, 200000), (16, 2000000)):
+            results = {"respq": [], "redis": []}
+            for _ in range(ROUNDS):
+                for name, srv in (("respq", rq), ("redis", rs)):
+                    srv.client().flushall()
+                    results[name].append(redis_benchmark(srv.port, "sadd,spop", n, pipeline, server_pid=srv.proc.pid))
+            med = lambda who, key: statistics.median(r.get(key, 0) for r in results[who])
+            for test in SET_TESTS:
+                a, b = med("respq", test), med("redis", test)
+                row("sets", f"{test} -P {pipeline} (ops/s)", a, b, "ops/s", target=1.0)
+                row("sets", f"{test} -P {pipeline} server CPU per op (us)", med("respq", test + " cpu"),
+                    med("redis", test + " cpu"), "us", higher_is_better=False)
+                if b:
+                    ratios.append(a / b)
+    if ratios:
+        gm = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
+        print(f"  geometric mean of SADD/SPOP ratios: {gm:.2f} (target >= 1.0); lowest {min(ratios):.2f}")
+        rows.append(("sets", "SADD/SPOP geometric mean", None, None, "", gm, 1.0, gm >= 1.0))
+
+
 # ------------------------------------------------------------------ blocking/pubsub
 def list_bench(*args):
     out = subprocess.run([LIST_BENCH] + [str(a) for a in args], capture_output=True, text=True, timeout=600).stdout
@@ -396,6 +449,7 @@ def section_script(name):
 SECTIONS = {
     "queue": section_queue,
     "memory": section_memory,
+    "sets": section_sets,
     "blocking": section_blocking,
     "pubsub": section_pubsub,
     "delivery": section_delivery,

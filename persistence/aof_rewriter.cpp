@@ -179,6 +179,25 @@ std::size_t aof_rewriter::emit(std::string_view key, core::value& v, std::size_t
       put_deadline(out_, key, v);
       return 0;
     }
+    case core::value_type::set: {
+      // SADD batches; a set is written whole, like a hash.
+      auto& st = v.set();
+      std::vector<std::string> batch;
+      batch.reserve(items_per_command);
+      auto put_batch = [&] {
+        put_head(out_, "SADD", key, batch.size());
+        for (const auto& m : batch) put_bulk(out_, m);
+        batch.clear();
+        maybe_write();
+      };
+      st.for_each([&](std::string_view m) {
+        batch.emplace_back(m);
+        if (batch.size() == items_per_command) put_batch();
+      });
+      if (!batch.empty()) put_batch();
+      put_deadline(out_, key, v);
+      return 0;
+    }
     case core::value_type::list: {
       auto& l = v.list();
       std::size_t i = from;

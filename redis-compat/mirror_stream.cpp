@@ -105,6 +105,24 @@ void append_value(command_batch& out, std::string_view key, core::value& v, std:
       }
       return;
     }
+    case core::value_type::set: {
+      // SADD batches of at most 64 members (Redis's AOF_REWRITE_ITEMS_PER_CMD). The
+      // members are copied: an intset spells its integers into a temporary buffer.
+      const std::size_t per = std::min<std::size_t>(chunk, 64);
+      std::vector<std::string> batch;
+      auto put_batch = [&] {
+        argv.assign({"SADD", key});
+        for (const auto& m : batch) argv.push_back(m);
+        out.add(argv);
+        batch.clear();
+      };
+      v.set().for_each([&](std::string_view m) {
+        batch.emplace_back(m);
+        if (batch.size() == per) put_batch();
+      });
+      if (!batch.empty()) put_batch();
+      return;
+    }
     case core::value_type::hash: {
       auto& h = v.hash();
       auto it = h.begin();

@@ -1,8 +1,11 @@
 // Key space commands: DEL UNLINK EXISTS TYPE KEYS SCAN DBSIZE FLUSHDB FLUSHALL RENAME
 // RENAMENX, and expiry: EXPIRE PEXPIRE EXPIREAT PEXPIREAT TTL PTTL EXPIRETIME PEXPIRETIME
 // PERSIST. respq has one database (db 0).
+#include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <climits>
+#include <cstdlib>
 
 #include "broker/core/commands.hpp"
 #include "broker/core/glob.hpp"
@@ -194,9 +197,14 @@ void cmd_keys(server& s, client& c, args_t a) {
   for (const auto* k : out) w.bulk(*k);
 }
 
-bool parse_scan_cursor(server& s, client& c, std::string_view arg, unsigned long long& out) {
-  auto [p, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), out);
-  if (ec != std::errc() || p != arg.data() + arg.size() || arg.empty()) {
+bool parse_scan_cursor(server& s, client& c, std::string_view arg_view, unsigned long long& out) {
+  // Redis reads the cursor with strtoul: "-1" is the largest cursor, "" is 0, a leading
+  // blank or trailing junk is an error (the argument ends at a NUL byte, as C sees it).
+  const std::string arg(arg_view);
+  char* end = nullptr;
+  errno = 0;
+  out = std::strtoull(arg.c_str(), &end, 10);
+  if ((!arg.empty() && std::isspace(static_cast<unsigned char>(arg[0]))) || *end != '\0' || errno == ERANGE) {
     s.add_error(c, "ERR invalid cursor");
     return false;
   }
@@ -279,6 +287,7 @@ std::size_t memory_usage(const std::string& key, const value& v) {
         n += sizeof(std::pair<const std::string, std::string>) + 2 * sizeof(void*) + heap_bytes(f) + heap_bytes(val);
       break;
     }
+    case value_type::set: n += std::get<set_value>(v.data).memory_usage(); break;
   }
   return n;
 }

@@ -166,6 +166,30 @@ void server::build_command_table() {
   t.push_back(def("hmget", -3, R | F, 1, 1, 1, cmd_hmget, "hash", "2.0.0", "O(N) where N is the number of fields being requested.", "read hash fast", "Get the values of all the given hash fields"));
   t.push_back(def("hscan", -3, R, 1, 1, 1, cmd_hscan, "hash", "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", "read hash slow", "Incrementally iterate hash fields and associated values"));
   t.push_back(def("hrandfield", -2, R, 1, 1, 1, cmd_hrandfield, "hash", "6.2.0", "O(N) where N is the number of fields returned", "read hash slow", "Get one or multiple random fields from a hash"));
+  // Sets.
+  const char* sw = "write set fast";
+  const char* sws = "write set slow";
+  const char* sr = "read set fast";
+  const char* srs = "read set slow";
+  const char* set_op = "O(N) where N is the total number of elements in all given sets.";
+  const char* inter_op = "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.";
+  t.push_back(def("sadd", -3, W | D | F, 1, 1, 1, cmd_sadd, "set", "1.0.0", "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.", sw, "Add one or more members to a set"));
+  t.push_back(def("srem", -3, W | F, 1, 1, 1, cmd_srem, "set", "1.0.0", "O(N) where N is the number of members to be removed.", sw, "Remove one or more members from a set"));
+  t.push_back(def("smembers", 2, R, 1, 1, 1, cmd_smembers, "set", "1.0.0", "O(N) where N is the set cardinality.", srs, "Get all the members in a set"));
+  t.push_back(def("sismember", 3, R | F, 1, 1, 1, cmd_sismember, "set", "1.0.0", "O(1)", sr, "Determine if a given value is a member of a set"));
+  t.push_back(def("smismember", -3, R | F, 1, 1, 1, cmd_smismember, "set", "6.2.0", "O(N) where N is the number of elements being checked for membership", sr, "Returns the membership associated with the given elements for a set"));
+  t.push_back(def("scard", 2, R | F, 1, 1, 1, cmd_scard, "set", "1.0.0", "O(1)", sr, "Get the number of members in a set"));
+  t.push_back(def("spop", -2, W | F, 1, 1, 1, cmd_spop, "set", "3.2.0", "Without the count argument O(1), otherwise O(N) where N is the value of the passed count.", sw, "Remove and return one or multiple random members from a set"));
+  t.push_back(def("srandmember", -2, R, 1, 1, 1, cmd_srandmember, "set", "2.6.0", "Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.", srs, "Get one or multiple random members from a set"));
+  t.push_back(def("smove", 4, W | F, 1, 2, 1, cmd_smove, "set", "1.0.0", "O(1)", sw, "Move a member from one set to another"));
+  t.push_back(def("sunion", -2, R, 1, -1, 1, cmd_sunion, "set", "1.0.0", set_op, srs, "Add multiple sets"));
+  t.push_back(def("sinter", -2, R, 1, -1, 1, cmd_sinter, "set", "1.0.0", inter_op, srs, "Intersect multiple sets"));
+  t.push_back(def("sdiff", -2, R, 1, -1, 1, cmd_sdiff, "set", "1.0.0", set_op, srs, "Subtract multiple sets"));
+  t.push_back(def("sunionstore", -3, W | D, 1, -1, 1, cmd_sunionstore, "set", "1.0.0", set_op, sws, "Add multiple sets and store the resulting set in a key"));
+  t.push_back(def("sinterstore", -3, W | D, 1, -1, 1, cmd_sinterstore, "set", "1.0.0", inter_op, sws, "Intersect multiple sets and store the resulting set in a key"));
+  t.push_back(def("sdiffstore", -3, W | D, 1, -1, 1, cmd_sdiffstore, "set", "1.0.0", set_op, sws, "Subtract multiple sets and store the resulting set in a key"));
+  t.push_back(def("sintercard", -3, R | MK, 0, 0, 0, cmd_sintercard, "set", "7.0.0", inter_op, srs, "Intersect multiple sets and return the cardinality of the result"));
+  t.push_back(def("sscan", -3, R, 1, 1, 1, cmd_sscan, "set", "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection..", srs, "Incrementally iterate Set elements"));
   // Pub/sub.
   t.push_back(def("publish", 3, P | L | S | F, 0, 0, 0, cmd_publish, "pubsub", "2.0.0", "O(N+M)", "pubsub fast", "Post a message to a channel"));
   t.push_back(def("subscribe", -2, P | N | L | S | SUB, 0, 0, 0, cmd_subscribe, "pubsub", "2.0.0", "O(N) where N is the number of channels to subscribe to.", "pubsub slow", "Listen for messages published to the given channels"));

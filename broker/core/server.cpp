@@ -371,6 +371,7 @@ void server::dispatch(client& c, args_t args) {
 void server::call(client& c, const command_def& cmd, args_t args) {
   const std::uint64_t dirty_before = dirty_;
   effects_logged_ = false;
+  keys_signalled_ = false;
   c.last_command = cmd.name;
   // For a container, its subcommand: what INFO commandstats counts and MONITOR judges.
   const command_def* effective = &cmd;
@@ -408,9 +409,10 @@ void server::call(client& c, const command_def& cmd, args_t args) {
     // (EXEC is not a write command: its queued commands propagated themselves.)
     if (!effects_logged_ && (cmd.flags & flag_write))
       stream_.append(args, cmd.first_key > 0 ? static_cast<std::size_t>(cmd.first_key) : 0);
-    if (!watchers_.empty()) for_each_key(cmd, args, [&](std::string_view k) { signal_modified_key(k); });
+    if (!watchers_.empty() && !keys_signalled_) for_each_key(cmd, args, [&](std::string_view k) { signal_modified_key(k); });
   }
   effects_logged_ = false;
+  keys_signalled_ = false;
 }
 
 void server::reset_stats() {
@@ -483,8 +485,9 @@ void server::before_write() {
 std::vector<std::string_view> server::command_keys(const command_def& cmd, args_t args) const {
   std::vector<std::string_view> keys;
   if (cmd.flags & flag_movablekeys) {
-    // LMPOP numkeys key...; BLMPOP timeout numkeys key...; EVAL script numkeys key...
-    std::size_t at = cmd.name == "lmpop" ? 1 : 2;
+    // LMPOP / SINTERCARD numkeys key...; BLMPOP timeout numkeys key...; EVAL script numkeys key...
+    const std::string_view name = cmd.name;
+    std::size_t at = name == "blmpop" || name.rfind("eval", 0) == 0 ? 2 : 1;
     long long n = 0;
     if (at < args.size() && parse_integer(args[at], n) && n > 0)
       for (std::size_t i = at + 1; i < args.size() && i <= at + static_cast<std::size_t>(n); ++i) keys.push_back(args[i]);

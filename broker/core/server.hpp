@@ -170,6 +170,9 @@ class server {
   void add_dirty(std::uint64_t n = 1) { dirty_ += n; }
   // Marks that the running command logged its own effects (no automatic propagation).
   void effects_logged() { effects_logged_ = true; }
+  // Marks that the running command told WATCH itself which keys it changed (a command
+  // that reads some of its keys, such as SINTERSTORE's sources, must not touch those).
+  void keys_signalled() { keys_signalled_ = true; }
   bool loading() const { return loading_; }
   void set_loading(bool v) {
     loading_ = v;
@@ -332,6 +335,7 @@ class server {
   std::uint64_t dirty_ = 0;
   std::uint64_t applied_bulk_len_ = 512ull * 1024 * 1024;
   bool effects_logged_ = false;
+  bool keys_signalled_ = false;
   bool loading_ = false;
   bool in_input_ = false;  // re-entrancy guard for process_unblocked()
 

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -48,7 +49,7 @@ inline core::config aof_config(core::fsync_policy p = core::fsync_policy::always
   return c;
 }
 
-// Every key as "type:contents" (lists in order, hashes sorted), keyed by name.
+// Every key as "type:contents" (lists in order, hashes and sets sorted), keyed by name.
 inline std::map<std::string, std::string> dump(core::server& s) {
   std::map<std::string, std::string> out;
   for (auto& [k, cv] : s.db().all()) {
@@ -69,6 +70,13 @@ inline std::map<std::string, std::string> dump(core::server& s) {
         std::map<std::string, std::string> sorted(v.hash().begin(), v.hash().end());
         d = "hash:";
         for (auto& [f, x] : sorted) d += f + "=" + x + ",";
+        break;
+      }
+      case core::value_type::set: {
+        std::set<std::string> sorted;
+        v.set().for_each([&](std::string_view m) { sorted.emplace(m); });
+        d = "set:";
+        for (auto& m : sorted) d += m + ",";
         break;
       }
     }

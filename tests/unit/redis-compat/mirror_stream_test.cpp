@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <random>
 
 #include "broker/core/server.hpp"
@@ -73,6 +74,13 @@ std::string dump(core::value* v) {
       std::map<std::string, std::string> sorted(v->hash().begin(), v->hash().end());
       std::string o = "hash:";
       for (auto& [k, x] : sorted) o += k + "=" + x + ",";
+      return o;
+    }
+    case core::value_type::set: {
+      std::set<std::string> sorted;
+      v->set().for_each([&](std::string_view m) { sorted.emplace(m); });
+      std::string o = "set:";
+      for (auto& m : sorted) o += m + ",";
       return o;
     }
   }
@@ -307,6 +315,58 @@ TEST_CASE("append_snapshot rebuilds lists, hashes and strings in chunks", "[mirr
   redis_compat::append_snapshot(b, "s", s.db().find("s"));
   redis_compat::append_snapshot(b, "gone", nullptr);
   CHECK(commands_of(b) == std::vector<std::string>{"DEL h", "HSET h f v", "DEL s", "SET s text", "DEL gone"});
+}
+
+TEST_CASE("append_snapshot rebuilds a set in SADD batches of at most 64", "[mirror]") {
+  core::server s(quiet_config());
+  test::fake_client c(s);
+  for (int i = 0; i < 150; ++i) c({"SADD", "ints", std::to_string(i)});
+  c({"SADD", "few", "b", "a"});
+  c({"PEXPIRE", "few", "100000000"});
+  command_batch b;
+  redis_compat::append_snapshot(b, "ints", s.db().find("ints"));
+  auto cmds = commands_of(b);
+  REQUIRE(cmds.size() == 4);  // DEL, then 64 + 64 + 22 (an intset: ascending)
+  CHECK(cmds[0] == "DEL ints");
+  CHECK(cmds[1].rfind("SADD ints 0 1 2 ", 0) == 0);
+  CHECK(cmds[3] == "SADD ints 128 129 130 131 132 133 134 135 136 137 138 139 140 141 142 143 144 145 146 147 148 149");
+  b.clear();
+  redis_compat::append_snapshot(b, "few", s.db().find("few"), 1);
+  cmds = commands_of(b);
+  REQUIRE(cmds.size() == 4);
+  CHECK(cmds[0] == "DEL few");
+  CHECK(cmds[1].rfind("SADD few ", 0) == 0);
+  CHECK(cmds[3].rfind("PEXPIREAT few ", 0) == 0);
+}
+
+TEST_CASE("a mirrored core converges to respq's sets under random set commands", "[mirror]") {
+  std::mt19937 rng(GENERATE(1u, 2u, 3u));
+  core::server respq(quiet_config());
+  core::server upstream(quiet_config());
+  key_filter filter({"m*", "k[0-2]"});
+  capture_sink sink(respq, filter);
+  respq.stream().add_sink(&sink);
+  test::fake_client c(respq);
+  test::fake_client up(upstream);
+  const std::vector<std::string> keys{"m1", "m2", "k0", "k5", "x"};
+  auto key = [&] { return keys[rng() % keys.size()]; };
+  auto val = [&] { return (rng() % 3 ? "" : "v") + std::to_string(rng() % 30); };
+  for (int step = 0; step < 1500; ++step) {
+    switch (rng() % 9) {
+      case 0: c({"SADD", key(), val(), val(), val()}); break;
+      case 1: c({"SREM", key(), val()}); break;
+      case 2: c({"SPOP", key()}); break;
+      case 3: c({"SPOP", key(), std::to_string(rng() % 6)}); break;
+      case 4: c({"SMOVE", key(), key(), val()}); break;
+      case 5: c({"SUNIONSTORE", key(), key(), key()}); break;
+      case 6: c({"SINTERSTORE", key(), key(), key()}); break;
+      case 7: c({"SDIFFSTORE", key(), key(), key()}); break;
+      case 8: c({"DEL", key()}); break;
+    }
+    for (const auto& t : sink.turns) t.for_each([&](std::string_view command) { up.send_raw(command); });
+    sink.turns.clear();
+    REQUIRE(snapshot(upstream, nullptr) == snapshot(respq, &filter));
+  }
 }
 
 TEST_CASE("offset values carry the run id", "[mirror]") {
