@@ -531,3 +531,15 @@ TEST_CASE("engine: chunked responses are decoded and the connection is kept for 
   CHECK(both[1].body == "busy");
   CHECK(srv.served() == 2);  // both on the one connection the server accepted
 }
+
+TEST_CASE("engine: a malformed response fails with the parser's reason, and its connection is not reused", "[engine]") {
+  canned_server srv({"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"});
+  collector c;
+  delivery_engine engine(c.sink());
+  engine.submit({get(1, srv.url("/conflict"))});
+  auto results = c.wait_for(1);
+  REQUIRE(results.size() == 1);
+  CHECK(results[0].code == 0);
+  CHECK(results[0].error == "Conflicting Content-Length values in response");
+  CHECK_FALSE(results[0].timed_out);
+}
