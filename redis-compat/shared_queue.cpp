@@ -169,7 +169,8 @@ struct shared_queue::impl {
   }
 
   std::string outcome_json(const std::string& id, const held_task& t, const char* status, long code,
-                           double duration_ms, const std::string& error, double next_run = 0) const {
+                           double duration_ms, const std::string& error, double next_run = 0,
+                           bool truncated = false) const {
     core::outcome_fields f;
     f.id = id;
     f.queue = name;
@@ -181,6 +182,7 @@ struct shared_queue::impl {
     f.attempts = t.attempts;
     f.duration_ms = duration_ms;
     f.next_run = next_run;
+    f.truncated = truncated;
     return core::outcome_json(f);
   }
 
@@ -375,7 +377,7 @@ struct shared_queue::impl {
     switch (workers::classify_attempt(res.code, transport_error)) {
       case workers::attempt_outcome::delivered: {
         ++delivered;
-        finalize(seq, {}, outcome_json(t.id, t, "delivered", res.code, res.duration_ms, {}));
+        finalize(seq, {}, outcome_json(t.id, t, "delivered", res.code, res.duration_ms, {}, 0, res.truncated));
         break;
       }
       case workers::attempt_outcome::retry:
@@ -387,7 +389,8 @@ struct shared_queue::impl {
           if (res.retry_after) ra = workers::parse_retry_after(*res.retry_after, now);
           double delay = workers::retry_delay(backoff, ra, std::max(opts.backoff_max, retry_after_cap));
           std::string o = outcome_json(t.id, t, "retrying", res.code, res.duration_ms,
-                                       transport_error ? res.error : "HTTP " + std::to_string(res.code), now + delay);
+                                       transport_error ? res.error : "HTTP " + std::to_string(res.code), now + delay,
+                                       res.truncated);
           park(seq, t, now + delay);
           publish_local(o);
           if (ctx.main.ready()) ctx.main.command({"PUBLISH", results, o}, [](const redisReply*) {});
@@ -410,7 +413,8 @@ struct shared_queue::impl {
                              ? "attempts exhausted (" + std::to_string(t.attempts) + ")"
                              : "HTTP " + std::to_string(res.code) + " is final";
     std::string error = transport_error ? res.error : std::string();
-    std::string o = outcome_json(t.id, t, "dead", res.code, res.duration_ms, error.empty() ? reason : error);
+    std::string o =
+        outcome_json(t.id, t, "dead", res.code, res.duration_ms, error.empty() ? reason : error, 0, res.truncated);
     finalize(seq, dead_json(t.id, t, task_payload(t), reason, res.code, error), o);
   }
 

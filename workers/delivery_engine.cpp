@@ -20,6 +20,7 @@
 #include "workers/delivery_engine.hpp"
 
 #include "workers/http1_client.hpp"
+#include "workers/http1_response_parser.hpp"
 
 #include <pthread.h>
 #include <strings.h>
@@ -53,8 +54,9 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
-constexpr std::size_t kept_body_bytes = 64 * 1024;       // what a result carries
-constexpr std::size_t max_body_bytes = 4 * 1024 * 1024;  // read this much, then give up
+// The same body limits as the lean HTTP/1 path.
+constexpr std::size_t kept_body_bytes = response_limits{}.keep_body;  // what a result carries
+constexpr std::size_t max_body_bytes = response_limits{}.max_body;    // read this much, then give up
 constexpr long default_timeout_ms = 30'000;
 constexpr long max_timeout_ms = 86'400'000;
 constexpr long max_redirects = 5;
@@ -546,6 +548,7 @@ class engine_core {
         r.retry_after.emplace(h->value);
     }
     r.body.assign(t.response);  // copy: the transfer keeps its buffer's capacity
+    r.truncated = answered && t.body_overflow;
     r.duration_ms = std::chrono::duration<double, std::milli>(steady::now() - t.started).count();
 
     pool& p = *t.owner;

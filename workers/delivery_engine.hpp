@@ -21,7 +21,7 @@
 // keep-alive reuse; HTTP/2 over TLS where the server offers it (multiplexed); a shared DNS
 // cache; no signals; no "Expect: 100-continue"; TCP_NODELAY. Only the first 64 KB of a
 // response body are kept; a body past 4 MB ends the transfer early, reported as the HTTP
-// response it is. The process should ignore SIGPIPE; the engine thread blocks it too.
+// response it is with `truncated` set. The process should ignore SIGPIPE; the engine thread blocks it too.
 //
 // Limits, stated honestly: stop() aborts transfers in flight without reporting them (the
 // broker knows its tickets and requeues); requests submitted after stop() are dropped.

@@ -6,6 +6,8 @@
 // finds its objects alive and marked (closed / done) and does nothing.
 #include "workers/http1_client.hpp"
 
+#include "workers/http1_response_parser.hpp"
+
 #include <strings.h>
 #include <sys/socket.h>
 
@@ -33,20 +35,11 @@ namespace {
 using tcp = asio::ip::tcp;
 using steady = std::chrono::steady_clock;
 
-constexpr std::size_t kept_body_bytes = 64 * 1024;
-constexpr std::size_t max_body_bytes = 4 * 1024 * 1024;
-constexpr std::size_t max_head_bytes = 64 * 1024;
 constexpr double default_timeout_s = 30;
 constexpr auto dns_ttl = std::chrono::seconds(60);
 
 bool iequal(std::string_view a, std::string_view b) {
   return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
 }
 
 // "http://authority/target": authority up to the first '/', '?' or '#'.
@@ -88,19 +81,12 @@ struct http1_client::impl {
     host_pool* pool = nullptr;
     std::shared_ptr<exchange> ex;
     std::array<char, 16 * 1024> rbuf;
-    std::string in;             // received, not yet parsed
+    std::string in;             // received, not yet consumed by the parser (a partial line)
     std::size_t received = 0;   // bytes of the current response so far
     std::size_t served = 0;     // responses completed on this connection
     steady::time_point idle_since;
     bool closed = false;
-    // Response being parsed.
-    enum class phase { head, length, chunk_size, chunk_data, chunk_crlf, trailers, until_close } ph = phase::head;
-    long code = 0;
-    bool keep_alive = true;
-    std::size_t body_left = 0;
-    std::size_t body_seen = 0;
-    std::optional<std::string> retry_after;
-    std::string body;
+    http1_response_parser parser;  // the current response
   };
 
   struct host_pool {
@@ -361,12 +347,8 @@ struct http1_client::impl {
   }
 
   void write_request(const std::shared_ptr<connection>& conn) {
-    conn->ph = connection::phase::head;
-    conn->code = 0;
-    conn->keep_alive = true;
-    conn->body_left = conn->body_seen = conn->received = 0;
-    conn->retry_after.reset();
-    conn->body.clear();
+    conn->parser.begin(conn->ex->req.method == "HEAD");
+    conn->received = 0;
     asio::async_write(conn->sock, asio::buffer(conn->ex->wire), [this, conn](const asio::error_code& ec, std::size_t) {
       if (conn->closed) return;
       if (ec) {
@@ -381,198 +363,49 @@ struct http1_client::impl {
     conn->sock.async_read_some(asio::buffer(conn->rbuf), [this, conn](const asio::error_code& ec, std::size_t n) {
       if (conn->closed) return;
       if (ec) {
-        if (ec == asio::error::eof && conn->ph == connection::phase::until_close) {
-          complete(conn, false);
+        if (ec != asio::error::eof) {
+          connection_failed(conn, "Recv failure: " + ec.message());
           return;
         }
-        if (ec == asio::error::eof)
-          connection_failed(conn, conn->received == 0 ? "Empty reply from server"
-                                                      : "Transferred a partial file");
+        // The server closed: the end of a body read to the close, or a cut response.
+        if (conn->parser.finish() == http1_response_parser::status::complete)
+          complete(conn, false);
         else
-          connection_failed(conn, "Recv failure: " + ec.message());
+          connection_failed(conn, std::string(conn->parser.error()));
         return;
       }
       conn->received += n;
-      conn->in.append(conn->rbuf.data(), n);
-      parse(conn);
+      parse(conn, std::string_view(conn->rbuf.data(), n));
     });
   }
 
-  void keep_body(connection& c, std::string_view data) {
-    c.body_seen += data.size();
-    if (c.body.size() < kept_body_bytes) c.body.append(data.substr(0, kept_body_bytes - c.body.size()));
-  }
-
-  // Parses what has arrived; reads more, completes, or fails the exchange.
-  void parse(const std::shared_ptr<connection>& conn) {
+  // Hands what has arrived to the parser; reads more, completes, or fails the exchange.
+  // Bytes go to the parser straight from the read buffer; only a partial line it leaves
+  // (at most its line limit) is kept for the next read.
+  void parse(const std::shared_ptr<connection>& conn, std::string_view fresh) {
     connection& c = *conn;
-    std::size_t pos = 0;
-    auto finish_parse = [&](bool reusable) {
-      c.in.erase(0, pos);
-      complete(conn, reusable && c.in.empty());
-    };
-    // No complete line yet: past the limit the response is refused, else the unparsed
-    // bytes are kept and more are read.
-    auto wait_for_line = [&](const char* too_long) {
-      if (c.in.size() - pos > max_head_bytes) {
-        connection_failed(conn, too_long);
+    http1_response_parser::status st;
+    if (c.in.empty()) {
+      st = c.parser.feed(fresh);
+      fresh.remove_prefix(c.parser.consumed());
+      c.in.assign(fresh);
+    } else {
+      c.in.append(fresh);
+      st = c.parser.feed(c.in);
+      c.in.erase(0, c.parser.consumed());
+    }
+    switch (st) {
+      case http1_response_parser::status::need_more:
+        read_more(conn);
         return;
-      }
-      c.in.erase(0, pos);
-      read_more(conn);
-    };
-    while (true) {
-      switch (c.ph) {
-        case connection::phase::head: {
-          std::size_t end = c.in.find("\r\n\r\n", pos);
-          if (end == std::string::npos) {
-            wait_for_line("Response headers too large");
-            return;
-          }
-          std::string_view head(c.in.data() + pos, end - pos);
-          pos = end + 4;
-          std::size_t line_end = head.find("\r\n");
-          std::string_view status = head.substr(0, line_end);
-          // "HTTP/1.1 200 OK"
-          if (status.size() < 12 || status.substr(0, 5) != "HTTP/") {
-            connection_failed(conn, "Unsupported HTTP response");
-            return;
-          }
-          const bool http10 = status.substr(5, 3) == "1.0";
-          long code = 0;
-          std::from_chars(status.data() + 9, status.data() + 12, code);
-          c.code = code;
-          c.keep_alive = !http10;
-          bool chunked = false;
-          std::optional<std::size_t> length;
-          std::string_view rest = line_end == std::string_view::npos ? std::string_view() : head.substr(line_end + 2);
-          while (!rest.empty()) {
-            std::size_t e = rest.find("\r\n");
-            std::string_view line = rest.substr(0, e);
-            rest = e == std::string_view::npos ? std::string_view() : rest.substr(e + 2);
-            std::size_t colon = line.find(':');
-            if (colon == std::string_view::npos) continue;
-            std::string_view name = line.substr(0, colon), value = trim(line.substr(colon + 1));
-            if (iequal(name, "Content-Length")) {
-              std::size_t v = 0;
-              auto [p, err] = std::from_chars(value.data(), value.data() + value.size(), v);
-              if (err == std::errc() && p == value.data() + value.size()) length = v;
-            } else if (iequal(name, "Transfer-Encoding")) {
-              chunked = value.size() >= 7 && iequal(value.substr(value.size() - 7), "chunked");
-            } else if (iequal(name, "Connection")) {
-              if (iequal(value, "close")) c.keep_alive = false;
-              else if (iequal(value, "keep-alive")) c.keep_alive = true;
-            } else if (iequal(name, "Retry-After")) {
-              c.retry_after = std::string(value);
-            }
-          }
-          if (code >= 100 && code < 200 && code != 101) {
-            c.retry_after.reset();
-            continue;  // an interim response: the real one follows
-          }
-          if (c.ex->req.method == "HEAD" || code == 204 || code == 304) {
-            finish_parse(c.keep_alive);
-            return;
-          }
-          if (chunked) {
-            c.ph = connection::phase::chunk_size;
-          } else if (length) {
-            c.body_left = *length;
-            c.ph = connection::phase::length;
-          } else {
-            c.keep_alive = false;
-            c.ph = connection::phase::until_close;
-          }
-          continue;
-        }
-        case connection::phase::length: {
-          std::size_t take = std::min(c.body_left, c.in.size() - pos);
-          keep_body(c, std::string_view(c.in.data() + pos, take));
-          pos += take;
-          c.body_left -= take;
-          if (c.body_left == 0) {
-            finish_parse(c.keep_alive);
-            return;
-          }
-          if (c.body_seen > max_body_bytes) {
-            c.in.clear();
-            complete(conn, false);
-            return;
-          }
-          c.in.clear();
-          read_more(conn);
-          return;
-        }
-        case connection::phase::until_close: {
-          keep_body(c, std::string_view(c.in.data() + pos, c.in.size() - pos));
-          c.in.clear();
-          if (c.body_seen > max_body_bytes) {
-            complete(conn, false);
-            return;
-          }
-          read_more(conn);
-          return;
-        }
-        case connection::phase::chunk_size: {
-          std::size_t e = c.in.find("\r\n", pos);
-          if (e == std::string::npos) {
-            wait_for_line("Malformed chunked response");
-            return;
-          }
-          std::size_t size = 0;
-          auto [p, err] = std::from_chars(c.in.data() + pos, c.in.data() + e, size, 16);
-          if (err != std::errc() || p == c.in.data() + pos) {
-            connection_failed(conn, "Malformed chunked response");
-            return;
-          }
-          pos = e + 2;
-          c.body_left = size;
-          c.ph = size == 0 ? connection::phase::trailers : connection::phase::chunk_data;
-          continue;
-        }
-        case connection::phase::chunk_data: {
-          std::size_t take = std::min(c.body_left, c.in.size() - pos);
-          keep_body(c, std::string_view(c.in.data() + pos, take));
-          pos += take;
-          c.body_left -= take;
-          if (c.body_left > 0) {
-            if (c.body_seen > max_body_bytes) {
-              c.in.clear();
-              complete(conn, false);
-              return;
-            }
-            c.in.clear();
-            read_more(conn);
-            return;
-          }
-          c.ph = connection::phase::chunk_crlf;
-          continue;
-        }
-        case connection::phase::chunk_crlf: {
-          if (c.in.size() - pos < 2) {
-            c.in.erase(0, pos);
-            read_more(conn);
-            return;
-          }
-          pos += 2;
-          c.ph = connection::phase::chunk_size;
-          continue;
-        }
-        case connection::phase::trailers: {
-          std::size_t e = c.in.find("\r\n", pos);
-          if (e == std::string::npos) {
-            wait_for_line("Response trailers too large");
-            return;
-          }
-          bool last = e == pos;
-          pos = e + 2;
-          if (last) {
-            finish_parse(c.keep_alive);
-            return;
-          }
-          continue;
-        }
-      }
+      case http1_response_parser::status::complete:
+        // Bytes after the response on a keep-alive connection: nothing was asked for
+        // them, so the connection is not trusted with another request.
+        complete(conn, c.parser.keep_alive() && c.in.empty());
+        return;
+      case http1_response_parser::status::error:
+        connection_failed(conn, std::string(c.parser.error()));
+        return;
     }
   }
 
@@ -584,10 +417,11 @@ struct http1_client::impl {
     if (ex && !ex->done) {
       http_result res;
       res.ticket = ex->req.ticket;
-      res.code = c.code;
+      res.code = c.parser.code();
       res.duration_ms = std::chrono::duration<double, std::milli>(steady::now() - ex->start).count();
-      res.retry_after = std::move(c.retry_after);
-      res.body = std::move(c.body);
+      if (auto ra = c.parser.header("Retry-After")) res.retry_after.emplace(*ra);
+      res.body = c.parser.take_body();
+      res.truncated = c.parser.truncated();
       finish(*ex, std::move(res));
     }
     if (reusable && !stopped) {

@@ -1,7 +1,8 @@
 // http1_client: the delivery engine's fast path for plain http:// requests. A lean
 // HTTP/1.1 client on the engine thread's io_context: keep-alive connections pooled per
 // (delivery pool, origin) under the pool's per-host cap, one request per connection at a
-// time, responses parsed in place (Content-Length, chunked, or read to close).
+// time, responses parsed by http1_response_parser (the framing rules and limits are
+// there) straight from the read buffer.
 //
 // Why it exists: on the product's hot path (many small requests to one endpoint) curl
 // spends most of the CPU per request on its own machinery (connection cache search,
@@ -14,7 +15,8 @@
 //
 // Behaviour matched with the curl path: User-Agent respq/<version> unless set,
 // "Accept: */*", a body for POST/PUT/PATCH (empty when none), response bodies kept up to
-// 64 KB and read up to 4 MB (then the connection is dropped and the code reported),
+// 64 KB and read up to 4 MB (then the connection is dropped and the code reported, with
+// `truncated` set),
 // Retry-After surfaced, the whole-request timeout, curl-like error texts. A request that
 // fails on a reused keep-alive connection before any response byte arrived (the server
 // closed it while idle) is retried once on a new connection, as curl does.

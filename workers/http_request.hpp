@@ -36,6 +36,8 @@ struct http_result {
   double duration_ms = 0;                  // from hand-over to curl until done
   std::optional<std::string> retry_after;  // raw Retry-After header of the last response
   std::string body;                        // first 64 KB of the response body
+  bool truncated = false;                  // the body went past the read limit (4 MB):
+                                           // the rest was not read
 };
 
 // The request for one attempt of `t`: its method, URL, headers (plus X-Task-Id when the

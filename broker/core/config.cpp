@@ -402,36 +402,43 @@ std::string apply_directive(config& c, const std::string& raw_name, const std::v
   return "Bad directive or wrong number of arguments";
 }
 
+std::string load_config_text(config& c, std::string_view text) {
+  int lineno = 0;
+  while (!text.empty()) {
+    // Lines as std::getline gives them: up to each '\n', the last one without it.
+    const std::size_t nl = text.find('\n');
+    std::string line(text.substr(0, nl));
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+    ++lineno;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    std::size_t start = line.find_first_not_of(" \t");
+    if (start == std::string::npos || line[start] == '#') continue;
+    auto parts = split_args(line);
+    if (!parts) {
+      return "*** FATAL CONFIG FILE ERROR (respq " RESPQ_VERSION ") ***\nReading the configuration file, at line " +
+             std::to_string(lineno) + "\n>>> '" + line + "'\nUnbalanced quotes in configuration line";
+    }
+    if (parts->empty()) continue;
+    std::string name = (*parts)[0];
+    parts->erase(parts->begin());
+    if (auto err = apply_directive(c, name, *parts); !err.empty()) {
+      return "*** FATAL CONFIG FILE ERROR (respq " RESPQ_VERSION ") ***\nReading the configuration file, at line " +
+             std::to_string(lineno) + "\n>>> '" + line + "'\n" + err;
+    }
+  }
+  return {};
+}
+
 std::string load_config(config& c, int argc, char** argv) {
   int i = 1;
-  std::vector<std::pair<std::string, std::vector<std::string>>> directives;
-  std::vector<int> lines;
-  std::vector<std::string> texts;
   if (i < argc && std::string_view(argv[i]).substr(0, 2) != "--") {
     std::string path = argv[i++];
-    std::ifstream f(path);
+    std::ifstream f(path, std::ios::binary);
     if (!f) return "Fatal error, can't open config file '" + path + "'";
     c.config_file = path;
-    std::string line;
-    int lineno = 0;
-    while (std::getline(f, line)) {
-      ++lineno;
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      std::size_t start = line.find_first_not_of(" \t");
-      if (start == std::string::npos || line[start] == '#') continue;
-      auto parts = split_args(line);
-      if (!parts) {
-        return "*** FATAL CONFIG FILE ERROR (respq " RESPQ_VERSION ") ***\nReading the configuration file, at line " +
-               std::to_string(lineno) + "\n>>> '" + line + "'\nUnbalanced quotes in configuration line";
-      }
-      if (parts->empty()) continue;
-      std::string name = (*parts)[0];
-      parts->erase(parts->begin());
-      if (auto err = apply_directive(c, name, *parts); !err.empty()) {
-        return "*** FATAL CONFIG FILE ERROR (respq " RESPQ_VERSION ") ***\nReading the configuration file, at line " +
-               std::to_string(lineno) + "\n>>> '" + line + "'\n" + err;
-      }
-    }
+    std::ostringstream text;
+    text << f.rdbuf();
+    if (auto err = load_config_text(c, text.str()); !err.empty()) return err;
   }
   while (i < argc) {
     std::string_view a = argv[i];

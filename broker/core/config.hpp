@@ -55,7 +55,6 @@ struct config {
   // HTTP queues, by name. "tasks" exists unless removed with `http-queue tasks off`.
   std::map<std::string, queue_options, std::less<>> queues{{"tasks", queue_options{}}};
   double shutdown_grace = 5;             // seconds in-flight requests get on shutdown
-  std::size_t max_response_body = 64 * 1024;
 
   // Persistence.
   bool appendonly = false;
@@ -100,6 +99,10 @@ const std::vector<std::pair<std::string, std::string>>& compat_config_values();
 // Applies one directive (name + args). Returns an error text or empty.
 std::string apply_directive(config& c, const std::string& name, const std::vector<std::string>& args);
 
+// Applies the text of a config file, line by line (`directive arg ...`, blank lines and
+// `#` comments skipped). Returns an error message naming the line, or empty; directives
+// before the bad line stay applied.
+std::string load_config_text(config& c, std::string_view text);
 // Loads the command line (argv[1..]): optional config file first, then --directives.
 // Returns an error message (with file:line or the directive) or empty.
 std::string load_config(config& c, int argc, char** argv);

@@ -147,6 +147,7 @@ std::string outcome_json(const outcome_fields& f) {
     o += ",\"node\":";
     append_json_string(o, text_or(f.node, ""));
   }
+  if (f.truncated) o += ",\"truncated\":true";
   o += '}';
   return o;
 }

@@ -20,12 +20,14 @@ std::string json_number(double d);
 
 // The outcome of a task, as PUBLISHed on <queue>:results and POSTed to callbacks. Text
 // fields that are not UTF-8 are replaced ("(binary)", or empty for the URL); next_run is
-// written when positive, node when not empty (shared queues name the sidecar).
+// written when positive, node when not empty (shared queues name the sidecar), and
+// "truncated":true when the response body went past the read limit (the rest was not read).
 struct outcome_fields {
   std::string_view id, queue, url, status, error, node;
   long code = 0;
   int attempts = 0;
   double duration_ms = 0, next_run = 0;
+  bool truncated = false;
 };
 std::string outcome_json(const outcome_fields& f);
 

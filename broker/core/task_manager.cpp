@@ -208,7 +208,7 @@ struct task_manager::impl {
   }
 
   void outcome(queue_state& q, const std::string& id, const record& r, const char* status, long code,
-               double duration_ms, const std::string& error, double next_run = 0) {
+               double duration_ms, const std::string& error, double next_run = 0, bool truncated = false) {
     if (!wants_outcome(q, r)) return;
     outcome_fields f;
     f.id = id;
@@ -220,6 +220,7 @@ struct task_manager::impl {
     f.attempts = r.attempts;
     f.duration_ms = duration_ms;
     f.next_run = next_run;
+    f.truncated = truncated;
     std::string o = outcome_json(f);
     s.publish(q.results_channel, o);
     s.stream_publish(q.results_channel, o);
@@ -240,7 +241,7 @@ struct task_manager::impl {
   // Moves a task to Q:dead with its payload and why. `popped` means the RPOP that took it
   // from the list is part of the same atomic record.
   void to_dead(queue_state& q, const std::string& id, record& r, std::string_view payload, const std::string& reason,
-               long code, const std::string& error, double duration_ms) {
+               long code, const std::string& error, double duration_ms, bool truncated = false) {
     dead_fields f;
     f.id = id;
     f.queue = q.name;
@@ -258,7 +259,7 @@ struct task_manager::impl {
     s.stream().append({"LPUSH", q.dead_key, d});
     ++q.dead;
     log_verbose("Task " + id + " of queue '" + q.name + "' is dead: " + reason);
-    outcome(q, id, r, "dead", code, duration_ms, error.empty() ? reason : error);
+    outcome(q, id, r, "dead", code, duration_ms, error.empty() ? reason : error, 0, truncated);
   }
 
   void remove_due(queue_state& q, const std::string& id, const record& r) {
@@ -446,7 +447,7 @@ struct task_manager::impl {
       case workers::attempt_outcome::delivered:
         ++q.delivered;
         hdel(q, id);
-        outcome(q, id, r, "delivered", res.code, res.duration_ms, {});
+        outcome(q, id, r, "delivered", res.code, res.duration_ms, {}, 0, res.truncated);
         records.erase(it);
         return;
       case workers::attempt_outcome::retry:
@@ -468,7 +469,7 @@ struct task_manager::impl {
           q.due.emplace(r.next_run, id);
           ++q.retrying;
           outcome(q, id, r, "retrying", res.code, res.duration_ms,
-                  transport_error ? res.error : "HTTP " + std::to_string(res.code), r.next_run);
+                  transport_error ? res.error : "HTTP " + std::to_string(res.code), r.next_run, res.truncated);
           return;
         }
         break;
@@ -485,7 +486,8 @@ struct task_manager::impl {
                              ? "attempts exhausted (" + std::to_string(r.attempts) + ")"
                              : "HTTP " + std::to_string(res.code) + " is final";
     s.stream().begin_atomic();
-    to_dead(q, id, r, payload, reason, res.code, transport_error ? res.error : std::string(), res.duration_ms);
+    to_dead(q, id, r, payload, reason, res.code, transport_error ? res.error : std::string(), res.duration_ms,
+            res.truncated);
     s.stream().end_atomic();
     records.erase(id);
   }

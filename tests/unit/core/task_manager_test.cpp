@@ -26,11 +26,12 @@ struct harness {
       for (auto& r : b) sent.push_back(std::move(r));
     };
   }
-  void result(const workers::http_request& r, long code, std::string error = {}) {
+  void result(const workers::http_request& r, long code, std::string error = {}, bool truncated = false) {
     workers::http_result res;
     res.ticket = r.ticket;
     res.code = code;
     res.error = std::move(error);
+    res.truncated = truncated;
     std::vector<workers::http_result> v{res};
     s.tasks().on_results(std::move(v));
     s.before_write();
@@ -137,6 +138,33 @@ TEST_CASE("outcomes are published on <queue>:results", "[tasks]") {
   CHECK(msg.find("\"id\":\"job-1\"") != std::string::npos);
   CHECK(msg.find("\"status\":\"delivered\"") != std::string::npos);
   CHECK(msg.find("\"code\":200") != std::string::npos);
+  CHECK(msg.find("truncated") == std::string::npos);  // only said when it happened
+}
+
+TEST_CASE("an outcome says when the response body was cut at the read limit", "[tasks]") {
+  harness h(one_queue(1));
+  fake_client sub(h.s);
+  sub({"SUBSCRIBE", "tasks:results"});
+  h.producer({"LPUSH", "tasks", R"({"url":"http://127.0.0.1:9/big","id":"job-1"})"});
+  h.producer({"LPUSH", "tasks", R"({"url":"http://127.0.0.1:9/small","id":"job-2"})"});
+  REQUIRE(h.sent.size() == 2);
+  h.result(h.sent[0], 200, {}, true);
+  std::string big = sub.take();
+  CHECK(big.find("\"status\":\"delivered\"") != std::string::npos);
+  INFO(big);
+  CHECK(big.find(",\"truncated\":true}") != std::string::npos);
+  h.result(h.sent[1], 503, {}, true);
+  std::string retrying = sub.take();
+  CHECK(retrying.find("\"status\":\"retrying\"") != std::string::npos);
+  CHECK(retrying.find("\"truncated\":true") != std::string::npos);
+  // Retried once (retries 1) and cut again: the dead outcome says it too.
+  h.s.on_timer();
+  h.s.before_write();
+  REQUIRE(h.sent.size() == 3);
+  h.result(h.sent[2], 500, {}, true);
+  std::string dead = sub.take();
+  CHECK(dead.find("\"status\":\"dead\"") != std::string::npos);
+  CHECK(dead.find("\"truncated\":true") != std::string::npos);
 }
 
 TEST_CASE("delayed tasks wait in the in-flight hash until due", "[tasks]") {

@@ -275,19 +275,24 @@ TEST_CASE("engine: non-http schemes are refused", "[engine]") {
   }
 }
 
-TEST_CASE("engine: bodies are kept up to 64 KB; a huge body still reports its code", "[engine]") {
+TEST_CASE("engine: bodies are kept up to 64 KB; a huge body still reports its code, as truncated", "[engine]") {
   php_server php(2);
   collector c;
   delivery_engine engine(c.sink());
+  // Ticket 4 goes through curl (redirects to follow), the others through the lean client.
+  auto via_curl = get(4, php.url("/code/200/size/30000000"));
+  via_curl.follow_redirects = true;
   engine.submit({get(1, php.url("/size/100000")), get(2, php.url("/code/200/size/30000000")),
-                 get(3, php.url("/size/10"))});
-  auto results = c.wait_for(3);
-  REQUIRE(results.size() == 3);
+                 get(3, php.url("/size/10")), via_curl});
+  auto results = c.wait_for(4);
+  REQUIRE(results.size() == 4);
   for (auto& r : results) {
     INFO("ticket " << r.ticket << ": " << r.error);
     CHECK(r.error.empty());
     CHECK(r.code == 200);
     CHECK(r.body == std::string(r.ticket == 3 ? 10 : 65536, 'x'));
+    // Past the 4 MB read limit the rest is not read, and the result says so.
+    CHECK(r.truncated == (r.ticket == 2 || r.ticket == 4));
   }
 }
 
@@ -525,4 +530,16 @@ TEST_CASE("engine: chunked responses are decoded and the connection is kept for 
   CHECK(both[1].code == 503);
   CHECK(both[1].body == "busy");
   CHECK(srv.served() == 2);  // both on the one connection the server accepted
+}
+
+TEST_CASE("engine: a malformed response fails with the parser's reason, and its connection is not reused", "[engine]") {
+  canned_server srv({"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"});
+  collector c;
+  delivery_engine engine(c.sink());
+  engine.submit({get(1, srv.url("/conflict"))});
+  auto results = c.wait_for(1);
+  REQUIRE(results.size() == 1);
+  CHECK(results[0].code == 0);
+  CHECK(results[0].error == "Conflicting Content-Length values in response");
+  CHECK_FALSE(results[0].timed_out);
 }
