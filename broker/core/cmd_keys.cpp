@@ -46,7 +46,8 @@ void rename_generic(server& s, client& c, args_t a, bool nx) {
     return;
   }
   if (a[1] != a[2]) {
-    const bool is_list = v->type() == value_type::list;
+    // Lists and sorted sets can have blocked poppers waiting on the new name.
+    const bool is_list = v->type() == value_type::list || v->type() == value_type::zset;
     s.db().rename(a[1], a[2]);
     s.key_deleted(a[1]);
     s.signal_modified_key(a[2]);
@@ -277,6 +278,7 @@ std::size_t memory_usage(const std::string& key, const value& v) {
         n += sizeof(std::pair<const std::string, std::string>) + 2 * sizeof(void*) + heap_bytes(f) + heap_bytes(val);
       break;
     }
+    case value_type::zset: n += std::get<zset_value>(v.data).memory_usage(); break;
   }
   return n;
 }

@@ -10,6 +10,7 @@ const char* type_name(value_type t) {
     case value_type::string: return "string";
     case value_type::list: return "list";
     case value_type::hash: return "hash";
+    case value_type::zset: return "zset";
   }
   return "none";
 }
@@ -25,6 +26,7 @@ value& keyspace::create(std::string_view key, value_type t) {
     case value_type::string: v.data.emplace<std::string>(); break;
     case value_type::list: v.data.emplace<packed_list>(); break;
     case value_type::hash: v.data.emplace<hash_value>(); break;
+    case value_type::zset: v.data.emplace<zset_value>(); break;
   }
   v.seq = next_seq_++;
   by_seq_.emplace(v.seq, &it->first);

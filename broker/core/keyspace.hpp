@@ -1,6 +1,6 @@
 // keyspace: the one database (db 0). Owner: the broker thread; no locks.
 //
-// Values are lists (packed_list), strings and hashes. Lists are what respq is for;
+// Values are lists (packed_list), strings, hashes and sorted sets (zset_value). Lists are what respq is for;
 // strings and hashes exist because operators and apps expect the basic ones, and the HTTP
 // queues keep their in-flight table as a hash (<queue>:inflight) so it is visible,
 // persisted and mirrored like any other key.
@@ -28,6 +28,7 @@
 #include <variant>
 
 #include "broker/core/packed_list.hpp"
+#include "broker/core/zset_value.hpp"
 
 namespace respq::core {
 
@@ -38,10 +39,10 @@ struct string_hash {
 
 using hash_value = std::unordered_map<std::string, std::string, string_hash, std::equal_to<>>;
 
-enum class value_type { string, list, hash };
+enum class value_type { string, list, hash, zset };
 
 struct value {
-  std::variant<std::string, packed_list, hash_value> data;
+  std::variant<std::string, packed_list, hash_value, zset_value> data;
   std::uint64_t seq = 0;        // creation order, for SCAN
   std::int64_t expire_at = 0;   // unix milliseconds; 0: no expiry
 
@@ -49,6 +50,7 @@ struct value {
   std::string& str() { return std::get<std::string>(data); }
   packed_list& list() { return std::get<packed_list>(data); }
   hash_value& hash() { return std::get<hash_value>(data); }
+  zset_value& zset() { return std::get<zset_value>(data); }
 };
 
 const char* type_name(value_type t);

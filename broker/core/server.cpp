@@ -477,8 +477,15 @@ void server::before_write() {
 std::vector<std::string_view> server::command_keys(const command_def& cmd, args_t args) const {
   std::vector<std::string_view> keys;
   if (cmd.flags & flag_movablekeys) {
-    // LMPOP numkeys key...; BLMPOP timeout numkeys key...
-    std::size_t at = cmd.name == "blmpop" ? 2 : 1;
+    // LMPOP/ZMPOP/ZUNION/ZINTER/ZDIFF/ZINTERCARD numkeys key...; BLMPOP/BZMPOP timeout
+    // numkeys key...; Z*STORE destination numkeys key...
+    std::size_t at = 1;
+    if (cmd.name == "blmpop" || cmd.name == "bzmpop") {
+      at = 2;
+    } else if (cmd.name == "zunionstore" || cmd.name == "zinterstore" || cmd.name == "zdiffstore") {
+      at = 2;
+      if (args.size() > 1) keys.push_back(args[1]);
+    }
     long long n = 0;
     if (at < args.size() && parse_integer(args[at], n) && n > 0)
       for (std::size_t i = at + 1; i < args.size() && i <= at + static_cast<std::size_t>(n); ++i) keys.push_back(args[i]);

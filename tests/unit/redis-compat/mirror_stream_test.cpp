@@ -75,6 +75,13 @@ std::string dump(core::value* v) {
       for (auto& [k, x] : sorted) o += k + "=" + x + ",";
       return o;
     }
+    case core::value_type::zset: {
+      std::string o = "zset:";
+      v->zset().walk(0, v->zset().size(), false, [&](const core::zset_value::entry& e) {
+        o += std::string(e.member) + "=" + resp::format_double(e.score) + ",";
+      });
+      return o;
+    }
   }
   return "?";
 }
