@@ -75,7 +75,7 @@ inline std::map<std::string, std::string> dump(core::server& s) {
       }
       case core::value_type::zset: {
         // In order, with the score's exact bits (%a), so a rewrite that rounds shows.
-        d = "zset:" + std::string(v.zset().encoding_name()) + ":";
+        d = "zset:";
         v.zset().walk(0, v.zset().size(), false, [&](const core::zset_value::entry& e) {
           char buf[64];
           std::snprintf(buf, sizeof buf, "%a", e.score);
