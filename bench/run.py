@@ -173,6 +173,55 @@ def section_memory():
             higher_is_better=False, target=1.0)
 
 
+# --------------------------------------------------------------------------- zsets
+def load_zset(port, n):
+    # ZADD batches of 100 (score n, member "member:<n>") through redis-cli --pipe.
+    parts = []
+    for start in range(0, n, 100):
+        items = []
+        for i in range(start, min(start + 100, n)):
+            sc, m = str(i).encode(), b"member:%d" % i
+            items.append(b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(sc), sc, len(m), m))
+        parts.append(b"*%d\r\n$4\r\nZADD\r\n$10\r\nbench:zset\r\n" % (2 + 2 * len(items)) + b"".join(items))
+    p = subprocess.run(["redis-cli", "-p", str(port), "--pipe"], input=b"".join(parts), capture_output=True,
+                       timeout=600)
+    if b"errors: 0" not in p.stdout:
+        raise RuntimeError(p.stdout.decode())
+
+
+def section_zsets():
+    n = 1_000_000
+    print(f"sorted sets: {n:,} members in one key (process RSS after loading), then redis-benchmark")
+    with Respq("--http-queue", "tasks", "off") as rq, RedisServer() as rs:
+        res = {}
+        for name, srv in (("respq", rq), ("redis", rs)):
+            before = rss_kb(srv.proc.pid)
+            load_zset(srv.port, n)
+            assert srv.client().zcard("bench:zset") == n
+            res[name] = (before, rss_kb(srv.proc.pid))
+            srv.client().flushall()
+        print(f"  RSS before loading: respq {res['respq'][0] / 1024:.1f} MB, redis {res['redis'][0] / 1024:.1f} MB")
+        print(f"  RSS after loading:  respq {res['respq'][1] / 1024:.1f} MB, redis {res['redis'][1] / 1024:.1f} MB")
+        row("zsets", "RSS with 1M-member zset (MB)", res["respq"][1] / 1024, res["redis"][1] / 1024, "MB",
+            higher_is_better=False, target=1.0)
+        ratios = []
+        for pipeline, count in ((1, 200000), (16, 2000000)):
+            results = {"respq": [], "redis": []}
+            for _ in range(ROUNDS):
+                for name, srv in (("respq", rq), ("redis", rs)):
+                    srv.client().flushall()
+                    results[name].append(redis_benchmark(srv.port, "zadd,zpopmin", count, pipeline))
+            for test in ("ZADD", "ZPOPMIN"):
+                a = statistics.median(r.get(test, 0) for r in results["respq"])
+                b = statistics.median(r.get(test, 0) for r in results["redis"])
+                row("zsets", f"{test} -P {pipeline} (ops/s)", a, b, "ops/s")
+                if a and b:
+                    ratios.append(a / b)
+        if ratios:
+            g = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+            row("zsets", "ZADD/ZPOPMIN geometric mean ratio", g, 1.0, "x", target=1.0)
+
+
 # ------------------------------------------------------------------ blocking/pubsub
 def list_bench(*args):
     out = subprocess.run([LIST_BENCH] + [str(a) for a in args], capture_output=True, text=True, timeout=600).stdout
@@ -398,6 +447,7 @@ SECTIONS = {
     "memory": section_memory,
     "blocking": section_blocking,
     "pubsub": section_pubsub,
+    "zsets": section_zsets,
     "delivery": section_delivery,
     "latency": section_latency,
     "aof": lambda: section_script("aof.sh"),
