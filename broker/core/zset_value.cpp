@@ -2,6 +2,7 @@
 #include "broker/core/zset_value.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <vector>
 
@@ -55,7 +56,12 @@ int compare(double s, std::string_view m, const char* n) {
   return m.compare(node_member(n));
 }
 
-std::size_t hash_of(std::string_view m) { return std::hash<std::string_view>{}(m); }
+std::uint64_t hash_of(std::string_view m) { return std::hash<std::string_view>{}(m); }
+// A member's home slot is the top bits of its hash, so that slots are in hash order
+// whatever the table size: ZSCAN's cursor is a hash value (see scan()).
+std::size_t home_of(std::uint64_t h, std::size_t cap) {
+  return cap <= 1 ? 0 : static_cast<std::size_t>(h >> (64 - std::countr_zero(cap)));
+}
 
 // Listpack entry accessors.
 struct packed_entry {
@@ -89,7 +95,6 @@ struct zset_value::index {
   // Hash table: node pointers, nullptr empty, tomb deleted.
   char** slots = nullptr;
   std::size_t cap = 0, used = 0, tombs = 0;
-  std::uint64_t epoch = 1;
 
   index() = default;
   index(const index&) = delete;
@@ -271,7 +276,7 @@ struct zset_value::index {
   // ---- hash ----
   std::size_t hash_find(std::string_view m) const {
     if (!cap) return SIZE_MAX;
-    std::size_t mask = cap - 1, i = hash_of(m) & mask;
+    std::size_t mask = cap - 1, i = home_of(hash_of(m), cap);
     while (char* n = slots[i]) {
       if (n != tomb && node_member(n) == m) return i;
       i = (i + 1) & mask;
@@ -279,7 +284,7 @@ struct zset_value::index {
     return SIZE_MAX;
   }
   void hash_place(char** tab, std::size_t tcap, char* node) {
-    std::size_t mask = tcap - 1, i = hash_of(node_member(node)) & mask;
+    std::size_t mask = tcap - 1, i = home_of(hash_of(node_member(node)), tcap);
     while (tab[i] && tab[i] != tomb) i = (i + 1) & mask;
     tab[i] = node;
   }
@@ -291,7 +296,6 @@ struct zset_value::index {
     slots = tab;
     cap = ncap;
     tombs = 0;
-    ++epoch;
   }
   void hash_insert(char* node) {
     if ((used + tombs + 1) * 4 > cap * 3) {
@@ -300,7 +304,7 @@ struct zset_value::index {
       // Mostly tombstones: a rehash at the same size is enough.
       rehash(ncap);
     }
-    std::size_t mask = cap - 1, i = hash_of(node_member(node)) & mask;
+    std::size_t mask = cap - 1, i = home_of(hash_of(node_member(node)), cap);
     while (slots[i] && slots[i] != tomb) i = (i + 1) & mask;
     if (slots[i] == tomb) --tombs;
     slots[i] = node;
@@ -322,7 +326,7 @@ struct zset_value::index {
     }
   }
   void hash_remove(const char* node) {
-    std::size_t mask = cap - 1, i = hash_of(node_member(node)) & mask;
+    std::size_t mask = cap - 1, i = home_of(hash_of(node_member(node)), cap);
     while (slots[i] != node) i = (i + 1) & mask;
     hash_remove_slot(i);
   }
@@ -639,24 +643,36 @@ std::uint64_t zset_value::scan(std::uint64_t cursor, std::size_t count, const vi
     walk(0, packed_n_, false, fn);
     return 0;
   }
+  // The cursor is a hash value T: every member whose hash is below T was returned. A
+  // call covers the home slots [a, end) (a = T's slot in the current table) and returns
+  // exactly the members whose home is there, wherever linear probing put them: from a
+  // through the end of the probe run that crosses `end`. Homes are hash prefixes, so a
+  // resize between calls maps T to the same place in hash order: no member present for
+  // the whole scan is missed, and a shrink can only repeat some.
   const index& b = *big_;
-  constexpr int slot_bits = 40;
-  const std::uint64_t tag = b.epoch & ((1ull << 23) - 1);
-  std::uint64_t slot = cursor & ((1ull << slot_bits) - 1);
-  if (cursor == 0 || (cursor >> slot_bits) != tag || slot >= b.cap) slot = 0;
-  std::size_t seen = 0;
-  // Bounded work per call even through long empty stretches, as Redis's dictScan.
-  std::size_t budget = std::max<std::size_t>(count, 1) * 10;
-  while (slot < b.cap && seen < count && budget) {
-    const char* n = b.slots[slot++];
+  if (b.cap == 0) return 0;
+  const int shift = 64 - std::countr_zero(b.cap);
+  const std::size_t mask = b.cap - 1;
+  const std::size_t a = static_cast<std::size_t>(cursor >> shift);
+  std::size_t end = a, seen = 0;
+  std::size_t budget = std::max<std::size_t>(count, 1) * 10;  // bounded work, as dictScan
+  while (end < b.cap && seen < count && budget) {
+    const char* n = b.slots[end++];
     --budget;
-    if (n && n != tomb) {
-      fn(entry{node_member(n), load_score(n)});
-      ++seen;
-    }
+    if (n && n != tomb) ++seen;
   }
-  if (slot >= b.cap) return 0;
-  return (tag << slot_bits) | slot;
+  auto in_range = [&](std::size_t home) { return home >= a && home < end; };
+  std::size_t i = a;
+  for (std::size_t steps = 0; steps < b.cap; ++steps, i = (i + 1) & mask) {
+    const char* n = b.slots[i];
+    const bool past = steps >= end - a;
+    if (past && !n) break;  // the run crossing `end` is over
+    if (!n || n == tomb) continue;
+    auto m = node_member(n);
+    if (in_range(home_of(hash_of(m), b.cap))) fn(entry{m, load_score(n)});
+  }
+  if (end >= b.cap) return 0;
+  return static_cast<std::uint64_t>(end) << shift;
 }
 
 void zset_value::convert_to_index() {

@@ -11,8 +11,8 @@
 //    Fenwick tree of chunk sizes: rank, select and range start are O(log n); an insert or
 //    delete moves at most one chunk's pointers, and a chunk split or removal rebuilds the
 //    Fenwick tree, O(n / 128), once per ~64 inserts. Member -> node is an open-addressing
-//    hash table of node pointers (linear probing, tombstones, so entries never move
-//    except on a resize). About 24 + 8..16 + 8..12 bytes per member, where Redis spends
+//    hash table of node pointers (linear probing from the top bits of the hash,
+//    tombstones, so entries never move except on a resize). About 24 + 8..16 + 8..12 bytes per member, where Redis spends
 //    ~100 (skiplist node, dict entry, sds).
 // A listpack converts to the index when it grows past the limits, never back, except
 // that results built by *STORE commands are compacted (compact_if_small) as Redis's
@@ -73,9 +73,9 @@ class zset_value {
   // Removes ranks [from, from + n).
   void erase_ranks(std::size_t from, std::size_t n);
   // ZSCAN: visits about `count` members from the cursor; returns the next cursor (0 when
-  // done). A listpack is returned whole. For the index the cursor is a hash slot tagged
-  // with the table's generation: after a resize the scan restarts, so a member present
-  // for the whole scan is returned at least once (maybe twice), as Redis promises.
+  // done). A listpack is returned whole. For the index the cursor is a position in hash
+  // order, valid across resizes: a member present for the whole scan is returned at
+  // least once (twice at most after the table shrank), as Redis promises.
   std::uint64_t scan(std::uint64_t cursor, std::size_t count, const visit_fn& fn) const;
   // Listpack -> index (when a limit is passed); index -> listpack when small enough.
   void convert_to_index();

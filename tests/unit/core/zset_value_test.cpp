@@ -187,14 +187,40 @@ TEST_CASE("zset_value scan returns every member present for the whole scan", "[z
   int next_new = 5000;
   do {
     cur = z.scan(cur, 10, [&](const zset_value::entry& e) { seen.insert(std::string(e.member)); });
-    // Churn: add members (the table resizes on the way, restarting the scan) and remove
+    // Churn: add members (the table doubles several times during the scan) and remove
     // ones >= 2500.
-    for (int k = 0; k < 2; ++k) z.set("n" + std::to_string(next_new++), 0);
+    for (int k = 0; k < 20; ++k) z.set("n" + std::to_string(next_new++), 0);
     z.erase("k" + std::to_string(2500 + rng() % 2500));
     ++calls;
     REQUIRE(calls < 20000);
   } while (cur != 0);
   for (int i = 0; i < 2500; ++i) REQUIRE(seen.count("k" + std::to_string(i)) == 1);
+}
+
+TEST_CASE("zset_value scan survives the table shrinking and returns each member once when nothing changes", "[zset]") {
+  zset_value z;
+  for (int i = 0; i < 20000; ++i) z.set("k" + std::to_string(i), i);
+  std::map<std::string, int> seen;
+  std::uint64_t cur = 0;
+  bool shrunk = false;
+  do {
+    cur = z.scan(cur, 50, [&](const zset_value::entry& e) { ++seen[std::string(e.member)]; });
+    if (!shrunk && seen.size() > 5000) {
+      for (int i = 1000; i < 20000; ++i) z.erase("k" + std::to_string(i));  // the table shrinks
+      shrunk = true;
+    }
+  } while (cur != 0);
+  for (int i = 0; i < 1000; ++i) REQUIRE(seen.count("k" + std::to_string(i)) == 1);
+
+  zset_value y;
+  for (int i = 0; i < 3000; ++i) y.set("m" + std::to_string(i), i);
+  std::map<std::string, int> once;
+  cur = 0;
+  do {
+    cur = y.scan(cur, 7, [&](const zset_value::entry& e) { ++once[std::string(e.member)]; });
+  } while (cur != 0);
+  REQUIRE(once.size() == 3000);
+  for (auto& [m, n] : once) REQUIRE(n == 1);
 }
 
 TEST_CASE("zset_value small scan returns everything at once", "[zset]") {
