@@ -173,57 +173,74 @@ def section_memory():
             higher_is_better=False, target=1.0)
 
 
-# ----------------------------------------------------------------------------- sets
-def load_members(port, n, key="bench:set"):
-    # SADD batches of 100 "member:<i>" members through redis-cli --pipe.
+# ---------------------------------------------------------------- sets and zsets
+def load_members(port, n, kind):
+    # SADD batches of 100 members "member:<i>", or ZADD batches of 100 (score i, member
+    # "member:<i>"), through redis-cli --pipe.
+    cmd, key = (b"SADD", b"bench:set") if kind == "set" else (b"ZADD", b"bench:zset")
     parts = []
     for start in range(0, n, 100):
-        members = [b"member:%d" % i for i in range(start, min(start + 100, n))]
-        parts.append(b"*%d\r\n$4\r\nSADD\r\n$%d\r\n%s\r\n" % (len(members) + 2, len(key), key.encode()))
-        parts.extend(b"$%d\r\n%s\r\n" % (len(m), m) for m in members)
+        items = []
+        for i in range(start, min(start + 100, n)):
+            m = b"member:%d" % i
+            if kind == "zset":
+                sc = str(i).encode()
+                items.append(b"$%d\r\n%s\r\n" % (len(sc), sc))
+            items.append(b"$%d\r\n%s\r\n" % (len(m), m))
+        parts.append(b"*%d\r\n$4\r\n%s\r\n$%d\r\n%s\r\n" % (2 + len(items), cmd, len(key), key) + b"".join(items))
     p = subprocess.run(["redis-cli", "-p", str(port), "--pipe"], input=b"".join(parts), capture_output=True,
                        timeout=600)
     if b"errors: 0" not in p.stdout:
         raise RuntimeError(p.stdout.decode())
 
 
-SET_TESTS = ("SADD", "SPOP")
-
-
-def section_sets():
+def collection_section(kind, tests):
+    """Memory of one 1M-member set or sorted set, then redis-benchmark's tests for the type."""
     n = 1_000_000
-    print(f"sets: memory of one set of {n:,} members \"member:<n>\" (process RSS after loading)")
+    label = kind + "s"
+    print(f"{label}: memory of one {kind} of {n:,} members \"member:<n>\" (process RSS after loading)")
     with Respq("--http-queue", "tasks", "off") as rq, RedisServer() as rs:
         res = {}
         for name, srv in (("respq", rq), ("redis", rs)):
             before = rss_kb(srv.proc.pid)
-            load_members(srv.port, n)
-            assert srv.client().scard("bench:set") == n
+            load_members(srv.port, n, kind)
+            size = srv.client().scard("bench:set") if kind == "set" else srv.client().zcard("bench:zset")
+            assert size == n
             res[name] = (before, rss_kb(srv.proc.pid))
+            srv.client().flushall()
         print(f"  RSS before loading: respq {res['respq'][0] / 1024:.1f} MB, redis {res['redis'][0] / 1024:.1f} MB")
-        row("sets", "RSS with a 1M-member set (MB)", res["respq"][1] / 1024, res["redis"][1] / 1024, "MB",
+        row(label, f"RSS with a 1M-member {kind} (MB)", res["respq"][1] / 1024, res["redis"][1] / 1024, "MB",
             higher_is_better=False, target=1.0)
-    print("sets: redis-benchmark -t sadd,spop, 50 clients (median of %d alternating rounds)" % ROUNDS)
+    print(f"{label}: redis-benchmark -t {','.join(tests).lower()}, 50 clients (median of {ROUNDS} alternating rounds)")
     ratios = []
     with Respq("--http-queue", "tasks", "off") as rq, RedisServer() as rs:
-        for pipeline, n in ((1, 200000), (16, 2000000)):
+        for pipeline, count in ((1, 200000), (16, 2000000)):
             results = {"respq": [], "redis": []}
             for _ in range(ROUNDS):
                 for name, srv in (("respq", rq), ("redis", rs)):
                     srv.client().flushall()
-                    results[name].append(redis_benchmark(srv.port, "sadd,spop", n, pipeline, server_pid=srv.proc.pid))
+                    results[name].append(redis_benchmark(srv.port, ",".join(tests).lower(), count, pipeline,
+                                                         server_pid=srv.proc.pid))
             med = lambda who, key: statistics.median(r.get(key, 0) for r in results[who])
-            for test in SET_TESTS:
+            for test in tests:
                 a, b = med("respq", test), med("redis", test)
-                row("sets", f"{test} -P {pipeline} (ops/s)", a, b, "ops/s", target=1.0)
-                row("sets", f"{test} -P {pipeline} server CPU per op (us)", med("respq", test + " cpu"),
+                row(label, f"{test} -P {pipeline} (ops/s)", a, b, "ops/s", target=1.0)
+                row(label, f"{test} -P {pipeline} server CPU per op (us)", med("respq", test + " cpu"),
                     med("redis", test + " cpu"), "us", higher_is_better=False)
                 if b:
                     ratios.append(a / b)
     if ratios:
         gm = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
-        print(f"  geometric mean of SADD/SPOP ratios: {gm:.2f} (target >= 1.0); lowest {min(ratios):.2f}")
-        rows.append(("sets", "SADD/SPOP geometric mean", None, None, "", gm, 1.0, gm >= 1.0))
+        print(f"  geometric mean of {'/'.join(tests)} ratios: {gm:.2f} (target >= 1.0); lowest {min(ratios):.2f}")
+        rows.append((label, f"{'/'.join(tests)} geometric mean", None, None, "", gm, 1.0, gm >= 1.0))
+
+
+def section_sets():
+    collection_section("set", ("SADD", "SPOP"))
+
+
+def section_zsets():
+    collection_section("zset", ("ZADD", "ZPOPMIN"))
 
 
 # ------------------------------------------------------------------ blocking/pubsub
@@ -452,6 +469,7 @@ SECTIONS = {
     "sets": section_sets,
     "blocking": section_blocking,
     "pubsub": section_pubsub,
+    "zsets": section_zsets,
     "delivery": section_delivery,
     "latency": section_latency,
     "aof": lambda: section_script("aof.sh"),

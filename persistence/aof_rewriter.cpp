@@ -9,6 +9,7 @@
 #include <charconv>
 
 #include "broker/core/server.hpp"
+#include "resp/reply_writer.hpp"
 #include "persistence/file_util.hpp"
 
 namespace respq::persistence {
@@ -195,6 +196,22 @@ std::size_t aof_rewriter::emit(std::string_view key, core::value& v, std::size_t
         if (batch.size() == items_per_command) put_batch();
       });
       if (!batch.empty()) put_batch();
+      put_deadline(out_, key, v);
+      return 0;
+    }
+    case core::value_type::zset: {
+      // ZADD key score member ..., 64 pairs a command; %.17g scores read back exactly.
+      auto& z = v.zset();
+      for (std::size_t i = 0; i < z.size();) {
+        std::size_t n = std::min(items_per_command, z.size() - i);
+        put_head(out_, "ZADD", key, 2 * n);
+        z.walk(i, n, false, [&](const core::zset_value::entry& e) {
+          put_bulk(out_, resp::format_double(e.score));
+          put_bulk(out_, e.member);
+        });
+        i += n;
+        maybe_write();
+      }
       put_deadline(out_, key, v);
       return 0;
     }

@@ -123,6 +123,25 @@ void append_value(command_batch& out, std::string_view key, core::value& v, std:
       if (!batch.empty()) put_batch();
       return;
     }
+    case core::value_type::zset: {
+      auto& z = v.zset();
+      std::vector<std::string> scores;
+      for (std::size_t i = 0; i < z.size();) {
+        // At most 64 pairs a command, like the AOF rewrite.
+        std::size_t n = std::min({chunk, std::size_t{64}, z.size() - i});
+        argv.assign({"ZADD", key});
+        scores.clear();
+        scores.reserve(n);  // argv views point into it: no reallocation
+        z.walk(i, n, false, [&](const core::zset_value::entry& e) {
+          scores.push_back(resp::format_double(e.score));
+          argv.push_back(scores.back());
+          argv.push_back(e.member);
+        });
+        out.add(argv);
+        i += n;
+      }
+      return;
+    }
     case core::value_type::hash: {
       auto& h = v.hash();
       auto it = h.begin();

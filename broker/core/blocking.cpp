@@ -1,4 +1,5 @@
-// Blocking list operations: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP.
+// Blocking operations: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP on lists; BZPOPMIN,
+// BZPOPMAX, BZMPOP on sorted sets.
 //
 // How it works (the same design as Redis's blocked.c):
 //  - A client that finds every key empty is parked: for each key it waits on, it joins
@@ -13,7 +14,8 @@
 //    loop repeats until no key is ready (BLMOVE chains).
 //  - A served client is sent its reply and queued to run the rest of its pipeline at
 //    the end of the turn. The effect logged is the non-blocking equivalent (LPOP, RPOP,
-//    LMOVE, RPOPLPUSH, "LPOP key count"), so a replay reaches the same state.
+//    LMOVE, RPOPLPUSH, "LPOP key count", "ZPOPMIN key [count]"), so a replay reaches the
+//    same state.
 //  - A client that disconnects while blocked is just removed from the FIFOs: it never
 //    took an element, so nothing is lost. Timeouts reply a null array.
 //
@@ -21,6 +23,7 @@
 // block_client(); teach serve_key() how to serve that kind.
 #include <algorithm>
 
+#include "broker/core/commands.hpp"
 #include "broker/core/server.hpp"
 #include "broker/core/task_manager.hpp"
 
@@ -93,21 +96,52 @@ void server::serve_blocked_clients() {
   }
 }
 
-// Serves the waiters of one key, oldest first, while the list has elements.
+// Serves the waiters of one key, oldest first, while the value has elements. A waiter
+// for the other type (BLPOP on a key that is now a sorted set, BZPOPMIN on a list) is
+// passed over and keeps waiting, as in Redis.
 bool server::serve_key(const std::string& key) {
   bool served_any = false;
-  while (true) {
-    auto wit = waiters_.find(key);
-    if (wit == waiters_.end() || wit->second.empty()) break;
+  auto wit0 = waiters_.find(key);
+  if (wit0 == waiters_.end()) return false;
+  // Served clients leave the FIFO as we go: walk a copy, in order.
+  const std::vector<client*> order(wit0->second.begin(), wit0->second.end());
+  for (client* cp : order) {
     value* v = db_.find(key);
-    if (!v || v->type() != value_type::list) break;
-    client& c = *wit->second.front();
+    if (!v) break;
+    client& c = *cp;
+    if (!c.blocked) continue;
+    const bool wants_zset =
+        c.blocked->what == blocked_state::kind::zpop || c.blocked->what == blocked_state::kind::zmpop;
+    if (wants_zset ? v->type() != value_type::zset : v->type() != value_type::list) continue;
     if (c.close_asap) {
       drop_waits(c);  // closing: must not take an element it would never receive
       continue;
     }
     blocked_state& b = *c.blocked;
     will_write(key);
+    if (wants_zset) {
+      turn_writers_.push_back(c.id);
+      zset_value& z = v->zset();
+      const bool min = b.pop_left;
+      auto w = reply(c);
+      if (b.what == blocked_state::kind::zpop) {
+        zset_pop_reply(w, z, key, min, 1, 'k');
+        stream_.append({min ? "ZPOPMIN" : "ZPOPMAX", key});
+      } else {
+        // Served BZMPOP is logged with the number popped (an immediate one with the
+        // number asked), as Redis 7.0 does.
+        std::size_t n = zset_pop_reply(w, z, key, min, static_cast<std::size_t>(b.count), 'n');
+        std::string count = std::to_string(n);
+        stream_.append({min ? "ZPOPMIN" : "ZPOPMAX", key, count});
+      }
+      if (z.empty()) db_.erase(key);
+      signal_modified_key(key);
+      ++dirty_;
+      ++stats_.total_blocking_served;
+      served_any = true;
+      unblock_client(c, false);
+      continue;
+    }
     if (b.what == blocked_state::kind::move) will_write(b.target);
     turn_writers_.push_back(c.id);
     packed_list& list = v->list();

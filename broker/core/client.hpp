@@ -22,12 +22,14 @@ using clock = std::chrono::steady_clock;
 
 // What a client blocked in BLPOP/BRPOP/BLMOVE/BRPOPLPUSH/BLMPOP waits for.
 struct blocked_state {
-  enum class kind { pop, move, mpop } what = kind::pop;
+  // pop/move/mpop wait for a list; zpop (BZPOPMIN/BZPOPMAX) and zmpop (BZMPOP) for a
+  // sorted set. A waiter is served only by a key of its own type.
+  enum class kind { pop, move, mpop, zpop, zmpop } what = kind::pop;
   std::vector<std::string> keys;   // in argument order, duplicates removed
-  bool pop_left = true;            // BLPOP / BLMPOP LEFT / BLMOVE wherefrom LEFT
+  bool pop_left = true;            // BLPOP / BLMPOP LEFT / BLMOVE wherefrom LEFT / BZPOPMIN / BZMPOP MIN
   bool push_left = true;           // BLMOVE whereto
   std::string target;              // BLMOVE / BRPOPLPUSH destination
-  long long count = 1;             // BLMPOP COUNT
+  long long count = 1;             // BLMPOP / BZMPOP COUNT
   clock::time_point deadline = clock::time_point::max();
   std::string command;             // lower-case name, for CLIENT LIST cmd=
 };

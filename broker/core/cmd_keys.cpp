@@ -49,7 +49,8 @@ void rename_generic(server& s, client& c, args_t a, bool nx) {
     return;
   }
   if (a[1] != a[2]) {
-    const bool is_list = v->type() == value_type::list;
+    // Lists and sorted sets can have blocked poppers waiting on the new name.
+    const bool is_list = v->type() == value_type::list || v->type() == value_type::zset;
     s.db().rename(a[1], a[2]);
     s.key_deleted(a[1]);
     s.signal_modified_key(a[2]);
@@ -288,6 +289,7 @@ std::size_t memory_usage(const std::string& key, const value& v) {
       break;
     }
     case value_type::set: n += std::get<set_value>(v.data).memory_usage(); break;
+    case value_type::zset: n += std::get<zset_value>(v.data).memory_usage(); break;
   }
   return n;
 }

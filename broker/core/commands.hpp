@@ -35,6 +35,13 @@ bool parse_scan_args(server& s, client& c, args_t a, std::size_t cursor_index, b
 // look the key up, and the options only for a key that exists, as Redis does.
 bool parse_scan_cursor(server& s, client& c, std::string_view arg, unsigned long long& out);
 
+// Pops up to `count` members of a sorted set (min or max end) and writes the reply in
+// one of Redis's shapes: 'f' flat [m, s, ...] (ZPOPMIN), 'r' pairs [[m, s], ...] (ZPOPMIN
+// with count in RESP3), 'k' [key, m, s] (BZPOPMIN), 'n' [key, [[m, s], ...]] (ZMPOP,
+// BZMPOP). The caller deletes the key if it empties. Returns how many were popped.
+std::size_t zset_pop_reply(resp::reply_writer& w, zset_value& z, std::string_view key, bool min, std::size_t count,
+                           char shape);
+
 // "ERR invalid expire time in '<command>' command".
 void expire_time_error(server& s, client& c, std::string_view command);
 
@@ -53,6 +60,11 @@ void expire_time_error(server& s, client& c, std::string_view command);
   X(hmset) X(hsetnx) X(hincrby) X(hincrbyfloat) X(hstrlen) X(hscan) X(hrandfield)                  \
   X(sadd) X(srem) X(smembers) X(sismember) X(smismember) X(scard) X(spop) X(srandmember) X(smove)     \
   X(sunion) X(sinter) X(sdiff) X(sunionstore) X(sinterstore) X(sdiffstore) X(sintercard) X(sscan)     \
+  X(zadd) X(zincrby) X(zrem) X(zcard) X(zscore) X(zmscore) X(zrank) X(zrevrank) X(zcount) X(zlexcount) \
+  X(zrange) X(zrangestore) X(zrangebyscore) X(zrevrangebyscore) X(zrangebylex) X(zrevrangebylex)       \
+  X(zrevrange) X(zremrangebyscore) X(zremrangebyrank) X(zremrangebylex) X(zpopmin) X(zpopmax)        \
+  X(zmpop) X(zrandmember) X(zscan) X(zunion) X(zinter) X(zdiff) X(zunionstore) X(zinterstore)         \
+  X(zdiffstore) X(zintercard) X(bzpopmin) X(bzpopmax) X(bzmpop)                                      \
   X(publish) X(subscribe) X(unsubscribe) X(psubscribe) X(punsubscribe) X(pubsub)                     \
   X(multi) X(exec) X(discard) X(watch) X(unwatch)                                                    \
   X(info) X(command) X(config) X(time) X(shutdown) X(bgrewriteaof) X(monitor) X(lastsave)            \

@@ -485,9 +485,16 @@ void server::before_write() {
 std::vector<std::string_view> server::command_keys(const command_def& cmd, args_t args) const {
   std::vector<std::string_view> keys;
   if (cmd.flags & flag_movablekeys) {
-    // LMPOP / SINTERCARD numkeys key...; BLMPOP timeout numkeys key...; EVAL script numkeys key...
+    // LMPOP/ZMPOP/ZUNION/ZINTER/ZDIFF/ZINTERCARD/SINTERCARD numkeys key...; BLMPOP/BZMPOP
+    // timeout numkeys key...; EVAL script numkeys key...; Z*STORE destination numkeys key...
     const std::string_view name = cmd.name;
-    std::size_t at = name == "blmpop" || name.rfind("eval", 0) == 0 ? 2 : 1;
+    std::size_t at = 1;
+    if (name == "blmpop" || name == "bzmpop" || name.rfind("eval", 0) == 0) {
+      at = 2;
+    } else if (name == "zunionstore" || name == "zinterstore" || name == "zdiffstore") {
+      at = 2;
+      if (args.size() > 1) keys.push_back(args[1]);
+    }
     long long n = 0;
     if (at < args.size() && parse_integer(args[at], n) && n > 0)
       for (std::size_t i = at + 1; i < args.size() && i <= at + static_cast<std::size_t>(n); ++i) keys.push_back(args[i]);

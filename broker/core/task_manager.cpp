@@ -528,9 +528,12 @@ void task_manager::on_list_push(std::string_view key) {
   if (impl_->queues.empty()) return;
   auto it = impl_->queues.find(key);
   if (it == impl_->queues.end()) return;
-  impl_->dirty = true;
   value* v = s_.db().find(key);
-  if (!v || v->type() != value_type::list) return;
+  // Only a list is a queue: a sorted set under a queue's name (ZADD wakes BZPOPMIN
+  // waiters through the same signal) is not work for the dispatcher.
+  if (v && v->type() != value_type::list) return;
+  impl_->dirty = true;
+  if (!v) return;
   // Remember when these tasks arrived, for the dispatch latency figures: the list grew
   // by the tasks of this push since we last looked.
   auto& q = it->second;

@@ -40,9 +40,9 @@ UNITS = [
     "unit/type/list", "unit/type/list-2", "unit/type/list-3", "unit/pubsub", "unit/multi",
     "unit/protocol", "unit/quit", "unit/introspection", "unit/introspection-2",
     "unit/info-command", "unit/keyspace", "unit/type/incr", "unit/type/string", "unit/type/hash",
-    "unit/other", "unit/type/set",
+    "unit/other", "unit/type/set", "unit/type/zset",
 ]
-# Not run: units about what respq does not have (sorted sets, streams, expiry,
+# Not run: units about what respq does not have (streams, expiry,
 # scripting, ACL, replication, ...).
 EXPECTED = os.path.join(HERE, "expected-failures.txt")
 

@@ -180,3 +180,34 @@ TEST_CASE("CONFIG SET appendonly yes writes the dataset to a new file, then appe
   a.s.cron();
   CHECK_FALSE(a.s.stream().active());
 }
+
+TEST_CASE("sorted sets survive a restart and a rewrite: ZADD batches of 64, exact scores, deadlines", "[aof][rewrite][zset]") {
+  test::temp_dir d;
+  test::aof_server a(test::aof_config(), d.path);
+  test::fake_client c(a.s), waiter(a.s);
+  for (int i = 0; i < 300; ++i) c({"ZADD", "big", std::to_string(i * 0.1), "m" + std::to_string(i)});
+  c({"ZADD", "small", "0.1", "a", "1e-300", "b", "-inf", "c", "inf", "d", "3.3333333333333335", "e"});
+  c({"ZINCRBY", "small", "0.2", "a"});
+  c({"ZPOPMAX", "big", "5"});
+  c({"ZMPOP", "1", "big", "MIN", "COUNT", "3"});
+  c({"ZREMRANGEBYRANK", "big", "0", "9"});
+  c({"ZUNIONSTORE", "u", "2", "big", "small"});
+  c({"ZADD", "ttl", "1", "x"});
+  c({"PEXPIRE", "ttl", "100000"});
+  // A BZPOPMIN served after a ZADD is logged as ZPOPMIN.
+  waiter({"BZPOPMIN", "bz", "0"});
+  c({"ZADD", "bz", "1", "one", "2", "two"});
+  a.turn();
+  // Restart: the appended commands replay to the same state.
+  CHECK(test::reload(d.path) == test::dump(a.s));
+  CHECK(test::read_file(a.aof.path()).find("ZPOPMIN") != std::string::npos);
+  REQUIRE(c({"BGREWRITEAOF"}) == "+Background append only file rewriting started\r\n");
+  REQUIRE(a.finish_rewrite());
+  const std::string file = test::read_file(a.aof.path());
+  CHECK(file.find("ZPOPMAX") == std::string::npos);
+  // 282 members of "big": 64-pair batches (2 + 128 arguments), then the rest.
+  CHECK(file.find("*130\r\n$4\r\nZADD\r\n$3\r\nbig\r\n") != std::string::npos);
+  CHECK(file.find("$19\r\n0.30000000000000004\r\n") != std::string::npos);
+  CHECK(file.find("PEXPIREAT") != std::string::npos);
+  CHECK(test::reload(d.path) == test::dump(a.s));
+}

@@ -2,6 +2,8 @@
 // respq-server wires it, and a dump of the whole keyspace to compare datasets.
 #pragma once
 
+#include <cstdio>
+
 #include <unistd.h>
 
 #include <cstdlib>
@@ -49,7 +51,7 @@ inline core::config aof_config(core::fsync_policy p = core::fsync_policy::always
   return c;
 }
 
-// Every key as "type:contents" (lists in order, hashes and sets sorted), keyed by name.
+// Every key as "type:contents" (lists and sorted sets in order, hashes and sets sorted), keyed by name.
 inline std::map<std::string, std::string> dump(core::server& s) {
   std::map<std::string, std::string> out;
   for (auto& [k, cv] : s.db().all()) {
@@ -77,6 +79,16 @@ inline std::map<std::string, std::string> dump(core::server& s) {
         v.set().for_each([&](std::string_view m) { sorted.emplace(m); });
         d = "set:";
         for (auto& m : sorted) d += m + ",";
+        break;
+      }
+      case core::value_type::zset: {
+        // In order, with the score's exact bits (%a), so a rewrite that rounds shows.
+        d = "zset:";
+        v.zset().walk(0, v.zset().size(), false, [&](const core::zset_value::entry& e) {
+          char buf[64];
+          std::snprintf(buf, sizeof buf, "%a", e.score);
+          d += std::string(e.member) + "=" + buf + ",";
+        });
         break;
       }
     }

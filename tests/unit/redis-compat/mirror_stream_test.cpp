@@ -83,6 +83,13 @@ std::string dump(core::value* v) {
       for (auto& m : sorted) o += m + ",";
       return o;
     }
+    case core::value_type::zset: {
+      std::string o = "zset:";
+      v->zset().walk(0, v->zset().size(), false, [&](const core::zset_value::entry& e) {
+        o += std::string(e.member) + "=" + resp::format_double(e.score) + ",";
+      });
+      return o;
+    }
   }
   return "?";
 }
@@ -467,4 +474,50 @@ TEST_CASE("past its byte limit the backlog empties and reports the overflow", "[
   CHECK(b.head() == 14);
   CHECK(b.base() == 14);
   CHECK_FALSE(b.resume_from(13));
+}
+
+TEST_CASE("a mirrored core converges on sorted sets: pops, stores and snapshots of mixed-key effects", "[mirror][zset]") {
+  std::mt19937 rng(GENERATE(1u, 2u, 3u));
+  core::server respq(quiet_config());
+  core::server upstream(quiet_config());
+  key_filter filter({"m*", "k[0-2]"});
+  capture_sink sink(respq, filter);
+  respq.stream().add_sink(&sink);
+  test::fake_client c(respq);
+  test::fake_client up(upstream);
+  const std::vector<std::string> keys{"m1", "m2", "k0", "k5", "x"};
+  auto key = [&] { return keys[rng() % keys.size()]; };
+  auto mem = [&] { return "e" + std::to_string(rng() % 200); };
+  auto score = [&] { return std::to_string(static_cast<int>(rng() % 100) - 50) + "." + std::to_string(rng() % 10); };
+  for (int step = 0; step < 1500; ++step) {
+    switch (rng() % 10) {
+      case 0:
+      case 1: c({"ZADD", key(), score(), mem(), score(), mem()}); break;
+      case 2: c({"ZINCRBY", key(), "0.1", mem()}); break;
+      case 3: c({"ZPOPMIN", key(), "2"}); break;
+      case 4: c({"ZMPOP", "2", key(), key(), "MAX", "COUNT", "3"}); break;
+      case 5: c({"ZREM", key(), mem(), mem()}); break;
+      case 6: c({"ZREMRANGEBYSCORE", key(), "-5", "5"}); break;
+      case 7: c({"ZUNIONSTORE", key(), "2", key(), key(), "WEIGHTS", "0.5", "3"}); break;
+      case 8: c({"ZRANGESTORE", key(), key(), "0", "20"}); break;
+      case 9: c({"ZINTERSTORE", key(), "2", key(), key(), "AGGREGATE", "MAX"}); break;
+    }
+    for (const auto& t : sink.turns) t.for_each([&](std::string_view command) { up.send_raw(command); });
+    sink.turns.clear();
+    REQUIRE(snapshot(upstream, nullptr) == snapshot(respq, &filter));
+  }
+}
+
+TEST_CASE("append_snapshot rebuilds a sorted set in ZADD batches of at most 64 pairs, exact scores", "[mirror][zset]") {
+  core::server s(quiet_config());
+  test::fake_client c(s);
+  for (int i = 0; i < 130; ++i) c({"ZADD", "z", std::to_string(i), "m" + std::to_string(i)});
+  c({"ZADD", "z", "0.1", "tenth"});
+  command_batch b;
+  redis_compat::append_snapshot(b, "z", s.db().find("z"));
+  auto cmds = commands_of(b);
+  REQUIRE(cmds.size() == 4);  // DEL, then 131 pairs as 64 + 64 + 3
+  CHECK(cmds[0] == "DEL z");
+  CHECK(cmds[1].rfind("ZADD z 0 m0 0.10000000000000001 tenth 1 m1 ", 0) == 0);
+  CHECK(cmds[3] == "ZADD z 127 m127 128 m128 129 m129");
 }
