@@ -186,6 +186,9 @@ load_result load_aof(core::server& s, const std::string& path, bool allow_trunca
   if (!s.stream().empty()) s.stream().flush();
   s.set_loading(false);
   fake.in_exec = was_in_exec;
+  // The file's SELECTs moved the internal client; it serves internal calls in database 0.
+  res.ends_in_db = fake.db;
+  fake.db = 0;
 
   if (!corrupt.empty()) {
     res.error = "Bad file format reading the append only file " + path + " at byte offset " + std::to_string(off) +
