@@ -1,5 +1,6 @@
-// server: the broker's core. It owns the keyspace, the clients, blocked clients, pub/sub,
-// transactions, the command table, statistics and the HTTP task lifecycle. It does no
+// server: the broker's core. It owns the databases (numbered keyspaces), the clients,
+// blocked clients, pub/sub, transactions, the command table, statistics and the HTTP
+// task lifecycle (in database 0). It does no
 // I/O: the asio layer (broker/) hands it bytes and takes replies, so everything here
 // runs, and is tested, without sockets. One thread (the broker thread) calls into it;
 // nothing here is locked.
