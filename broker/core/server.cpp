@@ -698,6 +698,8 @@ void server::swap_db(int a, int b) {
   // Each keyspace keeps its own clock: the swapped-in ones read the same time.
   db(a).update_clock();
   db(b).update_clock();
+  // Database 0's queues and in-flight records were exchanged: the task manager forgets
+  // its bookkeeping as after FLUSHALL (requests in flight finish, their results ignored).
   if (a == 0 || b == 0) tasks_->on_flush();
   scan_ready_keys(a);
   scan_ready_keys(b);
