@@ -43,6 +43,7 @@ aof::~aof() {
   s_.write_refusal_fn = nullptr;
   s_.bgrewriteaof = nullptr;
   s_.key_write_hook = nullptr;
+  s_.swapdb_hook = nullptr;
 }
 
 std::string aof::start() {
@@ -52,6 +53,9 @@ std::string aof::start() {
     std::string err;
     if (!open_file(err)) return err;
     state_ = state::on;
+    // Batches are appended in database 0 (see command_stream.hpp); a file whose tail left
+    // another one selected (cut short inside a batch) gets it selected back first.
+    if (r.ends_in_db != 0) buf_.assign("*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n");
   }
   // Effects of the loaded commands are already in the file: drop them before this sink
   // (or any other) can receive them.
@@ -69,6 +73,12 @@ std::string aof::start() {
     if (*alive) on_config(name);
   });
   return {};
+}
+
+std::size_t aof::total_keys() const {
+  std::size_t n = 0;
+  for (int i = 0; i < s_.db_count(); ++i) n += s_.db(i).size();
+  return n;
 }
 
 bool aof::open_file(std::string& err) {
@@ -350,12 +360,15 @@ bool aof::start_rewrite() {
   // The copy-on-write hook is set only while a rewrite runs: without it the core skips
   // computing the keys of every write command.
   auto alive = alive_;
-  s_.key_write_hook = [this, alive](std::string_view key, bool flush) {
-    if (*alive && rw_) rw_->before_write(key, flush);
+  s_.key_write_hook = [this, alive](int db, std::string_view key, bool flush) {
+    if (*alive && rw_) rw_->before_write(db, key, flush);
+  };
+  s_.swapdb_hook = [this, alive](int a, int b) {
+    if (*alive && rw_) rw_->before_swapdb(a, b);
   };
   bulk_sync_submitted_ = false;
   rewrite_started_ = steady_clock::now();
-  core::log_notice("Background append only file rewriting started (" + std::to_string(s_.db().size()) + " keys)");
+  core::log_notice("Background append only file rewriting started (" + std::to_string(total_keys()) + " keys)");
   return true;
 }
 
@@ -418,6 +431,7 @@ void aof::finish_rewrite() {
   const int newfd = rw_->release_fd();
   rw_.reset();
   s_.key_write_hook = nullptr;
+  s_.swapdb_hook = nullptr;
   bulk_sync_submitted_ = false;
   if (fd_ >= 0) close_in_background(fd_);  // after any fsync still queued on it
   fd_ = newfd;
@@ -454,6 +468,7 @@ void aof::abort_rewrite(const std::string& why) {
   close_in_background(rw_->release_fd());
   rw_.reset();
   s_.key_write_hook = nullptr;
+  s_.swapdb_hook = nullptr;
   bulk_sync_submitted_ = false;
   last_rewrite_ok_ = false;
   ++rewrite_failures_;

@@ -104,6 +104,7 @@ class aof final : public core::stream_sink {
   std::string_view persisted(std::string_view bytes, std::span<const core::effect_meta> effects);
   void update_sink();
   bool open_file(std::string& err);
+  std::size_t total_keys() const;  // in every database
   // Writes buf_ then `extra` per the policy; false when the write or the always-fsync
   // failed (unwritten bytes are kept in buf_). `force` ignores the everysec postponing.
   bool write_out(std::string_view extra, bool force);

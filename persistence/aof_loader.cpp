@@ -143,6 +143,16 @@ load_result load_aof(core::server& s, const std::string& path, bool allow_trunca
       corrupt = "wrong number of arguments for '" + std::string(def->name) + "'";
       break;
     }
+    if (def->name == "select") {
+      // A database this server does not have: the file was written with a larger
+      // `databases`; replaying on would put its keys in the wrong database.
+      long long db = -1;
+      if (!core::parse_integer(args[1], db) || db < 0 || db >= s.db_count()) {
+        corrupt = "SELECT " + printable(args[1]) + ", but databases is " + std::to_string(s.db_count()) +
+                  " (start with a larger databases setting)";
+        break;
+      }
+    }
     if (def->name == "multi") {
       if (in_multi) {
         corrupt = "MULTI inside MULTI";
@@ -186,6 +196,9 @@ load_result load_aof(core::server& s, const std::string& path, bool allow_trunca
   if (!s.stream().empty()) s.stream().flush();
   s.set_loading(false);
   fake.in_exec = was_in_exec;
+  // The file's SELECTs moved the internal client; it serves internal calls in database 0.
+  res.ends_in_db = fake.db;
+  fake.db = 0;
 
   if (!corrupt.empty()) {
     res.error = "Bad file format reading the append only file " + path + " at byte offset " + std::to_string(off) +

@@ -39,6 +39,7 @@ struct load_result {
   std::uint64_t size = 0;        // file size after loading (after a truncation)
   bool truncated = false;        // a torn tail was cut off
   std::uint64_t original_size = 0;
+  int ends_in_db = 0;            // the database the file's last SELECT left a reader in
 };
 
 // Loads `path` (a missing file is an empty dataset; messages name the file by this path).

@@ -64,11 +64,17 @@ int aof_rewriter::open() {
   // write must land at the new end, not past a hole.
   fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
   if (fd_ < 0) return errno;
-  std::uint64_t max_seq = 0;
-  for (const auto& [k, v] : s_.db().all()) max_seq = std::max(max_seq, v.seq);
-  start_seq_ = max_seq + 1;
-  cursor_ = 0;
-  snapshot_done_ = s_.db().size() == 0;
+  dbs_.assign(static_cast<std::size_t>(s_.db_count()), db_walk{});
+  for (int i = 0; i < s_.db_count(); ++i) {
+    std::uint64_t max_seq = 0;
+    for (const auto& [k, v] : s_.db(i).all()) max_seq = std::max(max_seq, v.seq);
+    auto& w = dbs_[static_cast<std::size_t>(i)];
+    w.start_seq = max_seq + 1;
+    w.done = s_.db(i).size() == 0;
+  }
+  walking_ = 0;
+  file_db_ = 0;
+  snapshot_done_ = std::all_of(dbs_.begin(), dbs_.end(), [](const db_walk& w) { return w.done; });
   return 0;
 }
 
@@ -78,81 +84,145 @@ int aof_rewriter::release_fd() {
   return fd;
 }
 
-bool aof_rewriter::pending(std::string_view key, const core::value& v) const {
-  if (snapshot_done_ || v.seq >= start_seq_ || v.seq < cursor_) return false;
-  return done_early_.find(key) == done_early_.end();
+bool aof_rewriter::pending(int db, std::string_view key, const core::value& v) const {
+  if (snapshot_done_) return false;
+  const db_walk& w = dbs_[static_cast<std::size_t>(db)];
+  if (w.done || v.seq >= w.start_seq || v.seq < w.cursor) return false;
+  return w.done_early.find(key) == w.done_early.end();
 }
 
-void aof_rewriter::before_write(std::string_view key, bool flush) {
+void aof_rewriter::enter(int db) {
+  if (file_db_ == db) return;
+  const std::string n = std::to_string(db);
+  put_len(out_, '*', 2);
+  put_bulk(out_, "SELECT");
+  put_bulk(out_, n);
+  file_db_ = db;
+}
+
+void aof_rewriter::complete_snapshot() {
+  snapshot_done_ = true;
+  partial_ = false;
+  for (auto& w : dbs_) {
+    w.done = true;
+    w.done_early.clear();
+  }
+  enter(0);  // what follows (effects, or nothing) is in database 0
+}
+
+void aof_rewriter::before_write(int db, std::string_view key, bool flush) {
   if (snapshot_done_) return;
   if (flush) {
-    // The FLUSHALL effect follows everything written so far: see the header.
-    snapshot_done_ = true;
-    partial_ = false;
-    done_early_.clear();
+    // The FLUSHALL/FLUSHDB effect follows everything written so far: see the header.
+    if (db < 0) {
+      complete_snapshot();
+      return;
+    }
+    auto& w = dbs_[static_cast<std::size_t>(db)];
+    w.done = true;
+    w.done_early.clear();
+    if (partial_ && partial_db_ == db) {
+      partial_ = false;
+      ++keys_;
+    }
+    if (std::all_of(dbs_.begin(), dbs_.end(), [](const db_walk& x) { return x.done; })) complete_snapshot();
     return;
   }
-  core::value* v = s_.db().peek(key);
+  core::value* v = s_.db(db).peek(key);
   if (!v) return;
-  if (partial_ && key == partial_key_) {
+  if (partial_ && partial_db_ == db && key == partial_key_) {
+    enter(db);
     emit(key, *v, partial_index_, static_cast<std::size_t>(-1));
     partial_ = false;
     ++keys_;
     maybe_write();
     return;
   }
-  if (!pending(key, *v)) return;
+  if (!pending(db, key, *v)) return;
+  enter(db);
   emit(key, *v, 0, static_cast<std::size_t>(-1));
-  done_early_.emplace(key);
+  dbs_[static_cast<std::size_t>(db)].done_early.emplace(key);
   ++keys_;
+  maybe_write();
+}
+
+void aof_rewriter::before_swapdb(int a, int b) {
+  if (snapshot_done_) return;
+  for (int db : {a, b}) {
+    while (!dbs_[static_cast<std::size_t>(db)].done && !error_) step(db, static_cast<std::size_t>(-1));
+    dbs_[static_cast<std::size_t>(db)].done = true;
+  }
+  if (std::all_of(dbs_.begin(), dbs_.end(), [](const db_walk& x) { return x.done; })) complete_snapshot();
   maybe_write();
 }
 
 void aof_rewriter::append_effects(std::string_view bytes) {
   if (error_) return;
+  enter(0);  // batches start in database 0
   out_.append(bytes);
   maybe_write();
+}
+
+bool aof_rewriter::step(int db, std::size_t budget) {
+  auto& w = dbs_[static_cast<std::size_t>(db)];
+  if (w.done) return false;
+  core::keyspace& ks = s_.db(db);
+  if (partial_ && partial_db_ == db) {
+    core::value* v = ks.peek(partial_key_);
+    // The hook finishes a partial key before anything changes it, so it still exists.
+    if (v && v->type() == core::value_type::list) {
+      enter(db);
+      partial_index_ = emit(partial_key_, *v, partial_index_, budget);
+      if (partial_index_ < v->list().size()) return true;
+    }
+    partial_ = false;
+    ++keys_;
+    return true;
+  }
+  bool visited = false;
+  std::string key;
+  std::uint64_t seq = 0;
+  ks.scan(w.cursor, 1, [&](const std::string& k, core::value& v) {
+    visited = true;
+    key = k;
+    seq = v.seq;
+  });
+  if (!visited || seq >= w.start_seq) {
+    w.done = true;
+    w.done_early.clear();
+    return false;
+  }
+  w.cursor = seq + 1;
+  if (w.done_early.erase(key)) return true;
+  core::value* v = ks.peek(key);
+  enter(db);
+  std::size_t next = emit(key, *v, 0, budget);
+  if (v->type() == core::value_type::list && next < v->list().size()) {
+    partial_ = true;
+    partial_db_ = db;
+    partial_key_ = key;
+    partial_index_ = next;
+    return true;
+  }
+  ++keys_;
+  return true;
 }
 
 bool aof_rewriter::slice(std::size_t budget) {
   const std::uint64_t start = size();
   auto spent = [&] { return static_cast<std::size_t>(size() - start); };
   while (!snapshot_done_ && !error_ && spent() < budget) {
-    if (partial_) {
-      core::value* v = s_.db().peek(partial_key_);
-      // The hook finishes a partial key before anything changes it, so it still exists.
-      if (v && v->type() == core::value_type::list) {
-        partial_index_ = emit(partial_key_, *v, partial_index_, budget - spent());
-        if (partial_index_ < v->list().size()) break;
-      }
-      partial_ = false;
-      ++keys_;
+    // A partial list is finished first, wherever it is.
+    const int db = partial_ ? partial_db_ : static_cast<int>(walking_);
+    if (!partial_ && walking_ >= dbs_.size()) {
+      complete_snapshot();
+      break;
+    }
+    if (!step(db, budget - spent())) {
+      if (!partial_) ++walking_;
       continue;
     }
-    bool visited = false;
-    std::string key;
-    std::uint64_t seq = 0;
-    s_.db().scan(cursor_, 1, [&](const std::string& k, core::value& v) {
-      visited = true;
-      key = k;
-      seq = v.seq;
-    });
-    if (!visited || seq >= start_seq_) {
-      snapshot_done_ = true;
-      done_early_.clear();
-      break;
-    }
-    cursor_ = seq + 1;
-    if (done_early_.erase(key)) continue;
-    core::value* v = s_.db().peek(key);
-    std::size_t next = emit(key, *v, 0, budget - spent());
-    if (v->type() == core::value_type::list && next < v->list().size()) {
-      partial_ = true;
-      partial_key_ = key;
-      partial_index_ = next;
-      break;
-    }
-    ++keys_;
+    if (partial_) break;  // the budget ran out inside a list
   }
   maybe_write();
   return snapshot_done_;

@@ -28,6 +28,17 @@
 //   Limit: a pending key is serialized whole by its first write, so writing to a very
 //   long list early in a rewrite costs one pass over that list on that command.
 //
+// Databases: the snapshot point, the cursor and the keys done early are per database,
+// and the cursor walks database 0, then 1, ... Every snapshot record is preceded by
+// SELECT n when the file is in another database, and the file is back in database 0
+// before each batch of effects and when the snapshot completes: the command stream's
+// batches start and end in database 0 (command_stream.hpp), so the two interleave
+// correctly. FLUSHDB (before_write with flush for one database) completes that
+// database's snapshot as FLUSHALL does for all. SWAPDB (before_swapdb) first serializes
+// every pending key of both databases where they are, then declares both complete: the
+// SWAPDB effect comes after those records, so replay swaps them, and no record written
+// later can land on the wrong side of it. MOVE's hook covers both of its keys.
+//
 // Effects must start at a batch boundary: the aof starts a rewrite only when the command
 // stream holds no unflushed effects, otherwise effects already in the snapshot would be
 // written again.
@@ -43,6 +54,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_set>
+#include <vector>
 
 #include "broker/core/keyspace.hpp"
 
@@ -62,8 +74,11 @@ class aof_rewriter {
 
   // Creates the temp file and marks the snapshot point. Returns 0 or the errno.
   int open();
-  // The core is about to modify `key` (or, with flush, to drop every key).
-  void before_write(std::string_view key, bool flush);
+  // The core is about to modify `key` of database `db` (or, with flush, to drop every
+  // key of it; db == -1: of every database).
+  void before_write(int db, std::string_view key, bool flush);
+  // The core is about to exchange databases a and b (SWAPDB).
+  void before_swapdb(int a, int b);
   // The effects of one loop turn, RESP-encoded, in order.
   void append_effects(std::string_view bytes);
   // Serializes pending keys until about `budget` bytes were produced. Returns true when
@@ -83,7 +98,19 @@ class aof_rewriter {
   int release_fd();
 
  private:
-  bool pending(std::string_view key, const core::value& v) const;
+  struct db_walk {
+    std::uint64_t start_seq = 0;  // keys with seq below were in the database at the start
+    std::uint64_t cursor = 0;     // next creation sequence to visit
+    bool done = false;            // nothing of it is pending any more
+    std::unordered_set<std::string, core::string_hash, std::equal_to<>> done_early;  // by the hook
+  };
+  bool pending(int db, std::string_view key, const core::value& v) const;
+  // Serializes the next pending key of database `db` (or finishes the partial one) within
+  // `budget` bytes. False when the database has nothing pending left.
+  bool step(int db, std::size_t budget);
+  // Writes SELECT db when the file is in another database.
+  void enter(int db);
+  void complete_snapshot();
   // Serializes a whole value (strings, hashes) or a list from element `from` on, until
   // `budget` bytes; returns the next list index (the list size when done).
   std::size_t emit(std::string_view key, core::value& v, std::size_t from, std::size_t budget);
@@ -95,12 +122,13 @@ class aof_rewriter {
   int error_ = 0;
   std::string out_;            // serialized bytes not yet written
   std::uint64_t written_ = 0;
-  std::uint64_t start_seq_ = 0;   // keys with seq below were in the dataset at the start
-  std::uint64_t cursor_ = 0;      // next creation sequence to visit
+  std::vector<db_walk> dbs_;
+  std::size_t walking_ = 0;       // the database the slices walk
+  int file_db_ = 0;               // the database a replay of the file so far is in
   std::string partial_key_;       // a list being serialized across slices
   std::size_t partial_index_ = 0;
+  int partial_db_ = 0;
   bool partial_ = false;
-  std::unordered_set<std::string, core::string_hash, std::equal_to<>> done_early_;  // by the hook
   bool snapshot_done_ = false;
   std::uint64_t keys_ = 0;
 };

@@ -60,7 +60,7 @@ struct link::impl final : core::stream_sink {
     if (mir) mir->on_effects(bytes, effects);
     if (!queues.empty()) {
       for (const auto& e : effects) {
-        if (e.keyless) continue;
+        if (e.keyless || e.db != 0) continue;  // shared queues' spools live in database 0
         if (auto it = queues.find(e.key); it != queues.end()) it->second->spool_changed();
       }
     }

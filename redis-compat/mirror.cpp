@@ -72,9 +72,15 @@ struct mirror::impl {
   std::uint64_t resume_skipped = 0, resume_resent = 0;
   std::string last_resync_reason;
 
-  // Resync scan.
+  // Resync scan, database by database (respq database n is upstream n + db_base()).
   std::size_t scan_pattern = 0;
-  std::unordered_set<std::string> scanned;
+  int scan_db = 0;
+  int upstream_dbs = 0;  // how many of respq's databases the upstream has (found by SELECT)
+  std::vector<std::unordered_set<std::string>> scanned;
+
+  int db_base() const { return s.cfg().upstream_db; }
+  void scan_db_start();
+  void scan_done();
 
   void request_resync(const std::string& why);
   void start_resync();
@@ -99,13 +105,45 @@ void mirror::impl::start_resync() {
   snapshot_due = false;
   in_flight = 0;
   st = state::scanning;
-  scanned.clear();
+  scanned.assign(static_cast<std::size_t>(s.db_count()), {});
   scan_pattern = 0;
+  scan_db = 0;
+  upstream_dbs = s.db_count();
   if (filter.patterns().empty()) {
     finish_resync();
     return;
   }
-  scan_step("0");
+  scan_db_start();
+}
+
+void mirror::impl::scan_db_start() {
+  const std::string n = std::to_string(scan_db + db_base());
+  bool sent = conn.command({"SELECT", n}, [this, g = gen](const redisReply* r) {
+    if (!r || g != gen || st != state::scanning) return;
+    if (r->type == REDIS_REPLY_ERROR) {
+      // The upstream has fewer databases: there is nothing to find in the others.
+      upstream_dbs = scan_db;
+      scan_done();
+      return;
+    }
+    scan_pattern = 0;
+    scan_step("0");
+  });
+  if (!sent) st = state::down;
+}
+
+void mirror::impl::scan_done() {
+  // Back to the connection's own database before anything else is sent.
+  const std::string n = std::to_string(db_base());
+  bool sent = conn.command({"SELECT", n}, [this, g = gen](const redisReply* r) {
+    if (!r || g != gen || st != state::scanning) return;
+    if (r->type == REDIS_REPLY_ERROR) {
+      fail_and_retry("SELECT: " + std::string(r->str, r->len));
+      return;
+    }
+    finish_resync();
+  });
+  if (!sent) st = state::down;
 }
 
 void mirror::impl::scan_step(std::string cursor) {
@@ -123,7 +161,7 @@ void mirror::impl::scan_step(std::string cursor) {
       const redisReply* k = list->element[i];
       if (k->type != REDIS_REPLY_STRING) continue;
       std::string key(k->str, k->len);
-      if (filter.matches(key)) scanned.insert(std::move(key));
+      if (filter.matches(key)) scanned[static_cast<std::size_t>(scan_db)].insert(std::move(key));
     }
     std::string next(r->element[0]->str, r->element[0]->len);
     if (next != "0") {
@@ -134,7 +172,11 @@ void mirror::impl::scan_step(std::string cursor) {
       scan_step("0");
       return;
     }
-    finish_resync();
+    if (++scan_db < s.db_count()) {
+      scan_db_start();
+      return;
+    }
+    scan_done();
   });
   if (!sent) st = state::down;
 }
@@ -170,35 +212,13 @@ void mirror::impl::snapshot() {
   st = state::streaming;
   const std::uint64_t g = gen;
 
-  std::vector<std::string> local;
-  for (const auto& [k, v] : s.db().all())
-    if (filter.matches(k)) local.push_back(k);
-  std::unordered_set<std::string_view> local_set(local.begin(), local.end());
-
-  // Upstream keys respq doesn't hold.
-  std::vector<std::string_view> del{"DEL"};
-  command_batch out;
-  std::size_t stale = 0;
-  auto flush_del = [&] {
-    if (del.size() > 1) out.add(del);
-    del.resize(1);
-  };
-  for (const auto& k : scanned) {
-    if (local_set.count(k)) continue;
-    del.push_back(k);
-    ++stale;
-    if (del.size() > stale_del_chunk) flush_del();
-  }
-  flush_del();
-  bool ok = true;
-  out.for_each([&](std::string_view c) { ok = ok && conn.formatted_noreply(c); });
-  out.clear();
-
   // Every mirrored key, several keys per MULTI so that each key changes atomically.
   auto exec_check = [this, g](const redisReply* r) {
     if (!r || g != gen) return;
     if (std::string err = exec_error(r); !err.empty()) request_resync("upstream refused a resync write: " + err);
   };
+  bool ok = true;
+  command_batch out;
   auto send_group = [&] {
     if (out.empty()) return;
     ok = ok && conn.formatted_noreply(multi_cmd);
@@ -206,11 +226,56 @@ void mirror::impl::snapshot() {
     ok = ok && conn.formatted(exec_cmd, exec_check);
     out.clear();
   };
-  for (const auto& k : local) {
-    append_snapshot(out, k, s.db().peek(k));
-    if (out.size() >= resync_group_commands || out.bytes.size() >= max_batch_bytes) send_group();
+  std::size_t stale = 0, total_local = 0;
+  for (int d = 0; d < s.db_count(); ++d) {
+    std::vector<std::string> local;
+    for (const auto& [k, v] : s.db(d).all())
+      if (filter.matches(k)) local.push_back(k);
+    static const std::unordered_set<std::string> none;
+    const auto& upstream_keys = static_cast<std::size_t>(d) < scanned.size() ? scanned[static_cast<std::size_t>(d)] : none;
+    if (local.empty() && upstream_keys.empty()) continue;
+    if (d >= upstream_dbs) {
+      core::log_warning("Mirror: the upstream has no database " + std::to_string(d + db_base()) + " for the " +
+                        std::to_string(local.size()) + " mirrored keys of database " + std::to_string(d));
+      continue;
+    }
+    total_local += local.size();
+    {
+      command_batch sel;
+      const std::string n = std::to_string(d + db_base());
+      sel.add({"SELECT", n});
+      sel.for_each([&](std::string_view c) { ok = ok && conn.formatted_noreply(c); });
+    }
+    std::unordered_set<std::string_view> local_set(local.begin(), local.end());
+
+    // Upstream keys respq doesn't hold.
+    std::vector<std::string_view> del{"DEL"};
+    auto flush_del = [&] {
+      if (del.size() > 1) out.add(del);
+      del.resize(1);
+    };
+    for (const auto& k : upstream_keys) {
+      if (local_set.count(k)) continue;
+      del.push_back(k);
+      ++stale;
+      if (del.size() > stale_del_chunk) flush_del();
+    }
+    flush_del();
+    out.for_each([&](std::string_view c) { ok = ok && conn.formatted_noreply(c); });
+    out.clear();
+
+    for (const auto& k : local) {
+      append_snapshot(out, k, s.db(d).peek(k));
+      if (out.size() >= resync_group_commands || out.bytes.size() >= max_batch_bytes) send_group();
+    }
+    send_group();
   }
-  send_group();
+  {
+    command_batch sel;
+    const std::string n = std::to_string(db_base());
+    sel.add({"SELECT", n});
+    sel.for_each([&](std::string_view c) { ok = ok && conn.formatted_noreply(c); });
+  }
   scanned.clear();
   const std::string value = offset_value(s.run_id(), point);
   ok = ok && conn.command({"SET", offset_key, value}, [this, g, point](const redisReply* r) {
@@ -221,9 +286,9 @@ void mirror::impl::snapshot() {
     }
     applied = std::max(applied, point);
   });
-  resync_keys = local.size();
+  resync_keys = total_local;
   resync_stale = stale;
-  core::log_notice("Mirror: resynchronised " + std::to_string(local.size()) + " keys (" + std::to_string(stale) +
+  core::log_notice("Mirror: resynchronised " + std::to_string(total_local) + " keys (" + std::to_string(stale) +
                    " stale upstream keys deleted) at offset " + std::to_string(point));
   if (!ok) {
     // The link went down while we queued: the offset read back after the reconnect
@@ -308,8 +373,8 @@ void mirror::on_effects(std::string_view bytes, std::span<const core::effect_met
     return;
   }
   command_batch b;
-  if (translate_effects(bytes, effects, d.filter, d.keys, b) == translate_status::resync) {
-    d.request_resync("FLUSHALL");
+  if (translate_effects(bytes, effects, d.filter, d.keys, b, d.db_base()) == translate_status::resync) {
+    d.request_resync("FLUSHALL, FLUSHDB, MOVE or SWAPDB");
     return;
   }
   if (b.empty()) return;

@@ -186,14 +186,21 @@ bool parse_command(std::string_view b, std::vector<std::string_view>& argv) {
 namespace {
 
 struct refresh_set {
-  std::vector<std::string> order;
-  std::unordered_set<std::string, core::string_hash, std::equal_to<>> members;
+  std::vector<std::pair<int, std::string>> order;
+  std::unordered_set<std::string, core::string_hash, std::equal_to<>> members;  // "<db> <key>"
+  int db = 0;  // the database of the keys asked about and added
 
-  bool contains(std::string_view k) const { return !members.empty() && members.find(k) != members.end(); }
+  static std::string member(int d, std::string_view k) {
+    std::string m = std::to_string(d);
+    m += ' ';
+    m += k;
+    return m;
+  }
+  bool contains(std::string_view k) const { return !members.empty() && members.find(member(db, k)) != members.end(); }
   void add(std::string_view k) {
     if (contains(k)) return;
-    order.emplace_back(k);
-    members.emplace(k);
+    order.emplace_back(db, k);
+    members.emplace(member(db, k));
   }
 };
 
@@ -291,7 +298,8 @@ class kind_cache {
  private:
   effect_kind classify(std::string_view name) const {
     if (iequals(name, "multi") || iequals(name, "exec")) return effect_kind::marker;
-    if (iequals(name, "flushall") || iequals(name, "flushdb")) return effect_kind::flush;
+    if (iequals(name, "flushall") || iequals(name, "flushdb") || iequals(name, "move") || iequals(name, "swapdb"))
+      return effect_kind::flush;
     if (iequals(name, "lpush") || iequals(name, "rpush")) return effect_kind::push;
     return src_.single_key(name) ? effect_kind::single : effect_kind::general;
   }
@@ -302,7 +310,8 @@ class kind_cache {
 }  // namespace
 
 translate_status translate_effects(std::string_view bytes, std::span<const core::effect_meta> effects,
-                                   const key_filter& filter, const key_source& src, command_batch& out) {
+                                   const key_filter& filter, const key_source& src, command_batch& out,
+                                   int db_base) {
   std::vector<std::string_view> argv, keys, rewritten;
   std::vector<bool> matched;
   refresh_set refresh;
@@ -320,13 +329,39 @@ translate_status translate_effects(std::string_view bytes, std::span<const core:
     return last_match;
   };
 
+  // The database the effects apply in, and the one the upstream is in (both relative to
+  // db_base; a turn starts and ends in 0).
+  int cur = 0, out_db = 0;
+  auto select_upstream = [&](int d) {
+    if (out_db == d) return;
+    run.flush(out);
+    const std::string n = std::to_string(d + db_base);
+    out.add({"SELECT", n});
+    out_db = d;
+  };
   for (const auto& e : effects) {
     std::string_view cmd = bytes.substr(e.offset, e.length);
+    if (e.select) {
+      run.flush(out);  // a run of pushes never spans databases
+      cur = e.db;
+      refresh.db = cur;
+      have_last = false;
+      continue;
+    }
     if (!e.persist) {  // PUBLISH
       run.flush(out);
       out.add_encoded(cmd);
       continue;
     }
+    // Everything written below applies in `cur`.
+    auto add_encoded = [&](std::string_view c) {
+      select_upstream(cur);
+      out.add_encoded(c);
+    };
+    auto add = [&](std::span<const std::string_view> command) {
+      select_upstream(cur);
+      out.add(command);
+    };
     std::string_view name;
     std::size_t argc = 0, rest = 0;
     if (!effect_head(cmd, name, argc, rest)) continue;
@@ -338,11 +373,12 @@ translate_status translate_effects(std::string_view bytes, std::span<const core:
       if (refresh.contains(key) || !key_matches(key)) continue;
       if (kind == effect_kind::push && argc >= 3 && rest != std::string_view::npos) {
         if (!run.extends(name, key)) run.flush(out);
+        select_upstream(cur);
         run.add(cmd, name, key, cmd.substr(rest), argc - 2);
         continue;
       }
       run.flush(out);
-      out.add_encoded(cmd);
+      add_encoded(cmd);
       continue;
     }
     // General: parse and look at every key.
@@ -351,7 +387,7 @@ translate_status translate_effects(std::string_view bytes, std::span<const core:
     keys.clear();
     if (!src.keys(argv, keys) && !e.keyless) keys.push_back(e.key);
     if (keys.empty()) {
-      out.add_encoded(cmd);
+      add_encoded(cmd);
       continue;
     }
     matched.assign(keys.size(), false);
@@ -368,7 +404,7 @@ translate_status translate_effects(std::string_view bytes, std::span<const core:
       continue;
     }
     if (all) {
-      out.add_encoded(cmd);
+      add_encoded(cmd);
       continue;
     }
     if (!any) continue;
@@ -377,7 +413,7 @@ translate_status translate_effects(std::string_view bytes, std::span<const core:
       rewritten.assign({name});
       for (std::size_t i = 0; i < keys.size(); ++i)
         if (matched[i]) rewritten.push_back(keys[i]);
-      out.add(rewritten);
+      add(rewritten);
     } else if (iequals(name, "mset") && argv.size() % 2 == 1) {
       rewritten.assign({name});
       for (std::size_t i = 1; i + 1 < argv.size(); i += 2)
@@ -385,16 +421,22 @@ translate_status translate_effects(std::string_view bytes, std::span<const core:
           rewritten.push_back(argv[i]);
           rewritten.push_back(argv[i + 1]);
         }
-      out.add(rewritten);
+      add(rewritten);
     } else if ((iequals(name, "lmove") && argv.size() == 5) || (iequals(name, "rpoplpush") && argv.size() == 3)) {
       if (filter.matches(argv[1])) {
         bool left = argv.size() == 5 && iequals(argv[3], "left");
-        out.add({left ? "LPOP" : "RPOP", argv[1]});
+        {
+          const std::string_view pop[] = {left ? "LPOP" : "RPOP", argv[1]};
+          add(pop);
+        }
       } else {
         refresh.add(argv[2]);
       }
     } else if ((iequals(name, "rename") || iequals(name, "renamenx")) && argv.size() == 3) {
-      if (filter.matches(argv[1])) out.add({"DEL", argv[1]});
+      if (filter.matches(argv[1])) {
+        const std::string_view del[] = {"DEL", argv[1]};
+        add(del);
+      }
       else refresh.add(argv[2]);
     } else {
       for (std::size_t i = 0; i < keys.size(); ++i)
@@ -402,7 +444,11 @@ translate_status translate_effects(std::string_view bytes, std::span<const core:
     }
   }
   run.flush(out);
-  for (const auto& k : refresh.order) append_snapshot(out, k, src.find(k));
+  for (const auto& [d, k] : refresh.order) {
+    select_upstream(d);
+    append_snapshot(out, k, src.find_in(d, k));
+  }
+  select_upstream(0);
   return translate_status::ok;
 }
 
@@ -507,6 +553,10 @@ bool server_key_source::single_key(std::string_view name) const {
   return c && c->first_key == 1 && c->last_key == 1 && !(c->flags & core::flag_movablekeys);
 }
 
-core::value* server_key_source::find(std::string_view key) const { return s_.db().peek(key); }
+core::value* server_key_source::find(std::string_view key) const { return s_.db(0).peek(key); }
+
+core::value* server_key_source::find_in(int db, std::string_view key) const {
+  return db >= 0 && db < s_.db_count() ? s_.db(db).peek(key) : nullptr;
+}
 
 }  // namespace respq::redis_compat

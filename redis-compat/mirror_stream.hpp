@@ -22,7 +22,14 @@
 // dropped (their mirrored keys join the set too), and the turn ends with DEL + RPUSH/HSET
 // /SET of each refreshed key's value as respq holds it now, at the end of the turn, which
 // is exactly the state those effects produced. FLUSHALL/FLUSHDB ask for a resync (the
-// upstream's mirrored keys must go, and only a scan of the upstream can find them).
+// upstream's mirrored keys must go, and only a scan of the upstream can find them), and
+// so do MOVE and SWAPDB (whose outcome upstream depends on keys respq does not mirror).
+//
+// Databases. respq database n is mirrored to upstream database n + db_base (db_base is
+// the upstream-db setting, the database the connection is in between turns). The
+// stream's SELECTs set the database of the effects after them; the translation writes
+// SELECT n + db_base before the first forwarded command of another database than the last
+// one written, and ends the turn back in db_base. The refresh set is per database.
 //
 // Offsets. Offset n is the n-th command the mirror produced (after merging) since the
 // process started (a resync consumes one more). The upstream stores "<run id>:<offset>" of the last
@@ -111,8 +118,10 @@ class key_source {
   // True when the command (any case) names exactly one key, argv[1], whatever its
   // arguments: its effects are filtered by that key without being parsed.
   virtual bool single_key(std::string_view name) const = 0;
-  // The current value of a key, or nullptr.
+  // The current value of a key (of database 0), or nullptr.
   virtual core::value* find(std::string_view key) const = 0;
+  // The current value of a key of database `db`, or nullptr.
+  virtual core::value* find_in(int db, std::string_view key) const { return db == 0 ? find(key) : nullptr; }
 };
 
 // The key_source of a running broker: keys by its command table, values from its keyspace.
@@ -122,6 +131,7 @@ class server_key_source final : public key_source {
   bool keys(std::span<const std::string_view> argv, std::vector<std::string_view>& out) const override;
   bool single_key(std::string_view name) const override;
   core::value* find(std::string_view key) const override;
+  core::value* find_in(int db, std::string_view key) const override;
 
  private:
   core::server& s_;
@@ -130,7 +140,8 @@ class server_key_source final : public key_source {
 enum class translate_status { ok, resync };
 
 translate_status translate_effects(std::string_view bytes, std::span<const core::effect_meta> effects,
-                                   const key_filter& filter, const key_source& src, command_batch& out);
+                                   const key_filter& filter, const key_source& src, command_batch& out,
+                                   int db_base = 0);
 
 // The value stored in respq:mirror:<node-id>:offset.
 std::string offset_value(std::string_view run_id, std::uint64_t offset);

@@ -540,7 +540,7 @@ struct shared_queue::impl {
   void forward() {
     if (forwarding || !ctx.main.ready()) return;
     if (fwd_batch.empty()) {
-      core::value* v = ctx.s.db().find(name);
+      core::value* v = ctx.s.db(0).find(name);
       if (!v || v->type() != core::value_type::list || v->list().empty()) return;
       auto& l = v->list();
       std::size_t bytes = 0;
@@ -578,7 +578,7 @@ struct shared_queue::impl {
   void remove_from_spool() {
     core::server& s = ctx.s;
     core::client& c = s.internal_client();
-    core::value* v = s.db().find(name);
+    core::value* v = s.db(0).find(name);
     if (!v || v->type() != core::value_type::list) return;
     auto& l = v->list();
     bool tail_matches = l.size() >= fwd_batch.size();
@@ -716,7 +716,7 @@ std::size_t shared_queue::held() const { return impl_->tasks.size(); }
 std::string shared_queue::info_line() const {
   const auto& d = *impl_;
   std::size_t spool = 0;
-  if (core::value* v = d.ctx.s.db().find(d.name); v && v->type() == core::value_type::list) spool = v->list().size();
+  if (core::value* v = d.ctx.s.db(0).find(d.name); v && v->type() == core::value_type::list) spool = v->list().size();
   return "shared_" + d.name + ":taker=" + (d.taker ? d.taker->status() : std::string("idle")) +
          ",spool=" + std::to_string(spool) + ",forwarding=" + std::to_string(d.fwd_batch.size()) +
          ",forwarded=" + std::to_string(d.forwarded) + ",taken=" + std::to_string(d.taken) +

@@ -16,6 +16,8 @@
 //    the end of the turn. The effect logged is the non-blocking equivalent (LPOP, RPOP,
 //    LMOVE, RPOPLPUSH, "LPOP key count", "ZPOPMIN key [count]"), so a replay reaches the
 //    same state.
+//  - Waiters, ready keys and serving are per database: a client waits in the database it
+//    blocked in (blocked_state::db), and is served there, whatever it selects later.
 //  - A client that disconnects while blocked is just removed from the FIFOs: it never
 //    took an element, so nothing is lost. Timeouts reply a null array.
 //
@@ -30,18 +32,21 @@
 namespace respq::core {
 
 void server::block_client(client& c, std::unique_ptr<blocked_state> b) {
-  for (const auto& k : b->keys) waiters_[k].push_back(&c);
+  b->db = cur_db_;
+  auto& waiters = waiters_[static_cast<std::size_t>(cur_db_)];
+  for (const auto& k : b->keys) waiters[k].push_back(&c);
   if (b->deadline != clock::time_point::max()) block_deadlines_.emplace(b->deadline, &c);
   c.blocked = std::move(b);
   ++blocked_count_;
 }
 
 void server::remove_from_waiters(client& c) {
+  auto& waiters = waiters_[static_cast<std::size_t>(c.blocked->db)];
   for (const auto& k : c.blocked->keys) {
-    auto it = waiters_.find(k);
-    if (it == waiters_.end()) continue;
+    auto it = waiters.find(k);
+    if (it == waiters.end()) continue;
     it->second.remove(&c);
-    if (it->second.empty()) waiters_.erase(it);
+    if (it->second.empty()) waiters.erase(it);
   }
   if (c.blocked->deadline != clock::time_point::max()) {
     auto [lo, hi] = block_deadlines_.equal_range(c.blocked->deadline);
@@ -80,19 +85,23 @@ void server::unblock_client(client& c, bool timed_out) {
 }
 
 void server::signal_key_as_ready(std::string_view key) {
-  tasks_->on_list_push(key);
-  if (waiters_.empty() || waiters_.find(key) == waiters_.end()) return;
-  if (ready_set_.find(key) != ready_set_.end()) return;
-  ready_set_.emplace(key);
-  ready_keys_.emplace_back(key);
+  if (cur_db_ == 0) tasks_->on_list_push(key);  // HTTP queues live in database 0
+  const auto i = static_cast<std::size_t>(cur_db_);
+  if (waiters_[i].empty() || waiters_[i].find(key) == waiters_[i].end()) return;
+  if (ready_set_[i].find(key) != ready_set_[i].end()) return;
+  ready_set_[i].emplace(key);
+  ready_keys_.emplace_back(cur_db_, key);
 }
 
 void server::serve_blocked_clients() {
   while (!ready_keys_.empty()) {
-    std::vector<std::string> keys;
+    std::vector<std::pair<int, std::string>> keys;
     keys.swap(ready_keys_);
-    ready_set_.clear();
-    for (const auto& k : keys) serve_key(k);
+    for (const auto& [db_index, k] : keys) ready_set_[static_cast<std::size_t>(db_index)].clear();
+    for (const auto& [db_index, k] : keys) {
+      db_scope in(*this, db_index);
+      serve_key(k);
+    }
   }
 }
 
@@ -101,12 +110,13 @@ void server::serve_blocked_clients() {
 // passed over and keeps waiting, as in Redis.
 bool server::serve_key(const std::string& key) {
   bool served_any = false;
-  auto wit0 = waiters_.find(key);
-  if (wit0 == waiters_.end()) return false;
+  auto& waiters = waiters_[static_cast<std::size_t>(cur_db_)];
+  auto wit0 = waiters.find(key);
+  if (wit0 == waiters.end()) return false;
   // Served clients leave the FIFO as we go: walk a copy, in order.
   const std::vector<client*> order(wit0->second.begin(), wit0->second.end());
   for (client* cp : order) {
-    value* v = db_.find(key);
+    value* v = db().find(key);
     if (!v) break;
     client& c = *cp;
     if (!c.blocked) continue;
@@ -134,7 +144,7 @@ bool server::serve_key(const std::string& key) {
         std::string count = std::to_string(n);
         stream_.append({min ? "ZPOPMIN" : "ZPOPMAX", key, count});
       }
-      if (z.empty()) db_.erase(key);
+      if (z.empty()) db().erase(key);
       signal_modified_key(key);
       ++dirty_;
       ++stats_.total_blocking_served;
@@ -151,7 +161,7 @@ bool server::serve_key(const std::string& key) {
 
     if (b.what == blocked_state::kind::move) {
       // The destination must be a list (or absent) before anything moves.
-      value* dst = db_.find(b.target);
+      value* dst = db().find(b.target);
       if (dst && dst->type() != value_type::list) {
         add_error(c, "WRONGTYPE Operation against a key holding the wrong kind of value");
         if (const command_def* d = lookup(b.command)) ++d->stats.failed;  // INFO commandstats, as Redis
@@ -161,10 +171,10 @@ bool server::serve_key(const std::string& key) {
       std::string elem(left ? list.front() : list.back());
       if (left) list.pop_front();
       else list.pop_back();
-      if (list.empty()) db_.erase(key);
+      if (list.empty()) db().erase(key);
       v = nullptr;
-      dst = db_.find(b.target);
-      if (!dst) dst = &db_.create(b.target, value_type::list);
+      dst = db().find(b.target);
+      if (!dst) dst = &db().create(b.target, value_type::list);
       if (b.push_left) dst->list().push_front(elem);
       else dst->list().push_back(elem);
       w.bulk(elem);
@@ -192,7 +202,7 @@ bool server::serve_key(const std::string& key) {
       }
       std::string count = std::to_string(n);
       stream_.append({left ? "LPOP" : "RPOP", key, count});
-      if (list.empty()) db_.erase(key);
+      if (list.empty()) db().erase(key);
       signal_modified_key(key);
     } else {
       w.array(2);
@@ -205,7 +215,7 @@ bool server::serve_key(const std::string& key) {
         list.pop_back();
       }
       stream_.append({left ? "LPOP" : "RPOP", key});
-      if (list.empty()) db_.erase(key);
+      if (list.empty()) db().erase(key);
       signal_modified_key(key);
     }
     ++dirty_;

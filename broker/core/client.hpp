@@ -32,6 +32,7 @@ struct blocked_state {
   long long count = 1;             // BLMPOP / BZMPOP COUNT
   clock::time_point deadline = clock::time_point::max();
   std::string command;             // lower-case name, for CLIENT LIST cmd=
+  int db = 0;                      // the database the keys are in (the client's at blocking)
 };
 
 struct client {
@@ -40,6 +41,7 @@ struct client {
   std::string addr, laddr;   // "ip:port"
   int fd = -1;
   int resp = 2;
+  int db = 0;                // SELECTed database
   bool authenticated = false;
   std::string lib_name, lib_ver;
 
@@ -69,6 +71,7 @@ struct client {
   bool watch_dirty = false;        // a WATCHed key changed: EXEC fails
   std::vector<std::vector<std::string>> multi_queue;
   std::vector<std::string> watched;
+  std::vector<int> watched_db;        // per watched key: its database
   std::vector<bool> watched_expired;  // per watched key: already past its deadline at WATCH
 
   // Pub/sub (ordered so UNSUBSCRIBE without arguments answers in a stable order).

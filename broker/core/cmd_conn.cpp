@@ -48,7 +48,7 @@ std::string client_info_line(const client& c) {
   const std::size_t pending = c.out.size() - c.out_sent;
   std::string line = "id=" + std::to_string(c.id) + " addr=" + c.addr + " laddr=" + c.laddr +
                      " fd=" + std::to_string(c.fd) + " name=" + c.name + " age=" + std::to_string(age) +
-                     " idle=" + std::to_string(idle) + " flags=" + client_flags(c) + " db=0" +
+                     " idle=" + std::to_string(idle) + " flags=" + client_flags(c) + " db=" + std::to_string(c.db) +
                      " sub=" + std::to_string(c.channels.size()) + " psub=" + std::to_string(c.patterns.size()) +
                      " ssub=0 multi=" + (c.in_multi ? std::to_string(c.multi_queue.size()) : std::string("-1")) +
                      " qbuf=" + std::to_string(c.in.size()) +
@@ -86,12 +86,10 @@ void cmd_quit(server& s, client& c, args_t) {
 }
 
 void cmd_select(server& s, client& c, args_t a) {
-  long long db;
-  if (!integer_arg(s, c, a[1], db)) return;
-  if (db != 0) {
-    s.add_error(c, "ERR DB index is out of range");
-    return;
-  }
+  int db;
+  if (!db_index_arg(s, c, a[1], db)) return;
+  // The commands after this one run in it (call() selects the client's database).
+  c.db = db;
   s.reply(c).ok();
 }
 
@@ -196,6 +194,7 @@ void cmd_reset(server& s, client& c, args_t) {
   if (c.monitor) s.remove_monitor(c);
   c.name.clear();
   c.resp = 2;
+  c.db = 0;
   c.no_evict = false;
   c.reply_off = c.reply_skip_next = false;  // as Redis: a SKIP in force still silences +RESET
   if (!s.cfg().requirepass.empty()) {

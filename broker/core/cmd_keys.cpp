@@ -129,7 +129,7 @@ void expire_generic(server& s, client& c, args_t a, std::int64_t base, bool seco
   }
   // The record of an HTTP queue's tasks in flight is what a restart recovers them from:
   // it must not vanish while tasks are added to it.
-  if (const std::string* q = s.tasks().inflight_owner(a[1])) {
+  if (const std::string* q = s.current_db() == 0 ? s.tasks().inflight_owner(a[1]) : nullptr) {
     s.add_error(c, "ERR '" + std::string(a[1]) + "' records the tasks in flight of HTTP queue '" + *q +
                        "' and cannot expire");
     return;
@@ -331,7 +331,7 @@ void cmd_dbsize(server& s, client& c, args_t) { s.reply(c).integer(static_cast<l
 
 void cmd_flushdb(server& s, client& c, args_t a) {
   if (!flush_args_ok(s, c, a)) return;
-  s.flush_all();
+  s.flush_db(s.current_db());
   s.add_dirty();
   s.reply(c).ok();
 }
@@ -339,6 +339,85 @@ void cmd_flushdb(server& s, client& c, args_t a) {
 void cmd_flushall(server& s, client& c, args_t a) {
   if (!flush_args_ok(s, c, a)) return;
   s.flush_all();
+  s.add_dirty();
+  s.reply(c).ok();
+}
+
+namespace {
+
+// Redis's getIntFromObjectOrReply: a 32-bit integer, else `msg` (or Redis's own errors).
+bool int_arg(server& s, client& c, std::string_view arg, int& out, const char* msg) {
+  long long v;
+  if (!parse_integer(arg, v)) {
+    s.add_error(c, msg ? std::string_view(msg) : not_integer_error);
+    return false;
+  }
+  if (v < INT_MIN || v > INT_MAX) {
+    s.add_error(c, msg ? std::string_view(msg)
+                       : std::string_view("ERR value is out of range, value must between -2147483648 and 2147483647"));
+    return false;
+  }
+  out = static_cast<int>(v);
+  return true;
+}
+
+}  // namespace
+
+bool db_index_arg(server& s, client& c, std::string_view arg, int& out) {
+  if (!int_arg(s, c, arg, out, nullptr)) return false;
+  if (out < 0 || out >= s.db_count()) {
+    s.add_error(c, "ERR DB index is out of range");
+    return false;
+  }
+  return true;
+}
+
+void cmd_move(server& s, client& c, args_t a) {
+  int dst;
+  if (!db_index_arg(s, c, a[2], dst)) return;
+  const int src = s.current_db();
+  if (src == dst) {
+    s.add_error(c, "ERR source and destination objects are the same");
+    return;
+  }
+  value* v = s.db().find(a[1]);
+  if (!v) {
+    s.reply(c).integer(0);
+    return;
+  }
+  keyspace& to = s.db(dst);
+  to.update_clock();
+  if (to.find(a[1])) {  // (an expired one is deleted there first, as Redis's lookupKeyWrite)
+    s.reply(c).integer(0);
+    return;
+  }
+  if (s.key_write_hook) s.key_write_hook(dst, a[1], false);
+  const std::int64_t deadline = v->expire_at;
+  value& moved = to.create(a[1], v->type());
+  moved.data = std::move(v->data);
+  s.db().erase(a[1]);
+  if (deadline) to.set_expire(a[1], deadline);
+  // The source key's WATCHers are told by call(); the destination's here, and clients
+  // blocked on it there are served.
+  {
+    server::db_scope in(s, dst);
+    s.signal_modified_key(a[1]);
+    if (moved.type() == value_type::list || moved.type() == value_type::zset) s.signal_key_as_ready(a[1]);
+    if (dst == 0) s.tasks().on_key_written(a[1]);
+  }
+  s.add_dirty();
+  s.reply(c).integer(1);
+}
+
+void cmd_swapdb(server& s, client& c, args_t a) {
+  int x, y;
+  if (!int_arg(s, c, a[1], x, "ERR invalid first DB index")) return;
+  if (!int_arg(s, c, a[2], y, "ERR invalid second DB index")) return;
+  if (x < 0 || x >= s.db_count() || y < 0 || y >= s.db_count()) {
+    s.add_error(c, "ERR DB index is out of range");
+    return;
+  }
+  s.swap_db(x, y);
   s.add_dirty();
   s.reply(c).ok();
 }

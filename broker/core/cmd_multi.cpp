@@ -9,14 +9,16 @@
 namespace respq::core {
 
 void unwatch_all(server& s, client& c) {
-  for (const auto& key : c.watched) {
-    auto it = s.watchers_.find(key);
-    if (it == s.watchers_.end()) continue;
+  for (std::size_t i = 0; i < c.watched.size(); ++i) {
+    auto& watchers = s.watchers_[static_cast<std::size_t>(c.watched_db[i])];
+    auto it = watchers.find(c.watched[i]);
+    if (it == watchers.end()) continue;
     auto& v = it->second;
     v.erase(std::remove(v.begin(), v.end(), &c), v.end());
-    if (v.empty()) s.watchers_.erase(it);
+    if (v.empty()) watchers.erase(it);
   }
   c.watched.clear();
+  c.watched_db.clear();
   c.watched_expired.clear();
   c.watch_dirty = false;
 }
@@ -60,9 +62,10 @@ void cmd_exec(server& s, client& c, args_t) {
   }
   // As Redis 7: a watched key that was alive at WATCH and has reached its deadline since
   // counts as changed, even if nobody touched it yet.
-  for (std::size_t i = 0; i < c.watched.size() && !c.watch_dirty; ++i)
-    if (const value* v = s.db().peek(c.watched[i]); v && !c.watched_expired[i] && s.db().is_expired(*v))
-      c.watch_dirty = true;
+  for (std::size_t i = 0; i < c.watched.size() && !c.watch_dirty; ++i) {
+    keyspace& d = s.db(c.watched_db[i]);
+    if (const value* v = d.peek(c.watched[i]); v && !c.watched_expired[i] && d.is_expired(*v)) c.watch_dirty = true;
+  }
   if (c.watch_dirty) {
     unwatch_all(s, c);
     s.reply(c).null_array();
@@ -92,12 +95,16 @@ void cmd_watch(server& s, client& c, args_t a) {
     s.add_error(c, "ERR WATCH inside MULTI is not allowed");
     return;
   }
+  const int db = s.current_db();
   for (std::size_t i = 1; i < a.size(); ++i) {
     std::string key(a[i]);
-    if (std::find(c.watched.begin(), c.watched.end(), key) != c.watched.end()) continue;
-    s.watchers_[key].push_back(&c);
+    bool already = false;
+    for (std::size_t j = 0; j < c.watched.size() && !already; ++j) already = c.watched_db[j] == db && c.watched[j] == key;
+    if (already) continue;
+    s.watchers_[static_cast<std::size_t>(db)][key].push_back(&c);
     const value* v = s.db().peek(key);
     c.watched_expired.push_back(v && s.db().is_expired(*v));
+    c.watched_db.push_back(db);
     c.watched.push_back(std::move(key));
   }
   s.reply(c).ok();

@@ -8,6 +8,7 @@
 // up, from the stamp keyspace::find leaves on it. FREQ needs an LFU policy, which respq
 // does not have: it answers Redis's error for that case.
 #include "broker/core/commands.hpp"
+#include "broker/core/task_manager.hpp"
 
 namespace respq::core {
 
@@ -67,43 +68,54 @@ void cmd_object(server& s, client& c, args_t a) {
 }
 
 // COPY source destination [DB destination-db] [REPLACE]. The copy keeps the deadline
-// and is propagated as the command itself.
+// and is propagated as the command itself (Redis's AOF and the mirror's upstream run it).
 void cmd_copy(server& s, client& c, args_t a) {
-  long long dbid = -1;
+  int dst_db = s.current_db();
   bool replace = false;
   for (std::size_t i = 3; i < a.size(); ++i) {
     const std::string opt = to_lower(a[i]);
     if (opt == "replace") {
       replace = true;
     } else if (opt == "db" && i + 1 < a.size()) {
-      if (!integer_arg(s, c, a[++i], dbid)) return;
-      if (dbid != 0) {  // respq has database 0 only
-        s.add_error(c, "ERR DB index is out of range");
-        return;
-      }
+      if (!db_index_arg(s, c, a[++i], dst_db)) return;
     } else {
       s.add_error(c, syntax_error);
       return;
     }
   }
-  if (a[1] == a[2]) {
+  const int here = s.current_db();
+  if (dst_db == here && a[1] == a[2]) {
     s.add_error(c, "ERR source and destination objects are the same");
     return;
   }
   value* src = s.db().find(a[1]);
-  if (!src || (s.db().find(a[2]) && !replace)) {
+  if (!src) {
     s.reply(c).integer(0);
     return;
   }
+  keyspace& to = s.db(dst_db);
+  to.update_clock();
+  if (to.find(a[2]) && !replace) {  // (an expired destination is deleted first, as Redis's lookupKeyWrite)
+    s.reply(c).integer(0);
+    return;
+  }
+  // call() announced both keys in the current database; a destination elsewhere is
+  // announced here, for the AOF rewrite's copy-on-write.
+  if (dst_db != here && s.key_write_hook) s.key_write_hook(dst_db, a[2], false);
   auto data = copy_data(*src);
   const std::int64_t deadline = src->expire_at;
   const value_type t = src->type();
   const string_encoding enc = src->str_enc;
-  value& dst = s.db().create(a[2], t);  // (replaces the destination, deadline included)
+  value& dst = to.create(a[2], t);  // (replaces the destination, deadline included)
   dst.data = std::move(data);
   dst.str_enc = enc;
-  if (deadline) s.db().set_expire(a[2], deadline);
-  if (t == value_type::list) s.signal_key_as_ready(a[2]);
+  if (deadline) to.set_expire(a[2], deadline);
+  {
+    server::db_scope in(s, dst_db);
+    if (dst_db != here) s.signal_modified_key(a[2]);  // (call() tells the current database's WATCHers)
+    if (t == value_type::list || t == value_type::zset) s.signal_key_as_ready(a[2]);
+    if (dst_db == 0 && dst_db != here) s.tasks().on_key_written(a[2]);
+  }
   s.add_dirty();
   s.reply(c).integer(1);
 }

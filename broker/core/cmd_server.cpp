@@ -52,7 +52,8 @@ std::string allocator_name() {
 std::uint64_t used_memory(server& s) {
   // Data held by values plus client buffers: what Redis's used_memory approximates.
   std::uint64_t total = 0;
-  for (const auto& [k, v] : s.db().all()) {
+  for (int i = 0; i < s.db_count(); ++i)  // every database (the loop body is per key)
+  for (const auto& [k, v] : s.db(i).all()) {
     total += k.size() + sizeof(value) + 48;
     switch (v.type()) {
       case value_type::list: total += const_cast<value&>(v).list().allocated_bytes(); break;
@@ -240,9 +241,12 @@ std::string section_commandstats(server& s) {
 
 std::string section_keyspace(server& s) {
   std::string o;
-  if (s.db().size())
-    line(o, "db0", "keys=" + std::to_string(s.db().size()) + ",expires=" + std::to_string(s.db().volatile_keys()) +
-                       ",avg_ttl=" + std::to_string(s.db().avg_ttl_ms()));
+  for (int i = 0; i < s.db_count(); ++i) {
+    keyspace& d = s.db(i);
+    if (d.size())
+      line(o, "db" + std::to_string(i), "keys=" + std::to_string(d.size()) + ",expires=" + std::to_string(d.volatile_keys()) +
+                                          ",avg_ttl=" + std::to_string(d.avg_ttl_ms()));
+  }
   return o;
 }
 

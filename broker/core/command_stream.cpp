@@ -7,10 +7,26 @@
 
 namespace respq::core {
 
+void command_stream::append_select(int db) {
+  const std::string n = std::to_string(db);
+  effect_meta m;
+  m.offset = bytes_.size();
+  const std::string_view argv[] = {"SELECT", n};
+  resp::reply_writer::command(bytes_, argv);
+  m.length = bytes_.size() - m.offset;
+  m.keyless = true;
+  m.db = db;
+  m.select = true;
+  effects_.push_back(std::move(m));
+  emitted_db_ = db;
+}
+
 void command_stream::append(std::span<const std::string_view> argv, std::size_t key_index) {
   ++total_;
   if (sinks_.empty()) return;  // nobody persists or mirrors: nothing to encode
+  if (db_ != emitted_db_) append_select(db_);
   effect_meta m;
+  m.db = db_;
   m.offset = bytes_.size();
   resp::reply_writer::command(bytes_, argv);
   m.length = bytes_.size() - m.offset;
@@ -21,8 +37,17 @@ void command_stream::append(std::span<const std::string_view> argv, std::size_t 
 
 void command_stream::append_publish(std::string_view channel, std::string_view message) {
   if (sinks_.empty()) return;
-  append({"PUBLISH", channel, message}, 0);
-  effects_.back().persist = false;
+  // Channels are in no database: no SELECT for it.
+  ++total_;
+  effect_meta m;
+  m.offset = bytes_.size();
+  const std::string_view argv[] = {"PUBLISH", channel, message};
+  resp::reply_writer::command(bytes_, argv);
+  m.length = bytes_.size() - m.offset;
+  m.keyless = true;
+  m.persist = false;
+  m.db = -1;
+  effects_.push_back(std::move(m));
 }
 
 void command_stream::begin_atomic() {
@@ -41,13 +66,14 @@ void command_stream::end_atomic() {
   bytes_.insert(atomic_start_bytes_, multi);
   for (std::size_t i = atomic_start_index_; i < effects_.size(); ++i) effects_[i].offset += multi.size();
   effects_.insert(effects_.begin() + static_cast<std::ptrdiff_t>(atomic_start_index_),
-                  effect_meta{atomic_start_bytes_, multi.size(), {}, true});
-  effects_.push_back(effect_meta{bytes_.size(), exec.size(), {}, true});
+                  effect_meta{atomic_start_bytes_, multi.size(), {}, true, true, -1, false});
+  effects_.push_back(effect_meta{bytes_.size(), exec.size(), {}, true, true, -1, false});
   bytes_.append(exec);
 }
 
 bool command_stream::flush() {
   if (effects_.empty()) return true;
+  if (emitted_db_ != 0) append_select(0);  // every batch ends in database 0
   bool ok = true;
   for (stream_sink* s : sinks_) ok = s->on_effects(bytes_, effects_) && ok;
   bytes_.clear();

@@ -4,6 +4,14 @@
 // the Redis mirror) receive each loop turn's batch before any reply of that turn is
 // written, which is what makes group commit possible.
 //
+// Databases: every effect applies in a database (effect_meta::db, the server's current
+// one when it was appended). The bytes carry `SELECT n` before an effect whose database
+// differs from the previous effect's (as Redis's feedAppendOnlyFile does with its last
+// selected db), and every batch starts and ends in database 0: a batch that left it ends
+// with SELECT 0. So a sink can write, replay or forward any batch on its own: the AOF is
+// in database 0 between batches whatever was appended before, and so is the mirror's
+// upstream connection. A SELECT inside an atomic group's MULTI/EXEC is valid for Redis.
+//
 // Owner: the server core (broker thread). Sinks are called on the broker thread.
 #pragma once
 
@@ -22,6 +30,8 @@ struct effect_meta {
   std::string key;      // first key the effect touches; empty for MULTI/EXEC/FLUSHALL
   bool keyless;         // FLUSHALL/FLUSHDB/MULTI/EXEC: applies to every filter
   bool persist = true;  // false for PUBLISH: mirrored, never written to the AOF
+  int db = 0;           // the database it applies in; -1 for MULTI/EXEC/PUBLISH
+  bool select = false;  // a SELECT db (keyless) the stream put in
 };
 
 class stream_sink {
@@ -48,6 +58,8 @@ class command_stream {
   // are two or more of them (so a torn tail of the log can't apply half of them).
   void begin_atomic();
   void end_atomic();
+  // The database of the effects appended from now on (the server's current one).
+  void set_db(int db) { db_ = db; }
 
   bool empty() const { return effects_.empty(); }
   // Hands the batch to every sink and clears it. False when a sink failed.
@@ -63,6 +75,10 @@ class command_stream {
   std::string bytes_;
   std::vector<effect_meta> effects_;
   std::vector<stream_sink*> sinks_;
+  void append_select(int db);
+
+  int db_ = 0;           // database of the next effect
+  int emitted_db_ = 0;   // database the bytes so far leave the reader in
   int atomic_depth_ = 0;
   std::size_t atomic_start_bytes_ = 0, atomic_start_index_ = 0;
   std::uint64_t total_ = 0;

@@ -111,6 +111,8 @@ void server::build_command_table() {
   t.push_back(def("dbsize", 1, R | F, 0, 0, 0, cmd_dbsize, "server", "1.0.0", "O(1)", "keyspace read fast", "Return the number of keys in the selected database"));
   t.push_back(def("flushdb", -1, W, 0, 0, 0, cmd_flushdb, "server", "1.0.0", "O(N) where N is the total number of keys in the selected database", "keyspace write slow dangerous", "Remove all keys from the current database"));
   t.push_back(def("flushall", -1, W, 0, 0, 0, cmd_flushall, "server", "1.0.0", "O(N) where N is the total number of keys in all databases", "keyspace write slow dangerous", "Remove all keys from all databases"));
+  t.push_back(def("move", 3, W | F, 1, 1, 1, cmd_move, "generic", "1.0.0", "O(1)", "keyspace write fast", "Move a key to another database"));
+  t.push_back(def("swapdb", 3, W | F, 0, 0, 0, cmd_swapdb, "server", "4.0.0", "O(N) where N is the count of clients watching or blocking on keys from both databases.", "keyspace write fast dangerous", "Swaps two Redis databases"));
   t.push_back(def("rename", 3, W, 1, 2, 1, cmd_rename, "generic", "1.0.0", "O(1)", "keyspace write slow", "Rename a key"));
   t.push_back(def("renamenx", 3, W | F, 1, 2, 1, cmd_renamenx, "generic", "1.0.0", "O(1)", "keyspace write fast", "Rename a key, only if the new key does not exist"));
   t.push_back(def("copy", -3, W | D, 1, 2, 1, cmd_copy, "generic", "6.2.0", "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.", "keyspace write slow", "Copy a key"));

@@ -45,6 +45,10 @@ std::size_t zset_pop_reply(resp::reply_writer& w, zset_value& z, std::string_vie
 // "ERR invalid expire time in '<command>' command".
 void expire_time_error(server& s, client& c, std::string_view command);
 
+// A database number argument (SELECT, MOVE): Redis's errors for a non-integer and for a
+// number outside 0..databases-1.
+bool db_index_arg(server& s, client& c, std::string_view arg, int& out);
+
 #define RESPQ_COMMANDS(X)                                                                             \
   X(ping) X(echo) X(quit) X(select) X(auth) X(hello) X(client) X(reset)                              \
   X(lpush) X(rpush) X(lpushx) X(rpushx) X(lpop) X(rpop) X(llen) X(lrange) X(lindex) X(lset) X(lrem)  \
@@ -52,6 +56,7 @@ void expire_time_error(server& s, client& c, std::string_view command);
   X(lmpop) X(blmpop)                                                                                 \
   X(del) X(unlink) X(exists) X(type) X(ttl) X(pttl) X(persist) X(keys) X(scan) X(dbsize) X(flushdb)   \
   X(flushall) X(rename) X(renamenx)                                                                  \
+  X(move) X(swapdb)                                                                                  \
   X(expire) X(pexpire) X(expireat) X(pexpireat) X(expiretime) X(pexpiretime)                         \
   X(get) X(set) X(setnx) X(mget) X(mset) X(incr) X(decr) X(incrby) X(decrby) X(append) X(strlen)      \
   X(getset) X(getdel) X(getrange) X(substr) X(setrange) X(incrbyfloat) X(msetnx)                     \

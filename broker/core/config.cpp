@@ -98,6 +98,8 @@ std::vector<config_entry> make_table() {
                }});
   t.push_back({"requirepass", true, [](const config& c) { return c.requirepass; },
                [](config& c, const std::vector<std::string>& a) { return set_str(c.requirepass, a); }});
+  t.push_back({"databases", false, [](const config& c) { return std::to_string(c.databases); },
+               [](config& c, const std::vector<std::string>& a) { return set_uint(c.databases, a, 1, 1000000); }});
   t.push_back({"maxclients", true, [](const config& c) { return std::to_string(c.maxclients); },
                [](config& c, const std::vector<std::string>& a) { return set_uint(c.maxclients, a, 1, 1000000); }});
   t.push_back({"timeout", true, [](const config& c) { return std::to_string(c.timeout); },
@@ -330,7 +332,7 @@ const std::vector<config_entry>& config_table() {
 
 const std::vector<std::pair<std::string, std::string>>& compat_config_values() {
   static const std::vector<std::pair<std::string, std::string>> values{
-      {"save", ""}, {"databases", "1"}, {"maxmemory", "0"}, {"maxmemory-policy", "noeviction"},
+      {"save", ""}, {"maxmemory", "0"}, {"maxmemory-policy", "noeviction"},
       {"hz", "10"}, {"io-threads", "1"}, {"cluster-enabled", "no"}};
   return values;
 }

@@ -38,6 +38,7 @@ struct config {
   std::vector<std::string> bind{"127.0.0.1"};
   std::string requirepass;
   unsigned maxclients = 10000;
+  int databases = 16;  // numbered databases 0..databases-1 (fixed at start, as in Redis)
   unsigned timeout = 0;                  // idle seconds, 0 = never
   unsigned tcp_keepalive = 300;
   // Microseconds the event loop keeps polling (instead of sleeping) once it runs out of

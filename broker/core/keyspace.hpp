@@ -1,4 +1,5 @@
-// keyspace: the one database (db 0). Owner: the broker thread; no locks.
+// keyspace: one numbered database (the server holds `databases` of them, 0..N-1; SWAPDB
+// exchanges two, and `index` follows). Owner: the broker thread; no locks.
 //
 // Values are lists (packed_list), strings, hashes, sets (set_value) and sorted sets
 // (zset_value). Lists are what respq is for;
@@ -142,6 +143,8 @@ class keyspace {
   std::function<void(const std::string& key)> on_expire;
   // While an AOF loads, keys keep their deadlines but nothing expires (as in Redis).
   void pause_expiry(bool paused) { expiry_paused_ = paused; }
+  // The database number this keyspace currently is (the expire handler needs it).
+  int index = 0;
 
  private:
   void expire(const std::string& key);

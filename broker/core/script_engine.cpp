@@ -713,6 +713,7 @@ void script_engine::eval(client& c, std::span<const std::string_view> a, bool by
   read_only_ = read_only;
   resp_ = 2;
   sha_ = sha;
+  fake_->db = c.db;  // the script's commands run in the caller's database
   s_.stream().begin_atomic();
   const int rc = lua_pcall(L, 0, 1, handler);
   s_.stream().end_atomic();

@@ -99,7 +99,21 @@ server::server(config cfg) : cfg_(std::move(cfg)) {
   internal_->authenticated = true;
   internal_->name = "respq-internal";
   tasks_ = std::make_unique<task_manager>(*this);
-  db_.on_expire = [this](const std::string& key) { expire_key(key); };
+  const std::size_t n = static_cast<std::size_t>(std::max(1, cfg_.databases));
+  for (std::size_t i = 0; i < n; ++i) {
+    auto ks = std::make_unique<keyspace>();
+    ks->index = static_cast<int>(i);
+    keyspace* raw = ks.get();
+    // The keyspace's number, not its slot at creation: SWAPDB moves keyspaces.
+    ks->on_expire = [this, raw](const std::string& key) {
+      db_scope in(*this, raw->index);
+      expire_key(key);
+    };
+    dbs_.push_back(std::move(ks));
+  }
+  waiters_.resize(n);
+  ready_set_.resize(n);
+  watchers_.resize(n);
 }
 
 server::~server() = default;
@@ -370,6 +384,9 @@ void server::dispatch(client& c, args_t args) {
 
 void server::call(client& c, const command_def& cmd, args_t args) {
   const std::uint64_t dirty_before = dirty_;
+  // The command runs in the client's database (SELECT inside EXEC or an AOF changes it
+  // for the commands after it).
+  db_scope in_db(*this, c.db);
   effects_logged_ = false;
   keys_signalled_ = false;
   c.last_command = cmd.name;
@@ -386,8 +403,10 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   const std::uint64_t started = cycle_clock::now();
   // One time for the whole command (and EXEC). Without deadlines nothing reads it, and the
   // cron keeps it within 100 ms anyway: the hot path skips the clock read.
-  if (!c.in_exec && db_.volatile_keys()) db_.update_clock();
-  if ((cmd.flags & flag_write) && key_write_hook) for_each_key(cmd, args, [&](std::string_view k) { key_write_hook(k, false); });
+  if (!c.in_exec && db().volatile_keys()) db().update_clock();
+  const int db_index = cur_db_;
+  if ((cmd.flags & flag_write) && key_write_hook)
+    for_each_key(cmd, args, [&](std::string_view k) { key_write_hook(db_index, k, false); });
   cmd.fn(*this, c, args);
   ++stats_.commands_processed;
   if (!loading_ && !c.is_fake) {  // as Redis: AOF replay and respq's own calls are not counted
@@ -403,13 +422,16 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   if (!monitors_.empty() && !loading_ && !(effective->flags & flag_admin)) feed_monitors(c, args);
   if (dirty_ != dirty_before) {
     if (!c.is_fake) turn_writers_.push_back(c.id);
-    if ((cmd.flags & flag_write) && !loading_) for_each_key(cmd, args, [&](std::string_view k) { tasks_->on_key_written(k); });
+    // The HTTP queues and their records live in database 0.
+    if ((cmd.flags & flag_write) && !loading_ && db_index == 0)
+      for_each_key(cmd, args, [&](std::string_view k) { tasks_->on_key_written(k); });
     // Propagate the command as is unless the handler wrote its own effects, and tell
     // WATCHers about every key it names.
     // (EXEC is not a write command: its queued commands propagated themselves.)
     if (!effects_logged_ && (cmd.flags & flag_write))
       stream_.append(args, cmd.first_key > 0 ? static_cast<std::size_t>(cmd.first_key) : 0);
-    if (!watchers_.empty() && !keys_signalled_) for_each_key(cmd, args, [&](std::string_view k) { signal_modified_key(k); });
+    if (!watchers_[static_cast<std::size_t>(cur_db_)].empty() && !keys_signalled_)
+      for_each_key(cmd, args, [&](std::string_view k) { signal_modified_key(k); });
   }
   effects_logged_ = false;
   keys_signalled_ = false;
@@ -567,25 +589,39 @@ void server::cron() {
   }
   // Active expiry: every key whose deadline passed, in deadline order, within a bounded
   // amount of work per tick (Redis samples; the index here finds exactly the due ones).
-  db_.update_clock();
-  if (db_.volatile_keys()) {
+  {
     const auto until = clock::now() + std::chrono::milliseconds(25);
-    while (db_.expire_due(256) == 256 && clock::now() < until) {}
+    for (auto& d : dbs_) {
+      d->update_clock();
+      if (!d->volatile_keys()) continue;
+      while (d->expire_due(256) == 256 && clock::now() < until) {}
+    }
   }
   tasks_->cron();
   for (auto& h : cron_hooks) h();
 }
 
+namespace {
+
+// The position of (db, key) in a client's WATCH list, or its size.
+std::size_t watched_index(const client& c, int db, std::string_view key) {
+  for (std::size_t i = 0; i < c.watched.size(); ++i)
+    if (c.watched_db[i] == db && c.watched[i] == key) return i;
+  return c.watched.size();
+}
+
+}  // namespace
+
 void server::signal_modified_key(std::string_view key) {
-  auto it = watchers_.find(key);
-  if (it == watchers_.end()) return;
+  auto& watchers = watchers_[static_cast<std::size_t>(cur_db_)];
+  auto it = watchers.find(key);
+  if (it == watchers.end()) return;
   for (client* c : it->second) {
     // As Redis 7: a key already past its deadline at WATCH that is now deleted (expired)
     // has not logically changed; the client only stops treating it as expired.
-    if (!c->watched_expired.empty() && !db_.peek(key)) {
-      auto w = std::find(c->watched.begin(), c->watched.end(), key);
-      const std::size_t i = static_cast<std::size_t>(w - c->watched.begin());
-      if (w != c->watched.end() && c->watched_expired[i]) {
+    if (!c->watched_expired.empty() && !db().peek(key)) {
+      const std::size_t i = watched_index(*c, cur_db_, key);
+      if (i < c->watched.size() && c->watched_expired[i]) {
         c->watched_expired[i] = false;
         continue;
       }
@@ -594,17 +630,42 @@ void server::signal_modified_key(std::string_view key) {
   }
 }
 
+void server::touch_watched_in_db(int emptied, int replaced_with) {
+  keyspace& e = db(emptied);
+  keyspace* r = replaced_with >= 0 ? &db(replaced_with) : nullptr;
+  for (auto& [key, list] : watchers_[static_cast<std::size_t>(emptied)]) {
+    const bool in_emptied = e.peek(key) != nullptr;
+    const value* rv = r ? r->peek(key) : nullptr;
+    if (!in_emptied && !rv) continue;
+    for (client* c : list) {
+      const std::size_t i = watched_index(*c, emptied, key);
+      const bool was_expired = i < c->watched.size() && c->watched_expired[i];
+      if (was_expired) {
+        if (!rv) {
+          c->watched_expired[i] = false;  // an expired key now deleted: no logical change
+          continue;
+        }
+        if (r->is_expired(*rv)) continue;  // expired, and still
+      } else if (!in_emptied && r->is_expired(*rv)) {
+        if (i < c->watched.size()) c->watched_expired[i] = true;  // nothing replaced by an expired key
+        continue;
+      }
+      c->watch_dirty = true;
+    }
+  }
+}
+
 void server::key_deleted(std::string_view key) { signal_modified_key(key); }
 
 void server::delete_by_deadline(std::string_view key) {
-  db_.erase(key);
+  db().erase(key);
   stream_.append({"DEL", key});
   key_deleted(key);
-  tasks_->on_key_written(key);
+  if (cur_db_ == 0) tasks_->on_key_written(key);
 }
 
 void server::expire_key(const std::string& key) {
-  if (key_write_hook) key_write_hook(key, false);  // the AOF rewrite copies it first
+  if (key_write_hook) key_write_hook(cur_db_, key, false);  // the AOF rewrite copies it first
   ++stats_.expired_keys;
   delete_by_deadline(key);
 }
@@ -617,7 +678,7 @@ bool server::set_key_deadline(std::string_view key, std::int64_t at_ms) {
     effects_logged();
     return false;
   }
-  db_.set_expire(key, at_ms);
+  db().set_expire(key, at_ms);
   const std::string when = std::to_string(at_ms);
   stream_.append({"PEXPIREAT", key, when});
   signal_modified_key(key);
@@ -626,14 +687,47 @@ bool server::set_key_deadline(std::string_view key, std::int64_t at_ms) {
 }
 
 void server::flush_all() {
-  if (key_write_hook) key_write_hook({}, true);
+  if (key_write_hook) key_write_hook(-1, {}, true);
   // As in Redis, a flush touches only the watched keys it removes: WATCH on a key that
   // does not exist survives FLUSHALL.
-  for (auto& [key, list] : watchers_)
-    if (db_.find(key))
-      for (client* c : list) c->watch_dirty = true;
-  db_.clear();
+  for (int i = 0; i < db_count(); ++i) {
+    touch_watched_in_db(i, -1);
+    db(i).clear();
+  }
   tasks_->on_flush();
+}
+
+void server::flush_db(int index) {
+  if (key_write_hook) key_write_hook(index, {}, true);
+  touch_watched_in_db(index, -1);
+  db(index).clear();
+  if (index == 0) tasks_->on_flush();
+}
+
+void server::swap_db(int a, int b) {
+  if (a == b) return;
+  if (swapdb_hook) swapdb_hook(a, b);
+  touch_watched_in_db(a, b);
+  touch_watched_in_db(b, a);
+  std::swap(dbs_[static_cast<std::size_t>(a)], dbs_[static_cast<std::size_t>(b)]);
+  dbs_[static_cast<std::size_t>(a)]->index = a;
+  dbs_[static_cast<std::size_t>(b)]->index = b;
+  // Each keyspace keeps its own clock: the swapped-in ones read the same time.
+  db(a).update_clock();
+  db(b).update_clock();
+  // Database 0's queues and in-flight records were exchanged: the task manager forgets
+  // its bookkeeping as after FLUSHALL (requests in flight finish, their results ignored).
+  if (a == 0 || b == 0) tasks_->on_flush();
+  scan_ready_keys(a);
+  scan_ready_keys(b);
+}
+
+void server::scan_ready_keys(int index) {
+  auto& waiters = waiters_[static_cast<std::size_t>(index)];
+  if (waiters.empty()) return;
+  db_scope in(*this, index);
+  for (const auto& [key, list] : waiters)
+    if (const value* v = db().peek(key); v && v->type() == value_type::list) signal_key_as_ready(key);
 }
 
 void server::request_shutdown(bool save) {
@@ -648,8 +742,8 @@ void server::feed_monitors(const client& c, args_t args) {
   auto now = std::chrono::system_clock::now().time_since_epoch();
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(now).count();
   char head[96];
-  int n = std::snprintf(head, sizeof head, "+%lld.%06lld [0 ", static_cast<long long>(us / 1000000),
-                        static_cast<long long>(us % 1000000));
+  int n = std::snprintf(head, sizeof head, "+%lld.%06lld [%d ", static_cast<long long>(us / 1000000),
+                        static_cast<long long>(us % 1000000), c.is_fake ? cur_db_ : c.db);
   std::string line(head, static_cast<std::size_t>(n));
   line += c.is_fake ? std::string("lua") : c.addr;
   line += "]";

@@ -1,5 +1,6 @@
-// server: the broker's core. It owns the keyspace, the clients, blocked clients, pub/sub,
-// transactions, the command table, statistics and the HTTP task lifecycle. It does no
+// server: the broker's core. It owns the databases (numbered keyspaces), the clients,
+// blocked clients, pub/sub, transactions, the command table, statistics and the HTTP
+// task lifecycle (in database 0). It does no
 // I/O: the asio layer (broker/) hands it bytes and takes replies, so everything here
 // runs, and is tested, without sockets. One thread (the broker thread) calls into it;
 // nothing here is locked.
@@ -148,7 +149,33 @@ class server {
 
   // ---- State for commands ------------------------------------------------------------
   config& cfg() { return cfg_; }
-  keyspace& db() { return db_; }
+  // The database of the command being executed: the calling client's selected one (set
+  // by call(); a served blocked client's is the one it waits in; outside commands, the
+  // task manager's and shared queues' work, database 0). Handlers just use db().
+  keyspace& db() { return *dbs_[static_cast<std::size_t>(cur_db_)]; }
+  keyspace& db(int index) { return *dbs_[static_cast<std::size_t>(index)]; }
+  int db_count() const { return static_cast<int>(dbs_.size()); }
+  int current_db() const { return cur_db_; }
+  // Makes `index` the current database (db(), and the database of the effects logged
+  // from now on); returns the previous one.
+  int select_db(int index) {
+    const int prev = cur_db_;
+    cur_db_ = index;
+    stream_.set_db(index);
+    return prev;
+  }
+  // Runs a scope in another database, then returns to the one before.
+  class db_scope {
+   public:
+    db_scope(server& s, int index) : s_(s), prev_(s.select_db(index)) {}
+    ~db_scope() { s_.select_db(prev_); }
+    db_scope(const db_scope&) = delete;
+    db_scope& operator=(const db_scope&) = delete;
+
+   private:
+    server& s_;
+    int prev_;
+  };
   server_stats& stats() { return stats_; }
   // CONFIG RESETSTAT: the INFO stats, error counts and per-command figures.
   void reset_stats();
@@ -176,7 +203,7 @@ class server {
   bool loading() const { return loading_; }
   void set_loading(bool v) {
     loading_ = v;
-    db_.pause_expiry(v);
+    for (auto& d : dbs_) d->pause_expiry(v);
   }
 
   // Replies.
@@ -194,7 +221,7 @@ class server {
   void add_error(client& c, std::string_view msg);  // counts error stats
   void queue_write(client& c);
 
-  // Keys.
+  // Keys, in the current database.
   void signal_modified_key(std::string_view key);   // WATCH
   void signal_key_as_ready(std::string_view key);   // a list got elements
   void key_deleted(std::string_view key);           // a key vanished (DEL, pop to empty, ...)
@@ -205,6 +232,14 @@ class server {
   // as Redis does. Logs the effect (PEXPIREAT, or DEL) itself. Returns false if deleted.
   bool set_key_deadline(std::string_view key, std::int64_t at_ms);
   void flush_all();
+  // FLUSHDB: empties one database.
+  void flush_db(int index);
+  // SWAPDB: exchanges the contents of two databases. Clients keep their selected number;
+  // WATCHers of keys that change are told and clients blocked on keys the swapped-in
+  // contents have are served (Redis 7.0's dbSwapDatabases).
+  void swap_db(int a, int b);
+  // Clients blocked in database `index` on keys it holds get served (after SWAPDB, MOVE).
+  void scan_ready_keys(int index);
 
   // Blocking (blocking.cpp).
   void block_client(client& c, std::unique_ptr<blocked_state> b);
@@ -252,15 +287,18 @@ class server {
   std::vector<std::pair<std::string, std::function<std::string()>>> info_sections;
   // BGREWRITEAOF: returns the status reply text, or an error starting with "ERR".
   std::function<std::string()> bgrewriteaof;
-  // Called just before a key is modified, with the key (and before FLUSHALL/FLUSHDB
-  // with an empty key view and flush == true). The AOF rewrite copies a key's value on
-  // its first write after the rewrite began (copy-on-write without fork).
-  std::function<void(std::string_view key, bool flush)> key_write_hook;
+  // Called just before a key of database `db` is modified, with the key (and before
+  // FLUSHDB with an empty key view and flush == true; FLUSHALL: db == -1). The AOF rewrite
+  // copies a key's value on its first write after the rewrite began (copy-on-write
+  // without fork).
+  std::function<void(int db, std::string_view key, bool flush)> key_write_hook;
+  // Called just before SWAPDB exchanges databases a and b (while key_write_hook is set).
+  std::function<void(int a, int b)> swapdb_hook;
   // Writers other than client commands (the task dispatcher, shared queues) announce each
   // key here before changing it: for the AOF rewrite, and for clients that WATCH it.
   void will_write(std::string_view key) {
-    if (key_write_hook) key_write_hook(key, false);
-    if (!watchers_.empty()) signal_modified_key(key);
+    if (key_write_hook) key_write_hook(cur_db_, key, false);
+    if (!watchers_[static_cast<std::size_t>(cur_db_)].empty()) signal_modified_key(key);
   }
   // Run by cron() ten times a second (AOF fsync scheduling, automatic rewrite, link).
   std::vector<std::function<void()>> cron_hooks;
@@ -285,10 +323,14 @@ class server {
   void remove_from_waiters(client& c);
   // A key gone because of its deadline: removed, DEL logged, WATCH and the task queues told.
   void delete_by_deadline(std::string_view key);
+  // Redis's touchAllWatchedKeysInDb: WATCHers of keys of `emptied` that exist there, or
+  // in `replaced_with` (SWAPDB; -1 for a flush), see a change.
+  void touch_watched_in_db(int emptied, int replaced_with);
   void build_command_table();
 
   config cfg_;
-  keyspace db_;
+  std::vector<std::unique_ptr<keyspace>> dbs_;
+  int cur_db_ = 0;
   server_stats stats_;
   command_stream stream_;
   std::unique_ptr<task_manager> tasks_;
@@ -307,10 +349,11 @@ class server {
   std::vector<client*> pending_writes_;
   std::vector<std::uint64_t> turn_writers_;  // clients whose writes this turn await the sinks
 
-  // Blocking: key -> FIFO of waiters; ready keys served after each command.
-  std::unordered_map<std::string, std::list<client*>, string_hash, std::equal_to<>> waiters_;
-  std::vector<std::string> ready_keys_;
-  std::unordered_set<std::string, string_hash, std::equal_to<>> ready_set_;
+  // Blocking, per database: key -> FIFO of waiters; ready keys (database, key) served
+  // after each command.
+  std::vector<std::unordered_map<std::string, std::list<client*>, string_hash, std::equal_to<>>> waiters_;
+  std::vector<std::pair<int, std::string>> ready_keys_;
+  std::vector<std::unordered_set<std::string, string_hash, std::equal_to<>>> ready_set_;
   std::multimap<clock::time_point, client*> block_deadlines_;
   std::vector<client*> unblocked_;
   std::size_t blocked_count_ = 0;
@@ -320,8 +363,8 @@ class server {
   std::list<std::pair<std::string, client*>> patterns_;
   std::size_t pubsub_clients_ = 0;
 
-  // WATCH: key -> clients watching it.
-  std::unordered_map<std::string, std::vector<client*>, string_hash, std::equal_to<>> watchers_;
+  // WATCH, per database: key -> clients watching it.
+  std::vector<std::unordered_map<std::string, std::vector<client*>, string_hash, std::equal_to<>>> watchers_;
 
   std::vector<client*> monitors_;
   std::string discarded_;  // where silenced replies go

@@ -137,7 +137,7 @@ struct task_manager::impl {
 
   // The producer's payload of a task, read back from its envelope in the hash.
   bool payload_of(const queue_state& q, const std::string& id, std::string& out) {
-    value* v = s.db().find(q.inflight_key);
+    value* v = s.db(0).find(q.inflight_key);
     if (!v || v->type() != value_type::hash) return false;
     auto it = v->hash().find(id);
     if (it == v->hash().end()) return false;
@@ -156,12 +156,12 @@ struct task_manager::impl {
 
   void hset(const queue_state& q, const std::string& id, std::string env) {
     s.will_write(q.inflight_key);
-    value* v = s.db().find(q.inflight_key);
+    value* v = s.db(0).find(q.inflight_key);
     if (v && v->type() != value_type::hash) {
       log_warning("Key '" + q.inflight_key + "' is not a hash: replacing it to track HTTP tasks");
       v = nullptr;
     }
-    if (!v) v = &s.db().create(q.inflight_key, value_type::hash);
+    if (!v) v = &s.db(0).create(q.inflight_key, value_type::hash);
     s.stream().append({"HSET", q.inflight_key, id, env});
     v->hash()[id] = std::move(env);
     s.add_dirty();
@@ -169,25 +169,25 @@ struct task_manager::impl {
 
   void hdel(const queue_state& q, const std::string& id) {
     s.will_write(q.inflight_key);
-    value* v = s.db().find(q.inflight_key);
+    value* v = s.db(0).find(q.inflight_key);
     if (!v || v->type() != value_type::hash) return;
     if (v->hash().erase(id)) {
       s.stream().append({"HDEL", q.inflight_key, id});
-      if (v->hash().empty()) s.db().erase(q.inflight_key);
+      if (v->hash().empty()) s.db(0).erase(q.inflight_key);
       s.add_dirty();
     }
   }
 
   // Pops the oldest pending task (right end) and logs the RPOP. Returns false when empty.
   bool pop_pending(queue_state& q, std::string& payload) {
-    value* v = s.db().find(q.name);
+    value* v = s.db(0).find(q.name);
     if (!v || v->type() != value_type::list || v->list().empty()) return false;
     s.will_write(q.name);
     packed_list& l = v->list();
     payload.assign(l.back());
     l.pop_back();
     s.stream().append({"RPOP", q.name});
-    if (l.empty()) s.db().erase(q.name);
+    if (l.empty()) s.db(0).erase(q.name);
     s.add_dirty();
     // Dispatch latency: the oldest remembered push is this task's.
     if (!q.push_times.empty()) {
@@ -413,6 +413,7 @@ struct task_manager::impl {
   }
 
   void dispatch_all() {
+    server::db_scope in_db0(s, 0);  // the queues and their records live in database 0
     dirty = false;
     for (auto& [name, q] : queues) dispatch(q);
   }
@@ -528,7 +529,7 @@ void task_manager::on_list_push(std::string_view key) {
   if (impl_->queues.empty()) return;
   auto it = impl_->queues.find(key);
   if (it == impl_->queues.end()) return;
-  value* v = s_.db().find(key);
+  value* v = s_.db(0).find(key);
   // Only a list is a queue: a sorted set under a queue's name (ZADD wakes BZPOPMIN
   // waiters through the same signal) is not work for the dispatcher.
   if (v && v->type() != value_type::list) return;
@@ -569,7 +570,7 @@ void task_manager::on_key_written(std::string_view key) {
   // A client changed <queue>:inflight (HDEL to cancel a waiting task, DEL, ...): drop the
   // waiting tasks whose envelope is gone, so INFO and the schedule agree with the hash.
   auto& q = impl_->queues.find(*name)->second;
-  value* v = s_.db().find(key);
+  value* v = s_.db(0).find(key);
   const hash_value* h = v && v->type() == value_type::hash ? &v->hash() : nullptr;
   for (auto it = q.due.begin(); it != q.due.end();) {
     const std::string& id = it->second;
@@ -613,7 +614,7 @@ clock::time_point task_manager::next_deadline() const {
       t = std::min(t, now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(wait)));
     }
     if (q.opts.rate > 0 && q.next_allowed > now && q.in_flight < q.opts.concurrency) {
-      value* v = s_.db().find(name);
+      value* v = s_.db(0).find(name);
       bool pending = v && v->type() == value_type::list && !v->list().empty();
       if (pending || (!q.due.empty() && q.due.begin()->first <= now_unix)) t = std::min(t, q.next_allowed);
     }
@@ -639,9 +640,9 @@ void task_manager::on_flush() {
 std::string task_manager::info() {
   std::string out;
   for (auto& [name, q] : impl_->queues) {
-    value* v = s_.db().find(name);
+    value* v = s_.db(0).find(name);
     std::size_t pending = v && v->type() == value_type::list ? v->list().size() : 0;
-    value* d = s_.db().find(q.dead_key);
+    value* d = s_.db(0).find(q.dead_key);
     std::size_t dead_now = d && d->type() == value_type::list ? d->list().size() : 0;
     // Nearest-rank percentiles; asked in increasing order, so each selection only
     // partitions what lies above the previous one.
@@ -669,6 +670,7 @@ std::string task_manager::info() {
 }
 
 void task_manager::on_results(std::vector<workers::http_result>&& results) {
+  server::db_scope in_db0(s_, 0);
   for (auto& r : results) impl_->on_result(r);
   impl_->dispatch_all();
 }
@@ -677,7 +679,7 @@ void task_manager::recover() {
   std::size_t restored = 0;
   const double now = unix_now();
   for (auto& [name, q] : impl_->queues) {
-    value* v = s_.db().find(q.inflight_key);
+    value* v = s_.db(0).find(q.inflight_key);
     if (!v) continue;
     if (v->type() != value_type::hash) {
       log_warning("Key '" + q.inflight_key + "' is not a hash: HTTP tasks of queue '" + name + "' can't be recovered");
@@ -724,6 +726,7 @@ void task_manager::stop_dispatching() {
 }
 
 void task_manager::abandon_in_flight() {
+  server::db_scope in_db0(s_, 0);
   // Put every unfinished attempt back at the head of its queue (the right end, taken
   // next), in the order the attempts started.
   std::vector<std::pair<std::uint64_t, std::string>> order(impl_->tickets.begin(), impl_->tickets.end());

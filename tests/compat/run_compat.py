@@ -36,9 +36,8 @@ CONNECT_TIMEOUT = 5.0
 DISPLAY_MAX = 3000            # replies longer than this are cut in reports
 MAX_MISSED = 5                # a script stops after this many missing replies in a row
 
-# The reference server. databases=1 because respq has a single database (SELECT of any
-# other index is an error there); with one database Redis gives the same answers.
-REDIS_ARGS = ["--databases", "1"]
+# The reference server: Redis's defaults, 16 databases as respq's.
+REDIS_ARGS = []
 
 
 class ScriptError(Exception):

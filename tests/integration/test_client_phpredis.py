@@ -166,7 +166,7 @@ def test_rawcommand_command_info_and_client(s):
     case(s.r.port, "rawcommand")
 
 
-def test_select_0_works_and_select_1_is_an_error(s):
+def test_select_move_and_swapdb_across_databases(s):
     case(s.r.port, "select")
 
 

@@ -116,15 +116,17 @@ def test_monitor_shows_commands_run_by_another_client(s):
         assert lines.get(timeout=10) == "OK"
         cli(port, "rpush", "cli:mon", "a b", 'q"uote')
         cli(port, "lrange", "cli:mon", "0", "-1")
+        cli(port, "-n", "3", "set", "cli:mon3", "v")  # the line names the database
         seen = []
-        want = ['"rpush" "cli:mon" "a b" "q\\"uote"', '"lrange" "cli:mon" "0" "-1"']
-        line_re = re.compile(r'^\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] (.*)$')
+        want = [("0", '"rpush" "cli:mon" "a b" "q\\"uote"'), ("0", '"lrange" "cli:mon" "0" "-1"'),
+                ("3", '"set" "cli:mon3" "v"')]
+        line_re = re.compile(r'^\d+\.\d{6} \[(\d+) 127\.0\.0\.1:\d+\] (.*)$')
         while want:
             line = lines.get(timeout=10)
             seen.append(line)
             m = line_re.match(line)
             assert m, f"MONITOR line not in Redis format: {line!r}"
-            if m.group(1) == want[0]:
+            if (m.group(1), m.group(2)) == want[0]:
                 want.pop(0)
     except queue.Empty:
         raise AssertionError(f"MONITOR did not show the commands; saw {seen!r}")
@@ -132,6 +134,7 @@ def test_monitor_shows_commands_run_by_another_client(s):
         mon.terminate()
         mon.wait(10)
     cli(port, "del", "cli:mon")
+    cli(port, "-n", "3", "del", "cli:mon3")
 
 
 def test_dash_a_with_requirepass():

@@ -321,7 +321,15 @@ def test_backlog_overflow_drops_the_backlog_and_resyncs():
         assert int(m["backlog_bytes"]) <= 4096, m
         assert m["backlog_limit"] == "4096", m
         up.start()
-        wait_until(lambda: up.client().exists("keep"), what="upstream reloaded its AOF")
+
+        def reloaded():
+            import redis
+            try:
+                return up.client().exists("keep")
+            except redis.exceptions.BusyLoadingError:  # it listens while it loads
+                return False
+
+        wait_until(reloaded, what="upstream reloaded its AOF")
         mine = eventually_same(r, up)
         assert not up.client().exists("gone")
         assert len(mine["big"]) == 400
@@ -375,6 +383,50 @@ def test_flushall_deletes_only_the_mirrored_keys_upstream():
         eventually_same(r, up, match=lambda k: k.startswith("m:"))
         assert up.client().lrange("keep", 0, -1) == [b"mine"]
         assert up.client().lrange("m:3", 0, -1) == [b"after"]
+
+
+def test_each_database_is_mirrored_to_the_same_number_upstream():
+    with RedisServer() as up:
+        up.client(db=2).set("stale", "x")  # the start's resync covers every database
+        with sidecar(up, "n1", *MIRROR) as r:
+            r.client().set("k", "zero")
+            r.client(db=2).rpush("l", "a", "b")
+            r.client(db=2).set("k", "two")
+            r.client(db=2).rpush("l", "c")
+            with r.raw() as raw:
+                for cmd in (("MULTI",), ("SET", "tx", "0"), ("SELECT", "4"), ("RPUSH", "tx", "4"), ("EXEC",)):
+                    raw.cmd(*cmd)
+            r.client().set("after", "tx")
+
+            def same():
+                wait_caught_up(r)
+                for db in range(6):
+                    assert_same_keys(_Db(r, db), _Db(up, db))
+
+            same()
+            assert up.client(db=2).lrange("l", 0, -1) == [b"a", b"b", b"c"]
+            assert up.client(db=2).get("stale") is None
+            assert up.client(db=4).lrange("tx", 0, -1) == [b"4"] and up.client().get("after") == b"tx"
+            # MOVE, SWAPDB and FLUSHDB resync: the upstream follows.
+            r.client(db=2).move("l", 5)
+            same()
+            assert up.client(db=5).lrange("l", 0, -1) == [b"a", b"b", b"c"]
+            r.client().swapdb(0, 5)
+            same()
+            assert up.client().lrange("l", 0, -1) == [b"a", b"b", b"c"]
+            r.client(db=2).flushdb()
+            same()
+            assert up.client(db=2).dbsize() == 0
+
+
+class _Db:
+    """A server seen through one database, for assert_same_keys."""
+
+    def __init__(self, server, db):
+        self.server, self.db = server, db
+
+    def client(self, **kw):
+        return self.server.client(db=self.db, **kw)
 
 
 def test_link_uses_password_and_db():

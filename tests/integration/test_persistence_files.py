@@ -147,6 +147,71 @@ def test_bgrewriteaof_while_writes_continue_keeps_every_write():
             assert os.path.getsize(d.aof) < size_before * 2
 
 
+def all_databases(r, n=16):
+    return {db: dataset(r.client(db=db)) for db in range(n)}
+
+
+def test_keys_in_several_databases_survive_restart_and_bgrewriteaof():
+    with DataDir() as d:
+        with Respq(*AOF, dir=d.path) as r:
+            for db in (0, 2, 3, 15):
+                c = r.client(db=db)
+                c.rpush("q", *[f"db{db}-{i}" for i in range(100)])
+                c.set("s", f"in-{db}")
+                c.hset("h", mapping={"db": str(db)})
+                c.set("ttl", "x", ex=1000)
+            # A transaction that switches databases, MOVE, SWAPDB and FLUSHDB.
+            with r.raw() as raw:
+                for cmd in (("MULTI",), ("SET", "tx", "0"), ("SELECT", "5"), ("SET", "tx", "5"), ("EXEC",)):
+                    raw.cmd(*cmd)
+            r.client(db=2).move("s", 7)
+            r.client().swapdb(3, 9)
+            r.client(db=15).flushdb()
+            before = all_databases(r)
+            assert before[7][b"s"] == ("string", b"in-2") and before[9][b"s"] == ("string", b"in-3")
+            assert before[5][b"tx"] == ("string", b"5") and before[0][b"tx"] == ("string", b"0")
+            assert before[3] == {} and before[15] == {}
+            r.kill9()
+            r.start()
+            assert all_databases(r) == before, "the databases after an AOF restart differ"
+            assert 0 < r.client(db=9).ttl("ttl") <= 1000
+            # The rewrite snapshots database by database, while writes go on in several.
+            c = r.client(db=4)
+            pipe = c.pipeline(transaction=False)
+            for i in range(50000):
+                pipe.rpush(f"big{i % 3}", f"{i}-" + "y" * 50)
+            pipe.execute()
+            stop = threading.Event()
+
+            def churn():
+                n = 0
+                cs = [r.client(db=db) for db in (0, 4, 9)]
+                while not stop.is_set():
+                    cc = cs[n % 3]
+                    cc.rpush(f"big{n % 3}", f"churn-{n}")
+                    cc.lpop("q")
+                    cc.hset("h", f"f{n % 20}", n)
+                    n += 1
+
+            t = threading.Thread(target=churn, daemon=True)
+            t.start()
+            time.sleep(0.2)
+            r.client().bgrewriteaof()
+            r.client().swapdb(6, 9)  # most likely while the snapshot is being written
+            r.client().swapdb(4, 1)
+            wait_until(lambda: info_field(r.port, "persistence", "aof_rewrites") == "1", timeout=60,
+                       what="rewrite finished")
+            time.sleep(0.2)
+            stop.set()
+            t.join(timeout=10)
+            assert info_field(r.port, "persistence", "aof_last_bgrewrite_status") == "ok"
+            live = all_databases(r)
+            assert live[6] and live[1]
+            r.kill9()
+            r.start()
+            assert all_databases(r) == live, "the databases after a rewrite and restart differ"
+
+
 def test_redis_cli_pipe_replays_the_file_into_redis_server():
     with DataDir() as d:
         with Respq(*AOF, dir=d.path) as r:

@@ -121,7 +121,7 @@ def main():
     expected = source_package.read_expected(EXPECTED, 2)  # (unit, test name): reason
 
     with Respq("--http-queue", "tasks", "off") as rq:
-        cmd = ["tclsh", "tests/test_helper.tcl", "--host", "127.0.0.1", "--port", str(rq.port), "--singledb",
+        cmd = ["tclsh", "tests/test_helper.tcl", "--host", "127.0.0.1", "--port", str(rq.port),
                "--durable", "--clients", "1", "--timeout", "300", "--ignore-encoding",
                # Tags the suite gives to tests that need what an external server lacks.
                "--tags", "-needs:debug", "--tags", "-needs:repl", "--tags", "-needs:config-maxmemory"]

@@ -392,19 +392,30 @@ $cases['auth'] = function (int $port, string $password) {
     eq($p->rPop('php:auth'), 'x', 'rPop after auth');
 };
 
-// respq has one database: SELECT 0 works, any other index is a Redis-style error.
+// Databases 0..15: SELECT switches, the keys stay in their database, 16 is a Redis-style
+// error, and phpredis's own database tracking (getDbNum) follows.
 $cases['select'] = function (int $port) {
     $r = connect_to($port);
     eq($r->select(0), true, 'select(0)');
-    eq($r->select(1), false, 'select(1)');
-    eq(last_error($r), 'ERR DB index is out of range', 'select(1) error text');
+    eq($r->rPush('php:select', 'in-0'), 1, 'rPush in db 0');
+    eq($r->select(3), true, 'select(3)');
+    eq($r->getDbNum(), 3, 'getDbNum() after select(3)');
+    eq($r->lRange('php:select', 0, -1), [], 'db 3 does not see db 0\'s list');
+    eq($r->rPush('php:select', 'in-3'), 1, 'rPush in db 3');
+    eq($r->move('php:select', 5), true, 'move() to db 5');
+    eq($r->select(16), false, 'select(16)');
+    eq(last_error($r), 'ERR DB index is out of range', 'select(16) error text');
     $r->clearLastError();
     eq($r->ping(), true, 'the connection still works after a failed select');
+    eq($r->swapdb(0, 5), true, 'swapdb(0, 5)');
     $c = new Redis();
     eq($c->connect('127.0.0.1', $port, 2.0), true, 'connect');
-    eq($c->select(0), true, 'select(0) on a fresh connection');
-    eq($c->rPush('php:select', 'a'), 1, 'commands in db 0');
-    eq($c->del('php:select'), 1, 'del');
+    eq($c->lRange('php:select', 0, -1), ['in-3'], 'a fresh connection is in db 0, which now holds db 5\'s list');
+    eq($c->select(5), true, 'select(5) on a fresh connection');
+    eq($c->lRange('php:select', 0, -1), ['in-0'], 'db 5 holds what db 0 had');
+    eq($c->del('php:select'), 1, 'del in db 5');
+    eq($c->select(0), true, 'select(0)');
+    eq($c->del('php:select'), 1, 'del in db 0');
 };
 
 if (!isset($cases[$case])) {

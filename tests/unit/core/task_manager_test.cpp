@@ -258,3 +258,25 @@ TEST_CASE("INFO tasks reports nearest-rank dispatch latency percentiles", "[task
   CHECK(p99 >= 45);
   CHECK(p99 > p50);
 }
+
+TEST_CASE("the HTTP queues live in database 0: a push to <queue> in another database is a plain list", "[tasks]") {
+  harness h(one_queue());
+  CHECK(h.producer({"SELECT", "3"}) == "+OK\r\n");
+  h.producer({"LPUSH", "tasks", R"({"url":"http://127.0.0.1:9/x"})"});
+  h.s.before_write();
+  CHECK(h.sent.empty());
+  CHECK(h.producer({"LLEN", "tasks"}) == ":1\r\n");
+  CHECK(h.producer({"EXISTS", "tasks:inflight"}) == ":0\r\n");
+  // Moved into database 0, it becomes a task there.
+  CHECK(h.producer({"MOVE", "tasks", "0"}) == ":1\r\n");
+  h.s.before_write();
+  REQUIRE(h.sent.size() == 1);
+  CHECK(h.producer({"EXISTS", "tasks"}) == ":0\r\n");
+  CHECK(h.producer({"SELECT", "0"}) == "+OK\r\n");
+  CHECK(h.producer({"LLEN", "tasks"}) == ":0\r\n");
+  CHECK(h.producer({"HLEN", "tasks:inflight"}) == ":1\r\n");
+  // EXPIRE of a key named like the in-flight record is refused only in database 0.
+  CHECK(h.producer({"SELECT", "2"}) == "+OK\r\n");
+  h.producer({"HSET", "tasks:inflight", "f", "v"});
+  CHECK(h.producer({"EXPIRE", "tasks:inflight", "100"}) == ":1\r\n");
+}

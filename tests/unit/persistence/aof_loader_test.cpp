@@ -46,6 +46,33 @@ TEST_CASE("a valid file replays every command, MULTI blocks included", "[aof][lo
   CHECK_FALSE(s.loading());
 }
 
+TEST_CASE("SELECT moves the replay between databases, inside MULTI too", "[aof][loader]") {
+  test::temp_dir d;
+  const std::string file = cmd({"SET", "k", "zero"}) + cmd({"SELECT", "3"}) + cmd({"SET", "k", "three"}) +
+                           multi({cmd({"RPUSH", "l", "a"}), cmd({"SELECT", "5"}), cmd({"RPUSH", "l", "b"})}) +
+                           cmd({"SET", "after", "5"});
+  test::write_file(d.file("appendonly.aof"), file);
+  core::server s(plain());
+  auto r = persistence::load_aof(s, d.file("appendonly.aof"), true);
+  REQUIRE(r.error.empty());
+  CHECK(r.ends_in_db == 5);
+  CHECK(s.internal_client().db == 0);
+  test::fake_client c(s);
+  CHECK(c({"GET", "k"}) == "$4\r\nzero\r\n");
+  CHECK(c({"SELECT", "3"}) == "+OK\r\n");
+  CHECK(c({"GET", "k"}) == "$5\r\nthree\r\n");
+  CHECK(c({"LRANGE", "l", "0", "-1"}) == "*1\r\n$1\r\na\r\n");
+  CHECK(c({"SELECT", "5"}) == "+OK\r\n");
+  CHECK(c({"LRANGE", "l", "0", "-1"}) == "*1\r\n$1\r\nb\r\n");
+  CHECK(c({"GET", "after"}) == "$1\r\n5\r\n");
+  // A server with fewer databases refuses the file rather than mix them up.
+  core::config few = plain();
+  few.databases = 4;
+  core::server small(few);
+  auto r2 = persistence::load_aof(small, d.file("appendonly.aof"), true);
+  CHECK_THAT(r2.error, Catch::Contains("SELECT 5, but databases is 4"));
+}
+
 TEST_CASE("a missing file is an empty dataset and an empty file too", "[aof][loader]") {
   test::temp_dir d;
   core::server s(plain());

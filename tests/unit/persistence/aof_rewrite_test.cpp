@@ -3,6 +3,7 @@
 // rewrites, and CONFIG SET appendonly yes creating the file.
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <random>
 
 #include "persistence/aof_rewriter.hpp"
@@ -87,6 +88,72 @@ TEST_CASE("writes between the slices of a rewrite: every key ends up as it is li
       }
     }
     REQUIRE_FALSE(a.aof.rewrite_in_progress());
+    c({"RPUSH", "list3", "after-switch"});
+    a.aof.wait_background();
+    CHECK(test::reload(d.path) == test::dump(a.s));
+  }
+}
+
+TEST_CASE("a rewrite walks every database; writes, MOVE, SWAPDB and FLUSHDB between its slices", "[aof][rewrite]") {
+  for (unsigned seed = 1; seed <= 12; ++seed) {
+    INFO("seed " << seed);
+    test::temp_dir d;
+    test::aof_server a(test::aof_config(core::fsync_policy::everysec), d.path);
+    a.aof.set_slice_budget(700);
+    test::fake_client c(a.s), waiter(a.s);
+    for (int db : {0, 1, 3, 7}) {
+      c({"SELECT", std::to_string(db)});
+      fill(c, 4, 120);
+      c({"SET", "ttl", "v", "EX", "1000"});
+    }
+    c({"SELECT", "0"});
+    REQUIRE(c({"BGREWRITEAOF"}) == "+Background append only file rewriting started\r\n");
+    std::mt19937 rng(seed);
+    auto key = [&] { return "list" + std::to_string(rng() % 5); };
+    auto db = [&] { return std::to_string(std::array<int, 5>{0, 1, 3, 7, 9}[rng() % 5]); };
+    int ticks = 0;
+    while (a.aof.rewrite_in_progress() && ticks < 5000) {
+      switch (rng() % 12) {
+        case 0: c({"SELECT", db()}); break;
+        case 1: c({"RPUSH", key(), "new" + std::to_string(rng())}); break;
+        case 2: c({"LPOP", key()}); break;
+        case 3: c({"MOVE", key(), db()}); break;
+        case 4:
+          if (rng() % 3 == 0) c({"SWAPDB", db(), db()});
+          else c({"LMOVE", key(), key(), "LEFT", "RIGHT"});
+          break;
+        case 5: c({"HSET", "h", "f" + std::to_string(rng() % 5), std::to_string(rng())}); break;
+        case 6:
+          if (seed % 3 == 0 && rng() % 6 == 0) c({"FLUSHDB"});
+          else c({"DEL", key()});
+          break;
+        case 7:
+          // A client blocked in its own database, served by a push there.
+        {
+          const std::string in = db();
+          waiter({"SELECT", in});
+          waiter({"BRPOP", "blk", "0"});
+          c.send_raw(cmd({"SELECT", in}) + cmd({"RPUSH", "blk", "v1", "v2"}));
+          CHECK(waiter.take() == cmd({"blk", "v2"}));  // (an array reply is encoded like a command)
+          break;
+        }
+        case 8: {
+          // A transaction that changes database in the middle.
+          const std::string other = db();
+          c.send_raw(cmd({"MULTI"}) + cmd({"RPUSH", key(), "tx"}) + cmd({"SELECT", other}) +
+                     cmd({"LPOP", key()}) + cmd({"EXEC"}));
+          c({"SELECT", other});
+          break;
+        }
+        default:
+          a.s.cron();
+          a.s.before_write();
+          ++ticks;
+          if (ticks % 16 == 0) a.aof.wait_background();
+      }
+    }
+    REQUIRE_FALSE(a.aof.rewrite_in_progress());
+    c({"SELECT", "3"});
     c({"RPUSH", "list3", "after-switch"});
     a.aof.wait_background();
     CHECK(test::reload(d.path) == test::dump(a.s));

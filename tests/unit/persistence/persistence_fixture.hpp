@@ -51,10 +51,12 @@ inline core::config aof_config(core::fsync_policy p = core::fsync_policy::always
   return c;
 }
 
-// Every key as "type:contents" (lists and sorted sets in order, hashes and sets sorted), keyed by name.
+// Every key as "type:contents" (lists and sorted sets in order, hashes and sets sorted),
+// keyed by name (prefixed with "<n>/" in database n > 0).
 inline std::map<std::string, std::string> dump(core::server& s) {
   std::map<std::string, std::string> out;
-  for (auto& [k, cv] : s.db().all()) {
+  for (int db = 0; db < s.db_count(); ++db)
+  for (auto& [k, cv] : s.db(db).all()) {
     auto& v = const_cast<core::value&>(cv);
     std::string d;
     switch (v.type()) {
@@ -92,7 +94,7 @@ inline std::map<std::string, std::string> dump(core::server& s) {
         break;
       }
     }
-    out[k] = d;
+    out[db ? std::to_string(db) + "/" + k : k] = d;
   }
   return out;
 }

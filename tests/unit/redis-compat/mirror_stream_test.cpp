@@ -163,6 +163,53 @@ TEST_CASE("effects on mirrored keys and PUBLISH go through byte for byte; MULTI/
   CHECK(together);
 }
 
+TEST_CASE("effects of another database are preceded by SELECT, and every turn ends in database 0", "[mirror]") {
+  core::server s(quiet_config());
+  capture_sink sink(s, key_filter({"m*"}));
+  s.stream().add_sink(&sink);
+  test::fake_client c(s);
+  c({"RPUSH", "m1", "a"});
+  c({"SELECT", "2"});
+  c({"RPUSH", "m1", "b"});
+  c({"RPUSH", "other", "x"});  // not mirrored: no SELECT for it either
+  c({"MULTI"});
+  c({"RPUSH", "m2", "c"});
+  c({"SELECT", "0"});
+  c({"RPUSH", "m2", "d"});
+  c({"EXEC"});
+  std::vector<std::string> want{"RPUSH m1 a", "SELECT 2", "RPUSH m1 b", "SELECT 0",
+                                "SELECT 2",   "RPUSH m2 c", "SELECT 0", "RPUSH m2 d"};
+  CHECK(all_commands(sink) == want);
+  // Pushes to one key name in two databases are not merged.
+  c.send_raw(cmd({"RPUSH", "m3", "x"}) + cmd({"SELECT", "4"}) + cmd({"RPUSH", "m3", "y"}));
+  CHECK(commands_of(sink.turns.back()) == std::vector<std::string>{"RPUSH m3 x", "SELECT 4", "RPUSH m3 y", "SELECT 0"});
+  // With upstream-db 3, database n is upstream 3 + n.
+  std::string bytes;
+  std::vector<core::effect_meta> effects;
+  struct keep : core::stream_sink {
+    std::string* b;
+    std::vector<core::effect_meta>* e;
+    bool on_effects(std::string_view bytes_in, std::span<const core::effect_meta> in) override {
+      b->assign(bytes_in);
+      e->assign(in.begin(), in.end());
+      return true;
+    }
+  } k;
+  k.b = &bytes;
+  k.e = &effects;
+  s.stream().add_sink(&k);
+  c({"RPUSH", "m5", "z"});
+  command_batch out;
+  REQUIRE(translate_effects(bytes, effects, sink.filter, sink.keys, out, 3) == translate_status::ok);
+  CHECK(commands_of(out) == std::vector<std::string>{"SELECT 7", "RPUSH m5 z", "SELECT 3"});
+  s.stream().remove_sink(&k);
+  // MOVE and SWAPDB ask for a resync.
+  const int before = sink.resyncs;
+  c({"MOVE", "m5", "1"});
+  c({"SWAPDB", "1", "2"});
+  CHECK(sink.resyncs == before + 2);
+}
+
 TEST_CASE("PUBLISH effects are forwarded whatever the key filter", "[mirror]") {
   command_batch out;
   std::string bytes = cmd({"PUBLISH", "news", "hi"});
