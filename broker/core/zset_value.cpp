@@ -649,9 +649,12 @@ std::uint64_t zset_value::scan(std::uint64_t cursor, std::size_t count, const vi
   // through the end of the probe run that crosses `end`. Homes are hash prefixes, so a
   // resize between calls maps T to the same place in hash order: no member present for
   // the whole scan is missed, and a shrink can only repeat some.
+  // The cursor holds the top 32 bits of a hash (cap <= 2^32 slots), so that it stays a
+  // small number: clients such as phpredis keep cursors in a signed 64-bit integer and
+  // loop forever on one above 2^63. A cursor past that range is a finished scan.
   const index& b = *big_;
-  if (b.cap == 0) return 0;
-  const int shift = 64 - std::countr_zero(b.cap);
+  if (b.cap == 0 || (cursor >> 32) != 0) return 0;
+  const int shift = 32 - std::countr_zero(b.cap);
   const std::size_t mask = b.cap - 1;
   const std::size_t a = static_cast<std::size_t>(cursor >> shift);
   std::size_t end = a, seen = 0;

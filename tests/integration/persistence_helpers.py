@@ -11,7 +11,8 @@ from harness import RawConn
 
 
 def dataset(client):
-    """{key: value} for every key: lists as lists, hashes as dicts, strings as bytes."""
+    """{key: value} for every key: lists as lists, hashes as dicts, strings as bytes, sets
+    as sets, sorted sets as (member, score) lists in order."""
     out = {}
     for k in client.keys("*"):
         t = client.type(k)
@@ -21,6 +22,10 @@ def dataset(client):
             out[k] = ("hash", client.hgetall(k))
         elif t == b"string":
             out[k] = ("string", client.get(k))
+        elif t == b"set":
+            out[k] = ("set", client.smembers(k))
+        elif t == b"zset":
+            out[k] = ("zset", client.zrange(k, 0, -1, withscores=True))
         else:
             out[k] = (t, None)
     return out

@@ -36,6 +36,13 @@ def fill(r):
     c.hset("h", mapping={"a": "1", "b": "2"})
     c.set("s", "text")
     c.lpop("q", 5)
+    c.sadd("ints", *range(20))
+    c.sadd("words", "a", "b", b"\x00bin")
+    c.zadd("z", {"one": 1, "third": 1 / 3, "neg": -2.5e-10, "big": 1e300})
+    c.zadd("bigz", {f"m{i}": i * 0.1 for i in range(300)})
+    # A script's writes reach the file as the commands it ran.
+    c.eval("redis.call('rpush', KEYS[1], ARGV[1]); redis.call('sadd', KEYS[2], ARGV[1]); "
+           "return redis.call('zincrby', KEYS[3], 2, ARGV[1])", 3, "q", "words", "z", "from-lua")
     return dataset(c)
 
 
@@ -160,6 +167,13 @@ def test_keys_in_several_databases_survive_restart_and_bgrewriteaof():
                 c.set("s", f"in-{db}")
                 c.hset("h", mapping={"db": str(db)})
                 c.set("ttl", "x", ex=1000)
+                c.sadd("st", *range(10), f"w{db}")
+                c.zadd("z", {f"m{i}": i / 7 for i in range(db + 3)})
+            # Large encodings (hashtable set, skiplist sorted set) in a database of their own.
+            c = r.client(db=12)
+            c.sadd("bigset", *[f"e{i}" for i in range(2000)])
+            c.zadd("bigz", {f"e{i}": i * 1.5 for i in range(2000)})
+            c.eval("redis.call('srem', KEYS[1], 'e1'); return redis.call('zrem', KEYS[2], 'e2')", 2, "bigset", "bigz")
             # A transaction that switches databases, MOVE, SWAPDB and FLUSHDB.
             with r.raw() as raw:
                 for cmd in (("MULTI",), ("SET", "tx", "0"), ("SELECT", "5"), ("SET", "tx", "5"), ("EXEC",)):

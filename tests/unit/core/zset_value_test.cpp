@@ -218,9 +218,20 @@ TEST_CASE("zset_value scan survives the table shrinking and returns each member 
   cur = 0;
   do {
     cur = y.scan(cur, 7, [&](const zset_value::entry& e) { ++once[std::string(e.member)]; });
+    // Small cursors, as Redis's: clients such as phpredis keep them in a signed integer.
+    REQUIRE(cur < (std::uint64_t{1} << 32));
   } while (cur != 0);
   REQUIRE(once.size() == 3000);
   for (auto& [m, n] : once) REQUIRE(n == 1);
+}
+
+TEST_CASE("zset_value scan treats a cursor no scan returned as finished", "[zset]") {
+  zset_value z;
+  for (int i = 0; i < 1000; ++i) z.set("k" + std::to_string(i), i);
+  std::size_t n = 0;
+  REQUIRE(z.scan(~std::uint64_t{0}, 10, [&](const zset_value::entry&) { ++n; }) == 0);
+  REQUIRE(z.scan(std::uint64_t{1} << 40, 10, [&](const zset_value::entry&) { ++n; }) == 0);
+  REQUIRE(n == 0);
 }
 
 TEST_CASE("zset_value small scan returns everything at once", "[zset]") {
