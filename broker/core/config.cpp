@@ -173,6 +173,16 @@ std::vector<config_entry> make_table() {
                  c.shutdown_grace = v;
                  return {};
                }});
+  // busy-reply-threshold, and its old name lua-time-limit.
+  for (const char* name : {"busy-reply-threshold", "lua-time-limit"})
+    t.push_back({name, true, [](const config& c) { return std::to_string(c.busy_reply_threshold); },
+                 [](config& c, const std::vector<std::string>& a) -> std::string {
+                   double v;
+                   if (a.size() != 1 || !parse_double(a[0], v) || v < 0 || v > 1e9)
+                     return "argument must be a number of milliseconds";
+                   c.busy_reply_threshold = static_cast<long long>(v);
+                   return {};
+                 }});
   t.push_back({"appendonly", true, [](const config& c) { return yesno(c.appendonly); },
                [](config& c, const std::vector<std::string>& a) { return set_bool(c.appendonly, a); }});
   t.push_back({"appendfsync", true,

@@ -56,6 +56,7 @@ struct config {
   // HTTP queues, by name. "tasks" exists unless removed with `http-queue tasks off`.
   std::map<std::string, queue_options, std::less<>> queues{{"tasks", queue_options{}}};
   double shutdown_grace = 5;             // seconds in-flight requests get on shutdown
+  long long busy_reply_threshold = 5000;  // ms a script may run before it is stopped (if it wrote nothing)
 
   // Persistence.
   bool appendonly = false;

@@ -505,9 +505,27 @@ void* script_engine::lua_alloc(void* ud, void* ptr, std::size_t osize, std::size
   return p;
 }
 
+void script_engine::time_hook(lua_State* L, lua_Debug*) {
+  script_engine* e = engine_of(L);
+  const auto limit = std::chrono::milliseconds(e->s_.cfg().busy_reply_threshold);
+  if (std::chrono::steady_clock::now() - e->started_ < limit) return;
+  if (!e->wrote_) {
+    raise_error(L, "ERR Script killed: it ran past busy-reply-threshold (" +
+                       std::to_string(e->s_.cfg().busy_reply_threshold) +
+                       " ms) without writing, while no other client can be served");
+    return;
+  }
+  if (!e->warned_) {
+    e->warned_ = true;
+    log_warning("A script (" + e->sha_ + ") that already wrote is still running past busy-reply-threshold: "
+                "every other client waits until it ends");
+  }
+}
+
 void script_engine::open() {
   L_ = lua_newstate(lua_alloc, this);
   lua_State* L = L_;
+  lua_sethook(L, time_hook, LUA_MASKCOUNT, 100000);
   lua_pushlightuserdata(L, this);
   lua_setfield(L, LUA_REGISTRYINDEX, engine_key);
   for (lua_CFunction f : {luaopen_base, luaopen_table, luaopen_string, luaopen_math, luaopen_debug}) {
@@ -711,6 +729,8 @@ void script_engine::eval(client& c, std::span<const std::string_view> a, bool by
 
   running_ = true;
   read_only_ = read_only;
+  wrote_ = warned_ = false;
+  started_ = std::chrono::steady_clock::now();
   resp_ = 2;
   sha_ = sha;
   fake_->db = c.db;  // the script's commands run in the caller's database
@@ -793,6 +813,7 @@ int script_engine::call_command(lua_State* L, bool raise) {
     if (read_only_) return fail("ERR Write commands are not allowed from read-only scripts.");
     if (std::string refusal = s_.write_refusal(); !refusal.empty()) return fail(refusal);
   }
+  if (flags & flag_write) wrote_ = true;
   client& fc = *fake_;
   fc.resp = resp_;
   fc.out.clear();

@@ -16,10 +16,15 @@
 // suffix. Lua's own memory is capped (script-memory-limit): a script that allocates past
 // it gets Lua's "not enough memory" error, not the server's death.
 //
-// Limit, stated plainly: a script that runs for long blocks every other client until it
-// ends (there is no BUSY reply and so no SCRIPT KILL of a running script yet).
+// A runaway script: nothing else runs while a script runs, so no client could send SCRIPT
+// KILL. What SCRIPT KILL would do is done at busy-reply-threshold (lua-time-limit, 5 s):
+// a script that has not written is stopped with an error. One that has written cannot be
+// stopped without breaking its atomicity (Redis then only allows SHUTDOWN NOSAVE): it
+// runs on, with a warning in the log. Limit, stated plainly: until then every other
+// client waits (there is no BUSY reply).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -30,6 +35,7 @@
 #include "broker/core/client.hpp"
 
 struct lua_State;
+struct lua_Debug;
 
 namespace respq::core {
 
@@ -66,6 +72,7 @@ class script_engine {
   static int lua_pcall_command(lua_State* L);
   int call_command(lua_State* L, bool raise);
   static void* lua_alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize);
+  static void time_hook(lua_State* L, ::lua_Debug* ar);
 
   server& s_;
   lua_State* L_ = nullptr;
@@ -75,6 +82,9 @@ class script_engine {
   std::size_t lua_limit_ = 0;
   bool running_ = false;
   bool read_only_ = false;
+  bool wrote_ = false;          // the running script ran a write command
+  bool warned_ = false;         // ... and was reported as running past the threshold
+  std::chrono::steady_clock::time_point started_;
   int resp_ = 2;  // redis.setresp()
   std::string sha_;  // of the running script
 };
