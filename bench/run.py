@@ -235,6 +235,29 @@ def collection_section(kind, tests):
         rows.append((label, f"{'/'.join(tests)} geometric mean", None, None, "", gm, 1.0, gm >= 1.0))
 
 
+def section_defaults():
+    """redis-benchmark with its default test list (what operators type first), on both
+    servers: every test must complete with a throughput."""
+    print("defaults: redis-benchmark -q -n 20000 (its default test list), 50 clients")
+    with Respq("--http-queue", "tasks", "off") as rq, RedisServer() as rs:
+        got = {}
+        for name, srv in (("respq", rq), ("redis", rs)):
+            out = subprocess.run(["redis-benchmark", "-p", str(srv.port), "-n", "20000", "--csv"],
+                                 capture_output=True, text=True, timeout=600).stdout
+            got[name] = {}
+            for line in out.splitlines()[1:]:
+                parts = [p.strip('"') for p in line.split('","')]
+                if len(parts) >= 2:
+                    got[name][parts[0]] = float(parts[1])
+        missing = [t for t in got["redis"] if got["respq"].get(t, 0) <= 0]
+        for t, b in got["redis"].items():
+            row("defaults", f"{t} (ops/s)", got["respq"].get(t, 0), b, "ops/s")
+        ok = not missing and len(got["redis"]) > 0
+        print(f"  {len(got['respq'])} of {len(got['redis'])} default tests completed against respq"
+              + (f"; missing: {', '.join(missing)}" if missing else ""))
+        rows.append(("defaults", "default tests completed", None, None, "", float(ok), 1.0, ok))
+
+
 def section_sets():
     collection_section("set", ("SADD", "SPOP"))
 
@@ -466,6 +489,7 @@ def section_script(name):
 SECTIONS = {
     "queue": section_queue,
     "memory": section_memory,
+    "defaults": section_defaults,
     "sets": section_sets,
     "blocking": section_blocking,
     "pubsub": section_pubsub,
