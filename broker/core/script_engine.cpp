@@ -300,7 +300,9 @@ int lua_error_reply(lua_State* L) {
   if (lua_gettop(L) != 1 || lua_type(L, 1) != LUA_TSTRING) return plain_error(L, "wrong number or type of arguments");
   std::size_t n;
   const char* p = lua_tolstring(L, 1, &n);
-  push_table_with(L, "err", std::string_view(p, n));
+  std::string_view msg(p, n);
+  if (!msg.empty() && msg[0] == '-') msg.remove_prefix(1);  // the reply adds the '-', as Redis's
+  push_table_with(L, "err", msg);
   return 1;
 }
 
@@ -605,6 +607,20 @@ void script_engine::open() {
       lua_pop(L, 1);
     }
   }
+  // Strings' methods come from the string metatable: its __index becomes the read-only
+  // string proxy, and getmetatable('') answers a read-only view of the metatable, so a
+  // script can neither change string functions for later scripts nor unhook them.
+  lua_pushliteral(L, "");
+  if (lua_getmetatable(L, -1)) {
+    const int mt = lua_gettop(L);
+    lua_getglobal(L, "string");
+    lua_setfield(L, mt, "__index");
+    lua_pushvalue(L, mt);
+    make_readonly_proxy(L);
+    lua_setfield(L, mt, "__metatable");
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
   lua_newtable(L);  // the scripts' environment
   lua_newtable(L);  // its metatable
   lua_pushvalue(L, LUA_GLOBALSINDEX);
