@@ -212,6 +212,13 @@ bool parse_scan_cursor(server& s, client& c, std::string_view arg_view, unsigned
   return true;
 }
 
+void empty_scan_reply(server& s, client& c) {
+  auto w = s.reply(c);
+  w.array(2);
+  w.bulk("0");
+  w.array(0);
+}
+
 bool parse_scan_args(server& s, client& c, args_t a, std::size_t cursor_index, bool allow_type, scan_args& out) {
   if (!parse_scan_cursor(s, c, a[cursor_index], out.cursor)) return false;
   for (std::size_t i = cursor_index + 1; i < a.size(); i += 2) {

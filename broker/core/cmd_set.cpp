@@ -411,13 +411,7 @@ void cmd_sscan(server& s, client& c, args_t a) {
   bool wrong;
   set_value* st = lookup_set(s, c, a[1], wrong);
   if (wrong) return;
-  if (!st) {
-    auto w = s.reply(c);
-    w.array(2);
-    w.bulk("0");
-    w.array(0);
-    return;
-  }
+  if (!st) return empty_scan_reply(s, c);
   if (!parse_scan_args(s, c, a, 2, false, sa)) return;
   std::vector<std::string> found;
   auto collect = [&](std::string_view m) {

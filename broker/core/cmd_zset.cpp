@@ -970,17 +970,11 @@ void cmd_zrandmember(server& s, client& c, args_t a) {
 void cmd_zscan(server& s, client& c, args_t a) {
   scan_args sa;
   // Redis checks the cursor, then the key, then the options.
-  if (!parse_scan_args(s, c, a.subspan(0, 3), 2, false, sa)) return;
+  if (!parse_scan_cursor(s, c, a[2], sa.cursor)) return;
   bool wrong;
   zset_value* z = lookup_zset(s, c, a[1], wrong);
   if (wrong) return;
-  if (!z) {
-    auto w = s.reply(c);
-    w.array(2);
-    w.bulk("0");
-    w.array(0);
-    return;
-  }
+  if (!z) return empty_scan_reply(s, c);
   if (!parse_scan_args(s, c, a, 2, false, sa)) return;
   std::vector<std::pair<std::string, std::string>> found;
   std::uint64_t next = z->scan(sa.cursor, static_cast<std::size_t>(std::max<long long>(sa.count, 1)),

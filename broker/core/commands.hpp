@@ -34,6 +34,8 @@ bool parse_scan_args(server& s, client& c, args_t a, std::size_t cursor_index, b
 // The cursor alone ("ERR invalid cursor"). HSCAN, SSCAN and ZSCAN check it before they
 // look the key up, and the options only for a key that exists, as Redis does.
 bool parse_scan_cursor(server& s, client& c, std::string_view arg, unsigned long long& out);
+// What HSCAN, SSCAN and ZSCAN answer for a missing key: cursor 0, no elements.
+void empty_scan_reply(server& s, client& c);
 
 // Pops up to `count` members of a sorted set (min or max end) and writes the reply in
 // one of Redis's shapes: 'f' flat [m, s, ...] (ZPOPMIN), 'r' pairs [[m, s], ...] (ZPOPMIN
