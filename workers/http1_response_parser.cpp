@@ -119,6 +119,13 @@ http1_response_parser::status http1_response_parser::done() {
   return status::complete;
 }
 
+http1_response_parser::status http1_response_parser::cut_off() {
+  // The rest of the body is never read, so the connection cannot carry another response.
+  truncated_ = true;
+  keep_alive_ = false;
+  return done();
+}
+
 // Finds the end of the line starting at in[pos]. Limits are judged at the first byte
 // that breaks one, so the outcome does not depend on how the bytes were split: the line
 // (every byte before its LF) may hold max_line bytes, and in a head or trailer section
@@ -389,21 +396,14 @@ http1_response_parser::status http1_response_parser::feed(std::string_view in) {
         const std::size_t took = take_body(body_left_);
         body_left_ -= took;
         consumed_ = pos;
-        if (body_seen_ > limits_.max_body) {
-          truncated_ = true;
-          keep_alive_ = false;
-          return done();
-        }
+        if (body_seen_ > limits_.max_body) return cut_off();
         if (body_left_ == 0) return done();
         return status::need_more;
       }
       case phase::until_close: {
         take_body(UINT64_MAX);
         consumed_ = pos;
-        if (body_seen_ > limits_.max_body) {
-          truncated_ = true;
-          return done();
-        }
+        if (body_seen_ > limits_.max_body) return cut_off();
         return status::need_more;
       }
       case phase::chunk_size: {
@@ -426,11 +426,7 @@ http1_response_parser::status http1_response_parser::feed(std::string_view in) {
         const std::size_t took = take_body(body_left_);
         body_left_ -= took;
         consumed_ = pos;
-        if (body_seen_ > limits_.max_body) {
-          truncated_ = true;
-          keep_alive_ = false;
-          return done();
-        }
+        if (body_seen_ > limits_.max_body) return cut_off();
         if (body_left_ > 0) return status::need_more;
         ph_ = phase::chunk_end;
         continue;

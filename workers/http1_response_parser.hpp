@@ -112,6 +112,8 @@ class http1_response_parser {
   void keep(std::string_view data);
   status fail(std::string msg);
   status done();
+  // The body went past max_body: complete, marked truncated, connection not reusable.
+  status cut_off();
 
   response_limits limits_;
   phase ph_ = phase::status_line;

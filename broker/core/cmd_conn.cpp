@@ -432,9 +432,7 @@ void cmd_client(server& s, client& c, args_t a) {
         "SETNAME <name>", "    Assign the name <name> to the current connection.",
         "NO-EVICT (ON|OFF)", "    Protect current client connection from eviction.",
         "HELP", "    Print this help."};
-    auto w = s.reply(c);
-    w.array(std::size(lines));
-    for (const char* l : lines) w.simple(l);
+    help_reply(s, c, lines);
   } else {
     s.add_error(c, "ERR unknown subcommand '" + std::string(a[1].substr(0, 128)) + "'. Try CLIENT HELP.");
   }

@@ -328,9 +328,7 @@ void cmd_memory(server& s, client& c, args_t a) {
         "USAGE <key> [SAMPLES <count>]",
         "    Return memory in bytes used by <key> and its value (respq counts every element).",
         "HELP", "    Prints this help."};
-    auto w = s.reply(c);
-    w.array(std::size(lines));
-    for (const char* l : lines) w.simple(l);
+    help_reply(s, c, lines);
   }
 }
 

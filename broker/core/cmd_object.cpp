@@ -43,9 +43,7 @@ void cmd_object(server& s, client& c, args_t a) {
         "    <key>.",
         "HELP",
         "    Prints this help."};
-    auto w = s.reply(c);
-    w.array(std::size(lines));
-    for (const char* l : lines) w.simple(l);
+    help_reply(s, c, lines);
     return;
   }
   value* v = object_lookup(s, c, a[2]);

@@ -50,9 +50,7 @@ void cmd_script(server& s, client& c, args_t a) {
         "    Load a script into the scripts cache without executing it.",
         "HELP",
         "    Prints this help."};
-    auto w = s.reply(c);
-    w.array(std::size(lines));
-    for (const char* l : lines) w.simple(l);
+    help_reply(s, c, lines);
   }
 }
 

@@ -622,9 +622,7 @@ void cmd_config(server& s, client& c, args_t a) {
         "SET <directive> <value>", "    Set the configuration <directive> to <value>.",
         "RESETSTAT", "    Reset statistics reported by the INFO command.",
         "HELP", "    Print this help."};
-    auto w = s.reply(c);
-    w.array(std::size(lines));
-    for (const char* l : lines) w.simple(l);
+    help_reply(s, c, lines);
   } else {
     s.add_error(c, "ERR unknown subcommand '" + std::string(a[1].substr(0, 128)) + "'. Try CONFIG HELP.");
   }

@@ -18,6 +18,7 @@
 #include <unordered_set>
 
 #include "broker/core/commands.hpp"
+#include "broker/core/random_pick.hpp"
 #include "broker/core/glob.hpp"
 
 namespace respq::core {
@@ -120,11 +121,6 @@ std::string d2string(double v) {
   if (v > -4503599627370495.0 && v < 4503599627370496.0 && v == static_cast<double>(static_cast<long long>(v)))
     return std::to_string(static_cast<long long>(v));
   return resp::format_double(v);
-}
-
-std::mt19937_64& rng() {
-  static std::mt19937_64 r{std::random_device{}()};
-  return r;
 }
 
 zset_value* lookup_zset(server& s, client& c, std::string_view key, bool& wrong) {
@@ -903,7 +899,7 @@ void cmd_zrandmember(server& s, client& c, args_t a) {
       w.null();
       return;
     }
-    w.bulk(z->at(std::uniform_int_distribution<std::size_t>(0, z->size() - 1)(rng())).member);
+    w.bulk(z->at(std::uniform_int_distribution<std::size_t>(0, z->size() - 1)(random_engine())).member);
     return;
   }
   long long l;
@@ -942,7 +938,7 @@ void cmd_zrandmember(server& s, client& c, args_t a) {
     // With repetitions (or a single one): independent picks.
     const auto count = static_cast<std::size_t>(l < 0 ? -l : l);
     w.array(withscores && !nested ? 2 * count : count);
-    for (std::size_t i = 0; i < count; ++i) reply_entry(w, z->at(pick(rng())), withscores, nested);
+    for (std::size_t i = 0; i < count; ++i) reply_entry(w, z->at(pick(random_engine())), withscores, nested);
     return;
   }
   const auto count = static_cast<std::size_t>(l);
@@ -955,14 +951,14 @@ void cmd_zrandmember(server& s, client& c, args_t a) {
   std::unordered_set<std::size_t> chosen;
   std::vector<std::size_t> order;
   for (std::size_t j = size - count; j < size; ++j) {
-    std::size_t t = std::uniform_int_distribution<std::size_t>(0, j)(rng());
+    std::size_t t = std::uniform_int_distribution<std::size_t>(0, j)(random_engine());
     if (chosen.insert(t).second) order.push_back(t);
     else {
       chosen.insert(j);
       order.push_back(j);
     }
   }
-  std::shuffle(order.begin(), order.end(), rng());
+  std::shuffle(order.begin(), order.end(), random_engine());
   w.array(withscores && !nested ? 2 * count : count);
   for (auto r : order) reply_entry(w, z->at(r), withscores, nested);
 }

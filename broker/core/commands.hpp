@@ -34,6 +34,14 @@ bool parse_scan_args(server& s, client& c, args_t a, std::size_t cursor_index, b
 // The cursor alone ("ERR invalid cursor"). HSCAN, SSCAN and ZSCAN check it before they
 // look the key up, and the options only for a key that exists, as Redis does.
 bool parse_scan_cursor(server& s, client& c, std::string_view arg, unsigned long long& out);
+// The reply to <CONTAINER> HELP: one status line per text line, as Redis's addReplyHelp.
+template <std::size_t N>
+void help_reply(server& s, client& c, const char* const (&lines)[N]) {
+  auto w = s.reply(c);
+  w.array(N);
+  for (const char* l : lines) w.simple(l);
+}
+
 // What HSCAN, SSCAN and ZSCAN answer for a missing key: cursor 0, no elements.
 void empty_scan_reply(server& s, client& c);
 
