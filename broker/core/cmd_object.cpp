@@ -5,7 +5,7 @@
 // encoding_name in keyspace.hpp). REFCOUNT answers as Redis does without a maxmemory
 // policy: strings holding an integer below 10000 are Redis's shared integer objects
 // (INT_MAX), every other value 1. IDLETIME is the seconds since the key was last looked
-// up, from the stamp keyspace::find leaves on it. FREQ needs an LFU policy, which respq
+// up, from the stamp keyspace::find leaves on it, read on the same cron-advanced clock. FREQ needs an LFU policy, which respq
 // does not have: it answers Redis's error for that case.
 #include "broker/core/commands.hpp"
 #include "broker/core/task_manager.hpp"
@@ -56,7 +56,9 @@ void cmd_object(server& s, client& c, args_t a) {
                         n >= 0 && n < 10000;
     s.reply(c).integer(shared ? 2147483647 : 1);
   } else if (sub == "idletime") {
-    const std::uint32_t now = keyspace::lru_now();
+    // The same cached clock the stamp came from, as Redis's LRU_CLOCK: a key looked up a
+    // moment ago is idle 0, whichever side of a second boundary the cron last ticked on.
+    const std::uint32_t now = keyspace::lru_clock();
     s.reply(c).integer(now > v->lru ? static_cast<long long>(now - v->lru) : 0);
   } else {  // freq
     s.add_error(c,
