@@ -56,10 +56,9 @@ void cmd_object(server& s, client& c, args_t a) {
                         n >= 0 && n < 10000;
     s.reply(c).integer(shared ? 2147483647 : 1);
   } else if (sub == "idletime") {
-    // The same cached clock the stamp came from, as Redis's LRU_CLOCK: a key looked up a
-    // moment ago is idle 0, whichever side of a second boundary the cron last ticked on.
+    // The same cached clock the stamp came from (as Redis's LRU_CLOCK), in whole seconds.
     const std::uint32_t now = keyspace::lru_clock();
-    s.reply(c).integer(now > v->lru ? static_cast<long long>(now - v->lru) : 0);
+    s.reply(c).integer(now > v->lru ? static_cast<long long>((now - v->lru) / keyspace::lru_ticks_per_second) : 0);
   } else {  // freq
     s.add_error(c,
                 "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when "

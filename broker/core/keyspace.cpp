@@ -64,7 +64,8 @@ decltype(value::data) copy_data(const value& v) {
 std::uint32_t keyspace::lru_now() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint32_t>(ts.tv_sec);
+  return static_cast<std::uint32_t>(ts.tv_sec * lru_ticks_per_second +
+                                    ts.tv_nsec / (1000000000 / lru_ticks_per_second));
 }
 
 const std::string* keyspace::random_key() {

@@ -53,7 +53,7 @@ struct value {
   std::variant<std::string, packed_list, hash_value, set_value, zset_value> data;
   std::uint64_t seq = 0;        // creation order, for SCAN
   std::int64_t expire_at = 0;   // unix milliseconds; 0: no expiry
-  std::uint32_t lru = 0;        // keyspace::lru_clock() at the last lookup (OBJECT IDLETIME)
+  std::uint32_t lru = 0;        // keyspace::lru_clock() at the last lookup (OBJECT IDLETIME; wraps after 13 years)
   string_encoding str_enc = string_encoding::by_content;
 
   value_type type() const { return static_cast<value_type>(data.index()); }
@@ -117,8 +117,11 @@ class keyspace {
   const std::string* random_key();
 
   // ---- access clock (OBJECT IDLETIME) ----
-  // Seconds on a monotonic clock, advanced by the server's cron; find() stamps each key
-  // with it, so a lookup costs one store and no clock read.
+  // Tenths of a second on a monotonic clock (lru_ticks_per_second), advanced by the
+  // server's cron; find() stamps each key with it, so a lookup costs one store and no
+  // clock read. Finer than Redis's one-second LRU clock, so a key looked up less than a
+  // second ago never reads as idle 1 because a second boundary fell in between.
+  static constexpr std::uint32_t lru_ticks_per_second = 10;
   static std::uint32_t lru_now();
   static void tick_lru_clock() { lru_clock_ = lru_now(); }
   static std::uint32_t lru_clock() { return lru_clock_; }
