@@ -3,8 +3,11 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+
+#include <cerrno>
 
 #include <asio.hpp>
 #include <asio/bind_allocator.hpp>
@@ -103,6 +106,8 @@ struct connection {
   std::size_t wbuf_offset = 0;
   bool writing = false;
   bool closed = false;
+  bool eof_while_busy = false;  // seen by serve_busy(); the loop closes it afterwards
+  enum class read_result { nothing, drained, more, closed };
   handler_memory read_memory, write_memory;
 };
 
@@ -133,6 +138,9 @@ struct network::impl {
   void start_accept(tcp::acceptor& a);
   void on_accept(tcp::socket sock);
   void start_read(const std::shared_ptr<connection>& conn);
+  connection::read_result read_some(connection& conn);
+  void read_ready(const std::shared_ptr<connection>& conn);
+  void serve_busy();
   void schedule_flush();
   std::size_t requests_in_flight() const;  // the task manager's and the shared queues'
   void run_flush();
@@ -199,23 +207,46 @@ void network::impl::on_accept(tcp::socket sock) {
 }
 
 void network::impl::start_read(const std::shared_ptr<connection>& conn) {
-  core::client* c = conn->c;
-  // A large bulk in progress: read it in as few calls as possible.
-  std::size_t want = read_chunk;
-  std::size_t needed = c->parser.bytes_needed();
-  if (needed > c->in.size() && needed - c->in.size() > want) want = needed - c->in.size();
-  char* p = c->in.prepare(want);
-  c->in.pin();
-  conn->sock.async_read_some(asio::buffer(p, c->in.writable()), asio::bind_allocator(handler_allocator<char>(conn->read_memory), [this, conn](const asio::error_code& ec, std::size_t n) {
+  // Readiness, not data: the bytes stay in the kernel until read_ready() takes them, so
+  // nothing the loop holds is ever read ahead of what the core has seen. That is what lets
+  // serve_busy() read a client's socket directly while a script runs.
+  conn->sock.async_wait(tcp::socket::wait_read, asio::bind_allocator(handler_allocator<char>(conn->read_memory), [this, conn](const asio::error_code& ec) {
     if (conn->closed) return;
-    conn->c->in.unpin();
     if (ec) {
       close(*conn);
       schedule_flush();
       return;
     }
-    conn->c->in.commit(n);
+    read_ready(conn);
+  }));
+}
+
+connection::read_result network::impl::read_some(connection& conn) {
+  core::client* c = conn.c;
+  // A large bulk in progress: read it in as few calls as possible.
+  std::size_t want = read_chunk;
+  std::size_t needed = c->parser.bytes_needed();
+  if (needed > c->in.size() && needed - c->in.size() > want) want = needed - c->in.size();
+  char* p = c->in.prepare(want);
+  const std::size_t room = c->in.writable();
+  const ssize_t n = ::recv(conn.sock.native_handle(), p, room, MSG_DONTWAIT);
+  if (n > 0) {
+    c->in.commit(static_cast<std::size_t>(n));
     ++inputs;
+    return static_cast<std::size_t>(n) == room ? connection::read_result::more : connection::read_result::drained;
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return connection::read_result::nothing;
+  return connection::read_result::closed;  // EOF or a reset
+}
+
+void network::impl::read_ready(const std::shared_ptr<connection>& conn) {
+  const auto r = read_some(*conn);
+  if (r == connection::read_result::closed) {
+    close(*conn);
+    schedule_flush();
+    return;
+  }
+  if (r != connection::read_result::nothing) {
     s.on_input(*conn->c);
     // Batching replies across the clients of a turn only pays when a sink wants the turn
     // as one batch (the AOF's group commit, the mirror's merged writes): then the flush
@@ -223,8 +254,63 @@ void network::impl::start_read(const std::shared_ptr<connection>& conn) {
     // and flushing here saves the post and the reactor poll asio runs before it.
     if (s.stream().active()) schedule_flush();
     else flush();
-    if (!conn->closed) start_read(conn);
-  }));
+    if (conn->closed) return;
+  }
+  if (r == connection::read_result::more) {
+    // The read filled the buffer: more may be waiting, and the edge-triggered reactor will
+    // not say so again. Read on after the other handlers of this turn had their go.
+    asio::post(io, asio::bind_allocator(handler_allocator<char>(conn->read_memory), [this, conn] {
+      if (!conn->closed) read_ready(conn);
+    }));
+    return;
+  }
+  start_read(conn);
+}
+
+// A script has run past busy-reply-threshold (server::serve_while_busy): serve the other
+// clients without running the loop, so no timer, no HTTP completion and no link event can
+// touch the data the script works on. New connections are accepted; clients with input
+// are read directly (start_read() only waits for readiness, so nothing is read ahead)
+// and answered at once: -BUSY, or what the few commands allowed while busy reply. The
+// client running the script and blocked clients are not read, as in Redis. Closing is
+// left to the loop, after the script.
+void network::impl::serve_busy() {
+  for (auto& a : acceptors) {
+    for (int i = 0; i < 64; ++i) {
+      asio::error_code ec;
+      tcp::socket sock(io);
+      a->accept(sock, ec);  // the acceptor is non-blocking: would_block when none waits
+      if (ec) break;
+      on_accept(std::move(sock));
+    }
+  }
+  const core::client* running = s.script_caller();
+  std::vector<pollfd> fds;
+  std::vector<std::shared_ptr<connection>> who;
+  for (auto& [p, conn] : conns) {
+    if (conn->closed || conn->eof_while_busy || !conn->c || conn->c == running || conn->c->blocked) continue;
+    fds.push_back(pollfd{conn->sock.native_handle(), POLLIN, 0});
+    who.push_back(conn);
+  }
+  if (fds.empty() || ::poll(fds.data(), fds.size(), 0) <= 0) return;
+  for (std::size_t i = 0; i < fds.size(); ++i) {
+    if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    connection& conn = *who[i];
+    const auto r = read_some(conn);
+    if (r == connection::read_result::closed) {
+      conn.eof_while_busy = true;
+      continue;
+    }
+    if (r != connection::read_result::nothing) s.on_input(*conn.c);
+    core::client* c = conn.c;
+    if (conn.writing || c->out.size() <= c->out_sent) continue;  // an async write owns the socket
+    const ssize_t n = ::send(conn.sock.native_handle(), c->out.data() + c->out_sent, c->out.size() - c->out_sent,
+                             MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      c->out_sent += static_cast<std::size_t>(n);
+      s.stats().net_output_bytes += static_cast<std::uint64_t>(n);
+    }
+  }
 }
 
 void network::impl::schedule_flush() {
@@ -425,6 +511,7 @@ network::network(core::server& s) : impl_(std::make_unique<impl>(s)) {
   impl_->on_stopping = &on_stopping;
   s.wake = [this] { impl_->schedule_flush(); };
   s.on_shutdown = [this](bool) { shutdown(); };
+  s.serve_while_busy = [this] { impl_->serve_busy(); };
 }
 
 network::~network() = default;
@@ -454,6 +541,7 @@ std::string network::listen() {
       return "Could not create server TCP listening socket " + addr + ":" + std::to_string(cfg.port) + ": " +
              ec.message();
     }
+    a->non_blocking(true, ec);  // serve_busy() accepts without waiting
     impl_->acceptors.push_back(std::move(a));
   }
   if (impl_->acceptors.empty()) return "No address to listen on";

@@ -50,30 +50,21 @@ class byte_buffer {
   void commit(std::size_t n) { end_ += n; }
   void consume(std::size_t n) {
     begin_ += n;
-    if (begin_ == end_ && !pinned_) begin_ = end_ = 0;
+    if (begin_ == end_) begin_ = end_ = 0;
   }
-  // While the I/O layer has a read in progress into [end, end + writable), the memory
-  // and end() must stay where they are: the core may consume bytes (a woken client runs
-  // its pipeline outside the read handler) but the buffer is neither rewound nor freed.
-  void pin() { pinned_ = true; }
-  void unpin() { pinned_ = false; }
   // Gives memory back after a burst (a large bulk) once the buffer is empty.
   void shrink_if_idle(std::size_t keep) {
-    if (begin_ == end_ && cap_ > keep && !pinned_) {
+    if (begin_ == end_ && cap_ > keep) {
       std::free(data_);
       data_ = nullptr;
       cap_ = begin_ = end_ = 0;
     }
   }
-  void clear() {
-    if (pinned_) begin_ = end_;
-    else begin_ = end_ = 0;
-  }
+  void clear() { begin_ = end_ = 0; }
 
  private:
   char* data_ = nullptr;
   std::size_t begin_ = 0, end_ = 0, cap_ = 0;
-  bool pinned_ = false;
 };
 
 }  // namespace respq::core

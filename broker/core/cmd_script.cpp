@@ -29,8 +29,9 @@ void cmd_script(server& s, client& c, args_t a) {
     s.scripts().flush();
     s.reply(c).ok();
   } else if (sub == "kill") {
-    // Nothing else runs while a script runs, so no script is ever running when this is read.
-    s.add_error(c, "NOTBUSY No scripts in execution right now.");
+    // Read only while a script runs past busy-reply-threshold (server::serve_while_busy).
+    if (s.script_busy()) s.scripts().kill(c);
+    else s.add_error(c, "NOTBUSY No scripts in execution right now.");
   } else if (sub == "debug") {
     s.add_error(c, "ERR SCRIPT DEBUG is not supported by respq");
   } else {  // help

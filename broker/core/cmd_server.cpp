@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "broker/core/command_docs.hpp"
+#include "broker/core/script_engine.hpp"
 #include "broker/core/commands.hpp"
 #include "broker/core/glob.hpp"
 #include "broker/core/log.hpp"
@@ -657,6 +658,15 @@ void cmd_shutdown(server& s, client& c, args_t a) {
   if (nosave_flag && save_flag) {
     s.add_error(c, syntax_error);
     return;
+  }
+  if (s.script_busy()) {
+    // As Redis: while a script runs past busy-reply-threshold only SHUTDOWN NOSAVE goes,
+    // and it stops the script whatever it wrote (its writes are not persisted).
+    if (!nosave_flag) {
+      s.add_error(c, busy_script_error);
+      return;
+    }
+    s.scripts().kill_for_shutdown();
   }
   log_warning("User requested shutdown...");
   s.request_shutdown(save);

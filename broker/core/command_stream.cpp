@@ -54,6 +54,7 @@ void command_stream::begin_atomic() {
   if (atomic_depth_++ == 0) {
     atomic_start_bytes_ = bytes_.size();
     atomic_start_index_ = effects_.size();
+    atomic_start_db_ = emitted_db_;
   }
 }
 
@@ -69,6 +70,14 @@ void command_stream::end_atomic() {
                   effect_meta{atomic_start_bytes_, multi.size(), {}, true, true, -1, false});
   effects_.push_back(effect_meta{bytes_.size(), exec.size(), {}, true, true, -1, false});
   bytes_.append(exec);
+}
+
+void command_stream::abort_atomic() {
+  if (atomic_depth_ == 0) return;
+  atomic_depth_ = 0;
+  bytes_.resize(atomic_start_bytes_);
+  effects_.erase(effects_.begin() + static_cast<std::ptrdiff_t>(atomic_start_index_), effects_.end());
+  emitted_db_ = atomic_start_db_;
 }
 
 bool command_stream::flush() {

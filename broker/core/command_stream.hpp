@@ -58,6 +58,9 @@ class command_stream {
   // are two or more of them (so a torn tail of the log can't apply half of them).
   void begin_atomic();
   void end_atomic();
+  // Ends the outermost atomic block by dropping every effect appended since it began
+  // (a script stopped by SHUTDOWN NOSAVE: its half-run writes reach no sink).
+  void abort_atomic();
   // The database of the effects appended from now on (the server's current one).
   void set_db(int db) { db_ = db; }
 
@@ -81,6 +84,7 @@ class command_stream {
   int emitted_db_ = 0;   // database the bytes so far leave the reader in
   int atomic_depth_ = 0;
   std::size_t atomic_start_bytes_ = 0, atomic_start_index_ = 0;
+  int atomic_start_db_ = 0;
   std::uint64_t total_ = 0;
 };
 

@@ -509,18 +509,39 @@ void* script_engine::lua_alloc(void* ud, void* ptr, std::size_t osize, std::size
 
 void script_engine::time_hook(lua_State* L, lua_Debug*) {
   script_engine* e = engine_of(L);
-  const auto limit = std::chrono::milliseconds(e->s_.cfg().busy_reply_threshold);
-  if (std::chrono::steady_clock::now() - e->started_ < limit) return;
-  if (!e->wrote_) {
-    raise_error(L, "ERR Script killed: it ran past busy-reply-threshold (" +
-                       std::to_string(e->s_.cfg().busy_reply_threshold) +
-                       " ms) without writing, while no other client can be served");
-    return;
+  const auto now = std::chrono::steady_clock::now();
+  if (!e->timed_out_) {
+    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(now - e->started_);
+    if (elapsed.count() < e->s_.cfg().busy_reply_threshold) return;
+    e->timed_out_ = true;
+    log_warning("Slow script detected: still in execution after " + std::to_string(elapsed.count()) +
+                " milliseconds. You can try killing the script using the SCRIPT KILL command. Script name is: " +
+                e->sha_ + ".");
   }
-  if (!e->warned_) {
-    e->warned_ = true;
-    log_warning("A script (" + e->sha_ + ") that already wrote is still running past busy-reply-threshold: "
-                "every other client waits until it ends");
+  // Other clients are served at most every millisecond: the hook runs every 100,000 Lua
+  // instructions, far more often than anyone needs an answer.
+  if (now - e->last_served_ >= std::chrono::milliseconds(1) && e->s_.serve_while_busy) {
+    e->last_served_ = now;
+    e->s_.serve_while_busy();
+  }
+  if (e->kill_) {
+    // From now on every line raises again, so a pcall cannot catch the kill and go on.
+    lua_sethook(L, time_hook, LUA_MASKLINE, 0);
+    log_warning("Lua script killed by user with " + std::string(e->shutdown_kill_ ? "SHUTDOWN NOSAVE." : "SCRIPT KILL."));
+    raise_error(L, "ERR Script killed by user with SCRIPT KILL...");
+  }
+}
+
+void script_engine::kill(client& c) {
+  if (!timed_out()) {
+    s_.add_error(c, "NOTBUSY No scripts in execution right now.");
+  } else if (wrote_) {
+    s_.add_error(c,
+                 "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either "
+                 "wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.");
+  } else {
+    kill_ = true;
+    s_.reply(c).ok();
   }
 }
 
@@ -745,15 +766,19 @@ void script_engine::eval(client& c, std::span<const std::string_view> a, bool by
 
   running_ = true;
   read_only_ = read_only;
-  wrote_ = warned_ = false;
+  wrote_ = timed_out_ = kill_ = shutdown_kill_ = false;
+  caller_ = &c;
   started_ = std::chrono::steady_clock::now();
   resp_ = 2;
   sha_ = sha;
   fake_->db = c.db;  // the script's commands run in the caller's database
   s_.stream().begin_atomic();
   const int rc = lua_pcall(L, 0, 1, handler);
-  s_.stream().end_atomic();
+  if (shutdown_kill_) s_.stream().abort_atomic();  // SHUTDOWN NOSAVE: no half-run script reaches the AOF
+  else s_.stream().end_atomic();
+  if (kill_) lua_sethook(L, time_hook, LUA_MASKCOUNT, 100000);  // back from every line to every 100,000 instructions
   running_ = false;
+  caller_ = nullptr;
 
   auto w = s_.reply(c);
   if (rc != 0) {

@@ -16,12 +16,13 @@
 // suffix. Lua's own memory is capped (script-memory-limit): a script that allocates past
 // it gets Lua's "not enough memory" error, not the server's death.
 //
-// A runaway script: nothing else runs while a script runs, so no client could send SCRIPT
-// KILL. What SCRIPT KILL would do is done at busy-reply-threshold (lua-time-limit, 5 s):
-// a script that has not written is stopped with an error. One that has written cannot be
-// stopped without breaking its atomicity (Redis then only allows SHUTDOWN NOSAVE): it
-// runs on, with a warning in the log. Limit, stated plainly: until then every other
-// client waits (there is no BUSY reply).
+// A runaway script: past busy-reply-threshold (lua-time-limit, 5 s) the engine logs it,
+// and from then on its hook lets the I/O layer serve other clients now and then
+// (server::serve_while_busy): they get -BUSY for everything but SCRIPT KILL, SHUTDOWN
+// NOSAVE and the connection commands Redis allows. SCRIPT KILL stops a script that has not
+// written (one that has would break its atomicity: UNKILLABLE); SHUTDOWN NOSAVE stops any
+// script, drops what it wrote from the command stream (the AOF and the mirror never see a
+// half-run script), and shuts the server down.
 #pragma once
 
 #include <chrono>
@@ -40,6 +41,10 @@ struct lua_Debug;
 namespace respq::core {
 
 class server;
+
+// What every other command gets while a script runs past busy-reply-threshold (Redis's).
+inline constexpr std::string_view busy_script_error =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
 
 class script_engine {
  public:
@@ -63,6 +68,15 @@ class script_engine {
   // redis.setresp(): the protocol the running script sees replies in (2 or 3).
   void set_resp(int v) { resp_ = v; }
 
+  // ---- a script past busy-reply-threshold ----
+  bool timed_out() const { return running_ && timed_out_; }
+  // The client whose EVAL is running (not read while the script runs), or null.
+  const client* caller() const { return running_ ? caller_ : nullptr; }
+  // SCRIPT KILL: replies to c (OK, NOTBUSY or UNKILLABLE as Redis does).
+  void kill(client& c);
+  // SHUTDOWN NOSAVE while busy: stops the script whatever it wrote, and forgets its writes.
+  void kill_for_shutdown() { kill_ = shutdown_kill_ = true; }
+
  private:
   void open();
   void close();
@@ -83,7 +97,11 @@ class script_engine {
   bool running_ = false;
   bool read_only_ = false;
   bool wrote_ = false;          // the running script ran a write command
-  bool warned_ = false;         // ... and was reported as running past the threshold
+  bool timed_out_ = false;      // ... ran past busy-reply-threshold (logged; others get BUSY)
+  bool kill_ = false;           // SCRIPT KILL or SHUTDOWN NOSAVE asked to stop it
+  bool shutdown_kill_ = false;  // ... SHUTDOWN NOSAVE: its writes are dropped from the stream
+  const client* caller_ = nullptr;
+  std::chrono::steady_clock::time_point last_served_;
   std::chrono::steady_clock::time_point started_;
   int resp_ = 2;  // redis.setresp()
   std::string sha_;  // of the running script
