@@ -424,6 +424,71 @@ int safe_rawset(lua_State* L) {
   return 1;
 }
 
+// The table a read-only proxy reads through to (pushed), or nothing pushed and false when
+// the value at idx is not one of the proxies made here.
+bool push_backing(lua_State* L, int idx) {
+  if (!lua_istable(L, idx) || !lua_getmetatable(L, idx)) return false;
+  lua_getfield(L, -1, "__newindex");
+  const bool proxy = lua_tocfunction(L, -1) == readonly_newindex;
+  lua_pop(L, 1);
+  if (!proxy) {
+    lua_pop(L, 1);
+    return false;
+  }
+  lua_getfield(L, -1, "__index");
+  if (lua_iscfunction(L, -1)) {  // the globals' proxy: globals_index with the table as upvalue
+    lua_getupvalue(L, -1, 1);
+    lua_remove(L, -2);
+  }
+  lua_remove(L, -2);
+  return lua_istable(L, -1);
+}
+
+// next, pairs, ipairs and rawget see through the read-only proxies, so a script can list
+// the globals or a library as it can in Redis (whose read-only tables are the tables).
+int proxy_next(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 2);
+  if (push_backing(L, 1)) lua_replace(L, 1);
+  return lua_next(L, 1) ? 2 : (lua_pushnil(L), 1);
+}
+int proxy_pairs(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_pushcfunction(L, proxy_next);
+  lua_pushvalue(L, 1);
+  lua_pushnil(L);
+  return 3;
+}
+int proxy_ipairs_step(lua_State* L) {
+  const int i = luaL_checkint(L, 2) + 1;
+  lua_pushinteger(L, i);
+  lua_rawgeti(L, 1, i);
+  return lua_isnil(L, -1) ? 0 : 2;
+}
+int proxy_ipairs(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_pushcfunction(L, proxy_ipairs_step);
+  if (!push_backing(L, 1)) lua_pushvalue(L, 1);
+  lua_pushinteger(L, 0);
+  return 3;
+}
+int proxy_rawget(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checkany(L, 2);
+  lua_settop(L, 2);
+  if (push_backing(L, 1)) lua_replace(L, 1);
+  lua_rawget(L, 1);
+  return 1;
+}
+// setmetatable on a read-only table is a write to it, with Redis's text.
+int safe_setmetatable(lua_State* L) {
+  if (push_backing(L, 1)) return plain_error(L, "Attempt to modify a readonly table");
+  lua_pushvalue(L, lua_upvalueindex(1));  // the original setmetatable
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
 // loadstring without binary chunks (precompiled bytecode can break out of the sandbox).
 int safe_loadstring(lua_State* L) {
   std::size_t n;
@@ -577,6 +642,14 @@ void script_engine::open() {
   lua_setglobal(L, "loadstring");
   lua_pushcfunction(L, redis_pcall);
   lua_setglobal(L, "pcall");
+  for (auto [name, f] : {std::pair<const char*, lua_CFunction>{"next", proxy_next}, {"pairs", proxy_pairs},
+                         {"ipairs", proxy_ipairs}, {"rawget", proxy_rawget}}) {
+    lua_pushcfunction(L, f);
+    lua_setglobal(L, name);
+  }
+  lua_getglobal(L, "setmetatable");
+  lua_pushcclosure(L, safe_setmetatable, 1);
+  lua_setglobal(L, "setmetatable");
 
   // The redis table.
   lua_newtable(L);
@@ -591,6 +664,7 @@ void script_engine::open() {
   fn("call", lua_call_command);
   fn("pcall", lua_pcall_command);
   fn("sha1hex", lua_sha1hex);
+  fn("acl_check_cmd", lua_acl_check_cmd);
   fn("error_reply", lua_error_reply);
   fn("status_reply", lua_status_reply);
   fn("log", lua_log);
@@ -803,6 +877,29 @@ void script_engine::eval(client& c, std::span<const std::string_view> a, bool by
   }
   lua_settop(L, 0);
   lua_gc(L, LUA_GCSTEP, 1);
+}
+
+// redis.acl_check_cmd(command, arg...): respq has one user with every permission, so a
+// command that exists is allowed; one that does not is an error, as in Redis.
+int script_engine::lua_acl_check_cmd(lua_State* L) {
+  script_engine* e = engine_of(L);
+  const int argc = lua_gettop(L);
+  if (argc == 0) return raise_error(L, "ERR Please specify at least one argument for this redis lib call");
+  for (int i = 1; i <= argc; ++i)
+    if (lua_type(L, i) != LUA_TNUMBER && lua_type(L, i) != LUA_TSTRING)
+      return raise_error(L, "ERR Lua redis lib command arguments must be strings or integers");
+  std::size_t n;
+  const char* p = lua_tolstring(L, 1, &n);
+  const command_def* cmd = e->s_.lookup(std::string_view(p, n));
+  bool found = cmd != nullptr;
+  if (found && !cmd->subcommands.empty() && argc >= 2) {
+    const std::string sub = to_lower(lua_tostring(L, 2));
+    found = std::any_of(cmd->subcommands.begin(), cmd->subcommands.end(),
+                        [&](const command_def& sc) { return sc.name == sub; });
+  }
+  if (!found) return raise_error(L, "ERR Invalid command passed to redis.acl_check_cmd()");
+  lua_pushboolean(L, 1);
+  return 1;
 }
 
 int script_engine::lua_call_command(lua_State* L) { return engine_of(L)->call_command(L, true); }

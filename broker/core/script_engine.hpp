@@ -83,6 +83,7 @@ class script_engine {
   // Compiles body as the function f_<sha> into the registry. False with error set.
   bool compile(const std::string& sha, std::string_view body, std::string& error);
   static int lua_call_command(lua_State* L);
+  static int lua_acl_check_cmd(lua_State* L);
   static int lua_pcall_command(lua_State* L);
   int call_command(lua_State* L, bool raise);
   static void* lua_alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize);
