@@ -177,6 +177,11 @@ def test_term_stops_the_server_cleanly_and_flushes_its_counters(s):
     log = s.sidekiq.log_text()
     assert code == 0, f"sidekiq exited {code}:\n{log[-4000:]}"
     assert "Shutting down" in log and "Bye!" in log, log[-4000:]
+    # Nothing went wrong along the way (heartbeat, poller and fetch log their errors as
+    # ERROR); the one warning is the flaky job's planned failure.
+    assert " ERROR: " not in log, log[-4000:]
+    warnings = [line for line in log.splitlines() if " WARN: " in line]
+    assert len(warnings) == 3 and "attempt 1 of flaky-1 fails on purpose" in warnings[1], warnings
     # It took itself out of the process set, and wrote its processed/failed counts.
     assert c.scard("processes") == 0
     runs = s.runs()
