@@ -32,7 +32,6 @@ when "stats"        # what Sidekiq's API (as its Web UI shows it) says about the
   out["queues"] = Sidekiq::Queue.all.map { |q| [q.name, q.size] }.to_h
   out["processes"] = Sidekiq::ProcessSet.new.map { |p| p["identity"] }
   out["zpopbyscore_sha"] = Digest::SHA1.hexdigest(Sidekiq::Scheduled::Enq::LUA_ZPOPBYSCORE)
-  out["scheduled_jobs"] = Sidekiq::ScheduledSet.new.map { |j| [j.jid, j.at.to_f] }
 else
   abort "unknown action #{ARGV[0].inspect}"
 end
