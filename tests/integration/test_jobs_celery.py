@@ -25,7 +25,7 @@ sys.path.insert(0, JOBS)
 from harness import JobWorker, RedisServer, Respq, run_tests, wait_until  # noqa: E402
 
 import redis  # noqa: E402
-from redis.exceptions import LockError, LockNotOwnedError  # noqa: E402
+from redis.exceptions import LockError  # noqa: E402
 
 
 class Setup:

@@ -3,6 +3,10 @@ Queue API, run by the real `rq worker` command (burst mode, and a long-running w
 with its scheduler), results read back through RQ's Job API, failures in the
 FailedJobRegistry with their tracebacks, retries and dependencies.
 
+RQ 1.13 writes each result to a stream (XADD, read back with XREVRANGE) when the server
+reports Redis 5 or later; on a server without streams the whole file is skipped (exit
+77), and it runs in full on redis-server (RESPQ_TEST_TARGET=redis).
+
 The jobs are in jobs/rq_jobs.py, importable by the worker through PYTHONPATH.
 """
 import os
@@ -83,7 +87,7 @@ def test_a_burst_worker_runs_queued_jobs_and_their_results_read_back(s):
     assert adds[0].get_status() == JobStatus.QUEUED
 
     out = s.burst("high", "default")
-    assert "Worker w0: done, quitting" in out or "done, quitting" in out, out[-2000:]
+    assert "done, quitting" in out, out[-2000:]
 
     for i, j in enumerate(adds):
         assert j.get_status(refresh=True) == JobStatus.FINISHED, (i, j.get_status())
