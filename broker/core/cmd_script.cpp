@@ -5,10 +5,17 @@
 
 namespace respq::core {
 
-void cmd_eval(server& s, client& c, args_t a) { s.scripts().eval(c, a, false, false); }
-void cmd_evalsha(server& s, client& c, args_t a) { s.scripts().eval(c, a, true, false); }
-void cmd_eval_ro(server& s, client& c, args_t a) { s.scripts().eval(c, a, false, true); }
-void cmd_evalsha_ro(server& s, client& c, args_t a) { s.scripts().eval(c, a, true, true); }
+// As Redis, the script command is shown to MONITOR before the commands it runs (the
+// commands are flagged skip_monitor, so call() does not show them again after).
+static void eval_command(server& s, client& c, args_t a, bool by_sha, bool read_only) {
+  if (s.monitors() > 0 && !s.loading()) s.feed_monitors(c, a);
+  s.scripts().eval(c, a, by_sha, read_only);
+}
+
+void cmd_eval(server& s, client& c, args_t a) { eval_command(s, c, a, false, false); }
+void cmd_evalsha(server& s, client& c, args_t a) { eval_command(s, c, a, true, false); }
+void cmd_eval_ro(server& s, client& c, args_t a) { eval_command(s, c, a, false, true); }
+void cmd_evalsha_ro(server& s, client& c, args_t a) { eval_command(s, c, a, true, true); }
 
 void cmd_script(server& s, client& c, args_t a) {
   const std::string sub = to_lower(a[1]);
