@@ -141,7 +141,7 @@ TEST_CASE("parse_command splits the stream's RESP and refuses malformed input", 
   CHECK_FALSE(redis_compat::parse_command("+OK\r\n", argv));
 }
 
-TEST_CASE("effects on mirrored keys and PUBLISH go through byte for byte; MULTI/EXEC markers are dropped", "[mirror]") {
+TEST_CASE("effects on mirrored keys and PUBLISH go through byte for byte, MULTI/EXEC markers are dropped", "[mirror]") {
   core::server s(quiet_config());
   capture_sink sink(s, key_filter({"*"}));
   s.stream().add_sink(&sink);

@@ -158,7 +158,7 @@ TEST_CASE("engine: JSON and raw bodies with PUT, PATCH and DELETE", "[engine]") 
   CHECK(del["body"] == "");
 }
 
-TEST_CASE("engine: custom headers are sent as given; a task's User-Agent wins", "[engine]") {
+TEST_CASE("engine: custom headers are sent as given, a task's User-Agent wins", "[engine]") {
   php_server php;
   json e = echo_of(roundtrip(from_task(task_json(
       php.url("/h"), R"("headers":{"X-Custom":"v 1","X-Num":42,"X-Empty":"","User-Agent":"producer/2"})"))));
@@ -275,7 +275,7 @@ TEST_CASE("engine: non-http schemes are refused", "[engine]") {
   }
 }
 
-TEST_CASE("engine: bodies are kept up to 64 KB; a huge body still reports its code, as truncated", "[engine]") {
+TEST_CASE("engine: bodies are kept up to 64 KB, a huge body still reports its code, as truncated", "[engine]") {
   php_server php(2);
   collector c;
   delivery_engine engine(c.sink());

@@ -22,7 +22,7 @@ struct fixed_rng {
 
 }  // namespace
 
-TEST_CASE("2xx is delivered; network errors, timeouts, 408, 425, 429 and 5xx retry; the rest fail",
+TEST_CASE("2xx is delivered, network errors, timeouts, 408, 425, 429 and 5xx retry, the rest fail",
           "[retry]") {
   for (long c : {200L, 201L, 202L, 204L, 299L})
     CHECK(classify_attempt(c, false) == attempt_outcome::delivered);

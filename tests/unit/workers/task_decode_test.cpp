@@ -91,7 +91,7 @@ TEST_CASE("POST, PUT and PATCH send param as a form body", "[task]") {
   CHECK_FALSE(ok(R"({"url":"http://h/p","method":"POST"})").body);
 }
 
-TEST_CASE("body and json carry the body; param then goes to the query string", "[task]") {
+TEST_CASE("body and json carry the body, param then goes to the query string", "[task]") {
   task raw = ok(R"({"url":"http://h/p","method":"PUT","body":"<x/>","param":{"q":1}})");
   CHECK(raw.method == "PUT");
   CHECK(*raw.body == "<x/>");
