@@ -335,6 +335,7 @@ std::vector<std::string_view> flag_names(std::uint32_t f) {
   if (f & flag_blocking) out.push_back("blocking");
   if (f & flag_loading) out.push_back("loading");
   if (f & flag_stale) out.push_back("stale");
+  if (f & flag_skip_monitor) out.push_back("skip_monitor");
   if (f & flag_deny_multi) out.push_back("no_multi");
   if (f & flag_fast) out.push_back("fast");
   if (f & flag_no_auth) out.push_back("no_auth");

@@ -418,8 +418,11 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   errors_mark_ = stats_.total_errors;
   // Monitors see a command once it ran, as in Redis 7: EXEC after the commands it ran.
   // Redis hides administrative commands (CONFIG, DEBUG, CLIENT LIST, ...); for a container
-  // the subcommand decides. Credentials are shown redacted (feed_monitors).
-  if (!monitors_.empty() && !loading_ && !(effective->flags & flag_admin)) feed_monitors(c, args);
+  // the subcommand decides. Credentials are shown redacted (feed_monitors). The EVAL
+  // family (skip_monitor) is fed by its handler before the script runs, so that the
+  // script's commands follow it, as Redis's evalCommand does.
+  if (!monitors_.empty() && !loading_ && !(effective->flags & (flag_admin | flag_skip_monitor)))
+    feed_monitors(c, args);
   if (dirty_ != dirty_before) {
     if (!c.is_fake) turn_writers_.push_back(c.id);
     // The HTTP queues and their records live in database 0.
