@@ -479,6 +479,52 @@ def section_latency():
     print(f"  respq p99 {results['respq'][1]:.3f} ms (issue 6 target < 1 ms, issue 3 target < 2 ms)")
 
 
+# ------------------------------------------------------------------------- laravel
+LARAVEL_PUSH = os.path.join(ROOT, "bench", "laravel_push.php")
+
+
+def laravel_round(srv, client, producers, count):
+    """`producers` PHP processes push `count` jobs each through RedisQueue::push, at the
+    same time; returns (jobs/s summed over the producers, server CPU microseconds per
+    job)."""
+    srv.client().flushall()
+    cpu0 = cpu_seconds(srv.proc.pid)
+    procs = [subprocess.Popen(["php", LARAVEL_PUSH, str(srv.port), client, str(count), f"bench{i}"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(producers)]
+    rate = 0.0
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        if p.returncode != 0:
+            raise RuntimeError(f"laravel_push.php exited {p.returncode}: {err[-2000:]}")
+        n, secs = out.split()
+        rate += int(n) / float(secs)
+    cpu = cpu_seconds(srv.proc.pid) - cpu0
+    total = producers * (count + 200)  # the warm-up pushes count for the CPU too
+    pushed = sum(srv.client().llen(f"laravel_database_queues:bench{i}") for i in range(producers))
+    if pushed != total:
+        raise RuntimeError(f"{pushed} jobs queued, {total} pushed")
+    return rate, cpu * 1e6 / total
+
+
+def section_laravel():
+    count = int(os.environ.get("RESPQ_BENCH_LARAVEL_JOBS", "3000"))
+    print(f"Laravel queue: jobs pushed per second through Illuminate\\Queue\\RedisQueue::push (Laravel 8.83, "
+          f"an EVAL per job), {count:,} jobs per producer (median of {ROUNDS} alternating rounds)")
+    with Respq("--http-queue", "tasks", "off") as rq, RedisServer() as rs:
+        for client in ("phpredis", "predis"):
+            for producers in (1, 4):
+                res = {"respq": [], "redis": []}
+                for _ in range(ROUNDS):
+                    for name, srv in (("respq", rq), ("redis", rs)):
+                        res[name].append(laravel_round(srv, client, producers, count))
+                med = lambda who, i: statistics.median(r[i] for r in res[who])
+                label = f"{client}, {producers} producer{'s' if producers > 1 else ''}"
+                row("laravel", f"push {label} (jobs/s)", med("respq", 0), med("redis", 0), "jobs/s")
+                row("laravel", f"push {label}, server CPU per job (us)", med("respq", 1), med("redis", 1), "us",
+                    higher_is_better=False)
+
+
 def section_script(name):
     path = os.path.join(ROOT, "bench", name)
     if os.path.exists(path):
@@ -496,6 +542,7 @@ SECTIONS = {
     "zsets": section_zsets,
     "delivery": section_delivery,
     "latency": section_latency,
+    "laravel": section_laravel,
     "aof": lambda: section_script("aof.sh"),
     "mirror": lambda: section_script("mirror.sh"),
 }

@@ -334,13 +334,15 @@ http {{
 
 
 class PhpServer(_Process):
-    """php -S on a free port with a router script."""
+    """php -S on a free port with a router script; ini: php.ini settings ({name: value},
+    passed as -d name=value)."""
     name = "php"
 
-    def __init__(self, router, port=None, env=None, start=True, workers=None):
+    def __init__(self, router, port=None, env=None, start=True, workers=None, ini=None):
         super().__init__()
         self.port = port or free_port()
         self.router = router
+        self.ini = dict(ini or {})
         self.env = dict(os.environ, **(env or {}))
         if workers:
             self.env["PHP_CLI_SERVER_WORKERS"] = str(workers)
@@ -348,7 +350,8 @@ class PhpServer(_Process):
             self.start()
 
     def start(self, wait=True):
-        return self._spawn(["php", "-S", f"127.0.0.1:{self.port}", self.router], wait=wait, env=self.env)
+        ini = [f"-d{k}={v}" for k, v in self.ini.items()]
+        return self._spawn(["php"] + ini + ["-S", f"127.0.0.1:{self.port}", self.router], wait=wait, env=self.env)
 
 
 class JobWorker(_Process):

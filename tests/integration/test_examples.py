@@ -207,6 +207,36 @@ def test_results_subscriber_prints_each_outcome(s):
     assert record["code"] == 422 and "no address" in record["payload"], record
 
 
+def test_laravel_queue_example_pushes_over_phpredis_and_predis_and_laravels_worker_runs_every_job(s):
+    script = os.path.join(PHP_DIR, "laravel_queue.php")
+    mail_log = os.path.join(s.dir, "laravel-mail.log")
+    env = dict(s.env, LARAVEL_MAIL_LOG=mail_log)
+    queue = "laravel_database_queues:default"
+    pushes = [(["--count=100"], "Pushed 100 jobs onto queue default in ", 100),
+              (["--count=50", "--client=predis"], "Pushed 50 jobs onto queue default in ", 150),
+              (["--count=5", "--delay=1"], "Pushed 5 jobs onto queue default (delayed 1 s) in ", 155)]
+    for args, expect, waiting in pushes:
+        out = run(["php", script, "push"] + args, env=env, timeout=60).stdout
+        assert out.startswith(expect) and out.endswith(f"; {waiting} waiting\n"), out
+    assert s.client.llen(queue) == 150 and s.client.zcard(queue + ":delayed") == 5
+    assert s.client.llen(queue + ":notify") == 150
+    job = json.loads(s.client.lindex(queue, 0))
+    assert job["displayName"] == "WelcomeMail" and job["job"] == "Illuminate\\Queue\\CallQueuedHandler@call", job
+    assert job["attempts"] == 0 and len(job["id"]) == 32 and 'user0@example.com' in job["data"]["command"], job
+
+    out = run(["php", script, "work"], env=env, timeout=60).stdout
+    assert out == "Ran 155 jobs; queue default is empty\n", out
+    with open(mail_log) as f:
+        mails = [json.loads(line) for line in f]
+    assert len(mails) == 155 and len({m["job_id"] for m in mails}) == 155, mails[:5]
+    assert all(m["attempt"] == 1 for m in mails), [m for m in mails if m["attempt"] != 1]
+    sent = sorted(m["to"] for m in mails)
+    expected = sorted([f"user{i}@example.com" for i in range(100)] + [f"user{i}@example.com" for i in range(50)]
+                      + [f"user{i}@example.com" for i in range(5)])
+    assert sent == expected
+    assert s.client.keys("laravel_database_*") == [], s.client.keys("laravel_database_*")
+
+
 # ---- Python and Node ------------------------------------------------------------------------
 
 def test_python_producer(s):
