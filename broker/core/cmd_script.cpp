@@ -5,22 +5,17 @@
 
 namespace respq::core {
 
-namespace {
-
-// MONITOR shows the script's command before the commands the script runs ("lua" lines),
-// as Redis does: these commands are flagged skip_monitor and fed here, before running,
-// whether the script then succeeds or not.
-void eval_generic(server& s, client& c, args_t a, bool by_sha, bool read_only) {
-  if (s.monitors() && !s.loading()) s.feed_monitors(c, a);
+// As Redis, the script command is shown to MONITOR before the commands it runs (the
+// commands are flagged skip_monitor, so call() does not show them again after).
+static void eval_command(server& s, client& c, args_t a, bool by_sha, bool read_only) {
+  if (s.monitors() > 0 && !s.loading()) s.feed_monitors(c, a);
   s.scripts().eval(c, a, by_sha, read_only);
 }
 
-}  // namespace
-
-void cmd_eval(server& s, client& c, args_t a) { eval_generic(s, c, a, false, false); }
-void cmd_evalsha(server& s, client& c, args_t a) { eval_generic(s, c, a, true, false); }
-void cmd_eval_ro(server& s, client& c, args_t a) { eval_generic(s, c, a, false, true); }
-void cmd_evalsha_ro(server& s, client& c, args_t a) { eval_generic(s, c, a, true, true); }
+void cmd_eval(server& s, client& c, args_t a) { eval_command(s, c, a, false, false); }
+void cmd_evalsha(server& s, client& c, args_t a) { eval_command(s, c, a, true, false); }
+void cmd_eval_ro(server& s, client& c, args_t a) { eval_command(s, c, a, false, true); }
+void cmd_evalsha_ro(server& s, client& c, args_t a) { eval_command(s, c, a, true, true); }
 
 void cmd_script(server& s, client& c, args_t a) {
   const std::string sub = to_lower(a[1]);
@@ -41,8 +36,9 @@ void cmd_script(server& s, client& c, args_t a) {
     s.scripts().flush();
     s.reply(c).ok();
   } else if (sub == "kill") {
-    // Nothing else runs while a script runs, so no script is ever running when this is read.
-    s.add_error(c, "NOTBUSY No scripts in execution right now.");
+    // Read only while a script runs past busy-reply-threshold (server::serve_while_busy).
+    if (s.script_busy()) s.scripts().kill(c);
+    else s.add_error(c, "NOTBUSY No scripts in execution right now.");
   } else if (sub == "debug") {
     s.add_error(c, "ERR SCRIPT DEBUG is not supported by respq");
   } else {  // help

@@ -123,6 +123,10 @@ script_engine& server::scripts() {
   return *scripts_;
 }
 
+bool server::script_busy() const { return scripts_ && scripts_->timed_out(); }
+
+const client* server::script_caller() const { return scripts_ ? scripts_->caller() : nullptr; }
+
 client* server::accept_client(std::string addr, std::string laddr, int fd, std::string& refusal) {
   ++stats_.connections_received;
   if (clients_.size() >= cfg_.maxclients) {
@@ -360,6 +364,12 @@ void server::dispatch(client& c, args_t args) {
       return;
     }
   }
+  // A script past busy-reply-threshold: only what Redis allows while busy (checked before
+  // MULTI queues anything, so a transaction sent meanwhile fails at EXEC as a whole).
+  if (script_busy() && !((rejected_as ? rejected_as->flags : cmd->flags) & flag_allow_busy)) {
+    reject(busy_script_error);
+    return;
+  }
   if (c.in_multi && (cmd->flags & flag_deny_multi)) {
     reject("ERR Command not allowed inside a transaction");
     return;
@@ -379,7 +389,9 @@ void server::dispatch(client& c, args_t args) {
     return;
   }
   call(c, *cmd, args);
-  after_command();
+  // While a script runs (past busy-reply-threshold), nothing is served or dispatched
+  // between its commands: that waits for the script's own after_command().
+  if (!script_busy()) after_command();
 }
 
 void server::call(client& c, const command_def& cmd, args_t args) {
@@ -418,11 +430,8 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   errors_mark_ = stats_.total_errors;
   // Monitors see a command once it ran, as in Redis 7: EXEC after the commands it ran.
   // Redis hides administrative commands (CONFIG, DEBUG, CLIENT LIST, ...); for a container
-  // the subcommand decides. Credentials are shown redacted (feed_monitors). The EVAL
-  // family (skip_monitor) is fed by its handler before the script runs, so that the
-  // script's commands follow it, as Redis's evalCommand does.
-  if (!monitors_.empty() && !loading_ && !(effective->flags & (flag_admin | flag_skip_monitor)))
-    feed_monitors(c, args);
+  // the subcommand decides. Credentials are shown redacted (feed_monitors).
+  if (!monitors_.empty() && !loading_ && !(effective->flags & (flag_admin | flag_skip_monitor))) feed_monitors(c, args);
   if (dirty_ != dirty_before) {
     if (!c.is_fake) turn_writers_.push_back(c.id);
     // The HTTP queues and their records live in database 0.

@@ -62,7 +62,7 @@ enum command_flag : std::uint32_t {
   flag_denyoom = 1u << 12,
   flag_sub_ok = 1u << 13,      // allowed in RESP2 subscribe mode
   flag_movablekeys = 1u << 14,
-  flag_skip_monitor = 1u << 15,  // the handler feeds MONITOR itself (EVAL: before the script runs)
+  flag_skip_monitor = 1u << 15,  // not fed to MONITOR after it ran (EVAL feeds itself first)
 };
 
 struct command_def {
@@ -129,6 +129,11 @@ class server {
   // Hooks the I/O layer sets.
   std::function<void()> wake;                  // work appeared outside on_input (call before_write/flush soon)
   std::function<void(bool save)> on_shutdown;  // SHUTDOWN: stop the server
+  // While a script runs past busy-reply-threshold, the script engine calls this now and
+  // then: the I/O layer accepts and reads clients directly (no loop turn, no timers, no
+  // other module runs) and hands their input to on_input(), where every command but the
+  // few Redis allows while busy (SCRIPT KILL, SHUTDOWN NOSAVE, AUTH, ...) gets -BUSY.
+  std::function<void()> serve_while_busy;
 
   // ---- Execution -------------------------------------------------------------------
   // Looks up and runs one command for a client, applying auth, MULTI and subscribe
@@ -185,6 +190,10 @@ class server {
   task_manager& tasks() { return *tasks_; }
   // The Lua engine, made on first use (a server that never runs a script has no Lua state).
   script_engine& scripts();
+  // A script has run past busy-reply-threshold and is still running: other clients are
+  // answered -BUSY, and the client that runs it is not read.
+  bool script_busy() const;
+  const client* script_caller() const;
   const std::unordered_map<std::uint64_t, std::unique_ptr<client>>& clients() const { return clients_; }
   client* find_client(std::uint64_t id);
   std::size_t blocked_clients() const { return blocked_count_; }
