@@ -5,10 +5,21 @@
 
 namespace respq::core {
 
-void cmd_eval(server& s, client& c, args_t a) { s.scripts().eval(c, a, false, false); }
-void cmd_evalsha(server& s, client& c, args_t a) { s.scripts().eval(c, a, true, false); }
-void cmd_eval_ro(server& s, client& c, args_t a) { s.scripts().eval(c, a, false, true); }
-void cmd_evalsha_ro(server& s, client& c, args_t a) { s.scripts().eval(c, a, true, true); }
+namespace {
+
+// As Redis's evalCommand: MONITOR sees the EVAL before the commands its script runs (the
+// command table marks these skip_monitor, so the server does not show them again after).
+void eval_generic(server& s, client& c, args_t a, bool by_sha, bool read_only) {
+  if (s.monitors() && !s.loading()) s.feed_monitors(c, a);
+  s.scripts().eval(c, a, by_sha, read_only);
+}
+
+}  // namespace
+
+void cmd_eval(server& s, client& c, args_t a) { eval_generic(s, c, a, false, false); }
+void cmd_evalsha(server& s, client& c, args_t a) { eval_generic(s, c, a, true, false); }
+void cmd_eval_ro(server& s, client& c, args_t a) { eval_generic(s, c, a, false, true); }
+void cmd_evalsha_ro(server& s, client& c, args_t a) { eval_generic(s, c, a, true, true); }
 
 void cmd_script(server& s, client& c, args_t a) {
   const std::string sub = to_lower(a[1]);

@@ -15,6 +15,7 @@
 #include "broker/core/commands.hpp"
 #include "broker/core/glob.hpp"
 #include "broker/core/log.hpp"
+#include "broker/core/script_engine.hpp"
 #include "broker/core/task_manager.hpp"
 #include "broker/core/version.hpp"
 
@@ -140,6 +141,11 @@ std::string section_memory(server& s) {
   line(o, "used_memory_rss_human", human_bytes(rss));
   line(o, "used_memory_peak", std::to_string(peak));
   line(o, "used_memory_peak_human", human_bytes(peak));
+  const script_engine& lua = s.scripts();
+  line(o, "used_memory_lua", std::to_string(lua.lua_memory()));
+  line(o, "used_memory_vm_eval", std::to_string(lua.lua_memory()));
+  line(o, "used_memory_lua_human", human_bytes(lua.lua_memory()));
+  line(o, "number_of_cached_scripts", std::to_string(lua.cached()));
   line(o, "maxmemory", "0");
   line(o, "maxmemory_human", "0B");
   line(o, "maxmemory_policy", "noeviction");
@@ -335,6 +341,7 @@ std::vector<std::string_view> flag_names(std::uint32_t f) {
   if (f & flag_blocking) out.push_back("blocking");
   if (f & flag_loading) out.push_back("loading");
   if (f & flag_stale) out.push_back("stale");
+  if (f & flag_skip_monitor) out.push_back("skip_monitor");
   if (f & flag_deny_multi) out.push_back("no_multi");
   if (f & flag_fast) out.push_back("fast");
   if (f & flag_no_auth) out.push_back("no_auth");

@@ -9,7 +9,7 @@ namespace {
 constexpr std::uint32_t W = flag_write, R = flag_readonly, F = flag_fast, D = flag_denyoom, A = flag_admin,
                         P = flag_pubsub, N = flag_noscript, B = flag_blocking, L = flag_loading, S = flag_stale,
                         NA = flag_no_auth, NM = flag_no_multi, DM = flag_deny_multi, AB = flag_allow_busy,
-                        SUB = flag_sub_ok, MK = flag_movablekeys;
+                        SUB = flag_sub_ok, MK = flag_movablekeys, SM = flag_skip_monitor;
 
 command_def def(std::string_view name, int arity, std::uint32_t flags, int first, int last, int step, handler_fn fn,
                 std::string_view group, std::string_view since, std::string_view complexity,
@@ -257,10 +257,10 @@ void server::build_command_table() {
   t.push_back(def("watch", -2, N | L | S | F | AB | NM, 1, -1, 1, cmd_watch, "transactions", "2.2.0", "O(1) for every key.", "fast transaction", "Watch the given keys to determine execution of the MULTI/EXEC block"));
   t.push_back(def("unwatch", 1, N | L | S | F | AB, 0, 0, 0, cmd_unwatch, "transactions", "2.2.0", "O(1)", "fast transaction", "Forget about all watched keys"));
   // Scripting.
-  t.push_back(def("eval", -3, N | S | MK, 0, 0, 0, cmd_eval, "scripting", "2.6.0", "Depends on the script that is executed.", "slow scripting", "Execute a Lua script server side"));
-  t.push_back(def("evalsha", -3, N | S | MK, 0, 0, 0, cmd_evalsha, "scripting", "2.6.0", "Depends on the script that is executed.", "slow scripting", "Execute a Lua script server side"));
-  t.push_back(def("eval_ro", -3, N | S | R | MK, 0, 0, 0, cmd_eval_ro, "scripting", "7.0.0", "Depends on the script that is executed.", "slow scripting", "Execute a read-only Lua script server side"));
-  t.push_back(def("evalsha_ro", -3, N | S | R | MK, 0, 0, 0, cmd_evalsha_ro, "scripting", "7.0.0", "Depends on the script that is executed.", "slow scripting", "Execute a read-only Lua script server side"));
+  t.push_back(def("eval", -3, N | S | SM | MK, 0, 0, 0, cmd_eval, "scripting", "2.6.0", "Depends on the script that is executed.", "slow scripting", "Execute a Lua script server side"));
+  t.push_back(def("evalsha", -3, N | S | SM | MK, 0, 0, 0, cmd_evalsha, "scripting", "2.6.0", "Depends on the script that is executed.", "slow scripting", "Execute a Lua script server side"));
+  t.push_back(def("eval_ro", -3, N | S | SM | R | MK, 0, 0, 0, cmd_eval_ro, "scripting", "7.0.0", "Depends on the script that is executed.", "slow scripting", "Execute a read-only Lua script server side"));
+  t.push_back(def("evalsha_ro", -3, N | S | SM | R | MK, 0, 0, 0, cmd_evalsha_ro, "scripting", "7.0.0", "Depends on the script that is executed.", "slow scripting", "Execute a read-only Lua script server side"));
   {
     command_def c = def("script", -2, 0, 0, 0, 0, cmd_script, "scripting", "2.6.0", "Depends on subcommand.", "slow", "A container for Lua scripts management commands");
     c.subcommands.push_back(sub("debug", 3, N, cmd_script, "scripting", "3.2.0", "slow scripting", "Set the debug mode for executed scripts."));

@@ -52,7 +52,7 @@ class script_engine {
   void eval(client& c, std::span<const std::string_view> a, bool by_sha, bool read_only);
   // SCRIPT LOAD: compiles and caches; returns the SHA1, or "" with the error text set.
   std::string load(std::string_view body, std::string& error);
-  bool exists(std::string_view sha) const;
+  bool exists(std::string_view sha) { return find(sha) != nullptr; }
   // SCRIPT FLUSH: forgets every script and starts a fresh Lua state.
   void flush();
   std::size_t cached() const { return scripts_.size(); }
@@ -64,10 +64,26 @@ class script_engine {
   void set_resp(int v) { resp_ = v; }
 
  private:
+  // A cached script: its compiled function and the flags of its shebang line.
+  struct script {
+    int ref = 0;             // the function, in the Lua registry (luaL_ref)
+    bool shebang = false;    // "#!lua ...": Redis 7's flags mode
+    bool no_writes = false;  // ... with flags=no-writes
+  };
+  // Hash and equality that also take a string_view: EVALSHA looks up without a copy.
+  struct sha_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  // Finds a script by a SHA1 in either case; null if none.
+  script* find(std::string_view sha);
+
   void open();
   void close();
-  // Compiles body as the function f_<sha> into the registry. False with error set.
-  bool compile(const std::string& sha, std::string_view body, std::string& error);
+  // Compiles body into the registry and caches it under sha. Null with error set.
+  script* compile(const std::string& sha, std::string_view body, std::string& error);
+  // EVAL's lookup: the cached script of body, compiled first if new; sha set.
+  script* load_script(std::string_view body, std::string& sha, std::string& error);
   static int lua_call_command(lua_State* L);
   static int lua_pcall_command(lua_State* L);
   int call_command(lua_State* L, bool raise);
@@ -76,7 +92,7 @@ class script_engine {
 
   server& s_;
   lua_State* L_ = nullptr;
-  std::unordered_map<std::string, std::string> scripts_;  // sha -> body
+  std::unordered_map<std::string, script, sha_hash, std::equal_to<>> scripts_;  // by lowercase SHA1
   std::unique_ptr<client> fake_;                            // runs the script's commands
   std::size_t lua_bytes_ = 0;
   std::size_t lua_limit_ = 0;

@@ -419,7 +419,7 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   // Monitors see a command once it ran, as in Redis 7: EXEC after the commands it ran.
   // Redis hides administrative commands (CONFIG, DEBUG, CLIENT LIST, ...); for a container
   // the subcommand decides. Credentials are shown redacted (feed_monitors).
-  if (!monitors_.empty() && !loading_ && !(effective->flags & flag_admin)) feed_monitors(c, args);
+  if (!monitors_.empty() && !loading_ && !(effective->flags & (flag_admin | flag_skip_monitor))) feed_monitors(c, args);
   if (dirty_ != dirty_before) {
     if (!c.is_fake) turn_writers_.push_back(c.id);
     // The HTTP queues and their records live in database 0.

@@ -62,6 +62,7 @@ enum command_flag : std::uint32_t {
   flag_denyoom = 1u << 12,
   flag_sub_ok = 1u << 13,      // allowed in RESP2 subscribe mode
   flag_movablekeys = 1u << 14,
+  flag_skip_monitor = 1u << 17,  // the handler feeds MONITOR itself (EVAL: before its script's commands)
 };
 
 struct command_def {
