@@ -2,6 +2,7 @@
 #include "broker/core/script_engine.hpp"
 
 #include <openssl/evp.h>
+#include <strings.h>
 
 #include <cmath>
 #include <cstdio>
@@ -702,6 +703,7 @@ void script_engine::close() {
 }
 
 void script_engine::flush() {
+  by_body_.clear();
   scripts_.clear();
   close();
   open();
@@ -791,9 +793,18 @@ script_engine::script* script_engine::compile(const std::string& sha, std::strin
 }
 
 script_engine::script* script_engine::load_script(std::string_view body, std::string& sha, std::string& error) {
+  if (auto it = by_body_.find(body); it != by_body_.end()) {
+    sha = it->second->first;
+    return &it->second->second;
+  }
   sha = sha1_hex(body);
-  if (auto it = scripts_.find(sha); it != scripts_.end()) return &it->second;
-  return compile(sha, body, error);
+  auto it = scripts_.find(sha);
+  if (it == scripts_.end()) {
+    if (!compile(sha, body, error)) return nullptr;
+    it = scripts_.find(sha);
+  }
+  by_body_.emplace(std::string(body), &*it);
+  return &it->second;
 }
 
 std::string script_engine::load(std::string_view body, std::string& error) {
@@ -895,7 +906,12 @@ void script_engine::eval(client& c, std::span<const std::string_view> a, bool by
     write_reply(s_, c, w, L, resp_, 0);
   }
   lua_settop(L, 0);
-  lua_gc(L, LUA_GCSTEP, 1);
+  // A step of Lua's incremental collector every 50 scripts, 50 units at a time, as Redis
+  // does (a step after every script costs a good part of a short script's time).
+  if (++gc_countdown_ == 50) {
+    gc_countdown_ = 0;
+    lua_gc(L, LUA_GCSTEP, 50);
+  }
 }
 
 int script_engine::lua_call_command(lua_State* L) { return engine_of(L)->call_command(L, true); }
@@ -909,38 +925,39 @@ int script_engine::call_command(lua_State* L, bool raise) {
   };
   const int argc = lua_gettop(L);
   if (argc == 0) return fail("ERR Please specify at least one argument for this redis lib call");
-  std::vector<std::string> args;
-  args.reserve(static_cast<std::size_t>(argc));
+  // The arguments, as views: strings into Lua's own (they stay on the stack, so alive,
+  // until the command has run), numbers into num_args_, reserved up front so that no view
+  // into it moves. Both buffers keep their capacity from call to call.
+  argv_.clear();
+  num_args_.clear();
+  num_args_.reserve(static_cast<std::size_t>(argc) * 32);
   for (int i = 1; i <= argc; ++i) {
     const int t = lua_type(L, i);
-    if (t == LUA_TNUMBER) {
-      // Not lua_tolstring: Lua's "%.14g" loses precision (Redis 7.0 uses %.17g).
-      char buf[64];
-      const int n = std::snprintf(buf, sizeof buf, "%.17g", static_cast<double>(lua_tonumber(L, i)));
-      args.emplace_back(buf, static_cast<std::size_t>(n));
-    } else if (t == LUA_TSTRING) {
+    if (t == LUA_TSTRING) {
       std::size_t n;
       const char* p = lua_tolstring(L, i, &n);
-      args.emplace_back(p, n);
+      argv_.emplace_back(p, n);
+    } else if (t == LUA_TNUMBER) {
+      // Not lua_tolstring: Lua's "%.14g" loses precision (Redis 7.0 uses %.17g).
+      char buf[32];
+      const int n = std::snprintf(buf, sizeof buf, "%.17g", static_cast<double>(lua_tonumber(L, i)));
+      const std::size_t at = num_args_.size();
+      num_args_.append(buf, static_cast<std::size_t>(n));
+      argv_.emplace_back(num_args_.data() + at, static_cast<std::size_t>(n));
     } else {
       return fail("ERR Lua redis lib command arguments must be strings or integers");
     }
   }
-  // The arguments are copied: off the stack, which holds at most LUAI_MAXCSTACK (8000)
-  // values, so that a call with ~8000 arguments still has room for its reply (Redis pops
-  // them too).
-  lua_settop(L, 0);
-  std::vector<std::string_view> views(args.begin(), args.end());
-  const command_def* cmd = s_.lookup(to_lower(views[0]));
+  const std::span<const std::string_view> views(argv_);
+  const command_def* cmd = s_.lookup(views[0]);  // (case-insensitive)
   if (!cmd) return fail("ERR Unknown Redis command called from script");
   const int n = static_cast<int>(views.size());
   if ((cmd->arity > 0 && n != cmd->arity) || n < -cmd->arity)
     return fail("ERR Wrong number of args calling Redis command from script");
   std::uint32_t flags = cmd->flags;
   if (!cmd->subcommands.empty() && n >= 2) {
-    const std::string sub = to_lower(views[1]);
     for (const auto& sc : cmd->subcommands)
-      if (sc.name == sub) {
+      if (sc.name.size() == views[1].size() && strncasecmp(sc.name.data(), views[1].data(), sc.name.size()) == 0) {
         if ((sc.arity > 0 && n != sc.arity) || n < -sc.arity)
           return fail("ERR Wrong number of args calling Redis command from script");
         flags |= sc.flags;
@@ -949,13 +966,22 @@ int script_engine::call_command(lua_State* L, bool raise) {
   if (flags & flag_noscript) return fail("ERR This Redis command is not allowed from script");
   if (flags & flag_write) {
     if (read_only_) return fail("ERR Write commands are not allowed from read-only scripts.");
-    if (std::string refusal = s_.write_refusal(); !refusal.empty()) return fail(refusal);
+    std::string refusal = s_.write_refusal();
+    if (!refusal.empty()) {
+      // lua_error longjmps past this frame: the string is freed before.
+      push_table_with(L, "err", refusal);
+      std::string().swap(refusal);
+      return raise ? lua_error(L) : 1;
+    }
+    wrote_ = true;
   }
-  if (flags & flag_write) wrote_ = true;
   client& fc = *fake_;
   fc.resp = resp_;
   fc.out.clear();
-  s_.call(fc, *cmd, std::span<const std::string_view>(views));
+  s_.call(fc, *cmd, views);
+  // The arguments go off the stack, which holds at most LUAI_MAXCSTACK (8000) values, so
+  // that a call with ~8000 arguments still has room for its reply (Redis pops them too).
+  lua_settop(L, 0);
   std::size_t pos = 0;
   const int top = lua_gettop(L);
   if (!push_reply(L, fc.out, pos, 0)) {

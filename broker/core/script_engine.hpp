@@ -31,6 +31,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "broker/core/client.hpp"
 
@@ -92,7 +93,12 @@ class script_engine {
 
   server& s_;
   lua_State* L_ = nullptr;
-  std::unordered_map<std::string, script, sha_hash, std::equal_to<>> scripts_;  // by lowercase SHA1
+  using script_map = std::unordered_map<std::string, script, sha_hash, std::equal_to<>>;
+  script_map scripts_;  // by lowercase SHA1
+  // EVAL's shortcut: the cached entry of a script body, so that a body seen before is not
+  // hashed with SHA1 again.
+  std::unordered_map<std::string, script_map::value_type*, sha_hash, std::equal_to<>> by_body_;
+  unsigned gc_countdown_ = 0;  // scripts run until the next Lua GC step
   std::unique_ptr<client> fake_;                            // runs the script's commands
   std::size_t lua_bytes_ = 0;
   std::size_t lua_limit_ = 0;
@@ -103,6 +109,9 @@ class script_engine {
   std::chrono::steady_clock::time_point started_;
   int resp_ = 2;  // redis.setresp()
   std::string sha_;  // of the running script
+  // redis.call's argument views and the text of its number arguments (reused buffers).
+  std::vector<std::string_view> argv_;
+  std::string num_args_;
 };
 
 }  // namespace respq::core
