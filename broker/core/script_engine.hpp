@@ -1,8 +1,9 @@
 // script_engine: Lua scripting (EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT) with Redis
 // 7.0's semantics. Owner: the server core (broker thread); one Lua state for all scripts.
 //
-// A script is compiled once into a function kept in the Lua registry under its SHA1, and
-// run with KEYS and ARGV set as globals. Everything it calls through redis.call/pcall
+// A script is compiled once into a function kept in the Lua registry (a reference cached
+// under its SHA1, with its shebang flags; EVAL finds a body it has seen without hashing it
+// again), and run with KEYS and ARGV set as globals. Everything it calls through redis.call/pcall
 // runs through server::call() on a fake client of its own, so the commands a script runs
 // are propagated one by one (effects replication, as in Redis 7: the AOF, the mirror and
 // MONITOR see the commands, not the script), wrapped in MULTI/EXEC. Nothing else runs
