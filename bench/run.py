@@ -479,8 +479,83 @@ def section_latency():
     print(f"  respq p99 {results['respq'][1]:.3f} ms (issue 6 target < 1 ms, issue 3 target < 2 ms)")
 
 
+# ------------------------------------------------------------------------ scripting
+EVAL_RPUSH = "return redis.call('rpush',KEYS[1],ARGV[1])"
+# Laravel 8's RedisQueue::pushRaw() script, Illuminate\Queue\LuaScripts::push(), verbatim
+# (php-illuminate-queue 8.83): what every dispatch() of a Laravel job runs, through EVAL.
+LARAVEL_PUSH = ("-- Push the job onto the queue...\n"
+                "redis.call('rpush', KEYS[1], ARGV[1])\n"
+                "-- Push a notification onto the \"notify\" queue...\n"
+                "redis.call('rpush', KEYS[2], 1)")
+# A job payload shaped like the ones Laravel 8 builds (Queue::createPayloadArray).
+LARAVEL_PAYLOAD = json.dumps({
+    "uuid": "0f8b6c3e-5d1a-4a57-9a55-3c1f2e9b7d10", "displayName": "App\\Jobs\\SendWelcomeEmail",
+    "job": "Illuminate\\Queue\\CallQueuedHandler@call", "maxTries": None, "maxExceptions": None,
+    "failOnTimeout": False, "backoff": None, "timeout": None, "retryUntil": None,
+    "data": {"commandName": "App\\Jobs\\SendWelcomeEmail",
+             "command": 'O:25:"App\\Jobs\\SendWelcomeEmail":1:{s:4:"user";i:42;}'},
+    "id": "J3kQ9zV1c8r2LmN4pX7aT5yB0wE6uH1d", "attempts": 0}, separators=(",", ":"))
+
+
+def benchmark_command(port, n, pipeline, args, server_pid):
+    """redis-benchmark with a command of its own: (ops/s, server CPU microseconds per op)."""
+    cpu0 = cpu_seconds(server_pid)
+    out = subprocess.run(["redis-benchmark", "-p", str(port), "-c", "50", "-n", str(n), "-P", str(pipeline),
+                          "--csv", *args], capture_output=True, text=True, timeout=600).stdout
+    cpu = cpu_seconds(server_pid) - cpu0
+    lines = [l for l in out.splitlines()[1:] if l.strip()]
+    if not lines:
+        raise RuntimeError(f"redis-benchmark printed no result: {out!r}")
+    # "test","rps","avg_latency_ms",... five more: the test name (the command itself) may
+    # hold commas and quotes, so the figure is read from the right.
+    return float(lines[-1].split(",")[-7].strip('"')), cpu * 1e6 / n
+
+
+def section_scripting():
+    import hashlib
+    n = 200000
+    sha = hashlib.sha1(LARAVEL_PUSH.encode()).hexdigest()
+    tests = [("EVAL rpush", ["EVAL", EVAL_RPUSH, "1", "q", "x"]),
+             ("EVALSHA Laravel push", ["EVALSHA", sha, "2", "queues:default", "queues:default:notify",
+                                       LARAVEL_PAYLOAD])]
+    print(f"scripting: redis-benchmark -n {n:,} -c 50, EVAL \"{EVAL_RPUSH}\" 1 q x, and EVALSHA of Laravel 8's "
+          f"push script ({len(LARAVEL_PAYLOAD)}-byte payload), loaded with SCRIPT LOAD on both servers "
+          f"(median of {ROUNDS} alternating rounds)")
+    ratios = []
+    with Respq("--http-queue", "tasks", "off") as rq, RedisServer() as rs:
+        for pipeline in (1, 16):
+            results = {"respq": [], "redis": []}
+            for _ in range(ROUNDS):
+                for name, srv in (("respq", rq), ("redis", rs)):
+                    cl = srv.client()
+                    cl.flushall()
+                    cl.script_flush()
+                    loaded = cl.script_load(LARAVEL_PUSH)
+                    assert loaded == sha, (name, loaded, sha)
+                    r = {}
+                    for label, args in tests:
+                        r[label] = benchmark_command(srv.port, n, pipeline, args, srv.proc.pid)
+                    # Every request ran its script: the lists hold one element per request.
+                    assert cl.llen("q") == n and cl.llen("queues:default") == n, name
+                    assert cl.llen("queues:default:notify") == n, name
+                    results[name].append(r)
+            med = lambda who, label, i: statistics.median(r[label][i] for r in results[who])
+            for label, _ in tests:
+                a, b = med("respq", label, 0), med("redis", label, 0)
+                row("scripting", f"{label} -P {pipeline} (ops/s)", a, b, "ops/s", target=1.0)
+                row("scripting", f"{label} -P {pipeline} CPU per op (us)", med("respq", label, 1),
+                    med("redis", label, 1), "us", higher_is_better=False)
+                if b:
+                    ratios.append(a / b)
+    if ratios:
+        gm = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
+        print(f"  geometric mean of the scripting throughput ratios: {gm:.2f} (target >= 1.0); "
+              f"lowest {min(ratios):.2f}")
+        rows.append(("scripting", "geometric mean", None, None, "", gm, 1.0, gm >= 1.0))
+
+
 # ------------------------------------------------------------------------- laravel
-LARAVEL_PUSH = os.path.join(ROOT, "bench", "laravel_push.php")
+LARAVEL_PUSH_PHP = os.path.join(ROOT, "bench", "laravel_push.php")
 
 
 def laravel_round(srv, client, producers, count):
@@ -489,7 +564,7 @@ def laravel_round(srv, client, producers, count):
     job)."""
     srv.client().flushall()
     cpu0 = cpu_seconds(srv.proc.pid)
-    procs = [subprocess.Popen(["php", LARAVEL_PUSH, str(srv.port), client, str(count), f"bench{i}"],
+    procs = [subprocess.Popen(["php", LARAVEL_PUSH_PHP, str(srv.port), client, str(count), f"bench{i}"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for i in range(producers)]
     rate = 0.0
@@ -542,6 +617,7 @@ SECTIONS = {
     "zsets": section_zsets,
     "delivery": section_delivery,
     "latency": section_latency,
+    "scripting": section_scripting,
     "laravel": section_laravel,
     "aof": lambda: section_script("aof.sh"),
     "mirror": lambda: section_script("mirror.sh"),

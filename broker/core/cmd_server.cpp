@@ -16,6 +16,7 @@
 #include "broker/core/commands.hpp"
 #include "broker/core/glob.hpp"
 #include "broker/core/log.hpp"
+#include "broker/core/script_engine.hpp"
 #include "broker/core/task_manager.hpp"
 #include "broker/core/version.hpp"
 
@@ -141,6 +142,11 @@ std::string section_memory(server& s) {
   line(o, "used_memory_rss_human", human_bytes(rss));
   line(o, "used_memory_peak", std::to_string(peak));
   line(o, "used_memory_peak_human", human_bytes(peak));
+  const script_engine& lua = s.scripts();
+  line(o, "used_memory_lua", std::to_string(lua.lua_memory()));
+  line(o, "used_memory_vm_eval", std::to_string(lua.lua_memory()));
+  line(o, "used_memory_lua_human", human_bytes(lua.lua_memory()));
+  line(o, "number_of_cached_scripts", std::to_string(lua.cached()));
   line(o, "maxmemory", "0");
   line(o, "maxmemory_human", "0B");
   line(o, "maxmemory_policy", "noeviction");

@@ -2,6 +2,7 @@
 #include "broker/core/script_engine.hpp"
 
 #include <openssl/evp.h>
+#include <strings.h>
 
 #include <cmath>
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "broker/core/commands.hpp"
+#include "broker/core/config.hpp"
 #include "broker/core/log.hpp"
 #include "broker/core/version.hpp"
 
@@ -159,9 +161,17 @@ std::string one_line(std::string_view s) {
   return out;
 }
 
+// Pushes t[field] of the table at idx without metamethods: a script's table may carry an
+// __index that raises an error or calls Redis, and the conversion runs outside any
+// protected call (Redis reads these fields raw too).
+void raw_field(lua_State* L, int idx, const char* field) {
+  lua_pushstring(L, field);
+  lua_rawget(L, idx < 0 && idx > LUA_REGISTRYINDEX ? idx - 1 : idx);
+}
+
 // Reads t[field] of the table at idx as a string; false if absent or not a string.
 bool string_field(lua_State* L, int idx, const char* field, std::string& out) {
-  lua_getfield(L, idx, field);
+  raw_field(L, idx, field);
   const bool ok = lua_type(L, -1) == LUA_TSTRING;
   if (ok) {
     std::size_t n;
@@ -205,7 +215,7 @@ void write_reply(server& s, client& c, resp::reply_writer& w, lua_State* L, int 
         w.simple(one_line(text));
         return;
       }
-      lua_getfield(L, t, "double");
+      raw_field(L, t, "double");
       if (lua_type(L, -1) == LUA_TNUMBER) {
         w.double_value(lua_tonumber(L, -1));
         lua_pop(L, 1);
@@ -217,7 +227,7 @@ void write_reply(server& s, client& c, resp::reply_writer& w, lua_State* L, int 
         else w.bulk(text);
         return;
       }
-      lua_getfield(L, t, "verbatim_string");
+      raw_field(L, t, "verbatim_string");
       if (lua_type(L, -1) == LUA_TTABLE) {
         std::string fmt, str;
         const bool ok = string_field(L, lua_gettop(L), "format", fmt) && string_field(L, lua_gettop(L), "string", str);
@@ -231,7 +241,7 @@ void write_reply(server& s, client& c, resp::reply_writer& w, lua_State* L, int 
         lua_pop(L, 1);
       }
       for (const char* kind : {"map", "set"}) {
-        lua_getfield(L, t, kind);
+        raw_field(L, t, kind);
         if (lua_type(L, -1) != LUA_TTABLE) {
           lua_pop(L, 1);
           continue;
@@ -296,18 +306,46 @@ int lua_sha1hex(lua_State* L) {
   return 1;
 }
 
+// Redis's luaPushErrorBuff: "-CODE msg" keeps its code, anything else gets "ERR"; CR and
+// LF at either end of the message are trimmed. Pushes {err = "CODE msg"}.
+void push_error_text(lua_State* L, std::string_view buf) {
+  std::string_view code = "ERR", msg = buf;
+  if (!buf.empty() && buf[0] == '-') {
+    const std::size_t sp = buf.find(' ');
+    if (sp == std::string_view::npos) {
+      msg = buf.substr(1);
+    } else {
+      code = buf.substr(1, sp - 1);
+      msg = buf.substr(sp + 1);
+    }
+  }
+  while (!msg.empty() && (msg.front() == '\r' || msg.front() == '\n')) msg.remove_prefix(1);
+  while (!msg.empty() && (msg.back() == '\r' || msg.back() == '\n')) msg.remove_suffix(1);
+  std::string text;
+  text.reserve(code.size() + 1 + msg.size());
+  text.append(code).append(" ").append(msg);
+  push_table_with(L, "err", text);
+}
+
+// redis.error_reply and redis.status_reply answer a wrong call with an error table (they
+// do not raise), as Redis's.
 int lua_error_reply(lua_State* L) {
-  if (lua_gettop(L) != 1 || lua_type(L, 1) != LUA_TSTRING) return plain_error(L, "wrong number or type of arguments");
+  if (lua_gettop(L) != 1 || lua_type(L, 1) != LUA_TSTRING) {
+    push_error_text(L, "wrong number or type of arguments");
+    return 1;
+  }
   std::size_t n;
   const char* p = lua_tolstring(L, 1, &n);
-  std::string_view msg(p, n);
-  if (!msg.empty() && msg[0] == '-') msg.remove_prefix(1);  // the reply adds the '-', as Redis's
-  push_table_with(L, "err", msg);
+  const std::string_view msg(p, n);
+  push_error_text(L, !msg.empty() && msg[0] == '-' ? std::string(msg) : "-" + std::string(msg));
   return 1;
 }
 
 int lua_status_reply(lua_State* L) {
-  if (lua_gettop(L) != 1 || lua_type(L, 1) != LUA_TSTRING) return plain_error(L, "wrong number or type of arguments");
+  if (lua_gettop(L) != 1 || lua_type(L, 1) != LUA_TSTRING) {
+    push_error_text(L, "wrong number or type of arguments");
+    return 1;
+  }
   std::size_t n;
   const char* p = lua_tolstring(L, 1, &n);
   push_table_with(L, "ok", std::string_view(p, n));
@@ -408,15 +446,20 @@ int globals_index(lua_State* L) {
   return error_at_caller(L, std::string("Script attempted to access nonexistent global variable '") + (name ? name : "?") + "'");
 }
 
+// Whether the value at idx is one of the read-only proxies (library tables, _G).
+bool is_protected(lua_State* L, int idx) {
+  if (!lua_getmetatable(L, idx)) return false;
+  lua_pushliteral(L, "__newindex");
+  lua_rawget(L, -2);
+  const bool protected_table = lua_tocfunction(L, -1) == readonly_newindex;
+  lua_pop(L, 2);
+  return protected_table;
+}
+
 // rawset on a protected table would bypass the proxy: refused like any other write.
 int safe_rawset(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
-  if (lua_getmetatable(L, 1)) {
-    lua_getfield(L, -1, "__newindex");
-    const bool protected_table = lua_tocfunction(L, -1) == readonly_newindex;
-    lua_pop(L, 2);
-    if (protected_table) return plain_error(L, "Attempt to modify a readonly table");
-  }
+  if (is_protected(L, 1)) return plain_error(L, "Attempt to modify a readonly table");
   luaL_checkany(L, 2);
   luaL_checkany(L, 3);
   lua_settop(L, 3);
@@ -480,10 +523,12 @@ int proxy_rawget(lua_State* L) {
   lua_rawget(L, 1);
   return 1;
 }
-// setmetatable on a read-only table is a write to it, with Redis's text.
+// setmetatable on a protected table is a write to it, refused with Redis's text (Lua's own
+// "cannot change a protected metatable" would follow otherwise). Upvalue 1: Lua's
+// setmetatable.
 int safe_setmetatable(lua_State* L) {
-  if (push_backing(L, 1)) return plain_error(L, "Attempt to modify a readonly table");
-  lua_pushvalue(L, lua_upvalueindex(1));  // the original setmetatable
+  if (lua_type(L, 1) == LUA_TTABLE && is_protected(L, 1)) return plain_error(L, "Attempt to modify a readonly table");
+  lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
   lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
   return lua_gettop(L);
@@ -638,6 +683,9 @@ void script_engine::open() {
   }
   lua_pushcfunction(L, safe_rawset);
   lua_setglobal(L, "rawset");
+  lua_getglobal(L, "setmetatable");
+  lua_pushcclosure(L, safe_setmetatable, 1);
+  lua_setglobal(L, "setmetatable");
   lua_pushcfunction(L, safe_loadstring);
   lua_setglobal(L, "loadstring");
   lua_pushcfunction(L, redis_pcall);
@@ -647,9 +695,6 @@ void script_engine::open() {
     lua_pushcfunction(L, f);
     lua_setglobal(L, name);
   }
-  lua_getglobal(L, "setmetatable");
-  lua_pushcclosure(L, safe_setmetatable, 1);
-  lua_setglobal(L, "setmetatable");
 
   // The redis table.
   lua_newtable(L);
@@ -723,7 +768,10 @@ void script_engine::open() {
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, readonly_newindex);
   lua_setfield(L, -2, "__newindex");
-  lua_pushboolean(L, 0);
+  // getmetatable(_G) answers a read-only view of the metatable, as Redis's (whose _G's
+  // metatable is itself read-only): changing it raises "Attempt to modify a readonly table".
+  lua_pushvalue(L, -1);
+  make_readonly_proxy(L);
   lua_setfield(L, -2, "__metatable");
   lua_setmetatable(L, -2);
   lua_pushvalue(L, -1);
@@ -738,49 +786,113 @@ void script_engine::close() {
 }
 
 void script_engine::flush() {
+  by_body_.clear();
   scripts_.clear();
   close();
   open();
 }
 
-bool script_engine::exists(std::string_view sha) const {
-  std::string lower(sha);
-  for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return scripts_.count(lower) != 0;
+script_engine::script* script_engine::find(std::string_view sha) {
+  if (sha.size() != 40) return nullptr;
+  char lower[40];
+  for (std::size_t i = 0; i < 40; ++i) lower[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(sha[i])));
+  auto it = scripts_.find(std::string_view(lower, 40));
+  return it == scripts_.end() ? nullptr : &it->second;
 }
 
-bool script_engine::compile(const std::string& sha, std::string_view body, std::string& error) {
-  lua_State* L = L_;
-  std::string code(body);
-  // A shebang line ("#!lua flags=..."): Lua does not skip it in a buffer; blank it so
-  // line numbers stay right. Its flags are read by eval().
-  if (code.rfind("#!", 0) == 0) {
-    const std::size_t eol = code.find('\n');
-    const std::string engine = code.substr(2, code.find_first_of(" \n") - 2);
-    if (engine != "lua") {
-      error = "ERR Could not find engine '" + engine + "'";
+namespace {
+
+// Redis 7's shebang line, "#!lua [flags=<flag>,...]": the engine and the flags are checked
+// when the script is compiled, with Redis's error texts. *len: the line's length (0 when
+// there is none).
+bool parse_shebang(std::string_view body, bool& shebang, bool& no_writes, std::size_t& len, std::string& error) {
+  shebang = no_writes = false;
+  len = 0;
+  if (body.substr(0, 2) != "#!") return true;
+  const std::size_t eol = body.find('\n');
+  if (eol == std::string_view::npos) {
+    error = "ERR Invalid script shebang";
+    return false;
+  }
+  len = eol;
+  const auto parts = split_args(body.substr(0, eol));  // as Redis's sdssplitargs
+  if (!parts || parts->empty()) {
+    error = "ERR Invalid engine in script shebang";
+    return false;
+  }
+  if ((*parts)[0] != "#!lua") {
+    error = "ERR Unexpected engine in script shebang: " + (*parts)[0];
+    return false;
+  }
+  shebang = true;
+  for (std::size_t j = 1; j < parts->size(); ++j) {
+    std::string_view p = (*parts)[j];
+    if (p.substr(0, 6) != "flags=") {
+      error = "ERR Unknown lua shebang option: " + std::string(p);
       return false;
     }
-    code.replace(0, eol == std::string::npos ? code.size() : eol, "");
+    p.remove_prefix(6);
+    while (!p.empty()) {  // "flags=" alone sets none; an empty flag between commas is unknown
+      const std::size_t comma = p.find(',');
+      const std::string_view f = p.substr(0, comma);
+      if (f == "no-writes") {
+        no_writes = true;
+      } else if (f != "allow-oom" && f != "allow-stale" && f != "no-cluster" && f != "allow-cross-slot-keys") {
+        error = "ERR Unexpected flag in script shebang: " + std::string(f);
+        return false;
+      }
+      if (comma == std::string_view::npos) break;
+      p.remove_prefix(comma + 1);
+      if (p.empty()) {  // a trailing comma: sdssplitlen gives one last empty flag
+        error = "ERR Unexpected flag in script shebang: ";
+        return false;
+      }
+    }
   }
+  return true;
+}
+
+}  // namespace
+
+script_engine::script* script_engine::compile(const std::string& sha, std::string_view body, std::string& error) {
+  lua_State* L = L_;
+  script sc;
+  std::size_t shebang_len;
+  if (!parse_shebang(body, sc.shebang, sc.no_writes, shebang_len, error)) return nullptr;
+  // The shebang line is left out (Lua would not skip it in a buffer); its newline stays,
+  // so line numbers stay right.
+  std::string_view code = body.substr(shebang_len);
   if (luaL_loadbuffer(L, code.data(), code.size(), "@user_script") != 0) {
     std::size_t n;
     const char* p = lua_tolstring(L, -1, &n);
     error = "ERR Error compiling script (new function): " + one_line(std::string_view(p ? p : "", p ? n : 0));
     lua_pop(L, 1);
-    return false;
+    return nullptr;
   }
   lua_getfield(L, LUA_REGISTRYINDEX, "respq_env");
   lua_setfenv(L, -2);
-  lua_setfield(L, LUA_REGISTRYINDEX, ("f_" + sha).c_str());
-  scripts_.emplace(sha, std::string(body));
-  return true;
+  sc.ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return &scripts_.emplace(sha, sc).first->second;
+}
+
+script_engine::script* script_engine::load_script(std::string_view body, std::string& sha, std::string& error) {
+  if (auto it = by_body_.find(body); it != by_body_.end()) {
+    sha = it->second->first;
+    return &it->second->second;
+  }
+  sha = sha1_hex(body);
+  auto it = scripts_.find(sha);
+  if (it == scripts_.end()) {
+    if (!compile(sha, body, error)) return nullptr;
+    it = scripts_.find(sha);
+  }
+  by_body_.emplace(std::string(body), &*it);
+  return &it->second;
 }
 
 std::string script_engine::load(std::string_view body, std::string& error) {
-  std::string sha = sha1_hex(body);
-  if (scripts_.count(sha)) return sha;
-  if (!compile(sha, body, error)) return {};
+  std::string sha;
+  if (!load_script(body, sha, error)) return {};
   return sha;
 }
 
@@ -798,33 +910,39 @@ void script_engine::eval(client& c, std::span<const std::string_view> a, bool by
     s_.add_error(c, "ERR Number of keys can't be negative");
     return;
   }
-  std::string sha;
+  std::string error;
+  script* sc;
   if (by_sha) {
-    sha.assign(a[1]);
-    for (char& ch : sha) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    if (sha.size() != 40 || !scripts_.count(sha)) {
+    sc = find(a[1]);
+    if (!sc) {
       s_.add_error(c, "NOSCRIPT No matching script. Please use EVAL.");
       return;
     }
+    sha_.resize(40);
+    for (std::size_t i = 0; i < 40; ++i) sha_[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(a[1][i])));
   } else {
-    std::string error;
-    sha = load(a[1], error);
-    if (sha.empty()) {
+    sc = load_script(a[1], sha_, error);
+    if (!sc) {
       s_.add_error(c, error);
       return;
     }
   }
-  // Shebang flags: "no-writes" makes the script read-only.
-  const std::string& body = scripts_[sha];
-  if (body.rfind("#!", 0) == 0) {
-    const std::string first = body.substr(0, body.find('\n'));
-    if (first.find("flags=") != std::string::npos && first.find("no-writes") != std::string::npos) read_only = true;
+  const std::string& sha = sha_;
+  // A script with a shebang declares whether it writes: flags=no-writes makes it
+  // read-only; one without that flag may not run through EVAL_RO / EVALSHA_RO.
+  if (sc->shebang) {
+    if (sc->no_writes) {
+      read_only = true;
+    } else if (read_only) {
+      s_.add_error(c, "ERR Can not execute a script with write flag using *_ro command.");
+      return;
+    }
   }
 
   lua_State* L = L_;
   lua_getfield(L, LUA_REGISTRYINDEX, handler_key);
   const int handler = lua_gettop(L);
-  lua_getfield(L, LUA_REGISTRYINDEX, ("f_" + sha).c_str());
+  lua_rawgeti(L, LUA_REGISTRYINDEX, sc->ref);
   // KEYS and ARGV, as globals.
   const auto nk = static_cast<std::size_t>(numkeys);
   auto set_array = [&](const char* name, std::size_t from, std::size_t n) {
@@ -844,7 +962,6 @@ void script_engine::eval(client& c, std::span<const std::string_view> a, bool by
   caller_ = &c;
   started_ = std::chrono::steady_clock::now();
   resp_ = 2;
-  sha_ = sha;
   fake_->db = c.db;  // the script's commands run in the caller's database
   s_.stream().begin_atomic();
   const int rc = lua_pcall(L, 0, 1, handler);
@@ -861,7 +978,7 @@ void script_engine::eval(client& c, std::span<const std::string_view> a, bool by
     if (lua_istable(L, -1)) {
       string_field(L, lua_gettop(L), "err", msg);
       string_field(L, lua_gettop(L), "source", source);
-      lua_getfield(L, -1, "line");
+      raw_field(L, -1, "line");
       if (lua_isnumber(L, -1)) line = std::to_string(static_cast<long long>(lua_tonumber(L, -1)));
       lua_pop(L, 1);
     } else {
@@ -876,7 +993,12 @@ void script_engine::eval(client& c, std::span<const std::string_view> a, bool by
     write_reply(s_, c, w, L, resp_, 0);
   }
   lua_settop(L, 0);
-  lua_gc(L, LUA_GCSTEP, 1);
+  // A step of Lua's incremental collector every 50 scripts, 50 units at a time, as Redis
+  // does (a step after every script costs a good part of a short script's time).
+  if (++gc_countdown_ == 50) {
+    gc_countdown_ = 0;
+    lua_gc(L, LUA_GCSTEP, 50);
+  }
 }
 
 // redis.acl_check_cmd(command, arg...): respq has one user with every permission, so a
@@ -913,34 +1035,39 @@ int script_engine::call_command(lua_State* L, bool raise) {
   };
   const int argc = lua_gettop(L);
   if (argc == 0) return fail("ERR Please specify at least one argument for this redis lib call");
-  std::vector<std::string> args;
-  args.reserve(static_cast<std::size_t>(argc));
+  // The arguments, as views: strings into Lua's own (they stay on the stack, so alive,
+  // until the command has run), numbers into num_args_, reserved up front so that no view
+  // into it moves. Both buffers keep their capacity from call to call.
+  argv_.clear();
+  num_args_.clear();
+  num_args_.reserve(static_cast<std::size_t>(argc) * 32);
   for (int i = 1; i <= argc; ++i) {
     const int t = lua_type(L, i);
-    if (t == LUA_TNUMBER) {
-      // Not lua_tolstring: Lua's "%.14g" loses precision (Redis 7.0 uses %.17g).
-      char buf[64];
-      const int n = std::snprintf(buf, sizeof buf, "%.17g", static_cast<double>(lua_tonumber(L, i)));
-      args.emplace_back(buf, static_cast<std::size_t>(n));
-    } else if (t == LUA_TSTRING) {
+    if (t == LUA_TSTRING) {
       std::size_t n;
       const char* p = lua_tolstring(L, i, &n);
-      args.emplace_back(p, n);
+      argv_.emplace_back(p, n);
+    } else if (t == LUA_TNUMBER) {
+      // Not lua_tolstring: Lua's "%.14g" loses precision (Redis 7.0 uses %.17g).
+      char buf[32];
+      const int n = std::snprintf(buf, sizeof buf, "%.17g", static_cast<double>(lua_tonumber(L, i)));
+      const std::size_t at = num_args_.size();
+      num_args_.append(buf, static_cast<std::size_t>(n));
+      argv_.emplace_back(num_args_.data() + at, static_cast<std::size_t>(n));
     } else {
       return fail("ERR Lua redis lib command arguments must be strings or integers");
     }
   }
-  std::vector<std::string_view> views(args.begin(), args.end());
-  const command_def* cmd = s_.lookup(to_lower(views[0]));
+  const std::span<const std::string_view> views(argv_);
+  const command_def* cmd = s_.lookup(views[0]);  // (case-insensitive)
   if (!cmd) return fail("ERR Unknown Redis command called from script");
   const int n = static_cast<int>(views.size());
   if ((cmd->arity > 0 && n != cmd->arity) || n < -cmd->arity)
     return fail("ERR Wrong number of args calling Redis command from script");
   std::uint32_t flags = cmd->flags;
   if (!cmd->subcommands.empty() && n >= 2) {
-    const std::string sub = to_lower(views[1]);
     for (const auto& sc : cmd->subcommands)
-      if (sc.name == sub) {
+      if (sc.name.size() == views[1].size() && strncasecmp(sc.name.data(), views[1].data(), sc.name.size()) == 0) {
         if ((sc.arity > 0 && n != sc.arity) || n < -sc.arity)
           return fail("ERR Wrong number of args calling Redis command from script");
         flags |= sc.flags;
@@ -949,13 +1076,22 @@ int script_engine::call_command(lua_State* L, bool raise) {
   if (flags & flag_noscript) return fail("ERR This Redis command is not allowed from script");
   if (flags & flag_write) {
     if (read_only_) return fail("ERR Write commands are not allowed from read-only scripts.");
-    if (std::string refusal = s_.write_refusal(); !refusal.empty()) return fail(refusal);
+    std::string refusal = s_.write_refusal();
+    if (!refusal.empty()) {
+      // lua_error longjmps past this frame: the string is freed before.
+      push_table_with(L, "err", refusal);
+      std::string().swap(refusal);
+      return raise ? lua_error(L) : 1;
+    }
+    wrote_ = true;
   }
-  if (flags & flag_write) wrote_ = true;
   client& fc = *fake_;
   fc.resp = resp_;
   fc.out.clear();
-  s_.call(fc, *cmd, std::span<const std::string_view>(views));
+  s_.call(fc, *cmd, views);
+  // The arguments go off the stack, which holds at most LUAI_MAXCSTACK (8000) values, so
+  // that a call with ~8000 arguments still has room for its reply (Redis pops them too).
+  lua_settop(L, 0);
   std::size_t pos = 0;
   const int top = lua_gettop(L);
   if (!push_reply(L, fc.out, pos, 0)) {

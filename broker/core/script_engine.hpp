@@ -1,8 +1,9 @@
 // script_engine: Lua scripting (EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT) with Redis
 // 7.0's semantics. Owner: the server core (broker thread); one Lua state for all scripts.
 //
-// A script is compiled once into a function kept in the Lua registry under its SHA1, and
-// run with KEYS and ARGV set as globals. Everything it calls through redis.call/pcall
+// A script is compiled once into a function kept in the Lua registry (a reference cached
+// under its SHA1, with its shebang flags; EVAL finds a body it has seen without hashing it
+// again), and run with KEYS and ARGV set as globals. Everything it calls through redis.call/pcall
 // runs through server::call() on a fake client of its own, so the commands a script runs
 // are propagated one by one (effects replication, as in Redis 7: the AOF, the mirror and
 // MONITOR see the commands, not the script), wrapped in MULTI/EXEC. Nothing else runs
@@ -32,6 +33,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "broker/core/client.hpp"
 
@@ -57,7 +59,7 @@ class script_engine {
   void eval(client& c, std::span<const std::string_view> a, bool by_sha, bool read_only);
   // SCRIPT LOAD: compiles and caches; returns the SHA1, or "" with the error text set.
   std::string load(std::string_view body, std::string& error);
-  bool exists(std::string_view sha) const;
+  bool exists(std::string_view sha) { return find(sha) != nullptr; }
   // SCRIPT FLUSH: forgets every script and starts a fresh Lua state.
   void flush();
   std::size_t cached() const { return scripts_.size(); }
@@ -78,10 +80,26 @@ class script_engine {
   void kill_for_shutdown() { kill_ = shutdown_kill_ = true; }
 
  private:
+  // A cached script: its compiled function and the flags of its shebang line.
+  struct script {
+    int ref = 0;             // the function, in the Lua registry (luaL_ref)
+    bool shebang = false;    // "#!lua ...": Redis 7's flags mode
+    bool no_writes = false;  // ... with flags=no-writes
+  };
+  // Hash and equality that also take a string_view: EVALSHA looks up without a copy.
+  struct sha_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  // Finds a script by a SHA1 in either case; null if none.
+  script* find(std::string_view sha);
+
   void open();
   void close();
-  // Compiles body as the function f_<sha> into the registry. False with error set.
-  bool compile(const std::string& sha, std::string_view body, std::string& error);
+  // Compiles body into the registry and caches it under sha. Null with error set.
+  script* compile(const std::string& sha, std::string_view body, std::string& error);
+  // EVAL's lookup: the cached script of body, compiled first if new; sha set.
+  script* load_script(std::string_view body, std::string& sha, std::string& error);
   static int lua_call_command(lua_State* L);
   static int lua_acl_check_cmd(lua_State* L);
   static int lua_pcall_command(lua_State* L);
@@ -91,7 +109,12 @@ class script_engine {
 
   server& s_;
   lua_State* L_ = nullptr;
-  std::unordered_map<std::string, std::string> scripts_;  // sha -> body
+  using script_map = std::unordered_map<std::string, script, sha_hash, std::equal_to<>>;
+  script_map scripts_;  // by lowercase SHA1
+  // EVAL's shortcut: the cached entry of a script body, so that a body seen before is not
+  // hashed with SHA1 again.
+  std::unordered_map<std::string, script_map::value_type*, sha_hash, std::equal_to<>> by_body_;
+  unsigned gc_countdown_ = 0;  // scripts run until the next Lua GC step
   std::unique_ptr<client> fake_;                            // runs the script's commands
   std::size_t lua_bytes_ = 0;
   std::size_t lua_limit_ = 0;
@@ -106,6 +129,9 @@ class script_engine {
   std::chrono::steady_clock::time_point started_;
   int resp_ = 2;  // redis.setresp()
   std::string sha_;  // of the running script
+  // redis.call's argument views and the text of its number arguments (reused buffers).
+  std::vector<std::string_view> argv_;
+  std::string num_args_;
 };
 
 }  // namespace respq::core
