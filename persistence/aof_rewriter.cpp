@@ -285,6 +285,36 @@ std::size_t aof_rewriter::emit(std::string_view key, core::value& v, std::size_t
       put_deadline(out_, key, v);
       return 0;
     }
+    case core::value_type::stream: {
+      // As Redis's rewriteStreamObject: XADD per entry with its id (an empty stream as
+      // XADD key MAXLEN 0 0-1 x y), then XSETID with the last id, entries added and the
+      // greatest deleted id.
+      auto& st = v.stream();
+      if (st.empty()) {
+        put_head(out_, "XADD", key, 5);
+        for (std::string_view a : {"MAXLEN", "0", "0-1", "x", "y"}) put_bulk(out_, a);
+      } else {
+        st.range(core::stream_id{0, 0}, core::stream_id{UINT64_MAX, UINT64_MAX}, 0, false,
+                 [&](const core::stream_value::entry& e) {
+                   put_head(out_, "XADD", key, 1 + 2 * e.fields.size());
+                   put_bulk(out_, e.id.str());
+                   for (const auto& [f, x] : e.fields) {
+                     put_bulk(out_, f);
+                     put_bulk(out_, x);
+                   }
+                   maybe_write();
+                   return true;
+                 });
+      }
+      put_head(out_, "XSETID", key, 5);
+      put_bulk(out_, st.last_id.str());
+      put_bulk(out_, "ENTRIESADDED");
+      put_bulk(out_, std::to_string(st.entries_added));
+      put_bulk(out_, "MAXDELETEDID");
+      put_bulk(out_, st.max_deleted_id.str());
+      put_deadline(out_, key, v);
+      return 0;
+    }
     case core::value_type::list: {
       auto& l = v.list();
       std::size_t i = from;

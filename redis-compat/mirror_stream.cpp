@@ -142,6 +142,30 @@ void append_value(command_batch& out, std::string_view key, core::value& v, std:
       }
       return;
     }
+    case core::value_type::stream: {
+      // As the AOF rewrite: XADD per entry with its id, then XSETID with the metadata.
+      auto& st = v.stream();
+      std::string id;
+      if (st.empty()) {
+        out.add({"XADD", key, "MAXLEN", "0", "0-1", "x", "y"});
+      } else {
+        st.range(core::stream_id{0, 0}, core::stream_id{UINT64_MAX, UINT64_MAX}, 0, false,
+                 [&](const core::stream_value::entry& e) {
+                   id = e.id.str();
+                   argv.assign({"XADD", key, id});
+                   for (const auto& [f, x] : e.fields) {
+                     argv.push_back(f);
+                     argv.push_back(x);
+                   }
+                   out.add(argv);
+                   return true;
+                 });
+      }
+      const std::string last = st.last_id.str(), added = std::to_string(st.entries_added),
+                        maxdel = st.max_deleted_id.str();
+      out.add({"XSETID", key, last, "ENTRIESADDED", added, "MAXDELETEDID", maxdel});
+      return;
+    }
     case core::value_type::hash: {
       auto& h = v.hash();
       auto it = h.begin();

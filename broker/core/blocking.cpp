@@ -1,5 +1,5 @@
 // Blocking operations: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP on lists; BZPOPMIN,
-// BZPOPMAX, BZMPOP on sorted sets.
+// BZPOPMAX, BZMPOP on sorted sets; XREAD BLOCK on streams.
 //
 // How it works (the same design as Redis's blocked.c):
 //  - A client that finds every key empty is parked: for each key it waits on, it joins
@@ -120,6 +120,19 @@ bool server::serve_key(const std::string& key) {
     if (!v) break;
     client& c = *cp;
     if (!c.blocked) continue;
+    if (c.blocked->what == blocked_state::kind::xread) {
+      // Every XREAD waiter whose id is behind the stream's last id is served, not one per
+      // entry: reading takes nothing away.
+      if (c.close_asap) {
+        drop_waits(c);
+        continue;
+      }
+      if (!serve_xread_waiter(*this, c, key)) continue;
+      ++stats_.total_blocking_served;
+      served_any = true;
+      unblock_client(c, false);
+      continue;
+    }
     const bool wants_zset =
         c.blocked->what == blocked_state::kind::zpop || c.blocked->what == blocked_state::kind::zmpop;
     if (wants_zset ? v->type() != value_type::zset : v->type() != value_type::list) continue;

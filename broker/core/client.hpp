@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "broker/core/byte_buffer.hpp"
+#include "broker/core/stream_value.hpp"
 #include "resp/request_parser.hpp"
 
 namespace respq::core {
@@ -24,12 +25,14 @@ using clock = std::chrono::steady_clock;
 struct blocked_state {
   // pop/move/mpop wait for a list; zpop (BZPOPMIN/BZPOPMAX) and zmpop (BZMPOP) for a
   // sorted set. A waiter is served only by a key of its own type.
-  enum class kind { pop, move, mpop, zpop, zmpop } what = kind::pop;
+  // xread (XREAD BLOCK) for a stream with an entry past its id in stream_ids.
+  enum class kind { pop, move, mpop, zpop, zmpop, xread } what = kind::pop;
   std::vector<std::string> keys;   // in argument order, duplicates removed
   bool pop_left = true;            // BLPOP / BLMPOP LEFT / BLMOVE wherefrom LEFT / BZPOPMIN / BZMPOP MIN
   bool push_left = true;           // BLMOVE whereto
   std::string target;              // BLMOVE / BRPOPLPUSH destination
-  long long count = 1;             // BLMPOP / BZMPOP COUNT
+  long long count = 1;             // BLMPOP / BZMPOP COUNT; XREAD COUNT (0: no limit)
+  std::vector<stream_id> stream_ids;  // XREAD: per key, entries after this id are wanted
   clock::time_point deadline = clock::time_point::max();
   std::string command;             // lower-case name, for CLIENT LIST cmd=
   int db = 0;                      // the database the keys are in (the client's at blocking)

@@ -50,7 +50,7 @@ void rename_generic(server& s, client& c, args_t a, bool nx) {
   }
   if (a[1] != a[2]) {
     // Lists and sorted sets can have blocked poppers waiting on the new name.
-    const bool is_list = v->type() == value_type::list || v->type() == value_type::zset;
+    const bool is_list = v->type() == value_type::list || v->type() == value_type::zset || v->type() == value_type::stream;
     s.db().rename(a[1], a[2]);
     s.key_deleted(a[1]);
     s.signal_modified_key(a[2]);
@@ -297,6 +297,7 @@ std::size_t memory_usage(const std::string& key, const value& v) {
     }
     case value_type::set: n += std::get<set_value>(v.data).memory_usage(); break;
     case value_type::zset: n += std::get<zset_value>(v.data).memory_usage(); break;
+    case value_type::stream: n += std::get<stream_value>(v.data).memory_usage(); break;
   }
   return n;
 }
@@ -407,7 +408,8 @@ void cmd_move(server& s, client& c, args_t a) {
   {
     server::db_scope in(s, dst);
     s.signal_modified_key(a[1]);
-    if (moved.type() == value_type::list || moved.type() == value_type::zset) s.signal_key_as_ready(a[1]);
+    if (moved.type() == value_type::list || moved.type() == value_type::zset || moved.type() == value_type::stream)
+      s.signal_key_as_ready(a[1]);
     if (dst == 0) s.tasks().on_key_written(a[1]);
   }
   s.add_dirty();

@@ -112,7 +112,7 @@ void cmd_copy(server& s, client& c, args_t a) {
   {
     server::db_scope in(s, dst_db);
     if (dst_db != here) s.signal_modified_key(a[2]);  // (call() tells the current database's WATCHers)
-    if (t == value_type::list || t == value_type::zset) s.signal_key_as_ready(a[2]);
+    if (t == value_type::list || t == value_type::zset || t == value_type::stream) s.signal_key_as_ready(a[2]);
     if (dst_db == 0 && dst_db != here) s.tasks().on_key_written(a[2]);
   }
   s.add_dirty();

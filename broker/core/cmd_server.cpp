@@ -65,6 +65,7 @@ std::uint64_t used_memory(server& s) {
         break;
       case value_type::set: total += std::get<set_value>(v.data).memory_usage(); break;
       case value_type::zset: total += std::get<zset_value>(v.data).memory_usage(); break;
+      case value_type::stream: total += std::get<stream_value>(v.data).memory_usage(); break;
     }
   }
   for (const auto& [id, c] : s.clients()) total += c->in.capacity() + c->out.capacity() + sizeof(client);

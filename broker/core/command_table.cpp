@@ -235,6 +235,26 @@ void server::build_command_table() {
   t.push_back(def("bzpopmin", -3, W | N | B | F, 1, -2, 1, cmd_bzpopmin, "sorted_set", "5.0.0", "O(log(N)) with N being the number of elements in the sorted set.", zbf, "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available"));
   t.push_back(def("bzpopmax", -3, W | N | B | F, 1, -2, 1, cmd_bzpopmax, "sorted_set", "5.0.0", "O(log(N)) with N being the number of elements in the sorted set.", zbf, "Remove and return the member with the highest score from one or more sorted sets, or block until one is available"));
   t.push_back(def("bzmpop", -5, W | B | MK, 0, 0, 0, cmd_bzmpop, "sorted_set", "7.0.0", "O(K) + O(N*log(M)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", zbs, "Remove and return members with scores in a sorted set or block until one is available"));
+  // Streams.
+  const char* xw = "write stream fast";
+  const char* xws = "write stream slow";
+  const char* xr = "read stream fast";
+  const char* xrs = "read stream slow";
+  t.push_back(def("xadd", -5, W | D | F, 1, 1, 1, cmd_xadd, "stream", "5.0.0", "O(1) when adding a new entry, O(N) when trimming where N being the number of entries evicted.", xw, "Appends a new entry to a stream"));
+  t.push_back(def("xlen", 2, R | F, 1, 1, 1, cmd_xlen, "stream", "5.0.0", "O(1)", xr, "Return the number of entries in a stream"));
+  t.push_back(def("xrange", -4, R, 1, 1, 1, cmd_xrange, "stream", "5.0.0", "O(N) with N being the number of elements being returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).", xrs, "Return a range of elements in a stream, with IDs matching the specified IDs interval"));
+  t.push_back(def("xrevrange", -4, R, 1, 1, 1, cmd_xrevrange, "stream", "5.0.0", "O(N) with N being the number of elements returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).", xrs, "Return a range of elements in a stream, with IDs matching the specified IDs interval, in reverse order (from greater to smaller IDs) compared to XRANGE"));
+  t.push_back(def("xdel", -3, W | F, 1, 1, 1, cmd_xdel, "stream", "5.0.0", "O(1) for each single item to delete in the stream, regardless of the stream size.", xw, "Removes the specified entries from the stream. Returns the number of items actually deleted, that may be different from the number of IDs passed in case certain IDs do not exist."));
+  t.push_back(def("xtrim", -4, W, 1, 1, 1, cmd_xtrim, "stream", "5.0.0", "O(N), with N being the number of evicted entries. Constant times are very small however, since entries are organized in macro nodes containing multiple entries that can be released with a single deallocation.", xws, "Trims the stream to (approximately if '~' is passed) a certain size"));
+  t.push_back(def("xread", -4, R | B | MK, 0, 0, 0, cmd_xread, "stream", "5.0.0", "For each stream mentioned: O(N) with N being the number of elements being returned, it means that XREAD-ing with a fixed COUNT is O(1). Note that when the BLOCK option is used, XADD will pay O(M) time in order to serve the M clients blocked on the stream getting new data.", "read stream slow blocking", "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block."));
+  t.push_back(def("xsetid", -3, W | D | F, 1, 1, 1, cmd_xsetid, "stream", "5.0.0", "O(1)", xw, "An internal command for replication"));
+  {
+    command_def c = def("xinfo", -2, 0, 0, 0, 0, cmd_xinfo, "stream", "5.0.0", "Depends on subcommand.", "slow", "A container for stream introspection commands");
+    c.subcommands.push_back(def("groups", 3, R, 2, 2, 1, cmd_xinfo, "stream", "5.0.0", "O(1)", xrs, "List the consumer groups of a stream"));
+    c.subcommands.push_back(def("help", 2, L | S, 0, 0, 0, cmd_xinfo, "stream", "5.0.0", "O(1)", "stream slow", "Show helpful text about the different subcommands"));
+    c.subcommands.push_back(def("stream", -3, R, 2, 2, 1, cmd_xinfo, "stream", "5.0.0", "O(N) with N being the number of returned items for the subcommands CONSUMERS and GROUPS. The STREAM subcommand is O(log N) with N being the number of items in the stream.", xrs, "Get information about a stream"));
+    t.push_back(std::move(c));
+  }
   // Pub/sub.
   t.push_back(def("publish", 3, P | L | S | F, 0, 0, 0, cmd_publish, "pubsub", "2.0.0", "O(N+M)", "pubsub fast", "Post a message to a channel"));
   t.push_back(def("subscribe", -2, P | N | L | S | SUB, 0, 0, 0, cmd_subscribe, "pubsub", "2.0.0", "O(N) where N is the number of channels to subscribe to.", "pubsub slow", "Listen for messages published to the given channels"));

@@ -52,6 +52,10 @@ void empty_scan_reply(server& s, client& c);
 std::size_t zset_pop_reply(resp::reply_writer& w, zset_value& z, std::string_view key, bool min, std::size_t count,
                            char shape);
 
+// Serves a client blocked in XREAD on `key` if the stream there has entries past its id:
+// writes the reply and returns true (the caller unblocks it).
+bool serve_xread_waiter(server& s, client& c, std::string_view key);
+
 // "ERR invalid expire time in '<command>' command".
 void expire_time_error(server& s, client& c, std::string_view command);
 
@@ -80,6 +84,7 @@ bool db_index_arg(server& s, client& c, std::string_view arg, int& out);
   X(zrevrange) X(zremrangebyscore) X(zremrangebyrank) X(zremrangebylex) X(zpopmin) X(zpopmax)        \
   X(zmpop) X(zrandmember) X(zscan) X(zunion) X(zinter) X(zdiff) X(zunionstore) X(zinterstore)         \
   X(zdiffstore) X(zintercard) X(bzpopmin) X(bzpopmax) X(bzmpop)                                      \
+  X(xadd) X(xlen) X(xrange) X(xrevrange) X(xdel) X(xtrim) X(xread) X(xsetid) X(xinfo)                \
   X(publish) X(subscribe) X(unsubscribe) X(psubscribe) X(punsubscribe) X(pubsub)                     \
   X(multi) X(exec) X(discard) X(watch) X(unwatch)                                                    \
   X(info) X(command) X(config) X(time) X(shutdown) X(bgrewriteaof) X(monitor) X(lastsave)            \

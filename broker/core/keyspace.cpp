@@ -15,6 +15,7 @@ const char* type_name(value_type t) {
     case value_type::hash: return "hash";
     case value_type::set: return "set";
     case value_type::zset: return "zset";
+    case value_type::stream: return "stream";
   }
   return "none";
 }
@@ -39,6 +40,7 @@ const char* encoding_name(const value& v) {
     case value_type::hash: return hash_is_small(std::get<hash_value>(v.data)) ? "listpack" : "hashtable";
     case value_type::set: return std::get<set_value>(v.data).encoding_name();
     case value_type::zset: return std::get<zset_value>(v.data).encoding_name();
+    case value_type::stream: return "stream";
   }
   return "unknown";
 }
@@ -57,6 +59,7 @@ decltype(value::data) copy_data(const value& v) {
     case value_type::hash: return decltype(value::data){std::in_place_type<hash_value>, std::get<hash_value>(v.data)};
     case value_type::set: return decltype(value::data){std::in_place_type<set_value>, std::get<set_value>(v.data)};
     case value_type::zset: return decltype(value::data){std::in_place_type<zset_value>, std::get<zset_value>(v.data)};
+    case value_type::stream: return decltype(value::data){std::in_place_type<stream_value>, std::get<stream_value>(v.data)};
   }
   return {};
 }
@@ -94,6 +97,7 @@ value& keyspace::create(std::string_view key, value_type t) {
     case value_type::hash: v.data.emplace<hash_value>(); break;
     case value_type::set: v.data.emplace<set_value>(); break;
     case value_type::zset: v.data.emplace<zset_value>(); break;
+    case value_type::stream: v.data.emplace<stream_value>(); break;
   }
   v.seq = next_seq_++;
   v.lru = lru_clock_;

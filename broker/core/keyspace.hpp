@@ -1,8 +1,8 @@
 // keyspace: one numbered database (the server holds `databases` of them, 0..N-1; SWAPDB
 // exchanges two, and `index` follows). Owner: the broker thread; no locks.
 //
-// Values are lists (packed_list), strings, hashes, sets (set_value) and sorted sets
-// (zset_value). Lists are what respq is for;
+// Values are lists (packed_list), strings, hashes, sets (set_value), sorted sets
+// (zset_value) and streams (stream_value). Lists are what respq is for;
 // strings and hashes exist because operators and apps expect the basic ones, and the HTTP
 // queues keep their in-flight table as a hash (<queue>:inflight) so it is visible,
 // persisted and mirrored like any other key.
@@ -31,6 +31,7 @@
 
 #include "broker/core/packed_list.hpp"
 #include "broker/core/set_value.hpp"
+#include "broker/core/stream_value.hpp"
 #include "broker/core/zset_value.hpp"
 
 namespace respq::core {
@@ -42,7 +43,7 @@ struct string_hash {
 
 using hash_value = std::unordered_map<std::string, std::string, string_hash, std::equal_to<>>;
 
-enum class value_type { string, list, hash, set, zset };
+enum class value_type { string, list, hash, set, zset, stream };
 
 // What Redis would call a string's encoding, where its content alone does not tell:
 // APPEND to an existing string and SETRANGE leave a "raw" string, INCRBYFLOAT a string
@@ -50,7 +51,7 @@ enum class value_type { string, list, hash, set, zset };
 enum class string_encoding : std::uint8_t { by_content, not_int, raw };
 
 struct value {
-  std::variant<std::string, packed_list, hash_value, set_value, zset_value> data;
+  std::variant<std::string, packed_list, hash_value, set_value, zset_value, stream_value> data;
   std::uint64_t seq = 0;        // creation order, for SCAN
   std::int64_t expire_at = 0;   // unix milliseconds; 0: no expiry
   std::uint32_t lru = 0;        // keyspace::lru_clock() at the last lookup (OBJECT IDLETIME; wraps after 13 years)
@@ -62,6 +63,7 @@ struct value {
   hash_value& hash() { return std::get<hash_value>(data); }
   set_value& set() { return std::get<set_value>(data); }
   zset_value& zset() { return std::get<zset_value>(data); }
+  stream_value& stream() { return std::get<stream_value>(data); }
 };
 
 const char* type_name(value_type t);

@@ -529,6 +529,17 @@ std::vector<std::string_view> server::command_keys(const command_def& cmd, args_
       at = 2;
       if (args.size() > 1) keys.push_back(args[1]);
     }
+    if (name == "xread") {
+      // XREAD ... STREAMS key... id...: the first half of what follows STREAMS.
+      for (std::size_t i = 1; i < args.size(); ++i) {
+        if (args[i].size() == 7 && to_lower(args[i]) == "streams") {
+          const std::size_t n = (args.size() - i - 1) / 2;
+          for (std::size_t j = 0; j < n; ++j) keys.push_back(args[i + 1 + j]);
+          break;
+        }
+      }
+      return keys;
+    }
     long long n = 0;
     if (at < args.size() && parse_integer(args[at], n) && n > 0)
       for (std::size_t i = at + 1; i < args.size() && i <= at + static_cast<std::size_t>(n); ++i) keys.push_back(args[i]);

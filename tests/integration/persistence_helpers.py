@@ -12,7 +12,8 @@ from harness import RawConn
 
 def dataset(client):
     """{key: value} for every key: lists as lists, hashes as dicts, strings as bytes, sets
-    as sets, sorted sets as (member, score) lists in order."""
+    as sets, sorted sets as (member, score) lists in order, streams as their metadata and
+    entries."""
     out = {}
     for k in client.keys("*"):
         t = client.type(k)
@@ -26,6 +27,11 @@ def dataset(client):
             out[k] = ("set", client.smembers(k))
         elif t == b"zset":
             out[k] = ("zset", client.zrange(k, 0, -1, withscores=True))
+        elif t == b"stream":
+            info = client.xinfo_stream(k)
+            meta = tuple(info[f] for f in ("length", "last-generated-id", "entries-added",
+                                            "max-deleted-entry-id", "recorded-first-entry-id"))
+            out[k] = ("stream", meta, client.xrange(k, "-", "+"))
         else:
             out[k] = (t, None)
     return out

@@ -40,6 +40,13 @@ def fill(r):
     c.sadd("words", "a", "b", b"\x00bin")
     c.zadd("z", {"one": 1, "third": 1 / 3, "neg": -2.5e-10, "big": 1e300})
     c.zadd("bigz", {f"m{i}": i * 0.1 for i in range(300)})
+    # Streams: generated ids, a deleted entry, an approximate trim, an emptied stream.
+    for i in range(120):
+        c.xadd("st", {"n": i, "pad": "p" * (i % 5)}, maxlen=110, approximate=True)
+    c.xadd("st", {"x": "y"}, id="99999999999999-*")
+    c.xdel("st", c.xrange("st", count=3)[2][0])
+    c.xadd("empty", {"f": "v"}, id="5-5")
+    c.xdel("empty", "5-5")
     # A script's writes reach the file as the commands it ran.
     c.eval("redis.call('rpush', KEYS[1], ARGV[1]); redis.call('sadd', KEYS[2], ARGV[1]); "
            "return redis.call('zincrby', KEYS[3], 2, ARGV[1])", 3, "q", "words", "z", "from-lua")

@@ -83,6 +83,18 @@ inline std::map<std::string, std::string> dump(core::server& s) {
         for (auto& m : sorted) d += m + ",";
         break;
       }
+      case core::value_type::stream: {
+        auto& st = v.stream();
+        d = "stream:" + st.last_id.str() + "/" + std::to_string(st.entries_added) + "/" + st.max_deleted_id.str() + ":";
+        st.range(core::stream_id{0, 0}, core::stream_id{UINT64_MAX, UINT64_MAX}, 0, false,
+                 [&](const core::stream_value::entry& e) {
+                   d += e.id.str() + "{";
+                   for (const auto& [f, x] : e.fields) d += std::string(f) + "=" + std::string(x) + ",";
+                   d += "}";
+                   return true;
+                 });
+        break;
+      }
       case core::value_type::zset: {
         // In order, with the score's exact bits (%a), so a rewrite that rounds shows.
         d = "zset:";

@@ -83,6 +83,18 @@ std::string dump(core::value* v) {
       for (auto& m : sorted) o += m + ",";
       return o;
     }
+    case core::value_type::stream: {
+      auto& st = v->stream();
+      std::string o = "stream:" + st.last_id.str() + "/" + std::to_string(st.entries_added) + "/" + st.max_deleted_id.str() + ":";
+      st.range(core::stream_id{0, 0}, core::stream_id{UINT64_MAX, UINT64_MAX}, 0, false,
+               [&](const core::stream_value::entry& e) {
+                 o += e.id.str() + "{";
+                 for (const auto& [f, x] : e.fields) o += std::string(f) + "=" + std::string(x) + ",";
+                 o += "}";
+                 return true;
+               });
+      return o;
+    }
     case core::value_type::zset: {
       std::string o = "zset:";
       v->zset().walk(0, v->zset().size(), false, [&](const core::zset_value::entry& e) {

@@ -1,0 +1,713 @@
+// Stream commands, Redis 7.0 semantics (t_stream.c): XADD XLEN XRANGE XREVRANGE XDEL
+// XTRIM XREAD XSETID XINFO. Argument checks in Redis's order, its error texts, its reply
+// shapes (an entry is [id, [field, value, ...]] in both protocols; XREAD answers an
+// array of [key, entries] pairs in RESP2 and a map key -> entries in RESP3).
+//
+// Effects: XADD is logged with the id it generated (never `*` or `ms-*`), and an
+// approximate or limited trim as the exact trim it amounted to (MAXLEN = <length after>,
+// MINID = <first id after>), so a replay, which trims exactly, reaches the same stream;
+// XTRIM the same way. A blocked XREAD is served after the writing command (blocking.cpp).
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+
+#include "broker/core/commands.hpp"
+
+namespace respq::core {
+
+namespace {
+
+constexpr std::string_view invalid_id_error = "ERR Invalid stream ID specified as stream command argument";
+
+bool eq_nocase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// Redis's string2ull: a strict integer, else strtoull (which takes blanks and a sign).
+bool parse_ull(const char* s, unsigned long long& out) {
+  long long ll;
+  if (parse_integer(s, ll)) {
+    if (ll < 0) return false;
+    out = static_cast<unsigned long long>(ll);
+    return true;
+  }
+  errno = 0;
+  char* end = nullptr;
+  out = std::strtoull(s, &end, 10);
+  if (errno == EINVAL || errno == ERANGE || !(*s != '\0' && *end == '\0')) return false;
+  return true;
+}
+
+// streamGenericParseIDOrReply. seq_given non-null allows "<ms>-*".
+bool parse_id(std::string_view arg, stream_id& id, std::uint64_t missing_seq, bool strict, bool* seq_given) {
+  if (arg.size() > 127) return false;
+  std::string buf(arg);
+  buf = std::string(buf.c_str());  // as C strings: an embedded NUL ends the argument
+  if (strict && buf.size() == 1 && (buf[0] == '-' || buf[0] == '+')) return false;
+  if (seq_given) *seq_given = true;
+  if (buf == "-") {
+    id = {0, 0};
+    return true;
+  }
+  if (buf == "+") {
+    id = {UINT64_MAX, UINT64_MAX};
+    return true;
+  }
+  unsigned long long ms, seq;
+  const std::size_t dash = buf.find('-');
+  std::string head = dash == std::string::npos ? buf : buf.substr(0, dash);
+  if (!parse_ull(head.c_str(), ms)) return false;
+  if (dash != std::string::npos) {
+    std::string tail = buf.substr(dash + 1);
+    if (seq_given && tail == "*") {
+      seq = 0;
+      *seq_given = false;
+    } else if (!parse_ull(tail.c_str(), seq)) {
+      return false;
+    }
+  } else {
+    seq = missing_seq;
+  }
+  id = {ms, seq};
+  return true;
+}
+
+bool id_arg(server& s, client& c, std::string_view arg, stream_id& id, bool strict = true,
+            std::uint64_t missing_seq = 0) {
+  if (parse_id(arg, id, missing_seq, strict, nullptr)) return true;
+  s.add_error(c, invalid_id_error);
+  return false;
+}
+
+// streamParseIntervalIDOrReply: "(id" is exclusive (and then strict).
+bool interval_id_arg(server& s, client& c, std::string_view arg, stream_id& id, bool& exclusive,
+                     std::uint64_t missing_seq) {
+  exclusive = arg.size() > 1 && arg[0] == '(';
+  if (exclusive) return id_arg(s, c, arg.substr(1), id, true, missing_seq);
+  return id_arg(s, c, arg, id, false, missing_seq);
+}
+
+// The stream at key, or nullptr; WRONGTYPE replied (and `wrong` set) for another type.
+stream_value* lookup_stream(server& s, client& c, std::string_view key, bool& wrong) {
+  wrong = false;
+  value* v = s.db().find(key);
+  if (!v) return nullptr;
+  if (v->type() != value_type::stream) {
+    s.add_error(c, wrongtype_error);
+    wrong = true;
+    return nullptr;
+  }
+  return &v->stream();
+}
+
+void write_entry(resp::reply_writer& w, const stream_value::entry& e) {
+  w.array(2);
+  w.bulk(e.id.str());
+  w.array(e.fields.size() * 2);
+  for (const auto& [f, v] : e.fields) {
+    w.bulk(f);
+    w.bulk(v);
+  }
+}
+
+// The entries of a range as an array.
+void write_range(resp::reply_writer& w, const stream_value& st, stream_id start, stream_id end, std::size_t count,
+                 bool rev) {
+  std::vector<stream_value::entry> out;
+  st.range(start, end, count, rev, [&](const stream_value::entry& e) {
+    out.push_back(e);
+    return true;
+  });
+  w.array(out.size());
+  for (const auto& e : out) write_entry(w, e);
+}
+
+// ---- XADD / XTRIM arguments (streamParseAddOrTrimArgsOrReply) ----
+enum class trim_kind { none, maxlen, minid };
+struct trim_args {
+  trim_kind kind = trim_kind::none;
+  bool approx = false;
+  long long maxlen = 0;
+  stream_id minid;
+  long long limit = 0;
+  bool nomkstream = false;
+  bool id_given = false, seq_given = true;
+  stream_id id;
+};
+
+// Returns the index of the id (XADD) or past the options (XTRIM); -1 after an error.
+long long parse_add_trim(server& s, client& c, args_t a, bool xadd, trim_args& t) {
+  std::size_t i = 2;
+  bool limit_given = false;
+  const std::size_t argc = a.size();
+  for (; i < argc; ++i) {
+    const std::size_t more = argc - 1 - i;
+    const std::string_view opt = a[i];
+    if (xadd && opt == "*") break;
+    if (eq_nocase(opt, "maxlen") && more) {
+      if (t.kind != trim_kind::none) {
+        s.add_error(c, "ERR syntax error, MAXLEN and MINID options at the same time are not compatible");
+        return -1;
+      }
+      t.approx = false;
+      const std::string_view next = a[i + 1];
+      if (more >= 2 && next == "~") {
+        t.approx = true;
+        ++i;
+      } else if (more >= 2 && next == "=") {
+        ++i;
+      }
+      if (!integer_arg(s, c, a[i + 1], t.maxlen)) return -1;
+      if (t.maxlen < 0) {
+        s.add_error(c, "ERR The MAXLEN argument must be >= 0.");
+        return -1;
+      }
+      ++i;
+      t.kind = trim_kind::maxlen;
+    } else if (eq_nocase(opt, "minid") && more) {
+      if (t.kind != trim_kind::none) {
+        s.add_error(c, "ERR syntax error, MAXLEN and MINID options at the same time are not compatible");
+        return -1;
+      }
+      t.approx = false;
+      const std::string_view next = a[i + 1];
+      if (more >= 2 && next == "~") {
+        t.approx = true;
+        ++i;
+      } else if (more >= 2 && next == "=") {
+        ++i;
+      }
+      if (!id_arg(s, c, a[i + 1], t.minid)) return -1;
+      ++i;
+      t.kind = trim_kind::minid;
+    } else if (eq_nocase(opt, "limit") && more) {
+      if (!integer_arg(s, c, a[i + 1], t.limit)) return -1;
+      if (t.limit < 0) {
+        s.add_error(c, "ERR The LIMIT argument must be >= 0.");
+        return -1;
+      }
+      limit_given = true;
+      ++i;
+    } else if (xadd && eq_nocase(opt, "nomkstream")) {
+      t.nomkstream = true;
+    } else if (xadd) {
+      if (!parse_id(opt, t.id, 0, true, &t.seq_given)) {
+        s.add_error(c, invalid_id_error);
+        return -1;
+      }
+      t.id_given = true;
+      break;
+    } else {
+      s.add_error(c, syntax_error);
+      return -1;
+    }
+  }
+  if (s.loading()) {
+    t.limit = 0;  // the log holds exact trims
+  } else if (limit_given) {
+    if (t.kind == trim_kind::none) {
+      s.add_error(c, "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy");
+      return -1;
+    }
+    if (!t.approx) {
+      s.add_error(c, "ERR syntax error, LIMIT cannot be used without the special ~ option");
+      return -1;
+    }
+  } else {
+    t.limit = t.approx ? 100 * static_cast<long long>(stream_value::max_block_entries) : 0;
+  }
+  return static_cast<long long>(i);
+}
+
+std::uint64_t apply_trim(stream_value& st, const trim_args& t) {
+  const auto limit = static_cast<std::uint64_t>(t.limit);
+  if (t.kind == trim_kind::maxlen) return st.trim_maxlen(static_cast<std::uint64_t>(t.maxlen), t.approx, limit);
+  if (t.kind == trim_kind::minid) return st.trim_minid(t.minid, t.approx, limit);
+  return 0;
+}
+
+// The trim as a replay must do it: exact, with the resulting length / first id when it
+// was approximate, as Redis's streamRewriteTrimArgument.
+void trim_effect_args(const stream_value& st, const trim_args& t, std::vector<std::string>& out) {
+  if (t.kind == trim_kind::none) return;
+  out.emplace_back(t.kind == trim_kind::maxlen ? "MAXLEN" : "MINID");
+  out.emplace_back("=");
+  if (t.kind == trim_kind::maxlen) {
+    out.push_back(std::to_string(t.approx ? st.size() : static_cast<std::uint64_t>(t.maxlen)));
+  } else {
+    stream_id first;
+    if (!t.approx) first = t.minid;
+    else if (!st.first_entry_id(first)) first = {0, 0};
+    out.push_back(first.str());
+  }
+}
+
+void log_effect(server& s, const std::vector<std::string>& head, args_t rest) {
+  std::vector<std::string_view> argv;
+  argv.reserve(head.size() + rest.size());
+  for (const auto& h : head) argv.emplace_back(h);
+  for (auto r : rest) argv.push_back(r);
+  s.stream().append(std::span<const std::string_view>(argv.data(), argv.size()));
+  s.effects_logged();
+}
+
+}  // namespace
+
+void cmd_xadd(server& s, client& c, args_t a) {
+  trim_args t;
+  const long long idpos = parse_add_trim(s, c, a, true, t);
+  if (idpos < 0) return;
+  const auto field_pos = static_cast<std::size_t>(idpos) + 1;
+  if (a.size() < field_pos + 2 || (a.size() - field_pos) % 2 == 1) {
+    s.add_error(c, "ERR wrong number of arguments for 'xadd' command");
+    return;
+  }
+  if (t.id_given && t.seq_given && t.id.is_zero()) {
+    s.add_error(c, "ERR The ID specified in XADD must be greater than 0-0");
+    return;
+  }
+  value* v = s.db().find(a[1]);
+  if (v && v->type() != value_type::stream) {
+    s.add_error(c, wrongtype_error);
+    return;
+  }
+  if (!v && t.nomkstream) {
+    s.reply(c).null();
+    return;
+  }
+  stream_value* st = v ? &v->stream() : nullptr;
+  const stream_id last = st ? st->last_id : stream_id{};
+  if (last.is_max()) {
+    s.add_error(c, "ERR The stream has exhausted the last possible ID, unable to add more items");
+    return;
+  }
+  // streamAppendItem's id choice.
+  stream_id id;
+  if (t.id_given) {
+    if (t.seq_given) {
+      id = t.id;
+    } else if (last.ms == t.id.ms) {
+      if (last.seq == UINT64_MAX) {
+        s.add_error(c, "ERR Elements are too large to be stored");
+        return;
+      }
+      id = {last.ms, last.seq + 1};
+    } else {
+      id = t.id;
+    }
+  } else {
+    const auto now = static_cast<std::uint64_t>(keyspace::now_ms());
+    if (now > last.ms) id = {now, 0};
+    else {
+      id = last;
+      id.incr();
+    }
+  }
+  if (id <= last) {
+    s.add_error(c, "ERR The ID specified in XADD is equal or smaller than the target stream top item");
+    return;
+  }
+  if (!st) st = &s.db().create(a[1], value_type::stream).stream();
+  std::vector<std::string_view> fields(a.begin() + static_cast<std::ptrdiff_t>(field_pos), a.end());
+  st->append(id, fields);
+  const std::string ids = id.str();
+  s.reply(c).bulk(ids);
+  s.add_dirty();
+  apply_trim(*st, t);
+  std::vector<std::string> head{"XADD", std::string(a[1])};
+  if (t.nomkstream) head.emplace_back("NOMKSTREAM");
+  trim_effect_args(*st, t, head);
+  head.push_back(ids);
+  log_effect(s, head, a.subspan(field_pos));
+  s.signal_key_as_ready(a[1]);
+}
+
+void cmd_xtrim(server& s, client& c, args_t a) {
+  trim_args t;
+  if (parse_add_trim(s, c, a, false, t) < 0) return;
+  bool wrong;
+  stream_value* st = lookup_stream(s, c, a[1], wrong);
+  if (wrong) return;
+  if (!st) {
+    s.reply(c).integer(0);
+    return;
+  }
+  const std::uint64_t removed = apply_trim(*st, t);
+  s.reply(c).integer(static_cast<long long>(removed));
+  if (!removed) return;
+  s.add_dirty(removed);
+  std::vector<std::string> head{"XTRIM", std::string(a[1])};
+  trim_effect_args(*st, t, head);
+  log_effect(s, head, {});
+}
+
+void cmd_xlen(server& s, client& c, args_t a) {
+  bool wrong;
+  stream_value* st = lookup_stream(s, c, a[1], wrong);
+  if (wrong) return;
+  s.reply(c).integer(st ? static_cast<long long>(st->size()) : 0);
+}
+
+namespace {
+void xrange_generic(server& s, client& c, args_t a, bool rev) {
+  const std::string_view start_arg = rev ? a[3] : a[2];
+  const std::string_view end_arg = rev ? a[2] : a[3];
+  stream_id start, end;
+  bool startex, endex;
+  if (!interval_id_arg(s, c, start_arg, start, startex, 0)) return;
+  if (startex && !start.incr()) {
+    s.add_error(c, "ERR invalid start ID for the interval");
+    return;
+  }
+  if (!interval_id_arg(s, c, end_arg, end, endex, UINT64_MAX)) return;
+  if (endex && !end.decr()) {
+    s.add_error(c, "ERR invalid end ID for the interval");
+    return;
+  }
+  long long count = -1;
+  for (std::size_t j = 4; j < a.size(); ++j) {
+    const std::size_t additional = a.size() - j - 1;
+    if (eq_nocase(a[j], "count") && additional >= 1) {
+      if (!integer_arg(s, c, a[j + 1], count)) return;
+      if (count < 0) count = 0;
+      ++j;
+    } else {
+      s.add_error(c, syntax_error);
+      return;
+    }
+  }
+  if (count == 0) {
+    s.reply(c).null_array();
+    return;
+  }
+  bool wrong;
+  stream_value* st = lookup_stream(s, c, a[1], wrong);
+  if (wrong) return;
+  auto w = s.reply(c);
+  if (!st) {
+    w.array(0);
+    return;
+  }
+  write_range(w, *st, start, end, count < 0 ? 0 : static_cast<std::size_t>(count), rev);
+}
+}  // namespace
+
+void cmd_xrange(server& s, client& c, args_t a) { xrange_generic(s, c, a, false); }
+void cmd_xrevrange(server& s, client& c, args_t a) { xrange_generic(s, c, a, true); }
+
+void cmd_xdel(server& s, client& c, args_t a) {
+  bool wrong;
+  stream_value* st = lookup_stream(s, c, a[1], wrong);
+  if (wrong) return;
+  if (!st) {
+    s.reply(c).integer(0);
+    return;
+  }
+  std::vector<stream_id> ids(a.size() - 2);
+  for (std::size_t j = 2; j < a.size(); ++j)
+    if (!id_arg(s, c, a[j], ids[j - 2])) return;
+  long long deleted = 0;
+  for (const auto& id : ids) {
+    if (st->erase(id)) {
+      if (id > st->max_deleted_id) st->max_deleted_id = id;
+      ++deleted;
+    }
+  }
+  s.add_dirty(static_cast<std::uint64_t>(deleted));
+  s.reply(c).integer(deleted);
+}
+
+void cmd_xsetid(server& s, client& c, args_t a) {
+  stream_id id, max_xdel;
+  long long entries_added = -1;
+  if (!id_arg(s, c, a[2], id)) return;
+  for (std::size_t i = 3; i < a.size();) {
+    const std::size_t more = a.size() - 1 - i;
+    if (eq_nocase(a[i], "entriesadded") && more) {
+      if (!integer_arg(s, c, a[i + 1], entries_added)) return;
+      if (entries_added < 0) {
+        s.add_error(c, "ERR entries_added must be positive");
+        return;
+      }
+      i += 2;
+    } else if (eq_nocase(a[i], "maxdeletedid") && more) {
+      if (!id_arg(s, c, a[i + 1], max_xdel)) return;
+      if (id < max_xdel) {
+        s.add_error(c, "ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id");
+        return;
+      }
+      i += 2;
+    } else {
+      s.add_error(c, syntax_error);
+      return;
+    }
+  }
+  value* v = s.db().find(a[1]);
+  if (!v) {
+    s.add_error(c, "ERR no such key");
+    return;
+  }
+  if (v->type() != value_type::stream) {
+    s.add_error(c, wrongtype_error);
+    return;
+  }
+  stream_value& st = v->stream();
+  if (st.size() > 0) {
+    stream_id top;
+    st.last_entry_id(top);
+    if (id < top) {
+      s.add_error(c, "ERR The ID specified in XSETID is smaller than the target stream top item");
+      return;
+    }
+    if (entries_added != -1 && st.size() > static_cast<std::uint64_t>(entries_added)) {
+      s.add_error(c, "ERR The entries_added specified in XSETID is smaller than the target stream length");
+      return;
+    }
+  }
+  if (id < st.max_deleted_id) {
+    s.add_error(c, "ERR The ID specified in XSETID is smaller than current max_deleted_entry_id");
+    return;
+  }
+  st.last_id = id;
+  if (entries_added != -1) st.entries_added = static_cast<std::uint64_t>(entries_added);
+  if (!max_xdel.is_zero()) st.max_deleted_id = max_xdel;
+  s.add_dirty();
+  s.reply(c).ok();
+}
+
+// ---- XREAD ----
+
+// The reply to an XREAD that found entries after ids[i] in some of the keys (all of
+// them looked up already): RESP2 [[key, entries], ...], RESP3 {key: entries, ...}.
+// False when none had any.
+namespace {
+bool xread_reply(server& s, client& c, const std::vector<std::string_view>& keys, const std::vector<stream_id>& ids,
+                 std::size_t count) {
+  std::vector<std::size_t> ready;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    value* v = s.db().find(keys[i]);
+    if (!v || v->type() != value_type::stream) continue;
+    stream_id top;
+    if (v->stream().size() && v->stream().last_entry_id(top) && top > ids[i]) ready.push_back(i);
+  }
+  if (ready.empty()) return false;
+  auto w = s.reply(c);
+  if (c.resp == 2) w.array(ready.size());
+  else w.map(ready.size());
+  for (std::size_t i : ready) {
+    stream_id start = ids[i];
+    start.incr();
+    if (c.resp == 2) w.array(2);
+    w.bulk(keys[i]);
+    write_range(w, s.db().find(keys[i])->stream(), start, stream_id{UINT64_MAX, UINT64_MAX}, count, false);
+  }
+  return true;
+}
+}  // namespace
+
+void cmd_xread(server& s, client& c, args_t a) {
+  long long timeout = -1, count = 0;
+  std::size_t streams_arg = 0, streams_count = 0;
+  for (std::size_t i = 1; i < a.size(); ++i) {
+    const std::size_t more = a.size() - i - 1;
+    const std::string_view o = a[i];
+    if (eq_nocase(o, "block") && more) {
+      if (c.is_fake && &c != &s.internal_client()) {  // a script (Redis keeps this error for Lua)
+        s.add_error(c, "ERR " + std::string(a[0]) + " command is not allowed with BLOCK option from scripts");
+        return;
+      }
+      ++i;
+      long long ms;
+      if (!parse_integer(a[i], ms)) {
+        s.add_error(c, "ERR timeout is not an integer or out of range");
+        return;
+      }
+      if (ms < 0) {
+        s.add_error(c, "ERR timeout is negative");
+        return;
+      }
+      if (ms > 0 && ms > LLONG_MAX - keyspace::now_ms()) {
+        s.add_error(c, "ERR timeout is out of range");
+        return;
+      }
+      timeout = ms;
+    } else if (eq_nocase(o, "count") && more) {
+      ++i;
+      if (!integer_arg(s, c, a[i], count)) return;
+      if (count < 0) count = 0;
+    } else if (eq_nocase(o, "streams") && more) {
+      streams_arg = i + 1;
+      streams_count = a.size() - streams_arg;
+      if (streams_count % 2 != 0) {
+        s.add_error(c, "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.");
+        return;
+      }
+      streams_count /= 2;
+      break;
+    } else if (eq_nocase(o, "group") && more >= 2) {
+      s.add_error(c, "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.");
+      return;
+    } else if (eq_nocase(o, "noack")) {
+      s.add_error(c, "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.");
+      return;
+    } else {
+      s.add_error(c, syntax_error);
+      return;
+    }
+  }
+  if (streams_arg == 0) {
+    s.add_error(c, syntax_error);
+    return;
+  }
+  std::vector<std::string_view> keys(a.begin() + static_cast<std::ptrdiff_t>(streams_arg),
+                                     a.begin() + static_cast<std::ptrdiff_t>(streams_arg + streams_count));
+  std::vector<stream_id> ids(streams_count);
+  for (std::size_t i = 0; i < streams_count; ++i) {
+    bool wrong;
+    stream_value* st = lookup_stream(s, c, keys[i], wrong);
+    if (wrong) return;
+    const std::string_view arg = a[streams_arg + streams_count + i];
+    if (arg == "$") {
+      ids[i] = st ? st->last_id : stream_id{};
+      continue;
+    }
+    if (arg == ">") {
+      s.add_error(c, "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.");
+      return;
+    }
+    if (!id_arg(s, c, arg, ids[i])) return;
+  }
+  if (xread_reply(s, c, keys, ids, static_cast<std::size_t>(count))) return;
+  if (timeout == -1 || c.in_exec || c.is_fake) {
+    s.reply(c).null_array();
+    return;
+  }
+  auto b = std::make_unique<blocked_state>();
+  b->what = blocked_state::kind::xread;
+  b->count = count;
+  b->command = "xread";
+  b->deadline = timeout == 0 ? clock::time_point::max() : clock::now() + std::chrono::milliseconds(timeout);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (std::find(b->keys.begin(), b->keys.end(), keys[i]) != b->keys.end()) continue;
+    b->keys.emplace_back(keys[i]);
+    b->stream_ids.push_back(ids[i]);
+  }
+  s.block_client(c, std::move(b));
+}
+
+bool serve_xread_waiter(server& s, client& c, std::string_view key) {
+  blocked_state& b = *c.blocked;
+  std::size_t i = 0;
+  while (i < b.keys.size() && b.keys[i] != key) ++i;
+  if (i == b.keys.size()) return false;
+  value* v = s.db().find(key);
+  if (!v || v->type() != value_type::stream) return false;
+  stream_value& st = v->stream();
+  if (!(st.last_id > b.stream_ids[i])) return false;
+  stream_id start = b.stream_ids[i];
+  start.incr();
+  auto w = s.reply(c);
+  if (c.resp == 2) {
+    w.array(1);
+    w.array(2);
+  } else {
+    w.map(1);
+  }
+  w.bulk(key);
+  write_range(w, st, start, stream_id{UINT64_MAX, UINT64_MAX}, static_cast<std::size_t>(b.count), false);
+  return true;
+}
+
+// ---- XINFO ----
+void cmd_xinfo(server& s, client& c, args_t a) {
+  const std::string sub = to_lower(a[1]);
+  if (sub == "help") {
+    static const char* const lines[] = {
+        "XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CONSUMERS <key> <groupname>",
+        "    Show consumers of <groupname>.",
+        "GROUPS <key>",
+        "    Show the stream consumer groups.",
+        "STREAM <key> [FULL [COUNT <count>]",
+        "    Show information about the stream.",
+        "HELP",
+        "    Prints this help.",
+    };
+    help_reply(s, c, lines);
+    return;
+  }
+  value* v = s.db().find(a[2]);
+  if (!v) {
+    s.add_error(c, "ERR no such key");
+    return;
+  }
+  if (v->type() != value_type::stream) {
+    s.add_error(c, wrongtype_error);
+    return;
+  }
+  stream_value& st = v->stream();
+  if (sub == "groups") {
+    s.reply(c).array(0);  // respq has no consumer groups yet: a stream never has one
+    return;
+  }
+  const std::string syntax = "ERR unknown subcommand or wrong number of arguments for '" + std::string(a[1]).substr(0, 128) +
+                             "'. Try XINFO HELP.";
+  if (sub != "stream") {
+    s.add_error(c, syntax);
+    return;
+  }
+  // [FULL [COUNT n]] (count 0: every entry; negative: the default 10).
+  const std::size_t optc = a.size() - 3;
+  long long full_count = 10;
+  if (optc != 0) {
+    if ((optc != 1 && optc != 3) || !eq_nocase(a[3], "full") || (optc == 3 && !eq_nocase(a[4], "count"))) {
+      s.add_error(c, syntax);
+      return;
+    }
+    if (optc == 3) {
+      if (!integer_arg(s, c, a[5], full_count)) return;
+      if (full_count < 0) full_count = 10;
+    }
+  }
+  auto w = s.reply(c);
+  stream_id first;
+  if (!st.first_entry_id(first)) first = {0, 0};
+  w.map(optc ? 9 : 10);
+  w.bulk("length");
+  w.integer(static_cast<long long>(st.size()));
+  w.bulk("radix-tree-keys");
+  w.integer(static_cast<long long>(st.block_count()));
+  w.bulk("radix-tree-nodes");
+  w.integer(static_cast<long long>(st.radix_nodes()));
+  w.bulk("last-generated-id");
+  w.bulk(st.last_id.str());
+  w.bulk("max-deleted-entry-id");
+  w.bulk(st.max_deleted_id.str());
+  w.bulk("entries-added");
+  w.integer(static_cast<long long>(st.entries_added));
+  w.bulk("recorded-first-entry-id");
+  w.bulk(first.str());
+  if (optc) {
+    w.bulk("entries");
+    write_range(w, st, stream_id{0, 0}, stream_id{UINT64_MAX, UINT64_MAX}, static_cast<std::size_t>(full_count), false);
+    w.bulk("groups");
+    w.array(0);
+    return;
+  }
+  w.bulk("groups");
+  w.integer(0);
+  for (bool rev : {false, true}) {
+    w.bulk(rev ? "last-entry" : "first-entry");
+    bool any = false;
+    st.range(stream_id{0, 0}, stream_id{UINT64_MAX, UINT64_MAX}, 1, rev, [&](const stream_value::entry& e) {
+      write_entry(w, e);
+      any = true;
+      return false;
+    });
+    if (!any) w.null();
+  }
+}
+
+}  // namespace respq::core

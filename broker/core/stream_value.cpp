@@ -1,0 +1,324 @@
+// stream_value: see stream_value.hpp.
+#include "broker/core/stream_value.hpp"
+
+#include <algorithm>
+
+namespace respq::core {
+
+namespace {
+
+void put_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+std::uint64_t get_varint(const std::string& in, std::size_t& pos) {
+  std::uint64_t v = 0;
+  int shift = 0;
+  while (true) {
+    const auto b = static_cast<unsigned char>(in[pos++]);
+    v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) return v;
+    shift += 7;
+  }
+}
+
+// Redis's rax node count for a set of 16-byte keys sharing their first `depth` bytes:
+// a compressed node for a common run, a branching node where they differ, a key node
+// at the end.
+std::size_t rax_nodes(const std::vector<std::string>& keys, std::size_t lo, std::size_t hi, std::size_t depth) {
+  if (depth == 16) return 1;
+  // Longest common run from depth.
+  std::size_t run = 0;
+  while (depth + run < 16) {
+    const char ch = keys[lo][depth + run];
+    bool same = true;
+    for (std::size_t i = lo + 1; i < hi && same; ++i) same = keys[i][depth + run] == ch;
+    if (!same) break;
+    ++run;
+  }
+  if (run > 0) return 1 + rax_nodes(keys, lo, hi, depth + run);
+  std::size_t n = 1;
+  for (std::size_t i = lo; i < hi;) {
+    std::size_t j = i + 1;
+    while (j < hi && keys[j][depth] == keys[i][depth]) ++j;
+    n += rax_nodes(keys, i, j, depth + 1);
+    i = j;
+  }
+  return n;
+}
+
+}  // namespace
+
+bool stream_id::incr() {
+  if (seq == UINT64_MAX) {
+    if (ms == UINT64_MAX) return false;
+    ++ms;
+    seq = 0;
+  } else {
+    ++seq;
+  }
+  return true;
+}
+
+bool stream_id::decr() {
+  if (seq == 0) {
+    if (ms == 0) return false;
+    --ms;
+    seq = UINT64_MAX;
+  } else {
+    --seq;
+  }
+  return true;
+}
+
+std::string stream_id::str() const { return std::to_string(ms) + "-" + std::to_string(seq); }
+
+std::size_t stream_value::decode(const stream_id& key, const std::string& data, std::size_t pos, entry& e,
+                                 bool& deleted, bool with_fields) {
+  deleted = data[pos++] & 1;
+  e.id.ms = key.ms + get_varint(data, pos);
+  e.id.seq = get_varint(data, pos);
+  const std::uint64_t pairs = get_varint(data, pos);
+  e.fields.clear();
+  for (std::uint64_t i = 0; i < pairs; ++i) {
+    const std::size_t fl = get_varint(data, pos);
+    const std::size_t fpos = pos;
+    pos += fl;
+    const std::size_t vl = get_varint(data, pos);
+    const std::size_t vpos = pos;
+    pos += vl;
+    if (with_fields) e.fields.emplace_back(std::string_view(data).substr(fpos, fl), std::string_view(data).substr(vpos, vl));
+  }
+  return pos;
+}
+
+void stream_value::offsets(const block& b, std::vector<std::size_t>& out) {
+  out.clear();
+  std::size_t pos = 0;
+  entry e;
+  bool deleted;
+  // The key does not matter for walking.
+  while (pos < b.data.size()) {
+    out.push_back(pos);
+    pos = decode(stream_id{}, b.data, pos, e, deleted, false);
+  }
+}
+
+stream_value::map_type::const_iterator stream_value::block_for(stream_id id) const {
+  auto it = blocks_.upper_bound(id);
+  if (it == blocks_.begin()) return blocks_.end();
+  return std::prev(it);
+}
+
+void stream_value::append(stream_id id, const std::vector<std::string_view>& fields) {
+  std::size_t payload = 0;
+  for (auto f : fields) payload += f.size();
+  block* b = nullptr;
+  stream_id key;
+  if (!blocks_.empty()) {
+    auto& [k, last] = *blocks_.rbegin();
+    if (last.total < max_block_entries && last.data.size() + payload < max_block_bytes) {
+      b = &last;
+      key = k;
+    } else {
+      last.data.shrink_to_fit();
+    }
+  }
+  if (!b) {
+    key = id;
+    b = &blocks_[id];
+  }
+  b->data.push_back(0);
+  put_varint(b->data, id.ms - key.ms);
+  put_varint(b->data, id.seq);
+  put_varint(b->data, fields.size() / 2);
+  for (auto f : fields) {
+    put_varint(b->data, f.size());
+    b->data.append(f);
+  }
+  ++b->live;
+  ++b->total;
+  ++length_;
+  ++entries_added;
+  last_id = id;
+}
+
+bool stream_value::erase(stream_id id) {
+  auto cit = block_for(id);
+  if (cit == blocks_.end()) return false;
+  auto it = blocks_.find(cit->first);
+  block& b = it->second;
+  std::size_t pos = 0;
+  entry e;
+  bool deleted;
+  while (pos < b.data.size()) {
+    const std::size_t at = pos;
+    pos = decode(it->first, b.data, pos, e, deleted, false);
+    if (e.id > id) return false;
+    if (e.id == id) {
+      if (deleted) return false;
+      b.data[at] = static_cast<char>(b.data[at] | 1);
+      --b.live;
+      --length_;
+      if (b.live == 0) blocks_.erase(it);
+      return true;
+    }
+  }
+  return false;
+}
+
+void stream_value::range(stream_id start, stream_id end, std::size_t count, bool rev,
+                         const std::function<bool(const entry&)>& fn) const {
+  if (start > end || blocks_.empty()) return;
+  std::size_t emitted = 0;
+  entry e;
+  bool deleted;
+  if (!rev) {
+    auto it = block_for(start);
+    if (it == blocks_.end()) it = blocks_.begin();
+    for (; it != blocks_.end() && it->first <= end; ++it) {
+      std::size_t pos = 0;
+      const std::string& d = it->second.data;
+      while (pos < d.size()) {
+        pos = decode(it->first, d, pos, e, deleted, true);
+        if (deleted || e.id < start) continue;
+        if (e.id > end) return;
+        if (!fn(e)) return;
+        if (count && ++emitted == count) return;
+      }
+    }
+    return;
+  }
+  auto it = block_for(end);
+  if (it == blocks_.end()) return;
+  std::vector<std::size_t> offs;
+  while (true) {
+    offsets(it->second, offs);
+    for (auto o = offs.rbegin(); o != offs.rend(); ++o) {
+      decode(it->first, it->second.data, *o, e, deleted, true);
+      if (deleted || e.id > end) continue;
+      if (e.id < start) return;
+      if (!fn(e)) return;
+      if (count && ++emitted == count) return;
+    }
+    if (it == blocks_.begin()) return;
+    --it;
+  }
+}
+
+bool stream_value::first_entry_id(stream_id& out) const {
+  bool found = false;
+  range(stream_id{0, 0}, stream_id{UINT64_MAX, UINT64_MAX}, 1, false, [&](const entry& e) {
+    out = e.id;
+    found = true;
+    return false;
+  });
+  return found;
+}
+
+bool stream_value::last_entry_id(stream_id& out) const {
+  bool found = false;
+  range(stream_id{0, 0}, stream_id{UINT64_MAX, UINT64_MAX}, 1, true, [&](const entry& e) {
+    out = e.id;
+    found = true;
+    return false;
+  });
+  return found;
+}
+
+std::uint64_t stream_value::trim_maxlen(std::uint64_t maxlen, bool approx, std::uint64_t limit) {
+  std::uint64_t removed = 0;
+  while (length_ > maxlen && !blocks_.empty()) {
+    auto it = blocks_.begin();
+    block& b = it->second;
+    if (limit && removed + b.live > limit) break;
+    if (length_ - b.live >= maxlen) {
+      length_ -= b.live;
+      removed += b.live;
+      blocks_.erase(it);
+      continue;
+    }
+    if (approx) break;
+    // Mark entries of this block deleted until the stream is maxlen long.
+    std::size_t pos = 0;
+    entry e;
+    bool deleted;
+    while (pos < b.data.size() && length_ > maxlen) {
+      const std::size_t at = pos;
+      pos = decode(it->first, b.data, pos, e, deleted, false);
+      if (deleted) continue;
+      b.data[at] = static_cast<char>(b.data[at] | 1);
+      --b.live;
+      --length_;
+      ++removed;
+    }
+    if (b.live == 0) blocks_.erase(it);
+    break;
+  }
+  return removed;
+}
+
+std::uint64_t stream_value::trim_minid(stream_id minid, bool approx, std::uint64_t limit) {
+  std::uint64_t removed = 0;
+  while (!blocks_.empty()) {
+    auto it = blocks_.begin();
+    block& b = it->second;
+    if (limit && removed + b.live > limit) break;
+    // The block's last entry, deleted or not.
+    std::vector<std::size_t> offs;
+    offsets(b, offs);
+    entry e;
+    bool deleted;
+    decode(it->first, b.data, offs.back(), e, deleted, false);
+    if (e.id < minid) {
+      length_ -= b.live;
+      removed += b.live;
+      blocks_.erase(it);
+      continue;
+    }
+    if (approx) break;
+    for (std::size_t at : offs) {
+      decode(it->first, b.data, at, e, deleted, false);
+      if (e.id >= minid) break;
+      if (deleted) continue;
+      b.data[at] = static_cast<char>(b.data[at] | 1);
+      --b.live;
+      --length_;
+      ++removed;
+    }
+    if (b.live == 0) blocks_.erase(it);
+    break;
+  }
+  return removed;
+}
+
+std::size_t stream_value::radix_nodes() const {
+  if (blocks_.empty()) return 1;
+  std::vector<std::string> keys;
+  keys.reserve(blocks_.size());
+  for (const auto& [k, b] : blocks_) {
+    std::string s(16, '\0');
+    for (int i = 0; i < 8; ++i) {
+      s[static_cast<std::size_t>(i)] = static_cast<char>(k.ms >> (56 - 8 * i));
+      s[static_cast<std::size_t>(8 + i)] = static_cast<char>(k.seq >> (56 - 8 * i));
+    }
+    keys.push_back(std::move(s));
+  }
+  return rax_nodes(keys, 0, keys.size(), 0);
+}
+
+std::size_t stream_value::memory_usage() const {
+  // Map nodes (three pointers, a colour word, key and block) plus each block's bytes.
+  std::size_t n = sizeof(*this);
+  for (const auto& [k, b] : blocks_) {
+    n += 4 * sizeof(void*) + sizeof(stream_id) + sizeof(block);
+    if (b.data.capacity() > 15) n += b.data.capacity() + 1;
+  }
+  return n;
+}
+
+}  // namespace respq::core
