@@ -9,10 +9,12 @@
 
 #include "broker/core/log.hpp"
 #include "broker/core/server.hpp"
+#include "broker/core/task_manager.hpp"
 #include "redis-compat/mirror.hpp"
 #include "redis-compat/shared_queue.hpp"
 #include "redis-compat/upstream_connection.hpp"
 #include "tasks/http_request.hpp"
+#include "tasks/queue_stats.hpp"
 #include "workers/delivery_engine.hpp"
 
 namespace respq::redis_compat {
@@ -163,8 +165,8 @@ struct link::impl final : core::stream_sink {
     line("link_pending_replies", std::to_string(main ? main->pending() : 0));
     line("link_output_bytes", std::to_string(main ? main->bytes_pending_write() : 0));
     if (mir) o += mir->info();
+    // The shared queues' own figures are in INFO tasks, beside the local queues'.
     line("shared_queues", std::to_string(queues.size()));
-    for (const auto& [name, q] : queues) o += q->info_line();
     return o;
   }
 
@@ -244,6 +246,10 @@ std::string link::start() {
   d.s.config_listeners.emplace_back([g](const std::string& name) {
     if (*g) (*g)->on_config(name);
   });
+  d.s.tasks().shared_stats = [g](std::vector<tasks::queue_stats>& out) {
+    if (!*g) return;
+    for (const auto& [name, q] : (*g)->queues) out.push_back(q->stats());
+  };
   auto drain = [g] {
     if (!*g) return;
     (*g)->draining = true;
@@ -305,6 +311,7 @@ void link::stop() {
   if (d.stopped || !d.started) return;
   d.stopped = true;
   *d.guard = nullptr;
+  d.s.tasks().shared_stats = nullptr;
   d.s.stream().remove_sink(&d);
   for (auto& [name, q] : d.queues) q->stop();
   for (auto& q : d.retired) q->stop();

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <type_traits>
 #include <unordered_map>
 
 #include "broker/core/log.hpp"
@@ -18,6 +19,7 @@
 #include "redis-compat/mirror_stream.hpp"
 #include "tasks/http_request.hpp"
 #include "tasks/lifecycle.hpp"
+#include "tasks/queue_stats.hpp"
 #include "tasks/rate_gate.hpp"
 #include "tasks/records.hpp"
 #include "tasks/task.hpp"
@@ -133,6 +135,10 @@ struct shared_queue::impl {
   std::uint64_t forwarded = 0, taken = 0, recovered = 0, delivered = 0, failed = 0, dead = 0, duplicates = 0,
                 dispatched = 0;
   std::uint64_t forward_resends = 0, forward_deduped = 0, final_resends = 0;
+  // The upstream's lengths of <name> and <name>:dead for INFO tasks, read about once a second.
+  std::uint64_t upstream_pending = 0, upstream_dead = 0;
+  clock::time_point last_poll{};
+  bool polling = false;
   std::string last_error;
   clock::time_point last_error_log{};
   std::mt19937_64 rng{std::random_device{}()};
@@ -457,6 +463,23 @@ struct shared_queue::impl {
     if (!sent) recovering = false;
   }
 
+  // --- figures ----------------------------------------------------------------------
+  void poll_upstream() {
+    if (polling || !ctx.main.ready()) return;
+    const auto now = clock::now();
+    if (now - last_poll < std::chrono::seconds(1)) return;
+    last_poll = now;
+    polling = true;
+    bool sent = ctx.main.command({"LLEN", name}, [this](const redisReply* r) {
+      if (r && r->type == REDIS_REPLY_INTEGER) upstream_pending = static_cast<std::uint64_t>(r->integer);
+    });
+    sent = sent && ctx.main.command({"LLEN", dead_key}, [this](const redisReply* r) {
+      polling = false;
+      if (r && r->type == REDIS_REPLY_INTEGER) upstream_dead = static_cast<std::uint64_t>(r->integer);
+    });
+    if (!sent) polling = false;
+  }
+
   // --- spool --------------------------------------------------------------------------
   void schedule_forward() {
     if (forward_posted) return;
@@ -597,6 +620,7 @@ void shared_queue::on_result(tasks::http_result& r) { impl_->on_result(r); }
 void shared_queue::cron() {
   auto& d = *impl_;
   if (d.stopping) return;
+  d.poll_upstream();
   d.flush_finals();
   d.forward();
   d.run_due();
@@ -643,20 +667,45 @@ void shared_queue::hand_back(redisContext* c) {
 const std::string& shared_queue::name() const { return impl_->name; }
 std::size_t shared_queue::held() const { return impl_->custody.size(); }
 
-std::string shared_queue::info_line() const {
+tasks::queue_stats shared_queue::stats() const {
   const auto& d = *impl_;
+  tasks::queue_stats st;
+  st.name = d.name;
+  st.shared = true;
   std::size_t spool = 0;
   if (core::value* v = d.ctx.s.db(0).find(d.name); v && v->type() == core::value_type::list) spool = v->list().size();
-  return "shared_" + d.name + ":taker=" + (d.taker ? d.taker->status() : std::string("idle")) +
-         ",spool=" + std::to_string(spool) + ",forwarding=" + std::to_string(d.fwd_batch.size()) +
-         ",forwarded=" + std::to_string(d.forwarded) + ",taken=" + std::to_string(d.taken) +
-         ",recovered=" + std::to_string(d.recovered) + ",in_flight=" + std::to_string(d.in_flight) +
-         ",waiting=" + std::to_string(d.waiting) + ",finishing=" + std::to_string(d.finals.size()) +
-         ",delivered=" + std::to_string(d.delivered) + ",failed=" + std::to_string(d.failed) +
-         ",dead=" + std::to_string(d.dead) + ",duplicates=" + std::to_string(d.duplicates) +
- ",dispatched=" + std::to_string(d.dispatched) + ",forward_resends=" + std::to_string(d.forward_resends) +
-         ",forward_deduped=" + std::to_string(d.forward_deduped) + ",finish_resends=" + std::to_string(d.final_resends) +
-         ",concurrency=" + std::to_string(d.opts.concurrency) + "\r\n";
+  st.pending = d.upstream_pending + spool;
+  st.in_flight = d.in_flight;
+  for (const auto& [seq, t] : d.custody) {
+    if (t.st != impl::task_state::waiting) continue;
+    if (t.attempts > 0) ++st.retrying;
+    else ++st.scheduled;
+  }
+  st.delivered = d.delivered;
+  st.failed = d.failed;
+  st.dead = d.dead;
+  st.dead_list = d.upstream_dead;
+  st.dispatched = d.dispatched;
+  st.concurrency = d.opts.concurrency;
+  st.rate = d.opts.rate;
+  auto extra = [&st](const char* k, auto v) {
+    if constexpr (std::is_convertible_v<decltype(v), std::string>) st.extra.emplace_back(k, std::string(v));
+    else st.extra.emplace_back(k, std::to_string(v));
+  };
+  extra("node", d.ctx.node_id);
+  extra("taker", d.taker ? d.taker->status() : std::string("idle"));
+  extra("spool", spool);
+  extra("forwarding", d.fwd_batch.size());
+  extra("forwarded", d.forwarded);
+  extra("taken", d.taken);
+  extra("recovered", d.recovered);
+  extra("waiting", d.waiting);
+  extra("finishing", d.finals.size());
+  extra("duplicates", d.duplicates);
+  extra("forward_resends", d.forward_resends);
+  extra("forward_deduped", d.forward_deduped);
+  extra("finish_resends", d.final_resends);
+  return st;
 }
 
 }  // namespace respq::redis_compat

@@ -63,6 +63,7 @@ class server;
 namespace respq::tasks {
 struct http_request;
 struct http_result;
+struct queue_stats;
 }  // namespace respq::tasks
 
 namespace respq::redis_compat {
@@ -112,7 +113,8 @@ class shared_queue {
 
   const std::string& name() const;
   std::size_t held() const;
-  std::string info_line() const;
+  // Its figures for INFO tasks, in the same struct as the local queues'.
+  tasks::queue_stats stats() const;
 
  private:
   struct impl;

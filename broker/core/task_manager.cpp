@@ -33,6 +33,7 @@
 #include "broker/core/server.hpp"
 #include "tasks/http_request.hpp"
 #include "tasks/lifecycle.hpp"
+#include "tasks/queue_stats.hpp"
 #include "tasks/rate_gate.hpp"
 #include "tasks/records.hpp"
 #include "tasks/task.hpp"
@@ -571,13 +572,23 @@ void task_manager::on_flush() {
   }
 }
 
-std::string task_manager::info() {
-  std::string out;
+std::vector<tasks::queue_stats> task_manager::stats() {
+  std::vector<tasks::queue_stats> out;
+  out.reserve(impl_->queues.size());
   for (auto& [name, q] : impl_->queues) {
+    tasks::queue_stats st;
+    st.name = name;
     value* v = s_.db(0).find(name);
-    std::size_t pending = v && v->type() == value_type::list ? v->list().size() : 0;
+    st.pending = v && v->type() == value_type::list ? v->list().size() : 0;
     value* d = s_.db(0).find(q.dead_key);
-    std::size_t dead_now = d && d->type() == value_type::list ? d->list().size() : 0;
+    st.dead_list = d && d->type() == value_type::list ? d->list().size() : 0;
+    st.in_flight = q.in_flight;
+    st.retrying = q.retrying;
+    st.scheduled = q.scheduled;
+    st.delivered = q.delivered;
+    st.failed = q.failed;
+    st.dead = q.dead;
+    st.dispatched = q.dispatched;
     // Nearest-rank percentiles; asked in increasing order, so each selection only
     // partitions what lies above the previous one.
     std::vector<double> lat = q.latency_ms;
@@ -590,16 +601,23 @@ std::string task_manager::info() {
       from = nth;
       return *nth;
     };
-    const double p50 = pct(0.50);
-    const double p99 = pct(0.99);
-    out += name + ":pending=" + std::to_string(pending) + ",in_flight=" + std::to_string(q.in_flight) +
-           ",retrying=" + std::to_string(q.retrying) + ",scheduled=" + std::to_string(q.scheduled) +
-           ",delivered=" + std::to_string(q.delivered) + ",failed=" + std::to_string(q.failed) +
-           ",dead=" + std::to_string(q.dead) + ",dead_list=" + std::to_string(dead_now) +
-           ",dispatched=" + std::to_string(q.dispatched) + ",latency_p50_ms=" + tasks::json_number(p50) +
-           ",latency_p99_ms=" + tasks::json_number(p99) + ",concurrency=" + std::to_string(q.opts.concurrency) +
-           ",rate=" + tasks::json_number(q.opts.rate) + "\r\n";
+    st.latency_p50_ms = pct(0.50);
+    st.latency_p99_ms = pct(0.99);
+    st.concurrency = q.opts.concurrency;
+    st.rate = q.opts.rate;
+    out.push_back(std::move(st));
   }
+  return out;
+}
+
+std::string task_manager::info() {
+  std::vector<tasks::queue_stats> all = stats();
+  if (shared_stats) {
+    shared_stats(all);
+    std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  }
+  std::string out;
+  for (const auto& st : all) out += tasks::info_line(st);
   return out;
 }
 

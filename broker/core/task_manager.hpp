@@ -33,6 +33,7 @@
 namespace respq::tasks {
 struct http_request;
 struct http_result;
+struct queue_stats;
 }  // namespace respq::tasks
 
 namespace respq::core {
@@ -56,7 +57,12 @@ class task_manager {
   clock::time_point next_deadline() const;
   void cron();
   void on_flush();
+  // The figures of the local queues, by name.
+  std::vector<tasks::queue_stats> stats();
+  // INFO tasks: a line per HTTP queue, local and shared (shared_stats adds those), by name.
   std::string info();
+  // Set by the Redis link while it runs: appends the figures of the shared queues.
+  std::function<void(std::vector<tasks::queue_stats>&)> shared_stats;
 
   // Wiring to the delivery engine (set by the I/O layer). Called on the broker thread
   // with the requests of one turn.
