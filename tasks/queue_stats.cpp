@@ -25,8 +25,8 @@ std::string info_line(const queue_stats& s) {
   field("dead", std::to_string(s.dead));
   field("dead_list", std::to_string(s.dead_list));
   field("dispatched", std::to_string(s.dispatched));
-  field("latency_p50_ms", json_number(s.latency_p50_ms));
-  field("latency_p99_ms", json_number(s.latency_p99_ms));
+  field("latency_p50_ms", json_number(s.latency.quantile(0.50)));
+  field("latency_p99_ms", json_number(s.latency.quantile(0.99)));
   field("concurrency", std::to_string(s.concurrency));
   field("rate", json_number(s.rate));
   field("shared", s.shared ? "1" : "0");

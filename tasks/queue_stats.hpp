@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "tasks/latency_histogram.hpp"
+
 namespace respq::tasks {
 
 struct queue_stats {
@@ -25,7 +27,9 @@ struct queue_stats {
   // The dead-letter list's length now (local: <name>:dead; shared: the upstream's, as of
   // its last reading).
   std::uint64_t dead_list = 0;
-  double latency_p50_ms = 0, latency_p99_ms = 0;  // push to dispatch
+  // Push to dispatch (local queues; a shared queue's push happens on the upstream, so its
+  // histogram stays empty). INFO shows its p50 and p99.
+  latency_histogram latency;
   unsigned concurrency = 0;
   double rate = 0;
   // Figures only one kind has (shared queues' link figures), rendered after the others.

@@ -49,8 +49,6 @@ double unix_now() {
 
 using tasks::custody_state;
 
-constexpr std::size_t latency_samples = 2048;
-
 }  // namespace
 
 struct task_manager::impl {
@@ -79,8 +77,7 @@ struct task_manager::impl {
     tasks::rate_gate rate;
     std::deque<std::pair<std::size_t, clock::time_point>> push_times;  // oldest first
     std::size_t push_times_total = 0;
-    std::vector<double> latency_ms;
-    std::size_t latency_next = 0;
+    tasks::latency_histogram latency;  // push to dispatch
     bool retired = false;  // removed from the configuration; kept until its tasks finish
   };
 
@@ -191,9 +188,7 @@ struct task_manager::impl {
     // Dispatch latency: the oldest remembered push is this task's.
     if (!q.push_times.empty()) {
       auto& f = q.push_times.front();
-      double ms = std::chrono::duration<double, std::milli>(clock::now() - f.second).count();
-      if (q.latency_ms.size() < latency_samples) q.latency_ms.push_back(ms);
-      else q.latency_ms[q.latency_next++ % latency_samples] = ms;
+      q.latency.record(std::chrono::duration<double, std::milli>(clock::now() - f.second).count());
       --q.push_times_total;
       if (--f.first == 0) q.push_times.pop_front();
     }
@@ -589,20 +584,7 @@ std::vector<tasks::queue_stats> task_manager::stats() {
     st.failed = q.failed;
     st.dead = q.dead;
     st.dispatched = q.dispatched;
-    // Nearest-rank percentiles; asked in increasing order, so each selection only
-    // partitions what lies above the previous one.
-    std::vector<double> lat = q.latency_ms;
-    auto from = lat.begin();
-    auto pct = [&](double p) {
-      if (lat.empty()) return 0.0;
-      std::size_t i = static_cast<std::size_t>(std::ceil(p * static_cast<double>(lat.size())));
-      auto nth = lat.begin() + static_cast<std::ptrdiff_t>(std::min(lat.size() - 1, i == 0 ? 0 : i - 1));
-      std::nth_element(from, nth, lat.end());
-      from = nth;
-      return *nth;
-    };
-    st.latency_p50_ms = pct(0.50);
-    st.latency_p99_ms = pct(0.99);
+    st.latency = q.latency;
     st.concurrency = q.opts.concurrency;
     st.rate = q.opts.rate;
     out.push_back(std::move(st));
