@@ -58,9 +58,11 @@ inline int max_attempts_of(const task& t, const queue_options& q) { return 1 + (
 // After an attempt. `jitter_u` is uniform in [0, 1) (only a retry uses it).
 decision decide(const task_record& t, const http_result& r, const queue_options& q, double now, double jitter_u);
 
+// The same, drawing the jitter from `rng` only when the attempt may be retried.
 template <typename Urbg>
 decision decide(const task_record& t, const http_result& r, const queue_options& q, double now, Urbg& rng) {
-  return decide(t, r, q, now, uniform01(rng));
+  const bool may_retry = !r.redirect_refused && classify_attempt(r.code, !r.error.empty()) == attempt_outcome::retry;
+  return decide(t, r, q, now, may_retry ? uniform01(rng) : 0.0);
 }
 
 // A task refused before any attempt (it does not decode): dead, with the decoder's reason.

@@ -298,7 +298,8 @@ decode_result decode_task(std::string_view payload, double now) {
 }
 
 decoded_element decode_element(std::string_view element, double now) {
-  decoded_element out;
+  bool was_dead_letter = false;
+  std::string unwrapped, id;
   // A dead letter moved back (LMOVE Q:dead Q RIGHT LEFT): its "failed_at" is the mark,
   // and a task of its own would have a "url".
   if (!element.empty() && element.front() == '{' && element.find("\"failed_at\"") != std::string_view::npos) {
@@ -306,17 +307,19 @@ decoded_element decode_element(std::string_view element, double now) {
     if (j.is_object() && !j.contains("url") && j.contains("failed_at") &&
         (j.contains("payload") || j.contains("payload_b64"))) {
       if (auto p = j.find("payload"); p != j.end() && p->is_string()) {
-        out.unwrapped = p->get<std::string>();
-        out.was_dead_letter = true;
+        unwrapped = p->get<std::string>();
+        was_dead_letter = true;
       } else if (auto b = j.find("payload_b64"); b != j.end() && b->is_string()) {
-        out.unwrapped = base64_decode(b->get<std::string>());
-        out.was_dead_letter = true;
+        unwrapped = base64_decode(b->get<std::string>());
+        was_dead_letter = true;
       }
-      if (auto i = j.find("id"); i != j.end() && i->is_string()) out.id = i->get<std::string>();
+      if (auto i = j.find("id"); i != j.end() && i->is_string()) id = i->get<std::string>();
     }
   }
-  const std::string_view payload = out.was_dead_letter ? std::string_view(out.unwrapped) : element;
-  out.result = decode_task(payload, now);
+  // The result is built in place (it is decoded before `unwrapped`, which it reads, moves).
+  decoded_element out{decode_task(was_dead_letter ? std::string_view(unwrapped) : element, now), was_dead_letter,
+                      std::move(unwrapped), std::move(id)};
+  const std::string_view payload = out.payload(element);
   if (auto* t = std::get_if<task>(&out.result); t && !t->id.empty()) {
     out.id = t->id;
   } else if (!t && out.id.empty() && !payload.empty() && payload.front() == '{') {

@@ -61,10 +61,10 @@ decode_result decode_task(std::string_view payload, double now);
 // ("id"), or the dead letter's, or, for a task that does not decode, the producer's
 // "id" when it has a usable one; empty when custody must generate one.
 struct decoded_element {
+  decode_result result;
   bool was_dead_letter = false;
   std::string unwrapped;  // the original payload when was_dead_letter
   std::string id;
-  decode_result result;
   // The task's payload: the original one of a dead letter, else the element itself.
   std::string_view payload(std::string_view element) const { return was_dead_letter ? unwrapped : element; }
 };

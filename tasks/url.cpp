@@ -5,7 +5,9 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
+#include <cstdint>
 
 namespace respq::tasks {
 namespace {
@@ -16,6 +18,33 @@ constexpr std::size_t max_url_len = 8000000;
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// Byte classes, one table lookup per byte: every task's URL is checked on the broker
+// thread, so this stays a single pass without per-byte searches.
+enum : std::uint8_t {
+  c_junk = 1,       // control bytes and space: never in a URL
+  c_auth_end = 2,   // '/', '?', '#': the authority ends
+  c_bad_host = 4,   // libcurl's hostname_check refuses these in a (decoded) host name
+};
+constexpr std::array<std::uint8_t, 256> byte_classes = [] {
+  std::array<std::uint8_t, 256> t{};
+  for (int c = 0; c <= 0x20; ++c) t[static_cast<std::size_t>(c)] |= c_junk;
+  t[0x7f] |= c_junk;
+  for (char c : std::string_view("/?#")) t[static_cast<unsigned char>(c)] |= c_auth_end;
+  // A '%' left over after decoding (not followed by two hex digits) is allowed, as
+  // libcurl 7.88 allows it.
+  for (char c : std::string_view(" \r\n\t/:#?!@{}[]\\$'\"^`*<>=;,+&()"))
+    t[static_cast<unsigned char>(c)] |= c_bad_host;
+  return t;
+}();
+std::uint8_t byte_class(char c) { return byte_classes[static_cast<unsigned char>(c)]; }
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (lower(a[i]) != b[i]) return false;
+  return true;
+}
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -48,7 +77,8 @@ authority_span authority_of(std::string_view url, std::size_t scheme_len) {
     ++a.slashes;
   }
   a.begin = p;
-  a.end = std::min(url.find_first_of("/?#", p), url.size());
+  while (p < url.size() && !(byte_class(url[p]) & c_auth_end)) ++p;
+  a.end = p;
   return a;
 }
 
@@ -82,14 +112,9 @@ bool valid_ipv6(std::string_view inside) {
   return ::inet_pton(AF_INET6, buf, out) == 1;
 }
 
-// libcurl's hostname_check: a name (after percent-decoding) without these bytes. A '%'
-// left over after decoding (not followed by two hex digits) is allowed, as libcurl 7.88
-// allows it.
-constexpr std::string_view bad_host_bytes = " \r\n\t/:#?!@{}[]\\$'\"^`*<>=;,+&()";
-
 const char* check_host_name(std::string_view host) {
   std::string decoded;
-  if (host.find('%') != std::string_view::npos) {
+  if (host.find('%') != std::string_view::npos) {  // libcurl decodes a host name first
     for (std::size_t i = 0; i < host.size(); ++i) {
       int hi = 0, lo = 0;
       if (host[i] == '%' && i + 2 < host.size() && (hi = hex_value(host[i + 1])) >= 0 &&
@@ -105,7 +130,8 @@ const char* check_host_name(std::string_view host) {
     host = decoded;
   }
   if (host.empty()) return "No host part in the URL";
-  if (host.find_first_of(bad_host_bytes) != std::string_view::npos) return "Bad hostname";
+  for (char c : host)
+    if (byte_class(c) & c_bad_host) return "Bad hostname";
   return nullptr;
 }
 
@@ -168,21 +194,57 @@ std::size_t append_redacted_authority(std::string_view text, std::size_t scheme_
   return end;
 }
 
+// The last URLs check_url accepted, per thread. An app sends most tasks to a handful of
+// endpoints, and comparing with them costs less than checking again (a twentieth of the
+// broker thread's work per task went to the check). Only accepted URLs are kept, so a
+// hit gives the answer a check would.
+class accepted_urls {
+ public:
+  bool contains(std::string_view url) const {
+    return std::find(urls_.begin(), urls_.end(), url) != urls_.end();
+  }
+  void add(std::string_view url) {
+    if (url.size() > max_url_bytes) return;
+    urls_[next_] = url;
+    next_ = (next_ + 1) % urls_.size();
+  }
+
+ private:
+  static constexpr std::size_t max_url_bytes = 2048;
+  std::array<std::string, 8> urls_;
+  std::size_t next_ = 0;
+};
+
+std::string check_url_uncached(std::string_view url, std::string_view field);
+
 }  // namespace
 
 std::string check_url(std::string_view url, std::string_view field) {
-  if (url.find('\0') != std::string_view::npos) return std::string(field) + " contains a NUL byte";
-  if (url.size() > max_url_len) return invalid(field, "Malformed input to a URL function");
+  thread_local accepted_urls accepted;
+  if (!url.empty() && accepted.contains(url)) return {};
+  std::string reason = check_url_uncached(url, field);
+  if (reason.empty()) accepted.add(url);
+  return reason;
+}
+
+namespace {
+
+std::string check_url_uncached(std::string_view url, std::string_view field) {
   for (char c : url) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7f) return invalid(field, "Malformed input to a URL function");
+    if (byte_class(c) & c_junk) {
+      if (url.find('\0') != std::string_view::npos) return std::string(field) + " contains a NUL byte";
+      return invalid(field, "Malformed input to a URL function");
+    }
   }
+  if (url.size() > max_url_len) return invalid(field, "Malformed input to a URL function");
   const std::size_t sl = scheme_length(url);
   if (sl == 0) return invalid(field, "Bad scheme");
-  std::string scheme(url.substr(0, sl));
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(), lower);
-  if (scheme != "http" && scheme != "https")
-    return std::string(field) + " scheme " + quoted(scheme) + " is not allowed (http and https only)";
+  const std::string_view scheme = url.substr(0, sl);
+  if (!iequals(scheme, "http") && !iequals(scheme, "https")) {
+    std::string lowered(scheme);
+    std::transform(lowered.begin(), lowered.end(), lowered.begin(), lower);
+    return std::string(field) + " scheme " + quoted(lowered) + " is not allowed (http and https only)";
+  }
   const authority_span a = authority_of(url, sl);
   if (a.slashes < 1 || a.slashes > 3) return invalid(field, "Unsupported number of slashes following scheme");
   std::string_view authority = url.substr(a.begin, a.end - a.begin);
@@ -191,6 +253,8 @@ std::string check_url(std::string_view url, std::string_view field) {
   if (const char* why = check_host_port(authority)) return invalid(field, why);
   return {};
 }
+
+}  // namespace
 
 bool has_credentials(std::string_view url) {
   const std::size_t sl = scheme_length(url);
