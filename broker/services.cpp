@@ -42,11 +42,11 @@ std::string services::start() {
   };
   // Results arrive on the engine thread, batched per engine loop turn; the task state
   // they change belongs to the broker thread.
-  d.engine = std::make_unique<workers::delivery_engine>([&d](std::vector<workers::http_result>&& results) {
+  d.engine = std::make_unique<workers::delivery_engine>([&d](std::vector<tasks::http_result>&& results) {
     d.net.post([&d, r = std::move(results)]() mutable { d.s.tasks().on_results(std::move(r)); });
   });
   d.apply_pools();
-  d.s.tasks().submit = [&d](std::vector<workers::http_request>&& batch) { d.engine->submit(std::move(batch)); };
+  d.s.tasks().submit = [&d](std::vector<tasks::http_request>&& batch) { d.engine->submit(std::move(batch)); };
   d.s.config_listeners.push_back([&d](const std::string& name) {
     if (name != "http-queue") return;
     d.s.tasks().reconfigure();

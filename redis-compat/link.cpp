@@ -3,28 +3,23 @@
 #include "redis-compat/link.hpp"
 
 #include <hiredis/hiredis.h>
-#include <unistd.h>
 
-#include <climits>
 #include <map>
 #include <unordered_map>
 
 #include "broker/core/log.hpp"
 #include "broker/core/server.hpp"
+#include "broker/core/task_manager.hpp"
 #include "redis-compat/mirror.hpp"
 #include "redis-compat/shared_queue.hpp"
 #include "redis-compat/upstream_connection.hpp"
+#include "tasks/http_request.hpp"
+#include "tasks/queue_stats.hpp"
 #include "workers/delivery_engine.hpp"
 
 namespace respq::redis_compat {
 
 namespace {
-
-std::string default_node_id(int port) {
-  char host[HOST_NAME_MAX + 1] = {};
-  if (::gethostname(host, sizeof host - 1) != 0 || !*host) std::snprintf(host, sizeof host, "localhost");
-  return std::string(host) + ":" + std::to_string(port);
-}
 
 bool any_shared(const core::config& c) {
   for (const auto& [name, q] : c.queues)
@@ -84,7 +79,7 @@ struct link::impl final : core::stream_sink {
   void ensure_engine() {
     if (engine) return;
     auto g = guard;
-    engine = std::make_unique<workers::delivery_engine>([g, p = post](std::vector<workers::http_result>&& results) {
+    engine = std::make_unique<workers::delivery_engine>([g, p = post](std::vector<tasks::http_result>&& results) {
       p([g, r = std::move(results)]() mutable {
         if (*g) (*g)->on_results(std::move(r));
       });
@@ -103,7 +98,7 @@ struct link::impl final : core::stream_sink {
     if (main->ready()) raw->on_main_ready();
   }
 
-  void on_results(std::vector<workers::http_result>&& results) {
+  void on_results(std::vector<tasks::http_result>&& results) {
     for (auto& r : results) {
       auto it = ticket_owner.find(r.ticket);
       if (it == ticket_owner.end()) continue;
@@ -170,8 +165,8 @@ struct link::impl final : core::stream_sink {
     line("link_pending_replies", std::to_string(main ? main->pending() : 0));
     line("link_output_bytes", std::to_string(main ? main->bytes_pending_write() : 0));
     if (mir) o += mir->info();
+    // The shared queues' own figures are in INFO tasks, beside the local queues'.
     line("shared_queues", std::to_string(queues.size()));
-    for (const auto& [name, q] : queues) o += q->info_line();
     return o;
   }
 
@@ -239,7 +234,7 @@ std::string link::start() {
       if (q.shared) return "http-queue '" + name + "' is shared but no upstream Redis is configured (upstream <host> <port>)";
     return {};
   }
-  d.node_id = cfg.node_id.empty() ? default_node_id(cfg.port) : cfg.node_id;
+  d.node_id = core::node_name(cfg);
   d.ep = upstream_endpoint{cfg.upstream_host, cfg.upstream_port, cfg.upstream_password, cfg.upstream_db};
   d.started = true;
 
@@ -251,6 +246,10 @@ std::string link::start() {
   d.s.config_listeners.emplace_back([g](const std::string& name) {
     if (*g) (*g)->on_config(name);
   });
+  d.s.tasks().shared_stats = [g](std::vector<tasks::queue_stats>& out) {
+    if (!*g) return;
+    for (const auto& [name, q] : (*g)->queues) out.push_back(q->stats());
+  };
   auto drain = [g] {
     if (!*g) return;
     (*g)->draining = true;
@@ -284,7 +283,7 @@ std::string link::start() {
   };
   d.ctx = std::make_unique<shared_context>(shared_context{
       d.s, d.io, *d.main, d.ep, d.node_id,
-      [&d](std::vector<workers::http_request>&& batch) {
+      [&d](std::vector<tasks::http_request>&& batch) {
         if (d.engine) d.engine->submit(std::move(batch));
       },
       [&d](shared_queue* owner) {
@@ -312,6 +311,7 @@ void link::stop() {
   if (d.stopped || !d.started) return;
   d.stopped = true;
   *d.guard = nullptr;
+  d.s.tasks().shared_stats = nullptr;
   d.s.stream().remove_sink(&d);
   for (auto& [name, q] : d.queues) q->stop();
   for (auto& q : d.retired) q->stop();

@@ -11,14 +11,19 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <type_traits>
 #include <unordered_map>
 
 #include "broker/core/log.hpp"
 #include "broker/core/server.hpp"
-#include "broker/core/task_json.hpp"
 #include "redis-compat/mirror_stream.hpp"
-#include "workers/http_request.hpp"
-#include "workers/task.hpp"
+#include "tasks/http_request.hpp"
+#include "tasks/lifecycle.hpp"
+#include "tasks/queue_stats.hpp"
+#include "tasks/rate_gate.hpp"
+#include "tasks/records.hpp"
+#include "tasks/task.hpp"
+#include "tasks/url.hpp"
 
 namespace respq::redis_compat {
 
@@ -30,9 +35,6 @@ constexpr const char* take_timeout = "2";  // BLMOVE seconds: bounds how stale a
 constexpr double take_timeout_s = 2;
 constexpr std::size_t forward_max_elements = 512;
 constexpr std::size_t forward_max_bytes = 1024 * 1024;
-// The longest a server's Retry-After may park a task, when backoff-max is shorter (as
-// for local queues).
-constexpr double retry_after_cap = 3600;
 
 // KEYS: processing, dead, results. ARGV: payload, dead record ("" = none), outcome ("" =
 // none), first ("1" on the first send). On a resend after a lost reply, the dead letter
@@ -79,7 +81,7 @@ struct shared_queue::impl {
     std::string payload;  // the element as it sits in the processing list
     std::string unwrapped;  // the task's own payload when the element is a dead letter moved back
     std::string id;
-    workers::task task;
+    tasks::task task;
     int attempts = 0;
     int max_attempts = 1;
     task_state st = task_state::in_flight;
@@ -108,7 +110,7 @@ struct shared_queue::impl {
   std::unique_ptr<upstream_connection> taker;
   loop_timer due_timer, take_timer, retry_timer;
 
-  std::map<std::uint64_t, held_task> tasks;  // by local sequence number
+  std::map<std::uint64_t, held_task> custody;  // by local sequence number
   std::uint64_t next_seq = 0;
   std::unordered_map<std::string, int> payload_count;
   std::unordered_map<std::string, int> released_during_recovery;
@@ -117,13 +119,13 @@ struct shared_queue::impl {
   std::set<std::uint64_t> callback_tickets;
   std::set<std::pair<double, std::uint64_t>> due;  // (unix time, seq) of waiting tasks
   std::map<std::uint64_t, final_op> finals;        // removals not yet acknowledged, by seq
-  std::vector<workers::http_request> outgoing;
+  std::vector<tasks::http_request> outgoing;
   bool submit_posted = false;
 
   bool taking = false, recovering = false, stopping = false, started = false;
   bool draining = false;  // shutdown's grace period: finish what is in flight, start nothing
   std::size_t in_flight = 0, waiting = 0;
-  clock::time_point next_allowed{};
+  tasks::rate_gate rate;
 
   bool forwarding = false, forward_posted = false;
   std::vector<std::string> fwd_batch;  // oldest first; kept until acknowledged
@@ -133,6 +135,10 @@ struct shared_queue::impl {
   std::uint64_t forwarded = 0, taken = 0, recovered = 0, delivered = 0, failed = 0, dead = 0, duplicates = 0,
                 dispatched = 0;
   std::uint64_t forward_resends = 0, forward_deduped = 0, final_resends = 0;
+  // The upstream's lengths of <name> and <name>:dead for INFO tasks, read about once a second.
+  std::uint64_t upstream_pending = 0, upstream_dead = 0;
+  clock::time_point last_poll{};
+  bool polling = false;
   std::string last_error;
   clock::time_point last_error_log{};
   std::mt19937_64 rng{std::random_device{}()};
@@ -162,43 +168,26 @@ struct shared_queue::impl {
     loop_post(ctx.io, [this] {
       submit_posted = false;
       if (outgoing.empty()) return;
-      std::vector<workers::http_request> batch;
+      std::vector<tasks::http_request> batch;
       batch.swap(outgoing);
       ctx.submit(std::move(batch));
     });
   }
 
-  std::string outcome_json(const std::string& id, const held_task& t, const char* status, long code,
-                           double duration_ms, const std::string& error, double next_run = 0,
-                           bool truncated = false) const {
-    core::outcome_fields f;
-    f.id = id;
-    f.queue = name;
-    f.url = t.task.url;
-    f.status = status;
-    f.error = error;
-    f.node = ctx.node_id;
-    f.code = code;
-    f.attempts = t.attempts;
-    f.duration_ms = duration_ms;
-    f.next_run = next_run;
-    f.truncated = truncated;
-    return core::outcome_json(f);
+  tasks::task_record task_record_of(const held_task& t) const {
+    tasks::task_record r;
+    r.id = t.id;
+    r.queue = name;
+    r.url = t.task.url;
+    r.node = ctx.node_id;
+    r.attempts = t.attempts;
+    r.max_attempts = t.max_attempts;
+    return r;
   }
 
   // The dead-letter record, in the same format as the local queues'.
-  std::string dead_json(const std::string& id, const held_task& t, std::string_view payload, const std::string& reason,
-                        long code, const std::string& error) const {
-    core::dead_fields f;
-    f.id = id;
-    f.queue = name;
-    f.reason = reason;
-    f.error = error;
-    f.payload = payload;
-    f.attempts = t.attempts;
-    f.code = code;
-    f.failed_at = unix_now();
-    return core::dead_record_json(f);
+  std::string dead_json(const held_task& t, const tasks::decision& d) const {
+    return tasks::dead_record_json(tasks::dead_letter(task_record_of(t), d, task_payload(t), unix_now()));
   }
 
   static const std::string& task_payload(const held_task& t) { return t.unwrapped.empty() ? t.payload : t.unwrapped; }
@@ -208,70 +197,41 @@ struct shared_queue::impl {
     ctx.s.wake();
   }
 
-  void post_callback(const held_task& t, const std::string& id, const std::string& o) {
+  void post_callback(const held_task& t, const std::string& o) {
     if (t.task.callback.empty()) return;
-    workers::http_request cb;
-    cb.ticket = ctx.new_ticket(self);
-    cb.pool = name + ":callbacks";
-    cb.method = "POST";
-    cb.url = t.task.callback;
-    cb.headers = {{"Content-Type", "application/json"}, {"X-Task-Id", id}};
-    cb.body = o;
-    cb.timeout_s = std::min(opts.timeout, 30.0);
-    callback_tickets.insert(cb.ticket);
-    outgoing.push_back(std::move(cb));
+    const std::uint64_t ticket = ctx.new_ticket(self);
+    callback_tickets.insert(ticket);
+    outgoing.push_back(tasks::make_callback_request(t.task.callback, t.id, o, ticket, name, opts.timeout));
     flush_outgoing();
-  }
-
-  // Decodes a payload; a dead-letter record moved back into the queue is unwrapped to
-  // its original payload and id (as local queues do).
-  workers::decode_result decode(const std::string& element, std::string& id, double now, std::string& unwrapped) {
-    std::string payload = element;
-    if (!payload.empty() && payload[0] == '{' && payload.find("\"failed_at\"") != std::string::npos) {
-      auto j = nlohmann::json::parse(payload, nullptr, false);
-      if (j.is_object() && !j.contains("url") && j.contains("failed_at") &&
-          (j.contains("payload") || j.contains("payload_b64"))) {
-        if (auto p = j.find("payload"); p != j.end() && p->is_string()) payload = p->get<std::string>();
-        else if (auto b = j.find("payload_b64"); b != j.end() && b->is_string())
-          payload = core::base64_decode(b->get<std::string>());
-        if (auto i = j.find("id"); i != j.end() && i->is_string()) id = i->get<std::string>();
-      }
-    }
-    auto r = workers::decode_task(payload, now);
-    if (auto* t = std::get_if<workers::task>(&r); t && !t->id.empty()) id = t->id;
-    if (payload != element) unwrapped = std::move(payload);
-    return r;
   }
 
   // --- custody ------------------------------------------------------------------------
   void adopt(std::string element) {
     const double now = unix_now();
     const std::uint64_t seq = ++next_seq;
-    held_task& t = tasks[seq];
+    held_task& t = custody[seq];
     t.payload = std::move(element);
     ++payload_count[t.payload];
-    std::string id;
-    auto d = decode(t.payload, id, now, t.unwrapped);
-    if (id.empty()) id = new_id();
-    t.id = id;
-    if (auto* err = std::get_if<workers::decode_error>(&d)) {
+    auto e = tasks::decode_element(t.payload, now);
+    if (e.was_dead_letter) t.unwrapped = std::move(e.unwrapped);
+    t.id = e.id.empty() ? new_id() : std::move(e.id);
+    if (auto* err = std::get_if<tasks::decode_error>(&e.result)) {
       ++dead;
-      std::string o = outcome_json(id, t, "dead", 0, 0, err->reason);
-      finalize(seq, dead_json(id, t, task_payload(t), err->reason, 0, {}), o);
+      const tasks::decision d = tasks::refuse(task_record_of(t), err->reason);
+      finalize(seq, dead_json(t, d), tasks::outcome_json(d.outcome));
       return;
     }
-    t.task = std::move(std::get<workers::task>(d));
-    t.task.id = id;
-    if (by_id.count(id)) {
+    t.task = std::move(std::get<tasks::task>(e.result));
+    t.task.id = t.id;
+    if (by_id.count(t.id)) {
       // The same idempotency key is already in this sidecar's custody: deliver it once.
       ++duplicates;
-      std::string o = outcome_json(id, t, "duplicate", 0, 0,
-                                   "a task with this id is already in flight or waiting to retry");
-      finalize(seq, {}, o);
+      // Its outcome goes to subscribers only, not to the callback (as for local queues).
+      finalize(seq, {}, tasks::outcome_json(tasks::duplicate_outcome(task_record_of(t))), false);
       return;
     }
-    by_id.emplace(id, seq);
-    t.max_attempts = 1 + (t.task.retries ? *t.task.retries : opts.retries);
+    by_id.emplace(t.id, seq);
+    t.max_attempts = tasks::max_attempts_of(t.task, opts);
     if (t.task.run_at && *t.task.run_at > now + 0.001) {
       park(seq, t, *t.task.run_at);
       return;
@@ -295,40 +255,40 @@ struct shared_queue::impl {
     by_ticket.emplace(t.ticket, seq);
     ++in_flight;
     ++dispatched;
-    auto req = workers::make_http_request(t.task, t.ticket, name, opts.timeout);
+    auto req = tasks::make_http_request(t.task, t.ticket, name, opts.timeout);
     req.headers.emplace_back("X-Task-Attempt", std::to_string(t.attempts));
     outgoing.push_back(std::move(req));
     flush_outgoing();
   }
 
-  void finalize(std::uint64_t seq, std::string dead_record, const std::string& outcome) {
-    auto it = tasks.find(seq);
-    if (it == tasks.end()) return;
+  void finalize(std::uint64_t seq, std::string dead_record, const std::string& outcome, bool callback = true) {
+    auto it = custody.find(seq);
+    if (it == custody.end()) return;
     held_task& t = it->second;
     t.st = task_state::finalizing;
     publish_local(outcome);
-    post_callback(t, t.id, outcome);
+    if (callback) post_callback(t, outcome);
     finals[seq] = final_op{std::move(dead_record), outcome, false};
     flush_finals();
   }
 
   void release(std::uint64_t seq) {
-    auto it = tasks.find(seq);
-    if (it == tasks.end()) return;
+    auto it = custody.find(seq);
+    if (it == custody.end()) return;
     held_task& t = it->second;
     if (auto pc = payload_count.find(t.payload); pc != payload_count.end() && --pc->second <= 0) payload_count.erase(pc);
     // A recovery's LRANGE may have run on the upstream before this removal did (the two
     // travel on different connections): it must not adopt this task again.
     if (recovering) ++released_during_recovery[t.payload];
     if (auto bi = by_id.find(t.id); bi != by_id.end() && bi->second == seq) by_id.erase(bi);
-    tasks.erase(it);
+    custody.erase(it);
   }
 
   void flush_finals() {
     for (auto& [seq, op] : finals) {
       if (op.sent) continue;
-      auto it = tasks.find(seq);
-      if (it == tasks.end()) continue;
+      auto it = custody.find(seq);
+      if (it == custody.end()) continue;
       if (!ctx.main.ready()) return;
       bool sent = ctx.main.command({"EVAL", finalize_script, "3", processing, dead_key, results, it->second.payload,
                                     op.dead_record, op.outcome, op.resend ? "0" : "1"},
@@ -357,74 +317,50 @@ struct shared_queue::impl {
   }
 
   // --- results ------------------------------------------------------------------------
-  void on_result(workers::http_result& res) {
+  void on_result(tasks::http_result& res) {
     if (callback_tickets.erase(res.ticket)) {
       if (!res.error.empty() || res.code < 200 || res.code >= 300)
         core::log_verbose("Callback of a task of shared queue '" + name + "' failed: " +
-                          (res.error.empty() ? "HTTP " + std::to_string(res.code) : res.error));
+                          (res.error.empty() ? "HTTP " + std::to_string(res.code) : tasks::redact_urls_in(res.error)));
       return;
     }
     auto tk = by_ticket.find(res.ticket);
     if (tk == by_ticket.end()) return;
     const std::uint64_t seq = tk->second;
     by_ticket.erase(tk);
-    auto it = tasks.find(seq);
-    if (it == tasks.end()) return;
+    auto it = custody.find(seq);
+    if (it == custody.end()) return;
     held_task& t = it->second;
     if (in_flight) --in_flight;
-    const bool transport_error = !res.error.empty();
     t.last_code = res.code;
-    switch (workers::classify_attempt(res.code, transport_error)) {
-      case workers::attempt_outcome::delivered: {
+    const tasks::decision d = tasks::decide(task_record_of(t), res, opts, unix_now(), rng);
+    if (d.attempt_failed) ++failed;
+    switch (d.state) {
+      case tasks::next_state::delivered:
         ++delivered;
-        finalize(seq, {}, outcome_json(t.id, t, "delivered", res.code, res.duration_ms, {}, 0, res.truncated));
+        finalize(seq, {}, tasks::outcome_json(d.outcome));
+        break;
+      case tasks::next_state::retrying: {
+        std::string o = tasks::outcome_json(d.outcome);
+        park(seq, t, d.next_run);
+        publish_local(o);
+        post_callback(t, o);
+        if (ctx.main.ready()) ctx.main.command({"PUBLISH", results, o}, [](const redisReply*) {});
         break;
       }
-      case workers::attempt_outcome::retry:
-        ++failed;
-        if (t.attempts < t.max_attempts) {
-          const double now = unix_now();
-          double backoff = workers::backoff_delay(t.attempts, opts.backoff_min, opts.backoff_max, rng);
-          std::optional<double> ra;
-          if (res.retry_after) ra = workers::parse_retry_after(*res.retry_after, now);
-          double delay = workers::retry_delay(backoff, ra, std::max(opts.backoff_max, retry_after_cap));
-          std::string o = outcome_json(t.id, t, "retrying", res.code, res.duration_ms,
-                                       transport_error ? res.error : "HTTP " + std::to_string(res.code), now + delay,
-                                       res.truncated);
-          park(seq, t, now + delay);
-          publish_local(o);
-          if (ctx.main.ready()) ctx.main.command({"PUBLISH", results, o}, [](const redisReply*) {});
-          break;
-        }
-        dead_end(seq, t, res, transport_error);
-        break;
-      case workers::attempt_outcome::failed:
-        ++failed;
-        dead_end(seq, t, res, transport_error);
+      case tasks::next_state::dead:
+        ++dead;
+        core::log_verbose("Task " + t.id + " of shared queue '" + name + "' is dead: " + d.reason);
+        finalize(seq, dead_json(t, d), tasks::outcome_json(d.outcome));
         break;
     }
     run_due();
     take();
   }
 
-  void dead_end(std::uint64_t seq, held_task& t, const workers::http_result& res, bool transport_error) {
-    ++dead;
-    std::string reason = t.attempts >= t.max_attempts && workers::is_retryable(res.code, transport_error)
-                             ? "attempts exhausted (" + std::to_string(t.attempts) + ")"
-                             : "HTTP " + std::to_string(res.code) + " is final";
-    std::string error = transport_error ? res.error : std::string();
-    std::string o =
-        outcome_json(t.id, t, "dead", res.code, res.duration_ms, error.empty() ? reason : error, 0, res.truncated);
-    finalize(seq, dead_json(t.id, t, task_payload(t), reason, res.code, error), o);
-  }
-
   // --- waiting tasks ------------------------------------------------------------------
-  bool rate_allows(clock::time_point now) const { return opts.rate <= 0 || now >= next_allowed; }
-  void rate_consume(clock::time_point now) {
-    if (opts.rate <= 0) return;
-    auto step = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(1.0 / opts.rate));
-    next_allowed = std::max(next_allowed, now) + step;
-  }
+  bool rate_allows(clock::time_point now) const { return rate.allows(now, opts.rate); }
+  void rate_consume(clock::time_point now) { rate.consume(now, opts.rate); }
 
   void run_due() {
     const double now = unix_now();
@@ -434,8 +370,8 @@ struct shared_queue::impl {
       std::uint64_t seq = due.begin()->second;
       due.erase(due.begin());
       if (waiting) --waiting;
-      auto it = tasks.find(seq);
-      if (it == tasks.end() || it->second.st != task_state::waiting) continue;
+      auto it = custody.find(seq);
+      if (it == custody.end() || it->second.st != task_state::waiting) continue;
       rate_consume(tnow);
       start_attempt(seq, it->second);
     }
@@ -449,7 +385,7 @@ struct shared_queue::impl {
     }
     double wait = std::max(0.0, due.begin()->first - unix_now());
     if (opts.rate > 0) {
-      double r = std::chrono::duration<double>(next_allowed - clock::now()).count();
+      double r = std::chrono::duration<double>(rate.next_allowed() - clock::now()).count();
       wait = std::max(wait, r);
     }
     auto at = clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(wait));
@@ -468,7 +404,7 @@ struct shared_queue::impl {
     if (in_flight >= opts.concurrency || due_ready()) return;
     auto now = clock::now();
     if (!rate_allows(now)) {
-      if (!take_timer.armed()) take_timer.at(next_allowed, [this] { take(); });
+      if (!take_timer.armed()) take_timer.at(rate.next_allowed(), [this] { take(); });
       return;
     }
     taking = true;
@@ -525,6 +461,23 @@ struct shared_queue::impl {
       take();
     });
     if (!sent) recovering = false;
+  }
+
+  // --- figures ----------------------------------------------------------------------
+  void poll_upstream() {
+    if (polling || !ctx.main.ready()) return;
+    const auto now = clock::now();
+    if (now - last_poll < std::chrono::seconds(1)) return;
+    last_poll = now;
+    polling = true;
+    bool sent = ctx.main.command({"LLEN", name}, [this](const redisReply* r) {
+      if (r && r->type == REDIS_REPLY_INTEGER) upstream_pending = static_cast<std::uint64_t>(r->integer);
+    });
+    sent = sent && ctx.main.command({"LLEN", dead_key}, [this](const redisReply* r) {
+      polling = false;
+      if (r && r->type == REDIS_REPLY_INTEGER) upstream_dead = static_cast<std::uint64_t>(r->integer);
+    });
+    if (!sent) polling = false;
   }
 
   // --- spool --------------------------------------------------------------------------
@@ -662,11 +615,12 @@ void shared_queue::on_main_lost() {
 
 void shared_queue::spool_changed() { impl_->schedule_forward(); }
 
-void shared_queue::on_result(workers::http_result& r) { impl_->on_result(r); }
+void shared_queue::on_result(tasks::http_result& r) { impl_->on_result(r); }
 
 void shared_queue::cron() {
   auto& d = *impl_;
   if (d.stopping) return;
+  d.poll_upstream();
   d.flush_finals();
   d.forward();
   d.run_due();
@@ -676,7 +630,7 @@ void shared_queue::cron() {
 void shared_queue::hand_back(redisContext* c) {
   auto& d = *impl_;
   std::size_t back = 0, finished = 0;
-  for (auto& [seq, t] : d.tasks) {
+  for (auto& [seq, t] : d.custody) {
     redisReply* r = nullptr;
     if (t.st == impl::task_state::finalizing) {
       auto f = d.finals.find(seq);
@@ -706,27 +660,52 @@ void shared_queue::hand_back(redisContext* c) {
   if (finished)
     core::log_notice("Shared queue '" + d.name + "': recorded the outcome of " + std::to_string(finished) +
                      " finished tasks at shutdown");
-  d.tasks.clear();
+  d.custody.clear();
   d.finals.clear();
 }
 
 const std::string& shared_queue::name() const { return impl_->name; }
-std::size_t shared_queue::held() const { return impl_->tasks.size(); }
+std::size_t shared_queue::held() const { return impl_->custody.size(); }
 
-std::string shared_queue::info_line() const {
+tasks::queue_stats shared_queue::stats() const {
   const auto& d = *impl_;
+  tasks::queue_stats st;
+  st.name = d.name;
+  st.shared = true;
   std::size_t spool = 0;
   if (core::value* v = d.ctx.s.db(0).find(d.name); v && v->type() == core::value_type::list) spool = v->list().size();
-  return "shared_" + d.name + ":taker=" + (d.taker ? d.taker->status() : std::string("idle")) +
-         ",spool=" + std::to_string(spool) + ",forwarding=" + std::to_string(d.fwd_batch.size()) +
-         ",forwarded=" + std::to_string(d.forwarded) + ",taken=" + std::to_string(d.taken) +
-         ",recovered=" + std::to_string(d.recovered) + ",in_flight=" + std::to_string(d.in_flight) +
-         ",waiting=" + std::to_string(d.waiting) + ",finishing=" + std::to_string(d.finals.size()) +
-         ",delivered=" + std::to_string(d.delivered) + ",failed=" + std::to_string(d.failed) +
-         ",dead=" + std::to_string(d.dead) + ",duplicates=" + std::to_string(d.duplicates) +
- ",dispatched=" + std::to_string(d.dispatched) + ",forward_resends=" + std::to_string(d.forward_resends) +
-         ",forward_deduped=" + std::to_string(d.forward_deduped) + ",finish_resends=" + std::to_string(d.final_resends) +
-         ",concurrency=" + std::to_string(d.opts.concurrency) + "\r\n";
+  st.pending = d.upstream_pending + spool;
+  st.in_flight = d.in_flight;
+  for (const auto& [seq, t] : d.custody) {
+    if (t.st != impl::task_state::waiting) continue;
+    if (t.attempts > 0) ++st.retrying;
+    else ++st.scheduled;
+  }
+  st.delivered = d.delivered;
+  st.failed = d.failed;
+  st.dead = d.dead;
+  st.dead_list = d.upstream_dead;
+  st.dispatched = d.dispatched;
+  st.concurrency = d.opts.concurrency;
+  st.rate = d.opts.rate;
+  auto extra = [&st](const char* k, auto v) {
+    if constexpr (std::is_convertible_v<decltype(v), std::string>) st.extra.emplace_back(k, std::string(v));
+    else st.extra.emplace_back(k, std::to_string(v));
+  };
+  extra("node", d.ctx.node_id);
+  extra("taker", d.taker ? d.taker->status() : std::string("idle"));
+  extra("spool", spool);
+  extra("forwarding", d.fwd_batch.size());
+  extra("forwarded", d.forwarded);
+  extra("taken", d.taken);
+  extra("recovered", d.recovered);
+  extra("waiting", d.waiting);
+  extra("finishing", d.finals.size());
+  extra("duplicates", d.duplicates);
+  extra("forward_resends", d.forward_resends);
+  extra("forward_deduped", d.forward_deduped);
+  extra("finish_resends", d.final_resends);
+  return st;
 }
 
 }  // namespace respq::redis_compat

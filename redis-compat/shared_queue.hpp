@@ -22,9 +22,9 @@
 //
 // Taking. A connection of its own per queue runs BLMOVE <name> <processing> RIGHT LEFT 2,
 // one at a time, while fewer than `concurrency` attempts are in flight (and the queue's
-// rate allows). Each task taken is decoded and delivered by the link's delivery engine
-// with the local queues' policy (workers::classify_attempt, backoff_delay, retry_delay,
-// parse_retry_after): delivered -> removed from the processing list; retryable failure ->
+// rate allows). Each task taken is decoded and delivered by the link's delivery engine,
+// and what its answer means is tasks::decide, the local queues' decision too:
+// delivered -> removed from the processing list; retryable failure ->
 // waits here, in memory, still in the processing list; dead -> removed from the
 // processing list and LPUSHed to <name>:dead. Removal, the dead letter and the outcome's
 // PUBLISH run in one script; when it is resent after a lost reply, it does the
@@ -60,10 +60,11 @@ struct redisContext;
 namespace respq::core {
 class server;
 }
-namespace respq::workers {
+namespace respq::tasks {
 struct http_request;
 struct http_result;
-}  // namespace respq::workers
+struct queue_stats;
+}  // namespace respq::tasks
 
 namespace respq::redis_compat {
 
@@ -77,7 +78,7 @@ struct shared_context {
   upstream_endpoint endpoint;  // for each queue's own taking connection
   std::string node_id;
   // Hands requests to the link's delivery engine.
-  std::function<void(std::vector<workers::http_request>&&)> submit;
+  std::function<void(std::vector<tasks::http_request>&&)> submit;
   // A ticket whose result the link routes back to `owner`.
   std::function<std::uint64_t(shared_queue* owner)> new_ticket;
 };
@@ -98,7 +99,7 @@ class shared_queue {
   void on_main_lost();
   // The local spool key got elements.
   void spool_changed();
-  void on_result(workers::http_result& r);
+  void on_result(tasks::http_result& r);
   void cron();
 
   // Shutdown's grace period: no new attempt starts (tasks taken meanwhile wait); the
@@ -112,7 +113,8 @@ class shared_queue {
 
   const std::string& name() const;
   std::size_t held() const;
-  std::string info_line() const;
+  // Its figures for INFO tasks, in the same struct as the local queues'.
+  tasks::queue_stats stats() const;
 
  private:
   struct impl;

@@ -19,6 +19,7 @@
 // and what the constructor and stop() do before the thread starts / after it is joined.
 #include "workers/delivery_engine.hpp"
 
+#include "tasks/url.hpp"
 #include "workers/http1_client.hpp"
 #include "workers/http1_response_parser.hpp"
 
@@ -541,6 +542,18 @@ class engine_core {
     if (!answered) {
       r.error = t.errbuf[0] ? t.errbuf : curl_easy_strerror(rc);
       r.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+      // The first URL was checked when the task was decoded (http or https only): a
+      // protocol refused now comes from a redirect, which no retry can change.
+      if (rc == CURLE_UNSUPPORTED_PROTOCOL && t.req.follow_redirects) {
+        r.redirect_refused = true;
+        char* target = nullptr;
+        curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &target);
+        if (target && *target && !iequal(std::string_view(target).substr(0, 7), "http://") &&
+            !iequal(std::string_view(target).substr(0, 8), "https://"))
+          r.error = "Redirect to '" + tasks::redact_url(target) + "' refused: only http and https are followed";
+        else
+          r.error = "Redirect refused: " + tasks::redact_urls_in(r.error);
+      }
     }
     if (r.code > 0) {
       curl_header* h = nullptr;

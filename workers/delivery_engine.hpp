@@ -34,9 +34,13 @@
 #include <string_view>
 #include <vector>
 
-#include "workers/http_request.hpp"
+#include "tasks/http_request.hpp"
 
 namespace respq::workers {
+
+// The attempts the engine executes are the task model's (tasks/http_request.hpp).
+using tasks::http_request;
+using tasks::http_result;
 
 struct pool_options {
   unsigned per_host = 0;  // max connections per host; 0: no cap

@@ -31,9 +31,13 @@
 
 #include <asio/io_context.hpp>
 
-#include "workers/http_request.hpp"
+#include "tasks/http_request.hpp"
 
 namespace respq::workers {
+
+// The attempts the engine executes are the task model's (tasks/http_request.hpp).
+using tasks::http_request;
+using tasks::http_result;
 
 class http1_client {
  public:

@@ -1,10 +1,14 @@
 // config: directive table, file and command-line parsing. See config.hpp.
 #include "broker/core/config.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <climits>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -352,6 +356,13 @@ std::string format_queue(const std::string& name, const queue_options& q) {
          std::to_string(q.per_host) + " timeout " + fmt_double(q.timeout) + " retries " + std::to_string(q.retries) +
          " backoff-min " + fmt_double(q.backoff_min) + " backoff-max " + fmt_double(q.backoff_max) + " shared " +
          yesno(q.shared);
+}
+
+std::string node_name(const config& c) {
+  if (!c.node_id.empty()) return c.node_id;
+  char host[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || !*host) std::snprintf(host, sizeof host, "localhost");
+  return std::string(host) + ":" + std::to_string(c.port);
 }
 
 std::string apply_queue_directive(config& c, const std::vector<std::string>& args) {

@@ -17,19 +17,12 @@
 #include <string_view>
 #include <vector>
 
+#include "tasks/queue_options.hpp"
+
 namespace respq::core {
 
-// Options of one HTTP queue (`http-queue <name> [option value ...]`).
-struct queue_options {
-  unsigned concurrency = 64;   // in-flight cap
-  double rate = 0;             // dispatches per second, 0 = unlimited
-  unsigned per_host = 32;      // connections per host
-  double timeout = 30;         // seconds for a whole request
-  int retries = 5;             // retries after the first attempt
-  double backoff_min = 1;      // seconds
-  double backoff_max = 300;    // seconds
-  bool shared = false;         // queue lives on the upstream Redis (redis-compat)
-};
+// Options of one HTTP queue (`http-queue <name> [option value ...]`): the task model's.
+using queue_options = tasks::queue_options;
 
 enum class fsync_policy { always, everysec, no };
 
@@ -112,5 +105,9 @@ std::string load_config(config& c, int argc, char** argv);
 // Applies `http-queue <name> [option value ...]` (also used by CONFIG SET).
 std::string apply_queue_directive(config& c, const std::vector<std::string>& args);
 std::string format_queue(const std::string& name, const queue_options& q);
+
+// The name this server gives itself in outcomes and to the upstream Redis: node-id, or
+// <hostname>:<port> when none is set.
+std::string node_name(const config& c);
 
 }  // namespace respq::core

@@ -1,4 +1,6 @@
-// task_manager: see task_manager.hpp for the lifecycle.
+// task_manager: see task_manager.hpp for the lifecycle. What an attempt's answer means
+// is decided by tasks::decide (tasks/lifecycle.hpp), the same function shared queues
+// use; this file only keeps local queues' state and writes it to the command stream.
 //
 // Records written to the command stream (so the AOF and the mirror replay them):
 //   new task dispatched     MULTI; RPOP Q; HSET Q:inflight <id> <envelope>; EXEC
@@ -8,27 +10,34 @@
 //   delivered               HDEL Q:inflight <id>
 //   dead                    MULTI; [RPOP Q;] HDEL Q:inflight <id>; LPUSH Q:dead <record>; EXEC
 //   requeued at shutdown    MULTI; HDEL Q:inflight <id>; RPUSH Q <payload>; EXEC
-// The envelope is JSON: {"id","queue","state","attempts","next_run","last_code",
-// "last_error","payload"}; payload is the producer's bytes untouched (a JSON string, or
-// "payload_b64" when they are not valid UTF-8).
+// The envelope is tasks::envelope_json: {"id","queue","state","attempts","max_attempts",
+// "next_run","last_code","last_error","payload"}; payload is the producer's bytes
+// untouched (a JSON string, or "payload_b64" when they are not valid UTF-8).
 //
 // The in-memory index (records by id, attempts by ticket, due times per queue) is
 // rebuilt from the hashes by recover(), so the hash is the truth: deleting a field of
-// Q:inflight cancels a task that waits for its retry or its scheduled time.
+// Q:inflight cancels a task that waits for its retry or its scheduled time. Any client
+// can write that hash, so every envelope read back is checked (tasks::read_envelope): one
+// that is not respq's moves to Q:dead with a reason naming it, and never stops the server.
 #include "broker/core/task_manager.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <deque>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "broker/core/commands.hpp"
 #include "broker/core/log.hpp"
 #include "broker/core/server.hpp"
-#include "broker/core/task_json.hpp"
-#include "workers/http_request.hpp"
-#include "workers/task.hpp"
+#include "tasks/http_request.hpp"
+#include "tasks/lifecycle.hpp"
+#include "tasks/queue_stats.hpp"
+#include "tasks/rate_gate.hpp"
+#include "tasks/records.hpp"
+#include "tasks/task.hpp"
+#include "tasks/url.hpp"
 
 namespace respq::core {
 
@@ -38,20 +47,7 @@ double unix_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-enum class task_state { in_flight, retrying, scheduled };
-
-const char* state_name(task_state s) {
-  switch (s) {
-    case task_state::in_flight: return "in_flight";
-    case task_state::retrying: return "retrying";
-    case task_state::scheduled: return "scheduled";
-  }
-  return "in_flight";
-}
-
-constexpr std::size_t latency_samples = 2048;
-// The longest a server's Retry-After may park a task, when backoff-max is shorter.
-constexpr double retry_after_cap = 3600;
+using tasks::custody_state;
 
 }  // namespace
 
@@ -60,7 +56,7 @@ struct task_manager::impl {
 
   struct record {
     std::string queue;
-    task_state state = task_state::in_flight;
+    custody_state state = custody_state::in_flight;
     int attempts = 0;       // attempts started so far
     int max_attempts = 1;   // 1 + retries
     double next_run = 0;    // unix seconds (retrying / scheduled)
@@ -78,23 +74,26 @@ struct task_manager::impl {
     std::size_t in_flight = 0, retrying = 0, scheduled = 0;
     std::uint64_t delivered = 0, failed = 0, dead = 0, dispatched = 0;
     std::set<std::pair<double, std::string>> due;  // (unix seconds, id): retrying and scheduled
-    clock::time_point next_allowed{};              // rate limit: earliest next dispatch
+    tasks::rate_gate rate;
     std::deque<std::pair<std::size_t, clock::time_point>> push_times;  // oldest first
     std::size_t push_times_total = 0;
-    std::vector<double> latency_ms;
-    std::size_t latency_next = 0;
+    tasks::latency_histogram latency;  // push to dispatch
     bool retired = false;  // removed from the configuration; kept until its tasks finish
   };
+
+  // An envelope looked up in Q:inflight.
+  enum class lookup { found, absent, malformed };
 
   server& s;
   std::map<std::string, queue_state, std::less<>> queues;
   std::unordered_map<std::string, record> records;         // by task id
   std::unordered_map<std::uint64_t, std::string> tickets;  // attempt in flight -> id
   std::unordered_map<std::uint64_t, std::string> callbacks;  // callback ticket -> id
-  std::vector<workers::http_request> outgoing;
+  std::vector<tasks::http_request> outgoing;
   std::uint64_t next_ticket = 1;
   std::uint64_t id_counter = 0;
   std::mt19937_64 rng{std::random_device{}()};
+  std::string node;  // names this server in outcomes, as the Redis link does
   bool dirty = true;
   bool stopping = false;
 
@@ -111,47 +110,44 @@ struct task_manager::impl {
   }
 
   std::string envelope(const std::string& id, const record& r, std::string_view payload) {
-    std::string e;
-    e.reserve(payload.size() + 160);
-    e += "{\"id\":";
-    append_json_string(e, id);
-    e += ",\"queue\":";
-    append_json_string(e, r.queue);
-    e += ",\"state\":\"";
-    e += state_name(r.state);
-    e += "\",\"attempts\":";
-    e += std::to_string(r.attempts);
-    e += ",\"max_attempts\":";
-    e += std::to_string(r.max_attempts);
-    e += ",\"next_run\":";
-    e += json_number(r.next_run);
-    e += ",\"last_code\":";
-    e += std::to_string(r.last_code);
-    e += ",\"last_error\":";
-    append_json_string(e, valid_utf8(r.last_error) ? r.last_error : std::string("(binary)"));
-    e += ',';
-    append_payload_field(e, payload);
-    e += '}';
-    return e;
+    tasks::envelope_fields f;
+    f.id = id;
+    f.queue = r.queue;
+    f.state = r.state;
+    f.attempts = r.attempts;
+    f.max_attempts = r.max_attempts;
+    f.next_run = r.next_run;
+    f.last_code = r.last_code;
+    f.last_error = r.last_error;
+    f.payload = payload;
+    return tasks::envelope_json(f);
   }
 
-  // The producer's payload of a task, read back from its envelope in the hash.
-  bool payload_of(const queue_state& q, const std::string& id, std::string& out) {
+  tasks::task_record task_record_of(const std::string& id, const record& r) const {
+    tasks::task_record t;
+    t.id = id;
+    t.queue = r.queue;
+    t.url = r.url;
+    t.node = node;
+    t.attempts = r.attempts;
+    t.max_attempts = r.max_attempts;
+    return t;
+  }
+
+  // The envelope of a task, read back from the hash: its payload, or why it is unreadable.
+  lookup read(const queue_state& q, const std::string& id, std::string& payload, std::string& why) {
     value* v = s.db(0).find(q.inflight_key);
-    if (!v || v->type() != value_type::hash) return false;
+    if (!v || v->type() != value_type::hash) return lookup::absent;
     auto it = v->hash().find(id);
-    if (it == v->hash().end()) return false;
-    auto j = nlohmann::json::parse(it->second, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return false;
-    if (auto p = j.find("payload"); p != j.end() && p->is_string()) {
-      out = p->get<std::string>();
-      return true;
+    if (it == v->hash().end()) return lookup::absent;
+    auto env = tasks::read_envelope(it->second);
+    if (auto* e = std::get_if<tasks::envelope_record>(&env)) {
+      payload = std::move(e->payload);
+      return lookup::found;
     }
-    if (auto p = j.find("payload_b64"); p != j.end() && p->is_string()) {
-      out = base64_decode(p->get<std::string>());
-      return true;
-    }
-    return false;
+    why = std::get<std::string>(env);
+    payload = tasks::salvage_payload(it->second);
+    return lookup::malformed;
   }
 
   void hset(const queue_state& q, const std::string& id, std::string env) {
@@ -192,119 +188,70 @@ struct task_manager::impl {
     // Dispatch latency: the oldest remembered push is this task's.
     if (!q.push_times.empty()) {
       auto& f = q.push_times.front();
-      double ms = std::chrono::duration<double, std::milli>(clock::now() - f.second).count();
-      if (q.latency_ms.size() < latency_samples) q.latency_ms.push_back(ms);
-      else q.latency_ms[q.latency_next++ % latency_samples] = ms;
+      q.latency.record(std::chrono::duration<double, std::milli>(clock::now() - f.second).count());
       --q.push_times_total;
       if (--f.first == 0) q.push_times.pop_front();
     }
     return true;
   }
 
-  bool wants_outcome(const queue_state& q, const record& r) const {
-    if (!r.callback.empty() || s.cfg().mirror) return true;
+  bool wants_outcome(const queue_state& q, std::string_view callback) const {
+    if (!callback.empty() || s.cfg().mirror) return true;
     if (s.channels().count(q.results_channel)) return true;
     return !s.patterns().empty();
   }
 
-  void outcome(queue_state& q, const std::string& id, const record& r, const char* status, long code,
-               double duration_ms, const std::string& error, double next_run = 0, bool truncated = false) {
-    if (!wants_outcome(q, r)) return;
-    outcome_fields f;
-    f.id = id;
-    f.queue = q.name;
-    f.url = r.url;
-    f.status = status;
-    f.error = error;
-    f.code = code;
-    f.attempts = r.attempts;
-    f.duration_ms = duration_ms;
-    f.next_run = next_run;
-    f.truncated = truncated;
-    std::string o = outcome_json(f);
+  // Publishes an outcome on Q:results (and to the mirror) and posts it to the callback.
+  void publish_outcome(queue_state& q, const tasks::outcome_fields& f, std::string_view callback) {
+    if (!wants_outcome(q, callback)) return;
+    std::string o = tasks::outcome_json(f);
     s.publish(q.results_channel, o);
     s.stream_publish(q.results_channel, o);
-    if (!r.callback.empty()) {
-      workers::http_request cb;
-      cb.ticket = next_ticket++;
-      cb.pool = q.name + ":callbacks";
-      cb.method = "POST";
-      cb.url = r.callback;
-      cb.headers = {{"Content-Type", "application/json"}, {"X-Task-Id", id}};
-      cb.body = std::move(o);
-      cb.timeout_s = std::min(q.opts.timeout, 30.0);
-      callbacks.emplace(cb.ticket, id);
-      outgoing.push_back(std::move(cb));
+    if (!callback.empty()) {
+      const std::uint64_t ticket = next_ticket++;
+      callbacks.emplace(ticket, std::string(f.id));
+      outgoing.push_back(tasks::make_callback_request(callback, f.id, std::move(o), ticket, q.name, q.opts.timeout));
     }
   }
 
-  // Moves a task to Q:dead with its payload and why. `popped` means the RPOP that took it
-  // from the list is part of the same atomic record.
-  void to_dead(queue_state& q, const std::string& id, record& r, std::string_view payload, const std::string& reason,
-               long code, const std::string& error, double duration_ms, bool truncated = false) {
-    dead_fields f;
-    f.id = id;
-    f.queue = q.name;
-    f.reason = reason;
-    f.error = error;
-    f.payload = payload;
-    f.attempts = r.attempts;
-    f.code = code;
-    f.failed_at = unix_now();
-    std::string d = dead_record_json(f);
+  // Carries out a dead decision: the task leaves Q:inflight for Q:dead with its payload
+  // and why, and its outcome is published. Inside the caller's atomic block.
+  void to_dead(queue_state& q, const std::string& id, const record& r, std::string_view payload,
+               const tasks::decision& d) {
+    const tasks::task_record t = task_record_of(id, r);
+    std::string dead = tasks::dead_record_json(tasks::dead_letter(t, d, payload, unix_now()));
     hdel(q, id);
     s.will_write(q.dead_key);
-    std::array<std::string_view, 1> one{d};
+    std::array<std::string_view, 1> one{dead};
     list_push(s, q.dead_key, one, true);
-    s.stream().append({"LPUSH", q.dead_key, d});
+    s.stream().append({"LPUSH", q.dead_key, dead});
     ++q.dead;
-    log_verbose("Task " + id + " of queue '" + q.name + "' is dead: " + reason);
-    outcome(q, id, r, "dead", code, duration_ms, error.empty() ? reason : error, 0, truncated);
+    log_verbose("Task " + id + " of queue '" + q.name + "' is dead: " + d.reason);
+    publish_outcome(q, d.outcome, r.callback);
+  }
+
+  // A record in Q:inflight that is not respq's envelope: moved to Q:dead with a reason
+  // naming it (its payload when one can be read out, else the record itself).
+  void malformed_to_dead(queue_state& q, const std::string& id, std::string_view payload, const std::string& why) {
+    record r;
+    r.queue = q.name;
+    const std::string reason = "unreadable record '" + id + "' in '" + q.inflight_key + "': " + why;
+    log_warning("Queue '" + q.name + "': " + reason + "; moved to '" + q.dead_key + "'");
+    s.stream().begin_atomic();
+    to_dead(q, id, r, payload, tasks::refuse(task_record_of(id, r), reason));
+    s.stream().end_atomic();
   }
 
   void remove_due(queue_state& q, const std::string& id, const record& r) {
     q.due.erase({r.next_run, id});
-    if (r.state == task_state::retrying) --q.retrying;
-    else if (r.state == task_state::scheduled) --q.scheduled;
-  }
-
-  // Decodes a payload into a task. A record from <queue>:dead moved back into the queue
-  // (LMOVE Q:dead Q RIGHT LEFT) is unwrapped to its original payload and id.
-  std::variant<workers::task, workers::decode_error> decode(std::string& payload, std::string& id,
-                                                            double now) {
-    if (!payload.empty() && payload[0] == '{' && payload.find("\"failed_at\"") != std::string::npos) {
-      auto j = nlohmann::json::parse(payload, nullptr, false);
-      if (j.is_object() && !j.contains("url") && j.contains("failed_at") &&
-          (j.contains("payload") || j.contains("payload_b64"))) {
-        if (auto p = j.find("payload"); p != j.end() && p->is_string()) payload = p->get<std::string>();
-        else if (auto b = j.find("payload_b64"); b != j.end() && b->is_string())
-          payload = base64_decode(b->get<std::string>());
-        if (auto i = j.find("id"); i != j.end() && i->is_string()) id = i->get<std::string>();
-      }
-    }
-    auto r = workers::decode_task(payload, now);
-    if (auto* t = std::get_if<workers::task>(&r); t && !t->id.empty()) {
-      id = t->id;
-    } else if (std::holds_alternative<workers::decode_error>(r) && id.empty() && !payload.empty() &&
-               payload[0] == '{') {
-      // A refused task still carries the producer's id when it has one, so the app can
-      // match the dead record and the outcome to what it pushed.
-      auto j = nlohmann::json::parse(payload, nullptr, false);
-      if (j.is_object()) {
-        if (auto i = j.find("id"); i != j.end()) {
-          if (i->is_string()) id = i->get<std::string>();
-          else if (i->is_number_integer()) id = std::to_string(i->get<long long>());
-        }
-        if (id.size() > 256) id.clear();
-      }
-    }
-    return r;
+    if (r.state == custody_state::retrying) --q.retrying;
+    else if (r.state == custody_state::scheduled) --q.scheduled;
   }
 
   // Starts one attempt of a task whose record is ready (the envelope is written here).
-  void start_attempt(queue_state& q, const std::string& id, record& r, workers::task& t,
+  void start_attempt(queue_state& q, const std::string& id, record& r, tasks::task& t,
                      std::string_view payload) {
-    r.state = task_state::in_flight;
+    r.state = custody_state::in_flight;
     ++r.attempts;
     r.ticket = next_ticket++;
     r.started = clock::now();
@@ -313,21 +260,9 @@ struct task_manager::impl {
     ++q.in_flight;
     ++q.dispatched;
     t.id = id;
-    auto req = workers::make_http_request(std::move(t), r.ticket, q.name, q.opts.timeout);
+    auto req = tasks::make_http_request(std::move(t), r.ticket, q.name, q.opts.timeout);
     req.headers.emplace_back("X-Task-Attempt", std::to_string(r.attempts));
     outgoing.push_back(std::move(req));
-  }
-
-  bool rate_allows(queue_state& q, clock::time_point now) {
-    if (q.opts.rate <= 0) return true;
-    return now >= q.next_allowed;
-  }
-
-  void rate_consume(queue_state& q, clock::time_point now) {
-    if (q.opts.rate <= 0) return;
-    auto step = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(1.0 / q.opts.rate));
-    // Allow no burst beyond one: the rate is a cap on dispatches per second.
-    q.next_allowed = std::max(q.next_allowed, now) + step;
   }
 
   // Dispatches as much of one queue as its caps allow.
@@ -335,7 +270,7 @@ struct task_manager::impl {
     if (stopping || q.retired) return;
     const double now_unix = unix_now();
     auto now = clock::now();
-    while (q.in_flight < q.opts.concurrency && rate_allows(q, now)) {
+    while (q.in_flight < q.opts.concurrency && q.rate.allows(now, q.opts.rate)) {
       // Due retries and scheduled tasks first: they have waited longest.
       if (!q.due.empty() && q.due.begin()->first <= now_unix) {
         std::string id = q.due.begin()->second;
@@ -346,42 +281,48 @@ struct task_manager::impl {
         }
         record& r = it->second;
         remove_due(q, id, r);
-        std::string payload;
-        if (!payload_of(q, id, payload)) {
-          // Cancelled: somebody deleted its envelope.
-          records.erase(it);
-          continue;
+        std::string payload, why;
+        switch (read(q, id, payload, why)) {
+          case lookup::absent:  // cancelled: somebody deleted its envelope
+            records.erase(it);
+            continue;
+          case lookup::malformed:  // somebody replaced it with something else
+            records.erase(it);
+            malformed_to_dead(q, id, payload, why);
+            continue;
+          case lookup::found:
+            break;
         }
-        std::string pid = id;
-        auto d = decode(payload, pid, now_unix);
-        if (auto* err = std::get_if<workers::decode_error>(&d)) {
+        auto e = tasks::decode_element(payload, now_unix);
+        if (auto* err = std::get_if<tasks::decode_error>(&e.result)) {
           s.stream().begin_atomic();
-          to_dead(q, id, r, payload, err->reason, 0, {}, 0);
+          to_dead(q, id, r, e.payload(payload), tasks::refuse(task_record_of(id, r), err->reason));
           s.stream().end_atomic();
           records.erase(id);
           continue;
         }
-        rate_consume(q, now);
-        start_attempt(q, id, r, std::get<workers::task>(d), payload);
+        q.rate.consume(now, q.opts.rate);
+        start_attempt(q, id, r, std::get<tasks::task>(e.result), e.payload(payload));
         continue;
       }
-      std::string payload;
+      std::string element;
       s.stream().begin_atomic();
-      if (!pop_pending(q, payload)) {
+      if (!pop_pending(q, element)) {
         s.stream().end_atomic();
         break;
       }
-      std::string id;
-      auto d = decode(payload, id, now_unix);
+      auto e = tasks::decode_element(element, now_unix);
+      const std::string_view payload = e.payload(element);
+      std::string id = std::move(e.id);
       if (id.empty()) id = new_id();
-      if (auto* err = std::get_if<workers::decode_error>(&d)) {
+      if (auto* err = std::get_if<tasks::decode_error>(&e.result)) {
         record r;
         r.queue = q.name;
-        to_dead(q, id, r, payload, err->reason, 0, {}, 0);
+        to_dead(q, id, r, payload, tasks::refuse(task_record_of(id, r), err->reason));
         s.stream().end_atomic();
         continue;
       }
-      auto& t = std::get<workers::task>(d);
+      auto& t = std::get<tasks::task>(e.result);
       if (records.count(id)) {
         // The same idempotency key is already in custody: deliver it once.
         record dup;
@@ -389,16 +330,16 @@ struct task_manager::impl {
         dup.url = t.url;
         s.stream().end_atomic();
         log_verbose("Task " + id + " of queue '" + q.name + "' is a duplicate of one in flight: skipped");
-        outcome(q, id, dup, "duplicate", 0, 0, "a task with this id is already in flight or waiting to retry");
+        publish_outcome(q, tasks::duplicate_outcome(task_record_of(id, dup)), {});
         continue;
       }
       record& r = records[id];
       r.queue = q.name;
       r.url = t.url;
       r.callback = t.callback;
-      r.max_attempts = 1 + (t.retries ? *t.retries : q.opts.retries);
+      r.max_attempts = tasks::max_attempts_of(t, q.opts);
       if (t.run_at && *t.run_at > now_unix + 0.001) {
-        r.state = task_state::scheduled;
+        r.state = custody_state::scheduled;
         r.next_run = *t.run_at;
         hset(q, id, envelope(id, r, payload));
         q.due.emplace(r.next_run, id);
@@ -406,7 +347,7 @@ struct task_manager::impl {
         s.stream().end_atomic();
         continue;
       }
-      rate_consume(q, now);
+      q.rate.consume(now, q.opts.rate);
       start_attempt(q, id, r, t, payload);
       s.stream().end_atomic();
     }
@@ -418,11 +359,11 @@ struct task_manager::impl {
     for (auto& [name, q] : queues) dispatch(q);
   }
 
-  void on_result(workers::http_result& res) {
+  void on_result(tasks::http_result& res) {
     if (auto cb = callbacks.find(res.ticket); cb != callbacks.end()) {
       if (!res.error.empty() || res.code < 200 || res.code >= 300)
         log_verbose("Callback for task " + cb->second + " failed: " +
-                    (res.error.empty() ? "HTTP " + std::to_string(res.code) : res.error));
+                    (res.error.empty() ? "HTTP " + std::to_string(res.code) : tasks::redact_urls_in(res.error)));
       callbacks.erase(cb);
       return;
     }
@@ -441,60 +382,49 @@ struct task_manager::impl {
     queue_state& q = qit->second;
     --q.in_flight;
     dirty = true;
-    const bool transport_error = !res.error.empty();
     r.last_code = res.code;
     r.last_error = res.error;
-    switch (workers::classify_attempt(res.code, transport_error)) {
-      case workers::attempt_outcome::delivered:
-        ++q.delivered;
-        hdel(q, id);
-        outcome(q, id, r, "delivered", res.code, res.duration_ms, {}, 0, res.truncated);
-        records.erase(it);
-        return;
-      case workers::attempt_outcome::retry:
-        ++q.failed;
-        if (r.attempts < r.max_attempts) {
-          const double now = unix_now();
-          double backoff = workers::backoff_delay(r.attempts, q.opts.backoff_min, q.opts.backoff_max, rng);
-          std::optional<double> ra;
-          if (res.retry_after) ra = workers::parse_retry_after(*res.retry_after, now);
-          double delay = workers::retry_delay(backoff, ra, std::max(q.opts.backoff_max, retry_after_cap));
-          r.state = task_state::retrying;
-          r.next_run = now + delay;
-          std::string payload;
-          if (!payload_of(q, id, payload)) {
-            records.erase(it);  // cancelled while in flight
-            return;
-          }
-          hset(q, id, envelope(id, r, payload));
-          q.due.emplace(r.next_run, id);
-          ++q.retrying;
-          outcome(q, id, r, "retrying", res.code, res.duration_ms,
-                  transport_error ? res.error : "HTTP " + std::to_string(res.code), r.next_run, res.truncated);
-          return;
-        }
-        break;
-      case workers::attempt_outcome::failed:
-        ++q.failed;
-        break;
-    }
-    std::string payload;
-    if (!payload_of(q, id, payload)) {
+    const tasks::decision d = tasks::decide(task_record_of(id, r), res, q.opts, unix_now(), rng);
+    if (d.attempt_failed) ++q.failed;
+    if (d.state == tasks::next_state::delivered) {
+      ++q.delivered;
+      hdel(q, id);
+      publish_outcome(q, d.outcome, r.callback);
       records.erase(it);
       return;
     }
-    std::string reason = r.attempts >= r.max_attempts && workers::is_retryable(res.code, transport_error)
-                             ? "attempts exhausted (" + std::to_string(r.attempts) + ")"
-                             : "HTTP " + std::to_string(res.code) + " is final";
+    std::string payload, why;
+    switch (read(q, id, payload, why)) {
+      case lookup::absent:  // cancelled while in flight
+        records.erase(it);
+        return;
+      case lookup::malformed:
+        records.erase(it);
+        malformed_to_dead(q, id, payload, why);
+        return;
+      case lookup::found:
+        break;
+    }
+    if (d.state == tasks::next_state::retrying) {
+      r.state = custody_state::retrying;
+      r.next_run = d.next_run;
+      hset(q, id, envelope(id, r, payload));
+      q.due.emplace(r.next_run, id);
+      ++q.retrying;
+      publish_outcome(q, d.outcome, r.callback);
+      return;
+    }
     s.stream().begin_atomic();
-    to_dead(q, id, r, payload, reason, res.code, transport_error ? res.error : std::string(), res.duration_ms,
-            res.truncated);
+    to_dead(q, id, r, payload, d);
     s.stream().end_atomic();
     records.erase(id);
   }
 };
 
-task_manager::task_manager(server& s) : impl_(std::make_unique<impl>(s)), s_(s) { reconfigure(); }
+task_manager::task_manager(server& s) : impl_(std::make_unique<impl>(s)), s_(s) {
+  impl_->node = node_name(s.cfg());
+  reconfigure();
+}
 task_manager::~task_manager() = default;
 
 void task_manager::reconfigure() {
@@ -580,8 +510,8 @@ void task_manager::on_key_written(std::string_view key) {
     }
     auto rec = impl_->records.find(id);
     if (rec != impl_->records.end()) {
-      if (rec->second.state == task_state::retrying) --q.retrying;
-      else if (rec->second.state == task_state::scheduled) --q.scheduled;
+      if (rec->second.state == custody_state::retrying) --q.retrying;
+      else if (rec->second.state == custody_state::scheduled) --q.scheduled;
       impl_->records.erase(rec);
     }
     it = q.due.erase(it);
@@ -595,7 +525,7 @@ void task_manager::after_command() {
 void task_manager::before_write() {
   if (impl_->dirty) impl_->dispatch_all();
   if (!impl_->outgoing.empty() && submit) {
-    std::vector<workers::http_request> batch;
+    std::vector<tasks::http_request> batch;
     batch.swap(impl_->outgoing);
     submit(std::move(batch));
   }
@@ -613,10 +543,10 @@ clock::time_point task_manager::next_deadline() const {
       double wait = std::max(0.0, q.due.begin()->first - now_unix);
       t = std::min(t, now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(wait)));
     }
-    if (q.opts.rate > 0 && q.next_allowed > now && q.in_flight < q.opts.concurrency) {
+    if (q.opts.rate > 0 && q.rate.next_allowed() > now && q.in_flight < q.opts.concurrency) {
       value* v = s_.db(0).find(name);
       bool pending = v && v->type() == value_type::list && !v->list().empty();
-      if (pending || (!q.due.empty() && q.due.begin()->first <= now_unix)) t = std::min(t, q.next_allowed);
+      if (pending || (!q.due.empty() && q.due.begin()->first <= now_unix)) t = std::min(t, q.rate.next_allowed());
     }
   }
   return t;
@@ -637,45 +567,50 @@ void task_manager::on_flush() {
   }
 }
 
-std::string task_manager::info() {
-  std::string out;
+std::vector<tasks::queue_stats> task_manager::stats() {
+  std::vector<tasks::queue_stats> out;
+  out.reserve(impl_->queues.size());
   for (auto& [name, q] : impl_->queues) {
+    tasks::queue_stats st;
+    st.name = name;
     value* v = s_.db(0).find(name);
-    std::size_t pending = v && v->type() == value_type::list ? v->list().size() : 0;
+    st.pending = v && v->type() == value_type::list ? v->list().size() : 0;
     value* d = s_.db(0).find(q.dead_key);
-    std::size_t dead_now = d && d->type() == value_type::list ? d->list().size() : 0;
-    // Nearest-rank percentiles; asked in increasing order, so each selection only
-    // partitions what lies above the previous one.
-    std::vector<double> lat = q.latency_ms;
-    auto from = lat.begin();
-    auto pct = [&](double p) {
-      if (lat.empty()) return 0.0;
-      std::size_t i = static_cast<std::size_t>(std::ceil(p * static_cast<double>(lat.size())));
-      auto nth = lat.begin() + static_cast<std::ptrdiff_t>(std::min(lat.size() - 1, i == 0 ? 0 : i - 1));
-      std::nth_element(from, nth, lat.end());
-      from = nth;
-      return *nth;
-    };
-    const double p50 = pct(0.50);
-    const double p99 = pct(0.99);
-    out += name + ":pending=" + std::to_string(pending) + ",in_flight=" + std::to_string(q.in_flight) +
-           ",retrying=" + std::to_string(q.retrying) + ",scheduled=" + std::to_string(q.scheduled) +
-           ",delivered=" + std::to_string(q.delivered) + ",failed=" + std::to_string(q.failed) +
-           ",dead=" + std::to_string(q.dead) + ",dead_list=" + std::to_string(dead_now) +
-           ",dispatched=" + std::to_string(q.dispatched) + ",latency_p50_ms=" + json_number(p50) +
-           ",latency_p99_ms=" + json_number(p99) + ",concurrency=" + std::to_string(q.opts.concurrency) +
-           ",rate=" + json_number(q.opts.rate) + "\r\n";
+    st.dead_list = d && d->type() == value_type::list ? d->list().size() : 0;
+    st.in_flight = q.in_flight;
+    st.retrying = q.retrying;
+    st.scheduled = q.scheduled;
+    st.delivered = q.delivered;
+    st.failed = q.failed;
+    st.dead = q.dead;
+    st.dispatched = q.dispatched;
+    st.latency = q.latency;
+    st.concurrency = q.opts.concurrency;
+    st.rate = q.opts.rate;
+    out.push_back(std::move(st));
   }
   return out;
 }
 
-void task_manager::on_results(std::vector<workers::http_result>&& results) {
+std::string task_manager::info() {
+  std::vector<tasks::queue_stats> all = stats();
+  if (shared_stats) {
+    shared_stats(all);
+    std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  }
+  std::string out;
+  for (const auto& st : all) out += tasks::info_line(st);
+  return out;
+}
+
+void task_manager::on_results(std::vector<tasks::http_result>&& results) {
   server::db_scope in_db0(s_, 0);
   for (auto& r : results) impl_->on_result(r);
   impl_->dispatch_all();
 }
 
 void task_manager::recover() {
+  server::db_scope in_db0(s_, 0);
   std::size_t restored = 0;
   const double now = unix_now();
   for (auto& [name, q] : impl_->queues) {
@@ -685,30 +620,34 @@ void task_manager::recover() {
       log_warning("Key '" + q.inflight_key + "' is not a hash: HTTP tasks of queue '" + name + "' can't be recovered");
       continue;
     }
+    // Records that are not respq's envelopes (any client can write the hash): moved to
+    // Q:dead once the walk is over, since that changes the hash.
+    std::vector<std::tuple<std::string, std::string, std::string>> unreadable;  // id, payload, why
     for (const auto& [id, env] : v->hash()) {
-      auto j = nlohmann::json::parse(env, nullptr, false);
-      if (!j.is_object()) {
-        log_warning("Unreadable task envelope for id '" + id + "' in '" + q.inflight_key + "': left in place");
+      auto envelope = tasks::read_envelope(env);
+      if (auto* why = std::get_if<std::string>(&envelope)) {
+        unreadable.emplace_back(id, tasks::salvage_payload(env), *why);
         continue;
       }
+      const auto& e = std::get<tasks::envelope_record>(envelope);
       impl::record r;
       r.queue = name;
-      r.attempts = j.value("attempts", 0);
-      r.max_attempts = j.value("max_attempts", 1 + q.opts.retries);
-      r.last_code = j.value("last_code", 0L);
-      std::string state = j.value("state", std::string("in_flight"));
+      r.attempts = e.attempts;
+      r.max_attempts = e.max_attempts.value_or(1 + q.opts.retries);
+      r.last_code = e.last_code;
       // A task in flight when the server stopped may or may not have reached its endpoint:
       // it runs again now (at least once; X-Task-Id lets the endpoint deduplicate). Its
       // interrupted attempt counts.
-      r.state = state == "scheduled" ? task_state::scheduled : task_state::retrying;
-      r.next_run = state == "in_flight" ? now : j.value("next_run", now);
-      if (state == "in_flight" && r.attempts >= r.max_attempts) r.max_attempts = r.attempts + 1;
-      if (r.state == task_state::scheduled) ++q.scheduled;
+      r.state = e.state == custody_state::scheduled ? custody_state::scheduled : custody_state::retrying;
+      r.next_run = e.state == custody_state::in_flight ? now : e.next_run.value_or(now);
+      if (e.state == custody_state::in_flight && r.attempts >= r.max_attempts) r.max_attempts = r.attempts + 1;
+      if (r.state == custody_state::scheduled) ++q.scheduled;
       else ++q.retrying;
       q.due.emplace(r.next_run, id);
       impl_->records[id] = std::move(r);
       ++restored;
     }
+    for (const auto& [id, payload, why] : unreadable) impl_->malformed_to_dead(q, id, payload, why);
   }
   if (restored) log_notice("Recovered " + std::to_string(restored) + " HTTP tasks that were in flight or waiting to retry");
   impl_->dirty = true;
@@ -737,24 +676,20 @@ void task_manager::abandon_in_flight() {
     auto qit = impl_->queues.find(it->second.queue);
     if (qit == impl_->queues.end()) continue;
     auto& q = qit->second;
-    std::string payload;
-    if (!impl_->payload_of(q, id, payload)) continue;
+    std::string payload, why;
+    if (impl_->read(q, id, payload, why) != impl::lookup::found) continue;
     // A task whose id respq generated goes back as a record carrying that id (the form the
     // dispatcher unwraps, as for a replayed dead letter), so the endpoint sees the same
     // X-Task-Id when it runs again; a producer's own id travels in its payload.
-    auto j = nlohmann::json::parse(payload, nullptr, false);
-    const bool own_id = j.is_object() && j.contains("id") &&
-                        ((j["id"].is_string() && j["id"].get<std::string>() == id) ||
-                         (j["id"].is_number_integer() && std::to_string(j["id"].get<long long>()) == id));
-    if (!own_id) {
-      dead_fields f;
+    if (tasks::decode_element(payload, unix_now()).id != id) {
+      tasks::dead_fields f;
       f.id = id;
       f.queue = q.name;
       f.reason = "requeued at shutdown";
       f.payload = payload;
       f.attempts = it->second.attempts;
       f.failed_at = unix_now();
-      payload = dead_record_json(f);
+      payload = tasks::dead_record_json(f);
     }
     s_.stream().begin_atomic();
     impl_->hdel(q, id);

@@ -1,4 +1,6 @@
-// task_manager: the HTTP task lifecycle of every HTTP queue, owned by the broker thread.
+// task_manager: custody of the tasks of every local HTTP queue, owned by the broker thread.
+// What an attempt's answer means is decided by tasks::decide (tasks/lifecycle.hpp), the
+// same decision the shared queues of the Redis link make; this class keeps the state.
 //
 //   Q (list) --dispatch--> in flight --2xx--> delivered (outcome PUBLISHed on Q:results)
 //                              | retryable failure: retrying (backoff, Retry-After)
@@ -28,10 +30,11 @@
 #include "broker/core/client.hpp"
 #include "broker/core/config.hpp"
 
-namespace respq::workers {
+namespace respq::tasks {
 struct http_request;
 struct http_result;
-}  // namespace respq::workers
+struct queue_stats;
+}  // namespace respq::tasks
 
 namespace respq::core {
 
@@ -54,13 +57,18 @@ class task_manager {
   clock::time_point next_deadline() const;
   void cron();
   void on_flush();
+  // The figures of the local queues, by name.
+  std::vector<tasks::queue_stats> stats();
+  // INFO tasks: a line per HTTP queue, local and shared (shared_stats adds those), by name.
   std::string info();
+  // Set by the Redis link while it runs: appends the figures of the shared queues.
+  std::function<void(std::vector<tasks::queue_stats>&)> shared_stats;
 
   // Wiring to the delivery engine (set by the I/O layer). Called on the broker thread
   // with the requests of one turn.
-  std::function<void(std::vector<workers::http_request>&&)> submit;
+  std::function<void(std::vector<tasks::http_request>&&)> submit;
   // Results of finished requests, on the broker thread.
-  void on_results(std::vector<workers::http_result>&& results);
+  void on_results(std::vector<tasks::http_result>&& results);
 
   // Start-up after the AOF is loaded: rebuild the schedule from every Q:inflight hash.
   void recover();

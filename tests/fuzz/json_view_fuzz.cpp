@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "workers/json_view.hpp"
+#include "tasks/json_view.hpp"
 
 namespace {
 
@@ -28,13 +28,13 @@ namespace {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   // A heap copy of exactly the input's size, so ASan sees any read past its end.
   const std::string text(reinterpret_cast<const char*>(data), size);
-  respq::workers::json_view::document doc;
+  respq::tasks::json_view::document doc;
   if (!doc.parse(text)) return 0;
   const auto reference = nlohmann::ordered_json::parse(text.begin(), text.end(), nullptr, false);
   if (reference.is_discarded()) fail("accepted what nlohmann rejects", text);
   const std::string dumped = reference.dump();
   if (doc.root().dump() != dumped) fail("a tree different from nlohmann's", text);
-  respq::workers::json_view::document copy;
+  respq::tasks::json_view::document copy;
   copy.assign(reference, 512);
   if (copy.root().dump() != dumped) fail("assign() changed the tree", text);
   return 0;

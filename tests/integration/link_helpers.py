@@ -19,8 +19,9 @@ def mirror_info(respq):
 
 
 def shared_info(respq, queue):
-    """The INFO mirror line of a shared queue as a dict of strings."""
-    line = info_field(respq.port, "mirror", f"shared_{queue}")
+    """The INFO tasks line of a shared queue as a dict of strings (its link figures
+    included: taker, spool, waiting, finishing, ...)."""
+    line = info_field(respq.port, "tasks", queue)
     if line is None:
         return None
     return dict(kv.split("=", 1) for kv in line.split(","))

@@ -11,7 +11,8 @@ import time
 from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TARGET, HttpEndpoint, RedisServer, Respq, run_tests, wait_until  # noqa: E402
+from harness import (TARGET, HttpEndpoint, Outcomes, RawConn, RedisServer, Respq, parse_info,  # noqa: E402
+                     run_tests, wait_until)
 from link_helpers import kill_link, link_clients, shared_info, sidecar  # noqa: E402
 
 Q = "jobs"
@@ -341,6 +342,56 @@ def test_graceful_shutdown_lets_requests_in_flight_finish():
             results.close()
             a.stop()
             a.cleanup()
+
+
+def test_info_tasks_lists_shared_and_local_queues_with_the_same_fields():
+    """One lifecycle: a sidecar's local and shared queues show in INFO tasks with the same
+    fields (INFO mirror keeps only link figures), and their outcomes carry the same fields."""
+    with RedisServer() as up, HttpEndpoint(workers=4) as ep, \
+            sidecar(up, "A", "--http-queue", "tasks", "retries", "0",
+                    "--http-queue", Q, "shared", "yes", "retries", "1", "backoff-min", "30",
+                    "backoff-max", "30") as a:
+        c = a.client()
+        with Outcomes(a, "tasks") as local_out, Outcomes(a, Q) as shared_out:
+            c.lpush("tasks", json.dumps({"url": ep.url("/l/ok"), "id": "l-ok"}),
+                    json.dumps({"url": ep.url("/l/404", status=404), "id": "l-dead"}))
+            c.lpush(Q, task(ep, "s-ok", path="/s/ok"), task(ep, "s-dead", path="/status/404"),
+                    task(ep, "s-retry", path="/status/503"))
+            outcomes = {}
+            for out, tid, status in ((local_out, "l-ok", "delivered"), (local_out, "l-dead", "dead"),
+                                     (shared_out, "s-ok", "delivered"), (shared_out, "s-dead", "dead"),
+                                     (shared_out, "s-retry", "retrying")):
+                outcomes[tid] = out.wait(id=tid, status=status, timeout=20)
+        for status, lid, sid in (("delivered", "l-ok", "s-ok"), ("dead", "l-dead", "s-dead")):
+            assert set(outcomes[lid]) == set(outcomes[sid]), \
+                f"{status} outcome fields differ: {outcomes[lid]} vs {outcomes[sid]}"
+        assert outcomes["l-ok"]["node"] == outcomes["s-ok"]["node"] == "A", outcomes
+        assert outcomes["s-retry"]["next_run"] > time.time() + 20, outcomes["s-retry"]
+
+        def lines():
+            with RawConn(a.port) as raw:
+                text = raw.cmd("INFO", "tasks").split(b"\r\n", 1)[1].decode()
+            out = {}
+            for line in text.split("\r\n")[1:]:
+                if line:
+                    name, fields = line.split(":", 1)
+                    out[name] = dict(kv.split("=", 1) for kv in fields.split(","))
+            return out
+        wait_until(lambda: lines()[Q]["dead_list"] == "1" and lines()[Q]["pending"] == "0", timeout=10,
+                   what="the upstream's dead list and queue read into INFO tasks")
+        info = lines()
+        assert set(info) == {"tasks", Q}, info
+        local, shared_line = info["tasks"], info[Q]
+        assert set(local) <= set(shared_line), f"fields a shared queue lacks: {set(local) - set(shared_line)}"
+        assert local["shared"] == "0" and shared_line["shared"] == "1"
+        assert (local["delivered"], local["dead"], local["dead_list"], local["failed"]) == ("1", "1", "1", "1"), local
+        assert (shared_line["delivered"], shared_line["dead"], shared_line["failed"], shared_line["retrying"],
+                shared_line["in_flight"], shared_line["dispatched"]) == ("1", "1", "2", "1", "0", "3"), shared_line
+        assert shared_line["node"] == "A" and shared_line["taker"] == "up", shared_line
+        with RawConn(a.port) as raw:
+            mirror = parse_info(raw.cmd("INFO", "mirror").split(b"\r\n", 1)[1]).get("mirror", {})
+        assert mirror.get("shared_queues") == "1", mirror
+        assert not [k for k in mirror if k.startswith("shared_") and k != "shared_queues"], mirror
 
 
 if __name__ == "__main__":

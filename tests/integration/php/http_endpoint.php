@@ -19,6 +19,7 @@
 //   ?fail_first=<n>      answer ?fail_status (default 503) to the first n requests of a key
 //                        (?key=, else the X-Task-Id header), then 200
 //   ?group=<name>        count requests in progress for <name> (a flock-guarded counter)
+//   ?location=<url>      send `Location: <url>` (with ?status=302 or /status/302: a redirect)
 // The answer body is a small JSON object.
 
 $log = getenv('HTTP_ENDPOINT_LOG');
@@ -114,6 +115,9 @@ if (isset($q['sleep'])) {
 
 http_response_code($status);
 header('Content-Type: application/json');
+if (isset($q['location']) && is_string($q['location'])) {
+    header('Location: ' . $q['location']);
+}
 if ($status < 200 || $status > 299) {
     if (isset($q['retry_after'])) {
         header('Retry-After: ' . $q['retry_after']);

@@ -6,10 +6,10 @@
 #include <chrono>
 #include <thread>
 
-#include "broker/core/task_json.hpp"
+#include "tasks/records.hpp"
 #include "broker/core/task_manager.hpp"
 #include "core_fixture.hpp"
-#include "workers/http_request.hpp"
+#include "tasks/http_request.hpp"
 
 using namespace respq;
 using test::fake_client;
@@ -19,24 +19,24 @@ namespace {
 struct harness {
   core::server s;
   fake_client producer;
-  std::vector<workers::http_request> sent;
+  std::vector<tasks::http_request> sent;
 
   explicit harness(core::config cfg) : s(std::move(cfg)), producer(s) {
-    s.tasks().submit = [this](std::vector<workers::http_request>&& b) {
+    s.tasks().submit = [this](std::vector<tasks::http_request>&& b) {
       for (auto& r : b) sent.push_back(std::move(r));
     };
   }
-  void result(const workers::http_request& r, long code, std::string error = {}, bool truncated = false) {
-    workers::http_result res;
+  void result(const tasks::http_request& r, long code, std::string error = {}, bool truncated = false) {
+    tasks::http_result res;
     res.ticket = r.ticket;
     res.code = code;
     res.error = std::move(error);
     res.truncated = truncated;
-    std::vector<workers::http_result> v{res};
+    std::vector<tasks::http_result> v{res};
     s.tasks().on_results(std::move(v));
     s.before_write();
   }
-  std::string header(const workers::http_request& r, std::string_view name) {
+  std::string header(const tasks::http_request& r, std::string_view name) {
     for (const auto& [k, v] : r.headers)
       if (k == name) return v;
     return {};
@@ -223,18 +223,18 @@ TEST_CASE("a task requeued at shutdown keeps the id respq gave it", "[tasks]") {
 }
 
 TEST_CASE("JSON numbers in outcomes carry up to three decimals, trailing zeros dropped", "[tasks]") {
-  CHECK(core::json_number(0) == "0");
-  CHECK(core::json_number(12) == "12");
-  CHECK(core::json_number(1.5) == "1.5");
-  CHECK(core::json_number(0.1234) == "0.123");
-  CHECK(core::json_number(1.0005) == "1");  // 1.000499999... in binary
-  CHECK(core::json_number(0.0625) == "0.062");  // exact tie: round half to even, as printf
-  CHECK(core::json_number(1764000000.25) == "1764000000.25");
-  CHECK(core::json_number(-3.5) == "-3.5");
-  CHECK(core::json_number(1e300).size() == 301);
+  CHECK(tasks::json_number(0) == "0");
+  CHECK(tasks::json_number(12) == "12");
+  CHECK(tasks::json_number(1.5) == "1.5");
+  CHECK(tasks::json_number(0.1234) == "0.123");
+  CHECK(tasks::json_number(1.0005) == "1");  // 1.000499999... in binary
+  CHECK(tasks::json_number(0.0625) == "0.062");  // exact tie: round half to even, as printf
+  CHECK(tasks::json_number(1764000000.25) == "1764000000.25");
+  CHECK(tasks::json_number(-3.5) == "-3.5");
+  CHECK(tasks::json_number(1e300).size() == 301);
 }
 
-TEST_CASE("INFO tasks reports nearest-rank dispatch latency percentiles", "[tasks]") {
+TEST_CASE("INFO tasks reports dispatch latency percentiles", "[tasks]") {
   core::config cfg = one_queue();
   cfg.queues["tasks"].concurrency = 1;
   harness h(std::move(cfg));
@@ -252,7 +252,8 @@ TEST_CASE("INFO tasks reports nearest-rank dispatch latency percentiles", "[task
     REQUIRE(at != std::string::npos);
     return std::stod(info.substr(at + name.size() + 1));
   };
-  // Nearest rank of 10 samples: p50 is the 5th (>= 20 ms), p99 the 10th (>= 45 ms).
+  // Nearest rank of 10 samples, read from the histogram: p50 falls in the 5th sample's
+  // bucket (>= 20 ms), p99 is the 10th (>= 45 ms), the largest.
   const double p50 = field("latency_p50_ms"), p99 = field("latency_p99_ms");
   CHECK(p50 >= 20);
   CHECK(p99 >= 45);

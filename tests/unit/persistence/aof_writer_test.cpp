@@ -7,7 +7,7 @@
 
 #include "broker/core/task_manager.hpp"
 #include "persistence_fixture.hpp"
-#include "workers/http_request.hpp"
+#include "tasks/http_request.hpp"
 
 using namespace respq;
 using test::cmd;
@@ -63,8 +63,8 @@ TEST_CASE("HTTP task records (dispatch, retry, delivery, dead letter) replay to 
   std::map<std::string, std::string> live;
   {
     test::aof_server a(cfg, d.path);
-    std::vector<workers::http_request> sent;
-    a.s.tasks().submit = [&](std::vector<workers::http_request>&& b) {
+    std::vector<tasks::http_request> sent;
+    a.s.tasks().submit = [&](std::vector<tasks::http_request>&& b) {
       for (auto& r : b) sent.push_back(std::move(r));
     };
     test::fake_client c(a.s);
@@ -72,11 +72,11 @@ TEST_CASE("HTTP task records (dispatch, retry, delivery, dead letter) replay to 
       c({"LPUSH", "tasks", R"({"url":"http://127.0.0.1:9/t","id":"t)" + std::to_string(i) + R"("})"});
     c({"LPUSH", "tasks", "not a task"});
     REQUIRE(sent.size() == 4);
-    auto result = [&](const workers::http_request& r, long code) {
-      workers::http_result res;
+    auto result = [&](const tasks::http_request& r, long code) {
+      tasks::http_result res;
       res.ticket = r.ticket;
       res.code = code;
-      std::vector<workers::http_result> v{res};
+      std::vector<tasks::http_result> v{res};
       a.s.tasks().on_results(std::move(v));
       a.turn();
     };

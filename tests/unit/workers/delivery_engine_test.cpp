@@ -19,9 +19,12 @@
 
 #include "test_servers.hpp"
 #include "workers/delivery_engine.hpp"
-#include "workers/task.hpp"
+#include "tasks/query.hpp"
+#include "tasks/retry_policy.hpp"
+#include "tasks/task.hpp"
 
 using namespace respq::workers;
+using namespace respq::tasks;
 using respq::test::get;
 using respq::test::nginx_server;
 using respq::test::php_server;

@@ -22,13 +22,13 @@
 #include <utility>
 #include <vector>
 
-#include "workers/http_request.hpp"
+#include "tasks/http_request.hpp"
 
 namespace respq::test {
 
 // A GET of `url` in delivery pool `pool`, with a 10 s timeout: the request most tests send.
-inline workers::http_request get(std::uint64_t ticket, std::string url, std::string pool = "tasks") {
-  workers::http_request r;
+inline tasks::http_request get(std::uint64_t ticket, std::string url, std::string pool = "tasks") {
+  tasks::http_request r;
   r.ticket = ticket;
   r.pool = std::move(pool);
   r.url = std::move(url);

@@ -8,10 +8,10 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "workers/json_view.hpp"
-#include "workers/task.hpp"
+#include "tasks/json_view.hpp"
+#include "tasks/task.hpp"
 
-using namespace respq::workers;
+using namespace respq::tasks;
 using ojson = nlohmann::ordered_json;
 
 namespace {

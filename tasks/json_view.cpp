@@ -1,12 +1,12 @@
 // json_view: see json_view.hpp.
-#include "workers/json_view.hpp"
+#include "tasks/json_view.hpp"
 
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
 
-namespace respq::workers::json_view {
+namespace respq::tasks::json_view {
 
 // ---- value ---------------------------------------------------------------------------
 
@@ -447,4 +447,4 @@ bool document::parse_number() {
   return true;
 }
 
-}  // namespace respq::workers::json_view
+}  // namespace respq::tasks::json_view

@@ -22,7 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace respq::workers::json_view {
+namespace respq::tasks::json_view {
 
 using value_t = nlohmann::json::value_t;
 
@@ -179,4 +179,4 @@ class document {
   const char* end_ = nullptr;
 };
 
-}  // namespace respq::workers::json_view
+}  // namespace respq::tasks::json_view

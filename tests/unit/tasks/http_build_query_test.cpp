@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <stdlib.h>
 #include <fstream>
 #include <limits>
 #include <random>
@@ -14,17 +16,34 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "test_servers.hpp"
-#include "workers/task.hpp"
+#include "tasks/query.hpp"
 
-using respq::workers::http_build_query;
+using respq::tasks::http_build_query;
 using ojson = nlohmann::ordered_json;
 
 namespace {
 
+// A fresh directory under the system's temporary directory, removed with its content.
+class temp_dir {
+ public:
+  temp_dir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "respq-query-XXXXXX").string();
+    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    path_ = tmpl;
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
 // Runs PHP over a file of JSON documents, one per line; returns one query per line.
 std::vector<std::string> php_queries(const std::vector<std::string>& json_lines) {
-  respq::test::temp_dir dir;
+  temp_dir dir;
   const auto input = dir.path() / "params.jsonl";
   {
     std::ofstream out(input, std::ios::binary);

@@ -1,20 +1,21 @@
-// http_request / http_result: what crosses the boundary between the broker thread and
-// the delivery engine's thread, in batches.
+// http_request / http_result: one attempt as it crosses between custody (the broker
+// thread, or the Redis link's shared queues) and the delivery engine's thread, in batches.
 //
-// Plain values with no behaviour and no asio or curl types, so the broker can include
-// this cheaply. The broker owns tickets: it picks one per attempt, keeps the task state
-// under it, and matches each http_result back by ticket.
+// Plain values with no behaviour and no asio or curl types. Custody owns tickets: it picks
+// one per attempt, keeps the task's state under it, and matches each http_result back by
+// ticket.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
-#include "workers/task.hpp"
+#include "tasks/task.hpp"
 
-namespace respq::workers {
+namespace respq::tasks {
 
 struct http_request {
   std::uint64_t ticket = 0;
@@ -33,6 +34,8 @@ struct http_result {
   std::string error;                       // empty on an HTTP response; else why the
                                            // transfer failed (then `code` is no outcome)
   bool timed_out = false;                  // the request's timeout expired
+  bool redirect_refused = false;           // stopped at a redirect to a scheme respq does
+                                           // not follow (only http and https): final
   double duration_ms = 0;                  // from hand-over to curl until done
   std::optional<std::string> retry_after;  // raw Retry-After header of the last response
   std::string body;                        // first 64 KB of the response body
@@ -48,4 +51,10 @@ http_request make_http_request(const task& t, std::uint64_t ticket, std::string 
 // The same, taking the task's strings instead of copying them.
 http_request make_http_request(task&& t, std::uint64_t ticket, std::string pool, double default_timeout_s);
 
-}  // namespace respq::workers
+// The POST of an outcome to a task's callback URL, in the queue's callback pool
+// ("<queue>:callbacks"), with the queue's timeout up to 30 s. One rule for both kinds of
+// queue: a callback is sent once per outcome and never retried.
+http_request make_callback_request(std::string_view callback_url, std::string_view task_id, std::string outcome_json,
+                                   std::uint64_t ticket, std::string_view queue, double queue_timeout_s);
+
+}  // namespace respq::tasks

@@ -3,10 +3,10 @@
 
 #include <catch2/catch.hpp>
 
-#include "workers/http_request.hpp"
-#include "workers/task.hpp"
+#include "tasks/http_request.hpp"
+#include "tasks/task.hpp"
 
-using namespace respq::workers;
+using namespace respq::tasks;
 
 namespace {
 

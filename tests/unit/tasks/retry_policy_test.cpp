@@ -5,9 +5,9 @@
 
 #include <catch2/catch.hpp>
 
-#include "workers/task.hpp"
+#include "tasks/retry_policy.hpp"
 
-using namespace respq::workers;
+using namespace respq::tasks;
 
 namespace {
 

@@ -1,11 +1,11 @@
-// http_request: building one attempt's request from a decoded task. Pure.
-#include "workers/http_request.hpp"
+// http_request: building one attempt's request from a decoded task, and a callback's. Pure.
+#include "tasks/http_request.hpp"
 
 #include <strings.h>
 
 #include <algorithm>
 
-namespace respq::workers {
+namespace respq::tasks {
 
 http_request make_http_request(task&& t, std::uint64_t ticket, std::string pool, double default_timeout_s) {
   http_request r;
@@ -29,4 +29,17 @@ http_request make_http_request(const task& t, std::uint64_t ticket, std::string 
   return make_http_request(task(t), ticket, std::move(pool), default_timeout_s);
 }
 
-}  // namespace respq::workers
+http_request make_callback_request(std::string_view callback_url, std::string_view task_id, std::string outcome_json,
+                                   std::uint64_t ticket, std::string_view queue, double queue_timeout_s) {
+  http_request cb;
+  cb.ticket = ticket;
+  cb.pool = std::string(queue) + ":callbacks";
+  cb.method = "POST";
+  cb.url = std::string(callback_url);
+  cb.headers = {{"Content-Type", "application/json"}, {"X-Task-Id", std::string(task_id)}};
+  cb.body = std::move(outcome_json);
+  cb.timeout_s = std::min(queue_timeout_s, 30.0);
+  return cb;
+}
+
+}  // namespace respq::tasks

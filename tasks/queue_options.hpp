@@ -1,0 +1,20 @@
+// queue_options: what `http-queue <name> [option value ...]` sets for one HTTP queue. The
+// lifecycle decision (tasks/lifecycle.hpp) reads the retry part; the broker and the Redis
+// link read the rest (in-flight cap, rate, delivery pool). A plain value: whoever holds
+// the configuration owns it (the broker thread).
+#pragma once
+
+namespace respq::tasks {
+
+struct queue_options {
+  unsigned concurrency = 64;   // in-flight cap
+  double rate = 0;             // dispatches per second, 0 = unlimited
+  unsigned per_host = 32;      // connections per host
+  double timeout = 30;         // seconds for a whole request
+  int retries = 5;             // retries after the first attempt
+  double backoff_min = 1;      // seconds
+  double backoff_max = 300;    // seconds
+  bool shared = false;         // queue lives on the upstream Redis (redis-compat)
+};
+
+}  // namespace respq::tasks

@@ -1,0 +1,338 @@
+// lifecycle: the one decision after an attempt, table by table: every status class,
+// transport errors and timeouts, every Retry-After form and its cap, exhausted retries,
+// refused redirects, invalid tasks and duplicates, and what the outcome and the dead
+// letter then say.
+#include <cmath>
+#include <random>
+#include <string>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "tasks/lifecycle.hpp"
+
+using namespace respq::tasks;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr double now = 1'700'000'000;  // Tue, 14 Nov 2023 22:13:20 GMT
+
+queue_options options(double backoff_min = 1, double backoff_max = 60) {
+  queue_options q;
+  q.backoff_min = backoff_min;
+  q.backoff_max = backoff_max;
+  return q;
+}
+
+task_record record(int attempts, int max_attempts) {
+  task_record t;
+  t.id = "t-1";
+  t.queue = "tasks";
+  t.url = "http://127.0.0.1:8080/send";
+  t.node = "web-1";
+  t.attempts = attempts;
+  t.max_attempts = max_attempts;
+  return t;
+}
+
+http_result answer(long code, std::string error = {}) {
+  http_result r;
+  r.code = code;
+  r.error = std::move(error);
+  r.duration_ms = 12.5;
+  return r;
+}
+
+const char* name(next_state s) {
+  switch (s) {
+    case next_state::delivered: return "delivered";
+    case next_state::retrying: return "retrying";
+    case next_state::dead: return "dead";
+  }
+  return "?";
+}
+
+}  // namespace
+
+TEST_CASE("every status class: 2xx delivers, 408 425 429 5xx retry, 1xx 3xx other 4xx are final", "[lifecycle]") {
+  struct row {
+    long code;
+    const char* state;
+  };
+  const row rows[] = {
+      {100, "dead"},      {101, "dead"},      {103, "dead"},      {199, "dead"},      {200, "delivered"},
+      {201, "delivered"}, {202, "delivered"}, {204, "delivered"}, {206, "delivered"}, {299, "delivered"},
+      {300, "dead"},      {301, "dead"},      {302, "dead"},      {303, "dead"},      {304, "dead"},
+      {307, "dead"},      {308, "dead"},      {400, "dead"},      {401, "dead"},      {403, "dead"},
+      {404, "dead"},      {405, "dead"},      {408, "retrying"},  {409, "dead"},      {410, "dead"},
+      {418, "dead"},      {422, "dead"},      {425, "retrying"},  {429, "retrying"},  {451, "dead"},
+      {499, "dead"},      {500, "retrying"},  {501, "retrying"},  {502, "retrying"},  {503, "retrying"},
+      {504, "retrying"},  {599, "retrying"},  {600, "dead"},      {999, "dead"},
+  };
+  for (const auto& r : rows) {
+    INFO("HTTP " << r.code);
+    const auto t = record(1, 6);
+    const decision d = decide(t, answer(r.code), options(), now, 0.0);
+    CHECK(std::string(name(d.state)) == r.state);
+    CHECK(std::string(d.outcome.status) == r.state);
+    CHECK(d.outcome.code == r.code);
+    CHECK(d.outcome.attempts == 1);
+    CHECK(d.outcome.duration_ms == 12.5);
+    CHECK(d.outcome.id == "t-1");
+    CHECK(d.outcome.queue == "tasks");
+    CHECK(d.outcome.node == "web-1");
+    CHECK(d.attempt_failed == (d.state != next_state::delivered));
+    if (d.state == next_state::delivered) {
+      CHECK(d.outcome.error.empty());
+      CHECK(d.reason.empty());
+      CHECK(d.next_run == 0);
+    } else if (d.state == next_state::retrying) {
+      CHECK(d.outcome.error == "HTTP " + std::to_string(r.code));
+      CHECK(d.next_run == now + 1);  // u = 0: the backoff's lower bound
+      CHECK(d.outcome.next_run == d.next_run);
+    } else {
+      CHECK(d.reason == "HTTP " + std::to_string(r.code) + " is final");
+      CHECK(d.outcome.error == d.reason);
+      CHECK(d.dead_error.empty());
+      CHECK(d.outcome.next_run == 0);
+    }
+  }
+}
+
+TEST_CASE("transport errors and timeouts retry whatever code was seen, then exhaust", "[lifecycle]") {
+  struct row {
+    long code;
+    const char* error;
+    bool timed_out;
+  };
+  const row rows[] = {
+      {0, "Failed to connect to 127.0.0.1 port 9: Connection refused", false},
+      {0, "Could not resolve host: nowhere.invalid", false},
+      {0, "Operation timed out after 300 milliseconds with 0 bytes received", true},
+      {200, "Recv failure: Connection reset by peer", false},
+      {404, "transfer closed with 10 bytes remaining to read", false},
+      {0, "SSL certificate problem: self-signed certificate", false},
+  };
+  for (const auto& r : rows) {
+    INFO(r.error);
+    http_result res = answer(r.code, r.error);
+    res.timed_out = r.timed_out;
+    const decision retry = decide(record(2, 6), res, options(), now, 0.0);
+    CHECK(retry.state == next_state::retrying);
+    CHECK(retry.outcome.error == r.error);
+    CHECK(retry.next_run == now + 1);
+
+    const decision dead = decide(record(6, 6), res, options(), now, 0.0);
+    CHECK(dead.state == next_state::dead);
+    CHECK(dead.reason == "attempts exhausted (6)");
+    CHECK(dead.dead_error == r.error);
+    CHECK(dead.outcome.error == r.error);
+    CHECK(std::string(dead.outcome.status) == "dead");
+  }
+  // No response and no error text (nothing was heard): retried like a transport error.
+  CHECK(decide(record(1, 2), answer(0), options(), now, 0.0).state == next_state::retrying);
+}
+
+TEST_CASE("retryable codes with no attempt left are dead: attempts exhausted", "[lifecycle]") {
+  for (long code : {408L, 425L, 429L, 500L, 503L, 599L}) {
+    INFO("HTTP " << code);
+    for (int attempts : {1, 3}) {
+      const decision d = decide(record(attempts, attempts), answer(code), options(), now, 0.5);
+      CHECK(d.state == next_state::dead);
+      CHECK(d.reason == "attempts exhausted (" + std::to_string(attempts) + ")");
+      CHECK(d.dead_error.empty());
+      CHECK(d.outcome.error == d.reason);
+      CHECK(d.outcome.attempts == attempts);
+    }
+  }
+  // retries 0: one attempt only. A final code on the last attempt says why it is final.
+  CHECK(decide(record(1, 1), answer(503), options(), now, 0).reason == "attempts exhausted (1)");
+  CHECK(decide(record(1, 1), answer(404), options(), now, 0).reason == "HTTP 404 is final");
+  CHECK(decide(record(1, 6), answer(404), options(), now, 0).reason == "HTTP 404 is final");
+}
+
+TEST_CASE("the backoff grows with the attempts, full jitter within [min, max]", "[lifecycle][backoff]") {
+  struct row {
+    int attempts;
+    double u, delay;
+  };
+  const row rows[] = {
+      {1, 0.0, 1},  {1, 0.5, 1.5}, {2, 0.5, 2.5}, {3, 0.5, 4.5},
+      {3, 1.0, 8},  // u at 1 is clamped just below: at most min * 2^attempts
+      {5, 0.0, 1},  {6, 0.5, 30.5}, {10, 0.5, 30.5}, {10, 0.999999, 60},
+  };
+  for (const auto& r : rows) {
+    INFO("attempts " << r.attempts << " u " << r.u);
+    const decision d = decide(record(r.attempts, 20), answer(503), options(1, 60), now, r.u);
+    REQUIRE(d.state == next_state::retrying);
+    CHECK(d.next_run - now == Approx(r.delay).margin(1e-4));
+  }
+  std::mt19937_64 rng(42);
+  for (int i = 0; i < 2000; ++i) {
+    const decision d = decide(record(8, 20), answer(500), options(0.5, 10), now, rng);
+    REQUIRE(d.next_run - now >= 0.5);
+    REQUIRE(d.next_run - now <= 10);
+  }
+}
+
+TEST_CASE("Retry-After: seconds, the three HTTP dates, garbage, huge, negative, and the cap", "[lifecycle][retry-after]") {
+  struct row {
+    const char* header;
+    double backoff_max;
+    double delay;
+  };
+  // 503 on attempt 1 with u = 0: the backoff alone is 1 s.
+  const row rows[] = {
+      {nullptr, 60, 1},
+      {"30", 60, 30},
+      {" 45 ", 60, 45},
+      {"0", 60, 1},  // shorter than the backoff: the backoff
+      {"120", 60, 120},  // longer than backoff-max: honoured up to the cap
+      {"Tue, 14 Nov 2023 22:15:20 GMT", 60, 120},  // IMF-fixdate, 2 minutes ahead
+      {"Tuesday, 14-Nov-23 22:15:20 GMT", 60, 120},  // RFC 850
+      {"Tue Nov 14 22:15:20 2023", 60, 120},  // asctime
+      {"Tue, 14 Nov 2023 21:00:00 GMT", 60, 1},  // in the past: now, so the backoff
+      {"soon", 60, 1},  // garbage: ignored
+      {"Tue, 14 Nov 2023 22:15:20", 60, 1},  // no GMT: ignored
+      {"", 60, 1},
+      {"-5", 60, 1},  // negative: not delta-seconds, ignored
+      {"1.5", 60, 1},  // fractions are not delta-seconds
+      {"99999999999", 60, 3600},  // huge: capped at an hour
+      {"99999999999999999999999999", 60, 3600},
+      {"Fri, 31 Dec 9999 23:59:59 GMT", 60, 3600},
+      {"99999999999", 7200, 7200},  // the cap is backoff-max when that is longer
+      {"5000", 7200, 5000},
+  };
+  for (const auto& r : rows) {
+    INFO("Retry-After: " << (r.header ? r.header : "(none)") << ", backoff-max " << r.backoff_max);
+    http_result res = answer(503);
+    if (r.header) res.retry_after = r.header;
+    const decision d = decide(record(1, 6), res, options(1, r.backoff_max), now, 0.0);
+    REQUIRE(d.state == next_state::retrying);
+    CHECK(d.next_run - now == Approx(r.delay));
+    CHECK(d.outcome.next_run == d.next_run);
+  }
+  // Retry-After on a final answer changes nothing; on 429 it is the point.
+  http_result gone = answer(410);
+  gone.retry_after = "30";
+  CHECK(decide(record(1, 6), gone, options(), now, 0).state == next_state::dead);
+  http_result slow_down = answer(429);
+  slow_down.retry_after = "17";
+  CHECK(decide(record(1, 6), slow_down, options(), now, 0).next_run == now + 17);
+}
+
+TEST_CASE("a redirect to a refused scheme is dead at once, attempts left or not", "[lifecycle]") {
+  http_result r = answer(302, "Redirect to 'ftp://bob:secret@files.example/x' refused: only http and https are followed");
+  r.redirect_refused = true;
+  for (int attempts : {1, 3, 6}) {
+    const decision d = decide(record(attempts, 6), r, options(), now, 0.3);
+    CHECK(d.state == next_state::dead);
+    CHECK(d.reason == "Redirect to 'ftp://bob:***@files.example/x' refused: only http and https are followed");
+    CHECK(d.dead_error == d.reason);
+    CHECK(d.outcome.error == d.reason);
+    CHECK(d.outcome.code == 302);
+  }
+}
+
+TEST_CASE("a truncated body is said in the outcome, whatever the state", "[lifecycle]") {
+  for (long code : {200L, 503L, 404L}) {
+    http_result r = answer(code);
+    r.truncated = true;
+    const decision d = decide(record(1, 2), r, options(), now, 0);
+    CHECK(d.outcome.truncated);
+    CHECK(json::parse(outcome_json(d.outcome))["truncated"] == true);
+  }
+  CHECK_FALSE(json::parse(outcome_json(decide(record(1, 2), answer(200), options(), now, 0).outcome)).contains("truncated"));
+}
+
+TEST_CASE("invalid tasks are refused: dead before any attempt, with the decoder's reason", "[lifecycle][invalid]") {
+  struct row {
+    const char* payload;
+    const char* reason;
+  };
+  const row rows[] = {
+      {"", "payload is empty"},
+      {"   ", "payload is empty"},
+      {"{}", "url is missing"},
+      {"[1,2]", "payload must be a JSON object or an http(s) URL"},
+      {"not json", "payload is not valid JSON (at byte 2)"},
+      {R"({"url":"ftp://h/x"})", "url scheme 'ftp' is not allowed (http and https only)"},
+      {R"({"url":"http://h/","method":"BREW"})", "method 'BREW' is not supported (GET POST PUT PATCH DELETE HEAD)"},
+      {R"({"url":"http://h/","retries":-1})", "retries must be an integer from 0 to 1000"},
+      {R"({"url":"http://h/","timeout":0})", "timeout must be a number of seconds > 0 and <= 86400"},
+      {R"({"url":"http://h/","callback":"file:///x"})", "callback scheme 'file' is not allowed (http and https only)"},
+      {R"({"url":"http://u:p@h/","delay":-1})", "delay must be a number of seconds >= 0"},
+  };
+  for (const auto& r : rows) {
+    INFO("payload: " << r.payload);
+    const decoded_element e = decode_element(r.payload, now);
+    const auto* err = std::get_if<decode_error>(&e.result);
+    REQUIRE(err);
+    CHECK(err->reason == r.reason);
+    task_record t = record(0, 1);
+    t.url = {};
+    const decision d = refuse(t, err->reason);
+    CHECK(d.state == next_state::dead);
+    CHECK(d.reason == r.reason);
+    CHECK(d.outcome.error == r.reason);
+    CHECK(std::string(d.outcome.status) == "dead");
+    CHECK(d.outcome.attempts == 0);
+    CHECK(d.outcome.code == 0);
+    const json dead = json::parse(dead_record_json(dead_letter(t, d, r.payload, now)));
+    CHECK(dead["reason"] == r.reason);
+    CHECK(dead["attempts"] == 0);
+    CHECK(dead["code"] == 0);
+    CHECK(dead["payload"] == r.payload);  // untouched, for replay
+  }
+}
+
+TEST_CASE("a refused task keeps the producer's id; a dead letter moved back is unwrapped", "[lifecycle][invalid]") {
+  CHECK(decode_element(R"({"id":"mine","url":"ftp://h/"})", now).id == "mine");
+  CHECK(decode_element(R"({"id":42,"url":7})", now).id == "42");
+  CHECK(decode_element(R"({"id":")" + std::string(300, 'x') + R"(","url":7})", now).id.empty());
+  CHECK(decode_element(R"({"url":"http://h/"})", now).id.empty());
+
+  const std::string original = R"({"url":"http://h/again","id":"orig-7"})";
+  const task_record t = record(3, 3);
+  const decision d = decide(t, answer(503), options(), now, 0);
+  const std::string dead = dead_record_json(dead_letter(t, d, original, now));
+  const decoded_element e = decode_element(dead, now);
+  CHECK(e.was_dead_letter);
+  CHECK(e.payload(dead) == original);
+  CHECK(e.id == "orig-7");
+  REQUIRE(std::holds_alternative<task>(e.result));
+  CHECK(std::get<task>(e.result).url == "http://h/again");
+  // A task of the producer's own that happens to carry these fields is not unwrapped.
+  const std::string own = R"({"url":"http://h/","failed_at":1,"payload":"x"})";
+  CHECK_FALSE(decode_element(own, now).was_dead_letter);
+}
+
+TEST_CASE("duplicates are not sent twice; their outcome says so", "[lifecycle]") {
+  const outcome_fields o = duplicate_outcome(record(0, 1));
+  const json j = json::parse(outcome_json(o));
+  CHECK(j["status"] == "duplicate");
+  CHECK(j["attempts"] == 0);
+  CHECK(j["error"] == "a task with this id is already in flight or waiting to retry");
+}
+
+TEST_CASE("credentials in a task URL are hidden in outcomes, reasons and dead letters, not in the payload",
+          "[lifecycle][redact]") {
+  const std::string payload = R"({"url":"http://alice:s3cret@127.0.0.1:9/x"})";
+  task_record t = record(2, 2);
+  t.url = "http://alice:s3cret@127.0.0.1:9/x";
+  const decision d = decide(t, answer(0, "Failed to connect to http://alice:s3cret@127.0.0.1:9/x"), options(), now, 0);
+  REQUIRE(d.state == next_state::dead);
+  const std::string outcome = outcome_json(d.outcome);
+  const std::string dead = dead_record_json(dead_letter(t, d, payload, now));
+  CHECK(outcome.find("s3cret") == std::string::npos);
+  CHECK(json::parse(outcome)["url"] == "http://alice:***@127.0.0.1:9/x");
+  CHECK(json::parse(outcome)["error"] == "Failed to connect to http://alice:***@127.0.0.1:9/x");
+  CHECK(json::parse(dead)["error"] == "Failed to connect to http://alice:***@127.0.0.1:9/x");
+  CHECK(json::parse(dead)["payload"] == payload);  // replay needs the real URL
+  CHECK(json::parse(dead).dump().find("s3cret") != std::string::npos);
+  // A token as the user, with no password.
+  t.url = "https://tok_123@hooks.example/x";
+  CHECK(json::parse(outcome_json(decide(t, answer(200), options(), now, 0).outcome))["url"] ==
+        "https://***@hooks.example/x");
+}

@@ -1,0 +1,122 @@
+// records: the envelope respq writes in <queue>:inflight reads back as written, and any
+// other value a client may put there is refused with a reason instead of a throw; the
+// outcome carries the same fields for every queue.
+#include <string>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "tasks/records.hpp"
+
+using namespace respq::tasks;
+using json = nlohmann::json;
+
+TEST_CASE("an envelope reads back as it was written", "[records][envelope]") {
+  for (custody_state st : {custody_state::in_flight, custody_state::retrying, custody_state::scheduled}) {
+    for (const std::string& payload : {std::string(R"({"url":"http://h/"})"), std::string("\xff\xfe binary", 9)}) {
+      envelope_fields f;
+      f.id = "id-1";
+      f.queue = "tasks";
+      f.state = st;
+      f.attempts = 3;
+      f.max_attempts = 6;
+      f.next_run = 1'700'000'123.5;
+      f.last_code = 503;
+      f.last_error = "HTTP 503";
+      f.payload = payload;
+      const auto r = read_envelope(envelope_json(f));
+      REQUIRE(std::holds_alternative<envelope_record>(r));
+      const auto& e = std::get<envelope_record>(r);
+      CHECK(e.state == st);
+      CHECK(e.attempts == 3);
+      CHECK(e.max_attempts == 6);
+      CHECK(e.next_run == 1'700'000'123.5);
+      CHECK(e.last_code == 503);
+      CHECK(e.payload == payload);
+    }
+  }
+}
+
+TEST_CASE("absent envelope fields take recovery's defaults", "[records][envelope]") {
+  const auto r = read_envelope(R"({"payload":"x"})");
+  REQUIRE(std::holds_alternative<envelope_record>(r));
+  const auto& e = std::get<envelope_record>(r);
+  CHECK(e.state == custody_state::in_flight);
+  CHECK(e.attempts == 0);
+  CHECK_FALSE(e.max_attempts);
+  CHECK_FALSE(e.next_run);
+  CHECK(e.payload == "x");
+}
+
+TEST_CASE("a malformed envelope is refused with a reason, never a throw", "[records][envelope]") {
+  struct row {
+    const char* text;
+    const char* reason;
+  };
+  const row rows[] = {
+      {R"({"attempts":"zz"})", "attempts is not an integer"},
+      {R"({"attempts":"zz","payload":"x"})", "attempts is not an integer"},
+      {R"({"attempts":1.5,"payload":"x"})", "attempts is not an integer"},
+      {R"({"attempts":-1,"payload":"x"})", "attempts is out of range"},
+      {R"({"attempts":18446744073709551615,"payload":"x"})", "attempts is out of range"},
+      {R"({"attempts":null,"payload":"x"})", "attempts is not an integer"},
+      {R"({"max_attempts":0,"payload":"x"})", "max_attempts is out of range"},
+      {R"({"max_attempts":[],"payload":"x"})", "max_attempts is not an integer"},
+      {R"({"last_code":"503","payload":"x"})", "last_code is not an integer"},
+      {R"({"last_code":-3,"payload":"x"})", "last_code is out of range"},
+      {R"({"state":7,"payload":"x"})", "state is not a string"},
+      {R"({"state":"done","payload":"x"})", "state is not in_flight, retrying or scheduled"},
+      {R"({"next_run":"later","payload":"x"})", "next_run is not a unix time"},
+      {R"({"next_run":-1,"payload":"x"})", "next_run is not a unix time"},
+      {R"({"payload":5})", "has no payload"},
+      {R"({})", "has no payload"},
+      {R"([1,2])", "is not a JSON object"},
+      {R"("payload")", "is not a JSON object"},
+      {"", "is not valid JSON"},
+      {"{", "is not valid JSON"},
+      {"zz", "is not valid JSON"},
+  };
+  for (const auto& r : rows) {
+    INFO("envelope: " << r.text);
+    const auto e = read_envelope(r.text);
+    REQUIRE(std::holds_alternative<std::string>(e));
+    CHECK(std::get<std::string>(e) == r.reason);
+  }
+}
+
+TEST_CASE("outcomes and dead letters hide URL credentials and keep the payload", "[records][redact]") {
+  outcome_fields o;
+  o.id = "a";
+  o.queue = "q";
+  o.url = "http://user:pass@h/x";
+  o.node = "n1";
+  o.status = "retrying";
+  o.error = "Failed to connect to http://user:pass@h/x";
+  o.next_run = 5;
+  const json j = json::parse(outcome_json(o));
+  CHECK(j["url"] == "http://user:***@h/x");
+  CHECK(j["error"] == "Failed to connect to http://user:***@h/x");
+  CHECK(j["node"] == "n1");
+  CHECK(j["next_run"] == 5);
+  for (const char* k : {"id", "queue", "url", "status", "code", "attempts", "duration_ms", "error", "node"})
+    CHECK(j.contains(k));
+
+  dead_fields d;
+  d.id = "a";
+  d.queue = "q";
+  d.reason = "Redirect to 'http://x:y@h/' refused";
+  d.error = d.reason;
+  d.payload = R"({"url":"http://user:pass@h/x"})";
+  const json dj = json::parse(dead_record_json(d));
+  CHECK(dj["reason"] == "Redirect to 'http://x:***@h/' refused");
+  CHECK(dj["error"] == "Redirect to 'http://x:***@h/' refused");
+  CHECK(dj["payload"] == R"({"url":"http://user:pass@h/x"})");
+}
+
+TEST_CASE("json_number: at most 3 decimals, no trailing zeros", "[records]") {
+  CHECK(json_number(0) == "0");
+  CHECK(json_number(12) == "12");
+  CHECK(json_number(1.5) == "1.5");
+  CHECK(json_number(0.1234) == "0.123");
+  CHECK(json_number(-3.5) == "-3.5");
+}
