@@ -1,11 +1,15 @@
 // respq-server: reads the configuration (file and --directives, like redis-server),
 // sets up logging, the pidfile and daemon mode, builds the core and its modules, and
 // runs the broker loop until SHUTDOWN or SIGTERM/SIGINT.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -21,12 +25,58 @@
 namespace {
 
 void usage() {
-  std::cerr << "Usage: respq-server [/path/to/respq.conf] [--directive value ...]\n"
+  std::cout << "Usage: respq-server [/path/to/respq.conf] [--directive value ...]\n"
+               "       respq-server --test-config [/path/to/respq.conf] [--directive value ...]\n"
                "       respq-server --version\n"
                "       respq-server --help\n\n"
                "Examples:\n"
                "       respq-server --port 6380 --http-queue tasks concurrency 128 retries 5\n"
-               "       respq-server /etc/respq.conf --loglevel verbose\n";
+               "       respq-server /etc/respq.conf --loglevel verbose\n\n"
+               "--test-config reads the file and the directives, checks them and exits: 0 when\n"
+               "they are valid, 1 with the error otherwise.\n\n"
+               "Directives (in the file as `name value ...`, on the command line as --name value ...),\n"
+               "with their defaults:\n";
+  const respq::core::config defaults;
+  for (const auto& e : respq::core::config_table()) {
+    std::string v = e.get(defaults);
+    if (v.empty()) v = "\"\"";
+    std::cout << "  " << e.name << std::string(std::strlen(e.name) < 28 ? 28 - std::strlen(e.name) : 1, ' ') << v << (e.runtime ? "" : "  (fixed at start)")
+              << "\n";
+  }
+}
+
+// --test-config: what load_config() checks, plus what the start would refuse before
+// listening (the directory, the bind addresses, the log file).
+int test_config(int argc, char** argv) {
+  respq::core::config cfg;
+  if (std::string err = respq::core::load_config(cfg, argc, argv); !err.empty()) {
+    std::cerr << err << "\n";
+    return 1;
+  }
+  struct stat st {};
+  if (!cfg.dir.empty() && ::stat(cfg.dir.c_str(), &st) != 0) {
+    std::cerr << "Can't chdir to '" << cfg.dir << "': " << std::strerror(errno) << "\n";
+    return 1;
+  }
+  if (!cfg.dir.empty() && !S_ISDIR(st.st_mode)) {
+    std::cerr << "Can't chdir to '" << cfg.dir << "': " << std::strerror(ENOTDIR) << "\n";
+    return 1;
+  }
+  for (const auto& raw : cfg.bind) {
+    std::string addr = !raw.empty() && raw[0] == '-' ? raw.substr(1) : raw;
+    if (addr == "*") continue;
+    unsigned char buf[sizeof(in6_addr)];
+    if (::inet_pton(AF_INET, addr.c_str(), buf) != 1 && ::inet_pton(AF_INET6, addr.c_str(), buf) != 1) {
+      std::cerr << "Invalid bind address '" << raw << "'\n";
+      return 1;
+    }
+  }
+  if (cfg.json_port != 0 && cfg.json_port == cfg.port) {
+    std::cerr << "json-port " << cfg.json_port << " is also the port\n";
+    return 1;
+  }
+  std::cout << "Configuration OK" << (cfg.config_file.empty() ? "" : " (" + cfg.config_file + ")") << "\n";
+  return 0;
 }
 
 bool daemonize() {
@@ -48,6 +98,9 @@ bool daemonize() {
 
 int main(int argc, char** argv) {
   using namespace respq;
+  // SIGHUP reopens the log file once the loop runs (network.cpp); until then it must not
+  // kill a starting server (logrotate does not know when respq started).
+  ::signal(SIGHUP, SIG_IGN);
   if (argc == 2 && (std::string_view(argv[1]) == "--version" || std::string_view(argv[1]) == "-v")) {
     std::cout << "respq server v=" RESPQ_VERSION " (speaks Redis " RESPQ_REDIS_VERSION " protocol)\n";
     return 0;
@@ -55,6 +108,10 @@ int main(int argc, char** argv) {
   if (argc == 2 && (std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h")) {
     usage();
     return 0;
+  }
+  if (argc >= 2 && std::string_view(argv[1]) == "--test-config") {
+    // The rest reads as a normal command line: argv[1] becomes the program name's slot.
+    return test_config(argc - 1, argv + 1);
   }
   core::config cfg;
   if (std::string err = core::load_config(cfg, argc, argv); !err.empty()) {
@@ -74,6 +131,7 @@ int main(int argc, char** argv) {
     std::cerr << "fork failed: " << std::strerror(errno) << "\n";
     return 1;
   }
+  core::log_set_pid();  // the daemon's pid, not the parent's that exited
 
   core::log_notice("oO0OoO0OoO0Oo respq is starting oO0OoO0OoO0Oo");
   core::log_notice("respq version=" RESPQ_VERSION ", bits=64, pid=" + std::to_string(::getpid()) + ", just started");

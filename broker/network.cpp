@@ -15,6 +15,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "broker/core/json_intake.hpp"
 #include "broker/core/log.hpp"
 #include "broker/core/server.hpp"
 #include "broker/core/task_manager.hpp"
@@ -107,6 +108,8 @@ struct connection {
   bool writing = false;
   bool closed = false;
   bool eof_while_busy = false;  // seen by serve_busy(); the loop closes it afterwards
+  bool json = false;            // a json-port connection: JSON tasks in, nothing out
+  core::json_splitter splitter;
   enum class read_result { nothing, drained, more, closed };
   handler_memory read_memory, write_memory;
 };
@@ -119,12 +122,13 @@ struct network::impl {
   // per-descriptor locking; posts from other threads still go through the locked queue.
   asio::io_context io{ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::vector<std::unique_ptr<tcp::acceptor>> json_acceptors;  // json-port
   std::unordered_map<connection*, std::shared_ptr<connection>> conns;
   asio::steady_timer deadline_timer{io};
   clock::time_point armed = clock::time_point::max();
   asio::steady_timer cron_timer{io};
   asio::steady_timer shutdown_timer{io};
-  asio::signal_set signals{io, SIGINT, SIGTERM};
+  asio::signal_set signals{io, SIGINT, SIGTERM, SIGHUP};
   bool flush_posted = false;
   // Group commit (appendfsync always): reads processed since the flush was scheduled, and
   // how many times it has been deferred to let them join this turn's fsync.
@@ -135,8 +139,9 @@ struct network::impl {
   clock::time_point stop_deadline;
   std::function<void()>* on_stopping = nullptr;
 
-  void start_accept(tcp::acceptor& a);
-  void on_accept(tcp::socket sock);
+  void start_accept(tcp::acceptor& a, bool json = false);
+  void on_accept(tcp::socket sock, bool json = false);
+  void json_ready(const std::shared_ptr<connection>& conn);
   void start_read(const std::shared_ptr<connection>& conn);
   connection::read_result read_some(connection& conn);
   void read_ready(const std::shared_ptr<connection>& conn);
@@ -156,24 +161,24 @@ struct network::impl {
   void finish_shutdown();
 };
 
-void network::impl::start_accept(tcp::acceptor& a) {
-  a.async_accept([this, &a](const asio::error_code& ec, tcp::socket sock) {
+void network::impl::start_accept(tcp::acceptor& a, bool json) {
+  a.async_accept([this, &a, json](const asio::error_code& ec, tcp::socket sock) {
     if (stopping || ec == asio::error::operation_aborted) return;
     if (!ec) {
-      on_accept(std::move(sock));
-      start_accept(a);
+      on_accept(std::move(sock), json);
+      start_accept(a, json);
       return;
     }
     // Out of descriptors and the like: say so and retry shortly rather than spin.
     core::log_warning("Accepting client connection: " + ec.message());
     auto t = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(100));
-    t->async_wait([this, &a, t](const asio::error_code& e) {
-      if (!e && !stopping) start_accept(a);
+    t->async_wait([this, &a, t, json](const asio::error_code& e) {
+      if (!e && !stopping) start_accept(a, json);
     });
   });
 }
 
-void network::impl::on_accept(tcp::socket sock) {
+void network::impl::on_accept(tcp::socket sock, bool json) {
   asio::error_code ec;
   auto remote = sock.remote_endpoint(ec);
   if (ec) return;
@@ -201,6 +206,10 @@ void network::impl::on_accept(tcp::socket sock) {
   }
   auto conn = std::make_shared<connection>(std::move(sock));
   conn->c = c;
+  conn->json = json;
+  // json-port has no AUTH: the seed's client sends tasks and nothing else. Who may
+  // connect is decided by bind and protected mode, as for the RESP port.
+  if (json) c->authenticated = true;
   c->io = conn.get();
   conns.emplace(conn.get(), conn);
   start_read(conn);
@@ -217,8 +226,65 @@ void network::impl::start_read(const std::shared_ptr<connection>& conn) {
       schedule_flush();
       return;
     }
-    read_ready(conn);
+    if (conn->json) json_ready(conn);
+    else read_ready(conn);
   }));
+}
+
+// A json-port connection is readable: read once (the same readiness wait and
+// non-blocking recv as RESP clients), then enqueue every complete JSON value in the
+// buffer (json_intake.hpp). The limits of RESP clients apply: the value in progress may
+// not pass client-query-buffer-limit nor proto-max-bulk-len (it becomes an LPUSH
+// argument); idle clients are closed after `timeout`; maxclients counts them. Nothing is
+// written back: a task the server refuses (OOM, MISCONF) is logged and the connection
+// closed, so the writer's next write fails instead of its tasks vanishing unseen.
+void network::impl::json_ready(const std::shared_ptr<connection>& conn) {
+  core::client* c = conn->c;
+  const auto r = read_some(*conn);
+  if (r == connection::read_result::nothing) {
+    start_read(conn);
+    return;
+  }
+  const bool eof = r == connection::read_result::closed;
+  c->last_interaction = clock::now();
+  std::string refused;
+  while (!c->close_asap) {
+    const std::string_view buf = c->in.view();
+    const auto piece = conn->splitter.next(buf, eof);
+    if (piece.what == core::json_splitter::kind::none) {
+      c->in.consume(piece.size);
+      break;
+    }
+    s.stats().net_input_bytes += piece.size;
+    refused = core::json_intake(s, *c, buf.substr(piece.skip, piece.size - piece.skip),
+                                piece.what == core::json_splitter::kind::json);
+    c->in.consume(piece.size);
+    if (!refused.empty()) break;
+  }
+  const std::uint64_t limit = std::min(s.cfg().client_query_buffer_limit, s.cfg().proto_max_bulk_len);
+  if (!refused.empty()) {
+    core::log_warning("json-port: a task from " + c->addr + " was refused (" + refused +
+                      "); closing the connection");
+  } else if (c->in.size() > limit) {
+    core::log_warning("Closing client that reached max query buffer length: id=" + std::to_string(c->id) +
+                      " addr=" + c->addr + " qbuf=" + std::to_string(c->in.size()) + " (json-port)");
+  }
+  if (s.stream().active()) schedule_flush();
+  else flush();
+  if (conn->closed) return;
+  if (eof || !refused.empty() || c->close_asap || c->in.size() > limit) {
+    close(*conn);
+    schedule_flush();
+    return;
+  }
+  if (c->in.empty()) c->in.shrink_if_idle(64 * 1024);
+  if (r == connection::read_result::more) {
+    asio::post(io, [this, conn] {
+      if (!conn->closed) json_ready(conn);
+    });
+    return;
+  }
+  start_read(conn);
 }
 
 connection::read_result network::impl::read_some(connection& conn) {
@@ -288,7 +354,9 @@ void network::impl::serve_busy() {
   std::vector<pollfd> fds;
   std::vector<std::shared_ptr<connection>> who;
   for (auto& [p, conn] : conns) {
-    if (conn->closed || conn->eof_while_busy || !conn->c || conn->c == running || conn->c->blocked) continue;
+    // json-port clients wait for the script: their input is tasks, not commands to refuse.
+    if (conn->closed || conn->json || conn->eof_while_busy || !conn->c || conn->c == running || conn->c->blocked)
+      continue;
     fds.push_back(pollfd{conn->sock.native_handle(), POLLIN, 0});
     who.push_back(conn);
   }
@@ -422,6 +490,13 @@ void network::impl::rearm_deadline() {
 void network::impl::arm_signals() {
   signals.async_wait([this](const asio::error_code& ec, int sig) {
     if (ec) return;
+    if (sig == SIGHUP) {
+      // logrotate's habit: the file was renamed (or removed); write on at the configured path.
+      if (std::string err = core::log_reopen(); !err.empty()) core::log_warning(err);
+      else core::log_notice("Received SIGHUP, log file reopened");
+      arm_signals();
+      return;
+    }
     const char* name = sig == SIGINT ? "SIGINT" : "SIGTERM";
     if (stopping) {
       // A second signal while HTTP requests finish: stop waiting for them.
@@ -448,10 +523,11 @@ void network::impl::start_cron() {
 void network::impl::begin_shutdown() {
   if (stopping) return;
   stopping = true;
-  for (auto& a : acceptors) {
-    asio::error_code ec;
-    a->close(ec);
-  }
+  for (auto* list : {&acceptors, &json_acceptors})
+    for (auto& a : *list) {
+      asio::error_code ec;
+      a->close(ec);
+    }
   s.tasks().stop_dispatching();
   for (auto& g : s.grace_participants) g.drain();
   stop_deadline = clock::now() + std::chrono::duration_cast<clock::duration>(
@@ -516,8 +592,11 @@ network::network(core::server& s) : impl_(std::make_unique<impl>(s)) {
 
 network::~network() = default;
 
-std::string network::listen() {
-  auto& cfg = impl_->s.cfg();
+namespace {
+
+// Binds one listening socket per configured address on `port`.
+std::string listen_on(asio::io_context& io, const core::config& cfg, int port,
+                      std::vector<std::unique_ptr<tcp::acceptor>>& out) {
   for (const auto& raw : cfg.bind) {
     bool optional = !raw.empty() && raw[0] == '-';
     std::string addr = optional ? raw.substr(1) : raw;
@@ -525,8 +604,8 @@ std::string network::listen() {
     asio::error_code ec;
     auto ip = asio::ip::make_address(addr, ec);
     if (ec) return "Invalid bind address '" + raw + "'";
-    auto a = std::make_unique<tcp::acceptor>(impl_->io);
-    tcp::endpoint ep(ip, static_cast<unsigned short>(cfg.port));
+    auto a = std::make_unique<tcp::acceptor>(io);
+    tcp::endpoint ep(ip, static_cast<unsigned short>(port));
     a->open(ep.protocol(), ec);
     if (!ec) a->set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec && ip.is_v6()) a->set_option(asio::ip::v6_only(true), ec);
@@ -534,23 +613,38 @@ std::string network::listen() {
     if (!ec) a->listen(511, ec);
     if (ec) {
       if (optional) {
-        core::log_warning("Could not create server TCP listening socket " + addr + ":" + std::to_string(cfg.port) +
+        core::log_warning("Could not create server TCP listening socket " + addr + ":" + std::to_string(port) +
                           ": " + ec.message());
         continue;
       }
-      return "Could not create server TCP listening socket " + addr + ":" + std::to_string(cfg.port) + ": " +
+      return "Could not create server TCP listening socket " + addr + ":" + std::to_string(port) + ": " +
              ec.message();
     }
     a->non_blocking(true, ec);  // serve_busy() accepts without waiting
-    impl_->acceptors.push_back(std::move(a));
+    out.push_back(std::move(a));
   }
-  if (impl_->acceptors.empty()) return "No address to listen on";
+  if (out.empty()) return "No address to listen on";
+  return {};
+}
+
+}  // namespace
+
+std::string network::listen() {
+  auto& cfg = impl_->s.cfg();
+  if (std::string err = listen_on(impl_->io, cfg, cfg.port, impl_->acceptors); !err.empty()) return err;
+  if (cfg.json_port != 0) {
+    if (std::string err = listen_on(impl_->io, cfg, cfg.json_port, impl_->json_acceptors); !err.empty())
+      return "json-port: " + err;
+    core::log_notice("json-port: JSON tasks on port " + std::to_string(cfg.json_port) + " go to queue '" +
+                     cfg.json_queue + "'");
+  }
   return {};
 }
 
 int network::run() {
   ::signal(SIGPIPE, SIG_IGN);
   for (auto& a : impl_->acceptors) impl_->start_accept(*a);
+  for (auto& a : impl_->json_acceptors) impl_->start_accept(*a, true);
   impl_->arm_signals();
   impl_->start_cron();
   impl_->rearm_deadline();

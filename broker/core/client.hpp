@@ -52,6 +52,9 @@ struct client {
   resp::request_parser parser;
   std::string out;           // replies not yet written
   std::size_t out_sent = 0;  // bytes of `out` already written
+  // client-output-buffer-limit: since when the unsent output has been at or over the
+  // soft limit (epoch = it is not).
+  clock::time_point obuf_soft_since{};
 
   // Lifecycle flags.
   bool close_after_reply = false;  // QUIT, protocol error: close once `out` is written

@@ -51,27 +51,6 @@ std::string allocator_name() {
   return "libc";
 }
 
-std::uint64_t used_memory(server& s) {
-  // Data held by values plus client buffers: what Redis's used_memory approximates.
-  std::uint64_t total = 0;
-  for (int i = 0; i < s.db_count(); ++i)  // every database (the loop body is per key)
-  for (const auto& [k, v] : s.db(i).all()) {
-    total += k.size() + sizeof(value) + 48;
-    switch (v.type()) {
-      case value_type::list: total += const_cast<value&>(v).list().allocated_bytes(); break;
-      case value_type::string: total += const_cast<value&>(v).str().capacity(); break;
-      case value_type::hash:
-        for (const auto& [f, x] : const_cast<value&>(v).hash()) total += f.capacity() + x.capacity() + 64;
-        break;
-      case value_type::set: total += std::get<set_value>(v.data).memory_usage(); break;
-      case value_type::zset: total += std::get<zset_value>(v.data).memory_usage(); break;
-      case value_type::stream: total += std::get<stream_value>(v.data).memory_usage(); break;
-    }
-  }
-  for (const auto& [id, c] : s.clients()) total += c->in.capacity() + c->out.capacity() + sizeof(client);
-  return total;
-}
-
 void line(std::string& out, std::string_view k, const std::string& v) {
   out.append(k);
   out.push_back(':');
@@ -134,7 +113,7 @@ std::string section_clients(server& s) {
 
 std::string section_memory(server& s) {
   std::string o;
-  std::uint64_t used = used_memory(s), rss = rss_bytes();
+  std::uint64_t used = s.used_memory(), rss = rss_bytes();
   static std::uint64_t peak = 0;
   peak = std::max(peak, used);
   line(o, "used_memory", std::to_string(used));
@@ -148,8 +127,8 @@ std::string section_memory(server& s) {
   line(o, "used_memory_vm_eval", std::to_string(lua.lua_memory()));
   line(o, "used_memory_lua_human", human_bytes(lua.lua_memory()));
   line(o, "number_of_cached_scripts", std::to_string(lua.cached()));
-  line(o, "maxmemory", "0");
-  line(o, "maxmemory_human", "0B");
+  line(o, "maxmemory", std::to_string(s.cfg().maxmemory));
+  line(o, "maxmemory_human", human_bytes(s.cfg().maxmemory));
   line(o, "maxmemory_policy", "noeviction");
   char ratio[32];
   std::snprintf(ratio, sizeof ratio, "%.2f", used ? static_cast<double>(rss) / static_cast<double>(used) : 0.0);

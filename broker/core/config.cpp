@@ -131,6 +131,72 @@ std::vector<config_entry> make_table() {
                  c.client_query_buffer_limit = v;
                  return {};
                }});
+  t.push_back({"client-output-buffer-limit", true,
+               [](const config& c) {
+                 auto one = [](const char* cls, const output_limit& l) {
+                   return std::string(cls) + " " + std::to_string(l.hard) + " " + std::to_string(l.soft) + " " +
+                          std::to_string(l.soft_seconds);
+                 };
+                 return one("normal", c.obuf_normal) + " " + one("slave", c.obuf_replica) + " " +
+                        one("pubsub", c.obuf_pubsub);
+               },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 // CONFIG SET passes one string with one or more classes.
+                 std::vector<std::string> args = a;
+                 if (args.size() == 1) {
+                   auto split = split_args(args[0]);
+                   if (!split) return "unbalanced quotes";
+                   args = *split;
+                 }
+                 if (args.empty() || args.size() % 4 != 0) return "Wrong number of arguments in buffer limit configuration.";
+                 config next = c;  // all classes or none
+                 for (std::size_t i = 0; i < args.size(); i += 4) {
+                   const std::string cls = lower(args[i]);
+                   output_limit* l = cls == "normal"                     ? &next.obuf_normal
+                                     : cls == "slave" || cls == "replica" ? &next.obuf_replica
+                                     : cls == "pubsub"                   ? &next.obuf_pubsub
+                                                                         : nullptr;
+                   if (!l) return "Invalid client class specified in buffer limit configuration.";
+                   auto hard = parse_memory(args[i + 1]), soft = parse_memory(args[i + 2]);
+                   long long secs;
+                   if (!hard || !soft || !parse_ll(args[i + 3], secs) || secs < 0 || secs > 2147483647)
+                     return "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+                   *l = output_limit{*hard, *soft, static_cast<unsigned>(secs)};
+                 }
+                 c.obuf_normal = next.obuf_normal;
+                 c.obuf_replica = next.obuf_replica;
+                 c.obuf_pubsub = next.obuf_pubsub;
+                 return {};
+               }});
+  t.push_back({"maxmemory", true, [](const config& c) { return std::to_string(c.maxmemory); },
+               [](config& c, const std::vector<std::string>& a) { return set_mem(c.maxmemory, a); }});
+  t.push_back({"maxmemory-policy", true, [](const config&) { return std::string("noeviction"); },
+               [](config&, const std::vector<std::string>& a) -> std::string {
+                 if (a.size() != 1) return "wrong number of arguments";
+                 const std::string l = lower(a[0]);
+                 if (l == "noeviction") return {};
+                 static const char* redis_policies[] = {"volatile-lru", "volatile-lfu", "volatile-random",
+                                                        "volatile-ttl", "allkeys-lru", "allkeys-lfu",
+                                                        "allkeys-random"};
+                 for (const char* p : redis_policies)
+                   if (l == p) return "respq supports only maxmemory-policy noeviction: its keys are tasks, never evicted";
+                 return "argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, "
+                        "volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction";
+               }});
+  t.push_back({"json-port", false, [](const config& c) { return std::to_string(c.json_port); },
+               [](config& c, const std::vector<std::string>& a) { return set_uint(c.json_port, a, 0, 65535); }});
+  t.push_back({"json-queue", true, [](const config& c) { return c.json_queue; },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 if (a.size() != 1 || a[0].empty()) return "json-queue needs a queue name";
+                 c.json_queue = a[0];
+                 return {};
+               }});
+  t.push_back({"slowlog-log-slower-than", true, [](const config& c) { return std::to_string(c.slowlog_log_slower_than); },
+               [](config& c, const std::vector<std::string>& a) {
+                 return set_uint(c.slowlog_log_slower_than, a, -1, 9223372036854775807LL);
+               }});
+  t.push_back({"slowlog-max-len", true, [](const config& c) { return std::to_string(c.slowlog_max_len); },
+               [](config& c, const std::vector<std::string>& a) { return set_uint(c.slowlog_max_len, a, 0, 2147483647); }});
   t.push_back({"dir", false, [](const config& c) { return c.dir; },
                [](config& c, const std::vector<std::string>& a) { return set_str(c.dir, a); }});
   t.push_back({"logfile", false, [](const config& c) { return c.logfile; },
@@ -346,7 +412,7 @@ const std::vector<config_entry>& config_table() {
 
 const std::vector<std::pair<std::string, std::string>>& compat_config_values() {
   static const std::vector<std::pair<std::string, std::string>> values{
-      {"save", ""}, {"maxmemory", "0"}, {"maxmemory-policy", "noeviction"},
+      {"save", ""},
       {"hz", "10"}, {"io-threads", "1"}, {"cluster-enabled", "no"}};
   return values;
 }

@@ -26,6 +26,14 @@ using queue_options = tasks::queue_options;
 
 enum class fsync_policy { always, everysec, no };
 
+// One class of `client-output-buffer-limit <class> <hard> <soft> <soft-seconds>`: a
+// client whose unsent replies reach `hard` bytes, or stay at `soft` bytes or more for
+// longer than `soft_seconds`, is closed. 0 = no limit.
+struct output_limit {
+  std::uint64_t hard = 0, soft = 0;
+  unsigned soft_seconds = 0;
+};
+
 struct config {
   int port = 6380;
   std::vector<std::string> bind{"127.0.0.1"};
@@ -39,6 +47,22 @@ struct config {
   unsigned busy_poll = 50;
   std::uint64_t proto_max_bulk_len = 512ull * 1024 * 1024;
   std::uint64_t client_query_buffer_limit = 1024ull * 1024 * 1024;
+  // Redis's defaults are normal 0 0 0 (unlimited), replica 256mb 64mb 60, pubsub 32mb
+  // 8mb 60. respq limits normal clients too: one that pipelines and never reads would
+  // otherwise grow the server until the kernel kills it.
+  output_limit obuf_normal{256ull * 1024 * 1024, 64ull * 1024 * 1024, 60};
+  output_limit obuf_replica{256ull * 1024 * 1024, 64ull * 1024 * 1024, 60};  // accepted, no replicas
+  output_limit obuf_pubsub{32ull * 1024 * 1024, 8ull * 1024 * 1024, 60};
+  // maxmemory: bytes of data and client buffers past which denyoom commands get -OOM
+  // (policy noeviction, the only one). 0 = no limit.
+  std::uint64_t maxmemory = 0;
+  // The seed's raw JSON client: a TCP port taking JSON tasks back to back (0 = off),
+  // and the queue they are pushed onto.
+  int json_port = 0;
+  std::string json_queue = "tasks";
+  // SLOWLOG: commands slower than this many microseconds are logged (-1 = none, 0 = all).
+  long long slowlog_log_slower_than = 10000;
+  unsigned slowlog_max_len = 128;
   std::string dir = ".";
   std::string logfile;                   // empty: standard output
   std::string loglevel = "notice";

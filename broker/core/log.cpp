@@ -3,8 +3,12 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <memory>
-#include <spdlog/sinks/basic_file_sink.h>
+#include <mutex>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -12,16 +16,55 @@ namespace respq::core {
 
 namespace {
 
+// A file sink that can reopen its path (SIGHUP, after logrotate renamed the file). The
+// new file is opened before the old one is closed, so a failed reopen keeps logging to
+// the old file and says why. base_sink's mutex serialises writes and the swap.
+class reopenable_file_sink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit reopenable_file_sink(std::string path) : path_(std::move(path)) {
+    file_ = std::fopen(path_.c_str(), "a");
+    if (!file_) throw spdlog::spdlog_ex("Failed opening file " + path_ + " for writing", errno);
+  }
+  ~reopenable_file_sink() override {
+    if (file_) std::fclose(file_);
+  }
+  std::string reopen() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::FILE* f = std::fopen(path_.c_str(), "a");
+    if (!f) return "Can't reopen the log file '" + path_ + "': " + std::strerror(errno);
+    std::fclose(file_);
+    file_ = f;
+    return {};
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t buf;
+    formatter_->format(msg, buf);
+    std::fwrite(buf.data(), 1, buf.size(), file_);
+  }
+  void flush_() override { std::fflush(file_); }
+
+ private:
+  std::string path_;
+  std::FILE* file_ = nullptr;
+};
+
+std::string pattern() { return std::to_string(::getpid()) + ":M %d %b %Y %H:%M:%S.%e %v"; }
+
 std::shared_ptr<spdlog::logger>& logger() {
   static std::shared_ptr<spdlog::logger> l = [] {
     auto lg = spdlog::stdout_logger_mt("respq");
-    lg->set_pattern(std::to_string(::getpid()) + ":M %d %b %Y %H:%M:%S.%e %v");
+    lg->set_pattern(pattern());
     lg->set_level(spdlog::level::info);
     lg->flush_on(spdlog::level::trace);
     return lg;
   }();
   return l;
 }
+
+// The file sink when logging to a file (log_reopen() needs it); set once at start-up.
+std::shared_ptr<reopenable_file_sink> file_sink;
 
 spdlog::level::level_enum to_level(const std::string& level) {
   if (level == "debug") return spdlog::level::trace;
@@ -36,11 +79,12 @@ spdlog::level::level_enum to_level(const std::string& level) {
 std::string log_init(const std::string& file, const std::string& level) {
   if (!file.empty()) {
     try {
-      auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file, false);
+      auto sink = std::make_shared<reopenable_file_sink>(file);
       auto lg = std::make_shared<spdlog::logger>("respq-file", sink);
-      lg->set_pattern(std::to_string(::getpid()) + ":M %d %b %Y %H:%M:%S.%e %v");
+      lg->set_pattern(pattern());
       lg->flush_on(spdlog::level::trace);
       logger() = lg;
+      file_sink = sink;
     } catch (const std::exception& e) {
       return std::string("Can't open the log file: ") + e.what();
     }
@@ -48,6 +92,10 @@ std::string log_init(const std::string& file, const std::string& level) {
   logger()->set_level(to_level(level));
   return {};
 }
+
+void log_set_pid() { logger()->set_pattern(pattern()); }
+
+std::string log_reopen() { return file_sink ? file_sink->reopen() : std::string(); }
 
 void log_set_level(const std::string& level) { logger()->set_level(to_level(level)); }
 

@@ -20,21 +20,6 @@ void subscription_reply(server& s, client& c, std::string_view kind, std::string
 
 }  // namespace
 
-namespace {
-
-// Redis's client-output-buffer-limit for pub/sub clients (hard limit 32mb): a subscriber
-// that stops reading is closed instead of growing the server without bound.
-constexpr std::size_t pubsub_output_limit = 32 * 1024 * 1024;
-
-}  // namespace
-
-void server::check_output_limit(client& c) {
-  if (c.close_asap || c.out.size() - c.out_sent <= pubsub_output_limit) return;
-  log_warning("Client id=" + std::to_string(c.id) + " addr=" + c.addr +
-              " scheduled to be closed ASAP for overcoming of output buffer limits.");
-  c.close_asap = true;
-}
-
 std::size_t server::publish(std::string_view channel, std::string_view message) {
   std::size_t receivers = 0;
   if (auto it = channels_.find(std::string(channel)); it != channels_.end()) {

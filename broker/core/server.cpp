@@ -236,6 +236,7 @@ void server::process_input(client& c) {
     c.request_open = true;
     if (!args.empty()) dispatch(c, args);
     c.in.consume(consumed);
+    check_output_limit(c);
     if (!c.blocked) end_request(c);
   }
   if (c.in.empty()) c.in.shrink_if_idle(64 * 1024);
@@ -373,6 +374,28 @@ void server::dispatch(client& c, args_t args) {
   if (c.in_multi && (cmd->flags & flag_deny_multi)) {
     reject("ERR Command not allowed inside a transaction");
     return;
+  }
+  // maxmemory (noeviction): Redis 7.0's processCommand. Inside MULTI every command but
+  // EXEC DISCARD QUIT RESET is refused, as queueing grows memory too; EXEC only when it
+  // would run a denyoom command.
+  if (cfg_.maxmemory && !loading_) {
+    const std::uint32_t flags = rejected_as ? rejected_as->flags : cmd->flags;
+    bool denyoom = flags & flag_denyoom;
+    if (cmd->fn == cmd_exec) {
+      for (const auto& q : c.multi_queue) {
+        const command_def* d = lookup(q[0]);
+        if (d && (d->flags & flag_denyoom)) denyoom = true;
+      }
+    } else if (c.in_multi && cmd->fn != cmd_discard && cmd->fn != cmd_quit && cmd->fn != cmd_reset) {
+      denyoom = true;
+    }
+    if (denyoom) {
+      if (over_maxmemory()) {
+        reject("OOM command not allowed when used memory > 'maxmemory'.");
+        return;
+      }
+      account_write(args);
+    }
   }
   if ((cmd->flags & flag_write) && !loading_ && !c.in_multi) {
     if (std::string err = write_refusal(); !err.empty()) {
@@ -620,6 +643,7 @@ void server::cron() {
       while (d->expire_due(256) == 256 && clock::now() < until) {}
     }
   }
+  refresh_memory_estimate(false);
   tasks_->cron();
   for (auto& h : cron_hooks) h();
 }
@@ -813,6 +837,7 @@ void server::feed_monitors(const client& c, args_t args) {
     if (m == &c) continue;
     m->out += line;
     queue_write(*m);
+    check_output_limit(*m);
   }
 }
 

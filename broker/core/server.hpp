@@ -273,6 +273,17 @@ class server {
   const std::unordered_map<std::string, std::list<client*>>& channels() const { return channels_; }
   const std::list<std::pair<std::string, client*>>& patterns() const { return patterns_; }
 
+  // Memory (maxmemory.cpp). used_memory() is INFO's used_memory: keys, values and client
+  // buffers, counted by walking them. over_maxmemory() says whether maxmemory is set and
+  // passed; it keeps an estimate between walks (see maxmemory.cpp) so the check per
+  // command costs nothing while well under the limit.
+  std::uint64_t used_memory();
+  bool over_maxmemory();
+  // A command that may grow memory was admitted: add its size to the estimate.
+  void account_write(args_t args);
+  // Ten times a second (cron), and after CONFIG SET maxmemory.
+  void refresh_memory_estimate(bool force);
+
   // Closes a pub/sub client whose unsent output passed the limit.
   void check_output_limit(client& c);
 
@@ -391,6 +402,13 @@ class server {
   bool keys_signalled_ = false;
   bool loading_ = false;
   bool in_input_ = false;  // re-entrancy guard for process_unblocked()
+
+  // maxmemory: the last walked figure plus what admitted writes added since.
+  std::uint64_t mem_estimate_ = 0;
+  std::uint64_t mem_dirty_mark_ = ~0ull;     // dirty_ at the last walk
+  std::uint64_t mem_limit_walked_ = 0;       // maxmemory at the last walk
+  clock::time_point mem_walked_at_{};
+  clock::duration mem_walk_cost_{};         // how long the last walk took
 
   friend void cmd_watch(server&, client&, args_t);
   friend void cmd_unwatch(server&, client&, args_t);

@@ -41,7 +41,8 @@ class Servers:
         self.dir = tempfile.mkdtemp(prefix="respq-examples-")
         self.mail_log = os.path.join(self.dir, "mail.log")
         # "mail": a second HTTP queue without retries, for the dead-letter case.
-        self.r = Respq("--http-queue", "mail", "retries", "0")
+        self.json_port = free_port()
+        self.r = Respq("--http-queue", "mail", "retries", "0", "--json-port", str(self.json_port))
         try:
             self.endpoint = MailEndpoint(self.mail_log)
         except Exception:
@@ -51,7 +52,7 @@ class Servers:
         self.client = self.r.client(decode_responses=True)
         # What every example reads when no option is given.
         self.env = dict(os.environ, RESPQ_HOST="127.0.0.1", RESPQ_PORT=str(self.r.port),
-                        MAIL_ENDPOINT=self.url)
+                        RESPQ_JSON_PORT=str(self.json_port), MAIL_ENDPOINT=self.url)
 
     def mails(self, batch=None, to=None):
         """The endpoint's log entries, optionally only one batch's or one address's."""
@@ -182,6 +183,16 @@ def test_php_producer_as_a_web_page(s):
             page = resp.read().decode()
         assert resp.status == 200 and f"Enqueued {count} tasks for {s.url}" in page, page
     s.wait_batch(batch, count)
+
+
+def test_php_json_client_writes_raw_json_tasks_to_the_json_port(s):
+    # The seed app's own client: fwrite(json_encode(...)) on a plain TCP socket.
+    batch, count = "php-json-port", 200
+    p = run(["php", os.path.join(PHP_DIR, "json_client.php"), f"--count={count}", f"--batch={batch}"],
+            env=s.env, timeout=60)
+    assert f"Wrote {count} tasks for {s.url}" in p.stdout, p.stdout
+    s.wait_batch(batch, count)
+    s.wait_queue_idle()
 
 
 def test_results_subscriber_prints_each_outcome(s):

@@ -287,7 +287,7 @@ TEST_CASE("invalid tasks are refused: dead before any attempt, with the decoder'
   }
 }
 
-TEST_CASE("a refused task keeps the producer's id; a dead letter moved back is unwrapped", "[lifecycle][invalid]") {
+TEST_CASE("a refused task keeps the producer's id, a dead letter moved back is unwrapped", "[lifecycle][invalid]") {
   CHECK(decode_element(R"({"id":"mine","url":"ftp://h/"})", now).id == "mine");
   CHECK(decode_element(R"({"id":42,"url":7})", now).id == "42");
   CHECK(decode_element(R"({"id":")" + std::string(300, 'x') + R"(","url":7})", now).id.empty());
@@ -308,7 +308,7 @@ TEST_CASE("a refused task keeps the producer's id; a dead letter moved back is u
   CHECK_FALSE(decode_element(own, now).was_dead_letter);
 }
 
-TEST_CASE("duplicates are not sent twice; their outcome says so", "[lifecycle]") {
+TEST_CASE("duplicates are not sent twice, their outcome says so", "[lifecycle]") {
   const outcome_fields o = duplicate_outcome(record(0, 1));
   const json j = json::parse(outcome_json(o));
   CHECK(j["status"] == "duplicate");
