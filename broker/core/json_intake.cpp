@@ -7,7 +7,7 @@
 
 #include "broker/core/log.hpp"
 #include "broker/core/server.hpp"
-#include "broker/core/task_json.hpp"
+#include "tasks/records.hpp"
 
 namespace respq::core {
 
@@ -77,7 +77,7 @@ std::string json_intake(server& s, client& c, std::string_view bytes, bool is_js
   } else {
     static std::uint64_t seq = 0;
     const std::string id = "json-port-" + std::to_string(c.id) + "-" + std::to_string(++seq);
-    dead_fields f;
+    tasks::dead_fields f;
     f.id = id;
     f.queue = queue;
     f.reason = "not JSON";
@@ -85,7 +85,7 @@ std::string json_intake(server& s, client& c, std::string_view bytes, bool is_js
     f.payload = bytes;
     f.failed_at =
         std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-    record = dead_record_json(f);
+    record = tasks::dead_record_json(f);
     dead_key = queue + ":dead";
     args[0] = "LPUSH", args[1] = dead_key, args[2] = record;
     log_warning("json-port: " + std::to_string(bytes.size()) + " bytes from " + c.addr +
