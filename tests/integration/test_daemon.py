@@ -105,7 +105,7 @@ def help_defaults():
 def test_help_lists_every_directive_with_the_default_config_get_reports():
     table = help_defaults()
     for name in ("port", "bind", "maxmemory", "maxmemory-policy", "client-output-buffer-limit", "json-port",
-                 "json-queue", "logfile", "http-queue", "appendonly", "slowlog-log-slower-than"):
+                 "json-queue", "logfile", "http-queue", "appendonly"):
         assert name in table, f"{name} missing from --help: {sorted(table)}"
     with Respq() as r:
         c = r.client()
