@@ -191,12 +191,6 @@ std::vector<config_entry> make_table() {
                  c.json_queue = a[0];
                  return {};
                }});
-  t.push_back({"slowlog-log-slower-than", true, [](const config& c) { return std::to_string(c.slowlog_log_slower_than); },
-               [](config& c, const std::vector<std::string>& a) {
-                 return set_uint(c.slowlog_log_slower_than, a, -1, 9223372036854775807LL);
-               }});
-  t.push_back({"slowlog-max-len", true, [](const config& c) { return std::to_string(c.slowlog_max_len); },
-               [](config& c, const std::vector<std::string>& a) { return set_uint(c.slowlog_max_len, a, 0, 2147483647); }});
   t.push_back({"dir", false, [](const config& c) { return c.dir; },
                [](config& c, const std::vector<std::string>& a) { return set_str(c.dir, a); }});
   t.push_back({"logfile", false, [](const config& c) { return c.logfile; },

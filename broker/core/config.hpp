@@ -60,9 +60,6 @@ struct config {
   // and the queue they are pushed onto.
   int json_port = 0;
   std::string json_queue = "tasks";
-  // SLOWLOG: commands slower than this many microseconds are logged (-1 = none, 0 = all).
-  long long slowlog_log_slower_than = 10000;
-  unsigned slowlog_max_len = 128;
   std::string dir = ".";
   std::string logfile;                   // empty: standard output
   std::string loglevel = "notice";
