@@ -146,7 +146,8 @@ long long parse_add_trim(server& s, client& c, args_t a, bool xadd, trim_args& t
     const std::size_t more = argc - 1 - i;
     const std::string_view opt = a[i];
     if (xadd && opt == "*") break;
-    if (eq_nocase(opt, "maxlen") && more) {
+    const bool is_maxlen = eq_nocase(opt, "maxlen");
+    if ((is_maxlen || eq_nocase(opt, "minid")) && more) {
       if (t.kind != trim_kind::none) {
         s.add_error(c, "ERR syntax error, MAXLEN and MINID options at the same time are not compatible");
         return -1;
@@ -159,29 +160,17 @@ long long parse_add_trim(server& s, client& c, args_t a, bool xadd, trim_args& t
       } else if (more >= 2 && next == "=") {
         ++i;
       }
-      if (!integer_arg(s, c, a[i + 1], t.maxlen)) return -1;
-      if (t.maxlen < 0) {
-        s.add_error(c, "ERR The MAXLEN argument must be >= 0.");
+      if (is_maxlen) {
+        if (!integer_arg(s, c, a[i + 1], t.maxlen)) return -1;
+        if (t.maxlen < 0) {
+          s.add_error(c, "ERR The MAXLEN argument must be >= 0.");
+          return -1;
+        }
+      } else if (!id_arg(s, c, a[i + 1], t.minid)) {
         return -1;
       }
       ++i;
-      t.kind = trim_kind::maxlen;
-    } else if (eq_nocase(opt, "minid") && more) {
-      if (t.kind != trim_kind::none) {
-        s.add_error(c, "ERR syntax error, MAXLEN and MINID options at the same time are not compatible");
-        return -1;
-      }
-      t.approx = false;
-      const std::string_view next = a[i + 1];
-      if (more >= 2 && next == "~") {
-        t.approx = true;
-        ++i;
-      } else if (more >= 2 && next == "=") {
-        ++i;
-      }
-      if (!id_arg(s, c, a[i + 1], t.minid)) return -1;
-      ++i;
-      t.kind = trim_kind::minid;
+      t.kind = is_maxlen ? trim_kind::maxlen : trim_kind::minid;
     } else if (eq_nocase(opt, "limit") && more) {
       if (!integer_arg(s, c, a[i + 1], t.limit)) return -1;
       if (t.limit < 0) {
