@@ -416,6 +416,49 @@ def section_delivery():
         row("delivery", "CPU seconds per 1,000 deliveries", cpu("respq"), cpu("php"), "s", higher_is_better=False)
 
 
+def custody_payloads(n, delay):
+    """n task payloads of about 100 bytes each, due `delay` seconds from now; the URL
+    points at a closed loopback port, and nothing is delivered before the figures are read."""
+    url = f"http://127.0.0.1:{free_port()}/hook"
+    base = {"url": url, "delay": delay, "param": {"i": 0}}
+    pad = max(0, 100 - len(json.dumps(base)))
+    return [json.dumps({"url": url, "delay": delay, "param": {"i": i, "p": "x" * max(0, pad - 8 - len(str(i)))}})
+            for i in range(n)]
+
+
+def section_custody():
+    n = int(os.environ.get("RESPQ_BENCH_CUSTODY_TASKS", "200000"))
+    payloads = custody_payloads(n, 3600)
+    size = statistics.mean(len(p) for p in payloads)
+    print(f"custody: {n:,} scheduled tasks of {size:.0f} bytes (due in an hour); respq holding them "
+          "vs redis-server holding the same payloads in a sorted set (Laravel's delayed queue)")
+    with Respq("--http-queue", "tasks") as rq:
+        before = rss_kb(rq.proc.pid)
+        push_all(rq.port, push_wire(payloads))
+        with rq.raw() as raw:
+            deadline = time.time() + 120
+            while int(tasks_info(raw)["scheduled"]) < n:
+                if time.time() > deadline:
+                    raise RuntimeError(f"only {tasks_info(raw)['scheduled']} of {n} tasks scheduled")
+                time.sleep(0.05)
+        respq_bytes = (rss_kb(rq.proc.pid) - before) * 1024 / n
+    with RedisServer() as rs:
+        before = rss_kb(rs.proc.pid)
+        wire = []
+        for i in range(0, n, 1000):
+            chunk = payloads[i:i + 1000]
+            args = [b"ZADD", b"queues:default:delayed"]
+            for j, p in enumerate(chunk):
+                args += [str(1_900_000_000 + i + j).encode(), p.encode()]
+            wire.append(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
+        push_all(rs.port, (b"".join(wire), len(wire)))
+        assert rs.client().zcard("queues:default:delayed") == n
+        redis_bytes = (rss_kb(rs.proc.pid) - before) * 1024 / n
+    print(f"  per task beyond its payload: respq {respq_bytes - size:.0f} bytes (target <= 150), "
+          f"redis-server sorted set {redis_bytes - size:.0f} bytes")
+    row("custody", "RSS per scheduled task (bytes)", respq_bytes, redis_bytes, "B", higher_is_better=False)
+
+
 def section_latency():
     rate, n = 1000, int(os.environ.get("RESPQ_BENCH_LATENCY_TASKS", "5000"))
     print(f"dispatch latency: {n:,} tasks at {rate}/s, LPUSH sent -> request received by the endpoint")
@@ -617,6 +660,7 @@ SECTIONS = {
     "zsets": section_zsets,
     "delivery": section_delivery,
     "latency": section_latency,
+    "custody": section_custody,
     "scripting": section_scripting,
     "laravel": section_laravel,
     "aof": lambda: section_script("aof.sh"),
