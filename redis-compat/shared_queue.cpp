@@ -203,6 +203,9 @@ struct shared_queue::impl {
   bool submit_posted = false;
 
   bool taking = false, recovering = false, stopping = false, started = false;
+  static constexpr std::size_t burst_max = 64;
+  bool queue_had_work = false, burst_empty = false;
+  std::size_t burst_left = 0;  // LMOVE replies awaited
   bool draining = false;  // shutdown's grace period: finish what is in flight, start nothing
   std::size_t in_flight = 0, waiting = 0;
   tasks::rate_gate rate;
@@ -559,22 +562,57 @@ struct shared_queue::impl {
       if (!take_timer.armed()) take_timer.at(rate.next_allowed(), [this] { take(); });
       return;
     }
+    // While the queue has work (the last take found some) and no rate applies, up to
+    // burst_max non-blocking LMOVEs go out pipelined, one per free slot: one round trip
+    // takes many tasks. An empty answer goes back to one BLMOVE, which waits.
+    const std::size_t free = opts.concurrency - in_flight;
+    if (queue_had_work && opts.rate <= 0 && free > 1) {
+      const std::size_t n = std::min<std::size_t>(free, burst_max);
+      taking = true;
+      burst_left = 0;
+      burst_empty = false;
+      for (std::size_t i = 0; i < n; ++i) {
+        if (!taker->command({"LMOVE", name, processing, "RIGHT", "LEFT"}, [this](const redisReply* r) {
+              on_taken(r, "LMOVE");
+              if (--burst_left > 0) return;
+              taking = false;
+              if (burst_empty) queue_had_work = false;
+              if (r) take();  // lost: recovery adopts whatever moved
+            }))
+          break;
+        ++burst_left;
+      }
+      if (burst_left == 0) taking = false;
+      return;
+    }
     taking = true;
     bool sent = taker->command({"BLMOVE", name, processing, "RIGHT", "LEFT", take_timeout}, [this](const redisReply* r) {
       taking = false;
-      if (!r) return;  // lost: recovery adopts whatever it moved
-      if (r->type == REDIS_REPLY_STRING) {
-        ++taken;
-        rate_consume(clock::now());
-        adopt(std::string(r->str, r->len));
-      } else if (r->type == REDIS_REPLY_ERROR) {
-        warn("BLMOVE: " + reply_text(r));
-        take_timer.after(1.0, [this] { take(); });
-        return;
-      }
+      if (!on_taken(r, "BLMOVE")) return;
       take();
     });
     if (!sent) taking = false;
+  }
+
+  // One element moved into the processing list (or none). False when taking must pause
+  // (the connection was lost: recovery adopts whatever moved; or an error: again in 1 s).
+  bool on_taken(const redisReply* r, const char* what) {
+    if (!r) return false;
+    if (r->type == REDIS_REPLY_STRING) {
+      ++taken;
+      queue_had_work = true;
+      rate_consume(clock::now());
+      adopt(std::string(r->str, r->len));
+    } else if (r->type == REDIS_REPLY_ERROR) {
+      warn(std::string(what) + ": " + reply_text(r));
+      if (!take_timer.armed()) take_timer.after(1.0, [this] { take(); });
+      queue_had_work = false;
+      burst_empty = true;
+      return false;
+    } else {
+      burst_empty = true;
+    }
+    return true;
   }
 
   // Claims this node alive and reads its processing list in one step (recover_script),

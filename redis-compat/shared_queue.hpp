@@ -26,7 +26,8 @@
 //
 // Taking. A connection of its own per queue runs BLMOVE <name> <processing> RIGHT LEFT 2,
 // one at a time, while fewer than `concurrency` attempts are in flight (and the queue's
-// rate allows). Each task taken is decoded and delivered by the link's delivery engine,
+// rate allows); while the queue has work and no rate is set, one non-blocking LMOVE per
+// free slot (up to 64) goes out pipelined instead, so one round trip takes many tasks. Each task taken is decoded and delivered by the link's delivery engine,
 // and what its answer means is tasks::decide, the local queues' decision too:
 // delivered -> removed from the processing list; retryable failure -> removed from the
 // processing list and ZADDed to <name>:retry as an envelope (tasks/records: the payload
