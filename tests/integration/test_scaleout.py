@@ -90,9 +90,16 @@ def settled(u, *sidecars):
 
 
 def stop_all(*procs):
+    """Stops them all; a sidecar that was running must exit 0 (under ASan a report of
+    its own at exit makes it fail)."""
+    bad = []
     for p in procs:
-        p.stop()
+        running = p.alive()
+        rc = p.stop()
+        if running and isinstance(p, Respq) and rc != 0:
+            bad.append((rc, p.log_text()[-2000:]))
         p.cleanup()
+    assert not bad, bad
 
 
 def test_directives_in_help_and_config():
@@ -346,7 +353,7 @@ def test_load_with_random_kills_and_restarts_loses_nothing_and_leaves_nothing_st
         def killer():
             rng = random.Random(7)
             while not stop.is_set():
-                if stop.wait(rng.uniform(2, 4)):
+                if stop.wait(rng.uniform(1.5, 3)):
                     break
                 s = rng.choice(sidecars)
                 s.kill9()
@@ -379,7 +386,7 @@ def test_load_with_random_kills_and_restarts_loses_nothing_and_leaves_nothing_st
             print(f"  {len(acked)} tasks, {sum(kills.values())} kills {dict(kills)}; reclaimed {sum(reclaims)} tasks "
                   f"in {len(reclaims)} reclaims, recovered {sum(recoveries)} in {len(recoveries)} restarts; "
                   f"delivered more than once: {sum(1 for t in acked if ok[t] > 1)}")
-            assert sum(kills.values()) >= 5, kills
+            assert sum(kills.values()) >= 4, kills
             assert len(acked) > 500, len(acked)
             # The kills hit sidecars holding work: their lists were reclaimed or recovered.
             assert reclaims or recoveries, logs[-3000:]
