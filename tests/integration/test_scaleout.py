@@ -164,6 +164,42 @@ def test_a_dead_sidecars_tasks_are_reclaimed_by_another():
             stop_all(a, b, c)
 
 
+def test_a_sidecar_taken_for_dead_gives_up_what_was_reclaimed():
+    """A sidecar frozen (SIGSTOP) for longer than node-timeout is taken for dead: another
+    reclaims and delivers its task. When it wakes, its heartbeat finds the lapse, and it
+    gives the task up: its own attempt, already in flight, is the at-least-once window,
+    but it records no second outcome upstream."""
+    import signal
+    with RedisServer() as up, HttpEndpoint(server="python") as ep:
+        u = up.client()
+        a = shared(up.port, "A", concurrency=1, node_timeout=1)
+        b = None
+        try:
+            res = Results(up)
+            u.lpush(Q, task(ep, "x", sleep=3))
+            wait_until(lambda: u.llen(f"{Q}:processing:A") == 1 and hits(ep)["x"] == 1, what="A runs x")
+            b = shared(up.port, "B", concurrency=1, node_timeout=1)
+            a.signal(signal.SIGSTOP)
+            try:
+                wait_until(lambda: u.llen(f"{Q}:processing:A") == 0, timeout=5, what="B reclaims x")
+                wait_until(lambda: res.of("delivered", "x"), timeout=10, what="B delivers x")
+            finally:
+                a.signal(signal.SIGCONT)
+            wait_until(lambda: shared_info(a, Q)["lost_to_reclaim"] == "1", timeout=10,
+                       what="A gives x up")
+            wait_until(lambda: shared_info(a, Q)["in_flight"] == "0", timeout=10, what="A's attempt ended")
+            assert "reclaimed by another sidecar" in a.log_text()
+            assert "Heartbeat: this node's key respq:node:A had expired" in a.log_text()
+            wait_until(lambda: settled(u, a, b), timeout=10, what="everything settled")
+            time.sleep(0.3)
+            assert [o["node"] for o in res.of("delivered", "x")] == ["B"], res.of("delivered")
+            assert hits(ep)["x"] == 2  # A's request was in flight when it froze
+            assert shared_info(b, Q)["reclaimed"] == "1"
+            res.close()
+        finally:
+            stop_all(a, *([b] if b else []))
+
+
 def test_a_retrying_task_keeps_its_attempts_across_a_sidecar_kill():
     """A task fails twice then succeeds; the sidecar that ran its first attempt is killed
     while the task waits for its retry: the retry lives in jobs:retry on the upstream, the
