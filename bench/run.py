@@ -643,6 +643,74 @@ def section_laravel():
                     higher_is_better=False)
 
 
+def section_scaleout():
+    """Shared queues (issue 19): tasks/s through one upstream redis-server with 1, 2 and 3
+    sidecars delivering to nginx (return 204), and the reclaim time after a kill -9."""
+    n = int(os.environ.get("RESPQ_BENCH_SCALEOUT_TASKS", "20000"))
+    print(f"Scale-out: {n:,} tasks LPUSHed on one upstream redis-server, taken by 1-3 sidecars "
+          "(shared queue, concurrency 128 each), delivered to nginx")
+    with Nginx() as ng:
+        url = f"http://127.0.0.1:{ng.port}/send_mail"
+        wire = push_wire(task_payloads(url, n))
+        for k in (1, 2, 3):
+            rates = []
+            for _ in range(ROUNDS):
+                with RedisServer() as up:
+                    cars = [Respq("--upstream", "127.0.0.1", str(up.port), "--node-id", f"bench-{i}",
+                                  "--http-queue", "tasks", "shared", "yes", "concurrency", "128", "per-host", "128")
+                            for i in range(k)]
+                    try:
+                        raws = [c.raw() for c in cars]
+                        for r in raws:
+                            r.__enter__()
+                        deadline = time.time() + 10
+                        while not all(tasks_info(r).get("taker") == "up" for r in raws) and time.time() < deadline:
+                            time.sleep(0.01)
+                        cpu0 = cpu_seconds(up.proc.pid)
+                        t0 = time.time()
+                        push_all(up.port, wire)
+                        while sum(int(tasks_info(r)["delivered"]) for r in raws) < n:
+                            time.sleep(0.005)
+                        dt = time.time() - t0
+                        rates.append((n / dt, (cpu_seconds(up.proc.pid) - cpu0) / dt))
+                        for r in raws:
+                            r.__exit__(None, None, None)
+                    finally:
+                        for c in cars:
+                            c.stop()
+                            c.cleanup()
+            med = statistics.median(r[0] for r in rates)
+            up_cpu = statistics.median(r[1] for r in rates)
+            per_task = statistics.median(r[1] / r[0] * 1e6 for r in rates)
+            print(f"  {k} sidecar{'s' if k > 1 else ' '}: {med:9.0f} tasks/s  (upstream redis-server busy "
+                  f"{up_cpu * 100:4.0f}% of a core, {per_task:5.1f} us CPU per task; runs "
+                  f"{' '.join(f'{r[0]:.0f}' for r in rates)})")
+    # Reclaim: a sidecar holding tasks dies; how long until another moved them back.
+    nt = float(os.environ.get("RESPQ_BENCH_NODE_TIMEOUT", "5"))
+    with RedisServer() as up, harness.HttpEndpoint(server="python") as ep:
+        cars = [Respq("--upstream", "127.0.0.1", str(up.port), "--node-id", f"r-{i}", "--node-timeout", str(nt),
+                      "--shutdown-grace", "0",
+                      "--http-queue", "tasks", "shared", "yes", "concurrency", "4") for i in range(3)]
+        try:
+            u = up.client()
+            for i in range(12):
+                u.lpush("tasks", json.dumps({"url": ep.url("/slow", sleep=60), "id": f"slow-{i}"}))
+            key = "tasks:processing:r-0"
+            while u.llen(key) < 4:
+                time.sleep(0.01)
+            cars[0].kill9()
+            t0 = time.time()
+            while u.llen(key) > 0 and time.time() - t0 < 10 * nt:
+                time.sleep(0.01)
+            took = time.time() - t0
+            print(f"  reclaim after kill -9 (node-timeout {nt:g} s): the dead sidecar's 4 tasks back in the "
+                  f"queue after {took:.2f} s ({took / nt:.2f} x node-timeout; bound 2 x)")
+        finally:
+            for c in cars:
+                c.stop()
+                c.cleanup()
+
+
 def section_script(name):
     path = os.path.join(ROOT, "bench", name)
     if os.path.exists(path):
@@ -665,6 +733,7 @@ SECTIONS = {
     "laravel": section_laravel,
     "aof": lambda: section_script("aof.sh"),
     "mirror": lambda: section_script("mirror.sh"),
+    "scaleout": section_scaleout,
 }
 
 

@@ -312,6 +312,49 @@ std::vector<config_entry> make_table() {
                [](config& c, const std::vector<std::string>& a) { return set_mem(c.mirror_backlog_size, a); }});
   t.push_back({"node-id", false, [](const config& c) { return c.node_id; },
                [](config& c, const std::vector<std::string>& a) { return set_str(c.node_id, a); }});
+  t.push_back({"node-timeout", true, [](const config& c) { return fmt_double(c.node_timeout); },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 double v;
+                 if (a.size() != 1 || !parse_double(a[0], v) || v < 0.5 || v > 86400)
+                   return "argument must be a number of seconds between 0.5 and 86400";
+                 c.node_timeout = v;
+                 return {};
+               }});
+  t.push_back({"upstream-sentinel", false,
+               [](const config& c) {
+                 std::string out;
+                 for (const auto& [h, p] : c.upstream_sentinels)
+                   out += (out.empty() ? "" : " ") + h + " " + std::to_string(p);
+                 return out;
+               },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 if (a.empty() || a.size() % 2 != 0)
+                   return "wrong number of arguments (upstream-sentinel <host> <port> [<host> <port> ...])";
+                 std::vector<std::pair<std::string, int>> v;
+                 for (std::size_t i = 0; i < a.size(); i += 2) {
+                   long long p;
+                   if (a[i].empty() || !parse_ll(a[i + 1], p) || p < 1 || p > 65535) return "invalid sentinel address";
+                   v.emplace_back(a[i], static_cast<int>(p));
+                 }
+                 c.upstream_sentinels = std::move(v);
+                 return {};
+               }});
+  t.push_back({"upstream-master-name", false, [](const config& c) { return c.upstream_master_name; },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 if (a.size() != 1 || a[0].empty()) return "upstream-master-name needs a name";
+                 c.upstream_master_name = a[0];
+                 return {};
+               }});
+  t.push_back({"upstream-wait-replicas", true, [](const config& c) { return std::to_string(c.upstream_wait_replicas); },
+               [](config& c, const std::vector<std::string>& a) { return set_uint(c.upstream_wait_replicas, a, 0, 1000); }});
+  t.push_back({"upstream-wait-timeout", true, [](const config& c) { return fmt_double(c.upstream_wait_timeout); },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 double v;
+                 if (a.size() != 1 || !parse_double(a[0], v) || v < 0.001 || v > 3600)
+                   return "argument must be a number of seconds between 0.001 and 3600";
+                 c.upstream_wait_timeout = v;
+                 return {};
+               }});
   return t;
 }
 

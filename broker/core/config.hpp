@@ -89,6 +89,15 @@ struct config {
   std::vector<std::string> mirror_keys{"*"};
   std::uint64_t mirror_backlog_size = 64ull * 1024 * 1024;
   std::string node_id;                   // shared queues: this sidecar's name
+  // Shared queues: a sidecar whose heartbeat (respq:node:<node-id>) is older than this
+  // many seconds is dead, and the others move its processing lists back to the queue.
+  double node_timeout = 15;
+  // Sentinel: where to ask for the upstream master (host, port pairs) and its name there.
+  std::vector<std::pair<std::string, int>> upstream_sentinels;
+  std::string upstream_master_name = "mymaster";
+  // Spool forwarding waits for this many replicas (WAIT) before dropping a batch locally.
+  int upstream_wait_replicas = 0;
+  double upstream_wait_timeout = 1;  // seconds WAIT may take; fewer replicas: resent later
 
   std::string config_file;               // absolute path of the file read, if any
 };
