@@ -395,8 +395,8 @@ void server::dispatch(client& c, args_t args) {
       for (const auto& q : c.multi_queue) {
         const command_def* d = lookup(q[0]);
         if (!d) continue;
-        const std::vector<std::string_view> qargs(q.begin(), q.end());
-        if ((d->flags & flag_denyoom) || script_denies_oom(*d, qargs)) denyoom = true;
+        const std::string_view head[2] = {q[0], q.size() > 1 ? std::string_view(q[1]) : std::string_view()};
+        if ((d->flags & flag_denyoom) || script_denies_oom(*d, args_t(head, q.size() > 1 ? 2 : 1))) denyoom = true;
       }
     } else if (c.in_multi && cmd->fn != cmd_discard && cmd->fn != cmd_quit && cmd->fn != cmd_reset) {
       denyoom = true;
