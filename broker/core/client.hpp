@@ -62,6 +62,7 @@ struct client {
   bool queued_for_write = false;   // in server::pending_writes_
   bool monitor = false;
   bool is_fake = false;            // AOF loading and internal execution: no I/O
+  bool counts_stats = false;       // a fake client whose calls INFO commandstats counts (a script's)
   bool no_evict = false;
   // CLIENT REPLY: OFF silences every reply; SKIP silences the next command's (reply_skip
   // is set while that command runs and until it is answered, if it blocks).

@@ -157,10 +157,13 @@ void server::queue_write(client& c) {
   pending_writes_.push_back(&c);
 }
 
-void server::add_error(client& c, std::string_view msg) {
-  ++stats_.total_errors;
-  std::size_t sp = msg.find(' ');
-  ++stats_.error_replies[std::string(msg.substr(0, sp))];
+void server::add_error(client& c, std::string_view msg, bool counted) {
+  if (counted) {
+    ++stats_.total_errors;
+    ++stats_.error_replies[std::string(msg.substr(0, msg.find(' ')))];
+  } else {
+    uncounted_failure_ = true;
+  }
   if (msg.find_first_of("\r\n") == std::string_view::npos) {
     reply(c).error(msg);
     return;
@@ -170,6 +173,13 @@ void server::add_error(client& c, std::string_view msg) {
   for (char& ch : clean)
     if (ch == '\r' || ch == '\n') ch = ' ';
   reply(c).error(clean);
+}
+
+void server::count_script_rejection(const command_def* cmd, std::string_view msg) {
+  ++stats_.total_errors;
+  ++stats_.error_replies[std::string(msg.substr(0, msg.find(' ')))];
+  if (cmd) ++cmd->stats.rejected;
+  errors_mark_ = stats_.total_errors;
 }
 
 void server::on_input(client& c) {
@@ -380,11 +390,13 @@ void server::dispatch(client& c, args_t args) {
   // would run a denyoom command.
   if (cfg_.maxmemory && !loading_) {
     const std::uint32_t flags = rejected_as ? rejected_as->flags : cmd->flags;
-    bool denyoom = flags & flag_denyoom;
+    bool denyoom = (flags & flag_denyoom) || script_denies_oom(*cmd, args);
     if (cmd->fn == cmd_exec) {
       for (const auto& q : c.multi_queue) {
         const command_def* d = lookup(q[0]);
-        if (d && (d->flags & flag_denyoom)) denyoom = true;
+        if (!d) continue;
+        const std::string_view head[2] = {q[0], q.size() > 1 ? std::string_view(q[1]) : std::string_view()};
+        if ((d->flags & flag_denyoom) || script_denies_oom(*d, args_t(head, q.size() > 1 ? 2 : 1))) denyoom = true;
       }
     } else if (c.in_multi && cmd->fn != cmd_discard && cmd->fn != cmd_quit && cmd->fn != cmd_reset) {
       denyoom = true;
@@ -417,6 +429,14 @@ void server::dispatch(client& c, args_t args) {
   if (!script_busy()) after_command();
 }
 
+// EVAL and EVALSHA (and their _RO forms) of a script whose shebang line declares neither
+// allow-oom nor no-writes are denyoom, as the flags Redis 7.0 derives from the script.
+bool server::script_denies_oom(const command_def& cmd, args_t args) {
+  const bool eval = cmd.fn == cmd_eval || cmd.fn == cmd_eval_ro;
+  if (!eval && cmd.fn != cmd_evalsha && cmd.fn != cmd_evalsha_ro) return false;
+  return args.size() >= 2 && scripts().denies_oom(args[1], !eval);
+}
+
 void server::call(client& c, const command_def& cmd, args_t args) {
   const std::uint64_t dirty_before = dirty_;
   // The command runs in the client's database (SELECT inside EXEC or an AOF changes it
@@ -435,6 +455,7 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   // A command failed if it replied an error since the last command ended: EXEC does
   // not count as failed for an error of one of its commands (Redis does the same).
   errors_mark_ = stats_.total_errors;
+  uncounted_failure_ = false;
   const std::uint64_t started = cycle_clock::now();
   // One time for the whole command (and EXEC). Without deadlines nothing reads it, and the
   // cron keeps it within 100 ms anyway: the hot path skips the clock read.
@@ -444,13 +465,16 @@ void server::call(client& c, const command_def& cmd, args_t args) {
     for_each_key(cmd, args, [&](std::string_view k) { key_write_hook(db_index, k, false); });
   cmd.fn(*this, c, args);
   ++stats_.commands_processed;
-  if (!loading_ && !c.is_fake) {  // as Redis: AOF replay and respq's own calls are not counted
+  // As Redis: AOF replay and respq's own calls are not counted; the commands a script
+  // runs are, each under its own name.
+  if (!loading_ && (!c.is_fake || c.counts_stats)) {
     const std::uint64_t ended = cycle_clock::now();
     if (ended > started) effective->stats.cycles += ended - started;  // (a counter behind on another core)
     ++effective->stats.calls;
-    if (stats_.total_errors != errors_mark_) ++effective->stats.failed;
+    if (stats_.total_errors != errors_mark_ || uncounted_failure_) ++effective->stats.failed;
   }
   errors_mark_ = stats_.total_errors;
+  uncounted_failure_ = false;
   // Monitors see a command once it ran, as in Redis 7: EXEC after the commands it ran.
   // Redis hides administrative commands (CONFIG, DEBUG, CLIENT LIST, ...); for a container
   // the subcommand decides. Credentials are shown redacted (feed_monitors).

@@ -228,7 +228,16 @@ class server {
   }
   // Pub/sub messages and subscription notices: sent whatever CLIENT REPLY says, as in Redis.
   resp::reply_writer push(client& c) { return resp::reply_writer(c.out, c.resp); }
-  void add_error(client& c, std::string_view msg);  // counts error stats
+  // Replies an error and counts it (INFO errorstats, total_error_replies, the command's
+  // failed_calls). counted = false: an error a script returns that was counted already,
+  // when its command failed or was refused inside the script (Redis 7.0's
+  // ERR_REPLY_FLAG_NO_STATS_UPDATE): only the command (EVAL) counts as failed.
+  void add_error(client& c, std::string_view msg, bool counted = true);
+  // A command a script called was refused before it ran (unknown, arity, not allowed in a
+  // script or a read-only one, maxmemory, a failing AOF): the error is counted now, and
+  // cmd's rejected_calls (cmd null: unknown), as Redis's scriptCall does. It does not
+  // make the script's own command fail: a script may go on after redis.pcall.
+  void count_script_rejection(const command_def* cmd, std::string_view msg);
   void queue_write(client& c);
 
   // Keys, in the current database.
@@ -279,6 +288,9 @@ class server {
   // command costs nothing while well under the limit.
   std::uint64_t used_memory();
   bool over_maxmemory();
+  // Whether cmd with args is EVAL/EVALSHA of a script refused over maxmemory (shebang
+  // without allow-oom or no-writes): a denyoom command then.
+  bool script_denies_oom(const command_def& cmd, args_t args);
   // A command that may grow memory was admitted: add its size to the estimate.
   void account_write(args_t args);
   // Ten times a second (cron), and after CONFIG SET maxmemory.
@@ -363,6 +375,7 @@ class server {
   std::vector<command_def> command_storage_;
   cycle_clock cycle_clock_;
   std::uint64_t errors_mark_ = 0;  // total_errors when the last command started or ended
+  bool uncounted_failure_ = false;  // the running command replied an error counted before
 
   std::unordered_map<std::uint64_t, std::unique_ptr<client>> clients_;
   std::unique_ptr<client> internal_;

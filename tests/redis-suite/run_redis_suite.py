@@ -138,8 +138,7 @@ def main():
         cmd = ["tclsh", "tests/test_helper.tcl", "--host", "127.0.0.1", "--port", str(rq.port),
                "--durable", "--clients", "1", "--timeout", "300", "--ignore-encoding",
                # Tags the suite gives to tests that need what an external server lacks.
-               "--tags", "-needs:debug", "--tags", "-needs:repl", "--tags", "-needs:config-maxmemory",
-               "--tags", "-needs:function"]
+               "--tags", "-needs:debug", "--tags", "-needs:repl", "--tags", "-needs:function"]
         for u in units:
             cmd += ["--single", u]
         for unit, name in sorted(skipped):
