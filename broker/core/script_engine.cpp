@@ -405,10 +405,18 @@ int lua_noop(lua_State*) { return 0; }
 // original, writes raise Redis's error.
 // Errors raised from these metamethods name the script line that caused them, as
 // Redis's do; errors of the redis.* functions do not (plain_error).
-int error_at_caller(lua_State* L, const std::string& msg) {
+// lua_error longjmps past the C++ frames: the message is built from Lua strings only, so
+// that no std::string is left behind unfreed.
+int error_at_caller(lua_State* L, const char* msg, const char* name = nullptr) {
   luaL_where(L, 1);
-  lua_pushlstring(L, msg.data(), msg.size());
-  lua_concat(L, 2);
+  lua_pushstring(L, msg);
+  if (!name) {
+    lua_concat(L, 2);
+    return lua_error(L);
+  }
+  lua_pushstring(L, name);
+  lua_pushliteral(L, "'");
+  lua_concat(L, 4);
   return lua_error(L);
 }
 
@@ -453,7 +461,7 @@ int globals_index(lua_State* L) {
   lua_rawget(L, lua_upvalueindex(1));
   if (!lua_isnil(L, -1)) return 1;
   const char* name = lua_tostring(L, 2);
-  return error_at_caller(L, std::string("Script attempted to access nonexistent global variable '") + (name ? name : "?") + "'");
+  return error_at_caller(L, "Script attempted to access nonexistent global variable '", name ? name : "?");
 }
 
 // Whether the value at idx is one of the read-only proxies (library tables, _G).
