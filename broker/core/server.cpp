@@ -109,6 +109,8 @@ server::server(config cfg) : cfg_(std::move(cfg)) {
       db_scope in(*this, raw->index);
       expire_key(key);
     };
+    ks->stream_watchers = &group_waiters_;
+    ks->on_stream_removed = [this](int db_index, const std::string& key) { stream_removed(db_index, key); };
     dbs_.push_back(std::move(ks));
   }
   waiters_.resize(n);
@@ -552,7 +554,7 @@ std::vector<std::string_view> server::command_keys(const command_def& cmd, args_
       at = 2;
       if (args.size() > 1) keys.push_back(args[1]);
     }
-    if (name == "xread") {
+    if (name == "xread" || name == "xreadgroup") {
       // XREAD ... STREAMS key... id...: the first half of what follows STREAMS.
       for (std::size_t i = 1; i < args.size(); ++i) {
         if (args[i].size() == 7 && to_lower(args[i]) == "streams") {
