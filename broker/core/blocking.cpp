@@ -142,6 +142,7 @@ bool server::serve_key(const std::string& key) {
         continue;
       }
       add_error(c, "UNBLOCKED the stream key no longer exists");
+      if (const command_def* d = lookup(c.blocked->command)) ++d->stats.failed;  // INFO commandstats, as Redis
       unblock_client(c, false);
       continue;
     }
@@ -159,8 +160,11 @@ bool server::serve_key(const std::string& key) {
         will_write(key);
         turn_writers_.push_back(c.id);
       }
+      const std::uint64_t errors_before = stats_.total_errors;
       if (!serve_xread_waiter(*this, c, key)) continue;
       if (c.blocked->xgroup) ++dirty_;
+      if (stats_.total_errors != errors_before)  // -NOGROUP: the group was destroyed
+        if (const command_def* d = lookup(c.blocked->command)) ++d->stats.failed;
       ++stats_.total_blocking_served;
       served_any = true;
       unblock_client(c, false);
