@@ -548,7 +548,10 @@ void xread_generic(server& s, client& c, args_t a, bool xreadgroup) {
   }
   // Effects are logged by the group reads themselves (XCLAIM, XGROUP SETID), never as
   // the command.
-  if (xreadgroup) s.effects_logged();
+  if (xreadgroup) {
+    s.effects_logged();
+    s.keys_signalled();  // a group read does not touch WATCH, as in Redis
+  }
   const auto key_at = [&](std::size_t i) { return a[streams_arg + i]; };
   // ids[i]: read entries after it; for ">" the maximum id, resolved to the group's last
   // id when served (as Redis does).

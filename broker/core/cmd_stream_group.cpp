@@ -11,6 +11,9 @@
 // CREATECONSUMER`. XCLAIM and XAUTOCLAIM log the same XCLAIM form for every entry they
 // changed (also for pending entries they dropped because the entry was deleted: the
 // replayed XCLAIM drops them too). XGROUP and XACK are logged as they are.
+//
+// WATCH: as in Redis 7.0, changing a group (reads, acks, claims, XGROUP) does not count as
+// modifying the key; only the stream XGROUP CREATE ... MKSTREAM makes does.
 #include <algorithm>
 #include <climits>
 
@@ -249,6 +252,7 @@ void xinfo_consumers(server& s, client& c, std::string_view key, const stream_va
 // [ENTRIESREAD n] | DESTROY key group | CREATECONSUMER key group consumer |
 // DELCONSUMER key group consumer | HELP
 void cmd_xgroup(server& s, client& c, args_t a) {
+  s.keys_signalled();  // WATCH is not told (see the top of this file)
   const std::string sub = to_lower(a[1]);
   stream_value* st = nullptr;
   stream_group* g = nullptr;
@@ -384,6 +388,7 @@ void cmd_xgroup(server& s, client& c, args_t a) {
 
 // XACK key group id [id ...]
 void cmd_xack(server& s, client& c, args_t a) {
+  s.keys_signalled();  // WATCH is not told (see the top of this file)
   bool wrong;
   stream_value* st = lookup_stream(s, c, a[1], wrong);
   if (wrong) return;
@@ -509,6 +514,7 @@ void cmd_xpending(server& s, client& c, args_t a) {
 // XCLAIM key group consumer min-idle-time id [id ...] [IDLE ms] [TIME ms] [RETRYCOUNT n]
 // [FORCE] [JUSTID] [LASTID id]
 void cmd_xclaim(server& s, client& c, args_t a) {
+  s.keys_signalled();  // WATCH is not told (see the top of this file)
   bool wrong;
   stream_value* st = lookup_stream(s, c, a[1], wrong);
   if (wrong) return;
@@ -629,6 +635,7 @@ void cmd_xclaim(server& s, client& c, args_t a) {
 
 // XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]
 void cmd_xautoclaim(server& s, client& c, args_t a) {
+  s.keys_signalled();  // WATCH is not told (see the top of this file)
   long long min_idle;
   if (!parse_integer(a[4], min_idle)) {
     s.add_error(c, "ERR Invalid min-idle-time argument for XAUTOCLAIM");
