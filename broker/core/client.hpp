@@ -33,6 +33,11 @@ struct blocked_state {
   std::string target;              // BLMOVE / BRPOPLPUSH destination
   long long count = 1;             // BLMPOP / BZMPOP COUNT; XREAD COUNT (0: no limit)
   std::vector<stream_id> stream_ids;  // XREAD: per key, entries after this id are wanted
+  // XREADGROUP (kind xread with xgroup): the group and consumer it reads as; its
+  // stream_ids follow the group's last id when served.
+  bool xgroup = false;
+  bool noack = false;
+  std::string group, consumer;
   clock::time_point deadline = clock::time_point::max();
   std::string command;             // lower-case name, for CLIENT LIST cmd=
   int db = 0;                      // the database the keys are in (the client's at blocking)

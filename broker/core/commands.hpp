@@ -84,7 +84,7 @@ bool db_index_arg(server& s, client& c, std::string_view arg, int& out);
   X(zrevrange) X(zremrangebyscore) X(zremrangebyrank) X(zremrangebylex) X(zpopmin) X(zpopmax)        \
   X(zmpop) X(zrandmember) X(zscan) X(zunion) X(zinter) X(zdiff) X(zunionstore) X(zinterstore)         \
   X(zdiffstore) X(zintercard) X(bzpopmin) X(bzpopmax) X(bzmpop)                                      \
-  X(xadd) X(xlen) X(xrange) X(xrevrange) X(xdel) X(xtrim) X(xread) X(xsetid) X(xinfo)                \
+  X(xadd) X(xlen) X(xrange) X(xrevrange) X(xdel) X(xtrim) X(xread) X(xsetid) X(xinfo) X(xreadgroup) X(xgroup) X(xack) X(xpending) X(xclaim) X(xautoclaim)                \
   X(publish) X(subscribe) X(unsubscribe) X(psubscribe) X(punsubscribe) X(pubsub)                     \
   X(multi) X(exec) X(discard) X(watch) X(unwatch)                                                    \
   X(info) X(command) X(config) X(time) X(shutdown) X(bgrewriteaof) X(monitor) X(lastsave)            \

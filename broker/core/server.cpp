@@ -109,6 +109,8 @@ server::server(config cfg) : cfg_(std::move(cfg)) {
       db_scope in(*this, raw->index);
       expire_key(key);
     };
+    ks->stream_watchers = &group_waiters_;
+    ks->on_stream_removed = [this](int db_index, const std::string& key) { stream_removed(db_index, key); };
     dbs_.push_back(std::move(ks));
   }
   waiters_.resize(n);
@@ -409,7 +411,7 @@ void server::dispatch(client& c, args_t args) {
       account_write(args);
     }
   }
-  if ((cmd->flags & flag_write) && !loading_ && !c.in_multi) {
+  if (((rejected_as ? rejected_as->flags : cmd->flags) & flag_write) && !loading_ && !c.in_multi) {
     if (std::string err = write_refusal(); !err.empty()) {
       reject(err);
       return;
@@ -461,8 +463,11 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   // cron keeps it within 100 ms anyway: the hot path skips the clock read.
   if (!c.in_exec && db().volatile_keys()) db().update_clock();
   const int db_index = cur_db_;
-  if ((cmd.flags & flag_write) && key_write_hook)
-    for_each_key(cmd, args, [&](std::string_view k) { key_write_hook(db_index, k, false); });
+  // A container's subcommand (XGROUP CREATE) has its own flags and key positions.
+  const command_def& keyed = effective->first_key > 0 ? *effective : cmd;
+  const bool writes = (cmd.flags | effective->flags) & flag_write;
+  if (writes && key_write_hook)
+    for_each_key(keyed, args, [&](std::string_view k) { key_write_hook(db_index, k, false); });
   cmd.fn(*this, c, args);
   ++stats_.commands_processed;
   // As Redis: AOF replay and respq's own calls are not counted; the commands a script
@@ -482,15 +487,15 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   if (dirty_ != dirty_before) {
     if (!c.is_fake) turn_writers_.push_back(c.id);
     // The HTTP queues and their records live in database 0.
-    if ((cmd.flags & flag_write) && !loading_ && db_index == 0)
-      for_each_key(cmd, args, [&](std::string_view k) { tasks_->on_key_written(k); });
+    if (writes && !loading_ && db_index == 0)
+      for_each_key(keyed, args, [&](std::string_view k) { tasks_->on_key_written(k); });
     // Propagate the command as is unless the handler wrote its own effects, and tell
     // WATCHers about every key it names.
     // (EXEC is not a write command: its queued commands propagated themselves.)
-    if (!effects_logged_ && (cmd.flags & flag_write))
-      stream_.append(args, cmd.first_key > 0 ? static_cast<std::size_t>(cmd.first_key) : 0);
+    if (!effects_logged_ && writes)
+      stream_.append(args, keyed.first_key > 0 ? static_cast<std::size_t>(keyed.first_key) : 0);
     if (!watchers_[static_cast<std::size_t>(cur_db_)].empty() && !keys_signalled_)
-      for_each_key(cmd, args, [&](std::string_view k) { signal_modified_key(k); });
+      for_each_key(keyed, args, [&](std::string_view k) { signal_modified_key(k); });
   }
   effects_logged_ = false;
   keys_signalled_ = false;
@@ -565,6 +570,10 @@ void server::before_write() {
 
 std::vector<std::string_view> server::command_keys(const command_def& cmd, args_t args) const {
   std::vector<std::string_view> keys;
+  // A container's subcommand names its own keys (XGROUP CREATE key ...).
+  if (!cmd.subcommands.empty() && args.size() >= 2)
+    if (const command_def* sub = find_subcommand(cmd, args[1]); sub && sub->first_key > 0)
+      return command_keys(*sub, args);
   if (cmd.flags & flag_movablekeys) {
     // LMPOP/ZMPOP/ZUNION/ZINTER/ZDIFF/ZINTERCARD/SINTERCARD numkeys key...; BLMPOP/BZMPOP
     // timeout numkeys key...; EVAL script numkeys key...; Z*STORE destination numkeys key...
@@ -576,7 +585,7 @@ std::vector<std::string_view> server::command_keys(const command_def& cmd, args_
       at = 2;
       if (args.size() > 1) keys.push_back(args[1]);
     }
-    if (name == "xread") {
+    if (name == "xread" || name == "xreadgroup") {
       // XREAD ... STREAMS key... id...: the first half of what follows STREAMS.
       for (std::size_t i = 1; i < args.size(); ++i) {
         if (args[i].size() == 7 && to_lower(args[i]) == "streams") {

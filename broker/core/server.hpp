@@ -243,6 +243,9 @@ class server {
   // Keys, in the current database.
   void signal_modified_key(std::string_view key);   // WATCH
   void signal_key_as_ready(std::string_view key);   // a list got elements
+  // A stream at `key` of database `db` was removed or replaced: clients blocked in
+  // XREADGROUP on it are answered once the command ends (from the keyspace).
+  void stream_removed(int db, const std::string& key);
   void key_deleted(std::string_view key);           // a key vanished (DEL, pop to empty, ...)
   // A key's deadline passed (found on access or by the cron): DEL to the command stream,
   // WATCH and the task queues told, then removed.
@@ -387,6 +390,7 @@ class server {
   // after each command.
   std::vector<std::unordered_map<std::string, std::list<client*>, string_hash, std::equal_to<>>> waiters_;
   std::vector<std::pair<int, std::string>> ready_keys_;
+  std::size_t group_waiters_ = 0;  // clients blocked in XREADGROUP (the keyspaces read it)
   std::vector<std::unordered_set<std::string, string_hash, std::equal_to<>>> ready_set_;
   std::multimap<clock::time_point, client*> block_deadlines_;
   std::vector<client*> unblocked_;
