@@ -45,7 +45,7 @@ UNITS = [
     "unit/type/list", "unit/type/list-2", "unit/type/list-3", "unit/pubsub", "unit/multi",
     "unit/protocol", "unit/quit", "unit/introspection", "unit/introspection-2",
     "unit/info-command", "unit/keyspace", "unit/type/incr", "unit/type/string", "unit/type/hash",
-    "unit/other", "unit/type/set", "unit/type/zset", "unit/scripting",
+    "unit/other", "unit/type/set", "unit/type/zset", "unit/scripting", "unit/slowlog", "unit/latency-monitor",
 ]
 # Not run: units about what respq does not have (streams, ACL, replication, ...).
 EXPECTED = os.path.join(HERE, "expected-failures.txt")
