@@ -20,6 +20,7 @@
 #include "broker/core/server.hpp"
 #include "broker/core/version.hpp"
 #include "broker/network.hpp"
+#include "broker/sd_notify.hpp"
 #include "broker/services.hpp"
 
 namespace {
@@ -162,6 +163,9 @@ int main(int argc, char** argv) {
   }
   core::log_notice("Server initialized");
   core::log_notice("Ready to accept connections tcp on port " + std::to_string(srv.cfg().port));
+  // systemd (Type=notify): started only now, with the AOF loaded and the ports open.
+  if (broker::sd_notify("READY=1\nSTATUS=Ready to accept connections\nMAINPID=" + std::to_string(::getpid())))
+    core::log_notice("systemd supervision: READY=1 sent");
   int rc = net.run();
   svc.stop();
   if (!pidfile.empty()) ::unlink(pidfile.c_str());

@@ -189,7 +189,19 @@ bool aof::write_out(std::string_view extra, bool force) {
   const std::uint64_t before = current_size_;
   if (have_bytes) {
     int err = 0;
+    // LATENCY: Redis's aof-write events (the monitor is off unless its threshold is set).
+    const bool timed = s_.cfg().latency_monitor_threshold > 0;
+    const auto write_start = timed ? steady_clock::now() : steady_clock::time_point{};
     std::size_t n = write_all(fd_, buf_, extra, err);
+    if (timed) {
+      const long long ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - write_start).count();
+      s_.latency_sample(sync_->in_flight.load() > 0 ? "aof-write-pending-fsync"
+                        : rw_                       ? "aof-write-active-child"
+                                                    : "aof-write-alone",
+                        ms);
+      s_.latency_sample("aof-write", ms);
+    }
     if (err) {
       // Cut a partial record off so the file ends on a record boundary; the bytes stay
       // buffered and are written again, whole, on the next attempt.
@@ -210,7 +222,11 @@ bool aof::write_out(std::string_view extra, bool force) {
   }
   if (policy == fsync_policy::always) {
     if (fsync_offset_ != current_size_) {
-      if (int err = sync_data(fd_)) {
+      const auto sync_start = steady_clock::now();
+      const int sync_err = sync_data(fd_);
+      s_.latency_sample("aof-fsync-always",
+                        std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - sync_start).count());
+      if (int err = sync_err) {
         // After a failed fsync the kernel may have marked the pages clean without writing
         // them: cut the bytes off and write them again, so a later successful fsync
         // really covers them.
@@ -420,8 +436,12 @@ void aof::finish_rewrite() {
     abort_rewrite("fsync of " + rw_->path() + " failed: " + error_text(e));
     return;
   }
-  if (::rename(rw_->path().c_str(), path_.c_str()) != 0) {
-    abort_rewrite("can't rename " + rw_->path() + " to " + path_ + ": " + error_text(errno));
+  const auto rename_start = steady_clock::now();
+  const int renamed = ::rename(rw_->path().c_str(), path_.c_str()) == 0 ? 0 : errno;
+  s_.latency_sample("aof-rename",
+                    std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - rename_start).count());
+  if (renamed != 0) {
+    abort_rewrite("can't rename " + rw_->path() + " to " + path_ + ": " + error_text(renamed));
     return;
   }
   if (int e = sync_parent_dir(path_))

@@ -81,8 +81,12 @@ void server::kill_client(client& c) {
 void server::unblock_client(client& c, bool timed_out) {
   if (!c.blocked) return;
   remove_from_waiters(c);
-  c.blocked.reset();
+  std::unique_ptr<blocked_state> b = std::move(c.blocked);
   if (timed_out) reply(c).null_array();
+  // The slowlog entry of a command that blocked, now that it is answered (Redis's
+  // updateStatsOnUnblock).
+  if (!b->slowlog_args.empty())
+    slowlog_.push_logged(std::move(b->slowlog_args), b->slowlog_us, c.addr, c.name, cfg_.slowlog_max_len);
   queue_write(c);
   if (!c.unblocked_pending && !c.in.empty()) {
     c.unblocked_pending = true;

@@ -41,6 +41,10 @@ struct blocked_state {
   clock::time_point deadline = clock::time_point::max();
   std::string command;             // lower-case name, for CLIENT LIST cmd=
   int db = 0;                      // the database the keys are in (the client's at blocking)
+  // The slowlog entry to push when the client is answered (empty: none), as Redis logs a
+  // blocked command once it is unblocked.
+  std::vector<std::string> slowlog_args;
+  std::int64_t slowlog_us = 0;
 };
 
 struct client {

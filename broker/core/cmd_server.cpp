@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -593,6 +594,7 @@ void cmd_config(server& s, client& c, args_t a) {
       changed.push_back(name);
     }
     s.cfg() = std::move(trial);
+    s.refresh_timing();
     for (const auto& name : changed) {
       if (name == "loglevel") log_set_level(s.cfg().loglevel);
       for (auto& l : s.config_listeners) l(name);
@@ -602,14 +604,25 @@ void cmd_config(server& s, client& c, args_t a) {
     s.reset_stats();
     s.reply(c).ok();
   } else if (sub == "rewrite" && a.size() == 2) {
-    s.add_error(c, "ERR CONFIG REWRITE is not supported by respq: edit the config file");
+    if (s.cfg().config_file.empty()) {
+      s.add_error(c, "ERR The server is running without a config file");
+      return;
+    }
+    if (int err = rewrite_config_file(s.cfg(), s.cfg().config_file)) {
+      log_warning("CONFIG REWRITE failed: " + std::string(std::strerror(err)));
+      s.add_error(c, "ERR Rewriting config file: " + std::string(std::strerror(err)));
+      return;
+    }
+    log_warning("CONFIG REWRITE executed with success.");
+    s.reply(c).ok();
   } else if (sub == "help") {
     static const char* lines[] = {
         "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values.",
         "SET <directive> <value>", "    Set the configuration <directive> to <value>.",
         "RESETSTAT", "    Reset statistics reported by the INFO command.",
-        "HELP", "    Print this help."};
+        "REWRITE", "    Rewrite the configuration file.",
+        "HELP", "    Prints this help."};
     help_reply(s, c, lines);
   } else {
     s.add_error(c, "ERR unknown subcommand '" + std::string(a[1].substr(0, 128)) + "'. Try CONFIG HELP.");

@@ -340,6 +340,26 @@ void server::build_command_table() {
     c.subcommands.push_back(sub("help", 2, L | S, cmd_memory, "server", "4.0.0", "slow", "Show helpful text about the different subcommands"));
     t.push_back(std::move(c));
   }
+  {
+    command_def c = def("slowlog", -2, 0, 0, 0, 0, cmd_slowlog, "server", "2.2.12", "Depends on subcommand.", "slow", "A container for slow log commands");
+    c.subcommands.push_back(sub("get", -2, A | L | S, cmd_slowlog, "server", "2.2.12", "admin slow dangerous", "Get the slow log's entries"));
+    c.subcommands.push_back(sub("help", 2, L | S, cmd_slowlog, "server", "6.2.0", "slow", "Show helpful text about the different subcommands"));
+    c.subcommands.push_back(sub("len", 2, A | L | S, cmd_slowlog, "server", "2.2.12", "admin slow dangerous", "Get the slow log's length"));
+    c.subcommands.push_back(sub("reset", 2, A | L | S, cmd_slowlog, "server", "2.2.12", "admin slow dangerous", "Clear all entries from the slow log"));
+    t.push_back(std::move(c));
+  }
+  {
+    command_def c = def("latency", -2, 0, 0, 0, 0, cmd_latency, "server", "2.8.13", "Depends on subcommand.", "slow", "A container for latency diagnostics commands");
+    const std::uint32_t lf = A | N | L | S;
+    c.subcommands.push_back(sub("doctor", 2, lf, cmd_latency, "server", "2.8.13", "admin slow dangerous", "Return a human readable latency analysis report."));
+    c.subcommands.push_back(sub("graph", 3, lf, cmd_latency, "server", "2.8.13", "admin slow dangerous", "Return a latency graph for the event."));
+    c.subcommands.push_back(sub("help", 2, L | S, cmd_latency, "server", "2.8.13", "slow", "Show helpful text about the different subcommands."));
+    c.subcommands.push_back(sub("histogram", -2, lf, cmd_latency, "server", "7.0.0", "admin slow dangerous", "Return the cumulative distribution of latencies of a subset of commands or all."));
+    c.subcommands.push_back(sub("history", 3, lf, cmd_latency, "server", "2.8.13", "admin slow dangerous", "Return timestamp-latency samples for the event."));
+    c.subcommands.push_back(sub("latest", 2, lf, cmd_latency, "server", "2.8.13", "admin slow dangerous", "Return the latest latency samples for all events."));
+    c.subcommands.push_back(sub("reset", -2, lf, cmd_latency, "server", "2.8.13", "admin slow dangerous", "Reset latency data for one or more events."));
+    t.push_back(std::move(c));
+  }
   t.push_back(def("debug", -2, A | N | L | S, 0, 0, 0, cmd_debug, "server", "1.0.0", "Depends on subcommand.", "admin slow dangerous", "A container for debugging commands"));
 
   command_list_.clear();

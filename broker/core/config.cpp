@@ -247,6 +247,19 @@ std::vector<config_entry> make_table() {
                    c.busy_reply_threshold = static_cast<long long>(v);
                    return {};
                  }});
+  t.push_back({"slowlog-log-slower-than", true, [](const config& c) { return std::to_string(c.slowlog_log_slower_than); },
+               [](config& c, const std::vector<std::string>& a) {
+                 return set_uint(c.slowlog_log_slower_than, a, -1, LLONG_MAX);
+               }});
+  t.push_back({"slowlog-max-len", true, [](const config& c) { return std::to_string(c.slowlog_max_len); },
+               [](config& c, const std::vector<std::string>& a) { return set_uint(c.slowlog_max_len, a, 0, LLONG_MAX); }});
+  t.push_back({"latency-monitor-threshold", true,
+               [](const config& c) { return std::to_string(c.latency_monitor_threshold); },
+               [](config& c, const std::vector<std::string>& a) {
+                 return set_uint(c.latency_monitor_threshold, a, 0, LLONG_MAX);
+               }});
+  t.push_back({"latency-tracking", true, [](const config& c) { return yesno(c.latency_tracking); },
+               [](config& c, const std::vector<std::string>& a) { return set_bool(c.latency_tracking, a); }});
   t.push_back({"appendonly", true, [](const config& c) { return yesno(c.appendonly); },
                [](config& c, const std::vector<std::string>& a) { return set_bool(c.appendonly, a); }});
   t.push_back({"appendfsync", true,
@@ -561,7 +574,13 @@ std::string load_config(config& c, int argc, char** argv) {
     std::string path = argv[i++];
     std::ifstream f(path, std::ios::binary);
     if (!f) return "Fatal error, can't open config file '" + path + "'";
+    // Absolute, as Redis keeps it: the server changes to `dir` before CONFIG REWRITE
+    // writes the file back.
     c.config_file = path;
+    if (!path.empty() && path[0] != '/') {
+      char cwd[PATH_MAX];
+      if (::getcwd(cwd, sizeof cwd)) c.config_file = std::string(cwd) + "/" + path;
+    }
     std::ostringstream text;
     text << f.rdbuf();
     if (auto err = load_config_text(c, text.str()); !err.empty()) return err;

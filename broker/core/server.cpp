@@ -93,6 +93,7 @@ server::server(config cfg) : cfg_(std::move(cfg)) {
     static const char hex[] = "0123456789abcdef";
     for (int i = 0; i < 40; ++i) run_id_ += hex[rd() % 16];
   }
+  refresh_timing();
   internal_ = std::make_unique<client>();
   internal_->id = 0;
   internal_->is_fake = true;
@@ -470,13 +471,23 @@ void server::call(client& c, const command_def& cmd, args_t args) {
     for_each_key(keyed, args, [&](std::string_view k) { key_write_hook(db_index, k, false); });
   cmd.fn(*this, c, args);
   ++stats_.commands_processed;
-  // As Redis: AOF replay and respq's own calls are not counted; the commands a script
-  // runs are, each under its own name.
-  if (!loading_ && (!c.is_fake || c.counts_stats)) {
+  if (!loading_) {  // as Redis: AOF replay is neither counted nor logged
     const std::uint64_t ended = cycle_clock::now();
-    if (ended > started) effective->stats.cycles += ended - started;  // (a counter behind on another core)
-    ++effective->stats.calls;
-    if (stats_.total_errors != errors_mark_ || uncounted_failure_) ++effective->stats.failed;
+    const std::uint64_t took = ended > started ? ended - started : 0;  // (a counter behind on another core)
+    // respq's own calls are not counted; the commands a script runs are, each under its
+    // own name.
+    if (!c.is_fake || c.counts_stats) {
+      effective->stats.cycles += took;
+      ++effective->stats.calls;
+      if (stats_.total_errors != errors_mark_ || uncounted_failure_) ++effective->stats.failed;
+      // Whole microseconds, as Redis records them (duration * 1000 ns).
+      if (cfg_.latency_tracking && !c.blocked)
+        effective->stats.histogram.record(static_cast<std::uint64_t>(static_cast<double>(took) * usec_per_cycle_) * 1000);
+    }
+    // The slowlog and the latency monitor see client commands and a script's calls, not
+    // respq's own (the task manager's internal client).
+    if (took >= slow_cycles_ && &c != internal_.get()) [[unlikely]]
+      note_slow_command(c, *effective, args, took);
   }
   errors_mark_ = stats_.total_errors;
   uncounted_failure_ = false;
@@ -499,6 +510,45 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   }
   effects_logged_ = false;
   keys_signalled_ = false;
+}
+
+void server::refresh_timing() {
+  // Before the cycle counter has run 5 ms against the steady clock its rate is not
+  // measured (per_usec() would wait): a process-wide first measurement serves until then.
+  static const double first_rate = [] {
+    const cycle_clock probe;
+    return probe.per_usec();
+  }();
+  double rate = first_rate;
+  if (std::chrono::steady_clock::now() - cycle_clock_started_ > std::chrono::milliseconds(50))
+    rate = cycle_clock_.per_usec();
+  if (!(rate > 0)) rate = 1000;
+  usec_per_cycle_ = 1.0 / rate;
+  std::uint64_t t = ~0ull;
+  auto lower = [&](double usec) {
+    const double cycles = usec * rate;
+    if (cycles < static_cast<double>(t)) t = static_cast<std::uint64_t>(cycles);
+  };
+  if (cfg_.slowlog_log_slower_than >= 0) lower(static_cast<double>(cfg_.slowlog_log_slower_than));
+  if (cfg_.latency_monitor_threshold > 0) lower(static_cast<double>(cfg_.latency_monitor_threshold) * 1000.0);
+  slow_cycles_ = t;
+}
+
+void server::note_slow_command(client& c, const command_def& cmd, args_t args, std::uint64_t took) {
+  const auto us = static_cast<std::int64_t>(static_cast<double>(took) * usec_per_cycle_);
+  // As Redis: the event for every command (EXEC too), by the command's fast flag.
+  latency_sample((cmd.flags & flag_fast) ? "fast-command" : "command", us / 1000);
+  if (cfg_.slowlog_log_slower_than < 0 || us < cfg_.slowlog_log_slower_than) return;
+  if (cmd.fn == cmd_exec) return;  // EXEC is not logged (SKIP_SLOWLOG), the commands it ran are
+  const bool script = c.is_fake;   // a script's redis.call(): Redis's Lua client has no address or name
+  if (c.blocked) {
+    // Logged when the client is answered (unblock_client), as Redis does.
+    c.blocked->slowlog_args = slowlog::logged_args(args);
+    c.blocked->slowlog_us = us;
+    return;
+  }
+  slowlog_.push(args, us, script ? std::string("?:0") : c.addr, script ? std::string() : c.name,
+                cfg_.slowlog_max_len);
 }
 
 void server::reset_stats() {
@@ -669,14 +719,21 @@ void server::cron() {
   // Active expiry: every key whose deadline passed, in deadline order, within a bounded
   // amount of work per tick (Redis samples; the index here finds exactly the due ones).
   {
-    const auto until = clock::now() + std::chrono::milliseconds(25);
+    const auto start = clock::now();
+    const auto until = start + std::chrono::milliseconds(25);
+    bool any = false;
     for (auto& d : dbs_) {
       d->update_clock();
       if (!d->volatile_keys()) continue;
+      any = true;
       while (d->expire_due(256) == 256 && clock::now() < until) {}
     }
+    if (any)
+      latency_sample("expire-cycle",
+                     std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start).count());
   }
   refresh_memory_estimate(false);
+  refresh_timing();
   tasks_->cron();
   for (auto& h : cron_hooks) h();
 }

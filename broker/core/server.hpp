@@ -34,6 +34,8 @@
 #include "broker/core/config.hpp"
 #include "broker/core/cycle_clock.hpp"
 #include "broker/core/keyspace.hpp"
+#include "broker/core/latency_monitor.hpp"
+#include "broker/core/slowlog.hpp"
 #include "resp/reply_writer.hpp"
 
 namespace respq::core {
@@ -81,6 +83,7 @@ struct command_def {
   // run, the definition never does.
   struct call_stats {
     std::uint64_t calls = 0, cycles = 0, rejected = 0, failed = 0;
+    latency_histogram histogram;  // LATENCY HISTOGRAM (latency-tracking)
   };
   mutable call_stats stats;
 };
@@ -186,6 +189,17 @@ class server {
   // CONFIG RESETSTAT: the INFO stats, error counts and per-command figures.
   void reset_stats();
   double cycles_per_usec() const { return cycle_clock_.per_usec(); }
+  // SLOWLOG and LATENCY (slowlog.hpp, latency_monitor.hpp).
+  slowlog& slow_log() { return slowlog_; }
+  latency_monitor& latency() { return latency_; }
+  // Records an event of the latency monitor if latency-monitor-threshold is set and
+  // reached (Redis's latencyAddSampleIfNeeded).
+  void latency_sample(std::string_view event, long long ms) {
+    latency_.add_if_needed(event, ms, cfg_.latency_monitor_threshold);
+  }
+  // The slowlog and latency thresholds as cycle counts, after CONFIG SET and as the
+  // cycle counter's rate is measured more precisely (cron).
+  void refresh_timing();
   command_stream& stream() { return stream_; }
   task_manager& tasks() { return *tasks_; }
   // The Lua engine, made on first use (a server that never runs a script has no Lua state).
@@ -363,6 +377,10 @@ class server {
   // in `replaced_with` (SWAPDB; -1 for a flush), see a change.
   void touch_watched_in_db(int emptied, int replaced_with);
   void build_command_table();
+  // A command ran for `took` cycles, at least the smallest of the slowlog and latency
+  // thresholds: the latency event, and the slowlog entry (or, for a command that
+  // blocked, what it will be once the client is answered).
+  void note_slow_command(client& c, const command_def& cmd, args_t args, std::uint64_t took);
 
   config cfg_;
   std::vector<std::unique_ptr<keyspace>> dbs_;
@@ -377,6 +395,13 @@ class server {
   std::vector<const command_def*> command_list_;
   std::vector<command_def> command_storage_;
   cycle_clock cycle_clock_;
+  slowlog slowlog_;
+  latency_monitor latency_;
+  std::chrono::steady_clock::time_point cycle_clock_started_ = std::chrono::steady_clock::now();
+  double usec_per_cycle_ = 0;
+  // Commands that run at least this many cycles go to note_slow_command (max: neither
+  // the slowlog nor the latency monitor wants any).
+  std::uint64_t slow_cycles_ = ~0ull;
   std::uint64_t errors_mark_ = 0;  // total_errors when the last command started or ended
   bool uncounted_failure_ = false;  // the running command replied an error counted before
 
