@@ -24,6 +24,11 @@ struct queue_stats {
   std::uint64_t retrying = 0;   // waiting for a retry
   std::uint64_t scheduled = 0;  // waiting for their time ("at", "delay"), or for a slot
   std::uint64_t delivered = 0, failed = 0, dead = 0, dispatched = 0;  // since start
+  std::uint64_t cancelled = 0;  // cancelled by TASK CANCEL, since start
+  // Paused (QUEUE PAUSE: the key <name>:paused exists): nothing new is dispatched.
+  bool paused = false;
+  // Dead letters selected by QUEUE REPLAY and not yet moved back (they move at replay-rate).
+  std::uint64_t replaying = 0;
   // The dead-letter list's length now (local: <name>:dead; shared: the upstream's, as of
   // its last reading).
   std::uint64_t dead_list = 0;
