@@ -21,8 +21,9 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (TARGET, HttpEndpoint, Outcomes, Respq, dead_records, info_field,  # noqa: E402
+from harness import (TARGET, HttpEndpoint, Outcomes, RedisServer, Respq, dead_records, info_field,  # noqa: E402
                      run_tests, task_info, wait_until)
+from link_helpers import link_clients, shared_info, sidecar  # noqa: E402
 
 if TARGET != "respq":
     print(f"SKIP: queue control is respq's own (target: {TARGET})")
@@ -378,6 +379,35 @@ def test_config_set_http_queue_changes_only_the_options_it_names():
         # A new queue starts from the defaults.
         assert c.config_set("http-queue", "jobs retries 1")
         assert "jobs concurrency 64 rate 0 per-host 32 timeout 30 retries 1" in c.config_get("http-queue")["http-queue"]
+
+
+def test_a_paused_shared_queue_stops_taking_from_the_upstream():
+    with RedisServer() as up, HttpEndpoint(server="python") as ep, \
+            sidecar(up, "A", "--http-queue", "tasks", "off", "--http-queue", "jobs", "shared", "yes") as a:
+        c, u = a.client(), up.client()
+        wait_until(lambda: shared_info(a, "jobs")["taker"] == "up", timeout=20, what="the taking connection")
+        u.lpush("jobs", task(ep, "before"))
+        ep.wait_requests(1, where=lambda q: q["h"].get("x-task-id") == "before")
+        assert c.execute_command("QUEUE", "PAUSE", "jobs") == b"OK"
+        assert shared_info(a, "jobs")["paused"] == "1"
+
+        def taking():
+            # Blocked (flags b) in a BLMOVE; "cmd" stays the last command run.
+            return [f for f in link_clients(up, "respq-take:") if "b" in f.get("flags", "")]
+        # The BLMOVE that was waiting when the pause came ends (2 s at most), and no other follows.
+        wait_until(lambda: not taking(), timeout=10, what="the taker to stop waiting in BLMOVE")
+        u.lpush("jobs", task(ep, "p1"), task(ep, "p2"))
+        deadline = time.time() + 1.5
+        while time.time() < deadline:
+            assert not taking() and u.llen("jobs") == 2
+            time.sleep(0.05)
+        assert not requests_for(ep, "p1") and not requests_for(ep, "p2")
+        assert c.execute_command("QUEUE", "RESUME", "jobs") == b"OK"
+        ep.wait_requests(1, where=lambda q: q["h"].get("x-task-id") == "p1")
+        ep.wait_requests(1, where=lambda q: q["h"].get("x-task-id") == "p2")
+        assert shared_info(a, "jobs")["paused"] == "0"
+        with a.raw() as raw:
+            assert raw.cmd("QUEUE", "REPLAY", "jobs").startswith(b"-ERR the dead letters of shared queue 'jobs'")
 
 
 def test_redis_cli_pauses_finds_and_cancels():
