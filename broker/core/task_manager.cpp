@@ -668,7 +668,7 @@ void task_manager::on_flush() {
     q.due.clear();
     q.push_times.clear();
     q.push_times_total = 0;
-    q.paused = false;
+    impl_->refresh_paused(q);  // SWAPDB may bring a <queue>:paused key in
     q.replay.clear();
   }
 }

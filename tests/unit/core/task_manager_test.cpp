@@ -334,3 +334,22 @@ TEST_CASE("a task cancelled in flight is not retried and its result is dropped",
   CHECK(v->state == "cancelled");
   CHECK(v->payload == R"({"url":"http://127.0.0.1:9/c","id":"c1"})");
 }
+
+TEST_CASE("the pause follows its key through FLUSHALL, SWAPDB and MOVE", "[tasks][control]") {
+  harness h(one_queue());
+  CHECK(h.producer({"QUEUE", "PAUSE", "tasks"}) == "+OK\r\n");
+  h.producer({"FLUSHALL"});
+  CHECK(h.s.tasks().info().find("paused=0") != std::string::npos);
+  h.producer({"SELECT", "1"});
+  h.producer({"SET", "tasks:paused", "1"});
+  h.producer({"SWAPDB", "0", "1"});
+  CHECK(h.s.tasks().info().find("paused=1") != std::string::npos);
+  h.producer({"SELECT", "0"});
+  h.producer({"MOVE", "tasks:paused", "2"});
+  CHECK(h.s.tasks().info().find("paused=0") != std::string::npos);
+  h.producer({"SELECT", "2"});
+  h.producer({"MOVE", "tasks:paused", "0"});
+  CHECK(h.s.tasks().info().find("paused=1") != std::string::npos);
+  CHECK(h.producer({"QUEUE", "RESUME", "tasks"}) == "+OK\r\n");
+  CHECK(h.s.tasks().info().find("paused=0") != std::string::npos);
+}
