@@ -23,7 +23,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (TARGET, HttpEndpoint, Outcomes, RedisServer, Respq, dead_records, info_field,  # noqa: E402
                      run_tests, task_info, wait_until)
-from link_helpers import link_clients, shared_info, sidecar  # noqa: E402
+from link_helpers import link_clients, shared_info, sidecar, wait_caught_up  # noqa: E402
 
 if TARGET != "respq":
     print(f"SKIP: queue control is respq's own (target: {TARGET})")
@@ -408,6 +408,23 @@ def test_a_paused_shared_queue_stops_taking_from_the_upstream():
         assert shared_info(a, "jobs")["paused"] == "0"
         with a.raw() as raw:
             assert raw.cmd("QUEUE", "REPLAY", "jobs").startswith(b"-ERR the dead letters of shared queue 'jobs'")
+
+
+def test_the_mirror_receives_the_pause_and_the_control_effects():
+    with RedisServer() as up, HttpEndpoint(server="python") as ep, \
+            sidecar(up, "M", "--mirror", "yes", "--http-queue", "tasks", "retries", "0") as m:
+        c, u = m.client(), up.client()
+        wait_caught_up(m)
+        assert c.execute_command("QUEUE", "PAUSE", "tasks") == b"OK"
+        c.lpush("tasks", task(ep, "keep"), task(ep, "drop"))
+        assert c.execute_command("TASK", "CANCEL", "drop") == 1
+        wait_caught_up(m)
+        assert u.exists("tasks:paused") == 1
+        assert u.lrange("tasks", 0, -1) == c.lrange("tasks", 0, -1) == [task(ep, "keep").encode()]
+        assert c.execute_command("QUEUE", "RESUME", "tasks") == b"OK"
+        wait_until(lambda: c.hlen("tasks:inflight") == 0 and c.llen("tasks") == 0, what="keep delivered")
+        wait_caught_up(m)
+        assert u.exists("tasks:paused") == 0 and u.llen("tasks") == 0
 
 
 def test_redis_cli_pauses_finds_and_cancels():
