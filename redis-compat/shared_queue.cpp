@@ -174,7 +174,7 @@ struct shared_queue::impl {
         results(name + ":results"), marker_key("respq:spool:" + c.node_id + ":" + name), retry_key(name + ":retry"),
         scheduled_key(name + ":scheduled"), node_key(node_key_of(c.node_id)),
         reclaimed_key(reclaimed_key_of(c.node_id, name)), processing_prefix(name + ":processing:"),
-        due_timer(c.io), take_timer(c.io), retry_timer(c.io) {}
+        paused_key(name + ":paused"), due_timer(c.io), take_timer(c.io), retry_timer(c.io) {}
 
   static std::string node_key_of(const std::string& node) { return "respq:node:" + node; }
   static std::string reclaimed_key_of(const std::string& node, const std::string& queue) {
@@ -187,6 +187,7 @@ struct shared_queue::impl {
   core::queue_options opts;
   std::string processing, dead_key, results, marker_key, retry_key, scheduled_key, node_key, reclaimed_key,
       processing_prefix;
+  std::string paused_key;  // local, database 0
   std::unique_ptr<upstream_connection> taker;
   loop_timer due_timer, take_timer, retry_timer;
 
@@ -512,7 +513,20 @@ struct shared_queue::impl {
   bool rate_allows(clock::time_point now) const { return rate.allows(now, opts.rate); }
   void rate_consume(clock::time_point now) { rate.consume(now, opts.rate); }
 
+  // QUEUE PAUSE: the key <name>:paused exists in respq's database 0 (the same key as for
+  // local queues; see task_manager.hpp). Checked whenever work would start; the cron
+  // looks ten times a second, so a resume takes effect within 100 ms.
+  bool paused() {
+    core::keyspace& db = ctx.s.db(0);
+    core::value* v = db.peek(paused_key);
+    return v && !db.is_expired(*v);
+  }
+
   void run_due() {
+    if (paused()) {
+      due_timer.cancel();  // the cron runs it again
+      return;
+    }
     const double now = unix_now();
     const auto tnow = clock::now();
     while (!stopping && !draining && !due.empty() && due.begin()->first <= now && in_flight < opts.concurrency &&
@@ -556,6 +570,7 @@ struct shared_queue::impl {
       return;
     }
     if (draining) return;
+    if (paused()) return;  // a take already waiting may still bring one task
     if (in_flight >= opts.concurrency || due_ready()) return;
     auto now = clock::now();
     if (!rate_allows(now)) {
@@ -1070,6 +1085,7 @@ tasks::queue_stats shared_queue::stats() const {
   st.dispatched = d.dispatched;
   st.concurrency = d.opts.concurrency;
   st.rate = d.opts.rate;
+  st.paused = const_cast<impl&>(d).paused();
   auto extra = [&st](const char* k, auto v) {
     if constexpr (std::is_convertible_v<decltype(v), std::string>) st.extra.emplace_back(k, std::string(v));
     else st.extra.emplace_back(k, std::to_string(v));

@@ -7,7 +7,7 @@ namespace respq::tasks {
 
 std::string info_line(const queue_stats& s) {
   std::string out;
-  out.reserve(320);
+  out.reserve(360);
   out += s.name;
   auto field = [&out, first = true](const char* k, const std::string& v) mutable {
     out += first ? ':' : ',';
@@ -31,6 +31,9 @@ std::string info_line(const queue_stats& s) {
   field("concurrency", std::to_string(s.concurrency));
   field("rate", json_number(s.rate));
   field("shared", s.shared ? "1" : "0");
+  field("paused", s.paused ? "1" : "0");
+  field("cancelled", std::to_string(s.cancelled));
+  field("replaying", std::to_string(s.replaying));
   for (const auto& [k, v] : s.extra) field(k.c_str(), v);
   out += "\r\n";
   return out;

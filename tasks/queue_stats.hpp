@@ -27,6 +27,11 @@ struct queue_stats {
   // Tasks this server moved back to the queue from the processing list of a sidecar whose
   // heartbeat expired (shared queues; 0 for local ones), since start.
   std::uint64_t reclaimed = 0;
+  std::uint64_t cancelled = 0;  // cancelled by TASK CANCEL, since start
+  // Paused (QUEUE PAUSE: the key <name>:paused exists): nothing new is dispatched.
+  bool paused = false;
+  // Dead letters selected by QUEUE REPLAY and not yet moved back (they move at replay-rate).
+  std::uint64_t replaying = 0;
   // The dead-letter list's length now (local: <name>:dead; shared: the upstream's, as of
   // its last reading).
   std::uint64_t dead_list = 0;

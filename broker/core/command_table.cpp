@@ -360,6 +360,24 @@ void server::build_command_table() {
     c.subcommands.push_back(sub("reset", -2, lf, cmd_latency, "server", "2.8.13", "admin slow dangerous", "Reset latency data for one or more events."));
     t.push_back(std::move(c));
   }
+  // respq's own: control of HTTP queues (cmd_queue.cpp). "since" is the respq version
+  // that added them.
+  {
+    command_def c = def("queue", -2, N, 0, 0, 0, cmd_queue, "server", "0.1.0", "Depends on subcommand.", "slow", "A container for HTTP queue control commands (respq)");
+    c.subcommands.push_back(sub("pause", 3, W | N, cmd_queue, "server", "0.1.0", "write slow", "Stop dispatching new attempts of an HTTP queue (persisted as the key <queue>:paused)"));
+    c.subcommands.push_back(sub("resume", 3, W | N, cmd_queue, "server", "0.1.0", "write slow", "Resume dispatching an HTTP queue"));
+    c.subcommands.push_back(sub("replay", -3, W | N, cmd_queue, "server", "0.1.0", "write slow", "Move dead letters (all, or by ID, CODE, HOST) back into their queue at replay-rate"));
+    c.subcommands.push_back(sub("deldead", 4, W | N, cmd_queue, "server", "0.1.0", "write slow", "Delete a dead letter by task id"));
+    c.subcommands.push_back(sub("help", 2, L | S, cmd_queue, "server", "0.1.0", "slow", "Show helpful text about the different subcommands"));
+    t.push_back(std::move(c));
+  }
+  {
+    command_def c = def("task", -2, N, 0, 0, 0, cmd_task, "server", "0.1.0", "Depends on subcommand.", "slow", "A container for HTTP task commands (respq)");
+    c.subcommands.push_back(sub("get", 3, R | N, cmd_task, "server", "0.1.0", "read slow", "Find an HTTP task by id: its queue, state, attempts, next run, last error and payload"));
+    c.subcommands.push_back(sub("cancel", 3, W | N, cmd_task, "server", "0.1.0", "write slow", "Cancel an HTTP task in custody by id (outcome 'cancelled')"));
+    c.subcommands.push_back(sub("help", 2, L | S, cmd_task, "server", "0.1.0", "slow", "Show helpful text about the different subcommands"));
+    t.push_back(std::move(c));
+  }
   t.push_back(def("debug", -2, A | N | L | S, 0, 0, 0, cmd_debug, "server", "1.0.0", "Depends on subcommand.", "admin slow dangerous", "A container for debugging commands"));
 
   command_list_.clear();

@@ -89,7 +89,8 @@ bool db_index_arg(server& s, client& c, std::string_view arg, int& out);
   X(multi) X(exec) X(discard) X(watch) X(unwatch)                                                    \
   X(info) X(command) X(config) X(time) X(shutdown) X(bgrewriteaof) X(monitor) X(lastsave)            \
   X(memory) X(debug) X(object) X(copy) X(touch) X(randomkey)                                      \
-  X(eval) X(evalsha) X(eval_ro) X(evalsha_ro) X(script) X(slowlog) X(latency)
+  X(eval) X(evalsha) X(eval_ro) X(evalsha_ro) X(script) X(slowlog) X(latency)                       \
+  X(queue) X(task)
 
 #define RESPQ_DECLARE(name) void cmd_##name(server&, client&, args_t);
 RESPQ_COMMANDS(RESPQ_DECLARE)

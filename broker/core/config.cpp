@@ -237,6 +237,16 @@ std::vector<config_entry> make_table() {
                  c.shutdown_grace = v;
                  return {};
                }});
+  t.push_back({"task-history-max-len", true, [](const config& c) { return std::to_string(c.task_history_max_len); },
+               [](config& c, const std::vector<std::string>& a) { return set_uint(c.task_history_max_len, a, 0, 10000000); }});
+  t.push_back({"replay-rate", true, [](const config& c) { return fmt_double(c.replay_rate); },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 double v;
+                 if (a.size() != 1 || !parse_double(a[0], v) || v < 1 || v > 1e7)
+                   return "argument must be a number of dead letters per second between 1 and 10000000";
+                 c.replay_rate = v;
+                 return {};
+               }});
   // busy-reply-threshold, and its old name lua-time-limit.
   for (const char* name : {"busy-reply-threshold", "lua-time-limit"})
     t.push_back({name, true, [](const config& c) { return std::to_string(c.busy_reply_threshold); },

@@ -70,6 +70,8 @@ struct config {
   // HTTP queues, by name. "tasks" exists unless removed with `http-queue tasks off`.
   std::map<std::string, queue_options, std::less<>> queues{{"tasks", queue_options{}}};
   double shutdown_grace = 5;             // seconds in-flight requests get on shutdown
+  unsigned task_history_max_len = 1000;  // finished tasks kept per queue for TASK GET
+  double replay_rate = 100;              // dead letters QUEUE REPLAY moves back per second
   long long busy_reply_threshold = 5000;  // ms a script may run before it is stopped (if it wrote nothing)
   // SLOWLOG: commands taking at least this many microseconds are logged (-1: none, 0:
   // every one), the newest slowlog_max_len kept.
