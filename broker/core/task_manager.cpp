@@ -200,7 +200,8 @@ struct task_manager::impl {
   bool wants_outcome(const queue_state& q, std::string_view callback) const {
     if (!callback.empty() || s.cfg().mirror) return true;
     if (s.channels().count(q.results_channel)) return true;
-    return !s.patterns().empty();
+    if (!s.patterns().empty()) return true;
+    return s.tasks().outcome_listeners && s.tasks().outcome_listeners();
   }
 
   // Publishes an outcome on Q:results (and to the mirror) and posts it to the callback.
