@@ -76,6 +76,18 @@ int test_config(int argc, char** argv) {
     std::cerr << "json-port " << cfg.json_port << " is also the port\n";
     return 1;
   }
+  if (cfg.admin_port != 0 && (cfg.admin_port == cfg.port || cfg.admin_port == cfg.json_port)) {
+    std::cerr << "admin-port " << cfg.admin_port << " is also the " << (cfg.admin_port == cfg.port ? "port" : "json-port")
+              << "\n";
+    return 1;
+  }
+  for (const auto& addr : cfg.admin_bind) {
+    unsigned char buf[sizeof(in6_addr)];
+    if (addr != "*" && ::inet_pton(AF_INET, addr.c_str(), buf) != 1 && ::inet_pton(AF_INET6, addr.c_str(), buf) != 1) {
+      std::cerr << "Invalid admin-bind address '" << addr << "'\n";
+      return 1;
+    }
+  }
   std::cout << "Configuration OK" << (cfg.config_file.empty() ? "" : " (" + cfg.config_file + ")") << "\n";
   return 0;
 }

@@ -10,6 +10,7 @@
 #include <random>
 #include <unordered_map>
 
+#include "broker/core/figures.hpp"
 #include "broker/core/log.hpp"
 #include "broker/core/server.hpp"
 #include "broker/core/task_manager.hpp"
@@ -399,6 +400,21 @@ std::string link::start() {
   core::log_notice("Upstream link to " + where + " as node '" + d.node_id + "': mirror " + (cfg.mirror ? "on" : "off") +
                    (shared_names.empty() ? std::string() : ", shared queues: " + shared_names));
   return {};
+}
+
+core::link_figures link::figures() const {
+  const auto& d = *impl_;
+  core::link_figures f;
+  if (!d.started) return f;
+  f.configured = true;
+  f.status = d.main ? d.main->status() : std::string("idle");
+  f.connected = f.status == "up";
+  f.reconnects = d.main ? d.main->reconnects() : 0;
+  f.pending_replies = d.main ? d.main->pending() : 0;
+  f.output_bytes = d.main ? d.main->bytes_pending_write() : 0;
+  if (d.mir) d.mir->figures(f);
+  f.shared_queues = d.queues.size();
+  return f;
 }
 
 void link::stop() {

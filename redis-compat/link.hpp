@@ -38,6 +38,7 @@
 
 namespace respq::core {
 class server;
+struct link_figures;
 }
 
 namespace respq::redis_compat {
@@ -60,6 +61,8 @@ class link {
   // connection (2 s timeouts) sends what the mirror's upstream has not applied and hands
   // held shared tasks back to their queues.
   void stop();
+  // The link's figures (INFO mirror's, as data); configured == false without an upstream.
+  core::link_figures figures() const;
 
  private:
   struct impl;

@@ -216,6 +216,7 @@ struct shared_queue::impl {
   std::string fwd_id;
   std::uint64_t fwd_counter = 0;
 
+  tasks::attempt_figures attempts;  // responses, retries, request durations
   std::uint64_t forwarded = 0, taken = 0, recovered = 0, delivered = 0, failed = 0, dead = 0, duplicates = 0,
                 dispatched = 0;
   std::uint64_t forward_resends = 0, forward_deduped = 0, final_resends = 0, wait_short = 0;
@@ -489,6 +490,7 @@ struct shared_queue::impl {
     t.last_code = res.code;
     const tasks::decision d = tasks::decide(task_record_of(t), res, opts, unix_now(), rng);
     if (d.attempt_failed) ++failed;
+    attempts.record(res, d.state == tasks::next_state::retrying);
     switch (d.state) {
       case tasks::next_state::delivered:
         ++delivered;
@@ -1083,6 +1085,8 @@ tasks::queue_stats shared_queue::stats() const {
   st.dead = d.dead;
   st.dead_list = d.upstream_dead;
   st.dispatched = d.dispatched;
+  st.enqueued = d.forwarded;
+  st.attempts = d.attempts;
   st.concurrency = d.opts.concurrency;
   st.rate = d.opts.rate;
   st.paused = const_cast<impl&>(d).paused();

@@ -1,9 +1,21 @@
 // queue_stats: see queue_stats.hpp.
 #include "tasks/queue_stats.hpp"
 
+#include "tasks/http_request.hpp"
 #include "tasks/records.hpp"
 
 namespace respq::tasks {
+
+attempt_figures::code_class attempt_figures::classify(long code, bool transport_error) {
+  if (transport_error || code < 200 || code > 599) return class_error;
+  return static_cast<code_class>(code / 100 - 2);
+}
+
+void attempt_figures::record(const http_result& r, bool retrying) {
+  ++responses[classify(r.code, !r.error.empty())];
+  if (retrying) ++retried;
+  duration.record(r.duration_ms);
+}
 
 std::string info_line(const queue_stats& s) {
   std::string out;

@@ -15,6 +15,7 @@
 #include "broker/core/command_docs.hpp"
 #include "broker/core/script_engine.hpp"
 #include "broker/core/commands.hpp"
+#include "broker/core/figures.hpp"
 #include "broker/core/glob.hpp"
 #include "broker/core/log.hpp"
 #include "broker/core/script_engine.hpp"
@@ -95,20 +96,16 @@ std::string section_server(server& s) {
 
 std::string section_clients(server& s) {
   std::string o;
-  line(o, "connected_clients", std::to_string(s.clients().size()));
+  const client_figures f = clients_of(s);
+  line(o, "connected_clients", std::to_string(f.connected));
   line(o, "cluster_connections", "0");
-  line(o, "maxclients", std::to_string(s.cfg().maxclients));
-  std::size_t max_in = 0, max_out = 0;
-  for (const auto& [id, c] : s.clients()) {
-    max_in = std::max(max_in, c->in.capacity());
-    max_out = std::max(max_out, c->out.size());
-  }
-  line(o, "client_recent_max_input_buffer", std::to_string(max_in));
-  line(o, "client_recent_max_output_buffer", std::to_string(max_out));
-  line(o, "blocked_clients", std::to_string(s.blocked_clients()));
+  line(o, "maxclients", std::to_string(f.maxclients));
+  line(o, "client_recent_max_input_buffer", std::to_string(f.max_input_buffer));
+  line(o, "client_recent_max_output_buffer", std::to_string(f.max_output_buffer));
+  line(o, "blocked_clients", std::to_string(f.blocked));
   line(o, "tracking_clients", "0");
-  line(o, "clients_in_timeout_table", std::to_string(s.blocked_clients()));
-  line(o, "pubsub_clients", std::to_string(s.pubsub_clients()));
+  line(o, "clients_in_timeout_table", std::to_string(f.blocked));
+  line(o, "pubsub_clients", std::to_string(f.pubsub));
   return o;
 }
 
@@ -208,21 +205,13 @@ std::string section_errorstats(server& s) {
 
 std::string section_commandstats(server& s) {
   std::string o;
-  const double per_usec = s.cycles_per_usec();
-  auto add = [&](const command_def& d, const std::string& name) {
-    const auto& st = d.stats;
-    if (!st.calls && !st.rejected && !st.failed) return;
-    const double usec = per_usec > 0 ? static_cast<double>(st.cycles) / per_usec : 0;
+  for (const command_figures& f : commands_of(s)) {
     char per_call[32];
-    std::snprintf(per_call, sizeof per_call, "%.2f", st.calls ? usec / static_cast<double>(st.calls) : 0.0);
-    line(o, "cmdstat_" + name,
-         "calls=" + std::to_string(st.calls) + ",usec=" + std::to_string(static_cast<std::uint64_t>(usec)) +
-             ",usec_per_call=" + per_call + ",rejected_calls=" + std::to_string(st.rejected) +
-             ",failed_calls=" + std::to_string(st.failed));
-  };
-  for (const command_def* d : s.commands()) {
-    add(*d, std::string(d->name));
-    for (const auto& sc : d->subcommands) add(sc, std::string(d->name) + "|" + std::string(sc.name));
+    std::snprintf(per_call, sizeof per_call, "%.2f",
+                  f.calls ? f.usec / static_cast<double>(f.calls) : 0.0);
+    line(o, "cmdstat_" + f.name,
+         "calls=" + std::to_string(f.calls) + ",usec=" + std::to_string(static_cast<std::uint64_t>(f.usec)) + ",usec_per_call=" + per_call +
+             ",rejected_calls=" + std::to_string(f.rejected) + ",failed_calls=" + std::to_string(f.failed));
   }
   return o;
 }

@@ -191,6 +191,16 @@ std::vector<config_entry> make_table() {
                  c.json_queue = a[0];
                  return {};
                }});
+  t.push_back({"admin-port", false, [](const config& c) { return std::to_string(c.admin_port); },
+               [](config& c, const std::vector<std::string>& a) { return set_uint(c.admin_port, a, 0, 65535); }});
+  t.push_back({"admin-bind", false, [](const config& c) { return join(c.admin_bind); },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 if (a.empty()) return "wrong number of arguments";
+                 c.admin_bind = a;
+                 return {};
+               }});
+  t.push_back({"admin-readonly", true, [](const config& c) { return std::string(c.admin_readonly ? "yes" : "no"); },
+               [](config& c, const std::vector<std::string>& a) { return set_bool(c.admin_readonly, a); }});
   t.push_back({"dir", false, [](const config& c) { return c.dir; },
                [](config& c, const std::vector<std::string>& a) { return set_str(c.dir, a); }});
   t.push_back({"logfile", false, [](const config& c) { return c.logfile; },

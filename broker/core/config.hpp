@@ -60,6 +60,11 @@ struct config {
   // and the queue they are pushed onto.
   int json_port = 0;
   std::string json_queue = "tasks";
+  // The admin HTTP server (admin/): /metrics and the JSON API. 0 = off. Its own bind
+  // addresses (loopback by default, whatever `bind` says); readonly: GET only.
+  int admin_port = 0;
+  std::vector<std::string> admin_bind{"127.0.0.1"};
+  bool admin_readonly = false;
   std::string dir = ".";
   std::string logfile;                   // empty: standard output
   std::string loglevel = "notice";

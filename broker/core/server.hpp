@@ -290,6 +290,9 @@ class server {
 
   // Pub/sub (pubsub.cpp).
   std::size_t publish(std::string_view channel, std::string_view message);
+  // Sees every message publish() delivers, before the subscribers (the admin server's
+  // event stream of outcomes). Set once at start-up; must not re-enter the server.
+  std::function<void(std::string_view channel, std::string_view message)> publish_observer;
   void subscribe(client& c, std::string_view channel);
   void unsubscribe(client& c, std::string_view channel, bool notify);
   void psubscribe(client& c, std::string_view pattern);

@@ -81,6 +81,8 @@ struct task_manager::impl {
     std::deque<std::pair<std::size_t, clock::time_point>> push_times;  // oldest first
     std::size_t push_times_total = 0;
     tasks::latency_histogram latency;  // push to dispatch
+    tasks::attempt_figures attempts;   // responses, retries, request durations
+    std::uint64_t enqueued = 0;
     bool retired = false;  // removed from the configuration; kept until its tasks finish
     // Control (QUEUE / TASK commands).
     std::string paused_key;
@@ -239,7 +241,8 @@ struct task_manager::impl {
   bool wants_outcome(const queue_state& q, std::string_view callback) const {
     if (!callback.empty() || s.cfg().mirror) return true;
     if (s.channels().count(q.results_channel)) return true;
-    return !s.patterns().empty();
+    if (!s.patterns().empty()) return true;
+    return s.tasks().outcome_listeners && s.tasks().outcome_listeners();
   }
 
   // Publishes an outcome on Q:results (and to the mirror) and posts it to the callback.
@@ -471,6 +474,7 @@ struct task_manager::impl {
     r.last_error = res.error;
     const tasks::decision d = tasks::decide(task_record_of(id, r), res, q.opts, unix_now(), rng);
     if (d.attempt_failed) ++q.failed;
+    q.attempts.record(res, d.state == tasks::next_state::retrying);
     if (d.state == tasks::next_state::delivered) {
       ++q.delivered;
       std::string env = hdel(q, id);
@@ -561,6 +565,7 @@ void task_manager::on_list_push(std::string_view key) {
   auto& q = it->second;
   std::size_t len = v->list().size();
   if (len > q.push_times_total) {
+    q.enqueued += len - q.push_times_total;
     q.push_times.emplace_back(len - q.push_times_total, clock::now());
     q.push_times_total = len;
   } else if (len < q.push_times_total) {
@@ -691,6 +696,8 @@ std::vector<tasks::queue_stats> task_manager::stats() {
     st.dead = q.dead;
     st.dispatched = q.dispatched;
     st.latency = q.latency;
+    st.attempts = q.attempts;
+    st.enqueued = q.enqueued;
     st.concurrency = q.opts.concurrency;
     st.rate = q.opts.rate;
     st.paused = q.paused;

@@ -64,6 +64,10 @@ class task_manager {
   std::vector<tasks::queue_stats> stats();
   // INFO tasks: a line per HTTP queue, local and shared (shared_stats adds those), by name.
   std::string info();
+  // Set by the admin server while it runs: true while its event streams want outcomes.
+  // An outcome is built and published only when someone listens (a subscriber, a
+  // pattern, the mirror, a callback, or this).
+  std::function<bool()> outcome_listeners;
   // Set by the Redis link while it runs: appends the figures of the shared queues.
   std::function<void(std::vector<tasks::queue_stats>&)> shared_stats;
 
