@@ -15,8 +15,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import run_tests  # noqa: E402
-from test_laravel_queue import Servers  # noqa: E402
+from harness import RedisAndRespq, run_tests  # noqa: E402
 
 SCENARIO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "php", "symfony_messenger.php")
 
@@ -49,4 +48,4 @@ def test_symfony_messenger_redis_transport_runs_as_on_redis_server(s):
 
 
 if __name__ == "__main__":
-    run_tests(globals(), setup=Servers)
+    run_tests(globals(), setup=RedisAndRespq)
