@@ -24,6 +24,8 @@ struct queue_stats {
   std::uint64_t retrying = 0;   // waiting for a retry
   std::uint64_t scheduled = 0;  // waiting for their time ("at", "delay"), or for a slot
   std::uint64_t delivered = 0, failed = 0, dead = 0, dispatched = 0;  // since start
+  // Attempts and callbacks the egress policy refused to connect (since start).
+  std::uint64_t egress_denied = 0;
   // The dead-letter list's length now (local: <name>:dead; shared: the upstream's, as of
   // its last reading).
   std::uint64_t dead_list = 0;

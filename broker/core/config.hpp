@@ -12,11 +12,13 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "tasks/egress.hpp"
 #include "tasks/queue_options.hpp"
 
 namespace respq::core {
@@ -69,6 +71,10 @@ struct config {
 
   // HTTP queues, by name. "tasks" exists unless removed with `http-queue tasks off`.
   std::map<std::string, queue_options, std::less<>> queues{{"tasks", queue_options{}}};
+  // Egress policy (tasks/egress.hpp): the level queues use unless they set their own
+  // (`http-queue <q> egress ...`), and the allow and deny lists every queue shares.
+  tasks::egress_level egress_policy = tasks::egress_level::metadata;
+  std::vector<tasks::cidr_block> egress_allow, egress_deny;
   double shutdown_grace = 5;             // seconds in-flight requests get on shutdown
   long long busy_reply_threshold = 5000;  // ms a script may run before it is stopped (if it wrote nothing)
 
@@ -125,7 +131,13 @@ std::string load_config(config& c, int argc, char** argv);
 
 // Applies `http-queue <name> [option value ...]` (also used by CONFIG SET).
 std::string apply_queue_directive(config& c, const std::vector<std::string>& args);
+// "name concurrency 64 ... shared no [egress public] [signing-secret whsec_abcd...]": the
+// signing secrets redacted (signing_secret::redacted), so it is safe for CONFIG GET and logs.
 std::string format_queue(const std::string& name, const queue_options& q);
+
+// The egress rules a queue's attempts and callbacks obey: its own level or egress-policy,
+// with the global allow and deny lists. A fresh immutable value for the delivery engine.
+std::shared_ptr<const tasks::egress_rules> egress_rules_for(const config& c, const queue_options& q);
 
 // The name this server gives itself in outcomes and to the upstream Redis: node-id, or
 // <hostname>:<port> when none is set.
