@@ -207,8 +207,8 @@ def test_a_callback_to_a_denied_address_is_not_sent(s):
     for stack in STACKS:
         allowed, denied = s.sink("127.0.0.1"), s.sink("127.0.0.2")
         r = s.respq("--egress-deny", "127.0.0.2/32", stack=stack)
-        push(r, {"url": allowed.url("/work"), "id": "cb-bad", "callback": denied.url("/cb")})
-        push(r, {"url": allowed.url("/work"), "id": "cb-good", "callback": allowed.url("/cb")})
+        push(r, {"url": allowed.url("/job"), "id": "cb-bad", "callback": denied.url("/cb")})
+        push(r, {"url": allowed.url("/job"), "id": "cb-good", "callback": allowed.url("/cb")})
         wait_until(lambda: allowed.got("/cb"), what=f"{stack}: the allowed callback")
         assert json.loads(allowed.got("/cb")[0]["body"])["id"] == "cb-good"
         wait_until(lambda: task_info(r.port)["egress_denied"] == "1", what=f"{stack}: the denied callback counted")

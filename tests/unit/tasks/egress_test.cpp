@@ -185,7 +185,7 @@ TEST_CASE("IPv4 embedded in IPv6 is judged as the IPv4 address", "[egress]") {
   CHECK_FALSE(embedded_ipv4(ip("127.0.0.1")));
 }
 
-TEST_CASE("egress-allow overrides egress-deny and the level; egress-deny overrides the level", "[egress]") {
+TEST_CASE("egress-allow overrides egress-deny and the level, egress-deny overrides the level", "[egress]") {
   egress_rules r = level(egress_level::public_only);
   r.allow = {block("10.1.0.0/16"), block("127.0.0.1"), block("fd00:ec2::254/128")};
   r.deny = {block("127.0.0.0/8"), block("93.184.216.0/24"), block("2606:4700::/32"), block("10.0.0.0/8")};

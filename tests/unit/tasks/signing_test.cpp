@@ -73,7 +73,7 @@ TEST_CASE("a signed request carries webhook-id, webhook-timestamp and one signat
   CHECK(unsigned_req.headers.size() == 1);
 }
 
-TEST_CASE("secrets must be whsec_ and base64 of 1 to 64 bytes; they are shown redacted", "[signing]") {
+TEST_CASE("secrets must be whsec_ and base64 of 1 to 64 bytes, and are shown redacted", "[signing]") {
   const signing_secret s = secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
   CHECK(s.key.size() == 24);
   CHECK(s.redacted() == "whsec_MfKQ...");
