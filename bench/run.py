@@ -444,6 +444,145 @@ def section_egress():
                     higher_is_better=False)
 
 
+def custody_payloads(n, delay):
+    """n task payloads of about 100 bytes each, due `delay` seconds from now; the URL
+    points at a closed loopback port, and nothing is delivered before the figures are read."""
+    url = f"http://127.0.0.1:{free_port()}/hook"
+    base = {"url": url, "delay": delay, "param": {"i": 0}}
+    pad = max(0, 100 - len(json.dumps(base)))
+    return [json.dumps({"url": url, "delay": delay, "param": {"i": i, "p": "x" * max(0, pad - 8 - len(str(i)))}})
+            for i in range(n)]
+
+
+def section_custody():
+    n = int(os.environ.get("RESPQ_BENCH_CUSTODY_TASKS", "200000"))
+    payloads = custody_payloads(n, 3600)
+    size = statistics.mean(len(p) for p in payloads)
+    print(f"custody: {n:,} scheduled tasks of {size:.0f} bytes (due in an hour); respq holding them "
+          "vs redis-server holding the same payloads in a sorted set (Laravel's delayed queue)")
+    with Respq("--http-queue", "tasks") as rq:
+        before = rss_kb(rq.proc.pid)
+        push_all(rq.port, push_wire(payloads))
+        with rq.raw() as raw:
+            deadline = time.time() + 120
+            while int(tasks_info(raw)["scheduled"]) < n:
+                if time.time() > deadline:
+                    raise RuntimeError(f"only {tasks_info(raw)['scheduled']} of {n} tasks scheduled")
+                time.sleep(0.05)
+        respq_bytes = (rss_kb(rq.proc.pid) - before) * 1024 / n
+    with RedisServer() as rs:
+        before = rss_kb(rs.proc.pid)
+        wire = []
+        for i in range(0, n, 1000):
+            chunk = payloads[i:i + 1000]
+            args = [b"ZADD", b"queues:default:delayed"]
+            for j, p in enumerate(chunk):
+                args += [str(1_900_000_000 + i + j).encode(), p.encode()]
+            wire.append(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
+        push_all(rs.port, (b"".join(wire), len(wire)))
+        assert rs.client().zcard("queues:default:delayed") == n
+        redis_bytes = (rss_kb(rs.proc.pid) - before) * 1024 / n
+    print(f"  per task beyond its payload: respq {respq_bytes - size:.0f} bytes (target <= 150), "
+          f"redis-server sorted set {redis_bytes - size:.0f} bytes")
+    row("custody", "RSS per scheduled task (bytes)", respq_bytes, redis_bytes, "B", higher_is_better=False)
+def scrape_metrics(port, stop, times):
+    """GET /metrics every 100 ms on one keep-alive connection until `stop` is set,
+    recording each answer's time in ms."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        conn.request("GET", "/metrics")
+        resp = conn.getresponse()
+        body = resp.read()
+        if resp.status == 503:
+            return  # the server is stopping (the end of the run): it answers 503 then
+        if resp.status != 200 or b"respq_queue_tasks" not in body:
+            raise RuntimeError(f"/metrics answered {resp.status}")
+        times.append((time.perf_counter() - t0) * 1000)
+        stop.wait(0.1)
+    conn.close()
+
+
+def run_respq_delivery_scraped(url, n):
+    """run_respq_delivery with the admin port on and a scraper hitting /metrics every 100 ms."""
+    admin_port = free_port()
+    stop, times = threading.Event(), []
+    errors = []
+
+    def scrape_when_up():
+        import http.client
+        try:
+            harness.wait_port(admin_port)
+            scrape_metrics(admin_port, stop, times)
+        except (OSError, http.client.HTTPException):
+            pass  # the server stopped at the end of the run
+        except Exception as e:  # noqa: BLE001 - reported after the run
+            errors.append(e)
+
+    t = threading.Thread(target=scrape_when_up, daemon=True)
+    t.start()
+    try:
+        result = run_respq_delivery(url, n, extra=("--admin-port", str(admin_port)))
+    finally:
+        stop.set()
+        t.join()
+    if errors:
+        raise errors[0]
+    return result, times
+
+
+def section_admin():
+    n = int(os.environ.get("RESPQ_BENCH_TASKS", "50000"))
+    print(f"admin port: delivery of {n:,} tasks to nginx with the admin port on and /metrics scraped every "
+          f"100 ms, vs off; then /metrics with 100 queues")
+    with Nginx() as ng:
+        url = f"http://127.0.0.1:{ng.port}/send_mail"
+        on, off, scrapes = [], [], []
+        for _ in range(max(ROUNDS, 5)):
+            off.append(run_respq_delivery(url, n)[0])
+            (rate, _), times = run_respq_delivery_scraped(url, n)
+            on.append(rate)
+            scrapes.extend(times)
+        row("admin", "delivery rate, scraped 100 ms vs admin off", statistics.median(on), statistics.median(off),
+            "task/s", target=0.97)
+        print(f"  ({len(scrapes)} scrapes during the deliveries, median {statistics.median(scrapes):.2f} ms)")
+        # 100 queues, each with a delivered task, so every histogram has samples.
+        admin_port = free_port()
+        queues = []
+        for i in range(100):
+            queues += ["--http-queue", f"queue{i:03d}"]
+        with Respq("--admin-port", str(admin_port), *queues) as rq:
+            c = rq.client()
+            for i in range(100):
+                c.lpush(f"queue{i:03d}", json.dumps({"url": url}))
+            with rq.raw() as raw:
+                while sum(1 for l in raw.cmd("INFO", "tasks").decode().splitlines() if ",delivered=1," in l) < 100:
+                    time.sleep(0.01)
+            import http.client
+            conn = http.client.HTTPConnection("127.0.0.1", admin_port, timeout=10)
+            times, size = [], 0
+            cpu0 = cpu_seconds(rq.proc.pid)
+            for _ in range(300):
+                t0 = time.perf_counter()
+                conn.request("GET", "/metrics")
+                body = conn.getresponse().read()
+                times.append((time.perf_counter() - t0) * 1000)
+                size = len(body)
+            cpu_ms = (cpu_seconds(rq.proc.pid) - cpu0) / 300 * 1000
+            conn.close()
+            times.sort()
+            p50, p99 = times[len(times) // 2], times[int(len(times) * 0.99)]
+            print(f"  /metrics with 100 queues: {size:,} bytes; respq's CPU per scrape (all threads) "
+                  f"{cpu_ms:.2f} ms, which a busy machine does not inflate as it does the wall times")
+            row("admin", "/metrics CPU per scrape, 100 queues (ms; ref 5)", cpu_ms, 5.0, "ms", higher_is_better=False,
+                target=1.0)
+            row("admin", "/metrics p50 with 100 queues (ms; ref = 5 ms)", p50, 5.0, "ms", higher_is_better=False,
+                target=1.0)
+            row("admin", "/metrics p99 with 100 queues (ms; ref = 5 ms)", p99, 5.0, "ms", higher_is_better=False,
+                target=1.0)
+
+
 def section_latency():
     rate, n = 1000, int(os.environ.get("RESPQ_BENCH_LATENCY_TASKS", "5000"))
     print(f"dispatch latency: {n:,} tasks at {rate}/s, LPUSH sent -> request received by the endpoint")
@@ -628,6 +767,74 @@ def section_laravel():
                     higher_is_better=False)
 
 
+def section_scaleout():
+    """Shared queues (issue 19): tasks/s through one upstream redis-server with 1, 2 and 3
+    sidecars delivering to nginx (return 204), and the reclaim time after a kill -9."""
+    n = int(os.environ.get("RESPQ_BENCH_SCALEOUT_TASKS", "20000"))
+    print(f"Scale-out: {n:,} tasks LPUSHed on one upstream redis-server, taken by 1-3 sidecars "
+          "(shared queue, concurrency 128 each), delivered to nginx")
+    with Nginx() as ng:
+        url = f"http://127.0.0.1:{ng.port}/send_mail"
+        wire = push_wire(task_payloads(url, n))
+        for k in (1, 2, 3):
+            rates = []
+            for _ in range(ROUNDS):
+                with RedisServer() as up:
+                    cars = [Respq("--upstream", "127.0.0.1", str(up.port), "--node-id", f"bench-{i}",
+                                  "--http-queue", "tasks", "shared", "yes", "concurrency", "128", "per-host", "128")
+                            for i in range(k)]
+                    try:
+                        raws = [c.raw() for c in cars]
+                        for r in raws:
+                            r.__enter__()
+                        deadline = time.time() + 10
+                        while not all(tasks_info(r).get("taker") == "up" for r in raws) and time.time() < deadline:
+                            time.sleep(0.01)
+                        cpu0 = cpu_seconds(up.proc.pid)
+                        t0 = time.time()
+                        push_all(up.port, wire)
+                        while sum(int(tasks_info(r)["delivered"]) for r in raws) < n:
+                            time.sleep(0.005)
+                        dt = time.time() - t0
+                        rates.append((n / dt, (cpu_seconds(up.proc.pid) - cpu0) / dt))
+                        for r in raws:
+                            r.__exit__(None, None, None)
+                    finally:
+                        for c in cars:
+                            c.stop()
+                            c.cleanup()
+            med = statistics.median(r[0] for r in rates)
+            up_cpu = statistics.median(r[1] for r in rates)
+            per_task = statistics.median(r[1] / r[0] * 1e6 for r in rates)
+            print(f"  {k} sidecar{'s' if k > 1 else ' '}: {med:9.0f} tasks/s  (upstream redis-server busy "
+                  f"{up_cpu * 100:4.0f}% of a core, {per_task:5.1f} us CPU per task; runs "
+                  f"{' '.join(f'{r[0]:.0f}' for r in rates)})")
+    # Reclaim: a sidecar holding tasks dies; how long until another moved them back.
+    nt = float(os.environ.get("RESPQ_BENCH_NODE_TIMEOUT", "5"))
+    with RedisServer() as up, harness.HttpEndpoint(server="python") as ep:
+        cars = [Respq("--upstream", "127.0.0.1", str(up.port), "--node-id", f"r-{i}", "--node-timeout", str(nt),
+                      "--shutdown-grace", "0",
+                      "--http-queue", "tasks", "shared", "yes", "concurrency", "4") for i in range(3)]
+        try:
+            u = up.client()
+            for i in range(12):
+                u.lpush("tasks", json.dumps({"url": ep.url("/slow", sleep=60), "id": f"slow-{i}"}))
+            key = "tasks:processing:r-0"
+            while u.llen(key) < 4:
+                time.sleep(0.01)
+            cars[0].kill9()
+            t0 = time.time()
+            while u.llen(key) > 0 and time.time() - t0 < 10 * nt:
+                time.sleep(0.01)
+            took = time.time() - t0
+            print(f"  reclaim after kill -9 (node-timeout {nt:g} s): the dead sidecar's 4 tasks back in the "
+                  f"queue after {took:.2f} s ({took / nt:.2f} x node-timeout; bound 2 x)")
+        finally:
+            for c in cars:
+                c.stop()
+                c.cleanup()
+
+
 def section_script(name):
     path = os.path.join(ROOT, "bench", name)
     if os.path.exists(path):
@@ -646,10 +853,13 @@ SECTIONS = {
     "delivery": section_delivery,
     "egress": section_egress,
     "latency": section_latency,
+    "custody": section_custody,
+    "admin": section_admin,
     "scripting": section_scripting,
     "laravel": section_laravel,
     "aof": lambda: section_script("aof.sh"),
     "mirror": lambda: section_script("mirror.sh"),
+    "scaleout": section_scaleout,
 }
 
 

@@ -20,6 +20,7 @@
 #include "broker/core/server.hpp"
 #include "broker/core/version.hpp"
 #include "broker/network.hpp"
+#include "broker/sd_notify.hpp"
 #include "broker/services.hpp"
 
 namespace {
@@ -74,6 +75,18 @@ int test_config(int argc, char** argv) {
   if (cfg.json_port != 0 && cfg.json_port == cfg.port) {
     std::cerr << "json-port " << cfg.json_port << " is also the port\n";
     return 1;
+  }
+  if (cfg.admin_port != 0 && (cfg.admin_port == cfg.port || cfg.admin_port == cfg.json_port)) {
+    std::cerr << "admin-port " << cfg.admin_port << " is also the " << (cfg.admin_port == cfg.port ? "port" : "json-port")
+              << "\n";
+    return 1;
+  }
+  for (const auto& addr : cfg.admin_bind) {
+    unsigned char buf[sizeof(in6_addr)];
+    if (addr != "*" && ::inet_pton(AF_INET, addr.c_str(), buf) != 1 && ::inet_pton(AF_INET6, addr.c_str(), buf) != 1) {
+      std::cerr << "Invalid admin-bind address '" << addr << "'\n";
+      return 1;
+    }
   }
   std::cout << "Configuration OK" << (cfg.config_file.empty() ? "" : " (" + cfg.config_file + ")") << "\n";
   return 0;
@@ -162,6 +175,9 @@ int main(int argc, char** argv) {
   }
   core::log_notice("Server initialized");
   core::log_notice("Ready to accept connections tcp on port " + std::to_string(srv.cfg().port));
+  // systemd (Type=notify): started only now, with the AOF loaded and the ports open.
+  if (broker::sd_notify("READY=1\nSTATUS=Ready to accept connections\nMAINPID=" + std::to_string(::getpid())))
+    core::log_notice("systemd supervision: READY=1 sent");
   int rc = net.run();
   svc.stop();
   if (!pidfile.empty()) ::unlink(pidfile.c_str());

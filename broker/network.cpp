@@ -19,6 +19,7 @@
 #include "broker/core/log.hpp"
 #include "broker/core/server.hpp"
 #include "broker/core/task_manager.hpp"
+#include "broker/sd_notify.hpp"
 
 namespace respq::broker {
 
@@ -523,6 +524,7 @@ void network::impl::start_cron() {
 void network::impl::begin_shutdown() {
   if (stopping) return;
   stopping = true;
+  sd_notify("STOPPING=1\nSTATUS=Draining: no new connections or HTTP requests");
   for (auto* list : {&acceptors, &json_acceptors})
     for (auto& a : *list) {
       asio::error_code ec;

@@ -1,9 +1,15 @@
 // services: see services.hpp.
 #include "broker/services.hpp"
 
+#include <algorithm>
+#include <chrono>
+
+#include "admin/admin_server.hpp"
+#include "broker/core/figures.hpp"
 #include "broker/core/log.hpp"
 #include "broker/core/server.hpp"
 #include "broker/core/task_manager.hpp"
+#include "broker/core/version.hpp"
 #include "broker/network.hpp"
 #include "persistence/aof.hpp"
 #include "redis-compat/link.hpp"
@@ -18,6 +24,45 @@ struct services::impl {
   std::unique_ptr<workers::delivery_engine> engine;
   std::unique_ptr<persistence::aof> aof;
   std::unique_ptr<redis_compat::link> link;
+  std::unique_ptr<admin::admin_server> admin;
+  // used_memory walks every key: a scrape reads it at most once a second.
+  std::uint64_t used_memory = 0;
+  std::chrono::steady_clock::time_point used_memory_at{};
+
+  // Every HTTP queue's figures, local and shared, by name (broker thread).
+  std::vector<tasks::queue_stats> queue_stats() {
+    std::vector<tasks::queue_stats> all = s.tasks().stats();
+    if (s.tasks().shared_stats) s.tasks().shared_stats(all);
+    std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+    return all;
+  }
+
+  core::server_figures figures() {
+    core::server_figures f;
+    f.version = RESPQ_VERSION;
+    f.queues = queue_stats();
+    f.clients = core::clients_of(s);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - used_memory_at >= std::chrono::seconds(1)) {
+      used_memory = s.used_memory();
+      used_memory_at = now;
+    }
+    f.used_memory = used_memory;
+    f.commands = core::commands_of(s);
+    if (aof) f.aof = aof->figures();
+    if (link) f.link = link->figures();
+    return f;
+  }
+
+  std::vector<admin::queue_view> queue_views() {
+    std::vector<admin::queue_view> out;
+    for (auto& st : queue_stats()) {
+      auto it = s.cfg().queues.find(st.name);
+      tasks::queue_options o = it != s.cfg().queues.end() ? it->second : tasks::queue_options{};
+      out.push_back({std::move(st), o});
+    }
+    return out;
+  }
 
   // Each local queue's pool and its callbacks' pool: the per-host cap and the egress rules.
   void apply_pools() {
@@ -69,10 +114,20 @@ std::string services::start() {
   d.link = std::make_unique<redis_compat::link>(d.s, d.net.io_context(),
                                                 [&d](std::function<void()> fn) { d.net.post(std::move(fn)); });
   if (std::string err = d.link->start(); !err.empty()) return err;
+  // The admin HTTP server last: everything it reports on has started.
+  d.admin = std::make_unique<admin::admin_server>(
+      d.s, [&d](std::function<void()> fn) { d.net.post(std::move(fn)); },
+      admin::admin_sources{[&d](core::server&) { return d.figures(); }, [&d](core::server&) { return d.queue_views(); }});
+  if (std::string err = d.admin->start(); !err.empty()) return err;
+  d.net.on_stopping = [&d, prev = std::move(d.net.on_stopping)] {
+    d.admin->stop();  // its requests wait for the broker thread: end them first
+    if (prev) prev();
+  };
   return {};
 }
 
 void services::stop() {
+  if (impl_->admin) impl_->admin->stop();
   if (impl_->link) impl_->link->stop();
   if (impl_->engine) {
     impl_->engine->stop();

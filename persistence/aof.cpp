@@ -189,7 +189,19 @@ bool aof::write_out(std::string_view extra, bool force) {
   const std::uint64_t before = current_size_;
   if (have_bytes) {
     int err = 0;
+    // LATENCY: Redis's aof-write events (the monitor is off unless its threshold is set).
+    const bool timed = s_.cfg().latency_monitor_threshold > 0;
+    const auto write_start = timed ? steady_clock::now() : steady_clock::time_point{};
     std::size_t n = write_all(fd_, buf_, extra, err);
+    if (timed) {
+      const long long ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - write_start).count();
+      s_.latency_sample(sync_->in_flight.load() > 0 ? "aof-write-pending-fsync"
+                        : rw_                       ? "aof-write-active-child"
+                                                    : "aof-write-alone",
+                        ms);
+      s_.latency_sample("aof-write", ms);
+    }
     if (err) {
       // Cut a partial record off so the file ends on a record boundary; the bytes stay
       // buffered and are written again, whole, on the next attempt.
@@ -210,7 +222,11 @@ bool aof::write_out(std::string_view extra, bool force) {
   }
   if (policy == fsync_policy::always) {
     if (fsync_offset_ != current_size_) {
-      if (int err = sync_data(fd_)) {
+      const auto sync_start = steady_clock::now();
+      const int sync_err = sync_data(fd_);
+      s_.latency_sample("aof-fsync-always",
+                        std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - sync_start).count());
+      if (int err = sync_err) {
         // After a failed fsync the kernel may have marked the pages clean without writing
         // them: cut the bytes off and write them again, so a later successful fsync
         // really covers them.
@@ -420,8 +436,12 @@ void aof::finish_rewrite() {
     abort_rewrite("fsync of " + rw_->path() + " failed: " + error_text(e));
     return;
   }
-  if (::rename(rw_->path().c_str(), path_.c_str()) != 0) {
-    abort_rewrite("can't rename " + rw_->path() + " to " + path_ + ": " + error_text(errno));
+  const auto rename_start = steady_clock::now();
+  const int renamed = ::rename(rw_->path().c_str(), path_.c_str()) == 0 ? 0 : errno;
+  s_.latency_sample("aof-rename",
+                    std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - rename_start).count());
+  if (renamed != 0) {
+    abort_rewrite("can't rename " + rw_->path() + " to " + path_ + ": " + error_text(renamed));
     return;
   }
   if (int e = sync_parent_dir(path_))
@@ -527,9 +547,29 @@ void aof::disable() {
 
 // ---- INFO ------------------------------------------------------------------------------
 
+core::aof_figures aof::figures() const {
+  core::aof_figures f;
+  f.enabled = state_ != state::off;
+  f.rewrite_in_progress = rw_ != nullptr;
+  f.rewrite_scheduled = rewrite_scheduled_;
+  f.last_write_ok = !write_failing();
+  f.last_rewrite_ok = last_rewrite_ok_;
+  f.rewrites = rewrites_;
+  f.rewrite_failures = rewrite_failures_;
+  if (f.enabled) {
+    f.current_size = current_size_;
+    f.base_size = base_size_;
+    f.buffer_length = buf_.size();
+    f.pending_fsync = jobs_.pending();
+    f.delayed_fsync = delayed_fsync_;
+  }
+  return f;
+}
+
 std::string aof::info() const {
   std::string o;
   const auto now = steady_clock::now();
+  const core::aof_figures f = figures();
   line(o, "loading", s_.loading() ? "1" : "0");
   line(o, "async_loading", "0");
   line(o, "rdb_changes_since_last_save", std::to_string(s_.dirty()));
@@ -540,24 +580,24 @@ std::string aof::info() const {
   line(o, "rdb_last_bgsave_time_sec", "-1");
   line(o, "rdb_current_bgsave_time_sec", "-1");
   line(o, "rdb_saves", "0");
-  line(o, "aof_enabled", state_ != state::off ? "1" : "0");
-  line(o, "aof_rewrite_in_progress", rw_ ? "1" : "0");
-  line(o, "aof_rewrite_scheduled", rewrite_scheduled_ ? "1" : "0");
+  line(o, "aof_enabled", f.enabled ? "1" : "0");
+  line(o, "aof_rewrite_in_progress", f.rewrite_in_progress ? "1" : "0");
+  line(o, "aof_rewrite_scheduled", f.rewrite_scheduled ? "1" : "0");
   line(o, "aof_last_rewrite_time_sec", std::to_string(last_rewrite_secs_));
   line(o, "aof_current_rewrite_time_sec",
        rw_ ? std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - rewrite_started_).count()) : "-1");
-  line(o, "aof_last_bgrewrite_status", last_rewrite_ok_ ? "ok" : "err");
-  line(o, "aof_rewrites", std::to_string(rewrites_));
-  line(o, "aof_rewrites_consecutive_failures", std::to_string(rewrite_failures_));
-  line(o, "aof_last_write_status", write_failing() ? "err" : "ok");
+  line(o, "aof_last_bgrewrite_status", f.last_rewrite_ok ? "ok" : "err");
+  line(o, "aof_rewrites", std::to_string(f.rewrites));
+  line(o, "aof_rewrites_consecutive_failures", std::to_string(f.rewrite_failures));
+  line(o, "aof_last_write_status", f.last_write_ok ? "ok" : "err");
   line(o, "aof_last_cow_size", "0");
-  if (state_ != state::off) {
-    line(o, "aof_current_size", std::to_string(current_size_));
-    line(o, "aof_base_size", std::to_string(base_size_));
-    line(o, "aof_pending_rewrite", rewrite_scheduled_ ? "1" : "0");
-    line(o, "aof_buffer_length", std::to_string(buf_.size()));
-    line(o, "aof_pending_bio_fsync", std::to_string(jobs_.pending()));
-    line(o, "aof_delayed_fsync", std::to_string(delayed_fsync_));
+  if (f.enabled) {
+    line(o, "aof_current_size", std::to_string(f.current_size));
+    line(o, "aof_base_size", std::to_string(f.base_size));
+    line(o, "aof_pending_rewrite", f.rewrite_scheduled ? "1" : "0");
+    line(o, "aof_buffer_length", std::to_string(f.buffer_length));
+    line(o, "aof_pending_bio_fsync", std::to_string(f.pending_fsync));
+    line(o, "aof_delayed_fsync", std::to_string(f.delayed_fsync));
   }
   return o;
 }

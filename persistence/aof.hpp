@@ -43,6 +43,7 @@
 #include <string_view>
 
 #include "broker/core/command_stream.hpp"
+#include "broker/core/figures.hpp"
 #include "persistence/background_jobs.hpp"
 
 namespace respq::core {
@@ -79,6 +80,8 @@ class aof final : public core::stream_sink {
   void cron();
   // BGREWRITEAOF: the status text, or an error starting with "ERR".
   std::string bgrewriteaof();
+  // The figures of INFO persistence's aof_ lines, as data (INFO renders them from it).
+  core::aof_figures figures() const;
   std::string info() const;
   // Non-empty while writes must be refused (MISCONF ...).
   std::string write_refusal() const;

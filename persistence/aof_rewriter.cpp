@@ -288,7 +288,8 @@ std::size_t aof_rewriter::emit(std::string_view key, core::value& v, std::size_t
     case core::value_type::stream: {
       // As Redis's rewriteStreamObject: XADD per entry with its id (an empty stream as
       // XADD key MAXLEN 0 0-1 x y), then XSETID with the last id, entries added and the
-      // greatest deleted id.
+      // greatest deleted id, then the consumer groups (XGROUP CREATE, XCLAIM per pending
+      // entry, XGROUP CREATECONSUMER for a consumer with none).
       auto& st = v.stream();
       if (st.empty()) {
         put_head(out_, "XADD", key, 5);
@@ -312,6 +313,10 @@ std::size_t aof_rewriter::emit(std::string_view key, core::value& v, std::size_t
       put_bulk(out_, std::to_string(st.entries_added));
       put_bulk(out_, "MAXDELETEDID");
       put_bulk(out_, st.max_deleted_id.str());
+      st.group_commands(key, [&](const std::vector<std::string>& argv) {
+        put_len(out_, '*', argv.size());
+        for (const auto& x : argv) put_bulk(out_, x);
+      });
       put_deadline(out_, key, v);
       return 0;
     }

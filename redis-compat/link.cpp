@@ -4,13 +4,18 @@
 
 #include <hiredis/hiredis.h>
 
+#include <chrono>
+#include <cstdio>
 #include <map>
+#include <random>
 #include <unordered_map>
 
+#include "broker/core/figures.hpp"
 #include "broker/core/log.hpp"
 #include "broker/core/server.hpp"
 #include "broker/core/task_manager.hpp"
 #include "redis-compat/mirror.hpp"
+#include "redis-compat/sentinel.hpp"
 #include "redis-compat/shared_queue.hpp"
 #include "redis-compat/upstream_connection.hpp"
 #include "tasks/http_request.hpp"
@@ -27,6 +32,23 @@ bool any_shared(const core::config& c) {
   return false;
 }
 
+// KEYS: this node's heartbeat key. ARGV: token, ttl ms. 1 when the key still held this
+// process's token, 0 when it had expired (or was another process's).
+constexpr const char* heartbeat_script =
+    "local v = redis.call('GET', KEYS[1])\n"
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+    "if v == ARGV[1] then return 1 end\n"
+    "return 0\n";
+
+std::string random_token() {
+  std::random_device rd;
+  std::mt19937_64 g((static_cast<std::uint64_t>(rd()) << 32) ^ rd());
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(g()),
+                static_cast<unsigned long long>(g()));
+  return buf;
+}
+
 }  // namespace
 
 struct link::impl final : core::stream_sink {
@@ -38,7 +60,13 @@ struct link::impl final : core::stream_sink {
   std::string node_id;
   upstream_endpoint ep;
   std::unique_ptr<upstream_connection> main;
+  std::unique_ptr<sentinel_watch> sentinel;
   std::unique_ptr<mirror> mir;
+  // Heartbeat (shared queues): respq:node:<node-id> = node_token, expiring after node-timeout.
+  std::string node_token = random_token();
+  bool beating = false;
+  std::uint64_t beats = 0, lapses = 0;
+  std::chrono::steady_clock::time_point last_beat{};
   std::unique_ptr<workers::delivery_engine> engine;
   std::unique_ptr<shared_context> ctx;
   std::map<std::string, std::unique_ptr<shared_queue>, std::less<>> queues;
@@ -67,10 +95,14 @@ struct link::impl final : core::stream_sink {
     // The link's own keys on the upstream.
     f.exclude_prefix("respq:mirror:");
     f.exclude_prefix("respq:spool:");
+    f.exclude_prefix("respq:node:");
+    f.exclude_prefix("respq:reclaimed:");
     // A shared queue's keys belong to the upstream: the local key is only a spool.
     for (const auto& [name, q] : queues) {
       f.exclude_key(name);
       f.exclude_key(name + ":dead");
+      f.exclude_key(name + ":retry");
+      f.exclude_key(name + ":scheduled");
       f.exclude_prefix(name + ":processing:");
     }
     return f;
@@ -155,7 +187,48 @@ struct link::impl final : core::stream_sink {
 
   void cron() {
     if (mir) mir->cron();
+    heartbeat(false);
     for (auto& [name, q] : queues) q->cron();
+  }
+
+  // Every third of node-timeout (and at once when the main connection comes up), while
+  // this sidecar has shared queues. A beat that finds the key gone after an earlier one
+  // means this node was taken for dead meanwhile: each queue re-reads its processing list.
+  void heartbeat(bool now) {
+    if (queues.empty() && retired.empty()) return;
+    if (beating || !main || !main->ready()) return;
+    const auto t = std::chrono::steady_clock::now();
+    const double every = s.cfg().node_timeout / 3;
+    if (!now && t - last_beat < std::chrono::duration<double>(every)) return;
+    last_beat = t;
+    beating = true;
+    const std::string ttl = std::to_string(static_cast<long long>(s.cfg().node_timeout * 1000));
+    bool sent = main->command({"EVAL", heartbeat_script, "1", "respq:node:" + node_id, node_token, ttl},
+                              [this](const redisReply* r) {
+                                beating = false;
+                                if (!r || r->type != REDIS_REPLY_INTEGER) {
+                                  if (r) core::log_warning("Heartbeat: " + std::string(r->str ? r->str : "?", r->len));
+                                  return;
+                                }
+                                if (r->integer == 0 && beats > 0) {
+                                  ++lapses;
+                                  core::log_warning("Heartbeat: this node's key respq:node:" + node_id +
+                                                    " had expired (node-timeout passed without a beat): other " +
+                                                    "sidecars may have reclaimed its tasks");
+                                  for (auto& [name, q] : queues) q->on_heartbeat_lapsed();
+                                }
+                                ++beats;
+                              });
+    if (!sent) beating = false;
+  }
+
+  void on_master(const std::string& host, int port) {
+    ep.host = host;
+    ep.port = port;
+    if (ctx) ctx->endpoint = ep;
+    if (main) main->set_endpoint(ep);
+    for (auto& [name, q] : queues) q->set_endpoint(ep);
+    for (auto& q : retired) q->set_endpoint(ep);
   }
 
   std::string info() const {
@@ -170,7 +243,15 @@ struct link::impl final : core::stream_sink {
     line("link_status", main ? main->status() : std::string("idle"));
     line("upstream", ep.host + ":" + std::to_string(ep.port));
     line("upstream_db", std::to_string(ep.db));
+    if (sentinel) {
+      line("sentinel", sentinel->sentinel_address());
+      line("sentinel_status", sentinel->status());
+      line("sentinel_master", sentinel->master());
+      line("master_switches", std::to_string(sentinel->switches()));
+    }
     line("node_id", node_id);
+    line("heartbeats", std::to_string(beats));
+    line("heartbeat_lapses", std::to_string(lapses));
     line("reconnects", std::to_string(main ? main->reconnects() : 0));
     line("link_connects", std::to_string(main ? main->connects() : 0));
     line("link_last_error", main ? main->last_error() : std::string());
@@ -190,6 +271,10 @@ struct link::impl final : core::stream_sink {
     for (auto& q : retired) held += q->held();
     const bool mirror_behind = mir && mir->has_unapplied();
     if (held == 0 && !mirror_behind) return;
+    if (ep.host.empty()) {
+      core::log_warning("Shutdown: no upstream master known; shared tasks held stay in this node's processing lists");
+      return;
+    }
     timeval tv{2, 0};
     redisContext* c = redisConnectWithTimeout(ep.host.c_str(), ep.port, tv);
     if (!c || c->err) {
@@ -240,14 +325,17 @@ link::~link() { stop(); }
 std::string link::start() {
   auto& d = *impl_;
   const core::config& cfg = d.s.cfg();
-  if (cfg.upstream_host.empty()) {
+  const bool use_sentinel = !cfg.upstream_sentinels.empty();
+  if (cfg.upstream_host.empty() && !use_sentinel) {
     if (cfg.mirror) return "mirror yes needs an upstream Redis: upstream <host> <port>";
     for (const auto& [name, q] : cfg.queues)
       if (q.shared) return "http-queue '" + name + "' is shared but no upstream Redis is configured (upstream <host> <port>)";
     return {};
   }
   d.node_id = core::node_name(cfg);
-  d.ep = upstream_endpoint{cfg.upstream_host, cfg.upstream_port, cfg.upstream_password, cfg.upstream_db};
+  // With Sentinel the master is unknown until a sentinel names it.
+  d.ep = upstream_endpoint{use_sentinel ? std::string() : cfg.upstream_host, use_sentinel ? 0 : cfg.upstream_port,
+                           cfg.upstream_password, cfg.upstream_db};
   d.started = true;
 
   auto g = d.guard;
@@ -284,6 +372,7 @@ std::string link::start() {
 
   d.main = std::make_unique<upstream_connection>(d.io, d.ep, "respq-link:" + d.node_id);
   d.main->on_ready = [&d] {
+    d.heartbeat(true);  // first on the connection: before the removals the queues resend
     if (d.mir) d.mir->on_link_ready();
     for (auto& [name, q] : d.queues) q->on_main_ready();
     for (auto& q : d.retired) q->on_main_ready();
@@ -294,7 +383,7 @@ std::string link::start() {
     for (auto& q : d.retired) q->on_main_lost();
   };
   d.ctx = std::make_unique<shared_context>(shared_context{
-      d.s, d.io, *d.main, d.ep, d.node_id,
+      d.s, d.io, *d.main, d.ep, d.node_id, d.node_token,
       [&d](std::vector<tasks::http_request>&& batch) {
         if (d.engine) d.engine->submit(std::move(batch));
       },
@@ -312,10 +401,32 @@ std::string link::start() {
   if (cfg.mirror) d.mir = std::make_unique<mirror>(d.s, *d.main, d.io, d.node_id, d.make_filter());
   d.s.stream().add_sink(&d);
   d.main->start();
-  core::log_notice("Upstream link to " + d.ep.host + ":" + std::to_string(d.ep.port) + " as node '" + d.node_id +
-                   "': mirror " + (cfg.mirror ? "on" : "off") +
+  std::string where = d.ep.host + ":" + std::to_string(d.ep.port);
+  if (use_sentinel) {
+    d.sentinel = std::make_unique<sentinel_watch>(d.io, cfg.upstream_sentinels, cfg.upstream_master_name, d.node_id);
+    d.sentinel->on_master = [&d](const std::string& host, int port) { d.on_master(host, port); };
+    d.sentinel->start();
+    where = "master '" + cfg.upstream_master_name + "' (asking " + std::to_string(cfg.upstream_sentinels.size()) +
+            " sentinels)";
+  }
+  core::log_notice("Upstream link to " + where + " as node '" + d.node_id + "': mirror " + (cfg.mirror ? "on" : "off") +
                    (shared_names.empty() ? std::string() : ", shared queues: " + shared_names));
   return {};
+}
+
+core::link_figures link::figures() const {
+  const auto& d = *impl_;
+  core::link_figures f;
+  if (!d.started) return f;
+  f.configured = true;
+  f.status = d.main ? d.main->status() : std::string("idle");
+  f.connected = f.status == "up";
+  f.reconnects = d.main ? d.main->reconnects() : 0;
+  f.pending_replies = d.main ? d.main->pending() : 0;
+  f.output_bytes = d.main ? d.main->bytes_pending_write() : 0;
+  if (d.mir) d.mir->figures(f);
+  f.shared_queues = d.queues.size();
+  return f;
 }
 
 void link::stop() {
@@ -327,6 +438,7 @@ void link::stop() {
   d.s.stream().remove_sink(&d);
   for (auto& [name, q] : d.queues) q->stop();
   for (auto& q : d.retired) q->stop();
+  if (d.sentinel) d.sentinel->stop();
   if (d.engine) d.engine->stop();
   if (d.main) d.main->stop();
   d.shutdown_sync();

@@ -9,15 +9,20 @@
 //   (shared yes)               upstream; this sidecar's workers take from it
 //                              (shared_queue.hpp).
 //
-// Directives: upstream <host> <port>, upstream-password, upstream-db, mirror yes|no,
-// mirror-keys <glob> ..., mirror-backlog-size, node-id. node-id names this sidecar on the
+// Directives: upstream <host> <port> (or upstream-sentinel <host> <port> ... with
+// upstream-master-name: the master is asked of Sentinel and followed across failovers,
+// sentinel.hpp), upstream-password, upstream-db, upstream-wait-replicas,
+// upstream-wait-timeout, mirror yes|no, mirror-keys <glob> ..., mirror-backlog-size,
+// node-id, node-timeout (the heartbeat's TTL: respq:node:<node-id> is refreshed every
+// third of it on the main connection while there are shared queues). node-id names this sidecar on the
 // upstream (its processing lists and offset key); it must be stable across restarts and
 // unique among the sidecars sharing an upstream. When not configured it is
 // "<hostname>:<port>", which is both on one host as long as ports differ.
 //
 // Connections: one main connection (mirror stream, spool forwarding, removals, outcomes)
 // named respq-link:<node-id>, and per shared queue one for its blocking BLMOVE, named
-// respq-take:<node-id>:<queue> (CLIENT LIST on the upstream shows them). The link owns a
+// respq-take:<node-id>:<queue> (CLIENT LIST on the upstream shows them); with Sentinel,
+// two to one sentinel, respq-sentinel:<node-id> and respq-sentinel-sub:<node-id>. The link owns a
 // delivery engine of its own for shared-queue tasks.
 //
 // INFO mirror: link status and counters, the mirror's lag and backlog, and one line per
@@ -33,6 +38,7 @@
 
 namespace respq::core {
 class server;
+struct link_figures;
 }
 
 namespace respq::redis_compat {
@@ -55,6 +61,8 @@ class link {
   // connection (2 s timeouts) sends what the mirror's upstream has not applied and hands
   // held shared tasks back to their queues.
   void stop();
+  // The link's figures (INFO mirror's, as data); configured == false without an upstream.
+  core::link_figures figures() const;
 
  private:
   struct impl;

@@ -494,6 +494,23 @@ std::size_t mirror::drain(redisContext* c) {
   return sent;
 }
 
+void mirror::figures(core::link_figures& f) const {
+  const auto& d = *impl_;
+  f.mirror_enabled = true;
+  switch (d.st) {
+    case impl::state::down: f.mirror_state = "down"; break;
+    case impl::state::handshake: f.mirror_state = "handshake"; break;
+    case impl::state::scanning: f.mirror_state = "resync"; break;
+    case impl::state::streaming: f.mirror_state = d.resync_pending ? "resync" : "streaming"; break;
+  }
+  f.lag_commands = d.backlog.head() > d.applied ? d.backlog.head() - d.applied : 0;
+  f.backlog_bytes = d.backlog.bytes();
+  f.backlog_limit = d.backlog.limit();
+  f.backlog_overflows = d.overflows;
+  f.resyncs = d.resyncs;
+  f.commands_applied = d.commands_sent;
+}
+
 std::string mirror::info() const {
   const auto& d = *impl_;
   auto line = [](std::string& o, const char* k, const std::string& v) {

@@ -47,6 +47,7 @@
 #include <string_view>
 
 #include "broker/core/command_stream.hpp"
+#include "broker/core/figures.hpp"
 #include "redis-compat/mirror_stream.hpp"
 
 struct redisContext;
@@ -79,6 +80,8 @@ class mirror {
   std::size_t drain(redisContext* c);
   // Lines for INFO mirror ("k:v\r\n").
   std::string info() const;
+  // Fills the mirror part of the link's figures.
+  void figures(core::link_figures& f) const;
 
   const std::string& offset_key() const { return offset_key_; }
 

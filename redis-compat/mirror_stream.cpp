@@ -143,7 +143,8 @@ void append_value(command_batch& out, std::string_view key, core::value& v, std:
       return;
     }
     case core::value_type::stream: {
-      // As the AOF rewrite: XADD per entry with its id, then XSETID with the metadata.
+      // As the AOF rewrite: XADD per entry with its id, then XSETID with the metadata,
+      // then the consumer groups.
       auto& st = v.stream();
       std::string id;
       if (st.empty()) {
@@ -164,6 +165,10 @@ void append_value(command_batch& out, std::string_view key, core::value& v, std:
       const std::string last = st.last_id.str(), added = std::to_string(st.entries_added),
                         maxdel = st.max_deleted_id.str();
       out.add({"XSETID", key, last, "ENTRIESADDED", added, "MAXDELETEDID", maxdel});
+      st.group_commands(key, [&](const std::vector<std::string>& cmd) {
+        argv.assign(cmd.begin(), cmd.end());
+        out.add(argv);
+      });
       return;
     }
     case core::value_type::hash: {

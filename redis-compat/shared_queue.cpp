@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -37,18 +38,58 @@ constexpr double take_timeout_s = 2;
 constexpr std::size_t forward_max_elements = 512;
 constexpr std::size_t forward_max_bytes = 1024 * 1024;
 
-// KEYS: processing, dead, results. ARGV: payload, dead record ("" = none), outcome ("" =
-// none), first ("1" on the first send). On a resend after a lost reply, the dead letter
-// and the outcome only when this call removed the task, so the resend changes nothing if
-// the first one ran. On the first send always: a task missing from the processing list
-// (an upstream restarted without persistence) still gets its dead letter and outcome.
+// KEYS: processing, dead, results, park set, reclaimed marker. ARGV: payload, dead record
+// ("" = none), outcome ("" = none), first ("1" on the first send), park member ("" =
+// none: the envelope of a task waiting for its retry or its time), park score (ms).
+// On a resend after a lost reply, the dead letter, the park and the outcome only when
+// this call removed the task, so the resend changes nothing if the first one ran. On the
+// first send always: a task missing from the processing list (an upstream restarted
+// without persistence) still gets its dead letter and outcome; unless another sidecar
+// reclaimed this node's list meanwhile (the marker): then -1, and nothing is written (the
+// reclaimed copy runs again elsewhere).
 constexpr const char* finalize_script =
     "local n = redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
+    "if n == 0 and redis.call('EXISTS', KEYS[5]) == 1 then return -1 end\n"
     "if n > 0 or ARGV[4] == '1' then\n"
     "  if ARGV[2] ~= '' then redis.call('LPUSH', KEYS[2], ARGV[2]) end\n"
+    "  if ARGV[5] ~= '' then redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5]) end\n"
     "  if ARGV[3] ~= '' then redis.call('PUBLISH', KEYS[3], ARGV[3]) end\n"
     "end\n"
     "return n\n";
+
+// KEYS: this node's heartbeat key, processing, reclaimed marker. ARGV: token, ttl ms.
+// Claims the node alive (so no other sidecar reclaims the list from now on) and reads the
+// list in one step: what it returns is this node's, and stays so while it beats.
+// Returns {"1" when the list was reclaimed by another sidecar recently, elements}.
+constexpr const char* recover_script =
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+    "return {tostring(redis.call('EXISTS', KEYS[3])), redis.call('LRANGE', KEYS[2], 0, -1)}\n";
+
+// KEYS: another node's processing list, its heartbeat key, the queue, its reclaimed
+// marker. ARGV: the marker's ttl ms. Only when the heartbeat expired: every element back
+// to the right end of the queue (the oldest taken first), in one step, so exactly one
+// sidecar moves them. -1: the node is alive.
+constexpr const char* reclaim_script =
+    "if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end\n"
+    "local n = 0\n"
+    "while redis.call('LMOVE', KEYS[1], KEYS[3], 'LEFT', 'RIGHT') do n = n + 1 end\n"
+    "if n > 0 then redis.call('SET', KEYS[4], n, 'PX', ARGV[1]) end\n"
+    "return n\n";
+
+// KEYS: queue, retry set, scheduled set. ARGV: now ms, limit per set. Every envelope whose
+// time came, out of its set and onto the queue (earliest taken first), in one step.
+constexpr const char* due_mover_script =
+    "local n = 0\n"
+    "for i = 2, 3 do\n"
+    "  local due = redis.call('ZRANGEBYSCORE', KEYS[i], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])\n"
+    "  if #due > 0 then\n"
+    "    redis.call('ZREM', KEYS[i], unpack(due))\n"
+    "    redis.call('LPUSH', KEYS[1], unpack(due))\n"
+    "    n = n + #due\n"
+    "  end\n"
+    "end\n"
+    "return n\n";
+constexpr const char* due_mover_limit = "256";
 
 // KEYS: queue, marker. ARGV: batch id, elements oldest first. Skips a batch already applied.
 constexpr const char* forward_script =
@@ -65,6 +106,32 @@ constexpr const char* hand_back_script =
 double unix_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
+
+// A SCAN MATCH pattern matching `s` literally.
+std::string glob_escape(std::string_view s) {
+  std::string out;
+  for (char ch : s) {
+    if (ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\') out += '\\';
+    out += ch;
+  }
+  return out;
+}
+
+// An element that is an envelope this link wrote (a task that waited for its retry or
+// its time on the upstream): its record. A producer's task always has a "url".
+std::optional<tasks::envelope_record> shared_envelope(std::string_view element, std::string& id) {
+  if (element.empty() || element.front() != '{' || element.find("\"max_attempts\"") == std::string_view::npos)
+    return std::nullopt;
+  const auto j = nlohmann::json::parse(element, nullptr, false);
+  if (!j.is_object() || j.contains("url") || !j.contains("state") || !j.contains("attempts")) return std::nullopt;
+  auto r = tasks::read_envelope(element);
+  auto* e = std::get_if<tasks::envelope_record>(&r);
+  if (!e) return std::nullopt;
+  if (auto i = j.find("id"); i != j.end() && i->is_string()) id = i->get<std::string>();
+  return std::move(*e);
+}
+
+std::string score_ms(double unix_s) { return std::to_string(static_cast<long long>(unix_s * 1000)); }
 
 std::string reply_text(const redisReply* r) {
   if (!r) return "connection lost";
@@ -91,23 +158,37 @@ struct shared_queue::impl {
     long last_code = 0;
   };
 
+  // What the finalize script does for a task leaving this sidecar's custody: removes it
+  // from the processing list and then pushes its dead letter, or parks its envelope in the
+  // retry or scheduled set, and publishes its outcome.
   struct final_op {
     std::string dead_record;
     std::string outcome;
+    const std::string* park_key = nullptr;  // retry_key or scheduled_key; null: none
+    std::string park_member, park_score;
     bool sent = false;
     bool resend = false;  // a send's reply was lost: it may have run
   };
 
   impl(shared_context& c, std::string n, core::queue_options o)
       : ctx(c), name(std::move(n)), opts(o), processing(name + ":processing:" + c.node_id), dead_key(name + ":dead"),
-        results(name + ":results"), marker_key("respq:spool:" + c.node_id + ":" + name), due_timer(c.io),
-        take_timer(c.io), retry_timer(c.io) {}
+        results(name + ":results"), marker_key("respq:spool:" + c.node_id + ":" + name), retry_key(name + ":retry"),
+        scheduled_key(name + ":scheduled"), node_key(node_key_of(c.node_id)),
+        reclaimed_key(reclaimed_key_of(c.node_id, name)), processing_prefix(name + ":processing:"),
+        paused_key(name + ":paused"), due_timer(c.io), take_timer(c.io), retry_timer(c.io) {}
+
+  static std::string node_key_of(const std::string& node) { return "respq:node:" + node; }
+  static std::string reclaimed_key_of(const std::string& node, const std::string& queue) {
+    return "respq:reclaimed:" + node + ":" + queue;
+  }
 
   shared_context& ctx;
   shared_queue* self = nullptr;
   std::string name;
   core::queue_options opts;
-  std::string processing, dead_key, results, marker_key;
+  std::string processing, dead_key, results, marker_key, retry_key, scheduled_key, node_key, reclaimed_key,
+      processing_prefix;
+  std::string paused_key;  // local, database 0
   std::unique_ptr<upstream_connection> taker;
   loop_timer due_timer, take_timer, retry_timer;
 
@@ -124,6 +205,9 @@ struct shared_queue::impl {
   bool submit_posted = false;
 
   bool taking = false, recovering = false, stopping = false, started = false;
+  static constexpr std::size_t burst_max = 64;
+  bool queue_had_work = false, burst_empty = false;
+  std::size_t burst_left = 0;  // LMOVE replies awaited
   bool draining = false;  // shutdown's grace period: finish what is in flight, start nothing
   std::size_t in_flight = 0, waiting = 0;
   tasks::rate_gate rate;
@@ -133,11 +217,27 @@ struct shared_queue::impl {
   std::string fwd_id;
   std::uint64_t fwd_counter = 0;
 
+  tasks::attempt_figures attempts;  // responses, retries, request durations
   std::uint64_t forwarded = 0, taken = 0, recovered = 0, delivered = 0, failed = 0, dead = 0, duplicates = 0,
                 dispatched = 0, egress_denied = 0;
-  std::uint64_t forward_resends = 0, forward_deduped = 0, final_resends = 0;
-  // The upstream's lengths of <name> and <name>:dead for INFO tasks, read about once a second.
-  std::uint64_t upstream_pending = 0, upstream_dead = 0;
+  std::uint64_t forward_resends = 0, forward_deduped = 0, final_resends = 0, wait_short = 0;
+  // The upstream's lengths of <name>, <name>:dead, <name>:retry and <name>:scheduled for
+  // INFO tasks, read about once a second.
+  std::uint64_t upstream_pending = 0, upstream_dead = 0, upstream_retrying = 0, upstream_scheduled = 0;
+
+  // Reclaim: tasks this sidecar moved back from dead nodes' processing lists, and tasks
+  // of its own that another sidecar reclaimed while this one's heartbeat had lapsed.
+  std::uint64_t reclaimed = 0, lost_to_reclaim = 0;
+  bool scanning = false;
+  std::string scan_cursor = "0";
+  clock::time_point scan_pass_started{};
+  std::set<std::uint64_t> orphan_tickets;  // attempts of tasks reclaimed elsewhere: results ignored
+  bool recover_wanted = false;             // re-read the processing list before taking more
+
+  // Due mover: retry and scheduled sets to the queue.
+  bool moving = false;
+  clock::time_point last_move{};
+  std::uint64_t moved_due = 0;
   clock::time_point last_poll{};
   bool polling = false;
   std::string last_error;
@@ -213,8 +313,17 @@ struct shared_queue::impl {
     held_task& t = custody[seq];
     t.payload = std::move(element);
     ++payload_count[t.payload];
-    auto e = tasks::decode_element(t.payload, now);
+    // An envelope (the task waited for its retry or its time on the upstream): the
+    // producer's payload inside, and the attempts so far.
+    std::string env_id;
+    std::optional<tasks::envelope_record> env = shared_envelope(t.payload, env_id);
+    if (env) {
+      t.unwrapped = std::move(env->payload);
+      t.attempts = env->attempts;
+    }
+    auto e = tasks::decode_element(env ? std::string_view(t.unwrapped) : std::string_view(t.payload), now);
     if (e.was_dead_letter) t.unwrapped = std::move(e.unwrapped);
+    if (!env_id.empty()) e.id = std::move(env_id);  // the id it had (generated ones too)
     t.id = e.id.empty() ? new_id() : std::move(e.id);
     if (auto* err = std::get_if<tasks::decode_error>(&e.result)) {
       ++dead;
@@ -232,9 +341,12 @@ struct shared_queue::impl {
       return;
     }
     by_id.emplace(t.id, seq);
-    t.max_attempts = tasks::max_attempts_of(t.task, opts);
-    if (t.task.run_at && *t.task.run_at > now + 0.001) {
-      park(seq, t, *t.task.run_at);
+    t.max_attempts = env && env->max_attempts ? *env->max_attempts : tasks::max_attempts_of(t.task, opts);
+    // Its time ("delay", "at") is to come: it waits in the scheduled set, where any
+    // sidecar's due mover finds it. An envelope's time came already ("delay" is not
+    // counted again from now).
+    if (!env && t.task.run_at && *t.task.run_at > now + 0.001) {
+      park_upstream(seq, t, tasks::custody_state::scheduled, *t.task.run_at, {});
       return;
     }
     if (!draining && in_flight < opts.concurrency) start_attempt(seq, t);
@@ -264,14 +376,43 @@ struct shared_queue::impl {
   }
 
   void finalize(std::uint64_t seq, std::string dead_record, const std::string& outcome, bool callback = true) {
+    finalize(seq, std::move(dead_record), outcome, callback, final_op());
+  }
+
+  void finalize(std::uint64_t seq, std::string dead_record, const std::string& outcome, bool callback, final_op op) {
     auto it = custody.find(seq);
     if (it == custody.end()) return;
     held_task& t = it->second;
     t.st = task_state::finalizing;
-    publish_local(outcome);
-    if (callback) post_callback(t, outcome);
-    finals[seq] = final_op{std::move(dead_record), outcome, false};
+    if (!outcome.empty()) {
+      publish_local(outcome);
+      if (callback) post_callback(t, outcome);
+    }
+    op.dead_record = std::move(dead_record);
+    op.outcome = outcome;
+    finals[seq] = std::move(op);
     flush_finals();
+  }
+
+  // The task waits upstream, in the retry or the scheduled set, as an envelope carrying
+  // its attempts; it leaves this sidecar's custody once the upstream has it.
+  void park_upstream(std::uint64_t seq, held_task& t, tasks::custody_state st, double at, const std::string& outcome,
+                     const std::string& last_error = {}) {
+    tasks::envelope_fields f;
+    f.id = t.id;
+    f.queue = name;
+    f.state = st;
+    f.attempts = t.attempts;
+    f.max_attempts = t.max_attempts;
+    f.next_run = at;
+    f.last_code = t.last_code;
+    f.last_error = last_error;
+    f.payload = task_payload(t);
+    final_op op;
+    op.park_key = st == tasks::custody_state::retrying ? &retry_key : &scheduled_key;
+    op.park_member = tasks::envelope_json(f);
+    op.park_score = score_ms(at);
+    finalize(seq, {}, outcome, true, std::move(op));
   }
 
   void release(std::uint64_t seq) {
@@ -292,8 +433,10 @@ struct shared_queue::impl {
       auto it = custody.find(seq);
       if (it == custody.end()) continue;
       if (!ctx.main.ready()) return;
-      bool sent = ctx.main.command({"EVAL", finalize_script, "3", processing, dead_key, results, it->second.payload,
-                                    op.dead_record, op.outcome, op.resend ? "0" : "1"},
+      bool sent = ctx.main.command({"EVAL", finalize_script, "5", processing, dead_key, results,
+                                    op.park_key ? *op.park_key : retry_key, reclaimed_key, it->second.payload,
+                                    op.dead_record, op.outcome, op.resend ? "0" : "1", op.park_member,
+                                    op.park_score},
                                    [this, seq = seq](const redisReply* r) { on_final_reply(seq, r); });
       if (!sent) return;
       op.sent = true;
@@ -314,6 +457,11 @@ struct shared_queue::impl {
       f->second.sent = false;  // cron retries
       return;
     }
+    if (r->type == REDIS_REPLY_INTEGER && r->integer < 0) {
+      ++lost_to_reclaim;
+      core::log_notice("Shared queue '" + name + "': a task of this node was reclaimed by another sidecar while " +
+                       "its heartbeat had lapsed; its outcome here is dropped (it runs again there)");
+    }
     finals.erase(f);
     release(seq);
   }
@@ -325,6 +473,13 @@ struct shared_queue::impl {
       if (!res.error.empty() || res.code < 200 || res.code >= 300)
         core::log_verbose("Callback of a task of shared queue '" + name + "' failed: " +
                           (res.error.empty() ? "HTTP " + std::to_string(res.code) : tasks::redact_urls_in(res.error)));
+      return;
+    }
+    if (orphan_tickets.erase(res.ticket)) {
+      // Its task was reclaimed by another sidecar while this one ran it.
+      if (in_flight) --in_flight;
+      run_due();
+      take();
       return;
     }
     auto tk = by_ticket.find(res.ticket);
@@ -339,19 +494,17 @@ struct shared_queue::impl {
     if (res.egress_denied) ++egress_denied;
     const tasks::decision d = tasks::decide(task_record_of(t), res, opts, unix_now(), rng);
     if (d.attempt_failed) ++failed;
+    attempts.record(res, d.state == tasks::next_state::retrying);
     switch (d.state) {
       case tasks::next_state::delivered:
         ++delivered;
         finalize(seq, {}, tasks::outcome_json(d.outcome));
         break;
-      case tasks::next_state::retrying: {
-        std::string o = tasks::outcome_json(d.outcome);
-        park(seq, t, d.next_run);
-        publish_local(o);
-        post_callback(t, o);
-        if (ctx.main.ready()) ctx.main.command({"PUBLISH", results, o}, [](const redisReply*) {});
+      case tasks::next_state::retrying:
+        // Waits in <name>:retry with its attempts, for any sidecar.
+        park_upstream(seq, t, tasks::custody_state::retrying, d.next_run, tasks::outcome_json(d.outcome),
+                      res.error);
         break;
-      }
       case tasks::next_state::dead:
         ++dead;
         core::log_verbose("Task " + t.id + " of shared queue '" + name + "' is dead: " + d.reason);
@@ -366,7 +519,20 @@ struct shared_queue::impl {
   bool rate_allows(clock::time_point now) const { return rate.allows(now, opts.rate); }
   void rate_consume(clock::time_point now) { rate.consume(now, opts.rate); }
 
+  // QUEUE PAUSE: the key <name>:paused exists in respq's database 0 (the same key as for
+  // local queues; see task_manager.hpp). Checked whenever work would start; the cron
+  // looks ten times a second, so a resume takes effect within 100 ms.
+  bool paused() {
+    core::keyspace& db = ctx.s.db(0);
+    core::value* v = db.peek(paused_key);
+    return v && !db.is_expired(*v);
+  }
+
   void run_due() {
+    if (paused()) {
+      due_timer.cancel();  // the cron runs it again
+      return;
+    }
     const double now = unix_now();
     const auto tnow = clock::now();
     while (!stopping && !draining && !due.empty() && due.begin()->first <= now && in_flight < opts.concurrency &&
@@ -404,51 +570,104 @@ struct shared_queue::impl {
 
   // --- taking -------------------------------------------------------------------------
   void take() {
-    if (stopping || draining || !taker || !taker->ready() || taking || recovering) return;
+    if (stopping || !taker || !taker->ready() || taking || recovering) return;
+    if (recover_wanted) {
+      recover();
+      return;
+    }
+    if (draining) return;
+    if (paused()) return;  // a take already waiting may still bring one task
     if (in_flight >= opts.concurrency || due_ready()) return;
     auto now = clock::now();
     if (!rate_allows(now)) {
       if (!take_timer.armed()) take_timer.at(rate.next_allowed(), [this] { take(); });
       return;
     }
+    // While the queue has work (the last take found some) and no rate applies, up to
+    // burst_max non-blocking LMOVEs go out pipelined, one per free slot: one round trip
+    // takes many tasks. An empty answer goes back to one BLMOVE, which waits.
+    const std::size_t free = opts.concurrency - in_flight;
+    if (queue_had_work && opts.rate <= 0 && free > 1) {
+      const std::size_t n = std::min<std::size_t>(free, burst_max);
+      taking = true;
+      burst_left = 0;
+      burst_empty = false;
+      for (std::size_t i = 0; i < n; ++i) {
+        if (!taker->command({"LMOVE", name, processing, "RIGHT", "LEFT"}, [this](const redisReply* r) {
+              on_taken(r, "LMOVE");
+              if (--burst_left > 0) return;
+              taking = false;
+              if (burst_empty) queue_had_work = false;
+              if (r) take();  // lost: recovery adopts whatever moved
+            }))
+          break;
+        ++burst_left;
+      }
+      if (burst_left == 0) taking = false;
+      return;
+    }
     taking = true;
     bool sent = taker->command({"BLMOVE", name, processing, "RIGHT", "LEFT", take_timeout}, [this](const redisReply* r) {
       taking = false;
-      if (!r) return;  // lost: recovery adopts whatever it moved
-      if (r->type == REDIS_REPLY_STRING) {
-        ++taken;
-        rate_consume(clock::now());
-        adopt(std::string(r->str, r->len));
-      } else if (r->type == REDIS_REPLY_ERROR) {
-        warn("BLMOVE: " + reply_text(r));
-        take_timer.after(1.0, [this] { take(); });
-        return;
-      }
+      if (!on_taken(r, "BLMOVE")) return;
       take();
     });
     if (!sent) taking = false;
   }
 
+  // One element moved into the processing list (or none). False when taking must pause
+  // (the connection was lost: recovery adopts whatever moved; or an error: again in 1 s).
+  bool on_taken(const redisReply* r, const char* what) {
+    if (!r) return false;
+    if (r->type == REDIS_REPLY_STRING) {
+      ++taken;
+      queue_had_work = true;
+      rate_consume(clock::now());
+      adopt(std::string(r->str, r->len));
+    } else if (r->type == REDIS_REPLY_ERROR) {
+      warn(std::string(what) + ": " + reply_text(r));
+      if (!take_timer.armed()) take_timer.after(1.0, [this] { take(); });
+      queue_had_work = false;
+      burst_empty = true;
+      return false;
+    } else {
+      burst_empty = true;
+    }
+    return true;
+  }
+
+  // Claims this node alive and reads its processing list in one step (recover_script),
+  // then: after another sidecar reclaimed the list (this node's heartbeat had lapsed), the
+  // tasks held here that are no longer in it are given up (they run again elsewhere; an
+  // attempt in flight finishes, its result ignored); and every element this sidecar does
+  // not hold is adopted.
   void recover() {
     if (!taker || !taker->ready()) return;
+    recover_wanted = false;
     recovering = true;
     released_during_recovery.clear();
-    bool sent = taker->command({"LRANGE", processing, "0", "-1"}, [this](const redisReply* r) {
+    const std::string ttl = std::to_string(node_ttl_ms());
+    bool sent = taker->command({"EVAL", recover_script, "3", node_key, processing, reclaimed_key, ctx.node_token, ttl},
+                               [this](const redisReply* r) {
       recovering = false;
       if (!r) return;
-      if (r->type != REDIS_REPLY_ARRAY) {
-        warn("LRANGE " + processing + ": " + reply_text(r));
+      if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[1]->type != REDIS_REPLY_ARRAY) {
+        warn("reading " + processing + ": " + reply_text(r));
         take_timer.after(1.0, [this] { recover(); });
         return;
       }
+      const bool was_reclaimed = r->element[0]->type == REDIS_REPLY_STRING && r->element[0]->len == 1 &&
+                                 r->element[0]->str[0] == '1';
+      const redisReply* list = r->element[1];
+      if (was_reclaimed) give_up_reclaimed(list);
       // Oldest first (BLMOVE pushed to the left); skip as many copies of a payload as this
       // sidecar already holds.
       std::unordered_map<std::string, int> skip = payload_count;
       for (const auto& [p, n] : released_during_recovery) skip[p] += n;
       released_during_recovery.clear();
       std::size_t adopted = 0;
-      for (std::size_t i = r->elements; i-- > 0;) {
-        const redisReply* e = r->element[i];
+      for (std::size_t i = list->elements; i-- > 0;) {
+        const redisReply* e = list->element[i];
         if (e->type != REDIS_REPLY_STRING) continue;
         std::string p(e->str, e->len);
         if (auto sk = skip.find(p); sk != skip.end() && sk->second > 0) {
@@ -467,6 +686,124 @@ struct shared_queue::impl {
     if (!sent) recovering = false;
   }
 
+  // The tasks held here (not finishing) that the processing list no longer has: another
+  // sidecar moved them back to the queue.
+  void give_up_reclaimed(const redisReply* list) {
+    std::unordered_map<std::string, int> in_list;
+    for (std::size_t i = 0; i < list->elements; ++i)
+      if (list->element[i]->type == REDIS_REPLY_STRING)
+        ++in_list[std::string(list->element[i]->str, list->element[i]->len)];
+    std::vector<std::uint64_t> gone;
+    for (auto& [seq, t] : custody) {
+      if (t.st == task_state::finalizing) continue;
+      if (auto it = in_list.find(t.payload); it != in_list.end() && it->second > 0) {
+        --it->second;
+        continue;
+      }
+      gone.push_back(seq);
+    }
+    for (std::uint64_t seq : gone) {
+      held_task& t = custody[seq];
+      if (t.st == task_state::in_flight) {
+        by_ticket.erase(t.ticket);
+        orphan_tickets.insert(t.ticket);
+      } else if (t.st == task_state::waiting) {
+        due.erase(std::make_pair(t.next_run, seq));
+        if (waiting) --waiting;
+      }
+      ++lost_to_reclaim;
+      release(seq);
+    }
+    if (!gone.empty())
+      core::log_warning("Shared queue '" + name + "': " + std::to_string(gone.size()) +
+                        " tasks held here were reclaimed by another sidecar while this node's heartbeat had " +
+                        "lapsed; they run there, not here");
+  }
+
+  long long node_ttl_ms() const { return static_cast<long long>(ctx.s.cfg().node_timeout * 1000); }
+
+  // --- reclaim: the processing lists of dead nodes ---------------------------------------
+  // One SCAN page per cron tick over <name>:processing:*; a pass starts again at most
+  // every node-timeout / 5 (within 0.1 .. 2 s). Each list of another node is handed to
+  // reclaim_script, which moves it only if that node's heartbeat key expired.
+  void scan_step() {
+    if (scanning || stopping || !ctx.main.ready()) return;
+    const auto now = clock::now();
+    if (scan_cursor == "0") {
+      const double every = std::clamp(ctx.s.cfg().node_timeout / 5, 0.1, 2.0);
+      if (now - scan_pass_started < std::chrono::duration<double>(every)) return;
+      scan_pass_started = now;
+    }
+    scanning = true;
+    const std::string match = glob_escape(processing_prefix) + "*";
+    bool sent = ctx.main.command({"SCAN", scan_cursor, "MATCH", match, "COUNT", "1000"}, [this](const redisReply* r) {
+      scanning = false;
+      if (!r) return;
+      if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
+          r->element[1]->type != REDIS_REPLY_ARRAY) {
+        warn("SCAN for processing lists: " + reply_text(r));
+        scan_cursor = "0";
+        return;
+      }
+      scan_cursor.assign(r->element[0]->str, r->element[0]->len);
+      const redisReply* keys = r->element[1];
+      for (std::size_t i = 0; i < keys->elements; ++i) {
+        const redisReply* k = keys->element[i];
+        if (k->type != REDIS_REPLY_STRING) continue;
+        std::string key(k->str, k->len);
+        if (key.size() <= processing_prefix.size() || key.compare(0, processing_prefix.size(), processing_prefix) != 0)
+          continue;
+        std::string node = key.substr(processing_prefix.size());
+        if (node == ctx.node_id) continue;
+        reclaim(std::move(key), std::move(node));
+      }
+    });
+    if (!sent) scanning = false;
+  }
+
+  void reclaim(std::string key, std::string node) {
+    const long long marker_ttl = std::max<long long>(300'000, 20 * node_ttl_ms());
+    ctx.main.command({"EVAL", reclaim_script, "4", key, node_key_of(node), name, reclaimed_key_of(node, name),
+                      std::to_string(marker_ttl)},
+                     [this, key, node](const redisReply* r) {
+                       if (!r) return;
+                       if (r->type == REDIS_REPLY_ERROR) {
+                         warn("reclaiming " + key + ": " + reply_text(r));
+                         return;
+                       }
+                       if (r->type != REDIS_REPLY_INTEGER || r->integer <= 0) return;
+                       reclaimed += static_cast<std::uint64_t>(r->integer);
+                       core::log_warning("Shared queue '" + name + "': node '" + node +
+                                         "' stopped its heartbeat; moved its " + std::to_string(r->integer) +
+                                         " tasks from " + key + " back to the queue");
+                       take();
+                     });
+  }
+
+  // --- due mover: the retry and scheduled sets --------------------------------------
+  void move_due() {
+    if (moving || stopping || !ctx.main.ready()) return;
+    const auto now = clock::now();
+    if (now - last_move < std::chrono::milliseconds(200)) return;
+    last_move = now;
+    moving = true;
+    bool sent = ctx.main.command({"EVAL", due_mover_script, "3", name, retry_key, scheduled_key,
+                                  score_ms(unix_now()), due_mover_limit},
+                                 [this](const redisReply* r) {
+                                   moving = false;
+                                   if (!r) return;
+                                   if (r->type == REDIS_REPLY_ERROR) {
+                                     warn("moving due tasks: " + reply_text(r));
+                                     return;
+                                   }
+                                   if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
+                                     moved_due += static_cast<std::uint64_t>(r->integer);
+                                     last_move = clock::time_point{};  // more may be due: again next tick
+                                   }
+                                 });
+    if (!sent) moving = false;
+  }
+
   // --- figures ----------------------------------------------------------------------
   void poll_upstream() {
     if (polling || !ctx.main.ready()) return;
@@ -478,8 +815,14 @@ struct shared_queue::impl {
       if (r && r->type == REDIS_REPLY_INTEGER) upstream_pending = static_cast<std::uint64_t>(r->integer);
     });
     sent = sent && ctx.main.command({"LLEN", dead_key}, [this](const redisReply* r) {
-      polling = false;
       if (r && r->type == REDIS_REPLY_INTEGER) upstream_dead = static_cast<std::uint64_t>(r->integer);
+    });
+    sent = sent && ctx.main.command({"ZCARD", retry_key}, [this](const redisReply* r) {
+      if (r && r->type == REDIS_REPLY_INTEGER) upstream_retrying = static_cast<std::uint64_t>(r->integer);
+    });
+    sent = sent && ctx.main.command({"ZCARD", scheduled_key}, [this](const redisReply* r) {
+      polling = false;
+      if (r && r->type == REDIS_REPLY_INTEGER) upstream_scheduled = static_cast<std::uint64_t>(r->integer);
     });
     if (!sent) polling = false;
   }
@@ -523,11 +866,46 @@ struct shared_queue::impl {
         return;
       }
       if (r->integer == 0) ++forward_deduped;
-      remove_from_spool();
-      forwarded += fwd_batch.size();
-      fwd_batch.clear();
-      forward();
+      const int replicas = ctx.s.cfg().upstream_wait_replicas;
+      if (replicas <= 0) {
+        forwarded_ok();
+        return;
+      }
+      wait_replicas(replicas);
     });
+  }
+
+  // upstream-wait-replicas: the batch counts as forwarded once that many replicas have it
+  // (WAIT), so a failover to one of them cannot lose it. Fewer in time: sent again (the
+  // marker skips it if applied) and waited for again.
+  void wait_replicas(int replicas) {
+    const double timeout = ctx.s.cfg().upstream_wait_timeout;
+    forwarding = ctx.main.command(
+        {"WAIT", std::to_string(replicas), std::to_string(static_cast<long long>(timeout * 1000))},
+        [this, replicas](const redisReply* r) {
+          forwarding = false;
+          if (!r) {
+            ++forward_resends;
+            return;
+          }
+          if (r->type == REDIS_REPLY_INTEGER && r->integer >= replicas) {
+            forwarded_ok();
+            return;
+          }
+          ++wait_short;
+          warn("forwarding the spool: WAIT " + std::to_string(replicas) + " answered " +
+               (r->type == REDIS_REPLY_INTEGER ? std::to_string(r->integer) : reply_text(r)) +
+               "; the batch stays in the spool");
+          retry_timer.after(0.1, [this] { forward(); });
+        });
+    if (!forwarding) ++forward_resends;
+  }
+
+  void forwarded_ok() {
+    remove_from_spool();
+    forwarded += fwd_batch.size();
+    fwd_batch.clear();
+    forward();
   }
 
   // The upstream holds the batch: remove it from the local list, through the command
@@ -627,8 +1005,20 @@ void shared_queue::cron() {
   d.poll_upstream();
   d.flush_finals();
   d.forward();
+  d.move_due();
+  d.scan_step();
   d.run_due();
   d.take();
+}
+
+void shared_queue::on_heartbeat_lapsed() {
+  auto& d = *impl_;
+  d.recover_wanted = true;
+  d.take();
+}
+
+void shared_queue::set_endpoint(const upstream_endpoint& ep) {
+  if (impl_->taker) impl_->taker->set_endpoint(ep);
 }
 
 void shared_queue::hand_back(redisContext* c) {
@@ -640,13 +1030,17 @@ void shared_queue::hand_back(redisContext* c) {
       auto f = d.finals.find(seq);
       if (f == d.finals.end()) continue;
       // Its asynchronous send may have run: only what that one did not do.
-      const char* argv[] = {"EVAL", finalize_script, "3", d.processing.c_str(), d.dead_key.c_str(), d.results.c_str(),
-                            t.payload.data(), f->second.dead_record.data(), f->second.outcome.data(),
-                            f->second.sent || f->second.resend ? "0" : "1"};
+      const impl::final_op& op = f->second;
+      const std::string& park_key = op.park_key ? *op.park_key : d.retry_key;
+      const char* argv[] = {"EVAL", finalize_script, "5", d.processing.c_str(), d.dead_key.c_str(), d.results.c_str(),
+                            park_key.c_str(), d.reclaimed_key.c_str(), t.payload.data(), op.dead_record.data(),
+                            op.outcome.data(), op.sent || op.resend ? "0" : "1", op.park_member.data(),
+                            op.park_score.data()};
       const std::size_t len[] = {4, std::strlen(finalize_script), 1, d.processing.size(), d.dead_key.size(),
-                                 d.results.size(), t.payload.size(), f->second.dead_record.size(),
-                                 f->second.outcome.size(), 1};
-      r = static_cast<redisReply*>(redisCommandArgv(c, 10, argv, len));
+                                 d.results.size(), park_key.size(), d.reclaimed_key.size(), t.payload.size(),
+                                 op.dead_record.size(), op.outcome.size(), 1, op.park_member.size(),
+                                 op.park_score.size()};
+      r = static_cast<redisReply*>(redisCommandArgv(c, 14, argv, len));
       if (r && r->type != REDIS_REPLY_ERROR) ++finished;
     } else {
       const char* argv[] = {"EVAL", hand_back_script, "2", d.processing.c_str(), d.name.c_str(), t.payload.data()};
@@ -680,19 +1074,27 @@ tasks::queue_stats shared_queue::stats() const {
   if (core::value* v = d.ctx.s.db(0).find(d.name); v && v->type() == core::value_type::list) spool = v->list().size();
   st.pending = d.upstream_pending + spool;
   st.in_flight = d.in_flight;
+  // Waiting upstream (the whole queue's, as of the last reading), plus those held here
+  // for a free slot.
+  st.retrying = d.upstream_retrying;
+  st.scheduled = d.upstream_scheduled;
   for (const auto& [seq, t] : d.custody) {
     if (t.st != impl::task_state::waiting) continue;
     if (t.attempts > 0) ++st.retrying;
     else ++st.scheduled;
   }
+  st.reclaimed = d.reclaimed;
   st.delivered = d.delivered;
   st.failed = d.failed;
   st.dead = d.dead;
   st.dead_list = d.upstream_dead;
   st.dispatched = d.dispatched;
   st.egress_denied = d.egress_denied;
+  st.enqueued = d.forwarded;
+  st.attempts = d.attempts;
   st.concurrency = d.opts.concurrency;
   st.rate = d.opts.rate;
+  st.paused = const_cast<impl&>(d).paused();
   auto extra = [&st](const char* k, auto v) {
     if constexpr (std::is_convertible_v<decltype(v), std::string>) st.extra.emplace_back(k, std::string(v));
     else st.extra.emplace_back(k, std::to_string(v));
@@ -710,6 +1112,9 @@ tasks::queue_stats shared_queue::stats() const {
   extra("forward_resends", d.forward_resends);
   extra("forward_deduped", d.forward_deduped);
   extra("finish_resends", d.final_resends);
+  extra("moved_due", d.moved_due);
+  extra("wait_short", d.wait_short);
+  extra("lost_to_reclaim", d.lost_to_reclaim);
   return st;
 }
 

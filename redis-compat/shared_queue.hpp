@@ -7,6 +7,10 @@
 //   <name>:processing:<node-id>  the tasks this sidecar holds (BLMOVE target)
 //   <name>:dead                  dead letters, same record format as local queues
 //   <name>:results               channel: the outcome JSON of every attempt
+//   <name>:retry                 sorted set: envelopes of tasks waiting for a retry (score = due, ms)
+//   <name>:scheduled             sorted set: envelopes of tasks waiting for their delay/at
+//   respq:node:<node-id>         this sidecar's heartbeat (expires after node-timeout)
+//   respq:reclaimed:<node-id>:<name>  set when another sidecar reclaimed this node's list
 //   respq:spool:<node-id>:<name> the id of the last spool batch forwarded (dedupe marker)
 //   local <name>                 the spool: what apps LPUSH to respq, forwarded upstream
 //
@@ -22,26 +26,47 @@
 //
 // Taking. A connection of its own per queue runs BLMOVE <name> <processing> RIGHT LEFT 2,
 // one at a time, while fewer than `concurrency` attempts are in flight (and the queue's
-// rate allows). Each task taken is decoded and delivered by the link's delivery engine,
+// rate allows); while the queue has work and no rate is set, one non-blocking LMOVE per
+// free slot (up to 64) goes out pipelined instead, so one round trip takes many tasks. Each task taken is decoded and delivered by the link's delivery engine,
 // and what its answer means is tasks::decide, the local queues' decision too:
-// delivered -> removed from the processing list; retryable failure ->
-// waits here, in memory, still in the processing list; dead -> removed from the
-// processing list and LPUSHed to <name>:dead. Removal, the dead letter and the outcome's
-// PUBLISH run in one script; when it is resent after a lost reply, it does the
-// LPUSH/PUBLISH only if its LREM removed the task, so a resend doesn't duplicate them. Outcomes are published
-// locally at once and on the upstream by that script (retrying outcomes by a plain
-// PUBLISH). A task is released from this sidecar's custody only when the upstream
-// acknowledged its removal.
+// delivered -> removed from the processing list; retryable failure -> removed from the
+// processing list and ZADDed to <name>:retry as an envelope (tasks/records: the payload
+// untouched, its id, attempts so far, next run) scored by its due time in ms; dead ->
+// removed from the processing list and LPUSHed to <name>:dead. A task whose delay/at is
+// to come goes to <name>:scheduled the same way. Removal, the dead letter or the park,
+// and the outcome's PUBLISH run in one script; when it is resent after a lost reply, it
+// writes only if its LREM removed the task, so a resend doesn't duplicate them. Outcomes
+// are published locally at once and on the upstream by that script. A task is released
+// from this sidecar's custody only when the upstream acknowledged the script.
 //
-// Recovery. Every time the taking connection comes up (at start and after each cut) it
-// reads the processing list and adopts every element this sidecar does not hold: after a
-// crash that is every task that was in flight or waiting to retry; after a cut it is the
-// task a BLMOVE moved just before the reply was lost. Adopted tasks run at once with a
-// fresh attempt count (the count lived in memory). A graceful shutdown hands every task
-// it holds back to the right end of <name> (taken next, by any sidecar); kill -9 leaves
-// them in the processing list for this node's restart. A node that never comes back
-// leaves its processing list behind: LMOVE its elements back to <name> to share them.
-// Identical payloads held twice by one node are indistinguishable in the processing list.
+// Waiting upstream. Every sidecar runs a due mover (about five times a second): one
+// script moves the envelopes whose time came from both sets onto the queue (LPUSH, like a
+// new push), so any sidecar takes them, and a taken envelope runs with the attempts it
+// carries. A sidecar's death neither loses a waiting task nor resets its count.
+//
+// Heartbeats and reclaim. The link keeps respq:node:<node-id> alive with a TTL of
+// node-timeout (refreshed every third of it). Each sidecar SCANs for <name>:processing:*
+// (one page of 1000 per cron tick, a pass at most every node-timeout / 5) and hands each
+// other node's list to one script that, only when that node's heartbeat key is gone,
+// moves every element back to the right end of <name> (taken next) and sets that node's
+// reclaimed marker: exactly one sidecar wins, within about 2 x node-timeout of a death
+// (the key expires within node-timeout of the last beat; the next pass finds it). An
+// attempt in flight at the death is not counted in the attempts (it may have reached the
+// endpoint: at least once).
+//
+// Recovery. Every time the taking connection comes up (at start, after each cut, and
+// after the heartbeat was found lapsed) one script refreshes the heartbeat and reads the
+// processing list, so the list it reads is this node's and cannot be reclaimed any more
+// while it beats. When the reclaimed marker is set, the tasks held here that the list no
+// longer has were reclaimed: they are given up (an attempt in flight finishes, its result
+// ignored; the finalize script also refuses a task missing from the list while the marker
+// is set). Then it adopts every element this sidecar does not hold: after a crash that
+// is every task that was in flight; after a cut it is the task a BLMOVE moved just before
+// the reply was lost. The at-least-once window: a task whose attempt was in flight when
+// its node lost the upstream for longer than node-timeout runs again elsewhere (X-Task-Id
+// lets endpoints deduplicate). A graceful shutdown hands every task it holds back to the
+// right end of <name> (taken next, by any sidecar). Identical payloads held twice by one
+// node are indistinguishable in the processing list.
 //
 // Thread: the broker thread.
 #pragma once
@@ -77,6 +102,7 @@ struct shared_context {
   upstream_connection& main;  // spool forwarding, removals, outcomes
   upstream_endpoint endpoint;  // for each queue's own taking connection
   std::string node_id;
+  std::string node_token;  // this process's value of its heartbeat key
   // Hands requests to the link's delivery engine.
   std::function<void(std::vector<tasks::http_request>&&)> submit;
   // A ticket whose result the link routes back to `owner`.
@@ -97,6 +123,10 @@ class shared_queue {
 
   void on_main_ready();
   void on_main_lost();
+  // The heartbeat found this node's key gone: its list may have been reclaimed.
+  void on_heartbeat_lapsed();
+  // A Sentinel switch: the taking connection follows the new master.
+  void set_endpoint(const upstream_endpoint& ep);
   // The local spool key got elements.
   void spool_changed();
   void on_result(tasks::http_result& r);

@@ -182,6 +182,9 @@ struct upstream_connection::impl : std::enable_shared_from_this<upstream_connect
   std::string last_error;
   std::string handshake_error;
   std::mt19937 rng{std::random_device{}()};
+  // Handlers of this connection's subscriptions (hiredis keeps their pointers until it
+  // frees the context).
+  std::vector<std::unique_ptr<reply_fn>> subscriptions;
 
   void connect();
   void begin_handshake();
@@ -313,10 +316,26 @@ void on_reply_cb(redisAsyncContext* c, void* r, void* privdata) {
   if (fn && *fn) (*fn)(reply);
 }
 
+// A subscription's message: the handler stays registered (hiredis calls it again for the
+// next message, and with nullptr when the context is freed).
+void on_message_cb(redisAsyncContext* c, void* r, void* privdata) {
+  auto* self = static_cast<impl_t*>(c->data);
+  auto* fn = static_cast<upstream_connection::reply_fn*>(privdata);
+  if (!r) return;
+  self->last_progress = clock::now();
+  if (fn && *fn) (*fn)(static_cast<redisReply*>(r));
+}
+
 }  // namespace
 
 void upstream_connection::impl::connect() {
   if (st == state::stopped) return;
+  if (ep.host.empty()) {
+    // No address known (Sentinel has not named a master): wait for set_endpoint.
+    st = state::down;
+    if (last_error.empty()) last_error = "no master known";
+    return;
+  }
   st = state::connecting;
   phase_started = clock::now();
   handshake_error.clear();
@@ -406,6 +425,7 @@ void upstream_connection::impl::on_cleanup() {
   ac = nullptr;
   watch.reset();
   pending = 0;
+  subscriptions.clear();  // hiredis has called each with nullptr already
   if (st == state::stopped) return;
   st = state::down;
   // hiredis is still unwinding: report and reconnect from a fresh handler.
@@ -532,6 +552,36 @@ bool upstream_connection::formatted_noreply(std::string_view command) {
   if (!ready()) return false;
   return impl_->send(command.data(), command.size(), nullptr);
 }
+
+bool upstream_connection::subscribe(std::string_view channel, reply_fn fn) {
+  if (!ready()) return false;
+  std::string_view argv[] = {"SUBSCRIBE", channel};
+  std::string c = encode(argv, 2);
+  auto p = std::make_unique<reply_fn>(std::move(fn));
+  if (redisAsyncFormattedCommand(impl_->ac, on_message_cb, p.get(), c.data(), c.size()) != REDIS_OK) return false;
+  impl_->subscriptions.push_back(std::move(p));
+  return true;
+}
+
+void upstream_connection::set_endpoint(const upstream_endpoint& ep) {
+  auto& d = *impl_;
+  if (d.ep.host == ep.host && d.ep.port == ep.port) return;
+  const bool was_unknown = d.ep.host.empty();
+  d.ep.host = ep.host;
+  d.ep.port = ep.port;
+  if (d.st == impl::state::idle || d.st == impl::state::stopped) return;
+  if (d.ac) {
+    d.backoff = 0;
+    d.drop("the upstream moved to " + d.where());  // reconnects to the new address
+  } else if (d.st == impl::state::down && was_unknown) {
+    d.backoff = 0;
+    d.last_error.clear();
+    d.connect();
+  }
+  // Otherwise down and waiting for its reconnect: that one connects to the new address.
+}
+
+const upstream_endpoint& upstream_connection::endpoint() const { return impl_->ep; }
 
 void upstream_connection::set_blocking_allowance(double seconds) { impl_->blocking_allowance = seconds; }
 

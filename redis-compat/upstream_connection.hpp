@@ -78,6 +78,17 @@ class upstream_connection {
   // fate EXEC's reply tells).
   bool formatted_noreply(std::string_view command);
 
+  // SUBSCRIBE to one channel: fn gets each message (the reply array) for as long as the
+  // connection lasts (subscribe again after on_ready). Nothing else may be sent on this
+  // connection afterwards. Messages are not replies awaited: no reply timeout applies.
+  bool subscribe(std::string_view channel, reply_fn fn);
+
+  // Points the connection at another address (a Sentinel switch): a connection up or on
+  // its way to the old one is dropped and reconnects to the new one at once. An empty
+  // host means no address is known: it stays down until one is set.
+  void set_endpoint(const upstream_endpoint& ep);
+  const upstream_endpoint& endpoint() const;
+
   // Extra time a reply may take while a blocking command (BLMOVE) is outstanding.
   void set_blocking_allowance(double seconds);
 

@@ -92,6 +92,12 @@ outcome_fields duplicate_outcome(const task_record& t) {
   return o;
 }
 
+outcome_fields cancelled_outcome(const task_record& t) {
+  outcome_fields o = outcome_of(t, "cancelled");
+  o.error = "cancelled";
+  return o;
+}
+
 dead_fields dead_letter(const task_record& t, const decision& d, std::string_view payload, double failed_at) {
   dead_fields f;
   f.id = t.id;

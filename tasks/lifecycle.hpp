@@ -73,6 +73,10 @@ decision refuse(const task_record& t, std::string reason);
 // A task whose id is already in custody: it is not sent twice; this is its outcome.
 outcome_fields duplicate_outcome(const task_record& t);
 
+// A task cancelled by QUEUE/TASK control while in custody (pending, in flight, waiting):
+// not attempted again; this is its outcome ("cancelled").
+outcome_fields cancelled_outcome(const task_record& t);
+
 // The dead letter of a dead decision, carrying `payload` (the producer's bytes) untouched.
 dead_fields dead_letter(const task_record& t, const decision& d, std::string_view payload, double failed_at);
 

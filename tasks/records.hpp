@@ -76,7 +76,7 @@ std::string salvage_payload(std::string_view record);
 // limit (the rest was not read).
 struct outcome_fields {
   std::string_view id, queue, url, node;
-  const char* status = "";  // delivered, retrying, dead, duplicate
+  const char* status = "";  // delivered, retrying, dead, duplicate, cancelled
   std::string error;
   long code = 0;
   int attempts = 0;

@@ -1,5 +1,5 @@
 // Blocking operations: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP on lists; BZPOPMIN,
-// BZPOPMAX, BZMPOP on sorted sets; XREAD BLOCK on streams.
+// BZPOPMAX, BZMPOP on sorted sets; XREAD BLOCK and XREADGROUP BLOCK on streams.
 //
 // How it works (the same design as Redis's blocked.c):
 //  - A client that finds every key empty is parked: for each key it waits on, it joins
@@ -18,6 +18,10 @@
 //    same state.
 //  - Waiters, ready keys and serving are per database: a client waits in the database it
 //    blocked in (blocked_state::db), and is served there, whatever it selects later.
+//  - XREADGROUP waits on a stream and a group: served, as Redis does, when the stream's
+//    last id passes the group's last id; answered -NOGROUP when XGROUP DESTROY removed
+//    the group, -UNBLOCKED when the key stopped being a stream (the keyspace reports a
+//    removed stream through stream_removed(), which marks the key ready).
 //  - A client that disconnects while blocked is just removed from the FIFOs: it never
 //    took an element, so nothing is lost. Timeouts reply a null array.
 //
@@ -36,6 +40,7 @@ void server::block_client(client& c, std::unique_ptr<blocked_state> b) {
   auto& waiters = waiters_[static_cast<std::size_t>(cur_db_)];
   for (const auto& k : b->keys) waiters[k].push_back(&c);
   if (b->deadline != clock::time_point::max()) block_deadlines_.emplace(b->deadline, &c);
+  if (b->xgroup) ++group_waiters_;
   c.blocked = std::move(b);
   ++blocked_count_;
 }
@@ -57,6 +62,7 @@ void server::remove_from_waiters(client& c) {
       }
     }
   }
+  if (c.blocked->xgroup) --group_waiters_;
   --blocked_count_;
 }
 
@@ -75,8 +81,12 @@ void server::kill_client(client& c) {
 void server::unblock_client(client& c, bool timed_out) {
   if (!c.blocked) return;
   remove_from_waiters(c);
-  c.blocked.reset();
+  std::unique_ptr<blocked_state> b = std::move(c.blocked);
   if (timed_out) reply(c).null_array();
+  // The slowlog entry of a command that blocked, now that it is answered (Redis's
+  // updateStatsOnUnblock).
+  if (!b->slowlog_args.empty())
+    slowlog_.push_logged(std::move(b->slowlog_args), b->slowlog_us, c.addr, c.name, cfg_.slowlog_max_len);
   queue_write(c);
   if (!c.unblocked_pending && !c.in.empty()) {
     c.unblocked_pending = true;
@@ -91,6 +101,14 @@ void server::signal_key_as_ready(std::string_view key) {
   if (ready_set_[i].find(key) != ready_set_[i].end()) return;
   ready_set_[i].emplace(key);
   ready_keys_.emplace_back(cur_db_, key);
+}
+
+void server::stream_removed(int db_index, const std::string& key) {
+  const auto i = static_cast<std::size_t>(db_index);
+  if (waiters_[i].find(key) == waiters_[i].end()) return;
+  if (ready_set_[i].find(key) != ready_set_[i].end()) return;
+  ready_set_[i].emplace(key);
+  ready_keys_.emplace_back(db_index, key);
 }
 
 void server::serve_blocked_clients() {
@@ -117,9 +135,22 @@ bool server::serve_key(const std::string& key) {
   const std::vector<client*> order(wit0->second.begin(), wit0->second.end());
   for (client* cp : order) {
     value* v = db().find(key);
-    if (!v) break;
     client& c = *cp;
     if (!c.blocked) continue;
+    if (c.blocked->what == blocked_state::kind::xread && c.blocked->xgroup &&
+        (!v || v->type() != value_type::stream)) {
+      // XREADGROUP depends on the key and its group: once the stream is gone (DEL,
+      // overwritten, flushed) nothing can serve it, so it is answered now, as in Redis.
+      if (c.close_asap) {
+        drop_waits(c);
+        continue;
+      }
+      add_error(c, "UNBLOCKED the stream key no longer exists");
+      if (const command_def* d = lookup(c.blocked->command)) ++d->stats.failed;  // INFO commandstats, as Redis
+      unblock_client(c, false);
+      continue;
+    }
+    if (!v) break;
     if (c.blocked->what == blocked_state::kind::xread) {
       // Every XREAD waiter whose id is behind the stream's last id is served, not one per
       // entry: reading takes nothing away.
@@ -127,7 +158,17 @@ bool server::serve_key(const std::string& key) {
         drop_waits(c);
         continue;
       }
+      if (c.blocked->xgroup) {
+        // A group read changes the group (PEL, last id): its effects are logged, and its
+        // reply waits for them like a write's.
+        if (key_write_hook) key_write_hook(cur_db_, key, false);  // not WATCH: Redis leaves it alone
+        turn_writers_.push_back(c.id);
+      }
+      const std::uint64_t errors_before = stats_.total_errors;
       if (!serve_xread_waiter(*this, c, key)) continue;
+      if (c.blocked->xgroup) ++dirty_;
+      if (stats_.total_errors != errors_before)  // -NOGROUP: the group was destroyed
+        if (const command_def* d = lookup(c.blocked->command)) ++d->stats.failed;
       ++stats_.total_blocking_served;
       served_any = true;
       unblock_client(c, false);

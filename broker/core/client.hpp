@@ -33,9 +33,18 @@ struct blocked_state {
   std::string target;              // BLMOVE / BRPOPLPUSH destination
   long long count = 1;             // BLMPOP / BZMPOP COUNT; XREAD COUNT (0: no limit)
   std::vector<stream_id> stream_ids;  // XREAD: per key, entries after this id are wanted
+  // XREADGROUP (kind xread with xgroup): the group and consumer it reads as; its
+  // stream_ids follow the group's last id when served.
+  bool xgroup = false;
+  bool noack = false;
+  std::string group, consumer;
   clock::time_point deadline = clock::time_point::max();
   std::string command;             // lower-case name, for CLIENT LIST cmd=
   int db = 0;                      // the database the keys are in (the client's at blocking)
+  // The slowlog entry to push when the client is answered (empty: none), as Redis logs a
+  // blocked command once it is unblocked.
+  std::vector<std::string> slowlog_args;
+  std::int64_t slowlog_us = 0;
 };
 
 struct client {
@@ -62,6 +71,7 @@ struct client {
   bool queued_for_write = false;   // in server::pending_writes_
   bool monitor = false;
   bool is_fake = false;            // AOF loading and internal execution: no I/O
+  bool counts_stats = false;       // a fake client whose calls INFO commandstats counts (a script's)
   bool no_evict = false;
   // CLIENT REPLY: OFF silences every reply; SKIP silences the next command's (reply_skip
   // is set while that command runs and until it is answered, if it blocks).

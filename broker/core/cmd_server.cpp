@@ -8,12 +8,14 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
 #include "broker/core/command_docs.hpp"
 #include "broker/core/script_engine.hpp"
 #include "broker/core/commands.hpp"
+#include "broker/core/figures.hpp"
 #include "broker/core/glob.hpp"
 #include "broker/core/log.hpp"
 #include "broker/core/script_engine.hpp"
@@ -94,20 +96,16 @@ std::string section_server(server& s) {
 
 std::string section_clients(server& s) {
   std::string o;
-  line(o, "connected_clients", std::to_string(s.clients().size()));
+  const client_figures f = clients_of(s);
+  line(o, "connected_clients", std::to_string(f.connected));
   line(o, "cluster_connections", "0");
-  line(o, "maxclients", std::to_string(s.cfg().maxclients));
-  std::size_t max_in = 0, max_out = 0;
-  for (const auto& [id, c] : s.clients()) {
-    max_in = std::max(max_in, c->in.capacity());
-    max_out = std::max(max_out, c->out.size());
-  }
-  line(o, "client_recent_max_input_buffer", std::to_string(max_in));
-  line(o, "client_recent_max_output_buffer", std::to_string(max_out));
-  line(o, "blocked_clients", std::to_string(s.blocked_clients()));
+  line(o, "maxclients", std::to_string(f.maxclients));
+  line(o, "client_recent_max_input_buffer", std::to_string(f.max_input_buffer));
+  line(o, "client_recent_max_output_buffer", std::to_string(f.max_output_buffer));
+  line(o, "blocked_clients", std::to_string(f.blocked));
   line(o, "tracking_clients", "0");
-  line(o, "clients_in_timeout_table", std::to_string(s.blocked_clients()));
-  line(o, "pubsub_clients", std::to_string(s.pubsub_clients()));
+  line(o, "clients_in_timeout_table", std::to_string(f.blocked));
+  line(o, "pubsub_clients", std::to_string(f.pubsub));
   return o;
 }
 
@@ -207,21 +205,13 @@ std::string section_errorstats(server& s) {
 
 std::string section_commandstats(server& s) {
   std::string o;
-  const double per_usec = s.cycles_per_usec();
-  auto add = [&](const command_def& d, const std::string& name) {
-    const auto& st = d.stats;
-    if (!st.calls && !st.rejected && !st.failed) return;
-    const double usec = per_usec > 0 ? static_cast<double>(st.cycles) / per_usec : 0;
+  for (const command_figures& f : commands_of(s)) {
     char per_call[32];
-    std::snprintf(per_call, sizeof per_call, "%.2f", st.calls ? usec / static_cast<double>(st.calls) : 0.0);
-    line(o, "cmdstat_" + name,
-         "calls=" + std::to_string(st.calls) + ",usec=" + std::to_string(static_cast<std::uint64_t>(usec)) +
-             ",usec_per_call=" + per_call + ",rejected_calls=" + std::to_string(st.rejected) +
-             ",failed_calls=" + std::to_string(st.failed));
-  };
-  for (const command_def* d : s.commands()) {
-    add(*d, std::string(d->name));
-    for (const auto& sc : d->subcommands) add(sc, std::string(d->name) + "|" + std::string(sc.name));
+    std::snprintf(per_call, sizeof per_call, "%.2f",
+                  f.calls ? f.usec / static_cast<double>(f.calls) : 0.0);
+    line(o, "cmdstat_" + f.name,
+         "calls=" + std::to_string(f.calls) + ",usec=" + std::to_string(static_cast<std::uint64_t>(f.usec)) + ",usec_per_call=" + per_call +
+             ",rejected_calls=" + std::to_string(f.rejected) + ",failed_calls=" + std::to_string(f.failed));
   }
   return o;
 }
@@ -593,6 +583,7 @@ void cmd_config(server& s, client& c, args_t a) {
       changed.push_back(name);
     }
     s.cfg() = std::move(trial);
+    s.refresh_timing();
     for (const auto& name : changed) {
       if (name == "loglevel") log_set_level(s.cfg().loglevel);
       for (auto& l : s.config_listeners) l(name);
@@ -602,14 +593,25 @@ void cmd_config(server& s, client& c, args_t a) {
     s.reset_stats();
     s.reply(c).ok();
   } else if (sub == "rewrite" && a.size() == 2) {
-    s.add_error(c, "ERR CONFIG REWRITE is not supported by respq: edit the config file");
+    if (s.cfg().config_file.empty()) {
+      s.add_error(c, "ERR The server is running without a config file");
+      return;
+    }
+    if (int err = rewrite_config_file(s.cfg(), s.cfg().config_file)) {
+      log_warning("CONFIG REWRITE failed: " + std::string(std::strerror(err)));
+      s.add_error(c, "ERR Rewriting config file: " + std::string(std::strerror(err)));
+      return;
+    }
+    log_warning("CONFIG REWRITE executed with success.");
+    s.reply(c).ok();
   } else if (sub == "help") {
     static const char* lines[] = {
         "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values.",
         "SET <directive> <value>", "    Set the configuration <directive> to <value>.",
         "RESETSTAT", "    Reset statistics reported by the INFO command.",
-        "HELP", "    Print this help."};
+        "REWRITE", "    Rewrite the configuration file.",
+        "HELP", "    Prints this help."};
     help_reply(s, c, lines);
   } else {
     s.add_error(c, "ERR unknown subcommand '" + std::string(a[1].substr(0, 128)) + "'. Try CONFIG HELP.");

@@ -13,13 +13,11 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "broker/core/commands.hpp"
+#include "broker/core/stream_commands.hpp"
 
 namespace respq::core {
 
-namespace {
-
-constexpr std::string_view invalid_id_error = "ERR Invalid stream ID specified as stream command argument";
+namespace streams {
 
 bool eq_nocase(std::string_view a, std::string_view b) {
   return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
@@ -74,8 +72,7 @@ bool parse_id(std::string_view arg, stream_id& id, std::uint64_t missing_seq, bo
   return true;
 }
 
-bool id_arg(server& s, client& c, std::string_view arg, stream_id& id, bool strict = true,
-            std::uint64_t missing_seq = 0) {
+bool id_arg(server& s, client& c, std::string_view arg, stream_id& id, bool strict, std::uint64_t missing_seq) {
   if (parse_id(arg, id, missing_seq, strict, nullptr)) return true;
   s.add_error(c, invalid_id_error);
   return false;
@@ -233,16 +230,22 @@ void trim_effect_args(const stream_value& st, const trim_args& t, std::vector<st
   }
 }
 
-void log_effect(server& s, const std::vector<std::string>& head, args_t rest) {
+void append_effect(server& s, const std::vector<std::string>& head, args_t rest, std::size_t key_index) {
   std::vector<std::string_view> argv;
   argv.reserve(head.size() + rest.size());
   for (const auto& h : head) argv.emplace_back(h);
   for (auto r : rest) argv.push_back(r);
-  s.stream().append(std::span<const std::string_view>(argv.data(), argv.size()));
+  s.stream().append(std::span<const std::string_view>(argv.data(), argv.size()), key_index);
+}
+
+void log_effect(server& s, const std::vector<std::string>& head, args_t rest) {
+  append_effect(s, head, rest);
   s.effects_logged();
 }
 
-}  // namespace
+}  // namespace streams
+
+using namespace streams;
 
 void cmd_xadd(server& s, client& c, args_t a) {
   trim_args t;
@@ -466,39 +469,19 @@ void cmd_xsetid(server& s, client& c, args_t a) {
   s.reply(c).ok();
 }
 
-// ---- XREAD ----
+// ---- XREAD / XREADGROUP (xreadCommand) ----
 
-// The reply to an XREAD that found entries after ids[i] in some of the keys (all of
-// them looked up already): RESP2 [[key, entries], ...], RESP3 {key: entries, ...}.
-// False when none had any.
 namespace {
-bool xread_reply(server& s, client& c, const std::vector<std::string_view>& keys, const std::vector<stream_id>& ids,
-                 std::size_t count) {
-  std::vector<std::size_t> ready;
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    value* v = s.db().find(keys[i]);
-    if (!v || v->type() != value_type::stream) continue;
-    stream_id top;
-    if (v->stream().size() && v->stream().last_entry_id(top) && top > ids[i]) ready.push_back(i);
-  }
-  if (ready.empty()) return false;
-  auto w = s.reply(c);
-  if (c.resp == 2) w.array(ready.size());
-  else w.map(ready.size());
-  for (std::size_t i : ready) {
-    stream_id start = ids[i];
-    start.incr();
-    if (c.resp == 2) w.array(2);
-    w.bulk(keys[i]);
-    write_range(w, s.db().find(keys[i])->stream(), start, stream_id{UINT64_MAX, UINT64_MAX}, count, false);
-  }
-  return true;
-}
-}  // namespace
 
-void cmd_xread(server& s, client& c, args_t a) {
+// Entries a blocked XREAD / XREADGROUP gets at most when it gave no COUNT, as Redis's
+// XREAD_BLOCKED_DEFAULT_COUNT.
+constexpr long long blocked_default_count = 1000;
+
+void xread_generic(server& s, client& c, args_t a, bool xreadgroup) {
   long long timeout = -1, count = 0;
   std::size_t streams_arg = 0, streams_count = 0;
+  bool noack = false, has_group = false;
+  std::string_view group_name, consumer_name;
   for (std::size_t i = 1; i < a.size(); ++i) {
     const std::size_t more = a.size() - i - 1;
     const std::string_view o = a[i];
@@ -536,11 +519,20 @@ void cmd_xread(server& s, client& c, args_t a) {
       streams_count /= 2;
       break;
     } else if (eq_nocase(o, "group") && more >= 2) {
-      s.add_error(c, "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.");
-      return;
+      if (!xreadgroup) {
+        s.add_error(c, "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.");
+        return;
+      }
+      has_group = true;
+      group_name = a[i + 1];
+      consumer_name = a[i + 2];
+      i += 2;
     } else if (eq_nocase(o, "noack")) {
-      s.add_error(c, "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.");
-      return;
+      if (!xreadgroup) {
+        s.add_error(c, "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.");
+        return;
+      }
+      noack = true;
     } else {
       s.add_error(c, syntax_error);
       return;
@@ -550,41 +542,129 @@ void cmd_xread(server& s, client& c, args_t a) {
     s.add_error(c, syntax_error);
     return;
   }
-  std::vector<std::string_view> keys(a.begin() + static_cast<std::ptrdiff_t>(streams_arg),
-                                     a.begin() + static_cast<std::ptrdiff_t>(streams_arg + streams_count));
+  if (xreadgroup && !has_group) {
+    s.add_error(c, "ERR Missing GROUP option for XREADGROUP");
+    return;
+  }
+  // Effects are logged by the group reads themselves (XCLAIM, XGROUP SETID), never as
+  // the command.
+  if (xreadgroup) {
+    s.effects_logged();
+    s.keys_signalled();  // a group read does not touch WATCH, as in Redis
+  }
+  const auto key_at = [&](std::size_t i) { return a[streams_arg + i]; };
+  // ids[i]: read entries after it; for ">" the maximum id, resolved to the group's last
+  // id when served (as Redis does).
   std::vector<stream_id> ids(streams_count);
   for (std::size_t i = 0; i < streams_count; ++i) {
     bool wrong;
-    stream_value* st = lookup_stream(s, c, keys[i], wrong);
+    stream_value* st = lookup_stream(s, c, key_at(i), wrong);
     if (wrong) return;
+    if (has_group && (!st || st->groups.find(group_name) == st->groups.end())) {
+      s.add_error(c, "NOGROUP No such key '" + std::string(key_at(i)) + "' or consumer group '" +
+                         std::string(group_name) + "' in XREADGROUP with GROUP option");
+      return;
+    }
     const std::string_view arg = a[streams_arg + streams_count + i];
     if (arg == "$") {
+      if (xreadgroup) {
+        s.add_error(c,
+                    "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this "
+                    "consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just "
+                    "return an empty result set.");
+        return;
+      }
       ids[i] = st ? st->last_id : stream_id{};
       continue;
     }
     if (arg == ">") {
-      s.add_error(c, "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.");
-      return;
+      if (!xreadgroup) {
+        s.add_error(c, "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.");
+        return;
+      }
+      ids[i] = stream_id{UINT64_MAX, UINT64_MAX};
+      continue;
     }
     if (!id_arg(s, c, arg, ids[i])) return;
   }
-  if (xread_reply(s, c, keys, ids, static_cast<std::size_t>(count))) return;
+  // Serve what can be served now: XREAD the streams with an entry past the id;
+  // XREADGROUP every history read, and ">" where the stream has an entry past the
+  // group's last id.
+  struct serve {
+    std::size_t i;
+    bool history;
+  };
+  std::vector<serve> now;
+  for (std::size_t i = 0; i < streams_count; ++i) {
+    value* v = s.db().find(key_at(i));
+    if (!v) continue;
+    stream_value& st = v->stream();
+    if (has_group) {
+      if (!ids[i].is_max()) {
+        now.push_back({i, true});
+      } else if (st.size()) {
+        stream_id top;
+        st.last_entry_id(top);
+        const stream_id last = st.groups.find(group_name)->second.last_id;
+        if (top > last) {
+          ids[i] = last;
+          now.push_back({i, false});
+        }
+      }
+    } else if (st.size()) {
+      stream_id top;
+      if (st.last_entry_id(top) && top > ids[i]) now.push_back({i, false});
+    }
+  }
+  if (!now.empty()) {
+    auto w = s.reply(c);
+    if (c.resp == 2) w.array(now.size());
+    else w.map(now.size());
+    for (const serve& sv : now) {
+      stream_value& st = s.db().find(key_at(sv.i))->stream();
+      stream_id start = ids[sv.i];
+      start.incr();
+      if (c.resp == 2) w.array(2);
+      w.bulk(key_at(sv.i));
+      if (!has_group) {
+        write_range(w, st, start, stream_id{UINT64_MAX, UINT64_MAX}, static_cast<std::size_t>(count), false);
+        continue;
+      }
+      stream_group& g = st.groups.find(group_name)->second;
+      touch_consumer(s, key_at(sv.i), g, group_name, consumer_name, noack);
+      group_read(s, w, key_at(sv.i), st, g, group_name, consumer_name, start, static_cast<std::size_t>(count), noack,
+                 sv.history);
+      s.add_dirty();
+    }
+    return;
+  }
   if (timeout == -1 || c.in_exec || c.is_fake) {
     s.reply(c).null_array();
     return;
   }
   auto b = std::make_unique<blocked_state>();
   b->what = blocked_state::kind::xread;
-  b->count = count;
-  b->command = "xread";
+  b->count = count ? count : blocked_default_count;
+  b->command = xreadgroup ? "xreadgroup" : "xread";
+  if (has_group) {
+    b->xgroup = true;
+    b->group = group_name;
+    b->consumer = consumer_name;
+    b->noack = noack;
+  }
   b->deadline = timeout == 0 ? clock::time_point::max() : clock::now() + std::chrono::milliseconds(timeout);
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    if (std::find(b->keys.begin(), b->keys.end(), keys[i]) != b->keys.end()) continue;
-    b->keys.emplace_back(keys[i]);
+  for (std::size_t i = 0; i < streams_count; ++i) {
+    if (std::find(b->keys.begin(), b->keys.end(), key_at(i)) != b->keys.end()) continue;
+    b->keys.emplace_back(key_at(i));
     b->stream_ids.push_back(ids[i]);
   }
   s.block_client(c, std::move(b));
 }
+
+}  // namespace
+
+void cmd_xread(server& s, client& c, args_t a) { xread_generic(s, c, a, false); }
+void cmd_xreadgroup(server& s, client& c, args_t a) { xread_generic(s, c, a, true); }
 
 bool serve_xread_waiter(server& s, client& c, std::string_view key) {
   blocked_state& b = *c.blocked;
@@ -594,9 +674,20 @@ bool serve_xread_waiter(server& s, client& c, std::string_view key) {
   value* v = s.db().find(key);
   if (!v || v->type() != value_type::stream) return false;
   stream_value& st = v->stream();
+  stream_group* g = nullptr;
+  if (b.xgroup) {
+    auto git = st.groups.find(b.group);
+    if (git == st.groups.end()) {
+      s.add_error(c, "NOGROUP the consumer group this client was blocked on no longer exists");
+      return true;
+    }
+    g = &git->second;
+    b.stream_ids[i] = g->last_id;
+  }
   if (!(st.last_id > b.stream_ids[i])) return false;
   stream_id start = b.stream_ids[i];
   start.incr();
+  if (g) touch_consumer(s, key, *g, b.group, b.consumer, b.noack);
   auto w = s.reply(c);
   if (c.resp == 2) {
     w.array(1);
@@ -605,7 +696,11 @@ bool serve_xread_waiter(server& s, client& c, std::string_view key) {
     w.map(1);
   }
   w.bulk(key);
-  write_range(w, st, start, stream_id{UINT64_MAX, UINT64_MAX}, static_cast<std::size_t>(b.count), false);
+  if (g) {
+    group_read(s, w, key, st, *g, b.group, b.consumer, start, static_cast<std::size_t>(b.count), b.noack, false);
+  } else {
+    write_range(w, st, start, stream_id{UINT64_MAX, UINT64_MAX}, static_cast<std::size_t>(b.count), false);
+  }
   return true;
 }
 
@@ -637,12 +732,16 @@ void cmd_xinfo(server& s, client& c, args_t a) {
     return;
   }
   stream_value& st = v->stream();
-  if (sub == "groups") {
-    s.reply(c).array(0);  // respq has no consumer groups yet: a stream never has one
-    return;
-  }
   const std::string syntax = "ERR unknown subcommand or wrong number of arguments for '" + std::string(a[1]).substr(0, 128) +
                              "'. Try XINFO HELP.";
+  if (sub == "consumers" && a.size() == 4) {
+    xinfo_consumers(s, c, a[2], st, a[3]);
+    return;
+  }
+  if (sub == "groups" && a.size() == 3) {
+    xinfo_groups(s, c, st);
+    return;
+  }
   if (sub != "stream") {
     s.add_error(c, syntax);
     return;
@@ -682,11 +781,11 @@ void cmd_xinfo(server& s, client& c, args_t a) {
     w.bulk("entries");
     write_range(w, st, stream_id{0, 0}, stream_id{UINT64_MAX, UINT64_MAX}, static_cast<std::size_t>(full_count), false);
     w.bulk("groups");
-    w.array(0);
+    write_full_groups(w, st, static_cast<std::size_t>(full_count));
     return;
   }
   w.bulk("groups");
-  w.integer(0);
+  w.integer(static_cast<long long>(st.groups.size()));
   for (bool rev : {false, true}) {
     w.bulk(rev ? "last-entry" : "first-entry");
     bool any = false;

@@ -247,9 +247,25 @@ void server::build_command_table() {
   t.push_back(def("xdel", -3, W | F, 1, 1, 1, cmd_xdel, "stream", "5.0.0", "O(1) for each single item to delete in the stream, regardless of the stream size.", xw, "Removes the specified entries from the stream. Returns the number of items actually deleted, that may be different from the number of IDs passed in case certain IDs do not exist."));
   t.push_back(def("xtrim", -4, W, 1, 1, 1, cmd_xtrim, "stream", "5.0.0", "O(N), with N being the number of evicted entries. Constant times are very small however, since entries are organized in macro nodes containing multiple entries that can be released with a single deallocation.", xws, "Trims the stream to (approximately if '~' is passed) a certain size"));
   t.push_back(def("xread", -4, R | B | MK, 0, 0, 0, cmd_xread, "stream", "5.0.0", "For each stream mentioned: O(N) with N being the number of elements being returned, it means that XREAD-ing with a fixed COUNT is O(1). Note that when the BLOCK option is used, XADD will pay O(M) time in order to serve the M clients blocked on the stream getting new data.", "read stream slow blocking", "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block."));
+  t.push_back(def("xreadgroup", -7, W | B | MK, 0, 0, 0, cmd_xreadgroup, "stream", "5.0.0", "For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data.", "write stream slow blocking", "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block."));
+  t.push_back(def("xack", -4, W | F, 1, 1, 1, cmd_xack, "stream", "5.0.0", "O(1) for each message ID processed.", xw, "Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group. Return value of the command is the number of messages successfully acknowledged, that is, the IDs we were actually able to resolve in the PEL."));
+  t.push_back(def("xpending", -3, R, 1, 1, 1, cmd_xpending, "stream", "5.0.0", "O(N) with N being the number of elements returned, so asking for a small fixed number of entries per call is O(1). O(M), where M is the total number of entries scanned when used with the IDLE filter. When the command returns just the summary and the list of consumers is small, it runs in O(1) time; otherwise, an additional O(N) time for iterating every consumer.", xrs, "Return information and entries from a stream consumer group pending entries list, that are messages fetched but never acknowledged."));
+  t.push_back(def("xclaim", -6, W | F, 1, 1, 1, cmd_xclaim, "stream", "5.0.0", "O(log N) with N being the number of messages in the PEL of the consumer group.", xw, "Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer."));
+  t.push_back(def("xautoclaim", -6, W | F, 1, 1, 1, cmd_xautoclaim, "stream", "6.2.0", "O(1) if COUNT is small.", xw, "Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer."));
+  {
+    command_def c = def("xgroup", -2, 0, 0, 0, 0, cmd_xgroup, "stream", "5.0.0", "Depends on subcommand.", "slow", "A container for consumer groups commands");
+    c.subcommands.push_back(def("create", -5, W | D, 2, 2, 1, cmd_xgroup, "stream", "5.0.0", "O(1)", xws, "Create a consumer group."));
+    c.subcommands.push_back(def("createconsumer", 5, W | D, 2, 2, 1, cmd_xgroup, "stream", "6.2.0", "O(1)", xws, "Create a consumer in a consumer group."));
+    c.subcommands.push_back(def("delconsumer", 5, W, 2, 2, 1, cmd_xgroup, "stream", "5.0.0", "O(1)", xws, "Delete a consumer from a consumer group."));
+    c.subcommands.push_back(def("destroy", 4, W, 2, 2, 1, cmd_xgroup, "stream", "5.0.0", "O(N) where N is the number of entries in the group's pending entries list (PEL).", xws, "Destroy a consumer group."));
+    c.subcommands.push_back(def("help", 2, L | S, 0, 0, 0, cmd_xgroup, "stream", "5.0.0", "O(1)", "stream slow", "Show helpful text about the different subcommands"));
+    c.subcommands.push_back(def("setid", -5, W, 2, 2, 1, cmd_xgroup, "stream", "5.0.0", "O(1)", xws, "Set a consumer group to an arbitrary last delivered ID value."));
+    t.push_back(std::move(c));
+  }
   t.push_back(def("xsetid", -3, W | D | F, 1, 1, 1, cmd_xsetid, "stream", "5.0.0", "O(1)", xw, "An internal command for replication"));
   {
     command_def c = def("xinfo", -2, 0, 0, 0, 0, cmd_xinfo, "stream", "5.0.0", "Depends on subcommand.", "slow", "A container for stream introspection commands");
+    c.subcommands.push_back(def("consumers", 4, R, 2, 2, 1, cmd_xinfo, "stream", "5.0.0", "O(1)", xrs, "List the consumers in a consumer group"));
     c.subcommands.push_back(def("groups", 3, R, 2, 2, 1, cmd_xinfo, "stream", "5.0.0", "O(1)", xrs, "List the consumer groups of a stream"));
     c.subcommands.push_back(def("help", 2, L | S, 0, 0, 0, cmd_xinfo, "stream", "5.0.0", "O(1)", "stream slow", "Show helpful text about the different subcommands"));
     c.subcommands.push_back(def("stream", -3, R, 2, 2, 1, cmd_xinfo, "stream", "5.0.0", "O(N) with N being the number of returned items for the subcommands CONSUMERS and GROUPS. The STREAM subcommand is O(log N) with N being the number of items in the stream.", xrs, "Get information about a stream"));
@@ -322,6 +338,44 @@ void server::build_command_table() {
     command_def c = def("memory", -2, 0, 0, 0, 0, cmd_memory, "server", "4.0.0", "Depends on subcommand.", "slow", "A container for memory diagnostics commands");
     c.subcommands.push_back(sub("usage", -3, R | L, cmd_memory, "server", "4.0.0", "read slow", "Estimate the memory usage of a key"));
     c.subcommands.push_back(sub("help", 2, L | S, cmd_memory, "server", "4.0.0", "slow", "Show helpful text about the different subcommands"));
+    t.push_back(std::move(c));
+  }
+  {
+    command_def c = def("slowlog", -2, 0, 0, 0, 0, cmd_slowlog, "server", "2.2.12", "Depends on subcommand.", "slow", "A container for slow log commands");
+    c.subcommands.push_back(sub("get", -2, A | L | S, cmd_slowlog, "server", "2.2.12", "admin slow dangerous", "Get the slow log's entries"));
+    c.subcommands.push_back(sub("help", 2, L | S, cmd_slowlog, "server", "6.2.0", "slow", "Show helpful text about the different subcommands"));
+    c.subcommands.push_back(sub("len", 2, A | L | S, cmd_slowlog, "server", "2.2.12", "admin slow dangerous", "Get the slow log's length"));
+    c.subcommands.push_back(sub("reset", 2, A | L | S, cmd_slowlog, "server", "2.2.12", "admin slow dangerous", "Clear all entries from the slow log"));
+    t.push_back(std::move(c));
+  }
+  {
+    command_def c = def("latency", -2, 0, 0, 0, 0, cmd_latency, "server", "2.8.13", "Depends on subcommand.", "slow", "A container for latency diagnostics commands");
+    const std::uint32_t lf = A | N | L | S;
+    c.subcommands.push_back(sub("doctor", 2, lf, cmd_latency, "server", "2.8.13", "admin slow dangerous", "Return a human readable latency analysis report."));
+    c.subcommands.push_back(sub("graph", 3, lf, cmd_latency, "server", "2.8.13", "admin slow dangerous", "Return a latency graph for the event."));
+    c.subcommands.push_back(sub("help", 2, L | S, cmd_latency, "server", "2.8.13", "slow", "Show helpful text about the different subcommands."));
+    c.subcommands.push_back(sub("histogram", -2, lf, cmd_latency, "server", "7.0.0", "admin slow dangerous", "Return the cumulative distribution of latencies of a subset of commands or all."));
+    c.subcommands.push_back(sub("history", 3, lf, cmd_latency, "server", "2.8.13", "admin slow dangerous", "Return timestamp-latency samples for the event."));
+    c.subcommands.push_back(sub("latest", 2, lf, cmd_latency, "server", "2.8.13", "admin slow dangerous", "Return the latest latency samples for all events."));
+    c.subcommands.push_back(sub("reset", -2, lf, cmd_latency, "server", "2.8.13", "admin slow dangerous", "Reset latency data for one or more events."));
+    t.push_back(std::move(c));
+  }
+  // respq's own: control of HTTP queues (cmd_queue.cpp). "since" is the respq version
+  // that added them.
+  {
+    command_def c = def("queue", -2, N, 0, 0, 0, cmd_queue, "server", "0.1.0", "Depends on subcommand.", "slow", "A container for HTTP queue control commands (respq)");
+    c.subcommands.push_back(sub("pause", 3, W | N, cmd_queue, "server", "0.1.0", "write slow", "Stop dispatching new attempts of an HTTP queue (persisted as the key <queue>:paused)"));
+    c.subcommands.push_back(sub("resume", 3, W | N, cmd_queue, "server", "0.1.0", "write slow", "Resume dispatching an HTTP queue"));
+    c.subcommands.push_back(sub("replay", -3, W | N, cmd_queue, "server", "0.1.0", "write slow", "Move dead letters (all, or by ID, CODE, HOST) back into their queue at replay-rate"));
+    c.subcommands.push_back(sub("deldead", 4, W | N, cmd_queue, "server", "0.1.0", "write slow", "Delete a dead letter by task id"));
+    c.subcommands.push_back(sub("help", 2, L | S, cmd_queue, "server", "0.1.0", "slow", "Show helpful text about the different subcommands"));
+    t.push_back(std::move(c));
+  }
+  {
+    command_def c = def("task", -2, N, 0, 0, 0, cmd_task, "server", "0.1.0", "Depends on subcommand.", "slow", "A container for HTTP task commands (respq)");
+    c.subcommands.push_back(sub("get", 3, R | N, cmd_task, "server", "0.1.0", "read slow", "Find an HTTP task by id: its queue, state, attempts, next run, last error and payload"));
+    c.subcommands.push_back(sub("cancel", 3, W | N, cmd_task, "server", "0.1.0", "write slow", "Cancel an HTTP task in custody by id (outcome 'cancelled')"));
+    c.subcommands.push_back(sub("help", 2, L | S, cmd_task, "server", "0.1.0", "slow", "Show helpful text about the different subcommands"));
     t.push_back(std::move(c));
   }
   t.push_back(def("debug", -2, A | N | L | S, 0, 0, 0, cmd_debug, "server", "1.0.0", "Depends on subcommand.", "admin slow dangerous", "A container for debugging commands"));

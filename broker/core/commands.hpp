@@ -84,12 +84,13 @@ bool db_index_arg(server& s, client& c, std::string_view arg, int& out);
   X(zrevrange) X(zremrangebyscore) X(zremrangebyrank) X(zremrangebylex) X(zpopmin) X(zpopmax)        \
   X(zmpop) X(zrandmember) X(zscan) X(zunion) X(zinter) X(zdiff) X(zunionstore) X(zinterstore)         \
   X(zdiffstore) X(zintercard) X(bzpopmin) X(bzpopmax) X(bzmpop)                                      \
-  X(xadd) X(xlen) X(xrange) X(xrevrange) X(xdel) X(xtrim) X(xread) X(xsetid) X(xinfo)                \
+  X(xadd) X(xlen) X(xrange) X(xrevrange) X(xdel) X(xtrim) X(xread) X(xsetid) X(xinfo) X(xreadgroup) X(xgroup) X(xack) X(xpending) X(xclaim) X(xautoclaim)                \
   X(publish) X(subscribe) X(unsubscribe) X(psubscribe) X(punsubscribe) X(pubsub)                     \
   X(multi) X(exec) X(discard) X(watch) X(unwatch)                                                    \
   X(info) X(command) X(config) X(time) X(shutdown) X(bgrewriteaof) X(monitor) X(lastsave)            \
   X(memory) X(debug) X(object) X(copy) X(touch) X(randomkey)                                      \
-  X(eval) X(evalsha) X(eval_ro) X(evalsha_ro) X(script)
+  X(eval) X(evalsha) X(eval_ro) X(evalsha_ro) X(script) X(slowlog) X(latency)                       \
+  X(queue) X(task)
 
 #define RESPQ_DECLARE(name) void cmd_##name(server&, client&, args_t);
 RESPQ_COMMANDS(RESPQ_DECLARE)

@@ -219,6 +219,16 @@ std::vector<config_entry> make_table() {
                  c.json_queue = a[0];
                  return {};
                }});
+  t.push_back({"admin-port", false, [](const config& c) { return std::to_string(c.admin_port); },
+               [](config& c, const std::vector<std::string>& a) { return set_uint(c.admin_port, a, 0, 65535); }});
+  t.push_back({"admin-bind", false, [](const config& c) { return join(c.admin_bind); },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 if (a.empty()) return "wrong number of arguments";
+                 c.admin_bind = a;
+                 return {};
+               }});
+  t.push_back({"admin-readonly", true, [](const config& c) { return std::string(c.admin_readonly ? "yes" : "no"); },
+               [](config& c, const std::vector<std::string>& a) { return set_bool(c.admin_readonly, a); }});
   t.push_back({"dir", false, [](const config& c) { return c.dir; },
                [](config& c, const std::vector<std::string>& a) { return set_str(c.dir, a); }});
   t.push_back({"logfile", false, [](const config& c) { return c.logfile; },
@@ -276,6 +286,16 @@ std::vector<config_entry> make_table() {
                  c.shutdown_grace = v;
                  return {};
                }});
+  t.push_back({"task-history-max-len", true, [](const config& c) { return std::to_string(c.task_history_max_len); },
+               [](config& c, const std::vector<std::string>& a) { return set_uint(c.task_history_max_len, a, 0, 10000000); }});
+  t.push_back({"replay-rate", true, [](const config& c) { return fmt_double(c.replay_rate); },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 double v;
+                 if (a.size() != 1 || !parse_double(a[0], v) || v < 1 || v > 1e7)
+                   return "argument must be a number of dead letters per second between 1 and 10000000";
+                 c.replay_rate = v;
+                 return {};
+               }});
   // busy-reply-threshold, and its old name lua-time-limit.
   for (const char* name : {"busy-reply-threshold", "lua-time-limit"})
     t.push_back({name, true, [](const config& c) { return std::to_string(c.busy_reply_threshold); },
@@ -286,6 +306,19 @@ std::vector<config_entry> make_table() {
                    c.busy_reply_threshold = static_cast<long long>(v);
                    return {};
                  }});
+  t.push_back({"slowlog-log-slower-than", true, [](const config& c) { return std::to_string(c.slowlog_log_slower_than); },
+               [](config& c, const std::vector<std::string>& a) {
+                 return set_uint(c.slowlog_log_slower_than, a, -1, LLONG_MAX);
+               }});
+  t.push_back({"slowlog-max-len", true, [](const config& c) { return std::to_string(c.slowlog_max_len); },
+               [](config& c, const std::vector<std::string>& a) { return set_uint(c.slowlog_max_len, a, 0, LLONG_MAX); }});
+  t.push_back({"latency-monitor-threshold", true,
+               [](const config& c) { return std::to_string(c.latency_monitor_threshold); },
+               [](config& c, const std::vector<std::string>& a) {
+                 return set_uint(c.latency_monitor_threshold, a, 0, LLONG_MAX);
+               }});
+  t.push_back({"latency-tracking", true, [](const config& c) { return yesno(c.latency_tracking); },
+               [](config& c, const std::vector<std::string>& a) { return set_bool(c.latency_tracking, a); }});
   t.push_back({"appendonly", true, [](const config& c) { return yesno(c.appendonly); },
                [](config& c, const std::vector<std::string>& a) { return set_bool(c.appendonly, a); }});
   t.push_back({"appendfsync", true,
@@ -351,6 +384,49 @@ std::vector<config_entry> make_table() {
                [](config& c, const std::vector<std::string>& a) { return set_mem(c.mirror_backlog_size, a); }});
   t.push_back({"node-id", false, [](const config& c) { return c.node_id; },
                [](config& c, const std::vector<std::string>& a) { return set_str(c.node_id, a); }});
+  t.push_back({"node-timeout", true, [](const config& c) { return fmt_double(c.node_timeout); },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 double v;
+                 if (a.size() != 1 || !parse_double(a[0], v) || v < 0.5 || v > 86400)
+                   return "argument must be a number of seconds between 0.5 and 86400";
+                 c.node_timeout = v;
+                 return {};
+               }});
+  t.push_back({"upstream-sentinel", false,
+               [](const config& c) {
+                 std::string out;
+                 for (const auto& [h, p] : c.upstream_sentinels)
+                   out += (out.empty() ? "" : " ") + h + " " + std::to_string(p);
+                 return out;
+               },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 if (a.empty() || a.size() % 2 != 0)
+                   return "wrong number of arguments (upstream-sentinel <host> <port> [<host> <port> ...])";
+                 std::vector<std::pair<std::string, int>> v;
+                 for (std::size_t i = 0; i < a.size(); i += 2) {
+                   long long p;
+                   if (a[i].empty() || !parse_ll(a[i + 1], p) || p < 1 || p > 65535) return "invalid sentinel address";
+                   v.emplace_back(a[i], static_cast<int>(p));
+                 }
+                 c.upstream_sentinels = std::move(v);
+                 return {};
+               }});
+  t.push_back({"upstream-master-name", false, [](const config& c) { return c.upstream_master_name; },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 if (a.size() != 1 || a[0].empty()) return "upstream-master-name needs a name";
+                 c.upstream_master_name = a[0];
+                 return {};
+               }});
+  t.push_back({"upstream-wait-replicas", true, [](const config& c) { return std::to_string(c.upstream_wait_replicas); },
+               [](config& c, const std::vector<std::string>& a) { return set_uint(c.upstream_wait_replicas, a, 0, 1000); }});
+  t.push_back({"upstream-wait-timeout", true, [](const config& c) { return fmt_double(c.upstream_wait_timeout); },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 double v;
+                 if (a.size() != 1 || !parse_double(a[0], v) || v < 0.001 || v > 3600)
+                   return "argument must be a number of seconds between 0.001 and 3600";
+                 c.upstream_wait_timeout = v;
+                 return {};
+               }});
   return t;
 }
 
@@ -590,7 +666,13 @@ std::string load_config(config& c, int argc, char** argv) {
     std::string path = argv[i++];
     std::ifstream f(path, std::ios::binary);
     if (!f) return "Fatal error, can't open config file '" + path + "'";
+    // Absolute, as Redis keeps it: the server changes to `dir` before CONFIG REWRITE
+    // writes the file back.
     c.config_file = path;
+    if (!path.empty() && path[0] != '/') {
+      char cwd[PATH_MAX];
+      if (::getcwd(cwd, sizeof cwd)) c.config_file = std::string(cwd) + "/" + path;
+    }
     std::ostringstream text;
     text << f.rdbuf();
     if (auto err = load_config_text(c, text.str()); !err.empty()) return err;

@@ -88,6 +88,7 @@ value& keyspace::create(std::string_view key, value_type t) {
   auto [it, inserted] = map_.try_emplace(std::string(key));
   value& v = it->second;
   if (!inserted) {
+    removing(it->first, v);
     by_seq_.erase(v.seq);
     forget_deadline(v);
   }
@@ -109,6 +110,7 @@ value& keyspace::create(std::string_view key, value_type t) {
 bool keyspace::erase(std::string_view key) {
   auto it = map_.find(key);
   if (it == map_.end()) return false;
+  removing(it->first, it->second);
   by_seq_.erase(it->second.seq);
   forget_deadline(it->second);
   map_.erase(it);
@@ -118,6 +120,7 @@ bool keyspace::erase(std::string_view key) {
 void keyspace::rename(std::string_view from, std::string_view to) {
   auto it = map_.find(from);
   if (it == map_.end() || from == to) return;
+  removing(it->first, it->second);
   value v = std::move(it->second);
   by_seq_.erase(v.seq);
   const std::int64_t deadline = v.expire_at;
@@ -132,6 +135,8 @@ void keyspace::rename(std::string_view from, std::string_view to) {
 }
 
 void keyspace::clear() {
+  if (stream_watchers && *stream_watchers)
+    for (const auto& [k, v] : map_) removing(k, v);
   map_.clear();
   by_seq_.clear();
   deadlines_.clear();

@@ -150,10 +150,19 @@ class keyspace {
   void pause_expiry(bool paused) { expiry_paused_ = paused; }
   // The database number this keyspace currently is (the expire handler needs it).
   int index = 0;
+  // Told when a stream value is removed or replaced (erase, create over it, rename away,
+  // clear), while *stream_watchers (clients blocked in XREADGROUP, the server's count)
+  // is non-zero: those clients must learn that their stream is gone.
+  std::function<void(int db, const std::string& key)> on_stream_removed;
+  const std::size_t* stream_watchers = nullptr;
 
  private:
   void expire(const std::string& key);
   void forget_deadline(value& v);  // and clears v.expire_at
+  void removing(const std::string& key, const value& v) {
+    if (stream_watchers && *stream_watchers && v.type() == value_type::stream && on_stream_removed)
+      on_stream_removed(index, key);
+  }
 
   map_type map_;
   std::map<std::uint64_t, const std::string*> by_seq_;

@@ -3,7 +3,10 @@
 // maxmemory with the noeviction policy, as in Redis: when used memory is over the limit,
 // commands flagged denyoom (and, inside MULTI, every command but EXEC DISCARD QUIT
 // RESET) are refused with -OOM; reads, deletes and pops run. respq never evicts: its
-// keys are tasks.
+// keys are tasks. Scripts follow Redis 7.0 (script.c): EVAL of a "#!lua" script that
+// declares neither allow-oom nor no-writes is denyoom (server::script_denies_oom); a
+// script without a shebang runs, and the engine refuses its first denyoom command if the
+// server was over the limit when the script started and the script has not written yet.
 //
 // What counts: INFO's used_memory (keys, values and client buffers), which respq gets
 // by walking the keyspace, not from the allocator (mimalloc reports memory in 32 MB

@@ -33,6 +33,9 @@ constexpr std::size_t lua_memory_limit = 1024ull * 1024 * 1024;
 // Registry keys.
 constexpr const char* engine_key = "respq_engine";
 constexpr const char* handler_key = "respq_err_handler";
+// The field Redis 7.0 sets in an error table whose error was counted already (a command's
+// error reply, a refusal of a command): the script's reply does not count it again.
+constexpr const char* ignore_stats_key = "ignore_error_stats_update";
 
 script_engine* engine_of(lua_State* L) {
   lua_getfield(L, LUA_REGISTRYINDEX, engine_key);
@@ -81,7 +84,11 @@ bool push_reply(lua_State* L, std::string_view buf, std::size_t& pos, int depth)
       return true;
     }
     case '+': push_table_with(L, "ok", line); return true;
-    case '-': push_table_with(L, "err", line); return true;
+    case '-':  // counted when the command replied it: not again if the script returns it
+      push_table_with(L, "err", line);
+      lua_pushboolean(L, 1);
+      lua_setfield(L, -2, ignore_stats_key);
+      return true;
     case '$':
     case '=': {
       long long n;
@@ -208,7 +215,10 @@ void write_reply(server& s, client& c, resp::reply_writer& w, lua_State* L, int 
       const int t = lua_gettop(L);
       std::string text;
       if (string_field(L, t, "err", text)) {
-        s.add_error(c, one_line(text));
+        lua_getfield(L, t, ignore_stats_key);
+        const bool counted = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        s.add_error(c, one_line(text), !counted);
         return;
       }
       if (string_field(L, t, "ok", text)) {
@@ -395,10 +405,18 @@ int lua_noop(lua_State*) { return 0; }
 // original, writes raise Redis's error.
 // Errors raised from these metamethods name the script line that caused them, as
 // Redis's do; errors of the redis.* functions do not (plain_error).
-int error_at_caller(lua_State* L, const std::string& msg) {
+// lua_error longjmps past the C++ frames: the message is built from Lua strings only, so
+// that no std::string is left behind unfreed.
+int error_at_caller(lua_State* L, const char* msg, const char* name = nullptr) {
   luaL_where(L, 1);
-  lua_pushlstring(L, msg.data(), msg.size());
-  lua_concat(L, 2);
+  lua_pushstring(L, msg);
+  if (!name) {
+    lua_concat(L, 2);
+    return lua_error(L);
+  }
+  lua_pushstring(L, name);
+  lua_pushliteral(L, "'");
+  lua_concat(L, 4);
   return lua_error(L);
 }
 
@@ -443,7 +461,7 @@ int globals_index(lua_State* L) {
   lua_rawget(L, lua_upvalueindex(1));
   if (!lua_isnil(L, -1)) return 1;
   const char* name = lua_tostring(L, 2);
-  return error_at_caller(L, std::string("Script attempted to access nonexistent global variable '") + (name ? name : "?") + "'");
+  return error_at_caller(L, "Script attempted to access nonexistent global variable '", name ? name : "?");
 }
 
 // Whether the value at idx is one of the read-only proxies (library tables, _G).
@@ -595,6 +613,7 @@ std::string script_engine::sha1_hex(std::string_view data) {
 script_engine::script_engine(server& s) : s_(s) {
   fake_ = std::make_unique<client>();
   fake_->is_fake = true;
+  fake_->counts_stats = true;  // INFO commandstats counts a script's commands, as Redis
   fake_->authenticated = true;
   fake_->name = "lua";
   fake_->in_exec = true;  // blocking commands answer at once, as inside MULTI
@@ -805,8 +824,9 @@ namespace {
 // Redis 7's shebang line, "#!lua [flags=<flag>,...]": the engine and the flags are checked
 // when the script is compiled, with Redis's error texts. *len: the line's length (0 when
 // there is none).
-bool parse_shebang(std::string_view body, bool& shebang, bool& no_writes, std::size_t& len, std::string& error) {
-  shebang = no_writes = false;
+bool parse_shebang(std::string_view body, bool& shebang, bool& no_writes, bool& allow_oom, std::size_t& len,
+                   std::string& error) {
+  shebang = no_writes = allow_oom = false;
   len = 0;
   if (body.substr(0, 2) != "#!") return true;
   const std::size_t eol = body.find('\n');
@@ -837,7 +857,9 @@ bool parse_shebang(std::string_view body, bool& shebang, bool& no_writes, std::s
       const std::string_view f = p.substr(0, comma);
       if (f == "no-writes") {
         no_writes = true;
-      } else if (f != "allow-oom" && f != "allow-stale" && f != "no-cluster" && f != "allow-cross-slot-keys") {
+      } else if (f == "allow-oom") {
+        allow_oom = true;
+      } else if (f != "allow-stale" && f != "no-cluster" && f != "allow-cross-slot-keys") {
         error = "ERR Unexpected flag in script shebang: " + std::string(f);
         return false;
       }
@@ -858,7 +880,7 @@ script_engine::script* script_engine::compile(const std::string& sha, std::strin
   lua_State* L = L_;
   script sc;
   std::size_t shebang_len;
-  if (!parse_shebang(body, sc.shebang, sc.no_writes, shebang_len, error)) return nullptr;
+  if (!parse_shebang(body, sc.shebang, sc.no_writes, sc.allow_oom, shebang_len, error)) return nullptr;
   // The shebang line is left out (Lua would not skip it in a buffer); its newline stays,
   // so line numbers stay right.
   std::string_view code = body.substr(shebang_len);
@@ -888,6 +910,23 @@ script_engine::script* script_engine::load_script(std::string_view body, std::st
   }
   by_body_.emplace(std::string(body), &*it);
   return &it->second;
+}
+
+bool script_engine::denies_oom(std::string_view arg, bool by_sha) {
+  const script* sc = nullptr;
+  if (by_sha) {
+    if (arg.size() == 40) sc = find(arg);
+  } else if (auto it = by_body_.find(arg); it != by_body_.end()) {
+    sc = &it->second->second;
+  }
+  if (sc) return sc->shebang && !sc->no_writes && !sc->allow_oom;
+  if (by_sha) return false;
+  // A body not compiled yet: its shebang line alone decides (one that does not parse
+  // fails when EVAL compiles it).
+  bool shebang, no_writes, allow_oom;
+  std::size_t len;
+  std::string error;
+  return parse_shebang(arg, shebang, no_writes, allow_oom, len, error) && shebang && !no_writes && !allow_oom;
 }
 
 std::string script_engine::load(std::string_view body, std::string& error) {
@@ -938,6 +977,15 @@ void script_engine::eval(client& c, std::span<const std::string_view> a, bool by
       return;
     }
   }
+  // maxmemory, as Redis 7.0 (scriptPrepareForRun): the state at the start decides. A
+  // shebang script that may write and lacks allow-oom is normally refused before it gets
+  // here (server::dispatch asks denies_oom()); this catches the rest, with Redis's text.
+  oom_at_start_ = s_.over_maxmemory();
+  allow_oom_ = sc->shebang && sc->allow_oom;
+  if (oom_at_start_ && sc->shebang && !sc->no_writes && !sc->allow_oom) {
+    s_.add_error(c, "OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'");
+    return;
+  }
 
   lua_State* L = L_;
   lua_getfield(L, LUA_REGISTRYINDEX, handler_key);
@@ -975,9 +1023,13 @@ void script_engine::eval(client& c, std::span<const std::string_view> a, bool by
   if (rc != 0) {
     // The handler made an error table {err, source, line}; a memory error skips it.
     std::string msg, source, line;
+    bool counted = false;  // already, when a command failed or was refused
     if (lua_istable(L, -1)) {
       string_field(L, lua_gettop(L), "err", msg);
       string_field(L, lua_gettop(L), "source", source);
+      lua_getfield(L, -1, ignore_stats_key);
+      counted = lua_toboolean(L, -1);
+      lua_pop(L, 1);
       raw_field(L, -1, "line");
       if (lua_isnumber(L, -1)) line = std::to_string(static_cast<long long>(lua_tonumber(L, -1)));
       lua_pop(L, 1);
@@ -988,7 +1040,7 @@ void script_engine::eval(client& c, std::span<const std::string_view> a, bool by
     }
     if (!source.empty()) msg += " script: " + sha + ", on " + source + ":" + line + ".";
     else msg += " script: " + sha;
-    s_.add_error(c, one_line(msg));
+    s_.add_error(c, one_line(msg), !counted);
   } else {
     write_reply(s_, c, w, L, resp_, 0);
   }
@@ -1058,33 +1110,44 @@ int script_engine::call_command(lua_State* L, bool raise) {
       return fail("ERR Lua redis lib command arguments must be strings or integers");
     }
   }
+  // A refusal before the command runs, as Redis's scriptCall: counted now (error stats
+  // and the command's rejected_calls), and marked so that the script's reply, if it
+  // returns or raises this error, does not count it again.
+  auto reject = [&](const command_def* d, std::string_view msg) {
+    s_.count_script_rejection(d, msg);
+    push_table_with(L, "err", msg);
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, ignore_stats_key);
+    return raise ? lua_error(L) : 1;
+  };
   const std::span<const std::string_view> views(argv_);
   const command_def* cmd = s_.lookup(views[0]);  // (case-insensitive)
-  if (!cmd) return fail("ERR Unknown Redis command called from script");
+  if (!cmd) return reject(nullptr, "ERR Unknown Redis command called from script");
   const int n = static_cast<int>(views.size());
   if ((cmd->arity > 0 && n != cmd->arity) || n < -cmd->arity)
-    return fail("ERR Wrong number of args calling Redis command from script");
+    return reject(cmd, "ERR Wrong number of args calling Redis command from script");
   std::uint32_t flags = cmd->flags;
   if (!cmd->subcommands.empty() && n >= 2) {
     for (const auto& sc : cmd->subcommands)
       if (sc.name.size() == views[1].size() && strncasecmp(sc.name.data(), views[1].data(), sc.name.size()) == 0) {
         if ((sc.arity > 0 && n != sc.arity) || n < -sc.arity)
-          return fail("ERR Wrong number of args calling Redis command from script");
+          return reject(&sc, "ERR Wrong number of args calling Redis command from script");
         flags |= sc.flags;
       }
   }
-  if (flags & flag_noscript) return fail("ERR This Redis command is not allowed from script");
+  if (flags & flag_noscript) return reject(cmd, "ERR This Redis command is not allowed from script");
   if (flags & flag_write) {
-    if (read_only_) return fail("ERR Write commands are not allowed from read-only scripts.");
-    std::string refusal = s_.write_refusal();
-    if (!refusal.empty()) {
-      // lua_error longjmps past this frame: the string is freed before.
-      push_table_with(L, "err", refusal);
-      std::string().swap(refusal);
-      return raise ? lua_error(L) : 1;
-    }
-    wrote_ = true;
+    if (read_only_) return reject(cmd, "ERR Write commands are not allowed from read-only scripts.");
+    // lua_error longjmps past this frame: the text lives in a member, not here.
+    refusal_ = s_.write_refusal();
+    if (!refusal_.empty()) return reject(cmd, refusal_);
   }
+  // maxmemory (Redis's scriptVerifyOOM): over the limit when the script started, its
+  // first write may not be a denyoom command; once it has written it cannot stop half
+  // way, so the rest runs.
+  if ((flags & flag_denyoom) && oom_at_start_ && !allow_oom_ && !wrote_)
+    return reject(cmd, "OOM command not allowed when used memory > 'maxmemory'.");
+  if (flags & flag_write) wrote_ = true;
   client& fc = *fake_;
   fc.resp = resp_;
   fc.out.clear();

@@ -66,6 +66,13 @@ class script_engine {
   // Bytes Lua holds (INFO memory used_memory_lua).
   std::size_t lua_memory() const { return lua_bytes_; }
 
+  // Whether EVAL/EVALSHA of this script (arg: the body, or by_sha the SHA1) is refused
+  // when used memory is over maxmemory, before it runs, as Redis 7.0's
+  // evalGetCommandFlags: a script with a shebang line that declares neither allow-oom
+  // nor no-writes. A script without a shebang runs, and its commands are checked one by
+  // one instead (call_command). EVALSHA of an unknown script: false (it fails NOSCRIPT).
+  bool denies_oom(std::string_view arg, bool by_sha);
+
   static std::string sha1_hex(std::string_view data);
   // redis.setresp(): the protocol the running script sees replies in (2 or 3).
   void set_resp(int v) { resp_ = v; }
@@ -85,6 +92,7 @@ class script_engine {
     int ref = 0;             // the function, in the Lua registry (luaL_ref)
     bool shebang = false;    // "#!lua ...": Redis 7's flags mode
     bool no_writes = false;  // ... with flags=no-writes
+    bool allow_oom = false;  // ... with flags=allow-oom
   };
   // Hash and equality that also take a string_view: EVALSHA looks up without a copy.
   struct sha_hash {
@@ -121,6 +129,10 @@ class script_engine {
   bool running_ = false;
   bool read_only_ = false;
   bool wrote_ = false;          // the running script ran a write command
+  // maxmemory, as Redis's scriptVerifyOOM: over the limit when the script started, a
+  // script that has not written yet may not run a denyoom command, unless allow-oom.
+  bool oom_at_start_ = false;
+  bool allow_oom_ = false;
   bool timed_out_ = false;      // ... ran past busy-reply-threshold (logged; others get BUSY)
   bool kill_ = false;           // SCRIPT KILL or SHUTDOWN NOSAVE asked to stop it
   bool shutdown_kill_ = false;  // ... SHUTDOWN NOSAVE: its writes are dropped from the stream
@@ -132,6 +144,7 @@ class script_engine {
   // redis.call's argument views and the text of its number arguments (reused buffers).
   std::vector<std::string_view> argv_;
   std::string num_args_;
+  std::string refusal_;  // a write refusal's text, while redis.call raises it
 };
 
 }  // namespace respq::core

@@ -93,6 +93,7 @@ server::server(config cfg) : cfg_(std::move(cfg)) {
     static const char hex[] = "0123456789abcdef";
     for (int i = 0; i < 40; ++i) run_id_ += hex[rd() % 16];
   }
+  refresh_timing();
   internal_ = std::make_unique<client>();
   internal_->id = 0;
   internal_->is_fake = true;
@@ -109,6 +110,8 @@ server::server(config cfg) : cfg_(std::move(cfg)) {
       db_scope in(*this, raw->index);
       expire_key(key);
     };
+    ks->stream_watchers = &group_waiters_;
+    ks->on_stream_removed = [this](int db_index, const std::string& key) { stream_removed(db_index, key); };
     dbs_.push_back(std::move(ks));
   }
   waiters_.resize(n);
@@ -157,10 +160,13 @@ void server::queue_write(client& c) {
   pending_writes_.push_back(&c);
 }
 
-void server::add_error(client& c, std::string_view msg) {
-  ++stats_.total_errors;
-  std::size_t sp = msg.find(' ');
-  ++stats_.error_replies[std::string(msg.substr(0, sp))];
+void server::add_error(client& c, std::string_view msg, bool counted) {
+  if (counted) {
+    ++stats_.total_errors;
+    ++stats_.error_replies[std::string(msg.substr(0, msg.find(' ')))];
+  } else {
+    uncounted_failure_ = true;
+  }
   if (msg.find_first_of("\r\n") == std::string_view::npos) {
     reply(c).error(msg);
     return;
@@ -170,6 +176,13 @@ void server::add_error(client& c, std::string_view msg) {
   for (char& ch : clean)
     if (ch == '\r' || ch == '\n') ch = ' ';
   reply(c).error(clean);
+}
+
+void server::count_script_rejection(const command_def* cmd, std::string_view msg) {
+  ++stats_.total_errors;
+  ++stats_.error_replies[std::string(msg.substr(0, msg.find(' ')))];
+  if (cmd) ++cmd->stats.rejected;
+  errors_mark_ = stats_.total_errors;
 }
 
 void server::on_input(client& c) {
@@ -380,11 +393,13 @@ void server::dispatch(client& c, args_t args) {
   // would run a denyoom command.
   if (cfg_.maxmemory && !loading_) {
     const std::uint32_t flags = rejected_as ? rejected_as->flags : cmd->flags;
-    bool denyoom = flags & flag_denyoom;
+    bool denyoom = (flags & flag_denyoom) || script_denies_oom(*cmd, args);
     if (cmd->fn == cmd_exec) {
       for (const auto& q : c.multi_queue) {
         const command_def* d = lookup(q[0]);
-        if (d && (d->flags & flag_denyoom)) denyoom = true;
+        if (!d) continue;
+        const std::string_view head[2] = {q[0], q.size() > 1 ? std::string_view(q[1]) : std::string_view()};
+        if ((d->flags & flag_denyoom) || script_denies_oom(*d, args_t(head, q.size() > 1 ? 2 : 1))) denyoom = true;
       }
     } else if (c.in_multi && cmd->fn != cmd_discard && cmd->fn != cmd_quit && cmd->fn != cmd_reset) {
       denyoom = true;
@@ -397,7 +412,7 @@ void server::dispatch(client& c, args_t args) {
       account_write(args);
     }
   }
-  if ((cmd->flags & flag_write) && !loading_ && !c.in_multi) {
+  if (((rejected_as ? rejected_as->flags : cmd->flags) & flag_write) && !loading_ && !c.in_multi) {
     if (std::string err = write_refusal(); !err.empty()) {
       reject(err);
       return;
@@ -415,6 +430,14 @@ void server::dispatch(client& c, args_t args) {
   // While a script runs (past busy-reply-threshold), nothing is served or dispatched
   // between its commands: that waits for the script's own after_command().
   if (!script_busy()) after_command();
+}
+
+// EVAL and EVALSHA (and their _RO forms) of a script whose shebang line declares neither
+// allow-oom nor no-writes are denyoom, as the flags Redis 7.0 derives from the script.
+bool server::script_denies_oom(const command_def& cmd, args_t args) {
+  const bool eval = cmd.fn == cmd_eval || cmd.fn == cmd_eval_ro;
+  if (!eval && cmd.fn != cmd_evalsha && cmd.fn != cmd_evalsha_ro) return false;
+  return args.size() >= 2 && scripts().denies_oom(args[1], !eval);
 }
 
 void server::call(client& c, const command_def& cmd, args_t args) {
@@ -435,22 +458,39 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   // A command failed if it replied an error since the last command ended: EXEC does
   // not count as failed for an error of one of its commands (Redis does the same).
   errors_mark_ = stats_.total_errors;
+  uncounted_failure_ = false;
   const std::uint64_t started = cycle_clock::now();
   // One time for the whole command (and EXEC). Without deadlines nothing reads it, and the
   // cron keeps it within 100 ms anyway: the hot path skips the clock read.
   if (!c.in_exec && db().volatile_keys()) db().update_clock();
   const int db_index = cur_db_;
-  if ((cmd.flags & flag_write) && key_write_hook)
-    for_each_key(cmd, args, [&](std::string_view k) { key_write_hook(db_index, k, false); });
+  // A container's subcommand (XGROUP CREATE) has its own flags and key positions.
+  const command_def& keyed = effective->first_key > 0 ? *effective : cmd;
+  const bool writes = (cmd.flags | effective->flags) & flag_write;
+  if (writes && key_write_hook)
+    for_each_key(keyed, args, [&](std::string_view k) { key_write_hook(db_index, k, false); });
   cmd.fn(*this, c, args);
   ++stats_.commands_processed;
-  if (!loading_ && !c.is_fake) {  // as Redis: AOF replay and respq's own calls are not counted
+  if (!loading_) {  // as Redis: AOF replay is neither counted nor logged
     const std::uint64_t ended = cycle_clock::now();
-    if (ended > started) effective->stats.cycles += ended - started;  // (a counter behind on another core)
-    ++effective->stats.calls;
-    if (stats_.total_errors != errors_mark_) ++effective->stats.failed;
+    const std::uint64_t took = ended > started ? ended - started : 0;  // (a counter behind on another core)
+    // respq's own calls are not counted; the commands a script runs are, each under its
+    // own name.
+    if (!c.is_fake || c.counts_stats) {
+      effective->stats.cycles += took;
+      ++effective->stats.calls;
+      if (stats_.total_errors != errors_mark_ || uncounted_failure_) ++effective->stats.failed;
+      // Whole microseconds, as Redis records them (duration * 1000 ns).
+      if (cfg_.latency_tracking && !c.blocked)
+        effective->stats.histogram.record(static_cast<std::uint64_t>(static_cast<double>(took) * usec_per_cycle_) * 1000);
+    }
+    // The slowlog and the latency monitor see client commands and a script's calls, not
+    // respq's own (the task manager's internal client).
+    if (took >= slow_cycles_ && &c != internal_.get()) [[unlikely]]
+      note_slow_command(c, *effective, args, took);
   }
   errors_mark_ = stats_.total_errors;
+  uncounted_failure_ = false;
   // Monitors see a command once it ran, as in Redis 7: EXEC after the commands it ran.
   // Redis hides administrative commands (CONFIG, DEBUG, CLIENT LIST, ...); for a container
   // the subcommand decides. Credentials are shown redacted (feed_monitors).
@@ -458,18 +498,57 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   if (dirty_ != dirty_before) {
     if (!c.is_fake) turn_writers_.push_back(c.id);
     // The HTTP queues and their records live in database 0.
-    if ((cmd.flags & flag_write) && !loading_ && db_index == 0)
-      for_each_key(cmd, args, [&](std::string_view k) { tasks_->on_key_written(k); });
+    if (writes && !loading_ && db_index == 0)
+      for_each_key(keyed, args, [&](std::string_view k) { tasks_->on_key_written(k); });
     // Propagate the command as is unless the handler wrote its own effects, and tell
     // WATCHers about every key it names.
     // (EXEC is not a write command: its queued commands propagated themselves.)
-    if (!effects_logged_ && (cmd.flags & flag_write))
-      stream_.append(args, cmd.first_key > 0 ? static_cast<std::size_t>(cmd.first_key) : 0);
+    if (!effects_logged_ && writes)
+      stream_.append(args, keyed.first_key > 0 ? static_cast<std::size_t>(keyed.first_key) : 0);
     if (!watchers_[static_cast<std::size_t>(cur_db_)].empty() && !keys_signalled_)
-      for_each_key(cmd, args, [&](std::string_view k) { signal_modified_key(k); });
+      for_each_key(keyed, args, [&](std::string_view k) { signal_modified_key(k); });
   }
   effects_logged_ = false;
   keys_signalled_ = false;
+}
+
+void server::refresh_timing() {
+  // Before the cycle counter has run 5 ms against the steady clock its rate is not
+  // measured (per_usec() would wait): a process-wide first measurement serves until then.
+  static const double first_rate = [] {
+    const cycle_clock probe;
+    return probe.per_usec();
+  }();
+  double rate = first_rate;
+  if (std::chrono::steady_clock::now() - cycle_clock_started_ > std::chrono::milliseconds(50))
+    rate = cycle_clock_.per_usec();
+  if (!(rate > 0)) rate = 1000;
+  usec_per_cycle_ = 1.0 / rate;
+  std::uint64_t t = ~0ull;
+  auto lower = [&](double usec) {
+    const double cycles = usec * rate;
+    if (cycles < static_cast<double>(t)) t = static_cast<std::uint64_t>(cycles);
+  };
+  if (cfg_.slowlog_log_slower_than >= 0) lower(static_cast<double>(cfg_.slowlog_log_slower_than));
+  if (cfg_.latency_monitor_threshold > 0) lower(static_cast<double>(cfg_.latency_monitor_threshold) * 1000.0);
+  slow_cycles_ = t;
+}
+
+void server::note_slow_command(client& c, const command_def& cmd, args_t args, std::uint64_t took) {
+  const auto us = static_cast<std::int64_t>(static_cast<double>(took) * usec_per_cycle_);
+  // As Redis: the event for every command (EXEC too), by the command's fast flag.
+  latency_sample((cmd.flags & flag_fast) ? "fast-command" : "command", us / 1000);
+  if (cfg_.slowlog_log_slower_than < 0 || us < cfg_.slowlog_log_slower_than) return;
+  if (cmd.fn == cmd_exec) return;  // EXEC is not logged (SKIP_SLOWLOG), the commands it ran are
+  const bool script = c.is_fake;   // a script's redis.call(): Redis's Lua client has no address or name
+  if (c.blocked) {
+    // Logged when the client is answered (unblock_client), as Redis does.
+    c.blocked->slowlog_args = slowlog::logged_args(args);
+    c.blocked->slowlog_us = us;
+    return;
+  }
+  slowlog_.push(args, us, script ? std::string("?:0") : c.addr, script ? std::string() : c.name,
+                cfg_.slowlog_max_len);
 }
 
 void server::reset_stats() {
@@ -541,6 +620,10 @@ void server::before_write() {
 
 std::vector<std::string_view> server::command_keys(const command_def& cmd, args_t args) const {
   std::vector<std::string_view> keys;
+  // A container's subcommand names its own keys (XGROUP CREATE key ...).
+  if (!cmd.subcommands.empty() && args.size() >= 2)
+    if (const command_def* sub = find_subcommand(cmd, args[1]); sub && sub->first_key > 0)
+      return command_keys(*sub, args);
   if (cmd.flags & flag_movablekeys) {
     // LMPOP/ZMPOP/ZUNION/ZINTER/ZDIFF/ZINTERCARD/SINTERCARD numkeys key...; BLMPOP/BZMPOP
     // timeout numkeys key...; EVAL script numkeys key...; Z*STORE destination numkeys key...
@@ -552,7 +635,7 @@ std::vector<std::string_view> server::command_keys(const command_def& cmd, args_
       at = 2;
       if (args.size() > 1) keys.push_back(args[1]);
     }
-    if (name == "xread") {
+    if (name == "xread" || name == "xreadgroup") {
       // XREAD ... STREAMS key... id...: the first half of what follows STREAMS.
       for (std::size_t i = 1; i < args.size(); ++i) {
         if (args[i].size() == 7 && to_lower(args[i]) == "streams") {
@@ -636,14 +719,21 @@ void server::cron() {
   // Active expiry: every key whose deadline passed, in deadline order, within a bounded
   // amount of work per tick (Redis samples; the index here finds exactly the due ones).
   {
-    const auto until = clock::now() + std::chrono::milliseconds(25);
+    const auto start = clock::now();
+    const auto until = start + std::chrono::milliseconds(25);
+    bool any = false;
     for (auto& d : dbs_) {
       d->update_clock();
       if (!d->volatile_keys()) continue;
+      any = true;
       while (d->expire_due(256) == 256 && clock::now() < until) {}
     }
+    if (any)
+      latency_sample("expire-cycle",
+                     std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start).count());
   }
   refresh_memory_estimate(false);
+  refresh_timing();
   tasks_->cron();
   for (auto& h : cron_hooks) h();
 }

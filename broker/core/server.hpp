@@ -34,6 +34,8 @@
 #include "broker/core/config.hpp"
 #include "broker/core/cycle_clock.hpp"
 #include "broker/core/keyspace.hpp"
+#include "broker/core/latency_monitor.hpp"
+#include "broker/core/slowlog.hpp"
 #include "resp/reply_writer.hpp"
 
 namespace respq::core {
@@ -81,6 +83,7 @@ struct command_def {
   // run, the definition never does.
   struct call_stats {
     std::uint64_t calls = 0, cycles = 0, rejected = 0, failed = 0;
+    latency_histogram histogram;  // LATENCY HISTOGRAM (latency-tracking)
   };
   mutable call_stats stats;
 };
@@ -186,6 +189,17 @@ class server {
   // CONFIG RESETSTAT: the INFO stats, error counts and per-command figures.
   void reset_stats();
   double cycles_per_usec() const { return cycle_clock_.per_usec(); }
+  // SLOWLOG and LATENCY (slowlog.hpp, latency_monitor.hpp).
+  slowlog& slow_log() { return slowlog_; }
+  latency_monitor& latency() { return latency_; }
+  // Records an event of the latency monitor if latency-monitor-threshold is set and
+  // reached (Redis's latencyAddSampleIfNeeded).
+  void latency_sample(std::string_view event, long long ms) {
+    latency_.add_if_needed(event, ms, cfg_.latency_monitor_threshold);
+  }
+  // The slowlog and latency thresholds as cycle counts, after CONFIG SET and as the
+  // cycle counter's rate is measured more precisely (cron).
+  void refresh_timing();
   command_stream& stream() { return stream_; }
   task_manager& tasks() { return *tasks_; }
   // The Lua engine, made on first use (a server that never runs a script has no Lua state).
@@ -228,12 +242,24 @@ class server {
   }
   // Pub/sub messages and subscription notices: sent whatever CLIENT REPLY says, as in Redis.
   resp::reply_writer push(client& c) { return resp::reply_writer(c.out, c.resp); }
-  void add_error(client& c, std::string_view msg);  // counts error stats
+  // Replies an error and counts it (INFO errorstats, total_error_replies, the command's
+  // failed_calls). counted = false: an error a script returns that was counted already,
+  // when its command failed or was refused inside the script (Redis 7.0's
+  // ERR_REPLY_FLAG_NO_STATS_UPDATE): only the command (EVAL) counts as failed.
+  void add_error(client& c, std::string_view msg, bool counted = true);
+  // A command a script called was refused before it ran (unknown, arity, not allowed in a
+  // script or a read-only one, maxmemory, a failing AOF): the error is counted now, and
+  // cmd's rejected_calls (cmd null: unknown), as Redis's scriptCall does. It does not
+  // make the script's own command fail: a script may go on after redis.pcall.
+  void count_script_rejection(const command_def* cmd, std::string_view msg);
   void queue_write(client& c);
 
   // Keys, in the current database.
   void signal_modified_key(std::string_view key);   // WATCH
   void signal_key_as_ready(std::string_view key);   // a list got elements
+  // A stream at `key` of database `db` was removed or replaced: clients blocked in
+  // XREADGROUP on it are answered once the command ends (from the keyspace).
+  void stream_removed(int db, const std::string& key);
   void key_deleted(std::string_view key);           // a key vanished (DEL, pop to empty, ...)
   // A key's deadline passed (found on access or by the cron): DEL to the command stream,
   // WATCH and the task queues told, then removed.
@@ -264,6 +290,9 @@ class server {
 
   // Pub/sub (pubsub.cpp).
   std::size_t publish(std::string_view channel, std::string_view message);
+  // Sees every message publish() delivers, before the subscribers (the admin server's
+  // event stream of outcomes). Set once at start-up; must not re-enter the server.
+  std::function<void(std::string_view channel, std::string_view message)> publish_observer;
   void subscribe(client& c, std::string_view channel);
   void unsubscribe(client& c, std::string_view channel, bool notify);
   void psubscribe(client& c, std::string_view pattern);
@@ -279,6 +308,9 @@ class server {
   // command costs nothing while well under the limit.
   std::uint64_t used_memory();
   bool over_maxmemory();
+  // Whether cmd with args is EVAL/EVALSHA of a script refused over maxmemory (shebang
+  // without allow-oom or no-writes): a denyoom command then.
+  bool script_denies_oom(const command_def& cmd, args_t args);
   // A command that may grow memory was admitted: add its size to the estimate.
   void account_write(args_t args);
   // Ten times a second (cron), and after CONFIG SET maxmemory.
@@ -348,6 +380,10 @@ class server {
   // in `replaced_with` (SWAPDB; -1 for a flush), see a change.
   void touch_watched_in_db(int emptied, int replaced_with);
   void build_command_table();
+  // A command ran for `took` cycles, at least the smallest of the slowlog and latency
+  // thresholds: the latency event, and the slowlog entry (or, for a command that
+  // blocked, what it will be once the client is answered).
+  void note_slow_command(client& c, const command_def& cmd, args_t args, std::uint64_t took);
 
   config cfg_;
   std::vector<std::unique_ptr<keyspace>> dbs_;
@@ -362,7 +398,15 @@ class server {
   std::vector<const command_def*> command_list_;
   std::vector<command_def> command_storage_;
   cycle_clock cycle_clock_;
+  slowlog slowlog_;
+  latency_monitor latency_;
+  std::chrono::steady_clock::time_point cycle_clock_started_ = std::chrono::steady_clock::now();
+  double usec_per_cycle_ = 0;
+  // Commands that run at least this many cycles go to note_slow_command (max: neither
+  // the slowlog nor the latency monitor wants any).
+  std::uint64_t slow_cycles_ = ~0ull;
   std::uint64_t errors_mark_ = 0;  // total_errors when the last command started or ended
+  bool uncounted_failure_ = false;  // the running command replied an error counted before
 
   std::unordered_map<std::uint64_t, std::unique_ptr<client>> clients_;
   std::unique_ptr<client> internal_;
@@ -374,6 +418,7 @@ class server {
   // after each command.
   std::vector<std::unordered_map<std::string, std::list<client*>, string_hash, std::equal_to<>>> waiters_;
   std::vector<std::pair<int, std::string>> ready_keys_;
+  std::size_t group_waiters_ = 0;  // clients blocked in XREADGROUP (the keyspaces read it)
   std::vector<std::unordered_set<std::string, string_hash, std::equal_to<>>> ready_set_;
   std::multimap<clock::time_point, client*> block_deadlines_;
   std::vector<client*> unblocked_;

@@ -296,6 +296,85 @@ std::uint64_t stream_value::trim_minid(stream_id minid, bool approx, std::uint64
   return removed;
 }
 
+void stream_group::drop_nack(std::map<stream_id, stream_nack>::iterator it) {
+  auto cit = consumers.find(it->second.consumer);
+  if (cit != consumers.end()) cit->second.pel.erase(it->first);
+  pel.erase(it);
+}
+
+void stream_group::set_owner(std::map<stream_id, stream_nack>::iterator it, const std::string& to) {
+  if (it->second.consumer == to) return;
+  auto old = consumers.find(it->second.consumer);
+  if (old != consumers.end()) old->second.pel.erase(it->first);
+  it->second.consumer = to;
+  consumers[to].pel.insert(it->first);
+}
+
+void stream_value::group_commands(std::string_view key,
+                                  const std::function<void(const std::vector<std::string>&)>& emit) const {
+  const std::string k(key);
+  for (const auto& [name, g] : groups) {
+    emit({"XGROUP", "CREATE", k, name, g.last_id.str(), "ENTRIESREAD", std::to_string(g.entries_read)});
+    for (const auto& [cname, cons] : g.consumers) {
+      if (cons.pel.empty()) {
+        emit({"XGROUP", "CREATECONSUMER", k, name, cname});
+        continue;
+      }
+      for (const stream_id& id : cons.pel) {
+        const stream_nack& n = g.pel.at(id);
+        emit({"XCLAIM", k, name, cname, "0", id.str(), "TIME", std::to_string(n.delivery_time), "RETRYCOUNT",
+              std::to_string(n.delivery_count), "JUSTID", "FORCE"});
+      }
+    }
+  }
+}
+
+bool stream_value::contains(stream_id id) const {
+  bool found = false;
+  range(id, id, 1, false, [&](const entry&) {
+    found = true;
+    return false;
+  });
+  return found;
+}
+
+bool stream_value::range_has_tombstones(stream_id start) const {
+  if (!length_ || max_deleted_id.is_zero()) return false;
+  stream_id first;
+  if (!first_entry_id(first)) first = {0, 0};
+  if (first > max_deleted_id) return false;
+  return start <= max_deleted_id;
+}
+
+long long stream_value::estimate_distance(stream_id id) const {
+  if (!entries_added) return 0;
+  if (!length_ && id <= last_id) return static_cast<long long>(entries_added);
+  if (id == last_id) return static_cast<long long>(entries_added);
+  if (id > last_id) return stream_group::invalid_entries_read;
+  stream_id first;
+  if (!first_entry_id(first)) first = {0, 0};
+  if (max_deleted_id.is_zero() || max_deleted_id < first) {
+    if (id < first) return static_cast<long long>(entries_added - length_);
+    if (id == first) return static_cast<long long>(entries_added - length_ + 1);
+  }
+  return stream_group::invalid_entries_read;
+}
+
+bool stream_value::group_lag(const stream_group& g, long long& lag) const {
+  if (!entries_added) {
+    lag = 0;
+    return true;
+  }
+  if (g.entries_read != stream_group::invalid_entries_read && !range_has_tombstones(g.last_id)) {
+    lag = static_cast<long long>(entries_added) - g.entries_read;
+    return true;
+  }
+  const long long read = estimate_distance(g.last_id);
+  if (read == stream_group::invalid_entries_read) return false;
+  lag = static_cast<long long>(entries_added) - read;
+  return true;
+}
+
 std::size_t stream_value::radix_nodes() const {
   if (blocks_.empty()) return 1;
   std::vector<std::string> keys;
@@ -317,6 +396,16 @@ std::size_t stream_value::memory_usage() const {
   for (const auto& [k, b] : blocks_) {
     n += 4 * sizeof(void*) + sizeof(stream_id) + sizeof(block);
     if (b.data.capacity() > 15) n += b.data.capacity() + 1;
+  }
+  // Groups: a tree node and the name per group, consumer and pending entry.
+  constexpr std::size_t node = 4 * sizeof(void*);
+  for (const auto& [name, g] : groups) {
+    n += node + sizeof(std::string) + name.size() + sizeof(stream_group);
+    n += g.pel.size() * (node + sizeof(stream_id) + sizeof(stream_nack));
+    for (const auto& [cname, cons] : g.consumers) {
+      n += node + sizeof(std::string) + 2 * cname.size() + sizeof(stream_consumer);
+      n += cons.pel.size() * (node + sizeof(stream_id));
+    }
   }
   return n;
 }

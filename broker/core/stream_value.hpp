@@ -12,11 +12,18 @@
 // varint number of pairs, then per pair varint length + field bytes, varint length +
 // value bytes. XDEL only sets the deleted flag (as Redis marks listpack entries); a block
 // whose entries are all deleted is dropped.
+//
+// Consumer groups (XGROUP, XREADGROUP, XACK, XCLAIM, ...) are plain ordered maps, as
+// Redis keeps them in radix trees: groups by name, a group's pending entries list (PEL)
+// by id, its consumers by name, each consumer's own PEL as a set of ids. A pending entry
+// names its consumer (Redis points at it), so the whole value copies by value (COPY).
+// Names order bytewise, as rax keys do, so every listing comes out in Redis's order.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -37,6 +44,32 @@ struct stream_id {
   bool incr();
   bool decr();
   std::string str() const;
+};
+
+// A delivered, not yet acknowledged entry (Redis's streamNACK).
+struct stream_nack {
+  std::int64_t delivery_time = 0;   // unix ms of the last delivery
+  std::uint64_t delivery_count = 0;
+  std::string consumer;             // the owner; always a consumer of the group
+};
+
+struct stream_consumer {
+  std::int64_t seen_time = 0;       // unix ms of its last read or claim
+  std::set<stream_id> pel;          // the ids of the group PEL it owns
+};
+
+struct stream_group {
+  // entries_read: the group's logical read counter, or invalid_entries_read when unknown.
+  static constexpr long long invalid_entries_read = -1;
+  stream_id last_id;                // last delivered id
+  long long entries_read = invalid_entries_read;
+  std::map<stream_id, stream_nack> pel;
+  std::map<std::string, stream_consumer, std::less<>> consumers;
+
+  // Removes one PEL entry from the group and from its consumer.
+  void drop_nack(std::map<stream_id, stream_nack>::iterator it);
+  // Makes `to` the owner of the entry (moving it between consumer PELs).
+  void set_owner(std::map<stream_id, stream_nack>::iterator it, const std::string& to);
 };
 
 class stream_value {
@@ -77,6 +110,25 @@ class stream_value {
   stream_id last_id;               // the last id generated or set
   stream_id max_deleted_id;        // the greatest id removed by XDEL
   std::uint64_t entries_added = 0; // entries ever added
+
+  // Consumer groups by name.
+  std::map<std::string, stream_group, std::less<>> groups;
+
+  // The lag bookkeeping of Redis 7.0 (t_stream.c): whether [start, +inf) may hold a
+  // deleted entry (streamRangeHasTombstones), and the number of entries added up to `id`
+  // when it can be known (streamEstimateDistanceFromFirstEverEntry; else invalid).
+  bool range_has_tombstones(stream_id start) const;
+  long long estimate_distance(stream_id id) const;
+  // XINFO's lag of a group; false when it cannot be known (a null reply).
+  bool group_lag(const stream_group& g, long long& lag) const;
+  // The commands that recreate the groups on a stream that holds the entries, as Redis's
+  // rewriteStreamObject writes them (AOF rewrite, the mirror's resync): per group
+  // XGROUP CREATE key g last-id ENTRIESREAD n, then per consumer either XGROUP
+  // CREATECONSUMER (no pending entries) or one XCLAIM ... TIME t RETRYCOUNT n JUSTID FORCE
+  // per pending entry.
+  void group_commands(std::string_view key, const std::function<void(const std::vector<std::string>&)>& emit) const;
+  // Whether a live entry with this id exists.
+  bool contains(stream_id id) const;
 
   std::size_t block_count() const { return blocks_.size(); }
   // The node count of Redis's radix tree holding the same block keys.

@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <deque>
 #include <tuple>
 #include <nlohmann/json.hpp>
@@ -31,6 +32,7 @@
 #include "broker/core/commands.hpp"
 #include "broker/core/log.hpp"
 #include "broker/core/server.hpp"
+#include "tasks/control.hpp"
 #include "tasks/http_request.hpp"
 #include "tasks/lifecycle.hpp"
 #include "tasks/queue_stats.hpp"
@@ -67,6 +69,7 @@ struct task_manager::impl {
     clock::time_point started{};
     std::string url;
     std::string callback;
+    bool cancelled = false;  // cancelled while in flight: its attempt ends unreported
   };
 
   struct queue_state {
@@ -79,7 +82,16 @@ struct task_manager::impl {
     std::deque<std::pair<std::size_t, clock::time_point>> push_times;  // oldest first
     std::size_t push_times_total = 0;
     tasks::latency_histogram latency;  // push to dispatch
+    tasks::attempt_figures attempts;   // responses, retries, request durations
+    std::uint64_t enqueued = 0;
     bool retired = false;  // removed from the configuration; kept until its tasks finish
+    // Control (QUEUE / TASK commands).
+    std::string paused_key;
+    bool paused = false;  // <name>:paused exists
+    std::uint64_t cancelled = 0;
+    tasks::task_history history;      // recent outcomes, for TASK GET
+    std::deque<std::string> replay;   // dead records QUEUE REPLAY selected, oldest first
+    tasks::token_bucket replay_gate;  // replay-rate
   };
 
   // An envelope looked up in Q:inflight.
@@ -164,14 +176,45 @@ struct task_manager::impl {
     s.add_dirty();
   }
 
-  void hdel(const queue_state& q, const std::string& id) {
+  // Removes a task's envelope; returns it ("" when there was none).
+  std::string hdel(const queue_state& q, const std::string& id) {
     s.will_write(q.inflight_key);
     value* v = s.db(0).find(q.inflight_key);
-    if (!v || v->type() != value_type::hash) return;
-    if (v->hash().erase(id)) {
-      s.stream().append({"HDEL", q.inflight_key, id});
-      if (v->hash().empty()) s.db(0).erase(q.inflight_key);
-      s.add_dirty();
+    if (!v || v->type() != value_type::hash) return {};
+    auto it = v->hash().find(id);
+    if (it == v->hash().end()) return {};
+    std::string env = std::move(it->second);
+    v->hash().erase(it);
+    s.stream().append({"HDEL", q.inflight_key, id});
+    if (v->hash().empty()) s.db(0).erase(q.inflight_key);
+    s.add_dirty();
+    return env;
+  }
+
+  // Keeps a finished task among the queue's recent outcomes (TASK GET).
+  void remember(queue_state& q, const std::string& id, const record& r, tasks::finished_state st,
+                tasks::finished_task::source kind, std::string rec) {
+    const std::size_t max_len = s.cfg().task_history_max_len;
+    if (max_len == 0) return;
+    tasks::finished_task t;
+    t.id = id;
+    t.state = st;
+    t.attempts = r.attempts;
+    t.max_attempts = r.max_attempts;
+    t.last_code = r.last_code;
+    t.last_error = r.last_error;
+    t.finished_at = unix_now();
+    t.kind = kind;
+    t.record = std::move(rec);
+    q.history.add(std::move(t), max_len);
+  }
+
+  void refresh_paused(queue_state& q) {
+    const bool was = q.paused;
+    q.paused = s.db(0).find(q.paused_key) != nullptr;
+    if (was != q.paused) {
+      dirty = true;
+      log_notice(std::string("Queue '") + q.name + (q.paused ? "' paused" : "' resumed"));
     }
   }
 
@@ -199,7 +242,8 @@ struct task_manager::impl {
   bool wants_outcome(const queue_state& q, std::string_view callback) const {
     if (!callback.empty() || s.cfg().mirror) return true;
     if (s.channels().count(q.results_channel)) return true;
-    return !s.patterns().empty();
+    if (!s.patterns().empty()) return true;
+    return s.tasks().outcome_listeners && s.tasks().outcome_listeners();
   }
 
   // Publishes an outcome on Q:results (and to the mirror) and posts it to the callback.
@@ -222,6 +266,13 @@ struct task_manager::impl {
     const tasks::task_record t = task_record_of(id, r);
     std::string dead = tasks::dead_record_json(tasks::dead_letter(t, d, payload, unix_now()));
     hdel(q, id);
+    if (s.cfg().task_history_max_len) {
+      record last = r;
+      last.last_code = d.outcome.code;
+      if (!d.dead_error.empty()) last.last_error = d.dead_error;
+      else if (last.last_error.empty()) last.last_error = d.reason;
+      remember(q, id, last, tasks::finished_state::dead, tasks::finished_task::source::dead_record, dead);
+    }
     s.will_write(q.dead_key);
     std::array<std::string_view, 1> one{dead};
     list_push(s, q.dead_key, one, true);
@@ -269,7 +320,7 @@ struct task_manager::impl {
 
   // Dispatches as much of one queue as its caps allow.
   void dispatch(queue_state& q) {
-    if (stopping || q.retired) return;
+    if (stopping || q.retired || q.paused) return;
     const double now_unix = unix_now();
     auto now = clock::now();
     while (q.in_flight < q.opts.concurrency && q.rate.allows(now, q.opts.rate)) {
@@ -358,7 +409,40 @@ struct task_manager::impl {
   void dispatch_all() {
     server::db_scope in_db0(s, 0);  // the queues and their records live in database 0
     dirty = false;
-    for (auto& [name, q] : queues) dispatch(q);
+    for (auto& [name, q] : queues) {
+      if (!q.replay.empty()) replay_step(q);
+      dispatch(q);
+    }
+  }
+
+  // Moves the dead letters a replay selected back into the queue, as many as replay-rate
+  // allows now: MULTI; LREM Q:dead -1 <record>; LPUSH Q <record>; EXEC (the form LMOVE
+  // would leave: the dispatcher unwraps the record to the producer's payload and id). One
+  // that left Q:dead meanwhile (deleted, moved by a client) is skipped.
+  void replay_step(queue_state& q) {
+    const std::size_t allowed = q.replay_gate.take(clock::now(), s.cfg().replay_rate, q.replay.size());
+    std::size_t moved = 0;
+    while (moved < allowed && !q.replay.empty()) {
+      std::string rec = std::move(q.replay.front());
+      q.replay.pop_front();
+      value* d = s.db(0).find(q.dead_key);
+      if (!d || d->type() != value_type::list) continue;
+      s.stream().begin_atomic();
+      s.will_write(q.dead_key);
+      if (d->list().remove(rec, -1) == 0) {
+        s.stream().end_atomic();
+        continue;
+      }
+      s.stream().append({"LREM", q.dead_key, "-1", rec});
+      if (d->list().empty()) s.db(0).erase(q.dead_key);
+      s.add_dirty();
+      s.will_write(q.name);
+      std::array<std::string_view, 1> one{rec};
+      list_push(s, q.name, one, true);
+      s.stream().append({"LPUSH", q.name, rec});
+      s.stream().end_atomic();
+      ++moved;
+    }
   }
 
   void on_result(tasks::http_result& res) {
@@ -385,14 +469,21 @@ struct task_manager::impl {
     queue_state& q = qit->second;
     --q.in_flight;
     dirty = true;
+    if (r.cancelled) {  // its outcome, "cancelled", was published when it was cancelled
+      records.erase(it);
+      return;
+    }
     r.last_code = res.code;
     r.last_error = res.error;
     if (res.egress_denied) ++q.egress_denied;
     const tasks::decision d = tasks::decide(task_record_of(id, r), res, q.opts, unix_now(), rng);
     if (d.attempt_failed) ++q.failed;
+    q.attempts.record(res, d.state == tasks::next_state::retrying);
     if (d.state == tasks::next_state::delivered) {
       ++q.delivered;
-      hdel(q, id);
+      std::string env = hdel(q, id);
+      if (!env.empty())
+        remember(q, id, r, tasks::finished_state::delivered, tasks::finished_task::source::envelope, std::move(env));
       publish_outcome(q, d.outcome, r.callback);
       records.erase(it);
       return;
@@ -448,7 +539,11 @@ void task_manager::reconfigure() {
     q.inflight_key = name + ":inflight";
     q.dead_key = name + ":dead";
     q.results_channel = name + ":results";
+    q.paused_key = name + ":paused";
     q.opts = opts;
+    // (At construction the databases do not exist yet: recover() reads the pause then.)
+    if (s_.db_count() > 0) q.paused = s_.db(0).find(q.paused_key) != nullptr;
+    q.history.trim(s_.cfg().task_history_max_len);
   }
   impl_->dirty = true;
 }
@@ -474,6 +569,7 @@ void task_manager::on_list_push(std::string_view key) {
   auto& q = it->second;
   std::size_t len = v->list().size();
   if (len > q.push_times_total) {
+    q.enqueued += len - q.push_times_total;
     q.push_times.emplace_back(len - q.push_times_total, clock::now());
     q.push_times_total = len;
   } else if (len < q.push_times_total) {
@@ -499,6 +595,12 @@ const std::string* task_manager::inflight_owner(std::string_view key) const {
 }
 
 void task_manager::on_key_written(std::string_view key) {
+  static constexpr std::string_view paused_suffix = ":paused";
+  if (key.size() > paused_suffix.size() && key.substr(key.size() - paused_suffix.size()) == paused_suffix) {
+    if (auto it = impl_->queues.find(key.substr(0, key.size() - paused_suffix.size())); it != impl_->queues.end())
+      impl_->refresh_paused(it->second);
+    return;
+  }
   const std::string* name = inflight_owner(key);
   if (!name) return;
   // A client changed <queue>:inflight (HDEL to cancel a waiting task, DEL, ...): drop the
@@ -542,7 +644,9 @@ clock::time_point task_manager::next_deadline() const {
   if (impl_->stopping) return t;
   const double now_unix = unix_now();
   const auto now = clock::now();
-  for (const auto& [name, q] : impl_->queues) {
+  for (auto& [name, q] : impl_->queues) {
+    if (!q.replay.empty()) t = std::min(t, q.replay_gate.next(now, s_.cfg().replay_rate));
+    if (q.paused) continue;
     if (!q.due.empty() && q.in_flight < q.opts.concurrency) {
       double wait = std::max(0.0, q.due.begin()->first - now_unix);
       t = std::min(t, now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(wait)));
@@ -556,7 +660,12 @@ clock::time_point task_manager::next_deadline() const {
   return t;
 }
 
-void task_manager::cron() {}
+void task_manager::cron() {
+  // CONFIG SET task-history-max-len to a smaller value: the recent outcomes follow.
+  const std::size_t max_len = s_.cfg().task_history_max_len;
+  for (auto& [name, q] : impl_->queues)
+    if (q.history.size() > max_len) q.history.trim(max_len);
+}
 
 void task_manager::on_flush() {
   // FLUSHALL removed every list and hash: forget the bookkeeping. Requests in flight
@@ -568,6 +677,8 @@ void task_manager::on_flush() {
     q.due.clear();
     q.push_times.clear();
     q.push_times_total = 0;
+    impl_->refresh_paused(q);  // SWAPDB may bring a <queue>:paused key in
+    q.replay.clear();
   }
 }
 
@@ -590,8 +701,13 @@ std::vector<tasks::queue_stats> task_manager::stats() {
     st.dispatched = q.dispatched;
     st.egress_denied = q.egress_denied;
     st.latency = q.latency;
+    st.attempts = q.attempts;
+    st.enqueued = q.enqueued;
     st.concurrency = q.opts.concurrency;
     st.rate = q.opts.rate;
+    st.paused = q.paused;
+    st.cancelled = q.cancelled;
+    st.replaying = q.replay.size();
     out.push_back(std::move(st));
   }
   return out;
@@ -619,6 +735,7 @@ void task_manager::recover() {
   std::size_t restored = 0;
   const double now = unix_now();
   for (auto& [name, q] : impl_->queues) {
+    impl_->refresh_paused(q);  // the pause, as the AOF left it
     value* v = s_.db(0).find(q.inflight_key);
     if (!v) continue;
     if (v->type() != value_type::hash) {
@@ -707,6 +824,233 @@ void task_manager::abandon_in_flight() {
     impl_->records.erase(it);
   }
   impl_->tickets.clear();
+}
+
+
+// ---- Control ---------------------------------------------------------------------------
+
+std::string task_manager::set_paused(std::string_view queue, bool paused) {
+  if (s_.cfg().queues.find(queue) == s_.cfg().queues.end())
+    return "ERR no such HTTP queue '" + std::string(queue) + "'";
+  server::db_scope in_db0(s_, 0);
+  const std::string key = std::string(queue) + ":paused";
+  value* v = s_.db(0).find(key);
+  if (paused && !v) {
+    char when[32];
+    std::snprintf(when, sizeof when, "%.3f", unix_now());
+    s_.will_write(key);
+    s_.db(0).create(key, value_type::string).str() = when;
+    s_.stream().append({"SET", key, when});
+    s_.add_dirty();
+  } else if (!paused && v) {
+    s_.will_write(key);
+    s_.db(0).erase(key);
+    s_.stream().append({"DEL", key});
+    s_.add_dirty();
+  }
+  on_key_written(key);
+  return {};
+}
+
+std::optional<task_manager::task_view> task_manager::find_task(std::string_view id_view) {
+  server::db_scope in_db0(s_, 0);
+  auto& d = *impl_;
+  const std::string id(id_view);
+  // In custody: in flight, retrying, scheduled.
+  if (auto it = d.records.find(id); it != d.records.end() && !it->second.cancelled) {
+    const auto& r = it->second;
+    auto qit = d.queues.find(r.queue);
+    if (qit != d.queues.end()) {
+      task_view v;
+      v.id = id;
+      v.queue = r.queue;
+      v.state = tasks::state_name(r.state);
+      v.attempts = r.attempts;
+      v.max_attempts = r.max_attempts;
+      v.next_run = r.state == custody_state::in_flight ? 0 : r.next_run;
+      v.last_code = r.last_code;
+      v.last_error = tasks::redact_urls_in(r.last_error);
+      std::string why;
+      d.read(qit->second, id, v.payload, why);
+      return v;
+    }
+  }
+  const double now = unix_now();
+  // Pending: an element of the list whose payload carries the id.
+  for (auto& [name, q] : d.queues) {
+    value* l = s_.db(0).find(name);
+    if (!l || l->type() != value_type::list) continue;
+    for (auto c = l->list().seek(0); c.valid(); c.next()) {
+      const std::string_view element = c.value();
+      if (element.find(id) == std::string_view::npos) continue;
+      auto e = tasks::decode_element(element, now);
+      if (e.id != id) continue;
+      task_view v;
+      v.id = id;
+      v.queue = name;
+      v.state = "pending";
+      if (auto* t = std::get_if<tasks::task>(&e.result)) {
+        v.max_attempts = tasks::max_attempts_of(*t, q.opts);
+        if (t->run_at) v.next_run = *t->run_at;
+      }
+      v.payload = std::string(e.payload(element));
+      return v;
+    }
+  }
+  // Dead letters.
+  for (auto& [name, q] : d.queues) {
+    value* l = s_.db(0).find(q.dead_key);
+    if (!l || l->type() != value_type::list) continue;
+    for (auto c = l->list().seek(0); c.valid(); c.next()) {
+      const std::string_view rec = c.value();
+      if (rec.find(id) == std::string_view::npos) continue;
+      auto dl = tasks::read_dead_letter(rec, false);
+      if (!dl || dl->id != id) continue;
+      task_view v;
+      v.id = id;
+      v.queue = name;
+      v.state = "dead";
+      v.attempts = dl->attempts;
+      v.last_code = dl->code;
+      v.last_error = dl->error.empty() ? dl->reason : dl->error;
+      v.finished_at = dl->failed_at;
+      v.payload = std::move(dl->payload);
+      return v;
+    }
+  }
+  // Recent outcomes.
+  for (auto& [name, q] : d.queues) {
+    const tasks::finished_task* f = q.history.find(id);
+    if (!f) continue;
+    task_view v;
+    v.id = id;
+    v.queue = name;
+    v.state = tasks::finished_name(f->state);
+    v.attempts = f->attempts;
+    v.max_attempts = f->max_attempts;
+    v.last_code = f->last_code;
+    v.last_error = tasks::redact_urls_in(f->last_error);
+    v.finished_at = f->finished_at;
+    v.payload = tasks::finished_payload(*f);
+    return v;
+  }
+  return std::nullopt;
+}
+
+bool task_manager::cancel_task(std::string_view id_view) {
+  server::db_scope in_db0(s_, 0);
+  auto& d = *impl_;
+  const std::string id(id_view);
+  if (auto it = d.records.find(id); it != d.records.end()) {
+    auto& r = it->second;
+    auto qit = d.queues.find(r.queue);
+    if (r.cancelled || qit == d.queues.end()) return false;
+    auto& q = qit->second;
+    if (r.state != custody_state::in_flight) d.remove_due(q, id, r);
+    std::string env = d.hdel(q, id);
+    ++q.cancelled;
+    log_verbose("Task " + id + " of queue '" + q.name + "' cancelled (" + tasks::state_name(r.state) + ")");
+    d.publish_outcome(q, tasks::cancelled_outcome(d.task_record_of(id, r)), r.callback);
+    if (!env.empty())
+      d.remember(q, id, r, tasks::finished_state::cancelled, tasks::finished_task::source::envelope, std::move(env));
+    if (r.state == custody_state::in_flight) r.cancelled = true;  // forgotten when its attempt ends
+    else d.records.erase(it);
+    d.dirty = true;
+    return true;
+  }
+  const double now = unix_now();
+  for (auto& [name, q] : d.queues) {
+    value* l = s_.db(0).find(name);
+    if (!l || l->type() != value_type::list) continue;
+    std::string element;
+    std::string url;
+    int max_attempts = 1 + q.opts.retries;
+    for (auto c = l->list().seek(0); c.valid(); c.next()) {
+      const std::string_view el = c.value();
+      if (el.find(id) == std::string_view::npos) continue;
+      auto e = tasks::decode_element(el, now);
+      if (e.id != id) continue;
+      if (auto* t = std::get_if<tasks::task>(&e.result)) {
+        url = t->url;
+        max_attempts = tasks::max_attempts_of(*t, q.opts);
+      }
+      element.assign(el);
+      break;
+    }
+    if (element.empty()) continue;
+    s_.will_write(name);
+    l->list().remove(element, 1);
+    s_.stream().append({"LREM", name, "1", element});
+    if (l->list().empty()) s_.db(0).erase(name);
+    s_.add_dirty();
+    ++q.cancelled;
+    impl::record r;
+    r.queue = name;
+    r.url = url;
+    r.max_attempts = max_attempts;
+    log_verbose("Task " + id + " of queue '" + name + "' cancelled (pending)");
+    d.publish_outcome(q, tasks::cancelled_outcome(d.task_record_of(id, r)), {});
+    d.remember(q, id, r, tasks::finished_state::cancelled, tasks::finished_task::source::element, std::move(element));
+    return true;
+  }
+  return false;
+}
+
+std::variant<std::size_t, std::string> task_manager::replay_dead(std::string_view queue, const tasks::dead_filter& f) {
+  if (auto c = s_.cfg().queues.find(queue); c != s_.cfg().queues.end() && c->second.shared)
+    return "ERR the dead letters of shared queue '" + std::string(queue) +
+           "' are on the upstream Redis (LMOVE them there)";
+  auto qit = impl_->queues.find(queue);
+  if (qit == impl_->queues.end() || qit->second.retired) return "ERR no such HTTP queue '" + std::string(queue) + "'";
+  server::db_scope in_db0(s_, 0);
+  auto& q = qit->second;
+  value* l = s_.db(0).find(q.dead_key);
+  if (!l || l->type() != value_type::list) return std::size_t{0};
+  std::size_t selected = 0;
+  const packed_list& list = l->list();
+  // Oldest first: the right end.
+  for (auto c = list.seek(list.size() - 1); c.valid(); c.prev()) {
+    const std::string_view rec = c.value();
+    if (!f.any()) {
+      if (!f.id.empty() && rec.find(f.id) == std::string_view::npos) continue;
+      auto dl = tasks::read_dead_letter(rec, !f.host.empty());
+      if (!dl || !tasks::matches(f, *dl)) continue;
+    }
+    q.replay.emplace_back(rec);
+    ++selected;
+  }
+  if (selected) {
+    log_notice("Queue '" + q.name + "': replaying " + std::to_string(selected) + " dead letters");
+    impl_->dirty = true;
+  }
+  return selected;
+}
+
+std::variant<std::size_t, std::string> task_manager::delete_dead(std::string_view queue, std::string_view id) {
+  if (auto c = s_.cfg().queues.find(queue); c != s_.cfg().queues.end() && c->second.shared)
+    return "ERR the dead letters of shared queue '" + std::string(queue) + "' are on the upstream Redis";
+  auto qit = impl_->queues.find(queue);
+  if (qit == impl_->queues.end() || qit->second.retired) return "ERR no such HTTP queue '" + std::string(queue) + "'";
+  server::db_scope in_db0(s_, 0);
+  auto& q = qit->second;
+  value* l = s_.db(0).find(q.dead_key);
+  if (!l || l->type() != value_type::list) return std::size_t{0};
+  std::string found;
+  for (auto c = l->list().seek(0); c.valid(); c.next()) {
+    const std::string_view rec = c.value();
+    if (rec.find(id) == std::string_view::npos) continue;
+    auto dl = tasks::read_dead_letter(rec, false);
+    if (!dl || dl->id != id) continue;
+    found.assign(rec);
+    break;
+  }
+  if (found.empty()) return std::size_t{0};
+  s_.will_write(q.dead_key);
+  l->list().remove(found, 1);
+  s_.stream().append({"LREM", q.dead_key, "1", found});
+  if (l->list().empty()) s_.db(0).erase(q.dead_key);
+  s_.add_dirty();
+  return std::size_t{1};
 }
 
 }  // namespace respq::core

@@ -19,12 +19,14 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <random>
 #include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "broker/core/client.hpp"
@@ -34,6 +36,7 @@ namespace respq::tasks {
 struct http_request;
 struct http_result;
 struct queue_stats;
+struct dead_filter;
 }  // namespace respq::tasks
 
 namespace respq::core {
@@ -61,6 +64,10 @@ class task_manager {
   std::vector<tasks::queue_stats> stats();
   // INFO tasks: a line per HTTP queue, local and shared (shared_stats adds those), by name.
   std::string info();
+  // Set by the admin server while it runs: true while its event streams want outcomes.
+  // An outcome is built and published only when someone listens (a subscriber, a
+  // pattern, the mirror, a callback, or this).
+  std::function<bool()> outcome_listeners;
   // Set by the Redis link while it runs: appends the figures of the shared queues.
   std::function<void(std::vector<tasks::queue_stats>&)> shared_stats;
 
@@ -78,8 +85,45 @@ class task_manager {
   std::size_t in_flight() const;
   void abandon_in_flight();
 
-  // Queue options changed (CONFIG SET http-queue).
+  // Queue options changed (CONFIG SET http-queue, task-history-max-len).
   void reconfigure();
+
+  // ---- Control (the QUEUE and TASK commands, cmd_queue.cpp) ----------------------------
+  // Pause: a queue is paused while the key <queue>:paused exists in database 0 (any
+  // value; QUEUE PAUSE sets it to the unix time of the pause, QUEUE RESUME deletes it),
+  // so the pause is written to the command stream like any key (AOF, its rewrite, the
+  // mirror) and survives a restart. A paused local queue dispatches nothing new: attempts
+  // in flight finish, retries and scheduled tasks wait past their time. Shared queues
+  // (redis-compat/shared_queue) read the same key and stop taking from the upstream.
+  // Returns "" or an error reply text. Writes as the task manager (logged effects).
+  std::string set_paused(std::string_view queue, bool paused);
+
+  // A task found by id, wherever respq has it.
+  struct task_view {
+    std::string id, queue;
+    std::string state;  // pending in_flight retrying scheduled dead delivered cancelled
+    int attempts = 0, max_attempts = 0;
+    double next_run = 0;     // unix seconds (retrying, scheduled, a pending "at"/"delay")
+    long last_code = 0;
+    std::string last_error;
+    double finished_at = 0;  // unix seconds (dead, delivered, cancelled)
+    std::string payload;     // the producer's bytes
+  };
+  // Looks in custody (in flight, retrying, scheduled), then the pending lists, then the
+  // dead letters, then the recent outcomes each queue keeps (task-history-max-len).
+  // Local queues only. Pending tasks are found when their payload carries the id (an id
+  // respq generates is given at dispatch).
+  std::optional<task_view> find_task(std::string_view id);
+  // Cancels a task in custody: a pending one leaves its list, a waiting one its hash; one
+  // in flight is not attempted again (its attempt runs to its end, unreported). Its
+  // outcome "cancelled" is published. False when no such task is in custody.
+  bool cancel_task(std::string_view id);
+  // Selects the dead letters of `queue` that match (oldest first) and moves them back
+  // into the queue at replay-rate per second. Returns how many were selected, or an error
+  // reply text.
+  std::variant<std::size_t, std::string> replay_dead(std::string_view queue, const tasks::dead_filter& f);
+  // Deletes the dead letter with this id. 1 or 0, or an error reply text.
+  std::variant<std::size_t, std::string> delete_dead(std::string_view queue, std::string_view id);
   // The delivery pools the engine needs: (queue name, per-host connection cap).
   std::vector<std::pair<std::string, unsigned>> pools() const;
 

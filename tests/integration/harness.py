@@ -611,6 +611,26 @@ class Skip(Exception):
     """Raised by a test that cannot apply here (reported as SKIP, not as a pass)."""
 
 
+class RedisAndRespq:
+    """A redis-server and a respq side by side, for tests that run one scenario against
+    both and compare; run_tests' setup for such files."""
+
+    def __init__(self):
+        self.redis = RedisServer()
+        try:
+            self.respq = Respq()
+        except Exception:
+            self.redis.__exit__(None, None, None)
+            raise
+
+    def dump_log(self):
+        self.respq.dump_log()
+
+    def __exit__(self, *a):
+        self.respq.__exit__(None, None, None)
+        self.redis.__exit__(None, None, None)
+
+
 def run_tests(namespace, setup=None):
     """Runs every function named test_* in namespace, in file order, printing PASS, FAIL
     (with the traceback) or SKIP for each; exits 1 if any failed, 77 (skipped) if setup()

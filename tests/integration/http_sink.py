@@ -8,6 +8,10 @@ request behind a slow one. Tests that measure concurrency, rates or latency, or 
 requests in flight, use this server instead:
 
     python3 http_sink.py PORT LOGFILE
+
+Beyond the router's controls, `?hold=NAME` keeps the request waiting (after it is logged)
+until GET /_release/NAME arrives (or 120 s pass), so tests can keep attempts in flight
+for as long as they need without a sleep that could race; /_release is not logged.
 """
 import base64
 import email.utils
@@ -21,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 LOCK = threading.Lock()
 HITS = {}     # key -> requests seen
 GROUPS = {}   # group -> requests in progress
+HOLDS = {}    # hold name -> threading.Event, set by GET /_release/NAME
 LOG = None
 
 
@@ -38,6 +43,14 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length > 0 else b""
         split = urlsplit(self.path)
         path, query = split.path or "/", split.query
+        if path.startswith("/_release/"):
+            name = path[len("/_release/"):]
+            with LOCK:
+                HOLDS.setdefault(name, threading.Event()).set()
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         q = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
         headers = {}
         for k, v in self.headers.items():
@@ -73,6 +86,10 @@ class Handler(BaseHTTPRequestHandler):
                 LOG.flush()
             if "sleep" in q:
                 time.sleep(float(q["sleep"]))
+            if "hold" in q:
+                with LOCK:
+                    ev = HOLDS.setdefault(q["hold"], threading.Event())
+                ev.wait(120)
             answer = json.dumps({"ok": 200 <= status < 300, "status": status, "hit": hit}).encode() + b"\n"
             try:
                 self.send_response(status)

@@ -6,6 +6,9 @@ never came back).
         px.lose_next_reply("respq-take")         # the next bytes the upstream sends to the
                                                  # connection named respq-take* are dropped,
                                                  # and 50 ms later both sides are closed
+        px.lose_next_reply("respq-link", after=b"LREM")  # the same, once respq has sent a
+                                                 # command containing those bytes (the
+                                                 # link's other traffic goes on meanwhile)
         px.stall("respq-link")                   # from now on, what respq sends on that
                                                  # connection never reaches the upstream
 """
@@ -24,16 +27,16 @@ class LinkProxy:
         self.listener.listen(64)
         self.port = self.listener.getsockname()[1]
         self.lock = threading.Lock()
-        self.armed = set()      # name prefixes whose next reply is lost
+        self.armed = {}         # name prefix whose next reply is lost -> trigger bytes or None
         self.stalled = set()    # name prefixes whose commands are dropped
         self.lost = []          # (name, bytes dropped)
         self.stopping = False
         self.threads = [threading.Thread(target=self._accept, daemon=True)]
         self.threads[0].start()
 
-    def lose_next_reply(self, name_prefix):
+    def lose_next_reply(self, name_prefix, after=None):
         with self.lock:
-            self.armed.add(name_prefix)
+            self.armed[name_prefix] = after
 
     def stall(self, name_prefix):
         with self.lock:
@@ -60,6 +63,7 @@ class LinkProxy:
     def _pump(self, client, server):
         name = b""
         seen = b""
+        triggered = set()  # armed prefixes whose trigger this connection has sent
         try:
             while not self.stopping:
                 r, _, _ = select.select([client, server], [], [], 0.2)
@@ -78,13 +82,17 @@ class LinkProxy:
                                     name = tail[:int(n)]
                         with self.lock:
                             dropped = bool(name) and any(name.decode().startswith(p) for p in self.stalled)
+                            if name:
+                                triggered.update(p for p, t in self.armed.items()
+                                                 if t is not None and name.decode().startswith(p) and t in data)
                         if not dropped:
                             server.sendall(data)
                         continue
                     with self.lock:
-                        hit = next((p for p in self.armed if name.decode().startswith(p)), None) if name else None
+                        hit = next((p for p, t in self.armed.items() if name.decode().startswith(p)
+                                    and (t is None or p in triggered)), None) if name else None
                         if hit is not None:
-                            self.armed.discard(hit)
+                            del self.armed[hit]
                             self.lost.append((name.decode(), data))
                     if hit is not None:
                         # Let the upstream finish what it received, then cut both sides.

@@ -153,3 +153,27 @@ class Endpoint:
     def entries(self):
         with self.lock:
             return list(self.log)
+
+
+def groups_state(c, counters=True, times=True):
+    """Every stream's groups as XINFO STREAM FULL shows them, seen-times left out;
+    without `counters` also entries-read and lag, without `times` delivery times."""
+    out = {}
+    for k in sorted(c.keys("*")):
+        if c.type(k) != b"stream":
+            continue
+        full = c.execute_command("XINFO", "STREAM", k, "FULL", "COUNT", "0")
+        full = dict(zip(full[::2], full[1::2]))
+        groups = []
+        for g in full[b"groups"]:
+            g = dict(zip(g[::2], g[1::2]))
+            consumers = []
+            for cons in g[b"consumers"]:
+                cons = dict(zip(cons[::2], cons[1::2]))
+                pending = cons[b"pending"] if times else [(p[0], p[2]) for p in cons[b"pending"]]
+                consumers.append((cons[b"name"], cons[b"pel-count"], pending))
+            pending = g[b"pending"] if times else [(p[0], p[1], p[3]) for p in g[b"pending"]]
+            read = (g[b"entries-read"], g[b"lag"]) if counters else None
+            groups.append((g[b"name"], g[b"last-delivered-id"], read, g[b"pel-count"], pending, consumers))
+        out[k] = groups
+    return out

@@ -17,8 +17,8 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (SOURCE_DIR, PhpServer, Respq, free_port, run, run_tests,  # noqa: E402
-                     wait_until)
+from harness import (SOURCE_DIR, JobWorker, PhpServer, Respq, free_port, run,  # noqa: E402
+                     run_tests, wait_until)
 
 EXAMPLES = os.path.join(SOURCE_DIR, "examples")
 PHP_DIR = os.path.join(EXAMPLES, "php")
@@ -29,6 +29,8 @@ SIGNED_WEBHOOK = os.path.join(PHP_DIR, "signed_webhook.php")
 # Standard Webhooks secrets: the endpoint's, and one it does not know.
 HOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OTHER_SECRET = "whsec_c2Vjb25kIHNlY3JldCwgdW5rbm93bg=="
+SIDEKIQ_RB = os.path.join(EXAMPLES, "ruby", "sidekiq_mail.rb")
+PYTHON_DIR = os.path.join(EXAMPLES, "python")
 
 
 class MailEndpoint(PhpServer):
@@ -57,6 +59,7 @@ class Servers:
             raise
         self.url = f"http://127.0.0.1:{self.endpoint.port}/send_mail"
         self.client = self.r.client(decode_responses=True)
+        self.workers = []  # job library workers (sidekiq, rq, celery), stopped at the end
         # What every example reads when no option is given.
         self.env = dict(os.environ, RESPQ_HOST="127.0.0.1", RESPQ_PORT=str(self.r.port),
                         RESPQ_JSON_PORT=str(self.json_port), MAIL_ENDPOINT=self.url)
@@ -98,11 +101,20 @@ class Servers:
         wait_until(lambda: self.client.llen(queue) == 0 and self.client.hlen(f"{queue}:inflight") == 0,
                    timeout=timeout, what=f"queue {queue} idle")
 
+    def worker(self, name, argv, env):
+        w = JobWorker(name, argv, env=env)
+        self.workers.append(w)
+        return w
+
     def dump_log(self):
         self.r.dump_log()
         self.endpoint.dump_log()
+        for w in self.workers:
+            w.dump_log()
 
     def __exit__(self, *a):
+        for w in self.workers:
+            w.__exit__(None, None, None)
         self.endpoint.__exit__(None, None, None)
         self.r.__exit__(None, None, None)
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -279,6 +291,93 @@ def test_node_producer(s):
     assert f"Enqueued {count} tasks for {s.url}" in p.stdout, p.stdout
     s.wait_batch(batch, count)
 
+
+# ---- Job libraries: Sidekiq, RQ, Celery -------------------------------------------------------
+
+def test_sidekiq_example_pushes_now_and_later_and_the_sidekiq_server_runs_every_job(s):
+    mail_log = os.path.join(s.dir, "sidekiq-mail.log")
+    env = dict(s.env, SIDEKIQ_MAIL_LOG=mail_log)
+    t0 = time.time()
+    out = run(["ruby", SIDEKIQ_RB, "20", "2"], env=env, timeout=60).stdout
+    assert out.startswith("Pushed 20 jobs and 1 due in 2 s in ") and out.endswith(
+        " ms; 20 enqueued, 1 scheduled\n"), out
+    assert s.client.llen("queue:default") == 20 and s.client.zcard("schedule") == 1
+
+    sidekiq = s.worker("sidekiq", ["sidekiq", "-r", SIDEKIQ_RB], env=env)
+
+    def mails():
+        try:
+            with open(mail_log) as f:
+                return [json.loads(line) for line in f.read().splitlines()]
+        except FileNotFoundError:
+            return []
+
+    def all_ran():
+        assert sidekiq.alive(), f"sidekiq exited:\n{sidekiq.log_text()[-4000:]}"
+        return len(mails()) >= 21
+
+    try:
+        wait_until(all_ran, timeout=60, interval=0.1, what="the 21 Sidekiq jobs")
+    except AssertionError:
+        raise AssertionError(f"{len(mails())} of 21 jobs ran:\n{sidekiq.log_text()[-4000:]}") from None
+    assert sidekiq.stop(timeout=30) == 0, sidekiq.log_text()[-4000:]
+    ran = mails()
+    assert len(ran) == 21 and len({m["jid"] for m in ran}) == 21, ran
+    welcome = sorted(m["to"] for m in ran if m["subject"] == "Welcome aboard")
+    assert welcome == sorted(f"user{i}@example.com" for i in range(20)), welcome
+    [reminder] = [m for m in ran if m["subject"] == "Still there?"]
+    # perform_in(2): the poller's Lua script (EVALSHA) moved it only when due.
+    assert reminder["to"] == "reminder@example.com" and reminder["at"] >= t0 + 2, (reminder, t0)
+    assert s.client.llen("queue:default") == 0 and s.client.zcard("schedule") == 0
+    assert s.client.get("stat:processed") == "21" and s.client.get("stat:failed") in (None, "0")
+
+
+def test_rq_example_enqueues_and_reads_back_the_results_of_a_burst_worker(s):
+    env = dict(s.env, PYTHONPATH=os.pathsep.join(p for p in [PYTHON_DIR, os.environ.get("PYTHONPATH")] if p))
+    producer = LineReader([sys.executable, os.path.join(PYTHON_DIR, "rq_enqueue.py"), "--count", "5",
+                           "--timeout", "60"], env=env)
+    try:
+        wait_until(lambda: producer.lines or producer.proc.poll() is not None, timeout=30,
+                   what="rq_enqueue.py's first line")
+        assert producer.lines and producer.lines[0].startswith("Enqueued 5 jobs on queue default;"), (
+            producer.lines, producer.stderr())
+        assert s.client.llen("rq:queue:default") == 5
+        # The command the example prints, with the test's port.
+        worker = s.worker("rq-worker", ["rq", "worker", "--burst", "--url", f"redis://127.0.0.1:{s.r.port}",
+                                        "--path", PYTHON_DIR], env=env)
+        code = worker.wait_exit(timeout=60)
+        assert code == 0, f"rq worker exited {code}:\n{worker.log_text()[-4000:]}"
+        rc = producer.wait(timeout=60)
+    finally:
+        producer.stop()
+    assert rc == 0, (rc, producer.lines, producer.stderr())
+    results = [line.split(": ", 1)[1] for line in producer.lines[1:-1]]
+    assert results == ["count_words('the quick brown fox') = 4", "count_words('jumps over the lazy dog') = 5",
+                       "count_words('respq runs RQ unchanged') = 4", "count_words('one') = 1",
+                       "count_words('a task broker that speaks the Redis protocol') = 8"], producer.lines
+    assert producer.lines[-1] == "All 5 jobs ran; queue default holds 0", producer.lines
+    assert s.client.llen("rq:queue:default") == 0
+    # RQ 1.13 kept each result in a stream of its own.
+    assert len(s.client.keys("rq:results:*")) == 5 and s.client.type(s.client.keys("rq:results:*")[0]) == "stream"
+
+
+def test_celery_example_sends_tasks_to_a_worker_and_gets_their_results(s):
+    env = dict(s.env)
+    worker = s.worker("celery-worker", [sys.executable, "-m", "celery", "--workdir", PYTHON_DIR, "-A", "celery_app",
+                                        "worker", "--loglevel=INFO", "--hostname=example@respq-test"], env=env)
+    worker.wait_log("example@respq-test ready.", timeout=60)
+    t0 = time.time()
+    out = run([sys.executable, os.path.join(PYTHON_DIR, "celery_app.py")], env=env, timeout=120).stdout
+    assert out == ("add(1, 10) = 11\nadd(2, 20) = 22\nadd(3, 30) = 33\n"
+                   "word_count('the quick brown fox jumps over the lazy dog') = 9\n"), out
+    assert time.time() - t0 >= 1.0  # the word count had a one-second countdown
+    assert worker.stop(timeout=30) == 0, worker.log_text()[-4000:]
+    log = worker.log_text()
+    assert log.count("Task celery_app.add[") >= 3 and "Task celery_app.word_count[" in log, log[-4000:]
+    # The results went through the backend, database 1 of the broker.
+    backend = s.r.client(db=1, decode_responses=True)
+    metas = [json.loads(backend.get(k)) for k in backend.keys("celery-task-meta-*")]
+    assert sorted(m["result"] for m in metas) == [9, 11, 22, 33] and {m["status"] for m in metas} == {"SUCCESS"}
 
 # ---- redis-cli ------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import RedisServer, Respq, run_tests  # noqa: E402
+from harness import RedisAndRespq, run_tests  # noqa: E402
 
 SCENARIO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "php", "laravel_queue.php")
 
@@ -29,23 +29,6 @@ LATER = [["a2", 2, "ran"], ["f1", 2, "ran"], ["f1", -1, "failed"], ["d1", 1, "ra
          ["a3", 2, "ran"], ["d2", 1, "ran"]]
 REPORTED = ["RuntimeException: a2 fails its first attempt", "RuntimeException: f1 always fails",
             "RuntimeException: f1 always fails"]
-
-
-class Servers:
-    def __init__(self):
-        self.redis = RedisServer()
-        try:
-            self.respq = Respq()
-        except Exception:
-            self.redis.__exit__(None, None, None)
-            raise
-
-    def dump_log(self):
-        self.respq.dump_log()
-
-    def __exit__(self, *a):
-        self.respq.__exit__(None, None, None)
-        self.redis.__exit__(None, None, None)
 
 
 def run_both(s, client):
@@ -121,4 +104,4 @@ def test_laravel_queue_over_predis_runs_as_on_redis_server(s):
 
 
 if __name__ == "__main__":
-    run_tests(globals(), setup=Servers)
+    run_tests(globals(), setup=RedisAndRespq)

@@ -12,6 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import TARGET, RedisServer, run_tests, wait_until  # noqa: E402
 from link_helpers import (assert_same_keys, eventually_same, kill_link, link_clients, mirror_info,  # noqa: E402
                           sidecar, wait_caught_up)
+from persistence_helpers import groups_state  # noqa: E402
 
 MIRROR = ("--mirror", "yes", "--http-queue", "tasks", "off")
 
@@ -281,6 +282,35 @@ def test_graceful_shutdown_drains_what_the_upstream_has_not_applied():
         finally:
             r.stop()
             r.cleanup()
+
+
+def test_consumer_groups_are_mirrored_and_rebuilt_by_a_resync():
+    """Group reads, acks, claims and XGROUP reach the upstream as Redis propagates them
+    (XCLAIM ... LASTID, XGROUP SETID / CREATECONSUMER); a resync rebuilds the groups as
+    Redis's AOF rewrite writes them, entries-read included (which the live effects, like
+    Redis's own, do not carry)."""
+    with RedisServer() as up, sidecar(up, "n1", *MIRROR) as r:
+        c = r.client()
+        for i in range(1, 9):
+            c.xadd("st", {"n": i}, id=f"{i}-0")
+        c.xgroup_create("st", "g", id="0")
+        c.xgroup_create("st", "quiet", id="$")
+        c.xreadgroup("g", "alice", {"st": ">"}, count=3)
+        c.xreadgroup("g", "bob", {"st": ">"}, count=2, noack=True)
+        c.xack("st", "g", "2-0")
+        c.execute_command("XCLAIM", "st", "g", "carol", "0", "3-0", "TIME", "1000", "RETRYCOUNT", "4")
+        c.xgroup_createconsumer("st", "quiet", "idle")
+        c.xgroup_create("fresh", "g", id="$", mkstream=True)
+        eventually_same(r, up)
+        uc = up.client()
+        assert groups_state(uc, counters=False) == groups_state(c, counters=False)
+        assert groups_state(c)[b"st"][0][3] == 2  # g: 1-0 alice, 3-0 carol
+        up.kill9()
+        up.start()
+        c.xadd("st", {"n": 9}, id="9-0")
+        eventually_same(r, up)
+        assert groups_state(uc) == groups_state(c)
+        assert mirror_info(r)["resyncs"] == "2"
 
 
 def test_upstream_restart_then_resync():

@@ -91,7 +91,8 @@ def test_two_sidecars_share_one_queue_and_deliver_each_task_once():
         # No duplicates and nothing left behind on the upstream.
         u = up.client()
         assert u.llen(f"{Q}:dead") == 0
-        assert set(k.decode() for k in u.keys("*")) <= {"respq:spool:A:jobs", "respq:spool:B:jobs"}
+        assert set(k.decode() for k in u.keys("*")) <= {"respq:spool:A:jobs", "respq:spool:B:jobs",
+                                                        "respq:node:A", "respq:node:B"}
         res.close()
 
 
@@ -150,7 +151,7 @@ def test_lost_replies_neither_lose_nor_duplicate_tasks():
                        what="both connections up")
             # 1. The spool's forward ran upstream, its reply was lost: resent with the same
             # batch id, skipped by the upstream.
-            px.lose_next_reply("respq-link")
+            px.lose_next_reply("respq-link", after=b"respq:spool:")
             a.client().lpush(Q, task(ep, "fwd"))
             wait_until(lambda: res.of("delivered"), timeout=10, what="the forwarded task delivered")
             i = shared_info(a, Q)
@@ -165,7 +166,7 @@ def test_lost_replies_neither_lose_nor_duplicate_tasks():
             resends = int(shared_info(a, Q)["finish_resends"])
             u.lpush(Q, task(ep, "removed", sleep=0.5))
             wait_until(lambda: shared_info(a, Q)["in_flight"] == "1", what="in flight")
-            px.lose_next_reply("respq-link")
+            px.lose_next_reply("respq-link", after=b"LREM")
             wait_until(lambda: quiet(up, a), timeout=10, what="everything settled")
             assert int(shared_info(a, Q)["finish_resends"]) == resends + 1, (shared_info(a, Q), px.losses())
             time.sleep(0.3)
@@ -377,8 +378,9 @@ def test_info_tasks_lists_shared_and_local_queues_with_the_same_fields():
                     name, fields = line.split(":", 1)
                     out[name] = dict(kv.split("=", 1) for kv in fields.split(","))
             return out
-        wait_until(lambda: lines()[Q]["dead_list"] == "1" and lines()[Q]["pending"] == "0", timeout=10,
-                   what="the upstream's dead list and queue read into INFO tasks")
+        wait_until(lambda: lines()[Q]["dead_list"] == "1" and lines()[Q]["pending"] == "0"
+                   and lines()[Q]["retrying"] == "1", timeout=10,
+                   what="the upstream's dead list, queue and retry set read into INFO tasks")
         info = lines()
         assert set(info) == {"tasks", Q}, info
         local, shared_line = info["tasks"], info[Q]

@@ -49,6 +49,61 @@ def test_over_the_limit_the_same_commands_are_refused_as_on_redis():
     assert replies[("LPOP", "l")] == b"$1\r\na\r\n"
 
 
+# Scripts over the limit (maxmemory 1), as Redis 7.0: a script without a shebang line runs
+# and its first denyoom command before any write is refused; a "#!lua" script without
+# allow-oom or no-writes is refused before it runs.
+SCRIPTS_OVER_LIMIT = [
+    ("EVAL", "return redis.call('set', KEYS[1], 'y')", "1", "k"),
+    ("EVAL", "return redis.pcall('set', KEYS[1], 'y')", "1", "k"),
+    ("EVAL", "local t = redis.pcall('lpush', KEYS[1], 'y') return t['err']", "1", "l"),
+    ("EVAL", "return redis.call('get', KEYS[1])", "1", "k"),
+    ("EVAL", "redis.call('lpop', KEYS[1]) return redis.call('lpush', KEYS[1], 'z')", "1", "l"),
+    ("EVAL", "#!lua\nreturn 1", "0"),
+    ("EVAL_RO", "#!lua\nreturn 1", "0"),
+    ("EVAL", "#!lua flags=allow-oom\nreturn redis.call('set', KEYS[1], 'allowed')", "1", "k"),
+    ("EVAL", "#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])", "1", "k"),
+    ("EVAL_RO", "return redis.call('set', KEYS[1], 'y')", "1", "k"),
+    ("EVAL", "return redis.call('nosuchcommand')", "0"),
+    ("EVAL", "return redis.pcall('select', 99)", "0"),
+    ("CONFIG", "SET", "maxmemory", "0"),
+    ("EVAL", "#!lua\nreturn redis.call('set', KEYS[1], 'after')", "1", "k"),
+]
+
+
+def scripted_counters(c):
+    """INFO errorstats, and calls / rejected_calls / failed_calls of each command run."""
+    errors = c.cmd("INFO", "errorstats").decode().split("\r\n", 1)[1]
+    stats = {}
+    for line in c.cmd("INFO", "commandstats").decode().split("\r\n"):
+        if line.startswith("cmdstat_") and not line.startswith(("cmdstat_info", "cmdstat_config")):
+            name, fields = line.split(":", 1)
+            kv = dict(f.split("=") for f in fields.split(","))
+            stats[name] = (kv["calls"], kv["rejected_calls"], kv["failed_calls"])
+    return errors, stats
+
+
+def test_scripts_over_the_limit_are_refused_and_counted_as_on_redis():
+    def run(server):
+        with server.raw() as c:
+            assert c.cmd("SET", "k", "v") == b"+OK\r\n" and c.cmd("RPUSH", "l", "a") == b":1\r\n"
+            assert c.cmd("CONFIG", "RESETSTAT") == b"+OK\r\n"
+            assert c.cmd("CONFIG", "SET", "maxmemory", "1") == b"+OK\r\n"
+            replies = [(args, c.cmd(*[a.replace("\\n", "\n") for a in args])) for args in SCRIPTS_OVER_LIMIT]
+            return replies, c.cmd("GET", "k"), scripted_counters(c)
+
+    with RedisServer() as redis, Respq() as r:
+        want, want_k, want_counters = run(redis)
+        got, got_k, got_counters = run(r)
+    for (args, w), (_, g) in zip(want, got):
+        assert g == w, f"{args}: redis-server answered {w!r}, respq {g!r}"
+    assert got_k == want_k == b"$5\r\nafter\r\n", (got_k, want_k)
+    # The reference itself: the limit applied to scripts.
+    assert want[0][1].startswith(OOM[:-3]) and want[5][1] == OOM, want[:6]
+    # Each refusal counted once, under OOM or ERR; the refused command's rejected_calls,
+    # EVAL's failed_calls, and the commands the scripts ran, as Redis counts them.
+    assert got_counters == want_counters, f"redis-server: {want_counters}\nrespq: {got_counters}"
+
+
 def test_info_and_config_show_the_limit():
     with Respq("--maxmemory", "100mb") as r:
         c = r.client()

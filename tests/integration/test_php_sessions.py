@@ -18,7 +18,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import PhpServer, RawConn, RedisServer, Respq, parse_info, run_tests  # noqa: E402
+from harness import PhpServer, RawConn, RedisAndRespq, parse_info, run_tests  # noqa: E402
 
 ROUTER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "php", "session_counter.php")
 WORKERS = 8        # php -S worker processes
@@ -26,23 +26,6 @@ CONCURRENCY = 16   # requests in flight at once
 PER_PHASE = 60     # requests before and after SCRIPT FLUSH
 LOCK_WARNINGS = ("Failed to release session lock", "Failed to refresh session lock",
                  "Acquire of session lock was not successful", "Acquiring session lock failed")
-
-
-class Servers:
-    def __init__(self):
-        self.redis = RedisServer()
-        try:
-            self.respq = Respq()
-        except Exception:
-            self.redis.__exit__(None, None, None)
-            raise
-
-    def dump_log(self):
-        self.respq.dump_log()
-
-    def __exit__(self, *a):
-        self.respq.__exit__(None, None, None)
-        self.redis.__exit__(None, None, None)
 
 
 def session_server(port, locking):
@@ -144,4 +127,4 @@ def test_without_locking_the_same_requests_race(s):
 
 
 if __name__ == "__main__":
-    run_tests(globals(), setup=Servers)
+    run_tests(globals(), setup=RedisAndRespq)

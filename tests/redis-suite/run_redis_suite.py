@@ -45,9 +45,10 @@ UNITS = [
     "unit/type/list", "unit/type/list-2", "unit/type/list-3", "unit/pubsub", "unit/multi",
     "unit/protocol", "unit/quit", "unit/introspection", "unit/introspection-2",
     "unit/info-command", "unit/keyspace", "unit/type/incr", "unit/type/string", "unit/type/hash",
-    "unit/other", "unit/type/set", "unit/type/zset", "unit/scripting",
+    "unit/other", "unit/type/set", "unit/type/zset", "unit/scripting", "unit/type/stream",
+    "unit/type/stream-cgroups", "unit/slowlog", "unit/latency-monitor",
 ]
-# Not run: units about what respq does not have (streams, ACL, replication, ...).
+# Not run: units about what respq does not have (ACL, replication, ...).
 EXPECTED = os.path.join(HERE, "expected-failures.txt")
 # Tests not run at all: they would leave respq unable to answer the tests after them.
 SKIPPED = os.path.join(HERE, "skipped-tests.txt")
@@ -138,8 +139,7 @@ def main():
         cmd = ["tclsh", "tests/test_helper.tcl", "--host", "127.0.0.1", "--port", str(rq.port),
                "--durable", "--clients", "1", "--timeout", "300", "--ignore-encoding",
                # Tags the suite gives to tests that need what an external server lacks.
-               "--tags", "-needs:debug", "--tags", "-needs:repl", "--tags", "-needs:config-maxmemory",
-               "--tags", "-needs:function"]
+               "--tags", "-needs:debug", "--tags", "-needs:repl", "--tags", "-needs:function"]
         for u in units:
             cmd += ["--single", u]
         for unit, name in sorted(skipped):

@@ -281,3 +281,75 @@ TEST_CASE("the HTTP queues live in database 0: a push to <queue> in another data
   h.producer({"HSET", "tasks:inflight", "f", "v"});
   CHECK(h.producer({"EXPIRE", "tasks:inflight", "100"}) == ":1\r\n");
 }
+
+TEST_CASE("a paused queue dispatches nothing, its due retries wait without a busy timer, resume releases", "[tasks][control]") {
+  harness h(one_queue(3));
+  h.producer({"LPUSH", "tasks", R"({"url":"http://127.0.0.1:9/r","id":"r1"})"});
+  REQUIRE(h.sent.size() == 1);
+  CHECK(h.producer({"QUEUE", "PAUSE", "tasks"}) == "+OK\r\n");
+  CHECK(h.producer({"EXISTS", "tasks:paused"}) == ":1\r\n");
+  h.result(h.sent[0], 503);  // retrying, due at once (backoff 0)
+  h.producer({"LPUSH", "tasks", R"({"url":"http://127.0.0.1:9/p","id":"p1"})"});
+  h.s.on_timer();
+  h.s.before_write();
+  CHECK(h.sent.size() == 1);
+  // Nothing for the timer to do while paused: no deadline that would spin the loop.
+  CHECK(h.s.tasks().next_deadline() == core::clock::time_point::max());
+  CHECK(h.s.tasks().info().find("paused=1") != std::string::npos);
+  CHECK(h.producer({"QUEUE", "RESUME", "tasks"}) == "+OK\r\n");
+  REQUIRE(h.sent.size() == 3);
+  CHECK(h.header(h.sent[1], "X-Task-Id") == "r1");
+  CHECK(h.header(h.sent[2], "X-Task-Id") == "p1");
+  h.result(h.sent[1], 200);
+  h.result(h.sent[2], 200);  // both slots free again
+  // The key is the pause: SET pauses, DEL resumes.
+  h.producer({"SET", "tasks:paused", "x"});
+  h.producer({"LPUSH", "tasks", R"({"url":"http://127.0.0.1:9/q","id":"q1"})"});
+  CHECK(h.sent.size() == 3);
+  h.producer({"DEL", "tasks:paused"});
+  CHECK(h.sent.size() == 4);
+}
+
+TEST_CASE("a task cancelled in flight is not retried and its result is dropped", "[tasks][control]") {
+  harness h(one_queue(3));
+  fake_client sub(h.s);
+  sub({"SUBSCRIBE", "tasks:results"});
+  h.producer({"LPUSH", "tasks", R"({"url":"http://127.0.0.1:9/c","id":"c1"})"});
+  REQUIRE(h.sent.size() == 1);
+  CHECK(h.producer({"TASK", "CANCEL", "c1"}) == ":1\r\n");
+  CHECK(h.producer({"TASK", "CANCEL", "c1"}) == ":0\r\n");
+  CHECK(h.producer({"HEXISTS", "tasks:inflight", "c1"}) == ":0\r\n");
+  CHECK(sub.take().find(R"("status":"cancelled")") != std::string::npos);
+  h.result(h.sent[0], 503);
+  h.s.on_timer();
+  h.s.before_write();
+  CHECK(h.sent.size() == 1);
+  CHECK(sub.take().empty());  // no second outcome
+  const std::string info = h.s.tasks().info();
+  CHECK(info.find("in_flight=0") != std::string::npos);
+  CHECK(info.find("retrying=0") != std::string::npos);
+  CHECK(info.find("cancelled=1") != std::string::npos);
+  auto v = h.s.tasks().find_task("c1");
+  REQUIRE(v);
+  CHECK(v->state == "cancelled");
+  CHECK(v->payload == R"({"url":"http://127.0.0.1:9/c","id":"c1"})");
+}
+
+TEST_CASE("the pause follows its key through FLUSHALL, SWAPDB and MOVE", "[tasks][control]") {
+  harness h(one_queue());
+  CHECK(h.producer({"QUEUE", "PAUSE", "tasks"}) == "+OK\r\n");
+  h.producer({"FLUSHALL"});
+  CHECK(h.s.tasks().info().find("paused=0") != std::string::npos);
+  h.producer({"SELECT", "1"});
+  h.producer({"SET", "tasks:paused", "1"});
+  h.producer({"SWAPDB", "0", "1"});
+  CHECK(h.s.tasks().info().find("paused=1") != std::string::npos);
+  h.producer({"SELECT", "0"});
+  h.producer({"MOVE", "tasks:paused", "2"});
+  CHECK(h.s.tasks().info().find("paused=0") != std::string::npos);
+  h.producer({"SELECT", "2"});
+  h.producer({"MOVE", "tasks:paused", "0"});
+  CHECK(h.s.tasks().info().find("paused=1") != std::string::npos);
+  CHECK(h.producer({"QUEUE", "RESUME", "tasks"}) == "+OK\r\n");
+  CHECK(h.s.tasks().info().find("paused=0") != std::string::npos);
+}

@@ -118,7 +118,7 @@ TEST_CASE("INFO lines of local and shared queues carry the same fields", "[stats
   CHECK(s.rfind("jobs:pending=3,", 0) == 0);
   auto lf = fields_of(l), sf = fields_of(s);
   for (const char* k : {"pending", "in_flight", "retrying", "scheduled", "delivered", "failed", "dead", "dead_list",
-                        "dispatched", "egress_denied", "latency_p50_ms", "latency_p99_ms", "concurrency", "rate", "shared"}) {
+                        "dispatched", "egress_denied", "reclaimed", "latency_p50_ms", "latency_p99_ms", "concurrency", "rate", "shared"}) {
     INFO(k);
     CHECK(lf.count(k) == 1);
     CHECK(sf.count(k) == 1);

@@ -1,0 +1,355 @@
+// admin_server: see admin_server.hpp.
+#include "admin/admin_server.hpp"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <variant>
+
+#include <nlohmann/json.hpp>
+
+#include "admin/event_hub.hpp"
+#include "admin/metrics.hpp"
+#include "broker/core/log.hpp"
+#include "broker/core/server.hpp"
+#include "broker/core/task_manager.hpp"
+
+namespace respq::admin {
+
+namespace {
+
+constexpr const char* json_type = "application/json";
+
+std::string error_json(const std::string& message) {
+  return nlohmann::json{{"error", message}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void fail(httplib::Response& res, int status, const std::string& message) {
+  res.status = status;
+  res.set_content(error_json(message), json_type);
+}
+
+// RFC 4648 base64 (for Basic credentials); nullopt on anything else.
+std::optional<std::string> base64_decode(std::string_view in) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+  std::string out;
+  unsigned buf = 0;
+  int bits = 0;
+  for (char c : in) {
+    const int v = value(c);
+    if (v < 0) return std::nullopt;
+    buf = (buf << 6) | static_cast<unsigned>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((buf >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+// Compares without stopping at the first difference, so the time a refusal takes does
+// not tell how much of the password was right.
+bool same_secret(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+bool starts_with_ci(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(s[i])) != std::tolower(static_cast<unsigned char>(prefix[i]))) return false;
+  return true;
+}
+
+}  // namespace
+
+struct admin_server::impl {
+  impl(core::server& srv, broker_bridge::post_fn post, admin_sources src)
+      : s(srv), bridge(srv, std::move(post)), sources(std::move(src)), hub(std::make_shared<event_hub>()) {}
+
+  core::server& s;
+  broker_bridge bridge;
+  admin_sources sources;
+  std::shared_ptr<event_hub> hub;
+
+  // Settings the HTTP threads read; the broker thread updates them on CONFIG SET.
+  struct settings {
+    std::mutex m;
+    std::string password;
+    bool readonly = false;
+  };
+  std::shared_ptr<settings> conf = std::make_shared<settings>();
+
+  std::vector<std::unique_ptr<httplib::Server>> servers;
+  std::vector<std::thread> threads;
+  std::atomic<bool> stopped{false};
+  bool started = false;
+
+  std::mutex id_m;
+  std::mt19937_64 rng{std::random_device{}()};
+  std::uint64_t id_counter = 0;
+
+  std::string new_id() {
+    std::lock_guard lock(id_m);
+    return make_task_id(rng(), ++id_counter);
+  }
+
+  void load_settings() {  // broker thread
+    std::lock_guard lock(conf->m);
+    conf->password = s.cfg().requirepass;
+    conf->readonly = s.cfg().admin_readonly;
+  }
+
+  // ---- checks before routing ----------------------------------------------------------
+  httplib::Server::HandlerResponse check(const httplib::Request& req, httplib::Response& res) {
+    std::string password;
+    bool readonly;
+    {
+      std::lock_guard lock(conf->m);
+      password = conf->password;
+      readonly = conf->readonly;
+    }
+    if (!password.empty() && !authorized(req.get_header_value("Authorization"), password)) {
+      res.set_header("WWW-Authenticate", "Basic realm=\"respq\", charset=\"UTF-8\"");
+      fail(res, 401, "authentication required: Authorization: Bearer <requirepass> (or Basic)");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    const bool reads = req.method == "GET" || req.method == "HEAD";
+    if (!reads) {
+      if (readonly) {
+        fail(res, 403, "admin-readonly is on: only GET requests are served");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      if (req.has_header("Origin")) {
+        const std::string origin = req.get_header_value("Origin");
+        const std::string own = "http://" + req.get_header_value("Host");
+        if (origin != own) {
+          fail(res, 403, "cross-origin request refused (Origin " + origin + ")");
+          return httplib::Server::HandlerResponse::Handled;
+        }
+      }
+      if (req.get_header_value("Sec-Fetch-Site") == "cross-site") {
+        fail(res, 403, "cross-site request refused");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  }
+
+  static bool authorized(const std::string& header, const std::string& password) {
+    std::string_view h = header;
+    while (!h.empty() && h.back() == ' ') h.remove_suffix(1);
+    if (starts_with_ci(h, "Bearer ")) {
+      std::string_view token = h.substr(7);
+      while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+      return same_secret(token, password);
+    }
+    if (starts_with_ci(h, "Basic ")) {
+      std::string_view enc = h.substr(6);
+      while (!enc.empty() && enc.front() == ' ') enc.remove_prefix(1);
+      auto dec = base64_decode(enc);
+      if (!dec) return false;
+      const auto colon = dec->find(':');
+      if (colon == std::string::npos) return false;
+      return same_secret(std::string_view(*dec).substr(colon + 1), password);
+    }
+    return false;
+  }
+
+  // ---- endpoints ------------------------------------------------------------------------
+  void get_metrics(httplib::Response& res) {
+    auto figures = bridge.call([this](core::server& srv) { return sources.figures(srv); });
+    if (!figures) return fail(res, 503, "the broker did not answer in time");
+    res.set_content(render_metrics(*figures), std::string(metrics_content_type));
+  }
+
+  void get_queues(httplib::Response& res) {
+    auto queues = bridge.call([this](core::server& srv) { return sources.queues(srv); });
+    if (!queues) return fail(res, 503, "the broker did not answer in time");
+    res.set_content(queues_json(*queues), json_type);
+  }
+
+  void post_tasks(const httplib::Request& req, httplib::Response& res, const std::string& queue) {
+    const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    auto parsed = read_tasks(req.body, now, [this] { return new_id(); });
+    if (auto* e = std::get_if<api_error>(&parsed)) return fail(res, 400, e->message);
+    auto& batch = std::get<task_batch>(parsed);
+    // One LPUSH for the whole batch: one atomic record for the AOF and the mirror, and
+    // the first task of the array is the first dispatched (the queue is taken from the
+    // right).
+    std::vector<std::string> args;
+    args.reserve(batch.payloads.size() + 2);
+    args.emplace_back("LPUSH");
+    args.push_back(queue);
+    for (auto& p : batch.payloads) args.push_back(std::move(p));
+    struct outcome {
+      bool known_queue = false;
+      resp_reply reply;
+    };
+    auto r = bridge.call([this, args = std::move(args)](core::server& srv) {
+      outcome o;
+      o.known_queue = srv.cfg().queues.count(args[1]) != 0;
+      if (o.known_queue) o.reply = bridge.command_here(args);
+      return o;
+    });
+    if (!r) return fail(res, 503, "the broker did not answer in time; the tasks may or may not be queued");
+    if (!r->known_queue) return fail(res, 404, "no HTTP queue named '" + queue + "'");
+    if (r->reply.is_error()) return fail(res, 503, r->reply.error());
+    res.status = 201;
+    res.set_content(nlohmann::json{{"queue", queue}, {"ids", batch.ids}}.dump(-1, ' ', false,
+                                                                              nlohmann::json::error_handler_t::replace),
+                    json_type);
+  }
+
+  void get_events(httplib::Response& res) {
+    auto sub = hub->subscribe(max_event_streams);
+    if (!sub) return fail(res, 503, "too many event streams open (at most " + std::to_string(max_event_streams) + ")");
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Accel-Buffering", "no");
+    auto hub_ref = hub;
+    auto last_write = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [sub, last_write, this](std::size_t offset, httplib::DataSink& sink) {
+          if (offset == 0) {
+            // A comment first: the stream is open and subscribed from here on.
+            const std::string hello = ": respq outcomes\n\n";
+            if (!sink.write(hello.data(), hello.size())) return false;
+          }
+          std::vector<std::string> events;
+          switch (sub->next(events, std::chrono::milliseconds(250))) {
+            case event_hub::subscription::status::events: {
+              std::string chunk;
+              for (const auto& e : events) chunk += sse_event({}, e);
+              *last_write = std::chrono::steady_clock::now();
+              return sink.write(chunk.data(), chunk.size());
+            }
+            case event_hub::subscription::status::idle:
+              if (stopped.load()) {
+                sink.done();
+                return true;
+              }
+              if (std::chrono::steady_clock::now() - *last_write > std::chrono::seconds(15)) {
+                *last_write = std::chrono::steady_clock::now();
+                const std::string ping = ": keepalive\n\n";
+                return sink.write(ping.data(), ping.size());
+              }
+              return true;
+            case event_hub::subscription::status::dropped: {
+              const std::string bye =
+                  sse_event("dropped", error_json("this reader fell behind by more than " +
+                                                  std::to_string(event_hub::default_max_buffered) +
+                                                  " outcomes; reconnect to go on"));
+              sink.write(bye.data(), bye.size());
+              sink.done();
+              return true;
+            }
+            case event_hub::subscription::status::closed:
+              sink.done();
+              return true;
+          }
+          return false;
+        },
+        [sub, hub_ref](bool) { hub_ref->unsubscribe(sub); });
+  }
+
+  void routes(httplib::Server& svr) {
+    svr.new_task_queue = [] { return new httplib::ThreadPool(worker_threads); };
+    svr.set_payload_max_length(64ull * 1024 * 1024);
+    svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) { return check(req, res); });
+    svr.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) { get_metrics(res); });
+    svr.Get("/api/queues", [this](const httplib::Request&, httplib::Response& res) { get_queues(res); });
+    svr.Post(R"(/api/queues/([^/]+)/tasks)", [this](const httplib::Request& req, httplib::Response& res) {
+      post_tasks(req, res, req.matches[1].str());
+    });
+    svr.Get("/api/events", [this](const httplib::Request&, httplib::Response& res) { get_events(res); });
+    svr.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+      if (res.body.empty()) res.set_content(error_json(res.status == 404 ? "not found" : "error"), json_type);
+    });
+    svr.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+      fail(res, 500, "internal error");
+    });
+  }
+};
+
+admin_server::admin_server(core::server& s, broker_bridge::post_fn post, admin_sources sources)
+    : impl_(std::make_unique<impl>(s, std::move(post), std::move(sources))) {}
+
+admin_server::~admin_server() { stop(); }
+
+std::string admin_server::start() {
+  auto& d = *impl_;
+  const core::config& cfg = d.s.cfg();
+  if (cfg.admin_port == 0) return {};
+  d.load_settings();
+  for (const auto& raw : cfg.admin_bind) {
+    const std::string addr = raw == "*" ? "0.0.0.0" : raw;
+    auto svr = std::make_unique<httplib::Server>();
+    d.routes(*svr);
+    if (!svr->bind_to_port(addr, cfg.admin_port)) {
+      d.servers.clear();
+      return "admin-port: can't listen on " + addr + ":" + std::to_string(cfg.admin_port);
+    }
+    d.servers.push_back(std::move(svr));
+  }
+  d.started = true;
+  for (auto& svr : d.servers) d.threads.emplace_back([p = svr.get()] { p->listen_after_bind(); });
+  // stop() only reaches a server that runs its loop already: wait for that (briefly).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  for (auto& svr : d.servers)
+    while (!svr->is_running() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // Outcomes: every message on <queue>:results of a configured queue goes to the streams.
+  d.s.publish_observer = [hub = d.hub, &srv = d.s](std::string_view channel, std::string_view message) {
+    if (hub->connections() == 0) return;
+    static constexpr std::string_view suffix = ":results";
+    if (channel.size() <= suffix.size() || channel.substr(channel.size() - suffix.size()) != suffix) return;
+    if (!srv.cfg().queues.count(channel.substr(0, channel.size() - suffix.size()))) return;
+    hub->offer(message);
+  };
+  d.s.tasks().outcome_listeners = [hub = d.hub] { return hub->connections() != 0; };
+  d.s.config_listeners.push_back([conf = d.conf, &srv = d.s](const std::string& name) {
+    if (name != "requirepass" && name != "admin-readonly") return;
+    std::lock_guard lock(conf->m);
+    conf->password = srv.cfg().requirepass;
+    conf->readonly = srv.cfg().admin_readonly;
+  });
+  std::string where;
+  for (const auto& a : cfg.admin_bind) where += (where.empty() ? "" : ", ") + a + ":" + std::to_string(cfg.admin_port);
+  core::log_notice("Admin HTTP server on " + where + (cfg.admin_readonly ? " (read-only)" : "") +
+                   (cfg.requirepass.empty() ? "" : ", requirepass needed"));
+  return {};
+}
+
+void admin_server::stop() {
+  auto& d = *impl_;
+  if (d.stopped.exchange(true)) return;
+  if (!d.started) return;
+  d.bridge.stop();
+  d.hub->close_all();
+  for (auto& svr : d.servers) svr->stop();
+  for (auto& t : d.threads) t.join();
+  d.threads.clear();
+  d.servers.clear();
+  d.s.publish_observer = nullptr;
+  d.s.tasks().outcome_listeners = nullptr;
+  d.bridge.close_here();
+}
+
+}  // namespace respq::admin

@@ -1,0 +1,124 @@
+// api: see api.hpp.
+#include "admin/api.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "tasks/task.hpp"
+
+namespace respq::admin {
+
+namespace {
+
+bool is_url_string(const nlohmann::json& j) {
+  if (!j.is_string()) return false;
+  const auto& s = j.get_ref<const std::string&>();
+  return s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0;
+}
+
+}  // namespace
+
+std::variant<task_batch, api_error> read_tasks(std::string_view body, double now,
+                                               const std::function<std::string()>& new_id, std::size_t max_tasks) {
+  nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
+  if (doc.is_discarded()) return api_error{"the body is not valid JSON"};
+  std::vector<nlohmann::json> items;
+  if (doc.is_array()) {
+    if (doc.empty()) return api_error{"no tasks: the array is empty"};
+    if (doc.size() > max_tasks) return api_error{"too many tasks in one request (at most " + std::to_string(max_tasks) + ")"};
+    for (auto& e : doc) items.push_back(std::move(e));
+  } else {
+    items.push_back(std::move(doc));
+  }
+  task_batch batch;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    nlohmann::json& t = items[i];
+    const std::string where = items.size() > 1 ? "task " + std::to_string(i) + ": " : std::string();
+    if (is_url_string(t)) t = nlohmann::json{{"url", t}};
+    if (!t.is_object()) return api_error{where + "a task is a JSON object (or an http(s) URL string)"};
+    if (!t.contains("id")) t["id"] = new_id();
+    std::string payload = t.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    tasks::decoded_element d = tasks::decode_element(payload, now);
+    if (auto* err = std::get_if<tasks::decode_error>(&d.result)) return api_error{where + err->reason};
+    if (d.was_dead_letter) return api_error{where + "a dead-letter record is not a task (replay its payload)"};
+    batch.ids.push_back(d.id);
+    batch.payloads.push_back(std::move(payload));
+  }
+  return batch;
+}
+
+std::string queues_json(const std::vector<queue_view>& queues) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& [s, o] : queues) {
+    nlohmann::json responses = nlohmann::json::object();
+    for (std::size_t i = 0; i < tasks::attempt_figures::class_count; ++i)
+      responses[tasks::attempt_figures::class_names[i]] = s.attempts.responses[i];
+    nlohmann::json extra = nlohmann::json::object();
+    for (const auto& [k, v] : s.extra) extra[k] = v;
+    arr.push_back({
+        {"name", s.name},
+        {"shared", s.shared},
+        {"paused", s.paused},
+        {"pending", s.pending},
+        {"in_flight", s.in_flight},
+        {"retrying", s.retrying},
+        {"scheduled", s.scheduled},
+        {"dead_list", s.dead_list},
+        {"enqueued", s.enqueued},
+        {"dispatched", s.dispatched},
+        {"delivered", s.delivered},
+        {"failed", s.failed},
+        {"retried", s.attempts.retried},
+        {"dead", s.dead},
+        {"responses", responses},
+        {"dispatch_delay_p50_ms", s.latency.quantile(0.50)},
+        {"dispatch_delay_p99_ms", s.latency.quantile(0.99)},
+        {"request_duration_p50_ms", s.attempts.duration.quantile(0.50)},
+        {"request_duration_p99_ms", s.attempts.duration.quantile(0.99)},
+        {"link", extra},
+        {"options",
+         {{"concurrency", o.concurrency},
+          {"rate", o.rate},
+          {"per_host", o.per_host},
+          {"timeout", o.timeout},
+          {"retries", o.retries},
+          {"backoff_min", o.backoff_min},
+          {"backoff_max", o.backoff_max},
+          {"shared", o.shared}}},
+    });
+  }
+  return nlohmann::json{{"queues", arr}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string sse_event(std::string_view event, std::string_view json) {
+  std::string out;
+  out.reserve(json.size() + event.size() + 16);
+  if (!event.empty()) {
+    out += "event: ";
+    out += event;
+    out += '\n';
+  }
+  std::size_t start = 0;
+  while (true) {
+    std::size_t nl = json.find('\n', start);
+    std::string_view l = json.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
+    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    out += "data: ";
+    out += l;
+    out += '\n';
+    if (nl == std::string_view::npos) break;
+    start = nl + 1;
+  }
+  out += '\n';
+  return out;
+}
+
+std::string make_task_id(std::uint64_t random, std::uint64_t counter) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string id(24, '0');
+  for (int i = 15; i >= 0; --i, random >>= 4) id[static_cast<std::size_t>(i)] = hex[random & 15];
+  counter &= 0xffffffffull;
+  for (int i = 23; i >= 16; --i, counter >>= 4) id[static_cast<std::size_t>(i)] = hex[counter & 15];
+  return id;
+}
+
+}  // namespace respq::admin

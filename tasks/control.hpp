@@ -1,0 +1,113 @@
+// control: the pure parts of queue control (the QUEUE and TASK commands): what a dead
+// letter says when it is filtered for a replay, the recent outcomes a queue keeps for
+// lookup by id, and the pacing of a replay. Custody (broker/core/task_manager) owns the
+// state and carries the actions out; this file decides nothing about time or storage.
+//
+//   read_dead_letter   a record of <queue>:dead -> its id, HTTP code and the host of
+//                      its task's URL (for QUEUE REPLAY ... ID/CODE/HOST)
+//   dead_filter        which dead letters a replay selects (all conditions must hold)
+//   task_history       the last N finished tasks of one queue (delivered, dead,
+//                      cancelled), newest kept, found by id in O(1)
+//   token_bucket       at most `rate` moves per second, with a burst of a tenth of a
+//                      second's worth, so a replay of 100k dead letters trickles in
+//
+// Pure: no clock (callers pass times), no I/O. Any thread; each value has one owner.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace respq::tasks {
+
+// ---- dead letters -------------------------------------------------------------------------
+
+struct dead_letter_info {
+  std::string id;
+  long code = 0;         // the last HTTP code (0: no HTTP answer)
+  std::string host;      // the host of the task's URL, lower case, no port; "" when the payload does not decode
+  int attempts = 0;
+  double failed_at = 0;
+  std::string reason, error;
+  std::string payload;   // the producer's bytes (decoded from payload_b64 if so)
+};
+// The fields of a dead record (tasks::dead_record_json), or nullopt when `record` is not
+// one (any client can push onto <queue>:dead).
+std::optional<dead_letter_info> read_dead_letter(std::string_view record, bool want_host = true);
+
+// The host of an http(s) URL: lower case, without userinfo, port or brackets. "" when
+// there is none.
+std::string url_host(std::string_view url);
+
+struct dead_filter {
+  std::string id;     // "" = any
+  std::string host;   // "" = any; compared case-insensitively
+  long code = -1;     // -1 = any; 0 selects the ones that got no HTTP answer
+  bool any() const { return id.empty() && host.empty() && code < 0; }
+};
+bool matches(const dead_filter& f, const dead_letter_info& d);
+
+// ---- recent outcomes ------------------------------------------------------------------------
+
+enum class finished_state { delivered, dead, cancelled };
+const char* finished_name(finished_state s);
+
+struct finished_task {
+  std::string id;
+  finished_state state = finished_state::delivered;
+  int attempts = 0, max_attempts = 0;
+  long last_code = 0;
+  std::string last_error;
+  double finished_at = 0;  // unix seconds
+  // Where the payload is, unparsed until someone asks: the in-flight envelope the task
+  // had (a delivered or cancelled task), or the element itself (a pending task cancelled,
+  // a dead record).
+  enum class source { envelope, element, dead_record } kind = source::envelope;
+  std::string record;
+};
+// The producer's payload out of a finished task's record.
+std::string finished_payload(const finished_task& t);
+
+class task_history {
+ public:
+  // Keeps the newest `max_len` (0: keeps nothing). A task finished again (same id)
+  // replaces its older entry.
+  void add(finished_task t, std::size_t max_len);
+  // Drops the oldest entries beyond max_len.
+  void trim(std::size_t max_len);
+  const finished_task* find(std::string_view id) const;
+  std::size_t size() const { return index_.size(); }
+
+ private:
+  struct slot {
+    std::uint64_t seq;
+    finished_task task;
+  };
+  std::deque<slot> entries_;  // oldest first; an entry replaced by a newer one stays as a hole until it ages out
+  std::unordered_map<std::string, std::uint64_t> index_;  // id -> seq of its newest entry
+  std::uint64_t next_seq_ = 0;
+};
+
+// ---- pacing ---------------------------------------------------------------------------------
+
+class token_bucket {
+ public:
+  using clock = std::chrono::steady_clock;
+  // How many moves may happen now (and takes them), at most `want`.
+  std::size_t take(clock::time_point now, double rate, std::size_t want);
+  // When the next move may happen (now or later).
+  clock::time_point next(clock::time_point now, double rate);
+
+ private:
+  double tokens_ = 1;
+  clock::time_point last_{};
+  bool started_ = false;
+  void refill(clock::time_point now, double rate);
+};
+
+}  // namespace respq::tasks

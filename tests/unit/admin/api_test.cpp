@@ -1,0 +1,151 @@
+// api: the POST body read into the elements to push (ids added, every task checked with
+// custody's own decoder, all or nothing), the queues document, SSE framing, and the
+// event hub's bounded buffers (a slow reader is dropped, never waited for).
+#include <string>
+#include <thread>
+#include <variant>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "admin/api.hpp"
+#include "admin/event_hub.hpp"
+
+using namespace respq;
+
+namespace {
+
+std::function<std::string()> counter_ids() {
+  auto n = std::make_shared<int>(0);
+  return [n] { return "gen-" + std::to_string(++*n); };
+}
+
+}  // namespace
+
+TEST_CASE("one task object gets an id when it has none, and is pushed as compact JSON", "[admin][api]") {
+  auto r = admin::read_tasks(R"({ "url": "http://127.0.0.1:9/x", "param": {"a": "b c"} })", 1e9, counter_ids());
+  REQUIRE(std::holds_alternative<admin::task_batch>(r));
+  const auto& b = std::get<admin::task_batch>(r);
+  REQUIRE(b.ids == std::vector<std::string>{"gen-1"});
+  REQUIRE(b.payloads.size() == 1);
+  const auto j = nlohmann::json::parse(b.payloads[0]);
+  CHECK(j["id"] == "gen-1");
+  CHECK(j["url"] == "http://127.0.0.1:9/x");
+  CHECK(j["param"]["a"] == "b c");
+  CHECK(b.payloads[0].find('\n') == std::string::npos);
+}
+
+TEST_CASE("an array keeps its order and the producers' own ids (string or integer)", "[admin][api]") {
+  auto r = admin::read_tasks(R"([{"url":"http://h/1","id":"mine"},{"url":"http://h/2"},{"url":"http://h/3","id":42},
+                                 "https://h/4"])",
+                             1e9, counter_ids());
+  REQUIRE(std::holds_alternative<admin::task_batch>(r));
+  const auto& b = std::get<admin::task_batch>(r);
+  CHECK(b.ids == std::vector<std::string>{"mine", "gen-1", "42", "gen-2"});
+  CHECK(nlohmann::json::parse(b.payloads[3])["url"] == "https://h/4");
+}
+
+TEST_CASE("invalid JSON or an invalid task refuses the whole batch with a message", "[admin][api]") {
+  struct row {
+    const char* body;
+    const char* message_part;
+  } rows[] = {
+      {"{not json", "not valid JSON"},
+      {"", "not valid JSON"},
+      {"[]", "empty"},
+      {"42", "JSON object"},
+      {R"({"param": {}})", "url"},
+      {R"({"url": "ftp://h/x"})", "scheme"},
+      {R"([{"url":"http://h/ok"}, {"url":"http://h/x","method":"BREW"}])", "task 1: "},
+      {R"({"url":"http://h/x","id":{"no":1}})", "id"},
+      {R"({"url":"http://h/x","retries":"many"})", "retries"},
+  };
+  for (const auto& rw : rows) {
+    INFO(rw.body);
+    auto r = admin::read_tasks(rw.body, 1e9, counter_ids());
+    REQUIRE(std::holds_alternative<admin::api_error>(r));
+    CHECK_THAT(std::get<admin::api_error>(r).message, Catch::Contains(rw.message_part, Catch::CaseSensitive::No));
+  }
+}
+
+TEST_CASE("too many tasks in one request are refused", "[admin][api]") {
+  std::string body = "[";
+  for (int i = 0; i < 11; ++i) body += std::string(i ? "," : "") + R"({"url":"http://h/"})";
+  body += "]";
+  auto r = admin::read_tasks(body, 1e9, counter_ids(), 10);
+  REQUIRE(std::holds_alternative<admin::api_error>(r));
+}
+
+TEST_CASE("the queues document carries figures and options", "[admin][api]") {
+  admin::queue_view v;
+  v.stats.name = "tasks";
+  v.stats.pending = 3;
+  v.stats.delivered = 2;
+  v.stats.attempts.responses[tasks::attempt_figures::class_5xx] = 4;
+  v.options.concurrency = 16;
+  v.options.retries = 2;
+  const auto j = nlohmann::json::parse(admin::queues_json({v}));
+  REQUIRE(j["queues"].size() == 1);
+  const auto& q = j["queues"][0];
+  CHECK(q["name"] == "tasks");
+  CHECK(q["pending"] == 3);
+  CHECK(q["delivered"] == 2);
+  CHECK(q["paused"] == false);
+  CHECK(q["responses"]["5xx"] == 4);
+  CHECK(q["options"]["concurrency"] == 16);
+  CHECK(q["options"]["retries"] == 2);
+}
+
+TEST_CASE("an SSE event is one data line per line, ended by a blank line", "[admin][api]") {
+  CHECK(admin::sse_event({}, R"({"a":1})") == "data: {\"a\":1}\n\n");
+  CHECK(admin::sse_event("dropped", "x\ny") == "event: dropped\ndata: x\ndata: y\n\n");
+}
+
+TEST_CASE("task ids are 24 hex digits, the counter last", "[admin][api]") {
+  CHECK(admin::make_task_id(0xabcdefULL, 0x1234) == "0000000000abcdef00001234");
+}
+
+TEST_CASE("the event hub delivers to every stream and drops one that falls behind", "[admin][events]") {
+  admin::event_hub hub(3);
+  CHECK(hub.offer("nobody listens") == 0);
+  auto fast = hub.subscribe(2);
+  auto slow = hub.subscribe(2);
+  REQUIRE(fast);
+  REQUIRE(slow);
+  CHECK_FALSE(hub.subscribe(2));  // at most two streams
+  std::vector<std::string> got;
+  for (int i = 0; i < 3; ++i) {
+    CHECK(hub.offer("e" + std::to_string(i)) == 2);
+    REQUIRE(fast->next(got, std::chrono::milliseconds(0)) == admin::event_hub::subscription::status::events);
+  }
+  CHECK(got == std::vector<std::string>{"e0", "e1", "e2"});
+  // slow holds three: the fourth overflows it, and it is dropped; fast goes on.
+  CHECK(hub.offer("e3") == 1);
+  std::vector<std::string> slow_got;
+  CHECK(slow->next(slow_got, std::chrono::milliseconds(0)) == admin::event_hub::subscription::status::dropped);
+  CHECK(slow_got.empty());
+  CHECK(hub.dropped_total() == 1);
+  CHECK(hub.offer("e4") == 1);
+  got.clear();
+  CHECK(fast->next(got, std::chrono::milliseconds(0)) == admin::event_hub::subscription::status::events);
+  CHECK(got == std::vector<std::string>{"e3", "e4"});
+  hub.unsubscribe(slow);
+  CHECK(hub.connections() == 1);
+}
+
+TEST_CASE("a waiting stream wakes for an event offered from another thread, and ends on close", "[admin][events]") {
+  admin::event_hub hub;
+  auto sub = hub.subscribe(1);
+  std::thread t([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    hub.offer("late");
+  });
+  std::vector<std::string> got;
+  const auto st = sub->next(got, std::chrono::seconds(10));
+  t.join();
+  CHECK(st == admin::event_hub::subscription::status::events);
+  CHECK(got == std::vector<std::string>{"late"});
+  CHECK(sub->next(got, std::chrono::milliseconds(1)) == admin::event_hub::subscription::status::idle);
+  hub.close_all();
+  CHECK(sub->next(got, std::chrono::seconds(10)) == admin::event_hub::subscription::status::closed);
+}

@@ -1,0 +1,172 @@
+// control: dead-letter filters for QUEUE REPLAY, the recent outcomes kept for TASK GET,
+// and the pacing of a replay.
+#include <chrono>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "tasks/control.hpp"
+#include "tasks/records.hpp"
+
+using namespace respq::tasks;
+
+namespace {
+
+std::string dead(std::string_view id, std::string_view payload, long code, std::string_view error = "") {
+  const std::string reason = code ? "HTTP " + std::to_string(code) + " is final" : std::string("attempts exhausted (1)");
+  dead_fields f;
+  f.id = id;
+  f.queue = "tasks";
+  f.reason = reason;
+  f.error = error;
+  f.payload = payload;
+  f.attempts = 1;
+  f.code = code;
+  f.failed_at = 1700000000.5;
+  return dead_record_json(f);
+}
+
+finished_task finished(std::string id, finished_state st = finished_state::delivered) {
+  finished_task t;
+  t.id = std::move(id);
+  t.state = st;
+  t.kind = finished_task::source::element;
+  t.record = R"({"url":"http://h/","id":")" + t.id + "\"}";
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("url_host is the lower-case host without userinfo, port or brackets", "[control]") {
+  CHECK(url_host("http://Example.COM:8080/a?b") == "example.com");
+  CHECK(url_host("https://user:pw@api.example.com/x") == "api.example.com");
+  CHECK(url_host("http://[::1]:80/") == "::1");
+  CHECK(url_host("http://127.0.0.1") == "127.0.0.1");
+  CHECK(url_host("http://h?x=1@y") == "h");
+  CHECK(url_host("not a url") == "");
+}
+
+TEST_CASE("a dead record reads back with its id, code, host and untouched payload", "[control]") {
+  const std::string payload = R"({"url":"http://Hooks.Example:81/p","param":{"a":"b"},"id":"t-1"})";
+  auto d = read_dead_letter(dead("t-1", payload, 503));
+  REQUIRE(d);
+  CHECK(d->id == "t-1");
+  CHECK(d->code == 503);
+  CHECK(d->host == "hooks.example");
+  CHECK(d->payload == payload);
+  CHECK(d->attempts == 1);
+  CHECK(d->failed_at == Approx(1700000000.5));
+
+  SECTION("a payload that is not UTF-8 comes back from payload_b64") {
+    const std::string bin = std::string("\xff\xfe", 2) + "http://x/";
+    auto b = read_dead_letter(dead("t-2", bin, 0, "connect failed"));
+    REQUIRE(b);
+    CHECK(b->payload == bin);
+    CHECK(b->host.empty());  // does not decode as a task
+    CHECK(b->error == "connect failed");
+  }
+  SECTION("what is not a dead record is refused") {
+    CHECK_FALSE(read_dead_letter("plain text"));
+    CHECK_FALSE(read_dead_letter(R"({"id":"x"})"));         // no failed_at
+    CHECK_FALSE(read_dead_letter(R"({"id":1,"failed_at":1})"));  // id not a string
+    CHECK_FALSE(read_dead_letter("[1,2]"));
+  }
+}
+
+TEST_CASE("a dead filter selects by id, code (0: no HTTP answer) and host, all of them", "[control]") {
+  dead_letter_info d;
+  d.id = "a";
+  d.code = 500;
+  d.host = "api.example";
+  CHECK(matches(dead_filter{}, d));
+  CHECK(dead_filter{}.any());
+  CHECK(matches(dead_filter{"a", "", -1}, d));
+  CHECK_FALSE(matches(dead_filter{"b", "", -1}, d));
+  CHECK(matches(dead_filter{"", "", 500}, d));
+  CHECK_FALSE(matches(dead_filter{"", "", 0}, d));
+  CHECK(matches(dead_filter{"", "API.Example", -1}, d));
+  CHECK_FALSE(matches(dead_filter{"", "other", -1}, d));
+  CHECK_FALSE(matches(dead_filter{"a", "api.example", 404}, d));
+  d.code = 0;
+  CHECK(matches(dead_filter{"", "", 0}, d));
+}
+
+TEST_CASE("the history keeps the newest max_len tasks and finds each by id", "[control]") {
+  task_history h;
+  for (int i = 0; i < 10; ++i) h.add(finished("t" + std::to_string(i)), 4);
+  CHECK(h.size() == 4);
+  CHECK_FALSE(h.find("t5"));
+  REQUIRE(h.find("t6"));
+  CHECK(h.find("t9")->id == "t9");
+
+  SECTION("a task finished again replaces its older entry") {
+    h.add(finished("t6", finished_state::cancelled), 4);
+    CHECK(h.size() == 4);
+    REQUIRE(h.find("t6"));
+    CHECK(h.find("t6")->state == finished_state::cancelled);
+    CHECK(h.find("t7"));  // the replaced entry did not push out a live one
+    h.add(finished("n1"), 4);
+    CHECK_FALSE(h.find("t7"));
+    CHECK(h.find("t6"));
+  }
+  SECTION("one id finished over and over stays bounded") {
+    for (int i = 0; i < 1000; ++i) h.add(finished("same"), 4);
+    CHECK(h.size() <= 4);
+    CHECK(h.find("same"));
+  }
+  SECTION("trim to a smaller length drops the oldest; 0 keeps nothing") {
+    h.trim(2);
+    CHECK(h.size() == 2);
+    CHECK(h.find("t9"));
+    CHECK(h.find("t8"));
+    CHECK_FALSE(h.find("t7"));
+    h.add(finished("x"), 0);
+    CHECK(h.size() == 0);
+    CHECK_FALSE(h.find("x"));
+  }
+}
+
+TEST_CASE("a finished task's payload is read from the record it kept", "[control]") {
+  const std::string payload = R"({"url":"http://h/","id":"e1"})";
+  finished_task t;
+  t.id = "e1";
+  t.kind = finished_task::source::envelope;
+  envelope_fields f;
+  f.id = "e1";
+  f.queue = "tasks";
+  f.payload = payload;
+  t.record = envelope_json(f);
+  CHECK(finished_payload(t) == payload);
+  t.kind = finished_task::source::dead_record;
+  t.record = dead("e1", payload, 404);
+  CHECK(finished_payload(t) == payload);
+  t.kind = finished_task::source::element;
+  t.record = payload;
+  CHECK(finished_payload(t) == payload);
+  t.record = dead("e1", payload, 404);  // a replayed dead letter, cancelled while pending
+  CHECK(finished_payload(t) == payload);
+}
+
+TEST_CASE("the token bucket allows rate per second with a burst of a tenth of a second", "[control]") {
+  using namespace std::chrono;
+  token_bucket b;
+  const auto t0 = token_bucket::clock::time_point{} + hours(1);
+  CHECK(b.take(t0, 100, 1000) == 10);  // the burst
+  CHECK(b.take(t0, 100, 1000) == 0);
+  CHECK(b.next(t0, 100) > t0);
+  CHECK(b.next(t0, 100) <= t0 + milliseconds(10));
+  CHECK(b.take(t0 + milliseconds(50), 100, 1000) == 5);
+  CHECK(b.take(t0 + seconds(10), 100, 1000) == 10);  // capped at the burst
+  CHECK(b.take(t0 + seconds(20), 100, 3) == 3);      // never more than wanted
+  // Over a long run: rate per second, whatever the polling.
+  token_bucket r;
+  std::size_t moved = 0;
+  for (int ms = 0; ms <= 10000; ms += 7) moved += r.take(t0 + milliseconds(ms), 20, 1000000);
+  CHECK(moved >= 199);
+  CHECK(moved <= 203);
+  // A slow rate still moves one at a time.
+  token_bucket s;
+  CHECK(s.take(t0, 1, 5) == 1);
+  CHECK(s.take(t0 + milliseconds(500), 1, 5) == 0);
+  CHECK(s.take(t0 + milliseconds(1000), 1, 5) == 1);
+}
