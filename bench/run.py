@@ -360,8 +360,8 @@ def tasks_info(raw):
     return dict(kv.split("=") for kv in line[len("tasks:"):].split(","))
 
 
-def run_respq_delivery(url, n, extra=()):
-    with Respq("--http-queue", "tasks", "concurrency", "128", "per-host", "128", *extra) as rq:
+def run_respq_delivery(url, n, extra=(), env=None):
+    with Respq("--http-queue", "tasks", "concurrency", "128", "per-host", "128", *extra, env=env) as rq:
         wire = push_wire(task_payloads(url, n))
         cpu0 = cpu_seconds(rq.proc.pid)
         t0 = time.time()
@@ -414,6 +414,34 @@ def section_delivery():
         cpu = lambda k: statistics.median(r[1] for r in res[k]) / n * 1000
         row("delivery", "delivery rate (tasks/s)", rate("respq"), rate("php"), "task/s", target=5.0)
         row("delivery", "CPU seconds per 1,000 deliveries", cpu("respq"), cpu("php"), "s", higher_is_better=False)
+
+
+def section_egress():
+    """What judging each dialled address costs on the plain-http delivery path: the same
+    run as `delivery`, with the default policy (metadata: every new connection judged
+    against its ranges) and with `public` plus an allow-list entry (the lists, then the
+    level), against `any` (the level judges nothing), alternating; on the lean client and
+    on curl (RESPQ_DELIVERY_CURL_ONLY=1, where a connection is judged when opened and
+    again before every request)."""
+    n = int(os.environ.get("RESPQ_BENCH_TASKS", "50000"))
+    print(f"Egress check: {n:,} tasks to nginx (return 204), policy on vs egress-policy any")
+    configs = {"metadata": ("--egress-policy", "metadata"),
+               "public+allow": ("--egress-policy", "public", "--egress-allow", "127.0.0.1/32"),
+               "any": ("--egress-policy", "any")}
+    with Nginx() as ng:
+        url = f"http://127.0.0.1:{ng.port}/send_mail"
+        for stack, env in (("lean client", None), ("curl", dict(os.environ, RESPQ_DELIVERY_CURL_ONLY="1"))):
+            res = {k: [] for k in configs}
+            for _ in range(ROUNDS):
+                for name, extra in configs.items():
+                    res[name].append(run_respq_delivery(url, n, extra, env=env))
+            rate = lambda k: statistics.median(r[0] for r in res[k])
+            cpu = lambda k: statistics.median(r[1] for r in res[k]) / n * 1000
+            for name in ("metadata", "public+allow"):
+                row("egress", f"{stack}: delivery rate, {name} vs any (tasks/s)", rate(name), rate("any"), "task/s",
+                    target=0.98)
+                row("egress", f"{stack}: CPU s per 1,000 deliveries, {name} vs any", cpu(name), cpu("any"), "s",
+                    higher_is_better=False)
 
 
 def custody_payloads(n, delay):
@@ -823,6 +851,7 @@ SECTIONS = {
     "pubsub": section_pubsub,
     "zsets": section_zsets,
     "delivery": section_delivery,
+    "egress": section_egress,
     "latency": section_latency,
     "custody": section_custody,
     "admin": section_admin,

@@ -64,10 +64,14 @@ struct services::impl {
     return out;
   }
 
+  // Each local queue's pool and its callbacks' pool: the per-host cap and the egress rules.
   void apply_pools() {
     for (const auto& [name, per_host] : s.tasks().pools()) {
-      engine->set_pool(name, workers::pool_options{per_host});
-      engine->set_pool(name + ":callbacks", workers::pool_options{per_host});
+      const auto q = s.cfg().queues.find(name);
+      const workers::pool_options o{per_host, core::egress_rules_for(s.cfg(), q != s.cfg().queues.end() ? q->second
+                                                                                                          : core::queue_options{})};
+      engine->set_pool(name, o);
+      engine->set_pool(name + ":callbacks", o);
     }
   }
 };
@@ -93,6 +97,10 @@ std::string services::start() {
   d.apply_pools();
   d.s.tasks().submit = [&d](std::vector<tasks::http_request>&& batch) { d.engine->submit(std::move(batch)); };
   d.s.config_listeners.push_back([&d](const std::string& name) {
+    if (name == "egress-policy" || name == "egress-allow" || name == "egress-deny") {
+      d.apply_pools();
+      return;
+    }
     if (name != "http-queue") return;
     d.s.tasks().reconfigure();
     d.apply_pools();

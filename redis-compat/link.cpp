@@ -118,10 +118,16 @@ struct link::impl final : core::stream_sink {
     });
   }
 
+  // A shared queue's pool and its callbacks' pool: the per-host cap and the egress rules.
+  void set_pools(const std::string& name, const core::queue_options& opts) {
+    const workers::pool_options o{opts.per_host, core::egress_rules_for(s.cfg(), opts)};
+    engine->set_pool(name, o);
+    engine->set_pool(name + ":callbacks", o);
+  }
+
   void add_queue(const std::string& name, const core::queue_options& opts) {
     ensure_engine();
-    engine->set_pool(name, workers::pool_options{opts.per_host});
-    engine->set_pool(name + ":callbacks", workers::pool_options{opts.per_host});
+    set_pools(name, opts);
     auto q = std::make_unique<shared_queue>(*ctx, name, opts);
     shared_queue* raw = q.get();
     queues.emplace(name, std::move(q));
@@ -141,6 +147,12 @@ struct link::impl final : core::stream_sink {
   }
 
   void on_config(const std::string& name) {
+    if (name == "egress-policy" || name == "egress-allow" || name == "egress-deny") {
+      if (!engine) return;
+      for (const auto& [qname, q] : queues)
+        if (auto c = s.cfg().queues.find(qname); c != s.cfg().queues.end()) set_pools(qname, c->second);
+      return;
+    }
     if (name != "http-queue") return;
     if (!main) {
       if (any_shared(s.cfg()))
@@ -152,7 +164,7 @@ struct link::impl final : core::stream_sink {
       if (!opts.shared) continue;
       if (auto it = queues.find(qname); it != queues.end()) {
         it->second->reconfigure(opts);
-        engine->set_pool(qname, workers::pool_options{opts.per_host});
+        set_pools(qname, opts);
       } else {
         add_queue(qname, opts);
         changed = true;

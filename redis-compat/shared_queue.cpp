@@ -21,6 +21,7 @@
 #include "tasks/http_request.hpp"
 #include "tasks/lifecycle.hpp"
 #include "tasks/queue_stats.hpp"
+#include "tasks/signing.hpp"
 #include "tasks/rate_gate.hpp"
 #include "tasks/records.hpp"
 #include "tasks/task.hpp"
@@ -218,7 +219,7 @@ struct shared_queue::impl {
 
   tasks::attempt_figures attempts;  // responses, retries, request durations
   std::uint64_t forwarded = 0, taken = 0, recovered = 0, delivered = 0, failed = 0, dead = 0, duplicates = 0,
-                dispatched = 0;
+                dispatched = 0, egress_denied = 0;
   std::uint64_t forward_resends = 0, forward_deduped = 0, final_resends = 0, wait_short = 0;
   // The upstream's lengths of <name>, <name>:dead, <name>:retry and <name>:scheduled for
   // INFO tasks, read about once a second.
@@ -369,6 +370,7 @@ struct shared_queue::impl {
     ++dispatched;
     auto req = tasks::make_http_request(t.task, t.ticket, name, opts.timeout);
     req.headers.emplace_back("X-Task-Attempt", std::to_string(t.attempts));
+    tasks::sign_request(req, t.id, static_cast<long long>(unix_now()), opts.signing_secrets);
     outgoing.push_back(std::move(req));
     flush_outgoing();
   }
@@ -467,6 +469,7 @@ struct shared_queue::impl {
   // --- results ------------------------------------------------------------------------
   void on_result(tasks::http_result& res) {
     if (callback_tickets.erase(res.ticket)) {
+      if (res.egress_denied) ++egress_denied;
       if (!res.error.empty() || res.code < 200 || res.code >= 300)
         core::log_verbose("Callback of a task of shared queue '" + name + "' failed: " +
                           (res.error.empty() ? "HTTP " + std::to_string(res.code) : tasks::redact_urls_in(res.error)));
@@ -488,6 +491,7 @@ struct shared_queue::impl {
     held_task& t = it->second;
     if (in_flight) --in_flight;
     t.last_code = res.code;
+    if (res.egress_denied) ++egress_denied;
     const tasks::decision d = tasks::decide(task_record_of(t), res, opts, unix_now(), rng);
     if (d.attempt_failed) ++failed;
     attempts.record(res, d.state == tasks::next_state::retrying);
@@ -1085,6 +1089,7 @@ tasks::queue_stats shared_queue::stats() const {
   st.dead = d.dead;
   st.dead_list = d.upstream_dead;
   st.dispatched = d.dispatched;
+  st.egress_denied = d.egress_denied;
   st.enqueued = d.forwarded;
   st.attempts = d.attempts;
   st.concurrency = d.opts.concurrency;

@@ -36,6 +36,9 @@ struct http_result {
   bool timed_out = false;                  // the request's timeout expired
   bool redirect_refused = false;           // stopped at a redirect to a scheme respq does
                                            // not follow (only http and https): final
+  bool egress_denied = false;              // the egress policy (tasks/egress.hpp) refused
+                                           // the address to dial; `error` says which and
+                                           // why: final, nothing was sent there
   double duration_ms = 0;                  // from hand-over to curl until done
   std::optional<std::string> retry_after;  // raw Retry-After header of the last response
   std::string body;                        // first 64 KB of the response body

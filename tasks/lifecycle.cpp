@@ -31,7 +31,14 @@ decision decide(const task_record& t, const http_result& r, const queue_options&
   d.outcome.duration_ms = r.duration_ms;
   d.outcome.truncated = r.truncated;
 
-  if (r.redirect_refused) {
+  if (r.egress_denied) {
+    // The policy judged the address itself: another attempt would be judged the same, and
+    // retrying a probe of internal addresses is the last thing to do. Nothing was sent.
+    d.state = next_state::dead;
+    d.attempt_failed = true;
+    d.reason = hidden(r.error.rfind("egress denied", 0) == 0 ? r.error : "egress denied: " + r.error);
+    d.dead_error = d.reason;
+  } else if (r.redirect_refused) {
     // Following it again would reach the same refusal: no retry can change the answer.
     d.state = next_state::dead;
     d.attempt_failed = true;

@@ -11,8 +11,10 @@
 //   transport error, timeout, 408, 425,   retrying, after max(backoff with full jitter,
 //   429, 5xx, with attempts left          Retry-After) capped at max(backoff-max, 1 h)
 //   the same with no attempt left         dead: "attempts exhausted (N)"
-//   1xx, 3xx, other 4xx                   dead: "HTTP <code> is final"
+//   1xx, 3xx, other 4xx (410 Gone too,    dead: "HTTP <code> is final" (a 3xx is only
+//   as Standard Webhooks asks)            followed when the task sets follow_redirects)
 //   redirect to a refused scheme          dead at once: the engine's reason
+//   egress policy refused the address     dead at once: "egress denied: <address> (<rule>)"
 //   a task that does not decode           dead before any attempt (refuse())
 //
 // Pure: the decision is a function of (task record, attempt result, queue options, now,
@@ -61,7 +63,7 @@ decision decide(const task_record& t, const http_result& r, const queue_options&
 // The same, drawing the jitter from `rng` only when the attempt may be retried.
 template <typename Urbg>
 decision decide(const task_record& t, const http_result& r, const queue_options& q, double now, Urbg& rng) {
-  const bool may_retry = !r.redirect_refused && classify_attempt(r.code, !r.error.empty()) == attempt_outcome::retry;
+  const bool may_retry = !r.redirect_refused && !r.egress_denied && classify_attempt(r.code, !r.error.empty()) == attempt_outcome::retry;
   return decide(t, r, q, now, may_retry ? uniform01(rng) : 0.0);
 }
 

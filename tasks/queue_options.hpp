@@ -4,6 +4,12 @@
 // the configuration owns it (the broker thread).
 #pragma once
 
+#include <optional>
+#include <vector>
+
+#include "tasks/egress.hpp"
+#include "tasks/signing.hpp"
+
 namespace respq::tasks {
 
 struct queue_options {
@@ -15,6 +21,11 @@ struct queue_options {
   double backoff_min = 1;      // seconds
   double backoff_max = 300;    // seconds
   bool shared = false;         // queue lives on the upstream Redis (redis-compat)
+  // Egress level for this queue's attempts and callbacks; none: the global egress-policy.
+  std::optional<egress_level> egress;
+  // Standard Webhooks secrets (`signing-secret whsec_...`, up to two during a rotation):
+  // every attempt is signed with each.
+  std::vector<signing_secret> signing_secrets;
 };
 
 }  // namespace respq::tasks

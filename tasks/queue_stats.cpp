@@ -37,6 +37,7 @@ std::string info_line(const queue_stats& s) {
   field("dead", std::to_string(s.dead));
   field("dead_list", std::to_string(s.dead_list));
   field("dispatched", std::to_string(s.dispatched));
+  field("egress_denied", std::to_string(s.egress_denied));
   field("reclaimed", std::to_string(s.reclaimed));
   field("latency_p50_ms", json_number(s.latency.quantile(0.50)));
   field("latency_p99_ms", json_number(s.latency.quantile(0.99)));

@@ -44,6 +44,8 @@ struct queue_stats {
   std::uint64_t retrying = 0;   // waiting for a retry
   std::uint64_t scheduled = 0;  // waiting for their time ("at", "delay"), or for a slot
   std::uint64_t delivered = 0, failed = 0, dead = 0, dispatched = 0;  // since start
+  // Attempts and callbacks the egress policy refused to connect (since start).
+  std::uint64_t egress_denied = 0;
   // Tasks this server moved back to the queue from the processing list of a sidecar whose
   // heartbeat expired (shared queues; 0 for local ones), since start.
   std::uint64_t reclaimed = 0;

@@ -23,8 +23,11 @@
 #include "workers/http1_client.hpp"
 #include "workers/http1_response_parser.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -93,6 +96,7 @@ struct pool {
   engine_core* core;
   CURLM* multi = nullptr;
   unsigned per_host = 0;                                  // 0: no cap
+  std::shared_ptr<const tasks::egress_rules> egress;      // null: the default policy
   std::unordered_map<std::string, host_gate> gates;  // by scheme://authority
   std::unordered_map<curl_socket_t, std::shared_ptr<socket_watch>> sockets;
   asio::steady_timer timer;
@@ -116,6 +120,8 @@ struct transfer {
   CURL* easy;
   pool* owner = nullptr;  // the pool whose multi holds it; null when idle
   std::string gate;       // its host_gate key in the owner; empty when not gated
+  std::shared_ptr<const tasks::egress_rules> egress;  // its pool's, when it started
+  std::string egress_denial;  // the first address the policy refused, if any
   http_request req;       // kept alive: curl reads the URL copy, headers and body from here
   curl_slist* header_list = nullptr;
   std::string response;  // first kept_body_bytes of the body
@@ -140,6 +146,52 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
 
 bool iequal(std::string_view a, std::string_view b) {
   return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// Judges an address for a transfer; records the first denial. True when allowed.
+bool egress_allows(transfer& t, const tasks::ip_address& a, unsigned port) {
+  const tasks::egress_rules& rules = t.egress ? *t.egress : tasks::default_egress_rules();
+  const tasks::egress_verdict v = tasks::check_egress(a, rules);
+  if (!v.allowed && t.egress_denial.empty()) t.egress_denial = tasks::egress_denial_text(a, port, v);
+  return v.allowed;
+}
+
+// CURLOPT_OPENSOCKETFUNCTION: curl is about to create the socket of a new connection to
+// `address` (every address it tries, every redirect hop). A denied address gets no socket,
+// so nothing is sent there; curl goes on to its next address or fails to connect.
+curl_socket_t open_socket(void* user, curlsocktype purpose, curl_sockaddr* address) {
+  auto* t = static_cast<transfer*>(user);
+  if (purpose == CURLSOCKTYPE_IPCXN && address) {
+    std::optional<tasks::ip_address> ip;
+    unsigned port = 0;
+    if (address->family == AF_INET && address->addrlen >= sizeof(sockaddr_in)) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(&address->addr);
+      ip = tasks::ip_address::from_v4(ntohl(in->sin_addr.s_addr));
+      port = ntohs(in->sin_port);
+    } else if (address->family == AF_INET6 && address->addrlen >= sizeof(sockaddr_in6)) {
+      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&address->addr);
+      ip = tasks::ip_address::from_v6(in6->sin6_addr.s6_addr);
+      port = ntohs(in6->sin6_port);
+    }
+    // Only IP connections are made (no unix sockets are configured); anything else is
+    // refused rather than dialled unjudged.
+    if (!ip) {
+      if (t->egress_denial.empty()) t->egress_denial = "egress denied: an address of family " + std::to_string(address->family) + " is not judged";
+      return CURL_SOCKET_BAD;
+    }
+    if (!egress_allows(*t, *ip, port)) return CURL_SOCKET_BAD;
+  }
+  return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}
+
+// CURLOPT_PREREQFUNCTION: right before a request goes out on a connection, new or reused.
+// A new one was judged when its socket was opened; a reused one may come from before the
+// rules changed (CONFIG SET egress-policy), so it is judged again here.
+int before_request(void* user, char* primary_ip, char*, int primary_port, int) {
+  auto* t = static_cast<transfer*>(user);
+  const auto ip = primary_ip ? tasks::parse_ip(primary_ip) : std::nullopt;
+  if (!ip) return CURL_PREREQFUNC_OK;  // not an IP connection (none are made): nothing to judge
+  return egress_allows(*t, *ip, static_cast<unsigned>(primary_port)) ? CURL_PREREQFUNC_OK : CURL_PREREQFUNC_ABORT;
 }
 
 bool is_plain_http(std::string_view url) { return url.size() > 7 && iequal(url.substr(0, 7), "http://"); }
@@ -180,9 +232,11 @@ class engine_core {
   void set_pool(const std::string& name, pool_options options) {
     if (closing_) return;
     if (fast_) fast_->set_per_host(name, options.per_host);
+    if (fast_) fast_->set_egress(name, options.egress);
     pool* p = pool_for(name);
     if (!p) return;
     p->per_host = options.per_host;
+    p->egress = options.egress;
     curl_multi_setopt(p->multi, CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(options.per_host));
     // A raised (or removed) cap lets waiting requests go now.
     std::vector<std::string> keys;
@@ -411,6 +465,7 @@ class engine_core {
     }
     t->req = std::move(r);
     t->gate.assign(gate);
+    t->egress = p.egress;
     configure(*t);
     t->owner = &p;
     t->started = steady::now();
@@ -456,6 +511,7 @@ class engine_core {
     t.response.clear();
     t.body_seen = 0;
     t.body_overflow = false;
+    t.egress_denial.clear();
     t.errbuf[0] = '\0';
     curl_slist_free_all(t.header_list);
     t.header_list = nullptr;
@@ -465,6 +521,10 @@ class engine_core {
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     if (share_) curl_easy_setopt(e, CURLOPT_SHARE, share_);
     curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &t);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, &before_request);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, &t);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     if (r.follow_redirects) {
@@ -542,9 +602,16 @@ class engine_core {
     if (!answered) {
       r.error = t.errbuf[0] ? t.errbuf : curl_easy_strerror(rc);
       r.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+      // Failed to connect (or stopped before the request) after the policy refused an
+      // address: the denial is the answer.
+      if (!t.egress_denial.empty() && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_ABORTED_BY_CALLBACK)) {
+        r.error = tasks::redact_urls_in(t.egress_denial);
+        r.egress_denied = true;
+        r.timed_out = false;
+      }
       // The first URL was checked when the task was decoded (http or https only): a
       // protocol refused now comes from a redirect, which no retry can change.
-      if (rc == CURLE_UNSUPPORTED_PROTOCOL && t.req.follow_redirects) {
+      if (rc == CURLE_UNSUPPORTED_PROTOCOL && t.req.follow_redirects && !r.egress_denied) {
         r.redirect_refused = true;
         char* target = nullptr;
         curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &target);

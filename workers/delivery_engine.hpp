@@ -16,6 +16,15 @@
 // the engine, and their timeout starts when they reach curl; https requests over the cap
 // wait in curl (HTTP/2 may multiplex them onto the capped connections), timeout running.
 //
+// Egress: every address a request is about to connect to - each address a name resolves
+// to, each redirect hop, callbacks too - is judged by its pool's egress rules first (the
+// lean client before connect(), curl from CURLOPT_OPENSOCKETFUNCTION, so no packet goes to
+// a denied address; a connection curl reuses is judged again from
+// CURLOPT_PREREQFUNCTION). A request that cannot connect because of a denial is reported
+// with `egress_denied` and the denial text as its error. A proxy curl takes from the
+// environment (http_proxy, ...) is what curl dials, so it is the proxy's address that is
+// judged.
+//
 // What every request gets: User-Agent respq/<version> unless the request sets one; only
 // http and https, also across redirects; redirects followed only on request (at most 5);
 // keep-alive reuse; HTTP/2 over TLS where the server offers it (multiplexed); a shared DNS
@@ -34,6 +43,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tasks/egress.hpp"
 #include "tasks/http_request.hpp"
 
 namespace respq::workers {
@@ -43,7 +53,12 @@ using tasks::http_request;
 using tasks::http_result;
 
 struct pool_options {
+  pool_options(unsigned cap = 0, std::shared_ptr<const tasks::egress_rules> rules = nullptr)  // NOLINT: {cap} reads well
+      : per_host(cap), egress(std::move(rules)) {}
   unsigned per_host = 0;  // max connections per host; 0: no cap
+  // The egress policy every address this pool dials is judged by (tasks/egress.hpp);
+  // null: the default policy (metadata).
+  std::shared_ptr<const tasks::egress_rules> egress;
 };
 
 class delivery_engine {

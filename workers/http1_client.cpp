@@ -53,6 +53,11 @@ bool split_url(std::string_view url, std::string_view& authority, std::string_vi
   return !authority.empty();
 }
 
+tasks::ip_address to_ip(const asio::ip::address& a) {
+  if (a.is_v4()) return tasks::ip_address::from_v4(a.to_v4().to_uint());
+  return tasks::ip_address::from_v6(a.to_v6().to_bytes().data());
+}
+
 void append_header_value(std::string& out, std::string_view v) {
   // Header values never carry line breaks: a CR or LF would start a header of its own.
   for (char ch : v) out += (ch == '\r' || ch == '\n') ? ' ' : ch;
@@ -86,6 +91,7 @@ struct http1_client::impl {
     std::size_t served = 0;     // responses completed on this connection
     steady::time_point idle_since;
     bool closed = false;
+    std::string egress_denial;     // set when the egress policy refused an address to dial
     http1_response_parser parser;  // the current response
   };
 
@@ -94,6 +100,7 @@ struct http1_client::impl {
     std::string host, port, host_header;
     unsigned cap = 0;
     unsigned open = 0;
+    std::shared_ptr<const tasks::egress_rules> egress;  // null: the default policy
     std::vector<std::shared_ptr<connection>> idle;
     std::deque<std::shared_ptr<exchange>> waiting;
     std::vector<tcp::endpoint> endpoints;
@@ -114,6 +121,7 @@ struct http1_client::impl {
   steady::duration idle_limit;
   std::unordered_map<std::string, std::unique_ptr<host_pool>> pools;  // pool + '\n' + authority
   std::unordered_map<std::string, unsigned> caps;                     // per delivery pool
+  std::unordered_map<std::string, std::shared_ptr<const tasks::egress_rules>> egress;  // per delivery pool
   std::size_t in_flight = 0;
   asio::steady_timer reaper;
   bool stopped = false;
@@ -151,6 +159,7 @@ struct http1_client::impl {
       hp->numeric = true;
     }
     if (auto c = caps.find(name); c != caps.end()) hp->cap = c->second;
+    if (auto e = egress.find(name); e != egress.end()) hp->egress = e->second;
     return *pools.emplace(std::move(key), std::move(hp)).first->second;
   }
 
@@ -323,14 +332,28 @@ struct http1_client::impl {
     conn->ex = ex;
     ex->conn = conn.get();
     ++hp.open;
-    asio::async_connect(conn->sock, hp.endpoints, [this, conn](const asio::error_code& ec, const tcp::endpoint&) {
+    // Each address is judged right before it would be dialled: a denied one is skipped.
+    auto allowed = [conn](const asio::error_code&, const tcp::endpoint& ep) {
+      const tasks::egress_rules& rules = conn->pool->egress ? *conn->pool->egress : tasks::default_egress_rules();
+      const tasks::ip_address a = to_ip(ep.address());
+      const tasks::egress_verdict v = tasks::check_egress(a, rules);
+      if (!v.allowed && conn->egress_denial.empty()) conn->egress_denial = tasks::egress_denial_text(a, ep.port(), v);
+      return v.allowed;
+    };
+    asio::async_connect(conn->sock, hp.endpoints, allowed, [this, conn](const asio::error_code& ec, const tcp::endpoint&) {
       if (conn->closed) return;
       if (ec) {
         auto carried = conn->ex;
         host_pool& p = *conn->pool;
         close(*conn);
-        if (carried && !carried->done)
-          fail(*carried, "Failed to connect to " + p.host + " port " + p.port + ": " + ec.message(), false);
+        if (carried && !carried->done) {
+          // An address of the origin was denied and none could be connected to: the
+          // denial is the answer (a name that resolves to a denied address is suspect).
+          if (!conn->egress_denial.empty())
+            fail(*carried, std::move(conn->egress_denial), false, true);
+          else
+            fail(*carried, "Failed to connect to " + p.host + " port " + p.port + ": " + ec.message(), false);
+        }
         pump(p);
         return;
       }
@@ -480,11 +503,12 @@ struct http1_client::impl {
     pump(hp);
   }
 
-  void fail(exchange& ex, std::string error, bool timed_out) {
+  void fail(exchange& ex, std::string error, bool timed_out, bool egress_denied = false) {
     http_result res;
     res.ticket = ex.req.ticket;
     res.error = std::move(error);
     res.timed_out = timed_out;
+    res.egress_denied = egress_denied;
     res.duration_ms = std::chrono::duration<double, std::milli>(steady::now() - ex.start).count();
     finish(ex, std::move(res));
   }
@@ -561,6 +585,24 @@ void http1_client::set_per_host(const std::string& pool, unsigned cap) {
     hp->cap = cap;
     impl_->pump(*hp);  // a raised cap lets waiting requests go now
   }
+}
+
+void http1_client::set_egress(const std::string& pool, std::shared_ptr<const tasks::egress_rules> rules) {
+  auto same = [](const std::shared_ptr<const tasks::egress_rules>& a, const std::shared_ptr<const tasks::egress_rules>& b) {
+    const auto& x = a ? *a : tasks::default_egress_rules();
+    const auto& y = b ? *b : tasks::default_egress_rules();
+    return x == y;
+  };
+  for (auto& [key, hp] : impl_->pools) {
+    if (hp->name != pool) continue;
+    if (!same(hp->egress, rules)) {
+      // Idle connections were judged under the old rules: new ones are judged again.
+      for (auto& c : hp->idle) impl_->close(*c);
+      hp->idle.clear();
+    }
+    hp->egress = rules;
+  }
+  impl_->egress[pool] = std::move(rules);
 }
 
 void http1_client::submit(http_request&& r) { impl_->submit(std::move(r)); }

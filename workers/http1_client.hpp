@@ -13,6 +13,10 @@
 // Thread: everything here runs on the engine thread; nothing is locked. Included only by
 // delivery_engine.cpp (it pulls in asio).
 //
+// Egress: every address of an origin is judged by its pool's egress rules right before it
+// is dialled (asio's connect condition); a denied address is skipped, and when no address
+// is left the request fails with `egress_denied` and the denial as its error.
+//
 // Behaviour matched with the curl path: User-Agent respq/<version> unless set,
 // "Accept: */*", a body for POST/PUT/PATCH (empty when none), response bodies kept up to
 // 64 KB and read up to 4 MB (then the connection is dropped and the code reported, with
@@ -31,6 +35,7 @@
 
 #include <asio/io_context.hpp>
 
+#include "tasks/egress.hpp"
 #include "tasks/http_request.hpp"
 
 namespace respq::workers {
@@ -57,6 +62,10 @@ class http1_client {
 
   // Connections per origin for a delivery pool (0: no cap). Applies to new connections.
   void set_per_host(const std::string& pool, unsigned cap);
+  // The egress rules a delivery pool's connections obey (null: the default policy). Every
+  // address is judged right before connect(); idle connections opened under other rules
+  // are closed.
+  void set_egress(const std::string& pool, std::shared_ptr<const tasks::egress_rules> rules);
   void submit(http_request&& r);
   // Closes every connection; requests not finished get no result.
   void shutdown();

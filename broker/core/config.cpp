@@ -90,6 +90,34 @@ std::string join(const std::vector<std::string>& v) {
   return out;
 }
 
+std::string join_blocks(const std::vector<tasks::cidr_block>& v) {
+  std::string out;
+  for (const auto& b : v) {
+    if (!out.empty()) out += ' ';
+    out += b.text();
+  }
+  return out;
+}
+
+// `egress-allow 10.0.0.0/8 fd00::/8 ...` replaces the list; no argument, or one empty
+// string (CONFIG SET egress-allow ""), empties it. CONFIG SET passes the list as one
+// string: it is split at spaces.
+std::string set_blocks(std::vector<tasks::cidr_block>& field, const std::vector<std::string>& a) {
+  std::vector<std::string> words;
+  for (const auto& arg : a) {
+    std::istringstream in(arg);
+    for (std::string w; in >> w;) words.push_back(w);
+  }
+  std::vector<tasks::cidr_block> out;
+  for (const auto& w : words) {
+    auto b = tasks::parse_cidr(w);
+    if (auto* err = std::get_if<std::string>(&b)) return *err;
+    out.push_back(std::get<tasks::cidr_block>(b));
+  }
+  field = std::move(out);
+  return {};
+}
+
 std::vector<config_entry> make_table() {
   std::vector<config_entry> t;
   t.push_back({"port", false, [](const config& c) { return std::to_string(c.port); },
@@ -239,6 +267,17 @@ std::vector<config_entry> make_table() {
                  }
                  return apply_queue_directive(c, args);
                }});
+  t.push_back({"egress-policy", true, [](const config& c) { return std::string(tasks::egress_level_name(c.egress_policy)); },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 auto l = a.size() == 1 ? tasks::parse_egress_level(a[0]) : std::nullopt;
+                 if (!l) return "argument(s) must be one of the following: metadata, public, any";
+                 c.egress_policy = *l;
+                 return {};
+               }});
+  t.push_back({"egress-allow", true, [](const config& c) { return join_blocks(c.egress_allow); },
+               [](config& c, const std::vector<std::string>& a) { return set_blocks(c.egress_allow, a); }});
+  t.push_back({"egress-deny", true, [](const config& c) { return join_blocks(c.egress_deny); },
+               [](config& c, const std::vector<std::string>& a) { return set_blocks(c.egress_deny, a); }});
   t.push_back({"shutdown-grace", true, [](const config& c) { return fmt_double(c.shutdown_grace); },
                [](config& c, const std::vector<std::string>& a) -> std::string {
                  double v;
@@ -491,7 +530,20 @@ std::string format_queue(const std::string& name, const queue_options& q) {
   return name + " concurrency " + std::to_string(q.concurrency) + " rate " + fmt_double(q.rate) + " per-host " +
          std::to_string(q.per_host) + " timeout " + fmt_double(q.timeout) + " retries " + std::to_string(q.retries) +
          " backoff-min " + fmt_double(q.backoff_min) + " backoff-max " + fmt_double(q.backoff_max) + " shared " +
-         yesno(q.shared);
+         yesno(q.shared) + (q.egress ? " egress " + std::string(tasks::egress_level_name(*q.egress)) : "") +
+         [&q] {
+           std::string out;
+           for (const auto& k : q.signing_secrets) out += " signing-secret " + k.redacted();
+           return out;
+         }();
+}
+
+std::shared_ptr<const tasks::egress_rules> egress_rules_for(const config& c, const queue_options& q) {
+  auto r = std::make_shared<tasks::egress_rules>();
+  r->level = q.egress.value_or(c.egress_policy);
+  r->allow = c.egress_allow;
+  r->deny = c.egress_deny;
+  return r;
 }
 
 std::string node_name(const config& c) {
@@ -512,6 +564,7 @@ std::string apply_queue_directive(config& c, const std::vector<std::string>& arg
   if (args.size() % 2 != 1) return "http-queue options come in pairs: <option> <value>";
   queue_options q;
   if (auto it = c.queues.find(name); it != c.queues.end()) q = it->second;
+  bool secrets_given = false;
   for (std::size_t i = 1; i + 1 < args.size(); i += 2) {
     std::string opt = lower(args[i]);
     const std::string& v = args[i + 1];
@@ -540,9 +593,28 @@ std::string apply_queue_directive(config& c, const std::vector<std::string>& arg
       q.backoff_max = d;
     } else if (opt == "shared") {
       if (auto e = parse_bool(v, q.shared); !e.empty()) return "shared: " + e;
+    } else if (opt == "egress") {
+      if (lower(v) == "default") {
+        q.egress.reset();  // back to the global egress-policy
+      } else if (auto l = tasks::parse_egress_level(v)) {
+        q.egress = *l;
+      } else {
+        return "egress must be metadata, public, any or default";
+      }
+    } else if (opt == "signing-secret") {
+      // The secrets named in one directive replace the queue's: give two during a rotation
+      // (the new one and the old one), "none" to stop signing.
+      if (!secrets_given) q.signing_secrets.clear();
+      secrets_given = true;
+      if (lower(v) == "none") continue;
+      auto k = tasks::parse_signing_secret(v);
+      if (auto* err = std::get_if<std::string>(&k)) return "signing-secret: " + *err;
+      if (q.signing_secrets.size() >= 4) return "signing-secret: at most 4 secrets per queue";
+      q.signing_secrets.push_back(std::get<tasks::signing_secret>(std::move(k)));
     } else {
       return "unknown http-queue option '" + args[i] +
-             "' (known: concurrency, rate, per-host, timeout, retries, backoff-min, backoff-max, shared)";
+             "' (known: concurrency, rate, per-host, timeout, retries, backoff-min, backoff-max, shared, egress, "
+             "signing-secret)";
     }
   }
   if (q.backoff_max < q.backoff_min) return "backoff-max must not be below backoff-min";

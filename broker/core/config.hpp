@@ -12,11 +12,13 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "tasks/egress.hpp"
 #include "tasks/queue_options.hpp"
 
 namespace respq::core {
@@ -74,6 +76,10 @@ struct config {
 
   // HTTP queues, by name. "tasks" exists unless removed with `http-queue tasks off`.
   std::map<std::string, queue_options, std::less<>> queues{{"tasks", queue_options{}}};
+  // Egress policy (tasks/egress.hpp): the level queues use unless they set their own
+  // (`http-queue <q> egress ...`), and the allow and deny lists every queue shares.
+  tasks::egress_level egress_policy = tasks::egress_level::metadata;
+  std::vector<tasks::cidr_block> egress_allow, egress_deny;
   double shutdown_grace = 5;             // seconds in-flight requests get on shutdown
   unsigned task_history_max_len = 1000;  // finished tasks kept per queue for TASK GET
   double replay_rate = 100;              // dead letters QUEUE REPLAY moves back per second
@@ -149,8 +155,13 @@ std::string load_config(config& c, int argc, char** argv);
 
 // Applies `http-queue <name> [option value ...]` (also used by CONFIG SET).
 std::string apply_queue_directive(config& c, const std::vector<std::string>& args);
+// "name concurrency 64 ... shared no [egress public] [signing-secret whsec_abcd...]": the
+// signing secrets redacted (signing_secret::redacted), so it is safe for CONFIG GET and logs.
 std::string format_queue(const std::string& name, const queue_options& q);
 
+// The egress rules a queue's attempts and callbacks obey: its own level or egress-policy,
+// with the global allow and deny lists. A fresh immutable value for the delivery engine.
+std::shared_ptr<const tasks::egress_rules> egress_rules_for(const config& c, const queue_options& q);
 // CONFIG REWRITE (config_rewrite.cpp): `old_text` (the config file as it is) rewritten
 // with the running configuration, by Redis's rules: comments and unknown lines kept in
 // place, known directives updated where they stand, new ones appended after a

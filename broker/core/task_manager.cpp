@@ -38,6 +38,7 @@
 #include "tasks/queue_stats.hpp"
 #include "tasks/rate_gate.hpp"
 #include "tasks/records.hpp"
+#include "tasks/signing.hpp"
 #include "tasks/task.hpp"
 #include "tasks/url.hpp"
 
@@ -75,7 +76,7 @@ struct task_manager::impl {
     std::string name, inflight_key, dead_key, results_channel;
     queue_options opts;
     std::size_t in_flight = 0, retrying = 0, scheduled = 0;
-    std::uint64_t delivered = 0, failed = 0, dead = 0, dispatched = 0;
+    std::uint64_t delivered = 0, failed = 0, dead = 0, dispatched = 0, egress_denied = 0;
     std::set<std::pair<double, std::string>> due;  // (unix seconds, id): retrying and scheduled
     tasks::rate_gate rate;
     std::deque<std::pair<std::size_t, clock::time_point>> push_times;  // oldest first
@@ -100,7 +101,7 @@ struct task_manager::impl {
   std::map<std::string, queue_state, std::less<>> queues;
   std::unordered_map<std::string, record> records;         // by task id
   std::unordered_map<std::uint64_t, std::string> tickets;  // attempt in flight -> id
-  std::unordered_map<std::uint64_t, std::string> callbacks;  // callback ticket -> id
+  std::unordered_map<std::uint64_t, std::pair<std::string, std::string>> callbacks;  // callback ticket -> id, queue
   std::vector<tasks::http_request> outgoing;
   std::uint64_t next_ticket = 1;
   std::uint64_t id_counter = 0;
@@ -253,7 +254,7 @@ struct task_manager::impl {
     s.stream_publish(q.results_channel, o);
     if (!callback.empty()) {
       const std::uint64_t ticket = next_ticket++;
-      callbacks.emplace(ticket, std::string(f.id));
+      callbacks.emplace(ticket, std::pair(std::string(f.id), q.name));
       outgoing.push_back(tasks::make_callback_request(callback, f.id, std::move(o), ticket, q.name, q.opts.timeout));
     }
   }
@@ -313,6 +314,7 @@ struct task_manager::impl {
     t.id = id;
     auto req = tasks::make_http_request(std::move(t), r.ticket, q.name, q.opts.timeout);
     req.headers.emplace_back("X-Task-Attempt", std::to_string(r.attempts));
+    tasks::sign_request(req, id, static_cast<long long>(unix_now()), q.opts.signing_secrets);
     outgoing.push_back(std::move(req));
   }
 
@@ -445,8 +447,9 @@ struct task_manager::impl {
 
   void on_result(tasks::http_result& res) {
     if (auto cb = callbacks.find(res.ticket); cb != callbacks.end()) {
+      if (auto q = queues.find(cb->second.second); q != queues.end() && res.egress_denied) ++q->second.egress_denied;
       if (!res.error.empty() || res.code < 200 || res.code >= 300)
-        log_verbose("Callback for task " + cb->second + " failed: " +
+        log_verbose("Callback for task " + cb->second.first + " failed: " +
                     (res.error.empty() ? "HTTP " + std::to_string(res.code) : tasks::redact_urls_in(res.error)));
       callbacks.erase(cb);
       return;
@@ -472,6 +475,7 @@ struct task_manager::impl {
     }
     r.last_code = res.code;
     r.last_error = res.error;
+    if (res.egress_denied) ++q.egress_denied;
     const tasks::decision d = tasks::decide(task_record_of(id, r), res, q.opts, unix_now(), rng);
     if (d.attempt_failed) ++q.failed;
     q.attempts.record(res, d.state == tasks::next_state::retrying);
@@ -695,6 +699,7 @@ std::vector<tasks::queue_stats> task_manager::stats() {
     st.failed = q.failed;
     st.dead = q.dead;
     st.dispatched = q.dispatched;
+    st.egress_denied = q.egress_denied;
     st.latency = q.latency;
     st.attempts = q.attempts;
     st.enqueued = q.enqueued;

@@ -25,6 +25,10 @@ PHP_DIR = os.path.join(EXAMPLES, "php")
 NODE_DIR = os.path.join(EXAMPLES, "node")
 TASKS_SH = os.path.join(EXAMPLES, "redis-cli", "tasks.sh")
 SEND_MAIL = os.path.join(PHP_DIR, "send_mail.php")
+SIGNED_WEBHOOK = os.path.join(PHP_DIR, "signed_webhook.php")
+# Standard Webhooks secrets: the endpoint's, and one it does not know.
+HOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+OTHER_SECRET = "whsec_c2Vjb25kIHNlY3JldCwgdW5rbm93bg=="
 SIDEKIQ_RB = os.path.join(EXAMPLES, "ruby", "sidekiq_mail.rb")
 PYTHON_DIR = os.path.join(EXAMPLES, "python")
 
@@ -42,9 +46,12 @@ class Servers:
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="respq-examples-")
         self.mail_log = os.path.join(self.dir, "mail.log")
-        # "mail": a second HTTP queue without retries, for the dead-letter case.
+        # "mail": a second HTTP queue without retries, for the dead-letter case; "hooks" and
+        # "forged" sign their requests, with the endpoint's secret and with another one.
         self.json_port = free_port()
-        self.r = Respq("--http-queue", "mail", "retries", "0", "--json-port", str(self.json_port))
+        self.r = Respq("--http-queue", "mail", "retries", "0", "--json-port", str(self.json_port),
+                       "--http-queue", "hooks", "retries", "0", "signing-secret", HOOK_SECRET,
+                       "--http-queue", "forged", "retries", "0", "signing-secret", OTHER_SECRET)
         try:
             self.endpoint = MailEndpoint(self.mail_log)
         except Exception:
@@ -426,6 +433,68 @@ def test_redis_cli_script_push_watch_inspect_and_replay(s):
     assert mail[0]["task_id"] == down["id"] and mail[0]["status"] == "sent", mail
     [again] = [json.loads(d) for d in s.client.lrange("mail:dead", 0, -1)]
     assert again["id"] == refused["id"] and again["code"] == 422, again
+
+
+# ---- signed webhooks ------------------------------------------------------------------------
+
+def test_php_endpoint_verifies_respqs_signatures_and_refuses_others(s):
+    log = os.path.join(s.dir, "webhook.log")
+    with PhpServer(SIGNED_WEBHOOK, env={"WEBHOOK_SECRET": HOOK_SECRET, "WEBHOOK_LOG": log}, workers=2) as ep:
+        base = f"http://127.0.0.1:{ep.port}/hook"
+
+        def entries():
+            try:
+                with open(log, encoding="utf-8") as f:
+                    return [json.loads(l) for l in f.read().split("\n")[:-1]]
+            except FileNotFoundError:
+                return []
+
+        tasks = [("hooks", {"url": base, "method": "POST", "json": {"event": "user.created", "user": 1},
+                            "id": "hook-json"}),
+                 ("hooks", {"url": base, "method": "POST", "body": "raw \u00e9 body", "id": "hook-raw"}),
+                 ("hooks", {"url": base, "param": {"a": "b c"}, "id": "hook-get"}),
+                 ("forged", {"url": base, "method": "POST", "json": {"event": "x"}, "id": "hook-forged"})]
+        for queue, task in tasks:
+            s.client.lpush(queue, json.dumps(task))
+        wait_until(lambda: len(entries()) >= 4, timeout=20, what="four requests at the signed endpoint")
+        by_id = {e["id"]: e for e in entries()}
+        assert {i: by_id[i]["verdict"] for i in by_id} == {"hook-json": "ok", "hook-raw": "ok", "hook-get": "ok",
+                                                          "hook-forged": "bad signature"}, by_id
+        assert json.loads(by_id["hook-json"]["body"]) == {"event": "user.created", "user": 1}
+        assert by_id["hook-raw"]["body"] == "raw \u00e9 body" and by_id["hook-get"]["body"] == ""
+        for e in by_id.values():
+            assert abs(int(e["timestamp"]) - e["time"]) < 5, e
+        s.wait_queue_idle("hooks")
+        wait_until(lambda: s.client.llen("forged:dead") == 1, what="the forged task in forged:dead")
+        dead = json.loads(s.client.lindex("forged:dead", 0))
+        assert dead["id"] == "hook-forged" and dead["code"] == 401 and dead["reason"] == "HTTP 401 is final", dead
+        assert s.client.llen("hooks:dead") == 0
+
+        # Requests respq did not sign, or signed too long ago, are refused by the endpoint.
+        def post(headers, body=b"{}"):
+            req = urllib.request.Request(base, data=body, method="POST", headers=headers)
+            try:
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    return resp.status
+            except urllib.error.HTTPError as e:
+                return e.code
+        import base64
+        import hashlib
+        import hmac
+        key = base64.b64decode(HOOK_SECRET[len("whsec_"):])
+
+        def signed(ts, body=b"{}", msg_id="manual-1"):
+            mac = hmac.new(key, f"{msg_id}.{ts}.".encode() + body, hashlib.sha256).digest()
+            return {"webhook-id": msg_id, "webhook-timestamp": str(ts),
+                    "webhook-signature": "v1," + base64.b64encode(mac).decode()}
+        now = int(time.time())
+        assert post(signed(now)) == 200
+        assert post(signed(now), body=b'{"tampered": 1}') == 401
+        assert post(signed(now - 3600)) == 400
+        assert post({}) == 400
+        assert post(dict(signed(now), **{"webhook-signature": "v1,AAAA v2,xyz " + signed(now)["webhook-signature"]})) \
+            == 200, "any one matching v1 signature among several is enough"
+
 
 if __name__ == "__main__":
     run_tests(globals(), setup=Servers)

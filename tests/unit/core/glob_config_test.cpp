@@ -87,3 +87,62 @@ TEST_CASE("command line directives take arguments up to the next --name", "[conf
   CHECK(d.port == 7001);
   CHECK(d.bind.size() == 2);
 }
+
+TEST_CASE("egress directives set the level, the lists and each queue's own level", "[config][egress]") {
+  config c;
+  CHECK(c.egress_policy == respq::tasks::egress_level::metadata);
+  CHECK(apply_directive(c, "egress-policy", {"PUBLIC"}).empty());
+  CHECK(c.egress_policy == respq::tasks::egress_level::public_only);
+  CHECK(apply_directive(c, "egress-policy", {"private"}) ==
+        "argument(s) must be one of the following: metadata, public, any");
+  CHECK(apply_directive(c, "egress-allow", {"10.0.0.0/8", "127.0.0.1"}).empty());
+  CHECK(apply_directive(c, "egress-deny", {"127.0.0.2/32 fd00::/8"}).empty());  // CONFIG SET's one string
+  const auto get = [&c](const char* name) {
+    for (const auto& e : config_table())
+      if (std::string_view(e.name) == name) return e.get(c);
+    return std::string("?");
+  };
+  CHECK(get("egress-policy") == "public");
+  CHECK(get("egress-allow") == "10.0.0.0/8 127.0.0.1/32");
+  CHECK(get("egress-deny") == "127.0.0.2/32 fd00::/8");
+  CHECK(apply_directive(c, "egress-deny", {"10.0.0.1/8"}) == "'10.0.0.1/8' has host bits set (the block is 10.0.0.0/8)");
+  CHECK(get("egress-deny") == "127.0.0.2/32 fd00::/8");  // a refused list leaves the old one
+  CHECK(apply_directive(c, "egress-deny", {""}).empty());
+  CHECK(get("egress-deny").empty());
+
+  CHECK(apply_directive(c, "http-queue", {"hooks", "egress", "any"}).empty());
+  CHECK(c.queues["hooks"].egress == respq::tasks::egress_level::any);
+  CHECK(format_queue("hooks", c.queues["hooks"]).find(" egress any") != std::string::npos);
+  CHECK(format_queue("tasks", c.queues["tasks"]).find("egress") == std::string::npos);
+  // The rules a queue obeys: its own level or the global one, with the global lists.
+  auto hooks = egress_rules_for(c, c.queues["hooks"]);
+  CHECK(hooks->level == respq::tasks::egress_level::any);
+  CHECK(hooks->allow.size() == 2);
+  CHECK(egress_rules_for(c, c.queues["tasks"])->level == respq::tasks::egress_level::public_only);
+  CHECK(apply_directive(c, "http-queue", {"hooks", "egress", "default"}).empty());
+  CHECK_FALSE(c.queues["hooks"].egress);
+  CHECK(apply_directive(c, "http-queue", {"hooks", "egress", "open"}) ==
+        "egress must be metadata, public, any or default");
+}
+
+TEST_CASE("signing secrets: one or two per directive, shown redacted", "[config][signing]") {
+  config c;
+  const std::string a = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", b = "whsec_c2Vjb25kIHNlY3JldA==";
+  CHECK(apply_directive(c, "http-queue", {"hooks", "signing-secret", a}).empty());
+  REQUIRE(c.queues["hooks"].signing_secrets.size() == 1);
+  CHECK(apply_directive(c, "http-queue", {"hooks", "signing-secret", b, "signing-secret", a}).empty());
+  REQUIRE(c.queues["hooks"].signing_secrets.size() == 2);  // a directive's secrets replace the queue's
+  CHECK(c.queues["hooks"].signing_secrets[0].text == b);
+  CHECK(apply_directive(c, "http-queue", {"hooks", "retries", "2"}).empty());
+  CHECK(c.queues["hooks"].signing_secrets.size() == 2);  // other options leave them
+  const std::string shown = format_queue("hooks", c.queues["hooks"]);
+  CHECK(shown.find(" signing-secret whsec_c2Vj... signing-secret whsec_MfKQ...") != std::string::npos);
+  CHECK(shown.find("MfKQ9r8G") == std::string::npos);
+  for (const auto& e : config_table())
+    if (std::string_view(e.name) == "http-queue") CHECK(e.get(c).find("LaLaSw") == std::string::npos);
+  CHECK(apply_directive(c, "http-queue", {"hooks", "signing-secret", "secret"}) ==
+        "signing-secret: a signing secret is written whsec_<base64>");
+  CHECK(c.queues["hooks"].signing_secrets.size() == 2);
+  CHECK(apply_directive(c, "http-queue", {"hooks", "signing-secret", "none"}).empty());
+  CHECK(c.queues["hooks"].signing_secrets.empty());
+}

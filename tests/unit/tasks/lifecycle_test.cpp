@@ -2,6 +2,7 @@
 // transport errors and timeouts, every Retry-After form and its cap, exhausted retries,
 // refused redirects, invalid tasks and duplicates, and what the outcome and the dead
 // letter then say.
+#include <cstdint>
 #include <cmath>
 #include <random>
 #include <string>
@@ -232,6 +233,74 @@ TEST_CASE("a redirect to a refused scheme is dead at once, attempts left or not"
     CHECK(d.dead_error == d.reason);
     CHECK(d.outcome.error == d.reason);
     CHECK(d.outcome.code == 302);
+  }
+}
+
+TEST_CASE("an address the egress policy denied is dead at once, attempts left or not, with the denial", "[lifecycle][egress]") {
+  struct row {
+    long code;  // the last response before the denial: 0, or a redirect hop's 3xx
+    const char* error;
+    const char* reason;
+  };
+  const row rows[] = {
+      {0, "egress denied: 127.0.0.1 port 8080 (policy public: loopback 127.0.0.0/8)",
+       "egress denied: 127.0.0.1 port 8080 (policy public: loopback 127.0.0.0/8)"},
+      {302, "egress denied: 127.0.0.2 port 80 (egress-deny 127.0.0.2/32)",
+       "egress denied: 127.0.0.2 port 80 (egress-deny 127.0.0.2/32)"},
+      {0, "an address of family 1 is not judged", "egress denied: an address of family 1 is not judged"},
+  };
+  for (const auto& row : rows) {
+    for (int attempts : {1, 3, 6}) {
+      INFO(row.error << ", attempt " << attempts);
+      http_result r = answer(row.code, row.error);
+      r.egress_denied = true;
+      r.retry_after = "5";
+      const decision d = decide(record(attempts, 6), r, options(), now, 0.3);
+      CHECK(d.state == next_state::dead);
+      CHECK(d.attempt_failed);
+      CHECK(d.reason == row.reason);
+      CHECK(d.dead_error == d.reason);
+      CHECK(std::string(d.outcome.status) == "dead");
+      CHECK(d.outcome.error == d.reason);
+      CHECK(d.outcome.code == row.code);
+      CHECK(d.next_run == 0);
+    }
+  }
+  // No jitter is drawn for it: the attempt cannot be retried.
+  struct counting {
+    using result_type = std::uint32_t;
+    static constexpr result_type min() { return 0; }
+    static constexpr result_type max() { return 0xffffffff; }
+    int draws = 0;
+    result_type operator()() { return ++draws, 7u; }
+  } rng;
+  http_result r = answer(0, "egress denied: 127.0.0.1 port 1 (policy public: loopback 127.0.0.0/8)");
+  r.egress_denied = true;
+  CHECK(decide(record(1, 6), r, options(), now, rng).state == next_state::dead);
+  CHECK(rng.draws == 0);
+}
+
+TEST_CASE("410 Gone and a 3xx not followed are final at the first attempt, whatever Retry-After says", "[lifecycle]") {
+  struct row {
+    long code;
+    const char* reason;
+  };
+  const row rows[] = {{410, "HTTP 410 is final"}, {301, "HTTP 301 is final"}, {302, "HTTP 302 is final"},
+                      {303, "HTTP 303 is final"}, {307, "HTTP 307 is final"}, {308, "HTTP 308 is final"}};
+  for (const auto& row : rows) {
+    for (const char* retry_after : {"", "1", "Wed, 21 Oct 2099 07:28:00 GMT"}) {
+      INFO("HTTP " << row.code << ", Retry-After '" << retry_after << "'");
+      http_result r = answer(row.code);
+      if (*retry_after) r.retry_after = retry_after;
+      const decision d = decide(record(1, 100), r, options(), now, 0.5);
+      CHECK(d.state == next_state::dead);
+      CHECK(d.attempt_failed);
+      CHECK(d.reason == row.reason);
+      CHECK(d.dead_error.empty());
+      CHECK(d.outcome.error == row.reason);
+      CHECK(d.outcome.attempts == 1);
+      CHECK(d.next_run == 0);
+    }
   }
 }
 

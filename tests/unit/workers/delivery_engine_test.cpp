@@ -552,3 +552,88 @@ TEST_CASE("engine: a malformed response fails with the parser's reason, and its 
   CHECK(results[0].error == "Conflicting Content-Length values in response");
   CHECK_FALSE(results[0].timed_out);
 }
+
+namespace {
+
+// A TCP listener on 127.0.0.1 that accepts and counts connections on a thread of its own
+// (and closes them): where a denied address must see none.
+class counting_listener {
+ public:
+  counting_listener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    port_ = ntohs(a.sin_port);
+    REQUIRE(::listen(fd_, 64) == 0);
+    thread_ = std::thread([this] {
+      for (;;) {
+        const int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;  // shut down
+        if (stopping_) {
+          ::close(c);
+          return;
+        }
+        ++accepted_;
+        ::close(c);
+      }
+    });
+  }
+  ~counting_listener() {
+    stopping_ = true;
+    ::shutdown(fd_, SHUT_RDWR);  // wakes accept()
+    thread_.join();
+    ::close(fd_);
+  }
+  int port() const { return port_; }
+  int accepted() const { return accepted_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<int> accepted_{0};
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("engine: a pool's egress rules deny an address before any connection, on both paths", "[engine][egress]") {
+  counting_listener listener;
+  const std::string url = "http://127.0.0.1:" + std::to_string(listener.port()) + "/x";
+  auto rules = std::make_shared<egress_rules>();
+  rules->level = egress_level::public_only;
+  collector c;
+  delivery_engine engine(c.sink());
+  engine.set_pool("denied", pool_options{4, rules});
+  http_request lean = get(1, url, "denied");
+  http_request curl = get(2, url, "denied");
+  curl.follow_redirects = true;  // takes the curl path
+  http_request creds = get(3, "http://u:p@127.0.0.1:" + std::to_string(listener.port()) + "/y", "denied");
+  http_request callback_pool = get(4, url, "denied:callbacks");  // unset pool: the default policy allows loopback
+  engine.set_pool("denied:callbacks", pool_options{4, nullptr});
+  engine.submit({lean, curl, creds});
+  auto results = c.wait_for(3);
+  REQUIRE(results.size() == 3);
+  const std::string want =
+      "egress denied: 127.0.0.1 port " + std::to_string(listener.port()) + " (policy public: loopback 127.0.0.0/8)";
+  for (const auto& r : results) {
+    INFO("ticket " << r.ticket << ": " << r.error);
+    CHECK(r.egress_denied);
+    CHECK(r.error == want);
+    CHECK(r.code == 0);
+    CHECK_FALSE(r.timed_out);
+  }
+  CHECK(listener.accepted() == 0);
+  // The same address through a pool under the default policy connects.
+  engine.submit({callback_pool});
+  results = c.wait_for(4);
+  REQUIRE(results.size() == 4);
+  CHECK_FALSE(results[3].egress_denied);
+  CHECK(results[3].ticket == 4);
+  CHECK(listener.accepted() >= 1);  // counted before the listener closed it, which ended the attempt
+}
