@@ -18,6 +18,7 @@
 #include "broker/core/log.hpp"
 #include "broker/core/server.hpp"
 #include "broker/core/task_manager.hpp"
+#include "tasks/records.hpp"
 
 namespace respq::admin {
 
@@ -32,33 +33,6 @@ std::string error_json(const std::string& message) {
 void fail(httplib::Response& res, int status, const std::string& message) {
   res.status = status;
   res.set_content(error_json(message), json_type);
-}
-
-// RFC 4648 base64 (for Basic credentials); nullopt on anything else.
-std::optional<std::string> base64_decode(std::string_view in) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
-  std::string out;
-  unsigned buf = 0;
-  int bits = 0;
-  for (char c : in) {
-    const int v = value(c);
-    if (v < 0) return std::nullopt;
-    buf = (buf << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((buf >> bits) & 0xff));
-    }
-  }
-  return out;
 }
 
 // Compares without stopping at the first difference, so the time a refusal takes does
@@ -163,11 +137,11 @@ struct admin_server::impl {
     if (starts_with_ci(h, "Basic ")) {
       std::string_view enc = h.substr(6);
       while (!enc.empty() && enc.front() == ' ') enc.remove_prefix(1);
-      auto dec = base64_decode(enc);
-      if (!dec) return false;
-      const auto colon = dec->find(':');
+      std::string dec;
+      if (!tasks::base64_decode_strict(enc, dec)) return false;
+      const auto colon = dec.find(':');
       if (colon == std::string::npos) return false;
-      return same_secret(std::string_view(*dec).substr(colon + 1), password);
+      return same_secret(std::string_view(dec).substr(colon + 1), password);
     }
     return false;
   }

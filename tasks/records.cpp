@@ -71,21 +71,29 @@ std::string base64_encode(std::string_view in) {
   return out;
 }
 
-std::string base64_decode(std::string_view in) {
-  auto val = [](char ch) -> int {
-    if (ch >= 'A' && ch <= 'Z') return ch - 'A';
-    if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9') return ch - '0' + 52;
-    if (ch == '+') return 62;
-    if (ch == '/') return 63;
-    return -1;
-  };
-  std::string out;
+namespace {
+
+int base64_value(char ch) {
+  if (ch >= 'A' && ch <= 'Z') return ch - 'A';
+  if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
+  if (ch >= '0' && ch <= '9') return ch - '0' + 52;
+  if (ch == '+') return 62;
+  if (ch == '/') return 63;
+  return -1;
+}
+
+// Decodes into out; a byte outside the alphabet is skipped, or with `strict` ends the
+// decoding with false.
+bool base64_decode_into(std::string_view in, std::string& out, bool strict) {
+  out.clear();
   unsigned buf = 0;
   int bits = 0;
   for (char ch : in) {
-    int v = val(ch);
-    if (v < 0) continue;
+    const int v = base64_value(ch);
+    if (v < 0) {
+      if (strict) return false;
+      continue;
+    }
     buf = (buf << 6) | static_cast<unsigned>(v);
     bits += 6;
     if (bits >= 8) {
@@ -93,7 +101,24 @@ std::string base64_decode(std::string_view in) {
       out += static_cast<char>((buf >> bits) & 0xFF);
     }
   }
+  return true;
+}
+
+}  // namespace
+
+std::string base64_decode(std::string_view in) {
+  std::string out;
+  base64_decode_into(in, out, false);
   return out;
+}
+
+bool base64_decode_strict(std::string_view text, std::string& out) {
+  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
+  if (text.size() % 4 == 1) {
+    out.clear();
+    return false;
+  }
+  return base64_decode_into(text, out, true);
 }
 
 void append_json_string(std::string& out, std::string_view s) { json_view::append_string(out, s); }

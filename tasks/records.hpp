@@ -26,7 +26,11 @@ namespace respq::tasks {
 
 bool valid_utf8(std::string_view s);
 std::string base64_encode(std::string_view in);
+// Skips bytes outside the alphabet (padding, line breaks).
 std::string base64_decode(std::string_view in);
+// Standard base64 without tolerance: padding optional, any other byte outside the
+// alphabet, or a length no encoding has, is false.
+bool base64_decode_strict(std::string_view text, std::string& out);
 // Appends s as a JSON string literal; s must be valid UTF-8.
 void append_json_string(std::string& out, std::string_view s);
 // Appends "payload":"..." or, for bytes that are not UTF-8, "payload_b64":"...".

@@ -17,35 +17,7 @@ namespace {
 
 constexpr std::string_view prefix = "whsec_";
 
-int b64_value(char ch) {
-  if (ch >= 'A' && ch <= 'Z') return ch - 'A';
-  if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
-  if (ch >= '0' && ch <= '9') return ch - '0' + 52;
-  if (ch == '+') return 62;
-  if (ch == '/') return 63;
-  return -1;
-}
-
 }  // namespace
-
-bool base64_decode_strict(std::string_view text, std::string& out) {
-  out.clear();
-  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
-  if (text.size() % 4 == 1) return false;
-  unsigned acc = 0;
-  int bits = 0;
-  for (char ch : text) {
-    const int v = b64_value(ch);
-    if (v < 0) return false;
-    acc = (acc << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xff);
-    }
-  }
-  return true;
-}
 
 std::string signing_secret::redacted() const {
   return std::string(prefix) + text.substr(prefix.size(), std::min<std::size_t>(4, text.size() - prefix.size())) +

@@ -42,8 +42,4 @@ std::string webhook_signature(std::string_view key, std::string_view id, long lo
 // `secrets` is empty.
 void sign_request(http_request& r, std::string_view id, long long timestamp, const std::vector<signing_secret>& secrets);
 
-// Standard base64 without tolerance (records.hpp's decoder skips stray bytes): padding
-// optional, any other byte outside the alphabet, or a length no encoding has, is false.
-bool base64_decode_strict(std::string_view text, std::string& out);
-
 }  // namespace respq::tasks
