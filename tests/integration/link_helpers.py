@@ -1,6 +1,8 @@
 """Helpers for the Redis link tests (test_link_*.py): sidecars pointed at a real
 redis-server, the link's INFO, its connections on the upstream, and comparing the
 keyspaces of respq and the upstream."""
+import json
+
 from harness import RawConn, Respq, info_field, parse_info, wait_until
 
 
@@ -97,3 +99,30 @@ def eventually_same(respq, redis, match=None, timeout=30):
     """Waits until the mirror caught up (writers must have stopped), then compares once."""
     wait_caught_up(respq, timeout=timeout)
     return assert_same_keys(respq, redis, match)
+
+
+class Results:
+    """SUBSCRIBE <queue>:results on the upstream: every outcome the sidecars publish there.
+    poll() returns all of them so far, decoded."""
+
+    def __init__(self, up, queue):
+        self.ps = up.client().pubsub()
+        self.ps.subscribe(f"{queue}:results")
+        wait_until(lambda: (self.ps.get_message(timeout=0.1) or {}).get("type") == "subscribe",
+                   what="SUBSCRIBE confirmation")
+        self.items = []
+
+    def poll(self):
+        while True:
+            m = self.ps.get_message(timeout=0.01)
+            if not m:
+                return self.items
+            if m["type"] == "message":
+                self.items.append(json.loads(m["data"]))
+
+    def of(self, status, tid=None):
+        """The outcomes of that status (of task `tid` only, when given)."""
+        return [o for o in self.poll() if o["status"] == status and (tid is None or o["id"] == tid)]
+
+    def close(self):
+        self.ps.close()

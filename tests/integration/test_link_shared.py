@@ -13,7 +13,7 @@ from collections import Counter
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (TARGET, HttpEndpoint, Outcomes, RawConn, RedisServer, Respq, parse_info,  # noqa: E402
                      run_tests, wait_until)
-from link_helpers import kill_link, link_clients, shared_info, sidecar  # noqa: E402
+from link_helpers import Results, kill_link, link_clients, shared_info, sidecar  # noqa: E402
 
 Q = "jobs"
 
@@ -31,30 +31,6 @@ def delivered_ids(ep, path="/t"):
     return Counter(r["h"].get("x-task-id") for r in ep.requests(path=path))
 
 
-class Results:
-    """SUBSCRIBE jobs:results on the upstream: every outcome the sidecars publish there."""
-
-    def __init__(self, up):
-        self.ps = up.client().pubsub()
-        self.ps.subscribe(f"{Q}:results")
-        wait_until(lambda: (self.ps.get_message(timeout=0.1) or {}).get("type") == "subscribe",
-                   what="SUBSCRIBE confirmation")
-        self.items = []
-
-    def poll(self):
-        while True:
-            m = self.ps.get_message(timeout=0.01)
-            if not m:
-                return self.items
-            if m["type"] == "message":
-                self.items.append(json.loads(m["data"]))
-
-    def of(self, status):
-        return [o for o in self.poll() if o["status"] == status]
-
-    def close(self):
-        self.ps.close()
-
 
 def quiet(up, *sidecars):
     """Nothing left anywhere: shared queue, processing lists, spools, in-flight work."""
@@ -70,7 +46,7 @@ def quiet(up, *sidecars):
 
 def test_two_sidecars_share_one_queue_and_deliver_each_task_once():
     with RedisServer() as up, HttpEndpoint(workers=8) as ep, shared(up, "A") as a, shared(up, "B") as b:
-        res = Results(up)
+        res = Results(up, Q)
         n = 90
         ids = [f"t-{i}" for i in range(n)]
         targets = [a.client(), b.client(), up.client()]
@@ -98,7 +74,7 @@ def test_two_sidecars_share_one_queue_and_deliver_each_task_once():
 
 def test_exactly_once_under_repeated_link_kills():
     with RedisServer() as up, HttpEndpoint(workers=8) as ep, shared(up, "A") as a, shared(up, "B") as b:
-        res = Results(up)
+        res = Results(up, Q)
         n = 150
         ids = [f"k-{i}" for i in range(n)]
         stop = threading.Event()
@@ -146,7 +122,7 @@ def test_lost_replies_neither_lose_nor_duplicate_tasks():
         a = Respq("--upstream", "127.0.0.1", str(px.port), "--node-id", "A", "--loglevel", "verbose",
                   "--http-queue", "tasks", "off", "--http-queue", Q, "shared", "yes", "concurrency", "2")
         try:
-            res = Results(up)
+            res = Results(up, Q)
             wait_until(lambda: shared_info(a, Q)["taker"] == "up" and len(link_clients(up, "respq-")) == 2,
                        what="both connections up")
             # 1. The spool's forward ran upstream, its reply was lost: resent with the same
@@ -184,7 +160,7 @@ def test_killed_sidecar_recovers_its_tasks_on_restart():
         a = shared(up, "A", concurrency=3)
         b = shared(up, "B", concurrency=3)
         try:
-            res = Results(up)
+            res = Results(up, Q)
             u = up.client()
             ids = [f"slow-{i}" for i in range(6)]
             for tid in ids:
@@ -247,7 +223,7 @@ def test_pushes_are_spooled_while_the_upstream_is_down_and_survive_a_crash():
 
 def test_dead_letters_retries_and_outcomes_live_on_the_upstream():
     with RedisServer() as up, HttpEndpoint(workers=4) as ep, shared(up, "A") as a:
-        res = Results(up)
+        res = Results(up, Q)
         local = a.client().pubsub()
         local.subscribe(f"{Q}:results")
         c = a.client()
@@ -321,7 +297,7 @@ def test_graceful_shutdown_lets_requests_in_flight_finish():
     local queue's; nothing new is taken meanwhile, and what finished is not handed back."""
     with RedisServer() as up, HttpEndpoint(workers=4) as ep:
         a = shared(up, "A", "--shutdown-grace", "5", concurrency=2)
-        results = Results(up)
+        results = Results(up, Q)
         try:
             for tid in ("g-1", "g-2"):
                 up.client().lpush(Q, task(ep, tid, sleep=1))

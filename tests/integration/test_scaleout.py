@@ -13,9 +13,9 @@ import time
 from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (TARGET, HttpEndpoint, RedisServer, Respq, _Process, free_port, info_field,  # noqa: E402
+from harness import (TARGET, HttpEndpoint, RedisServer, Respq, _Process, free_port,  # noqa: E402
                      parse_info, RawConn, run_tests, wait_until)
-from link_helpers import shared_info, sidecar  # noqa: E402
+from link_helpers import Results, shared_info  # noqa: E402
 
 Q = "jobs"
 
@@ -46,31 +46,6 @@ def mirror_section(respq):
     with RawConn(respq.port) as c:
         reply = c.cmd("INFO", "mirror")
     return parse_info(reply.split(b"\r\n", 1)[1]).get("mirror", {})
-
-
-class Results:
-    """SUBSCRIBE jobs:results on the upstream."""
-
-    def __init__(self, up):
-        self.ps = up.client().pubsub()
-        self.ps.subscribe(f"{Q}:results")
-        wait_until(lambda: (self.ps.get_message(timeout=0.1) or {}).get("type") == "subscribe",
-                   what="SUBSCRIBE confirmation")
-        self.items = []
-
-    def poll(self):
-        while True:
-            m = self.ps.get_message(timeout=0.01)
-            if not m:
-                return self.items
-            if m["type"] == "message":
-                self.items.append(json.loads(m["data"]))
-
-    def of(self, status, tid=None):
-        return [o for o in self.poll() if o["status"] == status and (tid is None or o["id"] == tid)]
-
-    def close(self):
-        self.ps.close()
 
 
 def settled(u, *sidecars):
@@ -130,7 +105,7 @@ def test_a_dead_sidecars_tasks_are_reclaimed_by_another():
         u = up.client()
         a, b, c = (shared(up.port, n, concurrency=3, node_timeout=nt) for n in "ABC")
         try:
-            res = Results(up)
+            res = Results(up, Q)
             wait_until(lambda: all(u.exists(f"respq:node:{n}") for n in "ABC"), what="three heartbeats")
             assert 0 < u.pttl("respq:node:A") <= nt * 1000
             ids = [f"r-{i}" for i in range(24)]
@@ -175,7 +150,7 @@ def test_a_sidecar_taken_for_dead_gives_up_what_was_reclaimed():
         a = shared(up.port, "A", concurrency=1, node_timeout=1)
         b = None
         try:
-            res = Results(up)
+            res = Results(up, Q)
             u.lpush(Q, task(ep, "x", sleep=3))
             wait_until(lambda: u.llen(f"{Q}:processing:A") == 1 and hits(ep)["x"] == 1, what="A runs x")
             b = shared(up.port, "B", concurrency=1, node_timeout=1)
@@ -210,7 +185,7 @@ def test_a_retrying_task_keeps_its_attempts_across_a_sidecar_kill():
         a = shared(up.port, "A", node_timeout=2, retries=5, backoff=(1.5, 1.5))
         b = None
         try:
-            res = Results(up)
+            res = Results(up, Q)
             u.lpush(Q, task(ep, "flaky", fail_first=2))
             a.client().lpush(Q, json.dumps({"url": ep.url("/later"), "id": "later", "delay": 3}))
             wait_until(lambda: res.of("retrying", "flaky"), timeout=10, what="the first attempt failed")
