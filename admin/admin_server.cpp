@@ -246,6 +246,12 @@ struct admin_server::impl {
   void routes(httplib::Server& svr) {
     svr.new_task_queue = [] { return new httplib::ThreadPool(worker_threads); };
     svr.set_payload_max_length(64ull * 1024 * 1024);
+    // A reader that stops reading (a paused tab, a stalled consumer) keeps its socket full;
+    // the event hub drops it once 1,024 outcomes wait, and the "dropped" event reaches it
+    // when it reads again. The write gives up only after a minute (cpp-httplib's default,
+    // 5 s, cut such a stream before it could learn why), and SSE streams are capped at
+    // max_event_streams, so the workers for other requests stay free meanwhile.
+    svr.set_write_timeout(60, 0);
     svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) { return check(req, res); });
     svr.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) { get_metrics(res); });
     svr.Get("/api/queues", [this](const httplib::Request&, httplib::Response& res) { get_queues(res); });
