@@ -186,6 +186,13 @@ std::string render_metrics(const core::server_figures& f) {
     }
   }
   {
+    family m(out, "respq_tasks_reclaimed_total", "counter",
+             "Tasks this node moved back to a shared queue from the processing list of a sidecar whose "
+             "heartbeat expired (shared queues only).");
+    for (const auto& q : f.queues)
+      if (q.shared) m.sample({{"queue", q.name}}, number(q.reclaimed));
+  }
+  {
     family m(out, "respq_http_responses_total", "counter",
              "Answers to attempts by status class; error: no HTTP answer (network error, timeout).");
     for (const auto& q : f.queues)

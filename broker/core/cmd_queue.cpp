@@ -105,7 +105,7 @@ void cmd_task(server& s, client& c, args_t a) {
       w.null();
       return;
     }
-    w.map(10);
+    w.map(11);
     w.bulk("id");
     w.bulk(v->id);
     w.bulk("queue");
@@ -126,6 +126,26 @@ void cmd_task(server& s, client& c, args_t a) {
     w.bulk(tasks::json_number(v->finished_at));
     w.bulk("payload");
     w.bulk(v->payload);
+    w.bulk("history");
+    w.array(v->log.entries().size());
+    for (const tasks::attempt_info& at : v->log.entries()) {
+      w.map(6);
+      w.bulk("attempt");
+      w.integer(at.number);
+      w.bulk("started_at");
+      w.bulk(tasks::json_number(at.started_at));
+      w.bulk("code");
+      if (at.finished) w.integer(at.code);
+      else w.null();
+      w.bulk("error");
+      if (at.finished) w.bulk(at.error);
+      else w.null();
+      w.bulk("duration_ms");
+      if (at.finished) w.bulk(tasks::json_number(at.duration_ms));
+      else w.null();
+      w.bulk("next_run");
+      w.bulk(tasks::json_number(at.next_run));
+    }
   } else if (sub == "cancel") {
     s.effects_logged();
     s.reply(c).integer(s.tasks().cancel_task(a[2]) ? 1 : 0);
@@ -135,10 +155,14 @@ void cmd_task(server& s, client& c, args_t a) {
         "GET <id>",
         "    The task with this id: id, queue, state (pending, in_flight, retrying, scheduled, dead,",
         "    or delivered/dead/cancelled while among the queue's recent outcomes), attempts,",
-        "    max_attempts, next_run, last_code, last_error, finished_at, payload. Nil when unknown.",
+        "    max_attempts, next_run, last_code, last_error, finished_at, payload, and history: the",
+        "    attempts this server saw (attempt, started_at, code, error, duration_ms, next_run; code,",
+        "    error and duration nil while it runs), the newest 16. Nil when unknown. Shared queues:",
+        "    only the tasks this sidecar holds and its recent outcomes (not the upstream's keys).",
         "CANCEL <id>",
         "    Cancel a task in custody (pending, in flight, retrying, scheduled): it is not attempted",
         "    again and its outcome 'cancelled' is published. Returns 1, or 0 when there is none.",
+        "    Shared queues: only a task this sidecar holds.",
         "HELP",
         "    Prints this help."};
     help_reply(s, c, lines);
