@@ -142,7 +142,12 @@ std::string escape_label(std::string_view v) {
 
 std::string render_metrics(const core::server_figures& f) {
   std::string out;
-  out.reserve(4096 + f.queues.size() * 6000);
+  render_metrics(f, out);
+  return out;
+}
+
+void render_metrics(const core::server_figures& f, std::string& out) {
+  out.reserve(out.size() + 4096 + f.queues.size() * 6000);
   {
     family m(out, "respq_build_info", "gauge", "respq's version; the value is always 1.");
     m.sample({{"version", f.version}}, "1");
@@ -312,7 +317,6 @@ std::string render_metrics(const core::server_figures& f) {
     family m(out, "respq_mirror_commands_applied_total", "counter", "Mirrored commands the upstream applied.");
     m.sample({}, number(f.link.commands_applied));
   }
-  return out;
 }
 
 }  // namespace respq::admin

@@ -255,6 +255,30 @@ def test_delete_dead_letter_endpoint():
         assert c.llen("tasks:dead") == 2
 
 
+# ---- the connection ------------------------------------------------------------------------
+
+def test_small_answers_are_not_held_back_and_a_client_keeps_its_connection():
+    """A small JSON answer on a keep-alive connection is not delayed by Nagle's algorithm
+    waiting for the client's delayed ACK (40 ms a request before TCP_NODELAY), and a
+    scraper or dashboard keeps its connection past 5 requests."""
+    import http.client
+    with admin() as r:
+        conn = http.client.HTTPConnection("127.0.0.1", r.admin, timeout=10)
+        times, ports = [], set()
+        for i in range(30):
+            t0 = time.perf_counter()
+            conn.request("GET", "/api/tasks/none" if i % 2 else "/api/queues")
+            resp = conn.getresponse()
+            resp.read()
+            times.append(time.perf_counter() - t0)
+            ports.add(conn.sock.getsockname()[1])
+            assert resp.status in (200, 404)
+        conn.close()
+        times.sort()
+        assert times[len(times) // 2] < 0.030, times
+        assert len(ports) == 1, ports
+
+
 # ---- auth, origin, read-only --------------------------------------------------------------
 
 CONTROL = [("GET", "/api/tasks/t1", 200), ("DELETE", "/api/tasks/t2", 200),
