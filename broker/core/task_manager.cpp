@@ -57,27 +57,51 @@ using tasks::custody_state;
 struct task_manager::impl {
   explicit impl(server& srv) : s(srv) {}
 
-  struct record {
-    std::string queue;
-    custody_state state = custody_state::in_flight;
-    int attempts = 0;       // attempts started so far
-    int max_attempts = 1;   // 1 + retries
-    double next_run = 0;    // unix seconds (retrying / scheduled)
-    long last_code = 0;
-    std::string last_error;
-    std::uint64_t ticket = 0;  // the attempt in flight
-    clock::time_point started{};
-    std::string url;
-    std::string callback;
-    bool cancelled = false;  // cancelled while in flight: its attempt ends unreported
+  struct queue_state;
+
+  // What an attempt needs besides the envelope: the task's URL (for its outcome) and
+  // callback. Kept while the task is in flight, and read again from the payload when the
+  // task is next dispatched, so a task waiting for its time carries no copy of them.
+  struct attempt_info {
+    std::string url, callback;
   };
+
+  // The index entry of a task in custody (the envelope in Q:inflight is the truth; this
+  // is what dispatching and deciding need without reading it back). Kept small: one
+  // exists for every scheduled and retrying task.
+  struct record {
+    queue_state* q = nullptr;  // its queue (a queue outlives its tasks: see reconfigure)
+    double next_run = 0;       // unix seconds (retrying / scheduled)
+    long last_code = 0;
+    int attempts = 0;          // attempts started so far
+    int max_attempts = 1;      // 1 + retries
+    custody_state state = custody_state::in_flight;
+    bool cancelled = false;    // cancelled while in flight: its attempt ends unreported
+    std::string last_error;
+    std::unique_ptr<attempt_info> live;  // while in flight (and for an outcome)
+    std::string_view url() const { return live ? std::string_view(live->url) : std::string_view(); }
+    std::string_view callback() const { return live ? std::string_view(live->callback) : std::string_view(); }
+  };
+
+  // Retrying and scheduled tasks by due time, then id. An entry points at the id that keys
+  // the task's record (node-based map: the key stays put while the record exists), so the
+  // schedule holds no copy of it; an entry is always removed before its record.
+  struct due_order {
+    using is_transparent = void;
+    bool operator()(const std::pair<double, const std::string*>& a,
+                    const std::pair<double, const std::string*>& b) const {
+      if (a.first != b.first) return a.first < b.first;
+      return *a.second < *b.second;
+    }
+  };
+  using due_set = std::set<std::pair<double, const std::string*>, due_order>;
 
   struct queue_state {
     std::string name, inflight_key, dead_key, results_channel;
     queue_options opts;
     std::size_t in_flight = 0, retrying = 0, scheduled = 0;
     std::uint64_t delivered = 0, failed = 0, dead = 0, dispatched = 0, egress_denied = 0;
-    std::set<std::pair<double, std::string>> due;  // (unix seconds, id): retrying and scheduled
+    due_set due;  // (unix seconds, id): retrying and scheduled
     tasks::rate_gate rate;
     std::deque<std::pair<std::size_t, clock::time_point>> push_times;  // oldest first
     std::size_t push_times_total = 0;
@@ -125,7 +149,7 @@ struct task_manager::impl {
   std::string envelope(const std::string& id, const record& r, std::string_view payload) {
     tasks::envelope_fields f;
     f.id = id;
-    f.queue = r.queue;
+    f.queue = r.q->name;
     f.state = r.state;
     f.attempts = r.attempts;
     f.max_attempts = r.max_attempts;
@@ -139,8 +163,8 @@ struct task_manager::impl {
   tasks::task_record task_record_of(const std::string& id, const record& r) const {
     tasks::task_record t;
     t.id = id;
-    t.queue = r.queue;
-    t.url = r.url;
+    t.queue = r.q->name;
+    t.url = r.url();
     t.node = node;
     t.attempts = r.attempts;
     t.max_attempts = r.max_attempts;
@@ -194,6 +218,10 @@ struct task_manager::impl {
   // Keeps a finished task among the queue's recent outcomes (TASK GET).
   void remember(queue_state& q, const std::string& id, const record& r, tasks::finished_state st,
                 tasks::finished_task::source kind, std::string rec) {
+    remember(q, id, r, st, kind, std::move(rec), r.last_code, r.last_error);
+  }
+  void remember(queue_state& q, const std::string& id, const record& r, tasks::finished_state st,
+                tasks::finished_task::source kind, std::string rec, long last_code, const std::string& last_error) {
     const std::size_t max_len = s.cfg().task_history_max_len;
     if (max_len == 0) return;
     tasks::finished_task t;
@@ -201,8 +229,8 @@ struct task_manager::impl {
     t.state = st;
     t.attempts = r.attempts;
     t.max_attempts = r.max_attempts;
-    t.last_code = r.last_code;
-    t.last_error = r.last_error;
+    t.last_code = last_code;
+    t.last_error = last_error;
     t.finished_at = unix_now();
     t.kind = kind;
     t.record = std::move(rec);
@@ -267,11 +295,9 @@ struct task_manager::impl {
     std::string dead = tasks::dead_record_json(tasks::dead_letter(t, d, payload, unix_now()));
     hdel(q, id);
     if (s.cfg().task_history_max_len) {
-      record last = r;
-      last.last_code = d.outcome.code;
-      if (!d.dead_error.empty()) last.last_error = d.dead_error;
-      else if (last.last_error.empty()) last.last_error = d.reason;
-      remember(q, id, last, tasks::finished_state::dead, tasks::finished_task::source::dead_record, dead);
+      const std::string& error = !d.dead_error.empty() ? d.dead_error : r.last_error.empty() ? d.reason : r.last_error;
+      remember(q, id, r, tasks::finished_state::dead, tasks::finished_task::source::dead_record, dead, d.outcome.code,
+               error);
     }
     s.will_write(q.dead_key);
     std::array<std::string_view, 1> one{dead};
@@ -279,14 +305,14 @@ struct task_manager::impl {
     s.stream().append({"LPUSH", q.dead_key, dead});
     ++q.dead;
     log_verbose("Task " + id + " of queue '" + q.name + "' is dead: " + d.reason);
-    publish_outcome(q, d.outcome, r.callback);
+    publish_outcome(q, d.outcome, r.callback());
   }
 
   // A record in Q:inflight that is not respq's envelope: moved to Q:dead with a reason
   // naming it (its payload when one can be read out, else the record itself).
   void malformed_to_dead(queue_state& q, const std::string& id, std::string_view payload, const std::string& why) {
     record r;
-    r.queue = q.name;
+    r.q = &q;
     const std::string reason = "unreadable record '" + id + "' in '" + q.inflight_key + "': " + why;
     log_warning("Queue '" + q.name + "': " + reason + "; moved to '" + q.dead_key + "'");
     s.stream().begin_atomic();
@@ -295,7 +321,7 @@ struct task_manager::impl {
   }
 
   void remove_due(queue_state& q, const std::string& id, const record& r) {
-    q.due.erase({r.next_run, id});
+    q.due.erase({r.next_run, &id});
     if (r.state == custody_state::retrying) --q.retrying;
     else if (r.state == custody_state::scheduled) --q.scheduled;
   }
@@ -305,14 +331,16 @@ struct task_manager::impl {
                      std::string_view payload) {
     r.state = custody_state::in_flight;
     ++r.attempts;
-    r.ticket = next_ticket++;
-    r.started = clock::now();
+    if (!r.live) r.live = std::make_unique<attempt_info>();
+    r.live->url = t.url;
+    r.live->callback = t.callback;
+    const std::uint64_t ticket = next_ticket++;
     hset(q, id, envelope(id, r, payload));
-    tickets.emplace(r.ticket, id);
+    tickets.emplace(ticket, id);
     ++q.in_flight;
     ++q.dispatched;
     t.id = id;
-    auto req = tasks::make_http_request(std::move(t), r.ticket, q.name, q.opts.timeout);
+    auto req = tasks::make_http_request(std::move(t), ticket, q.name, q.opts.timeout);
     req.headers.emplace_back("X-Task-Attempt", std::to_string(r.attempts));
     tasks::sign_request(req, id, static_cast<long long>(unix_now()), q.opts.signing_secrets);
     outgoing.push_back(std::move(req));
@@ -326,7 +354,7 @@ struct task_manager::impl {
     while (q.in_flight < q.opts.concurrency && q.rate.allows(now, q.opts.rate)) {
       // Due retries and scheduled tasks first: they have waited longest.
       if (!q.due.empty() && q.due.begin()->first <= now_unix) {
-        std::string id = q.due.begin()->second;
+        std::string id = *q.due.begin()->second;
         auto it = records.find(id);
         if (it == records.end()) {
           q.due.erase(q.due.begin());
@@ -370,7 +398,7 @@ struct task_manager::impl {
       if (id.empty()) id = new_id();
       if (auto* err = std::get_if<tasks::decode_error>(&e.result)) {
         record r;
-        r.queue = q.name;
+        r.q = &q;
         to_dead(q, id, r, payload, tasks::refuse(task_record_of(id, r), err->reason));
         s.stream().end_atomic();
         continue;
@@ -379,23 +407,23 @@ struct task_manager::impl {
       if (records.count(id)) {
         // The same idempotency key is already in custody: deliver it once.
         record dup;
-        dup.queue = q.name;
-        dup.url = t.url;
+        dup.q = &q;
+        dup.live = std::make_unique<attempt_info>();
+        dup.live->url = t.url;
         s.stream().end_atomic();
         log_verbose("Task " + id + " of queue '" + q.name + "' is a duplicate of one in flight: skipped");
         publish_outcome(q, tasks::duplicate_outcome(task_record_of(id, dup)), {});
         continue;
       }
-      record& r = records[id];
-      r.queue = q.name;
-      r.url = t.url;
-      r.callback = t.callback;
+      auto [rit, added] = records.try_emplace(id);
+      record& r = rit->second;
+      r.q = &q;
       r.max_attempts = tasks::max_attempts_of(t, q.opts);
       if (t.run_at && *t.run_at > now_unix + 0.001) {
         r.state = custody_state::scheduled;
         r.next_run = *t.run_at;
         hset(q, id, envelope(id, r, payload));
-        q.due.emplace(r.next_run, id);
+        q.due.emplace(r.next_run, &rit->first);
         ++q.scheduled;
         s.stream().end_atomic();
         continue;
@@ -461,12 +489,7 @@ struct task_manager::impl {
     auto it = records.find(id);
     if (it == records.end()) return;
     record& r = it->second;
-    auto qit = queues.find(r.queue);
-    if (qit == queues.end()) {
-      records.erase(it);
-      return;
-    }
-    queue_state& q = qit->second;
+    queue_state& q = *r.q;
     --q.in_flight;
     dirty = true;
     if (r.cancelled) {  // its outcome, "cancelled", was published when it was cancelled
@@ -484,7 +507,7 @@ struct task_manager::impl {
       std::string env = hdel(q, id);
       if (!env.empty())
         remember(q, id, r, tasks::finished_state::delivered, tasks::finished_task::source::envelope, std::move(env));
-      publish_outcome(q, d.outcome, r.callback);
+      publish_outcome(q, d.outcome, r.callback());
       records.erase(it);
       return;
     }
@@ -504,9 +527,10 @@ struct task_manager::impl {
       r.state = custody_state::retrying;
       r.next_run = d.next_run;
       hset(q, id, envelope(id, r, payload));
-      q.due.emplace(r.next_run, id);
+      q.due.emplace(r.next_run, &it->first);
       ++q.retrying;
-      publish_outcome(q, d.outcome, r.callback);
+      publish_outcome(q, d.outcome, r.callback());
+      r.live.reset();  // read again from the payload at the next attempt
       return;
     }
     s.stream().begin_atomic();
@@ -609,18 +633,18 @@ void task_manager::on_key_written(std::string_view key) {
   value* v = s_.db(0).find(key);
   const hash_value* h = v && v->type() == value_type::hash ? &v->hash() : nullptr;
   for (auto it = q.due.begin(); it != q.due.end();) {
-    const std::string& id = it->second;
+    const std::string& id = *it->second;
     if (h && h->count(id)) {
       ++it;
       continue;
     }
     auto rec = impl_->records.find(id);
+    it = q.due.erase(it);  // before the record its entry points into
     if (rec != impl_->records.end()) {
       if (rec->second.state == custody_state::retrying) --q.retrying;
       else if (rec->second.state == custody_state::scheduled) --q.scheduled;
       impl_->records.erase(rec);
     }
-    it = q.due.erase(it);
   }
 }
 
@@ -752,8 +776,14 @@ void task_manager::recover() {
         continue;
       }
       const auto& e = std::get<tasks::envelope_record>(envelope);
-      impl::record r;
-      r.queue = name;
+      auto [rit, added] = impl_->records.try_emplace(id);
+      if (!added) {
+        // Its id is in custody in another queue already: it stays in this hash, untouched.
+        log_warning("Task " + id + " of queue '" + name + "' is in custody in another queue: not recovered");
+        continue;
+      }
+      impl::record& r = rit->second;
+      r.q = &q;
       r.attempts = e.attempts;
       r.max_attempts = e.max_attempts.value_or(1 + q.opts.retries);
       r.last_code = e.last_code;
@@ -765,8 +795,7 @@ void task_manager::recover() {
       if (e.state == custody_state::in_flight && r.attempts >= r.max_attempts) r.max_attempts = r.attempts + 1;
       if (r.state == custody_state::scheduled) ++q.scheduled;
       else ++q.retrying;
-      q.due.emplace(r.next_run, id);
-      impl_->records[id] = std::move(r);
+      q.due.emplace(r.next_run, &rit->first);
       ++restored;
     }
     for (const auto& [id, payload, why] : unreadable) impl_->malformed_to_dead(q, id, payload, why);
@@ -795,9 +824,7 @@ void task_manager::abandon_in_flight() {
   for (const auto& [ticket, id] : order) {
     auto it = impl_->records.find(id);
     if (it == impl_->records.end()) continue;
-    auto qit = impl_->queues.find(it->second.queue);
-    if (qit == impl_->queues.end()) continue;
-    auto& q = qit->second;
+    auto& q = *it->second.q;
     std::string payload, why;
     if (impl_->read(q, id, payload, why) != impl::lookup::found) continue;
     // A task whose id respq generated goes back as a record carrying that id (the form the
@@ -859,11 +886,10 @@ std::optional<task_manager::task_view> task_manager::find_task(std::string_view 
   // In custody: in flight, retrying, scheduled.
   if (auto it = d.records.find(id); it != d.records.end() && !it->second.cancelled) {
     const auto& r = it->second;
-    auto qit = d.queues.find(r.queue);
-    if (qit != d.queues.end()) {
+    {
       task_view v;
       v.id = id;
-      v.queue = r.queue;
+      v.queue = r.q->name;
       v.state = tasks::state_name(r.state);
       v.attempts = r.attempts;
       v.max_attempts = r.max_attempts;
@@ -871,7 +897,7 @@ std::optional<task_manager::task_view> task_manager::find_task(std::string_view 
       v.last_code = r.last_code;
       v.last_error = tasks::redact_urls_in(r.last_error);
       std::string why;
-      d.read(qit->second, id, v.payload, why);
+      d.read(*r.q, id, v.payload, why);
       return v;
     }
   }
@@ -943,14 +969,25 @@ bool task_manager::cancel_task(std::string_view id_view) {
   const std::string id(id_view);
   if (auto it = d.records.find(id); it != d.records.end()) {
     auto& r = it->second;
-    auto qit = d.queues.find(r.queue);
-    if (r.cancelled || qit == d.queues.end()) return false;
-    auto& q = qit->second;
-    if (r.state != custody_state::in_flight) d.remove_due(q, id, r);
+    if (r.cancelled) return false;
+    auto& q = *r.q;
+    if (r.state != custody_state::in_flight) {
+      d.remove_due(q, id, r);
+      // A waiting task keeps no URL or callback: its outcome reads them from its payload.
+      std::string payload, why;
+      if (d.read(q, id, payload, why) == impl::lookup::found) {
+        auto e = tasks::decode_element(payload, unix_now());
+        if (auto* t = std::get_if<tasks::task>(&e.result)) {
+          r.live = std::make_unique<impl::attempt_info>();
+          r.live->url = std::move(t->url);
+          r.live->callback = std::move(t->callback);
+        }
+      }
+    }
     std::string env = d.hdel(q, id);
     ++q.cancelled;
     log_verbose("Task " + id + " of queue '" + q.name + "' cancelled (" + tasks::state_name(r.state) + ")");
-    d.publish_outcome(q, tasks::cancelled_outcome(d.task_record_of(id, r)), r.callback);
+    d.publish_outcome(q, tasks::cancelled_outcome(d.task_record_of(id, r)), r.callback());
     if (!env.empty())
       d.remember(q, id, r, tasks::finished_state::cancelled, tasks::finished_task::source::envelope, std::move(env));
     if (r.state == custody_state::in_flight) r.cancelled = true;  // forgotten when its attempt ends
@@ -985,8 +1022,9 @@ bool task_manager::cancel_task(std::string_view id_view) {
     s_.add_dirty();
     ++q.cancelled;
     impl::record r;
-    r.queue = name;
-    r.url = url;
+    r.q = &q;
+    r.live = std::make_unique<impl::attempt_info>();
+    r.live->url = url;
     r.max_attempts = max_attempts;
     log_verbose("Task " + id + " of queue '" + name + "' cancelled (pending)");
     d.publish_outcome(q, tasks::cancelled_outcome(d.task_record_of(id, r)), {});
