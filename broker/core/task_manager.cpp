@@ -196,6 +196,8 @@ struct task_manager::impl {
     }
     if (!v) v = &s.db(0).create(q.inflight_key, value_type::hash);
     s.stream().append({"HSET", q.inflight_key, id, env});
+    // Held for as long as the task is in custody: no spare capacity.
+    if (env.capacity() > env.size() + 16) env.shrink_to_fit();
     v->hash()[id] = std::move(env);
     s.add_dirty();
   }
