@@ -241,6 +241,7 @@ std::variant<envelope_record, std::string> read_envelope(std::string_view text) 
       return std::string("next_run is not a unix time");
     r.next_run = n->get<double>();
   }
+  if (const auto e = j.find("last_error"); e != j.end() && e->is_string()) r.last_error = e->get<std::string>();
   if (const auto p = j.find("payload"); p != j.end() && p->is_string()) {
     r.payload = p->get<std::string>();
   } else if (const auto b = j.find("payload_b64"); b != j.end() && b->is_string()) {

@@ -66,9 +66,9 @@ struct task_manager::impl {
     std::string url, callback;
   };
 
-  // The index entry of a task in custody (the envelope in Q:inflight is the truth; this
-  // is what dispatching and deciding need without reading it back). Kept small: one
-  // exists for every scheduled and retrying task.
+  // A task in flight: what deciding its attempt needs without reading its envelope back.
+  // Tasks waiting for their time have none: their envelope in Q:inflight holds all of it
+  // (read back when they are dispatched), and the queue's schedule (due) their time.
   struct record {
     queue_state* q = nullptr;  // its queue (a queue outlives its tasks: see reconfigure)
     double next_run = 0;       // unix seconds (retrying / scheduled)
@@ -83,25 +83,23 @@ struct task_manager::impl {
     std::string_view callback() const { return live ? std::string_view(live->callback) : std::string_view(); }
   };
 
-  // Retrying and scheduled tasks by due time, then id. An entry points at the id that keys
-  // the task's record (node-based map: the key stays put while the record exists), so the
-  // schedule holds no copy of it; an entry is always removed before its record.
-  struct due_order {
-    using is_transparent = void;
-    bool operator()(const std::pair<double, const std::string*>& a,
-                    const std::pair<double, const std::string*>& b) const {
-      if (a.first != b.first) return a.first < b.first;
-      return *a.second < *b.second;
+  // A retrying or scheduled task in its queue's schedule, ordered by due time, then id.
+  struct due_entry {
+    double next_run;  // unix seconds
+    std::string id;
+    custody_state state;  // retrying or scheduled
+    bool operator<(const due_entry& o) const {
+      return next_run != o.next_run ? next_run < o.next_run : id < o.id;
     }
   };
-  using due_set = std::set<std::pair<double, const std::string*>, due_order>;
+  using due_set = std::set<due_entry>;
 
   struct queue_state {
     std::string name, inflight_key, dead_key, results_channel;
     queue_options opts;
     std::size_t in_flight = 0, retrying = 0, scheduled = 0;
     std::uint64_t delivered = 0, failed = 0, dead = 0, dispatched = 0, egress_denied = 0;
-    due_set due;  // (unix seconds, id): retrying and scheduled
+    due_set due;  // retrying and scheduled tasks
     tasks::rate_gate rate;
     std::deque<std::pair<std::size_t, clock::time_point>> push_times;  // oldest first
     std::size_t push_times_total = 0;
@@ -173,18 +171,58 @@ struct task_manager::impl {
 
   // The envelope of a task, read back from the hash: its payload, or why it is unreadable.
   lookup read(const queue_state& q, const std::string& id, std::string& payload, std::string& why) {
+    tasks::envelope_record e;
+    lookup l = read(q, id, e, why);
+    payload = std::move(e.payload);
+    return l;
+  }
+  // The same with every field (a malformed record: its salvaged payload).
+  lookup read(const queue_state& q, const std::string& id, tasks::envelope_record& out, std::string& why) {
     value* v = s.db(0).find(q.inflight_key);
     if (!v || v->type() != value_type::hash) return lookup::absent;
     auto it = v->hash().find(id);
     if (it == v->hash().end()) return lookup::absent;
     auto env = tasks::read_envelope(it->second);
     if (auto* e = std::get_if<tasks::envelope_record>(&env)) {
-      payload = std::move(e->payload);
+      out = std::move(*e);
       return lookup::found;
     }
     why = std::get<std::string>(env);
-    payload = tasks::salvage_payload(it->second);
+    out.payload = tasks::salvage_payload(it->second);
     return lookup::malformed;
+  }
+
+  // The record of a waiting task, from its envelope. One that was in flight when the server
+  // stopped (recovered, not yet dispatched) gets one more attempt than its last.
+  void waiting_record(queue_state& q, tasks::envelope_record& env, record& r) {
+    r.q = &q;
+    r.attempts = env.attempts;
+    r.max_attempts = env.max_attempts.value_or(1 + q.opts.retries);
+    if (env.state == custody_state::in_flight && r.attempts >= r.max_attempts) r.max_attempts = r.attempts + 1;
+    r.last_code = env.last_code;
+    r.last_error = std::move(env.last_error);
+  }
+
+  // Whether a task with this id is in custody (in flight, or its envelope in a queue's hash).
+  bool in_custody(const std::string& id) {
+    if (records.count(id)) return true;
+    for (const auto& [name, q] : queues) {
+      value* v = s.db(0).find(q.inflight_key);
+      if (v && v->type() == value_type::hash && v->hash().count(id)) return true;
+    }
+    return false;
+  }
+
+  void count_waiting(queue_state& q, custody_state st, int delta) {
+    std::size_t& n = st == custody_state::retrying ? q.retrying : q.scheduled;
+    n = static_cast<std::size_t>(static_cast<long long>(n) + delta);
+  }
+
+  // A waiting task in its queue's schedule, found by id (a walk: TASK GET and TASK CANCEL
+  // are rare), or nullptr.
+  const due_entry* find_due(const queue_state& q, const std::string& id) const {
+    auto it = std::find_if(q.due.begin(), q.due.end(), [&](const due_entry& e) { return e.id == id; });
+    return it == q.due.end() ? nullptr : &*it;
   }
 
   void hset(const queue_state& q, const std::string& id, std::string env) {
@@ -322,12 +360,6 @@ struct task_manager::impl {
     s.stream().end_atomic();
   }
 
-  void remove_due(queue_state& q, const std::string& id, const record& r) {
-    q.due.erase({r.next_run, &id});
-    if (r.state == custody_state::retrying) --q.retrying;
-    else if (r.state == custody_state::scheduled) --q.scheduled;
-  }
-
   // Starts one attempt of a task whose record is ready (the envelope is written here).
   void start_attempt(queue_state& q, const std::string& id, record& r, tasks::task& t,
                      std::string_view payload) {
@@ -355,27 +387,26 @@ struct task_manager::impl {
     auto now = clock::now();
     while (q.in_flight < q.opts.concurrency && q.rate.allows(now, q.opts.rate)) {
       // Due retries and scheduled tasks first: they have waited longest.
-      if (!q.due.empty() && q.due.begin()->first <= now_unix) {
-        std::string id = *q.due.begin()->second;
-        auto it = records.find(id);
-        if (it == records.end()) {
-          q.due.erase(q.due.begin());
-          continue;
-        }
-        record& r = it->second;
-        remove_due(q, id, r);
-        std::string payload, why;
-        switch (read(q, id, payload, why)) {
+      if (!q.due.empty() && q.due.begin()->next_run <= now_unix) {
+        auto node = q.due.extract(q.due.begin());
+        count_waiting(q, node.value().state, -1);
+        std::string id = std::move(node.value().id);
+        tasks::envelope_record env;
+        std::string why;
+        switch (read(q, id, env, why)) {
           case lookup::absent:  // cancelled: somebody deleted its envelope
-            records.erase(it);
             continue;
           case lookup::malformed:  // somebody replaced it with something else
-            records.erase(it);
-            malformed_to_dead(q, id, payload, why);
+            malformed_to_dead(q, id, env.payload, why);
             continue;
           case lookup::found:
             break;
         }
+        auto [it, added] = records.try_emplace(id);
+        if (!added) continue;  // already in flight (a client rewrote its envelope): not twice
+        record& r = it->second;
+        waiting_record(q, env, r);
+        const std::string payload = std::move(env.payload);
         auto e = tasks::decode_element(payload, now_unix);
         if (auto* err = std::get_if<tasks::decode_error>(&e.result)) {
           s.stream().begin_atomic();
@@ -406,7 +437,7 @@ struct task_manager::impl {
         continue;
       }
       auto& t = std::get<tasks::task>(e.result);
-      if (records.count(id)) {
+      if (in_custody(id)) {
         // The same idempotency key is already in custody: deliver it once.
         record dup;
         dup.q = &q;
@@ -417,19 +448,21 @@ struct task_manager::impl {
         publish_outcome(q, tasks::duplicate_outcome(task_record_of(id, dup)), {});
         continue;
       }
-      auto [rit, added] = records.try_emplace(id);
-      record& r = rit->second;
-      r.q = &q;
-      r.max_attempts = tasks::max_attempts_of(t, q.opts);
       if (t.run_at && *t.run_at > now_unix + 0.001) {
+        record r;
+        r.q = &q;
+        r.max_attempts = tasks::max_attempts_of(t, q.opts);
         r.state = custody_state::scheduled;
         r.next_run = *t.run_at;
         hset(q, id, envelope(id, r, payload));
-        q.due.emplace(r.next_run, &rit->first);
+        q.due.insert({r.next_run, id, custody_state::scheduled});
         ++q.scheduled;
         s.stream().end_atomic();
         continue;
       }
+      record& r = records[id];
+      r.q = &q;
+      r.max_attempts = tasks::max_attempts_of(t, q.opts);
       q.rate.consume(now, q.opts.rate);
       start_attempt(q, id, r, t, payload);
       s.stream().end_atomic();
@@ -529,10 +562,10 @@ struct task_manager::impl {
       r.state = custody_state::retrying;
       r.next_run = d.next_run;
       hset(q, id, envelope(id, r, payload));
-      q.due.emplace(r.next_run, &it->first);
+      q.due.insert({r.next_run, id, custody_state::retrying});
       ++q.retrying;
       publish_outcome(q, d.outcome, r.callback());
-      r.live.reset();  // read again from the payload at the next attempt
+      records.erase(it);  // its envelope holds the rest until the next attempt
       return;
     }
     s.stream().begin_atomic();
@@ -635,18 +668,12 @@ void task_manager::on_key_written(std::string_view key) {
   value* v = s_.db(0).find(key);
   const hash_value* h = v && v->type() == value_type::hash ? &v->hash() : nullptr;
   for (auto it = q.due.begin(); it != q.due.end();) {
-    const std::string& id = *it->second;
-    if (h && h->count(id)) {
+    if (h && h->count(it->id)) {
       ++it;
       continue;
     }
-    auto rec = impl_->records.find(id);
-    it = q.due.erase(it);  // before the record its entry points into
-    if (rec != impl_->records.end()) {
-      if (rec->second.state == custody_state::retrying) --q.retrying;
-      else if (rec->second.state == custody_state::scheduled) --q.scheduled;
-      impl_->records.erase(rec);
-    }
+    impl_->count_waiting(q, it->state, -1);
+    it = q.due.erase(it);
   }
 }
 
@@ -674,13 +701,13 @@ clock::time_point task_manager::next_deadline() const {
     if (!q.replay.empty()) t = std::min(t, q.replay_gate.next(now, s_.cfg().replay_rate));
     if (q.paused) continue;
     if (!q.due.empty() && q.in_flight < q.opts.concurrency) {
-      double wait = std::max(0.0, q.due.begin()->first - now_unix);
+      double wait = std::max(0.0, q.due.begin()->next_run - now_unix);
       t = std::min(t, now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(wait)));
     }
     if (q.opts.rate > 0 && q.rate.next_allowed() > now && q.in_flight < q.opts.concurrency) {
       value* v = s_.db(0).find(name);
       bool pending = v && v->type() == value_type::list && !v->list().empty();
-      if (pending || (!q.due.empty() && q.due.begin()->first <= now_unix)) t = std::min(t, q.rate.next_allowed());
+      if (pending || (!q.due.empty() && q.due.begin()->next_run <= now_unix)) t = std::min(t, q.rate.next_allowed());
     }
   }
   return t;
@@ -778,26 +805,14 @@ void task_manager::recover() {
         continue;
       }
       const auto& e = std::get<tasks::envelope_record>(envelope);
-      auto [rit, added] = impl_->records.try_emplace(id);
-      if (!added) {
-        // Its id is in custody in another queue already: it stays in this hash, untouched.
-        log_warning("Task " + id + " of queue '" + name + "' is in custody in another queue: not recovered");
-        continue;
-      }
-      impl::record& r = rit->second;
-      r.q = &q;
-      r.attempts = e.attempts;
-      r.max_attempts = e.max_attempts.value_or(1 + q.opts.retries);
-      r.last_code = e.last_code;
       // A task in flight when the server stopped may or may not have reached its endpoint:
       // it runs again now (at least once; X-Task-Id lets the endpoint deduplicate). Its
       // interrupted attempt counts.
-      r.state = e.state == custody_state::scheduled ? custody_state::scheduled : custody_state::retrying;
-      r.next_run = e.state == custody_state::in_flight ? now : e.next_run.value_or(now);
-      if (e.state == custody_state::in_flight && r.attempts >= r.max_attempts) r.max_attempts = r.attempts + 1;
-      if (r.state == custody_state::scheduled) ++q.scheduled;
-      else ++q.retrying;
-      q.due.emplace(r.next_run, &rit->first);
+      const custody_state st = e.state == custody_state::scheduled ? custody_state::scheduled : custody_state::retrying;
+      const double next_run = e.state == custody_state::in_flight ? now : e.next_run.value_or(now);
+      // (Its envelope keeps saying in_flight until it is dispatched: see waiting_record.)
+      impl_->count_waiting(q, st, +1);
+      q.due.insert({next_run, id, st});
       ++restored;
     }
     for (const auto& [id, payload, why] : unreadable) impl_->malformed_to_dead(q, id, payload, why);
@@ -903,6 +918,26 @@ std::optional<task_manager::task_view> task_manager::find_task(std::string_view 
       return v;
     }
   }
+  for (auto& [name, q] : d.queues) {
+    const impl::due_entry* w = d.find_due(q, id);
+    if (!w) continue;
+    tasks::envelope_record env;
+    std::string why;
+    d.read(q, id, env, why);
+    impl::record r;
+    d.waiting_record(q, env, r);
+    task_view v;
+    v.id = id;
+    v.queue = name;
+    v.state = tasks::state_name(w->state);
+    v.attempts = r.attempts;
+    v.max_attempts = r.max_attempts;
+    v.next_run = w->next_run;
+    v.last_code = r.last_code;
+    v.last_error = tasks::redact_urls_in(r.last_error);
+    v.payload = std::move(env.payload);
+    return v;
+  }
   const double now = unix_now();
   // Pending: an element of the list whose payload carries the id.
   for (auto& [name, q] : d.queues) {
@@ -973,27 +1008,41 @@ bool task_manager::cancel_task(std::string_view id_view) {
     auto& r = it->second;
     if (r.cancelled) return false;
     auto& q = *r.q;
-    if (r.state != custody_state::in_flight) {
-      d.remove_due(q, id, r);
-      // A waiting task keeps no URL or callback: its outcome reads them from its payload.
-      std::string payload, why;
-      if (d.read(q, id, payload, why) == impl::lookup::found) {
-        auto e = tasks::decode_element(payload, unix_now());
-        if (auto* t = std::get_if<tasks::task>(&e.result)) {
-          r.live = std::make_unique<impl::attempt_info>();
-          r.live->url = std::move(t->url);
-          r.live->callback = std::move(t->callback);
-        }
-      }
-    }
     std::string env = d.hdel(q, id);
     ++q.cancelled;
     log_verbose("Task " + id + " of queue '" + q.name + "' cancelled (" + tasks::state_name(r.state) + ")");
     d.publish_outcome(q, tasks::cancelled_outcome(d.task_record_of(id, r)), r.callback());
     if (!env.empty())
       d.remember(q, id, r, tasks::finished_state::cancelled, tasks::finished_task::source::envelope, std::move(env));
-    if (r.state == custody_state::in_flight) r.cancelled = true;  // forgotten when its attempt ends
-    else d.records.erase(it);
+    r.cancelled = true;  // forgotten when its attempt ends
+    d.dirty = true;
+    return true;
+  }
+  for (auto& [name, q] : d.queues) {
+    const impl::due_entry* w = d.find_due(q, id);
+    if (!w) continue;
+    const custody_state state = w->state;
+    d.count_waiting(q, state, -1);
+    q.due.erase(q.due.find(*w));
+    // A waiting task keeps no record: its envelope has the figures, its payload the URL
+    // and callback its outcome names.
+    tasks::envelope_record e;
+    std::string why;
+    d.read(q, id, e, why);
+    impl::record r;
+    d.waiting_record(q, e, r);
+    const auto decoded = tasks::decode_element(e.payload, unix_now());
+    if (auto* t = std::get_if<tasks::task>(&decoded.result)) {
+      r.live = std::make_unique<impl::attempt_info>();
+      r.live->url = t->url;
+      r.live->callback = t->callback;
+    }
+    std::string env = d.hdel(q, id);
+    ++q.cancelled;
+    log_verbose("Task " + id + " of queue '" + q.name + "' cancelled (" + tasks::state_name(state) + ")");
+    d.publish_outcome(q, tasks::cancelled_outcome(d.task_record_of(id, r)), r.callback());
+    if (!env.empty())
+      d.remember(q, id, r, tasks::finished_state::cancelled, tasks::finished_task::source::envelope, std::move(env));
     d.dirty = true;
     return true;
   }
