@@ -203,10 +203,12 @@ struct task_manager::impl {
     r.last_error = std::move(env.last_error);
   }
 
-  // Whether a task with this id is in custody (in flight, or its envelope in a queue's hash).
+  // Whether a task with this id is in custody: in flight, or waiting (its envelope in the
+  // hash of a queue that has tasks waiting).
   bool in_custody(const std::string& id) {
     if (records.count(id)) return true;
     for (const auto& [name, q] : queues) {
+      if (q.due.empty()) continue;
       value* v = s.db(0).find(q.inflight_key);
       if (v && v->type() == value_type::hash && v->hash().count(id)) return true;
     }
