@@ -444,32 +444,59 @@ def section_egress():
                     higher_is_better=False)
 
 
-def custody_payloads(n, delay):
-    """n task payloads of about 100 bytes each, due `delay` seconds from now; the URL
-    points at a closed loopback port, and nothing is delivered before the figures are read."""
-    url = f"http://127.0.0.1:{free_port()}/hook"
+def custody_payloads(n, delay, url=None):
+    """n task payloads of about 100 bytes each, due `delay` seconds from now; by default the
+    URL points at a closed loopback port, and nothing is delivered before the figures are read."""
+    url = url or f"http://127.0.0.1:{free_port()}/hook"
     base = {"url": url, "delay": delay, "param": {"i": 0}}
     pad = max(0, 100 - len(json.dumps(base)))
     return [json.dumps({"url": url, "delay": delay, "param": {"i": i, "p": "x" * max(0, pad - 8 - len(str(i)))}})
             for i in range(n)]
 
 
-def section_custody():
-    n = int(os.environ.get("RESPQ_BENCH_CUSTODY_TASKS", "200000"))
-    payloads = custody_payloads(n, 3600)
-    size = statistics.mean(len(p) for p in payloads)
-    print(f"custody: {n:,} scheduled tasks of {size:.0f} bytes (due in an hour); respq holding them "
-          "vs redis-server holding the same payloads in a sorted set (Laravel's delayed queue)")
-    with Respq("--http-queue", "tasks") as rq:
+class SilentListener:
+    """A loopback port that accepts connections and never answers: requests to it stay in
+    flight (until their timeout, a day here)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1024)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                self.conns.append(self.sock.accept()[0])
+            except OSError:
+                return
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def custody_rss(payloads, field, extra=()):
+    """Bytes of RSS per task once respq holds every payload in the state `field` counts."""
+    n = len(payloads)
+    with Respq("--http-queue", "tasks", *extra) as rq:
         before = rss_kb(rq.proc.pid)
         push_all(rq.port, push_wire(payloads))
         with rq.raw() as raw:
-            deadline = time.time() + 120
-            while int(tasks_info(raw)["scheduled"]) < n:
+            deadline = time.time() + 300
+            while int(tasks_info(raw)[field]) < n:
                 if time.time() > deadline:
-                    raise RuntimeError(f"only {tasks_info(raw)['scheduled']} of {n} tasks scheduled")
+                    raise RuntimeError(f"only {tasks_info(raw)[field]} of {n} tasks {field}")
                 time.sleep(0.05)
-        respq_bytes = (rss_kb(rq.proc.pid) - before) * 1024 / n
+        return (rss_kb(rq.proc.pid) - before) * 1024 / n
+
+
+def redis_zset_rss(payloads):
+    """Bytes of RSS per payload for redis-server holding them in a sorted set."""
+    n = len(payloads)
     with RedisServer() as rs:
         before = rss_kb(rs.proc.pid)
         wire = []
@@ -481,10 +508,40 @@ def section_custody():
             wire.append(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
         push_all(rs.port, (b"".join(wire), len(wire)))
         assert rs.client().zcard("queues:default:delayed") == n
-        redis_bytes = (rss_kb(rs.proc.pid) - before) * 1024 / n
-    print(f"  per task beyond its payload: respq {respq_bytes - size:.0f} bytes (target <= 150), "
-          f"redis-server sorted set {redis_bytes - size:.0f} bytes")
-    row("custody", "RSS per scheduled task (bytes)", respq_bytes, redis_bytes, "B", higher_is_better=False)
+        return (rss_kb(rs.proc.pid) - before) * 1024 / n
+
+
+def section_custody():
+    """RSS per task in custody, in each state a task waits in: scheduled ("delay" an hour
+    ahead), retrying (its first attempt refused, the next an hour ahead: its envelope also
+    carries the error) and in flight (sent to a port that never answers; beyond per-host
+    connections, requests wait in the delivery engine). Beside redis-server holding the same
+    payloads in a sorted set (Laravel's delayed queue)."""
+    n = int(os.environ.get("RESPQ_BENCH_CUSTODY_TASKS", "200000"))
+    n_live = min(n, int(os.environ.get("RESPQ_BENCH_CUSTODY_INFLIGHT", "50000")))
+    listener = SilentListener()
+    states = {
+        "scheduled": (custody_payloads(n, 3600), ()),
+        "retrying": (custody_payloads(n, 0),
+                     ("retries", "5", "backoff-min", "3600", "backoff-max", "3600", "concurrency", "100000",
+                      "per-host", "1000")),
+        "in_flight": (custody_payloads(n_live, 0, f"http://127.0.0.1:{listener.port}/hook"),
+                      ("concurrency", "100000", "per-host", "64", "timeout", "86400")),
+    }
+    size = statistics.mean(len(p) for p in states["scheduled"][0])
+    print(f"custody: tasks of {size:.0f} bytes in each state of custody ({n:,} scheduled, {n:,} retrying, "
+          f"{n_live:,} in flight); respq vs redis-server holding the same payloads in a sorted set")
+    redis_bytes = redis_zset_rss(states["scheduled"][0])
+    try:
+        for state, (payloads, extra) in states.items():
+            respq_bytes = custody_rss(payloads, state, ("--http-queue", "tasks", *extra)[2:])
+            print(f"  {state}: per task beyond its payload: respq {respq_bytes - size:.0f} bytes (target <= 150), "
+                  f"redis-server sorted set {redis_bytes - size:.0f} bytes")
+            row("custody", f"RSS per {state} task (bytes)", respq_bytes, redis_bytes, "B", higher_is_better=False)
+    finally:
+        listener.close()
+
+
 def scrape_metrics(port, stop, times):
     """GET /metrics every 100 ms on one keep-alive connection until `stop` is set,
     recording each answer's time in ms."""

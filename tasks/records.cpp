@@ -174,7 +174,9 @@ const char* state_name(custody_state s) {
 
 std::string envelope_json(const envelope_fields& f) {
   std::string e;
-  e.reserve(f.payload.size() + 160);
+  // The fixed fields take about 150 bytes; a JSON payload's quotes are escaped. Enough
+  // room up front, so the record is not regrown to twice its size on the way.
+  e.reserve(f.payload.size() + f.payload.size() / 4 + f.id.size() + f.queue.size() + f.last_error.size() + 160);
   e += "{\"id\":";
   append_json_string(e, text_or(f.id, ""));
   e += ",\"queue\":";
@@ -239,6 +241,7 @@ std::variant<envelope_record, std::string> read_envelope(std::string_view text) 
       return std::string("next_run is not a unix time");
     r.next_run = n->get<double>();
   }
+  if (const auto e = j.find("last_error"); e != j.end() && e->is_string()) r.last_error = e->get<std::string>();
   if (const auto p = j.find("payload"); p != j.end() && p->is_string()) {
     r.payload = p->get<std::string>();
   } else if (const auto b = j.find("payload_b64"); b != j.end() && b->is_string()) {

@@ -62,6 +62,7 @@ struct envelope_record {
   std::optional<int> max_attempts;                 // absent: the queue's 1 + retries
   std::optional<double> next_run;                  // absent: now
   long last_code = 0;
+  std::string last_error;  // absent or not a string: ""
   std::string payload;  // the producer's bytes (decoded from payload_b64 if so)
 };
 // The record, or why it can't be one (a reason such as "attempts is not an integer").

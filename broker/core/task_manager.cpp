@@ -57,28 +57,53 @@ using tasks::custody_state;
 struct task_manager::impl {
   explicit impl(server& srv) : s(srv) {}
 
-  struct record {
-    std::string queue;
-    custody_state state = custody_state::in_flight;
-    int attempts = 0;       // attempts started so far
-    int max_attempts = 1;   // 1 + retries
-    double next_run = 0;    // unix seconds (retrying / scheduled)
-    long last_code = 0;
-    std::string last_error;
-    std::uint64_t ticket = 0;  // the attempt in flight
-    clock::time_point started{};
-    std::string url;
-    std::string callback;
-    bool cancelled = false;  // cancelled while in flight: its attempt ends unreported
-    tasks::attempt_log log;  // for TASK GET
+  struct queue_state;
+
+  // What an attempt needs besides the envelope: the task's URL (for its outcome) and
+  // callback. Kept while the task is in flight, and read again from the payload when the
+  // task is next dispatched, so a task waiting for its time carries no copy of them.
+  struct attempt_info {
+    std::string url, callback;
   };
+
+  // A task in flight: what deciding its attempt needs without reading its envelope back.
+  // Tasks waiting for their time have none: their envelope in Q:inflight holds all of it
+  // (read back when they are dispatched), and the queue's schedule (due) their time.
+  struct record {
+    queue_state* q = nullptr;  // its queue (a queue outlives its tasks: see reconfigure)
+    double next_run = 0;       // unix seconds (retrying / scheduled)
+    long last_code = 0;
+    int attempts = 0;          // attempts started so far
+    int max_attempts = 1;      // 1 + retries
+    custody_state state = custody_state::in_flight;
+    bool cancelled = false;    // cancelled while in flight: its attempt ends unreported
+    std::string last_error;
+    std::unique_ptr<attempt_info> live;  // while in flight (and for an outcome)
+    tasks::attempt_log log;              // for TASK GET
+    std::string_view url() const { return live ? std::string_view(live->url) : std::string_view(); }
+    std::string_view callback() const { return live ? std::string_view(live->callback) : std::string_view(); }
+  };
+
+  // A retrying or scheduled task in its queue's schedule, ordered by due time, then id.
+  struct due_entry {
+    double next_run;  // unix seconds
+    std::string id;
+    custody_state state;  // retrying or scheduled
+    bool operator<(const due_entry& o) const {
+      return next_run != o.next_run ? next_run < o.next_run : id < o.id;
+    }
+  };
+  using due_set = std::set<due_entry>;
 
   struct queue_state {
     std::string name, inflight_key, dead_key, results_channel;
     queue_options opts;
+    // The attempts a retrying task made here (TASK GET lists them), while it keeps no
+    // record: only tasks that have been tried have an entry.
+    std::unordered_map<std::string, tasks::attempt_log> waiting_logs;
     std::size_t in_flight = 0, retrying = 0, scheduled = 0;
     std::uint64_t delivered = 0, failed = 0, dead = 0, dispatched = 0, egress_denied = 0;
-    std::set<std::pair<double, std::string>> due;  // (unix seconds, id): retrying and scheduled
+    due_set due;  // retrying and scheduled tasks
     tasks::rate_gate rate;
     std::deque<std::pair<std::size_t, clock::time_point>> push_times;  // oldest first
     std::size_t push_times_total = 0;
@@ -126,7 +151,7 @@ struct task_manager::impl {
   std::string envelope(const std::string& id, const record& r, std::string_view payload) {
     tasks::envelope_fields f;
     f.id = id;
-    f.queue = r.queue;
+    f.queue = r.q->name;
     f.state = r.state;
     f.attempts = r.attempts;
     f.max_attempts = r.max_attempts;
@@ -140,8 +165,8 @@ struct task_manager::impl {
   tasks::task_record task_record_of(const std::string& id, const record& r) const {
     tasks::task_record t;
     t.id = id;
-    t.queue = r.queue;
-    t.url = r.url;
+    t.queue = r.q->name;
+    t.url = r.url();
     t.node = node;
     t.attempts = r.attempts;
     t.max_attempts = r.max_attempts;
@@ -150,18 +175,61 @@ struct task_manager::impl {
 
   // The envelope of a task, read back from the hash: its payload, or why it is unreadable.
   lookup read(const queue_state& q, const std::string& id, std::string& payload, std::string& why) {
+    tasks::envelope_record e;
+    lookup l = read(q, id, e, why);
+    payload = std::move(e.payload);
+    return l;
+  }
+  // The same with every field (a malformed record: its salvaged payload).
+  lookup read(const queue_state& q, const std::string& id, tasks::envelope_record& out, std::string& why) {
     value* v = s.db(0).find(q.inflight_key);
     if (!v || v->type() != value_type::hash) return lookup::absent;
     auto it = v->hash().find(id);
     if (it == v->hash().end()) return lookup::absent;
     auto env = tasks::read_envelope(it->second);
     if (auto* e = std::get_if<tasks::envelope_record>(&env)) {
-      payload = std::move(e->payload);
+      out = std::move(*e);
       return lookup::found;
     }
     why = std::get<std::string>(env);
-    payload = tasks::salvage_payload(it->second);
+    out.payload = tasks::salvage_payload(it->second);
     return lookup::malformed;
+  }
+
+  // The record of a waiting task, from its envelope. One that was in flight when the server
+  // stopped (recovered, not yet dispatched) gets one more attempt than its last.
+  void waiting_record(queue_state& q, const std::string& id, tasks::envelope_record& env, record& r) {
+    r.q = &q;
+    r.attempts = env.attempts;
+    r.max_attempts = env.max_attempts.value_or(1 + q.opts.retries);
+    if (env.state == custody_state::in_flight && r.attempts >= r.max_attempts) r.max_attempts = r.attempts + 1;
+    r.last_code = env.last_code;
+    r.last_error = std::move(env.last_error);
+    if (auto it = q.waiting_logs.find(id); it != q.waiting_logs.end()) r.log = it->second;
+  }
+
+  // Whether a task with this id is in custody: in flight, or waiting (its envelope in the
+  // hash of a queue that has tasks waiting).
+  bool in_custody(const std::string& id) {
+    if (records.count(id)) return true;
+    for (const auto& [name, q] : queues) {
+      if (q.due.empty()) continue;
+      value* v = s.db(0).find(q.inflight_key);
+      if (v && v->type() == value_type::hash && v->hash().count(id)) return true;
+    }
+    return false;
+  }
+
+  void count_waiting(queue_state& q, custody_state st, int delta) {
+    std::size_t& n = st == custody_state::retrying ? q.retrying : q.scheduled;
+    n = static_cast<std::size_t>(static_cast<long long>(n) + delta);
+  }
+
+  // A waiting task in its queue's schedule, found by id (a walk: TASK GET and TASK CANCEL
+  // are rare), or nullptr.
+  const due_entry* find_due(const queue_state& q, const std::string& id) const {
+    auto it = std::find_if(q.due.begin(), q.due.end(), [&](const due_entry& e) { return e.id == id; });
+    return it == q.due.end() ? nullptr : &*it;
   }
 
   void hset(const queue_state& q, const std::string& id, std::string env) {
@@ -173,6 +241,8 @@ struct task_manager::impl {
     }
     if (!v) v = &s.db(0).create(q.inflight_key, value_type::hash);
     s.stream().append({"HSET", q.inflight_key, id, env});
+    // Held for as long as the task is in custody: no spare capacity.
+    if (env.capacity() > env.size() + 16) env.shrink_to_fit();
     v->hash()[id] = std::move(env);
     s.add_dirty();
   }
@@ -195,6 +265,10 @@ struct task_manager::impl {
   // Keeps a finished task among the queue's recent outcomes (TASK GET).
   void remember(queue_state& q, const std::string& id, const record& r, tasks::finished_state st,
                 tasks::finished_task::source kind, std::string rec) {
+    remember(q, id, r, st, kind, std::move(rec), r.last_code, r.last_error);
+  }
+  void remember(queue_state& q, const std::string& id, const record& r, tasks::finished_state st,
+                tasks::finished_task::source kind, std::string rec, long last_code, const std::string& last_error) {
     const std::size_t max_len = s.cfg().task_history_max_len;
     if (max_len == 0) return;
     tasks::finished_task t;
@@ -202,8 +276,8 @@ struct task_manager::impl {
     t.state = st;
     t.attempts = r.attempts;
     t.max_attempts = r.max_attempts;
-    t.last_code = r.last_code;
-    t.last_error = r.last_error;
+    t.last_code = last_code;
+    t.last_error = last_error;
     t.finished_at = unix_now();
     t.kind = kind;
     t.record = std::move(rec);
@@ -269,11 +343,9 @@ struct task_manager::impl {
     std::string dead = tasks::dead_record_json(tasks::dead_letter(t, d, payload, unix_now()));
     hdel(q, id);
     if (s.cfg().task_history_max_len) {
-      record last = r;
-      last.last_code = d.outcome.code;
-      if (!d.dead_error.empty()) last.last_error = d.dead_error;
-      else if (last.last_error.empty()) last.last_error = d.reason;
-      remember(q, id, last, tasks::finished_state::dead, tasks::finished_task::source::dead_record, dead);
+      const std::string& error = !d.dead_error.empty() ? d.dead_error : r.last_error.empty() ? d.reason : r.last_error;
+      remember(q, id, r, tasks::finished_state::dead, tasks::finished_task::source::dead_record, dead, d.outcome.code,
+               error);
     }
     s.will_write(q.dead_key);
     std::array<std::string_view, 1> one{dead};
@@ -281,14 +353,14 @@ struct task_manager::impl {
     s.stream().append({"LPUSH", q.dead_key, dead});
     ++q.dead;
     log_verbose("Task " + id + " of queue '" + q.name + "' is dead: " + d.reason);
-    publish_outcome(q, d.outcome, r.callback);
+    publish_outcome(q, d.outcome, r.callback());
   }
 
   // A record in Q:inflight that is not respq's envelope: moved to Q:dead with a reason
   // naming it (its payload when one can be read out, else the record itself).
   void malformed_to_dead(queue_state& q, const std::string& id, std::string_view payload, const std::string& why) {
     record r;
-    r.queue = q.name;
+    r.q = &q;
     const std::string reason = "unreadable record '" + id + "' in '" + q.inflight_key + "': " + why;
     log_warning("Queue '" + q.name + "': " + reason + "; moved to '" + q.dead_key + "'");
     s.stream().begin_atomic();
@@ -296,26 +368,22 @@ struct task_manager::impl {
     s.stream().end_atomic();
   }
 
-  void remove_due(queue_state& q, const std::string& id, const record& r) {
-    q.due.erase({r.next_run, id});
-    if (r.state == custody_state::retrying) --q.retrying;
-    else if (r.state == custody_state::scheduled) --q.scheduled;
-  }
-
   // Starts one attempt of a task whose record is ready (the envelope is written here).
   void start_attempt(queue_state& q, const std::string& id, record& r, tasks::task& t,
                      std::string_view payload) {
     r.state = custody_state::in_flight;
     ++r.attempts;
-    r.ticket = next_ticket++;
-    r.started = clock::now();
+    if (!r.live) r.live = std::make_unique<attempt_info>();
+    r.live->url = t.url;
+    r.live->callback = t.callback;
     r.log.started(r.attempts, unix_now());
+    const std::uint64_t ticket = next_ticket++;
     hset(q, id, envelope(id, r, payload));
-    tickets.emplace(r.ticket, id);
+    tickets.emplace(ticket, id);
     ++q.in_flight;
     ++q.dispatched;
     t.id = id;
-    auto req = tasks::make_http_request(std::move(t), r.ticket, q.name, q.opts.timeout);
+    auto req = tasks::make_http_request(std::move(t), ticket, q.name, q.opts.timeout);
     req.headers.emplace_back("X-Task-Attempt", std::to_string(r.attempts));
     tasks::sign_request(req, id, static_cast<long long>(unix_now()), q.opts.signing_secrets);
     outgoing.push_back(std::move(req));
@@ -328,27 +396,29 @@ struct task_manager::impl {
     auto now = clock::now();
     while (q.in_flight < q.opts.concurrency && q.rate.allows(now, q.opts.rate)) {
       // Due retries and scheduled tasks first: they have waited longest.
-      if (!q.due.empty() && q.due.begin()->first <= now_unix) {
-        std::string id = q.due.begin()->second;
-        auto it = records.find(id);
-        if (it == records.end()) {
-          q.due.erase(q.due.begin());
-          continue;
-        }
-        record& r = it->second;
-        remove_due(q, id, r);
-        std::string payload, why;
-        switch (read(q, id, payload, why)) {
+      if (!q.due.empty() && q.due.begin()->next_run <= now_unix) {
+        auto node = q.due.extract(q.due.begin());
+        count_waiting(q, node.value().state, -1);
+        std::string id = std::move(node.value().id);
+        tasks::envelope_record env;
+        std::string why;
+        switch (read(q, id, env, why)) {
           case lookup::absent:  // cancelled: somebody deleted its envelope
-            records.erase(it);
+            q.waiting_logs.erase(id);
             continue;
           case lookup::malformed:  // somebody replaced it with something else
-            records.erase(it);
-            malformed_to_dead(q, id, payload, why);
+            q.waiting_logs.erase(id);
+            malformed_to_dead(q, id, env.payload, why);
             continue;
           case lookup::found:
             break;
         }
+        auto [it, added] = records.try_emplace(id);
+        if (!added) continue;  // already in flight (a client rewrote its envelope): not twice
+        record& r = it->second;
+        waiting_record(q, id, env, r);
+        q.waiting_logs.erase(id);
+        const std::string payload = std::move(env.payload);
         auto e = tasks::decode_element(payload, now_unix);
         if (auto* err = std::get_if<tasks::decode_error>(&e.result)) {
           s.stream().begin_atomic();
@@ -373,36 +443,38 @@ struct task_manager::impl {
       if (id.empty()) id = new_id();
       if (auto* err = std::get_if<tasks::decode_error>(&e.result)) {
         record r;
-        r.queue = q.name;
+        r.q = &q;
         to_dead(q, id, r, payload, tasks::refuse(task_record_of(id, r), err->reason));
         s.stream().end_atomic();
         continue;
       }
       auto& t = std::get<tasks::task>(e.result);
-      if (records.count(id)) {
+      if (in_custody(id)) {
         // The same idempotency key is already in custody: deliver it once.
         record dup;
-        dup.queue = q.name;
-        dup.url = t.url;
+        dup.q = &q;
+        dup.live = std::make_unique<attempt_info>();
+        dup.live->url = t.url;
         s.stream().end_atomic();
         log_verbose("Task " + id + " of queue '" + q.name + "' is a duplicate of one in flight: skipped");
         publish_outcome(q, tasks::duplicate_outcome(task_record_of(id, dup)), {});
         continue;
       }
-      record& r = records[id];
-      r.queue = q.name;
-      r.url = t.url;
-      r.callback = t.callback;
-      r.max_attempts = tasks::max_attempts_of(t, q.opts);
       if (t.run_at && *t.run_at > now_unix + 0.001) {
+        record r;
+        r.q = &q;
+        r.max_attempts = tasks::max_attempts_of(t, q.opts);
         r.state = custody_state::scheduled;
         r.next_run = *t.run_at;
         hset(q, id, envelope(id, r, payload));
-        q.due.emplace(r.next_run, id);
+        q.due.insert({r.next_run, id, custody_state::scheduled});
         ++q.scheduled;
         s.stream().end_atomic();
         continue;
       }
+      record& r = records[id];
+      r.q = &q;
+      r.max_attempts = tasks::max_attempts_of(t, q.opts);
       q.rate.consume(now, q.opts.rate);
       start_attempt(q, id, r, t, payload);
       s.stream().end_atomic();
@@ -464,12 +536,7 @@ struct task_manager::impl {
     auto it = records.find(id);
     if (it == records.end()) return;
     record& r = it->second;
-    auto qit = queues.find(r.queue);
-    if (qit == queues.end()) {
-      records.erase(it);
-      return;
-    }
-    queue_state& q = qit->second;
+    queue_state& q = *r.q;
     --q.in_flight;
     dirty = true;
     if (r.cancelled) {  // its outcome, "cancelled", was published when it was cancelled
@@ -489,7 +556,7 @@ struct task_manager::impl {
       std::string env = hdel(q, id);
       if (!env.empty())
         remember(q, id, r, tasks::finished_state::delivered, tasks::finished_task::source::envelope, std::move(env));
-      publish_outcome(q, d.outcome, r.callback);
+      publish_outcome(q, d.outcome, r.callback());
       records.erase(it);
       return;
     }
@@ -509,9 +576,11 @@ struct task_manager::impl {
       r.state = custody_state::retrying;
       r.next_run = d.next_run;
       hset(q, id, envelope(id, r, payload));
-      q.due.emplace(r.next_run, id);
+      q.due.insert({r.next_run, id, custody_state::retrying});
       ++q.retrying;
-      publish_outcome(q, d.outcome, r.callback);
+      publish_outcome(q, d.outcome, r.callback());
+      q.waiting_logs[id] = std::move(r.log);
+      records.erase(it);  // its envelope holds the rest until the next attempt
       return;
     }
     s.stream().begin_atomic();
@@ -614,17 +683,12 @@ void task_manager::on_key_written(std::string_view key) {
   value* v = s_.db(0).find(key);
   const hash_value* h = v && v->type() == value_type::hash ? &v->hash() : nullptr;
   for (auto it = q.due.begin(); it != q.due.end();) {
-    const std::string& id = it->second;
-    if (h && h->count(id)) {
+    if (h && h->count(it->id)) {
       ++it;
       continue;
     }
-    auto rec = impl_->records.find(id);
-    if (rec != impl_->records.end()) {
-      if (rec->second.state == custody_state::retrying) --q.retrying;
-      else if (rec->second.state == custody_state::scheduled) --q.scheduled;
-      impl_->records.erase(rec);
-    }
+    impl_->count_waiting(q, it->state, -1);
+    q.waiting_logs.erase(it->id);
     it = q.due.erase(it);
   }
 }
@@ -653,13 +717,13 @@ clock::time_point task_manager::next_deadline() const {
     if (!q.replay.empty()) t = std::min(t, q.replay_gate.next(now, s_.cfg().replay_rate));
     if (q.paused) continue;
     if (!q.due.empty() && q.in_flight < q.opts.concurrency) {
-      double wait = std::max(0.0, q.due.begin()->first - now_unix);
+      double wait = std::max(0.0, q.due.begin()->next_run - now_unix);
       t = std::min(t, now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(wait)));
     }
     if (q.opts.rate > 0 && q.rate.next_allowed() > now && q.in_flight < q.opts.concurrency) {
       value* v = s_.db(0).find(name);
       bool pending = v && v->type() == value_type::list && !v->list().empty();
-      if (pending || (!q.due.empty() && q.due.begin()->first <= now_unix)) t = std::min(t, q.rate.next_allowed());
+      if (pending || (!q.due.empty() && q.due.begin()->next_run <= now_unix)) t = std::min(t, q.rate.next_allowed());
     }
   }
   return t;
@@ -680,6 +744,7 @@ void task_manager::on_flush() {
   for (auto& [name, q] : impl_->queues) {
     q.in_flight = q.retrying = q.scheduled = 0;
     q.due.clear();
+    q.waiting_logs.clear();
     q.push_times.clear();
     q.push_times_total = 0;
     impl_->refresh_paused(q);  // SWAPDB may bring a <queue>:paused key in
@@ -757,21 +822,14 @@ void task_manager::recover() {
         continue;
       }
       const auto& e = std::get<tasks::envelope_record>(envelope);
-      impl::record r;
-      r.queue = name;
-      r.attempts = e.attempts;
-      r.max_attempts = e.max_attempts.value_or(1 + q.opts.retries);
-      r.last_code = e.last_code;
       // A task in flight when the server stopped may or may not have reached its endpoint:
       // it runs again now (at least once; X-Task-Id lets the endpoint deduplicate). Its
       // interrupted attempt counts.
-      r.state = e.state == custody_state::scheduled ? custody_state::scheduled : custody_state::retrying;
-      r.next_run = e.state == custody_state::in_flight ? now : e.next_run.value_or(now);
-      if (e.state == custody_state::in_flight && r.attempts >= r.max_attempts) r.max_attempts = r.attempts + 1;
-      if (r.state == custody_state::scheduled) ++q.scheduled;
-      else ++q.retrying;
-      q.due.emplace(r.next_run, id);
-      impl_->records[id] = std::move(r);
+      const custody_state st = e.state == custody_state::scheduled ? custody_state::scheduled : custody_state::retrying;
+      const double next_run = e.state == custody_state::in_flight ? now : e.next_run.value_or(now);
+      // (Its envelope keeps saying in_flight until it is dispatched: see waiting_record.)
+      impl_->count_waiting(q, st, +1);
+      q.due.insert({next_run, id, st});
       ++restored;
     }
     for (const auto& [id, payload, why] : unreadable) impl_->malformed_to_dead(q, id, payload, why);
@@ -800,9 +858,7 @@ void task_manager::abandon_in_flight() {
   for (const auto& [ticket, id] : order) {
     auto it = impl_->records.find(id);
     if (it == impl_->records.end()) continue;
-    auto qit = impl_->queues.find(it->second.queue);
-    if (qit == impl_->queues.end()) continue;
-    auto& q = qit->second;
+    auto& q = *it->second.q;
     std::string payload, why;
     if (impl_->read(q, id, payload, why) != impl::lookup::found) continue;
     // A task whose id respq generated goes back as a record carrying that id (the form the
@@ -864,11 +920,10 @@ std::optional<task_manager::task_view> task_manager::find_task(std::string_view 
   // In custody: in flight, retrying, scheduled.
   if (auto it = d.records.find(id); it != d.records.end() && !it->second.cancelled) {
     const auto& r = it->second;
-    auto qit = d.queues.find(r.queue);
-    if (qit != d.queues.end()) {
+    {
       task_view v;
       v.id = id;
-      v.queue = r.queue;
+      v.queue = r.q->name;
       v.state = tasks::state_name(r.state);
       v.attempts = r.attempts;
       v.max_attempts = r.max_attempts;
@@ -877,9 +932,30 @@ std::optional<task_manager::task_view> task_manager::find_task(std::string_view 
       v.last_error = tasks::redact_urls_in(r.last_error);
       v.log = r.log;
       std::string why;
-      d.read(qit->second, id, v.payload, why);
+      d.read(*r.q, id, v.payload, why);
       return v;
     }
+  }
+  for (auto& [name, q] : d.queues) {
+    const impl::due_entry* w = d.find_due(q, id);
+    if (!w) continue;
+    tasks::envelope_record env;
+    std::string why;
+    d.read(q, id, env, why);
+    impl::record r;
+    d.waiting_record(q, id, env, r);
+    task_view v;
+    v.id = id;
+    v.queue = name;
+    v.state = tasks::state_name(w->state);
+    v.attempts = r.attempts;
+    v.max_attempts = r.max_attempts;
+    v.next_run = w->next_run;
+    v.last_code = r.last_code;
+    v.last_error = tasks::redact_urls_in(r.last_error);
+    v.log = std::move(r.log);
+    v.payload = std::move(env.payload);
+    return v;
   }
   const double now = unix_now();
   // Pending: an element of the list whose payload carries the id.
@@ -958,18 +1034,44 @@ bool task_manager::cancel_task(std::string_view id_view) {
   const std::string id(id_view);
   if (auto it = d.records.find(id); it != d.records.end()) {
     auto& r = it->second;
-    auto qit = d.queues.find(r.queue);
-    if (r.cancelled || qit == d.queues.end()) return false;
-    auto& q = qit->second;
-    if (r.state != custody_state::in_flight) d.remove_due(q, id, r);
+    if (r.cancelled) return false;
+    auto& q = *r.q;
     std::string env = d.hdel(q, id);
     ++q.cancelled;
     log_verbose("Task " + id + " of queue '" + q.name + "' cancelled (" + tasks::state_name(r.state) + ")");
-    d.publish_outcome(q, tasks::cancelled_outcome(d.task_record_of(id, r)), r.callback);
+    d.publish_outcome(q, tasks::cancelled_outcome(d.task_record_of(id, r)), r.callback());
     if (!env.empty())
       d.remember(q, id, r, tasks::finished_state::cancelled, tasks::finished_task::source::envelope, std::move(env));
-    if (r.state == custody_state::in_flight) r.cancelled = true;  // forgotten when its attempt ends
-    else d.records.erase(it);
+    r.cancelled = true;  // forgotten when its attempt ends
+    d.dirty = true;
+    return true;
+  }
+  for (auto& [name, q] : d.queues) {
+    const impl::due_entry* w = d.find_due(q, id);
+    if (!w) continue;
+    const custody_state state = w->state;
+    d.count_waiting(q, state, -1);
+    q.due.erase(q.due.find(*w));
+    // A waiting task keeps no record: its envelope has the figures, its payload the URL
+    // and callback its outcome names.
+    tasks::envelope_record e;
+    std::string why;
+    d.read(q, id, e, why);
+    impl::record r;
+    d.waiting_record(q, id, e, r);
+    q.waiting_logs.erase(id);
+    const auto decoded = tasks::decode_element(e.payload, unix_now());
+    if (auto* t = std::get_if<tasks::task>(&decoded.result)) {
+      r.live = std::make_unique<impl::attempt_info>();
+      r.live->url = t->url;
+      r.live->callback = t->callback;
+    }
+    std::string env = d.hdel(q, id);
+    ++q.cancelled;
+    log_verbose("Task " + id + " of queue '" + q.name + "' cancelled (" + tasks::state_name(state) + ")");
+    d.publish_outcome(q, tasks::cancelled_outcome(d.task_record_of(id, r)), r.callback());
+    if (!env.empty())
+      d.remember(q, id, r, tasks::finished_state::cancelled, tasks::finished_task::source::envelope, std::move(env));
     d.dirty = true;
     return true;
   }
@@ -1000,8 +1102,9 @@ bool task_manager::cancel_task(std::string_view id_view) {
     s_.add_dirty();
     ++q.cancelled;
     impl::record r;
-    r.queue = name;
-    r.url = url;
+    r.q = &q;
+    r.live = std::make_unique<impl::attempt_info>();
+    r.live->url = url;
     r.max_attempts = max_attempts;
     log_verbose("Task " + id + " of queue '" + name + "' cancelled (pending)");
     d.publish_outcome(q, tasks::cancelled_outcome(d.task_record_of(id, r)), {});

@@ -92,6 +92,25 @@ def test_a_malformed_inflight_record_goes_dead_and_the_server_starts():
         ep.wait_requests(1, path="/salvaged")
 
 
+def test_a_task_recovered_at_start_keeps_its_url_and_callback():
+    # A scheduled task waits in <queue>:inflight across a restart; when it runs, its outcome
+    # names its URL and goes to its callback, as for a task that never left the server.
+    with HttpEndpoint() as ep, Respq("--appendonly", "yes", "--appendfsync", "always") as r:
+        c = r.client()
+        url = ep.url("/later")
+        c.lpush("tasks", json.dumps({"url": url, "id": "later", "delay": 3, "callback": ep.url("/later-callback")}))
+        wait_until(lambda: c.hexists("tasks:inflight", "later"), what="the scheduled task in tasks:inflight")
+        assert json.loads(c.hget("tasks:inflight", "later"))["state"] == "scheduled"
+        r.restart()
+        c = r.client()
+        assert c.execute_command("TASK", "GET", "later")  # known before it runs
+        ep.wait_requests(1, path="/later", timeout=15)
+        cb = ep.wait_requests(1, path="/later-callback", timeout=15)[0]
+        o = json.loads(cb["body"])
+        assert (o["id"], o["status"], o["url"]) == ("later", "delivered", url), o
+        wait_until(lambda: not c.hexists("tasks:inflight", "later"), what="the task out of tasks:inflight")
+
+
 def test_credentials_in_a_task_url_are_hidden_wherever_respq_reports_it(s):
     ep, r, c = s.ep, s.r, s.c
     base = f"127.0.0.1:{ep.port}"

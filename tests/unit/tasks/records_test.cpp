@@ -32,7 +32,12 @@ TEST_CASE("an envelope reads back as it was written", "[records][envelope]") {
       CHECK(e.max_attempts == 6);
       CHECK(e.next_run == 1'700'000'123.5);
       CHECK(e.last_code == 503);
+      CHECK(e.last_error == "HTTP 503");
       CHECK(e.payload == payload);
+      // Built without being regrown to twice its size on the way (a task waiting in
+      // custody holds it): the room reserved up front covers the escaped payload.
+      const std::string text = envelope_json(f);
+      CHECK(text.capacity() < text.size() + text.size() / 2);
     }
   }
 }
@@ -46,6 +51,7 @@ TEST_CASE("absent envelope fields take recovery's defaults", "[records][envelope
   CHECK_FALSE(e.max_attempts);
   CHECK_FALSE(e.next_run);
   CHECK(e.payload == "x");
+  CHECK(e.last_error.empty());
 }
 
 TEST_CASE("a malformed envelope is refused with a reason, never a throw", "[records][envelope]") {
