@@ -350,6 +350,10 @@ std::string link::start() {
     if (!*g) return;
     for (const auto& [name, q] : (*g)->queues) out.push_back(q->stats());
   };
+  d.s.tasks().shared_host_stats = [g](std::vector<tasks::host_figures>& out) {
+    if (!*g) return;
+    for (const auto& [name, q] : (*g)->queues) q->host_stats(out);
+  };
   auto drain = [g] {
     if (!*g) return;
     (*g)->draining = true;
@@ -435,6 +439,7 @@ void link::stop() {
   d.stopped = true;
   *d.guard = nullptr;
   d.s.tasks().shared_stats = nullptr;
+  d.s.tasks().shared_host_stats = nullptr;
   d.s.stream().remove_sink(&d);
   for (auto& [name, q] : d.queues) q->stop();
   for (auto& q : d.retired) q->stop();

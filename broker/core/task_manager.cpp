@@ -33,6 +33,7 @@
 #include "broker/core/log.hpp"
 #include "broker/core/server.hpp"
 #include "tasks/control.hpp"
+#include "tasks/host_health.hpp"
 #include "tasks/http_request.hpp"
 #include "tasks/lifecycle.hpp"
 #include "tasks/queue_stats.hpp"
@@ -52,6 +53,9 @@ double unix_now() {
 
 using tasks::custody_state;
 
+// A queue's hosts beyond this many: those with nothing to remember are dropped (cron).
+constexpr std::size_t max_remembered_hosts = 256;
+
 }  // namespace
 
 struct task_manager::impl {
@@ -70,6 +74,16 @@ struct task_manager::impl {
     std::string url;
     std::string callback;
     bool cancelled = false;  // cancelled while in flight: its attempt ends unreported
+    std::string host;        // host:port of url (tasks::host_key_of)
+    bool waiting_host = false;  // in its host's waiting line (not in `due`)
+  };
+
+  // A destination host of one queue: its breaker, hold and cap (tasks/host_health.hpp),
+  // and the tasks that wait for it, oldest first. A waiting task keeps its envelope in
+  // Q:inflight (a new one is written as scheduled): custody holds it, no attempt is spent.
+  struct host_entry {
+    tasks::host_health health;
+    std::deque<std::string> waiting;
   };
 
   struct queue_state {
@@ -92,6 +106,10 @@ struct task_manager::impl {
     tasks::task_history history;      // recent outcomes, for TASK GET
     std::deque<std::string> replay;   // dead records QUEUE REPLAY selected, oldest first
     tasks::token_bucket replay_gate;  // replay-rate
+    // Destination hosts, and those with tasks waiting for them.
+    std::unordered_map<std::string, host_entry> hosts;
+    std::set<std::string> blocked;
+    std::size_t waiting_host = 0;
   };
 
   // An envelope looked up in Q:inflight.
@@ -218,13 +236,19 @@ struct task_manager::impl {
     }
   }
 
-  // Pops the oldest pending task (right end) and logs the RPOP. Returns false when empty.
-  bool pop_pending(queue_state& q, std::string& payload) {
+  // The oldest pending task (right end), copied; false when there is none.
+  bool peek_pending(queue_state& q, std::string& payload) {
     value* v = s.db(0).find(q.name);
     if (!v || v->type() != value_type::list || v->list().empty()) return false;
+    payload.assign(v->list().back());
+    return true;
+  }
+
+  // Pops the oldest pending task (the one peek_pending() copied) and logs the RPOP.
+  void pop_pending(queue_state& q) {
+    value* v = s.db(0).find(q.name);
     s.will_write(q.name);
     packed_list& l = v->list();
-    payload.assign(l.back());
     l.pop_back();
     s.stream().append({"RPOP", q.name});
     if (l.empty()) s.db(0).erase(q.name);
@@ -236,7 +260,6 @@ struct task_manager::impl {
       --q.push_times_total;
       if (--f.first == 0) q.push_times.pop_front();
     }
-    return true;
   }
 
   bool wants_outcome(const queue_state& q, std::string_view callback) const {
@@ -303,6 +326,7 @@ struct task_manager::impl {
   // Starts one attempt of a task whose record is ready (the envelope is written here).
   void start_attempt(queue_state& q, const std::string& id, record& r, tasks::task& t,
                      std::string_view payload) {
+    host_of(q, r).health.started(unix_now());
     r.state = custody_state::in_flight;
     ++r.attempts;
     r.ticket = next_ticket++;
@@ -318,11 +342,89 @@ struct task_manager::impl {
     outgoing.push_back(std::move(req));
   }
 
+  host_entry& host_of(queue_state& q, record& r) {
+    if (r.host.empty()) r.host = tasks::host_key_of(r.url);
+    auto it = q.hosts.find(r.host);
+    if (it == q.hosts.end()) it = q.hosts.emplace(r.host, host_entry{tasks::host_health(q.opts.per_host), {}}).first;
+    return it->second;
+  }
+
+  // May an attempt of `r` start now? When not, the task joins its host's waiting line (a
+  // new task's envelope is written first, as scheduled: custody holds it from now on).
+  bool host_admits(queue_state& q, const std::string& id, record& r, double now_unix, std::string_view new_payload = {}) {
+    host_entry& h = host_of(q, r);
+    if (h.waiting.empty() && h.health.admit(now_unix).v == tasks::host_health::verdict::go) return true;
+    if (!new_payload.empty()) {
+      r.state = custody_state::scheduled;
+      r.next_run = now_unix;
+      hset(q, id, envelope(id, r, new_payload));
+    }
+    r.waiting_host = true;
+    h.waiting.push_back(id);
+    q.blocked.insert(r.host);
+    ++q.waiting_host;
+    return false;
+  }
+
+  // Starts the tasks waiting for hosts that admit attempts again, oldest first per host.
+  void drain_hosts(queue_state& q, double now_unix, clock::time_point now) {
+    for (auto hit = q.blocked.begin(); hit != q.blocked.end();) {
+      auto eit = q.hosts.find(*hit);
+      if (eit == q.hosts.end()) {
+        hit = q.blocked.erase(hit);
+        continue;
+      }
+      host_entry& h = eit->second;
+      while (!h.waiting.empty() && q.in_flight < q.opts.concurrency && q.rate.allows(now, q.opts.rate) &&
+             h.health.admit(now_unix).v == tasks::host_health::verdict::go) {
+        std::string id = std::move(h.waiting.front());
+        h.waiting.pop_front();
+        auto it = records.find(id);
+        if (it == records.end() || !it->second.waiting_host) continue;  // left the line meanwhile
+        record& r = it->second;
+        r.waiting_host = false;
+        --q.waiting_host;
+        std::string payload, why;
+        switch (read(q, id, payload, why)) {
+          case lookup::absent:
+            records.erase(it);
+            continue;
+          case lookup::malformed:
+            records.erase(it);
+            malformed_to_dead(q, id, payload, why);
+            continue;
+          case lookup::found:
+            break;
+        }
+        auto e = tasks::decode_element(payload, now_unix);
+        if (auto* err = std::get_if<tasks::decode_error>(&e.result)) {
+          s.stream().begin_atomic();
+          to_dead(q, id, r, e.payload(payload), tasks::refuse(task_record_of(id, r), err->reason));
+          s.stream().end_atomic();
+          records.erase(id);
+          continue;
+        }
+        q.rate.consume(now, q.opts.rate);
+        start_attempt(q, id, r, std::get<tasks::task>(e.result), e.payload(payload));
+      }
+      if (h.waiting.empty()) hit = q.blocked.erase(hit);
+      else ++hit;
+    }
+  }
+
+  // A task that waited for its host leaves the line (cancelled, or its envelope deleted).
+  void leave_host_line(queue_state& q, record& r) {
+    if (!r.waiting_host) return;
+    r.waiting_host = false;
+    if (q.waiting_host) --q.waiting_host;  // its id stays in the line, skipped when reached
+  }
+
   // Dispatches as much of one queue as its caps allow.
   void dispatch(queue_state& q) {
     if (stopping || q.retired || q.paused) return;
     const double now_unix = unix_now();
     auto now = clock::now();
+    if (!q.blocked.empty()) drain_hosts(q, now_unix, now);
     while (q.in_flight < q.opts.concurrency && q.rate.allows(now, q.opts.rate)) {
       // Due retries and scheduled tasks first: they have waited longest.
       if (!q.due.empty() && q.due.begin()->first <= now_unix) {
@@ -354,17 +456,32 @@ struct task_manager::impl {
           records.erase(id);
           continue;
         }
+        auto& task = std::get<tasks::task>(e.result);
+        if (r.host.empty()) r.host = tasks::host_key_of(task.url);
+        if (!host_admits(q, id, r, now_unix)) continue;
         q.rate.consume(now, q.opts.rate);
-        start_attempt(q, id, r, std::get<tasks::task>(e.result), e.payload(payload));
+        start_attempt(q, id, r, task, e.payload(payload));
         continue;
       }
       std::string element;
-      s.stream().begin_atomic();
-      if (!pop_pending(q, element)) {
-        s.stream().end_atomic();
-        break;
-      }
+      if (!peek_pending(q, element)) break;
       auto e = tasks::decode_element(element, now_unix);
+      // The oldest task's host is at its cap with a full waiting line: it stays pending
+      // (taken when a slot frees) rather than every task of that host moving to custody.
+      // An open or held host's tasks do move, so that other hosts' tasks behind go on.
+      std::string host_key;
+      if (auto* t0 = std::get_if<tasks::task>(&e.result); t0 && !(t0->run_at && *t0->run_at > now_unix + 0.001)) {
+        host_key = tasks::host_key_of(t0->url);
+        if (auto h = q.hosts.find(host_key); h != q.hosts.end()) {
+          const auto v = h->second.health.admit(now_unix).v;
+          if (v != tasks::host_health::verdict::wait_until &&
+              (v == tasks::host_health::verdict::wait_for_slot || !h->second.waiting.empty()) &&
+              h->second.waiting.size() >= std::max(1u, h->second.health.cap()))
+            break;
+        }
+      }
+      s.stream().begin_atomic();
+      pop_pending(q);
       const std::string_view payload = e.payload(element);
       std::string id = std::move(e.id);
       if (id.empty()) id = new_id();
@@ -389,6 +506,7 @@ struct task_manager::impl {
       record& r = records[id];
       r.queue = q.name;
       r.url = t.url;
+      r.host = std::move(host_key);
       r.callback = t.callback;
       r.max_attempts = tasks::max_attempts_of(t, q.opts);
       if (t.run_at && *t.run_at > now_unix + 0.001) {
@@ -397,6 +515,10 @@ struct task_manager::impl {
         hset(q, id, envelope(id, r, payload));
         q.due.emplace(r.next_run, id);
         ++q.scheduled;
+        s.stream().end_atomic();
+        continue;
+      }
+      if (!host_admits(q, id, r, now_unix, payload)) {
         s.stream().end_atomic();
         continue;
       }
@@ -445,6 +567,23 @@ struct task_manager::impl {
     }
   }
 
+  // What the end of an attempt tells of its host: the breaker, hold and cap move.
+  void host_ended(queue_state& q, record& r, const tasks::http_result& res, double now_unix) {
+    host_entry& h = host_of(q, r);
+    double hold_until = 0;
+    const tasks::host_signal sig = tasks::host_signal_of(res, now_unix, hold_until);
+    std::string error;
+    if (sig != tasks::host_signal::clean && sig != tasks::host_signal::neutral)
+      error = res.error.empty() ? "HTTP " + std::to_string(res.code) : tasks::redact_urls_in(res.error);
+    const auto t = h.health.ended(sig, now_unix, s.cfg().host_limits, hold_until, error);
+    if (t.opened)
+      log_notice("Queue '" + q.name + "': circuit of host " + r.host + " open for " +
+                 std::to_string(s.cfg().host_limits.cooldown) + " s (" + error + ")");
+    else if (t.closed)
+      log_notice("Queue '" + q.name + "': circuit of host " + r.host + " closed");
+    if (!h.waiting.empty()) q.blocked.insert(r.host);
+  }
+
   void on_result(tasks::http_result& res) {
     if (auto cb = callbacks.find(res.ticket); cb != callbacks.end()) {
       if (auto q = queues.find(cb->second.second); q != queues.end() && res.egress_denied) ++q->second.egress_denied;
@@ -469,6 +608,8 @@ struct task_manager::impl {
     queue_state& q = qit->second;
     --q.in_flight;
     dirty = true;
+    const double now_unix = unix_now();
+    host_ended(q, r, res, now_unix);
     if (r.cancelled) {  // its outcome, "cancelled", was published when it was cancelled
       records.erase(it);
       return;
@@ -476,7 +617,8 @@ struct task_manager::impl {
     r.last_code = res.code;
     r.last_error = res.error;
     if (res.egress_denied) ++q.egress_denied;
-    const tasks::decision d = tasks::decide(task_record_of(id, r), res, q.opts, unix_now(), rng);
+    const tasks::decision d = tasks::decide(task_record_of(id, r), res, q.opts, now_unix, rng);
+    if (d.attempt_refunded) --r.attempts;  // the endpoint asked to wait: not an attempt spent
     if (d.attempt_failed) ++q.failed;
     q.attempts.record(res, d.state == tasks::next_state::retrying);
     if (d.state == tasks::next_state::delivered) {
@@ -541,6 +683,7 @@ void task_manager::reconfigure() {
     q.results_channel = name + ":results";
     q.paused_key = name + ":paused";
     q.opts = opts;
+    for (auto& [host, h] : q.hosts) h.health.set_max_cap(opts.per_host);
     // (At construction the databases do not exist yet: recover() reads the pause then.)
     if (s_.db_count() > 0) q.paused = s_.db(0).find(q.paused_key) != nullptr;
     q.history.trim(s_.cfg().task_history_max_len);
@@ -647,6 +790,17 @@ clock::time_point task_manager::next_deadline() const {
   for (auto& [name, q] : impl_->queues) {
     if (!q.replay.empty()) t = std::min(t, q.replay_gate.next(now, s_.cfg().replay_rate));
     if (q.paused) continue;
+    // Hosts whose waiting tasks may go at a known time (a cool-down's end, a hold's end);
+    // those waiting for a slot are woken by the results.
+    for (const auto& key : q.blocked) {
+      auto h = q.hosts.find(key);
+      if (h == q.hosts.end() || q.in_flight >= q.opts.concurrency) continue;
+      const auto a = h->second.health.admit(now_unix);
+      if (a.v == tasks::host_health::verdict::go) t = std::min(t, now);
+      else if (a.v == tasks::host_health::verdict::wait_until)
+        t = std::min(t, now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(
+                                   std::max(0.0, a.until - now_unix) + 0.001)));
+    }
     if (!q.due.empty() && q.in_flight < q.opts.concurrency) {
       double wait = std::max(0.0, q.due.begin()->first - now_unix);
       t = std::min(t, now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(wait)));
@@ -665,6 +819,44 @@ void task_manager::cron() {
   const std::size_t max_len = s_.cfg().task_history_max_len;
   for (auto& [name, q] : impl_->queues)
     if (q.history.size() > max_len) q.history.trim(max_len);
+  // Hosts with nothing to remember are forgotten once a queue has many.
+  const double now = unix_now();
+  for (auto& [name, q] : impl_->queues) {
+    if (q.hosts.size() <= max_remembered_hosts) continue;
+    for (auto it = q.hosts.begin(); it != q.hosts.end();) {
+      if (it->second.waiting.empty() && it->second.health.idle(now)) it = q.hosts.erase(it);
+      else ++it;
+    }
+  }
+}
+
+std::vector<tasks::host_figures> task_manager::host_stats() const {
+  std::vector<tasks::host_figures> out;
+  for (const auto& [name, q] : impl_->queues) {
+    for (const auto& [host, h] : q.hosts) {
+      tasks::host_figures f = h.health.figures();
+      f.host = host;
+      f.queue = name;
+      f.waiting = 0;
+      for (const auto& id : h.waiting) {
+        auto r = impl_->records.find(id);
+        if (r != impl_->records.end() && r->second.waiting_host) ++f.waiting;
+      }
+      out.push_back(std::move(f));
+    }
+  }
+  return out;
+}
+
+std::vector<tasks::host_figures> task_manager::all_host_stats() const {
+  std::vector<tasks::host_figures> all = host_stats();
+  if (shared_host_stats) shared_host_stats(all);
+  tasks::sort_busiest_first(all);
+  return all;
+}
+
+std::string task_manager::hosts_info() const {
+  return tasks::hosts_info(all_host_stats(), s_.cfg().host_info_max, unix_now());
 }
 
 void task_manager::on_flush() {
@@ -675,6 +867,9 @@ void task_manager::on_flush() {
   for (auto& [name, q] : impl_->queues) {
     q.in_flight = q.retrying = q.scheduled = 0;
     q.due.clear();
+    q.hosts.clear();  // the attempts in flight there are forgotten too
+    q.blocked.clear();
+    q.waiting_host = 0;
     q.push_times.clear();
     q.push_times_total = 0;
     impl_->refresh_paused(q);  // SWAPDB may bring a <queue>:paused key in
@@ -708,6 +903,7 @@ std::vector<tasks::queue_stats> task_manager::stats() {
     st.paused = q.paused;
     st.cancelled = q.cancelled;
     st.replaying = q.replay.size();
+    st.extra.emplace_back("waiting_host", std::to_string(q.waiting_host));
     out.push_back(std::move(st));
   }
   return out;
@@ -946,7 +1142,8 @@ bool task_manager::cancel_task(std::string_view id_view) {
     auto qit = d.queues.find(r.queue);
     if (r.cancelled || qit == d.queues.end()) return false;
     auto& q = qit->second;
-    if (r.state != custody_state::in_flight) d.remove_due(q, id, r);
+    if (r.waiting_host) d.leave_host_line(q, r);
+    else if (r.state != custody_state::in_flight) d.remove_due(q, id, r);
     std::string env = d.hdel(q, id);
     ++q.cancelled;
     log_verbose("Task " + id + " of queue '" + q.name + "' cancelled (" + tasks::state_name(r.state) + ")");
