@@ -225,6 +225,7 @@ struct shared_queue::impl {
   tasks::rate_gate rate;
   std::unordered_map<std::string, host_entry> hosts;
   std::size_t in_lines = 0;  // tasks in hosts' lines (counted against concurrency when taking)
+  static constexpr double probe_recheck_s = 0.25;
 
   bool forwarding = false, forward_posted = false;
   std::vector<std::string> fwd_batch;  // oldest first; kept until acknowledged
@@ -385,6 +386,11 @@ struct shared_queue::impl {
     } else if (a.v == tasks::host_health::verdict::wait_until) {
       t.waits_host = true;
       park(seq, t, a.until);
+    } else if (h.health.state() != tasks::circuit_state::closed) {
+      // A probe is out: looked at again shortly (not in a line, which would count
+      // against taking other hosts' tasks for as long as the probe runs).
+      t.waits_host = true;
+      park(seq, t, now + probe_recheck_s);
     } else {
       t.waits_host = true;
       t.st = task_state::waiting;

@@ -48,30 +48,43 @@ host_signal host_signal_of(const http_result& r, double now, double& hold_until)
 }
 
 std::string host_key_of(std::string_view url) {
-  const std::size_t sep = url.find("://");
-  if (sep == std::string_view::npos || sep == 0) return {};
-  bool https = sep == 5 && (url[4] == 's' || url[4] == 'S');
-  std::string_view auth = url.substr(sep + 3);
-  auth = auth.substr(0, auth.find_first_of("/?#"));
-  if (auto at = auth.find('@'); at != std::string_view::npos) auth = auth.substr(at + 1);
-  std::string_view host, port;
+  // One pass over the bytes (this runs once per dispatched task): the scheme up to "://",
+  // then the authority up to the first of "/?#", its userinfo ending at its first '@'.
+  const std::size_t n = url.size();
+  std::size_t i = 0;
+  while (i < n && url[i] != ':' && url[i] != '/') ++i;
+  if (i == 0 || i + 3 > n || url[i] != ':' || url[i + 1] != '/' || url[i + 2] != '/') return {};
+  const bool https = i == 5 && (url[4] == 's' || url[4] == 'S');
+  std::size_t begin = i + 3, end = begin, at = std::string_view::npos;
+  for (; end < n; ++end) {
+    const char c = url[end];
+    if (c == '/' || c == '?' || c == '#') break;
+    if (c == '@' && at == std::string_view::npos) at = end;
+  }
+  if (at != std::string_view::npos) begin = at + 1;
+  const std::string_view auth = url.substr(begin, end - begin);
+  std::size_t host_end = auth.size(), port_begin = auth.size();
   if (!auth.empty() && auth[0] == '[') {
     const std::size_t close = auth.find(']');
     if (close == std::string_view::npos) return {};
-    host = auth.substr(0, close + 1);
-    if (close + 1 < auth.size() && auth[close + 1] == ':') port = auth.substr(close + 2);
+    host_end = close + 1;
+    if (host_end < auth.size() && auth[host_end] == ':') port_begin = host_end + 1;
   } else {
-    const std::size_t colon = auth.find(':');
-    host = auth.substr(0, colon);
-    if (colon != std::string_view::npos) port = auth.substr(colon + 1);
+    for (std::size_t k = 0; k < auth.size(); ++k)
+      if (auth[k] == ':') {
+        host_end = k;
+        port_begin = k + 1;
+        break;
+      }
   }
-  if (host.empty()) return {};
-  std::string key;
-  key.reserve(host.size() + 6);
-  for (char c : host) key += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-  key += ':';
-  if (port.empty()) key += https ? "443" : "80";
-  else key += port;
+  if (host_end == 0) return {};
+  const std::string_view port = port_begin < auth.size() ? auth.substr(port_begin) : std::string_view(https ? "443" : "80");
+  std::string key(host_end + 1 + port.size(), ':');
+  for (std::size_t k = 0; k < host_end; ++k) {
+    const char c = auth[k];
+    key[k] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  std::copy(port.begin(), port.end(), key.begin() + static_cast<std::ptrdiff_t>(host_end + 1));
   return key;
 }
 

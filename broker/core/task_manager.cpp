@@ -61,6 +61,8 @@ constexpr std::size_t max_remembered_hosts = 256;
 struct task_manager::impl {
   explicit impl(server& srv) : s(srv) {}
 
+  struct host_entry;
+
   struct record {
     std::string queue;
     custody_state state = custody_state::in_flight;
@@ -76,6 +78,10 @@ struct task_manager::impl {
     bool cancelled = false;  // cancelled while in flight: its attempt ends unreported
     std::string host;        // host:port of url (tasks::host_key_of)
     bool waiting_host = false;  // in its host's waiting line (not in `due`)
+    // Its host's entry, valid while the queue's host_generation is host_gen (entries are
+    // only erased by cron and FLUSHALL, which bump it): saves a lookup per step.
+    host_entry* host_ptr = nullptr;
+    std::uint64_t host_gen = 0;
   };
 
   // A destination host of one queue: its breaker, hold and cap (tasks/host_health.hpp),
@@ -108,8 +114,10 @@ struct task_manager::impl {
     tasks::token_bucket replay_gate;  // replay-rate
     // Destination hosts, and those with tasks waiting for them.
     std::unordered_map<std::string, host_entry> hosts;
+    std::uint64_t host_generation = 1;  // bumped when entries of `hosts` are erased
     std::set<std::string> blocked;
     std::size_t waiting_host = 0;
+    std::string last_url, last_host;    // the last URL's host key (tasks mostly share a few)
   };
 
   // An envelope looked up in Q:inflight.
@@ -342,10 +350,21 @@ struct task_manager::impl {
     outgoing.push_back(std::move(req));
   }
 
+  const std::string& host_key(queue_state& q, std::string_view url) {
+    if (url != q.last_url) {
+      q.last_url.assign(url);
+      q.last_host = tasks::host_key_of(url);
+    }
+    return q.last_host;
+  }
+
   host_entry& host_of(queue_state& q, record& r) {
-    if (r.host.empty()) r.host = tasks::host_key_of(r.url);
+    if (r.host_ptr && r.host_gen == q.host_generation) return *r.host_ptr;
+    if (r.host.empty()) r.host = host_key(q, r.url);
     auto it = q.hosts.find(r.host);
     if (it == q.hosts.end()) it = q.hosts.emplace(r.host, host_entry{tasks::host_health(q.opts.per_host), {}}).first;
+    r.host_ptr = &it->second;  // unordered_map nodes stay put on rehash
+    r.host_gen = q.host_generation;
     return it->second;
   }
 
@@ -457,7 +476,7 @@ struct task_manager::impl {
           continue;
         }
         auto& task = std::get<tasks::task>(e.result);
-        if (r.host.empty()) r.host = tasks::host_key_of(task.url);
+        if (r.host.empty()) r.host = host_key(q, task.url);
         if (!host_admits(q, id, r, now_unix)) continue;
         q.rate.consume(now, q.opts.rate);
         start_attempt(q, id, r, task, e.payload(payload));
@@ -468,13 +487,14 @@ struct task_manager::impl {
       auto e = tasks::decode_element(element, now_unix);
       // The oldest task's host is at its cap with a full waiting line: it stays pending
       // (taken when a slot frees) rather than every task of that host moving to custody.
-      // An open or held host's tasks do move, so that other hosts' tasks behind go on.
-      std::string host_key;
+      // An open, half-open or held host's tasks do move, so that other hosts' tasks
+      // behind go on.
+      std::string key;
       if (auto* t0 = std::get_if<tasks::task>(&e.result); t0 && !(t0->run_at && *t0->run_at > now_unix + 0.001)) {
-        host_key = tasks::host_key_of(t0->url);
-        if (auto h = q.hosts.find(host_key); h != q.hosts.end()) {
+        key = host_key(q, t0->url);
+        if (auto h = q.hosts.find(key); h != q.hosts.end()) {
           const auto v = h->second.health.admit(now_unix).v;
-          if (v != tasks::host_health::verdict::wait_until &&
+          if (h->second.health.state() == tasks::circuit_state::closed && v != tasks::host_health::verdict::wait_until &&
               (v == tasks::host_health::verdict::wait_for_slot || !h->second.waiting.empty()) &&
               h->second.waiting.size() >= std::max(1u, h->second.health.cap()))
             break;
@@ -506,7 +526,7 @@ struct task_manager::impl {
       record& r = records[id];
       r.queue = q.name;
       r.url = t.url;
-      r.host = std::move(host_key);
+      r.host = std::move(key);
       r.callback = t.callback;
       r.max_attempts = tasks::max_attempts_of(t, q.opts);
       if (t.run_at && *t.run_at > now_unix + 0.001) {
@@ -796,7 +816,7 @@ clock::time_point task_manager::next_deadline() const {
       auto h = q.hosts.find(key);
       if (h == q.hosts.end() || q.in_flight >= q.opts.concurrency) continue;
       const auto a = h->second.health.admit(now_unix);
-      if (a.v == tasks::host_health::verdict::go) t = std::min(t, now);
+      if (a.v == tasks::host_health::verdict::go) t = std::min(t, std::max(now, q.rate.next_allowed()));
       else if (a.v == tasks::host_health::verdict::wait_until)
         t = std::min(t, now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(
                                    std::max(0.0, a.until - now_unix) + 0.001)));
@@ -823,6 +843,7 @@ void task_manager::cron() {
   const double now = unix_now();
   for (auto& [name, q] : impl_->queues) {
     if (q.hosts.size() <= max_remembered_hosts) continue;
+    ++q.host_generation;
     for (auto it = q.hosts.begin(); it != q.hosts.end();) {
       if (it->second.waiting.empty() && it->second.health.idle(now)) it = q.hosts.erase(it);
       else ++it;
@@ -868,6 +889,7 @@ void task_manager::on_flush() {
     q.in_flight = q.retrying = q.scheduled = 0;
     q.due.clear();
     q.hosts.clear();  // the attempts in flight there are forgotten too
+    ++q.host_generation;
     q.blocked.clear();
     q.waiting_host = 0;
     q.push_times.clear();
