@@ -18,8 +18,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (TARGET, HttpEndpoint, Outcomes, RawConn, Respq, free_port, parse_info, run_tests,  # noqa: E402
-                     task_info, wait_until)
+from harness import (TARGET, HttpEndpoint, Outcomes, RawConn, RedisServer, Respq, free_port, parse_info,  # noqa: E402
+                     run_tests, task_info, wait_until)
+from link_helpers import sidecar  # noqa: E402
 
 if TARGET != "respq":
     print(f"SKIP: HTTP workers are respq's own (target: {TARGET})")
@@ -215,6 +216,46 @@ def test_the_cap_shrinks_under_429s_and_grows_back(s):
             assert h["state"] == "closed", h
     finally:
         s.c.config_set("host-failures-to-open", "3")
+
+
+# ---- shared queues ----------------------------------------------------------------------
+
+def test_a_shared_queue_keeps_the_same_host_state():
+    """The same breaker for a queue shared through an upstream Redis: its failing host
+    opens, its tasks wait without spending attempts, the other host's tasks go on, and
+    the probe closes it once the host answers."""
+    bad_port = free_port()
+    bad_addr = f"127.0.0.1:{bad_port}"
+    with RedisServer() as up, HttpEndpoint(server="python") as good, \
+            sidecar(up, "A", "--http-queue", "tasks", "off", "--http-queue", "sq", "shared", "yes", "per-host", "4",
+                    "retries", "3", "backoff-min", "0.05", "backoff-max", "0.1",
+                    "--host-failures-to-open", "3", "--host-cooldown", str(COOLDOWN)) as a:
+        c = a.client()
+        with Outcomes(a, "sq") as out:
+            c.lpush("sq", *[json.dumps({"url": f"http://127.0.0.1:{bad_port}/down", "id": f"sbad-{i}"})
+                            for i in range(10)])
+            wait_until(lambda: (host(c, "sq", bad_addr) or {}).get("state") == "open", timeout=15,
+                       what="the shared queue's failing host to open")
+            opened_at = time.time()
+            c.lpush("sq", *[json.dumps({"url": good.url("/fine"), "id": f"sgood-{i}"}) for i in range(50)])
+            for i in range(50):
+                out.wait(id=f"sgood-{i}", status="delivered", timeout=15)
+            time.sleep(2 * COOLDOWN)
+            window = time.time() - opened_at
+            failed = [o for o in out.all() if o["id"].startswith("sbad-") and o["status"] in ("retrying", "dead")]
+            probes = int(window / COOLDOWN) + 2
+            assert len(failed) <= 4 + 2 + probes, \
+                f"{len(failed)} attempts spent in {window:.1f} s with the circuit open (at most 6 + {probes})"
+            assert not [o for o in failed if o["status"] == "dead"], failed
+            st = host(c, "sq", bad_addr)
+            assert st["state"] in ("open", "half_open") and int(st["opened"]) >= 2, st
+            assert task_info(a.port, "sq")["waiting_host"] != "0" or st["state"] == "half_open", task_info(a.port, "sq")
+            with HttpEndpoint(server="python", port=bad_port) as back:
+                for i in range(10):
+                    out.wait(id=f"sbad-{i}", status="delivered", timeout=COOLDOWN * 4 + 15)
+                assert host(c, "sq", bad_addr)["state"] == "closed"
+                assert len(back.requests(path="/down")) == 10
+        assert up.client().llen("sq:dead") == 0
 
 
 # ---- config, admin ----------------------------------------------------------------------
