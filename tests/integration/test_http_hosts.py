@@ -120,7 +120,7 @@ def test_a_failing_host_opens_its_circuit_without_spending_attempts_while_the_ot
                    what="the failing host's circuit to open")
         opened_at = time.time()
         h = host(s.c, "flow", bad_addr)
-        assert int(h["failures"]) >= 3 and "refused" in h["last_error"].lower(), h
+        assert int(h["failures"]) >= 3 and "connect" in h["last_error"].lower(), h  # refused, or couldn't connect
         assert int(h["waiting"]) > 0, f"tasks wait for the host: {h}"
 
         # The other host, meanwhile: at full speed (generous margin for a shared machine).
