@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "admin/event_hub.hpp"
+#include "admin/hosts.hpp"
 #include "admin/metrics.hpp"
 #include "broker/core/log.hpp"
 #include "broker/core/server.hpp"
@@ -185,6 +186,15 @@ struct admin_server::impl {
     auto queues = bridge.call([this](core::server& srv) { return sources.queues(srv); });
     if (!queues) return fail(res, 503, "the broker did not answer in time");
     res.set_content(queues_json(*queues), json_type);
+  }
+
+  void get_hosts(httplib::Response& res) {
+    auto hosts = bridge.call([](core::server& srv) {
+      return std::make_pair(srv.tasks().all_host_stats(), static_cast<std::size_t>(srv.cfg().host_info_max));
+    });
+    if (!hosts) return fail(res, 503, "the broker did not answer in time");
+    const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    res.set_content(hosts_json(std::move(hosts->first), hosts->second, now), json_type);
   }
 
   void post_tasks(const httplib::Request& req, httplib::Response& res, const std::string& queue) {
@@ -376,6 +386,7 @@ struct admin_server::impl {
     svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) { return check(req, res); });
     svr.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) { get_metrics(res); });
     svr.Get("/api/queues", [this](const httplib::Request&, httplib::Response& res) { get_queues(res); });
+    svr.Get("/api/hosts", [this](const httplib::Request&, httplib::Response& res) { get_hosts(res); });
     svr.Post(R"(/api/queues/([^/]+)/tasks)", [this](const httplib::Request& req, httplib::Response& res) {
       post_tasks(req, res, req.matches[1].str());
     });

@@ -131,6 +131,80 @@ class family {
   bool started_ = false;
 };
 
+// The destination hosts: the first host_label_max (the busiest) by name, the rest of
+// each queue summed under host="other", so the label's values stay bounded whatever
+// URLs tasks carry. (A sum of counters over a changing set of hosts may go down when a
+// named host drops into "other" or back; the named hosts' counters do not.)
+void render_hosts(std::string& out, const core::server_figures& f) {
+  struct row {
+    std::string queue;
+    std::string_view host;
+    std::uint64_t in_flight = 0, waiting = 0, cap = 0, failures = 0, opened = 0, attempts = 0;
+    std::uint64_t states[3] = {0, 0, 0};  // closed, open, half_open
+  };
+  std::vector<row> rows;
+  std::vector<std::size_t> other_of_queue;  // index into rows, by first appearance
+  std::vector<std::string> other_queues;
+  for (std::size_t i = 0; i < f.hosts.size(); ++i) {
+    const auto& h = f.hosts[i];
+    row* r = nullptr;
+    if (i < f.host_label_max) {
+      rows.push_back(row{h.queue, h.host});
+      r = &rows.back();
+    } else {
+      std::size_t k = 0;
+      while (k < other_queues.size() && other_queues[k] != h.queue) ++k;
+      if (k == other_queues.size()) {
+        other_queues.push_back(h.queue);
+        rows.push_back(row{h.queue, "other"});
+        other_of_queue.push_back(rows.size() - 1);
+      }
+      r = &rows[other_of_queue[k]];
+    }
+    r->in_flight += h.in_flight;
+    r->waiting += h.waiting;
+    r->cap += h.cap;
+    r->failures += h.failures;
+    r->opened += h.opened;
+    r->attempts += h.attempts;
+    ++r->states[static_cast<int>(h.state)];
+  }
+  {
+    family m(out, "respq_host_in_flight", "gauge", "Attempts in flight to a destination host (host:port) of a queue.");
+    for (const auto& r : rows) m.sample({{"queue", r.queue}, {"host", r.host}}, number(r.in_flight));
+  }
+  {
+    family m(out, "respq_host_waiting", "gauge",
+             "Tasks waiting for their host (open circuit, Retry-After hold, or at its cap), no attempt spent.");
+    for (const auto& r : rows) m.sample({{"queue", r.queue}, {"host", r.host}}, number(r.waiting));
+  }
+  {
+    family m(out, "respq_host_concurrency_cap", "gauge",
+             "The adaptive cap on attempts in flight to the host (between 1 and the queue's per-host).");
+    for (const auto& r : rows) m.sample({{"queue", r.queue}, {"host", r.host}}, number(r.cap));
+  }
+  {
+    family m(out, "respq_host_circuit", "gauge",
+             "Hosts whose circuit is in each state (closed, open, half_open); 1 or 0 for a named host.");
+    static const char* const names[] = {"closed", "open", "half_open"};
+    for (const auto& r : rows)
+      for (int s = 0; s < 3; ++s) m.sample({{"queue", r.queue}, {"host", r.host}, {"state", names[s]}}, number(r.states[s]));
+  }
+  {
+    family m(out, "respq_host_failures_total", "counter",
+             "Failed attempts at the host: connection errors, timeouts, 5xx, 408 and 429 (not Retry-After holds).");
+    for (const auto& r : rows) m.sample({{"queue", r.queue}, {"host", r.host}}, number(r.failures));
+  }
+  {
+    family m(out, "respq_host_circuit_opened_total", "counter", "Times the host's circuit opened.");
+    for (const auto& r : rows) m.sample({{"queue", r.queue}, {"host", r.host}}, number(r.opened));
+  }
+  {
+    family m(out, "respq_host_attempts_total", "counter", "Attempts started at the host.");
+    for (const auto& r : rows) m.sample({{"queue", r.queue}, {"host", r.host}}, number(r.attempts));
+  }
+}
+
 }  // namespace
 
 std::string escape_label(std::string_view v) {
@@ -214,6 +288,7 @@ void render_metrics(const core::server_figures& f, std::string& out) {
     family m(out, "respq_http_request_duration_seconds", "histogram", "Duration of the HTTP request of an attempt.");
     for (const auto& q : f.queues) m.histogram(q.name, q.attempts.duration);
   }
+  render_hosts(out, f);
   {
     family m(out, "respq_connected_clients", "gauge", "Client connections (INFO connected_clients).");
     m.sample({}, number(f.clients.connected));

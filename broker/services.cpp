@@ -41,6 +41,8 @@ struct services::impl {
     core::server_figures f;
     f.version = RESPQ_VERSION;
     f.queues = queue_stats();
+    f.hosts = s.tasks().all_host_stats();
+    f.host_label_max = s.cfg().host_info_max;
     f.clients = core::clients_of(s);
     const auto now = std::chrono::steady_clock::now();
     if (now - used_memory_at >= std::chrono::seconds(1)) {

@@ -362,6 +362,10 @@ std::string link::start() {
       if (q->cancel_task(id)) return true;
     return false;
   };
+  d.s.tasks().shared_host_stats = [g](std::vector<tasks::host_figures>& out) {
+    if (!*g) return;
+    for (const auto& [name, q] : (*g)->queues) q->host_stats(out);
+  };
   auto drain = [g] {
     if (!*g) return;
     (*g)->draining = true;
@@ -449,6 +453,7 @@ void link::stop() {
   d.s.tasks().shared_stats = nullptr;
   d.s.tasks().shared_find = nullptr;
   d.s.tasks().shared_cancel = nullptr;
+  d.s.tasks().shared_host_stats = nullptr;
   d.s.stream().remove_sink(&d);
   for (auto& [name, q] : d.queues) q->stop();
   for (auto& q : d.retired) q->stop();

@@ -7,6 +7,7 @@
 #include <array>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -18,6 +19,7 @@
 #include "broker/core/log.hpp"
 #include "broker/core/server.hpp"
 #include "redis-compat/mirror_stream.hpp"
+#include "tasks/host_health.hpp"
 #include "tasks/http_request.hpp"
 #include "tasks/lifecycle.hpp"
 #include "tasks/queue_stats.hpp"
@@ -160,6 +162,16 @@ struct shared_queue::impl {
     // Set when it started leaving custody (finalizing): what it became (delivered, dead,
     // cancelled, retrying, scheduled, duplicate).
     const char* final_state = "";
+    std::string host;           // host:port of its URL (tasks::host_key_of)
+    bool in_host_line = false;  // waiting for a slot at its host (not in `due`)
+    bool waits_host = false;    // waiting for its host (a slot, a cool-down, a hold)
+  };
+
+  // A destination host (tasks/host_health.hpp, as for local queues), and the tasks held
+  // here that wait for a slot there, oldest first.
+  struct host_entry {
+    tasks::host_health health;
+    std::deque<std::uint64_t> waiting;
   };
 
   // What the finalize script does for a task leaving this sidecar's custody: removes it
@@ -215,6 +227,9 @@ struct shared_queue::impl {
   bool draining = false;  // shutdown's grace period: finish what is in flight, start nothing
   std::size_t in_flight = 0, waiting = 0;
   tasks::rate_gate rate;
+  std::unordered_map<std::string, host_entry> hosts;
+  std::size_t in_lines = 0;  // tasks in hosts' lines (counted against concurrency when taking)
+  static constexpr double probe_recheck_s = 0.25;
 
   bool forwarding = false, forward_posted = false;
   std::vector<std::string> fwd_batch;  // oldest first; kept until acknowledged
@@ -356,8 +371,74 @@ struct shared_queue::impl {
       park_upstream(seq, t, tasks::custody_state::scheduled, *t.task.run_at, {});
       return;
     }
-    if (!draining && in_flight < opts.concurrency) start_attempt(seq, t);
+    t.host = tasks::host_key_of(t.task.url);
+    if (!draining && in_flight < opts.concurrency) start_if_host_admits(seq, t, now);
     else park(seq, t, now);
+  }
+
+  host_entry& host_of(const held_task& t) {
+    auto it = hosts.find(t.host);
+    if (it == hosts.end()) it = hosts.emplace(t.host, host_entry{tasks::host_health(opts.per_host), {}}).first;
+    return it->second;
+  }
+
+  // Starts the attempt when its host admits one; else the task waits here without an
+  // attempt spent: until a known time (open circuit, hold) in `due`, or for a slot in its
+  // host's line.
+  void start_if_host_admits(std::uint64_t seq, held_task& t, double now) {
+    host_entry& h = host_of(t);
+    const auto a = h.health.admit(now);
+    if (a.v == tasks::host_health::verdict::go && h.waiting.empty()) {
+      start_attempt(seq, t);
+    } else if (a.v == tasks::host_health::verdict::wait_until) {
+      t.waits_host = true;
+      park(seq, t, a.until);
+    } else if (h.health.state() != tasks::circuit_state::closed) {
+      // A probe is out: looked at again shortly (not in a line, which would count
+      // against taking other hosts' tasks for as long as the probe runs).
+      t.waits_host = true;
+      park(seq, t, now + probe_recheck_s);
+    } else {
+      t.waits_host = true;
+      t.st = task_state::waiting;
+      t.in_host_line = true;
+      h.waiting.push_back(seq);
+      ++waiting;
+      ++in_lines;
+    }
+  }
+
+  // The tasks in a host's line, while it and the queue admit attempts.
+  void drain_host(host_entry& h) {
+    const double now = unix_now();
+    const auto tnow = clock::now();
+    while (!stopping && !draining && !h.waiting.empty() && in_flight < opts.concurrency && rate_allows(tnow) &&
+           h.health.admit(now).v == tasks::host_health::verdict::go && !paused()) {
+      const std::uint64_t seq = h.waiting.front();
+      h.waiting.pop_front();
+      auto it = custody.find(seq);
+      if (it == custody.end() || it->second.st != task_state::waiting || !it->second.in_host_line) continue;
+      it->second.in_host_line = false;
+      if (waiting) --waiting;
+      if (in_lines) --in_lines;
+      rate_consume(tnow);
+      start_attempt(seq, it->second);
+    }
+  }
+
+  void drain_hosts() {
+    for (auto& [key, h] : hosts)
+      if (!h.waiting.empty()) drain_host(h);
+  }
+
+  // Hosts with nothing to remember are forgotten once the queue has many (cron).
+  void forget_idle_hosts() {
+    if (hosts.size() <= 256) return;
+    const double now = unix_now();
+    for (auto it = hosts.begin(); it != hosts.end();) {
+      if (it->second.waiting.empty() && it->second.health.idle(now)) it = hosts.erase(it);
+      else ++it;
+    }
   }
 
   void park(std::uint64_t seq, held_task& t, double at) {
@@ -369,6 +450,8 @@ struct shared_queue::impl {
   }
 
   void start_attempt(std::uint64_t seq, held_task& t) {
+    host_of(t).health.started(unix_now());
+    t.waits_host = false;
     t.st = task_state::in_flight;
     ++t.attempts;
     t.log.started(t.attempts, unix_now());
@@ -520,6 +603,7 @@ struct shared_queue::impl {
     if (orphan_tickets.erase(res.ticket)) {
       // Its task was reclaimed by another sidecar while this one ran it.
       if (in_flight) --in_flight;
+      drain_hosts();
       run_due();
       take();
       return;
@@ -534,7 +618,23 @@ struct shared_queue::impl {
     if (in_flight) --in_flight;
     t.last_code = res.code;
     if (res.egress_denied) ++egress_denied;
-    const tasks::decision d = tasks::decide(task_record_of(t), res, opts, unix_now(), rng);
+    const double now = unix_now();
+    host_entry& h = host_of(t);
+    {
+      double hold_until = 0;
+      const tasks::host_signal sig = tasks::host_signal_of(res, now, hold_until);
+      std::string error;
+      if (sig != tasks::host_signal::clean && sig != tasks::host_signal::neutral)
+        error = res.error.empty() ? "HTTP " + std::to_string(res.code) : tasks::redact_urls_in(res.error);
+      const auto tr = h.health.ended(sig, now, ctx.s.cfg().host_limits, hold_until, error);
+      if (tr.opened)
+        core::log_notice("Shared queue '" + name + "': circuit of host " + t.host + " open for " +
+                         std::to_string(ctx.s.cfg().host_limits.cooldown) + " s (" + error + ")");
+      else if (tr.closed)
+        core::log_notice("Shared queue '" + name + "': circuit of host " + t.host + " closed");
+    }
+    const tasks::decision d = tasks::decide(task_record_of(t), res, opts, now, rng);
+    if (d.attempt_refunded) --t.attempts;  // the endpoint asked to wait: not an attempt spent
     if (d.attempt_failed) ++failed;
     attempts.record(res, d.state == tasks::next_state::retrying);
     t.log.finished(res.code, tasks::redact_urls_in(res.error), res.duration_ms,
@@ -555,6 +655,7 @@ struct shared_queue::impl {
         finalize(seq, dead_json(t, d), tasks::outcome_json(d.outcome));
         break;
     }
+    drain_hosts();
     run_due();
     take();
   }
@@ -585,7 +686,12 @@ struct shared_queue::impl {
       due.erase(due.begin());
       if (waiting) --waiting;
       auto it = custody.find(seq);
-      if (it == custody.end() || it->second.st != task_state::waiting) continue;
+      if (it == custody.end() || it->second.st != task_state::waiting || it->second.in_host_line) continue;
+      host_entry& h = host_of(it->second);
+      if (h.health.admit(now).v != tasks::host_health::verdict::go || !h.waiting.empty()) {
+        start_if_host_admits(seq, it->second, now);  // waits again, without an attempt
+        continue;
+      }
       rate_consume(tnow);
       start_attempt(seq, it->second);
     }
@@ -621,7 +727,7 @@ struct shared_queue::impl {
     }
     if (draining) return;
     if (paused()) return;  // a take already waiting may still bring one task
-    if (in_flight >= opts.concurrency || due_ready()) return;
+    if (in_flight + in_lines >= opts.concurrency || due_ready()) return;
     auto now = clock::now();
     if (!rate_allows(now)) {
       if (!take_timer.armed()) take_timer.at(rate.next_allowed(), [this] { take(); });
@@ -630,7 +736,7 @@ struct shared_queue::impl {
     // While the queue has work (the last take found some) and no rate applies, up to
     // burst_max non-blocking LMOVEs go out pipelined, one per free slot: one round trip
     // takes many tasks. An empty answer goes back to one BLMOVE, which waits.
-    const std::size_t free = opts.concurrency - in_flight;
+    const std::size_t free = opts.concurrency - in_flight - in_lines;
     if (queue_had_work && opts.rate <= 0 && free > 1) {
       const std::size_t n = std::min<std::size_t>(free, burst_max);
       taking = true;
@@ -752,7 +858,8 @@ struct shared_queue::impl {
         by_ticket.erase(t.ticket);
         orphan_tickets.insert(t.ticket);
       } else if (t.st == task_state::waiting) {
-        due.erase(std::make_pair(t.next_run, seq));
+        if (!t.in_host_line) due.erase(std::make_pair(t.next_run, seq));  // else skipped when its line reaches it
+        else if (in_lines) --in_lines;
         if (waiting) --waiting;
       }
       ++lost_to_reclaim;
@@ -1024,6 +1131,8 @@ std::size_t shared_queue::requests_in_flight() const { return impl_->in_flight; 
 
 void shared_queue::reconfigure(const core::queue_options& opts) {
   impl_->opts = opts;
+  for (auto& [key, h] : impl_->hosts) h.health.set_max_cap(opts.per_host);
+  impl_->drain_hosts();
   impl_->run_due();
   impl_->take();
 }
@@ -1051,6 +1160,8 @@ void shared_queue::cron() {
   d.forward();
   d.move_due();
   d.scan_step();
+  d.forget_idle_hosts();
+  d.drain_hosts();
   d.run_due();
   d.take();
 }
@@ -1161,10 +1272,16 @@ bool shared_queue::cancel_task(std::string_view id) {
       d.orphan_tickets.insert(t.ticket);
       break;
     case impl::task_state::waiting:
-      d.due.erase({t.next_run, seq});
+      if (!t.in_host_line) {
+        d.due.erase({t.next_run, seq});
+      } else {  // its id stays in the host's line, skipped when reached
+        t.in_host_line = false;
+        if (d.in_lines) --d.in_lines;
+      }
       if (d.waiting) --d.waiting;
       break;
   }
+  t.waits_host = false;
   ++d.cancelled;
   core::log_verbose("Task " + t.id + " of shared queue '" + d.name + "' cancelled");
   t.final_state = "cancelled";
@@ -1174,6 +1291,18 @@ bool shared_queue::cancel_task(std::string_view id) {
 }
 
 const std::string& shared_queue::name() const { return impl_->name; }
+
+void shared_queue::host_stats(std::vector<tasks::host_figures>& out) const {
+  const auto& d = *impl_;
+  for (const auto& [key, h] : d.hosts) {
+    tasks::host_figures f = h.health.figures();
+    f.host = key;
+    f.queue = d.name;
+    for (std::uint64_t seq : h.waiting)
+      if (auto it = d.custody.find(seq); it != d.custody.end() && it->second.in_host_line) ++f.waiting;
+    out.push_back(std::move(f));
+  }
+}
 std::size_t shared_queue::held() const { return impl_->custody.size(); }
 
 tasks::queue_stats shared_queue::stats() const {
@@ -1189,10 +1318,12 @@ tasks::queue_stats shared_queue::stats() const {
   // for a free slot.
   st.retrying = d.upstream_retrying;
   st.scheduled = d.upstream_scheduled;
+  std::size_t waiting_host = 0;
   for (const auto& [seq, t] : d.custody) {
     if (t.st != impl::task_state::waiting) continue;
     if (t.attempts > 0) ++st.retrying;
     else ++st.scheduled;
+    if (t.waits_host) ++waiting_host;
   }
   st.reclaimed = d.reclaimed;
   st.cancelled = d.cancelled;
@@ -1219,6 +1350,7 @@ tasks::queue_stats shared_queue::stats() const {
   extra("taken", d.taken);
   extra("recovered", d.recovered);
   extra("waiting", d.waiting);
+  extra("waiting_host", waiting_host);
   extra("finishing", d.finals.size());
   extra("duplicates", d.duplicates);
   extra("forward_resends", d.forward_resends);

@@ -90,6 +90,7 @@ namespace respq::tasks {
 struct http_request;
 struct http_result;
 struct queue_stats;
+struct host_figures;
 }  // namespace respq::tasks
 
 namespace respq::redis_compat {
@@ -156,6 +157,8 @@ class shared_queue {
   std::size_t held() const;
   // Its figures for INFO tasks, in the same struct as the local queues'.
   tasks::queue_stats stats() const;
+  // Its destination hosts, for INFO hosts and /metrics (appended to `out`).
+  void host_stats(std::vector<tasks::host_figures>& out) const;
 
  private:
   struct impl;

@@ -48,22 +48,28 @@ decision decide(const task_record& t, const http_result& r, const queue_options&
     switch (classify_attempt(r.code, transport_error)) {
       case attempt_outcome::delivered:
         return d;
-      case attempt_outcome::retry:
+      case attempt_outcome::retry: {
         d.attempt_failed = true;
-        if (t.attempts < t.max_attempts) {
-          const double backoff = backoff_delay_at(t.attempts, q.backoff_min, q.backoff_max, jitter_u);
-          std::optional<double> retry_after;
-          if (r.retry_after) retry_after = parse_retry_after(*r.retry_after, now);
+        std::optional<double> retry_after;
+        if (r.retry_after) retry_after = parse_retry_after(*r.retry_after, now);
+        // The endpoint asked to come back later (429/503 with Retry-After): that answer
+        // costs no attempt; the host is held until then (tasks/host_health.hpp).
+        d.attempt_refunded = (r.code == 429 || r.code == 503) && !transport_error && retry_after && *retry_after > 0;
+        const int spent = d.attempt_refunded ? t.attempts - 1 : t.attempts;
+        if (spent < t.max_attempts) {
+          const double backoff = backoff_delay_at(std::max(spent, 1), q.backoff_min, q.backoff_max, jitter_u);
           const double delay = retry_delay(backoff, retry_after, std::max(q.backoff_max, retry_after_cap_s));
           d.state = next_state::retrying;
           d.next_run = now + delay;
           d.outcome.status = "retrying";
+          d.outcome.attempts = spent;
           d.outcome.next_run = d.next_run;
           d.outcome.error = transport_error ? hidden(r.error) : "HTTP " + std::to_string(r.code);
           return d;
         }
         d.reason = "attempts exhausted (" + std::to_string(t.attempts) + ")";
         break;
+      }
       case attempt_outcome::failed:
         d.attempt_failed = true;
         d.reason = "HTTP " + std::to_string(r.code) + " is final";

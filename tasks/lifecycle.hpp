@@ -11,6 +11,9 @@
 //   transport error, timeout, 408, 425,   retrying, after max(backoff with full jitter,
 //   429, 5xx, with attempts left          Retry-After) capped at max(backoff-max, 1 h)
 //   the same with no attempt left         dead: "attempts exhausted (N)"
+//   429 or 503 with a Retry-After in the  retrying at the Retry-After's time, the attempt
+//   future                                refunded (attempts left or not): the endpoint
+//                                         asked to wait, as Cloud Tasks treats it
 //   1xx, 3xx, other 4xx (410 Gone too,    dead: "HTTP <code> is final" (a 3xx is only
 //   as Standard Webhooks asks)            followed when the task sets follow_redirects)
 //   redirect to a refused scheme          dead at once: the engine's reason
@@ -48,6 +51,8 @@ enum class next_state { delivered, retrying, dead };
 struct decision {
   next_state state = next_state::delivered;
   bool attempt_failed = false;  // the attempt did not deliver (the queue's "failed" figure)
+  bool attempt_refunded = false;  // 429/503 with Retry-After: the attempt is not counted
+                                  // (the caller takes it back off the task's attempts)
   double next_run = 0;          // retrying: unix seconds of the next attempt
   std::string reason;           // dead: why, for the dead letter and the log
   std::string dead_error;       // dead: the transport error, for the dead letter ("" after an HTTP answer)

@@ -239,7 +239,7 @@ const info_section sections[] = {
     {"cpu", "CPU", true},               {"modules", "Modules", true},       {"commandstats", "Commandstats", false},
     {"errorstats", "Errorstats", true},
     {"cluster", "Cluster", true},       {"keyspace", "Keyspace", true},     {"tasks", "Tasks", true},
-    {"mirror", "Mirror", true},
+    {"mirror", "Mirror", true},         {"hosts", "Hosts", false},
 };
 
 }  // namespace
@@ -279,6 +279,7 @@ std::string info_string(server& s, const std::vector<std::string>& wanted_in) {
       else if (name == "cluster") body = "cluster_enabled:0\r\n";
       else if (name == "keyspace") body = section_keyspace(s);
       else if (name == "tasks") body = s.tasks().info();
+      else if (name == "hosts") body = s.tasks().hosts_info();
       else if (name == "mirror") {
         if (!(everything || all || std::find(wanted.begin(), wanted.end(), name) != wanted.end())) continue;
         body = "mirror_enabled:0\r\n";

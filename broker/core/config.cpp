@@ -296,6 +296,20 @@ std::vector<config_entry> make_table() {
                  c.replay_rate = v;
                  return {};
                }});
+  t.push_back({"host-failures-to-open", true, [](const config& c) { return std::to_string(c.host_limits.failures_to_open); },
+               [](config& c, const std::vector<std::string>& a) {
+                 return set_uint(c.host_limits.failures_to_open, a, 0, 1000000);
+               }});
+  t.push_back({"host-cooldown", true, [](const config& c) { return fmt_double(c.host_limits.cooldown); },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 double v;
+                 if (a.size() != 1 || !parse_double(a[0], v) || v < 0.01 || v > 86400)
+                   return "argument must be a number of seconds between 0.01 and 86400";
+                 c.host_limits.cooldown = v;
+                 return {};
+               }});
+  t.push_back({"host-info-max", true, [](const config& c) { return std::to_string(c.host_info_max); },
+               [](config& c, const std::vector<std::string>& a) { return set_uint(c.host_info_max, a, 1, 10000); }});
   // busy-reply-threshold, and its old name lua-time-limit.
   for (const char* name : {"busy-reply-threshold", "lua-time-limit"})
     t.push_back({name, true, [](const config& c) { return std::to_string(c.busy_reply_threshold); },

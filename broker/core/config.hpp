@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "tasks/egress.hpp"
+#include "tasks/host_health.hpp"
 #include "tasks/queue_options.hpp"
 
 namespace respq::core {
@@ -83,6 +84,10 @@ struct config {
   double shutdown_grace = 5;             // seconds in-flight requests get on shutdown
   unsigned task_history_max_len = 1000;  // finished tasks kept per queue for TASK GET
   double replay_rate = 100;              // dead letters QUEUE REPLAY moves back per second
+  // Destination hosts (tasks/host_health.hpp): host-failures-to-open, host-cooldown; and
+  // how many hosts INFO hosts and /metrics name (host-info-max; the rest are "other").
+  tasks::host_limits host_limits;
+  unsigned host_info_max = 20;
   long long busy_reply_threshold = 5000;  // ms a script may run before it is stopped (if it wrote nothing)
   // SLOWLOG: commands taking at least this many microseconds are logged (-1: none, 0:
   // every one), the newest slowlog_max_len kept.

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tasks/host_health.hpp"
 #include "tasks/queue_stats.hpp"
 
 namespace respq::core {
@@ -64,6 +65,10 @@ struct server_figures {
   std::vector<command_figures> commands;  // those called, rejected or failed at least once
   aof_figures aof;
   link_figures link;
+  // Destination hosts of every queue, the busiest first; /metrics names the first
+  // host_label_max and sums the rest of each queue under host="other".
+  std::vector<tasks::host_figures> hosts;
+  std::size_t host_label_max = 20;
 };
 
 // The core's own parts (broker thread).

@@ -33,6 +33,7 @@
 #include "broker/core/log.hpp"
 #include "broker/core/server.hpp"
 #include "tasks/control.hpp"
+#include "tasks/host_health.hpp"
 #include "tasks/http_request.hpp"
 #include "tasks/lifecycle.hpp"
 #include "tasks/queue_stats.hpp"
@@ -52,12 +53,16 @@ double unix_now() {
 
 using tasks::custody_state;
 
+// A queue's hosts beyond this many: those with nothing to remember are dropped (cron).
+constexpr std::size_t max_remembered_hosts = 256;
+
 }  // namespace
 
 struct task_manager::impl {
   explicit impl(server& srv) : s(srv) {}
 
   struct queue_state;
+  struct host_entry;
 
   // What an attempt needs besides the envelope: the task's URL (for its outcome) and
   // callback. Kept while the task is in flight, and read again from the payload when the
@@ -66,9 +71,18 @@ struct task_manager::impl {
     std::string url, callback;
   };
 
-  // A task in flight: what deciding its attempt needs without reading its envelope back.
-  // Tasks waiting for their time have none: their envelope in Q:inflight holds all of it
-  // (read back when they are dispatched), and the queue's schedule (due) their time.
+  // A destination host of one queue: its breaker, hold and cap (tasks/host_health.hpp),
+  // and the tasks that wait for it, oldest first. A waiting task keeps its envelope in
+  // Q:inflight (a new one is written as scheduled): custody holds it, no attempt is spent.
+  struct host_entry {
+    tasks::host_health health;
+    std::deque<std::string> waiting;
+  };
+
+  // A task in flight, or waiting in its host's line: what deciding its attempt needs
+  // without reading its envelope back. Tasks waiting for their time have none: their
+  // envelope in Q:inflight holds all of it (read back when they are dispatched), and the
+  // queue's schedule (due) their time.
   struct record {
     queue_state* q = nullptr;  // its queue (a queue outlives its tasks: see reconfigure)
     double next_run = 0;       // unix seconds (retrying / scheduled)
@@ -80,6 +94,12 @@ struct task_manager::impl {
     std::string last_error;
     std::unique_ptr<attempt_info> live;  // while in flight (and for an outcome)
     tasks::attempt_log log;              // for TASK GET
+    std::string host;            // host:port of its URL (tasks::host_key_of)
+    bool waiting_host = false;   // in its host's waiting line (not in `due`)
+    // Its host's entry, valid while the queue's host_generation is host_gen (entries are
+    // only erased by cron and FLUSHALL, which bump it): saves a lookup per step.
+    host_entry* host_ptr = nullptr;
+    std::uint64_t host_gen = 0;
     std::string_view url() const { return live ? std::string_view(live->url) : std::string_view(); }
     std::string_view callback() const { return live ? std::string_view(live->callback) : std::string_view(); }
   };
@@ -118,6 +138,12 @@ struct task_manager::impl {
     tasks::task_history history;      // recent outcomes, for TASK GET
     std::deque<std::string> replay;   // dead records QUEUE REPLAY selected, oldest first
     tasks::token_bucket replay_gate;  // replay-rate
+    // Destination hosts, and those with tasks waiting for them.
+    std::unordered_map<std::string, host_entry> hosts;
+    std::uint64_t host_generation = 1;  // bumped when entries of `hosts` are erased
+    std::set<std::string> blocked;
+    std::size_t waiting_host = 0;
+    std::string last_url, last_host;    // the last URL's host key (tasks mostly share a few)
   };
 
   // An envelope looked up in Q:inflight.
@@ -294,13 +320,19 @@ struct task_manager::impl {
     }
   }
 
-  // Pops the oldest pending task (right end) and logs the RPOP. Returns false when empty.
-  bool pop_pending(queue_state& q, std::string& payload) {
+  // The oldest pending task (right end), copied; false when there is none.
+  bool peek_pending(queue_state& q, std::string& payload) {
     value* v = s.db(0).find(q.name);
     if (!v || v->type() != value_type::list || v->list().empty()) return false;
+    payload.assign(v->list().back());
+    return true;
+  }
+
+  // Pops the oldest pending task (the one peek_pending() copied) and logs the RPOP.
+  void pop_pending(queue_state& q) {
+    value* v = s.db(0).find(q.name);
     s.will_write(q.name);
     packed_list& l = v->list();
-    payload.assign(l.back());
     l.pop_back();
     s.stream().append({"RPOP", q.name});
     if (l.empty()) s.db(0).erase(q.name);
@@ -312,7 +344,6 @@ struct task_manager::impl {
       --q.push_times_total;
       if (--f.first == 0) q.push_times.pop_front();
     }
-    return true;
   }
 
   bool wants_outcome(const queue_state& q, std::string_view callback) const {
@@ -376,6 +407,7 @@ struct task_manager::impl {
     if (!r.live) r.live = std::make_unique<attempt_info>();
     r.live->url = t.url;
     r.live->callback = t.callback;
+    host_of(q, r).health.started(unix_now());
     r.log.started(r.attempts, unix_now());
     const std::uint64_t ticket = next_ticket++;
     hset(q, id, envelope(id, r, payload));
@@ -389,11 +421,100 @@ struct task_manager::impl {
     outgoing.push_back(std::move(req));
   }
 
+  const std::string& host_key(queue_state& q, std::string_view url) {
+    if (url != q.last_url) {
+      q.last_url.assign(url);
+      q.last_host = tasks::host_key_of(url);
+    }
+    return q.last_host;
+  }
+
+  host_entry& host_of(queue_state& q, record& r) {
+    if (r.host_ptr && r.host_gen == q.host_generation) return *r.host_ptr;
+    if (r.host.empty()) r.host = host_key(q, r.url());
+    auto it = q.hosts.find(r.host);
+    if (it == q.hosts.end()) it = q.hosts.emplace(r.host, host_entry{tasks::host_health(q.opts.per_host), {}}).first;
+    r.host_ptr = &it->second;  // unordered_map nodes stay put on rehash
+    r.host_gen = q.host_generation;
+    return it->second;
+  }
+
+  // May an attempt of `r` start now? When not, the task joins its host's waiting line (a
+  // new task's envelope is written first, as scheduled: custody holds it from now on).
+  bool host_admits(queue_state& q, const std::string& id, record& r, double now_unix, std::string_view new_payload = {}) {
+    host_entry& h = host_of(q, r);
+    if (h.waiting.empty() && h.health.admit(now_unix).v == tasks::host_health::verdict::go) return true;
+    if (!new_payload.empty()) {
+      r.state = custody_state::scheduled;
+      r.next_run = now_unix;
+      hset(q, id, envelope(id, r, new_payload));
+    }
+    r.waiting_host = true;
+    h.waiting.push_back(id);
+    q.blocked.insert(r.host);
+    ++q.waiting_host;
+    return false;
+  }
+
+  // Starts the tasks waiting for hosts that admit attempts again, oldest first per host.
+  void drain_hosts(queue_state& q, double now_unix, clock::time_point now) {
+    for (auto hit = q.blocked.begin(); hit != q.blocked.end();) {
+      auto eit = q.hosts.find(*hit);
+      if (eit == q.hosts.end()) {
+        hit = q.blocked.erase(hit);
+        continue;
+      }
+      host_entry& h = eit->second;
+      while (!h.waiting.empty() && q.in_flight < q.opts.concurrency && q.rate.allows(now, q.opts.rate) &&
+             h.health.admit(now_unix).v == tasks::host_health::verdict::go) {
+        std::string id = std::move(h.waiting.front());
+        h.waiting.pop_front();
+        auto it = records.find(id);
+        if (it == records.end() || !it->second.waiting_host) continue;  // left the line meanwhile
+        record& r = it->second;
+        r.waiting_host = false;
+        --q.waiting_host;
+        std::string payload, why;
+        switch (read(q, id, payload, why)) {
+          case lookup::absent:
+            records.erase(it);
+            continue;
+          case lookup::malformed:
+            records.erase(it);
+            malformed_to_dead(q, id, payload, why);
+            continue;
+          case lookup::found:
+            break;
+        }
+        auto e = tasks::decode_element(payload, now_unix);
+        if (auto* err = std::get_if<tasks::decode_error>(&e.result)) {
+          s.stream().begin_atomic();
+          to_dead(q, id, r, e.payload(payload), tasks::refuse(task_record_of(id, r), err->reason));
+          s.stream().end_atomic();
+          records.erase(id);
+          continue;
+        }
+        q.rate.consume(now, q.opts.rate);
+        start_attempt(q, id, r, std::get<tasks::task>(e.result), e.payload(payload));
+      }
+      if (h.waiting.empty()) hit = q.blocked.erase(hit);
+      else ++hit;
+    }
+  }
+
+  // A task that waited for its host leaves the line (cancelled, or its envelope deleted).
+  void leave_host_line(queue_state& q, record& r) {
+    if (!r.waiting_host) return;
+    r.waiting_host = false;
+    if (q.waiting_host) --q.waiting_host;  // its id stays in the line, skipped when reached
+  }
+
   // Dispatches as much of one queue as its caps allow.
   void dispatch(queue_state& q) {
     if (stopping || q.retired || q.paused) return;
     const double now_unix = unix_now();
     auto now = clock::now();
+    if (!q.blocked.empty()) drain_hosts(q, now_unix, now);
     while (q.in_flight < q.opts.concurrency && q.rate.allows(now, q.opts.rate)) {
       // Due retries and scheduled tasks first: they have waited longest.
       if (!q.due.empty() && q.due.begin()->next_run <= now_unix) {
@@ -427,17 +548,38 @@ struct task_manager::impl {
           records.erase(id);
           continue;
         }
+        auto& task = std::get<tasks::task>(e.result);
+        if (r.host.empty()) r.host = host_key(q, task.url);
+        if (!host_admits(q, id, r, now_unix)) {
+          r.live = std::make_unique<attempt_info>();  // its outcome names them if cancelled
+          r.live->url = task.url;
+          r.live->callback = task.callback;
+          continue;
+        }
         q.rate.consume(now, q.opts.rate);
-        start_attempt(q, id, r, std::get<tasks::task>(e.result), e.payload(payload));
+        start_attempt(q, id, r, task, e.payload(payload));
         continue;
       }
       std::string element;
-      s.stream().begin_atomic();
-      if (!pop_pending(q, element)) {
-        s.stream().end_atomic();
-        break;
-      }
+      if (!peek_pending(q, element)) break;
       auto e = tasks::decode_element(element, now_unix);
+      // The oldest task's host is at its cap with a full waiting line: it stays pending
+      // (taken when a slot frees) rather than every task of that host moving to custody.
+      // An open, half-open or held host's tasks do move, so that other hosts' tasks
+      // behind go on.
+      std::string key;
+      if (auto* t0 = std::get_if<tasks::task>(&e.result); t0 && !(t0->run_at && *t0->run_at > now_unix + 0.001)) {
+        key = host_key(q, t0->url);
+        if (auto h = q.hosts.find(key); h != q.hosts.end()) {
+          const auto v = h->second.health.admit(now_unix).v;
+          if (h->second.health.state() == tasks::circuit_state::closed && v != tasks::host_health::verdict::wait_until &&
+              (v == tasks::host_health::verdict::wait_for_slot || !h->second.waiting.empty()) &&
+              h->second.waiting.size() >= std::max(1u, h->second.health.cap()))
+            break;
+        }
+      }
+      s.stream().begin_atomic();
+      pop_pending(q);
       const std::string_view payload = e.payload(element);
       std::string id = std::move(e.id);
       if (id.empty()) id = new_id();
@@ -475,6 +617,14 @@ struct task_manager::impl {
       record& r = records[id];
       r.q = &q;
       r.max_attempts = tasks::max_attempts_of(t, q.opts);
+      r.host = std::move(key);
+      if (!host_admits(q, id, r, now_unix, payload)) {
+        r.live = std::make_unique<attempt_info>();
+        r.live->url = t.url;
+        r.live->callback = t.callback;
+        s.stream().end_atomic();
+        continue;
+      }
       q.rate.consume(now, q.opts.rate);
       start_attempt(q, id, r, t, payload);
       s.stream().end_atomic();
@@ -520,6 +670,23 @@ struct task_manager::impl {
     }
   }
 
+  // What the end of an attempt tells of its host: the breaker, hold and cap move.
+  void host_ended(queue_state& q, record& r, const tasks::http_result& res, double now_unix) {
+    host_entry& h = host_of(q, r);
+    double hold_until = 0;
+    const tasks::host_signal sig = tasks::host_signal_of(res, now_unix, hold_until);
+    std::string error;
+    if (sig != tasks::host_signal::clean && sig != tasks::host_signal::neutral)
+      error = res.error.empty() ? "HTTP " + std::to_string(res.code) : tasks::redact_urls_in(res.error);
+    const auto t = h.health.ended(sig, now_unix, s.cfg().host_limits, hold_until, error);
+    if (t.opened)
+      log_notice("Queue '" + q.name + "': circuit of host " + r.host + " open for " +
+                 std::to_string(s.cfg().host_limits.cooldown) + " s (" + error + ")");
+    else if (t.closed)
+      log_notice("Queue '" + q.name + "': circuit of host " + r.host + " closed");
+    if (!h.waiting.empty()) q.blocked.insert(r.host);
+  }
+
   void on_result(tasks::http_result& res) {
     if (auto cb = callbacks.find(res.ticket); cb != callbacks.end()) {
       if (auto q = queues.find(cb->second.second); q != queues.end() && res.egress_denied) ++q->second.egress_denied;
@@ -539,6 +706,8 @@ struct task_manager::impl {
     queue_state& q = *r.q;
     --q.in_flight;
     dirty = true;
+    const double now_unix = unix_now();
+    host_ended(q, r, res, now_unix);
     if (r.cancelled) {  // its outcome, "cancelled", was published when it was cancelled
       records.erase(it);
       return;
@@ -546,7 +715,8 @@ struct task_manager::impl {
     r.last_code = res.code;
     r.last_error = res.error;
     if (res.egress_denied) ++q.egress_denied;
-    const tasks::decision d = tasks::decide(task_record_of(id, r), res, q.opts, unix_now(), rng);
+    const tasks::decision d = tasks::decide(task_record_of(id, r), res, q.opts, now_unix, rng);
+    if (d.attempt_refunded) --r.attempts;  // the endpoint asked to wait: not an attempt spent
     if (d.attempt_failed) ++q.failed;
     q.attempts.record(res, d.state == tasks::next_state::retrying);
     r.log.finished(res.code, tasks::redact_urls_in(res.error), res.duration_ms,
@@ -615,6 +785,7 @@ void task_manager::reconfigure() {
     q.results_channel = name + ":results";
     q.paused_key = name + ":paused";
     q.opts = opts;
+    for (auto& [host, h] : q.hosts) h.health.set_max_cap(opts.per_host);
     // (At construction the databases do not exist yet: recover() reads the pause then.)
     if (s_.db_count() > 0) q.paused = s_.db(0).find(q.paused_key) != nullptr;
     q.history.trim(s_.cfg().task_history_max_len);
@@ -716,6 +887,17 @@ clock::time_point task_manager::next_deadline() const {
   for (auto& [name, q] : impl_->queues) {
     if (!q.replay.empty()) t = std::min(t, q.replay_gate.next(now, s_.cfg().replay_rate));
     if (q.paused) continue;
+    // Hosts whose waiting tasks may go at a known time (a cool-down's end, a hold's end);
+    // those waiting for a slot are woken by the results.
+    for (const auto& key : q.blocked) {
+      auto h = q.hosts.find(key);
+      if (h == q.hosts.end() || q.in_flight >= q.opts.concurrency) continue;
+      const auto a = h->second.health.admit(now_unix);
+      if (a.v == tasks::host_health::verdict::go) t = std::min(t, std::max(now, q.rate.next_allowed()));
+      else if (a.v == tasks::host_health::verdict::wait_until)
+        t = std::min(t, now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(
+                                   std::max(0.0, a.until - now_unix) + 0.001)));
+    }
     if (!q.due.empty() && q.in_flight < q.opts.concurrency) {
       double wait = std::max(0.0, q.due.begin()->next_run - now_unix);
       t = std::min(t, now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(wait)));
@@ -734,6 +916,45 @@ void task_manager::cron() {
   const std::size_t max_len = s_.cfg().task_history_max_len;
   for (auto& [name, q] : impl_->queues)
     if (q.history.size() > max_len) q.history.trim(max_len);
+  // Hosts with nothing to remember are forgotten once a queue has many.
+  const double now = unix_now();
+  for (auto& [name, q] : impl_->queues) {
+    if (q.hosts.size() <= max_remembered_hosts) continue;
+    ++q.host_generation;
+    for (auto it = q.hosts.begin(); it != q.hosts.end();) {
+      if (it->second.waiting.empty() && it->second.health.idle(now)) it = q.hosts.erase(it);
+      else ++it;
+    }
+  }
+}
+
+std::vector<tasks::host_figures> task_manager::host_stats() const {
+  std::vector<tasks::host_figures> out;
+  for (const auto& [name, q] : impl_->queues) {
+    for (const auto& [host, h] : q.hosts) {
+      tasks::host_figures f = h.health.figures();
+      f.host = host;
+      f.queue = name;
+      f.waiting = 0;
+      for (const auto& id : h.waiting) {
+        auto r = impl_->records.find(id);
+        if (r != impl_->records.end() && r->second.waiting_host) ++f.waiting;
+      }
+      out.push_back(std::move(f));
+    }
+  }
+  return out;
+}
+
+std::vector<tasks::host_figures> task_manager::all_host_stats() const {
+  std::vector<tasks::host_figures> all = host_stats();
+  if (shared_host_stats) shared_host_stats(all);
+  tasks::sort_busiest_first(all);
+  return all;
+}
+
+std::string task_manager::hosts_info() const {
+  return tasks::hosts_info(all_host_stats(), s_.cfg().host_info_max, unix_now());
 }
 
 void task_manager::on_flush() {
@@ -745,6 +966,10 @@ void task_manager::on_flush() {
     q.in_flight = q.retrying = q.scheduled = 0;
     q.due.clear();
     q.waiting_logs.clear();
+    q.hosts.clear();  // the attempts in flight there are forgotten too
+    ++q.host_generation;
+    q.blocked.clear();
+    q.waiting_host = 0;
     q.push_times.clear();
     q.push_times_total = 0;
     impl_->refresh_paused(q);  // SWAPDB may bring a <queue>:paused key in
@@ -778,6 +1003,7 @@ std::vector<tasks::queue_stats> task_manager::stats() {
     st.paused = q.paused;
     st.cancelled = q.cancelled;
     st.replaying = q.replay.size();
+    st.extra.emplace_back("waiting_host", std::to_string(q.waiting_host));
     out.push_back(std::move(st));
   }
   return out;
@@ -1036,13 +1262,16 @@ bool task_manager::cancel_task(std::string_view id_view) {
     auto& r = it->second;
     if (r.cancelled) return false;
     auto& q = *r.q;
+    const bool in_line = r.waiting_host;  // waiting for its host: no attempt in flight
+    d.leave_host_line(q, r);
     std::string env = d.hdel(q, id);
     ++q.cancelled;
     log_verbose("Task " + id + " of queue '" + q.name + "' cancelled (" + tasks::state_name(r.state) + ")");
     d.publish_outcome(q, tasks::cancelled_outcome(d.task_record_of(id, r)), r.callback());
     if (!env.empty())
       d.remember(q, id, r, tasks::finished_state::cancelled, tasks::finished_task::source::envelope, std::move(env));
-    r.cancelled = true;  // forgotten when its attempt ends
+    if (in_line) d.records.erase(it);
+    else r.cancelled = true;  // forgotten when its attempt ends
     d.dirty = true;
     return true;
   }

@@ -37,6 +37,8 @@ namespace respq::tasks {
 struct http_request;
 struct http_result;
 struct queue_stats;
+struct dead_filter;
+struct host_figures;
 }  // namespace respq::tasks
 
 namespace respq::core {
@@ -70,6 +72,14 @@ class task_manager {
   std::function<bool()> outcome_listeners;
   // Set by the Redis link while it runs: appends the figures of the shared queues.
   std::function<void(std::vector<tasks::queue_stats>&)> shared_stats;
+  // The destination hosts of the local queues (tasks/host_health.hpp), unordered.
+  std::vector<tasks::host_figures> host_stats() const;
+  // Local and shared (shared_host_stats adds those), the busiest first.
+  std::vector<tasks::host_figures> all_host_stats() const;
+  // INFO hosts: a summary line, then host-info-max hosts, the busiest first.
+  std::string hosts_info() const;
+  // Set by the Redis link while it runs: appends the hosts of the shared queues.
+  std::function<void(std::vector<tasks::host_figures>&)> shared_host_stats;
 
   // Wiring to the delivery engine (set by the I/O layer). Called on the broker thread
   // with the requests of one turn.

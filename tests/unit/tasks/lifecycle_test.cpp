@@ -405,3 +405,35 @@ TEST_CASE("credentials in a task URL are hidden in outcomes, reasons and dead le
   CHECK(json::parse(outcome_json(decide(t, answer(200), options(), now, 0).outcome))["url"] ==
         "https://***@hooks.example/x");
 }
+
+TEST_CASE("429 and 503 with a Retry-After in the future cost no attempt, even the last", "[lifecycle][hold]") {
+  struct row {
+    long code;
+    const char* retry_after;
+    int attempts, max_attempts;
+    const char* state;
+    int outcome_attempts;
+    bool refunded;
+  };
+  const row rows[] = {
+      {429, "5", 1, 6, "retrying", 0, true},
+      {503, "5", 6, 6, "retrying", 5, true},      // the last attempt: refunded, retried
+      {429, "Wed, 21 Oct 2099 07:28:00 GMT", 3, 3, "retrying", 2, true},
+      {429, nullptr, 6, 6, "dead", 6, false},     // no Retry-After: spent
+      {503, "0", 6, 6, "dead", 6, false},         // nothing to wait for: spent
+      {503, "soon", 2, 6, "retrying", 2, false},  // unreadable: spent
+      {500, "5", 6, 6, "dead", 6, false},         // only 429 and 503 hold
+      {410, "5", 1, 6, "dead", 1, false},
+  };
+  for (const auto& r : rows) {
+    INFO("HTTP " << r.code << " Retry-After " << (r.retry_after ? r.retry_after : "(none)") << ", attempt " << r.attempts
+                 << "/" << r.max_attempts);
+    http_result res = answer(r.code);
+    if (r.retry_after) res.retry_after = r.retry_after;
+    const decision d = decide(record(r.attempts, r.max_attempts), res, options(), now, 0.0);
+    CHECK(std::string(d.outcome.status) == r.state);
+    CHECK(d.attempt_refunded == r.refunded);
+    CHECK(d.outcome.attempts == r.outcome_attempts);
+    if (r.refunded) CHECK(d.next_run >= now + 5);
+  }
+}

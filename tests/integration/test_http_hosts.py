@@ -1,0 +1,304 @@
+"""HTTP workers: hosts that fail. A circuit breaker per destination host (host:port) of a
+queue: after host-failures-to-open consecutive failures it opens, the tasks for that host
+wait without spending attempts, a probe after host-cooldown half-opens it and an answer
+closes it, while another host's tasks keep flowing at full speed. A 429 with Retry-After
+holds the host (no request reaches it before the time) and costs no attempt. The cap on
+attempts in flight per host shrinks under 429s and grows back (AIMD). INFO hosts,
+/api/hosts and /metrics (promtool) show it all.
+
+Endpoints are http_sink.py listeners on loopback ports; "connection refused" is a free
+port with nothing listening, which later starts listening (the host recovers).
+"""
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (TARGET, HttpEndpoint, Outcomes, RawConn, RedisServer, Respq, free_port, parse_info,  # noqa: E402
+                     run_tests, task_info, wait_until)
+from link_helpers import sidecar  # noqa: E402
+
+if TARGET != "respq":
+    print(f"SKIP: HTTP workers are respq's own (target: {TARGET})")
+    sys.exit(0)
+
+COOLDOWN = 1.5
+
+
+class Servers:
+    def __init__(self):
+        self.good = HttpEndpoint(server="python")
+        self.admin = free_port()
+        try:
+            self.r = Respq("--admin-port", str(self.admin),
+                           "--host-failures-to-open", "3", "--host-cooldown", str(COOLDOWN),
+                           # flow: one host fails, the other must not notice
+                           "--http-queue", "flow", "per-host", "8", "retries", "3",
+                           "backoff-min", "0.05", "backoff-max", "0.1",
+                           "--http-queue", "baseline", "per-host", "8",
+                           "--http-queue", "held", "per-host", "8",
+                           "--http-queue", "aimd", "per-host", "8", "retries", "20",
+                           "backoff-min", "0.02", "backoff-max", "0.05",
+                           "--loglevel", "verbose")
+        except Exception:
+            self.good.stop()
+            raise
+        self.c = self.r.client()
+
+    def dump_log(self):
+        self.r.dump_log()
+        self.good.dump_log()
+
+    def __exit__(self, *a):
+        self.r.__exit__(None, None, None)
+        self.good.__exit__(None, None, None)
+
+
+def hosts(c):
+    """INFO hosts -> (summary dict, {(queue, host): fields dict})."""
+    with RawConn(c.connection_pool.connection_kwargs["port"]) as raw:
+        reply = raw.cmd("INFO", "hosts")
+    assert reply.startswith(b"$"), reply
+    sec = parse_info(reply.split(b"\r\n", 1)[1]).get("hosts", {})
+    summary = dict(kv.split("=", 1) for kv in sec.get("hosts", "").split(",") if kv)
+    out = {}
+    for k, v in sec.items():
+        if not k.startswith("host_"):
+            continue
+        f = {}
+        for kv in v.split(","):
+            a, _, b = kv.partition("=")
+            f[a] = b
+        out[(f["queue"], f["addr"])] = f
+    return summary, out
+
+
+def host(c, queue, addr):
+    return hosts(c)[1].get((queue, addr))
+
+
+def push(c, queue, tasks):
+    c.lpush(queue, *[json.dumps(t) for t in tasks])
+
+
+def delivery_rate(s, queue, n, tag):
+    """Pushes n tasks for the good host, returns deliveries per second until all are in."""
+    before = int(task_info(s.r.port, queue)["delivered"])
+    t0 = time.time()
+    push(s.c, queue, [{"url": s.good.url(f"/{tag}", sleep=0.02), "id": f"{tag}-{i}"} for i in range(n)])
+    wait_until(lambda: int(task_info(s.r.port, queue)["delivered"]) >= before + n, timeout=60,
+               interval=0.02, what=f"{n} deliveries on {queue}")
+    return n / (time.time() - t0)
+
+
+def admin_get(port, path):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+# ---- breaker ----------------------------------------------------------------------------
+
+def test_a_failing_host_opens_its_circuit_without_spending_attempts_while_the_other_flows(s):
+    n = 400
+    rate_alone = delivery_rate(s, "baseline", n, "alone")
+
+    bad_port = free_port()   # nothing listens: connection refused
+    bad_addr = f"127.0.0.1:{bad_port}"
+    bad = [{"url": f"http://127.0.0.1:{bad_port}/down", "id": f"bad-{i}"} for i in range(20)]
+    with Outcomes(s.r, "flow") as out:
+        push(s.c, "flow", bad)
+        wait_until(lambda: (host(s.c, "flow", bad_addr) or {}).get("state") == "open", timeout=10,
+                   what="the failing host's circuit to open")
+        opened_at = time.time()
+        h = host(s.c, "flow", bad_addr)
+        assert int(h["failures"]) >= 3 and "connect" in h["last_error"].lower(), h  # refused, or couldn't connect
+        assert int(h["waiting"]) > 0, f"tasks wait for the host: {h}"
+
+        # The other host, meanwhile: at full speed (generous margin for a shared machine).
+        rate_beside = delivery_rate(s, "flow", n, "beside")
+        assert rate_beside >= 0.5 * rate_alone, \
+            f"the healthy host slowed down beside a failing one: {rate_beside:.0f}/s vs {rate_alone:.0f}/s alone"
+        good_host = host(s.c, "flow", f"127.0.0.1:{s.good.port}")
+        assert good_host["state"] == "closed" and good_host["failures"] == "0", good_host
+
+        # Three more cool-downs with the host still down: only the probes spend attempts.
+        time.sleep(3 * COOLDOWN)
+        window = time.time() - opened_at
+        failed = [o for o in out.all() if o["id"].startswith("bad-") and o["status"] in ("retrying", "dead")]
+        # Before it opened: the per-host cap's 8, and the 2 slots its first two failures freed.
+        first_burst = 10
+        probes = int(window / COOLDOWN) + 2
+        assert len(failed) <= first_burst + probes, \
+            f"{len(failed)} attempts spent in {window:.1f} s with the circuit open (at most {first_burst} + {probes})"
+        assert not [o for o in failed if o["status"] == "dead"], "no task may die while its host's circuit is open"
+        envelopes = {k.decode(): json.loads(v) for k, v in s.c.hgetall("flow:inflight").items()}
+        assert len(envelopes) == 20, f"every task stays in custody: {sorted(envelopes)}"
+        spent = sum(e["attempts"] for e in envelopes.values())
+        assert len(failed) <= spent <= len(failed) + 1, (spent, len(failed))  # + a probe under way
+        st = host(s.c, "flow", bad_addr)
+        assert st["state"] in ("open", "half_open") and int(st["opened"]) >= 2, f"probes failed and reopened: {st}"
+
+        # The host recovers: the next probe closes the circuit and every task goes through.
+        with HttpEndpoint(server="python", port=bad_port) as back:
+            for i in range(20):
+                out.wait(id=f"bad-{i}", status="delivered", timeout=COOLDOWN * 4 + 10)
+            assert host(s.c, "flow", bad_addr)["state"] == "closed"
+            reqs = back.requests(path="/down")
+            assert len(reqs) == 20, f"each task delivered once after the recovery: {len(reqs)}"
+            attempts = [int(r["h"]["x-task-attempt"]) for r in reqs]
+            assert max(attempts) <= 4, f"no task went past its 4 attempts: {attempts}"
+    assert s.c.llen("flow:dead") == 0
+    assert s.c.exists("flow:inflight") == 0
+
+
+# ---- Retry-After hold -------------------------------------------------------------------
+
+def test_a_429_with_retry_after_holds_the_host_and_costs_no_attempt(s):
+    with HttpEndpoint(server="python") as ep, Outcomes(s.r, "held") as out:
+        addr = f"127.0.0.1:{ep.port}"
+        push(s.c, "held", [{"url": ep.url("/slow-down", fail_first=1, fail_status=429, retry_after=2),
+                            "id": "limited"}])
+        first = ep.wait_requests(1, path="/slow-down")[0]
+        out.wait(id="limited", status="retrying")
+        h = wait_until(lambda: (lambda x: x if x and float(x["held_until"]) > 0 else None)(host(s.c, "held", addr)),
+                       timeout=5, what="INFO hosts to show the hold")
+        assert 1.5 < float(h["held_until"]) - first["t"] < 3, h
+        # Other tasks for the same host: none reaches it before the Retry-After's time.
+        push(s.c, "held", [{"url": ep.url("/other"), "id": f"other-{i}"} for i in range(5)])
+        for i in range(5):
+            out.wait(id=f"other-{i}", status="delivered", timeout=10)
+        out.wait(id="limited", status="delivered", timeout=10)
+        later = [r for r in ep.requests() if r["t"] > first["t"]]
+        assert len(later) == 6, later
+        early = [r for r in later if r["t"] < first["t"] + 1.95]
+        assert not early, f"requests reached the held host before its Retry-After: {early}"
+        retry = [r for r in later if r["path"] == "/slow-down"]
+        assert retry and retry[0]["h"]["x-task-attempt"] == "1", \
+            f"the 429 with Retry-After cost no attempt: {[r['h'].get('x-task-attempt') for r in retry]}"
+        assert out.wait(id="limited", status="delivered")["attempts"] == 1
+
+
+# ---- adaptive cap -----------------------------------------------------------------------
+
+def test_the_cap_shrinks_under_429s_and_grows_back(s):
+    assert s.c.config_set("host-failures-to-open", "0")  # only the cap here, no breaker
+    try:
+        with HttpEndpoint(server="python") as ep:
+            addr = f"127.0.0.1:{ep.port}"
+            n = 16
+            push(s.c, "aimd", [{"url": ep.url("/busy", fail_first=4, fail_status=429, key=f"k{i}", sleep=0.05),
+                                "id": f"busy-{i}"} for i in range(n)])
+            lowest = [99]
+
+            def all_delivered():
+                h = host(s.c, "aimd", addr)
+                if h:
+                    lowest[0] = min(lowest[0], int(h["cap"]))
+                return int(task_info(s.r.port, "aimd")["delivered"]) >= n
+            wait_until(all_delivered, timeout=60, interval=0.01, what="the 429ed tasks delivered")
+            assert lowest[0] <= 2, f"the cap did not shrink under 429s (lowest {lowest[0]})"
+            # Clean answers: the cap grows back to per-host.
+            before = int(task_info(s.r.port, "aimd")["delivered"])
+            push(s.c, "aimd", [{"url": ep.url("/fine"), "id": f"fine-{i}"} for i in range(120)])
+            wait_until(lambda: int(task_info(s.r.port, "aimd")["delivered"]) >= before + 120, timeout=60,
+                       what="the clean tasks delivered")
+            h = host(s.c, "aimd", addr)
+            assert int(h["cap"]) == 8 and h["max_cap"] == "8", f"the cap grew back to per-host: {h}"
+            assert h["state"] == "closed", h
+    finally:
+        s.c.config_set("host-failures-to-open", "3")
+
+
+# ---- shared queues ----------------------------------------------------------------------
+
+def test_a_shared_queue_keeps_the_same_host_state():
+    """The same breaker for a queue shared through an upstream Redis: its failing host
+    opens, its tasks wait without spending attempts, the other host's tasks go on, and
+    the probe closes it once the host answers."""
+    bad_port = free_port()
+    bad_addr = f"127.0.0.1:{bad_port}"
+    with RedisServer() as up, HttpEndpoint(server="python") as good, \
+            sidecar(up, "A", "--http-queue", "tasks", "off", "--http-queue", "sq", "shared", "yes", "per-host", "4",
+                    "retries", "3", "backoff-min", "0.05", "backoff-max", "0.1",
+                    "--host-failures-to-open", "3", "--host-cooldown", str(COOLDOWN)) as a:
+        c = a.client()
+        with Outcomes(a, "sq") as out:
+            c.lpush("sq", *[json.dumps({"url": f"http://127.0.0.1:{bad_port}/down", "id": f"sbad-{i}"})
+                            for i in range(10)])
+            wait_until(lambda: (host(c, "sq", bad_addr) or {}).get("state") == "open", timeout=15,
+                       what="the shared queue's failing host to open")
+            opened_at = time.time()
+            c.lpush("sq", *[json.dumps({"url": good.url("/fine"), "id": f"sgood-{i}"}) for i in range(50)])
+            for i in range(50):
+                out.wait(id=f"sgood-{i}", status="delivered", timeout=15)
+            time.sleep(2 * COOLDOWN)
+            window = time.time() - opened_at
+            failed = [o for o in out.all() if o["id"].startswith("sbad-") and o["status"] in ("retrying", "dead")]
+            probes = int(window / COOLDOWN) + 2
+            assert len(failed) <= 4 + 2 + probes, \
+                f"{len(failed)} attempts spent in {window:.1f} s with the circuit open (at most 6 + {probes})"
+            assert not [o for o in failed if o["status"] == "dead"], failed
+            st = host(c, "sq", bad_addr)
+            assert st["state"] in ("open", "half_open") and int(st["opened"]) >= 2, st
+            assert task_info(a.port, "sq")["waiting_host"] != "0" or st["state"] == "half_open", task_info(a.port, "sq")
+            with HttpEndpoint(server="python", port=bad_port) as back:
+                for i in range(10):
+                    out.wait(id=f"sbad-{i}", status="delivered", timeout=COOLDOWN * 4 + 15)
+                assert host(c, "sq", bad_addr)["state"] == "closed"
+                assert len(back.requests(path="/down")) == 10
+        assert up.client().llen("sq:dead") == 0
+
+
+# ---- config, admin ----------------------------------------------------------------------
+
+def test_directives_config_get_set_and_the_admin_views(s):
+    assert s.c.config_get("host-*") == {"host-failures-to-open": "3", "host-cooldown": str(COOLDOWN),
+                                         "host-info-max": "20"}
+    assert s.c.config_set("host-cooldown", "2.5") and s.c.config_get("host-cooldown")["host-cooldown"] == "2.5"
+    s.c.config_set("host-cooldown", str(COOLDOWN))
+    try:
+        s.c.config_set("host-cooldown", "-1")
+        raise AssertionError("a negative cool-down was accepted")
+    except Exception as e:  # redis.ResponseError
+        assert "seconds" in str(e), e
+    # INFO hosts is bounded by host-info-max, the busiest first.
+    summary, lines = hosts(s.c)
+    assert int(summary["count"]) >= 4 and int(summary["shown"]) == min(20, int(summary["count"])), summary
+    assert s.c.config_set("host-info-max", "1")
+    summary, lines = hosts(s.c)
+    assert summary["shown"] == "1" and len(lines) == 1, (summary, lines)
+
+    status, body = admin_get(s.admin, "/api/hosts")
+    assert status == 200, body
+    doc = json.loads(body)
+    assert doc["total"] == int(summary["count"]) and len(doc["hosts"]) == 1, doc
+    h = doc["hosts"][0]
+    assert {"host", "queue", "state", "in_flight", "waiting", "cap", "max_cap", "failures", "last_error"} <= set(h), h
+
+    status, body = admin_get(s.admin, "/metrics")
+    assert status == 200
+    text = body.decode()
+    named = [l for l in text.splitlines() if l.startswith("respq_host_in_flight{")]
+    assert any('host="other"' in l for l in named), named
+    assert len([l for l in named if 'host="other"' not in l]) == 1, named
+    s.c.config_set("host-info-max", "20")
+    status, body = admin_get(s.admin, "/metrics")
+    text = body.decode()
+    for want in ("respq_host_failures_total{", "respq_host_concurrency_cap{", "respq_host_circuit_opened_total{"):
+        assert want in text, want
+    assert f'respq_host_circuit{{queue="flow",host="127.0.0.1:{s.good.port}",state="closed"}} 1' in text
+    if shutil.which("promtool"):
+        p = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0 and not p.stdout.strip() and not p.stderr.strip(), (p.returncode, p.stdout, p.stderr)
+
+
+run_tests(globals(), setup=Servers)
