@@ -778,6 +778,85 @@ def section_scripting():
         rows.append(("scripting", "geometric mean", None, None, "", gm, 1.0, gm >= 1.0))
 
 
+# ------------------------------------------------------------------------- streams
+STREAM_VALUE = "v" * 100
+
+
+def load_stream_entries(port, n, size):
+    # XADD <key> * f <size bytes>, n times, through redis-cli --pipe, like a mass insert.
+    val = b"v" * size
+    cmd = b"*5\r\n$4\r\nXADD\r\n$12\r\nbench:stream\r\n$1\r\n*\r\n$1\r\nf\r\n$%d\r\n%s\r\n" % (size, val)
+    p = subprocess.run(["redis-cli", "-p", str(port), "--pipe"], input=cmd * n, capture_output=True, timeout=600)
+    if b"errors: 0" not in p.stdout:
+        raise RuntimeError(p.stdout.decode())
+
+
+def section_streams_memory():
+    n = 1_000_000
+    print(f"streams memory: one stream of {n:,} entries of one 100-byte field (XADD * f <100 bytes>), "
+          f"growth of process RSS and of INFO used_memory; load average {os.getloadavg()[0]:.2f}")
+    with Respq("--http-queue", "tasks", "off") as rq, RedisServer() as rs:
+        res = {}
+        for name, srv in (("respq", rq), ("redis", rs)):
+            cl = srv.client()
+            rss0, used0 = rss_kb(srv.proc.pid), cl.info("memory")["used_memory"]
+            load_stream_entries(srv.port, n, 100)
+            assert cl.xlen("bench:stream") == n, name
+            res[name] = ((rss_kb(srv.proc.pid) - rss0) / 1024, (cl.info("memory")["used_memory"] - used0) / 2**20)
+        row("streams", "RSS growth, 1M x 100 B entries (MB)", res["respq"][0], res["redis"][0], "MB",
+            higher_is_better=False, target=1.0)
+        row("streams", "used_memory growth, 1M x 100 B entries (MB)", res["respq"][1], res["redis"][1], "MB",
+            higher_is_better=False, target=1.0)
+
+
+def xconsume(port, n, consumers, count):
+    out = list_bench("xconsume", port, n, consumers, count)
+    if "entries_per_sec" not in out:
+        raise RuntimeError(f"respq_list_bench xconsume failed against port {port}")
+    return out["entries_per_sec"]
+
+
+def section_streams():
+    xadd = ["XADD", "bench:stream", "*", "f", STREAM_VALUE]
+    print(f"streams: redis-benchmark -c 50 XADD bench:stream * f <100 bytes>; then n entries taken by "
+          f"consumers of one group, XREADGROUP COUNT k + one XACK per batch (bench/list_bench.cpp xconsume); "
+          f"median of {ROUNDS} alternating rounds; load average {os.getloadavg()[0]:.2f}")
+    ratios = []
+    with Respq("--http-queue", "tasks", "off") as rq, RedisServer() as rs:
+        for pipeline, n in ((1, 200000), (16, 1000000)):
+            res = {"respq": [], "redis": []}
+            for _ in range(ROUNDS):
+                for name, srv in (("respq", rq), ("redis", rs)):
+                    cl = srv.client()
+                    cl.flushall()
+                    res[name].append(benchmark_command(srv.port, n, pipeline, xadd, srv.proc.pid))
+                    # Every request added an entry.
+                    assert cl.xlen("bench:stream") == n, (name, cl.xlen("bench:stream"))
+                    cl.flushall()
+            med = lambda who, i: statistics.median(r[i] for r in res[who])
+            row("streams", f"XADD -P {pipeline} (ops/s)", med("respq", 0), med("redis", 0), "ops/s", target=1.0)
+            row("streams", f"XADD -P {pipeline} server CPU per op (us)", med("respq", 1), med("redis", 1), "us",
+                higher_is_better=False)
+            ratios.append(med("respq", 0) / med("redis", 0))
+        for consumers, count, n in ((1, 1, 30000), (4, 1, 40000), (4, 10, 200000), (4, 100, 500000)):
+            res = {"respq": [], "redis": []}
+            for _ in range(ROUNDS):
+                for name, srv in (("respq", rq), ("redis", rs)):
+                    cpu0 = cpu_seconds(srv.proc.pid)
+                    rate = xconsume(srv.port, n, consumers, count)
+                    # The server's CPU for loading and consuming, per entry.
+                    res[name].append((rate, (cpu_seconds(srv.proc.pid) - cpu0) * 1e6 / n))
+            med = lambda who, i: statistics.median(r[i] for r in res[who])
+            label = f"XREADGROUP COUNT {count} + XACK, {consumers} consumer{'s' if consumers > 1 else ''}"
+            row("streams", f"{label} (entries/s)", med("respq", 0), med("redis", 0), "/s", target=1.0)
+            row("streams", f"{label}, server CPU per entry incl. XADD (us)", med("respq", 1), med("redis", 1), "us",
+                higher_is_better=False)
+            ratios.append(med("respq", 0) / med("redis", 0))
+    gm = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
+    print(f"  geometric mean of the stream throughput ratios: {gm:.2f} (target >= 1.0); lowest {min(ratios):.2f}")
+    rows.append(("streams", "geometric mean", None, None, "", gm, 1.0, gm >= 1.0))
+
+
 # ------------------------------------------------------------------------- laravel
 LARAVEL_PUSH_PHP = os.path.join(ROOT, "bench", "laravel_push.php")
 
@@ -914,6 +993,8 @@ SECTIONS = {
     "admin": section_admin,
     "scripting": section_scripting,
     "laravel": section_laravel,
+    "streams": section_streams,
+    "streams-memory": section_streams_memory,
     "aof": lambda: section_script("aof.sh"),
     "mirror": lambda: section_script("mirror.sh"),
     "scaleout": section_scaleout,

@@ -79,8 +79,9 @@ void cmd_exec(server& s, client& c, args_t) {
   for (auto& cmdv : queue) {
     std::vector<std::string_view> args(cmdv.begin(), cmdv.end());
     const command_def* def = s.lookup(args[0]);
+    const command_def* flags_of = s.lookup_flags_of(args);
     std::string err;
-    if (def && (def->flags & flag_write) && !(err = s.write_refusal()).empty()) {
+    if (flags_of && (flags_of->flags & flag_write) && !(err = s.write_refusal()).empty()) {
       s.add_error(c, err);
       continue;
     }

@@ -201,8 +201,12 @@ long long parse_add_trim(server& s, client& c, args_t a, bool xadd, trim_args& t
       s.add_error(c, "ERR syntax error, LIMIT cannot be used without the special ~ option");
       return -1;
     }
+  } else if (t.approx) {
+    // At most 100 whole nodes; 10,000 entries when the setting is 0, 1,000,000 at most.
+    const long long per_node = s.cfg().stream_node_max_entries;
+    t.limit = per_node > 0 && per_node <= 10000 ? 100 * per_node : per_node > 0 ? 1000000 : 10000;
   } else {
-    t.limit = t.approx ? 100 * static_cast<long long>(stream_value::max_block_entries) : 0;
+    t.limit = 0;
   }
   return static_cast<long long>(i);
 }
@@ -303,7 +307,7 @@ void cmd_xadd(server& s, client& c, args_t a) {
   }
   if (!st) st = &s.db().create(a[1], value_type::stream).stream();
   std::vector<std::string_view> fields(a.begin() + static_cast<std::ptrdiff_t>(field_pos), a.end());
-  st->append(id, fields);
+  st->append(id, fields, {s.cfg().stream_node_max_bytes, static_cast<std::uint64_t>(s.cfg().stream_node_max_entries)});
   const std::string ids = id.str();
   s.reply(c).bulk(ids);
   s.add_dirty();

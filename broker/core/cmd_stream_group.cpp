@@ -73,6 +73,53 @@ stream_group* find_group(stream_value& st, std::string_view name) {
   return it == st.groups.end() ? nullptr : &it->second;
 }
 
+// What XCLAIM and XAUTOCLAIM share (both are `X... key group consumer min-idle-time ...`):
+// taking over pending entries for a[3], and dropping those whose entry was deleted.
+struct claim_target {
+  server& s;
+  args_t a;
+  stream_value& st;
+  stream_group& g;
+  bool justid;
+  resp::reply_writer& body;  // the claimed entries (or ids)
+  std::size_t claimed = 0;
+  bool have_consumer = false;
+
+  // A pending entry whose stream entry was deleted leaves the PEL, logged as the XCLAIM
+  // that does it (Redis propagates it so). id_text: the id as written in the log.
+  void drop_deleted(std::map<stream_id, stream_nack>::iterator it, std::string_view id_text) {
+    log_xclaim(s, a[1], g, a[2], id_text, it->second);
+    s.add_dirty();
+    g.drop_nack(it);
+  }
+
+  // Gives a pending entry to the consumer a[3] (created on the first claim), delivered at
+  // `delivery_time`, its delivery count set to `retrycount` (when >= 0) or incremented
+  // (unless JUSTID); writes it to the body and logs it. fresh: an entry XCLAIM FORCE
+  // just added, with no owner yet.
+  void claim(std::map<stream_id, stream_nack>::iterator it, std::int64_t delivery_time, long long retrycount,
+             std::string_view id_text, bool fresh = false) {
+    if (!have_consumer) {
+      touch_consumer(s, a[1], g, a[2], a[3], false);
+      have_consumer = true;
+    }
+    if (fresh) {
+      it->second.consumer = std::string(a[3]);
+      g.consumers.find(a[3])->second.pel.insert(it->first);
+    } else {
+      g.set_owner(it, std::string(a[3]));
+    }
+    it->second.delivery_time = delivery_time;
+    if (retrycount >= 0) it->second.delivery_count = static_cast<std::uint64_t>(retrycount);
+    else if (!justid) ++it->second.delivery_count;
+    if (justid) body.bulk(it->first.str());
+    else entry_reply(body, st, it->first);
+    ++claimed;
+    log_xclaim(s, a[1], g, a[2], id_text, it->second);
+    s.add_dirty();
+  }
+};
+
 }  // namespace
 
 namespace streams {
@@ -580,18 +627,14 @@ void cmd_xclaim(server& s, client& c, args_t a) {
   if (delivery_time == -1 || delivery_time < 0 || delivery_time > now) delivery_time = now;
   std::string body;
   resp::reply_writer bw(body, c.resp);
-  std::size_t claimed = 0;
-  bool have_consumer = false;
-  const std::string name(a[3]);
+  claim_target t{s, a, *st, *g, justid, bw};
   for (std::size_t k = 5; k < last_id_arg; ++k) {
     const stream_id id = ids[k - 5];
     auto it = g->pel.find(id);
     if (!st->contains(id)) {
       if (it != g->pel.end()) {
-        log_xclaim(s, a[1], *g, a[2], a[k], it->second);
+        t.drop_deleted(it, a[k]);
         log_last_id = false;
-        s.add_dirty();
-        g->drop_nack(it);
       }
       continue;
     }
@@ -604,32 +647,15 @@ void cmd_xclaim(server& s, client& c, args_t a) {
     }
     if (it == g->pel.end()) continue;
     if (!fresh && min_idle && now - it->second.delivery_time < min_idle) continue;
-    if (!have_consumer) {
-      touch_consumer(s, a[1], *g, a[2], name, false);
-      have_consumer = true;
-    }
-    if (fresh) {
-      it->second.consumer = name;
-      g->consumers.find(name)->second.pel.insert(id);
-    } else {
-      g->set_owner(it, name);
-    }
-    it->second.delivery_time = delivery_time;
-    if (retrycount >= 0) it->second.delivery_count = static_cast<std::uint64_t>(retrycount);
-    else if (!justid) ++it->second.delivery_count;
-    if (justid) bw.bulk(id.str());
-    else entry_reply(bw, *st, id);
-    ++claimed;
-    log_xclaim(s, a[1], *g, a[2], a[k], it->second);
+    t.claim(it, delivery_time, retrycount, a[k], fresh);
     log_last_id = false;
-    s.add_dirty();
   }
   if (log_last_id) {
     log_group_id(s, a[1], *g, a[2]);
     s.add_dirty();
   }
   auto w = s.reply(c);
-  w.array(claimed);
+  w.array(t.claimed);
   w.raw(body);
 }
 
@@ -678,21 +704,15 @@ void cmd_xautoclaim(server& s, client& c, args_t a) {
   s.effects_logged();
   long long attempts = count * 10;
   const std::int64_t now = now_ms();
-  const std::string name(a[3]);
-  bool have_consumer = false;
   std::string body;
   resp::reply_writer bw(body, c.resp);
-  std::size_t claimed = 0;
+  claim_target t{s, a, *st, *g, justid, bw};
   std::vector<stream_id> deleted;
   auto it = g->pel.lower_bound(start);
   while (attempts-- > 0 && count && it != g->pel.end()) {
     const stream_id id = it->first;
     if (!st->contains(id)) {
-      log_xclaim(s, a[1], *g, a[2], id.str(), it->second);
-      s.add_dirty();
-      auto next = std::next(it);
-      g->drop_nack(it);
-      it = next;
+      t.drop_deleted(it++, id.str());
       deleted.push_back(id);
       --count;
       continue;
@@ -701,26 +721,14 @@ void cmd_xautoclaim(server& s, client& c, args_t a) {
       ++it;
       continue;
     }
-    if (!have_consumer) {
-      touch_consumer(s, a[1], *g, a[2], name, false);
-      have_consumer = true;
-    }
-    g->set_owner(it, name);
-    it->second.delivery_time = now;
-    if (!justid) ++it->second.delivery_count;
-    if (justid) bw.bulk(id.str());
-    else entry_reply(bw, *st, id);
-    ++claimed;
+    t.claim(it++, now, -1, id.str());
     --count;
-    log_xclaim(s, a[1], *g, a[2], id.str(), it->second);
-    s.add_dirty();
-    ++it;
   }
   const stream_id next = it == g->pel.end() ? stream_id{} : it->first;
   auto w = s.reply(c);
   w.array(3);
   w.bulk(next.str());
-  w.array(claimed);
+  w.array(t.claimed);
   w.raw(body);
   w.array(deleted.size());
   for (const auto& id : deleted) w.bulk(id.str());

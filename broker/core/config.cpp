@@ -331,6 +331,19 @@ std::vector<config_entry> make_table() {
                [](config& c, const std::vector<std::string>& a) {
                  return set_uint(c.latency_monitor_threshold, a, 0, LLONG_MAX);
                }});
+  t.push_back({"stream-node-max-bytes", true, [](const config& c) { return std::to_string(c.stream_node_max_bytes); },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 std::uint64_t v = 0;
+                 if (auto e = set_mem(v, a); !e.empty()) return e;
+                 if (v > static_cast<std::uint64_t>(LONG_MAX))
+                   return "argument must be between 0 and " + std::to_string(LONG_MAX) + " inclusive";
+                 c.stream_node_max_bytes = v;
+                 return {};
+               }});
+  t.push_back({"stream-node-max-entries", true, [](const config& c) { return std::to_string(c.stream_node_max_entries); },
+               [](config& c, const std::vector<std::string>& a) {
+                 return set_uint(c.stream_node_max_entries, a, 0, LLONG_MAX);
+               }});
   t.push_back({"latency-tracking", true, [](const config& c) { return yesno(c.latency_tracking); },
                [](config& c, const std::vector<std::string>& a) { return set_bool(c.latency_tracking, a); }});
   t.push_back({"appendonly", true, [](const config& c) { return yesno(c.appendonly); },

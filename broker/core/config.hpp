@@ -97,6 +97,11 @@ struct config {
   long long latency_monitor_threshold = 0;
   // LATENCY HISTOGRAM: per-command duration histograms.
   bool latency_tracking = true;
+  // Streams: a node (block of entries) takes new entries until it holds this many bytes
+  // or this many entries, deleted ones included (0: no limit), as Redis's settings of the
+  // same names. Approximate trimming drops whole nodes.
+  std::uint64_t stream_node_max_bytes = 4096;
+  long long stream_node_max_entries = 100;
 
   // Persistence.
   bool appendonly = false;

@@ -307,6 +307,13 @@ static const command_def* find_subcommand(const command_def& cmd, std::string_vi
   return nullptr;
 }
 
+const command_def* server::lookup_flags_of(args_t args) const {
+  const command_def* d = args.empty() ? nullptr : lookup(args[0]);
+  if (d && !d->subcommands.empty() && args.size() >= 2)
+    if (const command_def* sub = find_subcommand(*d, args[1])) return sub;
+  return d;
+}
+
 void server::dispatch(client& c, args_t args) {
   if (is_cross_protocol(args[0])) {
     static clock::time_point last_warning{};
@@ -396,10 +403,11 @@ void server::dispatch(client& c, args_t args) {
     bool denyoom = (flags & flag_denyoom) || script_denies_oom(*cmd, args);
     if (cmd->fn == cmd_exec) {
       for (const auto& q : c.multi_queue) {
-        const command_def* d = lookup(q[0]);
-        if (!d) continue;
         const std::string_view head[2] = {q[0], q.size() > 1 ? std::string_view(q[1]) : std::string_view()};
-        if ((d->flags & flag_denyoom) || script_denies_oom(*d, args_t(head, q.size() > 1 ? 2 : 1))) denyoom = true;
+        const args_t qargs(head, q.size() > 1 ? 2 : 1);
+        const command_def* d = lookup_flags_of(qargs);
+        if (!d) continue;
+        if ((d->flags & flag_denyoom) || script_denies_oom(*d, qargs)) denyoom = true;
       }
     } else if (c.in_multi && cmd->fn != cmd_discard && cmd->fn != cmd_quit && cmd->fn != cmd_reset) {
       denyoom = true;
@@ -412,10 +420,23 @@ void server::dispatch(client& c, args_t args) {
       account_write(args);
     }
   }
-  if (((rejected_as ? rejected_as->flags : cmd->flags) & flag_write) && !loading_ && !c.in_multi) {
-    if (std::string err = write_refusal(); !err.empty()) {
-      reject(err);
-      return;
+  // MISCONF (the AOF can't be written): Redis 7.0's processCommand refuses a write command
+  // whether it runs now or is being queued in MULTI (the transaction then fails at EXEC),
+  // and an EXEC whose queue holds one (the whole transaction is discarded).
+  if (!loading_) {
+    bool writes = (rejected_as ? rejected_as->flags : cmd->flags) & flag_write;
+    if (cmd->fn == cmd_exec && c.in_multi) {
+      for (const auto& q : c.multi_queue) {
+        const std::string_view head[2] = {q[0], q.size() > 1 ? std::string_view(q[1]) : std::string_view()};
+        const command_def* d = lookup_flags_of(args_t(head, q.size() > 1 ? 2 : 1));
+        if (d && (d->flags & flag_write)) writes = true;
+      }
+    }
+    if (writes) {
+      if (std::string err = write_refusal(); !err.empty()) {
+        reject(err);
+        return;
+      }
     }
   }
   if (c.in_multi && !(cmd->flags & flag_no_multi)) {
@@ -846,6 +867,16 @@ void server::swap_db(int a, int b) {
   if (swapdb_hook) swapdb_hook(a, b);
   touch_watched_in_db(a, b);
   touch_watched_in_db(b, a);
+  // Redis 7.0's scanDatabaseForDeletedStreams: a stream an XREADGROUP waits on that the
+  // swap replaces with no stream answers its waiters (-UNBLOCKED) once served.
+  for (auto [from, to] : {std::pair{a, b}, std::pair{b, a}}) {
+    for (const auto& [key, list] : waiters_[static_cast<std::size_t>(from)]) {
+      const value* was = db(from).peek(key);
+      const value* is = db(to).peek(key);
+      if (was && was->type() == value_type::stream && !(is && is->type() == value_type::stream))
+        stream_removed(from, key);
+    }
+  }
   std::swap(dbs_[static_cast<std::size_t>(a)], dbs_[static_cast<std::size_t>(b)]);
   dbs_[static_cast<std::size_t>(a)]->index = a;
   dbs_[static_cast<std::size_t>(b)]->index = b;
@@ -863,8 +894,14 @@ void server::scan_ready_keys(int index) {
   auto& waiters = waiters_[static_cast<std::size_t>(index)];
   if (waiters.empty()) return;
   db_scope in(*this, index);
-  for (const auto& [key, list] : waiters)
-    if (const value* v = db().peek(key); v && v->type() == value_type::list) signal_key_as_ready(key);
+  // Every key a client waits on that now holds a value (scanDatabaseForReadyKeys): lists,
+  // sorted sets, streams; serving passes over a waiter for another type.
+  for (const auto& [key, list] : waiters) {
+    const value* v = db().peek(key);
+    if (!v) continue;
+    if (v->type() == value_type::list) signal_key_as_ready(key);  // also tells an HTTP queue
+    else stream_removed(index, key);                                // marks it ready
+  }
 }
 
 void server::request_shutdown(bool save) {

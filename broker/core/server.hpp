@@ -145,6 +145,9 @@ class server {
   // Runs a command with no checks (EXEC's queued commands, AOF loading).
   void call(client& c, const command_def& cmd, args_t args);
   const command_def* lookup(std::string_view name) const;
+  // The command whose flags apply to a command line: a container's subcommand (XGROUP
+  // CREATE, CLIENT KILL, ...) when it names one, else the command; nullptr if unknown.
+  const command_def* lookup_flags_of(args_t args) const;
   // Parser limits for a client in the given authentication state (proto-max-bulk-len
   // always; Redis's tighter limits before AUTH on top).
   resp::parser_limits parser_limits(bool authenticated) const;

@@ -114,14 +114,18 @@ stream_value::map_type::const_iterator stream_value::block_for(stream_id id) con
   return std::prev(it);
 }
 
-void stream_value::append(stream_id id, const std::vector<std::string_view>& fields) {
+void stream_value::append(stream_id id, const std::vector<std::string_view>& fields,
+                          const stream_node_limits& limits) {
+  constexpr std::uint64_t listpack_max_size = 1ull << 30;  // Redis's STREAM_LISTPACK_MAX_SIZE
+  const std::uint64_t max_bytes =
+      limits.max_bytes == 0 || limits.max_bytes > listpack_max_size ? listpack_max_size : limits.max_bytes;
   std::size_t payload = 0;
   for (auto f : fields) payload += f.size();
   block* b = nullptr;
   stream_id key;
   if (!blocks_.empty()) {
     auto& [k, last] = *blocks_.rbegin();
-    if (last.total < max_block_entries && last.data.size() + payload < max_block_bytes) {
+    if (last.data.size() + payload < max_bytes && (!limits.max_entries || last.total < limits.max_entries)) {
       b = &last;
       key = k;
     } else {
@@ -231,59 +235,44 @@ bool stream_value::last_entry_id(stream_id& out) const {
 }
 
 std::uint64_t stream_value::trim_maxlen(std::uint64_t maxlen, bool approx, std::uint64_t limit) {
-  std::uint64_t removed = 0;
-  while (length_ > maxlen && !blocks_.empty()) {
-    auto it = blocks_.begin();
-    block& b = it->second;
-    if (limit && removed + b.live > limit) break;
-    if (length_ - b.live >= maxlen) {
-      length_ -= b.live;
-      removed += b.live;
-      blocks_.erase(it);
-      continue;
-    }
-    if (approx) break;
-    // Mark entries of this block deleted until the stream is maxlen long.
-    std::size_t pos = 0;
-    entry e;
-    bool deleted;
-    while (pos < b.data.size() && length_ > maxlen) {
-      const std::size_t at = pos;
-      pos = decode(it->first, b.data, pos, e, deleted, false);
-      if (deleted) continue;
-      b.data[at] = static_cast<char>(b.data[at] | 1);
-      --b.live;
-      --length_;
-      ++removed;
-    }
-    if (b.live == 0) blocks_.erase(it);
-    break;
-  }
-  return removed;
+  return trim(false, maxlen, {}, approx, limit);
 }
 
 std::uint64_t stream_value::trim_minid(stream_id minid, bool approx, std::uint64_t limit) {
+  return trim(true, 0, minid, approx, limit);
+}
+
+std::uint64_t stream_value::trim(bool by_minid, std::uint64_t maxlen, stream_id minid, bool approx,
+                                 std::uint64_t limit) {
   std::uint64_t removed = 0;
-  while (!blocks_.empty()) {
+  entry e;
+  bool deleted;
+  const auto long_enough = [&] { return !by_minid && length_ <= maxlen; };
+  while (!blocks_.empty() && !long_enough()) {
     auto it = blocks_.begin();
     block& b = it->second;
     if (limit && removed + b.live > limit) break;
-    // The block's last entry, deleted or not.
-    std::vector<std::size_t> offs;
-    offsets(b, offs);
-    entry e;
-    bool deleted;
-    decode(it->first, b.data, offs.back(), e, deleted, false);
-    if (e.id < minid) {
+    // The whole block goes when what stays is still maxlen long, or when its last entry
+    // (deleted or not) is below minid.
+    bool whole;
+    if (by_minid) {
+      for (std::size_t pos = 0; pos < b.data.size();) pos = decode(it->first, b.data, pos, e, deleted, false);
+      whole = e.id < minid;
+    } else {
+      whole = length_ - b.live >= maxlen;
+    }
+    if (whole) {
       length_ -= b.live;
       removed += b.live;
       blocks_.erase(it);
       continue;
     }
     if (approx) break;
-    for (std::size_t at : offs) {
-      decode(it->first, b.data, at, e, deleted, false);
-      if (e.id >= minid) break;
+    // Mark entries of this block deleted, from its start, until the goal is reached.
+    for (std::size_t pos = 0; pos < b.data.size() && !long_enough();) {
+      const std::size_t at = pos;
+      pos = decode(it->first, b.data, pos, e, deleted, false);
+      if (by_minid && e.id >= minid) break;
       if (deleted) continue;
       b.data[at] = static_cast<char>(b.data[at] | 1);
       --b.live;

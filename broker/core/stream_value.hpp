@@ -3,10 +3,10 @@
 // Representation: entries live in blocks, each a byte string of entries packed one after
 // another, kept in an ordered map keyed by the id of the block's first entry (Redis keeps
 // listpacks in a radix tree keyed the same way). A block takes entries until it holds
-// `max_block_entries` of them (deleted ones included) or `max_block_bytes` of data, as
-// Redis's stream-node-max-entries (100) and stream-node-max-bytes (4096) do, so that
-// approximate trimming ("MAXLEN ~"), which only drops whole blocks, drops what Redis
-// drops for entries of the usual small sizes. A sealed block is shrunk to its size.
+// the node limit's entries (deleted ones included) or bytes of data, Redis's settings
+// stream-node-max-entries (100) and stream-node-max-bytes (4096), so that approximate
+// trimming ("MAXLEN ~"), which only drops whole blocks, drops what Redis drops for
+// entries of the usual small sizes. A sealed block is shrunk to its size.
 //
 // One entry: flags (1 byte, bit 0: deleted), varint (ms - block key ms), varint seq,
 // varint number of pairs, then per pair varint length + field bytes, varint length +
@@ -72,10 +72,15 @@ struct stream_group {
   void set_owner(std::map<stream_id, stream_nack>::iterator it, const std::string& to);
 };
 
+// When a block is full (streamAppendItem's test): max_bytes 0 is Redis's cap of 1 GB,
+// max_entries 0 no limit on entries.
+struct stream_node_limits {
+  std::uint64_t max_bytes = 4096;
+  std::uint64_t max_entries = 100;
+};
+
 class stream_value {
  public:
-  static constexpr std::size_t max_block_entries = 100;
-  static constexpr std::size_t max_block_bytes = 4096;
 
   struct entry {
     stream_id id;
@@ -86,8 +91,9 @@ class stream_value {
   bool empty() const { return length_ == 0; }
 
   // Appends an entry whose id is greater than every id in the stream (the caller
-  // checks against last_id). fields: field, value, field, value, ...
-  void append(stream_id id, const std::vector<std::string_view>& fields);
+  // checks against last_id), in a new block when the last one is full by `limits`.
+  // fields: field, value, field, value, ...
+  void append(stream_id id, const std::vector<std::string_view>& fields, const stream_node_limits& limits = {});
   // Marks an entry deleted; false when there is no such live entry.
   bool erase(stream_id id);
 
@@ -149,6 +155,8 @@ class stream_value {
   static void offsets(const block& b, std::vector<std::size_t>& out);
   // The block that may hold `id` (the last whose key <= id), or end().
   map_type::const_iterator block_for(stream_id id) const;
+  // trim_maxlen (by_minid false) and trim_minid, one scan from the first block.
+  std::uint64_t trim(bool by_minid, std::uint64_t maxlen, stream_id minid, bool approx, std::uint64_t limit);
 
   map_type blocks_;
   std::uint64_t length_ = 0;

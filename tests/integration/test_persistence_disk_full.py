@@ -9,7 +9,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import RawConn, Respq, Skip, info_field, run_tests, wait_until  # noqa: E402
+from harness import RawConn, RedisServer, Respq, Skip, info_field, run_tests, wait_until  # noqa: E402
 
 
 class Tmpfs:
@@ -93,6 +93,70 @@ def test_a_full_disk_refuses_writes_keeps_reads_loses_nothing_and_recovers():
             # The unanswered write may or may not be there (it was never acknowledged), but
             # not twice.
             assert len(elements) - len(survivors) <= 1
+
+
+def misconf_transactions(srv, fs):
+    """Transactions around an AOF that stops being writable (appendfsync everysec): an
+    XGROUP CREATE queued before, then EXEC; write commands queued after; reads. Returns
+    every reply, by step."""
+    out = {}
+    with srv.raw() as c:
+        out["xadd"] = c.cmd("XADD", "s", "1-1", "f", "v")
+    tx = srv.raw()
+    out["tx_multi"] = tx.cmd("MULTI")
+    out["tx_queued"] = tx.cmd("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
+    out["tx_queued_read"] = tx.cmd("XLEN", "s")
+    fs.fill()
+
+    # Writes until one is refused: the AOF could not take what came before.
+    def refused():
+        try:
+            with RawConn(srv.port, timeout=5) as c:
+                return c.cmd("RPUSH", "fill", "x" * 20000).startswith(b"-MISCONF")
+        except (OSError, EOFError, ConnectionError):
+            return False  # a write that could not be persisted may get no reply
+    wait_until(refused, timeout=20, what="a write refused with MISCONF")
+
+    # The queue holds a write command: the whole EXEC is refused.
+    out["tx_exec"] = tx.cmd("EXEC")
+    tx.close()
+    with srv.raw() as c:
+        out["xgroup"] = c.cmd("XGROUP", "CREATE", "s", "g", "$")
+        out["multi"] = c.cmd("MULTI")
+        out["queue_xgroup"] = c.cmd("XGROUP", "CREATE", "s", "g", "$")
+        out["queue_createconsumer"] = c.cmd("XGROUP", "CREATECONSUMER", "s", "g", "c")
+        out["queue_xadd"] = c.cmd("XADD", "s", "2-1", "f", "v")
+        out["queue_read"] = c.cmd("XLEN", "s")
+        out["exec"] = c.cmd("EXEC")
+        # Reads only: the transaction runs.
+        out["ro_multi"] = c.cmd("MULTI")
+        out["ro_xlen"] = c.cmd("XLEN", "s")
+        out["ro_groups"] = c.cmd("XINFO", "GROUPS", "s")
+        out["ro_exec"] = c.cmd("EXEC")
+    return out
+
+
+def test_misconf_refuses_write_commands_in_multi_and_exec_as_redis_does():
+    # redis-server (appendfsync everysec: under always it exits on a failed AOF write)
+    # and respq, each with its data dir on a full tmpfs.
+    results = {}
+    for name in ("redis", "respq"):
+        with Tmpfs() as fs:
+            args = ("--appendonly", "yes", "--appendfsync", "everysec", "--dir", fs.path)
+            srv = RedisServer(*args) if name == "redis" else Respq(*args, "--http-queue", "tasks", "off")
+            with srv:
+                results[name] = misconf_transactions(srv, fs)
+    ref, got = results["redis"], results["respq"]
+    misconf = b"-MISCONF Errors writing to the AOF file: No space left on device\r\n"
+    assert ref["tx_queued"] == b"+QUEUED\r\n", ref
+    assert ref["tx_exec"] == b"-EXECABORT Transaction discarded because of: " + misconf[1:], ref
+    assert ref["xgroup"] == misconf and ref["queue_xgroup"] == misconf, ref
+    assert ref["queue_createconsumer"] == misconf and ref["queue_xadd"] == misconf, ref
+    assert ref["queue_read"] == b"+QUEUED\r\n", ref
+    assert ref["exec"] == b"-EXECABORT Transaction discarded because of previous errors.\r\n", ref
+    assert ref["ro_exec"] == b"*2\r\n:1\r\n*0\r\n", ref
+    for step in ref:
+        assert got[step] == ref[step], f"{step}: redis {ref[step]!r}, respq {got[step]!r}"
 
 
 if __name__ == "__main__":

@@ -51,9 +51,10 @@ std::vector<std::pair<stream_id, std::vector<std::string>>> read(const model& m,
   return out;
 }
 
-void add(stream_value& s, model& m, stream_id id, std::vector<std::string> fields) {
+void add(stream_value& s, model& m, stream_id id, std::vector<std::string> fields,
+         respq::core::stream_node_limits limits = {}) {
   std::vector<std::string_view> views(fields.begin(), fields.end());
-  s.append(id, views);
+  s.append(id, views, limits);
   m[id] = std::move(fields);
 }
 
@@ -111,6 +112,31 @@ TEST_CASE("large entries start new nodes past 4096 bytes", "[stream]") {
   for (std::uint64_t i = 1; i <= 6; ++i) add(s, m, {i, 0}, {"f", big});
   CHECK(s.block_count() == 3);
   CHECK(read(s, {0, 0}, {UINT64_MAX, UINT64_MAX}, 0, false) == read(m, {0, 0}, {UINT64_MAX, UINT64_MAX}, 0, false));
+}
+
+TEST_CASE("node limits: stream-node-max-entries and stream-node-max-bytes, 0 for none", "[stream]") {
+  stream_value s;
+  model m;
+  // Ten entries a node: MAXLEN ~ drops whole nodes of ten.
+  for (std::uint64_t i = 1; i <= 100; ++i) add(s, m, {i, 0}, {"xitem", "v"}, {4096, 10});
+  CHECK(s.block_count() == 10);
+  CHECK(s.trim_maxlen(55, true, 30) == 30);
+  CHECK(s.size() == 70);
+  // Entries limit 0: only the bytes limit splits (2 bytes of fields an entry, 10 bytes encoded).
+  stream_value t;
+  for (std::uint64_t i = 1; i <= 1000; ++i) add(t, m, {i, 0}, {"a", "b"}, {4096, 0});
+  CHECK(t.block_count() > 1);
+  CHECK(t.block_count() < 10);
+  // Bytes limit 0 is Redis's 1 GB cap: the entries limit alone splits.
+  stream_value u;
+  for (std::uint64_t i = 1; i <= 1000; ++i) add(u, m, {i, 0}, {"f", std::string(100, 'x')}, {0, 250});
+  CHECK(u.block_count() == 4);
+  // One entry a node.
+  stream_value w;
+  for (std::uint64_t i = 1; i <= 5; ++i) add(w, m, {i, 0}, {"f", "v"}, {4096, 1});
+  CHECK(w.block_count() == 5);
+  CHECK(w.trim_maxlen(0, true, 2) == 2);
+  CHECK(w.size() == 3);
 }
 
 TEST_CASE("stream matches a naive model under random operations", "[stream]") {
