@@ -296,6 +296,20 @@ std::vector<config_entry> make_table() {
                  c.tls_ca_cert_dir = a[0];
                  return {};
                }});
+  t.push_back({"tls-port", false, [](const config& c) { return std::to_string(c.tls_port); },
+               [](config& c, const std::vector<std::string>& a) { return set_uint(c.tls_port, a, 0, 65535); }});
+  t.push_back({"tls-cert-file", false, [](const config& c) { return c.tls_cert_file; },
+               [](config& c, const std::vector<std::string>& a) { return set_str(c.tls_cert_file, a); }});
+  t.push_back({"tls-key-file", false, [](const config& c) { return c.tls_key_file; },
+               [](config& c, const std::vector<std::string>& a) { return set_str(c.tls_key_file, a); }});
+  t.push_back({"tls-auth-clients", false, [](const config& c) { return c.tls_auth_clients; },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 const std::string v = a.size() == 1 ? lower(a[0]) : std::string();
+                 if (v != "yes" && v != "no" && v != "optional")
+                   return "argument(s) must be one of the following: no, yes, optional";
+                 c.tls_auth_clients = v;
+                 return {};
+               }});
   t.push_back({"shutdown-grace", true, [](const config& c) { return fmt_double(c.shutdown_grace); },
                [](config& c, const std::vector<std::string>& a) -> std::string {
                  double v;

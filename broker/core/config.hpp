@@ -84,6 +84,13 @@ struct config {
   // Outgoing TLS trust (tasks/tls_trust.hpp): CAs every https attempt trusts unless its
   // queue names its own ca-file; both empty: the system store.
   std::string tls_ca_cert_file, tls_ca_cert_dir;
+  // The RESP port over TLS, as Redis 6+ (0 = off; then port 0 means TLS only). The
+  // certificate and key serve the admin port's https too. tls-auth-clients: yes (a client
+  // certificate signed by tls-ca-cert-file/dir is required), optional (verified when
+  // given), no. Fixed at start.
+  int tls_port = 0;
+  std::string tls_cert_file, tls_key_file;
+  std::string tls_auth_clients = "yes";
   double shutdown_grace = 5;             // seconds in-flight requests get on shutdown
   unsigned task_history_max_len = 1000;  // finished tasks kept per queue for TASK GET
   double replay_rate = 100;              // dead letters QUEUE REPLAY moves back per second
