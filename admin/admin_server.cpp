@@ -1,6 +1,11 @@
 // admin_server: see admin_server.hpp.
 #include "admin/admin_server.hpp"
 
+// SSLServer: the admin port serves https with the RESP port's certificate when tls-port is
+// on. Debian's cpp-httplib (pkg-config) builds with CPPHTTPLIB_OPENSSL_SUPPORT.
+#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
+#define CPPHTTPLIB_OPENSSL_SUPPORT
+#endif
 #include <httplib.h>
 
 #include <algorithm>
@@ -87,6 +92,7 @@ struct admin_server::impl {
   std::shared_ptr<settings> conf = std::make_shared<settings>();
 
   std::vector<std::unique_ptr<httplib::Server>> servers;
+  std::string scheme = "http";  // "https" when the servers are SSLServers (tls-port on)
   std::vector<std::thread> threads;
   std::atomic<bool> stopped{false};
   bool started = false;
@@ -128,7 +134,7 @@ struct admin_server::impl {
       }
       if (req.has_header("Origin")) {
         const std::string origin = req.get_header_value("Origin");
-        const std::string own = "http://" + req.get_header_value("Host");
+        const std::string own = scheme + "://" + req.get_header_value("Host");
         if (origin != own) {
           fail(res, 403, "cross-origin request refused (Origin " + origin + ")");
           return httplib::Server::HandlerResponse::Handled;
@@ -429,7 +435,15 @@ std::string admin_server::start() {
   d.load_settings();
   for (const auto& raw : cfg.admin_bind) {
     const std::string addr = raw == "*" ? "0.0.0.0" : raw;
-    auto svr = std::make_unique<httplib::Server>();
+    std::unique_ptr<httplib::Server> svr;
+    if (cfg.tls_port != 0) {
+      auto ssl = std::make_unique<httplib::SSLServer>(cfg.tls_cert_file.c_str(), cfg.tls_key_file.c_str());
+      if (!ssl->is_valid()) return "admin-port: can't use tls-cert-file/tls-key-file for https";
+      svr = std::move(ssl);
+      d.scheme = "https";
+    } else {
+      svr = std::make_unique<httplib::Server>();
+    }
     d.routes(*svr);
     if (!svr->bind_to_port(addr, cfg.admin_port)) {
       d.servers.clear();

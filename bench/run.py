@@ -374,12 +374,13 @@ def run_respq_delivery(url, n, extra=(), env=None):
         return n / dt, cpu_seconds(rq.proc.pid) - cpu0
 
 
-def run_php_delivery(url, n, workers=8, idle_timeout=2):
+def run_php_delivery(url, n, workers=8, idle_timeout=2, php_args=()):
     with tempfile.NamedTemporaryFile("w", suffix=".php", delete=False) as f:
         f.write(PHP_WORKER)
         script = f.name
     with RedisServer() as rs:
-        procs = [subprocess.Popen(["php", script, str(rs.port), str(idle_timeout)], stdout=subprocess.PIPE, text=True)
+        procs = [subprocess.Popen(["php", *php_args, script, str(rs.port), str(idle_timeout)], stdout=subprocess.PIPE,
+                                  text=True)
                  for _ in range(workers)]
         time.sleep(0.5)
         cpu0 = sum(cpu_seconds(p.pid) for p in procs) + cpu_seconds(rs.proc.pid)
@@ -414,6 +415,66 @@ def section_delivery():
         cpu = lambda k: statistics.median(r[1] for r in res[k]) / n * 1000
         row("delivery", "delivery rate (tasks/s)", rate("respq"), rate("php"), "task/s", target=5.0)
         row("delivery", "CPU seconds per 1,000 deliveries", cpu("respq"), cpu("php"), "s", higher_is_better=False)
+
+
+def make_test_pki(directory):
+    """A CA and a certificate for 127.0.0.1 it signs, made by openssl; returns the paths
+    (ca, cert, key)."""
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=directory, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+            "-subj", "/CN=respq bench CA")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj",
+            "/CN=127.0.0.1")
+    with open(os.path.join(directory, "server.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+            "server.crt", "-days", "2", "-extfile", "server.ext")
+    return tuple(os.path.join(directory, f) for f in ("ca.crt", "server.crt", "server.key"))
+
+
+def wrk_rate(url, seconds=5, connections=128, threads=2):
+    """Requests per second wrk reaches against url (keep-alive, HTTP/1.1)."""
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", url],
+                         check=True, capture_output=True, text=True).stdout
+    line = [l for l in out.splitlines() if l.startswith("Requests/sec:")][0]
+    return float(line.split()[1])
+
+
+def load_average():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def section_https():
+    """https delivery to nginx with TLS on loopback (its certificate signed by a CA made
+    here, trusted through tls-ca-cert-file): respq against wrk on the same nginx in the
+    same run (the machine's ceiling for this endpoint), and against redis-server + 8 PHP
+    BRPOP/curl workers trusting the same CA (curl.cainfo)."""
+    n = int(os.environ.get("RESPQ_BENCH_HTTPS_TASKS", "20000"))
+    print(f"HTTPS delivery: {n:,} seed-format tasks to nginx over TLS (return 204); respq vs wrk on the same "
+          f"nginx, and vs redis-server + 8 PHP BRPOP/curl workers (load average {load_average()})")
+    with tempfile.TemporaryDirectory(prefix="respq-bench-tls-") as d:
+        ca, cert, key = make_test_pki(d)
+        tls = f"ssl_certificate {cert}; ssl_certificate_key {key}; ssl_session_cache shared:SSL:1m; "
+        with Nginx(tls + "location / { return 204; }", listen_extra="ssl http2") as ng:
+            url = f"https://127.0.0.1:{ng.port}/send_mail"
+            res = {"respq": [], "wrk": [], "php": []}
+            for _ in range(ROUNDS):
+                res["respq"].append(run_respq_delivery(url, n, ("--tls-ca-cert-file", ca)))
+                res["wrk"].append(wrk_rate(url + "?to=user1%40example.com&subject=Welcome&i=1"))
+                res["php"].append(run_php_delivery(url, n, php_args=("-d", f"curl.cainfo={ca}")))
+            rate = statistics.median(r[0] for r in res["respq"])
+            cpu = statistics.median(r[1] for r in res["respq"]) / n * 1000
+            print(f"  rounds: respq {[round(r[0]) for r in res['respq']]}, wrk {[round(r) for r in res['wrk']]}, "
+                  f"php {[round(r[0]) for r in res['php']]}; load average after: {load_average()}")
+            row("https", "HTTPS delivery rate vs wrk on the same nginx (req/s)", rate, statistics.median(res["wrk"]),
+                "task/s", target=0.80)
+            row("https", "HTTPS delivery rate vs redis + 8 PHP workers (tasks/s)", rate,
+                statistics.median(r[0] for r in res["php"]), "task/s")
+            row("https", "CPU seconds per 1,000 deliveries vs PHP workers", cpu,
+                statistics.median(r[1] for r in res["php"]) / n * 1000, "s", higher_is_better=False)
 
 
 def section_egress():
@@ -988,6 +1049,7 @@ SECTIONS = {
     "zsets": section_zsets,
     "delivery": section_delivery,
     "egress": section_egress,
+    "https": section_https,
     "latency": section_latency,
     "custody": section_custody,
     "admin": section_admin,

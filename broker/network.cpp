@@ -11,6 +11,8 @@
 
 #include <asio.hpp>
 #include <asio/bind_allocator.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <chrono>
 #include <thread>
 #include <unordered_map>
@@ -102,7 +104,16 @@ class handler_allocator {
 
 struct connection {
   explicit connection(tcp::socket s) : sock(std::move(s)) {}
+  ~connection() {
+    if (ssl) SSL_free(ssl);
+  }
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
   tcp::socket sock;
+  // A tls-port connection: OpenSSL on the non-blocking socket, driven by the same
+  // readiness waits as a plain one (see read_tls, send_tls).
+  SSL* ssl = nullptr;
+  bool handshaken = false;
   core::client* c = nullptr;
   std::string wbuf;     // bytes being written asynchronously (the core keeps appending to c->out)
   std::size_t wbuf_offset = 0;
@@ -124,6 +135,8 @@ struct network::impl {
   asio::io_context io{ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::vector<std::unique_ptr<tcp::acceptor>> json_acceptors;  // json-port
+  std::vector<std::unique_ptr<tcp::acceptor>> tls_acceptors;   // tls-port
+  SSL_CTX* tls_ctx = nullptr;                                  // tls-port's, made by listen()
   std::unordered_map<connection*, std::shared_ptr<connection>> conns;
   asio::steady_timer deadline_timer{io};
   clock::time_point armed = clock::time_point::max();
@@ -140,8 +153,10 @@ struct network::impl {
   clock::time_point stop_deadline;
   std::function<void()>* on_stopping = nullptr;
 
-  void start_accept(tcp::acceptor& a, bool json = false);
-  void on_accept(tcp::socket sock, bool json = false);
+  void start_accept(tcp::acceptor& a, bool json = false, bool tls = false);
+  void on_accept(tcp::socket sock, bool json = false, bool tls = false);
+  connection::read_result read_tls(connection& conn);
+  void send_tls(const std::shared_ptr<connection>& conn);
   void json_ready(const std::shared_ptr<connection>& conn);
   void start_read(const std::shared_ptr<connection>& conn);
   connection::read_result read_some(connection& conn);
@@ -162,24 +177,24 @@ struct network::impl {
   void finish_shutdown();
 };
 
-void network::impl::start_accept(tcp::acceptor& a, bool json) {
-  a.async_accept([this, &a, json](const asio::error_code& ec, tcp::socket sock) {
+void network::impl::start_accept(tcp::acceptor& a, bool json, bool tls) {
+  a.async_accept([this, &a, json, tls](const asio::error_code& ec, tcp::socket sock) {
     if (stopping || ec == asio::error::operation_aborted) return;
     if (!ec) {
-      on_accept(std::move(sock), json);
-      start_accept(a, json);
+      on_accept(std::move(sock), json, tls);
+      start_accept(a, json, tls);
       return;
     }
     // Out of descriptors and the like: say so and retry shortly rather than spin.
     core::log_warning("Accepting client connection: " + ec.message());
     auto t = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(100));
-    t->async_wait([this, &a, t, json](const asio::error_code& e) {
-      if (!e && !stopping) start_accept(a, json);
+    t->async_wait([this, &a, t, json, tls](const asio::error_code& e) {
+      if (!e && !stopping) start_accept(a, json, tls);
     });
   });
 }
 
-void network::impl::on_accept(tcp::socket sock, bool json) {
+void network::impl::on_accept(tcp::socket sock, bool json, bool tls) {
   asio::error_code ec;
   auto remote = sock.remote_endpoint(ec);
   if (ec) return;
@@ -194,18 +209,32 @@ void network::impl::on_accept(tcp::socket sock, bool json) {
     ::setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
     ::setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
   }
+  // A refusal is written in clear on the plain port; a TLS client could not read it, so
+  // its connection is just closed.
   if (s.cfg().protected_mode && s.cfg().requirepass.empty() && !is_loopback(remote.address())) {
-    asio::write(sock, asio::buffer(std::string_view(denied_message)), ec);
+    if (!tls) asio::write(sock, asio::buffer(std::string_view(denied_message)), ec);
     return;
+  }
+  SSL* ssl = nullptr;
+  if (tls) {
+    ssl = SSL_new(tls_ctx);
+    if (!ssl || SSL_set_fd(ssl, static_cast<int>(sock.native_handle())) != 1) {
+      if (ssl) SSL_free(ssl);
+      ERR_clear_error();
+      return;
+    }
+    SSL_set_accept_state(ssl);
   }
   std::string refusal;
   core::client* c = s.accept_client(format_endpoint(remote), format_endpoint(local),
                                     static_cast<int>(sock.native_handle()), refusal);
   if (!c) {
-    asio::write(sock, asio::buffer(refusal), ec);
+    if (!tls) asio::write(sock, asio::buffer(refusal), ec);
+    if (ssl) SSL_free(ssl);
     return;
   }
   auto conn = std::make_shared<connection>(std::move(sock));
+  conn->ssl = ssl;
   conn->c = c;
   conn->json = json;
   // json-port has no AUTH: the seed's client sends tasks and nothing else. Who may
@@ -289,6 +318,7 @@ void network::impl::json_ready(const std::shared_ptr<connection>& conn) {
 }
 
 connection::read_result network::impl::read_some(connection& conn) {
+  if (conn.ssl) return read_tls(conn);
   core::client* c = conn.c;
   // A large bulk in progress: read it in as few calls as possible.
   std::size_t want = read_chunk;
@@ -304,6 +334,104 @@ connection::read_result network::impl::read_some(connection& conn) {
   }
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return connection::read_result::nothing;
   return connection::read_result::closed;  // EOF or a reset
+}
+
+// A tls-port connection is readable: finish the handshake first, then decrypt until
+// OpenSSL has drained the socket (it asks for more: WANT_READ) or the buffer is full. Like
+// a plain recv() that returns less than asked, WANT_READ means the kernel has nothing left,
+// so the next readiness wait cannot miss data; a full buffer is `more`, read on later.
+connection::read_result network::impl::read_tls(connection& conn) {
+  core::client* c = conn.c;
+  if (!conn.handshaken) {
+    ERR_clear_error();
+    const int r = SSL_do_handshake(conn.ssl);
+    if (r != 1) {
+      const int e = SSL_get_error(conn.ssl, r);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return connection::read_result::nothing;
+      char text[256] = "the connection closed";
+      if (const unsigned long code = ERR_peek_last_error()) ERR_error_string_n(code, text, sizeof text);
+      ERR_clear_error();
+      core::log_verbose("Error accepting a client connection: TLS handshake with " + c->addr + " failed: " + text);
+      return connection::read_result::closed;
+    }
+    conn.handshaken = true;
+  }
+  // At most this much per call, like one plain recv(): a client that sends faster than we
+  // decrypt is served in turns with the others (the rest is read on as `more`).
+  constexpr std::size_t turn_limit = 256 * 1024;
+  std::size_t total = 0;
+  bool got = false;
+  for (;;) {
+    std::size_t want = read_chunk;
+    const std::size_t needed = c->parser.bytes_needed();
+    if (needed > c->in.size() && needed - c->in.size() > want) want = needed - c->in.size();
+    char* p = c->in.prepare(want);
+    const std::size_t room = std::min<std::size_t>(c->in.writable(), 1u << 30);
+    ERR_clear_error();
+    const int n = SSL_read(conn.ssl, p, static_cast<int>(room));
+    if (n > 0) {
+      c->in.commit(static_cast<std::size_t>(n));
+      got = true;
+      total += static_cast<std::size_t>(n);
+      if (static_cast<std::size_t>(n) == room || total >= turn_limit) {
+        ++inputs;
+        return connection::read_result::more;
+      }
+      continue;
+    }
+    const int e = SSL_get_error(conn.ssl, n);
+    ERR_clear_error();
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+      if (!got) return connection::read_result::nothing;
+      ++inputs;
+      return connection::read_result::drained;
+    }
+    // Closed (close_notify, EOF) or broken: what came before it is served first, and the
+    // next read sees the end again.
+    if (!got) return connection::read_result::closed;
+    ++inputs;
+    return connection::read_result::more;
+  }
+}
+
+// Encrypts and sends wbuf from wbuf_offset on. OpenSSL runs in partial-write mode, so each
+// record sent moves the offset; when the socket is full (WANT_WRITE), or OpenSSL needs to
+// read first (WANT_READ), it waits for that readiness and carries on with the same bytes.
+void network::impl::send_tls(const std::shared_ptr<connection>& conn) {
+  connection& cn = *conn;
+  while (cn.wbuf_offset < cn.wbuf.size()) {
+    const std::size_t len = std::min<std::size_t>(cn.wbuf.size() - cn.wbuf_offset, 1u << 30);
+    ERR_clear_error();
+    const int n = SSL_write(cn.ssl, cn.wbuf.data() + cn.wbuf_offset, static_cast<int>(len));
+    if (n > 0) {
+      cn.wbuf_offset += static_cast<std::size_t>(n);
+      s.stats().net_output_bytes += static_cast<std::uint64_t>(n);
+      continue;
+    }
+    const int e = SSL_get_error(cn.ssl, n);
+    ERR_clear_error();
+    if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+      cn.sock.async_wait(e == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write : tcp::socket::wait_read,
+                         [this, conn](const asio::error_code& ec) {
+                           if (conn->closed) return;
+                           if (ec) {
+                             conn->writing = false;
+                             close(*conn);
+                             return;
+                           }
+                           send_tls(conn);
+                         });
+      return;
+    }
+    cn.writing = false;
+    close(cn);
+    return;
+  }
+  cn.writing = false;
+  cn.wbuf.clear();
+  if (cn.wbuf.capacity() > keep_output_capacity) cn.wbuf.shrink_to_fit();
+  if (cn.c && cn.c->out.capacity() > keep_output_capacity && cn.c->out.empty()) cn.c->out.shrink_to_fit();
+  write_client(cn);
 }
 
 void network::impl::read_ready(const std::shared_ptr<connection>& conn) {
@@ -373,6 +501,10 @@ void network::impl::serve_busy() {
     if (r != connection::read_result::nothing) s.on_input(*conn.c);
     core::client* c = conn.c;
     if (conn.writing || c->out.size() <= c->out_sent) continue;  // an async write owns the socket
+    if (conn.ssl) {
+      write_client(conn);  // encrypts and sends what the socket takes now; the rest after the script
+      continue;
+    }
     const ssize_t n = ::send(conn.sock.native_handle(), c->out.data() + c->out_sent, c->out.size() - c->out_sent,
                              MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n > 0) {
@@ -426,6 +558,7 @@ void network::impl::write_client(connection& conn) {
     return;
   }
   if (conn.writing) return;  // the completion handler continues with what accumulated
+  if (conn.ssl && !conn.handshaken) return;  // nothing can be sent before the handshake
   if (c->out.size() > c->out_sent) {
     // Double buffering: the pending replies move to wbuf (a swap, no copy) and the core
     // keeps appending to the other buffer while the write is in progress. On the epoll
@@ -437,6 +570,10 @@ void network::impl::write_client(connection& conn) {
     c->out_sent = 0;
     conn.writing = true;
     auto self = conns.at(&conn);
+    if (conn.ssl) {
+      send_tls(self);
+      return;
+    }
     asio::async_write(conn.sock, asio::buffer(conn.wbuf.data() + conn.wbuf_offset, conn.wbuf.size() - conn.wbuf_offset),
                       asio::bind_allocator(handler_allocator<char>(conn.write_memory), [this, self](const asio::error_code& e, std::size_t w) {
                         self->writing = false;
@@ -461,6 +598,10 @@ void network::impl::close(connection& conn) {
   if (conn.closed) return;
   conn.closed = true;
   asio::error_code ec;
+  if (conn.ssl && conn.handshaken) {
+    SSL_shutdown(conn.ssl);  // close_notify, best effort: the socket does not wait for it
+    ERR_clear_error();
+  }
   conn.sock.close(ec);
   if (conn.c) {
     conn.c->io = nullptr;
@@ -525,7 +666,7 @@ void network::impl::begin_shutdown() {
   if (stopping) return;
   stopping = true;
   sd_notify("STOPPING=1\nSTATUS=Draining: no new connections or HTTP requests");
-  for (auto* list : {&acceptors, &json_acceptors})
+  for (auto* list : {&acceptors, &json_acceptors, &tls_acceptors})
     for (auto& a : *list) {
       asio::error_code ec;
       a->close(ec);
@@ -592,7 +733,9 @@ network::network(core::server& s) : impl_(std::make_unique<impl>(s)) {
   s.serve_while_busy = [this] { impl_->serve_busy(); };
 }
 
-network::~network() = default;
+network::~network() {
+  if (impl_ && impl_->tls_ctx) SSL_CTX_free(impl_->tls_ctx);
+}
 
 namespace {
 
@@ -629,11 +772,65 @@ std::string listen_on(asio::io_context& io, const core::config& cfg, int port,
   return {};
 }
 
+std::string openssl_error(const std::string& what) {
+  char text[256] = "unknown error";
+  if (const unsigned long code = ERR_peek_last_error()) ERR_error_string_n(code, text, sizeof text);
+  ERR_clear_error();
+  return what + ": " + text;
+}
+
+// The tls-port's context: TLS 1.2 or newer, the server certificate, and the client
+// verification tls-auth-clients asks for against tls-ca-cert-file/dir.
+std::string make_tls_context(const core::config& cfg, SSL_CTX*& out) {
+  if (cfg.tls_cert_file.empty() || cfg.tls_key_file.empty()) return "tls-port needs tls-cert-file and tls-key-file";
+  if (cfg.tls_auth_clients != "no" && cfg.tls_ca_cert_file.empty() && cfg.tls_ca_cert_dir.empty())
+    return "tls-auth-clients " + cfg.tls_auth_clients +
+           " needs tls-ca-cert-file or tls-ca-cert-dir (the CAs client certificates are verified against)";
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (!ctx) return openssl_error("tls-port: can't create a TLS context");
+  auto fail = [ctx](const std::string& what) {
+    std::string e = openssl_error(what);
+    SSL_CTX_free(ctx);
+    return e;
+  };
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char*>("respq"), 5);
+  if (SSL_CTX_use_certificate_chain_file(ctx, cfg.tls_cert_file.c_str()) != 1)
+    return fail("tls-cert-file '" + cfg.tls_cert_file + "'");
+  if (SSL_CTX_use_PrivateKey_file(ctx, cfg.tls_key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+    return fail("tls-key-file '" + cfg.tls_key_file + "'");
+  if (SSL_CTX_check_private_key(ctx) != 1) return fail("tls-key-file is not the key of tls-cert-file");
+  if (cfg.tls_auth_clients != "no") {
+    const char* file = cfg.tls_ca_cert_file.empty() ? nullptr : cfg.tls_ca_cert_file.c_str();
+    const char* dir = cfg.tls_ca_cert_dir.empty() ? nullptr : cfg.tls_ca_cert_dir.c_str();
+    if (SSL_CTX_load_verify_locations(ctx, file, dir) != 1) return fail("tls-ca-cert-file/tls-ca-cert-dir");
+    if (file)
+      if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(file)) SSL_CTX_set_client_CA_list(ctx, names);
+    int mode = SSL_VERIFY_PEER;
+    if (cfg.tls_auth_clients == "yes") mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    SSL_CTX_set_verify(ctx, mode, nullptr);
+  }
+  ERR_clear_error();
+  out = ctx;
+  return {};
+}
+
 }  // namespace
 
 std::string network::listen() {
   auto& cfg = impl_->s.cfg();
-  if (std::string err = listen_on(impl_->io, cfg, cfg.port, impl_->acceptors); !err.empty()) return err;
+  // port 0 with a tls-port: TLS only, as in Redis.
+  if (cfg.port != 0 || cfg.tls_port == 0)
+    if (std::string err = listen_on(impl_->io, cfg, cfg.port, impl_->acceptors); !err.empty()) return err;
+  if (cfg.tls_port != 0) {
+    if (std::string err = make_tls_context(cfg, impl_->tls_ctx); !err.empty()) return err;
+    if (std::string err = listen_on(impl_->io, cfg, cfg.tls_port, impl_->tls_acceptors); !err.empty())
+      return "tls-port: " + err;
+    core::log_notice("TLS: RESP on port " + std::to_string(cfg.tls_port) + " (tls-auth-clients " +
+                     cfg.tls_auth_clients + ")");
+  }
   if (cfg.json_port != 0) {
     if (std::string err = listen_on(impl_->io, cfg, cfg.json_port, impl_->json_acceptors); !err.empty())
       return "json-port: " + err;
@@ -647,6 +844,7 @@ int network::run() {
   ::signal(SIGPIPE, SIG_IGN);
   for (auto& a : impl_->acceptors) impl_->start_accept(*a);
   for (auto& a : impl_->json_acceptors) impl_->start_accept(*a, true);
+  for (auto& a : impl_->tls_acceptors) impl_->start_accept(*a, false, true);
   impl_->arm_signals();
   impl_->start_cron();
   impl_->rearm_deadline();

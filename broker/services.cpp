@@ -66,12 +66,13 @@ struct services::impl {
     return out;
   }
 
-  // Each local queue's pool and its callbacks' pool: the per-host cap and the egress rules.
+  // Each local queue's pool and its callbacks' pool: the per-host cap, the egress rules
+  // and the TLS trust.
   void apply_pools() {
     for (const auto& [name, per_host] : s.tasks().pools()) {
       const auto q = s.cfg().queues.find(name);
-      const workers::pool_options o{per_host, core::egress_rules_for(s.cfg(), q != s.cfg().queues.end() ? q->second
-                                                                                                          : core::queue_options{})};
+      const core::queue_options& opts = q != s.cfg().queues.end() ? q->second : core::queue_options{};
+      const workers::pool_options o{per_host, core::egress_rules_for(s.cfg(), opts), core::tls_trust_for(s.cfg(), opts)};
       engine->set_pool(name, o);
       engine->set_pool(name + ":callbacks", o);
     }
@@ -99,7 +100,8 @@ std::string services::start() {
   d.apply_pools();
   d.s.tasks().submit = [&d](std::vector<tasks::http_request>&& batch) { d.engine->submit(std::move(batch)); };
   d.s.config_listeners.push_back([&d](const std::string& name) {
-    if (name == "egress-policy" || name == "egress-allow" || name == "egress-deny") {
+    if (name == "egress-policy" || name == "egress-allow" || name == "egress-deny" || name == "tls-ca-cert-file" ||
+        name == "tls-ca-cert-dir") {
       d.apply_pools();
       return;
     }

@@ -118,9 +118,10 @@ struct link::impl final : core::stream_sink {
     });
   }
 
-  // A shared queue's pool and its callbacks' pool: the per-host cap and the egress rules.
+  // A shared queue's pool and its callbacks' pool: the per-host cap, the egress rules and
+  // the TLS trust.
   void set_pools(const std::string& name, const core::queue_options& opts) {
-    const workers::pool_options o{opts.per_host, core::egress_rules_for(s.cfg(), opts)};
+    const workers::pool_options o{opts.per_host, core::egress_rules_for(s.cfg(), opts), core::tls_trust_for(s.cfg(), opts)};
     engine->set_pool(name, o);
     engine->set_pool(name + ":callbacks", o);
   }
@@ -147,7 +148,8 @@ struct link::impl final : core::stream_sink {
   }
 
   void on_config(const std::string& name) {
-    if (name == "egress-policy" || name == "egress-allow" || name == "egress-deny") {
+    if (name == "egress-policy" || name == "egress-allow" || name == "egress-deny" || name == "tls-ca-cert-file" ||
+        name == "tls-ca-cert-dir") {
       if (!engine) return;
       for (const auto& [qname, q] : queues)
         if (auto c = s.cfg().queues.find(qname); c != s.cfg().queues.end()) set_pools(qname, c->second);

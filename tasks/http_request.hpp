@@ -39,6 +39,9 @@ struct http_result {
   bool egress_denied = false;              // the egress policy (tasks/egress.hpp) refused
                                            // the address to dial; `error` says which and
                                            // why: final, nothing was sent there
+  bool tls_failed = false;                 // the TLS handshake failed in a way no retry
+                                           // changes (verification, a refused client
+                                           // certificate): final; `error` starts "TLS"
   double duration_ms = 0;                  // from hand-over to curl until done
   std::optional<std::string> retry_after;  // raw Retry-After header of the last response
   std::string body;                        // first 64 KB of the response body

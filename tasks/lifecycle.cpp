@@ -38,6 +38,13 @@ decision decide(const task_record& t, const http_result& r, const queue_options&
     d.attempt_failed = true;
     d.reason = hidden(r.error.rfind("egress denied", 0) == 0 ? r.error : "egress denied: " + r.error);
     d.dead_error = d.reason;
+  } else if (r.tls_failed) {
+    // The peer's certificate does not verify, or the peer refused ours: the same
+    // certificates meet again on the next attempt.
+    d.state = next_state::dead;
+    d.attempt_failed = true;
+    d.reason = hidden(r.error.rfind("TLS", 0) == 0 ? r.error : "TLS: " + r.error);
+    d.dead_error = d.reason;
   } else if (r.redirect_refused) {
     // Following it again would reach the same refusal: no retry can change the answer.
     d.state = next_state::dead;

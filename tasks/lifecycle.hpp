@@ -18,6 +18,7 @@
 //   as Standard Webhooks asks)            followed when the task sets follow_redirects)
 //   redirect to a refused scheme          dead at once: the engine's reason
 //   egress policy refused the address     dead at once: "egress denied: <address> (<rule>)"
+//   TLS verification or handshake refused dead at once: "TLS ...: <what OpenSSL said>"
 //   a task that does not decode           dead before any attempt (refuse())
 //
 // Pure: the decision is a function of (task record, attempt result, queue options, now,
@@ -68,7 +69,7 @@ decision decide(const task_record& t, const http_result& r, const queue_options&
 // The same, drawing the jitter from `rng` only when the attempt may be retried.
 template <typename Urbg>
 decision decide(const task_record& t, const http_result& r, const queue_options& q, double now, Urbg& rng) {
-  const bool may_retry = !r.redirect_refused && !r.egress_denied && classify_attempt(r.code, !r.error.empty()) == attempt_outcome::retry;
+  const bool may_retry = !r.redirect_refused && !r.egress_denied && !r.tls_failed && classify_attempt(r.code, !r.error.empty()) == attempt_outcome::retry;
   return decide(t, r, q, now, may_retry ? uniform01(rng) : 0.0);
 }
 

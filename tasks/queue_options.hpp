@@ -5,6 +5,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "tasks/egress.hpp"
@@ -26,6 +27,9 @@ struct queue_options {
   // Standard Webhooks secrets (`signing-secret whsec_...`, up to two during a rotation):
   // every attempt is signed with each.
   std::vector<signing_secret> signing_secrets;
+  // Outgoing TLS (tasks/tls_trust.hpp): the queue's CA bundle (empty: the global
+  // tls-ca-cert-file/dir, else the system store) and its client certificate and key (mTLS).
+  std::string ca_file, client_cert, client_key;
 };
 
 }  // namespace respq::tasks

@@ -97,6 +97,7 @@ struct pool {
   CURLM* multi = nullptr;
   unsigned per_host = 0;                                  // 0: no cap
   std::shared_ptr<const tasks::egress_rules> egress;      // null: the default policy
+  std::shared_ptr<const tasks::tls_trust> tls;            // null: the system store
   std::unordered_map<std::string, host_gate> gates;  // by scheme://authority
   std::unordered_map<curl_socket_t, std::shared_ptr<socket_watch>> sockets;
   asio::steady_timer timer;
@@ -121,6 +122,7 @@ struct transfer {
   pool* owner = nullptr;  // the pool whose multi holds it; null when idle
   std::string gate;       // its host_gate key in the owner; empty when not gated
   std::shared_ptr<const tasks::egress_rules> egress;  // its pool's, when it started
+  std::shared_ptr<const tasks::tls_trust> tls;        // its pool's, when it started
   std::string egress_denial;  // the first address the policy refused, if any
   http_request req;       // kept alive: curl reads the URL copy, headers and body from here
   curl_slist* header_list = nullptr;
@@ -237,6 +239,7 @@ class engine_core {
     if (!p) return;
     p->per_host = options.per_host;
     p->egress = options.egress;
+    p->tls = options.tls;
     curl_multi_setopt(p->multi, CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(options.per_host));
     // A raised (or removed) cap lets waiting requests go now.
     std::vector<std::string> keys;
@@ -466,6 +469,7 @@ class engine_core {
     t->req = std::move(r);
     t->gate.assign(gate);
     t->egress = p.egress;
+    t->tls = p.tls;
     configure(*t);
     t->owner = &p;
     t->started = steady::now();
@@ -525,8 +529,28 @@ class engine_core {
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &t);
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, &before_request);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, &t);
+    const bool https = r.url.size() > 6 && iequal(std::string_view(r.url).substr(0, 6), "https:");
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    // No downgrade: a redirect from https stays on https.
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, https ? "https" : "http,https");
+    // The peer is always verified (curl's defaults, stated so no later change drops them).
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(e, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
+    if (t.tls) {
+      const tasks::tls_trust& trust = *t.tls;
+      if (!trust.system_store()) {
+        // Exactly what was named: no default bundle, no default directory.
+        curl_easy_setopt(e, CURLOPT_CAINFO, trust.ca_file.empty() ? nullptr : trust.ca_file.c_str());
+        curl_easy_setopt(e, CURLOPT_CAPATH, trust.ca_dir.empty() ? nullptr : trust.ca_dir.c_str());
+      }
+      if (!trust.client_cert.empty()) {
+        curl_easy_setopt(e, CURLOPT_SSLCERT, trust.client_cert.c_str());
+        curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+        curl_easy_setopt(e, CURLOPT_SSLKEY, trust.client_key.c_str());
+        curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+      }
+    }
     if (r.follow_redirects) {
       curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
       curl_easy_setopt(e, CURLOPT_MAXREDIRS, max_redirects);
@@ -542,8 +566,7 @@ class engine_core {
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
     // Over TLS, wait for a connection being set up that may multiplex (HTTP/2) rather
     // than opening another one; plain http cannot multiplex, so it never waits.
-    if (r.url.size() > 6 && iequal(std::string_view(r.url).substr(0, 6), "https:"))
-      curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    if (https) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
 
     // Method and body. POST uses curl's own POST so redirects behave as browsers do;
     // other methods with a body go as a custom request carrying POSTFIELDS.
@@ -609,6 +632,9 @@ class engine_core {
         r.egress_denied = true;
         r.timed_out = false;
       }
+      // The TLS layer refused the peer or was refused: the same certificates meet again
+      // on every attempt.
+      if (!r.egress_denied) classify_tls(rc, r);
       // The first URL was checked when the task was decoded (http or https only): a
       // protocol refused now comes from a redirect, which no retry can change.
       if (rc == CURLE_UNSUPPORTED_PROTOCOL && t.req.follow_redirects && !r.egress_denied) {
@@ -639,6 +665,36 @@ class engine_core {
     done_.push_back(std::move(r));
     schedule_flush();
     release_gate(p, t.gate);
+  }
+
+  static void classify_tls(CURLcode rc, http_result& r) {
+    const char* what = nullptr;
+    switch (rc) {
+      case CURLE_PEER_FAILED_VERIFICATION:
+      case CURLE_SSL_ISSUER_ERROR:
+      case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        what = "TLS peer verification failed: ";
+        break;
+      case CURLE_SSL_CERTPROBLEM:
+      case CURLE_SSL_CACERT_BADFILE:
+      case CURLE_SSL_CRL_BADFILE:
+      case CURLE_SSL_CIPHER:
+      case CURLE_SSL_ENGINE_NOTFOUND:
+      case CURLE_SSL_ENGINE_SETFAILED:
+        what = "TLS configuration refused: ";
+        break;
+      case CURLE_SSL_CONNECT_ERROR:
+      case CURLE_RECV_ERROR:
+      case CURLE_SEND_ERROR:
+        if (tasks::tls_error_is_final(r.error)) what = "TLS handshake refused: ";
+        break;
+      default:
+        break;
+    }
+    if (!what) return;
+    r.tls_failed = true;
+    r.timed_out = false;
+    r.error = what + tasks::redact_urls_in(r.error);
   }
 
   void fail_now(std::uint64_t ticket, std::string error) {

@@ -25,6 +25,13 @@
 // environment (http_proxy, ...) is what curl dials, so it is the proxy's address that is
 // judged.
 //
+// TLS: https peers are verified always (chain and host name, TLS 1.2 or newer) against the
+// pool's trust (its CA file/dir, else the system store), presenting its client certificate
+// if it has one; a redirect from https goes to https only. A handshake that fails in a way
+// no retry changes (tasks::tls_error_is_final) is reported with `tls_failed` and an error
+// starting "TLS". TLS sessions are shared across pools (curl matches them by host and
+// TLS settings); connections are kept alive per pool.
+//
 // What every request gets: User-Agent respq/<version> unless the request sets one; only
 // http and https, also across redirects; redirects followed only on request (at most 5);
 // keep-alive reuse; HTTP/2 over TLS where the server offers it (multiplexed); a shared DNS
@@ -45,6 +52,7 @@
 
 #include "tasks/egress.hpp"
 #include "tasks/http_request.hpp"
+#include "tasks/tls_trust.hpp"
 
 namespace respq::workers {
 
@@ -53,12 +61,16 @@ using tasks::http_request;
 using tasks::http_result;
 
 struct pool_options {
-  pool_options(unsigned cap = 0, std::shared_ptr<const tasks::egress_rules> rules = nullptr)  // NOLINT: {cap} reads well
-      : per_host(cap), egress(std::move(rules)) {}
+  pool_options(unsigned cap = 0, std::shared_ptr<const tasks::egress_rules> rules = nullptr,  // NOLINT: {cap} reads well
+               std::shared_ptr<const tasks::tls_trust> trust = nullptr)
+      : per_host(cap), egress(std::move(rules)), tls(std::move(trust)) {}
   unsigned per_host = 0;  // max connections per host; 0: no cap
   // The egress policy every address this pool dials is judged by (tasks/egress.hpp);
   // null: the default policy (metadata).
   std::shared_ptr<const tasks::egress_rules> egress;
+  // What this pool's https connections trust and present (tasks/tls_trust.hpp); null:
+  // the system store, no client certificate.
+  std::shared_ptr<const tasks::tls_trust> tls;
 };
 
 class delivery_engine {

@@ -278,6 +278,38 @@ std::vector<config_entry> make_table() {
                [](config& c, const std::vector<std::string>& a) { return set_blocks(c.egress_allow, a); }});
   t.push_back({"egress-deny", true, [](const config& c) { return join_blocks(c.egress_deny); },
                [](config& c, const std::vector<std::string>& a) { return set_blocks(c.egress_deny, a); }});
+  // Outgoing TLS: checked when set (a file that is not there stops the start, or
+  // fails the CONFIG SET); "" clears.
+  t.push_back({"tls-ca-cert-file", true, [](const config& c) { return c.tls_ca_cert_file; },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 if (a.size() != 1) return "wrong number of arguments";
+                 if (!a[0].empty())
+                   if (auto err = tasks::check_ca_file(a[0]); !err.empty()) return err;
+                 c.tls_ca_cert_file = a[0];
+                 return {};
+               }});
+  t.push_back({"tls-ca-cert-dir", true, [](const config& c) { return c.tls_ca_cert_dir; },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 if (a.size() != 1) return "wrong number of arguments";
+                 if (!a[0].empty())
+                   if (auto err = tasks::check_ca_dir(a[0]); !err.empty()) return err;
+                 c.tls_ca_cert_dir = a[0];
+                 return {};
+               }});
+  t.push_back({"tls-port", false, [](const config& c) { return std::to_string(c.tls_port); },
+               [](config& c, const std::vector<std::string>& a) { return set_uint(c.tls_port, a, 0, 65535); }});
+  t.push_back({"tls-cert-file", false, [](const config& c) { return c.tls_cert_file; },
+               [](config& c, const std::vector<std::string>& a) { return set_str(c.tls_cert_file, a); }});
+  t.push_back({"tls-key-file", false, [](const config& c) { return c.tls_key_file; },
+               [](config& c, const std::vector<std::string>& a) { return set_str(c.tls_key_file, a); }});
+  t.push_back({"tls-auth-clients", false, [](const config& c) { return c.tls_auth_clients; },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 const std::string v = a.size() == 1 ? lower(a[0]) : std::string();
+                 if (v != "yes" && v != "no" && v != "optional")
+                   return "argument(s) must be one of the following: no, yes, optional";
+                 c.tls_auth_clients = v;
+                 return {};
+               }});
   t.push_back({"shutdown-grace", true, [](const config& c) { return fmt_double(c.shutdown_grace); },
                [](config& c, const std::vector<std::string>& a) -> std::string {
                  double v;
@@ -561,6 +593,12 @@ std::string format_queue(const std::string& name, const queue_options& q) {
          [&q] {
            std::string out;
            for (const auto& k : q.signing_secrets) out += " signing-secret " + k.redacted();
+           // Paths may hold spaces: quoted then, so the text reads back as a directive.
+           const auto path = [](const std::string& p) {
+             return p.find_first_of(" \t\"'") == std::string::npos ? p : "\"" + p + "\"";
+           };
+           if (!q.ca_file.empty()) out += " ca-file " + path(q.ca_file);
+           if (!q.client_cert.empty()) out += " client-cert " + path(q.client_cert) + " client-key " + path(q.client_key);
            return out;
          }();
 }
@@ -571,6 +609,19 @@ std::shared_ptr<const tasks::egress_rules> egress_rules_for(const config& c, con
   r->allow = c.egress_allow;
   r->deny = c.egress_deny;
   return r;
+}
+
+std::shared_ptr<const tasks::tls_trust> tls_trust_for(const config& c, const queue_options& q) {
+  auto t = std::make_shared<tasks::tls_trust>();
+  if (!q.ca_file.empty()) {
+    t->ca_file = q.ca_file;
+  } else {
+    t->ca_file = c.tls_ca_cert_file;
+    t->ca_dir = c.tls_ca_cert_dir;
+  }
+  t->client_cert = q.client_cert;
+  t->client_key = q.client_key;
+  return t;
 }
 
 std::string node_name(const config& c) {
@@ -638,13 +689,34 @@ std::string apply_queue_directive(config& c, const std::vector<std::string>& arg
       if (auto* err = std::get_if<std::string>(&k)) return "signing-secret: " + *err;
       if (q.signing_secrets.size() >= 4) return "signing-secret: at most 4 secrets per queue";
       q.signing_secrets.push_back(std::get<tasks::signing_secret>(std::move(k)));
+    } else if (opt == "ca-file") {
+      // "none" (or "") goes back to the global tls-ca-cert-file/dir.
+      if (v.empty() || lower(v) == "none") {
+        q.ca_file.clear();
+      } else {
+        if (auto err = tasks::check_ca_file(v); !err.empty()) return "ca-file: " + err;
+        q.ca_file = v;
+      }
+    } else if (opt == "client-cert" || opt == "client-key") {
+      std::string& field = opt == "client-cert" ? q.client_cert : q.client_key;
+      field = v.empty() || lower(v) == "none" ? std::string() : v;
     } else {
       return "unknown http-queue option '" + args[i] +
              "' (known: concurrency, rate, per-host, timeout, retries, backoff-min, backoff-max, shared, egress, "
-             "signing-secret)";
+             "signing-secret, ca-file, client-cert, client-key)";
     }
   }
   if (q.backoff_max < q.backoff_min) return "backoff-max must not be below backoff-min";
+  // A client certificate goes with its key: checked together, once both are known.
+  if (q.client_cert.empty() != q.client_key.empty())
+    return q.client_cert.empty() ? "client-key needs a client-cert" : "client-cert needs a client-key";
+  if (!q.client_cert.empty()) {
+    const auto old = c.queues.find(name);
+    const bool changed = old == c.queues.end() || old->second.client_cert != q.client_cert ||
+                         old->second.client_key != q.client_key;
+    if (changed)
+      if (auto err = tasks::check_client_pair(q.client_cert, q.client_key); !err.empty()) return "client-cert: " + err;
+  }
   c.queues[name] = q;
   return {};
 }

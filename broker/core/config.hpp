@@ -21,6 +21,7 @@
 #include "tasks/egress.hpp"
 #include "tasks/host_health.hpp"
 #include "tasks/queue_options.hpp"
+#include "tasks/tls_trust.hpp"
 
 namespace respq::core {
 
@@ -81,6 +82,16 @@ struct config {
   // (`http-queue <q> egress ...`), and the allow and deny lists every queue shares.
   tasks::egress_level egress_policy = tasks::egress_level::metadata;
   std::vector<tasks::cidr_block> egress_allow, egress_deny;
+  // Outgoing TLS trust (tasks/tls_trust.hpp): CAs every https attempt trusts unless its
+  // queue names its own ca-file; both empty: the system store.
+  std::string tls_ca_cert_file, tls_ca_cert_dir;
+  // The RESP port over TLS, as Redis 6+ (0 = off; then port 0 means TLS only). The
+  // certificate and key serve the admin port's https too. tls-auth-clients: yes (a client
+  // certificate signed by tls-ca-cert-file/dir is required), optional (verified when
+  // given), no. Fixed at start.
+  int tls_port = 0;
+  std::string tls_cert_file, tls_key_file;
+  std::string tls_auth_clients = "yes";
   double shutdown_grace = 5;             // seconds in-flight requests get on shutdown
   unsigned task_history_max_len = 1000;  // finished tasks kept per queue for TASK GET
   double replay_rate = 100;              // dead letters QUEUE REPLAY moves back per second
@@ -172,6 +183,9 @@ std::string format_queue(const std::string& name, const queue_options& q);
 // The egress rules a queue's attempts and callbacks obey: its own level or egress-policy,
 // with the global allow and deny lists. A fresh immutable value for the delivery engine.
 std::shared_ptr<const tasks::egress_rules> egress_rules_for(const config& c, const queue_options& q);
+// What a queue's https attempts and callbacks trust and present: its ca-file or the global
+// tls-ca-cert-file/dir, and its client certificate. A fresh immutable value.
+std::shared_ptr<const tasks::tls_trust> tls_trust_for(const config& c, const queue_options& q);
 // CONFIG REWRITE (config_rewrite.cpp): `old_text` (the config file as it is) rewritten
 // with the running configuration, by Redis's rules: comments and unknown lines kept in
 // place, known directives updated where they stand, new ones appended after a

@@ -298,10 +298,11 @@ class RedisServer(_Process):
 
 
 class Nginx(_Process):
-    """nginx on a free port. body: server-block directives (default: return 204 for all)."""
+    """nginx on a free port. body: server-block directives (default: return 204 for all);
+    listen_extra: more parameters of its listen directive (e.g. "ssl http2")."""
     name = "nginx"
 
-    def __init__(self, locations="location / { return 204; }", port=None, workers=1, start=True):
+    def __init__(self, locations="location / { return 204; }", port=None, workers=1, start=True, listen_extra=""):
         super().__init__()
         self.port = port or free_port()
         for d in ("logs", "tmp"):
@@ -318,7 +319,7 @@ http {{
   keepalive_requests 1000000;
   keepalive_timeout 120s;
   server {{
-    listen 127.0.0.1:{self.port} reuseport;
+    listen 127.0.0.1:{self.port} reuseport {listen_extra};
     {locations}
   }}
 }}

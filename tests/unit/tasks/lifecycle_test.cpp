@@ -280,6 +280,33 @@ TEST_CASE("an address the egress policy denied is dead at once, attempts left or
   CHECK(rng.draws == 0);
 }
 
+TEST_CASE("a TLS failure is dead at the first attempt with a reason starting TLS, drawing no jitter", "[lifecycle]") {
+  struct counting {
+    using result_type = std::uint32_t;
+    static constexpr result_type min() { return 0; }
+    static constexpr result_type max() { return 0xffffffff; }
+    int draws = 0;
+    result_type operator()() { return ++draws, 7u; }
+  } rng;
+  for (int attempts : {1, 3}) {
+    http_result r = answer(0, "TLS peer verification failed: SSL certificate problem: unable to get local issuer certificate");
+    r.tls_failed = true;
+    const decision d = decide(record(attempts, 6), r, options(), now, rng);
+    CHECK(d.state == next_state::dead);
+    CHECK(d.attempt_failed);
+    CHECK(d.reason == r.error);
+    CHECK(d.dead_error == d.reason);
+    CHECK(d.outcome.error == d.reason);
+  }
+  CHECK(rng.draws == 0);
+  // An engine error text without the prefix gets it.
+  http_result r = answer(0, "alert certificate required");
+  r.tls_failed = true;
+  CHECK(decide(record(1, 6), r, options(), now, 0.5).reason == "TLS: alert certificate required");
+  // The same text without the flag is an ordinary transport error: retried.
+  CHECK(decide(record(1, 6), answer(0, "alert certificate required"), options(), now, 0.5).state == next_state::retrying);
+}
+
 TEST_CASE("410 Gone and a 3xx not followed are final at the first attempt, whatever Retry-After says", "[lifecycle]") {
   struct row {
     long code;
