@@ -13,7 +13,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "admin/dashboard.hpp"
 #include "admin/event_hub.hpp"
+#include "admin/history.hpp"
 #include "admin/metrics.hpp"
 #include "broker/core/log.hpp"
 #include "broker/core/server.hpp"
@@ -61,6 +63,9 @@ struct admin_server::impl {
   broker_bridge bridge;
   admin_sources sources;
   std::shared_ptr<event_hub> hub;
+  // The last hour of figures, sampled on the broker's cron while serving (dashboard).
+  std::shared_ptr<figures_history> history = std::make_shared<figures_history>();
+  std::shared_ptr<bool> sampling = std::make_shared<bool>(false);  // broker thread
 
   // Settings the HTTP threads read; the broker thread updates them on CONFIG SET.
   struct settings {
@@ -99,12 +104,19 @@ struct admin_server::impl {
       password = conf->password;
       readonly = conf->readonly;
     }
-    if (!password.empty() && !authorized(req.get_header_value("Authorization"), password)) {
-      res.set_header("WWW-Authenticate", "Basic realm=\"respq\", charset=\"UTF-8\"");
+    const bool reads = req.method == "GET" || req.method == "HEAD";
+    // The dashboard's page and files hold no data: served to anyone who can connect, so
+    // that it can ask for the password (its /api requests need it as usual).
+    if (reads && is_public_path(req.path)) return httplib::Server::HandlerResponse::Unhandled;
+    const std::string credentials = req.get_header_value("Authorization");
+    if (!password.empty() && !authorized(credentials, password)) {
+      // A Bearer client (the dashboard) is answered with a Bearer challenge, for which a
+      // browser shows no password dialog of its own.
+      if (starts_with_ci(credentials, "Bearer")) res.set_header("WWW-Authenticate", "Bearer realm=\"respq\"");
+      else res.set_header("WWW-Authenticate", "Basic realm=\"respq\", charset=\"UTF-8\"");
       fail(res, 401, "authentication required: Authorization: Bearer <requirepass> (or Basic)");
       return httplib::Server::HandlerResponse::Handled;
     }
-    const bool reads = req.method == "GET" || req.method == "HEAD";
     if (!reads) {
       if (readonly) {
         fail(res, 403, "admin-readonly is on: only GET requests are served");
@@ -191,20 +203,35 @@ struct admin_server::impl {
                     json_type);
   }
 
-  void get_events(httplib::Response& res) {
+  // ?figures=1: a "figures" event (the overview document) once a second besides the
+  // outcomes, for the dashboard's live view.
+  void get_events(const httplib::Request& req, httplib::Response& res) {
+    const bool figures = req.get_param_value("figures") == "1";
     auto sub = hub->subscribe(max_event_streams);
     if (!sub) return fail(res, 503, "too many event streams open (at most " + std::to_string(max_event_streams) + ")");
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
     auto hub_ref = hub;
     auto last_write = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+    auto last_figures = std::make_shared<std::chrono::steady_clock::time_point>();
     res.set_chunked_content_provider(
         "text/event-stream",
-        [sub, last_write, this](std::size_t offset, httplib::DataSink& sink) {
+        [sub, last_write, last_figures, figures, this](std::size_t offset, httplib::DataSink& sink) {
           if (offset == 0) {
             // A comment first: the stream is open and subscribed from here on.
             const std::string hello = ": respq outcomes\n\n";
             if (!sink.write(hello.data(), hello.size())) return false;
+          }
+          if (figures && std::chrono::steady_clock::now() - *last_figures >= std::chrono::seconds(1)) {
+            *last_figures = std::chrono::steady_clock::now();
+            auto f = bridge.call([this](core::server& srv) { return sources.figures(srv); });
+            if (f) {
+              const double now =
+                  std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+              const std::string e = sse_event("figures", overview_json(*f, now));
+              *last_write = *last_figures;
+              if (!sink.write(e.data(), e.size())) return false;
+            }
           }
           std::vector<std::string> events;
           switch (sub->next(events, std::chrono::milliseconds(250))) {
@@ -258,7 +285,8 @@ struct admin_server::impl {
     svr.Post(R"(/api/queues/([^/]+)/tasks)", [this](const httplib::Request& req, httplib::Response& res) {
       post_tasks(req, res, req.matches[1].str());
     });
-    svr.Get("/api/events", [this](const httplib::Request&, httplib::Response& res) { get_events(res); });
+    svr.Get("/api/events", [this](const httplib::Request& req, httplib::Response& res) { get_events(req, res); });
+    add_dashboard_routes(svr, dashboard_context{&bridge, sources.figures, history});
     svr.set_error_handler([](const httplib::Request&, httplib::Response& res) {
       if (res.body.empty()) res.set_content(error_json(res.status == 404 ? "not found" : "error"), json_type);
     });
@@ -304,6 +332,20 @@ std::string admin_server::start() {
     hub->offer(message);
   };
   d.s.tasks().outcome_listeners = [hub = d.hub] { return hub->connections() != 0; };
+  // The dashboard's history: a sample now and every interval on the cron.
+  *d.sampling = true;
+  auto sample = [history = d.history, sampling = d.sampling, queues = d.sources.queues,
+                 next = std::chrono::steady_clock::time_point{}](core::server& srv) mutable {
+    if (!*sampling) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next) return;
+    next = now + std::chrono::milliseconds(static_cast<long>(history->interval() * 1000));
+    std::vector<tasks::queue_stats> stats;
+    for (auto& v : queues(srv)) stats.push_back(std::move(v.stats));
+    history->sample(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(), stats);
+  };
+  sample(d.s);
+  d.s.cron_hooks.push_back([sample, &srv = d.s]() mutable { sample(srv); });
   d.s.config_listeners.push_back([conf = d.conf, &srv = d.s](const std::string& name) {
     if (name != "requirepass" && name != "admin-readonly") return;
     std::lock_guard lock(conf->m);
@@ -328,6 +370,7 @@ void admin_server::stop() {
   d.threads.clear();
   d.servers.clear();
   d.s.publish_observer = nullptr;
+  *d.sampling = false;
   d.s.tasks().outcome_listeners = nullptr;
   d.bridge.close_here();
 }

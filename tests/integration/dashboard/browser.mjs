@@ -1,0 +1,154 @@
+// The dashboard in a real browser: Debian's chromium driven by playwright-core (from
+// admin/web/node_modules, installed by scripts/build from package-lock.json). Run by
+// test_dashboard.py, which starts respq and the HTTP endpoint and passes them in
+// DASH_CONFIG (JSON): {admin, sink, password?, artifacts, scenario, ...}.
+// Each scenario asserts what the page shows against what the admin API says, and saves
+// screenshots under `artifacts`. Prints "PERF name=value" lines for the figures.
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import fs from 'node:fs';
+
+const cfg = JSON.parse(process.env.DASH_CONFIG);
+const { chromium } = await import(path.join(process.env.RESPQ_SOURCE_DIR, 'admin/web/node_modules/playwright-core/index.mjs'));
+const base = `http://127.0.0.1:${cfg.admin}`;
+fs.mkdirSync(cfg.artifacts, { recursive: true });
+
+async function api(method, p, body, password = cfg.password) {
+  const headers = {};
+  if (password) headers.Authorization = `Bearer ${password}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const r = await fetch(base + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await r.text();
+  return { status: r.status, json: text ? JSON.parse(text) : null };
+}
+const queueFigures = async (name) => (await api('GET', '/api/queues')).json.queues.find((x) => x.name === name);
+async function until(what, fn, timeout = 20000) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+const shot = (page, name) => page.screenshot({ path: path.join(cfg.artifacts, `${name}.png`), fullPage: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
+});
+const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+const page = await context.newPage();
+const problems = [];
+// Chromium logs every 4xx response as a console error; the login scenario meets 401s on
+// purpose, so those count only elsewhere.
+page.on('console', (m) => {
+  if (m.type() !== 'error') return;
+  if (cfg.scenario === 'login' && m.text().includes('status of 401')) return;
+  problems.push(`console: ${m.text()}`);
+});
+page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+
+const overviewRow = (name) => page.locator(`tr[data-queue="${name}"]`);
+const cell = (name, col) => overviewRow(name).locator(`td[data-col="${col}"]`);
+
+const scenarios = {
+  // The overview: every queue's row, server figures, charts; counts change live after
+  // pushes (no reload: the page's SSE stream brings the figures).
+  async overview() {
+    await page.goto(base + '/');
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    await overviewRow('tasks').waitFor();
+    await overviewRow('fail').waitFor();
+    await page.getByText('Clients', { exact: true }).waitFor();
+    assert.equal(await page.locator('figure.chart canvas').count() >= 2, true, 'two charts drawn');
+    await page.locator('#live.ok').waitFor();  // the live stream is open
+    // Tasks held in flight by the endpoint: the In flight cell counts them, live.
+    const n = 7;
+    const tasks = Array.from({ length: n }, (_, i) => ({ id: `ov-${i}`, url: `${cfg.sink}/ov?hold=ov` }));
+    assert.equal((await api('POST', '/api/queues/tasks/tasks', tasks)).status, 201);
+    const t0 = Date.now();
+    await until('in flight 7 on the page', async () => (await cell('tasks', 'in_flight').textContent()) === String(n));
+    console.log(`PERF overview_live_update_ms=${Date.now() - t0}`);
+    await shot(page, 'overview');
+    await fetch(`${cfg.sink}/_release/ov`);
+    await until('delivered on the page', async () => (await cell('tasks', 'in_flight').textContent()) === '0', 20000);
+    const f = await queueFigures('tasks');
+    assert.ok(f.delivered >= n, `delivered ${f.delivered}`);
+    // A phone: the table scrolls inside its box, the page itself does not.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForTimeout(300);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `page wider than a phone by ${overflow}px`);
+    await shot(page, 'overview-phone');
+  },
+
+  // The first render of the overview (100 queues) and of the dead letters (10,000):
+  // measured in the browser, from navigation to the page's own mark.
+  async perf() {
+    // One load to warm the browser's cache (a cold browser process compiles everything
+    // once), then three measured loads.
+    await page.goto(base + '/');
+    await overviewRow('tasks').waitFor();
+    const runs = [];
+    for (let i = 0; i < 3; i++) {
+      await page.goto(base + '/?' + i);
+      await page.waitForFunction(() => performance.getEntriesByName('respq:overview-rendered').length > 0);
+      const ms = await page.evaluate(() => performance.getEntriesByName('respq:overview-rendered')[0].startTime);
+      assert.equal(await page.locator('tbody tr[data-queue]').count(), cfg.queues);
+      runs.push(ms);
+    }
+    const worst = Math.max(...runs);
+    console.log(`PERF overview_${cfg.queues}_queues_ms=${worst.toFixed(0)} (runs ${runs.map((r) => r.toFixed(0)).join(', ')})`);
+    assert.ok(worst < cfg.limit_ms, `overview took ${worst} ms`);
+    await shot(page, 'overview-100-queues');
+    const dead = [];
+    for (let i = 0; i < 3; i++) {
+      await page.goto(`${base}/?d${i}#/dead/${cfg.dead_queue}`);
+      await page.waitForFunction(() => performance.getEntriesByName('respq:dead-rendered').length > 0);
+      dead.push(await page.evaluate(() => performance.getEntriesByName('respq:dead-rendered')[0].startTime));
+    }
+    await page.getByText(`${cfg.dead_letters.toLocaleString('en')} dead letters in ${cfg.dead_queue}`).waitFor();
+    // The first open reads every letter on the server; later ones find them read already.
+    console.log(`PERF dead_letters_${cfg.dead_letters}_ms=${Math.max(...dead).toFixed(0)} (first open ${dead[0].toFixed(0)}, then ${dead.slice(1).map((r) => r.toFixed(0)).join(', ')})`);
+    assert.ok(Math.max(...dead) < cfg.limit_ms, `dead letters took ${Math.max(...dead)} ms`);
+    await shot(page, 'dead-letters-10000');
+  },
+
+  // requirepass: the page asks for the password; a wrong one is refused, the right one
+  // opens the overview, and the API is still closed without it.
+  async login() {
+    assert.equal((await api('GET', '/api/overview', undefined, '')).status, 401);
+    await page.goto(base + '/');
+    const pw = page.getByLabel('Password');
+    await pw.waitFor();
+    await shot(page, 'login');
+    await pw.fill('not-it');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByText('Wrong password.').waitFor();
+    await pw.fill(cfg.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    await overviewRow('tasks').waitFor();
+    await page.locator('#live.ok').waitFor();
+    // A reload keeps the tab's session; logging out forgets it.
+    await page.reload();
+    await overviewRow('tasks').waitFor();
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByLabel('Password').waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+  },
+};
+
+let failed = false;
+try {
+  await scenarios[cfg.scenario]();
+  if (problems.length) throw new Error('errors in the page:\n' + problems.join('\n'));
+} catch (e) {
+  failed = true;
+  console.error(e.stack || String(e));
+  try { await shot(page, `FAILED-${cfg.scenario}`); } catch {}
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);
