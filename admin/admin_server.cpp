@@ -108,11 +108,12 @@ struct admin_server::impl {
     // The dashboard's page and files hold no data: served to anyone who can connect, so
     // that it can ask for the password (its /api requests need it as usual).
     if (reads && is_public_path(req.path)) return httplib::Server::HandlerResponse::Unhandled;
-    const std::string credentials = req.get_header_value("Authorization");
-    if (!password.empty() && !authorized(credentials, password)) {
-      // A Bearer client (the dashboard) is answered with a Bearer challenge, for which a
-      // browser shows no password dialog of its own.
-      if (starts_with_ci(credentials, "Bearer")) res.set_header("WWW-Authenticate", "Bearer realm=\"respq\"");
+    if (!password.empty() && !authorized(req.get_header_value("Authorization"), password)) {
+      // A script's request in a browser (the dashboard's fetch: Sec-Fetch-Mode other than
+      // navigate) gets a Bearer challenge, for which the browser shows no password dialog
+      // of its own over the page's login form; everyone else is offered Basic.
+      const std::string mode = req.get_header_value("Sec-Fetch-Mode");
+      if (!mode.empty() && mode != "navigate") res.set_header("WWW-Authenticate", "Bearer realm=\"respq\"");
       else res.set_header("WWW-Authenticate", "Basic realm=\"respq\", charset=\"UTF-8\"");
       fail(res, 401, "authentication required: Authorization: Bearer <requirepass> (or Basic)");
       return httplib::Server::HandlerResponse::Handled;

@@ -92,12 +92,15 @@ def test_page_and_files_are_embedded_public_and_revalidated():
             assert status == 304 and body == b"", (path, status)
         assert request(r.admin, "GET", "/ui/nope.js")[0] == 404
         assert request(r.admin, "GET", "/ui/../metrics")[0] in (400, 404)
-        # The data is not public: without the password, 401 with a Bearer challenge for a
-        # Bearer client (no browser password dialog), Basic otherwise.
-        status, h, _ = request(r.admin, "GET", "/api/overview", headers={"Authorization": "Bearer"})
-        assert status == 401 and h["www-authenticate"].startswith("Bearer"), (status, h)
-        status, h, _ = request(r.admin, "GET", "/api/overview")
-        assert status == 401 and h["www-authenticate"].startswith("Basic"), (status, h)
+        # The data is not public: without the password, 401; a page's script (fetch) gets a
+        # Bearer challenge (no browser password dialog over the login form), a navigation
+        # or a client outside a browser Basic.
+        for mode in ("cors", "same-origin"):
+            status, h, _ = request(r.admin, "GET", "/api/overview", headers={"Authorization": "Bearer", "Sec-Fetch-Mode": mode})
+            assert status == 401 and h["www-authenticate"].startswith("Bearer"), (status, h)
+        for extra in ({}, {"Sec-Fetch-Mode": "navigate"}):
+            status, h, _ = request(r.admin, "GET", "/api/overview", headers=extra)
+            assert status == 401 and h["www-authenticate"].startswith("Basic"), (status, h)
         status, _, body = request(r.admin, "GET", "/api/overview", headers={"Authorization": "Bearer s3cret"})
         assert status == 200 and json.loads(body)["queues"][0]["name"] == "tasks"
 

@@ -52,6 +52,14 @@ page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
 const overviewRow = (name) => page.locator(`tr[data-queue="${name}"]`);
 const cell = (name, col) => overviewRow(name).locator(`td[data-col="${col}"]`);
 
+const figure = (label) => page.locator('dl.figures dt', { hasText: new RegExp(`^${label}$`) }).locator('xpath=following-sibling::dd[1]');
+const confirmWith = async (label) => {
+  const dlg = page.locator('dialog#confirm');
+  await dlg.waitFor();
+  await shot(page, `confirm-${label.toLowerCase().replace(/ /g, '-')}`);
+  await dlg.getByRole('button', { name: label, exact: true }).click();
+};
+
 const scenarios = {
   // The overview: every queue's row, server figures, charts; counts change live after
   // pushes (no reload: the page's SSE stream brings the figures).
@@ -113,6 +121,107 @@ const scenarios = {
     console.log(`PERF dead_letters_${cfg.dead_letters}_ms=${Math.max(...dead).toFixed(0)} (first open ${dead[0].toFixed(0)}, then ${dead.slice(1).map((r) => r.toFixed(0)).join(', ')})`);
     assert.ok(Math.max(...dead) < cfg.limit_ms, `dead letters took ${Math.max(...dead)} ms`);
     await shot(page, 'dead-letters-10000');
+  },
+
+  // A queue's page: Pause and Resume (the state shown, and the server's), counts that
+  // change live after pushes, the live outcome stream, the recent failures.
+  async queue() {
+    await page.goto(base + '/#/queue/tasks');
+    await page.getByRole('heading', { name: 'Queue tasks' }).waitFor();
+    await page.locator('#live.ok').waitFor();
+    await page.getByRole('button', { name: 'Pause', exact: true }).click();
+    await page.locator('.title .state', { hasText: 'paused' }).waitFor();
+    assert.equal((await queueFigures('tasks')).paused, true);
+    assert.equal(await page.getByRole('button', { name: 'Resume', exact: true }).isEnabled(), true);
+    const ids = ['qp-0', 'qp-1', 'qp-2'];
+    assert.equal((await api('POST', '/api/queues/tasks/tasks', ids.map((id) => ({ id, url: `${cfg.sink}/q` })))).status, 201);
+    await until('pending 3 shown', async () => (await figure('Pending').textContent()) === '3');
+    await shot(page, 'queue-paused');
+    await page.getByRole('button', { name: 'Resume', exact: true }).click();
+    await page.locator('.title .state', { hasText: 'running' }).waitFor();
+    for (const id of ids) await page.locator('table.outcomes').first().locator('tr.delivered', { hasText: id }).waitFor();
+    await until('pending 0 shown', async () => (await figure('Pending').textContent()) === '0');
+    assert.equal((await queueFigures('tasks')).paused, false);
+    await shot(page, 'queue');
+    // Failures: a task of "fail" (no retries) shows up among the recent failures, live.
+    await page.goto(base + '/#/queue/fail');
+    await page.getByRole('heading', { name: 'Queue fail' }).waitFor();
+    await page.locator('#live.ok').waitFor();
+    await api('POST', '/api/queues/fail/tasks', { id: 'qf-0', url: `${cfg.sink}/status/500` });
+    await page.locator('section', { has: page.getByRole('heading', { name: 'Recent failures' }) }).locator('tr.dead', { hasText: 'qf-0' }).waitFor();
+    // And after a reload, from the dead letters.
+    await page.reload();
+    await page.locator('section', { has: page.getByRole('heading', { name: 'Recent failures' }) }).locator('tr', { hasText: 'qf-0' }).waitFor();
+  },
+
+  // Dead letters: grouped with counts, payload pretty-printed, Replay one (it succeeds
+  // the second time), Delete one, Replay a group, each after a confirmation.
+  async dead() {
+    const ids = ['dl-0', 'dl-1', 'dl-2'];
+    await api('POST', '/api/queues/fail/tasks', ids.map((id) => ({ id, url: `${cfg.sink}/dl?fail_first=1&fail_status=500`, param: { n: id } })));
+    await until('3 dead letters', async () => (await queueFigures('fail')).dead_list === 3);
+    await page.goto(base + '/#/dead/fail');
+    await page.getByText('3 dead letters in fail').waitFor();
+    const group = page.locator('table.groups tbody tr').first();
+    assert.match(await group.textContent(), /127\.0\.0\.1\s*500\s*3/);
+    const letter = (id) => page.locator(`ol.letters li[data-id="${id}"]`);
+    await letter('dl-0').getByText('Payload').click();
+    const pre = await letter('dl-0').locator('pre').textContent();
+    assert.ok(pre.includes('\n  "param": {\n    "n": "dl-0"\n  }'), pre);
+    await shot(page, 'dead-letters');
+    // Going back from the confirmation does nothing.
+    await letter('dl-0').getByRole('button', { name: 'Delete dl-0' }).click();
+    await confirmWith('Go back');
+    assert.equal((await queueFigures('fail')).dead_list, 3);
+    await letter('dl-0').getByRole('button', { name: 'Replay dl-0' }).click();
+    await confirmWith('Replay');
+    await letter('dl-0').waitFor({ state: 'detached' });
+    await until('dl-0 delivered on replay', async () => (await api('GET', '/api/tasks/dl-0')).json?.state === 'delivered');
+    await letter('dl-1').getByRole('button', { name: 'Delete dl-1' }).click();
+    await confirmWith('Delete');
+    await letter('dl-1').waitFor({ state: 'detached' });
+    assert.equal((await api('GET', '/api/queues/fail/dead')).json.items.some((i) => i.id === 'dl-1'), false);
+    await page.getByRole('button', { name: /^Replay group 127\.0\.0\.1 500/ }).click();
+    await confirmWith('Replay');
+    await until('dl-2 delivered on replay', async () => (await api('GET', '/api/tasks/dl-2')).json?.state === 'delivered');
+    await until('no dead letter left', async () => (await queueFigures('fail')).dead_list === 0);
+  },
+
+  // Find a task by id: its state, attempts and payload; Cancel while it waits.
+  async task() {
+    assert.equal((await api('POST', '/api/queues/tasks/pause')).status < 300, true);
+    await api('POST', '/api/queues/tasks/tasks', { id: 'find-me', url: `${cfg.sink}/t`, param: { order: 42 } });
+    await page.goto(base + '/#/task');
+    await page.getByLabel('Task id').fill('find-me');
+    await page.getByRole('button', { name: 'Find' }).click();
+    await page.locator('[data-testid=task-state]', { hasText: 'pending' }).waitFor();
+    assert.ok((await page.locator('pre.payload').textContent()).includes('"order": 42'));
+    await shot(page, 'task');
+    await page.getByRole('button', { name: 'Cancel', exact: true }).click();
+    await confirmWith('Cancel task');
+    await page.locator('[data-testid=task-state]', { hasText: 'cancelled' }).waitFor();
+    assert.equal((await api('GET', '/api/tasks/find-me')).json.state, 'cancelled');
+    await api('POST', '/api/queues/tasks/resume');
+    // A delivered one, and one nobody knows.
+    await api('POST', '/api/queues/tasks/tasks', { id: 'done-1', url: `${cfg.sink}/t` });
+    await until('done-1 delivered', async () => (await api('GET', '/api/tasks/done-1')).json?.state === 'delivered');
+    await page.getByLabel('Task id').fill('done-1');
+    await page.getByRole('button', { name: 'Find' }).click();
+    await page.locator('[data-testid=task-state]', { hasText: 'delivered' }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Cancel', exact: true }).count(), 0);
+    await page.getByLabel('Task id').fill('nobody-knows');
+    await page.getByRole('button', { name: 'Find' }).click();
+    await page.getByText('No task with id nobody-knows is known').waitFor();
+  },
+
+  // Hosts: the destination hosts the queues have talked to.
+  async hosts() {
+    await api('POST', '/api/queues/tasks/tasks', { id: 'h-1', url: `${cfg.sink}/h` });
+    await until('h-1 delivered', async () => (await queueFigures('tasks')).delivered >= 1);
+    await page.goto(base + '/#/hosts');
+    await page.getByRole('heading', { name: 'Hosts' }).waitFor();
+    await page.locator('table.hosts tbody tr', { hasText: '127.0.0.1' }).waitFor();
+    await shot(page, 'hosts');
   },
 
   // requirepass: the page asks for the password; a wrong one is refused, the right one

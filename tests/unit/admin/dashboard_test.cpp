@@ -46,7 +46,7 @@ std::string dead(const std::string& id, long code, const std::string& url, const
 
 }  // namespace
 
-TEST_CASE("history: rates over each interval, the interval's median, nulls before the first rate", "[admin][dashboard]") {
+TEST_CASE("history: rates over each interval, the interval's median, and nulls before the first rate", "[admin][dashboard]") {
   admin::figures_history h(5, 720);
   auto a = stats("a", 3, 100, 10);
   for (int i = 0; i < 10; ++i) a.latency.record(2);  // before the first sample: not in any interval
@@ -68,7 +68,7 @@ TEST_CASE("history: rates over each interval, the interval's median, nulls befor
   REQUIRE(j["request_duration_p50_ms"][1].is_null());  // no request in the interval
 }
 
-TEST_CASE("history: a queue that appears later or goes away leaves gaps; the ring is bounded", "[admin][dashboard]") {
+TEST_CASE("history: a queue that appears later or goes away leaves gaps, and the ring is bounded", "[admin][dashboard]") {
   admin::figures_history h(5, 3);
   h.sample(1, {stats("a", 1, 0, 0)});
   h.sample(2, {stats("a", 2, 0, 0), stats("b", 5, 0, 0)});
@@ -89,7 +89,7 @@ TEST_CASE("history: a queue that appears later or goes away leaves gaps; the rin
   REQUIRE(json::parse(h.json("a"))["t"].empty());
 }
 
-TEST_CASE("bucket_quantile interpolates inside the rank's bucket; empty is NaN", "[admin][dashboard]") {
+TEST_CASE("bucket_quantile interpolates inside the rank's bucket, and is NaN when empty", "[admin][dashboard]") {
   std::array<std::uint64_t, tasks::latency_histogram::bucket_count> c{};
   REQUIRE(std::isnan(admin::bucket_quantile(c, 0.5)));
   c[6] = 4;  // (0.5, 1] ms
