@@ -208,6 +208,7 @@ struct admin_server::impl {
   // outcomes, for the dashboard's live view.
   void get_events(const httplib::Request& req, httplib::Response& res) {
     const bool figures = req.get_param_value("figures") == "1";
+    if (figures && req.get_param_value("outcomes") == "0") return get_figures_stream(res);
     auto sub = hub->subscribe(max_event_streams);
     if (!sub) return fail(res, 503, "too many event streams open (at most " + std::to_string(max_event_streams) + ")");
     res.set_header("Cache-Control", "no-cache");
@@ -269,6 +270,46 @@ struct admin_server::impl {
           return false;
         },
         [sub, hub_ref](bool) { hub_ref->unsubscribe(sub); });
+  }
+
+  // ?figures=1&outcomes=0: the figures alone, once a second. Such a stream does not
+  // subscribe to the outcomes, so while only these are open the broker does not build
+  // outcome events at all (an open overview costs one copy of the figures a second).
+  static constexpr std::size_t max_figure_streams = 2;
+  std::shared_ptr<std::atomic<std::size_t>> figure_streams = std::make_shared<std::atomic<std::size_t>>(0);
+
+  void get_figures_stream(httplib::Response& res) {
+    if (figure_streams->fetch_add(1) >= max_figure_streams) {
+      figure_streams->fetch_sub(1);
+      return fail(res, 503, "too many figure streams open (at most " + std::to_string(max_figure_streams) + ")");
+    }
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Accel-Buffering", "no");
+    auto next = std::make_shared<std::chrono::steady_clock::time_point>();
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [next, this](std::size_t offset, httplib::DataSink& sink) {
+          if (offset == 0) {
+            const std::string hello = ": respq figures\n\n";
+            if (!sink.write(hello.data(), hello.size())) return false;
+          }
+          if (stopped.load()) {
+            sink.done();
+            return true;
+          }
+          const auto now = std::chrono::steady_clock::now();
+          if (now < *next) {
+            std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(*next - now, std::chrono::milliseconds(250)));
+            return true;
+          }
+          *next = now + std::chrono::seconds(1);
+          auto f = bridge.call([this](core::server& srv) { return sources.figures(srv); });
+          if (!f) return true;
+          const double t = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+          const std::string e = sse_event("figures", overview_json(*f, t));
+          return sink.write(e.data(), e.size());
+        },
+        [counter = figure_streams](bool) { counter->fetch_sub(1); });
   }
 
   void routes(httplib::Server& svr) {

@@ -42,6 +42,36 @@ def request(port, method, path, body=None, headers=None):
         conn.close()
 
 
+class SSE:
+    """A Server-Sent Events stream read event by event: next_event() -> (name, JSON)."""
+
+    def __init__(self, port, path):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        self.conn.request("GET", path)
+        self.resp = self.conn.getresponse()
+        self.status = self.resp.status
+        self.buf = b""
+
+    def next_event(self):
+        while True:
+            while b"\n\n" not in self.buf:
+                chunk = self.resp.read1(65536)
+                assert chunk, "the stream ended"
+                self.buf += chunk
+            block, self.buf = self.buf.split(b"\n\n", 1)
+            name, data = "message", []
+            for line in block.decode().split("\n"):
+                if line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("data: "):
+                    data.append(line[6:])
+            if data:
+                return name, json.loads("\n".join(data))
+
+    def close(self):
+        self.conn.close()
+
+
 def browser(scenario, r, sink=None, password=None, timeout=240, **extra):
     """Runs one scenario of browser.mjs; returns its PERF lines."""
     cfg = dict(scenario=scenario, admin=r.admin, sink=sink.url("").rstrip("/") if sink else None,
@@ -146,17 +176,29 @@ def test_overview_history_and_dead_letters_endpoints():
                    timeout=15, what="a second sample")
         h = json.loads(request(r.admin, "GET", "/api/history?queue=fail")[2])
         assert h["queue"] == "fail" and h["dead"][-1] == 7, h
-        # The SSE stream with figures=1 carries a figures event at once.
-        conn = http.client.HTTPConnection("127.0.0.1", r.admin, timeout=10)
-        conn.request("GET", "/api/events?figures=1")
-        resp = conn.getresponse()
-        buf = b""
-        while b"event: figures" not in buf or not buf.endswith(b"\n\n"):
-            buf += resp.read1(65536)
-        conn.close()
-        data = buf.split(b"event: figures\n", 1)[1].split(b"\n\n", 1)[0]
-        doc = json.loads(data.decode()[len("data: "):])
-        assert {q["name"] for q in doc["queues"]} == {"tasks", "fail"}
+        # The SSE stream with figures=1 carries a figures event at once, then the outcomes
+        # and a figures event a second; with outcomes=0 the figures alone.
+        both, only = SSE(r.admin, "/api/events?figures=1"), SSE(r.admin, "/api/events?figures=1&outcomes=0")
+        for stream in (both, only):
+            name, doc = stream.next_event()
+            assert name == "figures" and {q["name"] for q in doc["queues"]} == {"tasks", "fail"}, (name, doc)
+        c.lpush("tasks", json.dumps({"id": "seen", "url": sink.url("/ok")}))
+        names = []
+        while "message" not in names:
+            name, doc = both.next_event()
+            names.append(name)
+        assert doc["id"] == "seen" and doc["status"] == "delivered", doc
+        t0 = time.time()
+        got = [only.next_event() for _ in range(3)]
+        assert [n for n, _ in got] == ["figures"] * 3, got  # no outcome in between
+        assert 1.5 < time.time() - t0 < 6
+        assert next(q for q in got[-1][1]["queues"] if q["name"] == "tasks")["delivered"] == 1
+        # At most 2 figure-only streams; they don't take the outcome streams' places.
+        second = SSE(r.admin, "/api/events?figures=1&outcomes=0")
+        assert second.next_event()[0] == "figures"
+        assert SSE(r.admin, "/api/events?figures=1&outcomes=0").status == 503
+        for s in (both, only, second):
+            s.close()
 
 
 # ---- in the browser ------------------------------------------------------------------------

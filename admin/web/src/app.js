@@ -1,7 +1,7 @@
 // The dashboard's shell: login, the router (#/..., one page at a time), and the live
-// figures every page reads: one event stream (/api/events?figures=1) carrying the
-// outcomes and, once a second, the overview figures; when it can't be opened, the
-// figures are polled every 2 s instead.
+// figures every page reads: one event stream (/api/events?figures=1) carrying, once a
+// second, the overview figures and, for the pages that show them, the outcomes; when it
+// can't be opened, the figures are polled every 2 s instead.
 import { AuthError, get, openStream, setPassword, password } from './api.js';
 import * as pages from './pages.js';
 
@@ -53,9 +53,18 @@ function stopPolling() {
   poller = null;
 }
 
-function startLive() {
-  if (stream) return;
-  stream = openStream('/api/events?figures=1', (name, data) => {
+// The stream a page needs: the figures alone (the overview, dead letters, hosts: then the
+// broker builds no outcome events for it), or the figures and every outcome (a queue's
+// page, a task's). Reopened when the page needs the other kind.
+let streamKind = null;
+const OUTCOME_PAGES = new Set(['queue', 'task']);
+
+function startLive(kind = 'figures') {
+  if (stream && streamKind === kind) return;
+  if (stream) stream.close();
+  streamKind = kind;
+  const url = kind === 'outcomes' ? '/api/events?figures=1' : '/api/events?figures=1&outcomes=0';
+  stream = openStream(url, (name, data) => {
     if (name === 'figures') publish(data);
     else if (name === 'message') bus.dispatchEvent(new CustomEvent('outcome', { detail: data }));
   }, (ok, err) => {
@@ -67,6 +76,7 @@ function startLive() {
 function stopLive() {
   if (stream) stream.close();
   stream = null;
+  streamKind = null;
   stopPolling();
 }
 
@@ -95,6 +105,7 @@ async function route() {
   if (cleanup) { try { cleanup(); } catch (e) { console.error(e); } cleanup = null; }
   const parts = (location.hash.replace(/^#\/?/, '') || '').split('/').filter(Boolean).map(decodeURIComponent);
   const name = parts[0] || 'overview';
+  startLive(OUTCOME_PAGES.has(name) ? 'outcomes' : 'figures');
   const main = document.getElementById('main');
   main.replaceChildren();
   for (const a of document.querySelectorAll('header nav a')) {
@@ -136,7 +147,6 @@ function login(message) {
 function start() {
   started = true;
   document.getElementById('logout').hidden = !password();
-  startLive();
   route();
 }
 

@@ -97,7 +97,7 @@ function serverFigures(doc) {
 }
 
 function fillDl(dl, pairs) {
-  dl.replaceChildren(...pairs.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
+  dl.replaceChildren(...pairs.map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, v))));
 }
 
 function historyCharts(container, hist, perQueue) {
@@ -150,7 +150,7 @@ export async function overview(main, _args, ctx) {
         tbody.append(tr);
       }
       const st = x.paused ? 'paused' : 'running';
-      if (row.state.textContent !== st) { row.state.textContent = st; row.state.className = st; }
+      if (row.state.textContent !== st) row.state.replaceChildren(h('span', { class: `state ${st}` }, st));
       for (const [key, , f] of COLS) {
         const v = f(x);
         if (row.cells[key].textContent !== v) row.cells[key].textContent = v;
