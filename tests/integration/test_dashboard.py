@@ -210,6 +210,15 @@ def test_browser_overview_updates_live():
         browser("overview", r, sink)
 
 
+def test_browser_queue_page_and_dead_letters():
+    check_tools()
+    with HttpEndpoint(server="python") as sink, \
+            admin("--http-queue", "tasks", "--http-queue", "fail", "retries", "0",
+                  "--http-queue", "dlq", "retries", "0") as r:
+        browser("queue", r, sink)
+        browser("dead", r, sink)
+
+
 def test_browser_login_with_requirepass():
     check_tools()
     with admin("--requirepass", "dash-pw", "--http-queue", "tasks") as r:

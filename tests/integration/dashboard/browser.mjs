@@ -123,18 +123,44 @@ const scenarios = {
     await shot(page, 'dead-letters-10000');
   },
 
-  // A queue's page: Pause and Resume (the state shown, and the server's), counts that
-  // change live after pushes, the live outcome stream, the recent failures.
+  // A queue's page: its figures change live after pushes, the live outcome stream, the
+  // recent failures (live, and after a reload from the dead letters).
   async queue() {
+    await page.goto(base + '/#/queue/tasks');
+    await page.getByRole('heading', { name: 'Queue tasks' }).waitFor();
+    await page.locator('#live.ok').waitFor();
+    assert.equal(await page.locator('.title .state').textContent(), 'running');
+    const ids = ['qp-0', 'qp-1', 'qp-2'];
+    await api('POST', '/api/queues/tasks/tasks', ids.map((id) => ({ id, url: `${cfg.sink}/q?hold=qp` })));
+    await until('in flight 3 shown', async () => (await figure('In flight').textContent()) === '3');
+    await fetch(`${cfg.sink}/_release/qp`);
+    for (const id of ids) await page.locator('table.outcomes').first().locator('tr.delivered', { hasText: id }).waitFor();
+    await until('delivered 3 shown', async () => (await figure('Delivered').textContent()) === '3');
+    await page.getByText('Options').click();
+    await figure('Concurrency').waitFor();
+    await shot(page, 'queue');
+    const failures = () => page.locator('section', { has: page.getByRole('heading', { name: 'Recent failures' }) });
+    await page.goto(base + '/#/queue/fail');
+    await page.getByRole('heading', { name: 'Queue fail' }).waitFor();
+    await page.locator('#live.ok').waitFor();
+    await api('POST', '/api/queues/fail/tasks', { id: 'qf-0', url: `${cfg.sink}/status/500` });
+    await failures().locator('tr.dead', { hasText: 'qf-0' }).waitFor();
+    await page.reload();
+    await failures().locator('tr', { hasText: 'qf-0' }).waitFor();
+    assert.match(await failures().locator('tr', { hasText: 'qf-0' }).textContent(), /500/);
+  },
+
+  // Pause and Resume: the state shown and the server's; pushes wait while paused.
+  async queue_pause() {
     await page.goto(base + '/#/queue/tasks');
     await page.getByRole('heading', { name: 'Queue tasks' }).waitFor();
     await page.locator('#live.ok').waitFor();
     await page.getByRole('button', { name: 'Pause', exact: true }).click();
     await page.locator('.title .state', { hasText: 'paused' }).waitFor();
     assert.equal((await queueFigures('tasks')).paused, true);
-    assert.equal(await page.getByRole('button', { name: 'Resume', exact: true }).isEnabled(), true);
-    const ids = ['qp-0', 'qp-1', 'qp-2'];
-    assert.equal((await api('POST', '/api/queues/tasks/tasks', ids.map((id) => ({ id, url: `${cfg.sink}/q` })))).status, 201);
+    assert.equal(await page.getByRole('button', { name: 'Pause', exact: true }).isDisabled(), true);
+    const ids = ['pp-0', 'pp-1', 'pp-2'];
+    await api('POST', '/api/queues/tasks/tasks', ids.map((id) => ({ id, url: `${cfg.sink}/q` })));
     await until('pending 3 shown', async () => (await figure('Pending').textContent()) === '3');
     await shot(page, 'queue-paused');
     await page.getByRole('button', { name: 'Resume', exact: true }).click();
@@ -142,26 +168,16 @@ const scenarios = {
     for (const id of ids) await page.locator('table.outcomes').first().locator('tr.delivered', { hasText: id }).waitFor();
     await until('pending 0 shown', async () => (await figure('Pending').textContent()) === '0');
     assert.equal((await queueFigures('tasks')).paused, false);
-    await shot(page, 'queue');
-    // Failures: a task of "fail" (no retries) shows up among the recent failures, live.
-    await page.goto(base + '/#/queue/fail');
-    await page.getByRole('heading', { name: 'Queue fail' }).waitFor();
-    await page.locator('#live.ok').waitFor();
-    await api('POST', '/api/queues/fail/tasks', { id: 'qf-0', url: `${cfg.sink}/status/500` });
-    await page.locator('section', { has: page.getByRole('heading', { name: 'Recent failures' }) }).locator('tr.dead', { hasText: 'qf-0' }).waitFor();
-    // And after a reload, from the dead letters.
-    await page.reload();
-    await page.locator('section', { has: page.getByRole('heading', { name: 'Recent failures' }) }).locator('tr', { hasText: 'qf-0' }).waitFor();
   },
 
   // Dead letters: grouped with counts, payload pretty-printed, Replay one (it succeeds
   // the second time), Delete one, Replay a group, each after a confirmation.
   async dead() {
     const ids = ['dl-0', 'dl-1', 'dl-2'];
-    await api('POST', '/api/queues/fail/tasks', ids.map((id) => ({ id, url: `${cfg.sink}/dl?fail_first=1&fail_status=500`, param: { n: id } })));
-    await until('3 dead letters', async () => (await queueFigures('fail')).dead_list === 3);
-    await page.goto(base + '/#/dead/fail');
-    await page.getByText('3 dead letters in fail').waitFor();
+    await api('POST', '/api/queues/dlq/tasks', ids.map((id) => ({ id, url: `${cfg.sink}/dl?fail_first=1&fail_status=500`, param: { n: id } })));
+    await until('3 dead letters', async () => (await queueFigures('dlq')).dead_list === 3);
+    await page.goto(base + '/#/dead/dlq');
+    await page.getByText('3 dead letters in dlq').waitFor();
     const group = page.locator('table.groups tbody tr').first();
     assert.match(await group.textContent(), /127\.0\.0\.1\s*500\s*3/);
     const letter = (id) => page.locator(`ol.letters li[data-id="${id}"]`);
@@ -172,7 +188,20 @@ const scenarios = {
     // Going back from the confirmation does nothing.
     await letter('dl-0').getByRole('button', { name: 'Delete dl-0' }).click();
     await confirmWith('Go back');
-    assert.equal((await queueFigures('fail')).dead_list, 3);
+    assert.equal((await queueFigures('dlq')).dead_list, 3);
+    // Filtering by a group's link, and paging.
+    await group.getByRole('link', { name: '127.0.0.1' }).click();
+    await page.getByText('3 match').waitFor();
+    await page.getByText('1–3 of 3').waitFor();
+  },
+
+  async dead_actions() {
+    const ids = ['dl-0', 'dl-1', 'dl-2'];
+    await api('POST', '/api/queues/dlq/tasks', ids.map((id) => ({ id, url: `${cfg.sink}/dl?fail_first=1&fail_status=500`, param: { n: id } })));
+    await until('3 dead letters', async () => (await queueFigures('dlq')).dead_list === 3);
+    await page.goto(base + '/#/dead/dlq');
+    await page.getByText('3 dead letters in dlq').waitFor();
+    const letter = (id) => page.locator(`ol.letters li[data-id="${id}"]`);
     await letter('dl-0').getByRole('button', { name: 'Replay dl-0' }).click();
     await confirmWith('Replay');
     await letter('dl-0').waitFor({ state: 'detached' });
@@ -180,11 +209,11 @@ const scenarios = {
     await letter('dl-1').getByRole('button', { name: 'Delete dl-1' }).click();
     await confirmWith('Delete');
     await letter('dl-1').waitFor({ state: 'detached' });
-    assert.equal((await api('GET', '/api/queues/fail/dead')).json.items.some((i) => i.id === 'dl-1'), false);
+    assert.equal((await api('GET', '/api/queues/dlq/dead')).json.items.some((i) => i.id === 'dl-1'), false);
     await page.getByRole('button', { name: /^Replay group 127\.0\.0\.1 500/ }).click();
     await confirmWith('Replay');
     await until('dl-2 delivered on replay', async () => (await api('GET', '/api/tasks/dl-2')).json?.state === 'delivered');
-    await until('no dead letter left', async () => (await queueFigures('fail')).dead_list === 0);
+    await until('no dead letter left', async () => (await queueFigures('dlq')).dead_list === 0);
   },
 
   // Find a task by id: its state, attempts and payload; Cancel while it waits.
