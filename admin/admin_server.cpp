@@ -216,9 +216,14 @@ struct admin_server::impl {
     auto hub_ref = hub;
     auto last_write = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
     auto last_figures = std::make_shared<std::chrono::steady_clock::time_point>();
+    std::size_t max_rate = 0;
+    if (const std::string r = req.get_param_value("max_rate"); !r.empty()) max_rate = std::strtoull(r.c_str(), nullptr, 10);
+    const std::string only_queue = req.get_param_value("queue");
+    std::shared_ptr<outcome_filter> filter;
+    if (max_rate || !only_queue.empty()) filter = std::make_shared<outcome_filter>(only_queue, max_rate);
     res.set_chunked_content_provider(
         "text/event-stream",
-        [sub, last_write, last_figures, figures, this](std::size_t offset, httplib::DataSink& sink) {
+        [sub, last_write, last_figures, figures, filter, this](std::size_t offset, httplib::DataSink& sink) {
           if (offset == 0) {
             // A comment first: the stream is open and subscribed from here on.
             const std::string hello = ": respq outcomes\n\n";
@@ -239,11 +244,22 @@ struct admin_server::impl {
           switch (sub->next(events, std::chrono::milliseconds(250))) {
             case event_hub::subscription::status::events: {
               std::string chunk;
-              for (const auto& e : events) chunk += sse_event({}, e);
-              *last_write = std::chrono::steady_clock::now();
+              const auto now = std::chrono::steady_clock::now();
+              for (const auto& e : events)
+                if (!filter || filter->keep(e, now)) chunk += sse_event({}, e);
+              if (filter)
+                if (const std::size_t n = filter->take_skipped(now))
+                  chunk += sse_event("skipped", "{\"skipped\":" + std::to_string(n) + "}");
+              if (chunk.empty()) return true;
+              *last_write = now;
               return sink.write(chunk.data(), chunk.size());
             }
             case event_hub::subscription::status::idle:
+              if (filter)
+                if (const std::size_t n = filter->take_skipped(std::chrono::steady_clock::now())) {
+                  const std::string e = sse_event("skipped", "{\"skipped\":" + std::to_string(n) + "}");
+                  if (!sink.write(e.data(), e.size())) return false;
+                }
               if (stopped.load()) {
                 sink.done();
                 return true;

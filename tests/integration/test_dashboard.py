@@ -193,6 +193,20 @@ def test_overview_history_and_dead_letters_endpoints():
         assert [n for n, _ in got] == ["figures"] * 3, got  # no outcome in between
         assert 1.5 < time.time() - t0 < 6
         assert next(q for q in got[-1][1]["queues"] if q["name"] == "tasks")["delivered"] == 1
+        # queue=<q>&max_rate=<n>: that queue's outcomes, n a second, the rest counted.
+        filtered = SSE(r.admin, "/api/events?queue=tasks&max_rate=2")
+        c.lpush("fail", json.dumps({"id": "not-shown", "url": sink.url("/status/500")}))
+        c.lpush("tasks", *[json.dumps({"id": f"burst-{i}", "url": sink.url("/ok")}) for i in range(6)])
+        shown, skipped = [], 0
+        while len(shown) + skipped < 6:
+            name, doc = filtered.next_event()
+            if name == "skipped":
+                skipped += doc["skipped"]
+            else:
+                assert name == "message" and doc["queue"] == "tasks", (name, doc)
+                shown.append(doc["id"])
+        assert 2 <= len(shown) <= 4 and len(shown) + skipped == 6, (shown, skipped)
+        filtered.close()
         # At most 2 figure-only streams; they don't take the outcome streams' places.
         second = SSE(r.admin, "/api/events?figures=1&outcomes=0")
         assert second.next_event()[0] == "figures"

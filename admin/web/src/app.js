@@ -53,20 +53,22 @@ function stopPolling() {
   poller = null;
 }
 
-// The stream a page needs: the figures alone (the overview, dead letters, hosts: then the
-// broker builds no outcome events for it), or the figures and every outcome (a queue's
-// page, a task's). Reopened when the page needs the other kind.
+// The stream a page needs: the figures alone (the broker then builds no outcome events for
+// it), or for a queue's page also that queue's outcomes, at most 20 a second (beyond that
+// the server counts what it skipped). Reopened when the page needs another.
 let streamKind = null;
-const OUTCOME_PAGES = new Set(['queue', 'task']);
+const MAX_OUTCOMES_PER_S = 20;
 
 function startLive(kind = 'figures') {
   if (stream && streamKind === kind) return;
   if (stream) stream.close();
   streamKind = kind;
-  const url = kind === 'outcomes' ? '/api/events?figures=1' : '/api/events?figures=1&outcomes=0';
+  const url = kind === 'figures' ? '/api/events?figures=1&outcomes=0'
+    : `/api/events?figures=1&queue=${encodeURIComponent(kind.slice(6))}&max_rate=${MAX_OUTCOMES_PER_S}`;
   stream = openStream(url, (name, data) => {
     if (name === 'figures') publish(data);
     else if (name === 'message') bus.dispatchEvent(new CustomEvent('outcome', { detail: data }));
+    else if (name === 'skipped') bus.dispatchEvent(new CustomEvent('skipped', { detail: data }));
   }, (ok, err) => {
     if (err instanceof AuthError) return login();
     if (ok) { stopPolling(); setLive('Live', true); } else startPolling();
@@ -105,7 +107,7 @@ async function route() {
   if (cleanup) { try { cleanup(); } catch (e) { console.error(e); } cleanup = null; }
   const parts = (location.hash.replace(/^#\/?/, '') || '').split('/').filter(Boolean).map(decodeURIComponent);
   const name = parts[0] || 'overview';
-  startLive(OUTCOME_PAGES.has(name) ? 'outcomes' : 'figures');
+  startLive(name === 'queue' && parts[1] ? `queue:${parts[1]}` : 'figures');
   const main = document.getElementById('main');
   main.replaceChildren();
   for (const a of document.querySelectorAll('header nav a')) {

@@ -203,6 +203,7 @@ export async function queue(main, [name], ctx) {
   const figDl = h('dl', { class: 'figures' });
   const chartsBox = h('div', { class: 'charts' });
   const live = h('tbody');
+  const liveNote = h('p', { class: 'note', hidden: true });
   const failures = h('tbody');
   main.append(
     h('p', { class: 'crumbs' }, h('a', { href: '#/' }, 'Overview'), ' › ', name),
@@ -211,7 +212,7 @@ export async function queue(main, [name], ctx) {
     h('section', { 'aria-label': 'Figures' }, figDl),
     h('section', { 'aria-label': 'Charts' }, chartsBox),
     h('details', { class: 'options' }, h('summary', {}, 'Options'), optionsDl),
-    h('section', {}, h('h2', { id: 'live-h' }, 'Live outcomes'),
+    h('section', {}, h('h2', { id: 'live-h' }, 'Live outcomes'), liveNote,
       h('div', { class: 'scroll' }, h('table', { 'aria-labelledby': 'live-h', class: 'outcomes' }, outcomeHead(), live))),
     h('section', {}, h('h2', { id: 'fail-h' }, 'Recent failures'),
       h('div', { class: 'scroll' }, h('table', { 'aria-labelledby': 'fail-h', class: 'outcomes' }, outcomeHead(), failures))));
@@ -246,6 +247,12 @@ export async function queue(main, [name], ctx) {
     charts.rate.push(ev.detail.t, [x.delivered_per_s, x.failed_per_s]);
     charts.backlog.push(ev.detail.t, [x.pending, x.in_flight, x.retrying, x.dead_list]);
   };
+  let skipped = 0;
+  const onSkipped = (ev) => {
+    skipped += ev.detail.skipped;
+    liveNote.textContent = `Showing at most 20 outcomes a second: ${num(skipped)} more since this page opened are counted above, not listed.`;
+    liveNote.hidden = false;
+  };
   const onOutcome = (ev) => {
     const o = ev.detail;
     if (o.queue !== name) return;
@@ -259,9 +266,11 @@ export async function queue(main, [name], ctx) {
   };
   ctx.bus.addEventListener('figures', onFigures);
   ctx.bus.addEventListener('outcome', onOutcome);
+  ctx.bus.addEventListener('skipped', onSkipped);
   return () => {
     ctx.bus.removeEventListener('figures', onFigures);
     ctx.bus.removeEventListener('outcome', onOutcome);
+    ctx.bus.removeEventListener('skipped', onSkipped);
     Object.values(charts).forEach((c) => c.destroy());
   };
 }
@@ -310,7 +319,7 @@ export async function dead(main, [name, ...rest], ctx) {
     if (sel.code != null && sel.code !== '') p.set('code', sel.code);
     try {
       const r = await api('POST', `/api/queues/${q(name)}/dead/replay${p.toString() ? '?' + p : ''}`);
-      notice(main, `Replaying ${r && r.selected != null ? num(r.selected) : ''} dead letter(s).`.replace('  ', ' '));
+      notice(main, `Replaying ${num(r?.replaying ?? 0)} dead letter(s) at the queue's replay rate.`);
       setTimeout(load, 500);
     } catch (e) { notice(main, e.message, 'error'); }
   }
@@ -368,19 +377,24 @@ export async function task(main, [id], ctx) {
   const input = h('input', { id: 'task-id', name: 'id', required: true, autocomplete: 'off', spellcheck: 'false', value: id || '' });
   const out = h('div', { class: 'task', 'aria-live': 'polite' });
   main.append(h('h1', {}, 'Find a task'),
-    h('form', { class: 'toolbar', role: 'search', onsubmit: (ev) => { ev.preventDefault(); location.hash = `#/task/${q(input.value.trim())}`; } },
+    h('form', { class: 'toolbar', role: 'search', onsubmit: (ev) => {
+      ev.preventDefault();
+      const next = `#/task/${q(input.value.trim())}`;
+      if (location.hash === next) window.dispatchEvent(new HashChangeEvent('hashchange'));  // look again
+      else location.hash = next;
+    } },
       h('label', { for: 'task-id' }, 'Task id'), input, h('button', { type: 'submit', class: 'primary' }, 'Find')),
     out);
-  const seen = [];  // this task's outcomes while the page is open: one per attempt decided
-  const onOutcome = (ev) => { if (ev.detail.id === id) { seen.push({ ...ev.detail, __t: Date.now() }); show(); } };
-  ctx.bus.addEventListener('outcome', onOutcome);
-  let t = null;
+  // While the task is in custody its state and attempts are read again every 2 s.
+  let timer = null;
+  let live = false;
   async function show() {
     if (!id) return;
+    let t;
     try {
       t = await get(`/api/tasks/${q(id)}`);
     } catch (e) {
-      if (e.status === 404) { out.replaceChildren(h('p', { role: 'status' }, `No task with id ${id} is known (not in custody, and not among the recent outcomes).`)); return; }
+      if (e.status === 404) { out.replaceChildren(h('p', { role: 'status' }, `No task with id ${id} is known (${e.message}).`)); return; }
       throw e;
     }
     const cancel = CUSTODY.has(t.state)
@@ -388,26 +402,30 @@ export async function task(main, [id], ctx) {
         if (!(await ctx.confirm(`Cancel task ${id}? It will not be attempted again.`, 'Cancel task'))) return;
         try { await api('DELETE', `/api/tasks/${q(id)}`); await show(); } catch (e) { notice(main, e.message, 'error'); }
       } }, 'Cancel') : null;
+    live = CUSTODY.has(t.state);
+    const made = typeof t.attempts === 'number' ? t.attempts : t.attempts_made ?? 0;
     const dl = h('dl', { class: 'figures' });
-    fillDl(dl, [['State', t.state], ['Queue', t.queue || '–'], ['Attempts', `${t.attempts ?? 0} of ${t.max_attempts ?? '–'}`],
+    fillDl(dl, [['State', t.state], ['Queue', t.queue || '–'], ['Attempts', `${made} of ${t.max_attempts ?? '–'}`],
       ['Last code', t.last_code ? String(t.last_code) : '–'], ['Last error', t.last_error || '–'],
       ['Next run', t.next_run ? when(t.next_run) : '–'], ['Finished', t.finished_at ? when(t.finished_at) : '–']]);
-    const attempts = Array.isArray(t.history) ? t.history : Array.isArray(t.attempt_log) ? t.attempt_log : null;
-    const rows = (attempts || []).map((a) => h('tr', {}, h('td', {}, when(a.time ?? a.at)), h('td', { class: 'n' }, a.code ? String(a.code) : '–'),
-      h('td', { class: 'err' }, a.error || ''), h('td', { class: 'n' }, dur(a.duration_ms)), h('td', {}, a.next_run ? when(a.next_run) : '–')));
-    for (const o of seen) rows.push(h('tr', {}, h('td', {}, new Date(o.__t).toLocaleString('en-GB', { hour12: false })), h('td', { class: 'n' }, o.code ? String(o.code) : '–'),
-      h('td', { class: 'err' }, `${o.status}${o.error ? ': ' + o.error : ''}`), h('td', { class: 'n' }, dur(o.duration_ms)), h('td', {}, o.next_run ? when(o.next_run) : '–')));
+    const attempts = Array.isArray(t.attempts) ? t.attempts : [];
+    const rows = attempts.map((a, i) => h('tr', {},
+      h('td', { class: 'n' }, String(a.attempt ?? i + 1)), h('td', {}, when(a.started_at)),
+      h('td', { class: 'n' }, a.code == null && a.duration_ms == null ? 'running' : a.code ? String(a.code) : 'none'),
+      h('td', { class: 'err' }, a.error || ''), h('td', { class: 'n' }, dur(a.duration_ms)),
+      h('td', {}, a.next_run ? when(a.next_run) : '–')));
     out.replaceChildren(
       h('div', { class: 'title' }, h('h2', {}, `Task ${t.id || id}`), h('span', { class: `state ${t.state}`, 'data-testid': 'task-state' }, t.state), cancel),
       dl,
       h('h3', { id: 'att-h' }, 'Attempts'),
-      rows.length ? h('div', { class: 'scroll' }, h('table', { 'aria-labelledby': 'att-h' },
-        h('thead', {}, h('tr', {}, ['Time', 'Code', 'Error', 'Duration', 'Next run'].map((c) => h('th', { scope: 'col' }, c)))), h('tbody', {}, rows)))
-        : h('p', {}, 'The last attempt is summed up above; attempts decided while this page is open are listed here.'),
+      rows.length ? h('div', { class: 'scroll' }, h('table', { 'aria-labelledby': 'att-h', class: 'attempts' },
+        h('thead', {}, h('tr', {}, ['#', 'Time', 'Code', 'Error', 'Duration', 'Next run'].map((c) => h('th', { scope: 'col' }, c)))), h('tbody', {}, rows)))
+        : h('p', {}, 'No attempt yet.'),
       h('h3', {}, 'Payload'), h('pre', { class: 'payload' }, pretty(t.payload)));
   }
   await show();
-  return () => ctx.bus.removeEventListener('outcome', onOutcome);
+  timer = setInterval(() => { if (live) show().catch(() => {}); }, 2000);
+  return () => clearInterval(timer);
 }
 
 // ---- hosts -----------------------------------------------------------------------------------

@@ -158,6 +158,34 @@ TEST_CASE("dead letters through the cache: the same answers, and a changed list 
   REQUIRE(d["items"][0]["id"] == "c");
 }
 
+TEST_CASE("outcome filter: one queue's outcomes, at most max_rate a second, the rest counted", "[admin][dashboard]") {
+  auto outcome = [](const std::string& queue, const std::string& id) {
+    tasks::outcome_fields f;
+    f.id = id;
+    f.queue = queue;
+    f.url = "http://h.example/";
+    f.status = "delivered";
+    f.code = 200;
+    return tasks::outcome_json(f);
+  };
+  using clock = admin::outcome_filter::clock;
+  const auto t0 = clock::now();
+  admin::outcome_filter f("mail", 2);
+  REQUIRE_FALSE(f.keep(outcome("mail2", "x"), t0));  // another queue whose name starts alike
+  REQUIRE_FALSE(f.keep(outcome("other", "mail"), t0));
+  REQUIRE(f.keep(outcome("mail", "1"), t0));
+  REQUIRE(f.keep(outcome("mail", "2"), t0 + std::chrono::milliseconds(100)));
+  REQUIRE_FALSE(f.keep(outcome("mail", "3"), t0 + std::chrono::milliseconds(200)));
+  REQUIRE_FALSE(f.keep(outcome("mail", "4"), t0 + std::chrono::milliseconds(300)));
+  REQUIRE(f.take_skipped(t0 + std::chrono::milliseconds(400)) == 0);  // the second is not over
+  REQUIRE(f.take_skipped(t0 + std::chrono::milliseconds(1100)) == 2);
+  REQUIRE(f.take_skipped(t0 + std::chrono::milliseconds(1200)) == 0);
+  REQUIRE(f.keep(outcome("mail", "5"), t0 + std::chrono::milliseconds(1300)));
+  admin::outcome_filter all("", 0);
+  for (int i = 0; i < 100; ++i) REQUIRE(all.keep(outcome("q" + std::to_string(i), "x"), t0));
+  REQUIRE(all.take_skipped(t0 + std::chrono::seconds(2)) == 0);
+}
+
 TEST_CASE("overview document: every queue's figures and the server's", "[admin][dashboard]") {
   core::server_figures f;
   f.version = "9.9.9";
