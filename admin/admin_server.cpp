@@ -209,18 +209,20 @@ struct admin_server::impl {
   void get_events(const httplib::Request& req, httplib::Response& res) {
     const bool figures = req.get_param_value("figures") == "1";
     if (figures && req.get_param_value("outcomes") == "0") return get_figures_stream(res);
-    auto sub = hub->subscribe(max_event_streams);
+    std::size_t max_rate = 0;
+    if (const std::string r = req.get_param_value("max_rate"); !r.empty()) max_rate = std::strtoull(r.c_str(), nullptr, 10);
+    const std::string only_queue = req.get_param_value("queue");
+    std::shared_ptr<outcome_filter> filter;
+    if (max_rate || !only_queue.empty()) filter = std::make_shared<outcome_filter>(only_queue, max_rate);
+    std::function<bool(std::string_view)> accept;
+    if (filter) accept = [filter](std::string_view m) { return filter->keep(m, std::chrono::steady_clock::now()); };
+    auto sub = hub->subscribe(max_event_streams, std::move(accept));
     if (!sub) return fail(res, 503, "too many event streams open (at most " + std::to_string(max_event_streams) + ")");
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
     auto hub_ref = hub;
     auto last_write = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
     auto last_figures = std::make_shared<std::chrono::steady_clock::time_point>();
-    std::size_t max_rate = 0;
-    if (const std::string r = req.get_param_value("max_rate"); !r.empty()) max_rate = std::strtoull(r.c_str(), nullptr, 10);
-    const std::string only_queue = req.get_param_value("queue");
-    std::shared_ptr<outcome_filter> filter;
-    if (max_rate || !only_queue.empty()) filter = std::make_shared<outcome_filter>(only_queue, max_rate);
     res.set_chunked_content_provider(
         "text/event-stream",
         [sub, last_write, last_figures, figures, filter, this](std::size_t offset, httplib::DataSink& sink) {
@@ -245,8 +247,7 @@ struct admin_server::impl {
             case event_hub::subscription::status::events: {
               std::string chunk;
               const auto now = std::chrono::steady_clock::now();
-              for (const auto& e : events)
-                if (!filter || filter->keep(e, now)) chunk += sse_event({}, e);
+              for (const auto& e : events) chunk += sse_event({}, e);  // filtered when offered
               if (filter)
                 if (const std::size_t n = filter->take_skipped(now))
                   chunk += sse_event("skipped", "{\"skipped\":" + std::to_string(n) + "}");

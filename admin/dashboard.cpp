@@ -78,6 +78,7 @@ void outcome_filter::roll(clock::time_point now) {
 
 bool outcome_filter::keep(std::string_view outcome, clock::time_point now) {
   if (!needle_.empty() && outcome.find(needle_) == std::string_view::npos) return false;
+  std::lock_guard lock(m_);
   roll(now);
   if (max_rate_ && kept_ >= max_rate_) {
     ++skipped_;
@@ -88,6 +89,7 @@ bool outcome_filter::keep(std::string_view outcome, clock::time_point now) {
 }
 
 std::size_t outcome_filter::take_skipped(clock::time_point now) {
+  std::lock_guard lock(m_);
   roll(now);
   return std::exchange(to_report_, 0);
 }

@@ -27,6 +27,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -51,7 +52,8 @@ std::string overview_json(const core::server_figures& f, double now);
 // at most max_rate of them a second; the rest are counted, and reported once a second as
 // an `event: skipped` so the page can say how many it did not get. A page can't show
 // thousands of outcomes a second anyway, and its browser then parses tens, not thousands.
-// One per stream, on its HTTP thread.
+// One per stream: keep() on the broker thread (event_hub::offer, so a skipped outcome is
+// neither copied nor wakes the reader), take_skipped() on the stream's HTTP thread.
 class outcome_filter {
  public:
   using clock = std::chrono::steady_clock;
@@ -63,6 +65,7 @@ class outcome_filter {
  private:
   std::string needle_;  // "queue":"<name>"
   std::size_t max_rate_;
+  std::mutex m_;  // guards what follows
   clock::time_point window_{};
   std::size_t kept_ = 0, skipped_ = 0, to_report_ = 0;
   void roll(clock::time_point now);

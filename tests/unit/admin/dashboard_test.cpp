@@ -14,6 +14,7 @@
 #include "admin/dashboard.hpp"
 #include "admin/dashboard_assets.hpp"
 #include "admin/dead_view.hpp"
+#include "admin/event_hub.hpp"
 #include "admin/history.hpp"
 #include "tasks/records.hpp"
 
@@ -184,6 +185,22 @@ TEST_CASE("outcome filter: one queue's outcomes, at most max_rate a second, the 
   admin::outcome_filter all("", 0);
   for (int i = 0; i < 100; ++i) REQUIRE(all.keep(outcome("q" + std::to_string(i), "x"), t0));
   REQUIRE(all.take_skipped(t0 + std::chrono::seconds(2)) == 0);
+}
+
+TEST_CASE("event hub: a stream's filter chooses what it is offered, nothing else is buffered", "[admin][dashboard]") {
+  admin::event_hub hub;
+  auto filter = std::make_shared<admin::outcome_filter>("a", 1);
+  auto picky = hub.subscribe(4, [filter](std::string_view m) { return filter->keep(m, admin::outcome_filter::clock::now()); });
+  auto all = hub.subscribe(4);
+  REQUIRE(hub.offer(R"({"id":"1","queue":"a"})") == 2);
+  REQUIRE(hub.offer(R"({"id":"2","queue":"b"})") == 1);
+  REQUIRE(hub.offer(R"({"id":"3","queue":"a"})") == 1);  // over the rate: counted, not taken
+  std::vector<std::string> got;
+  REQUIRE(picky->next(got, std::chrono::milliseconds(0)) == admin::event_hub::subscription::status::events);
+  REQUIRE(got == std::vector<std::string>{R"({"id":"1","queue":"a"})"});
+  got.clear();
+  REQUIRE(all->next(got, std::chrono::milliseconds(0)) == admin::event_hub::subscription::status::events);
+  REQUIRE(got.size() == 3);
 }
 
 TEST_CASE("overview document: every queue's figures and the server's", "[admin][dashboard]") {
