@@ -46,6 +46,21 @@ bool same_secret(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
+std::string dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// The HTTP status for a control command's error reply (resp_reply::error()).
+int status_of_error(const std::string& e) {
+  auto has = [&](std::string_view part) { return e.find(part) != std::string::npos; };
+  if (has("no such HTTP queue")) return 404;
+  if (has("could not be persisted") || e.rfind("OOM", 0) == 0) return 503;
+  if (e.rfind("ERR syntax", 0) == 0 || e.rfind("ERR ID ", 0) == 0 || e.rfind("ERR CODE ", 0) == 0 ||
+      e.rfind("ERR HOST ", 0) == 0)
+    return 400;
+  return 409;
+}
+
 bool starts_with_ci(std::string_view s, std::string_view prefix) {
   if (s.size() < prefix.size()) return false;
   for (std::size_t i = 0; i < prefix.size(); ++i)
@@ -163,7 +178,20 @@ struct admin_server::impl {
   void get_metrics(httplib::Response& res) {
     auto figures = bridge.call([this](core::server& srv) { return sources.figures(srv); });
     if (!figures) return fail(res, 503, "the broker did not answer in time");
-    res.set_content(render_metrics(*figures), std::string(metrics_content_type));
+    // The text (about 480 KB for 100 queues) is rendered into a buffer this worker thread
+    // keeps, and written from there: a scrape allocates nothing large. A fresh 600 KB
+    // string per scrape, then set_content's copy of it, cost each thread's first scrapes
+    // ~2 ms of page faults, and that was the p99 of a scraper (cpp-httplib handed its
+    // connection to another worker every 5 requests). The worker writes the response
+    // before it takes its next request, so the buffer is not reused while being sent.
+    thread_local std::string text;
+    text.clear();
+    render_metrics(*figures, text);
+    if (text.capacity() > (1u << 20) && text.capacity() > 4 * text.size()) text.shrink_to_fit();  // queues went away
+    res.set_content_provider(text.size(), std::string(metrics_content_type),
+                             [buf = &text](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+                               return sink.write(buf->data() + offset, length);
+                             });
   }
 
   void get_queues(httplib::Response& res) {
@@ -202,6 +230,90 @@ struct admin_server::impl {
     res.set_content(nlohmann::json{{"queue", queue}, {"ids", batch.ids}}.dump(-1, ' ', false,
                                                                               nlohmann::json::error_handler_t::replace),
                     json_type);
+  }
+
+  // ---- control: each maps onto a QUEUE / TASK command -------------------------------------
+  static std::string not_found(const std::string& id, bool shared) {
+    std::string m = "no task with id '" + id + "' (not pending, in custody, dead, nor among the recent outcomes)";
+    if (shared)
+      m += "; of the shared queues only the tasks this sidecar holds and its recent outcomes were searched, "
+           "not the upstream's <queue>, <queue>:retry, <queue>:scheduled and <queue>:dead";
+    return m;
+  }
+
+  void get_task(httplib::Response& res, const std::string& id) {
+    struct found {
+      std::optional<core::task_manager::task_view> task;
+      bool shared = false;
+    };
+    auto v = bridge.call([id](core::server& srv) {
+      return found{srv.tasks().find_task(id), srv.tasks().has_shared_queues()};
+    });
+    if (!v) return fail(res, 503, "the broker did not answer in time");
+    if (!v->task) return fail(res, 404, not_found(id, v->shared));
+    res.set_content(task_json(*v->task), json_type);
+  }
+
+  void delete_task(httplib::Response& res, const std::string& id) {
+    struct outcome {
+      std::optional<core::task_manager::task_view> before;
+      resp_reply reply;
+      bool shared = false;
+    };
+    auto r = bridge.call([this, id](core::server& srv) {
+      outcome o;
+      o.before = srv.tasks().find_task(id);
+      o.shared = srv.tasks().has_shared_queues();
+      o.reply = bridge.command_here({"TASK", "CANCEL", id});
+      return o;
+    });
+    if (!r) return fail(res, 503, "the broker did not answer in time; the task may or may not be cancelled");
+    if (r->reply.is_error()) return fail(res, status_of_error(r->reply.error()), r->reply.error());
+    if (r->reply.integer() == 1) {
+      nlohmann::json j = {{"id", id}, {"cancelled", true}};
+      if (r->before) {
+        j["queue"] = r->before->queue;
+        j["state"] = r->before->state;
+      }
+      return res.set_content(dump(j), json_type);
+    }
+    if (!r->before) return fail(res, 404, not_found(id, r->shared));
+    fail(res, 409, "task '" + id + "' is " + r->before->state + ": not in respq's custody, nothing to cancel");
+  }
+
+  // Runs a QUEUE command and answers its reply: the integer under `count_name`, or "OK".
+  void queue_command(httplib::Response& res, std::vector<std::string> args, nlohmann::json body,
+                     const char* count_name = nullptr) {
+    auto reply = bridge.command(std::move(args));
+    if (!reply) return fail(res, 503, "the broker did not answer in time; the change may or may not be made");
+    if (reply->is_error()) return fail(res, status_of_error(reply->error()), reply->error());
+    if (count_name) body[count_name] = reply->integer().value_or(0);
+    res.set_content(dump(body), json_type);
+  }
+
+  void post_replay(const httplib::Request& req, httplib::Response& res, const std::string& queue) {
+    std::vector<std::string> args{"QUEUE", "REPLAY", queue};
+    for (const auto& [name, value] : req.params) {
+      if (name != "id" && name != "host" && name != "code")
+        return fail(res, 400, "unknown parameter '" + name + "' (id, host, code)");
+      if (req.get_param_value_count(name) > 1) return fail(res, 400, "parameter '" + name + "' given twice");
+    }
+    for (const char* name : {"id", "host", "code"})
+      if (req.has_param(name)) {
+        std::string opt = name;
+        for (char& ch : opt) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+        args.push_back(std::move(opt));
+        args.push_back(req.get_param_value(name));
+      }
+    queue_command(res, std::move(args), {{"queue", queue}}, "replaying");
+  }
+
+  void delete_dead(httplib::Response& res, const std::string& queue, const std::string& id) {
+    auto reply = bridge.command({"QUEUE", "DELDEAD", queue, id});
+    if (!reply) return fail(res, 503, "the broker did not answer in time; the dead letter may or may not be deleted");
+    if (reply->is_error()) return fail(res, status_of_error(reply->error()), reply->error());
+    if (reply->integer() != 1) return fail(res, 404, "no dead letter with id '" + id + "' in '" + queue + ":dead'");
+    res.set_content(dump({{"queue", queue}, {"id", id}, {"deleted", true}}), json_type);
   }
 
   // ?figures=1: a "figures" event (the overview document) once a second besides the
@@ -332,6 +444,15 @@ struct admin_server::impl {
   void routes(httplib::Server& svr) {
     svr.new_task_queue = [] { return new httplib::ThreadPool(worker_threads); };
     svr.set_payload_max_length(64ull * 1024 * 1024);
+    // cpp-httplib writes a response's headers and its body with separate send()s; with
+    // Nagle's algorithm on (its default) a small body waits for the client's delayed ACK of
+    // the headers: 40 ms per request on a keep-alive connection. Accepted sockets inherit
+    // TCP_NODELAY from the listening one.
+    svr.set_tcp_nodelay(true);
+    // A scraper or a dashboard keeps its connection (cpp-httplib's default closes it after
+    // 5 requests, and the next one lands on another worker); idle ones still close after
+    // 5 s.
+    svr.set_keep_alive_max_count(1000);
     // A reader that stops reading (a paused tab, a stalled consumer) keeps its socket full;
     // the event hub drops it once 1,024 outcomes wait, and the "dropped" event reaches it
     // when it reads again. The write gives up only after a minute (cpp-httplib's default,
@@ -346,6 +467,23 @@ struct admin_server::impl {
     });
     svr.Get("/api/events", [this](const httplib::Request& req, httplib::Response& res) { get_events(req, res); });
     add_dashboard_routes(svr, dashboard_context{&bridge, sources.figures, history});
+    svr.Get(R"(/api/tasks/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+      get_task(res, req.matches[1].str());
+    });
+    svr.Delete(R"(/api/tasks/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+      delete_task(res, req.matches[1].str());
+    });
+    svr.Post(R"(/api/queues/([^/]+)/(pause|resume))", [this](const httplib::Request& req, httplib::Response& res) {
+      const std::string queue = req.matches[1].str();
+      const bool pause = req.matches[2].str() == "pause";
+      queue_command(res, {"QUEUE", pause ? "PAUSE" : "RESUME", queue}, {{"queue", queue}, {"paused", pause}});
+    });
+    svr.Post(R"(/api/queues/([^/]+)/dead/replay)", [this](const httplib::Request& req, httplib::Response& res) {
+      post_replay(req, res, req.matches[1].str());
+    });
+    svr.Delete(R"(/api/queues/([^/]+)/dead/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+      delete_dead(res, req.matches[1].str(), req.matches[2].str());
+    });
     svr.set_error_handler([](const httplib::Request&, httplib::Response& res) {
       if (res.body.empty()) res.set_content(error_json(res.status == 404 ? "not found" : "error"), json_type);
     });

@@ -6,6 +6,15 @@
 //   GET  /api/queues                every HTTP queue, local and shared: figures and options
 //   POST /api/queues/<queue>/tasks  one task object or an array; 201 {"queue","ids"}
 //   GET  /api/events                Server-Sent Events: one outcome JSON per event
+//   GET    /api/tasks/<id>                    TASK GET: the task, its state and attempts; 404
+//   DELETE /api/tasks/<id>                    TASK CANCEL; 404 unknown, 409 not in custody
+//   POST   /api/queues/<queue>/pause|resume   QUEUE PAUSE|RESUME
+//   POST   /api/queues/<queue>/dead/replay    QUEUE REPLAY [?id= | ?host= &code=]
+//   DELETE /api/queues/<queue>/dead/<id>      QUEUE DELDEAD; 404 when there is none
+// Each control endpoint runs the RESP command (broker_bridge::command_here) on the broker
+// thread, so the AOF, the mirror, MONITOR and INFO commandstats see it as that command,
+// and the reply's error maps onto a status: no such queue 404, a bad argument 400, a
+// change that could not be persisted 503, any other refusal 409.
 //
 // Security: with `requirepass` every request needs `Authorization: Bearer <password>` or
 // Basic with any user name and that password (else 401). A request that changes state

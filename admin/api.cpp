@@ -89,6 +89,35 @@ std::string queues_json(const std::vector<queue_view>& queues) {
   return nlohmann::json{{"queues", arr}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+std::string task_json(const core::task_manager::task_view& t) {
+  auto time_or_null = [](double at) { return at > 0 ? nlohmann::json(at) : nlohmann::json(nullptr); };
+  nlohmann::json attempts = nlohmann::json::array();
+  for (const tasks::attempt_info& a : t.log.entries()) {
+    attempts.push_back({
+        {"attempt", a.number},
+        {"started_at", a.started_at},
+        {"code", a.finished ? nlohmann::json(a.code) : nlohmann::json(nullptr)},
+        {"error", a.finished ? nlohmann::json(a.error) : nlohmann::json(nullptr)},
+        {"duration_ms", a.finished ? nlohmann::json(a.duration_ms) : nlohmann::json(nullptr)},
+        {"next_run", time_or_null(a.next_run)},
+    });
+  }
+  nlohmann::json j = {
+      {"id", t.id},
+      {"queue", t.queue},
+      {"state", t.state},
+      {"payload", t.payload},
+      {"attempts_made", t.attempts},
+      {"max_attempts", t.max_attempts},
+      {"next_run", time_or_null(t.next_run)},
+      {"last_code", t.last_code},
+      {"last_error", t.last_error},
+      {"finished_at", time_or_null(t.finished_at)},
+      {"attempts", std::move(attempts)},
+  };
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 std::string sse_event(std::string_view event, std::string_view json) {
   std::string out;
   out.reserve(json.size() + event.size() + 16);

@@ -1,6 +1,6 @@
 // api: the JSON API's pure parts, testable without sockets or threads: reading the body
-// of POST /api/queues/<queue>/tasks into the elements to push, the document of
-// GET /api/queues, and the framing of one Server-Sent Event.
+// of POST /api/queues/<queue>/tasks into the elements to push, the documents of
+// GET /api/queues and GET /api/tasks/<id>, and the framing of one Server-Sent Event.
 //
 // Contract: functions of their arguments (the id generator aside, which the caller owns);
 // any thread.
@@ -13,6 +13,7 @@
 #include <variant>
 #include <vector>
 
+#include "broker/core/task_manager.hpp"
 #include "tasks/queue_options.hpp"
 #include "tasks/queue_stats.hpp"
 
@@ -42,6 +43,11 @@ struct queue_view {
   tasks::queue_options options;
 };
 std::string queues_json(const std::vector<queue_view>& queues);
+
+// A task as GET /api/tasks/<id> shows it: what TASK GET answers (task_manager::find_task),
+// with every attempt known ("attempts": [{attempt, started_at, code, error, duration_ms,
+// next_run}], code/error/duration_ms null while it runs; times in unix seconds).
+std::string task_json(const core::task_manager::task_view& t);
 
 // An SSE event whose data is `json` (one "data:" line per line of it).
 std::string sse_event(std::string_view event, std::string_view json);

@@ -142,7 +142,12 @@ std::string escape_label(std::string_view v) {
 
 std::string render_metrics(const core::server_figures& f) {
   std::string out;
-  out.reserve(4096 + f.queues.size() * 6000);
+  render_metrics(f, out);
+  return out;
+}
+
+void render_metrics(const core::server_figures& f, std::string& out) {
+  out.reserve(out.size() + 4096 + f.queues.size() * 6000);
   {
     family m(out, "respq_build_info", "gauge", "respq's version; the value is always 1.");
     m.sample({{"version", f.version}}, "1");
@@ -184,6 +189,13 @@ std::string render_metrics(const core::server_figures& f) {
       m.sample({{"queue", q.name}, {"outcome", "retried"}}, number(q.attempts.retried));
       m.sample({{"queue", q.name}, {"outcome", "dead"}}, number(q.dead));
     }
+  }
+  {
+    family m(out, "respq_tasks_reclaimed_total", "counter",
+             "Tasks this node moved back to a shared queue from the processing list of a sidecar whose "
+             "heartbeat expired (shared queues only).");
+    for (const auto& q : f.queues)
+      if (q.shared) m.sample({{"queue", q.name}}, number(q.reclaimed));
   }
   {
     family m(out, "respq_http_responses_total", "counter",
@@ -305,7 +317,6 @@ std::string render_metrics(const core::server_figures& f) {
     family m(out, "respq_mirror_commands_applied_total", "counter", "Mirrored commands the upstream applied.");
     m.sample({}, number(f.link.commands_applied));
   }
-  return out;
 }
 
 }  // namespace respq::admin

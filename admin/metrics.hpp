@@ -19,6 +19,8 @@ namespace respq::admin {
 inline constexpr std::string_view metrics_content_type = "text/plain; version=0.0.4; charset=utf-8";
 
 std::string render_metrics(const core::server_figures& f);
+// The same, appended to `out` (whose capacity a caller can keep from one scrape to the next).
+void render_metrics(const core::server_figures& f, std::string& out);
 
 // A label value escaped for the text format.
 std::string escape_label(std::string_view v);

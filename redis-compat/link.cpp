@@ -350,6 +350,18 @@ std::string link::start() {
     if (!*g) return;
     for (const auto& [name, q] : (*g)->queues) out.push_back(q->stats());
   };
+  d.s.tasks().shared_find = [g](std::string_view id) -> std::optional<core::task_manager::task_view> {
+    if (!*g) return std::nullopt;
+    for (const auto& [name, q] : (*g)->queues)
+      if (auto v = q->find_task(id)) return v;
+    return std::nullopt;
+  };
+  d.s.tasks().shared_cancel = [g](std::string_view id) {
+    if (!*g) return false;
+    for (auto& [name, q] : (*g)->queues)
+      if (q->cancel_task(id)) return true;
+    return false;
+  };
   auto drain = [g] {
     if (!*g) return;
     (*g)->draining = true;
@@ -435,6 +447,8 @@ void link::stop() {
   d.stopped = true;
   *d.guard = nullptr;
   d.s.tasks().shared_stats = nullptr;
+  d.s.tasks().shared_find = nullptr;
+  d.s.tasks().shared_cancel = nullptr;
   d.s.stream().remove_sink(&d);
   for (auto& [name, q] : d.queues) q->stop();
   for (auto& q : d.retired) q->stop();

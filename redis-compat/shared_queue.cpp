@@ -156,6 +156,10 @@ struct shared_queue::impl {
     double next_run = 0;
     std::uint64_t ticket = 0;
     long last_code = 0;
+    tasks::attempt_log log;  // for TASK GET
+    // Set when it started leaving custody (finalizing): what it became (delivered, dead,
+    // cancelled, retrying, scheduled, duplicate).
+    const char* final_state = "";
   };
 
   // What the finalize script does for a task leaving this sidecar's custody: removes it
@@ -228,6 +232,8 @@ struct shared_queue::impl {
   // Reclaim: tasks this sidecar moved back from dead nodes' processing lists, and tasks
   // of its own that another sidecar reclaimed while this one's heartbeat had lapsed.
   std::uint64_t reclaimed = 0, lost_to_reclaim = 0;
+  std::uint64_t cancelled = 0;
+  tasks::task_history history;  // recent outcomes of the tasks this sidecar finished, for TASK GET
   bool scanning = false;
   std::string scan_cursor = "0";
   clock::time_point scan_pass_started{};
@@ -336,6 +342,7 @@ struct shared_queue::impl {
     if (by_id.count(t.id)) {
       // The same idempotency key is already in this sidecar's custody: deliver it once.
       ++duplicates;
+      t.final_state = "duplicate";
       // Its outcome goes to subscribers only, not to the callback (as for local queues).
       finalize(seq, {}, tasks::outcome_json(tasks::duplicate_outcome(task_record_of(t))), false);
       return;
@@ -364,6 +371,7 @@ struct shared_queue::impl {
   void start_attempt(std::uint64_t seq, held_task& t) {
     t.st = task_state::in_flight;
     ++t.attempts;
+    t.log.started(t.attempts, unix_now());
     t.ticket = ctx.new_ticket(self);
     by_ticket.emplace(t.ticket, seq);
     ++in_flight;
@@ -384,6 +392,9 @@ struct shared_queue::impl {
     if (it == custody.end()) return;
     held_task& t = it->second;
     t.st = task_state::finalizing;
+    if (!*t.final_state)
+      t.final_state = op.park_key ? (op.park_key == &retry_key ? "retrying" : "scheduled")
+                                  : (!dead_record.empty() ? "dead" : "delivered");
     if (!outcome.empty()) {
       publish_local(outcome);
       if (callback) post_callback(t, outcome);
@@ -462,8 +473,39 @@ struct shared_queue::impl {
       core::log_notice("Shared queue '" + name + "': a task of this node was reclaimed by another sidecar while " +
                        "its heartbeat had lapsed; its outcome here is dropped (it runs again there)");
     }
+    if (!(r->type == REDIS_REPLY_INTEGER && r->integer < 0)) remember(seq, f->second);
     finals.erase(f);
     release(seq);
+  }
+
+  // A task that left custody for good (delivered, dead, cancelled) joins the recent
+  // outcomes, as a local queue's does.
+  void remember(std::uint64_t seq, const final_op& op) {
+    auto it = custody.find(seq);
+    const std::size_t max_len = ctx.s.cfg().task_history_max_len;
+    if (it == custody.end() || max_len == 0) return;
+    const held_task& t = it->second;
+    const std::string_view st = t.final_state;
+    tasks::finished_task f;
+    if (st == "delivered") f.state = tasks::finished_state::delivered;
+    else if (st == "dead") f.state = tasks::finished_state::dead;
+    else if (st == "cancelled") f.state = tasks::finished_state::cancelled;
+    else return;  // waiting upstream, or a duplicate of one held
+    f.id = t.id;
+    f.attempts = t.attempts;
+    f.max_attempts = t.max_attempts;
+    f.last_code = t.last_code;
+    if (!t.log.empty()) f.last_error = t.log.entries().back().error;
+    f.finished_at = unix_now();
+    if (f.state == tasks::finished_state::dead) {
+      f.kind = tasks::finished_task::source::dead_record;
+      f.record = op.dead_record;
+    } else {
+      f.kind = tasks::finished_task::source::element;
+      f.record = task_payload(t);
+    }
+    f.log = t.log;
+    history.add(std::move(f), max_len);
   }
 
   // --- results ------------------------------------------------------------------------
@@ -495,6 +537,8 @@ struct shared_queue::impl {
     const tasks::decision d = tasks::decide(task_record_of(t), res, opts, unix_now(), rng);
     if (d.attempt_failed) ++failed;
     attempts.record(res, d.state == tasks::next_state::retrying);
+    t.log.finished(res.code, tasks::redact_urls_in(res.error), res.duration_ms,
+                   d.state == tasks::next_state::retrying ? d.next_run : 0);
     switch (d.state) {
       case tasks::next_state::delivered:
         ++delivered;
@@ -1062,6 +1106,73 @@ void shared_queue::hand_back(redisContext* c) {
   d.finals.clear();
 }
 
+std::optional<core::task_manager::task_view> shared_queue::find_task(std::string_view id) const {
+  const auto& d = *impl_;
+  core::task_manager::task_view v;
+  if (auto bi = d.by_id.find(std::string(id)); bi != d.by_id.end()) {
+    auto it = d.custody.find(bi->second);
+    if (it == d.custody.end()) return std::nullopt;
+    const auto& t = it->second;
+    v.id = t.id;
+    v.queue = d.name;
+    switch (t.st) {
+      case impl::task_state::in_flight: v.state = "in_flight"; break;
+      case impl::task_state::waiting: v.state = t.attempts > 0 ? "retrying" : "pending"; break;
+      case impl::task_state::finalizing: v.state = t.final_state; break;
+    }
+    v.attempts = t.attempts;
+    v.max_attempts = t.max_attempts;
+    if (t.st == impl::task_state::waiting) v.next_run = t.next_run;
+    v.last_code = t.last_code;
+    if (!t.log.empty()) v.last_error = t.log.entries().back().error;
+    v.payload = impl::task_payload(t);
+    v.log = t.log;
+    return v;
+  }
+  const tasks::finished_task* f = d.history.find(id);
+  if (!f) return std::nullopt;
+  v.id = f->id;
+  v.queue = d.name;
+  v.state = tasks::finished_name(f->state);
+  v.attempts = f->attempts;
+  v.max_attempts = f->max_attempts;
+  v.last_code = f->last_code;
+  v.last_error = f->last_error;
+  v.finished_at = f->finished_at;
+  v.payload = tasks::finished_payload(*f);
+  v.log = f->log;
+  return v;
+}
+
+bool shared_queue::cancel_task(std::string_view id) {
+  auto& d = *impl_;
+  auto bi = d.by_id.find(std::string(id));
+  if (bi == d.by_id.end()) return false;
+  const std::uint64_t seq = bi->second;
+  auto it = d.custody.find(seq);
+  if (it == d.custody.end()) return false;
+  auto& t = it->second;
+  switch (t.st) {
+    case impl::task_state::finalizing:
+      return false;  // it is leaving already
+    case impl::task_state::in_flight:
+      // Its attempt runs to its end, unreported (as for a task reclaimed elsewhere).
+      d.by_ticket.erase(t.ticket);
+      d.orphan_tickets.insert(t.ticket);
+      break;
+    case impl::task_state::waiting:
+      d.due.erase({t.next_run, seq});
+      if (d.waiting) --d.waiting;
+      break;
+  }
+  ++d.cancelled;
+  core::log_verbose("Task " + t.id + " of shared queue '" + d.name + "' cancelled");
+  t.final_state = "cancelled";
+  // Out of the processing list, and its outcome published, in one script.
+  d.finalize(seq, {}, tasks::outcome_json(tasks::cancelled_outcome(d.task_record_of(t))));
+  return true;
+}
+
 const std::string& shared_queue::name() const { return impl_->name; }
 std::size_t shared_queue::held() const { return impl_->custody.size(); }
 
@@ -1084,6 +1195,7 @@ tasks::queue_stats shared_queue::stats() const {
     else ++st.scheduled;
   }
   st.reclaimed = d.reclaimed;
+  st.cancelled = d.cancelled;
   st.delivered = d.delivered;
   st.failed = d.failed;
   st.dead = d.dead;

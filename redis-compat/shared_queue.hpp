@@ -78,6 +78,7 @@
 #include <vector>
 
 #include "broker/core/config.hpp"
+#include "broker/core/task_manager.hpp"
 #include "redis-compat/upstream_connection.hpp"
 
 struct redisContext;
@@ -140,6 +141,16 @@ class shared_queue {
   // Shutdown, after the loop ended: finishes pending removals and hands every task held
   // back to the queue, over a blocking connection.
   void hand_back(redisContext* c);
+
+  // TASK GET / TASK CANCEL: what this sidecar holds (taken from the queue, waiting for a
+  // slot, in flight, or finishing) and the recent outcomes it recorded. Tasks that wait on
+  // the upstream (in <name>, <name>:retry, <name>:scheduled, <name>:dead, or held by
+  // another sidecar) are not searched: the broker thread does not wait for the upstream.
+  std::optional<core::task_manager::task_view> find_task(std::string_view id) const;
+  // Cancels a task this sidecar holds and has not started finishing: out of the
+  // processing list, outcome "cancelled" published; an attempt in flight runs to its end,
+  // unreported. False when it does not hold it.
+  bool cancel_task(std::string_view id);
 
   const std::string& name() const;
   std::size_t held() const;

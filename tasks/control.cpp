@@ -64,6 +64,24 @@ bool matches(const dead_filter& f, const dead_letter_info& d) {
   return true;
 }
 
+void attempt_log::started(int number, double at) {
+  attempt_info a;
+  a.number = number;
+  a.started_at = at;
+  entries_.push_back(std::move(a));
+  while (entries_.size() > max_logged_attempts) entries_.pop_front();
+}
+
+void attempt_log::finished(long code, std::string error, double duration_ms, double next_run) {
+  if (entries_.empty() || entries_.back().finished) return;
+  attempt_info& a = entries_.back();
+  a.finished = true;
+  a.code = code;
+  a.error = std::move(error);
+  a.duration_ms = duration_ms;
+  a.next_run = next_run;
+}
+
 const char* finished_name(finished_state s) {
   switch (s) {
     case finished_state::delivered: return "delivered";

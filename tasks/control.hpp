@@ -8,6 +8,8 @@
 //   dead_filter        which dead letters a replay selects (all conditions must hold)
 //   task_history       the last N finished tasks of one queue (delivered, dead,
 //                      cancelled), newest kept, found by id in O(1)
+//   attempt_log        the attempts of one task this process saw (time, code, error,
+//                      duration, next run), the newest max_logged_attempts of them
 //   token_bucket       at most `rate` moves per second, with a burst of a tenth of a
 //                      second's worth, so a replay of 100k dead letters trickles in
 //
@@ -52,6 +54,33 @@ struct dead_filter {
 };
 bool matches(const dead_filter& f, const dead_letter_info& d);
 
+// ---- attempts of one task -------------------------------------------------------------------
+
+struct attempt_info {
+  int number = 0;           // 1 for the first attempt
+  double started_at = 0;    // unix seconds
+  bool finished = false;    // false while it runs (code, error, duration unknown)
+  long code = 0;            // HTTP status (0: no HTTP answer)
+  std::string error;        // why the transfer failed ("" on an HTTP answer); URLs redacted
+  double duration_ms = 0;
+  double next_run = 0;      // unix seconds of the retry it led to (0: none)
+};
+// The attempts of one task that this process saw, oldest first: the newest
+// max_logged_attempts are kept (the count of all is the task's attempts). Attempts made
+// before a restart or by another sidecar are not in it.
+class attempt_log {
+ public:
+  static constexpr std::size_t max_logged_attempts = 16;
+  void started(int number, double at);
+  // The running attempt (the newest) ended.
+  void finished(long code, std::string error, double duration_ms, double next_run);
+  const std::deque<attempt_info>& entries() const { return entries_; }
+  bool empty() const { return entries_.empty(); }
+
+ private:
+  std::deque<attempt_info> entries_;
+};
+
 // ---- recent outcomes ------------------------------------------------------------------------
 
 enum class finished_state { delivered, dead, cancelled };
@@ -69,6 +98,7 @@ struct finished_task {
   // a dead record).
   enum class source { envelope, element, dead_record } kind = source::envelope;
   std::string record;
+  attempt_log log;
 };
 // The producer's payload out of a finished task's record.
 std::string finished_payload(const finished_task& t);

@@ -28,6 +28,46 @@ void error_or_integer(server& s, client& c, const std::variant<std::size_t, std:
   else s.reply(c).integer(static_cast<long long>(std::get<std::size_t>(r)));
 }
 
+// QUEUE REPLAY's options after the queue name: ID, CODE and HOST, each at most once, in
+// any order. One loop, one row per option: how its value is read and what a bad one says.
+bool read_replay_filter(args_t a, tasks::dead_filter& f, std::string& error) {
+  struct option {
+    const char* name;
+    bool seen = false;
+    bool (*read)(std::string_view value, tasks::dead_filter& f);
+    const char* bad;
+  };
+  option options[] = {
+      {"id", false, [](std::string_view v, tasks::dead_filter& d) { return !(d.id = v).empty(); }, "ERR ID can't be empty"},
+      {"code", false,
+       [](std::string_view v, tasks::dead_filter& d) {
+         long long code;
+         if (!parse_integer(v, code) || code < 0 || code > 999) return false;
+         d.code = static_cast<long>(code);
+         return true;
+       },
+       "ERR CODE must be an HTTP status code, or 0 for tasks that got no HTTP answer"},
+      {"host", false, [](std::string_view v, tasks::dead_filter& d) { return !(d.host = v).empty(); },
+       "ERR HOST can't be empty"},
+  };
+  for (std::size_t i = 3; i < a.size(); i += 2) {
+    const std::string name = to_lower(a[i]);
+    option* o = nullptr;
+    for (auto& candidate : options)
+      if (name == candidate.name && !candidate.seen) o = &candidate;
+    if (!o || i + 1 >= a.size()) {
+      error = syntax_error;
+      return false;
+    }
+    o->seen = true;
+    if (!o->read(a[i + 1], f)) {
+      error = o->bad;
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 void cmd_queue(server& s, client& c, args_t a) {
@@ -38,39 +78,10 @@ void cmd_queue(server& s, client& c, args_t a) {
     else s.reply(c).simple("OK");
   } else if (sub == "replay") {
     tasks::dead_filter f;
-    bool seen_id = false, seen_code = false, seen_host = false;
-    for (std::size_t i = 3; i < a.size(); i += 2) {
-      const std::string opt = to_lower(a[i]);
-      if (i + 1 >= a.size()) {
-        s.add_error(c, syntax_error);
-        return;
-      }
-      if (opt == "id" && !seen_id) {
-        seen_id = true;
-        f.id = std::string(a[i + 1]);
-        if (f.id.empty()) {
-          s.add_error(c, "ERR ID can't be empty");
-          return;
-        }
-      } else if (opt == "code" && !seen_code) {
-        seen_code = true;
-        long long code;
-        if (!parse_integer(a[i + 1], code) || code < 0 || code > 999) {
-          s.add_error(c, "ERR CODE must be an HTTP status code, or 0 for tasks that got no HTTP answer");
-          return;
-        }
-        f.code = static_cast<long>(code);
-      } else if (opt == "host" && !seen_host) {
-        seen_host = true;
-        f.host = std::string(a[i + 1]);
-        if (f.host.empty()) {
-          s.add_error(c, "ERR HOST can't be empty");
-          return;
-        }
-      } else {
-        s.add_error(c, syntax_error);
-        return;
-      }
+    std::string error;
+    if (!read_replay_filter(a, f, error)) {
+      s.add_error(c, error);
+      return;
     }
     s.effects_logged();
     error_or_integer(s, c, s.tasks().replay_dead(a[2], f));
@@ -105,7 +116,7 @@ void cmd_task(server& s, client& c, args_t a) {
       w.null();
       return;
     }
-    w.map(10);
+    w.map(11);
     w.bulk("id");
     w.bulk(v->id);
     w.bulk("queue");
@@ -126,6 +137,26 @@ void cmd_task(server& s, client& c, args_t a) {
     w.bulk(tasks::json_number(v->finished_at));
     w.bulk("payload");
     w.bulk(v->payload);
+    w.bulk("history");
+    w.array(v->log.entries().size());
+    for (const tasks::attempt_info& at : v->log.entries()) {
+      w.map(6);
+      w.bulk("attempt");
+      w.integer(at.number);
+      w.bulk("started_at");
+      w.bulk(tasks::json_number(at.started_at));
+      w.bulk("code");
+      if (at.finished) w.integer(at.code);
+      else w.null();
+      w.bulk("error");
+      if (at.finished) w.bulk(at.error);
+      else w.null();
+      w.bulk("duration_ms");
+      if (at.finished) w.bulk(tasks::json_number(at.duration_ms));
+      else w.null();
+      w.bulk("next_run");
+      w.bulk(tasks::json_number(at.next_run));
+    }
   } else if (sub == "cancel") {
     s.effects_logged();
     s.reply(c).integer(s.tasks().cancel_task(a[2]) ? 1 : 0);
@@ -135,10 +166,14 @@ void cmd_task(server& s, client& c, args_t a) {
         "GET <id>",
         "    The task with this id: id, queue, state (pending, in_flight, retrying, scheduled, dead,",
         "    or delivered/dead/cancelled while among the queue's recent outcomes), attempts,",
-        "    max_attempts, next_run, last_code, last_error, finished_at, payload. Nil when unknown.",
+        "    max_attempts, next_run, last_code, last_error, finished_at, payload, and history: the",
+        "    attempts this server saw (attempt, started_at, code, error, duration_ms, next_run; code,",
+        "    error and duration nil while it runs), the newest 16. Nil when unknown. Shared queues:",
+        "    only the tasks this sidecar holds and its recent outcomes (not the upstream's keys).",
         "CANCEL <id>",
         "    Cancel a task in custody (pending, in flight, retrying, scheduled): it is not attempted",
         "    again and its outcome 'cancelled' is published. Returns 1, or 0 when there is none.",
+        "    Shared queues: only a task this sidecar holds.",
         "HELP",
         "    Prints this help."};
     help_reply(s, c, lines);

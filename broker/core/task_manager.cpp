@@ -70,6 +70,7 @@ struct task_manager::impl {
     std::string url;
     std::string callback;
     bool cancelled = false;  // cancelled while in flight: its attempt ends unreported
+    tasks::attempt_log log;  // for TASK GET
   };
 
   struct queue_state {
@@ -206,6 +207,7 @@ struct task_manager::impl {
     t.finished_at = unix_now();
     t.kind = kind;
     t.record = std::move(rec);
+    t.log = r.log;
     q.history.add(std::move(t), max_len);
   }
 
@@ -307,6 +309,7 @@ struct task_manager::impl {
     ++r.attempts;
     r.ticket = next_ticket++;
     r.started = clock::now();
+    r.log.started(r.attempts, unix_now());
     hset(q, id, envelope(id, r, payload));
     tickets.emplace(r.ticket, id);
     ++q.in_flight;
@@ -479,6 +482,8 @@ struct task_manager::impl {
     const tasks::decision d = tasks::decide(task_record_of(id, r), res, q.opts, unix_now(), rng);
     if (d.attempt_failed) ++q.failed;
     q.attempts.record(res, d.state == tasks::next_state::retrying);
+    r.log.finished(res.code, tasks::redact_urls_in(res.error), res.duration_ms,
+                   d.state == tasks::next_state::retrying ? d.next_run : 0);
     if (d.state == tasks::next_state::delivered) {
       ++q.delivered;
       std::string env = hdel(q, id);
@@ -870,6 +875,7 @@ std::optional<task_manager::task_view> task_manager::find_task(std::string_view 
       v.next_run = r.state == custody_state::in_flight ? 0 : r.next_run;
       v.last_code = r.last_code;
       v.last_error = tasks::redact_urls_in(r.last_error);
+      v.log = r.log;
       std::string why;
       d.read(qit->second, id, v.payload, why);
       return v;
@@ -915,6 +921,7 @@ std::optional<task_manager::task_view> task_manager::find_task(std::string_view 
       v.last_error = dl->error.empty() ? dl->reason : dl->error;
       v.finished_at = dl->failed_at;
       v.payload = std::move(dl->payload);
+      if (const tasks::finished_task* f = q.history.find(id)) v.log = f->log;
       return v;
     }
   }
@@ -932,9 +939,17 @@ std::optional<task_manager::task_view> task_manager::find_task(std::string_view 
     v.last_error = tasks::redact_urls_in(f->last_error);
     v.finished_at = f->finished_at;
     v.payload = tasks::finished_payload(*f);
+    v.log = f->log;
     return v;
   }
+  if (shared_find) return shared_find(id);
   return std::nullopt;
+}
+
+bool task_manager::has_shared_queues() const {
+  for (const auto& [name, opts] : s_.cfg().queues)
+    if (opts.shared) return true;
+  return false;
 }
 
 bool task_manager::cancel_task(std::string_view id_view) {
@@ -993,7 +1008,7 @@ bool task_manager::cancel_task(std::string_view id_view) {
     d.remember(q, id, r, tasks::finished_state::cancelled, tasks::finished_task::source::element, std::move(element));
     return true;
   }
-  return false;
+  return shared_cancel && shared_cancel(id);
 }
 
 std::variant<std::size_t, std::string> task_manager::replay_dead(std::string_view queue, const tasks::dead_filter& f) {

@@ -31,12 +31,12 @@
 
 #include "broker/core/client.hpp"
 #include "broker/core/config.hpp"
+#include "tasks/control.hpp"
 
 namespace respq::tasks {
 struct http_request;
 struct http_result;
 struct queue_stats;
-struct dead_filter;
 }  // namespace respq::tasks
 
 namespace respq::core {
@@ -108,16 +108,25 @@ class task_manager {
     std::string last_error;
     double finished_at = 0;  // unix seconds (dead, delivered, cancelled)
     std::string payload;     // the producer's bytes
+    tasks::attempt_log log;  // the attempts this process saw, oldest first
   };
   // Looks in custody (in flight, retrying, scheduled), then the pending lists, then the
-  // dead letters, then the recent outcomes each queue keeps (task-history-max-len).
-  // Local queues only. Pending tasks are found when their payload carries the id (an id
-  // respq generates is given at dispatch).
+  // dead letters, then the recent outcomes each queue keeps (task-history-max-len); then
+  // in the shared queues (shared_find): only what this sidecar holds and its recent
+  // outcomes, not the upstream's keys. Pending tasks are found when their payload carries
+  // the id (an id respq generates is given at dispatch).
   std::optional<task_view> find_task(std::string_view id);
   // Cancels a task in custody: a pending one leaves its list, a waiting one its hash; one
   // in flight is not attempted again (its attempt runs to its end, unreported). Its
-  // outcome "cancelled" is published. False when no such task is in custody.
+  // outcome "cancelled" is published. A shared queue's task only while this sidecar holds
+  // it (shared_cancel). False when no such task is in custody.
   bool cancel_task(std::string_view id);
+  // Set by the Redis link while it runs (redis-compat/shared_queue): TASK GET and TASK
+  // CANCEL over the shared queues' tasks this sidecar holds.
+  std::function<std::optional<task_view>(std::string_view id)> shared_find;
+  std::function<bool(std::string_view id)> shared_cancel;
+  // True when shared queues are configured: their tasks on the upstream are not searched.
+  bool has_shared_queues() const;
   // Selects the dead letters of `queue` that match (oldest first) and moves them back
   // into the queue at replay-rate per second. Returns how many were selected, or an error
   // reply text.

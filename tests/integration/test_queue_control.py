@@ -214,7 +214,7 @@ def test_task_get_finds_a_task_in_every_state():
         with r.raw() as raw:
             assert raw.cmd("HELLO", "3").startswith(b"%")
             reply = raw.cmd("TASK", "GET", "done")
-            assert reply.startswith(b"%10\r\n$2\r\nid\r\n$4\r\ndone\r\n$5\r\nqueue\r\n$5\r\ntasks\r\n"
+            assert reply.startswith(b"%11\r\n$2\r\nid\r\n$4\r\ndone\r\n$5\r\nqueue\r\n$5\r\ntasks\r\n"
                                     b"$5\r\nstate\r\n$9\r\ndelivered\r\n"), reply
         # The history is bounded: with task-history-max-len 1 only the newest is kept.
         assert c.config_set("task-history-max-len", "1")

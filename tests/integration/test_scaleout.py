@@ -320,13 +320,13 @@ def test_sentinel_failover_in_a_stream_of_pushes_loses_no_acknowledged_task():
 
 
 def test_load_with_random_kills_and_restarts_loses_nothing_and_leaves_nothing_stuck():
-    """Three sidecars on one upstream for about 30 s; every few seconds one is killed with
+    """Three sidecars on one upstream for about 60 s; every few seconds one is killed with
     -9 and restarted (sometimes before node-timeout: it recovers its own list; sometimes
     after: another reclaimed it). Tasks are pushed to the upstream and to the sidecars
     (whose spools are in an AOF with appendfsync always), some fail once first. Every
     acknowledged task is delivered, and nothing stays in a queue, processing list or set."""
     nt = 1.0
-    duration = float(os.environ.get("RESPQ_SCALEOUT_LOAD_S", "30"))
+    duration = float(os.environ.get("RESPQ_SCALEOUT_LOAD_S", "60"))
     with RedisServer() as up, HttpEndpoint(server="python") as ep:
         u = up.client()
         sidecars = [shared(up.port, n, "--appendonly", "yes", "--appendfsync", "always", concurrency=8,

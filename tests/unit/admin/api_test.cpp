@@ -149,3 +149,30 @@ TEST_CASE("a waiting stream wakes for an event offered from another thread, and 
   hub.close_all();
   CHECK(sub->next(got, std::chrono::seconds(10)) == admin::event_hub::subscription::status::closed);
 }
+
+TEST_CASE("a task's document has its state, payload and every attempt, null while one runs", "[admin][api]") {
+  core::task_manager::task_view v;
+  v.id = "t1";
+  v.queue = "tasks";
+  v.state = "in_flight";
+  v.attempts = 2;
+  v.max_attempts = 4;
+  v.last_code = 503;
+  v.payload = R"({"url":"http://h/","id":"t1"})";
+  v.log.started(1, 1700000000.25);
+  v.log.finished(503, "", 12.5, 1700000001.5);
+  v.log.started(2, 1700000001.5);
+  auto j = nlohmann::json::parse(admin::task_json(v));
+  CHECK(j["id"] == "t1");
+  CHECK(j["state"] == "in_flight");
+  CHECK(j["payload"] == v.payload);
+  CHECK(j["attempts_made"] == 2);
+  CHECK(j["max_attempts"] == 4);
+  CHECK(j["next_run"].is_null());
+  CHECK(j["finished_at"].is_null());
+  REQUIRE(j["attempts"].size() == 2);
+  CHECK(j["attempts"][0] == nlohmann::json::parse(
+                                R"({"attempt":1,"started_at":1700000000.25,"code":503,"error":"","duration_ms":12.5,"next_run":1700000001.5})"));
+  CHECK(j["attempts"][1] == nlohmann::json::parse(
+                                R"({"attempt":2,"started_at":1700000001.5,"code":null,"error":null,"duration_ms":null,"next_run":null})"));
+}

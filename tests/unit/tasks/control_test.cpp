@@ -170,3 +170,29 @@ TEST_CASE("the token bucket allows rate per second with a burst of a tenth of a 
   CHECK(s.take(t0 + milliseconds(500), 1, 5) == 0);
   CHECK(s.take(t0 + milliseconds(1000), 1, 5) == 1);
 }
+
+TEST_CASE("the attempt log keeps each attempt's answer and the newest 16 of them", "[control]") {
+  attempt_log log;
+  CHECK(log.empty());
+  log.finished(200, "", 1, 0);  // nothing running: ignored
+  CHECK(log.empty());
+  log.started(1, 100.0);
+  CHECK_FALSE(log.entries().back().finished);
+  log.finished(503, "", 12.5, 160.0);
+  log.finished(200, "", 1, 0);  // already finished: ignored
+  log.started(2, 160.0);
+  log.finished(0, "Timeout was reached", 30000, 0);
+  REQUIRE(log.entries().size() == 2);
+  const attempt_info& a = log.entries()[0];
+  CHECK((a.number == 1 && a.started_at == 100.0 && a.finished && a.code == 503 && a.duration_ms == 12.5 &&
+         a.next_run == 160.0));
+  const attempt_info& b = log.entries()[1];
+  CHECK((b.number == 2 && b.code == 0 && b.error == "Timeout was reached" && b.next_run == 0));
+  for (int i = 3; i <= 40; ++i) {
+    log.started(i, 100.0 + i);
+    log.finished(500, "", 1, 0);
+  }
+  REQUIRE(log.entries().size() == attempt_log::max_logged_attempts);
+  CHECK(log.entries().front().number == 40 - static_cast<int>(attempt_log::max_logged_attempts) + 1);
+  CHECK(log.entries().back().number == 40);
+}
