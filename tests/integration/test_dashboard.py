@@ -233,6 +233,19 @@ def test_browser_queue_page_and_dead_letters():
         browser("dead", r, sink)
 
 
+def test_browser_pause_resume_replay_delete_find_and_cancel():
+    check_tools()
+    with HttpEndpoint(server="python") as sink, \
+            admin("--http-queue", "tasks", "--http-queue", "dlq", "retries", "0") as r:
+        browser("queue_pause", r, sink)
+        browser("dead_actions", r, sink)
+        browser("task", r, sink)
+        # What the page did, seen from redis-cli's side too.
+        c = r.client()
+        assert c.exists("tasks:paused") == 0
+        assert c.llen("dlq:dead") == 0
+
+
 def test_browser_login_with_requirepass():
     check_tools()
     with admin("--requirepass", "dash-pw", "--http-queue", "tasks") as r:
