@@ -275,9 +275,15 @@ def test_browser_100_queues_and_10000_dead_letters_render_under_a_second():
         # The bound is 1 s. A timing taken while the machine runs far more work than it has
         # cores (a shared build host) measures the queue for the CPU, not the page: then
         # the figure is printed and held to a looser bound.
+        # Under AddressSanitizer the server's work is several times slower by design: the
+        # figures are printed, and only the rendering itself is checked.
+        from harness import SERVER
         load = os.getloadavg()[0] / (os.cpu_count() or 1)
         limit = 1000 if load < 1.5 else 4000
-        if limit != 1000:
+        if "libasan" in subprocess.run(["readelf", "-d", SERVER], capture_output=True, text=True).stdout:
+            limit = 60000
+            print("note: a sanitizer build: the render times are printed, not held to 1 s")
+        elif limit != 1000:
             print(f"note: load average {load:.1f} per core: holding the render times to {limit} ms")
         browser("perf", r, queues=101, dead_queue="q000", dead_letters=10000, limit_ms=limit)
 
