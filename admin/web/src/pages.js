@@ -429,13 +429,14 @@ export async function task(main, [id], ctx) {
 }
 
 // ---- hosts -----------------------------------------------------------------------------------
-export async function hosts(main, _args, ctx) {
+export async function hosts(main) {
   main.append(h('h1', {}, 'Hosts'));
   const tbody = h('tbody');
   const status = h('p', { role: 'status' });
   main.append(status, h('div', { class: 'scroll' }, h('table', { class: 'hosts' },
-    h('caption', {}, 'Destination hosts'),
-    h('thead', {}, h('tr', {}, ['Host', 'In flight / cap', 'Circuit', 'Failures', 'Error rate', 'Latency', 'Last error'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('caption', {}, 'Destination hosts, busiest first'),
+    h('thead', {}, h('tr', {}, ['Host', 'Queue', 'In flight / cap', 'Waiting', 'Circuit', 'Error rate', 'Failures', 'Last error']
+      .map((c) => h('th', { scope: 'col' }, c)))),
     tbody)));
   async function load() {
     let d;
@@ -444,20 +445,22 @@ export async function hosts(main, _args, ctx) {
       throw e;
     }
     const list = Array.isArray(d) ? d : d.hosts || [];
-    status.textContent = `${list.length} host(s)`;
+    status.textContent = d.total != null && d.total > list.length ? `${list.length} of ${num(d.total)} hosts` : `${list.length} host(s)`;
     tbody.replaceChildren(...list.map((x) => {
       const cap = x.cap ?? x.limit;
       const inflight = x.in_flight ?? 0;
-      const meter = cap ? h('meter', { min: 0, max: cap, value: inflight, 'aria-label': `${x.host ?? x.name} in flight` }) : null;
-      const errRate = x.error_rate != null ? `${(x.error_rate * 100).toFixed(1)} %` : '–';
-      const lat = x.latency_p50_ms ?? x.latency_ms ?? x.duration_p50_ms;
-      return h('tr', { class: x.state },
-        h('th', { scope: 'row' }, x.host ?? x.name),
+      const name = x.host ?? x.name;
+      const meter = cap ? h('meter', { min: 0, max: cap, value: Math.min(inflight, cap), 'aria-label': `${name} in flight against its cap` }) : null;
+      const errRate = x.error_rate != null ? x.error_rate : x.attempts ? x.failures / x.attempts : null;
+      const state = String(x.state || '–').replace('-', '_');
+      return h('tr', { class: state, 'data-host': name },
+        h('th', { scope: 'row' }, name),
+        h('td', {}, x.queue ? h('a', { href: `#/queue/${q(x.queue)}` }, x.queue) : '–'),
         h('td', {}, meter, ` ${num(inflight)} / ${cap ? num(cap) : '∞'}`),
-        h('td', { class: `circuit ${x.state}` }, (x.state || '–').replace('_', '-')),
+        h('td', { class: 'n' }, num(x.waiting)),
+        h('td', { class: `circuit ${state}` }, state.replace('_', '-')),
+        h('td', { class: 'n' }, errRate == null ? '–' : `${(errRate * 100).toFixed(1)} %`),
         h('td', { class: 'n' }, num(x.failures)),
-        h('td', { class: 'n' }, errRate),
-        h('td', { class: 'n' }, lat != null ? dur(lat) : '–'),
         h('td', { class: 'err' }, x.last_error || ''));
     }));
   }
