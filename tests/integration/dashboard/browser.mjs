@@ -239,6 +239,13 @@ const scenarios = {
     await page.getByRole('button', { name: 'Find' }).click();
     await page.locator('[data-testid=task-state]', { hasText: 'delivered' }).waitFor();
     assert.equal(await page.getByRole('button', { name: 'Cancel', exact: true }).count(), 0);
+    // Its attempt: the time, code 200, the duration.
+    const attempt = page.locator('table.attempts tbody tr');
+    assert.equal(await attempt.count(), 1);
+    const cells = await attempt.locator('td').allTextContents();
+    assert.equal(cells[0], '1');
+    assert.equal(cells[2], '200');
+    assert.match(cells[4], /ms$/);
     await page.getByLabel('Task id').fill('nobody-knows');
     await page.getByRole('button', { name: 'Find' }).click();
     await page.getByText('No task with id nobody-knows is known').waitFor();
