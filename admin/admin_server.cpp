@@ -18,8 +18,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "admin/dashboard.hpp"
 #include "admin/event_hub.hpp"
 #include "admin/hosts.hpp"
+#include "admin/history.hpp"
 #include "admin/metrics.hpp"
 #include "broker/core/log.hpp"
 #include "broker/core/server.hpp"
@@ -82,6 +84,9 @@ struct admin_server::impl {
   broker_bridge bridge;
   admin_sources sources;
   std::shared_ptr<event_hub> hub;
+  // The last hour of figures, sampled on the broker's cron while serving (dashboard).
+  std::shared_ptr<figures_history> history = std::make_shared<figures_history>();
+  std::shared_ptr<bool> sampling = std::make_shared<bool>(false);  // broker thread
 
   // Settings the HTTP threads read; the broker thread updates them on CONFIG SET.
   struct settings {
@@ -121,12 +126,20 @@ struct admin_server::impl {
       password = conf->password;
       readonly = conf->readonly;
     }
+    const bool reads = req.method == "GET" || req.method == "HEAD";
+    // The dashboard's page and files hold no data: served to anyone who can connect, so
+    // that it can ask for the password (its /api requests need it as usual).
+    if (reads && is_public_path(req.path)) return httplib::Server::HandlerResponse::Unhandled;
     if (!password.empty() && !authorized(req.get_header_value("Authorization"), password)) {
-      res.set_header("WWW-Authenticate", "Basic realm=\"respq\", charset=\"UTF-8\"");
+      // A script's request in a browser (the dashboard's fetch: Sec-Fetch-Mode other than
+      // navigate) gets a Bearer challenge, for which the browser shows no password dialog
+      // of its own over the page's login form; everyone else is offered Basic.
+      const std::string mode = req.get_header_value("Sec-Fetch-Mode");
+      if (!mode.empty() && mode != "navigate") res.set_header("WWW-Authenticate", "Bearer realm=\"respq\"");
+      else res.set_header("WWW-Authenticate", "Basic realm=\"respq\", charset=\"UTF-8\"");
       fail(res, 401, "authentication required: Authorization: Bearer <requirepass> (or Basic)");
       return httplib::Server::HandlerResponse::Handled;
     }
-    const bool reads = req.method == "GET" || req.method == "HEAD";
     if (!reads) {
       if (readonly) {
         fail(res, 403, "admin-readonly is on: only GET requests are served");
@@ -319,30 +332,63 @@ struct admin_server::impl {
     res.set_content(dump({{"queue", queue}, {"id", id}, {"deleted", true}}), json_type);
   }
 
-  void get_events(httplib::Response& res) {
-    auto sub = hub->subscribe(max_event_streams);
+  // ?figures=1: a "figures" event (the overview document) once a second besides the
+  // outcomes, for the dashboard's live view.
+  void get_events(const httplib::Request& req, httplib::Response& res) {
+    const bool figures = req.get_param_value("figures") == "1";
+    if (figures && req.get_param_value("outcomes") == "0") return get_figures_stream(res);
+    std::size_t max_rate = 0;
+    if (const std::string r = req.get_param_value("max_rate"); !r.empty()) max_rate = std::strtoull(r.c_str(), nullptr, 10);
+    const std::string only_queue = req.get_param_value("queue");
+    std::shared_ptr<outcome_filter> filter;
+    if (max_rate || !only_queue.empty()) filter = std::make_shared<outcome_filter>(only_queue, max_rate);
+    std::function<bool(std::string_view)> accept;
+    if (filter) accept = [filter](std::string_view m) { return filter->keep(m, std::chrono::steady_clock::now()); };
+    auto sub = hub->subscribe(max_event_streams, std::move(accept));
     if (!sub) return fail(res, 503, "too many event streams open (at most " + std::to_string(max_event_streams) + ")");
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
     auto hub_ref = hub;
     auto last_write = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+    auto last_figures = std::make_shared<std::chrono::steady_clock::time_point>();
     res.set_chunked_content_provider(
         "text/event-stream",
-        [sub, last_write, this](std::size_t offset, httplib::DataSink& sink) {
+        [sub, last_write, last_figures, figures, filter, this](std::size_t offset, httplib::DataSink& sink) {
           if (offset == 0) {
             // A comment first: the stream is open and subscribed from here on.
             const std::string hello = ": respq outcomes\n\n";
             if (!sink.write(hello.data(), hello.size())) return false;
           }
+          if (figures && std::chrono::steady_clock::now() - *last_figures >= std::chrono::seconds(1)) {
+            *last_figures = std::chrono::steady_clock::now();
+            auto f = bridge.call([this](core::server& srv) { return sources.figures(srv); });
+            if (f) {
+              const double now =
+                  std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+              const std::string e = sse_event("figures", overview_json(*f, now));
+              *last_write = *last_figures;
+              if (!sink.write(e.data(), e.size())) return false;
+            }
+          }
           std::vector<std::string> events;
           switch (sub->next(events, std::chrono::milliseconds(250))) {
             case event_hub::subscription::status::events: {
               std::string chunk;
-              for (const auto& e : events) chunk += sse_event({}, e);
-              *last_write = std::chrono::steady_clock::now();
+              const auto now = std::chrono::steady_clock::now();
+              for (const auto& e : events) chunk += sse_event({}, e);  // filtered when offered
+              if (filter)
+                if (const std::size_t n = filter->take_skipped(now))
+                  chunk += sse_event("skipped", "{\"skipped\":" + std::to_string(n) + "}");
+              if (chunk.empty()) return true;
+              *last_write = now;
               return sink.write(chunk.data(), chunk.size());
             }
             case event_hub::subscription::status::idle:
+              if (filter)
+                if (const std::size_t n = filter->take_skipped(std::chrono::steady_clock::now())) {
+                  const std::string e = sse_event("skipped", "{\"skipped\":" + std::to_string(n) + "}");
+                  if (!sink.write(e.data(), e.size())) return false;
+                }
               if (stopped.load()) {
                 sink.done();
                 return true;
@@ -371,6 +417,46 @@ struct admin_server::impl {
         [sub, hub_ref](bool) { hub_ref->unsubscribe(sub); });
   }
 
+  // ?figures=1&outcomes=0: the figures alone, once a second. Such a stream does not
+  // subscribe to the outcomes, so while only these are open the broker does not build
+  // outcome events at all (an open overview costs one copy of the figures a second).
+  static constexpr std::size_t max_figure_streams = 2;
+  std::shared_ptr<std::atomic<std::size_t>> figure_streams = std::make_shared<std::atomic<std::size_t>>(0);
+
+  void get_figures_stream(httplib::Response& res) {
+    if (figure_streams->fetch_add(1) >= max_figure_streams) {
+      figure_streams->fetch_sub(1);
+      return fail(res, 503, "too many figure streams open (at most " + std::to_string(max_figure_streams) + ")");
+    }
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Accel-Buffering", "no");
+    auto next = std::make_shared<std::chrono::steady_clock::time_point>();
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [next, this](std::size_t offset, httplib::DataSink& sink) {
+          if (offset == 0) {
+            const std::string hello = ": respq figures\n\n";
+            if (!sink.write(hello.data(), hello.size())) return false;
+          }
+          if (stopped.load()) {
+            sink.done();
+            return true;
+          }
+          const auto now = std::chrono::steady_clock::now();
+          if (now < *next) {
+            std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(*next - now, std::chrono::milliseconds(250)));
+            return true;
+          }
+          *next = now + std::chrono::seconds(1);
+          auto f = bridge.call([this](core::server& srv) { return sources.figures(srv); });
+          if (!f) return true;
+          const double t = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+          const std::string e = sse_event("figures", overview_json(*f, t));
+          return sink.write(e.data(), e.size());
+        },
+        [counter = figure_streams](bool) { counter->fetch_sub(1); });
+  }
+
   void routes(httplib::Server& svr) {
     svr.new_task_queue = [] { return new httplib::ThreadPool(worker_threads); };
     svr.set_payload_max_length(64ull * 1024 * 1024);
@@ -396,7 +482,8 @@ struct admin_server::impl {
     svr.Post(R"(/api/queues/([^/]+)/tasks)", [this](const httplib::Request& req, httplib::Response& res) {
       post_tasks(req, res, req.matches[1].str());
     });
-    svr.Get("/api/events", [this](const httplib::Request&, httplib::Response& res) { get_events(res); });
+    svr.Get("/api/events", [this](const httplib::Request& req, httplib::Response& res) { get_events(req, res); });
+    add_dashboard_routes(svr, dashboard_context{&bridge, sources.figures, history});
     svr.Get(R"(/api/tasks/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
       get_task(res, req.matches[1].str());
     });
@@ -467,6 +554,20 @@ std::string admin_server::start() {
     hub->offer(message);
   };
   d.s.tasks().outcome_listeners = [hub = d.hub] { return hub->connections() != 0; };
+  // The dashboard's history: a sample now and every interval on the cron.
+  *d.sampling = true;
+  auto sample = [history = d.history, sampling = d.sampling, queues = d.sources.queues,
+                 next = std::chrono::steady_clock::time_point{}](core::server& srv) mutable {
+    if (!*sampling) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next) return;
+    next = now + std::chrono::milliseconds(static_cast<long>(history->interval() * 1000));
+    std::vector<tasks::queue_stats> stats;
+    for (auto& v : queues(srv)) stats.push_back(std::move(v.stats));
+    history->sample(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(), stats);
+  };
+  sample(d.s);
+  d.s.cron_hooks.push_back([sample, &srv = d.s]() mutable { sample(srv); });
   d.s.config_listeners.push_back([conf = d.conf, &srv = d.s](const std::string& name) {
     if (name != "requirepass" && name != "admin-readonly") return;
     std::lock_guard lock(conf->m);
@@ -491,6 +592,7 @@ void admin_server::stop() {
   d.threads.clear();
   d.servers.clear();
   d.s.publish_observer = nullptr;
+  *d.sampling = false;
   d.s.tasks().outcome_listeners = nullptr;
   d.bridge.close_here();
 }

@@ -11,6 +11,8 @@
 //   POST   /api/queues/<queue>/pause|resume   QUEUE PAUSE|RESUME
 //   POST   /api/queues/<queue>/dead/replay    QUEUE REPLAY [?id= | ?host= &code=]
 //   DELETE /api/queues/<queue>/dead/<id>      QUEUE DELDEAD; 404 when there is none
+//   GET  /, /ui/<file>, /api/overview, /api/history, /api/queues/<queue>/dead, and
+//   /api/events?figures=1[&outcomes=0][&queue=&max_rate=]: the dashboard (dashboard.hpp)
 // Each control endpoint runs the RESP command (broker_bridge::command_here) on the broker
 // thread, so the AOF, the mirror, MONITOR and INFO commandstats see it as that command,
 // and the reply's error maps onto a status: no such queue 404, a bad argument 400, a
@@ -21,6 +23,9 @@
 // (anything but GET/HEAD) is refused with 403 when `admin-readonly yes`, when it carries
 // an Origin other than this server's own (http://<Host>), or when Sec-Fetch-Site says
 // cross-site: a web page elsewhere can't make a browser enqueue tasks here.
+// The dashboard's page and files (GET / and /ui/...) need no credentials: they hold no
+// data. A browser script's refused request (Sec-Fetch-Mode other than navigate) gets a
+// Bearer challenge, so the browser shows no password dialog over the page's login form.
 //
 // Threads: one listening thread per `admin-bind` address, and cpp-httplib's pool of
 // workers for the requests (worker_threads each; a Server-Sent Events stream holds one

@@ -19,10 +19,12 @@ event_hub::subscription::status event_hub::subscription::next(std::vector<std::s
   return status::idle;
 }
 
-std::shared_ptr<event_hub::subscription> event_hub::subscribe(std::size_t max_connections) {
+std::shared_ptr<event_hub::subscription> event_hub::subscribe(std::size_t max_connections,
+                                                              std::function<bool(std::string_view)> accept) {
   std::lock_guard lock(m_);
   if (subs_.size() >= max_connections) return nullptr;
   auto sub = std::make_shared<subscription>();
+  sub->accept = std::move(accept);
   subs_.push_back(sub);
   count_.store(subs_.size(), std::memory_order_relaxed);
   return sub;
@@ -39,6 +41,7 @@ std::size_t event_hub::offer(std::string_view message) {
   std::size_t taken = 0;
   std::lock_guard lock(m_);
   for (const auto& sub : subs_) {
+    if (sub->accept && !sub->accept(message)) continue;
     {
       std::lock_guard sl(sub->m);
       if (sub->dropped || sub->closed) continue;

@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -41,12 +42,17 @@ class event_hub {
     std::condition_variable cv;
     std::deque<std::string> buffered;
     bool dropped = false, closed = false;
+    // Set once at subscribe(): which offers this stream takes (called on the broker
+    // thread, before anything is copied or any reader woken).
+    std::function<bool(std::string_view)> accept;
   };
 
   explicit event_hub(std::size_t max_buffered = default_max_buffered) : max_buffered_(max_buffered) {}
 
-  // A new stream; nullptr when max_connections are open already.
-  std::shared_ptr<subscription> subscribe(std::size_t max_connections);
+  // A new stream; nullptr when max_connections are open already. `accept`, when given,
+  // chooses the offers it takes (a dashboard's queue and rate: admin/dashboard.hpp).
+  std::shared_ptr<subscription> subscribe(std::size_t max_connections,
+                                          std::function<bool(std::string_view)> accept = {});
   void unsubscribe(const std::shared_ptr<subscription>& sub);
   // Broker thread: one outcome JSON. Returns how many connections took it.
   std::size_t offer(std::string_view message);

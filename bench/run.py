@@ -701,6 +701,126 @@ def section_admin():
                 target=1.0)
 
 
+def watch_dashboard(port, stop, counts, outcomes):
+    """What an open dashboard asks of the server: the page's history once, then its live
+    stream, read as a browser reads it, until `stop` is set: the overview's (the figures
+    once a second) or, with `outcomes`, a queue page's (the figures and that queue's
+    outcomes, at most 20 a second; the server counts the rest).
+    counts: figures and outcome events seen."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/api/history")
+    conn.getresponse().read()
+    conn.request("GET", "/api/events?figures=1" + ("&queue=tasks&max_rate=20" if outcomes else "&outcomes=0"))
+    resp = conn.getresponse()
+    if resp.status != 200:
+        raise RuntimeError(f"/api/events answered {resp.status}")
+    buf = b""
+    while not stop.is_set():
+        chunk = resp.read1(65536)
+        if not chunk:
+            break
+        buf += chunk
+        *events, buf = buf.split(b"\n\n")
+        for e in events:
+            if e.startswith(b"event: figures"):
+                counts["figures"] += 1
+            elif e.startswith(b"event: skipped"):
+                counts["skipped"] = counts.get("skipped", 0) + json.loads(e.split(b"data: ", 1)[1])["skipped"]
+            elif e.startswith(b"data: "):
+                counts["outcomes"] += 1
+    conn.close()
+
+
+def run_respq_delivery_watched(url, n, outcomes=False):
+    """run_respq_delivery with the admin port on and a dashboard open (watch_dashboard)."""
+    admin_port = free_port()
+    stop, counts, errors = threading.Event(), {"figures": 0, "outcomes": 0}, []
+
+    def watch_when_up():
+        import http.client
+        try:
+            harness.wait_port(admin_port)
+            watch_dashboard(admin_port, stop, counts, outcomes)
+        except (OSError, http.client.HTTPException):
+            pass  # the server stopped at the end of the run
+        except Exception as e:  # noqa: BLE001 - reported after the run
+            errors.append(e)
+
+    t = threading.Thread(target=watch_when_up, daemon=True)
+    t.start()
+    try:
+        result = run_respq_delivery(url, n, extra=("--admin-port", str(admin_port)))
+    finally:
+        stop.set()
+        t.join()
+    if errors:
+        raise errors[0]
+    return result, counts
+
+
+def section_dashboard():
+    n = int(os.environ.get("RESPQ_BENCH_TASKS", "50000"))
+    print(f"dashboard: delivery of {n:,} tasks to nginx with the admin port on and the dashboard open "
+          f"(overview: figures once a second; a queue's page: also its outcomes, 20 a second) vs not open")
+    with Nginx() as ng:
+        url = f"http://127.0.0.1:{ng.port}/send_mail"
+        rates = {"off": [], "overview": [], "queue": []}
+        cpu = {"off": [], "overview": [], "queue": []}
+        seen = []
+        for _ in range(max(ROUNDS, 5)):
+            r, c = run_respq_delivery(url, n, extra=("--admin-port", str(free_port())))
+            rates["off"].append(r)
+            cpu["off"].append(c)
+            (r, c), counts = run_respq_delivery_watched(url, n)
+            rates["overview"].append(r)
+            cpu["overview"].append(c)
+            (r, c), counts_q = run_respq_delivery_watched(url, n, outcomes=True)
+            rates["queue"].append(r)
+            cpu["queue"].append(c)
+            seen.append((counts, counts_q))
+        med = {k: statistics.median(v) for k, v in rates.items()}
+        per_k = {k: statistics.median(v) / n * 1e6 for k, v in cpu.items()}
+        row("dashboard", "delivery rate, overview open vs not", med["overview"], med["off"], "task/s", target=0.99)
+        row("dashboard", "respq CPU per 1k tasks, overview open vs not (ms)", per_k["overview"], per_k["off"], "ms",
+            higher_is_better=False, target=0.99)
+        row("dashboard", "delivery rate, queue page open vs not", med["queue"], med["off"], "task/s", target=0.99)
+        row("dashboard", "respq CPU per 1k tasks, queue page vs not (ms)", per_k["queue"], per_k["off"], "ms",
+            higher_is_better=False)
+        print("  received per round (overview | queue page): " + ", ".join(
+            f"{a['figures']} figures | {b['outcomes']:,} outcomes (+{b.get('skipped', 0):,} counted) + {b['figures']} figures"
+            for a, b in seen))
+    # What an open overview costs by itself, measured where load can't blur it: respq's
+    # CPU time (all threads) over 10 s with 100 queues and 100,000 tasks waiting in the paused
+    # queue tasks (the figures walk them for the memory figure), nothing open vs an overview open.
+    admin_port = free_port()
+    queues = []
+    for i in range(100):
+        queues += ["--http-queue", f"queue{i:03d}"]
+    with Respq("--admin-port", str(admin_port), *queues) as rq:
+        with rq.raw() as raw:
+            raw.cmd("QUEUE", "PAUSE", "tasks")
+        push_all(rq.port, push_wire(task_payloads("http://127.0.0.1:9/x", 100000)))
+        spent = {}
+        for kind in ("none", "overview", "none", "overview"):
+            stop, counts = threading.Event(), {"figures": 0, "outcomes": 0}
+            t = None
+            if kind == "overview":
+                t = threading.Thread(target=watch_dashboard, args=(admin_port, stop, counts, False), daemon=True)
+                t.start()
+                time.sleep(0.5)
+            cpu0 = cpu_seconds(rq.proc.pid)
+            time.sleep(10)
+            spent.setdefault(kind, []).append((cpu_seconds(rq.proc.pid) - cpu0) / 10 * 1000)
+            stop.set()
+            if t:
+                t.join()
+        none, over = min(spent["none"]), min(spent["overview"])
+        print(f"  idle with 100 queues and 100,000 waiting tasks: respq CPU {none:.2f} ms/s with nothing open, "
+              f"{over:.2f} ms/s with an overview open: {over - none:.2f} ms per second, "
+              f"{(over - none) / 10:.2f}% of one core")
+
+
 def section_latency():
     rate, n = 1000, int(os.environ.get("RESPQ_BENCH_LATENCY_TASKS", "5000"))
     print(f"dispatch latency: {n:,} tasks at {rate}/s, LPUSH sent -> request received by the endpoint")
@@ -1053,6 +1173,7 @@ SECTIONS = {
     "latency": section_latency,
     "custody": section_custody,
     "admin": section_admin,
+    "dashboard": section_dashboard,
     "scripting": section_scripting,
     "laravel": section_laravel,
     "streams": section_streams,
