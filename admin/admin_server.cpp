@@ -420,7 +420,7 @@ struct admin_server::impl {
   // ?figures=1&outcomes=0: the figures alone, once a second. Such a stream does not
   // subscribe to the outcomes, so while only these are open the broker does not build
   // outcome events at all (an open overview costs one copy of the figures a second).
-  static constexpr std::size_t max_figure_streams = 2;
+  static constexpr std::size_t max_figure_streams = 8;
   std::shared_ptr<std::atomic<std::size_t>> figure_streams = std::make_shared<std::atomic<std::size_t>>(0);
 
   void get_figures_stream(httplib::Response& res) {

@@ -57,7 +57,7 @@ struct admin_sources {
 
 class admin_server {
  public:
-  static constexpr std::size_t worker_threads = 8;
+  static constexpr std::size_t worker_threads = 24;
   static constexpr std::size_t max_event_streams = 4;
 
   admin_server(core::server& s, broker_bridge::post_fn post, admin_sources sources);
