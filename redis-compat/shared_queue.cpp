@@ -252,7 +252,9 @@ struct shared_queue::impl {
   bool scanning = false;
   std::string scan_cursor = "0";
   clock::time_point scan_pass_started{};
-  std::set<std::uint64_t> orphan_tickets;  // attempts of tasks reclaimed elsewhere: results ignored
+  // Attempts whose results are ignored (their task was reclaimed elsewhere, or cancelled),
+  // with their host's key: the host still learns that the attempt ended.
+  std::unordered_map<std::uint64_t, std::string> orphan_tickets;
   bool recover_wanted = false;             // re-read the processing list before taking more
 
   // Due mover: retry and scheduled sets to the queue.
@@ -600,8 +602,10 @@ struct shared_queue::impl {
                           (res.error.empty() ? "HTTP " + std::to_string(res.code) : tasks::redact_urls_in(res.error)));
       return;
     }
-    if (orphan_tickets.erase(res.ticket)) {
-      // Its task was reclaimed by another sidecar while this one ran it.
+    if (auto o = orphan_tickets.find(res.ticket); o != orphan_tickets.end()) {
+      // Its task was reclaimed by another sidecar while this one ran it, or cancelled.
+      if (auto h = hosts.find(o->second); h != hosts.end()) h->second.health.forget(unix_now());
+      orphan_tickets.erase(o);
       if (in_flight) --in_flight;
       drain_hosts();
       run_due();
@@ -856,7 +860,7 @@ struct shared_queue::impl {
       held_task& t = custody[seq];
       if (t.st == task_state::in_flight) {
         by_ticket.erase(t.ticket);
-        orphan_tickets.insert(t.ticket);
+        orphan_tickets.emplace(t.ticket, t.host);
       } else if (t.st == task_state::waiting) {
         if (!t.in_host_line) due.erase(std::make_pair(t.next_run, seq));  // else skipped when its line reaches it
         else if (in_lines) --in_lines;
@@ -1269,7 +1273,7 @@ bool shared_queue::cancel_task(std::string_view id) {
     case impl::task_state::in_flight:
       // Its attempt runs to its end, unreported (as for a task reclaimed elsewhere).
       d.by_ticket.erase(t.ticket);
-      d.orphan_tickets.insert(t.ticket);
+      d.orphan_tickets.emplace(t.ticket, t.host);
       break;
     case impl::task_state::waiting:
       if (!t.in_host_line) {

@@ -470,10 +470,10 @@ struct task_manager::impl {
         std::string id = std::move(h.waiting.front());
         h.waiting.pop_front();
         auto it = records.find(id);
-        if (it == records.end() || !it->second.waiting_host) continue;  // left the line meanwhile
+        // Left the line meanwhile (cancelled; the same id may be back elsewhere since).
+        if (it == records.end() || !it->second.waiting_host || it->second.q != &q || it->second.host != *hit) continue;
         record& r = it->second;
-        r.waiting_host = false;
-        --q.waiting_host;
+        leave_host_line(q, r);
         std::string payload, why;
         switch (read(q, id, payload, why)) {
           case lookup::absent:
@@ -502,6 +502,13 @@ struct task_manager::impl {
     }
   }
 
+  // Whether any task's record points at q (in flight, or waiting in one of its hosts' lines).
+  bool holds_records(const queue_state& q) const {
+    for (const auto& [id, r] : records)
+      if (r.q == &q) return true;
+    return false;
+  }
+
   // A task that waited for its host leaves the line (cancelled, or its envelope deleted).
   void leave_host_line(queue_state& q, record& r) {
     if (!r.waiting_host) return;
@@ -520,6 +527,8 @@ struct task_manager::impl {
       if (!q.due.empty() && q.due.begin()->next_run <= now_unix) {
         auto node = q.due.extract(q.due.begin());
         count_waiting(q, node.value().state, -1);
+        const custody_state was = node.value().state;
+        const double due_at = node.value().next_run;
         std::string id = std::move(node.value().id);
         tasks::envelope_record env;
         std::string why;
@@ -535,7 +544,10 @@ struct task_manager::impl {
             break;
         }
         auto [it, added] = records.try_emplace(id);
-        if (!added) continue;  // already in flight (a client rewrote its envelope): not twice
+        if (!added) {  // already in flight (a client rewrote its envelope): not twice
+          q.waiting_logs.erase(id);
+          continue;
+        }
         record& r = it->second;
         waiting_record(q, id, env, r);
         q.waiting_logs.erase(id);
@@ -550,6 +562,8 @@ struct task_manager::impl {
         }
         auto& task = std::get<tasks::task>(e.result);
         if (r.host.empty()) r.host = host_key(q, task.url);
+        r.state = was;  // while it waits for its host (TASK GET)
+        r.next_run = due_at;
         if (!host_admits(q, id, r, now_unix)) {
           r.live = std::make_unique<attempt_info>();  // its outcome names them if cancelled
           r.live->url = task.url;
@@ -772,7 +786,8 @@ void task_manager::reconfigure() {
     auto cfg = s_.cfg().queues.find(it->first);
     bool gone = cfg == s_.cfg().queues.end() || cfg->second.shared;
     it->second.retired = gone;
-    if (gone && it->second.in_flight == 0 && it->second.due.empty()) it = qs.erase(it);
+    // Kept while tasks wait in it (their records point at it); forgotten when they are gone.
+    if (gone && it->second.in_flight == 0 && it->second.due.empty() && !impl_->holds_records(it->second)) it = qs.erase(it);
     else ++it;
   }
   for (const auto& [name, opts] : s_.cfg().queues) {
@@ -862,6 +877,18 @@ void task_manager::on_key_written(std::string_view key) {
     q.waiting_logs.erase(it->id);
     it = q.due.erase(it);
   }
+  // The same for tasks waiting in a host's line (their ids stay in it, skipped when reached).
+  for (const std::string& host : q.blocked) {
+    auto he = q.hosts.find(host);
+    if (he == q.hosts.end()) continue;
+    for (const std::string& id : he->second.waiting) {
+      if (h && h->count(id)) continue;
+      auto r = impl_->records.find(id);
+      if (r == impl_->records.end() || !r->second.waiting_host || r->second.q != &q) continue;
+      impl_->leave_host_line(q, r->second);
+      impl_->records.erase(r);
+    }
+  }
 }
 
 void task_manager::after_command() {
@@ -886,7 +913,7 @@ clock::time_point task_manager::next_deadline() const {
   const auto now = clock::now();
   for (auto& [name, q] : impl_->queues) {
     if (!q.replay.empty()) t = std::min(t, q.replay_gate.next(now, s_.cfg().replay_rate));
-    if (q.paused) continue;
+    if (q.paused || q.retired) continue;  // (a retired queue dispatches nothing)
     // Hosts whose waiting tasks may go at a known time (a cool-down's end, a hold's end);
     // those waiting for a slot are woken by the results.
     for (const auto& key : q.blocked) {

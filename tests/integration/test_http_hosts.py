@@ -160,6 +160,39 @@ def test_a_failing_host_opens_its_circuit_without_spending_attempts_while_the_ot
     assert s.c.exists("flow:inflight") == 0
 
 
+def test_tasks_waiting_for_an_open_host_are_seen_deleted_and_cancelled_as_retrying():
+    """Tasks that wait in an open host's line: TASK GET says retrying (not in flight), a
+    client's HDEL of an envelope takes the task out of the line (and its id may be pushed
+    again), TASK CANCEL takes another out; INFO's waiting_host follows each step."""
+    bad_port = free_port()  # nothing listens: connection refused
+    with Respq("--host-failures-to-open", "3", "--host-cooldown", "60",
+               "--http-queue", "lines", "per-host", "8", "retries", "5",
+               "backoff-min", "0.05", "backoff-max", "0.1") as r:
+        c = r.client()
+        ids = [f"w-{i}" for i in range(5)]
+        push(c, "lines", [{"url": f"http://127.0.0.1:{bad_port}/down", "id": i} for i in ids])
+        wait_until(lambda: task_info(r.port, "lines").get("waiting_host") == "5", timeout=15,
+                   what="every task waiting for the open host")
+        for i in ids:
+            reply = c.execute_command("TASK", "GET", i)
+            got = dict(zip(reply[0::2], reply[1::2])) if isinstance(reply, list) else reply
+            state = got.get(b"state", got.get("state"))
+            assert state in (b"retrying", "retrying"), (i, got)
+
+        c.hdel("lines:inflight", "w-0")
+        assert task_info(r.port, "lines")["waiting_host"] == "4"
+        assert c.execute_command("TASK", "GET", "w-0") is None
+        push(c, "lines", [{"url": f"http://127.0.0.1:{bad_port}/down", "id": "w-0"}])  # not a duplicate now
+        wait_until(lambda: c.hexists("lines:inflight", "w-0"), timeout=5, what="w-0 back in custody")
+        wait_until(lambda: task_info(r.port, "lines").get("waiting_host") == "5", timeout=5,
+                   what="the pushed-again w-0 in the line")
+
+        assert c.execute_command("TASK", "CANCEL", "w-1") == 1
+        assert task_info(r.port, "lines")["waiting_host"] == "4"
+        assert not c.hexists("lines:inflight", "w-1")
+        assert sorted(k.decode() for k in c.hkeys("lines:inflight")) == ["w-0", "w-2", "w-3", "w-4"]
+
+
 # ---- Retry-After hold -------------------------------------------------------------------
 
 def test_a_429_with_retry_after_holds_the_host_and_costs_no_attempt(s):
