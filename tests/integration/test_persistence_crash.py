@@ -44,7 +44,10 @@ def test_http_tasks_in_flight_at_a_kill9_are_delivered_after_restart_and_done_on
     d = tempfile.mkdtemp(prefix="respq-aof-tasks-")
     ep = Endpoint().up()
     try:
-        args = ALWAYS + ("--http-queue", "tasks", "retries", "1000", "backoff-min", "0.2", "backoff-max", "0.5",
+        # The breaker off: this is about attempts kept across a crash, and an open circuit
+        # would hold the tasks without spending any.
+        args = ALWAYS + ("--host-failures-to-open", "0",
+                         "--http-queue", "tasks", "retries", "1000", "backoff-min", "0.2", "backoff-max", "0.5",
                          "timeout", "5")
         with Respq(*args, dir=d) as r:
             c = r.client()
