@@ -384,8 +384,19 @@ def test_load_with_random_kills_and_restarts_loses_nothing_and_leaves_nothing_st
             for s in sidecars:
                 if not s.alive():
                     s.start()
-            wait_until(lambda: set(acked) <= ok_ids(ep), timeout=90, interval=0.2,
-                       what=f"every acknowledged task delivered ({len(acked)})")
+            try:
+                wait_until(lambda: set(acked) <= ok_ids(ep), timeout=120, interval=0.2,
+                           what=f"every acknowledged task delivered ({len(acked)})")
+            except AssertionError:
+                # Where the missing ones are, for the report.
+                missing = sorted(set(acked) - ok_ids(ep))
+                h = hits(ep)
+                where = {k.decode(): u.type(k).decode() for k in u.keys("*")}
+                print(f"  missing {len(missing)}: {missing[:20]}; their requests: {[h[m] for m in missing[:20]]}; "
+                      f"upstream keys: {where}; sidecars: {[shared_info(s, Q) if s.alive() else 'down' for s in sidecars]}")
+                for s in sidecars:
+                    s.dump_log()
+                raise
             wait_until(lambda: settled(u, *sidecars), timeout=30, interval=0.1, what="nothing stuck")
             import re
             # The logs span every restart: how often a dead node's list was moved back, and
