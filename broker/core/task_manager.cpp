@@ -474,18 +474,8 @@ struct task_manager::impl {
         if (it == records.end() || !it->second.waiting_host || it->second.q != &q || it->second.host != *hit) continue;
         record& r = it->second;
         leave_host_line(q, r);
-        std::string payload, why;
-        switch (read(q, id, payload, why)) {
-          case lookup::absent:
-            records.erase(it);
-            continue;
-          case lookup::malformed:
-            records.erase(it);
-            malformed_to_dead(q, id, payload, why);
-            continue;
-          case lookup::found:
-            break;
-        }
+        std::string payload;
+        if (!read_or_drop(q, id, it, payload)) continue;
         auto e = tasks::decode_element(payload, now_unix);
         if (auto* err = std::get_if<tasks::decode_error>(&e.result)) {
           s.stream().begin_atomic();
@@ -500,6 +490,25 @@ struct task_manager::impl {
       if (h.waiting.empty()) hit = q.blocked.erase(hit);
       else ++hit;
     }
+  }
+
+  // The envelope of a task that has a record, into `payload`. When it is gone (a client
+  // deleted it: cancelled) or malformed (moved to dead), the record is dropped: false.
+  bool read_or_drop(queue_state& q, const std::string& id, std::unordered_map<std::string, record>::iterator it,
+                    std::string& payload) {
+    std::string why;
+    switch (read(q, id, payload, why)) {
+      case lookup::absent:
+        records.erase(it);
+        return false;
+      case lookup::malformed:
+        records.erase(it);
+        malformed_to_dead(q, id, payload, why);
+        return false;
+      case lookup::found:
+        break;
+    }
+    return true;
   }
 
   // Whether any task's record points at q (in flight, or waiting in one of its hosts' lines).
@@ -744,18 +753,8 @@ struct task_manager::impl {
       records.erase(it);
       return;
     }
-    std::string payload, why;
-    switch (read(q, id, payload, why)) {
-      case lookup::absent:  // cancelled while in flight
-        records.erase(it);
-        return;
-      case lookup::malformed:
-        records.erase(it);
-        malformed_to_dead(q, id, payload, why);
-        return;
-      case lookup::found:
-        break;
-    }
+    std::string payload;
+    if (!read_or_drop(q, id, it, payload)) return;  // cancelled meanwhile, or replaced by a client
     if (d.state == tasks::next_state::retrying) {
       r.state = custody_state::retrying;
       r.next_run = d.next_run;
