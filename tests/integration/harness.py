@@ -845,3 +845,33 @@ def task_info(port, queue="tasks"):
     if line is None:
         return None
     return dict(kv.split("=", 1) for kv in line.split(","))
+
+
+class Pki:
+    """Test certificates made with openssl in a temporary directory: self-signed CAs named
+    by `cas` (each `<ca>.crt`/`<ca>.key`), and certificates they sign with sign()."""
+
+    def __init__(self, cas, prefix="respq-pki-"):
+        self.tmp = tempfile.TemporaryDirectory(prefix=prefix)
+        self.dir = self.tmp.name
+        for ca in cas:
+            self.openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{ca}.key", "-out", f"{ca}.crt",
+                         "-days", "2", "-subj", f"/CN=respq test {ca}")
+
+    def openssl(self, *args):
+        subprocess.run(["openssl", *args], cwd=self.dir, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def sign(self, name, ca, subject, ext):
+        """`<name>.crt`/`<name>.key` for `subject`, signed by `ca`, with the extension line `ext`."""
+        self.openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj",
+                     subject)
+        with open(self.path(f"{name}.ext"), "w") as f:
+            f.write(ext + "\n")
+        self.openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
+                     "-CAcreateserial", "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext")
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def close(self):
+        self.tmp.cleanup()

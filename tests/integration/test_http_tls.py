@@ -20,6 +20,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import (TARGET, Outcomes, Respq, dead_records, free_port, run_tests, start_error,  # noqa: E402
                      task_info, wait_until)
 
@@ -28,20 +29,12 @@ if TARGET != "respq":
     sys.exit(0)
 
 
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-class Pki:
+class Pki(harness.Pki):
     """A CA, a CA nobody trusts, a client CA, and certificates they sign, in a temporary
     directory."""
 
     def __init__(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="respq-tls-")
-        self.dir = self.tmp.name
-        for ca in ("ca", "rogue", "clientca"):
-            openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{ca}.key", "-out", f"{ca}.crt",
-                    "-days", "2", "-subj", f"/CN=respq test {ca}", cwd=self.dir)
+        super().__init__(("ca", "rogue", "clientca"), prefix="respq-tls-")
         self.sign("server", "ca", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1,DNS:localhost")
         self.sign("rogue-server", "rogue", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1,DNS:localhost")
         self.sign("wrong-name", "ca", "/CN=elsewhere.example", "subjectAltName=DNS:elsewhere.example")
@@ -52,20 +45,6 @@ class Pki:
         h = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", self.path("ca.crt")], check=True,
                            capture_output=True, text=True).stdout.strip()
         os.symlink(self.path("ca.crt"), self.path(f"cadir/{h}.0"))
-
-    def sign(self, name, ca, subject, ext):
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj",
-                subject, cwd=self.dir)
-        with open(self.path(f"{name}.ext"), "w") as f:
-            f.write(ext + "\n")
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key", "-CAcreateserial",
-                "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext", cwd=self.dir)
-
-    def path(self, name):
-        return os.path.join(self.dir, name)
-
-    def close(self):
-        self.tmp.cleanup()
 
 
 class HttpsSink:

@@ -15,6 +15,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import TARGET, RedisServer, Respq, free_port, php, run_tests, start_error, wait_port  # noqa: E402
 
 if TARGET != "respq":
@@ -22,31 +23,12 @@ if TARGET != "respq":
     sys.exit(0)
 
 
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-class Pki:
+class Pki(harness.Pki):
     def __init__(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="respq-tlsport-")
-        self.dir = self.tmp.name
-        for ca in ("ca", "rogue"):
-            openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{ca}.key", "-out", f"{ca}.crt",
-                    "-days", "2", "-subj", f"/CN=respq test {ca}", cwd=self.dir)
+        super().__init__(("ca", "rogue"), prefix="respq-tlsport-")
         self.sign("server", "ca", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1,DNS:localhost")
         self.sign("client", "ca", "/CN=app-1", "extendedKeyUsage=clientAuth")
         self.sign("rogue-client", "rogue", "/CN=intruder", "extendedKeyUsage=clientAuth")
-
-    def sign(self, name, ca, subject, ext):
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj",
-                subject, cwd=self.dir)
-        with open(self.path(f"{name}.ext"), "w") as f:
-            f.write(ext + "\n")
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key", "-CAcreateserial",
-                "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext", cwd=self.dir)
-
-    def path(self, name):
-        return os.path.join(self.dir, name)
 
 
 class Servers:
