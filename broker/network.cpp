@@ -162,6 +162,7 @@ struct network::impl {
   connection::read_result read_some(connection& conn);
   void read_ready(const std::shared_ptr<connection>& conn);
   void serve_busy();
+  void accept_ready(tcp::acceptor& a, bool json, bool tls);
   void schedule_flush();
   std::size_t requests_in_flight() const;  // the task manager's and the shared queues'
   void run_flush();
@@ -177,20 +178,42 @@ struct network::impl {
   void finish_shutdown();
 };
 
+// The acceptor is waited on, and connections are accepted here, never ahead: an
+// async_accept would take a connection from the kernel as soon as it is re-armed and queue
+// its completion, and if a script then ran past busy-reply-threshold that connection
+// would sit accepted, unknown to serve_busy(), unanswered until the script ended.
 void network::impl::start_accept(tcp::acceptor& a, bool json, bool tls) {
-  a.async_accept([this, &a, json, tls](const asio::error_code& ec, tcp::socket sock) {
+  a.async_wait(tcp::acceptor::wait_read, [this, &a, json, tls](const asio::error_code& ec) {
     if (stopping || ec == asio::error::operation_aborted) return;
-    if (!ec) {
-      on_accept(std::move(sock), json, tls);
+    if (!ec) accept_ready(a, json, tls);
+  });
+}
+
+void network::impl::accept_ready(tcp::acceptor& a, bool json, bool tls) {
+  for (int i = 0; i < 64; ++i) {
+    asio::error_code ec;
+    tcp::socket sock(io);
+    a.accept(sock, ec);  // non-blocking: would_block once the backlog is empty
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
       start_accept(a, json, tls);
       return;
     }
-    // Out of descriptors and the like: say so and retry shortly rather than spin.
-    core::log_warning("Accepting client connection: " + ec.message());
-    auto t = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(100));
-    t->async_wait([this, &a, t, json, tls](const asio::error_code& e) {
-      if (!e && !stopping) start_accept(a, json, tls);
-    });
+    if (ec == asio::error::connection_aborted) continue;
+    if (ec) {
+      // Out of descriptors and the like: say so and retry shortly rather than spin.
+      core::log_warning("Accepting client connection: " + ec.message());
+      auto t = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(100));
+      t->async_wait([this, &a, t, json, tls](const asio::error_code& e) {
+        if (!e && !stopping) accept_ready(a, json, tls);
+      });
+      return;
+    }
+    on_accept(std::move(sock), json, tls);
+  }
+  // More may wait, and the edge-triggered reactor will not say so again: go on after the
+  // other handlers of this turn.
+  asio::post(io, [this, &a, json, tls] {
+    if (!stopping) accept_ready(a, json, tls);
   });
 }
 
@@ -480,12 +503,31 @@ void network::impl::serve_busy() {
     }
   }
   const core::client* running = s.script_caller();
+  // What can be sent now goes now: a reply the loop produced just before the script (its
+  // flush was posted, not yet run) would otherwise wait for the script's end, and so would
+  // -BUSY. A writer's replies stay until before_write() has persisted the turn.
+  auto send_now = [this](connection& conn) {
+    core::client* c = conn.c;
+    if (conn.writing) return;  // an async write owns the socket
+    if (c->out.size() <= c->out_sent || s.awaits_sinks(*c)) return;
+    if (conn.ssl) {
+      write_client(conn);  // encrypts and sends what the socket takes now; the rest after the script
+      return;
+    }
+    const ssize_t n = ::send(conn.sock.native_handle(), c->out.data() + c->out_sent, c->out.size() - c->out_sent,
+                             MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      c->out_sent += static_cast<std::size_t>(n);
+      s.stats().net_output_bytes += static_cast<std::uint64_t>(n);
+    }
+  };
   std::vector<pollfd> fds;
   std::vector<std::shared_ptr<connection>> who;
   for (auto& [p, conn] : conns) {
     // json-port clients wait for the script: their input is tasks, not commands to refuse.
     if (conn->closed || conn->json || conn->eof_while_busy || !conn->c || conn->c == running || conn->c->blocked)
       continue;
+    send_now(*conn);
     fds.push_back(pollfd{conn->sock.native_handle(), POLLIN, 0});
     who.push_back(conn);
   }
@@ -499,18 +541,7 @@ void network::impl::serve_busy() {
       continue;
     }
     if (r != connection::read_result::nothing) s.on_input(*conn.c);
-    core::client* c = conn.c;
-    if (conn.writing || c->out.size() <= c->out_sent) continue;  // an async write owns the socket
-    if (conn.ssl) {
-      write_client(conn);  // encrypts and sends what the socket takes now; the rest after the script
-      continue;
-    }
-    const ssize_t n = ::send(conn.sock.native_handle(), c->out.data() + c->out_sent, c->out.size() - c->out_sent,
-                             MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n > 0) {
-      c->out_sent += static_cast<std::size_t>(n);
-      s.stats().net_output_bytes += static_cast<std::uint64_t>(n);
-    }
+    send_now(conn);
   }
 }
 
@@ -765,7 +796,7 @@ std::string listen_on(asio::io_context& io, const core::config& cfg, int port,
       return "Could not create server TCP listening socket " + addr + ":" + std::to_string(port) + ": " +
              ec.message();
     }
-    a->non_blocking(true, ec);  // serve_busy() accepts without waiting
+    a->non_blocking(true, ec);  // accepted when ready, by accept_ready() or serve_busy()
     out.push_back(std::move(a));
   }
   if (out.empty()) return "No address to listen on";

@@ -729,6 +729,15 @@ std::string apply_directive(config& c, const std::string& raw_name, const std::v
       return e.set(c, args);
     }
   }
+  // A Redis setting respq only answers CONFIG GET for: its own value is accepted and
+  // changes nothing (`--save ""`, as test harnesses and containers start Redis), as CONFIG
+  // SET does; another value would promise what respq does not do.
+  for (const auto& [cname, cval] : compat_config_values()) {
+    if (name != cname) continue;
+    if (args.size() == 1 && lower(args[0]) == cval) return {};
+    return "respq has no such setting; it is always '" + cval + "'" +
+           (name == "save" ? " (respq persists with the AOF: appendonly yes)" : "");
+  }
   return "Bad directive or wrong number of arguments";
 }
 

@@ -134,6 +134,15 @@ def test_test_config_checks_the_file_and_the_command_line_without_starting():
         assert p.returncode == 1 and "--maxmemory-policy allkeys-lru" in p.stderr, p.stderr
         p = run([SERVER, "--test-config", "--nonsense", "1"], check=False)
         assert p.returncode == 1 and "Bad directive" in p.stderr, p.stderr
+        # Redis's own settings respq only reports: their value is accepted, as harnesses
+        # and containers start Redis (`--save ""`); another is refused, saying why.
+        p = run([SERVER, "--test-config", "--save", "", "--hz", "10"])
+        assert p.returncode == 0 and "Configuration OK" in p.stdout, p
+        with open(good, "a") as f:
+            f.write('save ""\n')
+        assert run([SERVER, "--test-config", good]).returncode == 0
+        p = run([SERVER, "--test-config", "--save", "900", "1"], check=False)
+        assert p.returncode == 1 and "appendonly yes" in p.stderr, p.stderr
         p = run([SERVER, "--test-config", os.path.join(r.dir, "missing.conf")], check=False)
         assert p.returncode == 1 and "can't open config file" in p.stderr, p.stderr
         p = run([SERVER, "--test-config", "--dir", os.path.join(r.dir, "nowhere")], check=False)

@@ -117,6 +117,39 @@ def test_unkillable_script_and_shutdown_nosave():
     assert expected[2] == "closed", expected
 
 
+def answered_before_script(port):
+    """A PING read in the same turn as the EVAL that runs away, just before it: its reply
+    is sent once the threshold passes, not held until the script ends."""
+    with RawConn(port, timeout=5) as y, RawConn(port) as x:
+        assert y.cmd("PING") == x.cmd("PING") == b"+PONG\r\n"
+        sleeper = Runner(port, "DEBUG", "SLEEP", "0.5")  # both commands arrive while the server sleeps
+        time.sleep(0.15)
+        y.send(RawConn.encode("PING"))
+        time.sleep(0.02)
+        x.send(RawConn.encode("EVAL", SPIN, "0"))
+        try:
+            out = [y.read_reply()]
+        except TimeoutError:
+            out = ["no reply while the script ran"]
+        with RawConn(port) as k:
+            out.append(k.cmd("SCRIPT", "KILL"))
+        out.append(x.read_reply()[:30])
+    out.append(sleeper.join())
+    return out
+
+
+def test_a_reply_produced_before_the_script_is_sent_while_it_runs():
+    # With the AOF on, replies wait for the turn's end (its group commit), so the PING's
+    # reply was still unsent when the script began.
+    with RedisServer("--busy-reply-threshold", THRESHOLD_MS, "--enable-debug-command", "yes",
+                     "--appendonly", "yes") as redis:
+        expected = answered_before_script(redis.port)
+    with Respq("--busy-reply-threshold", THRESHOLD_MS, "--appendonly", "yes") as r:
+        got = answered_before_script(r.port)
+    assert got == expected, f"respq {got}\nredis {expected}"
+    assert expected[0] == b"+PONG\r\n", expected
+
+
 def test_blocked_client_waits_and_is_served_after():
     with Respq("--busy-reply-threshold", THRESHOLD_MS) as r:
         blocked = Runner(r.port, "BLPOP", "jobs", "0")
