@@ -585,14 +585,14 @@ const std::vector<std::pair<std::string, std::string>>& compat_config_values() {
   return values;
 }
 
-std::string format_queue(const std::string& name, const queue_options& q) {
+std::string format_queue(const std::string& name, const queue_options& q, bool secrets_in_full) {
   return name + " concurrency " + std::to_string(q.concurrency) + " rate " + fmt_double(q.rate) + " per-host " +
          std::to_string(q.per_host) + " timeout " + fmt_double(q.timeout) + " retries " + std::to_string(q.retries) +
          " backoff-min " + fmt_double(q.backoff_min) + " backoff-max " + fmt_double(q.backoff_max) + " shared " +
          yesno(q.shared) + (q.egress ? " egress " + std::string(tasks::egress_level_name(*q.egress)) : "") +
-         [&q] {
+         [&q, secrets_in_full] {
            std::string out;
-           for (const auto& k : q.signing_secrets) out += " signing-secret " + k.redacted();
+           for (const auto& k : q.signing_secrets) out += " signing-secret " + (secrets_in_full ? k.text : k.redacted());
            // Paths may hold spaces: quoted then, so the text reads back as a directive.
            const auto path = [](const std::string& p) {
              return p.find_first_of(" \t\"'") == std::string::npos ? p : "\"" + p + "\"";

@@ -178,7 +178,9 @@ std::string load_config(config& c, int argc, char** argv);
 std::string apply_queue_directive(config& c, const std::vector<std::string>& args);
 // "name concurrency 64 ... shared no [egress public] [signing-secret whsec_abcd...]": the
 // signing secrets redacted (signing_secret::redacted), so it is safe for CONFIG GET and logs.
-std::string format_queue(const std::string& name, const queue_options& q);
+// CONFIG REWRITE alone writes them whole (`secrets_in_full`), as Redis writes requirepass:
+// the file must read back into the same queue.
+std::string format_queue(const std::string& name, const queue_options& q, bool secrets_in_full = false);
 
 // The egress rules a queue's attempts and callbacks obey: its own level or egress-policy,
 // with the global allow and deny lists. A fresh immutable value for the delivery engine.

@@ -175,8 +175,8 @@ std::vector<option_line> lines_for(const config_entry& e, const config& c, const
     std::vector<option_line> out;
     for (const auto& [qname, q] : c.queues) {
       auto dq = d.queues.find(qname);
-      const bool is_default = dq != d.queues.end() && format_queue(qname, q) == format_queue(qname, dq->second);
-      std::string t = format_queue(qname, q);
+      const bool is_default = dq != d.queues.end() && format_queue(qname, q, true) == format_queue(qname, dq->second, true);
+      std::string t = format_queue(qname, q, true);
       // format_queue names the queue bare: quote it when it needs quotes.
       t = arg(qname) + t.substr(qname.size());
       out.push_back({name + " " + t, !is_default, qname});

@@ -156,5 +156,28 @@ def test_secrets_never_show_in_clear(s):
             assert "notasecret" not in str(e)
 
 
+def test_config_rewrite_keeps_the_secrets_and_a_restart_signs_with_them(s):
+    """CONFIG REWRITE writes the secrets whole (as Redis writes requirepass): the file reads
+    back into the same queue, where a redacted secret would stop the server starting."""
+    with Respq(config=f"http-queue hooks signing-secret {NEW} signing-secret {OLD}\n") as r:
+        path = os.path.join(r.dir, "respq.conf")
+        c = r.client(decode_responses=True)
+        assert c.config_set("maxclients", "900")
+        assert c.execute_command("CONFIG", "REWRITE")
+        with open(path) as f:
+            text = f.read()
+        assert f"signing-secret {NEW} signing-secret {OLD}" in text, text
+        r.stop()
+        r.config = text
+        r.start()
+        c = r.client(decode_responses=True)
+        assert c.config_get("maxclients")["maxclients"] == "900"
+        shown = c.config_get("http-queue")["http-queue"]
+        assert f"signing-secret {NEW[:10]}... signing-secret {OLD[:10]}..." in shown, shown
+        c.lpush("hooks", json.dumps({"url": s.ep.url("/after-rewrite"), "id": "rewritten"}))
+        [req] = s.ep.wait_requests(1, path="/after-rewrite")
+        assert verify(req, [NEW, OLD])[0] == "rewritten"
+
+
 if __name__ == "__main__":
     run_tests(globals(), setup=Servers)

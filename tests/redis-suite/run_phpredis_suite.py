@@ -91,7 +91,12 @@ def main():
         # The package holds the sources of two releases; test the one that is installed.
         tree = source_package.fetch(WHAT, "php-redis", cache, f"redis-{version.strip()}", "tests/RedisTest.php")
     tests_dir = os.path.join(tree, "tests")
-    names = re.findall(r"public function (test\w+)\s*\(", open(os.path.join(tests_dir, "RedisTest.php")).read())
+    source = open(os.path.join(tests_dir, "RedisTest.php")).read()
+    names = re.findall(r"public function (test\w+)\s*\(", source)
+    # Tests that assert wall-clock bounds (a session lock waited 2.5-3.5 s, ...) measure the
+    # machine as much as the server: one that fails is run once more, and says so.
+    bodies = re.split(r"public function (test\w+)\s*\(", source)
+    timed = {bodies[i] for i in range(1, len(bodies) - 1, 2) if "microtime(" in bodies[i + 1]}
     if only:
         names = [n for n in names if n in only]
     expected = source_package.read_expected(EXPECTED, 1)  # test name: reason
@@ -102,6 +107,10 @@ def main():
     with Respq("--http-queue", "tasks", "off") as rq:
         for name in names:
             results[name], outputs[name] = run_one(tests_dir, rq.port, name)
+            if results[name] not in ("PASSED", "SKIPPED") and name in timed and name not in expected:
+                first = results[name]
+                results[name], outputs[name] = run_one(tests_dir, rq.port, name)
+                print(f"  {name} (it times itself) {first} once, then {results[name]} when run again")
         alive = rq.alive()
 
     wanted = [n for n in names if n in results]
