@@ -147,7 +147,7 @@ load_result load_aof(core::server& s, const std::string& path, bool allow_trunca
       // A database this server does not have: the file was written with a larger
       // `databases`; replaying on would put its keys in the wrong database.
       long long db = -1;
-      if (!core::parse_integer(args[1], db) || db < 0 || db >= s.db_count()) {
+      if (!string2ll(args[1], db) || db < 0 || db >= s.db_count()) {
         corrupt = "SELECT " + printable(args[1]) + ", but databases is " + std::to_string(s.db_count()) +
                   " (start with a larger databases setting)";
         break;

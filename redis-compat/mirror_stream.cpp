@@ -9,17 +9,11 @@
 #include "broker/core/glob.hpp"
 #include "broker/core/server.hpp"
 #include "resp/reply_writer.hpp"
+#include "resp/ascii.hpp"
 
 namespace respq::redis_compat {
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-  return true;
-}
 
 // Reads "<prefix><digits>\r\n" at `at`; advances past it. The stream wrote these bytes,
 // but they are checked all the same (no sign, no overflow, CRLF present).

@@ -25,6 +25,8 @@
 // keep their capacity from command to command. Bulk bytes are never copied.
 #include "resp/request_parser.hpp"
 
+#include "resp/ascii.hpp"
+
 #include <charconv>
 #include <cstring>
 
@@ -36,22 +38,6 @@ constexpr std::size_t npos = static_cast<std::size_t>(-1);
 constexpr std::size_t no_line = npos;
 constexpr std::size_t wait_for_byte = npos - 1;
 constexpr long long int_max = 2147483647;
-
-// Redis's string2ll: an optional '-', no '+', no spaces, no leading zeros ("0" alone is
-// fine, "-0" is not), fewer than 21 characters, and the value must fit a long long.
-bool parse_redis_ll(const char* p, std::size_t n, long long& out) {
-  if (n == 0 || n >= 21) return false;
-  const char* end = p + n;
-  const char* digits = p + (p[0] == '-' ? 1 : 0);
-  if (digits == end) return false;
-  if (digits[0] == '0') {
-    if (n != 1) return false;
-    out = 0;
-    return true;
-  }
-  auto [ptr, ec] = std::from_chars(p, end, out);
-  return ec == std::errc() && ptr == end;
-}
 
 bool contains_nul(const char* p, std::size_t n) { return n != 0 && std::memchr(p, '\0', n) != nullptr; }
 
@@ -139,7 +125,7 @@ request_parser::status request_parser::parse_multibulk(const char* data, std::si
     std::size_t cr = find_header_end(data, len, 0);
     if (cr >= wait_for_byte) return no_line_yet(len, 0, cr == no_line ? too_big : nullptr);
     long long count = 0;
-    if (!parse_redis_ll(data + 1, cr - 1, count)) {
+    if (!string2ll({data + 1, cr - 1}, count)) {
       if (nul_blocks_line(data, 0, cr)) return no_line_yet(len, 0, too_big);
       return fail("invalid multibulk length");
     }
@@ -168,7 +154,7 @@ request_parser::status request_parser::parse_multibulk(const char* data, std::si
         return fail(std::string("expected '$', got '") + got + "'");
       }
       long long n = 0;
-      if (!parse_redis_ll(data + pos_ + 1, cr - pos_ - 1, n)) {
+      if (!string2ll({data + pos_ + 1, cr - pos_ - 1}, n)) {
         if (nul_blocks_line(data, pos_, cr)) return no_line_yet(len, pos_, too_big);
         return fail("invalid bulk length");
       }

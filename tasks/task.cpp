@@ -15,6 +15,7 @@
 #include "tasks/query.hpp"
 #include "tasks/records.hpp"
 #include "tasks/url.hpp"
+#include "resp/ascii.hpp"
 
 namespace respq::tasks {
 namespace {
@@ -23,15 +24,7 @@ using json_view::value;
 
 // ---- small string helpers --------------------------------------------------------------
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 char ascii_upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  return true;
-}
 
 bool istarts_with(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);

@@ -1,6 +1,7 @@
 // url: see url.hpp. The error texts in parentheses are libcurl's own
 // (curl_url_strerror), so a reason reads the same as when libcurl did the check.
 #include "tasks/url.hpp"
+#include "resp/ascii.hpp"
 
 #include <arpa/inet.h>
 
@@ -17,7 +18,6 @@ constexpr std::size_t max_url_len = 8000000;
 
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 // Byte classes, one table lookup per byte: every task's URL is checked on the broker
 // thread, so this stays a single pass without per-byte searches.
@@ -38,13 +38,6 @@ constexpr std::array<std::uint8_t, 256> byte_classes = [] {
   return t;
 }();
 std::uint8_t byte_class(char c) { return byte_classes[static_cast<unsigned char>(c)]; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != b[i]) return false;
-  return true;
-}
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -242,7 +235,7 @@ std::string check_url_uncached(std::string_view url, std::string_view field) {
   const std::string_view scheme = url.substr(0, sl);
   if (!iequals(scheme, "http") && !iequals(scheme, "https")) {
     std::string lowered(scheme);
-    std::transform(lowered.begin(), lowered.end(), lowered.begin(), lower);
+    std::transform(lowered.begin(), lowered.end(), lowered.begin(), ascii_lower);
     return std::string(field) + " scheme " + quoted(lowered) + " is not allowed (http and https only)";
   }
   const authority_span a = authority_of(url, sl);

@@ -123,7 +123,7 @@ void cmd_hello(server& s, client& c, args_t a) {
   long long ver = 0;
   std::size_t i = 1;
   if (a.size() >= 2) {
-    if (!parse_integer(a[1], ver)) {
+    if (!string2ll(a[1], ver)) {
       s.add_error(c, "ERR Protocol version is not an integer or out of range");
       return;
     }
@@ -220,7 +220,7 @@ void client_list(server& s, client& c, args_t a, std::size_t from) {
     } else if (opt == "id" && i + 1 < a.size()) {
       for (++i; i < a.size(); ++i) {
         long long id;
-        if (!parse_integer(a[i], id)) {
+        if (!string2ll(a[i], id)) {
           s.add_error(c, "ERR Invalid client ID");
           return;
         }
@@ -272,7 +272,7 @@ void client_kill(server& s, client& c, args_t a) {
     std::string_view v = a[i + 1];
     if (opt == "id") {
       long long id;
-      if (!parse_integer(v, id) || id <= 0) {
+      if (!string2ll(v, id) || id <= 0) {
         s.add_error(c, "ERR client-id should be greater than 0");
         return;
       }
@@ -392,7 +392,7 @@ void cmd_client(server& s, client& c, args_t a) {
   } else if (sub == "unblock") {
     if (a.size() != 3 && a.size() != 4) return arity_error();
     long long id;
-    if (!parse_integer(a[2], id)) {
+    if (!string2ll(a[2], id)) {
       s.add_error(c, not_integer_error);
       return;
     }

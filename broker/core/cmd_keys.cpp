@@ -228,7 +228,7 @@ bool parse_scan_args(server& s, client& c, args_t a, std::size_t cursor_index, b
       return false;
     }
     if (opt == "count") {
-      if (!parse_integer(a[i + 1], out.count)) {
+      if (!string2ll(a[i + 1], out.count)) {
         s.add_error(c, not_integer_error);
         return false;
       }
@@ -354,7 +354,7 @@ namespace {
 // Redis's getIntFromObjectOrReply: a 32-bit integer, else `msg` (or Redis's own errors).
 bool int_arg(server& s, client& c, std::string_view arg, int& out, const char* msg) {
   long long v;
-  if (!parse_integer(arg, v)) {
+  if (!string2ll(arg, v)) {
     s.add_error(c, msg ? std::string_view(msg) : not_integer_error);
     return false;
   }

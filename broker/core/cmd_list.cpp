@@ -9,7 +9,7 @@
 namespace respq::core {
 
 bool integer_arg(server& s, client& c, std::string_view arg, long long& out) {
-  if (parse_integer(arg, out)) return true;
+  if (string2ll(arg, out)) return true;
   s.add_error(c, not_integer_error);
   return false;
 }
@@ -70,7 +70,7 @@ void pop_generic(server& s, client& c, args_t a, bool left) {
     s.add_error(c, "ERR wrong number of arguments for '" + to_lower(a[0]) + "' command");
     return;
   }
-  if (has_count && (!parse_integer(a[2], count) || count < 0)) {
+  if (has_count && (!string2ll(a[2], count) || count < 0)) {
     s.add_error(c, "ERR value is out of range, must be positive");
     return;
   }
@@ -227,7 +227,7 @@ void bmove_generic(server& s, client& c, std::string_view src, std::string_view 
 bool parse_mpop(server& s, client& c, args_t a, std::size_t at, std::vector<std::string_view>& keys, bool& left,
                 long long& count) {
   long long numkeys;
-  if (!parse_integer(a[at], numkeys) || numkeys <= 0) {
+  if (!string2ll(a[at], numkeys) || numkeys <= 0) {
     s.add_error(c, "ERR numkeys should be greater than 0");
     return false;
   }
@@ -245,7 +245,7 @@ bool parse_mpop(server& s, client& c, args_t a, std::size_t at, std::vector<std:
   bool seen_count = false;
   for (std::size_t i = where_idx + 1; i < a.size(); ++i) {
     if (!seen_count && strncasecmp(a[i].data(), "count", 5) == 0 && a[i].size() == 5 && i + 1 < a.size()) {
-      if (!parse_integer(a[i + 1], count) || count <= 0) {
+      if (!string2ll(a[i + 1], count) || count <= 0) {
         s.add_error(c, "ERR count should be greater than 0");
         return false;
       }
@@ -440,7 +440,7 @@ void cmd_lpos(server& s, client& c, args_t a) {
       return;
     }
     long long v = 0;
-    const bool is_int = parse_integer(a[i + 1], v);
+    const bool is_int = string2ll(a[i + 1], v);
     if (opt == "rank") {
       if (!is_int) {
         s.add_error(c, not_integer_error);

@@ -52,7 +52,7 @@ void cmd_object(server& s, client& c, args_t a) {
     s.reply(c).bulk(encoding_name(*v));
   } else if (sub == "refcount") {
     long long n = 0;
-    const bool shared = v->type() == value_type::string && v->str().size() <= 20 && parse_integer(v->str(), n) &&
+    const bool shared = v->type() == value_type::string && v->str().size() <= 20 && string2ll(v->str(), n) &&
                         n >= 0 && n < 10000;
     s.reply(c).integer(shared ? 2147483647 : 1);
   } else if (sub == "idletime") {

@@ -42,7 +42,7 @@ bool read_replay_filter(args_t a, tasks::dead_filter& f, std::string& error) {
       {"code", false,
        [](std::string_view v, tasks::dead_filter& d) {
          long long code;
-         if (!parse_integer(v, code) || code < 0 || code > 999) return false;
+         if (!string2ll(v, code) || code < 0 || code > 999) return false;
          d.code = static_cast<long>(code);
          return true;
        },

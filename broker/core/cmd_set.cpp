@@ -140,7 +140,7 @@ constexpr std::string_view must_be_positive = "ERR value is out of range, must b
 
 void spop_with_count(server& s, client& c, args_t a) {
   long long count;
-  if (!parse_integer(a[2], count) || count < 0) {
+  if (!string2ll(a[2], count) || count < 0) {
     s.add_error(c, must_be_positive);
     return;
   }
@@ -366,7 +366,7 @@ void cmd_sdiffstore(server& s, client& c, args_t a) { set_store_generic(s, c, a,
 
 void cmd_sintercard(server& s, client& c, args_t a) {
   long long numkeys;
-  if (!parse_integer(a[1], numkeys) || numkeys < 1) {
+  if (!string2ll(a[1], numkeys) || numkeys < 1) {
     s.add_error(c, "ERR numkeys should be greater than 0");
     return;
   }
@@ -378,7 +378,7 @@ void cmd_sintercard(server& s, client& c, args_t a) {
   for (std::size_t j = 2 + static_cast<std::size_t>(numkeys); j < a.size(); ++j) {
     if (to_lower(a[j]) == "limit" && j + 1 < a.size()) {
       ++j;
-      if (!parse_integer(a[j], limit) || limit < 0) {
+      if (!string2ll(a[j], limit) || limit < 0) {
         s.add_error(c, "ERR LIMIT can't be negative");
         return;
       }

@@ -19,14 +19,10 @@ namespace respq::core {
 
 namespace streams {
 
-bool eq_nocase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
 // Redis's string2ull: a strict integer, else strtoull (which takes blanks and a sign).
 bool parse_ull(const char* s, unsigned long long& out) {
   long long ll;
-  if (parse_integer(s, ll)) {
+  if (string2ll(s, ll)) {
     if (ll < 0) return false;
     out = static_cast<unsigned long long>(ll);
     return true;
@@ -143,8 +139,8 @@ long long parse_add_trim(server& s, client& c, args_t a, bool xadd, trim_args& t
     const std::size_t more = argc - 1 - i;
     const std::string_view opt = a[i];
     if (xadd && opt == "*") break;
-    const bool is_maxlen = eq_nocase(opt, "maxlen");
-    if ((is_maxlen || eq_nocase(opt, "minid")) && more) {
+    const bool is_maxlen = iequals(opt, "maxlen");
+    if ((is_maxlen || iequals(opt, "minid")) && more) {
       if (t.kind != trim_kind::none) {
         s.add_error(c, "ERR syntax error, MAXLEN and MINID options at the same time are not compatible");
         return -1;
@@ -168,7 +164,7 @@ long long parse_add_trim(server& s, client& c, args_t a, bool xadd, trim_args& t
       }
       ++i;
       t.kind = is_maxlen ? trim_kind::maxlen : trim_kind::minid;
-    } else if (eq_nocase(opt, "limit") && more) {
+    } else if (iequals(opt, "limit") && more) {
       if (!integer_arg(s, c, a[i + 1], t.limit)) return -1;
       if (t.limit < 0) {
         s.add_error(c, "ERR The LIMIT argument must be >= 0.");
@@ -176,7 +172,7 @@ long long parse_add_trim(server& s, client& c, args_t a, bool xadd, trim_args& t
       }
       limit_given = true;
       ++i;
-    } else if (xadd && eq_nocase(opt, "nomkstream")) {
+    } else if (xadd && iequals(opt, "nomkstream")) {
       t.nomkstream = true;
     } else if (xadd) {
       if (!parse_id(opt, t.id, 0, true, &t.seq_given)) {
@@ -365,7 +361,7 @@ void xrange_generic(server& s, client& c, args_t a, bool rev) {
   long long count = -1;
   for (std::size_t j = 4; j < a.size(); ++j) {
     const std::size_t additional = a.size() - j - 1;
-    if (eq_nocase(a[j], "count") && additional >= 1) {
+    if (iequals(a[j], "count") && additional >= 1) {
       if (!integer_arg(s, c, a[j + 1], count)) return;
       if (count < 0) count = 0;
       ++j;
@@ -421,14 +417,14 @@ void cmd_xsetid(server& s, client& c, args_t a) {
   if (!id_arg(s, c, a[2], id)) return;
   for (std::size_t i = 3; i < a.size();) {
     const std::size_t more = a.size() - 1 - i;
-    if (eq_nocase(a[i], "entriesadded") && more) {
+    if (iequals(a[i], "entriesadded") && more) {
       if (!integer_arg(s, c, a[i + 1], entries_added)) return;
       if (entries_added < 0) {
         s.add_error(c, "ERR entries_added must be positive");
         return;
       }
       i += 2;
-    } else if (eq_nocase(a[i], "maxdeletedid") && more) {
+    } else if (iequals(a[i], "maxdeletedid") && more) {
       if (!id_arg(s, c, a[i + 1], max_xdel)) return;
       if (id < max_xdel) {
         s.add_error(c, "ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id");
@@ -489,14 +485,14 @@ void xread_generic(server& s, client& c, args_t a, bool xreadgroup) {
   for (std::size_t i = 1; i < a.size(); ++i) {
     const std::size_t more = a.size() - i - 1;
     const std::string_view o = a[i];
-    if (eq_nocase(o, "block") && more) {
+    if (iequals(o, "block") && more) {
       if (c.is_fake && &c != &s.internal_client()) {  // a script (Redis keeps this error for Lua)
         s.add_error(c, "ERR " + std::string(a[0]) + " command is not allowed with BLOCK option from scripts");
         return;
       }
       ++i;
       long long ms;
-      if (!parse_integer(a[i], ms)) {
+      if (!string2ll(a[i], ms)) {
         s.add_error(c, "ERR timeout is not an integer or out of range");
         return;
       }
@@ -509,11 +505,11 @@ void xread_generic(server& s, client& c, args_t a, bool xreadgroup) {
         return;
       }
       timeout = ms;
-    } else if (eq_nocase(o, "count") && more) {
+    } else if (iequals(o, "count") && more) {
       ++i;
       if (!integer_arg(s, c, a[i], count)) return;
       if (count < 0) count = 0;
-    } else if (eq_nocase(o, "streams") && more) {
+    } else if (iequals(o, "streams") && more) {
       streams_arg = i + 1;
       streams_count = a.size() - streams_arg;
       if (streams_count % 2 != 0) {
@@ -522,7 +518,7 @@ void xread_generic(server& s, client& c, args_t a, bool xreadgroup) {
       }
       streams_count /= 2;
       break;
-    } else if (eq_nocase(o, "group") && more >= 2) {
+    } else if (iequals(o, "group") && more >= 2) {
       if (!xreadgroup) {
         s.add_error(c, "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.");
         return;
@@ -531,7 +527,7 @@ void xread_generic(server& s, client& c, args_t a, bool xreadgroup) {
       group_name = a[i + 1];
       consumer_name = a[i + 2];
       i += 2;
-    } else if (eq_nocase(o, "noack")) {
+    } else if (iequals(o, "noack")) {
       if (!xreadgroup) {
         s.add_error(c, "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.");
         return;
@@ -754,7 +750,7 @@ void cmd_xinfo(server& s, client& c, args_t a) {
   const std::size_t optc = a.size() - 3;
   long long full_count = 10;
   if (optc != 0) {
-    if ((optc != 1 && optc != 3) || !eq_nocase(a[3], "full") || (optc == 3 && !eq_nocase(a[4], "count"))) {
+    if ((optc != 1 && optc != 3) || !iequals(a[3], "full") || (optc == 3 && !iequals(a[4], "count"))) {
       s.add_error(c, syntax);
       return;
     }

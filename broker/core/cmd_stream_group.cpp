@@ -308,10 +308,10 @@ void cmd_xgroup(server& s, client& c, args_t a) {
   if (a.size() >= 4) {
     const bool create = sub == "create", setid = sub == "setid";
     for (std::size_t i = 5; i < a.size();) {
-      if (create && eq_nocase(a[i], "mkstream")) {
+      if (create && iequals(a[i], "mkstream")) {
         mkstream = true;
         ++i;
-      } else if ((create || setid) && eq_nocase(a[i], "entriesread") && i + 1 < a.size()) {
+      } else if ((create || setid) && iequals(a[i], "entriesread") && i + 1 < a.size()) {
         if (!integer_arg(s, c, a[i + 1], entries_read)) return;
         if (entries_read < 0 && entries_read != stream_group::invalid_entries_read) {
           s.add_error(c, "ERR value for ENTRIESREAD must be positive or -1");
@@ -471,7 +471,7 @@ void cmd_xpending(server& s, client& c, args_t a) {
   bool has_consumer = false;
   if (a.size() >= 6) {
     std::size_t at = 3;
-    if (eq_nocase(a[3], "idle")) {
+    if (iequals(a[3], "idle")) {
       if (!integer_arg(s, c, a[4], min_idle)) return;
       if (a.size() < 8) {
         s.add_error(c, syntax_error);
@@ -571,7 +571,7 @@ void cmd_xclaim(server& s, client& c, args_t a) {
     return;
   }
   long long min_idle;
-  if (!parse_integer(a[4], min_idle)) {
+  if (!string2ll(a[4], min_idle)) {
     s.add_error(c, "ERR Invalid min-idle-time argument for XCLAIM");
     return;
   }
@@ -591,27 +591,27 @@ void cmd_xclaim(server& s, client& c, args_t a) {
   for (; j < a.size(); ++j) {
     const std::size_t more = a.size() - 1 - j;
     const std::string_view opt = a[j];
-    if (eq_nocase(opt, "force")) {
+    if (iequals(opt, "force")) {
       force = true;
-    } else if (eq_nocase(opt, "justid")) {
+    } else if (iequals(opt, "justid")) {
       justid = true;
-    } else if (eq_nocase(opt, "idle") && more) {
-      if (!parse_integer(a[++j], delivery_time)) {
+    } else if (iequals(opt, "idle") && more) {
+      if (!string2ll(a[++j], delivery_time)) {
         s.add_error(c, "ERR Invalid IDLE option argument for XCLAIM");
         return;
       }
       delivery_time = now - delivery_time;
-    } else if (eq_nocase(opt, "time") && more) {
-      if (!parse_integer(a[++j], delivery_time)) {
+    } else if (iequals(opt, "time") && more) {
+      if (!string2ll(a[++j], delivery_time)) {
         s.add_error(c, "ERR Invalid TIME option argument for XCLAIM");
         return;
       }
-    } else if (eq_nocase(opt, "retrycount") && more) {
-      if (!parse_integer(a[++j], retrycount)) {
+    } else if (iequals(opt, "retrycount") && more) {
+      if (!string2ll(a[++j], retrycount)) {
         s.add_error(c, "ERR Invalid RETRYCOUNT option argument for XCLAIM");
         return;
       }
-    } else if (eq_nocase(opt, "lastid") && more) {
+    } else if (iequals(opt, "lastid") && more) {
       if (!id_arg(s, c, a[++j], last_id)) return;
     } else {
       s.add_error(c, "ERR Unrecognized XCLAIM option '" + std::string(opt) + "'");
@@ -663,7 +663,7 @@ void cmd_xclaim(server& s, client& c, args_t a) {
 void cmd_xautoclaim(server& s, client& c, args_t a) {
   s.keys_signalled();  // WATCH is not told (see the top of this file)
   long long min_idle;
-  if (!parse_integer(a[4], min_idle)) {
+  if (!string2ll(a[4], min_idle)) {
     s.add_error(c, "ERR Invalid min-idle-time argument for XAUTOCLAIM");
     return;
   }
@@ -679,14 +679,14 @@ void cmd_xautoclaim(server& s, client& c, args_t a) {
   bool justid = false;
   for (std::size_t j = 6; j < a.size(); ++j) {
     const std::size_t more = a.size() - 1 - j;
-    if (eq_nocase(a[j], "count") && more) {
+    if (iequals(a[j], "count") && more) {
       constexpr long long max_count = LONG_MAX / 16;  // LONG_MAX / max(sizeof(streamID), 10)
-      if (!parse_integer(a[j + 1], count) || count < 1 || count > max_count) {
+      if (!string2ll(a[j + 1], count) || count < 1 || count > max_count) {
         s.add_error(c, "ERR COUNT must be > 0");
         return;
       }
       ++j;
-    } else if (eq_nocase(a[j], "justid")) {
+    } else if (iequals(a[j], "justid")) {
       justid = true;
     } else {
       s.add_error(c, syntax_error);

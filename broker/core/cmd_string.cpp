@@ -77,7 +77,7 @@ void incr_generic(server& s, client& c, std::string_view key, long long by) {
   std::string* cur = lookup_string(s, c, key, wrong);
   if (wrong) return;
   long long v = 0;
-  if (cur && !parse_integer(*cur, v)) {
+  if (cur && !string2ll(*cur, v)) {
     s.add_error(c, not_integer_error);
     return;
   }
@@ -517,7 +517,7 @@ void cmd_hincrby(server& s, client& c, args_t a) {
   if (wrong) return;
   long long v = 0;
   if (h)
-    if (auto it = h->find(a[2]); it != h->end() && !parse_integer(it->second, v)) {
+    if (auto it = h->find(a[2]); it != h->end() && !string2ll(it->second, v)) {
       s.add_error(c, "ERR hash value is not an integer");
       return;
     }
@@ -718,7 +718,7 @@ void cmd_hrandfield(server& s, client& c, args_t a) {
     return;
   }
   long long count;
-  if (!parse_integer(a[2], count)) {
+  if (!string2ll(a[2], count)) {
     s.add_error(c, not_integer_error);
     return;
   }

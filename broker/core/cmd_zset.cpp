@@ -29,10 +29,6 @@ constexpr std::string_view not_float_error = "ERR value is not a valid float";
 constexpr std::string_view range_float_error = "ERR min or max is not a float";
 constexpr std::string_view range_lex_error = "ERR min or max not valid string range item";
 
-bool eq_nocase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
 // getDoubleFromObject: the whole string, no leading space, no overflow, no NaN.
 bool parse_score(std::string_view arg, double& out) {
   if (arg.empty() || std::isspace(static_cast<unsigned char>(arg[0]))) return false;
@@ -168,12 +164,12 @@ void zadd_generic(server& s, client& c, args_t a, bool zincrby) {
   if (!zincrby) {
     for (; i < a.size(); ++i) {
       auto o = a[i];
-      if (eq_nocase(o, "nx")) nx = true;
-      else if (eq_nocase(o, "xx")) xx = true;
-      else if (eq_nocase(o, "gt")) gt = true;
-      else if (eq_nocase(o, "lt")) lt = true;
-      else if (eq_nocase(o, "ch")) ch = true;
-      else if (eq_nocase(o, "incr")) incr = true;
+      if (iequals(o, "nx")) nx = true;
+      else if (iequals(o, "xx")) xx = true;
+      else if (iequals(o, "gt")) gt = true;
+      else if (iequals(o, "lt")) lt = true;
+      else if (iequals(o, "ch")) ch = true;
+      else if (iequals(o, "incr")) incr = true;
       else break;
     }
   }
@@ -277,17 +273,17 @@ void zrange_generic(server& s, client& c, args_t a, std::size_t at, const std::s
   bool has_limit = false;
   for (std::size_t j = at + 3; j < a.size(); ++j) {
     const std::size_t left = a.size() - j - 1;
-    if (!store && eq_nocase(a[j], "withscores")) {
+    if (!store && iequals(a[j], "withscores")) {
       withscores = true;
-    } else if (eq_nocase(a[j], "limit") && left >= 2) {
+    } else if (iequals(a[j], "limit") && left >= 2) {
       if (!integer_arg(s, c, a[j + 1], offset) || !integer_arg(s, c, a[j + 2], limit)) return;
       has_limit = true;
       j += 2;
-    } else if (direction == 0 && eq_nocase(a[j], "rev")) {
+    } else if (direction == 0 && iequals(a[j], "rev")) {
       direction = -1;
-    } else if (kind == range_kind::automatic && eq_nocase(a[j], "bylex")) {
+    } else if (kind == range_kind::automatic && iequals(a[j], "bylex")) {
       kind = range_kind::lex;
-    } else if (kind == range_kind::automatic && eq_nocase(a[j], "byscore")) {
+    } else if (kind == range_kind::automatic && iequals(a[j], "byscore")) {
       kind = range_kind::score;
     } else {
       s.add_error(c, syntax_error);
@@ -456,7 +452,7 @@ void zpop_generic(server& s, client& c, args_t a, bool min) {
     return;
   }
   long long count = -1;
-  if (a.size() == 3 && (!parse_integer(a[2], count) || count < 0)) {
+  if (a.size() == 3 && (!string2ll(a[2], count) || count < 0)) {
     s.add_error(c, "ERR value is out of range, must be positive");
     return;
   }
@@ -475,7 +471,7 @@ void zpop_generic(server& s, client& c, args_t a, bool min) {
 bool parse_zmpop(server& s, client& c, args_t a, std::size_t at, std::vector<std::string_view>& keys, bool& min,
                  long long& count) {
   long long numkeys;
-  if (!parse_integer(a[at], numkeys) || numkeys < 1) {
+  if (!string2ll(a[at], numkeys) || numkeys < 1) {
     s.add_error(c, "ERR numkeys should be greater than 0");
     return false;
   }
@@ -484,17 +480,17 @@ bool parse_zmpop(server& s, client& c, args_t a, std::size_t at, std::vector<std
     return false;
   }
   const std::size_t where = at + 1 + static_cast<std::size_t>(numkeys);
-  if (eq_nocase(a[where], "min")) min = true;
-  else if (eq_nocase(a[where], "max")) min = false;
+  if (iequals(a[where], "min")) min = true;
+  else if (iequals(a[where], "max")) min = false;
   else {
     s.add_error(c, syntax_error);
     return false;
   }
   count = -1;
   for (std::size_t j = where + 1; j < a.size(); ++j) {
-    if (count == -1 && eq_nocase(a[j], "count") && j + 1 < a.size()) {
+    if (count == -1 && iequals(a[j], "count") && j + 1 < a.size()) {
       ++j;
-      if (!parse_integer(a[j], count) || count < 1) {
+      if (!string2ll(a[j], count) || count < 1) {
         s.add_error(c, "ERR count should be greater than 0");
         return false;
       }
@@ -618,7 +614,7 @@ void set_op_generic(server& s, client& c, args_t a, const std::string_view* dst,
   long long limit = 0;
   while (j < a.size()) {
     const std::size_t remaining = a.size() - j;
-    if (op != set_op::diff && !card_only && remaining >= src.size() + 1 && eq_nocase(a[j], "weights")) {
+    if (op != set_op::diff && !card_only && remaining >= src.size() + 1 && iequals(a[j], "weights")) {
       ++j;
       for (auto& in : src) {
         if (!parse_score(a[j++], in.weight)) {
@@ -626,21 +622,21 @@ void set_op_generic(server& s, client& c, args_t a, const std::string_view* dst,
           return;
         }
       }
-    } else if (op != set_op::diff && !card_only && remaining >= 2 && eq_nocase(a[j], "aggregate")) {
+    } else if (op != set_op::diff && !card_only && remaining >= 2 && iequals(a[j], "aggregate")) {
       auto g = a[j + 1];
-      if (eq_nocase(g, "sum")) ag = aggregate::sum;
-      else if (eq_nocase(g, "min")) ag = aggregate::min;
-      else if (eq_nocase(g, "max")) ag = aggregate::max;
+      if (iequals(g, "sum")) ag = aggregate::sum;
+      else if (iequals(g, "min")) ag = aggregate::min;
+      else if (iequals(g, "max")) ag = aggregate::max;
       else {
         s.add_error(c, syntax_error);
         return;
       }
       j += 2;
-    } else if (!dst && !card_only && eq_nocase(a[j], "withscores")) {
+    } else if (!dst && !card_only && iequals(a[j], "withscores")) {
       ++j;
       withscores = true;
-    } else if (card_only && remaining >= 2 && eq_nocase(a[j], "limit")) {
-      if (!parse_integer(a[j + 1], limit) || limit < 0) {
+    } else if (card_only && remaining >= 2 && iequals(a[j], "limit")) {
+      if (!string2ll(a[j + 1], limit) || limit < 0) {
         s.add_error(c, "ERR LIMIT can't be negative");
         return;
       }
@@ -903,7 +899,7 @@ void cmd_zrandmember(server& s, client& c, args_t a) {
     return;
   }
   long long l;
-  if (!parse_integer(a[2], l)) {
+  if (!string2ll(a[2], l)) {
     s.add_error(c, not_integer_error);
     return;
   }
@@ -912,7 +908,7 @@ void cmd_zrandmember(server& s, client& c, args_t a) {
     return;
   }
   bool withscores = false;
-  if (a.size() > 4 || (a.size() == 4 && !eq_nocase(a[3], "withscores"))) {
+  if (a.size() > 4 || (a.size() == 4 && !iequals(a[3], "withscores"))) {
     s.add_error(c, syntax_error);
     return;
   }

@@ -33,7 +33,7 @@ const char* encoding_name(const value& v) {
       const std::string& s = std::get<std::string>(v.data);
       long long n;
       if (v.str_enc == string_encoding::raw) return "raw";
-      if (v.str_enc == string_encoding::by_content && s.size() <= 20 && parse_integer(s, n)) return "int";
+      if (v.str_enc == string_encoding::by_content && s.size() <= 20 && string2ll(s, n)) return "int";
       return s.size() <= 44 ? "embstr" : "raw";
     }
     case value_type::list: return "quicklist";  // Redis 7.0's only list encoding

@@ -18,10 +18,6 @@ namespace {
 
 std::int32_t now_secs() { return static_cast<std::int32_t>(std::time(nullptr)); }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
 // Redis's analyzeLatencyForEvent.
 struct event_stats {
   std::uint32_t all_time_high = 0, avg = 0, min = 0, max = 0, mad = 0;

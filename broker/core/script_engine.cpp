@@ -75,7 +75,7 @@ bool push_reply(lua_State* L, std::string_view buf, std::size_t& pos, int depth)
   const char t = buf[pos++];
   std::string_view line;
   if (!read_line(buf, pos, line)) return false;
-  auto count = [&](long long& n) { return parse_integer(line, n); };
+  auto count = [&](long long& n) { return string2ll(line, n); };
   switch (t) {
     case ':': {
       long long n;
@@ -937,7 +937,7 @@ std::string script_engine::load(std::string_view body, std::string& error) {
 
 void script_engine::eval(client& c, std::span<const std::string_view> a, bool by_sha, bool read_only) {
   long long numkeys;
-  if (!parse_integer(a[2], numkeys)) {
+  if (!string2ll(a[2], numkeys)) {
     s_.add_error(c, not_integer_error);
     return;
   }

@@ -29,20 +29,6 @@ std::string to_upper(std::string_view s) {
   return out;
 }
 
-bool parse_integer(std::string_view s, long long& out) {
-  // Redis's string2ll: no leading '+', no spaces, no leading zeros except "0", fits in
-  // a long long.
-  if (s.empty() || s.size() > 20) return false;
-  if (s.size() == 1 && s[0] == '0') {
-    out = 0;
-    return true;
-  }
-  std::size_t i = s[0] == '-' ? 1 : 0;
-  if (i >= s.size() || s[i] < '1' || s[i] > '9') return false;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && p == s.data() + s.size();
-}
-
 bool parse_timeout(server& s, client& c, std::string_view arg, clock::time_point& deadline) {
   // Redis: getTimeoutFromObjectOrReply with UNIT_SECONDS parses a long double.
   double secs;
@@ -668,7 +654,7 @@ std::vector<std::string_view> server::command_keys(const command_def& cmd, args_
       return keys;
     }
     long long n = 0;
-    if (at < args.size() && parse_integer(args[at], n) && n > 0)
+    if (at < args.size() && string2ll(args[at], n) && n > 0)
       for (std::size_t i = at + 1; i < args.size() && i <= at + static_cast<std::size_t>(n); ++i) keys.push_back(args[i]);
     return keys;
   }

@@ -37,6 +37,7 @@
 #include "broker/core/keyspace.hpp"
 #include "broker/core/latency_monitor.hpp"
 #include "broker/core/slowlog.hpp"
+#include "resp/ascii.hpp"
 #include "resp/reply_writer.hpp"
 
 namespace respq::core {
@@ -484,8 +485,6 @@ void server::for_each_key(const command_def& cmd, args_t args, Fn&& fn) const {
 
 // Shared implementations used by several handlers and the task manager.
 void unwatch_all(server& s, client& c);
-// Parses a Redis integer argument (strict, like string2ll). False on failure.
-bool parse_integer(std::string_view s, long long& out);
 // Parses a Redis timeout argument (seconds as double). Writes the error to c and
 // returns false on failure. deadline is set to time_point::max() for 0.
 bool parse_timeout(server& s, client& c, std::string_view arg, clock::time_point& deadline);

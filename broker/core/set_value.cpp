@@ -1,6 +1,8 @@
 // set_value: see set_value.hpp.
 #include "broker/core/set_value.hpp"
 
+#include "resp/ascii.hpp"
+
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
@@ -9,7 +11,6 @@
 
 namespace respq::core {
 
-bool parse_integer(std::string_view s, long long& out);  // server.cpp: Redis's string2ll
 
 namespace {
 
@@ -130,7 +131,7 @@ std::size_t set_value::memory_usage() const {
   return cap_ * sizeof(std::uint64_t) + blob_bytes_;
 }
 
-bool set_value::as_integer(std::string_view m, long long& out) { return parse_integer(m, out); }
+bool set_value::as_integer(std::string_view m, long long& out) { return string2ll(m, out); }
 
 // ---- public operations -------------------------------------------------------------
 

@@ -10,10 +10,6 @@ namespace respq::core {
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
 // Which arguments Redis 7.0 replaces with "(redacted)" before the slow log sees them
 // (redactClientCommandArgument: AUTH, HELLO ... AUTH, CONFIG SET of a sensitive setting).
 std::vector<bool> redacted(std::span<const std::string_view> args) {
@@ -107,7 +103,7 @@ void cmd_slowlog(server& s, client& c, args_t a) {
     if (a.size() == 3) {
       // getRangeLongFromObjectOrReply: one message for a non-integer and for a number
       // out of range.
-      if (!parse_integer(a[2], count) || count < -1) {
+      if (!string2ll(a[2], count) || count < -1) {
         s.add_error(c, "ERR count should be greater than or equal to -1");
         return;
       }

@@ -14,7 +14,6 @@ namespace respq::core::streams {
 
 inline constexpr std::string_view invalid_id_error = "ERR Invalid stream ID specified as stream command argument";
 
-bool eq_nocase(std::string_view a, std::string_view b);
 // streamGenericParseIDOrReply without the reply. seq_given non-null allows "<ms>-*".
 bool parse_id(std::string_view arg, stream_id& id, std::uint64_t missing_seq, bool strict, bool* seq_given);
 // The same, replying Redis's invalid id error on failure.
