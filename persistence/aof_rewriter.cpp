@@ -9,6 +9,7 @@
 #include <charconv>
 
 #include "broker/core/server.hpp"
+#include "broker/core/value_commands.hpp"
 #include "resp/reply_writer.hpp"
 #include "persistence/file_util.hpp"
 
@@ -229,117 +230,19 @@ bool aof_rewriter::slice(std::size_t budget) {
 }
 
 std::size_t aof_rewriter::emit(std::string_view key, core::value& v, std::size_t from, std::size_t budget) {
-  switch (v.type()) {
-    case core::value_type::string:
-      put_head(out_, "SET", key, 1);
-      put_bulk(out_, v.str());
-      put_deadline(out_, key, v);
-      return 0;
-    case core::value_type::hash: {
-      auto& h = v.hash();
-      auto it = h.begin();
-      while (it != h.end()) {
-        std::size_t n = std::min<std::size_t>(items_per_command, static_cast<std::size_t>(std::distance(it, h.end())));
-        put_head(out_, "HSET", key, 2 * n);
-        for (std::size_t i = 0; i < n; ++i, ++it) {
-          put_bulk(out_, it->first);
-          put_bulk(out_, it->second);
-        }
-        maybe_write();
-      }
-      put_deadline(out_, key, v);
-      return 0;
-    }
-    case core::value_type::set: {
-      // SADD batches; a set is written whole, like a hash.
-      auto& st = v.set();
-      std::vector<std::string> batch;
-      batch.reserve(items_per_command);
-      auto put_batch = [&] {
-        put_head(out_, "SADD", key, batch.size());
-        for (const auto& m : batch) put_bulk(out_, m);
-        batch.clear();
-        maybe_write();
-      };
-      st.for_each([&](std::string_view m) {
-        batch.emplace_back(m);
-        if (batch.size() == items_per_command) put_batch();
-      });
-      if (!batch.empty()) put_batch();
-      put_deadline(out_, key, v);
-      return 0;
-    }
-    case core::value_type::zset: {
-      // ZADD key score member ..., 64 pairs a command; %.17g scores read back exactly.
-      auto& z = v.zset();
-      for (std::size_t i = 0; i < z.size();) {
-        std::size_t n = std::min(items_per_command, z.size() - i);
-        put_head(out_, "ZADD", key, 2 * n);
-        z.walk(i, n, false, [&](const core::zset_value::entry& e) {
-          put_bulk(out_, resp::format_double(e.score));
-          put_bulk(out_, e.member);
-        });
-        i += n;
-        maybe_write();
-      }
-      put_deadline(out_, key, v);
-      return 0;
-    }
-    case core::value_type::stream: {
-      // As Redis's rewriteStreamObject: XADD per entry with its id (an empty stream as
-      // XADD key MAXLEN 0 0-1 x y), then XSETID with the last id, entries added and the
-      // greatest deleted id, then the consumer groups (XGROUP CREATE, XCLAIM per pending
-      // entry, XGROUP CREATECONSUMER for a consumer with none).
-      auto& st = v.stream();
-      if (st.empty()) {
-        put_head(out_, "XADD", key, 5);
-        for (std::string_view a : {"MAXLEN", "0", "0-1", "x", "y"}) put_bulk(out_, a);
-      } else {
-        st.range(core::stream_id{0, 0}, core::stream_id{UINT64_MAX, UINT64_MAX}, 0, false,
-                 [&](const core::stream_value::entry& e) {
-                   put_head(out_, "XADD", key, 1 + 2 * e.fields.size());
-                   put_bulk(out_, e.id.str());
-                   for (const auto& [f, x] : e.fields) {
-                     put_bulk(out_, f);
-                     put_bulk(out_, x);
-                   }
-                   maybe_write();
-                   return true;
-                 });
-      }
-      put_head(out_, "XSETID", key, 5);
-      put_bulk(out_, st.last_id.str());
-      put_bulk(out_, "ENTRIESADDED");
-      put_bulk(out_, std::to_string(st.entries_added));
-      put_bulk(out_, "MAXDELETEDID");
-      put_bulk(out_, st.max_deleted_id.str());
-      st.group_commands(key, [&](const std::vector<std::string>& argv) {
-        put_len(out_, '*', argv.size());
-        for (const auto& x : argv) put_bulk(out_, x);
-      });
-      put_deadline(out_, key, v);
-      return 0;
-    }
-    case core::value_type::list: {
-      auto& l = v.list();
-      std::size_t i = from;
-      std::size_t produced = 0;
-      if (i >= l.size()) return i;
-      auto cur = l.seek(i);
-      while (i < l.size() && produced < budget) {
-        const std::size_t before = out_.size();
-        std::size_t n = std::min(items_per_command, l.size() - i);
-        put_head(out_, "RPUSH", key, n);
-        for (std::size_t j = 0; j < n; ++j, cur.next()) put_bulk(out_, cur.value());
-        i += n;
-        produced += out_.size() - before;
-        maybe_write();
-      }
-      if (i >= l.size()) put_deadline(out_, key, v);
-      return i;
-    }
-  }
-  return 0;
+  // A list stops once `budget` bytes were written (the rest in a later step); every other
+  // value is written whole.
+  std::size_t produced = 0;
+  const std::size_t next = core::value_commands(key, v, items_per_command, from,
+                                                [&](std::span<const std::string_view> argv) {
+                                                  const std::size_t before = out_.size();
+                                                  resp::reply_writer::command(out_, argv);
+                                                  produced += out_.size() - before;
+                                                  maybe_write();
+                                                  return produced < budget;
+                                                });
+  if (v.type() != core::value_type::list || next >= v.list().size()) put_deadline(out_, key, v);
+  return next;
 }
 
 void aof_rewriter::maybe_write() {

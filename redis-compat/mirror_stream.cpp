@@ -8,8 +8,9 @@
 
 #include "broker/core/glob.hpp"
 #include "broker/core/server.hpp"
-#include "resp/reply_writer.hpp"
+#include "broker/core/value_commands.hpp"
 #include "resp/ascii.hpp"
+#include "resp/reply_writer.hpp"
 
 namespace respq::redis_compat {
 
@@ -79,114 +80,13 @@ void command_batch::clear() {
   lengths.clear();
 }
 
-namespace {
-
-void append_value(command_batch& out, std::string_view key, core::value& v, std::size_t chunk) {
-  chunk = std::max<std::size_t>(chunk, 1);
-  std::vector<std::string_view> argv;
-  switch (v.type()) {
-    case core::value_type::string:
-      out.add({"SET", key, v.str()});
-      return;
-    case core::value_type::list: {
-      auto& l = v.list();
-      std::size_t i = 0;
-      auto cur = l.seek(0);
-      while (i < l.size()) {
-        argv.assign({"RPUSH", key});
-        for (std::size_t n = 0; n < chunk && i < l.size(); ++n, ++i, cur.next()) argv.push_back(cur.value());
-        out.add(argv);
-      }
-      return;
-    }
-    case core::value_type::set: {
-      // SADD batches of at most 64 members (Redis's AOF_REWRITE_ITEMS_PER_CMD). The
-      // members are copied: an intset spells its integers into a temporary buffer.
-      const std::size_t per = std::min<std::size_t>(chunk, 64);
-      std::vector<std::string> batch;
-      auto put_batch = [&] {
-        argv.assign({"SADD", key});
-        for (const auto& m : batch) argv.push_back(m);
-        out.add(argv);
-        batch.clear();
-      };
-      v.set().for_each([&](std::string_view m) {
-        batch.emplace_back(m);
-        if (batch.size() == per) put_batch();
-      });
-      if (!batch.empty()) put_batch();
-      return;
-    }
-    case core::value_type::zset: {
-      auto& z = v.zset();
-      std::vector<std::string> scores;
-      for (std::size_t i = 0; i < z.size();) {
-        // At most 64 pairs a command, like the AOF rewrite.
-        std::size_t n = std::min({chunk, std::size_t{64}, z.size() - i});
-        argv.assign({"ZADD", key});
-        scores.clear();
-        scores.reserve(n);  // argv views point into it: no reallocation
-        z.walk(i, n, false, [&](const core::zset_value::entry& e) {
-          scores.push_back(resp::format_double(e.score));
-          argv.push_back(scores.back());
-          argv.push_back(e.member);
-        });
-        out.add(argv);
-        i += n;
-      }
-      return;
-    }
-    case core::value_type::stream: {
-      // As the AOF rewrite: XADD per entry with its id, then XSETID with the metadata,
-      // then the consumer groups.
-      auto& st = v.stream();
-      std::string id;
-      if (st.empty()) {
-        out.add({"XADD", key, "MAXLEN", "0", "0-1", "x", "y"});
-      } else {
-        st.range(core::stream_id{0, 0}, core::stream_id{UINT64_MAX, UINT64_MAX}, 0, false,
-                 [&](const core::stream_value::entry& e) {
-                   id = e.id.str();
-                   argv.assign({"XADD", key, id});
-                   for (const auto& [f, x] : e.fields) {
-                     argv.push_back(f);
-                     argv.push_back(x);
-                   }
-                   out.add(argv);
-                   return true;
-                 });
-      }
-      const std::string last = st.last_id.str(), added = std::to_string(st.entries_added),
-                        maxdel = st.max_deleted_id.str();
-      out.add({"XSETID", key, last, "ENTRIESADDED", added, "MAXDELETEDID", maxdel});
-      st.group_commands(key, [&](const std::vector<std::string>& cmd) {
-        argv.assign(cmd.begin(), cmd.end());
-        out.add(argv);
-      });
-      return;
-    }
-    case core::value_type::hash: {
-      auto& h = v.hash();
-      auto it = h.begin();
-      while (it != h.end()) {
-        argv.assign({"HSET", key});
-        for (std::size_t n = 0; n < chunk && it != h.end(); ++n, ++it) {
-          argv.push_back(it->first);
-          argv.push_back(it->second);
-        }
-        out.add(argv);
-      }
-      return;
-    }
-  }
-}
-
-}  // namespace
-
 void append_snapshot(command_batch& out, std::string_view key, core::value* v, std::size_t chunk) {
   out.add({"DEL", key});
   if (!v) return;
-  append_value(out, key, *v, chunk);
+  core::value_commands(key, *v, chunk, 0, [&out](std::span<const std::string_view> argv) {
+    out.add(argv);
+    return true;
+  });
   if (v->expire_at) out.add({"PEXPIREAT", key, std::to_string(v->expire_at)});
 }
 
