@@ -73,8 +73,7 @@ struct services::impl {
       const auto q = s.cfg().queues.find(name);
       const core::queue_options& opts = q != s.cfg().queues.end() ? q->second : core::queue_options{};
       const workers::pool_options o{per_host, core::egress_rules_for(s.cfg(), opts), core::tls_trust_for(s.cfg(), opts)};
-      engine->set_pool(name, o);
-      engine->set_pool(name + ":callbacks", o);
+      engine->set_queue_pools(name, o);
     }
   }
 };

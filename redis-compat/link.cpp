@@ -122,8 +122,7 @@ struct link::impl final : core::stream_sink {
   // the TLS trust.
   void set_pools(const std::string& name, const core::queue_options& opts) {
     const workers::pool_options o{opts.per_host, core::egress_rules_for(s.cfg(), opts), core::tls_trust_for(s.cfg(), opts)};
-    engine->set_pool(name, o);
-    engine->set_pool(name + ":callbacks", o);
+    engine->set_queue_pools(name, o);
   }
 
   void add_queue(const std::string& name, const core::queue_options& opts) {

@@ -325,7 +325,8 @@ struct shared_queue::impl {
     if (t.task.callback.empty()) return;
     const std::uint64_t ticket = ctx.new_ticket(self);
     callback_tickets.insert(ticket);
-    outgoing.push_back(tasks::make_callback_request(t.task.callback, t.id, o, ticket, name, opts.timeout));
+    outgoing.push_back(tasks::make_callback_request(t.task.callback, t.id, o, ticket, name, opts,
+                                                            static_cast<long long>(unix_now())));
     flush_outgoing();
   }
 

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "tasks/signing.hpp"
+
 namespace respq::tasks {
 
 http_request make_http_request(task&& t, std::uint64_t ticket, std::string pool, double default_timeout_s) {
@@ -29,16 +31,20 @@ http_request make_http_request(const task& t, std::uint64_t ticket, std::string 
   return make_http_request(task(t), ticket, std::move(pool), default_timeout_s);
 }
 
+std::string callback_pool(std::string_view queue) { return std::string(queue) + ":callbacks"; }
+
 http_request make_callback_request(std::string_view callback_url, std::string_view task_id, std::string outcome_json,
-                                   std::uint64_t ticket, std::string_view queue, double queue_timeout_s) {
+                                   std::uint64_t ticket, std::string_view queue, const queue_options& opts,
+                                   long long now_s) {
   http_request cb;
   cb.ticket = ticket;
-  cb.pool = std::string(queue) + ":callbacks";
+  cb.pool = callback_pool(queue);
   cb.method = "POST";
   cb.url = std::string(callback_url);
   cb.headers = {{"Content-Type", "application/json"}, {"X-Task-Id", std::string(task_id)}};
   cb.body = std::move(outcome_json);
-  cb.timeout_s = std::min(queue_timeout_s, 30.0);
+  cb.timeout_s = std::min(opts.timeout, 30.0);
+  sign_request(cb, task_id, now_s, opts.signing_secrets);
   return cb;
 }
 

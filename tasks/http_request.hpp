@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "tasks/queue_options.hpp"
 #include "tasks/task.hpp"
 
 namespace respq::tasks {
@@ -57,10 +58,16 @@ http_request make_http_request(const task& t, std::uint64_t ticket, std::string 
 // The same, taking the task's strings instead of copying them.
 http_request make_http_request(task&& t, std::uint64_t ticket, std::string pool, double default_timeout_s);
 
-// The POST of an outcome to a task's callback URL, in the queue's callback pool
-// ("<queue>:callbacks"), with the queue's timeout up to 30 s. One rule for both kinds of
-// queue: a callback is sent once per outcome and never retried.
+// The pool a queue's callbacks are sent from: "<queue>:callbacks", with the queue's own
+// pool options (per-host cap, egress rules, TLS trust).
+std::string callback_pool(std::string_view queue);
+
+// The POST of an outcome to a task's callback URL, in the queue's callback pool, with the
+// queue's timeout up to 30 s, signed as the queue's requests are (webhook-id is the task
+// id, webhook-timestamp `now_s`) when the queue has signing secrets. One rule for both
+// kinds of queue: a callback is sent once per outcome and never retried.
 http_request make_callback_request(std::string_view callback_url, std::string_view task_id, std::string outcome_json,
-                                   std::uint64_t ticket, std::string_view queue, double queue_timeout_s);
+                                   std::uint64_t ticket, std::string_view queue, const queue_options& opts,
+                                   long long now_s);
 
 }  // namespace respq::tasks

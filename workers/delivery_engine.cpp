@@ -796,6 +796,11 @@ void delivery_engine::set_pool(const std::string& name, pool_options options) {
   asio::post(state->io, [state, name, options] { state->core.set_pool(name, options); });
 }
 
+void delivery_engine::set_queue_pools(const std::string& queue, const pool_options& options) {
+  set_pool(queue, options);
+  set_pool(tasks::callback_pool(queue), options);
+}
+
 void delivery_engine::submit(std::vector<http_request> batch) {
   if (batch.empty()) return;
   if (impl_->stopped.load()) {

@@ -84,6 +84,8 @@ class delivery_engine {
 
   // Creates the pool or changes its options (applies to transfers that start later).
   void set_pool(const std::string& name, pool_options options);
+  // A queue's pool and its callbacks' pool (tasks::callback_pool), with the same options.
+  void set_queue_pools(const std::string& queue, const pool_options& options);
   // Hands requests over; each produces exactly one http_result unless stop() comes first.
   void submit(std::vector<http_request> batch);
   // Aborts what is running, joins the engine thread. Idempotent.

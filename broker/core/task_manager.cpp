@@ -362,7 +362,8 @@ struct task_manager::impl {
     if (!callback.empty()) {
       const std::uint64_t ticket = next_ticket++;
       callbacks.emplace(ticket, std::pair(std::string(f.id), q.name));
-      outgoing.push_back(tasks::make_callback_request(callback, f.id, std::move(o), ticket, q.name, q.opts.timeout));
+      outgoing.push_back(tasks::make_callback_request(callback, f.id, std::move(o), ticket, q.name, q.opts,
+                                                            static_cast<long long>(unix_now())));
     }
   }
 

@@ -136,6 +136,31 @@ def test_a_shared_queue_signs_the_same_way(s):
         [req] = s.ep.wait_requests(1, path="/shared/signed")
         assert verify(req, [OLD])[0] == "sig-shared"
         assert json.loads(body_of(req)) == {"shared": True}
+        # Its callback too.
+        r.client().lpush("shooks", json.dumps({"url": s.ep.url("/shared/task"), "id": "cb-shared",
+                                               "callback": s.ep.url("/shared/callback")}))
+        [cb] = s.ep.wait_requests(1, path="/shared/callback")
+        assert verify(cb, [OLD])[0] == "cb-shared"
+        assert json.loads(body_of(cb))["id"] == "cb-shared"
+
+
+def test_callbacks_are_signed_as_the_queue_s_requests(s):
+    """The outcome POSTed to a task's callback carries the same webhook-* headers, signed
+    with the queue's secrets over the outcome JSON, so the app can tell it came from
+    respq; a queue without secrets sends its callbacks unsigned."""
+    for stack, r in s.rs.items():
+        c = r.client()
+        with Outcomes(r, "hooks") as out:
+            c.lpush("hooks", json.dumps({"url": s.ep.url(f"/cbtask/{stack}"), "id": f"cb-{stack}",
+                                         "callback": s.ep.url(f"/callback/{stack}")}))
+            outcome = out.wait(id=f"cb-{stack}", status="delivered")
+        [cb] = s.ep.wait_requests(1, path=f"/callback/{stack}")
+        assert verify(cb, [OLD])[0] == f"cb-{stack}"
+        assert json.loads(body_of(cb)) == outcome, (body_of(cb), outcome)
+        c.lpush("plain", json.dumps({"url": s.ep.url(f"/cbtask/{stack}/plain"), "id": f"cbp-{stack}",
+                                     "callback": s.ep.url(f"/callback/{stack}/plain")}))
+        [plain] = s.ep.wait_requests(1, path=f"/callback/{stack}/plain")
+        assert not [k for k in plain["h"] if k.startswith("webhook-")], plain["h"]
 
 
 def test_secrets_never_show_in_clear(s):
