@@ -235,6 +235,7 @@ class engine_core {
     if (closing_) return;
     if (fast_) fast_->set_per_host(name, options.per_host);
     if (fast_) fast_->set_egress(name, options.egress);
+    if (fast_) fast_->set_tls(name, options.tls);
     pool* p = pool_for(name);
     if (!p) return;
     p->per_host = options.per_host;
@@ -435,7 +436,7 @@ class engine_core {
 
   void start(http_request&& r) {
     if (closing_) return;
-    if (fast_ && http1_client::eligible(r)) {
+    if (fast_ && http1_client::eligible(r) && is_plain_http(r.url)) {
       fast_->submit(std::move(r));
       return;
     }
