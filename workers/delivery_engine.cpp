@@ -1,6 +1,6 @@
-// delivery_engine: plain http:// requests on a lean HTTP/1.1 path (http1_client), the
-// rest (https, redirects to follow, credentials) on libcurl multi, both driven by asio on
-// the engine thread and reporting through the same batched flush.
+// delivery_engine: http:// and https:// requests on a lean HTTP/1.1 path (http1_client),
+// the rest (redirects to follow, credentials, non-ASCII URLs) on libcurl multi, both
+// driven by asio on the engine thread and reporting through the same batched flush.
 //
 // The shape is curl's multi-uv.c carried over to asio:
 //  - one curl multi per pool; its socket callback maps each curl socket to a non-owning
@@ -436,7 +436,7 @@ class engine_core {
 
   void start(http_request&& r) {
     if (closing_) return;
-    if (fast_ && http1_client::eligible(r) && is_plain_http(r.url)) {
+    if (fast_ && http1_client::eligible(r)) {
       fast_->submit(std::move(r));
       return;
     }
