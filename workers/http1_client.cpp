@@ -122,6 +122,9 @@ SSL_CTX* make_tls_context(const tasks::tls_trust* trust, int (*new_session)(SSL*
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  // Read what the socket has in one recv, not a record header and then its body: safe
+  // because SSL_read is always called until it wants more before waiting on the socket.
+  SSL_CTX_set_read_ahead(ctx, 1);
   if (!trust || trust->system_store()) {
     if (SSL_CTX_set_default_verify_paths(ctx) != 1) return fail("can't load the system CA store");
   } else {
@@ -746,7 +749,7 @@ struct http1_client::impl {
       case http1_response_parser::status::complete:
         // Bytes after the response on a keep-alive connection: nothing was asked for
         // them, so the connection is not trusted with another request.
-        complete(conn, c.parser.keep_alive() && c.in.empty() && !(c.ssl && SSL_pending(c.ssl) > 0));
+        complete(conn, c.parser.keep_alive() && c.in.empty() && !(c.ssl && SSL_has_pending(c.ssl)));
         return false;
       case http1_response_parser::status::error:
         connection_failed(conn, std::string(c.parser.error()));
