@@ -207,6 +207,42 @@ TEST_CASE("http1_client over TLS: a peer that does not verify is refused before 
   f.client.shutdown();
 }
 
+TEST_CASE("http1_client over TLS: body limits, and connections the server closed while idle", "[http1][tls]") {
+  pki_set p;
+  client_fixture f;
+  nginx_server nginx(1, p.server("server"));  // closes connections idle for 1 s
+  nginx.add_file("100k", 100'000);
+  nginx.add_file("5m", 5'000'000);
+  f.client.set_tls("tasks", p.trust("ca"));
+
+  // Many TLS records: the first 64 KB kept, the rest read.
+  http_result mid = f.one(get(1, nginx.url("/files/100k")));
+  INFO(mid.error);
+  CHECK(mid.code == 200);
+  CHECK(mid.body.size() == 64 * 1024);
+  CHECK(mid.body.substr(0, 64) == std::string(63, 'x') + "\n");
+  CHECK_FALSE(mid.truncated);
+  // Past 4 MB the connection is dropped and the code reported, as truncated.
+  http_result big = f.one(get(2, nginx.url("/files/5m")));
+  INFO(big.error);
+  CHECK(big.code == 200);
+  CHECK(big.truncated);
+  CHECK(big.body.size() == 64 * 1024);
+
+  // nginx closes the idle connection: the next request goes out once, on a new
+  // connection.
+  http_result before = f.one(get(3, nginx.url("/before")));
+  CHECK(before.code == 204);
+  run_until(f.io, [] { return false; }, 2500ms);
+  http_result after = f.one(get(4, nginx.url("/after")));
+  INFO(after.error);
+  CHECK(after.code == 204);
+  std::size_t afters = 0;
+  for (const auto& line : nginx.log_lines()) afters += line.find(" GET /after ") != std::string::npos ? 1 : 0;
+  CHECK(afters == 1);
+  f.client.shutdown();
+}
+
 TEST_CASE("http1_client over TLS: a handshake that never completes times out", "[http1][tls]") {
   // A listener that accepts (the kernel's backlog) and never says a word.
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

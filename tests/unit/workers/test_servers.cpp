@@ -234,7 +234,8 @@ nginx_server::nginx_server(int keepalive_timeout_s, std::optional<nginx_tls> tls
       if (!tls->client_ca.empty())
         conf << "    ssl_verify_client on; ssl_client_certificate " << tls->client_ca << ";\n";
     }
-    conf << "    location / { return 204; } }\n"
+    conf << "    location /files/ { root " << (d / "www").string() << "; }\n"
+         << "    location / { return 204; } }\n"
          << "}\n";
     conf.close();
     proc_ = std::make_unique<child_process>(
@@ -249,6 +250,14 @@ nginx_server::nginx_server(int keepalive_timeout_s, std::optional<nginx_tls> tls
       if (attempt == 3) throw;
     }
   }
+}
+
+void nginx_server::add_file(const std::string& name, std::size_t bytes) const {
+  std::filesystem::create_directories(dir_.path() / "www" / "files");
+  std::ofstream out(dir_.path() / "www" / "files" / name, std::ios::binary | std::ios::trunc);
+  const std::string line = std::string(63, 'x') + "\n";
+  for (std::size_t written = 0; written < bytes; written += line.size())
+    out << line.substr(0, std::min(line.size(), bytes - written));
 }
 
 std::string nginx_server::url(const std::string& path_and_query) const {

@@ -6,7 +6,8 @@
 //    concurrent requests. PHP's built-in server closes every connection after one
 //    response, so it is used where connection reuse does not matter.
 //  - nginx_server: nginx answering 204 to everything, with an access log naming the
-//    connection serial number of each request, to observe keep-alive reuse; over TLS
+//    connection serial number of each request, to observe keep-alive reuse, and files
+//    under /files/ (add_file); over TLS
 //    (nginx_tls) the log also says whether the session was resumed and which client
 //    certificate was presented.
 //  - test_pki: CAs and certificates made by the openssl command line.
@@ -115,6 +116,8 @@ class nginx_server {
                         int keepalive_requests = 100000);
   std::string url(const std::string& path_and_query) const;
   int port() const { return port_; }
+  // A file of `bytes` bytes that nginx serves (200, Content-Length) at /files/<name>.
+  void add_file(const std::string& name, std::size_t bytes) const;
   // Access log lines: "<connection serial> <requests on it> <method> <uri>", over TLS
   // followed by "<'r' if the session was resumed, else '.'> <client certificate subject or
   // '-'>".
