@@ -645,7 +645,12 @@ struct http1_client::impl {
       connection_failed(conn, (final ? "TLS handshake refused: " : "Send failure: ") + text, final);
       return;
     }
-    read_tls(conn);
+    // The answer is not there yet the moment the request has gone: wait for it rather
+    // than try a read that would fail, unless OpenSSL already holds bytes to decrypt.
+    if (SSL_has_pending(conn->ssl))
+      read_tls(conn);
+    else
+      tls_wait(conn, SSL_ERROR_WANT_READ, &impl::read_tls);
   }
 
   void read_tls(const std::shared_ptr<connection>& conn) {
