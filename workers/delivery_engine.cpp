@@ -1,6 +1,6 @@
-// delivery_engine: plain http:// requests on a lean HTTP/1.1 path (http1_client), the
-// rest (https, redirects to follow, credentials) on libcurl multi, both driven by asio on
-// the engine thread and reporting through the same batched flush.
+// delivery_engine: http:// and https:// requests on a lean HTTP/1.1 path (http1_client),
+// the rest (redirects to follow, credentials, non-ASCII URLs) on libcurl multi, both
+// driven by asio on the engine thread and reporting through the same batched flush.
 //
 // The shape is curl's multi-uv.c carried over to asio:
 //  - one curl multi per pool; its socket callback maps each curl socket to a non-owning
@@ -235,6 +235,7 @@ class engine_core {
     if (closing_) return;
     if (fast_) fast_->set_per_host(name, options.per_host);
     if (fast_) fast_->set_egress(name, options.egress);
+    if (fast_) fast_->set_tls(name, options.tls);
     pool* p = pool_for(name);
     if (!p) return;
     p->per_host = options.per_host;

@@ -1,6 +1,10 @@
 // delivery_engine: executes HTTP requests on a thread of its own and reports the
-// responses: plain http:// ones on a lean HTTP/1.1 client (workers/http1_client.hpp),
-// everything else with libcurl. It decides nothing: the broker chooses what to send and when,
+// responses. Which stack takes a request (the same rule for http and https): the lean
+// HTTP/1.1 client (workers/http1_client.hpp; OpenSSL for https) when the request follows
+// no redirects and its URL is ASCII with no credentials - every task and callback on the
+// product's hot path; libcurl otherwise (follow_redirects: curl follows them, http to
+// https included, and refuses a hop from https to http; user:password@ in the URL).
+// RESPQ_DELIVERY_CURL_ONLY=1 in the environment sends everything to curl (comparisons). It decides nothing: the broker chooses what to send and when,
 // and what a response means (retry, dead letter); the engine never retries.
 //
 // Threads: the engine thread owns everything behind the pimpl (its io_context, the curl
@@ -12,9 +16,11 @@
 //
 // Pools: each pool is its own curl multi, so its connection cache and its per-host
 // connection cap belong to one queue. Requests naming an unknown pool create it with
-// default options (no per-host cap). Plain-http requests over a host's cap wait inside
-// the engine, and their timeout starts when they reach curl; https requests over the cap
-// wait in curl (HTTP/2 may multiplex them onto the capped connections), timeout running.
+// default options (no per-host cap). The lean client keeps its own connections per pool,
+// under the same cap. Requests over a host's cap wait inside the engine, their timeout
+// starting when they leave the queue (the lean client's, or for curl's plain http the
+// engine's gate); curl's https requests over the cap wait in curl (HTTP/2 may multiplex
+// them onto the capped connections), timeout running.
 //
 // Egress: every address a request is about to connect to - each address a name resolves
 // to, each redirect hop, callbacks too - is judged by its pool's egress rules first (the
@@ -29,13 +35,15 @@
 // pool's trust (its CA file/dir, else the system store), presenting its client certificate
 // if it has one; a redirect from https goes to https only. A handshake that fails in a way
 // no retry changes (tasks::tls_error_is_final) is reported with `tls_failed` and an error
-// starting "TLS". TLS sessions are shared across pools (curl matches them by host and
-// TLS settings); connections are kept alive per pool.
+// starting "TLS", in the same words on both stacks. On curl, TLS sessions are shared
+// across pools (curl matches them by host and TLS settings); on the lean client, each
+// pool's origin resumes the session its server last issued under the same trust.
+// Connections are kept alive per pool.
 //
 // What every request gets: User-Agent respq/<version> unless the request sets one; only
 // http and https, also across redirects; redirects followed only on request (at most 5);
-// keep-alive reuse; HTTP/2 over TLS where the server offers it (multiplexed); a shared DNS
-// cache; no signals; no "Expect: 100-continue"; TCP_NODELAY. Only the first 64 KB of a
+// keep-alive reuse; HTTP/1.1 on the lean client (its ALPN offers only that), HTTP/2 over
+// TLS on curl where the server offers it (multiplexed); a DNS cache; no signals; no "Expect: 100-continue"; TCP_NODELAY. Only the first 64 KB of a
 // response body are kept; a body past 4 MB ends the transfer early, reported as the HTTP
 // response it is with `truncated` set. The process should ignore SIGPIPE; the engine thread blocks it too.
 //

@@ -12,6 +12,8 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstring>
 
 #include <algorithm>
 #include <array>
@@ -27,6 +29,9 @@
 #include <asio/read.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 namespace respq::workers {
 
@@ -37,15 +42,25 @@ using steady = std::chrono::steady_clock;
 
 constexpr double default_timeout_s = 30;
 constexpr auto dns_ttl = std::chrono::seconds(60);
+constexpr auto tls_context_ttl = std::chrono::minutes(5);
 
 bool iequal(std::string_view a, std::string_view b) {
   return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
-// "http://authority/target": authority up to the first '/', '?' or '#'.
-bool split_url(std::string_view url, std::string_view& authority, std::string_view& target) {
-  if (url.size() < 8 || !iequal(url.substr(0, 7), "http://")) return false;
-  std::string_view rest = url.substr(7);
+// "http://authority/target" or "https://...": authority up to the first '/', '?' or '#'.
+bool split_url(std::string_view url, bool& tls, std::string_view& authority, std::string_view& target) {
+  std::size_t skip = 0;
+  if (url.size() > 8 && iequal(url.substr(0, 8), "https://")) {
+    tls = true;
+    skip = 8;
+  } else if (url.size() > 7 && iequal(url.substr(0, 7), "http://")) {
+    tls = false;
+    skip = 7;
+  } else {
+    return false;
+  }
+  std::string_view rest = url.substr(skip);
   std::size_t end = rest.find_first_of("/?#");
   authority = rest.substr(0, end);
   target = end == std::string_view::npos ? std::string_view() : rest.substr(end);
@@ -61,6 +76,87 @@ tasks::ip_address to_ip(const asio::ip::address& a) {
 void append_header_value(std::string& out, std::string_view v) {
   // Header values never carry line breaks: a CR or LF would start a header of its own.
   for (char ch : v) out += (ch == '\r' || ch == '\n') ? ' ' : ch;
+}
+
+// What OpenSSL says went wrong with the last TLS call (`ssl_error` from SSL_get_error,
+// `sys_errno` the errno right after it), in OpenSSL's own words as curl quotes them
+// ("error:0A000418:SSL routines::tlsv1 alert unknown ca"). Clears the error queue.
+std::string tls_error_text(int ssl_error, int sys_errno) {
+  std::string text;
+  if (unsigned long code = ERR_get_error(); code != 0) {
+    char buf[256];
+    ERR_error_string_n(code, buf, sizeof buf);
+    text = buf;
+  } else if (ssl_error == SSL_ERROR_SYSCALL) {
+    text = sys_errno != 0 ? std::strerror(sys_errno) : "connection closed by the peer";
+  } else if (ssl_error == SSL_ERROR_ZERO_RETURN) {
+    text = "connection closed by the peer";
+  } else {
+    text = "TLS error " + std::to_string(ssl_error);
+  }
+  ERR_clear_error();
+  return text;
+}
+
+// A TLS context for one trust (tls_trust.hpp): TLS 1.2 or newer, the peer always
+// verified (chain here; host name or IP address per connection), the trust's CAs or the
+// system store, its client certificate, ALPN offering HTTP/1.1 only, sessions kept by
+// the client for resumption (new_session is called with each one the server issues).
+// Null and `error` set when a file can't be used.
+SSL_CTX* make_tls_context(const tasks::tls_trust* trust, int (*new_session)(SSL*, SSL_SESSION*), std::string& error) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  auto fail = [&](std::string what) {
+    error = std::move(what);
+    if (unsigned long code = ERR_peek_error(); code != 0) {
+      char buf[256];
+      ERR_error_string_n(code, buf, sizeof buf);
+      error += ": ";
+      error += buf;
+    }
+    ERR_clear_error();
+    if (ctx) SSL_CTX_free(ctx);
+    return nullptr;
+  };
+  if (!ctx) return fail("can't create a TLS context");
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  // Read what the socket has in one recv, not a record header and then its body: safe
+  // because SSL_read is always called until it wants more before waiting on the socket.
+  SSL_CTX_set_read_ahead(ctx, 1);
+  if (!trust || trust->system_store()) {
+    if (SSL_CTX_set_default_verify_paths(ctx) != 1) return fail("can't load the system CA store");
+  } else {
+    const char* file = trust->ca_file.empty() ? nullptr : trust->ca_file.c_str();
+    const char* dir = trust->ca_dir.empty() ? nullptr : trust->ca_dir.c_str();
+    if (SSL_CTX_load_verify_locations(ctx, file, dir) != 1)
+      return fail("error setting certificate verify locations: CAfile: " + (file ? trust->ca_file : "none") +
+                  " CApath: " + (dir ? trust->ca_dir : "none"));
+  }
+  if (trust && !trust->client_cert.empty()) {
+    if (SSL_CTX_use_certificate_chain_file(ctx, trust->client_cert.c_str()) != 1)
+      return fail("unable to use client certificate '" + trust->client_cert + "'");
+    if (SSL_CTX_use_PrivateKey_file(ctx, trust->client_key.c_str(), SSL_FILETYPE_PEM) != 1)
+      return fail("unable to set private key file '" + trust->client_key + "'");
+    if (SSL_CTX_check_private_key(ctx) != 1) return fail("'" + trust->client_key + "' is not the key of '" + trust->client_cert + "'");
+  }
+  static const unsigned char alpn[] = "\x08http/1.1";
+  SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(ctx, new_session);
+  return ctx;
+}
+
+// The key of a trust in the context cache.
+std::string trust_key(const tasks::tls_trust* t) {
+  if (!t || (t->system_store() && t->client_cert.empty())) return {};
+  std::string k = t->ca_file;
+  for (const std::string* part : {&t->ca_dir, &t->client_cert, &t->client_key}) {
+    k += '\0';
+    k += *part;
+  }
+  return k;
 }
 
 }  // namespace
@@ -82,7 +178,16 @@ struct http1_client::impl {
 
   struct connection : std::enable_shared_from_this<connection> {
     explicit connection(asio::io_context& io) : sock(io) {}
+    ~connection() {
+      if (ssl) SSL_free(ssl);
+    }
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
     tcp::socket sock;
+    SSL* ssl = nullptr;            // https: OpenSSL on the socket's fd (it never closes it)
+    std::uint64_t tls_serial = 0;  // the TLS context it was made with (see tls_entry)
+    std::size_t written = 0;       // https: bytes of the request written so far
+    bool tls_up = false;           // https: handshake done, no fatal TLS error since
     host_pool* pool = nullptr;
     std::shared_ptr<exchange> ex;
     std::array<char, 16 * 1024> rbuf;
@@ -96,8 +201,19 @@ struct http1_client::impl {
   };
 
   struct host_pool {
+    host_pool() = default;
+    ~host_pool() {
+      if (session) SSL_SESSION_free(session);
+    }
+    host_pool(const host_pool&) = delete;
+    host_pool& operator=(const host_pool&) = delete;
     std::string name;  // delivery pool
     std::string host, port, host_header;
+    bool tls = false;      // https
+    bool ip_host = false;  // the host is an IP address: verified against IP SANs, no SNI
+    std::shared_ptr<const tasks::tls_trust> trust;  // https: null is the system store
+    SSL_SESSION* session = nullptr;  // the last TLS session the server issued, to resume
+    std::uint64_t session_serial = 0;  // the TLS context it belongs to
     unsigned cap = 0;
     unsigned open = 0;
     std::shared_ptr<const tasks::egress_rules> egress;  // null: the default policy
@@ -114,6 +230,12 @@ struct http1_client::impl {
       : io(io_), user_agent(std::move(ua)), done(std::move(d)), idle_limit(idle), reaper(io_) {
     arm_reaper();
   }
+  ~impl() {
+    for (auto& [key, e] : tls_contexts)
+      if (e.ctx) SSL_CTX_free(e.ctx);
+  }
+  impl(const impl&) = delete;
+  impl& operator=(const impl&) = delete;
 
   asio::io_context& io;
   std::string user_agent;
@@ -122,22 +244,35 @@ struct http1_client::impl {
   std::unordered_map<std::string, std::unique_ptr<host_pool>> pools;  // pool + '\n' + authority
   std::unordered_map<std::string, unsigned> caps;                     // per delivery pool
   std::unordered_map<std::string, std::shared_ptr<const tasks::egress_rules>> egress;  // per delivery pool
+  std::unordered_map<std::string, std::shared_ptr<const tasks::tls_trust>> trusts;  // per delivery pool
+  // TLS contexts by trust (trust_key): loading CAs and a client certificate is done once
+  // per context, not per connection; a context is made anew after tls_context_ttl so
+  // files replaced on disk are read again (a connection keeps the context it started with).
+  struct tls_entry {
+    SSL_CTX* ctx = nullptr;
+    std::uint64_t serial = 0;  // unique per context made: sessions are matched by it
+    steady::time_point made;
+  };
+  std::unordered_map<std::string, tls_entry> tls_contexts;
+  std::uint64_t tls_serial = 0;
   std::size_t in_flight = 0;
   asio::steady_timer reaper;
   bool stopped = false;
 
-  host_pool& pool_for(const std::string& name, std::string_view authority) {
+  host_pool& pool_for(const std::string& name, bool tls, std::string_view authority) {
     std::string key;
-    key.reserve(name.size() + authority.size() + 1);
+    key.reserve(name.size() + authority.size() + 3);
     key += name;
-    key += '\n';
+    key += tls ? "\ns\n" : "\n\n";
     key += authority;
     auto it = pools.find(key);
     if (it != pools.end()) return *it->second;
     auto hp = std::make_unique<host_pool>();
     hp->name = name;
     hp->host_header = std::string(authority);
-    std::string_view host = authority, port = "80";
+    hp->tls = tls;
+    const std::string_view default_port = tls ? "443" : "80";
+    std::string_view host = authority, port = default_port;
     if (!authority.empty() && authority.front() == '[') {
       auto close = authority.find(']');
       host = authority.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1);
@@ -147,11 +282,12 @@ struct http1_client::impl {
       host = authority.substr(0, colon);
       port = authority.substr(colon + 1);
     }
-    if (port.empty()) port = "80";
+    if (port.empty()) port = default_port;
     hp->host = std::string(host);
     hp->port = std::string(port);
     asio::error_code ec;
     auto addr = asio::ip::make_address(hp->host, ec);
+    hp->ip_host = !ec;
     unsigned short p = 0;
     auto [ptr, perr] = std::from_chars(hp->port.data(), hp->port.data() + hp->port.size(), p);
     if (!ec && perr == std::errc() && ptr == hp->port.data() + hp->port.size()) {
@@ -160,6 +296,7 @@ struct http1_client::impl {
     }
     if (auto c = caps.find(name); c != caps.end()) hp->cap = c->second;
     if (auto e = egress.find(name); e != egress.end()) hp->egress = e->second;
+    if (auto t = trusts.find(name); t != trusts.end()) hp->trust = t->second;
     return *pools.emplace(std::move(key), std::move(hp)).first->second;
   }
 
@@ -212,8 +349,9 @@ struct http1_client::impl {
     ex->req = std::move(r);
     ex->start = steady::now();
     std::string_view authority, target;
-    split_url(ex->req.url, authority, target);
-    host_pool& hp = pool_for(ex->req.pool, authority);
+    bool tls = false;
+    split_url(ex->req.url, tls, authority, target);
+    host_pool& hp = pool_for(ex->req.pool, tls, authority);
     ex->pool = &hp;
     build_wire(*ex, target);
     ++in_flight;
@@ -359,8 +497,191 @@ struct http1_client::impl {
       }
       asio::error_code ignored;
       conn->sock.set_option(tcp::no_delay(true), ignored);
-      write_request(conn);
+      if (conn->pool->tls)
+        start_tls(conn);
+      else
+        write_request(conn);
     });
+  }
+
+  // ---- https: OpenSSL straight on the non-blocking socket, driven by asio's readiness
+  // waits (as the tls-port does on the server side); no buffer copies beyond OpenSSL's.
+
+  // The pool's TLS context, made or remade as needed; null with `error` set when its files
+  // can't be used.
+  SSL_CTX* tls_context(const host_pool& hp, std::uint64_t& serial, std::string& error) {
+    tls_entry& e = tls_contexts[trust_key(hp.trust.get())];
+    if (e.ctx && steady::now() - e.made > tls_context_ttl) {
+      SSL_CTX_free(e.ctx);  // connections made with it hold their own reference
+      e.ctx = nullptr;
+    }
+    if (!e.ctx) {
+      e.ctx = make_tls_context(hp.trust.get(), &impl::on_new_session, error);
+      if (!e.ctx) return nullptr;
+      e.made = steady::now();
+      e.serial = ++tls_serial;
+    }
+    serial = e.serial;
+    return e.ctx;
+  }
+
+  // OpenSSL hands over a session the server issued (TLS 1.3: after the handshake, as a
+  // ticket): the origin keeps the newest, for its next new connection to resume.
+  static int on_new_session(SSL* ssl, SSL_SESSION* session) {
+    auto* c = static_cast<connection*>(SSL_get_app_data(ssl));
+    if (!c || c->closed) return 0;
+    host_pool& hp = *c->pool;
+    if (hp.session) SSL_SESSION_free(hp.session);
+    hp.session = session;
+    hp.session_serial = c->tls_serial;
+    return 1;  // the reference is ours now
+  }
+
+  void start_tls(const std::shared_ptr<connection>& conn) {
+    host_pool& hp = *conn->pool;
+    std::string error;
+    SSL_CTX* ctx = tls_context(hp, conn->tls_serial, error);
+    SSL* ssl = ctx ? SSL_new(ctx) : nullptr;
+    if (!ssl) {
+      if (error.empty()) error = tls_error_text(SSL_ERROR_SSL, 0);
+      auto carried = conn->ex;
+      close(*conn);
+      if (carried && !carried->done) fail(*carried, "TLS configuration refused: " + error, false, false, true);
+      pump(hp);
+      return;
+    }
+    conn->ssl = ssl;
+    SSL_set_fd(ssl, static_cast<int>(conn->sock.native_handle()));
+    SSL_set_connect_state(ssl);
+    SSL_set_app_data(ssl, conn.get());
+    if (hp.ip_host) {
+      // An address is verified against the certificate's IP SANs; SNI carries names only.
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), hp.host.c_str());
+    } else {
+      SSL_set_tlsext_host_name(ssl, hp.host.c_str());
+      SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      SSL_set1_host(ssl, hp.host.c_str());
+    }
+    // Resume only a session made under the same context: same trust, same client
+    // certificate, already verified for this very origin.
+    if (hp.session && hp.session_serial == conn->tls_serial) SSL_set_session(ssl, hp.session);
+    handshake(conn);
+  }
+
+  // Waits until the socket is ready for what OpenSSL asked (SSL_ERROR_WANT_READ or _WRITE),
+  // then calls `next` again.
+  void tls_wait(const std::shared_ptr<connection>& conn, int ssl_error, void (impl::*next)(const std::shared_ptr<connection>&)) {
+    const auto what = ssl_error == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write : tcp::socket::wait_read;
+    conn->sock.async_wait(what, [this, conn, next](const asio::error_code& ec) {
+      if (conn->closed) return;
+      if (ec) {
+        connection_failed(conn, "Recv failure: " + ec.message());
+        return;
+      }
+      (this->*next)(conn);
+    });
+  }
+
+  void handshake(const std::shared_ptr<connection>& conn) {
+    ERR_clear_error();
+    const int r = SSL_do_handshake(conn->ssl);
+    if (r == 1) {
+      conn->tls_up = true;
+      write_request(conn);
+      return;
+    }
+    const int e = SSL_get_error(conn->ssl, r);
+    const int sys_errno = errno;
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+      tls_wait(conn, e, &impl::handshake);
+      return;
+    }
+    // The same words as the curl path, so reasons read alike whichever path went.
+    const host_pool& hp = *conn->pool;
+    std::string error;
+    bool final = true;
+    const long verified = SSL_get_verify_result(conn->ssl);
+    if (verified == X509_V_ERR_HOSTNAME_MISMATCH || verified == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+      ERR_clear_error();
+      error = "TLS peer verification failed: SSL: no alternative certificate subject name matches target host name '" +
+              hp.host + "'";
+    } else if (verified != X509_V_OK) {
+      ERR_clear_error();
+      error = std::string("TLS peer verification failed: SSL certificate problem: ") + X509_verify_cert_error_string(verified);
+    } else {
+      std::string text = tls_error_text(e, sys_errno);
+      final = tasks::tls_error_is_final(text);
+      if (final)
+        error = "TLS handshake refused: " + text;
+      else
+        error = "OpenSSL SSL_connect: " + text + " in connection to " + hp.host + ":" + hp.port;
+    }
+    auto carried = conn->ex;
+    host_pool& p = *conn->pool;
+    close(*conn);
+    if (carried && !carried->done) fail(*carried, std::move(error), false, false, final);
+    pump(p);
+  }
+
+  void write_tls(const std::shared_ptr<connection>& conn) {
+    const std::string& w = conn->ex->wire;
+    while (conn->written < w.size()) {
+      ERR_clear_error();
+      const int n = SSL_write(conn->ssl, w.data() + conn->written,
+                              static_cast<int>(std::min<std::size_t>(w.size() - conn->written, INT_MAX)));
+      if (n > 0) {
+        conn->written += static_cast<std::size_t>(n);
+        continue;
+      }
+      const int e = SSL_get_error(conn->ssl, n);
+      const int sys_errno = errno;
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        tls_wait(conn, e, &impl::write_tls);
+        return;
+      }
+      conn->tls_up = false;
+      std::string text = tls_error_text(e, sys_errno);
+      const bool final = tasks::tls_error_is_final(text);
+      connection_failed(conn, (final ? "TLS handshake refused: " : "Send failure: ") + text, final);
+      return;
+    }
+    // The answer is not there yet the moment the request has gone: wait for it rather
+    // than try a read that would fail, unless OpenSSL already holds bytes to decrypt.
+    if (SSL_has_pending(conn->ssl))
+      read_tls(conn);
+    else
+      tls_wait(conn, SSL_ERROR_WANT_READ, &impl::read_tls);
+  }
+
+  void read_tls(const std::shared_ptr<connection>& conn) {
+    for (;;) {
+      ERR_clear_error();
+      const int n = SSL_read(conn->ssl, conn->rbuf.data(), static_cast<int>(conn->rbuf.size()));
+      if (n > 0) {
+        conn->received += static_cast<std::size_t>(n);
+        if (!parse(conn, std::string_view(conn->rbuf.data(), static_cast<std::size_t>(n)))) return;
+        continue;
+      }
+      const int e = SSL_get_error(conn->ssl, n);
+      const int sys_errno = errno;
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        tls_wait(conn, e, &impl::read_tls);
+        return;
+      }
+      if (e == SSL_ERROR_ZERO_RETURN) {
+        // close_notify, or (SSL_OP_IGNORE_UNEXPECTED_EOF) a plain close, as most servers do.
+        ERR_clear_error();
+        at_eof(conn);
+        return;
+      }
+      // TLS 1.3: a server that refuses the client certificate says so after the
+      // handshake, as an alert read here.
+      conn->tls_up = false;
+      std::string text = tls_error_text(e, sys_errno);
+      const bool final = tasks::tls_error_is_final(text);
+      connection_failed(conn, (final ? "TLS handshake refused: " : "Recv failure: ") + text, final);
+      return;
+    }
   }
 
   void start_exchange(const std::shared_ptr<connection>& conn, const std::shared_ptr<exchange>& ex) {
@@ -372,6 +693,11 @@ struct http1_client::impl {
   void write_request(const std::shared_ptr<connection>& conn) {
     conn->parser.begin(conn->ex->req.method == "HEAD");
     conn->received = 0;
+    if (conn->ssl) {
+      conn->written = 0;
+      write_tls(conn);
+      return;
+    }
     asio::async_write(conn->sock, asio::buffer(conn->ex->wire), [this, conn](const asio::error_code& ec, std::size_t) {
       if (conn->closed) return;
       if (ec) {
@@ -390,22 +716,27 @@ struct http1_client::impl {
           connection_failed(conn, "Recv failure: " + ec.message());
           return;
         }
-        // The server closed: the end of a body read to the close, or a cut response.
-        if (conn->parser.finish() == http1_response_parser::status::complete)
-          complete(conn, false);
-        else
-          connection_failed(conn, std::string(conn->parser.error()));
+        at_eof(conn);
         return;
       }
       conn->received += n;
-      parse(conn, std::string_view(conn->rbuf.data(), n));
+      if (parse(conn, std::string_view(conn->rbuf.data(), n))) read_more(conn);
     });
   }
 
-  // Hands what has arrived to the parser; reads more, completes, or fails the exchange.
-  // Bytes go to the parser straight from the read buffer; only a partial line it leaves
-  // (at most its line limit) is kept for the next read.
-  void parse(const std::shared_ptr<connection>& conn, std::string_view fresh) {
+  // The server closed: the end of a body read to the close, or a cut response.
+  void at_eof(const std::shared_ptr<connection>& conn) {
+    if (conn->parser.finish() == http1_response_parser::status::complete)
+      complete(conn, false);
+    else
+      connection_failed(conn, std::string(conn->parser.error()));
+  }
+
+  // Hands what has arrived to the parser; completes or fails the exchange, or returns true
+  // when more is needed (the caller reads on). Bytes go to the parser straight from the
+  // read buffer; only a partial line it leaves (at most its line limit) is kept for the
+  // next read.
+  bool parse(const std::shared_ptr<connection>& conn, std::string_view fresh) {
     connection& c = *conn;
     http1_response_parser::status st;
     if (c.in.empty()) {
@@ -419,17 +750,17 @@ struct http1_client::impl {
     }
     switch (st) {
       case http1_response_parser::status::need_more:
-        read_more(conn);
-        return;
+        return true;
       case http1_response_parser::status::complete:
         // Bytes after the response on a keep-alive connection: nothing was asked for
         // them, so the connection is not trusted with another request.
-        complete(conn, c.parser.keep_alive() && c.in.empty());
-        return;
+        complete(conn, c.parser.keep_alive() && c.in.empty() && !(c.ssl && SSL_has_pending(c.ssl)));
+        return false;
       case http1_response_parser::status::error:
         connection_failed(conn, std::string(c.parser.error()));
-        return;
+        return false;
     }
+    return false;
   }
 
   void complete(const std::shared_ptr<connection>& conn, bool reusable) {
@@ -457,10 +788,11 @@ struct http1_client::impl {
     pump(hp);
   }
 
-  void connection_failed(const std::shared_ptr<connection>& conn, std::string error) {
+  // tls_final: the TLS layer refused (tasks::tls_error_is_final); reported as tls_failed.
+  void connection_failed(const std::shared_ptr<connection>& conn, std::string error, bool tls_final = false) {
     auto ex = conn->ex;
     host_pool& hp = *conn->pool;
-    const bool stale = conn->served > 0 && conn->received == 0;
+    const bool stale = conn->served > 0 && conn->received == 0 && !tls_final;
     close(*conn);
     if (ex && !ex->done) {
       if (stale && !ex->retried) {
@@ -470,7 +802,7 @@ struct http1_client::impl {
         ex->conn = nullptr;
         hp.waiting.push_front(ex);
       } else {
-        fail(*ex, std::move(error), false);
+        fail(*ex, std::move(error), false, false, tls_final);
       }
     }
     pump(hp);
@@ -479,6 +811,13 @@ struct http1_client::impl {
   void close(connection& c) {
     if (c.closed) return;
     c.closed = true;
+    if (c.ssl && c.tls_up) {
+      // close_notify, best effort and without waiting: a session OpenSSL sees end
+      // without it is marked not resumable.
+      ERR_clear_error();
+      SSL_shutdown(c.ssl);
+      ERR_clear_error();
+    }
     asio::error_code ignored;
     c.sock.close(ignored);
     if (c.ex) c.ex->conn = nullptr;
@@ -503,12 +842,13 @@ struct http1_client::impl {
     pump(hp);
   }
 
-  void fail(exchange& ex, std::string error, bool timed_out, bool egress_denied = false) {
+  void fail(exchange& ex, std::string error, bool timed_out, bool egress_denied = false, bool tls_failed = false) {
     http_result res;
     res.ticket = ex.req.ticket;
     res.error = std::move(error);
     res.timed_out = timed_out;
     res.egress_denied = egress_denied;
+    res.tls_failed = tls_failed;
     res.duration_ms = std::chrono::duration<double, std::milli>(steady::now() - ex.start).count();
     finish(ex, std::move(res));
   }
@@ -571,7 +911,8 @@ http1_client::~http1_client() { impl_->shutdown(); }
 bool http1_client::eligible(const http_request& r) {
   if (r.follow_redirects) return false;
   std::string_view authority, target;
-  if (!split_url(r.url, authority, target)) return false;
+  bool tls = false;
+  if (!split_url(r.url, tls, authority, target)) return false;
   if (authority.find('@') != std::string_view::npos) return false;  // credentials: curl
   for (unsigned char ch : r.url)
     if (ch <= 0x20 || ch >= 0x7f) return false;
@@ -603,6 +944,26 @@ void http1_client::set_egress(const std::string& pool, std::shared_ptr<const tas
     hp->egress = rules;
   }
   impl_->egress[pool] = std::move(rules);
+}
+
+void http1_client::set_tls(const std::string& pool, std::shared_ptr<const tasks::tls_trust> trust) {
+  auto same = [](const std::shared_ptr<const tasks::tls_trust>& a, const std::shared_ptr<const tasks::tls_trust>& b) {
+    static const tasks::tls_trust none;
+    return (a ? *a : none) == (b ? *b : none);
+  };
+  for (auto& [key, hp] : impl_->pools) {
+    if (hp->name != pool || !hp->tls) continue;
+    if (!same(hp->trust, trust)) {
+      // Idle connections were verified (and present a certificate) under the old trust;
+      // its sessions must not be resumed under the new one.
+      for (auto& c : hp->idle) impl_->close(*c);
+      hp->idle.clear();
+      if (hp->session) SSL_SESSION_free(hp->session);
+      hp->session = nullptr;
+    }
+    hp->trust = trust;
+  }
+  impl_->trusts[pool] = std::move(trust);
 }
 
 void http1_client::submit(http_request&& r) { impl_->submit(std::move(r)); }

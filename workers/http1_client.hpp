@@ -1,14 +1,27 @@
-// http1_client: the delivery engine's fast path for plain http:// requests. A lean
+// http1_client: the delivery engine's fast path for http:// and https:// requests. A lean
 // HTTP/1.1 client on the engine thread's io_context: keep-alive connections pooled per
-// (delivery pool, origin) under the pool's per-host cap, one request per connection at a
-// time, responses parsed by http1_response_parser (the framing rules and limits are
-// there) straight from the read buffer.
+// (delivery pool, scheme, origin) under the pool's per-host cap, one request per
+// connection at a time, responses parsed by http1_response_parser (the framing rules and
+// limits are there) straight from the read buffer.
 //
 // Why it exists: on the product's hot path (many small requests to one endpoint) curl
 // spends most of the CPU per request on its own machinery (connection cache search,
 // header formatting and parsing, poll() calls, easy-handle setup); this path does one
-// write and usually one read per request. Everything else - https, redirects to follow,
-// credentials in the URL - stays with curl, which the engine routes there.
+// write and usually one read per request. Everything else - redirects to follow,
+// credentials in the URL, non-ASCII URLs - stays with curl, which the engine routes there.
+//
+// https: OpenSSL directly on the connection's non-blocking socket, driven by asio's
+// readiness waits. The rules are the curl path's: TLS 1.2 or newer; the peer always
+// verified, its chain against the pool's trust (set_tls: its CA file/dir, else the system
+// store) and its name against the URL's host (a DNS name also sent as SNI; an IP address
+// checked against the certificate's IP SANs); the pool's client certificate presented
+// when it has one; ALPN offers HTTP/1.1 only. A handshake that fails in a way no retry
+// changes (a certificate that does not verify, tasks::tls_error_is_final) is reported with
+// `tls_failed` and the curl path's words ("TLS peer verification failed: ...", "TLS
+// handshake refused: ..."), so is a refusal alert read after a TLS 1.3 handshake.
+// Sessions are resumed per origin (the newest one the server issued, only under the TLS
+// context it was made with). TLS contexts (CAs and client certificate loaded) are shared by
+// pools with the same trust and made anew every 5 minutes, so replaced files are read.
 //
 // Thread: everything here runs on the engine thread; nothing is locked. Included only by
 // delivery_engine.cpp (it pulls in asio).
@@ -37,6 +50,7 @@
 
 #include "tasks/egress.hpp"
 #include "tasks/http_request.hpp"
+#include "tasks/tls_trust.hpp"
 
 namespace respq::workers {
 
@@ -56,8 +70,8 @@ class http1_client {
   http1_client(const http1_client&) = delete;
   http1_client& operator=(const http1_client&) = delete;
 
-  // True when r can take this path: an http:// URL without credentials, and no
-  // redirects to follow.
+  // True when r can take this path: an http:// or https:// URL without credentials, and
+  // no redirects to follow.
   static bool eligible(const http_request& r);
 
   // Connections per origin for a delivery pool (0: no cap). Applies to new connections.
@@ -66,6 +80,10 @@ class http1_client {
   // address is judged right before connect(); idle connections opened under other rules
   // are closed.
   void set_egress(const std::string& pool, std::shared_ptr<const tasks::egress_rules> rules);
+  // What a delivery pool's https connections trust and present (null: the system store,
+  // no client certificate). Idle connections made under other trust are closed, and its
+  // TLS sessions are not resumed.
+  void set_tls(const std::string& pool, std::shared_ptr<const tasks::tls_trust> trust);
   void submit(http_request&& r);
   // Closes every connection; requests not finished get no result.
   void shutdown();

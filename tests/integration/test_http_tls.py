@@ -5,6 +5,10 @@ the endpoint asks for one, and never downgrade: a certificate that does not veri
 name that does not match, or a client certificate the endpoint refuses (or lacks) makes a
 dead letter at the first attempt with a reason starting `TLS`, not a retry loop.
 
+https tasks and callbacks that follow no redirects go over the lean HTTP/1.1 client (its
+ALPN offers only HTTP/1.1, its keep-alive connections are reused, its sessions resumed);
+tasks with follow_redirects go over curl. The rules above hold on both.
+
 Everything is made here: a CA, a second CA nobody trusts, server certificates for 127.0.0.1,
 a client CA and a client certificate, all by the openssl command line, and https listeners
 on loopback (Python's ssl module; one requires a client certificate).
@@ -52,13 +56,17 @@ class HttpsSink:
     client_ca, a client certificate signed by it is required. Records requests (with the
     client certificate's CN) and counts completed handshakes."""
 
-    def __init__(self, pki, cert, client_ca=None, tls12=False):
+    def __init__(self, pki, cert, client_ca=None, tls12=False, alpn=None):
         self.port = free_port()
         self.requests = []
         self.handshakes = 0
+        self.alpn = []     # the protocol ALPN chose, per handshake
+        self.resumed = []  # whether the session was resumed, per handshake
         self.lock = threading.Lock()
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(pki.path(f"{cert}.crt"), pki.path(f"{cert}.key"))
+        if alpn:
+            ctx.set_alpn_protocols(alpn)
         if tls12:
             ctx.maximum_version = ssl.TLSVersion.TLSv1_2
         if client_ca:
@@ -84,6 +92,9 @@ class HttpsSink:
                     self.send_header("Location", self.path.split("to=", 1)[1])
                 else:
                     self.send_response(200)
+                if self.path.startswith("/close"):
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -117,6 +128,8 @@ class HttpsSink:
                     return
                 with sink.lock:
                     sink.handshakes += 1
+                    sink.alpn.append(request.selected_alpn_protocol())
+                    sink.resumed.append(request.session_reused)
                 super().process_request_thread(request, client_address)
 
         self.server = Server(("127.0.0.1", self.port), Handler)
@@ -141,8 +154,8 @@ class Servers:
         self.sinks = []
         self.respqs = []
 
-    def sink(self, cert="server", client_ca=None, tls12=False):
-        s = HttpsSink(self.pki, cert, client_ca, tls12)
+    def sink(self, cert="server", client_ca=None, tls12=False, alpn=None):
+        s = HttpsSink(self.pki, cert, client_ca, tls12, alpn)
         self.sinks.append(s)
         return s
 
@@ -313,6 +326,56 @@ def test_mtls_with_client_cert_works_and_without_fails(s):
     assert_tls_dead(dead_one(c, "without-cert-12"), "TLS handshake refused")
     assert strict12.got("/with12")[0]["client_cn"] == "respq-client-7"
     assert not strict.got("/without") and not strict12.got("/wrong") and not strict12.got("/without12")
+
+
+# ---- the lean client -------------------------------------------------------------------
+
+def test_https_goes_over_kept_alive_http11_connections_and_resumes_sessions(s):
+    # The endpoint offers h2 first: a client that offered h2 would get it (and this
+    # HTTP/1.1 server could not answer it). Only HTTP/1.1 is offered, on few connections.
+    sink = s.sink("server", alpn=["h2", "http/1.1"])
+    r = s.respq("--tls-ca-cert-file", s.pki.path("ca.crt"), "--http-queue", "tasks", "per-host", "2", "retries", "0",
+                "--http-queue", "closing", "per-host", "1", "retries", "0")
+    n = 60
+    with Outcomes(r) as out:
+        for i in range(n):
+            push(r, {"url": sink.url(f"/k?i={i}"), "id": f"k{i}", "callback": sink.url(f"/cb?i={i}")})
+        for i in range(n):
+            out.wait(id=f"k{i}", status="delivered")
+    wait_until(lambda: len([q for q in sink.requests if q["path"].startswith("/cb")]) == n, what="the callbacks")
+    with sink.lock:
+        alpn, handshakes = list(sink.alpn), sink.handshakes
+    assert alpn and set(alpn) == {"http/1.1"}, alpn
+    # Two connections for the tasks (per-host 2) and up to two for the callbacks (their
+    # own pool): 120 requests over at most 4 handshakes.
+    assert handshakes <= 4, f"{handshakes} handshakes for {2 * n} requests"
+
+    # A server that closes after each response: every request a new connection, each
+    # after the first resuming the session the server issued on the one before (a queue
+    # of its own: no connection of the first part is reused).
+    with Outcomes(r, "closing") as out:
+        for i in range(4):
+            push(r, {"url": sink.url(f"/close?i={i}"), "id": f"c{i}"}, queue="closing")
+            out.wait(id=f"c{i}", status="delivered")
+    with sink.lock:
+        resumed = sink.resumed[-4:]
+        handshakes_after = sink.handshakes
+    assert handshakes_after == handshakes + 4, (handshakes, handshakes_after)
+    assert resumed[1:] == [True, True, True], resumed
+
+
+def test_an_https_address_the_egress_policy_denies_is_never_dialled(s):
+    sink = s.sink("server")
+    r = s.respq("--tls-ca-cert-file", s.pki.path("ca.crt"), "--egress-policy", "public",
+                "--http-queue", "tasks", "retries", "3")
+    c = r.client()
+    with Outcomes(r) as out:
+        push(r, {"url": sink.url("/denied"), "id": "denied"})
+        o = out.wait(id="denied", status="dead")
+    assert o["attempts"] == 1, o
+    d = dead_one(c, "denied")
+    assert d["reason"].startswith("egress denied") and "127.0.0.1" in d["reason"], d
+    assert sink.handshakes == 0 and not sink.requests, "nothing reached the denied address"
 
 
 # ---- settings -----------------------------------------------------------------------------

@@ -188,7 +188,27 @@ std::string php_server::url(const std::string& path_and_query) const {
   return "http://127.0.0.1:" + std::to_string(port_) + path_and_query;
 }
 
-nginx_server::nginx_server(int keepalive_timeout_s) {
+void test_pki::openssl(const std::string& args) {
+  const std::string cmd = "cd '" + dir_.path().string() + "' && openssl " + args + " >>openssl.log 2>&1";
+  if (std::system(cmd.c_str()) != 0)
+    throw std::runtime_error("openssl " + args + " failed: " + read_file(dir_.path() / "openssl.log"));
+}
+
+void test_pki::make_ca(const std::string& name) {
+  openssl("req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " + name + ".key -out " + name +
+          ".crt -days 2 -subj '/CN=respq test " + name + "'");
+}
+
+void test_pki::sign(const std::string& name, const std::string& ca, const std::string& subject, const std::string& ext) {
+  openssl("req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " + name + ".key -out " + name +
+          ".csr -subj '" + subject + "'");
+  std::ofstream(dir_.path() / (name + ".ext")) << ext << "\n";
+  openssl("x509 -req -in " + name + ".csr -CA " + ca + ".crt -CAkey " + ca + ".key -CAcreateserial -out " + name +
+          ".crt -days 2 -extfile " + name + ".ext");
+}
+
+nginx_server::nginx_server(int keepalive_timeout_s, std::optional<nginx_tls> tls, int keepalive_requests)
+    : tls_(tls.has_value()) {
   const auto& d = dir_.path();
   for (int attempt = 0;; ++attempt) {
     port_ = free_loopback_port();
@@ -203,11 +223,19 @@ nginx_server::nginx_server(int keepalive_timeout_s) {
          << "  fastcgi_temp_path " << (d / "fastcgi").string() << ";\n"
          << "  uwsgi_temp_path " << (d / "uwsgi").string() << ";\n"
          << "  scgi_temp_path " << (d / "scgi").string() << ";\n"
-         << "  log_format conn '$connection $connection_requests $request_method $request_uri';\n"
+         << "  log_format conn '$connection $connection_requests $request_method $request_uri"
+         << (tls ? " $ssl_session_reused $ssl_client_s_dn" : "") << "';\n"
          << "  access_log " << (d / "access.log").string() << " conn;\n"
-         << "  keepalive_requests 100000;\n"
+         << "  keepalive_requests " << keepalive_requests << ";\n"
          << "  keepalive_timeout " << keepalive_timeout_s << "s;\n"
-         << "  server { listen 127.0.0.1:" << port_ << "; location / { return 204; } }\n"
+         << "  server { listen 127.0.0.1:" << port_ << (tls ? " ssl" : "") << ";\n";
+    if (tls) {
+      conf << "    ssl_certificate " << tls->cert << "; ssl_certificate_key " << tls->key << ";\n";
+      if (!tls->client_ca.empty())
+        conf << "    ssl_verify_client on; ssl_client_certificate " << tls->client_ca << ";\n";
+    }
+    conf << "    location /files/ { root " << (d / "www").string() << "; }\n"
+         << "    location / { return 204; } }\n"
          << "}\n";
     conf.close();
     proc_ = std::make_unique<child_process>(
@@ -224,8 +252,16 @@ nginx_server::nginx_server(int keepalive_timeout_s) {
   }
 }
 
+void nginx_server::add_file(const std::string& name, std::size_t bytes) const {
+  std::filesystem::create_directories(dir_.path() / "www" / "files");
+  std::ofstream out(dir_.path() / "www" / "files" / name, std::ios::binary | std::ios::trunc);
+  const std::string line = std::string(63, 'x') + "\n";
+  for (std::size_t written = 0; written < bytes; written += line.size())
+    out << line.substr(0, std::min(line.size(), bytes - written));
+}
+
 std::string nginx_server::url(const std::string& path_and_query) const {
-  return "http://127.0.0.1:" + std::to_string(port_) + path_and_query;
+  return (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port_) + path_and_query;
 }
 
 std::vector<std::string> nginx_server::log_lines() const {

@@ -6,7 +6,11 @@
 //    concurrent requests. PHP's built-in server closes every connection after one
 //    response, so it is used where connection reuse does not matter.
 //  - nginx_server: nginx answering 204 to everything, with an access log naming the
-//    connection serial number of each request, to observe keep-alive reuse.
+//    connection serial number of each request, to observe keep-alive reuse, and files
+//    under /files/ (add_file); over TLS
+//    (nginx_tls) the log also says whether the session was resumed and which client
+//    certificate was presented.
+//  - test_pki: CAs and certificates made by the openssl command line.
 //
 // A child runs in its own process group (killed as a group, so php's forked workers go
 // too) and dies with the test process (PR_SET_PDEATHSIG). Only the test thread uses these.
@@ -18,6 +22,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -81,17 +86,47 @@ class php_server {
   std::unique_ptr<child_process> proc_;
 };
 
+// Test certificates in a temporary directory, made by the openssl command line (EC P-256
+// keys: quick to make).
+class test_pki {
+ public:
+  test_pki() = default;
+  // A self-signed CA: <name>.crt, <name>.key.
+  void make_ca(const std::string& name);
+  // <name>.crt/.key for `subject` (e.g. "/CN=x"), signed by `ca`, with the extension line
+  // `ext` (e.g. "subjectAltName=IP:127.0.0.1").
+  void sign(const std::string& name, const std::string& ca, const std::string& subject, const std::string& ext);
+  std::string path(const std::string& file) const { return (dir_.path() / file).string(); }
+
+ private:
+  void openssl(const std::string& args);
+  temp_dir dir_;
+};
+
+struct nginx_tls {
+  std::string cert, key;  // the server's certificate and key (PEM files)
+  std::string client_ca;  // when set: a client certificate signed by it is required
+};
+
 class nginx_server {
  public:
-  // keepalive_timeout_s: how long nginx keeps an idle keep-alive connection open.
-  explicit nginx_server(int keepalive_timeout_s = 75);
+  // keepalive_timeout_s: how long nginx keeps an idle keep-alive connection open;
+  // keepalive_requests: how many requests a connection serves before nginx closes it.
+  explicit nginx_server(int keepalive_timeout_s = 75, std::optional<nginx_tls> tls = std::nullopt,
+                        int keepalive_requests = 100000);
   std::string url(const std::string& path_and_query) const;
-  // Access log lines: "<connection serial> <requests on it> <method> <uri>".
+  int port() const { return port_; }
+  // A file of `bytes` bytes that nginx serves (200, Content-Length) at /files/<name>.
+  void add_file(const std::string& name, std::size_t bytes) const;
+  // Access log lines: "<connection serial> <requests on it> <method> <uri>", over TLS
+  // followed by "<'r' if the session was resumed, else '.'> <client certificate subject or
+  // '-'>".
   std::vector<std::string> log_lines() const;
 
  private:
   temp_dir dir_;
   int port_ = 0;
+  bool tls_ = false;
   std::unique_ptr<child_process> proc_;
 };
 
