@@ -19,6 +19,7 @@
 // and what the constructor and stop() do before the thread starts / after it is joined.
 #include "workers/delivery_engine.hpp"
 
+#include "resp/ascii.hpp"
 #include "tasks/url.hpp"
 #include "workers/http1_client.hpp"
 #include "workers/http1_response_parser.hpp"
@@ -26,7 +27,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <strings.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -146,10 +146,6 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
   return len;
 }
 
-bool iequal(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
 // Judges an address for a transfer; records the first denial. True when allowed.
 bool egress_allows(transfer& t, const tasks::ip_address& a, unsigned port) {
   const tasks::egress_rules& rules = t.egress ? *t.egress : tasks::default_egress_rules();
@@ -196,7 +192,7 @@ int before_request(void* user, char* primary_ip, char*, int primary_port, int) {
   return egress_allows(*t, *ip, static_cast<unsigned>(primary_port)) ? CURL_PREREQFUNC_OK : CURL_PREREQFUNC_ABORT;
 }
 
-bool is_plain_http(std::string_view url) { return url.size() > 7 && iequal(url.substr(0, 7), "http://"); }
+bool is_plain_http(std::string_view url) { return url.size() > 7 && iequals(url.substr(0, 7), "http://"); }
 
 // "http://host:port" of a URL: the key curl's per-host limit groups by, near enough (a
 // host spelled two ways only makes the gate looser; curl's own cap still holds).
@@ -530,7 +526,7 @@ class engine_core {
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &t);
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, &before_request);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, &t);
-    const bool https = r.url.size() > 6 && iequal(std::string_view(r.url).substr(0, 6), "https:");
+    const bool https = r.url.size() > 6 && iequals(std::string_view(r.url).substr(0, 6), "https:");
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     // No downgrade: a redirect from https stays on https.
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, https ? "https" : "http,https");
@@ -594,8 +590,8 @@ class engine_core {
     bool has_ua = false, has_ct = false;
     std::string& line = scratch_;
     for (const auto& [name, value] : r.headers) {
-      has_ua = has_ua || iequal(name, "User-Agent");
-      has_ct = has_ct || iequal(name, "Content-Type");
+      has_ua = has_ua || iequals(name, "User-Agent");
+      has_ct = has_ct || iequals(name, "Content-Type");
       line.assign(name);
       if (value.empty()) {
         line += ';';
@@ -642,8 +638,8 @@ class engine_core {
         r.redirect_refused = true;
         char* target = nullptr;
         curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &target);
-        if (target && *target && !iequal(std::string_view(target).substr(0, 7), "http://") &&
-            !iequal(std::string_view(target).substr(0, 8), "https://"))
+        if (target && *target && !iequals(std::string_view(target).substr(0, 7), "http://") &&
+            !iequals(std::string_view(target).substr(0, 8), "https://"))
           r.error = "Redirect to '" + tasks::redact_url(target) + "' refused: only http and https are followed";
         else
           r.error = "Redirect refused: " + tasks::redact_urls_in(r.error);

@@ -6,9 +6,9 @@
 // finds its objects alive and marked (closed / done) and does nothing.
 #include "workers/http1_client.hpp"
 
+#include "resp/ascii.hpp"
 #include "workers/http1_response_parser.hpp"
 
-#include <strings.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -44,17 +44,13 @@ constexpr double default_timeout_s = 30;
 constexpr auto dns_ttl = std::chrono::seconds(60);
 constexpr auto tls_context_ttl = std::chrono::minutes(5);
 
-bool iequal(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
 // "http://authority/target" or "https://...": authority up to the first '/', '?' or '#'.
 bool split_url(std::string_view url, bool& tls, std::string_view& authority, std::string_view& target) {
   std::size_t skip = 0;
-  if (url.size() > 8 && iequal(url.substr(0, 8), "https://")) {
+  if (url.size() > 8 && iequals(url.substr(0, 8), "https://")) {
     tls = true;
     skip = 8;
-  } else if (url.size() > 7 && iequal(url.substr(0, 7), "http://")) {
+  } else if (url.size() > 7 && iequals(url.substr(0, 7), "http://")) {
     tls = false;
     skip = 7;
   } else {
@@ -311,10 +307,10 @@ struct http1_client::impl {
     w += " HTTP/1.1\r\n";
     bool has_host = false, has_ua = false, has_accept = false;
     for (const auto& [k, v] : r.headers) {
-      if (iequal(k, "Content-Length") || iequal(k, "Transfer-Encoding")) continue;
-      if (iequal(k, "Host")) has_host = true;
-      else if (iequal(k, "User-Agent")) has_ua = true;
-      else if (iequal(k, "Accept")) has_accept = true;
+      if (iequals(k, "Content-Length") || iequals(k, "Transfer-Encoding")) continue;
+      if (iequals(k, "Host")) has_host = true;
+      else if (iequals(k, "User-Agent")) has_ua = true;
+      else if (iequals(k, "Accept")) has_accept = true;
     }
     if (!has_host) {
       w += "Host: ";
@@ -328,7 +324,7 @@ struct http1_client::impl {
     }
     if (!has_accept) w += "Accept: */*\r\n";
     for (const auto& [k, v] : r.headers) {
-      if (iequal(k, "Content-Length") || iequal(k, "Transfer-Encoding")) continue;
+      if (iequals(k, "Content-Length") || iequals(k, "Transfer-Encoding")) continue;
       append_header_value(w, k);
       w += ": ";
       append_header_value(w, v);

@@ -1,18 +1,14 @@
 // http1_response_parser: see http1_response_parser.hpp.
 #include "workers/http1_response_parser.hpp"
 
-#include <strings.h>
-
 #include <algorithm>
 #include <cstring>
+
+#include "resp/ascii.hpp"
 
 namespace respq::workers {
 
 namespace {
-
-bool iequal(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 bool is_ws(char c) { return c == ' ' || c == '\t'; }
 
@@ -103,7 +99,7 @@ std::pair<std::string_view, std::string_view> http1_response_parser::header_at(s
 std::optional<std::string_view> http1_response_parser::header(std::string_view name) const {
   for (std::size_t i = 0; i < headers_.size(); ++i) {
     auto [n, v] = header_at(i);
-    if (iequal(n, name)) return v;
+    if (iequals(n, name)) return v;
   }
   return std::nullopt;
 }
@@ -253,7 +249,7 @@ bool http1_response_parser::on_header_line(std::string_view line) {
 bool http1_response_parser::on_head_end() {
   for (std::size_t i = 0; i < headers_.size(); ++i) {
     auto [name, value] = header_at(i);
-    if (iequal(name, "Content-Length")) {
+    if (iequals(name, "Content-Length")) {
       // "5", or a list ("5, 5") or repeated fields that must all agree.
       bool valid = true, conflict = false, any = false;
       each_element(value, [&](std::string_view e) {
@@ -271,14 +267,14 @@ bool http1_response_parser::on_head_end() {
         fail("Conflicting Content-Length values in response");
         return false;
       }
-    } else if (iequal(name, "Transfer-Encoding")) {
+    } else if (iequals(name, "Transfer-Encoding")) {
       has_transfer_encoding_ = true;
       // The last coding of all Transfer-Encoding fields decides; parameters aside.
-      each_element(value, [&](std::string_view e) { chunked_ = iequal(trim(e.substr(0, e.find(';'))), "chunked"); });
-    } else if (iequal(name, "Connection")) {
+      each_element(value, [&](std::string_view e) { chunked_ = iequals(trim(e.substr(0, e.find(';'))), "chunked"); });
+    } else if (iequals(name, "Connection")) {
       each_element(value, [&](std::string_view e) {
-        if (iequal(e, "close")) close_ = true;
-        else if (iequal(e, "keep-alive")) keep_alive_token_ = true;
+        if (iequals(e, "close")) close_ = true;
+        else if (iequals(e, "keep-alive")) keep_alive_token_ = true;
       });
     }
   }
