@@ -175,6 +175,37 @@ def test_a_sidecar_taken_for_dead_gives_up_what_was_reclaimed():
             stop_all(a, *([b] if b else []))
 
 
+def test_a_reclaimed_task_taken_back_by_its_own_sidecar_is_not_dropped_as_a_duplicate():
+    """A's heartbeat key expires while A runs x, and x is reclaimed (moved back to the queue
+    and the reclaim marker set, as another sidecar's reclaim script does). A's own
+    blocking take gets x back at once, while its first copy of x is still in flight and
+    before A's next beat notices the lapse. That copy is x's custody now: A must not drop
+    it as a duplicate of the one it holds (which it gives up when it notices the lapse,
+    and whose failed attempt can then record nothing). x is delivered."""
+    with RedisServer() as up, HttpEndpoint(server="python") as ep:
+        u = up.client()
+        # Beats every second: the reclaim below lands well between two of them.
+        a = shared(up.port, "A", concurrency=2, node_timeout=3)
+        try:
+            res = Results(up, Q)
+            u.lpush(Q, task(ep, "x", sleep=1.5, fail_first=1))
+            wait_until(lambda: u.llen(f"{Q}:processing:A") == 1 and hits(ep)["x"] == 1, what="A runs x")
+            p = u.pipeline(transaction=True)
+            p.delete("respq:node:A")
+            p.lmove(f"{Q}:processing:A", Q, "LEFT", "RIGHT")
+            p.set(f"respq:reclaimed:A:{Q}", 1, px=300000)
+            p.execute()
+            wait_until(lambda: "respq:node:A had expired" in a.log_text(), timeout=10, what="A notices the lapse")
+            wait_until(lambda: res.of("delivered", "x"), timeout=20,
+                       what=f"x delivered (endpoint: {hits(ep)}, A: {shared_info(a, Q)})")
+            assert int(shared_info(a, Q)["taken"]) >= 2, shared_info(a, Q)
+            wait_until(lambda: settled(u, a), timeout=10, what="everything settled")
+            assert 200 in {r["status"] for r in ep.requests() if r["h"].get("x-task-id") == "x"}
+            res.close()
+        finally:
+            stop_all(a)
+
+
 def test_a_retrying_task_keeps_its_attempts_across_a_sidecar_kill():
     """A task fails twice then succeeds; the sidecar that ran its first attempt is killed
     while the task waits for its retry: the retry lives in jobs:retry on the upstream, the
