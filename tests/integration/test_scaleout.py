@@ -206,6 +206,71 @@ def test_a_reclaimed_task_taken_back_by_its_own_sidecar_is_not_dropped_as_a_dupl
             stop_all(a)
 
 
+def open_circuit(u, ep, sidecar):
+    """Two 500s (retries 0, host-failures-to-open 2): the sidecar's circuit for the
+    endpoint's host opens. Returns the time it was seen open."""
+    for i in range(2):
+        u.lpush(Q, json.dumps({"url": ep.url("/status/500"), "id": f"bad-{i}"}))
+    wait_until(lambda: "circuit of host" in sidecar.log_text() and u.llen(f"{Q}:dead") == 2, timeout=10,
+               what="the circuit open")
+    return time.time()
+
+
+def test_tasks_waiting_for_an_open_host_run_when_it_closes_on_an_idle_sidecar():
+    """Tasks taken while the sidecar's circuit for their host is open wait without an
+    attempt; nothing else happens on that sidecar (no other traffic, an empty queue), and
+    once the cool-down ends a probe goes, the circuit closes and every one of them runs."""
+    cooldown = 3
+    with RedisServer() as up, HttpEndpoint(server="python") as ep:
+        u = up.client()
+        a = shared(up.port, "A", "--host-failures-to-open", "2", "--host-cooldown", str(cooldown), concurrency=4,
+                   node_timeout=3, retries=0)
+        try:
+            opened = open_circuit(u, ep, a)
+            ids = [f"ok-{i}" for i in range(10)]
+            u.lpush(Q, *[task(ep, t) for t in ids])
+            wait_until(lambda: u.llen(Q) == 0 and shared_info(a, Q)["waiting_host"] == "10", timeout=10,
+                       what=f"A holds the ten for their host ({shared_info(a, Q)})")
+            wait_until(lambda: all(hits(ep)[t] for t in ids), timeout=cooldown + 10,
+                       what=f"the ten delivered after the cool-down ({shared_info(a, Q)})")
+            first = min(r["t"] for r in ep.requests(path="/t"))
+            assert first >= opened + cooldown - 0.5, f"sent {first - opened:.2f} s after the circuit opened"
+            wait_until(lambda: settled(u, a), timeout=10, what="everything settled")
+            got = hits(ep)
+            assert all(got[t] == 1 for t in ids), got
+            assert "circuit of host" in a.log_text() and " closed" in a.log_text(), a.log_text()[-2000:]
+        finally:
+            stop_all(a)
+
+
+def test_tasks_waiting_for_an_open_host_are_reclaimed_when_their_sidecar_dies():
+    """Tasks A holds for its open host stay in A's processing list: when A is killed, B
+    reclaims them and delivers them long before A's cool-down would have ended."""
+    cooldown = 60
+    with RedisServer() as up, HttpEndpoint(server="python") as ep:
+        u = up.client()
+        a = shared(up.port, "A", "--host-failures-to-open", "2", "--host-cooldown", str(cooldown), concurrency=4,
+                   node_timeout=1, retries=0)
+        b = None
+        try:
+            opened = open_circuit(u, ep, a)
+            ids = [f"ok-{i}" for i in range(10)]
+            u.lpush(Q, *[task(ep, t) for t in ids])
+            wait_until(lambda: u.llen(f"{Q}:processing:A") == 10 and shared_info(a, Q)["waiting_host"] == "10",
+                       timeout=10, what=f"A holds the ten for their host ({shared_info(a, Q)})")
+            assert not any(hits(ep)[t] for t in ids)
+            a.kill9()
+            b = shared(up.port, "B", concurrency=4, node_timeout=1)
+            wait_until(lambda: all(hits(ep)[t] for t in ids), timeout=15, what="B delivers the ten")
+            assert time.time() - opened < cooldown
+            wait_until(lambda: settled(u, b), timeout=10, what="everything settled")
+            assert shared_info(b, Q)["reclaimed"] == "10", shared_info(b, Q)
+            got = hits(ep)
+            assert all(got[t] == 1 for t in ids), got
+        finally:
+            stop_all(a, *([b] if b else []))
+
+
 def test_a_retrying_task_keeps_its_attempts_across_a_sidecar_kill():
     """A task fails twice then succeeds; the sidecar that ran its first attempt is killed
     while the task waits for its retry: the retry lives in jobs:retry on the upstream, the
