@@ -7,6 +7,7 @@ sidecars are started here on free ports."""
 import json
 import os
 import random
+import signal
 import sys
 import threading
 import time
@@ -418,9 +419,12 @@ def test_sentinel_failover_in_a_stream_of_pushes_loses_no_acknowledged_task():
 def test_load_with_random_kills_and_restarts_loses_nothing_and_leaves_nothing_stuck():
     """Three sidecars on one upstream for about 60 s; every few seconds one is killed with
     -9 and restarted (sometimes before node-timeout: it recovers its own list; sometimes
-    after: another reclaimed it). Tasks are pushed to the upstream and to the sidecars
-    (whose spools are in an AOF with appendfsync always), some fail once first. Every
-    acknowledged task is delivered, and nothing stays in a queue, processing list or set."""
+    after: another reclaimed it), or paused (SIGSTOP) for longer than node-timeout: taken
+    for dead, its list is reclaimed while it still holds the tasks, and when it wakes its
+    takes (the reclaimed tasks are taken next) race its heartbeat noticing the lapse.
+    Tasks are pushed to the upstream and to the sidecars (whose spools are in an AOF with
+    appendfsync always), some fail once first. Every acknowledged task is delivered, and
+    nothing stays in a queue, processing list or set."""
     nt = 1.0
     duration = float(os.environ.get("RESPQ_SCALEOUT_LOAD_S", "60"))
     with RedisServer() as up, HttpEndpoint(server="python") as ep:
@@ -431,6 +435,7 @@ def test_load_with_random_kills_and_restarts_loses_nothing_and_leaves_nothing_st
         lock = threading.Lock()
         stop = threading.Event()
         kills = Counter()
+        pauses = Counter()
 
         def producer(seed):
             rng = random.Random(seed)
@@ -463,6 +468,12 @@ def test_load_with_random_kills_and_restarts_loses_nothing_and_leaves_nothing_st
                 if stop.wait(rng.uniform(1.5, 3)):
                     break
                 s = rng.choice(sidecars)
+                if rng.random() < 1 / 3:
+                    s.signal(signal.SIGSTOP)
+                    stop.wait(rng.uniform(1.2, 2) * nt)
+                    s.signal(signal.SIGCONT)
+                    pauses[s.args[s.args.index("--node-id") + 1]] += 1
+                    continue
                 s.kill9()
                 kills[s.args[s.args.index("--node-id") + 1]] += 1
                 # Back before its heartbeat expires, or well after (reclaimed by another).
@@ -501,10 +512,13 @@ def test_load_with_random_kills_and_restarts_loses_nothing_and_leaves_nothing_st
             reclaims = [int(n) for n in re.findall(r"moved its (\d+) tasks from", logs)]
             recoveries = [int(n) for n in re.findall(r"recovered (\d+) tasks from", logs)]
             ok = Counter(r["h"].get("x-task-id") for r in ep.requests() if 200 <= r["status"] < 300)
-            print(f"  {len(acked)} tasks, {sum(kills.values())} kills {dict(kills)}; reclaimed {sum(reclaims)} tasks "
+            print(f"  {len(acked)} tasks, {sum(kills.values())} kills {dict(kills)}, {sum(pauses.values())} pauses "
+                  f"{dict(pauses)}, {logs.count('had expired')} lapses noticed; reclaimed {sum(reclaims)} tasks "
                   f"in {len(reclaims)} reclaims, recovered {sum(recoveries)} in {len(recoveries)} restarts; "
                   f"delivered more than once: {sum(1 for t in acked if ok[t] > 1)}")
             assert sum(kills.values()) >= 4, kills
+            # A pause past node-timeout is a lapse its sidecar notices when it wakes.
+            assert sum(pauses.values()) >= 1 and "had expired" in logs, (pauses, logs[-3000:])
             assert len(acked) > 500, len(acked)
             # The kills hit sidecars holding work: their lists were reclaimed or recovered.
             assert reclaims or recoveries, logs[-3000:]
