@@ -224,7 +224,7 @@ def test_tasks_waiting_for_an_open_host_run_when_it_closes_on_an_idle_sidecar():
     cooldown = 3
     with RedisServer() as up, HttpEndpoint(server="python") as ep:
         u = up.client()
-        a = shared(up.port, "A", "--host-failures-to-open", "2", "--host-cooldown", str(cooldown), concurrency=4,
+        a = shared(up.port, "A", "--host-failures-to-open", "2", "--host-cooldown", str(cooldown), concurrency=10,
                    node_timeout=3, retries=0)
         try:
             opened = open_circuit(u, ep, a)
@@ -250,7 +250,7 @@ def test_tasks_waiting_for_an_open_host_are_reclaimed_when_their_sidecar_dies():
     cooldown = 60
     with RedisServer() as up, HttpEndpoint(server="python") as ep:
         u = up.client()
-        a = shared(up.port, "A", "--host-failures-to-open", "2", "--host-cooldown", str(cooldown), concurrency=4,
+        a = shared(up.port, "A", "--host-failures-to-open", "2", "--host-cooldown", str(cooldown), concurrency=10,
                    node_timeout=1, retries=0)
         b = None
         try:
