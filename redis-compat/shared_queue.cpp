@@ -42,7 +42,12 @@ constexpr std::size_t forward_max_bytes = 1024 * 1024;
 
 // KEYS: processing, dead, results, park set, reclaimed marker. ARGV: payload, dead record
 // ("" = none), outcome ("" = none), first ("1" on the first send), park member ("" =
-// none: the envelope of a task waiting for its retry or its time), park score (ms).
+// none: the envelope of a task waiting for its retry or its time), park score (ms),
+// holder ("" = none: for a duplicate, the element of the copy of its task held here).
+// A duplicate is dropped only while its holder's element is in the processing list (two
+// of them when the two elements are equal): otherwise -2, and nothing is written. The
+// holder's element gone means another sidecar reclaimed it (this node's heartbeat had
+// lapsed): the copy just taken may be the reclaimed one, now the task's only custody.
 // On a resend after a lost reply, the dead letter, the park and the outcome only when
 // this call removed the task, so the resend changes nothing if the first one ran. On the
 // first send always: a task missing from the processing list (an upstream restarted
@@ -50,6 +55,11 @@ constexpr std::size_t forward_max_bytes = 1024 * 1024;
 // reclaimed this node's list meanwhile (the marker): then -1, and nothing is written (the
 // reclaimed copy runs again elsewhere).
 constexpr const char* finalize_script =
+    "if ARGV[7] ~= '' then\n"
+    "  local need = 1\n"
+    "  if ARGV[7] == ARGV[1] then need = 2 end\n"
+    "  if #redis.call('LPOS', KEYS[1], ARGV[7], 'COUNT', need) < need then return -2 end\n"
+    "end\n"
     "local n = redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
     "if n == 0 and redis.call('EXISTS', KEYS[5]) == 1 then return -1 end\n"
     "if n > 0 or ARGV[4] == '1' then\n"
@@ -163,6 +173,7 @@ struct shared_queue::impl {
     // cancelled, retrying, scheduled, duplicate).
     const char* final_state = "";
     std::string host;           // host:port of its URL (tasks::host_key_of)
+    bool from_envelope = false;  // it waited upstream already (its time, if any, came)
     bool in_host_line = false;  // waiting for a slot at its host (not in `due`)
     bool waits_host = false;    // waiting for its host (a slot, a cool-down, a hold)
   };
@@ -182,6 +193,7 @@ struct shared_queue::impl {
     std::string outcome;
     const std::string* park_key = nullptr;  // retry_key or scheduled_key; null: none
     std::string park_member, park_score;
+    std::string holder;  // a duplicate: the element of the copy held here (finalize_script)
     bool sent = false;
     bool resend = false;  // a send's reply was lost: it may have run
   };
@@ -357,20 +369,32 @@ struct shared_queue::impl {
     }
     t.task = std::move(std::get<tasks::task>(e.result));
     t.task.id = t.id;
-    if (by_id.count(t.id)) {
-      // The same idempotency key is already in this sidecar's custody: deliver it once.
-      ++duplicates;
-      t.final_state = "duplicate";
-      // Its outcome goes to subscribers only, not to the callback (as for local queues).
-      finalize(seq, {}, tasks::outcome_json(tasks::duplicate_outcome(task_record_of(t))), false);
-      return;
-    }
-    by_id.emplace(t.id, seq);
     t.max_attempts = env && env->max_attempts ? *env->max_attempts : tasks::max_attempts_of(t.task, opts);
+    t.from_envelope = env.has_value();
+    if (auto bi = by_id.find(t.id); bi != by_id.end()) {
+      if (auto h = custody.find(bi->second); h != custody.end()) {
+        // The same idempotency key is already in this sidecar's custody: deliver it once,
+        // unless the copy held here was reclaimed meanwhile (finalize_script's holder
+        // check; then this one runs, see on_final_reply).
+        t.final_state = "duplicate";
+        final_op op;
+        op.holder = h->second.payload;
+        // Its outcome goes to subscribers only, not to the callback (as for local queues).
+        finalize(seq, {}, tasks::outcome_json(tasks::duplicate_outcome(task_record_of(t))), false, std::move(op));
+        return;
+      }
+    }
+    by_id[t.id] = seq;
+    dispatch(seq, t, now);
+  }
+
+  // A task taken into custody (not a duplicate): parked upstream until its time, or
+  // started, or waiting here for a slot or its host.
+  void dispatch(std::uint64_t seq, held_task& t, double now) {
     // Its time ("delay", "at") is to come: it waits in the scheduled set, where any
     // sidecar's due mover finds it. An envelope's time came already ("delay" is not
     // counted again from now).
-    if (!env && t.task.run_at && *t.task.run_at > now + 0.001) {
+    if (!t.from_envelope && t.task.run_at && *t.task.run_at > now + 0.001) {
       park_upstream(seq, t, tasks::custody_state::scheduled, *t.task.run_at, {});
       return;
     }
@@ -481,7 +505,7 @@ struct shared_queue::impl {
     if (!*t.final_state)
       t.final_state = op.park_key ? (op.park_key == &retry_key ? "retrying" : "scheduled")
                                   : (!dead_record.empty() ? "dead" : "delivered");
-    if (!outcome.empty()) {
+    if (!outcome.empty() && op.holder.empty()) {  // a duplicate's: once it is dropped
       publish_local(outcome);
       if (callback) post_callback(t, outcome);
     }
@@ -533,7 +557,7 @@ struct shared_queue::impl {
       bool sent = ctx.main.command({"EVAL", finalize_script, "5", processing, dead_key, results,
                                     op.park_key ? *op.park_key : retry_key, reclaimed_key, it->second.payload,
                                     op.dead_record, op.outcome, op.resend ? "0" : "1", op.park_member,
-                                    op.park_score},
+                                    op.park_score, op.holder},
                                    [this, seq = seq](const redisReply* r) { on_final_reply(seq, r); });
       if (!sent) return;
       op.sent = true;
@@ -553,6 +577,25 @@ struct shared_queue::impl {
       warn("removing a finished task: " + reply_text(r));
       f->second.sent = false;  // cron retries
       return;
+    }
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == -2) {
+      // A duplicate whose holder's element had left the processing list: the holder was
+      // reclaimed by another sidecar (it is given up, or its outcome refused), and this
+      // copy may be the reclaimed one. It runs as the task's custody here.
+      finals.erase(f);
+      auto it = custody.find(seq);
+      if (it == custody.end()) return;
+      held_task& t = it->second;
+      t.final_state = "";
+      by_id[t.id] = seq;
+      core::log_verbose("Task " + t.id + " of shared queue '" + name +
+                        "' taken again while the copy held here had left the processing list: it runs");
+      dispatch(seq, t, unix_now());
+      return;
+    }
+    if (!f->second.holder.empty() && r->type == REDIS_REPLY_INTEGER && r->integer >= 0) {
+      ++duplicates;
+      publish_local(f->second.outcome);
     }
     if (r->type == REDIS_REPLY_INTEGER && r->integer < 0) {
       ++lost_to_reclaim;
@@ -1195,14 +1238,25 @@ void shared_queue::hand_back(redisContext* c) {
       const char* argv[] = {"EVAL", finalize_script, "5", d.processing.c_str(), d.dead_key.c_str(), d.results.c_str(),
                             park_key.c_str(), d.reclaimed_key.c_str(), t.payload.data(), op.dead_record.data(),
                             op.outcome.data(), op.sent || op.resend ? "0" : "1", op.park_member.data(),
-                            op.park_score.data()};
+                            op.park_score.data(), op.holder.data()};
       const std::size_t len[] = {4, std::strlen(finalize_script), 1, d.processing.size(), d.dead_key.size(),
                                  d.results.size(), park_key.size(), d.reclaimed_key.size(), t.payload.size(),
                                  op.dead_record.size(), op.outcome.size(), 1, op.park_member.size(),
-                                 op.park_score.size()};
-      r = static_cast<redisReply*>(redisCommandArgv(c, 14, argv, len));
-      if (r && r->type != REDIS_REPLY_ERROR) ++finished;
-    } else {
+                                 op.park_score.size(), op.holder.size()};
+      r = static_cast<redisReply*>(redisCommandArgv(c, 15, argv, len));
+      const bool kept = r && r->type == REDIS_REPLY_INTEGER && r->integer == -2;
+      if (r && r->type != REDIS_REPLY_ERROR && !kept) ++finished;
+      if (!kept) {
+        if (!r) break;  // the connection failed: the rest stays in the processing list
+        freeReplyObject(r);
+        continue;
+      }
+      // A duplicate whose holder left the processing list (handed back just now, or
+      // reclaimed): it goes back to the queue too.
+      freeReplyObject(r);
+      r = nullptr;
+    }
+    {
       const char* argv[] = {"EVAL", hand_back_script, "2", d.processing.c_str(), d.name.c_str(), t.payload.data()};
       const std::size_t len[] = {4, std::strlen(hand_back_script), 1, d.processing.size(), d.name.size(),
                                  t.payload.size()};

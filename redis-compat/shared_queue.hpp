@@ -68,6 +68,13 @@
 // right end of <name> (taken next, by any sidecar). Identical payloads held twice by one
 // node are indistinguishable in the processing list.
 //
+// Duplicates. A task taken whose id this sidecar already holds is dropped (its outcome
+// says "duplicate") by the finalize script only while the held copy's element is still in
+// the processing list. Until a lapsed node's next beat notices the lapse it goes on
+// taking, and the reclaimed tasks are at the end of <name> taken next: the copy it takes
+// may be the reclaimed one, the only custody of a task whose held copy is given up. Then
+// the script refuses the drop and the copy runs here.
+//
 // Thread: the broker thread.
 #pragma once
 

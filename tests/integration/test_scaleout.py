@@ -7,6 +7,7 @@ sidecars are started here on free ports."""
 import json
 import os
 import random
+import signal
 import sys
 import threading
 import time
@@ -175,6 +176,102 @@ def test_a_sidecar_taken_for_dead_gives_up_what_was_reclaimed():
             stop_all(a, *([b] if b else []))
 
 
+def test_a_reclaimed_task_taken_back_by_its_own_sidecar_is_not_dropped_as_a_duplicate():
+    """A's heartbeat key expires while A runs x, and x is reclaimed (moved back to the queue
+    and the reclaim marker set, as another sidecar's reclaim script does). A's own
+    blocking take gets x back at once, while its first copy of x is still in flight and
+    before A's next beat notices the lapse. That copy is x's custody now: A must not drop
+    it as a duplicate of the one it holds (which it gives up when it notices the lapse,
+    and whose failed attempt can then record nothing). x is delivered."""
+    with RedisServer() as up, HttpEndpoint(server="python") as ep:
+        u = up.client()
+        # Beats every second: the reclaim below lands well between two of them.
+        a = shared(up.port, "A", concurrency=2, node_timeout=3)
+        try:
+            res = Results(up, Q)
+            u.lpush(Q, task(ep, "x", sleep=1.5, fail_first=1))
+            wait_until(lambda: u.llen(f"{Q}:processing:A") == 1 and hits(ep)["x"] == 1, what="A runs x")
+            p = u.pipeline(transaction=True)
+            p.delete("respq:node:A")
+            p.lmove(f"{Q}:processing:A", Q, "LEFT", "RIGHT")
+            p.set(f"respq:reclaimed:A:{Q}", 1, px=300000)
+            p.execute()
+            wait_until(lambda: "respq:node:A had expired" in a.log_text(), timeout=10, what="A notices the lapse")
+            wait_until(lambda: res.of("delivered", "x"), timeout=20,
+                       what=f"x delivered (endpoint: {hits(ep)}, A: {shared_info(a, Q)})")
+            assert int(shared_info(a, Q)["taken"]) >= 2, shared_info(a, Q)
+            wait_until(lambda: settled(u, a), timeout=10, what="everything settled")
+            assert 200 in {r["status"] for r in ep.requests() if r["h"].get("x-task-id") == "x"}
+            res.close()
+        finally:
+            stop_all(a)
+
+
+def open_circuit(u, ep, sidecar):
+    """Two 500s (retries 0, host-failures-to-open 2): the sidecar's circuit for the
+    endpoint's host opens. Returns the time it was seen open."""
+    for i in range(2):
+        u.lpush(Q, json.dumps({"url": ep.url("/status/500"), "id": f"bad-{i}"}))
+    wait_until(lambda: "circuit of host" in sidecar.log_text() and u.llen(f"{Q}:dead") == 2, timeout=10,
+               what="the circuit open")
+    return time.time()
+
+
+def test_tasks_waiting_for_an_open_host_run_when_it_closes_on_an_idle_sidecar():
+    """Tasks taken while the sidecar's circuit for their host is open wait without an
+    attempt; nothing else happens on that sidecar (no other traffic, an empty queue), and
+    once the cool-down ends a probe goes, the circuit closes and every one of them runs."""
+    cooldown = 3
+    with RedisServer() as up, HttpEndpoint(server="python") as ep:
+        u = up.client()
+        a = shared(up.port, "A", "--host-failures-to-open", "2", "--host-cooldown", str(cooldown), concurrency=10,
+                   node_timeout=3, retries=0)
+        try:
+            opened = open_circuit(u, ep, a)
+            ids = [f"ok-{i}" for i in range(10)]
+            u.lpush(Q, *[task(ep, t) for t in ids])
+            wait_until(lambda: u.llen(Q) == 0 and shared_info(a, Q)["waiting_host"] == "10", timeout=10,
+                       what=f"A holds the ten for their host ({shared_info(a, Q)})")
+            wait_until(lambda: all(hits(ep)[t] for t in ids), timeout=cooldown + 10,
+                       what=f"the ten delivered after the cool-down ({shared_info(a, Q)})")
+            first = min(r["t"] for r in ep.requests(path="/t"))
+            assert first >= opened + cooldown - 0.5, f"sent {first - opened:.2f} s after the circuit opened"
+            wait_until(lambda: settled(u, a), timeout=10, what="everything settled")
+            got = hits(ep)
+            assert all(got[t] == 1 for t in ids), got
+            assert "circuit of host" in a.log_text() and " closed" in a.log_text(), a.log_text()[-2000:]
+        finally:
+            stop_all(a)
+
+
+def test_tasks_waiting_for_an_open_host_are_reclaimed_when_their_sidecar_dies():
+    """Tasks A holds for its open host stay in A's processing list: when A is killed, B
+    reclaims them and delivers them long before A's cool-down would have ended."""
+    cooldown = 60
+    with RedisServer() as up, HttpEndpoint(server="python") as ep:
+        u = up.client()
+        a = shared(up.port, "A", "--host-failures-to-open", "2", "--host-cooldown", str(cooldown), concurrency=10,
+                   node_timeout=1, retries=0)
+        b = None
+        try:
+            opened = open_circuit(u, ep, a)
+            ids = [f"ok-{i}" for i in range(10)]
+            u.lpush(Q, *[task(ep, t) for t in ids])
+            wait_until(lambda: u.llen(f"{Q}:processing:A") == 10 and shared_info(a, Q)["waiting_host"] == "10",
+                       timeout=10, what=f"A holds the ten for their host ({shared_info(a, Q)})")
+            assert not any(hits(ep)[t] for t in ids)
+            a.kill9()
+            b = shared(up.port, "B", concurrency=4, node_timeout=1)
+            wait_until(lambda: all(hits(ep)[t] for t in ids), timeout=15, what="B delivers the ten")
+            assert time.time() - opened < cooldown
+            wait_until(lambda: settled(u, b), timeout=10, what="everything settled")
+            assert shared_info(b, Q)["reclaimed"] == "10", shared_info(b, Q)
+            got = hits(ep)
+            assert all(got[t] == 1 for t in ids), got
+        finally:
+            stop_all(a, *([b] if b else []))
+
+
 def test_a_retrying_task_keeps_its_attempts_across_a_sidecar_kill():
     """A task fails twice then succeeds; the sidecar that ran its first attempt is killed
     while the task waits for its retry: the retry lives in jobs:retry on the upstream, the
@@ -322,9 +419,12 @@ def test_sentinel_failover_in_a_stream_of_pushes_loses_no_acknowledged_task():
 def test_load_with_random_kills_and_restarts_loses_nothing_and_leaves_nothing_stuck():
     """Three sidecars on one upstream for about 60 s; every few seconds one is killed with
     -9 and restarted (sometimes before node-timeout: it recovers its own list; sometimes
-    after: another reclaimed it). Tasks are pushed to the upstream and to the sidecars
-    (whose spools are in an AOF with appendfsync always), some fail once first. Every
-    acknowledged task is delivered, and nothing stays in a queue, processing list or set."""
+    after: another reclaimed it), or paused (SIGSTOP) for longer than node-timeout: taken
+    for dead, its list is reclaimed while it still holds the tasks, and when it wakes its
+    takes (the reclaimed tasks are taken next) race its heartbeat noticing the lapse.
+    Tasks are pushed to the upstream and to the sidecars (whose spools are in an AOF with
+    appendfsync always), some fail once first. Every acknowledged task is delivered, and
+    nothing stays in a queue, processing list or set."""
     nt = 1.0
     duration = float(os.environ.get("RESPQ_SCALEOUT_LOAD_S", "60"))
     with RedisServer() as up, HttpEndpoint(server="python") as ep:
@@ -335,6 +435,7 @@ def test_load_with_random_kills_and_restarts_loses_nothing_and_leaves_nothing_st
         lock = threading.Lock()
         stop = threading.Event()
         kills = Counter()
+        pauses = Counter()
 
         def producer(seed):
             rng = random.Random(seed)
@@ -367,6 +468,12 @@ def test_load_with_random_kills_and_restarts_loses_nothing_and_leaves_nothing_st
                 if stop.wait(rng.uniform(1.5, 3)):
                     break
                 s = rng.choice(sidecars)
+                if rng.random() < 1 / 3:
+                    s.signal(signal.SIGSTOP)
+                    stop.wait(rng.uniform(1.2, 2) * nt)
+                    s.signal(signal.SIGCONT)
+                    pauses[s.args[s.args.index("--node-id") + 1]] += 1
+                    continue
                 s.kill9()
                 kills[s.args[s.args.index("--node-id") + 1]] += 1
                 # Back before its heartbeat expires, or well after (reclaimed by another).
@@ -405,10 +512,13 @@ def test_load_with_random_kills_and_restarts_loses_nothing_and_leaves_nothing_st
             reclaims = [int(n) for n in re.findall(r"moved its (\d+) tasks from", logs)]
             recoveries = [int(n) for n in re.findall(r"recovered (\d+) tasks from", logs)]
             ok = Counter(r["h"].get("x-task-id") for r in ep.requests() if 200 <= r["status"] < 300)
-            print(f"  {len(acked)} tasks, {sum(kills.values())} kills {dict(kills)}; reclaimed {sum(reclaims)} tasks "
+            print(f"  {len(acked)} tasks, {sum(kills.values())} kills {dict(kills)}, {sum(pauses.values())} pauses "
+                  f"{dict(pauses)}, {logs.count('had expired')} lapses noticed; reclaimed {sum(reclaims)} tasks "
                   f"in {len(reclaims)} reclaims, recovered {sum(recoveries)} in {len(recoveries)} restarts; "
                   f"delivered more than once: {sum(1 for t in acked if ok[t] > 1)}")
             assert sum(kills.values()) >= 4, kills
+            # A pause past node-timeout is a lapse its sidecar notices when it wakes.
+            assert sum(pauses.values()) >= 1 and "had expired" in logs, (pauses, logs[-3000:])
             assert len(acked) > 500, len(acked)
             # The kills hit sidecars holding work: their lists were reclaimed or recovered.
             assert reclaims or recoveries, logs[-3000:]
