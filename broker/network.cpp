@@ -931,6 +931,6 @@ void network::post(std::function<void()> fn) {
   });
 }
 
-void* network::io_context() { return &impl_->io; }
+asio::io_context& network::io_context() { return impl_->io; }
 
 }  // namespace respq::broker

@@ -16,6 +16,11 @@
 #include <memory>
 #include <string>
 
+// The broker thread's event loop, passed by reference (asio stays out of this header).
+namespace asio {
+class io_context;
+}
+
 namespace respq::core {
 class server;
 }
@@ -40,7 +45,7 @@ class network {
   std::function<void()> on_stopping;
   // Loop access for modules that need their own asio objects on the broker thread
   // (the hiredis link). Returns an asio::io_context*.
-  void* io_context();
+  asio::io_context& io_context();
 
  private:
   struct impl;

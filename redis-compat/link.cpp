@@ -52,10 +52,10 @@ std::string random_token() {
 }  // namespace
 
 struct link::impl final : core::stream_sink {
-  impl(core::server& srv, void* i, post_fn p) : s(srv), io(i), post(std::move(p)) {}
+  impl(core::server& srv, asio::io_context& i, post_fn p) : s(srv), io(i), post(std::move(p)) {}
 
   core::server& s;
-  void* io;
+  asio::io_context& io;
   post_fn post;
   std::string node_id;
   upstream_endpoint ep;
@@ -318,7 +318,7 @@ struct link::impl final : core::stream_sink {
   }
 };
 
-link::link(core::server& s, void* io_context, post_fn post)
+link::link(core::server& s, asio::io_context& io_context, post_fn post)
     : impl_(std::make_unique<impl>(s, io_context, std::move(post))) {}
 
 link::~link() { stop(); }

@@ -36,6 +36,11 @@
 #include <memory>
 #include <string>
 
+// The broker thread's event loop, passed by reference (asio stays out of this header).
+namespace asio {
+class io_context;
+}
+
 namespace respq::core {
 class server;
 struct link_figures;
@@ -49,7 +54,7 @@ class link {
 
   // io_context: the broker thread's asio::io_context; post: runs a function on the
   // broker thread from any thread (network::post).
-  link(core::server& s, void* io_context, post_fn post);
+  link(core::server& s, asio::io_context& io_context, post_fn post);
   ~link();
   link(const link&) = delete;
   link& operator=(const link&) = delete;

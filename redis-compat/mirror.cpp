@@ -46,7 +46,7 @@ std::string exec_error(const redisReply* r) {
 struct mirror::impl {
   enum class state { down, handshake, scanning, streaming };
 
-  impl(core::server& srv, upstream_connection& c, void* io, std::string node, key_filter f, std::string key)
+  impl(core::server& srv, upstream_connection& c, asio::io_context& io, std::string node, key_filter f, std::string key)
       : s(srv), conn(c), node_id(std::move(node)), filter(std::move(f)), keys(srv), offset_key(std::move(key)),
         backlog(srv.cfg().mirror_backlog_size), retry_timer(io), pace_timer(io) {}
 
@@ -353,7 +353,7 @@ void mirror::impl::send_batch() {
 
 // ---- mirror ----------------------------------------------------------------------------
 
-mirror::mirror(core::server& s, upstream_connection& conn, void* io_context, std::string node_id, key_filter filter)
+mirror::mirror(core::server& s, upstream_connection& conn, asio::io_context& io_context, std::string node_id, key_filter filter)
     : offset_key_("respq:mirror:" + node_id + ":offset") {
   impl_ = std::make_unique<impl>(s, conn, io_context, std::move(node_id), std::move(filter), offset_key_);
 }

@@ -52,6 +52,11 @@
 
 struct redisContext;
 
+// The broker thread's event loop, passed by reference (asio stays out of this header).
+namespace asio {
+class io_context;
+}
+
 namespace respq::core {
 class server;
 }
@@ -62,7 +67,7 @@ class upstream_connection;
 
 class mirror {
  public:
-  mirror(core::server& s, upstream_connection& conn, void* io_context, std::string node_id, key_filter filter);
+  mirror(core::server& s, upstream_connection& conn, asio::io_context& io_context, std::string node_id, key_filter filter);
   ~mirror();
 
   void on_effects(std::string_view bytes, std::span<const core::effect_meta> effects);

@@ -17,10 +17,10 @@ constexpr double reply_timeout_s = 2.0;
 }  // namespace
 
 struct sentinel_watch::impl {
-  impl(void* i, std::vector<std::pair<std::string, int>> s, std::string m, std::string n)
+  impl(asio::io_context& i, std::vector<std::pair<std::string, int>> s, std::string m, std::string n)
       : io(i), sentinels(std::move(s)), master_name(std::move(m)), node_id(std::move(n)), poll_timer(i) {}
 
-  void* io;
+  asio::io_context& io;
   std::vector<std::pair<std::string, int>> sentinels;
   std::string master_name, node_id;
   std::size_t current = 0;
@@ -100,7 +100,7 @@ struct sentinel_watch::impl {
   }
 };
 
-sentinel_watch::sentinel_watch(void* io, std::vector<std::pair<std::string, int>> sentinels, std::string master_name,
+sentinel_watch::sentinel_watch(asio::io_context& io, std::vector<std::pair<std::string, int>> sentinels, std::string master_name,
                                std::string node_id)
     : impl_(std::make_unique<impl>(io, std::move(sentinels), std::move(master_name), std::move(node_id))) {
   impl_->outer = this;

@@ -23,11 +23,16 @@
 #include <utility>
 #include <vector>
 
+// The broker thread's event loop, passed by reference (asio stays out of this header).
+namespace asio {
+class io_context;
+}
+
 namespace respq::redis_compat {
 
 class sentinel_watch {
  public:
-  sentinel_watch(void* io_context, std::vector<std::pair<std::string, int>> sentinels, std::string master_name,
+  sentinel_watch(asio::io_context& io_context, std::vector<std::pair<std::string, int>> sentinels, std::string master_name,
                  std::string node_id);
   ~sentinel_watch();
   sentinel_watch(const sentinel_watch&) = delete;

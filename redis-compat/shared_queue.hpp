@@ -107,7 +107,7 @@ class shared_queue;
 // What a shared queue needs from the link.
 struct shared_context {
   core::server& s;
-  void* io;
+  asio::io_context& io;
   upstream_connection& main;  // spool forwarding, removals, outcomes
   upstream_endpoint endpoint;  // for each queue's own taking connection
   std::string node_id;

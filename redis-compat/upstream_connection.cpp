@@ -38,7 +38,6 @@ constexpr double backoff_min_s = 0.1;
 constexpr double backoff_max_s = 2.0;
 constexpr auto watchdog_period = std::chrono::milliseconds(250);
 
-asio::io_context& io_of(void* p) { return *static_cast<asio::io_context*>(p); }
 
 std::string encode(const std::string_view* argv, std::size_t n) {
   std::string out;
@@ -495,9 +494,9 @@ bool upstream_connection::impl::send(const char* data, std::size_t len, reply_fn
 
 // ---- upstream_connection ---------------------------------------------------------------
 
-upstream_connection::upstream_connection(void* io_context, upstream_endpoint ep, std::string name,
+upstream_connection::upstream_connection(asio::io_context& io_context, upstream_endpoint ep, std::string name,
                                          double reply_timeout_s)
-    : impl_(std::make_shared<impl>(io_of(io_context), std::move(ep), std::move(name), reply_timeout_s)) {
+    : impl_(std::make_shared<impl>(io_context, std::move(ep), std::move(name), reply_timeout_s)) {
   impl_->outer = this;
 }
 
@@ -616,7 +615,7 @@ struct loop_timer::impl {
   std::function<void()> fn;
 };
 
-loop_timer::loop_timer(void* io_context) : impl_(std::make_shared<impl>(io_of(io_context))) {}
+loop_timer::loop_timer(asio::io_context& io_context) : impl_(std::make_shared<impl>(io_context)) {}
 loop_timer::~loop_timer() { cancel(); }
 
 void loop_timer::at(clock::time_point t, std::function<void()> fn) {
@@ -653,6 +652,6 @@ void loop_timer::cancel() {
 bool loop_timer::armed() const { return impl_->armed; }
 clock::time_point loop_timer::when() const { return impl_->when; }
 
-void loop_post(void* io_context, std::function<void()> fn) { asio::post(io_of(io_context), std::move(fn)); }
+void loop_post(asio::io_context& io_context, std::function<void()> fn) { asio::post(io_context, std::move(fn)); }
 
 }  // namespace respq::redis_compat

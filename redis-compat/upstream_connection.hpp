@@ -39,6 +39,11 @@
 
 struct redisReply;
 
+// The broker thread's event loop, passed by reference (asio stays out of this header).
+namespace asio {
+class io_context;
+}
+
 namespace respq::redis_compat {
 
 struct upstream_endpoint {
@@ -56,7 +61,7 @@ class upstream_connection {
   // io_context: the broker thread's asio::io_context (network::io_context()).
   // name: sent as CLIENT SETNAME so operators (and tests) can find the connection.
   // reply_timeout_s: how long replies may be awaited without any arriving.
-  upstream_connection(void* io_context, upstream_endpoint ep, std::string name, double reply_timeout_s = 10);
+  upstream_connection(asio::io_context& io_context, upstream_endpoint ep, std::string name, double reply_timeout_s = 10);
   ~upstream_connection();
   upstream_connection(const upstream_connection&) = delete;
   upstream_connection& operator=(const upstream_connection&) = delete;
@@ -111,7 +116,7 @@ class upstream_connection {
 // broker thread and never after cancel() or destruction.
 class loop_timer {
  public:
-  explicit loop_timer(void* io_context);
+  explicit loop_timer(asio::io_context& io_context);
   ~loop_timer();
   loop_timer(const loop_timer&) = delete;
   loop_timer& operator=(const loop_timer&) = delete;
@@ -127,6 +132,6 @@ class loop_timer {
 };
 
 // Runs fn later on the broker loop (same thread; not thread-safe, unlike network::post).
-void loop_post(void* io_context, std::function<void()> fn);
+void loop_post(asio::io_context& io_context, std::function<void()> fn);
 
 }  // namespace respq::redis_compat
