@@ -339,12 +339,10 @@ struct admin_server::impl {
     if (figures && req.get_param_value("outcomes") == "0") return get_figures_stream(res);
     std::size_t max_rate = 0;
     if (const std::string r = req.get_param_value("max_rate"); !r.empty()) max_rate = std::strtoull(r.c_str(), nullptr, 10);
-    const std::string only_queue = req.get_param_value("queue");
-    std::shared_ptr<outcome_filter> filter;
-    if (max_rate || !only_queue.empty()) filter = std::make_shared<outcome_filter>(only_queue, max_rate);
-    std::function<bool(std::string_view)> accept;
-    if (filter) accept = [filter](std::string_view m) { return filter->keep(m, std::chrono::steady_clock::now()); };
-    auto sub = hub->subscribe(max_event_streams, std::move(accept));
+    // queue=<q>&max_rate=<n>: the hub builds and hands over only what this stream sends
+    // (event_hub.hpp), and counts the rest for the "skipped" events.
+    event_hub::filter filter{req.get_param_value("queue"), max_rate};
+    auto sub = hub->subscribe(max_event_streams, std::move(filter));
     if (!sub) return fail(res, 503, "too many event streams open (at most " + std::to_string(max_event_streams) + ")");
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
@@ -353,7 +351,7 @@ struct admin_server::impl {
     auto last_figures = std::make_shared<std::chrono::steady_clock::time_point>();
     res.set_chunked_content_provider(
         "text/event-stream",
-        [sub, last_write, last_figures, figures, filter, this](std::size_t offset, httplib::DataSink& sink) {
+        [sub, last_write, last_figures, figures, this](std::size_t offset, httplib::DataSink& sink) {
           if (offset == 0) {
             // A comment first: the stream is open and subscribed from here on.
             const std::string hello = ": respq outcomes\n\n";
@@ -371,24 +369,17 @@ struct admin_server::impl {
             }
           }
           std::vector<std::string> events;
-          switch (sub->next(events, std::chrono::milliseconds(250))) {
+          std::size_t skipped = 0;
+          switch (sub->next(events, skipped, std::chrono::milliseconds(250))) {
             case event_hub::subscription::status::events: {
               std::string chunk;
-              const auto now = std::chrono::steady_clock::now();
               for (const auto& e : events) chunk += sse_event({}, e);  // filtered when offered
-              if (filter)
-                if (const std::size_t n = filter->take_skipped(now))
-                  chunk += sse_event("skipped", "{\"skipped\":" + std::to_string(n) + "}");
+              if (skipped) chunk += sse_event("skipped", "{\"skipped\":" + std::to_string(skipped) + "}");
               if (chunk.empty()) return true;
-              *last_write = now;
+              *last_write = std::chrono::steady_clock::now();
               return sink.write(chunk.data(), chunk.size());
             }
             case event_hub::subscription::status::idle:
-              if (filter)
-                if (const std::size_t n = filter->take_skipped(std::chrono::steady_clock::now())) {
-                  const std::string e = sse_event("skipped", "{\"skipped\":" + std::to_string(n) + "}");
-                  if (!sink.write(e.data(), e.size())) return false;
-                }
               if (stopped.load()) {
                 sink.done();
                 return true;
@@ -551,9 +542,13 @@ std::string admin_server::start() {
     static constexpr std::string_view suffix = ":results";
     if (channel.size() <= suffix.size() || channel.substr(channel.size() - suffix.size()) != suffix) return;
     if (!srv.cfg().queues.count(channel.substr(0, channel.size() - suffix.size()))) return;
-    hub->offer(message);
+    hub->offer_message(channel.substr(0, channel.size() - suffix.size()), message);
   };
-  d.s.tasks().outcome_listeners = [hub = d.hub] { return hub->connections() != 0; };
+  // A local queue's outcome that nothing on the Redis side wants: built only when a stream
+  // takes it now (a watched queue, within its stream's rate), else counted.
+  d.s.tasks().outcome_watch = [hub = d.hub](std::string_view queue, const tasks::outcome_fields& f) {
+    hub->offer(queue, [&f] { return tasks::outcome_json(f); });
+  };
   // The dashboard's history: a sample now and every interval on the cron.
   *d.sampling = true;
   auto sample = [history = d.history, sampling = d.sampling, queues = d.sources.queues,
@@ -567,7 +562,11 @@ std::string admin_server::start() {
     history->sample(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(), stats);
   };
   sample(d.s);
-  d.s.cron_hooks.push_back([sample, &srv = d.s]() mutable { sample(srv); });
+  // The streams' counts of skipped outcomes reach them within a tick of their second's end.
+  d.s.cron_hooks.push_back([sample, hub = d.hub, &srv = d.s]() mutable {
+    sample(srv);
+    hub->flush();
+  });
   d.s.config_listeners.push_back([conf = d.conf, &srv = d.s](const std::string& name) {
     if (name != "requirepass" && name != "admin-readonly") return;
     std::lock_guard lock(conf->m);
@@ -593,7 +592,7 @@ void admin_server::stop() {
   d.servers.clear();
   d.s.publish_observer = nullptr;
   *d.sampling = false;
-  d.s.tasks().outcome_listeners = nullptr;
+  d.s.tasks().outcome_watch = nullptr;
   d.bridge.close_here();
 }
 

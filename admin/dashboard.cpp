@@ -61,39 +61,6 @@ void serve_asset(const httplib::Request& req, httplib::Response& res, const asse
 
 }  // namespace
 
-outcome_filter::outcome_filter(std::string_view queue, std::size_t max_rate) : max_rate_(max_rate) {
-  if (!queue.empty()) {
-    needle_ = "\"queue\":";
-    tasks::append_json_string(needle_, queue);
-  }
-}
-
-void outcome_filter::roll(clock::time_point now) {
-  if (now - window_ < std::chrono::seconds(1)) return;
-  to_report_ += skipped_;
-  skipped_ = 0;
-  kept_ = 0;
-  window_ = now;
-}
-
-bool outcome_filter::keep(std::string_view outcome, clock::time_point now) {
-  if (!needle_.empty() && outcome.find(needle_) == std::string_view::npos) return false;
-  std::lock_guard lock(m_);
-  roll(now);
-  if (max_rate_ && kept_ >= max_rate_) {
-    ++skipped_;
-    return false;
-  }
-  ++kept_;
-  return true;
-}
-
-std::size_t outcome_filter::take_skipped(clock::time_point now) {
-  std::lock_guard lock(m_);
-  roll(now);
-  return std::exchange(to_report_, 0);
-}
-
 bool is_public_path(std::string_view path) { return path == "/" || path.rfind("/ui/", 0) == 0; }
 
 std::string overview_json(const core::server_figures& f, double now) {

@@ -13,7 +13,10 @@
 // GET /api/events?figures=1 adds a "figures" event (the overview document) once a second
 // to the outcome stream (admin_server), so an open page is updated live without polling;
 // with outcomes=0 the stream has the figures alone (no outcome is built for it), and
-// queue=<q>&max_rate=<n> keeps one queue's outcomes, at most n a second (outcome_filter).
+// queue=<q>&max_rate=<n> keeps one queue's outcomes, at most n a second, and reports the
+// rest once a second as an `event: skipped` with their count, so the page can say how many
+// it did not get (a page can't show thousands of outcomes a second anyway, and its browser
+// then parses tens, not thousands); the broker builds only those it sends (event_hub.hpp).
 //
 // Auth: the page and its files are public; every /api request needs the credentials as
 // before. The page keeps the password the user typed in sessionStorage and sends it as
@@ -46,30 +49,6 @@ bool is_public_path(std::string_view path);
 
 // The document of GET /api/overview (and of the "figures" events): `now` in unix seconds.
 std::string overview_json(const core::server_figures& f, double now);
-
-// What a dashboard's outcome stream keeps (GET /api/events?queue=<q>&max_rate=<n>): the
-// outcomes of one queue (its JSON's "queue" field, as tasks::outcome_json writes it) and
-// at most max_rate of them a second; the rest are counted, and reported once a second as
-// an `event: skipped` so the page can say how many it did not get. A page can't show
-// thousands of outcomes a second anyway, and its browser then parses tens, not thousands.
-// One per stream: keep() on the broker thread (event_hub::offer, so a skipped outcome is
-// neither copied nor wakes the reader), take_skipped() on the stream's HTTP thread.
-class outcome_filter {
- public:
-  using clock = std::chrono::steady_clock;
-  outcome_filter(std::string_view queue, std::size_t max_rate);  // "" = every queue; 0 = no cap
-  bool keep(std::string_view outcome, clock::time_point now);
-  // The count skipped in a second that has ended (then 0 until the next one ends).
-  std::size_t take_skipped(clock::time_point now);
-
- private:
-  std::string needle_;  // "queue":"<name>"
-  std::size_t max_rate_;
-  std::mutex m_;  // guards what follows
-  clock::time_point window_{};
-  std::size_t kept_ = 0, skipped_ = 0, to_report_ = 0;
-  void roll(clock::time_point now);
-};
 
 struct dashboard_context {
   broker_bridge* bridge = nullptr;

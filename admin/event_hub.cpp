@@ -2,16 +2,19 @@
 #include "admin/event_hub.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace respq::admin {
 
-event_hub::subscription::status event_hub::subscription::next(std::vector<std::string>& out,
+event_hub::subscription::status event_hub::subscription::next(std::vector<std::string>& out, std::size_t& skipped,
                                                                std::chrono::milliseconds wait) {
   std::unique_lock lock(m);
-  if (buffered.empty() && !dropped && !closed) cv.wait_for(lock, wait, [this] { return !buffered.empty() || dropped || closed; });
-  if (!buffered.empty()) {
+  auto ready = [this] { return !buffered.empty() || skipped_reported || dropped || closed; };
+  if (!ready()) cv.wait_for(lock, wait, ready);
+  if (!buffered.empty() || skipped_reported) {
     for (auto& e : buffered) out.push_back(std::move(e));
     buffered.clear();
+    skipped += std::exchange(skipped_reported, 0);
     return status::events;
   }
   if (closed) return status::closed;
@@ -19,12 +22,37 @@ event_hub::subscription::status event_hub::subscription::next(std::vector<std::s
   return status::idle;
 }
 
-std::shared_ptr<event_hub::subscription> event_hub::subscribe(std::size_t max_connections,
-                                                              std::function<bool(std::string_view)> accept) {
+// A second that has ended: its count goes to the reader, and a new one starts now.
+void event_hub::subscription::roll(clock::time_point now) {
+  if (now - window < std::chrono::seconds(1)) return;
+  window = now;
+  kept = 0;
+  if (!skipped) return;
+  {
+    std::lock_guard lock(m);
+    skipped_reported += skipped;
+  }
+  skipped = 0;
+  cv.notify_one();
+}
+
+bool event_hub::subscription::takes(std::string_view queue, clock::time_point now) {
+  if (!f.queue.empty() && f.queue != queue) return false;
+  if (!f.max_rate) return true;
+  roll(now);
+  if (kept >= f.max_rate) {
+    ++skipped;
+    return false;
+  }
+  ++kept;
+  return true;
+}
+
+std::shared_ptr<event_hub::subscription> event_hub::subscribe(std::size_t max_connections, filter f) {
   std::lock_guard lock(m_);
   if (subs_.size() >= max_connections) return nullptr;
   auto sub = std::make_shared<subscription>();
-  sub->accept = std::move(accept);
+  sub->f = std::move(f);
   subs_.push_back(sub);
   count_.store(subs_.size(), std::memory_order_relaxed);
   return sub;
@@ -36,12 +64,16 @@ void event_hub::unsubscribe(const std::shared_ptr<subscription>& sub) {
   count_.store(subs_.size(), std::memory_order_relaxed);
 }
 
-std::size_t event_hub::offer(std::string_view message) {
-  if (count_.load(std::memory_order_relaxed) == 0) return 0;
+bool event_hub::choose(std::string_view queue, clock::time_point now) {
+  takers_.clear();
+  for (const auto& sub : subs_)
+    if (sub->takes(queue, now)) takers_.push_back(sub.get());
+  return !takers_.empty();
+}
+
+std::size_t event_hub::deliver(std::string_view message) {
   std::size_t taken = 0;
-  std::lock_guard lock(m_);
-  for (const auto& sub : subs_) {
-    if (sub->accept && !sub->accept(message)) continue;
+  for (subscription* sub : takers_) {
     {
       std::lock_guard sl(sub->m);
       if (sub->dropped || sub->closed) continue;
@@ -56,7 +88,15 @@ std::size_t event_hub::offer(std::string_view message) {
     }
     sub->cv.notify_one();
   }
+  takers_.clear();
   return taken;
+}
+
+void event_hub::flush(clock::time_point now) {
+  if (count_.load(std::memory_order_relaxed) == 0) return;
+  std::lock_guard lock(m_);
+  for (const auto& sub : subs_)
+    if (sub->f.max_rate) sub->roll(now);
 }
 
 void event_hub::close_all() {

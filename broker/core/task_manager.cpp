@@ -346,16 +346,19 @@ struct task_manager::impl {
     }
   }
 
-  bool wants_outcome(const queue_state& q, std::string_view callback) const {
+  bool redis_wants_outcome(const queue_state& q, std::string_view callback) const {
     if (!callback.empty() || s.cfg().mirror) return true;
     if (s.channels().count(q.results_channel)) return true;
-    if (!s.patterns().empty()) return true;
-    return s.tasks().outcome_listeners && s.tasks().outcome_listeners();
+    return !s.patterns().empty();
   }
 
-  // Publishes an outcome on Q:results (and to the mirror) and posts it to the callback.
+  // Publishes an outcome on Q:results (and to the mirror) and posts it to the callback;
+  // when none of those wants it, only the admin server's streams may (outcome_watch).
   void publish_outcome(queue_state& q, const tasks::outcome_fields& f, std::string_view callback) {
-    if (!wants_outcome(q, callback)) return;
+    if (!redis_wants_outcome(q, callback)) {
+      if (s.tasks().outcome_watch) s.tasks().outcome_watch(q.name, f);
+      return;
+    }
     std::string o = tasks::outcome_json(f);
     s.publish(q.results_channel, o);
     s.stream_publish(q.results_channel, o);

@@ -39,6 +39,7 @@ struct http_result;
 struct queue_stats;
 struct dead_filter;
 struct host_figures;
+struct outcome_fields;
 }  // namespace respq::tasks
 
 namespace respq::core {
@@ -66,10 +67,11 @@ class task_manager {
   std::vector<tasks::queue_stats> stats();
   // INFO tasks: a line per HTTP queue, local and shared (shared_stats adds those), by name.
   std::string info();
-  // Set by the admin server while it runs: true while its event streams want outcomes.
-  // An outcome is built and published only when someone listens (a subscriber, a
-  // pattern, the mirror, a callback, or this).
-  std::function<bool()> outcome_listeners;
+  // An outcome is built and published on Q:results only when the Redis side wants it (a
+  // subscriber of Q:results, a pattern, the mirror, a callback); the admin server's
+  // streams then get it from the publish. When not, it is handed to this (set by the
+  // admin server while it runs), which builds it only if a stream takes it now.
+  std::function<void(std::string_view queue, const tasks::outcome_fields&)> outcome_watch;
   // Set by the Redis link while it runs: appends the figures of the shared queues.
   std::function<void(std::vector<tasks::queue_stats>&)> shared_stats;
   // The destination hosts of the local queues (tasks/host_health.hpp), unordered.

@@ -172,8 +172,10 @@ def test_overview_history_and_dead_letters_endpoints():
         # The history has samples from the start (every 5 s), totals and per queue.
         h = json.loads(request(r.admin, "GET", "/api/history")[2])
         assert h["interval"] == 5 and len(h["t"]) >= 1 and len(h["pending"]) == len(h["t"]), h
-        wait_until(lambda: len(json.loads(request(r.admin, "GET", "/api/history?queue=fail")[2])["t"]) >= 2,
-                   timeout=15, what="a second sample")
+        # (a loaded machine may have taken the samples so far before the last letters came)
+        wait_until(lambda: (lambda h: len(h["t"]) >= 2 and h["dead"][-1] == 7)(
+                       json.loads(request(r.admin, "GET", "/api/history?queue=fail")[2])),
+                   timeout=15, what="a second sample, after the 7 letters")
         h = json.loads(request(r.admin, "GET", "/api/history?queue=fail")[2])
         assert h["queue"] == "fail" and h["dead"][-1] == 7, h
         # The SSE stream with figures=1 carries a figures event at once, then the outcomes
@@ -206,6 +208,35 @@ def test_overview_history_and_dead_letters_endpoints():
                 assert name == "message" and doc["queue"] == "tasks", (name, doc)
                 shown.append(doc["id"])
         assert 2 <= len(shown) <= 4 and len(shown) + skipped == 6, (shown, skipped)
+        # With a client subscribed to tasks:results every outcome is built and published
+        # (the stream takes its share from the publish): the subscriber gets all of them,
+        # the stream's shown and counted still add up, and a second stream on the other
+        # queue sees only that queue's.
+        other = SSE(r.admin, "/api/events?queue=fail&max_rate=20")
+        sub = c.pubsub(ignore_subscribe_messages=True)
+        sub.subscribe("tasks:results")
+        wait_until(lambda: c.pubsub_numsub("tasks:results")[0][1] == 1, timeout=10, what="the subscription")
+        c.lpush("tasks", *[json.dumps({"id": f"sub-{i}", "url": sink.url("/ok")}) for i in range(6)])
+        c.lpush("fail", json.dumps({"id": "other-0", "url": sink.url("/status/500")}))
+        published, deadline = [], time.time() + 20
+        while len(published) < 6 and time.time() < deadline:
+            m = sub.get_message(timeout=1)
+            if m:
+                published.append(json.loads(m["data"])["id"])
+        assert sorted(published) == [f"sub-{i}" for i in range(6)], published
+        shown, skipped = [], 0
+        while len(shown) + skipped < 6:
+            name, doc = filtered.next_event()
+            if name == "skipped":
+                skipped += doc["skipped"]
+            else:
+                assert name == "message" and doc["queue"] == "tasks" and doc["id"].startswith("sub-"), (name, doc)
+                shown.append(doc["id"])
+        assert 2 <= len(shown) <= 6 and len(shown) + skipped == 6, (shown, skipped)
+        name, doc = other.next_event()
+        assert name == "message" and doc["id"] == "other-0" and doc["status"] == "dead", (name, doc)
+        sub.close()
+        other.close()
         filtered.close()
         # At most 8 figure-only streams; they don't take the outcome streams' places.
         more = [SSE(r.admin, "/api/events?figures=1&outcomes=0") for _ in range(7)]

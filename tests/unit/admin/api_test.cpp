@@ -107,7 +107,7 @@ TEST_CASE("task ids are 24 hex digits, the counter last", "[admin][api]") {
 
 TEST_CASE("the event hub delivers to every stream and drops one that falls behind", "[admin][events]") {
   admin::event_hub hub(3);
-  CHECK(hub.offer("nobody listens") == 0);
+  CHECK(hub.offer_message("q", "nobody listens") == 0);
   auto fast = hub.subscribe(2);
   auto slow = hub.subscribe(2);
   REQUIRE(fast);
@@ -115,17 +115,17 @@ TEST_CASE("the event hub delivers to every stream and drops one that falls behin
   CHECK_FALSE(hub.subscribe(2));  // at most two streams
   std::vector<std::string> got;
   for (int i = 0; i < 3; ++i) {
-    CHECK(hub.offer("e" + std::to_string(i)) == 2);
+    CHECK(hub.offer_message("q", "e" + std::to_string(i)) == 2);
     REQUIRE(fast->next(got, std::chrono::milliseconds(0)) == admin::event_hub::subscription::status::events);
   }
   CHECK(got == std::vector<std::string>{"e0", "e1", "e2"});
   // slow holds three: the fourth overflows it, and it is dropped; fast goes on.
-  CHECK(hub.offer("e3") == 1);
+  CHECK(hub.offer_message("q", "e3") == 1);
   std::vector<std::string> slow_got;
   CHECK(slow->next(slow_got, std::chrono::milliseconds(0)) == admin::event_hub::subscription::status::dropped);
   CHECK(slow_got.empty());
   CHECK(hub.dropped_total() == 1);
-  CHECK(hub.offer("e4") == 1);
+  CHECK(hub.offer_message("q", "e4") == 1);
   got.clear();
   CHECK(fast->next(got, std::chrono::milliseconds(0)) == admin::event_hub::subscription::status::events);
   CHECK(got == std::vector<std::string>{"e3", "e4"});
@@ -138,7 +138,7 @@ TEST_CASE("a waiting stream wakes for an event offered from another thread, and 
   auto sub = hub.subscribe(1);
   std::thread t([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    hub.offer("late");
+    hub.offer_message("q", "late");
   });
   std::vector<std::string> got;
   const auto st = sub->next(got, std::chrono::seconds(10));

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -159,48 +160,119 @@ TEST_CASE("dead letters through the cache: the same answers, and a changed list 
   REQUIRE(d["items"][0]["id"] == "c");
 }
 
-TEST_CASE("outcome filter: one queue's outcomes, at most max_rate a second, the rest counted", "[admin][dashboard]") {
-  auto outcome = [](const std::string& queue, const std::string& id) {
-    tasks::outcome_fields f;
-    f.id = id;
-    f.queue = queue;
-    f.url = "http://h.example/";
-    f.status = "delivered";
-    f.code = 200;
-    return tasks::outcome_json(f);
-  };
-  using clock = admin::outcome_filter::clock;
+TEST_CASE("event hub: one queue's outcomes, at most max_rate a second, the rest counted and never built",
+          "[admin][dashboard]") {
+  using clock = admin::event_hub::clock;
+  using status = admin::event_hub::subscription::status;
   const auto t0 = clock::now();
-  admin::outcome_filter f("mail", 2);
-  REQUIRE_FALSE(f.keep(outcome("mail2", "x"), t0));  // another queue whose name starts alike
-  REQUIRE_FALSE(f.keep(outcome("other", "mail"), t0));
-  REQUIRE(f.keep(outcome("mail", "1"), t0));
-  REQUIRE(f.keep(outcome("mail", "2"), t0 + std::chrono::milliseconds(100)));
-  REQUIRE_FALSE(f.keep(outcome("mail", "3"), t0 + std::chrono::milliseconds(200)));
-  REQUIRE_FALSE(f.keep(outcome("mail", "4"), t0 + std::chrono::milliseconds(300)));
-  REQUIRE(f.take_skipped(t0 + std::chrono::milliseconds(400)) == 0);  // the second is not over
-  REQUIRE(f.take_skipped(t0 + std::chrono::milliseconds(1100)) == 2);
-  REQUIRE(f.take_skipped(t0 + std::chrono::milliseconds(1200)) == 0);
-  REQUIRE(f.keep(outcome("mail", "5"), t0 + std::chrono::milliseconds(1300)));
-  admin::outcome_filter all("", 0);
-  for (int i = 0; i < 100; ++i) REQUIRE(all.keep(outcome("q" + std::to_string(i), "x"), t0));
-  REQUIRE(all.take_skipped(t0 + std::chrono::seconds(2)) == 0);
+  admin::event_hub hub;
+  auto watcher = hub.subscribe(4, {"mail", 2});
+  int built = 0;
+  auto offer = [&](std::string_view queue, const std::string& id, clock::time_point now) {
+    return hub.offer(queue, [&] {
+      ++built;
+      tasks::outcome_fields f;
+      f.id = id;
+      f.queue = queue;
+      f.url = "http://h.example/";
+      f.status = "delivered";
+      f.code = 200;
+      return tasks::outcome_json(f);
+    }, now);
+  };
+  REQUIRE(offer("mail2", "x", t0) == 0);  // another queue whose name starts alike
+  REQUIRE(offer("other", "mail", t0) == 0);
+  REQUIRE(built == 0);
+  REQUIRE(offer("mail", "1", t0) == 1);
+  REQUIRE(offer("mail", "2", t0 + std::chrono::milliseconds(100)) == 1);
+  REQUIRE(built == 2);
+  REQUIRE(offer("mail", "3", t0 + std::chrono::milliseconds(200)) == 0);
+  REQUIRE(offer("mail", "4", t0 + std::chrono::milliseconds(300)) == 0);
+  REQUIRE(built == 2);  // over the rate: counted, not built
+  std::vector<std::string> got;
+  std::size_t skipped = 0;
+  REQUIRE(watcher->next(got, skipped, std::chrono::milliseconds(0)) == status::events);
+  REQUIRE(got.size() == 2);
+  CHECK(nlohmann::json::parse(got[0])["id"] == "1");
+  CHECK(nlohmann::json::parse(got[1])["queue"] == "mail");
+  CHECK(skipped == 0);
+  hub.flush(t0 + std::chrono::milliseconds(400));  // the second is not over
+  REQUIRE(watcher->next(got, skipped, std::chrono::milliseconds(0)) == status::idle);
+  hub.flush(t0 + std::chrono::milliseconds(1100));  // it is: its count goes to the reader
+  REQUIRE(watcher->next(got, skipped, std::chrono::milliseconds(0)) == status::events);
+  CHECK(skipped == 2);
+  CHECK(got.size() == 2);
+  hub.flush(t0 + std::chrono::milliseconds(2200));
+  REQUIRE(watcher->next(got, skipped, std::chrono::milliseconds(0)) == status::idle);
+  // A new second: two more taken, then counted; the next offer after it ends reports them.
+  const auto t3 = t0 + std::chrono::seconds(3);
+  for (int i = 0; i < 10; ++i) offer("mail", "b" + std::to_string(i), t3 + std::chrono::milliseconds(i));
+  CHECK(built == 4);
+  REQUIRE(offer("mail", "c", t3 + std::chrono::milliseconds(1000)) == 1);
+  skipped = 0;
+  got.clear();
+  REQUIRE(watcher->next(got, skipped, std::chrono::milliseconds(0)) == status::events);
+  CHECK(skipped == 8);
+  CHECK(got.size() == 3);
+  // A stream with no filter takes every outcome of every queue; it is built once for all.
+  auto all = hub.subscribe(4);
+  built = 0;
+  for (int i = 0; i < 100; ++i) REQUIRE(offer("q" + std::to_string(i), "x", t3 + std::chrono::seconds(2)) == 1);
+  CHECK(built == 100);
+  REQUIRE(offer("mail", "d", t3 + std::chrono::seconds(2)) == 2);
+  CHECK(built == 101);
+  got.clear();
+  skipped = 0;
+  REQUIRE(all->next(got, skipped, std::chrono::milliseconds(0)) == status::events);
+  CHECK(got.size() == 101);
+  CHECK(skipped == 0);
 }
 
 TEST_CASE("event hub: a stream's filter chooses what it is offered, nothing else is buffered", "[admin][dashboard]") {
   admin::event_hub hub;
-  auto filter = std::make_shared<admin::outcome_filter>("a", 1);
-  auto picky = hub.subscribe(4, [filter](std::string_view m) { return filter->keep(m, admin::outcome_filter::clock::now()); });
+  auto picky = hub.subscribe(4, {"a", 1});
   auto all = hub.subscribe(4);
-  REQUIRE(hub.offer(R"({"id":"1","queue":"a"})") == 2);
-  REQUIRE(hub.offer(R"({"id":"2","queue":"b"})") == 1);
-  REQUIRE(hub.offer(R"({"id":"3","queue":"a"})") == 1);  // over the rate: counted, not taken
+  const auto t0 = admin::event_hub::clock::now();
+  REQUIRE(hub.offer_message("a", R"({"id":"1","queue":"a"})", t0) == 2);
+  REQUIRE(hub.offer_message("b", R"({"id":"2","queue":"b"})", t0) == 1);
+  REQUIRE(hub.offer_message("a", R"({"id":"3","queue":"a"})", t0) == 1);  // over the rate: counted, not taken
   std::vector<std::string> got;
   REQUIRE(picky->next(got, std::chrono::milliseconds(0)) == admin::event_hub::subscription::status::events);
   REQUIRE(got == std::vector<std::string>{R"({"id":"1","queue":"a"})"});
   got.clear();
   REQUIRE(all->next(got, std::chrono::milliseconds(0)) == admin::event_hub::subscription::status::events);
   REQUIRE(got.size() == 3);
+  // No outcome for the closed tab; with nothing subscribed nothing is built.
+  hub.unsubscribe(picky);
+  hub.unsubscribe(all);
+  bool built = false;
+  REQUIRE(hub.offer("a", [&] { built = true; return std::string("x"); }) == 0);
+  CHECK_FALSE(built);
+}
+
+TEST_CASE("event hub: a reader waiting on its stream wakes for the count of a second that ended",
+          "[admin][dashboard]") {
+  using clock = admin::event_hub::clock;
+  admin::event_hub hub;
+  auto sub = hub.subscribe(1, {"a", 1});
+  const auto t0 = clock::now();
+  hub.offer_message("a", "1", t0);
+  hub.offer_message("a", "2", t0);
+  hub.offer_message("a", "3", t0);
+  std::vector<std::string> got;
+  std::size_t skipped = 0;
+  REQUIRE(sub->next(got, skipped, std::chrono::milliseconds(0)) == admin::event_hub::subscription::status::events);
+  REQUIRE(got == std::vector<std::string>{"1"});
+  std::thread t([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    hub.flush(t0 + std::chrono::seconds(1));
+  });
+  got.clear();
+  const auto st = sub->next(got, skipped, std::chrono::seconds(10));
+  t.join();
+  CHECK(st == admin::event_hub::subscription::status::events);
+  CHECK(got.empty());
+  CHECK(skipped == 2);
 }
 
 TEST_CASE("overview document: every queue's figures and the server's", "[admin][dashboard]") {
