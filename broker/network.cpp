@@ -120,6 +120,10 @@ struct connection {
   bool writing = false;
   bool closed = false;
   bool eof_while_busy = false;  // seen by serve_busy(); the loop closes it afterwards
+  // serve_busy(): the turn (flush_epoch) it was last looked at in, and whether its output
+  // then held replies of that turn that must wait for the turn's effects to be persisted.
+  std::uint64_t busy_epoch = 0;
+  bool held_while_busy = false;
   bool json = false;            // a json-port connection: JSON tasks in, nothing out
   core::json_splitter splitter;
   enum class read_result { nothing, drained, more, closed };
@@ -144,6 +148,7 @@ struct network::impl {
   asio::steady_timer shutdown_timer{io};
   asio::signal_set signals{io, SIGINT, SIGTERM, SIGHUP};
   bool flush_posted = false;
+  std::uint64_t flush_epoch = 1;  // counts flush(): the turns whose effects were persisted
   // Group commit (appendfsync always): reads processed since the flush was scheduled, and
   // how many times it has been deferred to let them join this turn's fsync.
   std::uint64_t inputs = 0, inputs_seen = 0;
@@ -503,13 +508,30 @@ void network::impl::serve_busy() {
     }
   }
   const core::client* running = s.script_caller();
+  std::vector<std::shared_ptr<connection>> who;  // close() may erase from conns: not iterated while sending
+  for (auto& [p, conn] : conns) {
+    // json-port clients wait for the script: their input is tasks, not commands to refuse.
+    if (conn->closed || conn->json || conn->eof_while_busy || !conn->c || conn->c == running || conn->c->blocked)
+      continue;
+    who.push_back(conn);
+  }
   // What can be sent now goes now: a reply the loop produced just before the script (its
   // flush was posted, not yet run) would otherwise wait for the script's end, and so would
-  // -BUSY. A writer's replies stay until before_write() has persisted the turn.
-  auto send_now = [this](connection& conn) {
+  // -BUSY. But while the turn has writers, the replies it produced before the script (a
+  // writer's, or a reader's that shows the write) wait for the turn's effects to be
+  // persisted, after the script: no reply goes out before the AOF has what it shows. A
+  // client holding such replies gets nothing sent, -BUSY included, until then; others get
+  // their -BUSY at once. A client to be closed is left to the loop.
+  const bool writers = s.turn_has_writers();
+  auto send_now = [this, writers](connection& conn) {
     core::client* c = conn.c;
-    if (conn.writing) return;  // an async write owns the socket
-    if (c->out.size() <= c->out_sent || s.awaits_sinks(*c)) return;
+    if (conn.closed || !c || c->close_asap || c->close_after_reply) return;
+    if (conn.busy_epoch != flush_epoch) {  // first look in this turn: what it holds was made before the script
+      conn.busy_epoch = flush_epoch;
+      conn.held_while_busy = writers && c->out.size() > c->out_sent;
+    }
+    if (conn.held_while_busy || conn.writing) return;  // (an async write owns the socket)
+    if (c->out.size() <= c->out_sent) return;
     if (conn.ssl) {
       write_client(conn);  // encrypts and sends what the socket takes now; the rest after the script
       return;
@@ -521,20 +543,19 @@ void network::impl::serve_busy() {
       s.stats().net_output_bytes += static_cast<std::uint64_t>(n);
     }
   };
+  for (auto& conn : who) send_now(*conn);
   std::vector<pollfd> fds;
-  std::vector<std::shared_ptr<connection>> who;
-  for (auto& [p, conn] : conns) {
-    // json-port clients wait for the script: their input is tasks, not commands to refuse.
-    if (conn->closed || conn->json || conn->eof_while_busy || !conn->c || conn->c == running || conn->c->blocked)
-      continue;
-    send_now(*conn);
+  std::vector<std::shared_ptr<connection>> readable;
+  for (auto& conn : who) {
+    if (conn->closed || !conn->c) continue;
     fds.push_back(pollfd{conn->sock.native_handle(), POLLIN, 0});
-    who.push_back(conn);
+    readable.push_back(conn);
   }
   if (fds.empty() || ::poll(fds.data(), fds.size(), 0) <= 0) return;
   for (std::size_t i = 0; i < fds.size(); ++i) {
     if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-    connection& conn = *who[i];
+    connection& conn = *readable[i];
+    if (conn.closed || !conn.c) continue;
     const auto r = read_some(conn);
     if (r == connection::read_result::closed) {
       conn.eof_while_busy = true;
@@ -570,6 +591,7 @@ void network::impl::run_flush() {
 
 void network::impl::flush() {
   flush_hops = 0;
+  ++flush_epoch;
   s.before_write();
   std::vector<core::client*> list;
   list.swap(s.pending_writes());
@@ -784,6 +806,9 @@ std::string listen_on(asio::io_context& io, const core::config& cfg, int port,
     tcp::endpoint ep(ip, static_cast<unsigned short>(port));
     a->open(ep.protocol(), ec);
     if (!ec) a->set_option(tcp::acceptor::reuse_address(true), ec);
+    // A connection reset before it was accepted is reported (accept_ready goes on to the
+    // next), where asio would otherwise wait inside accept for another one.
+    if (!ec) a->set_option(asio::socket_base::enable_connection_aborted(true), ec);
     if (!ec && ip.is_v6()) a->set_option(asio::ip::v6_only(true), ec);
     if (!ec) a->bind(ep, ec);
     if (!ec) a->listen(511, ec);

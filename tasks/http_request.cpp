@@ -44,7 +44,7 @@ http_request make_callback_request(std::string_view callback_url, std::string_vi
   cb.headers = {{"Content-Type", "application/json"}, {"X-Task-Id", std::string(task_id)}};
   cb.body = std::move(outcome_json);
   cb.timeout_s = std::min(opts.timeout, 30.0);
-  sign_request(cb, task_id, now_s, opts.signing_secrets);
+  if (!opts.signing_secrets.empty()) sign_request(cb, callback_message_id(task_id, cb.body.value_or(std::string())), now_s, opts.signing_secrets);
   return cb;
 }
 

@@ -63,8 +63,8 @@ http_request make_http_request(task&& t, std::uint64_t ticket, std::string pool,
 std::string callback_pool(std::string_view queue);
 
 // The POST of an outcome to a task's callback URL, in the queue's callback pool, with the
-// queue's timeout up to 30 s, signed as the queue's requests are (webhook-id is the task
-// id, webhook-timestamp `now_s`) when the queue has signing secrets. One rule for both
+// queue's timeout up to 30 s, signed as the queue's requests are (webhook-id from
+// callback_message_id, webhook-timestamp `now_s`) when the queue has signing secrets. One rule for both
 // kinds of queue: a callback is sent once per outcome and never retried.
 http_request make_callback_request(std::string_view callback_url, std::string_view task_id, std::string outcome_json,
                                    std::uint64_t ticket, std::string_view queue, const queue_options& opts,

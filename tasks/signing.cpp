@@ -54,6 +54,20 @@ std::string webhook_signature(std::string_view key, std::string_view id, long lo
   return "v1," + base64_encode(std::string_view(reinterpret_cast<const char*>(mac), len));
 }
 
+std::string callback_message_id(std::string_view task_id, std::string_view outcome_json) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  std::string id(task_id);
+  if (EVP_Digest(outcome_json.data(), outcome_json.size(), md, &len, EVP_sha256(), nullptr) != 1) return id;
+  static constexpr char hex[] = "0123456789abcdef";
+  id += '-';
+  for (unsigned i = 0; i < 8 && i < len; ++i) {
+    id += hex[md[i] >> 4];
+    id += hex[md[i] & 15];
+  }
+  return id;
+}
+
 void sign_request(http_request& r, std::string_view id, long long timestamp, const std::vector<signing_secret>& secrets) {
   if (secrets.empty()) return;
   auto& h = r.headers;

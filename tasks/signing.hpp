@@ -37,6 +37,11 @@ std::variant<signing_secret, std::string> parse_signing_secret(std::string_view 
 // "v1,<base64 HMAC-SHA256(key, id.timestamp.body)>".
 std::string webhook_signature(std::string_view key, std::string_view id, long long timestamp, std::string_view body);
 
+// A callback's webhook-id: the task id, '-', then 16 hex digits of the SHA-256 of the
+// outcome it carries. Standard Webhooks wants an id per message: a task's own requests
+// share the task id (retries are the same message), each of its outcomes is another one.
+std::string callback_message_id(std::string_view task_id, std::string_view outcome_json);
+
 // Adds webhook-id, webhook-timestamp and webhook-signature to `r` (replacing headers of
 // those names the task set itself), signing `r.body` (or the empty body). Nothing when
 // `secrets` is empty.

@@ -182,6 +182,7 @@ struct http1_client::impl {
     tcp::socket sock;
     SSL* ssl = nullptr;            // https: OpenSSL on the socket's fd (it never closes it)
     std::uint64_t tls_serial = 0;  // the TLS context it was made with (see tls_entry)
+    std::uint64_t generation = 0;  // its pool's rules (egress, trust) when it was dialled
     std::size_t written = 0;       // https: bytes of the request written so far
     bool tls_up = false;           // https: handshake done, no fatal TLS error since
     host_pool* pool = nullptr;
@@ -213,6 +214,9 @@ struct http1_client::impl {
     unsigned cap = 0;
     unsigned open = 0;
     std::shared_ptr<const tasks::egress_rules> egress;  // null: the default policy
+    // Bumped when the egress rules or the TLS trust change: a connection dialled under
+    // older ones is not reused (idle ones are closed at once, busy ones when they finish).
+    std::uint64_t generation = 0;
     std::vector<std::shared_ptr<connection>> idle;
     std::deque<std::shared_ptr<exchange>> waiting;
     std::vector<tcp::endpoint> endpoints;
@@ -463,6 +467,7 @@ struct http1_client::impl {
   void open_connection(host_pool& hp, const std::shared_ptr<exchange>& ex) {
     auto conn = std::make_shared<connection>(io);
     conn->pool = &hp;
+    conn->generation = hp.generation;
     conn->ex = ex;
     ex->conn = conn.get();
     ++hp.open;
@@ -774,7 +779,7 @@ struct http1_client::impl {
       res.truncated = c.parser.truncated();
       finish(*ex, std::move(res));
     }
-    if (reusable && !stopped) {
+    if (reusable && !stopped && c.generation == hp.generation) {
       ++c.served;
       c.idle_since = steady::now();
       hp.idle.push_back(conn);
@@ -933,7 +938,8 @@ void http1_client::set_egress(const std::string& pool, std::shared_ptr<const tas
   for (auto& [key, hp] : impl_->pools) {
     if (hp->name != pool) continue;
     if (!same(hp->egress, rules)) {
-      // Idle connections were judged under the old rules: new ones are judged again.
+      // Connections were judged under the old rules: new ones are judged again.
+      ++hp->generation;
       for (auto& c : hp->idle) impl_->close(*c);
       hp->idle.clear();
     }
@@ -950,8 +956,9 @@ void http1_client::set_tls(const std::string& pool, std::shared_ptr<const tasks:
   for (auto& [key, hp] : impl_->pools) {
     if (hp->name != pool || !hp->tls) continue;
     if (!same(hp->trust, trust)) {
-      // Idle connections were verified (and present a certificate) under the old trust;
-      // its sessions must not be resumed under the new one.
+      // Connections were verified (and present a certificate) under the old trust; its
+      // sessions must not be resumed under the new one.
+      ++hp->generation;
       for (auto& c : hp->idle) impl_->close(*c);
       hp->idle.clear();
       if (hp->session) SSL_SESSION_free(hp->session);

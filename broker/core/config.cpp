@@ -735,6 +735,7 @@ std::string apply_directive(config& c, const std::string& raw_name, const std::v
   for (const auto& [cname, cval] : compat_config_values()) {
     if (name != cname) continue;
     if (args.size() == 1 && lower(args[0]) == cval) return {};
+    if (args.empty() && name == "save") return {};  // `--save` alone is `save ""`, as redis-server reads it
     return "respq has no such setting; it is always '" + cval + "'" +
            (name == "save" ? " (respq persists with the AOF: appendonly yes)" : "");
   }

@@ -232,7 +232,11 @@ std::string rewrite_config_text(const config& running, std::string_view old_text
         auto parts = split_args(line);
         std::string name = parts && !parts->empty() ? lower((*parts)[0]) : std::string();
         if (name == "lua-time-limit") name = "busy-reply-threshold";  // an alias: the primary name owns it
-        if (!parts || parts->empty() || !known_directive(name)) {
+        const auto& compat = compat_config_values();
+        const bool redis_only = std::any_of(compat.begin(), compat.end(), [&](const auto& v) { return v.first == name; });
+        if (redis_only) {
+          st.lines.push_back(line);  // a Redis setting at the one value respq accepts: kept as written
+        } else if (!parts || parts->empty() || !known_directive(name)) {
           st.lines.push_back("# ??? " + line);
         } else {
           st.lines.push_back(line);

@@ -16,7 +16,6 @@
 // Command handlers (cmd_*.cpp) are free functions `void cmd_x(server&, client&, args_t)`.
 #pragma once
 
-#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -213,10 +212,9 @@ class server {
   // answered -BUSY, and the client that runs it is not read.
   bool script_busy() const;
   const client* script_caller() const;
-  // Whether c wrote this turn, so its replies wait for before_write() to persist them.
-  bool awaits_sinks(const client& c) const {
-    return std::find(turn_writers_.begin(), turn_writers_.end(), c.id) != turn_writers_.end();
-  }
+  // Whether a client wrote this turn: its effects wait for before_write() to persist them,
+  // and no reply of the turn may go out before.
+  bool turn_has_writers() const { return !turn_writers_.empty(); }
   const std::unordered_map<std::uint64_t, std::unique_ptr<client>>& clients() const { return clients_; }
   client* find_client(std::uint64_t id);
   std::size_t blocked_clients() const { return blocked_count_; }

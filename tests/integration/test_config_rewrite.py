@@ -145,6 +145,18 @@ def test_a_removed_default_queue_is_written_off_and_rewrites_settle():
     assert texts[1] == first + "\n" and texts[2] == texts[1], texts
 
 
+def test_redis_settings_at_respq_s_own_value_are_kept_as_written():
+    with Respq(config='save ""\nhz 10\nio-threads 1\n') as r:
+        path = os.path.join(r.dir, "respq.conf")
+        c = r.client()
+        assert c.config_set("maxclients", "77")
+        assert c.execute_command("CONFIG", "REWRITE")
+        text = read(path)
+        assert text.splitlines()[:3] == ['save ""', "hz 10", "io-threads 1"], text
+        restart_on_rewritten(r, path)
+        assert r.client().config_get("maxclients")["maxclients"] == "77"
+
+
 def test_a_value_that_needs_quotes_survives_the_round_trip():
     with Respq(config="json-queue tasks\n") as r:
         path = os.path.join(r.dir, "respq.conf")

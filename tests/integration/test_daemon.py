@@ -138,6 +138,7 @@ def test_test_config_checks_the_file_and_the_command_line_without_starting():
         # and containers start Redis (`--save ""`); another is refused, saying why.
         p = run([SERVER, "--test-config", "--save", "", "--hz", "10"])
         assert p.returncode == 0 and "Configuration OK" in p.stdout, p
+        assert run([SERVER, "--test-config", "--save"]).returncode == 0  # as redis-server: save ""
         with open(good, "a") as f:
             f.write('save ""\n')
         assert run([SERVER, "--test-config", good]).returncode == 0

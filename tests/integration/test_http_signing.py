@@ -34,6 +34,10 @@ def expected(secret, msg_id, ts, body):
     return "v1," + base64.b64encode(mac).decode()
 
 
+def callback_id(task_id, body):
+    return task_id + "-" + hashlib.sha256(body).hexdigest()[:16]
+
+
 def body_of(req):
     if "body_b64" in req:
         return base64.b64decode(req["body_b64"])
@@ -140,7 +144,7 @@ def test_a_shared_queue_signs_the_same_way(s):
         r.client().lpush("shooks", json.dumps({"url": s.ep.url("/shared/task"), "id": "cb-shared",
                                                "callback": s.ep.url("/shared/callback")}))
         [cb] = s.ep.wait_requests(1, path="/shared/callback")
-        assert verify(cb, [OLD])[0] == "cb-shared"
+        assert verify(cb, [OLD])[0] == callback_id("cb-shared", body_of(cb))
         assert json.loads(body_of(cb))["id"] == "cb-shared"
 
 
@@ -155,7 +159,9 @@ def test_callbacks_are_signed_as_the_queue_s_requests(s):
                                          "callback": s.ep.url(f"/callback/{stack}")}))
             outcome = out.wait(id=f"cb-{stack}", status="delivered")
         [cb] = s.ep.wait_requests(1, path=f"/callback/{stack}")
-        assert verify(cb, [OLD])[0] == f"cb-{stack}"
+        # Its own webhook-id (one per message): the task id and a digest of the outcome.
+        assert verify(cb, [OLD])[0] == callback_id(f"cb-{stack}", body_of(cb)) != f"cb-{stack}"
+        assert cb["h"]["x-task-id"] == f"cb-{stack}"
         assert json.loads(body_of(cb)) == outcome, (body_of(cb), outcome)
         c.lpush("plain", json.dumps({"url": s.ep.url(f"/cbtask/{stack}/plain"), "id": f"cbp-{stack}",
                                      "callback": s.ep.url(f"/callback/{stack}/plain")}))

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -87,6 +88,8 @@ class HttpsSink:
                 cn = dict(x[0] for x in peer.get("subject", ())).get("commonName")
                 with sink.lock:
                     sink.requests.append({"path": self.path, "client_cn": cn, "body": body.decode("utf-8", "replace")})
+                if self.path.startswith("/slow"):
+                    time.sleep(1.5)
                 if self.path.startswith("/redirect-plain"):
                     self.send_response(302)
                     self.send_header("Location", self.path.split("to=", 1)[1])
@@ -362,6 +365,25 @@ def test_https_goes_over_kept_alive_http11_connections_and_resumes_sessions(s):
         handshakes_after = sink.handshakes
     assert handshakes_after == handshakes + 4, (handshakes, handshakes_after)
     assert resumed[1:] == [True, True, True], resumed
+
+
+def test_a_connection_busy_during_a_trust_change_is_not_reused_under_the_new_trust(s):
+    """CONFIG SET changes a queue's CA while its one connection carries a slow request:
+    that request ends as it began, but the connection is not kept for the next task,
+    which is verified afresh against the new CA (and refused), as an idle one would be."""
+    sink = s.sink("server")
+    r = s.respq("--http-queue", "q", "ca-file", s.pki.path("ca.crt"), "concurrency", "1", "per-host", "1",
+                "retries", "0")
+    c = r.client()
+    with Outcomes(r, "q") as out:
+        push(r, {"url": sink.url("/slow"), "id": "slow"}, queue="q")
+        wait_until(lambda: any(q["path"] == "/slow" for q in sink.requests), what="the slow request")
+        assert c.config_set("http-queue", f"q ca-file {s.pki.path('rogue.crt')}")
+        out.wait(id="slow", status="delivered", timeout=10)
+        push(r, {"url": sink.url("/after"), "id": "after"}, queue="q")
+        after = out.wait(id="after", timeout=10)
+    assert after["status"] == "dead" and "TLS peer verification failed" in after["error"], after
+    assert not [q for q in sink.requests if q["path"] == "/after"], "sent over a connection the new CA never verified"
 
 
 def test_an_https_address_the_egress_policy_denies_is_never_dialled(s):

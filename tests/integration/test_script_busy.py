@@ -150,6 +150,41 @@ def test_a_reply_produced_before_the_script_is_sent_while_it_runs():
     assert expected[0] == b"+PONG\r\n", expected
 
 
+def test_no_reply_shows_a_write_before_it_is_in_the_aof():
+    """A SET, a GET of its key and a runaway EVAL read in one turn (appendfsync always):
+    while the script runs, neither the SET's reply nor the GET's (which shows the value)
+    goes out, because the turn's effects are not in the AOF yet; a kill -9 meanwhile
+    loses a write nobody was told about. After the script, both are answered."""
+    with Respq("--busy-reply-threshold", THRESHOLD_MS, "--appendonly", "yes", "--appendfsync", "always") as r:
+        with RawConn(r.port) as a, RawConn(r.port, timeout=5) as b, RawConn(r.port) as x:
+            for c in (a, b, x):
+                assert c.cmd("PING") == b"+PONG\r\n"
+            sleeper = Runner(r.port, "DEBUG", "SLEEP", "0.5")  # the three arrive while it sleeps
+            time.sleep(0.15)
+            a.send(RawConn.encode("SET", "durable-key", "value-1"))
+            time.sleep(0.01)
+            b.send(RawConn.encode("GET", "durable-key"))
+            time.sleep(0.01)
+            x.send(RawConn.encode("EVAL", SPIN, "0"))
+            sleeper.join()
+            wait_busy(r.port)
+            b.sock.settimeout(1.0)
+            try:
+                early = b.read_reply()
+            except TimeoutError:
+                early = None
+            assert early is None, f"the GET was answered {early!r} before the SET was in the AOF"
+            with RawConn(r.port) as k:
+                assert k.cmd("SCRIPT", "KILL") == b"+OK\r\n"
+            assert x.read_reply().startswith(b"-ERR Script killed by user")
+            b.sock.settimeout(10)
+            assert a.read_reply() == b"+OK\r\n"
+            assert b.read_reply() == b"$7\r\nvalue-1\r\n"
+        r.stop()
+        r.start()
+        assert r.client().get("durable-key") == b"value-1"
+
+
 def test_blocked_client_waits_and_is_served_after():
     with Respq("--busy-reply-threshold", THRESHOLD_MS) as r:
         blocked = Runner(r.port, "BLPOP", "jobs", "0")

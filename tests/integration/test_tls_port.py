@@ -117,6 +117,49 @@ def test_large_values_and_pipelines_cross_tls_intact(s):
     assert got == [(b"wake", b"x")], got
 
 
+def test_tls_clients_while_a_script_runs_past_the_threshold(s):
+    """A busy script serves other clients (-BUSY) without closing any: TLS subscribers
+    pushed past their output limit by the script's PUBLISH, and a TLS client whose QUIT
+    came in the script's turn, are closed by the loop afterwards, the server alive."""
+    import threading
+    import time
+    r = s.respq("no", "--busy-reply-threshold", "100", "--client-output-buffer-limit", "pubsub 1024 0 0",
+                "--appendonly", "yes")
+    ctx = ssl.create_default_context(cafile=s.pki.path("ca.crt"))
+    subs = []
+    for _ in range(3):
+        t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", r.tls_port), timeout=10), server_hostname="127.0.0.1")
+        t.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n")
+        assert b"subscribe" in t.recv(100)
+        subs.append(t)
+    quitter = ctx.wrap_socket(socket.create_connection(("127.0.0.1", r.tls_port), timeout=10), server_hostname="127.0.0.1")
+    quitter.sendall(b"*1\r\n$4\r\nPING\r\n")
+    assert quitter.recv(100) == b"+PONG\r\n"
+    spin = "redis.call('publish', 'ch', string.rep('x', 5000)) local t = redis.call('time')[1] + 0 " \
+           "while redis.call('time')[1] + 0 < t + 2 do end return 1"
+    got = []
+    runner = threading.Thread(target=lambda: got.append(r.client(socket_timeout=20).eval(spin, 0)))
+    runner.start()
+    time.sleep(0.05)
+    quitter.sendall(b"*1\r\n$4\r\nQUIT\r\n")
+    deadline = time.time() + 10
+    while time.time() < deadline and "Slow script" not in r.log_text():
+        time.sleep(0.02)
+    import redis
+    try:
+        r.client(socket_timeout=5).ping()
+        raise AssertionError("PING answered while the script ran")
+    except redis.exceptions.BusyLoadingError:
+        pass
+    except redis.ResponseError as e:
+        assert str(e).startswith("BUSY"), e
+    runner.join(20)
+    assert got == [1], got
+    assert r.alive() and r.client().ping()
+    for t in subs + [quitter]:
+        t.close()
+
+
 def test_a_client_without_a_certificate_is_refused_when_auth_is_yes(s):
     r = s.respq("yes")
     # redis-cli without --cert/--key: the handshake (or the first reply) fails.
