@@ -243,7 +243,7 @@ std::size_t aof_rewriter::emit(std::string_view key, core::value& v, std::size_t
         put_head(out_, "HSET", key, 2 * n);
         for (std::size_t i = 0; i < n; ++i, ++it) {
           put_bulk(out_, it->first);
-          put_bulk(out_, it->second);
+          put_bulk(out_, core::hash_text(it->first, it->second));
         }
         maybe_write();
       }

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cctype>
 #include <cstring>
+#include <deque>
 
 #include "broker/core/glob.hpp"
 #include "broker/core/server.hpp"
@@ -174,11 +175,18 @@ void append_value(command_batch& out, std::string_view key, core::value& v, std:
     case core::value_type::hash: {
       auto& h = v.hash();
       auto it = h.begin();
+      std::deque<std::string> shown;  // values stored in another form than their text
       while (it != h.end()) {
         argv.assign({"HSET", key});
+        shown.clear();
         for (std::size_t n = 0; n < chunk && it != h.end(); ++n, ++it) {
           argv.push_back(it->first);
-          argv.push_back(it->second);
+          if (core::hash_text::plain(it->second)) {
+            argv.push_back(it->second);
+          } else {
+            shown.emplace_back(core::hash_text(it->first, it->second).view());
+            argv.push_back(shown.back());
+          }
         }
         out.add(argv);
       }
