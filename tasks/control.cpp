@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstring>
 
 #include <nlohmann/json.hpp>
 
@@ -68,8 +69,91 @@ void attempt_log::started(int number, double at) {
   attempt_info a;
   a.number = number;
   a.started_at = at;
+  if (entries_.size() >= max_logged_attempts) entries_.erase(entries_.begin());
+  if (entries_.size() == entries_.capacity()) entries_.reserve(entries_.size() + 1);
   entries_.push_back(std::move(a));
-  while (entries_.size() > max_logged_attempts) entries_.pop_front();
+}
+
+namespace {
+
+void put_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out += static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  out += static_cast<char>(v);
+}
+
+bool get_varint(std::string_view& in, std::uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 64 && !in.empty(); shift += 7) {
+    const auto b = static_cast<unsigned char>(in.front());
+    in.remove_prefix(1);
+    v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) return true;
+  }
+  return false;
+}
+
+void put_double(std::string& out, double d) {
+  char b[sizeof d];
+  std::memcpy(b, &d, sizeof d);
+  out.append(b, sizeof d);
+}
+
+bool get_double(std::string_view& in, double& d) {
+  if (in.size() < sizeof d) return false;
+  std::memcpy(&d, in.data(), sizeof d);
+  in.remove_prefix(sizeof d);
+  return true;
+}
+
+}  // namespace
+
+// Per entry: varint number, started_at, finished (0/1), varint code, duration_ms,
+// next_run, varint (error length + 1) then the error, or 0 for `known`.
+std::string attempt_log::pack(std::string_view known) const {
+  std::string out;
+  for (const attempt_info& a : entries_) {
+    put_varint(out, static_cast<std::uint64_t>(a.number));
+    put_double(out, a.started_at);
+    out += a.finished ? '\1' : '\0';
+    put_varint(out, static_cast<std::uint64_t>(a.code));
+    put_double(out, a.duration_ms);
+    put_double(out, a.next_run);
+    if (!a.error.empty() && a.error == known) {
+      put_varint(out, 0);
+      continue;
+    }
+    put_varint(out, a.error.size() + 1);
+    out += a.error;
+  }
+  return out;
+}
+
+attempt_log attempt_log::unpack(std::string_view in, std::string_view known) {
+  attempt_log log;
+  while (!in.empty()) {
+    attempt_info a;
+    std::uint64_t number, code, len;
+    if (!get_varint(in, number) || !get_double(in, a.started_at) || in.empty()) return {};
+    a.finished = in.front() != '\0';
+    in.remove_prefix(1);
+    if (!get_varint(in, code) || !get_double(in, a.duration_ms) || !get_double(in, a.next_run) ||
+        !get_varint(in, len) || (len > 0 && len - 1 > in.size()))
+      return {};
+    a.number = static_cast<int>(number);
+    a.code = static_cast<long>(code);
+    if (len == 0) {
+      a.error.assign(known);
+    } else {
+      a.error.assign(in.substr(0, len - 1));
+      in.remove_prefix(len - 1);
+    }
+    log.entries_.push_back(std::move(a));
+  }
+  log.entries_.shrink_to_fit();
+  return log;
 }
 
 void attempt_log::finished(long code, std::string error, double duration_ms, double next_run) {

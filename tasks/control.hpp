@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 namespace respq::tasks {
 
@@ -74,11 +75,17 @@ class attempt_log {
   void started(int number, double at);
   // The running attempt (the newest) ended.
   void finished(long code, std::string error, double duration_ms, double next_run);
-  const std::deque<attempt_info>& entries() const { return entries_; }
+  const std::vector<attempt_info>& entries() const { return entries_; }
   bool empty() const { return entries_.empty(); }
+  // The entries in a few bytes each (plus their errors), for a task that waits with its
+  // log in its packed envelope (tasks::envelope_packed); unpack() restores them. An error
+  // equal to `known` (the envelope's last error, most often the newest attempt's) is not
+  // stored twice: unpack() is given it back. An unpackable text gives an empty log.
+  std::string pack(std::string_view known = {}) const;
+  static attempt_log unpack(std::string_view packed, std::string_view known = {});
 
  private:
-  std::deque<attempt_info> entries_;
+  std::vector<attempt_info> entries_;  // one block, no spare room: a task has few attempts
 };
 
 // ---- recent outcomes ------------------------------------------------------------------------

@@ -201,6 +201,132 @@ std::string envelope_json(const envelope_fields& f) {
 
 namespace {
 
+constexpr char packed_tag[2] = {'\xff', '\x01'};
+
+void put_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out += static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  out += static_cast<char>(v);
+}
+
+bool get_varint(std::string_view& in, std::uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 64 && !in.empty(); shift += 7) {
+    const auto b = static_cast<unsigned char>(in.front());
+    in.remove_prefix(1);
+    v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) return true;
+  }
+  return false;
+}
+
+std::uint64_t zigzag(long long v) {
+  return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+long long unzigzag(std::uint64_t v) { return static_cast<long long>(v >> 1) ^ -static_cast<long long>(v & 1); }
+
+// The fields of a packed envelope, as views into it.
+struct packed_view {
+  custody_state state = custody_state::in_flight;
+  long long attempts = 0, max_attempts = 1, last_code = 0;
+  double next_run = 0;
+  std::string_view queue, last_error, log, payload;
+};
+
+bool unpack(std::string_view in, packed_view& p) {
+  if (!is_packed_envelope(in)) return false;
+  in.remove_prefix(2);
+  if (in.empty() || static_cast<unsigned char>(in.front()) > 2) return false;
+  p.state = static_cast<custody_state>(in.front());
+  in.remove_prefix(1);
+  std::uint64_t a, m, c, ql, el;
+  if (!get_varint(in, a) || !get_varint(in, m) || !get_varint(in, c)) return false;
+  p.attempts = unzigzag(a);
+  p.max_attempts = unzigzag(m);
+  p.last_code = unzigzag(c);
+  if (in.size() < sizeof(double)) return false;
+  std::memcpy(&p.next_run, in.data(), sizeof(double));
+  in.remove_prefix(sizeof(double));
+  if (!get_varint(in, ql) || ql > in.size()) return false;
+  p.queue = in.substr(0, ql);
+  in.remove_prefix(ql);
+  if (!get_varint(in, el) || el > in.size()) return false;
+  p.last_error = in.substr(0, el);
+  in.remove_prefix(el);
+  std::uint64_t ll;
+  if (!get_varint(in, ll) || ll > in.size()) return false;
+  p.log = in.substr(0, ll);
+  in.remove_prefix(ll);
+  p.payload = in;
+  return true;
+}
+
+}  // namespace
+
+bool is_packed_envelope(std::string_view s) { return s.size() >= 2 && s[0] == packed_tag[0] && s[1] == packed_tag[1]; }
+
+std::string envelope_packed(const envelope_fields& f) {
+  std::string e;
+  e.reserve(2 + 1 + 3 * 10 + sizeof(double) + 2 * 10 + f.queue.size() + f.last_error.size() + f.log.size() +
+            f.payload.size());
+  e.append(packed_tag, 2);
+  e += static_cast<char>(f.state);
+  put_varint(e, zigzag(f.attempts));
+  put_varint(e, zigzag(f.max_attempts));
+  put_varint(e, zigzag(f.last_code));
+  char d[sizeof(double)];
+  std::memcpy(d, &f.next_run, sizeof d);
+  e.append(d, sizeof d);
+  put_varint(e, f.queue.size());
+  e += f.queue;
+  put_varint(e, f.last_error.size());
+  e += f.last_error;
+  put_varint(e, f.log.size());
+  e += f.log;
+  e += f.payload;
+  return e;
+}
+
+std::string packed_envelope_json(std::string_view id, std::string_view packed) {
+  packed_view p;
+  if (!unpack(packed, p)) return {};
+  envelope_fields f;
+  f.id = id;
+  f.queue = p.queue;
+  f.state = p.state;
+  f.attempts = static_cast<int>(p.attempts);
+  f.max_attempts = static_cast<int>(p.max_attempts);
+  f.next_run = p.next_run;
+  f.last_code = static_cast<long>(p.last_code);
+  f.last_error = p.last_error;
+  f.payload = p.payload;
+  return envelope_json(f);
+}
+
+bool read_packed_envelope(std::string_view packed, envelope_record& out) {
+  packed_view p;
+  if (!unpack(packed, p)) return false;
+  out.state = p.state;
+  out.attempts = static_cast<int>(p.attempts);
+  out.max_attempts = static_cast<int>(p.max_attempts);
+  // As the JSON says it: to the millisecond.
+  const std::string n = json_number(p.next_run);
+  double next_run = 0;
+  std::from_chars(n.data(), n.data() + n.size(), next_run);
+  out.next_run = next_run;
+  out.last_code = static_cast<long>(p.last_code);
+  // As the JSON shows it: "(binary)" for bytes that are not UTF-8, URLs without credentials.
+  const std::string_view err = text_or(p.last_error, "(binary)");
+  out.last_error = err.find('@') == std::string_view::npos ? std::string(err) : redact_urls_in(err);
+  out.payload.assign(p.payload);
+  out.log.assign(p.log);
+  return true;
+}
+
+namespace {
+
 // An integer field within [lo, hi]; absent leaves `out` unchanged. Returns a reason.
 template <typename Int>
 std::string read_int(const nlohmann::json& j, const char* name, long long lo, long long hi, Int& out) {
@@ -218,6 +344,7 @@ std::string read_int(const nlohmann::json& j, const char* name, long long lo, lo
 }  // namespace
 
 std::variant<envelope_record, std::string> read_envelope(std::string_view text) {
+  if (envelope_record packed; read_packed_envelope(text, packed)) return packed;
   const auto j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
   if (j.is_discarded()) return std::string("is not valid JSON");
   if (!j.is_object()) return std::string("is not a JSON object");

@@ -45,6 +45,7 @@ const char* state_name(custody_state s);
 
 struct envelope_fields {
   std::string_view id, queue, last_error, payload;
+  std::string_view log;  // packed form only, not in the JSON: the attempts this process saw
   custody_state state = custody_state::in_flight;
   int attempts = 0;      // attempts started so far
   int max_attempts = 1;  // 1 + retries
@@ -64,9 +65,28 @@ struct envelope_record {
   long last_code = 0;
   std::string last_error;  // absent or not a string: ""
   std::string payload;  // the producer's bytes (decoded from payload_b64 if so)
+  std::string log;      // a packed envelope's attempt log (tasks::attempt_log::pack), else ""
 };
 // The record, or why it can't be one (a reason such as "attempts is not an integer").
+// A packed envelope (envelope_packed) is read as well.
 std::variant<envelope_record, std::string> read_envelope(std::string_view text);
+// The packed envelope: the same fields in binary beside the payload, the form respq keeps
+// in its keyspace (a hash field of <queue>:inflight holds one per task in custody; see
+// hash_field_text in broker/core/keyspace.hpp). The id is not stored: it is the field's
+// name, given back when the JSON is rendered. Clients only ever see the JSON
+// (envelope_json of the same fields, byte for byte): packed_envelope_json renders it.
+//   0xFF 0x01 | state | varint attempts, max_attempts, last_code | next_run (8 bytes) |
+//   varint queue length, queue | varint last_error length, last_error |
+//   varint log length, log | payload
+// No text a client writes to a hash is stored in this form: the keyspace escapes values
+// that begin with 0xFF.
+std::string envelope_packed(const envelope_fields& f);
+bool is_packed_envelope(std::string_view s);
+// The JSON envelope_json would give for these fields, with id `id`; "" when not packed.
+std::string packed_envelope_json(std::string_view id, std::string_view packed);
+// The fields as read_envelope would read them from the JSON (last_error as shown, next_run
+// to the millisecond). False when `packed` is not a packed envelope.
+bool read_packed_envelope(std::string_view packed, envelope_record& out);
 // What a record that is not a valid envelope still carries for a dead letter: its
 // "payload" (or "payload_b64") when it is a JSON object that has one, else the record
 // itself, so nothing a client wrote is lost.

@@ -474,10 +474,12 @@ long long hash_set_fields(server& s, client& c, args_t a, std::string_view comma
   for (std::size_t i = 2; i + 1 < a.size(); i += 2) {
     auto it = h->find(a[i]);
     if (it == h->end()) {
-      h->emplace(std::string(a[i]), std::string(a[i + 1]));
+      h->emplace(std::string(a[i]), hash_store(a[i + 1]));
       ++added;
-    } else {
+    } else if (a[i + 1].empty() || a[i + 1][0] != '\xff') {
       it->second.assign(a[i + 1]);
+    } else {
+      it->second = hash_store(a[i + 1]);
     }
   }
   s.add_dirty();
@@ -504,7 +506,7 @@ void cmd_hsetnx(server& s, client& c, args_t a) {
     return;
   }
   if (!h) h = &s.db().create(a[1], value_type::hash).hash();
-  h->emplace(std::string(a[2]), std::string(a[3]));
+  h->emplace(std::string(a[2]), hash_store(a[3]));
   s.add_dirty();
   s.reply(c).integer(1);
 }
@@ -517,7 +519,7 @@ void cmd_hincrby(server& s, client& c, args_t a) {
   if (wrong) return;
   long long v = 0;
   if (h)
-    if (auto it = h->find(a[2]); it != h->end() && !string2ll(it->second, v)) {
+    if (auto it = h->find(a[2]); it != h->end() && !string2ll(hash_text(it->first, it->second), v)) {
       s.add_error(c, "ERR hash value is not an integer");
       return;
     }
@@ -546,8 +548,15 @@ void cmd_hincrbyfloat(server& s, client& c, args_t a) {
   hash_value* h = lookup_hash(s, c, a[1], wrong);
   if (wrong) return;
   const std::string* cur = nullptr;
+  std::string shown;  // a value stored in another form than its text
   if (h)
-    if (auto it = h->find(a[2]); it != h->end()) cur = &it->second;
+    if (auto it = h->find(a[2]); it != h->end()) {
+      cur = &it->second;
+      if (!hash_text::plain(it->second)) {
+        shown.assign(hash_text(it->first, it->second).view());
+        cur = &shown;
+      }
+    }
   auto sum = add_float(s, c, cur, by, "ERR hash value is not a float");
   if (!sum) return;
   if (!h) h = &s.db().create(a[1], value_type::hash).hash();
@@ -564,7 +573,9 @@ void cmd_hstrlen(server& s, client& c, args_t a) {
   if (wrong) return;
   long long n = 0;
   if (h)
-    if (auto it = h->find(a[2]); it != h->end()) n = static_cast<long long>(it->second.size());
+    if (auto it = h->find(a[2]); it != h->end())
+      n = static_cast<long long>(hash_text::plain(it->second) ? it->second.size()
+                                                                 : hash_text(it->first, it->second).view().size());
   s.reply(c).integer(n);
 }
 
@@ -575,7 +586,7 @@ void cmd_hget(server& s, client& c, args_t a) {
   if (h) {
     auto it = h->find(a[2]);
     if (it != h->end()) {
-      s.reply(c).bulk(it->second);
+      s.reply(c).bulk(hash_text(it->first, it->second));
       return;
     }
   }
@@ -617,7 +628,7 @@ void cmd_hgetall(server& s, client& c, args_t a) {
   if (h)
     for (const auto& [f, v] : *h) {
       w.bulk(f);
-      w.bulk(v);
+      w.bulk(hash_text(f, v));
     }
 }
 
@@ -631,7 +642,10 @@ void hash_side_generic(server& s, client& c, args_t a, bool keys) {
   auto w = s.reply(c);
   w.array(h ? h->size() : 0);
   if (h)
-    for (const auto& [field, val] : *h) w.bulk(keys ? field : val);
+    for (const auto& [field, val] : *h) {
+      if (keys) w.bulk(field);
+      else w.bulk(hash_text(field, val));
+    }
 }
 
 }  // namespace
@@ -654,7 +668,7 @@ void cmd_hmget(server& s, client& c, args_t a) {
   w.array(a.size() - 2);
   for (std::size_t i = 2; i < a.size(); ++i) {
     auto it = h ? h->find(a[i]) : hash_value::iterator{};
-    if (h && it != h->end()) w.bulk(it->second);
+    if (h && it != h->end()) w.bulk(hash_text(it->first, it->second));
     else w.null();
   }
 }
@@ -701,7 +715,7 @@ void cmd_hscan(server& s, client& c, args_t a) {
   w.array(found.size() * 2);
   for (const auto* p : found) {
     w.bulk(p->first);
-    w.bulk(p->second);
+    w.bulk(hash_text(p->first, p->second));
   }
 }
 
@@ -748,7 +762,7 @@ void cmd_hrandfield(server& s, client& c, args_t a) {
   auto emit = [&](const hash_value::value_type& p) {
     if (with_values && c.resp == 3) w.array(2);
     w.bulk(p.first);
-    if (with_values) w.bulk(p.second);
+    if (with_values) w.bulk(hash_text(p.first, p.second));
   };
   const std::size_t per = with_values && c.resp == 2 ? 2 : 1;
   if (count < 0) {  // repeats allowed

@@ -5,6 +5,7 @@
 
 #include "broker/core/random_pick.hpp"
 #include "broker/core/server.hpp"
+#include "tasks/records.hpp"
 
 namespace respq::core {
 
@@ -20,10 +21,33 @@ const char* type_name(value_type t) {
   return "none";
 }
 
+std::string hash_store(std::string_view v) {
+  if (v.empty() || v[0] != '\xff') return std::string(v);
+  std::string out;
+  out.reserve(v.size() + 2);
+  out += '\xff';
+  out += '\0';
+  out += v;
+  return out;
+}
+
+hash_text::hash_text(std::string_view field, const std::string& stored) {
+  if (plain(stored)) {
+    view_ = stored;
+  } else if (stored.size() >= 2 && stored[1] == '\0') {
+    view_ = std::string_view(stored).substr(2);
+  } else if (tasks::is_packed_envelope(stored)) {
+    owned_ = tasks::packed_envelope_json(field, stored);
+    view_ = owned_;
+  } else {
+    view_ = stored;
+  }
+}
+
 bool hash_is_small(const hash_value& h) {
   if (h.size() > 128) return false;
   for (const auto& [f, v] : h)
-    if (f.size() > 64 || v.size() > 64) return false;
+    if (f.size() > 64 || (hash_text::plain(v) ? v.size() : hash_text(f, v).view().size()) > 64) return false;
   return true;
 }
 

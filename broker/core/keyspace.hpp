@@ -43,6 +43,29 @@ struct string_hash {
 
 using hash_value = std::unordered_map<std::string, std::string, string_hash, std::equal_to<>>;
 
+// Hash values as stored. The task manager keeps the envelope of every task in custody
+// packed (tasks::envelope_packed: binary fields beside the payload) in <queue>:inflight;
+// whatever shows a hash value (the hash commands, the AOF rewrite, the mirror) shows it
+// through hash_text, which renders that envelope as its JSON, byte for byte what the
+// command stream carried. A value a client writes is stored as given, unless it begins
+// with the byte 0xFF: then behind the prefix 0xFF 0x00, so that no client value is ever
+// read as a packed one (and hash_text takes the prefix off).
+std::string hash_store(std::string_view v);
+class hash_text {
+ public:
+  hash_text(std::string_view field, const std::string& stored);
+  hash_text(const hash_text&) = delete;
+  hash_text& operator=(const hash_text&) = delete;
+  std::string_view view() const { return view_; }
+  operator std::string_view() const { return view_; }
+  // Whether the stored form is the text itself (most values).
+  static bool plain(const std::string& stored) { return stored.empty() || stored[0] != '\xff'; }
+
+ private:
+  std::string owned_;
+  std::string_view view_;
+};
+
 enum class value_type { string, list, hash, set, zset, stream };
 
 // What Redis would call a string's encoding, where its content alone does not tell:

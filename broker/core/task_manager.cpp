@@ -13,6 +13,11 @@
 // The envelope is tasks::envelope_json: {"id","queue","state","attempts","max_attempts",
 // "next_run","last_code","last_error","payload"}; payload is the producer's bytes
 // untouched (a JSON string, or "payload_b64" when they are not valid UTF-8).
+// The command stream carries that JSON; the hash keeps the same fields packed
+// (tasks::envelope_packed, a retrying task's attempt log with them), and every read of
+// the hash (HGET, HGETALL, HSCAN, the AOF rewrite, the mirror's resync) renders the
+// JSON again (hash_text, keyspace.hpp): what clients see is the same bytes, a waiting
+// task costs its payload and a few dozen bytes.
 //
 // The in-memory index (records by id, attempts by ticket, due times per queue) is
 // rebuilt from the hashes by recover(), so the hash is the truth: deleting a field of
@@ -39,6 +44,7 @@
 #include "tasks/queue_stats.hpp"
 #include "tasks/rate_gate.hpp"
 #include "tasks/records.hpp"
+#include "tasks/schedule.hpp"
 #include "tasks/signing.hpp"
 #include "tasks/task.hpp"
 #include "tasks/url.hpp"
@@ -104,26 +110,15 @@ struct task_manager::impl {
     std::string_view callback() const { return live ? std::string_view(live->callback) : std::string_view(); }
   };
 
-  // A retrying or scheduled task in its queue's schedule, ordered by due time, then id.
-  struct due_entry {
-    double next_run;  // unix seconds
-    std::string id;
-    custody_state state;  // retrying or scheduled
-    bool operator<(const due_entry& o) const {
-      return next_run != o.next_run ? next_run < o.next_run : id < o.id;
-    }
-  };
-  using due_set = std::set<due_entry>;
+  // A retrying or scheduled task in its queue's schedule (tasks/schedule.hpp).
+  using due_entry = tasks::schedule::entry;
 
   struct queue_state {
     std::string name, inflight_key, dead_key, results_channel;
     queue_options opts;
-    // The attempts a retrying task made here (TASK GET lists them), while it keeps no
-    // record: only tasks that have been tried have an entry.
-    std::unordered_map<std::string, tasks::attempt_log> waiting_logs;
     std::size_t in_flight = 0, retrying = 0, scheduled = 0;
     std::uint64_t delivered = 0, failed = 0, dead = 0, dispatched = 0, egress_denied = 0;
-    due_set due;  // retrying and scheduled tasks
+    tasks::schedule due;  // retrying and scheduled tasks, earliest first
     tasks::rate_gate rate;
     std::deque<std::pair<std::size_t, clock::time_point>> push_times;  // oldest first
     std::size_t push_times_total = 0;
@@ -174,7 +169,7 @@ struct task_manager::impl {
     return id;
   }
 
-  std::string envelope(const std::string& id, const record& r, std::string_view payload) {
+  tasks::envelope_fields envelope(const std::string& id, const record& r, std::string_view payload) {
     tasks::envelope_fields f;
     f.id = id;
     f.queue = r.q->name;
@@ -185,7 +180,7 @@ struct task_manager::impl {
     f.last_code = r.last_code;
     f.last_error = r.last_error;
     f.payload = payload;
-    return tasks::envelope_json(f);
+    return f;
   }
 
   tasks::task_record task_record_of(const std::string& id, const record& r) const {
@@ -212,26 +207,28 @@ struct task_manager::impl {
     if (!v || v->type() != value_type::hash) return lookup::absent;
     auto it = v->hash().find(id);
     if (it == v->hash().end()) return lookup::absent;
-    auto env = tasks::read_envelope(it->second);
+    if (tasks::read_packed_envelope(it->second, out)) return lookup::found;  // as respq wrote it
+    const hash_text text(it->first, it->second);
+    auto env = tasks::read_envelope(text);
     if (auto* e = std::get_if<tasks::envelope_record>(&env)) {
       out = std::move(*e);
       return lookup::found;
     }
     why = std::get<std::string>(env);
-    out.payload = tasks::salvage_payload(it->second);
+    out.payload = tasks::salvage_payload(text);
     return lookup::malformed;
   }
 
   // The record of a waiting task, from its envelope. One that was in flight when the server
   // stopped (recovered, not yet dispatched) gets one more attempt than its last.
-  void waiting_record(queue_state& q, const std::string& id, tasks::envelope_record& env, record& r) {
+  void waiting_record(queue_state& q, tasks::envelope_record& env, record& r) {
     r.q = &q;
     r.attempts = env.attempts;
     r.max_attempts = env.max_attempts.value_or(1 + q.opts.retries);
     if (env.state == custody_state::in_flight && r.attempts >= r.max_attempts) r.max_attempts = r.attempts + 1;
     r.last_code = env.last_code;
     r.last_error = std::move(env.last_error);
-    if (auto it = q.waiting_logs.find(id); it != q.waiting_logs.end()) r.log = it->second;
+    r.log = tasks::attempt_log::unpack(env.log, r.last_error);
   }
 
   // Whether a task with this id is in custody: in flight, or waiting (its envelope in the
@@ -253,12 +250,11 @@ struct task_manager::impl {
 
   // A waiting task in its queue's schedule, found by id (a walk: TASK GET and TASK CANCEL
   // are rare), or nullptr.
-  const due_entry* find_due(const queue_state& q, const std::string& id) const {
-    auto it = std::find_if(q.due.begin(), q.due.end(), [&](const due_entry& e) { return e.id == id; });
-    return it == q.due.end() ? nullptr : &*it;
-  }
+  const due_entry* find_due(const queue_state& q, const std::string& id) const { return q.due.find(id); }
 
-  void hset(const queue_state& q, const std::string& id, std::string env) {
+  // Writes a task's envelope: its JSON to the command stream, packed into the hash (what
+  // the hash shows is the same JSON: see hash_text).
+  void hset(const queue_state& q, const std::string& id, const tasks::envelope_fields& f) {
     s.will_write(q.inflight_key);
     value* v = s.db(0).find(q.inflight_key);
     if (v && v->type() != value_type::hash) {
@@ -266,7 +262,8 @@ struct task_manager::impl {
       v = nullptr;
     }
     if (!v) v = &s.db(0).create(q.inflight_key, value_type::hash);
-    s.stream().append({"HSET", q.inflight_key, id, env});
+    s.stream().append({"HSET", q.inflight_key, id, tasks::envelope_json(f)});
+    std::string env = tasks::envelope_packed(f);
     // Held for as long as the task is in custody: no spare capacity.
     if (env.capacity() > env.size() + 16) env.shrink_to_fit();
     v->hash()[id] = std::move(env);
@@ -281,6 +278,7 @@ struct task_manager::impl {
     auto it = v->hash().find(id);
     if (it == v->hash().end()) return {};
     std::string env = std::move(it->second);
+    if (!hash_text::plain(env) && !tasks::is_packed_envelope(env)) env.assign(hash_text(id, env).view());
     v->hash().erase(it);
     s.stream().append({"HDEL", q.inflight_key, id});
     if (v->hash().empty()) s.db(0).erase(q.inflight_key);
@@ -537,33 +535,27 @@ struct task_manager::impl {
     if (!q.blocked.empty()) drain_hosts(q, now_unix, now);
     while (q.in_flight < q.opts.concurrency && q.rate.allows(now, q.opts.rate)) {
       // Due retries and scheduled tasks first: they have waited longest.
-      if (!q.due.empty() && q.due.begin()->next_run <= now_unix) {
-        auto node = q.due.extract(q.due.begin());
-        count_waiting(q, node.value().state, -1);
-        const custody_state was = node.value().state;
-        const double due_at = node.value().next_run;
-        std::string id = std::move(node.value().id);
+      if (!q.due.empty() && q.due.front().next_run <= now_unix) {
+        const due_entry next = q.due.pop();
+        count_waiting(q, next.state(), -1);
+        const custody_state was = next.state();
+        const double due_at = next.next_run;
+        std::string id = next.id.str();
         tasks::envelope_record env;
         std::string why;
         switch (read(q, id, env, why)) {
           case lookup::absent:  // cancelled: somebody deleted its envelope
-            q.waiting_logs.erase(id);
             continue;
           case lookup::malformed:  // somebody replaced it with something else
-            q.waiting_logs.erase(id);
             malformed_to_dead(q, id, env.payload, why);
             continue;
           case lookup::found:
             break;
         }
         auto [it, added] = records.try_emplace(id);
-        if (!added) {  // already in flight (a client rewrote its envelope): not twice
-          q.waiting_logs.erase(id);
-          continue;
-        }
+        if (!added) continue;  // already in flight (a client rewrote its envelope): not twice
         record& r = it->second;
-        waiting_record(q, id, env, r);
-        q.waiting_logs.erase(id);
+        waiting_record(q, env, r);
         const std::string payload = std::move(env.payload);
         auto e = tasks::decode_element(payload, now_unix);
         if (auto* err = std::get_if<tasks::decode_error>(&e.result)) {
@@ -636,7 +628,7 @@ struct task_manager::impl {
         r.state = custody_state::scheduled;
         r.next_run = *t.run_at;
         hset(q, id, envelope(id, r, payload));
-        q.due.insert({r.next_run, id, custody_state::scheduled});
+        q.due.insert(r.next_run, id, custody_state::scheduled);
         ++q.scheduled;
         s.stream().end_atomic();
         continue;
@@ -762,11 +754,17 @@ struct task_manager::impl {
     if (d.state == tasks::next_state::retrying) {
       r.state = custody_state::retrying;
       r.next_run = d.next_run;
-      hset(q, id, envelope(id, r, payload));
-      q.due.insert({r.next_run, id, custody_state::retrying});
+      // The attempts made here (TASK GET lists them) wait in its packed envelope too.
+      // An error its last_error repeats is kept once; the envelope gives last_error back as
+      // shown (waiting_record), which is the same text when it is UTF-8 with no credentials.
+      const bool shown_as_is = tasks::valid_utf8(r.last_error) && r.last_error.find('@') == std::string::npos;
+      const std::string log = r.log.pack(shown_as_is ? std::string_view(r.last_error) : std::string_view());
+      tasks::envelope_fields f = envelope(id, r, payload);
+      f.log = log;
+      hset(q, id, f);
+      q.due.insert(r.next_run, id, custody_state::retrying);
       ++q.retrying;
       publish_outcome(q, d.outcome, r.callback());
-      q.waiting_logs[id] = std::move(r.log);
       records.erase(it);  // its envelope holds the rest until the next attempt
       return;
     }
@@ -871,15 +869,11 @@ void task_manager::on_key_written(std::string_view key) {
   auto& q = impl_->queues.find(*name)->second;
   value* v = s_.db(0).find(key);
   const hash_value* h = v && v->type() == value_type::hash ? &v->hash() : nullptr;
-  for (auto it = q.due.begin(); it != q.due.end();) {
-    if (h && h->count(it->id)) {
-      ++it;
-      continue;
-    }
-    impl_->count_waiting(q, it->state, -1);
-    q.waiting_logs.erase(it->id);
-    it = q.due.erase(it);
-  }
+  q.due.erase_if([&](const impl::due_entry& e) {
+    if (h && h->count(e.id.view())) return false;
+    impl_->count_waiting(q, e.state(), -1);
+    return true;
+  });
   // The same for tasks waiting in a host's line (their ids stay in it, skipped when reached).
   for (const std::string& host : q.blocked) {
     auto he = q.hosts.find(host);
@@ -929,13 +923,13 @@ clock::time_point task_manager::next_deadline() const {
                                    std::max(0.0, a.until - now_unix) + 0.001)));
     }
     if (!q.due.empty() && q.in_flight < q.opts.concurrency) {
-      double wait = std::max(0.0, q.due.begin()->next_run - now_unix);
+      double wait = std::max(0.0, q.due.front().next_run - now_unix);
       t = std::min(t, now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(wait)));
     }
     if (q.opts.rate > 0 && q.rate.next_allowed() > now && q.in_flight < q.opts.concurrency) {
       value* v = s_.db(0).find(name);
       bool pending = v && v->type() == value_type::list && !v->list().empty();
-      if (pending || (!q.due.empty() && q.due.begin()->next_run <= now_unix)) t = std::min(t, q.rate.next_allowed());
+      if (pending || (!q.due.empty() && q.due.front().next_run <= now_unix)) t = std::min(t, q.rate.next_allowed());
     }
   }
   return t;
@@ -995,7 +989,6 @@ void task_manager::on_flush() {
   for (auto& [name, q] : impl_->queues) {
     q.in_flight = q.retrying = q.scheduled = 0;
     q.due.clear();
-    q.waiting_logs.clear();
     q.hosts.clear();  // the attempts in flight there are forgotten too
     ++q.host_generation;
     q.blocked.clear();
@@ -1071,13 +1064,33 @@ void task_manager::recover() {
     // Records that are not respq's envelopes (any client can write the hash): moved to
     // Q:dead once the walk is over, since that changes the hash.
     std::vector<std::tuple<std::string, std::string, std::string>> unreadable;  // id, payload, why
-    for (const auto& [id, env] : v->hash()) {
-      auto envelope = tasks::read_envelope(env);
+    for (auto& [id, env] : v->hash()) {
+      const hash_text text(id, env);
+      auto envelope = tasks::read_envelope(text);
       if (auto* why = std::get_if<std::string>(&envelope)) {
-        unreadable.emplace_back(id, tasks::salvage_payload(env), *why);
+        unreadable.emplace_back(id, tasks::salvage_payload(text), *why);
         continue;
       }
       const auto& e = std::get<tasks::envelope_record>(envelope);
+      // The AOF holds the JSON: kept packed from here on when that renders the very same
+      // text (it does for every envelope respq wrote), so what clients see is unchanged.
+      if (!tasks::is_packed_envelope(env)) {
+        tasks::envelope_fields f;
+        f.id = id;
+        f.queue = q.name;
+        f.state = e.state;
+        f.attempts = e.attempts;
+        f.max_attempts = e.max_attempts.value_or(1 + q.opts.retries);
+        f.next_run = e.next_run.value_or(0);
+        f.last_code = e.last_code;
+        f.last_error = e.last_error;
+        f.payload = e.payload;
+        if (e.max_attempts && e.next_run && tasks::envelope_json(f) == text.view()) {
+          std::string packed = tasks::envelope_packed(f);
+          packed.shrink_to_fit();
+          env = std::move(packed);
+        }
+      }
       // A task in flight when the server stopped may or may not have reached its endpoint:
       // it runs again now (at least once; X-Task-Id lets the endpoint deduplicate). Its
       // interrupted attempt counts.
@@ -1085,7 +1098,7 @@ void task_manager::recover() {
       const double next_run = e.state == custody_state::in_flight ? now : e.next_run.value_or(now);
       // (Its envelope keeps saying in_flight until it is dispatched: see waiting_record.)
       impl_->count_waiting(q, st, +1);
-      q.due.insert({next_run, id, st});
+      q.due.insert(next_run, id, st);
       ++restored;
     }
     for (const auto& [id, payload, why] : unreadable) impl_->malformed_to_dead(q, id, payload, why);
@@ -1199,11 +1212,11 @@ std::optional<task_manager::task_view> task_manager::find_task(std::string_view 
     std::string why;
     d.read(q, id, env, why);
     impl::record r;
-    d.waiting_record(q, id, env, r);
+    d.waiting_record(q, env, r);
     task_view v;
     v.id = id;
     v.queue = name;
-    v.state = tasks::state_name(w->state);
+    v.state = tasks::state_name(w->state());
     v.attempts = r.attempts;
     v.max_attempts = r.max_attempts;
     v.next_run = w->next_run;
@@ -1308,17 +1321,16 @@ bool task_manager::cancel_task(std::string_view id_view) {
   for (auto& [name, q] : d.queues) {
     const impl::due_entry* w = d.find_due(q, id);
     if (!w) continue;
-    const custody_state state = w->state;
+    const custody_state state = w->state();
     d.count_waiting(q, state, -1);
-    q.due.erase(q.due.find(*w));
+    q.due.erase(w);
     // A waiting task keeps no record: its envelope has the figures, its payload the URL
     // and callback its outcome names.
     tasks::envelope_record e;
     std::string why;
     d.read(q, id, e, why);
     impl::record r;
-    d.waiting_record(q, id, e, r);
-    q.waiting_logs.erase(id);
+    d.waiting_record(q, e, r);
     const auto decoded = tasks::decode_element(e.payload, unix_now());
     if (auto* t = std::get_if<tasks::task>(&decoded.result)) {
       r.live = std::make_unique<impl::attempt_info>();

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -37,13 +38,21 @@ std::size_t value_commands(std::string_view key, value& v, std::size_t per_comma
       return i;
     }
     case value_type::hash: {
+      // Values as clients read them (hash_text: a packed task envelope as its JSON).
       auto& h = v.hash();
       auto it = h.begin();
+      std::deque<std::string> shown;  // values stored in another form than their text
       while (it != h.end()) {
         argv.assign({"HSET", key});
+        shown.clear();
         for (std::size_t n = 0; n < per_command && it != h.end(); ++n, ++it) {
           argv.push_back(it->first);
-          argv.push_back(it->second);
+          if (hash_text::plain(it->second)) {
+            argv.push_back(it->second);
+          } else {
+            shown.emplace_back(hash_text(it->first, it->second).view());
+            argv.push_back(shown.back());
+          }
         }
         sink(argv);
       }

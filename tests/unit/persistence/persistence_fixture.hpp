@@ -71,7 +71,8 @@ inline std::map<std::string, std::string> dump(core::server& s) {
         break;
       }
       case core::value_type::hash: {
-        std::map<std::string, std::string> sorted(v.hash().begin(), v.hash().end());
+        std::map<std::string, std::string> sorted;
+        for (const auto& [f, x] : v.hash()) sorted.emplace(f, core::hash_text(f, x).view());
         d = "hash:";
         for (auto& [f, x] : sorted) d += f + "=" + x + ",";
         break;

@@ -196,3 +196,35 @@ TEST_CASE("the attempt log keeps each attempt's answer and the newest 16 of them
   CHECK(log.entries().front().number == 40 - static_cast<int>(attempt_log::max_logged_attempts) + 1);
   CHECK(log.entries().back().number == 40);
 }
+
+TEST_CASE("an attempt log packs into bytes and back", "[control][attempts]") {
+  attempt_log log;
+  log.started(1, 1'700'000'000.25);
+  log.finished(503, "HTTP 503", 12.5, 1'700'000'010);
+  log.started(2, 1'700'000'010.5);
+  log.finished(0, "Connection refused", 1.25, 0);
+  log.started(3, 1'700'000'020);  // running
+  const attempt_log back = attempt_log::unpack(log.pack());
+  REQUIRE(back.entries().size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    const attempt_info& a = log.entries()[i];
+    const attempt_info& b = back.entries()[i];
+    CHECK(a.number == b.number);
+    CHECK(a.started_at == b.started_at);
+    CHECK(a.finished == b.finished);
+    CHECK(a.code == b.code);
+    CHECK(a.error == b.error);
+    CHECK(a.duration_ms == b.duration_ms);
+    CHECK(a.next_run == b.next_run);
+  }
+  // An error equal to the known one (the envelope's last error) is stored once.
+  const std::string with_known = log.pack("Connection refused");
+  CHECK(with_known.size() + std::string_view("Connection refused").size() == log.pack().size());
+  const attempt_log back2 = attempt_log::unpack(with_known, "Connection refused");
+  REQUIRE(back2.entries().size() == 3);
+  CHECK(back2.entries()[0].error == "HTTP 503");
+  CHECK(back2.entries()[1].error == "Connection refused");
+  CHECK(back2.entries()[2].error.empty());
+  CHECK(attempt_log::unpack("").empty());
+  CHECK(attempt_log::unpack(log.pack().substr(0, 5)).empty());  // truncated: nothing
+}

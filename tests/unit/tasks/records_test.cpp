@@ -126,3 +126,56 @@ TEST_CASE("json_number: at most 3 decimals, no trailing zeros", "[records]") {
   CHECK(json_number(0.1234) == "0.123");
   CHECK(json_number(-3.5) == "-3.5");
 }
+
+TEST_CASE("a packed envelope renders the JSON of the same fields, byte for byte, and reads back alike",
+          "[records][envelope][packed]") {
+  for (custody_state st : {custody_state::in_flight, custody_state::retrying, custody_state::scheduled}) {
+    for (const std::string& payload : {std::string(R"({"url":"http://h/","param":{"q":"a \"b\""}})"),
+                                       std::string("\xff\xfe binary", 9), std::string()}) {
+      for (const std::string& error : {std::string(), std::string("connect to http://u:secret@h/ failed"),
+                                       std::string("\xc3\x28 not utf-8", 12)}) {
+        envelope_fields f;
+        f.id = "0123456789abcdef01234567";
+        f.queue = "tasks";
+        f.state = st;
+        f.attempts = 300;
+        f.max_attempts = 1'000'000;
+        f.next_run = 1'700'000'123.4567;
+        f.last_code = 503;
+        f.last_error = error;
+        f.payload = payload;
+        f.log = "opaque log bytes";
+        const std::string json_text = envelope_json(f);
+        const std::string packed = envelope_packed(f);
+        CHECK(is_packed_envelope(packed));
+        CHECK_FALSE(is_packed_envelope(json_text));
+        CHECK(packed_envelope_json(f.id, packed) == json_text);
+        // Smaller than the JSON: no names, no escapes, the id kept once (as the field).
+        CHECK(packed.size() < json_text.size());
+        const auto from_json = read_envelope(json_text);
+        const auto from_packed = read_envelope(packed);
+        REQUIRE(std::holds_alternative<envelope_record>(from_json));
+        REQUIRE(std::holds_alternative<envelope_record>(from_packed));
+        const auto& a = std::get<envelope_record>(from_json);
+        const auto& b = std::get<envelope_record>(from_packed);
+        CHECK(a.state == b.state);
+        CHECK(a.attempts == b.attempts);
+        CHECK(a.max_attempts == b.max_attempts);
+        CHECK(a.next_run == b.next_run);
+        CHECK(a.last_code == b.last_code);
+        CHECK(a.last_error == b.last_error);
+        CHECK(a.payload == b.payload);
+        CHECK(b.log == "opaque log bytes");
+        CHECK(a.log.empty());
+      }
+    }
+  }
+  // A truncated one is not taken for an envelope.
+  envelope_fields f;
+  f.queue = "tasks";
+  f.payload = "x";
+  const std::string packed = envelope_packed(f);
+  envelope_record r;
+  CHECK_FALSE(read_packed_envelope(packed.substr(0, 10), r));
+  CHECK(packed_envelope_json("id", packed.substr(0, 10)).empty());
+}
