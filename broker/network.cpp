@@ -120,8 +120,8 @@ struct connection {
   bool writing = false;
   bool closed = false;
   bool eof_while_busy = false;  // seen by serve_busy(); the loop closes it afterwards
-  // serve_busy(): the turn (flush_epoch) it was last looked at in, and whether its output
-  // then held replies of that turn that must wait for the turn's effects to be persisted.
+  // serve_busy(): the script run (busy_run) it was last looked at in, and whether its
+  // output then held replies that must wait for the turn's effects to be persisted.
   std::uint64_t busy_epoch = 0;
   bool held_while_busy = false;
   bool json = false;            // a json-port connection: JSON tasks in, nothing out
@@ -149,6 +149,10 @@ struct network::impl {
   asio::signal_set signals{io, SIGINT, SIGTERM, SIGHUP};
   bool flush_posted = false;
   std::uint64_t flush_epoch = 1;  // counts flush(): the turns whose effects were persisted
+  // serve_busy(): which script run it serves, a new one per script caller and turn (two
+  // scripts of one turn are two runs: replies made between them were made before the second).
+  std::uint64_t busy_run = 0, busy_run_flush = 0;
+  const core::client* busy_run_caller = nullptr;
   // Group commit (appendfsync always): reads processed since the flush was scheduled, and
   // how many times it has been deferred to let them join this turn's fsync.
   std::uint64_t inputs = 0, inputs_seen = 0;
@@ -508,6 +512,11 @@ void network::impl::serve_busy() {
     }
   }
   const core::client* running = s.script_caller();
+  if (running != busy_run_caller || flush_epoch != busy_run_flush) {
+    ++busy_run;
+    busy_run_caller = running;
+    busy_run_flush = flush_epoch;
+  }
   std::vector<std::shared_ptr<connection>> who;  // close() may erase from conns: not iterated while sending
   for (auto& [p, conn] : conns) {
     // json-port clients wait for the script: their input is tasks, not commands to refuse.
@@ -526,8 +535,8 @@ void network::impl::serve_busy() {
   auto send_now = [this, writers](connection& conn) {
     core::client* c = conn.c;
     if (conn.closed || !c || c->close_asap || c->close_after_reply) return;
-    if (conn.busy_epoch != flush_epoch) {  // first look in this turn: what it holds was made before the script
-      conn.busy_epoch = flush_epoch;
+    if (conn.busy_epoch != busy_run) {  // first look in this run: what it holds was made before the script
+      conn.busy_epoch = busy_run;
       conn.held_while_busy = writers && c->out.size() > c->out_sent;
     }
     if (conn.held_while_busy || conn.writing) return;  // (an async write owns the socket)
