@@ -13,6 +13,7 @@ release is run on the broker and on redis-server and must give the same outcomes
 The tasks are in jobs/celery_tasks.py.
 """
 import gc
+import json
 import os
 import sys
 import threading
@@ -142,9 +143,17 @@ def test_term_stops_the_worker_with_a_warm_shutdown(s):
     # The only error it logged is the failing task's.
     errors = [line for line in log.splitlines() if ": ERROR/" in line]
     assert len(errors) == 1 and "Task celery_tasks.fail[" in errors[0], errors
-    # Nothing left behind in the broker: the queue and the unacked hash are empty.
+    # Nothing left reserved: kombu acknowledged or restored every message it held. A
+    # message restored to the queue at shutdown (a chord's callback the worker had
+    # prefetched again, which redis-server shows as well) is marked redelivered and is a
+    # task whose result is already in the backend: at-least-once, nothing lost.
     c = s.r.client(db=0)
-    assert c.llen("celery") == 0 and c.hlen("unacked") == 0
+    assert c.hlen("unacked") == 0, c.hgetall("unacked")
+    for raw in c.lrange("celery", 0, -1):
+        m = json.loads(raw)
+        assert m["properties"]["delivery_info"]["redelivered"] is True, m
+        meta = s.r.client(db=1).get("celery-task-meta-" + m["headers"]["id"])
+        assert meta and json.loads(meta)["status"] == "SUCCESS", (m["headers"], meta)
 
 
 def lock_sequence(c):
