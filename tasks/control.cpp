@@ -10,6 +10,7 @@
 
 #include "tasks/records.hpp"
 #include "tasks/task.hpp"
+#include "tasks/packing.hpp"
 
 namespace respq::tasks {
 
@@ -74,41 +75,7 @@ void attempt_log::started(int number, double at) {
   entries_.push_back(std::move(a));
 }
 
-namespace {
-
-void put_varint(std::string& out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out += static_cast<char>((v & 0x7f) | 0x80);
-    v >>= 7;
-  }
-  out += static_cast<char>(v);
-}
-
-bool get_varint(std::string_view& in, std::uint64_t& v) {
-  v = 0;
-  for (int shift = 0; shift < 64 && !in.empty(); shift += 7) {
-    const auto b = static_cast<unsigned char>(in.front());
-    in.remove_prefix(1);
-    v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
-    if (!(b & 0x80)) return true;
-  }
-  return false;
-}
-
-void put_double(std::string& out, double d) {
-  char b[sizeof d];
-  std::memcpy(b, &d, sizeof d);
-  out.append(b, sizeof d);
-}
-
-bool get_double(std::string_view& in, double& d) {
-  if (in.size() < sizeof d) return false;
-  std::memcpy(&d, in.data(), sizeof d);
-  in.remove_prefix(sizeof d);
-  return true;
-}
-
-}  // namespace
+using namespace packing;
 
 // Per entry: varint number, started_at, finished (0/1), varint code, duration_ms,
 // next_run, varint (error length + 1) then the error, or 0 for `known`.

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tasks/json_view.hpp"
+#include "tasks/packing.hpp"
 #include "tasks/url.hpp"
 
 namespace respq::tasks {
@@ -202,30 +203,7 @@ std::string envelope_json(const envelope_fields& f) {
 namespace {
 
 constexpr char packed_tag[2] = {'\xff', '\x01'};
-
-void put_varint(std::string& out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out += static_cast<char>((v & 0x7f) | 0x80);
-    v >>= 7;
-  }
-  out += static_cast<char>(v);
-}
-
-bool get_varint(std::string_view& in, std::uint64_t& v) {
-  v = 0;
-  for (int shift = 0; shift < 64 && !in.empty(); shift += 7) {
-    const auto b = static_cast<unsigned char>(in.front());
-    in.remove_prefix(1);
-    v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
-    if (!(b & 0x80)) return true;
-  }
-  return false;
-}
-
-std::uint64_t zigzag(long long v) {
-  return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
-}
-long long unzigzag(std::uint64_t v) { return static_cast<long long>(v >> 1) ^ -static_cast<long long>(v & 1); }
+using namespace packing;
 
 // The fields of a packed envelope, as views into it.
 struct packed_view {
@@ -241,24 +219,13 @@ bool unpack(std::string_view in, packed_view& p) {
   if (in.empty() || static_cast<unsigned char>(in.front()) > 2) return false;
   p.state = static_cast<custody_state>(in.front());
   in.remove_prefix(1);
-  std::uint64_t a, m, c, ql, el;
+  std::uint64_t a, m, c;
   if (!get_varint(in, a) || !get_varint(in, m) || !get_varint(in, c)) return false;
   p.attempts = unzigzag(a);
   p.max_attempts = unzigzag(m);
   p.last_code = unzigzag(c);
-  if (in.size() < sizeof(double)) return false;
-  std::memcpy(&p.next_run, in.data(), sizeof(double));
-  in.remove_prefix(sizeof(double));
-  if (!get_varint(in, ql) || ql > in.size()) return false;
-  p.queue = in.substr(0, ql);
-  in.remove_prefix(ql);
-  if (!get_varint(in, el) || el > in.size()) return false;
-  p.last_error = in.substr(0, el);
-  in.remove_prefix(el);
-  std::uint64_t ll;
-  if (!get_varint(in, ll) || ll > in.size()) return false;
-  p.log = in.substr(0, ll);
-  in.remove_prefix(ll);
+  if (!get_double(in, p.next_run) || !get_bytes(in, p.queue) || !get_bytes(in, p.last_error) || !get_bytes(in, p.log))
+    return false;
   p.payload = in;
   return true;
 }
@@ -276,15 +243,10 @@ std::string envelope_packed(const envelope_fields& f) {
   put_varint(e, zigzag(f.attempts));
   put_varint(e, zigzag(f.max_attempts));
   put_varint(e, zigzag(f.last_code));
-  char d[sizeof(double)];
-  std::memcpy(d, &f.next_run, sizeof d);
-  e.append(d, sizeof d);
-  put_varint(e, f.queue.size());
-  e += f.queue;
-  put_varint(e, f.last_error.size());
-  e += f.last_error;
-  put_varint(e, f.log.size());
-  e += f.log;
+  put_double(e, f.next_run);
+  put_bytes(e, f.queue);
+  put_bytes(e, f.last_error);
+  put_bytes(e, f.log);
   e += f.payload;
   return e;
 }
