@@ -148,10 +148,7 @@ def test_a_removed_default_queue_is_written_off_and_rewrites_settle():
 def test_redis_settings_at_respq_s_own_value_are_kept_as_written():
     with Respq(config='save ""\nhz 10\nio-threads 1\n') as r:
         path = os.path.join(r.dir, "respq.conf")
-        c = r.client()
-        assert c.config_set("maxclients", "77")
-        assert c.execute_command("CONFIG", "REWRITE")
-        text = read(path)
+        text = rewrite_on(r, path, [("maxclients", "77")])
         assert text.splitlines()[:3] == ['save ""', "hz 10", "io-threads 1"], text
         restart_on_rewritten(r, path)
         assert r.client().config_get("maxclients")["maxclients"] == "77"
@@ -160,10 +157,7 @@ def test_redis_settings_at_respq_s_own_value_are_kept_as_written():
 def test_a_value_that_needs_quotes_survives_the_round_trip():
     with Respq(config="json-queue tasks\n") as r:
         path = os.path.join(r.dir, "respq.conf")
-        c = r.client()
-        assert c.config_set("json-queue", 'odd "queue" name\twith tab')
-        assert c.execute_command("CONFIG", "REWRITE")
-        text = read(path)
+        text = rewrite_on(r, path, [("json-queue", 'odd "queue" name\twith tab')])
         restart_on_rewritten(r, path)
         got = r.client().config_get("json-queue")["json-queue"]
     assert text.splitlines()[0] == 'json-queue "odd \\"queue\\" name\\twith tab"', text

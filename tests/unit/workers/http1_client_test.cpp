@@ -13,22 +13,7 @@
 using namespace respq::workers;
 using namespace std::chrono_literals;
 using respq::test::get;
-
-namespace {
-
-// Runs the io_context until `done` holds or `limit` passes.
-template <typename Pred>
-bool run_until(asio::io_context& io, Pred done, std::chrono::milliseconds limit) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= end) return false;
-    io.restart();
-    io.run_for(10ms);
-  }
-  return true;
-}
-
-}  // namespace
+using respq::test::run_until;
 
 TEST_CASE("http1_client forgets origins once their connections went idle and closed", "[http1]") {
   respq::test::nginx_server nginx;

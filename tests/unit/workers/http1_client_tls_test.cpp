@@ -23,22 +23,12 @@
 using namespace respq::workers;
 using namespace std::chrono_literals;
 using respq::test::get;
+using respq::test::run_until;
 using respq::test::nginx_server;
 using respq::test::nginx_tls;
 using respq::test::test_pki;
 
 namespace {
-
-template <typename Pred>
-bool run_until(asio::io_context& io, Pred done, std::chrono::milliseconds limit) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= end) return false;
-    io.restart();
-    io.run_for(10ms);
-  }
-  return true;
-}
 
 // One CA the client trusts, one it does not, a client CA; a server certificate for
 // 127.0.0.1 and localhost, one from the untrusted CA, one naming another host, a client

@@ -19,6 +19,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -27,9 +28,23 @@
 #include <utility>
 #include <vector>
 
+#include <asio/io_context.hpp>
+
 #include "tasks/http_request.hpp"
 
 namespace respq::test {
+
+// Runs the io_context until `done` holds or `limit` passes; false when it did not.
+template <typename Pred>
+bool run_until(asio::io_context& io, Pred done, std::chrono::milliseconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= end) return false;
+    io.restart();
+    io.run_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
 
 // A GET of `url` in delivery pool `pool`, with a 10 s timeout: the request most tests send.
 inline tasks::http_request get(std::uint64_t ticket, std::string url, std::string pool = "tasks") {
