@@ -541,22 +541,16 @@ class SilentListener:
 
 
 def custody_rss(payloads, field, extra=(), server_args=()):
-    """Bytes of RSS per task once respq holds every payload in the state `field` counts
-    (INFO tasks fields; "a+b" sums two)."""
+    """Bytes of RSS per task once respq holds every payload in the state `field` counts."""
     n = len(payloads)
     with Respq("--http-queue", "tasks", *extra, *server_args) as rq:
         before = rss_kb(rq.proc.pid)
         push_all(rq.port, push_wire(payloads))
         with rq.raw() as raw:
             deadline = time.time() + 300
-
-            def held():
-                info = tasks_info(raw)
-                return sum(int(info[f]) for f in field.split("+"))
-
-            while held() < n:
+            while int(tasks_info(raw)[field]) < n:
                 if time.time() > deadline:
-                    raise RuntimeError(f"only {held()} of {n} tasks {field}")
+                    raise RuntimeError(f"only {tasks_info(raw)[field]} of {n} tasks {field}")
                 time.sleep(0.05)
         return (rss_kb(rq.proc.pid) - before) * 1024 / n
 
