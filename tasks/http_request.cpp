@@ -1,10 +1,9 @@
 // http_request: building one attempt's request from a decoded task, and a callback's. Pure.
 #include "tasks/http_request.hpp"
 
-#include <strings.h>
-
 #include <algorithm>
 
+#include "resp/ascii.hpp"
 #include "tasks/signing.hpp"
 
 namespace respq::tasks {
@@ -17,7 +16,7 @@ http_request make_http_request(task&& t, std::uint64_t ticket, std::string pool,
   r.url = std::move(t.url);
   r.headers = std::move(t.headers);
   const bool has_id_header = std::any_of(r.headers.begin(), r.headers.end(), [](const auto& h) {
-    return ::strcasecmp(h.first.c_str(), "X-Task-Id") == 0;
+    return iequals(h.first, "X-Task-Id");
   });
   if (!t.id.empty() && !has_id_header) r.headers.emplace_back("X-Task-Id", t.id);
   r.body = std::move(t.body);

@@ -1,14 +1,13 @@
 // signing: see signing.hpp.
 #include "tasks/signing.hpp"
 
-#include <strings.h>
-
 #include <algorithm>
 
 #include <openssl/evp.h>
 #include <openssl/core_names.h>
 #include <openssl/params.h>
 
+#include "resp/ascii.hpp"
 #include "tasks/http_request.hpp"
 #include "tasks/records.hpp"
 
@@ -73,9 +72,9 @@ void sign_request(http_request& r, std::string_view id, long long timestamp, con
   auto& h = r.headers;
   h.erase(std::remove_if(h.begin(), h.end(),
                          [](const auto& kv) {
-                           return ::strcasecmp(kv.first.c_str(), "webhook-id") == 0 ||
-                                  ::strcasecmp(kv.first.c_str(), "webhook-timestamp") == 0 ||
-                                  ::strcasecmp(kv.first.c_str(), "webhook-signature") == 0;
+                           return iequals(kv.first, "webhook-id") ||
+                                  iequals(kv.first, "webhook-timestamp") ||
+                                  iequals(kv.first, "webhook-signature");
                          }),
           h.end());
   const std::string_view body = r.body ? std::string_view(*r.body) : std::string_view();
