@@ -131,6 +131,11 @@ class family {
   bool started_ = false;
 };
 
+// A family of one sample without labels (a figure of the whole server).
+void single(std::string& out, const char* name, const char* type, const char* help, const std::string& value) {
+  family(out, name, type, help).sample({}, value);
+}
+
 // The destination hosts: the first host_label_max (the busiest) by name, the rest of
 // each queue summed under host="other", so the label's values stay bounded whatever
 // URLs tasks carry. (A sum of counters over a changing set of hosts may go down when a
@@ -289,22 +294,14 @@ void render_metrics(const core::server_figures& f, std::string& out) {
     for (const auto& q : f.queues) m.histogram(q.name, q.attempts.duration);
   }
   render_hosts(out, f);
-  {
-    family m(out, "respq_connected_clients", "gauge", "Client connections (INFO connected_clients).");
-    m.sample({}, number(f.clients.connected));
-  }
-  {
-    family m(out, "respq_blocked_clients", "gauge", "Clients waiting in a blocking command.");
-    m.sample({}, number(f.clients.blocked));
-  }
-  {
-    family m(out, "respq_pubsub_clients", "gauge", "Clients subscribed to a channel or pattern.");
-    m.sample({}, number(f.clients.pubsub));
-  }
-  {
-    family m(out, "respq_used_memory_bytes", "gauge", "Memory of keys, values and client buffers (INFO used_memory).");
-    m.sample({}, number(f.used_memory));
-  }
+  single(out, "respq_connected_clients", "gauge", "Client connections (INFO connected_clients).",
+         number(f.clients.connected));
+  single(out, "respq_blocked_clients", "gauge", "Clients waiting in a blocking command.",
+         number(f.clients.blocked));
+  single(out, "respq_pubsub_clients", "gauge", "Clients subscribed to a channel or pattern.",
+         number(f.clients.pubsub));
+  single(out, "respq_used_memory_bytes", "gauge", "Memory of keys, values and client buffers (INFO used_memory).",
+         number(f.used_memory));
   {
     family m(out, "respq_commands_total", "counter", "Commands executed, by command (INFO commandstats calls).");
     for (const auto& c : f.commands) m.sample({{"command", c.name}}, number(c.calls));
@@ -315,83 +312,45 @@ void render_metrics(const core::server_figures& f, std::string& out) {
     for (const auto& c : f.commands)
       if (c.rejected || c.failed) m.sample({{"command", c.name}}, number(c.rejected + c.failed));
   }
-  {
-    family m(out, "respq_aof_enabled", "gauge", "1 while the append-only file is on.");
-    m.sample({}, f.aof.enabled ? "1" : "0");
-  }
-  {
-    family m(out, "respq_aof_last_write_ok", "gauge", "0 while writing the append-only file fails (writes refused).");
-    m.sample({}, f.aof.last_write_ok ? "1" : "0");
-  }
-  {
-    family m(out, "respq_aof_size_bytes", "gauge", "Size of the append-only file.");
-    m.sample({}, number(f.aof.current_size));
-  }
-  {
-    family m(out, "respq_aof_buffer_bytes", "gauge", "Bytes accepted but not yet written to the append-only file.");
-    m.sample({}, number(f.aof.buffer_length));
-  }
-  {
-    family m(out, "respq_aof_rewrite_in_progress", "gauge", "1 while the append-only file is being rewritten.");
-    m.sample({}, f.aof.rewrite_in_progress ? "1" : "0");
-  }
-  {
-    family m(out, "respq_aof_rewrites_total", "counter", "Rewrites of the append-only file completed.");
-    m.sample({}, number(f.aof.rewrites));
-  }
-  {
-    family m(out, "respq_aof_delayed_fsync_total", "counter",
-             "Writes done while the previous fsync was still running (appendfsync everysec).");
-    m.sample({}, number(f.aof.delayed_fsync));
-  }
-  {
-    family m(out, "respq_link_configured", "gauge", "1 when an upstream Redis is configured.");
-    m.sample({}, f.link.configured ? "1" : "0");
-  }
-  {
-    family m(out, "respq_link_up", "gauge", "1 while the main connection to the upstream Redis is up.");
-    m.sample({}, f.link.connected ? "1" : "0");
-  }
-  {
-    family m(out, "respq_link_reconnects_total", "counter", "Reconnections of the link to the upstream Redis.");
-    m.sample({}, number(f.link.reconnects));
-  }
-  {
-    family m(out, "respq_link_pending_replies", "gauge", "Commands sent upstream awaiting their reply.");
-    m.sample({}, number(f.link.pending_replies));
-  }
-  {
-    family m(out, "respq_mirror_enabled", "gauge", "1 when writes are mirrored to the upstream Redis.");
-    m.sample({}, f.link.mirror_enabled ? "1" : "0");
-  }
-  {
-    family m(out, "respq_mirror_streaming", "gauge", "1 while the mirror streams writes (not down or resyncing).");
-    m.sample({}, f.link.mirror_state == "streaming" ? "1" : "0");
-  }
-  {
-    family m(out, "respq_mirror_lag_commands", "gauge", "Mirrored commands the upstream has not applied yet.");
-    m.sample({}, number(f.link.lag_commands));
-  }
-  {
-    family m(out, "respq_mirror_backlog_bytes", "gauge", "Bytes held in the mirror's backlog.");
-    m.sample({}, number(f.link.backlog_bytes));
-  }
-  {
-    family m(out, "respq_mirror_backlog_limit_bytes", "gauge", "The mirror backlog's limit (mirror-backlog-size).");
-    m.sample({}, number(f.link.backlog_limit));
-  }
-  {
-    family m(out, "respq_mirror_backlog_overflows_total", "counter", "Times the mirror's backlog overflowed.");
-    m.sample({}, number(f.link.backlog_overflows));
-  }
-  {
-    family m(out, "respq_mirror_resyncs_total", "counter", "Resynchronisations of the mirrored keys.");
-    m.sample({}, number(f.link.resyncs));
-  }
-  {
-    family m(out, "respq_mirror_commands_applied_total", "counter", "Mirrored commands the upstream applied.");
-    m.sample({}, number(f.link.commands_applied));
-  }
+  single(out, "respq_aof_enabled", "gauge", "1 while the append-only file is on.",
+         f.aof.enabled ? "1" : "0");
+  single(out, "respq_aof_last_write_ok", "gauge", "0 while writing the append-only file fails (writes refused).",
+         f.aof.last_write_ok ? "1" : "0");
+  single(out, "respq_aof_size_bytes", "gauge", "Size of the append-only file.",
+         number(f.aof.current_size));
+  single(out, "respq_aof_buffer_bytes", "gauge", "Bytes accepted but not yet written to the append-only file.",
+         number(f.aof.buffer_length));
+  single(out, "respq_aof_rewrite_in_progress", "gauge", "1 while the append-only file is being rewritten.",
+         f.aof.rewrite_in_progress ? "1" : "0");
+  single(out, "respq_aof_rewrites_total", "counter", "Rewrites of the append-only file completed.",
+         number(f.aof.rewrites));
+  single(out, "respq_aof_delayed_fsync_total", "counter",
+         "Writes done while the previous fsync was still running (appendfsync everysec).",
+         number(f.aof.delayed_fsync));
+  single(out, "respq_link_configured", "gauge", "1 when an upstream Redis is configured.",
+         f.link.configured ? "1" : "0");
+  single(out, "respq_link_up", "gauge", "1 while the main connection to the upstream Redis is up.",
+         f.link.connected ? "1" : "0");
+  single(out, "respq_link_reconnects_total", "counter", "Reconnections of the link to the upstream Redis.",
+         number(f.link.reconnects));
+  single(out, "respq_link_pending_replies", "gauge", "Commands sent upstream awaiting their reply.",
+         number(f.link.pending_replies));
+  single(out, "respq_mirror_enabled", "gauge", "1 when writes are mirrored to the upstream Redis.",
+         f.link.mirror_enabled ? "1" : "0");
+  single(out, "respq_mirror_streaming", "gauge", "1 while the mirror streams writes (not down or resyncing).",
+         f.link.mirror_state == "streaming" ? "1" : "0");
+  single(out, "respq_mirror_lag_commands", "gauge", "Mirrored commands the upstream has not applied yet.",
+         number(f.link.lag_commands));
+  single(out, "respq_mirror_backlog_bytes", "gauge", "Bytes held in the mirror's backlog.",
+         number(f.link.backlog_bytes));
+  single(out, "respq_mirror_backlog_limit_bytes", "gauge", "The mirror backlog's limit (mirror-backlog-size).",
+         number(f.link.backlog_limit));
+  single(out, "respq_mirror_backlog_overflows_total", "counter", "Times the mirror's backlog overflowed.",
+         number(f.link.backlog_overflows));
+  single(out, "respq_mirror_resyncs_total", "counter", "Resynchronisations of the mirrored keys.",
+         number(f.link.resyncs));
+  single(out, "respq_mirror_commands_applied_total", "counter", "Mirrored commands the upstream applied.",
+         number(f.link.commands_applied));
 }
 
 }  // namespace respq::admin

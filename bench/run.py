@@ -626,23 +626,23 @@ def scrape_metrics(port, stop, times):
     conn.close()
 
 
-def run_respq_delivery_scraped(url, n):
-    """run_respq_delivery with the admin port on and a scraper hitting /metrics every 100 ms."""
+def run_respq_delivery_observed(url, n, observe):
+    """run_respq_delivery with the admin port on and observe(admin_port, stop) running
+    beside it in a thread from the moment the port answers until the run ends."""
     admin_port = free_port()
-    stop, times = threading.Event(), []
-    errors = []
+    stop, errors = threading.Event(), []
 
-    def scrape_when_up():
+    def observe_when_up():
         import http.client
         try:
             harness.wait_port(admin_port)
-            scrape_metrics(admin_port, stop, times)
+            observe(admin_port, stop)
         except (OSError, http.client.HTTPException):
             pass  # the server stopped at the end of the run
         except Exception as e:  # noqa: BLE001 - reported after the run
             errors.append(e)
 
-    t = threading.Thread(target=scrape_when_up, daemon=True)
+    t = threading.Thread(target=observe_when_up, daemon=True)
     t.start()
     try:
         result = run_respq_delivery(url, n, extra=("--admin-port", str(admin_port)))
@@ -651,7 +651,13 @@ def run_respq_delivery_scraped(url, n):
         t.join()
     if errors:
         raise errors[0]
-    return result, times
+    return result
+
+
+def run_respq_delivery_scraped(url, n):
+    """A scraper hitting /metrics every 100 ms during the run; returns (result, scrape times)."""
+    times = []
+    return run_respq_delivery_observed(url, n, lambda port, stop: scrape_metrics(port, stop, times)), times
 
 
 def section_admin():
@@ -737,30 +743,9 @@ def watch_dashboard(port, stop, counts, outcomes):
 
 
 def run_respq_delivery_watched(url, n, outcomes=False):
-    """run_respq_delivery with the admin port on and a dashboard open (watch_dashboard)."""
-    admin_port = free_port()
-    stop, counts, errors = threading.Event(), {"figures": 0, "outcomes": 0}, []
-
-    def watch_when_up():
-        import http.client
-        try:
-            harness.wait_port(admin_port)
-            watch_dashboard(admin_port, stop, counts, outcomes)
-        except (OSError, http.client.HTTPException):
-            pass  # the server stopped at the end of the run
-        except Exception as e:  # noqa: BLE001 - reported after the run
-            errors.append(e)
-
-    t = threading.Thread(target=watch_when_up, daemon=True)
-    t.start()
-    try:
-        result = run_respq_delivery(url, n, extra=("--admin-port", str(admin_port)))
-    finally:
-        stop.set()
-        t.join()
-    if errors:
-        raise errors[0]
-    return result, counts
+    """A dashboard open (watch_dashboard) during the run; returns (result, counts seen)."""
+    counts = {"figures": 0, "outcomes": 0}
+    return run_respq_delivery_observed(url, n, lambda port, stop: watch_dashboard(port, stop, counts, outcomes)), counts
 
 
 def section_dashboard():

@@ -76,9 +76,38 @@ std::string set_str(std::string& field, const std::vector<std::string>& a) {
   return {};
 }
 
+// One or more words.
+std::string set_list(std::vector<std::string>& field, const std::vector<std::string>& a) {
+  if (a.empty()) return "wrong number of arguments";
+  field = a;
+  return {};
+}
+
+// One non-empty word; `refusal` otherwise.
+std::string set_name(std::string& field, const std::vector<std::string>& a, const char* refusal) {
+  if (a.size() != 1 || a[0].empty()) return refusal;
+  field = a[0];
+  return {};
+}
+
 std::string set_bool(bool& field, const std::vector<std::string>& a) {
   if (a.size() != 1) return "wrong number of arguments";
   return parse_bool(a[0], field);
+}
+
+// A number of `unit` between lo and hi, inclusive ("argument must be a number of seconds
+// between 0.5 and 86400" otherwise).
+std::string set_double(double& field, const std::vector<std::string>& a, double lo, double hi, const char* unit) {
+  double v;
+  if (a.size() != 1 || !parse_double(a[0], v) || v < lo || v > hi) {
+    auto bound = [](double d) {
+      const auto whole = static_cast<long long>(d);
+      return d == static_cast<double>(whole) ? std::to_string(whole) : fmt_double(d);
+    };
+    return std::string("argument must be a number of ") + unit + " between " + bound(lo) + " and " + bound(hi);
+  }
+  field = v;
+  return {};
 }
 
 std::string join(const std::vector<std::string>& v) {
@@ -118,16 +147,19 @@ std::string set_blocks(std::vector<tasks::cidr_block>& field, const std::vector<
   return {};
 }
 
+// The words of a setting that takes several: CONFIG SET passes them as one string, split
+// like a config line; a config file's line comes split already. nullopt: unbalanced quotes.
+std::optional<std::vector<std::string>> set_words(const std::vector<std::string>& a) {
+  if (a.size() != 1) return a;
+  return split_args(a[0]);
+}
+
 std::vector<config_entry> make_table() {
   std::vector<config_entry> t;
   t.push_back({"port", false, [](const config& c) { return std::to_string(c.port); },
                [](config& c, const std::vector<std::string>& a) { return set_uint(c.port, a, 0, 65535); }});
   t.push_back({"bind", false, [](const config& c) { return join(c.bind); },
-               [](config& c, const std::vector<std::string>& a) -> std::string {
-                 if (a.empty()) return "wrong number of arguments";
-                 c.bind = a;
-                 return {};
-               }});
+               [](config& c, const std::vector<std::string>& a) { return set_list(c.bind, a); }});
   t.push_back({"requirepass", true, [](const config& c) { return c.requirepass; },
                [](config& c, const std::vector<std::string>& a) { return set_str(c.requirepass, a); }});
   t.push_back({"databases", false, [](const config& c) { return std::to_string(c.databases); },
@@ -170,12 +202,9 @@ std::vector<config_entry> make_table() {
                },
                [](config& c, const std::vector<std::string>& a) -> std::string {
                  // CONFIG SET passes one string with one or more classes.
-                 std::vector<std::string> args = a;
-                 if (args.size() == 1) {
-                   auto split = split_args(args[0]);
-                   if (!split) return "unbalanced quotes";
-                   args = *split;
-                 }
+                 auto words = set_words(a);
+                 if (!words) return "unbalanced quotes";
+                 const std::vector<std::string>& args = *words;
                  if (args.empty() || args.size() % 4 != 0) return "Wrong number of arguments in buffer limit configuration.";
                  config next = c;  // all classes or none
                  for (std::size_t i = 0; i < args.size(); i += 4) {
@@ -214,19 +243,11 @@ std::vector<config_entry> make_table() {
   t.push_back({"json-port", false, [](const config& c) { return std::to_string(c.json_port); },
                [](config& c, const std::vector<std::string>& a) { return set_uint(c.json_port, a, 0, 65535); }});
   t.push_back({"json-queue", true, [](const config& c) { return c.json_queue; },
-               [](config& c, const std::vector<std::string>& a) -> std::string {
-                 if (a.size() != 1 || a[0].empty()) return "json-queue needs a queue name";
-                 c.json_queue = a[0];
-                 return {};
-               }});
+               [](config& c, const std::vector<std::string>& a) { return set_name(c.json_queue, a, "json-queue needs a queue name"); }});
   t.push_back({"admin-port", false, [](const config& c) { return std::to_string(c.admin_port); },
                [](config& c, const std::vector<std::string>& a) { return set_uint(c.admin_port, a, 0, 65535); }});
   t.push_back({"admin-bind", false, [](const config& c) { return join(c.admin_bind); },
-               [](config& c, const std::vector<std::string>& a) -> std::string {
-                 if (a.empty()) return "wrong number of arguments";
-                 c.admin_bind = a;
-                 return {};
-               }});
+               [](config& c, const std::vector<std::string>& a) { return set_list(c.admin_bind, a); }});
   t.push_back({"admin-readonly", true, [](const config& c) { return std::string(c.admin_readonly ? "yes" : "no"); },
                [](config& c, const std::vector<std::string>& a) { return set_bool(c.admin_readonly, a); }});
   t.push_back({"dir", false, [](const config& c) { return c.dir; },
@@ -258,14 +279,9 @@ std::vector<config_entry> make_table() {
                  return out;
                },
                [](config& c, const std::vector<std::string>& a) -> std::string {
-                 // CONFIG SET passes one string: split it like a config line.
-                 std::vector<std::string> args = a;
-                 if (args.size() == 1) {
-                   auto split = split_args(args[0]);
-                   if (!split) return "unbalanced quotes";
-                   args = *split;
-                 }
-                 return apply_queue_directive(c, args);
+                 auto words = set_words(a);
+                 if (!words) return "unbalanced quotes";
+                 return apply_queue_directive(c, *words);
                }});
   t.push_back({"egress-policy", true, [](const config& c) { return std::string(tasks::egress_level_name(c.egress_policy)); },
                [](config& c, const std::vector<std::string>& a) -> std::string {
@@ -311,35 +327,17 @@ std::vector<config_entry> make_table() {
                  return {};
                }});
   t.push_back({"shutdown-grace", true, [](const config& c) { return fmt_double(c.shutdown_grace); },
-               [](config& c, const std::vector<std::string>& a) -> std::string {
-                 double v;
-                 if (a.size() != 1 || !parse_double(a[0], v) || v < 0 || v > 3600)
-                   return "argument must be a number of seconds between 0 and 3600";
-                 c.shutdown_grace = v;
-                 return {};
-               }});
+               [](config& c, const std::vector<std::string>& a) { return set_double(c.shutdown_grace, a, 0, 3600, "seconds"); }});
   t.push_back({"task-history-max-len", true, [](const config& c) { return std::to_string(c.task_history_max_len); },
                [](config& c, const std::vector<std::string>& a) { return set_uint(c.task_history_max_len, a, 0, 10000000); }});
   t.push_back({"replay-rate", true, [](const config& c) { return fmt_double(c.replay_rate); },
-               [](config& c, const std::vector<std::string>& a) -> std::string {
-                 double v;
-                 if (a.size() != 1 || !parse_double(a[0], v) || v < 1 || v > 1e7)
-                   return "argument must be a number of dead letters per second between 1 and 10000000";
-                 c.replay_rate = v;
-                 return {};
-               }});
+               [](config& c, const std::vector<std::string>& a) { return set_double(c.replay_rate, a, 1, 1e7, "dead letters per second"); }});
   t.push_back({"host-failures-to-open", true, [](const config& c) { return std::to_string(c.host_limits.failures_to_open); },
                [](config& c, const std::vector<std::string>& a) {
                  return set_uint(c.host_limits.failures_to_open, a, 0, 1000000);
                }});
   t.push_back({"host-cooldown", true, [](const config& c) { return fmt_double(c.host_limits.cooldown); },
-               [](config& c, const std::vector<std::string>& a) -> std::string {
-                 double v;
-                 if (a.size() != 1 || !parse_double(a[0], v) || v < 0.01 || v > 86400)
-                   return "argument must be a number of seconds between 0.01 and 86400";
-                 c.host_limits.cooldown = v;
-                 return {};
-               }});
+               [](config& c, const std::vector<std::string>& a) { return set_double(c.host_limits.cooldown, a, 0.01, 86400, "seconds"); }});
   t.push_back({"host-info-max", true, [](const config& c) { return std::to_string(c.host_info_max); },
                [](config& c, const std::vector<std::string>& a) { return set_uint(c.host_info_max, a, 1, 10000); }});
   // busy-reply-threshold, and its old name lua-time-limit.
@@ -434,23 +432,13 @@ std::vector<config_entry> make_table() {
   t.push_back({"mirror", false, [](const config& c) { return yesno(c.mirror); },
                [](config& c, const std::vector<std::string>& a) { return set_bool(c.mirror, a); }});
   t.push_back({"mirror-keys", false, [](const config& c) { return join(c.mirror_keys); },
-               [](config& c, const std::vector<std::string>& a) -> std::string {
-                 if (a.empty()) return "wrong number of arguments";
-                 c.mirror_keys = a;
-                 return {};
-               }});
+               [](config& c, const std::vector<std::string>& a) { return set_list(c.mirror_keys, a); }});
   t.push_back({"mirror-backlog-size", true, [](const config& c) { return std::to_string(c.mirror_backlog_size); },
                [](config& c, const std::vector<std::string>& a) { return set_mem(c.mirror_backlog_size, a); }});
   t.push_back({"node-id", false, [](const config& c) { return c.node_id; },
                [](config& c, const std::vector<std::string>& a) { return set_str(c.node_id, a); }});
   t.push_back({"node-timeout", true, [](const config& c) { return fmt_double(c.node_timeout); },
-               [](config& c, const std::vector<std::string>& a) -> std::string {
-                 double v;
-                 if (a.size() != 1 || !parse_double(a[0], v) || v < 0.5 || v > 86400)
-                   return "argument must be a number of seconds between 0.5 and 86400";
-                 c.node_timeout = v;
-                 return {};
-               }});
+               [](config& c, const std::vector<std::string>& a) { return set_double(c.node_timeout, a, 0.5, 86400, "seconds"); }});
   t.push_back({"upstream-sentinel", false,
                [](const config& c) {
                  std::string out;
@@ -471,21 +459,11 @@ std::vector<config_entry> make_table() {
                  return {};
                }});
   t.push_back({"upstream-master-name", false, [](const config& c) { return c.upstream_master_name; },
-               [](config& c, const std::vector<std::string>& a) -> std::string {
-                 if (a.size() != 1 || a[0].empty()) return "upstream-master-name needs a name";
-                 c.upstream_master_name = a[0];
-                 return {};
-               }});
+               [](config& c, const std::vector<std::string>& a) { return set_name(c.upstream_master_name, a, "upstream-master-name needs a name"); }});
   t.push_back({"upstream-wait-replicas", true, [](const config& c) { return std::to_string(c.upstream_wait_replicas); },
                [](config& c, const std::vector<std::string>& a) { return set_uint(c.upstream_wait_replicas, a, 0, 1000); }});
   t.push_back({"upstream-wait-timeout", true, [](const config& c) { return fmt_double(c.upstream_wait_timeout); },
-               [](config& c, const std::vector<std::string>& a) -> std::string {
-                 double v;
-                 if (a.size() != 1 || !parse_double(a[0], v) || v < 0.001 || v > 3600)
-                   return "argument must be a number of seconds between 0.001 and 3600";
-                 c.upstream_wait_timeout = v;
-                 return {};
-               }});
+               [](config& c, const std::vector<std::string>& a) { return set_double(c.upstream_wait_timeout, a, 0.001, 3600, "seconds"); }});
   return t;
 }
 
