@@ -24,6 +24,7 @@
 #include "admin/history.hpp"
 #include "admin/metrics.hpp"
 #include "broker/core/log.hpp"
+#include "broker/core/module.hpp"
 #include "broker/core/server.hpp"
 #include "broker/core/task_manager.hpp"
 #include "tasks/records.hpp"
@@ -76,7 +77,10 @@ bool starts_with_ci(std::string_view s, std::string_view prefix) {
 
 }  // namespace
 
-struct admin_server::impl {
+// The broker thread reaches the admin server as a module (from start() until stop()): the
+// outcomes published for the event streams, the history's samples on the cron, and the
+// settings the HTTP threads read.
+struct admin_server::impl final : core::server_module {
   impl(core::server& srv, broker_bridge::post_fn post, admin_sources src)
       : s(srv), bridge(srv, std::move(post)), sources(std::move(src)), hub(std::make_shared<event_hub>()) {}
 
@@ -86,7 +90,7 @@ struct admin_server::impl {
   std::shared_ptr<event_hub> hub;
   // The last hour of figures, sampled on the broker's cron while serving (dashboard).
   std::shared_ptr<figures_history> history = std::make_shared<figures_history>();
-  std::shared_ptr<bool> sampling = std::make_shared<bool>(false);  // broker thread
+  std::chrono::steady_clock::time_point next_sample{};  // broker thread
 
   // Settings the HTTP threads read; the broker thread updates them on CONFIG SET.
   struct settings {
@@ -115,6 +119,37 @@ struct admin_server::impl {
     std::lock_guard lock(conf->m);
     conf->password = s.cfg().requirepass;
     conf->readonly = s.cfg().admin_readonly;
+  }
+
+  // ---- the broker thread's calls (server_module) ----------------------------------------
+  // Outcomes: every message on <queue>:results of a configured queue goes to the streams.
+  void on_publish(std::string_view channel, std::string_view message) override {
+    if (hub->connections() == 0) return;
+    static constexpr std::string_view suffix = ":results";
+    if (channel.size() <= suffix.size() || channel.substr(channel.size() - suffix.size()) != suffix) return;
+    const std::string_view queue = channel.substr(0, channel.size() - suffix.size());
+    if (!s.cfg().queues.count(queue)) return;
+    hub->offer_message(queue, message);
+  }
+
+  // The dashboard's history: a sample every interval.
+  void sample() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_sample) return;
+    next_sample = now + std::chrono::milliseconds(static_cast<long>(history->interval() * 1000));
+    std::vector<tasks::queue_stats> stats;
+    for (auto& v : sources.queues(s)) stats.push_back(std::move(v.stats));
+    history->sample(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(), stats);
+  }
+
+  // The streams' counts of skipped outcomes reach them within a tick of their second's end.
+  void cron() override {
+    sample();
+    hub->flush();
+  }
+
+  void on_config(const std::string& name) override {
+    if (name == "requirepass" || name == "admin-readonly") load_settings();
   }
 
   // ---- checks before routing ----------------------------------------------------------
@@ -536,43 +571,13 @@ std::string admin_server::start() {
   for (auto& svr : d.servers)
     while (!svr->is_running() && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  // Outcomes: every message on <queue>:results of a configured queue goes to the streams.
-  d.s.publish_observer = [hub = d.hub, &srv = d.s](std::string_view channel, std::string_view message) {
-    if (hub->connections() == 0) return;
-    static constexpr std::string_view suffix = ":results";
-    if (channel.size() <= suffix.size() || channel.substr(channel.size() - suffix.size()) != suffix) return;
-    if (!srv.cfg().queues.count(channel.substr(0, channel.size() - suffix.size()))) return;
-    hub->offer_message(channel.substr(0, channel.size() - suffix.size()), message);
-  };
+  d.s.register_module(d, core::server_module::observes_publish);
   // A local queue's outcome that nothing on the Redis side wants: built only when a stream
   // takes it now (a watched queue, within its stream's rate), else counted.
   d.s.tasks().outcome_watch = [hub = d.hub](std::string_view queue, const tasks::outcome_fields& f) {
     hub->offer(queue, [&f] { return tasks::outcome_json(f); });
   };
-  // The dashboard's history: a sample now and every interval on the cron.
-  *d.sampling = true;
-  auto sample = [history = d.history, sampling = d.sampling, queues = d.sources.queues,
-                 next = std::chrono::steady_clock::time_point{}](core::server& srv) mutable {
-    if (!*sampling) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (now < next) return;
-    next = now + std::chrono::milliseconds(static_cast<long>(history->interval() * 1000));
-    std::vector<tasks::queue_stats> stats;
-    for (auto& v : queues(srv)) stats.push_back(std::move(v.stats));
-    history->sample(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(), stats);
-  };
-  sample(d.s);
-  // The streams' counts of skipped outcomes reach them within a tick of their second's end.
-  d.s.cron_hooks.push_back([sample, hub = d.hub, &srv = d.s]() mutable {
-    sample(srv);
-    hub->flush();
-  });
-  d.s.config_listeners.push_back([conf = d.conf, &srv = d.s](const std::string& name) {
-    if (name != "requirepass" && name != "admin-readonly") return;
-    std::lock_guard lock(conf->m);
-    conf->password = srv.cfg().requirepass;
-    conf->readonly = srv.cfg().admin_readonly;
-  });
+  d.sample();  // the history's first sample now, the next ones on the cron
   std::string where;
   for (const auto& a : cfg.admin_bind) where += (where.empty() ? "" : ", ") + a + ":" + std::to_string(cfg.admin_port);
   core::log_notice("Admin HTTP server on " + where + (cfg.admin_readonly ? " (read-only)" : "") +
@@ -590,8 +595,7 @@ void admin_server::stop() {
   for (auto& t : d.threads) t.join();
   d.threads.clear();
   d.servers.clear();
-  d.s.publish_observer = nullptr;
-  *d.sampling = false;
+  d.s.unregister_module(d);
   d.s.tasks().outcome_watch = nullptr;
   d.bridge.close_here();
 }

@@ -4,9 +4,10 @@
 // Two ways in, both on the broker thread: the task manager offers each outcome of a local
 // queue before it is written out (task_manager::outcome_watch), with a function that
 // builds its JSON, and every message published on a channel `<queue>:results` of a
-// configured queue is offered as it is (server::publish_observer: a client's PUBLISH, a
-// shared queue's outcome, or a local outcome that was built anyway for a subscriber, a
-// pattern, the mirror or a callback; the task manager then does not offer it itself).
+// configured queue is offered as it is (the admin server's server_module::on_publish: a
+// client's PUBLISH, a shared queue's outcome, or a local outcome that was built anyway for
+// a subscriber, a pattern, the mirror or a callback; the task manager then does not offer
+// it itself).
 //
 // Each stream has a filter: one queue's outcomes or every queue's, and at most max_rate a
 // second or all of them. The hub decides per offer which streams take it, before anything

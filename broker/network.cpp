@@ -734,7 +734,7 @@ void network::impl::begin_shutdown() {
       a->close(ec);
     }
   s.tasks().stop_dispatching();
-  for (auto& g : s.grace_participants) g.drain();
+  s.drain_modules();
   stop_deadline = clock::now() + std::chrono::duration_cast<clock::duration>(
                                      std::chrono::duration<double>(s.cfg().shutdown_grace));
   if (const std::size_t n = requests_in_flight(); n > 0)
@@ -744,9 +744,7 @@ void network::impl::begin_shutdown() {
 }
 
 std::size_t network::impl::requests_in_flight() const {
-  std::size_t n = s.tasks().in_flight();
-  for (const auto& g : s.grace_participants) n += g.in_flight();
-  return n;
+  return s.tasks().in_flight() + s.modules_in_flight();
 }
 
 void network::impl::check_shutdown() {

@@ -7,6 +7,7 @@
 #include "admin/admin_server.hpp"
 #include "broker/core/figures.hpp"
 #include "broker/core/log.hpp"
+#include "broker/core/module.hpp"
 #include "broker/core/server.hpp"
 #include "broker/core/task_manager.hpp"
 #include "broker/core/version.hpp"
@@ -17,7 +18,10 @@
 
 namespace respq::broker {
 
-struct services::impl {
+// A module of the server itself (registered in start(), after the AOF, until stop()): CONFIG
+// SET of the queues and of the egress and TLS settings reaches the task manager and the
+// delivery engine's pools.
+struct services::impl final : core::server_module {
   impl(core::server& srv, network& n) : s(srv), net(n) {}
   core::server& s;
   network& net;
@@ -76,6 +80,17 @@ struct services::impl {
       engine->set_queue_pools(name, o);
     }
   }
+
+  void on_config(const std::string& name) override {
+    if (name == "egress-policy" || name == "egress-allow" || name == "egress-deny" || name == "tls-ca-cert-file" ||
+        name == "tls-ca-cert-dir") {
+      apply_pools();
+      return;
+    }
+    if (name != "http-queue") return;
+    s.tasks().reconfigure();
+    apply_pools();
+  }
 };
 
 services::services(core::server& s, network& net) : impl_(std::make_unique<impl>(s, net)) {}
@@ -98,16 +113,7 @@ std::string services::start() {
   });
   d.apply_pools();
   d.s.tasks().submit = [&d](std::vector<tasks::http_request>&& batch) { d.engine->submit(std::move(batch)); };
-  d.s.config_listeners.push_back([&d](const std::string& name) {
-    if (name == "egress-policy" || name == "egress-allow" || name == "egress-deny" || name == "tls-ca-cert-file" ||
-        name == "tls-ca-cert-dir") {
-      d.apply_pools();
-      return;
-    }
-    if (name != "http-queue") return;
-    d.s.tasks().reconfigure();
-    d.apply_pools();
-  });
+  d.s.register_module(d);
   d.s.tasks().recover();
   std::string queues;
   for (const auto& [name, q] : d.s.cfg().queues) queues += (queues.empty() ? "" : ", ") + core::format_queue(name, q);
@@ -130,6 +136,7 @@ std::string services::start() {
 }
 
 void services::stop() {
+  impl_->s.unregister_module(*impl_);
   if (impl_->admin) impl_->admin->stop();
   if (impl_->link) impl_->link->stop();
   if (impl_->engine) {

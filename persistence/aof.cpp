@@ -38,12 +38,8 @@ aof::aof(core::server& s, std::string dir) : s_(s), dir_(std::move(dir)) {
 
 aof::~aof() {
   shutdown();
-  *alive_ = false;
   s_.stream().remove_sink(this);
-  s_.write_refusal_fn = nullptr;
-  s_.bgrewriteaof = nullptr;
-  s_.key_write_hook = nullptr;
-  s_.swapdb_hook = nullptr;
+  s_.unregister_module(*this);
 }
 
 std::string aof::start() {
@@ -62,17 +58,22 @@ std::string aof::start() {
   if (!s_.stream().empty()) s_.stream().flush();
   update_sink();
 
-  auto alive = alive_;
-  s_.write_refusal_fn = [this, alive] { return *alive ? write_refusal() : std::string(); };
-  s_.bgrewriteaof = [this, alive] { return *alive ? bgrewriteaof() : std::string("ERR persistence is not available"); };
-  s_.info_sections.emplace_back("persistence", [this, alive] { return *alive ? info() : std::string(); });
-  s_.cron_hooks.emplace_back([this, alive] {
-    if (*alive) cron();
-  });
-  s_.config_listeners.emplace_back([this, alive](const std::string& name) {
-    if (*alive) on_config(name);
-  });
+  s_.register_module(*this, core::server_module::refuses_writes | core::server_module::rewrites_aof);
   return {};
+}
+
+bool aof::info_section(std::string_view name, std::string& body) {
+  if (name != "persistence") return false;
+  body += info();
+  return true;
+}
+
+void aof::before_key_write(int db, std::string_view key, bool flush) {
+  if (rw_) rw_->before_write(db, key, flush);
+}
+
+void aof::before_swapdb(int a, int b) {
+  if (rw_) rw_->before_swapdb(a, b);
 }
 
 std::size_t aof::total_keys() const {
@@ -373,15 +374,9 @@ bool aof::start_rewrite() {
   }
   rw_ = std::move(rw);
   update_sink();  // effects from here on are the rewrite's (a no-op inside on_effects: already a sink)
-  // The copy-on-write hook is set only while a rewrite runs: without it the core skips
-  // computing the keys of every write command.
-  auto alive = alive_;
-  s_.key_write_hook = [this, alive](int db, std::string_view key, bool flush) {
-    if (*alive && rw_) rw_->before_write(db, key, flush);
-  };
-  s_.swapdb_hook = [this, alive](int a, int b) {
-    if (*alive && rw_) rw_->before_swapdb(a, b);
-  };
+  // Key writes are wanted only while a rewrite runs: without a module wanting them the
+  // core skips computing the keys of every write command.
+  s_.want_key_writes(*this, true);
   bulk_sync_submitted_ = false;
   rewrite_started_ = steady_clock::now();
   core::log_notice("Background append only file rewriting started (" + std::to_string(total_keys()) + " keys)");
@@ -450,8 +445,7 @@ void aof::finish_rewrite() {
   const std::uint64_t keys = rw_->keys_snapshotted();
   const int newfd = rw_->release_fd();
   rw_.reset();
-  s_.key_write_hook = nullptr;
-  s_.swapdb_hook = nullptr;
+  s_.want_key_writes(*this, false);
   bulk_sync_submitted_ = false;
   if (fd_ >= 0) close_in_background(fd_);  // after any fsync still queued on it
   fd_ = newfd;
@@ -487,8 +481,7 @@ void aof::abort_rewrite(const std::string& why) {
   // The descriptor may still be in a queued fsync: close it after that, off the loop.
   close_in_background(rw_->release_fd());
   rw_.reset();
-  s_.key_write_hook = nullptr;
-  s_.swapdb_hook = nullptr;
+  s_.want_key_writes(*this, false);
   bulk_sync_submitted_ = false;
   last_rewrite_ok_ = false;
   ++rewrite_failures_;

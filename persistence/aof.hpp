@@ -44,6 +44,7 @@
 
 #include "broker/core/command_stream.hpp"
 #include "broker/core/figures.hpp"
+#include "broker/core/module.hpp"
 #include "persistence/background_jobs.hpp"
 
 namespace respq::core {
@@ -54,7 +55,7 @@ namespace respq::persistence {
 
 class aof_rewriter;
 
-class aof final : public core::stream_sink {
+class aof final : public core::stream_sink, public core::server_module {
  public:
   // `dir` is where the file lives ("." when the process already runs in the configured
   // dir, as respq-server does).
@@ -63,10 +64,11 @@ class aof final : public core::stream_sink {
   aof(const aof&) = delete;
   aof& operator=(const aof&) = delete;
 
-  // Loads the file when appendonly is yes, opens it for appending, then registers the
-  // core hooks (write refusal, INFO persistence, BGREWRITEAOF, cron, CONFIG SET). The
-  // sink is registered only while the AOF is on or a rewrite runs (the stream encodes
-  // nothing without sinks), the key write hook only while a rewrite runs. Call before the task manager recovers and before clients
+  // Loads the file when appendonly is yes, opens it for appending, then registers with
+  // the server as a module (write refusal, INFO persistence, BGREWRITEAOF, cron, CONFIG
+  // SET); the destructor unregisters it. The sink is registered only while the AOF is on
+  // or a rewrite runs (the stream encodes nothing without sinks), key writes are wanted
+  // only while a rewrite runs. Call before the task manager recovers and before clients
   // are served. Returns an error text when the server must not start.
   std::string start();
   // Writes and fsyncs everything buffered, abandons a rewrite in progress, closes the
@@ -75,16 +77,24 @@ class aof final : public core::stream_sink {
 
   bool on_effects(std::string_view bytes, std::span<const core::effect_meta> effects) override;
 
-  // Ten times a second (registered in server::cron_hooks): retries failed writes,
-  // schedules the everysec fsync, runs a rewrite slice, starts automatic rewrites.
-  void cron();
+  // Ten times a second (server::cron): retries failed writes, schedules the everysec
+  // fsync, runs a rewrite slice, starts automatic rewrites.
+  void cron() override;
   // BGREWRITEAOF: the status text, or an error starting with "ERR".
-  std::string bgrewriteaof();
+  std::string bgrewriteaof() override;
   // The figures of INFO persistence's aof_ lines, as data (INFO renders them from it).
   core::aof_figures figures() const;
   std::string info() const;
+  // INFO persistence is info().
+  bool info_section(std::string_view name, std::string& body) override;
   // Non-empty while writes must be refused (MISCONF ...).
-  std::string write_refusal() const;
+  std::string write_refusal() const override;
+  // CONFIG SET appendonly, appendfsync, ...
+  void on_config(const std::string& name) override;
+  // While a rewrite runs: its copy-on-write of the key (or of the flushed or swapped
+  // databases) before the write.
+  void before_key_write(int db, std::string_view key, bool flush) override;
+  void before_swapdb(int a, int b) override;
 
   bool enabled() const { return state_ != state::off; }
   bool rewrite_in_progress() const { return rw_ != nullptr; }
@@ -125,7 +135,6 @@ class aof final : public core::stream_sink {
 
   void enable();   // CONFIG SET appendonly yes
   void disable();  // CONFIG SET appendonly no
-  void on_config(const std::string& name);
 
   core::server& s_;
   std::string dir_, path_;
@@ -157,7 +166,6 @@ class aof final : public core::stream_sink {
 
   bool stopped_ = false;
   bool sink_registered_ = false;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // hooks outlive nothing
   background_jobs jobs_;
 };
 

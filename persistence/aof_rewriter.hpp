@@ -7,8 +7,8 @@
 //     start_seq_) is pending. Keys are visited in creation order by a cursor; cron
 //     slices serialize the next pending keys, a bounded number of bytes per slice (a long
 //     list may be split across slices, as RPUSH batches).
-//   - The core calls before_write(key) just before it modifies a key (server's
-//     key_write_hook). A key still pending is serialized right then, so what the file
+//   - The core calls before_write(key) just before it modifies a key (the AOF, a server
+//     module, wants key writes while a rewrite runs). A key still pending is serialized right then, so what the file
 //     gets is its value at the snapshot point; it is then marked done.
 //   - Effects arrive through append_effects() once per loop turn, after the commands
 //     that made them. Every snapshot record of a key precedes the first effect that

@@ -1,5 +1,6 @@
-// link: see link.hpp. Wires the mirror and the shared queues to the core (stream sink,
-// INFO section, cron, CONFIG SET) and to the upstream connection.
+// link: see link.hpp. Wires the mirror and the shared queues to the core (a stream sink,
+// and a server module: INFO mirror, cron, CONFIG SET, the shutdown grace period) and to
+// the upstream connection.
 #include "redis-compat/link.hpp"
 
 #include <hiredis/hiredis.h>
@@ -12,6 +13,7 @@
 
 #include "broker/core/figures.hpp"
 #include "broker/core/log.hpp"
+#include "broker/core/module.hpp"
 #include "broker/core/server.hpp"
 #include "broker/core/task_manager.hpp"
 #include "redis-compat/mirror.hpp"
@@ -51,7 +53,7 @@ std::string random_token() {
 
 }  // namespace
 
-struct link::impl final : core::stream_sink {
+struct link::impl final : core::stream_sink, core::server_module {
   impl(core::server& srv, asio::io_context& i, post_fn p) : s(srv), io(i), post(std::move(p)) {}
 
   core::server& s;
@@ -73,8 +75,8 @@ struct link::impl final : core::stream_sink {
   std::vector<std::unique_ptr<shared_queue>> retired;  // no longer shared: finishing what they hold
   std::unordered_map<std::uint64_t, shared_queue*> ticket_owner;
   std::uint64_t next_ticket = 1;
-  // The core's hooks hold this cell; stop() empties it, so a hook that outlives the link
-  // does nothing.
+  // The delivery engine's results are posted to the broker thread and may run after
+  // stop(), or after the link is gone: they hold this cell, which stop() empties.
   std::shared_ptr<impl*> guard = std::make_shared<impl*>(this);
   bool started = false, stopped = false;
   bool draining = false;  // the shutdown grace period began: queues start nothing new
@@ -146,7 +148,7 @@ struct link::impl final : core::stream_sink {
     }
   }
 
-  void on_config(const std::string& name) {
+  void on_config(const std::string& name) override {
     if (name == "egress-policy" || name == "egress-allow" || name == "egress-deny" || name == "tls-ca-cert-file" ||
         name == "tls-ca-cert-dir") {
       if (!engine) return;
@@ -186,7 +188,7 @@ struct link::impl final : core::stream_sink {
     if (changed && mir) mir->set_filter(make_filter());
   }
 
-  void cron() {
+  void cron() override {
     if (mir) mir->cron();
     heartbeat(false);
     for (auto& [name, q] : queues) q->cron();
@@ -230,6 +232,26 @@ struct link::impl final : core::stream_sink {
     if (main) main->set_endpoint(ep);
     for (auto& [name, q] : queues) q->set_endpoint(ep);
     for (auto& q : retired) q->set_endpoint(ep);
+  }
+
+  bool info_section(std::string_view name, std::string& body) override {
+    if (name != "mirror") return false;
+    body += info();
+    return true;
+  }
+
+  // Shutdown's grace period: the shared queues start no new request.
+  void drain() override {
+    draining = true;
+    for (auto& [name, q] : queues) q->drain();
+    for (auto& q : retired) q->drain();
+  }
+
+  std::size_t in_flight() const override {
+    std::size_t n = 0;
+    for (const auto& [name, q] : queues) n += q->requests_in_flight();
+    for (const auto& q : retired) n += q->requests_in_flight();
+    return n;
   }
 
   std::string info() const {
@@ -339,48 +361,24 @@ std::string link::start() {
                            cfg.upstream_password, cfg.upstream_db};
   d.started = true;
 
-  auto g = d.guard;
-  d.s.info_sections.emplace_back("mirror", [g] { return *g ? (*g)->info() : std::string("mirror_enabled:0\r\n"); });
-  d.s.cron_hooks.emplace_back([g] {
-    if (*g) (*g)->cron();
-  });
-  d.s.config_listeners.emplace_back([g](const std::string& name) {
-    if (*g) (*g)->on_config(name);
-  });
-  d.s.tasks().shared_stats = [g](std::vector<tasks::queue_stats>& out) {
-    if (!*g) return;
-    for (const auto& [name, q] : (*g)->queues) out.push_back(q->stats());
+  // Until stop(): it unregisters the module and clears the task manager's functions.
+  d.s.register_module(d);
+  d.s.tasks().shared_stats = [&d](std::vector<tasks::queue_stats>& out) {
+    for (const auto& [name, q] : d.queues) out.push_back(q->stats());
   };
-  d.s.tasks().shared_find = [g](std::string_view id) -> std::optional<core::task_manager::task_view> {
-    if (!*g) return std::nullopt;
-    for (const auto& [name, q] : (*g)->queues)
+  d.s.tasks().shared_find = [&d](std::string_view id) -> std::optional<core::task_manager::task_view> {
+    for (const auto& [name, q] : d.queues)
       if (auto v = q->find_task(id)) return v;
     return std::nullopt;
   };
-  d.s.tasks().shared_cancel = [g](std::string_view id) {
-    if (!*g) return false;
-    for (auto& [name, q] : (*g)->queues)
+  d.s.tasks().shared_cancel = [&d](std::string_view id) {
+    for (auto& [name, q] : d.queues)
       if (q->cancel_task(id)) return true;
     return false;
   };
-  d.s.tasks().shared_host_stats = [g](std::vector<tasks::host_figures>& out) {
-    if (!*g) return;
-    for (const auto& [name, q] : (*g)->queues) q->host_stats(out);
+  d.s.tasks().shared_host_stats = [&d](std::vector<tasks::host_figures>& out) {
+    for (const auto& [name, q] : d.queues) q->host_stats(out);
   };
-  auto drain = [g] {
-    if (!*g) return;
-    (*g)->draining = true;
-    for (auto& [name, q] : (*g)->queues) q->drain();
-    for (auto& q : (*g)->retired) q->drain();
-  };
-  auto in_flight = [g] {
-    std::size_t n = 0;
-    if (!*g) return n;
-    for (const auto& [name, q] : (*g)->queues) n += q->requests_in_flight();
-    for (const auto& q : (*g)->retired) n += q->requests_in_flight();
-    return n;
-  };
-  d.s.grace_participants.push_back({drain, in_flight});
   if (!cfg.mirror && !any_shared(cfg)) {
     core::log_notice("Upstream " + d.ep.host + ":" + std::to_string(d.ep.port) +
                      " configured, but neither mirror nor shared queues use it");
@@ -451,6 +449,7 @@ void link::stop() {
   if (d.stopped || !d.started) return;
   d.stopped = true;
   *d.guard = nullptr;
+  d.s.unregister_module(d);
   d.s.tasks().shared_stats = nullptr;
   d.s.tasks().shared_find = nullptr;
   d.s.tasks().shared_cancel = nullptr;

@@ -161,7 +161,7 @@ bool server::serve_key(const std::string& key) {
       if (c.blocked->xgroup) {
         // A group read changes the group (PEL, last id): its effects are logged, and its
         // reply waits for them like a write's.
-        if (key_write_hook) key_write_hook(cur_db_, key, false);  // not WATCH: Redis leaves it alone
+        before_key_write(cur_db_, key);  // not WATCH: Redis leaves it alone
         turn_writers_.push_back(c.id);
       }
       const std::uint64_t errors_before = stats_.total_errors;

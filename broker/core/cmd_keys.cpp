@@ -397,7 +397,7 @@ void cmd_move(server& s, client& c, args_t a) {
     s.reply(c).integer(0);
     return;
   }
-  if (s.key_write_hook) s.key_write_hook(dst, a[1], false);
+  s.before_key_write(dst, a[1]);
   const std::int64_t deadline = v->expire_at;
   value& moved = to.create(a[1], v->type());
   moved.data = std::move(v->data);

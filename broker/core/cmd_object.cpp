@@ -100,7 +100,7 @@ void cmd_copy(server& s, client& c, args_t a) {
   }
   // call() announced both keys in the current database; a destination elsewhere is
   // announced here, for the AOF rewrite's copy-on-write.
-  if (dst_db != here && s.key_write_hook) s.key_write_hook(dst_db, a[2], false);
+  if (dst_db != here) s.before_key_write(dst_db, a[2]);
   auto data = copy_data(*src);
   const std::int64_t deadline = src->expire_at;
   const value_type t = src->type();

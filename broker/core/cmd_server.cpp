@@ -259,14 +259,7 @@ std::string info_string(server& s, const std::vector<std::string>& wanted_in) {
               std::find(wanted.begin(), wanted.end(), name) != wanted.end();
     if (!on) continue;
     std::string body;
-    bool provided = false;
-    for (auto& [pname, fn] : s.info_sections) {
-      if (pname == name) {
-        body += fn();
-        provided = true;
-      }
-    }
-    if (!provided) {
+    if (!s.module_info(name, body)) {
       if (name == "server") body = section_server(s);
       else if (name == "clients") body = section_clients(s);
       else if (name == "memory") body = section_memory(s);
@@ -587,7 +580,7 @@ void cmd_config(server& s, client& c, args_t a) {
     s.refresh_timing();
     for (const auto& name : changed) {
       if (name == "loglevel") log_set_level(s.cfg().loglevel);
-      for (auto& l : s.config_listeners) l(name);
+      s.config_changed(name);
     }
     s.reply(c).ok();
   } else if (sub == "resetstat" && a.size() == 2) {
@@ -663,10 +656,6 @@ void cmd_shutdown(server& s, client& c, args_t a) {
 }
 
 void cmd_bgrewriteaof(server& s, client& c, args_t) {
-  if (!s.bgrewriteaof) {
-    s.add_error(c, "ERR persistence is not available");
-    return;
-  }
   std::string r = s.bgrewriteaof();
   if (r.rfind("ERR", 0) == 0) s.add_error(c, r);
   else s.reply(c).simple(r);

@@ -22,7 +22,7 @@ void subscription_reply(server& s, client& c, std::string_view kind, std::string
 
 std::size_t server::publish(std::string_view channel, std::string_view message) {
   std::size_t receivers = 0;
-  if (publish_observer) publish_observer(channel, message);
+  if (publish_observers_) modules_publish(channel, message);
   if (auto it = channels_.find(std::string(channel)); it != channels_.end()) {
     // The message is encoded once per protocol, into the first subscriber's buffer; the
     // others get a copy of those bytes (one append instead of a dozen small ones each).

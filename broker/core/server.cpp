@@ -474,8 +474,8 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   // A container's subcommand (XGROUP CREATE) has its own flags and key positions.
   const command_def& keyed = effective->first_key > 0 ? *effective : cmd;
   const bool writes = (cmd.flags | effective->flags) & flag_write;
-  if (writes && key_write_hook)
-    for_each_key(keyed, args, [&](std::string_view k) { key_write_hook(db_index, k, false); });
+  if (writes && key_writers_)
+    for_each_key(keyed, args, [&](std::string_view k) { modules_before_key_write(db_index, k, false); });
   cmd.fn(*this, c, args);
   ++stats_.commands_processed;
   if (!loading_) {  // as Redis: AOF replay is neither counted nor logged
@@ -742,7 +742,7 @@ void server::cron() {
   refresh_memory_estimate(false);
   refresh_timing();
   tasks_->cron();
-  for (auto& h : cron_hooks) h();
+  modules_cron();
 }
 
 namespace {
@@ -809,7 +809,7 @@ void server::delete_by_deadline(std::string_view key) {
 }
 
 void server::expire_key(const std::string& key) {
-  if (key_write_hook) key_write_hook(cur_db_, key, false);  // the AOF rewrite copies it first
+  before_key_write(cur_db_, key);  // the AOF rewrite copies it first
   ++stats_.expired_keys;
   delete_by_deadline(key);
 }
@@ -831,7 +831,7 @@ bool server::set_key_deadline(std::string_view key, std::int64_t at_ms) {
 }
 
 void server::flush_all() {
-  if (key_write_hook) key_write_hook(-1, {}, true);
+  before_key_write(-1, {}, true);
   // As in Redis, a flush touches only the watched keys it removes: WATCH on a key that
   // does not exist survives FLUSHALL.
   for (int i = 0; i < db_count(); ++i) {
@@ -842,7 +842,7 @@ void server::flush_all() {
 }
 
 void server::flush_db(int index) {
-  if (key_write_hook) key_write_hook(index, {}, true);
+  before_key_write(index, {}, true);
   touch_watched_in_db(index, -1);
   db(index).clear();
   if (index == 0) tasks_->on_flush();
@@ -850,7 +850,7 @@ void server::flush_db(int index) {
 
 void server::swap_db(int a, int b) {
   if (a == b) return;
-  if (swapdb_hook) swapdb_hook(a, b);
+  if (key_writers_) modules_before_swapdb(a, b);
   touch_watched_in_db(a, b);
   touch_watched_in_db(b, a);
   // Redis 7.0's scanDatabaseForDeletedStreams: a stream an XREADGROUP waits on that the

@@ -14,6 +14,9 @@
 //   3. next_deadline()/on_timer(): blocked-client timeouts, delayed and retried tasks.
 //
 // Command handlers (cmd_*.cpp) are free functions `void cmd_x(server&, client&, args_t)`.
+// Modules outside the core (the AOF, the Redis link, the admin server) plug in as
+// server_module objects (module.hpp, modules.cpp): cron, INFO sections, CONFIG SET,
+// write refusal, BGREWRITEAOF, PUBLISH, key writes and the shutdown grace period.
 #pragma once
 
 #include <chrono>
@@ -35,6 +38,7 @@
 #include "broker/core/cycle_clock.hpp"
 #include "broker/core/keyspace.hpp"
 #include "broker/core/latency_monitor.hpp"
+#include "broker/core/module.hpp"
 #include "broker/core/slowlog.hpp"
 #include "resp/ascii.hpp"
 #include "resp/reply_writer.hpp"
@@ -297,9 +301,6 @@ class server {
 
   // Pub/sub (pubsub.cpp).
   std::size_t publish(std::string_view channel, std::string_view message);
-  // Sees every message publish() delivers, before the subscribers (the admin server's
-  // event stream of outcomes). Set once at start-up; must not re-enter the server.
-  std::function<void(std::string_view channel, std::string_view message)> publish_observer;
   void subscribe(client& c, std::string_view channel);
   void unsubscribe(client& c, std::string_view channel, bool notify);
   void psubscribe(client& c, std::string_view pattern);
@@ -338,40 +339,42 @@ class server {
   // PUBLISH for the stream: reaches the mirror, not the AOF.
   void stream_publish(std::string_view channel, std::string_view message);
 
-  // ---- Extension points (persistence, Redis link), set once at start-up -------------
-  // Non-empty: the text write commands are refused with (MISCONF while the AOF can't
-  // be written).
-  std::function<std::string()> write_refusal_fn;
-  std::string write_refusal() const { return write_refusal_fn ? write_refusal_fn() : std::string(); }
-  // INFO sections provided by other modules: name (lower case) -> lines "k:v\r\n".
-  std::vector<std::pair<std::string, std::function<std::string()>>> info_sections;
-  // BGREWRITEAOF: returns the status reply text, or an error starting with "ERR".
-  std::function<std::string()> bgrewriteaof;
-  // Called just before a key of database `db` is modified, with the key (and before
-  // FLUSHDB with an empty key view and flush == true; FLUSHALL: db == -1). The AOF rewrite
-  // copies a key's value on its first write after the rewrite began (copy-on-write
-  // without fork).
-  std::function<void(int db, std::string_view key, bool flush)> key_write_hook;
-  // Called just before SWAPDB exchanges databases a and b (while key_write_hook is set).
-  std::function<void(int a, int b)> swapdb_hook;
+  // ---- Modules (module.hpp): the AOF, the Redis link, the admin server ----------------
+  // Registers m (not yet registered); the server calls it, after the modules registered
+  // before it, until unregister_module. `extras`: server_module::extra flags for the
+  // calls made per command (only one module may rewrite the AOF).
+  void register_module(server_module& m, unsigned extras = 0);
+  // Forgets m; no call reaches it afterwards. Does nothing when m is not registered.
+  void unregister_module(server_module& m);
+  // Whether m (registered) gets before_key_write/before_swapdb calls: the AOF rewrite,
+  // while it runs, copies a key's value on its first write (copy-on-write without fork).
+  void want_key_writes(server_module& m, bool on);
+  bool key_writes_wanted() const { return key_writers_ != 0; }
+  // Before a key of database db is modified (flush: FLUSHDB, or FLUSHALL with db == -1):
+  // tells the modules that want key writes.
+  void before_key_write(int db, std::string_view key, bool flush = false) {
+    if (key_writers_) modules_before_key_write(db, key, flush);
+  }
   // Writers other than client commands (the task dispatcher, shared queues) announce each
   // key here before changing it: for the AOF rewrite, and for clients that WATCH it.
   void will_write(std::string_view key) {
-    if (key_write_hook) key_write_hook(cur_db_, key, false);
+    before_key_write(cur_db_, key);
     if (!watchers_[static_cast<std::size_t>(cur_db_)].empty()) signal_modified_key(key);
   }
-  // Run by cron() ten times a second (AOF fsync scheduling, automatic rewrite, link).
-  std::vector<std::function<void()>> cron_hooks;
-  // Shutdown's grace period, for modules with HTTP requests of their own (shared queues):
-  // drain stops them starting new ones; in_flight says how many are left. The grace
-  // period waits for these as for the task manager's.
-  struct grace_hooks {
-    std::function<void()> drain;
-    std::function<std::size_t()> in_flight;
-  };
-  std::vector<grace_hooks> grace_participants;
-  // Called after CONFIG SET changed a setting (name in lower case).
-  std::vector<std::function<void(const std::string&)>> config_listeners;
+  // Non-empty: the text write commands are refused with (MISCONF while the AOF can't be
+  // written). The first refusing module's text.
+  std::string write_refusal() { return write_refusers_ ? modules_write_refusal() : std::string(); }
+  // INFO section `name` as the modules provide it: false (body untouched) when none does.
+  bool module_info(std::string_view name, std::string& body);
+  // After CONFIG SET changed a setting (name in lower case): every module's on_config.
+  void config_changed(const std::string& name);
+  // BGREWRITEAOF: the status reply text, or an error starting with "ERR" (also when no
+  // module rewrites the AOF: persistence is not available).
+  std::string bgrewriteaof();
+  // Shutdown's grace period: the modules stop starting requests, and how many they still
+  // have in flight.
+  void drain_modules();
+  std::size_t modules_in_flight();
 
  private:
   void process_input(client& c);
@@ -391,6 +394,27 @@ class server {
   // thresholds: the latency event, and the slowlog entry (or, for a command that
   // blocked, what it will be once the client is answered).
   void note_slow_command(client& c, const command_def& cmd, args_t args, std::uint64_t took);
+
+  // Modules, in registration order. One unregistered while the modules are being walked
+  // leaves a hole (m == nullptr), removed when the outermost walk ends.
+  struct module_slot {
+    server_module* m;
+    unsigned extras;
+    bool key_writes;
+  };
+  // Calls f(slot) for each registered module, in order, until f returns true. Modules
+  // registered during the walk are not visited.
+  template <class F>
+  void walk_modules(F&& f);
+  void modules_before_key_write(int db, std::string_view key, bool flush);
+  std::string modules_write_refusal();
+  void modules_publish(std::string_view channel, std::string_view message);
+  void modules_cron();
+  void modules_before_swapdb(int a, int b);
+  std::vector<module_slot> modules_;
+  unsigned module_walks_ = 0;
+  bool module_holes_ = false;
+  std::size_t key_writers_ = 0, write_refusers_ = 0, publish_observers_ = 0;
 
   config cfg_;
   std::vector<std::unique_ptr<keyspace>> dbs_;
