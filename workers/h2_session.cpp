@@ -133,6 +133,21 @@ struct h2_callbacks {
     return 0;
   }
 
+  static int on_invalid_frame(nghttp2_session*, const nghttp2_frame*, int lib_error, void* user) {
+    h2_session& s = self(user);
+    if (s.last_error_.empty()) s.last_error_ = std::string("invalid frame: ") + nghttp2_strerror(lib_error);
+    return 0;
+  }
+
+  // A GOAWAY we send with an error code: nghttp2 ended the connection over a violation.
+  static int on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR) {
+      h2_session& s = self(user);
+      if (s.last_error_.empty()) s.last_error_ = nghttp2_http2_strerror(frame->goaway.error_code);
+    }
+    return 0;
+  }
+
   static int on_error(nghttp2_session*, int, const char* msg, std::size_t len, void* user) {
     self(user).last_error_.assign(msg, len);
     return 0;
@@ -172,6 +187,8 @@ bool h2_session::start() {
   nghttp2_session_callbacks_set_on_frame_not_send_callback(cb, &h2_callbacks::on_frame_not_send);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, &h2_callbacks::on_stream_close);
   nghttp2_session_callbacks_set_error_callback2(cb, &h2_callbacks::on_error);
+  nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, &h2_callbacks::on_invalid_frame);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cb, &h2_callbacks::on_frame_send);
   const int rv = nghttp2_session_client_new(&session_, cb, this);
   nghttp2_session_callbacks_del(cb);
   if (rv != 0) {
