@@ -5,7 +5,8 @@ as before; plain http never tries h2. What a request carries and what a response
 the HTTP/1.1 path's: the same headers (lower-cased), bodies, signatures, codes, Retry-After,
 the body read limit (`truncated`), the timeout. Streams a server did not process (its
 GOAWAY came first) go out again without counting as an attempt. `http2 no` (CONFIG SET,
-CONFIG REWRITE) turns it off.
+CONFIG REWRITE) turns it off. A server that selects h2 and then breaks the protocol fails
+its connection with nghttp2's words; the process carries on.
 
 The endpoints are nginx with `listen ... ssl http2` (and one without http2), its access log
 writing `$server_protocol` and `$connection` per request; requests that must be inspected
@@ -124,6 +125,16 @@ def test_an_h2_endpoint_gets_http2_streams_sharing_a_connection(s):
     # One connection carries them all (per-host 8 streams at a time, nginx allows 128).
     conns = {c for _, c, *_ in lines}
     assert len(conns) == 1, f"{len(conns)} connections for {n} requests"
+
+
+def test_the_per_host_cap_bounds_streams_in_flight(s):
+    r = s.respq("--http-queue", "tasks", "per-host", "3", "retries", "0")
+    n = 12
+    deliver_all(r, [{"url": url(s.h2, f"/hook/capped?group=cap3&sleep=0.2&i={i}"), "id": f"cap{i}"} for i in range(n)])
+    seen = s.sink.wait_requests(n, path="/hook/capped")
+    assert max(q["in_progress"] for q in seen) == 3, [q["in_progress"] for q in seen]
+    lines = wait_logged(s.h2, "/hook/capped", n)
+    assert {p for p, *_ in lines} == {"HTTP/2.0"} and len({c for _, c, *_ in lines}) == 1, lines
 
 
 def test_an_https_endpoint_without_h2_and_plain_http_get_http11(s):
@@ -268,6 +279,25 @@ def test_streams_the_server_did_not_process_go_again_without_an_attempt(s):
     assert len(lines) == n, f"{len(lines)} requests served for {n} tasks"
     assert {p for p, *_ in lines} == {"HTTP/2.0"}
     assert len({c for _, c, *_ in lines}) >= n // 10
+
+
+def test_a_server_that_selects_h2_but_speaks_http11_fails_the_connection_with_words(s):
+    """A hostile (or broken) server: its ALPN selects h2, then it answers the HTTP/2
+    preface with HTTP/1.1 text. The connection fails with a clear error, the task is
+    retried as after any network error, and respq goes on serving."""
+    import test_http_tls
+    liar = test_http_tls.HttpsSink(s.pki, "server", alpn=["h2", "http/1.1"])
+    try:
+        r = s.respq("--http-queue", "tasks", "retries", "1", "backoff-min", "0.05", "backoff-max", "0.1")
+        with Outcomes(r) as out:
+            push(r, {"url": liar.url("/lie"), "id": "lie"})
+            o = out.wait(id="lie", status="dead", timeout=15)
+        assert o["attempts"] == 2 and o["code"] == 0, o
+        assert o["error"].startswith("HTTP/2 protocol error: "), o
+        assert r.client().ping()
+        deliver_all(r, [{"url": url(s.h2, "/after-liar"), "id": "after-liar"}])
+    finally:
+        liar.close()
 
 
 def setup():
