@@ -453,8 +453,10 @@ def section_https():
     same run (the machine's ceiling for this endpoint), and against redis-server + 8 PHP
     BRPOP/curl workers trusting the same CA (curl.cainfo)."""
     n = int(os.environ.get("RESPQ_BENCH_HTTPS_TASKS", "20000"))
-    print(f"HTTPS delivery: {n:,} seed-format tasks to nginx over TLS (return 204); respq vs wrk on the same "
-          f"nginx, and vs redis-server + 8 PHP BRPOP/curl workers (load average {load_average()})")
+    # RESPQ_BENCH_HTTP2=no: respq speaks HTTP/1.1 to this nginx too (its http2 setting).
+    http2 = os.environ.get("RESPQ_BENCH_HTTP2", "yes")
+    print(f"HTTPS delivery: {n:,} seed-format tasks to nginx over TLS (return 204; respq http2 {http2}); respq vs "
+          f"wrk on the same nginx, and vs redis-server + 8 PHP BRPOP/curl workers (load average {load_average()})")
     with tempfile.TemporaryDirectory(prefix="respq-bench-tls-") as d:
         ca, cert, key = make_test_pki(d)
         tls = f"ssl_certificate {cert}; ssl_certificate_key {key}; ssl_session_cache shared:SSL:1m; "
@@ -462,7 +464,7 @@ def section_https():
             url = f"https://127.0.0.1:{ng.port}/send_mail"
             res = {"respq": [], "wrk": [], "php": []}
             for _ in range(ROUNDS):
-                res["respq"].append(run_respq_delivery(url, n, ("--tls-ca-cert-file", ca)))
+                res["respq"].append(run_respq_delivery(url, n, ("--tls-ca-cert-file", ca, "--http2", http2)))
                 res["wrk"].append(wrk_rate(url + "?to=user1%40example.com&subject=Welcome&i=1"))
                 res["php"].append(run_php_delivery(url, n, php_args=("-d", f"curl.cainfo={ca}")))
             rate = statistics.median(r[0] for r in res["respq"])

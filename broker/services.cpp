@@ -70,20 +70,21 @@ struct services::impl final : core::server_module {
     return out;
   }
 
-  // Each local queue's pool and its callbacks' pool: the per-host cap, the egress rules
-  // and the TLS trust.
+  // Each local queue's pool and its callbacks' pool: the per-host cap, the egress rules,
+  // the TLS trust and whether https offers HTTP/2.
   void apply_pools() {
     for (const auto& [name, per_host] : s.tasks().pools()) {
       const auto q = s.cfg().queues.find(name);
       const core::queue_options& opts = q != s.cfg().queues.end() ? q->second : core::queue_options{};
-      const workers::pool_options o{per_host, core::egress_rules_for(s.cfg(), opts), core::tls_trust_for(s.cfg(), opts)};
+      const workers::pool_options o{per_host, core::egress_rules_for(s.cfg(), opts), core::tls_trust_for(s.cfg(), opts),
+                                    s.cfg().http2};
       engine->set_queue_pools(name, o);
     }
   }
 
   void on_config(const std::string& name) override {
     if (name == "egress-policy" || name == "egress-allow" || name == "egress-deny" || name == "tls-ca-cert-file" ||
-        name == "tls-ca-cert-dir") {
+        name == "tls-ca-cert-dir" || name == "http2") {
       apply_pools();
       return;
     }

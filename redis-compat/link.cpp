@@ -120,10 +120,11 @@ struct link::impl final : core::stream_sink, core::server_module {
     });
   }
 
-  // A shared queue's pool and its callbacks' pool: the per-host cap, the egress rules and
-  // the TLS trust.
+  // A shared queue's pool and its callbacks' pool: the per-host cap, the egress rules,
+  // the TLS trust and whether https offers HTTP/2.
   void set_pools(const std::string& name, const core::queue_options& opts) {
-    const workers::pool_options o{opts.per_host, core::egress_rules_for(s.cfg(), opts), core::tls_trust_for(s.cfg(), opts)};
+    const workers::pool_options o{opts.per_host, core::egress_rules_for(s.cfg(), opts), core::tls_trust_for(s.cfg(), opts),
+                                  s.cfg().http2};
     engine->set_queue_pools(name, o);
   }
 
@@ -150,7 +151,7 @@ struct link::impl final : core::stream_sink, core::server_module {
 
   void on_config(const std::string& name) override {
     if (name == "egress-policy" || name == "egress-allow" || name == "egress-deny" || name == "tls-ca-cert-file" ||
-        name == "tls-ca-cert-dir") {
+        name == "tls-ca-cert-dir" || name == "http2") {
       if (!engine) return;
       for (const auto& [qname, q] : queues)
         if (auto c = s.cfg().queues.find(qname); c != s.cfg().queues.end()) set_pools(qname, c->second);

@@ -1,5 +1,5 @@
-// delivery_engine: http:// and https:// requests on a lean HTTP/1.1 path (http1_client),
-// the rest (redirects to follow, credentials, non-ASCII URLs) on libcurl multi, both
+// delivery_engine: http:// and https:// requests on a lean path (http1_client: HTTP/1.1,
+// and HTTP/2 over TLS where ALPN selects h2), the rest (redirects to follow, credentials, non-ASCII URLs) on libcurl multi, both
 // driven by asio on the engine thread and reporting through the same batched flush.
 //
 // The shape is curl's multi-uv.c carried over to asio:
@@ -98,6 +98,7 @@ struct pool {
   unsigned per_host = 0;                                  // 0: no cap
   std::shared_ptr<const tasks::egress_rules> egress;      // null: the default policy
   std::shared_ptr<const tasks::tls_trust> tls;            // null: the system store
+  bool http2 = true;                                      // offer h2 over TLS
   std::unordered_map<std::string, host_gate> gates;  // by scheme://authority
   std::unordered_map<curl_socket_t, std::shared_ptr<socket_watch>> sockets;
   asio::steady_timer timer;
@@ -123,6 +124,7 @@ struct transfer {
   std::string gate;       // its host_gate key in the owner; empty when not gated
   std::shared_ptr<const tasks::egress_rules> egress;  // its pool's, when it started
   std::shared_ptr<const tasks::tls_trust> tls;        // its pool's, when it started
+  bool http2 = true;                                  // its pool's, when it started
   std::string egress_denial;  // the first address the policy refused, if any
   http_request req;       // kept alive: curl reads the URL copy, headers and body from here
   curl_slist* header_list = nullptr;
@@ -232,11 +234,13 @@ class engine_core {
     if (fast_) fast_->set_per_host(name, options.per_host);
     if (fast_) fast_->set_egress(name, options.egress);
     if (fast_) fast_->set_tls(name, options.tls);
+    if (fast_) fast_->set_http2(name, options.http2);
     pool* p = pool_for(name);
     if (!p) return;
     p->per_host = options.per_host;
     p->egress = options.egress;
     p->tls = options.tls;
+    p->http2 = options.http2;
     curl_multi_setopt(p->multi, CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(options.per_host));
     // A raised (or removed) cap lets waiting requests go now.
     std::vector<std::string> keys;
@@ -467,6 +471,7 @@ class engine_core {
     t->gate.assign(gate);
     t->egress = p.egress;
     t->tls = p.tls;
+    t->http2 = p.http2;
     configure(*t);
     t->owner = &p;
     t->started = steady::now();
@@ -560,7 +565,8 @@ class engine_core {
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                     static_cast<long>(t.http2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1));
     // Over TLS, wait for a connection being set up that may multiplex (HTTP/2) rather
     // than opening another one; plain http cannot multiplex, so it never waits.
     if (https) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);

@@ -1,6 +1,7 @@
 // delivery_engine: executes HTTP requests on a thread of its own and reports the
 // responses. Which stack takes a request (the same rule for http and https): the lean
-// HTTP/1.1 client (workers/http1_client.hpp; OpenSSL for https) when the request follows
+// HTTP/1.1 client (workers/http1_client.hpp; OpenSSL for https, HTTP/2 through nghttp2
+// where ALPN selects h2) when the request follows
 // no redirects and its URL is ASCII with no credentials - every task and callback on the
 // product's hot path; libcurl otherwise (follow_redirects: curl follows them, http to
 // https included, and refuses a hop from https to http; user:password@ in the URL).
@@ -42,8 +43,8 @@
 //
 // What every request gets: User-Agent respq/<version> unless the request sets one; only
 // http and https, also across redirects; redirects followed only on request (at most 5);
-// keep-alive reuse; HTTP/1.1 on the lean client (its ALPN offers only that), HTTP/2 over
-// TLS on curl where the server offers it (multiplexed); a DNS cache; no signals; no "Expect: 100-continue"; TCP_NODELAY. Only the first 64 KB of a
+// keep-alive reuse; HTTP/2 over TLS where the server offers it, on both stacks
+// (multiplexed; pool_options::http2 off: HTTP/1.1 only), HTTP/1.1 otherwise; a DNS cache; no signals; no "Expect: 100-continue"; TCP_NODELAY. Only the first 64 KB of a
 // response body are kept; a body past 4 MB ends the transfer early, reported as the HTTP
 // response it is with `truncated` set. The process should ignore SIGPIPE; the engine thread blocks it too.
 //
@@ -70,8 +71,8 @@ using tasks::http_result;
 
 struct pool_options {
   pool_options(unsigned cap = 0, std::shared_ptr<const tasks::egress_rules> rules = nullptr,  // NOLINT: {cap} reads well
-               std::shared_ptr<const tasks::tls_trust> trust = nullptr)
-      : per_host(cap), egress(std::move(rules)), tls(std::move(trust)) {}
+               std::shared_ptr<const tasks::tls_trust> trust = nullptr, bool h2 = true)
+      : per_host(cap), egress(std::move(rules)), tls(std::move(trust)), http2(h2) {}
   unsigned per_host = 0;  // max connections per host; 0: no cap
   // The egress policy every address this pool dials is judged by (tasks/egress.hpp);
   // null: the default policy (metadata).
@@ -79,6 +80,8 @@ struct pool_options {
   // What this pool's https connections trust and present (tasks/tls_trust.hpp); null:
   // the system store, no client certificate.
   std::shared_ptr<const tasks::tls_trust> tls;
+  // https offers HTTP/2 (ALPN h2, then http/1.1) on both stacks; off: HTTP/1.1 only.
+  bool http2 = true;
 };
 
 class delivery_engine {

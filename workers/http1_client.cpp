@@ -7,6 +7,7 @@
 #include "workers/http1_client.hpp"
 
 #include "resp/ascii.hpp"
+#include "workers/h2_session.hpp"
 #include "workers/http1_response_parser.hpp"
 
 #include <sys/socket.h>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include <asio/connect.hpp>
+#include <asio/post.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/read.hpp>
 #include <asio/steady_timer.hpp>
@@ -43,6 +45,7 @@ using steady = std::chrono::steady_clock;
 constexpr double default_timeout_s = 30;
 constexpr auto dns_ttl = std::chrono::seconds(60);
 constexpr auto tls_context_ttl = std::chrono::minutes(5);
+constexpr unsigned max_refusals = 3;  // HTTP/2 streams refused in a row before the error is reported
 
 // "http://authority/target" or "https://...": authority up to the first '/', '?' or '#'.
 bool split_url(std::string_view url, bool& tls, std::string_view& authority, std::string_view& target) {
@@ -96,8 +99,7 @@ std::string tls_error_text(int ssl_error, int sys_errno) {
 
 // A TLS context for one trust (tls_trust.hpp): TLS 1.2 or newer, the peer always
 // verified (chain here; host name or IP address per connection), the trust's CAs or the
-// system store, its client certificate, ALPN offering HTTP/1.1 only, sessions kept by
-// the client for resumption (new_session is called with each one the server issues).
+// system store, its client certificate, sessions kept by the client for resumption (new_session is called with each one the server issues).
 // Null and `error` set when a file can't be used.
 SSL_CTX* make_tls_context(const tasks::tls_trust* trust, int (*new_session)(SSL*, SSL_SESSION*), std::string& error) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
@@ -137,8 +139,6 @@ SSL_CTX* make_tls_context(const tasks::tls_trust* trust, int (*new_session)(SSL*
       return fail("unable to set private key file '" + trust->client_key + "'");
     if (SSL_CTX_check_private_key(ctx) != 1) return fail("'" + trust->client_key + "' is not the key of '" + trust->client_cert + "'");
   }
-  static const unsigned char alpn[] = "\x08http/1.1";
-  SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
   SSL_CTX_sess_set_new_cb(ctx, new_session);
   return ctx;
@@ -163,13 +163,19 @@ struct http1_client::impl {
 
   struct exchange {
     http_request req;
-    std::string wire;
+    std::string_view target;  // of req.url
+    std::string wire;         // HTTP/1.1: the request as sent, made when a connection takes it
     steady::time_point start;
     std::unique_ptr<asio::steady_timer> timer;
     host_pool* pool = nullptr;
     bool done = false;
     bool retried = false;
     connection* conn = nullptr;  // set while a connection carries it
+    // HTTP/2: its stream on conn, the connection's bytes received when it was sent (none
+    // since: the server may never have seen it), and how often a server refused it.
+    std::int32_t stream = 0;
+    std::size_t mark = 0;
+    unsigned refusals = 0;
   };
 
   struct connection : std::enable_shared_from_this<connection> {
@@ -185,6 +191,7 @@ struct http1_client::impl {
     std::uint64_t generation = 0;  // its pool's rules (egress, trust) when it was dialled
     std::size_t written = 0;       // https: bytes of the request written so far
     bool tls_up = false;           // https: handshake done, no fatal TLS error since
+    bool deciding = false;         // counted in its pool's `connecting` until the protocol is known
     host_pool* pool = nullptr;
     std::shared_ptr<exchange> ex;
     std::array<char, 16 * 1024> rbuf;
@@ -195,6 +202,18 @@ struct http1_client::impl {
     bool closed = false;
     std::string egress_denial;     // set when the egress policy refused an address to dial
     http1_response_parser parser;  // the current response
+    // HTTP/2 (ALPN chose h2): the session, the exchanges by stream, bytes to write (out,
+    // from out_off), and which waits are armed. A read is always armed: the server may
+    // speak at any time (SETTINGS, PING, GOAWAY).
+    std::unique_ptr<h2_session> h2;
+    std::unordered_map<std::int32_t, std::shared_ptr<exchange>> streams;
+    std::string out;
+    std::size_t out_off = 0;
+    std::size_t bytes_in = 0;
+    bool writing = false;
+    bool dirty = false;          // streams submitted, not yet flushed
+    bool ending = false;         // the server closed: no new stream
+    bool settle_posted = false;  // a settle is queued on the io_context
   };
 
   struct host_pool {
@@ -213,6 +232,13 @@ struct http1_client::impl {
     std::uint64_t session_serial = 0;  // the TLS context it belongs to
     unsigned cap = 0;
     unsigned open = 0;
+    // https: whether ALPN offers h2, and what the server chose last time. While no
+    // handshake has told, or an h2 one is under way, one new connection is made at a time:
+    // an HTTP/2 one carries many requests.
+    bool http2 = true;
+    enum class proto { unknown, h1, h2 } proto = proto::unknown;
+    unsigned connecting = 0;  // connections whose protocol is not known yet
+    std::vector<std::shared_ptr<connection>> h2conns;  // closed ones dropped lazily
     std::shared_ptr<const tasks::egress_rules> egress;  // null: the default policy
     // Bumped when the egress rules or the TLS trust change: a connection dialled under
     // older ones is not reused (idle ones are closed at once, busy ones when they finish).
@@ -245,6 +271,7 @@ struct http1_client::impl {
   std::unordered_map<std::string, unsigned> caps;                     // per delivery pool
   std::unordered_map<std::string, std::shared_ptr<const tasks::egress_rules>> egress;  // per delivery pool
   std::unordered_map<std::string, std::shared_ptr<const tasks::tls_trust>> trusts;  // per delivery pool
+  std::unordered_map<std::string, bool> http2s;  // per delivery pool; absent: on
   // TLS contexts by trust (trust_key): loading CAs and a client certificate is done once
   // per context, not per connection; a context is made anew after tls_context_ttl so
   // files replaced on disk are read again (a connection keeps the context it started with).
@@ -297,11 +324,13 @@ struct http1_client::impl {
     if (auto c = caps.find(name); c != caps.end()) hp->cap = c->second;
     if (auto e = egress.find(name); e != egress.end()) hp->egress = e->second;
     if (auto t = trusts.find(name); t != trusts.end()) hp->trust = t->second;
+    if (auto h = http2s.find(name); h != http2s.end()) hp->http2 = h->second;
     return *pools.emplace(std::move(key), std::move(hp)).first->second;
   }
 
-  void build_wire(exchange& ex, std::string_view target) {
+  void build_wire(exchange& ex) {
     const http_request& r = ex.req;
+    const std::string_view target = ex.target;
     std::string& w = ex.wire;
     w.reserve(256 + (r.body ? r.body->size() : 0));
     w += r.method;
@@ -353,7 +382,7 @@ struct http1_client::impl {
     split_url(ex->req.url, tls, authority, target);
     host_pool& hp = pool_for(ex->req.pool, tls, authority);
     ex->pool = &hp;
-    build_wire(*ex, target);
+    ex->target = target;
     ++in_flight;
     hp.waiting.push_back(std::move(ex));
     pump(hp);
@@ -402,32 +431,72 @@ struct http1_client::impl {
     });
   }
 
+  // Requests in flight on the pool's connections: one per open connection that is
+  // neither idle nor HTTP/2 (a connection being set up carries its first request), plus
+  // the HTTP/2 streams. The per-host cap bounds this, whatever the number of connections.
+  unsigned carrying(host_pool& hp) {
+    std::size_t h2 = 0, streams = 0;
+    std::erase_if(hp.h2conns, [](const auto& c) { return c->closed; });
+    for (const auto& c : hp.h2conns) {
+      ++h2;
+      streams += c->streams.size();
+    }
+    return static_cast<unsigned>(hp.open - hp.idle.size() - h2 + streams);
+  }
+
+  // An HTTP/2 connection that takes another stream: up to min(the server's
+  // MAX_CONCURRENT_STREAMS, the per-host cap) each, dialled under the current rules.
+  connection* h2_with_room(host_pool& hp) {
+    for (const auto& c : hp.h2conns) {
+      if (c->closed || c->ending || c->generation != hp.generation || !c->h2->accepts()) continue;
+      std::size_t limit = c->h2->max_streams();
+      if (hp.cap != 0) limit = std::min<std::size_t>(limit, hp.cap);
+      if (c->streams.size() < limit) return c.get();
+    }
+    return nullptr;
+  }
+
   void pump(host_pool& hp) {
+    const bool h2_pool = hp.tls && hp.http2;
     while (!hp.waiting.empty() && !stopped) {
       auto& front = hp.waiting.front();
       if (front->done) {
         hp.waiting.pop_front();
         continue;
       }
+      if (h2_pool && !hp.h2conns.empty()) {
+        const unsigned busy = carrying(hp);
+        connection* c = hp.cap == 0 || busy < hp.cap ? h2_with_room(hp) : nullptr;
+        if (c) {
+          auto ex = std::move(front);
+          hp.waiting.pop_front();
+          begin(ex);
+          h2_submit(c->shared_from_this(), ex);
+          continue;
+        }
+        if (hp.cap != 0 && busy >= hp.cap) break;
+      }
       // A request that already failed on a stale keep-alive connection goes out on a
       // new one: the next idle connection may have been closed by the server too. At the
       // cap, an idle connection makes room for it.
       if (front->retried) {
         if (hp.cap != 0 && hp.open >= hp.cap) {
-          if (hp.idle.empty()) return;
+          if (hp.idle.empty()) break;
           auto spare = std::move(hp.idle.back());
           hp.idle.pop_back();
           close(*spare);
         }
         if (!endpoints_fresh(hp)) {
           resolve(hp);
-          return;
+          break;
         }
         auto ex = std::move(front);
         hp.waiting.pop_front();
         open_connection(hp, ex);
         continue;
       }
+      // The handshake under way decides: an HTTP/2 connection will take these too.
+      if (h2_pool && hp.connecting > 0 && hp.proto != host_pool::proto::h1) break;
       if (!hp.idle.empty()) {
         auto conn = std::move(hp.idle.back());
         hp.idle.pop_back();
@@ -441,16 +510,22 @@ struct http1_client::impl {
         start_exchange(conn, ex);
         continue;
       }
-      if (hp.cap != 0 && hp.open >= hp.cap) return;
+      if (hp.cap != 0 && hp.open >= hp.cap) break;
       if (!endpoints_fresh(hp)) {
         resolve(hp);
-        return;
+        break;
       }
       auto ex = std::move(front);
       hp.waiting.pop_front();
       begin(ex);
       open_connection(hp, ex);
     }
+    // Streams submitted above leave together, in as few TLS records as they fit.
+    for (std::size_t i = 0; i < hp.h2conns.size(); ++i)
+      if (hp.h2conns[i]->dirty) {
+        auto c = hp.h2conns[i];  // a failed flush may change the list
+        h2_flush(c);
+      }
   }
 
   // A connection that sat idle for a while may have been closed by the server (many
@@ -471,6 +546,10 @@ struct http1_client::impl {
     conn->ex = ex;
     ex->conn = conn.get();
     ++hp.open;
+    if (hp.tls) {
+      conn->deciding = true;
+      ++hp.connecting;
+    }
     // Each address is judged right before it would be dialled: a denied one is skipped.
     auto allowed = [conn](const asio::error_code&, const tcp::endpoint& ep) {
       const tasks::egress_rules& rules = conn->pool->egress ? *conn->pool->egress : tasks::default_egress_rules();
@@ -552,6 +631,13 @@ struct http1_client::impl {
       return;
     }
     conn->ssl = ssl;
+    // ALPN: h2 first where HTTP/2 is on (the server chooses), else HTTP/1.1 only.
+    static const unsigned char h2_and_h1[] = "\x02h2\x08http/1.1";
+    static const unsigned char h1_only[] = "\x08http/1.1";
+    if (hp.http2)
+      SSL_set_alpn_protos(ssl, h2_and_h1, sizeof h2_and_h1 - 1);
+    else
+      SSL_set_alpn_protos(ssl, h1_only, sizeof h1_only - 1);
     SSL_set_fd(ssl, static_cast<int>(conn->sock.native_handle()));
     SSL_set_connect_state(ssl);
     SSL_set_app_data(ssl, conn.get());
@@ -588,7 +674,20 @@ struct http1_client::impl {
     const int r = SSL_do_handshake(conn->ssl);
     if (r == 1) {
       conn->tls_up = true;
+      host_pool& hp = *conn->pool;
+      conn->deciding = false;
+      --hp.connecting;
+      const unsigned char* alpn = nullptr;
+      unsigned alpn_len = 0;
+      SSL_get0_alpn_selected(conn->ssl, &alpn, &alpn_len);
+      if (alpn_len == 2 && std::memcmp(alpn, "h2", 2) == 0) {
+        hp.proto = host_pool::proto::h2;
+        h2_start(conn);
+        return;
+      }
+      hp.proto = host_pool::proto::h1;
       write_request(conn);
+      pump(hp);  // more connections may be made now that this one is HTTP/1.1
       return;
     }
     const int e = SSL_get_error(conn->ssl, r);
@@ -685,6 +784,233 @@ struct http1_client::impl {
     }
   }
 
+  // ---- HTTP/2: when ALPN chose h2, the connection carries its requests as streams of an
+  // h2_session. Bytes read go to the session; what it has to send is written after every
+  // read and after each round of submissions (pump); what it reports finished is acted on
+  // here, never from inside nghttp2's callbacks.
+
+  void h2_start(const std::shared_ptr<connection>& conn) {
+    host_pool& hp = *conn->pool;
+    conn->h2 = std::make_unique<h2_session>();
+    if (!conn->h2->start()) {
+      connection_failed(conn, conn->h2->error());
+      return;
+    }
+    hp.h2conns.push_back(conn);
+    auto first = std::move(conn->ex);
+    conn->ex.reset();
+    if (first && !first->done) h2_submit(conn, first);
+    h2_read(conn);  // the server's SETTINGS may have come with the handshake
+    if (!conn->closed) pump(hp);
+  }
+
+  void h2_submit(const std::shared_ptr<connection>& conn, const std::shared_ptr<exchange>& ex) {
+    const http_request& r = ex->req;
+    std::string path;
+    if (ex->target.empty() || ex->target.front() == '?') path = "/";
+    path += ex->target;
+    h2_request rq;
+    rq.method = r.method;
+    rq.authority = conn->pool->host_header;
+    rq.path = path;
+    rq.user_agent = user_agent;
+    rq.headers = &r.headers;
+    rq.body = r.body ? &*r.body : nullptr;
+    std::string error;
+    const std::int32_t id = conn->h2->submit(rq, error);
+    if (id == 0) {
+      ex->conn = nullptr;
+      fail(*ex, std::move(error), false);
+      return;
+    }
+    ex->conn = conn.get();
+    ex->stream = id;
+    ex->mark = conn->bytes_in;
+    conn->streams.emplace(id, ex);
+    conn->dirty = true;
+  }
+
+  // Sends what the session has queued; acts on streams it finished meanwhile (on the
+  // next turn: this may run inside pump).
+  void h2_flush(const std::shared_ptr<connection>& conn) {
+    if (conn->closed) return;
+    conn->dirty = false;
+    if (!conn->h2->produce(conn->out)) {
+      h2_failed(conn, conn->h2->error());
+      return;
+    }
+    h2_write(conn);
+    if (!conn->closed && !conn->settle_posted && (conn->h2->has_finished() || conn->h2->finished_both_ways())) {
+      conn->settle_posted = true;
+      asio::post(io, [this, conn] {
+        conn->settle_posted = false;
+        if (!conn->closed) h2_settle(conn);
+      });
+    }
+  }
+
+  void h2_write(const std::shared_ptr<connection>& conn) {
+    while (conn->out_off < conn->out.size()) {
+      ERR_clear_error();
+      const int n = SSL_write(conn->ssl, conn->out.data() + conn->out_off,
+                              static_cast<int>(std::min<std::size_t>(conn->out.size() - conn->out_off, INT_MAX)));
+      if (n > 0) {
+        conn->out_off += static_cast<std::size_t>(n);
+        continue;
+      }
+      const int e = SSL_get_error(conn->ssl, n);
+      const int sys_errno = errno;
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        if (conn->writing) return;
+        conn->writing = true;
+        const auto what = e == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write : tcp::socket::wait_read;
+        conn->sock.async_wait(what, [this, conn](const asio::error_code& ec) {
+          conn->writing = false;
+          if (conn->closed) return;
+          if (ec) {
+            h2_failed(conn, "Send failure: " + ec.message());
+            return;
+          }
+          h2_write(conn);
+        });
+        return;
+      }
+      conn->tls_up = false;
+      std::string text = tls_error_text(e, sys_errno);
+      const bool final = tasks::tls_error_is_final(text);
+      h2_failed(conn, (final ? "TLS handshake refused: " : "Send failure: ") + text, final);
+      return;
+    }
+    conn->out.clear();
+    conn->out_off = 0;
+  }
+
+  // Reads everything the socket has, hands it to the session, acts on the outcome, and
+  // waits for more: an HTTP/2 connection always has a read armed.
+  void h2_read(const std::shared_ptr<connection>& conn) {
+    for (;;) {
+      ERR_clear_error();
+      const int n = SSL_read(conn->ssl, conn->rbuf.data(), static_cast<int>(conn->rbuf.size()));
+      if (n > 0) {
+        conn->bytes_in += static_cast<std::size_t>(n);
+        if (!conn->h2->receive(std::string_view(conn->rbuf.data(), static_cast<std::size_t>(n)))) {
+          h2_failed(conn, conn->h2->error());
+          return;
+        }
+        continue;
+      }
+      const int e = SSL_get_error(conn->ssl, n);
+      const int sys_errno = errno;
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;
+      if (e == SSL_ERROR_ZERO_RETURN) {
+        ERR_clear_error();
+        conn->ending = true;
+        h2_settle(conn);  // what came before the close counts
+        if (!conn->closed) h2_failed(conn, {});
+        return;
+      }
+      conn->tls_up = false;
+      std::string text = tls_error_text(e, sys_errno);
+      const bool final = tasks::tls_error_is_final(text);
+      h2_failed(conn, (final ? "TLS handshake refused: " : "Recv failure: ") + text, final);
+      return;
+    }
+    h2_settle(conn);
+    if (conn->closed) return;
+    conn->sock.async_wait(tcp::socket::wait_read, [this, conn](const asio::error_code& ec) {
+      if (conn->closed) return;
+      if (ec) {
+        h2_failed(conn, "Recv failure: " + ec.message());
+        return;
+      }
+      h2_read(conn);
+    });
+  }
+
+  // Writes what the session has to say, then settles the streams it finished: results,
+  // or back to the waiting line for those the server did not process.
+  void h2_settle(const std::shared_ptr<connection>& conn) {
+    h2_session& h2 = *conn->h2;
+    conn->dirty = false;
+    if (!h2.produce(conn->out)) {
+      h2_failed(conn, h2.error());
+      return;
+    }
+    h2_write(conn);
+    if (conn->closed) return;
+    host_pool& hp = *conn->pool;
+    std::vector<h2_session::finished> finished = std::move(h2.take_finished());
+    h2.take_finished().clear();
+    for (auto& f : finished) {
+      auto it = conn->streams.find(f.stream);
+      if (it == conn->streams.end()) continue;
+      auto ex = std::move(it->second);
+      conn->streams.erase(it);
+      ex->conn = nullptr;
+      if (ex->done) continue;
+      switch (f.how) {
+        case h2_session::outcome::complete: {
+          ++conn->served;
+          http_result res;
+          res.ticket = ex->req.ticket;
+          res.code = f.code;
+          res.duration_ms = std::chrono::duration<double, std::milli>(steady::now() - ex->start).count();
+          res.retry_after = std::move(f.retry_after);
+          res.body = std::move(f.body);
+          res.truncated = f.truncated;
+          finish(*ex, std::move(res));
+          break;
+        }
+        case h2_session::outcome::refused:
+          // Not processed by the server: again, on a connection that accepts it, without
+          // counting as an attempt; a server that keeps refusing gets the error.
+          if (++ex->refusals <= max_refusals) {
+            hp.waiting.push_front(std::move(ex));
+            break;
+          }
+          fail(*ex, std::move(f.error), false);
+          break;
+        case h2_session::outcome::failed:
+          fail(*ex, std::move(f.error), false);
+          break;
+      }
+    }
+    if (conn->streams.empty()) conn->idle_since = steady::now();
+    if (h2.finished_both_ways() || (conn->streams.empty() && (!h2.accepts() || conn->generation != hp.generation))) {
+      // Nothing more will come (GOAWAY both ways, or a protocol error nghttp2 answered),
+      // or the connection can take nothing new and has nothing left.
+      h2_failed(conn, h2.error());
+      return;
+    }
+    pump(hp);
+  }
+
+  // The connection ends: its streams fail with `error` (empty: the server closed it, in
+  // the HTTP/1.1 path's words), except one sent on a connection that had already served
+  // and has received nothing since: the server likely closed it while idle, so it goes
+  // once more on a new connection, as on HTTP/1.1.
+  void h2_failed(const std::shared_ptr<connection>& conn, std::string error, bool tls_final = false) {
+    if (conn->closed) return;
+    host_pool& hp = *conn->pool;
+    auto streams = std::move(conn->streams);
+    conn->streams.clear();
+    if (error.empty() && conn->h2) error = conn->h2->error();
+    for (auto& [id, ex] : streams) {
+      ex->conn = nullptr;
+      if (ex->done) continue;
+      const std::size_t got = conn->h2 ? conn->h2->received(id) : 0;
+      if (conn->served > 0 && conn->bytes_in == ex->mark && !tls_final && !ex->retried) {
+        ex->retried = true;
+        hp.waiting.push_front(ex);
+        continue;
+      }
+      std::string why = !error.empty() ? error : got ? "Transferred a partial file" : "Empty reply from server";
+      fail(*ex, std::move(why), false, false, tls_final);
+    }
+    close(*conn);
+    pump(hp);
+  }
+
   void start_exchange(const std::shared_ptr<connection>& conn, const std::shared_ptr<exchange>& ex) {
     conn->ex = ex;
     ex->conn = conn.get();
@@ -692,6 +1018,7 @@ struct http1_client::impl {
   }
 
   void write_request(const std::shared_ptr<connection>& conn) {
+    if (conn->ex->wire.empty()) build_wire(*conn->ex);
     conn->parser.begin(conn->ex->req.method == "HEAD");
     conn->received = 0;
     if (conn->ssl) {
@@ -823,6 +1150,10 @@ struct http1_client::impl {
     c.sock.close(ignored);
     if (c.ex) c.ex->conn = nullptr;
     c.ex.reset();
+    for (auto& [id, ex] : c.streams) ex->conn = nullptr;
+    c.streams.clear();
+    if (c.deciding) --c.pool->connecting;
+    c.deciding = false;
     --c.pool->open;
   }
 
@@ -830,7 +1161,16 @@ struct http1_client::impl {
     if (ex->done) return;
     std::size_t got = 0;
     host_pool& hp = *ex->pool;
-    if (ex->conn) {
+    if (ex->conn && ex->conn->h2) {
+      // Only this stream ends (RST_STREAM CANCEL); the connection carries on.
+      auto c = ex->conn->shared_from_this();
+      got = c->h2->received(ex->stream);
+      c->h2->cancel(ex->stream);
+      c->streams.erase(ex->stream);
+      ex->conn = nullptr;
+      if (c->streams.empty()) c->idle_since = steady::now();
+      c->dirty = true;
+    } else if (ex->conn) {
       got = ex->conn->received;
       // The connection is mid-exchange: it can't carry another request.
       connection* c = ex->conn;
@@ -874,6 +1214,10 @@ struct http1_client::impl {
         for (auto& c : idle)
           if (now - c->idle_since > idle_limit) close(*c);
         idle.erase(std::remove_if(idle.begin(), idle.end(), [](const auto& c) { return c->closed; }), idle.end());
+        // HTTP/2 connections with no stream for as long: a GOAWAY, best effort, and close.
+        for (auto c : std::vector(hp.h2conns))
+          if (!c->closed && c->streams.empty() && now - c->idle_since > idle_limit) h2_goodbye(*c);
+        std::erase_if(hp.h2conns, [](const auto& c) { return c->closed; });
         // An origin with nothing left (no connection, nothing waiting, no lookup running)
         // goes too, so webhooks to ever new hosts do not add up. Nothing points to it:
         // connections and waiting exchanges are gone, and finished exchanges' timers
@@ -887,12 +1231,45 @@ struct http1_client::impl {
     });
   }
 
+  // Closes an HTTP/2 connection that carries nothing the caller still waits for, telling
+  // the server first (GOAWAY, written if the socket takes it at once).
+  void h2_goodbye(connection& c) {
+    if (c.closed) return;
+    if (c.tls_up && c.h2) {
+      c.h2->terminate();
+      if (c.h2->produce(c.out) && c.out_off < c.out.size()) {
+        ERR_clear_error();
+        SSL_write(c.ssl, c.out.data() + c.out_off, static_cast<int>(std::min<std::size_t>(c.out.size() - c.out_off, INT_MAX)));
+        ERR_clear_error();
+      }
+    }
+    close(c);
+  }
+
+  // Connections dialled under rules that changed: idle ones close now, HTTP/2 ones with
+  // no stream too (busy ones close when they finish).
+  void retire_old(host_pool& hp) {
+    ++hp.generation;
+    for (auto& c : hp.idle) close(*c);
+    hp.idle.clear();
+    for (auto c : std::vector(hp.h2conns))
+      if (c->streams.empty()) h2_goodbye(*c);
+  }
+
   void shutdown() {
     stopped = true;
     reaper.cancel();
     for (auto& [key, hp] : pools) {
       for (auto& c : hp->idle) close(*c);
       hp->idle.clear();
+      for (auto& c : hp->h2conns) {
+        for (auto& [id, ex] : c->streams) {
+          ex->done = true;
+          if (ex->timer) ex->timer->cancel();
+        }
+        h2_goodbye(*c);
+      }
+      hp->h2conns.clear();
       for (auto& ex : hp->waiting) {
         ex->done = true;
         if (ex->timer) ex->timer->cancel();
@@ -937,12 +1314,7 @@ void http1_client::set_egress(const std::string& pool, std::shared_ptr<const tas
   };
   for (auto& [key, hp] : impl_->pools) {
     if (hp->name != pool) continue;
-    if (!same(hp->egress, rules)) {
-      // Connections were judged under the old rules: new ones are judged again.
-      ++hp->generation;
-      for (auto& c : hp->idle) impl_->close(*c);
-      hp->idle.clear();
-    }
+    if (!same(hp->egress, rules)) impl_->retire_old(*hp);  // connections are judged again
     hp->egress = rules;
   }
   impl_->egress[pool] = std::move(rules);
@@ -958,15 +1330,23 @@ void http1_client::set_tls(const std::string& pool, std::shared_ptr<const tasks:
     if (!same(hp->trust, trust)) {
       // Connections were verified (and present a certificate) under the old trust; its
       // sessions must not be resumed under the new one.
-      ++hp->generation;
-      for (auto& c : hp->idle) impl_->close(*c);
-      hp->idle.clear();
+      impl_->retire_old(*hp);
       if (hp->session) SSL_SESSION_free(hp->session);
       hp->session = nullptr;
     }
     hp->trust = trust;
   }
   impl_->trusts[pool] = std::move(trust);
+}
+
+void http1_client::set_http2(const std::string& pool, bool on) {
+  impl_->http2s[pool] = on;
+  for (auto& [key, hp] : impl_->pools) {
+    if (hp->name != pool || !hp->tls || hp->http2 == on) continue;
+    hp->http2 = on;
+    hp->proto = impl::host_pool::proto::unknown;
+    impl_->retire_old(*hp);  // the next connections offer what is asked now
+  }
 }
 
 void http1_client::submit(http_request&& r) { impl_->submit(std::move(r)); }

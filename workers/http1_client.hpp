@@ -2,7 +2,15 @@
 // HTTP/1.1 client on the engine thread's io_context: keep-alive connections pooled per
 // (delivery pool, scheme, origin) under the pool's per-host cap, one request per
 // connection at a time, responses parsed by http1_response_parser (the framing rules and
-// limits are there) straight from the read buffer.
+// limits are there) straight from the read buffer. HTTP/2 where ALPN selects it: an https
+// connection whose server chose "h2" carries requests as streams of an h2_session
+// (libnghttp2, I/O-free; see h2_session.hpp), up to min(the server's
+// MAX_CONCURRENT_STREAMS, the per-host cap) at once, on the same TLS socket. The per-host
+// cap bounds the requests in flight to an origin whatever the number of connections (over
+// HTTP/1.1 that is the number of connections). Until an origin's first handshake has told
+// which protocol it speaks (and while an HTTP/2 one is being set up), one connection is
+// made at a time, so a burst does not open a connection per request to an h2 server.
+// Plain http:// is HTTP/1.1 only (no h2c).
 //
 // Why it exists: on the product's hot path (many small requests to one endpoint) curl
 // spends most of the CPU per request on its own machinery (connection cache search,
@@ -15,7 +23,8 @@
 // verified, its chain against the pool's trust (set_tls: its CA file/dir, else the system
 // store) and its name against the URL's host (a DNS name also sent as SNI; an IP address
 // checked against the certificate's IP SANs); the pool's client certificate presented
-// when it has one; ALPN offers HTTP/1.1 only. A handshake that fails in a way no retry
+// when it has one; ALPN offers h2 then http/1.1 (http/1.1 only where set_http2 turned
+// HTTP/2 off). A handshake that fails in a way no retry
 // changes (a certificate that does not verify, tasks::tls_error_is_final) is reported with
 // `tls_failed` and the curl path's words ("TLS peer verification failed: ...", "TLS
 // handshake refused: ..."), so is a refusal alert read after a TLS 1.3 handshake.
@@ -37,6 +46,17 @@
 // Retry-After surfaced, the whole-request timeout, curl-like error texts. A request that
 // fails on a reused keep-alive connection before any response byte arrived (the server
 // closed it while idle) is retried once on a new connection, as curl does.
+//
+// HTTP/2 specifics: the same headers (lower-cased; Connection, Keep-Alive, Transfer-Encoding
+// and the like dropped; Host as :authority), bodies, limits (past 4 MB the stream is reset,
+// the connection goes on) and result fields. A stream the server did not process (RST_STREAM
+// REFUSED_STREAM, or beyond the last stream id of its GOAWAY) goes back to the front of the
+// origin's waiting line without counting as an attempt (three times at most); a connection
+// that fails fails its streams with the error, except those sent since it last received a
+// byte after serving others (retried once, as above). A timeout resets only its stream. A
+// malformed frame or a protocol violation fails that connection (nghttp2's GOAWAY, its
+// words in the error); the process carries on. Idle HTTP/2 connections are closed (with a
+// GOAWAY) after idle_limit, like idle HTTP/1.1 ones.
 #pragma once
 
 #include <chrono>
@@ -84,6 +104,8 @@ class http1_client {
   // no client certificate). Idle connections made under other trust are closed, and its
   // TLS sessions are not resumed.
   void set_tls(const std::string& pool, std::shared_ptr<const tasks::tls_trust> trust);
+  // Whether a delivery pool's https connections offer HTTP/2 (on unless set off).
+  void set_http2(const std::string& pool, bool on);
   void submit(http_request&& r);
   // Closes every connection; requests not finished get no result.
   void shutdown();

@@ -312,6 +312,8 @@ std::vector<config_entry> make_table() {
                  c.tls_ca_cert_dir = a[0];
                  return {};
                }});
+  t.push_back({"http2", true, [](const config& c) { return yesno(c.http2); },
+               [](config& c, const std::vector<std::string>& a) { return set_bool(c.http2, a); }});
   t.push_back({"tls-port", false, [](const config& c) { return std::to_string(c.tls_port); },
                [](config& c, const std::vector<std::string>& a) { return set_uint(c.tls_port, a, 0, 65535); }});
   t.push_back({"tls-cert-file", false, [](const config& c) { return c.tls_cert_file; },

@@ -85,6 +85,8 @@ struct config {
   // Outgoing TLS trust (tasks/tls_trust.hpp): CAs every https attempt trusts unless its
   // queue names its own ca-file; both empty: the system store.
   std::string tls_ca_cert_file, tls_ca_cert_dir;
+  // Outgoing https offers HTTP/2 (ALPN h2, then http/1.1); no: HTTP/1.1 only.
+  bool http2 = true;
   // The RESP port over TLS, as Redis 6+ (0 = off; then port 0 means TLS only). The
   // certificate and key serve the admin port's https too. tls-auth-clients: yes (a client
   // certificate signed by tls-ca-cert-file/dir is required), optional (verified when

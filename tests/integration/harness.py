@@ -299,10 +299,12 @@ class RedisServer(_Process):
 
 class Nginx(_Process):
     """nginx on a free port. body: server-block directives (default: return 204 for all);
-    listen_extra: more parameters of its listen directive (e.g. "ssl http2")."""
+    listen_extra: more parameters of its listen directive (e.g. "ssl http2"); http_extra:
+    http-block directives (e.g. a log_format)."""
     name = "nginx"
 
-    def __init__(self, locations="location / { return 204; }", port=None, workers=1, start=True, listen_extra=""):
+    def __init__(self, locations="location / { return 204; }", port=None, workers=1, start=True, listen_extra="",
+                 http_extra=""):
         super().__init__()
         self.port = port or free_port()
         for d in ("logs", "tmp"):
@@ -318,6 +320,7 @@ http {{
   client_body_temp_path {self.dir}/tmp;
   keepalive_requests 1000000;
   keepalive_timeout 120s;
+  {http_extra}
   server {{
     listen 127.0.0.1:{self.port} reuseport {listen_extra};
     {locations}

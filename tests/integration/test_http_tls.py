@@ -5,9 +5,10 @@ the endpoint asks for one, and never downgrade: a certificate that does not veri
 name that does not match, or a client certificate the endpoint refuses (or lacks) makes a
 dead letter at the first attempt with a reason starting `TLS`, not a retry loop.
 
-https tasks and callbacks that follow no redirects go over the lean HTTP/1.1 client (its
-ALPN offers only HTTP/1.1, its keep-alive connections are reused, its sessions resumed);
-tasks with follow_redirects go over curl. The rules above hold on both.
+https tasks and callbacks that follow no redirects go over the lean client (its ALPN offers
+h2 then HTTP/1.1, or HTTP/1.1 only under `http2 no`; its keep-alive connections are reused,
+its sessions resumed; HTTP/2 itself is test_http2.py's); tasks with follow_redirects go over
+curl. The rules above hold on both.
 
 Everything is made here: a CA, a second CA nobody trusts, server certificates for 127.0.0.1,
 a client CA and a client certificate, all by the openssl command line, and https listeners
@@ -335,9 +336,11 @@ def test_mtls_with_client_cert_works_and_without_fails(s):
 
 def test_https_goes_over_kept_alive_http11_connections_and_resumes_sessions(s):
     # The endpoint offers h2 first: a client that offered h2 would get it (and this
-    # HTTP/1.1 server could not answer it). Only HTTP/1.1 is offered, on few connections.
+    # HTTP/1.1 server could not answer it). Under `http2 no` only HTTP/1.1 is offered, on
+    # few connections.
     sink = s.sink("server", alpn=["h2", "http/1.1"])
-    r = s.respq("--tls-ca-cert-file", s.pki.path("ca.crt"), "--http-queue", "tasks", "per-host", "2", "retries", "0",
+    r = s.respq("--tls-ca-cert-file", s.pki.path("ca.crt"), "--http2", "no",
+                "--http-queue", "tasks", "per-host", "2", "retries", "0",
                 "--http-queue", "closing", "per-host", "1", "retries", "0")
     n = 60
     with Outcomes(r) as out:
