@@ -27,6 +27,8 @@ struct http_request {
   std::optional<std::string> body;  // none: no body (POST/PUT/PATCH then send an empty one)
   double timeout_s = 0;             // whole request; <= 0 means the engine's default (30 s)
   bool follow_redirects = false;    // up to 5 hops, http and https only
+  std::size_t keep_body = 0;        // response body bytes the result carries back (at most
+                                    // 64 KB); a task's attempt keeps none: nothing reads them
 };
 
 struct http_result {
@@ -45,7 +47,7 @@ struct http_result {
                                            // certificate): final; `error` starts "TLS"
   double duration_ms = 0;                  // from hand-over to curl until done
   std::optional<std::string> retry_after;  // raw Retry-After header of the last response
-  std::string body;                        // first 64 KB of the response body
+  std::string body;                        // the response body's first request.keep_body bytes
   bool truncated = false;                  // the body went past the read limit (4 MB):
                                            // the rest was not read
 };

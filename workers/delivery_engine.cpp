@@ -128,7 +128,7 @@ struct transfer {
   std::string egress_denial;  // the first address the policy refused, if any
   http_request req;       // kept alive: curl reads the URL copy, headers and body from here
   curl_slist* header_list = nullptr;
-  std::string response;  // first kept_body_bytes of the body
+  std::string response;  // the body's first req.keep_body bytes (at most kept_body_bytes)
   std::size_t body_seen = 0;
   bool body_overflow = false;  // we stopped reading at max_body_bytes
   steady::time_point started;
@@ -139,8 +139,8 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
   auto* t = static_cast<transfer*>(user);
   const std::size_t len = size * count;
   t->body_seen += len;
-  if (t->response.size() < kept_body_bytes)
-    t->response.append(data, std::min(len, kept_body_bytes - t->response.size()));
+  const std::size_t keep = std::min(t->req.keep_body, kept_body_bytes);
+  if (t->response.size() < keep) t->response.append(data, std::min(len, keep - t->response.size()));
   if (t->body_seen > max_body_bytes) {
     t->body_overflow = true;
     return 0;  // ends the transfer with CURLE_WRITE_ERROR; reported as the response it is
@@ -656,7 +656,7 @@ class engine_core {
       if (curl_easy_header(e, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h && h->value)
         r.retry_after.emplace(h->value);
     }
-    r.body.assign(t.response);  // copy: the transfer keeps its buffer's capacity
+    if (!t.response.empty()) r.body.assign(t.response);  // copy: the transfer keeps its buffer's capacity
     r.truncated = answered && t.body_overflow;
     r.duration_ms = std::chrono::duration<double, std::milli>(steady::now() - t.started).count();
 

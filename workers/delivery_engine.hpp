@@ -44,9 +44,11 @@
 // What every request gets: User-Agent respq/<version> unless the request sets one; only
 // http and https, also across redirects; redirects followed only on request (at most 5);
 // keep-alive reuse; HTTP/2 over TLS where the server offers it, on both stacks
-// (multiplexed; pool_options::http2 off: HTTP/1.1 only), HTTP/1.1 otherwise; a DNS cache; no signals; no "Expect: 100-continue"; TCP_NODELAY. Only the first 64 KB of a
-// response body are kept; a body past 4 MB ends the transfer early, reported as the HTTP
-// response it is with `truncated` set. The process should ignore SIGPIPE; the engine thread blocks it too.
+// (multiplexed; pool_options::http2 off: HTTP/1.1 only), HTTP/1.1 otherwise; a DNS cache;
+// no signals; no "Expect: 100-continue"; TCP_NODELAY. Of a response body only the first
+// http_request::keep_body bytes come back (at most 64 KB; a task's attempt asks for none);
+// a body past 4 MB ends the transfer early, reported as the HTTP response it is with
+// `truncated` set. The process should ignore SIGPIPE; the engine thread blocks it too.
 //
 // Limits, stated honestly: stop() aborts transfers in flight without reporting them (the
 // broker knows its tickets and requeues); requests submitted after stop() are dropped.

@@ -100,8 +100,8 @@ struct h2_callbacks {
     if (!st || st->cut) return 0;
     st->received += len;
     st->body_seen += len;
-    if (st->body.size() < s.limits_.keep_body)
-      st->body.append(reinterpret_cast<const char*>(data), std::min(len, s.limits_.keep_body - st->body.size()));
+    if (st->body.size() < st->keep_body)
+      st->body.append(reinterpret_cast<const char*>(data), std::min(len, st->keep_body - st->body.size()));
     if (st->body_seen > s.limits_.max_body) {
       // Past the read limit: the rest is not wanted. Reported as the response it is.
       st->cut = true;
@@ -249,6 +249,7 @@ std::int32_t h2_session::submit(const h2_request& r, std::string& error) {
     return 0;
   }
   stream& st = streams_[id];
+  st.keep_body = std::min(r.keep_body, limits_.keep_body);
   if (with_data) st.out_body = *r.body;
   return id;
 }

@@ -57,6 +57,7 @@ struct h2_request {
   std::string_view user_agent;  // sent unless the headers carry one
   const std::vector<std::pair<std::string, std::string>>* headers = nullptr;
   const std::string* body = nullptr;  // null: none (POST/PUT/PATCH then send an empty one)
+  std::size_t keep_body = SIZE_MAX;   // response body bytes to keep (within the limit)
 };
 
 class h2_session {
@@ -113,6 +114,7 @@ class h2_session {
     bool not_sent = false;  // the request never left
     std::optional<std::string> retry_after;
     std::string body;
+    std::size_t keep_body = 0;  // of the response body, what the request asked to keep
     std::size_t body_seen = 0;
     std::size_t received = 0;
     std::size_t header_fields = 0;

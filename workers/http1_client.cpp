@@ -816,6 +816,7 @@ struct http1_client::impl {
     rq.user_agent = user_agent;
     rq.headers = &r.headers;
     rq.body = r.body ? &*r.body : nullptr;
+    rq.keep_body = r.keep_body;
     std::string error;
     const std::int32_t id = conn->h2->submit(rq, error);
     if (id == 0) {
@@ -1019,7 +1020,7 @@ struct http1_client::impl {
 
   void write_request(const std::shared_ptr<connection>& conn) {
     if (conn->ex->wire.empty()) build_wire(*conn->ex);
-    conn->parser.begin(conn->ex->req.method == "HEAD");
+    conn->parser.begin(conn->ex->req.method == "HEAD", conn->ex->req.keep_body);
     conn->received = 0;
     if (conn->ssl) {
       conn->written = 0;

@@ -40,8 +40,8 @@
 // is left the request fails with `egress_denied` and the denial as its error.
 //
 // Behaviour matched with the curl path: User-Agent respq/<version> unless set,
-// "Accept: */*", a body for POST/PUT/PATCH (empty when none), response bodies kept up to
-// 64 KB and read up to 4 MB (then the connection is dropped and the code reported, with
+// "Accept: */*", a body for POST/PUT/PATCH (empty when none), response bodies kept as far as
+// the request asks (keep_body, at most 64 KB) and read up to 4 MB (then the connection is dropped and the code reported, with
 // `truncated` set),
 // Retry-After surfaced, the whole-request timeout, curl-like error texts. A request that
 // fails on a reused keep-alive connection before any response byte arrived (the server

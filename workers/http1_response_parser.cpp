@@ -67,7 +67,8 @@ constexpr const char* bad_header = "Malformed response header line";
 
 }  // namespace
 
-void http1_response_parser::begin(bool head_request) {
+void http1_response_parser::begin(bool head_request, std::size_t keep_body) {
+  keep_ = std::min(keep_body, limits_.keep_body);
   ph_ = phase::status_line;
   head_request_ = head_request;
   consumed_ = 0;
@@ -309,8 +310,7 @@ bool http1_response_parser::on_chunk_size(std::string_view line) {
 }
 
 void http1_response_parser::keep(std::string_view data) {
-  if (body_.size() < limits_.keep_body)
-    body_.append(data.substr(0, limits_.keep_body - body_.size()));
+  if (body_.size() < keep_) body_.append(data.substr(0, keep_ - body_.size()));
 }
 
 http1_response_parser::status http1_response_parser::feed(std::string_view in) {

@@ -61,10 +61,11 @@ class http1_response_parser {
  public:
   enum class status { need_more, complete, error };
 
-  explicit http1_response_parser(response_limits limits = {}) : limits_(limits) {}
+  explicit http1_response_parser(response_limits limits = {}) : limits_(limits), keep_(limits.keep_body) {}
 
   // Starts a new response. head_request: the request was HEAD (the response has no body).
-  void begin(bool head_request = false);
+  // keep_body: body bytes to keep of this one (at most the limit's).
+  void begin(bool head_request = false, std::size_t keep_body = SIZE_MAX);
   status feed(std::string_view in);
   // The connection was closed by the peer.
   status finish();
@@ -84,7 +85,7 @@ class http1_response_parser {
   std::pair<std::string_view, std::string_view> header_at(std::size_t i) const;
   // The first field with this name (case-insensitive), if any.
   std::optional<std::string_view> header(std::string_view name) const;
-  // The first keep_body bytes of the (dechunked) body.
+  // The first keep_body bytes of the (dechunked) body (as begin() asked, within the limit).
   const std::string& body() const { return body_; }
   std::string take_body() { return std::move(body_); }
   // Body bytes read (at most max_body + 1).
@@ -140,6 +141,7 @@ class http1_response_parser {
 
   std::uint64_t body_left_ = 0;  // of the Content-Length body or the current chunk
   std::size_t body_seen_ = 0;
+  std::size_t keep_;  // body bytes kept of this response
   bool truncated_ = false;
   std::string body_;
 };

@@ -80,10 +80,14 @@ http_result roundtrip(http_request r) {
   return results[0];
 }
 
+// A task's attempt, asking for the response body back (the echo server's reply is what
+// these tests read).
 http_request from_task(std::string_view payload, std::uint64_t ticket = 1) {
   auto decoded = decode_task(payload, 0);
   REQUIRE(std::holds_alternative<task>(decoded));
-  return make_http_request(std::get<task>(decoded), ticket, "tasks", 10);
+  auto r = make_http_request(std::get<task>(decoded), ticket, "tasks", 10);
+  r.keep_body = 64 * 1024;
+  return r;
 }
 
 json echo_of(const http_result& r) {
@@ -116,6 +120,29 @@ TEST_CASE("engine: GET carries the PHP query string, User-Agent and X-Task-Id", 
   CHECK(delivery_engine::default_user_agent().substr(0, 6) == "respq/");
   CHECK(e["headers"]["X-Task-Id"] == "t-1");
   CHECK(e["body"] == "");
+}
+
+TEST_CASE("engine: a task's attempt carries no response body back, on either stack", "[engine]") {
+  php_server php;
+  const std::string payload = task_json(php.url("/size/5000"), "");
+  auto decoded = decode_task(payload, 0);
+  REQUIRE(std::holds_alternative<task>(decoded));
+  auto lean = make_http_request(std::get<task>(decoded), 1, "tasks", 10);
+  CHECK(lean.keep_body == 0);
+  auto curl = lean;
+  curl.ticket = 2;
+  curl.follow_redirects = true;  // routed to curl
+  collector c;
+  delivery_engine engine(c.sink());
+  engine.submit({lean, curl});
+  auto results = c.wait_for(2);
+  REQUIRE(results.size() == 2);
+  for (const auto& r : results) {
+    INFO("ticket " << r.ticket << ": " << r.error);
+    CHECK(r.code == 200);
+    CHECK(r.body.empty());
+    CHECK_FALSE(r.truncated);
+  }
 }
 
 TEST_CASE("engine: POST sends param as a form PHP parses", "[engine]") {

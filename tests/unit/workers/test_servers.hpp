@@ -46,13 +46,15 @@ bool run_until(asio::io_context& io, Pred done, std::chrono::milliseconds limit)
   return true;
 }
 
-// A GET of `url` in delivery pool `pool`, with a 10 s timeout: the request most tests send.
+// A GET of `url` in delivery pool `pool`, with a 10 s timeout, its response body (up to
+// 64 KB) carried back: the request most tests send.
 inline tasks::http_request get(std::uint64_t ticket, std::string url, std::string pool = "tasks") {
   tasks::http_request r;
   r.ticket = ticket;
   r.pool = std::move(pool);
   r.url = std::move(url);
   r.timeout_s = 10;
+  r.keep_body = 64 * 1024;
   return r;
 }
 
