@@ -542,17 +542,19 @@ class SilentListener:
             c.close()
 
 
-def custody_rss(payloads, field, extra=(), server_args=()):
-    """Bytes of RSS per task once respq holds every payload in the state `field` counts."""
+def custody_rss(payloads, field, extra=(), server_args=(), want=None):
+    """Bytes of RSS per task once respq holds the payloads and `want` of them (default:
+    all) are in the state `field` counts."""
     n = len(payloads)
+    want = n if want is None else want
     with Respq("--http-queue", "tasks", *extra, *server_args) as rq:
         before = rss_kb(rq.proc.pid)
         push_all(rq.port, push_wire(payloads))
         with rq.raw() as raw:
             deadline = time.time() + 300
-            while int(tasks_info(raw)[field]) < n:
+            while int(tasks_info(raw)[field]) < want:
                 if time.time() > deadline:
-                    raise RuntimeError(f"only {tasks_info(raw)[field]} of {n} tasks {field}")
+                    raise RuntimeError(f"only {tasks_info(raw)[field]} of {want} tasks {field}")
                 time.sleep(0.05)
         return (rss_kb(rq.proc.pid) - before) * 1024 / n
 
@@ -578,10 +580,14 @@ def section_custody():
     """RSS per task in custody, in each state a task waits in: scheduled ("delay" an hour
     ahead), retrying (its first attempt refused, the next an hour ahead: its envelope also
     carries the error; the host's circuit breaker off, or its tasks would wait for the
-    host instead of being tried) and in flight (sent to a port that accepts and never
-    answers, each on a connection of its own: beyond a host's cap, tasks now wait in the
-    host's line or stay pending, so the cap lets them all go). Beside redis-server holding
-    the same payloads in a sorted set (Laravel's delayed queue)."""
+    host instead of being tried) and in flight, two ways, both to a port that accepts and
+    never answers: behind the usual per-host cap of 64 connections (where tasks pile up
+    when a host stops answering: 64 on a connection, as many taken into custody and
+    waiting in the host's line, their envelope in <queue>:inflight, and the rest left
+    pending in the list until a connection frees) and on a connection each (the cap set
+    to let them all go: the figure is then mostly the open connection and its request,
+    which no task record can shrink). Beside redis-server holding the same payloads in a
+    sorted set (Laravel's delayed queue)."""
     n = int(os.environ.get("RESPQ_BENCH_CUSTODY_TASKS", "200000"))
     # Each attempt in flight holds a connection (the per-host cap is set to let them all
     # go): 8,000 stay well inside the usual 20,000 open files on both sides.
@@ -592,16 +598,23 @@ def section_custody():
         "retrying": (custody_payloads(n, 0),
                      ("retries", "5", "backoff-min", "3600", "backoff-max", "3600", "concurrency", "100000",
                       "per-host", "1000"), ("--host-failures-to-open", "0")),
+        "behind_host_cap": (custody_payloads(n, 0, f"http://127.0.0.1:{listener.port}/hook"),
+                            ("concurrency", "100000", "per-host", "64", "timeout", "86400"), ()),
         "in_flight": (custody_payloads(n_live, 0, f"http://127.0.0.1:{listener.port}/hook"),
                       ("concurrency", "100000", "per-host", str(n_live), "timeout", "86400"), ()),
     }
+    # Behind the cap: settled once the host's line is full (64 on connections, 64 in the
+    # line, the rest pending); the figure counts RSS over all n tasks.
+    field = {"behind_host_cap": "waiting_host"}
+    want = {"behind_host_cap": 64}
     size = statistics.mean(len(p) for p in states["scheduled"][0])
     print(f"custody: tasks of {size:.0f} bytes in each state of custody ({n:,} scheduled, {n:,} retrying, "
-          f"{n_live:,} in flight); respq vs redis-server holding the same payloads in a sorted set")
+          f"{n:,} sent to a silent host behind a per-host cap of 64, {n_live:,} in flight on a connection "
+          f"each); respq vs redis-server holding the same payloads in a sorted set")
     redis_bytes = redis_zset_rss(states["scheduled"][0])
     try:
         for state, (payloads, extra, server_args) in states.items():
-            respq_bytes = custody_rss(payloads, state, extra, server_args)
+            respq_bytes = custody_rss(payloads, field.get(state, state), extra, server_args, want.get(state))
             print(f"  {state}: per task beyond its payload: respq {respq_bytes - size:.0f} bytes (target <= 150), "
                   f"redis-server sorted set {redis_bytes - size:.0f} bytes")
             row("custody", f"RSS per {state} task (bytes)", respq_bytes, redis_bytes, "B", higher_is_better=False)

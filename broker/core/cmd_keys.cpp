@@ -280,21 +280,15 @@ namespace {
 std::size_t heap_bytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
 
 // What a key and its value hold in memory: the hash table node, the key's and the value's
-// heap blocks (list chunks as counted for INFO memory, hash nodes and buckets). Allocator
-// rounding is not counted.
+// heap blocks (list chunks as counted for INFO memory, the hash's, set's and sorted set's
+// tables and blocks as they count them).
 std::size_t memory_usage(const std::string& key, const value& v) {
   using node = std::pair<const std::string, value>;
   std::size_t n = sizeof(node) + 2 * sizeof(void*) + heap_bytes(key);  // node, next pointer, cached hash
   switch (v.type()) {
     case value_type::string: n += heap_bytes(std::get<std::string>(v.data)); break;
     case value_type::list: n += std::get<packed_list>(v.data).allocated_bytes(); break;
-    case value_type::hash: {
-      const auto& h = std::get<hash_value>(v.data);
-      n += h.bucket_count() * sizeof(void*);
-      for (const auto& [f, val] : h)
-        n += sizeof(std::pair<const std::string, std::string>) + 2 * sizeof(void*) + heap_bytes(f) + heap_bytes(val);
-      break;
-    }
+    case value_type::hash: n += std::get<hash_value>(v.data).memory_usage(); break;
     case value_type::set: n += std::get<set_value>(v.data).memory_usage(); break;
     case value_type::zset: n += std::get<zset_value>(v.data).memory_usage(); break;
     case value_type::stream: n += std::get<stream_value>(v.data).memory_usage(); break;

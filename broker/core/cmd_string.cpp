@@ -471,17 +471,8 @@ long long hash_set_fields(server& s, client& c, args_t a, std::string_view comma
   if (wrong) return -1;
   if (!h) h = &s.db().create(a[1], value_type::hash).hash();
   long long added = 0;
-  for (std::size_t i = 2; i + 1 < a.size(); i += 2) {
-    auto it = h->find(a[i]);
-    if (it == h->end()) {
-      h->emplace(std::string(a[i]), hash_store(a[i + 1]));
-      ++added;
-    } else if (a[i + 1].empty() || a[i + 1][0] != '\xff') {
-      it->second.assign(a[i + 1]);
-    } else {
-      it->second = hash_store(a[i + 1]);
-    }
-  }
+  for (std::size_t i = 2; i + 1 < a.size(); i += 2)
+    if (hash_text::plain(a[i + 1]) ? h->set(a[i], a[i + 1]) : h->set(a[i], hash_store(a[i + 1]))) ++added;
   s.add_dirty();
   return added;
 }
@@ -501,12 +492,12 @@ void cmd_hsetnx(server& s, client& c, args_t a) {
   bool wrong;
   hash_value* h = lookup_hash(s, c, a[1], wrong);
   if (wrong) return;
-  if (h && h->find(a[2]) != h->end()) {
+  if (h && h->contains(a[2])) {
     s.reply(c).integer(0);
     return;
   }
   if (!h) h = &s.db().create(a[1], value_type::hash).hash();
-  h->emplace(std::string(a[2]), hash_store(a[3]));
+  h->set(a[2], hash_store(a[3]));
   s.add_dirty();
   s.reply(c).integer(1);
 }
@@ -519,7 +510,7 @@ void cmd_hincrby(server& s, client& c, args_t a) {
   if (wrong) return;
   long long v = 0;
   if (h)
-    if (auto it = h->find(a[2]); it != h->end() && !string2ll(hash_text(it->first, it->second), v)) {
+    if (auto it = h->find(a[2]); it != h->end() && !string2ll(hash_text((*it).field, (*it).value), v)) {
       s.add_error(c, "ERR hash value is not an integer");
       return;
     }
@@ -529,7 +520,7 @@ void cmd_hincrby(server& s, client& c, args_t a) {
   }
   v += by;
   if (!h) h = &s.db().create(a[1], value_type::hash).hash();
-  h->insert_or_assign(std::string(a[2]), std::to_string(v));
+  h->set(a[2], std::to_string(v));
   s.add_dirty();
   s.reply(c).integer(v);
 }
@@ -548,19 +539,16 @@ void cmd_hincrbyfloat(server& s, client& c, args_t a) {
   hash_value* h = lookup_hash(s, c, a[1], wrong);
   if (wrong) return;
   const std::string* cur = nullptr;
-  std::string shown;  // a value stored in another form than its text
+  std::string shown;  // the current value as text
   if (h)
     if (auto it = h->find(a[2]); it != h->end()) {
-      cur = &it->second;
-      if (!hash_text::plain(it->second)) {
-        shown.assign(hash_text(it->first, it->second).view());
-        cur = &shown;
-      }
+      shown.assign(hash_text((*it).field, (*it).value).view());
+      cur = &shown;
     }
   auto sum = add_float(s, c, cur, by, "ERR hash value is not a float");
   if (!sum) return;
   if (!h) h = &s.db().create(a[1], value_type::hash).hash();
-  h->insert_or_assign(std::string(a[2]), *sum);
+  h->set(a[2], *sum);
   s.add_dirty();
   s.stream().append({"HSET", a[1], a[2], *sum});
   s.effects_logged();
@@ -574,8 +562,7 @@ void cmd_hstrlen(server& s, client& c, args_t a) {
   long long n = 0;
   if (h)
     if (auto it = h->find(a[2]); it != h->end())
-      n = static_cast<long long>(hash_text::plain(it->second) ? it->second.size()
-                                                                 : hash_text(it->first, it->second).view().size());
+      n = static_cast<long long>(hash_text((*it).field, (*it).value).view().size());
   s.reply(c).integer(n);
 }
 
@@ -586,7 +573,7 @@ void cmd_hget(server& s, client& c, args_t a) {
   if (h) {
     auto it = h->find(a[2]);
     if (it != h->end()) {
-      s.reply(c).bulk(hash_text(it->first, it->second));
+      s.reply(c).bulk(hash_text((*it).field, (*it).value));
       return;
     }
   }
@@ -599,13 +586,8 @@ void cmd_hdel(server& s, client& c, args_t a) {
   if (wrong) return;
   long long n = 0;
   if (h) {
-    for (std::size_t i = 2; i < a.size(); ++i) {
-      auto it = h->find(a[i]);
-      if (it != h->end()) {
-        h->erase(it);
-        ++n;
-      }
-    }
+    for (std::size_t i = 2; i < a.size(); ++i)
+      if (h->erase(a[i])) ++n;
     if (h->empty()) s.db().erase(a[1]);
     if (n) s.add_dirty(static_cast<std::uint64_t>(n));
   }
@@ -657,7 +639,7 @@ void cmd_hexists(server& s, client& c, args_t a) {
   bool wrong;
   hash_value* h = lookup_hash(s, c, a[1], wrong);
   if (wrong) return;
-  s.reply(c).integer(h && h->count(a[2]) ? 1 : 0);
+  s.reply(c).integer(h && h->contains(a[2]) ? 1 : 0);
 }
 
 void cmd_hmget(server& s, client& c, args_t a) {
@@ -668,7 +650,7 @@ void cmd_hmget(server& s, client& c, args_t a) {
   w.array(a.size() - 2);
   for (std::size_t i = 2; i < a.size(); ++i) {
     auto it = h ? h->find(a[i]) : hash_value::iterator{};
-    if (h && it != h->end()) w.bulk(hash_text(it->first, it->second));
+    if (h && it != h->end()) w.bulk(hash_text((*it).field, (*it).value));
     else w.null();
   }
 }
@@ -678,10 +660,11 @@ void cmd_hmget(server& s, client& c, args_t a) {
 namespace respq::core {
 
 // HSCAN key cursor [MATCH pattern] [COUNT count]. A hash small enough for Redis's
-// listpack is answered whole with cursor 0, as Redis does. A larger one is walked bucket
-// by bucket; the cursor carries the table's bucket count with the next bucket, and a
-// cursor from before a rehash starts the walk over. So every field present for the whole
-// iteration is returned at least once (Redis's promise), possibly more than once.
+// listpack is answered whole with cursor 0, as Redis does. A larger one is walked by home
+// slot with Redis's reverse-binary cursor (hash_value::scan_step), so every field present
+// for the whole iteration is returned at least once (Redis's promise), across resizes
+// too, possibly more than once. As Redis's scanGenericCommand, a call stops once it has
+// visited COUNT fields (matching or not) or taken COUNT * 10 steps.
 void cmd_hscan(server& s, client& c, args_t a) {
   scan_args sa;
   if (!parse_scan_cursor(s, c, a[2], sa.cursor)) return;
@@ -689,33 +672,31 @@ void cmd_hscan(server& s, client& c, args_t a) {
   hash_value* h = lookup_hash(s, c, a[1], wrong);
   if (wrong) return;
   if (h && !parse_scan_args(s, c, a, 2, false, sa)) return;
-  std::vector<const hash_value::value_type*> found;
+  std::vector<hash_value::entry> found;
   std::uint64_t next = 0;
-  auto take = [&](const hash_value::value_type& p) {
-    if (!sa.has_pattern || glob_match(sa.pattern, p.first)) found.push_back(&p);
+  auto take = [&](const hash_value::entry& e) {
+    if (!sa.has_pattern || glob_match(sa.pattern, e.field)) found.push_back(e);
   };
   if (h && hash_is_small(*h)) {
-    for (const auto& p : *h) take(p);
+    for (const auto& e : *h) take(e);
   } else if (h) {
-    const std::uint64_t buckets = h->bucket_count() & 0xffffffffu;
-    std::uint64_t b = (sa.cursor >> 32) == buckets ? (sa.cursor & 0xffffffffu) : 0;
     const std::uint64_t want = static_cast<std::uint64_t>(sa.count);
-    std::uint64_t visited = 0, empty_buckets = 0;
-    for (; b < buckets && visited < want && empty_buckets < want * 10; ++b) {
-      const std::size_t n = h->bucket_size(b);
-      if (n == 0) ++empty_buckets;
-      for (auto it = h->begin(b); it != h->end(b); ++it) take(*it);
-      visited += n;
-    }
-    next = b < buckets ? (buckets << 32 | b) : 0;
+    std::uint64_t visited = 0, steps_left = want > UINT64_MAX / 10 ? UINT64_MAX : want * 10;
+    next = sa.cursor;
+    do {
+      next = h->scan_step(next, [&](const hash_value::entry& e) {
+        ++visited;
+        take(e);
+      });
+    } while (next != 0 && steps_left-- && visited < want);
   }
   auto w = s.reply(c);
   w.array(2);
   w.bulk(std::to_string(next));
   w.array(found.size() * 2);
-  for (const auto* p : found) {
-    w.bulk(p->first);
-    w.bulk(hash_text(p->first, p->second));
+  for (const auto& e : found) {
+    w.bulk(e.field);
+    w.bulk(hash_text(e.field, e.value));
   }
 }
 
@@ -728,7 +709,7 @@ void cmd_hrandfield(server& s, client& c, args_t a) {
     hash_value* h = lookup_hash(s, c, a[1], wrong);
     if (wrong) return;
     if (!h) s.reply(c).null();
-    else s.reply(c).bulk(random_element(*h)->first);
+    else s.reply(c).bulk(h->random_entry().field);
     return;
   }
   long long count;
@@ -759,32 +740,30 @@ void cmd_hrandfield(server& s, client& c, args_t a) {
     w.array(0);
     return;
   }
-  auto emit = [&](const hash_value::value_type& p) {
+  auto emit = [&](const hash_value::entry& e) {
     if (with_values && c.resp == 3) w.array(2);
-    w.bulk(p.first);
-    if (with_values) w.bulk(hash_text(p.first, p.second));
+    w.bulk(e.field);
+    if (with_values) w.bulk(hash_text(e.field, e.value));
   };
   const std::size_t per = with_values && c.resp == 2 ? 2 : 1;
   if (count < 0) {  // repeats allowed
     const auto n = static_cast<std::size_t>(-count);
     w.array(n * per);
-    for (std::size_t i = 0; i < n; ++i) emit(*random_element(*h));
+    for (std::size_t i = 0; i < n; ++i) emit(h->random_entry());
     return;
   }
   const auto n = static_cast<std::size_t>(count);
   if (n >= h->size()) {
     w.array(h->size() * per);
-    for (const auto& p : *h) emit(p);
+    for (const auto& e : *h) emit(e);
     return;
   }
   // Distinct fields: draw n of them (Redis copies the hash and removes random ones when n
-  // is close to the size; a partial shuffle of pointers does the same work).
-  std::vector<const hash_value::value_type*> all;
-  all.reserve(h->size());
-  for (const auto& p : *h) all.push_back(&p);
+  // is close to the size; a partial shuffle of the entries does the same work).
+  std::vector<hash_value::entry> all(h->begin(), h->end());
   for (std::size_t i = 0; i < n; ++i) std::swap(all[i], all[i + random_index(all.size() - i)]);
   w.array(n * per);
-  for (std::size_t i = 0; i < n; ++i) emit(*all[i]);
+  for (std::size_t i = 0; i < n; ++i) emit(all[i]);
 }
 
 }  // namespace respq::core

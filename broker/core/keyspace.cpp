@@ -31,11 +31,11 @@ std::string hash_store(std::string_view v) {
   return out;
 }
 
-hash_text::hash_text(std::string_view field, const std::string& stored) {
+hash_text::hash_text(std::string_view field, std::string_view stored) {
   if (plain(stored)) {
     view_ = stored;
   } else if (stored.size() >= 2 && stored[1] == '\0') {
-    view_ = std::string_view(stored).substr(2);
+    view_ = stored.substr(2);
   } else if (tasks::is_packed_envelope(stored)) {
     owned_ = tasks::packed_envelope_json(field, stored);
     view_ = owned_;
@@ -46,7 +46,7 @@ hash_text::hash_text(std::string_view field, const std::string& stored) {
 
 bool hash_is_small(const hash_value& h) {
   if (h.size() > 128) return false;
-  for (const auto& [f, v] : h)
+  for (const auto [f, v] : h)
     if (f.size() > 64 || (hash_text::plain(v) ? v.size() : hash_text(f, v).view().size()) > 64) return false;
   return true;
 }

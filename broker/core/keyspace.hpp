@@ -1,7 +1,7 @@
 // keyspace: one numbered database (the server holds `databases` of them, 0..N-1; SWAPDB
 // exchanges two, and `index` follows). Owner: the broker thread; no locks.
 //
-// Values are lists (packed_list), strings, hashes, sets (set_value), sorted sets
+// Values are lists (packed_list), strings, hashes (hash_value), sets (set_value), sorted sets
 // (zset_value) and streams (stream_value). Lists are what respq is for;
 // strings and hashes exist because operators and apps expect the basic ones, and the HTTP
 // queues keep their in-flight table as a hash (<queue>:inflight) so it is visible,
@@ -29,6 +29,7 @@
 #include <unordered_map>
 #include <variant>
 
+#include "broker/core/hash_value.hpp"
 #include "broker/core/packed_list.hpp"
 #include "broker/core/set_value.hpp"
 #include "broker/core/stream_value.hpp"
@@ -41,8 +42,6 @@ struct string_hash {
   std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
-using hash_value = std::unordered_map<std::string, std::string, string_hash, std::equal_to<>>;
-
 // Hash values as stored. The task manager keeps the envelope of every task in custody
 // packed (tasks::envelope_packed: binary fields beside the payload) in <queue>:inflight;
 // whatever shows a hash value (the hash commands, the AOF rewrite, the mirror) shows it
@@ -53,13 +52,13 @@ using hash_value = std::unordered_map<std::string, std::string, string_hash, std
 std::string hash_store(std::string_view v);
 class hash_text {
  public:
-  hash_text(std::string_view field, const std::string& stored);
+  hash_text(std::string_view field, std::string_view stored);
   hash_text(const hash_text&) = delete;
   hash_text& operator=(const hash_text&) = delete;
   std::string_view view() const { return view_; }
   operator std::string_view() const { return view_; }
   // Whether the stored form is the text itself (most values).
-  static bool plain(const std::string& stored) { return stored.empty() || stored[0] != '\xff'; }
+  static bool plain(std::string_view stored) { return stored.empty() || stored[0] != '\xff'; }
 
  private:
   std::string owned_;

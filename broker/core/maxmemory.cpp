@@ -48,9 +48,7 @@ std::uint64_t server::used_memory() {
       switch (v.type()) {
         case value_type::list: total += const_cast<value&>(v).list().allocated_bytes(); break;
         case value_type::string: total += const_cast<value&>(v).str().capacity(); break;
-        case value_type::hash:
-          for (const auto& [f, x] : const_cast<value&>(v).hash()) total += f.capacity() + x.capacity() + 64;
-          break;
+        case value_type::hash: total += std::get<hash_value>(v.data).memory_usage(); break;
         case value_type::set: total += std::get<set_value>(v.data).memory_usage(); break;
         case value_type::zset: total += std::get<zset_value>(v.data).memory_usage(); break;
         case value_type::stream: total += std::get<stream_value>(v.data).memory_usage(); break;

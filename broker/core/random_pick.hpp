@@ -1,5 +1,5 @@
 // random_pick: the broker thread's random source, and uniform picks of a random
-// element from the standard unordered containers (RANDOMKEY, HRANDFIELD).
+// element from the standard unordered containers (RANDOMKEY).
 //
 // A std::unordered_map never shrinks its bucket array: after mass deletion most buckets
 // are empty. A pick tries random buckets a bounded number of times, then falls back to

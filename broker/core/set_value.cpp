@@ -1,62 +1,15 @@
 // set_value: see set_value.hpp.
 #include "broker/core/set_value.hpp"
 
+#include "broker/core/slot_table.hpp"
 #include "resp/ascii.hpp"
 
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <new>
-#include <random>
 
 namespace respq::core {
-
-
-namespace {
-
-constexpr std::size_t min_table = 8;
-constexpr std::uint64_t pointer_mask = (std::uint64_t{1} << 48) - 1;
-
-// The process's random source for member sampling and the hash seed. splitmix64: fast,
-// and seeded from the OS so SPOP/SRANDMEMBER differ between runs, as in Redis.
-struct rng_state {
-  std::uint64_t s;
-  rng_state() {
-    std::random_device rd;
-    s = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-  }
-  std::uint64_t next() {
-    std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-};
-rng_state& rng() {
-  static rng_state r;
-  return r;
-}
-// A per-process seed makes collisions unpredictable from outside (as Redis's siphash key).
-const std::uint64_t hash_seed = rng().next();
-
-__extension__ typedef unsigned __int128 u128;  // GCC and clang; __extension__ for -Wpedantic
-
-// The folded 128-bit product: the mixing step of wyhash-style hashes.
-inline std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
-  u128 r = static_cast<u128>(a) * b;
-  return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64);
-}
-
-std::size_t pow2_at_least(std::size_t n) {
-  std::size_t c = min_table;
-  while (c < n) c <<= 1;
-  return c;
-}
-
-// Smallest table holding n members at most 3/4 full.
-std::size_t table_for(std::size_t n) { return pow2_at_least(n + n / 3 + 1); }
-
-}  // namespace
 
 // ---- construction ------------------------------------------------------------------
 
@@ -68,18 +21,17 @@ set_value::set_value(const set_value& o) : cap_(o.cap_), size_(o.size_), blob_by
     std::memcpy(data_, o.data_, size_ * width_);
     return;
   }
-  data_ = std::calloc(cap_, sizeof(std::uint64_t));
-  if (!data_) throw std::bad_alloc();
+  data_ = slot_table::allocate(cap_);
   for (std::size_t i = 0; i < cap_; ++i) {
     std::uint64_t s = o.slots()[i];
     if (!s) continue;
     std::string_view m = blob_view(s);
-    auto* src = reinterpret_cast<const unsigned char*>(s & pointer_mask);
+    const unsigned char* src = slot_table::block_of(s);
     const std::size_t n = static_cast<std::size_t>(reinterpret_cast<const unsigned char*>(m.data()) - src) + m.size();
     auto* b = static_cast<unsigned char*>(std::malloc(n));
     if (!b) throw std::bad_alloc();
     std::memcpy(b, src, n);
-    slots()[i] = (s & ~pointer_mask) | reinterpret_cast<std::uintptr_t>(b);
+    slots()[i] = slot_table::with_block(s, b);
   }
 }
 
@@ -118,7 +70,7 @@ set_value::~set_value() { clear(); }
 void set_value::clear() {
   if (data_ && !is_intset())
     for (std::size_t i = 0; i < cap_; ++i)
-      if (slots()[i]) std::free(reinterpret_cast<void*>(slots()[i] & pointer_mask));
+      if (slots()[i]) std::free(slot_table::block_of(slots()[i]));
   std::free(data_);
   data_ = nullptr;
   cap_ = size_ = blob_bytes_ = 0;
@@ -170,9 +122,7 @@ bool set_value::insert(std::string_view m) {
   if (!b) throw std::bad_alloc();
   std::memcpy(b, prefix, plen);
   if (!m.empty()) std::memcpy(b + plen, m.data(), m.size());
-  const auto addr = reinterpret_cast<std::uintptr_t>(b);
-  if (addr & ~pointer_mask) std::abort();  // a pointer wider than 48 bits: no room for the tag
-  place((h & ~pointer_mask) | addr, h);
+  place(slot_table::make_slot(b, h), h);
   ++size_;
   blob_bytes_ += blob_size(m.size());
   return true;
@@ -197,18 +147,14 @@ void set_value::reserve(std::size_t n) {
     if (n > max_intset_entries) to_table(n);
     return;
   }
-  if (n * 4 > cap_ * 3) rehash(table_for(n));
+  if (n * 4 > cap_ * 3) rehash(slot_table::capacity_for(n));
 }
 
-std::uint64_t set_value::random_u64() { return rng().next(); }
+std::uint64_t set_value::random_u64() { return slot_table::random_u64(); }
 
 std::size_t set_value::random_position() const {
-  if (is_intset()) return static_cast<std::size_t>(rng().next() % size_);
-  const std::size_t mask = cap_ - 1;
-  for (;;) {
-    std::size_t i = static_cast<std::size_t>(rng().next()) & mask;
-    if (slots()[i]) return i;
-  }
+  if (is_intset()) return static_cast<std::size_t>(slot_table::random_u64() % size_);
+  return slot_table::random_slot(slots(), cap_);
 }
 
 std::string_view set_value::member_at(std::size_t pos, member_buf& buf) const {
@@ -321,9 +267,8 @@ bool set_value::insert_int(long long v) {
 
 void set_value::to_table(std::size_t capacity_for) {
   set_value old(std::move(*this));
-  const std::size_t cap = table_for(capacity_for);
-  data_ = std::calloc(cap, sizeof(std::uint64_t));
-  if (!data_) throw std::bad_alloc();
+  const std::size_t cap = slot_table::capacity_for(capacity_for);
+  data_ = slot_table::allocate(cap);
   cap_ = cap;
   width_ = 0;
   old.for_each([&](std::string_view m) { insert(m); });
@@ -337,7 +282,7 @@ std::string_view set_value::format_int(long long v, member_buf& buf) {
 // ---- table -------------------------------------------------------------------------
 
 std::string_view set_value::blob_view(std::uint64_t slot) {
-  const auto* p = reinterpret_cast<const unsigned char*>(slot & pointer_mask);
+  const unsigned char* p = slot_table::block_of(slot);
   std::size_t len = 0;
   int shift = 0;
   for (;;) {
@@ -355,87 +300,29 @@ std::size_t set_value::blob_size(std::size_t len) {
   return (plen + len + 15) & ~std::size_t{15};
 }
 
-std::uint64_t set_value::hash_bytes(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  std::size_t n = s.size();
-  std::uint64_t h = hash_seed ^ (n * 0x9E3779B97F4A7C15ull);
-  while (n >= 8) {
-    std::uint64_t w;
-    std::memcpy(&w, p, 8);
-    h = mix(h ^ w, 0xBF58476D1CE4E5B9ull);
-    p += 8;
-    n -= 8;
-  }
-  std::uint64_t w = 0;
-  if (n) std::memcpy(&w, p, n);
-  h = mix(h ^ w, 0x94D049BB133111EBull);
-  return mix(h, 0x9E3779B97F4A7C15ull);
-}
+std::uint64_t set_value::hash_bytes(std::string_view s) { return slot_table::hash(s); }
 
 std::size_t set_value::find_slot(std::string_view m, std::uint64_t h) const {
-  if (!data_) return cap_;
-  const std::size_t mask = cap_ - 1;
-  const std::uint64_t tag = h & ~pointer_mask;
-  for (std::size_t i = static_cast<std::size_t>(h) & mask;; i = (i + 1) & mask) {
-    const std::uint64_t s = slots()[i];
-    if (!s) return cap_;
-    if ((s & ~pointer_mask) == tag && blob_view(s) == m) return i;
-  }
+  return slot_table::find(slots(), cap_, m, h, blob_view);
 }
 
-void set_value::place(std::uint64_t slot, std::uint64_t h) {
-  const std::size_t mask = cap_ - 1;
-  std::size_t i = static_cast<std::size_t>(h) & mask;
-  while (slots()[i]) i = (i + 1) & mask;
-  slots()[i] = slot;
-}
+void set_value::place(std::uint64_t slot, std::uint64_t h) { slot_table::place(slots(), cap_, slot, h); }
 
 void set_value::rehash(std::size_t new_cap) {
-  auto* fresh = static_cast<std::uint64_t*>(std::calloc(new_cap, sizeof(std::uint64_t)));
-  if (!fresh) throw std::bad_alloc();
-  std::uint64_t* old = slots();
-  const std::size_t old_cap = cap_;
-  data_ = fresh;
+  data_ = slot_table::rehash(slots(), cap_, new_cap, blob_view);
   cap_ = new_cap;
-  for (std::size_t i = 0; i < old_cap; ++i)
-    if (old[i]) place(old[i], hash_of(old[i]));
-  std::free(old);
 }
 
-// Backward-shift deletion: members after the hole move back into it when the hole lies
-// between their home and their slot, so every member stays reachable from its home
-// without crossing an empty slot (what lookups and scan_step rely on).
 void set_value::erase_slot(std::size_t i) {
   const std::uint64_t s = slots()[i];
   blob_bytes_ -= blob_size(blob_view(s).size());
-  std::free(reinterpret_cast<void*>(s & pointer_mask));
-  slots()[i] = 0;
+  slot_table::erase(slots(), cap_, i, blob_view);
+  std::free(slot_table::block_of(s));
   --size_;
-  const std::size_t mask = cap_ - 1;
-  for (std::size_t j = (i + 1) & mask; slots()[j]; j = (j + 1) & mask) {
-    const std::size_t home = static_cast<std::size_t>(hash_of(slots()[j])) & mask;
-    // Move j into the hole unless its home lies cyclically in (i, j].
-    if (((j - home) & mask) >= ((j - i) & mask)) {
-      slots()[i] = slots()[j];
-      slots()[j] = 0;
-      i = j;
-    }
-  }
 }
 
 void set_value::maybe_shrink() {
-  if (cap_ <= min_table || size_ * 8 >= cap_) return;
-  const std::size_t cap = table_for(size_ * 2);
-  if (cap < cap_) rehash(cap);
-}
-
-std::uint64_t set_value::reverse_bits(std::uint64_t v) {
-  v = ((v >> 1) & 0x5555555555555555ull) | ((v & 0x5555555555555555ull) << 1);
-  v = ((v >> 2) & 0x3333333333333333ull) | ((v & 0x3333333333333333ull) << 2);
-  v = ((v >> 4) & 0x0F0F0F0F0F0F0F0Full) | ((v & 0x0F0F0F0F0F0F0F0Full) << 4);
-  v = ((v >> 8) & 0x00FF00FF00FF00FFull) | ((v & 0x00FF00FF00FF00FFull) << 8);
-  v = ((v >> 16) & 0x0000FFFF0000FFFFull) | ((v & 0x0000FFFF0000FFFFull) << 16);
-  return (v >> 32) | (v << 32);
+  if (const std::size_t cap = slot_table::shrunk_capacity(cap_, size_); cap < cap_) rehash(cap);
 }
 
 }  // namespace respq::core

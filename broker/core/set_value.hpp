@@ -4,11 +4,10 @@
 //    at most max_intset_entries of them, a sorted array of 16-, 32- or 64-bit integers
 //    (the width of the widest member; it only widens). Membership is a binary search.
 //  - hashtable: otherwise (and for good: like Redis, a set never goes back to intset).
-//    An open-addressing table of 8-byte slots with linear probing. A slot holds a pointer
-//    to a heap blob (a LEB128 length, then the member's bytes) and, in the pointer's unused
-//    top 16 bits, 16 bits of the member's hash, so a probe rarely touches a blob that is
-//    not the one sought. Deletion shifts later members of the cluster back (no
-//    tombstones). The table holds at most 3/4 of its slots and shrinks below 1/8.
+//    An open-addressing table of 8-byte slots (slot_table.hpp, shared with hash_value). A
+//    slot points to a heap blob (a LEB128 length, then the member's bytes) and carries 16
+//    bits of the member's hash. The table holds at most 3/4 of its slots and shrinks
+//    below 1/8.
 //    Per member that is the blob (a 14-byte member: a 16-byte block with mimalloc) plus
 //    8-16 bytes of table, against Redis's dictEntry (24) + sds (24) + bucket (8).
 //
@@ -17,13 +16,10 @@
 // bucket-then-chain pick, which favours members of short chains.
 //
 // Scan (SSCAN): an intset is returned whole with cursor 0, as Redis does for small
-// encodings. A table is scanned by home bucket (hash & mask) with Redis's reverse-binary
-// cursor: a step visits one home bucket and returns the members whose home it is (they
-// all sit in the run of full slots that starts there). Because a member's home is its
-// hash masked, exactly as a chained table's bucket, Redis's guarantee carries over: a
-// member present from the first call to the last is returned at least once, even if the
-// table grew or shrank between calls (a resize happens all at once, inside one command);
-// members may be returned more than once.
+// encodings. A table is scanned by home bucket with Redis's reverse-binary cursor
+// (slot_table::scan_step): a member present from the first call to the last is returned
+// at least once, even if the table grew or shrank between calls; members may be returned
+// more than once.
 //
 // Owner: the keyspace (broker thread). A string_view handed out (member callbacks,
 // member_at) is valid until the set changes or, for intset members, until the callback
@@ -38,6 +34,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "broker/core/slot_table.hpp"
 
 namespace respq::core {
 
@@ -108,16 +106,7 @@ class set_value {
       for_each(fn);
       return 0;
     }
-    const std::uint64_t mask = cap_ - 1;
-    const std::size_t home = static_cast<std::size_t>(cursor & mask);
-    const std::uint64_t* t = slots();
-    for (std::size_t j = home; t[j]; j = (j + 1) & mask)
-      if ((hash_of(t[j]) & mask) == home) fn(blob_view(t[j]));
-    // Redis's reverse-binary increment: set the unmasked bits, reverse, add one, reverse.
-    cursor |= ~mask;
-    cursor = reverse_bits(cursor);
-    ++cursor;
-    return reverse_bits(cursor);
+    return slot_table::scan_step(slots(), cap_, cursor, blob_view, [&](std::uint64_t slot) { fn(blob_view(slot)); });
   }
 
   // Redis's string2ll: is m an integer an intset can hold?
@@ -141,7 +130,6 @@ class set_value {
   void rehash(std::size_t new_cap);
   void erase_slot(std::size_t i);
   void maybe_shrink();
-  static std::uint64_t reverse_bits(std::uint64_t v);
 
   // intset: data_ holds cap_ integers of width_ bytes (2, 4 or 8; 0 while nothing was
   // ever allocated). table: data_ holds cap_ (a power of two) slots, width_ == 0.

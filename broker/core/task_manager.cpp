@@ -207,8 +207,9 @@ struct task_manager::impl {
     if (!v || v->type() != value_type::hash) return lookup::absent;
     auto it = v->hash().find(id);
     if (it == v->hash().end()) return lookup::absent;
-    if (tasks::read_packed_envelope(it->second, out)) return lookup::found;  // as respq wrote it
-    const hash_text text(it->first, it->second);
+    const auto [field, stored] = *it;
+    if (tasks::read_packed_envelope(stored, out)) return lookup::found;  // as respq wrote it
+    const hash_text text(field, stored);
     auto env = tasks::read_envelope(text);
     if (auto* e = std::get_if<tasks::envelope_record>(&env)) {
       out = std::move(*e);
@@ -238,7 +239,7 @@ struct task_manager::impl {
     for (const auto& [name, q] : queues) {
       if (q.due.empty()) continue;
       value* v = s.db(0).find(q.inflight_key);
-      if (v && v->type() == value_type::hash && v->hash().count(id)) return true;
+      if (v && v->type() == value_type::hash && v->hash().contains(id)) return true;
     }
     return false;
   }
@@ -263,10 +264,8 @@ struct task_manager::impl {
     }
     if (!v) v = &s.db(0).create(q.inflight_key, value_type::hash);
     s.stream().append({"HSET", q.inflight_key, id, tasks::envelope_json(f)});
-    std::string env = tasks::envelope_packed(f);
-    // Held for as long as the task is in custody: no spare capacity.
-    if (env.capacity() > env.size() + 16) env.shrink_to_fit();
-    v->hash()[id] = std::move(env);
+    // Kept for as long as the task is in custody, in the field's own block (exact size).
+    v->hash().set(id, tasks::envelope_packed(f));
     s.add_dirty();
   }
 
@@ -277,8 +276,8 @@ struct task_manager::impl {
     if (!v || v->type() != value_type::hash) return {};
     auto it = v->hash().find(id);
     if (it == v->hash().end()) return {};
-    std::string env = std::move(it->second);
-    if (!hash_text::plain(env) && !tasks::is_packed_envelope(env)) env.assign(hash_text(id, env).view());
+    const std::string_view stored = (*it).value;
+    std::string env(hash_text::plain(stored) || tasks::is_packed_envelope(stored) ? stored : hash_text(id, stored).view());
     v->hash().erase(it);
     s.stream().append({"HDEL", q.inflight_key, id});
     if (v->hash().empty()) s.db(0).erase(q.inflight_key);
@@ -870,7 +869,7 @@ void task_manager::on_key_written(std::string_view key) {
   value* v = s_.db(0).find(key);
   const hash_value* h = v && v->type() == value_type::hash ? &v->hash() : nullptr;
   q.due.erase_if([&](const impl::due_entry& e) {
-    if (h && h->count(e.id.view())) return false;
+    if (h && h->contains(e.id.view())) return false;
     impl_->count_waiting(q, e.state(), -1);
     return true;
   });
@@ -879,7 +878,7 @@ void task_manager::on_key_written(std::string_view key) {
     auto he = q.hosts.find(host);
     if (he == q.hosts.end()) continue;
     for (const std::string& id : he->second.waiting) {
-      if (h && h->count(id)) continue;
+      if (h && h->contains(id)) continue;
       auto r = impl_->records.find(id);
       if (r == impl_->records.end() || !r->second.waiting_host || r->second.q != &q) continue;
       impl_->leave_host_line(q, r->second);
@@ -1064,7 +1063,10 @@ void task_manager::recover() {
     // Records that are not respq's envelopes (any client can write the hash): moved to
     // Q:dead once the walk is over, since that changes the hash.
     std::vector<std::tuple<std::string, std::string, std::string>> unreadable;  // id, payload, why
-    for (auto& [id, env] : v->hash()) {
+    hash_value& h = v->hash();
+    for (auto it = h.begin(); it != h.end(); ++it) {
+      std::string_view id = (*it).field;
+      const std::string_view env = (*it).value;
       const hash_text text(id, env);
       auto envelope = tasks::read_envelope(text);
       if (auto* why = std::get_if<std::string>(&envelope)) {
@@ -1086,9 +1088,8 @@ void task_manager::recover() {
         f.last_error = e.last_error;
         f.payload = e.payload;
         if (e.max_attempts && e.next_run && tasks::envelope_json(f) == text.view()) {
-          std::string packed = tasks::envelope_packed(f);
-          packed.shrink_to_fit();
-          env = std::move(packed);
+          h.assign(it, tasks::envelope_packed(f));
+          id = (*it).field;  // the entry's block may have moved (env and text with it)
         }
       }
       // A task in flight when the server stopped may or may not have reached its endpoint:

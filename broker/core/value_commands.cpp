@@ -46,11 +46,12 @@ std::size_t value_commands(std::string_view key, value& v, std::size_t per_comma
         argv.assign({"HSET", key});
         shown.clear();
         for (std::size_t n = 0; n < per_command && it != h.end(); ++n, ++it) {
-          argv.push_back(it->first);
-          if (hash_text::plain(it->second)) {
-            argv.push_back(it->second);
+          const auto [field, stored] = *it;
+          argv.push_back(field);
+          if (hash_text::plain(stored)) {
+            argv.push_back(stored);
           } else {
-            shown.emplace_back(hash_text(it->first, it->second).view());
+            shown.emplace_back(hash_text(field, stored).view());
             argv.push_back(shown.back());
           }
         }

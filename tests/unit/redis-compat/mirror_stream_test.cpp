@@ -71,7 +71,8 @@ std::string dump(core::value* v) {
       return o;
     }
     case core::value_type::hash: {
-      std::map<std::string, std::string> sorted(v->hash().begin(), v->hash().end());
+      std::map<std::string, std::string> sorted;
+      for (const auto [f, x] : v->hash()) sorted.emplace(f, x);
       std::string o = "hash:";
       for (auto& [k, x] : sorted) o += k + "=" + x + ",";
       return o;

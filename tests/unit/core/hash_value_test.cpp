@@ -1,0 +1,211 @@
+// hash_value against a std::map model: random sequences of sets, reassignments and
+// erases (values crossing the one- and two-byte length prefixes, empty fields and values,
+// NUL bytes), copies and moves, a value replaced by a part of itself, uniform random
+// entries, memory accounting, and HSCAN's guarantee that a field present for the whole
+// scan is returned even when the table grows or shrinks between steps.
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "broker/core/hash_value.hpp"
+
+using respq::core::hash_value;
+
+namespace {
+
+std::map<std::string, std::string> contents(const hash_value& h) {
+  std::map<std::string, std::string> out;
+  for (const auto [f, v] : h) REQUIRE(out.emplace(f, v).second);  // no field twice
+  return out;
+}
+
+void check_equal(const hash_value& h, const std::map<std::string, std::string>& model) {
+  REQUIRE(h.size() == model.size());
+  REQUIRE(h.empty() == model.empty());
+  REQUIRE(contents(h) == model);
+  for (const auto& [f, v] : model) {
+    auto it = h.find(f);
+    REQUIRE(it != h.end());
+    REQUIRE((*it).field == f);
+    REQUIRE((*it).value == v);
+  }
+}
+
+// Every field reached by a full scan from cursor 0.
+std::set<std::string> scan_all(const hash_value& h) {
+  std::set<std::string> out;
+  std::uint64_t cursor = 0;
+  do {
+    cursor = h.scan_step(cursor, [&](const hash_value::entry& e) { out.emplace(e.field); });
+  } while (cursor != 0);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a hash sets, finds, replaces and erases fields", "[hash_value]") {
+  hash_value h;
+  REQUIRE(h.empty());
+  REQUIRE(h.find("a") == h.end());
+  REQUIRE_FALSE(h.erase("a"));
+  REQUIRE(h.set("a", "1"));
+  REQUIRE(h.set("", ""));  // an empty field and an empty value are fields like any
+  REQUIRE(h.set(std::string("n\0ul", 4), std::string("v\0v", 3)));
+  REQUIRE_FALSE(h.set("a", "two"));
+  check_equal(h, {{"a", "two"}, {"", ""}, {std::string("n\0ul", 4), std::string("v\0v", 3)}});
+  REQUIRE(h.contains(""));
+  REQUIRE_FALSE(h.contains("b"));
+  REQUIRE(h.erase(""));
+  REQUIRE_FALSE(h.erase(""));
+  REQUIRE(h.erase("a"));
+  REQUIRE(h.erase(std::string("n\0ul", 4)));
+  REQUIRE(h.empty());
+  REQUIRE(h.memory_usage() == 0);
+  REQUIRE(h.begin() == h.end());
+}
+
+TEST_CASE("a value set again keeps its field across every length prefix size", "[hash_value]") {
+  hash_value h;
+  const std::string field(200, 'f');  // a two-byte length prefix of its own
+  std::map<std::string, std::string> model;
+  h.set("other", "x");
+  model["other"] = "x";
+  for (std::size_t len : {0, 1, 127, 128, 5, 16383, 16384, 300000, 127, 0, 20000, 3}) {
+    const std::string v(len, static_cast<char>('a' + len % 26));
+    h.set(field, v);
+    model[field] = v;
+    check_equal(h, model);
+  }
+  // Through an iterator, as recovery does while it walks.
+  for (auto it = h.begin(); it != h.end(); ++it) h.assign(it, std::string((*it).field.size() + 1, 'z'));
+  check_equal(h, {{"other", std::string(6, 'z')}, {field, std::string(201, 'z')}});
+}
+
+TEST_CASE("a value may be replaced by a part of itself", "[hash_value]") {
+  hash_value h;
+  h.set("k", "0123456789abcdef0123456789");
+  auto it = h.find("k");
+  h.assign(it, (*it).value.substr(3, 5));
+  REQUIRE((*h.find("k")).value == "34567");
+  it = h.find("k");
+  h.assign(it, (*it).field);
+  REQUIRE((*h.find("k")).value == "k");
+}
+
+TEST_CASE("random sets and erases agree with a map model", "[hash_value]") {
+  std::mt19937_64 rng(7);
+  hash_value h;
+  std::map<std::string, std::string> model;
+  for (int round = 0; round < 20000; ++round) {
+    const std::string f = "f" + std::to_string(rng() % 700);
+    switch (rng() % 4) {
+      case 0:
+      case 1: {
+        const std::string v(rng() % 3 == 0 ? rng() % 200 : rng() % 20, static_cast<char>('a' + rng() % 26));
+        REQUIRE(h.set(f, v) == (model.count(f) == 0));
+        model[f] = v;
+        break;
+      }
+      case 2: REQUIRE(h.erase(f) == (model.erase(f) == 1)); break;
+      default:
+        if (auto it = h.find(f); it != h.end()) {
+          h.erase(it);
+          model.erase(f);
+        }
+    }
+    if (round % 997 == 0) check_equal(h, model);
+  }
+  check_equal(h, model);
+  // Shrinking back: erase nearly everything, every lookup still right.
+  for (auto it = model.begin(); model.size() > 3;) {
+    REQUIRE(h.erase(it->first));
+    it = model.erase(it);
+  }
+  check_equal(h, model);
+}
+
+TEST_CASE("a copy is deep and a move leaves the source empty", "[hash_value]") {
+  hash_value h;
+  for (int i = 0; i < 100; ++i) h.set("field" + std::to_string(i), std::string(i, 'v'));
+  hash_value copy(h);
+  REQUIRE(contents(copy) == contents(h));
+  REQUIRE(copy.memory_usage() == h.memory_usage());
+  copy.set("field1", "changed");
+  copy.erase("field2");
+  REQUIRE((*h.find("field1")).value == "v");
+  REQUIRE(h.contains("field2"));
+  hash_value moved(std::move(copy));
+  REQUIRE(copy.empty());  // NOLINT(bugprone-use-after-move): a moved-from hash is empty
+  REQUIRE(moved.size() == 99);
+  hash_value assigned;
+  assigned = h;
+  REQUIRE(contents(assigned) == contents(h));
+  assigned = std::move(moved);
+  REQUIRE(assigned.size() == 99);
+  REQUIRE((*assigned.find("field1")).value == "changed");
+}
+
+TEST_CASE("memory usage follows the blocks and the table", "[hash_value]") {
+  hash_value h;
+  h.set("id", std::string(100, 'p'));
+  const std::size_t one = h.memory_usage();
+  REQUIRE(one == 8 * sizeof(std::uint64_t) + 112);  // the smallest table; 2 + 2 + 100 bytes in a 112-byte class
+  h.set("id", std::string(10, 'p'));
+  REQUIRE(h.memory_usage() == 8 * sizeof(std::uint64_t) + 16);
+  for (int i = 0; i < 1000; ++i) h.set(std::to_string(i), "x");
+  REQUIRE(h.memory_usage() < 1001 * 16 + 2048 * sizeof(std::uint64_t) + 1);
+  for (int i = 0; i < 1000; ++i) h.erase(std::to_string(i));
+  REQUIRE(h.memory_usage() == 8 * sizeof(std::uint64_t) + 16);  // the table shrank back
+}
+
+TEST_CASE("random entries reach every field about equally", "[hash_value]") {
+  hash_value h;
+  for (int i = 0; i < 20; ++i) h.set("f" + std::to_string(i), std::to_string(i));
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 20000; ++i) {
+    const auto e = h.random_entry();
+    REQUIRE((*h.find(e.field)).value == e.value);
+    ++seen[std::string(e.field)];
+  }
+  REQUIRE(seen.size() == 20);
+  for (const auto& [f, n] : seen) {
+    CHECK(n > 700);
+    CHECK(n < 1300);
+  }
+}
+
+TEST_CASE("a scan returns every field present throughout, across growth and shrinking", "[hash_value]") {
+  hash_value h;
+  std::set<std::string> all;
+  for (int i = 0; i < 500; ++i) {
+    h.set("k" + std::to_string(i), "v");
+    all.insert("k" + std::to_string(i));
+  }
+  REQUIRE(scan_all(h) == all);
+
+  // Growth between steps: the first 500 fields stay, 3000 more arrive.
+  std::set<std::string> seen;
+  std::uint64_t cursor = 0;
+  int step = 0, added = 0;
+  do {
+    cursor = h.scan_step(cursor, [&](const hash_value::entry& e) { seen.emplace(e.field); });
+    if (++step % 3 == 0 && added < 3000)
+      for (int j = 0; j < 60; ++j, ++added) h.set("new" + std::to_string(added), "v");
+  } while (cursor != 0);
+  for (const auto& f : all) REQUIRE(seen.count(f));
+
+  // Shrinking between steps: the new fields go, the first 500 stay.
+  seen.clear();
+  cursor = 0;
+  int removed = 0;
+  do {
+    cursor = h.scan_step(cursor, [&](const hash_value::entry& e) { seen.emplace(e.field); });
+    for (int j = 0; j < 100 && removed < added; ++j, ++removed) h.erase("new" + std::to_string(removed));
+  } while (cursor != 0);
+  for (const auto& f : all) REQUIRE(seen.count(f));
+  REQUIRE(h.size() == 500);
+}
