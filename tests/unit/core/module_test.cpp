@@ -71,7 +71,7 @@ std::string info(fake_client& c, std::string_view section) { return c({"INFO", s
 
 }  // namespace
 
-TEST_CASE("a registered module gets cron, INFO and CONFIG SET in registration order; after unregister nothing",
+TEST_CASE("a registered module gets cron - INFO and CONFIG SET in registration order - after unregister nothing",
           "[core][module]") {
   core::server s(quiet_config());
   fake_client a(s);
@@ -116,7 +116,7 @@ TEST_CASE("a registered module gets cron, INFO and CONFIG SET in registration or
   CHECK(info(a, "default").find("# Mirror") == std::string::npos);
 }
 
-TEST_CASE("a module that stops being registered from inside a call is skipped; one registered then waits for the next walk",
+TEST_CASE("a module that stops being registered from inside a call is skipped - one registered then waits for the next walk",
           "[core][module]") {
   core::server s(quiet_config());
   auto log = std::make_shared<lines>();
@@ -149,7 +149,7 @@ TEST_CASE("a module that stops being registered from inside a call is skipped; o
   CHECK(log->empty());
 }
 
-TEST_CASE("key writes reach only a module that wants them, with the key, the flush or the swapped databases",
+TEST_CASE("key writes reach only a module that wants them - with the key - the flush or the swapped databases",
           "[core][module]") {
   core::server s(quiet_config());
   fake_client a(s);
@@ -220,7 +220,7 @@ TEST_CASE("write refusal and PUBLISH go only to the modules that asked when regi
   CHECK(log->empty());
 }
 
-TEST_CASE("BGREWRITEAOF is answered by the module that rewrites the AOF, else persistence is not available",
+TEST_CASE("BGREWRITEAOF is answered by the module that rewrites the AOF - else persistence is not available",
           "[core][module]") {
   core::server s(quiet_config());
   fake_client a(s);
