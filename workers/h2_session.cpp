@@ -112,6 +112,10 @@ struct h2_callbacks {
 
   static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
     h2_session& s = self(user);
+    if (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK)) s.settings_ = true;
+    if (frame->hd.stream_id != 0 &&
+        (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_RST_STREAM))
+      ++s.stream_frames_;
     if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR) {
       s.goaway_ = std::string("HTTP/2 GOAWAY from the server: ") + nghttp2_http2_strerror(frame->goaway.error_code);
       return 0;

@@ -96,6 +96,13 @@ class h2_session {
   bool accepts() const;
   // The server's SETTINGS_MAX_CONCURRENT_STREAMS (100 until its SETTINGS arrive).
   std::uint32_t max_streams() const;
+  // Has the server's first SETTINGS frame arrived? Until it has, streams go out under
+  // assumed limits, and a server with a lower one refuses the excess.
+  bool settings_received() const { return settings_; }
+  // Frames the server sent on streams (HEADERS, DATA, RST_STREAM) so far: compared before
+  // and after, whether it answered anything meanwhile (SETTINGS, PING and window updates
+  // are not answers).
+  std::uint64_t stream_frames() const { return stream_frames_; }
   // Streams submitted and not yet reported or cancelled.
   std::size_t open_streams() const { return streams_.size(); }
   // Response bytes seen on a stream so far (0 when unknown).
@@ -134,6 +141,8 @@ class h2_session {
   std::string error_;       // why the connection cannot go on
   std::string last_error_;  // nghttp2's words for the last problem it saw
   std::string goaway_;      // the server's GOAWAY with an error code, in words
+  bool settings_ = false;   // the server's SETTINGS (not an ACK) arrived
+  std::uint64_t stream_frames_ = 0;
 };
 
 }  // namespace respq::workers

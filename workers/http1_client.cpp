@@ -172,9 +172,13 @@ struct http1_client::impl {
     bool retried = false;
     connection* conn = nullptr;  // set while a connection carries it
     // HTTP/2: its stream on conn, the connection's bytes received when it was sent (none
-    // since: the server may never have seen it), and how often a server refused it.
+    // since: the server may never have seen it) and its stream frames (none since: the
+    // server answers nothing), whether it went out before the server's SETTINGS told its
+    // limits, and how often a server refused it (counted refusals only).
     std::int32_t stream = 0;
     std::size_t mark = 0;
+    std::uint64_t frames_mark = 0;
+    bool early = false;
     unsigned refusals = 0;
   };
 
@@ -212,7 +216,7 @@ struct http1_client::impl {
     std::size_t bytes_in = 0;
     bool writing = false;
     bool dirty = false;          // streams submitted, not yet flushed
-    bool ending = false;         // the server closed: no new stream
+    bool ending = false;         // no new stream: the server closed, or stopped answering
     bool settle_posted = false;  // a settle is queued on the io_context
   };
 
@@ -827,6 +831,8 @@ struct http1_client::impl {
     ex->conn = conn.get();
     ex->stream = id;
     ex->mark = conn->bytes_in;
+    ex->frames_mark = conn->h2->stream_frames();
+    ex->early = !conn->h2->settings_received();
     conn->streams.emplace(id, ex);
     conn->dirty = true;
   }
@@ -940,6 +946,27 @@ struct http1_client::impl {
     h2_write(conn);
     if (conn->closed) return;
     host_pool& hp = *conn->pool;
+    h2_deliver(conn);
+    if (conn->streams.empty()) conn->idle_since = steady::now();
+    // Nothing more will come (GOAWAY both ways, or a protocol error nghttp2 answered), or
+    // the connection can take nothing new and has nothing left: no GOAWAY room, a server
+    // that stopped answering, rules that changed, or a server whose SETTINGS allow no
+    // stream at all (kept open, it would hold the host's connection slot for nothing).
+    const bool useless = !h2.accepts() || conn->ending || conn->generation != hp.generation ||
+                         (h2.settings_received() && h2.max_streams() == 0);
+    if (h2.finished_both_ways() || (conn->streams.empty() && useless)) {
+      h2_failed(conn, h2.error());
+      return;
+    }
+    pump(hp);
+  }
+
+  // Hands out the streams the session finished: results, or back to the waiting line for
+  // those the server did not process. Also run when the connection breaks, so responses
+  // that arrived whole before the break are not reported failed.
+  void h2_deliver(const std::shared_ptr<connection>& conn) {
+    h2_session& h2 = *conn->h2;
+    host_pool& hp = *conn->pool;
     std::vector<h2_session::finished> finished = std::move(h2.take_finished());
     h2.take_finished().clear();
     for (auto& f : finished) {
@@ -962,28 +989,26 @@ struct http1_client::impl {
           finish(*ex, std::move(res));
           break;
         }
-        case h2_session::outcome::refused:
+        case h2_session::outcome::refused: {
           // Not processed by the server: again, on a connection that accepts it, without
-          // counting as an attempt; a server that keeps refusing gets the error.
-          if (++ex->refusals <= max_refusals) {
+          // counting as an attempt. A refusal is the server's normal way to shed what is
+          // over its limits when the stream went out before its SETTINGS told them (unless
+          // they allow none at all), or when a connection that served ends gracefully:
+          // those do not count. A server that keeps refusing otherwise gets the error (the
+          // exchange's timeout bounds the rest).
+          const bool expected = (ex->early && h2.max_streams() > 0) || conn->served > 0;
+          if (expected || ++ex->refusals <= max_refusals) {
             hp.waiting.push_front(std::move(ex));
             break;
           }
           fail(*ex, std::move(f.error), false);
           break;
+        }
         case h2_session::outcome::failed:
           fail(*ex, std::move(f.error), false);
           break;
       }
     }
-    if (conn->streams.empty()) conn->idle_since = steady::now();
-    if (h2.finished_both_ways() || (conn->streams.empty() && (!h2.accepts() || conn->generation != hp.generation))) {
-      // Nothing more will come (GOAWAY both ways, or a protocol error nghttp2 answered),
-      // or the connection can take nothing new and has nothing left.
-      h2_failed(conn, h2.error());
-      return;
-    }
-    pump(hp);
   }
 
   // The connection ends: its streams fail with `error` (empty: the server closed it, in
@@ -993,6 +1018,7 @@ struct http1_client::impl {
   void h2_failed(const std::shared_ptr<connection>& conn, std::string error, bool tls_final = false) {
     if (conn->closed) return;
     host_pool& hp = *conn->pool;
+    if (conn->h2) h2_deliver(conn);
     auto streams = std::move(conn->streams);
     conn->streams.clear();
     if (error.empty() && conn->h2) error = conn->h2->error();
@@ -1163,14 +1189,19 @@ struct http1_client::impl {
     std::size_t got = 0;
     host_pool& hp = *ex->pool;
     if (ex->conn && ex->conn->h2) {
-      // Only this stream ends (RST_STREAM CANCEL); the connection carries on.
+      // Only this stream ends (RST_STREAM CANCEL); the connection carries on, unless the
+      // server answered nothing on any stream since this one went out: one that has
+      // stopped answering would take every new stream and time each out, so it takes none
+      // and closes when its other streams are settled.
       auto c = ex->conn->shared_from_this();
       got = c->h2->received(ex->stream);
       c->h2->cancel(ex->stream);
       c->streams.erase(ex->stream);
       ex->conn = nullptr;
+      if (c->h2->stream_frames() == ex->frames_mark) c->ending = true;
       if (c->streams.empty()) c->idle_since = steady::now();
       c->dirty = true;
+      if (c->ending && c->streams.empty()) h2_goodbye(*c);
     } else if (ex->conn) {
       got = ex->conn->received;
       // The connection is mid-exchange: it can't carry another request.

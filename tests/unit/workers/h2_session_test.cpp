@@ -313,3 +313,31 @@ TEST_CASE("h2_session fails a stream whose headers break the limits, and a conne
     CHECK_FALSE(c.error().empty());
   }
 }
+
+TEST_CASE("h2_session tells when the server's SETTINGS arrived and counts the frames it answered streams with") {
+  test_server srv;  // announces MAX_CONCURRENT_STREAMS 50
+  h2_session c;
+  REQUIRE(c.start());
+  CHECK_FALSE(c.settings_received());
+  CHECK(c.max_streams() == 100);  // assumed until the server tells
+  std::string error;
+  const std::int32_t first = c.submit(get("/a"), error);
+  REQUIRE(first != 0);
+  // Nothing answers yet: SETTINGS and their acknowledgements are no answer.
+  REQUIRE(exchange(c, srv));
+  CHECK(c.settings_received());
+  CHECK(c.max_streams() == 50);
+  CHECK(c.stream_frames() == 0);
+  CHECK(c.take_finished().empty());
+  // A response of HEADERS then DATA: two frames on the stream.
+  srv.answer(first, 200, {}, "ok");
+  REQUIRE(exchange(c, srv));
+  CHECK(c.stream_frames() == 2);
+  REQUIRE(c.take_finished().size() == 1);
+  // A reset is an answer too.
+  const std::int32_t second = c.submit(get("/b"), error);
+  REQUIRE(exchange(c, srv));
+  nghttp2_submit_rst_stream(srv.s, NGHTTP2_FLAG_NONE, second, NGHTTP2_INTERNAL_ERROR);
+  REQUIRE(exchange(c, srv));
+  CHECK(c.stream_frames() == 3);
+}
