@@ -482,8 +482,9 @@ struct http1_client::impl {
       }
       // A request that already failed on a stale keep-alive connection goes out on a
       // new one: the next idle connection may have been closed by the server too. At the
-      // cap, an idle connection makes room for it.
-      if (front->retried) {
+      // cap, an idle connection makes room for it. An HTTP/2 host has no idle
+      // connections: its retried requests share the next new one, as others do.
+      if (front->retried && !(h2_pool && hp.proto == host_pool::proto::h2)) {
         if (hp.cap != 0 && hp.open >= hp.cap) {
           if (hp.idle.empty()) break;
           auto spare = std::move(hp.idle.back());
@@ -801,6 +802,7 @@ struct http1_client::impl {
       return;
     }
     hp.h2conns.push_back(conn);
+    conn->idle_since = steady::now();
     auto first = std::move(conn->ex);
     conn->ex.reset();
     if (first && !first->done) h2_submit(conn, first);
@@ -946,8 +948,11 @@ struct http1_client::impl {
     h2_write(conn);
     if (conn->closed) return;
     host_pool& hp = *conn->pool;
+    // Idle from when its last stream ends: the server's PINGs and SETTINGS on an idle
+    // connection do not keep it open past the idle limit.
+    const bool carried = !conn->streams.empty();
     h2_deliver(conn);
-    if (conn->streams.empty()) conn->idle_since = steady::now();
+    if (carried && conn->streams.empty()) conn->idle_since = steady::now();
     // Nothing more will come (GOAWAY both ways, or a protocol error nghttp2 answered), or
     // the connection can take nothing new and has nothing left: no GOAWAY room, a server
     // that stopped answering, rules that changed, or a server whose SETTINGS allow no

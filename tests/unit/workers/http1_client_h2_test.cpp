@@ -9,7 +9,9 @@
 //  - a response that arrived whole before the connection broke (a TLS record that does
 //    not decrypt, read in the same turn) is delivered;
 //  - a server whose SETTINGS allow no stream does not stall the host: its connection goes,
-//    and one that always allows none ends in the refusal error, not a timeout.
+//    and one that always allows none ends in the refusal error, not a timeout;
+//  - requests sent on a connection the server closed unanswered share one new connection;
+//  - an idle connection closes after the idle limit even while the server PINGs it.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -53,9 +55,11 @@ struct h2_script {
     silent,              // reads everything, answers no stream
     answer_one_goaway,   // answers the first request, then GOAWAY below the rest, and closes
     answer_one_break,    // answers the first request, then breaks TLS (a record that is none)
+    answer_one_close,    // answers the first request, closes (close_notify) on the next
   };
   mode how = mode::answer;
   std::uint32_t max_streams = 100;  // its SETTINGS_MAX_CONCURRENT_STREAMS
+  bool ping = false;                // a PING every 50 ms, as some servers keep connections alive
 };
 
 class h2_tls_server {
@@ -101,6 +105,7 @@ class h2_tls_server {
   std::string url(const std::string& path) const { return "https://127.0.0.1:" + std::to_string(port_) + path; }
   int connections() const { return accepted_; }
   int requests() const { return requests_; }
+  int closed_by_client() const { return closed_by_client_; }
 
  private:
   struct conn {
@@ -113,6 +118,7 @@ class h2_tls_server {
     bool broken = false;   // ... after bytes that are no TLS record
     bool done = false;
     int answered = 0;
+    std::chrono::steady_clock::time_point last_ping;
     nghttp2_session* h2 = nullptr;
     std::string out;
 
@@ -159,6 +165,10 @@ class h2_tls_server {
           if (answered > 0) break;
           answer(id);
           closing = broken = true;
+          break;
+        case h2_script::mode::answer_one_close:
+          if (answered > 0) closing = true;
+          else answer(id);
           break;
       }
     }
@@ -210,6 +220,10 @@ class h2_tls_server {
           return false;
         }
       }
+      if (script.ping && std::chrono::steady_clock::now() - last_ping > 50ms) {
+        last_ping = std::chrono::steady_clock::now();
+        nghttp2_submit_ping(h2, NGHTTP2_FLAG_NONE, nullptr);
+      }
       const std::uint8_t* d = nullptr;
       for (ssize_t n; (n = nghttp2_session_mem_send(h2, &d)) > 0;) out.append(reinterpret_cast<const char*>(d), n);
       if (broken) {
@@ -252,7 +266,10 @@ class h2_tls_server {
         conns_.push_back(std::move(c));
       }
       for (auto& c : conns_)
-        if (!c->step()) c->shut(true);
+        if (!c->step()) {
+          if (!c->closing) ++closed_by_client_;  // its GOAWAY, its close, or both
+          c->shut(true);
+        }
       std::erase_if(conns_, [](const auto& c) { return c->done; });
     }
   }
@@ -264,6 +281,7 @@ class h2_tls_server {
   std::vector<std::unique_ptr<conn>> conns_;  // the server thread's only
   std::atomic<int> accepted_{0};
   std::atomic<int> requests_{0};
+  std::atomic<int> closed_by_client_{0};  // connections the client ended (GOAWAY or close)
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
@@ -272,8 +290,9 @@ struct h2_fixture {
   test_pki pki;
   asio::io_context io;
   std::vector<http_result> results;
-  http1_client client{io, "respq-test", [this](http_result&& r) { results.push_back(std::move(r)); }};
-  h2_fixture() {
+  http1_client client;
+  explicit h2_fixture(std::chrono::steady_clock::duration idle_limit = 30s)
+      : client(io, "respq-test", [this](http_result&& r) { results.push_back(std::move(r)); }, idle_limit) {
     std::signal(SIGPIPE, SIG_IGN);
     pki.make_ca("ca");
     pki.sign("server", "ca", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1");
@@ -359,4 +378,36 @@ TEST_CASE("http1_client over HTTP/2: a server whose SETTINGS allow no stream", "
     CHECK(std::chrono::steady_clock::now() - start < 8s);  // the request's timeout is 10 s
     CHECK(srv->connections() == 4);  // refused once on each, the fourth refusal is final
   }
+}
+
+TEST_CASE("http1_client over HTTP/2: requests that met a connection closed while idle share one new connection",
+          "[http1][h2]") {
+  h2_fixture f;
+  auto srv = f.server([](int n) { return h2_script{n == 0 ? h2_script::mode::answer_one_close : h2_script::mode::answer}; });
+  http_result first = f.one(get(1, srv->url("/first")));
+  INFO(first.error);
+  REQUIRE(first.code == 200);
+  // Eight requests go on the connection that served; the server closes it unanswered.
+  for (std::uint64_t i = 2; i <= 9; ++i) f.client.submit(get(i, srv->url("/again?i=" + std::to_string(i))));
+  REQUIRE(run_until(f.io, [&] { return f.results.size() == 9; }, 20s));
+  int ok = 0;
+  for (const auto& r : f.results) ok += r.code == 200;
+  // Each went again once, all eight on one new connection.
+  CHECK(ok == 9);
+  CHECK(srv->connections() == 2);
+}
+
+TEST_CASE("http1_client over HTTP/2: a server's PINGs do not keep an idle connection past the idle limit",
+          "[http1][h2]") {
+  h2_fixture f(300ms);
+  h2_script script{h2_script::mode::answer};
+  script.ping = true;
+  auto srv = f.server([script](int) { return script; });
+  http_result r = f.one(get(1, srv->url("/p")));
+  INFO(r.error);
+  REQUIRE(r.code == 200);
+  f.io.restart();
+  f.io.run_for(1500ms);
+  CHECK(srv->closed_by_client() == 1);
+  CHECK(srv->connections() == 1);
 }
