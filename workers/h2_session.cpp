@@ -113,9 +113,12 @@ struct h2_callbacks {
   static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
     h2_session& s = self(user);
     if (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK)) s.settings_ = true;
-    if (frame->hd.stream_id != 0 &&
-        (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_RST_STREAM))
+    if (frame->hd.stream_id != 0 && (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA ||
+                                     frame->hd.type == NGHTTP2_RST_STREAM || frame->hd.type == NGHTTP2_WINDOW_UPDATE))
       ++s.stream_frames_;
+    if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code == NGHTTP2_NO_ERROR &&
+        frame->goaway.last_stream_id > 0)
+      s.graceful_goaway_ = true;
     if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR) {
       s.goaway_ = std::string("HTTP/2 GOAWAY from the server: ") + nghttp2_http2_strerror(frame->goaway.error_code);
       return 0;
@@ -125,9 +128,17 @@ struct h2_callbacks {
     return 0;
   }
 
-  static int on_frame_not_send(nghttp2_session*, const nghttp2_frame* frame, int, void* user) {
-    if (frame->hd.type == NGHTTP2_HEADERS)
-      if (auto* st = find(self(user), frame->hd.stream_id)) st->not_sent = true;
+  static int on_frame_not_send(nghttp2_session*, const nghttp2_frame* frame, int lib_error, void* user) {
+    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    auto* st = find(self(user), frame->hd.stream_id);
+    if (!st) return 0;
+    if (lib_error == NGHTTP2_ERR_START_STREAM_NOT_ALLOWED || lib_error == NGHTTP2_ERR_SESSION_CLOSING ||
+        lib_error == NGHTTP2_ERR_STREAM_CLOSED || lib_error == NGHTTP2_ERR_STREAM_CLOSING)
+      st->not_sent = true;  // the connection is ending: another one may take it
+    else if (lib_error == NGHTTP2_ERR_FRAME_SIZE_ERROR)
+      st->error = "Request headers too large for HTTP/2 (a header block over 64 KB)";
+    else
+      st->error = std::string("HTTP/2 request not sent: ") + nghttp2_strerror(lib_error);
     return 0;
   }
 
@@ -272,7 +283,7 @@ void h2_session::report(std::int32_t id, stream& st, std::uint32_t error_code) {
     f.retry_after = std::move(st.retry_after);
     f.body = std::move(st.body);
     f.truncated = st.cut;
-  } else if (st.received == 0 && (st.not_sent || error_code == NGHTTP2_REFUSED_STREAM)) {
+  } else if (st.received == 0 && st.error.empty() && (st.not_sent || error_code == NGHTTP2_REFUSED_STREAM)) {
     // Not processed by the server (RFC 9113 8.7): another connection may take it.
     f.how = outcome::refused;
     f.error = stream_error_text(id, NGHTTP2_REFUSED_STREAM);
@@ -324,6 +335,23 @@ std::uint32_t h2_session::max_streams() const {
 std::size_t h2_session::received(std::int32_t id) const {
   auto it = streams_.find(id);
   return it == streams_.end() ? 0 : it->second.received;
+}
+
+void h2_session::withdraw_unsent() {
+  std::vector<std::int32_t> held;
+  for (const auto& [id, st] : streams_)
+    if (!nghttp2_session_find_stream(session_, id)) held.push_back(id);
+  std::sort(held.begin(), held.end());  // reported in the order they were submitted
+  for (std::int32_t id : held) {
+    finished f;
+    f.stream = id;
+    f.how = outcome::refused;
+    f.error = stream_error_text(id, NGHTTP2_REFUSED_STREAM);
+    done_.push_back(std::move(f));
+    streams_.erase(id);
+    // On a stream not opened yet this cancels the queued HEADERS; nothing is sent.
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+  }
 }
 
 bool h2_session::finished_both_ways() const {

@@ -10,9 +10,11 @@
 //   exactly once by take_finished(), unless cancel() removed it first:
 //     complete - the response is whole (or cut at the body read limit: truncated set);
 //     refused  - the server did not process it (RST_STREAM REFUSED_STREAM, or a GOAWAY
-//                whose last stream id is below it, or it could not be sent at all):
-//                safe to send again on another connection;
-//     failed   - anything else; `error` says why in the curl path's words.
+//                whose last stream id is below it, or it was not sent because the
+//                connection was ending): safe to send again on another connection;
+//     failed   - anything else (a request nghttp2 cannot send at all, e.g. headers
+//                over its 64 KB block limit, fails); `error` says why in the curl
+//                path's words.
 //   receive() and produce() return false when the connection cannot go on (a malformed
 //   frame, a flood, a protocol error: nghttp2 has queued a GOAWAY, which produce() still
 //   returns); error() says why. finished() is false once neither side has anything left to
@@ -99,12 +101,19 @@ class h2_session {
   // Has the server's first SETTINGS frame arrived? Until it has, streams go out under
   // assumed limits, and a server with a lower one refuses the excess.
   bool settings_received() const { return settings_; }
-  // Frames the server sent on streams (HEADERS, DATA, RST_STREAM) so far: compared before
-  // and after, whether it answered anything meanwhile (SETTINGS, PING and window updates
-  // are not answers).
+  // Has the server ended the connection gracefully (GOAWAY NO_ERROR) after taking at
+  // least one stream? What it refused then is what it sheds at the end of a connection
+  // that worked, as servers do after so many requests.
+  bool graceful_goaway() const { return graceful_goaway_; }
+  // Frames the server sent on streams (HEADERS, DATA, RST_STREAM, and WINDOW_UPDATE: it
+  // reads a request body) so far: compared before and after, whether it did anything
+  // with a stream meanwhile (SETTINGS and PING are no sign of that).
   std::uint64_t stream_frames() const { return stream_frames_; }
   // Streams submitted and not yet reported or cancelled.
   std::size_t open_streams() const { return streams_.size(); }
+  // Takes back the streams whose HEADERS nghttp2 still holds (the server's concurrency
+  // limit is reached: they have not left) and reports them refused.
+  void withdraw_unsent();
   // Response bytes seen on a stream so far (0 when unknown).
   std::size_t received(std::int32_t stream) const;
   bool finished_both_ways() const;
@@ -142,6 +151,7 @@ class h2_session {
   std::string last_error_;  // nghttp2's words for the last problem it saw
   std::string goaway_;      // the server's GOAWAY with an error code, in words
   bool settings_ = false;   // the server's SETTINGS (not an ACK) arrived
+  bool graceful_goaway_ = false;
   std::uint64_t stream_frames_ = 0;
 };
 

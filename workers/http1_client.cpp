@@ -180,6 +180,9 @@ struct http1_client::impl {
     std::uint64_t frames_mark = 0;
     bool early = false;
     unsigned refusals = 0;
+    // Retried after a stale connection: only a connection dialled after that (serial
+    // above this) takes it.
+    std::uint64_t after = 0;
   };
 
   struct connection : std::enable_shared_from_this<connection> {
@@ -193,6 +196,7 @@ struct http1_client::impl {
     SSL* ssl = nullptr;            // https: OpenSSL on the socket's fd (it never closes it)
     std::uint64_t tls_serial = 0;  // the TLS context it was made with (see tls_entry)
     std::uint64_t generation = 0;  // its pool's rules (egress, trust) when it was dialled
+    std::uint64_t serial = 0;      // its pool's count of connections dialled, with it
     std::size_t written = 0;       // https: bytes of the request written so far
     bool tls_up = false;           // https: handshake done, no fatal TLS error since
     bool deciding = false;         // counted in its pool's `connecting` until the protocol is known
@@ -236,6 +240,7 @@ struct http1_client::impl {
     std::uint64_t session_serial = 0;  // the TLS context it belongs to
     unsigned cap = 0;
     unsigned open = 0;
+    std::uint64_t dialled = 0;  // connections dialled so far (their serials)
     // https: whether ALPN offers h2, and what the server chose last time. While no
     // handshake has told, or an h2 one is under way, one new connection is made at a time:
     // an HTTP/2 one carries many requests.
@@ -448,11 +453,21 @@ struct http1_client::impl {
     return static_cast<unsigned>(hp.open - hp.idle.size() - h2 + streams);
   }
 
+  // An HTTP/2 connection that can take no new stream: a GOAWAY either way, a server that
+  // stopped answering or a connection that failed (ending), rules that changed since it
+  // was dialled, or the server's SETTINGS allow no stream at all.
+  static bool h2_closed_to_new(const connection& c) {
+    const h2_session& h2 = *c.h2;
+    return c.closed || c.ending || c.generation != c.pool->generation || !h2.accepts() ||
+           (h2.settings_received() && h2.max_streams() == 0);
+  }
+
   // An HTTP/2 connection that takes another stream: up to min(the server's
-  // MAX_CONCURRENT_STREAMS, the per-host cap) each, dialled under the current rules.
-  connection* h2_with_room(host_pool& hp) {
+  // MAX_CONCURRENT_STREAMS, the per-host cap) each, dialled under the current rules (and
+  // after `after`: see exchange::after).
+  connection* h2_with_room(host_pool& hp, std::uint64_t after) {
     for (const auto& c : hp.h2conns) {
-      if (c->closed || c->ending || c->generation != hp.generation || !c->h2->accepts()) continue;
+      if (h2_closed_to_new(*c) || c->serial <= after) continue;
       std::size_t limit = c->h2->max_streams();
       if (hp.cap != 0) limit = std::min<std::size_t>(limit, hp.cap);
       if (c->streams.size() < limit) return c.get();
@@ -470,7 +485,7 @@ struct http1_client::impl {
       }
       if (h2_pool && !hp.h2conns.empty()) {
         const unsigned busy = carrying(hp);
-        connection* c = hp.cap == 0 || busy < hp.cap ? h2_with_room(hp) : nullptr;
+        connection* c = hp.cap == 0 || busy < hp.cap ? h2_with_room(hp, front->after) : nullptr;
         if (c) {
           auto ex = std::move(front);
           hp.waiting.pop_front();
@@ -482,8 +497,8 @@ struct http1_client::impl {
       }
       // A request that already failed on a stale keep-alive connection goes out on a
       // new one: the next idle connection may have been closed by the server too. At the
-      // cap, an idle connection makes room for it. An HTTP/2 host has no idle
-      // connections: its retried requests share the next new one, as others do.
+      // cap, an idle connection makes room for it. On an HTTP/2 host, retried requests
+      // share the next new connection (h2_with_room skips those dialled before).
       if (front->retried && !(h2_pool && hp.proto == host_pool::proto::h2)) {
         if (hp.cap != 0 && hp.open >= hp.cap) {
           if (hp.idle.empty()) break;
@@ -514,6 +529,17 @@ struct http1_client::impl {
         begin(ex);
         start_exchange(conn, ex);
         continue;
+      }
+      if (hp.cap != 0 && hp.open >= hp.cap && front->after != 0) {
+        // At the cap, an HTTP/2 connection with no stream, dialled before the retried
+        // request failed, makes room for it.
+        auto spare = std::find_if(hp.h2conns.begin(), hp.h2conns.end(), [&](const auto& c) {
+          return !c->closed && c->streams.empty() && c->serial <= front->after;
+        });
+        if (spare != hp.h2conns.end()) {
+          h2_goodbye(**spare);
+          continue;
+        }
       }
       if (hp.cap != 0 && hp.open >= hp.cap) break;
       if (!endpoints_fresh(hp)) {
@@ -548,6 +574,7 @@ struct http1_client::impl {
     auto conn = std::make_shared<connection>(io);
     conn->pool = &hp;
     conn->generation = hp.generation;
+    conn->serial = ++hp.dialled;
     conn->ex = ex;
     ex->conn = conn.get();
     ++hp.open;
@@ -951,15 +978,15 @@ struct http1_client::impl {
     // Idle from when its last stream ends: the server's PINGs and SETTINGS on an idle
     // connection do not keep it open past the idle limit.
     const bool carried = !conn->streams.empty();
+    // SETTINGS that allow no stream: what nghttp2 holds back would wait for a change that
+    // may never come; it is refused here (and counted: see h2_deliver).
+    if (h2.settings_received() && h2.max_streams() == 0) h2.withdraw_unsent();
     h2_deliver(conn);
     if (carried && conn->streams.empty()) conn->idle_since = steady::now();
     // Nothing more will come (GOAWAY both ways, or a protocol error nghttp2 answered), or
-    // the connection can take nothing new and has nothing left: no GOAWAY room, a server
-    // that stopped answering, rules that changed, or a server whose SETTINGS allow no
-    // stream at all (kept open, it would hold the host's connection slot for nothing).
-    const bool useless = !h2.accepts() || conn->ending || conn->generation != hp.generation ||
-                         (h2.settings_received() && h2.max_streams() == 0);
-    if (h2.finished_both_ways() || (conn->streams.empty() && useless)) {
+    // the connection can take nothing new and has nothing left (kept open, it would hold
+    // one of the host's connections for nothing).
+    if (h2.finished_both_ways() || (conn->streams.empty() && h2_closed_to_new(*conn))) {
       h2_failed(conn, h2.error());
       return;
     }
@@ -998,10 +1025,10 @@ struct http1_client::impl {
           // Not processed by the server: again, on a connection that accepts it, without
           // counting as an attempt. A refusal is the server's normal way to shed what is
           // over its limits when the stream went out before its SETTINGS told them (unless
-          // they allow none at all), or when a connection that served ends gracefully:
-          // those do not count. A server that keeps refusing otherwise gets the error (the
-          // exchange's timeout bounds the rest).
-          const bool expected = (ex->early && h2.max_streams() > 0) || conn->served > 0;
+          // they allow none at all), or what is above the last stream of a graceful GOAWAY
+          // that took some: those do not count. A server that keeps refusing otherwise
+          // gets the error after a few.
+          const bool expected = (ex->early && h2.max_streams() > 0) || h2.graceful_goaway();
           if (expected || ++ex->refusals <= max_refusals) {
             hp.waiting.push_front(std::move(ex));
             break;
@@ -1023,6 +1050,7 @@ struct http1_client::impl {
   void h2_failed(const std::shared_ptr<connection>& conn, std::string error, bool tls_final = false) {
     if (conn->closed) return;
     host_pool& hp = *conn->pool;
+    conn->ending = true;  // what the results' callbacks submit meanwhile goes elsewhere
     if (conn->h2) h2_deliver(conn);
     auto streams = std::move(conn->streams);
     conn->streams.clear();
@@ -1033,6 +1061,7 @@ struct http1_client::impl {
       const std::size_t got = conn->h2 ? conn->h2->received(id) : 0;
       if (conn->served > 0 && conn->bytes_in == ex->mark && !tls_final && !ex->retried) {
         ex->retried = true;
+        ex->after = hp.dialled;
         hp.waiting.push_front(ex);
         continue;
       }
@@ -1159,6 +1188,7 @@ struct http1_client::impl {
         // The server closed this keep-alive connection while it was idle; the request
         // never reached it. Once more on a new connection.
         ex->retried = true;
+        ex->after = hp.dialled;
         ex->conn = nullptr;
         hp.waiting.push_front(ex);
       } else {
@@ -1197,7 +1227,7 @@ struct http1_client::impl {
       // Only this stream ends (RST_STREAM CANCEL); the connection carries on, unless the
       // server answered nothing on any stream since this one went out: one that has
       // stopped answering would take every new stream and time each out, so it takes none
-      // and closes when its other streams are settled.
+      // and closes when its other streams are settled (as does any that takes nothing new).
       auto c = ex->conn->shared_from_this();
       got = c->h2->received(ex->stream);
       c->h2->cancel(ex->stream);
@@ -1206,7 +1236,7 @@ struct http1_client::impl {
       if (c->h2->stream_frames() == ex->frames_mark) c->ending = true;
       if (c->streams.empty()) c->idle_since = steady::now();
       c->dirty = true;
-      if (c->ending && c->streams.empty()) h2_goodbye(*c);
+      if (c->streams.empty() && h2_closed_to_new(*c)) h2_goodbye(*c);
     } else if (ex->conn) {
       got = ex->conn->received;
       // The connection is mid-exchange: it can't carry another request.

@@ -341,3 +341,53 @@ TEST_CASE("h2_session tells when the server's SETTINGS arrived and counts the fr
   REQUIRE(exchange(c, srv));
   CHECK(c.stream_frames() == 3);
 }
+
+TEST_CASE("h2_session takes back the streams held over the server's limit and reports them refused") {
+  test_server srv;  // MAX_CONCURRENT_STREAMS 50
+  h2_session c;
+  REQUIRE(c.start());
+  REQUIRE(exchange(c, srv));  // SETTINGS both ways
+  REQUIRE(c.max_streams() == 50);
+  std::string error;
+  std::vector<std::int32_t> ids;
+  for (int i = 0; i < 52; ++i) ids.push_back(c.submit(get("/many"), error));
+  REQUIRE(exchange(c, srv));
+  CHECK(srv.requests.size() == 50);
+  c.withdraw_unsent();
+  auto& done = c.take_finished();
+  REQUIRE(done.size() == 2);
+  CHECK(done[0].stream == ids[50]);
+  CHECK(done[1].stream == ids[51]);
+  for (const auto& f : done) {
+    CHECK(f.how == outcome::refused);
+    CHECK(f.error.find("REFUSED_STREAM") != std::string::npos);
+  }
+  done.clear();
+  CHECK(c.open_streams() == 50);
+  // Room made later does not send them.
+  srv.answer(ids[0], 204, {}, "");
+  REQUIRE(exchange(c, srv));
+  CHECK(srv.requests.size() == 50);
+}
+
+TEST_CASE("h2_session fails a request whose header block is over nghttp2's limit and goes on") {
+  test_server srv;
+  srv.respond = [](test_server& s, std::int32_t id) { s.answer(id, 204, {}, ""); };
+  h2_session c;
+  REQUIRE(c.start());
+  std::string error;
+  const std::vector<std::pair<std::string, std::string>> big{{"X-Big", std::string(70 * 1024, 'h')}};
+  c.submit(get("/big", big), error);
+  REQUIRE(exchange(c, srv));
+  auto& done = c.take_finished();
+  REQUIRE(done.size() == 1);
+  CHECK(done[0].how == outcome::failed);
+  CHECK(done[0].error == "Request headers too large for HTTP/2 (a header block over 64 KB)");
+  done.clear();
+  CHECK(srv.requests.empty());
+  CHECK(c.accepts());
+  c.submit(get("/small"), error);
+  REQUIRE(exchange(c, srv));
+  REQUIRE(c.take_finished().size() == 1);
+  CHECK(c.take_finished()[0].code == 204);
+}

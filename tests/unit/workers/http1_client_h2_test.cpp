@@ -22,6 +22,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <functional>
@@ -56,6 +57,7 @@ struct h2_script {
     answer_one_goaway,   // answers the first request, then GOAWAY below the rest, and closes
     answer_one_break,    // answers the first request, then breaks TLS (a record that is none)
     answer_one_close,    // answers the first request, closes (close_notify) on the next
+    answer_one_refuse,   // answers the first request, refuses every later one, stays open
   };
   mode how = mode::answer;
   std::uint32_t max_streams = 100;  // its SETTINGS_MAX_CONCURRENT_STREAMS
@@ -64,11 +66,14 @@ struct h2_script {
 
 class h2_tls_server {
  public:
-  // `script` is asked for each accepted connection, numbered from 0.
-  h2_tls_server(const std::string& cert, const std::string& key, std::function<h2_script(int)> script)
+  // `script` is asked for each accepted connection, numbered from 0. With tls12, TLS 1.2
+  // only: the server's Finished comes last, and its SETTINGS can come with it.
+  h2_tls_server(const std::string& cert, const std::string& key, std::function<h2_script(int)> script,
+                bool tls12 = false)
       : script_(std::move(script)) {
     ctx_ = SSL_CTX_new(TLS_server_method());
     REQUIRE(ctx_);
+    if (tls12) SSL_CTX_set_max_proto_version(ctx_, TLS1_2_VERSION);
     REQUIRE(SSL_CTX_use_certificate_chain_file(ctx_, cert.c_str()) == 1);
     REQUIRE(SSL_CTX_use_PrivateKey_file(ctx_, key.c_str(), SSL_FILETYPE_PEM) == 1);
     SSL_CTX_set_alpn_select_cb(
@@ -114,8 +119,9 @@ class h2_tls_server {
     int fd = -1;
     SSL* ssl = nullptr;
     bool handshaken = false;
-    bool closing = false;  // close once what is queued is written
-    bool broken = false;   // ... after bytes that are no TLS record
+    bool closing = false;   // close once what is queued is written
+    bool broken = false;    // ... after bytes that are no TLS record
+    bool draining = false;  // closed for writing; reading until the client closes too
     bool done = false;
     int answered = 0;
     std::chrono::steady_clock::time_point last_ping;
@@ -170,6 +176,10 @@ class h2_tls_server {
           if (answered > 0) closing = true;
           else answer(id);
           break;
+        case h2_script::mode::answer_one_refuse:
+          if (answered > 0) nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
+          else answer(id);
+          break;
       }
     }
 
@@ -195,6 +205,16 @@ class h2_tls_server {
 
     // Reads, answers, writes; false when the connection is over.
     bool step() {
+      if (draining) {
+        // What the client still sends is read and dropped: closing with unread bytes
+        // would reset the connection and lose what was sent before.
+        char buf[4096];
+        for (;;) {
+          const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+          if (n > 0) continue;
+          return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+        }
+      }
       if (!handshaken) {
         ERR_clear_error();
         const int r = SSL_accept(ssl);
@@ -242,9 +262,12 @@ class h2_tls_server {
         if (broken) {
           static const char junk[] = "\x17\x03\x03\x00\x10not-a-tls-record";
           (void)!::write(fd, junk, sizeof junk - 1);
+        } else {
+          SSL_shutdown(ssl);  // close_notify
         }
-        shut(!broken);
-        return false;
+        ::shutdown(fd, SHUT_WR);
+        draining = true;
+        return true;
       }
       return nghttp2_session_want_read(h2) || nghttp2_session_want_write(h2);
     }
@@ -261,6 +284,8 @@ class h2_tls_server {
         c->script = script_(accepted_);
         ++accepted_;
         c->fd = fd;
+        const int on = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
         c->ssl = SSL_new(ctx_);
         SSL_set_fd(c->ssl, fd);
         conns_.push_back(std::move(c));
@@ -268,7 +293,7 @@ class h2_tls_server {
       for (auto& c : conns_)
         if (!c->step()) {
           if (!c->closing) ++closed_by_client_;  // its GOAWAY, its close, or both
-          c->shut(true);
+          c->shut(!c->closing);
         }
       std::erase_if(conns_, [](const auto& c) { return c->done; });
     }
@@ -301,8 +326,8 @@ struct h2_fixture {
     client.set_tls("tasks", trust);
   }
   ~h2_fixture() { client.shutdown(); }
-  std::unique_ptr<h2_tls_server> server(std::function<h2_script(int)> script) {
-    return std::make_unique<h2_tls_server>(pki.path("server.crt"), pki.path("server.key"), std::move(script));
+  std::unique_ptr<h2_tls_server> server(std::function<h2_script(int)> script, bool tls12 = false) {
+    return std::make_unique<h2_tls_server>(pki.path("server.crt"), pki.path("server.key"), std::move(script), tls12);
   }
   http_result one(http_request r) {
     const std::size_t before = results.size();
@@ -369,7 +394,11 @@ TEST_CASE("http1_client over HTTP/2: a server whose SETTINGS allow no stream", "
     CHECK(srv->connections() == 2);
   }
   SECTION("always: the refusal is the error, after a few connections, well before the timeout") {
-    auto srv = f.server([](int) { return h2_script{h2_script::mode::answer, 0}; });
+    // Over TLS 1.2 the SETTINGS can arrive with the handshake, before the request leaves:
+    // nghttp2 then holds the request back, and it is refused all the same.
+    const bool tls12 = GENERATE(false, true);
+    INFO("TLS 1.2 only: " << tls12);
+    auto srv = f.server([](int) { return h2_script{h2_script::mode::answer, 0}; }, tls12);
     const auto start = std::chrono::steady_clock::now();
     http_result r = f.one(get(1, srv->url("/never")));
     CHECK(r.code == 0);
@@ -409,5 +438,42 @@ TEST_CASE("http1_client over HTTP/2: a server's PINGs do not keep an idle connec
   f.io.restart();
   f.io.run_for(1500ms);
   CHECK(srv->closed_by_client() == 1);
+  CHECK(srv->connections() == 1);
+}
+
+TEST_CASE("http1_client over HTTP/2: a connection that served and then refuses every stream ends in the error",
+          "[http1][h2]") {
+  h2_fixture f;
+  auto srv = f.server([](int) { return h2_script{h2_script::mode::answer_one_refuse}; });
+  http_result first = f.one(get(1, srv->url("/first")));
+  INFO(first.error);
+  REQUIRE(first.code == 200);
+  const auto start = std::chrono::steady_clock::now();
+  http_result r = f.one(get(2, srv->url("/shed")));
+  CHECK(r.code == 0);
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.error.find("REFUSED_STREAM") != std::string::npos);
+  CHECK(std::chrono::steady_clock::now() - start < 8s);
+  CHECK(srv->requests() == 5);  // the first, then the refused one four times
+  CHECK(srv->connections() == 1);
+}
+
+TEST_CASE("http1_client over HTTP/2: a request whose headers nghttp2 cannot send fails at once", "[http1][h2]") {
+  h2_fixture f;
+  auto srv = f.server([](int) { return h2_script{h2_script::mode::answer}; });
+  http_result warm = f.one(get(1, srv->url("/warm")));  // a connection that has served
+  REQUIRE(warm.code == 200);
+  auto big = get(2, srv->url("/big-headers"));
+  big.headers.emplace_back("X-Big", std::string(70 * 1024, 'h'));
+  const auto start = std::chrono::steady_clock::now();
+  http_result r = f.one(big);
+  CHECK(r.code == 0);
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.error == "Request headers too large for HTTP/2 (a header block over 64 KB)");
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+  CHECK(srv->requests() == 1);
+  // The connection carries on.
+  http_result after = f.one(get(3, srv->url("/after")));
+  CHECK(after.code == 200);
   CHECK(srv->connections() == 1);
 }
