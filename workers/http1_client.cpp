@@ -21,6 +21,7 @@
 #include <charconv>
 #include <chrono>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -202,7 +203,14 @@ struct http1_client::impl {
     bool deciding = false;         // counted in its pool's `connecting` until the protocol is known
     host_pool* pool = nullptr;
     std::shared_ptr<exchange> ex;
-    std::array<char, 16 * 1024> rbuf;
+    // The read buffer, made at the first read: a connection that is refused or times out
+    // connecting never needs one (with many such at once, 16 KB each weighed on memory).
+    static constexpr std::size_t rbuf_size = 16 * 1024;
+    std::unique_ptr<char[]> rbuf_mem;
+    char* rbuf() {
+      if (!rbuf_mem) rbuf_mem = std::make_unique_for_overwrite<char[]>(rbuf_size);
+      return rbuf_mem.get();
+    }
     std::string in;             // received, not yet consumed by the parser (a partial line)
     std::size_t received = 0;   // bytes of the current response so far
     std::size_t served = 0;     // responses completed on this connection
@@ -788,10 +796,10 @@ struct http1_client::impl {
   void read_tls(const std::shared_ptr<connection>& conn) {
     for (;;) {
       ERR_clear_error();
-      const int n = SSL_read(conn->ssl, conn->rbuf.data(), static_cast<int>(conn->rbuf.size()));
+      const int n = SSL_read(conn->ssl, conn->rbuf(), static_cast<int>(connection::rbuf_size));
       if (n > 0) {
         conn->received += static_cast<std::size_t>(n);
-        if (!parse(conn, std::string_view(conn->rbuf.data(), static_cast<std::size_t>(n)))) return;
+        if (!parse(conn, std::string_view(conn->rbuf(), static_cast<std::size_t>(n)))) return;
         continue;
       }
       const int e = SSL_get_error(conn->ssl, n);
@@ -926,10 +934,10 @@ struct http1_client::impl {
   void h2_read(const std::shared_ptr<connection>& conn) {
     for (;;) {
       ERR_clear_error();
-      const int n = SSL_read(conn->ssl, conn->rbuf.data(), static_cast<int>(conn->rbuf.size()));
+      const int n = SSL_read(conn->ssl, conn->rbuf(), static_cast<int>(connection::rbuf_size));
       if (n > 0) {
         conn->bytes_in += static_cast<std::size_t>(n);
-        if (!conn->h2->receive(std::string_view(conn->rbuf.data(), static_cast<std::size_t>(n)))) {
+        if (!conn->h2->receive(std::string_view(conn->rbuf(), static_cast<std::size_t>(n)))) {
           h2_failed(conn, conn->h2->error());
           return;
         }
@@ -1098,7 +1106,7 @@ struct http1_client::impl {
   }
 
   void read_more(const std::shared_ptr<connection>& conn) {
-    conn->sock.async_read_some(asio::buffer(conn->rbuf), [this, conn](const asio::error_code& ec, std::size_t n) {
+    conn->sock.async_read_some(asio::buffer(conn->rbuf(), connection::rbuf_size), [this, conn](const asio::error_code& ec, std::size_t n) {
       if (conn->closed) return;
       if (ec) {
         if (ec != asio::error::eof) {
@@ -1109,7 +1117,7 @@ struct http1_client::impl {
         return;
       }
       conn->received += n;
-      if (parse(conn, std::string_view(conn->rbuf.data(), n))) read_more(conn);
+      if (parse(conn, std::string_view(conn->rbuf(), n))) read_more(conn);
     });
   }
 
