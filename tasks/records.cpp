@@ -210,7 +210,8 @@ struct packed_view {
   custody_state state = custody_state::in_flight;
   long long attempts = 0, max_attempts = 1, last_code = 0;
   double next_run = 0;
-  std::string_view queue, last_error, log, payload;
+  std::string_view queue, log, payload;
+  std::string last_error;  // decoded (packing's text)
 };
 
 bool unpack(std::string_view in, packed_view& p) {
@@ -224,7 +225,7 @@ bool unpack(std::string_view in, packed_view& p) {
   p.attempts = unzigzag(a);
   p.max_attempts = unzigzag(m);
   p.last_code = unzigzag(c);
-  if (!get_double(in, p.next_run) || !get_bytes(in, p.queue) || !get_bytes(in, p.last_error) || !get_bytes(in, p.log))
+  if (!get_double(in, p.next_run) || !get_bytes(in, p.queue) || !get_text(in, p.last_error) || !get_bytes(in, p.log))
     return false;
   p.payload = in;
   return true;
@@ -245,7 +246,7 @@ std::string envelope_packed(const envelope_fields& f) {
   put_varint(e, zigzag(f.last_code));
   put_double(e, f.next_run);
   put_bytes(e, f.queue);
-  put_bytes(e, f.last_error);
+  put_text(e, f.last_error);
   put_bytes(e, f.log);
   e += f.payload;
   return e;

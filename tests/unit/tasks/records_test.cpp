@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "tasks/packing.hpp"
 #include "tasks/records.hpp"
 
 using namespace respq::tasks;
@@ -133,7 +134,10 @@ TEST_CASE("a packed envelope renders the JSON of the same fields, byte for byte,
     for (const std::string& payload : {std::string(R"({"url":"http://h/","param":{"q":"a \"b\""}})"),
                                        std::string("\xff\xfe binary", 9), std::string()}) {
       for (const std::string& error : {std::string(), std::string("connect to http://u:secret@h/ failed"),
-                                       std::string("\xc3\x28 not utf-8", 12)}) {
+                                       std::string("\xc3\x28 not utf-8", 12),
+                                       std::string("Failed to connect to 10.0.0.5 port 8080: Connection refused"),
+                                       std::string("Operation timed out after 30000 milliseconds with 0 bytes received"),
+                                       std::string("tab\there \x01 port ", 15)}) {
         envelope_fields f;
         f.id = "0123456789abcdef01234567";
         f.queue = "tasks";
@@ -178,4 +182,44 @@ TEST_CASE("a packed envelope renders the JSON of the same fields, byte for byte,
   envelope_record r;
   CHECK_FALSE(read_packed_envelope(packed.substr(0, 10), r));
   CHECK(packed_envelope_json("id", packed.substr(0, 10)).empty());
+}
+
+TEST_CASE("packing's text: phrases a byte each, any bytes read back as written, bad codes refused",
+          "[records][packed]") {
+  using namespace respq::tasks::packing;
+  auto round = [](std::string_view text) {
+    std::string out;
+    put_text(out, text);
+    std::string_view in = out;
+    std::string back;
+    REQUIRE(get_text(in, back));
+    CHECK(in.empty());
+    CHECK(back == text);
+    return out.size();
+  };
+  // "Failed to connect to ", " port ", ": Connection refused": a byte each, plus the
+  // length, the form and the rest.
+  CHECK(round("Failed to connect to 10.0.0.5 port 8080: Connection refused") == 1 + 1 + 3 + 8 + 4);
+  CHECK(round("") == 1);
+  CHECK(round("plain words") == 1 + 1 + 11);
+  for (std::string_view p : text_phrases) {
+    CHECK(round(p) == 3);
+    round(std::string(p) + std::string(p) + "x");
+    round(std::string(p.substr(0, p.size() - 1)));  // a phrase cut short is literal
+  }
+  // Bytes below 0x20 cannot be coded: the text is kept as is.
+  const std::string raw("a\x01b\x00c port ", 12);
+  CHECK(round(raw) == 1 + 1 + raw.size());
+  std::string all;
+  for (int c = 0; c < 256; ++c) all += static_cast<char>(c);
+  round(all);
+  round(all.substr(32));
+  // Malformed: an unknown form byte, a phrase byte past the table, a 0 inside coded text,
+  // a length past the end.
+  for (const std::string& bad : {std::string("\x02\x02x", 3), std::string("\x02\x01\x1f", 3),
+                                 std::string("\x02\x01\x00", 3), std::string("\x05\x01" "ab", 4)}) {
+    std::string_view in = bad;
+    std::string back;
+    CHECK_FALSE(get_text(in, back));
+  }
 }
