@@ -117,8 +117,10 @@ struct h2_callbacks {
                                      frame->hd.type == NGHTTP2_RST_STREAM || frame->hd.type == NGHTTP2_WINDOW_UPDATE))
       ++s.stream_frames_;
     if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code == NGHTTP2_NO_ERROR &&
-        frame->goaway.last_stream_id > 0)
+        frame->goaway.last_stream_id > 0) {
       s.graceful_goaway_ = true;
+      s.goaway_last_ = frame->goaway.last_stream_id;
+    }
     if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR) {
       s.goaway_ = std::string("HTTP/2 GOAWAY from the server: ") + nghttp2_http2_strerror(frame->goaway.error_code);
       return 0;

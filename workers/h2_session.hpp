@@ -101,10 +101,10 @@ class h2_session {
   // Has the server's first SETTINGS frame arrived? Until it has, streams go out under
   // assumed limits, and a server with a lower one refuses the excess.
   bool settings_received() const { return settings_; }
-  // Has the server ended the connection gracefully (GOAWAY NO_ERROR) after taking at
-  // least one stream? What it refused then is what it sheds at the end of a connection
-  // that worked, as servers do after so many requests.
-  bool graceful_goaway() const { return graceful_goaway_; }
+  // Was stream `id` above the last stream of a graceful GOAWAY (NO_ERROR) that took at
+  // least one? Such a stream was shed at the end of a connection that worked, as servers
+  // do after so many requests, not refused on its own.
+  bool shed_by_goaway(std::int32_t id) const { return graceful_goaway_ && id > goaway_last_; }
   // Frames the server sent on streams (HEADERS, DATA, RST_STREAM, and WINDOW_UPDATE: it
   // reads a request body) so far: compared before and after, whether it did anything
   // with a stream meanwhile (SETTINGS and PING are no sign of that).
@@ -152,6 +152,7 @@ class h2_session {
   std::string goaway_;      // the server's GOAWAY with an error code, in words
   bool settings_ = false;   // the server's SETTINGS (not an ACK) arrived
   bool graceful_goaway_ = false;
+  std::int32_t goaway_last_ = 0;
   std::uint64_t stream_frames_ = 0;
 };
 

@@ -1009,12 +1009,19 @@ struct http1_client::impl {
     host_pool& hp = *conn->pool;
     std::vector<h2_session::finished> finished = std::move(h2.take_finished());
     h2.take_finished().clear();
+    // All leave the connection before any result is handed out: a callback that submits
+    // may fail this connection meanwhile, which fails what it still carries.
+    std::vector<std::pair<std::shared_ptr<exchange>, h2_session::finished*>> leaving;
+    leaving.reserve(finished.size());
     for (auto& f : finished) {
       auto it = conn->streams.find(f.stream);
       if (it == conn->streams.end()) continue;
-      auto ex = std::move(it->second);
+      leaving.emplace_back(std::move(it->second), &f);
       conn->streams.erase(it);
-      ex->conn = nullptr;
+      leaving.back().first->conn = nullptr;
+    }
+    for (auto& [ex, fp] : leaving) {
+      h2_session::finished& f = *fp;
       if (ex->done) continue;
       switch (f.how) {
         case h2_session::outcome::complete: {
@@ -1033,10 +1040,12 @@ struct http1_client::impl {
           // Not processed by the server: again, on a connection that accepts it, without
           // counting as an attempt. A refusal is the server's normal way to shed what is
           // over its limits when the stream went out before its SETTINGS told them (unless
-          // they allow none at all), or what is above the last stream of a graceful GOAWAY
-          // that took some: those do not count. A server that keeps refusing otherwise
-          // gets the error after a few.
-          const bool expected = (ex->early && h2.max_streams() > 0) || h2.graceful_goaway();
+          // they allow none at all) and the stream was over the limit they tell, or what is
+          // above the last stream of a graceful GOAWAY that took some: those do not count.
+          // A server that keeps refusing otherwise gets the error after a few.
+          const bool over_limit = ex->early && h2.max_streams() > 0 &&
+                                  static_cast<std::uint32_t>(ex->stream / 2) >= h2.max_streams();
+          const bool expected = over_limit || h2.shed_by_goaway(f.stream);
           if (expected || ++ex->refusals <= max_refusals) {
             hp.waiting.push_front(std::move(ex));
             break;

@@ -58,10 +58,14 @@ struct h2_script {
     answer_one_break,    // answers the first request, then breaks TLS (a record that is none)
     answer_one_close,    // answers the first request, closes (close_notify) on the next
     answer_one_refuse,   // answers the first request, refuses every later one, stays open
+    answer_n_close,      // answers the first `n` requests, closes (close_notify) on the next
+    goaway_refuse,       // GOAWAY NO_ERROR with last stream `goaway_last` at once, refuses all
   };
   mode how = mode::answer;
   std::uint32_t max_streams = 100;  // its SETTINGS_MAX_CONCURRENT_STREAMS
   bool ping = false;                // a PING every 50 ms, as some servers keep connections alive
+  int n = 1;                        // answer_n_close
+  std::int32_t goaway_last = 0;     // goaway_refuse
 };
 
 class h2_tls_server {
@@ -180,6 +184,13 @@ class h2_tls_server {
           if (answered > 0) nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
           else answer(id);
           break;
+        case h2_script::mode::answer_n_close:
+          if (answered >= script.n) closing = true;
+          else answer(id);
+          break;
+        case h2_script::mode::goaway_refuse:
+          nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
+          break;
       }
     }
 
@@ -201,6 +212,8 @@ class h2_tls_server {
       nghttp2_session_callbacks_del(cb);
       nghttp2_settings_entry s{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, script.max_streams};
       nghttp2_submit_settings(h2, NGHTTP2_FLAG_NONE, &s, 1);
+      if (script.how == h2_script::mode::goaway_refuse)
+        nghttp2_submit_goaway(h2, NGHTTP2_FLAG_NONE, script.goaway_last, NGHTTP2_NO_ERROR, nullptr, 0);
     }
 
     // Reads, answers, writes; false when the connection is over.
@@ -476,4 +489,54 @@ TEST_CASE("http1_client over HTTP/2: a request whose headers nghttp2 cannot send
   http_result after = f.one(get(3, srv->url("/after")));
   CHECK(after.code == 200);
   CHECK(srv->connections() == 1);
+}
+
+TEST_CASE("http1_client over HTTP/2: a request retried after a stale connection skips the other old ones",
+          "[http1][h2]") {
+  h2_fixture f;
+  // Connections 0 and 1 take one stream at a time; connection 0 serves two requests,
+  // connection 1 one: each then closes on the next request unanswered. Later
+  // connections answer all.
+  auto srv = f.server([](int n) {
+    h2_script s{n < 2 ? h2_script::mode::answer_n_close : h2_script::mode::answer, n < 2 ? 1u : 100u};
+    s.n = n == 0 ? 2 : 1;
+    return s;
+  });
+  REQUIRE(f.one(get(1, srv->url("/r1"))).code == 200);
+  f.client.submit(get(2, srv->url("/r2")));
+  f.client.submit(get(3, srv->url("/r3")));  // connection 0 is busy: on connection 1
+  REQUIRE(run_until(f.io, [&] { return f.results.size() == 3; }, 20s));
+  for (const auto& r : f.results) {
+    INFO(r.error);
+    CHECK(r.code == 200);
+  }
+  REQUIRE(srv->connections() == 2);
+  // Both old connections now close on their next request. The request goes on one, is
+  // retried once, and must not go on the other old one: a new connection takes it.
+  http_result x = f.one(get(4, srv->url("/x")));
+  INFO(x.error);
+  CHECK(x.code == 200);
+  CHECK(srv->connections() == 3);
+}
+
+TEST_CASE("http1_client over HTTP/2: refusals a server sheds on every new connection end in the error",
+          "[http1][h2]") {
+  h2_fixture f;
+  // A draining server: GOAWAY with last stream 0 at once (nothing taken), or a GOAWAY
+  // that takes everything and then refuses each stream. Neither explains the refusal:
+  // each counts, and the fourth is the error, not a new connection per round trip until
+  // the timeout.
+  const std::int32_t last = GENERATE(0, 0x7fffffff);
+  INFO("GOAWAY last stream " << last);
+  h2_script script{h2_script::mode::goaway_refuse};
+  script.goaway_last = last;
+  auto srv = f.server([script](int) { return script; });
+  auto r = get(1, srv->url("/d"));
+  r.timeout_s = 5;
+  http_result x = f.one(r);
+  INFO(x.error);
+  CHECK(x.code == 0);
+  CHECK_FALSE(x.timed_out);
+  CHECK(x.error.find("REFUSED_STREAM") != std::string::npos);
+  CHECK(srv->connections() <= 4);
 }
