@@ -137,7 +137,7 @@ TEST_CASE("a packed envelope renders the JSON of the same fields, byte for byte,
                                        std::string("\xc3\x28 not utf-8", 12),
                                        std::string("Failed to connect to 10.0.0.5 port 8080: Connection refused"),
                                        std::string("Operation timed out after 30000 milliseconds with 0 bytes received"),
-                                       std::string("tab\there \x01 port ", 15)}) {
+                                       std::string("tab\there \x01 port ", 16)}) {
         envelope_fields f;
         f.id = "0123456789abcdef01234567";
         f.queue = "tasks";
@@ -208,7 +208,7 @@ TEST_CASE("packing's text: phrases a byte each, any bytes read back as written, 
     round(std::string(p.substr(0, p.size() - 1)));  // a phrase cut short is literal
   }
   // Bytes below 0x20 cannot be coded: the text is kept as is.
-  const std::string raw("a\x01b\x00c port ", 12);
+  const std::string raw("a\x01" "b\x00" "c port ", 11);
   CHECK(round(raw) == 1 + 1 + raw.size());
   std::string all;
   for (int c = 0; c < 256; ++c) all += static_cast<char>(c);
