@@ -129,6 +129,7 @@ struct task_manager::impl {
     // Control (QUEUE / TASK commands).
     std::string paused_key;
     bool paused = false;  // <name>:paused exists
+    bool rate_blocked = false;  // the last dispatch left the rate gate closed (see dispatch)
     std::uint64_t cancelled = 0;
     tasks::task_history history;      // recent outcomes, for TASK GET
     std::deque<std::string> replay;   // dead records QUEUE REPLAY selected, oldest first
@@ -647,6 +648,9 @@ struct task_manager::impl {
       start_attempt(q, id, r, t, payload);
       s.stream().end_atomic();
     }
+    // Stopped by the rate gate (or it closed with the last start): next_deadline wakes the
+    // queue when it opens, however late it is computed.
+    q.rate_blocked = q.in_flight < q.opts.concurrency && !q.rate.allows(now, q.opts.rate);
   }
 
   void dispatch_all() {
@@ -925,7 +929,10 @@ clock::time_point task_manager::next_deadline() const {
       double wait = std::max(0.0, q.due.front().next_run - now_unix);
       t = std::min(t, now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(wait)));
     }
-    if (q.opts.rate > 0 && q.rate.next_allowed() > now && q.in_flight < q.opts.concurrency) {
+    // The gate's opening is a deadline as long as the last dispatch left it closed, even
+    // when that time has passed by now (a slow turn between the dispatch and this): else
+    // a queue with nothing in flight would wait for its next push.
+    if (q.opts.rate > 0 && q.rate_blocked && q.in_flight < q.opts.concurrency) {
       value* v = s_.db(0).find(name);
       bool pending = v && v->type() == value_type::list && !v->list().empty();
       if (pending || (!q.due.empty() && q.due.front().next_run <= now_unix)) t = std::min(t, q.rate.next_allowed());

@@ -10,6 +10,7 @@ http_sink.py, which serves every connection at once and counts requests in progr
 import json
 import os
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -167,6 +168,32 @@ def test_rate_cap_spaces_dispatches(s):
     busiest = max(sum(1 for t in times if a <= t < a + 1.0) for a in times)
     assert busiest <= 30, f"rate 20/s: {busiest} requests arrived within one second"
     assert times[-1] - t0 < 20, "a rate cap delays tasks, it does not stall them"
+
+
+def test_rate_cap_wakes_the_queue_after_a_slow_turn(s):
+    """The gate's next opening is armed even when computing it comes after that time: a
+    client's DEBUG SLEEP (70 ms, more than the 50 ms between two dispatches at rate 20)
+    in the same turn as a dispatch once left a queue with nothing in flight waiting for
+    its next push (a few of 60 tasks delivered in 15 s)."""
+    assert s.c.config_set("http-queue", "slowturn rate 20")
+    stop = threading.Event()
+
+    def sleeper():
+        c = s.r.client()
+        while not stop.is_set():
+            c.execute_command("DEBUG", "SLEEP", "0.07")
+
+    th = threading.Thread(target=sleeper)
+    th.start()
+    try:
+        n = 60
+        s.c.lpush("slowturn", *[json.dumps({"url": s.ep.url("/slowturn", n=i)}) for i in range(n)])
+        wait_until(lambda: int(task_info(s.r.port, "slowturn")["delivered"]) >= n, timeout=20,
+                   what=f"{n} rate-capped tasks delivered while another client's commands take 70 ms each")
+    finally:
+        stop.set()
+        th.join()
+        s.c.config_set("http-queue", "slowturn off")
 
 
 def test_connections_to_an_endpoint_are_reused(s):
