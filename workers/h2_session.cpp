@@ -117,10 +117,8 @@ struct h2_callbacks {
                                      frame->hd.type == NGHTTP2_RST_STREAM || frame->hd.type == NGHTTP2_WINDOW_UPDATE))
       ++s.stream_frames_;
     if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code == NGHTTP2_NO_ERROR &&
-        frame->goaway.last_stream_id > 0) {
-      s.graceful_goaway_ = true;
+        frame->goaway.last_stream_id > 0)
       s.goaway_last_ = frame->goaway.last_stream_id;
-    }
     if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR) {
       s.goaway_ = std::string("HTTP/2 GOAWAY from the server: ") + nghttp2_http2_strerror(frame->goaway.error_code);
       return 0;
@@ -345,12 +343,7 @@ void h2_session::withdraw_unsent() {
     if (!nghttp2_session_find_stream(session_, id)) held.push_back(id);
   std::sort(held.begin(), held.end());  // reported in the order they were submitted
   for (std::int32_t id : held) {
-    finished f;
-    f.stream = id;
-    f.how = outcome::refused;
-    f.error = stream_error_text(id, NGHTTP2_REFUSED_STREAM);
-    done_.push_back(std::move(f));
-    streams_.erase(id);
+    report(id, streams_.at(id), NGHTTP2_REFUSED_STREAM);  // refused, and forgotten
     // On a stream not opened yet this cancels the queued HEADERS; nothing is sent.
     nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
   }

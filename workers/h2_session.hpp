@@ -104,7 +104,7 @@ class h2_session {
   // Was stream `id` above the last stream of a graceful GOAWAY (NO_ERROR) that took at
   // least one? Such a stream was shed at the end of a connection that worked, as servers
   // do after so many requests, not refused on its own.
-  bool shed_by_goaway(std::int32_t id) const { return graceful_goaway_ && id > goaway_last_; }
+  bool shed_by_goaway(std::int32_t id) const { return goaway_last_ > 0 && id > goaway_last_; }
   // Frames the server sent on streams (HEADERS, DATA, RST_STREAM, and WINDOW_UPDATE: it
   // reads a request body) so far: compared before and after, whether it did anything
   // with a stream meanwhile (SETTINGS and PING are no sign of that).
@@ -151,8 +151,7 @@ class h2_session {
   std::string last_error_;  // nghttp2's words for the last problem it saw
   std::string goaway_;      // the server's GOAWAY with an error code, in words
   bool settings_ = false;   // the server's SETTINGS (not an ACK) arrived
-  bool graceful_goaway_ = false;
-  std::int32_t goaway_last_ = 0;
+  std::int32_t goaway_last_ = 0;  // of the server's graceful GOAWAY that took some; 0: none
   std::uint64_t stream_frames_ = 0;
 };
 
