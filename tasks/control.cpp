@@ -77,45 +77,114 @@ void attempt_log::started(int number, double at) {
 
 using namespace packing;
 
-// Per entry: varint number, started_at, finished (0/1), varint code, duration_ms,
-// next_run, varint (error length + 1) then the error, or 0 for `known`.
-std::string attempt_log::pack(std::string_view known) const {
+namespace {
+
+// An entry's flags byte: what follows it, and what is taken from the envelope instead.
+enum : unsigned char {
+  f_finished = 0x01,
+  f_number = 0x02,      // a varint number follows; else the previous entry's + 1 (the first: 1)
+  f_code = 0x04,        // a varint code follows; else the known one
+  f_error = 0x08,       // a text follows; else the known error (or none: f_no_error)
+  f_next_run = 0x10,    // next_run follows; else the known one (or none: f_no_next_run)
+  f_raw = 0x20,         // started_at, duration_ms and next_run as 8-byte doubles
+  f_no_next_run = 0x40,
+  f_no_error = 0x80,
+};
+
+std::uint64_t thousandths_or_zero(double v) {
+  std::uint64_t n = 0;
+  return to_thousandths(v, n) ? n : 0;
+}
+
+}  // namespace
+
+// Per entry: the flags byte, [number], started_at (thousandths: the first from the known
+// next_run, the others from the entry before, zigzag), duration_ms (thousandths),
+// [code], [error], [next_run (thousandths from started_at, zigzag)]; with f_raw the three
+// times are doubles. A retrying task's only attempt takes about 7 bytes.
+std::string attempt_log::pack(const log_known& known) const {
   std::string out;
+  std::uint64_t base = thousandths_or_zero(known.next_run);
+  int prev_number = 0;
   for (const attempt_info& a : entries_) {
-    put_varint(out, static_cast<std::uint64_t>(a.number));
-    put_double(out, a.started_at);
-    out += a.finished ? '\1' : '\0';
-    put_varint(out, static_cast<std::uint64_t>(a.code));
-    put_double(out, a.duration_ms);
-    put_double(out, a.next_run);
-    if (!a.error.empty() && a.error == known) {
-      put_varint(out, 0);
-      continue;
+    std::uint64_t started = 0, duration = 0, next = 0;
+    const bool exact = to_thousandths(a.started_at, started) && to_thousandths(a.duration_ms, duration) &&
+                       (a.next_run == 0 || to_thousandths(a.next_run, next));
+    unsigned char flags = a.finished ? f_finished : 0;
+    if (!exact) flags |= f_raw;
+    if (a.number != prev_number + 1) flags |= f_number;
+    if (a.code != known.code) flags |= f_code;
+    if (a.error.empty()) flags |= f_no_error;
+    else if (a.error != known.error) flags |= f_error;
+    if (a.next_run == 0) flags |= f_no_next_run;
+    else if (a.next_run != known.next_run) flags |= f_next_run;
+    out += static_cast<char>(flags);
+    if (flags & f_number) put_varint(out, zigzag(a.number));
+    prev_number = a.number;
+    if (exact) {
+      put_varint(out, zigzag(static_cast<long long>(base - started)));
+      put_varint(out, duration);
+      base = started;
+    } else {
+      put_double(out, a.started_at);
+      put_double(out, a.duration_ms);
     }
-    put_varint(out, a.error.size() + 1);
-    out += a.error;
+    if (flags & f_code) put_varint(out, zigzag(a.code));
+    if (flags & f_error) put_text(out, a.error);
+    if (flags & f_next_run) {
+      if (exact) put_varint(out, zigzag(static_cast<long long>(next - started)));
+      else put_double(out, a.next_run);
+    }
   }
   return out;
 }
 
-attempt_log attempt_log::unpack(std::string_view in, std::string_view known) {
+attempt_log attempt_log::unpack(std::string_view in, const log_known& known) {
   attempt_log log;
+  std::uint64_t base = thousandths_or_zero(known.next_run);
+  int prev_number = 0;
   while (!in.empty()) {
-    attempt_info a;
-    std::uint64_t number, code, len;
-    if (!get_varint(in, number) || !get_double(in, a.started_at) || in.empty()) return {};
-    a.finished = in.front() != '\0';
+    const auto flags = static_cast<unsigned char>(in.front());
     in.remove_prefix(1);
-    if (!get_varint(in, code) || !get_double(in, a.duration_ms) || !get_double(in, a.next_run) ||
-        !get_varint(in, len) || (len > 0 && len - 1 > in.size()))
-      return {};
-    a.number = static_cast<int>(number);
-    a.code = static_cast<long>(code);
-    if (len == 0) {
-      a.error.assign(known);
+    attempt_info a;
+    a.finished = flags & f_finished;
+    std::uint64_t v;
+    a.number = prev_number + 1;
+    if (flags & f_number) {
+      if (!get_varint(in, v)) return {};
+      a.number = static_cast<int>(unzigzag(v));
+    }
+    prev_number = a.number;
+    std::uint64_t started = 0;
+    if (flags & f_raw) {
+      if (!get_double(in, a.started_at) || !get_double(in, a.duration_ms)) return {};
     } else {
-      a.error.assign(in.substr(0, len - 1));
-      in.remove_prefix(len - 1);
+      std::uint64_t duration;
+      if (!get_varint(in, v) || !get_varint(in, duration)) return {};
+      started = base - static_cast<std::uint64_t>(unzigzag(v));
+      base = started;
+      a.started_at = static_cast<double>(started) / 1000.0;
+      a.duration_ms = static_cast<double>(duration) / 1000.0;
+    }
+    a.code = known.code;
+    if (flags & f_code) {
+      if (!get_varint(in, v)) return {};
+      a.code = static_cast<long>(unzigzag(v));
+    }
+    if (flags & f_error) {
+      if (!get_text(in, a.error)) return {};
+    } else if (!(flags & f_no_error)) {
+      a.error.assign(known.error);
+    }
+    if (flags & f_next_run) {
+      if (flags & f_raw) {
+        if (!get_double(in, a.next_run)) return {};
+      } else {
+        if (!get_varint(in, v)) return {};
+        a.next_run = static_cast<double>(started + static_cast<std::uint64_t>(unzigzag(v))) / 1000.0;
+      }
+    } else if (!(flags & f_no_next_run)) {
+      a.next_run = known.next_run;
     }
     log.entries_.push_back(std::move(a));
   }

@@ -69,6 +69,13 @@ struct attempt_info {
 // The attempts of one task that this process saw, oldest first: the newest
 // max_logged_attempts are kept (the count of all is the task's attempts). Attempts made
 // before a restart or by another sidecar are not in it.
+// What a packed envelope beside its attempt log already says, most often of the newest
+// attempt: an entry that has the same is not stored twice (unpack() is given it back).
+struct log_known {
+  std::string_view error;  // the last error as the envelope shows it
+  long code = 0;           // the last code
+  double next_run = 0;     // the envelope's next_run
+};
 class attempt_log {
  public:
   static constexpr std::size_t max_logged_attempts = 16;
@@ -77,12 +84,11 @@ class attempt_log {
   void finished(long code, std::string error, double duration_ms, double next_run);
   const std::vector<attempt_info>& entries() const { return entries_; }
   bool empty() const { return entries_.empty(); }
-  // The entries in a few bytes each (plus their errors), for a task that waits with its
-  // log in its packed envelope (tasks::envelope_packed); unpack() restores them. An error
-  // equal to `known` (the envelope's last error, most often the newest attempt's) is not
-  // stored twice: unpack() is given it back. An unpackable text gives an empty log.
-  std::string pack(std::string_view known = {}) const;
-  static attempt_log unpack(std::string_view packed, std::string_view known = {});
+  // The entries in a few bytes each, for a task that waits with its log in its packed
+  // envelope (tasks::envelope_packed); unpack() restores them, times to the thousandth
+  // (as TASK GET shows them). An unpackable text gives an empty log.
+  std::string pack(const log_known& known = {}) const;
+  static attempt_log unpack(std::string_view packed, const log_known& known = {});
 
  private:
   std::vector<attempt_info> entries_;  // one block, no spare room: a task has few attempts

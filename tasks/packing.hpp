@@ -6,17 +6,28 @@
 //  - zigzag: a signed value as a varint-friendly unsigned one;
 //  - double: its 8 bytes as in memory (records are read back by the same build);
 //  - bytes: a varint length, then the bytes;
-//  - text: an attempt's error as bytes, the phrases delivery errors are made of ("Failed
-//    to connect to ", ": Connection refused", ...) a byte each: after a first byte 1 every
-//    byte below 0x20 is a phrase; a first byte 0 keeps the rest as is (a text that has
-//    such bytes itself); the empty text is no byte at all. A task waiting for its retry
-//    keeps its last error this way: "Failed to connect to 127.0.0.1 port 8080:
-//    Connection refused" takes 17 bytes instead of 62.
+//  - thousandths: a time or duration shown to 3 decimals (started_at in seconds,
+//    duration_ms in ms) as the integer count of thousandths its JSON shows, read back
+//    as the double nearest that decimal (to_thousandths; the attempt log in control.cpp
+//    stores differences of them);
+//  - time: a unix time in seconds (next_run) in thousandths from the process's start
+//    time (a zigzag varint of the difference, plus 1, times 2; 0 is the time 0; a value
+//    with no thousandths form, negative or huge, as varint 1 then its 8 bytes): a time
+//    an hour ahead takes 4 bytes instead of 8. Records never leave the process;
+//  - text: an attempt's error as bytes: a varint of its length times 2, plus 1 when
+//    coded. Coded, every byte below 0x20 stands for something: 1 to 23 the phrases
+//    delivery errors are made of ("Failed to connect to ", ": Connection refused", ...),
+//    24 a decimal number of 3 to 19 digits (a varint follows), 25 an IPv4 address (its 4
+//    bytes follow). A text that has such bytes itself is kept as is. A task waiting for
+//    its retry keeps its last error this way: "Failed to connect to 127.0.0.1 port
+//    44381: Connection refused" takes 13 bytes instead of 62.
 #pragma once
 
 #include <array>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <string_view>
 
@@ -72,6 +83,49 @@ inline bool get_bytes(std::string_view& in, std::string_view& s) {
   return true;
 }
 
+inline bool to_thousandths(double v, std::uint64_t& n) {
+  if (!(v >= 0 && v < 1e12)) return false;  // exact to the thousandth below 1e12
+  char buf[32];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, 3);
+  if (ec != std::errc()) return false;
+  n = 0;
+  for (const char* c = buf; c != end; ++c)
+    if (*c != '.') n = n * 10 + static_cast<std::uint64_t>(*c - '0');
+  return true;
+}
+
+// The process's epoch for times, in thousandths of a second (fixed at its first use).
+inline std::uint64_t time_epoch() {
+  static const std::uint64_t epoch = [] {
+    std::uint64_t n = 0;
+    to_thousandths(static_cast<double>(std::time(nullptr)), n);
+    return n;
+  }();
+  return epoch;
+}
+
+inline void put_time(std::string& out, double v) {
+  if (v == 0) {
+    put_varint(out, 0);
+    return;
+  }
+  if (std::uint64_t n; to_thousandths(v, n)) {
+    put_varint(out, (zigzag(static_cast<long long>(n - time_epoch())) + 1) << 1);
+    return;
+  }
+  put_varint(out, 1);
+  put_double(out, v);
+}
+
+inline bool get_time(std::string_view& in, double& v) {
+  std::uint64_t h;
+  if (!get_varint(in, h)) return false;
+  if (h == 1) return get_double(in, v);
+  if (h & 1) return false;
+  v = h == 0 ? 0.0 : static_cast<double>(time_epoch() + static_cast<std::uint64_t>(unzigzag((h >> 1) - 1))) / 1000.0;
+  return true;
+}
+
 // The phrases of `text`: byte i + 1 stands for text_phrases[i]. Appending is fine;
 // changing or reordering one changes what records written by this build read back as,
 // and records are only read back by the same build (they live in memory).
@@ -82,19 +136,70 @@ inline constexpr std::array<std::string_view, 23> text_phrases{
     ": No route to host", ": Network is unreachable", "Transferred a partial file", "egress denied: ",
     "TLS handshake refused: ", "TLS peer verification failed: ", "HTTP/2 stream ", " was not closed cleanly: ",
     "REFUSED_STREAM", "Redirect refused: ", "SSL certificate problem: "};
+inline constexpr unsigned char text_number = text_phrases.size() + 1, text_ipv4 = text_phrases.size() + 2;
+static_assert(text_ipv4 < 0x20);
+
+namespace detail {
+
+inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// The digits at the front of s (at most `max`), as a number; false when none, more than
+// `max`, or a leading zero in a number of more than one digit (not shown that way).
+inline bool canonical_number(std::string_view s, std::size_t max, std::size_t& len, std::uint64_t& v) {
+  len = 0;
+  while (len < s.size() && is_digit(s[len])) ++len;
+  if (len == 0 || len > max || (len > 1 && s[0] == '0')) return false;
+  v = 0;
+  for (std::size_t i = 0; i < len; ++i) v = v * 10 + static_cast<std::uint64_t>(s[i] - '0');
+  return true;
+}
+
+// An IPv4 address at the front of s as shown (four numbers 0 to 255, no leading zeros).
+inline std::size_t ipv4_at(std::string_view s, unsigned char (&b)[4]) {
+  std::size_t at = 0;
+  for (int k = 0; k < 4; ++k) {
+    if (k > 0) {
+      if (at >= s.size() || s[at] != '.') return 0;
+      ++at;
+    }
+    std::size_t len;
+    std::uint64_t v;
+    if (!canonical_number(s.substr(at), 3, len, v) || v > 255) return 0;
+    b[k] = static_cast<unsigned char>(v);
+    at += len;
+  }
+  return at;
+}
+
+}  // namespace detail
 
 inline void put_text(std::string& out, std::string_view s) {
-  if (s.empty()) {
-    put_bytes(out, s);
-    return;
-  }
-  std::string coded(1, '\1');
+  std::string coded;
   for (std::size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x20) {  // not codable: as is
-      coded.assign(1, '\0');
-      coded += s;
-      break;
+      put_varint(out, s.size() << 1);
+      out += s;
+      return;
+    }
+    if (detail::is_digit(s[i])) {
+      unsigned char ip[4];
+      std::size_t len;
+      std::uint64_t v;
+      if (const std::size_t n = detail::ipv4_at(s.substr(i), ip); n != 0) {
+        coded += static_cast<char>(text_ipv4);
+        coded.append(reinterpret_cast<const char*>(ip), 4);
+        i += n;
+        continue;
+      }
+      if (detail::canonical_number(s.substr(i), 19, len, v) && len >= 3) {
+        coded += static_cast<char>(text_number);
+        put_varint(coded, v);
+        i += len;
+        continue;
+      }
+      coded += s[i++];
+      continue;
     }
     std::size_t best = 0, best_len = 0;
     for (std::size_t k = 0; k < text_phrases.size(); ++k)
@@ -109,27 +214,38 @@ inline void put_text(std::string& out, std::string_view s) {
       coded += s[i++];
     }
   }
-  put_bytes(out, coded);
+  put_varint(out, coded.size() << 1 | (s.empty() ? 0 : 1));
+  out += coded;
 }
 
 inline bool get_text(std::string_view& in, std::string& s) {
-  std::string_view coded;
-  if (!get_bytes(in, coded)) return false;
+  std::uint64_t h;
+  if (!get_varint(in, h) || (h >> 1) > in.size()) return false;
+  std::string_view body = in.substr(0, h >> 1);
+  in.remove_prefix(h >> 1);
   s.clear();
-  if (coded.empty()) return true;
-  const char form = coded.front();
-  coded.remove_prefix(1);
-  if (form == '\0') {
-    s.assign(coded);
+  if (!(h & 1)) {
+    s.assign(body);
     return true;
   }
-  if (form != '\1') return false;
-  for (const char ch : coded) {
-    const auto c = static_cast<unsigned char>(ch);
+  while (!body.empty()) {
+    const auto c = static_cast<unsigned char>(body.front());
+    body.remove_prefix(1);
     if (c >= 0x20) {
-      s += ch;
+      s += static_cast<char>(c);
     } else if (c >= 1 && c <= text_phrases.size()) {
       s += text_phrases[c - 1];
+    } else if (c == text_number) {
+      std::uint64_t v;
+      if (!get_varint(body, v)) return false;
+      s += std::to_string(v);
+    } else if (c == text_ipv4) {
+      if (body.size() < 4) return false;
+      for (int k = 0; k < 4; ++k) {
+        if (k > 0) s += '.';
+        s += std::to_string(static_cast<unsigned char>(body[static_cast<std::size_t>(k)]));
+      }
+      body.remove_prefix(4);
     } else {
       return false;
     }

@@ -5,7 +5,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <limits>
+#include <mutex>
 
 #include <nlohmann/json.hpp>
 
@@ -202,8 +204,38 @@ std::string envelope_json(const envelope_fields& f) {
 
 namespace {
 
-constexpr char packed_tag[2] = {'\xff', '\x01'};
+constexpr char packed_tag = '\xff';  // then 1 + the state: 0xFF 0x00 is a client value's prefix
 using namespace packing;
+
+// The names of the queues packed envelopes were written for, each kept once for the
+// process: an envelope holds its queue's number (a byte), not the name. Names are added,
+// never removed (a queue's name stays valid for the envelopes that have it), and read by
+// any thread that renders an envelope (the AOF rewrite's, the mirror's).
+class queue_names {
+ public:
+  std::uint64_t number(std::string_view name) {
+    std::lock_guard lock(m_);
+    for (std::size_t i = 0; i < names_.size(); ++i)
+      if (names_[i] == name) return i;
+    names_.emplace_back(name);
+    return names_.size() - 1;
+  }
+  bool name(std::uint64_t number, std::string_view& out) {
+    std::lock_guard lock(m_);
+    if (number >= names_.size()) return false;
+    out = names_[number];  // a deque's elements stay where they are
+    return true;
+  }
+
+ private:
+  std::mutex m_;
+  std::deque<std::string> names_;
+};
+
+queue_names& known_queues() {
+  static queue_names q;
+  return q;
+}
 
 // The fields of a packed envelope, as views into it.
 struct packed_view {
@@ -216,16 +248,15 @@ struct packed_view {
 
 bool unpack(std::string_view in, packed_view& p) {
   if (!is_packed_envelope(in)) return false;
+  p.state = static_cast<custody_state>(in[1] - 1);
   in.remove_prefix(2);
-  if (in.empty() || static_cast<unsigned char>(in.front()) > 2) return false;
-  p.state = static_cast<custody_state>(in.front());
-  in.remove_prefix(1);
-  std::uint64_t a, m, c;
+  std::uint64_t a, m, c, q;
   if (!get_varint(in, a) || !get_varint(in, m) || !get_varint(in, c)) return false;
   p.attempts = unzigzag(a);
   p.max_attempts = unzigzag(m);
   p.last_code = unzigzag(c);
-  if (!get_double(in, p.next_run) || !get_bytes(in, p.queue) || !get_text(in, p.last_error) || !get_bytes(in, p.log))
+  if (!get_time(in, p.next_run) || !get_varint(in, q) || !known_queues().name(q, p.queue) ||
+      !get_text(in, p.last_error) || !get_bytes(in, p.log))
     return false;
   p.payload = in;
   return true;
@@ -233,19 +264,20 @@ bool unpack(std::string_view in, packed_view& p) {
 
 }  // namespace
 
-bool is_packed_envelope(std::string_view s) { return s.size() >= 2 && s[0] == packed_tag[0] && s[1] == packed_tag[1]; }
+bool is_packed_envelope(std::string_view s) {
+  return s.size() >= 2 && s[0] == packed_tag && s[1] >= 1 && s[1] <= 3;
+}
 
 std::string envelope_packed(const envelope_fields& f) {
   std::string e;
-  e.reserve(2 + 1 + 3 * 10 + sizeof(double) + 2 * 10 + f.queue.size() + f.last_error.size() + f.log.size() +
-            f.payload.size());
-  e.append(packed_tag, 2);
-  e += static_cast<char>(f.state);
+  e.reserve(2 + 3 * 10 + 10 + 10 + 10 + f.last_error.size() + f.log.size() + f.payload.size());
+  e += packed_tag;
+  e += static_cast<char>(1 + static_cast<int>(f.state));
   put_varint(e, zigzag(f.attempts));
   put_varint(e, zigzag(f.max_attempts));
   put_varint(e, zigzag(f.last_code));
-  put_double(e, f.next_run);
-  put_bytes(e, f.queue);
+  put_time(e, f.next_run);
+  put_varint(e, known_queues().number(f.queue));
   put_text(e, f.last_error);
   put_bytes(e, f.log);
   e += f.payload;
@@ -274,11 +306,7 @@ bool read_packed_envelope(std::string_view packed, envelope_record& out) {
   out.state = p.state;
   out.attempts = static_cast<int>(p.attempts);
   out.max_attempts = static_cast<int>(p.max_attempts);
-  // As the JSON says it: to the millisecond.
-  const std::string n = json_number(p.next_run);
-  double next_run = 0;
-  std::from_chars(n.data(), n.data() + n.size(), next_run);
-  out.next_run = next_run;
+  out.next_run = p.next_run;  // to the millisecond, as the JSON says it
   out.last_code = static_cast<long>(p.last_code);
   // As the JSON shows it: "(binary)" for bytes that are not UTF-8, URLs without credentials.
   const std::string_view err = text_or(p.last_error, "(binary)");

@@ -75,9 +75,9 @@ std::variant<envelope_record, std::string> read_envelope(std::string_view text);
 // hash_field_text in broker/core/keyspace.hpp). The id is not stored: it is the field's
 // name, given back when the JSON is rendered. Clients only ever see the JSON
 // (envelope_json of the same fields, byte for byte): packed_envelope_json renders it.
-//   0xFF 0x01 | state | varint attempts, max_attempts, last_code | next_run (8 bytes) |
-//   varint queue length, queue | varint last_error length, last_error |
-//   varint log length, log | payload
+//   0xFF | 1 + state | varint attempts, max_attempts, last_code | next_run (packing's time) |
+//   varint queue (its number in a table of the process's queue names) | last_error
+//   (packing's text) | varint log length, log | payload
 // No text a client writes to a hash is stored in this form: the keyspace escapes values
 // that begin with 0xFF.
 std::string envelope_packed(const envelope_fields& f);

@@ -230,7 +230,7 @@ struct task_manager::impl {
     if (env.state == custody_state::in_flight && r.attempts >= r.max_attempts) r.max_attempts = r.attempts + 1;
     r.last_code = env.last_code;
     r.last_error = std::move(env.last_error);
-    r.log = tasks::attempt_log::unpack(env.log, r.last_error);
+    r.log = tasks::attempt_log::unpack(env.log, {r.last_error, r.last_code, env.next_run.value_or(0)});
   }
 
   // Whether a task with this id is in custody: in flight, or waiting (its envelope in the
@@ -761,7 +761,8 @@ struct task_manager::impl {
       // An error its last_error repeats is kept once; the envelope gives last_error back as
       // shown (waiting_record), which is the same text when it is UTF-8 with no credentials.
       const bool shown_as_is = tasks::valid_utf8(r.last_error) && r.last_error.find('@') == std::string::npos;
-      const std::string log = r.log.pack(shown_as_is ? std::string_view(r.last_error) : std::string_view());
+      const std::string log =
+          r.log.pack({shown_as_is ? std::string_view(r.last_error) : std::string_view(), r.last_code, r.next_run});
       tasks::envelope_fields f = envelope(id, r, payload);
       f.log = log;
       hset(q, id, f);
@@ -873,7 +874,8 @@ void task_manager::on_key_written(std::string_view key) {
   value* v = s_.db(0).find(key);
   const hash_value* h = v && v->type() == value_type::hash ? &v->hash() : nullptr;
   q.due.erase_if([&](const impl::due_entry& e) {
-    if (h && h->contains(e.id.view())) return false;
+    tasks::short_id::buffer buf;
+    if (h && h->contains(e.id.view(buf))) return false;
     impl_->count_waiting(q, e.state(), -1);
     return true;
   });

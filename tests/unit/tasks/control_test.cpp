@@ -198,33 +198,62 @@ TEST_CASE("the attempt log keeps each attempt's answer and the newest 16 of them
 }
 
 TEST_CASE("an attempt log packs into bytes and back", "[control][attempts]") {
+  auto same = [](const attempt_log& x, const attempt_log& y) {
+    REQUIRE(x.entries().size() == y.entries().size());
+    for (std::size_t i = 0; i < x.entries().size(); ++i) {
+      const attempt_info& a = x.entries()[i];
+      const attempt_info& b = y.entries()[i];
+      CHECK(a.number == b.number);
+      CHECK(a.started_at == b.started_at);
+      CHECK(a.finished == b.finished);
+      CHECK(a.code == b.code);
+      CHECK(a.error == b.error);
+      CHECK(a.duration_ms == b.duration_ms);
+      CHECK(a.next_run == b.next_run);
+    }
+  };
   attempt_log log;
   log.started(1, 1'700'000'000.25);
   log.finished(503, "HTTP 503", 12.5, 1'700'000'010);
   log.started(2, 1'700'000'010.5);
-  log.finished(0, "Connection refused", 1.25, 0);
-  log.started(3, 1'700'000'020);  // running
-  const attempt_log back = attempt_log::unpack(log.pack());
-  REQUIRE(back.entries().size() == 3);
-  for (std::size_t i = 0; i < 3; ++i) {
-    const attempt_info& a = log.entries()[i];
-    const attempt_info& b = back.entries()[i];
-    CHECK(a.number == b.number);
-    CHECK(a.started_at == b.started_at);
-    CHECK(a.finished == b.finished);
-    CHECK(a.code == b.code);
-    CHECK(a.error == b.error);
-    CHECK(a.duration_ms == b.duration_ms);
-    CHECK(a.next_run == b.next_run);
-  }
-  // An error equal to the known one (the envelope's last error) is stored once.
-  const std::string with_known = log.pack("Connection refused");
-  CHECK(with_known.size() + std::string_view("Connection refused").size() == log.pack().size());
-  const attempt_log back2 = attempt_log::unpack(with_known, "Connection refused");
-  REQUIRE(back2.entries().size() == 3);
-  CHECK(back2.entries()[0].error == "HTTP 503");
-  CHECK(back2.entries()[1].error == "Connection refused");
-  CHECK(back2.entries()[2].error.empty());
+  log.finished(0, "Connection refused", 1.25, 1'700'000'030.125);
+  log.started(3, 1'700'000'030.2);  // running
+  same(attempt_log::unpack(log.pack()), log);
+
+  // What the envelope says of the newest attempt is not stored twice.
+  attempt_log one;
+  one.started(1, 1'700'000'000.25);
+  one.finished(0, "Failed to connect to 127.0.0.1 port 44381: Connection refused", 0.217, 1'700'003'600.25);
+  const log_known known{"Failed to connect to 127.0.0.1 port 44381: Connection refused", 0, 1'700'003'600.25};
+  const std::string packed = one.pack(known);
+  CHECK(packed.size() <= 8);  // flags, started_at from next_run (an hour: 4 bytes), duration
+  same(attempt_log::unpack(packed, known), one);
+  CHECK(one.pack().size() > packed.size() + 10);
+  same(attempt_log::unpack(one.pack()), one);
+  // With other known values, each field is stored and read back as it was.
+  same(attempt_log::unpack(log.pack(known), known), log);
+  const log_known other{"HTTP 503", 503, 1'700'000'010};
+  same(attempt_log::unpack(log.pack(other), other), log);
+
+  // Times are kept to the thousandth, as TASK GET shows them.
+  attempt_log fine;
+  fine.started(4, 1'700'000'000.123456);  // a log that starts after a restart: number 4
+  fine.finished(200, "", 3.0004, 0);
+  const attempt_log back = attempt_log::unpack(fine.pack());
+  REQUIRE(back.entries().size() == 1);
+  CHECK(back.entries()[0].number == 4);
+  CHECK(json_number(back.entries()[0].started_at) == json_number(1'700'000'000.123456));
+  CHECK(json_number(back.entries()[0].duration_ms) == "3");
+  CHECK(back.entries()[0].next_run == 0);
+  CHECK(back.entries()[0].error.empty());
+
+  // A time with no thousandths form (negative, huge) is kept as it is.
+  attempt_log odd;
+  odd.started(1, -5.5);
+  odd.finished(0, "x", 1e300, 1e20);
+  odd.started(2, 1'700'000'000.5);
+  same(attempt_log::unpack(odd.pack()), odd);
+
   CHECK(attempt_log::unpack("").empty());
-  CHECK(attempt_log::unpack(log.pack().substr(0, 5)).empty());  // truncated: nothing
+  CHECK(attempt_log::unpack(log.pack().substr(0, 3)).empty());  // truncated: nothing
 }

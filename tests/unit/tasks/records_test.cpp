@@ -1,6 +1,7 @@
 // records: the envelope respq writes in <queue>:inflight reads back as written, and any
 // other value a client may put there is refused with a reason instead of a throw; the
 // outcome carries the same fields for every queue.
+#include <ctime>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -174,14 +175,33 @@ TEST_CASE("a packed envelope renders the JSON of the same fields, byte for byte,
       }
     }
   }
+  // Every next_run reads back as its JSON shows it: none, past, an hour ahead, far ahead,
+  // and values with no thousandths form.
+  for (const double next_run : {0.0, 1.5, static_cast<double>(std::time(nullptr)) + 3600.123, 1e11 + 0.5, 1e13, 1e300,
+                                -2.5}) {
+    envelope_fields f;
+    f.id = "id";
+    f.queue = "q";
+    f.state = custody_state::retrying;
+    f.next_run = next_run;
+    f.payload = "{}";
+    const std::string packed = envelope_packed(f);
+    CHECK(packed_envelope_json(f.id, packed) == envelope_json(f));
+    envelope_record r;
+    REQUIRE(read_packed_envelope(packed, r));
+    CHECK(json_number(*r.next_run) == json_number(next_run));
+  }
   // A truncated one is not taken for an envelope.
   envelope_fields f;
   f.queue = "tasks";
   f.payload = "x";
   const std::string packed = envelope_packed(f);
   envelope_record r;
-  CHECK_FALSE(read_packed_envelope(packed.substr(0, 10), r));
-  CHECK(packed_envelope_json("id", packed.substr(0, 10)).empty());
+  REQUIRE(read_packed_envelope(packed, r));
+  for (std::size_t n = 0; n + f.payload.size() < packed.size(); ++n) {  // cut before the payload
+    CHECK_FALSE(read_packed_envelope(packed.substr(0, n), r));
+    CHECK(packed_envelope_json("id", packed.substr(0, n)).empty());
+  }
 }
 
 TEST_CASE("packing's text: phrases a byte each, any bytes read back as written, bad codes refused",
@@ -197,27 +217,35 @@ TEST_CASE("packing's text: phrases a byte each, any bytes read back as written, 
     CHECK(back == text);
     return out.size();
   };
-  // "Failed to connect to ", " port ", ": Connection refused": a byte each, plus the
-  // length, the form and the rest.
-  CHECK(round("Failed to connect to 10.0.0.5 port 8080: Connection refused") == 1 + 1 + 3 + 8 + 4);
+  // "Failed to connect to ", " port ", ": Connection refused": a byte each; the address
+  // in 5 bytes, the port as a number (a byte and a varint); a byte of length before.
+  CHECK(round("Failed to connect to 10.0.0.5 port 8080: Connection refused") == 1 + 3 + 5 + 3);
+  CHECK(round("Failed to connect to 127.0.0.1 port 44381: Connection refused") == 13);
   CHECK(round("") == 1);
-  CHECK(round("plain words") == 1 + 1 + 11);
+  CHECK(round("plain words") == 1 + 11);
   for (std::string_view p : text_phrases) {
-    CHECK(round(p) == 3);
+    CHECK(round(p) == 2);
     round(std::string(p) + std::string(p) + "x");
     round(std::string(p.substr(0, p.size() - 1)));  // a phrase cut short is literal
   }
+  // Numbers and addresses read back as written, whatever their form.
+  for (const char* t : {"Operation timed out after 30000 milliseconds with 0 bytes received", "10.0.0.256",
+                        "1.2.3.4.5", "007", "0123", "1234567890123456789012345", "255.255.255.255:443",
+                        "01.2.3.4", "1.2.3", "1.2.3.", "0.0.0.0", "18446744073709551615", "9999999999999999999",
+                        "10000000000000000000", "12", "99", "100", "a1.2.3.4b", "1.2.3.04", "256.1.1.1"})
+    round(t);
   // Bytes below 0x20 cannot be coded: the text is kept as is.
   const std::string raw("a\x01" "b\x00" "c port ", 11);
-  CHECK(round(raw) == 1 + 1 + raw.size());
+  CHECK(round(raw) == 1 + raw.size());
   std::string all;
   for (int c = 0; c < 256; ++c) all += static_cast<char>(c);
   round(all);
   round(all.substr(32));
-  // Malformed: an unknown form byte, a phrase byte past the table, a 0 inside coded text,
-  // a length past the end.
-  for (const std::string& bad : {std::string("\x02\x02x", 3), std::string("\x02\x01\x1f", 3),
-                                 std::string("\x02\x01\x00", 3), std::string("\x05\x01" "ab", 4)}) {
+  // Malformed: a code past the table, a 0 inside coded text, a number or an address cut
+  // short, a length past the end.
+  for (const std::string& bad : {std::string("\x03\x1f", 2), std::string("\x03\x00", 2), std::string("\x03\x18", 2),
+                                 std::string("\x05\x18\x80", 3), std::string("\x05\x19\x01", 3),
+                                 std::string("\x09" "ab", 3)}) {
     std::string_view in = bad;
     std::string back;
     CHECK_FALSE(get_text(in, back));
