@@ -165,7 +165,7 @@ struct http1_client::impl {
   struct exchange {
     http_request req;
     std::string_view target;  // of req.url
-    std::string wire;         // HTTP/1.1: the request as sent, made when a connection takes it
+    std::string wire;         // HTTP/1.1: the request as sent, made when a connection takes it (until sent)
     steady::time_point start;
     std::unique_ptr<asio::steady_timer> timer;
     host_pool* pool = nullptr;
@@ -785,6 +785,7 @@ struct http1_client::impl {
       connection_failed(conn, (final ? "TLS handshake refused: " : "Send failure: ") + text, final);
       return;
     }
+    sent(*conn->ex);
     // The answer is not there yet the moment the request has gone: wait for it rather
     // than try a read that would fail, unless OpenSSL already holds bytes to decrypt.
     if (SSL_has_pending(conn->ssl))
@@ -1110,9 +1111,15 @@ struct http1_client::impl {
         connection_failed(conn, "Send failure: " + ec.message());
         return;
       }
+      sent(*conn->ex);
       read_more(conn);
     });
   }
+
+  // The request has gone whole: its bytes are not kept while the answer is awaited (a
+  // slow host holds many such requests). One sent again on a new connection, after a
+  // stale one, is made again from the request.
+  static void sent(exchange& ex) { std::string().swap(ex.wire); }
 
   void read_more(const std::shared_ptr<connection>& conn) {
     conn->sock.async_read_some(asio::buffer(conn->rbuf(), connection::rbuf_size), [this, conn](const asio::error_code& ec, std::size_t n) {
