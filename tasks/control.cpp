@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -105,7 +106,7 @@ std::uint64_t thousandths_or_zero(double v) {
 std::string attempt_log::pack(const log_known& known) const {
   std::string out;
   std::uint64_t base = thousandths_or_zero(known.next_run);
-  int prev_number = 0;
+  long long prev_number = 0;
   for (const attempt_info& a : entries_) {
     std::uint64_t started = 0, duration = 0, next = 0;
     const bool exact = to_thousandths(a.started_at, started) && to_thousandths(a.duration_ms, duration) &&
@@ -142,18 +143,20 @@ std::string attempt_log::pack(const log_known& known) const {
 attempt_log attempt_log::unpack(std::string_view in, const log_known& known) {
   attempt_log log;
   std::uint64_t base = thousandths_or_zero(known.next_run);
-  int prev_number = 0;
+  long long prev_number = 0;
   while (!in.empty()) {
     const auto flags = static_cast<unsigned char>(in.front());
     in.remove_prefix(1);
     attempt_info a;
     a.finished = flags & f_finished;
     std::uint64_t v;
-    a.number = prev_number + 1;
+    long long number = prev_number + 1;
     if (flags & f_number) {
       if (!get_varint(in, v)) return {};
-      a.number = static_cast<int>(unzigzag(v));
+      number = unzigzag(v);
     }
+    if (number < std::numeric_limits<int>::min() || number > std::numeric_limits<int>::max()) return {};
+    a.number = static_cast<int>(number);
     prev_number = a.number;
     std::uint64_t started = 0;
     if (flags & f_raw) {

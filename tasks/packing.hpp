@@ -25,6 +25,7 @@
 
 #include <array>
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <ctime>
@@ -83,15 +84,17 @@ inline bool get_bytes(std::string_view& in, std::string_view& s) {
   return true;
 }
 
+// False for a value with no such form: negative (-0 included: its JSON shows "-0"), not
+// finite, or 1e12 and above once shown (exact to the thousandth below that).
 inline bool to_thousandths(double v, std::uint64_t& n) {
-  if (!(v >= 0 && v < 1e12)) return false;  // exact to the thousandth below 1e12
+  if (!(v >= 0 && v < 1e12) || std::signbit(v)) return false;
   char buf[32];
   const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, 3);
   if (ec != std::errc()) return false;
   n = 0;
   for (const char* c = buf; c != end; ++c)
     if (*c != '.') n = n * 10 + static_cast<std::uint64_t>(*c - '0');
-  return true;
+  return n < 1'000'000'000'000'000ull;  // v just under 1e12 shows as 1e12
 }
 
 // The process's epoch for times, in thousandths of a second (fixed at its first use).
@@ -105,7 +108,7 @@ inline std::uint64_t time_epoch() {
 }
 
 inline void put_time(std::string& out, double v) {
-  if (v == 0) {
+  if (v == 0 && !std::signbit(v)) {
     put_varint(out, 0);
     return;
   }

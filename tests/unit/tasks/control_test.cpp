@@ -1,6 +1,7 @@
 // control: dead-letter filters for QUEUE REPLAY, the recent outcomes kept for TASK GET,
 // and the pacing of a replay.
 #include <chrono>
+#include <cmath>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -253,6 +254,32 @@ TEST_CASE("an attempt log packs into bytes and back", "[control][attempts]") {
   odd.finished(0, "x", 1e300, 1e20);
   odd.started(2, 1'700'000'000.5);
   same(attempt_log::unpack(odd.pack()), odd);
+
+  // -0 and a next_run shown as 1e12 have no thousandths form: kept as they are, and the
+  // times of the other entries still read back.
+  attempt_log zeros;
+  zeros.started(1, -0.0);
+  zeros.finished(0, "x", -0.0, 1'700'000'010);
+  zeros.started(2, 1'700'000'010.5);
+  zeros.finished(500, "", 2.5, 999'999'999'999.9996);
+  same(attempt_log::unpack(zeros.pack()), zeros);
+  CHECK(std::signbit(attempt_log::unpack(zeros.pack()).entries()[0].started_at));
+  for (const double next_run : {999'999'999'999.9996, 999'999'999'999.999, -0.0, 1e12}) {
+    const log_known edge{"x", 0, next_run};
+    same(attempt_log::unpack(one.pack(edge), edge), one);
+  }
+
+  // A malformed log: a number past an int's range, given or implied, is no log.
+  std::string huge(1, '\x02');  // f_number
+  huge += '\xfe';
+  huge += '\xff';
+  huge += '\xff';
+  huge += '\xff';
+  huge += '\x0f';  // zigzag varint of 2^31 - 1
+  huge += std::string("\x00\x00", 2);  // started_at, duration
+  CHECK(attempt_log::unpack(huge).entries().size() == 1);
+  CHECK(attempt_log::unpack(huge).entries()[0].number == 2147483647);
+  CHECK(attempt_log::unpack(huge + std::string("\x00\x00\x00", 3)).empty());  // then 2^31, implied
 
   CHECK(attempt_log::unpack("").empty());
   CHECK(attempt_log::unpack(log.pack().substr(0, 3)).empty());  // truncated: nothing

@@ -178,7 +178,7 @@ TEST_CASE("a packed envelope renders the JSON of the same fields, byte for byte,
   // Every next_run reads back as its JSON shows it: none, past, an hour ahead, far ahead,
   // and values with no thousandths form.
   for (const double next_run : {0.0, 1.5, static_cast<double>(std::time(nullptr)) + 3600.123, 1e11 + 0.5, 1e13, 1e300,
-                                -2.5}) {
+                                -2.5, -0.0, 999'999'999'999.9996, 999'999'999'999.999}) {
     envelope_fields f;
     f.id = "id";
     f.queue = "q";
