@@ -542,9 +542,12 @@ class SilentListener:
             c.close()
 
 
-def custody_rss(payloads, field, extra=(), server_args=(), want=None):
+def custody_rss(payloads, field, extra=(), server_args=(), want=None, connected=None):
     """Bytes of RSS per task once respq holds the payloads and `want` of them (default:
-    all) are in the state `field` counts."""
+    all) are in the state `field` counts. With `connected` (a function returning how many
+    connections the target has accepted), also once respq's connections are all open (a
+    task counts in flight from its hand-over to the delivery engine, before its connection
+    is made) and its RSS has stopped growing."""
     n = len(payloads)
     want = n if want is None else want
     with Respq("--http-queue", "tasks", *extra, *server_args) as rq:
@@ -556,6 +559,16 @@ def custody_rss(payloads, field, extra=(), server_args=(), want=None):
                 if time.time() > deadline:
                     raise RuntimeError(f"only {tasks_info(raw)[field]} of {want} tasks {field}")
                 time.sleep(0.05)
+        if connected is not None:
+            deadline = time.time() + 300
+            while connected() < min(want, n):
+                if time.time() > deadline:
+                    raise RuntimeError(f"only {connected()} of {want} connections made")
+                time.sleep(0.05)
+            last = -1
+            while rss_kb(rq.proc.pid) != last:
+                last = rss_kb(rq.proc.pid)
+                time.sleep(0.5)
         return (rss_kb(rq.proc.pid) - before) * 1024 / n
 
 
@@ -614,7 +627,10 @@ def section_custody():
     redis_bytes = redis_zset_rss(states["scheduled"][0])
     try:
         for state, (payloads, extra, server_args) in states.items():
-            respq_bytes = custody_rss(payloads, field.get(state, state), extra, server_args, want.get(state))
+            base = len(listener.conns)
+            connected = (lambda: len(listener.conns) - base) if state == "in_flight" else None
+            respq_bytes = custody_rss(payloads, field.get(state, state), extra, server_args, want.get(state),
+                                      connected)
             print(f"  {state}: per task beyond its payload: respq {respq_bytes - size:.0f} bytes (target <= 150), "
                   f"redis-server sorted set {redis_bytes - size:.0f} bytes")
             row("custody", f"RSS per {state} task (bytes)", respq_bytes, redis_bytes, "B", higher_is_better=False)
