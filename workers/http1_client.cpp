@@ -119,7 +119,8 @@ SSL_CTX* make_tls_context(const tasks::tls_trust* trust, int (*new_session)(SSL*
   if (!ctx) return fail("can't create a TLS context");
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
-  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // RELEASE_BUFFERS: a connection awaiting its answer holds no OpenSSL record buffers.
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
   // Read what the socket has in one recv, not a record header and then its body: safe
   // because SSL_read is always called until it wants more before waiting on the socket.
@@ -203,14 +204,6 @@ struct http1_client::impl {
     bool deciding = false;         // counted in its pool's `connecting` until the protocol is known
     host_pool* pool = nullptr;
     std::shared_ptr<exchange> ex;
-    // The read buffer, made at the first read: a connection that is refused or times out
-    // connecting never needs one (with many such at once, 16 KB each weighed on memory).
-    static constexpr std::size_t rbuf_size = 16 * 1024;
-    std::unique_ptr<char[]> rbuf_mem;
-    char* rbuf() {
-      if (!rbuf_mem) rbuf_mem = std::make_unique_for_overwrite<char[]>(rbuf_size);
-      return rbuf_mem.get();
-    }
     std::string in;             // received, not yet consumed by the parser (a partial line)
     std::size_t received = 0;   // bytes of the current response so far
     std::size_t served = 0;     // responses completed on this connection
@@ -300,6 +293,17 @@ struct http1_client::impl {
   std::unordered_map<std::string, tls_entry> tls_contexts;
   std::uint64_t tls_serial = 0;
   std::size_t in_flight = 0;
+  // The one read buffer: every read (plain, TLS, HTTP/2) goes into it, and its bytes are
+  // handed to the parser or the session before the next read anywhere (one thread; a
+  // read is made only once the socket is readable). A connection keeps nothing but a
+  // partial line, so one awaiting its answer holds no buffer (16 KB each, when they had
+  // their own, was most of the memory of a task in flight).
+  static constexpr std::size_t rbuf_size = 16 * 1024;
+  std::unique_ptr<char[]> rbuf_mem;
+  char* rbuf() {
+    if (!rbuf_mem) rbuf_mem = std::make_unique_for_overwrite<char[]>(rbuf_size);
+    return rbuf_mem.get();
+  }
   asio::steady_timer reaper;
   bool stopped = false;
 
@@ -617,6 +621,7 @@ struct http1_client::impl {
       }
       asio::error_code ignored;
       conn->sock.set_option(tcp::no_delay(true), ignored);
+      conn->sock.non_blocking(true, ignored);  // reads are made when readable (read_more)
       if (conn->pool->tls)
         start_tls(conn);
       else
@@ -797,10 +802,10 @@ struct http1_client::impl {
   void read_tls(const std::shared_ptr<connection>& conn) {
     for (;;) {
       ERR_clear_error();
-      const int n = SSL_read(conn->ssl, conn->rbuf(), static_cast<int>(connection::rbuf_size));
+      const int n = SSL_read(conn->ssl, rbuf(), static_cast<int>(rbuf_size));
       if (n > 0) {
         conn->received += static_cast<std::size_t>(n);
-        if (!parse(conn, std::string_view(conn->rbuf(), static_cast<std::size_t>(n)))) return;
+        if (!parse(conn, std::string_view(rbuf(), static_cast<std::size_t>(n)))) return;
         continue;
       }
       const int e = SSL_get_error(conn->ssl, n);
@@ -935,10 +940,10 @@ struct http1_client::impl {
   void h2_read(const std::shared_ptr<connection>& conn) {
     for (;;) {
       ERR_clear_error();
-      const int n = SSL_read(conn->ssl, conn->rbuf(), static_cast<int>(connection::rbuf_size));
+      const int n = SSL_read(conn->ssl, rbuf(), static_cast<int>(rbuf_size));
       if (n > 0) {
         conn->bytes_in += static_cast<std::size_t>(n);
-        if (!conn->h2->receive(std::string_view(conn->rbuf(), static_cast<std::size_t>(n)))) {
+        if (!conn->h2->receive(std::string_view(rbuf(), static_cast<std::size_t>(n)))) {
           h2_failed(conn, conn->h2->error());
           return;
         }
@@ -1116,14 +1121,35 @@ struct http1_client::impl {
     });
   }
 
+  // Waits until the socket is readable, then reads (read_more). asio's epoll waits are
+  // edge-triggered: a wait is started only after a read found the socket drained.
+  void wait_readable(const std::shared_ptr<connection>& conn) {
+    conn->sock.async_wait(tcp::socket::wait_read, [this, conn](const asio::error_code& ec) {
+      if (conn->closed) return;
+      if (ec) {
+        connection_failed(conn, "Recv failure: " + ec.message());
+        return;
+      }
+      read_more(conn);
+    });
+  }
+
   // The request has gone whole: its bytes are not kept while the answer is awaited (a
   // slow host holds many such requests). One sent again on a new connection, after a
   // stale one, is made again from the request.
   static void sent(exchange& ex) { std::string().swap(ex.wire); }
 
+  // Reads what the socket holds into the shared buffer and parses it, until the response
+  // is whole or the socket is drained (then waits: a read shorter than the buffer drained
+  // it, as a would-block did).
   void read_more(const std::shared_ptr<connection>& conn) {
-    conn->sock.async_read_some(asio::buffer(conn->rbuf(), connection::rbuf_size), [this, conn](const asio::error_code& ec, std::size_t n) {
-      if (conn->closed) return;
+    for (;;) {
+      asio::error_code ec;
+      const std::size_t n = conn->sock.read_some(asio::buffer(rbuf(), rbuf_size), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        wait_readable(conn);
+        return;
+      }
       if (ec) {
         if (ec != asio::error::eof) {
           connection_failed(conn, "Recv failure: " + ec.message());
@@ -1133,8 +1159,12 @@ struct http1_client::impl {
         return;
       }
       conn->received += n;
-      if (parse(conn, std::string_view(conn->rbuf(), n))) read_more(conn);
-    });
+      if (!parse(conn, std::string_view(rbuf(), n))) return;
+      if (n < rbuf_size) {
+        wait_readable(conn);
+        return;
+      }
+    }
   }
 
   // The server closed: the end of a body read to the close, or a cut response.

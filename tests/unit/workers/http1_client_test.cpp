@@ -1,7 +1,15 @@
-// http1_client on its own io_context against nginx: origins it no longer uses are
-// forgotten, so delivering to ever new hosts does not grow its memory.
+// http1_client on its own io_context: against nginx, origins it no longer uses are
+// forgotten, so delivering to ever new hosts does not grow its memory; against a raw
+// server, answers of many connections arriving in pieces, interleaved, each reach their
+// own request through the client's one read buffer.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <asio/io_context.hpp>
@@ -48,4 +56,82 @@ TEST_CASE("http1_client forgets origins once their connections went idle and clo
   REQUIRE(run_until(io, [&] { return results.size() == 14; }, 10s));
   CHECK(results.back().code == 200);
   client.shutdown();
+}
+
+TEST_CASE("http1_client: answers of many connections, in pieces and interleaved, each reach their request", "[http1]") {
+  // A server on a loopback port: takes 16 connections, reads each request (GET /r/<i>),
+  // then answers all of them at once, 1,000 bytes at a time, round robin: every answer
+  // (40 KB, more than the client's read buffer) is read in many pieces, between pieces of
+  // the others.
+  constexpr int conns = 16;
+  const int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(lfd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(lfd, conns) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  const int port = ntohs(addr.sin_port);
+  auto body_of = [](const std::string& i) {
+    std::string b;
+    while (b.size() < 40000) b += "answer-" + i + ";";
+    return b;
+  };
+  std::thread server([&] {
+    std::vector<int> fds;
+    std::vector<std::string> out;
+    for (int k = 0; k < conns; ++k) {
+      const int fd = ::accept(lfd, nullptr, nullptr);
+      if (fd < 0) break;
+      std::string req;
+      char buf[4096];
+      while (req.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n <= 0) break;
+        req.append(buf, static_cast<std::size_t>(n));
+      }
+      const auto at = req.find("/r/") + 3;
+      const std::string body = body_of(req.substr(at, req.find(' ', at) - at));
+      fds.push_back(fd);
+      out.push_back("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    }
+    std::vector<std::size_t> off(fds.size(), 0);
+    for (bool more = true; more;) {
+      more = false;
+      for (std::size_t k = 0; k < fds.size(); ++k) {
+        if (off[k] >= out[k].size()) continue;
+        const std::size_t n = std::min<std::size_t>(1000, out[k].size() - off[k]);
+        if (::write(fds[k], out[k].data() + off[k], n) != static_cast<ssize_t>(n)) off[k] = out[k].size();
+        off[k] += n;
+        more = more || off[k] < out[k].size();
+      }
+      std::this_thread::sleep_for(1ms);
+    }
+    std::this_thread::sleep_for(200ms);
+    for (int fd : fds) ::close(fd);
+  });
+
+  asio::io_context io;
+  std::vector<http_result> results;
+  http1_client client(io, "respq-test", [&](http_result&& r) { results.push_back(std::move(r)); });
+  client.set_per_host("tasks", conns);
+  const std::string base = "http://127.0.0.1:" + std::to_string(port) + "/r/";
+  for (int i = 0; i < conns; ++i) {
+    auto r = get(static_cast<std::uint64_t>(i), base + std::to_string(i));
+    r.keep_body = 64 * 1024;
+    client.submit(std::move(r));
+  }
+  const bool all = run_until(io, [&] { return results.size() == conns; }, 20s);
+  client.shutdown();
+  server.join();
+  ::close(lfd);
+  REQUIRE(all);
+  for (const auto& r : results) {
+    INFO("ticket " << r.ticket << ": " << r.error);
+    CHECK(r.code == 200);
+    CHECK_FALSE(r.truncated);
+    CHECK(r.body == body_of(std::to_string(r.ticket)));
+  }
 }
