@@ -162,13 +162,17 @@ std::string trust_key(const tasks::tls_trust* t) {
 struct http1_client::impl {
   struct host_pool;
   struct connection;
+  static constexpr std::size_t no_slot = SIZE_MAX;
 
   struct exchange {
     http_request req;
     std::string_view target;  // of req.url
     std::string wire;         // HTTP/1.1: the request as sent, made when a connection takes it (until sent)
     steady::time_point start;
-    std::unique_ptr<asio::steady_timer> timer;
+    // Its whole-request timeout: its place in the client's deadline heap (none: not
+    // started, or finished), and whether its clock has started (begin).
+    std::size_t deadline_slot = no_slot;
+    bool timed = false;
     host_pool* pool = nullptr;
     bool done = false;
     bool retried = false;
@@ -263,7 +267,7 @@ struct http1_client::impl {
   };
 
   impl(asio::io_context& io_, std::string ua, done_fn d, steady::duration idle)
-      : io(io_), user_agent(std::move(ua)), done(std::move(d)), idle_limit(idle), reaper(io_) {
+      : io(io_), user_agent(std::move(ua)), done(std::move(d)), idle_limit(idle), deadline_timer(io_), reaper(io_) {
     arm_reaper();
   }
   ~impl() {
@@ -304,8 +308,77 @@ struct http1_client::impl {
     if (!rbuf_mem) rbuf_mem = std::make_unique_for_overwrite<char[]>(rbuf_size);
     return rbuf_mem.get();
   }
+  // Whole-request timeouts: one timer for the client, armed for the earliest deadline of
+  // a min-heap of the exchanges under way (an asio timer each cost about 250 bytes per
+  // request in flight, and an allocation per request). An exchange leaves the heap when
+  // it finishes; the timer may then fire for nothing, and is armed for the next one.
+  struct deadline_entry {
+    steady::time_point at;
+    std::shared_ptr<exchange> ex;
+  };
+  std::vector<deadline_entry> deadlines;
+  asio::steady_timer deadline_timer;
+  steady::time_point deadline_armed = steady::time_point::max();
   asio::steady_timer reaper;
   bool stopped = false;
+
+  void deadline_place(std::size_t i) { deadlines[i].ex->deadline_slot = i; }
+  void deadline_up(std::size_t i) {
+    while (i > 0) {
+      const std::size_t parent = (i - 1) / 2;
+      if (!(deadlines[i].at < deadlines[parent].at)) break;
+      std::swap(deadlines[i], deadlines[parent]);
+      deadline_place(i);
+      i = parent;
+    }
+    deadline_place(i);
+  }
+  void deadline_down(std::size_t i) {
+    for (;;) {
+      const std::size_t l = 2 * i + 1, r = l + 1;
+      std::size_t least = i;
+      if (l < deadlines.size() && deadlines[l].at < deadlines[least].at) least = l;
+      if (r < deadlines.size() && deadlines[r].at < deadlines[least].at) least = r;
+      if (least == i) break;
+      std::swap(deadlines[i], deadlines[least]);
+      deadline_place(i);
+      i = least;
+    }
+    deadline_place(i);
+  }
+  void watch(const std::shared_ptr<exchange>& ex, steady::time_point at) {
+    deadlines.push_back({at, ex});
+    deadline_up(deadlines.size() - 1);
+    if (at < deadline_armed) arm_deadline(at);
+  }
+  void unwatch(exchange& ex) {
+    const std::size_t i = ex.deadline_slot;
+    if (i == no_slot) return;
+    ex.deadline_slot = no_slot;
+    if (i + 1 != deadlines.size()) {
+      deadlines[i] = std::move(deadlines.back());
+      deadlines.pop_back();
+      deadline_up(i);
+      deadline_down(deadlines[i].ex->deadline_slot);
+    } else {
+      deadlines.pop_back();
+    }
+  }
+  void arm_deadline(steady::time_point at) {
+    deadline_armed = at;
+    deadline_timer.expires_at(at);
+    deadline_timer.async_wait([this](const asio::error_code& ec) {
+      if (ec) return;  // re-armed, or shut down (this may be gone: nothing else is read)
+      deadline_armed = steady::time_point::max();
+      const auto now = steady::now();
+      while (!deadlines.empty() && deadlines.front().at <= now) {
+        auto ex = deadlines.front().ex;
+        unwatch(*ex);
+        on_timeout(ex);
+      }
+      if (!deadlines.empty() && !stopped) arm_deadline(deadlines.front().at);
+    });
+  }
 
   host_pool& pool_for(const std::string& name, bool tls, std::string_view authority) {
     std::string key;
@@ -412,14 +485,11 @@ struct http1_client::impl {
   // The request leaves the per-host queue: its duration and its timeout start now, as on
   // the curl path (a request waiting for a free connection is not yet "sent").
   void begin(const std::shared_ptr<exchange>& ex) {
-    if (ex->timer) return;  // a retry on a new connection keeps its clock
+    if (ex->timed) return;  // a retry on a new connection keeps its clock
+    ex->timed = true;
     ex->start = steady::now();
     double timeout = ex->req.timeout_s > 0 ? ex->req.timeout_s : default_timeout_s;
-    ex->timer = std::make_unique<asio::steady_timer>(io);
-    ex->timer->expires_after(std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(timeout)));
-    ex->timer->async_wait([this, ex](const asio::error_code& ec) {
-      if (!ec) on_timeout(ex);
-    });
+    watch(ex, ex->start + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(timeout)));
   }
 
   bool endpoints_fresh(const host_pool& hp) const {
@@ -443,7 +513,7 @@ struct http1_client::impl {
         hp.waiting.clear();
         for (auto& ex : waiting) {
           if (ex->done) continue;
-          if (!ex->timer) ex->start = steady::now();
+          if (!ex->timed) ex->start = steady::now();
           fail(*ex, "Could not resolve host: " + hp.host, false);
         }
         return;
@@ -1317,7 +1387,7 @@ struct http1_client::impl {
 
   void finish(exchange& ex, http_result&& res) {
     ex.done = true;
-    if (ex.timer) ex.timer->cancel();
+    unwatch(ex);
     --in_flight;
     done(std::move(res));
   }
@@ -1341,8 +1411,8 @@ struct http1_client::impl {
         std::erase_if(hp.h2conns, [](const auto& c) { return c->closed; });
         // An origin with nothing left (no connection, nothing waiting, no lookup running)
         // goes too, so webhooks to ever new hosts do not add up. Nothing points to it:
-        // connections and waiting exchanges are gone, and finished exchanges' timers
-        // return before looking at their pool.
+        // connections and waiting exchanges are gone, and finished exchanges have left
+        // the deadline heap.
         if (hp.open == 0 && hp.idle.empty() && hp.waiting.empty() && !hp.resolving)
           it = pools.erase(it);
         else
@@ -1380,20 +1450,23 @@ struct http1_client::impl {
   void shutdown() {
     stopped = true;
     reaper.cancel();
+    deadline_timer.cancel();
+    for (auto& d : deadlines) d.ex->deadline_slot = no_slot;
+    deadlines.clear();
     for (auto& [key, hp] : pools) {
       for (auto& c : hp->idle) close(*c);
       hp->idle.clear();
       for (auto& c : hp->h2conns) {
         for (auto& [id, ex] : c->streams) {
           ex->done = true;
-          if (ex->timer) ex->timer->cancel();
+          unwatch(*ex);
         }
         h2_goodbye(*c);
       }
       hp->h2conns.clear();
       for (auto& ex : hp->waiting) {
         ex->done = true;
-        if (ex->timer) ex->timer->cancel();
+        unwatch(*ex);
         if (ex->conn) close(*ex->conn);
       }
       hp->waiting.clear();

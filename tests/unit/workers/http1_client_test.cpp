@@ -135,3 +135,55 @@ TEST_CASE("http1_client: answers of many connections, in pieces and interleaved,
     CHECK(r.body == body_of(std::to_string(r.ticket)));
   }
 }
+
+TEST_CASE("http1_client: whole-request timeouts fire each at its own deadline, whatever finished before", "[http1]") {
+  // A port that takes connections (the kernel's backlog) and never answers, beside nginx
+  // answering at once: the deadlines of requests that finish leave the client's deadline
+  // heap, and those left fire in order, each after its own timeout.
+  const int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(lfd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(lfd, 64) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  const std::string silent = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/never";
+  respq::test::nginx_server nginx;
+
+  asio::io_context io;
+  std::vector<http_result> results;
+  http1_client client(io, "respq-test", [&](http_result&& r) { results.push_back(std::move(r)); });
+  client.set_per_host("tasks", 64);
+  // Tickets 1..12 go to the silent port with timeouts out of order (0.2 s to 1.3 s);
+  // 100..139 go to nginx between them.
+  const std::vector<double> timeouts{1.3, 0.2, 0.9, 0.5, 1.1, 0.3, 0.7, 1.2, 0.4, 0.8, 0.6, 1.0};
+  std::uint64_t quick = 100;
+  for (std::size_t i = 0; i < timeouts.size(); ++i) {
+    auto r = get(i + 1, silent);
+    r.timeout_s = timeouts[i];
+    client.submit(std::move(r));
+    for (int k = 0; k < 4; ++k) client.submit(get(quick++, nginx.url("/q")));
+  }
+  const std::size_t total = timeouts.size() + (quick - 100);
+  const bool all = run_until(io, [&] { return results.size() == total; }, 10s);
+  client.shutdown();
+  ::close(lfd);
+  REQUIRE(all);
+  std::vector<std::uint64_t> timed_out_order;
+  for (const auto& r : results) {
+    if (r.ticket >= 100) {
+      CHECK(r.code == 204);
+      continue;
+    }
+    INFO("ticket " << r.ticket << ": " << r.error);
+    CHECK(r.timed_out);
+    const double want_ms = timeouts[r.ticket - 1] * 1000;
+    CHECK(r.duration_ms >= want_ms - 1);
+    CHECK(r.duration_ms < want_ms + 400);
+    timed_out_order.push_back(r.ticket);
+  }
+  // Earliest deadline first: 0.2 (ticket 2), 0.3 (6), 0.4 (9), ... 1.3 (1).
+  CHECK(timed_out_order == std::vector<std::uint64_t>{2, 6, 9, 4, 11, 7, 10, 3, 12, 5, 8, 1});
+}
