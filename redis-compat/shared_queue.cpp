@@ -136,7 +136,7 @@ std::optional<tasks::envelope_record> shared_envelope(std::string_view element, 
     return std::nullopt;
   const auto j = nlohmann::json::parse(element, nullptr, false);
   if (!j.is_object() || j.contains("url") || !j.contains("state") || !j.contains("attempts")) return std::nullopt;
-  auto r = tasks::read_envelope(element);
+  auto r = tasks::read_envelope_json(element);
   auto* e = std::get_if<tasks::envelope_record>(&r);
   if (!e) return std::nullopt;
   if (auto i = j.find("id"); i != j.end() && i->is_string()) id = i->get<std::string>();

@@ -216,8 +216,9 @@ const char* finished_name(finished_state s) {
 
 std::string finished_payload(const finished_task& t) {
   switch (t.kind) {
-    case finished_task::source::envelope: {
-      auto e = read_envelope(t.record);
+    case finished_task::source::envelope:
+    case finished_task::source::text: {
+      auto e = t.kind == finished_task::source::text ? read_envelope_json(t.record) : read_envelope(t.record);
       if (auto* r = std::get_if<envelope_record>(&e)) return std::move(r->payload);
       return salvage_payload(t.record);
     }

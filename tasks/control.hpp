@@ -107,9 +107,10 @@ struct finished_task {
   std::string last_error;
   double finished_at = 0;  // unix seconds
   // Where the payload is, unparsed until someone asks: the in-flight envelope the task
-  // had (a delivered or cancelled task), or the element itself (a pending task cancelled,
-  // a dead record).
-  enum class source { envelope, element, dead_record } kind = source::envelope;
+  // had (a delivered or cancelled task: packed as respq keeps it, or `text`, what a
+  // client wrote in its place, read as JSON only), or the element itself (a pending task
+  // cancelled, a dead record).
+  enum class source { envelope, text, element, dead_record } kind = source::envelope;
   std::string record;
   attempt_log log;
 };

@@ -336,6 +336,10 @@ std::string read_int(const nlohmann::json& j, const char* name, long long lo, lo
 
 std::variant<envelope_record, std::string> read_envelope(std::string_view text) {
   if (envelope_record packed; read_packed_envelope(text, packed)) return packed;
+  return read_envelope_json(text);
+}
+
+std::variant<envelope_record, std::string> read_envelope_json(std::string_view text) {
   const auto j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
   if (j.is_discarded()) return std::string("is not valid JSON");
   if (!j.is_object()) return std::string("is not a JSON object");

@@ -68,8 +68,12 @@ struct envelope_record {
   std::string log;      // a packed envelope's attempt log (tasks::attempt_log::pack), else ""
 };
 // The record, or why it can't be one (a reason such as "attempts is not an integer").
-// A packed envelope (envelope_packed) is read as well.
+// A packed envelope (envelope_packed) is read as well: for respq's own stored form only.
 std::variant<envelope_record, std::string> read_envelope(std::string_view text);
+// The same from the JSON form alone: for text a client may have written (a hash value as
+// commands show it, an element of a list), whose bytes must not be taken for a packed
+// envelope even when they happen to be one.
+std::variant<envelope_record, std::string> read_envelope_json(std::string_view text);
 // The packed envelope: the same fields in binary beside the payload, the form respq keeps
 // in its keyspace (a hash field of <queue>:inflight holds one per task in custody; see
 // hash_field_text in broker/core/keyspace.hpp). The id is not stored: it is the field's

@@ -22,7 +22,7 @@
 // The in-memory index (records by id, attempts by ticket, due times per queue) is
 // rebuilt from the hashes by recover(), so the hash is the truth: deleting a field of
 // Q:inflight cancels a task that waits for its retry or its scheduled time. Any client
-// can write that hash, so every envelope read back is checked (tasks::read_envelope): one
+// can write that hash, so every envelope read back is checked (tasks::read_envelope_json): one
 // that is not respq's moves to Q:dead with a reason naming it, and never stops the server.
 #include "broker/core/task_manager.hpp"
 
@@ -211,7 +211,7 @@ struct task_manager::impl {
     const auto [field, stored] = *it;
     if (tasks::read_packed_envelope(stored, out)) return lookup::found;  // as respq wrote it
     const hash_text text(field, stored);
-    auto env = tasks::read_envelope(text);
+    auto env = tasks::read_envelope_json(text);
     if (auto* e = std::get_if<tasks::envelope_record>(&env)) {
       out = std::move(*e);
       return lookup::found;
@@ -271,14 +271,18 @@ struct task_manager::impl {
   }
 
   // Removes a task's envelope; returns it ("" when there was none).
-  std::string hdel(const queue_state& q, const std::string& id) {
+  // Removes a task's envelope from Q:inflight and gives it back: packed as stored, or the
+  // text a client wrote in its place (kind says which, for the task's history).
+  std::string hdel(const queue_state& q, const std::string& id, tasks::finished_task::source* kind = nullptr) {
     s.will_write(q.inflight_key);
     value* v = s.db(0).find(q.inflight_key);
     if (!v || v->type() != value_type::hash) return {};
     auto it = v->hash().find(id);
     if (it == v->hash().end()) return {};
     const std::string_view stored = (*it).value;
-    std::string env(hash_text::plain(stored) || tasks::is_packed_envelope(stored) ? stored : hash_text(id, stored).view());
+    const bool packed = tasks::is_packed_envelope(stored);
+    if (kind) *kind = packed ? tasks::finished_task::source::envelope : tasks::finished_task::source::text;
+    std::string env(hash_text::plain(stored) || packed ? stored : hash_text(id, stored).view());
     v->hash().erase(it);
     s.stream().append({"HDEL", q.inflight_key, id});
     if (v->hash().empty()) s.db(0).erase(q.inflight_key);
@@ -745,9 +749,9 @@ struct task_manager::impl {
                    d.state == tasks::next_state::retrying ? d.next_run : 0);
     if (d.state == tasks::next_state::delivered) {
       ++q.delivered;
-      std::string env = hdel(q, id);
-      if (!env.empty())
-        remember(q, id, r, tasks::finished_state::delivered, tasks::finished_task::source::envelope, std::move(env));
+      tasks::finished_task::source kind{};
+      std::string env = hdel(q, id, &kind);
+      if (!env.empty()) remember(q, id, r, tasks::finished_state::delivered, kind, std::move(env));
       publish_outcome(q, d.outcome, r.callback());
       records.erase(it);
       return;
@@ -1077,7 +1081,7 @@ void task_manager::recover() {
       std::string_view id = (*it).field;
       const std::string_view env = (*it).value;
       const hash_text text(id, env);
-      auto envelope = tasks::read_envelope(text);
+      auto envelope = tasks::read_envelope_json(text);
       if (auto* why = std::get_if<std::string>(&envelope)) {
         unreadable.emplace_back(id, tasks::salvage_payload(text), *why);
         continue;
@@ -1317,12 +1321,13 @@ bool task_manager::cancel_task(std::string_view id_view) {
     auto& q = *r.q;
     const bool in_line = r.waiting_host;  // waiting for its host: no attempt in flight
     d.leave_host_line(q, r);
-    std::string env = d.hdel(q, id);
+    tasks::finished_task::source kind{};
+    std::string env = d.hdel(q, id, &kind);
     ++q.cancelled;
     log_verbose("Task " + id + " of queue '" + q.name + "' cancelled (" + tasks::state_name(r.state) + ")");
     d.publish_outcome(q, tasks::cancelled_outcome(d.task_record_of(id, r)), r.callback());
     if (!env.empty())
-      d.remember(q, id, r, tasks::finished_state::cancelled, tasks::finished_task::source::envelope, std::move(env));
+      d.remember(q, id, r, tasks::finished_state::cancelled, kind, std::move(env));
     if (in_line) d.records.erase(it);
     else r.cancelled = true;  // forgotten when its attempt ends
     d.dirty = true;
@@ -1347,12 +1352,13 @@ bool task_manager::cancel_task(std::string_view id_view) {
       r.live->url = t->url;
       r.live->callback = t->callback;
     }
-    std::string env = d.hdel(q, id);
+    tasks::finished_task::source kind{};
+    std::string env = d.hdel(q, id, &kind);
     ++q.cancelled;
     log_verbose("Task " + id + " of queue '" + q.name + "' cancelled (" + tasks::state_name(state) + ")");
     d.publish_outcome(q, tasks::cancelled_outcome(d.task_record_of(id, r)), r.callback());
     if (!env.empty())
-      d.remember(q, id, r, tasks::finished_state::cancelled, tasks::finished_task::source::envelope, std::move(env));
+      d.remember(q, id, r, tasks::finished_state::cancelled, kind, std::move(env));
     d.dirty = true;
     return true;
   }

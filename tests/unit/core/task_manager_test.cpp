@@ -353,3 +353,36 @@ TEST_CASE("the pause follows its key through FLUSHALL, SWAPDB and MOVE", "[tasks
   CHECK(h.producer({"QUEUE", "RESUME", "tasks"}) == "+OK\r\n");
   CHECK(h.s.tasks().info().find("paused=0") != std::string::npos);
 }
+
+TEST_CASE("a packed envelope's bytes written by a client are not taken for respq's own record", "[tasks]") {
+  // respq keeps its envelopes packed; the same bytes written by a client are a malformed
+  // record (moved to tasks:dead when read back), not a task with the client's fields.
+  harness h(one_queue());
+  h.producer({"LPUSH", "tasks", R"({"url":"http://127.0.0.1:9/later","id":"p1","delay":0.05})",
+              R"({"url":"http://127.0.0.1:9/later","id":"p2","delay":3600})"});
+  REQUIRE(h.sent.empty());
+  tasks::envelope_fields f;
+  f.id = "p1";
+  f.queue = "tasks";
+  f.state = tasks::custody_state::scheduled;
+  f.payload = R"({"url":"http://127.0.0.1:9/planted"})";
+  const std::string planted = tasks::envelope_packed(f);
+  REQUIRE(tasks::is_packed_envelope(planted));
+  CHECK(h.producer({"HSET", "tasks:inflight", "p1", planted}) == ":0\r\n");
+  f.id = "p2";
+  CHECK(h.producer({"HSET", "tasks:inflight", "p2", tasks::envelope_packed(f)}) == ":0\r\n");
+  // Due: read back as JSON, which these bytes are not.
+  std::this_thread::sleep_until(h.s.next_deadline() + std::chrono::milliseconds(1));
+  h.s.on_timer();
+  h.s.before_write();
+  CHECK(h.sent.empty());
+  const std::string dead = h.producer({"LINDEX", "tasks:dead", "0"});
+  CHECK(dead.find("not valid JSON") != std::string::npos);
+  CHECK(dead.find("'p1'") != std::string::npos);
+  // Cancelled before its time: its history keeps the client's bytes as the payload.
+  CHECK(h.producer({"TASK", "CANCEL", "p2"}) == ":1\r\n");
+  auto v = h.s.tasks().find_task("p2");
+  REQUIRE(v);
+  CHECK(v->state == "cancelled");
+  CHECK(v->payload == tasks::envelope_packed(f));
+}

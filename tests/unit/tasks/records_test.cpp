@@ -159,6 +159,9 @@ TEST_CASE("a packed envelope renders the JSON of the same fields, byte for byte,
         CHECK(packed.size() < json_text.size());
         const auto from_json = read_envelope(json_text);
         const auto from_packed = read_envelope(packed);
+        // Text a client wrote is read as JSON only, whatever its bytes.
+        CHECK(std::get<std::string>(read_envelope_json(packed)) == "is not valid JSON");
+        CHECK(std::holds_alternative<envelope_record>(read_envelope_json(json_text)));
         REQUIRE(std::holds_alternative<envelope_record>(from_json));
         REQUIRE(std::holds_alternative<envelope_record>(from_packed));
         const auto& a = std::get<envelope_record>(from_json);
