@@ -198,7 +198,9 @@ struct http1_client::impl {
     }
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
-    tcp::socket sock;
+    // Bound to the io_context's own executor rather than any_io_executor: the socket and
+    // every operation waiting on it are smaller (no type-erased executor in each).
+    asio::basic_stream_socket<tcp, asio::io_context::executor_type> sock;
     SSL* ssl = nullptr;            // https: OpenSSL on the socket's fd (it never closes it)
     std::uint64_t tls_serial = 0;  // the TLS context it was made with (see tls_entry)
     std::uint64_t generation = 0;  // its pool's rules (egress, trust) when it was dialled
