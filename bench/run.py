@@ -565,10 +565,12 @@ def custody_rss(payloads, field, extra=(), server_args=(), want=None, connected=
                 if time.time() > deadline:
                     raise RuntimeError(f"only {connected()} of {want} connections made")
                 time.sleep(0.05)
-            last = -1
-            while rss_kb(rq.proc.pid) != last:
-                last = rss_kb(rq.proc.pid)
+            # Settled: three readings half a second apart agree (within a minute).
+            readings = [rss_kb(rq.proc.pid)]
+            deadline = time.time() + 60
+            while (len(readings) < 3 or len(set(readings[-3:])) > 1) and time.time() < deadline:
                 time.sleep(0.5)
+                readings.append(rss_kb(rq.proc.pid))
         return (rss_kb(rq.proc.pid) - before) * 1024 / n
 
 
@@ -606,6 +608,7 @@ def section_custody():
     # go): 8,000 stay well inside the usual 20,000 open files on both sides.
     n_live = min(n, int(os.environ.get("RESPQ_BENCH_CUSTODY_INFLIGHT", "8000")))
     listener = SilentListener()
+    live = SilentListener()  # its own, so its count of connections is the in-flight state's alone
     states = {
         "scheduled": (custody_payloads(n, 3600), (), ()),
         "retrying": (custody_payloads(n, 0),
@@ -613,7 +616,7 @@ def section_custody():
                       "per-host", "1000"), ("--host-failures-to-open", "0")),
         "behind_host_cap": (custody_payloads(n, 0, f"http://127.0.0.1:{listener.port}/hook"),
                             ("concurrency", "100000", "per-host", "64", "timeout", "86400"), ()),
-        "in_flight": (custody_payloads(n_live, 0, f"http://127.0.0.1:{listener.port}/hook"),
+        "in_flight": (custody_payloads(n_live, 0, f"http://127.0.0.1:{live.port}/hook"),
                       ("concurrency", "100000", "per-host", str(n_live), "timeout", "86400"), ()),
     }
     # Behind the cap: settled once the host's line is full (64 on connections, 64 in the
@@ -627,8 +630,7 @@ def section_custody():
     redis_bytes = redis_zset_rss(states["scheduled"][0])
     try:
         for state, (payloads, extra, server_args) in states.items():
-            base = len(listener.conns)
-            connected = (lambda: len(listener.conns) - base) if state == "in_flight" else None
+            connected = (lambda: len(live.conns)) if state == "in_flight" else None
             respq_bytes = custody_rss(payloads, field.get(state, state), extra, server_args, want.get(state),
                                       connected)
             print(f"  {state}: per task beyond its payload: respq {respq_bytes - size:.0f} bytes (target <= 150), "
@@ -636,6 +638,7 @@ def section_custody():
             row("custody", f"RSS per {state} task (bytes)", respq_bytes, redis_bytes, "B", higher_is_better=False)
     finally:
         listener.close()
+        live.close()
 
 
 def scrape_metrics(port, stop, times):

@@ -210,6 +210,9 @@ struct http1_client::impl {
     bool deciding = false;         // counted in its pool's `connecting` until the protocol is known
     host_pool* pool = nullptr;
     std::shared_ptr<exchange> ex;
+    // Plain HTTP/1.1: the buffer its pending read fills (see read_more), made at its first.
+    static constexpr std::size_t first_size = 512;
+    std::unique_ptr<char[]> first;
     std::string in;             // received, not yet consumed by the parser (a partial line)
     std::size_t received = 0;   // bytes of the current response so far
     std::size_t served = 0;     // responses completed on this connection
@@ -299,11 +302,12 @@ struct http1_client::impl {
   std::unordered_map<std::string, tls_entry> tls_contexts;
   std::uint64_t tls_serial = 0;
   std::size_t in_flight = 0;
-  // The one read buffer: every read (plain, TLS, HTTP/2) goes into it, and its bytes are
-  // handed to the parser or the session before the next read anywhere (one thread; a
-  // read is made only once the socket is readable). A connection keeps nothing but a
-  // partial line, so one awaiting its answer holds no buffer (16 KB each, when they had
-  // their own, was most of the memory of a task in flight).
+  // The shared read buffer: TLS and HTTP/2 reads (made once the socket is readable) and
+  // the rest of a plain answer past a connection's small buffer (read_more) go into it,
+  // and its bytes are handed to the parser or the session before the next read into it
+  // (one thread). A connection keeps only a partial line; one awaiting its answer holds
+  // at most its 512-byte first buffer (16 KB each, when connections had their own read
+  // buffer, was most of the memory of a task in flight).
   static constexpr std::size_t rbuf_size = 16 * 1024;
   std::unique_ptr<char[]> rbuf_mem;
   char* rbuf() {
@@ -365,12 +369,16 @@ struct http1_client::impl {
     } else {
       deadlines.pop_back();
     }
+    // After a burst, the heap's storage goes back down with it.
+    if (deadlines.capacity() > 256 && deadlines.size() < deadlines.capacity() / 4) deadlines.shrink_to_fit();
   }
   void arm_deadline(steady::time_point at) {
     deadline_armed = at;
     deadline_timer.expires_at(at);
     deadline_timer.async_wait([this](const asio::error_code& ec) {
-      if (ec) return;  // re-armed, or shut down (this may be gone: nothing else is read)
+      // Re-armed, or shut down. The client is only destroyed with its io_context stopped
+      // (the engine stops it right after shutdown), so no completion runs after that.
+      if (ec) return;
       deadline_armed = steady::time_point::max();
       const auto now = steady::now();
       while (!deadlines.empty() && deadlines.front().at <= now) {
@@ -693,7 +701,13 @@ struct http1_client::impl {
       }
       asio::error_code ignored;
       conn->sock.set_option(tcp::no_delay(true), ignored);
-      conn->sock.non_blocking(true, ignored);  // reads are made when readable (read_more)
+      // Reads past the small buffer (read_on) must never block.
+      asio::error_code nb;
+      conn->sock.non_blocking(true, nb);
+      if (nb) {
+        connection_failed(conn, "Recv failure: " + nb.message());
+        return;
+      }
       if (conn->pool->tls)
         start_tls(conn);
       else
@@ -1193,33 +1207,47 @@ struct http1_client::impl {
     });
   }
 
-  // Waits until the socket is readable, then reads (read_more). asio's epoll waits are
-  // edge-triggered: a wait is started only after a read found the socket drained.
-  void wait_readable(const std::shared_ptr<connection>& conn) {
-    conn->sock.async_wait(tcp::socket::wait_read, [this, conn](const asio::error_code& ec) {
-      if (conn->closed) return;
-      if (ec) {
-        connection_failed(conn, "Recv failure: " + ec.message());
-        return;
-      }
-      read_more(conn);
-    });
-  }
-
   // The request has gone whole: its bytes are not kept while the answer is awaited (a
   // slow host holds many such requests). One sent again on a new connection, after a
   // stale one, is made again from the request.
   static void sent(exchange& ex) { std::string().swap(ex.wire); }
 
-  // Reads what the socket holds into the shared buffer and parses it, until the response
-  // is whole or the socket is drained (then waits: a read shorter than the buffer drained
-  // it, as a would-block did).
+  // Plain HTTP/1.1 reads. The wait for the answer reads into the connection's own small
+  // buffer (asio reads into it when the socket becomes readable: starting that wait costs
+  // no system call), and an answer that fills it is read on at once into the client's
+  // shared buffer (read_on). A connection awaiting its answer holds 512 bytes, not a
+  // read buffer of 16 KB, and a short answer still costs one recv.
   void read_more(const std::shared_ptr<connection>& conn) {
+    if (!conn->first) conn->first = std::make_unique_for_overwrite<char[]>(connection::first_size);
+    conn->sock.async_read_some(asio::buffer(conn->first.get(), connection::first_size),
+                               [this, conn](const asio::error_code& ec, std::size_t n) {
+      if (conn->closed) return;
+      if (ec) {
+        if (ec != asio::error::eof) {
+          connection_failed(conn, "Recv failure: " + ec.message());
+          return;
+        }
+        at_eof(conn);
+        return;
+      }
+      conn->received += n;
+      if (!parse(conn, std::string_view(conn->first.get(), n))) return;
+      if (n == connection::first_size)
+        read_on(conn);
+      else
+        read_more(conn);
+    });
+  }
+
+  // The rest of an answer that filled the small buffer: read now into the shared buffer
+  // and parsed, until the answer is whole or the socket has nothing more for now (then
+  // read_more waits again).
+  void read_on(const std::shared_ptr<connection>& conn) {
     for (;;) {
       asio::error_code ec;
       const std::size_t n = conn->sock.read_some(asio::buffer(rbuf(), rbuf_size), ec);
       if (ec == asio::error::would_block || ec == asio::error::try_again) {
-        wait_readable(conn);
+        read_more(conn);
         return;
       }
       if (ec) {
@@ -1233,7 +1261,7 @@ struct http1_client::impl {
       conn->received += n;
       if (!parse(conn, std::string_view(rbuf(), n))) return;
       if (n < rbuf_size) {
-        wait_readable(conn);
+        read_more(conn);
         return;
       }
     }
@@ -1552,5 +1580,6 @@ void http1_client::shutdown() { impl_->shutdown(); }
 std::size_t http1_client::in_flight() const { return impl_->in_flight; }
 
 std::size_t http1_client::origins() const { return impl_->pools.size(); }
+std::size_t http1_client::timed() const { return impl_->deadlines.size(); }
 
 }  // namespace respq::workers

@@ -2,7 +2,10 @@
 // HTTP/1.1 client on the engine thread's io_context: keep-alive connections pooled per
 // (delivery pool, scheme, origin) under the pool's per-host cap, one request per
 // connection at a time, responses parsed by http1_response_parser (the framing rules and
-// limits are there) straight from the read buffer. HTTP/2 where ALPN selects it: an https
+// limits are there) straight from the read buffer: a plain connection awaiting its
+// answer holds a 512-byte one, the rest of an answer and TLS reads go through one buffer
+// for the whole client, and whole-request timeouts are entries of one deadline heap, not
+// a timer each. HTTP/2 where ALPN selects it: an https
 // connection whose server chose "h2" carries requests as streams of an h2_session
 // (libnghttp2, I/O-free; see h2_session.hpp), up to min(the server's
 // MAX_CONCURRENT_STREAMS, the per-host cap) at once, on the same TLS socket. The per-host
@@ -112,6 +115,8 @@ class http1_client {
   std::size_t in_flight() const;
   // Origins (delivery pool, host and port) currently remembered.
   std::size_t origins() const;
+  // Requests whose whole-request timeout is running (entries of the deadline heap).
+  std::size_t timed() const;
 
  private:
   struct impl;

@@ -270,9 +270,9 @@ struct task_manager::impl {
     s.add_dirty();
   }
 
-  // Removes a task's envelope; returns it ("" when there was none).
-  // Removes a task's envelope from Q:inflight and gives it back: packed as stored, or the
-  // text a client wrote in its place (kind says which, for the task's history).
+  // Removes a task's envelope from Q:inflight and gives it back ("" when there was none):
+  // packed as stored, or the text a client wrote in its place (kind says which, for the
+  // task's history).
   std::string hdel(const queue_state& q, const std::string& id, tasks::finished_task::source* kind = nullptr) {
     s.will_write(q.inflight_key);
     value* v = s.db(0).find(q.inflight_key);

@@ -60,9 +60,9 @@ TEST_CASE("http1_client forgets origins once their connections went idle and clo
 
 TEST_CASE("http1_client: answers of many connections, in pieces and interleaved, each reach their request", "[http1]") {
   // A server on a loopback port: takes 16 connections, reads each request (GET /r/<i>),
-  // then answers all of them at once, 1,000 bytes at a time, round robin: every answer
-  // (40 KB, more than the client's read buffer) is read in many pieces, between pieces of
-  // the others.
+  // then answers all of them at once, round robin, in pieces of 1,000 and 20,000 bytes by
+  // turns: every answer (40 KB, more than the client's 16 KB read buffer) is read in
+  // pieces, some filling the buffer, between pieces of the others.
   constexpr int conns = 16;
   const int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(lfd >= 0);
@@ -98,14 +98,14 @@ TEST_CASE("http1_client: answers of many connections, in pieces and interleaved,
       out.push_back("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
     }
     std::vector<std::size_t> off(fds.size(), 0);
-    for (bool more = true; more;) {
-      more = false;
+    for (std::size_t round = 0, more = 1; more; ++round) {
+      more = 0;
       for (std::size_t k = 0; k < fds.size(); ++k) {
         if (off[k] >= out[k].size()) continue;
-        const std::size_t n = std::min<std::size_t>(1000, out[k].size() - off[k]);
+        const std::size_t n = std::min<std::size_t>((round + k) % 2 ? 20000 : 1000, out[k].size() - off[k]);
         if (::write(fds[k], out[k].data() + off[k], n) != static_cast<ssize_t>(n)) off[k] = out[k].size();
         off[k] += n;
-        more = more || off[k] < out[k].size();
+        if (off[k] < out[k].size()) more = 1;
       }
       std::this_thread::sleep_for(1ms);
     }
@@ -157,7 +157,7 @@ TEST_CASE("http1_client: whole-request timeouts fire each at its own deadline, w
   http1_client client(io, "respq-test", [&](http_result&& r) { results.push_back(std::move(r)); });
   client.set_per_host("tasks", 64);
   // Tickets 1..12 go to the silent port with timeouts out of order (0.2 s to 1.3 s);
-  // 100..139 go to nginx between them.
+  // 100..147 go to nginx between them.
   const std::vector<double> timeouts{1.3, 0.2, 0.9, 0.5, 1.1, 0.3, 0.7, 1.2, 0.4, 0.8, 0.6, 1.0};
   std::uint64_t quick = 100;
   for (std::size_t i = 0; i < timeouts.size(); ++i) {
@@ -167,10 +167,17 @@ TEST_CASE("http1_client: whole-request timeouts fire each at its own deadline, w
     for (int k = 0; k < 4; ++k) client.submit(get(quick++, nginx.url("/q")));
   }
   const std::size_t total = timeouts.size() + (quick - 100);
+  // Once nginx has answered, only the 12 silent requests' deadlines are left.
+  const bool answered = run_until(io, [&] { return results.size() == quick - 100; }, 10s);
+  const std::size_t timed_then = client.timed();
   const bool all = run_until(io, [&] { return results.size() == total; }, 10s);
+  const std::size_t timed_after = client.timed();
   client.shutdown();
   ::close(lfd);
+  REQUIRE(answered);
+  CHECK(timed_then == timeouts.size());
   REQUIRE(all);
+  CHECK(timed_after == 0);
   std::vector<std::uint64_t> timed_out_order;
   for (const auto& r : results) {
     if (r.ticket >= 100) {
