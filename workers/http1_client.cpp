@@ -1223,11 +1223,7 @@ struct http1_client::impl {
                                [this, conn](const asio::error_code& ec, std::size_t n) {
       if (conn->closed) return;
       if (ec) {
-        if (ec != asio::error::eof) {
-          connection_failed(conn, "Recv failure: " + ec.message());
-          return;
-        }
-        at_eof(conn);
+        read_failed(conn, ec);
         return;
       }
       conn->received += n;
@@ -1251,11 +1247,7 @@ struct http1_client::impl {
         return;
       }
       if (ec) {
-        if (ec != asio::error::eof) {
-          connection_failed(conn, "Recv failure: " + ec.message());
-          return;
-        }
-        at_eof(conn);
+        read_failed(conn, ec);
         return;
       }
       conn->received += n;
@@ -1265,6 +1257,14 @@ struct http1_client::impl {
         return;
       }
     }
+  }
+
+  // A plain read that ended in an error: the server's close (at_eof), or a failure.
+  void read_failed(const std::shared_ptr<connection>& conn, const asio::error_code& ec) {
+    if (ec == asio::error::eof)
+      at_eof(conn);
+    else
+      connection_failed(conn, "Recv failure: " + ec.message());
   }
 
   // The server closed: the end of a body read to the close, or a cut response.

@@ -89,16 +89,7 @@ class h2_tls_server {
           return SSL_TLSEXT_ERR_OK;
         },
         nullptr);
-    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    REQUIRE(listener_ >= 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(::listen(listener_, 64) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    port_ = ntohs(a.sin_port);
+    listener_ = respq::test::loopback_socket(64, port_, SOCK_NONBLOCK);
     thread_ = std::thread([this] { loop(); });
   }
   ~h2_tls_server() {

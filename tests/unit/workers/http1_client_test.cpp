@@ -2,8 +2,6 @@
 // forgotten, so delivering to ever new hosts does not grow its memory; against a raw
 // server, answers of many connections arriving in pieces, interleaved, each reach their
 // own request through the client's one read buffer.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -64,16 +62,8 @@ TEST_CASE("http1_client: answers of many connections, in pieces and interleaved,
   // turns: every answer (40 KB, more than the client's 16 KB read buffer) is read in
   // pieces, some filling the buffer, between pieces of the others.
   constexpr int conns = 16;
-  const int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(lfd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::listen(lfd, conns) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  const int port = ntohs(addr.sin_port);
+  int port = 0;
+  const int lfd = respq::test::loopback_socket(conns, port);
   auto body_of = [](const std::string& i) {
     std::string b;
     while (b.size() < 40000) b += "answer-" + i + ";";
@@ -118,11 +108,7 @@ TEST_CASE("http1_client: answers of many connections, in pieces and interleaved,
   http1_client client(io, "respq-test", [&](http_result&& r) { results.push_back(std::move(r)); });
   client.set_per_host("tasks", conns);
   const std::string base = "http://127.0.0.1:" + std::to_string(port) + "/r/";
-  for (int i = 0; i < conns; ++i) {
-    auto r = get(static_cast<std::uint64_t>(i), base + std::to_string(i));
-    r.keep_body = 64 * 1024;
-    client.submit(std::move(r));
-  }
+  for (int i = 0; i < conns; ++i) client.submit(get(static_cast<std::uint64_t>(i), base + std::to_string(i)));
   const bool all = run_until(io, [&] { return results.size() == conns; }, 20s);
   client.shutdown();
   server.join();
@@ -140,16 +126,9 @@ TEST_CASE("http1_client: whole-request timeouts fire each at its own deadline, w
   // A port that takes connections (the kernel's backlog) and never answers, beside nginx
   // answering at once: the deadlines of requests that finish leave the client's deadline
   // heap, and those left fire in order, each after its own timeout.
-  const int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(lfd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::listen(lfd, 64) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  const std::string silent = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/never";
+  int port = 0;
+  const int lfd = respq::test::loopback_socket(64, port);
+  const std::string silent = "http://127.0.0.1:" + std::to_string(port) + "/never";
   respq::test::nginx_server nginx;
 
   asio::io_context io;

@@ -62,8 +62,8 @@ std::string find_program(const std::string& name) {
 
 }  // namespace
 
-int free_loopback_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+int loopback_socket(int backlog, int& port, int type_flags) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | type_flags, 0);
   if (fd < 0) throw std::runtime_error("socket() failed");
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -71,12 +71,19 @@ int free_loopback_port() {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof addr;
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+      (backlog > 0 && ::listen(fd, backlog) != 0)) {
     ::close(fd);
     throw std::runtime_error("cannot bind a loopback port");
   }
-  ::close(fd);
-  return ntohs(addr.sin_port);
+  port = ntohs(addr.sin_port);
+  return fd;
+}
+
+int free_loopback_port() {
+  int port = 0;
+  ::close(loopback_socket(0, port));
+  return port;
 }
 
 temp_dir::temp_dir() {

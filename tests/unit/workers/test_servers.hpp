@@ -60,6 +60,10 @@ inline tasks::http_request get(std::uint64_t ticket, std::string url, std::strin
 
 // A port on 127.0.0.1 that was free a moment ago (nothing listens there now).
 int free_loopback_port();
+// A socket bound to a port of 127.0.0.1 the kernel picks (set in `port`), listening with
+// `backlog` (0: bound only); `type_flags` are added to SOCK_STREAM (e.g. SOCK_NONBLOCK).
+// The caller closes it. Throws when it can't be made.
+int loopback_socket(int backlog, int& port, int type_flags = 0);
 
 class temp_dir {
  public:
