@@ -1480,6 +1480,7 @@ struct http1_client::impl {
   void shutdown() {
     stopped = true;
     reaper.cancel();
+    // No timeout fires from here on: requests not finished get no result.
     deadline_timer.cancel();
     for (auto& d : deadlines) d.ex->deadline_slot = no_slot;
     deadlines.clear();
@@ -1487,16 +1488,12 @@ struct http1_client::impl {
       for (auto& c : hp->idle) close(*c);
       hp->idle.clear();
       for (auto& c : hp->h2conns) {
-        for (auto& [id, ex] : c->streams) {
-          ex->done = true;
-          unwatch(*ex);
-        }
+        for (auto& [id, ex] : c->streams) ex->done = true;
         h2_goodbye(*c);
       }
       hp->h2conns.clear();
       for (auto& ex : hp->waiting) {
         ex->done = true;
-        unwatch(*ex);
         if (ex->conn) close(*ex->conn);
       }
       hp->waiting.clear();
