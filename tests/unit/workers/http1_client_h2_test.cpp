@@ -59,7 +59,8 @@ struct h2_script {
     answer_one_close,    // answers the first request, closes (close_notify) on the next
     answer_one_refuse,   // answers the first request, refuses every later one, stays open
     answer_n_close,      // answers the first `n` requests, closes (close_notify) on the next
-    goaway_refuse,       // GOAWAY NO_ERROR with last stream `goaway_last` at once, refuses all
+    goaway_refuse,       // GOAWAY NO_ERROR with last stream `goaway_last` (0: at once, else when
+                         // the first request came), refuses every request, stays open
   };
   mode how = mode::answer;
   std::uint32_t max_streams = 100;  // its SETTINGS_MAX_CONCURRENT_STREAMS
@@ -114,6 +115,7 @@ class h2_tls_server {
     int fd = -1;
     SSL* ssl = nullptr;
     bool handshaken = false;
+    bool goaway_sent = false;
     bool closing = false;   // close once what is queued is written
     bool broken = false;    // ... after bytes that are no TLS record
     bool draining = false;  // closed for writing; reading until the client closes too
@@ -180,6 +182,13 @@ class h2_tls_server {
           else answer(id);
           break;
         case h2_script::mode::goaway_refuse:
+          // A GOAWAY that takes the streams goes out once one came: sent before, with no
+          // stream open, nghttp2 would be done with the session and ignore the request
+          // (the client would wait for an answer that never comes).
+          if (!goaway_sent) {
+            nghttp2_submit_goaway(h2, NGHTTP2_FLAG_NONE, script.goaway_last, NGHTTP2_NO_ERROR, nullptr, 0);
+            goaway_sent = true;
+          }
           nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
           break;
       }
@@ -203,8 +212,10 @@ class h2_tls_server {
       nghttp2_session_callbacks_del(cb);
       nghttp2_settings_entry s{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, script.max_streams};
       nghttp2_submit_settings(h2, NGHTTP2_FLAG_NONE, &s, 1);
-      if (script.how == h2_script::mode::goaway_refuse)
-        nghttp2_submit_goaway(h2, NGHTTP2_FLAG_NONE, script.goaway_last, NGHTTP2_NO_ERROR, nullptr, 0);
+      if (script.how == h2_script::mode::goaway_refuse && script.goaway_last == 0) {
+        nghttp2_submit_goaway(h2, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, nullptr, 0);
+        goaway_sent = true;
+      }
     }
 
     // Reads, answers, writes; false when the connection is over.
@@ -273,7 +284,11 @@ class h2_tls_server {
         draining = true;
         return true;
       }
-      return nghttp2_session_want_read(h2) || nghttp2_session_want_write(h2);
+      // goaway_refuse stays open until the client closes: nghttp2 wants nothing more once
+      // its GOAWAY is out and no stream is open, and closing then could come before the
+      // client read the refusal (it would see its connection closed instead).
+      return script.how == h2_script::mode::goaway_refuse || nghttp2_session_want_read(h2) ||
+             nghttp2_session_want_write(h2);
     }
   };
 
