@@ -12,7 +12,6 @@
 //    and one that always allows none ends in the refusal error, not a timeout;
 //  - requests sent on a connection the server closed unanswered share one new connection;
 //  - an idle connection closes after the idle limit even while the server PINGs it.
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
