@@ -15,6 +15,9 @@ http_request make_http_request(task&& t, std::uint64_t ticket, std::string pool,
   r.method = std::move(t.method);
   r.url = std::move(t.url);
   r.headers = std::move(t.headers);
+  // Room for X-Task-Id and the X-Task-Attempt the queue adds, made once: the request
+  // lives as long as its attempt.
+  r.headers.reserve(r.headers.size() + 2);
   const bool has_id_header = std::any_of(r.headers.begin(), r.headers.end(), [](const auto& h) {
     return iequals(h.first, "X-Task-Id");
   });

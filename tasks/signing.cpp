@@ -83,6 +83,7 @@ void sign_request(http_request& r, std::string_view id, long long timestamp, con
     if (!sigs.empty()) sigs += ' ';
     sigs += webhook_signature(s.key, id, timestamp, body);
   }
+  h.reserve(h.size() + 3);
   h.emplace_back("webhook-id", std::string(id));
   h.emplace_back("webhook-timestamp", std::to_string(timestamp));
   h.emplace_back("webhook-signature", std::move(sigs));

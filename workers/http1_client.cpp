@@ -191,6 +191,20 @@ struct http1_client::impl {
     std::uint64_t after = 0;
   };
 
+  // An HTTP/2 connection's own state: the session, the exchanges by stream, bytes to
+  // write (out, from out_off), and which waits are armed. A read is always armed: the
+  // server may speak at any time (SETTINGS, PING, GOAWAY).
+  struct h2_link {
+    h2_session session;
+    std::unordered_map<std::int32_t, std::shared_ptr<exchange>> streams;
+    std::string out;
+    std::size_t out_off = 0;
+    std::size_t bytes_in = 0;
+    bool writing = false;
+    bool dirty = false;          // streams submitted, not yet flushed
+    bool settle_posted = false;  // a settle is queued on the io_context
+  };
+
   struct connection : std::enable_shared_from_this<connection> {
     explicit connection(asio::io_context& io) : sock(io) {}
     ~connection() {
@@ -210,28 +224,21 @@ struct http1_client::impl {
     bool deciding = false;         // counted in its pool's `connecting` until the protocol is known
     host_pool* pool = nullptr;
     std::shared_ptr<exchange> ex;
-    // Plain HTTP/1.1: the buffer its pending read fills (see read_more), made at its first.
-    static constexpr std::size_t first_size = 512;
-    std::unique_ptr<char[]> first;
+    // Plain HTTP/1.1: the buffer its pending read fills (see read_more): the storage of
+    // the request it sent last (see sent).
+    std::string first;
     std::string in;             // received, not yet consumed by the parser (a partial line)
     std::size_t received = 0;   // bytes of the current response so far
     std::size_t served = 0;     // responses completed on this connection
     steady::time_point idle_since;
     bool closed = false;
+    bool ending = false;           // HTTP/2: no new stream: the server closed, or stopped answering
     std::string egress_denial;     // set when the egress policy refused an address to dial
-    http1_response_parser parser;  // the current response
-    // HTTP/2 (ALPN chose h2): the session, the exchanges by stream, bytes to write (out,
-    // from out_off), and which waits are armed. A read is always armed: the server may
-    // speak at any time (SETTINGS, PING, GOAWAY).
-    std::unique_ptr<h2_session> h2;
-    std::unordered_map<std::int32_t, std::shared_ptr<exchange>> streams;
-    std::string out;
-    std::size_t out_off = 0;
-    std::size_t bytes_in = 0;
-    bool writing = false;
-    bool dirty = false;          // streams submitted, not yet flushed
-    bool ending = false;         // no new stream: the server closed, or stopped answering
-    bool settle_posted = false;  // a settle is queued on the io_context
+    // The current response's parser, from its first byte to its end (see parser_of): a
+    // connection awaiting its answer holds none.
+    std::unique_ptr<http1_response_parser> parser;
+    // HTTP/2 (ALPN chose h2), made then: what only such a connection needs.
+    std::unique_ptr<h2_link> h2;
   };
 
   struct host_pool {
@@ -306,9 +313,14 @@ struct http1_client::impl {
   // the rest of a plain answer past a connection's small buffer (read_more) go into it,
   // and its bytes are handed to the parser or the session before the next read into it
   // (one thread). A connection keeps only a partial line; one awaiting its answer holds
-  // at most its 512-byte first buffer (16 KB each, when connections had their own read
-  // buffer, was most of the memory of a task in flight).
+  // only its small first buffer (16 KB each, when connections had their own read buffer,
+  // was most of the memory of a task in flight).
   static constexpr std::size_t rbuf_size = 16 * 1024;
+  // Parsers of responses that ended, for the next ones (their buffers kept, so a response
+  // costs no allocation for its head): as many as ever parse at once, up to this.
+  static constexpr std::size_t max_spare_parsers = 64;
+  static constexpr std::size_t max_spare_parser_bytes = 8 * 1024;
+  std::vector<std::unique_ptr<http1_response_parser>> spare_parsers;
   std::unique_ptr<char[]> rbuf_mem;
   char* rbuf() {
     if (!rbuf_mem) rbuf_mem = std::make_unique_for_overwrite<char[]>(rbuf_size);
@@ -540,7 +552,7 @@ struct http1_client::impl {
     std::erase_if(hp.h2conns, [](const auto& c) { return c->closed; });
     for (const auto& c : hp.h2conns) {
       ++h2;
-      streams += c->streams.size();
+      streams += c->h2->streams.size();
     }
     return static_cast<unsigned>(hp.open - hp.idle.size() - h2 + streams);
   }
@@ -549,7 +561,7 @@ struct http1_client::impl {
   // stopped answering or a connection that failed (ending), rules that changed since it
   // was dialled, or the server's SETTINGS allow no stream at all.
   static bool h2_closed_to_new(const connection& c) {
-    const h2_session& h2 = *c.h2;
+    const h2_session& h2 = c.h2->session;
     return c.closed || c.ending || c.generation != c.pool->generation || !h2.accepts() ||
            (h2.settings_received() && h2.max_streams() == 0);
   }
@@ -560,9 +572,9 @@ struct http1_client::impl {
   connection* h2_with_room(host_pool& hp, std::uint64_t after) {
     for (const auto& c : hp.h2conns) {
       if (h2_closed_to_new(*c) || c->serial <= after) continue;
-      std::size_t limit = c->h2->max_streams();
+      std::size_t limit = c->h2->session.max_streams();
       if (hp.cap != 0) limit = std::min<std::size_t>(limit, hp.cap);
-      if (c->streams.size() < limit) return c.get();
+      if (c->h2->streams.size() < limit) return c.get();
     }
     return nullptr;
   }
@@ -626,7 +638,7 @@ struct http1_client::impl {
         // At the cap, an HTTP/2 connection with no stream, dialled before the retried
         // request failed, makes room for it.
         auto spare = std::find_if(hp.h2conns.begin(), hp.h2conns.end(), [&](const auto& c) {
-          return !c->closed && c->streams.empty() && c->serial <= front->after;
+          return !c->closed && c->h2->streams.empty() && c->serial <= front->after;
         });
         if (spare != hp.h2conns.end()) {
           h2_goodbye(**spare);
@@ -645,7 +657,7 @@ struct http1_client::impl {
     }
     // Streams submitted above leave together, in as few TLS records as they fit.
     for (std::size_t i = 0; i < hp.h2conns.size(); ++i)
-      if (hp.h2conns[i]->dirty) {
+      if (hp.h2conns[i]->h2->dirty) {
         auto c = hp.h2conns[i];  // a failed flush may change the list
         h2_flush(c);
       }
@@ -923,9 +935,9 @@ struct http1_client::impl {
 
   void h2_start(const std::shared_ptr<connection>& conn) {
     host_pool& hp = *conn->pool;
-    conn->h2 = std::make_unique<h2_session>();
-    if (!conn->h2->start()) {
-      connection_failed(conn, conn->h2->error());
+    conn->h2 = std::make_unique<h2_link>();
+    if (!conn->h2->session.start()) {
+      connection_failed(conn, conn->h2->session.error());
       return;
     }
     hp.h2conns.push_back(conn);
@@ -951,7 +963,7 @@ struct http1_client::impl {
     rq.body = r.body ? &*r.body : nullptr;
     rq.keep_body = r.keep_body;
     std::string error;
-    const std::int32_t id = conn->h2->submit(rq, error);
+    const std::int32_t id = conn->h2->session.submit(rq, error);
     if (id == 0) {
       ex->conn = nullptr;
       fail(*ex, std::move(error), false);
@@ -959,49 +971,49 @@ struct http1_client::impl {
     }
     ex->conn = conn.get();
     ex->stream = id;
-    ex->mark = conn->bytes_in;
-    ex->frames_mark = conn->h2->stream_frames();
-    ex->early = !conn->h2->settings_received();
-    conn->streams.emplace(id, ex);
-    conn->dirty = true;
+    ex->mark = conn->h2->bytes_in;
+    ex->frames_mark = conn->h2->session.stream_frames();
+    ex->early = !conn->h2->session.settings_received();
+    conn->h2->streams.emplace(id, ex);
+    conn->h2->dirty = true;
   }
 
   // Sends what the session has queued; acts on streams it finished meanwhile (on the
   // next turn: this may run inside pump).
   void h2_flush(const std::shared_ptr<connection>& conn) {
     if (conn->closed) return;
-    conn->dirty = false;
-    if (!conn->h2->produce(conn->out)) {
-      h2_failed(conn, conn->h2->error());
+    conn->h2->dirty = false;
+    if (!conn->h2->session.produce(conn->h2->out)) {
+      h2_failed(conn, conn->h2->session.error());
       return;
     }
     h2_write(conn);
-    if (!conn->closed && !conn->settle_posted && (conn->h2->has_finished() || conn->h2->finished_both_ways())) {
-      conn->settle_posted = true;
+    if (!conn->closed && !conn->h2->settle_posted && (conn->h2->session.has_finished() || conn->h2->session.finished_both_ways())) {
+      conn->h2->settle_posted = true;
       asio::post(io, [this, conn] {
-        conn->settle_posted = false;
+        conn->h2->settle_posted = false;
         if (!conn->closed) h2_settle(conn);
       });
     }
   }
 
   void h2_write(const std::shared_ptr<connection>& conn) {
-    while (conn->out_off < conn->out.size()) {
+    while (conn->h2->out_off < conn->h2->out.size()) {
       ERR_clear_error();
-      const int n = SSL_write(conn->ssl, conn->out.data() + conn->out_off,
-                              static_cast<int>(std::min<std::size_t>(conn->out.size() - conn->out_off, INT_MAX)));
+      const int n = SSL_write(conn->ssl, conn->h2->out.data() + conn->h2->out_off,
+                              static_cast<int>(std::min<std::size_t>(conn->h2->out.size() - conn->h2->out_off, INT_MAX)));
       if (n > 0) {
-        conn->out_off += static_cast<std::size_t>(n);
+        conn->h2->out_off += static_cast<std::size_t>(n);
         continue;
       }
       const int e = SSL_get_error(conn->ssl, n);
       const int sys_errno = errno;
       if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-        if (conn->writing) return;
-        conn->writing = true;
+        if (conn->h2->writing) return;
+        conn->h2->writing = true;
         const auto what = e == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write : tcp::socket::wait_read;
         conn->sock.async_wait(what, [this, conn](const asio::error_code& ec) {
-          conn->writing = false;
+          conn->h2->writing = false;
           if (conn->closed) return;
           if (ec) {
             h2_failed(conn, "Send failure: " + ec.message());
@@ -1017,8 +1029,8 @@ struct http1_client::impl {
       h2_failed(conn, (final ? "TLS handshake refused: " : "Send failure: ") + text, final);
       return;
     }
-    conn->out.clear();
-    conn->out_off = 0;
+    conn->h2->out.clear();
+    conn->h2->out_off = 0;
   }
 
   // Reads everything the socket has, hands it to the session, acts on the outcome, and
@@ -1028,9 +1040,9 @@ struct http1_client::impl {
       ERR_clear_error();
       const int n = SSL_read(conn->ssl, rbuf(), static_cast<int>(rbuf_size));
       if (n > 0) {
-        conn->bytes_in += static_cast<std::size_t>(n);
-        if (!conn->h2->receive(std::string_view(rbuf(), static_cast<std::size_t>(n)))) {
-          h2_failed(conn, conn->h2->error());
+        conn->h2->bytes_in += static_cast<std::size_t>(n);
+        if (!conn->h2->session.receive(std::string_view(rbuf(), static_cast<std::size_t>(n)))) {
+          h2_failed(conn, conn->h2->session.error());
           return;
         }
         continue;
@@ -1066,9 +1078,9 @@ struct http1_client::impl {
   // Writes what the session has to say, then settles the streams it finished: results,
   // or back to the waiting line for those the server did not process.
   void h2_settle(const std::shared_ptr<connection>& conn) {
-    h2_session& h2 = *conn->h2;
-    conn->dirty = false;
-    if (!h2.produce(conn->out)) {
+    h2_session& h2 = conn->h2->session;
+    conn->h2->dirty = false;
+    if (!h2.produce(conn->h2->out)) {
       h2_failed(conn, h2.error());
       return;
     }
@@ -1077,16 +1089,16 @@ struct http1_client::impl {
     host_pool& hp = *conn->pool;
     // Idle from when its last stream ends: the server's PINGs and SETTINGS on an idle
     // connection do not keep it open past the idle limit.
-    const bool carried = !conn->streams.empty();
+    const bool carried = !conn->h2->streams.empty();
     // SETTINGS that allow no stream: what nghttp2 holds back would wait for a change that
     // may never come; it is refused here (and counted: see h2_deliver).
     if (h2.settings_received() && h2.max_streams() == 0) h2.withdraw_unsent();
     h2_deliver(conn);
-    if (carried && conn->streams.empty()) conn->idle_since = steady::now();
+    if (carried && conn->h2->streams.empty()) conn->idle_since = steady::now();
     // Nothing more will come (GOAWAY both ways, or a protocol error nghttp2 answered), or
     // the connection can take nothing new and has nothing left (kept open, it would hold
     // one of the host's connections for nothing).
-    if (h2.finished_both_ways() || (conn->streams.empty() && h2_closed_to_new(*conn))) {
+    if (h2.finished_both_ways() || (conn->h2->streams.empty() && h2_closed_to_new(*conn))) {
       h2_failed(conn, h2.error());
       return;
     }
@@ -1097,7 +1109,7 @@ struct http1_client::impl {
   // those the server did not process. Also run when the connection breaks, so responses
   // that arrived whole before the break are not reported failed.
   void h2_deliver(const std::shared_ptr<connection>& conn) {
-    h2_session& h2 = *conn->h2;
+    h2_session& h2 = conn->h2->session;
     host_pool& hp = *conn->pool;
     std::vector<h2_session::finished> finished = std::move(h2.take_finished());
     h2.take_finished().clear();
@@ -1106,10 +1118,10 @@ struct http1_client::impl {
     std::vector<std::pair<std::shared_ptr<exchange>, h2_session::finished*>> leaving;
     leaving.reserve(finished.size());
     for (auto& f : finished) {
-      auto it = conn->streams.find(f.stream);
-      if (it == conn->streams.end()) continue;
+      auto it = conn->h2->streams.find(f.stream);
+      if (it == conn->h2->streams.end()) continue;
       leaving.emplace_back(std::move(it->second), &f);
-      conn->streams.erase(it);
+      conn->h2->streams.erase(it);
       leaving.back().first->conn = nullptr;
     }
     for (auto& [ex, fp] : leaving) {
@@ -1160,15 +1172,18 @@ struct http1_client::impl {
     if (conn->closed) return;
     host_pool& hp = *conn->pool;
     conn->ending = true;  // what the results' callbacks submit meanwhile goes elsewhere
-    if (conn->h2) h2_deliver(conn);
-    auto streams = std::move(conn->streams);
-    conn->streams.clear();
-    if (error.empty() && conn->h2) error = conn->h2->error();
+    std::unordered_map<std::int32_t, std::shared_ptr<exchange>> streams;
+    if (conn->h2) {
+      h2_deliver(conn);
+      streams = std::move(conn->h2->streams);
+      conn->h2->streams.clear();
+    }
+    if (error.empty() && conn->h2) error = conn->h2->session.error();
     for (auto& [id, ex] : streams) {
       ex->conn = nullptr;
       if (ex->done) continue;
-      const std::size_t got = conn->h2 ? conn->h2->received(id) : 0;
-      if (conn->served > 0 && conn->bytes_in == ex->mark && !tls_final && !ex->retried) {
+      const std::size_t got = conn->h2 ? conn->h2->session.received(id) : 0;
+      if (conn->served > 0 && conn->h2->bytes_in == ex->mark && !tls_final && !ex->retried) {
         ex->retried = true;
         ex->after = hp.dialled;
         hp.waiting.push_front(ex);
@@ -1189,7 +1204,6 @@ struct http1_client::impl {
 
   void write_request(const std::shared_ptr<connection>& conn) {
     if (conn->ex->wire.empty()) build_wire(*conn->ex);
-    conn->parser.begin(conn->ex->req.method == "HEAD", conn->ex->req.keep_body);
     conn->received = 0;
     if (conn->ssl) {
       conn->written = 0;
@@ -1202,33 +1216,42 @@ struct http1_client::impl {
         connection_failed(conn, "Send failure: " + ec.message());
         return;
       }
-      sent(*conn->ex);
+      sent(*conn->ex, &conn->first);
       read_more(conn);
     });
   }
 
   // The request has gone whole: its bytes are not kept while the answer is awaited (a
   // slow host holds many such requests). One sent again on a new connection, after a
-  // stale one, is made again from the request.
-  static void sent(exchange& ex) { std::string().swap(ex.wire); }
+  // stale one, is made again from the request. A plain connection reads the answer's
+  // first bytes into the request's storage (at least 256 bytes: see build_wire) instead,
+  // unless it is larger than max_first_read (see read_more).
+  static void sent(exchange& ex, std::string* read_into = nullptr) {
+    if (read_into && ex.wire.capacity() <= max_first_read) {
+      read_into->swap(ex.wire);
+      read_into->resize(read_into->capacity());
+    }
+    std::string().swap(ex.wire);
+  }
 
   // Plain HTTP/1.1 reads. The wait for the answer reads into the connection's own small
   // buffer (asio reads into it when the socket becomes readable: starting that wait costs
   // no system call), and an answer that fills it is read on at once into the client's
-  // shared buffer (read_on). A connection awaiting its answer holds 512 bytes, not a
-  // read buffer of 16 KB, and a short answer still costs one recv.
+  // shared buffer (read_on). A connection awaiting its answer holds a few hundred bytes,
+  // not a read buffer of 16 KB, and a short answer still costs one recv.
+  static constexpr std::size_t max_first_read = 4096;
+  static constexpr std::size_t least_first_read = 256;
   void read_more(const std::shared_ptr<connection>& conn) {
-    if (!conn->first) conn->first = std::make_unique_for_overwrite<char[]>(connection::first_size);
-    conn->sock.async_read_some(asio::buffer(conn->first.get(), connection::first_size),
-                               [this, conn](const asio::error_code& ec, std::size_t n) {
+    if (conn->first.size() < least_first_read) conn->first.resize(least_first_read);
+    conn->sock.async_read_some(asio::buffer(conn->first), [this, conn](const asio::error_code& ec, std::size_t n) {
       if (conn->closed) return;
       if (ec) {
         read_failed(conn, ec);
         return;
       }
       conn->received += n;
-      if (!parse(conn, std::string_view(conn->first.get(), n))) return;
-      if (n == connection::first_size)
+      if (!parse(conn, std::string_view(conn->first.data(), n))) return;
+      if (n == conn->first.size())
         read_on(conn);
       else
         read_more(conn);
@@ -1269,10 +1292,34 @@ struct http1_client::impl {
 
   // The server closed: the end of a body read to the close, or a cut response.
   void at_eof(const std::shared_ptr<connection>& conn) {
-    if (conn->parser.finish() == http1_response_parser::status::complete)
+    http1_response_parser& parser = parser_of(*conn);
+    if (parser.finish() == http1_response_parser::status::complete)
       complete(conn, false);
     else
-      connection_failed(conn, std::string(conn->parser.error()));
+      connection_failed(conn, std::string(parser.error()));
+  }
+
+  // The parser of the connection's current response, taken when its first bytes arrive
+  // (or it ends before any) from the client's spare ones, and given back when it ends
+  // (release_parser).
+  http1_response_parser& parser_of(connection& c) {
+    if (!c.parser) {
+      if (spare_parsers.empty()) {
+        c.parser = std::make_unique<http1_response_parser>();
+      } else {
+        c.parser = std::move(spare_parsers.back());
+        spare_parsers.pop_back();
+      }
+      c.parser->begin(c.ex && c.ex->req.method == "HEAD", c.ex ? c.ex->req.keep_body : 0);
+    }
+    return *c.parser;
+  }
+
+  void release_parser(connection& c) {
+    if (!c.parser) return;
+    if (spare_parsers.size() < max_spare_parsers && c.parser->retained() <= max_spare_parser_bytes)
+      spare_parsers.push_back(std::move(c.parser));
+    c.parser.reset();
   }
 
   // Hands what has arrived to the parser; completes or fails the exchange, or returns true
@@ -1281,15 +1328,16 @@ struct http1_client::impl {
   // next read.
   bool parse(const std::shared_ptr<connection>& conn, std::string_view fresh) {
     connection& c = *conn;
+    http1_response_parser& parser = parser_of(c);
     http1_response_parser::status st;
     if (c.in.empty()) {
-      st = c.parser.feed(fresh);
-      fresh.remove_prefix(c.parser.consumed());
+      st = parser.feed(fresh);
+      fresh.remove_prefix(parser.consumed());
       c.in.assign(fresh);
     } else {
       c.in.append(fresh);
-      st = c.parser.feed(c.in);
-      c.in.erase(0, c.parser.consumed());
+      st = parser.feed(c.in);
+      c.in.erase(0, parser.consumed());
     }
     switch (st) {
       case http1_response_parser::status::need_more:
@@ -1297,10 +1345,10 @@ struct http1_client::impl {
       case http1_response_parser::status::complete:
         // Bytes after the response on a keep-alive connection: nothing was asked for
         // them, so the connection is not trusted with another request.
-        complete(conn, c.parser.keep_alive() && c.in.empty() && !(c.ssl && SSL_has_pending(c.ssl)));
+        complete(conn, parser.keep_alive() && c.in.empty() && !(c.ssl && SSL_has_pending(c.ssl)));
         return false;
       case http1_response_parser::status::error:
-        connection_failed(conn, std::string(c.parser.error()));
+        connection_failed(conn, std::string(parser.error()));
         return false;
     }
     return false;
@@ -1314,13 +1362,15 @@ struct http1_client::impl {
     if (ex && !ex->done) {
       http_result res;
       res.ticket = ex->req.ticket;
-      res.code = c.parser.code();
+      http1_response_parser& parser = parser_of(c);
+      res.code = parser.code();
       res.duration_ms = std::chrono::duration<double, std::milli>(steady::now() - ex->start).count();
-      if (auto ra = c.parser.header("Retry-After")) res.retry_after.emplace(*ra);
-      res.body = c.parser.take_body();
-      res.truncated = c.parser.truncated();
+      if (auto ra = parser.header("Retry-After")) res.retry_after.emplace(*ra);
+      res.body = parser.take_body();
+      res.truncated = parser.truncated();
       finish(*ex, std::move(res));
     }
+    release_parser(c);
     if (reusable && !stopped && c.generation == hp.generation) {
       ++c.served;
       c.idle_since = steady::now();
@@ -1366,8 +1416,11 @@ struct http1_client::impl {
     c.sock.close(ignored);
     if (c.ex) c.ex->conn = nullptr;
     c.ex.reset();
-    for (auto& [id, ex] : c.streams) ex->conn = nullptr;
-    c.streams.clear();
+    release_parser(c);
+    if (c.h2) {
+      for (auto& [id, ex] : c.h2->streams) ex->conn = nullptr;
+      c.h2->streams.clear();
+    }
     if (c.deciding) --c.pool->connecting;
     c.deciding = false;
     --c.pool->open;
@@ -1383,14 +1436,14 @@ struct http1_client::impl {
       // stopped answering would take every new stream and time each out, so it takes none
       // and closes when its other streams are settled (as does any that takes nothing new).
       auto c = ex->conn->shared_from_this();
-      got = c->h2->received(ex->stream);
-      c->h2->cancel(ex->stream);
-      c->streams.erase(ex->stream);
+      got = c->h2->session.received(ex->stream);
+      c->h2->session.cancel(ex->stream);
+      c->h2->streams.erase(ex->stream);
       ex->conn = nullptr;
-      if (c->h2->stream_frames() == ex->frames_mark) c->ending = true;
-      if (c->streams.empty()) c->idle_since = steady::now();
-      c->dirty = true;
-      if (c->streams.empty() && h2_closed_to_new(*c)) h2_goodbye(*c);
+      if (c->h2->session.stream_frames() == ex->frames_mark) c->ending = true;
+      if (c->h2->streams.empty()) c->idle_since = steady::now();
+      c->h2->dirty = true;
+      if (c->h2->streams.empty() && h2_closed_to_new(*c)) h2_goodbye(*c);
     } else if (ex->conn) {
       got = ex->conn->received;
       // The connection is mid-exchange: it can't carry another request.
@@ -1437,7 +1490,7 @@ struct http1_client::impl {
         idle.erase(std::remove_if(idle.begin(), idle.end(), [](const auto& c) { return c->closed; }), idle.end());
         // HTTP/2 connections with no stream for as long: a GOAWAY, best effort, and close.
         for (auto c : std::vector(hp.h2conns))
-          if (!c->closed && c->streams.empty() && now - c->idle_since > idle_limit) h2_goodbye(*c);
+          if (!c->closed && c->h2->streams.empty() && now - c->idle_since > idle_limit) h2_goodbye(*c);
         std::erase_if(hp.h2conns, [](const auto& c) { return c->closed; });
         // An origin with nothing left (no connection, nothing waiting, no lookup running)
         // goes too, so webhooks to ever new hosts do not add up. Nothing points to it:
@@ -1457,10 +1510,10 @@ struct http1_client::impl {
   void h2_goodbye(connection& c) {
     if (c.closed) return;
     if (c.tls_up && c.h2) {
-      c.h2->terminate();
-      if (c.h2->produce(c.out) && c.out_off < c.out.size()) {
+      c.h2->session.terminate();
+      if (c.h2->session.produce(c.h2->out) && c.h2->out_off < c.h2->out.size()) {
         ERR_clear_error();
-        SSL_write(c.ssl, c.out.data() + c.out_off, static_cast<int>(std::min<std::size_t>(c.out.size() - c.out_off, INT_MAX)));
+        SSL_write(c.ssl, c.h2->out.data() + c.h2->out_off, static_cast<int>(std::min<std::size_t>(c.h2->out.size() - c.h2->out_off, INT_MAX)));
         ERR_clear_error();
       }
     }
@@ -1474,7 +1527,7 @@ struct http1_client::impl {
     for (auto& c : hp.idle) close(*c);
     hp.idle.clear();
     for (auto c : std::vector(hp.h2conns))
-      if (c->streams.empty()) h2_goodbye(*c);
+      if (c->h2->streams.empty()) h2_goodbye(*c);
   }
 
   void shutdown() {
@@ -1488,7 +1541,7 @@ struct http1_client::impl {
       for (auto& c : hp->idle) close(*c);
       hp->idle.clear();
       for (auto& c : hp->h2conns) {
-        for (auto& [id, ex] : c->streams) ex->done = true;
+        for (auto& [id, ex] : c->h2->streams) ex->done = true;
         h2_goodbye(*c);
       }
       hp->h2conns.clear();

@@ -96,6 +96,11 @@ class http1_response_parser {
   bool keep_alive() const { return keep_alive_; }
 
   const response_limits& limits() const { return limits_; }
+  // Bytes its buffers keep for the next response (a caller pooling parsers drops one that
+  // keeps much).
+  std::size_t retained() const {
+    return head_.capacity() + headers_.capacity() * sizeof(span) + body_.capacity() + error_.capacity();
+  }
 
  private:
   enum class phase { status_line, headers, length, until_close, chunk_size, chunk_data, chunk_end, trailers, done, failed };
