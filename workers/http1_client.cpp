@@ -225,7 +225,7 @@ struct http1_client::impl {
     host_pool* pool = nullptr;
     std::shared_ptr<exchange> ex;
     // Plain HTTP/1.1: the buffer its pending read fills (see read_more): the storage of
-    // the request it sent last (see sent).
+    // the request it sent last, or one of 512 bytes (see sent).
     std::string first;
     std::string in;             // received, not yet consumed by the parser (a partial line)
     std::size_t received = 0;   // bytes of the current response so far
@@ -1224,10 +1224,11 @@ struct http1_client::impl {
   // The request has gone whole: its bytes are not kept while the answer is awaited (a
   // slow host holds many such requests). One sent again on a new connection, after a
   // stale one, is made again from the request. A plain connection reads the answer's
-  // first bytes into the request's storage (at least 256 bytes: see build_wire) instead,
-  // unless it is larger than max_first_read (see read_more).
+  // first bytes into the request's storage instead (at least 256 bytes: see build_wire)
+  // when that is no larger than the buffer it would make (first_read_size): a
+  // connection never holds more than that for its reads.
   static void sent(exchange& ex, std::string* read_into = nullptr) {
-    if (read_into && ex.wire.capacity() <= max_first_read) {
+    if (read_into && ex.wire.capacity() <= first_read_size) {
       read_into->swap(ex.wire);
       read_into->resize(read_into->capacity());
     }
@@ -1239,10 +1240,9 @@ struct http1_client::impl {
   // no system call), and an answer that fills it is read on at once into the client's
   // shared buffer (read_on). A connection awaiting its answer holds a few hundred bytes,
   // not a read buffer of 16 KB, and a short answer still costs one recv.
-  static constexpr std::size_t max_first_read = 4096;
-  static constexpr std::size_t least_first_read = 256;
+  static constexpr std::size_t first_read_size = 512;
   void read_more(const std::shared_ptr<connection>& conn) {
-    if (conn->first.size() < least_first_read) conn->first.resize(least_first_read);
+    if (conn->first.empty()) conn->first.resize(first_read_size);
     conn->sock.async_read_some(asio::buffer(conn->first), [this, conn](const asio::error_code& ec, std::size_t n) {
       if (conn->closed) return;
       if (ec) {
