@@ -1177,12 +1177,12 @@ struct http1_client::impl {
       h2_deliver(conn);
       streams = std::move(conn->h2->streams);
       conn->h2->streams.clear();
+      if (error.empty()) error = conn->h2->session.error();
     }
-    if (error.empty() && conn->h2) error = conn->h2->session.error();
-    for (auto& [id, ex] : streams) {
+    for (auto& [id, ex] : streams) {  // only an HTTP/2 connection has streams
       ex->conn = nullptr;
       if (ex->done) continue;
-      const std::size_t got = conn->h2 ? conn->h2->session.received(id) : 0;
+      const std::size_t got = conn->h2->session.received(id);
       if (conn->served > 0 && conn->h2->bytes_in == ex->mark && !tls_final && !ex->retried) {
         ex->retried = true;
         ex->after = hp.dialled;
@@ -1356,13 +1356,13 @@ struct http1_client::impl {
 
   void complete(const std::shared_ptr<connection>& conn, bool reusable) {
     connection& c = *conn;
+    http1_response_parser& parser = parser_of(c);  // taken while c.ex is the request it answers
     auto ex = std::move(c.ex);
     c.ex.reset();
     host_pool& hp = *c.pool;
     if (ex && !ex->done) {
       http_result res;
       res.ticket = ex->req.ticket;
-      http1_response_parser& parser = parser_of(c);
       res.code = parser.code();
       res.duration_ms = std::chrono::duration<double, std::milli>(steady::now() - ex->start).count();
       if (auto ra = parser.header("Retry-After")) res.retry_after.emplace(*ra);
