@@ -2,15 +2,20 @@
 //
 // Objects and lifetimes: a host_pool per (delivery pool, origin) lives as long as the
 // client; connections and exchanges are shared_ptrs held by the pool's idle/waiting
-// lists and by pending asio handlers, so a handler that runs after a close or a timeout
-// finds its objects alive and marked (closed / done) and does nothing.
+// lists, by the client's epoll set (by_fd: a connection on a socket of its own, from its
+// dial to its close) and by pending asio handlers, so a handler that runs after a close
+// or a timeout finds its objects alive and marked (closed / done) and does nothing.
 #include "workers/http1_client.hpp"
 
 #include "resp/ascii.hpp"
 #include "workers/h2_session.hpp"
 #include "workers/http1_response_parser.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <climits>
@@ -26,12 +31,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include <asio/connect.hpp>
 #include <asio/post.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/read.hpp>
+#include <asio/posix/stream_descriptor.hpp>
 #include <asio/steady_timer.hpp>
-#include <asio/write.hpp>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -209,12 +212,27 @@ struct http1_client::impl {
     explicit connection(asio::io_context& io) : sock(io) {}
     ~connection() {
       if (ssl) SSL_free(ssl);
+      if (fd >= 0) ::close(fd);
     }
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
-    // Bound to the io_context's own executor rather than any_io_executor: the socket and
-    // every operation waiting on it are smaller (no type-erased executor in each).
+    // https, once connected: the socket under asio (OpenSSL's readiness waits). Bound to
+    // the io_context's own executor rather than any_io_executor: the socket and every
+    // operation waiting on it are smaller (no type-erased executor in each).
     asio::basic_stream_socket<tcp, asio::io_context::executor_type> sock;
+    // Plain http://, and every connection while it dials: a non-blocking socket in the
+    // client's epoll set (see poll_events), not under asio: no reactor state and no
+    // pending operation of asio's while the answer is awaited, and no buffer: the answer
+    // is read into the client's shared one once the socket is readable.
+    int fd = -1;
+    std::uint32_t token = 0;    // names it in its epoll events (fd numbers are reused)
+    bool rd_ready = false;      // an event said readable since a read last came up short
+    bool hup = false;           // an event said the server closed (or the socket failed):
+                                // readable from then on, whatever a read returned
+    bool wr_ready = false;      // an event said writable since a write would last block
+    bool wait_write = false;    // what on_ready waits for
+    std::uint32_t next_endpoint = 0;  // dialling: the pool's next address to try
+    void (impl::*on_ready)(const std::shared_ptr<connection>&) = nullptr;
     SSL* ssl = nullptr;            // https: OpenSSL on the socket's fd (it never closes it)
     std::uint64_t tls_serial = 0;  // the TLS context it was made with (see tls_entry)
     std::uint64_t generation = 0;  // its pool's rules (egress, trust) when it was dialled
@@ -224,9 +242,6 @@ struct http1_client::impl {
     bool deciding = false;         // counted in its pool's `connecting` until the protocol is known
     host_pool* pool = nullptr;
     std::shared_ptr<exchange> ex;
-    // Plain HTTP/1.1: the buffer its pending read fills (see read_more): the storage of
-    // the request it sent last, or one of 512 bytes (see sent).
-    std::string first;
     std::string in;             // received, not yet consumed by the parser (a partial line)
     std::size_t received = 0;   // bytes of the current response so far
     std::size_t served = 0;     // responses completed on this connection
@@ -279,7 +294,8 @@ struct http1_client::impl {
   };
 
   impl(asio::io_context& io_, std::string ua, done_fn d, steady::duration idle)
-      : io(io_), user_agent(std::move(ua)), done(std::move(d)), idle_limit(idle), deadline_timer(io_), reaper(io_) {
+      : io(io_), user_agent(std::move(ua)), done(std::move(d)), idle_limit(idle), deadline_timer(io_), reaper(io_),
+        poller(io_.get_executor()) {
     arm_reaper();
   }
   ~impl() {
@@ -309,12 +325,11 @@ struct http1_client::impl {
   std::unordered_map<std::string, tls_entry> tls_contexts;
   std::uint64_t tls_serial = 0;
   std::size_t in_flight = 0;
-  // The shared read buffer: TLS and HTTP/2 reads (made once the socket is readable) and
-  // the rest of a plain answer past a connection's small buffer (read_more) go into it,
+  // The shared read buffer: every read (made once the socket is readable) goes into it,
   // and its bytes are handed to the parser or the session before the next read into it
   // (one thread). A connection keeps only a partial line; one awaiting its answer holds
-  // only its small first buffer (16 KB each, when connections had their own read buffer,
-  // was most of the memory of a task in flight).
+  // no buffer (16 KB each, when connections had their own read buffer, was most of the
+  // memory of a task in flight).
   static constexpr std::size_t rbuf_size = 16 * 1024;
   // Parsers of responses that ended, for the next ones (their buffers kept, so a response
   // costs no allocation for its head): as many as ever parse at once, up to this.
@@ -339,6 +354,16 @@ struct http1_client::impl {
   steady::time_point deadline_armed = steady::time_point::max();
   asio::steady_timer reaper;
   bool stopped = false;
+  // The client's epoll set: the sockets of plain connections (and of every connection
+  // while it dials), edge-triggered, registered once for reading and writing; asio waits
+  // on the set itself, as one descriptor (see poll_events). by_fd owns each connection
+  // in the set, by its socket; a closed one waits in `closing` until the turn ends.
+  asio::posix::basic_stream_descriptor<asio::io_context::executor_type> poller;
+  bool poller_armed = false;
+  std::vector<std::shared_ptr<connection>> by_fd;
+  std::vector<std::shared_ptr<connection>> closing;
+  bool closing_posted = false;
+  std::uint32_t tokens = 0;
 
   void deadline_place(std::size_t i) { deadlines[i].ex->deadline_slot = i; }
   void deadline_up(std::size_t i) {
@@ -400,6 +425,107 @@ struct http1_client::impl {
       }
       if (!deadlines.empty() && !stopped) arm_deadline(deadlines.front().at);
     });
+  }
+
+  // ---- The epoll set -------------------------------------------------------------------
+
+  static std::string system_text(int err) { return asio::error_code(err, asio::error::get_system_category()).message(); }
+
+  // Puts a connection's new socket in the set (made at the first); errno-style on failure.
+  int watch_fd(const std::shared_ptr<connection>& conn, int fd) {
+    if (!poller.is_open()) {
+      const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+      if (ep < 0) return errno;
+      asio::error_code ec;
+      poller.assign(ep, ec);
+      if (ec) {
+        ::close(ep);
+        return ec.value();
+      }
+    }
+    conn->token = ++tokens;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.u64 = (std::uint64_t{conn->token} << 32) | static_cast<std::uint32_t>(fd);
+    if (::epoll_ctl(poller.native_handle(), EPOLL_CTL_ADD, fd, &ev) != 0) return errno;
+    const auto slot = static_cast<std::size_t>(fd);
+    if (by_fd.size() <= slot) by_fd.resize(slot + 1);
+    by_fd[slot] = conn;
+    conn->fd = fd;
+    conn->rd_ready = conn->wr_ready = conn->hup = false;
+    conn->on_ready = nullptr;
+    arm_poller();
+    return 0;
+  }
+
+  // Takes a socket out of the set (closing it does that too: `keep_open` says it stays
+  // open); returns its connection's ownership (the caller lets go of it when it is done
+  // with the connection).
+  std::shared_ptr<connection> unwatch_fd(connection& c, bool keep_open) {
+    const auto slot = static_cast<std::size_t>(c.fd);
+    if (keep_open) ::epoll_ctl(poller.native_handle(), EPOLL_CTL_DEL, c.fd, nullptr);
+    c.fd = -1;
+    c.on_ready = nullptr;
+    return std::move(by_fd[slot]);
+  }
+
+  // A connection closed in the middle of a turn may be the one its caller is working
+  // on: it is let go of once the turn is over.
+  void let_go_later(std::shared_ptr<connection> c) {
+    closing.push_back(std::move(c));
+    if (closing_posted) return;
+    closing_posted = true;
+    asio::post(io, [this] {
+      closing_posted = false;
+      closing.clear();
+    });
+  }
+
+  // Calls `next` once the socket is ready for it (at once, posted, when an event already
+  // said so). One wait at a time per connection.
+  void wait_fd(const std::shared_ptr<connection>& conn, bool write, void (impl::*next)(const std::shared_ptr<connection>&)) {
+    conn->wait_write = write;
+    if (write ? conn->wr_ready : conn->rd_ready) {
+      asio::post(io, [this, conn, next] {
+        if (!conn->closed) (this->*next)(conn);
+      });
+      return;
+    }
+    conn->on_ready = next;
+  }
+
+  void arm_poller() {
+    if (poller_armed) return;
+    poller_armed = true;
+    poller.async_wait(asio::posix::descriptor_base::wait_read, [this](const asio::error_code& ec) {
+      poller_armed = false;
+      if (ec) return;  // shut down
+      poll_events();
+      arm_poller();
+    });
+  }
+
+  // The events of the set, as many as a batch holds (asio's wait comes again while more
+  // are ready). An event names its connection by socket and token: one closed during the
+  // batch, or whose socket number a new connection took, is skipped. Readiness is kept
+  // (edge-triggered: an event comes once per change), so a wait started later completes.
+  void poll_events() {
+    std::array<epoll_event, 128> evs;
+    const int n = ::epoll_wait(poller.native_handle(), evs.data(), static_cast<int>(evs.size()), 0);
+    for (int i = 0; i < n; ++i) {
+      const auto slot = static_cast<std::size_t>(evs[i].data.u64 & 0xffffffffu);
+      const auto token = static_cast<std::uint32_t>(evs[i].data.u64 >> 32);
+      if (slot >= by_fd.size() || !by_fd[slot] || by_fd[slot]->token != token) continue;
+      auto conn = by_fd[slot];
+      const std::uint32_t e = evs[i].events;
+      if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) conn->hup = true;
+      if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) conn->rd_ready = true;
+      if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) conn->wr_ready = true;
+      if (conn->on_ready && !conn->closed && (conn->wait_write ? conn->wr_ready : conn->rd_ready)) {
+        auto next = std::exchange(conn->on_ready, nullptr);
+        (this->*next)(conn);
+      }
+    }
   }
 
   host_pool& pool_for(const std::string& name, bool tls, std::string_view authority) {
@@ -666,10 +792,13 @@ struct http1_client::impl {
   // A connection that sat idle for a while may have been closed by the server (many
   // close idle keep-alive connections after a few seconds): look before reusing it, as
   // curl does. A recently used one is trusted without the extra syscall.
+  // A plain one that an event said readable while idle (the server's close, or bytes
+  // nobody asked for) is known stale without one.
   bool still_open(connection& c) {
+    if (c.fd >= 0 && (c.rd_ready || c.hup)) return false;
     if (steady::now() - c.idle_since < std::chrono::seconds(1)) return true;
     char byte;
-    ssize_t n = ::recv(c.sock.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = ::recv(c.fd >= 0 ? c.fd : c.sock.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;  // open, nothing unread
     return false;  // EOF, reset, or unexpected bytes: not reusable
   }
@@ -686,45 +815,97 @@ struct http1_client::impl {
       conn->deciding = true;
       ++hp.connecting;
     }
-    // Each address is judged right before it would be dialled: a denied one is skipped.
-    auto allowed = [conn](const asio::error_code&, const tcp::endpoint& ep) {
-      const tasks::egress_rules& rules = conn->pool->egress ? *conn->pool->egress : tasks::default_egress_rules();
+    dial(conn, 0, 0);
+  }
+
+  // Dials the pool's addresses from the i-th on, each judged by the egress rules right
+  // before it would be dialled (a denied one is skipped), until one takes the connection
+  // (on_dialled) or none is left (`err`: the last failure). A failure is reported from a
+  // handler of its own, never from inside the caller's pump.
+  void dial(const std::shared_ptr<connection>& conn, std::size_t i, int err) {
+    host_pool& hp = *conn->pool;
+    const tasks::egress_rules& rules = hp.egress ? *hp.egress : tasks::default_egress_rules();
+    for (; i < hp.endpoints.size(); ++i) {
+      const tcp::endpoint ep = hp.endpoints[i];
       const tasks::ip_address a = to_ip(ep.address());
       const tasks::egress_verdict v = tasks::check_egress(a, rules);
-      if (!v.allowed && conn->egress_denial.empty()) conn->egress_denial = tasks::egress_denial_text(a, ep.port(), v);
-      return v.allowed;
-    };
-    asio::async_connect(conn->sock, hp.endpoints, allowed, [this, conn](const asio::error_code& ec, const tcp::endpoint&) {
-      if (conn->closed) return;
-      if (ec) {
-        auto carried = conn->ex;
-        host_pool& p = *conn->pool;
-        close(*conn);
-        if (carried && !carried->done) {
-          // An address of the origin was denied and none could be connected to: the
-          // denial is the answer (a name that resolves to a denied address is suspect).
-          if (!conn->egress_denial.empty())
-            fail(*carried, std::move(conn->egress_denial), false, true);
-          else
-            fail(*carried, "Failed to connect to " + p.host + " port " + p.port + ": " + ec.message(), false);
-        }
-        pump(p);
-        return;
+      if (!v.allowed) {
+        if (conn->egress_denial.empty()) conn->egress_denial = tasks::egress_denial_text(a, ep.port(), v);
+        continue;
       }
-      asio::error_code ignored;
-      conn->sock.set_option(tcp::no_delay(true), ignored);
-      // Reads past the small buffer (read_on) must never block.
-      asio::error_code nb;
-      conn->sock.non_blocking(true, nb);
-      if (nb) {
-        connection_failed(conn, "Recv failure: " + nb.message());
-        return;
+      const int fd = ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+      if (fd < 0) {
+        err = errno;
+        continue;
       }
-      if (conn->pool->tls)
-        start_tls(conn);
+      if (::connect(fd, ep.data(), static_cast<socklen_t>(ep.size())) != 0 && errno != EINPROGRESS) {
+        err = errno;
+        ::close(fd);
+        continue;
+      }
+      if (const int w = watch_fd(conn, fd); w != 0) {
+        err = w;
+        ::close(fd);
+        continue;
+      }
+      conn->next_endpoint = static_cast<std::uint32_t>(i + 1);
+      wait_fd(conn, true, &impl::on_dialled);
+      return;
+    }
+    asio::post(io, [this, conn, err] { dial_failed(conn, err); });
+  }
+
+  void on_dialled(const std::shared_ptr<connection>& conn) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(conn->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (err != 0) {
+      // This address refused or failed: the next one, on a new socket.
+      const int fd = conn->fd;
+      auto keep = unwatch_fd(*conn, false);
+      ::close(fd);
+      dial(conn, conn->next_endpoint, err);
+      return;
+    }
+    const int one = 1;
+    ::setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (!conn->pool->tls) {
+      write_request(conn);
+      return;
+    }
+    // https: the socket goes to asio, whose readiness waits drive OpenSSL.
+    int domain = AF_INET;
+    len = sizeof domain;
+    ::getsockopt(conn->fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+    const int fd = conn->fd;
+    auto keep = unwatch_fd(*conn, true);
+    asio::error_code ec;
+    conn->sock.assign(domain == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
+    if (!ec) conn->sock.non_blocking(true, ec);
+    if (ec) {
+      if (!conn->sock.is_open()) ::close(fd);
+      connection_failed(conn, "Recv failure: " + ec.message());
+      return;
+    }
+    start_tls(conn);
+  }
+
+  void dial_failed(const std::shared_ptr<connection>& conn, int err) {
+    if (conn->closed) return;
+    auto carried = conn->ex;
+    host_pool& p = *conn->pool;
+    close(*conn);
+    if (carried && !carried->done) {
+      // An address of the origin was denied and none could be connected to: the
+      // denial is the answer (a name that resolves to a denied address is suspect).
+      if (!conn->egress_denial.empty())
+        fail(*carried, std::move(conn->egress_denial), false, true);
       else
-        write_request(conn);
-    });
+        fail(*carried, "Failed to connect to " + p.host + " port " + p.port + ": " +
+                           (err != 0 ? system_text(err) : asio::error_code(asio::error::not_found).message()),
+             false);
+    }
+    pump(p);
   }
 
   // ---- https: OpenSSL straight on the non-blocking socket, driven by asio's readiness
@@ -1205,89 +1386,73 @@ struct http1_client::impl {
   void write_request(const std::shared_ptr<connection>& conn) {
     if (conn->ex->wire.empty()) build_wire(*conn->ex);
     conn->received = 0;
-    if (conn->ssl) {
-      conn->written = 0;
+    conn->written = 0;
+    if (conn->ssl)
       write_tls(conn);
-      return;
-    }
-    asio::async_write(conn->sock, asio::buffer(conn->ex->wire), [this, conn](const asio::error_code& ec, std::size_t) {
-      if (conn->closed) return;
-      if (ec) {
-        connection_failed(conn, "Send failure: " + ec.message());
+    else
+      write_plain(conn);
+  }
+
+  void write_plain(const std::shared_ptr<connection>& conn) {
+    const std::string& w = conn->ex->wire;
+    while (conn->written < w.size()) {
+      const ssize_t n = ::send(conn->fd, w.data() + conn->written, w.size() - conn->written, MSG_NOSIGNAL);
+      if (n >= 0) {
+        conn->written += static_cast<std::size_t>(n);
+        continue;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        conn->wr_ready = false;
+        wait_fd(conn, true, &impl::write_plain);
         return;
       }
-      sent(*conn->ex, &conn->first);
-      read_more(conn);
-    });
+      connection_failed(conn, "Send failure: " + system_text(errno));
+      return;
+    }
+    sent(*conn->ex);
+    // The answer is not there the moment the request has gone: wait for it (no system
+    // call) rather than try a read that would fail.
+    wait_fd(conn, false, &impl::read_plain);
   }
 
   // The request has gone whole: its bytes are not kept while the answer is awaited (a
   // slow host holds many such requests). One sent again on a new connection, after a
-  // stale one, is made again from the request. A plain connection reads the answer's
-  // first bytes into the request's storage instead (at least 256 bytes: see build_wire)
-  // when that is no larger than the buffer it would make (first_read_size): a
-  // connection never holds more than that for its reads.
-  static void sent(exchange& ex, std::string* read_into = nullptr) {
-    if (read_into && ex.wire.capacity() <= first_read_size) {
-      read_into->swap(ex.wire);
-      read_into->resize(read_into->capacity());
-    }
-    std::string().swap(ex.wire);
-  }
+  // stale one, is made again from the request.
+  static void sent(exchange& ex) { std::string().swap(ex.wire); }
 
-  // Plain HTTP/1.1 reads. The wait for the answer reads into the connection's own small
-  // buffer (asio reads into it when the socket becomes readable: starting that wait costs
-  // no system call), and an answer that fills it is read on at once into the client's
-  // shared buffer (read_on). A connection awaiting its answer holds a few hundred bytes,
-  // not a read buffer of 16 KB, and a short answer still costs one recv.
-  static constexpr std::size_t first_read_size = 512;
-  void read_more(const std::shared_ptr<connection>& conn) {
-    if (conn->first.empty()) conn->first.resize(first_read_size);
-    conn->sock.async_read_some(asio::buffer(conn->first), [this, conn](const asio::error_code& ec, std::size_t n) {
-      if (conn->closed) return;
-      if (ec) {
-        read_failed(conn, ec);
-        return;
-      }
-      conn->received += n;
-      if (!parse(conn, std::string_view(conn->first.data(), n))) return;
-      if (n == conn->first.size())
-        read_on(conn);
-      else
-        read_more(conn);
-    });
-  }
-
-  // The rest of an answer that filled the small buffer: read now into the shared buffer
-  // and parsed, until the answer is whole or the socket has nothing more for now (then
-  // read_more waits again).
-  void read_on(const std::shared_ptr<connection>& conn) {
+  // Plain HTTP/1.1 reads, once the socket is readable: into the client's shared buffer,
+  // parsed before the next read, until the answer is whole or the socket has nothing
+  // more for now. A read that comes up short says so, unless the server has closed
+  // (its end arrived with the bytes: no event comes for it again); an event comes for
+  // whatever arrives after it.
+  void read_plain(const std::shared_ptr<connection>& conn) {
     for (;;) {
-      asio::error_code ec;
-      const std::size_t n = conn->sock.read_some(asio::buffer(rbuf(), rbuf_size), ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) {
-        read_more(conn);
+      const ssize_t n = ::recv(conn->fd, rbuf(), rbuf_size, 0);
+      if (n > 0) {
+        const auto got = static_cast<std::size_t>(n);
+        conn->received += got;
+        if (got < rbuf_size) conn->rd_ready = conn->hup;
+        if (!parse(conn, std::string_view(rbuf(), got))) return;
+        if (got < rbuf_size) {
+          wait_fd(conn, false, &impl::read_plain);
+          return;
+        }
+        continue;
+      }
+      if (n == 0) {
+        at_eof(conn);
         return;
       }
-      if (ec) {
-        read_failed(conn, ec);
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        conn->rd_ready = false;
+        wait_fd(conn, false, &impl::read_plain);
         return;
       }
-      conn->received += n;
-      if (!parse(conn, std::string_view(rbuf(), n))) return;
-      if (n < rbuf_size) {
-        read_more(conn);
-        return;
-      }
+      connection_failed(conn, "Recv failure: " + system_text(errno));
+      return;
     }
-  }
-
-  // A plain read that ended in an error: the server's close (at_eof), or a failure.
-  void read_failed(const std::shared_ptr<connection>& conn, const asio::error_code& ec) {
-    if (ec == asio::error::eof)
-      at_eof(conn);
-    else
-      connection_failed(conn, "Recv failure: " + ec.message());
   }
 
   // The server closed: the end of a body read to the close, or a cut response.
@@ -1412,8 +1577,15 @@ struct http1_client::impl {
       SSL_shutdown(c.ssl);
       ERR_clear_error();
     }
-    asio::error_code ignored;
-    c.sock.close(ignored);
+    if (c.fd >= 0) {
+      const int fd = c.fd;
+      auto owned = unwatch_fd(c, false);
+      ::close(fd);
+      let_go_later(std::move(owned));
+    } else {
+      asio::error_code ignored;
+      c.sock.close(ignored);
+    }
     if (c.ex) c.ex->conn = nullptr;
     c.ex.reset();
     release_parser(c);

@@ -2,10 +2,12 @@
 // HTTP/1.1 client on the engine thread's io_context: keep-alive connections pooled per
 // (delivery pool, scheme, origin) under the pool's per-host cap, one request per
 // connection at a time, responses parsed by http1_response_parser (the framing rules and
-// limits are there) straight from the read buffer: a plain connection awaiting its
-// answer holds a 512-byte one, the rest of an answer and TLS reads go through one buffer
-// for the whole client, and whole-request timeouts are entries of one deadline heap, not
-// a timer each. HTTP/2 where ALPN selects it: an https
+// limits are there) straight from the read buffer: one buffer for the whole client, read
+// into once a socket is readable (a connection awaiting its answer holds none), and
+// whole-request timeouts are entries of one deadline heap, not a timer each. Plain
+// connections (and every connection while it dials) are sockets of the client's own
+// epoll set, which asio waits on as one descriptor: no reactor state or pending
+// operation of asio's per connection. HTTP/2 where ALPN selects it: an https
 // connection whose server chose "h2" carries requests as streams of an h2_session
 // (libnghttp2, I/O-free; see h2_session.hpp), up to min(the server's
 // MAX_CONCURRENT_STREAMS, the per-host cap) at once, on the same TLS socket. The per-host
@@ -39,7 +41,7 @@
 // delivery_engine.cpp (it pulls in asio).
 //
 // Egress: every address of an origin is judged by its pool's egress rules right before it
-// is dialled (asio's connect condition); a denied address is skipped, and when no address
+// is dialled; a denied address is skipped, and when no address
 // is left the request fails with `egress_denied` and the denial as its error.
 //
 // Behaviour matched with the curl path: User-Agent respq/<version> unless set,
