@@ -209,17 +209,19 @@ struct http1_client::impl {
   };
 
   struct connection : std::enable_shared_from_this<connection> {
-    explicit connection(asio::io_context& io) : sock(io) {}
+    connection() = default;
     ~connection() {
       if (ssl) SSL_free(ssl);
       if (fd >= 0) ::close(fd);
     }
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
-    // https, once connected: the socket under asio (OpenSSL's readiness waits). Bound to
-    // the io_context's own executor rather than any_io_executor: the socket and every
-    // operation waiting on it are smaller (no type-erased executor in each).
-    asio::basic_stream_socket<tcp, asio::io_context::executor_type> sock;
+    // https, once connected: the socket under asio (OpenSSL's readiness waits), made
+    // then. Bound to the io_context's own executor rather than any_io_executor: the
+    // socket and every operation waiting on it are smaller (no type-erased executor in
+    // each).
+    using tls_socket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
+    std::unique_ptr<tls_socket> sock;
     // Plain http://, and every connection while it dials: a non-blocking socket in the
     // client's epoll set (see poll_events), not under asio: no reactor state and no
     // pending operation of asio's while the answer is awaited, and no buffer: the answer
@@ -798,13 +800,13 @@ struct http1_client::impl {
     if (c.fd >= 0 && (c.rd_ready || c.hup)) return false;
     if (steady::now() - c.idle_since < std::chrono::seconds(1)) return true;
     char byte;
-    ssize_t n = ::recv(c.fd >= 0 ? c.fd : c.sock.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = ::recv(c.fd >= 0 ? c.fd : c.sock->native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;  // open, nothing unread
     return false;  // EOF, reset, or unexpected bytes: not reusable
   }
 
   void open_connection(host_pool& hp, const std::shared_ptr<exchange>& ex) {
-    auto conn = std::make_shared<connection>(io);
+    auto conn = std::make_shared<connection>();
     conn->pool = &hp;
     conn->generation = hp.generation;
     conn->serial = ++hp.dialled;
@@ -880,10 +882,11 @@ struct http1_client::impl {
     const int fd = conn->fd;
     auto keep = unwatch_fd(*conn, true);
     asio::error_code ec;
-    conn->sock.assign(domain == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
-    if (!ec) conn->sock.non_blocking(true, ec);
+    conn->sock = std::make_unique<connection::tls_socket>(io.get_executor());
+    conn->sock->assign(domain == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
+    if (!ec) conn->sock->non_blocking(true, ec);
     if (ec) {
-      if (!conn->sock.is_open()) ::close(fd);
+      if (!conn->sock->is_open()) ::close(fd);
       connection_failed(conn, "Recv failure: " + ec.message());
       return;
     }
@@ -962,7 +965,7 @@ struct http1_client::impl {
       SSL_set_alpn_protos(ssl, h2_and_h1, sizeof h2_and_h1 - 1);
     else
       SSL_set_alpn_protos(ssl, h1_only, sizeof h1_only - 1);
-    SSL_set_fd(ssl, static_cast<int>(conn->sock.native_handle()));
+    SSL_set_fd(ssl, static_cast<int>(conn->sock->native_handle()));
     SSL_set_connect_state(ssl);
     SSL_set_app_data(ssl, conn.get());
     if (hp.ip_host) {
@@ -983,7 +986,7 @@ struct http1_client::impl {
   // then calls `next` again.
   void tls_wait(const std::shared_ptr<connection>& conn, int ssl_error, void (impl::*next)(const std::shared_ptr<connection>&)) {
     const auto what = ssl_error == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write : tcp::socket::wait_read;
-    conn->sock.async_wait(what, [this, conn, next](const asio::error_code& ec) {
+    conn->sock->async_wait(what, [this, conn, next](const asio::error_code& ec) {
       if (conn->closed) return;
       if (ec) {
         connection_failed(conn, "Recv failure: " + ec.message());
@@ -1193,7 +1196,7 @@ struct http1_client::impl {
         if (conn->h2->writing) return;
         conn->h2->writing = true;
         const auto what = e == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write : tcp::socket::wait_read;
-        conn->sock.async_wait(what, [this, conn](const asio::error_code& ec) {
+        conn->sock->async_wait(what, [this, conn](const asio::error_code& ec) {
           conn->h2->writing = false;
           if (conn->closed) return;
           if (ec) {
@@ -1246,7 +1249,7 @@ struct http1_client::impl {
     }
     h2_settle(conn);
     if (conn->closed) return;
-    conn->sock.async_wait(tcp::socket::wait_read, [this, conn](const asio::error_code& ec) {
+    conn->sock->async_wait(tcp::socket::wait_read, [this, conn](const asio::error_code& ec) {
       if (conn->closed) return;
       if (ec) {
         h2_failed(conn, "Recv failure: " + ec.message());
@@ -1584,7 +1587,7 @@ struct http1_client::impl {
       let_go_later(std::move(owned));
     } else {
       asio::error_code ignored;
-      c.sock.close(ignored);
+      if (c.sock) c.sock->close(ignored);
     }
     if (c.ex) c.ex->conn = nullptr;
     c.ex.reset();
