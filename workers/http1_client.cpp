@@ -242,6 +242,7 @@ struct http1_client::impl {
     std::size_t written = 0;       // https: bytes of the request written so far
     bool tls_up = false;           // https: handshake done, no fatal TLS error since
     bool deciding = false;         // counted in its pool's `connecting` until the protocol is known
+    std::uint32_t endpoints_seen = 0;  // dialling: the pool's list of addresses it walks (see dial)
     host_pool* pool = nullptr;
     std::shared_ptr<exchange> ex;
     std::string in;             // received, not yet consumed by the parser (a partial line)
@@ -289,6 +290,7 @@ struct http1_client::impl {
     std::vector<std::shared_ptr<connection>> idle;
     std::deque<std::shared_ptr<exchange>> waiting;
     std::vector<tcp::endpoint> endpoints;
+    std::uint32_t endpoints_gen = 0;  // bumped each time a resolution replaces `endpoints`
     steady::time_point resolved_at{};
     bool numeric = false;
     bool resolving = false;
@@ -362,6 +364,11 @@ struct http1_client::impl {
   // in the set, by its socket; a closed one waits in `closing` until the turn ends.
   asio::posix::basic_stream_descriptor<asio::io_context::executor_type> poller;
   bool poller_armed = false;
+  // The batch of events being handled: those before `ev_next` are done. One a handler
+  // threw out of is followed by the rest of its batch on the next turn (see poll_turn):
+  // an edge-triggered event is not reported twice.
+  std::array<epoll_event, 128> evs{};
+  std::size_t ev_count = 0, ev_next = 0;
   std::vector<std::shared_ptr<connection>> by_fd;
   std::vector<std::shared_ptr<connection>> closing;
   bool closing_posted = false;
@@ -502,24 +509,45 @@ struct http1_client::impl {
     poller.async_wait(asio::posix::descriptor_base::wait_read, [this](const asio::error_code& ec) {
       poller_armed = false;
       if (ec) return;  // shut down
-      poll_events();
-      arm_poller();
+      poll_turn();
     });
   }
 
-  // The events of the set, as many as a batch holds (asio's wait comes again while more
-  // are ready). An event names its connection by socket and token: one closed during the
-  // batch, or whose socket number a new connection took, is skipped. Readiness is kept
-  // (edge-triggered: an event comes once per change), so a wait started later completes.
+  // One batch of the set's events, then the wait again - or, when the batch was cut short
+  // by a handler that threw, or was full (more may be ready: asio's next wait is not relied
+  // on to say so), the next batch on a turn of its own.
+  void poll_turn() {
+    struct then {
+      impl* self;
+      ~then() {
+        if (self->ev_next < self->ev_count || self->ev_count == self->evs.size())
+          asio::post(self->io, [s = self] {
+            if (!s->stopped) s->poll_turn();
+          });
+        else
+          self->arm_poller();
+      }
+    } next{this};
+    poll_events();
+  }
+
+  // The rest of the current batch, else a new one. An event names its connection by socket
+  // and token: one closed during the batch, or whose socket number a new connection took,
+  // is skipped. Readiness is kept (edge-triggered: an event comes once per change), so a
+  // wait started later completes.
   void poll_events() {
-    std::array<epoll_event, 128> evs;
-    const int n = ::epoll_wait(poller.native_handle(), evs.data(), static_cast<int>(evs.size()), 0);
-    for (int i = 0; i < n; ++i) {
-      const auto slot = static_cast<std::size_t>(evs[i].data.u64 & 0xffffffffu);
-      const auto token = static_cast<std::uint32_t>(evs[i].data.u64 >> 32);
+    if (ev_next >= ev_count) {
+      const int n = ::epoll_wait(poller.native_handle(), evs.data(), static_cast<int>(evs.size()), 0);
+      ev_count = n > 0 ? static_cast<std::size_t>(n) : 0;  // EINTR: nothing this time
+      ev_next = 0;
+    }
+    while (ev_next < ev_count) {
+      const epoll_event& ev = evs[ev_next++];
+      const auto slot = static_cast<std::size_t>(ev.data.u64 & 0xffffffffu);
+      const auto token = static_cast<std::uint32_t>(ev.data.u64 >> 32);
       if (slot >= by_fd.size() || !by_fd[slot] || by_fd[slot]->token != token) continue;
       auto conn = by_fd[slot];
-      const std::uint32_t e = evs[i].events;
+      const std::uint32_t e = ev.events;
       if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) conn->hup = true;
       if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) conn->rd_ready = true;
       if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) conn->wr_ready = true;
@@ -654,6 +682,7 @@ struct http1_client::impl {
       hp.resolving = false;
       if (stopped) return;
       hp.endpoints.clear();
+      ++hp.endpoints_gen;
       if (!ec)
         for (const auto& e : res) hp.endpoints.push_back(e.endpoint());
       hp.resolved_at = steady::now();
@@ -794,14 +823,19 @@ struct http1_client::impl {
   // A connection that sat idle for a while may have been closed by the server (many
   // close idle keep-alive connections after a few seconds): look before reusing it, as
   // curl does. A recently used one is trusted without the extra syscall.
-  // A plain one that an event said readable while idle (the server's close, or bytes
-  // nobody asked for) is known stale without one.
+  // A plain one that an event said the server closed is known stale without one; one an
+  // event said readable (bytes nobody asked for, or only the end of its last answer, read
+  // whole by a read that filled the buffer) is looked at whatever its age.
   bool still_open(connection& c) {
-    if (c.fd >= 0 && (c.rd_ready || c.hup)) return false;
-    if (steady::now() - c.idle_since < std::chrono::seconds(1)) return true;
+    if (c.fd >= 0 && c.hup) return false;
+    const bool readable = c.fd >= 0 && c.rd_ready;
+    if (!readable && steady::now() - c.idle_since < std::chrono::seconds(1)) return true;
     char byte;
     ssize_t n = ::recv(c.fd >= 0 ? c.fd : c.sock->native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;  // open, nothing unread
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {  // open, nothing unread
+      c.rd_ready = false;
+      return true;
+    }
     return false;  // EOF, reset, or unexpected bytes: not reusable
   }
 
@@ -823,9 +857,14 @@ struct http1_client::impl {
   // Dials the pool's addresses from the i-th on, each judged by the egress rules right
   // before it would be dialled (a denied one is skipped), until one takes the connection
   // (on_dialled) or none is left (`err`: the last failure). A failure is reported from a
-  // handler of its own, never from inside the caller's pump.
+  // handler of its own, never from inside the caller's pump. When a new resolution replaced
+  // the list since the connection began, it walks the new one from its start.
   void dial(const std::shared_ptr<connection>& conn, std::size_t i, int err) {
     host_pool& hp = *conn->pool;
+    if (i == 0 || conn->endpoints_seen != hp.endpoints_gen) {
+      conn->endpoints_seen = hp.endpoints_gen;
+      i = 0;
+    }
     const tasks::egress_rules& rules = hp.egress ? *hp.egress : tasks::default_egress_rules();
     for (; i < hp.endpoints.size(); ++i) {
       const tcp::endpoint ep = hp.endpoints[i];

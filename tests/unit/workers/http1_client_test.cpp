@@ -1,12 +1,16 @@
 // http1_client on its own io_context: against nginx, origins it no longer uses are
 // forgotten, so delivering to ever new hosts does not grow its memory; against a raw
 // server, answers of many connections arriving in pieces, interleaved, each reach their
-// own request through the client's one read buffer.
+// own request through the client's one read buffer; a connection stays reusable when an
+// answer's last read fills that buffer; a result handler that throws loses no other answer.
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -178,4 +182,136 @@ TEST_CASE("http1_client: whole-request timeouts fire each at its own deadline, w
   }
   // Earliest deadline first: 0.6 (ticket 2), 0.7 (6), 0.8 (9), ... 1.7 (1).
   CHECK(timed_out_order == std::vector<std::uint64_t>{2, 6, 9, 4, 11, 7, 10, 3, 12, 5, 8, 1});
+}
+
+TEST_CASE("http1_client: a connection whose answer ended on a read that filled the buffer is reused", "[http1]") {
+  // A keep-alive server answering every request on its connection with an answer of
+  // exactly `total` bytes: 16 KB (the client's read buffer) and 32 KB, so the read that
+  // ends the answer comes back full. Three requests one after the other go over one
+  // connection, not one each.
+  for (const std::size_t total : {std::size_t{16 * 1024}, std::size_t{32 * 1024}}) {
+    int port = 0;
+    const int lfd = respq::test::loopback_socket(8, port);
+    std::atomic<int> accepted{0};
+    std::atomic<bool> stop{false};
+    std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: 00000\r\n\r\n";
+    const std::size_t body = total - answer.size();
+    answer.replace(answer.find("00000"), 5, std::to_string(body));
+    answer.append(body, 'a');
+    REQUIRE(answer.size() == total);
+    std::thread server([&] {
+      std::vector<std::thread> conns;
+      while (!stop) {
+        pollfd p{lfd, POLLIN, 0};
+        if (::poll(&p, 1, 50) <= 0) continue;
+        const int fd = ::accept(lfd, nullptr, nullptr);
+        if (fd < 0) continue;
+        ++accepted;
+        conns.emplace_back([fd, &answer] {
+          std::string req;
+          char buf[4096];
+          for (;;) {
+            const ssize_t n = ::read(fd, buf, sizeof buf);
+            if (n <= 0) break;
+            req.append(buf, static_cast<std::size_t>(n));
+            for (auto end = req.find("\r\n\r\n"); end != std::string::npos; end = req.find("\r\n\r\n")) {
+              req.erase(0, end + 4);
+              if (::write(fd, answer.data(), answer.size()) != static_cast<ssize_t>(answer.size())) return;
+            }
+          }
+          ::close(fd);
+        });
+      }
+      for (auto& t : conns) t.join();
+    });
+
+    asio::io_context io;
+    std::vector<http_result> results;
+    http1_client client(io, "respq-test", [&](http_result&& r) { results.push_back(std::move(r)); });
+    const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/x";
+    bool all = true;
+    for (std::uint64_t i = 0; i < 3 && all; ++i) {
+      client.submit(get(i, url));
+      all = run_until(io, [&] { return results.size() == i + 1; }, 10s);
+    }
+    client.shutdown();
+    stop = true;
+    server.join();
+    ::close(lfd);
+    INFO("answers of " << total << " bytes");
+    REQUIRE(all);
+    for (const auto& r : results) CHECK(r.code == 200);
+    CHECK(accepted == 1);
+  }
+}
+
+TEST_CASE("http1_client: when a result's handler throws, the other answers ready at that moment still arrive", "[http1]") {
+  // 40 connections whose answers all become readable while the client is busy (the
+  // handler of the first answer sleeps meanwhile), so they come in one batch of events.
+  // The handler then throws on the second answer, as the engine's loop survives: the
+  // answers ready beside it are still read, not left to time out.
+  constexpr int conns = 40;
+  int port = 0;
+  const int lfd = respq::test::loopback_socket(conns, port);
+  std::atomic<bool> rest{false};
+  std::thread server([&] {
+    std::vector<int> fds;
+    for (int k = 0; k < conns; ++k) {
+      const int fd = ::accept(lfd, nullptr, nullptr);
+      if (fd < 0) break;
+      std::string req;
+      char buf[4096];
+      while (req.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n <= 0) break;
+        req.append(buf, static_cast<std::size_t>(n));
+      }
+      fds.push_back(fd);
+    }
+    const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    if (!fds.empty() && ::write(fds[0], answer.data(), answer.size()) < 0) return;
+    for (int waited = 0; !rest && waited < 10000; ++waited) std::this_thread::sleep_for(1ms);
+    for (std::size_t k = 1; k < fds.size(); ++k)
+      if (::write(fds[k], answer.data(), answer.size()) < 0) break;
+    std::this_thread::sleep_for(500ms);
+    for (int fd : fds) ::close(fd);
+  });
+
+  asio::io_context io;
+  std::vector<http_result> results;
+  int threw = 0;
+  http1_client client(io, "respq-test", [&](http_result&& r) {
+    results.push_back(std::move(r));
+    if (results.size() == 1) {
+      rest = true;
+      std::this_thread::sleep_for(300ms);
+    } else if (results.size() == 2) {
+      throw std::runtime_error("a handler that throws");
+    }
+  });
+  client.set_per_host("tasks", conns);
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/x";
+  for (int i = 0; i < conns; ++i) {
+    auto r = get(static_cast<std::uint64_t>(i), url);
+    r.timeout_s = 3;
+    client.submit(std::move(r));
+  }
+  const auto end = std::chrono::steady_clock::now() + 10s;
+  while (results.size() < conns && std::chrono::steady_clock::now() < end) {
+    try {
+      io.restart();
+      io.run_for(10ms);
+    } catch (const std::runtime_error&) {
+      ++threw;
+    }
+  }
+  client.shutdown();
+  server.join();
+  ::close(lfd);
+  CHECK(threw == 1);
+  REQUIRE(results.size() == conns);
+  for (const auto& r : results) {
+    INFO("ticket " << r.ticket << ": " << r.error);
+    CHECK(r.code == 200);
+  }
 }
