@@ -25,6 +25,7 @@ using namespace respq::workers;
 using namespace std::chrono_literals;
 using respq::test::get;
 using respq::test::run_until;
+using respq::test::read_request_head;
 
 TEST_CASE("http1_client forgets origins once their connections went idle and closed", "[http1]") {
   respq::test::nginx_server nginx;
@@ -80,13 +81,7 @@ TEST_CASE("http1_client: answers of many connections, in pieces and interleaved,
     for (int k = 0; k < conns; ++k) {
       const int fd = ::accept(lfd, nullptr, nullptr);
       if (fd < 0) break;
-      std::string req;
-      char buf[4096];
-      while (req.find("\r\n\r\n") == std::string::npos) {
-        const ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n <= 0) break;
-        req.append(buf, static_cast<std::size_t>(n));
-      }
+      const std::string req = read_request_head(fd);
       const auto at = req.find("/r/") + 3;
       const std::string body = body_of(req.substr(at, req.find(' ', at) - at));
       fds.push_back(fd);
@@ -259,13 +254,7 @@ TEST_CASE("http1_client: when a result's handler throws, the other answers ready
     for (int k = 0; k < conns; ++k) {
       const int fd = ::accept(lfd, nullptr, nullptr);
       if (fd < 0) break;
-      std::string req;
-      char buf[4096];
-      while (req.find("\r\n\r\n") == std::string::npos) {
-        const ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n <= 0) break;
-        req.append(buf, static_cast<std::size_t>(n));
-      }
+      read_request_head(fd);
       fds.push_back(fd);
     }
     const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";

@@ -80,6 +80,17 @@ int loopback_socket(int backlog, int& port, int type_flags) {
   return fd;
 }
 
+std::string read_request_head(int fd) {
+  std::string req;
+  char buf[4096];
+  while (req.find("\r\n\r\n") == std::string::npos) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    req.append(buf, static_cast<std::size_t>(n));
+  }
+  return req;
+}
+
 int free_loopback_port() {
   int port = 0;
   ::close(loopback_socket(0, port));

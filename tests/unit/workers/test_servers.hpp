@@ -64,6 +64,9 @@ int free_loopback_port();
 // `backlog` (0: bound only); `type_flags` are added to SOCK_STREAM (e.g. SOCK_NONBLOCK).
 // The caller closes it. Throws when it can't be made.
 int loopback_socket(int backlog, int& port, int type_flags = 0);
+// Reads from `fd` until a request's head has arrived (its blank line) or the peer closes
+// or fails; returns what was read.
+std::string read_request_head(int fd);
 
 class temp_dir {
  public:
