@@ -67,13 +67,28 @@ bool matches(const dead_filter& f, const dead_letter_info& d) {
   return true;
 }
 
-void attempt_log::started(int number, double at) {
-  attempt_info a;
-  a.number = number;
-  a.started_at = at;
+void attempt_log::push(attempt_info&& a) const {
   if (entries_.size() >= max_logged_attempts) entries_.erase(entries_.begin());
   if (entries_.size() == entries_.capacity()) entries_.reserve(entries_.size() + 1);
   entries_.push_back(std::move(a));
+}
+
+const std::vector<attempt_info>& attempt_log::entries() const {
+  if (running_) {
+    attempt_info a;
+    a.number = running_number_;
+    a.started_at = running_at_;
+    running_ = false;
+    push(std::move(a));
+  }
+  return entries_;
+}
+
+void attempt_log::started(int number, double at) {
+  entries();  // an attempt that never ended stays in the log, unfinished
+  running_ = true;
+  running_number_ = number;
+  running_at_ = at;
 }
 
 using namespace packing;
@@ -107,7 +122,7 @@ std::string attempt_log::pack(const log_known& known) const {
   std::string out;
   std::uint64_t base = thousandths_or_zero(known.next_run);
   long long prev_number = 0;
-  for (const attempt_info& a : entries_) {
+  for (const attempt_info& a : entries()) {
     std::uint64_t started = 0, duration = 0, next = 0;
     const bool exact = to_thousandths(a.started_at, started) && to_thousandths(a.duration_ms, duration) &&
                        (a.next_run == 0 || to_thousandths(a.next_run, next));
@@ -196,6 +211,19 @@ attempt_log attempt_log::unpack(std::string_view in, const log_known& known) {
 }
 
 void attempt_log::finished(long code, std::string error, double duration_ms, double next_run) {
+  if (running_) {
+    attempt_info a;
+    a.number = running_number_;
+    a.started_at = running_at_;
+    running_ = false;
+    a.finished = true;
+    a.code = code;
+    a.error = std::move(error);
+    a.duration_ms = duration_ms;
+    a.next_run = next_run;
+    push(std::move(a));
+    return;
+  }
   if (entries_.empty() || entries_.back().finished) return;
   attempt_info& a = entries_.back();
   a.finished = true;

@@ -82,8 +82,9 @@ class attempt_log {
   void started(int number, double at);
   // The running attempt (the newest) ended.
   void finished(long code, std::string error, double duration_ms, double next_run);
-  const std::vector<attempt_info>& entries() const { return entries_; }
-  bool empty() const { return entries_.empty(); }
+  // Oldest first, the running attempt last.
+  const std::vector<attempt_info>& entries() const;
+  bool empty() const { return entries_.empty() && !running_; }
   // The entries in a few bytes each, for a task that waits with its log in its packed
   // envelope (tasks::envelope_packed); unpack() restores them, times to the thousandth
   // (as TASK GET shows them). An unpackable text gives an empty log.
@@ -91,7 +92,16 @@ class attempt_log {
   static attempt_log unpack(std::string_view packed, const log_known& known = {});
 
  private:
-  std::vector<attempt_info> entries_;  // one block, no spare room: a task has few attempts
+  // Adds an entry, the oldest dropped beyond max_logged_attempts; one block, no spare
+  // room: a task has few attempts.
+  void push(attempt_info&& a) const;
+  // The attempts, except a running one that started here: that one is only its number
+  // and start (running_*) until it ends or entries() is read, so that a task
+  // on its first attempt (most tasks in flight) has no block for its log.
+  mutable std::vector<attempt_info> entries_;
+  mutable bool running_ = false;
+  int running_number_ = 0;
+  double running_at_ = 0;
 };
 
 // ---- recent outcomes ------------------------------------------------------------------------

@@ -17,6 +17,7 @@
 // Pure functions; any thread.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,7 +41,7 @@ std::string json_number(double d);
 
 // ---- in-flight envelope ------------------------------------------------------------------
 
-enum class custody_state { in_flight, retrying, scheduled };
+enum class custody_state : std::uint8_t { in_flight, retrying, scheduled };
 const char* state_name(custody_state s);
 
 struct envelope_fields {

@@ -30,7 +30,10 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <deque>
+#include <limits>
+#include <memory>
 #include <tuple>
 #include <nlohmann/json.hpp>
 
@@ -72,9 +75,28 @@ struct task_manager::impl {
 
   // What an attempt needs besides the envelope: the task's URL (for its outcome) and
   // callback. Kept while the task is in flight, and read again from the payload when the
-  // task is next dispatched, so a task waiting for its time carries no copy of them.
-  struct attempt_info {
-    std::string url, callback;
+  // task is next dispatched, so a task waiting for its time carries no copy of them. Both
+  // in one block of their exact size: most tasks in flight hold nothing else of their own.
+  class attempt_info {
+   public:
+    void assign(std::string_view url, std::string_view callback) {
+      constexpr std::size_t most = std::numeric_limits<std::uint32_t>::max();  // past any bulk string
+      url = url.substr(0, most);
+      callback = callback.substr(0, most - url.size());
+      block_.reset(new char[url.size() + callback.size() + 1]);
+      std::memcpy(block_.get(), url.data(), url.size());
+      std::memcpy(block_.get() + url.size(), callback.data(), callback.size());
+      url_len_ = static_cast<std::uint32_t>(url.size());
+      callback_len_ = static_cast<std::uint32_t>(callback.size());
+    }
+    std::string_view url() const { return block_ ? std::string_view(block_.get(), url_len_) : std::string_view(); }
+    std::string_view callback() const {
+      return block_ ? std::string_view(block_.get() + url_len_, callback_len_) : std::string_view();
+    }
+
+   private:
+    std::unique_ptr<char[]> block_;
+    std::uint32_t url_len_ = 0, callback_len_ = 0;
   };
 
   // A destination host of one queue: its breaker, hold and cap (tasks/host_health.hpp),
@@ -88,26 +110,40 @@ struct task_manager::impl {
   // A task in flight, or waiting in its host's line: what deciding its attempt needs
   // without reading its envelope back. Tasks waiting for their time have none: their
   // envelope in Q:inflight holds all of it (read back when they are dispatched), and the
-  // queue's schedule (due) their time.
+  // queue's schedule (due) their time. Its fields are ordered so that a node of `records`
+  // (id, record, next and hash) fits a 192-byte block of the allocator.
   struct record {
     queue_state* q = nullptr;  // its queue (a queue outlives its tasks: see reconfigure)
     double next_run = 0;       // unix seconds (retrying / scheduled)
     long last_code = 0;
     int attempts = 0;          // attempts started so far
     int max_attempts = 1;      // 1 + retries
+    // Its host's entry (host_ptr below), valid while the queue's host_generation is
+    // host_gen (entries are only erased by cron and FLUSHALL, which bump it): saves a
+    // lookup per step.
+    std::uint32_t host_gen = 0;
     custody_state state = custody_state::in_flight;
-    bool cancelled = false;    // cancelled while in flight: its attempt ends unreported
-    std::string last_error;
-    std::unique_ptr<attempt_info> live;  // while in flight (and for an outcome)
-    tasks::attempt_log log;              // for TASK GET
-    std::string host;            // host:port of its URL (tasks::host_key_of)
+    bool cancelled = false;      // cancelled while in flight: its attempt ends unreported
     bool waiting_host = false;   // in its host's waiting line (not in `due`)
-    // Its host's entry, valid while the queue's host_generation is host_gen (entries are
-    // only erased by cron and FLUSHALL, which bump it): saves a lookup per step.
+    attempt_info live;           // while in flight (and for an outcome)
+    tasks::attempt_log log;      // for TASK GET
+    std::string host;            // host:port of its URL (tasks::host_key_of)
     host_entry* host_ptr = nullptr;
-    std::uint64_t host_gen = 0;
-    std::string_view url() const { return live ? std::string_view(live->url) : std::string_view(); }
-    std::string_view callback() const { return live ? std::string_view(live->callback) : std::string_view(); }
+    const std::string& last_error() const { return error_ ? *error_ : no_error(); }
+    void set_last_error(std::string e) {
+      if (e.empty()) error_.reset();
+      else if (error_) *error_ = std::move(e);
+      else error_ = std::make_unique<std::string>(std::move(e));
+    }
+    std::string_view url() const { return live.url(); }
+    std::string_view callback() const { return live.callback(); }
+
+   private:
+    static const std::string& no_error() {
+      static const std::string none;
+      return none;
+    }
+    std::unique_ptr<std::string> error_;  // the last attempt's error: none on most tasks
   };
 
   // A retrying or scheduled task in its queue's schedule (tasks/schedule.hpp).
@@ -136,7 +172,7 @@ struct task_manager::impl {
     tasks::token_bucket replay_gate;  // replay-rate
     // Destination hosts, and those with tasks waiting for them.
     std::unordered_map<std::string, host_entry> hosts;
-    std::uint64_t host_generation = 1;  // bumped when entries of `hosts` are erased
+    std::uint32_t host_generation = 1;  // bumped when entries of `hosts` are erased
     std::set<std::string> blocked;
     std::size_t waiting_host = 0;
     std::string last_url, last_host;    // the last URL's host key (tasks mostly share a few)
@@ -148,7 +184,8 @@ struct task_manager::impl {
   server& s;
   std::map<std::string, queue_state, std::less<>> queues;
   std::unordered_map<std::string, record> records;         // by task id
-  std::unordered_map<std::uint64_t, std::string> tickets;  // attempt in flight -> id
+  // Attempt in flight -> task id (respq's own ids packed in the entry: no block).
+  std::unordered_map<std::uint64_t, tasks::short_id> tickets;
   std::unordered_map<std::uint64_t, std::pair<std::string, std::string>> callbacks;  // callback ticket -> id, queue
   std::vector<tasks::http_request> outgoing;
   std::uint64_t next_ticket = 1;
@@ -179,7 +216,7 @@ struct task_manager::impl {
     f.max_attempts = r.max_attempts;
     f.next_run = r.next_run;
     f.last_code = r.last_code;
-    f.last_error = r.last_error;
+    f.last_error = r.last_error();
     f.payload = payload;
     return f;
   }
@@ -229,8 +266,8 @@ struct task_manager::impl {
     r.max_attempts = env.max_attempts.value_or(1 + q.opts.retries);
     if (env.state == custody_state::in_flight && r.attempts >= r.max_attempts) r.max_attempts = r.attempts + 1;
     r.last_code = env.last_code;
-    r.last_error = std::move(env.last_error);
-    r.log = tasks::attempt_log::unpack(env.log, {r.last_error, r.last_code, env.next_run.value_or(0)});
+    r.set_last_error(std::move(env.last_error));
+    r.log = tasks::attempt_log::unpack(env.log, {r.last_error(), r.last_code, env.next_run.value_or(0)});
   }
 
   // Whether a task with this id is in custody: in flight, or waiting (its envelope in the
@@ -293,7 +330,7 @@ struct task_manager::impl {
   // Keeps a finished task among the queue's recent outcomes (TASK GET).
   void remember(queue_state& q, const std::string& id, const record& r, tasks::finished_state st,
                 tasks::finished_task::source kind, std::string rec) {
-    remember(q, id, r, st, kind, std::move(rec), r.last_code, r.last_error);
+    remember(q, id, r, st, kind, std::move(rec), r.last_code, r.last_error());
   }
   void remember(queue_state& q, const std::string& id, const record& r, tasks::finished_state st,
                 tasks::finished_task::source kind, std::string rec, long last_code, const std::string& last_error) {
@@ -380,7 +417,7 @@ struct task_manager::impl {
     std::string dead = tasks::dead_record_json(tasks::dead_letter(t, d, payload, unix_now()));
     hdel(q, id);
     if (s.cfg().task_history_max_len) {
-      const std::string& error = !d.dead_error.empty() ? d.dead_error : r.last_error.empty() ? d.reason : r.last_error;
+      const std::string& error = !d.dead_error.empty() ? d.dead_error : r.last_error().empty() ? d.reason : r.last_error();
       remember(q, id, r, tasks::finished_state::dead, tasks::finished_task::source::dead_record, dead, d.outcome.code,
                error);
     }
@@ -410,14 +447,12 @@ struct task_manager::impl {
                      std::string_view payload) {
     r.state = custody_state::in_flight;
     ++r.attempts;
-    if (!r.live) r.live = std::make_unique<attempt_info>();
-    r.live->url = t.url;
-    r.live->callback = t.callback;
+    r.live.assign(t.url, t.callback);
     host_of(q, r).health.started(unix_now());
     r.log.started(r.attempts, unix_now());
     const std::uint64_t ticket = next_ticket++;
     hset(q, id, envelope(id, r, payload));
-    tickets.emplace(ticket, id);
+    tickets.emplace(ticket, tasks::short_id(id));
     ++q.in_flight;
     ++q.dispatched;
     t.id = id;
@@ -574,9 +609,7 @@ struct task_manager::impl {
         r.state = was;  // while it waits for its host (TASK GET)
         r.next_run = due_at;
         if (!host_admits(q, id, r, now_unix)) {
-          r.live = std::make_unique<attempt_info>();  // its outcome names them if cancelled
-          r.live->url = task.url;
-          r.live->callback = task.callback;
+          r.live.assign(task.url, task.callback);  // its outcome names them if cancelled
           continue;
         }
         q.rate.consume(now, q.opts.rate);
@@ -618,8 +651,7 @@ struct task_manager::impl {
         // The same idempotency key is already in custody: deliver it once.
         record dup;
         dup.q = &q;
-        dup.live = std::make_unique<attempt_info>();
-        dup.live->url = t.url;
+        dup.live.assign(t.url, {});
         s.stream().end_atomic();
         log_verbose("Task " + id + " of queue '" + q.name + "' is a duplicate of one in flight: skipped");
         publish_outcome(q, tasks::duplicate_outcome(task_record_of(id, dup)), {});
@@ -642,9 +674,7 @@ struct task_manager::impl {
       r.max_attempts = tasks::max_attempts_of(t, q.opts);
       r.host = std::move(key);
       if (!host_admits(q, id, r, now_unix, payload)) {
-        r.live = std::make_unique<attempt_info>();
-        r.live->url = t.url;
-        r.live->callback = t.callback;
+        r.live.assign(t.url, t.callback);
         s.stream().end_atomic();
         continue;
       }
@@ -724,7 +754,7 @@ struct task_manager::impl {
     }
     auto tk = tickets.find(res.ticket);
     if (tk == tickets.end()) return;  // abandoned at shutdown or forgotten by FLUSHALL
-    std::string id = std::move(tk->second);
+    std::string id = tk->second.str();
     tickets.erase(tk);
     auto it = records.find(id);
     if (it == records.end()) return;
@@ -739,7 +769,7 @@ struct task_manager::impl {
       return;
     }
     r.last_code = res.code;
-    r.last_error = res.error;
+    r.set_last_error(res.error);
     if (res.egress_denied) ++q.egress_denied;
     const tasks::decision d = tasks::decide(task_record_of(id, r), res, q.opts, now_unix, rng);
     if (d.attempt_refunded) --r.attempts;  // the endpoint asked to wait: not an attempt spent
@@ -764,9 +794,9 @@ struct task_manager::impl {
       // The attempts made here (TASK GET lists them) wait in its packed envelope too.
       // An error its last_error repeats is kept once; the envelope gives last_error back as
       // shown (waiting_record), which is the same text when it is UTF-8 with no credentials.
-      const bool shown_as_is = tasks::valid_utf8(r.last_error) && r.last_error.find('@') == std::string::npos;
+      const bool shown_as_is = tasks::valid_utf8(r.last_error()) && r.last_error().find('@') == std::string::npos;
       const std::string log =
-          r.log.pack({shown_as_is ? std::string_view(r.last_error) : std::string_view(), r.last_code, r.next_run});
+          r.log.pack({shown_as_is ? std::string_view(r.last_error()) : std::string_view(), r.last_code, r.next_run});
       tasks::envelope_fields f = envelope(id, r, payload);
       f.log = log;
       hset(q, id, f);
@@ -784,6 +814,8 @@ struct task_manager::impl {
 };
 
 task_manager::task_manager(server& s) : impl_(std::make_unique<impl>(s)), s_(s) {
+  static_assert(sizeof(std::pair<const std::string, impl::record>) <= 176,
+                "a task's record outgrows its 192-byte block (with its node's next and hash)");
   impl_->node = node_name(s.cfg());
   reconfigure();
 }
@@ -1136,7 +1168,9 @@ void task_manager::abandon_in_flight() {
   server::db_scope in_db0(s_, 0);
   // Put every unfinished attempt back at the head of its queue (the right end, taken
   // next), in the order the attempts started.
-  std::vector<std::pair<std::uint64_t, std::string>> order(impl_->tickets.begin(), impl_->tickets.end());
+  std::vector<std::pair<std::uint64_t, std::string>> order;
+  order.reserve(impl_->tickets.size());
+  for (const auto& [ticket, id] : impl_->tickets) order.emplace_back(ticket, id.str());
   std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   for (const auto& [ticket, id] : order) {
     auto it = impl_->records.find(id);
@@ -1212,7 +1246,7 @@ std::optional<task_manager::task_view> task_manager::find_task(std::string_view 
       v.max_attempts = r.max_attempts;
       v.next_run = r.state == custody_state::in_flight ? 0 : r.next_run;
       v.last_code = r.last_code;
-      v.last_error = tasks::redact_urls_in(r.last_error);
+      v.last_error = tasks::redact_urls_in(r.last_error());
       v.log = r.log;
       std::string why;
       d.read(*r.q, id, v.payload, why);
@@ -1235,7 +1269,7 @@ std::optional<task_manager::task_view> task_manager::find_task(std::string_view 
     v.max_attempts = r.max_attempts;
     v.next_run = w->next_run;
     v.last_code = r.last_code;
-    v.last_error = tasks::redact_urls_in(r.last_error);
+    v.last_error = tasks::redact_urls_in(r.last_error());
     v.log = std::move(r.log);
     v.payload = std::move(env.payload);
     return v;
@@ -1348,9 +1382,7 @@ bool task_manager::cancel_task(std::string_view id_view) {
     d.waiting_record(q, e, r);
     const auto decoded = tasks::decode_element(e.payload, unix_now());
     if (auto* t = std::get_if<tasks::task>(&decoded.result)) {
-      r.live = std::make_unique<impl::attempt_info>();
-      r.live->url = t->url;
-      r.live->callback = t->callback;
+      r.live.assign(t->url, t->callback);
     }
     tasks::finished_task::source kind{};
     std::string env = d.hdel(q, id, &kind);
@@ -1390,8 +1422,7 @@ bool task_manager::cancel_task(std::string_view id_view) {
     ++q.cancelled;
     impl::record r;
     r.q = &q;
-    r.live = std::make_unique<impl::attempt_info>();
-    r.live->url = url;
+    r.live.assign(url, {});
     r.max_attempts = max_attempts;
     log_verbose("Task " + id + " of queue '" + name + "' cancelled (pending)");
     d.publish_outcome(q, tasks::cancelled_outcome(d.task_record_of(id, r)), {});

@@ -198,6 +198,37 @@ TEST_CASE("the attempt log keeps each attempt's answer and the newest 16 of them
   CHECK(log.entries().back().number == 40);
 }
 
+TEST_CASE("an attempt that never ended stays in the log; the running one is always last", "[control]") {
+  attempt_log log;
+  log.started(1, 10.0);
+  CHECK_FALSE(log.empty());
+  log.started(2, 20.0);  // the first never ended (its result was lost)
+  log.finished(503, "", 5, 30.0);
+  REQUIRE(log.entries().size() == 2);
+  CHECK((log.entries()[0].number == 1 && !log.entries()[0].finished && log.entries()[0].started_at == 10.0));
+  CHECK((log.entries()[1].number == 2 && log.entries()[1].finished && log.entries()[1].code == 503));
+  // Read while running, then ended: one entry, finished.
+  log.started(3, 40.0);
+  REQUIRE(log.entries().size() == 3);
+  CHECK_FALSE(log.entries().back().finished);
+  log.finished(200, "", 1, 0);
+  REQUIRE(log.entries().size() == 3);
+  CHECK((log.entries().back().number == 3 && log.entries().back().finished && log.entries().back().code == 200));
+  // At the cap, the running attempt is the newest of the 16 kept.
+  for (int i = 4; i <= 16; ++i) {
+    log.started(i, 40.0 + i);
+    log.finished(500, "", 1, 0);
+  }
+  log.started(17, 100.0);
+  const attempt_log copy = log;  // a copy (TASK GET's) shows it too
+  REQUIRE(copy.entries().size() == attempt_log::max_logged_attempts);
+  CHECK(copy.entries().front().number == 2);
+  CHECK((copy.entries().back().number == 17 && !copy.entries().back().finished));
+  log.finished(0, "Connection refused", 2, 0);
+  REQUIRE(log.entries().size() == attempt_log::max_logged_attempts);
+  CHECK((log.entries().front().number == 2 && log.entries().back().error == "Connection refused"));
+}
+
 TEST_CASE("an attempt log packs into bytes and back", "[control][attempts]") {
   auto same = [](const attempt_log& x, const attempt_log& y) {
     REQUIRE(x.entries().size() == y.entries().size());
