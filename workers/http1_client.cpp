@@ -167,31 +167,34 @@ struct http1_client::impl {
   struct connection;
   static constexpr std::size_t no_slot = SIZE_MAX;
 
+  // Its fields ordered so that it fits the allocator's 320-byte blocks with its shared
+  // control block (one per request in flight).
   struct exchange {
     http_request req;
-    std::string_view target;  // of req.url
-    std::string wire;         // HTTP/1.1: the request as sent, made when a connection takes it (until sent)
+    std::string wire;  // HTTP/1.1: the request as sent, made when a connection takes it (until sent)
     steady::time_point start;
     // Its whole-request timeout: its place in the client's deadline heap (none: not
-    // started, or finished), and whether its clock has started (begin).
+    // started, or finished); `timed` below: whether its clock has started (begin).
     std::size_t deadline_slot = no_slot;
-    bool timed = false;
     host_pool* pool = nullptr;
-    bool done = false;
-    bool retried = false;
     connection* conn = nullptr;  // set while a connection carries it
-    // HTTP/2: its stream on conn, the connection's bytes received when it was sent (none
-    // since: the server may never have seen it) and its stream frames (none since: the
-    // server answers nothing), whether it went out before the server's SETTINGS told its
-    // limits, and how often a server refused it (counted refusals only).
-    std::int32_t stream = 0;
+    // HTTP/2: the connection's bytes received when it was sent (none since: the server
+    // may never have seen it) and its stream frames (none since: the server answers
+    // nothing); its stream, whether it went out before the server's SETTINGS told its
+    // limits (`early`), and how often a server refused it (counted refusals only) below.
     std::size_t mark = 0;
     std::uint64_t frames_mark = 0;
-    bool early = false;
-    unsigned refusals = 0;
     // Retried after a stale connection: only a connection dialled after that (serial
     // above this) takes it.
     std::uint64_t after = 0;
+    std::uint32_t target_at = 0, target_len = 0;  // the target's place in req.url
+    std::int32_t stream = 0;
+    unsigned refusals = 0;
+    bool timed = false;
+    bool done = false;
+    bool retried = false;
+    bool early = false;
+    std::string_view target() const { return std::string_view(req.url).substr(target_at, target_len); }
   };
 
   // An HTTP/2 connection's own state: the session, the exchanges by stream, bytes to
@@ -242,6 +245,8 @@ struct http1_client::impl {
     std::size_t written = 0;       // https: bytes of the request written so far
     bool tls_up = false;           // https: handshake done, no fatal TLS error since
     bool deciding = false;         // counted in its pool's `connecting` until the protocol is known
+    bool closed = false;
+    bool ending = false;           // HTTP/2: no new stream: the server closed, or stopped answering
     std::uint32_t endpoints_seen = 0;  // dialling: the pool's list of addresses it walks (see dial)
     host_pool* pool = nullptr;
     std::shared_ptr<exchange> ex;
@@ -249,9 +254,8 @@ struct http1_client::impl {
     std::size_t received = 0;   // bytes of the current response so far
     std::size_t served = 0;     // responses completed on this connection
     steady::time_point idle_since;
-    bool closed = false;
-    bool ending = false;           // HTTP/2: no new stream: the server closed, or stopped answering
-    std::string egress_denial;     // set when the egress policy refused an address to dial
+    // Set when the egress policy refused an address to dial (a block of its own: rare).
+    std::unique_ptr<std::string> egress_denial;
     // The current response's parser, from its first byte to its end (see parser_of): a
     // connection awaiting its answer holds none.
     std::unique_ptr<http1_response_parser> parser;
@@ -297,6 +301,10 @@ struct http1_client::impl {
     std::string resolve_error;
   };
 
+  // With make_shared's control block (16 bytes), an exchange fits a 320-byte block of the
+  // allocator and a connection a 224-byte one: one of each per task in flight.
+  static_assert(sizeof(exchange) <= 304, "an exchange outgrows its 320-byte block");
+  static_assert(sizeof(connection) <= 208, "a connection outgrows its 224-byte block");
   impl(asio::io_context& io_, std::string ua, done_fn d, steady::duration idle)
       : io(io_), user_agent(std::move(ua)), done(std::move(d)), idle_limit(idle), deadline_timer(io_), reaper(io_),
         poller(io_.get_executor()) {
@@ -602,7 +610,7 @@ struct http1_client::impl {
 
   void build_wire(exchange& ex) {
     const http_request& r = ex.req;
-    const std::string_view target = ex.target;
+    const std::string_view target = ex.target();
     std::string& w = ex.wire;
     w.reserve(256 + (r.body ? r.body->size() : 0));
     w += r.method;
@@ -654,7 +662,9 @@ struct http1_client::impl {
     split_url(ex->req.url, tls, authority, target);
     host_pool& hp = pool_for(ex->req.pool, tls, authority);
     ex->pool = &hp;
-    ex->target = target;
+    // A URL is a bulk string: far shorter than 4 GB.
+    ex->target_at = static_cast<std::uint32_t>(target.empty() ? 0 : target.data() - ex->req.url.data());
+    ex->target_len = static_cast<std::uint32_t>(target.size());
     ++in_flight;
     hp.waiting.push_back(std::move(ex));
     pump(hp);
@@ -871,7 +881,8 @@ struct http1_client::impl {
       const tasks::ip_address a = to_ip(ep.address());
       const tasks::egress_verdict v = tasks::check_egress(a, rules);
       if (!v.allowed) {
-        if (conn->egress_denial.empty()) conn->egress_denial = tasks::egress_denial_text(a, ep.port(), v);
+        if (!conn->egress_denial)
+          conn->egress_denial = std::make_unique<std::string>(tasks::egress_denial_text(a, ep.port(), v));
         continue;
       }
       const int fd = ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
@@ -940,8 +951,8 @@ struct http1_client::impl {
     if (carried && !carried->done) {
       // An address of the origin was denied and none could be connected to: the
       // denial is the answer (a name that resolves to a denied address is suspect).
-      if (!conn->egress_denial.empty())
-        fail(*carried, std::move(conn->egress_denial), false, true);
+      if (conn->egress_denial)
+        fail(*carried, std::move(*conn->egress_denial), false, true);
       else
         fail(*carried, "Failed to connect to " + p.host + " port " + p.port + ": " +
                            (err != 0 ? system_text(err) : asio::error_code(asio::error::not_found).message()),
@@ -1175,8 +1186,9 @@ struct http1_client::impl {
   void h2_submit(const std::shared_ptr<connection>& conn, const std::shared_ptr<exchange>& ex) {
     const http_request& r = ex->req;
     std::string path;
-    if (ex->target.empty() || ex->target.front() == '?') path = "/";
-    path += ex->target;
+    const std::string_view target = ex->target();
+    if (target.empty() || target.front() == '?') path = "/";
+    path += target;
     h2_request rq;
     rq.method = r.method;
     rq.authority = conn->pool->host_header;
