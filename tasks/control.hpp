@@ -79,10 +79,31 @@ struct log_known {
 class attempt_log {
  public:
   static constexpr std::size_t max_logged_attempts = 16;
+  attempt_log() = default;
+  attempt_log(const attempt_log&) = default;
+  attempt_log& operator=(const attempt_log&) = default;
+  // A moved-from log is empty, its running attempt too.
+  attempt_log(attempt_log&& o) noexcept
+      : entries_(std::move(o.entries_)), running_(o.running_), running_number_(o.running_number_),
+        running_at_(o.running_at_) {
+    o.entries_.clear();
+    o.running_ = false;
+  }
+  attempt_log& operator=(attempt_log&& o) noexcept {
+    if (this == &o) return *this;
+    entries_ = std::move(o.entries_);
+    running_ = o.running_;
+    running_number_ = o.running_number_;
+    running_at_ = o.running_at_;
+    o.entries_.clear();
+    o.running_ = false;
+    return *this;
+  }
   void started(int number, double at);
   // The running attempt (the newest) ended.
   void finished(long code, std::string error, double duration_ms, double next_run);
-  // Oldest first, the running attempt last.
+  // Oldest first, the running attempt last. It writes (the running attempt goes into the
+  // vector): like every other member, for the log's one owner thread only.
   const std::vector<attempt_info>& entries() const;
   bool empty() const { return entries_.empty() && !running_; }
   // The entries in a few bytes each, for a task that waits with its log in its packed

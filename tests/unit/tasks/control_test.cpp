@@ -198,7 +198,7 @@ TEST_CASE("the attempt log keeps each attempt's answer and the newest 16 of them
   CHECK(log.entries().back().number == 40);
 }
 
-TEST_CASE("an attempt that never ended stays in the log; the running one is always last", "[control]") {
+TEST_CASE("an attempt that never ended stays in the log, and the running one is always last", "[control]") {
   attempt_log log;
   log.started(1, 10.0);
   CHECK_FALSE(log.empty());
@@ -227,6 +227,18 @@ TEST_CASE("an attempt that never ended stays in the log; the running one is alwa
   log.finished(0, "Connection refused", 2, 0);
   REQUIRE(log.entries().size() == attempt_log::max_logged_attempts);
   CHECK((log.entries().front().number == 2 && log.entries().back().error == "Connection refused"));
+  // A log moved while its attempt runs leaves nothing behind.
+  attempt_log running;
+  running.started(1, 5.0);
+  attempt_log moved = std::move(running);
+  CHECK(running.empty());  // NOLINT(bugprone-use-after-move): moved-from is empty, as a vector
+  CHECK(running.entries().empty());
+  REQUIRE(moved.entries().size() == 1);
+  attempt_log assigned;
+  moved.started(2, 6.0);
+  assigned = std::move(moved);
+  CHECK(moved.empty());  // NOLINT(bugprone-use-after-move)
+  CHECK(assigned.entries().size() == 2);
 }
 
 TEST_CASE("an attempt log packs into bytes and back", "[control][attempts]") {
