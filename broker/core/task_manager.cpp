@@ -84,8 +84,8 @@ struct task_manager::impl {
       url = url.substr(0, most);
       callback = callback.substr(0, most - url.size());
       block_.reset(new char[url.size() + callback.size() + 1]);
-      std::memcpy(block_.get(), url.data(), url.size());
-      std::memcpy(block_.get() + url.size(), callback.data(), callback.size());
+      if (!url.empty()) std::memcpy(block_.get(), url.data(), url.size());  // an empty view may be null
+      if (!callback.empty()) std::memcpy(block_.get() + url.size(), callback.data(), callback.size());
       url_len_ = static_cast<std::uint32_t>(url.size());
       callback_len_ = static_cast<std::uint32_t>(callback.size());
     }
