@@ -211,19 +211,7 @@ attempt_log attempt_log::unpack(std::string_view in, const log_known& known) {
 }
 
 void attempt_log::finished(long code, std::string error, double duration_ms, double next_run) {
-  if (running_) {
-    attempt_info a;
-    a.number = running_number_;
-    a.started_at = running_at_;
-    running_ = false;
-    a.finished = true;
-    a.code = code;
-    a.error = std::move(error);
-    a.duration_ms = duration_ms;
-    a.next_run = next_run;
-    push(std::move(a));
-    return;
-  }
+  entries();  // the running attempt into the vector: it ends there
   if (entries_.empty() || entries_.back().finished) return;
   attempt_info& a = entries_.back();
   a.finished = true;
