@@ -7,6 +7,7 @@
 #include <climits>
 #include <cstdlib>
 
+#include "broker/core/allocator.hpp"
 #include "broker/core/commands.hpp"
 #include "broker/core/glob.hpp"
 #include "broker/core/task_manager.hpp"
@@ -317,9 +318,14 @@ void cmd_memory(server& s, client& c, args_t a) {
     auto it = s.db().all().find(a[2]);
     if (it == s.db().all().end()) s.reply(c).null();
     else s.reply(c).integer(static_cast<long long>(memory_usage(it->first, it->second)));
+  } else if (sub == "purge") {
+    release_free_memory(true);
+    s.reply(c).ok();
   } else if (sub == "help") {
     static const char* lines[] = {
         "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "PURGE",
+        "    Attempt to purge dirty pages for reclamation by the allocator.",
         "USAGE <key> [SAMPLES <count>]",
         "    Return memory in bytes used by <key> and its value (respq counts every element).",
         "HELP", "    Prints this help."};

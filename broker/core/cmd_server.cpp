@@ -1,5 +1,4 @@
 // Server commands: INFO COMMAND CONFIG TIME SHUTDOWN BGREWRITEAOF MONITOR LASTSAVE DEBUG.
-#include <dlfcn.h>
 
 #include <sys/resource.h>
 #include <sys/utsname.h>
@@ -12,6 +11,7 @@
 #include <fstream>
 #include <thread>
 
+#include "broker/core/allocator.hpp"
 #include "broker/core/command_docs.hpp"
 #include "broker/core/script_engine.hpp"
 #include "broker/core/commands.hpp"
@@ -41,16 +41,6 @@ std::uint64_t rss_bytes() {
   std::uint64_t pages = 0, resident = 0;
   f >> pages >> resident;
   return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-}
-
-// "mimalloc-2.0.9" when the process runs on mimalloc (respq-server links it), else "libc".
-std::string allocator_name() {
-  using version_fn = int (*)();
-  if (auto fn = reinterpret_cast<version_fn>(::dlsym(RTLD_DEFAULT, "mi_version"))) {
-    const int v = fn();  // major * 100 + minor * 10 + patch
-    return "mimalloc-" + std::to_string(v / 100) + "." + std::to_string(v / 10 % 10) + "." + std::to_string(v % 10);
-  }
-  return "libc";
 }
 
 void line(std::string& out, std::string_view k, const std::string& v) {

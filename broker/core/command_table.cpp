@@ -337,6 +337,7 @@ void server::build_command_table() {
   {
     command_def c = def("memory", -2, 0, 0, 0, 0, cmd_memory, "server", "4.0.0", "Depends on subcommand.", "slow", "A container for memory diagnostics commands");
     c.subcommands.push_back(sub("usage", -3, R | L, cmd_memory, "server", "4.0.0", "read slow", "Estimate the memory usage of a key"));
+    c.subcommands.push_back(def("purge", 2, 0, 0, 0, 0, cmd_memory, "server", "4.0.0", "Depends on how much memory is allocated, could be slow", "slow", "Ask the allocator to release memory"));
     c.subcommands.push_back(sub("help", 2, L | S, cmd_memory, "server", "4.0.0", "slow", "Show helpful text about the different subcommands"));
     t.push_back(std::move(c));
   }

@@ -9,6 +9,7 @@
 #include <random>
 #include <strings.h>
 
+#include "broker/core/allocator.hpp"
 #include "broker/core/commands.hpp"
 #include "broker/core/glob.hpp"
 #include "broker/core/log.hpp"
@@ -743,6 +744,12 @@ void server::cron() {
   refresh_timing();
   tasks_->cron();
   modules_cron();
+  // Once a second the allocator collects what was freed (allocator.hpp): memory a burst
+  // or a flush left empty goes back to the system.
+  if (const auto now = clock::now(); now - freed_memory_time_ >= std::chrono::seconds(1)) {
+    freed_memory_time_ = now;
+    release_free_memory(false);
+  }
 }
 
 namespace {
