@@ -165,13 +165,24 @@ std::string trust_key(const tasks::tls_trust* t) {
 struct http1_client::impl {
   struct host_pool;
   struct connection;
+  // What a plain socket of the epoll set waits to do next (wait_fd, run_step).
+  enum class fd_step : std::uint8_t { none, dialled, write, read };
   static constexpr std::size_t no_slot = SIZE_MAX;
 
-  // Its fields ordered so that it fits the allocator's 320-byte blocks with its shared
-  // control block (one per request in flight).
-  struct exchange {
+  // What a request needs only until it has gone: the request, and its bytes as sent.
+  // One block (a size class no long-lived object of the engine shares, so the pages a
+  // burst of them leaves when let go are whole: see sent).
+  struct outgoing {
     http_request req;
     std::string wire;  // HTTP/1.1: the request as sent, made when a connection takes it (until sent)
+  };
+
+  // Its fields ordered so that it fits the allocator's 112-byte blocks with its shared
+  // control block (one per request in flight). What it sends is a block of its own, let
+  // go once it has gone whole on a connection that can never send it again (see sent): a
+  // host that answers slowly holds many exchanges, none of them its request.
+  struct exchange {
+    std::unique_ptr<outgoing> out;  // null once sent where no retry can follow
     steady::time_point start;
     // Its whole-request timeout: its place in the client's deadline heap (none: not
     // started, or finished); `timed` below: whether its clock has started (begin).
@@ -187,14 +198,18 @@ struct http1_client::impl {
     // Retried after a stale connection: only a connection dialled after that (serial
     // above this) takes it.
     std::uint64_t after = 0;
-    std::uint32_t target_at = 0, target_len = 0;  // the target's place in req.url
+    // What the answer needs of the request, kept when the request is let go.
+    std::uint64_t ticket = 0;
+    std::uint32_t keep_body = 0;  // body bytes the result carries (the parsers keep 64 KB at most)
+    std::uint32_t target_at = 0, target_len = 0;  // the target's place in out->req.url
     std::int32_t stream = 0;
-    unsigned refusals = 0;
+    std::uint16_t refusals = 0;
+    bool head = false;  // a HEAD request: its answer has no body
     bool timed = false;
     bool done = false;
     bool retried = false;
     bool early = false;
-    std::string_view target() const { return std::string_view(req.url).substr(target_at, target_len); }
+    std::string_view target() const { return std::string_view(out->req.url).substr(target_at, target_len); }
   };
 
   // An HTTP/2 connection's own state: the session, the exchanges by stream, bytes to
@@ -236,8 +251,8 @@ struct http1_client::impl {
                                 // readable from then on, whatever a read returned
     bool wr_ready = false;      // an event said writable since a write would last block
     bool wait_write = false;    // what on_ready waits for
+    fd_step on_ready = fd_step::none;  // what runs once the socket is ready (wait_fd)
     std::uint32_t next_endpoint = 0;  // dialling: the pool's next address to try
-    void (impl::*on_ready)(const std::shared_ptr<connection>&) = nullptr;
     SSL* ssl = nullptr;            // https: OpenSSL on the socket's fd (it never closes it)
     std::uint64_t tls_serial = 0;  // the TLS context it was made with (see tls_entry)
     std::uint64_t generation = 0;  // its pool's rules (egress, trust) when it was dialled
@@ -250,7 +265,9 @@ struct http1_client::impl {
     std::uint32_t endpoints_seen = 0;  // dialling: the pool's list of addresses it walks (see dial)
     host_pool* pool = nullptr;
     std::shared_ptr<exchange> ex;
-    std::string in;             // received, not yet consumed by the parser (a partial line)
+    // Received, not yet consumed by the parser: a partial line left at the end of a read
+    // (a block of its own, made only then: most answers come whole).
+    std::unique_ptr<std::string> in;
     std::size_t received = 0;   // bytes of the current response so far
     std::size_t served = 0;     // responses completed on this connection
     steady::time_point idle_since;
@@ -301,10 +318,12 @@ struct http1_client::impl {
     std::string resolve_error;
   };
 
-  // With make_shared's control block (16 bytes), an exchange fits a 320-byte block of the
-  // allocator and a connection a 224-byte one: one of each per task in flight.
-  static_assert(sizeof(exchange) <= 304, "an exchange outgrows its 320-byte block");
-  static_assert(sizeof(connection) <= 208, "a connection outgrows its 224-byte block");
+  // With make_shared's control block (16 bytes), an exchange fits a 112-byte block of the
+  // allocator and a connection a 192-byte one: one of each per task in flight. What an
+  // exchange sends (outgoing) is a larger block than either.
+  static_assert(sizeof(exchange) <= 96, "an exchange outgrows its 112-byte block");
+  static_assert(sizeof(outgoing) > 192, "an outgoing request shares the connections' size class");
+  static_assert(sizeof(connection) <= 176, "a connection outgrows its 192-byte block");
   impl(asio::io_context& io_, std::string ua, done_fn d, steady::duration idle)
       : io(io_), user_agent(std::move(ua)), done(std::move(d)), idle_limit(idle), deadline_timer(io_), reaper(io_),
         poller(io_.get_executor()) {
@@ -470,7 +489,7 @@ struct http1_client::impl {
     by_fd[slot] = conn;
     conn->fd = fd;
     conn->rd_ready = conn->wr_ready = conn->hup = false;
-    conn->on_ready = nullptr;
+    conn->on_ready = fd_step::none;
     arm_poller();
     return 0;
   }
@@ -482,7 +501,7 @@ struct http1_client::impl {
     const auto slot = static_cast<std::size_t>(c.fd);
     if (keep_open) ::epoll_ctl(poller.native_handle(), EPOLL_CTL_DEL, c.fd, nullptr);
     c.fd = -1;
-    c.on_ready = nullptr;
+    c.on_ready = fd_step::none;
     return std::move(by_fd[slot]);
   }
 
@@ -498,17 +517,26 @@ struct http1_client::impl {
     });
   }
 
-  // Calls `next` once the socket is ready for it (at once, posted, when an event already
+  // Runs `next` once the socket is ready for it (at once, posted, when an event already
   // said so). One wait at a time per connection.
-  void wait_fd(const std::shared_ptr<connection>& conn, bool write, void (impl::*next)(const std::shared_ptr<connection>&)) {
+  void wait_fd(const std::shared_ptr<connection>& conn, bool write, fd_step next) {
     conn->wait_write = write;
     if (write ? conn->wr_ready : conn->rd_ready) {
       asio::post(io, [this, conn, next] {
-        if (!conn->closed) (this->*next)(conn);
+        if (!conn->closed) run_step(next, conn);
       });
       return;
     }
     conn->on_ready = next;
+  }
+
+  void run_step(fd_step step, const std::shared_ptr<connection>& conn) {
+    switch (step) {
+      case fd_step::none: return;
+      case fd_step::dialled: on_dialled(conn); return;
+      case fd_step::write: write_plain(conn); return;
+      case fd_step::read: read_plain(conn); return;
+    }
   }
 
   void arm_poller() {
@@ -559,10 +587,8 @@ struct http1_client::impl {
       if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) conn->hup = true;
       if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) conn->rd_ready = true;
       if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) conn->wr_ready = true;
-      if (conn->on_ready && !conn->closed && (conn->wait_write ? conn->wr_ready : conn->rd_ready)) {
-        auto next = std::exchange(conn->on_ready, nullptr);
-        (this->*next)(conn);
-      }
+      if (conn->on_ready != fd_step::none && !conn->closed && (conn->wait_write ? conn->wr_ready : conn->rd_ready))
+        run_step(std::exchange(conn->on_ready, fd_step::none), conn);
     }
   }
 
@@ -609,9 +635,9 @@ struct http1_client::impl {
   }
 
   void build_wire(exchange& ex) {
-    const http_request& r = ex.req;
+    const http_request& r = ex.out->req;
     const std::string_view target = ex.target();
-    std::string& w = ex.wire;
+    std::string& w = ex.out->wire;
     w.reserve(256 + (r.body ? r.body->size() : 0));
     w += r.method;
     w += ' ';
@@ -655,15 +681,19 @@ struct http1_client::impl {
 
   void submit(http_request&& r) {
     auto ex = std::make_shared<exchange>();
-    ex->req = std::move(r);
+    ex->out = std::make_unique<outgoing>(outgoing{std::move(r), {}});
+    const http_request& req = ex->out->req;
+    ex->ticket = req.ticket;
+    ex->keep_body = static_cast<std::uint32_t>(std::min<std::size_t>(req.keep_body, UINT32_MAX));
+    ex->head = req.method == "HEAD";
     ex->start = steady::now();
     std::string_view authority, target;
     bool tls = false;
-    split_url(ex->req.url, tls, authority, target);
-    host_pool& hp = pool_for(ex->req.pool, tls, authority);
+    split_url(req.url, tls, authority, target);
+    host_pool& hp = pool_for(req.pool, tls, authority);
     ex->pool = &hp;
     // A URL is a bulk string: far shorter than 4 GB.
-    ex->target_at = static_cast<std::uint32_t>(target.empty() ? 0 : target.data() - ex->req.url.data());
+    ex->target_at = static_cast<std::uint32_t>(target.empty() ? 0 : target.data() - req.url.data());
     ex->target_len = static_cast<std::uint32_t>(target.size());
     ++in_flight;
     hp.waiting.push_back(std::move(ex));
@@ -676,7 +706,7 @@ struct http1_client::impl {
     if (ex->timed) return;  // a retry on a new connection keeps its clock
     ex->timed = true;
     ex->start = steady::now();
-    double timeout = ex->req.timeout_s > 0 ? ex->req.timeout_s : default_timeout_s;
+    const double timeout = ex->out->req.timeout_s > 0 ? ex->out->req.timeout_s : default_timeout_s;
     watch(ex, ex->start + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(timeout)));
   }
 
@@ -901,7 +931,7 @@ struct http1_client::impl {
         continue;
       }
       conn->next_endpoint = static_cast<std::uint32_t>(i + 1);
-      wait_fd(conn, true, &impl::on_dialled);
+      wait_fd(conn, true, fd_step::dialled);
       return;
     }
     asio::post(io, [this, conn, err] { dial_failed(conn, err); });
@@ -1101,7 +1131,7 @@ struct http1_client::impl {
   }
 
   void write_tls(const std::shared_ptr<connection>& conn) {
-    const std::string& w = conn->ex->wire;
+    const std::string& w = conn->ex->out->wire;
     while (conn->written < w.size()) {
       ERR_clear_error();
       const int n = SSL_write(conn->ssl, w.data() + conn->written,
@@ -1122,7 +1152,7 @@ struct http1_client::impl {
       connection_failed(conn, (final ? "TLS handshake refused: " : "Send failure: ") + text, final);
       return;
     }
-    sent(*conn->ex);
+    sent(*conn, *conn->ex);
     // The answer is not there yet the moment the request has gone: wait for it rather
     // than try a read that would fail, unless OpenSSL already holds bytes to decrypt.
     if (SSL_has_pending(conn->ssl))
@@ -1184,7 +1214,7 @@ struct http1_client::impl {
   }
 
   void h2_submit(const std::shared_ptr<connection>& conn, const std::shared_ptr<exchange>& ex) {
-    const http_request& r = ex->req;
+    const http_request& r = ex->out->req;
     std::string path;
     const std::string_view target = ex->target();
     if (target.empty() || target.front() == '?') path = "/";
@@ -1196,7 +1226,7 @@ struct http1_client::impl {
     rq.user_agent = user_agent;
     rq.headers = &r.headers;
     rq.body = r.body ? &*r.body : nullptr;
-    rq.keep_body = r.keep_body;
+    rq.keep_body = ex->keep_body;
     std::string error;
     const std::int32_t id = conn->h2->session.submit(rq, error);
     if (id == 0) {
@@ -1366,7 +1396,7 @@ struct http1_client::impl {
         case h2_session::outcome::complete: {
           ++conn->served;
           http_result res;
-          res.ticket = ex->req.ticket;
+          res.ticket = ex->ticket;
           res.code = f.code;
           res.duration_ms = std::chrono::duration<double, std::milli>(steady::now() - ex->start).count();
           res.retry_after = std::move(f.retry_after);
@@ -1438,7 +1468,7 @@ struct http1_client::impl {
   }
 
   void write_request(const std::shared_ptr<connection>& conn) {
-    if (conn->ex->wire.empty()) build_wire(*conn->ex);
+    if (conn->ex->out->wire.empty()) build_wire(*conn->ex);
     conn->received = 0;
     conn->written = 0;
     if (conn->ssl)
@@ -1448,7 +1478,7 @@ struct http1_client::impl {
   }
 
   void write_plain(const std::shared_ptr<connection>& conn) {
-    const std::string& w = conn->ex->wire;
+    const std::string& w = conn->ex->out->wire;
     while (conn->written < w.size()) {
       const ssize_t n = ::send(conn->fd, w.data() + conn->written, w.size() - conn->written, MSG_NOSIGNAL);
       if (n >= 0) {
@@ -1458,22 +1488,28 @@ struct http1_client::impl {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         conn->wr_ready = false;
-        wait_fd(conn, true, &impl::write_plain);
+        wait_fd(conn, true, fd_step::write);
         return;
       }
       connection_failed(conn, "Send failure: " + system_text(errno));
       return;
     }
-    sent(*conn->ex);
+    sent(*conn, *conn->ex);
     // The answer is not there the moment the request has gone: wait for it (no system
     // call) rather than try a read that would fail.
-    wait_fd(conn, false, &impl::read_plain);
+    wait_fd(conn, false, fd_step::read);
   }
 
   // The request has gone whole: its bytes are not kept while the answer is awaited (a
   // slow host holds many such requests). One sent again on a new connection, after a
-  // stale one, is made again from the request.
-  static void sent(exchange& ex) { std::string().swap(ex.wire); }
+  // stale one, is made again from the request; on a connection that has served nothing
+  // yet nothing is ever sent again (see connection_failed), so the request goes too.
+  static void sent(const connection& c, exchange& ex) {
+    if (c.served == 0)
+      ex.out.reset();
+    else
+      std::string().swap(ex.out->wire);
+  }
 
   // Plain HTTP/1.1 reads, once the socket is readable: into the client's shared buffer,
   // parsed before the next read, until the answer is whole or the socket has nothing
@@ -1489,7 +1525,7 @@ struct http1_client::impl {
         if (got < rbuf_size) conn->rd_ready = conn->hup;
         if (!parse(conn, std::string_view(rbuf(), got))) return;
         if (got < rbuf_size) {
-          wait_fd(conn, false, &impl::read_plain);
+          wait_fd(conn, false, fd_step::read);
           return;
         }
         continue;
@@ -1501,7 +1537,7 @@ struct http1_client::impl {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         conn->rd_ready = false;
-        wait_fd(conn, false, &impl::read_plain);
+        wait_fd(conn, false, fd_step::read);
         return;
       }
       connection_failed(conn, "Recv failure: " + system_text(errno));
@@ -1529,7 +1565,7 @@ struct http1_client::impl {
         c.parser = std::move(spare_parsers.back());
         spare_parsers.pop_back();
       }
-      c.parser->begin(c.ex && c.ex->req.method == "HEAD", c.ex ? c.ex->req.keep_body : 0);
+      c.parser->begin(c.ex && c.ex->head, c.ex ? c.ex->keep_body : 0);
     }
     return *c.parser;
   }
@@ -1549,14 +1585,15 @@ struct http1_client::impl {
     connection& c = *conn;
     http1_response_parser& parser = parser_of(c);
     http1_response_parser::status st;
-    if (c.in.empty()) {
+    if (!c.in) {
       st = parser.feed(fresh);
       fresh.remove_prefix(parser.consumed());
-      c.in.assign(fresh);
+      if (!fresh.empty()) c.in = std::make_unique<std::string>(fresh);
     } else {
-      c.in.append(fresh);
-      st = parser.feed(c.in);
-      c.in.erase(0, parser.consumed());
+      c.in->append(fresh);
+      st = parser.feed(*c.in);
+      c.in->erase(0, parser.consumed());
+      if (c.in->empty()) c.in.reset();
     }
     switch (st) {
       case http1_response_parser::status::need_more:
@@ -1564,7 +1601,7 @@ struct http1_client::impl {
       case http1_response_parser::status::complete:
         // Bytes after the response on a keep-alive connection: nothing was asked for
         // them, so the connection is not trusted with another request.
-        complete(conn, parser.keep_alive() && c.in.empty() && !(c.ssl && SSL_has_pending(c.ssl)));
+        complete(conn, parser.keep_alive() && !c.in && !(c.ssl && SSL_has_pending(c.ssl)));
         return false;
       case http1_response_parser::status::error:
         connection_failed(conn, std::string(parser.error()));
@@ -1581,7 +1618,7 @@ struct http1_client::impl {
     host_pool& hp = *c.pool;
     if (ex && !ex->done) {
       http_result res;
-      res.ticket = ex->req.ticket;
+      res.ticket = ex->ticket;
       res.code = parser.code();
       res.duration_ms = std::chrono::duration<double, std::milli>(steady::now() - ex->start).count();
       if (auto ra = parser.header("Retry-After")) res.retry_after.emplace(*ra);
@@ -1685,7 +1722,7 @@ struct http1_client::impl {
 
   void fail(exchange& ex, std::string error, bool timed_out, bool egress_denied = false, bool tls_failed = false) {
     http_result res;
-    res.ticket = ex.req.ticket;
+    res.ticket = ex.ticket;
     res.error = std::move(error);
     res.timed_out = timed_out;
     res.egress_denied = egress_denied;
