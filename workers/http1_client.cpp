@@ -179,8 +179,10 @@ struct http1_client::impl {
 
   // Its fields ordered so that it fits the allocator's 112-byte blocks with its shared
   // control block (one per request in flight). What it sends is a block of its own, let
-  // go once it has gone whole on a connection that can never send it again (see sent): a
-  // host that answers slowly holds many exchanges, none of them its request.
+  // go once it has gone whole on a connection that had served nothing before (see sent):
+  // a host that stops answering holds its new connections' exchanges without their
+  // requests. One sent on a reused keep-alive connection keeps its request (it may go
+  // again on a new one, see connection_failed), and so does an HTTP/2 stream.
   struct exchange {
     std::unique_ptr<outgoing> out;  // null once sent where no retry can follow
     steady::time_point start;

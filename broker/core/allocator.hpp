@@ -13,9 +13,9 @@ std::string allocator_name();
 // Asks the allocator to collect what the calling thread's heap holds free: blocks other
 // threads freed into its pages (a request made on the broker thread is let go on the
 // engine's), pages left empty, and segments left empty, which go back to the operating
-// system (after a FLUSHALL of 3 million keys RSS fell from 1.22 GB to 286 MB, where it
-// stayed at 1.22 GB without). Empty pages inside a segment that still holds live blocks
-// are given back by mimalloc itself, when it next takes a page there. `force` (MEMORY
+// system: most of what a FLUSHALL frees (with 3 million keys RSS fell from 1.22 GB to
+// 286 MB, where it stayed at 1.22 GB without). Empty pages inside a segment that still
+// holds live blocks stay resident until mimalloc next takes a page there. `force` (MEMORY
 // PURGE) also takes in what exited threads left. Cost: a walk over the thread's pages
 // (about 0.5 ms with 1.2 GB of keys); the server calls it once a second (server::cron).
 void release_free_memory(bool force);
