@@ -1450,7 +1450,7 @@ struct http1_client::impl {
       ex->conn = nullptr;
       if (ex->done) continue;
       const std::size_t got = conn->h2->session.received(id);
-      if (conn->served > 0 && conn->h2->bytes_in == ex->mark && !tls_final && !ex->retried) {
+      if (may_go_again(*conn) && conn->h2->bytes_in == ex->mark && !tls_final && !ex->retried) {
         ex->retried = true;
         ex->after = hp.dialled;
         hp.waiting.push_front(ex);
@@ -1502,15 +1502,20 @@ struct http1_client::impl {
     wait_fd(conn, false, fd_step::read);
   }
 
+  // Whether a request that fails on `c` before any byte of its answer arrived goes once
+  // more on a new connection (connection_failed, h2_failed): only where `c` had served
+  // before, since the server may then have closed it while it was idle.
+  static bool may_go_again(const connection& c) { return c.served > 0; }
+
   // The request has gone whole: its bytes are not kept while the answer is awaited (a
   // slow host holds many such requests). One sent again on a new connection, after a
-  // stale one, is made again from the request; on a connection that has served nothing
-  // yet nothing is ever sent again (see connection_failed), so the request goes too.
+  // stale one, is made again from the request; where nothing is ever sent again, the
+  // request goes too.
   static void sent(const connection& c, exchange& ex) {
-    if (c.served == 0)
-      ex.out.reset();
-    else
+    if (may_go_again(c))
       std::string().swap(ex.out->wire);
+    else
+      ex.out.reset();
   }
 
   // Plain HTTP/1.1 reads, once the socket is readable: into the client's shared buffer,
@@ -1643,7 +1648,7 @@ struct http1_client::impl {
   void connection_failed(const std::shared_ptr<connection>& conn, std::string error, bool tls_final = false) {
     auto ex = conn->ex;
     host_pool& hp = *conn->pool;
-    const bool stale = conn->served > 0 && conn->received == 0 && !tls_final;
+    const bool stale = may_go_again(*conn) && conn->received == 0 && !tls_final;
     close(*conn);
     if (ex && !ex->done) {
       if (stale && !ex->retried) {

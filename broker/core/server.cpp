@@ -701,10 +701,12 @@ void server::cron() {
     applied_bulk_len_ = cfg_.proto_max_bulk_len;
     for (auto& [id, c] : clients_) c->parser.set_limits(parser_limits(c->authenticated));
   }
+  bool second_passed = false;  // since the last ops sample: the cron's once-a-second work
   {
     auto now = clock::now();
     double secs = std::chrono::duration<double>(now - ops_sample_time_).count();
     if (secs >= 1.0) {
+      second_passed = true;
       ops_per_sec_ = static_cast<std::uint64_t>(
           static_cast<double>(stats_.commands_processed - ops_sample_commands_) / secs);
       ops_sample_commands_ = stats_.commands_processed;
@@ -746,10 +748,7 @@ void server::cron() {
   modules_cron();
   // Once a second the allocator collects what was freed (allocator.hpp): memory a burst
   // or a flush left empty goes back to the system.
-  if (const auto now = clock::now(); now - freed_memory_time_ >= std::chrono::seconds(1)) {
-    freed_memory_time_ = now;
-    release_free_memory(false);
-  }
+  if (second_passed) release_free_memory(false);
 }
 
 namespace {

@@ -472,7 +472,6 @@ class server {
   std::uint64_t ops_per_sec_ = 0;
   std::uint64_t ops_sample_commands_ = 0;
   clock::time_point ops_sample_time_ = clock::now();
-  clock::time_point freed_memory_time_ = clock::now();  // last release_free_memory (cron)
   std::uint64_t dirty_ = 0;
   std::uint64_t applied_bulk_len_ = 512ull * 1024 * 1024;
   bool effects_logged_ = false;
