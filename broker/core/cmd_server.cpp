@@ -314,7 +314,7 @@ std::function<bool(std::string_view)> has_sub(const command_def& d) {
 }
 
 void command_info_reply(resp::reply_writer& w, const command_def& d, const std::string& full_name) {
-  if (full_name == d.name && write_command_info(w, d.name, has_sub(d))) return;
+  if (write_command_info(w, full_name, has_sub(d))) return;
   w.array(10);
   w.bulk(full_name);
   w.integer(d.arity);
@@ -342,8 +342,8 @@ void command_info_reply(resp::reply_writer& w, const command_def& d, const std::
   for (const auto& sub : d.subcommands) command_info_reply(w, sub, full_name + "|" + std::string(sub.name));
 }
 
-void command_docs_reply(resp::reply_writer& w, const command_def& d) {
-  if (write_command_docs(w, d.name, has_sub(d))) return;
+void command_docs_reply(resp::reply_writer& w, const command_def& d, const std::string& full_name) {
+  if (write_command_docs(w, full_name, has_sub(d))) return;
   std::size_t n = 4 + (d.subcommands.empty() ? 0 : 1);
   w.map(n);
   w.bulk("summary");
@@ -358,10 +358,23 @@ void command_docs_reply(resp::reply_writer& w, const command_def& d) {
     w.bulk("subcommands");
     w.map(d.subcommands.size());
     for (const auto& sub : d.subcommands) {
-      w.bulk(std::string(d.name) + "|" + std::string(sub.name));
-      command_docs_reply(w, sub);
+      const std::string name = full_name + "|" + std::string(sub.name);
+      w.bulk(name);
+      command_docs_reply(w, sub, name);
     }
   }
+}
+
+// A command named as COMMAND INFO and DOCS take it: "name" or "container|subcommand",
+// any case. Its entry and its full name in lower case, or nullptr.
+std::pair<const command_def*, std::string> named_command(const server& s, std::string_view name) {
+  const auto bar = name.find('|');
+  const command_def* d = s.lookup(name.substr(0, bar));
+  if (!d || bar == std::string_view::npos) return {d, d ? std::string(d->name) : std::string()};
+  const std::string sub = to_lower(name.substr(bar + 1));
+  for (const auto& sc : d->subcommands)
+    if (sc.name == sub) return {&sc, std::string(d->name) + "|" + sub};
+  return {nullptr, {}};
 }
 
 }  // namespace
@@ -384,20 +397,21 @@ void cmd_command(server& s, client& c, args_t a) {
     }
     w.array(a.size() - 2);
     for (std::size_t i = 2; i < a.size(); ++i) {
-      const command_def* d = s.lookup(a[i]);
-      if (d) command_info_reply(w, *d, std::string(d->name));
+      const auto [d, name] = named_command(s, a[i]);
+      if (d) command_info_reply(w, *d, name);
       else w.null();
     }
   } else if (sub == "docs") {
-    std::vector<const command_def*> list;
-    if (a.size() == 2) list = s.commands();
+    std::vector<std::pair<const command_def*, std::string>> list;
+    if (a.size() == 2)
+      for (const auto* d : s.commands()) list.emplace_back(d, std::string(d->name));
     else
       for (std::size_t i = 2; i < a.size(); ++i)
-        if (const command_def* d = s.lookup(a[i])) list.push_back(d);
+        if (auto named = named_command(s, a[i]); named.first) list.push_back(std::move(named));
     w.map(list.size());
-    for (const auto* d : list) {
-      w.bulk(d->name);
-      command_docs_reply(w, *d);
+    for (const auto& [d, name] : list) {
+      w.bulk(name);
+      command_docs_reply(w, *d, name);
     }
   } else if (sub == "list") {
     std::string_view filter_kind, filter;

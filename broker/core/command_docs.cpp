@@ -113,10 +113,38 @@ std::string_view sub_of(std::string_view full) {
   return bar == std::string_view::npos ? std::string_view() : full.substr(bar + 1);
 }
 
+// A subcommand's entry ("container|sub") inside its container's: element 0 of an info
+// entry, or a key of the docs' "subcommands" map, names it.
+const node* info_of_subcommand(std::string_view full) {
+  auto it = table().find(full.substr(0, full.find('|')));
+  if (it == table().end() || it->second.info.children.size() != 10) return nullptr;
+  for (const auto& s : it->second.info.children[9].children)
+    if (!s.children.empty() && s.children[0].text == full) return &s;
+  return nullptr;
+}
+
+const node* docs_of_subcommand(std::string_view full) {
+  auto it = table().find(full.substr(0, full.find('|')));
+  if (it == table().end()) return nullptr;
+  const auto& top = it->second.docs.children;
+  for (std::size_t i = 0; i + 1 < top.size(); i += 2) {
+    if (top[i].text != "subcommands") continue;
+    const auto& kv = top[i + 1].children;
+    for (std::size_t k = 0; k + 1 < kv.size(); k += 2)
+      if (kv[k].text == full) return &kv[k + 1];
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 bool write_command_info(resp::reply_writer& w, std::string_view name,
                         const std::function<bool(std::string_view)>& has_subcommand) {
+  if (name.find('|') != std::string_view::npos) {
+    const node* sub = info_of_subcommand(name);
+    if (sub) write(w, *sub);
+    return sub != nullptr;
+  }
   auto it = table().find(name);
   if (it == table().end()) return false;
   node n = it->second.info;
@@ -134,6 +162,11 @@ bool write_command_info(resp::reply_writer& w, std::string_view name,
 
 bool write_command_docs(resp::reply_writer& w, std::string_view name,
                         const std::function<bool(std::string_view)>& has_subcommand) {
+  if (name.find('|') != std::string_view::npos) {
+    const node* sub = docs_of_subcommand(name);
+    if (sub) write(w, *sub);
+    return sub != nullptr;
+  }
   auto it = table().find(name);
   if (it == table().end()) return false;
   node n = it->second.docs;

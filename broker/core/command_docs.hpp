@@ -11,8 +11,9 @@
 
 namespace respq::core {
 
-// Writes the entry for `name`; returns false when there is none (a respq-only command).
-// `has_subcommand` tells which "container|sub" entries to keep.
+// Writes the entry for `name` (a command, or a subcommand as "container|sub", lower case);
+// returns false when there is none (a respq-only command or subcommand).
+// `has_subcommand` tells which "container|sub" entries of a container to keep.
 bool write_command_info(resp::reply_writer& w, std::string_view name,
                         const std::function<bool(std::string_view)>& has_subcommand);
 bool write_command_docs(resp::reply_writer& w, std::string_view name,
