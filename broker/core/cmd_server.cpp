@@ -439,23 +439,57 @@ void cmd_command(server& s, client& c, args_t a) {
     }
     w.array(names.size());
     for (const auto& n : names) w.bulk(n);
-  } else if (sub == "getkeys" && a.size() >= 3) {
-    const command_def* d = s.lookup(a[2]);
+  } else if (sub == "getkeys" || sub == "getkeysandflags") {
+    // As Redis's lookupCommand: a container's subcommand when one is named.
+    args_t target = a.subspan(2);
+    const command_def* d = s.lookup(target[0]);
+    std::string name = d ? std::string(d->name) : std::string();
+    if (d && !d->subcommands.empty() && target.size() >= 2) {
+      const command_def* container = d;
+      const std::string sc = to_lower(target[1]);
+      d = nullptr;
+      for (const auto& def : container->subcommands)
+        if (def.name == sc) d = &def;
+      name += "|" + sc;
+    }
     if (!d) {
       s.add_error(c, "ERR Invalid command specified");
       return;
     }
-    args_t target = a.subspan(2);
-    if (d->first_key <= 0) {
+    const std::optional<bool> by_specs = command_has_keys(name);
+    if (!(by_specs ? *by_specs : d->first_key > 0 || (d->flags & flag_movablekeys))) {
       s.add_error(c, "ERR The command has no key arguments");
       return;
     }
-    std::vector<std::string_view> keys;
-    int last = d->last_key < 0 ? static_cast<int>(target.size()) + d->last_key : d->last_key;
-    for (int i = d->first_key; i <= last && i < static_cast<int>(target.size()); i += std::max(1, d->key_step))
-      keys.push_back(target[static_cast<std::size_t>(i)]);
+    const long long n = static_cast<long long>(target.size());
+    if ((d->arity > 0 && d->arity != n) || n < -d->arity) {
+      s.add_error(c, "ERR Invalid number of arguments specified for command");
+      return;
+    }
+    const bool with_flags = sub == "getkeysandflags";
+    switch (write_command_keys(w, name, target, with_flags)) {
+      case keys_reply::written: return;
+      case keys_reply::invalid_arguments:
+        s.add_error(c, "ERR Invalid arguments specified for command");
+        return;
+      case keys_reply::no_entry: break;
+    }
+    // A command of respq's own: its key positions in the command table.
+    const auto keys = s.command_keys(*d, target);
+    if (keys.empty()) {
+      s.add_error(c, "ERR Invalid arguments specified for command");
+      return;
+    }
     w.array(keys.size());
-    for (auto k : keys) w.bulk(k);
+    for (auto k : keys) {
+      if (with_flags) {
+        w.array(2);
+        w.bulk(k);
+        w.set(0);
+      } else {
+        w.bulk(k);
+      }
+    }
   } else if (sub == "help") {
     static const char* lines[] = {
         "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -465,6 +499,7 @@ void cmd_command(server& s, client& c, args_t a) {
         "INFO [<command-name> ...]", "    Return details about multiple commands.",
         "DOCS [<command-name> ...]", "    Return documentation details about multiple commands.",
         "GETKEYS <full-command>", "    Return the keys from a full command.",
+        "GETKEYSANDFLAGS <full-command>", "    Return the keys and the access flags from a full command.",
         "HELP", "    Print this help."};
     w.array(std::size(lines));
     for (const char* l : lines) w.simple(l);

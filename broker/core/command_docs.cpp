@@ -1,6 +1,8 @@
 // command_docs: see command_docs.hpp.
 #include "broker/core/command_docs.hpp"
 
+#include "resp/ascii.hpp"
+
 #include <charconv>
 #include <string>
 #include <unordered_map>
@@ -136,7 +138,156 @@ const node* docs_of_subcommand(std::string_view full) {
   return nullptr;
 }
 
+// The value of `key` in a map node, or nullptr.
+const node* field(const node& map, std::string_view key) {
+  for (std::size_t i = 0; i + 1 < map.children.size(); i += 2)
+    if (map.children[i].text == key) return &map.children[i + 1];
+  return nullptr;
+}
+
+long long integer_field(const node* map, std::string_view key) {
+  const node* v = map ? field(*map, key) : nullptr;
+  return v ? v->integer : 0;
+}
+
+bool has_member(const node* set, std::string_view name) {
+  if (set)
+    for (const auto& m : set->children)
+      if (m.text == name) return true;
+  return false;
+}
+
+// The info entry of a command or "container|sub".
+const node* info_of(std::string_view name) {
+  if (name.find('|') != std::string_view::npos) return info_of_subcommand(name);
+  auto it = table().find(name);
+  return it == table().end() ? nullptr : &it->second.info;
+}
+
+// The key specifications of an info entry (element 8): each a map of flags, begin_search
+// and find_keys.
+const std::vector<node>& key_specs(const node& info) {
+  static const std::vector<node> none;
+  return info.children.size() == 10 ? info.children[8].children : none;
+}
+
+struct found_key {
+  std::size_t pos;
+  const node* flags;
+};
+
+// Redis 7.0's getKeysUsingKeySpecs: the keys every specification finds in `args`, in
+// the order of the specifications; false when one of them does not fit the arguments (a
+// count that is no integer, a range past the end), as for a command that would answer
+// with a syntax error.
+bool keys_by_specs(const node& info, command_args args, std::vector<found_key>& out) {
+  const long long argc = static_cast<long long>(args.size());
+  for (const node& spec : key_specs(info)) {
+    const node* flags = field(spec, "flags");
+    if (has_member(flags, "not_key")) continue;
+    const node* bs = field(spec, "begin_search");
+    const node* fk = field(spec, "find_keys");
+    const node* bs_type = bs ? field(*bs, "type") : nullptr;
+    const node* fk_type = fk ? field(*fk, "type") : nullptr;
+    const node* bs_spec = bs ? field(*bs, "spec") : nullptr;
+    const node* fk_spec = fk ? field(*fk, "spec") : nullptr;
+    if (!bs_type || !fk_type) return false;
+    long long first = 0;
+    if (bs_type->text == "index") {
+      first = integer_field(bs_spec, "index");
+    } else if (bs_type->text == "keyword") {
+      const node* keyword = bs_spec ? field(*bs_spec, "keyword") : nullptr;
+      const long long from = integer_field(bs_spec, "startfrom");
+      const long long start = from > 0 ? from : argc + from;
+      const long long end = from > 0 ? argc - 1 : 1;
+      for (long long i = start; i != end; i = start <= end ? i + 1 : i - 1) {
+        if (i >= argc || i < 1) break;
+        if (keyword && iequals(args[static_cast<std::size_t>(i)], keyword->text)) {
+          first = i + 1;
+          break;
+        }
+      }
+      if (!first) continue;  // no keyword: no keys from this specification
+    } else {
+      return false;
+    }
+    long long last = 0, step = 1;
+    if (fk_type->text == "range") {
+      step = integer_field(fk_spec, "keystep");
+      const long long lastkey = integer_field(fk_spec, "lastkey"), limit = integer_field(fk_spec, "limit");
+      if (lastkey >= 0) last = first + lastkey;
+      else if (!limit) last = argc + lastkey;
+      else last = first + ((argc - first) / limit + lastkey);
+    } else if (fk_type->text == "keynum") {
+      step = integer_field(fk_spec, "keystep");
+      const long long at = first + integer_field(fk_spec, "keynumidx");
+      long long numkeys = 0;
+      if (at < 0 || at >= argc || !string2ll(args[static_cast<std::size_t>(at)], numkeys) || numkeys < 0) return false;
+      first += integer_field(fk_spec, "firstkey");
+      last = first + numkeys - 1;
+    } else {
+      return false;
+    }
+    if (last >= argc || last < first || first >= argc || step < 1) return false;
+    for (long long i = first; i <= last; i += step) out.push_back({static_cast<std::size_t>(i), flags});
+    if (has_member(flags, "incomplete")) return false;
+  }
+  return true;
+}
+
 }  // namespace
+
+std::optional<bool> command_has_keys(std::string_view name) {
+  const node* info = info_of(name);
+  if (!info) return std::nullopt;
+  for (const node& spec : key_specs(*info))
+    if (!has_member(field(spec, "flags"), "not_key")) return true;
+  return false;
+}
+
+keys_reply write_command_keys(resp::reply_writer& w, std::string_view name, command_args args, bool with_flags) {
+  const node* info = info_of(name);
+  if (!info) return keys_reply::no_entry;
+  std::vector<found_key> keys;
+  if (name == "set") {
+    // SET's flags vary with its GET option (Redis's setGetKeys): the key is at 1.
+    bool get = false;
+    for (std::size_t i = 3; i < args.size(); ++i) get = get || iequals(args[i], "get");
+    w.array(1);
+    if (with_flags) {
+      w.array(2);
+      w.bulk(args[1]);
+      w.set(get ? 3 : 2);
+      w.simple(get ? "RW" : "OW");
+      if (get) w.simple("access");
+      w.simple("update");
+    } else {
+      w.bulk(args[1]);
+    }
+    return keys_reply::written;
+  }
+  if (!keys_by_specs(*info, args, keys)) keys.clear();
+  if (keys.empty()) {
+    // Redis then asks the command's own key finder, which finds none either for the
+    // commands respq has (a key count that is 0 or past the arguments).
+    if (info->children.size() != 10 || !has_member(&info->children[2], "no_mandatory_keys"))
+      return keys_reply::invalid_arguments;
+    w.array(0);
+    return keys_reply::written;
+  }
+  w.array(keys.size());
+  for (const auto& k : keys) {
+    if (!with_flags) {
+      w.bulk(args[k.pos]);
+      continue;
+    }
+    w.array(2);
+    w.bulk(args[k.pos]);
+    if (k.flags) write(w, *k.flags);
+    else w.set(0);
+  }
+  return keys_reply::written;
+}
 
 bool write_command_info(resp::reply_writer& w, std::string_view name,
                         const std::function<bool(std::string_view)>& has_subcommand) {

@@ -314,7 +314,8 @@ void server::build_command_table() {
     command_def c = def("command", -1, L | S, 0, 0, 0, cmd_command, "server", "2.8.13", "O(N) where N is the total number of Redis commands", "slow connection", "Get array of Redis command details");
     c.subcommands.push_back(sub("count", 2, L | S, cmd_command, "server", "2.8.13", "slow connection", "Get total number of Redis commands"));
     c.subcommands.push_back(sub("docs", -2, L | S, cmd_command, "server", "7.0.0", "slow connection", "Get array of specific Redis command documentation"));
-    c.subcommands.push_back(sub("getkeys", -3, L | S, cmd_command, "server", "2.8.13", "slow connection", "Extract keys given a full Redis command"));
+    c.subcommands.push_back(sub("getkeys", -4, L | S, cmd_command, "server", "2.8.13", "slow connection", "Extract keys given a full Redis command"));
+    c.subcommands.push_back(sub("getkeysandflags", -4, L | S, cmd_command, "server", "7.0.0", "slow connection", "Extract keys and access flags given a full Redis command"));
     c.subcommands.push_back(sub("info", -2, L | S, cmd_command, "server", "2.8.13", "slow connection", "Get array of specific Redis command details, or all when no argument is given."));
     c.subcommands.push_back(sub("list", -2, L | S, cmd_command, "server", "7.0.0", "slow connection", "Get an array of Redis command names"));
     c.subcommands.push_back(sub("help", 2, L | S, cmd_command, "server", "5.0.0", "slow connection", "Show helpful text about the different subcommands"));
