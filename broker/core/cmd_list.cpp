@@ -326,16 +326,17 @@ void cmd_lrange(server& s, client& c, args_t a) {
 }
 
 void cmd_lindex(server& s, client& c, args_t a) {
-  long long idx;
-  if (!integer_arg(s, c, a[2], idx)) return;
+  // As Redis: the key first (a missing key is nil whatever the index), then the index.
   bool wrong;
   packed_list* l = lookup_list(s, c, a[1], wrong);
   if (wrong) return;
-  auto w = s.reply(c);
   if (!l) {
-    w.null();
+    s.reply(c).null();
     return;
   }
+  long long idx;
+  if (!integer_arg(s, c, a[2], idx)) return;
+  auto w = s.reply(c);
   long long len = static_cast<long long>(l->size());
   if (idx < 0) idx += len;
   if (idx < 0 || idx >= len) {
@@ -346,8 +347,6 @@ void cmd_lindex(server& s, client& c, args_t a) {
 }
 
 void cmd_lset(server& s, client& c, args_t a) {
-  long long idx;
-  if (!integer_arg(s, c, a[2], idx)) return;
   bool wrong;
   packed_list* l = lookup_list(s, c, a[1], wrong);
   if (wrong) return;
@@ -355,6 +354,8 @@ void cmd_lset(server& s, client& c, args_t a) {
     s.add_error(c, "ERR no such key");
     return;
   }
+  long long idx;
+  if (!integer_arg(s, c, a[2], idx)) return;
   long long len = static_cast<long long>(l->size());
   if (idx < 0) idx += len;
   if (idx < 0 || idx >= len) {

@@ -427,15 +427,20 @@ void cmd_command(server& s, client& c, args_t a) {
       s.add_error(c, syntax_error);
       return;
     }
+    // Every command, each followed by its subcommands ("config|get"), as Redis lists them.
     std::vector<std::string> names;
-    for (const auto* d : s.commands()) {
-      if (kind == "pattern" && !glob_match(filter, d->name, true)) continue;
-      if (kind == "module") continue;
+    auto consider = [&](const command_def& d, std::string full) {
+      if (kind == "pattern" && !glob_match(filter, full, true)) return;
+      if (kind == "module") return;
       if (kind == "aclcat") {
-        std::string cats = " " + std::string(d->acl_categories) + " ";
-        if (cats.find(" " + to_lower(filter) + " ") == std::string::npos) continue;
+        std::string cats = " " + std::string(d.acl_categories) + " ";
+        if (cats.find(" " + to_lower(filter) + " ") == std::string::npos) return;
       }
-      names.emplace_back(d->name);
+      names.push_back(std::move(full));
+    };
+    for (const auto* d : s.commands()) {
+      consider(*d, std::string(d->name));
+      for (const auto& sc : d->subcommands) consider(sc, std::string(d->name) + "|" + std::string(sc.name));
     }
     w.array(names.size());
     for (const auto& n : names) w.bulk(n);
@@ -537,8 +542,12 @@ void cmd_config(server& s, client& c, args_t a) {
       w.bulk(v);
     }
   } else if (sub == "set") {
-    if (a.size() < 4 || a.size() % 2 != 0) {
+    if (a.size() < 4) {
       s.add_error(c, "ERR wrong number of arguments for 'config|set' command");
+      return;
+    }
+    if (a.size() % 2 != 0) {  // a name without its value
+      s.add_error(c, syntax_error);
       return;
     }
     // As in Redis, every name is checked (unknown, immutable, repeated) before any value.
