@@ -198,7 +198,7 @@ bool server::serve_key(const std::string& key) {
         std::string count = std::to_string(n);
         stream_.append({min ? "ZPOPMIN" : "ZPOPMAX", key, count});
       }
-      if (z.empty()) db().erase(key);
+      zset_popped(*this, key, z, min, 1);
       signal_modified_key(key);
       ++dirty_;
       ++stats_.total_blocking_served;
@@ -225,12 +225,14 @@ bool server::serve_key(const std::string& key) {
       std::string elem(left ? list.front() : list.back());
       if (left) list.pop_front();
       else list.pop_back();
-      if (list.empty()) db().erase(key);
       v = nullptr;
       dst = db().find(b.target);
       if (!dst) dst = &db().create(b.target, value_type::list);
       if (b.push_left) dst->list().push_front(elem);
       else dst->list().push_back(elem);
+      // Redis's order of events: the push onto the target, then the pop (and its "del").
+      notify(notify_list, b.push_left ? "lpush" : "rpush", b.target);
+      if (value* from = db().find(key)) list_popped(*this, key, from->list(), left);
       w.bulk(elem);
       if (b.command == "brpoplpush") {
         stream_.append({"RPOPLPUSH", key, b.target});
@@ -256,7 +258,7 @@ bool server::serve_key(const std::string& key) {
       }
       std::string count = std::to_string(n);
       stream_.append({left ? "LPOP" : "RPOP", key, count});
-      if (list.empty()) db().erase(key);
+      list_popped(*this, key, list, left);
       signal_modified_key(key);
     } else {
       w.array(2);
@@ -269,7 +271,7 @@ bool server::serve_key(const std::string& key) {
         list.pop_back();
       }
       stream_.append({left ? "LPOP" : "RPOP", key});
-      if (list.empty()) db().erase(key);
+      list_popped(*this, key, list, left);
       signal_modified_key(key);
     }
     ++dirty_;

@@ -22,6 +22,7 @@ void del_generic(server& s, client& c, args_t a) {
     if (s.db().find(a[i]) && s.db().erase(a[i])) {  // (find: a key past its deadline is expired, not deleted)
       ++n;
       s.key_deleted(a[i]);
+      s.notify(notify_generic, "del", a[i]);
     }
   }
   s.add_dirty(static_cast<std::uint64_t>(n));
@@ -56,6 +57,8 @@ void rename_generic(server& s, client& c, args_t a, bool nx) {
     s.key_deleted(a[1]);
     s.signal_modified_key(a[2]);
     if (is_list) s.signal_key_as_ready(a[2]);
+    s.notify(notify_generic, "rename_from", a[1]);
+    s.notify(notify_generic, "rename_to", a[2]);
   }
   s.add_dirty();
   if (nx) s.reply(c).integer(1);
@@ -186,6 +189,7 @@ void cmd_persist(server& s, client& c, args_t a) {
   }
   s.db().set_expire(a[1], 0);
   s.add_dirty();
+  s.notify(notify_generic, "persist", a[1]);
   s.reply(c).integer(1);
 }
 
@@ -413,6 +417,8 @@ void cmd_move(server& s, client& c, args_t a) {
     if (dst == 0) s.tasks().on_key_written(a[1]);
   }
   s.add_dirty();
+  s.notify(notify_generic, "move_from", a[1], src);
+  s.notify(notify_generic, "move_to", a[1], dst);
   s.reply(c).integer(1);
 }
 

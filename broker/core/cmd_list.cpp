@@ -26,7 +26,7 @@ packed_list* lookup_list(server& s, client& c, std::string_view key, bool& wrong
   return &v->list();
 }
 
-std::size_t list_push(server& s, std::string_view key, args_t values, bool left, value* existing) {
+std::size_t list_push(server& s, std::string_view key, args_t values, bool left, value* existing, bool notify) {
   value* v = existing ? existing : s.db().find(key);
   if (!v) v = &s.db().create(key, value_type::list);
   packed_list& l = v->list();
@@ -36,16 +36,16 @@ std::size_t list_push(server& s, std::string_view key, args_t values, bool left,
   }
   s.add_dirty(values.size());
   s.signal_key_as_ready(key);
-  return l.size();
+  const std::size_t size = l.size();
+  if (notify) s.notify(notify_list, left ? "lpush" : "rpush", key);
+  return size;
 }
 
-std::string list_pop(server& s, std::string_view key, packed_list& list, bool left) {
-  std::string out(left ? list.front() : list.back());
-  if (left) list.pop_front();
-  else list.pop_back();
-  if (list.empty()) s.db().erase(key);
-  s.add_dirty();
-  return out;
+void list_popped(server& s, std::string_view key, packed_list& list, bool left) {
+  s.notify(notify_list, left ? "lpop" : "rpop", key);
+  if (!list.empty()) return;
+  s.db().erase(key);
+  s.notify(notify_generic, "del", key);
 }
 
 namespace {
@@ -88,7 +88,7 @@ void pop_generic(server& s, client& c, args_t a, bool left) {
     if (left) l->pop_front();
     else l->pop_back();
     s.add_dirty();
-    if (l->empty()) s.db().erase(a[1]);
+    list_popped(s, a[1], *l, left);
     return;
   }
   if (count == 0) {
@@ -103,7 +103,7 @@ void pop_generic(server& s, client& c, args_t a, bool left) {
     else l->pop_back();
   }
   s.add_dirty(n);
-  if (l->empty()) s.db().erase(a[1]);
+  list_popped(s, a[1], *l, left);
 }
 
 // Redis's index normalisation for LRANGE/LTRIM.
@@ -139,12 +139,18 @@ void move_generic(server& s, client& c, std::string_view src, std::string_view d
     s.add_error(c, wrongtype_error);
     return;
   }
-  std::string elem = list_pop(s, src, *l, from_left);
+  // Redis's order of events: the push onto dst, then the pop from src (and its "del").
+  std::string elem(from_left ? l->front() : l->back());
+  if (from_left) l->pop_front();
+  else l->pop_back();
+  s.add_dirty();
   d = s.db().find(dst);
   if (!d) d = &s.db().create(dst, value_type::list);
   if (to_left) d->list().push_front(elem);
   else d->list().push_back(elem);
   s.signal_key_as_ready(dst);
+  s.notify(notify_list, to_left ? "lpush" : "rpush", dst);
+  if (value* from = s.db().find(src)) list_popped(s, src, from->list(), from_left);
   s.reply(c).bulk(elem);
 }
 
@@ -180,7 +186,7 @@ void bpop_generic(server& s, client& c, args_t a, bool left) {
     s.add_dirty();
     s.stream().append({left ? "LPOP" : "RPOP", a[i]});
     s.effects_logged();
-    if (l.empty()) s.db().erase(a[i]);
+    list_popped(s, a[i], l, left);
     return;
   }
   auto b = std::make_unique<blocked_state>();
@@ -286,7 +292,7 @@ bool mpop_serve(server& s, client& c, const std::vector<std::string_view>& keys,
     std::string cnt = std::to_string(n);
     s.stream().append({left ? "LPOP" : "RPOP", k, cnt});
     s.effects_logged();
-    if (l.empty()) s.db().erase(k);
+    list_popped(s, k, l, left);
     return true;
   }
   return false;
@@ -364,6 +370,7 @@ void cmd_lset(server& s, client& c, args_t a) {
   }
   l->set(static_cast<std::size_t>(idx), a[3]);
   s.add_dirty();
+  s.notify(notify_list, "lset", a[1]);
   s.reply(c).ok();
 }
 
@@ -380,7 +387,11 @@ void cmd_lrem(server& s, client& c, args_t a) {
   std::size_t removed = l->remove(a[3], count);
   if (removed) {
     s.add_dirty(removed);
-    if (l->empty()) s.db().erase(a[1]);
+    s.notify(notify_list, "lrem", a[1]);
+    if (l->empty()) {
+      s.db().erase(a[1]);
+      s.notify(notify_generic, "del", a[1]);
+    }
   }
   s.reply(c).integer(static_cast<long long>(removed));
 }
@@ -398,7 +409,11 @@ void cmd_ltrim(server& s, client& c, args_t a) {
     } else {
       l->keep_range(static_cast<std::size_t>(from), static_cast<std::size_t>(to - from + 1));
     }
-    if (l->empty()) s.db().erase(a[1]);
+    s.notify(notify_list, "ltrim", a[1]);
+    if (l->empty()) {
+      s.db().erase(a[1]);
+      s.notify(notify_generic, "del", a[1]);
+    }
     s.add_dirty();
   }
   s.reply(c).ok();
@@ -425,6 +440,7 @@ void cmd_linsert(server& s, client& c, args_t a) {
       l->insert(after ? i + 1 : i, a[4]);
       s.add_dirty();
       s.signal_key_as_ready(a[1]);
+      s.notify(notify_list, "linsert", a[1]);
       s.reply(c).integer(static_cast<long long>(l->size()));
       return;
     }

@@ -87,14 +87,19 @@ void cmd_copy(server& s, client& c, args_t a) {
     s.add_error(c, "ERR source and destination objects are the same");
     return;
   }
-  value* src = s.db().find(a[1]);
+  value* src;
+  {
+    server::read_lookups reading(s);
+    src = s.db().find(a[1]);
+  }
   if (!src) {
     s.reply(c).integer(0);
     return;
   }
   keyspace& to = s.db(dst_db);
   to.update_clock();
-  if (to.find(a[2]) && !replace) {  // (an expired destination is deleted first, as Redis's lookupKeyWrite)
+  const bool replacing = to.find(a[2]) != nullptr;  // (an expired destination is deleted first, as Redis's lookupKeyWrite)
+  if (replacing && !replace) {
     s.reply(c).integer(0);
     return;
   }
@@ -106,6 +111,7 @@ void cmd_copy(server& s, client& c, args_t a) {
   const value_type t = src->type();
   const string_encoding enc = src->str_enc;
   value& dst = to.create(a[2], t);  // (replaces the destination, deadline included)
+  if (replacing) s.notify(notify_new, "new", a[2], dst_db);  // Redis deletes it and adds the copy
   dst.data = std::move(data);
   dst.str_enc = enc;
   if (deadline) to.set_expire(a[2], deadline);
@@ -116,6 +122,7 @@ void cmd_copy(server& s, client& c, args_t a) {
     if (dst_db == 0 && dst_db != here) s.tasks().on_key_written(a[2]);
   }
   s.add_dirty();
+  s.notify(notify_generic, "copy_to", a[2], dst_db);
   s.reply(c).integer(1);
 }
 

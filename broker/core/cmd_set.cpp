@@ -42,9 +42,11 @@ void reply_members(resp::reply_writer& w, const set_value& st) {
   st.for_each([&](std::string_view m) { w.bulk(m); });
 }
 
-// Removes a key whose set became empty.
+// Removes a key whose set became empty ("del" to keyspace events).
 void drop_if_empty(server& s, std::string_view key, const set_value& st) {
-  if (st.empty()) s.db().erase(key);
+  if (!st.empty()) return;
+  s.db().erase(key);
+  s.notify(notify_generic, "del", key);
 }
 
 enum class set_op { union_, inter, diff };
@@ -117,7 +119,10 @@ void set_op_generic(server& s, client& c, args_t keys, set_op op) {
 // an empty result deletes it.
 void set_store_generic(server& s, client& c, args_t a, set_op op) {
   std::vector<const set_value*> sets;
-  if (!lookup_sets(s, c, a.subspan(2), sets)) return;
+  {
+    server::read_lookups reading(s);
+    if (!lookup_sets(s, c, a.subspan(2), sets)) return;
+  }
   set_value result = compute(op, sets);
   const std::string_view dst = a[1];
   if (result.empty()) {
@@ -125,6 +130,7 @@ void set_store_generic(server& s, client& c, args_t a, set_op op) {
     if (s.db().erase(dst)) {
       s.add_dirty();
       s.key_deleted(dst);
+      s.notify(notify_generic, "del", dst);
     }
   } else {
     const auto n = static_cast<long long>(result.size());
@@ -132,6 +138,7 @@ void set_store_generic(server& s, client& c, args_t a, set_op op) {
     s.add_dirty();
     s.signal_modified_key(dst);
     s.reply(c).integer(n);
+    s.notify(notify_set, op == set_op::inter ? "sinterstore" : op == set_op::union_ ? "sunionstore" : "sdiffstore", dst);
   }
   s.keys_signalled();
 }
@@ -154,10 +161,12 @@ void spop_with_count(server& s, client& c, args_t a) {
   }
   s.add_dirty(static_cast<std::uint64_t>(count));  // Redis counts what was asked for
   s.effects_logged();
+  s.notify(notify_set, "spop", a[1]);
   if (static_cast<unsigned long long>(count) >= st->size()) {
     // The whole set: logged as DEL (Redis 7.0 with lazyfree-lazy-server-del no).
     reply_members(w, *st);
     s.db().erase(a[1]);
+    s.notify(notify_generic, "del", a[1]);
     s.stream().append({"DEL", a[1]});
     return;
   }
@@ -187,7 +196,10 @@ void cmd_sadd(server& s, client& c, args_t a) {
   long long added = 0;
   for (std::size_t i = 2; i < a.size(); ++i)
     if (st.insert(a[i])) ++added;
-  if (added) s.add_dirty(static_cast<std::uint64_t>(added));
+  if (added) {
+    s.add_dirty(static_cast<std::uint64_t>(added));
+    s.notify(notify_set, "sadd", a[1]);
+  }
   s.reply(c).integer(added);
 }
 
@@ -199,8 +211,11 @@ void cmd_srem(server& s, client& c, args_t a) {
   if (st) {
     for (std::size_t i = 2; i < a.size() && !st->empty(); ++i)
       if (st->erase(a[i])) ++removed;
+    if (removed) {
+      s.add_dirty(static_cast<std::uint64_t>(removed));
+      s.notify(notify_set, "srem", a[1]);
+    }
     drop_if_empty(s, a[1], *st);
-    if (removed) s.add_dirty(static_cast<std::uint64_t>(removed));
   }
   s.reply(c).integer(removed);
 }
@@ -251,6 +266,7 @@ void cmd_spop(server& s, client& c, args_t a) {
   w.bulk(m);
   s.stream().append({"SREM", a[1], m});
   s.effects_logged();
+  s.notify(notify_set, "spop", a[1]);
   drop_if_empty(s, a[1], *st);
   s.add_dirty();
 }
@@ -342,9 +358,11 @@ void cmd_smove(server& s, client& c, args_t a) {
     s.reply(c).integer(0);
     return;
   }
+  s.notify(notify_set, "srem", a[1]);
   if (src->set().empty()) {
     s.db().erase(a[1]);
     s.key_deleted(a[1]);
+    s.notify(notify_generic, "del", a[1]);
   } else {
     s.signal_modified_key(a[1]);
   }
@@ -353,6 +371,7 @@ void cmd_smove(server& s, client& c, args_t a) {
   if (dst->set().insert(a[3])) {
     s.add_dirty();
     s.signal_modified_key(a[2]);
+    s.notify(notify_set, "sadd", a[2]);
   }
   s.reply(c).integer(1);
 }

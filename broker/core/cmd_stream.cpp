@@ -307,7 +307,8 @@ void cmd_xadd(server& s, client& c, args_t a) {
   const std::string ids = id.str();
   s.reply(c).bulk(ids);
   s.add_dirty();
-  apply_trim(*st, t);
+  s.notify(notify_stream, "xadd", a[1]);
+  if (apply_trim(*st, t)) s.notify(notify_stream, "xtrim", a[1]);
   std::vector<std::string> head{"XADD", std::string(a[1])};
   if (t.nomkstream) head.emplace_back("NOMKSTREAM");
   trim_effect_args(*st, t, head);
@@ -330,6 +331,7 @@ void cmd_xtrim(server& s, client& c, args_t a) {
   s.reply(c).integer(static_cast<long long>(removed));
   if (!removed) return;
   s.add_dirty(removed);
+  s.notify(notify_stream, "xtrim", a[1]);
   std::vector<std::string> head{"XTRIM", std::string(a[1])};
   trim_effect_args(*st, t, head);
   log_effect(s, head, {});
@@ -408,6 +410,7 @@ void cmd_xdel(server& s, client& c, args_t a) {
     }
   }
   s.add_dirty(static_cast<std::uint64_t>(deleted));
+  if (deleted) s.notify(notify_stream, "xdel", a[1]);
   s.reply(c).integer(deleted);
 }
 
@@ -466,6 +469,7 @@ void cmd_xsetid(server& s, client& c, args_t a) {
   if (entries_added != -1) st.entries_added = static_cast<std::uint64_t>(entries_added);
   if (!max_xdel.is_zero()) st.max_deleted_id = max_xdel;
   s.add_dirty();
+  s.notify(notify_stream, "xsetid", a[1]);
   s.reply(c).ok();
 }
 
@@ -556,6 +560,8 @@ void xread_generic(server& s, client& c, args_t a, bool xreadgroup) {
   // ids[i]: read entries after it; for ">" the maximum id, resolved to the group's last
   // id when served (as Redis does).
   std::vector<stream_id> ids(streams_count);
+  // Redis reads the streams (lookupKeyRead) here and again when serving, XREADGROUP too.
+  server::read_lookups reading(s);
   for (std::size_t i = 0; i < streams_count; ++i) {
     bool wrong;
     stream_value* st = lookup_stream(s, c, key_at(i), wrong);

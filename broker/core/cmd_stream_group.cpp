@@ -134,6 +134,7 @@ stream_consumer& touch_consumer(server& s, std::string_view key, stream_group& g
   stream_consumer& cons = g.consumers[std::string(name)];
   cons.seen_time = now_ms();
   s.add_dirty();
+  s.notify(notify_stream, "xgroup-createconsumer", key);
   if (log_creation)
     append_effect(s, {"XGROUP", "CREATECONSUMER", std::string(key), std::string(group_name), std::string(name)}, {}, 2);
   return cons;
@@ -380,6 +381,7 @@ void cmd_xgroup(server& s, client& c, args_t a) {
       it->second.entries_read = entries_read;
       s.reply(c).ok();
       s.add_dirty();
+      s.notify(notify_stream, "xgroup-create", a[2]);
     } else {
       s.add_error(c, "BUSYGROUP Consumer Group name already exists");
     }
@@ -394,11 +396,13 @@ void cmd_xgroup(server& s, client& c, args_t a) {
     g->entries_read = entries_read;
     s.reply(c).ok();
     s.add_dirty();
+    s.notify(notify_stream, "xgroup-setid", a[2]);
   } else if (sub == "destroy" && a.size() == 4) {
     if (g) {
       st->groups.erase(st->groups.find(a[3]));
       s.reply(c).integer(1);
       s.add_dirty();
+      s.notify(notify_stream, "xgroup-destroy", a[2]);
       // Clients blocked in XREADGROUP on this group get -NOGROUP.
       s.signal_key_as_ready(a[2]);
     } else {
@@ -410,6 +414,7 @@ void cmd_xgroup(server& s, client& c, args_t a) {
       g->consumers[std::string(a[4])].seen_time = now_ms();
       created = true;
       s.add_dirty();
+      s.notify(notify_stream, "xgroup-createconsumer", a[2]);
     }
     s.reply(c).integer(created ? 1 : 0);
   } else if (sub == "delconsumer" && a.size() == 5) {
@@ -420,6 +425,7 @@ void cmd_xgroup(server& s, client& c, args_t a) {
       for (const stream_id& id : cit->second.pel) g->pel.erase(id);
       g->consumers.erase(cit);
       s.add_dirty();
+      s.notify(notify_stream, "xgroup-delconsumer", a[2]);
     }
     s.reply(c).integer(pending);
   } else {
@@ -437,7 +443,11 @@ void cmd_xgroup(server& s, client& c, args_t a) {
 void cmd_xack(server& s, client& c, args_t a) {
   s.keys_signalled();  // WATCH is not told (see the top of this file)
   bool wrong;
-  stream_value* st = lookup_stream(s, c, a[1], wrong);
+  stream_value* st;
+  {
+    server::read_lookups reading(s);  // Redis reads the stream (lookupKeyRead)
+    st = lookup_stream(s, c, a[1], wrong);
+  }
   if (wrong) return;
   stream_group* g = st ? find_group(*st, a[2]) : nullptr;
   if (!g) {
@@ -563,7 +573,11 @@ void cmd_xpending(server& s, client& c, args_t a) {
 void cmd_xclaim(server& s, client& c, args_t a) {
   s.keys_signalled();  // WATCH is not told (see the top of this file)
   bool wrong;
-  stream_value* st = lookup_stream(s, c, a[1], wrong);
+  stream_value* st;
+  {
+    server::read_lookups reading(s);  // Redis reads the stream (lookupKeyRead)
+    st = lookup_stream(s, c, a[1], wrong);
+  }
   if (wrong) return;
   stream_group* g = st ? find_group(*st, a[2]) : nullptr;
   if (!g) {
@@ -694,7 +708,11 @@ void cmd_xautoclaim(server& s, client& c, args_t a) {
     }
   }
   bool wrong;
-  stream_value* st = lookup_stream(s, c, a[1], wrong);
+  stream_value* st;
+  {
+    server::read_lookups reading(s);  // Redis reads the stream (lookupKeyRead)
+    st = lookup_stream(s, c, a[1], wrong);
+  }
   if (wrong) return;
   stream_group* g = st ? find_group(*st, a[2]) : nullptr;
   if (!g) {

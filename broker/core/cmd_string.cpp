@@ -87,6 +87,7 @@ void incr_generic(server& s, client& c, std::string_view key, long long by) {
   }
   v += by;
   store_string(s, key, std::to_string(v), ttl::keep);
+  s.notify(notify_string, "incrby", key);
   s.reply(c).integer(v);
 }
 
@@ -218,7 +219,11 @@ void set_generic(server& s, client& c, std::string_view key, std::string_view va
                  std::string_view expire, std::string_view command) {
   std::int64_t deadline = 0;
   if ((flags & set_expiry) && !expire_millis(s, c, expire, flags, command, deadline)) return;
-  value* v = s.db().find(key);
+  value* v;
+  {
+    server::read_lookups reading(s, flags & set_get);  // GET reads the old value first
+    v = s.db().find(key);
+  }
   if ((flags & set_get) && v && v->type() != value_type::string) {
     s.add_error(c, wrongtype_error);
     return;
@@ -236,10 +241,12 @@ void set_generic(server& s, client& c, std::string_view key, std::string_view va
     return;
   }
   store_string(s, key, val, (flags & set_keepttl) ? ttl::keep : ttl::drop);
+  s.notify(notify_string, "set", key);
   if (deadline) {
     // A deadline already past is kept as given and expires on the next access, as in
     // Redis 7.0.
     s.db().set_expire(key, deadline);
+    s.notify(notify_generic, "expire", key);
     const std::string at = std::to_string(deadline);
     s.stream().append({"SET", key, val, "PXAT", at});
   } else if (flags & set_keepttl) {
@@ -271,7 +278,11 @@ void cmd_getex(server& s, client& c, args_t a) {
   int flags = 0;
   std::string_view expire;
   if (!parse_string_options(s, c, a, false, flags, expire)) return;
-  std::string* v = existing_string(s, c, a[1]);
+  std::string* v;
+  {
+    server::read_lookups reading(s);
+    v = existing_string(s, c, a[1]);
+  }
   if (!v) return;
   std::int64_t deadline = 0;
   if ((flags & set_expiry) && !expire_millis(s, c, expire, flags, "getex", deadline)) return;
@@ -284,24 +295,35 @@ void cmd_getex(server& s, client& c, args_t a) {
     s.stream().append({"PERSIST", a[1]});
     s.effects_logged();
     s.add_dirty();
+    s.notify(notify_generic, "persist", a[1]);
   }
 }
 
 void cmd_getset(server& s, client& c, args_t a) {
   bool wrong;
-  std::string* v = lookup_string(s, c, a[1], wrong);
+  std::string* v;
+  {
+    server::read_lookups reading(s);
+    v = lookup_string(s, c, a[1], wrong);
+  }
   if (wrong) return;
   if (v) s.reply(c).bulk(*v);
   else s.reply(c).null();
   store_string(s, a[1], a[2], ttl::drop);
+  s.notify(notify_string, "set", a[1]);
 }
 
 void cmd_getdel(server& s, client& c, args_t a) {
-  std::string* v = existing_string(s, c, a[1]);
+  std::string* v;
+  {
+    server::read_lookups reading(s);
+    v = existing_string(s, c, a[1]);
+  }
   if (!v) return;
   s.reply(c).bulk(*v);
   s.db().erase(a[1]);
   s.add_dirty();
+  s.notify(notify_generic, "del", a[1]);
 }
 
 void cmd_getrange(server& s, client& c, args_t a) {
@@ -355,6 +377,7 @@ void cmd_setrange(server& s, client& c, args_t a) {
   if (v->size() < at + part.size()) v->resize(at + part.size(), '\0');
   v->replace(at, part.size(), part);
   s.add_dirty();
+  s.notify(notify_string, "setrange", a[1]);
   s.reply(c).integer(static_cast<long long>(v->size()));
 }
 
@@ -375,6 +398,7 @@ void cmd_incrbyfloat(server& s, client& c, args_t a) {
   // on floating-point rounding; KEEPTTL, as the key keeps its deadline.
   s.stream().append({"SET", a[1], *sum, "KEEPTTL"});
   s.effects_logged();
+  s.notify(notify_string, "incrbyfloat", a[1]);
   s.reply(c).bulk(*sum);
 }
 
@@ -388,7 +412,10 @@ void cmd_msetnx(server& s, client& c, args_t a) {
       s.reply(c).integer(0);
       return;
     }
-  for (std::size_t i = 1; i + 1 < a.size(); i += 2) store_string(s, a[i], a[i + 1], ttl::drop);
+  for (std::size_t i = 1; i + 1 < a.size(); i += 2) {
+    store_string(s, a[i], a[i + 1], ttl::drop);
+    s.notify(notify_string, "set", a[i]);
+  }
   s.reply(c).integer(1);
 }
 
@@ -398,6 +425,7 @@ void cmd_setnx(server& s, client& c, args_t a) {
     return;
   }
   store_string(s, a[1], a[2], ttl::drop);
+  s.notify(notify_string, "set", a[1]);
   s.reply(c).integer(1);
 }
 
@@ -416,7 +444,10 @@ void cmd_mset(server& s, client& c, args_t a) {
     s.add_error(c, "ERR wrong number of arguments for 'mset' command");
     return;
   }
-  for (std::size_t i = 1; i + 1 < a.size(); i += 2) store_string(s, a[i], a[i + 1], ttl::drop);
+  for (std::size_t i = 1; i + 1 < a.size(); i += 2) {
+    store_string(s, a[i], a[i + 1], ttl::drop);
+    s.notify(notify_string, "set", a[i]);
+  }
   s.reply(c).ok();
 }
 
@@ -447,6 +478,7 @@ void cmd_append(server& s, client& c, args_t a) {
   else s.db().find(a[1])->str_enc = string_encoding::raw;  // as Redis: appending makes a raw string
   v->append(a[2]);
   s.add_dirty();
+  s.notify(notify_string, "append", a[1]);
   s.reply(c).integer(static_cast<long long>(v->size()));
 }
 
@@ -474,6 +506,7 @@ long long hash_set_fields(server& s, client& c, args_t a, std::string_view comma
   for (std::size_t i = 2; i + 1 < a.size(); i += 2)
     if (hash_text::plain(a[i + 1]) ? h->set(a[i], a[i + 1]) : h->set(a[i], hash_store(a[i + 1]))) ++added;
   s.add_dirty();
+  s.notify(notify_hash, "hset", a[1]);
   return added;
 }
 
@@ -499,6 +532,7 @@ void cmd_hsetnx(server& s, client& c, args_t a) {
   if (!h) h = &s.db().create(a[1], value_type::hash).hash();
   h->set(a[2], hash_store(a[3]));
   s.add_dirty();
+  s.notify(notify_hash, "hset", a[1]);
   s.reply(c).integer(1);
 }
 
@@ -522,6 +556,7 @@ void cmd_hincrby(server& s, client& c, args_t a) {
   if (!h) h = &s.db().create(a[1], value_type::hash).hash();
   h->set(a[2], std::to_string(v));
   s.add_dirty();
+  s.notify(notify_hash, "hincrby", a[1]);
   s.reply(c).integer(v);
 }
 
@@ -552,6 +587,7 @@ void cmd_hincrbyfloat(server& s, client& c, args_t a) {
   s.add_dirty();
   s.stream().append({"HSET", a[1], a[2], *sum});
   s.effects_logged();
+  s.notify(notify_hash, "hincrbyfloat", a[1]);
   s.reply(c).bulk(*sum);
 }
 
@@ -588,8 +624,13 @@ void cmd_hdel(server& s, client& c, args_t a) {
   if (h) {
     for (std::size_t i = 2; i < a.size(); ++i)
       if (h->erase(a[i])) ++n;
-    if (h->empty()) s.db().erase(a[1]);
-    if (n) s.add_dirty(static_cast<std::uint64_t>(n));
+    const bool emptied = h->empty();
+    if (emptied) s.db().erase(a[1]);
+    if (n) {
+      s.add_dirty(static_cast<std::uint64_t>(n));
+      s.notify(notify_hash, "hdel", a[1]);
+      if (emptied) s.notify(notify_generic, "del", a[1]);
+    }
   }
   s.reply(c).integer(n);
 }

@@ -132,12 +132,14 @@ zset_value* lookup_zset(server& s, client& c, std::string_view key, bool& wrong)
 }
 
 // Replaces `key` with the result of a *STORE command (or deletes it when the result is
-// empty), as Redis's setKey/dbDelete; replies the new size.
-void store_result(server& s, client& c, std::string_view key, zset_value&& result) {
+// empty), as Redis's setKey/dbDelete; replies the new size. `event` is the command's
+// keyspace event ("zunionstore", ...; "del" when an empty result deletes the key).
+void store_result(server& s, client& c, std::string_view key, zset_value&& result, const char* event) {
   if (result.empty()) {
     if (s.db().find(key)) {
       s.db().erase(key);
       s.add_dirty();
+      s.notify(notify_generic, "del", key);
     }
     s.reply(c).integer(0);
     return;
@@ -149,6 +151,7 @@ void store_result(server& s, client& c, std::string_view key, zset_value&& resul
   s.add_dirty();
   s.signal_key_as_ready(key);
   s.reply(c).integer(n);
+  s.notify(notify_zset, event, key);
 }
 
 void reply_entry(resp::reply_writer& w, const zset_value::entry& e, bool withscores, bool nested) {
@@ -226,6 +229,7 @@ void zadd_generic(server& s, client& c, args_t a, bool zincrby) {
             if (added + updated) {
               s.add_dirty(added + updated);
               s.signal_key_as_ready(a[1]);
+              s.notify(notify_zset, incr ? "zincr" : "zadd", a[1]);
             }
             return;
           }
@@ -250,6 +254,7 @@ void zadd_generic(server& s, client& c, args_t a, bool zincrby) {
   if (added + updated) {
     s.add_dirty(added + updated);
     if (added) s.signal_key_as_ready(a[1]);
+    s.notify(notify_zset, incr ? "zincr" : "zadd", a[1]);
   }
   auto w = s.reply(c);
   if (incr) {
@@ -324,7 +329,11 @@ void zrange_generic(server& s, client& c, args_t a, std::size_t at, const std::s
       break;
   }
   bool wrong;
-  zset_value* z = lookup_zset(s, c, a[at], wrong);
+  zset_value* z;
+  {
+    server::read_lookups reading(s);  // ZRANGESTORE reads its source
+    z = lookup_zset(s, c, a[at], wrong);
+  }
   if (wrong) return;
   // The selection: n members walked from rank `from` (downwards when reverse).
   std::size_t from = 0, n = 0;
@@ -357,7 +366,7 @@ void zrange_generic(server& s, client& c, args_t a, std::size_t at, const std::s
   if (store) {
     zset_value result;
     if (z) z->walk(from, n, reverse, [&](const zset_value::entry& e) { result.set(e.member, e.score); });
-    store_result(s, c, *dst, std::move(result));
+    store_result(s, c, *dst, std::move(result), "zrangestore");
     return;
   }
   auto w = s.reply(c);
@@ -412,7 +421,13 @@ void zremrange_generic(server& s, client& c, args_t a, range_kind kind) {
   const std::size_t n = hi - lo;
   if (n) {
     z->erase_ranks(lo, n);
-    if (z->empty()) s.db().erase(a[1]);
+    s.notify(notify_zset,
+             kind == range_kind::rank ? "zremrangebyrank" : kind == range_kind::score ? "zremrangebyscore" : "zremrangebylex",
+             a[1]);
+    if (z->empty()) {
+      s.db().erase(a[1]);
+      s.notify(notify_generic, "del", a[1]);
+    }
     s.add_dirty(n);
   }
   s.reply(c).integer(static_cast<long long>(n));
@@ -441,7 +456,7 @@ std::size_t pop_reply(server& s, client& c, std::string_view key, zset_value& z,
                       char shape) {
   auto w = s.reply(c);
   std::size_t n = zset_pop_reply(w, z, key, min, count, shape);
-  if (z.empty()) s.db().erase(key);
+  zset_popped(s, key, z, min, n);
   s.add_dirty(n);
   return n;
 }
@@ -600,6 +615,7 @@ void set_op_generic(server& s, client& c, args_t a, const std::string_view* dst,
   std::vector<op_input> src(static_cast<std::size_t>(setnum));
   std::size_t j = numkeys_at + 1;
   for (std::size_t i = 0; i < src.size(); ++i, ++j) {
+    server::read_lookups reading(s);  // the sources are read, also by the *STORE forms
     value* v = s.db().find(a[j]);
     if (!v) continue;
     if (v->type() == value_type::zset) {
@@ -703,7 +719,8 @@ void set_op_generic(server& s, client& c, args_t a, const std::string_view* dst,
   }
 
   if (dst) {
-    store_result(s, c, *dst, std::move(result));
+    store_result(s, c, *dst, std::move(result),
+                 op == set_op::union_ ? "zunionstore" : op == set_op::inter ? "zinterstore" : "zdiffstore");
     return;
   }
   auto w = s.reply(c);
@@ -717,6 +734,13 @@ void set_op_generic(server& s, client& c, args_t a, const std::string_view* dst,
 }
 
 }  // namespace
+
+void zset_popped(server& s, std::string_view key, zset_value& z, bool min, std::size_t popped) {
+  if (popped) s.notify(notify_zset, min ? "zpopmin" : "zpopmax", key);
+  if (!z.empty()) return;
+  s.db().erase(key);
+  s.notify(notify_generic, "del", key);
+}
 
 std::size_t zset_pop_reply(resp::reply_writer& w, zset_value& z, std::string_view key, bool min, std::size_t count,
                            char shape) {
@@ -753,14 +777,20 @@ void cmd_zrem(server& s, client& c, args_t a) {
   if (wrong) return;
   long long deleted = 0;
   if (z) {
+    bool emptied = false;
     for (std::size_t i = 2; i < a.size(); ++i) {
       if (z->erase(a[i])) ++deleted;
       if (z->empty()) {
         s.db().erase(a[1]);
+        emptied = true;
         break;
       }
     }
     s.add_dirty(static_cast<std::uint64_t>(deleted));
+    if (deleted) {
+      s.notify(notify_zset, "zrem", a[1]);
+      if (emptied) s.notify(notify_generic, "del", a[1]);
+    }
   }
   s.reply(c).integer(deleted);
 }

@@ -10,7 +10,7 @@ constexpr std::uint32_t W = flag_write, R = flag_readonly, F = flag_fast, D = fl
                         P = flag_pubsub, N = flag_noscript, B = flag_blocking, L = flag_loading, S = flag_stale,
                         NA = flag_no_auth, NM = flag_no_multi, DM = flag_deny_multi, AB = flag_allow_busy,
                         SUB = flag_sub_ok, MK = flag_movablekeys,
-                        SM = flag_skip_monitor;
+                        SM = flag_skip_monitor, NK = flag_no_keymiss;
 
 command_def def(std::string_view name, int arity, std::uint32_t flags, int first, int last, int step, handler_fn fn,
                 std::string_view group, std::string_view since, std::string_view complexity,
@@ -122,7 +122,7 @@ void server::build_command_table() {
   {
     command_def c = def("object", -2, 0, 0, 0, 0, cmd_object, "generic", "2.2.3", "Depends on subcommand.", "slow", "A container for object introspection commands");
     auto keyed = [](std::string_view name, std::string_view since, std::string_view summary) {
-      return def(name, 3, R, 2, 2, 1, cmd_object, "generic", since, "O(1)", "keyspace read slow", summary);
+      return def(name, 3, R | NK, 2, 2, 1, cmd_object, "generic", since, "O(1)", "keyspace read slow", summary);
     };
     c.subcommands.push_back(keyed("encoding", "2.2.3", "Inspect the internal encoding of a Redis object"));
     c.subcommands.push_back(keyed("freq", "4.0.0", "Get the logarithmic access frequency counter of a Redis object"));
@@ -291,7 +291,7 @@ void server::build_command_table() {
   t.push_back(def("multi", 1, N | L | S | F | AB | NM, 0, 0, 0, cmd_multi, "transactions", "1.2.0", "O(1)", "fast transaction", "Mark the start of a transaction block"));
   t.push_back(def("exec", 1, N | L | S | NM, 0, 0, 0, cmd_exec, "transactions", "1.2.0", "Depends on commands in the transaction", "slow transaction", "Execute all commands issued after MULTI"));
   t.push_back(def("discard", 1, N | L | S | F | AB | NM, 0, 0, 0, cmd_discard, "transactions", "2.0.0", "O(N), when N is the number of queued commands", "fast transaction", "Discard all commands issued after MULTI"));
-  t.push_back(def("watch", -2, N | L | S | F | AB | NM, 1, -1, 1, cmd_watch, "transactions", "2.2.0", "O(1) for every key.", "fast transaction", "Watch the given keys to determine execution of the MULTI/EXEC block"));
+  t.push_back(def("watch", -2, N | L | S | F | AB | NM | NK, 1, -1, 1, cmd_watch, "transactions", "2.2.0", "O(1) for every key.", "fast transaction", "Watch the given keys to determine execution of the MULTI/EXEC block"));
   t.push_back(def("unwatch", 1, N | L | S | F | AB, 0, 0, 0, cmd_unwatch, "transactions", "2.2.0", "O(1)", "fast transaction", "Forget about all watched keys"));
   // Scripting.
   t.push_back(def("eval", -3, N | S | SM | MK, 0, 0, 0, cmd_eval, "scripting", "2.6.0", "Depends on the script that is executed.", "slow scripting", "Execute a Lua script server side"));
@@ -337,7 +337,7 @@ void server::build_command_table() {
   t.push_back(def("lastsave", 1, L | S | F, 0, 0, 0, cmd_lastsave, "server", "1.0.0", "O(1)", "admin fast dangerous", "Get the UNIX time stamp of the last successful save to disk"));
   {
     command_def c = def("memory", -2, 0, 0, 0, 0, cmd_memory, "server", "4.0.0", "Depends on subcommand.", "slow", "A container for memory diagnostics commands");
-    c.subcommands.push_back(sub("usage", -3, R | L, cmd_memory, "server", "4.0.0", "read slow", "Estimate the memory usage of a key"));
+    c.subcommands.push_back(sub("usage", -3, R | L | NK, cmd_memory, "server", "4.0.0", "read slow", "Estimate the memory usage of a key"));
     c.subcommands.push_back(def("purge", 2, 0, 0, 0, 0, cmd_memory, "server", "4.0.0", "Depends on how much memory is allocated, could be slow", "slow", "Ask the allocator to release memory"));
     c.subcommands.push_back(sub("help", 2, L | S, cmd_memory, "server", "4.0.0", "slow", "Show helpful text about the different subcommands"));
     t.push_back(std::move(c));

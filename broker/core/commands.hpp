@@ -16,10 +16,14 @@ bool integer_arg(server& s, client& c, std::string_view arg, long long& out);
 // The list at `key`, or nullptr when absent. When the key holds another type, replies
 // WRONGTYPE and sets `wrong`.
 packed_list* lookup_list(server& s, client& c, std::string_view key, bool& wrong);
-// Pushes values onto a list (creating it), wakes waiters; returns the new length.
-std::size_t list_push(server& s, std::string_view key, args_t values, bool left, value* existing = nullptr);
-// Pops from a list that is known to exist; deletes the key when it empties.
-std::string list_pop(server& s, std::string_view key, packed_list& list, bool left);
+// Pushes values onto a list (creating it), wakes waiters, tells the keyspace event
+// ("lpush"/"rpush") unless `notify` is false (the task manager's own moves); returns the
+// new length.
+std::size_t list_push(server& s, std::string_view key, args_t values, bool left, value* existing = nullptr,
+                      bool notify = true);
+// After elements were popped from the list at `key` (Redis's listElementsRemoved): the
+// pop's keyspace event, and the key is deleted ("del") when the list is left empty.
+void list_popped(server& s, std::string_view key, packed_list& list, bool left);
 
 // SCAN / HSCAN / SSCAN / ZSCAN arguments: a cursor at a[cursor_index], then MATCH, COUNT
 // and (SCAN only: allow_type) TYPE, with Redis's errors. False after replying the error.
@@ -45,6 +49,9 @@ void help_reply(server& s, client& c, const char* const (&lines)[N]) {
 // What HSCAN, SSCAN and ZSCAN answer for a missing key: cursor 0, no elements.
 void empty_scan_reply(server& s, client& c);
 
+// After `popped` members were popped from the sorted set at `key`: the pop's keyspace
+// event ("zpopmin"/"zpopmax"), and the key is deleted ("del") when the set is left empty.
+void zset_popped(server& s, std::string_view key, zset_value& z, bool min, std::size_t popped);
 // Pops up to `count` members of a sorted set (min or max end) and writes the reply in
 // one of Redis's shapes: 'f' flat [m, s, ...] (ZPOPMIN), 'r' pairs [[m, s], ...] (ZPOPMIN
 // with count in RESP3), 'k' [key, m, s] (BZPOPMIN), 'n' [key, [[m, s], ...]] (ZMPOP,

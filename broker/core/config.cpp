@@ -378,6 +378,14 @@ std::vector<config_entry> make_table() {
                }});
   t.push_back({"latency-tracking", true, [](const config& c) { return yesno(c.latency_tracking); },
                [](config& c, const std::vector<std::string>& a) { return set_bool(c.latency_tracking, a); }});
+  t.push_back({"notify-keyspace-events", true, [](const config& c) { return notify_classes_text(c.notify_keyspace_events); },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 if (a.size() != 1) return "wrong number of arguments";
+                 const auto classes = parse_notify_classes(a[0]);
+                 if (!classes) return "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.";
+                 c.notify_keyspace_events = *classes;
+                 return {};
+               }});
   t.push_back({"appendonly", true, [](const config& c) { return yesno(c.appendonly); },
                [](config& c, const std::vector<std::string>& a) { return set_bool(c.appendonly, a); }});
   t.push_back({"appendfsync", true,
@@ -602,6 +610,49 @@ std::shared_ptr<const tasks::tls_trust> tls_trust_for(const config& c, const que
   t->client_cert = q.client_cert;
   t->client_key = q.client_key;
   return t;
+}
+
+std::optional<unsigned> parse_notify_classes(std::string_view letters) {
+  unsigned classes = 0;
+  for (const char ch : letters) {
+    switch (ch) {
+      case 'A': classes |= notify_all; break;
+      case 'g': classes |= notify_generic; break;
+      case '$': classes |= notify_string; break;
+      case 'l': classes |= notify_list; break;
+      case 's': classes |= notify_set; break;
+      case 'h': classes |= notify_hash; break;
+      case 'z': classes |= notify_zset; break;
+      case 'x': classes |= notify_expired; break;
+      case 'e': classes |= notify_evicted; break;
+      case 'K': classes |= notify_keyspace; break;
+      case 'E': classes |= notify_keyevent; break;
+      case 't': classes |= notify_stream; break;
+      case 'm': classes |= notify_key_miss; break;
+      case 'd': classes |= notify_module; break;
+      case 'n': classes |= notify_new; break;
+      default: return std::nullopt;
+    }
+  }
+  return classes;
+}
+
+std::string notify_classes_text(unsigned classes) {
+  std::string out;
+  if ((classes & notify_all) == notify_all) {
+    out += 'A';
+  } else {
+    static constexpr std::pair<unsigned, char> letters[] = {
+        {notify_generic, 'g'}, {notify_string, '$'}, {notify_list, 'l'},    {notify_set, 's'},
+        {notify_hash, 'h'},    {notify_zset, 'z'},   {notify_expired, 'x'}, {notify_evicted, 'e'},
+        {notify_stream, 't'},  {notify_module, 'd'}, {notify_new, 'n'}};
+    for (const auto& [bit, letter] : letters)
+      if (classes & bit) out += letter;
+  }
+  if (classes & notify_keyspace) out += 'K';
+  if (classes & notify_keyevent) out += 'E';
+  if (classes & notify_key_miss) out += 'm';
+  return out;
 }
 
 std::string node_name(const config& c) {

@@ -38,6 +38,31 @@ struct output_limit {
   unsigned soft_seconds = 0;
 };
 
+// Keyspace notifications (notify-keyspace-events): Redis's classes of events, by its bits.
+enum notify_class : unsigned {
+  notify_keyspace = 1u << 0,   // K: __keyspace@<db>__:<key> carries the event
+  notify_keyevent = 1u << 1,   // E: __keyevent@<db>__:<event> carries the key
+  notify_generic = 1u << 2,    // g: del, expire, rename, ...
+  notify_string = 1u << 3,     // $
+  notify_list = 1u << 4,       // l
+  notify_set = 1u << 5,        // s
+  notify_hash = 1u << 6,       // h
+  notify_zset = 1u << 7,       // z
+  notify_expired = 1u << 8,    // x
+  notify_evicted = 1u << 9,    // e (respq evicts nothing: maxmemory-policy is noeviction)
+  notify_stream = 1u << 10,    // t
+  notify_key_miss = 1u << 11,  // m (not part of A)
+  notify_module = 1u << 13,    // d (respq has no modules)
+  notify_new = 1u << 14,       // n (not part of A)
+  notify_all = notify_generic | notify_string | notify_list | notify_set | notify_hash | notify_zset |
+               notify_expired | notify_evicted | notify_stream | notify_module,
+};
+// notify-keyspace-events' letters as classes, as Redis reads them; nullopt when a letter
+// names none.
+std::optional<unsigned> parse_notify_classes(std::string_view letters);
+// The classes as Redis writes them back (CONFIG GET): "A" for all of A's, then K, E, m.
+std::string notify_classes_text(unsigned classes);
+
 struct config {
   int port = 6380;
   std::vector<std::string> bind{"127.0.0.1"};
@@ -110,6 +135,8 @@ struct config {
   long long latency_monitor_threshold = 0;
   // LATENCY HISTOGRAM: per-command duration histograms.
   bool latency_tracking = true;
+  // Keyspace notifications: the classes on (notify_class bits; 0: none, as Redis).
+  unsigned notify_keyspace_events = 0;
   // Streams: a node (block of entries) takes new entries until it holds this many bytes
   // or this many entries, deleted ones included (0: no limit), as Redis's settings of the
   // same names. Approximate trimming drops whole nodes.

@@ -128,6 +128,7 @@ value& keyspace::create(std::string_view key, value_type t) {
   v.lru = lru_clock_;
   v.str_enc = string_encoding::by_content;
   by_seq_.emplace(v.seq, &it->first);
+  if (inserted && on_new) on_new(it->first);
   return v;
 }
 
@@ -156,6 +157,7 @@ void keyspace::rename(std::string_view from, std::string_view to) {
   nit->second.seq = next_seq_++;
   by_seq_.emplace(nit->second.seq, &nit->first);
   if (deadline) set_expire(nit->first, deadline);
+  if (on_new) on_new(nit->first);  // as Redis, which deletes the old value and adds the key
 }
 
 void keyspace::clear() {

@@ -108,10 +108,10 @@ class keyspace {
   // The key, or nullptr; a key past its deadline is expired first (see above).
   value* find(std::string_view key) {
     auto it = map_.find(key);
-    if (it == map_.end()) return nullptr;
+    if (it == map_.end()) return missed(key);
     if (it->second.expire_at != 0 && is_expired(it->second)) [[unlikely]] {
       expire(it->first);
-      return nullptr;
+      return missed(key);
     }
     it->second.lru = lru_clock_;
     return &it->second;
@@ -168,6 +168,13 @@ class keyspace {
   std::size_t expire_due(std::size_t max);
   // The server's handler for an expired key: propagates it, then calls erase().
   std::function<void(const std::string& key)> on_expire;
+  // Keyspace "keymiss" events: while *report_misses is true (the server sets it while a
+  // read command runs, as Redis's lookupKeyRead), a find() that finds nothing tells on_miss.
+  std::function<void(std::string_view key)> on_miss;
+  const bool* report_misses = nullptr;
+  // Told when a key comes into being (create() of a key that did not exist, the new name
+  // of rename()): Redis's "new" keyspace event.
+  std::function<void(const std::string& key)> on_new;
   // While an AOF loads, keys keep their deadlines but nothing expires (as in Redis).
   void pause_expiry(bool paused) { expiry_paused_ = paused; }
   // The database number this keyspace currently is (the expire handler needs it).
@@ -180,6 +187,10 @@ class keyspace {
 
  private:
   void expire(const std::string& key);
+  value* missed(std::string_view key) {
+    if (report_misses && *report_misses) [[unlikely]] on_miss(key);
+    return nullptr;
+  }
   void forget_deadline(value& v);  // and clears v.expire_at
   void removing(const std::string& key, const value& v) {
     if (stream_watchers && *stream_watchers && v.type() == value_type::stream && on_stream_removed)

@@ -20,6 +20,20 @@ void subscription_reply(server& s, client& c, std::string_view kind, std::string
 
 }  // namespace
 
+void server::publish_key_event(std::string_view event, std::string_view key, int db) {
+  const std::string n = std::to_string(db);
+  if (cfg_.notify_keyspace_events & notify_keyspace) {
+    std::string channel = "__keyspace@" + n + "__:";
+    channel += key;
+    publish(channel, event);
+  }
+  if (cfg_.notify_keyspace_events & notify_keyevent) {
+    std::string channel = "__keyevent@" + n + "__:";
+    channel += event;
+    publish(channel, key);
+  }
+}
+
 std::size_t server::publish(std::string_view channel, std::string_view message) {
   std::size_t receivers = 0;
   if (publish_observers_) modules_publish(channel, message);

@@ -97,6 +97,9 @@ server::server(config cfg) : cfg_(std::move(cfg)) {
       db_scope in(*this, raw->index);
       expire_key(key);
     };
+    ks->on_new = [this, raw](const std::string& key) { notify(notify_new, "new", key, raw->index); };
+    ks->on_miss = [this, raw](std::string_view key) { notify(notify_key_miss, "keymiss", key, raw->index); };
+    ks->report_misses = &report_misses_;
     ks->stream_watchers = &group_waiters_;
     ks->on_stream_removed = [this](int db_index, const std::string& key) { stream_removed(db_index, key); };
     dbs_.push_back(std::move(ks));
@@ -477,7 +480,12 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   const bool writes = (cmd.flags | effective->flags) & flag_write;
   if (writes && key_writers_)
     for_each_key(keyed, args, [&](std::string_view k) { modules_before_key_write(db_index, k, false); });
+  // "keymiss" events: Redis's read lookups (lookupKeyRead) report a missing key; write
+  // commands look up for writing, and OBJECT, MEMORY USAGE and WATCH never report.
+  const bool misses_before = report_misses_;
+  report_misses_ = (cfg_.notify_keyspace_events & notify_key_miss) && !writes && !(effective->flags & flag_no_keymiss);
   cmd.fn(*this, c, args);
+  report_misses_ = misses_before;
   ++stats_.commands_processed;
   if (!loading_) {  // as Redis: AOF replay is neither counted nor logged
     const std::uint64_t ended = cycle_clock::now();
@@ -818,6 +826,7 @@ void server::expire_key(const std::string& key) {
   before_key_write(cur_db_, key);  // the AOF rewrite copies it first
   ++stats_.expired_keys;
   delete_by_deadline(key);
+  notify(notify_expired, "expired", key);
 }
 
 bool server::set_key_deadline(std::string_view key, std::int64_t at_ms) {
@@ -826,12 +835,14 @@ bool server::set_key_deadline(std::string_view key, std::int64_t at_ms) {
   if (!loading_ && at_ms <= keyspace::now_ms()) {
     delete_by_deadline(key);
     effects_logged();
+    notify(notify_generic, "del", key);
     return false;
   }
   db().set_expire(key, at_ms);
   const std::string when = std::to_string(at_ms);
   stream_.append({"PEXPIREAT", key, when});
   signal_modified_key(key);
+  notify(notify_generic, "expire", key);
   effects_logged();
   return true;
 }

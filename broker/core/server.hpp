@@ -70,6 +70,7 @@ enum command_flag : std::uint32_t {
   flag_sub_ok = 1u << 13,      // allowed in RESP2 subscribe mode
   flag_movablekeys = 1u << 14,
   flag_skip_monitor = 1u << 15,  // not fed to MONITOR after it ran (EVAL feeds itself first)
+  flag_no_keymiss = 1u << 17,    // its lookups are not "keymiss" events (Redis's LOOKUP_NONOTIFY)
 };
 
 struct command_def {
@@ -301,6 +302,32 @@ class server {
 
   // Pub/sub (pubsub.cpp).
   std::size_t publish(std::string_view channel, std::string_view message);
+  // Keyspace notifications (notify-keyspace-events), as Redis's notifyKeyspaceEvent: when
+  // the class `cls` (config.hpp's notify_class) is on, `event` is published on
+  // __keyspace@<db>__:<key> (class K) and `key` on __keyevent@<db>__:<event> (class E).
+  // The database is the current one unless given.
+  void notify(unsigned cls, std::string_view event, std::string_view key) { notify(cls, event, key, cur_db_); }
+  void notify(unsigned cls, std::string_view event, std::string_view key, int db) {
+    if (cfg_.notify_keyspace_events & cls) [[unlikely]] publish_key_event(event, key, db);
+  }
+  void publish_key_event(std::string_view event, std::string_view key, int db);
+  // Within a write command, lookups Redis makes for reading (lookupKeyRead: SET's GET,
+  // GETDEL, GETEX, GETSET, the sources of the *STORE commands and of COPY, the streams of
+  // XREADGROUP, XACK, XCLAIM, XAUTOCLAIM): while one lives, a missing key is a "keymiss"
+  // event, as in a read command.
+  class read_lookups {
+   public:
+    explicit read_lookups(server& s, bool on = true) : s_(s), before_(s.report_misses_) {
+      if (on && (s.cfg_.notify_keyspace_events & notify_key_miss)) s.report_misses_ = true;
+    }
+    ~read_lookups() { s_.report_misses_ = before_; }
+    read_lookups(const read_lookups&) = delete;
+    read_lookups& operator=(const read_lookups&) = delete;
+
+   private:
+    server& s_;
+    bool before_;
+  };
   void subscribe(client& c, std::string_view channel);
   void unsubscribe(client& c, std::string_view channel, bool notify);
   void psubscribe(client& c, std::string_view pattern);
@@ -477,6 +504,9 @@ class server {
   bool effects_logged_ = false;
   bool keys_signalled_ = false;
   bool loading_ = false;
+  // While a read command runs with the "m" class on: the keyspace reports lookups that
+  // find nothing ("keymiss" events; see call()).
+  bool report_misses_ = false;
   bool in_input_ = false;  // re-entrancy guard for process_unblocked()
 
   // maxmemory: the last walked figure plus what admitted writes added since.

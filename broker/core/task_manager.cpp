@@ -423,7 +423,7 @@ struct task_manager::impl {
     }
     s.will_write(q.dead_key);
     std::array<std::string_view, 1> one{dead};
-    list_push(s, q.dead_key, one, true);
+    list_push(s, q.dead_key, one, true, nullptr, false);
     s.stream().append({"LPUSH", q.dead_key, dead});
     ++q.dead;
     log_verbose("Task " + id + " of queue '" + q.name + "' is dead: " + d.reason);
@@ -719,7 +719,7 @@ struct task_manager::impl {
       s.add_dirty();
       s.will_write(q.name);
       std::array<std::string_view, 1> one{rec};
-      list_push(s, q.name, one, true);
+      list_push(s, q.name, one, true, nullptr, false);
       s.stream().append({"LPUSH", q.name, rec});
       s.stream().end_atomic();
       ++moved;
@@ -1195,7 +1195,7 @@ void task_manager::abandon_in_flight() {
     impl_->hdel(q, id);
     s_.will_write(q.name);
     std::array<std::string_view, 1> one{payload};
-    list_push(s_, q.name, one, false);
+    list_push(s_, q.name, one, false, nullptr, false);
     s_.stream().append({"RPUSH", q.name, payload});
     s_.stream().end_atomic();
     --q.in_flight;
