@@ -61,6 +61,14 @@ struct client {
   resp::request_parser parser;
   std::string out;           // replies not yet written
   std::size_t out_sent = 0;  // bytes of `out` already written
+  // Redis keeps the first 16 KB of unsent output in a fixed buffer (CLIENT LIST's obl) and
+  // the rest in its reply list (oll, omem): only the list counts against
+  // client-output-buffer-limit, so small replies never reach even a tiny limit.
+  static constexpr std::size_t fixed_reply_bytes = 16 * 1024;
+  std::size_t pending_output() const { return out.size() - out_sent; }
+  std::size_t reply_list_bytes() const {
+    return pending_output() > fixed_reply_bytes ? pending_output() - fixed_reply_bytes : 0;
+  }
   // client-output-buffer-limit: since when the unsent output has been at or over the
   // soft limit (epoch = it is not).
   clock::time_point obuf_soft_since{};

@@ -42,10 +42,9 @@ std::string client_info_line(const client& c) {
   auto age = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - c.created).count();
   auto idle = std::chrono::duration_cast<std::chrono::seconds>(now - c.last_interaction).count();
   std::string cmd = c.last_command;
-  // Redis counts the first 16 KB of unsent output in its fixed buffer (obl) and the rest
-  // as its reply list (oll, omem), so an ordinary client shows omem=0.
-  constexpr std::size_t kStaticReply = 16 * 1024;
-  const std::size_t pending = c.out.size() - c.out_sent;
+  // Unsent output: the fixed buffer's part (obl) and the reply list's (oll, omem), so an
+  // ordinary client shows omem=0 (client::reply_list_bytes).
+  const std::size_t pending = c.pending_output();
   std::string line = "id=" + std::to_string(c.id) + " addr=" + c.addr + " laddr=" + c.laddr +
                      " fd=" + std::to_string(c.fd) + " name=" + c.name + " age=" + std::to_string(age) +
                      " idle=" + std::to_string(idle) + " flags=" + client_flags(c) + " db=" + std::to_string(c.db) +
@@ -53,9 +52,9 @@ std::string client_info_line(const client& c) {
                      " ssub=0 multi=" + (c.in_multi ? std::to_string(c.multi_queue.size()) : std::string("-1")) +
                      " qbuf=" + std::to_string(c.in.size()) +
                      " qbuf-free=" + std::to_string(c.in.capacity() - c.in.size()) + " argv-mem=0 multi-mem=0" +
-                     " rbs=" + std::to_string(c.in.capacity()) + " rbp=0 obl=" + std::to_string(std::min(pending, kStaticReply)) +
-                     " oll=" + (pending > kStaticReply ? "1" : "0") +
-                     " omem=" + std::to_string(pending > kStaticReply ? pending - kStaticReply : 0) +
+                     " rbs=" + std::to_string(c.in.capacity()) + " rbp=0 obl=" + std::to_string(std::min(pending, client::fixed_reply_bytes)) +
+                     " oll=" + (c.reply_list_bytes() ? "1" : "0") +
+                     " omem=" + std::to_string(c.reply_list_bytes()) +
                      " tot-mem=" + std::to_string(c.out.capacity() + c.in.capacity() + sizeof(client)) +
                      " events=r cmd=" + cmd + " user=default redir=-1 resp=" + std::to_string(c.resp);
   if (!c.lib_name.empty() || !c.lib_ver.empty()) line += " lib-name=" + c.lib_name + " lib-ver=" + c.lib_ver;

@@ -142,5 +142,33 @@ def test_a_loosened_limit_lets_a_slow_reader_have_a_large_reply():
         assert LOG_LINE not in r.log_text()
 
 
+def tiny_limit_answers(server):
+    """With limits of a few bytes, the replies a client gets (each short reply fits the
+    16 KB that never counts) and whether a 40 KB reply, left unread behind a stalled
+    reader, then closes it."""
+    with server.raw() as c:
+        out = [c.cmd("CONFIG", "SET", "client-output-buffer-limit", "normal 1 2 3"), c.cmd("PING"),
+               c.cmd("SET", "k", "v" * 10000), c.cmd("GET", "k")[:20], c.cmd("LPUSH", "l", "a")]
+        assert c.cmd("SET", "big", "z" * 40000) == b"+OK\r\n"
+    s, cid, _ = greedy_client(server.port, RawConn.encode("GET", "big"), 50)
+    try:
+        with server.raw() as c:
+            wait_until(lambda: cid not in client_ids(c), timeout=30, what="the client with 2 MB unread to be closed")
+            out.append(c.cmd("CONFIG", "SET", "client-output-buffer-limit", "normal 0 0 0"))
+    finally:
+        s.close()
+    return out
+
+
+def test_only_output_beyond_16_kb_counts_as_on_redis():
+    # Redis counts only its reply list, not the 16 KB buffer before it: a limit of a byte
+    # leaves short replies alone, and CLIENT LIST's omem shows the same.
+    with RedisServer() as redis, Respq() as r:
+        want = tiny_limit_answers(redis)
+        got = tiny_limit_answers(r)
+    assert got == want, f"redis-server {want!r}, respq {got!r}"
+    assert want[1] == b"+PONG\r\n"
+
+
 if __name__ == "__main__":
     run_tests(globals())
