@@ -82,7 +82,11 @@ void server::unblock_client(client& c, bool timed_out) {
   if (!c.blocked) return;
   remove_from_waiters(c);
   std::unique_ptr<blocked_state> b = std::move(c.blocked);
-  if (timed_out) reply(c).null_array();
+  if (timed_out) {
+    // WAIT answers how many replicas acknowledged: none (respq has no replicas).
+    if (b->what == blocked_state::kind::wait) reply(c).integer(0);
+    else reply(c).null_array();
+  }
   // The slowlog entry of a command that blocked, now that it is answered (Redis's
   // updateStatsOnUnblock).
   if (!b->slowlog_args.empty())

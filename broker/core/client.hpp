@@ -25,8 +25,9 @@ using clock = std::chrono::steady_clock;
 struct blocked_state {
   // pop/move/mpop wait for a list; zpop (BZPOPMIN/BZPOPMAX) and zmpop (BZMPOP) for a
   // sorted set. A waiter is served only by a key of its own type.
-  // xread (XREAD BLOCK) for a stream with an entry past its id in stream_ids.
-  enum class kind { pop, move, mpop, zpop, zmpop, xread } what = kind::pop;
+  // xread (XREAD BLOCK) for a stream with an entry past its id in stream_ids. wait
+  // (WAIT for replicas, which respq never has) only for its deadline: answered 0 then.
+  enum class kind { pop, move, mpop, zpop, zmpop, xread, wait } what = kind::pop;
   std::vector<std::string> keys;   // in argument order, duplicates removed
   bool pop_left = true;            // BLPOP / BLMPOP LEFT / BLMOVE wherefrom LEFT / BZPOPMIN / BZMPOP MIN
   bool push_left = true;           // BLMOVE whereto

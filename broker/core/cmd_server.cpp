@@ -714,6 +714,50 @@ void cmd_monitor(server& s, client& c, args_t) {
   s.reply(c).ok();
 }
 
+// WAIT numreplicas timeout, as Redis 7.0 answers it on a master without replicas (respq
+// replicates to none; the Redis link mirrors writes, it is no replica): 0 at once when no
+// replica is asked for or inside EXEC, else 0 once the timeout (milliseconds; 0: none)
+// has passed, or at CLIENT UNBLOCK.
+void cmd_wait(server& s, client& c, args_t a) {
+  long long numreplicas, ms;
+  if (!string2ll(a[1], numreplicas)) {
+    s.add_error(c, not_integer_error);
+    return;
+  }
+  if (!string2ll(a[2], ms)) {
+    s.add_error(c, "ERR timeout is not an integer or out of range");
+    return;
+  }
+  if (ms < 0) {
+    s.add_error(c, "ERR timeout is negative");
+    return;
+  }
+  const long long now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch()).count();
+  if (ms > 0 && ms > LLONG_MAX - now_ms) {
+    s.add_error(c, "ERR timeout is out of range");
+    return;
+  }
+  if (numreplicas <= 0 || c.in_exec || c.is_fake) {
+    s.reply(c).integer(0);
+    return;
+  }
+  auto b = std::make_unique<blocked_state>();
+  b->what = blocked_state::kind::wait;
+  b->command = "wait";
+  if (ms > 0) b->deadline = clock::now() + std::chrono::milliseconds(ms);
+  s.block_client(c, std::move(b));
+}
+
+// ROLE: a master with no replicas (replication offset 0), as Redis answers alone.
+void cmd_role(server& s, client& c, args_t) {
+  auto w = s.reply(c);
+  w.array(3);
+  w.bulk("master");
+  w.integer(0);
+  w.array(0);
+}
+
 void cmd_lastsave(server& s, client& c, args_t) {
   s.reply(c).integer(std::chrono::duration_cast<std::chrono::seconds>(s.start_time().time_since_epoch()).count());
 }

@@ -334,6 +334,8 @@ void server::build_command_table() {
   t.push_back(def("shutdown", -1, A | N | L | S | DM | AB, 0, 0, 0, cmd_shutdown, "server", "1.0.0", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)", "admin slow dangerous", "Synchronously save the dataset to disk and then shut down the server"));
   t.push_back(def("bgrewriteaof", 1, A | N, 0, 0, 0, cmd_bgrewriteaof, "server", "1.0.0", "O(1)", "admin slow dangerous", "Asynchronously rewrite the append-only file"));
   t.push_back(def("monitor", 1, A | N | L | S, 0, 0, 0, cmd_monitor, "server", "1.0.0", "O(1)", "admin slow dangerous", "Listen for all requests received by the server in real time"));
+  t.push_back(def("wait", 3, N, 0, 0, 0, cmd_wait, "generic", "3.0.0", "O(1)", "slow connection", "Wait for the synchronous replication of all the write commands sent in the context of the current connection"));
+  t.push_back(def("role", 1, N | L | S | F, 0, 0, 0, cmd_role, "server", "2.8.12", "O(1)", "admin fast dangerous", "Return the role of the instance in the context of replication"));
   t.push_back(def("lastsave", 1, L | S | F, 0, 0, 0, cmd_lastsave, "server", "1.0.0", "O(1)", "admin fast dangerous", "Get the UNIX time stamp of the last successful save to disk"));
   {
     command_def c = def("memory", -2, 0, 0, 0, 0, cmd_memory, "server", "4.0.0", "Depends on subcommand.", "slow", "A container for memory diagnostics commands");
