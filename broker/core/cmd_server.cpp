@@ -206,6 +206,30 @@ std::string section_commandstats(server& s) {
   return o;
 }
 
+// Redis 7.0's Latencystats: per command (and subcommand) that ran since the histograms
+// were last reset, its duration at each of latency-tracking-info-percentiles.
+std::string section_latencystats(server& s) {
+  std::string o;
+  if (!s.cfg().latency_tracking) return o;  // as Redis: nothing while latency-tracking is off
+  auto add = [&](const command_def& d, const std::string& name) {
+    const latency_histogram& h = d.stats.histogram;
+    if (!h.calls) return;
+    std::string v;
+    for (double p : s.cfg().latency_tracking_info_percentiles) {
+      char usec[64];
+      std::snprintf(usec, sizeof usec, "%.3f", h.usec_at_percentile(p));
+      if (!v.empty()) v += ',';
+      v += "p" + percentile_text(p) + "=" + usec;
+    }
+    line(o, "latency_percentiles_usec_" + name, v);
+  };
+  for (const command_def* d : s.commands()) {
+    add(*d, std::string(d->name));
+    for (const auto& sc : d->subcommands) add(sc, std::string(d->name) + "|" + std::string(sc.name));
+  }
+  return o;
+}
+
 std::string section_keyspace(server& s) {
   std::string o;
   for (int i = 0; i < s.db_count(); ++i) {
@@ -227,7 +251,7 @@ const info_section sections[] = {
     {"server", "Server", true},         {"clients", "Clients", true},       {"memory", "Memory", true},
     {"persistence", "Persistence", true}, {"stats", "Stats", true},          {"replication", "Replication", true},
     {"cpu", "CPU", true},               {"modules", "Modules", true},       {"commandstats", "Commandstats", false},
-    {"errorstats", "Errorstats", true},
+    {"errorstats", "Errorstats", true},  {"latencystats", "Latencystats", false},
     {"cluster", "Cluster", true},       {"keyspace", "Keyspace", true},     {"tasks", "Tasks", true},
     {"mirror", "Mirror", true},         {"hosts", "Hosts", false},
 };
@@ -259,6 +283,7 @@ std::string info_string(server& s, const std::vector<std::string>& wanted_in) {
       else if (name == "cpu") body = section_cpu();
       else if (name == "errorstats") body = section_errorstats(s);
       else if (name == "commandstats") body = section_commandstats(s);
+      else if (name == "latencystats") body = section_latencystats(s);
       else if (name == "cluster") body = "cluster_enabled:0\r\n";
       else if (name == "keyspace") body = section_keyspace(s);
       else if (name == "tasks") body = s.tasks().info();

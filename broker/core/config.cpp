@@ -378,6 +378,30 @@ std::vector<config_entry> make_table() {
                }});
   t.push_back({"latency-tracking", true, [](const config& c) { return yesno(c.latency_tracking); },
                [](config& c, const std::vector<std::string>& a) { return set_bool(c.latency_tracking, a); }});
+  t.push_back({"latency-tracking-info-percentiles", true,
+               [](const config& c) {
+                 std::string out;
+                 for (double p : c.latency_tracking_info_percentiles) {
+                   if (!out.empty()) out += ' ';
+                   out += percentile_text(p);
+                 }
+                 return out;
+               },
+               [](config& c, const std::vector<std::string>& a) -> std::string {
+                 // CONFIG SET passes the list as one string; a config file's line comes split.
+                 std::vector<double> out;
+                 for (const auto& arg : a) {
+                   std::istringstream in(arg);
+                   for (std::string w; in >> w;) {
+                     double v;
+                     if (!parse_double(w, v)) return "Invalid latency-tracking-info-percentiles parameters";
+                     if (v < 0 || v > 100) return "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]";
+                     out.push_back(v);
+                   }
+                 }
+                 c.latency_tracking_info_percentiles = std::move(out);
+                 return {};
+               }});
   t.push_back({"notify-keyspace-events", true, [](const config& c) { return notify_classes_text(c.notify_keyspace_events); },
                [](config& c, const std::vector<std::string>& a) -> std::string {
                  if (a.size() != 1) return "wrong number of arguments";
@@ -610,6 +634,17 @@ std::shared_ptr<const tasks::tls_trust> tls_trust_for(const config& c, const que
   t->client_cert = q.client_cert;
   t->client_key = q.client_key;
   return t;
+}
+
+std::string percentile_text(double p) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%f", p);
+  std::string out(buf);
+  if (out.find('.') != std::string::npos) {
+    while (out.back() == '0') out.pop_back();
+    if (out.back() == '.') out.pop_back();
+  }
+  return out;
 }
 
 std::optional<unsigned> parse_notify_classes(std::string_view letters) {

@@ -62,6 +62,9 @@ enum notify_class : unsigned {
 std::optional<unsigned> parse_notify_classes(std::string_view letters);
 // The classes as Redis writes them back (CONFIG GET): "A" for all of A's, then K, E, m.
 std::string notify_classes_text(unsigned classes);
+// A percentile as Redis writes it (latency-tracking-info-percentiles, INFO latencystats):
+// "%f" with its trailing zeros and point dropped ("50", "99.9", "33.333333").
+std::string percentile_text(double p);
 
 struct config {
   int port = 6380;
@@ -135,6 +138,8 @@ struct config {
   long long latency_monitor_threshold = 0;
   // LATENCY HISTOGRAM: per-command duration histograms.
   bool latency_tracking = true;
+  // INFO latencystats: the percentiles shown for each command, in order.
+  std::vector<double> latency_tracking_info_percentiles{50, 99, 99.9};
   // Keyspace notifications: the classes on (notify_class bits; 0: none, as Redis).
   unsigned notify_keyspace_events = 0;
   // Streams: a node (block of entries) takes new entries until it holds this many bytes

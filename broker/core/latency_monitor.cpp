@@ -2,6 +2,8 @@
 // latency_monitor.hpp. The texts are Redis 7.0's (latency.c, sparkline.c).
 #include "broker/core/latency_monitor.hpp"
 
+#include <algorithm>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -359,6 +361,23 @@ void latency_histogram::record(std::uint64_t ns) {
 long long latency_histogram::bucket_usec(std::size_t k) {
   const unsigned long long v = 1024ull << k;
   return static_cast<long long>((v + v / 128 - 1) / 1000);
+}
+
+double latency_histogram::usec_at_percentile(double percentile) const {
+  std::uint64_t total = 0;
+  for (auto n : counts) total += n;
+  if (!total) return 0;
+  const double p = std::min(percentile, 100.0);
+  const auto wanted = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(p / 100 * static_cast<double>(total) + 0.5));
+  const auto highest = [](std::size_t k) { return (1024ull << k) + (1024ull << k) / 128 - 1; };
+  std::uint64_t seen = 0;
+  for (std::size_t k = 0; k < buckets; ++k) {
+    seen += counts[k];
+    if (seen < wanted) continue;
+    const unsigned long long ns = percentile == 0 ? (k == 0 ? 0 : highest(k - 1) + 1) : highest(k);
+    return static_cast<double>(ns) / 1000.0;
+  }
+  return static_cast<double>(highest(buckets - 1)) / 1000.0;
 }
 
 namespace {

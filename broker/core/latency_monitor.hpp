@@ -72,6 +72,10 @@ struct latency_histogram {
   void record(std::uint64_t ns);
   // The upper bound of bucket k in microseconds, as Redis prints it.
   static long long bucket_usec(std::size_t k);
+  // INFO latencystats: the duration at `percentile` (0 to 100) in microseconds, as HDR's
+  // hdr_value_at_percentile answers it for these buckets: the highest duration of the
+  // bucket that holds it (the lowest for percentile 0). 0 with no calls.
+  double usec_at_percentile(double percentile) const;
 };
 
 }  // namespace respq::core

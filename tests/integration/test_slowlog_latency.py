@@ -256,6 +256,46 @@ def test_latency_histogram_shape_matches_redis(pair):
     assert shapes["respq"] == shapes["redis"] == {"set": 2, "client|id": 1}, shapes
 
 
+def latencystats(c):
+    """INFO latencystats (asked on a raw connection) as {command: [(percentile label,
+    usec text), ...]}."""
+    out = {}
+    for line in c.cmd("INFO", "latencystats").decode().splitlines():
+        if line.startswith("latency_percentiles_usec_"):
+            name, _, values = line[len("latency_percentiles_usec_"):].partition(":")
+            out[name] = [tuple(v.split("=")) for v in values.split(",")] if values else []
+    return out
+
+
+def test_info_latencystats_and_its_percentiles_as_redis(pair):
+    # Which commands show, with which percentiles in which form; durations differ between
+    # servers (each a number with 3 decimals, not decreasing along the percentiles).
+    seen = {}
+    for name, srv in pair.both():
+        with srv.raw() as c:
+            steps = [c.cmd("CONFIG", "GET", "latency-tracking-info-percentiles"), c.cmd("CONFIG", "RESETSTAT")]
+            c.cmd("SET", "a", "b")
+            c.cmd("GET", "a")
+            c.cmd("CLIENT", "ID")
+            first = latencystats(c)
+            for value in ("0 0.5 33.333333333 100", "99.9", "", "101", "abc", "50 99 99.9"):
+                steps.append(c.cmd("CONFIG", "SET", "latency-tracking-info-percentiles", value))
+                steps.append(c.cmd("CONFIG", "GET", "latency-tracking-info-percentiles"))
+                steps.append(sorted((k, [p for p, _ in v]) for k, v in latencystats(c).items()))
+            steps.append(c.cmd("CONFIG", "SET", "latency-tracking", "no"))
+            steps.append(latencystats(c))
+            steps.append(c.cmd("CONFIG", "SET", "latency-tracking", "yes"))
+            steps.append(b"# Latencystats" in c.cmd("INFO", "everything"))
+            steps.append(b"# Latencystats" in c.cmd("INFO"))
+        for cmd, values in first.items():
+            usec = [float(v) for _, v in values]
+            assert all(re.fullmatch(r"\d+\.\d{3}", v) for _, v in values) and usec == sorted(usec), (name, cmd, values)
+        seen[name] = (sorted((k, [p for p, _ in v]) for k, v in first.items()), steps)
+    assert seen["respq"] == seen["redis"], seen
+    assert seen["redis"][0] == [("client|id", ["p50", "p99", "p99.9"]), ("config|resetstat", ["p50", "p99", "p99.9"]),
+                                   ("get", ["p50", "p99", "p99.9"]), ("set", ["p50", "p99", "p99.9"])], seen["redis"][0]
+
+
 def test_redis_exporter_and_redis_py_read_slowlog_and_latency(pair):
     # What redis_exporter asks on every scrape, through redis-py's own parsers.
     with Respq("--http-queue", "tasks", "off", "--slowlog-log-slower-than", "0",
