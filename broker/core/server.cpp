@@ -434,6 +434,7 @@ void server::dispatch(client& c, args_t args) {
     q.reserve(args.size());
     for (auto a : args) q.emplace_back(a);
     c.multi_queue.push_back(std::move(q));
+    note_last_command(c, *cmd, args);  // as Redis: CLIENT LIST shows cmd=set for a queued SET
     reply(c).simple("QUEUED");
     return;
   }
@@ -451,6 +452,16 @@ bool server::script_denies_oom(const command_def& cmd, args_t args) {
   return args.size() >= 2 && scripts().denies_oom(args[1], !eval);
 }
 
+const command_def* server::note_last_command(client& c, const command_def& cmd, args_t args) {
+  c.last_command = cmd.name;
+  if (!cmd.subcommands.empty() && args.size() >= 2)
+    if (const command_def* sub = find_subcommand(cmd, args[1])) {
+      (c.last_command += '|') += sub->name;
+      return sub;
+    }
+  return &cmd;
+}
+
 void server::call(client& c, const command_def& cmd, args_t args) {
   const std::uint64_t dirty_before = dirty_;
   // The command runs in the client's database (SELECT inside EXEC or an AOF changes it
@@ -458,14 +469,8 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   db_scope in_db(*this, c.db);
   effects_logged_ = false;
   keys_signalled_ = false;
-  c.last_command = cmd.name;
   // For a container, its subcommand: what INFO commandstats counts and MONITOR judges.
-  const command_def* effective = &cmd;
-  if (!cmd.subcommands.empty() && args.size() >= 2)
-    if (const command_def* sub = find_subcommand(cmd, args[1])) {
-      (c.last_command += '|') += sub->name;
-      effective = sub;
-    }
+  const command_def* effective = note_last_command(c, cmd, args);
   // A command failed if it replied an error since the last command ended: EXEC does
   // not count as failed for an error of one of its commands (Redis does the same).
   errors_mark_ = stats_.total_errors;

@@ -150,6 +150,9 @@ class server {
   void dispatch(client& c, args_t args);
   // Runs a command with no checks (EXEC's queued commands, AOF loading).
   void call(client& c, const command_def& cmd, args_t args);
+  // Sets the client's last command (CLIENT LIST's cmd=, "container|sub" for a
+  // subcommand) as it runs or is queued in MULTI; returns the subcommand's entry, or cmd.
+  const command_def* note_last_command(client& c, const command_def& cmd, args_t args);
   const command_def* lookup(std::string_view name) const;
   // The command whose flags apply to a command line: a container's subcommand (XGROUP
   // CREATE, CLIENT KILL, ...) when it names one, else the command; nullptr if unknown.
