@@ -389,7 +389,7 @@ void cmd_client(server& s, client& c, args_t a) {
     }
     s.reply(c).ok();
   } else if (sub == "unblock") {
-    if (a.size() != 3 && a.size() != 4) return arity_error();
+    if (a.size() > 4) return subcommand_syntax_error(s, c, a);  // arity -3: Redis's handler says so
     long long id;
     if (!string2ll(a[2], id)) {
       s.add_error(c, not_integer_error);

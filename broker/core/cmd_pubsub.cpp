@@ -82,8 +82,7 @@ void cmd_pubsub(server& s, client& c, args_t a) {
     w.array(std::size(lines));
     for (const char* l : lines) w.simple(l);
   } else if (sub == "channels" || sub == "numpat" || sub == "shardchannels" || sub == "help") {
-    s.add_error(c, "ERR unknown subcommand or wrong number of arguments for '" + std::string(a[1].substr(0, 128)) +
-                       "'. Try PUBSUB HELP.");
+    subcommand_syntax_error(s, c, a);
   } else {
     s.add_error(c, "ERR unknown subcommand '" + std::string(a[1].substr(0, 128)) + "'. Try PUBSUB HELP.");
   }

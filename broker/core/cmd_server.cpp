@@ -739,6 +739,11 @@ void cmd_monitor(server& s, client& c, args_t) {
   s.reply(c).ok();
 }
 
+void subcommand_syntax_error(server& s, client& c, args_t a) {
+  s.add_error(c, "ERR unknown subcommand or wrong number of arguments for '" + std::string(a[1].substr(0, 128)) +
+                     "'. Try " + to_upper(a[0]) + " HELP.");
+}
+
 // WAIT numreplicas timeout, as Redis 7.0 answers it on a master without replicas (respq
 // replicates to none; the Redis link mirrors writes, it is no replica): 0 at once when no
 // replica is asked for or inside EXEC, else 0 once the timeout (milliseconds; 0: none)
@@ -799,7 +804,7 @@ void cmd_debug(server& s, client& c, args_t a) {
     w.simple("DEBUG SLEEP <seconds>");
     w.simple("    Stop the server for <seconds>. Decimals allowed.");
   } else {
-    s.add_error(c, "ERR unknown subcommand '" + std::string(a[1].substr(0, 128)) + "'. Try DEBUG HELP.");
+    subcommand_syntax_error(s, c, a);  // as Redis's DEBUG (with enable-debug-command on)
   }
 }
 

@@ -738,8 +738,6 @@ void cmd_xinfo(server& s, client& c, args_t a) {
     return;
   }
   stream_value& st = v->stream();
-  const std::string syntax = "ERR unknown subcommand or wrong number of arguments for '" + std::string(a[1]).substr(0, 128) +
-                             "'. Try XINFO HELP.";
   if (sub == "consumers" && a.size() == 4) {
     xinfo_consumers(s, c, a[2], st, a[3]);
     return;
@@ -749,7 +747,7 @@ void cmd_xinfo(server& s, client& c, args_t a) {
     return;
   }
   if (sub != "stream") {
-    s.add_error(c, syntax);
+    subcommand_syntax_error(s, c, a);
     return;
   }
   // [FULL [COUNT n]] (count 0: every entry; negative: the default 10).
@@ -757,7 +755,7 @@ void cmd_xinfo(server& s, client& c, args_t a) {
   long long full_count = 10;
   if (optc != 0) {
     if ((optc != 1 && optc != 3) || !iequals(a[3], "full") || (optc == 3 && !iequals(a[4], "count"))) {
-      s.add_error(c, syntax);
+      subcommand_syntax_error(s, c, a);
       return;
     }
     if (optc == 3) {

@@ -35,12 +35,6 @@ std::string nogroup_for_key_error(std::string_view group, std::string_view key) 
   return "NOGROUP No such consumer group '" + std::string(group) + "' for key name '" + std::string(key) + "'";
 }
 
-// addReplySubcommandSyntaxError.
-void subcommand_syntax_error(server& s, client& c, args_t a) {
-  s.add_error(c, "ERR unknown subcommand or wrong number of arguments for '" + std::string(a[1]).substr(0, 128) +
-                     "'. Try " + to_upper(a[0]) + " HELP.");
-}
-
 // streamPropagateXCLAIM: an idempotent XCLAIM that recreates the pending entry.
 void log_xclaim(server& s, std::string_view key, const stream_group& g, std::string_view group_name,
                 std::string_view id, const stream_nack& n) {

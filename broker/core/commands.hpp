@@ -25,6 +25,10 @@ std::size_t list_push(server& s, std::string_view key, args_t values, bool left,
 // pop's keyspace event, and the key is deleted ("del") when the list is left empty.
 void list_popped(server& s, std::string_view key, packed_list& list, bool left);
 
+// Redis's addReplySubcommandSyntaxError: "unknown subcommand or wrong number of arguments
+// for '<sub>'. Try <COMMAND> HELP." (a[0] the container as typed, a[1] the subcommand).
+void subcommand_syntax_error(server& s, client& c, args_t a);
+
 // SCAN / HSCAN / SSCAN / ZSCAN arguments: a cursor at a[cursor_index], then MATCH, COUNT
 // and (SCAN only: allow_type) TYPE, with Redis's errors. False after replying the error.
 struct scan_args {

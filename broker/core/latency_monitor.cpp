@@ -508,8 +508,7 @@ void cmd_latency(server& s, client& c, args_t a) {
         "    Prints this help."};
     help_reply(s, c, lines);
   } else {
-    s.add_error(c, "ERR unknown subcommand or wrong number of arguments for '" + std::string(a[1].substr(0, 128)) +
-                       "'. Try LATENCY HELP.");
+    subcommand_syntax_error(s, c, a);
   }
 }
 

@@ -124,8 +124,7 @@ void cmd_slowlog(server& s, client& c, args_t a) {
       w.bulk(e.name);
     }
   } else {
-    s.add_error(c, "ERR unknown subcommand or wrong number of arguments for '" + std::string(a[1].substr(0, 128)) +
-                       "'. Try SLOWLOG HELP.");
+    subcommand_syntax_error(s, c, a);
   }
 }
 
