@@ -226,17 +226,8 @@ bool server::serve_key(const std::string& key) {
         unblock_client(c, false);
         continue;
       }
-      std::string elem(left ? list.front() : list.back());
-      if (left) list.pop_front();
-      else list.pop_back();
+      const std::string elem = list_move(*this, key, list, b.target, left, b.push_left);
       v = nullptr;
-      dst = db().find(b.target);
-      if (!dst) dst = &db().create(b.target, value_type::list);
-      if (b.push_left) dst->list().push_front(elem);
-      else dst->list().push_back(elem);
-      // Redis's order of events: the push onto the target, then the pop (and its "del").
-      notify(notify_list, b.push_left ? "lpush" : "rpush", b.target);
-      if (value* from = db().find(key)) list_popped(*this, key, from->list(), left);
       w.bulk(elem);
       if (b.command == "brpoplpush") {
         stream_.append({"RPOPLPUSH", key, b.target});
@@ -244,8 +235,7 @@ bool server::serve_key(const std::string& key) {
         stream_.append({"LMOVE", key, b.target, where, b.push_left ? "LEFT" : "RIGHT"});
       }
       signal_modified_key(key);
-      signal_modified_key(b.target);
-      signal_key_as_ready(b.target);
+      signal_modified_key(b.target);  // (list_move woke the target's waiters)
     } else if (b.what == blocked_state::kind::mpop) {
       std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(b.count), list.size());
       w.array(2);

@@ -63,12 +63,16 @@ struct client {
   std::string out;           // replies not yet written
   std::size_t out_sent = 0;  // bytes of `out` already written
   // Redis keeps the first 16 KB of unsent output in a fixed buffer (CLIENT LIST's obl) and
-  // the rest in its reply list (oll, omem): only the list counts against
-  // client-output-buffer-limit, so small replies never reach even a tiny limit.
+  // the rest in its reply list (oll, omem), in blocks of at least 16 KB that count whole:
+  // only the list counts against client-output-buffer-limit, so small replies never reach
+  // even a tiny limit, and the first byte past the buffer counts as 16 KB. (Redis also
+  // shrinks an idle client's buffer and sizes a block to a larger reply; respq counts what
+  // is past 16 KB in whole 16 KB blocks.)
   static constexpr std::size_t fixed_reply_bytes = 16 * 1024;
   std::size_t pending_output() const { return out.size() - out_sent; }
   std::size_t reply_list_bytes() const {
-    return pending_output() > fixed_reply_bytes ? pending_output() - fixed_reply_bytes : 0;
+    const std::size_t past = pending_output() > fixed_reply_bytes ? pending_output() - fixed_reply_bytes : 0;
+    return (past + fixed_reply_bytes - 1) / fixed_reply_bytes * fixed_reply_bytes;
   }
   // client-output-buffer-limit: since when the unsent output has been at or over the
   // soft limit (epoch = it is not).

@@ -264,15 +264,20 @@ void cmd_scan(server& s, client& c, args_t a) {
   const std::string& type = sa.type;
   std::vector<std::string> keys, expired;
   std::uint64_t next = s.db().scan(cursor, static_cast<std::size_t>(count), [&](const std::string& k, value& v) {
-    if (s.db().is_expired(v)) {  // as Redis: skipped, and expired once the scan step is done
+    if (has_pattern && !glob_match(pattern, k)) return;
+    if (s.db().is_expired(v)) {  // as Redis: one that passed MATCH is skipped, and expired once the step is done
       expired.push_back(k);
       return;
     }
-    if (has_pattern && !glob_match(pattern, k)) return;
     if (!type.empty() && type != type_name(v.type())) return;
     keys.push_back(k);
   });
-  for (const auto& k : expired) s.db().find(k);
+  for (const auto& k : expired) {
+    // Expired quietly, as Redis does, except that with TYPE Redis looks the key up for
+    // reading first: a "keymiss" event then.
+    server::read_lookups reading(s, !type.empty());
+    s.db().find(k);
+  }
   auto w = s.reply(c);
   w.array(2);
   w.bulk(std::to_string(next));

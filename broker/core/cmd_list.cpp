@@ -48,6 +48,23 @@ void list_popped(server& s, std::string_view key, packed_list& list, bool left) 
   s.notify(notify_generic, "del", key);
 }
 
+std::string list_move(server& s, std::string_view src, packed_list& from, std::string_view dst, bool from_left,
+                      bool to_left) {
+  std::string elem(from_left ? from.front() : from.back());
+  if (from_left) from.pop_front();
+  else from.pop_back();
+  // `from` stays valid: creating dst moves no value (and dst may be src itself).
+  value* d = s.db().find(dst);
+  if (!d) d = &s.db().create(dst, value_type::list);
+  if (to_left) d->list().push_front(elem);
+  else d->list().push_back(elem);
+  s.signal_key_as_ready(dst);
+  // Redis's order of events: the push onto dst, then the pop from src (and its "del").
+  s.notify(notify_list, to_left ? "lpush" : "rpush", dst);
+  list_popped(s, src, from, from_left);
+  return elem;
+}
+
 namespace {
 
 void push_generic(server& s, client& c, args_t a, bool left, bool only_if_exists) {
@@ -139,18 +156,8 @@ void move_generic(server& s, client& c, std::string_view src, std::string_view d
     s.add_error(c, wrongtype_error);
     return;
   }
-  // Redis's order of events: the push onto dst, then the pop from src (and its "del").
-  std::string elem(from_left ? l->front() : l->back());
-  if (from_left) l->pop_front();
-  else l->pop_back();
+  const std::string elem = list_move(s, src, *l, dst, from_left, to_left);
   s.add_dirty();
-  d = s.db().find(dst);
-  if (!d) d = &s.db().create(dst, value_type::list);
-  if (to_left) d->list().push_front(elem);
-  else d->list().push_back(elem);
-  s.signal_key_as_ready(dst);
-  s.notify(notify_list, to_left ? "lpush" : "rpush", dst);
-  if (value* from = s.db().find(src)) list_popped(s, src, from->list(), from_left);
   s.reply(c).bulk(elem);
 }
 

@@ -396,10 +396,9 @@ std::pair<const command_def*, std::string> named_command(const server& s, std::s
   const auto bar = name.find('|');
   const command_def* d = s.lookup(name.substr(0, bar));
   if (!d || bar == std::string_view::npos) return {d, d ? std::string(d->name) : std::string()};
-  const std::string sub = to_lower(name.substr(bar + 1));
-  for (const auto& sc : d->subcommands)
-    if (sc.name == sub) return {&sc, std::string(d->name) + "|" + sub};
-  return {nullptr, {}};
+  const command_def* sub = find_subcommand(*d, name.substr(bar + 1));
+  if (!sub) return {nullptr, {}};
+  return {sub, std::string(d->name) + "|" + std::string(sub->name)};
 }
 
 }  // namespace
@@ -475,12 +474,8 @@ void cmd_command(server& s, client& c, args_t a) {
     const command_def* d = s.lookup(target[0]);
     std::string name = d ? std::string(d->name) : std::string();
     if (d && !d->subcommands.empty() && target.size() >= 2) {
-      const command_def* container = d;
-      const std::string sc = to_lower(target[1]);
-      d = nullptr;
-      for (const auto& def : container->subcommands)
-        if (def.name == sc) d = &def;
-      name += "|" + sc;
+      d = find_subcommand(*d, target[1]);
+      name += "|" + to_lower(target[1]);
     }
     if (!d) {
       s.add_error(c, "ERR Invalid command specified");

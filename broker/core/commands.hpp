@@ -24,6 +24,11 @@ std::size_t list_push(server& s, std::string_view key, args_t values, bool left,
 // After elements were popped from the list at `key` (Redis's listElementsRemoved): the
 // pop's keyspace event, and the key is deleted ("del") when the list is left empty.
 void list_popped(server& s, std::string_view key, packed_list& list, bool left);
+// LMOVE's move, served BLMOVE's too: one element from the list `from` at `src` (known to
+// hold one) onto `dst` (created if absent; a list, or src itself), waiters on dst woken,
+// keyspace events in Redis's order; `src` deleted if left empty. Returns the element.
+std::string list_move(server& s, std::string_view src, packed_list& from, std::string_view dst, bool from_left,
+                      bool to_left);
 
 // Redis's addReplySubcommandSyntaxError: "unknown subcommand or wrong number of arguments
 // for '<sub>'. Try <COMMAND> HELP." (a[0] the container as typed, a[1] the subcommand).

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <climits>
 #include <cmath>
@@ -388,16 +389,29 @@ std::vector<config_entry> make_table() {
                  return out;
                },
                [](config& c, const std::vector<std::string>& a) -> std::string {
-                 // CONFIG SET passes the list as one string; a config file's line comes split.
-                 std::vector<double> out;
-                 for (const auto& arg : a) {
-                   std::istringstream in(arg);
-                   for (std::string w; in >> w;) {
-                     double v;
-                     if (!parse_double(w, v)) return "Invalid latency-tracking-info-percentiles parameters";
-                     if (v < 0 || v > 100) return "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]";
-                     out.push_back(v);
+                 // As Redis: CONFIG SET's one string is split at every single space (two in a
+                 // row leave an empty, invalid word) and "" is no percentile at all; a config
+                 // file's line comes split already.
+                 std::vector<std::string> words;
+                 if (a.size() != 1) words = a;
+                 else if (!a[0].empty())
+                   for (std::size_t from = 0;;) {
+                     const std::size_t sp = a[0].find(' ', from);
+                     words.push_back(a[0].substr(from, sp == std::string::npos ? std::string::npos : sp - from));
+                     if (sp == std::string::npos) break;
+                     from = sp + 1;
                    }
+                 std::vector<double> out;
+                 for (const auto& w : words) {
+                   // Redis's string2d: strtod over the whole word (hex and inf read too), not NaN.
+                   char* end = nullptr;
+                   errno = 0;
+                   const double v = std::strtod(w.c_str(), &end);
+                   if (w.empty() || std::isspace(static_cast<unsigned char>(w[0])) || end != w.c_str() + w.size() ||
+                       errno == ERANGE || std::isnan(v))
+                     return "Invalid latency-tracking-info-percentiles parameters";
+                   if (v < 0 || v > 100) return "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]";
+                   out.push_back(v);
                  }
                  c.latency_tracking_info_percentiles = std::move(out);
                  return {};

@@ -374,7 +374,8 @@ double latency_histogram::usec_at_percentile(double percentile) const {
   for (std::size_t k = 0; k < buckets; ++k) {
     seen += counts[k];
     if (seen < wanted) continue;
-    const unsigned long long ns = percentile == 0 ? (k == 0 ? 0 : highest(k - 1) + 1) : highest(k);
+    // HDR's lowest equivalent value for percentile 0: durations are at least 1 ns.
+    const unsigned long long ns = percentile == 0 ? (k == 0 ? 1 : highest(k - 1) + 1) : highest(k);
     return static_cast<double>(ns) / 1000.0;
   }
   return static_cast<double>(highest(buckets - 1)) / 1000.0;

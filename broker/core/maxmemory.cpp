@@ -86,7 +86,7 @@ bool server::over_maxmemory() {
 void server::check_output_limit(client& c) {
   if (c.close_asap || c.is_fake) return;
   const output_limit& l = c.subscriptions() ? cfg_.obuf_pubsub : cfg_.obuf_normal;
-  const std::uint64_t used = c.reply_list_bytes();  // as Redis: beyond its fixed 16 KB buffer
+  const std::uint64_t used = c.reply_list_bytes();  // as Redis: its reply list, past the fixed 16 KB
   bool cut = l.hard && used >= l.hard;
   if (!cut && l.soft && used >= l.soft) {
     const auto now = clock::now();

@@ -291,7 +291,7 @@ const command_def* server::lookup(std::string_view name) const {
   return nullptr;
 }
 
-static const command_def* find_subcommand(const command_def& cmd, std::string_view name) {
+const command_def* find_subcommand(const command_def& cmd, std::string_view name) {
   for (const auto& sc : cmd.subcommands)
     if (name.size() == sc.name.size() && strncasecmp(name.data(), sc.name.data(), name.size()) == 0) return &sc;
   return nullptr;
@@ -485,10 +485,14 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   const bool writes = (cmd.flags | effective->flags) & flag_write;
   if (writes && key_writers_)
     for_each_key(keyed, args, [&](std::string_view k) { modules_before_key_write(db_index, k, false); });
-  // "keymiss" events: Redis's read lookups (lookupKeyRead) report a missing key; write
-  // commands look up for writing, and OBJECT, MEMORY USAGE and WATCH never report.
+  // "keymiss" events: a read command's lookups of its keys (Redis's lookupKeyRead) report
+  // a missing key; write commands look up for writing, OBJECT, MEMORY USAGE and WATCH
+  // never report, and neither do the lookups of commands without key arguments (INFO,
+  // TASK GET, SCAN: see read_lookups for the exceptions).
   const bool misses_before = report_misses_;
-  report_misses_ = (cfg_.notify_keyspace_events & notify_key_miss) && !writes && !(effective->flags & flag_no_keymiss);
+  report_misses_ = (cfg_.notify_keyspace_events & notify_key_miss) && !writes &&
+                   !(effective->flags & flag_no_keymiss) &&
+                   (keyed.first_key > 0 || ((cmd.flags | effective->flags) & flag_movablekeys));
   cmd.fn(*this, c, args);
   report_misses_ = misses_before;
   ++stats_.commands_processed;

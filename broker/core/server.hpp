@@ -109,6 +109,9 @@ struct server_stats {
   std::unordered_map<std::string, std::uint64_t> error_replies;  // prefix -> count
 };
 
+// A container's subcommand by name, any case (CONFIG's "get"), or nullptr.
+const command_def* find_subcommand(const command_def& cmd, std::string_view name);
+
 class server {
  public:
   explicit server(config cfg);
@@ -314,10 +317,10 @@ class server {
     if (cfg_.notify_keyspace_events & cls) [[unlikely]] publish_key_event(event, key, db);
   }
   void publish_key_event(std::string_view event, std::string_view key, int db);
-  // Within a write command, lookups Redis makes for reading (lookupKeyRead: SET's GET,
-  // GETDEL, GETEX, GETSET, the sources of the *STORE commands and of COPY, the streams of
-  // XREADGROUP, XACK, XCLAIM, XAUTOCLAIM): while one lives, a missing key is a "keymiss"
-  // event, as in a read command.
+  // Lookups Redis makes for reading (lookupKeyRead) where call() does not report misses:
+  // in write commands (SET's GET, GETDEL, GETEX, GETSET, the sources of the *STORE
+  // commands and of COPY, the streams of XREADGROUP, XACK, XCLAIM, XAUTOCLAIM) and SCAN's
+  // TYPE filter. While one lives, a missing key is a "keymiss" event.
   class read_lookups {
    public:
     explicit read_lookups(server& s, bool on = true) : s_(s), before_(s.report_misses_) {

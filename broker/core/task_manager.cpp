@@ -1220,11 +1220,13 @@ std::string task_manager::set_paused(std::string_view queue, bool paused) {
     s_.db(0).create(key, value_type::string).str() = when;
     s_.stream().append({"SET", key, when});
     s_.add_dirty();
+    s_.notify(notify_string, "set", key);  // the keyspace events of the SET and DEL it is
   } else if (!paused && v) {
     s_.will_write(key);
     s_.db(0).erase(key);
     s_.stream().append({"DEL", key});
     s_.add_dirty();
+    s_.notify(notify_generic, "del", key);
   }
   on_key_written(key);
   return {};

@@ -81,6 +81,8 @@ SCRIPT = [
     ("XACK", "miss3", "g", "1-1"), ("XCLAIM", "miss3", "g", "c", "0", "1-1"), ("XAUTOCLAIM", "miss3", "g", "c", "0", "0"),
     ("SUNIONSTORE", "su", "miss3"), ("ZUNIONSTORE", "zu", "1", "miss3"), ("ZRANGESTORE", "zr", "miss3", "0", "-1"),
     ("SRANDMEMBER", "miss3"), ("LINDEX", "miss3", "0"), ("HINCRBY", "miss4", "f", "1"), ("RPOPLPUSH", "miss3", "x"),
+    # commands without key arguments look up nothing for reading
+    ("DBSIZE",), ("KEYS", "miss*"),
     # in a transaction and in a script
     ("MULTI",), ("SET", "t", "1"), ("INCR", "t"), ("DEL", "t"), ("EXEC",),
     ("EVAL", "redis.call('set', KEYS[1], 'v'); redis.call('get', KEYS[2]); return redis.call('del', KEYS[1])",
@@ -181,6 +183,16 @@ def test_a_served_blocked_client_and_expiry_notify():
             results.append(listen.read_until_end())
         assert results[1] == results[0], f"redis {results[0]!r}\nrespq {results[1]!r}"
         assert ("__keyevent@0__:expired", "soon") in results[0]
+
+
+def test_respq_s_own_reads_and_queue_commands():
+    # INFO and TASK GET read the queues' keys (empty lists are absent keys): no "keymiss".
+    # QUEUE PAUSE and RESUME publish the SET and DEL of <queue>:paused.
+    with Respq() as r:
+        _, got = events(r, "KEAm", [("INFO",), ("INFO", "tasks"), ("TASK", "GET", "nope"), ("QUEUE", "PAUSE", "tasks"),
+                                    ("QUEUE", "RESUME", "tasks")])
+    assert got == [("__keyspace@0__:tasks:paused", "set"), ("__keyevent@0__:set", "tasks:paused"),
+                   ("__keyspace@0__:tasks:paused", "del"), ("__keyevent@0__:del", "tasks:paused")], got
 
 
 def test_the_setting_reads_back_as_redis_writes_it_and_off_publishes_nothing():
