@@ -110,8 +110,14 @@ class keyspace {
     auto it = map_.find(key);
     if (it == map_.end()) return missed(key);
     if (it->second.expire_at != 0 && is_expired(it->second)) [[unlikely]] {
+      if (report_misses && *report_misses) [[unlikely]] {
+        // `key` may view the stored key itself, which expire() frees: report a copy.
+        const std::string k(key);
+        expire(it->first);
+        return missed(k);
+      }
       expire(it->first);
-      return missed(key);
+      return nullptr;
     }
     it->second.lru = lru_clock_;
     return &it->second;
@@ -166,6 +172,8 @@ class keyspace {
   std::int64_t avg_ttl_ms() const;
   // Expires keys whose deadline passed, at most `max` of them; returns how many.
   std::size_t expire_due(std::size_t max);
+  // Keys whose deadline passed and that are still here, counted up to `limit`.
+  std::size_t count_due(std::size_t limit) const;
   // The server's handler for an expired key: propagates it, then calls erase().
   std::function<void(const std::string& key)> on_expire;
   // Keyspace "keymiss" events: while *report_misses is true (the server sets it while a
