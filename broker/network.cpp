@@ -350,6 +350,7 @@ void network::impl::json_ready(const std::shared_ptr<connection>& conn) {
 }
 
 connection::read_result network::impl::read_some(connection& conn) {
+  ++s.stats().reads_processed;
   if (conn.ssl) return read_tls(conn);
   core::client* c = conn.c;
   // A large bulk in progress: read it in as few calls as possible.
@@ -435,6 +436,7 @@ void network::impl::send_tls(const std::shared_ptr<connection>& conn) {
     const std::size_t len = std::min<std::size_t>(cn.wbuf.size() - cn.wbuf_offset, 1u << 30);
     ERR_clear_error();
     const int n = SSL_write(cn.ssl, cn.wbuf.data() + cn.wbuf_offset, static_cast<int>(len));
+    ++s.stats().writes_processed;
     if (n > 0) {
       cn.wbuf_offset += static_cast<std::size_t>(n);
       s.stats().net_output_bytes += static_cast<std::uint64_t>(n);
@@ -547,6 +549,7 @@ void network::impl::serve_busy() {
     }
     const ssize_t n = ::send(conn.sock.native_handle(), c->out.data() + c->out_sent, c->out.size() - c->out_sent,
                              MSG_DONTWAIT | MSG_NOSIGNAL);
+    ++s.stats().writes_processed;
     if (n > 0) {
       c->out_sent += static_cast<std::size_t>(n);
       s.stats().net_output_bytes += static_cast<std::uint64_t>(n);
@@ -645,6 +648,7 @@ void network::impl::write_client(connection& conn) {
                           return;
                         }
                         s.stats().net_output_bytes += w;
+                        ++s.stats().writes_processed;
                         self->wbuf.clear();
                         if (self->wbuf.capacity() > keep_output_capacity) self->wbuf.shrink_to_fit();
                         if (self->c && self->c->out.capacity() > keep_output_capacity && self->c->out.empty())

@@ -565,6 +565,13 @@ std::string aof::info() const {
   const core::aof_figures f = figures();
   line(o, "loading", s_.loading() ? "1" : "0");
   line(o, "async_loading", "0");
+  // respq never forks: its AOF rewrite runs in slices of the cron (aof_rewriter.hpp).
+  line(o, "current_cow_peak", "0");
+  line(o, "current_cow_size", "0");
+  line(o, "current_cow_size_age", "0");
+  line(o, "current_fork_perc", "0.00");
+  line(o, "current_save_keys_processed", "0");
+  line(o, "current_save_keys_total", "0");
   line(o, "rdb_changes_since_last_save", std::to_string(s_.dirty()));
   line(o, "rdb_bgsave_in_progress", "0");
   line(o, "rdb_last_save_time",
@@ -573,6 +580,9 @@ std::string aof::info() const {
   line(o, "rdb_last_bgsave_time_sec", "-1");
   line(o, "rdb_current_bgsave_time_sec", "-1");
   line(o, "rdb_saves", "0");
+  line(o, "rdb_last_cow_size", "0");
+  line(o, "rdb_last_load_keys_expired", "0");
+  line(o, "rdb_last_load_keys_loaded", "0");
   line(o, "aof_enabled", f.enabled ? "1" : "0");
   line(o, "aof_rewrite_in_progress", f.rewrite_in_progress ? "1" : "0");
   line(o, "aof_rewrite_scheduled", f.rewrite_scheduled ? "1" : "0");
@@ -584,6 +594,8 @@ std::string aof::info() const {
   line(o, "aof_rewrites_consecutive_failures", std::to_string(f.rewrite_failures));
   line(o, "aof_last_write_status", f.last_write_ok ? "ok" : "err");
   line(o, "aof_last_cow_size", "0");
+  line(o, "module_fork_in_progress", "0");
+  line(o, "module_fork_last_cow_size", "0");
   if (f.enabled) {
     line(o, "aof_current_size", std::to_string(f.current_size));
     line(o, "aof_base_size", std::to_string(f.base_size));

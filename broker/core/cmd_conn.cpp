@@ -409,6 +409,9 @@ void cmd_client(server& s, client& c, args_t a) {
       s.reply(c).integer(0);
       return;
     }
+    // Redis 7.0 counts the blocked command as failed however CLIENT UNBLOCK ends it (its
+    // own timeout does not).
+    if (const command_def* d = s.lookup(target->blocked->command)) ++d->stats.failed;
     if (as_error) {
       s.add_error(*target, "UNBLOCKED client unblocked via CLIENT UNBLOCK");
       s.unblock_client(*target, false);

@@ -67,6 +67,7 @@ std::string section_server(server& s) {
   line(o, "arch_bits", std::to_string(sizeof(void*) * 8));
   line(o, "monotonic_clock", "POSIX clock_gettime");
   line(o, "multiplexing_api", "epoll");
+  line(o, "atomicvar_api", "c11-builtin");
   line(o, "gcc_version", std::to_string(__GNUC__) + "." + std::to_string(__GNUC_MINOR__) + "." +
                              std::to_string(__GNUC_PATCHLEVEL__));
   line(o, "process_id", std::to_string(::getpid()));
@@ -78,6 +79,8 @@ std::string section_server(server& s) {
   line(o, "uptime_in_days", std::to_string(up / 86400));
   line(o, "hz", "10");
   line(o, "configured_hz", "10");
+  // Redis's LRU clock: unix seconds in 24 bits.
+  line(o, "lru_clock", std::to_string((usec / 1000000) & ((1 << 24) - 1)));
   line(o, "executable", s.executable());
   line(o, "config_file", s.cfg().config_file);
   line(o, "io_threads_active", "0");
@@ -99,29 +102,86 @@ std::string section_clients(server& s) {
   return o;
 }
 
+std::string percent(double part, double whole) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.2f%%", whole > 0 ? part * 100 / whole : 0.0);
+  return b;
+}
+
+std::string ratio(double a, double b) {
+  char r[32];
+  std::snprintf(r, sizeof r, "%.2f", b > 0 ? a / b : 0.0);
+  return r;
+}
+
+std::uint64_t system_memory() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page) : 0;
+}
+
+// Redis 7.0's Memory section. respq counts used_memory by walking its keys, values and
+// client buffers (maxmemory.cpp), so its parts are those two: the dataset, and the
+// overhead (the client buffers; respq has no replication backlog, replica buffers,
+// cluster links nor functions). The allocator's figures are those same bytes
+// (allocated) and the process's resident set: mimalloc keeps no running total of what
+// it has handed out outside its debug builds. The AOF's buffer (Redis's mem_aof_buffer)
+// is the persistence section's aof_buffer_length.
 std::string section_memory(server& s) {
   std::string o;
-  std::uint64_t used = s.used_memory(), rss = rss_bytes();
-  static std::uint64_t peak = 0;
-  peak = std::max(peak, used);
+  const server::memory_parts m = s.used_memory_parts();
+  const std::uint64_t used = m.dataset + m.clients, rss = rss_bytes(), peak = s.used_memory_peak();
+  const std::uint64_t sys = system_memory();
+  const script_engine& lua = s.scripts();
+  const std::uint64_t scripts = lua.cache_bytes();
   line(o, "used_memory", std::to_string(used));
   line(o, "used_memory_human", human_bytes(used));
   line(o, "used_memory_rss", std::to_string(rss));
   line(o, "used_memory_rss_human", human_bytes(rss));
   line(o, "used_memory_peak", std::to_string(peak));
   line(o, "used_memory_peak_human", human_bytes(peak));
-  const script_engine& lua = s.scripts();
+  line(o, "used_memory_peak_perc", percent(static_cast<double>(used), static_cast<double>(peak)));
+  line(o, "used_memory_overhead", std::to_string(m.clients));
+  line(o, "used_memory_startup", "0");  // no keys and no clients when the server starts
+  line(o, "used_memory_dataset", std::to_string(m.dataset));
+  line(o, "used_memory_dataset_perc", percent(static_cast<double>(m.dataset), static_cast<double>(used)));
+  line(o, "allocator_allocated", std::to_string(used));
+  line(o, "allocator_active", std::to_string(rss));
+  line(o, "allocator_resident", std::to_string(rss));
+  line(o, "total_system_memory", std::to_string(sys));
+  line(o, "total_system_memory_human", human_bytes(sys));
   line(o, "used_memory_lua", std::to_string(lua.lua_memory()));
   line(o, "used_memory_vm_eval", std::to_string(lua.lua_memory()));
   line(o, "used_memory_lua_human", human_bytes(lua.lua_memory()));
+  line(o, "used_memory_scripts_eval", std::to_string(scripts));
   line(o, "number_of_cached_scripts", std::to_string(lua.cached()));
+  line(o, "number_of_functions", "0");  // respq has no FUNCTION command
+  line(o, "number_of_libraries", "0");
+  line(o, "used_memory_vm_functions", "0");
+  line(o, "used_memory_vm_total", std::to_string(lua.lua_memory()));
+  line(o, "used_memory_vm_total_human", human_bytes(lua.lua_memory()));
+  line(o, "used_memory_functions", "0");
+  line(o, "used_memory_scripts", std::to_string(scripts));
+  line(o, "used_memory_scripts_human", human_bytes(scripts));
   line(o, "maxmemory", std::to_string(s.cfg().maxmemory));
   line(o, "maxmemory_human", human_bytes(s.cfg().maxmemory));
   line(o, "maxmemory_policy", "noeviction");
-  char ratio[32];
-  std::snprintf(ratio, sizeof ratio, "%.2f", used ? static_cast<double>(rss) / static_cast<double>(used) : 0.0);
-  line(o, "mem_fragmentation_ratio", ratio);
+  line(o, "allocator_frag_ratio", ratio(static_cast<double>(rss), static_cast<double>(used)));
+  line(o, "allocator_frag_bytes", std::to_string(rss > used ? rss - used : 0));
+  line(o, "allocator_rss_ratio", "1.00");
+  line(o, "allocator_rss_bytes", "0");
+  line(o, "rss_overhead_ratio", "1.00");
+  line(o, "rss_overhead_bytes", "0");
+  line(o, "mem_fragmentation_ratio", ratio(static_cast<double>(rss), static_cast<double>(used)));
+  line(o, "mem_fragmentation_bytes", std::to_string(static_cast<long long>(rss) - static_cast<long long>(used)));
+  line(o, "mem_replication_backlog", "0");
+  line(o, "mem_total_replication_buffers", "0");
+  line(o, "mem_clients_slaves", "0");
+  line(o, "mem_clients_normal", std::to_string(m.clients));
+  line(o, "mem_cluster_links", "0");
   line(o, "mem_allocator", allocator_name());
+  line(o, "active_defrag_running", "0");
+  line(o, "lazyfree_pending_objects", "0");
+  line(o, "lazyfreed_objects", "0");
   return o;
 }
 
@@ -149,25 +209,75 @@ std::string section_stats(server& s) {
   line(o, "instantaneous_ops_per_sec", std::to_string(s.ops_per_sec()));
   line(o, "total_net_input_bytes", std::to_string(st.net_input_bytes));
   line(o, "total_net_output_bytes", std::to_string(st.net_output_bytes));
+  line(o, "total_net_repl_input_bytes", "0");  // respq takes no replicas (WAIT, ROLE)
+  line(o, "total_net_repl_output_bytes", "0");
+  char kbps[32];
+  std::snprintf(kbps, sizeof kbps, "%.2f", s.input_kbps());
+  line(o, "instantaneous_input_kbps", kbps);
+  std::snprintf(kbps, sizeof kbps, "%.2f", s.output_kbps());
+  line(o, "instantaneous_output_kbps", kbps);
+  line(o, "instantaneous_input_repl_kbps", "0.00");
+  line(o, "instantaneous_output_repl_kbps", "0.00");
   line(o, "rejected_connections", std::to_string(st.rejected_connections));
-  line(o, "expired_keys", std::to_string(s.stats().expired_keys));
+  line(o, "sync_full", "0");
+  line(o, "sync_partial_ok", "0");
+  line(o, "sync_partial_err", "0");
+  line(o, "expired_keys", std::to_string(st.expired_keys));
+  char stale[32];
+  std::snprintf(stale, sizeof stale, "%.2f", st.expired_stale_perc);
+  line(o, "expired_stale_perc", stale);
+  line(o, "expired_time_cap_reached_count", std::to_string(st.expired_time_cap_reached));
+  line(o, "expire_cycle_cpu_milliseconds", std::to_string(st.expire_cycle_us / 1000));
+  // respq never evicts (noeviction: its keys are tasks), forks, defragments nor tracks.
   line(o, "evicted_keys", "0");
+  line(o, "evicted_clients", "0");
+  line(o, "total_eviction_exceeded_time", "0");
+  line(o, "current_eviction_exceeded_time", "0");
   line(o, "keyspace_hits", std::to_string(st.keyspace_hits));
   line(o, "keyspace_misses", std::to_string(st.keyspace_misses));
   line(o, "pubsub_channels", std::to_string(s.channels().size()));
   line(o, "pubsub_patterns", std::to_string(s.patterns().size()));
-  line(o, "total_blocking_keys_served", std::to_string(st.total_blocking_served));
+  line(o, "pubsubshard_channels", "0");
+  line(o, "latest_fork_usec", "0");
+  line(o, "total_forks", "0");
+  line(o, "migrate_cached_sockets", "0");
+  line(o, "slave_expires_tracked_keys", "0");
+  line(o, "active_defrag_hits", "0");
+  line(o, "active_defrag_misses", "0");
+  line(o, "active_defrag_key_hits", "0");
+  line(o, "active_defrag_key_misses", "0");
+  line(o, "total_active_defrag_time", "0");
+  line(o, "current_active_defrag_time", "0");
+  line(o, "tracking_total_keys", "0");
+  line(o, "tracking_total_items", "0");
+  line(o, "tracking_total_prefixes", "0");
+  line(o, "unexpected_error_replies", "0");  // errors a master or the AOF's replay got back: none
   line(o, "total_error_replies", std::to_string(st.total_errors));
+  line(o, "dump_payload_sanitizations", "0");
+  line(o, "total_reads_processed", std::to_string(st.reads_processed));
+  line(o, "total_writes_processed", std::to_string(st.writes_processed));
+  line(o, "io_threaded_reads_processed", "0");
+  line(o, "io_threaded_writes_processed", "0");
+  line(o, "reply_buffer_shrinks", "0");
+  line(o, "reply_buffer_expands", "0");
+  line(o, "total_blocking_keys_served", std::to_string(st.total_blocking_served));
   line(o, "total_effects_logged", std::to_string(s.stream().total_effects()));
   return o;
 }
 
-std::string section_replication() {
+std::string section_replication(server& s) {
   std::string o;
   line(o, "role", "master");
   line(o, "connected_slaves", "0");
   line(o, "master_failover_state", "no-failover");
+  line(o, "master_replid", s.replid());
+  line(o, "master_replid2", std::string(40, '0'));
   line(o, "master_repl_offset", "0");
+  line(o, "second_repl_offset", "-1");
+  line(o, "repl_backlog_active", "0");
+  line(o, "repl_backlog_size", "0");  // respq keeps no backlog
+  line(o, "repl_backlog_first_byte_offset", "0");
+  line(o, "repl_backlog_histlen", "0");
   return o;
 }
 
@@ -182,6 +292,13 @@ std::string section_cpu() {
   };
   line(o, "used_cpu_sys", secs(self.ru_stime));
   line(o, "used_cpu_user", secs(self.ru_utime));
+  struct rusage children, thread;
+  ::getrusage(RUSAGE_CHILDREN, &children);
+  ::getrusage(RUSAGE_THREAD, &thread);  // INFO runs on the broker thread, respq's main one
+  line(o, "used_cpu_sys_children", secs(children.ru_stime));
+  line(o, "used_cpu_user_children", secs(children.ru_utime));
+  line(o, "used_cpu_sys_main_thread", secs(thread.ru_stime));
+  line(o, "used_cpu_user_main_thread", secs(thread.ru_utime));
   return o;
 }
 
@@ -279,7 +396,7 @@ std::string info_string(server& s, const std::vector<std::string>& wanted_in) {
       else if (name == "memory") body = section_memory(s);
       else if (name == "persistence") body = section_persistence_default(s);
       else if (name == "stats") body = section_stats(s);
-      else if (name == "replication") body = section_replication();
+      else if (name == "replication") body = section_replication(s);
       else if (name == "cpu") body = section_cpu();
       else if (name == "errorstats") body = section_errorstats(s);
       else if (name == "commandstats") body = section_commandstats(s);

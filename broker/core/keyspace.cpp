@@ -223,6 +223,12 @@ std::size_t keyspace::expire_due(std::size_t max) {
   return n;
 }
 
+std::size_t keyspace::count_due(std::size_t limit) const {
+  std::size_t n = 0;
+  for (auto it = deadlines_.begin(); it != deadlines_.end() && it->first <= clock_ms_ && n < limit; ++it) ++n;
+  return n;
+}
+
 std::uint64_t keyspace::scan(std::uint64_t cursor, std::size_t count,
                              const std::function<void(const std::string&, value&)>& fn) {
   auto it = by_seq_.lower_bound(cursor);

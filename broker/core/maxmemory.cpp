@@ -34,28 +34,36 @@
 // batch of its limit.
 //
 // Owner: the broker thread.
+#include <algorithm>
+
 #include "broker/core/keyspace.hpp"
 #include "broker/core/log.hpp"
 #include "broker/core/server.hpp"
 
 namespace respq::core {
 
-std::uint64_t server::used_memory() {
-  std::uint64_t total = 0;
+server::memory_parts server::used_memory_parts() {
+  memory_parts m;
   for (int i = 0; i < db_count(); ++i)
     for (const auto& [k, v] : db(i).all()) {
-      total += k.size() + sizeof(value) + 48;
+      m.dataset += k.size() + sizeof(value) + 48;
       switch (v.type()) {
-        case value_type::list: total += const_cast<value&>(v).list().allocated_bytes(); break;
-        case value_type::string: total += const_cast<value&>(v).str().capacity(); break;
-        case value_type::hash: total += std::get<hash_value>(v.data).memory_usage(); break;
-        case value_type::set: total += std::get<set_value>(v.data).memory_usage(); break;
-        case value_type::zset: total += std::get<zset_value>(v.data).memory_usage(); break;
-        case value_type::stream: total += std::get<stream_value>(v.data).memory_usage(); break;
+        case value_type::list: m.dataset += const_cast<value&>(v).list().allocated_bytes(); break;
+        case value_type::string: m.dataset += const_cast<value&>(v).str().capacity(); break;
+        case value_type::hash: m.dataset += std::get<hash_value>(v.data).memory_usage(); break;
+        case value_type::set: m.dataset += std::get<set_value>(v.data).memory_usage(); break;
+        case value_type::zset: m.dataset += std::get<zset_value>(v.data).memory_usage(); break;
+        case value_type::stream: m.dataset += std::get<stream_value>(v.data).memory_usage(); break;
       }
     }
-  for (const auto& [id, c] : clients_) total += c->in.capacity() + c->out.capacity() + sizeof(client);
-  return total;
+  for (const auto& [id, c] : clients_) m.clients += c->in.capacity() + c->out.capacity() + sizeof(client);
+  used_memory_peak_ = std::max(used_memory_peak_, m.dataset + m.clients);
+  return m;
+}
+
+std::uint64_t server::used_memory() {
+  const memory_parts m = used_memory_parts();
+  return m.dataset + m.clients;
 }
 
 void server::refresh_memory_estimate(bool force) {

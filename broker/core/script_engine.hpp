@@ -65,6 +65,17 @@ class script_engine {
   std::size_t cached() const { return scripts_.size(); }
   // Bytes Lua holds (INFO memory used_memory_lua).
   std::size_t lua_memory() const { return lua_bytes_; }
+  // Bytes of the script cache outside Lua: its entries by SHA1 and the script bodies EVAL
+  // looks up (INFO memory used_memory_scripts_eval).
+  std::size_t cache_bytes() const {
+    // A node: the entry, the next pointer and the cached hash; a string's own block when
+    // it is too long to sit inside the string.
+    auto heap = [](const std::string& t) { return t.capacity() > 15 ? t.capacity() + 1 : 0; };
+    std::size_t n = 0;
+    for (const auto& [sha, sc] : scripts_) n += sizeof(script_map::value_type) + 2 * sizeof(void*) + heap(sha);
+    for (const auto& [body, e] : by_body_) n += sizeof(std::pair<const std::string, void*>) + 2 * sizeof(void*) + heap(body);
+    return n;
+  }
 
   // Whether EVAL/EVALSHA of this script (arg: the body, or by_sha the SHA1) is refused
   // when used memory is over maxmemory, before it runs, as Redis 7.0's

@@ -79,6 +79,7 @@ server::server(config cfg) : cfg_(std::move(cfg)) {
     std::random_device rd;
     static const char hex[] = "0123456789abcdef";
     for (int i = 0; i < 40; ++i) run_id_ += hex[rd() % 16];
+    for (int i = 0; i < 40; ++i) replid_ += hex[rd() % 16];
   }
   refresh_timing();
   internal_ = std::make_unique<client>();
@@ -727,6 +728,10 @@ void server::cron() {
       ops_per_sec_ = static_cast<std::uint64_t>(
           static_cast<double>(stats_.commands_processed - ops_sample_commands_) / secs);
       ops_sample_commands_ = stats_.commands_processed;
+      input_kbps_ = static_cast<double>(stats_.net_input_bytes - net_sample_input_) / 1024 / secs;
+      output_kbps_ = static_cast<double>(stats_.net_output_bytes - net_sample_output_) / 1024 / secs;
+      net_sample_input_ = stats_.net_input_bytes;
+      net_sample_output_ = stats_.net_output_bytes;
       ops_sample_time_ = now;
     }
   }
@@ -748,16 +753,33 @@ void server::cron() {
   {
     const auto start = clock::now();
     const auto until = start + std::chrono::milliseconds(25);
-    bool any = false;
+    bool any = false, capped = false;
+    std::size_t volatile_keys = 0;
     for (auto& d : dbs_) {
       d->update_clock();
       if (!d->volatile_keys()) continue;
       any = true;
-      while (d->expire_due(256) == 256 && clock::now() < until) {}
+      while (d->expire_due(256) == 256) {
+        if (clock::now() >= until) {
+          capped = true;
+          break;
+        }
+      }
+      volatile_keys += d->volatile_keys();
     }
-    if (any)
-      latency_sample("expire-cycle",
-                     std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start).count());
+    if (any) {
+      const auto spent = clock::now() - start;
+      stats_.expire_cycle_us += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(spent).count());
+      latency_sample("expire-cycle", std::chrono::duration_cast<std::chrono::milliseconds>(spent).count());
+    }
+    // Keys left due (counted up to a bound, only when the budget cut the cycle short).
+    stats_.expired_stale_perc = 0;
+    if (capped) {
+      ++stats_.expired_time_cap_reached;
+      std::size_t due = 0;
+      for (auto& d : dbs_) due += d->count_due(100000);
+      if (volatile_keys) stats_.expired_stale_perc = 100.0 * static_cast<double>(due) / static_cast<double>(volatile_keys);
+    }
   }
   refresh_memory_estimate(false);
   refresh_timing();

@@ -106,6 +106,16 @@ struct server_stats {
   std::uint64_t total_blocking_served = 0;
   std::uint64_t total_errors = 0;
   std::uint64_t expired_keys = 0;
+  // Active expiry (the cron's cycle): its time in all, the cycles cut short by their time
+  // budget with keys still due, and the share of keys with a deadline left due by the
+  // last cycle (INFO's expired_stale_perc).
+  std::uint64_t expire_cycle_us = 0;
+  std::uint64_t expired_time_cap_reached = 0;
+  double expired_stale_perc = 0;
+  // Reads and writes made on client sockets (INFO total_reads_processed and
+  // total_writes_processed: a read attempt per readiness, a write call per send).
+  std::uint64_t reads_processed = 0;
+  std::uint64_t writes_processed = 0;
   std::unordered_map<std::string, std::uint64_t> error_replies;  // prefix -> count
 };
 
@@ -235,6 +245,14 @@ class server {
   std::string executable() const { return executable_; }
   void set_executable(std::string path) { executable_ = std::move(path); }
   std::uint64_t ops_per_sec() const { return ops_per_sec_; }
+  // Network input and output of the last second, in KB/s (sampled with ops_per_sec).
+  double input_kbps() const { return input_kbps_; }
+  double output_kbps() const { return output_kbps_; }
+  // The highest used_memory seen by a walk (INFO, and the maxmemory checks while a limit is set).
+  std::uint64_t used_memory_peak() const { return used_memory_peak_; }
+  // The replication ID a replica would follow (INFO replication's master_replid): made at
+  // start, as Redis's, though respq takes no replicas.
+  const std::string& replid() const { return replid_; }
   std::uint64_t dirty() const { return dirty_; }
   void add_dirty(std::uint64_t n = 1) { dirty_ += n; }
   // Marks that the running command logged its own effects (no automatic propagation).
@@ -348,6 +366,12 @@ class server {
   // passed; it keeps an estimate between walks (see maxmemory.cpp) so the check per
   // command costs nothing while well under the limit.
   std::uint64_t used_memory();
+  // used_memory in its two parts: keys and values, and client buffers (INFO's
+  // used_memory_dataset and mem_clients_normal).
+  struct memory_parts {
+    std::uint64_t dataset = 0, clients = 0;
+  };
+  memory_parts used_memory_parts();
   bool over_maxmemory();
   // Whether cmd with args is EVAL/EVALSHA of a script refused over maxmemory (shebang
   // without allow-oom or no-writes): a denyoom command then.
@@ -504,6 +528,10 @@ class server {
   std::string executable_;
   std::uint64_t ops_per_sec_ = 0;
   std::uint64_t ops_sample_commands_ = 0;
+  std::uint64_t net_sample_input_ = 0, net_sample_output_ = 0;
+  double input_kbps_ = 0, output_kbps_ = 0;
+  std::uint64_t used_memory_peak_ = 0;
+  std::string replid_;
   clock::time_point ops_sample_time_ = clock::now();
   std::uint64_t dirty_ = 0;
   std::uint64_t applied_bulk_len_ = 512ull * 1024 * 1024;
