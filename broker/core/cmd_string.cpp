@@ -15,8 +15,6 @@
 
 namespace respq::core {
 
-namespace {
-
 std::string* lookup_string(server& s, client& c, std::string_view key, bool& wrong) {
   wrong = false;
   value* v = s.db().find(key);
@@ -28,6 +26,8 @@ std::string* lookup_string(server& s, client& c, std::string_view key, bool& wro
   }
   return &v->str();
 }
+
+namespace {
 
 // The string at `key` for GETEX and GETDEL; when there is none, the reply (nil, or
 // WRONGTYPE) is already written and nullptr returned.

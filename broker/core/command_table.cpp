@@ -153,6 +153,13 @@ void server::build_command_table() {
   t.push_back(def("setrange", 4, W | D, 1, 1, 1, cmd_setrange, "string", "2.2.0", "O(1)", "write string slow", "Overwrite part of a string at key starting at the specified offset"));
   t.push_back(def("incrbyfloat", 3, W | D | F, 1, 1, 1, cmd_incrbyfloat, "string", "2.6.0", "O(1)", "write string fast", "Increment the float value of a key by the given amount"));
   t.push_back(def("msetnx", -3, W | D, 1, -1, 2, cmd_msetnx, "string", "1.0.1", "O(N) where N is the number of keys to set.", "write string slow", "Set multiple keys to multiple values, only if none of the keys exist"));
+  t.push_back(def("setbit", 4, W | D, 1, 1, 1, cmd_setbit, "bitmap", "2.2.0", "O(1)", "write bitmap slow", "Sets or clears the bit at offset in the string value stored at key"));
+  t.push_back(def("getbit", 3, R | F, 1, 1, 1, cmd_getbit, "bitmap", "2.2.0", "O(1)", "read bitmap fast", "Returns the bit value at offset in the string value stored at key"));
+  t.push_back(def("bitcount", -2, R, 1, 1, 1, cmd_bitcount, "bitmap", "2.6.0", "O(N)", "read bitmap slow", "Count set bits in a string"));
+  t.push_back(def("bitpos", -3, R, 1, 1, 1, cmd_bitpos, "bitmap", "2.8.7", "O(N)", "read bitmap slow", "Find first bit set or clear in a string"));
+  t.push_back(def("bitop", -4, W | D, 2, -1, 1, cmd_bitop, "bitmap", "2.6.0", "O(N)", "write bitmap slow", "Perform bitwise operations between strings"));
+  t.push_back(def("bitfield", -2, W | D, 1, 1, 1, cmd_bitfield, "bitmap", "3.2.0", "O(1) for each subcommand specified", "write bitmap slow", "Perform arbitrary bitfield integer operations on strings"));
+  t.push_back(def("bitfield_ro", -2, R | F, 1, 1, 1, cmd_bitfield_ro, "bitmap", "6.0.0", "O(1) for each subcommand specified", "read bitmap fast", "Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD"));
   t.push_back(def("hset", -4, W | D | F, 1, 1, 1, cmd_hset, "hash", "2.0.0", "O(1) for each field/value pair added", "write hash fast", "Set the string value of a hash field"));
   t.push_back(def("hget", 3, R | F, 1, 1, 1, cmd_hget, "hash", "2.0.0", "O(1)", "read hash fast", "Get the value of a hash field"));
   t.push_back(def("hdel", -3, W | F, 1, 1, 1, cmd_hdel, "hash", "2.0.0", "O(N) where N is the number of fields to be removed.", "write hash fast", "Delete one or more hash fields"));

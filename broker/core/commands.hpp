@@ -13,6 +13,9 @@ inline constexpr std::string_view syntax_error = "ERR syntax error";
 // Parses an integer argument; on failure replies Redis's "value is not an integer or out
 // of range" and returns false.
 bool integer_arg(server& s, client& c, std::string_view arg, long long& out);
+// The string at `key`, or nullptr when absent. When the key holds another type, replies
+// WRONGTYPE and sets `wrong`.
+std::string* lookup_string(server& s, client& c, std::string_view key, bool& wrong);
 // The list at `key`, or nullptr when absent. When the key holds another type, replies
 // WRONGTYPE and sets `wrong`.
 packed_list* lookup_list(server& s, client& c, std::string_view key, bool& wrong);
@@ -91,6 +94,7 @@ bool db_index_arg(server& s, client& c, std::string_view arg, int& out);
   X(get) X(set) X(setnx) X(mget) X(mset) X(incr) X(decr) X(incrby) X(decrby) X(append) X(strlen)      \
   X(getset) X(getdel) X(getrange) X(substr) X(setrange) X(incrbyfloat) X(msetnx)                     \
   X(setex) X(psetex) X(getex)                                                                        \
+  X(setbit) X(getbit) X(bitcount) X(bitpos) X(bitop) X(bitfield) X(bitfield_ro)                      \
   X(hset) X(hget) X(hdel) X(hlen) X(hgetall) X(hkeys) X(hvals) X(hexists) X(hmget)                   \
   X(hmset) X(hsetnx) X(hincrby) X(hincrbyfloat) X(hstrlen) X(hscan) X(hrandfield)                  \
   X(sadd) X(srem) X(smembers) X(sismember) X(smismember) X(scard) X(spop) X(srandmember) X(smove)     \
