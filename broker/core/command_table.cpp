@@ -160,6 +160,11 @@ void server::build_command_table() {
   t.push_back(def("bitop", -4, W | D, 2, -1, 1, cmd_bitop, "bitmap", "2.6.0", "O(N)", "write bitmap slow", "Perform bitwise operations between strings"));
   t.push_back(def("bitfield", -2, W | D, 1, 1, 1, cmd_bitfield, "bitmap", "3.2.0", "O(1) for each subcommand specified", "write bitmap slow", "Perform arbitrary bitfield integer operations on strings"));
   t.push_back(def("bitfield_ro", -2, R | F, 1, 1, 1, cmd_bitfield_ro, "bitmap", "6.0.0", "O(1) for each subcommand specified", "read bitmap fast", "Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD"));
+  t.push_back(def("pfadd", -2, W | D | F, 1, 1, 1, cmd_pfadd, "hyperloglog", "2.8.9", "O(1) to add every element.", "write hyperloglog fast", "Adds the specified elements to the specified HyperLogLog."));
+  t.push_back(def("pfcount", -2, R, 1, -1, 1, cmd_pfcount, "hyperloglog", "2.8.9", "O(1) with a very small average constant time when called with a single key. O(N) with N being the number of keys, and much bigger constant times, when called with multiple keys.", "read hyperloglog slow", "Return the approximated cardinality of the set(s) observed by the HyperLogLog at key(s)."));
+  t.push_back(def("pfmerge", -2, W | D, 1, -1, 1, cmd_pfmerge, "hyperloglog", "2.8.9", "O(N) to merge N HyperLogLogs, but with high constant times.", "write hyperloglog slow", "Merge N different HyperLogLogs into a single one."));
+  t.push_back(def("pfdebug", 3, W | D | A, 2, 2, 1, cmd_pfdebug, "hyperloglog", "2.8.9", "N/A", "write hyperloglog admin slow", "Internal commands for debugging HyperLogLog values"));
+  t.push_back(def("pfselftest", 1, A, 0, 0, 0, cmd_pfselftest, "hyperloglog", "2.8.9", "N/A", "hyperloglog admin slow dangerous", "An internal command for testing HyperLogLog values"));
   t.push_back(def("hset", -4, W | D | F, 1, 1, 1, cmd_hset, "hash", "2.0.0", "O(1) for each field/value pair added", "write hash fast", "Set the string value of a hash field"));
   t.push_back(def("hget", 3, R | F, 1, 1, 1, cmd_hget, "hash", "2.0.0", "O(1)", "read hash fast", "Get the value of a hash field"));
   t.push_back(def("hdel", -3, W | F, 1, 1, 1, cmd_hdel, "hash", "2.0.0", "O(N) where N is the number of fields to be removed.", "write hash fast", "Delete one or more hash fields"));

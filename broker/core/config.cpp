@@ -183,6 +183,10 @@ std::vector<config_entry> make_table() {
                  c.proto_max_bulk_len = v;
                  return {};
                }});
+  t.push_back({"hll-sparse-max-bytes", true, [](const config& c) { return std::to_string(c.hll_sparse_max_bytes); },
+               [](config& c, const std::vector<std::string>& a) {
+                 return set_mem(c.hll_sparse_max_bytes, a);
+               }});
   t.push_back({"client-query-buffer-limit", true,
                [](const config& c) { return std::to_string(c.client_query_buffer_limit); },
                [](config& c, const std::vector<std::string>& a) -> std::string {

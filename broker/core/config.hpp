@@ -78,6 +78,8 @@ struct config {
   // events, while events have been arriving closer together than that. 0 = always sleep.
   unsigned busy_poll = 50;
   std::uint64_t proto_max_bulk_len = 512ull * 1024 * 1024;
+  // A HyperLogLog stays in its sparse form up to this many bytes (Redis's default).
+  std::uint64_t hll_sparse_max_bytes = 3000;
   std::uint64_t client_query_buffer_limit = 1024ull * 1024 * 1024;
   // Redis's defaults are normal 0 0 0 (unlimited), replica 256mb 64mb 60, pubsub 32mb
   // 8mb 60. respq limits normal clients too: one that pipelines and never reads would
