@@ -4,6 +4,8 @@
 #include "resp/ascii.hpp"
 
 #include <charconv>
+#include <initializer_list>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -264,6 +266,27 @@ keys_reply write_command_keys(resp::reply_writer& w, std::string_view name, comm
     } else {
       w.bulk(args[1]);
     }
+    return keys_reply::written;
+  }
+  if (name == "sort" || name == "sort_ro") {
+    // The keys of BY and GET and SORT's STORE destination have no key specification Redis
+    // can follow (sortGetKeys, sortROGetKeys): the key, then the last STORE's destination.
+    std::optional<std::size_t> store;
+    for (std::size_t i = 2; name == "sort" && i < args.size(); ++i) {
+      if (iequals(args[i], "limit")) i += 2;
+      else if (iequals(args[i], "get") || iequals(args[i], "by")) i += 1;
+      else if (iequals(args[i], "store") && i + 1 < args.size()) store = i + 1;
+    }
+    w.array(store ? 2 : 1);
+    auto key = [&](std::size_t pos, std::initializer_list<std::string_view> flags) {
+      if (!with_flags) return w.bulk(args[pos]);
+      w.array(2);
+      w.bulk(args[pos]);
+      w.set(flags.size());
+      for (auto f : flags) w.simple(f);
+    };
+    key(1, {"RO", "access"});
+    if (store) key(*store, {"OW", "update"});
     return keys_reply::written;
   }
   if (!keys_by_specs(*info, args, keys)) keys.clear();

@@ -96,6 +96,7 @@ bool db_index_arg(server& s, client& c, std::string_view arg, int& out);
   X(setex) X(psetex) X(getex)                                                                        \
   X(setbit) X(getbit) X(bitcount) X(bitpos) X(bitop) X(bitfield) X(bitfield_ro)                      \
   X(pfadd) X(pfcount) X(pfmerge) X(pfdebug) X(pfselftest)                                            \
+  X(sort) X(sort_ro)                                                                                 \
   X(hset) X(hget) X(hdel) X(hlen) X(hgetall) X(hkeys) X(hvals) X(hexists) X(hmget)                   \
   X(hmset) X(hsetnx) X(hincrby) X(hincrbyfloat) X(hstrlen) X(hscan) X(hrandfield)                  \
   X(sadd) X(srem) X(smembers) X(sismember) X(smismember) X(scard) X(spop) X(srandmember) X(smove)     \

@@ -2,6 +2,7 @@
 #include "broker/core/server.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -660,6 +661,18 @@ std::vector<std::string_view> server::command_keys(const command_def& cmd, args_
     } else if (name == "zunionstore" || name == "zinterstore" || name == "zdiffstore") {
       at = 2;
       if (args.size() > 1) keys.push_back(args[1]);
+    }
+    if (name == "sort") {
+      // SORT key ... [STORE destination]: the last STORE's destination (Redis's sortGetKeys).
+      if (args.size() > 1) keys.push_back(args[1]);
+      std::optional<std::string_view> store;
+      for (std::size_t i = 2; i < args.size(); ++i) {
+        if (iequals(args[i], "limit")) i += 2;
+        else if (iequals(args[i], "get") || iequals(args[i], "by")) i += 1;
+        else if (iequals(args[i], "store") && i + 1 < args.size()) store = args[i + 1];
+      }
+      if (store) keys.push_back(*store);
+      return keys;
     }
     if (name == "xread" || name == "xreadgroup") {
       // XREAD ... STREAMS key... id...: the first half of what follows STREAMS.
