@@ -99,6 +99,8 @@ void sort_generic(server& s, client& c, args_t a, bool read_only) {
     alpha = true;
     by.reset();
   }
+  // As Redis: a sorted set sorted leaves its compact encoding (OBJECT ENCODING skiplist).
+  if (src && type == value_type::zset) std::get<zset_value>(src->data).convert_to_index();
   long long len = 0;
   if (src) {
     if (type == value_type::list) len = static_cast<long long>(src->list().size());
