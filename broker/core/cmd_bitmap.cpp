@@ -165,7 +165,7 @@ void set_field(std::string& p, std::uint64_t offset, int bits, std::uint64_t v) 
 bool unsigned_overflows(std::uint64_t value, long long incr, int bits, overflow ow, std::uint64_t& limit) {
   const std::uint64_t max = bits == 64 ? UINT64_MAX : (std::uint64_t{1} << bits) - 1;
   const auto maxincr = static_cast<std::int64_t>(max - value);
-  const auto minincr = -static_cast<std::int64_t>(value);
+  const auto minincr = static_cast<std::int64_t>(0 - value);  // as Redis: unsigned negation
   const bool high = value > max || (incr > 0 && incr > maxincr);
   const bool low = !high && incr < 0 && incr < minincr;
   if (!high && !low) return false;
