@@ -107,13 +107,15 @@ void sort_generic(server& s, client& c, args_t a, bool read_only) {
     else if (type == value_type::set) len = static_cast<long long>(src->set().size());
     else len = static_cast<long long>(std::get<zset_value>(src->data).size());
   }
-  long long start = limit_start < 0 ? 0 : limit_start;
-  long long end = limit_count < 0 ? len - 1 : start + limit_count - 1;
+  long long start = limit_start < 0 ? 0 : limit_start, end;
   if (start >= len) {
     start = len - 1;
     end = len - 2;
+  } else {
+    // Redis's start + count - 1, with the count cut to the length first (no overflow).
+    end = limit_count < 0 ? len - 1 : start + std::min(limit_count, len) - 1;
+    if (end >= len) end = len - 1;
   }
-  if (end >= len) end = len - 1;
 
   std::vector<sort_item> items;
   if (src && dont_sort && type != value_type::set) {
