@@ -352,12 +352,12 @@ void cmd_bitcount(server& s, client& c, args_t a) {
   if (a.size() == 4 || a.size() == 5) {
     long long start, end;
     if (!integer_arg(s, c, a[2], start) || !integer_arg(s, c, a[3], end)) return;
-    bool in_bits = false;
-    if (a.size() == 5 && !unit_arg(s, c, a[4], in_bits)) return;
-    if (start < 0 && end < 0 && start > end) {
+    if (start < 0 && end < 0 && start > end) {  // as Redis: before BYTE|BIT is read
       s.reply(c).integer(0);
       return;
     }
+    bool in_bits = false;
+    if (a.size() == 5 && !unit_arg(s, c, a[4], in_bits)) return;
     r = clamp_range(start, end, in_bits ? len * 8 : len, in_bits);
   } else if (a.size() != 2) {
     s.add_error(c, syntax_error);

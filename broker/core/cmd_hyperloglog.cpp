@@ -370,6 +370,9 @@ std::string* hll_at(server& s, client& c, std::string_view key, bool& bad) {
   return v;
 }
 
+// What Redis's dbUnshareStringValue leaves: the string raw (OBJECT ENCODING).
+void unshare(server& s, std::string_view key) { s.db().find(key)->str_enc = string_encoding::raw; }
+
 }  // namespace
 
 void cmd_pfadd(server& s, client& c, args_t a) {
@@ -377,6 +380,7 @@ void cmd_pfadd(server& s, client& c, args_t a) {
   std::string* v = hll_at(s, c, a[1], bad);
   if (bad) return;
   int updated = 0;
+  if (v) unshare(s, a[1]);
   if (!v) {
     value& nv = s.db().create(a[1], value_type::string);
     nv.str() = new_hll();
@@ -424,6 +428,7 @@ void cmd_pfcount(server& s, client& c, args_t a) {
     s.reply(c).integer(0);
     return;
   }
+  unshare(s, a[1]);
   std::uint64_t card = 0;
   if (cache_valid(*v)) {
     for (int i = 7; i >= 0; --i) card = (card << 8) | static_cast<u8>((*v)[8 + static_cast<std::size_t>(i)]);
@@ -465,6 +470,7 @@ void cmd_pfmerge(server& s, client& c, args_t a) {
     dv->str() = new_hll();
     dv->str_enc = string_encoding::raw;
   }
+  dv->str_enc = string_encoding::raw;
   std::string& d = dv->str();
   if (use_dense && !to_dense(d)) {
     s.add_error(c, corrupted_error);
@@ -500,6 +506,8 @@ void cmd_pfdebug(server& s, client& c, args_t a) {
   bool bad;
   std::string* v = hll_at(s, c, a[2], bad);
   if (bad) return;
+  unshare(s, a[2]);
+  s.keys_signalled();  // as Redis: a change of encoding only, WATCH is not told
   if (cmd == "getreg") {
     if (encoding_of(*v) == sparse_encoding) {
       if (!to_dense(*v)) {

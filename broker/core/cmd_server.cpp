@@ -122,9 +122,10 @@ std::uint64_t system_memory() {
 // Redis 7.0's Memory section. respq counts used_memory by walking its keys, values and
 // client buffers (maxmemory.cpp), so its parts are those two: the dataset, and the
 // overhead (the client buffers; respq has no replication backlog, replica buffers,
-// cluster links nor functions). The allocator's figures are those same bytes
-// (allocated) and the process's resident set: mimalloc keeps no running total of what
-// it has handed out outside its debug builds. The AOF's buffer (Redis's mem_aof_buffer)
+// cluster links nor functions). The allocator's own figures (allocator_*, their ratios)
+// are 0, as Redis prints them on an allocator that does not report them: mimalloc keeps
+// no running total of what it has handed out outside its debug builds. The peak is the
+// highest figure a walk saw (INFO, the maxmemory checks), not every moment's. The AOF's buffer (Redis's mem_aof_buffer)
 // is the persistence section's aof_buffer_length.
 std::string section_memory(server& s) {
   std::string o;
@@ -144,9 +145,9 @@ std::string section_memory(server& s) {
   line(o, "used_memory_startup", "0");  // no keys and no clients when the server starts
   line(o, "used_memory_dataset", std::to_string(m.dataset));
   line(o, "used_memory_dataset_perc", percent(static_cast<double>(m.dataset), static_cast<double>(used)));
-  line(o, "allocator_allocated", std::to_string(used));
-  line(o, "allocator_active", std::to_string(rss));
-  line(o, "allocator_resident", std::to_string(rss));
+  line(o, "allocator_allocated", "0");
+  line(o, "allocator_active", "0");
+  line(o, "allocator_resident", "0");
   line(o, "total_system_memory", std::to_string(sys));
   line(o, "total_system_memory_human", human_bytes(sys));
   line(o, "used_memory_lua", std::to_string(lua.lua_memory()));
@@ -165,11 +166,11 @@ std::string section_memory(server& s) {
   line(o, "maxmemory", std::to_string(s.cfg().maxmemory));
   line(o, "maxmemory_human", human_bytes(s.cfg().maxmemory));
   line(o, "maxmemory_policy", "noeviction");
-  line(o, "allocator_frag_ratio", ratio(static_cast<double>(rss), static_cast<double>(used)));
-  line(o, "allocator_frag_bytes", std::to_string(rss > used ? rss - used : 0));
-  line(o, "allocator_rss_ratio", "1.00");
+  line(o, "allocator_frag_ratio", "0.00");
+  line(o, "allocator_frag_bytes", "0");
+  line(o, "allocator_rss_ratio", "0.00");
   line(o, "allocator_rss_bytes", "0");
-  line(o, "rss_overhead_ratio", "1.00");
+  line(o, "rss_overhead_ratio", "0.00");
   line(o, "rss_overhead_bytes", "0");
   line(o, "mem_fragmentation_ratio", ratio(static_cast<double>(rss), static_cast<double>(used)));
   line(o, "mem_fragmentation_bytes", std::to_string(static_cast<long long>(rss) - static_cast<long long>(used)));

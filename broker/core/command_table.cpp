@@ -9,7 +9,7 @@ namespace {
 constexpr std::uint32_t W = flag_write, R = flag_readonly, F = flag_fast, D = flag_denyoom, A = flag_admin,
                         P = flag_pubsub, N = flag_noscript, B = flag_blocking, L = flag_loading, S = flag_stale,
                         NA = flag_no_auth, NM = flag_no_multi, DM = flag_deny_multi, AB = flag_allow_busy,
-                        SUB = flag_sub_ok, MK = flag_movablekeys,
+                        SUB = flag_sub_ok, MK = flag_movablekeys, MR = flag_may_replicate,
                         SM = flag_skip_monitor, NK = flag_no_keymiss;
 
 command_def def(std::string_view name, int arity, std::uint32_t flags, int first, int last, int step, handler_fn fn,
@@ -161,7 +161,7 @@ void server::build_command_table() {
   t.push_back(def("bitfield", -2, W | D, 1, 1, 1, cmd_bitfield, "bitmap", "3.2.0", "O(1) for each subcommand specified", "write bitmap slow", "Perform arbitrary bitfield integer operations on strings"));
   t.push_back(def("bitfield_ro", -2, R | F, 1, 1, 1, cmd_bitfield_ro, "bitmap", "6.0.0", "O(1) for each subcommand specified", "read bitmap fast", "Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD"));
   t.push_back(def("pfadd", -2, W | D | F, 1, 1, 1, cmd_pfadd, "hyperloglog", "2.8.9", "O(1) to add every element.", "write hyperloglog fast", "Adds the specified elements to the specified HyperLogLog."));
-  t.push_back(def("pfcount", -2, R, 1, -1, 1, cmd_pfcount, "hyperloglog", "2.8.9", "O(1) with a very small average constant time when called with a single key. O(N) with N being the number of keys, and much bigger constant times, when called with multiple keys.", "read hyperloglog slow", "Return the approximated cardinality of the set(s) observed by the HyperLogLog at key(s)."));
+  t.push_back(def("pfcount", -2, R | MR, 1, -1, 1, cmd_pfcount, "hyperloglog", "2.8.9", "O(1) with a very small average constant time when called with a single key. O(N) with N being the number of keys, and much bigger constant times, when called with multiple keys.", "read hyperloglog slow", "Return the approximated cardinality of the set(s) observed by the HyperLogLog at key(s)."));
   t.push_back(def("pfmerge", -2, W | D, 1, -1, 1, cmd_pfmerge, "hyperloglog", "2.8.9", "O(N) to merge N HyperLogLogs, but with high constant times.", "write hyperloglog slow", "Merge N different HyperLogLogs into a single one."));
   t.push_back(def("pfdebug", 3, W | D | A, 2, 2, 1, cmd_pfdebug, "hyperloglog", "2.8.9", "N/A", "write hyperloglog admin slow", "Internal commands for debugging HyperLogLog values"));
   t.push_back(def("pfselftest", 1, A, 0, 0, 0, cmd_pfselftest, "hyperloglog", "2.8.9", "N/A", "hyperloglog admin slow dangerous", "An internal command for testing HyperLogLog values"));
@@ -286,7 +286,7 @@ void server::build_command_table() {
     t.push_back(std::move(c));
   }
   // Pub/sub.
-  t.push_back(def("publish", 3, P | L | S | F, 0, 0, 0, cmd_publish, "pubsub", "2.0.0", "O(N+M)", "pubsub fast", "Post a message to a channel"));
+  t.push_back(def("publish", 3, P | L | S | F | MR, 0, 0, 0, cmd_publish, "pubsub", "2.0.0", "O(N+M)", "pubsub fast", "Post a message to a channel"));
   t.push_back(def("subscribe", -2, P | N | L | S | SUB, 0, 0, 0, cmd_subscribe, "pubsub", "2.0.0", "O(N) where N is the number of channels to subscribe to.", "pubsub slow", "Listen for messages published to the given channels"));
   t.push_back(def("unsubscribe", -1, P | N | L | S | SUB, 0, 0, 0, cmd_unsubscribe, "pubsub", "2.0.0", "O(N) where N is the number of clients already subscribed to a channel.", "pubsub slow", "Stop listening for messages posted to the given channels"));
   t.push_back(def("psubscribe", -2, P | N | L | S | SUB, 0, 0, 0, cmd_psubscribe, "pubsub", "2.0.0", "O(N) where N is the number of patterns the client is already subscribed to.", "pubsub slow", "Listen for messages published to channels matching the given patterns"));

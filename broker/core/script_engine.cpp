@@ -1136,8 +1136,10 @@ int script_engine::call_command(lua_State* L, bool raise) {
       }
   }
   if (flags & flag_noscript) return reject(cmd, "ERR This Redis command is not allowed from script");
+  // As Redis: a read-only script may not run what propagates (PUBLISH, PFCOUNT) either.
+  if (read_only_ && (flags & (flag_write | flag_may_replicate)))
+    return reject(cmd, "ERR Write commands are not allowed from read-only scripts.");
   if (flags & flag_write) {
-    if (read_only_) return reject(cmd, "ERR Write commands are not allowed from read-only scripts.");
     // lua_error longjmps past this frame: the text lives in a member, not here.
     refusal_ = s_.write_refusal();
     if (!refusal_.empty()) return reject(cmd, refusal_);

@@ -785,13 +785,18 @@ void server::cron() {
       stats_.expire_cycle_us += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(spent).count());
       latency_sample("expire-cycle", std::chrono::duration_cast<std::chrono::milliseconds>(spent).count());
     }
-    // Keys left due (counted up to a bound, only when the budget cut the cycle short).
-    stats_.expired_stale_perc = 0;
-    if (capped) {
-      ++stats_.expired_time_cap_reached;
-      std::size_t due = 0;
-      for (auto& d : dbs_) due += d->count_due(100000);
-      if (volatile_keys) stats_.expired_stale_perc = 100.0 * static_cast<double>(due) / static_cast<double>(volatile_keys);
+    // The share of keys with a deadline left due after the cycle (counted, up to a bound,
+    // only when the budget cut the cycle short: else none is), averaged over cycles as
+    // Redis averages its samples (decaying to 0 once nothing is left due).
+    {
+      double now_perc = 0;
+      if (capped) {
+        ++stats_.expired_time_cap_reached;
+        std::size_t due = 0;
+        for (auto& d : dbs_) due += d->count_due(1000000);
+        if (volatile_keys) now_perc = 100.0 * static_cast<double>(due) / static_cast<double>(volatile_keys);
+      }
+      stats_.expired_stale_perc = now_perc * 0.05 + stats_.expired_stale_perc * 0.95;
     }
   }
   refresh_memory_estimate(false);

@@ -71,6 +71,7 @@ enum command_flag : std::uint32_t {
   flag_movablekeys = 1u << 14,
   flag_skip_monitor = 1u << 15,  // not fed to MONITOR after it ran (EVAL feeds itself first)
   flag_no_keymiss = 1u << 17,    // its lookups are not "keymiss" events (Redis's LOOKUP_NONOTIFY)
+  flag_may_replicate = 1u << 18,  // not a write, but propagates (PUBLISH, PFCOUNT): refused in read-only scripts
 };
 
 struct command_def {

@@ -128,7 +128,9 @@ def test_active_expiry_time_is_counted(pair):
                timeout=30, what="all keys expired by the cron")
     s = section(pair.respq, "stats")
     assert s["expire_cycle_cpu_milliseconds"] > before["expire_cycle_cpu_milliseconds"], (before, s)
-    assert s["expired_stale_perc"] == 0, s  # nothing left due
+    # The share left due is averaged over cycles, as Redis's: it decays to 0 once none is.
+    wait_until(lambda: section(pair.respq, "stats")["expired_stale_perc"] < 0.5, timeout=30,
+               what="expired_stale_perc back near 0")
     assert c.dbsize() == 0
 
 
