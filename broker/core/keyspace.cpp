@@ -109,6 +109,9 @@ const std::string* keyspace::random_key() {
 }
 
 value& keyspace::create(std::string_view key, value_type t) {
+  // A key past its deadline is expired first, as Redis's write lookup does: its
+  // "expired" event and count, then the new key's "new".
+  if (auto old = map_.find(key); old != map_.end() && is_expired(old->second)) expire(std::string(key));
   auto [it, inserted] = map_.try_emplace(std::string(key));
   value& v = it->second;
   if (!inserted) {

@@ -635,6 +635,31 @@ class RedisAndRespq:
         self.redis.__exit__(None, None, None)
 
 
+def keyspace_events(srv, script, classes="KEAm"):
+    """The keyspace notifications of database 0 that `script` (commands run one after
+    another on a raw connection; ["sleep", seconds] pauses) makes srv publish with
+    notify-keyspace-events `classes`, as (channel, message) pairs in order. Flushes srv
+    first; turns notifications off after."""
+    c = srv.client()
+    c.flushall()
+    c.config_set("notify-keyspace-events", classes)
+    p = c.pubsub()
+    p.psubscribe("__key*@0__:*")
+    p.get_message(timeout=2)
+    with srv.raw() as raw:
+        for cmd in script:
+            if cmd[0] == "sleep":
+                time.sleep(cmd[1])
+            else:
+                raw.cmd(*cmd)
+    seen = []
+    while (m := p.get_message(timeout=0.5)) is not None:
+        seen.append((m["channel"].decode(), m["data"].decode()))
+    p.close()
+    c.config_set("notify-keyspace-events", "")
+    return seen
+
+
 def run_tests(namespace, setup=None):
     """Runs every function named test_* in namespace, in file order, printing PASS, FAIL
     (with the traceback) or SKIP for each; exits 1 if any failed, 77 (skipped) if setup()

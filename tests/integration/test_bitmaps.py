@@ -7,25 +7,13 @@ import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Respq, RedisServer, run_tests  # noqa: E402
+from harness import RedisAndRespq, Respq, keyspace_events, run_tests  # noqa: E402
 
 KEYS = ["b1", "b2", "b3", "dst"]
 
 
-class Pair:
-    def __enter__(self):
-        self.respq = Respq("--http-queue", "tasks", "off")
-        self.redis = RedisServer()
-        return self
-
-    def __exit__(self, *exc):
-        for s in (self.respq, self.redis):
-            s.__exit__(*exc)
-        return False
-
-
 def setup():
-    return Pair().__enter__()
+    return RedisAndRespq()
 
 
 def random_command(rng):
@@ -107,26 +95,7 @@ def test_keyspace_events_match_redis(pair):
         ["BITFIELD", "nokey", "GET", "u8", 0], ["BITFIELD_RO", "nokey", "GET", "u8", 0],
         ["BITFIELD", "f", "OVERFLOW", "FAIL", "INCRBY", "u8", 0, 300], ["BITFIELD", "g", "INCRBY", "u2", 0, 0],
     ]
-    events = {}
-    for name, srv in (("respq", pair.respq), ("redis", pair.redis)):
-        c = srv.client()
-        c.flushall()
-        c.config_set("notify-keyspace-events", "KEAm")
-        p = c.pubsub()
-        p.psubscribe("__key*@0__:*")
-        p.get_message(timeout=2)
-        with srv.raw() as raw:
-            for cmd in script:
-                raw.cmd(*cmd)
-        seen = []
-        while True:
-            m = p.get_message(timeout=0.5)
-            if m is None:
-                break
-            seen.append((m["channel"].decode(), m["data"].decode()))
-        p.close()
-        c.config_set("notify-keyspace-events", "")
-        events[name] = seen
+    events = {name: keyspace_events(srv, script) for name, srv in (("respq", pair.respq), ("redis", pair.redis))}
     assert events["respq"] == events["redis"], events
     assert ("__keyevent@0__:setbit", "k") in events["redis"] and ("__keyevent@0__:keymiss", "nokey") in events["redis"]
 

@@ -9,23 +9,11 @@ import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Respq, RedisServer, run_tests  # noqa: E402
-
-
-class Pair:
-    def __enter__(self):
-        self.respq = Respq("--http-queue", "tasks", "off")
-        self.redis = RedisServer()
-        return self
-
-    def __exit__(self, *exc):
-        for s in (self.respq, self.redis):
-            s.__exit__(*exc)
-        return False
+from harness import RedisAndRespq, Respq, keyspace_events, run_tests  # noqa: E402
 
 
 def setup():
-    return Pair().__enter__()
+    return RedisAndRespq()
 
 
 def both(pair, *cmd):
@@ -129,23 +117,7 @@ def test_counts_are_close_to_the_true_cardinality(pair):
 def test_keyspace_events_match_redis(pair):
     script = [["PFADD", "k", "a"], ["PFADD", "k", "a"], ["PFADD", "k2"], ["PFCOUNT", "nokey"],
               ["PFCOUNT", "k"], ["PFMERGE", "d", "k", "nokey"], ["PFCOUNT", "k", "nokey"]]
-    events = {}
-    for name, srv in (("respq", pair.respq), ("redis", pair.redis)):
-        c = srv.client()
-        c.flushall()
-        c.config_set("notify-keyspace-events", "KEAm")
-        p = c.pubsub()
-        p.psubscribe("__key*@0__:*")
-        p.get_message(timeout=2)
-        with srv.raw() as raw:
-            for cmd in script:
-                raw.cmd(*cmd)
-        seen = []
-        while (m := p.get_message(timeout=0.5)) is not None:
-            seen.append((m["channel"].decode(), m["data"].decode()))
-        p.close()
-        c.config_set("notify-keyspace-events", "")
-        events[name] = seen
+    events = {name: keyspace_events(srv, script) for name, srv in (("respq", pair.respq), ("redis", pair.redis))}
     assert events["respq"] == events["redis"], events
     assert ("__keyevent@0__:pfadd", "d") in events["redis"]
 

@@ -13,7 +13,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Respq, RedisServer, run_tests, wait_blocked, wait_until  # noqa: E402
+from harness import RedisAndRespq, run_tests, wait_blocked, wait_until  # noqa: E402
 
 SECTIONS = ("server", "clients", "memory", "persistence", "stats", "replication", "cpu")
 # Fields Redis prints that respq leaves out: its AOF buffer is the persistence section's
@@ -21,23 +21,8 @@ SECTIONS = ("server", "clients", "memory", "persistence", "stats", "replication"
 NOT_IN_RESPQ = {"memory": {"mem_not_counted_for_evict", "mem_aof_buffer"}}
 
 
-class Pair:
-    def __enter__(self):
-        self.respq = Respq("--http-queue", "tasks", "off")
-        self.redis = RedisServer()
-        return self
-
-    def __exit__(self, *exc):
-        for s in (self.respq, self.redis):
-            s.__exit__(*exc)
-        return False
-
-    def both(self):
-        return (("respq", self.respq), ("redis", self.redis))
-
-
 def setup():
-    return Pair().__enter__()
+    return RedisAndRespq()
 
 
 def fields(text):
@@ -62,7 +47,7 @@ def test_every_field_of_redis_in_the_same_section(pair):
 
 
 def test_values_have_redis_forms(pair):
-    both = {n: {s: section(srv, s) for s in SECTIONS} for n, srv in pair.both()}
+    both = {n: {s: section(srv, s) for s in SECTIONS} for n, srv in (("respq", pair.respq), ("redis", pair.redis))}
     r = both["respq"]
     assert re.fullmatch(r"[0-9a-f]{40}", r["replication"]["master_replid"])
     assert section(pair.respq, "replication")["master_replid"] == r["replication"]["master_replid"]
@@ -163,7 +148,7 @@ def blocked_command_failed_calls(srv, how):
 
 def test_client_unblock_counts_the_blocked_command_as_failed_as_redis(pair):
     for how in ("error", "timeout", "natural"):
-        got = {name: blocked_command_failed_calls(srv, how) for name, srv in pair.both()}
+        got = {name: blocked_command_failed_calls(srv, how) for name, srv in (("respq", pair.respq), ("redis", pair.redis))}
         assert got["respq"] == got["redis"], (how, got)
     assert got["redis"][1] == {"cmdstat_blpop": 0}, got
 

@@ -7,48 +7,34 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Respq, RedisServer, run_tests, wait_blocked  # noqa: E402
-
-
-class Pair:
-    def __enter__(self):
-        self.respq = Respq("--http-queue", "tasks", "off")
-        self.redis = RedisServer()
-        return self
-
-    def __exit__(self, *exc):
-        for s in (self.respq, self.redis):
-            s.__exit__(*exc)
-        return False
+from harness import RedisAndRespq, Respq, keyspace_events, run_tests, wait_blocked  # noqa: E402
 
 
 def setup():
-    return Pair().__enter__()
+    return RedisAndRespq()
 
 
 def test_keyspace_events_match_redis(pair):
     script = [["RPUSH", "l", "3", "1", "2"], ["SORT", "l", "STORE", "d"], ["SORT", "nokey", "STORE", "d"],
               ["SORT", "nokey"], ["SORT_RO", "nokey"], ["SORT", "l", "BY", "w_*", "GET", "o_*"],
               ["SORT", "l", "STORE", "d2"], ["SORT", "l", "LIMIT", "0", "0", "STORE", "d2"]]
-    events = {}
-    for name, srv in (("respq", pair.respq), ("redis", pair.redis)):
-        c = srv.client()
-        c.flushall()
-        c.config_set("notify-keyspace-events", "KEAm")
-        p = c.pubsub()
-        p.psubscribe("__key*@0__:*")
-        p.get_message(timeout=2)
-        with srv.raw() as raw:
-            for cmd in script:
-                raw.cmd(*cmd)
-        seen = []
-        while (m := p.get_message(timeout=0.5)) is not None:
-            seen.append((m["channel"].decode(), m["data"].decode()))
-        p.close()
-        c.config_set("notify-keyspace-events", "")
-        events[name] = seen
+    events = {name: keyspace_events(srv, script) for name, srv in (("respq", pair.respq), ("redis", pair.redis))}
     assert events["respq"] == events["redis"], events
     assert ("__keyevent@0__:sortstore", "d") in events["redis"]
+
+
+def test_a_store_over_an_expired_destination_expires_it_first_as_redis(pair):
+    # The destination's deadline has passed but no cycle removed it yet (active expiry
+    # off on both): storing over it tells "expired", then "new", as Redis's write lookup.
+    script = [["DEBUG", "SET-ACTIVE-EXPIRE", "0"], ["SADD", "o", "a"], ["ZADD", "z", "1", "a"]]
+    for i, store in enumerate([["SINTERSTORE", "k0", "o"], ["ZUNIONSTORE", "k1", "1", "z"],
+                               ["ZRANGESTORE", "k2", "z", "0", "-1"], ["BITOP", "OR", "k3", "o2"],
+                               ["SORT", "o", "ALPHA", "STORE", "k4"]]):
+        script += [["SET", f"k{i}", "v", "PX", "1"], ["SET", "o2", "x"], ["sleep", 0.01], store]
+    script.append(["DEBUG", "SET-ACTIVE-EXPIRE", "1"])
+    events = {name: keyspace_events(srv, script, "KEAn") for name, srv in (("respq", pair.respq), ("redis", pair.redis))}
+    assert events["respq"] == events["redis"], events
+    assert ("__keyevent@0__:expired", "k0") in events["redis"]
 
 
 def test_watch_sees_the_destination_not_the_source(pair):
