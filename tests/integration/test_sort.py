@@ -24,8 +24,9 @@ def test_keyspace_events_match_redis(pair):
 
 
 def test_a_store_over_an_expired_destination_expires_it_first_as_redis(pair):
-    # The destination's deadline has passed but no cycle removed it yet (active expiry
-    # off on both): storing over it tells "expired", then "new", as Redis's write lookup.
+    # The destination's deadline has passed (respq's active expiry off, so no cycle removed
+    # it): storing over it tells "expired", then "new", as Redis's write lookup does (and
+    # as Redis's own expiry cycle does if it runs first: DEBUG is off in that redis-server).
     script = [["DEBUG", "SET-ACTIVE-EXPIRE", "0"], ["SADD", "o", "a"], ["ZADD", "z", "1", "a"]]
     for i, store in enumerate([["SINTERSTORE", "k0", "o"], ["ZUNIONSTORE", "k1", "1", "z"],
                                ["ZRANGESTORE", "k2", "z", "0", "-1"], ["BITOP", "OR", "k3", "o2"],
