@@ -247,6 +247,16 @@ std::optional<bool> command_has_keys(std::string_view name) {
   return false;
 }
 
+std::optional<std::size_t> sort_store_position(command_args args) {
+  std::optional<std::size_t> store;
+  for (std::size_t i = 2; i < args.size(); ++i) {
+    if (iequals(args[i], "limit")) i += 2;
+    else if (iequals(args[i], "get") || iequals(args[i], "by")) i += 1;
+    else if (iequals(args[i], "store") && i + 1 < args.size()) store = i + 1;
+  }
+  return store;
+}
+
 keys_reply write_command_keys(resp::reply_writer& w, std::string_view name, command_args args, bool with_flags) {
   const node* info = info_of(name);
   if (!info) return keys_reply::no_entry;
@@ -271,12 +281,7 @@ keys_reply write_command_keys(resp::reply_writer& w, std::string_view name, comm
   if (name == "sort" || name == "sort_ro") {
     // The keys of BY and GET and SORT's STORE destination have no key specification Redis
     // can follow (sortGetKeys, sortROGetKeys): the key, then the last STORE's destination.
-    std::optional<std::size_t> store;
-    for (std::size_t i = 2; name == "sort" && i < args.size(); ++i) {
-      if (iequals(args[i], "limit")) i += 2;
-      else if (iequals(args[i], "get") || iequals(args[i], "by")) i += 1;
-      else if (iequals(args[i], "store") && i + 1 < args.size()) store = i + 1;
-    }
+    const std::optional<std::size_t> store = name == "sort" ? sort_store_position(args) : std::nullopt;
     w.array(store ? 2 : 1);
     auto key = [&](std::size_t pos, std::initializer_list<std::string_view> flags) {
       if (!with_flags) return w.bulk(args[pos]);

@@ -32,6 +32,10 @@ std::optional<bool> command_has_keys(std::string_view name);
 // entry for `name`, or when the arguments do not fit the specifications (the caller
 // replies "ERR Invalid arguments specified for command").
 enum class keys_reply { written, no_entry, invalid_arguments };
+// SORT's STORE destination, which no key specification can find (Redis's sortGetKeys): the
+// position of the last STORE's argument, skipping LIMIT's two arguments and BY's and GET's
+// one; nullopt when there is none.
+std::optional<std::size_t> sort_store_position(command_args args);
 keys_reply write_command_keys(resp::reply_writer& w, std::string_view name, command_args args, bool with_flags);
 
 }  // namespace respq::core

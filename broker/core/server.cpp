@@ -2,7 +2,6 @@
 #include "broker/core/server.hpp"
 
 #include <algorithm>
-#include <optional>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -11,6 +10,7 @@
 #include <strings.h>
 
 #include "broker/core/allocator.hpp"
+#include "broker/core/command_docs.hpp"
 #include "broker/core/commands.hpp"
 #include "broker/core/glob.hpp"
 #include "broker/core/log.hpp"
@@ -665,13 +665,7 @@ std::vector<std::string_view> server::command_keys(const command_def& cmd, args_
     if (name == "sort") {
       // SORT key ... [STORE destination]: the last STORE's destination (Redis's sortGetKeys).
       if (args.size() > 1) keys.push_back(args[1]);
-      std::optional<std::string_view> store;
-      for (std::size_t i = 2; i < args.size(); ++i) {
-        if (iequals(args[i], "limit")) i += 2;
-        else if (iequals(args[i], "get") || iequals(args[i], "by")) i += 1;
-        else if (iequals(args[i], "store") && i + 1 < args.size()) store = args[i + 1];
-      }
-      if (store) keys.push_back(*store);
+      if (const auto store = sort_store_position(args)) keys.push_back(args[*store]);
       return keys;
     }
     if (name == "xread" || name == "xreadgroup") {
