@@ -56,7 +56,17 @@ resp_reply broker_bridge::command_here(const std::vector<std::string>& args) {
   c->out.clear();
   c->out_sent = 0;
   s_.dispatch(*c, std::span<const std::string_view>(views.data(), views.size()));
-  if (c->blocked) s_.unblock_client(*c, true);  // not a facility for blocking commands
+  if (c->blocked) {
+    // Not a facility for blocking commands; and a command CLIENT PAUSE would hold is
+    // refused rather than left waiting behind an HTTP request.
+    const bool held = c->blocked->what == core::blocked_state::kind::postpone;
+    s_.unblock_client(*c, !held);
+    if (held) {
+      c->out.clear();
+      c->out_sent = 0;
+      return {"-ERR clients are paused (CLIENT PAUSE): try again once the pause ends\r\n"};
+    }
+  }
   // The turn's effects go to the AOF (group commit) before the reply counts: the same
   // promise a RESP client gets. When they could not be written, before_write() dropped
   // this client's reply and marked it to be closed.

@@ -713,9 +713,10 @@ struct shared_queue::impl {
   void rate_consume(clock::time_point now) { rate.consume(now, opts.rate); }
 
   // QUEUE PAUSE: the key <name>:paused exists in respq's database 0 (the same key as for
-  // local queues; see task_manager.hpp). Checked whenever work would start; the cron
-  // looks ten times a second, so a resume takes effect within 100 ms.
-  bool paused() {
+  // local queues; see task_manager.hpp), or CLIENT PAUSE is on. Checked whenever work
+  // would start; the cron looks ten times a second, so a resume takes effect within 100 ms.
+  bool paused() { return ctx.s.pause_on() || queue_paused(); }
+  bool queue_paused() {
     core::keyspace& db = ctx.s.db(0);
     core::value* v = db.peek(paused_key);
     return v && !db.is_expired(*v);
@@ -1037,7 +1038,8 @@ struct shared_queue::impl {
   }
 
   void forward() {
-    if (forwarding || !ctx.main.ready()) return;
+    // CLIENT PAUSE: the spool is not taken from (a write) until it ends; the cron goes on then.
+    if (forwarding || !ctx.main.ready() || ctx.s.pause_on()) return;
     if (fwd_batch.empty()) {
       core::value* v = ctx.s.db(0).find(name);
       if (!v || v->type() != core::value_type::list || v->list().empty()) return;
@@ -1396,7 +1398,7 @@ tasks::queue_stats shared_queue::stats() const {
   st.attempts = d.attempts;
   st.concurrency = d.opts.concurrency;
   st.rate = d.opts.rate;
-  st.paused = const_cast<impl&>(d).paused();
+  st.paused = const_cast<impl&>(d).queue_paused();
   auto extra = [&st](const char* k, auto v) {
     if constexpr (std::is_convertible_v<decltype(v), std::string>) st.extra.emplace_back(k, std::string(v));
     else st.extra.emplace_back(k, std::to_string(v));

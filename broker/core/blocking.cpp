@@ -63,6 +63,8 @@ void server::remove_from_waiters(client& c) {
     }
   }
   if (c.blocked->xgroup) --group_waiters_;
+  if (c.blocked->what == blocked_state::kind::postpone)
+    postponed_.erase(std::remove(postponed_.begin(), postponed_.end(), &c), postponed_.end());
   --blocked_count_;
 }
 

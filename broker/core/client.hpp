@@ -27,7 +27,9 @@ struct blocked_state {
   // sorted set. A waiter is served only by a key of its own type.
   // xread (XREAD BLOCK) for a stream with an entry past its id in stream_ids. wait
   // (WAIT for replicas, which respq never has) only for its deadline: answered 0 then.
-  enum class kind { pop, move, mpop, zpop, zmpop, xread, wait } what = kind::pop;
+  // postpone: a command CLIENT PAUSE holds (see server::pause_clients), run from the
+  // start once the pause ends; it waits for no key and never times out.
+  enum class kind { pop, move, mpop, zpop, zmpop, xread, wait, postpone } what = kind::pop;
   std::vector<std::string> keys;   // in argument order, duplicates removed
   bool pop_left = true;            // BLPOP / BLMPOP LEFT / BLMOVE wherefrom LEFT / BZPOPMIN / BZMPOP MIN
   bool push_left = true;           // BLMOVE whereto
@@ -46,6 +48,8 @@ struct blocked_state {
   // blocked command once it is unblocked.
   std::vector<std::string> slowlog_args;
   std::int64_t slowlog_us = 0;
+  // postpone: the command held, as it came.
+  std::vector<std::string> postponed;
 };
 
 struct client {
@@ -111,6 +115,9 @@ struct client {
   // Blocking.
   std::unique_ptr<blocked_state> blocked;
   bool unblocked_pending = false;  // woken; its remaining pipeline runs later this turn
+  // A command CLIENT PAUSE held, released: it runs (from the start) before the rest of
+  // the pipeline, when the client's turn to go on comes (server::process_unblocked).
+  std::vector<std::string> released;
 
   // Stats for CLIENT LIST / INFO.
   std::chrono::system_clock::time_point created = std::chrono::system_clock::now();

@@ -1,6 +1,8 @@
 // Connection commands: PING ECHO QUIT SELECT AUTH HELLO CLIENT RESET.
 #include <algorithm>
 #include <cctype>
+#include <chrono>
+#include <climits>
 
 #include "broker/core/commands.hpp"
 #include "broker/core/version.hpp"
@@ -405,7 +407,9 @@ void cmd_client(server& s, client& c, args_t a) {
       }
     }
     client* target = s.find_client(static_cast<std::uint64_t>(id));
-    if (!target || !target->blocked) {
+    // A command CLIENT PAUSE holds is not unblocked: it runs when the pause ends (Redis
+    // 7.0 would crash on it; later versions answer 0 as here).
+    if (!target || !target->blocked || target->blocked->what == blocked_state::kind::postpone) {
       s.reply(c).integer(0);
       return;
     }
@@ -419,6 +423,42 @@ void cmd_client(server& s, client& c, args_t a) {
       s.unblock_client(*target, true);
     }
     s.reply(c).integer(1);
+  } else if (sub == "pause") {
+    // CLIENT PAUSE timeout [WRITE|ALL] (milliseconds; ALL by default), as Redis 7.0.
+    if (a.size() > 4) return subcommand_syntax_error(s, c, a);  // arity -3: Redis's handler says so
+    bool all = true;
+    if (a.size() == 4) {
+      const std::string mode = to_lower(a[3]);
+      if (mode == "write") all = false;
+      else if (mode != "all") {
+        s.add_error(c, "ERR CLIENT PAUSE mode must be WRITE or ALL");
+        return;
+      }
+    }
+    long long ms;
+    if (!string2ll(a[2], ms)) {
+      s.add_error(c, "ERR timeout is not an integer or out of range");
+      return;
+    }
+    if (ms < 0) {
+      s.add_error(c, "ERR timeout is negative");
+      return;
+    }
+    // Redis adds the time to the timeout unchecked: 0, and a timeout that passes the
+    // range of a millisecond clock, end in the past and pause nothing.
+    const long long now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch()).count();
+    if (ms > 0 && ms <= LLONG_MAX - now_ms) {
+      // Past what the steady clock can hold (about 292 years from its epoch): as good as forever.
+      const long long room = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 clock::time_point::max() - clock::now()).count() - 1000;
+      s.pause_clients(all, ms < room ? clock::now() + std::chrono::milliseconds(ms)
+                                     : clock::now() + std::chrono::milliseconds(room));
+    }
+    s.reply(c).simple("OK");
+  } else if (sub == "unpause") {
+    s.unpause_clients();
+    s.reply(c).simple("OK");
   } else if (sub == "help") {
     static const char* lines[] = {
         "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -429,6 +469,8 @@ void cmd_client(server& s, client& c, args_t a) {
         "KILL <option> <value> [<option> <value> [...]]",
         "    Kill connections. Options are: ID, ADDR, LADDR, TYPE, USER, SKIPME.",
         "LIST [options ...]", "    Return information about client connections. Options: TYPE, ID.",
+        "UNPAUSE", "    Stop the current client pause, resuming traffic.",
+        "PAUSE <timeout> [WRITE|ALL]", "    Suspend all, or just write, clients for <timeout> milliseconds.",
         "UNBLOCK <clientid> [TIMEOUT|ERROR]", "    Unblock the specified blocked client.",
         "REPLY (ON|OFF|SKIP)", "    Control the replies sent to the current connection.",
         "SETNAME <name>", "    Assign the name <name> to the current connection.",

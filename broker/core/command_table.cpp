@@ -59,6 +59,8 @@ void server::build_command_table() {
     c.subcommands.push_back(sub("info", 2, cf, cmd_client, "connection", "6.2.0", "slow connection", "Returns information about the current client connection."));
     c.subcommands.push_back(sub("kill", -3, A | cf, cmd_client, "connection", "2.4.0", "admin slow dangerous connection", "Kill the connection of a client"));
     c.subcommands.push_back(sub("no-evict", 3, A | cf, cmd_client, "connection", "7.0.0", "admin slow dangerous connection", "Set client eviction mode for the current connection"));
+    c.subcommands.push_back(sub("pause", -3, A | cf, cmd_client, "connection", "2.9.50", "admin slow dangerous connection", "Stop processing commands from clients for some time"));
+    c.subcommands.push_back(sub("unpause", 2, A | cf, cmd_client, "connection", "6.2.0", "admin slow dangerous connection", "Resume processing of clients that were paused"));
     c.subcommands.push_back(sub("reply", 3, cf, cmd_client, "connection", "3.2.0", "slow connection", "Instruct the server whether to reply to commands"));
     c.subcommands.push_back(sub("setinfo", 4, cf, cmd_client, "connection", "7.2.0", "slow connection", "Set client or connection specific info"));
     c.subcommands.push_back(sub("unblock", -3, A | cf, cmd_client, "connection", "5.0.0", "admin slow dangerous connection", "Unblock a client blocked in a blocking command from a different connection"));
@@ -308,8 +310,8 @@ void server::build_command_table() {
   t.push_back(def("watch", -2, N | L | S | F | AB | NM | NK, 1, -1, 1, cmd_watch, "transactions", "2.2.0", "O(1) for every key.", "fast transaction", "Watch the given keys to determine execution of the MULTI/EXEC block"));
   t.push_back(def("unwatch", 1, N | L | S | F | AB, 0, 0, 0, cmd_unwatch, "transactions", "2.2.0", "O(1)", "fast transaction", "Forget about all watched keys"));
   // Scripting.
-  t.push_back(def("eval", -3, N | S | SM | MK, 0, 0, 0, cmd_eval, "scripting", "2.6.0", "Depends on the script that is executed.", "slow scripting", "Execute a Lua script server side"));
-  t.push_back(def("evalsha", -3, N | S | SM | MK, 0, 0, 0, cmd_evalsha, "scripting", "2.6.0", "Depends on the script that is executed.", "slow scripting", "Execute a Lua script server side"));
+  t.push_back(def("eval", -3, N | S | SM | MK | MR, 0, 0, 0, cmd_eval, "scripting", "2.6.0", "Depends on the script that is executed.", "slow scripting", "Execute a Lua script server side"));
+  t.push_back(def("evalsha", -3, N | S | SM | MK | MR, 0, 0, 0, cmd_evalsha, "scripting", "2.6.0", "Depends on the script that is executed.", "slow scripting", "Execute a Lua script server side"));
   t.push_back(def("eval_ro", -3, N | S | R | SM | MK, 0, 0, 0, cmd_eval_ro, "scripting", "7.0.0", "Depends on the script that is executed.", "slow scripting", "Execute a read-only Lua script server side"));
   t.push_back(def("evalsha_ro", -3, N | S | R | SM | MK, 0, 0, 0, cmd_evalsha_ro, "scripting", "7.0.0", "Depends on the script that is executed.", "slow scripting", "Execute a read-only Lua script server side"));
   {

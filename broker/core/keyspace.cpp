@@ -96,10 +96,13 @@ std::uint32_t keyspace::lru_now() {
 }
 
 const std::string* keyspace::random_key() {
-  // As dbRandomKey: a key found past its deadline is expired and another one drawn.
-  while (!map_.empty()) {
+  // As dbRandomKey: a key found past its deadline is expired and another one drawn. While
+  // expiry is deferred nothing is removed: after 100 such draws the last is answered (a
+  // keyspace of expired keys only would draw forever).
+  for (int deferred_draws = 0; !map_.empty();) {
     auto it = random_element(map_);
     if (it->second.expire_at != 0 && is_expired(it->second)) {
+      if (expiry_deferred_ && ++deferred_draws == 100) return &it->first;
       expire(it->first);
       continue;
     }
@@ -205,13 +208,14 @@ std::int64_t keyspace::avg_ttl_ms() const {
 }
 
 void keyspace::expire(const std::string& key) {
+  if (expiry_deferred_) return;
   const std::string k = key;  // `key` may be the map's own copy, gone once erased
   if (on_expire) on_expire(k);
   else erase(k);
 }
 
 std::size_t keyspace::expire_due(std::size_t max) {
-  if (expiry_paused_ || deadlines_.empty()) return 0;
+  if (expiry_paused_ || expiry_deferred_ || deadlines_.empty()) return 0;
   const std::int64_t now = clock_ms_;
   std::size_t n = 0;
   while (n < max && !deadlines_.empty() && deadlines_.begin()->first <= now) {

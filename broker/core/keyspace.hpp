@@ -185,6 +185,9 @@ class keyspace {
   std::function<void(const std::string& key)> on_new;
   // While an AOF loads, keys keep their deadlines but nothing expires (as in Redis).
   void pause_expiry(bool paused) { expiry_paused_ = paused; }
+  // CLIENT PAUSE: a key past its deadline reads as gone but is not removed (no event, no
+  // DEL to the AOF), and the cron expires nothing, until this is set back.
+  void defer_expiry(bool deferred) { expiry_deferred_ = deferred; }
   // The database number this keyspace currently is (the expire handler needs it).
   int index = 0;
   // Told when a stream value is removed or replaced (erase, create over it, rename away,
@@ -211,6 +214,7 @@ class keyspace {
   std::set<std::pair<std::int64_t, std::uint64_t>> deadlines_;  // (expire_at, seq)
   long double deadline_sum_ = 0;                                 // for avg_ttl
   bool expiry_paused_ = false;
+  bool expiry_deferred_ = false;
   std::int64_t clock_ms_ = now_ms();
   static inline std::uint32_t lru_clock_ = lru_now();
 };

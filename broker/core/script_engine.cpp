@@ -912,21 +912,27 @@ script_engine::script* script_engine::load_script(std::string_view body, std::st
   return &it->second;
 }
 
-bool script_engine::denies_oom(std::string_view arg, bool by_sha) {
-  const script* sc = nullptr;
+std::optional<script_engine::script> script_engine::declared_flags(std::string_view arg, bool by_sha) {
   if (by_sha) {
-    if (arg.size() == 40) sc = find(arg);
-  } else if (auto it = by_body_.find(arg); it != by_body_.end()) {
-    sc = &it->second->second;
+    if (const script* sc = arg.size() == 40 ? find(arg) : nullptr) return *sc;
+    return std::nullopt;
   }
-  if (sc) return sc->shebang && !sc->no_writes && !sc->allow_oom;
-  if (by_sha) return false;
-  // A body not compiled yet: its shebang line alone decides (one that does not parse
-  // fails when EVAL compiles it).
-  bool shebang, no_writes, allow_oom;
+  if (auto it = by_body_.find(arg); it != by_body_.end()) return it->second->second;
+  script sc;
   std::size_t len;
   std::string error;
-  return parse_shebang(arg, shebang, no_writes, allow_oom, len, error) && shebang && !no_writes && !allow_oom;
+  if (!parse_shebang(arg, sc.shebang, sc.no_writes, sc.allow_oom, len, error)) return std::nullopt;
+  return sc;
+}
+
+bool script_engine::denies_oom(std::string_view arg, bool by_sha) {
+  const auto sc = declared_flags(arg, by_sha);
+  return sc && sc->shebang && !sc->no_writes && !sc->allow_oom;
+}
+
+bool script_engine::declares_no_writes(std::string_view arg, bool by_sha) {
+  const auto sc = declared_flags(arg, by_sha);
+  return sc && sc->shebang && sc->no_writes;
 }
 
 std::string script_engine::load(std::string_view body, std::string& error) {

@@ -29,6 +29,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -83,6 +84,10 @@ class script_engine {
   // nor no-writes. A script without a shebang runs, and its commands are checked one by
   // one instead (call_command). EVALSHA of an unknown script: false (it fails NOSCRIPT).
   bool denies_oom(std::string_view arg, bool by_sha);
+  // Whether the script's shebang line declares no-writes (Redis 7.0's script flags): such
+  // an EVAL is neither a write nor may-replicate, so CLIENT PAUSE WRITE lets it run.
+  // Unknown (EVALSHA of a script not loaded) or without a shebang: false.
+  bool declares_no_writes(std::string_view arg, bool by_sha);
 
   static std::string sha1_hex(std::string_view data);
   // redis.setresp(): the protocol the running script sees replies in (2 or 3).
@@ -110,6 +115,11 @@ class script_engine {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
+  // The flags a script declares (shebang, no-writes, allow-oom): from the loaded script,
+  // else, for a body not compiled yet, from its shebang line alone (one that does not
+  // parse fails when EVAL compiles it); nullopt when neither tells (EVALSHA of an
+  // unknown script, a body whose shebang line does not parse).
+  std::optional<script> declared_flags(std::string_view arg, bool by_sha);
   // Finds a script by a SHA1 in either case; null if none.
   script* find(std::string_view sha);
 

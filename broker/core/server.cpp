@@ -431,6 +431,20 @@ void server::dispatch(client& c, args_t args) {
       }
     }
   }
+  // CLIENT PAUSE: the command waits, whole, until the pause ends (Redis 7.0's
+  // BLOCKED_POSTPONE; its checks run again then). Clients inside respq (AOF loading,
+  // scripts) are never held.
+  if (pause_ != pause_kind::off && !c.is_fake && clients_paused() &&
+      held_by_pause(c, *cmd, rejected_as ? *rejected_as : *cmd, args)) {
+    auto b = std::make_unique<blocked_state>();
+    b->what = blocked_state::kind::postpone;
+    b->command = full_name;
+    b->postponed.assign(args.begin(), args.end());
+    note_last_command(c, *cmd, args);
+    block_client(c, std::move(b));
+    postponed_.push_back(&c);
+    return;
+  }
   if (c.in_multi && !(cmd->flags & flag_no_multi)) {
     std::vector<std::string> q;
     q.reserve(args.size());
@@ -444,6 +458,76 @@ void server::dispatch(client& c, args_t args) {
   // While a script runs (past busy-reply-threshold), nothing is served or dispatched
   // between its commands: that waits for the script's own after_command().
   if (!script_busy()) after_command();
+}
+
+// Redis 7.0's processCommand: with CLIENT PAUSE ALL every command waits; with WRITE, those
+// flagged write or may-replicate (PUBLISH, PFCOUNT, EVAL and EVALSHA unless the script
+// declares no-writes), and an EXEC whose transaction queued one.
+bool server::held_by_pause(const client& c, const command_def& cmd, const command_def& effective, args_t args) {
+  if (pause_ == pause_kind::all) return true;
+  auto may_replicate = [this](const command_def& d, args_t a) {
+    if (!(d.flags & (flag_write | flag_may_replicate))) return false;
+    const bool eval = d.fn == cmd_eval;
+    if (!eval && d.fn != cmd_evalsha) return true;
+    return !(a.size() >= 2 && scripts().declares_no_writes(a[1], !eval));
+  };
+  if (may_replicate(effective, args)) return true;
+  if (cmd.fn == cmd_exec && c.in_multi) {
+    for (const auto& q : c.multi_queue) {
+      const std::string_view head[2] = {q[0], q.size() > 1 ? std::string_view(q[1]) : std::string_view()};
+      const args_t qargs(head, q.size() > 1 ? 2 : 1);
+      if (const command_def* d = lookup_flags_of(qargs); d && may_replicate(*d, qargs)) return true;
+    }
+  }
+  return false;
+}
+
+void server::pause_clients(bool all, clock::time_point end) {
+  const pause_kind kind = all ? pause_kind::all : pause_kind::write;
+  if (pause_ == pause_kind::off) {
+    pause_ = kind;
+    pause_end_ = end;
+  } else {
+    pause_ = std::max(pause_, kind);
+    pause_end_ = std::max(pause_end_, end);
+  }
+  for (auto& d : dbs_) d->defer_expiry(true);
+}
+
+void server::unpause_clients() {
+  if (pause_ == pause_kind::off) return;
+  pause_ = pause_kind::off;
+  for (auto& d : dbs_) d->defer_expiry(false);
+  // Each held client goes on in the order it came: its command first (run_released), then
+  // the rest of its pipeline, once the running command is done (process_unblocked).
+  std::vector<client*> held;
+  held.swap(postponed_);
+  for (client* c : held) {
+    c->released = std::move(c->blocked->postponed);
+    c->blocked.reset();
+    --blocked_count_;
+    if (!c->unblocked_pending) {
+      c->unblocked_pending = true;
+      unblocked_.push_back(c);
+    }
+  }
+  tasks_->clients_unpaused();
+}
+
+bool server::clients_paused() {
+  if (pause_ != pause_kind::off && clock::now() > pause_end_) unpause_clients();
+  return pause_ != pause_kind::off;
+}
+
+void server::run_released(client& c) {
+  const std::vector<std::string> held = std::move(c.released);
+  c.released.clear();
+  const std::vector<std::string_view> args(held.begin(), held.end());
+  c.last_interaction = clock::now();
+  dispatch(c, args);
+  check_output_limit(c);
+  if (!c.blocked) end_request(c);
+  queue_write(c);
 }
 
 // EVAL and EVALSHA (and their _RO forms) of a script whose shebang line declares neither
@@ -601,6 +685,7 @@ void server::process_unblocked() {
     batch.swap(unblocked_);
     for (client* c : batch) {
       c->unblocked_pending = false;
+      if (!c->released.empty() && !c->blocked && !c->close_asap) run_released(*c);
       if (!c->blocked && !c->close_asap) process_input(*c);
     }
   }
@@ -694,10 +779,13 @@ std::vector<std::string_view> server::command_keys(const command_def& cmd, args_
 clock::time_point server::next_deadline() const {
   clock::time_point t = clock::time_point::max();
   if (!block_deadlines_.empty()) t = block_deadlines_.begin()->first;
+  // A pause ends once its end has passed (clients_paused): a moment after it.
+  if (pause_ != pause_kind::off) t = std::min(t, pause_end_ + std::chrono::milliseconds(1));
   return std::min(t, tasks_->next_deadline());
 }
 
 void server::on_timer() {
+  clients_paused();
   auto now = clock::now();
   while (!block_deadlines_.empty() && block_deadlines_.begin()->first <= now) {
     client* c = block_deadlines_.begin()->second;

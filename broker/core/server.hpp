@@ -314,6 +314,19 @@ class server {
   // Clients blocked in database `index` on keys it holds get served (after SWAPDB, MOVE).
   void scan_ready_keys(int index);
 
+  // CLIENT PAUSE (Redis 7.0's pauseClients), until `end`: commands from clients that write
+  // or may replicate (every command with `all`) wait, in the order they came, and run from
+  // the start once the pause ends; keys past their deadline read as gone but stay, and
+  // the HTTP queues start no attempt and apply no outcome, so the dataset does not
+  // change. A pause already on keeps the stricter kind and the later end.
+  void pause_clients(bool all, clock::time_point end);
+  // CLIENT UNPAUSE, or the pause's end: what waited goes on.
+  void unpause_clients();
+  // Whether clients are paused now (a pause whose end has come is ended first).
+  bool clients_paused();
+  // Whether a pause is on, as last ended (see clients_paused).
+  bool pause_on() const { return pause_ != pause_kind::off; }
+
   // Blocking (blocking.cpp).
   void block_client(client& c, std::unique_ptr<blocked_state> b);
   void unblock_client(client& c, bool timed_out);
@@ -543,6 +556,16 @@ class server {
   // find nothing ("keymiss" events; see call()).
   bool report_misses_ = false;
   bool in_input_ = false;  // re-entrancy guard for process_unblocked()
+
+  // CLIENT PAUSE: its kind and end, and the clients whose command waits, in arrival order.
+  enum class pause_kind : std::uint8_t { off, write, all };
+  pause_kind pause_ = pause_kind::off;
+  clock::time_point pause_end_{};
+  std::vector<client*> postponed_;
+  // Whether the pause on holds this command (dispatch).
+  bool held_by_pause(const client& c, const command_def& cmd, const command_def& effective, args_t args);
+  // Runs a command the pause held, now released (process_unblocked).
+  void run_released(client& c);
 
   // maxmemory: the last walked figure plus what admitted writes added since.
   std::uint64_t mem_estimate_ = 0;

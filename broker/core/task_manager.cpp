@@ -188,6 +188,7 @@ struct task_manager::impl {
   std::unordered_map<std::uint64_t, tasks::short_id> tickets;
   std::unordered_map<std::uint64_t, std::pair<std::string, std::string>> callbacks;  // callback ticket -> id, queue
   std::vector<tasks::http_request> outgoing;
+  std::vector<tasks::http_result> held_results;  // arrived while CLIENT PAUSE was on
   std::uint64_t next_ticket = 1;
   std::uint64_t id_counter = 0;
   std::mt19937_64 rng{std::random_device{}()};
@@ -688,6 +689,9 @@ struct task_manager::impl {
   }
 
   void dispatch_all() {
+    // CLIENT PAUSE: no attempt starts and no dead letter is replayed until it ends
+    // (clients_unpaused dispatches then).
+    if (s.pause_on()) return;
     server::db_scope in_db0(s, 0);  // the queues and their records live in database 0
     dirty = false;
     for (auto& [name, q] : queues) {
@@ -946,7 +950,7 @@ void task_manager::on_timer() { impl_->dispatch_all(); }
 
 clock::time_point task_manager::next_deadline() const {
   clock::time_point t = clock::time_point::max();
-  if (impl_->stopping) return t;
+  if (impl_->stopping || s_.pause_on()) return t;
   const double now_unix = unix_now();
   const auto now = clock::now();
   for (auto& [name, q] : impl_->queues) {
@@ -1088,6 +1092,10 @@ std::string task_manager::info() {
 }
 
 void task_manager::on_results(std::vector<tasks::http_result>&& results) {
+  if (s_.pause_on()) {
+    for (auto& r : results) impl_->held_results.push_back(std::move(r));
+    return;
+  }
   server::db_scope in_db0(s_, 0);
   for (auto& r : results) impl_->on_result(r);
   impl_->dispatch_all();
@@ -1164,8 +1172,20 @@ void task_manager::stop_dispatching() {
   impl_->stopping = true;
 }
 
+void task_manager::clients_unpaused() {
+  std::vector<tasks::http_result> held;
+  held.swap(impl_->held_results);
+  on_results(std::move(held));
+}
+
 void task_manager::abandon_in_flight() {
   server::db_scope in_db0(s_, 0);
+  // Results a CLIENT PAUSE kept are applied first: those tasks are done, not unfinished.
+  if (!impl_->held_results.empty()) {
+    std::vector<tasks::http_result> held;
+    held.swap(impl_->held_results);
+    for (auto& r : held) impl_->on_result(r);
+  }
   // Put every unfinished attempt back at the head of its queue (the right end, taken
   // next), in the order the attempts started.
   std::vector<std::pair<std::uint64_t, std::string>> order;

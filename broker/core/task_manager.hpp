@@ -86,8 +86,11 @@ class task_manager {
   // Wiring to the delivery engine (set by the I/O layer). Called on the broker thread
   // with the requests of one turn.
   std::function<void(std::vector<tasks::http_request>&&)> submit;
-  // Results of finished requests, on the broker thread.
+  // Results of finished requests, on the broker thread. While CLIENT PAUSE is on they are
+  // kept, unapplied (the dataset must not change), until clients_unpaused().
   void on_results(std::vector<tasks::http_result>&& results);
+  // CLIENT PAUSE ended: the results kept meanwhile are applied, and dispatch resumes.
+  void clients_unpaused();
 
   // Start-up after the AOF is loaded: rebuild the schedule from every Q:inflight hash.
   void recover();

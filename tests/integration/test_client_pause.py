@@ -1,0 +1,163 @@
+"""CLIENT PAUSE with the HTTP queues and the parts of respq a Redis suite does not see
+(the replies and the Redis-visible rules are compared with redis-server in
+tests/compat/scripts/pause.txt and by Redis's own unit/pause).
+
+- While a WRITE pause is on the dataset does not change: an LPUSH waits (INFO counts its
+  client blocked; CLIENT UNBLOCK does not release it), no attempt starts, and the outcome
+  of an attempt that ends meanwhile is kept: the task stays in <queue>:inflight and
+  nothing is published. CLIENT UNPAUSE applies the outcome, runs the LPUSH and its task is
+  delivered. The AOF then replays to the same state: nothing delivered twice.
+- A pause that ends by its timeout does the same without CLIENT UNPAUSE.
+- A client closed while its command waits never runs it.
+- The admin HTTP API answers a clear error for a change the pause would hold, instead of
+  leaving the HTTP request waiting.
+"""
+import json
+import os
+import socket
+import sys
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (TARGET, HttpEndpoint, Outcomes, Respq, free_port, info_field, run_tests,  # noqa: E402
+                     wait_blocked, wait_until)
+from test_admin_http import request  # noqa: E402
+
+if TARGET != "respq":
+    print(f"SKIP: the HTTP queues are respq's own (target: {TARGET})")
+    sys.exit(0)
+
+
+def task(ep, task_id, **query):
+    return json.dumps({"url": ep.url("/ok", **query), "id": task_id})
+
+
+def release(ep, name):
+    urllib.request.urlopen(ep.url(f"/_release/{name}"), timeout=10).read()
+
+
+def send_raw(port, *args):
+    """A connection that sends one command and is left waiting for its reply."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a.encode() if isinstance(a, str) else a
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    s.sendall(out)
+    return s
+
+
+def read_reply(s, timeout=10):
+    s.settimeout(timeout)
+    data = b""
+    while not data.endswith(b"\r\n"):
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_write_pause_holds_pushes_attempts_and_outcomes():
+    with HttpEndpoint(server="python") as ep, \
+            Respq("--http-queue", "tasks", "--appendonly", "yes", "--appendfsync", "always") as r, \
+            Outcomes(r, "tasks") as out:
+        c = r.client()
+        c.lpush("tasks", task(ep, "before", hold="h1"))
+        ep.wait_requests(1, where=lambda q: q["h"].get("x-task-id") == "before")
+        assert c.hlen("tasks:inflight") == 1
+
+        assert c.execute_command("CLIENT", "PAUSE", "100000", "WRITE") == b"OK"
+        pusher = send_raw(r.port, "LPUSH", "tasks", task(ep, "during"))
+        wait_blocked(r.port, 1)
+        pusher_id = next(cl["id"] for cl in c.client_list() if cl["cmd"] == "lpush")
+        # A command the pause holds is not released by CLIENT UNBLOCK.
+        assert c.execute_command("CLIENT", "UNBLOCK", pusher_id) == 0
+        # The attempt in flight ends: its outcome waits with the dataset.
+        release(ep, "h1")
+        time.sleep(0.5)
+        assert c.hlen("tasks:inflight") == 1
+        assert c.llen("tasks") == 0
+        assert out.all(id="before") == []
+        assert ep.requests(where=lambda q: q["h"].get("x-task-id") == "during") == []
+        # Reads still run (TASK GET is one).
+        assert c.execute_command("TASK", "GET", "before") is not None
+
+        assert c.execute_command("CLIENT", "UNPAUSE") == b"OK"
+        assert read_reply(pusher) == b":1\r\n"
+        pusher.close()
+        assert out.wait(id="before", status="delivered")
+        assert out.wait(id="during", status="delivered")
+        wait_until(lambda: c.hlen("tasks:inflight") == 0, what="tasks:inflight empty")
+        assert int(info_field(r.port, "clients", "blocked_clients")) == 0
+
+        r.restart()
+        c = r.client()
+        time.sleep(0.5)
+        assert c.hlen("tasks:inflight") == 0 and c.llen("tasks") == 0
+        assert len(ep.requests(where=lambda q: q["h"].get("x-task-id") == "during")) == 1
+        assert len(ep.requests(where=lambda q: q["h"].get("x-task-id") == "before")) == 1
+
+
+def test_a_pause_ends_by_its_timeout():
+    with HttpEndpoint(server="python") as ep, Respq("--http-queue", "tasks") as r, Outcomes(r, "tasks") as out:
+        c = r.client()
+        t0 = time.time()
+        assert c.execute_command("CLIENT", "PAUSE", "600", "WRITE") == b"OK"
+        pusher = send_raw(r.port, "LPUSH", "tasks", task(ep, "late"))
+        wait_blocked(r.port, 1)
+        assert read_reply(pusher) == b":1\r\n"
+        pusher.close()
+        # Not before its end (the reply came at the pause's end, give or take a tick).
+        assert time.time() - t0 >= 0.55, time.time() - t0
+        assert out.wait(id="late", status="delivered")
+
+
+def test_a_client_closed_while_held_never_runs_its_command():
+    with Respq() as r:
+        c = r.client()
+        c.execute_command("CLIENT", "PAUSE", "100000", "WRITE")
+        s = send_raw(r.port, "SET", "k", "v")
+        wait_blocked(r.port, 1)
+        s.close()
+        wait_until(lambda: int(info_field(r.port, "clients", "blocked_clients")) == 0,
+                   what="the closed client forgotten")
+        c.execute_command("CLIENT", "UNPAUSE")
+        time.sleep(0.2)
+        assert c.get("k") is None
+        # Killed rather than closed: the same.
+        s = send_raw(r.port, "SET", "k2", "v")
+        assert read_reply(s) == b"+OK\r\n"
+        c.execute_command("CLIENT", "PAUSE", "100000", "WRITE")
+        s2 = send_raw(r.port, "SET", "k3", "v")
+        wait_blocked(r.port, 1)
+        victim = next(cl["id"] for cl in c.client_list() if cl["cmd"] == "set" and "b" in cl["flags"])
+        assert c.execute_command("CLIENT", "KILL", "ID", victim) == 1
+        c.execute_command("CLIENT", "UNPAUSE")
+        time.sleep(0.2)
+        assert c.get("k2") == b"v" and c.get("k3") is None
+        s.close()
+        s2.close()
+
+
+def test_admin_api_refuses_a_change_the_pause_would_hold():
+    port = free_port()
+    with HttpEndpoint(server="python") as ep, Respq("--admin-port", str(port), "--http-queue", "tasks") as r:
+        c = r.client()
+        c.execute_command("CLIENT", "PAUSE", "100000", "WRITE")
+        st, _, body = request(port, "POST", "/api/queues/tasks/tasks", {"url": ep.url("/ok")})
+        assert st >= 400, (st, body)
+        assert b"paused" in body, body
+        # A read still answers.
+        assert request(port, "GET", "/api/queues")[0] == 200
+        assert c.llen("tasks") == 0
+        c.execute_command("CLIENT", "UNPAUSE")
+        st, _, body = request(port, "POST", "/api/queues/tasks/tasks", {"url": ep.url("/ok")})
+        assert st < 300, (st, body)
+        ep.wait_requests(1, path="/ok")
+        assert int(info_field(r.port, "clients", "blocked_clients")) == 0
+
+
+if __name__ == "__main__":
+    run_tests(globals())
