@@ -1,13 +1,17 @@
 // String and hash commands: the basic ones operators and apps expect next to lists.
 // HSCAN and HRANDFIELD at the end.
 // SET's expiry options, SETEX, PSETEX and GETEX set deadlines as Redis 7 does.
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <optional>
+#include <vector>
 
 #include "broker/core/commands.hpp"
 #include "broker/core/glob.hpp"
@@ -487,6 +491,133 @@ void cmd_strlen(server& s, client& c, args_t a) {
   std::string* v = lookup_string(s, c, a[1], wrong);
   if (wrong) return;
   s.reply(c).integer(v ? static_cast<long long>(v->size()) : 0);
+}
+
+// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN], as Redis 7.0's lcsCommand:
+// the longest common subsequence by the table of LCS lengths of every pair of prefixes
+// (O(len1 * len2) time and 4 bytes of transient memory per cell, bounded by
+// proto-max-bulk-len), walked back from the end; IDX reports the matching ranges from
+// the last to the first, as Redis does.
+void cmd_lcs(server& s, client& c, args_t a) {
+  value* va = s.db().find(a[1]);
+  value* vb = s.db().find(a[2]);
+  if ((va && va->type() != value_type::string) || (vb && vb->type() != value_type::string)) {
+    s.add_error(c, "ERR The specified keys must contain string values");
+    return;
+  }
+  long long minmatchlen = 0;
+  bool getlen = false, getidx = false, withmatchlen = false;
+  for (std::size_t j = 3; j < a.size(); ++j) {
+    const bool more = j + 1 < a.size();
+    if (iequals(a[j], "idx")) {
+      getidx = true;
+    } else if (iequals(a[j], "len")) {
+      getlen = true;
+    } else if (iequals(a[j], "withmatchlen")) {
+      withmatchlen = true;
+    } else if (iequals(a[j], "minmatchlen") && more) {
+      if (!string2ll(a[j + 1], minmatchlen)) {
+        s.add_error(c, not_integer_error);
+        return;
+      }
+      if (minmatchlen < 0) minmatchlen = 0;
+      ++j;
+    } else {
+      s.add_error(c, syntax_error);
+      return;
+    }
+  }
+  if (getlen && getidx) {
+    s.add_error(c, "ERR If you want both the length and indexes, please just use IDX.");
+    return;
+  }
+  const std::string_view sa = va ? std::string_view(va->str()) : std::string_view();
+  const std::string_view sb = vb ? std::string_view(vb->str()) : std::string_view();
+  if (sa.size() >= UINT32_MAX - 1 || sb.size() >= UINT32_MAX - 1) {
+    s.add_error(c, "ERR String too long for LCS");
+    return;
+  }
+  const auto alen = static_cast<std::uint32_t>(sa.size()), blen = static_cast<std::uint32_t>(sb.size());
+  const unsigned long long cells = static_cast<unsigned long long>(alen + 1ull) * (blen + 1ull);
+  if (cells * sizeof(std::uint32_t) > s.cfg().proto_max_bulk_len) {
+    s.add_error(c, "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+    return;
+  }
+  std::unique_ptr<std::uint32_t[]> table(new (std::nothrow) std::uint32_t[cells]);
+  if (!table) {
+    s.add_error(c, "ERR Insufficient memory, failed allocating transient memory for LCS");
+    return;
+  }
+  auto lcs = [&](std::uint32_t i, std::uint32_t j) -> std::uint32_t& { return table[j + i * (blen + 1ull)]; };
+  for (std::uint32_t i = 0; i <= alen; ++i) {
+    for (std::uint32_t j = 0; j <= blen; ++j) {
+      if (i == 0 || j == 0) lcs(i, j) = 0;
+      else if (sa[i - 1] == sb[j - 1]) lcs(i, j) = lcs(i - 1, j - 1) + 1;
+      else lcs(i, j) = std::max(lcs(i - 1, j), lcs(i, j - 1));
+    }
+  }
+  const std::uint32_t total = lcs(alen, blen);
+  // The walk back: the subsequence, and the ranges of contiguous matches.
+  struct range {
+    std::uint32_t a0, a1, b0, b1;
+  };
+  std::vector<range> ranges;
+  std::string result;
+  const bool computelcs = getidx || !getlen;
+  if (computelcs) result.assign(total, '\0');
+  std::uint32_t idx = total, i = alen, j = blen;
+  std::uint32_t astart = alen, aend = 0, bstart = 0, bend = 0;  // astart == alen: no range open
+  while (computelcs && i > 0 && j > 0) {
+    bool emit = false;
+    if (sa[i - 1] == sb[j - 1]) {
+      result[idx - 1] = sa[i - 1];
+      if (astart == alen) {
+        astart = aend = i - 1;
+        bstart = bend = j - 1;
+      } else if (astart == i && bstart == j) {
+        --astart;
+        --bstart;
+      } else {
+        emit = true;
+      }
+      if (astart == 0 || bstart == 0) emit = true;
+      --idx;
+      --i;
+      --j;
+    } else {
+      if (lcs(i - 1, j) > lcs(i, j - 1)) --i;
+      else --j;
+      if (astart != alen) emit = true;
+    }
+    if (emit) {
+      const std::uint32_t match_len = aend - astart + 1;
+      if (getidx && (minmatchlen == 0 || match_len >= static_cast<unsigned long long>(minmatchlen)))
+        ranges.push_back({astart, aend, bstart, bend});
+      astart = alen;
+    }
+  }
+  auto w = s.reply(c);
+  if (getidx) {
+    w.map(2);
+    w.bulk("matches");
+    w.array(ranges.size());
+    for (const auto& r : ranges) {
+      w.array(withmatchlen ? 3 : 2);
+      w.array(2);
+      w.integer(r.a0);
+      w.integer(r.a1);
+      w.array(2);
+      w.integer(r.b0);
+      w.integer(r.b1);
+      if (withmatchlen) w.integer(r.a1 - r.a0 + 1);
+    }
+    w.bulk("len");
+    w.integer(total);
+  } else if (getlen) {
+    w.integer(total);
+  } else {
+    w.bulk(result);
+  }
 }
 
 namespace {

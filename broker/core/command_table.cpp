@@ -147,6 +147,7 @@ void server::build_command_table() {
   t.push_back(def("incrby", 3, W | D | F, 1, 1, 1, cmd_incrby, "string", "1.0.0", "O(1)", "write string fast", "Increment the integer value of a key by the given amount"));
   t.push_back(def("decrby", 3, W | D | F, 1, 1, 1, cmd_decrby, "string", "1.0.0", "O(1)", "write string fast", "Decrement the integer value of a key by the given number"));
   t.push_back(def("append", 3, W | D | F, 1, 1, 1, cmd_append, "string", "2.0.0", "O(1)", "write string fast", "Append a value to a key"));
+  t.push_back(def("lcs", -3, R, 1, 2, 1, cmd_lcs, "string", "7.0.0", "O(N*M) where N and M are the lengths of s1 and s2, respectively", "read string slow", "Find longest common substring"));
   t.push_back(def("strlen", 2, R | F, 1, 1, 1, cmd_strlen, "string", "2.2.0", "O(1)", "read string fast", "Get the length of the value stored in a key"));
   t.push_back(def("getset", 3, W | D | F, 1, 1, 1, cmd_getset, "string", "1.0.0", "O(1)", "write string fast", "Set the string value of a key and return its old value"));
   t.push_back(def("getdel", 2, W | F, 1, 1, 1, cmd_getdel, "string", "6.2.0", "O(1)", "write string fast", "Get the value of a key and delete the key"));

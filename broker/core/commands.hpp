@@ -91,7 +91,7 @@ bool db_index_arg(server& s, client& c, std::string_view arg, int& out);
   X(flushall) X(rename) X(renamenx)                                                                  \
   X(move) X(swapdb)                                                                                  \
   X(expire) X(pexpire) X(expireat) X(pexpireat) X(expiretime) X(pexpiretime)                         \
-  X(get) X(set) X(setnx) X(mget) X(mset) X(incr) X(decr) X(incrby) X(decrby) X(append) X(strlen)      \
+  X(get) X(set) X(setnx) X(mget) X(mset) X(incr) X(decr) X(incrby) X(decrby) X(append) X(strlen) X(lcs)      \
   X(getset) X(getdel) X(getrange) X(substr) X(setrange) X(incrbyfloat) X(msetnx)                     \
   X(setex) X(psetex) X(getex)                                                                        \
   X(setbit) X(getbit) X(bitcount) X(bitpos) X(bitop) X(bitfield) X(bitfield_ro)                      \
