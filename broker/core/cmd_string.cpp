@@ -112,20 +112,6 @@ bool parse_long_double(std::string_view text, long double& out) {
   return true;
 }
 
-// Redis's ld2string(LD_STR_HUMAN): 17 decimals, trailing zeros dropped, no "-0".
-std::string format_long_double(long double v) {
-  char buf[5 * 1024];
-  int n = std::snprintf(buf, sizeof buf, "%.17Lf", v);
-  if (n <= 0 || static_cast<std::size_t>(n) >= sizeof buf) return "0";
-  std::string out(buf, static_cast<std::size_t>(n));
-  if (out.find('.') != std::string::npos) {
-    while (out.back() == '0') out.pop_back();
-    if (out.back() == '.') out.pop_back();
-  }
-  if (out == "-0") out = "0";
-  return out;
-}
-
 // INCRBYFLOAT and HINCRBYFLOAT: `current` (absent: 0) plus `by`; replies the error itself
 // and returns nullopt when the current value is not a number or the sum is not finite.
 std::optional<std::string> add_float(server& s, client& c, const std::string* current, long double by,
@@ -144,6 +130,20 @@ std::optional<std::string> add_float(server& s, client& c, const std::string* cu
 }
 
 }  // namespace
+
+// Redis's ld2string(LD_STR_HUMAN): 17 decimals, trailing zeros dropped, no "-0".
+std::string format_long_double(long double v) {
+  char buf[5 * 1024];
+  int n = std::snprintf(buf, sizeof buf, "%.17Lf", v);
+  if (n <= 0 || static_cast<std::size_t>(n) >= sizeof buf) return "0";
+  std::string out(buf, static_cast<std::size_t>(n));
+  if (out.find('.') != std::string::npos) {
+    while (out.back() == '0') out.pop_back();
+    if (out.back() == '.') out.pop_back();
+  }
+  if (out == "-0") out = "0";
+  return out;
+}
 
 void cmd_get(server& s, client& c, args_t a) {
   bool wrong;

@@ -75,6 +75,10 @@ std::size_t zset_pop_reply(resp::reply_writer& w, zset_value& z, std::string_vie
 // writes the reply and returns true (the caller unblocks it).
 bool serve_xread_waiter(server& s, client& c, std::string_view key);
 
+// Redis's ld2string(LD_STR_HUMAN): 17 decimals, trailing zeros dropped, no "-0"
+// (INCRBYFLOAT's result, GEOPOS's coordinates).
+std::string format_long_double(long double v);
+
 // "ERR invalid expire time in '<command>' command".
 void expire_time_error(server& s, client& c, std::string_view command);
 
@@ -97,6 +101,8 @@ bool db_index_arg(server& s, client& c, std::string_view arg, int& out);
   X(setbit) X(getbit) X(bitcount) X(bitpos) X(bitop) X(bitfield) X(bitfield_ro)                      \
   X(pfadd) X(pfcount) X(pfmerge) X(pfdebug) X(pfselftest)                                            \
   X(sort) X(sort_ro)                                                                                 \
+  X(geoadd) X(geodist) X(geohash) X(geopos) X(georadius) X(georadius_ro) X(georadiusbymember)         \
+  X(georadiusbymember_ro) X(geosearch) X(geosearchstore)                                             \
   X(hset) X(hget) X(hdel) X(hlen) X(hgetall) X(hkeys) X(hvals) X(hexists) X(hmget)                   \
   X(hmset) X(hsetnx) X(hincrby) X(hincrbyfloat) X(hstrlen) X(hscan) X(hrandfield)                  \
   X(sadd) X(srem) X(smembers) X(sismember) X(smismember) X(scard) X(spop) X(srandmember) X(smove)     \

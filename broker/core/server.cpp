@@ -753,6 +753,20 @@ std::vector<std::string_view> server::command_keys(const command_def& cmd, args_
       if (const auto store = sort_store_position(args)) keys.push_back(args[*store]);
       return keys;
     }
+    if (name == "georadius" || name == "georadiusbymember") {
+      // GEORADIUS[BYMEMBER] key ... [STORE|STOREDIST destination]: the key, then the last
+      // destination named (Redis's georadiusGetKeys).
+      if (args.size() > 1) keys.push_back(args[1]);
+      std::optional<std::string_view> store;
+      for (std::size_t i = 5; i < args.size(); ++i) {
+        if ((iequals(args[i], "store") || iequals(args[i], "storedist")) && i + 1 < args.size()) {
+          store = args[i + 1];
+          ++i;
+        }
+      }
+      if (store) keys.push_back(*store);
+      return keys;
+    }
     if (name == "xread" || name == "xreadgroup") {
       // XREAD ... STREAMS key... id...: the first half of what follows STREAMS.
       for (std::size_t i = 1; i < args.size(); ++i) {
