@@ -757,14 +757,11 @@ std::vector<std::string_view> server::command_keys(const command_def& cmd, args_
       // GEORADIUS[BYMEMBER] key ... [STORE|STOREDIST destination]: the key, then the last
       // destination named (Redis's georadiusGetKeys).
       if (args.size() > 1) keys.push_back(args[1]);
-      std::optional<std::string_view> store;
+      std::size_t store = 0;
       for (std::size_t i = 5; i < args.size(); ++i) {
-        if ((iequals(args[i], "store") || iequals(args[i], "storedist")) && i + 1 < args.size()) {
-          store = args[i + 1];
-          ++i;
-        }
+        if ((iequals(args[i], "store") || iequals(args[i], "storedist")) && i + 1 < args.size()) store = ++i;
       }
-      if (store) keys.push_back(*store);
+      if (store) keys.push_back(args[store]);
       return keys;
     }
     if (name == "xread" || name == "xreadgroup") {
