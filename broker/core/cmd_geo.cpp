@@ -13,10 +13,16 @@
 // glibc's qsort (a stable merge sort here) when everything found is returned, Redis's
 // partial quicksort (pqsort) when COUNT cuts the list, so that members at the same
 // distance come out in Redis's order too.
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
-#include <cstring>
+#include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
