@@ -247,9 +247,16 @@ def test_keyspace_events_match_redis(pair):
               ["GEORADIUSBYMEMBER", "g", "a", "500", "km", "STOREDIST", "r"],
               ["GEORADIUS", "g", "-100", "-50", "1", "km", "STORE", "r"],
               ["GEOSEARCHSTORE", "s", "nokey", "FROMLONLAT", "1", "1", "BYRADIUS", "500", "km"],
-              ["GEORADIUS_RO", "nokey", "1", "1", "1", "km"]]
-    events = {name: keyspace_events(srv, script) for name, srv in (("respq", pair.respq), ("redis", pair.redis))}
+              ["GEORADIUS_RO", "nokey", "1", "1", "1", "km"],
+              # A destination past its deadline: "expired", then "new" (respq's active expiry
+              # off; Redis's expiry cycle, if it runs first, tells the same).
+              ["DEBUG", "SET-ACTIVE-EXPIRE", "0"], ["SET", "e1", "x", "PX", "1"], ["sleep", 0.02],
+              ["GEORADIUS", "g", "1", "1", "500", "km", "STORE", "e1"], ["DEBUG", "SET-ACTIVE-EXPIRE", "1"]]
+    # "n": the stores' new keys too.
+    events = {name: keyspace_events(srv, script, classes="KEAnm") for name, srv in (("respq", pair.respq), ("redis", pair.redis))}
     assert events["respq"] == events["redis"], events
+    assert ("__keyevent@0__:new", "s") in events["redis"]
+    assert ("__keyevent@0__:expired", "e1") in events["redis"]
     assert ("__keyevent@0__:geosearchstore", "s") in events["redis"]
     assert ("__keyevent@0__:georadiusstore", "r") in events["redis"]
     assert ("__keyevent@0__:zadd", "g") in events["redis"]
