@@ -142,6 +142,9 @@ struct network::impl {
   std::vector<std::unique_ptr<tcp::acceptor>> tls_acceptors;   // tls-port
   SSL_CTX* tls_ctx = nullptr;                                  // tls-port's, made by listen()
   std::unordered_map<connection*, std::shared_ptr<connection>> conns;
+  // json-port connections that stopped at a value while CLIENT PAUSE was on: neither read
+  // nor parsed until it ends (the values wait in order, the socket's own buffer pushes back).
+  std::vector<std::shared_ptr<connection>> json_paused;
   asio::steady_timer deadline_timer{io};
   clock::time_point armed = clock::time_point::max();
   asio::steady_timer cron_timer{io};
@@ -166,7 +169,8 @@ struct network::impl {
   void on_accept(tcp::socket sock, bool json = false, bool tls = false);
   connection::read_result read_tls(connection& conn);
   void send_tls(const std::shared_ptr<connection>& conn);
-  void json_ready(const std::shared_ptr<connection>& conn);
+  // resume: the pause ended; parse what was read before reading more.
+  void json_ready(const std::shared_ptr<connection>& conn, bool resume = false);
   void start_read(const std::shared_ptr<connection>& conn);
   connection::read_result read_some(connection& conn);
   void read_ready(const std::shared_ptr<connection>& conn);
@@ -300,9 +304,9 @@ void network::impl::start_read(const std::shared_ptr<connection>& conn) {
 // argument); idle clients are closed after `timeout`; maxclients counts them. Nothing is
 // written back: a task the server refuses (OOM, MISCONF) is logged and the connection
 // closed, so the writer's next write fails instead of its tasks vanishing unseen.
-void network::impl::json_ready(const std::shared_ptr<connection>& conn) {
+void network::impl::json_ready(const std::shared_ptr<connection>& conn, bool resume) {
   core::client* c = conn->c;
-  const auto r = read_some(*conn);
+  const auto r = resume ? connection::read_result::more : read_some(*conn);
   if (r == connection::read_result::nothing) {
     start_read(conn);
     return;
@@ -310,11 +314,16 @@ void network::impl::json_ready(const std::shared_ptr<connection>& conn) {
   const bool eof = r == connection::read_result::closed;
   c->last_interaction = clock::now();
   std::string refused;
+  bool paused = false;
   while (!c->close_asap) {
     const std::string_view buf = c->in.view();
     const auto piece = conn->splitter.next(buf, eof);
     if (piece.what == core::json_splitter::kind::none) {
       c->in.consume(piece.size);
+      break;
+    }
+    if (s.pause_on()) {  // each value is an LPUSH: it waits, with those after it
+      paused = true;
       break;
     }
     s.stats().net_input_bytes += piece.size;
@@ -334,6 +343,10 @@ void network::impl::json_ready(const std::shared_ptr<connection>& conn) {
   if (s.stream().active()) schedule_flush();
   else flush();
   if (conn->closed) return;
+  if (paused && !c->close_asap) {
+    json_paused.push_back(conn);
+    return;
+  }
   if (eof || !refused.empty() || c->close_asap || c->in.size() > limit) {
     close(*conn);
     schedule_flush();
@@ -794,6 +807,13 @@ network::network(core::server& s) : impl_(std::make_unique<impl>(s)) {
   impl_->on_stopping = &on_stopping;
   s.wake = [this] { impl_->schedule_flush(); };
   s.on_shutdown = [this](bool) { shutdown(); };
+  s.on_unpause = [this] {
+    for (auto& conn : impl_->json_paused)
+      asio::post(impl_->io, [this, conn] {
+        if (!conn->closed) impl_->json_ready(conn, true);
+      });
+    impl_->json_paused.clear();
+  };
   s.serve_while_busy = [this] { impl_->serve_busy(); };
 }
 

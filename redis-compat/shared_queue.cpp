@@ -244,6 +244,10 @@ struct shared_queue::impl {
   static constexpr double probe_recheck_s = 0.25;
 
   bool forwarding = false, forward_posted = false;
+  // CLIENT PAUSE: a forwarded batch still to leave the spool, and results still to apply
+  // (both change respq's dataset or publish); the cron finishes them once it ends.
+  bool forwarded_pending = false;
+  std::vector<tasks::http_result> held_results;
   std::vector<std::string> fwd_batch;  // oldest first; kept until acknowledged
   std::string fwd_id;
   std::uint64_t fwd_counter = 0;
@@ -399,7 +403,8 @@ struct shared_queue::impl {
       return;
     }
     t.host = tasks::host_key_of(t.task.url);
-    if (!draining && in_flight < opts.concurrency) start_if_host_admits(seq, t, now);
+    // (A take already waiting when CLIENT PAUSE came brings it: it waits for the end.)
+    if (!draining && !ctx.s.pause_on() && in_flight < opts.concurrency) start_if_host_admits(seq, t, now);
     else park(seq, t, now);
   }
 
@@ -638,6 +643,12 @@ struct shared_queue::impl {
   }
 
   // --- results ------------------------------------------------------------------------
+  void apply_held_results() {
+    std::vector<tasks::http_result> held;
+    held.swap(held_results);
+    for (auto& r : held) on_result(r);
+  }
+
   void on_result(tasks::http_result& res) {
     if (callback_tickets.erase(res.ticket)) {
       if (res.egress_denied) ++egress_denied;
@@ -1039,7 +1050,12 @@ struct shared_queue::impl {
 
   void forward() {
     // CLIENT PAUSE: the spool is not taken from (a write) until it ends; the cron goes on then.
-    if (forwarding || !ctx.main.ready() || ctx.s.pause_on()) return;
+    if (forwarding || ctx.s.pause_on()) return;
+    if (forwarded_pending) {
+      forwarded_ok();
+      return;
+    }
+    if (!ctx.main.ready()) return;
     if (fwd_batch.empty()) {
       core::value* v = ctx.s.db(0).find(name);
       if (!v || v->type() != core::value_type::list || v->list().empty()) return;
@@ -1103,6 +1119,11 @@ struct shared_queue::impl {
   }
 
   void forwarded_ok() {
+    if (ctx.s.pause_on() && !stopping && !draining) {
+      forwarded_pending = true;
+      return;
+    }
+    forwarded_pending = false;
     remove_from_spool();
     forwarded += fwd_batch.size();
     fwd_batch.clear();
@@ -1176,7 +1197,10 @@ void shared_queue::stop() {
   if (d.taker) d.taker->stop();
 }
 
-void shared_queue::drain() { impl_->draining = true; }
+void shared_queue::drain() {
+  impl_->draining = true;
+  impl_->apply_held_results();
+}
 std::size_t shared_queue::requests_in_flight() const { return impl_->in_flight; }
 
 void shared_queue::reconfigure(const core::queue_options& opts) {
@@ -1200,11 +1224,16 @@ void shared_queue::on_main_lost() {
 
 void shared_queue::spool_changed() { impl_->schedule_forward(); }
 
-void shared_queue::on_result(tasks::http_result& r) { impl_->on_result(r); }
+void shared_queue::on_result(tasks::http_result& r) {
+  // CLIENT PAUSE: kept until it ends (the cron applies them), unless shutting down.
+  if (impl_->ctx.s.pause_on() && !impl_->stopping && !impl_->draining) impl_->held_results.push_back(std::move(r));
+  else impl_->on_result(r);
+}
 
 void shared_queue::cron() {
   auto& d = *impl_;
   if (d.stopping) return;
+  if (!d.ctx.s.pause_on()) d.apply_held_results();
   d.poll_upstream();
   d.flush_finals();
   d.forward();

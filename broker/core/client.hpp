@@ -101,6 +101,9 @@ struct client {
   bool in_multi = false;
   bool in_exec = false;            // running EXEC's queue: blocking commands don't block
   bool multi_dirty = false;        // a queued command was rejected: EXEC aborts
+  // A command queued while the transaction could still run writes or may replicate
+  // (Redis's mstate.cmd_flags): CLIENT PAUSE WRITE holds its EXEC.
+  bool multi_may_replicate = false;
   bool watch_dirty = false;        // a WATCHed key changed: EXEC fails
   std::vector<std::vector<std::string>> multi_queue;
   std::vector<std::string> watched;
@@ -110,7 +113,12 @@ struct client {
   // Pub/sub (ordered so UNSUBSCRIBE without arguments answers in a stable order).
   std::set<std::string> channels;
   std::set<std::string> patterns;
+  std::set<std::string> shard_channels;  // SSUBSCRIBE
+  // What SUBSCRIBE and PSUBSCRIBE replies count (Redis's clientSubscriptionsCount); shard
+  // channels are counted apart, by SSUBSCRIBE's replies.
   std::size_t subscriptions() const { return channels.size() + patterns.size(); }
+  // In pub/sub mode (Redis's CLIENT_PUBSUB): subscribed to anything, shard channels too.
+  bool in_pubsub() const { return subscriptions() + shard_channels.size() > 0; }
 
   // Blocking.
   std::unique_ptr<blocked_state> blocked;

@@ -30,7 +30,7 @@ std::string client_flags(const client& c) {
   if (c.close_after_reply) f += 'c';
   if (c.in_multi) f += 'x';
   if (c.monitor) f += 'O';
-  if (c.subscriptions()) f += 'P';
+  if (c.in_pubsub()) f += 'P';
   if (c.close_asap) f += 'A';
   if (c.no_evict) f += 'e';
   if (f.empty()) f = "N";
@@ -51,7 +51,7 @@ std::string client_info_line(const client& c) {
                      " fd=" + std::to_string(c.fd) + " name=" + c.name + " age=" + std::to_string(age) +
                      " idle=" + std::to_string(idle) + " flags=" + client_flags(c) + " db=" + std::to_string(c.db) +
                      " sub=" + std::to_string(c.channels.size()) + " psub=" + std::to_string(c.patterns.size()) +
-                     " ssub=0 multi=" + (c.in_multi ? std::to_string(c.multi_queue.size()) : std::string("-1")) +
+                     " ssub=" + std::to_string(c.shard_channels.size()) + " multi=" + (c.in_multi ? std::to_string(c.multi_queue.size()) : std::string("-1")) +
                      " qbuf=" + std::to_string(c.in.size()) +
                      " qbuf-free=" + std::to_string(c.in.capacity() - c.in.size()) + " argv-mem=0 multi-mem=0" +
                      " rbs=" + std::to_string(c.in.capacity()) + " rbp=0 obl=" + std::to_string(std::min(pending, client::fixed_reply_bytes)) +
@@ -69,7 +69,7 @@ void cmd_ping(server& s, client& c, args_t a) {
     return;
   }
   auto w = s.reply(c);
-  if (c.resp == 2 && c.subscriptions()) {
+  if (c.resp == 2 && c.in_pubsub()) {
     w.array(2);
     w.bulk("pong");
     w.bulk(a.size() == 2 ? a[1] : std::string_view());
@@ -192,6 +192,7 @@ void cmd_reset(server& s, client& c, args_t) {
   unwatch_all(s, c);
   s.unsubscribe_all(c, false);
   s.punsubscribe_all(c, false);
+  s.sunsubscribe_all(c, false);
   if (c.monitor) s.remove_monitor(c);
   c.name.clear();
   c.resp = 2;
@@ -238,8 +239,8 @@ void client_list(server& s, client& c, args_t a, std::size_t from) {
   std::string out;
   for (const client* cl : all) {
     if (!ids.empty() && std::find(ids.begin(), ids.end(), cl->id) == ids.end()) continue;
-    if (type == "pubsub" && !cl->subscriptions()) continue;
-    if (type == "normal" && cl->subscriptions()) continue;
+    if (type == "pubsub" && !cl->in_pubsub()) continue;
+    if (type == "normal" && cl->in_pubsub()) continue;
     if (type == "master" || type == "replica" || type == "slave") continue;
     out += client_info_line(*cl);
     out += '\n';
@@ -314,8 +315,8 @@ void client_kill(server& s, client& c, args_t a) {
     if (!addr.empty() && cl->addr != addr) continue;
     if (!laddr.empty() && cl->laddr != laddr) continue;
     if (!user.empty() && user != "default") continue;
-    if (type == "pubsub" && !cl->subscriptions()) continue;
-    if (type == "normal" && cl->subscriptions()) continue;
+    if (type == "pubsub" && !cl->in_pubsub()) continue;
+    if (type == "normal" && cl->in_pubsub()) continue;
     if (type == "master" || type == "replica" || type == "slave") continue;
     if (skipme && cl.get() == &c) continue;
     victims.push_back(cl.get());
@@ -445,7 +446,8 @@ void cmd_client(server& s, client& c, args_t a) {
       return;
     }
     // Redis adds the time to the timeout unchecked: 0, and a timeout that passes the
-    // range of a millisecond clock, end in the past and pause nothing.
+    // range of a millisecond clock, end in the past. Such an end pauses nothing, but makes
+    // a pause already on the stricter kind (the later end wins, so its own stays).
     const long long now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::system_clock::now().time_since_epoch()).count();
     if (ms > 0 && ms <= LLONG_MAX - now_ms) {
@@ -454,6 +456,8 @@ void cmd_client(server& s, client& c, args_t a) {
                                  clock::time_point::max() - clock::now()).count() - 1000;
       s.pause_clients(all, ms < room ? clock::now() + std::chrono::milliseconds(ms)
                                      : clock::now() + std::chrono::milliseconds(room));
+    } else if (s.pause_on()) {
+      s.pause_clients(all, clock::now());
     }
     s.reply(c).simple("OK");
   } else if (sub == "unpause") {

@@ -30,6 +30,7 @@ void cmd_multi(server& s, client& c, args_t) {
   }
   c.in_multi = true;
   c.multi_dirty = false;
+  c.multi_may_replicate = false;
   c.multi_queue.clear();
   s.reply(c).ok();
 }

@@ -33,36 +33,50 @@ void cmd_punsubscribe(server& s, client& c, args_t a) {
     for (std::size_t i = 1; i < a.size(); ++i) s.punsubscribe(c, a[i], true);
 }
 
+// SPUBLISH: to the subscribers of a shard channel (no patterns). Outside cluster mode
+// Redis 7.0 sends it to replicas too: here to the mirror, as PUBLISH goes.
+void cmd_spublish(server& s, client& c, args_t a) {
+  const std::size_t n = s.spublish(a[1], a[2]);
+  s.stream_publish(a[1], a[2], true);
+  s.reply(c).integer(static_cast<long long>(n));
+}
+
+void cmd_ssubscribe(server& s, client& c, args_t a) {
+  // Redis 7.0 refuses it where a client may not block (inside EXEC), unlike SUBSCRIBE.
+  if (c.in_exec) {
+    s.add_error(c, "ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client");
+    return;
+  }
+  for (std::size_t i = 1; i < a.size(); ++i) s.ssubscribe(c, a[i]);
+}
+
+void cmd_sunsubscribe(server& s, client& c, args_t a) {
+  if (a.size() == 1) s.sunsubscribe_all(c, true);
+  else
+    for (std::size_t i = 1; i < a.size(); ++i) s.sunsubscribe(c, a[i], true);
+}
+
 void cmd_pubsub(server& s, client& c, args_t a) {
   std::string sub = to_lower(a[1]);
   auto w = s.reply(c);
-  if (sub == "channels" && a.size() <= 3) {
+  const bool shard = sub == "shardchannels" || sub == "shardnumsub";
+  const auto& channels = shard ? s.shard_channels() : s.channels();
+  if ((sub == "channels" || sub == "shardchannels") && a.size() <= 3) {
     std::vector<std::string_view> out;
-    for (const auto& [ch, subs] : s.channels())
+    for (const auto& [ch, subs] : channels)
       if (a.size() == 2 || glob_match(a[2], ch)) out.push_back(ch);
     w.array(out.size());
     for (auto ch : out) w.bulk(ch);
-  } else if (sub == "numsub") {
+  } else if (sub == "numsub" || sub == "shardnumsub") {
     // Redis 7 answers a flat array here even over RESP3.
     w.array(2 * (a.size() - 2));
     for (std::size_t i = 2; i < a.size(); ++i) {
       w.bulk(a[i]);
-      auto it = s.channels().find(std::string(a[i]));
-      w.integer(it == s.channels().end() ? 0 : static_cast<long long>(it->second.size()));
+      auto it = channels.find(std::string(a[i]));
+      w.integer(it == channels.end() ? 0 : static_cast<long long>(it->second.size()));
     }
   } else if (sub == "numpat" && a.size() == 2) {
-    std::vector<std::string_view> distinct;
-    for (const auto& [p, cl] : s.patterns())
-      if (std::find(distinct.begin(), distinct.end(), p) == distinct.end()) distinct.push_back(p);
-    w.integer(static_cast<long long>(distinct.size()));
-  } else if (sub == "shardchannels" && a.size() <= 3) {
-    w.array(0);
-  } else if (sub == "shardnumsub") {
-    w.array(2 * (a.size() - 2));
-    for (std::size_t i = 2; i < a.size(); ++i) {
-      w.bulk(a[i]);
-      w.integer(0);
-    }
+    w.integer(static_cast<long long>(s.pattern_count()));
   } else if (sub == "help" && a.size() == 2) {
     static const char* lines[] = {
         "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",

@@ -97,7 +97,7 @@ std::string section_clients(server& s) {
   line(o, "client_recent_max_output_buffer", std::to_string(f.max_output_buffer));
   line(o, "blocked_clients", std::to_string(f.blocked));
   line(o, "tracking_clients", "0");
-  line(o, "clients_in_timeout_table", std::to_string(f.blocked));
+  line(o, "clients_in_timeout_table", std::to_string(f.timed));
   line(o, "pubsub_clients", std::to_string(f.pubsub));
   return o;
 }
@@ -237,8 +237,8 @@ std::string section_stats(server& s) {
   line(o, "keyspace_hits", std::to_string(st.keyspace_hits));
   line(o, "keyspace_misses", std::to_string(st.keyspace_misses));
   line(o, "pubsub_channels", std::to_string(s.channels().size()));
-  line(o, "pubsub_patterns", std::to_string(s.patterns().size()));
-  line(o, "pubsubshard_channels", "0");
+  line(o, "pubsub_patterns", std::to_string(s.pattern_count()));
+  line(o, "pubsubshard_channels", std::to_string(s.shard_channels().size()));
   line(o, "latest_fork_usec", "0");
   line(o, "total_forks", "0");
   line(o, "migrate_cached_sockets", "0");

@@ -35,13 +35,13 @@ void command_stream::append(std::span<const std::string_view> argv, std::size_t 
   effects_.push_back(std::move(m));
 }
 
-void command_stream::append_publish(std::string_view channel, std::string_view message) {
+void command_stream::append_publish(std::string_view channel, std::string_view message, bool sharded) {
   if (sinks_.empty()) return;
   // Channels are in no database: no SELECT for it.
   ++total_;
   effect_meta m;
   m.offset = bytes_.size();
-  const std::string_view argv[] = {"PUBLISH", channel, message};
+  const std::string_view argv[] = {sharded ? "SPUBLISH" : "PUBLISH", channel, message};
   resp::reply_writer::command(bytes_, argv);
   m.length = bytes_.size() - m.offset;
   m.keyless = true;

@@ -53,7 +53,7 @@ class command_stream {
     append(std::span<const std::string_view>(argv.begin(), argv.size()), key_index);
   }
   // PUBLISH channel message: for the mirror only (the AOF skips it, as Redis's does).
-  void append_publish(std::string_view channel, std::string_view message);
+  void append_publish(std::string_view channel, std::string_view message, bool sharded = false);
   // Effects between begin_atomic() and end_atomic() are wrapped in MULTI/EXEC when there
   // are two or more of them (so a torn tail of the log can't apply half of them).
   void begin_atomic();

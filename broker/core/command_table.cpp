@@ -301,6 +301,9 @@ void server::build_command_table() {
   }
   // Pub/sub.
   t.push_back(def("publish", 3, P | L | S | F | MR, 0, 0, 0, cmd_publish, "pubsub", "2.0.0", "O(N+M)", "pubsub fast", "Post a message to a channel"));
+  t.push_back(def("spublish", 3, P | L | S | F | MR, 0, 0, 0, cmd_spublish, "pubsub", "7.0.0", "O(N) where N is the number of clients subscribed to the receiving shard channel.", "pubsub fast", "Post a message to a shard channel"));
+  t.push_back(def("ssubscribe", -2, P | N | L | S | SUB, 0, 0, 0, cmd_ssubscribe, "pubsub", "7.0.0", "O(N) where N is the number of shard channels to subscribe to.", "pubsub slow", "Listen for messages published to the given shard channels"));
+  t.push_back(def("sunsubscribe", -1, P | N | L | S | SUB, 0, 0, 0, cmd_sunsubscribe, "pubsub", "7.0.0", "O(N) where N is the number of clients already subscribed to a shard channel.", "pubsub slow", "Stop listening for messages posted to the given shard channels"));
   t.push_back(def("subscribe", -2, P | N | L | S | SUB, 0, 0, 0, cmd_subscribe, "pubsub", "2.0.0", "O(N) where N is the number of channels to subscribe to.", "pubsub slow", "Listen for messages published to the given channels"));
   t.push_back(def("unsubscribe", -1, P | N | L | S | SUB, 0, 0, 0, cmd_unsubscribe, "pubsub", "2.0.0", "O(N) where N is the number of clients already subscribed to a channel.", "pubsub slow", "Stop listening for messages posted to the given channels"));
   t.push_back(def("psubscribe", -2, P | N | L | S | SUB, 0, 0, 0, cmd_psubscribe, "pubsub", "2.0.0", "O(N) where N is the number of patterns the client is already subscribed to.", "pubsub slow", "Listen for messages published to channels matching the given patterns"));

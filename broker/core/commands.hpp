@@ -113,7 +113,7 @@ bool db_index_arg(server& s, client& c, std::string_view arg, int& out);
   X(zmpop) X(zrandmember) X(zscan) X(zunion) X(zinter) X(zdiff) X(zunionstore) X(zinterstore)         \
   X(zdiffstore) X(zintercard) X(bzpopmin) X(bzpopmax) X(bzmpop)                                      \
   X(xadd) X(xlen) X(xrange) X(xrevrange) X(xdel) X(xtrim) X(xread) X(xsetid) X(xinfo) X(xreadgroup) X(xgroup) X(xack) X(xpending) X(xclaim) X(xautoclaim)                \
-  X(publish) X(subscribe) X(unsubscribe) X(psubscribe) X(punsubscribe) X(pubsub)                     \
+  X(publish) X(spublish) X(ssubscribe) X(sunsubscribe) X(subscribe) X(unsubscribe) X(psubscribe) X(punsubscribe) X(pubsub)                     \
   X(multi) X(exec) X(discard) X(watch) X(unwatch)                                                    \
   X(info) X(command) X(config) X(time) X(shutdown) X(bgrewriteaof) X(monitor) X(lastsave) X(wait) X(role) \
   X(memory) X(debug) X(object) X(copy) X(touch) X(randomkey)                                      \

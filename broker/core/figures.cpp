@@ -11,6 +11,7 @@ client_figures clients_of(server& s) {
   client_figures f;
   f.connected = s.clients().size();
   f.blocked = s.blocked_clients();
+  f.timed = s.timed_blocked_clients();
   f.pubsub = s.pubsub_clients();
   f.maxclients = s.cfg().maxclients;
   for (const auto& [id, c] : s.clients()) {

@@ -18,7 +18,8 @@ class server;
 
 struct client_figures {
   std::uint64_t connected = 0;  // INFO connected_clients
-  std::uint64_t blocked = 0;    // waiting in a blocking command
+  std::uint64_t blocked = 0;    // waiting in a blocking command (or held by CLIENT PAUSE)
+  std::uint64_t timed = 0;      // ... of those, waiting with a timeout (Redis's timeout table)
   std::uint64_t pubsub = 0;     // subscribed to a channel or pattern
   std::uint64_t maxclients = 0;
   std::uint64_t max_input_buffer = 0, max_output_buffer = 0;  // the largest now, in bytes

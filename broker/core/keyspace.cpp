@@ -97,12 +97,16 @@ std::uint32_t keyspace::lru_now() {
 
 const std::string* keyspace::random_key() {
   // As dbRandomKey: a key found past its deadline is expired and another one drawn. While
-  // expiry is deferred nothing is removed: after 100 such draws the last is answered (a
-  // keyspace of expired keys only would draw forever).
+  // expiry is deferred nothing is removed: after 100 such draws the first live key in
+  // table order is answered, or none (a keyspace of expired keys only would draw forever).
   for (int deferred_draws = 0; !map_.empty();) {
     auto it = random_element(map_);
     if (it->second.expire_at != 0 && is_expired(it->second)) {
-      if (expiry_deferred_ && ++deferred_draws == 100) return &it->first;
+      if (expiry_deferred_ && ++deferred_draws == 100) {
+        for (const auto& [k, v] : map_)
+          if (!is_expired(v)) return &k;
+        return nullptr;
+      }
       expire(it->first);
       continue;
     }

@@ -93,7 +93,7 @@ bool server::over_maxmemory() {
 
 void server::check_output_limit(client& c) {
   if (c.close_asap || c.is_fake) return;
-  const output_limit& l = c.subscriptions() ? cfg_.obuf_pubsub : cfg_.obuf_normal;
+  const output_limit& l = c.in_pubsub() ? cfg_.obuf_pubsub : cfg_.obuf_normal;
   const std::uint64_t used = c.reply_list_bytes();  // as Redis: its reply list, past the fixed 16 KB
   bool cut = l.hard && used >= l.hard;
   if (!cut && l.soft && used >= l.soft) {

@@ -930,9 +930,10 @@ bool script_engine::denies_oom(std::string_view arg, bool by_sha) {
   return sc && sc->shebang && !sc->no_writes && !sc->allow_oom;
 }
 
-bool script_engine::declares_no_writes(std::string_view arg, bool by_sha) {
+std::optional<bool> script_engine::declared_writes(std::string_view arg, bool by_sha) {
   const auto sc = declared_flags(arg, by_sha);
-  return sc && sc->shebang && sc->no_writes;
+  if (!sc || !sc->shebang) return std::nullopt;
+  return !sc->no_writes;
 }
 
 std::string script_engine::load(std::string_view body, std::string& error) {

@@ -84,10 +84,11 @@ class script_engine {
   // nor no-writes. A script without a shebang runs, and its commands are checked one by
   // one instead (call_command). EVALSHA of an unknown script: false (it fails NOSCRIPT).
   bool denies_oom(std::string_view arg, bool by_sha);
-  // Whether the script's shebang line declares no-writes (Redis 7.0's script flags): such
-  // an EVAL is neither a write nor may-replicate, so CLIENT PAUSE WRITE lets it run.
-  // Unknown (EVALSHA of a script not loaded) or without a shebang: false.
-  bool declares_no_writes(std::string_view arg, bool by_sha);
+  // Whether the script may write, as its shebang line declares (Redis 7.0's script flags:
+  // a shebang without no-writes makes EVAL and EVAL_RO alike a write, one with it neither
+  // a write nor may-replicate); nullopt without a shebang or for an unknown script, where
+  // the command's own flags count. CLIENT PAUSE WRITE holds what may write.
+  std::optional<bool> declared_writes(std::string_view arg, bool by_sha);
 
   static std::string sha1_hex(std::string_view data);
   // redis.setresp(): the protocol the running script sees replies in (2 or 3).

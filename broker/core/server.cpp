@@ -370,7 +370,7 @@ void server::dispatch(client& c, args_t args) {
     reject("NOAUTH Authentication required.");
     return;
   }
-  if (!c.channels.empty() || !c.patterns.empty()) {
+  if (c.in_pubsub()) {
     if (c.resp == 2 && !(cmd->flags & flag_sub_ok)) {
       reject("ERR Can't execute '" + full_name +
              "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
@@ -434,8 +434,9 @@ void server::dispatch(client& c, args_t args) {
   // CLIENT PAUSE: the command waits, whole, until the pause ends (Redis 7.0's
   // BLOCKED_POSTPONE; its checks run again then). Clients inside respq (AOF loading,
   // scripts) are never held.
-  if (pause_ != pause_kind::off && !c.is_fake && clients_paused() &&
-      held_by_pause(c, *cmd, rejected_as ? *rejected_as : *cmd, args)) {
+  // The pause ends only from the timer (on_timer), never here: a command that comes after
+  // its end but before the timer ran waits behind the held ones, in order, as in Redis.
+  if (pause_ != pause_kind::off && !c.is_fake && held_by_pause(c, *cmd, rejected_as ? *rejected_as : *cmd, args)) {
     auto b = std::make_unique<blocked_state>();
     b->what = blocked_state::kind::postpone;
     b->command = full_name;
@@ -446,6 +447,8 @@ void server::dispatch(client& c, args_t args) {
     return;
   }
   if (c.in_multi && !(cmd->flags & flag_no_multi)) {
+    if (!c.multi_dirty && !c.watch_dirty && may_replicate(rejected_as ? *rejected_as : *cmd, args))
+      c.multi_may_replicate = true;
     std::vector<std::string> q;
     q.reserve(args.size());
     for (auto a : args) q.emplace_back(a);
@@ -460,26 +463,23 @@ void server::dispatch(client& c, args_t args) {
   if (!script_busy()) after_command();
 }
 
+// Redis 7.0's flags that CLIENT PAUSE WRITE holds: write or may-replicate (PUBLISH,
+// PFCOUNT, EVAL and EVALSHA), a script's own declaration (shebang line) taking over.
+bool server::may_replicate(const command_def& d, args_t args) {
+  const bool eval = d.fn == cmd_eval || d.fn == cmd_eval_ro;
+  if (eval || d.fn == cmd_evalsha || d.fn == cmd_evalsha_ro)
+    if (args.size() >= 2)
+      if (const auto writes = scripts().declared_writes(args[1], !eval)) return *writes;
+  return d.flags & (flag_write | flag_may_replicate);
+}
+
 // Redis 7.0's processCommand: with CLIENT PAUSE ALL every command waits; with WRITE, those
-// flagged write or may-replicate (PUBLISH, PFCOUNT, EVAL and EVALSHA unless the script
-// declares no-writes), and an EXEC whose transaction queued one.
+// that may write (may_replicate), and an EXEC whose transaction queued one while it could
+// still run (multi_may_replicate).
 bool server::held_by_pause(const client& c, const command_def& cmd, const command_def& effective, args_t args) {
   if (pause_ == pause_kind::all) return true;
-  auto may_replicate = [this](const command_def& d, args_t a) {
-    if (!(d.flags & (flag_write | flag_may_replicate))) return false;
-    const bool eval = d.fn == cmd_eval;
-    if (!eval && d.fn != cmd_evalsha) return true;
-    return !(a.size() >= 2 && scripts().declares_no_writes(a[1], !eval));
-  };
-  if (may_replicate(effective, args)) return true;
-  if (cmd.fn == cmd_exec && c.in_multi) {
-    for (const auto& q : c.multi_queue) {
-      const std::string_view head[2] = {q[0], q.size() > 1 ? std::string_view(q[1]) : std::string_view()};
-      const args_t qargs(head, q.size() > 1 ? 2 : 1);
-      if (const command_def* d = lookup_flags_of(qargs); d && may_replicate(*d, qargs)) return true;
-    }
-  }
-  return false;
+  if (cmd.fn == cmd_exec) return c.in_multi && c.multi_may_replicate;
+  return may_replicate(effective, args);
 }
 
 void server::pause_clients(bool all, clock::time_point end) {
@@ -512,6 +512,7 @@ void server::unpause_clients() {
     }
   }
   tasks_->clients_unpaused();
+  if (on_unpause) on_unpause();
 }
 
 bool server::clients_paused() {
@@ -701,6 +702,7 @@ void server::free_client(client& c) {
   unwatch_all(*this, c);
   unsubscribe_all(c, false);
   punsubscribe_all(c, false);
+  sunsubscribe_all(c, false);
   if (c.monitor) remove_monitor(c);
   pending_writes_.erase(std::remove(pending_writes_.begin(), pending_writes_.end(), &c), pending_writes_.end());
   unblocked_.erase(std::remove(unblocked_.begin(), unblocked_.end(), &c), unblocked_.end());
@@ -846,7 +848,7 @@ void server::cron() {
     auto limit = std::chrono::seconds(cfg_.timeout);
     for (auto& [id, c] : clients_) {
       // Like Redis: blocked, subscribed and MONITOR clients are never idle-closed.
-      if (c->blocked || c->subscriptions() || c->monitor || c->close_asap) continue;
+      if (c->blocked || c->in_pubsub() || c->monitor || c->close_asap) continue;
       if (now - c->last_interaction > limit) {
         log_verbose("Closing idle client");
         c->close_asap = true;
@@ -1053,8 +1055,8 @@ void server::request_shutdown(bool save) {
   if (on_shutdown) on_shutdown(save);
 }
 
-void server::stream_publish(std::string_view channel, std::string_view message) {
-  stream_.append_publish(channel, message);
+void server::stream_publish(std::string_view channel, std::string_view message, bool sharded) {
+  stream_.append_publish(channel, message, sharded);
 }
 
 void server::feed_monitors(const client& c, args_t args) {

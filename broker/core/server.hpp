@@ -152,6 +152,7 @@ class server {
   // Hooks the I/O layer sets.
   std::function<void()> wake;                  // work appeared outside on_input (call before_write/flush soon)
   std::function<void(bool save)> on_shutdown;  // SHUTDOWN: stop the server
+  std::function<void()> on_unpause;            // CLIENT PAUSE ended (the I/O layer's json-port resumes)
   // While a script runs past busy-reply-threshold, the script engine calls this now and
   // then: the I/O layer accepts and reads clients directly (no loop turn, no timers, no
   // other module runs) and hands their input to on_input(), where every command but the
@@ -240,6 +241,7 @@ class server {
   const std::unordered_map<std::uint64_t, std::unique_ptr<client>>& clients() const { return clients_; }
   client* find_client(std::uint64_t id);
   std::size_t blocked_clients() const { return blocked_count_; }
+  std::size_t timed_blocked_clients() const { return block_deadlines_.size(); }
   std::size_t pubsub_clients() const { return pubsub_clients_; }
   std::chrono::system_clock::time_point start_time() const { return start_time_; }
   const std::string& run_id() const { return run_id_; }
@@ -372,8 +374,17 @@ class server {
   void punsubscribe(client& c, std::string_view pattern, bool notify);
   void unsubscribe_all(client& c, bool notify);
   void punsubscribe_all(client& c, bool notify);
+  // Shard channels (SSUBSCRIBE, SPUBLISH): a namespace of their own, without patterns, as
+  // Redis 7.0 keeps them outside cluster mode.
+  void ssubscribe(client& c, std::string_view channel);
+  void sunsubscribe(client& c, std::string_view channel, bool notify);
+  void sunsubscribe_all(client& c, bool notify);
+  std::size_t spublish(std::string_view channel, std::string_view message);
   const std::unordered_map<std::string, std::list<client*>>& channels() const { return channels_; }
+  const std::unordered_map<std::string, std::list<client*>>& shard_channels() const { return shard_channels_; }
   const std::list<std::pair<std::string, client*>>& patterns() const { return patterns_; }
+  // Distinct patterns subscribed to (PUBSUB NUMPAT, INFO pubsub_patterns).
+  std::size_t pattern_count() const;
 
   // Memory (maxmemory.cpp). used_memory() is INFO's used_memory: keys, values and client
   // buffers, counted by walking them. over_maxmemory() says whether maxmemory is set and
@@ -408,7 +419,7 @@ class server {
   void request_shutdown(bool save);
 
   // PUBLISH for the stream: reaches the mirror, not the AOF.
-  void stream_publish(std::string_view channel, std::string_view message);
+  void stream_publish(std::string_view channel, std::string_view message, bool sharded = false);
 
   // ---- Modules (module.hpp): the AOF, the Redis link, the admin server ----------------
   // Registers m (not yet registered); the server calls it, after the modules registered
@@ -528,6 +539,14 @@ class server {
 
   // Pub/sub.
   std::unordered_map<std::string, std::list<client*>> channels_;
+  std::unordered_map<std::string, std::list<client*>> shard_channels_;
+  // The subscribers of one channel get `kind` (message, smessage); returns how many.
+  std::size_t deliver(const std::list<client*>& subscribers, std::string_view kind, std::string_view channel,
+                      std::string_view message);
+  // SUBSCRIBE/SSUBSCRIBE and UNSUBSCRIBE/SUNSUBSCRIBE of one channel, by namespace.
+  void channel_subscribe(client& c, std::string_view channel, bool shard);
+  void channel_unsubscribe(client& c, std::string_view channel, bool notify, bool shard);
+  void channel_unsubscribe_all(client& c, bool notify, bool shard);
   std::list<std::pair<std::string, client*>> patterns_;
   std::size_t pubsub_clients_ = 0;
 
@@ -562,8 +581,9 @@ class server {
   pause_kind pause_ = pause_kind::off;
   clock::time_point pause_end_{};
   std::vector<client*> postponed_;
-  // Whether the pause on holds this command (dispatch).
+  // Whether the pause on holds this command (dispatch), and whether a command may write.
   bool held_by_pause(const client& c, const command_def& cmd, const command_def& effective, args_t args);
+  bool may_replicate(const command_def& d, args_t args);
   // Runs a command the pause held, now released (process_unblocked).
   void run_released(client& c);
 

@@ -1092,7 +1092,7 @@ std::string task_manager::info() {
 }
 
 void task_manager::on_results(std::vector<tasks::http_result>&& results) {
-  if (s_.pause_on()) {
+  if (s_.pause_on() && !impl_->stopping) {
     for (auto& r : results) impl_->held_results.push_back(std::move(r));
     return;
   }
@@ -1170,6 +1170,9 @@ std::size_t task_manager::in_flight() const {
 void task_manager::stop_dispatching() {
   stopping_ = true;
   impl_->stopping = true;
+  // Shutdown: results a CLIENT PAUSE kept are applied now (those tasks are done, not in
+  // flight: the grace period does not wait for them), and later ones are not kept.
+  clients_unpaused();
 }
 
 void task_manager::clients_unpaused() {
@@ -1180,12 +1183,6 @@ void task_manager::clients_unpaused() {
 
 void task_manager::abandon_in_flight() {
   server::db_scope in_db0(s_, 0);
-  // Results a CLIENT PAUSE kept are applied first: those tasks are done, not unfinished.
-  if (!impl_->held_results.empty()) {
-    std::vector<tasks::http_result> held;
-    held.swap(impl_->held_results);
-    for (auto& r : held) impl_->on_result(r);
-  }
   // Put every unfinished attempt back at the head of its queue (the right end, taken
   // next), in the order the attempts started.
   std::vector<std::pair<std::uint64_t, std::string>> order;

@@ -87,7 +87,7 @@ class task_manager {
   // with the requests of one turn.
   std::function<void(std::vector<tasks::http_request>&&)> submit;
   // Results of finished requests, on the broker thread. While CLIENT PAUSE is on they are
-  // kept, unapplied (the dataset must not change), until clients_unpaused().
+  // kept, unapplied (the dataset must not change), until clients_unpaused() or shutdown.
   void on_results(std::vector<tasks::http_result>&& results);
   // CLIENT PAUSE ended: the results kept meanwhile are applied, and dispatch resumes.
   void clients_unpaused();

@@ -9,6 +9,10 @@ tests/compat/scripts/pause.txt and by Redis's own unit/pause).
   delivered. The AOF then replays to the same state: nothing delivered twice.
 - A pause that ends by its timeout does the same without CLIENT UNPAUSE.
 - A client closed while its command waits never runs it.
+- Shared queues take nothing from the upstream and keep the outcomes of attempts that end.
+- json-port values wait, in order, and are pushed once the pause ends.
+- A write that comes after the pause's end but before the held ones ran waits behind them.
+- SHUTDOWN during a pause applies the outcomes it kept: no grace period spent on them.
 - The admin HTTP API answers a clear error for a change the pause would hold, instead of
   leaving the HTTP request waiting.
 """
@@ -20,8 +24,9 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (TARGET, HttpEndpoint, Outcomes, Respq, free_port, info_field, run_tests,  # noqa: E402
-                     wait_blocked, wait_until)
+from harness import (TARGET, HttpEndpoint, Outcomes, RedisServer, Respq, free_port, info_field,  # noqa: E402
+                     run_tests, wait_blocked, wait_until)
+from link_helpers import sidecar  # noqa: E402
 from test_admin_http import request  # noqa: E402
 
 if TARGET != "respq":
@@ -139,6 +144,100 @@ def test_a_client_closed_while_held_never_runs_its_command():
         assert c.get("k2") == b"v" and c.get("k3") is None
         s.close()
         s2.close()
+
+
+def test_json_port_values_wait_in_order_and_run_after_the_pause():
+    jp = free_port()
+    with Respq("--json-port", str(jp), "--json-queue", "plain") as r:
+        c = r.client()
+        c.execute_command("CLIENT", "PAUSE", "100000", "WRITE")
+        s = socket.create_connection(("127.0.0.1", jp), timeout=10)
+        # Two values in one write, then a third split across writes.
+        s.sendall(b'{"n":1}\n{"n":2}\n{"n":')
+        time.sleep(0.3)
+        s.sendall(b'3}\n')
+        time.sleep(0.3)
+        assert c.llen("plain") == 0
+        assert int(info_field(r.port, "clients", "blocked_clients")) == 0
+        c.execute_command("CLIENT", "UNPAUSE")
+        wait_until(lambda: c.llen("plain") == 3, what="the three values pushed")
+        assert c.lrange("plain", 0, -1) == [b'{"n":3}', b'{"n":2}', b'{"n":1}']
+        # The connection goes on as before: nothing was written back to it.
+        s.sendall(b'{"n":4}\n')
+        wait_until(lambda: c.llen("plain") == 4, what="a value after the pause")
+        s.setblocking(False)
+        try:
+            assert s.recv(100) == b"", "bytes written back to a json-port client"
+        except BlockingIOError:
+            pass
+        s.close()
+        assert c.ping()
+
+
+def test_a_command_after_the_end_waits_behind_those_held():
+    """The pause ends from the timer: a write that arrives once its end has passed, but
+    before the held ones ran, runs after them (a slow read-only script spans the end)."""
+    with Respq() as r:
+        c = r.client()
+        c.execute_command("CLIENT", "PAUSE", "300", "WRITE")
+        x = send_raw(r.port, "SET", "k", "x")
+        wait_blocked(r.port, 1)
+        y = socket.create_connection(("127.0.0.1", r.port), timeout=10)
+        spin = "local i=0 while i<150000000 do i=i+1 end return i"
+        y.sendall(b"".join(
+            b"*%d\r\n" % len(a) + b"".join(b"$%d\r\n%s\r\n" % (len(v), v) for v in a)
+            for a in ([b"EVAL_RO", spin.encode(), b"0"], [b"SET", b"k", b"y"], [b"GET", b"k"])))
+        assert read_reply(x) == b"+OK\r\n"
+        y.settimeout(20)
+        got = b""
+        while not got.endswith(b"$1\r\ny\r\n") and len(got) < 200:
+            chunk = y.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        assert got.endswith(b"+OK\r\n$1\r\ny\r\n"), got
+        assert c.get("k") == b"y"
+        x.close()
+        y.close()
+
+
+def test_shutdown_during_a_pause_applies_the_outcomes_it_kept():
+    with HttpEndpoint(server="python") as ep, \
+            Respq("--http-queue", "tasks", "--appendonly", "yes", "--shutdown-grace", "20") as r:
+        c = r.client()
+        c.lpush("tasks", task(ep, "kept", hold="h2"))
+        ep.wait_requests(1, where=lambda q: q["h"].get("x-task-id") == "kept")
+        c.execute_command("CLIENT", "PAUSE", "100000", "WRITE")
+        release(ep, "h2")
+        time.sleep(0.3)
+        assert c.hlen("tasks:inflight") == 1
+        t0 = time.time()
+        r.stop()
+        # Not the grace period: the task is done, nothing is in flight.
+        assert time.time() - t0 < 10, time.time() - t0
+        r.start()
+        c = r.client()
+        time.sleep(0.5)
+        assert c.hlen("tasks:inflight") == 0 and c.llen("tasks") == 0
+        assert len(ep.requests(where=lambda q: q["h"].get("x-task-id") == "kept")) == 1
+
+
+def test_shared_queues_start_nothing_and_keep_outcomes_during_a_pause():
+    with RedisServer() as up, HttpEndpoint(server="python") as ep, \
+            sidecar(up, "A", "--http-queue", "tasks", "off", "--http-queue", "jobs", "shared", "yes") as a, \
+            Outcomes(a, "jobs") as out:
+        c = a.client()
+        c.lpush("jobs", task(ep, "s1", hold="h4"))
+        ep.wait_requests(1, where=lambda q: q["h"].get("x-task-id") == "s1")
+        c.execute_command("CLIENT", "PAUSE", "100000", "WRITE")
+        release(ep, "h4")
+        up.client().lpush("jobs", task(ep, "s2"))
+        time.sleep(0.6)
+        assert out.all(id="s1") == [], out.items
+        assert ep.requests(where=lambda q: q["h"].get("x-task-id") == "s2") == []
+        c.execute_command("CLIENT", "UNPAUSE")
+        assert out.wait(id="s1", status="delivered")
+        assert out.wait(id="s2", status="delivered")
 
 
 def test_admin_api_refuses_a_change_the_pause_would_hold():
