@@ -1,7 +1,7 @@
 // Pub/sub: channels, patterns and shard channels. A message is appended to each
 // subscriber's output buffer as `message`/`pmessage`/`smessage` (RESP2 arrays, RESP3
-// pushes); subscription replies
-// carry the client's subscription count, as in Redis. Owner: the broker thread.
+// pushes); subscription replies carry the client's subscription count, as in Redis.
+// Owner: the broker thread.
 #include <set>
 #include <string>
 #include <unordered_set>
