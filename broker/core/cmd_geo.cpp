@@ -63,9 +63,12 @@ bool long_lat_arg(server& s, client& c, args_t a, std::size_t at, double* xy) {
   for (std::size_t i = 0; i < 2; ++i)
     if (!double_arg(s, c, a[at + i], xy[i])) return false;
   if (xy[0] < geo::long_min || xy[0] > geo::long_max || xy[1] < geo::lat_min || xy[1] > geo::lat_max) {
-    char buf[256];
-    std::snprintf(buf, sizeof buf, "ERR invalid longitude,latitude pair %f,%f", xy[0], xy[1]);
-    s.add_error(c, buf);
+    // %f of a coordinate such as 1e308 is over 300 digits: the whole text, as Redis's sds.
+    const int n = std::snprintf(nullptr, 0, "ERR invalid longitude,latitude pair %f,%f", xy[0], xy[1]);
+    std::string msg(static_cast<std::size_t>(std::max(n, 0)) + 1, '\0');
+    std::snprintf(msg.data(), msg.size(), "ERR invalid longitude,latitude pair %f,%f", xy[0], xy[1]);
+    msg.pop_back();
+    s.add_error(c, msg);
     return false;
   }
   return true;
@@ -180,13 +183,18 @@ void points_of_box(const zset_value& z, geo::hash_bits hash, const geo::shape& s
   const std::size_t hi = z.score_rank(max, false);
   if (hi <= lo) return;
   bool done = false;
-  z.walk(lo, hi - lo, false, [&](const zset_value::entry& e) {
-    if (done) return;
-    double xy[2];
-    double dist = 0;
-    if (within_shape(sh, e.score, xy, dist)) out.push_back(geo_point{xy[0], xy[1], dist, e.score, std::string(e.member)});
-    if (!out.empty() && limit && out.size() >= limit) done = true;
-  });
+  // With a limit (COUNT ... ANY) the box is walked in steps, so that the search ends once
+  // enough are found instead of visiting every member of the box (Redis breaks its loop).
+  const std::size_t step = limit ? std::max<std::size_t>(limit, 32) : hi - lo;
+  for (std::size_t pos = lo; pos < hi && !done; pos += step) {
+    z.walk(pos, std::min(step, hi - pos), false, [&](const zset_value::entry& e) {
+      if (done) return;
+      double xy[2];
+      double dist = 0;
+      if (within_shape(sh, e.score, xy, dist)) out.push_back(geo_point{xy[0], xy[1], dist, e.score, std::string(e.member)});
+      if (!out.empty() && limit && out.size() >= limit) done = true;
+    });
+  }
 }
 
 // membersOfAllNeighbors: the centre box, then N, S, E, W, NE, NW, SE, SW, each skipped
