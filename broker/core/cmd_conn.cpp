@@ -437,14 +437,7 @@ void cmd_client(server& s, client& c, args_t a) {
       }
     }
     long long ms;
-    if (!string2ll(a[2], ms)) {
-      s.add_error(c, "ERR timeout is not an integer or out of range");
-      return;
-    }
-    if (ms < 0) {
-      s.add_error(c, "ERR timeout is negative");
-      return;
-    }
+    if (!parse_timeout_ms(s, c, a[2], ms)) return;
     // Redis adds the time to the timeout unchecked: 0, and a timeout that passes the
     // range of a millisecond clock, end in the past. Such an end pauses nothing, but makes
     // a pause already on the stricter kind (the later end wins, so its own stays).

@@ -867,14 +867,7 @@ void cmd_wait(server& s, client& c, args_t a) {
     s.add_error(c, not_integer_error);
     return;
   }
-  if (!string2ll(a[2], ms)) {
-    s.add_error(c, "ERR timeout is not an integer or out of range");
-    return;
-  }
-  if (ms < 0) {
-    s.add_error(c, "ERR timeout is negative");
-    return;
-  }
+  if (!parse_timeout_ms(s, c, a[2], ms)) return;
   const long long now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                std::chrono::system_clock::now().time_since_epoch()).count();
   if (ms > 0 && ms > LLONG_MAX - now_ms) {

@@ -496,14 +496,7 @@ void xread_generic(server& s, client& c, args_t a, bool xreadgroup) {
       }
       ++i;
       long long ms;
-      if (!string2ll(a[i], ms)) {
-        s.add_error(c, "ERR timeout is not an integer or out of range");
-        return;
-      }
-      if (ms < 0) {
-        s.add_error(c, "ERR timeout is negative");
-        return;
-      }
+      if (!parse_timeout_ms(s, c, a[i], ms)) return;
       if (ms > 0 && ms > LLONG_MAX - keyspace::now_ms()) {
         s.add_error(c, "ERR timeout is out of range");
         return;

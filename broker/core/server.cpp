@@ -31,6 +31,18 @@ std::string to_upper(std::string_view s) {
   return out;
 }
 
+bool parse_timeout_ms(server& s, client& c, std::string_view arg, long long& ms) {
+  if (!string2ll(arg, ms)) {
+    s.add_error(c, "ERR timeout is not an integer or out of range");
+    return false;
+  }
+  if (ms < 0) {
+    s.add_error(c, "ERR timeout is negative");
+    return false;
+  }
+  return true;
+}
+
 bool parse_timeout(server& s, client& c, std::string_view arg, clock::time_point& deadline) {
   // Redis: getTimeoutFromObjectOrReply with UNIT_SECONDS parses a long double.
   double secs;

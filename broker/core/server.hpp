@@ -618,6 +618,9 @@ void unwatch_all(server& s, client& c);
 // Parses a Redis timeout argument (seconds as double). Writes the error to c and
 // returns false on failure. deadline is set to time_point::max() for 0.
 bool parse_timeout(server& s, client& c, std::string_view arg, clock::time_point& deadline);
+// A timeout in milliseconds (WAIT, CLIENT PAUSE), as Redis 7.0's getTimeoutFromObjectOrReply
+// reads one: an integer, not negative; otherwise the error is replied and false returned.
+bool parse_timeout_ms(server& s, client& c, std::string_view arg, long long& ms);
 std::string to_lower(std::string_view s);
 std::string to_upper(std::string_view s);
 
