@@ -262,6 +262,17 @@ def test_keyspace_events_match_redis(pair):
     assert ("__keyevent@0__:zadd", "g") in events["redis"]
 
 
+
+def replies_survive_a_restart(r, queries):
+    """The replies to `queries` before and after a restart from the AOF: the same; returned."""
+    with r.raw() as raw:
+        before = [raw.cmd(*q) for q in queries]
+    r.restart()
+    with r.raw() as raw:
+        after = [raw.cmd(*q) for q in queries]
+    assert after == before
+    return before
+
 def test_values_survive_a_restart_and_a_rewrite_of_the_aof():
     rng = random.Random(3)
     with Respq("--http-queue", "tasks", "off", "--appendonly", "yes") as r:
@@ -280,12 +291,7 @@ def test_values_survive_a_restart_and_a_rewrite_of_the_aof():
                    ["GEOPOS", "small", "Palermo", "Catania"], ["GEODIST", "small", "Palermo", "Catania", "mi"],
                    ["GEOHASH", "places", "p1", "p2", "p3"], ["ZRANGE", "near", "0", "-1", "WITHSCORES"],
                    ["ZRANGE", "top", "0", "-1", "WITHSCORES"], ["ZRANGE", "places", "0", "-1", "WITHSCORES"]]
-        with r.raw() as raw:
-            before = [raw.cmd(*q) for q in queries]
-        r.restart()
-        with r.raw() as raw:
-            after = [raw.cmd(*q) for q in queries]
-        assert after == before
+        replies_survive_a_restart(r, queries)
         # GEOADD reached the AOF as the ZADD Redis logs for it; the stores as sent.
         logged = b""
         for root, _, files in os.walk(r.dir):
@@ -311,12 +317,7 @@ def test_values_survive_a_restart_and_a_rewrite_of_the_aof():
                    timeout=30, what="the rewrite to finish")
         assert info_field(r.port, "persistence", "aof_last_bgrewrite_status") == "ok"
         queries += [["ZRANGE", f"top{i}", "0", "-1", "WITHSCORES"] for i in range(7)]
-        with r.raw() as raw:
-            before = [raw.cmd(*q) for q in queries]
-        r.restart()
-        with r.raw() as raw:
-            after = [raw.cmd(*q) for q in queries]
-        assert after == before
+        before = replies_survive_a_restart(r, queries)
         assert b"n199" in before[-8]  # the rewrite's file and the writes during it are all there
 
 
