@@ -142,9 +142,6 @@ struct network::impl {
   std::vector<std::unique_ptr<tcp::acceptor>> tls_acceptors;   // tls-port
   SSL_CTX* tls_ctx = nullptr;                                  // tls-port's, made by listen()
   std::unordered_map<connection*, std::shared_ptr<connection>> conns;
-  // json-port connections that stopped at a value while CLIENT PAUSE was on: neither read
-  // nor parsed until it ends (the values wait in order, the socket's own buffer pushes back).
-  std::vector<std::shared_ptr<connection>> json_paused;
   asio::steady_timer deadline_timer{io};
   clock::time_point armed = clock::time_point::max();
   asio::steady_timer cron_timer{io};
@@ -344,7 +341,9 @@ void network::impl::json_ready(const std::shared_ptr<connection>& conn, bool res
   else flush();
   if (conn->closed) return;
   if (paused && !c->close_asap) {
-    json_paused.push_back(conn);
+    // Neither read nor parsed until the pause ends (the values wait in order, the socket's
+    // own buffer pushes back): the server resumes it among the held clients.
+    s.hold_json(*c);
     return;
   }
   if (eof || !refused.empty() || c->close_asap || c->in.size() > limit) {
@@ -807,12 +806,11 @@ network::network(core::server& s) : impl_(std::make_unique<impl>(s)) {
   impl_->on_stopping = &on_stopping;
   s.wake = [this] { impl_->schedule_flush(); };
   s.on_shutdown = [this](bool) { shutdown(); };
-  s.on_unpause = [this] {
-    for (auto& conn : impl_->json_paused)
-      asio::post(impl_->io, [this, conn] {
-        if (!conn->closed) impl_->json_ready(conn, true);
-      });
-    impl_->json_paused.clear();
+  s.resume_json = [this](core::client& c) {
+    auto it = impl_->conns.find(static_cast<connection*>(c.io));
+    if (it == impl_->conns.end() || it->second->closed) return;
+    const std::shared_ptr<connection> conn = it->second;  // json_ready may close it
+    impl_->json_ready(conn, true);
   };
   s.serve_while_busy = [this] { impl_->serve_busy(); };
 }

@@ -126,6 +126,9 @@ struct client {
   // A command CLIENT PAUSE held, released: it runs (from the start) before the rest of
   // the pipeline, when the client's turn to go on comes (server::process_unblocked).
   std::vector<std::string> released;
+  // A json-port client stopped at a value by CLIENT PAUSE (server::hold_json): it goes
+  // on, in its place among the held clients, once the pause ends (server::resume_json).
+  bool json_held = false;
 
   // Stats for CLIENT LIST / INFO.
   std::chrono::system_clock::time_point created = std::chrono::system_clock::now();

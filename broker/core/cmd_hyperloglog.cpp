@@ -371,7 +371,7 @@ std::string* hll_at(server& s, client& c, std::string_view key, bool& bad) {
 }
 
 // What Redis's dbUnshareStringValue leaves: the string raw (OBJECT ENCODING).
-void unshare(server& s, std::string_view key) { s.db().find(key)->str_enc = string_encoding::raw; }
+void unshare(server& s, std::string_view key) { s.db().peek(key)->str_enc = string_encoding::raw; }
 
 }  // namespace
 

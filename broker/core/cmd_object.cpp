@@ -16,8 +16,7 @@ namespace {
 
 // The lookup OBJECT does: the key without touching its access stamp; nil when missing.
 value* object_lookup(server& s, client& c, std::string_view key) {
-  value* v = s.db().peek(key);
-  if (v && s.db().is_expired(*v)) v = s.db().find(key);  // expires it, as Redis's lookup does
+  value* v = s.db().find(key, false);  // expires it, as Redis's lookup does; counted as a read
   if (!v) s.reply(c).null();
   return v;
 }

@@ -620,7 +620,7 @@ void xread_generic(server& s, client& c, args_t a, bool xreadgroup) {
     if (c.resp == 2) w.array(now.size());
     else w.map(now.size());
     for (const serve& sv : now) {
-      stream_value& st = s.db().find(key_at(sv.i))->stream();
+      stream_value& st = s.db().peek(key_at(sv.i))->stream();  // found just above (not a lookup of its own)
       stream_id start = ids[sv.i];
       start.incr();
       if (c.resp == 2) w.array(2);

@@ -149,13 +149,8 @@ void cmd_get(server& s, client& c, args_t a) {
   bool wrong;
   std::string* v = lookup_string(s, c, a[1], wrong);
   if (wrong) return;
-  if (v) {
-    ++s.stats().keyspace_hits;
-    s.reply(c).bulk(*v);
-  } else {
-    ++s.stats().keyspace_misses;
-    s.reply(c).null();
-  }
+  if (v) s.reply(c).bulk(*v);
+  else s.reply(c).null();
 }
 
 namespace {

@@ -105,8 +105,9 @@ class keyspace {
  public:
   using map_type = std::unordered_map<std::string, value, string_hash, std::equal_to<>>;
 
-  // The key, or nullptr; a key past its deadline is expired first (see above).
-  value* find(std::string_view key) {
+  // The key, or nullptr; a key past its deadline is expired first (see above). touch
+  // false: its access stamp stays (OBJECT, MEMORY USAGE: Redis's LOOKUP_NOTOUCH).
+  value* find(std::string_view key, bool touch = true) {
     auto it = map_.find(key);
     if (it == map_.end()) return missed(key);
     if (it->second.expire_at != 0 && is_expired(it->second)) [[unlikely]] {
@@ -117,9 +118,11 @@ class keyspace {
         return missed(k);
       }
       expire(it->first);
+      if (count_reads && *count_reads) ++*read_misses;
       return nullptr;
     }
-    it->second.lru = lru_clock_;
+    if (count_reads && *count_reads) ++*read_hits;
+    if (touch) it->second.lru = lru_clock_;
     return &it->second;
   }
   // The key as stored, even past its deadline.
@@ -180,6 +183,11 @@ class keyspace {
   // read command runs, as Redis's lookupKeyRead), a find() that finds nothing tells on_miss.
   std::function<void(std::string_view key)> on_miss;
   const bool* report_misses = nullptr;
+  // INFO keyspace_hits and keyspace_misses: while *count_reads is true (the server sets it
+  // while a read command runs, as Redis counts its lookupKeyRead), a find() counts.
+  const bool* count_reads = nullptr;
+  std::uint64_t* read_hits = nullptr;
+  std::uint64_t* read_misses = nullptr;
   // Told when a key comes into being (create() of a key that did not exist, the new name
   // of rename()): Redis's "new" keyspace event.
   std::function<void(const std::string& key)> on_new;
@@ -199,6 +207,7 @@ class keyspace {
  private:
   void expire(const std::string& key);
   value* missed(std::string_view key) {
+    if (count_reads && *count_reads) ++*read_misses;
     if (report_misses && *report_misses) [[unlikely]] on_miss(key);
     return nullptr;
   }

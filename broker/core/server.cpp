@@ -114,6 +114,9 @@ server::server(config cfg) : cfg_(std::move(cfg)) {
     ks->on_new = [this, raw](const std::string& key) { notify(notify_new, "new", key, raw->index); };
     ks->on_miss = [this, raw](std::string_view key) { notify(notify_key_miss, "keymiss", key, raw->index); };
     ks->report_misses = &report_misses_;
+    ks->count_reads = &count_reads_;
+    ks->read_hits = &stats_.keyspace_hits;
+    ks->read_misses = &stats_.keyspace_misses;
     ks->stream_watchers = &group_waiters_;
     ks->on_stream_removed = [this](int db_index, const std::string& key) { stream_removed(db_index, key); };
     dbs_.push_back(std::move(ks));
@@ -515,6 +518,13 @@ void server::unpause_clients() {
   std::vector<client*> held;
   held.swap(postponed_);
   for (client* c : held) {
+    if (c->json_held) {  // resumed by process_unblocked, in this order
+      if (!c->unblocked_pending) {
+        c->unblocked_pending = true;
+        unblocked_.push_back(c);
+      }
+      continue;
+    }
     c->released = std::move(c->blocked->postponed);
     c->blocked.reset();
     --blocked_count_;
@@ -524,7 +534,12 @@ void server::unpause_clients() {
     }
   }
   tasks_->clients_unpaused();
-  if (on_unpause) on_unpause();
+}
+
+void server::hold_json(client& c) {
+  if (c.json_held) return;
+  c.json_held = true;
+  postponed_.push_back(&c);
 }
 
 bool server::clients_paused() {
@@ -588,12 +603,15 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   // a missing key; write commands look up for writing, OBJECT, MEMORY USAGE and WATCH
   // never report, and neither do the lookups of commands without key arguments (INFO,
   // TASK GET, SCAN: see read_lookups for the exceptions).
-  const bool misses_before = report_misses_;
-  report_misses_ = (cfg_.notify_keyspace_events & notify_key_miss) && !writes &&
-                   !(effective->flags & flag_no_keymiss) &&
-                   (keyed.first_key > 0 || ((cmd.flags | effective->flags) & flag_movablekeys));
+  // keyspace_hits and keyspace_misses count the same lookups, OBJECT's and MEMORY USAGE's
+  // too (Redis's LOOKUP_NONOTIFY still counts).
+  const bool misses_before = report_misses_, counting_before = count_reads_;
+  count_reads_ = !writes && (keyed.first_key > 0 || ((cmd.flags | effective->flags) & flag_movablekeys));
+  report_misses_ = count_reads_ && (cfg_.notify_keyspace_events & notify_key_miss) &&
+                   !(effective->flags & flag_no_keymiss);
   cmd.fn(*this, c, args);
   report_misses_ = misses_before;
+  count_reads_ = counting_before;
   ++stats_.commands_processed;
   if (!loading_) {  // as Redis: AOF replay is neither counted nor logged
     const std::uint64_t ended = cycle_clock::now();
@@ -698,6 +716,11 @@ void server::process_unblocked() {
     batch.swap(unblocked_);
     for (client* c : batch) {
       c->unblocked_pending = false;
+      if (c->json_held) {
+        c->json_held = false;
+        if (!c->close_asap && resume_json) resume_json(*c);  // may free it: not touched after
+        continue;
+      }
       if (!c->released.empty() && !c->blocked && !c->close_asap) run_released(*c);
       if (!c->blocked && !c->close_asap) process_input(*c);
     }
@@ -718,6 +741,7 @@ void server::free_client(client& c) {
   if (c.monitor) remove_monitor(c);
   pending_writes_.erase(std::remove(pending_writes_.begin(), pending_writes_.end(), &c), pending_writes_.end());
   unblocked_.erase(std::remove(unblocked_.begin(), unblocked_.end(), &c), unblocked_.end());
+  if (c.json_held) postponed_.erase(std::remove(postponed_.begin(), postponed_.end(), &c), postponed_.end());
   clients_.erase(c.id);
 }
 
@@ -860,7 +884,7 @@ void server::cron() {
     auto limit = std::chrono::seconds(cfg_.timeout);
     for (auto& [id, c] : clients_) {
       // Like Redis: blocked, subscribed and MONITOR clients are never idle-closed.
-      if (c->blocked || c->in_pubsub() || c->monitor || c->close_asap) continue;
+      if (c->blocked || c->json_held || c->in_pubsub() || c->monitor || c->close_asap) continue;
       if (now - c->last_interaction > limit) {
         log_verbose("Closing idle client");
         c->close_asap = true;

@@ -152,7 +152,8 @@ class server {
   // Hooks the I/O layer sets.
   std::function<void()> wake;                  // work appeared outside on_input (call before_write/flush soon)
   std::function<void(bool save)> on_shutdown;  // SHUTDOWN: stop the server
-  std::function<void()> on_unpause;            // CLIENT PAUSE ended (the I/O layer's json-port resumes)
+  // A json-port client held by CLIENT PAUSE goes on (the I/O layer parses what it read).
+  std::function<void(client& c)> resume_json;
   // While a script runs past busy-reply-threshold, the script engine calls this now and
   // then: the I/O layer accepts and reads clients directly (no loop turn, no timers, no
   // other module runs) and hands their input to on_input(), where every command but the
@@ -328,6 +329,9 @@ class server {
   bool clients_paused();
   // Whether a pause is on, as last ended (see clients_paused).
   bool pause_on() const { return pause_ != pause_kind::off; }
+  // A json-port client stopped at a value while paused: it waits among the held clients
+  // (in arrival order), and is not closed as idle meanwhile.
+  void hold_json(client& c);
 
   // Blocking (blocking.cpp).
   void block_client(client& c, std::unique_ptr<blocked_state> b);
@@ -357,16 +361,22 @@ class server {
   // TYPE filter. While one lives, a missing key is a "keymiss" event.
   class read_lookups {
    public:
-    explicit read_lookups(server& s, bool on = true) : s_(s), before_(s.report_misses_) {
+    explicit read_lookups(server& s, bool on = true)
+        : s_(s), before_(s.report_misses_), counting_before_(s.count_reads_) {
       if (on && (s.cfg_.notify_keyspace_events & notify_key_miss)) s.report_misses_ = true;
+      if (on) s.count_reads_ = true;
     }
-    ~read_lookups() { s_.report_misses_ = before_; }
+    ~read_lookups() {
+      s_.report_misses_ = before_;
+      s_.count_reads_ = counting_before_;
+    }
     read_lookups(const read_lookups&) = delete;
     read_lookups& operator=(const read_lookups&) = delete;
 
    private:
     server& s_;
     bool before_;
+    bool counting_before_;
   };
   void subscribe(client& c, std::string_view channel);
   void unsubscribe(client& c, std::string_view channel, bool notify);
@@ -574,6 +584,8 @@ class server {
   // While a read command runs with the "m" class on: the keyspace reports lookups that
   // find nothing ("keymiss" events; see call()).
   bool report_misses_ = false;
+  // While a read command runs (and in read_lookups): lookups count as keyspace hits/misses.
+  bool count_reads_ = false;
   bool in_input_ = false;  // re-entrancy guard for process_unblocked()
 
   // CLIENT PAUSE: its kind and end, and the clients whose command waits, in arrival order.

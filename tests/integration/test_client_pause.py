@@ -174,6 +174,24 @@ def test_json_port_values_wait_in_order_and_run_after_the_pause():
         assert c.ping()
 
 
+def test_json_port_waits_in_arrival_order_and_is_not_closed_as_idle():
+    jp = free_port()
+    with Respq("--json-port", str(jp), "--json-queue", "jq", "--timeout", "1") as r:
+        c = r.client()
+        c.execute_command("CLIENT", "PAUSE", "2500", "WRITE")
+        s = socket.create_connection(("127.0.0.1", jp), timeout=10)
+        s.sendall(b'{"from":"json-first"}\n')
+        time.sleep(0.2)
+        later = send_raw(r.port, "LPUSH", "jq", "resp-second")
+        # Longer than `timeout`: the json-port client waits, it is not idle.
+        assert read_reply(later) == b":2\r\n"
+        assert c.lrange("jq", 0, -1) == [b"resp-second", b'{"from":"json-first"}']
+        s.sendall(b'{"n":3}\n')
+        wait_until(lambda: c.llen("jq") == 3, what="the connection still open after the pause")
+        later.close()
+        s.close()
+
+
 def test_a_command_after_the_end_waits_behind_those_held():
     """The pause ends from the timer: a write that arrives once its end has passed, but
     before the held ones ran, runs after them (a slow read-only script spans the end)."""
