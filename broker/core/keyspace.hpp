@@ -106,7 +106,7 @@ class keyspace {
   using map_type = std::unordered_map<std::string, value, string_hash, std::equal_to<>>;
 
   // The key, or nullptr; a key past its deadline is expired first (see above). touch
-  // false: its access stamp stays (OBJECT, MEMORY USAGE: Redis's LOOKUP_NOTOUCH).
+  // false: its access stamp stays (OBJECT: Redis's LOOKUP_NOTOUCH).
   value* find(std::string_view key, bool touch = true) {
     auto it = map_.find(key);
     if (it == map_.end()) return missed(key);

@@ -448,9 +448,9 @@ void server::dispatch(client& c, args_t args) {
   }
   // CLIENT PAUSE: the command waits, whole, until the pause ends (Redis 7.0's
   // BLOCKED_POSTPONE; its checks run again then). Clients inside respq (AOF loading,
-  // scripts) are never held.
-  // The pause ends only from the timer (on_timer), never here: a command that comes after
-  // its end but before the timer ran waits behind the held ones, in order, as in Redis.
+  // scripts) are never held. The pause ends only from the timer (on_timer), never here: a
+  // command that comes after its end but before the timer ran waits behind the held ones,
+  // in order, as in Redis.
   if (pause_ != pause_kind::off && !c.is_fake && held_by_pause(c, *cmd, rejected_as ? *rejected_as : *cmd, args)) {
     auto b = std::make_unique<blocked_state>();
     b->what = blocked_state::kind::postpone;
@@ -603,8 +603,8 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   // a missing key; write commands look up for writing, OBJECT, MEMORY USAGE and WATCH
   // never report, and neither do the lookups of commands without key arguments (INFO,
   // TASK GET, SCAN: see read_lookups for the exceptions).
-  // keyspace_hits and keyspace_misses count the same lookups, OBJECT's and MEMORY USAGE's
-  // too (Redis's LOOKUP_NONOTIFY still counts).
+  // keyspace_hits and keyspace_misses count the same lookups, OBJECT's too (Redis's
+  // LOOKUP_NONOTIFY still counts; MEMORY USAGE looks in the table without a lookup).
   const bool misses_before = report_misses_, counting_before = count_reads_;
   count_reads_ = !writes && (keyed.first_key > 0 || ((cmd.flags | effective->flags) & flag_movablekeys));
   report_misses_ = count_reads_ && (cfg_.notify_keyspace_events & notify_key_miss) &&
