@@ -408,8 +408,8 @@ void cmd_client(server& s, client& c, args_t a) {
       }
     }
     client* target = s.find_client(static_cast<std::uint64_t>(id));
-    // A command CLIENT PAUSE holds is not unblocked: it runs when the pause ends (Redis
-    // 7.0 would crash on it; later versions answer 0 as here).
+    // A command CLIENT PAUSE holds is not unblocked: it runs when the pause ends (redis-server
+    // 7.0.15 exits on it, in replyToBlockedClientTimedOut).
     if (!target || !target->blocked || target->blocked->what == blocked_state::kind::postpone) {
       s.reply(c).integer(0);
       return;
