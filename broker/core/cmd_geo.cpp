@@ -328,16 +328,13 @@ void georadius_generic(server& s, client& c, args_t a, std::size_t src_index, un
   std::optional<std::string_view> storekey;
   bool storedist = false;
 
-  value* v;
+  bool wrong;
+  const zset_value* z;
   {
     server::read_lookups reading(s);  // the source is read (lookupKeyRead) by the writers too
-    v = s.db().find(a[src_index]);
+    z = lookup_zset(s, c, a[src_index], wrong);
   }
-  if (v && v->type() != value_type::zset) {
-    s.add_error(c, wrongtype_error);
-    return;
-  }
-  const zset_value* z = v ? &v->zset() : nullptr;
+  if (wrong) return;
 
   std::size_t base_args;
   geo::shape sh;
@@ -594,16 +591,8 @@ void cmd_geosearchstore(server& s, client& c, args_t a) {
 void cmd_geohash(server& s, client& c, args_t a) {
   static constexpr char alphabet[] = "0123456789bcdefghjkmnpqrstuvwxyz";
   bool wrong;
-  const zset_value* z = nullptr;
-  {
-    value* v = s.db().find(a[1]);
-    wrong = v && v->type() != value_type::zset;
-    if (!wrong && v) z = &v->zset();
-  }
-  if (wrong) {
-    s.add_error(c, wrongtype_error);
-    return;
-  }
+  const zset_value* z = lookup_zset(s, c, a[1], wrong);
+  if (wrong) return;
   auto w = s.reply(c);
   w.array(a.size() - 2);
   for (std::size_t j = 2; j < a.size(); ++j) {
@@ -626,12 +615,9 @@ void cmd_geohash(server& s, client& c, args_t a) {
 
 // GEOPOS key member...: [longitude, latitude] per member, null for a missing one.
 void cmd_geopos(server& s, client& c, args_t a) {
-  value* v = s.db().find(a[1]);
-  if (v && v->type() != value_type::zset) {
-    s.add_error(c, wrongtype_error);
-    return;
-  }
-  const zset_value* z = v ? &v->zset() : nullptr;
+  bool wrong;
+  const zset_value* z = lookup_zset(s, c, a[1], wrong);
+  if (wrong) return;
   auto w = s.reply(c);
   w.array(a.size() - 2);
   for (std::size_t j = 2; j < a.size(); ++j) {
@@ -656,16 +642,14 @@ void cmd_geodist(server& s, client& c, args_t a) {
     s.add_error(c, syntax_error);
     return;
   }
-  value* v = s.db().find(a[1]);
-  if (!v) {
+  bool wrong;
+  const zset_value* found = lookup_zset(s, c, a[1], wrong);
+  if (wrong) return;
+  if (!found) {
     s.reply(c).null();
     return;
   }
-  if (v->type() != value_type::zset) {
-    s.add_error(c, wrongtype_error);
-    return;
-  }
-  const zset_value& z = v->zset();
+  const zset_value& z = *found;
   double score1, score2, xyxy[4];
   if (!z.score(a[2], score1) || !z.score(a[3], score2) || !geo::decode_score(score1, xyxy) ||
       !geo::decode_score(score2, xyxy + 2)) {

@@ -511,10 +511,7 @@ void cmd_lcs(server& s, client& c, args_t a) {
     } else if (iequals(a[j], "withmatchlen")) {
       withmatchlen = true;
     } else if (iequals(a[j], "minmatchlen") && more) {
-      if (!string2ll(a[j + 1], minmatchlen)) {
-        s.add_error(c, not_integer_error);
-        return;
-      }
+      if (!integer_arg(s, c, a[j + 1], minmatchlen)) return;
       if (minmatchlen < 0) minmatchlen = 0;
       ++j;
     } else {

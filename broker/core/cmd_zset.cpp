@@ -23,6 +23,18 @@
 
 namespace respq::core {
 
+zset_value* lookup_zset(server& s, client& c, std::string_view key, bool& wrong) {
+  wrong = false;
+  value* v = s.db().find(key);
+  if (!v) return nullptr;
+  if (v->type() != value_type::zset) {
+    wrong = true;
+    s.add_error(c, wrongtype_error);
+    return nullptr;
+  }
+  return &v->zset();
+}
+
 namespace {
 
 constexpr std::string_view not_float_error = "ERR value is not a valid float";
@@ -117,18 +129,6 @@ std::string d2string(double v) {
   if (v > -4503599627370495.0 && v < 4503599627370496.0 && v == static_cast<double>(static_cast<long long>(v)))
     return std::to_string(static_cast<long long>(v));
   return resp::format_double(v);
-}
-
-zset_value* lookup_zset(server& s, client& c, std::string_view key, bool& wrong) {
-  wrong = false;
-  value* v = s.db().find(key);
-  if (!v) return nullptr;
-  if (v->type() != value_type::zset) {
-    wrong = true;
-    s.add_error(c, wrongtype_error);
-    return nullptr;
-  }
-  return &v->zset();
 }
 
 // Replaces `key` with the result of a *STORE command (or deletes it when the result is

@@ -19,6 +19,9 @@ std::string* lookup_string(server& s, client& c, std::string_view key, bool& wro
 // The list at `key`, or nullptr when absent. When the key holds another type, replies
 // WRONGTYPE and sets `wrong`.
 packed_list* lookup_list(server& s, client& c, std::string_view key, bool& wrong);
+// The sorted set at `key` (nullptr when absent); WRONGTYPE replied and `wrong` set when the
+// key holds something else.
+zset_value* lookup_zset(server& s, client& c, std::string_view key, bool& wrong);
 // Pushes values onto a list (creating it), wakes waiters, tells the keyspace event
 // ("lpush"/"rpush") unless `notify` is false (the task manager's own moves); returns the
 // new length.

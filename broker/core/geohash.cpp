@@ -51,35 +51,27 @@ void coord_range(range& long_range, range& lat_range) {
   lat_range.min = lat_min;
 }
 
-void move_x(hash_bits& hash, int d) {
+// geohashMoveX / geohashMoveY: moves the box one step along one axis (forward when d > 0,
+// back when d < 0; d == 0 leaves it), the axis whose
+// bits are set in `axis` (x: the odd bits, 0xaa..; y: the even ones, 0x55..).
+void move(hash_bits& hash, int d, std::uint64_t axis) {
   if (d == 0) return;
-  std::uint64_t x = hash.bits & 0xaaaaaaaaaaaaaaaaULL;
-  std::uint64_t y = hash.bits & 0x5555555555555555ULL;
-  std::uint64_t zz = 0x5555555555555555ULL >> (64 - hash.step * 2);
+  std::uint64_t along = hash.bits & axis;
+  const std::uint64_t across = hash.bits & ~axis;
+  const std::uint64_t zz = ~axis >> (64 - hash.step * 2);
   if (d > 0) {
-    x = x + (zz + 1);
+    along = along + (zz + 1);
   } else {
-    x = x | zz;
-    x = x - (zz + 1);
+    along = along | zz;
+    along = along - (zz + 1);
   }
-  x &= (0xaaaaaaaaaaaaaaaaULL >> (64 - hash.step * 2));
-  hash.bits = (x | y);
+  along &= (axis >> (64 - hash.step * 2));
+  hash.bits = (along | across);
 }
 
-void move_y(hash_bits& hash, int d) {
-  if (d == 0) return;
-  std::uint64_t x = hash.bits & 0xaaaaaaaaaaaaaaaaULL;
-  std::uint64_t y = hash.bits & 0x5555555555555555ULL;
-  std::uint64_t zz = 0xaaaaaaaaaaaaaaaaULL >> (64 - hash.step * 2);
-  if (d > 0) {
-    y = y + (zz + 1);
-  } else {
-    y = y | zz;
-    y = y - (zz + 1);
-  }
-  y &= (0x5555555555555555ULL >> (64 - hash.step * 2));
-  hash.bits = (x | y);
-}
+constexpr std::uint64_t x_bits = 0xaaaaaaaaaaaaaaaaULL, y_bits = 0x5555555555555555ULL;
+void move_x(hash_bits& hash, int d) { move(hash, d, x_bits); }
+void move_y(hash_bits& hash, int d) { move(hash, d, y_bits); }
 
 neighbors neighbors_of(const hash_bits& hash) {
   neighbors n;
