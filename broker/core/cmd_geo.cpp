@@ -40,22 +40,12 @@ bool opt_is(std::string_view arg, std::string_view name) {
   return iequals(arg, name);
 }
 
-// getDoubleFromObjectOrReply: the whole argument, no leading space, no overflow, no NaN;
-// `msg` replaces Redis's default error text.
+// getDoubleFromObjectOrReply (parse_score); `msg` replaces Redis's default error text.
 bool double_arg(server& s, client& c, std::string_view arg, double& out,
                 std::string_view msg = "ERR value is not a valid float") {
-  bool ok = !arg.empty() && !std::isspace(static_cast<unsigned char>(arg[0]));
-  if (ok) {
-    const std::string tmp(arg);
-    char* end = nullptr;
-    errno = 0;
-    const double v = std::strtod(tmp.c_str(), &end);
-    ok = static_cast<std::size_t>(end - tmp.c_str()) == tmp.size() &&
-         !(errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL || std::fpclassify(v) == FP_ZERO)) && !std::isnan(v);
-    if (ok) out = v;
-  }
-  if (!ok) s.add_error(c, msg);
-  return ok;
+  if (parse_score(arg, out)) return true;
+  s.add_error(c, msg);
+  return false;
 }
 
 // extractLongLatOrReply: longitude then latitude, inside Redis's limits.

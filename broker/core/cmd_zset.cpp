@@ -23,6 +23,19 @@
 
 namespace respq::core {
 
+bool parse_score(std::string_view arg, double& out) {
+  if (arg.empty() || std::isspace(static_cast<unsigned char>(arg[0]))) return false;
+  std::string tmp(arg);
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(tmp.c_str(), &end);
+  if (static_cast<std::size_t>(end - tmp.c_str()) != tmp.size()) return false;
+  if (errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL || std::fpclassify(v) == FP_ZERO)) return false;
+  if (std::isnan(v)) return false;
+  out = v;
+  return true;
+}
+
 zset_value* lookup_zset(server& s, client& c, std::string_view key, bool& wrong) {
   wrong = false;
   value* v = s.db().find(key);
@@ -41,19 +54,6 @@ constexpr std::string_view not_float_error = "ERR value is not a valid float";
 constexpr std::string_view range_float_error = "ERR min or max is not a float";
 constexpr std::string_view range_lex_error = "ERR min or max not valid string range item";
 
-// getDoubleFromObject: the whole string, no leading space, no overflow, no NaN.
-bool parse_score(std::string_view arg, double& out) {
-  if (arg.empty() || std::isspace(static_cast<unsigned char>(arg[0]))) return false;
-  std::string tmp(arg);
-  char* end = nullptr;
-  errno = 0;
-  double v = std::strtod(tmp.c_str(), &end);
-  if (static_cast<std::size_t>(end - tmp.c_str()) != tmp.size()) return false;
-  if (errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL || std::fpclassify(v) == FP_ZERO)) return false;
-  if (std::isnan(v)) return false;
-  out = v;
-  return true;
-}
 
 // zslParseRange's item: "(x" exclusive, else x; strtod up to a NUL, NaN refused.
 bool parse_range_item(std::string_view arg, double& out, bool& exclusive) {

@@ -19,6 +19,8 @@ std::string* lookup_string(server& s, client& c, std::string_view key, bool& wro
 // The list at `key`, or nullptr when absent. When the key holds another type, replies
 // WRONGTYPE and sets `wrong`.
 packed_list* lookup_list(server& s, client& c, std::string_view key, bool& wrong);
+// Redis's getDoubleFromObject: the whole string, no leading space, no overflow, no NaN.
+bool parse_score(std::string_view arg, double& out);
 // The sorted set at `key` (nullptr when absent); WRONGTYPE replied and `wrong` set when the
 // key holds something else.
 zset_value* lookup_zset(server& s, client& c, std::string_view key, bool& wrong);
