@@ -73,12 +73,12 @@ void cmd_unlink(server& s, client& c, args_t a) { del_generic(s, c, a); }
 void cmd_exists(server& s, client& c, args_t a) {
   long long n = 0;
   for (std::size_t i = 1; i < a.size(); ++i)
-    if (s.db().find(a[i])) ++n;
+    if (s.db().find(a[i], false)) ++n;  // as Redis (LOOKUP_NOTOUCH): OBJECT IDLETIME goes on counting
   s.reply(c).integer(n);
 }
 
 void cmd_type(server& s, client& c, args_t a) {
-  value* v = s.db().find(a[1]);
+  value* v = s.db().find(a[1], false);
   s.reply(c).simple(v ? type_name(v->type()) : "none");
 }
 
@@ -152,7 +152,7 @@ void expire_generic(server& s, client& c, args_t a, std::int64_t base, bool seco
 
 // TTL PTTL EXPIRETIME PEXPIRETIME: -2 no key, -1 no deadline.
 void ttl_generic(server& s, client& c, args_t a, bool ms, bool absolute) {
-  value* v = s.db().find(a[1]);
+  value* v = s.db().find(a[1], false);  // EXISTS, TYPE and TTL leave the access stamp (LOOKUP_NOTOUCH)
   if (!v) {
     s.reply(c).integer(-2);
     return;
