@@ -143,6 +143,9 @@ bool server::serve_key(const std::string& key) {
     value* v = db().find(key);
     client& c = *cp;
     if (!c.blocked) continue;
+    // As the client's own command would: its invalidations (the BLMOVE target it read)
+    // follow its reply.
+    const acting_for acting(*this, c);
     if (c.blocked->what == blocked_state::kind::xread && c.blocked->xgroup &&
         (!v || v->type() != value_type::stream)) {
       // XREADGROUP depends on the key and its group: once the stream is gone (DEL,

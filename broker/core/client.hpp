@@ -120,6 +120,19 @@ struct client {
   // In pub/sub mode (Redis's CLIENT_PUBSUB): subscribed to anything, shard channels too.
   bool in_pubsub() const { return subscriptions() + shard_channels.size() > 0; }
 
+  // CLIENT TRACKING (client-side caching; server::tracking_*), as Redis 7.0's flags.
+  struct tracking_state {
+    bool on = false;
+    bool bcast = false;
+    bool optin = false, optout = false;
+    bool caching = false;       // CLIENT CACHING yes (OPTIN) / no (OPTOUT), for the next command or transaction
+    bool caching_kept = false;  // the request that ends now was a CLIENT command: CACHING survives it
+    bool noloop = false;
+    bool broken_redirect = false;  // the client it redirects to is gone
+    std::uint64_t redirect = 0;    // 0: none
+    std::set<std::string> prefixes;  // BCAST
+  } tracking;
+
   // Blocking.
   std::unique_ptr<blocked_state> blocked;
   bool unblocked_pending = false;  // woken; its remaining pipeline runs later this turn

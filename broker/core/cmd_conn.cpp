@@ -24,13 +24,18 @@ bool valid_client_name(std::string_view n) {
   return std::all_of(n.begin(), n.end(), [](char ch) { return ch >= '!' && ch <= '~'; });
 }
 
+// In Redis's order (catClientInfoString).
 std::string client_flags(const client& c) {
   std::string f;
-  if (c.blocked) f += 'b';
-  if (c.close_after_reply) f += 'c';
-  if (c.in_multi) f += 'x';
   if (c.monitor) f += 'O';
   if (c.in_pubsub()) f += 'P';
+  if (c.in_multi) f += 'x';
+  if (c.blocked) f += 'b';
+  if (c.tracking.on) f += 't';
+  if (c.tracking.broken_redirect) f += 'R';
+  if (c.tracking.bcast) f += 'B';
+  if (c.watch_dirty) f += 'd';
+  if (c.close_after_reply) f += 'c';
   if (c.close_asap) f += 'A';
   if (c.no_evict) f += 'e';
   if (f.empty()) f = "N";
@@ -58,7 +63,8 @@ std::string client_info_line(const client& c) {
                      " oll=" + (c.reply_list_bytes() ? "1" : "0") +
                      " omem=" + std::to_string(c.reply_list_bytes()) +
                      " tot-mem=" + std::to_string(c.out.capacity() + c.in.capacity() + sizeof(client)) +
-                     " events=r cmd=" + cmd + " user=default redir=-1 resp=" + std::to_string(c.resp);
+                     " events=r cmd=" + cmd + " user=default redir=" + (c.tracking.on ? std::to_string(c.tracking.redirect) : std::string("-1")) +
+                     " resp=" + std::to_string(c.resp);
   if (!c.lib_name.empty() || !c.lib_ver.empty()) line += " lib-name=" + c.lib_name + " lib-ver=" + c.lib_ver;
   return line;
 }
@@ -194,6 +200,7 @@ void cmd_reset(server& s, client& c, args_t) {
   s.punsubscribe_all(c, false);
   s.sunsubscribe_all(c, false);
   if (c.monitor) s.remove_monitor(c);
+  s.tracking_off(c);
   c.name.clear();
   c.resp = 2;
   c.db = 0;
@@ -456,21 +463,43 @@ void cmd_client(server& s, client& c, args_t a) {
   } else if (sub == "unpause") {
     s.unpause_clients();
     s.reply(c).simple("OK");
+  } else if (sub == "tracking") {
+    client_tracking(s, c, a);
+  } else if (sub == "caching") {
+    if (a.size() != 3) return arity_error();
+    client_caching(s, c, a);
+  } else if (sub == "getredir") {
+    if (a.size() != 2) return arity_error();
+    client_getredir(s, c);
+  } else if (sub == "trackinginfo") {
+    if (a.size() != 2) return arity_error();
+    client_trackinginfo(s, c);
   } else if (sub == "help") {
     static const char* lines[] = {
         "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CACHING (YES|NO)", "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+        "GETREDIR", "    Return the client ID we are redirecting to when tracking is enabled.",
         "GETNAME", "    Return the name of the current connection.",
         "ID", "    Return the ID of the current connection.",
         "INFO", "    Return information about the current client connection.",
         "KILL <ip:port>", "    Kill connection made from <ip:port>.",
         "KILL <option> <value> [<option> <value> [...]]",
-        "    Kill connections. Options are: ID, ADDR, LADDR, TYPE, USER, SKIPME.",
-        "LIST [options ...]", "    Return information about client connections. Options: TYPE, ID.",
+        "    Kill connections. Options are:",
+        "    * ADDR (<ip:port>|<unixsocket>:0)", "      Kill connections made from the specified address",
+        "    * LADDR (<ip:port>|<unixsocket>:0)", "      Kill connections made to specified local address",
+        "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)", "      Kill connections by type.",
+        "    * USER <username>", "      Kill connections authenticated by <username>.",
+        "    * SKIPME (YES|NO)", "      Skip killing current connection (default: yes).",
+        "LIST [options ...]", "    Return information about client connections. Options:",
+        "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)", "      Return clients of specified type.",
         "UNPAUSE", "    Stop the current client pause, resuming traffic.",
         "PAUSE <timeout> [WRITE|ALL]", "    Suspend all, or just write, clients for <timeout> milliseconds.",
-        "UNBLOCK <clientid> [TIMEOUT|ERROR]", "    Unblock the specified blocked client.",
         "REPLY (ON|OFF|SKIP)", "    Control the replies sent to the current connection.",
         "SETNAME <name>", "    Assign the name <name> to the current connection.",
+        "UNBLOCK <clientid> [TIMEOUT|ERROR]", "    Unblock the specified blocked client.",
+        "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]", "         [OPTIN] [OPTOUT] [NOLOOP]",
+        "    Control server assisted client side caching.",
+        "TRACKINGINFO", "    Report tracking status for the current connection.",
         "NO-EVICT (ON|OFF)", "    Protect current client connection from eviction.",
         "HELP", "    Print this help."};
     help_reply(s, c, lines);

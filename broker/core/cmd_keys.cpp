@@ -26,6 +26,7 @@ void del_generic(server& s, client& c, args_t a) {
     }
   }
   s.add_dirty(static_cast<std::uint64_t>(n));
+  s.keys_signalled();  // the deleted keys only (key_deleted), not every key named
   s.reply(c).integer(n);
 }
 

@@ -96,7 +96,7 @@ std::string section_clients(server& s) {
   line(o, "client_recent_max_input_buffer", std::to_string(f.max_input_buffer));
   line(o, "client_recent_max_output_buffer", std::to_string(f.max_output_buffer));
   line(o, "blocked_clients", std::to_string(f.blocked));
-  line(o, "tracking_clients", "0");
+  line(o, "tracking_clients", std::to_string(s.tracking_clients()));
   line(o, "clients_in_timeout_table", std::to_string(f.timed));
   line(o, "pubsub_clients", std::to_string(f.pubsub));
   return o;
@@ -249,9 +249,9 @@ std::string section_stats(server& s) {
   line(o, "active_defrag_key_misses", "0");
   line(o, "total_active_defrag_time", "0");
   line(o, "current_active_defrag_time", "0");
-  line(o, "tracking_total_keys", "0");
-  line(o, "tracking_total_items", "0");
-  line(o, "tracking_total_prefixes", "0");
+  line(o, "tracking_total_keys", std::to_string(s.tracking_keys()));
+  line(o, "tracking_total_items", std::to_string(s.tracking_items()));
+  line(o, "tracking_total_prefixes", std::to_string(s.tracking_prefix_count()));
   line(o, "unexpected_error_replies", "0");  // errors a master or the AOF's replay got back: none
   line(o, "total_error_replies", std::to_string(st.total_errors));
   line(o, "dump_payload_sanitizations", "0");

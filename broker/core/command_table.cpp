@@ -64,6 +64,10 @@ void server::build_command_table() {
     c.subcommands.push_back(sub("reply", 3, cf, cmd_client, "connection", "3.2.0", "slow connection", "Instruct the server whether to reply to commands"));
     c.subcommands.push_back(sub("setinfo", 4, cf, cmd_client, "connection", "7.2.0", "slow connection", "Set client or connection specific info"));
     c.subcommands.push_back(sub("unblock", -3, A | cf, cmd_client, "connection", "5.0.0", "admin slow dangerous connection", "Unblock a client blocked in a blocking command from a different connection"));
+    c.subcommands.push_back(sub("tracking", -3, cf, cmd_client, "connection", "6.0.0", "slow connection", "Enable or disable server assisted client side caching support"));
+    c.subcommands.push_back(sub("caching", 3, cf, cmd_client, "connection", "6.0.0", "slow connection", "Instruct the server about tracking or not keys in the next request"));
+    c.subcommands.push_back(sub("getredir", 2, cf, cmd_client, "connection", "6.0.0", "slow connection", "Get tracking notifications redirection client ID if any"));
+    c.subcommands.push_back(sub("trackinginfo", 2, cf, cmd_client, "connection", "6.2.0", "slow connection", "Return information about server assisted client side caching for the current connection"));
     c.subcommands.push_back(sub("help", 2, L | S, cmd_client, "connection", "5.0.0", "slow connection", "Show helpful text about the different subcommands"));
     t.push_back(std::move(c));
   }

@@ -41,6 +41,11 @@ std::string list_move(server& s, std::string_view src, packed_list& from, std::s
 // Redis's addReplySubcommandSyntaxError: "unknown subcommand or wrong number of arguments
 // for '<sub>'. Try <COMMAND> HELP." (a[0] the container as typed, a[1] the subcommand).
 void subcommand_syntax_error(server& s, client& c, args_t a);
+// CLIENT TRACKING, CACHING, GETREDIR and TRACKINGINFO (tracking.cpp).
+void client_tracking(server& s, client& c, args_t a);
+void client_caching(server& s, client& c, args_t a);
+void client_getredir(server& s, client& c);
+void client_trackinginfo(server& s, client& c);
 
 // SCAN / HSCAN / SSCAN / ZSCAN arguments: a cursor at a[cursor_index], then MATCH, COUNT
 // and (SCAN only: allow_type) TYPE, with Redis's errors. False after replying the error.

@@ -381,6 +381,10 @@ std::vector<config_entry> make_table() {
                [](config& c, const std::vector<std::string>& a) {
                  return set_uint(c.stream_node_max_entries, a, 0, LLONG_MAX);
                }});
+  t.push_back({"tracking-table-max-keys", true, [](const config& c) { return std::to_string(c.tracking_table_max_keys); },
+               [](config& c, const std::vector<std::string>& a) {
+                 return set_uint(c.tracking_table_max_keys, a, 0, LONG_MAX);
+               }});
   t.push_back({"latency-tracking", true, [](const config& c) { return yesno(c.latency_tracking); },
                [](config& c, const std::vector<std::string>& a) { return set_bool(c.latency_tracking, a); }});
   t.push_back({"latency-tracking-info-percentiles", true,

@@ -142,6 +142,9 @@ struct config {
   bool latency_tracking = true;
   // INFO latencystats: the percentiles shown for each command, in order.
   std::vector<double> latency_tracking_info_percentiles{50, 99, 99.9};
+  // CLIENT TRACKING: the most keys the tracking table remembers (0: no limit); past it,
+  // keys chosen at random are invalidated as if they had changed (Redis's setting).
+  std::uint64_t tracking_table_max_keys = 1000000;
   // Keyspace notifications: the classes on (notify_class bits; 0: none, as Redis).
   unsigned notify_keyspace_events = 0;
   // Streams: a node (block of entries) takes new entries until it holds this many bytes

@@ -209,6 +209,9 @@ void server::on_input(client& c) {
 // silences exactly the request after it.
 void server::end_request(client& c) {
   c.request_open = false;
+  // CLIENT CACHING applies to the next command, or transaction (Redis's resetClient).
+  if (c.tracking.caching && !c.tracking.caching_kept && !c.in_multi) c.tracking.caching = false;
+  c.tracking.caching_kept = false;
   c.reply_skip = c.reply_skip_next;
   c.reply_skip_next = false;
 }
@@ -322,6 +325,8 @@ const command_def* server::lookup_flags_of(args_t args) const {
 }
 
 void server::dispatch(client& c, args_t args) {
+  // CLIENT CACHING lasts past a CLIENT request (any of its subcommands) only (end_request).
+  if (c.tracking.on) c.tracking.caching_kept = iequals(args[0], "client");
   if (is_cross_protocol(args[0])) {
     static clock::time_point last_warning{};
     if (clock::now() - last_warning > std::chrono::seconds(60)) {
@@ -461,6 +466,8 @@ void server::dispatch(client& c, args_t args) {
     postponed_.push_back(&c);
     return;
   }
+  // Before a command runs, as Redis's processCommand: the tracking table back under its limit.
+  if (tracking_clients_) tracking_limit();
   if (c.in_multi && !(cmd->flags & flag_no_multi)) {
     if (!c.multi_dirty && !c.watch_dirty && may_replicate(rejected_as ? *rejected_as : *cmd, args))
       c.multi_may_replicate = true;
@@ -577,6 +584,14 @@ const command_def* server::note_last_command(client& c, const command_def& cmd, 
 }
 
 void server::call(client& c, const command_def& cmd, args_t args) {
+  // The client whose command this is: a script's commands and EXEC's run under it.
+  // A script's commands run as a client inside respq: the command of a client of its own
+  // (EVAL's) stays the one read for them.
+  const acting_for acting(*this, c);
+  if (!c.is_fake) {
+    client_cmd_ = &cmd;
+    client_args_ = args;
+  }
   const std::uint64_t dirty_before = dirty_;
   // The command runs in the client's database (SELECT inside EXEC or an AOF changes it
   // for the commands after it).
@@ -610,6 +625,16 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   report_misses_ = count_reads_ && (cfg_.notify_keyspace_events & notify_key_miss) &&
                    !(effective->flags & flag_no_keymiss);
   cmd.fn(*this, c, args);
+  // Client-side caching: a read-only command's keys are remembered for its tracking client;
+  // for a script's commands, the keys the script declared, for the script's caller (Redis's
+  // call()). The read-only script commands remember nothing themselves.
+  if (tracking_clients_ && (effective->flags & flag_readonly) && cmd.fn != cmd_eval_ro && cmd.fn != cmd_evalsha_ro) {
+    if (!c.is_fake) {
+      if (c.tracking.on && !c.tracking.bcast) tracking_remember(c, cmd, args);
+    } else if (client_cmd_ && current_client_ && current_client_->tracking.on && !current_client_->tracking.bcast) {
+      tracking_remember(*current_client_, *client_cmd_, client_args_);
+    }
+  }
   report_misses_ = misses_before;
   count_reads_ = counting_before;
   ++stats_.commands_processed;
@@ -647,7 +672,7 @@ void server::call(client& c, const command_def& cmd, args_t args) {
     // (EXEC is not a write command: its queued commands propagated themselves.)
     if (!effects_logged_ && writes)
       stream_.append(args, keyed.first_key > 0 ? static_cast<std::size_t>(keyed.first_key) : 0);
-    if (!watchers_[static_cast<std::size_t>(cur_db_)].empty() && !keys_signalled_)
+    if (key_signals_wanted() && !keys_signalled_)
       for_each_key(keyed, args, [&](std::string_view k) { signal_modified_key(k); });
   }
   effects_logged_ = false;
@@ -739,6 +764,7 @@ void server::free_client(client& c) {
   punsubscribe_all(c, false);
   sunsubscribe_all(c, false);
   if (c.monitor) remove_monitor(c);
+  tracking_off(c);
   pending_writes_.erase(std::remove(pending_writes_.begin(), pending_writes_.end(), &c), pending_writes_.end());
   unblocked_.erase(std::remove(unblocked_.begin(), unblocked_.end(), &c), unblocked_.end());
   if (c.json_held) postponed_.erase(std::remove(postponed_.begin(), postponed_.end(), &c), postponed_.end());
@@ -747,6 +773,7 @@ void server::free_client(client& c) {
 
 void server::before_write() {
   process_unblocked();
+  if (!tracking_prefixes_.empty()) tracking_broadcast();
   tasks_->before_write();
   // Task outcomes and timers outside a command may have pushed onto lists clients wait on.
   if (!ready_keys_.empty()) {
@@ -858,6 +885,7 @@ void server::remove_monitor(client& c) {
 
 void server::cron() {
   keyspace::tick_lru_clock();
+  if (tracking_clients_) tracking_limit();
   // proto-max-bulk-len may have changed (CONFIG SET): keep every parser in step.
   if (cfg_.proto_max_bulk_len != applied_bulk_len_) {
     applied_bulk_len_ = cfg_.proto_max_bulk_len;
@@ -951,6 +979,7 @@ std::size_t watched_index(const client& c, int db, std::string_view key) {
 }  // namespace
 
 void server::signal_modified_key(std::string_view key) {
+  if (!tracking_table_.empty() || !tracking_prefixes_.empty()) tracking_invalidate(key, true);
   auto& watchers = watchers_[static_cast<std::size_t>(cur_db_)];
   auto it = watchers.find(key);
   if (it == watchers.end()) return;
@@ -1035,6 +1064,7 @@ void server::flush_all() {
     touch_watched_in_db(i, -1);
     db(i).clear();
   }
+  tracking_invalidate_all();
   tasks_->on_flush();
 }
 
@@ -1042,6 +1072,7 @@ void server::flush_db(int index) {
   before_key_write(index, {}, true);
   touch_watched_in_db(index, -1);
   db(index).clear();
+  tracking_invalidate_all();  // the tracking table is global: all of it, as Redis
   if (index == 0) tasks_->on_flush();
 }
 

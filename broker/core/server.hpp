@@ -25,6 +25,9 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
+#include <random>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -317,6 +320,15 @@ class server {
   // Clients blocked in database `index` on keys it holds get served (after SWAPDB, MOVE).
   void scan_ready_keys(int index);
 
+  // Client-side caching (CLIENT TRACKING; tracking.cpp explains the whole of it).
+  void tracking_on(client& c, std::uint64_t redirect, bool bcast, bool optin, bool optout, bool noloop,
+                   const std::vector<std::string_view>& prefixes);
+  void tracking_off(client& c);
+  std::size_t tracking_clients() const { return tracking_clients_; }
+  std::size_t tracking_keys() const { return tracking_table_.size(); }
+  std::uint64_t tracking_items() const { return tracking_items_; }
+  std::size_t tracking_prefix_count() const { return tracking_prefixes_.size(); }
+
   // CLIENT PAUSE (Redis 7.0's pauseClients), until `end`: commands from clients that write
   // or may replicate (every command with `all`) wait, in the order they came, and run from
   // the start once the pause ends; keys past their deadline read as gone but stay, and
@@ -451,7 +463,13 @@ class server {
   // key here before changing it: for the AOF rewrite, and for clients that WATCH it.
   void will_write(std::string_view key) {
     before_key_write(cur_db_, key);
-    if (!watchers_[static_cast<std::size_t>(cur_db_)].empty()) signal_modified_key(key);
+    if (key_signals_wanted()) signal_modified_key(key);
+  }
+  // Whether a change of a key must be signalled: a client WATCHes keys of the current
+  // database, or the tracking tables may name it.
+  bool key_signals_wanted() const {
+    return !watchers_[static_cast<std::size_t>(cur_db_)].empty() || !tracking_table_.empty() ||
+           !tracking_prefixes_.empty();
   }
   // Non-empty: the text write commands are refused with (MISCONF while the AOF can't be
   // written). The first refusing module's text.
@@ -546,6 +564,61 @@ class server {
   std::multimap<clock::time_point, client*> block_deadlines_;
   std::vector<client*> unblocked_;
   std::size_t blocked_count_ = 0;
+
+  // Client-side caching (tracking.cpp). The table: key -> ids of the clients that read it
+  // (sorted). BCAST: prefix -> its clients, and the keys under it changed this turn, each
+  // with the id of the client that changed it last (0: none, an expiry).
+  struct bcast_state {
+    std::set<client*> clients;
+    std::map<std::string, std::uint64_t, std::less<>> keys;
+  };
+  std::unordered_map<std::string, std::vector<std::uint64_t>, string_hash, std::equal_to<>> tracking_table_;
+  std::uint64_t tracking_items_ = 0;
+  std::map<std::string, bcast_state, std::less<>> tracking_prefixes_;
+  std::size_t tracking_clients_ = 0;
+  // Invalidations for the client whose command runs, sent once it has replied (a null:
+  // everything, after a flush): its id, and the key.
+  std::vector<std::pair<std::uint64_t, std::optional<std::string>>> tracking_pending_;
+  unsigned tracking_limit_rounds_ = 0;
+  std::minstd_rand tracking_rng_{std::random_device{}()};
+  // The client whose command runs (nested calls: scripts, EXEC, keep it), and how deep.
+  client* current_client_ = nullptr;
+  int call_depth_ = 0;
+  const command_def* client_cmd_ = nullptr;  // the command of a client of its own that runs
+  args_t client_args_{};
+  // While it lives, `c` is the client whose command runs (a command, or a blocked
+  // client being served); its invalidations go out when the outermost one ends.
+  class acting_for {
+   public:
+    acting_for(server& s, client& c)
+        : s_(s), outer_(s.current_client_), outer_cmd_(s.client_cmd_), outer_args_(s.client_args_) {
+      if (s_.call_depth_++ == 0) s_.current_client_ = &c;
+    }
+    ~acting_for() {
+      if (--s_.call_depth_ == 0 && !s_.tracking_pending_.empty()) s_.tracking_send_pending();
+      s_.current_client_ = outer_;
+      s_.client_cmd_ = outer_cmd_;
+      s_.client_args_ = outer_args_;
+    }
+    acting_for(const acting_for&) = delete;
+    acting_for& operator=(const acting_for&) = delete;
+
+   private:
+    server& s_;
+    client* outer_;
+    const command_def* outer_cmd_;
+    args_t outer_args_;
+  };
+  void tracking_remember(client& caller, const command_def& cmd, args_t args);
+  // Redis's trackingInvalidateKey: bcast false when the key did not change (the table's
+  // limit): only the clients that read it are told.
+  void tracking_invalidate(std::string_view key, bool bcast);
+  void tracking_invalidate_all();  // a flush
+  // Redis's sendTrackingMessage: `payload` a key, or (encoded) RESP already.
+  void tracking_send(client& c, std::string_view payload, bool encoded);
+  void tracking_send_pending();
+  void tracking_broadcast();  // the BCAST lists of the turn (before_write)
+  void tracking_limit();      // tracking-table-max-keys
 
   // Pub/sub.
   std::unordered_map<std::string, std::list<client*>> channels_;

@@ -47,7 +47,7 @@ UNITS = [
     "unit/info-command", "unit/keyspace", "unit/type/incr", "unit/type/string", "unit/type/hash",
     "unit/other", "unit/type/set", "unit/type/zset", "unit/scripting", "unit/type/stream",
     "unit/type/stream-cgroups", "unit/slowlog", "unit/latency-monitor", "unit/bitops", "unit/bitfield",
-    "unit/hyperloglog", "unit/expire", "unit/scan", "unit/sort", "unit/pause", "unit/pubsubshard", "unit/geo",
+    "unit/hyperloglog", "unit/expire", "unit/scan", "unit/sort", "unit/pause", "unit/pubsubshard", "unit/geo", "unit/tracking",
 ]
 # Not run: units about what respq does not have (ACL, replication, ...).
 EXPECTED = os.path.join(HERE, "expected-failures.txt")
