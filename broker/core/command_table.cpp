@@ -4,6 +4,11 @@
 
 namespace respq::core {
 
+// DUMP and RESTORE (cmd_dump.cpp), declared here rather than in commands.hpp's list so
+// that adding them recompiles one file.
+void cmd_dump(server&, client&, args_t);
+void cmd_restore(server&, client&, args_t);
+
 namespace {
 
 constexpr std::uint32_t W = flag_write, R = flag_readonly, F = flag_fast, D = flag_denyoom, A = flag_admin,
@@ -119,6 +124,8 @@ void server::build_command_table() {
   t.push_back(def("rename", 3, W, 1, 2, 1, cmd_rename, "generic", "1.0.0", "O(1)", "keyspace write slow", "Rename a key"));
   t.push_back(def("renamenx", 3, W | F, 1, 2, 1, cmd_renamenx, "generic", "1.0.0", "O(1)", "keyspace write fast", "Rename a key, only if the new key does not exist"));
   t.push_back(def("copy", -3, W | D, 1, 2, 1, cmd_copy, "generic", "6.2.0", "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.", "keyspace write slow", "Copy a key"));
+  t.push_back(def("dump", 2, R, 1, 1, 1, cmd_dump, "generic", "2.6.0", "O(1) to access the key and additional O(N*M) to serialize it, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1).", "keyspace read slow", "Return a serialized version of the value stored at the specified key."));
+  t.push_back(def("restore", -4, W | D, 1, 1, 1, cmd_restore, "generic", "2.6.0", "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N)).", "keyspace write slow dangerous", "Create a key using the provided serialized value, previously obtained using DUMP."));
   t.push_back(def("touch", -2, R | F, 1, -1, 1, cmd_touch, "generic", "3.2.1", "O(N) where N is the number of keys that will be touched.", "keyspace read fast", "Alters the last access time of a key(s). Returns the number of existing keys specified."));
   t.push_back(def("randomkey", 1, R, 0, 0, 0, cmd_randomkey, "generic", "1.0.0", "O(1)", "keyspace read slow", "Return a random key from the keyspace"));
   {

@@ -1,5 +1,5 @@
-// rdb_codec against payloads redis-server 7.0.15 wrote (hex fixtures captured from DUMP):
-// each decodes, and DUMP of the decoded value gives the same bytes back where respq keeps
+// rdb_codec against payloads redis-server 7.0.15 wrote (hex fixtures captured from DUMP,
+// streams with consumer groups among them): each decodes, and DUMP of the decoded value gives the same bytes back where respq keeps
 // the value as Redis does. Payloads in the forms of older Redis versions (linked list,
 // ziplist, quicklist of ziplists, zipmap, text scores), which redis-server 7.0.15 was
 // checked to RESTORE, decode to the same contents. Hostile payloads (every truncation,
