@@ -14,6 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import RedisAndRespq, RedisServer, Respq, keyspace_events, run_tests, wait_until  # noqa: E402
+from link_helpers import eventually_same, sidecar  # noqa: E402
 
 
 def setup():
@@ -324,6 +325,25 @@ def test_restored_keys_survive_a_restart_with_the_aof():
         q.restart()
         qc = q.client()
         assert {k: (contents(qc, k), qc.pexpiretime(k)) for k in keys} == before
+
+
+def test_restore_is_mirrored_upstream():
+    """With the mirror on, a RESTORE reaches the upstream redis-server as the same value
+    (its TTL as the absolute deadline), and so does an already expired one (a DEL)."""
+    with RedisServer() as src, RedisServer() as up, sidecar(up, "n1", "--mirror", "yes", "--http-queue", "tasks",
+                                                             "off") as q:
+        sc, qc = src.client(), q.client()
+        rng = random.Random(5)
+        for i in range(20):
+            random_value(rng, sc, f"k{i}")
+            qc.restore(f"k{i}", rng.choice([0, 1000000]), sc.dump(f"k{i}"))
+        qc.restore("k0", 1, sc.dump("k1"), absttl=True, replace=True)
+        mine = eventually_same(q, up)
+        assert "k0" not in mine and "k1" in mine
+        uc = up.client()
+        for i in range(1, 20):
+            assert contents(uc, f"k{i}") == contents(qc, f"k{i}")
+            assert abs(uc.pexpiretime(f"k{i}") - qc.pexpiretime(f"k{i}")) <= 0
 
 
 if __name__ == "__main__":
