@@ -11,6 +11,7 @@ import os
 import random
 import struct
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import RedisAndRespq, RedisServer, Respq, keyspace_events, run_tests, wait_until  # noqa: E402
@@ -301,6 +302,30 @@ def test_restore_event_and_watch_match_redis(pair):
             raise AssertionError("EXEC ran after RESTORE changed a watched key")
         except Exception as e:  # noqa: BLE001 - WatchError
             assert "Watched" in type(e).__name__ or "watched" in str(e).lower(), e
+
+
+def test_restore_is_a_write_for_maxmemory_and_client_pause(pair):
+    """Over maxmemory RESTORE is refused with Redis's OOM error (it may grow memory), and
+    under CLIENT PAUSE WRITE it waits for the pause to end, as on redis-server."""
+    for srv in (pair.redis, pair.respq):
+        c = srv.client()
+        c.flushall()
+        c.set("src", "x" * 100)
+        payload = c.dump("src")
+        c.config_set("maxmemory", 1)
+        try:
+            c.restore("new", 0, payload)
+            raise AssertionError(f"{srv.name}: RESTORE ran over maxmemory")
+        except Exception as e:  # noqa: BLE001
+            assert "command not allowed when used memory > 'maxmemory'" in str(e), (srv.name, e)
+        finally:
+            c.config_set("maxmemory", 0)
+        assert c.exists("new") == 0
+        c.execute_command("CLIENT", "PAUSE", 300, "WRITE")
+        t0 = time.time()
+        srv.client().restore("new", 0, payload)
+        assert time.time() - t0 >= 0.2, srv.name
+        assert c.get("new") == b"x" * 100
 
 
 def test_restored_keys_survive_a_restart_with_the_aof():
