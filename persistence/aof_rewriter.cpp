@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <charconv>
 
+#include "broker/core/script_engine.hpp"
 #include "broker/core/server.hpp"
 #include "broker/core/value_commands.hpp"
 #include "resp/reply_writer.hpp"
@@ -75,6 +76,14 @@ int aof_rewriter::open() {
   }
   walking_ = 0;
   file_db_ = 0;
+  // The function libraries first, as Redis's rewrite does: they are server state, not
+  // keys, and FUNCTION LOAD/DELETE/FLUSH made since now reach the file as effects after.
+  for (const auto& [name, lib] : s_.scripts().libraries()) {
+    put_len(out_, '*', 3);
+    put_bulk(out_, "FUNCTION");
+    put_bulk(out_, "LOAD");
+    put_bulk(out_, lib.code);
+  }
   snapshot_done_ = std::all_of(dbs_.begin(), dbs_.end(), [](const db_walk& w) { return w.done; });
   return 0;
 }

@@ -129,7 +129,7 @@ struct refresh_set {
 
 // How an effect is translated, by its command name.
 enum class effect_kind {
-  marker,     // the stream's MULTI/EXEC: dropped
+  marker,     // the stream's MULTI/EXEC, and FUNCTION: dropped
   flush,      // FLUSHALL/FLUSHDB: resync
   push,       // LPUSH/RPUSH: single key, merged with the next ones on the same key
   single,     // names exactly one key, argv[1]: forwarded or dropped by that key
@@ -221,6 +221,9 @@ class kind_cache {
  private:
   effect_kind classify(std::string_view name) const {
     if (iequals(name, "multi") || iequals(name, "exec")) return effect_kind::marker;
+    // FUNCTION LOAD/DELETE/FLUSH: libraries are server state, not keys; like the script
+    // cache they stay local (an FCALL's effects are mirrored as the commands it ran).
+    if (iequals(name, "function")) return effect_kind::marker;
     if (iequals(name, "flushall") || iequals(name, "flushdb") || iequals(name, "move") || iequals(name, "swapdb"))
       return effect_kind::flush;
     if (iequals(name, "lpush") || iequals(name, "rpush")) return effect_kind::push;

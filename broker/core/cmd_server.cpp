@@ -122,7 +122,7 @@ std::uint64_t system_memory() {
 // Redis 7.0's Memory section. respq counts used_memory by walking its keys, values and
 // client buffers (maxmemory.cpp), so its parts are those two: the dataset, and the
 // overhead (the client buffers; respq has no replication backlog, replica buffers,
-// cluster links nor functions). The allocator's own figures (allocator_*, their ratios)
+// cluster links). The allocator's own figures (allocator_*, their ratios)
 // are 0, as Redis prints them on an allocator that does not report them: mimalloc keeps
 // no running total of what it has handed out outside its debug builds. The peak is the
 // highest figure a walk saw (INFO, the maxmemory checks), not every moment's. The AOF's buffer (Redis's mem_aof_buffer)
@@ -150,19 +150,21 @@ std::string section_memory(server& s) {
   line(o, "allocator_resident", "0");
   line(o, "total_system_memory", std::to_string(sys));
   line(o, "total_system_memory_human", human_bytes(sys));
+  const std::uint64_t vm_total = lua.lua_memory() + lua.functions_lua_memory();
+  const std::uint64_t functions = lua.functions_bytes();
   line(o, "used_memory_lua", std::to_string(lua.lua_memory()));
   line(o, "used_memory_vm_eval", std::to_string(lua.lua_memory()));
   line(o, "used_memory_lua_human", human_bytes(lua.lua_memory()));
   line(o, "used_memory_scripts_eval", std::to_string(scripts));
   line(o, "number_of_cached_scripts", std::to_string(lua.cached()));
-  line(o, "number_of_functions", "0");  // respq has no FUNCTION command
-  line(o, "number_of_libraries", "0");
-  line(o, "used_memory_vm_functions", "0");
-  line(o, "used_memory_vm_total", std::to_string(lua.lua_memory()));
-  line(o, "used_memory_vm_total_human", human_bytes(lua.lua_memory()));
-  line(o, "used_memory_functions", "0");
-  line(o, "used_memory_scripts", std::to_string(scripts));
-  line(o, "used_memory_scripts_human", human_bytes(scripts));
+  line(o, "number_of_functions", std::to_string(lua.function_count()));
+  line(o, "number_of_libraries", std::to_string(lua.libraries().size()));
+  line(o, "used_memory_vm_functions", std::to_string(lua.functions_lua_memory()));
+  line(o, "used_memory_vm_total", std::to_string(vm_total));
+  line(o, "used_memory_vm_total_human", human_bytes(vm_total));
+  line(o, "used_memory_functions", std::to_string(functions));
+  line(o, "used_memory_scripts", std::to_string(scripts + functions));
+  line(o, "used_memory_scripts_human", human_bytes(scripts + functions));
   line(o, "maxmemory", std::to_string(s.cfg().maxmemory));
   line(o, "maxmemory_human", human_bytes(s.cfg().maxmemory));
   line(o, "maxmemory_policy", "noeviction");

@@ -345,6 +345,21 @@ void server::build_command_table() {
     c.subcommands.push_back(sub("load", 3, N | S, cmd_script, "scripting", "2.6.0", "slow scripting", "Load the specified Lua script into the script cache."));
     t.push_back(std::move(c));
   }
+  // Functions (Redis 7.0). FCALL's write and denyoom flags come from the function's own
+  // (server::may_replicate, script_denies_oom). FUNCTION DUMP and RESTORE are not here yet.
+  t.push_back(def("fcall", -3, N | S | SM | MK | MR, 0, 0, 0, cmd_fcall, "scripting", "7.0.0", "Depends on the function that is executed.", "slow scripting", "Invoke a function"));
+  t.push_back(def("fcall_ro", -3, N | S | R | SM | MK, 0, 0, 0, cmd_fcall_ro, "scripting", "7.0.0", "Depends on the function that is executed.", "slow scripting", "Invoke a read-only function"));
+  {
+    command_def c = def("function", -2, 0, 0, 0, 0, cmd_function, "scripting", "7.0.0", "Depends on subcommand.", "slow", "A container for function commands");
+    c.subcommands.push_back(sub("delete", 3, W | N, cmd_function, "scripting", "7.0.0", "write slow scripting", "Delete a function by name"));
+    c.subcommands.push_back(sub("flush", -2, W | N, cmd_function, "scripting", "7.0.0", "write slow scripting", "Deleting all functions"));
+    c.subcommands.push_back(sub("help", 2, L | S, cmd_function, "scripting", "7.0.0", "slow scripting", "Show helpful text about the different subcommands"));
+    c.subcommands.push_back(sub("kill", 2, N | AB, cmd_function, "scripting", "7.0.0", "slow scripting", "Kill the function currently in execution."));
+    c.subcommands.push_back(sub("list", -2, N, cmd_function, "scripting", "7.0.0", "slow scripting", "List information about all the functions"));
+    c.subcommands.push_back(sub("load", -3, W | D | N, cmd_function, "scripting", "7.0.0", "write slow scripting", "Create a function with the given arguments (name, code, description)"));
+    c.subcommands.push_back(sub("stats", 2, N | AB, cmd_function, "scripting", "7.0.0", "slow scripting", "Return information about the function currently running (name, description, duration)"));
+    t.push_back(std::move(c));
+  }
   // Server.
   t.push_back(def("info", -1, L | S, 0, 0, 0, cmd_info, "server", "1.0.0", "O(1)", "slow dangerous", "Get information and statistics about the server"));
   {

@@ -128,6 +128,7 @@ bool db_index_arg(server& s, client& c, std::string_view arg, int& out);
   X(info) X(command) X(config) X(time) X(shutdown) X(bgrewriteaof) X(monitor) X(lastsave) X(wait) X(role) \
   X(memory) X(debug) X(object) X(copy) X(touch) X(randomkey)                                      \
   X(eval) X(evalsha) X(eval_ro) X(evalsha_ro) X(script) X(slowlog) X(latency)                       \
+  X(fcall) X(fcall_ro) X(function)                                                                   \
   X(queue) X(task)
 
 #define RESPQ_DECLARE(name) void cmd_##name(server&, client&, args_t);

@@ -26,18 +26,10 @@ extern "C" {
 namespace respq::core {
 
 namespace {
-
-constexpr int max_reply_depth = 1000;          // nesting of tables / arrays converted
-constexpr std::size_t lua_memory_limit = 1024ull * 1024 * 1024;
-
-// Registry keys.
 constexpr const char* engine_key = "respq_engine";
-constexpr const char* handler_key = "respq_err_handler";
-// The field Redis 7.0 sets in an error table whose error was counted already (a command's
-// error reply, a refusal of a command): the script's reply does not count it again.
-constexpr const char* ignore_stats_key = "ignore_error_stats_update";
+}  // namespace
 
-script_engine* engine_of(lua_State* L) {
+script_engine* script_lua::engine_of(lua_State* L) {
   lua_getfield(L, LUA_REGISTRYINDEX, engine_key);
   auto* e = static_cast<script_engine*>(lua_touserdata(L, -1));
   lua_pop(L, 1);
@@ -45,12 +37,27 @@ script_engine* engine_of(lua_State* L) {
 }
 
 // Raises the error table {err = msg}, as Redis's redis.call does.
-int raise_error(lua_State* L, std::string_view msg) {
+int script_lua::raise_error(lua_State* L, std::string_view msg) {
   lua_newtable(L);
   lua_pushlstring(L, msg.data(), msg.size());
   lua_setfield(L, -2, "err");
   return lua_error(L);
 }
+
+using script_lua::engine_of;
+using script_lua::raise_error;
+
+namespace {
+
+constexpr int max_reply_depth = 1000;          // nesting of tables / arrays converted
+constexpr std::size_t lua_memory_limit = 1024ull * 1024 * 1024;
+
+// Registry keys.
+constexpr const char* handler_key = "respq_err_handler";
+// The field Redis 7.0 sets in an error table whose error was counted already (a command's
+// error reply, a refusal of a command): the script's reply does not count it again.
+constexpr const char* ignore_stats_key = "ignore_error_stats_update";
+
 
 void push_table_with(lua_State* L, const char* field, std::string_view s) {
   lua_newtable(L);
@@ -464,6 +471,23 @@ int globals_index(lua_State* L) {
   return error_at_caller(L, "Script attempted to access nonexistent global variable '", name ? name : "?");
 }
 
+// Replaces the table at the top of the stack by a read-only proxy whose missing fields are
+// errors too, as the globals (the load API's redis table: Redis gives it the globals'
+// error metatable).
+void make_strict_proxy(lua_State* L) {
+  lua_newtable(L);  // proxy
+  lua_newtable(L);  // its metatable
+  lua_pushvalue(L, -3);
+  lua_pushcclosure(L, globals_index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, readonly_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, -2);
+  lua_remove(L, -2);
+}
+
 // Whether the value at idx is one of the read-only proxies (library tables, _G).
 bool is_protected(lua_State* L, int idx) {
   if (!lua_getmetatable(L, idx)) return false;
@@ -617,35 +641,50 @@ script_engine::script_engine(server& s) : s_(s) {
   fake_->authenticated = true;
   fake_->name = "lua";
   fake_->in_exec = true;  // blocking commands answer at once, as inside MULTI
-  lua_limit_ = lua_memory_limit;
+  eval_mem_.limit = fn_mem_.limit = lua_memory_limit;
   open();
+  F_ = open_state(fn_mem_, true);
 }
 
-script_engine::~script_engine() { close(); }
+script_engine::~script_engine() {
+  close();
+  if (F_) lua_close(F_);
+}
 
 void* script_engine::lua_alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize) {
-  auto* e = static_cast<script_engine*>(ud);
+  auto* m = static_cast<lua_mem*>(ud);
   if (nsize == 0) {
-    e->lua_bytes_ -= osize;
+    m->bytes -= osize;
     std::free(ptr);
     return nullptr;
   }
-  if (nsize > osize && e->lua_bytes_ - osize + nsize > e->lua_limit_) return nullptr;  // Lua: "not enough memory"
+  if (nsize > osize && m->bytes - osize + nsize > m->limit) return nullptr;  // Lua: "not enough memory"
   void* p = std::realloc(ptr, nsize);
-  if (p) e->lua_bytes_ = e->lua_bytes_ - osize + nsize;
+  if (p) m->bytes = m->bytes - osize + nsize;
   return p;
 }
 
 void script_engine::time_hook(lua_State* L, lua_Debug*) {
   script_engine* e = engine_of(L);
   const auto now = std::chrono::steady_clock::now();
+  if (e->loading_) {
+    // A library's code registers functions and returns: past 500 ms it is stopped (Redis's
+    // luaEngineLoadHook), and every line raises from then on so a pcall cannot go on.
+    if (e->loading_->timeout && now - e->loading_->started > std::chrono::milliseconds(500)) {
+      lua_sethook(L, time_hook, LUA_MASKLINE, 0);
+      raise_error(L, "ERR FUNCTION LOAD timeout");
+    }
+    return;
+  }
+  if (!e->running_) return;
   if (!e->timed_out_) {
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(now - e->started_);
     if (elapsed.count() < e->s_.cfg().busy_reply_threshold) return;
     e->timed_out_ = true;
     log_warning("Slow script detected: still in execution after " + std::to_string(elapsed.count()) +
-                " milliseconds. You can try killing the script using the SCRIPT KILL command. Script name is: " +
-                e->sha_ + ".");
+                " milliseconds. You can try killing the script using the " +
+                (e->function_run_ ? "FUNCTION KILL" : "SCRIPT KILL") + " command. Script name is: " + *e->run_name_ +
+                ".");
   }
   // Other clients are served at most every millisecond: the hook runs every 100,000 Lua
   // instructions, far more often than anyone needs an answer.
@@ -661,22 +700,25 @@ void script_engine::time_hook(lua_State* L, lua_Debug*) {
   }
 }
 
-void script_engine::kill(client& c) {
+void script_engine::kill(client& c, bool is_eval) {
   if (!timed_out()) {
     s_.add_error(c, "NOTBUSY No scripts in execution right now.");
   } else if (wrote_) {
     s_.add_error(c,
                  "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either "
                  "wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.");
+  } else if (is_eval == function_run_) {  // SCRIPT KILL of a function, FUNCTION KILL of a script
+    s_.add_error(c, busy_error());
   } else {
     kill_ = true;
     s_.reply(c).ok();
   }
 }
 
-void script_engine::open() {
-  L_ = lua_newstate(lua_alloc, this);
-  lua_State* L = L_;
+void script_engine::open() { L_ = open_state(eval_mem_, false); }
+
+lua_State* script_engine::open_state(lua_mem& mem, bool functions) {
+  lua_State* L = lua_newstate(lua_alloc, &mem);
   lua_sethook(L, time_hook, LUA_MASKCOUNT, 100000);
   lua_pushlightuserdata(L, this);
   lua_setfield(L, LUA_REGISTRYINDEX, engine_key);
@@ -796,12 +838,39 @@ void script_engine::open() {
   lua_pushvalue(L, -1);
   lua_setglobal(L, "_G");  // _G, as the scripts see it, is the read-only environment too
   lua_setfield(L, LUA_REGISTRYINDEX, "respq_env");
+  if (functions) {
+    // The load API: what a library's code sees while FUNCTION LOAD runs it, as Redis's
+    // function_lua.c. Only `redis`, with register_function, log, the log levels and the
+    // version; any other global, or any other field of this redis table, is an error
+    // ("Script attempted to access nonexistent global variable").
+    lua_newtable(L);  // the load globals
+    lua_newtable(L);  // their redis table
+    lua_pushcfunction(L, lua_register_function);
+    lua_setfield(L, -2, "register_function");
+    lua_pushcfunction(L, lua_log);
+    lua_setfield(L, -2, "log");
+    const std::pair<const char*, int> levels[] = {{"LOG_DEBUG", 0}, {"LOG_VERBOSE", 1}, {"LOG_NOTICE", 2}, {"LOG_WARNING", 3}};
+    for (auto [name, v] : levels) {
+      lua_pushnumber(L, v);
+      lua_setfield(L, -2, name);
+    }
+    lua_pushstring(L, RESPQ_REDIS_VERSION);
+    lua_setfield(L, -2, "REDIS_VERSION");
+    int major = 0, minor = 0, patch = 0;
+    std::sscanf(RESPQ_REDIS_VERSION, "%d.%d.%d", &major, &minor, &patch);
+    lua_pushnumber(L, major << 16 | minor << 8 | patch);
+    lua_setfield(L, -2, "REDIS_VERSION_NUM");
+    make_strict_proxy(L);
+    lua_setfield(L, -2, "redis");
+    lua_setfield(L, LUA_REGISTRYINDEX, "respq_load_api");
+  }
+  return L;
 }
 
 void script_engine::close() {
   if (L_) lua_close(L_);
   L_ = nullptr;
-  lua_bytes_ = 0;
+  eval_mem_.bytes = 0;
 }
 
 void script_engine::flush() {
@@ -973,45 +1042,58 @@ void script_engine::eval(client& c, std::span<const std::string_view> a, bool by
       return;
     }
   }
-  const std::string& sha = sha_;
-  // A script with a shebang declares whether it writes: flags=no-writes makes it
-  // read-only; one without that flag may not run through EVAL_RO / EVALSHA_RO.
-  if (sc->shebang) {
-    if (sc->no_writes) {
+  const auto nk = static_cast<std::size_t>(numkeys);
+  if (!prepare(c, sc->shebang, sc->no_writes, sc->allow_oom, read_only)) return;
+  run(c, L_, sc->ref, sha_, a, nk, false, read_only);
+}
+
+bool script_engine::prepare(client& c, bool flags_mode, bool no_writes, bool allow_oom, bool& read_only) {
+  // A script with a shebang (and every function) declares whether it writes: no-writes
+  // makes it read-only; one without that flag may not run through EVAL_RO / FCALL_RO.
+  if (flags_mode) {
+    if (no_writes) {
       read_only = true;
     } else if (read_only) {
       s_.add_error(c, "ERR Can not execute a script with write flag using *_ro command.");
-      return;
+      return false;
     }
   }
   // maxmemory, as Redis 7.0 (scriptPrepareForRun): the state at the start decides. A
-  // shebang script that may write and lacks allow-oom is normally refused before it gets
-  // here (server::dispatch asks denies_oom()); this catches the rest, with Redis's text.
+  // script that may write and lacks allow-oom is normally refused before it gets here
+  // (server::dispatch asks denies_oom() / function_flags()); this catches the rest, with
+  // Redis's text.
   oom_at_start_ = s_.over_maxmemory();
-  allow_oom_ = sc->shebang && sc->allow_oom;
-  if (oom_at_start_ && sc->shebang && !sc->no_writes && !sc->allow_oom) {
+  allow_oom_ = flags_mode && allow_oom;
+  if (oom_at_start_ && flags_mode && !no_writes && !allow_oom) {
     s_.add_error(c, "OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'");
-    return;
+    return false;
   }
+  return true;
+}
 
-  lua_State* L = L_;
+void script_engine::run(client& c, lua_State* L, int ref, const std::string& name, std::span<const std::string_view> a,
+                        std::size_t numkeys, bool function, bool read_only) {
+  const auto keys = a.subspan(3, numkeys), args = a.subspan(3 + numkeys);
   lua_getfield(L, LUA_REGISTRYINDEX, handler_key);
   const int handler = lua_gettop(L);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, sc->ref);
-  // KEYS and ARGV, as globals.
-  const auto nk = static_cast<std::size_t>(numkeys);
-  auto set_array = [&](const char* name, std::size_t from, std::size_t n) {
-    lua_newtable(L);
-    for (std::size_t i = 0; i < n; ++i) {
-      lua_pushlstring(L, a[from + i].data(), a[from + i].size());
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+  auto push_array = [&](std::span<const std::string_view> v) {
+    lua_createtable(L, static_cast<int>(v.size()), 0);
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      lua_pushlstring(L, v[i].data(), v[i].size());
       lua_rawseti(L, -2, static_cast<int>(i + 1));
     }
-    lua_setglobal(L, name);
   };
-  set_array("KEYS", 3, nk);
-  set_array("ARGV", 3 + nk, a.size() - 3 - nk);
+  // A script gets KEYS and ARGV as globals; a function its keys and args as parameters.
+  push_array(keys);
+  if (!function) lua_setglobal(L, "KEYS");
+  push_array(args);
+  if (!function) lua_setglobal(L, "ARGV");
 
   running_ = true;
+  function_run_ = function;
+  run_name_ = &name;
+  run_args_ = a;
   read_only_ = read_only;
   wrote_ = timed_out_ = kill_ = shutdown_kill_ = false;
   caller_ = &c;
@@ -1019,12 +1101,13 @@ void script_engine::eval(client& c, std::span<const std::string_view> a, bool by
   resp_ = 2;
   fake_->db = c.db;  // the script's commands run in the caller's database
   s_.stream().begin_atomic();
-  const int rc = lua_pcall(L, 0, 1, handler);
+  const int rc = lua_pcall(L, function ? 2 : 0, 1, handler);
   if (shutdown_kill_) s_.stream().abort_atomic();  // SHUTDOWN NOSAVE: no half-run script reaches the AOF
   else s_.stream().end_atomic();
   if (kill_) lua_sethook(L, time_hook, LUA_MASKCOUNT, 100000);  // back from every line to every 100,000 instructions
   running_ = false;
   caller_ = nullptr;
+  run_args_ = {};
 
   auto w = s_.reply(c);
   if (rc != 0) {
@@ -1045,8 +1128,8 @@ void script_engine::eval(client& c, std::span<const std::string_view> a, bool by
       const char* p = lua_tolstring(L, -1, &n);
       msg = "ERR " + std::string(p ? std::string_view(p, n) : std::string_view("unknown error"));
     }
-    if (!source.empty()) msg += " script: " + sha + ", on " + source + ":" + line + ".";
-    else msg += " script: " + sha;
+    if (!source.empty()) msg += " script: " + name + ", on " + source + ":" + line + ".";
+    else msg += " script: " + name;
     s_.add_error(c, one_line(msg), !counted);
   } else {
     write_reply(s_, c, w, L, resp_, 0);

@@ -400,7 +400,7 @@ void server::dispatch(client& c, args_t args) {
   // A script past busy-reply-threshold: only what Redis allows while busy (checked before
   // MULTI queues anything, so a transaction sent meanwhile fails at EXEC as a whole).
   if (script_busy() && !((rejected_as ? rejected_as->flags : cmd->flags) & flag_allow_busy)) {
-    reject(busy_script_error);
+    reject(scripts_->busy_error());
     return;
   }
   if (c.in_multi && (cmd->flags & flag_deny_multi)) {
@@ -486,12 +486,15 @@ void server::dispatch(client& c, args_t args) {
 }
 
 // Redis 7.0's flags that CLIENT PAUSE WRITE holds: write or may-replicate (PUBLISH,
-// PFCOUNT, EVAL and EVALSHA), a script's own declaration (shebang line) taking over.
+// PFCOUNT, EVAL, EVALSHA, FCALL), a script's own declaration (shebang line) or a
+// function's flags taking over: what does not declare no-writes may write.
 bool server::may_replicate(const command_def& d, args_t args) {
   const bool eval = d.fn == cmd_eval || d.fn == cmd_eval_ro;
   if (eval || d.fn == cmd_evalsha || d.fn == cmd_evalsha_ro)
     if (args.size() >= 2)
       if (const auto writes = scripts().declared_writes(args[1], !eval)) return *writes;
+  if ((d.fn == cmd_fcall || d.fn == cmd_fcall_ro) && args.size() >= 2)
+    if (const auto flags = scripts().function_flags(args[1])) return !(*flags & fn_no_writes);
   return d.flags & (flag_write | flag_may_replicate);
 }
 
@@ -568,6 +571,9 @@ void server::run_released(client& c) {
 // EVAL and EVALSHA (and their _RO forms) of a script whose shebang line declares neither
 // allow-oom nor no-writes are denyoom, as the flags Redis 7.0 derives from the script.
 bool server::script_denies_oom(const command_def& cmd, args_t args) {
+  // FCALL / FCALL_RO: as Redis's scriptFlagsToCmdFlags, a function that declares neither.
+  if ((cmd.fn == cmd_fcall || cmd.fn == cmd_fcall_ro) && args.size() >= 2)
+    if (const auto flags = scripts().function_flags(args[1])) return !(*flags & (fn_no_writes | fn_allow_oom));
   const bool eval = cmd.fn == cmd_eval || cmd.fn == cmd_eval_ro;
   if (!eval && cmd.fn != cmd_evalsha && cmd.fn != cmd_evalsha_ro) return false;
   return args.size() >= 2 && scripts().denies_oom(args[1], !eval);
@@ -806,7 +812,7 @@ std::vector<std::string_view> server::command_keys(const command_def& cmd, args_
     // timeout numkeys key...; EVAL script numkeys key...; Z*STORE destination numkeys key...
     const std::string_view name = cmd.name;
     std::size_t at = 1;
-    if (name == "blmpop" || name == "bzmpop" || name.rfind("eval", 0) == 0) {
+    if (name == "blmpop" || name == "bzmpop" || name.rfind("eval", 0) == 0 || name.rfind("fcall", 0) == 0) {
       at = 2;
     } else if (name == "zunionstore" || name == "zinterstore" || name == "zdiffstore") {
       at = 2;

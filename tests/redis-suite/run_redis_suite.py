@@ -18,11 +18,10 @@ RESPQ_REDIS_SUITE_DIR names an already unpacked Redis source tree instead. When 
 is available (no network) the script says so and exits 77, which ctest reports as
 skipped.
 
-Before running, a few places in the suite are adapted to respq (see patch_suite):
-`FUNCTION FLUSH` (respq has no functions) and `CONFIG SET` of Redis's encoding settings
-(list-max-listpack-size and the like: respq has its own list encoding) are ignored, and
-unit/scripting's second pass, which runs every script through FUNCTION LOAD + FCALL under
-the same test names as the EVAL pass, is tagged needs:function and not run.
+Before running, a few places in the suite are adapted to respq (see patch_suite): `CONFIG
+SET` of Redis's encoding settings (list-max-listpack-size and the like: respq has its own
+list encoding) is ignored. unit/scripting runs every test twice, through FUNCTION LOAD +
+FCALL and through EVAL, under the same test names: a listed failure stands for both passes.
 
 Tests that would leave respq unable to serve the tests after them are not run at all:
 skipped-tests.txt lists them, with the reason, and each goes to the suite as --skiptest.
@@ -48,7 +47,7 @@ UNITS = [
     "unit/other", "unit/type/set", "unit/type/zset", "unit/scripting", "unit/type/stream",
     "unit/type/stream-cgroups", "unit/slowlog", "unit/latency-monitor", "unit/bitops", "unit/bitfield",
     "unit/hyperloglog", "unit/expire", "unit/scan", "unit/sort", "unit/pause", "unit/pubsubshard", "unit/geo", "unit/tracking",
-    "unit/dump",
+    "unit/dump", "unit/functions",
 ]
 # Not run: units about what respq does not have (ACL, replication, ...).
 EXPECTED = os.path.join(HERE, "expected-failures.txt")
@@ -72,8 +71,6 @@ OLD_CONFIG_SET_EDIT = '''    if {[string tolower [lindex $args 0]] eq "config" &
 def patch_suite(tree):
     """Adapts the suite's harness to respq, once (each edit must find its target)."""
     edits = [
-        # respq has no functions: the harness's FUNCTION FLUSH before each unit is ignored.
-        ("tests/support/server.tcl", "    r function flush\n", "    catch {r function flush}\n"),
         # Redis's encoding settings (list-max-listpack-size, hash-max-ziplist-value, ...)
         # do not apply to respq's own encodings: setting them is ignored.
         # (stream-node-max-bytes/-entries are respq settings too: they reach it. The first
@@ -87,13 +84,6 @@ def patch_suite(tree):
     }
     [srv $level "client"] {*}$args
 }'''),
-        # unit/scripting runs its tests twice: through EVAL, then through FUNCTION LOAD +
-        # FCALL, under the same test names. respq has no functions: the second pass gets a
-        # tag of its own, needs:function, which the run excludes as it does needs:debug.
-        ("tests/unit/scripting.tcl", "foreach is_eval {0 1} {\n",
-         "foreach is_eval {0 1} {\ntags [expr {$is_eval ? {} : {needs:function}}] {\n"),
-        ("tests/unit/scripting.tcl", "} ;# foreach is_eval\n",
-         "} ;# tags needs:function\n} ;# foreach is_eval\n"),
     ]
     for rel, olds, new in edits:
         path = os.path.join(tree, rel)
@@ -154,7 +144,7 @@ def main():
         cmd = ["tclsh", "tests/test_helper.tcl", "--host", "127.0.0.1", "--port", str(rq.port),
                "--durable", "--clients", "1", "--timeout", "300", "--ignore-encoding",
                # Tags the suite gives to tests that need what an external server lacks.
-               "--tags", "-needs:debug", "--tags", "-needs:repl", "--tags", "-needs:function"]
+               "--tags", "-needs:debug", "--tags", "-needs:repl"]
         for u in units:
             cmd += ["--single", u]
         for unit, name in sorted(skipped):

@@ -708,3 +708,16 @@ TEST_CASE("append_snapshot rebuilds a sorted set in ZADD batches of at most 64 p
   CHECK(cmds[1].rfind("ZADD z 0 m0 0.10000000000000001 tenth 1 m1 ", 0) == 0);
   CHECK(cmds[3] == "ZADD z 127 m127 128 m128 129 m129");
 }
+
+TEST_CASE("FUNCTION LOAD/DELETE stay local while FCALL's effects are mirrored", "[mirror]") {
+  core::server s(quiet_config());
+  capture_sink sink(s, key_filter({"*"}));
+  s.stream().add_sink(&sink);
+  test::fake_client c(s);
+  c({"FUNCTION", "LOAD", "#!lua name=lib\nredis.register_function('f', function(keys) return redis.call('rpush', keys[1], 'x') end)"});
+  c({"FCALL", "f", "1", "q"});
+  c({"FUNCTION", "DELETE", "lib"});
+  c({"FUNCTION", "FLUSH"});
+  CHECK(all_commands(sink) == std::vector<std::string>{"rpush q x"});  // as the function wrote it
+  CHECK(sink.resyncs == 0);
+}
