@@ -2,6 +2,7 @@
 // FUNCTION FCALL FCALL_RO. The engine (Lua states, sandbox, conversions, libraries) is
 // script_engine; it is created on the first use.
 #include "broker/core/commands.hpp"
+#include "broker/core/rdb_codec.hpp"
 #include "broker/core/script_engine.hpp"
 
 namespace respq::core {
@@ -27,8 +28,6 @@ static void fcall_command(server& s, client& c, args_t a, bool read_only) {
 void cmd_fcall(server& s, client& c, args_t a) { fcall_command(s, c, a, false); }
 void cmd_fcall_ro(server& s, client& c, args_t a) { fcall_command(s, c, a, true); }
 
-// FUNCTION DUMP and RESTORE are not in the table: they answer Redis's unknown-subcommand
-// error until respq can write and read their payload.
 void cmd_function(server& s, client& c, args_t a) {
   const std::string sub = to_lower(a[1]);
   if (sub == "load") {
@@ -87,6 +86,41 @@ void cmd_function(server& s, client& c, args_t a) {
     }
     s.scripts().flush_functions();
     s.add_dirty();
+    s.reply(c).ok();
+  } else if (sub == "dump") {
+    // Every library's code, in Redis's payload (rdb_codec.hpp): FUNCTION RESTORE on a
+    // redis-server reads it, and respq reads one a redis-server wrote.
+    std::vector<std::string_view> codes;
+    for (const auto& [name, lib] : s.scripts().libraries()) codes.push_back(lib.code);
+    s.reply(c).bulk(rdb::dump_functions(codes));
+  } else if (sub == "restore") {
+    if (a.size() > 4) {
+      subcommand_syntax_error(s, c, a);
+      return;
+    }
+    auto policy = script_engine::restore_policy::append;
+    if (a.size() == 4) {
+      if (iequals(a[3], "append")) {
+        policy = script_engine::restore_policy::append;
+      } else if (iequals(a[3], "replace")) {
+        policy = script_engine::restore_policy::replace;
+      } else if (iequals(a[3], "flush")) {
+        policy = script_engine::restore_policy::flush;
+      } else {
+        s.add_error(c, "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.");
+        return;
+      }
+    }
+    std::vector<std::string> codes;
+    if (std::string bad = rdb::restore_functions(a[2], codes); !bad.empty()) {
+      s.add_error(c, "ERR " + bad);
+      return;
+    }
+    if (std::string error = s.scripts().restore_libraries(codes, policy); !error.empty()) {
+      s.add_error(c, error);
+      return;
+    }
+    s.add_dirty();  // propagated as is, as FUNCTION LOAD
     s.reply(c).ok();
   } else if (sub == "stats") {
     s.scripts().function_stats(c);

@@ -352,11 +352,13 @@ void server::build_command_table() {
   {
     command_def c = def("function", -2, 0, 0, 0, 0, cmd_function, "scripting", "7.0.0", "Depends on subcommand.", "slow", "A container for function commands");
     c.subcommands.push_back(sub("delete", 3, W | N, cmd_function, "scripting", "7.0.0", "write slow scripting", "Delete a function by name"));
+    c.subcommands.push_back(sub("dump", 2, N, cmd_function, "scripting", "7.0.0", "slow scripting", "Dump all functions into a serialized binary payload"));
     c.subcommands.push_back(sub("flush", -2, W | N, cmd_function, "scripting", "7.0.0", "write slow scripting", "Deleting all functions"));
     c.subcommands.push_back(sub("help", 2, L | S, cmd_function, "scripting", "7.0.0", "slow scripting", "Show helpful text about the different subcommands"));
     c.subcommands.push_back(sub("kill", 2, N | AB, cmd_function, "scripting", "7.0.0", "slow scripting", "Kill the function currently in execution."));
     c.subcommands.push_back(sub("list", -2, N, cmd_function, "scripting", "7.0.0", "slow scripting", "List information about all the functions"));
     c.subcommands.push_back(sub("load", -3, W | D | N, cmd_function, "scripting", "7.0.0", "write slow scripting", "Create a function with the given arguments (name, code, description)"));
+    c.subcommands.push_back(sub("restore", -3, W | D | N, cmd_function, "scripting", "7.0.0", "write slow scripting", "Restore all the functions on the given payload"));
     c.subcommands.push_back(sub("stats", 2, N | AB, cmd_function, "scripting", "7.0.0", "slow scripting", "Return information about the function currently running (name, description, duration)"));
     t.push_back(std::move(c));
   }

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <unordered_set>
 #include <vector>
 
@@ -43,6 +44,8 @@ enum : unsigned char {
   type_zset_listpack = 17,
   type_list_quicklist_2 = 18,
   type_stream_listpacks_2 = 19,
+  opcode_function_rc = 246,  // Redis 7.0's release candidates' form of a library
+  opcode_function_2 = 245,   // a library: its code as one string
 };
 
 constexpr std::size_t list_node_limit = 8192;  // list-max-listpack-size -2
@@ -1082,6 +1085,30 @@ std::uint64_t crc64(std::uint64_t crc, const unsigned char* p, std::size_t n) {
   return crc;
 }
 
+namespace {
+
+// The footer after a payload's body (from `start` in `out`): the RDB version, then the
+// CRC64 of body and version.
+void put_footer(std::string& out, std::size_t start) {
+  put_le(out, rdb_version, 2);
+  const std::uint64_t crc =
+      crc64(0, reinterpret_cast<const unsigned char*>(out.data() + start), out.size() - start);
+  put_le(out, crc, 8);
+}
+
+// verifyDumpPayload: at least the footer, a version this server writes or older, and the
+// checksum of everything before the checksum. The body, or nothing.
+std::optional<std::string_view> payload_body(std::string_view payload) {
+  if (payload.size() < 10) return std::nullopt;
+  const auto* p = reinterpret_cast<const unsigned char*>(payload.data());
+  const std::size_t body = payload.size() - 10;
+  if (get_le(p + body, 2) > rdb_version) return std::nullopt;
+  if (crc64(0, p, payload.size() - 8) != get_le(p + body + 2, 8)) return std::nullopt;
+  return payload.substr(0, body);
+}
+
+}  // namespace
+
 bool dump_value(const value& v, std::string& out, const stream_node_limits& limits) {
   const std::size_t start = out.size();
   switch (v.type()) {
@@ -1095,22 +1122,14 @@ bool dump_value(const value& v, std::string& out, const stream_node_limits& limi
     case value_type::hash: dump_hash(std::get<hash_value>(v.data), out); break;
     case value_type::stream: dump_stream(std::get<stream_value>(v.data), out, limits); break;
   }
-  put_le(out, rdb_version, 2);
-  const std::uint64_t crc =
-      crc64(0, reinterpret_cast<const unsigned char*>(out.data() + start), out.size() - start);
-  put_le(out, crc, 8);
+  put_footer(out, start);
   return true;
 }
 
 restore_status restore_value(std::string_view payload, value& out, const stream_node_limits& limits) {
-  // verifyDumpPayload: at least the footer, a version this server writes or older, and
-  // the checksum of everything before the checksum.
-  if (payload.size() < 10) return restore_status::bad_footer;
-  const auto* p = reinterpret_cast<const unsigned char*>(payload.data());
-  const std::size_t body = payload.size() - 10;
-  if (get_le(p + body, 2) > rdb_version) return restore_status::bad_footer;
-  if (crc64(0, p, payload.size() - 8) != get_le(p + body + 2, 8)) return restore_status::bad_footer;
-  reader r(payload.substr(0, body));
+  const auto body = payload_body(payload);
+  if (!body) return restore_status::bad_footer;
+  reader r(*body);
   try {
     const unsigned char type = r.byte();
     if (type == type_module || type == type_module_2) return restore_status::module_type;
@@ -1123,6 +1142,38 @@ restore_status restore_value(std::string_view payload, value& out, const stream_
   } catch (const bad_payload&) {
     return restore_status::bad_format;
   }
+}
+
+std::string dump_functions(const std::vector<std::string_view>& codes) {
+  std::string out;
+  for (std::string_view code : codes) {
+    out.push_back(static_cast<char>(opcode_function_2));
+    put_string(out, code);
+  }
+  put_footer(out, 0);
+  return out;
+}
+
+std::string restore_functions(std::string_view payload, std::vector<std::string>& codes) {
+  const auto body = payload_body(payload);
+  if (!body) return "DUMP payload version or checksum are wrong";
+  reader r(*body);
+  std::vector<std::string> got;
+  while (r.left() > 0) {
+    const unsigned char type = r.byte();
+    // (The release candidates' form, with its metadata apart from the code, is not read.)
+    if (type != opcode_function_2) {
+      return type == opcode_function_rc ? "Failed loading library payload: an early Redis 7.0 release candidate's form"
+                                        : "given type is not a function";
+    }
+    try {
+      got.push_back(r.string());
+    } catch (const bad_payload&) {
+      return "Failed loading library payload";
+    }
+  }
+  codes = std::move(got);
+  return {};
 }
 
 }  // namespace respq::core::rdb

@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "broker/core/keyspace.hpp"
 
@@ -62,5 +63,12 @@ enum class restore_status {
 // data and a string's encoding hint; a stream's entries go in blocks cut by `limits`). On
 // any error `out` is left as it was.
 restore_status restore_value(std::string_view payload, value& out, const stream_node_limits& limits = {});
+
+// FUNCTION DUMP: each library's code (RDB_OPCODE_FUNCTION2, then the code as an RDB
+// string), then the footer: what redis-server 7.0 writes for the same libraries.
+std::string dump_functions(const std::vector<std::string_view>& codes);
+// FUNCTION RESTORE: the libraries' code in payload order into `codes`; on a bad payload
+// Redis's error text (without "ERR ") and `codes` untouched.
+std::string restore_functions(std::string_view payload, std::vector<std::string>& codes);
 
 }  // namespace respq::core::rdb

@@ -167,6 +167,11 @@ class script_engine {
   bool delete_library(std::string_view name);
   // FUNCTION FLUSH: every library goes, with a fresh Lua state for the next ones.
   void flush_functions();
+  // FUNCTION RESTORE: the libraries of `codes` join those loaded (APPEND: a library of the
+  // same name is an error; REPLACE: it gives way) or take their place (FLUSH), all of them
+  // or none: "" on success, else Redis's error text, the libraries left as they were.
+  enum class restore_policy { append, replace, flush };
+  std::string restore_libraries(const std::vector<std::string>& codes, restore_policy policy);
   // By name (case-sensitive, as Redis's).
   const std::map<std::string, library, std::less<>>& libraries() const { return libraries_; }
   std::size_t function_count() const { return functions_.size(); }

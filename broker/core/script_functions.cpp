@@ -335,6 +335,51 @@ void script_engine::flush_functions() {
   F_ = open_state(fn_mem_, true);
 }
 
+std::string script_engine::restore_libraries(const std::vector<std::string>& codes, restore_policy policy) {
+  // Redis loads the payload into a context of its own, then joins it to the loaded
+  // libraries (libraryJoin). Here the libraries are loaded again, the payload's first, in
+  // a fresh state; on any error the ones there before are loaded again as they were.
+  std::vector<std::pair<std::string, std::string>> before;  // name, code
+  for (const auto& [name, lib] : libraries_) before.emplace_back(name, lib.code);
+  auto put_back = [&] {
+    flush_functions();
+    std::string ignored;
+    for (const auto& [name, code] : before) load_library(code, false, ignored);  // loaded before: loads again
+  };
+  flush_functions();
+  std::string error;
+  std::vector<std::string> restored;
+  for (const auto& code : codes) {
+    std::string name = load_library(code, false, error);
+    if (name.empty()) {
+      put_back();
+      return error;
+    }
+    restored.push_back(std::move(name));
+  }
+  if (policy == restore_policy::flush) return {};
+  auto is_restored = [&](const std::string& name) {
+    return std::find(restored.begin(), restored.end(), name) != restored.end();
+  };
+  if (policy == restore_policy::append) {
+    for (const auto& name : restored) {
+      const bool taken = std::any_of(before.begin(), before.end(), [&](const auto& b) { return b.first == name; });
+      if (taken) {
+        put_back();
+        return "ERR Library " + name + " already exists";
+      }
+    }
+  }
+  for (const auto& [name, code] : before) {
+    if (is_restored(name)) continue;  // REPLACE: the payload's takes its place
+    if (load_library(code, false, error).empty()) {  // a function name both have
+      put_back();
+      return error;
+    }
+  }
+  return {};
+}
+
 // ---- FCALL ------------------------------------------------------------------------------
 
 void script_engine::fcall(client& c, std::span<const std::string_view> a, bool read_only) {

@@ -634,7 +634,8 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   // Client-side caching: a read-only command's keys are remembered for its tracking client;
   // for a script's commands, the keys the script declared, for the script's caller (Redis's
   // call()). The read-only script commands remember nothing themselves.
-  if (tracking_clients_ && (effective->flags & flag_readonly) && cmd.fn != cmd_eval_ro && cmd.fn != cmd_evalsha_ro) {
+  if (tracking_clients_ && (effective->flags & flag_readonly) && cmd.fn != cmd_eval_ro && cmd.fn != cmd_evalsha_ro &&
+      cmd.fn != cmd_fcall_ro) {
     if (!c.is_fake) {
       if (c.tracking.on && !c.tracking.bcast) tracking_remember(c, cmd, args);
     } else if (client_cmd_ && current_client_ && current_client_->tracking.on && !current_client_->tracking.bcast) {

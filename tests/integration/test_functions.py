@@ -4,7 +4,8 @@ first and leaves deleted ones behind); a runaway function is stopped by FUNCTION
 another connection (SCRIPT KILL refuses it, FUNCTION KILL refuses a script), with every
 reply compared with a real redis-server running the same steps; CLIENT PAUSE WRITE holds
 an FCALL of a function that may write but not one of a no-writes function; redis-py and
-phpredis call functions."""
+phpredis call functions; FUNCTION DUMP and RESTORE move libraries from redis-server to
+respq and back."""
 import os
 import subprocess
 import sys
@@ -83,6 +84,47 @@ def test_libraries_survive_a_restart_and_an_aof_rewrite():
         assert c.get("key") == b"again"
         assert int(info_field(r.port, "memory", "number_of_libraries")) == 3
         assert int(info_field(r.port, "memory", "number_of_functions")) == 4
+
+
+def test_libraries_move_between_redis_and_respq_with_dump_and_restore():
+    with RedisServer() as redis, Respq(*AOF) as r:
+        d, c = redis.client(), r.client()
+        # From redis-server to respq: three libraries, one payload (in redis's own order).
+        for code in (WRITER, lib("second", "s1", "return 'two'"), lib("big", "b1", "return '" + "x" * 500 + "'")):
+            d.execute_command("FUNCTION", "LOAD", code)
+        payload = d.execute_command("FUNCTION", "DUMP")
+        assert c.execute_command("FUNCTION", "LOAD", lib("second", "other", "return 0")) == b"second"
+        try:
+            c.execute_command("FUNCTION", "RESTORE", payload)
+            raise AssertionError("APPEND over a library of the same name must fail")
+        except Exception as e:  # noqa: BLE001 - the server's error
+            assert "Library second already exists" in str(e), e
+        assert library_names(c) == [b"second"], "a refused RESTORE changes nothing"
+        assert c.execute_command("FUNCTION", "RESTORE", payload, "REPLACE") == b"OK"
+        assert library_names(c) == [b"big", b"second", b"writer"]
+        assert c.execute_command("FCALL", "s1", "0") == b"two"
+        assert c.execute_command("FCALL", "b1", "0") == b"x" * 500
+        assert c.execute_command("FCALL", "put", "1", "k", "v") == b"OK"
+        # Persisted: RESTORE is in the AOF.
+        r.restart()
+        c = r.client()
+        assert library_names(c) == [b"big", b"second", b"writer"]
+        assert c.execute_command("FCALL_RO", "peek", "1", "k") == b"v"
+        # And back: respq's payload restores on redis-server, which then runs them.
+        back = c.execute_command("FUNCTION", "DUMP")
+        assert d.execute_command("FUNCTION", "RESTORE", back, "FLUSH") == b"OK"
+        assert library_names(d) == [b"big", b"second", b"writer"]
+        assert d.execute_command("FCALL", "b1", "0") == b"x" * 500
+        # A corrupt payload is refused by both with the same text, and changes nothing.
+        bad = back[:-1] + bytes([back[-1] ^ 1])
+        errors = []
+        for conn in (d, c):
+            try:
+                conn.execute_command("FUNCTION", "RESTORE", bad, "FLUSH")
+            except Exception as e:  # noqa: BLE001
+                errors.append(str(e))
+        assert errors == ["DUMP payload version or checksum are wrong"] * 2, errors
+        assert library_names(c) == [b"big", b"second", b"writer"]
 
 
 class Runner:

@@ -292,3 +292,43 @@ TEST_CASE("hostile payloads: every truncation and every byte changed", "[rdb]") 
       }
   }
 }
+
+TEST_CASE("FUNCTION DUMP payloads: redis-server's bytes, read back; anything else refused", "[rdb]") {
+  // FUNCTION DUMP of redis-server 7.0.15 with one library loaded (its code is not
+  // compressible enough for LZF).
+  const std::string alib = "#!lua name=alib\nredis.register_function('af', function(keys, args) return 'a' end)";
+  const std::string one = unhex(
+      "f5405223216c7561206e616d653d616c69620a72656469732e72656769737465725f66756e6374696f6e2827616627"
+      "2c2066756e6374696f6e286b6579732c2061726773292072657475726e2027612720656e64290a007046e0a0dc38efca");
+  REQUIRE(rdb::dump_functions({alib}) == one);
+  std::vector<std::string> codes;
+  REQUIRE(rdb::restore_functions(one, codes).empty());
+  REQUIRE(codes == std::vector<std::string>{alib});
+
+  const std::string empty = rdb::dump_functions({});
+  REQUIRE(empty.size() == 10);
+  codes.clear();
+  REQUIRE(rdb::restore_functions(empty, codes).empty());
+  REQUIRE(codes.empty());
+
+  // Two libraries, the second over 20 bytes of repetitive code (LZF), back in order.
+  const std::string big = "#!lua name=big\n" + std::string(300, '-') + "\nredis.register_function('b', function() return 1 end)";
+  const std::string two = rdb::dump_functions({big, alib});
+  REQUIRE(two.size() < big.size());
+  REQUIRE(rdb::restore_functions(two, codes).empty());
+  REQUIRE(codes == std::vector<std::string>{big, alib});
+
+  // A footer that does not match; a value's payload; a cut string (checksum made right).
+  const std::vector<std::string> before = codes;
+  std::string flipped = one;
+  flipped[5] ^= 1;
+  REQUIRE(rdb::restore_functions(flipped, codes) == "DUMP payload version or checksum are wrong");
+  std::string value_payload = one;
+  value_payload[0] = 0;
+  fix_crc(value_payload);
+  REQUIRE(rdb::restore_functions(value_payload, codes) == "given type is not a function");
+  std::string cut = one.substr(0, 20) + one.substr(one.size() - 10);
+  fix_crc(cut);
+  REQUIRE(rdb::restore_functions(cut, codes) == "Failed loading library payload");
+  REQUIRE(codes == before);  // untouched
+}
