@@ -8,6 +8,9 @@
 // TTL made absolute (ABSTTL), as Redis propagates it: the AOF and the mirrored upstream
 // rebuild the same value from the same bytes. FREQ is accepted and ignored, as Redis
 // ignores it without an LFU maxmemory policy (respq has none).
+#include <algorithm>
+#include <limits>
+
 #include "broker/core/commands.hpp"
 #include "broker/core/rdb_codec.hpp"
 #include "broker/core/task_manager.hpp"
@@ -84,10 +87,8 @@ void cmd_restore(server& s, client& c, args_t a) {
       s.add_error(c, "ERR DUMP payload version or checksum are wrong");
       return;
     case rdb::restore_status::bad_format:
+    case rdb::restore_status::module_type:  // (Redis's text for a module it does not have)
       s.add_error(c, "ERR Bad data format");
-      return;
-    case rdb::restore_status::module_type:
-      s.add_error(c, "ERR Bad data format: module values are not supported by respq");
       return;
   }
   // The record of an HTTP queue's tasks in flight is what a restart recovers them from:
@@ -123,10 +124,11 @@ void cmd_restore(server& s, client& c, args_t a) {
   if (ttl) db.set_expire(key, ttl);
   if (idle >= 0) {
     // The access stamp as if the key had been looked up `idle` seconds ago (OBJECT
-    // IDLETIME reads it); clamped at the clock's start.
-    const std::uint64_t back = static_cast<std::uint64_t>(idle) * keyspace::lru_ticks_per_second;
-    const std::uint32_t now = keyspace::lru_clock();
-    dst.lru = back >= now ? 0 : now - static_cast<std::uint32_t>(back);
+    // IDLETIME reads it): the clock counts from boot, so the stamp may wrap around below
+    // it; OBJECT IDLETIME subtracts modulo 2^32 (up to 13 years back).
+    const std::uint64_t back = std::min<std::uint64_t>(static_cast<std::uint64_t>(idle) * keyspace::lru_ticks_per_second,
+                                                       std::numeric_limits<std::uint32_t>::max());
+    dst.lru = keyspace::lru_clock() - static_cast<std::uint32_t>(back);
   }
   if (ttl && !absttl) {
     // Logged with the absolute deadline, as Redis propagates it: the command as given,

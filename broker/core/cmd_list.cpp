@@ -158,6 +158,10 @@ void move_generic(server& s, client& c, std::string_view src, std::string_view d
   }
   const std::string elem = list_move(s, src, *l, dst, from_left, to_left);
   s.add_dirty();
+  // In Redis's order (client-side caching shows it): the destination, then the source.
+  s.signal_modified_key(dst);
+  s.signal_modified_key(src);
+  s.keys_signalled();
   s.reply(c).bulk(elem);
 }
 
@@ -300,6 +304,8 @@ bool mpop_serve(server& s, client& c, const std::vector<std::string_view>& keys,
     s.stream().append({left ? "LPOP" : "RPOP", k, cnt});
     s.effects_logged();
     list_popped(s, k, l, left);
+    s.signal_modified_key(k);  // the list popped from, not every key named
+    s.keys_signalled();
     return true;
   }
   return false;

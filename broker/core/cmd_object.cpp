@@ -55,9 +55,10 @@ void cmd_object(server& s, client& c, args_t a) {
                         n >= 0 && n < 10000;
     s.reply(c).integer(shared ? 2147483647 : 1);
   } else if (sub == "idletime") {
-    // The same cached clock the stamp came from (as Redis's LRU_CLOCK), in whole seconds.
-    const std::uint32_t now = keyspace::lru_clock();
-    s.reply(c).integer(now > v->lru ? static_cast<long long>((now - v->lru) / keyspace::lru_ticks_per_second) : 0);
+    // The same cached clock the stamp came from (as Redis's LRU_CLOCK), in whole seconds;
+    // modulo 2^32, as a stamp RESTORE IDLETIME set may lie below the clock's start.
+    const std::uint32_t idle = keyspace::lru_clock() - v->lru;
+    s.reply(c).integer(static_cast<long long>(idle / keyspace::lru_ticks_per_second));
   } else {  // freq
     s.add_error(c,
                 "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when "
@@ -116,11 +117,12 @@ void cmd_copy(server& s, client& c, args_t a) {
   if (deadline) to.set_expire(a[2], deadline);
   {
     server::db_scope in(s, dst_db);
-    if (dst_db != here) s.signal_modified_key(a[2]);  // (call() tells the current database's WATCHers)
+    s.signal_modified_key(a[2]);  // the copy, not the source (keys_signalled below)
     if (t == value_type::list || t == value_type::zset || t == value_type::stream) s.signal_key_as_ready(a[2]);
     if (dst_db == 0 && dst_db != here) s.tasks().on_key_written(a[2]);
   }
   s.add_dirty();
+  s.keys_signalled();
   s.notify(notify_generic, "copy_to", a[2], dst_db);
   s.reply(c).integer(1);
 }

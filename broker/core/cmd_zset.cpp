@@ -134,11 +134,14 @@ std::string d2string(double v) {
 // Replaces `key` with the result of a *STORE command (or deletes it when the result is
 // empty), as Redis's setKey/dbDelete; replies the new size. `event` is the command's
 // keyspace event ("zunionstore", ...; "del" when an empty result deletes the key).
+// The destination alone is signalled (WATCH, client-side caching), not the sources read.
 void store_result(server& s, client& c, std::string_view key, zset_value&& result, const char* event) {
+  s.keys_signalled();
   if (result.empty()) {
     if (s.db().find(key)) {
       s.db().erase(key);
       s.add_dirty();
+      s.signal_modified_key(key);
       s.notify(notify_generic, "del", key);
     }
     s.reply(c).integer(0);
@@ -149,6 +152,7 @@ void store_result(server& s, client& c, std::string_view key, zset_value&& resul
   value& v = s.db().create(key, value_type::zset);
   v.zset() = std::move(result);
   s.add_dirty();
+  s.signal_modified_key(key);
   s.signal_key_as_ready(key);
   s.reply(c).integer(n);
   s.notify(notify_zset, event, key);
@@ -532,6 +536,8 @@ bool zmpop_now(server& s, client& c, const std::vector<std::string_view>& keys, 
   std::string cnt = std::to_string(count);
   s.stream().append({min ? "ZPOPMIN" : "ZPOPMAX", key, cnt});
   s.effects_logged();
+  s.signal_modified_key(key);  // the sorted set popped from, not every key named
+  s.keys_signalled();
   return true;
 }
 

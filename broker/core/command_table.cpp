@@ -393,7 +393,7 @@ void server::build_command_table() {
   t.push_back(def("lastsave", 1, L | S | F, 0, 0, 0, cmd_lastsave, "server", "1.0.0", "O(1)", "admin fast dangerous", "Get the UNIX time stamp of the last successful save to disk"));
   {
     command_def c = def("memory", -2, 0, 0, 0, 0, cmd_memory, "server", "4.0.0", "Depends on subcommand.", "slow", "A container for memory diagnostics commands");
-    c.subcommands.push_back(sub("usage", -3, R | L | NK, cmd_memory, "server", "4.0.0", "read slow", "Estimate the memory usage of a key"));
+    c.subcommands.push_back(def("usage", -3, R | L | NK, 2, 2, 1, cmd_memory, "server", "4.0.0", "O(N) where N is the number of samples.", "read slow", "Estimate the memory usage of a key"));
     c.subcommands.push_back(def("purge", 2, 0, 0, 0, 0, cmd_memory, "server", "4.0.0", "Depends on how much memory is allocated, could be slow", "slow", "Ask the allocator to release memory"));
     c.subcommands.push_back(sub("help", 2, L | S, cmd_memory, "server", "4.0.0", "slow", "Show helpful text about the different subcommands"));
     t.push_back(std::move(c));

@@ -50,9 +50,10 @@ enum : unsigned char {
 
 constexpr std::size_t list_node_limit = 8192;  // list-max-listpack-size -2
 constexpr std::size_t size_estimate_overhead = 8;  // quicklist.c SIZE_ESTIMATE_OVERHEAD
-// An LZF back reference (3 bytes at most) expands to at most 264 bytes: a larger claimed
-// length is a lie, refused before it is allocated.
-constexpr std::uint64_t lzf_max_ratio = 264;
+// An LZF back reference of 3 bytes expands to at most 264 bytes (88 per byte), a literal
+// run to less than it takes: a larger claimed length is a lie, refused before it is
+// allocated.
+constexpr std::uint64_t lzf_max_ratio = 88;
 
 // ---- writing --------------------------------------------------------------------------
 
@@ -541,11 +542,12 @@ class reader {
         const std::uint64_t clen = len();
         const std::uint64_t ulen = len();
         const std::string_view c = take(clen);
-        check(ulen <= clen * lzf_max_ratio && ulen <= 0xffffffffull && clen > 0);
-        std::string out(ulen, '\0');
-        const unsigned got = lzf_decompress(c.data(), static_cast<unsigned>(clen), out.data(), static_cast<unsigned>(ulen));
+        check(ulen <= clen * lzf_max_ratio + 264 && ulen <= 0xffffffffull && clen > 0);
+        // Not zeroed first: a length that still lies costs no pages it never fills.
+        const auto plain = std::make_unique_for_overwrite<char[]>(ulen);
+        const unsigned got = lzf_decompress(c.data(), static_cast<unsigned>(clen), plain.get(), static_cast<unsigned>(ulen));
         check(got == ulen && ulen > 0);
-        return out;
+        return std::string(plain.get(), ulen);
       }
       default: fail();
     }

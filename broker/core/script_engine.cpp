@@ -591,6 +591,10 @@ int safe_loadstring(lua_State* L) {
     lua_insert(L, -2);
     return 2;
   }
+  // The chunk runs in the scripts' read-only environment, not in the raw globals: a
+  // script (or a library's function) could otherwise change what every later one sees.
+  lua_getfield(L, LUA_REGISTRYINDEX, "respq_env");
+  lua_setfenv(L, -2);
   return 1;
 }
 
@@ -777,8 +781,10 @@ lua_State* script_engine::open_state(lua_mem& mem, bool functions) {
   fn("setresp", lua_setresp);
   fn("set_repl", lua_set_repl);
   fn("replicate_commands", lua_replicate_commands);
-  fn("breakpoint", lua_breakpoint);
-  fn("debug", lua_noop);
+  if (!functions) {  // as Redis: the debugger's hooks are EVAL's only
+    fn("breakpoint", lua_breakpoint);
+    fn("debug", lua_noop);
+  }
   num("LOG_DEBUG", 0);
   num("LOG_VERBOSE", 1);
   num("LOG_NOTICE", 2);

@@ -47,6 +47,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "broker/core/client.hpp"
@@ -169,7 +170,8 @@ class script_engine {
   void flush_functions();
   // FUNCTION RESTORE: the libraries of `codes` join those loaded (APPEND: a library of the
   // same name is an error; REPLACE: it gives way) or take their place (FLUSH), all of them
-  // or none: "" on success, else Redis's error text, the libraries left as they were.
+  // or none: "" on success, else Redis's error text, the libraries left as they were (the
+  // ones that stay keep their Lua state).
   enum class restore_policy { append, replace, flush };
   std::string restore_libraries(const std::vector<std::string>& codes, restore_policy policy);
   // By name (case-sensitive, as Redis's).
@@ -232,6 +234,7 @@ class script_engine {
   // What redis.register_function collects while a library loads.
   struct load_context {
     std::vector<function_info> functions;
+    std::unordered_set<std::string> names;  // of `functions`: a library may register many
     std::chrono::steady_clock::time_point started;
     bool timeout = true;  // 500 ms; none while the AOF loads (Redis: none for its master and the AOF)
   };

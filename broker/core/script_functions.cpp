@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <set>
 
 #include "broker/core/commands.hpp"
 #include "broker/core/config.hpp"
@@ -201,8 +202,7 @@ int script_engine::lua_register_function(lua_State* L) {
   function_info& f = e->pending_;
   const char* err = nullptr;
   if (!valid_name(f.name)) err = "ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
-  else if (std::any_of(e->loading_->functions.begin(), e->loading_->functions.end(),
-                       [&](const function_info& g) { return g.name == f.name; }))
+  else if (!e->loading_->names.insert(f.name).second)
     err = "ERR Function already exists in the library";
   if (err) {
     luaL_unref(L, LUA_REGISTRYINDEX, f.ref);
@@ -336,46 +336,59 @@ void script_engine::flush_functions() {
 }
 
 std::string script_engine::restore_libraries(const std::vector<std::string>& codes, restore_policy policy) {
-  // Redis loads the payload into a context of its own, then joins it to the loaded
-  // libraries (libraryJoin). Here the libraries are loaded again, the payload's first, in
-  // a fresh state; on any error the ones there before are loaded again as they were.
-  std::vector<std::pair<std::string, std::string>> before;  // name, code
-  for (const auto& [name, lib] : libraries_) before.emplace_back(name, lib.code);
-  auto put_back = [&] {
-    flush_functions();
-    std::string ignored;
-    for (const auto& [name, code] : before) load_library(code, false, ignored);  // loaded before: loads again
+  // As Redis: the payload's libraries load as into an empty set (the loaded ones step
+  // aside: out of the lookup, their Lua state and upvalues untouched), then the two join
+  // (libraryJoin), or the payload's go and the others come back as they were. (A payload's
+  // library runs under FUNCTION LOAD's 500 ms limit: Redis gives it none, and a library
+  // whose code never ends would then hold the server for good.)
+  using node = decltype(libraries_)::node_type;
+  std::vector<node> kept;  // map nodes: the libraries and their functions keep their addresses
+  for (auto it = libraries_.begin(); it != libraries_.end();) {
+    unlink_library(it->second);
+    kept.push_back(libraries_.extract(it++));
+  }
+  std::vector<std::string> added;  // the payload's, in its order
+  auto give_back = [&] {
+    for (const auto& name : added) delete_library(name);
+    for (auto& n : kept) link_library(libraries_.insert(std::move(n)).position->second);
   };
-  flush_functions();
   std::string error;
-  std::vector<std::string> restored;
   for (const auto& code : codes) {
     std::string name = load_library(code, false, error);
     if (name.empty()) {
-      put_back();
+      give_back();
       return error;
     }
-    restored.push_back(std::move(name));
+    added.push_back(std::move(name));
   }
-  if (policy == restore_policy::flush) return {};
-  auto is_restored = [&](const std::string& name) {
-    return std::find(restored.begin(), restored.end(), name) != restored.end();
-  };
+  auto replaced = [&](const node& n) { return policy == restore_policy::flush || libraries_.count(n.key()) > 0; };
   if (policy == restore_policy::append) {
-    for (const auto& name : restored) {
-      const bool taken = std::any_of(before.begin(), before.end(), [&](const auto& b) { return b.first == name; });
+    for (const auto& name : added) {
+      const bool taken = std::any_of(kept.begin(), kept.end(), [&](const node& n) { return n.key() == name; });
       if (taken) {
-        put_back();
-        return "ERR Library " + name + " already exists";
+        std::string error_text = "ERR Library " + name + " already exists";  // (give_back clears `added`)
+        give_back();
+        return error_text;
       }
     }
   }
-  for (const auto& [name, code] : before) {
-    if (is_restored(name)) continue;  // REPLACE: the payload's takes its place
-    if (load_library(code, false, error).empty()) {  // a function name both have
-      put_back();
-      return error;
+  // No function name twice among the libraries that stay (FCALL's lookup ignores case).
+  std::set<std::string> staying;
+  for (const auto& n : kept)
+    if (!replaced(n))
+      for (const auto& f : n.mapped().functions) staying.insert(lower(f.name));
+  for (const auto& name : added) {
+    for (const auto& f : libraries_.find(name)->second.functions) {
+      if (staying.count(lower(f.name))) {
+        std::string error_text = "ERR Function " + f.name + " already exists";  // (give_back frees f)
+        give_back();
+        return error_text;
+      }
     }
+  }
+  for (auto& n : kept) {
+    if (replaced(n)) release_functions(n.mapped().functions);  // (freed with its node)
+    else link_library(libraries_.insert(std::move(n)).position->second);
   }
   return {};
 }

@@ -325,8 +325,9 @@ const command_def* server::lookup_flags_of(args_t args) const {
 }
 
 void server::dispatch(client& c, args_t args) {
-  // CLIENT CACHING lasts past a CLIENT request (any of its subcommands) only (end_request).
-  if (c.tracking.on) c.tracking.caching_kept = iequals(args[0], "client");
+  // CLIENT CACHING lasts past a CLIENT request only (end_request): one whose subcommand is
+  // known, as Redis keeps it when the command found was CLIENT.
+  if (c.tracking.on) c.tracking.caching_kept = iequals(args[0], "client") && (args.size() < 2 || client_subcommand(args[1]));
   if (is_cross_protocol(args[0])) {
     static clock::time_point last_warning{};
     if (clock::now() - last_warning > std::chrono::seconds(60)) {
@@ -488,6 +489,16 @@ void server::dispatch(client& c, args_t args) {
 // Redis 7.0's flags that CLIENT PAUSE WRITE holds: write or may-replicate (PUBLISH,
 // PFCOUNT, EVAL, EVALSHA, FCALL), a script's own declaration (shebang line) or a
 // function's flags taking over: what does not declare no-writes may write.
+bool server::client_subcommand(std::string_view name) const {
+  const command_def* d = lookup("client");
+  return d && find_subcommand(*d, name);
+}
+
+bool server::is_script_command(const command_def& d) {
+  return d.fn == cmd_eval || d.fn == cmd_evalsha || d.fn == cmd_eval_ro || d.fn == cmd_evalsha_ro ||
+         d.fn == cmd_fcall || d.fn == cmd_fcall_ro;
+}
+
 bool server::may_replicate(const command_def& d, args_t args) {
   const bool eval = d.fn == cmd_eval || d.fn == cmd_eval_ro;
   if (eval || d.fn == cmd_evalsha || d.fn == cmd_evalsha_ro)
@@ -595,8 +606,8 @@ void server::call(client& c, const command_def& cmd, args_t args) {
   // (EVAL's) stays the one read for them.
   const acting_for acting(*this, c);
   if (!c.is_fake) {
-    client_cmd_ = &cmd;
-    client_args_ = args;
+    caller_cmd_ = &cmd;
+    caller_args_ = args;
   }
   const std::uint64_t dirty_before = dirty_;
   // The command runs in the client's database (SELECT inside EXEC or an AOF changes it
@@ -638,8 +649,8 @@ void server::call(client& c, const command_def& cmd, args_t args) {
       cmd.fn != cmd_fcall_ro) {
     if (!c.is_fake) {
       if (c.tracking.on && !c.tracking.bcast) tracking_remember(c, cmd, args);
-    } else if (client_cmd_ && current_client_ && current_client_->tracking.on && !current_client_->tracking.bcast) {
-      tracking_remember(*current_client_, *client_cmd_, client_args_);
+    } else if (caller_cmd_ && current_client_ && current_client_->tracking.on && !current_client_->tracking.bcast) {
+      tracking_remember(*current_client_, *caller_cmd_, caller_args_);
     }
   }
   report_misses_ = misses_before;
@@ -679,7 +690,8 @@ void server::call(client& c, const command_def& cmd, args_t args) {
     // (EXEC is not a write command: its queued commands propagated themselves.)
     if (!effects_logged_ && writes)
       stream_.append(args, keyed.first_key > 0 ? static_cast<std::size_t>(keyed.first_key) : 0);
-    if (key_signals_wanted() && !keys_signalled_)
+    // (A script's commands signalled their own keys: the keys it declares may be only read.)
+    if (key_signals_wanted() && !keys_signalled_ && !is_script_command(cmd))
       for_each_key(keyed, args, [&](std::string_view k) { signal_modified_key(k); });
   }
   effects_logged_ = false;

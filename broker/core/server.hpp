@@ -584,21 +584,32 @@ class server {
   // The client whose command runs (nested calls: scripts, EXEC, keep it), and how deep.
   client* current_client_ = nullptr;
   int call_depth_ = 0;
-  const command_def* client_cmd_ = nullptr;  // the command of a client of its own that runs
-  args_t client_args_{};
+  // The running command of a client of its own (not a script's): a script's reads remember
+  // the keys that command (EVAL, FCALL) declares, for its client.
+  const command_def* caller_cmd_ = nullptr;
+  args_t caller_args_{};
+  // The client whose command runs at the innermost level (a script's own client inside a
+  // script): the writer a BCAST NOLOOP client is compared with, as Redis's.
+  client* executing_client_ = nullptr;
   // While it lives, `c` is the client whose command runs (a command, or a blocked
   // client being served); its invalidations go out when the outermost one ends.
   class acting_for {
    public:
     acting_for(server& s, client& c)
-        : s_(s), outer_(s.current_client_), outer_cmd_(s.client_cmd_), outer_args_(s.client_args_) {
+        : s_(s),
+          outer_(s.current_client_),
+          outer_executing_(s.executing_client_),
+          outer_cmd_(s.caller_cmd_),
+          outer_args_(s.caller_args_) {
       if (s_.call_depth_++ == 0) s_.current_client_ = &c;
+      s_.executing_client_ = &c;
     }
     ~acting_for() {
       if (--s_.call_depth_ == 0 && !s_.tracking_pending_.empty()) s_.tracking_send_pending();
       s_.current_client_ = outer_;
-      s_.client_cmd_ = outer_cmd_;
-      s_.client_args_ = outer_args_;
+      s_.executing_client_ = outer_executing_;
+      s_.caller_cmd_ = outer_cmd_;
+      s_.caller_args_ = outer_args_;
     }
     acting_for(const acting_for&) = delete;
     acting_for& operator=(const acting_for&) = delete;
@@ -606,6 +617,7 @@ class server {
    private:
     server& s_;
     client* outer_;
+    client* outer_executing_;
     const command_def* outer_cmd_;
     args_t outer_args_;
   };
@@ -619,6 +631,8 @@ class server {
   void tracking_send_pending();
   void tracking_broadcast();  // the BCAST lists of the turn (before_write)
   void tracking_limit();      // tracking-table-max-keys
+  static bool is_script_command(const command_def& d);  // EVAL, EVALSHA, FCALL and their _RO forms
+  bool client_subcommand(std::string_view name) const;  // CLIENT has it
 
   // Pub/sub.
   std::unordered_map<std::string, std::list<client*>> channels_;

@@ -29,6 +29,9 @@ namespace {
 
 constexpr std::string_view invalidate_channel = "__redis__:invalidate";
 
+// "Every key": a null in the client's own protocol (also when redirected, as Redis).
+std::string_view all_keys(const client& c) { return c.resp > 2 ? "_\r\n" : "$-1\r\n"; }
+
 // Redis formats these errors with %s: a NUL byte ends the text.
 std::string_view c_text(std::string_view s) { return s.substr(0, s.find('\0')); }
 
@@ -83,8 +86,6 @@ void server::tracking_remember(client& caller, const command_def& cmd, args_t ar
   const auto& t = caller.tracking;
   // OPTIN: only after CLIENT CACHING yes; OPTOUT: unless after CLIENT CACHING no.
   if ((t.optin && !t.caching) || (t.optout && t.caching)) return;
-  // Shard channels are keys to COMMAND, not data a client caches.
-  if (cmd.fn == cmd_ssubscribe || cmd.fn == cmd_sunsubscribe) return;
   for (std::string_view k : command_keys(cmd, args)) {
     auto it = tracking_table_.find(k);
     if (it == tracking_table_.end()) it = tracking_table_.emplace(std::string(k), std::vector<std::uint64_t>{}).first;
@@ -101,7 +102,7 @@ void server::tracking_send(client& c, std::string_view payload, bool encoded) {
   bool redirected = false;
   if (c.tracking.redirect) {
     client* r = find_client(c.tracking.redirect);
-    if (!r) {
+    if (!r || r->close_asap) {  // gone, or killed and about to be (CLIENT KILL frees it at once in Redis)
       c.tracking.broken_redirect = true;
       if (c.resp > 2) {
         auto w = push(c);
@@ -138,11 +139,13 @@ void server::tracking_send(client& c, std::string_view payload, bool encoded) {
 }
 
 void server::tracking_invalidate(std::string_view key, bool bcast) {
-  const std::uint64_t by = current_client_ ? current_client_->id : 0;
   if (bcast && !tracking_prefixes_.empty()) {
+    // The last client to change it: a NOLOOP client is not told of its own changes. As in
+    // Redis, that is the client running the command, a script's own inside a script (a
+    // client's script writes are told to it).
+    const std::uint64_t by = executing_client_ ? executing_client_->id : 0;
     for (auto& [prefix, state] : tracking_prefixes_) {
       if (key.substr(0, prefix.size()) != prefix) continue;
-      // The last client to change it: a NOLOOP client is not told of its own changes.
       auto it = state.keys.find(key);
       if (it == state.keys.end()) state.keys.emplace(std::string(key), by);
       else it->second = by;
@@ -170,7 +173,7 @@ void server::tracking_invalidate_all() {
       client& c = *cp;
       if (!c.tracking.on) continue;
       if (&c == current_client_ && call_depth_ > 0) tracking_pending_.emplace_back(c.id, std::nullopt);
-      else tracking_send(c, c.resp > 2 ? "_\r\n" : "$-1\r\n", true);
+      else tracking_send(c, all_keys(c), true);
     }
   }
   tracking_table_.clear();
@@ -184,7 +187,7 @@ void server::tracking_send_pending() {
     client* c = find_client(id);
     if (!c) continue;  // gone meanwhile
     if (key) tracking_send(*c, *key, false);
-    else tracking_send(*c, c->resp > 2 ? "_\r\n" : "$-1\r\n", true);
+    else tracking_send(*c, all_keys(*c), true);
   }
 }
 

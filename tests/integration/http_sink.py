@@ -91,6 +91,13 @@ class Handler(BaseHTTPRequestHandler):
                     ev = HOLDS.setdefault(q["hold"], threading.Event())
                 ev.wait(120)
             answer = json.dumps({"ok": 200 <= status < 300, "status": status, "hit": hit}).encode() + b"\n"
+            # No longer in progress once its answer starts: counted after the answer was
+            # sent, a request the client makes as soon as it has the answer could find this
+            # one still counted (this thread not yet run again).
+            if group is not None:
+                with LOCK:
+                    GROUPS[group] -= 1
+                group = None
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -127,6 +127,44 @@ def test_libraries_move_between_redis_and_respq_with_dump_and_restore():
         assert library_names(c) == [b"big", b"second", b"writer"]
 
 
+def test_restore_leaves_the_libraries_that_stay_as_they_are():
+    counter = "#!lua name=ctr\nlocal n = 0\nredis.register_function('inc', function() n = n + 1 return n end)"
+    with RedisServer() as redis, Respq() as r:
+        d, c = redis.client(), r.client()
+        d.execute_command("FUNCTION", "LOAD", lib("other", "o1", "return 'o'"))
+        other = d.execute_command("FUNCTION", "DUMP")
+        d.execute_command("FUNCTION", "LOAD", counter)
+        both = d.execute_command("FUNCTION", "DUMP")
+        for conn in (d, c):
+            conn.execute_command("FUNCTION", "FLUSH")
+            conn.execute_command("FUNCTION", "LOAD", counter)
+        steps = [("FCALL", "inc", "0"), ("FUNCTION", "RESTORE", other), ("FCALL", "inc", "0"),
+                 ("FUNCTION", "RESTORE", other), ("FCALL", "inc", "0"), ("FUNCTION", "RESTORE", both),
+                 ("FCALL", "inc", "0"), ("FUNCTION", "RESTORE", both, "REPLACE"), ("FCALL", "inc", "0")]
+        replies = {}
+        for name, conn in (("redis", d), ("respq", c)):
+            out = []
+            for step in steps:
+                try:
+                    out.append(conn.execute_command(*step))
+                except Exception as e:  # noqa: BLE001 - the server's error
+                    out.append(str(e))
+            replies[name] = out
+        assert replies["respq"] == replies["redis"], replies
+        # The counter went on through the RESTOREs, refused or not, until REPLACE put in a
+        # fresh copy of its library.
+        assert [x for x in replies["redis"] if isinstance(x, int)] == [1, 2, 3, 4, 1], replies
+
+
+def test_a_library_may_register_many_functions():
+    code = ("#!lua name=many\nfor i = 1, 50000 do redis.register_function('f_' .. i, function() return i end) end")
+    with Respq() as r:
+        c = r.client()
+        assert c.execute_command("FUNCTION", "LOAD", code) == b"many"
+        assert c.execute_command("FCALL", "f_50000", "0") == 50000
+        assert int(info_field(r.port, "memory", "number_of_functions")) == 50000
+
+
 class Runner:
     """Sends one command on a connection of its own in a thread; the reply is kept."""
 

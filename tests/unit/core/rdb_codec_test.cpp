@@ -293,7 +293,7 @@ TEST_CASE("hostile payloads: every truncation and every byte changed", "[rdb]") 
   }
 }
 
-TEST_CASE("FUNCTION DUMP payloads: redis-server's bytes, read back; anything else refused", "[rdb]") {
+TEST_CASE("FUNCTION DUMP payloads: redis-server's bytes, read back, anything else refused", "[rdb]") {
   // FUNCTION DUMP of redis-server 7.0.15 with one library loaded (its code is not
   // compressible enough for LZF).
   const std::string alib = "#!lua name=alib\nredis.register_function('af', function(keys, args) return 'a' end)";
