@@ -449,19 +449,6 @@ int redis_pcall(lua_State* L) {
 
 int readonly_newindex(lua_State* L) { return error_at_caller(L, "Attempt to modify a readonly table"); }
 
-void make_readonly_proxy(lua_State* L) {
-  lua_newtable(L);                 // proxy
-  lua_newtable(L);                 // its metatable
-  lua_pushvalue(L, -3);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, readonly_newindex);
-  lua_setfield(L, -2, "__newindex");
-  lua_pushboolean(L, 0);
-  lua_setfield(L, -2, "__metatable");
-  lua_setmetatable(L, -2);
-  lua_remove(L, -2);               // the original stays reachable through __index
-}
-
 // Globals: a read of a name that does not exist is an error, as in Redis.
 int globals_index(lua_State* L) {
   lua_pushvalue(L, 2);
@@ -471,22 +458,25 @@ int globals_index(lua_State* L) {
   return error_at_caller(L, "Script attempted to access nonexistent global variable '", name ? name : "?");
 }
 
-// Replaces the table at the top of the stack by a read-only proxy whose missing fields are
-// errors too, as the globals (the load API's redis table: Redis gives it the globals'
-// error metatable).
-void make_strict_proxy(lua_State* L) {
+// Replaces the table at the top of the stack by a read-only proxy; strict: its missing
+// fields are errors too, as the globals (the load API's redis table: Redis gives it the
+// globals' error metatable).
+void make_proxy(lua_State* L, bool strict) {
   lua_newtable(L);  // proxy
   lua_newtable(L);  // its metatable
   lua_pushvalue(L, -3);
-  lua_pushcclosure(L, globals_index, 1);
+  if (strict) lua_pushcclosure(L, globals_index, 1);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, readonly_newindex);
   lua_setfield(L, -2, "__newindex");
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");
   lua_setmetatable(L, -2);
-  lua_remove(L, -2);
+  lua_remove(L, -2);  // the original stays reachable through __index
 }
+
+void make_readonly_proxy(lua_State* L) { make_proxy(L, false); }
+void make_strict_proxy(lua_State* L) { make_proxy(L, true); }
 
 // Whether the value at idx is one of the read-only proxies (library tables, _G).
 bool is_protected(lua_State* L, int idx) {
@@ -1017,20 +1007,26 @@ std::string script_engine::load(std::string_view body, std::string& error) {
   return sha;
 }
 
-void script_engine::eval(client& c, std::span<const std::string_view> a, bool by_sha, bool read_only) {
-  long long numkeys;
+bool script_engine::numkeys_arg(client& c, std::span<const std::string_view> a, std::string_view not_a_number,
+                                long long& numkeys) {
   if (!string2ll(a[2], numkeys)) {
-    s_.add_error(c, not_integer_error);
-    return;
+    s_.add_error(c, not_a_number);
+    return false;
   }
   if (numkeys > static_cast<long long>(a.size()) - 3) {
     s_.add_error(c, "ERR Number of keys can't be greater than number of args");
-    return;
+    return false;
   }
   if (numkeys < 0) {
     s_.add_error(c, "ERR Number of keys can't be negative");
-    return;
+    return false;
   }
+  return true;
+}
+
+void script_engine::eval(client& c, std::span<const std::string_view> a, bool by_sha, bool read_only) {
+  long long numkeys;
+  if (!numkeys_arg(c, a, not_integer_error, numkeys)) return;
   std::string error;
   script* sc;
   if (by_sha) {

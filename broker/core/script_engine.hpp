@@ -160,6 +160,9 @@ class script_engine {
     std::string code;  // as FUNCTION LOAD got it, shebang line included
     std::vector<function_info> functions;  // in the order they were registered
   };
+  // EVAL's and FCALL's numkeys (a[2]), checked against the arguments as Redis checks it;
+  // false with the error replied (`not_a_number` when it is not an integer).
+  bool numkeys_arg(client& c, std::span<const std::string_view> a, std::string_view not_a_number, long long& numkeys);
   // FCALL / FCALL_RO function numkeys key... arg.... Replies to c.
   void fcall(client& c, std::span<const std::string_view> a, bool read_only);
   // FUNCTION LOAD [REPLACE] code: the library's name, or "" with the error text set.

@@ -402,18 +402,7 @@ void script_engine::fcall(client& c, std::span<const std::string_view> a, bool r
     return;
   }
   long long numkeys;
-  if (!string2ll(a[2], numkeys)) {
-    s_.add_error(c, "ERR Bad number of keys provided");
-    return;
-  }
-  if (numkeys > static_cast<long long>(a.size()) - 3) {
-    s_.add_error(c, "ERR Number of keys can't be greater than number of args");
-    return;
-  }
-  if (numkeys < 0) {
-    s_.add_error(c, "ERR Number of keys can't be negative");
-    return;
-  }
+  if (!numkeys_arg(c, a, "ERR Bad number of keys provided", numkeys)) return;
   if (!prepare(c, true, f->flags & fn_no_writes, f->flags & fn_allow_oom, read_only)) return;
   run(c, F_, f->ref, f->name, a, static_cast<std::size_t>(numkeys), true, read_only);
 }

@@ -496,6 +496,14 @@ class RawConn:
             return True
 
 
+def wait_busy(port):
+    """Until a new connection's PING is answered -BUSY (a script has run past the threshold)."""
+    def busy():
+        with RawConn(port) as c:
+            return c.cmd("PING").startswith(b"-BUSY")
+    wait_until(busy, timeout=15, interval=0.02, what="the server to answer -BUSY")
+
+
 def php(script, *args, timeout=120, check=True, input=None):
     """Runs a PHP script (path or code with <?php) with the CLI; returns CompletedProcess."""
     if script.lstrip().startswith("<?php"):

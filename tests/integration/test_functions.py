@@ -10,10 +10,9 @@ import os
 import subprocess
 import sys
 import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import RawConn, RedisServer, Respq, info_field, run_tests, wait_until  # noqa: E402
+from harness import RawConn, RedisServer, Respq, info_field, run_tests, wait_busy, wait_until  # noqa: E402
 
 AOF = ("--appendonly", "yes", "--appendfsync", "always", "--http-queue", "tasks", "off")
 THRESHOLD_MS = "100"
@@ -182,13 +181,6 @@ class Runner:
         assert not self.thread.is_alive(), "the caller got no answer"
         self.conn.close()
         return self.reply
-
-
-def wait_busy(port):
-    def busy():
-        with RawConn(port) as c:
-            return c.cmd("PING").startswith(b"-BUSY")
-    wait_until(busy, timeout=15, interval=0.02, what="the server to answer -BUSY")
 
 
 SPIN = "local i = 0 while true do i = i + 1 end"

@@ -10,7 +10,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import RawConn, RedisServer, Respq, run_tests, wait_until  # noqa: E402
+from harness import RawConn, RedisServer, Respq, run_tests, wait_busy, wait_until  # noqa: E402
 
 THRESHOLD_MS = "100"
 SPIN = "local i = 0 while true do i = i + 1 end"
@@ -37,14 +37,6 @@ class Runner:
         assert not self.thread.is_alive(), "the script's caller got no answer"
         self.conn.close()
         return self.reply
-
-
-def wait_busy(port):
-    """Until a new connection's PING is answered -BUSY (the threshold has passed)."""
-    def busy():
-        with RawConn(port) as c:
-            return c.cmd("PING").startswith(b"-BUSY")
-    wait_until(busy, timeout=15, interval=0.02, what="the server to answer -BUSY")
 
 
 def kill_scenario(port):
