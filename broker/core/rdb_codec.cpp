@@ -348,16 +348,15 @@ void dump_hash(const hash_value& h, std::string& out) {
 // stream-node-max-entries): the same bytes as Redis's for a stream that only had XADDs.
 // Entries deleted from respq's stream are left out (Redis keeps them as flagged entries;
 // its lag bookkeeping reads max-deleted-id, which is carried).
-void put_stream_id_key(std::string& out, stream_id id) {
-  std::string k;
-  for (int i = 7; i >= 0; --i) k.push_back(static_cast<char>((id.ms >> (8 * i)) & 0xff));
-  for (int i = 7; i >= 0; --i) k.push_back(static_cast<char>((id.seq >> (8 * i)) & 0xff));
-  put_string(out, k);
-}
-
 void put_raw_id(std::string& out, stream_id id) {
   for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((id.ms >> (8 * i)) & 0xff));
   for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((id.seq >> (8 * i)) & 0xff));
+}
+
+void put_stream_id_key(std::string& out, stream_id id) {
+  std::string k;
+  put_raw_id(k, id);
+  put_string(out, k);
 }
 
 void dump_stream(const stream_value& st, std::string& out, const stream_node_limits& limits) {
@@ -497,6 +496,10 @@ class reader {
     p_ += n;
     return s;
   }
+  // An unsigned integer of `bytes` bytes, little-endian.
+  std::uint64_t le(int bytes) {
+    return get_le(reinterpret_cast<const unsigned char*>(take(static_cast<std::size_t>(bytes)).data()), bytes);
+  }
   // rdbLoadLen; `encoded` is set for the 0b11 forms (an integer or LZF string follows).
   std::uint64_t len(bool* encoded = nullptr) {
     const unsigned char b = byte();
@@ -536,8 +539,8 @@ class reader {
     char buf[24];
     switch (n) {
       case 0: return std::string(format_int(static_cast<std::int8_t>(byte()), buf));
-      case 1: return std::string(format_int(sign_extend(get_le(reinterpret_cast<const unsigned char*>(take(2).data()), 2), 16), buf));
-      case 2: return std::string(format_int(sign_extend(get_le(reinterpret_cast<const unsigned char*>(take(4).data()), 4), 32), buf));
+      case 1: return std::string(format_int(sign_extend(le(2), 16), buf));
+      case 2: return std::string(format_int(sign_extend(le(4), 32), buf));
       case 3: {
         const std::uint64_t clen = len();
         const std::uint64_t ulen = len();
@@ -565,7 +568,7 @@ class reader {
     return d;
   }
   double binary_double() {
-    const std::uint64_t u = get_le(reinterpret_cast<const unsigned char*>(take(8).data()), 8);
+    const std::uint64_t u = le(8);
     double d;
     std::memcpy(&d, &u, 8);
     check(!std::isnan(d));
@@ -925,7 +928,7 @@ void decode_stream(unsigned char type, reader& r, value& out, const stream_node_
     for (std::uint64_t k = 0; k < pel; ++k) {
       const stream_id id = raw_id(r.take(16));
       stream_nack nack;
-      nack.delivery_time = static_cast<std::int64_t>(get_le(reinterpret_cast<const unsigned char*>(r.take(8).data()), 8));
+      nack.delivery_time = static_cast<std::int64_t>(r.le(8));
       nack.delivery_count = r.len();
       check(grp.pel.emplace(id, std::move(nack)).second);  // "Duplicated global PEL entry"
     }
@@ -934,7 +937,7 @@ void decode_stream(unsigned char type, reader& r, value& out, const stream_node_
       const std::string cname = r.string();
       check(grp.consumers.find(cname) == grp.consumers.end());  // "Duplicate stream consumer detected"
       stream_consumer& cons = grp.consumers[cname];
-      cons.seen_time = static_cast<std::int64_t>(get_le(reinterpret_cast<const unsigned char*>(r.take(8).data()), 8));
+      cons.seen_time = static_cast<std::int64_t>(r.le(8));
       const std::uint64_t owned = r.count();
       for (std::uint64_t j = 0; j < owned; ++j) {
         const stream_id id = raw_id(r.take(16));

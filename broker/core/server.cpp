@@ -998,7 +998,7 @@ std::size_t watched_index(const client& c, int db, std::string_view key) {
 }  // namespace
 
 void server::signal_modified_key(std::string_view key) {
-  if (!tracking_table_.empty() || !tracking_prefixes_.empty()) tracking_invalidate(key, true);
+  if (tracking_wanted()) tracking_invalidate(key, true);
   auto& watchers = watchers_[static_cast<std::size_t>(cur_db_)];
   auto it = watchers.find(key);
   if (it == watchers.end()) return;

@@ -468,9 +468,10 @@ class server {
   // Whether a change of a key must be signalled: a client WATCHes keys of the current
   // database, or the tracking tables may name it.
   bool key_signals_wanted() const {
-    return !watchers_[static_cast<std::size_t>(cur_db_)].empty() || !tracking_table_.empty() ||
-           !tracking_prefixes_.empty();
+    return !watchers_[static_cast<std::size_t>(cur_db_)].empty() || tracking_wanted();
   }
+  // The tracking tables may name a key that changes (tracking_invalidate has work).
+  bool tracking_wanted() const { return !tracking_table_.empty() || !tracking_prefixes_.empty(); }
   // Non-empty: the text write commands are refused with (MISCONF while the AOF can't be
   // written). The first refusing module's text.
   std::string write_refusal() { return write_refusers_ ? modules_write_refusal() : std::string(); }
