@@ -906,11 +906,23 @@ void cmd_debug(server& s, client& c, args_t a) {
     double secs = std::atof(std::string(a[2]).c_str());
     std::this_thread::sleep_for(std::chrono::duration<double>(secs));
     s.reply(c).ok();
+  } else if (sub == "set-active-expire" && a.size() == 3) {
+    s.set_active_expire(std::atoi(std::string(a[2]).c_str()) != 0);
+    s.reply(c).ok();
   } else if (sub == "help") {
+    static const char* lines[] = {
+        "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "SET-ACTIVE-EXPIRE <0|1>",
+        "    Setting it to 0 disables expiring keys in background when they are not",
+        "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+        "    default.",
+        "SLEEP <seconds>",
+        "    Stop the server for <seconds>. Decimals allowed.",
+        "HELP",
+        "    Prints this help."};
     auto w = s.reply(c);
-    w.array(2);
-    w.simple("DEBUG SLEEP <seconds>");
-    w.simple("    Stop the server for <seconds>. Decimals allowed.");
+    w.array(std::size(lines));
+    for (const char* l : lines) w.simple(l);
   } else {
     subcommand_syntax_error(s, c, a);  // as Redis's DEBUG (with enable-debug-command on)
   }

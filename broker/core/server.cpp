@@ -941,7 +941,7 @@ void server::cron() {
   }
   // Active expiry: every key whose deadline passed, in deadline order, within a bounded
   // amount of work per tick (Redis samples; the index here finds exactly the due ones).
-  {
+  if (active_expire_) {
     const auto start = clock::now();
     const auto until = start + std::chrono::milliseconds(25);
     bool any = false, capped = false;

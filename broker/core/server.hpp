@@ -267,6 +267,8 @@ class server {
   // Marks that the running command told WATCH itself which keys it changed (a command
   // that reads some of its keys, such as SINTERSTORE's sources, must not touch those).
   void keys_signalled() { keys_signalled_ = true; }
+  // DEBUG SET-ACTIVE-EXPIRE: off, keys past their deadline go only when next looked up.
+  void set_active_expire(bool on) { active_expire_ = on; }
   bool loading() const { return loading_; }
   void set_loading(bool v) {
     loading_ = v;
@@ -669,6 +671,7 @@ class server {
   bool effects_logged_ = false;
   bool keys_signalled_ = false;
   bool loading_ = false;
+  bool active_expire_ = true;
   // While a read command runs with the "m" class on: the keyspace reports lookups that
   // find nothing ("keymiss" events; see call()).
   bool report_misses_ = false;

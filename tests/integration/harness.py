@@ -185,7 +185,7 @@ class Respq(_Process):
         return argv + ["--port", str(self.port), "--dir", self.dir] + self.args
 
     def _redis_argv(self):
-        """redis-server standing in for respq: loopback, no RDB, then the directives Redis
+        """redis-server standing in for respq: loopback, no RDB, DEBUG allowed, then the directives Redis
         knows from the config and the arguments (16 databases unless they say otherwise,
         as respq)."""
         argv = ["redis-server"]
@@ -195,7 +195,8 @@ class Respq(_Process):
                 f.write(redis_config_from_respq(self.config))
             argv.append(path)
         argv += ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--daemonize", "no", "--dir", self.dir]
+                 "--appendonly", "no", "--daemonize", "no", "--dir", self.dir,
+                 "--enable-debug-command", "local"]   # respq answers DEBUG as this
         return argv + redis_args_from_respq(self.args)
 
     def start(self, wait=True):
@@ -627,8 +628,8 @@ class RedisAndRespq:
     """A redis-server and a respq side by side, for tests that run one scenario against
     both and compare; run_tests' setup for such files."""
 
-    def __init__(self):
-        self.redis = RedisServer()
+    def __init__(self, *redis_args):
+        self.redis = RedisServer(*redis_args)
         try:
             self.respq = Respq()
         except Exception:

@@ -252,6 +252,23 @@ def test_untouched_keys_are_removed_by_active_expiry():
         assert c.keys("act:*") == []
 
 
+def test_debug_set_active_expire_0_leaves_expiry_to_lookups():
+    # DEBUG SET-ACTIVE-EXPIRE 0, as Redis's tests use it: keys past their deadline stay
+    # (DBSIZE counts them) until a command looks them up or active expiry is back on.
+    with Respq() as r:
+        c = r.client()
+        assert c.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "0") in (b"OK", "OK", True)
+        for i in range(20):
+            c.set(f"k:{i}", "v", px=50)
+        time.sleep(0.6)   # several cron ticks past every deadline
+        assert c.dbsize() == 20
+        assert c.get("k:0") is None and c.dbsize() == 19   # a lookup removes its key
+        assert c.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "1") in (b"OK", "OK", True)
+        wait_until(lambda: c.dbsize() == 0, timeout=15, interval=0.05,
+                   what="active expiry to remove the other 19 keys")
+        assert expired_keys(r.port) == 20
+
+
 def test_info_keyspace_counts_keys_with_a_ttl_and_estimates_their_average():
     with Respq() as r:
         c = r.client()
