@@ -275,7 +275,8 @@ def redis_config_from_respq(text):
 
 
 class RedisServer(_Process):
-    """A real redis-server on a free port, no persistence unless args say so."""
+    """A real redis-server on a free port, no persistence unless args say so, DEBUG
+    allowed from loopback."""
     name = "redis"
 
     def __init__(self, *args, port=None, start=True):
@@ -287,7 +288,8 @@ class RedisServer(_Process):
 
     def start(self, wait=True):
         argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", self.dir, "--daemonize", "no"] + self.args
+                "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
+                "--enable-debug-command", "local"] + self.args   # DEBUG as respq answers it
         return self._spawn(argv, wait=wait)
 
     def client(self, **kw):
@@ -628,8 +630,8 @@ class RedisAndRespq:
     """A redis-server and a respq side by side, for tests that run one scenario against
     both and compare; run_tests' setup for such files."""
 
-    def __init__(self, *redis_args):
-        self.redis = RedisServer(*redis_args)
+    def __init__(self):
+        self.redis = RedisServer()
         try:
             self.respq = Respq()
         except Exception:

@@ -13,7 +13,7 @@ from harness import RedisAndRespq, run_tests  # noqa: E402
 
 
 def setup():
-    return RedisAndRespq("--enable-debug-command", "local")
+    return RedisAndRespq()
 
 
 def stats(c):
