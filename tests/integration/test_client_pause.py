@@ -53,6 +53,14 @@ def send_raw(port, *args):
     return s
 
 
+def json_bytes_held(c, json_port):
+    """CLIENT LIST's qbuf of the json-port connection: bytes the server has read and holds."""
+    for cl in c.client_list():
+        if cl.get("laddr") == f"127.0.0.1:{json_port}":
+            return int(cl.get("qbuf", 0))
+    return 0
+
+
 def read_reply(s, timeout=10):
     s.settimeout(timeout)
     data = b""
@@ -181,7 +189,11 @@ def test_json_port_waits_in_arrival_order_and_is_not_closed_as_idle():
         c.execute_command("CLIENT", "PAUSE", "2500", "WRITE")
         s = socket.create_connection(("127.0.0.1", jp), timeout=10)
         s.sendall(b'{"from":"json-first"}\n')
-        time.sleep(0.2)
+        # Read and held (its bytes wait in the connection's query buffer) before the RESP
+        # push is sent, whatever the machine's load: pushed already counts too (the pause
+        # over), as the value then also came first.
+        wait_until(lambda: json_bytes_held(c, jp) > 0 or c.llen("jq") > 0,
+                   timeout=15, what="the json-port value read by the server")
         later = send_raw(r.port, "LPUSH", "jq", "resp-second")
         # Longer than `timeout`: the json-port client waits, it is not idle.
         assert read_reply(later) == b":2\r\n"

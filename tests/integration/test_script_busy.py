@@ -114,8 +114,10 @@ def answered_before_script(port):
     is sent once the threshold passes, not held until the script ends."""
     with RawConn(port, timeout=5) as y, RawConn(port) as x:
         assert y.cmd("PING") == x.cmd("PING") == b"+PONG\r\n"
-        sleeper = Runner(port, "DEBUG", "SLEEP", "0.5")  # both commands arrive while the server sleeps
-        time.sleep(0.15)
+        # Both commands arrive while the server sleeps: its DEBUG SLEEP has begun 0.3 s on,
+        # and they are sent well before its end, even on a loaded machine.
+        sleeper = Runner(port, "DEBUG", "SLEEP", "1")
+        time.sleep(0.3)
         y.send(RawConn.encode("PING"))
         time.sleep(0.02)
         x.send(RawConn.encode("EVAL", SPIN, "0"))
@@ -151,8 +153,9 @@ def test_no_reply_shows_a_write_before_it_is_in_the_aof():
         with RawConn(r.port) as a, RawConn(r.port, timeout=5) as b, RawConn(r.port) as x:
             for c in (a, b, x):
                 assert c.cmd("PING") == b"+PONG\r\n"
-            sleeper = Runner(r.port, "DEBUG", "SLEEP", "0.5")  # the three arrive while it sleeps
-            time.sleep(0.15)
+            # The three arrive while it sleeps: begun 0.3 s on, sent well before its end.
+            sleeper = Runner(r.port, "DEBUG", "SLEEP", "1")
+            time.sleep(0.3)
             a.send(RawConn.encode("SET", "durable-key", "value-1"))
             time.sleep(0.01)
             b.send(RawConn.encode("GET", "durable-key"))
