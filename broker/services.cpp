@@ -11,6 +11,7 @@
 #include "broker/core/server.hpp"
 #include "broker/core/task_manager.hpp"
 #include "broker/core/version.hpp"
+#include "broker/migrate_sockets.hpp"
 #include "broker/network.hpp"
 #include "persistence/aof.hpp"
 #include "redis-compat/link.hpp"
@@ -99,6 +100,7 @@ services::~services() { stop(); }
 
 std::string services::start() {
   auto& d = *impl_;
+  d.s.set_migrate_connections(std::make_unique<migrate_sockets>());
   // Persistence first: the AOF is loaded before the task manager recovers what was in
   // flight. The process already runs in the configured dir (main.cpp), hence ".".
   d.aof = std::make_unique<persistence::aof>(d.s, ".");

@@ -243,7 +243,7 @@ std::string section_stats(server& s) {
   line(o, "pubsubshard_channels", std::to_string(s.shard_channels().size()));
   line(o, "latest_fork_usec", "0");
   line(o, "total_forks", "0");
-  line(o, "migrate_cached_sockets", "0");
+  line(o, "migrate_cached_sockets", std::to_string(s.migrate_cache() ? s.migrate_cache()->size() : 0));
   line(o, "slave_expires_tracked_keys", "0");
   line(o, "active_defrag_hits", "0");
   line(o, "active_defrag_misses", "0");

@@ -257,6 +257,16 @@ std::optional<std::size_t> sort_store_position(command_args args) {
   return store;
 }
 
+std::pair<std::size_t, std::size_t> migrate_key_range(command_args args) {
+  for (std::size_t i = 6; i < args.size(); ++i) {
+    if (iequals(args[i], "keys"))
+      return args[3].empty() ? std::pair{i + 1, args.size() - i - 1} : std::pair<std::size_t, std::size_t>{0, 0};
+    if (iequals(args[i], "auth")) i += 1;
+    else if (iequals(args[i], "auth2")) i += 2;
+  }
+  return {3, 1};
+}
+
 keys_reply write_command_keys(resp::reply_writer& w, std::string_view name, command_args args, bool with_flags) {
   const node* info = info_of(name);
   if (!info) return keys_reply::no_entry;
@@ -292,6 +302,25 @@ keys_reply write_command_keys(resp::reply_writer& w, std::string_view name, comm
     };
     key(1, {"RO", "access"});
     if (store) key(*store, {"OW", "update"});
+    return keys_reply::written;
+  }
+  if (name == "migrate") {
+    // Both of its key specifications are incomplete: Redis's migrateGetKeys decides.
+    const auto [first, n] = migrate_key_range(args);
+    if (!n) return keys_reply::invalid_arguments;
+    w.array(n);
+    for (std::size_t i = first; i < first + n; ++i) {
+      if (!with_flags) {
+        w.bulk(args[i]);
+        continue;
+      }
+      w.array(2);
+      w.bulk(args[i]);
+      w.set(3);
+      w.simple("RW");
+      w.simple("access");
+      w.simple("delete");
+    }
     return keys_reply::written;
   }
   if (!keys_by_specs(*info, args, keys)) keys.clear();

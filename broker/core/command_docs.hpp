@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <optional>
+#include <utility>
 #include <span>
 #include <string_view>
 
@@ -36,6 +37,9 @@ enum class keys_reply { written, no_entry, invalid_arguments };
 // position of the last STORE's argument, skipping LIMIT's two arguments and BY's and GET's
 // one; nullopt when there is none.
 std::optional<std::size_t> sort_store_position(command_args args);
+// MIGRATE's keys (Redis's migrateGetKeys): the key at 3, or those after the KEYS option
+// (none when the key argument is not empty then); as {first position, count}.
+std::pair<std::size_t, std::size_t> migrate_key_range(command_args args);
 keys_reply write_command_keys(resp::reply_writer& w, std::string_view name, command_args args, bool with_flags);
 
 }  // namespace respq::core

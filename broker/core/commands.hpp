@@ -102,7 +102,7 @@ bool db_index_arg(server& s, client& c, std::string_view arg, int& out);
   X(ltrim) X(linsert) X(lpos) X(lmove) X(rpoplpush) X(blpop) X(brpop) X(blmove) X(brpoplpush)          \
   X(lmpop) X(blmpop)                                                                                 \
   X(del) X(unlink) X(exists) X(type) X(ttl) X(pttl) X(persist) X(keys) X(scan) X(dbsize) X(flushdb)   \
-  X(flushall) X(rename) X(renamenx) X(dump) X(restore)                                               \
+  X(flushall) X(rename) X(renamenx) X(dump) X(restore) X(migrate)                                    \
   X(move) X(swapdb)                                                                                  \
   X(expire) X(pexpire) X(expireat) X(pexpireat) X(expiretime) X(pexpiretime)                         \
   X(get) X(set) X(setnx) X(mget) X(mset) X(incr) X(decr) X(incrby) X(decrby) X(append) X(strlen) X(lcs)      \

@@ -848,6 +848,11 @@ std::vector<std::string_view> server::command_keys(const command_def& cmd, args_
       if (store) keys.push_back(args[store]);
       return keys;
     }
+    if (name == "migrate") {
+      const auto [first, n] = migrate_key_range(args);
+      for (std::size_t i = first; i < first + n; ++i) keys.push_back(args[i]);
+      return keys;
+    }
     if (name == "xread" || name == "xreadgroup") {
       // XREAD ... STREAMS key... id...: the first half of what follows STREAMS.
       for (std::size_t i = 1; i < args.size(); ++i) {
@@ -904,6 +909,8 @@ void server::remove_monitor(client& c) {
 
 void server::cron() {
   keyspace::tick_lru_clock();
+  if (migrate_ && migrate_->size())
+    migrate_->close_idle(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
   if (tracking_clients_) tracking_limit();
   // proto-max-bulk-len may have changed (CONFIG SET): keep every parser in step.
   if (cfg_.proto_max_bulk_len != applied_bulk_len_) {
@@ -1154,20 +1161,11 @@ void server::feed_monitors(const client& c, args_t args) {
   std::string line(head, static_cast<std::size_t>(n));
   line += c.is_fake ? std::string("lua") : c.addr;
   line += "]";
-  // As Redis: every argument of AUTH, and the two after HELLO's AUTH, are redacted.
-  const std::string name = to_lower(args[0]);
-  std::size_t redact_from = args.size(), redact_to = args.size();
-  if (name == "auth") redact_from = 1;
-  if (name == "hello")
-    for (std::size_t i = 1; i + 2 < args.size(); ++i)
-      if (to_lower(args[i]) == "auth") {
-        redact_from = i + 1;
-        redact_to = i + 3;
-        break;
-      }
+  // As Redis: passwords are redacted (AUTH, HELLO's AUTH, MIGRATE's AUTH and AUTH2).
+  const std::vector<bool> redacted = redacted_args(args);
   for (std::size_t i = 0; i < args.size(); ++i) {
     line += " \"";
-    if (i >= redact_from && i < redact_to) {
+    if (redacted[i]) {
       line += "(redacted)";
     } else {
       for (unsigned char ch : args[i]) {

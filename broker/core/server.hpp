@@ -41,6 +41,7 @@
 #include "broker/core/cycle_clock.hpp"
 #include "broker/core/keyspace.hpp"
 #include "broker/core/latency_monitor.hpp"
+#include "broker/core/migrate.hpp"
 #include "broker/core/module.hpp"
 #include "broker/core/slowlog.hpp"
 #include "resp/ascii.hpp"
@@ -222,6 +223,9 @@ class server {
   double cycles_per_usec() const { return cycle_clock_.per_usec(); }
   // SLOWLOG and LATENCY (slowlog.hpp, latency_monitor.hpp).
   slowlog& slow_log() { return slowlog_; }
+  // MIGRATE's connections to its targets: given by the broker (none: MIGRATE cannot connect).
+  migrate_connections* migrate_cache() { return migrate_.get(); }
+  void set_migrate_connections(std::unique_ptr<migrate_connections> m) { migrate_ = std::move(m); }
   latency_monitor& latency() { return latency_; }
   // Records an event of the latency monitor if latency-monitor-threshold is set and
   // reached (Redis's latencyAddSampleIfNeeded).
@@ -543,6 +547,7 @@ class server {
   std::vector<command_def> command_storage_;
   cycle_clock cycle_clock_;
   slowlog slowlog_;
+  std::unique_ptr<migrate_connections> migrate_;
   latency_monitor latency_;
   std::chrono::steady_clock::time_point cycle_clock_started_ = std::chrono::steady_clock::now();
   double usec_per_cycle_ = 0;

@@ -8,11 +8,7 @@
 
 namespace respq::core {
 
-namespace {
-
-// Which arguments Redis 7.0 replaces with "(redacted)" before the slow log sees them
-// (redactClientCommandArgument: AUTH, HELLO ... AUTH, CONFIG SET of a sensitive setting).
-std::vector<bool> redacted(std::span<const std::string_view> args) {
+std::vector<bool> redacted_args(std::span<const std::string_view> args) {
   std::vector<bool> r(args.size(), false);
   if (args.empty()) return r;
   if (iequals(args[0], "auth")) {
@@ -24,6 +20,19 @@ std::vector<bool> redacted(std::span<const std::string_view> args) {
         r[j + 1] = r[j + 2] = true;
         j += 2;
       }
+  } else if (iequals(args[0], "migrate")) {
+    // Its AUTH password and AUTH2 pair, as its option parser meets them.
+    for (std::size_t j = 6; j < args.size(); ++j) {
+      const std::size_t more = args.size() - 1 - j;
+      if (iequals(args[j], "auth") && more >= 1) {
+        r[++j] = true;
+      } else if (iequals(args[j], "auth2") && more >= 2) {
+        r[j + 1] = r[j + 2] = true;
+        j += 2;
+      } else if (!iequals(args[j], "copy") && !iequals(args[j], "replace")) {
+        break;  // KEYS, or a syntax error
+      }
+    }
   } else if (iequals(args[0], "config") && args.size() >= 4 && iequals(args[1], "set")) {
     for (std::size_t i = 2; i + 1 < args.size(); i += 2)
       if (iequals(args[i], "requirepass") || iequals(args[i], "upstream-password") ||
@@ -33,10 +42,8 @@ std::vector<bool> redacted(std::span<const std::string_view> args) {
   return r;
 }
 
-}  // namespace
-
 std::vector<std::string> slowlog::logged_args(std::span<const std::string_view> args) {
-  const std::vector<bool> red = redacted(args);
+  const std::vector<bool> red = redacted_args(args);
   const std::size_t argc = args.size();
   const std::size_t n = argc > max_argc ? max_argc : argc;
   std::vector<std::string> out;

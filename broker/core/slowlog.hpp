@@ -6,7 +6,7 @@
 // What an entry keeps is Redis 7.0's (slowlog.c): a growing id, the unix time, the
 // duration in microseconds, the arguments (at most 32: the 32nd says "... (N more
 // arguments)"; each at most 128 bytes, then "... (N more bytes)"), the client's address
-// and name. Secrets are never kept: AUTH's password, HELLO's AUTH pair and the values of
+// and name. Secrets are never kept: AUTH's password, HELLO's AUTH pair, MIGRATE's AUTH and the values of
 // CONFIG SET requirepass / upstream-password become "(redacted)", as in Redis.
 //
 // As in Redis: EXEC itself is not logged, the commands it ran are; a script's own
@@ -32,6 +32,11 @@ struct slowlog_entry {
   std::string peer;              // "ip:port", "?:0" for a script's commands
   std::string name;              // CLIENT SETNAME
 };
+
+// Which arguments Redis 7.0 replaces with "(redacted)" before the slow log and MONITOR see
+// them (redactClientCommandArgument: AUTH, HELLO ... AUTH, MIGRATE's AUTH and AUTH2,
+// CONFIG SET of a sensitive setting).
+std::vector<bool> redacted_args(std::span<const std::string_view> args);
 
 class slowlog {
  public:

@@ -646,6 +646,35 @@ class RedisAndRespq:
         self.redis.__exit__(None, None, None)
 
 
+def key_contents(c, key):
+    """(type, value) of a key read back with redis-py client c, the same for equal values
+    on redis-server and respq (a set's and a hash's members sorted; a stream with its
+    metadata, consumer groups and pending entries)."""
+    t = c.type(key).decode()
+    if t == "string":
+        v = c.get(key)
+    elif t == "list":
+        v = c.lrange(key, 0, -1)
+    elif t == "set":
+        v = sorted(c.smembers(key))
+    elif t == "zset":
+        v = c.zrange(key, 0, -1, withscores=True)
+    elif t == "hash":
+        v = sorted(c.hgetall(key).items())
+    elif t == "stream":
+        info = c.execute_command("XINFO", "STREAM", key)
+        info = dict(zip(info[::2], info[1::2]))
+        groups = c.execute_command("XINFO", "GROUPS", key)
+        pending = [c.execute_command("XPENDING", key, g[1]) for g in groups]
+        owners = [[(e["message_id"], e["consumer"], e["times_delivered"])
+                   for e in c.xpending_range(key, g[1], "-", "+", 1000)] for g in groups]
+        v = (c.xrange(key), info[b"length"], info[b"last-generated-id"], info[b"max-deleted-entry-id"],
+             info[b"entries-added"], groups, pending, owners)
+    else:
+        v = None
+    return t, v
+
+
 def keyspace_events(srv, script, classes="KEAm"):
     """The keyspace notifications of database 0 that `script` (commands run one after
     another on a raw connection; ["sleep", seconds] pauses) makes srv publish with

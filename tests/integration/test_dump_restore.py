@@ -15,6 +15,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import RedisAndRespq, RedisServer, Respq, keyspace_events, run_tests, wait_until  # noqa: E402
+from harness import key_contents as contents  # noqa: E402
 from link_helpers import eventually_same, sidecar  # noqa: E402
 
 
@@ -90,35 +91,6 @@ def random_value(rng, c, key):
     fields = {random_element(rng) + "f": random_element(rng) for _ in range(n)}
     c.hset(key, mapping=fields)
     return "hash", c.hlen(key) == 1
-
-
-def pending_entries(c, key, group):
-    return [(e["message_id"], e["consumer"], e["times_delivered"]) for e in c.xpending_range(key, group, "-", "+", 1000)]
-
-
-def contents(c, key):
-    t = c.type(key).decode()
-    if t == "string":
-        v = c.get(key)
-    elif t == "list":
-        v = c.lrange(key, 0, -1)
-    elif t == "set":
-        v = sorted(c.smembers(key))
-    elif t == "zset":
-        v = c.zrange(key, 0, -1, withscores=True)
-    elif t == "hash":
-        v = sorted(c.hgetall(key).items())
-    elif t == "stream":
-        info = c.execute_command("XINFO", "STREAM", key)
-        info = dict(zip(info[::2], info[1::2]))
-        groups = c.execute_command("XINFO", "GROUPS", key)
-        pending = [c.execute_command("XPENDING", key, g[1]) for g in groups]
-        owners = [pending_entries(c, key, g[1]) for g in groups]
-        v = (c.xrange(key), info[b"length"], info[b"last-generated-id"], info[b"max-deleted-entry-id"],
-             info[b"entries-added"], groups, pending, owners)
-    else:
-        v = None
-    return t, v
 
 
 def test_redis_dumps_restore_into_respq_and_back(pair):

@@ -17,6 +17,16 @@ inline std::string cmd(std::initializer_list<std::string_view> args) {
   return out;
 }
 
+// Collects the bytes of the effects that persist (what the AOF would write).
+struct capture_sink : core::stream_sink {
+  std::string bytes;
+  bool on_effects(std::string_view b, std::span<const core::effect_meta> effects) override {
+    for (const auto& e : effects)
+      if (e.persist) bytes.append(b.substr(e.offset, e.length));
+    return true;
+  }
+};
+
 struct fake_client {
   core::server& s;
   core::client* c;

@@ -7,18 +7,10 @@
 #include "core_fixture.hpp"
 
 using namespace respq;
+using test::capture_sink;
 using test::fake_client;
 
 namespace {
-
-struct capture_sink : core::stream_sink {
-  std::string bytes;
-  bool on_effects(std::string_view b, std::span<const core::effect_meta> effects) override {
-    for (const auto& e : effects)
-      if (e.persist) bytes.append(b.substr(e.offset, e.length));
-    return true;
-  }
-};
 
 core::config quiet_config() {
   core::config c;
