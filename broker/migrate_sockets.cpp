@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <chrono>
 #include <iterator>
 #include <random>
@@ -19,6 +21,13 @@ namespace respq::broker {
 namespace {
 
 using clock = std::chrono::steady_clock;
+
+// now + timeout_ms, the timeout bounded (a MIGRATE may give up to 2^63 - 1 ms, past what
+// the clock can add).
+clock::time_point deadline_after(long long timeout_ms) {
+  constexpr long long max_ms = 100LL * 365 * 24 * 3600 * 1000;  // a century
+  return clock::now() + std::chrono::milliseconds(std::min(timeout_ms, max_ms));
+}
 
 long long ms_left(clock::time_point deadline) {
   return std::max<long long>(0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count());
@@ -81,7 +90,7 @@ class tcp_target final : public core::migrate_target {
   bool write_all(std::string_view data, long long timeout_ms) override {
     while (!data.empty()) {
       std::string_view chunk = data.substr(0, 64 * 1024);
-      const auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
+      const auto deadline = deadline_after(timeout_ms);
       while (!chunk.empty()) {
         const ssize_t n = ::send(fd_, chunk.data(), chunk.size(), MSG_NOSIGNAL);
         if (n > 0) {
@@ -99,32 +108,34 @@ class tcp_target final : public core::migrate_target {
     return true;
   }
 
-  bool read_line(std::string& line, long long timeout_ms) override {
-    static constexpr std::size_t max_line = 1024;
-    const auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
+  long read_line(std::string& line, long long timeout_ms) override {
+    static constexpr std::size_t max_line = 1023;  // Redis's 1024-byte buffer, with its NUL
     for (;;) {
-      if (const auto nl = in_.find('\n'); nl != std::string::npos) {
-        std::size_t end = nl;
-        if (end > 0 && in_[end - 1] == '\r') --end;
-        line.assign(in_, 0, std::min(end, max_line));
-        in_.erase(0, nl + 1);
-        return true;
+      const std::size_t nl = in_.find('\n');
+      if (nl != std::string::npos || in_.size() >= max_line) {
+        // A line feed within the first 1023 bytes ends the line; else 1023 bytes are one.
+        const bool ended = nl != std::string::npos && nl < max_line;
+        const std::size_t n = ended ? nl : max_line;
+        std::size_t end = n;
+        if (ended && end > 0 && in_[end - 1] == '\r') --end;
+        line.assign(in_, 0, end);
+        in_.erase(0, ended ? n + 1 : n);
+        return static_cast<long>(n);
       }
       char buf[4096];
-      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n > 0) {
-        // No line end yet: of a line longer than kept, only the start and the end matter.
-        if (in_.size() > max_line) in_.erase(max_line);
-        in_.append(buf, static_cast<std::size_t>(n));
-      } else if (n == 0) {
+      const ssize_t got = ::recv(fd_, buf, sizeof buf, 0);
+      if (got > 0) {
+        in_.append(buf, static_cast<std::size_t>(got));
+      } else if (got == 0) {
         errno = ECONNRESET;
-        return false;
+        return -1;
       } else if (errno == EINTR) {
         continue;
       } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        if (!wait_ready(fd_, POLLIN, deadline)) return false;
+        // The time-out runs from the last byte received, as Redis's byte-by-byte reads.
+        if (!wait_ready(fd_, POLLIN, deadline_after(timeout_ms))) return -1;
       } else {
-        return false;
+        return -1;
       }
     }
   }
@@ -133,6 +144,15 @@ class tcp_target final : public core::migrate_target {
   int fd_;
   std::string in_;
 };
+
+// The port as Redis's MIGRATE reads it: atoi of the argument ("17102abc" is 17102, "0x10"
+// is 0), then printed into 6 bytes ("171029" is 17102).
+std::string redis_port(std::string_view port) {
+  const int n = static_cast<int>(std::strtol(std::string(port).c_str(), nullptr, 10));
+  char buf[6];
+  std::snprintf(buf, sizeof buf, "%d", n);
+  return buf;
+}
 
 std::string cache_key(std::string_view host, std::string_view port) {
   std::string n(host);
@@ -154,7 +174,7 @@ core::migrate_target* migrate_sockets::get(std::string_view host, std::string_vi
     static std::minstd_rand pick{std::random_device{}()};
     cached_.erase(std::next(cached_.begin(), static_cast<long>(pick() % cached_.size())));
   }
-  const int fd = connect_to(std::string(host), std::string(port), clock::now() + std::chrono::milliseconds(timeout_ms));
+  const int fd = connect_to(std::string(host), redis_port(port), deadline_after(timeout_ms));
   if (fd < 0) return nullptr;
   entry& e = cached_[key];
   e.target = std::make_unique<tcp_target>(fd);

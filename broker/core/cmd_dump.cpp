@@ -198,8 +198,11 @@ void cmd_migrate(server& s, client& c, args_t a) {
   if (timeout <= 0) timeout = 1000;
 
   std::vector<std::string_view> keys;
-  for (std::size_t j = first_key; j < first_key + num_keys; ++j)
-    if (s.db().find(a[j])) keys.push_back(a[j]);
+  {
+    server::read_lookups reads(s);  // as Redis's lookupKeyRead: hits, misses, "keymiss"
+    for (std::size_t j = first_key; j < first_key + num_keys; ++j)
+      if (s.db().find(a[j])) keys.push_back(a[j]);
+  }
   if (keys.empty()) {
     s.reply(c).simple("NOKEY");
     return;
@@ -270,7 +273,7 @@ void cmd_migrate(server& s, client& c, args_t a) {
       io_errno = errno;
       write_error = true;
       retry_now = true;
-    } else if ((auth && !t->read_line(auth_line, timeout)) || (select && !t->read_line(select_line, timeout))) {
+    } else if ((auth && t->read_line(auth_line, timeout) <= 0) || (select && t->read_line(select_line, timeout) <= 0)) {
       io_errno = errno;
       retry_now = true;
     }
@@ -279,7 +282,7 @@ void cmd_migrate(server& s, client& c, args_t a) {
       std::vector<std::string_view> deleted{"DEL"};
       std::size_t j = 0;
       for (; j < sent.size(); ++j) {
-        if (!t->read_line(line, timeout)) {
+        if (t->read_line(line, timeout) <= 0) {  // (an empty line too, as Redis)
           io_errno = errno;
           socket_error = true;
           break;
@@ -294,7 +297,8 @@ void cmd_migrate(server& s, client& c, args_t a) {
                                      : select && select_line.starts_with('-') ? select_line
                                                                               : line;
             error_from_target = true;
-            s.add_error(c, "ERR Target instance replied with error: " + err.substr(1));
+            // (The text up to a NUL byte, as Redis formats it with %s.)
+            s.add_error(c, "ERR Target instance replied with error: " + err.substr(1, err.find('\0', 1) - 1));
           }
         } else if (!copy) {
           // No COPY: the key moved, it goes here.

@@ -304,8 +304,9 @@ keys_reply write_command_keys(resp::reply_writer& w, std::string_view name, comm
     if (store) key(*store, {"OW", "update"});
     return keys_reply::written;
   }
-  if (name == "migrate") {
-    // Both of its key specifications are incomplete: Redis's migrateGetKeys decides.
+  if (name == "migrate" && !keys_by_specs(*info, args, keys)) {
+    // Its KEYS specification is incomplete: when it finds KEYS (not as the last argument,
+    // where the search never looks), Redis's migrateGetKeys decides.
     const auto [first, n] = migrate_key_range(args);
     if (!n) return keys_reply::invalid_arguments;
     w.array(n);
@@ -323,7 +324,7 @@ keys_reply write_command_keys(resp::reply_writer& w, std::string_view name, comm
     }
     return keys_reply::written;
   }
-  if (!keys_by_specs(*info, args, keys)) keys.clear();
+  if (name != "migrate" && !keys_by_specs(*info, args, keys)) keys.clear();
   if (keys.empty()) {
     // Redis then asks the command's own key finder, which finds none either for the
     // commands respq has (a key count that is 0 or past the arguments).

@@ -24,9 +24,12 @@ class migrate_target {
   // Writes all of data, each 64 KB within timeout_ms; false on an error or a time-out
   // (errno ETIMEDOUT then).
   virtual bool write_all(std::string_view data, long long timeout_ms) = 0;
-  // One reply line without its CRLF (at most 1 KB of it kept) within timeout_ms; false on
-  // an error, the peer closing or a time-out (errno ETIMEDOUT then).
-  virtual bool read_line(std::string& line, long long timeout_ms) = 0;
+  // One reply line as Redis's syncReadLine reads it: up to a line feed or 1023 bytes (the
+  // rest of a longer line is the next one), without its CR and LF, each byte within
+  // timeout_ms of the one before. Returns the bytes read before the line feed (a CR
+  // counted), so 0 for a bare line feed; -1 on an error, the peer closing or a time-out
+  // (errno ETIMEDOUT then).
+  virtual long read_line(std::string& line, long long timeout_ms) = 0;
   long long last_dbid = -1;  // -1: SELECT before the next RESTORE
 };
 

@@ -15,11 +15,21 @@ std::vector<bool> redacted_args(std::span<const std::string_view> args) {
     if (args.size() <= 3)  // longer: a syntax error, replied before redacting
       for (std::size_t i = 1; i < args.size(); ++i) r[i] = true;
   } else if (iequals(args[0], "hello")) {
-    for (std::size_t j = 2; j < args.size(); ++j)
-      if (iequals(args[j], "auth") && args.size() - 1 - j >= 2) {
+    // As helloCommand parses: a protocol version it takes (2 or 3), then its options in
+    // order (SETNAME's argument skipped), up to the first it refuses.
+    long long ver = 0;
+    if (args.size() < 2 || !string2ll(args[1], ver) || ver < 2 || ver > 3) return r;
+    for (std::size_t j = 2; j < args.size(); ++j) {
+      const std::size_t more = args.size() - 1 - j;
+      if (iequals(args[j], "auth") && more >= 2) {
         r[j + 1] = r[j + 2] = true;
         j += 2;
+      } else if (iequals(args[j], "setname") && more >= 1) {
+        ++j;
+      } else {
+        break;
       }
+    }
   } else if (iequals(args[0], "migrate")) {
     // Its AUTH password and AUTH2 pair, as its option parser meets them.
     for (std::size_t j = 6; j < args.size(); ++j) {

@@ -12,6 +12,7 @@ and respq as both source and target."""
 import os
 import socket
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -294,6 +295,95 @@ def test_passwords_redacted_in_monitor_and_slowlog(sources):
         assert logged and all(b"pw-secret" not in e["command"] for e in logged), logged
     finally:
         c.config_set("slowlog-log-slower-than", "10000")
+
+
+class FakeTarget:
+    """A target that answers every connection with the same bytes once the request has
+    come, one byte every `delay` seconds, then keeps the connection open."""
+
+    def __init__(self, reply, delay=0.0):
+        self.reply, self.delay = reply, delay
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn):
+        try:
+            conn.recv(65536)
+            if self.delay:
+                for i in range(len(self.reply)):
+                    conn.sendall(self.reply[i:i + 1])
+                    time.sleep(self.delay)
+            else:
+                conn.sendall(self.reply)
+            while conn.recv(65536):
+                pass
+        except OSError:
+            pass
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def test_hostile_and_slow_targets_as_redis(sources):
+    cases = [
+        # (reply, delay, command): each byte within the timeout of the one before is enough
+        (b"+OK\r\n+OK\r\n", 0.15, ["MIGRATE", "127.0.0.1", "PORT", "k1", "0", "600"]),
+        # a bare line feed is no reply: IOERR (after one retry), the key stays
+        (b"\n\n", 0, ["MIGRATE", "127.0.0.1", "PORT", "k1", "0", "300"]),
+        # a line over 1023 bytes is read as two
+        (b"+" + b"x" * 2000 + b"\r\n", 0, ["MIGRATE", "127.0.0.1", "PORT", "", "0", "300", "KEYS", "k1", "k2"]),
+        (b"+OK\r\n-" + b"E" * 2000 + b"\r\n", 0, ["MIGRATE", "127.0.0.1", "PORT", "k1", "0", "300"]),
+        (b"+OK\r\n-ERR a\x00b\r\n", 0, ["MIGRATE", "127.0.0.1", "PORT", "k1", "0", "300"]),
+        # a timeout past what the clock can add
+        (b"+OK\r\n+OK\r\n", 0, ["MIGRATE", "127.0.0.1", "PORT", "k2", "0", "9223372036854775807"]),
+    ]
+    for reply, delay, cmd in cases:
+        seen = []
+        for src, _ in sources.pairs():
+            target = FakeTarget(reply, delay)
+            try:
+                c = src.client()
+                c.flushall()
+                c.mset({"k1": "a", "k2": "b"})
+                got = play(src, [cmd], str(target.port))
+                seen.append((got, sorted(c.keys("*"))))
+            finally:
+                target.close()
+        assert seen[0] == seen[1], (reply[:40], cmd, seen)
+
+
+def test_port_and_getkeys_read_as_redis(sources):
+    seen = []
+    for src, dst in sources.pairs():
+        reset(src, dst)
+        c = src.client()
+        c.mset({"a": "1", "b": "2", "c": "3"})
+        p = str(dst.port)
+        seen.append((play(src, [
+            ["MIGRATE", "127.0.0.1", p + "abc", "a", "0", "1000"],      # atoi: the port's digits
+            ["MIGRATE", "127.0.0.1", p + "9", "b", "0", "1000"],        # printed into 5 characters
+            ["MIGRATE", "127.0.0.1", "0x10", "c", "0", "300"],          # port 0
+            ["COMMAND", "GETKEYS", "MIGRATE", "h", "1", "k", "0", "5", "KEYS"],
+            ["COMMAND", "GETKEYS", "MIGRATE", "h", "1", "", "0", "5", "COPY", "KEYS"],
+            ["COMMAND", "GETKEYSANDFLAGS", "MIGRATE", "h", "1", "", "0", "5", "KEYS", "x", "y"],
+        ], dst.port), sorted(c.keys("*")), sorted(dst.client().keys("*"))))
+    assert seen[0] == seen[1], seen
+    assert seen[1][1] == [b"c"] and seen[1][2] == [b"a", b"b"], seen[1]
 
 
 def test_respq_migrates_into_respq():

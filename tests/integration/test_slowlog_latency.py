@@ -74,7 +74,10 @@ def test_slowlog_get_entries_match_redis_trimmed_and_redacted(pair):
         c.set("k", "v")
         c.sadd("set", *range(3, 34))                     # 33 arguments: trimmed to 32
         c.sadd("set", "foo", "A" * 129)                  # an argument of 129 bytes
-        for cmd in (("AUTH", "secret"), ("AUTH", "user", "pw"), ("HELLO", "2", "AUTH", "default", "pw")):
+        # (HELLO: SETNAME's argument is no option; a version refused leaves AUTH in clear.)
+        for cmd in (("AUTH", "secret"), ("AUTH", "user", "pw"), ("HELLO", "2", "SETNAME", "auth", "AUTH", "default", "pw"),
+                    ("CLIENT", "SETNAME", "worker-7"), ("HELLO", "2", "AUTH", "default", "pw"),
+                    ("HELLO", "4", "AUTH", "u", "p")):
             try:
                 c.execute_command(*cmd)
             except Exception:  # noqa: BLE001 - no password is set: both refuse, both log it

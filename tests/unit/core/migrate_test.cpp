@@ -23,6 +23,7 @@ namespace {
 struct step {
   std::string line;
   int fail = 0;
+  bool bare = false;  // a line feed alone
 };
 
 struct script {
@@ -45,19 +46,19 @@ class scripted_target final : public core::migrate_target {
     s_.written.emplace_back(data);
     return true;
   }
-  bool read_line(std::string& line, long long) override {
+  long read_line(std::string& line, long long) override {
     if (s_.replies.empty()) {
       errno = ETIMEDOUT;
-      return false;
+      return -1;
     }
     step st = s_.replies.front();
     s_.replies.pop_front();
     if (st.fail) {
       errno = st.fail;
-      return false;
+      return -1;
     }
     line = st.line;
-    return true;
+    return st.bare ? 0 : static_cast<long>(line.size()) + 1;  // (its CR counted)
   }
 
  private:
@@ -173,6 +174,10 @@ TEST_CASE("MIGRATE retries once on a connection found closed, never after a time
   CHECK(f.c({"MIGRATE", "h", "1", "k", "3", "1000"}) == "-IOERR error or timeout reading to target instance\r\n");
   CHECK(f.sc.connects == before + 1);
   CHECK(f.c({"INFO", "stats"}).find("migrate_cached_sockets:0\r\n") != std::string::npos);
+  // A bare line feed is no reply (Redis's syncReadLine reads 0 bytes): the key stays.
+  f.sc.replies = {{"+OK"}, {"", 0, true}, {"+OK"}, {"", 0, true}};
+  CHECK(f.c({"MIGRATE", "h", "1", "k", "5", "1000"}) == "-IOERR error or timeout reading to target instance\r\n");
+  CHECK(f.c({"EXISTS", "k"}) == ":1\r\n");
   // Writes failing twice: "writing".
   f.sc.fail_writes = 2;
   CHECK(f.c({"MIGRATE", "h", "1", "k", "3", "1000"}) == "-IOERR error or timeout writing to target instance\r\n");
@@ -197,6 +202,17 @@ TEST_CASE("MIGRATE answers Redis's argument errors and NOKEY before connecting",
   CHECK(f.c({"MIGRATE", "h", "1", "k", "0", "1000", "AUTH", "pw"}) ==
         "-ERR Target instance replied with error: WRONGPASS invalid username-password pair or user is disabled.\r\n");
   CHECK(f.c({"EXISTS", "k"}) == ":1\r\n");
+  // A target's error text up to a NUL byte, as Redis's %s (here SELECT's, told with the
+  // first RESTORE reply).
+  f.sc.replies = {{std::string("-ERR a\0b", 8)}, {"+OK"}};
+  CHECK(f.c({"MIGRATE", "h", "1", "k", "0", "1000"}) == "-ERR Target instance replied with error: ERR a\r\n");
+  // The lookups count as reads (keyspace_hits and keyspace_misses).
+  f.c({"CONFIG", "RESETSTAT"});
+  f.sc.replies = {{"+OK"}, {"+OK"}};
+  f.c({"MIGRATE", "h", "1", "", "0", "1000", "COPY", "KEYS", "k", "nope"});
+  const std::string stats = f.c({"INFO", "stats"});
+  CHECK(stats.find("keyspace_hits:1\r\n") != std::string::npos);
+  CHECK(stats.find("keyspace_misses:1\r\n") != std::string::npos);
 }
 
 TEST_CASE("MIGRATE without a network cannot connect", "[core][migrate]") {
