@@ -67,7 +67,8 @@ unsigned char* hash_value::make_block(std::string_view field, std::string_view v
 
 // ---- construction ------------------------------------------------------------------
 
-hash_value::hash_value(const hash_value& o) : cap_(o.cap_), size_(o.size_), block_bytes_(o.block_bytes_) {
+hash_value::hash_value(const hash_value& o)
+    : cap_(o.cap_), size_(o.size_), block_bytes_(o.block_bytes_), ordered_(o.ordered_) {
   if (!o.slots_) return;
   slots_ = slot_table::allocate(cap_);
   for (std::size_t i = 0; i < cap_; ++i) {
@@ -93,9 +94,10 @@ hash_value& hash_value::operator=(const hash_value& o) {
 }
 
 hash_value::hash_value(hash_value&& o) noexcept
-    : slots_(o.slots_), cap_(o.cap_), size_(o.size_), block_bytes_(o.block_bytes_) {
+    : slots_(o.slots_), cap_(o.cap_), size_(o.size_), block_bytes_(o.block_bytes_), ordered_(o.ordered_) {
   o.slots_ = nullptr;
   o.cap_ = o.size_ = o.block_bytes_ = 0;
+  o.ordered_ = true;
 }
 
 hash_value& hash_value::operator=(hash_value&& o) noexcept {
@@ -105,8 +107,10 @@ hash_value& hash_value::operator=(hash_value&& o) noexcept {
     cap_ = o.cap_;
     size_ = o.size_;
     block_bytes_ = o.block_bytes_;
+    ordered_ = o.ordered_;
     o.slots_ = nullptr;
     o.cap_ = o.size_ = o.block_bytes_ = 0;
+    o.ordered_ = true;
   }
   return *this;
 }
@@ -120,6 +124,7 @@ void hash_value::clear() {
   std::free(slots_);
   slots_ = nullptr;
   cap_ = size_ = block_bytes_ = 0;
+  ordered_ = true;
 }
 
 std::size_t hash_value::memory_usage() const { return cap_ * sizeof(std::uint64_t) + block_bytes_; }
@@ -127,7 +132,19 @@ std::size_t hash_value::memory_usage() const { return cap_ * sizeof(std::uint64_
 // ---- changes -----------------------------------------------------------------------
 
 void hash_value::grow_for(std::size_t n) {
-  if (!slots_) {
+  if (ordered_) {
+    // An array in insertion order: doubled when full.
+    if (!slots_) {
+      cap_ = slot_table::min_capacity;
+      slots_ = slot_table::allocate(cap_);
+    } else if (n > cap_) {
+      std::uint64_t* bigger = slot_table::allocate(cap_ * 2);
+      std::memcpy(bigger, slots_, size_ * sizeof(std::uint64_t));
+      std::free(slots_);
+      slots_ = bigger;
+      cap_ *= 2;
+    }
+  } else if (!slots_) {
     cap_ = slot_table::capacity_for(n);
     slots_ = slot_table::allocate(cap_);
   } else if (n * 4 > cap_ * 3) {
@@ -136,17 +153,43 @@ void hash_value::grow_for(std::size_t n) {
   }
 }
 
+std::size_t hash_value::find_index(std::string_view field, std::uint64_t h) const {
+  if (!ordered_) return slot_table::find(slots_, cap_, field, h, field_of);
+  const std::uint64_t tag = h & ~slot_table::pointer_mask;
+  for (std::size_t i = 0; i < size_; ++i)
+    if ((slots_[i] & ~slot_table::pointer_mask) == tag && field_of(slots_[i]) == field) return i;
+  return cap_;
+}
+
+void hash_value::to_table() {
+  const std::size_t c = slot_table::capacity_for(size_);
+  std::uint64_t* t = slot_table::allocate(c);
+  for (std::size_t i = 0; i < size_; ++i) slot_table::place(t, c, slots_[i], slot_table::hash(field_of(slots_[i])));
+  std::free(slots_);
+  slots_ = t;
+  cap_ = c;
+  ordered_ = false;
+}
+
 bool hash_value::set(std::string_view field, std::string_view value) {
   const std::uint64_t h = slot_table::hash(field);
-  if (const std::size_t i = slot_table::find(slots_, cap_, field, h, field_of); i != cap_) {
+  if (const std::size_t i = find_index(field, h); i != cap_) {
     assign(iterator(slots_, cap_, i), value);
+    if (ordered_ && value.size() > ordered_max_length) to_table();
     return false;
   }
+  if (ordered_ && slots_ &&
+      (size_ + 1 > ordered_max_fields || field.size() > ordered_max_length || value.size() > ordered_max_length))
+    to_table();
   grow_for(size_ + 1);
   unsigned char* b = make_block(field, value);
-  slot_table::place(slots_, cap_, slot_table::make_slot(b, h), h);
+  const std::uint64_t slot = slot_table::make_slot(b, h);
+  if (ordered_) slots_[size_] = slot;
+  else slot_table::place(slots_, cap_, slot, h);
   ++size_;
   block_bytes_ += rounded(block_size(field.size(), value.size()));
+  // A first field too long for a small hash: a table from the start.
+  if (ordered_ && (field.size() > ordered_max_length || value.size() > ordered_max_length)) to_table();
   return true;
 }
 
@@ -181,20 +224,34 @@ void hash_value::assign(iterator it, std::string_view value) {
 void hash_value::remove_slot(std::size_t i) {
   const std::uint64_t s = slots_[i];
   block_bytes_ -= rounded(span_of(s, entry_of(s)));
-  slot_table::erase(slots_, cap_, i, field_of);
+  if (ordered_) {
+    // The fields after it move up one place: the order stays.
+    std::memmove(slots_ + i, slots_ + i + 1, (size_ - i - 1) * sizeof(std::uint64_t));
+    slots_[size_ - 1] = 0;
+  } else {
+    slot_table::erase(slots_, cap_, i, field_of);
+  }
   std::free(slot_table::block_of(s));
   if (--size_ == 0) {
     clear();
     return;
   }
-  if (const std::size_t c = slot_table::shrunk_capacity(cap_, size_); c < cap_) {
+  if (ordered_) {
+    if (cap_ > slot_table::min_capacity && size_ * 4 <= cap_) {
+      std::uint64_t* smaller = slot_table::allocate(cap_ / 2);
+      std::memcpy(smaller, slots_, size_ * sizeof(std::uint64_t));
+      std::free(slots_);
+      slots_ = smaller;
+      cap_ /= 2;
+    }
+  } else if (const std::size_t c = slot_table::shrunk_capacity(cap_, size_); c < cap_) {
     slots_ = slot_table::rehash(slots_, cap_, c, field_of);
     cap_ = c;
   }
 }
 
 bool hash_value::erase(std::string_view field) {
-  const std::size_t i = slot_table::find(slots_, cap_, field, slot_table::hash(field), field_of);
+  const std::size_t i = find_index(field, slot_table::hash(field));
   if (i == cap_) return false;
   remove_slot(i);
   return true;

@@ -15,8 +15,17 @@
 // Values are stored as the caller gives them; the stored form of hash values (packed
 // task envelopes, the 0xFF prefix) is keyspace.hpp's hash_store / hash_text.
 //
+// A small hash (at most 128 fields, none of its fields and values longer than 64 bytes,
+// as Redis's listpack) keeps its slots in one array in the order the fields were added,
+// found by a walk that compares the slots' hash tags first: it iterates, and so answers
+// HGETALL, HKEYS, HSCAN, DUMP and the AOF rewrite, in insertion order, as Redis does (a
+// value set again keeps its place; a field deleted closes the gap). Past those bounds it
+// becomes the table below for good (as Redis converts a listpack to a hashtable once),
+// until it is emptied.
+//
 // Scan (HSCAN) is slot_table's: by home slot with Redis's reverse-binary cursor, so a
-// field present for the whole scan is returned at least once across resizes.
+// field present for the whole scan is returned at least once across resizes. A small
+// hash's step returns every field, with cursor 0.
 //
 // Owner: the keyspace (broker thread). An entry's views (field, value) point into its
 // block: valid until the hash changes (any set, assign or erase; a resize moves no block,
@@ -92,14 +101,15 @@ class hash_value {
   iterator begin() const { return iterator(slots_, cap_, 0); }
   iterator end() const { return iterator(slots_, cap_, cap_); }
   iterator find(std::string_view field) const {
-    return iterator(slots_, cap_, slot_table::find(slots_, cap_, field, slot_table::hash(field), field_of));
+    return iterator(slots_, cap_, find_index(field, slot_table::hash(field)));
   }
   bool contains(std::string_view field) const { return find(field) != end(); }
 
   // Sets a field's value; true when the field is new.
   bool set(std::string_view field, std::string_view value);
   // Sets the value of the entry at `it` (from find or a walk); `it` stays valid, the views
-  // of that entry do not.
+  // of that entry do not. (A small hash stays in insertion order even if the value is
+  // long: set() converts it.)
   void assign(iterator it, std::string_view value);
   // True when the field was there.
   bool erase(std::string_view field);
@@ -107,15 +117,27 @@ class hash_value {
   void clear();
 
   // A uniformly chosen entry of a hash that is not empty.
-  entry random_entry() const { return entry_of(slots_[slot_table::random_slot(slots_, cap_)]); }
+  entry random_entry() const {
+    if (ordered_) return entry_of(slots_[slot_table::random_u64() % size_]);
+    return entry_of(slots_[slot_table::random_slot(slots_, cap_)]);
+  }
 
   // One HSCAN step from `cursor`: calls fn(entry) for the fields whose home is the
-  // cursor's slot; returns the next cursor (0 when done).
+  // cursor's slot (a small hash: for every field); returns the next cursor (0 when done).
   template <typename Fn>
   std::uint64_t scan_step(std::uint64_t cursor, Fn&& fn) const {
     if (!slots_) return 0;
+    if (ordered_) {
+      for (std::size_t i = 0; i < size_; ++i) fn(entry_of(slots_[i]));
+      return 0;
+    }
     return slot_table::scan_step(slots_, cap_, cursor, field_of, [&](std::uint64_t slot) { fn(entry_of(slot)); });
   }
+
+  // Whether the fields are kept in insertion order (a small hash, above).
+  bool ordered() const { return ordered_; }
+  static constexpr std::size_t ordered_max_fields = 128;
+  static constexpr std::size_t ordered_max_length = 64;
 
  private:
   static entry entry_of(std::uint64_t slot);
@@ -125,11 +147,16 @@ class hash_value {
   static unsigned char* make_block(std::string_view field, std::string_view value);
   void grow_for(std::size_t n);
   void remove_slot(std::size_t i);
+  // The slot of field (hash h), or cap_ when absent.
+  std::size_t find_index(std::string_view field, std::uint64_t h) const;
+  // A small hash becomes a table (for good, until emptied).
+  void to_table();
 
   std::uint64_t* slots_ = nullptr;  // cap_ slots (a power of two), or null while empty
   std::size_t cap_ = 0;
   std::size_t size_ = 0;
   std::size_t block_bytes_ = 0;  // bytes of blocks, rounded (for memory_usage)
+  bool ordered_ = true;          // slots_[0, size_) in insertion order, the rest empty
 };
 
 }  // namespace respq::core

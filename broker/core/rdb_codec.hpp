@@ -8,9 +8,9 @@
 // bundles: liblzf 3.6 gives the same bytes), lists as QUICKLIST_2 nodes of listpacks
 // split as Redis splits an RPUSHed list (list-max-listpack-size -2: 8 KB nodes), small
 // sorted sets and hashes as listpacks, integer sets as intsets, larger ones as ZSET_2,
-// HASH and SET. respq's hash and set tables iterate in their own order, so those bytes
-// differ from Redis's (a listpack hash of several fields too: respq does not keep
-// insertion order); they RESTORE into the same value anywhere.
+// HASH and SET. A small hash keeps insertion order as Redis's listpack (hash_value.hpp),
+// so its listpack is Redis's too; respq's larger hash and set tables iterate in their own
+// order, so those bytes differ from Redis's; they RESTORE into the same value anywhere.
 //
 // Streams are written as STREAM_LISTPACKS_2 with their consumer groups, pending entries
 // and consumers; the listpacks are cut as Redis cuts a stream built by XADD, so such a

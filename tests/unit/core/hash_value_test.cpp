@@ -5,6 +5,7 @@
 // scan is returned even when the table grows or shrinks between steps.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <set>
@@ -208,4 +209,98 @@ TEST_CASE("a scan returns every field present throughout, across growth and shri
   } while (cursor != 0);
   for (const auto& f : all) REQUIRE(seen.count(f));
   REQUIRE(h.size() == 500);
+}
+
+namespace {
+
+std::vector<std::pair<std::string, std::string>> in_order(const hash_value& h) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto [f, v] : h) out.emplace_back(f, v);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a small hash keeps insertion order, as Redis's listpack", "[hash_value]") {
+  hash_value h;
+  for (const char* f : {"c", "a", "b", "e", "d"}) h.set(f, std::string("v") + f);
+  REQUIRE(h.ordered());
+  h.set("a", "again");   // a value set again keeps its place
+  REQUIRE(h.erase("b"));  // a field deleted closes the gap
+  h.set("b", "back");    // and comes back last
+  using P = std::vector<std::pair<std::string, std::string>>;
+  REQUIRE(in_order(h) == P{{"c", "vc"}, {"a", "again"}, {"e", "ve"}, {"d", "vd"}, {"b", "back"}});
+  // HSCAN's step of a small hash: every field at once, in order, cursor 0.
+  std::vector<std::string> scanned;
+  REQUIRE(h.scan_step(0, [&](const hash_value::entry& e) { scanned.emplace_back(e.field); }) == 0);
+  REQUIRE(scanned == std::vector<std::string>{"c", "a", "e", "d", "b"});
+  // Copies and moves keep the order.
+  hash_value copy(h);
+  hash_value moved(std::move(copy));
+  REQUIRE(in_order(moved) == in_order(h));
+  REQUIRE(moved.ordered());
+  // Random entries come from the fields there.
+  for (int i = 0; i < 50; ++i) REQUIRE(h.contains(h.random_entry().field));
+}
+
+TEST_CASE("a small hash becomes a table past 128 fields or 64 bytes, for good until emptied", "[hash_value]") {
+  SECTION("the 129th field") {
+    hash_value h;
+    for (int i = 0; i < 128; ++i) h.set("f" + std::to_string(i), "v");
+    REQUIRE(h.ordered());
+    REQUIRE(in_order(h).front().first == "f0");
+    REQUIRE(in_order(h).back().first == "f127");
+    h.set("f128", "v");
+    REQUIRE_FALSE(h.ordered());
+    REQUIRE(h.size() == 129);
+    for (int i = 0; i <= 128; ++i) REQUIRE(h.contains("f" + std::to_string(i)));
+    for (int i = 0; i < 120; ++i) REQUIRE(h.erase("f" + std::to_string(i)));
+    REQUIRE_FALSE(h.ordered());  // smaller again, still a table (as Redis's hashtable)
+    REQUIRE(h.size() == 9);
+  }
+  SECTION("a long value set again, a long new field, a long first value") {
+    hash_value h;
+    h.set("a", "1");
+    h.set("a", std::string(64, 'x'));
+    REQUIRE(h.ordered());
+    h.set("a", std::string(65, 'x'));
+    REQUIRE_FALSE(h.ordered());
+    REQUIRE((*h.find("a")).value == std::string(65, 'x'));
+    hash_value g;
+    g.set("a", "1");
+    g.set(std::string(65, 'f'), "1");
+    REQUIRE_FALSE(g.ordered());
+    REQUIRE(g.size() == 2);
+    hash_value first;
+    first.set("k", std::string(100, 'v'));
+    REQUIRE_FALSE(first.ordered());
+    REQUIRE(first.erase("k"));
+    REQUIRE(first.empty());
+    first.set("k", "v");  // emptied: a small hash again
+    REQUIRE(first.ordered());
+  }
+}
+
+TEST_CASE("a small hash against an ordered model, random operations", "[hash_value]") {
+  std::mt19937 rng(7);
+  for (int round = 0; round < 50; ++round) {
+    hash_value h;
+    std::vector<std::pair<std::string, std::string>> model;
+    for (int op = 0; op < 400; ++op) {
+      const std::string f = "f" + std::to_string(rng() % 40);
+      auto at = std::find_if(model.begin(), model.end(), [&](const auto& p) { return p.first == f; });
+      if (rng() % 3) {
+        const std::string v(rng() % 20, static_cast<char>('a' + rng() % 26));
+        REQUIRE(h.set(f, v) == (at == model.end()));
+        if (at == model.end()) model.emplace_back(f, v);
+        else at->second = v;
+      } else {
+        REQUIRE(h.erase(f) == (at != model.end()));
+        if (at != model.end()) model.erase(at);
+      }
+      REQUIRE(h.ordered());
+      REQUIRE(in_order(h) == model);
+      for (const auto& [mf, mv] : model) REQUIRE((*h.find(mf)).value == mv);
+    }
+  }
 }
