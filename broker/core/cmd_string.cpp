@@ -922,6 +922,18 @@ void cmd_hrandfield(server& s, client& c, args_t a) {
     for (const auto& e : *h) emit(e);
     return;
   }
+  if (h->ordered()) {
+    // A small hash (Redis's listpack: lpRandomPairsUnique): n distinct fields, each set of
+    // n equally likely, given in the hash's order (selection sampling).
+    w.array(n * per);
+    std::size_t left = h->size(), want = n;
+    for (auto it = h->begin(); want; ++it, --left)
+      if (random_index(left) < want) {
+        emit(*it);
+        --want;
+      }
+    return;
+  }
   // Distinct fields: draw n of them (Redis copies the hash and removes random ones when n
   // is close to the size; a partial shuffle of the entries does the same work).
   std::vector<hash_value::entry> all(h->begin(), h->end());

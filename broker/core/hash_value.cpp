@@ -33,6 +33,13 @@ std::size_t get_len(const unsigned char*& p) {
   }
 }
 
+// Whether a field or stored value is too long for a small hash (hash_value.hpp).
+bool too_long(std::string_view stored) {
+  if (stored.empty() || stored[0] != '\xff') return stored.size() > hash_value::ordered_max_length;
+  if (stored.size() >= 2 && stored[1] == '\0') return stored.size() - 2 > hash_value::ordered_max_length;
+  return true;  // a packed task envelope
+}
+
 // A block's size as counted for memory_usage: the allocator's 16-byte granularity.
 std::size_t rounded(std::size_t n) { return (n + 15) & ~std::size_t{15}; }
 
@@ -171,16 +178,16 @@ void hash_value::to_table() {
   ordered_ = false;
 }
 
-bool hash_value::set(std::string_view field, std::string_view value) {
+bool hash_value::set(std::string_view field, std::string_view value, bool lengths_convert) {
   const std::uint64_t h = slot_table::hash(field);
+  const bool long_value = lengths_convert && too_long(value);
   if (const std::size_t i = find_index(field, h); i != cap_) {
     assign(iterator(slots_, cap_, i), value);
-    if (ordered_ && value.size() > ordered_max_length) to_table();
+    if (ordered_ && long_value) to_table();
     return false;
   }
-  if (ordered_ && slots_ &&
-      (size_ + 1 > ordered_max_fields || field.size() > ordered_max_length || value.size() > ordered_max_length))
-    to_table();
+  const bool long_entry = long_value || (lengths_convert && field.size() > ordered_max_length);
+  if (ordered_ && slots_ && (size_ + 1 > ordered_max_fields || long_entry)) to_table();
   grow_for(size_ + 1);
   unsigned char* b = make_block(field, value);
   const std::uint64_t slot = slot_table::make_slot(b, h);
@@ -189,7 +196,7 @@ bool hash_value::set(std::string_view field, std::string_view value) {
   ++size_;
   block_bytes_ += rounded(block_size(field.size(), value.size()));
   // A first field too long for a small hash: a table from the start.
-  if (ordered_ && (field.size() > ordered_max_length || value.size() > ordered_max_length)) to_table();
+  if (ordered_ && long_entry) to_table();
   return true;
 }
 

@@ -15,13 +15,15 @@
 // Values are stored as the caller gives them; the stored form of hash values (packed
 // task envelopes, the 0xFF prefix) is keyspace.hpp's hash_store / hash_text.
 //
-// A small hash (at most 128 fields, none of its fields and values longer than 64 bytes,
-// as Redis's listpack) keeps its slots in one array in the order the fields were added,
+// A small hash (at most 512 fields, none of its fields and values longer than 64 bytes:
+// Redis's hash-max-listpack-entries and -value) keeps its slots in one array in the order the fields were added,
 // found by a walk that compares the slots' hash tags first: it iterates, and so answers
 // HGETALL, HKEYS, HSCAN, DUMP and the AOF rewrite, in insertion order, as Redis does (a
 // value set again keeps its place; a field deleted closes the gap). Past those bounds it
 // becomes the table below for good (as Redis converts a listpack to a hashtable once),
-// until it is emptied.
+// until it is emptied. A value's length is the client's: a stored value that begins with
+// 0xFF 0x00 (keyspace.hpp's hash_store) counts 2 bytes less, and a packed task envelope
+// (0xFF then another byte: its JSON is longer than 64 bytes) counts as long.
 //
 // Scan (HSCAN) is slot_table's: by home slot with Redis's reverse-binary cursor, so a
 // field present for the whole scan is returned at least once across resizes. A small
@@ -31,7 +33,8 @@
 // block: valid until the hash changes (any set, assign or erase; a resize moves no block,
 // but an erase may move another entry's slot, so iterators are invalidated too).
 //
-// Costs: find, set, erase O(1) expected. A resize rehashes every field at once (a
+// Costs: find, set, erase O(1) expected (a small hash: O(n) over at most 512 8-byte slots,
+// comparing hash tags first). A resize rehashes every field at once (a
 // latency spike for very large hashes; Redis rehashes incrementally).
 #pragma once
 
@@ -105,8 +108,10 @@ class hash_value {
   }
   bool contains(std::string_view field) const { return find(field) != end(); }
 
-  // Sets a field's value; true when the field is new.
-  bool set(std::string_view field, std::string_view value);
+  // Sets a field's value; true when the field is new. A long field or value makes a small
+  // hash a table unless `lengths_convert` is false (RESTORE of a listpack, which Redis
+  // keeps as one whatever its lengths).
+  bool set(std::string_view field, std::string_view value, bool lengths_convert = true);
   // Sets the value of the entry at `it` (from find or a walk); `it` stays valid, the views
   // of that entry do not. (A small hash stays in insertion order even if the value is
   // long: set() converts it.)
@@ -136,7 +141,7 @@ class hash_value {
 
   // Whether the fields are kept in insertion order (a small hash, above).
   bool ordered() const { return ordered_; }
-  static constexpr std::size_t ordered_max_fields = 128;
+  static constexpr std::size_t ordered_max_fields = 512;
   static constexpr std::size_t ordered_max_length = 64;
 
  private:

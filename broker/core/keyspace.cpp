@@ -44,12 +44,7 @@ hash_text::hash_text(std::string_view field, std::string_view stored) {
   }
 }
 
-bool hash_is_small(const hash_value& h) {
-  if (h.size() > 128) return false;
-  for (const auto [f, v] : h)
-    if (f.size() > 64 || (hash_text::plain(v) ? v.size() : hash_text(f, v).view().size()) > 64) return false;
-  return true;
-}
+bool hash_is_small(const hash_value& h) { return h.ordered(); }
 
 const char* encoding_name(const value& v) {
   switch (v.type()) {

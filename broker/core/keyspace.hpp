@@ -90,13 +90,13 @@ struct value {
 
 const char* type_name(value_type t);
 // Redis 7.0's OBJECT ENCODING name for what the value holds. respq's own representations
-// differ (one packed list type, one hash table for hashes): the name is the one Redis
-// would report for the same content, derived from it on demand, so tools and tests that
-// read encodings see Redis's thresholds (hash-max-listpack-entries 128 and -value 64,
-// integers and embstr strings up to 20 and 44 bytes). Unlike Redis, a hash that shrinks
-// back under the thresholds reports listpack again.
+// differ (one packed list type, for instance): the name is the one Redis would report
+// for the same content, so tools and tests that read encodings see Redis's thresholds
+// (integers and embstr strings up to 20 and 44 bytes). A hash is a listpack while it
+// keeps insertion order (hash_value.hpp: up to 512 fields of up to 64 bytes), a hashtable
+// for good after, as in Redis.
 const char* encoding_name(const value& v);
-// Hashes small enough that Redis would keep them as a listpack (HSCAN answers them whole).
+// Hashes Redis would keep as a listpack (HSCAN answers them whole): those in insertion order.
 bool hash_is_small(const hash_value& h);
 // A deep copy of a value's data (COPY); the deadline and creation order are the caller's.
 decltype(value::data) copy_data(const value& v);

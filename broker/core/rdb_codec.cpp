@@ -771,9 +771,11 @@ void read_zipmap(std::string_view blob, Fn&& fn) {
 
 // Builders: each refuses a duplicate member or field, as deep sanitization does.
 void add_set_member(set_value& s, std::string_view m) { check(s.insert(m)); }
-void add_hash_field(hash_value& h, std::string_view f, std::string_view v) {
+// (A listpack's or ziplist's hash stays small whatever its lengths, as Redis loads it;
+// a plain or zipmap one is converted by them.)
+void add_hash_field(hash_value& h, std::string_view f, std::string_view v, bool lengths_convert = true) {
   check(!h.contains(f));
-  h.set(f, hash_store(v));
+  h.set(f, hash_store(v), lengths_convert);
 }
 void add_zset_member(zset_value& z, std::string_view m, double score) {
   check(!std::isnan(score));
@@ -1053,7 +1055,7 @@ void decode(unsigned char type, reader& r, value& out) {
     case type_hash_ziplist:
     case type_hash_listpack: {
       hash_value h;
-      auto add = [&](std::string_view f, std::string_view v) { add_hash_field(h, f, v); };
+      auto add = [&](std::string_view f, std::string_view v) { add_hash_field(h, f, v, type == type_hash_zipmap); };
       const std::string blob = r.string();
       if (type == type_hash_zipmap) {
         read_zipmap(blob, add);

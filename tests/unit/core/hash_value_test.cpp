@@ -243,20 +243,39 @@ TEST_CASE("a small hash keeps insertion order, as Redis's listpack", "[hash_valu
   for (int i = 0; i < 50; ++i) REQUIRE(h.contains(h.random_entry().field));
 }
 
-TEST_CASE("a small hash becomes a table past 128 fields or 64 bytes, for good until emptied", "[hash_value]") {
-  SECTION("the 129th field") {
+TEST_CASE("a small hash becomes a table past 512 fields or 64 bytes, for good until emptied", "[hash_value]") {
+  SECTION("the 513th field") {
     hash_value h;
-    for (int i = 0; i < 128; ++i) h.set("f" + std::to_string(i), "v");
+    for (int i = 0; i < 512; ++i) h.set("f" + std::to_string(i), "v");
     REQUIRE(h.ordered());
     REQUIRE(in_order(h).front().first == "f0");
-    REQUIRE(in_order(h).back().first == "f127");
-    h.set("f128", "v");
+    REQUIRE(in_order(h).back().first == "f511");
+    h.set("f512", "v");
     REQUIRE_FALSE(h.ordered());
-    REQUIRE(h.size() == 129);
-    for (int i = 0; i <= 128; ++i) REQUIRE(h.contains("f" + std::to_string(i)));
-    for (int i = 0; i < 120; ++i) REQUIRE(h.erase("f" + std::to_string(i)));
+    REQUIRE(h.size() == 513);
+    for (int i = 0; i <= 512; ++i) REQUIRE(h.contains("f" + std::to_string(i)));
+    for (int i = 0; i < 500; ++i) REQUIRE(h.erase("f" + std::to_string(i)));
     REQUIRE_FALSE(h.ordered());  // smaller again, still a table (as Redis's hashtable)
-    REQUIRE(h.size() == 9);
+    REQUIRE(h.size() == 13);
+  }
+  SECTION("lengths as the client's, and a listpack restored whatever its lengths") {
+    hash_value h;
+    // A client's value of 65 bytes beginning with 0xFF, stored behind 0xFF 0x00.
+    h.set("a", std::string("\xff\0\xff", 3) + std::string(64, 'x'));
+    REQUIRE_FALSE(h.ordered());
+    hash_value g;
+    g.set("a", std::string("\xff\0\xff", 3) + std::string(63, 'x'));  // 64 bytes: still small
+    REQUIRE(g.ordered());
+    g.set("b", std::string("\xff\x01packed", 8));  // a packed task envelope
+    REQUIRE_FALSE(g.ordered());
+    hash_value r;
+    r.set("z", "1", false);
+    r.set("y", std::string(100, 'v'), false);
+    r.set("a", "3", false);
+    REQUIRE(r.ordered());
+    r.set("n", "7");  // a short one later: still small, last
+    REQUIRE(r.ordered());
+    REQUIRE(in_order(r).back().first == "n");
   }
   SECTION("a long value set again, a long new field, a long first value") {
     hash_value h;
