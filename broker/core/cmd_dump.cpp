@@ -15,7 +15,6 @@
 // ignores it without an LFU maxmemory policy (respq has none).
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <limits>
 
 #include "broker/core/commands.hpp"
@@ -216,9 +215,7 @@ void cmd_migrate(server& s, client& c, args_t a) {
     s.add_error(c, std::string("IOERR error or timeout ") + (writing ? "writing" : "reading") + " to target instance");
   };
   for (bool may_retry = true;;) {
-    const std::int64_t now_s =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    migrate_target* t = cache ? cache->get(host, port, timeout, now_s) : nullptr;
+    migrate_target* t = cache ? cache->get(host, port, timeout, keyspace::now_ms() / 1000) : nullptr;
     if (!t) {
       s.add_error(c, "IOERR error or timeout connecting to the client");
       return;

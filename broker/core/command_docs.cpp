@@ -304,7 +304,8 @@ keys_reply write_command_keys(resp::reply_writer& w, std::string_view name, comm
     if (store) key(*store, {"OW", "update"});
     return keys_reply::written;
   }
-  if (name == "migrate" && !keys_by_specs(*info, args, keys)) {
+  const bool by_specs = keys_by_specs(*info, args, keys);
+  if (!by_specs && name == "migrate") {
     // Its KEYS specification is incomplete: when it finds KEYS (not as the last argument,
     // where the search never looks), Redis's migrateGetKeys decides.
     const auto [first, n] = migrate_key_range(args);
@@ -324,7 +325,7 @@ keys_reply write_command_keys(resp::reply_writer& w, std::string_view name, comm
     }
     return keys_reply::written;
   }
-  if (name != "migrate" && !keys_by_specs(*info, args, keys)) keys.clear();
+  if (!by_specs) keys.clear();
   if (keys.empty()) {
     // Redis then asks the command's own key finder, which finds none either for the
     // commands respq has (a key count that is 0 or past the arguments).

@@ -486,9 +486,6 @@ void server::dispatch(client& c, args_t args) {
   if (!script_busy()) after_command();
 }
 
-// Redis 7.0's flags that CLIENT PAUSE WRITE holds: write or may-replicate (PUBLISH,
-// PFCOUNT, EVAL, EVALSHA, FCALL), a script's own declaration (shebang line) or a
-// function's flags taking over: what does not declare no-writes may write.
 bool server::client_subcommand(std::string_view name) const {
   const command_def* d = lookup("client");
   return d && find_subcommand(*d, name);
@@ -499,6 +496,9 @@ bool server::is_script_command(const command_def& d) {
          d.fn == cmd_fcall || d.fn == cmd_fcall_ro;
 }
 
+// Redis 7.0's flags that CLIENT PAUSE WRITE holds: write or may-replicate (PUBLISH,
+// PFCOUNT, EVAL, EVALSHA, FCALL), a script's own declaration (shebang line) or a
+// function's flags taking over: what does not declare no-writes may write.
 bool server::may_replicate(const command_def& d, args_t args) {
   const bool eval = d.fn == cmd_eval || d.fn == cmd_eval_ro;
   if (eval || d.fn == cmd_evalsha || d.fn == cmd_evalsha_ro)
@@ -910,7 +910,7 @@ void server::remove_monitor(client& c) {
 void server::cron() {
   keyspace::tick_lru_clock();
   if (migrate_ && migrate_->size())
-    migrate_->close_idle(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+    migrate_->close_idle(keyspace::now_ms() / 1000);
   if (tracking_clients_) tracking_limit();
   // proto-max-bulk-len may have changed (CONFIG SET): keep every parser in step.
   if (cfg_.proto_max_bulk_len != applied_bulk_len_) {
