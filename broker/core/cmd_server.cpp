@@ -13,6 +13,7 @@
 
 #include "broker/core/allocator.hpp"
 #include "broker/core/command_docs.hpp"
+#include "broker/core/encoding_limits.hpp"
 #include "broker/core/script_engine.hpp"
 #include "broker/core/commands.hpp"
 #include "broker/core/figures.hpp"
@@ -766,6 +767,7 @@ void cmd_config(server& s, client& c, args_t a) {
     }
     s.cfg() = std::move(trial);
     s.refresh_timing();
+    apply_encoding_limits(s.cfg());
     for (const auto& name : changed) {
       if (name == "loglevel") log_set_level(s.cfg().loglevel);
       s.config_changed(name);

@@ -13,7 +13,9 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <tuple>
 
+#include "broker/core/encoding_limits.hpp"
 #include "broker/core/version.hpp"
 
 namespace respq::core {
@@ -381,6 +383,35 @@ std::vector<config_entry> make_table() {
                [](config& c, const std::vector<std::string>& a) {
                  return set_uint(c.stream_node_max_entries, a, 0, LLONG_MAX);
                }});
+  // Redis's encoding settings, each also under its older -ziplist- name (an alias: CONFIG
+  // REWRITE writes the first name).
+  for (const auto& [name, alias, field] :
+       {std::tuple{"hash-max-listpack-entries", "hash-max-ziplist-entries", &config::hash_max_listpack_entries},
+        std::tuple{"set-max-intset-entries", "", &config::set_max_intset_entries},
+        std::tuple{"zset-max-listpack-entries", "zset-max-ziplist-entries", &config::zset_max_listpack_entries}}) {
+    for (const char* n : {name, alias}) {
+      if (!*n) continue;
+      t.push_back({n, true, [field](const config& c) { return std::to_string(c.*field); },
+                   [field](config& c, const std::vector<std::string>& a) {
+                     return set_uint(c.*field, a, 0, LONG_MAX);
+                   }});
+    }
+  }
+  for (const auto& [name, alias, field] :
+       {std::tuple{"hash-max-listpack-value", "hash-max-ziplist-value", &config::hash_max_listpack_value},
+        std::tuple{"zset-max-listpack-value", "zset-max-ziplist-value", &config::zset_max_listpack_value}}) {
+    for (const char* n : {name, alias}) {
+      t.push_back({n, true, [field](const config& c) { return std::to_string(c.*field); },
+                   [field](config& c, const std::vector<std::string>& a) -> std::string {
+                     std::uint64_t v = 0;
+                     if (auto e = set_mem(v, a); !e.empty()) return e;
+                     if (v > static_cast<std::uint64_t>(LONG_MAX))
+                       return "argument must be between 0 and " + std::to_string(LONG_MAX) + " inclusive";
+                     c.*field = v;
+                     return {};
+                   }});
+    }
+  }
   t.push_back({"tracking-table-max-keys", true, [](const config& c) { return std::to_string(c.tracking_table_max_keys); },
                [](config& c, const std::vector<std::string>& a) {
                  return set_uint(c.tracking_table_max_keys, a, 0, LONG_MAX);
@@ -610,6 +641,27 @@ std::optional<std::vector<std::string>> split_args(std::string_view line) {
 const std::vector<config_entry>& config_table() {
   static const std::vector<config_entry> table = make_table();
   return table;
+}
+
+std::string_view config_primary_name(std::string_view name) {
+  static constexpr std::pair<std::string_view, std::string_view> aliases[] = {
+      {"lua-time-limit", "busy-reply-threshold"},
+      {"hash-max-ziplist-entries", "hash-max-listpack-entries"},
+      {"hash-max-ziplist-value", "hash-max-listpack-value"},
+      {"zset-max-ziplist-entries", "zset-max-listpack-entries"},
+      {"zset-max-ziplist-value", "zset-max-listpack-value"}};
+  for (const auto& [alias, primary] : aliases)
+    if (name == alias) return primary;
+  return name;
+}
+
+void apply_encoding_limits(const config& c) {
+  namespace el = encoding_limits;
+  el::hash_entries.store(static_cast<std::size_t>(c.hash_max_listpack_entries), std::memory_order_relaxed);
+  el::hash_value.store(static_cast<std::size_t>(c.hash_max_listpack_value), std::memory_order_relaxed);
+  el::set_intset_entries.store(static_cast<std::size_t>(c.set_max_intset_entries), std::memory_order_relaxed);
+  el::zset_entries.store(static_cast<std::size_t>(c.zset_max_listpack_entries), std::memory_order_relaxed);
+  el::zset_value.store(static_cast<std::size_t>(c.zset_max_listpack_value), std::memory_order_relaxed);
 }
 
 const std::vector<std::pair<std::string, std::string>>& compat_config_values() {

@@ -152,6 +152,14 @@ struct config {
   // same names. Approximate trimming drops whole nodes.
   std::uint64_t stream_node_max_bytes = 4096;
   long long stream_node_max_entries = 100;
+  // Hashes, sets and sorted sets: how large one may grow in its small form (Redis's
+  // listpack and intset; OBJECT ENCODING, DUMP and the order of a small hash follow it),
+  // as Redis's settings of the same names (encoding_limits.hpp).
+  long long hash_max_listpack_entries = 512;
+  std::uint64_t hash_max_listpack_value = 64;
+  long long set_max_intset_entries = 512;
+  long long zset_max_listpack_entries = 128;
+  std::uint64_t zset_max_listpack_value = 64;
 
   // Persistence.
   bool appendonly = false;
@@ -201,6 +209,9 @@ const std::vector<config_entry>& config_table();
 // Read-only values CONFIG GET answers for Redis settings respq does not have, so tools
 // that ask (redis-benchmark asks for "save" and "appendonly") get Redis's answers.
 const std::vector<std::pair<std::string, std::string>>& compat_config_values();
+// The setting an alias names (lua-time-limit: busy-reply-threshold; the -ziplist- names of
+// the encoding settings: their -listpack- ones), or the name itself.
+std::string_view config_primary_name(std::string_view name);
 
 // Applies one directive (name + args). Returns an error text or empty.
 std::string apply_directive(config& c, const std::string& name, const std::vector<std::string>& args);

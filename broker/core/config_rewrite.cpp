@@ -205,7 +205,8 @@ std::vector<option_line> lines_for(const config_entry& e, const config& c, const
   if (name == "logfile" || name == "json-queue" || name == "appendfilename")
     return one(repr(e.get(c)), e.get(c) != e.get(d));
   if (name == "proto-max-bulk-len" || name == "client-query-buffer-limit" || name == "maxmemory" ||
-      name == "auto-aof-rewrite-min-size" || name == "mirror-backlog-size") {
+      name == "auto-aof-rewrite-min-size" || name == "mirror-backlog-size" || name == "stream-node-max-bytes" ||
+      name == "hll-sparse-max-bytes" || name == "hash-max-listpack-value" || name == "zset-max-listpack-value") {
     auto v = parse_memory(e.get(c));
     return one(v ? memory(*v) : e.get(c), e.get(c) != e.get(d));
   }
@@ -231,7 +232,7 @@ std::string rewrite_config_text(const config& running, std::string_view old_text
       } else {
         auto parts = split_args(line);
         std::string name = parts && !parts->empty() ? lower((*parts)[0]) : std::string();
-        if (name == "lua-time-limit") name = "busy-reply-threshold";  // an alias: the primary name owns it
+        name = std::string(config_primary_name(name));  // an alias: the primary name owns it
         const auto& compat = compat_config_values();
         const bool redis_only = std::any_of(compat.begin(), compat.end(), [&](const auto& v) { return v.first == name; });
         if (redis_only) {
@@ -251,7 +252,7 @@ std::string rewrite_config_text(const config& running, std::string_view old_text
   }
   const config defaults;
   for (const auto& e : config_table()) {
-    if (std::string_view(e.name) == "lua-time-limit") continue;  // the alias of busy-reply-threshold
+    if (config_primary_name(e.name) != e.name) continue;  // an alias: written under its primary name
     st.processed[e.name] = true;
     const bool per_queue = std::string_view(e.name) == "http-queue";
     for (auto& l : lines_for(e, running, defaults))

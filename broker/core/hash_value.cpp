@@ -6,6 +6,8 @@
 #include <new>
 #include <string>
 
+#include "broker/core/encoding_limits.hpp"
+
 namespace respq::core {
 
 namespace {
@@ -35,8 +37,9 @@ std::size_t get_len(const unsigned char*& p) {
 
 // Whether a field or stored value is too long for a small hash (hash_value.hpp).
 bool too_long(std::string_view stored) {
-  if (stored.empty() || stored[0] != '\xff') return stored.size() > hash_value::ordered_max_length;
-  if (stored.size() >= 2 && stored[1] == '\0') return stored.size() - 2 > hash_value::ordered_max_length;
+  const std::size_t most = encoding_limits::hash_max_value();
+  if (stored.empty() || stored[0] != '\xff') return stored.size() > most;
+  if (stored.size() >= 2 && stored[1] == '\0') return stored.size() - 2 > most;
   return true;  // a packed task envelope
 }
 
@@ -181,13 +184,16 @@ void hash_value::to_table() {
 bool hash_value::set(std::string_view field, std::string_view value, bool lengths_convert) {
   const std::uint64_t h = slot_table::hash(field);
   const bool long_value = lengths_convert && too_long(value);
+  // As Redis's hashTypeSet: converted by the lengths given, then by the count after the
+  // write (a value set again converts too, when the limit was lowered meanwhile).
+  const std::size_t most = encoding_limits::hash_max_entries();
   if (const std::size_t i = find_index(field, h); i != cap_) {
     assign(iterator(slots_, cap_, i), value);
-    if (ordered_ && long_value) to_table();
+    if (ordered_ && (long_value || size_ > most)) to_table();
     return false;
   }
-  const bool long_entry = long_value || (lengths_convert && field.size() > ordered_max_length);
-  if (ordered_ && slots_ && (size_ + 1 > ordered_max_fields || long_entry)) to_table();
+  const bool long_entry = long_value || (lengths_convert && field.size() > encoding_limits::hash_max_value());
+  if (ordered_ && slots_ && (size_ + 1 > most || long_entry)) to_table();
   grow_for(size_ + 1);
   unsigned char* b = make_block(field, value);
   const std::uint64_t slot = slot_table::make_slot(b, h);
@@ -195,8 +201,8 @@ bool hash_value::set(std::string_view field, std::string_view value, bool length
   else slot_table::place(slots_, cap_, slot, h);
   ++size_;
   block_bytes_ += rounded(block_size(field.size(), value.size()));
-  // A first field too long for a small hash: a table from the start.
-  if (ordered_ && long_entry) to_table();
+  // A first field too long for a small hash (or a limit of 0): a table from the start.
+  if (ordered_ && (long_entry || size_ > most)) to_table();
   return true;
 }
 

@@ -15,8 +15,9 @@
 // Values are stored as the caller gives them; the stored form of hash values (packed
 // task envelopes, the 0xFF prefix) is keyspace.hpp's hash_store / hash_text.
 //
-// A small hash (at most 512 fields, none of its fields and values longer than 64 bytes:
-// Redis's hash-max-listpack-entries and -value) keeps its slots in one array in the order the fields were added,
+// A small hash (at most hash-max-listpack-entries fields, 512 by default, none of its
+// fields and values longer than hash-max-listpack-value, 64 by default: see
+// encoding_limits.hpp) keeps its slots in one array in the order the fields were added,
 // found by a walk that compares the slots' hash tags first: it iterates, and so answers
 // HGETALL, HKEYS, HSCAN, DUMP and the AOF rewrite, in insertion order, as Redis does (a
 // value set again keeps its place; a field deleted closes the gap). Past those bounds it
@@ -33,9 +34,10 @@
 // block: valid until the hash changes (any set, assign or erase; a resize moves no block,
 // but an erase may move another entry's slot, so iterators are invalidated too).
 //
-// Costs: find, set, erase O(1) expected (a small hash: O(n) over at most 512 8-byte slots,
-// comparing hash tags first). A resize rehashes every field at once (a
-// latency spike for very large hashes; Redis rehashes incrementally).
+// Costs: find, set, erase O(1) expected (a small hash: O(n) over its 8-byte slots, at
+// most 512 by default, comparing hash tags first, as Redis's listpack walk is O(n)). A
+// resize rehashes every field at once (a latency spike for very large hashes; Redis
+// rehashes incrementally).
 #pragma once
 
 #include <cstddef>
@@ -141,8 +143,6 @@ class hash_value {
 
   // Whether the fields are kept in insertion order (a small hash, above).
   bool ordered() const { return ordered_; }
-  static constexpr std::size_t ordered_max_fields = 512;
-  static constexpr std::size_t ordered_max_length = 64;
 
  private:
   static entry entry_of(std::uint64_t slot);

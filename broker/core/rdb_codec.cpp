@@ -777,11 +777,11 @@ void add_hash_field(hash_value& h, std::string_view f, std::string_view v, bool 
   check(!h.contains(f));
   h.set(f, hash_store(v), lengths_convert);
 }
-void add_zset_member(zset_value& z, std::string_view m, double score) {
+void add_zset_member(zset_value& z, std::string_view m, double score, bool lengths_convert = true) {
   check(!std::isnan(score));
   double old;
   check(!z.score(m, old));
-  z.set(m, score);
+  z.set(m, score, lengths_convert);
 }
 
 // zzlStrtod: a score the ziplist or listpack holds as text.
@@ -1030,7 +1030,9 @@ void decode(unsigned char type, reader& r, value& out) {
     case type_zset_listpack: {
       zset_value z;
       pair_reader pr;
-      auto add = [&](std::string_view m, std::string_view s) { add_zset_member(z, m, text_score(s)); };
+      // A listpack stays one unless it has more members than zset-max-listpack-entries,
+      // whatever their lengths, as Redis loads it.
+      auto add = [&](std::string_view m, std::string_view s) { add_zset_member(z, m, text_score(s), false); };
       auto feed = [&](std::string_view e) { pr.feed(e, add); };
       const std::string blob = r.string();
       if (type == type_zset_ziplist) read_ziplist(blob, feed);

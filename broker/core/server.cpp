@@ -12,6 +12,7 @@
 #include "broker/core/allocator.hpp"
 #include "broker/core/command_docs.hpp"
 #include "broker/core/commands.hpp"
+#include "broker/core/encoding_limits.hpp"
 #include "broker/core/glob.hpp"
 #include "broker/core/log.hpp"
 #include "broker/core/script_engine.hpp"
@@ -95,6 +96,7 @@ server::server(config cfg) : cfg_(std::move(cfg)) {
     for (int i = 0; i < 40; ++i) replid_ += hex[rd() % 16];
   }
   refresh_timing();
+  apply_encoding_limits(cfg_);
   internal_ = std::make_unique<client>();
   internal_->id = 0;
   internal_->is_fake = true;

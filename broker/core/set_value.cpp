@@ -1,6 +1,7 @@
 // set_value: see set_value.hpp.
 #include "broker/core/set_value.hpp"
 
+#include "broker/core/encoding_limits.hpp"
 #include "broker/core/slot_table.hpp"
 #include "resp/ascii.hpp"
 
@@ -102,7 +103,7 @@ bool set_value::insert(std::string_view m) {
     if (as_integer(m, v)) {
       std::size_t pos;
       if (size_ && find_int(v, pos)) return false;
-      if (size_ < max_intset_entries) return insert_int(v);
+      if (size_ < encoding_limits::set_max_intset_entries()) return insert_int(v);
       to_table(size_ + 1);
     } else {
       to_table(size_ + 1);
@@ -144,7 +145,7 @@ bool set_value::erase(std::string_view m) {
 
 void set_value::reserve(std::size_t n) {
   if (is_intset()) {
-    if (n > max_intset_entries) to_table(n);
+    if (n > encoding_limits::set_max_intset_entries()) to_table(n);
     return;
   }
   if (n * 4 > cap_ * 3) rehash(slot_table::capacity_for(n));

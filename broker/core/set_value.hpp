@@ -1,8 +1,9 @@
 // set_value: the set value (SADD, SMEMBERS, ...), with Redis 7.0's two encodings.
 //
 //  - intset: while every member is an integer as Redis's string2ll reads it and there are
-//    at most max_intset_entries of them, a sorted array of 16-, 32- or 64-bit integers
-//    (the width of the widest member; it only widens). Membership is a binary search.
+//    at most set-max-intset-entries of them (512 by default: encoding_limits.hpp), a
+//    sorted array of 16-, 32- or 64-bit integers (the width of the widest member; it only
+//    widens). Membership is a binary search.
 //  - hashtable: otherwise (and for good: like Redis, a set never goes back to intset).
 //    An open-addressing table of 8-byte slots (slot_table.hpp, shared with hash_value). A
 //    slot points to a heap blob (a LEB128 length, then the member's bytes) and carries 16
@@ -26,8 +27,8 @@
 // returns / the buffer is reused.
 //
 // Costs: insert, erase, contains O(1) expected for a table, O(log n) search plus O(n)
-// move for an intset (n <= 512). A resize rehashes every member at once: a latency spike
-// for very large sets (Redis rehashes incrementally).
+// move for an intset (n <= set-max-intset-entries). A resize rehashes every member at
+// once: a latency spike for very large sets (Redis rehashes incrementally).
 #pragma once
 
 #include <cstddef>
@@ -41,8 +42,6 @@ namespace respq::core {
 
 class set_value {
  public:
-  static constexpr std::size_t max_intset_entries = 512;  // set-max-intset-entries
-
   // Room to spell an intset member (at most 20 characters).
   struct member_buf {
     char data[24];

@@ -4,15 +4,18 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <iterator>
 #include <vector>
+
+#include "broker/core/encoding_limits.hpp"
 
 namespace respq::core {
 
 namespace {
 
 // ---- entries shared by both representations: <score f64><len><bytes> ----
-// In a node, len is one byte below 255, else 255 and a u32. In the listpack always one
-// byte (members there are at most 64 bytes).
+// len is one byte below 255, else 255 and a u32 (a listpack holds members longer than
+// 254 bytes when zset-max-listpack-value allows them, or a RESTOREd listpack has them).
 double load_score(const char* p) {
   double d;
   std::memcpy(&d, p, 8);
@@ -27,10 +30,12 @@ std::string_view node_member(const char* n) {
   return {n + 13, L};
 }
 
-char* make_node(std::string_view m, double s) {
+std::size_t entry_head(std::string_view m) { return m.size() < 255 ? 9 : 13; }
+
+// Writes an entry's score and length at n (entry_head(m) bytes), then the member.
+void put_entry(char* n, std::string_view m, double s) {
   const bool small = m.size() < 255;
   const std::size_t head = small ? 9 : 13;
-  char* n = new char[head + m.size()];
   std::memcpy(n, &s, 8);
   if (small) {
     n[8] = static_cast<char>(m.size());
@@ -40,7 +45,19 @@ char* make_node(std::string_view m, double s) {
     std::memcpy(n + 9, &L, 4);
   }
   if (!m.empty()) std::memcpy(n + head, m.data(), m.size());
+}
+
+char* make_node(std::string_view m, double s) {
+  char* n = new char[entry_head(m) + m.size()];
+  put_entry(n, m, s);
   return n;
+}
+
+// Appends an entry to a listpack.
+void append_entry(std::string& buf, std::string_view m, double s) {
+  const std::size_t at = buf.size();
+  buf.resize(at + entry_head(m) + m.size());
+  put_entry(buf.data() + at, m, s);
 }
 
 std::size_t node_bytes(const char* n) {
@@ -71,8 +88,8 @@ struct packed_entry {
 };
 packed_entry packed_at(const std::string& buf, std::size_t off) {
   const char* p = buf.data() + off;
-  auto l = static_cast<unsigned char>(p[8]);
-  return {load_score(p), std::string_view(p + 9, l), off + 9 + l};
+  const std::string_view m = node_member(p);
+  return {load_score(p), m, off + node_bytes(p)};
 }
 
 char tomb_marker;
@@ -409,11 +426,8 @@ void zset_value::packed_insert(std::string_view member, double score) {
     if (score < e.score || (score == e.score && member.compare(e.member) < 0)) break;
     off = e.next;
   }
-  char head[9];
-  std::memcpy(head, &score, 8);
-  head[8] = static_cast<char>(member.size());
-  std::string bytes(head, 9);
-  bytes.append(member);
+  std::string bytes;
+  append_entry(bytes, member, score);
   packed_.insert(off, bytes);
   ++packed_n_;
 }
@@ -432,7 +446,7 @@ bool zset_value::score(std::string_view member, double& out) const {
   return true;
 }
 
-bool zset_value::set(std::string_view member, double score) {
+bool zset_value::set(std::string_view member, double score, bool lengths_convert) {
   // Redis keeps no negative zero (its listpack stores the score as text "0").
   if (score == 0) score = 0;
   if (!big_) {
@@ -443,7 +457,8 @@ bool zset_value::set(std::string_view member, double score) {
       packed_insert(member, score);
       return false;
     }
-    if (packed_n_ + 1 <= max_packed_entries && member.size() <= max_packed_value) {
+    if (packed_n_ + 1 <= encoding_limits::zset_max_entries() &&
+        (!lengths_convert || member.size() <= encoding_limits::zset_max_value())) {
       packed_insert(member, score);
       return true;
     }
@@ -563,11 +578,15 @@ void zset_value::walk(std::size_t from, std::size_t n, bool reverse, const visit
       }
       return;
     }
-    // Descending: offsets of the entries up to `from`, then backwards (<= 128 entries).
-    std::size_t offs[max_packed_entries + 1];
-    std::size_t off = 0, k = 0;
+    // Descending: offsets of the entries up to `from`, then backwards (on the stack at
+    // the default sizes).
+    std::size_t local[129];
+    std::vector<std::size_t> heap;
+    if (from >= std::size(local)) heap.resize(from + 1);
+    std::size_t* offs = heap.empty() ? local : heap.data();
+    std::size_t off = 0;
     for (std::size_t r = 0; r <= from; ++r) {
-      offs[k++] = off;
+      offs[r] = off;
       off = packed_at(packed_, off).next;
     }
     for (std::size_t i = 0; i < n; ++i) {
@@ -692,17 +711,13 @@ void zset_value::convert_to_index() {
 }
 
 void zset_value::compact_if_small() {
-  if (!big_ || big_->count > max_packed_entries) return;
+  if (!big_ || big_->count > encoding_limits::zset_max_entries()) return;
   std::string buf;
   bool fits = true;
   walk(0, big_->count, false, [&](const entry& e) {
-    if (e.member.size() > max_packed_value) fits = false;
+    if (e.member.size() > encoding_limits::zset_max_value()) fits = false;
     if (!fits) return;
-    char head[9];
-    std::memcpy(head, &e.score, 8);
-    head[8] = static_cast<char>(e.member.size());
-    buf.append(head, 9);
-    buf.append(e.member);
+    append_entry(buf, e.member, e.score);
   });
   if (!fits) return;
   packed_n_ = static_cast<std::uint32_t>(big_->count);

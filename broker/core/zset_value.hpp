@@ -2,9 +2,10 @@
 // score; order is (score, member bytes), as Redis's.
 //
 // Two representations, as Redis 7.0 (OBJECT ENCODING names):
-//  - "listpack": up to 128 members of at most 64 bytes (zset-max-listpack-entries /
-//    -value) packed in one sorted buffer, each entry <score f64><len u8><bytes>. Every
-//    operation is a linear walk over a few KB.
+//  - "listpack": up to zset-max-listpack-entries members (128 by default) of at most
+//    zset-max-listpack-value bytes (64 by default; encoding_limits.hpp) packed in one
+//    sorted buffer, each entry <score f64><len><bytes> (len as in a node, below). Every
+//    operation is a linear walk over the buffer (a few KB at the defaults), as Redis's.
 //  - "skiplist" (the name Redis reports; the structure is an order-statistics index):
 //    each member is one allocation <score f64><len><bytes> (~24 B for a short member).
 //    The order is a vector of fixed-size chunks of node pointers (128 per chunk) with a
@@ -33,9 +34,6 @@ namespace respq::core {
 
 class zset_value {
  public:
-  static constexpr std::size_t max_packed_entries = 128;
-  static constexpr std::size_t max_packed_value = 64;
-
   struct entry {
     std::string_view member;
     double score;
@@ -57,8 +55,11 @@ class zset_value {
 
   // The score of a member; false when absent.
   bool score(std::string_view member, double& out) const;
-  // Adds the member or changes its score; true when it was added.
-  bool set(std::string_view member, double score);
+  // Adds the member or changes its score; true when it was added. A listpack converts
+  // when the count passes zset-max-listpack-entries, or (lengths_convert) the member is
+  // longer than zset-max-listpack-value; RESTORE of a listpack passes false, as Redis
+  // converts a loaded listpack by its count alone.
+  bool set(std::string_view member, double score, bool lengths_convert = true);
   bool erase(std::string_view member);
   // 0-based rank in ascending order, or -1 when absent.
   long long rank(std::string_view member) const;
@@ -84,7 +85,7 @@ class zset_value {
   struct index;  // zset_value.cpp
 
  private:
-  // Listpack: entries <score f64><len u8><bytes>, sorted.
+  // Listpack: entries <score f64><len><bytes>, sorted.
   std::string packed_;
   std::uint32_t packed_n_ = 0;
   std::unique_ptr<index> big_;

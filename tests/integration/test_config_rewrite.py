@@ -80,6 +80,45 @@ def test_comments_kept_values_changed_in_place_as_redis_does():
         assert "\nport " in tail and '\ndir "/' in tail, (name, text)
 
 
+def test_encoding_settings_under_their_aliases_are_rewritten_as_redis_does():
+    # A -ziplist- alias in the file becomes its -listpack- name in place; memory values are
+    # written in Redis's units; a restart reads every one back.
+    conf = "# encodings\nhash-max-ziplist-entries 100\nzset-max-ziplist-value 32\n"
+    changes = [("hash-max-ziplist-entries", "200"), ("zset-max-listpack-value", "1kb"),
+               ("set-max-intset-entries", "7"), ("hash-max-listpack-value", "2kb"), ("stream-node-max-bytes", "8kb"),
+               ("zset-max-ziplist-entries", "300")]
+    texts = {}
+    with Respq("--http-queue", "tasks", "off", config=conf) as r:
+        path = os.path.join(r.dir, "respq.conf")
+        texts["respq"] = rewrite_on(r, path, changes)
+        running = r.client().config_get("*")
+        restart_on_rewritten(r, path)
+        after = r.client().config_get("*")
+    redis = RedisServer(start=False)
+    try:
+        path = os.path.join(redis.dir, "redis.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        redis._spawn(["redis-server", path, "--port", str(redis.port), "--bind", "127.0.0.1", "--save", "",
+                      "--appendonly", "no", "--dir", redis.dir, "--daemonize", "no"])
+        texts["redis"] = rewrite_on(redis, path, changes)
+    finally:
+        redis.stop()
+        redis.cleanup()
+    heads = {k: v.split(SIGNATURE)[0] for k, v in texts.items()}
+    assert heads["respq"] == heads["redis"] == "# encodings\nhash-max-listpack-entries 200\nzset-max-listpack-value 1kb\n\n", texts
+    tails = {k: set(v.split(SIGNATURE)[1].splitlines()) for k, v in texts.items()}
+    for line in ("set-max-intset-entries 7", "hash-max-listpack-value 2kb", "stream-node-max-bytes 8kb",
+                 "zset-max-listpack-entries 300"):
+        assert line in tails["respq"] and line in tails["redis"], (line, texts)
+    assert not any("ziplist" in line for line in texts["respq"].splitlines()), texts
+    expected = {"hash-max-listpack-entries": "200", "hash-max-ziplist-entries": "200", "zset-max-listpack-value": "1024",
+                "set-max-intset-entries": "7", "hash-max-listpack-value": "2048", "stream-node-max-bytes": "8192",
+                "zset-max-listpack-entries": "300", "zset-max-ziplist-value": "1024"}
+    for k, v in expected.items():
+        assert running[k] == v and after[k] == v, (k, running[k], after[k])
+
+
 def test_respq_directives_are_written_and_a_restart_reads_them_back():
     conf = """# respq with two queues
 http-queue tasks concurrency 8

@@ -19,8 +19,8 @@ is available (no network) the script says so and exits 77, which ctest reports a
 skipped.
 
 Before running, a few places in the suite are adapted to respq (see patch_suite): `CONFIG
-SET` of Redis's encoding settings (list-max-listpack-size and the like: respq has its own
-list encoding) is ignored. unit/scripting runs every test twice, through FUNCTION LOAD +
+SET` of Redis's list encoding settings (list-max-listpack-size, list-compress-depth: respq
+has its own list encoding) is ignored. unit/scripting runs every test twice, through FUNCTION LOAD +
 FCALL and through EVAL, under the same test names: a listed failure stands for both passes.
 
 Tests that would leave respq unable to serve the tests after them are not run at all:
@@ -59,26 +59,26 @@ def skip(why):
     source_package.skip("redis suite", why)
 
 
-OLD_CONFIG_SET_EDIT = '''    if {[string tolower [lindex $args 0]] eq "config" && [string tolower [lindex $args 1]] eq "set" &&
-        [regexp {^(list-|hash-max-|set-max-|zset-max-|stream-node-max-)} [lindex $args 2]]} {
+OLD_CONFIG_SET_EDITS = tuple('''    if {[string tolower [lindex $args 0]] eq "config" && [string tolower [lindex $args 1]] eq "set" &&
+        [regexp {^(%s)} [lindex $args 2]]} {
         catch {[srv $level "client"] {*}$args}
         return OK
     }
     [srv $level "client"] {*}$args
-}'''
+}''' % names for names in ("list-|hash-max-|set-max-|zset-max-|stream-node-max-", "list-|hash-max-|set-max-|zset-max-"))
 
 
 def patch_suite(tree):
     """Adapts the suite's harness to respq, once (each edit must find its target)."""
     edits = [
-        # Redis's encoding settings (list-max-listpack-size, hash-max-ziplist-value, ...)
-        # do not apply to respq's own encodings: setting them is ignored.
-        # (stream-node-max-bytes/-entries are respq settings too: they reach it. The first
-        # form is this edit as made before they were, in an already adapted cached tree;
-        # it holds the second, so it is looked for first.)
-        ("tests/test_helper.tcl", (OLD_CONFIG_SET_EDIT, '''    [srv $level "client"] {*}$args
-}'''), '''    if {[string tolower [lindex $args 0]] eq "config" && [string tolower [lindex $args 1]] eq "set" &&
-        [regexp {^(list-|hash-max-|set-max-|zset-max-)} [lindex $args 2]]} {
+        # Redis's list encoding settings (list-max-listpack-size, list-compress-depth) do
+        # not apply to respq's own list encoding: setting them is ignored. (The hash, set,
+        # sorted set and stream settings are respq's too: they reach it. The first forms
+        # are this edit as made before they were, in an already adapted cached tree; each
+        # holds the last, so they are looked for first.)
+        ("tests/test_helper.tcl", OLD_CONFIG_SET_EDITS + ('''    [srv $level "client"] {*}$args
+}''',), '''    if {[string tolower [lindex $args 0]] eq "config" && [string tolower [lindex $args 1]] eq "set" &&
+        [regexp {^(list-)} [lindex $args 2]]} {
         catch {[srv $level "client"] {*}$args}
         return OK
     }

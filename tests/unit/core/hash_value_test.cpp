@@ -12,9 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "broker/core/encoding_limits.hpp"
 #include "broker/core/hash_value.hpp"
 
 using respq::core::hash_value;
+namespace limits = respq::core::encoding_limits;
 
 namespace {
 
@@ -321,5 +323,56 @@ TEST_CASE("a small hash against an ordered model, random operations", "[hash_val
       REQUIRE(in_order(h) == model);
       for (const auto& [mf, mv] : model) REQUIRE((*h.find(mf)).value == mv);
     }
+  }
+}
+
+TEST_CASE("a small hash follows hash-max-listpack-entries and -value as set at the time of each write",
+          "[hash_value]") {
+  struct restore {
+    ~restore() {
+      limits::hash_entries = 512;
+      limits::hash_value = 64;
+    }
+  } defaults;
+  SECTION("a limit raised keeps more and longer fields in order") {
+    limits::hash_entries = 2000;
+    limits::hash_value = 1000;
+    hash_value h;
+    for (int i = 1500; i > 0; --i) h.set("f" + std::to_string(i), std::string(i % 7 == 0 ? 900 : 3, 'v'));
+    REQUIRE(h.ordered());
+    REQUIRE(h.size() == 1500);
+    REQUIRE(in_order(h).front().first == "f1500");
+    REQUIRE(in_order(h).back().first == "f1");
+    REQUIRE(h.find("f700") != h.end());
+    h.set("long", std::string(1001, 'x'));
+    REQUIRE_FALSE(h.ordered());
+    REQUIRE(h.size() == 1501);
+  }
+  SECTION("a limit lowered converts at the next write, a value set again included") {
+    hash_value h;
+    h.set("a", "1");
+    h.set("b", "2");
+    limits::hash_entries = 1;
+    REQUIRE(h.ordered());  // nothing written yet
+    h.set("a", "3");
+    REQUIRE_FALSE(h.ordered());
+    REQUIRE(h.size() == 2);
+  }
+  SECTION("a limit of 0: a table from the first field") {
+    limits::hash_entries = 0;
+    hash_value h;
+    h.set("only", "1");
+    REQUIRE_FALSE(h.ordered());
+  }
+  SECTION("the length limit counts fields and values, not a RESTOREd listpack's") {
+    limits::hash_value = 4;
+    hash_value h;
+    h.set("abcd", "1234");
+    REQUIRE(h.ordered());
+    h.set("abcde", "1");
+    REQUIRE_FALSE(h.ordered());
+    hash_value r;
+    r.set("restored", "a long value", false);
+    REQUIRE(r.ordered());
   }
 }

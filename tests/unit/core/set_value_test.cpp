@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "broker/core/encoding_limits.hpp"
 #include "broker/core/set_value.hpp"
 
 using respq::core::set_value;
@@ -215,4 +216,36 @@ TEST_CASE("a scan returns members present throughout while the table grows and s
       REQUIRE(seen.count(m) == 1);
     }
   }
+}
+
+TEST_CASE("an intset follows set-max-intset-entries as set at the time of each insert", "[set_value]") {
+  namespace limits = respq::core::encoding_limits;
+  struct restore {
+    ~restore() { limits::set_intset_entries = 512; }
+  } defaults;
+  limits::set_intset_entries = 3;
+  set_value s;
+  for (const char* m : {"3", "1", "2"}) s.insert(m);
+  REQUIRE(s.encoding_name() == std::string("intset"));
+  s.insert("4");
+  REQUIRE(s.encoding_name() == std::string("hashtable"));
+  check_equal(s, {"1", "2", "3", "4"});
+
+  limits::set_intset_entries = 0;
+  set_value z;
+  z.insert("1");
+  REQUIRE(z.encoding_name() == std::string("hashtable"));
+
+  limits::set_intset_entries = 5000;
+  set_value big;
+  std::set<std::string> model;
+  for (int i = 0; i < 4000; ++i) {
+    big.insert(std::to_string(i * 3 - 6000));
+    model.insert(std::to_string(i * 3 - 6000));
+  }
+  REQUIRE(big.encoding_name() == std::string("intset"));
+  check_equal(big, model);
+  // Redis caps the setting at 2^30 (intset internals).
+  limits::set_intset_entries = std::size_t{1} << 40;
+  REQUIRE(limits::set_max_intset_entries() == std::size_t{1} << 30);
 }

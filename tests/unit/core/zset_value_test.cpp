@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "broker/core/encoding_limits.hpp"
 #include "broker/core/zset_value.hpp"
 
 using respq::core::zset_value;
@@ -241,4 +242,52 @@ TEST_CASE("zset_value small scan returns everything at once", "[zset]") {
   std::size_t n = 0;
   REQUIRE(z.scan(0, 1, [&](const zset_value::entry&) { ++n; }) == 0);
   REQUIRE(n == 2);
+}
+
+TEST_CASE("zset_value follows zset-max-listpack-entries and -value; a listpack holds long members", "[zset]") {
+  namespace limits = respq::core::encoding_limits;
+  struct restore {
+    ~restore() {
+      limits::zset_entries = 128;
+      limits::zset_value = 64;
+    }
+  } defaults;
+  limits::zset_entries = 1000;
+  limits::zset_value = 1000;
+  std::mt19937 rng(7);
+  model m;
+  zset_value z;
+  const std::size_t lengths[] = {1, 12, 254, 255, 256, 300, 900};
+  for (int op = 0; op < 6000; ++op) {
+    std::string member = "m" + std::to_string(rng() % 100);
+    member += std::string(lengths[rng() % 7], 'x');
+    if (rng() % 4 == 0) {
+      REQUIRE(z.erase(member) == m.erase(member));
+    } else {
+      const double score = static_cast<double>(rng() % 50);
+      REQUIRE(z.set(member, score) == m.set(member, score));
+    }
+    if (op % 500 == 0) check_all(z, m);
+  }
+  REQUIRE(z.packed());  // at most 100 x 7 members (long ones included), under 1000 entries of 1000 bytes
+  check_all(z, m);
+  z.set(std::string(1001, 'y'), 1);
+  REQUIRE_FALSE(z.packed());
+  m.set(std::string(1001, 'y'), 1);
+  check_all(z, m);
+
+  limits::zset_entries = 0;
+  zset_value none;
+  none.set("a", 1);
+  REQUIRE_FALSE(none.packed());
+
+  // RESTORE's form: a listpack's long members do not convert it; the count does.
+  limits::zset_entries = 2;
+  limits::zset_value = 64;
+  zset_value r;
+  r.set(std::string(300, 'r'), 1, false);
+  r.set("b", 2, false);
+  REQUIRE(r.packed());
+  r.set("c", 3, false);
+  REQUIRE_FALSE(r.packed());
 }
