@@ -20,8 +20,11 @@ skipped.
 
 Before running, a few places in the suite are adapted to respq (see patch_suite): `CONFIG
 SET` of Redis's list encoding settings (list-max-listpack-size, list-compress-depth: respq
-has its own list encoding) is ignored. unit/scripting runs every test twice, through FUNCTION LOAD +
-FCALL and through EVAL, under the same test names: a listed failure stands for both passes.
+has its own list encoding) is ignored, and each unit begins with the hash, set and sorted
+set encoding settings at Redis's defaults, as on a server of its own. The tests' encoding
+assertions (OBJECT ENCODING) are checked. unit/scripting runs every test twice, through
+FUNCTION LOAD + FCALL and through EVAL, under the same test names: a listed failure stands
+for both passes.
 
 Tests that would leave respq unable to serve the tests after them are not run at all:
 skipped-tests.txt lists them, with the reason, and each goes to the suite as --skiptest.
@@ -84,6 +87,21 @@ def patch_suite(tree):
     }
     [srv $level "client"] {*}$args
 }'''),
+        # Each unit begins with Redis's encoding settings at their defaults, as it would on
+        # a server of its own: against one external server, a unit that changes them and
+        # ends (unit/type/hash leaves hash-max-ziplist-entries at 2) would change what
+        # OBJECT ENCODING answers in the units after it.
+        ("tests/test_helper.tcl", '''    set ::curfile $path
+    source $path
+''', '''    set ::curfile $path
+    if {$::external} {
+        set defaults [redis $::host $::port 0 $::tls]
+        $defaults config set hash-max-listpack-entries 512 hash-max-listpack-value 64 set-max-intset-entries 512 \\
+            zset-max-listpack-entries 128 zset-max-listpack-value 64
+        $defaults close
+    }
+    source $path
+'''),
     ]
     for rel, olds, new in edits:
         path = os.path.join(tree, rel)
@@ -142,7 +160,7 @@ def main():
 
     with Respq("--http-queue", "tasks", "off") as rq:
         cmd = ["tclsh", "tests/test_helper.tcl", "--host", "127.0.0.1", "--port", str(rq.port),
-               "--durable", "--clients", "1", "--timeout", "300", "--ignore-encoding",
+               "--durable", "--clients", "1", "--timeout", "300",
                # Tags the suite gives to tests that need what an external server lacks.
                "--tags", "-needs:debug", "--tags", "-needs:repl"]
         for u in units:
