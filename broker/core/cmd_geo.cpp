@@ -502,6 +502,7 @@ void georadius_generic(server& s, client& c, args_t a, std::size_t src_index, un
   const std::string_view dst = *storekey;
   if (returned_items) {
     zset_value result;
+    result.expect(returned_items);
     for (std::size_t i = 0; i < returned_items; ++i) {
       const geo_point& gp = found[i];
       result.set(gp.member, storedist ? gp.dist / sh.conversion : gp.score);

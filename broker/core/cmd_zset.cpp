@@ -369,6 +369,7 @@ void zrange_generic(server& s, client& c, args_t a, std::size_t at, const std::s
   }
   if (store) {
     zset_value result;
+    result.expect(n);
     if (z) z->walk(from, n, reverse, [&](const zset_value::entry& e) { result.set(e.member, e.score); });
     store_result(s, c, *dst, std::move(result), "zrangestore");
     return;
@@ -674,6 +675,7 @@ void set_op_generic(server& s, client& c, args_t a, const std::string_view* dst,
   else std::stable_sort(src.begin(), src.end(), by_size);
 
   zset_value result;
+  if (!card_only && op != set_op::union_) result.expect(src[0].size());
   std::size_t cardinality = 0;
   if (op == set_op::inter) {
     if (src[0].size() > 0) {
@@ -711,6 +713,7 @@ void set_op_generic(server& s, client& c, args_t a, const std::string_view* dst,
         else aggregate_into(it->second, score, ag);
       });
     }
+    result.expect(acc.size());
     for (auto& [m, sc] : acc) result.set(m, sc);
   } else {
     if (src[0].z) {

@@ -183,16 +183,29 @@ void hash_value::to_table() {
 
 bool hash_value::set(std::string_view field, std::string_view value, bool lengths_convert) {
   const std::uint64_t h = slot_table::hash(field);
-  const bool long_value = lengths_convert && too_long(value);
-  // As Redis's hashTypeSet: converted by the lengths given, then by the count after the
+  // As Redis's hashTypeSet: converted by the lengths given (the field's too, when it is
+  // already there: a RESTOREd listpack may hold a long one), then by the count after the
   // write (a value set again converts too, when the limit was lowered meanwhile).
+  const bool long_entry =
+      lengths_convert && (too_long(value) || field.size() > encoding_limits::hash_max_value());
   const std::size_t most = encoding_limits::hash_max_entries();
   if (const std::size_t i = find_index(field, h); i != cap_) {
     assign(iterator(slots_, cap_, i), value);
-    if (ordered_ && (long_value || size_ > most)) to_table();
+    if (ordered_ && (long_entry || size_ > most)) to_table();
     return false;
   }
-  const bool long_entry = long_value || (lengths_convert && field.size() > encoding_limits::hash_max_value());
+  insert_new(field, value, h, long_entry);
+  return true;
+}
+
+void hash_value::add_new(std::string_view field, std::string_view value, bool lengths_convert) {
+  const bool long_entry =
+      lengths_convert && (too_long(value) || field.size() > encoding_limits::hash_max_value());
+  insert_new(field, value, slot_table::hash(field), long_entry);
+}
+
+void hash_value::insert_new(std::string_view field, std::string_view value, std::uint64_t h, bool long_entry) {
+  const std::size_t most = encoding_limits::hash_max_entries();
   if (ordered_ && slots_ && (size_ + 1 > most || long_entry)) to_table();
   grow_for(size_ + 1);
   unsigned char* b = make_block(field, value);
@@ -203,7 +216,6 @@ bool hash_value::set(std::string_view field, std::string_view value, bool length
   block_bytes_ += rounded(block_size(field.size(), value.size()));
   // A first field too long for a small hash (or a limit of 0): a table from the start.
   if (ordered_ && (long_entry || size_ > most)) to_table();
-  return true;
 }
 
 void hash_value::assign(iterator it, std::string_view value) {

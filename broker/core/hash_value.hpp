@@ -114,6 +114,9 @@ class hash_value {
   // hash a table unless `lengths_convert` is false (RESTORE of a listpack, which Redis
   // keeps as one whatever its lengths).
   bool set(std::string_view field, std::string_view value, bool lengths_convert = true);
+  // set() of a field the caller knows is absent (RESTORE checks for duplicates itself):
+  // no walk of a small hash to find it.
+  void add_new(std::string_view field, std::string_view value, bool lengths_convert = true);
   // Sets the value of the entry at `it` (from find or a walk); `it` stays valid, the views
   // of that entry do not. (A small hash stays in insertion order even if the value is
   // long: set() converts it.)
@@ -150,6 +153,8 @@ class hash_value {
   static std::size_t block_size(std::size_t field_len, std::size_t value_len);
   // A new block holding the field and the value.
   static unsigned char* make_block(std::string_view field, std::string_view value);
+  // Adds a field known to be absent (h: its hash; long_entry: too long for a small hash).
+  void insert_new(std::string_view field, std::string_view value, std::uint64_t h, bool long_entry);
   void grow_for(std::size_t n);
   void remove_slot(std::size_t i);
   // The slot of field (hash h), or cap_ when absent.

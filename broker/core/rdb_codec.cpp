@@ -771,17 +771,25 @@ void read_zipmap(std::string_view blob, Fn&& fn) {
 
 // Builders: each refuses a duplicate member or field, as deep sanitization does.
 void add_set_member(set_value& s, std::string_view m) { check(s.insert(m)); }
+// A hash's fields are checked against a set of those seen, not looked up in the hash: a
+// small hash is walked for each lookup, which hash-max-listpack-entries may make long.
 // (A listpack's or ziplist's hash stays small whatever its lengths, as Redis loads it;
 // a plain or zipmap one is converted by them.)
-void add_hash_field(hash_value& h, std::string_view f, std::string_view v, bool lengths_convert = true) {
-  check(!h.contains(f));
-  h.set(f, hash_store(v), lengths_convert);
-}
-void add_zset_member(zset_value& z, std::string_view m, double score, bool lengths_convert = true) {
+struct hash_builder {
+  hash_value h;
+  std::unordered_set<std::string> seen;
+  void add(std::string_view f, std::string_view v, bool lengths_convert = true) {
+    check(seen.emplace(f).second);
+    h.add_new(f, hash_store(v), lengths_convert);
+  }
+};
+// A sorted set is built in its index form and compacted after (zset_value::expect), as
+// Redis loads a skiplist and converts it once.
+void add_zset_member(zset_value& z, std::string_view m, double score) {
   check(!std::isnan(score));
   double old;
   check(!z.score(m, old));
-  z.set(m, score, lengths_convert);
+  z.set(m, score);
 }
 
 // zzlStrtod: a score the ziplist or listpack holds as text.
@@ -1018,46 +1026,50 @@ void decode(unsigned char type, reader& r, value& out) {
       const std::uint64_t n = r.count();
       check(n > 0);
       zset_value z;
+      z.convert_to_index();
       for (std::uint64_t i = 0; i < n; ++i) {
         const std::string m = r.string();
         const double score = type == type_zset ? r.text_double() : r.binary_double();
         add_zset_member(z, m, score);
       }
+      z.compact_if_small();
       out.data = std::move(z);
       return;
     }
     case type_zset_ziplist:
     case type_zset_listpack: {
       zset_value z;
+      z.convert_to_index();
       pair_reader pr;
-      // A listpack stays one unless it has more members than zset-max-listpack-entries,
-      // whatever their lengths, as Redis loads it.
-      auto add = [&](std::string_view m, std::string_view s) { add_zset_member(z, m, text_score(s), false); };
+      auto add = [&](std::string_view m, std::string_view s) { add_zset_member(z, m, text_score(s)); };
       auto feed = [&](std::string_view e) { pr.feed(e, add); };
       const std::string blob = r.string();
       if (type == type_zset_ziplist) read_ziplist(blob, feed);
       else read_listpack(blob, feed);
       check(!pr.have_first && z.size() > 0);
+      // A listpack stays one unless it has more members than zset-max-listpack-entries,
+      // whatever their lengths, as Redis loads it.
+      z.compact_if_small(false);
       out.data = std::move(z);
       return;
     }
     case type_hash: {
       const std::uint64_t n = r.count();
       check(n > 0);
-      hash_value h;
+      hash_builder b;
       for (std::uint64_t i = 0; i < n; ++i) {
         const std::string f = r.string();
         const std::string v = r.string();
-        add_hash_field(h, f, v);
+        b.add(f, v);
       }
-      out.data = std::move(h);
+      out.data = std::move(b.h);
       return;
     }
     case type_hash_zipmap:
     case type_hash_ziplist:
     case type_hash_listpack: {
-      hash_value h;
-      auto add = [&](std::string_view f, std::string_view v) { add_hash_field(h, f, v, type == type_hash_zipmap); };
+      hash_builder b;
+      auto add = [&](std::string_view f, std::string_view v) { b.add(f, v, type == type_hash_zipmap); };
       const std::string blob = r.string();
       if (type == type_hash_zipmap) {
         read_zipmap(blob, add);
@@ -1068,8 +1080,8 @@ void decode(unsigned char type, reader& r, value& out) {
         else read_listpack(blob, feed);
         check(!pr.have_first);
       }
-      check(h.size() > 0);
-      out.data = std::move(h);
+      check(b.h.size() > 0);
+      out.data = std::move(b.h);
       return;
     }
     default: fail();

@@ -446,7 +446,7 @@ bool zset_value::score(std::string_view member, double& out) const {
   return true;
 }
 
-bool zset_value::set(std::string_view member, double score, bool lengths_convert) {
+bool zset_value::set(std::string_view member, double score) {
   // Redis keeps no negative zero (its listpack stores the score as text "0").
   if (score == 0) score = 0;
   if (!big_) {
@@ -457,8 +457,7 @@ bool zset_value::set(std::string_view member, double score, bool lengths_convert
       packed_insert(member, score);
       return false;
     }
-    if (packed_n_ + 1 <= encoding_limits::zset_max_entries() &&
-        (!lengths_convert || member.size() <= encoding_limits::zset_max_value())) {
+    if (packed_n_ + 1 <= encoding_limits::zset_max_entries() && member.size() <= encoding_limits::zset_max_value()) {
       packed_insert(member, score);
       return true;
     }
@@ -710,12 +709,12 @@ void zset_value::convert_to_index() {
   packed_n_ = 0;
 }
 
-void zset_value::compact_if_small() {
+void zset_value::compact_if_small(bool lengths) {
   if (!big_ || big_->count > encoding_limits::zset_max_entries()) return;
   std::string buf;
   bool fits = true;
   walk(0, big_->count, false, [&](const entry& e) {
-    if (e.member.size() > encoding_limits::zset_max_value()) fits = false;
+    if (lengths && e.member.size() > encoding_limits::zset_max_value()) fits = false;
     if (!fits) return;
     append_entry(buf, e.member, e.score);
   });

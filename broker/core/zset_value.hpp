@@ -56,10 +56,9 @@ class zset_value {
   // The score of a member; false when absent.
   bool score(std::string_view member, double& out) const;
   // Adds the member or changes its score; true when it was added. A listpack converts
-  // when the count passes zset-max-listpack-entries, or (lengths_convert) the member is
-  // longer than zset-max-listpack-value; RESTORE of a listpack passes false, as Redis
-  // converts a loaded listpack by its count alone.
-  bool set(std::string_view member, double score, bool lengths_convert = true);
+  // when the count passes zset-max-listpack-entries or the member is longer than
+  // zset-max-listpack-value.
+  bool set(std::string_view member, double score);
   bool erase(std::string_view member);
   // 0-based rank in ascending order, or -1 when absent.
   long long rank(std::string_view member) const;
@@ -78,9 +77,17 @@ class zset_value {
   // order, valid across resizes: a member present for the whole scan is returned at
   // least once (twice at most after the table shrank), as Redis promises.
   std::uint64_t scan(std::uint64_t cursor, std::size_t count, const visit_fn& fn) const;
-  // Listpack -> index (when a limit is passed); index -> listpack when small enough.
+  // Listpack -> index (when a limit is passed); index -> listpack when small enough (by
+  // zset-max-listpack-entries, and -value unless `lengths` is false), as Redis's
+  // zsetConvertToListpackIfNeeded.
   void convert_to_index();
-  void compact_if_small();
+  void compact_if_small(bool lengths = true);
+  // An empty set about to receive up to n members, to be compacted after (a *STORE result,
+  // a RESTORE): built in the index form when n passes 128, so that each insert is not a
+  // walk of a listpack that zset-max-listpack-entries lets grow large.
+  void expect(std::size_t n) {
+    if (n > 128 && empty()) convert_to_index();
+  }
 
   struct index;  // zset_value.cpp
 

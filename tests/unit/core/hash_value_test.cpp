@@ -374,5 +374,17 @@ TEST_CASE("a small hash follows hash-max-listpack-entries and -value as set at t
     hash_value r;
     r.set("restored", "a long value", false);
     REQUIRE(r.ordered());
+    // ...until a write: a long field set again converts it, as Redis's HSET checks it.
+    r.set("restored", "1");
+    REQUIRE_FALSE(r.ordered());
+    hash_value n;
+    n.add_new("a", "1");
+    n.add_new("long field", "1", false);
+    REQUIRE(n.ordered());
+    n.add_new("b", "too long");
+    REQUIRE_FALSE(n.ordered());
+    REQUIRE(n.size() == 3);
+    REQUIRE(n.contains("a"));
+    REQUIRE(n.contains("long field"));
   }
 }

@@ -244,7 +244,7 @@ TEST_CASE("zset_value small scan returns everything at once", "[zset]") {
   REQUIRE(n == 2);
 }
 
-TEST_CASE("zset_value follows zset-max-listpack-entries and -value; a listpack holds long members", "[zset]") {
+TEST_CASE("zset_value follows zset-max-listpack-entries and -value, and a listpack holds long members", "[zset]") {
   namespace limits = respq::core::encoding_limits;
   struct restore {
     ~restore() {
@@ -281,13 +281,25 @@ TEST_CASE("zset_value follows zset-max-listpack-entries and -value; a listpack h
   none.set("a", 1);
   REQUIRE_FALSE(none.packed());
 
-  // RESTORE's form: a listpack's long members do not convert it; the count does.
+  // RESTORE's form of a listpack: built as the index, compacted by the count alone.
   limits::zset_entries = 2;
   limits::zset_value = 64;
   zset_value r;
-  r.set(std::string(300, 'r'), 1, false);
-  r.set("b", 2, false);
-  REQUIRE(r.packed());
-  r.set("c", 3, false);
+  r.expect(1000);
   REQUIRE_FALSE(r.packed());
+  r.set(std::string(300, 'r'), 1);
+  r.set("b", 2);
+  r.compact_if_small();
+  REQUIRE_FALSE(r.packed());  // by the lengths too: a member is too long
+  r.compact_if_small(false);
+  REQUIRE(r.packed());
+  REQUIRE(r.at(0).member == std::string(300, 'r'));
+  r.set("c", 3);
+  REQUIRE_FALSE(r.packed());
+  r.erase("c");
+  r.compact_if_small(false);
+  REQUIRE(r.packed());
+  zset_value few;
+  few.expect(128);  // not past 128: stays a listpack
+  REQUIRE(few.packed());
 }
