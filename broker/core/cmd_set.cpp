@@ -97,6 +97,16 @@ set_value compute(set_op op, const std::vector<const set_value*>& sets) {
           if (sets[i] && sets[i]->contains(m)) return;
         out.insert(m);
       });
+      // When the other sets are small beside the first, Redis takes its second way: the
+      // whole first set, then the others removed from it. Its result is then a table when
+      // the first set could not be an intset, whatever is left.
+      std::size_t one = 0, two = 0;
+      for (const set_value* st : sets) {
+        if (!st) continue;
+        one += first->size();
+        two += st->size();
+      }
+      if (one / 2 > two && !first->intset_eligible()) out.make_table();
       break;
     }
   }
@@ -173,6 +183,25 @@ void spop_with_count(server& s, client& c, args_t a) {
   w.set(static_cast<std::size_t>(count));
   s.stream().begin_atomic();
   set_value::member_buf buf;
+  const std::size_t remaining = st->size() - static_cast<std::size_t>(count);
+  if (remaining * 5 <= static_cast<std::size_t>(count)) {
+    // Most of the set: as Redis, the members that stay are drawn into a new set (an intset
+    // again when they can be one), the rest returned and logged as SREMs, and the new set
+    // takes the key's place.
+    set_value keep;
+    for (std::size_t i = 0; i < remaining; ++i) {
+      const std::size_t pos = st->random_position();
+      keep.insert(st->member_at(pos, buf));
+      st->erase_at(pos);
+    }
+    st->for_each([&](std::string_view m) {
+      w.bulk(m);
+      s.stream().append({"SREM", a[1], m});
+    });
+    *st = std::move(keep);
+    s.stream().end_atomic();
+    return;
+  }
   for (long long i = 0; i < count; ++i) {
     const std::size_t pos = st->random_position();
     const std::string_view m = st->member_at(pos, buf);

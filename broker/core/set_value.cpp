@@ -143,6 +143,17 @@ bool set_value::erase(std::string_view m) {
   return true;
 }
 
+bool set_value::intset_eligible() const {
+  if (size_ > encoding_limits::set_max_intset_entries()) return false;
+  if (is_intset()) return true;
+  bool all = true;
+  for_each([&](std::string_view m) {
+    long long v;
+    if (all && !as_integer(m, v)) all = false;
+  });
+  return all;
+}
+
 void set_value::reserve(std::size_t n) {
   if (is_intset()) {
     if (n > encoding_limits::set_max_intset_entries()) to_table(n);

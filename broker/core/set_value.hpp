@@ -110,6 +110,13 @@ class set_value {
 
   // Redis's string2ll: is m an integer an intset can hold?
   static bool as_integer(std::string_view m, long long& out);
+  // Whether Redis would build this set as an intset: every member an integer, and at most
+  // set-max-intset-entries of them.
+  bool intset_eligible() const;
+  // A non-empty intset becomes a table, for good (Redis's setTypeConvert).
+  void make_table() {
+    if (is_intset() && size_ > 0) to_table(size_);
+  }
 
  private:
   // intset
