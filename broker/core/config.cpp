@@ -17,6 +17,7 @@
 
 #include "broker/core/encoding_limits.hpp"
 #include "broker/core/version.hpp"
+#include "resp/ascii.hpp"
 
 namespace respq::core {
 
@@ -27,10 +28,10 @@ std::string lower(std::string s) {
   return s;
 }
 
+// Redis's string2ll, as its integer settings are read: no sign but a leading '-', no
+// leading zero, no "-0".
 bool parse_ll(std::string_view s, long long& out) {
-  if (s.empty()) return false;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && p == s.data() + s.size();
+  return string2ll(s, out);
 }
 
 bool parse_double(std::string_view s, double& out) {
@@ -65,10 +66,13 @@ std::string set_uint(T& field, const std::vector<std::string>& a, long long lo, 
   return {};
 }
 
-std::string set_mem(std::uint64_t& field, const std::vector<std::string>& a) {
+// A memory value of at most `hi` bytes (Redis's range for most of them: LLONG_MAX).
+std::string set_mem(std::uint64_t& field, const std::vector<std::string>& a,
+                    std::uint64_t hi = static_cast<std::uint64_t>(LLONG_MAX)) {
   if (a.size() != 1) return "wrong number of arguments";
   auto v = parse_memory(a[0]);
   if (!v) return "argument must be a memory value";
+  if (*v > hi) return "argument must be between 0 and " + std::to_string(hi) + " inclusive";
   field = *v;
   return {};
 }
@@ -233,7 +237,9 @@ std::vector<config_entry> make_table() {
                  return {};
                }});
   t.push_back({"maxmemory", true, [](const config& c) { return std::to_string(c.maxmemory); },
-               [](config& c, const std::vector<std::string>& a) { return set_mem(c.maxmemory, a); }});
+               [](config& c, const std::vector<std::string>& a) {
+                 return set_mem(c.maxmemory, a, std::numeric_limits<std::uint64_t>::max());  // Redis's range
+               }});
   t.push_back({"maxmemory-policy", true, [](const config&) { return std::string("noeviction"); },
                [](config&, const std::vector<std::string>& a) -> std::string {
                  if (a.size() != 1) return "wrong number of arguments";
@@ -371,14 +377,7 @@ std::vector<config_entry> make_table() {
                  return set_uint(c.latency_monitor_threshold, a, 0, LLONG_MAX);
                }});
   t.push_back({"stream-node-max-bytes", true, [](const config& c) { return std::to_string(c.stream_node_max_bytes); },
-               [](config& c, const std::vector<std::string>& a) -> std::string {
-                 std::uint64_t v = 0;
-                 if (auto e = set_mem(v, a); !e.empty()) return e;
-                 if (v > static_cast<std::uint64_t>(LONG_MAX))
-                   return "argument must be between 0 and " + std::to_string(LONG_MAX) + " inclusive";
-                 c.stream_node_max_bytes = v;
-                 return {};
-               }});
+               [](config& c, const std::vector<std::string>& a) { return set_mem(c.stream_node_max_bytes, a); }});
   t.push_back({"stream-node-max-entries", true, [](const config& c) { return std::to_string(c.stream_node_max_entries); },
                [](config& c, const std::vector<std::string>& a) {
                  return set_uint(c.stream_node_max_entries, a, 0, LLONG_MAX);
@@ -402,14 +401,7 @@ std::vector<config_entry> make_table() {
         std::tuple{"zset-max-listpack-value", "zset-max-ziplist-value", &config::zset_max_listpack_value}}) {
     for (const char* n : {name, alias}) {
       t.push_back({n, true, [field](const config& c) { return std::to_string(c.*field); },
-                   [field](config& c, const std::vector<std::string>& a) -> std::string {
-                     std::uint64_t v = 0;
-                     if (auto e = set_mem(v, a); !e.empty()) return e;
-                     if (v > static_cast<std::uint64_t>(LONG_MAX))
-                       return "argument must be between 0 and " + std::to_string(LONG_MAX) + " inclusive";
-                     c.*field = v;
-                     return {};
-                   }});
+                   [field](config& c, const std::vector<std::string>& a) { return set_mem(c.*field, a); }});
     }
   }
   t.push_back({"tracking-table-max-keys", true, [](const config& c) { return std::to_string(c.tracking_table_max_keys); },
@@ -566,10 +558,16 @@ std::optional<std::uint64_t> parse_memory(std::string_view s) {
   else if (ends("k")) mul = 1000, l.resize(l.size() - 1);
   else if (ends("m")) mul = 1000ull * 1000, l.resize(l.size() - 1);
   else if (ends("g")) mul = 1000ull * 1000 * 1000, l.resize(l.size() - 1);
-  long long v;
-  if (!parse_ll(l, v) || v < 0) return std::nullopt;
-  if (static_cast<std::uint64_t>(v) > std::numeric_limits<std::uint64_t>::max() / mul) return std::nullopt;
-  return static_cast<std::uint64_t>(v) * mul;
+  else if (ends("b")) l.resize(l.size() - 1);
+  // Digits only, as Redis's memtoull reads them (leading zeros too); past 2^64 - 1 it
+  // saturates, so the setting's range check answers.
+  if (l.empty() || l.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  std::uint64_t v = 0;
+  const auto [p, ec] = std::from_chars(l.data(), l.data() + l.size(), v);
+  if (ec == std::errc::result_out_of_range) v = std::numeric_limits<std::uint64_t>::max();
+  else if (ec != std::errc() || p != l.data() + l.size()) return std::nullopt;
+  if (v > std::numeric_limits<std::uint64_t>::max() / mul) return std::nullopt;
+  return v * mul;
 }
 
 std::optional<std::vector<std::string>> split_args(std::string_view line) {
