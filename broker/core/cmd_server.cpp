@@ -33,7 +33,11 @@ std::string human_bytes(std::uint64_t n) {
   if (n < 1024) std::snprintf(buf, sizeof buf, "%lluB", static_cast<unsigned long long>(n));
   else if (n < 1024ull * 1024) std::snprintf(buf, sizeof buf, "%.2fK", d / 1024);
   else if (n < 1024ull * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.2fM", d / (1024 * 1024));
-  else std::snprintf(buf, sizeof buf, "%.2fG", d / (1024.0 * 1024 * 1024));
+  else if (n < 1024ull * 1024 * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.2fG", d / (1024.0 * 1024 * 1024));
+  else if (n < 1024ull * 1024 * 1024 * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.2fT", d / (1024.0 * 1024 * 1024 * 1024));
+  else if (n < 1024ull * 1024 * 1024 * 1024 * 1024 * 1024)
+    std::snprintf(buf, sizeof buf, "%.2fP", d / (1024.0 * 1024 * 1024 * 1024 * 1024));
+  else std::snprintf(buf, sizeof buf, "%lluB", static_cast<unsigned long long>(n));  // as Redis's bytesToHuman
   return buf;
 }
 
@@ -166,7 +170,7 @@ std::string section_memory(server& s) {
   line(o, "used_memory_functions", std::to_string(functions));
   line(o, "used_memory_scripts", std::to_string(scripts + functions));
   line(o, "used_memory_scripts_human", human_bytes(scripts + functions));
-  line(o, "maxmemory", std::to_string(s.cfg().maxmemory));
+  line(o, "maxmemory", std::to_string(static_cast<long long>(s.cfg().maxmemory)));  // signed, as Redis prints it
   line(o, "maxmemory_human", human_bytes(s.cfg().maxmemory));
   line(o, "maxmemory_policy", "noeviction");
   line(o, "allocator_frag_ratio", "0.00");

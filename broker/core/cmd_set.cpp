@@ -79,7 +79,7 @@ set_value compute(set_op op, const std::vector<const set_value*>& sets) {
       for (const set_value* st : sets)
         if (!st) return out;
       std::vector<const set_value*> by_size(sets.begin(), sets.end());
-      std::sort(by_size.begin(), by_size.end(), [](const set_value* a, const set_value* b) { return a->size() < b->size(); });
+      std::stable_sort(by_size.begin(), by_size.end(), [](const set_value* a, const set_value* b) { return a->size() < b->size(); });  // glibc qsort, a merge sort
       by_size.front()->for_each([&](std::string_view m) {
         for (std::size_t i = 1; i < by_size.size(); ++i)
           if (by_size[i] != by_size.front() && !by_size[i]->contains(m)) return;
@@ -117,7 +117,10 @@ void set_op_generic(server& s, client& c, args_t keys, set_op op) {
   std::vector<const set_value*> sets;
   if (!lookup_sets(s, c, keys, sets)) return;
   auto w = s.reply(c);
-  if (sets.size() == 1 && op != set_op::diff) {  // SMEMBERS-like: no copy
+  // SMEMBERS-like: no copy. (Not a SUNION of a table Redis would rebuild as an intset:
+  // its reply is then in the intset's order.)
+  if (sets.size() == 1 && op != set_op::diff &&
+      !(op == set_op::union_ && sets[0] && !sets[0]->is_intset() && sets[0]->intset_eligible())) {
     if (sets[0]) reply_members(w, *sets[0]);
     else w.set(0);
     return;
@@ -169,7 +172,8 @@ void spop_with_count(server& s, client& c, args_t a) {
     w.set(0);
     return;
   }
-  s.add_dirty(static_cast<std::uint64_t>(count));  // Redis counts what was asked for
+  // Redis counts the members popped: the count, at most the set's size.
+  s.add_dirty(std::min(static_cast<std::uint64_t>(count), static_cast<std::uint64_t>(st->size())));
   s.effects_logged();
   s.notify(notify_set, "spop", a[1]);
   if (static_cast<unsigned long long>(count) >= st->size()) {

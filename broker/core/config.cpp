@@ -10,6 +10,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -182,8 +183,9 @@ std::vector<config_entry> make_table() {
   t.push_back({"proto-max-bulk-len", true, [](const config& c) { return std::to_string(c.proto_max_bulk_len); },
                [](config& c, const std::vector<std::string>& a) -> std::string {
                  std::uint64_t v = 0;
-                 if (auto e = set_mem(v, a); !e.empty()) return e;
-                 if (v < 1024 * 1024) return "argument must be a memory value of at least 1mb";
+                 if (auto e = set_mem(v, a, std::numeric_limits<std::uint64_t>::max()); !e.empty()) return e;
+                 if (v < 1024 * 1024 || v > static_cast<std::uint64_t>(LLONG_MAX))
+                   return "argument must be between 1048576 and 9223372036854775807 inclusive";
                  // List elements are stored with 32-bit lengths.
                  if (v > 4095ull * 1024 * 1024) return "argument must be a memory value of at most 4095mb";
                  c.proto_max_bulk_len = v;
@@ -197,8 +199,9 @@ std::vector<config_entry> make_table() {
                [](const config& c) { return std::to_string(c.client_query_buffer_limit); },
                [](config& c, const std::vector<std::string>& a) -> std::string {
                  std::uint64_t v = 0;
-                 if (auto e = set_mem(v, a); !e.empty()) return e;
-                 if (v < 1024 * 1024) return "argument must be a memory value of at least 1mb";
+                 if (auto e = set_mem(v, a, std::numeric_limits<std::uint64_t>::max()); !e.empty()) return e;
+                 if (v < 1024 * 1024 || v > static_cast<std::uint64_t>(LLONG_MAX))
+                   return "argument must be between 1048576 and 9223372036854775807 inclusive";
                  c.client_query_buffer_limit = v;
                  return {};
                }});
@@ -226,8 +229,11 @@ std::vector<config_entry> make_table() {
                                                                          : nullptr;
                    if (!l) return "Invalid client class specified in buffer limit configuration.";
                    auto hard = parse_memory(args[i + 1]), soft = parse_memory(args[i + 2]);
-                   long long secs;
-                   if (!hard || !soft || !parse_ll(args[i + 3], secs) || secs < 0 || secs > 2147483647)
+                   // The seconds as Redis reads them: strtoll into an int, the whole word.
+                   const char* text = args[i + 3].c_str();
+                   char* end = nullptr;
+                   const int secs = static_cast<int>(std::strtoll(text, &end, 10));
+                   if (!hard || !soft || *end != '\0' || secs < 0)
                      return "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
                    *l = output_limit{*hard, *soft, static_cast<unsigned>(secs)};
                  }
@@ -549,24 +555,26 @@ std::vector<config_entry> make_table() {
 }  // namespace
 
 std::optional<std::uint64_t> parse_memory(std::string_view s) {
-  std::string l = lower(std::string(s));
-  std::uint64_t mul = 1;
-  auto ends = [&](std::string_view suf) { return l.size() > suf.size() && l.compare(l.size() - suf.size(), suf.size(), suf) == 0; };
-  if (ends("kb")) mul = 1024, l.resize(l.size() - 2);
-  else if (ends("mb")) mul = 1024ull * 1024, l.resize(l.size() - 2);
-  else if (ends("gb")) mul = 1024ull * 1024 * 1024, l.resize(l.size() - 2);
-  else if (ends("k")) mul = 1000, l.resize(l.size() - 1);
-  else if (ends("m")) mul = 1000ull * 1000, l.resize(l.size() - 1);
-  else if (ends("g")) mul = 1000ull * 1000 * 1000, l.resize(l.size() - 1);
-  else if (ends("b")) l.resize(l.size() - 1);
-  // Digits only, as Redis's memtoull reads them (leading zeros too); past 2^64 - 1 it
-  // saturates, so the setting's range check answers.
-  if (l.empty() || l.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  // Redis's memtoull: the leading digits (none reads as 0), then a unit or nothing; at
+  // most 127 digits; a number past 2^64 - 1 saturates and the product wraps, as there.
+  std::size_t digits = 0;
+  while (digits < s.size() && s[digits] >= '0' && s[digits] <= '9') ++digits;
+  const std::string unit = lower(std::string(s.substr(digits)));
+  std::uint64_t mul;
+  if (unit.empty() || unit == "b") mul = 1;
+  else if (unit == "k") mul = 1000;
+  else if (unit == "kb") mul = 1024;
+  else if (unit == "m") mul = 1000ull * 1000;
+  else if (unit == "mb") mul = 1024ull * 1024;
+  else if (unit == "g") mul = 1000ull * 1000 * 1000;
+  else if (unit == "gb") mul = 1024ull * 1024 * 1024;
+  else return std::nullopt;
+  if (digits >= 128) return std::nullopt;
   std::uint64_t v = 0;
-  const auto [p, ec] = std::from_chars(l.data(), l.data() + l.size(), v);
-  if (ec == std::errc::result_out_of_range) v = std::numeric_limits<std::uint64_t>::max();
-  else if (ec != std::errc() || p != l.data() + l.size()) return std::nullopt;
-  if (v > std::numeric_limits<std::uint64_t>::max() / mul) return std::nullopt;
+  if (digits > 0) {
+    const auto [p, ec] = std::from_chars(s.data(), s.data() + digits, v);
+    if (ec == std::errc::result_out_of_range) v = std::numeric_limits<std::uint64_t>::max();
+  }
   return v * mul;
 }
 

@@ -1,6 +1,8 @@
 // glob_match (Redis's stringmatchlen) and configuration parsing.
 #include <catch2/catch.hpp>
 
+#include <limits>
+
 #include "broker/core/config.hpp"
 #include "broker/core/glob.hpp"
 
@@ -34,6 +36,22 @@ TEST_CASE("memory values parse like Redis", "[config]") {
   CHECK(parse_memory("100") == 100);
   CHECK_FALSE(parse_memory("-1").has_value());
   CHECK_FALSE(parse_memory("abc").has_value());
+  // Redis's memtoull: no digits read as 0, a 'b' unit, leading zeros; at most 127 digits;
+  // a number past 2^64 - 1 saturates and the product wraps.
+  CHECK(parse_memory("") == 0u);
+  CHECK(parse_memory("kb") == 0u);
+  CHECK(parse_memory("7b") == 7u);
+  CHECK(parse_memory("0010K") == 10000u);
+  CHECK(parse_memory(std::string(127, '0') + "1") == std::nullopt);
+  CHECK(parse_memory(std::string(126, '0') + "1") == 1u);
+  CHECK(parse_memory(std::string(127, '9')) == std::numeric_limits<std::uint64_t>::max());
+  CHECK(parse_memory("18446744073709551615k") == 18446744073709550616ull);
+  CHECK(parse_memory("9223372036854775808k") == 0u);
+  CHECK_FALSE(parse_memory("+5").has_value());
+  CHECK_FALSE(parse_memory(" 5").has_value());
+  CHECK_FALSE(parse_memory("5 ").has_value());
+  CHECK_FALSE(parse_memory("1.5mb").has_value());
+  CHECK_FALSE(parse_memory("5kbb").has_value());
 }
 
 TEST_CASE("config lines split like sdssplitargs", "[config]") {

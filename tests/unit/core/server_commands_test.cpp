@@ -279,3 +279,34 @@ TEST_CASE("a killed blocked client takes no element pushed later in the same tur
   CHECK(out == ":1\r\n:1\r\n:1\r\n");
   CHECK(s.blocked_clients() == 0);
 }
+
+TEST_CASE("SPOP counts the members it popped as changes; SUNION of one table Redis would rebuild replies in order",
+          "[core][sets]") {
+  core::server s(quiet_config());
+  fake_client a(s);
+  CHECK(a({"SADD", "k", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"}) == ":10\r\n");
+  std::uint64_t before = s.dirty();
+  CHECK(a({"SPOP", "k", "3"}).substr(0, 4) == "*3\r\n");
+  CHECK(s.dirty() - before == 3);
+  before = s.dirty();
+  CHECK(a({"SPOP", "k", "9223372036854775807"}).substr(0, 4) == "*7\r\n");
+  CHECK(s.dirty() - before == 7);  // Redis: the count, at most the size
+  // A table of integers only (a string member added and removed): Redis's SUNION builds
+  // an intset from it, and replies in the intset's order.
+  std::string add = "*43\r\n$4\r\nSADD\r\n$1\r\nt\r\n$1\r\nx\r\n";
+  for (int i = 40; i >= 1; --i) {
+    const std::string m = std::to_string(i * 7);
+    add += "$" + std::to_string(m.size()) + "\r\n" + m + "\r\n";
+  }
+  CHECK(a.send_raw(add) == ":41\r\n");
+  CHECK(a({"SREM", "t", "x"}) == ":1\r\n");
+  CHECK(a({"OBJECT", "ENCODING", "t"}) == "$9\r\nhashtable\r\n");
+  std::string sorted = "*40\r\n";
+  for (int i = 1; i <= 40; ++i) {
+    const std::string m = std::to_string(i * 7);
+    sorted += "$" + std::to_string(m.size()) + "\r\n" + m + "\r\n";
+  }
+  CHECK(a({"SUNION", "t"}) == sorted);
+  CHECK(a({"SUNIONSTORE", "u", "t"}) == ":40\r\n");
+  CHECK(a({"OBJECT", "ENCODING", "u"}) == "$6\r\nintset\r\n");
+}
