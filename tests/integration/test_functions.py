@@ -148,6 +148,10 @@ def test_restore_leaves_the_libraries_that_stay_as_they_are():
                     out.append(conn.execute_command(*step))
                 except Exception as e:  # noqa: BLE001 - the server's error
                     out.append(str(e))
+            # Restoring both libraries onto both: the one named is the first of the
+            # payload's in a table's order, which Redis seeds at random at each start.
+            if out[5] in ("Library ctr already exists", "Library other already exists"):
+                out[5] = "Library ctr or other already exists"
             replies[name] = out
         assert replies["respq"] == replies["redis"], replies
         # The counter went on through the RESTOREs, refused or not, until REPLACE put in a
@@ -156,12 +160,16 @@ def test_restore_leaves_the_libraries_that_stay_as_they_are():
 
 
 def test_a_library_may_register_many_functions():
-    code = ("#!lua name=many\nfor i = 1, 50000 do redis.register_function('f_' .. i, function() return i end) end")
+    # FUNCTION LOAD has 500 ms. 50,000 functions: a duplicate check walking the names
+    # registered so far (1.25 * 10^9 compares) would take seconds. Under ASan a correct
+    # load of 50,000 takes 0.7 s, so that build registers 10,000.
+    n = 10000 if os.environ.get("RESPQ_SANITIZED") else 50000
+    code = ("#!lua name=many\nfor i = 1, %d do redis.register_function('f_' .. i, function() return i end) end" % n)
     with Respq() as r:
         c = r.client()
         assert c.execute_command("FUNCTION", "LOAD", code) == b"many"
-        assert c.execute_command("FCALL", "f_50000", "0") == 50000
-        assert int(info_field(r.port, "memory", "number_of_functions")) == 50000
+        assert c.execute_command("FCALL", f"f_{n}", "0") == n
+        assert int(info_field(r.port, "memory", "number_of_functions")) == n
 
 
 class Runner:
