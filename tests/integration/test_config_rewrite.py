@@ -50,22 +50,27 @@ def test_without_a_config_file_the_error_is_redis_s():
                 assert c.cmd("CONFIG", "REWRITE") == b"-ERR The server is running without a config file\r\n"
 
 
+def rewrite_on_redis(conf, changes):
+    """rewrite_on against a redis-server started on a file holding `conf`."""
+    redis = RedisServer(start=False)
+    try:
+        path = os.path.join(redis.dir, "redis.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        redis._spawn(["redis-server", path, "--port", str(redis.port), "--bind", "127.0.0.1", "--save", "",
+                      "--appendonly", "no", "--dir", redis.dir, "--daemonize", "no"])
+        return rewrite_on(redis, path, changes)
+    finally:
+        redis.stop()
+        redis.cleanup()
+
+
 def test_comments_kept_values_changed_in_place_as_redis_does():
     changes = [("maxclients", "500"), ("timeout", "30"), ("loglevel", "warning")]
     texts = {}
     with Respq("--http-queue", "tasks", "off", config=COMMON) as r:
         texts["respq"] = rewrite_on(r, os.path.join(r.dir, "respq.conf"), changes)
-    redis = RedisServer(start=False)
-    try:
-        path = os.path.join(redis.dir, "redis.conf")
-        with open(path, "w") as f:
-            f.write(COMMON)
-        redis._spawn(["redis-server", path, "--port", str(redis.port), "--bind", "127.0.0.1", "--save", "",
-                      "--appendonly", "no", "--dir", redis.dir, "--daemonize", "no"])
-        texts["redis"] = rewrite_on(redis, path, changes)
-    finally:
-        redis.stop()
-        redis.cleanup()
+    texts["redis"] = rewrite_on_redis(COMMON, changes)
     heads = {k: v.split(SIGNATURE)[0] for k, v in texts.items()}
     assert heads["respq"] == heads["redis"], f"\nrespq:\n{texts['respq']}\nredis:\n{texts['redis']}"
     assert heads["respq"] == (
@@ -94,17 +99,7 @@ def test_encoding_settings_under_their_aliases_are_rewritten_as_redis_does():
         running = r.client().config_get("*")
         restart_on_rewritten(r, path)
         after = r.client().config_get("*")
-    redis = RedisServer(start=False)
-    try:
-        path = os.path.join(redis.dir, "redis.conf")
-        with open(path, "w") as f:
-            f.write(conf)
-        redis._spawn(["redis-server", path, "--port", str(redis.port), "--bind", "127.0.0.1", "--save", "",
-                      "--appendonly", "no", "--dir", redis.dir, "--daemonize", "no"])
-        texts["redis"] = rewrite_on(redis, path, changes)
-    finally:
-        redis.stop()
-        redis.cleanup()
+    texts["redis"] = rewrite_on_redis(conf, changes)
     heads = {k: v.split(SIGNATURE)[0] for k, v in texts.items()}
     assert heads["respq"] == heads["redis"] == "# encodings\nhash-max-listpack-entries 200\nzset-max-listpack-value 1kb\n\n", texts
     tails = {k: set(v.split(SIGNATURE)[1].splitlines()) for k, v in texts.items()}
