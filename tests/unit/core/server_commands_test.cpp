@@ -280,7 +280,7 @@ TEST_CASE("a killed blocked client takes no element pushed later in the same tur
   CHECK(s.blocked_clients() == 0);
 }
 
-TEST_CASE("SPOP counts the members it popped as changes; SUNION of one table Redis would rebuild replies in order",
+TEST_CASE("SPOP counts the members it popped as changes, and SUNION of one table Redis would rebuild replies in order",
           "[core][sets]") {
   core::server s(quiet_config());
   fake_client a(s);
