@@ -67,13 +67,15 @@ std::string set_uint(T& field, const std::vector<std::string>& a, long long lo, 
   return {};
 }
 
-// A memory value of at most `hi` bytes (Redis's range for most of them: LLONG_MAX).
-std::string set_mem(std::uint64_t& field, const std::vector<std::string>& a,
+// A memory value of `lo` to `hi` bytes (Redis's range for most of them: 0 to LLONG_MAX),
+// refused outside with Redis's range message.
+std::string set_mem(std::uint64_t& field, const std::vector<std::string>& a, std::uint64_t lo = 0,
                     std::uint64_t hi = static_cast<std::uint64_t>(LLONG_MAX)) {
   if (a.size() != 1) return "wrong number of arguments";
   auto v = parse_memory(a[0]);
   if (!v) return "argument must be a memory value";
-  if (*v > hi) return "argument must be between 0 and " + std::to_string(hi) + " inclusive";
+  if (*v < lo || *v > hi)
+    return "argument must be between " + std::to_string(lo) + " and " + std::to_string(hi) + " inclusive";
   field = *v;
   return {};
 }
@@ -183,9 +185,7 @@ std::vector<config_entry> make_table() {
   t.push_back({"proto-max-bulk-len", true, [](const config& c) { return std::to_string(c.proto_max_bulk_len); },
                [](config& c, const std::vector<std::string>& a) -> std::string {
                  std::uint64_t v = 0;
-                 if (auto e = set_mem(v, a, std::numeric_limits<std::uint64_t>::max()); !e.empty()) return e;
-                 if (v < 1024 * 1024 || v > static_cast<std::uint64_t>(LLONG_MAX))
-                   return "argument must be between 1048576 and 9223372036854775807 inclusive";
+                 if (auto e = set_mem(v, a, 1024 * 1024); !e.empty()) return e;
                  // List elements are stored with 32-bit lengths.
                  if (v > 4095ull * 1024 * 1024) return "argument must be a memory value of at most 4095mb";
                  c.proto_max_bulk_len = v;
@@ -197,13 +197,8 @@ std::vector<config_entry> make_table() {
                }});
   t.push_back({"client-query-buffer-limit", true,
                [](const config& c) { return std::to_string(c.client_query_buffer_limit); },
-               [](config& c, const std::vector<std::string>& a) -> std::string {
-                 std::uint64_t v = 0;
-                 if (auto e = set_mem(v, a, std::numeric_limits<std::uint64_t>::max()); !e.empty()) return e;
-                 if (v < 1024 * 1024 || v > static_cast<std::uint64_t>(LLONG_MAX))
-                   return "argument must be between 1048576 and 9223372036854775807 inclusive";
-                 c.client_query_buffer_limit = v;
-                 return {};
+               [](config& c, const std::vector<std::string>& a) {
+                 return set_mem(c.client_query_buffer_limit, a, 1024 * 1024);
                }});
   t.push_back({"client-output-buffer-limit", true,
                [](const config& c) {
@@ -244,7 +239,7 @@ std::vector<config_entry> make_table() {
                }});
   t.push_back({"maxmemory", true, [](const config& c) { return std::to_string(c.maxmemory); },
                [](config& c, const std::vector<std::string>& a) {
-                 return set_mem(c.maxmemory, a, std::numeric_limits<std::uint64_t>::max());  // Redis's range
+                 return set_mem(c.maxmemory, a, 0, std::numeric_limits<std::uint64_t>::max());  // Redis's range
                }});
   t.push_back({"maxmemory-policy", true, [](const config&) { return std::string("noeviction"); },
                [](config&, const std::vector<std::string>& a) -> std::string {
