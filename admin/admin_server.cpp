@@ -8,6 +8,8 @@
 #endif
 #include <httplib.h>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -73,6 +75,32 @@ bool starts_with_ci(std::string_view s, std::string_view prefix) {
   for (std::size_t i = 0; i < prefix.size(); ++i)
     if (std::tolower(static_cast<unsigned char>(s[i])) != std::tolower(static_cast<unsigned char>(prefix[i]))) return false;
   return true;
+}
+
+// Whether a request's Host names this server by an address or as localhost: an IP literal
+// (v4, or v6 in brackets) or `localhost` / `*.localhost`, with or without a port; an absent
+// Host (HTTP/1.0) too. Any other name may be a DNS-rebinding page's own (its Origin then
+// matches its Host), so without requirepass such requests are refused (see check).
+bool host_is_address(std::string_view host) {
+  if (host.empty()) return true;
+  if (host.front() == '[') {
+    const auto close = host.find(']');
+    if (close == std::string_view::npos) return false;
+    const std::string inner(host.substr(1, close - 1));
+    const std::string_view rest = host.substr(close + 1);
+    if (!rest.empty() && rest.front() != ':') return false;
+    unsigned char buf[16];
+    return ::inet_pton(AF_INET6, inner.c_str(), buf) == 1;
+  }
+  const auto colon = host.rfind(':');
+  std::string name(host.substr(0, colon));
+  if (name.empty()) return false;
+  if (name.back() == '.') name.pop_back();  // "localhost." is localhost
+  unsigned char buf[4];
+  if (::inet_pton(AF_INET, name.c_str(), buf) == 1) return true;
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  static constexpr std::string_view local = "localhost", dot_local = ".localhost";
+  return name == local || (name.size() > dot_local.size() && name.ends_with(dot_local));
 }
 
 }  // namespace
@@ -165,6 +193,16 @@ struct admin_server::impl final : core::server_module {
     // The dashboard's page and files hold no data: served to anyone who can connect, so
     // that it can ask for the password (its /api requests need it as usual).
     if (reads && is_public_path(req.path)) return httplib::Server::HandlerResponse::Unhandled;
+    // DNS rebinding: a page elsewhere whose name comes to resolve to this address reaches
+    // the port as its own origin, its Origin and Host alike, and would pass the checks
+    // below. Without a password, only requests addressed to an IP address or localhost are
+    // served; with one, the browser has no credentials to send for that page's origin.
+    if (password.empty() && !host_is_address(req.get_header_value("Host"))) {
+      fail(res, 403, "Host '" + req.get_header_value("Host") +
+                         "' refused: without requirepass the admin port serves requests addressed to an IP "
+                         "address or localhost only (DNS rebinding); set requirepass to reach it by a name");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     if (!password.empty() && !authorized(req.get_header_value("Authorization"), password)) {
       // A script's request in a browser (the dashboard's fetch: Sec-Fetch-Mode other than
       // navigate) gets a Bearer challenge, for which the browser shows no password dialog
@@ -501,7 +539,15 @@ struct admin_server::impl final : core::server_module {
     // 5 s, cut such a stream before it could learn why), and SSE streams are capped at
     // max_event_streams, so the workers for other requests stay free meanwhile.
     svr.set_write_timeout(60, 0);
-    svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) { return check(req, res); });
+    svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      // A request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112
+      // 6.3), as `curl -X POST` sends one; cpp-httplib would read a POST's body until the
+      // connection closes, and answer 400 when its read times out. It runs this handler
+      // before it reads the body, on its own (non-const) Request.
+      if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding"))
+        const_cast<httplib::Request&>(req).set_header("Content-Length", "0");
+      return check(req, res);
+    });
     svr.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) { get_metrics(res); });
     svr.Get("/api/queues", [this](const httplib::Request&, httplib::Response& res) { get_queues(res); });
     svr.Get("/api/hosts", [this](const httplib::Request&, httplib::Response& res) { get_hosts(res); });

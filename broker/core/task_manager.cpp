@@ -299,6 +299,8 @@ struct task_manager::impl {
     value* v = s.db(0).find(q.inflight_key);
     if (v && v->type() != value_type::hash) {
       log_warning("Key '" + q.inflight_key + "' is not a hash: replacing it to track HTTP tasks");
+      s.db(0).erase(q.inflight_key);
+      s.stream().append({"DEL", q.inflight_key});
       v = nullptr;
     }
     if (!v) v = &s.db(0).create(q.inflight_key, value_type::hash);
@@ -306,6 +308,23 @@ struct task_manager::impl {
     // Kept for as long as the task is in custody, in the field's own block (exact size).
     v->hash().set(id, tasks::envelope_packed(f));
     s.add_dirty();
+  }
+
+  // Pushes one element onto a list respq writes (a queue, its dead letters) in database 0,
+  // to the command stream too. A value of another type a client put under that name is
+  // logged and replaced (a DEL first in the command stream, so that the AOF replays to the
+  // same state): the task is never lost, and the server never stops on it.
+  void push_list(const std::string& key, std::string_view elem, bool left) {
+    server::db_scope in_db0(s, 0);
+    s.will_write(key);
+    if (value* v = s.db().find(key); v && v->type() != value_type::list) {
+      log_warning("Key '" + key + "' is not a list: replacing it to keep the task pushed there");
+      s.db().erase(key);
+      s.stream().append({"DEL", key});
+    }
+    std::array<std::string_view, 1> one{elem};
+    list_push(s, key, one, left, nullptr, false);
+    s.stream().append({left ? "LPUSH" : "RPUSH", key, elem});
   }
 
   // Removes a task's envelope from Q:inflight and gives it back ("" when there was none):
@@ -422,10 +441,7 @@ struct task_manager::impl {
       remember(q, id, r, tasks::finished_state::dead, tasks::finished_task::source::dead_record, dead, d.outcome.code,
                error);
     }
-    s.will_write(q.dead_key);
-    std::array<std::string_view, 1> one{dead};
-    list_push(s, q.dead_key, one, true, nullptr, false);
-    s.stream().append({"LPUSH", q.dead_key, dead});
+    push_list(q.dead_key, dead, true);
     ++q.dead;
     log_verbose("Task " + id + " of queue '" + q.name + "' is dead: " + d.reason);
     publish_outcome(q, d.outcome, r.callback());
@@ -721,10 +737,7 @@ struct task_manager::impl {
       s.stream().append({"LREM", q.dead_key, "-1", rec});
       if (d->list().empty()) s.db(0).erase(q.dead_key);
       s.add_dirty();
-      s.will_write(q.name);
-      std::array<std::string_view, 1> one{rec};
-      list_push(s, q.name, one, true, nullptr, false);
-      s.stream().append({"LPUSH", q.name, rec});
+      push_list(q.name, rec, true);
       s.stream().end_atomic();
       ++moved;
     }
@@ -1210,10 +1223,7 @@ void task_manager::abandon_in_flight() {
     }
     s_.stream().begin_atomic();
     impl_->hdel(q, id);
-    s_.will_write(q.name);
-    std::array<std::string_view, 1> one{payload};
-    list_push(s_, q.name, one, false, nullptr, false);
-    s_.stream().append({"RPUSH", q.name, payload});
+    impl_->push_list(q.name, payload, false);
     s_.stream().end_atomic();
     --q.in_flight;
     impl_->records.erase(it);
@@ -1460,7 +1470,8 @@ std::variant<std::size_t, std::string> task_manager::replay_dead(std::string_vie
   server::db_scope in_db0(s_, 0);
   auto& q = qit->second;
   value* l = s_.db(0).find(q.dead_key);
-  if (!l || l->type() != value_type::list) return std::size_t{0};
+  if (!l) return std::size_t{0};
+  if (l->type() != value_type::list) return std::string(wrongtype_error);
   std::size_t selected = 0;
   const packed_list& list = l->list();
   // Oldest first: the right end.
@@ -1489,7 +1500,8 @@ std::variant<std::size_t, std::string> task_manager::delete_dead(std::string_vie
   server::db_scope in_db0(s_, 0);
   auto& q = qit->second;
   value* l = s_.db(0).find(q.dead_key);
-  if (!l || l->type() != value_type::list) return std::size_t{0};
+  if (!l) return std::size_t{0};
+  if (l->type() != value_type::list) return std::string(wrongtype_error);
   std::string found;
   for (auto c = l->list().seek(0); c.valid(); c.next()) {
     const std::string_view rec = c.value();

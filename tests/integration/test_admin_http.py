@@ -288,6 +288,36 @@ def test_cross_origin_state_changes_are_refused():
         wait_until(lambda: c.hlen("tasks:inflight") == 3, what="three scheduled tasks")
 
 
+def test_without_requirepass_only_address_hosts_are_served():
+    """DNS rebinding: a page on another name that comes to resolve to the admin port sends
+    its own name as Host and as Origin. Without requirepass such requests are refused, reads
+    included (a dead letter's payload is data); IP literals and localhost are served."""
+    with admin() as r:
+        c = r.client()
+        task = {"url": "http://127.0.0.1:9/x", "delay": 3600}
+        evil = f"evil.example:{r.admin}"
+        st, _, b = request(r.admin, "POST", "/api/queues/tasks/tasks", task,
+                           {"Host": evil, "Origin": f"http://{evil}"})
+        assert st == 403 and "DNS rebinding" in json.loads(b)["error"], (st, b)
+        assert request(r.admin, "GET", "/api/queues/tasks/dead", headers={"Host": evil})[0] == 403
+        assert request(r.admin, "GET", "/metrics", headers={"Host": "evil.example"})[0] == 403
+        assert c.hlen("tasks:inflight") == 0
+        for host in (f"127.0.0.1:{r.admin}", f"localhost:{r.admin}", "LOCALHOST", "app.localhost",
+                     f"[::1]:{r.admin}", "10.1.2.3"):
+            st, _, b = request(r.admin, "POST", "/api/queues/tasks/tasks", task,
+                               {"Host": host, "Origin": f"http://{host}"})
+            assert st == 201, (host, st, b)
+        for host in ("localhost.evil.example", "127.0.0.1.evil.example", "[::1", "[evil]:80"):
+            assert request(r.admin, "GET", "/api/queues", headers={"Host": host})[0] == 403, host
+        # The page itself holds no data: it loads, and its /api requests are what is refused.
+        assert request(r.admin, "GET", "/", headers={"Host": evil})[0] == 200
+    # With requirepass the password is what protects: any name is served.
+    with admin("--requirepass", "pw") as r:
+        st, _, b = request(r.admin, "GET", "/api/queues",
+                           headers={"Host": f"respq.internal:{r.admin}", **bearer("pw")})
+        assert st == 200, (st, b)
+
+
 def test_readonly_serves_only_reads():
     with admin("--admin-readonly", "yes") as r:
         c = r.client()

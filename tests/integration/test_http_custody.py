@@ -92,6 +92,34 @@ def test_a_malformed_inflight_record_goes_dead_and_the_server_starts():
         ep.wait_requests(1, path="/salvaged")
 
 
+def test_keys_of_another_type_where_respq_pushes_do_not_stop_it():
+    """<queue>:dead (or the queue itself) planted as another type by a client: the task that
+    dies is pushed there all the same (the key replaced, the log saying so), the server
+    carries on, and with the AOF on a restart replays to the same state instead of dying
+    at every start. QUEUE REPLAY and QUEUE DELDEAD on such a key answer WRONGTYPE."""
+    with Respq("--appendonly", "yes", "--appendfsync", "always", "--http-queue", "tasks", "retries", "0") as r:
+        c = r.client()
+        c.set("tasks:dead", "not a list")
+        for cmd in (("QUEUE", "REPLAY", "tasks"), ("QUEUE", "DELDEAD", "tasks", "x")):
+            try:
+                c.execute_command(*cmd)
+                raise AssertionError(f"{cmd} on a string answered")
+            except Exception as e:  # noqa: BLE001 - redis-py's ResponseError
+                assert str(e).startswith("WRONGTYPE"), (cmd, e)
+        dead_port = free_port()
+        c.lpush("tasks", json.dumps({"url": f"http://127.0.0.1:{dead_port}/gone", "id": "a1"}))
+        c.lpush("tasks", "not json")
+        wait_until(lambda: c.type("tasks:dead") == b"list" and c.llen("tasks:dead") == 2, what="two dead letters")
+        assert r.alive() and c.ping()
+        assert {d["id"] for d in dead_records(c)} >= {"a1"}
+        assert any("'tasks:dead' is not a list" in line for line in r.log_text().splitlines())
+        r.restart()
+        c = r.client()
+        assert r.alive() and c.ping()
+        assert c.type("tasks:dead") == b"list" and c.llen("tasks:dead") == 2, "the AOF replays to the same state"
+        assert "a1" in {d["id"] for d in dead_records(c)}
+
+
 def test_a_task_recovered_at_start_keeps_its_url_and_callback():
     # A scheduled task waits in <queue>:inflight across a restart; when it runs, its outcome
     # names its URL and goes to its callback, as for a task that never left the server.

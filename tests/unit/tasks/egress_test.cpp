@@ -221,6 +221,30 @@ TEST_CASE("egress-allow overrides egress-deny and the level, egress-deny overrid
   CHECK(check_egress(ip("127.0.0.1"), r).allowed);
 }
 
+TEST_CASE("list entries in the IPv4-mapped form match the plain IPv4 address", "[egress]") {
+  // A deny entry written as a mapped /128 closes the plain address as it does the mapped one.
+  egress_rules deny = level(egress_level::metadata);
+  deny.deny = {block("::ffff:127.0.0.2")};
+  for (const char* addr : {"127.0.0.2", "::ffff:127.0.0.2"}) {
+    INFO(addr);
+    CHECK_FALSE(check_egress(ip(addr), deny).allowed);
+    CHECK(check_egress(ip(addr), deny).rule == "egress-deny ::ffff:127.0.0.2/128");
+  }
+  CHECK(check_egress(ip("127.0.0.3"), deny).allowed);
+  // An allow entry as a mapped block opens the plain addresses it covers.
+  egress_rules allow = level(egress_level::public_only);
+  allow.allow = {block("::ffff:127.0.0.0/104")};
+  CHECK(check_egress(ip("127.0.0.9"), allow).allowed);
+  CHECK(check_egress(ip("127.0.0.9"), allow).rule == "egress-allow ::ffff:127.0.0.0/104");
+  CHECK_FALSE(check_egress(ip("10.0.0.1"), allow).allowed);
+  // A wider IPv6 block does not take in every IPv4 address.
+  egress_rules wide = level(egress_level::any);
+  wide.deny = {block("::/0"), block("::/95")};
+  CHECK(check_egress(ip("8.8.8.8"), wide).allowed);
+  CHECK(check_egress(ip("127.0.0.1"), wide).allowed);
+  CHECK_FALSE(check_egress(ip("2001:db8::1"), wide).allowed);
+}
+
 TEST_CASE("the default rules are the metadata level with no lists", "[egress]") {
   const egress_rules& d = default_egress_rules();
   CHECK(d.level == egress_level::metadata);
