@@ -204,6 +204,31 @@ def make_dead(c, ep, n404, n500):
     wait_until(lambda: c.llen("tasks:dead") == n404 + n500, timeout=30, what="the dead letters")
 
 
+def test_a_post_with_no_body_and_no_content_length_is_served_at_once():
+    """`curl -X POST .../pause` (the README's own example) sends neither Content-Length nor
+    Transfer-Encoding: such a request has no body and is answered at once, not after a
+    read timeout with 400."""
+    import socket
+    with admin() as r:
+        c = r.client()
+        for path, key in (("/api/queues/tasks/pause", "paused"), ("/api/queues/tasks/resume", "paused")):
+            with socket.create_connection(("127.0.0.1", r.admin), timeout=10) as s:
+                start = time.time()
+                s.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{r.admin}\r\nAccept: */*\r\n\r\n".encode())
+                data = b""
+                while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                took = time.time() - start
+            head, _, body = data.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200"), data
+            assert key in json.loads(body), body
+            assert took < 2, f"{path} answered after {took:.1f} s"
+            assert c.exists("tasks:paused") == (path.endswith("pause"))
+
+
 def test_replay_endpoint_by_id_code_host_and_all_at_the_replay_rate():
     with HttpEndpoint(server="python") as ep, \
             admin("--http-queue", "tasks", "retries", "0", "--replay-rate", "20") as r:
