@@ -492,7 +492,7 @@ struct shared_queue::impl {
     ++in_flight;
     ++dispatched;
     auto req = tasks::make_http_request(t.task, t.ticket, name, opts.timeout);
-    req.headers.emplace_back("X-Task-Attempt", std::to_string(t.attempts));
+    tasks::set_attempt_header(req, t.attempts);
     tasks::sign_request(req, t.id, static_cast<long long>(unix_now()), opts.signing_secrets);
     outgoing.push_back(std::move(req));
     flush_outgoing();

@@ -33,6 +33,11 @@ http_request make_http_request(const task& t, std::uint64_t ticket, std::string 
   return make_http_request(task(t), ticket, std::move(pool), default_timeout_s);
 }
 
+void set_attempt_header(http_request& r, int attempt) {
+  std::erase_if(r.headers, [](const auto& h) { return iequals(h.first, "X-Task-Attempt"); });
+  r.headers.emplace_back("X-Task-Attempt", std::to_string(attempt));
+}
+
 std::string callback_pool(std::string_view queue) { return std::string(queue) + ":callbacks"; }
 
 http_request make_callback_request(std::string_view callback_url, std::string_view task_id, std::string outcome_json,

@@ -60,6 +60,10 @@ http_request make_http_request(const task& t, std::uint64_t ticket, std::string 
 // The same, taking the task's strings instead of copying them.
 http_request make_http_request(task&& t, std::uint64_t ticket, std::string pool, double default_timeout_s);
 
+// Sets X-Task-Attempt to the attempt's number: respq's header, in place of one the task
+// carries (an endpoint would otherwise get two).
+void set_attempt_header(http_request& r, int attempt);
+
 // The pool a queue's callbacks are sent from: "<queue>:callbacks", with the queue's own
 // pool options (per-host cap, egress rules, TLS trust).
 std::string callback_pool(std::string_view queue);

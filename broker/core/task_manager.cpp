@@ -474,7 +474,7 @@ struct task_manager::impl {
     ++q.dispatched;
     t.id = id;
     auto req = tasks::make_http_request(std::move(t), ticket, q.name, q.opts.timeout);
-    req.headers.emplace_back("X-Task-Attempt", std::to_string(r.attempts));
+    tasks::set_attempt_header(req, r.attempts);
     tasks::sign_request(req, id, static_cast<long long>(unix_now()), q.opts.signing_secrets);
     outgoing.push_back(std::move(req));
   }
@@ -1343,7 +1343,16 @@ std::optional<task_manager::task_view> task_manager::find_task(std::string_view 
       v.last_error = dl->error.empty() ? dl->reason : dl->error;
       v.finished_at = dl->failed_at;
       v.payload = std::move(dl->payload);
-      if (const tasks::finished_task* f = q.history.find(id)) v.log = f->log;
+      // What it was allowed: as its outcome was remembered, else as its payload asks (a
+      // payload that is no task had none); never fewer than the attempts it made.
+      if (const tasks::finished_task* f = q.history.find(id)) {
+        v.log = f->log;
+        v.max_attempts = f->max_attempts;
+      } else {
+        const auto e = tasks::decode_element(v.payload, now);
+        if (const auto* t = std::get_if<tasks::task>(&e.result)) v.max_attempts = tasks::max_attempts_of(*t, q.opts);
+      }
+      v.max_attempts = std::max(v.max_attempts, v.attempts);
       return v;
     }
   }

@@ -201,6 +201,7 @@ def test_task_get_finds_a_task_in_every_state():
         assert abs(float(g["next_run"]) - (time.time() + 3600)) < 60 and g["payload"] == scheduled, g
         g = task_get(c, "gone")
         assert g["state"] == "dead" and g["last_code"] == 404 and g["attempts"] == 1, g
+        assert g["max_attempts"] == 3, g  # as its outcome was remembered (retries 2)
         assert "404" in g["last_error"] and g["payload"] == dead and float(g["finished_at"]) > 0, g
         g = task_get(c, "done")
         assert g["state"] == "delivered" and g["last_code"] == 200 and g["attempts"] == 1, g
@@ -209,6 +210,7 @@ def test_task_get_finds_a_task_in_every_state():
         assert c.execute_command("QUEUE", "DELDEAD", "tasks", "gone") == 1
         g = task_get(c, "gone")
         assert g["state"] == "dead" and g["payload"] == dead and g["last_code"] == 404, g
+        assert g["max_attempts"] == 3, g
         assert task_get(c, "nothing") is None
         # RESP3 answers a map.
         with r.raw() as raw:

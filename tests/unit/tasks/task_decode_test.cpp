@@ -267,3 +267,15 @@ TEST_CASE("make_http_request carries the task and adds X-Task-Id", "[task]") {
   CHECK(r2.headers[0].second == "mine");
   CHECK(make_http_request(ok(R"({"url":"http://h/"})"), 1, "q", 30).headers.empty());
 }
+
+TEST_CASE("X-Task-Attempt is respq's: one the task carries is replaced, not sent twice", "[task]") {
+  http_request r = make_http_request(
+      ok(R"({"url":"http://h/p","id":"t-2","headers":{"x-task-attempt":"7","X-Other":"o"}})"), 1, "q", 30);
+  set_attempt_header(r, 2);
+  set_attempt_header(r, 3);  // a retry's request is made anew, but the rule holds either way
+  std::vector<std::string> attempts;
+  for (const auto& [name, value] : r.headers)
+    if (name == "X-Task-Attempt" || name == "x-task-attempt") attempts.push_back(value);
+  CHECK(attempts == std::vector<std::string>{"3"});
+  CHECK(r.headers.size() == 3);  // X-Other, X-Task-Id, X-Task-Attempt
+}
