@@ -8,6 +8,19 @@
 
 namespace respq::core {
 
+namespace {
+
+// Whether an http-queue value names a signing secret (its key word, in any case): the
+// whole value is then shown redacted, as Redis redacts a sensitive setting's value.
+bool has_signing_secret(std::string_view v) {
+  static constexpr std::string_view word = "signing-secret";
+  for (std::size_t i = 0; i + word.size() <= v.size(); ++i)
+    if (iequals(v.substr(i, word.size()), word)) return true;
+  return false;
+}
+
+}  // namespace
+
 std::vector<bool> redacted_args(std::span<const std::string_view> args) {
   std::vector<bool> r(args.size(), false);
   if (args.empty()) return r;
@@ -46,7 +59,8 @@ std::vector<bool> redacted_args(std::span<const std::string_view> args) {
   } else if (iequals(args[0], "config") && args.size() >= 4 && iequals(args[1], "set")) {
     for (std::size_t i = 2; i + 1 < args.size(); i += 2)
       if (iequals(args[i], "requirepass") || iequals(args[i], "upstream-password") ||
-          iequals(args[i], "masterauth") || iequals(args[i], "masteruser"))
+          iequals(args[i], "masterauth") || iequals(args[i], "masteruser") ||
+          (iequals(args[i], "http-queue") && has_signing_secret(args[i + 1])))
         r[i + 1] = true;
   }
   return r;

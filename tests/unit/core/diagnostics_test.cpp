@@ -43,6 +43,10 @@ TEST_CASE("the slow log never keeps secrets", "[slowlog]") {
   CHECK(logged({"CONFIG", "SET", "maxclients", "5", "requirepass", "pw"}) ==
         std::vector<std::string>{"CONFIG", "SET", "maxclients", "5", "requirepass", "(redacted)"});
   CHECK(logged({"config", "set", "upstream-password", "x"})[3] == "(redacted)");
+  // A queue's signing secret: the whole http-queue value, as Redis shows a sensitive one.
+  CHECK(logged({"CONFIG", "SET", "http-queue", "tasks retries 2 SIGNING-SECRET whsec_c2VjcmV0"}) ==
+        std::vector<std::string>{"CONFIG", "SET", "http-queue", "(redacted)"});
+  CHECK(logged({"CONFIG", "SET", "http-queue", "tasks retries 2"})[3] == "tasks retries 2");
 }
 
 TEST_CASE("slow log entries: newest first, trimmed to the maximum, ids growing", "[slowlog]") {
