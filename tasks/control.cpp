@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -281,6 +282,10 @@ const finished_task* task_history::find(std::string_view id) const {
   const std::uint64_t first = entries_.front().seq;
   const auto& s = entries_[static_cast<std::size_t>(it->second - first)];
   return &s.task;
+}
+
+finished_task* task_history::find(std::string_view id) {
+  return const_cast<finished_task*>(std::as_const(*this).find(id));
 }
 
 void token_bucket::refill(clock::time_point now, double rate) {

@@ -156,6 +156,8 @@ class task_history {
   // Drops the oldest entries beyond max_len.
   void trim(std::size_t max_len);
   const finished_task* find(std::string_view id) const;
+  // The same, to complete an entry (a cancelled task's attempt that ends afterwards).
+  finished_task* find(std::string_view id);
   std::size_t size() const { return index_.size(); }
 
  private:

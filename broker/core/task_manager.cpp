@@ -782,6 +782,10 @@ struct task_manager::impl {
     const double now_unix = unix_now();
     host_ended(q, r, res, now_unix);
     if (r.cancelled) {  // its outcome, "cancelled", was published when it was cancelled
+      // The attempt it was cancelled in has ended: its entry among the recent outcomes
+      // (TASK GET) shows how, instead of running for ever.
+      if (tasks::finished_task* f = q.history.find(id); f && f->state == tasks::finished_state::cancelled)
+        f->log.finished(res.code, tasks::redact_urls_in(res.error), res.duration_ms, 0);
       records.erase(it);
       return;
     }

@@ -156,6 +156,12 @@ def test_delete_task_cancels_in_custody_404_when_unknown_409_when_finished():
         assert get_json(r.admin, "POST", "/api/queues/held/resume")[0] == 200
         barrier(c, ep, "held", "b1")
         assert len(requests_for(ep, "fly")) == 1 and not requests_for(ep, "pend")
+        # The attempt it was cancelled in shows how it ended, not "running" for ever.
+        wait_until(lambda: get_json(r.admin, "GET", "/api/tasks/fly")[1]["attempts"][0]["code"] is not None,
+                   what="fly's attempt ended in its log")
+        g = get_json(r.admin, "GET", "/api/tasks/fly")[1]
+        assert g["state"] == "cancelled" and len(g["attempts"]) == 1, g
+        assert g["attempts"][0]["code"] == 200 and g["attempts"][0]["duration_ms"] > 0, g
         assert task_info(r.port)["cancelled"] == "1" and task_info(r.port, "held")["cancelled"] == "1"
         assert c.info("commandstats")["cmdstat_task|cancel"]["calls"] == 5
 
