@@ -692,7 +692,9 @@ struct shared_queue::impl {
       else if (tr.closed)
         core::log_notice("Shared queue '" + name + "': circuit of host " + t.host + " closed");
     }
-    const tasks::decision d = tasks::decide(task_record_of(t), res, opts, now, rng);
+    tasks::task_record tr = task_record_of(t);
+    tr.holds = t.log.holds();
+    const tasks::decision d = tasks::decide(tr, res, opts, now, rng);
     if (d.attempt_refunded) --t.attempts;  // the endpoint asked to wait: not an attempt spent
     if (d.attempt_failed) ++failed;
     attempts.record(res, d.state == tasks::next_state::retrying);

@@ -222,6 +222,14 @@ void attempt_log::finished(long code, std::string error, double duration_ms, dou
   a.next_run = next_run;
 }
 
+int attempt_log::holds() const {
+  const auto& e = entries();
+  int n = 0;
+  for (std::size_t i = 1; i < e.size(); ++i)
+    if (e[i].number == e[i - 1].number) ++n;
+  return n;
+}
+
 const char* finished_name(finished_state s) {
   switch (s) {
     case finished_state::delivered: return "delivered";

@@ -105,6 +105,9 @@ class attempt_log {
   // Oldest first, the running attempt last. It writes (the running attempt goes into the
   // vector): like every other member, for the log's one owner thread only.
   const std::vector<attempt_info>& entries() const;
+  // Attempts that were taken back (an endpoint's Retry-After hold, see tasks::decide):
+  // each is followed by one with the same number. Counted among the kept entries.
+  int holds() const;
   bool empty() const { return entries_.empty() && !running_; }
   // The entries in a few bytes each, for a task that waits with its log in its packed
   // envelope (tasks::envelope_packed); unpack() restores them, times to the thousandth

@@ -61,7 +61,8 @@ decision decide(const task_record& t, const http_result& r, const queue_options&
         if (r.retry_after) retry_after = parse_retry_after(*r.retry_after, now);
         // The endpoint asked to come back later (429/503 with Retry-After): that answer
         // costs no attempt; the host is held until then (tasks/host_health.hpp).
-        d.attempt_refunded = (r.code == 429 || r.code == 503) && !transport_error && retry_after && *retry_after > 0;
+        d.attempt_refunded = (r.code == 429 || r.code == 503) && !transport_error && retry_after && *retry_after > 0 &&
+                             t.holds < max_free_holds;
         const int spent = d.attempt_refunded ? t.attempts - 1 : t.attempts;
         if (spent < t.max_attempts) {
           const double backoff = backoff_delay_at(std::max(spent, 1), q.backoff_min, q.backoff_max, jitter_u);

@@ -13,7 +13,9 @@
 //   the same with no attempt left         dead: "attempts exhausted (N)"
 //   429 or 503 with a Retry-After in the  retrying at the Retry-After's time, the attempt
 //   future                                refunded (attempts left or not): the endpoint
-//                                         asked to wait, as Cloud Tasks treats it
+//                                         asked to wait, as Cloud Tasks treats it; at
+//                                         most max_free_holds times per task, then it
+//                                         counts as the attempt it is
 //   1xx, 3xx, other 4xx (410 Gone too,    dead: "HTTP <code> is final" (a 3xx is only
 //   as Standard Webhooks asks)            followed when the task sets follow_redirects)
 //   redirect to a refused scheme          dead at once: the engine's reason
@@ -45,7 +47,13 @@ struct task_record {
   std::string_view node;  // the sidecar reporting (outcome "node"); may be empty
   int attempts = 0;       // attempts started, the one that just ended included
   int max_attempts = 1;   // 1 + retries
+  int holds = 0;          // attempts already taken back for a Retry-After hold (its log's)
 };
+
+// A task's attempts answered with a Retry-After hold that cost it nothing, at most: past
+// them such an answer is an attempt like any other, so an endpoint that always says
+// "later" can't keep a task for ever.
+inline constexpr int max_free_holds = 10;
 
 enum class next_state { delivered, retrying, dead };
 

@@ -792,7 +792,9 @@ struct task_manager::impl {
     r.last_code = res.code;
     r.set_last_error(res.error);
     if (res.egress_denied) ++q.egress_denied;
-    const tasks::decision d = tasks::decide(task_record_of(id, r), res, q.opts, now_unix, rng);
+    tasks::task_record tr = task_record_of(id, r);
+    tr.holds = r.log.holds();
+    const tasks::decision d = tasks::decide(tr, res, q.opts, now_unix, rng);
     if (d.attempt_refunded) --r.attempts;  // the endpoint asked to wait: not an attempt spent
     if (d.attempt_failed) ++q.failed;
     q.attempts.record(res, d.state == tasks::next_state::retrying);

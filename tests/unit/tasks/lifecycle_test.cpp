@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "tasks/control.hpp"
 #include "tasks/lifecycle.hpp"
 
 using namespace respq::tasks;
@@ -463,4 +464,43 @@ TEST_CASE("429 and 503 with a Retry-After in the future cost no attempt, even th
     CHECK(d.outcome.attempts == r.outcome_attempts);
     if (r.refunded) CHECK(d.next_run >= now + 5);
   }
+}
+
+TEST_CASE("a task's free holds are bounded: past them a hold is an attempt spent", "[lifecycle][hold]") {
+  http_result res = answer(429);
+  res.retry_after = "5";
+  task_record t = record(1, 1);
+  t.holds = max_free_holds - 1;
+  decision d = decide(t, res, options(), now, 0.0);
+  CHECK(d.attempt_refunded);
+  CHECK(std::string(d.outcome.status) == "retrying");
+  t.holds = max_free_holds;
+  d = decide(t, res, options(), now, 0.0);
+  CHECK_FALSE(d.attempt_refunded);
+  CHECK(std::string(d.outcome.status) == "dead");
+  CHECK(d.reason == "attempts exhausted (1)");
+  // With attempts left, the hold still sets the time of the next one.
+  t = record(1, 3);
+  t.holds = max_free_holds;
+  d = decide(t, res, options(), now, 0.0);
+  CHECK_FALSE(d.attempt_refunded);
+  CHECK(std::string(d.outcome.status) == "retrying");
+  CHECK(d.outcome.attempts == 1);
+  CHECK(d.next_run >= now + 5);
+}
+
+TEST_CASE("an attempt log counts the attempts taken back", "[lifecycle][hold]") {
+  attempt_log log;
+  CHECK(log.holds() == 0);
+  log.started(1, 10);
+  log.finished(429, "", 1, 20);
+  log.started(1, 20);  // taken back: the same number again
+  log.finished(429, "", 1, 30);
+  log.started(1, 30);
+  CHECK(log.holds() == 2);
+  log.finished(500, "", 1, 40);
+  log.started(2, 40);
+  CHECK(log.holds() == 2);
+  // Packed into an envelope and back (a retrying task's log), the count holds.
+  CHECK(attempt_log::unpack(log.pack()).holds() == 2);
 }
