@@ -49,7 +49,7 @@ std::string render(const std::string& queue, const std::vector<const tasks::dead
     group& g = groups[{d->host, d->code}];
     ++g.count;
     ++g.reasons[d->reason];
-    if (!want_host.empty() && d->host != want_host) continue;
+    if (!want_host.empty() && (want_host == tasks::no_host ? !d->host.empty() : d->host != want_host)) continue;
     if (q.code >= 0 && d->code != q.code) continue;
     if (!q.reason.empty() && d->reason != q.reason) continue;
     if (matched++ < q.offset || items.size() >= limit) continue;

@@ -64,7 +64,7 @@ std::optional<dead_letter_info> read_dead_letter(std::string_view record, bool w
 bool matches(const dead_filter& f, const dead_letter_info& d) {
   if (!f.id.empty() && f.id != d.id) return false;
   if (f.code >= 0 && f.code != d.code) return false;
-  if (!f.host.empty() && lower(f.host) != d.host) return false;
+  if (!f.host.empty() && (f.host == no_host ? !d.host.empty() : lower(f.host) != d.host)) return false;
   return true;
 }
 

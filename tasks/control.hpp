@@ -47,9 +47,13 @@ std::optional<dead_letter_info> read_dead_letter(std::string_view record, bool w
 // there is none.
 std::string url_host(std::string_view url);
 
+// The host filter's value for dead letters with no host: no host key is "-".
+inline constexpr std::string_view no_host = "-";
+
 struct dead_filter {
   std::string id;     // "" = any
-  std::string host;   // "" = any; compared case-insensitively
+  std::string host;   // "" = any; compared case-insensitively; no_host: letters whose
+                      // payload names no host (not a task, or no URL)
   long code = -1;     // -1 = any; 0 selects the ones that got no HTTP answer
   bool any() const { return id.empty() && host.empty() && code < 0; }
 };

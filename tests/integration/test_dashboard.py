@@ -135,6 +135,23 @@ def test_page_and_files_are_embedded_public_and_revalidated():
         assert status == 200 and json.loads(body)["queues"][0]["name"] == "tasks"
 
 
+def test_the_group_with_no_host_is_its_own():
+    """host=- (HOST - over RESP) selects the dead letters whose payload names no host: the
+    dashboard's "(no host)" group lists and replays those, not every letter of its code."""
+    with admin("--http-queue", "fail", "retries", "0") as r:
+        c = r.client()
+        c.lpush("fail", json.dumps({"id": "refused", "url": f"http://127.0.0.1:{free_port()}/x"}))
+        c.lpush("fail", "not json")
+        wait_until(lambda: c.llen("fail:dead") == 2, timeout=20, what="two code-0 letters")
+        d = json.loads(request(r.admin, "GET", "/api/queues/fail/dead?host=-&code=0")[2])
+        assert d["matched"] == 1 and d["items"][0]["payload"] == "not json", d
+        assert json.loads(request(r.admin, "GET", "/api/queues/fail/dead?code=0")[2])["matched"] == 2
+        st, _, b = request(r.admin, "POST", "/api/queues/fail/dead/replay?host=-&code=0")
+        assert st == 200 and json.loads(b)["replaying"] == 1, (st, b)
+        assert c.execute_command("QUEUE", "REPLAY", "fail", "HOST", "-") == 1
+        assert c.execute_command("QUEUE", "REPLAY", "fail", "HOST", "127.0.0.1") == 1
+
+
 def test_overview_history_and_dead_letters_endpoints():
     with HttpEndpoint(server="python") as sink, \
             admin("--http-queue", "tasks", "--http-queue", "fail", "retries", "0") as r:

@@ -276,6 +276,10 @@ export async function queue(main, [name], ctx) {
 }
 
 // ---- dead letters ----------------------------------------------------------------------------
+// The host filter's value for the letters whose payload names no host (not a task, no URL):
+// the server's no_host (tasks/control.hpp). Without it such a group's link and Replay
+// carried no host at all, and selected every host's letters with that code.
+const NO_HOST = '-';
 export async function dead(main, [name, ...rest], ctx) {
   const doc = await ctx.figures();
   const local = doc.queues.filter((x) => !x.shared).map((x) => x.name);
@@ -345,13 +349,13 @@ export async function dead(main, [name, ...rest], ctx) {
     groups.replaceChildren(...d.groups.map((g) => {
       const label = `${g.host || '(no host)'} ${g.code || 'no HTTP answer'}`;
       return h('tr', {},
-        h('td', {}, h('a', { href: link({ host: g.host, code: String(g.code) }) }, g.host || '(no host)')),
+        h('td', {}, h('a', { href: link({ host: g.host || NO_HOST, code: String(g.code) }) }, g.host || '(no host)')),
         h('td', { class: 'n' }, g.code ? String(g.code) : 'none'),
         h('td', { class: 'n' }, num(g.count)),
         h('td', {}, h('ul', { class: 'reasons' }, g.reasons.map((r) => h('li', {},
-          h('a', { href: link({ host: g.host, code: String(g.code), reason: r.reason }) }, r.reason || '(none)'), ` ${num(r.count)}`)))),
+          h('a', { href: link({ host: g.host || NO_HOST, code: String(g.code), reason: r.reason }) }, r.reason || '(none)'), ` ${num(r.count)}`)))),
         h('td', {}, h('button', { type: 'button', 'aria-label': `Replay group ${label}`, title: 'Replay this group',
-          onclick: () => replay({ host: g.host, code: String(g.code) }, `${num(g.count)} dead letters (host ${g.host || 'none'}, code ${g.code})`) }, 'Replay')));
+          onclick: () => replay({ host: g.host || NO_HOST, code: String(g.code) }, `${num(g.count)} dead letters (host ${g.host || 'none'}, code ${g.code})`) }, 'Replay')));
     }));
     items.replaceChildren(...d.items.map((it) => h('li', { 'data-id': it.id },
       h('div', { class: 'head' }, h('strong', {}, it.id), ` ${when(it.failed_at)} · code ${it.code || 'none'} · ${it.host || 'no host'} · ${it.attempts} attempt(s)`),

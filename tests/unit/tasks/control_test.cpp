@@ -90,6 +90,12 @@ TEST_CASE("a dead filter selects by id, code (0: no HTTP answer) and host, all o
   CHECK_FALSE(matches(dead_filter{"a", "api.example", 404}, d));
   d.code = 0;
   CHECK(matches(dead_filter{"", "", 0}, d));
+  // "-" selects the letters with no host, and only them.
+  CHECK_FALSE(matches(dead_filter{"", std::string(no_host), 0}, d));
+  d.host.clear();
+  CHECK(matches(dead_filter{"", std::string(no_host), 0}, d));
+  CHECK(matches(dead_filter{"", "", 0}, d));
+  CHECK_FALSE(matches(dead_filter{"", "api.example", 0}, d));
 }
 
 TEST_CASE("the history keeps the newest max_len tasks and finds each by id", "[control]") {
