@@ -543,35 +543,36 @@ struct admin_server::impl final : core::server_module {
       // A request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112
       // 6.3), as `curl -X POST` sends one; cpp-httplib would read a POST's body until the
       // connection closes, and answer 400 when its read times out. It runs this handler
-      // before it reads the body, on its own (non-const) Request.
-      if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding"))
-        const_cast<httplib::Request&>(req).set_header("Content-Length", "0");
+      // before it reads the body and routes, on its own (non-const) Request.
+      auto& r = const_cast<httplib::Request&>(req);
+      if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) r.set_header("Content-Length", "0");
+      r.path = routed_path(req.target);  // a '/' inside a name (%2F) stays in its segment
       return check(req, res);
     });
     svr.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) { get_metrics(res); });
     svr.Get("/api/queues", [this](const httplib::Request&, httplib::Response& res) { get_queues(res); });
     svr.Get("/api/hosts", [this](const httplib::Request&, httplib::Response& res) { get_hosts(res); });
     svr.Post(R"(/api/queues/([^/]+)/tasks)", [this](const httplib::Request& req, httplib::Response& res) {
-      post_tasks(req, res, req.matches[1].str());
+      post_tasks(req, res, path_segment(req.matches[1].str()));
     });
     svr.Get("/api/events", [this](const httplib::Request& req, httplib::Response& res) { get_events(req, res); });
     add_dashboard_routes(svr, dashboard_context{&bridge, sources.figures, history});
     svr.Get(R"(/api/tasks/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
-      get_task(res, req.matches[1].str());
+      get_task(res, path_segment(req.matches[1].str()));
     });
     svr.Delete(R"(/api/tasks/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
-      delete_task(res, req.matches[1].str());
+      delete_task(res, path_segment(req.matches[1].str()));
     });
     svr.Post(R"(/api/queues/([^/]+)/(pause|resume))", [this](const httplib::Request& req, httplib::Response& res) {
-      const std::string queue = req.matches[1].str();
+      const std::string queue = path_segment(req.matches[1].str());
       const bool pause = req.matches[2].str() == "pause";
       queue_command(res, {"QUEUE", pause ? "PAUSE" : "RESUME", queue}, {{"queue", queue}, {"paused", pause}});
     });
     svr.Post(R"(/api/queues/([^/]+)/dead/replay)", [this](const httplib::Request& req, httplib::Response& res) {
-      post_replay(req, res, req.matches[1].str());
+      post_replay(req, res, path_segment(req.matches[1].str()));
     });
     svr.Delete(R"(/api/queues/([^/]+)/dead/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
-      delete_dead(res, req.matches[1].str(), req.matches[2].str());
+      delete_dead(res, path_segment(req.matches[1].str()), path_segment(req.matches[2].str()));
     });
     svr.set_error_handler([](const httplib::Request&, httplib::Response& res) {
       if (res.body.empty()) res.set_content(error_json(res.status == 404 ? "not found" : "error"), json_type);

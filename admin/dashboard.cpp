@@ -61,6 +61,46 @@ void serve_asset(const httplib::Request& req, httplib::Response& res, const asse
 
 }  // namespace
 
+namespace {
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Decodes %XX escapes, except those `keep` says stay as written (an invalid one stays too).
+template <typename Keep>
+std::string percent_decode(std::string_view s, Keep keep) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      const int hi = hex_digit(s[i + 1]), lo = hex_digit(s[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        const char c = static_cast<char>(hi * 16 + lo);
+        if (keep(c)) out.append(s.substr(i, 3));
+        else out.push_back(c);
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(s[i]);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string routed_path(std::string_view target) {
+  return percent_decode(target.substr(0, target.find('?')), [](char c) { return c == '/' || c == '%'; });
+}
+
+std::string path_segment(std::string_view captured) {
+  return percent_decode(captured, [](char) { return false; });
+}
+
 bool is_public_path(std::string_view path) { return path == "/" || path.rfind("/ui/", 0) == 0; }
 
 std::string overview_json(const core::server_figures& f, double now) {
@@ -154,7 +194,7 @@ void add_dashboard_routes(httplib::Server& svr, dashboard_context ctx) {
     res.set_content(ctx.history->json(req.get_param_value("queue")), json_type);
   });
   svr.Get(R"(/api/queues/([^/]+)/dead)", [ctx, caches](const httplib::Request& req, httplib::Response& res) {
-    const std::string queue = req.matches[1].str();
+    const std::string queue = path_segment(req.matches[1].str());
     dead_query q;
     q.host = req.get_param_value("host");
     q.reason = req.get_param_value("reason");

@@ -58,4 +58,11 @@ struct dashboard_context {
 
 void add_dashboard_routes(httplib::Server& svr, dashboard_context ctx);
 
+// Paths with names in them (queues, task ids, which may hold '/'): the routed path is the
+// request-target's path decoded except for %2F and %25, which stay encoded so that a '/'
+// inside a name does not split it; a captured segment is then decoded with
+// path_segment. Without this, /api/tasks/order%2F17 was routed as /api/tasks/order/17.
+std::string routed_path(std::string_view target);
+std::string path_segment(std::string_view captured);
+
 }  // namespace respq::admin

@@ -16,7 +16,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (TARGET, HttpEndpoint, Outcomes, dead_records, run_tests, task_info,  # noqa: E402
+from harness import (TARGET, HttpEndpoint, Outcomes, dead_records, free_port, run_tests, task_info,  # noqa: E402
                      wait_until)
 from test_admin_http import admin, basic, bearer, request  # noqa: E402
 
@@ -233,6 +233,32 @@ def test_a_post_with_no_body_and_no_content_length_is_served_at_once():
             assert key in json.loads(body), body
             assert took < 2, f"{path} answered after {took:.1f} s"
             assert c.exists("tasks:paused") == (path.endswith("pause"))
+
+
+def test_names_with_a_slash_are_reached_encoded():
+    """A queue named q/slash and task ids with '/' in them: /api/queues/q%2Fslash/...,
+    /api/tasks/order%2F17 and /api/queues/q%2Fslash/dead/<id> name them whole (the path
+    was decoded before routing, so the '/' split the name and every such request was 404)."""
+    with admin("--http-queue", "q/slash", "retries", "0") as r:
+        c = r.client()
+        st, g = get_json(r.admin, "POST", "/api/queues/q%2Fslash/pause")
+        assert st == 200 and g == {"queue": "q/slash", "paused": True}, g
+        assert c.exists("q/slash:paused")
+        c.lpush("q/slash", json.dumps({"url": "http://127.0.0.1:9/x", "id": "order/17"}))
+        st, g = get_json(r.admin, "GET", "/api/tasks/order%2F17")
+        assert st == 200 and g["id"] == "order/17" and g["queue"] == "q/slash" and g["state"] == "pending", g
+        st, g = get_json(r.admin, "GET", "/api/tasks/order%252F17")  # %25 is '%': another id
+        assert st == 404 and "order%2F17" in g["error"], g
+        st, g = get_json(r.admin, "DELETE", "/api/tasks/order%2F17")
+        assert st == 200 and g["id"] == "order/17" and g["cancelled"], g
+        assert get_json(r.admin, "POST", "/api/queues/q%2Fslash/resume")[1]["paused"] is False
+        c.lpush("q/slash", json.dumps({"url": f"http://127.0.0.1:{free_port()}/x", "id": "dead/1"}))
+        wait_until(lambda: c.llen("q/slash:dead") == 1, what="dead/1 dead")
+        st, g = get_json(r.admin, "GET", "/api/queues/q%2Fslash/dead")
+        assert st == 200 and g["total"] == 1 and g["items"][0]["id"] == "dead/1", g
+        st, g = get_json(r.admin, "DELETE", "/api/queues/q%2Fslash/dead/dead%2F1")
+        assert st == 200 and g == {"queue": "q/slash", "id": "dead/1", "deleted": True}, g
+        assert c.llen("q/slash:dead") == 0
 
 
 def test_replay_endpoint_by_id_code_host_and_all_at_the_replay_rate():

@@ -317,3 +317,15 @@ TEST_CASE("the embedded files: the page, its modules and uPlot, each with a type
   REQUIRE_FALSE(admin::is_public_path("/api/overview"));
   REQUIRE_FALSE(admin::is_public_path("/metrics"));
 }
+
+TEST_CASE("a routed path keeps %2F and %25 inside their segment, decoded once captured", "[dashboard]") {
+  CHECK(admin::routed_path("/api/tasks/order%2F17?x=%2F") == "/api/tasks/order%2F17");
+  CHECK(admin::routed_path("/api/queues/q%2fslash/pause") == "/api/queues/q%2fslash/pause");
+  CHECK(admin::routed_path("/api/tasks/caf%C3%A9%20x") == "/api/tasks/caf\xC3\xA9 x");
+  CHECK(admin::routed_path("/api/tasks/a%2525b") == "/api/tasks/a%2525b");
+  CHECK(admin::routed_path("/api/tasks/bad%zz%4") == "/api/tasks/bad%zz%4");  // not escapes: as written
+  CHECK(admin::routed_path("/ui/app.js") == "/ui/app.js");
+  CHECK(admin::path_segment("order%2F17") == "order/17");
+  CHECK(admin::path_segment("a%2525b") == "a%25b");
+  CHECK(admin::path_segment("a+b") == "a+b");  // '+' is a space in a query only
+}
