@@ -290,6 +290,13 @@ decode_result decode_task(std::string_view payload, double now) {
   }
 }
 
+std::string payload_url(std::string_view payload) {
+  const nlohmann::json j = nlohmann::json::parse(payload, nullptr, false);
+  if (!j.is_object()) return {};
+  const auto u = j.find("url");
+  return u != j.end() && u->is_string() ? u->get<std::string>() : std::string();
+}
+
 decoded_element decode_element(std::string_view element, double now) {
   bool was_dead_letter = false;
   std::string unwrapped, id;

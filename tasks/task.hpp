@@ -70,4 +70,9 @@ struct decoded_element {
 };
 decoded_element decode_element(std::string_view element, double now);
 
+// The "url" a payload names when it is a JSON object whose "url" is a string, whether or
+// not the task is valid; "" otherwise. A refused task's outcome names it, so subscribers
+// can tell which endpoint it was for.
+std::string payload_url(std::string_view payload);
+
 }  // namespace respq::tasks

@@ -38,6 +38,7 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 
@@ -628,6 +629,17 @@ class engine_core {
     if (!answered) {
       r.error = t.errbuf[0] ? t.errbuf : curl_easy_strerror(rc);
       r.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+      // A refused or unreachable address in the lean client's words ("Failed to connect to
+      // H port P: Connection refused"), not curl's "... after N ms: Couldn't connect to
+      // server": one failure, one text, in outcomes, dead letters and INFO hosts alike.
+      long os_errno = 0;
+      if (rc == CURLE_COULDNT_CONNECT && curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
+          os_errno > 0) {
+        const std::string_view m = r.error;
+        const auto after = m.find(" after ");
+        if (m.starts_with("Failed to connect to ") && after != std::string_view::npos)
+          r.error = std::string(m.substr(0, after)) + ": " + std::system_category().message(static_cast<int>(os_errno));
+      }
       // Failed to connect (or stopped before the request) after the policy refused an
       // address: the denial is the answer.
       if (!t.egress_denial.empty() && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_ABORTED_BY_CALLBACK)) {
@@ -647,6 +659,9 @@ class engine_core {
         if (target && *target && !iequals(std::string_view(target).substr(0, 7), "http://") &&
             !iequals(std::string_view(target).substr(0, 8), "https://"))
           r.error = "Redirect to '" + tasks::redact_url(target) + "' refused: only http and https are followed";
+        else if (target && iequals(std::string_view(target).substr(0, 7), "http://"))
+          // An http target refused as a protocol: the hop came from https (see redirect rules).
+          r.error = "Redirect from https to '" + tasks::redact_url(target) + "' refused: https is followed to https only";
         else
           r.error = "Redirect refused: " + tasks::redact_urls_in(r.error);
       }

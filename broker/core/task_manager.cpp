@@ -537,6 +537,7 @@ struct task_manager::impl {
         auto e = tasks::decode_element(payload, now_unix);
         if (auto* err = std::get_if<tasks::decode_error>(&e.result)) {
           s.stream().begin_atomic();
+          r.live.assign(tasks::payload_url(e.payload(payload)), {});
           to_dead(q, id, r, e.payload(payload), tasks::refuse(task_record_of(id, r), err->reason));
           s.stream().end_atomic();
           records.erase(id);
@@ -616,6 +617,7 @@ struct task_manager::impl {
         auto e = tasks::decode_element(payload, now_unix);
         if (auto* err = std::get_if<tasks::decode_error>(&e.result)) {
           s.stream().begin_atomic();
+          r.live.assign(tasks::payload_url(e.payload(payload)), {});
           to_dead(q, id, r, e.payload(payload), tasks::refuse(task_record_of(id, r), err->reason));
           s.stream().end_atomic();
           records.erase(id);
@@ -659,6 +661,7 @@ struct task_manager::impl {
       if (auto* err = std::get_if<tasks::decode_error>(&e.result)) {
         record r;
         r.q = &q;
+        r.live.assign(tasks::payload_url(payload), {});
         to_dead(q, id, r, payload, tasks::refuse(task_record_of(id, r), err->reason));
         s.stream().end_atomic();
         continue;

@@ -186,6 +186,12 @@ def test_invalid_payloads_go_to_dead_with_the_payload_kept(s):
                 assert "payload_b64" in d and "payload" not in d, d
             o = out.wait(id=d["id"], status="dead")
             assert o["attempts"] == 0 and o["error"], o
+            # The outcome names the URL the payload gave, where it gave one as a string.
+            try:
+                named = json.loads(payload).get("url")
+            except (ValueError, AttributeError):
+                named = None
+            assert o["url"] == (named if isinstance(named, str) else ""), (payload, o)
     assert s.ep.requests(path="/invalid/never") == [], "an invalid task is never sent"
 
 
@@ -254,6 +260,20 @@ def test_replay_from_dead_with_lmove_delivers_the_original_task(s):
     wait_until(lambda: s.c.llen("replayq") == 0 and s.c.llen("replayq:dead") == 1, what="replayed record dead again")
     again = dead_records(s.c, "replayq")[0]
     assert again["payload"] == "{broken" and again["id"] == first["id"], (first, again)
+    s.c.delete("replayq:dead")
+
+
+def test_a_refused_connection_reads_the_same_on_both_http_stacks(s):
+    """A URL with credentials goes out on curl, one without on the lean client: a port that
+    refuses gives both the same error text (curl's own was "... after 0 ms: Couldn't connect
+    to server"), so grouping dead letters or INFO hosts by reason does not split it."""
+    port = free_port()
+    s.push({"url": f"http://127.0.0.1:{port}/a", "id": "lean-refused"}, queue="replayq")
+    s.push({"url": f"http://u:p@127.0.0.1:{port}/a", "id": "curl-refused"}, queue="replayq")
+    lean = s.dead(queue="replayq", id="lean-refused")
+    curl = s.dead(queue="replayq", id="curl-refused")
+    assert lean["error"] == curl["error"] == f"Failed to connect to 127.0.0.1 port {port}: Connection refused", \
+        (lean, curl)
     s.c.delete("replayq:dead")
 
 

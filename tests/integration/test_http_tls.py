@@ -288,6 +288,9 @@ def test_https_redirects_stay_on_https(s):
     assert o["attempts"] == 1, o
     d = dead_one(c, "down")
     assert "refused" in d["reason"], d
+    # In respq's words, naming the hop, not curl's "Protocol not supported".
+    assert d["reason"] == f"Redirect from https to 'http://127.0.0.1:{plain_port}/x' refused: https is followed " \
+                          "to https only", d
     assert len(good.got("/landed")) == 1
 
 
