@@ -53,6 +53,15 @@ std::string render(const std::string& queue, const std::vector<const tasks::dead
     if (q.code >= 0 && d->code != q.code) continue;
     if (!q.reason.empty() && d->reason != q.reason) continue;
     if (matched++ < q.offset || items.size() >= limit) continue;
+    // A page lists payloads up to max_listed_payload bytes each (cut at a character's
+    // start); GET /api/tasks/<id> gives a letter's whole payload.
+    std::string_view payload = d->payload;
+    const bool cut = payload.size() > dead_query::max_listed_payload;
+    if (cut) {
+      std::size_t n = dead_query::max_listed_payload;
+      while (n > 0 && (static_cast<unsigned char>(payload[n]) & 0xC0) == 0x80) --n;
+      payload = payload.substr(0, n);
+    }
     items.push_back({{"id", d->id},
                      {"host", d->host},
                      {"code", d->code},
@@ -60,7 +69,9 @@ std::string render(const std::string& queue, const std::vector<const tasks::dead
                      {"failed_at", d->failed_at},
                      {"reason", d->reason},
                      {"error", d->error},
-                     {"payload", d->payload}});
+                     {"payload", payload},
+                     {"payload_bytes", d->payload.size()},
+                     {"payload_truncated", cut}});
   }
   std::vector<std::tuple<std::string, long, const group*>> sorted;
   for (const auto& [key, g] : groups) sorted.emplace_back(key.first, key.second, &g);

@@ -27,6 +27,9 @@ struct dead_query {
   std::size_t offset = 0;
   std::size_t limit = 50;  // at most max_limit
   static constexpr std::size_t max_limit = 500;
+  // Bytes of each letter's payload a page carries (payload_truncated beyond: 500 letters
+  // of 1 MB made a 500 MB answer and a page that could not render it).
+  static constexpr std::size_t max_listed_payload = 16 * 1024;
 };
 
 // records: the list <queue>:dead from its head (the newest first). Records that are not
@@ -34,7 +37,7 @@ struct dead_query {
 // "not a dead-letter record", and listed with their raw text as the payload.
 // {"queue","total","groups":[{"host","code","count","reasons":[{"reason","count"}]}],
 //  "matched","offset","limit","items":[{"id","host","code","attempts","failed_at",
-//  "reason","error","payload"}]}
+//  "reason","error","payload","payload_bytes","payload_truncated"}]}
 std::string dead_letters_json(const std::string& queue, const std::vector<std::string>& records, const dead_query& q);
 
 // The same, reading each record once across requests: a letter read for an earlier page

@@ -360,7 +360,8 @@ export async function dead(main, [name, ...rest], ctx) {
     items.replaceChildren(...d.items.map((it) => h('li', { 'data-id': it.id },
       h('div', { class: 'head' }, h('strong', {}, it.id), ` ${when(it.failed_at)} · code ${it.code || 'none'} · ${it.host || 'no host'} · ${it.attempts} attempt(s)`),
       h('p', { class: 'err' }, [it.reason, it.error].filter(Boolean).join(': ')),
-      h('details', {}, h('summary', {}, 'Payload'), h('pre', {}, pretty(it.payload))),
+      h('details', {}, h('summary', {}, it.payload_truncated ? `Payload (${bytes(it.payload_bytes)}: the first 16 KiB; the task's page shows it whole)` : 'Payload'),
+        h('pre', {}, it.payload_truncated ? it.payload : pretty(it.payload))),
       h('div', { class: 'actions' },
         h('button', { type: 'button', 'aria-label': `Replay ${it.id}`, onclick: () => replay({ id: it.id }, `dead letter ${it.id}`) }, 'Replay'),
         h('button', { type: 'button', class: 'danger', 'aria-label': `Delete ${it.id}`, onclick: () => remove(it.id) }, 'Delete')))));

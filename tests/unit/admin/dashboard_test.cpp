@@ -119,6 +119,20 @@ TEST_CASE("dead letters: grouped by host and code, reasons counted, largest grou
   REQUIRE(d["items"][1]["payload"] == "garbage pushed by a client");
   REQUIRE(d["items"][1]["reason"] == "not a dead-letter record");
   REQUIRE(json::parse(d["items"][0]["payload"].get<std::string>())["url"] == "http://API.example:8080/a");
+  REQUIRE(d["items"][1]["payload_truncated"] == false);
+  REQUIRE(d["items"][1]["payload_bytes"] == 26);
+
+  // A page carries the first 16 KB of a long payload, cut at a character's start.
+  std::string big = "{\"url\":\"http://big.example/\",\"p\":\"";
+  while (big.size() < admin::dead_query::max_listed_payload - 1) big += 'x';
+  big += "\xC3\xA9\xC3\xA9";  // é straddles the limit
+  big += std::string(100000, 'y') + "\"}";
+  const json b = json::parse(admin::dead_letters_json("q", {big}, {}));
+  const std::string shown = b["items"][0]["payload"];
+  REQUIRE(b["items"][0]["payload_truncated"] == true);
+  REQUIRE(b["items"][0]["payload_bytes"] == big.size());
+  REQUIRE(shown.size() == admin::dead_query::max_listed_payload - 1);
+  REQUIRE(shown == big.substr(0, shown.size()));
 
   admin::dead_query q;
   q.host = "API.EXAMPLE";
