@@ -15,6 +15,7 @@
 #include <chrono>
 #include <mutex>
 #include <random>
+#include <regex>
 #include <thread>
 #include <variant>
 
@@ -101,6 +102,22 @@ bool host_is_address(std::string_view host) {
   std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
   static constexpr std::string_view local = "localhost", dot_local = ".localhost";
   return name == local || (name.size() > dot_local.size() && name.ends_with(dot_local));
+}
+
+// The methods the routes (here and the dashboard's) serve at a path, for a 405's Allow:
+// "" when no route has the path. A segment in brackets is a name (no '/': see
+// routed_path).
+std::string allowed_methods(const std::string& path) {
+  static const std::pair<std::regex, const char*> routes[] = {
+      {std::regex(R"(/metrics|/api/queues|/api/hosts|/api/events|/api/overview|/api/history|/|/ui/.+)"), "GET, HEAD"},
+      {std::regex(R"(/api/queues/[^/]+/dead)"), "GET, HEAD"},
+      {std::regex(R"(/api/tasks/[^/]+)"), "GET, HEAD, DELETE"},
+      {std::regex(R"(/api/queues/[^/]+/(tasks|pause|resume|dead/replay))"), "POST"},
+      {std::regex(R"(/api/queues/[^/]+/dead/[^/]+)"), "DELETE"},
+  };
+  for (const auto& [re, methods] : routes)
+    if (std::regex_match(path, re)) return methods;
+  return {};
 }
 
 }  // namespace
@@ -574,8 +591,18 @@ struct admin_server::impl final : core::server_module {
     svr.Delete(R"(/api/queues/([^/]+)/dead/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
       delete_dead(res, path_segment(req.matches[1].str()), path_segment(req.matches[2].str()));
     });
-    svr.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-      if (res.body.empty()) res.set_content(error_json(res.status == 404 ? "not found" : "error"), json_type);
+    svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+      if (!res.body.empty()) return;
+      // No route took it: a path served under other methods is 405 with those in Allow.
+      if (res.status == 404) {
+        if (std::string allow = allowed_methods(req.path); !allow.empty()) {
+          res.status = 405;
+          res.set_header("Allow", allow);
+          res.set_content(error_json(req.method + " is not served here (Allow: " + allow + ")"), json_type);
+          return;
+        }
+      }
+      res.set_content(error_json(res.status == 404 ? "not found" : "error"), json_type);
     });
     svr.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
       fail(res, 500, "internal error");

@@ -318,6 +318,21 @@ def test_without_requirepass_only_address_hosts_are_served():
         assert st == 200, (st, b)
 
 
+def test_a_method_a_path_is_not_served_with_gets_405_and_allow():
+    with admin() as r:
+        for method, path, allow in (("GET", "/api/queues/tasks/pause", "POST"),
+                                    ("PUT", "/api/queues/tasks/resume", "POST"),
+                                    ("POST", "/metrics", "GET, HEAD"),
+                                    ("OPTIONS", "/api/tasks/t1", "GET, HEAD, DELETE"),
+                                    ("GET", "/api/queues/tasks/dead/replay", "POST"),
+                                    ("POST", "/api/queues/tasks/dead/x1", "DELETE")):
+            st, h, b = request(r.admin, method, path)
+            assert st == 405 and h.get("allow") == allow, (method, path, st, h, b)
+            assert method in json.loads(b)["error"], b
+        assert request(r.admin, "GET", "/api/nothing")[0] == 404
+        assert request(r.admin, "GET", "/api/queues/tasks/nothing/more")[0] == 404
+
+
 def test_readonly_serves_only_reads():
     with admin("--admin-readonly", "yes") as r:
         c = r.client()
