@@ -53,6 +53,7 @@ resp_reply broker_bridge::command_here(const std::vector<std::string>& args) {
     client_id_ = c->id;
   }
   std::vector<std::string_view> views(args.begin(), args.end());
+  c->last_interaction = std::chrono::steady_clock::now();  // CLIENT LIST's idle, as a connection's
   c->out.clear();
   c->out_sent = 0;
   s_.dispatch(*c, std::span<const std::string_view>(views.data(), views.size()));

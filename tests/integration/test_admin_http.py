@@ -333,6 +333,16 @@ def test_a_method_a_path_is_not_served_with_gets_405_and_allow():
         assert request(r.admin, "GET", "/api/queues/tasks/nothing/more")[0] == 404
 
 
+def test_the_admin_client_idle_time_counts_from_its_last_command():
+    with admin() as r:
+        c = r.client()
+        assert request(r.admin, "POST", "/api/queues/tasks/pause")[0] == 200
+        time.sleep(2.2)
+        assert request(r.admin, "POST", "/api/queues/tasks/resume")[0] == 200
+        me = next(x for x in c.client_list() if x["name"] == "respq-admin")
+        assert int(me["age"]) >= 2 and int(me["idle"]) <= 1, me
+
+
 def test_readonly_serves_only_reads():
     with admin("--admin-readonly", "yes") as r:
         c = r.client()
