@@ -776,6 +776,9 @@ std::string apply_queue_directive(config& c, const std::vector<std::string>& arg
   if (args.empty()) return "http-queue needs a queue name";
   const std::string& name = args[0];
   if (name.empty()) return "http-queue name can't be empty";
+  // A control character (a newline above all) would start a line of its own in INFO tasks.
+  for (const char ch : name)
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) return "http-queue name can't hold control characters";
   if (args.size() == 2 && lower(args[1]) == "off") {
     c.queues.erase(name);
     return {};

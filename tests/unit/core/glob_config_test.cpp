@@ -78,6 +78,8 @@ TEST_CASE("http-queue directives create and change queues", "[config]") {
   CHECK(c.queues["tasks"].concurrency == 64);
   CHECK_FALSE(apply_directive(c, "http-queue", {"x", "bogus", "1"}).empty());
   CHECK_FALSE(apply_directive(c, "http-queue", {"x", "concurrency"}).empty());
+  CHECK(apply_directive(c, "http-queue", {"q\nnl"}) == "http-queue name can't hold control characters");
+  CHECK(apply_directive(c, "http-queue", {"mail:high", "retries", "1"}).empty());  // ':' is an ordinary name
   CHECK_FALSE(apply_directive(c, "http-queue", {"x", "backoff-min", "5", "backoff-max", "1"}).empty());
   CHECK(apply_directive(c, "http-queue", {"tasks", "off"}).empty());
   CHECK(c.queues.count("tasks") == 0);
