@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tasks/egress.hpp"
+#include "tasks/signing.hpp"
 #include "tasks/task.hpp"
 
 namespace respq::admin {
@@ -54,6 +56,8 @@ std::string queues_json(const std::vector<queue_view>& queues) {
       responses[tasks::attempt_figures::class_names[i]] = s.attempts.responses[i];
     nlohmann::json extra = nlohmann::json::object();
     for (const auto& [k, v] : s.extra) extra[k] = v;
+    nlohmann::json secrets = nlohmann::json::array();
+    for (const auto& k : o.signing_secrets) secrets.push_back(k.redacted());
     arr.push_back({
         {"name", s.name},
         {"shared", s.shared},
@@ -83,7 +87,12 @@ std::string queues_json(const std::vector<queue_view>& queues) {
           {"retries", o.retries},
           {"backoff_min", o.backoff_min},
           {"backoff_max", o.backoff_max},
-          {"shared", o.shared}}},
+          {"shared", o.shared},
+          // What makes its requests safe, as CONFIG GET shows it: secrets redacted.
+          {"egress", o.egress ? nlohmann::json(std::string(tasks::egress_level_name(*o.egress))) : nlohmann::json("default")},
+          {"signing_secrets", secrets},
+          {"ca_file", o.ca_file},
+          {"client_cert", o.client_cert}}},
     });
   }
   return nlohmann::json{{"queues", arr}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -428,6 +428,15 @@ def test_queues_lists_figures_and_options():
         assert m["delivered"] == 1 and m["enqueued"] == 1 and m["dispatched"] == 1 and m["pending"] == 0
         assert m["responses"]["2xx"] == 1 and m["shared"] is False and m["paused"] is False
         assert queues["tasks"]["delivered"] == 0
+        # What makes its requests safe is shown too, its secrets redacted as CONFIG GET does.
+        assert m["options"]["egress"] == "default" and m["options"]["signing_secrets"] == []
+        secret = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+        c.config_set("http-queue", f"mail egress public signing-secret {secret}")
+        o = {q["name"]: q for q in json.loads(request(r.admin, "GET", "/api/queues")[2])["queues"]}["mail"]["options"]
+        assert o["egress"] == "public" and len(o["signing_secrets"]) == 1, o
+        shown = c.config_get("http-queue")["http-queue"]
+        assert o["signing_secrets"][0] in shown and secret not in json.dumps(o), (o, shown)
+        assert o["ca_file"] == "" and o["client_cert"] == ""
 
 
 def test_events_stream_outcomes():
