@@ -595,7 +595,15 @@ struct admin_server::impl final : core::server_module {
       if (!res.body.empty()) return;
       // No route took it: a path served under other methods is 405 with those in Allow.
       if (res.status == 404) {
-        if (std::string allow = allowed_methods(req.path); !allow.empty()) {
+        const std::string allow = allowed_methods(req.path);
+        // A route of this very method refused the path (a GET of /ui/../x): it stays 404.
+        bool served = false;
+        for (std::string_view rest = allow; !rest.empty();) {
+          const auto comma = rest.find(", ");
+          served = served || rest.substr(0, comma) == req.method;
+          rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 2);
+        }
+        if (!allow.empty() && !served) {
           res.status = 405;
           res.set_header("Allow", allow);
           res.set_content(error_json(req.method + " is not served here (Allow: " + allow + ")"), json_type);
