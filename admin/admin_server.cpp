@@ -79,8 +79,8 @@ bool starts_with_ci(std::string_view s, std::string_view prefix) {
 }
 
 // Whether a request's Host names this server by an address or as localhost: an IP literal
-// (v4, or v6 in brackets) or `localhost` / `*.localhost`, with or without a port; an absent
-// Host (HTTP/1.0) too. Any other name may be a DNS-rebinding page's own (its Origin then
+// (v4, or v6 in brackets) or `localhost`, with or without a port; an absent Host (HTTP/1.0,
+// which no browser sends) too. Any other name may be a DNS-rebinding page's own (its Origin then
 // matches its Host), so without requirepass such requests are refused (see check).
 bool host_is_address(std::string_view host) {
   if (host.empty()) return true;
@@ -100,8 +100,7 @@ bool host_is_address(std::string_view host) {
   unsigned char buf[4];
   if (::inet_pton(AF_INET, name.c_str(), buf) == 1) return true;
   std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-  static constexpr std::string_view local = "localhost", dot_local = ".localhost";
-  return name == local || (name.size() > dot_local.size() && name.ends_with(dot_local));
+  return name == "localhost";
 }
 
 // The methods the routes (here and the dashboard's) serve at a path, for a 405's Allow:
@@ -115,9 +114,12 @@ std::string allowed_methods(const std::string& path) {
       {std::regex(R"(/api/queues/[^/]+/(tasks|pause|resume|dead/replay))"), "POST"},
       {std::regex(R"(/api/queues/[^/]+/dead/[^/]+)"), "DELETE"},
   };
+  // Every route that takes the path adds its methods (/api/queues/q/dead/replay is a
+  // replay to POST and a dead letter named "replay" to DELETE).
+  std::string allow;
   for (const auto& [re, methods] : routes)
-    if (std::regex_match(path, re)) return methods;
-  return {};
+    if (std::regex_match(path, re)) allow += (allow.empty() ? "" : ", ") + std::string(methods);
+  return allow;
 }
 
 }  // namespace

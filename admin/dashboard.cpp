@@ -70,9 +70,11 @@ int hex_digit(char c) {
   return -1;
 }
 
-// Decodes %XX escapes, except those `keep` says stay as written (an invalid one stays too).
+// Decodes %XX escapes, except those `keep` says stay as written. A '%' that starts no
+// escape stays as it is, or becomes %25 with `escape_stray` (so that a later decoding
+// of the result reads it as the '%' it was, not as the start of an escape).
 template <typename Keep>
-std::string percent_decode(std::string_view s, Keep keep) {
+std::string percent_decode(std::string_view s, Keep keep, bool escape_stray = false) {
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
@@ -86,7 +88,8 @@ std::string percent_decode(std::string_view s, Keep keep) {
         continue;
       }
     }
-    out.push_back(s[i]);
+    if (s[i] == '%' && escape_stray) out += "%25";
+    else out.push_back(s[i]);
   }
   return out;
 }
@@ -94,7 +97,7 @@ std::string percent_decode(std::string_view s, Keep keep) {
 }  // namespace
 
 std::string routed_path(std::string_view target) {
-  return percent_decode(target.substr(0, target.find('?')), [](char c) { return c == '/' || c == '%'; });
+  return percent_decode(target.substr(0, target.find('?')), [](char c) { return c == '/' || c == '%'; }, true);
 }
 
 std::string path_segment(std::string_view captured) {

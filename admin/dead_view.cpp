@@ -59,7 +59,7 @@ std::string render(const std::string& queue, const std::vector<const tasks::dead
     const bool cut = payload.size() > dead_query::max_listed_payload;
     if (cut) {
       std::size_t n = dead_query::max_listed_payload;
-      while (n > 0 && (static_cast<unsigned char>(payload[n]) & 0xC0) == 0x80) --n;
+      for (int back = 0; back < 3 && n > 0 && (static_cast<unsigned char>(payload[n]) & 0xC0) == 0x80; ++back) --n;
       payload = payload.substr(0, n);
     }
     items.push_back({{"id", d->id},

@@ -693,7 +693,9 @@ struct shared_queue::impl {
         core::log_notice("Shared queue '" + name + "': circuit of host " + t.host + " closed");
     }
     tasks::task_record tr = task_record_of(t);
-    tr.holds = t.log.holds();
+    // A shared task's log starts afresh each time a sidecar takes it from the upstream,
+    // so its holds can't be counted: on a shared queue a hold is an attempt spent.
+    tr.holds = tasks::max_free_holds;
     const tasks::decision d = tasks::decide(tr, res, opts, now, rng);
     if (d.attempt_refunded) --t.attempts;  // the endpoint asked to wait: not an attempt spent
     if (d.attempt_failed) ++failed;

@@ -93,17 +93,17 @@ const range* first_match(const std::vector<range>& t, const ip_address& a) {
   return nullptr;
 }
 
-// An entry matches the address as dialled, the IPv4 address it embeds, and, for a plain
-// IPv4 address, its IPv4-mapped form (::ffff:a.b.c.d) against entries inside
+// An entry matches the address as dialled, the IPv4 address it embeds, and that IPv4
+// address (or a plain one) in its IPv4-mapped form (::ffff:a.b.c.d) against entries inside
 // ::ffff:0:0/96: an entry written in that form covers the plain address too, as the lists
 // match either form (a wider IPv6 block such as ::/0 does not take in every IPv4 address).
 const cidr_block* list_match(const std::vector<cidr_block>& list, const ip_address& a,
                              const std::optional<ip_address>& v4) {
   std::optional<ip_address> mapped;
-  if (a.v4) {
+  if (const ip_address* plain = a.v4 ? &a : v4 ? &*v4 : nullptr) {
     std::uint8_t b[16] = {};
     b[10] = b[11] = 0xff;
-    std::memcpy(b + 12, a.bytes.data(), 4);
+    std::memcpy(b + 12, plain->bytes.data(), 4);
     mapped = ip_address::from_v6(b);
   }
   for (const auto& b : list)

@@ -584,12 +584,13 @@ void cmd_lmpop(server& s, client& c, args_t a) {
 }
 
 void cmd_blmpop(server& s, client& c, args_t a) {
-  clock::time_point deadline;
-  if (!parse_timeout(s, c, a[1], deadline)) return;
+  // As Redis: the keys, LEFT|RIGHT and COUNT are read first, the timeout after them.
   std::vector<std::string_view> keys;
   bool left;
   long long count;
   if (!parse_mpop(s, c, a, 2, keys, left, count)) return;
+  clock::time_point deadline;
+  if (!parse_timeout(s, c, a[1], deadline)) return;
   bool error;
   if (mpop_serve(s, c, keys, left, count, error) || error) return;
   auto b = std::make_unique<blocked_state>();

@@ -11,6 +11,11 @@ namespace respq::core {
 // commands are flagged skip_monitor, so call() does not show them again after).
 static void eval_command(server& s, client& c, args_t a, bool by_sha, bool read_only) {
   if (s.monitors() > 0 && !s.loading()) s.feed_monitors(c, a);
+  // As Redis: a SHA that is not 40 characters long can match no script, whatever follows.
+  if (by_sha && a[1].size() != 40) {
+    s.add_error(c, "NOSCRIPT No matching script. Please use EVAL.");
+    return;
+  }
   s.scripts().eval(c, a, by_sha, read_only);
 }
 

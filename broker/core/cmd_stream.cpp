@@ -372,16 +372,18 @@ void xrange_generic(server& s, client& c, args_t a, bool rev) {
       return;
     }
   }
-  if (count == 0) {
-    s.reply(c).null_array();
-    return;
-  }
+  // As Redis: the key is looked up (an empty array when missing, WRONGTYPE) before COUNT 0
+  // answers a null array.
   bool wrong;
   stream_value* st = lookup_stream(s, c, a[1], wrong);
   if (wrong) return;
   auto w = s.reply(c);
   if (!st) {
     w.array(0);
+    return;
+  }
+  if (count == 0) {
+    w.null_array();
     return;
   }
   write_range(w, *st, start, end, count < 0 ? 0 : static_cast<std::size_t>(count), rev);

@@ -495,7 +495,9 @@ bool parse_zmpop(server& s, client& c, args_t a, std::size_t at, std::vector<std
     s.add_error(c, "ERR numkeys should be greater than 0");
     return false;
   }
-  if (static_cast<unsigned long long>(numkeys) >= a.size() - at) {
+  // MIN|MAX comes after the keys: its place must be inside the arguments (Redis's
+  // where_idx >= argc).
+  if (static_cast<unsigned long long>(numkeys) >= a.size() - at - 1) {
     s.add_error(c, syntax_error);
     return false;
   }
@@ -906,12 +908,13 @@ void cmd_bzpopmin(server& s, client& c, args_t a) { bzpop_generic(s, c, a, true)
 void cmd_bzpopmax(server& s, client& c, args_t a) { bzpop_generic(s, c, a, false); }
 
 void cmd_bzmpop(server& s, client& c, args_t a) {
-  clock::time_point deadline;
-  if (!parse_timeout(s, c, a[1], deadline)) return;
+  // As Redis: the keys, MIN|MAX and COUNT are read first, the timeout after them.
   std::vector<std::string_view> keys;
   bool min;
   long long count;
   if (!parse_zmpop(s, c, a, 2, keys, min, count)) return;
+  clock::time_point deadline;
+  if (!parse_timeout(s, c, a[1], deadline)) return;
   if (zmpop_now(s, c, keys, min, count)) return;
   auto b = std::make_unique<blocked_state>();
   b->what = blocked_state::kind::zmpop;

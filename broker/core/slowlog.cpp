@@ -5,17 +5,21 @@
 #include <strings.h>
 
 #include "broker/core/commands.hpp"
+#include "broker/core/config.hpp"
 
 namespace respq::core {
 
 namespace {
 
-// Whether an http-queue value names a signing secret (its key word, in any case): the
-// whole value is then shown redacted, as Redis redacts a sensitive setting's value.
+// Whether an http-queue value names a signing secret: one of its words, split as CONFIG
+// SET splits it (quotes and escapes undone), is the option in any case; a value that does
+// not split counts too. The whole value is then shown redacted, as Redis redacts a
+// sensitive setting's value.
 bool has_signing_secret(std::string_view v) {
-  static constexpr std::string_view word = "signing-secret";
-  for (std::size_t i = 0; i + word.size() <= v.size(); ++i)
-    if (iequals(v.substr(i, word.size()), word)) return true;
+  const auto words = split_args(v);
+  if (!words) return true;
+  for (const auto& w : *words)
+    if (iequals(w, "signing-secret")) return true;
   return false;
 }
 

@@ -796,7 +796,9 @@ struct task_manager::impl {
     r.set_last_error(res.error);
     if (res.egress_denied) ++q.egress_denied;
     tasks::task_record tr = task_record_of(id, r);
-    tr.holds = r.log.holds();
+    // Holds are counted in the log, which keeps its newest entries: once it is full the
+    // count could fall as old ones go, so no more are free.
+    tr.holds = r.log.entries().size() >= tasks::attempt_log::max_logged_attempts ? tasks::max_free_holds : r.log.holds();
     const tasks::decision d = tasks::decide(tr, res, q.opts, now_unix, rng);
     if (d.attempt_refunded) --r.attempts;  // the endpoint asked to wait: not an attempt spent
     if (d.attempt_failed) ++q.failed;
@@ -1354,7 +1356,8 @@ std::optional<task_manager::task_view> task_manager::find_task(std::string_view 
       v.payload = std::move(dl->payload);
       // What it was allowed: as its outcome was remembered, else as its payload asks (a
       // payload that is no task had none); never fewer than the attempts it made.
-      if (const tasks::finished_task* f = q.history.find(id)) {
+      const tasks::finished_task* f = q.history.find(id);
+      if (f && f->state == tasks::finished_state::dead) {
         v.log = f->log;
         v.max_attempts = f->max_attempts;
       } else {

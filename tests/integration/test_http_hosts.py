@@ -41,6 +41,7 @@ class Servers:
                            "backoff-min", "0.05", "backoff-max", "0.1",
                            "--http-queue", "baseline", "per-host", "8",
                            "--http-queue", "held", "per-host", "8",
+                           "--http-queue", "stubborn", "retries", "0",
                            "--http-queue", "aimd", "per-host", "8", "retries", "20",
                            "backoff-min", "0.02", "backoff-max", "0.05",
                            "--loglevel", "verbose")
@@ -218,6 +219,19 @@ def test_a_429_with_retry_after_holds_the_host_and_costs_no_attempt(s):
         assert retry and retry[0]["h"]["x-task-attempt"] == "1", \
             f"the 429 with Retry-After cost no attempt: {[r['h'].get('x-task-attempt') for r in retry]}"
         assert out.wait(id="limited", status="delivered")["attempts"] == 1
+
+
+def test_an_endpoint_that_always_says_later_gets_ten_free_holds_then_the_task_dies(s):
+    """429 with Retry-After for ever: 10 answers cost no attempt, the 11th is the attempt
+    it is, and with no retry left the task is dead (it used to retry for ever)."""
+    with HttpEndpoint(server="python") as ep, Outcomes(s.r, "stubborn") as out:
+        push(s.c, "stubborn", [{"url": ep.url("/later", fail_first=1000, fail_status=429, retry_after=1),
+                                "id": "stubborn"}])
+        o = out.wait(id="stubborn", status="dead", timeout=60)
+        reqs = ep.requests(path="/later")
+        assert len(reqs) == 11, [r["h"].get("x-task-attempt") for r in reqs]
+        assert {r["h"]["x-task-attempt"] for r in reqs} == {"1"}
+        assert o["attempts"] == 1 and o["code"] == 429, o
 
 
 # ---- adaptive cap -----------------------------------------------------------------------

@@ -337,7 +337,10 @@ TEST_CASE("a routed path keeps %2F and %25 inside their segment, decoded once ca
   CHECK(admin::routed_path("/api/queues/q%2fslash/pause") == "/api/queues/q%2fslash/pause");
   CHECK(admin::routed_path("/api/tasks/caf%C3%A9%20x") == "/api/tasks/caf\xC3\xA9 x");
   CHECK(admin::routed_path("/api/tasks/a%2525b") == "/api/tasks/a%2525b");
-  CHECK(admin::routed_path("/api/tasks/bad%zz%4") == "/api/tasks/bad%zz%4");  // not escapes: as written
+  // A '%' that starts no escape is kept as %25: decoding the segment gives it back as it was.
+  CHECK(admin::routed_path("/api/tasks/bad%zz%4") == "/api/tasks/bad%25zz%254");
+  CHECK(admin::path_segment(admin::routed_path("/t/%%34%31").substr(3)) == "%41");
+  CHECK(admin::path_segment(admin::routed_path("/t/%2%35").substr(3)) == "%25");
   CHECK(admin::routed_path("/ui/app.js") == "/ui/app.js");
   CHECK(admin::path_segment("order%2F17") == "order/17");
   CHECK(admin::path_segment("a%2525b") == "a%25b");

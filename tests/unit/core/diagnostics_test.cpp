@@ -47,6 +47,10 @@ TEST_CASE("the slow log never keeps secrets", "[slowlog]") {
   CHECK(logged({"CONFIG", "SET", "http-queue", "tasks retries 2 SIGNING-SECRET whsec_c2VjcmV0"}) ==
         std::vector<std::string>{"CONFIG", "SET", "http-queue", "(redacted)"});
   CHECK(logged({"CONFIG", "SET", "http-queue", "tasks retries 2"})[3] == "tasks retries 2");
+  // Quotes and escapes are undone first, as CONFIG SET reads the value.
+  CHECK(logged({"CONFIG", "SET", "http-queue", "mail signing\"-secret\" whsec_c2VjcmV0"})[3] == "(redacted)");
+  CHECK(logged({"CONFIG", "SET", "http-queue", "mail \"signing\\x2dsecret\" whsec_c2VjcmV0"})[3] == "(redacted)");
+  CHECK(logged({"CONFIG", "SET", "http-queue", "mail \"unbalanced"})[3] == "(redacted)");
 }
 
 TEST_CASE("slow log entries: newest first, trimmed to the maximum, ids growing", "[slowlog]") {

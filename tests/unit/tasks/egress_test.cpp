@@ -231,6 +231,11 @@ TEST_CASE("list entries in the IPv4-mapped form match the plain IPv4 address", "
     CHECK(check_egress(ip(addr), deny).rule == "egress-deny ::ffff:127.0.0.2/128");
   }
   CHECK(check_egress(ip("127.0.0.3"), deny).allowed);
+  // So are the other forms that embed the same IPv4 address (NAT64, SIIT, 6to4).
+  for (const char* addr : {"64:ff9b::7f00:2", "::ffff:0:7f00:2", "2002:7f00:2::1"}) {
+    INFO(addr);
+    CHECK_FALSE(check_egress(ip(addr), deny).allowed);
+  }
   // An allow entry as a mapped block opens the plain addresses it covers.
   egress_rules allow = level(egress_level::public_only);
   allow.allow = {block("::ffff:127.0.0.0/104")};
