@@ -411,6 +411,8 @@ void cmd_move(server& s, client& c, args_t a) {
   const std::int64_t deadline = v->expire_at;
   value& moved = to.create(a[1], v->type());
   moved.data = std::move(v->data);
+  moved.str_enc = v->str_enc;  // the same object, as Redis moves it: its encoding stays
+  moved.lru = v->lru;
   s.db().erase(a[1]);
   if (deadline) to.set_expire(a[1], deadline);
   // The source key's WATCHers are told by call(); the destination's here, and clients
