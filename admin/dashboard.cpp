@@ -14,6 +14,7 @@
 #include "admin/dashboard_assets.hpp"
 #include "admin/dead_view.hpp"
 #include "broker/core/server.hpp"
+#include "resp/ascii.hpp"
 #include "tasks/records.hpp"
 
 namespace respq::admin {
@@ -62,13 +63,6 @@ void serve_asset(const httplib::Request& req, httplib::Response& res, const asse
 }  // namespace
 
 namespace {
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // Decodes %XX escapes, except those `keep` says stay as written. A '%' that starts no
 // escape stays as it is, or becomes %25 with `escape_stray` (so that a later decoding

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "resp/ascii.hpp"
+
 namespace respq::tasks::json_view {
 
 // ---- value ---------------------------------------------------------------------------
@@ -246,13 +248,6 @@ bool document::distinct_keys(std::uint32_t object) const {
 }
 
 namespace {
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // Length of the valid UTF-8 sequence starting at p (a byte >= 0x80), or 0: the same
 // sequences nlohmann's lexer accepts (no overlongs, no surrogates, at most U+10FFFF).

@@ -576,12 +576,7 @@ std::optional<std::uint64_t> parse_memory(std::string_view s) {
 std::optional<std::vector<std::string>> split_args(std::string_view line) {
   std::vector<std::string> out;
   std::size_t i = 0, n = line.size();
-  auto hexval = [](char ch) {
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-    return -1;
-  };
+  constexpr auto hexval = hex_digit;
   while (true) {
     while (i < n && std::isspace(static_cast<unsigned char>(line[i]))) ++i;
     if (i >= n) return out;
