@@ -8,8 +8,6 @@
 #endif
 #include <httplib.h>
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -30,6 +28,8 @@
 #include "broker/core/module.hpp"
 #include "broker/core/server.hpp"
 #include "broker/core/task_manager.hpp"
+#include "resp/ascii.hpp"
+#include "tasks/egress.hpp"
 #include "tasks/records.hpp"
 
 namespace respq::admin {
@@ -87,20 +87,16 @@ bool host_is_address(std::string_view host) {
   if (host.front() == '[') {
     const auto close = host.find(']');
     if (close == std::string_view::npos) return false;
-    const std::string inner(host.substr(1, close - 1));
     const std::string_view rest = host.substr(close + 1);
     if (!rest.empty() && rest.front() != ':') return false;
-    unsigned char buf[16];
-    return ::inet_pton(AF_INET6, inner.c_str(), buf) == 1;
+    const auto a = tasks::parse_ip(host.substr(1, close - 1));
+    return a && !a->v4;
   }
-  const auto colon = host.rfind(':');
-  std::string name(host.substr(0, colon));
+  std::string_view name = host.substr(0, host.rfind(':'));
+  if (!name.empty() && name.back() == '.') name.remove_suffix(1);  // "localhost." is localhost
   if (name.empty()) return false;
-  if (name.back() == '.') name.pop_back();  // "localhost." is localhost
-  unsigned char buf[4];
-  if (::inet_pton(AF_INET, name.c_str(), buf) == 1) return true;
-  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-  return name == "localhost";
+  if (const auto a = tasks::parse_ip(name)) return a->v4;
+  return iequals(name, "localhost");
 }
 
 // The methods the routes (here and the dashboard's) serve at a path, for a 405's Allow:
