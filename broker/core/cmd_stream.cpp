@@ -590,53 +590,49 @@ void xread_generic(server& s, client& c, args_t a, bool xreadgroup) {
   }
   // Serve what can be served now: XREAD the streams with an entry past the id;
   // XREADGROUP every history read, and ">" where the stream has an entry past the
-  // group's last id.
-  struct serve {
-    std::size_t i;
-    bool history;
-  };
-  std::vector<serve> now;
+  // group's last id. Key by key, as Redis does: a stream named twice with ">" is served
+  // once, its group advanced by the first (so the reply's length is known at the end).
+  std::string served_body;
+  resp::reply_writer body(served_body, c.resp);
+  std::size_t served = 0;
   for (std::size_t i = 0; i < streams_count; ++i) {
     value* v = s.db().find(key_at(i));
     if (!v) continue;
     stream_value& st = v->stream();
+    stream_id start = ids[i];
+    bool history = false;
+    stream_group* g = nullptr;
     if (has_group) {
+      g = &st.groups.find(group_name)->second;
       if (!ids[i].is_max()) {
-        now.push_back({i, true});
-      } else if (st.size()) {
+        history = true;
+      } else {
         stream_id top;
-        st.last_entry_id(top);
-        const stream_id last = st.groups.find(group_name)->second.last_id;
-        if (top > last) {
-          ids[i] = last;
-          now.push_back({i, false});
-        }
+        if (!st.size() || !st.last_entry_id(top) || !(top > g->last_id)) continue;
+        start = g->last_id;
       }
-    } else if (st.size()) {
+    } else {
       stream_id top;
-      if (st.last_entry_id(top) && top > ids[i]) now.push_back({i, false});
+      if (!st.size() || !st.last_entry_id(top) || !(top > ids[i])) continue;
     }
+    ++served;
+    start.incr();
+    if (c.resp == 2) body.array(2);
+    body.bulk(key_at(i));
+    if (!has_group) {
+      write_range(body, st, start, stream_id{UINT64_MAX, UINT64_MAX}, static_cast<std::size_t>(count), false);
+      continue;
+    }
+    touch_consumer(s, key_at(i), *g, group_name, consumer_name, noack);
+    group_read(s, body, key_at(i), st, *g, group_name, consumer_name, start, static_cast<std::size_t>(count), noack,
+               history);
+    s.add_dirty();
   }
-  if (!now.empty()) {
+  if (served) {
     auto w = s.reply(c);
-    if (c.resp == 2) w.array(now.size());
-    else w.map(now.size());
-    for (const serve& sv : now) {
-      stream_value& st = s.db().peek(key_at(sv.i))->stream();  // found just above (not a lookup of its own)
-      stream_id start = ids[sv.i];
-      start.incr();
-      if (c.resp == 2) w.array(2);
-      w.bulk(key_at(sv.i));
-      if (!has_group) {
-        write_range(w, st, start, stream_id{UINT64_MAX, UINT64_MAX}, static_cast<std::size_t>(count), false);
-        continue;
-      }
-      stream_group& g = st.groups.find(group_name)->second;
-      touch_consumer(s, key_at(sv.i), g, group_name, consumer_name, noack);
-      group_read(s, w, key_at(sv.i), st, g, group_name, consumer_name, start, static_cast<std::size_t>(count), noack,
-                 sv.history);
-      s.add_dirty();
-    }
+    if (c.resp == 2) w.array(served);
+    else w.map(served);
+    w.raw(served_body);
     return;
   }
   if (timeout == -1 || c.in_exec || c.is_fake) {
