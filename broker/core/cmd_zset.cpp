@@ -122,12 +122,16 @@ void lex_range_ranks(const zset_value& z, const lex_item& min, const lex_item& m
   if (hi < lo) hi = lo;
 }
 
-// Redis's d2string: integers without a fraction, else %.17g (ZSCAN's score text).
-std::string d2string(double v) {
+// ZSCAN's score text, as Redis's: a listpack holds a whole score within +-2^62 as an
+// integer (double2ll) and prints it whole, any other as d2string (%.17g); the skiplist's
+// dictionary scan prints %.17Lg, which for a double is %.17g (1e+17 and up in exponent
+// form, a negative zero as "-0").
+std::string zscan_score(double v, bool packed) {
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  if (v == 0) return std::signbit(v) ? "-0" : "0";
-  if (v > -4503599627370495.0 && v < 4503599627370496.0 && v == static_cast<double>(static_cast<long long>(v)))
+  constexpr double two_62 = 4611686018427387904.0;
+  if (packed && v >= -two_62 && v <= two_62 && v == std::trunc(v)) {
     return std::to_string(static_cast<long long>(v));
+  }
   return resp::format_double(v);
 }
 
@@ -1014,7 +1018,7 @@ void cmd_zscan(server& s, client& c, args_t a) {
   std::uint64_t next = z->scan(sa.cursor, static_cast<std::size_t>(std::max<long long>(sa.count, 1)),
                                [&](const zset_value::entry& e) {
                                  if (sa.has_pattern && !glob_match(sa.pattern, e.member)) return;
-                                 found.emplace_back(std::string(e.member), d2string(e.score));
+                                 found.emplace_back(std::string(e.member), zscan_score(e.score, z->packed()));
                                });
   auto w = s.reply(c);
   w.array(2);

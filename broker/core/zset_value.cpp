@@ -447,18 +447,19 @@ bool zset_value::score(std::string_view member, double& out) const {
 }
 
 bool zset_value::set(std::string_view member, double score) {
-  // Redis keeps no negative zero (its listpack stores the score as text "0").
-  if (score == 0) score = 0;
   if (!big_) {
+    // A listpack keeps no negative zero (Redis's stores a whole score as an integer);
+    // the index does, as Redis's skiplist, also for the member whose add converts.
+    const double packed_score = score == 0 ? 0.0 : score;
     std::size_t off = packed_find(member);
     if (off != std::string::npos) {
       if (load_score(packed_.data() + off) == score) return false;
       packed_remove_at(off);
-      packed_insert(member, score);
+      packed_insert(member, packed_score);
       return false;
     }
     if (packed_n_ + 1 <= encoding_limits::zset_max_entries() && member.size() <= encoding_limits::zset_max_value()) {
-      packed_insert(member, score);
+      packed_insert(member, packed_score);
       return true;
     }
     convert_to_index();
@@ -716,7 +717,7 @@ void zset_value::compact_if_small(bool lengths) {
   walk(0, big_->count, false, [&](const entry& e) {
     if (lengths && e.member.size() > encoding_limits::zset_max_value()) fits = false;
     if (!fits) return;
-    append_entry(buf, e.member, e.score);
+    append_entry(buf, e.member, e.score == 0 ? 0.0 : e.score);  // no negative zero in a listpack
   });
   if (!fits) return;
   packed_n_ = static_cast<std::uint32_t>(big_->count);
