@@ -71,6 +71,13 @@ int status_of_error(const std::string& e) {
   return 409;
 }
 
+// A refusal the broker answered (a RESP error), as a JSON error: its text without the
+// generic "ERR " prefix (other codes, WRONGTYPE or OOM, say something and stay), with
+// the status it calls for unless one is given.
+void fail_with(httplib::Response& res, const std::string& e, int status = 0) {
+  fail(res, status ? status : status_of_error(e), e.rfind("ERR ", 0) == 0 ? e.substr(4) : e);
+}
+
 bool starts_with_ci(std::string_view s, std::string_view prefix) {
   if (s.size() < prefix.size()) return false;
   for (std::size_t i = 0; i < prefix.size(); ++i)
@@ -329,7 +336,7 @@ struct admin_server::impl final : core::server_module {
     });
     if (!r) return fail(res, 503, "the broker did not answer in time; the tasks may or may not be queued");
     if (!r->known_queue) return fail(res, 404, "no HTTP queue named '" + queue + "'");
-    if (r->reply.is_error()) return fail(res, 503, r->reply.error());
+    if (r->reply.is_error()) return fail_with(res, r->reply.error(), 503);
     res.status = 201;
     res.set_content(nlohmann::json{{"queue", queue}, {"ids", batch.ids}}.dump(-1, ' ', false,
                                                                               nlohmann::json::error_handler_t::replace),
@@ -372,7 +379,7 @@ struct admin_server::impl final : core::server_module {
       return o;
     });
     if (!r) return fail(res, 503, "the broker did not answer in time; the task may or may not be cancelled");
-    if (r->reply.is_error()) return fail(res, status_of_error(r->reply.error()), r->reply.error());
+    if (r->reply.is_error()) return fail_with(res, r->reply.error());
     if (r->reply.integer() == 1) {
       nlohmann::json j = {{"id", id}, {"cancelled", true}};
       if (r->before) {
@@ -390,7 +397,7 @@ struct admin_server::impl final : core::server_module {
                      const char* count_name = nullptr) {
     auto reply = bridge.command(std::move(args));
     if (!reply) return fail(res, 503, "the broker did not answer in time; the change may or may not be made");
-    if (reply->is_error()) return fail(res, status_of_error(reply->error()), reply->error());
+    if (reply->is_error()) return fail_with(res, reply->error());
     if (count_name) body[count_name] = reply->integer().value_or(0);
     res.set_content(dump(body), json_type);
   }
@@ -415,7 +422,7 @@ struct admin_server::impl final : core::server_module {
   void delete_dead(httplib::Response& res, const std::string& queue, const std::string& id) {
     auto reply = bridge.command({"QUEUE", "DELDEAD", queue, id});
     if (!reply) return fail(res, 503, "the broker did not answer in time; the dead letter may or may not be deleted");
-    if (reply->is_error()) return fail(res, status_of_error(reply->error()), reply->error());
+    if (reply->is_error()) return fail_with(res, reply->error());
     if (reply->integer() != 1) return fail(res, 404, "no dead letter with id '" + id + "' in '" + queue + ":dead'");
     res.set_content(dump({{"queue", queue}, {"id", id}, {"deleted", true}}), json_type);
   }
