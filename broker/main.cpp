@@ -42,11 +42,14 @@ void usage() {
                "with their defaults:\n";
   const respq::core::config defaults;
   for (const auto& e : respq::core::config_table()) {
+    if (respq::core::inert_kind(e.name)) continue;  // said once below
     std::string v = e.get(defaults);
     if (v.empty()) v = "\"\"";
     std::cout << "  " << e.name << std::string(std::strlen(e.name) < 28 ? 28 - std::strlen(e.name) : 1, ' ') << v << (e.runtime ? "" : "  (fixed at start)")
               << "\n";
   }
+  std::cout << "\nRedis 7.0 settings respq has nothing to act on (dbfilename, repl-*, cluster-*, lazyfree-*,\n"
+               "tcp-backlog, ...) are accepted too, so a redis.conf loads; CONFIG GET shows them.\n";
 }
 
 // --test-config: what load_config() checks, plus what the start would refuse before
@@ -151,6 +154,11 @@ int main(int argc, char** argv) {
 
   core::log_notice("oO0OoO0OoO0Oo respq is starting oO0OoO0OoO0Oo");
   core::log_notice("respq version=" RESPQ_VERSION ", bits=64, pid=" + std::to_string(::getpid()) + ", just started");
+  if (!cfg.inert_given.empty()) {
+    std::string names;
+    for (const auto& n : cfg.inert_given) names += (names.empty() ? "" : ", ") + n;
+    core::log_notice("Redis settings accepted and shown by CONFIG GET, with nothing to act on in respq: " + names);
+  }
 
   core::server srv(std::move(cfg));
   {

@@ -544,6 +544,48 @@ std::vector<config_entry> make_table() {
                [](config& c, const std::vector<std::string>& a) { return set_uint(c.upstream_wait_replicas, a, 0, 1000); }});
   t.push_back({"upstream-wait-timeout", true, [](const config& c) { return fmt_double(c.upstream_wait_timeout); },
                [](config& c, const std::vector<std::string>& a) { return set_double(c.upstream_wait_timeout, a, 0.001, 3600, "seconds"); }});
+  // Redis settings with nothing to act on in respq (see inert_settings): any value of their
+  // type is kept and shown, so a redis.conf loads and tools read them back.
+  for (const inert_setting& r : inert_settings()) {
+    const std::string key(config_primary_name(r.name));
+    t.push_back({r.name, r.runtime,
+                 [key, r](const config& c) {
+                   auto it = c.inert.find(key);
+                   return it == c.inert.end() ? std::string(r.fallback) : it->second;
+                 },
+                 [key, r](config& c, const std::vector<std::string>& a) -> std::string {
+                   if (a.empty() || (a.size() > 1 && r.kind != 'l')) return "wrong number of arguments";
+                   std::string v = a[0];
+                   switch (r.kind) {
+                     case 'b': {
+                       bool b;
+                       if (auto e = parse_bool(a[0], b); !e.empty()) return e;
+                       v = yesno(b);
+                       break;
+                     }
+                     case 'i': {
+                       long long n;
+                       if (!parse_ll(a[0], n)) return "argument couldn't be parsed into an integer";
+                       v = std::to_string(n);
+                       break;
+                     }
+                     case 'm': {
+                       auto n = parse_memory(a[0]);
+                       if (!n) return "argument must be a memory value";
+                       v = std::to_string(*n);
+                       break;
+                     }
+                     case 'l':
+                       for (std::size_t i = 1; i < a.size(); ++i) v += " " + a[i];
+                       break;
+                     default: break;
+                   }
+                   c.inert[key] = v;
+                   if (std::find(c.inert_given.begin(), c.inert_given.end(), key) == c.inert_given.end())
+                     c.inert_given.push_back(key);
+                   return {};
+                 }});
+  }
   return t;
 }
 
@@ -634,6 +676,86 @@ std::optional<std::vector<std::string>> split_args(std::string_view line) {
   }
 }
 
+const std::vector<inert_setting>& inert_settings() {
+  // name, Redis 7.0's default, kind (b yes/no, i integer, m memory, s text, l words), and
+  // whether CONFIG SET may change it (Redis's IMMUTABLE_CONFIG otherwise).
+  static const std::vector<inert_setting> list{
+      // Start-up, logging and the process.
+      {"always-show-logo", "no", 'b', false}, {"set-proc-title", "yes", 'b', false},
+      {"proc-title-template", "{title} {listen-addr} {server-mode}", 's', true},
+      {"tcp-backlog", "511", 'i', false}, {"syslog-ident", "redis", 's', false},
+      {"syslog-facility", "local0", 's', false}, {"unixsocketperm", "0", 'i', false},
+      {"oom-score-adj", "no", 's', true}, {"oom-score-adj-values", "0 200 800", 'l', true},
+      {"disable-thp", "yes", 'b', false}, {"crash-log-enabled", "yes", 'b', true},
+      {"crash-memcheck-enabled", "yes", 'b', true}, {"ignore-warnings", "", 's', true},
+      {"server_cpulist", "", 's', false}, {"bio_cpulist", "", 's', false},
+      {"aof_rewrite_cpulist", "", 's', false}, {"bgsave_cpulist", "", 's', false},
+      {"io-threads-do-reads", "no", 'b', false}, {"shutdown-timeout", "10", 'i', true},
+      // Snapshots (respq persists with the AOF alone).
+      {"dbfilename", "dump.rdb", 's', true}, {"rdbcompression", "yes", 'b', true},
+      {"rdbchecksum", "yes", 'b', false}, {"stop-writes-on-bgsave-error", "yes", 'b', true},
+      {"rdb-del-sync-files", "no", 'b', true}, {"rdb-save-incremental-fsync", "yes", 'b', true},
+      {"sanitize-dump-payload", "no", 's', true},
+      // The AOF's Redis-specific forms (respq's AOF is one file of commands).
+      {"appenddirname", "appendonlydir", 's', false}, {"no-appendfsync-on-rewrite", "no", 'b', true},
+      {"aof-use-rdb-preamble", "yes", 'b', true}, {"aof-timestamp-enabled", "no", 'b', true},
+      {"aof-rewrite-incremental-fsync", "yes", 'b', true}, {"aof-disable-auto-gc", "no", 'b', true},
+      // A replica's settings (respq is never a replica).
+      {"replica-serve-stale-data", "yes", 'b', true}, {"slave-serve-stale-data", "yes", 'b', true},
+      {"replica-read-only", "yes", 'b', true}, {"slave-read-only", "yes", 'b', true},
+      {"replica-priority", "100", 'i', true}, {"slave-priority", "100", 'i', true},
+      {"replica-lazy-flush", "no", 'b', true}, {"slave-lazy-flush", "no", 'b', true},
+      {"replica-announce-ip", "", 's', true}, {"slave-announce-ip", "", 's', true},
+      {"replica-announce-port", "0", 'i', true}, {"slave-announce-port", "0", 'i', true},
+      {"replica-announced", "yes", 'b', true}, {"replica-ignore-maxmemory", "yes", 'b', true},
+      {"slave-ignore-maxmemory", "yes", 'b', true}, {"replica-ignore-disk-write-errors", "no", 'b', true},
+      {"repl-diskless-sync", "yes", 'b', true}, {"repl-diskless-sync-delay", "5", 'i', true},
+      {"repl-diskless-sync-max-replicas", "0", 'i', true}, {"repl-diskless-load", "disabled", 's', true},
+      {"repl-disable-tcp-nodelay", "no", 'b', true}, {"repl-backlog-size", "1048576", 'm', true},
+      {"repl-backlog-ttl", "3600", 'i', true}, {"repl-ping-replica-period", "10", 'i', true},
+      {"repl-ping-slave-period", "10", 'i', true}, {"repl-timeout", "60", 'i', true},
+      {"masterauth", "", 's', true}, {"masteruser", "", 's', true},
+      {"min-replicas-max-lag", "10", 'i', true}, {"min-slaves-max-lag", "10", 'i', true},
+      {"propagation-error-behavior", "ignore", 's', true}, {"bind-source-addr", "", 's', true},
+      // Cluster mode (off: cluster-enabled is always no).
+      {"cluster-config-file", "nodes.conf", 's', false}, {"cluster-port", "0", 'i', false},
+      {"cluster-node-timeout", "15000", 'i', true}, {"cluster-announce-ip", "", 's', true},
+      {"cluster-announce-port", "0", 'i', true}, {"cluster-announce-tls-port", "0", 'i', true},
+      {"cluster-announce-bus-port", "0", 'i', true}, {"cluster-announce-hostname", "", 's', true},
+      {"cluster-preferred-endpoint-type", "ip", 's', true}, {"cluster-require-full-coverage", "yes", 'b', true},
+      {"cluster-allow-reads-when-down", "no", 'b', true}, {"cluster-allow-pubsubshard-when-down", "yes", 'b', true},
+      {"cluster-allow-replica-migration", "yes", 'b', true}, {"cluster-migration-barrier", "1", 'i', true},
+      {"cluster-replica-no-failover", "no", 'b', true}, {"cluster-slave-no-failover", "no", 'b', true},
+      {"cluster-replica-validity-factor", "10", 'i', true}, {"cluster-slave-validity-factor", "10", 'i', true},
+      {"cluster-link-sendbuf-limit", "0", 'm', true},
+      // Memory management of Redis's own structures and allocator, and eviction
+      // (maxmemory-policy is always noeviction).
+      {"lazyfree-lazy-eviction", "no", 'b', true}, {"lazyfree-lazy-expire", "no", 'b', true},
+      {"lazyfree-lazy-server-del", "no", 'b', true}, {"lazyfree-lazy-user-del", "no", 'b', true},
+      {"lazyfree-lazy-user-flush", "no", 'b', true}, {"list-max-listpack-size", "-2", 'i', true},
+      {"list-max-ziplist-size", "-2", 'i', true}, {"list-compress-depth", "0", 'i', true},
+      {"activerehashing", "yes", 'b', true}, {"dynamic-hz", "yes", 'b', true},
+      {"jemalloc-bg-thread", "yes", 'b', true}, {"active-expire-effort", "1", 'i', true},
+      {"activedefrag", "no", 'b', true}, {"active-defrag-cycle-min", "1", 'i', true},
+      {"active-defrag-cycle-max", "25", 'i', true}, {"active-defrag-ignore-bytes", "104857600", 'm', true},
+      {"active-defrag-max-scan-fields", "1000", 'i', true}, {"active-defrag-threshold-lower", "10", 'i', true},
+      {"active-defrag-threshold-upper", "100", 'i', true}, {"maxmemory-samples", "5", 'i', true},
+      {"maxmemory-eviction-tenacity", "10", 'i', true}, {"lfu-log-factor", "10", 'i', true},
+      {"lfu-decay-time", "1", 'i', true},
+      // ACL users (respq has the default user and requirepass alone).
+      {"acllog-max-len", "128", 'i', true}, {"acl-pubsub-default", "resetchannels", 's', true},
+      // TLS session caching of the TLS port.
+      {"tls-session-caching", "yes", 'b', true}, {"tls-session-cache-size", "20480", 'i', true},
+      {"tls-session-cache-timeout", "300", 'i', true}, {"tls-prefer-server-ciphers", "no", 'b', true}};
+  return list;
+}
+
+char inert_kind(std::string_view name) {
+  for (const auto& r : inert_settings())
+    if (name == r.name) return r.kind;
+  return 0;
+}
+
 const std::vector<config_entry>& config_table() {
   static const std::vector<config_entry> table = make_table();
   return table;
@@ -645,7 +767,21 @@ std::string_view config_primary_name(std::string_view name) {
       {"hash-max-ziplist-entries", "hash-max-listpack-entries"},
       {"hash-max-ziplist-value", "hash-max-listpack-value"},
       {"zset-max-ziplist-entries", "zset-max-listpack-entries"},
-      {"zset-max-ziplist-value", "zset-max-listpack-value"}};
+      {"zset-max-ziplist-value", "zset-max-listpack-value"},
+      {"slave-serve-stale-data", "replica-serve-stale-data"},
+      {"slave-read-only", "replica-read-only"},
+      {"slave-priority", "replica-priority"},
+      {"slave-lazy-flush", "replica-lazy-flush"},
+      {"slave-announce-ip", "replica-announce-ip"},
+      {"slave-announce-port", "replica-announce-port"},
+      {"slave-ignore-maxmemory", "replica-ignore-maxmemory"},
+      {"repl-ping-slave-period", "repl-ping-replica-period"},
+      {"min-slaves-max-lag", "min-replicas-max-lag"},
+      {"min-slaves-to-write", "min-replicas-to-write"},
+      {"slaveof", "replicaof"},
+      {"cluster-slave-no-failover", "cluster-replica-no-failover"},
+      {"cluster-slave-validity-factor", "cluster-replica-validity-factor"},
+      {"list-max-ziplist-size", "list-max-listpack-size"}};
   for (const auto& [alias, primary] : aliases)
     if (name == alias) return primary;
   return name;
@@ -663,7 +799,17 @@ void apply_encoding_limits(const config& c) {
 const std::vector<std::pair<std::string, std::string>>& compat_config_values() {
   static const std::vector<std::pair<std::string, std::string>> values{
       {"save", ""},
-      {"hz", "10"}, {"io-threads", "1"}, {"cluster-enabled", "no"}};
+      {"hz", "10"}, {"io-threads", "1"}, {"cluster-enabled", "no"},
+      // Settings whose other values promise what respq does not do (replication, a unix
+      // socket, ACL files, syslog, systemd notification, TLS restrictions, client
+      // eviction, refusing writes without replicas, socket marks).
+      {"replicaof", ""}, {"slaveof", ""}, {"unixsocket", ""}, {"aclfile", ""}, {"syslog-enabled", "no"},
+      {"supervised", "no"}, {"maxmemory-clients", "0"}, {"min-replicas-to-write", "0"},
+      {"min-slaves-to-write", "0"}, {"socket-mark-id", "0"}, {"shutdown-on-sigint", "default"},
+      {"shutdown-on-sigterm", "default"}, {"tls-cluster", "no"}, {"tls-replication", "no"},
+      {"tls-protocols", ""}, {"tls-ciphers", ""}, {"tls-ciphersuites", ""}, {"tls-client-cert-file", ""},
+      {"tls-client-key-file", ""}, {"tls-client-key-file-pass", ""}, {"tls-key-file-pass", ""},
+      {"tls-dh-params-file", ""}};
   return values;
 }
 

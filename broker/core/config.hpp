@@ -189,6 +189,11 @@ struct config {
   double upstream_wait_timeout = 1;  // seconds WAIT may take; fewer replicas: resent later
 
   std::string config_file;               // absolute path of the file read, if any
+
+  // Redis settings respq accepts and shows but does not act on (inert_settings), by
+  // primary name: those given a value, and the names given, in order (logged at start).
+  std::map<std::string, std::string, std::less<>> inert;
+  std::vector<std::string> inert_given;
 };
 
 // Parses "512mb", "1gb", "100" the way Redis does (k=1000, kb=1024, ...).
@@ -206,6 +211,19 @@ struct config_entry {
 };
 
 const std::vector<config_entry>& config_table();
+// Redis settings with nothing to act on in respq (snapshots, a replica's settings, cluster
+// mode, allocator and eviction tuning, process cosmetics): a redis.conf that sets them
+// loads, CONFIG GET shows them (Redis 7.0's default until set), CONFIG SET and REWRITE
+// keep them, and the server logs at start which ones it was given.
+struct inert_setting {
+  const char* name;
+  const char* fallback;  // Redis 7.0's default
+  char kind;             // b yes/no, i integer, m memory, s text, l words
+  bool runtime;          // CONFIG SET allowed
+};
+const std::vector<inert_setting>& inert_settings();
+// Its kind, or 0 when `name` is not one of them.
+char inert_kind(std::string_view name);
 // Read-only values CONFIG GET answers for Redis settings respq does not have, so tools
 // that ask (redis-benchmark asks for "save" and "appendonly") get Redis's answers.
 const std::vector<std::pair<std::string, std::string>>& compat_config_values();

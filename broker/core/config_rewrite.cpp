@@ -202,6 +202,10 @@ std::vector<option_line> lines_for(const config_entry& e, const config& c, const
     if (v.empty()) return {};
     return one(repr(v), true);
   }
+  if (const char kind = inert_kind(name)) {  // text quoted, as Redis writes its string settings
+    const std::string v = e.get(c);
+    return one(kind == 's' ? repr(v) : v, v != e.get(d));
+  }
   if (name == "logfile" || name == "json-queue" || name == "appendfilename")
     return one(repr(e.get(c)), e.get(c) != e.get(d));
   if (name == "proto-max-bulk-len" || name == "client-query-buffer-limit" || name == "maxmemory" ||
@@ -210,7 +214,8 @@ std::vector<option_line> lines_for(const config_entry& e, const config& c, const
     auto v = parse_memory(e.get(c));
     return one(v ? memory(*v) : e.get(c), e.get(c) != e.get(d));
   }
-  return one(e.get(c), e.get(c) != e.get(d));
+  const std::string v = e.get(c);
+  return one(v.empty() ? "\"\"" : v, v != e.get(d));  // an empty value, as Redis writes it ("" reads back)
 }
 
 }  // namespace

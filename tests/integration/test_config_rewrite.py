@@ -188,6 +188,41 @@ def test_redis_settings_at_respq_s_own_value_are_kept_as_written():
         assert r.client().config_get("maxclients")["maxclients"] == "77"
 
 
+def test_the_stock_redis_conf_loads_and_its_redis_only_settings_survive_a_rewrite():
+    """The redis.conf the redis-server package installs starts respq as it is (its
+    daemonize, pidfile, logfile and dir are overridden on the command line, as a test
+    runs); the settings respq has no use for are shown, logged, and rewritten."""
+    with open("/etc/redis/redis.conf") as f:
+        stock = f.read()
+    with Respq("--daemonize", "no", "--logfile", "", "--pidfile", "", config=stock) as r:
+        c = r.client()
+        assert c.ping()
+        got = c.config_get("rdbcompression")
+        assert got == {"rdbcompression": "yes"}, got
+        assert c.config_get("tcp-backlog") == {"tcp-backlog": "511"}
+        assert c.config_get("slave-read-only") == {"slave-read-only": "yes"}
+        assert c.config_get("proc-title-template") == {"proc-title-template": "{title} {listen-addr} {server-mode}"}
+        logged = [line for line in r.log_text().splitlines() if "nothing to act on in respq" in line]
+        assert logged and "rdbcompression" in logged[0] and "tcp-backlog" in logged[0], logged
+        # Immutable in Redis, immutable here; a wrong type refused with Redis's words.
+        for args, words in ((("tcp-backlog", "10"), "can't set immutable config"),
+                            (("rdbcompression", "maybe"), "argument must be 'yes' or 'no'"),
+                            (("replicaof", "127.0.0.1 6379"), "respq has no such setting")):
+            try:
+                c.config_set(*args)
+                raise AssertionError(f"CONFIG SET {args} was accepted")
+            except Exception as e:  # redis.ResponseError
+                assert words in str(e), (args, e)
+        path = os.path.join(r.dir, "respq.conf")
+        text = rewrite_on(r, path, [("rdbcompression", "no"), ("oom-score-adj-values", "0 100 900")])
+        assert "\nrdbcompression no\n" in text and "\noom-score-adj-values 0 100 900\n" in text
+        assert '\nnotify-keyspace-events ""\n' in text
+        restart_on_rewritten(r, path)
+        got = r.client().config_get("*")
+        assert got["rdbcompression"] == "no" and got["oom-score-adj-values"] == "0 100 900", got
+        assert got["dbfilename"] == "dump.rdb" and got["notify-keyspace-events"] == "", got
+
+
 def test_a_value_that_needs_quotes_survives_the_round_trip():
     with Respq(config="json-queue tasks\n") as r:
         path = os.path.join(r.dir, "respq.conf")

@@ -95,6 +95,57 @@ TEST_CASE("unknown directives and bad values are refused", "[config]") {
   CHECK(c.port == 7000);
 }
 
+TEST_CASE("Redis settings respq has no use for are kept and shown, others only at respq's value", "[config]") {
+  config c;
+  const auto get = [&c](const char* name) {
+    for (const auto& e : config_table())
+      if (std::string(e.name) == name) return e.get(c);
+    return std::string("(no such setting)");
+  };
+  CHECK(get("rdbcompression") == "yes");  // Redis 7.0's default until set
+  CHECK(apply_directive(c, "rdbcompression", {"NO"}).empty());
+  CHECK(get("rdbcompression") == "no");
+  CHECK_FALSE(apply_directive(c, "rdbcompression", {"maybe"}).empty());
+  CHECK(apply_directive(c, "tcp-backlog", {"1024"}).empty());
+  CHECK_FALSE(apply_directive(c, "tcp-backlog", {"lots"}).empty());
+  CHECK(apply_directive(c, "repl-backlog-size", {"2mb"}).empty());
+  CHECK(get("repl-backlog-size") == "2097152");
+  CHECK(apply_directive(c, "oom-score-adj-values", {"0", "100", "900"}).empty());
+  CHECK(get("oom-score-adj-values") == "0 100 900");
+  CHECK_FALSE(apply_directive(c, "dbfilename", {"a", "b"}).empty());
+  // An old name and its new one are one setting.
+  CHECK(apply_directive(c, "slave-read-only", {"no"}).empty());
+  CHECK(get("replica-read-only") == "no");
+  CHECK(c.inert_given == std::vector<std::string>{"rdbcompression", "tcp-backlog", "repl-backlog-size",
+                                                  "oom-score-adj-values", "replica-read-only"});
+  // Only at the value respq has: any other would promise what it does not do.
+  CHECK(apply_directive(c, "replicaof", {""}).empty());
+  CHECK_FALSE(apply_directive(c, "replicaof", {"127.0.0.1", "6379"}).empty());
+  CHECK(apply_directive(c, "supervised", {"no"}).empty());
+  CHECK_FALSE(apply_directive(c, "supervised", {"systemd"}).empty());
+  CHECK_FALSE(apply_directive(c, "tls-protocols", {"TLSv1.3"}).empty());
+  CHECK_FALSE(apply_directive(c, "rename-command", {"CONFIG", ""}).empty());
+  CHECK_FALSE(apply_directive(c, "enable-debug-command", {"no"}).empty());
+  // CONFIG REWRITE: text quoted, numbers and yes/no bare, defaults not added.
+  const std::string out = rewrite_config_text(c, "proc-title-template \"{title}\"\n");
+  // A line the file had is rewritten in place with the running value.
+  CHECK(out.rfind("proc-title-template \"{title} {listen-addr} {server-mode}\"\n", 0) == 0);
+  CHECK(out.find("\nrdbcompression no\n") != std::string::npos);
+  CHECK(out.find("\ntcp-backlog 1024\n") != std::string::npos);
+  CHECK(out.find("\noom-score-adj-values 0 100 900\n") != std::string::npos);
+  CHECK(out.find("dbfilename") == std::string::npos);
+  CHECK(out.find("slave-read-only") == std::string::npos);
+  CHECK(out.find("\nreplica-read-only no\n") != std::string::npos);
+}
+
+TEST_CASE("CONFIG REWRITE writes an empty value as \"\", which reads back", "[config]") {
+  config c;
+  const std::string out = rewrite_config_text(c, "notify-keyspace-events \"\"\n");
+  CHECK(out.rfind("notify-keyspace-events \"\"\n", 0) == 0);
+  config back;
+  CHECK(load_config_text(back, out).empty());
+}
+
 TEST_CASE("command line directives take arguments up to the next --name", "[config]") {
   config c;
   const char* argv[] = {"respq-server", "--port", "7001", "--http-queue", "jobs", "retries", "-1"};
