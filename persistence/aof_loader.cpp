@@ -99,6 +99,7 @@ load_result load_aof(core::server& s, const std::string& path, bool allow_trunca
 
   resp::parser_limits limits;
   limits.max_bulk_len = s.cfg().proto_max_bulk_len;
+  limits.nul_is_error = true;  // corrupt, not a file cut short
   resp::request_parser parser(limits);
   std::size_t off = 0;
   std::size_t good = 0;                  // end of the last command fully applied
@@ -124,7 +125,7 @@ load_result load_aof(core::server& s, const std::string& path, bool allow_trunca
       break;
     }
     if (st == resp::request_parser::status::error) {
-      corrupt = "protocol error: " + std::string(parser.error());
+      corrupt = "protocol error: " + printable(parser.error());
       break;
     }
     auto args = parser.args();

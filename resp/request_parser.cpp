@@ -106,7 +106,7 @@ std::size_t request_parser::find_header_end(const char* data, std::size_t len, s
 // if it holds a NUL, Redis's strchr never saw the '\r', so the line is treated as not
 // ended (for good). Only checked off the hot path: a header that parses has no NUL.
 bool request_parser::nul_blocks_line(const char* data, std::size_t start, std::size_t cr) {
-  if (contains_nul(data + start, cr - start)) line_blocked_ = true;
+  if (!limits_.nul_is_error && contains_nul(data + start, cr - start)) line_blocked_ = true;
   return line_blocked_;
 }
 

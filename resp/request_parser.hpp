@@ -58,6 +58,10 @@ struct parser_limits {
     return base;
   }
   static parser_limits unauthenticated() { return unauthenticated(parser_limits()); }
+  // A NUL in a header line: on the network Redis's strchr never sees the line's '\r', so
+  // the line waits for ever (false, the default); in a file (the AOF loader) the header
+  // simply does not parse (true), an error, not a cut-off end.
+  bool nul_is_error = false;
 };
 
 class request_parser {

@@ -109,6 +109,37 @@ def test_a_corrupt_record_in_the_middle_refuses_to_start_and_names_the_offset():
             assert open(d.aof, "rb").read() == broken, "a corrupt file must be left as it is"
 
 
+def test_a_nul_in_a_header_near_the_end_is_corruption_not_a_cut_off_end():
+    """On the network a header line holding a NUL waits for ever (Redis's strchr never
+    sees its CR); in the file it is a record that does not parse. Read as a cut-off end,
+    the valid records after it were dropped and the file truncated."""
+    with DataDir() as d:
+        with Respq(*AOF, dir=d.path) as r:
+            c = r.client()
+            for i in range(100):
+                c.set(f"k{i}", f"v{i}")
+            r.stop()
+            data = open(d.aof, "rb").read()
+            for corruption in (b"\x00", b"\xff"):
+                at = data.index(b"k50\r\n") + 5  # the next header line: "$3" becomes "?3"
+                broken = data[:at] + corruption + data[at + 1:]
+                with open(d.aof, "wb") as f:
+                    f.write(broken)
+                r.start(wait=False)
+                assert r.proc.wait(timeout=20) == 1, "the server must not start"
+                log = r.log_text()
+                record = data.rindex(b"*3\r\n$3\r\nSET\r\n", 0, at)
+                assert f"at byte offset {record} " in log, log
+                assert "Bad file format reading the append only file" in log, log
+                assert "got '\\x%02x'" % corruption[0] in log, log
+                assert "short read" not in log, log
+                assert open(d.aof, "rb").read() == broken, "a corrupt file must be left as it is"
+            with open(d.aof, "wb") as f:
+                f.write(data)
+            r.start()
+            assert r.client().dbsize() == 100
+
+
 def test_bgrewriteaof_while_writes_continue_keeps_every_write():
     with DataDir() as d:
         with Respq(*AOF, dir=d.path) as r:

@@ -231,6 +231,23 @@ TEST_CASE("max_inline_len sets the inline and header line limits", "[request_par
   CHECK(q.error() == "too big mbulk count string");
 }
 
+TEST_CASE("in a file (nul_is_error) a NUL in a header is an error at once", "[request_parser]") {
+  parser_limits strict;
+  strict.nul_is_error = true;
+  const std::pair<std::string, std::string> cases[] = {
+      {"*1\0\r\n$4\r\nPING\r\n"s, "invalid multibulk length"},
+      {"*1\r\n$4\0\r\nPING\r\n"s, "invalid bulk length"},
+      {"*1\r\n\0$4\r\nPING\r\n"s, "expected '$', got '\0'"s}};
+  for (const auto& [input, error] : cases) {
+    request_parser p(strict);
+    REQUIRE(parse_once(p, input) == request_parser::status::error);
+    CHECK(p.error() == error);
+  }
+  // A header cut after its CR still waits (a file cut short there).
+  request_parser q(strict);
+  CHECK(parse_once(q, "*1\r\n$4\r"s) == request_parser::status::incomplete);
+}
+
 TEST_CASE("a NUL in an inline line hides its newline until the 64 KB limit", "[request_parser]") {
   request_parser p;
   std::string s = "PING\0\r\nPING\r\n"s;
