@@ -208,12 +208,18 @@ struct link::impl final : core::stream_sink, core::server_module {
     beating = true;
     const std::string ttl = std::to_string(static_cast<long long>(s.cfg().node_timeout * 1000));
     bool sent = main->command({"EVAL", heartbeat_script, "1", "respq:node:" + node_id, node_token, ttl},
-                              [this](const redisReply* r) {
+                              [this, t](const redisReply* r) {
                                 beating = false;
                                 if (!r || r->type != REDIS_REPLY_INTEGER) {
                                   if (r) core::log_warning("Heartbeat: " + std::string(r->str ? r->str : "?", r->len));
                                   return;
                                 }
+                                // The key is set from the beat's send on: surely there
+                                // until node-timeout after it.
+                                if (ctx)
+                                  ctx->custody_sure_until =
+                                      t + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                              std::chrono::duration<double>(s.cfg().node_timeout));
                                 if (r->integer == 0 && beats > 0) {
                                   ++lapses;
                                   core::log_warning("Heartbeat: this node's key respq:node:" + node_id +
@@ -290,6 +296,16 @@ struct link::impl final : core::stream_sink, core::server_module {
   // Shutdown: over a blocking connection, send what the mirror's upstream has not applied,
   // finish removals and hand held tasks back.
   void shutdown_sync() {
+    // The spool is forwarded while the loop runs (the grace period included); what is left
+    // now stays in this sidecar: kept by the AOF for the next start, or lost without it.
+    std::size_t spooled = 0;
+    for (auto& [name, q] : queues) spooled += q->spooled();
+    if (spooled)
+      core::log_warning("Shutdown: " + std::to_string(spooled) +
+                        " pushes acknowledged by this sidecar are still in its spool (the upstream has not taken "
+                        "them): " +
+                        (s.cfg().appendonly ? std::string("the AOF keeps them for the next start")
+                                            : std::string("without appendonly they are lost")));
     std::size_t held = 0;
     for (auto& [name, q] : queues) held += q->held();
     for (auto& q : retired) held += q->held();

@@ -69,6 +69,15 @@ constexpr const char* finalize_script =
     "end\n"
     "return n\n";
 
+// KEYS: processing. ARGV: a producer's element that names no id, the same as an envelope
+// carrying the id generated for it. Replaces one copy of the element in the list (1), or
+// finds none (0: another sidecar reclaimed the list meanwhile; it is not this one's).
+constexpr const char* stamp_script =
+    "local i = redis.call('LPOS', KEYS[1], ARGV[1])\n"
+    "if not i then return 0 end\n"
+    "redis.call('LSET', KEYS[1], i, ARGV[2])\n"
+    "return 1\n";
+
 // KEYS: this node's heartbeat key, processing, reclaimed marker. ARGV: token, ttl ms.
 // Claims the node alive (so no other sidecar reclaims the list from now on) and reads the
 // list in one step: what it returns is this node's, and stays so while it beats.
@@ -172,6 +181,7 @@ struct shared_queue::impl {
     // Set when it started leaving custody (finalizing): what it became (delivered, dead,
     // cancelled, retrying, scheduled, duplicate).
     const char* final_state = "";
+    std::string dead_error;     // dead: its last error as TASK GET gives it (as a local queue's)
     std::string host;           // host:port of its URL (tasks::host_key_of)
     bool from_envelope = false;  // it waited upstream already (its time, if any, came)
     bool in_host_line = false;  // waiting for a slot at its host (not in `due`)
@@ -272,6 +282,7 @@ struct shared_queue::impl {
   // with their host's key: the host still learns that the attempt ended.
   std::unordered_map<std::uint64_t, std::string> orphan_tickets;
   bool recover_wanted = false;             // re-read the processing list before taking more
+  std::size_t stamping = 0;                // taken, their id being written (stamp)
 
   // Due mover: retry and scheduled sets to the queue.
   bool moving = false;
@@ -368,6 +379,7 @@ struct shared_queue::impl {
     if (auto* err = std::get_if<tasks::decode_error>(&e.result)) {
       ++dead;
       const tasks::decision d = tasks::refuse(task_record_of(t), err->reason);
+      t.dead_error = d.reason;
       finalize(seq, dead_json(t, d), tasks::outcome_json(d.outcome));
       return;
     }
@@ -404,7 +416,7 @@ struct shared_queue::impl {
     }
     t.host = tasks::host_key_of(t.task.url);
     // (A take already waiting when CLIENT PAUSE came brings it: it waits for the end.)
-    if (!draining && !ctx.s.pause_on() && in_flight < opts.concurrency) start_if_host_admits(seq, t, now);
+    if (!draining && may_start() && !ctx.s.pause_on() && in_flight < opts.concurrency) start_if_host_admits(seq, t, now);
     else park(seq, t, now);
   }
 
@@ -444,7 +456,7 @@ struct shared_queue::impl {
   void drain_host(host_entry& h) {
     const double now = unix_now();
     const auto tnow = clock::now();
-    while (!stopping && !draining && !h.waiting.empty() && in_flight < opts.concurrency && rate_allows(tnow) &&
+    while (!stopping && !draining && may_start() && !h.waiting.empty() && in_flight < opts.concurrency && rate_allows(tnow) &&
            h.health.admit(now).v == tasks::host_health::verdict::go && !paused()) {
       const std::uint64_t seq = h.waiting.front();
       h.waiting.pop_front();
@@ -456,6 +468,14 @@ struct shared_queue::impl {
       rate_consume(tnow);
       start_attempt(seq, it->second);
     }
+  }
+
+  // Whether a task held here may start an attempt: not while this node's heartbeat key may
+  // have expired (the beats failed for node-timeout, or the process was stopped) or after
+  // a lapse until the processing list is read again: another sidecar may have reclaimed
+  // the tasks meanwhile and run them. The cron tries again.
+  bool may_start() const {
+    return !recover_wanted && !recovering && clock::now() < ctx.custody_sure_until;
   }
 
   void drain_hosts() {
@@ -630,6 +650,7 @@ struct shared_queue::impl {
     f.max_attempts = t.max_attempts;
     f.last_code = t.last_code;
     if (!t.log.empty()) f.last_error = t.log.entries().back().error;
+    if (f.state == tasks::finished_state::dead && !t.dead_error.empty()) f.last_error = t.dead_error;
     f.finished_at = unix_now();
     if (f.state == tasks::finished_state::dead) {
       f.kind = tasks::finished_task::source::dead_record;
@@ -715,6 +736,10 @@ struct shared_queue::impl {
       case tasks::next_state::dead:
         ++dead;
         core::log_verbose("Task " + t.id + " of shared queue '" + name + "' is dead: " + d.reason);
+        // The transport error, else the attempt's, else why the answer was final.
+        t.dead_error = !d.dead_error.empty()                                   ? d.dead_error
+                       : !t.log.empty() && !t.log.entries().back().error.empty() ? t.log.entries().back().error
+                                                                                 : d.reason;
         finalize(seq, dead_json(t, d), tasks::outcome_json(d.outcome));
         break;
     }
@@ -744,8 +769,8 @@ struct shared_queue::impl {
     }
     const double now = unix_now();
     const auto tnow = clock::now();
-    while (!stopping && !draining && !due.empty() && due.begin()->first <= now && in_flight < opts.concurrency &&
-           rate_allows(tnow)) {
+    while (!stopping && !draining && may_start() && !due.empty() && due.begin()->first <= now &&
+           in_flight < opts.concurrency && rate_allows(tnow)) {
       std::uint64_t seq = due.begin()->second;
       due.erase(due.begin());
       if (waiting) --waiting;
@@ -791,7 +816,7 @@ struct shared_queue::impl {
     }
     if (draining) return;
     if (paused()) return;  // a take already waiting may still bring one task
-    if (in_flight + in_lines >= opts.concurrency || due_ready()) return;
+    if (in_flight + in_lines + stamping >= opts.concurrency || due_ready()) return;
     auto now = clock::now();
     if (!rate_allows(now)) {
       if (!take_timer.armed()) take_timer.at(rate.next_allowed(), [this] { take(); });
@@ -800,7 +825,7 @@ struct shared_queue::impl {
     // While the queue has work (the last take found some) and no rate applies, up to
     // burst_max non-blocking LMOVEs go out pipelined, one per free slot: one round trip
     // takes many tasks. An empty answer goes back to one BLMOVE, which waits.
-    const std::size_t free = opts.concurrency - in_flight - in_lines;
+    const std::size_t free = opts.concurrency - in_flight - in_lines - stamping;
     if (queue_had_work && opts.rate <= 0 && free > 1) {
       const std::size_t n = std::min<std::size_t>(free, burst_max);
       taking = true;
@@ -837,7 +862,9 @@ struct shared_queue::impl {
       ++taken;
       queue_had_work = true;
       rate_consume(clock::now());
-      adopt(std::string(r->str, r->len));
+      std::string element(r->str, r->len);
+      if (std::string stamped = stamp_of(element); !stamped.empty()) stamp(std::move(element), std::move(stamped));
+      else adopt(std::move(element));
     } else if (r->type == REDIS_REPLY_ERROR) {
       warn(std::string(what) + ": " + reply_text(r));
       if (!take_timer.armed()) take_timer.after(1.0, [this] { take(); });
@@ -848,6 +875,51 @@ struct shared_queue::impl {
       burst_empty = true;
     }
     return true;
+  }
+
+  // A producer's task that names no id gets one here; for every sidecar that takes it
+  // later (reclaimed, recovered, handed back) to send the same X-Task-Id, the id is
+  // written into its element first: an envelope with no attempt, the producer's bytes
+  // inside. "" when the element needs none (it has an id, is an envelope, is refused, or
+  // waits upstream for its time, as an envelope that carries the id).
+  std::string stamp_of(const std::string& element) {
+    std::string env_id;
+    if (shared_envelope(element, env_id)) return {};
+    const double now = unix_now();
+    auto e = tasks::decode_element(element, now);
+    auto* t = std::get_if<tasks::task>(&e.result);
+    if (!t || e.was_dead_letter || !e.id.empty() || (t->run_at && *t->run_at > now + 0.001)) return {};
+    const std::string id = new_id();
+    tasks::envelope_fields f;
+    f.id = id;
+    f.queue = name;
+    f.state = tasks::custody_state::in_flight;
+    f.attempts = 0;
+    f.max_attempts = tasks::max_attempts_of(*t, opts);
+    f.payload = element;
+    return tasks::envelope_json(f);
+  }
+
+  // Replaces the element in the processing list with its stamped form (stamp_script, on
+  // the taking connection, so after the move), then takes the stamped one into custody.
+  // Meanwhile it counts as held (a recovery's read skips it) and against the slots.
+  void stamp(std::string element, std::string stamped) {
+    ++stamping;
+    ++payload_count[stamped];
+    const bool sent = taker->command({"EVAL", stamp_script, "1", processing, element, stamped},
+                                     [this, stamped](const redisReply* r) {
+      if (stamping) --stamping;
+      if (auto pc = payload_count.find(stamped); pc != payload_count.end() && --pc->second <= 0)
+        payload_count.erase(pc);
+      if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1) adopt(stamped);
+      else if (r && r->type == REDIS_REPLY_ERROR) warn("stamping a task's id: " + reply_text(r));
+      // Not sent or lost: the next recovery adopts what the list holds; 0: reclaimed.
+    });
+    if (!sent) {
+      if (stamping) --stamping;
+      if (auto pc = payload_count.find(stamped); pc != payload_count.end() && --pc->second <= 0)
+        payload_count.erase(pc);
+    }
   }
 
   // Claims this node alive and reads its processing list in one step (recover_script),
@@ -1228,6 +1300,11 @@ void shared_queue::on_main_lost() {
 
 void shared_queue::spool_changed() { impl_->schedule_forward(); }
 
+std::size_t shared_queue::spooled() const {
+  core::value* v = impl_->ctx.s.db(0).peek(impl_->name);
+  return v && v->type() == core::value_type::list ? v->list().size() : 0;
+}
+
 void shared_queue::on_result(tasks::http_result& r) {
   // CLIENT PAUSE: kept until it ends (the cron applies them), unless shutting down.
   if (impl_->ctx.s.pause_on() && !impl_->stopping && !impl_->draining) impl_->held_results.push_back(std::move(r));
@@ -1330,6 +1407,7 @@ std::optional<core::task_manager::task_view> shared_queue::find_task(std::string
     if (t.st == impl::task_state::waiting) v.next_run = t.next_run;
     v.last_code = t.last_code;
     if (!t.log.empty()) v.last_error = t.log.entries().back().error;
+    if (!t.dead_error.empty()) v.last_error = t.dead_error;
     v.payload = impl::task_payload(t);
     v.log = t.log;
     return v;

@@ -79,6 +79,7 @@
 #pragma once
 
 #include <cstdint>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -116,6 +117,11 @@ struct shared_context {
   std::function<void(std::vector<tasks::http_request>&&)> submit;
   // A ticket whose result the link routes back to `owner`.
   std::function<std::uint64_t(shared_queue* owner)> new_ticket;
+  // Until when this node's heartbeat key surely exists (the last beat that set it, sent
+  // at t, holds it until t + node-timeout): past it another sidecar may have reclaimed the
+  // tasks held here, so none of them starts an attempt until a beat says (open until the
+  // first beat).
+  std::chrono::steady_clock::time_point custody_sure_until = std::chrono::steady_clock::time_point::max();
 };
 
 class shared_queue {
@@ -162,6 +168,8 @@ class shared_queue {
 
   const std::string& name() const;
   std::size_t held() const;
+  // Pushes acknowledged here that the upstream has not taken yet (the local spool list).
+  std::size_t spooled() const;
   // Its figures for INFO tasks, in the same struct as the local queues'.
   tasks::queue_stats stats() const;
   // Its destination hosts, for INFO hosts and /metrics (appended to `out`).

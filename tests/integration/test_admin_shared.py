@@ -98,6 +98,13 @@ def test_shared_queue_tasks_found_and_cancelled_and_reclaims_counted():
             st, g = get_json(admin_port, "DELETE", "/api/tasks/flaky")
             assert st == 404 and "upstream" in g["error"], g
             assert u.zcard(f"{Q}:retry") == 1  # untouched
+            # Dead: its last error says why, as a local queue's does.
+            u.lpush(Q, task(ep, "final", "/status/404"))
+            out.wait(id="final", status="dead")
+            wait_until(lambda: resp_state(c, "final") == "dead", what="final recorded as dead")
+            reply = c.execute_command("TASK", "GET", "final")
+            g = {k.decode(): v for k, v in zip(reply[0::2], reply[1::2])}
+            assert g["last_error"] == b"HTTP 404 is final" and g["last_code"] == 404, g
             # The dead letters of a shared queue are on the upstream: 409 with the reason.
             st, g = get_json(admin_port, "POST", f"/api/queues/{Q}/dead/replay")
             assert st == 409 and "upstream" in g["error"], g

@@ -203,8 +203,14 @@ def test_pushes_are_spooled_while_the_upstream_is_down_and_survive_a_crash():
                 a.client().lpush(Q, task(ep, tid))
             assert a.client().llen(Q) == 10
             assert shared_info(a, Q)["spool"] == "10"
-            # The spool is in respq's AOF: a crash loses none of it.
+            # The spool is in respq's AOF: a crash loses none of it, nor does a shutdown,
+            # which says what it leaves there.
             a.kill9()
+            a.start()
+            assert a.client().llen(Q) == 10
+            a.stop()
+            assert ("Shutdown: 10 pushes acknowledged by this sidecar are still in its spool (the upstream has "
+                    "not taken them): the AOF keeps them for the next start") in a.log_text(), a.log_text()[-2000:]
             a.start()
             assert a.client().llen(Q) == 10
             up.start()

@@ -140,6 +140,40 @@ def test_a_dead_sidecars_tasks_are_reclaimed_by_another():
             stop_all(a, b, c)
 
 
+def test_a_task_without_an_id_keeps_its_generated_id_when_another_sidecar_runs_it():
+    """A producer's task that names no id gets one from the sidecar that takes it; the id
+    is written into its element on the upstream, so the sidecar that reclaims it after a
+    kill -9 sends the same X-Task-Id, and the endpoint can tell the attempt in flight at
+    the kill from a new task."""
+    with RedisServer() as up, HttpEndpoint(server="python") as ep:
+        u = up.client()
+        a = shared(up.port, "A", concurrency=2, node_timeout=1)
+        b = None
+        try:
+            res = Results(up, Q)
+            for i in range(2):
+                u.lpush(Q, json.dumps({"url": ep.url("/t", n=f"g{i}", sleep=1.5), "param": {"i": i}}))
+            wait_until(lambda: len(ep.requests()) == 2, what="A runs both")
+            held = u.lrange(f"{Q}:processing:A", 0, -1)
+            assert len(held) == 2 and all(json.loads(e)["id"] for e in held), held  # stamped
+            b = shared(up.port, "B", concurrency=2, node_timeout=1)
+            a.kill9()
+            wait_until(lambda: len(res.of("delivered")) == 2, timeout=15, what="B delivers both")
+            wait_until(lambda: settled(u, b), timeout=10, what="everything settled")
+            for i in range(2):
+                got = ep.requests(where=lambda r, i=i: f"n=g{i}" in r["uri"])
+                assert len(got) == 2, got  # A's attempt, in flight at the kill, and B's
+                assert got[0]["h"]["x-task-id"] == got[1]["h"]["x-task-id"], got
+                # The producer's bytes reach the endpoint as sent: the form body.
+                assert all(f"i={i}" in r["uri"] for r in got), got
+            ids = {o["id"] for o in res.of("delivered")}
+            assert ids == {r["h"]["x-task-id"] for r in ep.requests()}, (ids, ep.requests())
+            res.close()
+        finally:
+            stop_all(*([b] if b else []))
+            a.cleanup()
+
+
 def test_a_sidecar_taken_for_dead_gives_up_what_was_reclaimed():
     """A sidecar frozen (SIGSTOP) for longer than node-timeout is taken for dead: another
     reclaims and delivers its task. When it wakes, its heartbeat finds the lapse, and it
@@ -171,6 +205,41 @@ def test_a_sidecar_taken_for_dead_gives_up_what_was_reclaimed():
             assert [o["node"] for o in res.of("delivered", "x")] == ["B"], res.of("delivered")
             assert hits(ep)["x"] == 2  # A's request was in flight when it froze
             assert shared_info(b, Q)["reclaimed"] == "1"
+            res.close()
+        finally:
+            stop_all(a, *([b] if b else []))
+
+
+def test_a_sidecar_taken_for_dead_starts_none_of_the_tasks_it_held_waiting():
+    """A holds x in flight and y waiting for its host when it freezes past node-timeout; B
+    reclaims and delivers both. When A wakes, x's answer frees the host before its
+    heartbeat has told it of the lapse: y must not start there (it ran on B), only the
+    attempt that was in flight is the at-least-once window."""
+    import signal
+    with RedisServer() as up, HttpEndpoint(server="python") as ep:
+        u = up.client()
+        a = shared(up.port, "A", "per-host", "1", concurrency=2, node_timeout=1)
+        b = None
+        try:
+            res = Results(up, Q)
+            u.lpush(Q, task(ep, "x", sleep=2))
+            wait_until(lambda: hits(ep)["x"] == 1, what="A runs x")
+            u.lpush(Q, task(ep, "y"))
+            wait_until(lambda: u.llen(f"{Q}:processing:A") == 2, what="A holds y waiting")
+            b = shared(up.port, "B", concurrency=2, node_timeout=1)
+            a.signal(signal.SIGSTOP)
+            try:
+                wait_until(lambda: res.of("delivered", "x") and res.of("delivered", "y"), timeout=15,
+                           what="B delivers x and y")
+                time.sleep(0.5)  # x's answer to A is waiting in its socket
+            finally:
+                a.signal(signal.SIGCONT)
+            wait_until(lambda: shared_info(a, Q)["lost_to_reclaim"] == "2", timeout=10, what="A gives x and y up")
+            wait_until(lambda: settled(u, a, b), timeout=10, what="everything settled")
+            time.sleep(0.5)
+            assert hits(ep)["y"] == 1, ep.requests()
+            assert hits(ep)["x"] == 2  # A's request was in flight when it froze
+            assert [o["node"] for o in res.of("delivered", "y")] == ["B"], res.of("delivered")
             res.close()
         finally:
             stop_all(a, *([b] if b else []))
