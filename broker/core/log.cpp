@@ -1,6 +1,8 @@
 // Logging: see log.hpp. Redis marks levels with . - * # after the timestamp.
 #include "broker/core/log.hpp"
 
+#include <algorithm>
+
 #include <unistd.h>
 
 #include <cerrno>
@@ -99,9 +101,42 @@ std::string log_reopen() { return file_sink ? file_sink->reopen() : std::string(
 
 void log_set_level(const std::string& level) { logger()->set_level(to_level(level)); }
 
-void log_debug(std::string_view msg) { logger()->trace(". {}", msg); }
-void log_verbose(std::string_view msg) { logger()->debug("- {}", msg); }
-void log_notice(std::string_view msg) { logger()->info("* {}", msg); }
-void log_warning(std::string_view msg) { logger()->warn("# {}", msg); }
+namespace {
+
+// One line per message: the control characters a message may carry from a client (a key,
+// a task id, a record's field; "\n12345:M ... * forged" would start a line of its own)
+// are written escaped, as \n, \r, \t or \xHH.
+struct one_line {
+  std::string_view msg;
+  std::string escaped;
+  explicit one_line(std::string_view m) : msg(m) {
+    const auto control = [](unsigned char ch) { return ch < 0x20 || ch == 0x7f; };
+    if (std::none_of(m.begin(), m.end(), [&](char ch) { return control(static_cast<unsigned char>(ch)); })) return;
+    for (const char c : m) {
+      const auto ch = static_cast<unsigned char>(c);
+      if (!control(ch)) escaped += c;
+      else if (ch == '\n') escaped += "\\n";
+      else if (ch == '\r') escaped += "\\r";
+      else if (ch == '\t') escaped += "\\t";
+      else {
+        char b[8];
+        std::snprintf(b, sizeof b, "\\x%02x", ch);
+        escaped += b;
+      }
+    }
+    msg = escaped;
+  }
+};
+
+}  // namespace
+
+void log_debug(std::string_view msg) {
+  if (logger()->should_log(spdlog::level::trace)) logger()->trace(". {}", one_line(msg).msg);
+}
+void log_verbose(std::string_view msg) {
+  if (logger()->should_log(spdlog::level::debug)) logger()->debug("- {}", one_line(msg).msg);
+}
+void log_notice(std::string_view msg) { logger()->info("* {}", one_line(msg).msg); }
+void log_warning(std::string_view msg) { logger()->warn("# {}", one_line(msg).msg); }
 
 }  // namespace respq::core

@@ -45,6 +45,8 @@ def test_a_malformed_inflight_record_goes_dead_and_the_server_starts():
             "not-json": "not json at all",
             "bad-state": json.dumps({"state": "done", "attempts": 1, "payload": salvaged}),
             "no-payload": json.dumps({"state": "retrying", "attempts": 2, "next_run": 1}),
+            # A field that would forge a log line of its own if written as it is.
+            "zz\n99999:M 07 Dec 2026 19:00:00.000 * FORGED\r": "junk",
         }
         for field, value in planted.items():
             c.hset("tasks:inflight", field, value)
@@ -74,6 +76,9 @@ def test_a_malformed_inflight_record_goes_dead_and_the_server_starts():
         ep.wait_requests(1, path="/recovered")
         assert "good" not in dead
         assert any("unreadable record 'evil'" in line for line in r.log_text().splitlines()), "the log says why"
+        # A client's bytes are written escaped: one message, one line.
+        assert not any(line.startswith("99999:M") for line in r.log_text().splitlines()), r.log_text()
+        assert "zz\\n99999:M 07 Dec 2026 19:00:00.000 * FORGED\\r" in r.log_text()
 
         # The move was logged like any write: the next start finds each once, in tasks:dead.
         r.restart()
