@@ -175,7 +175,11 @@ void server::punsubscribe_all(client& c, bool notify) {
     if (notify) subscription_reply(*this, c, "punsubscribe", {}, true);
     return;
   }
-  std::vector<std::string> all(c.patterns.begin(), c.patterns.end());
+  // In the order they were subscribed, as Redis 7.0 walks a client's pattern list.
+  std::vector<std::string> all;
+  all.reserve(c.patterns.size());
+  for (const auto& [p, owner] : patterns_)
+    if (owner == &c) all.push_back(p);
   for (const auto& p : all) punsubscribe(c, p, notify);
 }
 
