@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -408,6 +409,48 @@ int lua_breakpoint(lua_State* L) {
 }
 int lua_noop(lua_State*) { return 0; }
 
+// Redis's math.random and math.randomseed (script_lua.c): Lua's own with rand() replaced
+// by redisLrand48 (rand.c, lrand48's generator: X = (0x5DEECE66D X + 11) mod 2^48, 31 bits
+// out), one state for the process, from lrand48's default seed, set again only by
+// math.randomseed. So a script sees the numbers it would on Redis.
+std::uint64_t lrand48_state = 0x1234ABCD330Eull;
+constexpr std::int32_t lrand48_max = 2147483647;  // REDIS_LRAND48_MAX (INT32_MAX)
+
+std::int32_t redis_lrand48() {
+  lrand48_state = (0x5DEECE66Dull * lrand48_state + 0xB) & ((1ull << 48) - 1);
+  return static_cast<std::int32_t>(lrand48_state >> 17);
+}
+
+int lua_math_random(lua_State* L) {
+  const lua_Number r = static_cast<lua_Number>(redis_lrand48() % lrand48_max) / static_cast<lua_Number>(lrand48_max);
+  switch (lua_gettop(L)) {
+    case 0:
+      lua_pushnumber(L, r);
+      break;
+    case 1: {
+      const int u = luaL_checkint(L, 1);
+      luaL_argcheck(L, 1 <= u, 1, "interval is empty");
+      lua_pushnumber(L, std::floor(r * u) + 1);
+      break;
+    }
+    case 2: {
+      const int l = luaL_checkint(L, 1);
+      const int u = luaL_checkint(L, 2);
+      luaL_argcheck(L, l <= u, 2, "interval is empty");
+      lua_pushnumber(L, std::floor(r * (u - l + 1)) + l);
+      break;
+    }
+    default: return luaL_error(L, "wrong number of arguments");
+  }
+  return 1;
+}
+
+int lua_math_randomseed(lua_State* L) {
+  const auto seed = static_cast<std::uint32_t>(static_cast<std::int32_t>(luaL_checkint(L, 1)));
+  lrand48_state = static_cast<std::uint64_t>(seed) << 16 | 0x330E;  // srand48
+  return 0;
+}
+
 // Replaces the table at the top of the stack by a read-only proxy of it: reads go to the
 // original, writes raise Redis's error.
 // Errors raised from these metamethods name the script line that caused them, as
@@ -720,6 +763,12 @@ lua_State* script_engine::open_state(lua_mem& mem, bool functions) {
     lua_pushcfunction(L, f);
     lua_call(L, 0, 0);
   }
+  lua_getglobal(L, "math");
+  lua_pushcfunction(L, lua_math_random);
+  lua_setfield(L, -2, "random");
+  lua_pushcfunction(L, lua_math_randomseed);
+  lua_setfield(L, -2, "randomseed");
+  lua_pop(L, 1);
   lua_pushcfunction(L, luaopen_cjson);
   lua_call(L, 0, 1);
   lua_setglobal(L, "cjson");
