@@ -1,6 +1,8 @@
 // aof: see aof.hpp for the durability contract and the rewrite's steps.
 #include "persistence/aof.hpp"
 
+#include <sys/stat.h>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -43,15 +45,32 @@ aof::~aof() {
 }
 
 std::string aof::start() {
+  bool loaded = false;
   if (s_.cfg().appendonly) {
     load_result r = load_aof(s_, path_, s_.cfg().aof_load_truncated);
     if (!r.error.empty()) return r.error;
+    loaded = r.found;
     std::string err;
     if (!open_file(err)) return err;
     state_ = state::on;
     // Batches are appended in database 0 (see command_stream.hpp); a file whose tail left
     // another one selected (cut short inside a batch) gets it selected back first.
     if (r.ends_in_db != 0) buf_.assign("*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n");
+  }
+  // A directory Redis wrote: respq starts without its data, and says how to bring it over.
+  if (!loaded) {
+    struct stat st {};
+    const bool redis_aof = ::stat(join_path(dir_, "appendonlydir").c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+    const bool redis_rdb = ::stat(join_path(dir_, "dump.rdb").c_str(), &st) == 0;
+    if (redis_aof || redis_rdb)
+      core::log_warning(std::string("This directory holds Redis's data (") +
+                        (redis_aof ? "appendonlydir/" : "") + (redis_aof && redis_rdb ? ", " : "") +
+                        (redis_rdb ? "dump.rdb" : "") +
+                        "), which respq does not read: it starts without it. To bring it over, MIGRATE the keys "
+                        "from a Redis running on it (respq's RESTORE reads Redis 7.0's payloads), or have that "
+                        "Redis rewrite its AOF as commands (CONFIG SET aof-use-rdb-preamble no, BGREWRITEAOF) and "
+                        "give respq its .base.aof and .incr.aof files, concatenated in the manifest's order, as " +
+                        s_.cfg().appendfilename);
   }
   // Effects of the loaded commands are already in the file: drop them before this sink
   // (or any other) can receive them.

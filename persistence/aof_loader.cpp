@@ -86,8 +86,10 @@ load_result load_aof(core::server& s, const std::string& path, bool allow_trunca
 
   if (m.size >= 5 && std::string_view(m.data, 5) == "REDIS") {
     res.error = "Bad file format reading the append only file " + path +
-                ": it starts with an RDB preamble, which respq can't read (write it from Redis with "
-                "aof-use-rdb-preamble no, or BGREWRITEAOF there first)";
+                ": it starts with an RDB preamble, which respq can't read. In Redis, CONFIG SET "
+                "aof-use-rdb-preamble no, then BGREWRITEAOF: its appendonlydir then holds a .base.aof of "
+                "commands, which respq reads, followed by the .incr.aof files (concatenated into one file, in "
+                "the manifest's order)";
     return res;
   }
 

@@ -140,6 +140,25 @@ def test_a_nul_in_a_header_near_the_end_is_corruption_not_a_cut_off_end():
             assert r.client().dbsize() == 100
 
 
+def test_a_directory_redis_wrote_is_named_in_the_log_with_how_to_bring_it_over():
+    """respq does not read Redis's multi-part AOF (appendonlydir/) nor dump.rdb: it
+    starts without their data, and the log says so instead of nothing."""
+    with DataDir() as d:
+        os.mkdir(os.path.join(d.path, "appendonlydir"))
+        with open(os.path.join(d.path, "dump.rdb"), "wb") as f:
+            f.write(b"REDIS0010")
+        with Respq(*AOF, dir=d.path) as r:
+            assert r.client().dbsize() == 0
+            log = r.log_text()
+            assert "This directory holds Redis's data (appendonlydir/, dump.rdb), which respq does not read" in log, log
+            assert "MIGRATE" in log and "aof-use-rdb-preamble no" in log, log
+            # Once respq has its own AOF there, the next start loads it and says nothing more.
+            r.client().set("k", "v")
+            r.restart()
+            assert r.client().get("k") == b"v"
+            assert r.log_text().count("This directory holds Redis's data") == 1
+
+
 def test_bgrewriteaof_while_writes_continue_keeps_every_write():
     with DataDir() as d:
         with Respq(*AOF, dir=d.path) as r:
