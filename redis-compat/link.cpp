@@ -217,9 +217,10 @@ struct link::impl final : core::stream_sink, core::server_module {
                                 // The key is set from the beat's send on: surely there
                                 // until node-timeout after it.
                                 if (ctx)
-                                  ctx->custody_sure_until =
+                                  ctx->custody_sure_until = std::max(
+                                      ctx->custody_sure_until,
                                       t + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                              std::chrono::duration<double>(s.cfg().node_timeout));
+                                              std::chrono::duration<double>(s.cfg().node_timeout)));
                                 if (r->integer == 0 && beats > 0) {
                                   ++lapses;
                                   core::log_warning("Heartbeat: this node's key respq:node:" + node_id +
@@ -302,7 +303,7 @@ struct link::impl final : core::stream_sink, core::server_module {
     for (auto& [name, q] : queues) spooled += q->spooled();
     if (spooled)
       core::log_warning("Shutdown: " + std::to_string(spooled) +
-                        " pushes acknowledged by this sidecar are still in its spool (the upstream has not taken "
+                        " pushes acknowledged by this sidecar are still in its spool (the upstream may not have "
                         "them): " +
                         (s.cfg().appendonly ? std::string("the AOF keeps them for the next start")
                                             : std::string("without appendonly they are lost")));

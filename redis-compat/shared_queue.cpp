@@ -797,6 +797,13 @@ struct shared_queue::impl {
       double r = std::chrono::duration<double>(rate.next_allowed() - clock::now()).count();
       wait = std::max(wait, r);
     }
+    // Due already, and not waiting for the rate: what holds it is not time (the slots,
+    // the heartbeat's gate, a drain), and a timer at once would spin. An attempt's end
+    // (on_result) and the cron, ten times a second, run it again.
+    if (wait <= 0) {
+      due_timer.cancel();
+      return;
+    }
     auto at = clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(wait));
     if (due_timer.armed() && due_timer.when() <= at) return;
     due_timer.at(at, [this] {
@@ -933,8 +940,9 @@ struct shared_queue::impl {
     recovering = true;
     released_during_recovery.clear();
     const std::string ttl = std::to_string(node_ttl_ms());
+    const auto sent_at = clock::now();
     bool sent = taker->command({"EVAL", recover_script, "3", node_key, processing, reclaimed_key, ctx.node_token, ttl},
-                               [this](const redisReply* r) {
+                               [this, sent_at](const redisReply* r) {
       recovering = false;
       if (!r) return;
       if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[1]->type != REDIS_REPLY_ARRAY) {
@@ -942,6 +950,8 @@ struct shared_queue::impl {
         take_timer.after(1.0, [this] { recover(); });
         return;
       }
+      // The script set this node's heartbeat key: surely there until node-timeout after.
+      ctx.custody_sure_until = std::max(ctx.custody_sure_until, sent_at + node_ttl());
       const bool was_reclaimed = r->element[0]->type == REDIS_REPLY_STRING && r->element[0]->len == 1 &&
                                  r->element[0]->str[0] == '1';
       const redisReply* list = r->element[1];
@@ -962,7 +972,10 @@ struct shared_queue::impl {
         }
         ++recovered;
         ++adopted;
-        adopt(std::move(p));
+        // An element whose stamp did not land (the connection was lost first) is
+        // stamped now, so its id holds from here on as well.
+        if (std::string stamped = stamp_of(p); !stamped.empty()) stamp(std::move(p), std::move(stamped));
+        else adopt(std::move(p));
       }
       if (adopted)
         core::log_notice("Shared queue '" + name + "': recovered " + std::to_string(adopted) + " tasks from " +
@@ -1008,6 +1021,7 @@ struct shared_queue::impl {
   }
 
   long long node_ttl_ms() const { return static_cast<long long>(ctx.s.cfg().node_timeout * 1000); }
+  clock::duration node_ttl() const { return std::chrono::milliseconds(node_ttl_ms()); }
 
   // --- reclaim: the processing lists of dead nodes ---------------------------------------
   // One SCAN page per cron tick over <name>:processing:*; a pass starts again at most

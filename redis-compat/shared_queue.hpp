@@ -119,9 +119,10 @@ struct shared_context {
   std::function<std::uint64_t(shared_queue* owner)> new_ticket;
   // Until when this node's heartbeat key surely exists (the last beat that set it, sent
   // at t, holds it until t + node-timeout): past it another sidecar may have reclaimed the
-  // tasks held here, so none of them starts an attempt until a beat says (open until the
-  // first beat).
-  std::chrono::steady_clock::time_point custody_sure_until = std::chrono::steady_clock::time_point::max();
+  // tasks held here, so none of them starts an attempt until a beat says (shut until the
+  // first script that sets the key: the first beat, or a queue's recovery, which runs
+  // before it takes anything).
+  std::chrono::steady_clock::time_point custody_sure_until{};
 };
 
 class shared_queue {

@@ -566,7 +566,23 @@ std::vector<config_entry> make_table() {
                      case 'i': {
                        long long n;
                        if (!parse_ll(a[0], n)) return "argument couldn't be parsed into an integer";
+                       if (n < r.lo || n > r.hi)
+                         return "argument must be between " + std::to_string(r.lo) + " and " + std::to_string(r.hi) +
+                                " inclusive";
                        v = std::to_string(n);
+                       break;
+                     }
+                     case 'e': {
+                       const std::string l = lower(a[0]);
+                       const std::string_view all(r.choices);
+                       bool found = false;
+                       for (std::size_t at = 0; at <= all.size() && !found;) {
+                         const std::size_t end = std::min(all.find(", ", at), all.size());
+                         found = all.substr(at, end - at) == l;
+                         at = end + 2;
+                       }
+                       if (!found) return std::string("argument(s) must be one of the following: ") + r.choices;
+                       v = l;
                        break;
                      }
                      case 'm': {
@@ -683,19 +699,19 @@ const std::vector<inert_setting>& inert_settings() {
       // Start-up, logging and the process.
       {"always-show-logo", "no", 'b', false}, {"set-proc-title", "yes", 'b', false},
       {"proc-title-template", "{title} {listen-addr} {server-mode}", 's', true},
-      {"tcp-backlog", "511", 'i', false}, {"syslog-ident", "redis", 's', false},
-      {"syslog-facility", "local0", 's', false}, {"unixsocketperm", "0", 'i', false},
-      {"oom-score-adj", "no", 's', true}, {"oom-score-adj-values", "0 200 800", 'l', true},
+      {"tcp-backlog", "511", 'i', false, 0, INT_MAX}, {"syslog-ident", "redis", 's', false},
+      {"syslog-facility", "local0", 's', false}, {"unixsocketperm", "0", 'i', false, 0, 0777},
+      {"oom-score-adj", "no", 'e', true, 0, 0, "no, yes, relative, absolute"}, {"oom-score-adj-values", "0 200 800", 'l', true},
       {"disable-thp", "yes", 'b', false}, {"crash-log-enabled", "yes", 'b', true},
       {"crash-memcheck-enabled", "yes", 'b', true}, {"ignore-warnings", "", 's', true},
       {"server_cpulist", "", 's', false}, {"bio_cpulist", "", 's', false},
       {"aof_rewrite_cpulist", "", 's', false}, {"bgsave_cpulist", "", 's', false},
-      {"io-threads-do-reads", "no", 'b', false}, {"shutdown-timeout", "10", 'i', true},
+      {"io-threads-do-reads", "no", 'b', false}, {"shutdown-timeout", "10", 'i', true, 0, INT_MAX},
       // Snapshots (respq persists with the AOF alone).
-      {"dbfilename", "dump.rdb", 's', true}, {"rdbcompression", "yes", 'b', true},
+      {"dbfilename", "dump.rdb", 's', false}, {"rdbcompression", "yes", 'b', true},
       {"rdbchecksum", "yes", 'b', false}, {"stop-writes-on-bgsave-error", "yes", 'b', true},
       {"rdb-del-sync-files", "no", 'b', true}, {"rdb-save-incremental-fsync", "yes", 'b', true},
-      {"sanitize-dump-payload", "no", 's', true},
+      {"sanitize-dump-payload", "no", 'e', true, 0, 0, "no, yes, clients"},
       // The AOF's Redis-specific forms (respq's AOF is one file of commands).
       {"appenddirname", "appendonlydir", 's', false}, {"no-appendfsync-on-rewrite", "no", 'b', true},
       {"aof-use-rdb-preamble", "yes", 'b', true}, {"aof-timestamp-enabled", "no", 'b', true},
@@ -703,50 +719,50 @@ const std::vector<inert_setting>& inert_settings() {
       // A replica's settings (respq is never a replica).
       {"replica-serve-stale-data", "yes", 'b', true}, {"slave-serve-stale-data", "yes", 'b', true},
       {"replica-read-only", "yes", 'b', true}, {"slave-read-only", "yes", 'b', true},
-      {"replica-priority", "100", 'i', true}, {"slave-priority", "100", 'i', true},
+      {"replica-priority", "100", 'i', true, 0, INT_MAX}, {"slave-priority", "100", 'i', true, 0, INT_MAX},
       {"replica-lazy-flush", "no", 'b', true}, {"slave-lazy-flush", "no", 'b', true},
       {"replica-announce-ip", "", 's', true}, {"slave-announce-ip", "", 's', true},
-      {"replica-announce-port", "0", 'i', true}, {"slave-announce-port", "0", 'i', true},
+      {"replica-announce-port", "0", 'i', true, 0, 65535}, {"slave-announce-port", "0", 'i', true, 0, 65535},
       {"replica-announced", "yes", 'b', true}, {"replica-ignore-maxmemory", "yes", 'b', true},
       {"slave-ignore-maxmemory", "yes", 'b', true}, {"replica-ignore-disk-write-errors", "no", 'b', true},
-      {"repl-diskless-sync", "yes", 'b', true}, {"repl-diskless-sync-delay", "5", 'i', true},
-      {"repl-diskless-sync-max-replicas", "0", 'i', true}, {"repl-diskless-load", "disabled", 's', true},
+      {"repl-diskless-sync", "yes", 'b', true}, {"repl-diskless-sync-delay", "5", 'i', true, 0, INT_MAX},
+      {"repl-diskless-sync-max-replicas", "0", 'i', true, 0, INT_MAX}, {"repl-diskless-load", "disabled", 'e', true, 0, 0, "disabled, on-empty-db, swapdb"},
       {"repl-disable-tcp-nodelay", "no", 'b', true}, {"repl-backlog-size", "1048576", 'm', true},
-      {"repl-backlog-ttl", "3600", 'i', true}, {"repl-ping-replica-period", "10", 'i', true},
-      {"repl-ping-slave-period", "10", 'i', true}, {"repl-timeout", "60", 'i', true},
+      {"repl-backlog-ttl", "3600", 'i', true, 0, LONG_MAX}, {"repl-ping-replica-period", "10", 'i', true, 1, INT_MAX},
+      {"repl-ping-slave-period", "10", 'i', true, 1, INT_MAX}, {"repl-timeout", "60", 'i', true, 1, INT_MAX},
       {"masterauth", "", 's', true}, {"masteruser", "", 's', true},
-      {"min-replicas-max-lag", "10", 'i', true}, {"min-slaves-max-lag", "10", 'i', true},
-      {"propagation-error-behavior", "ignore", 's', true}, {"bind-source-addr", "", 's', true},
+      {"min-replicas-max-lag", "10", 'i', true, 0, INT_MAX}, {"min-slaves-max-lag", "10", 'i', true, 0, INT_MAX},
+      {"propagation-error-behavior", "ignore", 'e', true, 0, 0, "ignore, panic, panic-on-replicas"}, {"bind-source-addr", "", 's', true},
       // Cluster mode (off: cluster-enabled is always no).
-      {"cluster-config-file", "nodes.conf", 's', false}, {"cluster-port", "0", 'i', false},
-      {"cluster-node-timeout", "15000", 'i', true}, {"cluster-announce-ip", "", 's', true},
-      {"cluster-announce-port", "0", 'i', true}, {"cluster-announce-tls-port", "0", 'i', true},
-      {"cluster-announce-bus-port", "0", 'i', true}, {"cluster-announce-hostname", "", 's', true},
-      {"cluster-preferred-endpoint-type", "ip", 's', true}, {"cluster-require-full-coverage", "yes", 'b', true},
+      {"cluster-config-file", "nodes.conf", 's', false}, {"cluster-port", "0", 'i', false, 0, 65535},
+      {"cluster-node-timeout", "15000", 'i', true, 0, LLONG_MAX}, {"cluster-announce-ip", "", 's', true},
+      {"cluster-announce-port", "0", 'i', true, 0, 65535}, {"cluster-announce-tls-port", "0", 'i', true, 0, 65535},
+      {"cluster-announce-bus-port", "0", 'i', true, 0, 65535}, {"cluster-announce-hostname", "", 's', true},
+      {"cluster-preferred-endpoint-type", "ip", 'e', true, 0, 0, "ip, hostname, unknown-endpoint"}, {"cluster-require-full-coverage", "yes", 'b', true},
       {"cluster-allow-reads-when-down", "no", 'b', true}, {"cluster-allow-pubsubshard-when-down", "yes", 'b', true},
-      {"cluster-allow-replica-migration", "yes", 'b', true}, {"cluster-migration-barrier", "1", 'i', true},
+      {"cluster-allow-replica-migration", "yes", 'b', true}, {"cluster-migration-barrier", "1", 'i', true, 0, INT_MAX},
       {"cluster-replica-no-failover", "no", 'b', true}, {"cluster-slave-no-failover", "no", 'b', true},
-      {"cluster-replica-validity-factor", "10", 'i', true}, {"cluster-slave-validity-factor", "10", 'i', true},
+      {"cluster-replica-validity-factor", "10", 'i', true, 0, INT_MAX}, {"cluster-slave-validity-factor", "10", 'i', true, 0, INT_MAX},
       {"cluster-link-sendbuf-limit", "0", 'm', true},
       // Memory management of Redis's own structures and allocator, and eviction
       // (maxmemory-policy is always noeviction).
       {"lazyfree-lazy-eviction", "no", 'b', true}, {"lazyfree-lazy-expire", "no", 'b', true},
       {"lazyfree-lazy-server-del", "no", 'b', true}, {"lazyfree-lazy-user-del", "no", 'b', true},
-      {"lazyfree-lazy-user-flush", "no", 'b', true}, {"list-max-listpack-size", "-2", 'i', true},
-      {"list-max-ziplist-size", "-2", 'i', true}, {"list-compress-depth", "0", 'i', true},
+      {"lazyfree-lazy-user-flush", "no", 'b', true}, {"list-max-listpack-size", "-2", 'i', true, INT_MIN, INT_MAX},
+      {"list-max-ziplist-size", "-2", 'i', true, INT_MIN, INT_MAX}, {"list-compress-depth", "0", 'i', true, 0, INT_MAX},
       {"activerehashing", "yes", 'b', true}, {"dynamic-hz", "yes", 'b', true},
-      {"jemalloc-bg-thread", "yes", 'b', true}, {"active-expire-effort", "1", 'i', true},
-      {"activedefrag", "no", 'b', true}, {"active-defrag-cycle-min", "1", 'i', true},
-      {"active-defrag-cycle-max", "25", 'i', true}, {"active-defrag-ignore-bytes", "104857600", 'm', true},
-      {"active-defrag-max-scan-fields", "1000", 'i', true}, {"active-defrag-threshold-lower", "10", 'i', true},
-      {"active-defrag-threshold-upper", "100", 'i', true}, {"maxmemory-samples", "5", 'i', true},
-      {"maxmemory-eviction-tenacity", "10", 'i', true}, {"lfu-log-factor", "10", 'i', true},
-      {"lfu-decay-time", "1", 'i', true},
+      {"jemalloc-bg-thread", "yes", 'b', true}, {"active-expire-effort", "1", 'i', true, 1, 10},
+      {"activedefrag", "no", 'b', true}, {"active-defrag-cycle-min", "1", 'i', true, 1, 99},
+      {"active-defrag-cycle-max", "25", 'i', true, 1, 99}, {"active-defrag-ignore-bytes", "104857600", 'm', true},
+      {"active-defrag-max-scan-fields", "1000", 'i', true, 1, LONG_MAX}, {"active-defrag-threshold-lower", "10", 'i', true, 0, 1000},
+      {"active-defrag-threshold-upper", "100", 'i', true, 0, 1000}, {"maxmemory-samples", "5", 'i', true, 1, 64},
+      {"maxmemory-eviction-tenacity", "10", 'i', true, 0, 100}, {"lfu-log-factor", "10", 'i', true, 0, INT_MAX},
+      {"lfu-decay-time", "1", 'i', true, 0, INT_MAX},
       // ACL users (respq has the default user and requirepass alone).
-      {"acllog-max-len", "128", 'i', true}, {"acl-pubsub-default", "resetchannels", 's', true},
+      {"acllog-max-len", "128", 'i', true, 0, LONG_MAX}, {"acl-pubsub-default", "resetchannels", 'e', true, 0, 0, "allchannels, resetchannels"},
       // TLS session caching of the TLS port.
-      {"tls-session-caching", "yes", 'b', true}, {"tls-session-cache-size", "20480", 'i', true},
-      {"tls-session-cache-timeout", "300", 'i', true}, {"tls-prefer-server-ciphers", "no", 'b', true}};
+      {"tls-session-caching", "yes", 'b', true}, {"tls-session-cache-size", "20480", 'i', true, 0, INT_MAX},
+      {"tls-session-cache-timeout", "300", 'i', true, 0, INT_MAX}, {"tls-prefer-server-ciphers", "no", 'b', true}};
   return list;
 }
 

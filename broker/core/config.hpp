@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <climits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -218,8 +219,10 @@ const std::vector<config_entry>& config_table();
 struct inert_setting {
   const char* name;
   const char* fallback;  // Redis 7.0's default
-  char kind;             // b yes/no, i integer, m memory, s text, l words
+  char kind;             // b yes/no, i integer, m memory, s text, l words, e one of `choices`
   bool runtime;          // CONFIG SET allowed
+  long long lo = 0, hi = LLONG_MAX;  // i: Redis's range
+  const char* choices = nullptr;     // e: the values Redis takes, separated by ", "
 };
 const std::vector<inert_setting>& inert_settings();
 // Its kind, or 0 when `name` is not one of them.

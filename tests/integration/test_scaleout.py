@@ -14,7 +14,7 @@ import time
 from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (TARGET, HttpEndpoint, RedisServer, Respq, _Process, free_port,  # noqa: E402
+from harness import (TARGET, HttpEndpoint, RedisServer, Respq, _Process, cpu_seconds, free_port,  # noqa: E402
                      parse_info, RawConn, run_tests, wait_until)
 from link_helpers import Results, shared_info  # noqa: E402
 
@@ -174,6 +174,24 @@ def test_a_task_without_an_id_keeps_its_generated_id_when_another_sidecar_runs_i
             a.cleanup()
 
 
+def test_a_recovered_task_without_an_id_is_stamped_too():
+    """An id-less element a sidecar finds in its processing list at start (its stamp never
+    landed, or an older version took it) gets its id written in before it runs."""
+    with RedisServer() as up, HttpEndpoint(server="python") as ep:
+        u = up.client()
+        raw = json.dumps({"url": ep.url("/t", sleep=1)})
+        u.rpush(f"{Q}:processing:A", raw)
+        a = shared(up.port, "A", concurrency=2, node_timeout=2)
+        try:
+            wait_until(lambda: len(ep.requests()) == 1, what="the recovered task running")
+            held = u.lrange(f"{Q}:processing:A", 0, -1)
+            assert len(held) == 1 and json.loads(held[0])["payload"] == raw, held
+            assert json.loads(held[0])["id"] == ep.requests()[0]["h"]["x-task-id"], (held, ep.requests())
+            wait_until(lambda: settled(u, a), timeout=10, what="delivered")
+        finally:
+            stop_all(a)
+
+
 def test_a_sidecar_taken_for_dead_gives_up_what_was_reclaimed():
     """A sidecar frozen (SIGSTOP) for longer than node-timeout is taken for dead: another
     reclaims and delivers its task. When it wakes, its heartbeat finds the lapse, and it
@@ -243,6 +261,26 @@ def test_a_sidecar_taken_for_dead_starts_none_of_the_tasks_it_held_waiting():
             res.close()
         finally:
             stop_all(a, *([b] if b else []))
+
+
+def test_tasks_held_past_their_time_wait_without_spinning():
+    """Three tasks recovered from A's processing list with one slot: two wait, due, while
+    the first runs. They start when it ends (not on a timer armed for "now", which spun
+    the loop at a core's worth of CPU for as long as the slot was taken)."""
+    with RedisServer() as up, HttpEndpoint(server="python") as ep:
+        u = up.client()
+        u.rpush(f"{Q}:processing:A", *[task(ep, f"h{i}", sleep=2.5) for i in range(3)])
+        a = shared(up.port, "A", concurrency=1, node_timeout=2)
+        try:
+            wait_until(lambda: len(ep.requests()) == 1, what="the first running")
+            used = cpu_seconds(a.proc.pid)
+            time.sleep(1.5)
+            used = cpu_seconds(a.proc.pid) - used
+            assert used < 0.5, f"{used:.2f} s of CPU in 1.5 s with two tasks waiting for the slot"
+            wait_until(lambda: len({r["h"].get("x-task-id") for r in ep.requests()}) == 3, timeout=20,
+                       what="all three run")
+        finally:
+            stop_all(a)
 
 
 def test_a_reclaimed_task_taken_back_by_its_own_sidecar_is_not_dropped_as_a_duplicate():

@@ -113,11 +113,20 @@ TEST_CASE("Redis settings respq has no use for are kept and shown, others only a
   CHECK(apply_directive(c, "oom-score-adj-values", {"0", "100", "900"}).empty());
   CHECK(get("oom-score-adj-values") == "0 100 900");
   CHECK_FALSE(apply_directive(c, "dbfilename", {"a", "b"}).empty());
+  // Redis's ranges and choices.
+  CHECK(apply_directive(c, "repl-backlog-ttl", {"-5"}) == "argument must be between 0 and 9223372036854775807 inclusive");
+  CHECK(apply_directive(c, "active-expire-effort", {"11"}) == "argument must be between 1 and 10 inclusive");
+  CHECK(apply_directive(c, "list-max-listpack-size", {"-7"}).empty());
+  CHECK(apply_directive(c, "oom-score-adj", {"bogus"}) ==
+        "argument(s) must be one of the following: no, yes, relative, absolute");
+  CHECK(apply_directive(c, "oom-score-adj", {"Relative"}).empty());
+  CHECK(get("oom-score-adj") == "relative");
   // An old name and its new one are one setting.
   CHECK(apply_directive(c, "slave-read-only", {"no"}).empty());
   CHECK(get("replica-read-only") == "no");
   CHECK(c.inert_given == std::vector<std::string>{"rdbcompression", "tcp-backlog", "repl-backlog-size",
-                                                  "oom-score-adj-values", "replica-read-only"});
+                                                  "oom-score-adj-values", "list-max-listpack-size",
+                                                  "oom-score-adj", "replica-read-only"});
   // Only at the value respq has: any other would promise what it does not do.
   CHECK(apply_directive(c, "replicaof", {""}).empty());
   CHECK_FALSE(apply_directive(c, "replicaof", {"127.0.0.1", "6379"}).empty());
