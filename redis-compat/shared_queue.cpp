@@ -69,14 +69,19 @@ constexpr const char* finalize_script =
     "end\n"
     "return n\n";
 
-// KEYS: processing. ARGV: a producer's element that names no id, the same as an envelope
-// carrying the id generated for it. Replaces one copy of the element in the list (1), or
-// finds none (0: another sidecar reclaimed the list meanwhile; it is not this one's).
+// KEYS: processing. ARGV: pairs of a producer's element that names no id and the same as
+// an envelope carrying the id generated for it. For each pair, replaces one copy of the
+// element in the list (1), or finds none (0: another sidecar reclaimed the list
+// meanwhile; it is not this one's). The elements were just moved in at the head, so
+// LPOS finds each within the last takes. The answer is one string, a character per pair
+// (integers inside an array reach the link as a shared placeholder: it does not read them).
 constexpr const char* stamp_script =
-    "local i = redis.call('LPOS', KEYS[1], ARGV[1])\n"
-    "if not i then return 0 end\n"
-    "redis.call('LSET', KEYS[1], i, ARGV[2])\n"
-    "return 1\n";
+    "local out = {}\n"
+    "for i = 1, #ARGV, 2 do\n"
+    "  local at = redis.call('LPOS', KEYS[1], ARGV[i])\n"
+    "  if at then redis.call('LSET', KEYS[1], at, ARGV[i + 1]); out[#out + 1] = '1' else out[#out + 1] = '0' end\n"
+    "end\n"
+    "return table.concat(out)\n";
 
 // KEYS: this node's heartbeat key, processing, reclaimed marker. ARGV: token, ttl ms.
 // Claims the node alive (so no other sidecar reclaims the list from now on) and reads the
@@ -283,6 +288,7 @@ struct shared_queue::impl {
   std::unordered_map<std::uint64_t, std::string> orphan_tickets;
   bool recover_wanted = false;             // re-read the processing list before taking more
   std::size_t stamping = 0;                // taken, their id being written (stamp)
+  std::vector<std::pair<std::string, std::string>> stamp_batch;  // (element, stamped) to send
 
   // Due mover: retry and scheduled sets to the queue.
   bool moving = false;
@@ -844,6 +850,7 @@ struct shared_queue::impl {
               if (--burst_left > 0) return;
               taking = false;
               if (burst_empty) queue_had_work = false;
+              flush_stamps();
               if (r) take();  // lost: recovery adopts whatever moved
             }))
           break;
@@ -855,8 +862,9 @@ struct shared_queue::impl {
     taking = true;
     bool sent = taker->command({"BLMOVE", name, processing, "RIGHT", "LEFT", take_timeout}, [this](const redisReply* r) {
       taking = false;
-      if (!on_taken(r, "BLMOVE")) return;
-      take();
+      const bool go_on = on_taken(r, "BLMOVE");
+      flush_stamps();
+      if (go_on) take();
     });
     if (!sent) taking = false;
   }
@@ -909,24 +917,42 @@ struct shared_queue::impl {
 
   // Replaces the element in the processing list with its stamped form (stamp_script, on
   // the taking connection, so after the move), then takes the stamped one into custody.
-  // Meanwhile it counts as held (a recovery's read skips it) and against the slots.
+  // The elements of a turn's takes go in one script (flush_stamps). Meanwhile each counts
+  // as held (a recovery's read skips it) and against the slots.
   void stamp(std::string element, std::string stamped) {
     ++stamping;
     ++payload_count[stamped];
-    const bool sent = taker->command({"EVAL", stamp_script, "1", processing, element, stamped},
-                                     [this, stamped](const redisReply* r) {
-      if (stamping) --stamping;
-      if (auto pc = payload_count.find(stamped); pc != payload_count.end() && --pc->second <= 0)
-        payload_count.erase(pc);
-      if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1) adopt(stamped);
-      else if (r && r->type == REDIS_REPLY_ERROR) warn("stamping a task's id: " + reply_text(r));
-      // Not sent or lost: the next recovery adopts what the list holds; 0: reclaimed.
-    });
-    if (!sent) {
-      if (stamping) --stamping;
-      if (auto pc = payload_count.find(stamped); pc != payload_count.end() && --pc->second <= 0)
-        payload_count.erase(pc);
+    stamp_batch.emplace_back(std::move(element), std::move(stamped));
+  }
+
+  void unhold_stamped(const std::string& stamped) {
+    if (stamping) --stamping;
+    if (auto pc = payload_count.find(stamped); pc != payload_count.end() && --pc->second <= 0) payload_count.erase(pc);
+  }
+
+  void flush_stamps() {
+    if (stamp_batch.empty()) return;
+    auto held = std::make_shared<std::vector<std::pair<std::string, std::string>>>();
+    held->swap(stamp_batch);
+    std::vector<std::string_view> argv{"EVAL", stamp_script, "1", processing};
+    argv.reserve(4 + 2 * held->size());
+    for (const auto& [element, stamped] : *held) {
+      argv.push_back(element);
+      argv.push_back(stamped);
     }
+    const bool sent = taker && taker->command(argv, [this, held](const redisReply* r) {
+      for (const auto& [element, stamped] : *held) unhold_stamped(stamped);
+      if (r && r->type == REDIS_REPLY_STRING && r->len == held->size()) {
+        for (std::size_t i = 0; i < held->size(); ++i)
+          if (r->str[i] == '1') adopt((*held)[i].second);
+      } else if (r) {
+        warn("stamping tasks' ids: " + reply_text(r));
+      }
+      // Not sent or lost: the next recovery adopts what the list holds; 0: reclaimed.
+      take();
+    });
+    if (!sent)
+      for (const auto& [element, stamped] : *held) unhold_stamped(stamped);
   }
 
   // Claims this node alive and reads its processing list in one step (recover_script),
@@ -980,6 +1006,7 @@ struct shared_queue::impl {
       if (adopted)
         core::log_notice("Shared queue '" + name + "': recovered " + std::to_string(adopted) + " tasks from " +
                          processing);
+      flush_stamps();
       take();
     });
     if (!sent) recovering = false;
