@@ -1,6 +1,8 @@
 // api: see api.hpp.
 #include "admin/api.hpp"
 
+#include <charconv>
+
 #include <nlohmann/json.hpp>
 
 #include "tasks/egress.hpp"
@@ -54,8 +56,14 @@ std::string queues_json(const std::vector<queue_view>& queues) {
     nlohmann::json responses = nlohmann::json::object();
     for (std::size_t i = 0; i < tasks::attempt_figures::class_count; ++i)
       responses[tasks::attempt_figures::class_names[i]] = s.attempts.responses[i];
+    // Figures as numbers, the link's words (taker "up", a node's name) as text.
     nlohmann::json extra = nlohmann::json::object();
-    for (const auto& [k, v] : s.extra) extra[k] = v;
+    for (const auto& [k, v] : s.extra) {
+      std::uint64_t n = 0;
+      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (!v.empty() && ec == std::errc() && end == v.data() + v.size()) extra[k] = n;
+      else extra[k] = v;
+    }
     nlohmann::json secrets = nlohmann::json::array();
     for (const auto& k : o.signing_secrets) secrets.push_back(k.redacted());
     arr.push_back({
@@ -73,6 +81,10 @@ std::string queues_json(const std::vector<queue_view>& queues) {
         {"failed", s.failed},
         {"retried", s.attempts.retried},
         {"dead", s.dead},
+        {"egress_denied", s.egress_denied},
+        {"cancelled", s.cancelled},
+        {"replaying", s.replaying},
+        {"reclaimed", s.reclaimed},
         {"responses", responses},
         {"dispatch_delay_p50_ms", s.latency.quantile(0.50)},
         {"dispatch_delay_p99_ms", s.latency.quantile(0.99)},

@@ -9,8 +9,9 @@
 // Environment (used when no option is given): RESPQ_HOST, RESPQ_PORT.
 //
 // An outcome is JSON: {"id", "queue", "url", "status", "code", "attempts",
-// "duration_ms", "error"}, plus "next_run" (unix time) when status is "retrying".
-// status: delivered | retrying | dead | duplicate.
+// "duration_ms", "error", "node"}, plus "next_run" (unix time) when status is "retrying"
+// and "truncated": true when the answer was longer than respq reads.
+// status: delivered | retrying | dead | duplicate | cancelled.
 //
 // respq publishes outcomes only while someone listens, so start this before the producer
 // if you want to see every one of them.

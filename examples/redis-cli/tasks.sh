@@ -32,7 +32,7 @@ case "${1:-}" in
     cli LPUSH "$queue" "{\"url\":$(json_str "$endpoint"),\"param\":{\"to\":$(json_str "$to"),\"subject\":$(json_str "$subject")}}"
     ;;
   watch)
-    # One outcome per task: {"id","queue","url","status","code","attempts","duration_ms","error"}
+    # One outcome per task: {"id","queue","url","status","code","attempts","duration_ms","error","node"}
     exec redis-cli -h "$host" -p "$port" SUBSCRIBE "$queue:results"
     ;;
   stats)

@@ -82,6 +82,9 @@ TEST_CASE("the queues document carries figures and options", "[admin][api]") {
   v.stats.pending = 3;
   v.stats.delivered = 2;
   v.stats.attempts.responses[tasks::attempt_figures::class_5xx] = 4;
+  v.stats.egress_denied = 5;
+  v.stats.cancelled = 6;
+  v.stats.extra = {{"waiting_host", "7"}, {"taker", "up"}};
   v.options.concurrency = 16;
   v.options.retries = 2;
   const auto j = nlohmann::json::parse(admin::queues_json({v}));
@@ -92,6 +95,12 @@ TEST_CASE("the queues document carries figures and options", "[admin][api]") {
   CHECK(q["delivered"] == 2);
   CHECK(q["paused"] == false);
   CHECK(q["responses"]["5xx"] == 4);
+  CHECK(q["egress_denied"] == 5);
+  CHECK(q["cancelled"] == 6);
+  CHECK(q["replaying"] == 0);
+  CHECK(q["reclaimed"] == 0);
+  CHECK(q["link"]["waiting_host"] == 7);  // a figure: a number
+  CHECK(q["link"]["taker"] == "up");
   CHECK(q["options"]["concurrency"] == 16);
   CHECK(q["options"]["retries"] == 2);
 }
