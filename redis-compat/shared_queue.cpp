@@ -567,11 +567,16 @@ struct shared_queue::impl {
     finalize(seq, {}, outcome, true, std::move(op));
   }
 
+  // One copy of `element` fewer held here (payload_count).
+  void unhold_payload(const std::string& element) {
+    if (auto pc = payload_count.find(element); pc != payload_count.end() && --pc->second <= 0) payload_count.erase(pc);
+  }
+
   void release(std::uint64_t seq) {
     auto it = custody.find(seq);
     if (it == custody.end()) return;
     held_task& t = it->second;
-    if (auto pc = payload_count.find(t.payload); pc != payload_count.end() && --pc->second <= 0) payload_count.erase(pc);
+    unhold_payload(t.payload);
     // A recovery's LRANGE may have run on the upstream before this removal did (the two
     // travel on different connections): it must not adopt this task again.
     if (recovering) ++released_during_recovery[t.payload];
@@ -927,7 +932,7 @@ struct shared_queue::impl {
 
   void unhold_stamped(const std::string& stamped) {
     if (stamping) --stamping;
-    if (auto pc = payload_count.find(stamped); pc != payload_count.end() && --pc->second <= 0) payload_count.erase(pc);
+    unhold_payload(stamped);
   }
 
   void flush_stamps() {
