@@ -22,6 +22,9 @@ extern "C" {
 #include <lualib.h>
 #include <lua-bitop.h>
 #include <lua-cjson.h>
+// Redis's struct and cmsgpack (third_party/redis-lua).
+int luaopen_struct(lua_State* L);
+int luaopen_cmsgpack(lua_State* L);
 }
 
 namespace respq::core {
@@ -769,12 +772,14 @@ lua_State* script_engine::open_state(lua_mem& mem, bool functions) {
   lua_pushcfunction(L, lua_math_randomseed);
   lua_setfield(L, -2, "randomseed");
   lua_pop(L, 1);
-  lua_pushcfunction(L, luaopen_cjson);
-  lua_call(L, 0, 1);
-  lua_setglobal(L, "cjson");
-  lua_pushcfunction(L, luaopen_bit);
-  lua_call(L, 0, 1);
-  lua_setglobal(L, "bit");
+  // The libraries Redis embeds, in its order (luaLoadLibraries); struct and cmsgpack are
+  // Redis's own copies (third_party/redis-lua).
+  for (auto [name, open_lib] : {std::pair<const char*, lua_CFunction>{"cjson", luaopen_cjson},
+                                {"struct", luaopen_struct}, {"cmsgpack", luaopen_cmsgpack}, {"bit", luaopen_bit}}) {
+    lua_pushcfunction(L, open_lib);
+    lua_call(L, 0, 1);
+    lua_setglobal(L, name);
+  }
 
   // The error handler keeps debug.getinfo; then debug and the unsafe functions go.
   luaL_loadbuffer(L, error_handler_src, std::strlen(error_handler_src), "@respq_err_handler");
@@ -844,7 +849,7 @@ lua_State* script_engine::open_state(lua_mem& mem, bool functions) {
 
   // Library tables become read-only proxies, then the globals table itself is wrapped:
   // scripts run with an environment that reads through to the globals and refuses writes.
-  for (const char* lib : {"redis", "cjson", "bit", "string", "table", "math", "coroutine"}) {
+  for (const char* lib : {"redis", "cjson", "struct", "cmsgpack", "bit", "string", "table", "math", "coroutine"}) {
     lua_getglobal(L, lib);
     if (lua_istable(L, -1)) {
       make_readonly_proxy(L);
