@@ -2,6 +2,7 @@
 #include "admin/api.hpp"
 
 #include <charconv>
+#include <cmath>
 
 #include <nlohmann/json.hpp>
 
@@ -111,15 +112,17 @@ std::string queues_json(const std::vector<queue_view>& queues) {
 }
 
 std::string task_json(const core::task_manager::task_view& t) {
-  auto time_or_null = [](double at) { return at > 0 ? nlohmann::json(at) : nlohmann::json(nullptr); };
+  // Times and durations to the millisecond, as TASK GET gives them (tasks::json_number).
+  auto ms = [](double v) { return std::round(v * 1000) / 1000; };
+  auto time_or_null = [&](double at) { return at > 0 ? nlohmann::json(ms(at)) : nlohmann::json(nullptr); };
   nlohmann::json attempts = nlohmann::json::array();
   for (const tasks::attempt_info& a : t.log.entries()) {
     attempts.push_back({
         {"attempt", a.number},
-        {"started_at", a.started_at},
+        {"started_at", ms(a.started_at)},
         {"code", a.finished ? nlohmann::json(a.code) : nlohmann::json(nullptr)},
         {"error", a.finished ? nlohmann::json(a.error) : nlohmann::json(nullptr)},
-        {"duration_ms", a.finished ? nlohmann::json(a.duration_ms) : nlohmann::json(nullptr)},
+        {"duration_ms", a.finished ? nlohmann::json(ms(a.duration_ms)) : nlohmann::json(nullptr)},
         {"next_run", time_or_null(a.next_run)},
     });
   }

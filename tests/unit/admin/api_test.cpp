@@ -159,6 +159,29 @@ TEST_CASE("a waiting stream wakes for an event offered from another thread, and 
   CHECK(sub->next(got, std::chrono::seconds(10)) == admin::event_hub::subscription::status::closed);
 }
 
+TEST_CASE("a task's document gives times and durations to the millisecond, as TASK GET does", "[admin][api]") {
+  core::task_manager::task_view v;
+  v.id = "t2";
+  v.queue = "tasks";
+  v.state = "dead";
+  v.next_run = 1700000002.0004;
+  v.finished_at = 1700000003.123456;
+  v.log.started(1, 1700000000.9876543);
+  v.log.finished(500, "HTTP 500", 12.3456789, 1700000001.0006);
+  // The text, not a parse: 1700000003.123456 and 1700000003.123 parse to different doubles.
+  const std::string text = admin::task_json(v);
+  INFO(text);
+  auto has = [&](std::string_view member) {
+    const std::string m(member);
+    return text.find(m + ",") != std::string::npos || text.find(m + "}") != std::string::npos;
+  };
+  CHECK(has("\"finished_at\":1700000003.123"));
+  CHECK(has("\"next_run\":1700000002.0"));
+  CHECK(has("\"started_at\":1700000000.988"));
+  CHECK(has("\"duration_ms\":12.346"));
+  CHECK(has("\"next_run\":1700000001.001"));
+}
+
 TEST_CASE("a task's document has its state, payload and every attempt, null while one runs", "[admin][api]") {
   core::task_manager::task_view v;
   v.id = "t1";
