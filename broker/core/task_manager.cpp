@@ -1285,6 +1285,15 @@ std::optional<task_manager::task_view> task_manager::find_task(std::string_view 
       v.attempts = r.attempts;
       v.max_attempts = r.max_attempts;
       v.next_run = r.state == custody_state::in_flight ? 0 : r.next_run;
+      if (r.waiting_host) {
+        // Behind an open circuit or a hold, its next try is when the host admits one (as
+        // a shared queue's task says); waiting for a slot, when it became due.
+        auto h = r.q->hosts.find(r.host);
+        if (h != r.q->hosts.end()) {
+          const auto a = h->second.health.admit(unix_now());
+          if (a.v == tasks::host_health::verdict::wait_until) v.next_run = std::max(v.next_run, a.until);
+        }
+      }
       v.last_code = r.last_code;
       v.last_error = tasks::redact_urls_in(r.last_error());
       v.log = r.log;

@@ -162,7 +162,8 @@ def test_a_failing_host_opens_its_circuit_without_spending_attempts_while_the_ot
 
 
 def test_tasks_waiting_for_an_open_host_are_seen_deleted_and_cancelled_as_retrying():
-    """Tasks that wait in an open host's line: TASK GET says retrying (not in flight), a
+    """Tasks that wait in an open host's line: TASK GET says retrying (not in flight) with
+    the time the circuit lets a probe through as next_run, a
     client's HDEL of an envelope takes the task out of the line (and its id may be pushed
     again), TASK CANCEL takes another out; INFO's waiting_host follows each step."""
     bad_port = free_port()  # nothing listens: connection refused
@@ -179,6 +180,9 @@ def test_tasks_waiting_for_an_open_host_are_seen_deleted_and_cancelled_as_retryi
             got = dict(zip(reply[0::2], reply[1::2])) if isinstance(reply, list) else reply
             state = got.get(b"state", got.get("state"))
             assert state in (b"retrying", "retrying"), (i, got)
+            # Its next try is when the circuit lets a probe through, not a time gone by.
+            next_run = float(got.get(b"next_run", got.get("next_run")))
+            assert time.time() < next_run <= time.time() + 60, (i, got)
 
         c.hdel("lines:inflight", "w-0")
         assert task_info(r.port, "lines")["waiting_host"] == "4"
