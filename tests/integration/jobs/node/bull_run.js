@@ -3,21 +3,10 @@
 // prints one line of JSON with what the library saw; tests/integration/test_jobs_bullmq.py
 // asserts on it.
 'use strict';
+const within = require('./within');
 const Queue = require('bull');
 
 const port = Number(process.argv[2]);
-
-function within(ms, what, pred) {
-  return new Promise((resolve, reject) => {
-    const start = Date.now();
-    const tick = () => {
-      if (pred()) return resolve();
-      if (Date.now() - start > ms) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 20);
-    };
-    tick();
-  });
-}
 
 (async () => {
   const q = new Queue('mail', { redis: { host: '127.0.0.1', port } });

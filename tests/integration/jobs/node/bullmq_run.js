@@ -7,23 +7,13 @@
 //   produce N  adds N jobs (the last one delayed 1 s) and exits
 //   consume N  runs a worker until N jobs have completed
 'use strict';
+const within = require('./within');
 const { Queue, Worker, QueueEvents, FlowProducer } = require('bullmq');
 
 const port = Number(process.argv[2]);
 const scenario = process.argv[3];
 const connection = { host: '127.0.0.1', port, maxRetriesPerRequest: null };
 
-function within(ms, what, pred) {
-  return new Promise((resolve, reject) => {
-    const start = Date.now();
-    const tick = () => {
-      if (pred()) return resolve();
-      if (Date.now() - start > ms) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 20);
-    };
-    tick();
-  });
-}
 
 async function lifecycle() {
   const q = new Queue('mail', { connection });
