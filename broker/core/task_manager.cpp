@@ -100,17 +100,19 @@ struct task_manager::impl {
   };
 
   // A destination host of one queue: its breaker, hold and cap (tasks/host_health.hpp),
-  // and the tasks that wait for it, oldest first. A waiting task keeps its envelope in
-  // Q:inflight (a new one is written as scheduled): custody holds it, no attempt is spent.
+  // and the tasks that wait for it, oldest first. A waiting task has no record, as one
+  // waiting for its time has none: its envelope in Q:inflight (a new one is written as
+  // scheduled) holds it, no attempt is spent, and its line keeps only its id (the aux
+  // byte: its state, retrying or scheduled, counted in the queue's figures as such).
   struct host_entry {
     tasks::host_health health;
-    std::deque<std::string> waiting;
+    std::deque<tasks::short_id> waiting;
   };
 
-  // A task in flight, or waiting in its host's line: what deciding its attempt needs
-  // without reading its envelope back. Tasks waiting for their time have none: their
-  // envelope in Q:inflight holds all of it (read back when they are dispatched), and the
-  // queue's schedule (due) their time. Its fields are ordered so that a node of `records`
+  // A task in flight: what deciding its attempt needs without reading its envelope back.
+  // Tasks waiting for their time or their host have none: their envelope in Q:inflight
+  // holds all of it (read back when they are dispatched), and the queue's schedule (due)
+  // their time, or their host's line their place. Its fields are ordered so that a node of `records`
   // (id, record, next and hash) fits a 192-byte block of the allocator.
   struct record {
     queue_state* q = nullptr;  // its queue (a queue outlives its tasks: see reconfigure)
@@ -124,7 +126,6 @@ struct task_manager::impl {
     std::uint32_t host_gen = 0;
     custody_state state = custody_state::in_flight;
     bool cancelled = false;      // cancelled while in flight: its attempt ends unreported
-    bool waiting_host = false;   // in its host's waiting line (not in `due`)
     attempt_info live;           // while in flight (and for an outcome)
     tasks::attempt_log log;      // for TASK GET
     std::string host;            // host:port of its URL (tasks::host_key_of)
@@ -174,7 +175,7 @@ struct task_manager::impl {
     std::unordered_map<std::string, host_entry> hosts;
     std::uint32_t host_generation = 1;  // bumped when entries of `hosts` are erased
     std::set<std::string> blocked;
-    std::size_t waiting_host = 0;
+    std::size_t waiting_host = 0;       // in the hosts' lines (also counted as retrying or scheduled)
     std::string last_url, last_host;    // the last URL's host key (tasks mostly share a few)
   };
 
@@ -276,7 +277,7 @@ struct task_manager::impl {
   bool in_custody(const std::string& id) {
     if (records.count(id)) return true;
     for (const auto& [name, q] : queues) {
-      if (q.due.empty()) continue;
+      if (q.due.empty() && q.waiting_host == 0) continue;
       value* v = s.db(0).find(q.inflight_key);
       if (v && v->type() == value_type::hash && v->hash().contains(id)) return true;
     }
@@ -487,31 +488,74 @@ struct task_manager::impl {
     return q.last_host;
   }
 
-  host_entry& host_of(queue_state& q, record& r) {
-    if (r.host_ptr && r.host_gen == q.host_generation) return *r.host_ptr;
-    if (r.host.empty()) r.host = host_key(q, r.url());
-    auto it = q.hosts.find(r.host);
-    if (it == q.hosts.end()) it = q.hosts.emplace(r.host, host_entry{tasks::host_health(q.opts.per_host), {}}).first;
-    r.host_ptr = &it->second;  // unordered_map nodes stay put on rehash
-    r.host_gen = q.host_generation;
+  host_entry& host_entry_of(queue_state& q, const std::string& key) {
+    auto it = q.hosts.find(key);
+    if (it == q.hosts.end()) it = q.hosts.emplace(key, host_entry{tasks::host_health(q.opts.per_host), {}}).first;
     return it->second;
   }
 
-  // May an attempt of `r` start now? When not, the task joins its host's waiting line (a
-  // new task's envelope is written first, as scheduled: custody holds it from now on).
-  bool host_admits(queue_state& q, const std::string& id, record& r, double now_unix, std::string_view new_payload = {}) {
-    host_entry& h = host_of(q, r);
-    if (h.waiting.empty() && h.health.admit(now_unix).v == tasks::host_health::verdict::go) return true;
-    if (!new_payload.empty()) {
-      r.state = custody_state::scheduled;
-      r.next_run = now_unix;
-      hset(q, id, envelope(id, r, new_payload));
-    }
-    r.waiting_host = true;
-    h.waiting.push_back(id);
-    q.blocked.insert(r.host);
+  host_entry& host_of(queue_state& q, record& r) {
+    if (r.host_ptr && r.host_gen == q.host_generation) return *r.host_ptr;
+    r.host_ptr = &host_entry_of(q, r.host);  // unordered_map nodes stay put on rehash
+    r.host_gen = q.host_generation;
+    return *r.host_ptr;
+  }
+
+  // May an attempt for `host` start now: nobody waits in its line, and its breaker, hold
+  // and cap let one through?
+  bool host_admits(const queue_state& q, const std::string& host, double now_unix) const {
+    auto it = q.hosts.find(host);
+    if (it == q.hosts.end()) return true;  // not seen yet: nothing holds it back
+    return it->second.waiting.empty() && it->second.health.admit(now_unix).v == tasks::host_health::verdict::go;
+  }
+
+  // A task that may not start yet joins its host's line. Its envelope in Q:inflight must
+  // say `st` (the caller writes a new task's, as scheduled); it counts as retrying or
+  // scheduled, and in waiting_host.
+  void join_line(queue_state& q, const std::string& host, const std::string& id, custody_state st) {
+    tasks::short_id entry(id);
+    entry.set_aux(static_cast<std::uint8_t>(st));
+    host_entry_of(q, host).waiting.push_back(std::move(entry));
+    q.blocked.insert(host);
     ++q.waiting_host;
-    return false;
+    count_waiting(q, st, +1);
+  }
+
+  // The entry of `id` in one of q's host lines (a walk: TASK GET and TASK CANCEL are
+  // rare), with its host; nullptr when it waits in none.
+  const tasks::short_id* find_in_line(const queue_state& q, const std::string& id, std::string* host = nullptr) const {
+    for (const std::string& key : q.blocked) {
+      auto he = q.hosts.find(key);
+      if (he == q.hosts.end()) continue;
+      for (const tasks::short_id& e : he->second.waiting) {
+        if (!e.is(id)) continue;
+        if (host) *host = key;
+        return &e;
+      }
+    }
+    return nullptr;
+  }
+
+  // Takes the entries `drop` picks out of q's host lines, with their counts.
+  template <typename Pred>
+  void leave_lines(queue_state& q, Pred drop) {
+    for (auto hit = q.blocked.begin(); hit != q.blocked.end();) {
+      auto he = q.hosts.find(*hit);
+      if (he == q.hosts.end()) {
+        hit = q.blocked.erase(hit);
+        continue;
+      }
+      auto& line = he->second.waiting;
+      auto kept = std::remove_if(line.begin(), line.end(), [&](const tasks::short_id& e) {
+        if (!drop(e)) return false;
+        --q.waiting_host;
+        count_waiting(q, static_cast<custody_state>(e.aux()), -1);
+        return true;
+      });
+      line.erase(kept, line.end());
+      if (line.empty()) hit = q.blocked.erase(hit);
+      else ++hit;
+    }
   }
 
   // Starts the tasks waiting for hosts that admit attempts again, oldest first per host.
@@ -525,30 +569,58 @@ struct task_manager::impl {
       host_entry& h = eit->second;
       while (!h.waiting.empty() && q.in_flight < q.opts.concurrency && q.rate.allows(now, q.opts.rate) &&
              h.health.admit(now_unix).v == tasks::host_health::verdict::go) {
-        std::string id = std::move(h.waiting.front());
+        const auto was = static_cast<custody_state>(h.waiting.front().aux());
+        const std::string id = h.waiting.front().str();
         h.waiting.pop_front();
-        auto it = records.find(id);
-        // Left the line meanwhile (cancelled; the same id may be back elsewhere since).
-        if (it == records.end() || !it->second.waiting_host || it->second.q != &q || it->second.host != *hit) continue;
-        record& r = it->second;
-        leave_host_line(q, r);
-        std::string payload;
-        if (!read_or_drop(q, id, it, payload)) continue;
-        auto e = tasks::decode_element(payload, now_unix);
-        if (auto* err = std::get_if<tasks::decode_error>(&e.result)) {
-          s.stream().begin_atomic();
-          r.live.assign(tasks::payload_url(e.payload(payload)), {});
-          to_dead(q, id, r, e.payload(payload), tasks::refuse(task_record_of(id, r), err->reason));
-          s.stream().end_atomic();
-          records.erase(id);
-          continue;
-        }
-        q.rate.consume(now, q.opts.rate);
-        start_attempt(q, id, r, std::get<tasks::task>(e.result), e.payload(payload));
+        --q.waiting_host;
+        count_waiting(q, was, -1);
+        resume_waiting(q, id, was, now_unix, now, true);
       }
       if (h.waiting.empty()) hit = q.blocked.erase(hit);
       else ++hit;
     }
+  }
+
+  // A waiting task whose turn has come (its time, or its host's line): its envelope read
+  // back into a record, and its attempt started; one taken from the schedule whose host
+  // does not admit it now joins the host's line instead (no record).
+  void resume_waiting(queue_state& q, const std::string& id, custody_state was, double now_unix,
+                      clock::time_point now, bool from_line) {
+    tasks::envelope_record env;
+    std::string why;
+    switch (read(q, id, env, why)) {
+      case lookup::absent:  // cancelled: somebody deleted its envelope
+        return;
+      case lookup::malformed:  // somebody replaced it with something else
+        malformed_to_dead(q, id, env.payload, why);
+        return;
+      case lookup::found:
+        break;
+    }
+    auto [it, added] = records.try_emplace(id);
+    if (!added) return;  // already in flight (a client rewrote its envelope): not twice
+    record& r = it->second;
+    waiting_record(q, env, r);
+    const std::string payload = std::move(env.payload);
+    auto e = tasks::decode_element(payload, now_unix);
+    if (auto* err = std::get_if<tasks::decode_error>(&e.result)) {
+      s.stream().begin_atomic();
+      r.live.assign(tasks::payload_url(e.payload(payload)), {});
+      to_dead(q, id, r, e.payload(payload), tasks::refuse(task_record_of(id, r), err->reason));
+      s.stream().end_atomic();
+      records.erase(id);
+      return;
+    }
+    auto& task = std::get<tasks::task>(e.result);
+    const std::string& key = host_key(q, task.url);
+    if (!from_line && !host_admits(q, key, now_unix)) {
+      records.erase(it);
+      join_line(q, key, id, was);
+      return;
+    }
+    r.host = key;
+    q.rate.consume(now, q.opts.rate);
+    start_attempt(q, id, r, task, e.payload(payload));
   }
 
   // The envelope of a task that has a record, into `payload`. When it is gone (a client
@@ -570,18 +642,11 @@ struct task_manager::impl {
     return true;
   }
 
-  // Whether any task's record points at q (in flight, or waiting in one of its hosts' lines).
+  // Whether any task's record points at q (in flight).
   bool holds_records(const queue_state& q) const {
     for (const auto& [id, r] : records)
       if (r.q == &q) return true;
     return false;
-  }
-
-  // A task that waited for its host leaves the line (cancelled, or its envelope deleted).
-  void leave_host_line(queue_state& q, record& r) {
-    if (!r.waiting_host) return;
-    r.waiting_host = false;
-    if (q.waiting_host) --q.waiting_host;  // its id stays in the line, skipped when reached
   }
 
   // Dispatches as much of one queue as its caps allow.
@@ -595,64 +660,12 @@ struct task_manager::impl {
       if (!q.due.empty() && q.due.front().next_run <= now_unix) {
         const due_entry next = q.due.pop();
         count_waiting(q, next.state(), -1);
-        const custody_state was = next.state();
-        const double due_at = next.next_run;
-        std::string id = next.id.str();
-        tasks::envelope_record env;
-        std::string why;
-        switch (read(q, id, env, why)) {
-          case lookup::absent:  // cancelled: somebody deleted its envelope
-            continue;
-          case lookup::malformed:  // somebody replaced it with something else
-            malformed_to_dead(q, id, env.payload, why);
-            continue;
-          case lookup::found:
-            break;
-        }
-        auto [it, added] = records.try_emplace(id);
-        if (!added) continue;  // already in flight (a client rewrote its envelope): not twice
-        record& r = it->second;
-        waiting_record(q, env, r);
-        const std::string payload = std::move(env.payload);
-        auto e = tasks::decode_element(payload, now_unix);
-        if (auto* err = std::get_if<tasks::decode_error>(&e.result)) {
-          s.stream().begin_atomic();
-          r.live.assign(tasks::payload_url(e.payload(payload)), {});
-          to_dead(q, id, r, e.payload(payload), tasks::refuse(task_record_of(id, r), err->reason));
-          s.stream().end_atomic();
-          records.erase(id);
-          continue;
-        }
-        auto& task = std::get<tasks::task>(e.result);
-        if (r.host.empty()) r.host = host_key(q, task.url);
-        r.state = was;  // while it waits for its host (TASK GET)
-        r.next_run = due_at;
-        if (!host_admits(q, id, r, now_unix)) {
-          r.live.assign(task.url, task.callback);  // its outcome names them if cancelled
-          continue;
-        }
-        q.rate.consume(now, q.opts.rate);
-        start_attempt(q, id, r, task, e.payload(payload));
+        resume_waiting(q, next.id.str(), next.state(), now_unix, now, false);
         continue;
       }
       std::string element;
       if (!peek_pending(q, element)) break;
       auto e = tasks::decode_element(element, now_unix);
-      // The oldest task's host is at its cap with a full waiting line: it stays pending
-      // (taken when a slot frees) rather than every task of that host moving to custody.
-      // An open, half-open or held host's tasks do move, so that other hosts' tasks
-      // behind go on.
-      std::string key;
-      if (auto* t0 = std::get_if<tasks::task>(&e.result); t0 && !(t0->run_at && *t0->run_at > now_unix + 0.001)) {
-        key = host_key(q, t0->url);
-        if (auto h = q.hosts.find(key); h != q.hosts.end()) {
-          const auto v = h->second.health.admit(now_unix).v;
-          if (h->second.health.state() == tasks::circuit_state::closed && v != tasks::host_health::verdict::wait_until &&
-              (v == tasks::host_health::verdict::wait_for_slot || !h->second.waiting.empty()) &&
-              h->second.waiting.size() >= std::max(1u, h->second.health.cap()))
-            break;
-        }
-      }
       s.stream().begin_atomic();
       pop_pending(q);
       const std::string_view payload = e.payload(element);
@@ -689,15 +702,24 @@ struct task_manager::impl {
         s.stream().end_atomic();
         continue;
       }
-      record& r = records[id];
-      r.q = &q;
-      r.max_attempts = tasks::max_attempts_of(t, q.opts);
-      r.host = std::move(key);
-      if (!host_admits(q, id, r, now_unix, payload)) {
-        r.live.assign(t.url, t.callback);
+      const std::string& key = host_key(q, t.url);
+      if (!host_admits(q, key, now_unix)) {
+        // Custody holds it from now on, as scheduled, in its host's line: the tasks
+        // behind it, for other hosts, go on.
+        record w;
+        w.q = &q;
+        w.max_attempts = tasks::max_attempts_of(t, q.opts);
+        w.state = custody_state::scheduled;
+        w.next_run = now_unix;
+        hset(q, id, envelope(id, w, payload));
+        join_line(q, key, id, custody_state::scheduled);
         s.stream().end_atomic();
         continue;
       }
+      record& r = records[id];
+      r.q = &q;
+      r.max_attempts = tasks::max_attempts_of(t, q.opts);
+      r.host = key;
       q.rate.consume(now, q.opts.rate);
       start_attempt(q, id, r, t, payload);
       s.stream().end_atomic();
@@ -856,7 +878,9 @@ void task_manager::reconfigure() {
     bool gone = cfg == s_.cfg().queues.end() || cfg->second.shared;
     it->second.retired = gone;
     // Kept while tasks wait in it (their records point at it); forgotten when they are gone.
-    if (gone && it->second.in_flight == 0 && it->second.due.empty() && !impl_->holds_records(it->second)) it = qs.erase(it);
+    if (gone && it->second.in_flight == 0 && it->second.due.empty() && it->second.waiting_host == 0 &&
+        !impl_->holds_records(it->second))
+      it = qs.erase(it);
     else ++it;
   }
   for (const auto& [name, opts] : s_.cfg().queues) {
@@ -943,18 +967,11 @@ void task_manager::on_key_written(std::string_view key) {
     impl_->count_waiting(q, e.state(), -1);
     return true;
   });
-  // The same for tasks waiting in a host's line (their ids stay in it, skipped when reached).
-  for (const std::string& host : q.blocked) {
-    auto he = q.hosts.find(host);
-    if (he == q.hosts.end()) continue;
-    for (const std::string& id : he->second.waiting) {
-      if (h && h->contains(id)) continue;
-      auto r = impl_->records.find(id);
-      if (r == impl_->records.end() || !r->second.waiting_host || r->second.q != &q) continue;
-      impl_->leave_host_line(q, r->second);
-      impl_->records.erase(r);
-    }
-  }
+  // The same for tasks waiting in a host's line.
+  impl_->leave_lines(q, [&](const tasks::short_id& e) {
+    tasks::short_id::buffer buf;
+    return !h || !h->contains(e.view(buf));
+  });
 }
 
 void task_manager::after_command() {
@@ -1031,11 +1048,7 @@ std::vector<tasks::host_figures> task_manager::host_stats() const {
       tasks::host_figures f = h.health.figures();
       f.host = host;
       f.queue = name;
-      f.waiting = 0;
-      for (const auto& id : h.waiting) {
-        auto r = impl_->records.find(id);
-        if (r != impl_->records.end() && r->second.waiting_host) ++f.waiting;
-      }
+      f.waiting = h.waiting.size();
       out.push_back(std::move(f));
     }
   }
@@ -1285,15 +1298,6 @@ std::optional<task_manager::task_view> task_manager::find_task(std::string_view 
       v.attempts = r.attempts;
       v.max_attempts = r.max_attempts;
       v.next_run = r.state == custody_state::in_flight ? 0 : r.next_run;
-      if (r.waiting_host) {
-        // Behind an open circuit or a hold, its next try is when the host admits one (as
-        // a shared queue's task says); waiting for a slot, when it became due.
-        auto h = r.q->hosts.find(r.host);
-        if (h != r.q->hosts.end()) {
-          const auto a = h->second.health.admit(unix_now());
-          if (a.v == tasks::host_health::verdict::wait_until) v.next_run = std::max(v.next_run, a.until);
-        }
-      }
       v.last_code = r.last_code;
       v.last_error = tasks::redact_urls_in(r.last_error());
       v.log = r.log;
@@ -1303,20 +1307,35 @@ std::optional<task_manager::task_view> task_manager::find_task(std::string_view 
     }
   }
   for (auto& [name, q] : d.queues) {
-    const impl::due_entry* w = d.find_due(q, id);
-    if (!w) continue;
+    // Waiting for its time, or in its host's line.
+    custody_state state{};
+    double next_run = 0;
+    if (const impl::due_entry* w = d.find_due(q, id)) {
+      state = w->state();
+      next_run = w->next_run;
+    } else {
+      std::string host;
+      const tasks::short_id* e = d.find_in_line(q, id, &host);
+      if (!e) continue;
+      state = static_cast<custody_state>(e->aux());
+      // Behind an open circuit or a hold, its next try is when the host admits one (as a
+      // shared queue's task says); waiting for a slot, when it joined the line.
+      if (const auto a = q.hosts.at(host).health.admit(unix_now()); a.v == tasks::host_health::verdict::wait_until)
+        next_run = a.until;
+    }
     tasks::envelope_record env;
     std::string why;
     d.read(q, id, env, why);
+    if (next_run == 0) next_run = env.next_run.value_or(0);
     impl::record r;
     d.waiting_record(q, env, r);
     task_view v;
     v.id = id;
     v.queue = name;
-    v.state = tasks::state_name(w->state());
+    v.state = tasks::state_name(state);
     v.attempts = r.attempts;
     v.max_attempts = r.max_attempts;
-    v.next_run = w->next_run;
+    v.next_run = next_run;
     v.last_code = r.last_code;
     v.last_error = tasks::redact_urls_in(r.last_error());
     v.log = std::move(r.log);
@@ -1412,8 +1431,6 @@ bool task_manager::cancel_task(std::string_view id_view) {
     auto& r = it->second;
     if (r.cancelled) return false;
     auto& q = *r.q;
-    const bool in_line = r.waiting_host;  // waiting for its host: no attempt in flight
-    d.leave_host_line(q, r);
     tasks::finished_task::source kind{};
     std::string env = d.hdel(q, id, &kind);
     ++q.cancelled;
@@ -1421,17 +1438,23 @@ bool task_manager::cancel_task(std::string_view id_view) {
     d.publish_outcome(q, tasks::cancelled_outcome(d.task_record_of(id, r)), r.callback());
     if (!env.empty())
       d.remember(q, id, r, tasks::finished_state::cancelled, kind, std::move(env));
-    if (in_line) d.records.erase(it);
-    else r.cancelled = true;  // forgotten when its attempt ends
+    r.cancelled = true;  // forgotten when its attempt ends
     d.dirty = true;
     return true;
   }
   for (auto& [name, q] : d.queues) {
-    const impl::due_entry* w = d.find_due(q, id);
-    if (!w) continue;
-    const custody_state state = w->state();
-    d.count_waiting(q, state, -1);
-    q.due.erase(w);
+    // Waiting for its time, or in its host's line.
+    custody_state state{};
+    if (const impl::due_entry* w = d.find_due(q, id)) {
+      state = w->state();
+      d.count_waiting(q, state, -1);
+      q.due.erase(w);
+    } else if (const tasks::short_id* e = d.find_in_line(q, id)) {
+      state = static_cast<custody_state>(e->aux());
+      d.leave_lines(q, [&](const tasks::short_id& x) { return x.is(id); });
+    } else {
+      continue;
+    }
     // A waiting task keeps no record: its envelope has the figures, its payload the URL
     // and callback its outcome names.
     tasks::envelope_record e;

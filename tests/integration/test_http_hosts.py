@@ -198,6 +198,41 @@ def test_tasks_waiting_for_an_open_host_are_seen_deleted_and_cancelled_as_retryi
         assert sorted(k.decode() for k in c.hkeys("lines:inflight")) == ["w-0", "w-2", "w-3", "w-4"]
 
 
+# ---- a slow host does not hold the others back -------------------------------------------
+
+def test_tasks_beyond_a_slow_hosts_cap_do_not_hold_back_other_hosts_tasks():
+    """A healthy host that answers slowly never opens its circuit: with far more of its
+    tasks pending than its cap, the task behind them for another host still goes at once.
+    The slow host's tasks wait in its line in custody (counted as scheduled), and each is
+    delivered once when it answers."""
+    with HttpEndpoint(server="python") as slow, HttpEndpoint(server="python") as fast, \
+            Respq("--http-queue", "hol", "concurrency", "16", "per-host", "4") as r:
+        c = r.client()
+        n = 60
+        push(c, "hol", [{"url": slow.url("/slow", hold="a"), "id": f"slow-{i}"} for i in range(n)])
+        slow.wait_requests(4, path="/slow")
+        t0 = time.time()
+        push(c, "hol", [{"url": fast.url("/fast"), "id": "fast"}])
+        fast.wait_requests(1, timeout=5, path="/fast")
+        assert time.time() - t0 < 2, "the other host's task waited behind the slow host's"
+        info = task_info(r.port, "hol")
+        assert info["pending"] == "0" and info["in_flight"] == "4", info
+        assert info["waiting_host"] == str(n - 4) and info["scheduled"] == str(n - 4), info
+        assert c.hlen("hol:inflight") == n, "custody holds each of the slow host's tasks"
+        reply = c.execute_command("TASK", "GET", f"slow-{n - 1}")
+        got = dict(zip(reply[0::2], reply[1::2]))
+        assert got[b"state"] == b"scheduled" and got[b"attempts"] == 0, got
+        assert len(slow.requests(path="/slow")) == 4, "no more than the host's cap at once"
+        admin_get(slow.port, "/_release/a")
+        wait_until(lambda: int(task_info(r.port, "hol")["delivered"]) == n + 1, timeout=30,
+                   what="every task delivered")
+        ids = sorted(q["h"]["x-task-id"] for q in slow.requests(path="/slow"))
+        assert ids == sorted(f"slow-{i}" for i in range(n)), "each slow task sent once"
+        info = task_info(r.port, "hol")
+        assert info["waiting_host"] == "0" and info["scheduled"] == "0", info
+        assert c.exists("hol:inflight") == 0
+
+
 # ---- Retry-After hold -------------------------------------------------------------------
 
 def test_a_429_with_retry_after_holds_the_host_and_costs_no_attempt(s):
