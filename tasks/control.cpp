@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tasks/host_health.hpp"
 #include "tasks/records.hpp"
 #include "tasks/task.hpp"
 #include "tasks/packing.hpp"
@@ -56,15 +57,36 @@ std::optional<dead_letter_info> read_dead_letter(std::string_view record, bool w
   else if (auto b = j.find("payload_b64"); b != j.end() && b->is_string()) d.payload = base64_decode(b->get<std::string>());
   if (want_host) {
     auto t = decode_task(d.payload, 0);
-    if (auto* task = std::get_if<struct task>(&t)) d.host = url_host(task->url);
+    if (auto* task = std::get_if<struct task>(&t)) {
+      d.host = url_host(task->url);
+      d.host_port = host_key_of(task->url);
+    }
   }
   return d;
 }
 
+namespace {
+
+// "host:port" or "[v6]:port", as host_key_of writes it (a bare IPv6 address has colons
+// but no brackets, so it names a host).
+bool names_port(std::string_view host) {
+  const auto colon = host.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 == host.size()) return false;
+  for (const char c : host.substr(colon + 1))
+    if (c < '0' || c > '9') return false;
+  const std::string_view name = host.substr(0, colon);
+  return name.find(':') == std::string_view::npos || (name.front() == '[' && name.back() == ']');
+}
+
+}  // namespace
+
 bool matches(const dead_filter& f, const dead_letter_info& d) {
   if (!f.id.empty() && f.id != d.id) return false;
   if (f.code >= 0 && f.code != d.code) return false;
-  if (!f.host.empty() && (f.host == no_host ? !d.host.empty() : lower(f.host) != d.host)) return false;
+  if (!f.host.empty()) {
+    if (f.host == no_host) return d.host.empty();
+    if (lower(f.host) != (names_port(f.host) ? d.host_port : d.host)) return false;
+  }
   return true;
 }
 

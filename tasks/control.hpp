@@ -34,6 +34,7 @@ struct dead_letter_info {
   std::string id;
   long code = 0;         // the last HTTP code (0: no HTTP answer)
   std::string host;      // the host of the task's URL, lower case, no port; "" when the payload does not decode
+  std::string host_port; // the same with its port, as INFO hosts names it (host_key_of): "host:port"
   int attempts = 0;
   double failed_at = 0;
   std::string reason, error;
@@ -53,7 +54,8 @@ inline constexpr std::string_view no_host = "-";
 struct dead_filter {
   std::string id;     // "" = any
   std::string host;   // "" = any; compared case-insensitively; no_host: letters whose
-                      // payload names no host (not a task, or no URL)
+                      // payload names no host (not a task, or no URL); "host:port" (IPv6
+                      // as "[addr]:port") matches that port only, as INFO hosts names it
   long code = -1;     // -1 = any; 0 selects the ones that got no HTTP answer
   bool any() const { return id.empty() && host.empty() && code < 0; }
 };

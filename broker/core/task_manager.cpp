@@ -1527,6 +1527,10 @@ std::variant<std::size_t, std::string> task_manager::replay_dead(std::string_vie
   if (l->type() != value_type::list) return std::string(wrongtype_error);
   std::size_t selected = 0;
   const packed_list& list = l->list();
+  // Letters an earlier QUEUE REPLAY selected and that wait to move back are not selected
+  // twice (by their bytes: a list may hold the same record more than once).
+  std::unordered_map<std::string_view, std::size_t> waiting;
+  for (const std::string& rec : q.replay) ++waiting[rec];
   // Oldest first: the right end.
   for (auto c = list.seek(list.size() - 1); c.valid(); c.prev()) {
     const std::string_view rec = c.value();
@@ -1534,6 +1538,10 @@ std::variant<std::size_t, std::string> task_manager::replay_dead(std::string_vie
       if (!f.id.empty() && rec.find(f.id) == std::string_view::npos) continue;
       auto dl = tasks::read_dead_letter(rec, !f.host.empty());
       if (!dl || !tasks::matches(f, *dl)) continue;
+    }
+    if (auto w = waiting.find(rec); w != waiting.end() && w->second > 0) {
+      --w->second;
+      continue;
     }
     q.replay.emplace_back(rec);
     ++selected;

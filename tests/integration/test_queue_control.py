@@ -21,7 +21,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (TARGET, HttpEndpoint, Outcomes, RedisServer, Respq, dead_records, info_field,  # noqa: E402
+from harness import (TARGET, HttpEndpoint, Outcomes, RedisServer, Respq, dead_records, free_port, info_field,  # noqa: E402
                      run_tests, task_info, wait_until)
 from link_helpers import link_clients, shared_info, sidecar, wait_caught_up  # noqa: E402
 
@@ -318,14 +318,18 @@ def test_replay_all_by_id_by_code_and_by_host_at_the_configured_rate():
         assert c.execute_command("QUEUE", "REPLAY", "tasks", "CODE", "500", "HOST", "elsewhere.example") == 0
         t0 = time.time()
         assert c.execute_command("QUEUE", "REPLAY", "tasks", "CODE", "500") == 10
+        # Asked again while they move back: none is selected twice.
+        assert c.execute_command("QUEUE", "REPLAY", "tasks", "CODE", "500") == 0
+        assert int(task_info(r.port)["replaying"]) <= 10
         wait_until(lambda: c.llen("tasks") == 11, what="the replay by code")
         assert {json.loads(x)["id"] for x in c.lrange("tasks", 0, -1)} == \
             {"d404-7"} | {f"d500-{i}" for i in range(10)}
         assert c.llen("tasks:dead") == 29
-        # All the rest, by host (they all went to 127.0.0.1) at 20 per second: 29 take
-        # about (29 - 2 of burst) / 20 = 1.35 s.
+        # All the rest, by host and port, as INFO hosts names it (they all went there), at
+        # 20 per second: 29 take about (29 - 2 of burst) / 20 = 1.35 s.
+        assert c.execute_command("QUEUE", "REPLAY", "tasks", "HOST", f"127.0.0.1:{free_port()}") == 0
         t1 = time.time()  # before the command: its reply may come late on a loaded machine
-        assert c.execute_command("QUEUE", "REPLAY", "tasks", "HOST", "127.0.0.1") == 29
+        assert c.execute_command("QUEUE", "REPLAY", "tasks", "HOST", f"127.0.0.1:{ep.port}") == 29
         assert int(task_info(r.port)["replaying"]) > 0
         wait_until(lambda: c.llen("tasks") == 40, timeout=20, what="the replay of all")
         elapsed = time.time() - t1

@@ -54,6 +54,7 @@ TEST_CASE("a dead record reads back with its id, code, host and untouched payloa
   CHECK(d->id == "t-1");
   CHECK(d->code == 503);
   CHECK(d->host == "hooks.example");
+  CHECK(d->host_port == "hooks.example:81");
   CHECK(d->payload == payload);
   CHECK(d->attempts == 1);
   CHECK(d->failed_at == Approx(1700000000.5));
@@ -96,6 +97,22 @@ TEST_CASE("a dead filter selects by id, code (0: no HTTP answer) and host, all o
   CHECK(matches(dead_filter{"", std::string(no_host), 0}, d));
   CHECK(matches(dead_filter{"", "", 0}, d));
   CHECK_FALSE(matches(dead_filter{"", "api.example", 0}, d));
+}
+
+TEST_CASE("a dead filter's host with a port matches that port only, as INFO hosts names hosts", "[control]") {
+  dead_letter_info d;
+  d.id = "a";
+  d.host = "api.example";
+  d.host_port = "api.example:8080";
+  CHECK(matches(dead_filter{"", "API.example:8080", -1}, d));
+  CHECK_FALSE(matches(dead_filter{"", "api.example:8081", -1}, d));
+  CHECK(matches(dead_filter{"", "api.example", -1}, d));  // without a port: any port
+  d.host = "::1";
+  d.host_port = "[::1]:443";
+  CHECK(matches(dead_filter{"", "::1", -1}, d));  // a bare IPv6 address names the host
+  CHECK(matches(dead_filter{"", "[::1]:443", -1}, d));
+  CHECK_FALSE(matches(dead_filter{"", "[::1]:80", -1}, d));
+  CHECK_FALSE(matches(dead_filter{"", "api.example:", -1}, d));
 }
 
 TEST_CASE("the history keeps the newest max_len tasks and finds each by id", "[control]") {
