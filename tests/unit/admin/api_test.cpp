@@ -45,6 +45,21 @@ TEST_CASE("an array keeps its order and the producers' own ids (string or intege
   CHECK(nlohmann::json::parse(b.payloads[3])["url"] == "https://h/4");
 }
 
+TEST_CASE("an id the decoder does not use is replaced, so the answer names the id the task runs under", "[admin][api]") {
+  auto r = admin::read_tasks(R"([{"url":"http://h/1","id":""},{"url":"http://h/2","id":"ok"}])", 1e9, counter_ids());
+  REQUIRE(std::holds_alternative<admin::task_batch>(r));
+  const auto& b = std::get<admin::task_batch>(r);
+  CHECK(b.ids == std::vector<std::string>{"gen-1", "ok"});
+  CHECK(nlohmann::json::parse(b.payloads[0])["id"] == "gen-1");
+}
+
+TEST_CASE("a batch naming one id twice is refused: the second task would not run", "[admin][api]") {
+  auto r = admin::read_tasks(R"([{"url":"http://h/1","id":"same"},{"url":"http://h/2","id":"same"}])", 1e9,
+                             counter_ids());
+  REQUIRE(std::holds_alternative<admin::api_error>(r));
+  CHECK_THAT(std::get<admin::api_error>(r).message, Catch::Contains("task 1: id 'same' is given twice"));
+}
+
 TEST_CASE("invalid JSON or an invalid task refuses the whole batch with a message", "[admin][api]") {
   struct row {
     const char* body;
