@@ -95,6 +95,8 @@ std::string queues_json(const std::vector<queue_view>& queues) {
         {"egress_denied", s.egress_denied},
         {"cancelled", s.cancelled},
         {"replaying", s.replaying},
+        {"callbacks_retrying", s.callbacks_retrying},
+        {"callbacks_failed", s.callbacks_failed},
         {"reclaimed", s.reclaimed},
         {"responses", responses},
         {"dispatch_delay_p50_ms", s.latency.quantile(0.50)},

@@ -270,6 +270,24 @@ void render_metrics(const core::server_figures& f, std::string& out) {
     }
   }
   {
+    family m(out, "respq_tasks_cancelled_total", "counter", "Tasks cancelled by TASK CANCEL.");
+    for (const auto& q : f.queues) m.sample({{"queue", q.name}}, number(q.cancelled));
+  }
+  {
+    family m(out, "respq_egress_denied_total", "counter",
+             "Attempts and callbacks the egress policy refused to connect.");
+    for (const auto& q : f.queues) m.sample({{"queue", q.name}}, number(q.egress_denied));
+  }
+  {
+    family m(out, "respq_callbacks_retrying", "gauge", "Callbacks whose POST failed, waiting to be sent again.");
+    for (const auto& q : f.queues) m.sample({{"queue", q.name}}, number(q.callbacks_retrying));
+  }
+  {
+    family m(out, "respq_callbacks_failed_total", "counter",
+             "Callbacks given up: a final answer, the egress policy, or their last send failed.");
+    for (const auto& q : f.queues) m.sample({{"queue", q.name}}, number(q.callbacks_failed));
+  }
+  {
     family m(out, "respq_tasks_reclaimed_total", "counter",
              "Tasks this node moved back to a shared queue from the processing list of a sidecar whose "
              "heartbeat expired (shared queues only).");

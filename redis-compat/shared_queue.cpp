@@ -19,6 +19,7 @@
 #include "broker/core/log.hpp"
 #include "broker/core/server.hpp"
 #include "redis-compat/mirror_stream.hpp"
+#include "tasks/callback_retries.hpp"
 #include "tasks/host_health.hpp"
 #include "tasks/http_request.hpp"
 #include "tasks/lifecycle.hpp"
@@ -241,7 +242,10 @@ struct shared_queue::impl {
   std::unordered_map<std::string, int> released_during_recovery;
   std::unordered_map<std::string, std::uint64_t> by_id;
   std::unordered_map<std::uint64_t, std::uint64_t> by_ticket;  // attempt ticket -> seq
-  std::set<std::uint64_t> callback_tickets;
+  // A callback on its way -> what it is sent again from if it fails.
+  std::unordered_map<std::uint64_t, tasks::callback_retries::callback> callbacks_out;
+  tasks::callback_retries callback_retry;  // callbacks that failed and go again
+  double callback_notice_at = 0;            // when the log last said callbacks were given up
   std::set<std::pair<double, std::uint64_t>> due;  // (unix time, seq) of waiting tasks
   std::map<std::uint64_t, final_op> finals;        // removals not yet acknowledged, by seq
   std::vector<tasks::http_request> outgoing;
@@ -356,11 +360,49 @@ struct shared_queue::impl {
 
   void post_callback(const held_task& t, const std::string& o) {
     if (t.task.callback.empty()) return;
-    const std::uint64_t ticket = ctx.new_ticket(self);
-    callback_tickets.insert(ticket);
-    outgoing.push_back(tasks::make_callback_request(t.task.callback, t.id, o, ticket, name, opts,
-                                                            static_cast<long long>(unix_now())));
+    send_callback(tasks::callback_retries::callback{t.id, t.task.callback, o});
     flush_outgoing();
+  }
+
+  // Sends a callback (again); what it needs to go once more stays with its ticket.
+  void send_callback(tasks::callback_retries::callback&& cb) {
+    const std::uint64_t ticket = ctx.new_ticket(self);
+    outgoing.push_back(tasks::make_callback_request(cb.url, cb.task_id, cb.body, ticket, name, opts,
+                                                    static_cast<long long>(unix_now())));
+    callbacks_out.emplace(ticket, std::move(cb));
+  }
+
+  // The callbacks whose next send is due (the cron, ten times a second).
+  void resend_callbacks() {
+    auto due_now = callback_retry.due(unix_now());
+    if (due_now.empty()) return;
+    for (auto& cb : due_now) send_callback(std::move(cb));
+    flush_outgoing();
+  }
+
+  // The end of a callback's send: done, to go again later, or given up (counted; the log
+  // says so at most once a minute, and each one at verbose level), as a local queue's.
+  void callback_ended(const tasks::http_result& res, tasks::callback_retries::callback&& cb) {
+    if (res.egress_denied) ++egress_denied;
+    const std::string id = cb.task_id;
+    const int sends = cb.attempts;
+    const double now = unix_now();
+    const auto v =
+        callback_retry.ended(std::move(cb), res, now, opts.backoff_min, opts.backoff_max, tasks::uniform01(rng));
+    if (v == tasks::callback_retries::verdict::delivered) return;
+    const std::string why = res.error.empty() ? "HTTP " + std::to_string(res.code) : tasks::redact_urls_in(res.error);
+    if (v == tasks::callback_retries::verdict::retry) {
+      core::log_verbose("Callback for task " + id + " of shared queue '" + name + "' failed: " + why +
+                        "; sent again later");
+      return;
+    }
+    core::log_verbose("Callback for task " + id + " of shared queue '" + name + "' failed: " + why +
+                      "; given up after " + std::to_string(sends) + (sends == 1 ? " send" : " sends"));
+    if (now - callback_notice_at >= 60) {
+      callback_notice_at = now;
+      core::log_notice("Shared queue '" + name + "': callbacks given up: " + std::to_string(callback_retry.failed()) +
+                       " so far (the last for task " + id + ": " + why + ")");
+    }
   }
 
   // --- custody ------------------------------------------------------------------------
@@ -682,11 +724,10 @@ struct shared_queue::impl {
   }
 
   void on_result(tasks::http_result& res) {
-    if (callback_tickets.erase(res.ticket)) {
-      if (res.egress_denied) ++egress_denied;
-      if (!res.error.empty() || res.code < 200 || res.code >= 300)
-        core::log_verbose("Callback of a task of shared queue '" + name + "' failed: " +
-                          (res.error.empty() ? "HTTP " + std::to_string(res.code) : tasks::redact_urls_in(res.error)));
+    if (auto cb = callbacks_out.find(res.ticket); cb != callbacks_out.end()) {
+      auto c = std::move(cb->second);
+      callbacks_out.erase(cb);
+      callback_ended(res, std::move(c));
       return;
     }
     if (auto o = orphan_tickets.find(res.ticket); o != orphan_tickets.end()) {
@@ -1367,6 +1408,7 @@ void shared_queue::cron() {
   d.move_due();
   d.scan_step();
   d.forget_idle_hosts();
+  d.resend_callbacks();
   d.drain_hosts();
   d.run_due();
   d.take();
@@ -1545,6 +1587,8 @@ tasks::queue_stats shared_queue::stats() const {
   }
   st.reclaimed = d.reclaimed;
   st.cancelled = d.cancelled;
+  st.callbacks_retrying = d.callback_retry.waiting();
+  st.callbacks_failed = d.callback_retry.failed();
   st.delivered = d.delivered;
   st.failed = d.failed;
   st.dead = d.dead;

@@ -47,6 +47,8 @@ std::string info_line(const queue_stats& s) {
   field("paused", s.paused ? "1" : "0");
   field("cancelled", std::to_string(s.cancelled));
   field("replaying", std::to_string(s.replaying));
+  field("callbacks_retrying", std::to_string(s.callbacks_retrying));
+  field("callbacks_failed", std::to_string(s.callbacks_failed));
   for (const auto& [k, v] : s.extra) field(k.c_str(), v);
   out += "\r\n";
   return out;

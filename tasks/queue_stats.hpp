@@ -54,6 +54,9 @@ struct queue_stats {
   bool paused = false;
   // Dead letters selected by QUEUE REPLAY and not yet moved back (they move at replay-rate).
   std::uint64_t replaying = 0;
+  // Callbacks whose POST failed: waiting to be sent again, and given up since start
+  // (tasks/callback_retries.hpp).
+  std::uint64_t callbacks_retrying = 0, callbacks_failed = 0;
   // Tasks pushed onto the queue since start (local: counted as the list grows; shared:
   // the tasks this sidecar forwarded to the upstream, the only pushes it sees).
   std::uint64_t enqueued = 0;

@@ -40,6 +40,7 @@
 #include "broker/core/commands.hpp"
 #include "broker/core/log.hpp"
 #include "broker/core/server.hpp"
+#include "tasks/callback_retries.hpp"
 #include "tasks/control.hpp"
 #include "tasks/host_health.hpp"
 #include "tasks/http_request.hpp"
@@ -47,6 +48,7 @@
 #include "tasks/queue_stats.hpp"
 #include "tasks/rate_gate.hpp"
 #include "tasks/records.hpp"
+#include "tasks/retry_policy.hpp"
 #include "tasks/schedule.hpp"
 #include "tasks/signing.hpp"
 #include "tasks/task.hpp"
@@ -170,6 +172,8 @@ struct task_manager::impl {
     std::uint64_t cancelled = 0;
     tasks::task_history history;      // recent outcomes, for TASK GET
     std::deque<std::string> replay;   // dead records QUEUE REPLAY selected, oldest first
+    tasks::callback_retries callback_retry;  // callbacks that failed and go again
+    double callback_notice_at = 0;            // when the log last said callbacks were given up
     tasks::token_bucket replay_gate;  // replay-rate
     // Destination hosts, and those with tasks waiting for them.
     std::unordered_map<std::string, host_entry> hosts;
@@ -187,7 +191,8 @@ struct task_manager::impl {
   std::unordered_map<std::string, record> records;         // by task id
   // Attempt in flight -> task id (respq's own ids packed in the entry: no block).
   std::unordered_map<std::uint64_t, tasks::short_id> tickets;
-  std::unordered_map<std::uint64_t, std::pair<std::string, std::string>> callbacks;  // callback ticket -> id, queue
+  // A callback on its way -> its queue, and what it is sent again from if it fails.
+  std::unordered_map<std::uint64_t, std::pair<std::string, tasks::callback_retries::callback>> callbacks;
   std::vector<tasks::http_request> outgoing;
   std::vector<tasks::http_result> held_results;  // arrived while CLIENT PAUSE was on
   std::uint64_t next_ticket = 1;
@@ -422,11 +427,42 @@ struct task_manager::impl {
     std::string o = tasks::outcome_json(f);
     s.publish(q.results_channel, o);
     s.stream_publish(q.results_channel, o);
-    if (!callback.empty()) {
-      const std::uint64_t ticket = next_ticket++;
-      callbacks.emplace(ticket, std::pair(std::string(f.id), q.name));
-      outgoing.push_back(tasks::make_callback_request(callback, f.id, std::move(o), ticket, q.name, q.opts,
-                                                            static_cast<long long>(unix_now())));
+    if (!callback.empty())
+      send_callback(q, tasks::callback_retries::callback{std::string(f.id), std::string(callback), std::move(o)});
+  }
+
+  // Sends a callback (again); what it needs to go once more stays with its ticket.
+  void send_callback(queue_state& q, tasks::callback_retries::callback&& cb) {
+    const std::uint64_t ticket = next_ticket++;
+    outgoing.push_back(tasks::make_callback_request(cb.url, cb.task_id, cb.body, ticket, q.name, q.opts,
+                                                    static_cast<long long>(unix_now())));
+    callbacks.emplace(ticket, std::pair(q.name, std::move(cb)));
+  }
+
+  // The end of a callback's send: done, to go again later, or given up (counted; the log
+  // says so at most once a minute per queue, and each one at verbose level).
+  void callback_ended(tasks::http_result& res, std::string queue, tasks::callback_retries::callback&& cb) {
+    auto qit = queues.find(queue);
+    if (qit == queues.end()) return;  // the queue is gone
+    queue_state& q = qit->second;
+    if (res.egress_denied) ++q.egress_denied;
+    const std::string id = cb.task_id;
+    const int sends = cb.attempts;
+    const double now = unix_now();
+    const auto v = q.callback_retry.ended(std::move(cb), res, now, q.opts.backoff_min, q.opts.backoff_max,
+                                          tasks::uniform01(rng));
+    if (v == tasks::callback_retries::verdict::delivered) return;
+    const std::string why = res.error.empty() ? "HTTP " + std::to_string(res.code) : tasks::redact_urls_in(res.error);
+    if (v == tasks::callback_retries::verdict::retry) {
+      log_verbose("Callback for task " + id + " failed: " + why + "; sent again later");
+      return;
+    }
+    log_verbose("Callback for task " + id + " failed: " + why + "; given up after " + std::to_string(sends) +
+                (sends == 1 ? " send" : " sends"));
+    if (now - q.callback_notice_at >= 60) {
+      q.callback_notice_at = now;
+      log_notice("Queue '" + q.name + "': callbacks given up: " + std::to_string(q.callback_retry.failed()) +
+                 " so far (the last for task " + id + ": " + why + ")");
     }
   }
 
@@ -735,8 +771,10 @@ struct task_manager::impl {
     if (s.pause_on()) return;
     server::db_scope in_db0(s, 0);  // the queues and their records live in database 0
     dirty = false;
+    const double now_unix = unix_now();
     for (auto& [name, q] : queues) {
       if (!q.replay.empty()) replay_step(q);
+      for (auto& cb : q.callback_retry.due(now_unix)) send_callback(q, std::move(cb));
       dispatch(q);
     }
   }
@@ -787,11 +825,9 @@ struct task_manager::impl {
 
   void on_result(tasks::http_result& res) {
     if (auto cb = callbacks.find(res.ticket); cb != callbacks.end()) {
-      if (auto q = queues.find(cb->second.second); q != queues.end() && res.egress_denied) ++q->second.egress_denied;
-      if (!res.error.empty() || res.code < 200 || res.code >= 300)
-        log_verbose("Callback for task " + cb->second.first + " failed: " +
-                    (res.error.empty() ? "HTTP " + std::to_string(res.code) : tasks::redact_urls_in(res.error)));
+      auto [queue, c] = std::move(cb->second);
       callbacks.erase(cb);
+      callback_ended(res, std::move(queue), std::move(c));
       return;
     }
     auto tk = tickets.find(res.ticket);
@@ -994,8 +1030,12 @@ clock::time_point task_manager::next_deadline() const {
   if (impl_->stopping || s_.pause_on()) return t;
   const double now_unix = unix_now();
   const auto now = clock::now();
+  auto at_unix = [&](double when) {
+    return now + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(std::max(0.0, when - now_unix)));
+  };
   for (auto& [name, q] : impl_->queues) {
     if (!q.replay.empty()) t = std::min(t, q.replay_gate.next(now, s_.cfg().replay_rate));
+    if (auto c = q.callback_retry.next_due()) t = std::min(t, at_unix(*c));
     if (q.paused || q.retired) continue;  // (a retired queue dispatches nothing)
     // Hosts whose waiting tasks may go at a known time (a cool-down's end, a hold's end);
     // those waiting for a slot are woken by the results.
@@ -1111,6 +1151,8 @@ std::vector<tasks::queue_stats> task_manager::stats() {
     st.paused = q.paused;
     st.cancelled = q.cancelled;
     st.replaying = q.replay.size();
+    st.callbacks_retrying = q.callback_retry.waiting();
+    st.callbacks_failed = q.callback_retry.failed();
     st.extra.emplace_back("waiting_host", std::to_string(q.waiting_host));
     out.push_back(std::move(st));
   }

@@ -481,6 +481,33 @@ def test_callback_receives_the_outcome_json_by_post(s):
     assert len(s.ep.requests(path="/callback/ok")) == 1, "one outcome, one callback"
 
 
+def test_a_failed_callback_goes_again_after_the_backoff_and_is_given_up_after_five_sends(s):
+    before = task_info(s.r.port)
+    # Two 503s, then an answer: three sends of the same outcome.
+    s.push({"url": s.ep.url("/cbretry/task"), "id": "cb-retry",
+            "callback": s.ep.url("/callback/retry", fail_first=2, fail_status=503, key="cb-retry-callback")})
+    reqs = s.ep.wait_requests(3, path="/callback/retry", timeout=15)
+    assert len({r["body"] for r in reqs}) == 1, "the same outcome each time"
+    assert json.loads(reqs[0]["body"])["status"] == "delivered"
+    assert all(r["h"].get("x-task-id") == "cb-retry" for r in reqs)
+    # A final answer (404) is not sent again.
+    s.push({"url": s.ep.url("/cbretry/task"), "id": "cb-final",
+            "callback": s.ep.url("/callback/final", status=404)})
+    s.ep.wait_requests(1, path="/callback/final")
+    # Nothing listens: five sends, then given up and counted.
+    s.push({"url": s.ep.url("/cbretry/task"), "id": "cb-gone", "callback": f"http://127.0.0.1:{free_port()}/cb"})
+    wait_until(lambda: int(task_info(s.r.port)["callbacks_failed"]) == int(before["callbacks_failed"]) + 2,
+               timeout=15, what="the unanswered callback to be given up")
+    time.sleep(0.5)
+    assert len(s.ep.requests(path="/callback/retry")) == 3
+    assert len(s.ep.requests(path="/callback/final")) == 1
+    info = task_info(s.r.port)
+    assert info["callbacks_retrying"] == "0", info
+    log = s.r.log_text()
+    assert "Callback for task cb-gone failed" in log and "given up after 5 sends" in log, log[-3000:]
+    assert "callbacks given up" in log
+
+
 def test_info_tasks_has_a_line_per_queue_with_the_lifecycle_counts():
     with HttpEndpoint(workers=4) as ep, \
             Respq("--http-queue", "infoq", "concurrency", "1", "retries", "0",

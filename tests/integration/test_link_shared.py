@@ -267,6 +267,21 @@ def test_dead_letters_retries_and_outcomes_live_on_the_upstream():
         res.close()
 
 
+def test_a_shared_queues_failed_callback_goes_again_as_a_local_queues_does():
+    with RedisServer() as up, HttpEndpoint(workers=4) as ep, shared(up, "A") as a:
+        c = a.client()
+        c.lpush(Q, json.dumps({"url": ep.url("/t"), "id": "cbs",
+                               "callback": ep.url("/cb", fail_first=2, fail_status=500, key="cbs-callback")}))
+        reqs = ep.wait_requests(3, path="/cb", timeout=15)
+        assert len({r["body"] for r in reqs}) == 1 and json.loads(reqs[0]["body"])["status"] == "delivered"
+        c.lpush(Q, json.dumps({"url": ep.url("/t"), "id": "cbs-final", "callback": ep.url("/cb-final", status=400)}))
+        ep.wait_requests(1, path="/cb-final")
+        wait_until(lambda: shared_info(a, Q)["callbacks_failed"] == "1", timeout=10, what="the 400 counted")
+        time.sleep(0.5)
+        assert len(ep.requests(path="/cb")) == 3 and len(ep.requests(path="/cb-final")) == 1
+        assert shared_info(a, Q)["callbacks_retrying"] == "0"
+
+
 def test_task_held_across_an_upstream_restart_still_gets_its_dead_letter():
     with RedisServer() as up, HttpEndpoint(workers=4) as ep, shared(up, "A") as a:
         up.client().lpush(Q, task(ep, "held", path="/status/404", sleep=1))

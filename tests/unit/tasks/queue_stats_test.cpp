@@ -106,6 +106,7 @@ TEST_CASE("INFO lines of local and shared queues carry the same fields", "[stats
   local.pending = 3;
   local.delivered = 7;
   local.egress_denied = 2;
+  local.callbacks_failed = 5;
   local.concurrency = 64;
   local.rate = 12.5;
   local.latency.record(4);
@@ -118,7 +119,8 @@ TEST_CASE("INFO lines of local and shared queues carry the same fields", "[stats
   CHECK(s.rfind("jobs:pending=3,", 0) == 0);
   auto lf = fields_of(l), sf = fields_of(s);
   for (const char* k : {"pending", "in_flight", "retrying", "scheduled", "delivered", "failed", "dead", "dead_list",
-                        "dispatched", "egress_denied", "reclaimed", "latency_p50_ms", "latency_p99_ms", "concurrency", "rate", "shared"}) {
+                        "dispatched", "egress_denied", "reclaimed", "latency_p50_ms", "latency_p99_ms", "concurrency", "rate", "shared",
+                        "callbacks_retrying", "callbacks_failed"}) {
     INFO(k);
     CHECK(lf.count(k) == 1);
     CHECK(sf.count(k) == 1);
@@ -129,5 +131,6 @@ TEST_CASE("INFO lines of local and shared queues carry the same fields", "[stats
   CHECK(sf["node"] == "web-1");
   CHECK(lf["rate"] == "12.5");
   CHECK(lf["egress_denied"] == "2");
+  CHECK(lf["callbacks_failed"] == "5");
   CHECK(lf["latency_p50_ms"] == "4");
 }
