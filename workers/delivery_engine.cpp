@@ -557,6 +557,10 @@ class engine_core {
     if (r.follow_redirects) {
       curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
       curl_easy_setopt(e, CURLOPT_MAXREDIRS, max_redirects);
+      // A 301 or 302 keeps the POST and its body (curl's --post301 --post302): the endpoint
+      // moved and has not taken the payload yet, which a GET would drop while the signature
+      // still named it. A 303 ("see other": the POST was taken) goes on as a GET.
+      curl_easy_setopt(e, CURLOPT_POSTREDIR, static_cast<long>(CURL_REDIR_POST_301 | CURL_REDIR_POST_302));
     }
     long timeout_ms = default_timeout_ms;
     if (r.timeout_s > 0)

@@ -204,6 +204,23 @@ def test_credentials_in_a_task_url_are_hidden_wherever_respq_reports_it(s):
     assert req["h"].get("authorization") == "Basic " + base64.b64encode(f"carol:{SECRET}".encode()).decode()
 
 
+def test_a_followed_301_or_302_keeps_the_post_and_its_body_and_a_303_is_fetched_with_get(s):
+    ep = s.ep
+    body = {"order": 7, "items": ["a", "b"]}
+    with Outcomes(s.r) as out:
+        for code in (301, 302, 307, 303):
+            s.push({"url": ep.url(f"/moved/{code}", status=code, location=ep.url(f"/landed/{code}")),
+                    "json": body, "follow_redirects": True, "id": f"moved-{code}"})
+        for code in (301, 302, 307, 303):
+            out.wait(id=f"moved-{code}", status="delivered")
+    for code in (301, 302, 307):
+        landed = ep.wait_requests(1, path=f"/landed/{code}")[0]
+        assert landed["method"] == "POST" and json.loads(landed["body"]) == body, (code, landed)
+        assert landed["h"].get("content-type") == "application/json", landed["h"]
+    see_other = ep.wait_requests(1, path="/landed/303")[0]
+    assert see_other["method"] == "GET" and not see_other["body"], see_other
+
+
 def test_a_redirect_to_a_refused_scheme_is_dead_at_once(s):
     ep, c = s.ep, s.c
     targets = {
