@@ -1,9 +1,9 @@
 // api: see api.hpp.
 #include "admin/api.hpp"
 
-#include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
@@ -36,6 +36,7 @@ std::variant<task_batch, api_error> read_tasks(std::string_view body, double now
     items.push_back(std::move(doc));
   }
   task_batch batch;
+  std::unordered_set<std::string> seen;
   for (std::size_t i = 0; i < items.size(); ++i) {
     nlohmann::json& t = items[i];
     const std::string where = items.size() > 1 ? "task " + std::to_string(i) + ": " : std::string();
@@ -47,13 +48,13 @@ std::variant<task_batch, api_error> read_tasks(std::string_view body, double now
     if (auto* err = std::get_if<tasks::decode_error>(&d.result)) return api_error{where + err->reason};
     if (d.was_dead_letter) return api_error{where + "a dead-letter record is not a task (replay its payload)"};
     if (d.id.empty()) {
-      // An id the decoder does not use ("" or a number, ...): the task runs under a new
-      // one, written in, so that the answer names the id it will carry.
+      // An empty id, which the decoder does not use: the task runs under a new one,
+      // written in, so that the answer names the id it will carry.
       t["id"] = new_id();
       payload = t.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       d = tasks::decode_element(payload, now);
     }
-    if (std::find(batch.ids.begin(), batch.ids.end(), d.id) != batch.ids.end())
+    if (!seen.insert(d.id).second)
       return api_error{where + "id '" + d.id + "' is given twice in the batch (the second would not run)"};
     batch.ids.push_back(d.id);
     batch.payloads.push_back(std::move(payload));

@@ -67,6 +67,11 @@ using tasks::custody_state;
 // A queue's hosts beyond this many: those with nothing to remember are dropped (cron).
 constexpr std::size_t max_remembered_hosts = 256;
 
+// Pending tasks one dispatch turn moves into custody without starting them (into a host's
+// line, or scheduled for later): a backlog of many thousands moves over several turns,
+// with clients served between them.
+constexpr std::size_t max_parked_per_turn = 1024;
+
 }  // namespace
 
 struct task_manager::impl {
@@ -169,6 +174,7 @@ struct task_manager::impl {
     std::string paused_key;
     bool paused = false;  // <name>:paused exists
     bool rate_blocked = false;  // the last dispatch left the rate gate closed (see dispatch)
+    bool more_pending = false;  // the last dispatch stopped at max_parked_per_turn
     std::uint64_t cancelled = 0;
     tasks::task_history history;      // recent outcomes, for TASK GET
     std::deque<std::string> replay;   // dead records QUEUE REPLAY selected, oldest first
@@ -595,33 +601,37 @@ struct task_manager::impl {
   }
 
   // Starts the tasks waiting for hosts that admit attempts again, oldest first per host.
+  // Nothing of q.blocked or q.hosts is held across resume_waiting: reading an envelope
+  // may expire <queue>:inflight, and on_key_written then empties the lines.
   void drain_hosts(queue_state& q, double now_unix, clock::time_point now) {
-    for (auto hit = q.blocked.begin(); hit != q.blocked.end();) {
-      auto eit = q.hosts.find(*hit);
-      if (eit == q.hosts.end()) {
-        hit = q.blocked.erase(hit);
-        continue;
-      }
-      host_entry& h = eit->second;
-      while (!h.waiting.empty() && q.in_flight < q.opts.concurrency && q.rate.allows(now, q.opts.rate) &&
-             h.health.admit(now_unix).v == tasks::host_health::verdict::go) {
+    const std::vector<std::string> keys(q.blocked.begin(), q.blocked.end());
+    for (const std::string& key : keys) {
+      for (;;) {
+        auto eit = q.hosts.find(key);
+        if (eit == q.hosts.end() || eit->second.waiting.empty()) {
+          q.blocked.erase(key);
+          break;
+        }
+        host_entry& h = eit->second;
+        if (q.in_flight >= q.opts.concurrency || !q.rate.allows(now, q.opts.rate) ||
+            h.health.admit(now_unix).v != tasks::host_health::verdict::go)
+          break;
         const auto was = static_cast<custody_state>(h.waiting.front().aux());
         const std::string id = h.waiting.front().str();
         h.waiting.pop_front();
         --q.waiting_host;
         count_waiting(q, was, -1);
-        resume_waiting(q, id, was, now_unix, now, true);
+        resume_waiting(q, id, was, now_unix, now, &key);
       }
-      if (h.waiting.empty()) hit = q.blocked.erase(hit);
-      else ++hit;
     }
   }
 
   // A waiting task whose turn has come (its time, or its host's line): its envelope read
-  // back into a record, and its attempt started; one taken from the schedule whose host
-  // does not admit it now joins the host's line instead (no record).
+  // back into a record, and its attempt started; one whose host does not admit it now
+  // joins the host's line instead (no record). `line_host`: the host whose line it left,
+  // which admitted it (a client may have rewritten its URL since: then its host is asked).
   void resume_waiting(queue_state& q, const std::string& id, custody_state was, double now_unix,
-                      clock::time_point now, bool from_line) {
+                      clock::time_point now, const std::string* line_host) {
     tasks::envelope_record env;
     std::string why;
     switch (read(q, id, env, why)) {
@@ -649,7 +659,7 @@ struct task_manager::impl {
     }
     auto& task = std::get<tasks::task>(e.result);
     const std::string& key = host_key(q, task.url);
-    if (!from_line && !host_admits(q, key, now_unix)) {
+    if (!(line_host && *line_host == key) && !host_admits(q, key, now_unix)) {
       records.erase(it);
       join_line(q, key, id, was);
       return;
@@ -691,12 +701,18 @@ struct task_manager::impl {
     const double now_unix = unix_now();
     auto now = clock::now();
     if (!q.blocked.empty()) drain_hosts(q, now_unix, now);
+    std::size_t parked = 0;
+    q.more_pending = false;
     while (q.in_flight < q.opts.concurrency && q.rate.allows(now, q.opts.rate)) {
+      if (parked >= max_parked_per_turn) {  // the rest on the next turn (next_deadline: now)
+        q.more_pending = true;
+        break;
+      }
       // Due retries and scheduled tasks first: they have waited longest.
       if (!q.due.empty() && q.due.front().next_run <= now_unix) {
         const due_entry next = q.due.pop();
         count_waiting(q, next.state(), -1);
-        resume_waiting(q, next.id.str(), next.state(), now_unix, now, false);
+        resume_waiting(q, next.id.str(), next.state(), now_unix, now, nullptr);
         continue;
       }
       std::string element;
@@ -736,6 +752,7 @@ struct task_manager::impl {
         q.due.insert(r.next_run, id, custody_state::scheduled);
         ++q.scheduled;
         s.stream().end_atomic();
+        ++parked;
         continue;
       }
       const std::string& key = host_key(q, t.url);
@@ -750,6 +767,7 @@ struct task_manager::impl {
         hset(q, id, envelope(id, w, payload));
         join_line(q, key, id, custody_state::scheduled);
         s.stream().end_atomic();
+        ++parked;
         continue;
       }
       record& r = records[id];
@@ -1037,6 +1055,7 @@ clock::time_point task_manager::next_deadline() const {
     if (!q.replay.empty()) t = std::min(t, q.replay_gate.next(now, s_.cfg().replay_rate));
     if (auto c = q.callback_retry.next_due()) t = std::min(t, at_unix(*c));
     if (q.paused || q.retired) continue;  // (a retired queue dispatches nothing)
+    if (q.more_pending) t = std::min(t, now);
     // Hosts whose waiting tasks may go at a known time (a cool-down's end, a hold's end);
     // those waiting for a slot are woken by the results.
     for (const auto& key : q.blocked) {

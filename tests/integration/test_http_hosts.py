@@ -233,6 +233,34 @@ def test_tasks_beyond_a_slow_hosts_cap_do_not_hold_back_other_hosts_tasks():
         assert c.exists("hol:inflight") == 0
 
 
+def test_the_inflight_hash_expiring_while_a_hosts_line_drains_leaves_the_server_whole():
+    """<queue>:inflight can carry a deadline (RENAME of a key that has one onto it). When
+    it expires as the line of a host whose cool-down ended is read back, the lines empty
+    under the drain: nothing may be used after it is gone (the ASan build checks)."""
+    with HttpEndpoint(server="python") as ep, \
+            Respq("--http-queue", "q", "retries", "0", "per-host", "8",
+                  "--host-failures-to-open", "1", "--host-cooldown", "1.5") as r:
+        c = r.client()
+        push(c, "q", [{"url": ep.url("/status/500"), "id": "f1"}])
+        wait_until(lambda: (host(c, "q", f"127.0.0.1:{ep.port}") or {}).get("state") == "open", timeout=10,
+                   what="the circuit to open")
+        push(c, "q", [{"url": ep.url("/ok"), "id": f"w{i}"} for i in range(3)])
+        wait_until(lambda: task_info(r.port, "q")["waiting_host"] == "3", timeout=5, what="three in the line")
+        assert c.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "0") == b"OK"
+        c.copy("q:inflight", "tmp")
+        c.pexpire("tmp", 300)
+        c.rename("tmp", "q:inflight")
+        # Commands move the clock on; the cool-down's end drains the line.
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            task_info(r.port, "q")
+            time.sleep(0.1)
+        info = task_info(r.port, "q")
+        assert info["waiting_host"] == "0" and info["scheduled"] == "0" and info["in_flight"] == "0", info
+        assert c.exists("q:inflight") == 0 and c.ping()
+        assert not ep.requests(path="/ok"), "the tasks went with their envelopes"
+
+
 # ---- Retry-After hold -------------------------------------------------------------------
 
 def test_a_429_with_retry_after_holds_the_host_and_costs_no_attempt(s):
