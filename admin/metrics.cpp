@@ -251,15 +251,15 @@ void render_metrics(const core::server_figures& f, std::string& out) {
     family m(out, "respq_queue_shared", "gauge", "1 for a queue shared through the upstream Redis.");
     for (const auto& q : f.queues) m.sample({{"queue", q.name}}, q.shared ? "1" : "0");
   }
-  {
-    family m(out, "respq_tasks_enqueued_total", "counter",
-             "Tasks pushed onto the queue (a shared queue: those this node forwarded to the upstream).");
-    for (const auto& q : f.queues) m.sample({{"queue", q.name}}, number(q.enqueued));
-  }
-  {
-    family m(out, "respq_tasks_dispatched_total", "counter", "Attempts started.");
-    for (const auto& q : f.queues) m.sample({{"queue", q.name}}, number(q.dispatched));
-  }
+  // A family with one sample per queue, read from one field of its figures.
+  auto per_queue = [&](const char* name, const char* type, const char* help, std::uint64_t tasks::queue_stats::*field) {
+    family m(out, name, type, help);
+    for (const auto& q : f.queues) m.sample({{"queue", q.name}}, number(q.*field));
+  };
+  per_queue("respq_tasks_enqueued_total", "counter",
+            "Tasks pushed onto the queue (a shared queue: those this node forwarded to the upstream).",
+            &tasks::queue_stats::enqueued);
+  per_queue("respq_tasks_dispatched_total", "counter", "Attempts started.", &tasks::queue_stats::dispatched);
   {
     family m(out, "respq_task_outcomes_total", "counter",
              "Outcomes of attempts: delivered, retried (another attempt scheduled), dead (dead-lettered).");
@@ -269,24 +269,14 @@ void render_metrics(const core::server_figures& f, std::string& out) {
       m.sample({{"queue", q.name}, {"outcome", "dead"}}, number(q.dead));
     }
   }
-  {
-    family m(out, "respq_tasks_cancelled_total", "counter", "Tasks cancelled by TASK CANCEL.");
-    for (const auto& q : f.queues) m.sample({{"queue", q.name}}, number(q.cancelled));
-  }
-  {
-    family m(out, "respq_egress_denied_total", "counter",
-             "Attempts and callbacks the egress policy refused to connect.");
-    for (const auto& q : f.queues) m.sample({{"queue", q.name}}, number(q.egress_denied));
-  }
-  {
-    family m(out, "respq_callbacks_retrying", "gauge", "Callbacks whose POST failed, waiting to be sent again.");
-    for (const auto& q : f.queues) m.sample({{"queue", q.name}}, number(q.callbacks_retrying));
-  }
-  {
-    family m(out, "respq_callbacks_failed_total", "counter",
-             "Callbacks given up: a final answer, the egress policy, or their last send failed.");
-    for (const auto& q : f.queues) m.sample({{"queue", q.name}}, number(q.callbacks_failed));
-  }
+  per_queue("respq_tasks_cancelled_total", "counter", "Tasks cancelled by TASK CANCEL.", &tasks::queue_stats::cancelled);
+  per_queue("respq_egress_denied_total", "counter", "Attempts and callbacks the egress policy refused to connect.",
+            &tasks::queue_stats::egress_denied);
+  per_queue("respq_callbacks_retrying", "gauge", "Callbacks whose POST failed, waiting to be sent again.",
+            &tasks::queue_stats::callbacks_retrying);
+  per_queue("respq_callbacks_failed_total", "counter",
+            "Callbacks given up: a final answer, the egress policy, or their last send failed.",
+            &tasks::queue_stats::callbacks_failed);
   {
     family m(out, "respq_tasks_reclaimed_total", "counter",
              "Tasks this node moved back to a shared queue from the processing list of a sidecar whose "
