@@ -116,6 +116,7 @@ std::string allowed_methods(const std::string& path) {
       {std::regex(R"(/api/tasks/[^/]+)"), "GET, HEAD, DELETE"},
       {std::regex(R"(/api/queues/[^/]+/(tasks|pause|resume|dead/replay))"), "POST"},
       {std::regex(R"(/api/queues/[^/]+/dead/[^/]+)"), "DELETE"},
+      {std::regex(R"(/api/queues/[^/]+/hosts/[^/]+/reset)"), "POST"},
   };
   // Every route that takes the path adds its methods (/api/queues/q/dead/replay is a
   // replay to POST and a dead letter named "replay" to DELETE).
@@ -595,6 +596,14 @@ struct admin_server::impl final : core::server_module {
     });
     svr.Delete(R"(/api/queues/([^/]+)/dead/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
       delete_dead(res, path_segment(req.matches[1].str()), path_segment(req.matches[2].str()));
+    });
+    svr.Post(R"(/api/queues/([^/]+)/hosts/([^/]+)/reset)", [this](const httplib::Request& req, httplib::Response& res) {
+      const std::string queue = path_segment(req.matches[1].str()), host = path_segment(req.matches[2].str());
+      auto reply = bridge.command({"QUEUE", "HOSTRESET", queue, host});
+      if (!reply) return fail(res, 503, "the broker did not answer in time; the host may or may not be reset");
+      if (reply->is_error()) return fail_with(res, reply->error());
+      if (reply->integer() != 1) return fail(res, 404, "queue '" + queue + "' knows no host '" + host + "'");
+      res.set_content(dump({{"queue", queue}, {"host", host}, {"reset", true}}), json_type);
     });
     svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;

@@ -397,6 +397,11 @@ std::string link::start() {
   d.s.tasks().shared_host_stats = [&d](std::vector<tasks::host_figures>& out) {
     for (const auto& [name, q] : d.queues) q->host_stats(out);
   };
+  d.s.tasks().shared_reset_host = [&d](std::string_view queue, std::string_view host) -> std::optional<std::size_t> {
+    auto q = d.queues.find(queue);
+    if (q == d.queues.end()) return std::nullopt;
+    return q->second->reset_host(host) ? 1 : 0;
+  };
   if (!cfg.mirror && !any_shared(cfg)) {
     core::log_notice("Upstream " + d.ep.host + ":" + std::to_string(d.ep.port) +
                      " configured, but neither mirror nor shared queues use it");
@@ -472,6 +477,7 @@ void link::stop() {
   d.s.tasks().shared_find = nullptr;
   d.s.tasks().shared_cancel = nullptr;
   d.s.tasks().shared_host_stats = nullptr;
+  d.s.tasks().shared_reset_host = nullptr;
   d.s.stream().remove_sink(&d);
   for (auto& [name, q] : d.queues) q->stop();
   for (auto& q : d.retired) q->stop();

@@ -1515,6 +1515,28 @@ std::optional<core::task_manager::task_view> shared_queue::find_task(std::string
   return v;
 }
 
+bool shared_queue::reset_host(std::string_view host) {
+  auto& d = *impl_;
+  auto h = d.hosts.find(std::string(host));
+  if (h == d.hosts.end()) return false;
+  h->second.health.reset();
+  core::log_notice("Shared queue '" + d.name + "': host " + std::string(host) + " reset (QUEUE HOSTRESET)");
+  // Those parked until the circuit's or the hold's end are due now.
+  const double now = unix_now();
+  std::vector<std::pair<double, std::uint64_t>> moved;
+  for (const auto& e : d.due)
+    if (auto it = d.custody.find(e.second); it != d.custody.end() && it->second.waits_host && it->second.host == host)
+      moved.push_back(e);
+  for (const auto& e : moved) {
+    d.due.erase(e);
+    d.due.emplace(now, e.second);
+    d.custody.find(e.second)->second.next_run = now;
+  }
+  d.drain_hosts();
+  d.run_due();
+  return true;
+}
+
 bool shared_queue::cancel_task(std::string_view id) {
   auto& d = *impl_;
   auto bi = d.by_id.find(std::string(id));

@@ -166,6 +166,9 @@ class shared_queue {
   // processing list, outcome "cancelled" published; an attempt in flight runs to its end,
   // unreported. False when it does not hold it.
   bool cancel_task(std::string_view id);
+  // QUEUE HOSTRESET on this sidecar: the host (host:port, lower case) is trusted afresh
+  // and the tasks here that wait for it go. False when it knows no such host.
+  bool reset_host(std::string_view host);
 
   const std::string& name() const;
   std::size_t held() const;

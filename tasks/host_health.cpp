@@ -182,6 +182,15 @@ void host_health::forget(double now) {
   }
 }
 
+void host_health::reset() {
+  state_ = circuit_state::closed;
+  probe_out_ = false;
+  consecutive_ = 0;
+  open_until_ = held_until_ = 0;
+  cap_ = max_cap_;
+  last_decrease_ = -1e300;
+}
+
 void host_health::set_max_cap(unsigned max_cap) {
   max_cap_ = max_cap ? max_cap : 1;
   cap_ = std::clamp(cap_, 1.0, static_cast<double>(max_cap_));

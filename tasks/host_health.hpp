@@ -107,6 +107,9 @@ class host_health {
   void forget(double now);
   // The queue's per-host changed: the cap stays within it.
   void set_max_cap(unsigned max_cap);
+  // An operator's reset (QUEUE HOSTRESET): the circuit closes, a hold ends, the failure
+  // streak and the cap start afresh; the attempts in flight and the totals stay.
+  void reset();
 
   circuit_state state() const { return state_; }
   unsigned cap() const { return static_cast<unsigned>(cap_); }

@@ -157,6 +157,11 @@ class schedule {
     heap_.erase(end, heap_.end());
     std::make_heap(heap_.begin(), heap_.end(), later);
   }
+  // Calls f(entry) for each entry, in no order; f must not change the schedule.
+  template <typename F>
+  void for_each(F f) const {
+    for (const entry& e : heap_) f(e);
+  }
   void clear() {
     heap_.clear();
     heap_.shrink_to_fit();

@@ -88,6 +88,8 @@ void cmd_queue(server& s, client& c, args_t a) {
   } else if (sub == "deldead") {
     s.effects_logged();
     error_or_integer(s, c, s.tasks().delete_dead(a[2], a[3]));
+  } else if (sub == "hostreset") {
+    error_or_integer(s, c, s.tasks().reset_host(a[2], a[3]));
   } else if (sub == "help") {
     static const char* lines[] = {
         "QUEUE <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -101,6 +103,10 @@ void cmd_queue(server& s, client& c, args_t a) {
         "    the queue, oldest first, at replay-rate per second. Returns how many were selected.",
         "DELDEAD <queue> <id>",
         "    Delete the dead letter with this task id. Returns 1, or 0 when there is none.",
+        "HOSTRESET <queue> <host:port>",
+        "    Trust a destination host afresh: its circuit closes, a Retry-After hold ends, its",
+        "    concurrency cap starts again at per-host, and the tasks waiting for it go.",
+        "    Returns 1, or 0 when the queue knows no such host.",
         "HELP",
         "    Prints this help."};
     help_reply(s, c, lines);

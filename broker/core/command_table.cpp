@@ -427,6 +427,7 @@ void server::build_command_table() {
     c.subcommands.push_back(sub("resume", 3, W | N, cmd_queue, "server", "0.1.0", "write slow", "Resume dispatching an HTTP queue"));
     c.subcommands.push_back(sub("replay", -3, W | N, cmd_queue, "server", "0.1.0", "write slow", "Move dead letters (all, or by ID, CODE, HOST) back into their queue at replay-rate"));
     c.subcommands.push_back(sub("deldead", 4, W | N, cmd_queue, "server", "0.1.0", "write slow", "Delete a dead letter by task id"));
+    c.subcommands.push_back(sub("hostreset", 4, N, cmd_queue, "server", "0.1.0", "slow", "Trust a destination host of an HTTP queue afresh: close its circuit, end its hold, restore its cap"));
     c.subcommands.push_back(sub("help", 2, L | S, cmd_queue, "server", "0.1.0", "slow", "Show helpful text about the different subcommands"));
     t.push_back(std::move(c));
   }

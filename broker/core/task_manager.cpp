@@ -1614,6 +1614,44 @@ std::variant<std::size_t, std::string> task_manager::replay_dead(std::string_vie
   return selected;
 }
 
+std::variant<std::size_t, std::string> task_manager::reset_host(std::string_view queue, std::string_view host) {
+  std::string key(host);
+  for (char& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (auto c = s_.cfg().queues.find(queue); c != s_.cfg().queues.end() && c->second.shared) {
+    if (shared_reset_host)
+      if (auto n = shared_reset_host(queue, key)) return *n;
+    return std::size_t{0};
+  }
+  auto qit = impl_->queues.find(queue);
+  if (qit == impl_->queues.end() || qit->second.retired) return "ERR no such HTTP queue '" + std::string(queue) + "'";
+  auto& q = qit->second;
+  auto h = q.hosts.find(key);
+  if (h == q.hosts.end()) return std::size_t{0};
+  h->second.health.reset();
+  // Its tasks waiting for a retry go now too: their time came from this host's answers (a
+  // Retry-After, a backoff). Found by reading their envelopes: a rare command.
+  std::vector<std::string> retrying;
+  q.due.for_each([&](const impl::due_entry& e) {
+    if (e.state() == custody_state::retrying) retrying.push_back(e.id.str());
+  });
+  const double now = unix_now();
+  std::size_t moved = 0;
+  for (const std::string& id : retrying) {
+    std::string payload, why;
+    if (impl_->read(q, id, payload, why) != impl::lookup::found || tasks::host_key_of(tasks::payload_url(payload)) != key)
+      continue;
+    if (const impl::due_entry* w = q.due.find(id); w && w->state() == custody_state::retrying) {
+      q.due.erase(w);
+      q.due.insert(now, id, custody_state::retrying);
+      ++moved;
+    }
+  }
+  log_notice("Queue '" + q.name + "': host " + key + " reset (QUEUE HOSTRESET); " + std::to_string(moved) +
+             " retrying tasks go now");
+  impl_->dirty = true;  // its line goes now
+  return std::size_t{1};
+}
+
 std::variant<std::size_t, std::string> task_manager::delete_dead(std::string_view queue, std::string_view id) {
   if (auto c = s_.cfg().queues.find(queue); c != s_.cfg().queues.end() && c->second.shared)
     return "ERR the dead letters of shared queue '" + std::string(queue) + "' are on the upstream Redis";

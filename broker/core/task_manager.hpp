@@ -146,6 +146,13 @@ class task_manager {
   // into the queue at replay-rate per second. Returns how many were selected, or an error
   // reply text.
   std::variant<std::size_t, std::string> replay_dead(std::string_view queue, const tasks::dead_filter& f);
+  // QUEUE HOSTRESET: the host (host:port, as INFO hosts names it) of `queue` is trusted
+  // afresh (host_health::reset) and the tasks waiting for it go. 1, 0 when the queue
+  // knows no such host, or an error reply text. A shared queue's through shared_reset_host.
+  std::variant<std::size_t, std::string> reset_host(std::string_view queue, std::string_view host);
+  // Set by the Redis link while it runs: the same for a shared queue's host on this
+  // sidecar; nullopt when `queue` is not one of its shared queues.
+  std::function<std::optional<std::size_t>(std::string_view queue, std::string_view host)> shared_reset_host;
   // Deletes the dead letter with this id. 1 or 0, or an error reply text.
   std::variant<std::size_t, std::string> delete_dead(std::string_view queue, std::string_view id);
   // The delivery pools the engine needs: (queue name, per-host connection cap).

@@ -372,6 +372,70 @@ def test_a_shared_queue_keeps_the_same_host_state():
         assert up.client().llen("sq:dead") == 0
 
 
+# ---- an operator's reset -----------------------------------------------------------------
+
+def test_hostreset_ends_a_hold_and_closes_a_circuit_and_the_waiting_tasks_go():
+    """QUEUE HOSTRESET (and POST /api/queues/<q>/hosts/<host>/reset): a host held for ten
+    minutes by a Retry-After, or whose circuit is open for a minute, is trusted afresh at
+    once, and the tasks waiting for it are sent; a local and a shared queue alike."""
+    admin = free_port()
+    with HttpEndpoint(server="python") as ep, RedisServer() as up, \
+            sidecar(up, "A", "--admin-port", str(admin), "--host-failures-to-open", "2", "--host-cooldown", "60",
+                    "--http-queue", "tasks", "off",
+                    "--http-queue", "lq", "retries", "5", "backoff-min", "0.05", "backoff-max", "0.1",
+                    "--http-queue", "sq", "shared", "yes", "retries", "5", "backoff-min", "0.05",
+                    "backoff-max", "0.1") as r:
+        c = r.client()
+        addr = f"127.0.0.1:{ep.port}"
+        for q in ("lq", "sq"):
+            with Outcomes(r, q) as out:
+                # Held: a 429 asking for ten minutes; two more tasks wait behind it.
+                push(c, q, [{"url": ep.url(f"/{q}/held", fail_first=1, fail_status=429, retry_after=600,
+                                           key=f"{q}-held"), "id": f"{q}-held"}])
+                wait_until(lambda: float((host(c, q, addr) or {}).get("held_until", 0)) > time.time() + 500,
+                           timeout=10, what=f"{q}: the hold")
+                push(c, q, [{"url": ep.url(f"/{q}/after"), "id": f"{q}-after-{i}"} for i in range(2)])
+                time.sleep(0.3)
+                assert not ep.requests(path=f"/{q}/after"), "nothing goes to a held host"
+                with RawConn(r.port) as raw:
+                    assert raw.cmd("QUEUE", "HOSTRESET", q, addr.upper()) == b":1\r\n"
+                # A local queue's held task goes now too; a shared queue's waits for its
+                # retry on the upstream (<queue>:retry), out of this sidecar's hands.
+                for tid in ([f"{q}-held"] if q == "lq" else []) + [f"{q}-after-0", f"{q}-after-1"]:
+                    out.wait(id=tid, status="delivered", timeout=10)
+                h = host(c, q, addr)
+                assert h["state"] == "closed" and float(h["held_until"]) < time.time(), h
+        # Open for a minute: two refused connections; reset through the admin API.
+        bad = free_port()
+        with Outcomes(r, "lq") as out:
+            push(c, "lq", [{"url": f"http://127.0.0.1:{bad}/x", "id": f"down-{i}"} for i in range(3)])
+            wait_until(lambda: (host(c, "lq", f"127.0.0.1:{bad}") or {}).get("state") == "open", timeout=10,
+                       what="the circuit to open")
+            with HttpEndpoint(server="python", port=bad) as back:
+                time.sleep(0.3)
+                assert not back.requests(), "nothing goes through an open circuit"
+                st, body = admin_post(admin, f"/api/queues/lq/hosts/127.0.0.1:{bad}/reset")
+                assert st == 200 and json.loads(body) == {"queue": "lq", "host": f"127.0.0.1:{bad}", "reset": True}
+                for i in range(3):
+                    out.wait(id=f"down-{i}", status="delivered", timeout=10)
+        with RawConn(r.port) as raw:
+            assert raw.cmd("QUEUE", "HOSTRESET", "lq", "nowhere:1") == b":0\r\n"
+            assert raw.cmd("QUEUE", "HOSTRESET", "nope", addr) == b"-ERR no such HTTP queue 'nope'\r\n"
+            assert raw.cmd("QUEUE", "HOSTRESET", "lq").startswith(b"-ERR wrong number of arguments")
+        st, body = admin_post(admin, "/api/queues/lq/hosts/nowhere:1/reset")
+        assert st == 404, (st, body)
+
+
+def admin_post(port, path):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
 # ---- config, admin ----------------------------------------------------------------------
 
 def test_directives_config_get_set_and_the_admin_views(s):

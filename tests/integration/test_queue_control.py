@@ -129,7 +129,7 @@ def test_pause_of_an_unknown_queue_and_arity_are_errors():
         assert b"CANCEL" in raw.cmd("TASK", "HELP")
         # COMMAND INFO / DOCS know them, with their subcommands.
         info = raw.cmd("COMMAND", "INFO", "queue")
-        for name in (b"queue|pause", b"queue|resume", b"queue|replay", b"queue|deldead"):
+        for name in (b"queue|pause", b"queue|resume", b"queue|replay", b"queue|deldead", b"queue|hostreset"):
             assert name in info, info
         docs = raw.cmd("COMMAND", "DOCS", "task")
         assert b"task|get" in docs and b"task|cancel" in docs, docs

@@ -189,6 +189,33 @@ TEST_CASE("an overload counts towards opening, a hold does not but keeps the hos
   CHECK(h.figures().held_until == Approx(t0 + 20));
 }
 
+TEST_CASE("a reset closes the circuit, ends the hold and restores the cap, keeping what is in flight", "[host_health]") {
+  host_limits lim;
+  lim.failures_to_open = 2;
+  lim.cooldown = 60;
+  host_health h(8);
+  h.started(t0);
+  h.started(t0);
+  h.started(t0);
+  h.ended(host_signal::overload, t0 + 0.1, lim);
+  h.ended(host_signal::overload, t0 + 0.5, lim);  // open for a minute, the cap halved twice
+  REQUIRE(h.state() == circuit_state::open);
+  REQUIRE(h.cap() < 8);
+  h.reset();
+  CHECK(h.state() == circuit_state::closed);
+  CHECK(h.cap() == 8);
+  CHECK(h.admit(t0 + 1).v == host_health::verdict::go);
+  CHECK(h.in_flight() == 1);
+  CHECK(h.figures().opened == 1);  // the totals stay
+
+  SECTION("a hold ends") {
+    h.ended(host_signal::hold, t0 + 2, lim, t0 + 600);
+    REQUIRE(h.admit(t0 + 3).v == host_health::verdict::wait_until);
+    h.reset();
+    CHECK(h.admit(t0 + 3).v == host_health::verdict::go);
+  }
+}
+
 TEST_CASE("the cap: halves on overload (once per gap), grows by one per cap clean answers, within 1..per-host",
           "[host_health]") {
   host_limits lim;
