@@ -358,9 +358,10 @@ struct shared_queue::impl {
     ctx.s.wake();
   }
 
-  void post_callback(const held_task& t, const std::string& o) {
+  // `final`: the task's last outcome (not parked for a retry or its time).
+  void post_callback(const held_task& t, const std::string& o, bool final) {
     if (t.task.callback.empty()) return;
-    send_callback(tasks::callback_retries::callback{t.id, t.task.callback, o});
+    send_callback(tasks::callback_retries::callback{t.id, t.task.callback, o, final});
     flush_outgoing();
   }
 
@@ -372,8 +373,10 @@ struct shared_queue::impl {
     callbacks_out.emplace(ticket, std::move(cb));
   }
 
-  // The callbacks whose next send is due (the cron, ten times a second).
+  // The callbacks whose next send is due (the cron, ten times a second; not while CLIENT
+  // PAUSE holds the server, as for a local queue).
   void resend_callbacks() {
+    if (ctx.s.pause_on()) return;
     auto due_now = callback_retry.due(unix_now());
     if (due_now.empty()) return;
     for (auto& cb : due_now) send_callback(std::move(cb));
@@ -580,7 +583,7 @@ struct shared_queue::impl {
                                   : (!dead_record.empty() ? "dead" : "delivered");
     if (!outcome.empty() && op.holder.empty()) {  // a duplicate's: once it is dropped
       publish_local(outcome);
-      if (callback) post_callback(t, outcome);
+      if (callback) post_callback(t, outcome, op.park_key == nullptr);
     }
     op.dead_record = std::move(dead_record);
     op.outcome = outcome;
@@ -1353,6 +1356,11 @@ void shared_queue::start() {
 
 void shared_queue::stop() {
   auto& d = *impl_;
+  // Its callbacks waiting to go again go no more (nothing sends for a stopped queue).
+  if (!d.stopping && d.callback_retry.waiting())
+    core::log_notice("Shared queue '" + d.name + "': " + std::to_string(d.callback_retry.waiting()) +
+                     " callbacks waiting to be sent again are dropped");
+  d.callback_retry.clear();
   d.stopping = true;
   d.due_timer.cancel();
   d.take_timer.cancel();

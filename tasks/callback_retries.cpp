@@ -10,7 +10,7 @@ callback_retries::verdict callback_retries::ended(callback&& cb, const http_resu
                                                   double backoff_min, double backoff_max, double u) {
   const bool transport_error = !res.error.empty();
   if (!transport_error && res.code >= 200 && res.code < 300) return verdict::delivered;
-  if (res.egress_denied || res.tls_failed || res.redirect_refused || !is_retryable(res.code, transport_error) || cb.attempts >= max_attempts ||
+  if (!cb.final || res.egress_denied || res.tls_failed || res.redirect_refused || !is_retryable(res.code, transport_error) || cb.attempts >= max_attempts ||
       waiting_.size() >= max_waiting) {
     ++failed_;
     return verdict::failed;

@@ -1,11 +1,13 @@
 // callback_retries: the callbacks of one queue whose POST failed and that go again later,
-// as QStash retries its callbacks. A callback that got no HTTP answer, or a 408, 425, 429
-// or 5xx (tasks::is_retryable), is sent again after the queue's backoff (full jitter, as
-// a task's retry), up to max_attempts sends in all; one the egress policy refused, whose
-// TLS failed for good, or that got any other answer, is not. Kept in memory only (a restart forgets them), at most
-// max_waiting at once: past that a failed callback is given up at once. Local queues
-// (broker/core/task_manager) and shared ones (redis-compat/shared_queue) each keep one per
-// queue. Pure: no clock (every call takes `now`, unix seconds), no I/O; owned by one thread.
+// as QStash retries its callbacks. A callback of a final outcome (delivered, dead,
+// cancelled, duplicate) that got no HTTP answer, or a 408, 425, 429 or 5xx
+// (tasks::is_retryable), is sent again after the queue's backoff (full jitter, as a task's
+// retry), up to max_attempts sends in all. One of a `retrying` outcome is not: the task's
+// next outcome follows it, and a late resend would arrive after that one. Nor is one the
+// egress policy refused, whose TLS failed for good, or that got any other answer. Kept in
+// memory only (a restart forgets them), at most max_waiting at once: past that a failed
+// callback is given up at once. Local queues (broker/core/task_manager) and shared ones
+// (redis-compat/shared_queue) each keep one per queue. Pure: no clock (every call takes `now`, unix seconds), no I/O; owned by one thread.
 #pragma once
 
 #include <cstddef>
@@ -27,7 +29,8 @@ class callback_retries {
   // One callback: what its request is rebuilt from (tasks::make_callback_request).
   struct callback {
     std::string task_id, url, body;
-    int attempts = 1;  // sends so far, this one included
+    bool final = true;  // the outcome is the task's last (not `retrying`)
+    int attempts = 1;   // sends so far, this one included
   };
 
   enum class verdict {

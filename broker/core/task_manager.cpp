@@ -35,6 +35,7 @@
 #include <limits>
 #include <memory>
 #include <tuple>
+#include <unordered_set>
 #include <nlohmann/json.hpp>
 
 #include "broker/core/commands.hpp"
@@ -179,6 +180,7 @@ struct task_manager::impl {
     tasks::task_history history;      // recent outcomes, for TASK GET
     std::deque<std::string> replay;   // dead records QUEUE REPLAY selected, oldest first
     tasks::callback_retries callback_retry;  // callbacks that failed and go again
+    std::size_t callbacks_in_flight = 0;     // sent, not answered yet
     double callback_notice_at = 0;            // when the log last said callbacks were given up
     tasks::token_bucket replay_gate;  // replay-rate
     // Destination hosts, and those with tasks waiting for them.
@@ -434,7 +436,8 @@ struct task_manager::impl {
     s.publish(q.results_channel, o);
     s.stream_publish(q.results_channel, o);
     if (!callback.empty())
-      send_callback(q, tasks::callback_retries::callback{std::string(f.id), std::string(callback), std::move(o)});
+      send_callback(q, tasks::callback_retries::callback{std::string(f.id), std::string(callback), std::move(o),
+                                                         std::string_view(f.status) != "retrying"});
   }
 
   // Sends a callback (again); what it needs to go once more stays with its ticket.
@@ -443,6 +446,7 @@ struct task_manager::impl {
     outgoing.push_back(tasks::make_callback_request(cb.url, cb.task_id, cb.body, ticket, q.name, q.opts,
                                                     static_cast<long long>(unix_now())));
     callbacks.emplace(ticket, std::pair(q.name, std::move(cb)));
+    ++q.callbacks_in_flight;
   }
 
   // The end of a callback's send: done, to go again later, or given up (counted; the log
@@ -451,6 +455,7 @@ struct task_manager::impl {
     auto qit = queues.find(queue);
     if (qit == queues.end()) return;  // the queue is gone
     queue_state& q = qit->second;
+    if (q.callbacks_in_flight) --q.callbacks_in_flight;
     if (res.egress_denied) ++q.egress_denied;
     const std::string id = cb.task_id;
     const int sends = cb.attempts;
@@ -931,9 +936,11 @@ void task_manager::reconfigure() {
     auto cfg = s_.cfg().queues.find(it->first);
     bool gone = cfg == s_.cfg().queues.end() || cfg->second.shared;
     it->second.retired = gone;
-    // Kept while tasks wait in it (their records point at it); forgotten when they are gone.
-    if (gone && it->second.in_flight == 0 && it->second.due.empty() && it->second.waiting_host == 0 &&
-        !impl_->holds_records(it->second))
+    // Kept while tasks wait in it (their records point at it) or its callbacks are on
+    // their way or wait to go again; forgotten when they are gone.
+    const auto& q = it->second;
+    if (gone && q.in_flight == 0 && q.due.empty() && q.waiting_host == 0 && q.callbacks_in_flight == 0 &&
+        q.callback_retry.waiting() == 0 && !impl_->holds_records(q))
       it = qs.erase(it);
     else ++it;
   }
@@ -1634,18 +1641,24 @@ std::variant<std::size_t, std::string> task_manager::reset_host(std::string_view
   q.due.for_each([&](const impl::due_entry& e) {
     if (e.state() == custody_state::retrying) retrying.push_back(e.id.str());
   });
-  const double now = unix_now();
-  std::size_t moved = 0;
-  for (const std::string& id : retrying) {
+  std::unordered_set<std::string> ids;
+  for (std::string& id : retrying) {
     std::string payload, why;
-    if (impl_->read(q, id, payload, why) != impl::lookup::found || tasks::host_key_of(tasks::payload_url(payload)) != key)
-      continue;
-    if (const impl::due_entry* w = q.due.find(id); w && w->state() == custody_state::retrying) {
-      q.due.erase(w);
-      q.due.insert(now, id, custody_state::retrying);
-      ++moved;
-    }
+    if (impl_->read(q, id, payload, why) == impl::lookup::found && tasks::host_key_of(tasks::payload_url(payload)) == key)
+      ids.insert(std::move(id));
   }
+  // One pass over the schedule (not a walk per task), then each one back in at now.
+  std::vector<std::string> moving;
+  q.due.erase_if([&](const impl::due_entry& e) {
+    if (e.state() != custody_state::retrying || ids.empty()) return false;
+    std::string id = e.id.str();
+    if (!ids.count(id)) return false;
+    moving.push_back(std::move(id));
+    return true;
+  });
+  const double now = unix_now();
+  for (const std::string& id : moving) q.due.insert(now, id, custody_state::retrying);
+  const std::size_t moved = moving.size();
   log_notice("Queue '" + q.name + "': host " + key + " reset (QUEUE HOSTRESET); " + std::to_string(moved) +
              " retrying tasks go now");
   impl_->dirty = true;  // its line goes now

@@ -508,6 +508,20 @@ def test_a_failed_callback_goes_again_after_the_backoff_and_is_given_up_after_fi
     assert "callbacks given up" in log
 
 
+def test_a_removed_queue_still_sends_its_callbacks_that_wait_to_go_again():
+    with HttpEndpoint(workers=2) as ep, \
+            Respq("--http-queue", "gone", "backoff-min", "1", "backoff-max", "1") as r:
+        c = r.client()
+        c.lpush("gone", json.dumps({"url": ep.url("/gone/task"), "id": "g1",
+                                    "callback": ep.url("/gone/cb", fail_first=1, key="g1-cb")}))
+        wait_until(lambda: task_info(r.port, "gone").get("callbacks_retrying") == "1", timeout=10,
+                   what="the callback waiting to go again")
+        c.config_set("http-queue", "gone off")
+        reqs = ep.wait_requests(2, path="/gone/cb", timeout=10)
+        assert reqs[0]["body"] == reqs[1]["body"]
+        assert json.loads(reqs[1]["body"])["status"] == "delivered"
+
+
 def test_info_tasks_has_a_line_per_queue_with_the_lifecycle_counts():
     with HttpEndpoint(workers=4) as ep, \
             Respq("--http-queue", "infoq", "concurrency", "1", "retries", "0",

@@ -42,6 +42,13 @@ TEST_CASE("a callback that got no answer, a 429 or a 5xx goes again after the ba
     CHECK(c.waiting() == (r.want == callback_retries::verdict::retry ? 1u : 0u));
     CHECK(c.failed() == (r.want == callback_retries::verdict::failed ? 1u : 0u));
   }
+  SECTION("a `retrying` outcome's callback is not sent again: the next outcome follows it") {
+    callback_retries c;
+    auto x = cb("t");
+    x.final = false;
+    CHECK(c.ended(std::move(x), answer(503), 1000, 1, 300, 0.5) == callback_retries::verdict::failed);
+    CHECK(c.waiting() == 0);
+  }
   SECTION("the egress policy's refusal, a TLS failure and a refused redirect are final") {
     callback_retries c;
     auto denied = answer(0, "egress denied");
