@@ -717,7 +717,9 @@ struct task_manager::impl {
       if (!q.due.empty() && q.due.front().next_run <= now_unix) {
         const due_entry next = q.due.pop();
         count_waiting(q, next.state(), -1);
+        const std::size_t started = q.in_flight;
         resume_waiting(q, next.id.str(), next.state(), now_unix, now, nullptr);
+        if (q.in_flight == started) ++parked;  // into its host's line (or gone): no slot taken
         continue;
       }
       std::string element;
