@@ -245,7 +245,6 @@ struct shared_queue::impl {
   // A callback on its way -> what it is sent again from if it fails.
   std::unordered_map<std::uint64_t, tasks::callback_retries::callback> callbacks_out;
   tasks::callback_retries callback_retry;  // callbacks that failed and go again
-  double callback_notice_at = 0;            // when the log last said callbacks were given up
   std::set<std::pair<double, std::uint64_t>> due;  // (unix time, seq) of waiting tasks
   std::map<std::uint64_t, final_op> finals;        // removals not yet acknowledged, by seq
   std::vector<tasks::http_request> outgoing;
@@ -393,7 +392,7 @@ struct shared_queue::impl {
     const auto v =
         callback_retry.ended(std::move(cb), res, now, opts.backoff_min, opts.backoff_max, tasks::uniform01(rng));
     if (v == tasks::callback_retries::verdict::delivered) return;
-    const std::string why = res.error.empty() ? "HTTP " + std::to_string(res.code) : tasks::redact_urls_in(res.error);
+    const std::string why = tasks::failure_text(res);
     if (v == tasks::callback_retries::verdict::retry) {
       core::log_verbose("Callback for task " + id + " of shared queue '" + name + "' failed: " + why +
                         "; sent again later");
@@ -401,11 +400,9 @@ struct shared_queue::impl {
     }
     core::log_verbose("Callback for task " + id + " of shared queue '" + name + "' failed: " + why +
                       "; given up after " + std::to_string(sends) + (sends == 1 ? " send" : " sends"));
-    if (now - callback_notice_at >= 60) {
-      callback_notice_at = now;
+    if (callback_retry.notice_due(now))
       core::log_notice("Shared queue '" + name + "': callbacks given up: " + std::to_string(callback_retry.failed()) +
                        " so far (the last for task " + id + ": " + why + ")");
-    }
   }
 
   // --- custody ------------------------------------------------------------------------
@@ -760,7 +757,7 @@ struct shared_queue::impl {
       const tasks::host_signal sig = tasks::host_signal_of(res, now, hold_until);
       std::string error;
       if (sig != tasks::host_signal::clean && sig != tasks::host_signal::neutral)
-        error = res.error.empty() ? "HTTP " + std::to_string(res.code) : tasks::redact_urls_in(res.error);
+        error = tasks::failure_text(res);
       const auto tr = h.health.ended(sig, now, ctx.s.cfg().host_limits, hold_until, error);
       if (tr.opened)
         core::log_notice("Shared queue '" + name + "': circuit of host " + t.host + " open for " +

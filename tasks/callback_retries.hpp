@@ -51,9 +51,17 @@ class callback_retries {
   std::uint64_t failed() const { return failed_; }    // given up, since start
   std::uint64_t retried() const { return retried_; }  // sends after the first, since start
   void clear() { waiting_.clear(); }
+  // Whether the owner's log should say now that callbacks were given up: at most once a
+  // minute (each one is logged at verbose level besides).
+  bool notice_due(double now) {
+    if (now - notice_at_ < 60) return false;
+    notice_at_ = now;
+    return true;
+  }
 
  private:
   std::multimap<double, callback> waiting_;
+  double notice_at_ = -1e300;
   std::uint64_t failed_ = 0, retried_ = 0;
 };
 

@@ -23,6 +23,10 @@ std::string hidden(std::string_view text) { return redact_urls_in(text); }
 
 }  // namespace
 
+std::string failure_text(const http_result& r) {
+  return r.error.empty() ? "HTTP " + std::to_string(r.code) : hidden(r.error);
+}
+
 decision decide(const task_record& t, const http_result& r, const queue_options& q, double now, double jitter_u) {
   decision d;
   const bool transport_error = !r.error.empty();
@@ -72,7 +76,7 @@ decision decide(const task_record& t, const http_result& r, const queue_options&
           d.outcome.status = "retrying";
           d.outcome.attempts = spent;
           d.outcome.next_run = d.next_run;
-          d.outcome.error = transport_error ? hidden(r.error) : "HTTP " + std::to_string(r.code);
+          d.outcome.error = failure_text(r);
           return d;
         }
         d.reason = "attempts exhausted (" + std::to_string(t.attempts) + ")";

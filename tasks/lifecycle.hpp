@@ -71,6 +71,10 @@ struct decision {
 // The attempts a task gets on a queue: the first plus its retries (the task's or the queue's).
 inline int max_attempts_of(const task& t, const queue_options& q) { return 1 + (t.retries ? *t.retries : q.retries); }
 
+// What went wrong in an ended request, as outcomes, logs and host figures say it: its
+// transfer error with the credentials of any URL in it hidden, or else "HTTP <code>".
+std::string failure_text(const http_result& r);
+
 // After an attempt. `jitter_u` is uniform in [0, 1) (only a retry uses it).
 decision decide(const task_record& t, const http_result& r, const queue_options& q, double now, double jitter_u);
 

@@ -181,7 +181,6 @@ struct task_manager::impl {
     std::deque<std::string> replay;   // dead records QUEUE REPLAY selected, oldest first
     tasks::callback_retries callback_retry;  // callbacks that failed and go again
     std::size_t callbacks_in_flight = 0;     // sent, not answered yet
-    double callback_notice_at = 0;            // when the log last said callbacks were given up
     tasks::token_bucket replay_gate;  // replay-rate
     // Destination hosts, and those with tasks waiting for them.
     std::unordered_map<std::string, host_entry> hosts;
@@ -463,18 +462,16 @@ struct task_manager::impl {
     const auto v = q.callback_retry.ended(std::move(cb), res, now, q.opts.backoff_min, q.opts.backoff_max,
                                           tasks::uniform01(rng));
     if (v == tasks::callback_retries::verdict::delivered) return;
-    const std::string why = res.error.empty() ? "HTTP " + std::to_string(res.code) : tasks::redact_urls_in(res.error);
+    const std::string why = tasks::failure_text(res);
     if (v == tasks::callback_retries::verdict::retry) {
       log_verbose("Callback for task " + id + " failed: " + why + "; sent again later");
       return;
     }
     log_verbose("Callback for task " + id + " failed: " + why + "; given up after " + std::to_string(sends) +
                 (sends == 1 ? " send" : " sends"));
-    if (now - q.callback_notice_at >= 60) {
-      q.callback_notice_at = now;
+    if (q.callback_retry.notice_due(now))
       log_notice("Queue '" + q.name + "': callbacks given up: " + std::to_string(q.callback_retry.failed()) +
                  " so far (the last for task " + id + ": " + why + ")");
-    }
   }
 
   // Carries out a dead decision: the task leaves Q:inflight for Q:dead with its payload
@@ -838,7 +835,7 @@ struct task_manager::impl {
     const tasks::host_signal sig = tasks::host_signal_of(res, now_unix, hold_until);
     std::string error;
     if (sig != tasks::host_signal::clean && sig != tasks::host_signal::neutral)
-      error = res.error.empty() ? "HTTP " + std::to_string(res.code) : tasks::redact_urls_in(res.error);
+      error = tasks::failure_text(res);
     const auto t = h.health.ended(sig, now_unix, s.cfg().host_limits, hold_until, error);
     if (t.opened)
       log_notice("Queue '" + q.name + "': circuit of host " + r.host + " open for " +

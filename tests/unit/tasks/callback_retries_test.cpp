@@ -104,3 +104,11 @@ TEST_CASE("past max_waiting waiting callbacks a new failure is given up", "[call
   c.clear();
   CHECK(c.waiting() == 0);
 }
+
+TEST_CASE("the log's notice that callbacks were given up comes at most once a minute", "[callback_retries]") {
+  callback_retries c;
+  CHECK(c.notice_due(1000));
+  CHECK_FALSE(c.notice_due(1030));
+  CHECK_FALSE(c.notice_due(1059.9));
+  CHECK(c.notice_due(1060));
+}

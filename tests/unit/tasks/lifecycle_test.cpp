@@ -504,3 +504,11 @@ TEST_CASE("an attempt log counts the attempts taken back", "[lifecycle][hold]") 
   // Packed into an envelope and back (a retrying task's log), the count holds.
   CHECK(attempt_log::unpack(log.pack()).holds() == 2);
 }
+
+TEST_CASE("a failure's text: the transfer error with credentials hidden, else the HTTP code", "[lifecycle]") {
+  http_result r;
+  r.code = 503;
+  CHECK(failure_text(r) == "HTTP 503");
+  r.error = "Failed to connect to http://user:secret@h/ port 80";
+  CHECK(failure_text(r) == "Failed to connect to http://user:***@h/ port 80");
+}
