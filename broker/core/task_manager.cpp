@@ -1621,8 +1621,7 @@ std::variant<std::size_t, std::string> task_manager::replay_dead(std::string_vie
 }
 
 std::variant<std::size_t, std::string> task_manager::reset_host(std::string_view queue, std::string_view host) {
-  std::string key(host);
-  for (char& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  const std::string key = to_lower(host);
   if (auto c = s_.cfg().queues.find(queue); c != s_.cfg().queues.end() && c->second.shared) {
     if (shared_reset_host)
       if (auto n = shared_reset_host(queue, key)) return *n;
