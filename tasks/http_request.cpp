@@ -5,6 +5,7 @@
 
 #include "resp/ascii.hpp"
 #include "tasks/signing.hpp"
+#include "tasks/url.hpp"
 
 namespace respq::tasks {
 
@@ -13,7 +14,7 @@ http_request make_http_request(task&& t, std::uint64_t ticket, std::string pool,
   r.ticket = ticket;
   r.pool = std::move(pool);
   r.method = std::move(t.method);
-  r.url = std::move(t.url);
+  r.url = encode_non_ascii(std::move(t.url));
   r.headers = std::move(t.headers);
   // Room for X-Task-Id and the X-Task-Attempt the queue adds, made once: the request
   // lives as long as its attempt.
@@ -47,7 +48,7 @@ http_request make_callback_request(std::string_view callback_url, std::string_vi
   cb.ticket = ticket;
   cb.pool = callback_pool(queue);
   cb.method = "POST";
-  cb.url = std::string(callback_url);
+  cb.url = encode_non_ascii(std::string(callback_url));
   cb.headers = {{"Content-Type", "application/json"}, {"X-Task-Id", std::string(task_id)}};
   cb.body = std::move(outcome_json);
   cb.timeout_s = std::min(opts.timeout, 30.0);

@@ -249,6 +249,30 @@ std::string check_url_uncached(std::string_view url, std::string_view field) {
 
 }  // namespace
 
+std::string encode_non_ascii(std::string url) {
+  const std::size_t sl = scheme_length(url);
+  if (sl == 0) return url;
+  const std::size_t from = authority_of(url, sl).end;
+  std::size_t high = 0;
+  for (std::size_t i = from; i < url.size(); ++i) high += static_cast<unsigned char>(url[i]) >= 0x80;
+  if (high == 0) return url;
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(url.size() + 2 * high);
+  out.append(url, 0, from);
+  for (std::size_t i = from; i < url.size(); ++i) {
+    const auto b = static_cast<unsigned char>(url[i]);
+    if (b < 0x80) {
+      out += url[i];
+    } else {
+      out += '%';
+      out += hex[b >> 4];
+      out += hex[b & 0xf];
+    }
+  }
+  return out;
+}
+
 bool has_credentials(std::string_view url) {
   const std::size_t sl = scheme_length(url);
   if (sl == 0) return false;

@@ -15,6 +15,11 @@
 // password may be a token itself, so it becomes ***@. The request itself, and the dead
 // letter's original payload, keep the URL as the producer wrote it.
 //
+// Sending: a path or query with bytes past ASCII (UTF-8 written as is, "?name=José") goes
+// out percent-encoded, each such byte as %XX (upper-case hex, RFC 3986), as browsers and
+// Guzzle send it: the request line of HTTP/1.1 is ASCII, and libcurl encodes only the
+// path. The host is left as written.
+//
 // Pure functions of their arguments; any thread.
 #pragma once
 
@@ -26,6 +31,11 @@ namespace respq::tasks {
 // An error reason naming `field` ("url", "callback"), or empty when `url` is an http or
 // https URL with a host.
 std::string check_url(std::string_view url, std::string_view field);
+
+// `url` with every byte past ASCII after its authority (path, query, fragment)
+// percent-encoded; `url` itself when it has none. What respq sends; reports keep the URL
+// as the producer wrote it.
+std::string encode_non_ascii(std::string url);
 
 // True when `url`'s authority has a userinfo part ("user:pass@", "token@").
 bool has_credentials(std::string_view url);

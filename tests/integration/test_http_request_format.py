@@ -229,6 +229,30 @@ def test_get_param_is_appended_to_a_query_already_in_the_url(s):
     assert r["query"] == "a=1&z=%2F&b=c+d&e%5B0%5D=1&e%5B1%5D=2", r["query"]
 
 
+def test_bytes_past_ascii_in_the_path_and_query_go_percent_encoded(s):
+    # Written as is by the producer ("?name=José"): the request line carries %XX for each
+    # byte, path and query alike, on both HTTP stacks (follow_redirects takes libcurl's);
+    # the outcome keeps the URL as written.
+    for i, follow in enumerate((False, True)):
+        url = s.ep.url(f"/caf\u00e9{i}") + "?name=Jos\u00e9&x=%C3%A9&d=\u65e5"
+        sub = s.c.pubsub()
+        sub.subscribe("tasks:results")
+        sub.get_message(timeout=2)
+        s.c.lpush("tasks", json.dumps({"id": f"enc-{i}", "url": url, "follow_redirects": follow,
+                                       "param": {"k": "\u00fc"}}))
+        r = s.ep.wait_requests(1, path=f"/caf%C3%A9{i}")[0]
+        assert r["uri"] == f"/caf%C3%A9{i}?name=Jos%C3%A9&x=%C3%A9&d=%E6%97%A5&k=%C3%BC", r["uri"]
+        deadline = time.time() + 10
+        outcome = None
+        while time.time() < deadline and outcome is None:
+            m = sub.get_message(timeout=1)
+            if m and m["type"] == "message":
+                o = json.loads(m["data"])
+                outcome = o if o["id"] == f"enc-{i}" else None
+        sub.close()
+        assert outcome and outcome["status"] == "delivered" and outcome["url"].startswith(url), outcome
+
+
 def test_post_json_body_sets_method_and_content_type(s):
     doc = {"event": "order.paid", "order": {"id": 42, "lines": [{"sku": "A-1", "qty": 2}], "total": 19.99},
            "customer": "Zo\u00eb \U0001f600", "flags": [True, False, None], "empty": {}}

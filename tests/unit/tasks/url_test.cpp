@@ -119,3 +119,15 @@ TEST_CASE("redact_urls_in hides credentials of every URL in a text", "[url][reda
   CHECK(redact_urls_in("://a@b") == "://a@b");
   CHECK(redact_urls_in("x://") == "x://");
 }
+
+TEST_CASE("encode_non_ascii percent-encodes bytes past ASCII in the path and query only", "[url]") {
+  CHECK(encode_non_ascii("http://h/caf\xc3\xa9?name=Jos\xc3\xa9&x=%C3%A9#fr\xc3\xa9") ==
+        "http://h/caf%C3%A9?name=Jos%C3%A9&x=%C3%A9#fr%C3%A9");
+  CHECK(encode_non_ascii("https://h:8443?q=\xe6\x97\xa5") == "https://h:8443?q=%E6%97%A5");
+  // The host is left as written (libcurl's to handle), so is a URL with nothing to encode.
+  CHECK(encode_non_ascii("http://b\xc3\xbc" "cher.example/\xff") == "http://b\xc3\xbc" "cher.example/%FF");
+  CHECK(encode_non_ascii("http://h/a%20b?c=d+e") == "http://h/a%20b?c=d+e");
+  CHECK(encode_non_ascii("http://u:p\xc3\xa9@h/") == "http://u:p\xc3\xa9@h/");
+  CHECK(encode_non_ascii("not a url \xc3\xa9") == "not a url \xc3\xa9");
+  CHECK(encode_non_ascii("") == "");
+}
