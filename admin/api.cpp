@@ -109,6 +109,7 @@ std::string queues_json(const std::vector<queue_view>& queues) {
          {{"concurrency", o.concurrency},
           {"rate", o.rate},
           {"per_host", o.per_host},
+          {"host_rate", o.host_rate},
           {"timeout", o.timeout},
           {"retries", o.retries},
           {"backoff_min", o.backoff_min},

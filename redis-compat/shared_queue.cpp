@@ -470,7 +470,7 @@ struct shared_queue::impl {
 
   host_entry& host_of(const held_task& t) {
     auto it = hosts.find(t.host);
-    if (it == hosts.end()) it = hosts.emplace(t.host, host_entry{tasks::host_health(opts.per_host), {}}).first;
+    if (it == hosts.end()) it = hosts.emplace(t.host, host_entry{tasks::host_health(opts.per_host, opts.host_rate), {}}).first;
     return it->second;
   }
 
@@ -482,7 +482,7 @@ struct shared_queue::impl {
     const auto a = h.health.admit(now);
     if (a.v == tasks::host_health::verdict::go && h.waiting.empty()) {
       start_attempt(seq, t);
-    } else if (a.v == tasks::host_health::verdict::wait_until) {
+    } else if (a.v == tasks::host_health::verdict::wait_until && !a.rate) {
       t.waits_host = true;
       park(seq, t, a.until);
     } else if (h.health.state() != tasks::circuit_state::closed) {
@@ -1373,7 +1373,10 @@ std::size_t shared_queue::requests_in_flight() const { return impl_->in_flight; 
 
 void shared_queue::reconfigure(const core::queue_options& opts) {
   impl_->opts = opts;
-  for (auto& [key, h] : impl_->hosts) h.health.set_max_cap(opts.per_host);
+  for (auto& [key, h] : impl_->hosts) {
+    h.health.set_max_cap(opts.per_host);
+    h.health.set_rate(opts.host_rate);
+  }
   impl_->drain_hosts();
   impl_->run_due();
   impl_->take();

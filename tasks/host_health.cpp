@@ -100,6 +100,8 @@ host_health::admission host_health::admit(double now) const {
       break;
   }
   if (in_flight_ >= cap()) return {verdict::wait_for_slot, 0};
+  if (rate_count_ && starts_size_ >= rate_count_ && oldest_start() + rate_window_ > now)
+    return {verdict::wait_until, oldest_start() + rate_window_, true};
   return {verdict::go, 0};
 }
 
@@ -107,6 +109,16 @@ host_health::transition host_health::started(double now) {
   transition t;
   ++in_flight_;
   ++attempts_;
+  if (rate_count_) {
+    if (starts_.size() != rate_count_) starts_.resize(rate_count_);
+    if (starts_size_ < rate_count_) {
+      starts_[(starts_head_ + starts_size_) % rate_count_] = now;
+      ++starts_size_;
+    } else {  // full: the newest takes the oldest's place
+      starts_[starts_head_] = now;
+      starts_head_ = (starts_head_ + 1) % rate_count_;
+    }
+  }
   if (state_ == circuit_state::open && now >= open_until_) {
     state_ = circuit_state::half_open;
     probe_out_ = true;
@@ -196,9 +208,29 @@ void host_health::set_max_cap(unsigned max_cap) {
   cap_ = std::clamp(cap_, 1.0, static_cast<double>(max_cap_));
 }
 
+void host_health::set_rate(double rate) {
+  // The newest starts made so far, oldest first, count towards the new rate.
+  std::vector<double> kept;
+  for (std::uint32_t i = 0; i < starts_size_; ++i) kept.push_back(starts_[(starts_head_ + i) % rate_count_]);
+  starts_.clear();
+  starts_head_ = starts_size_ = 0;
+  if (!(rate > 0) || rate > max_host_rate) {  // 0: no limit (nothing is remembered)
+    rate_count_ = 0;
+    rate_window_ = 0;
+    return;
+  }
+  rate_count_ = static_cast<std::uint32_t>(std::max(1.0, std::floor(rate)));
+  rate_window_ = rate_count_ / rate;
+  if (kept.size() > rate_count_) kept.erase(kept.begin(), kept.end() - rate_count_);
+  if (kept.empty()) return;
+  starts_ = std::move(kept);
+  starts_size_ = static_cast<std::uint32_t>(starts_.size());
+  starts_.resize(rate_count_);
+}
+
 bool host_health::idle(double now) const {
   return state_ == circuit_state::closed && consecutive_ == 0 && in_flight_ == 0 && held_until_ <= now &&
-         cap() == max_cap_;
+         cap() == max_cap_ && (starts_size_ == 0 || newest_start() + rate_window_ <= now);
 }
 
 host_figures host_health::figures() const {

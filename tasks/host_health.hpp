@@ -15,6 +15,10 @@
 //   cap       starts at the queue's per-host; halves (at most once per aimd_decrease_gap_s)
 //             on an overload sign (429, 503, a timeout); grows by 1/cap per clean answer
 //             (one per cap answers); always between 1 and per-host.
+//   rate      the queue's host-rate (attempts per second to each host; 0: none): at most
+//             n = max(1, floor(rate)) attempts start within any n / rate seconds (25: 25
+//             in any second; 0.5: one in any 2 s), a sliding window of their start times,
+//             so no burst goes past it. Tasks over it wait for their turn, as for a slot.
 //
 // What an ended attempt signals (host_signal_of):
 //   clean     an HTTP answer that is no sign of trouble: 1xx-4xx but 408 and 429
@@ -45,6 +49,8 @@ struct host_limits {
 };
 
 inline constexpr double aimd_decrease_gap_s = 0.25;
+// The highest host-rate (a second's starts are remembered: 80 KB a host at most).
+inline constexpr double max_host_rate = 10000;
 
 enum class circuit_state { closed, open, half_open };
 const char* circuit_name(circuit_state s);
@@ -87,14 +93,17 @@ class host_health {
   };
   struct admission {
     verdict v = verdict::go;
-    double until = 0;  // wait_until: unix seconds
+    double until = 0;    // wait_until: unix seconds
+    bool rate = false;   // wait_until because of the host-rate (not a circuit or a hold)
   };
   // What an ended attempt changed.
   struct transition {
     bool opened = false, closed = false, half_opened = false, held = false, cap_changed = false;
   };
 
-  explicit host_health(unsigned max_cap = 32) : cap_(max_cap ? max_cap : 1), max_cap_(max_cap ? max_cap : 1) {}
+  explicit host_health(unsigned max_cap = 32, double rate = 0) : cap_(max_cap ? max_cap : 1), max_cap_(max_cap ? max_cap : 1) {
+    set_rate(rate);
+  }
 
   // May an attempt start at `now`?
   admission admit(double now) const;
@@ -107,14 +116,18 @@ class host_health {
   void forget(double now);
   // The queue's per-host changed: the cap stays within it.
   void set_max_cap(unsigned max_cap);
+  // The queue's host-rate changed (0: none); the starts already made count towards it.
+  void set_rate(double rate);
   // An operator's reset (QUEUE HOSTRESET): the circuit closes, a hold ends, the failure
-  // streak and the cap start afresh; the attempts in flight and the totals stay.
+  // streak and the cap start afresh; the attempts in flight, the totals and the
+  // host-rate's window stay (the rate is the endpoint's limit, not a sign of trouble).
   void reset();
 
   circuit_state state() const { return state_; }
   unsigned cap() const { return static_cast<unsigned>(cap_); }
   std::uint64_t in_flight() const { return in_flight_; }
-  // Nothing to remember: closed, no failure streak, nothing in flight, full cap, no hold.
+  // Nothing to remember: closed, no failure streak, nothing in flight, full cap, no hold,
+  // no start inside the host-rate's window.
   bool idle(double now) const;
   // The figures (host, queue and waiting are the caller's).
   host_figures figures() const;
@@ -130,6 +143,14 @@ class host_health {
   std::uint64_t failures_ = 0, opened_ = 0, held_ = 0, attempts_ = 0;
   std::string last_error_;
   double last_error_at_ = 0;
+  // host-rate: at most rate_count_ starts within rate_window_ seconds (0: no limit). The
+  // newest starts, at most rate_count_ of them, in a ring (made at the first start):
+  // starts_size_ of them from starts_head_, the oldest.
+  std::uint32_t rate_count_ = 0, starts_head_ = 0, starts_size_ = 0;
+  double rate_window_ = 0;
+  std::vector<double> starts_;
+  double oldest_start() const { return starts_[starts_head_]; }
+  double newest_start() const { return starts_[(starts_head_ + starts_size_ - 1) % rate_count_]; }
 };
 
 // Lines of INFO hosts: a summary, then at most `max_lines` hosts, the busiest first

@@ -17,6 +17,7 @@ struct queue_options {
   unsigned concurrency = 64;   // in-flight cap
   double rate = 0;             // dispatches per second, 0 = unlimited
   unsigned per_host = 32;      // connections per host
+  double host_rate = 0;        // attempts per second to each host, 0 = unlimited (tasks/host_health.hpp)
   double timeout = 30;         // seconds for a whole request
   int retries = 5;             // retries after the first attempt
   double backoff_min = 1;      // seconds

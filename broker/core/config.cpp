@@ -17,6 +17,7 @@
 #include <tuple>
 
 #include "broker/core/encoding_limits.hpp"
+#include "tasks/host_health.hpp"
 #include "broker/core/version.hpp"
 #include "resp/ascii.hpp"
 
@@ -831,7 +832,8 @@ const std::vector<std::pair<std::string, std::string>>& compat_config_values() {
 
 std::string format_queue(const std::string& name, const queue_options& q, bool secrets_in_full) {
   return name + " concurrency " + std::to_string(q.concurrency) + " rate " + fmt_double(q.rate) + " per-host " +
-         std::to_string(q.per_host) + " timeout " + fmt_double(q.timeout) + " retries " + std::to_string(q.retries) +
+         std::to_string(q.per_host) + (q.host_rate > 0 ? " host-rate " + fmt_double(q.host_rate) : "") +
+         " timeout " + fmt_double(q.timeout) + " retries " + std::to_string(q.retries) +
          " backoff-min " + fmt_double(q.backoff_min) + " backoff-max " + fmt_double(q.backoff_max) + " shared " +
          yesno(q.shared) + (q.egress ? " egress " + std::string(tasks::egress_level_name(*q.egress)) : "") +
          [&q, secrets_in_full] {
@@ -955,6 +957,10 @@ std::string apply_queue_directive(config& c, const std::vector<std::string>& arg
     } else if (opt == "rate") {
       if (!parse_double(v, d) || d < 0) return "rate must be a number of dispatches per second >= 0 (0 = unlimited)";
       q.rate = d;
+    } else if (opt == "host-rate") {
+      if (!parse_double(v, d) || d < 0 || d > tasks::max_host_rate)
+        return "host-rate must be a number of attempts per second to each host, 0 to 10000 (0 = unlimited)";
+      q.host_rate = d;
     } else if (opt == "per-host") {
       if (!parse_ll(v, n) || n < 1 || n > 100000) return "per-host must be an integer between 1 and 100000";
       q.per_host = static_cast<unsigned>(n);
@@ -1003,7 +1009,7 @@ std::string apply_queue_directive(config& c, const std::vector<std::string>& arg
       field = v.empty() || lower(v) == "none" ? std::string() : v;
     } else {
       return "unknown http-queue option '" + args[i] +
-             "' (known: concurrency, rate, per-host, timeout, retries, backoff-min, backoff-max, shared, egress, "
+             "' (known: concurrency, rate, per-host, host-rate, timeout, retries, backoff-min, backoff-max, shared, egress, "
              "signing-secret, ca-file, client-cert, client-key)";
     }
   }

@@ -534,7 +534,7 @@ struct task_manager::impl {
 
   host_entry& host_entry_of(queue_state& q, const std::string& key) {
     auto it = q.hosts.find(key);
-    if (it == q.hosts.end()) it = q.hosts.emplace(key, host_entry{tasks::host_health(q.opts.per_host), {}}).first;
+    if (it == q.hosts.end()) it = q.hosts.emplace(key, host_entry{tasks::host_health(q.opts.per_host, q.opts.host_rate), {}}).first;
     return it->second;
   }
 
@@ -953,7 +953,10 @@ void task_manager::reconfigure() {
     q.results_channel = name + ":results";
     q.paused_key = name + ":paused";
     q.opts = opts;
-    for (auto& [host, h] : q.hosts) h.health.set_max_cap(opts.per_host);
+    for (auto& [host, h] : q.hosts) {
+      h.health.set_max_cap(opts.per_host);
+      h.health.set_rate(opts.host_rate);
+    }
     // (At construction the databases do not exist yet: recover() reads the pause then.)
     if (s_.db_count() > 0) q.paused = s_.db(0).find(q.paused_key) != nullptr;
     q.history.trim(s_.cfg().task_history_max_len);

@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+import redis
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (TARGET, HttpEndpoint, Outcomes, RawConn, RedisServer, Respq, free_port, parse_info,  # noqa: E402
                      run_tests, task_info, wait_until)
@@ -370,6 +372,75 @@ def test_a_shared_queue_keeps_the_same_host_state():
                 assert host(c, "sq", bad_addr)["state"] == "closed"
                 assert len(back.requests(path="/down")) == 10
         assert up.client().llen("sq:dead") == 0
+
+
+# ---- host-rate ------------------------------------------------------------------------
+
+def assert_spaced(times, n, window):
+    """At most n of the arrival times in any `window` seconds (less a little for the
+    loopback's jitter between a start and its arrival)."""
+    times = sorted(times)
+    for i in range(len(times) - n):
+        assert times[i + n] - times[i] >= window - 0.15, \
+            f"{n + 1} requests within {times[i + n] - times[i]:.3f} s (host-rate allows {n} per {window} s)"
+
+
+def test_host_rate_spaces_one_hosts_attempts_while_another_host_flows():
+    """host-rate 4: at most 4 attempts start in any second to a host, whatever its cap; the
+    tasks over it wait in custody without an attempt spent, and another host's tasks go
+    at once. The option reads back through CONFIG GET and the admin API, and CONFIG SET
+    lifts it."""
+    admin = free_port()
+    with HttpEndpoint(server="python") as limited, HttpEndpoint(server="python") as other, \
+            Respq("--admin-port", str(admin), "--http-queue", "rl", "per-host", "32", "host-rate", "4") as r:
+        c = r.client()
+        n = 13
+        t0 = time.time()
+        push(c, "rl", [{"url": limited.url("/limited"), "id": f"rl-{i}"} for i in range(n)])
+        push(c, "rl", [{"url": other.url("/other"), "id": f"other-{i}"} for i in range(5)])
+        other.wait_requests(5, timeout=5, path="/other")
+        assert time.time() - t0 < 2, "the other host's tasks waited behind the limited host's rate"
+        info = task_info(r.port, "rl")
+        assert int(info["waiting_host"]) >= n - 8 and int(info["scheduled"]) >= n - 8, info
+        reply = c.execute_command("TASK", "GET", f"rl-{n - 1}")
+        got = dict(zip(reply[0::2], reply[1::2]))
+        assert got[b"state"] == b"scheduled" and got[b"attempts"] == 0, got
+        got_all = limited.wait_requests(n, timeout=15, path="/limited")
+        times = [q["t"] for q in got_all]
+        assert_spaced(times, 4, 1.0)
+        assert max(times) - min(times) >= 2.8, f"13 tasks at 4 a second took {max(times) - min(times):.2f} s"
+        assert sorted(q["h"]["x-task-id"] for q in got_all) == sorted(f"rl-{i}" for i in range(n)), "each sent once"
+        wait_until(lambda: task_info(r.port, "rl")["delivered"] == str(n + 5), what="every task delivered")
+        assert "host-rate 4" in c.config_get("http-queue")["http-queue"]
+        status, body = admin_get(admin, "/api/queues")
+        assert status == 200 and [q for q in json.loads(body)["queues"] if q["name"] == "rl"][0]["options"]["host_rate"] == 4
+        # Lifted: the next burst goes at once.
+        c.config_set("http-queue", "rl per-host 32 host-rate 0")
+        assert "host-rate" not in c.config_get("http-queue")["http-queue"]
+        t1 = time.time()
+        push(c, "rl", [{"url": limited.url("/free"), "id": f"free-{i}"} for i in range(12)])
+        limited.wait_requests(12, timeout=5, path="/free")
+        assert time.time() - t1 < 1.5, "host-rate 0 still spaced the attempts"
+        try:
+            c.config_set("http-queue", "rl host-rate -1")
+            raise AssertionError("a negative host-rate was accepted")
+        except redis.ResponseError as e:
+            assert "host-rate must be" in str(e), e
+
+
+def test_a_shared_queue_spaces_its_hosts_attempts_the_same_way():
+    with RedisServer() as up, HttpEndpoint(server="python") as limited, \
+            sidecar(up, "A", "--http-queue", "tasks", "off",
+                    "--http-queue", "srl", "shared", "yes", "per-host", "16", "host-rate", "2") as a:
+        c = a.client()
+        n = 7
+        c.lpush("srl", *[json.dumps({"url": limited.url("/slimited"), "id": f"srl-{i}"}) for i in range(n)])
+        got_all = limited.wait_requests(n, timeout=20, path="/slimited")
+        times = [q["t"] for q in got_all]
+        assert_spaced(times, 2, 1.0)
+        assert max(times) - min(times) >= 2.8, f"7 tasks at 2 a second took {max(times) - min(times):.2f} s"
+        assert sorted(q["h"]["x-task-id"] for q in got_all) == sorted(f"srl-{i}" for i in range(n))
+        wait_until(lambda: task_info(a.port, "srl")["delivered"] == str(n), what="every task delivered")
 
 
 # ---- an operator's reset -----------------------------------------------------------------

@@ -198,7 +198,8 @@ export async function queue(main, [name], ctx) {
   const optionsDl = h('dl', { class: 'figures' });
   fillDl(optionsDl, [
     ['Concurrency', String(opts.concurrency)], ['Rate', opts.rate ? `${opts.rate}/s` : 'unlimited'],
-    ['Per host', opts.per_host ? String(opts.per_host) : 'unlimited'], ['Timeout', `${opts.timeout} s`],
+    ['Per host', opts.per_host ? String(opts.per_host) : 'unlimited'],
+    ['Rate per host', opts.host_rate ? `${opts.host_rate}/s` : 'unlimited'], ['Timeout', `${opts.timeout} s`],
     ['Retries', String(opts.retries)], ['Backoff', `${opts.backoff_min}–${opts.backoff_max} s`], ['Shared', opts.shared ? 'yes' : 'no']]);
   const figDl = h('dl', { class: 'figures' });
   const chartsBox = h('div', { class: 'charts' });

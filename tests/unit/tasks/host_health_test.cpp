@@ -322,3 +322,97 @@ TEST_CASE("INFO hosts: a summary, then the busiest hosts first, bounded, last_er
         "last_error=Failed to connect; port 9: Connection refused  x y\r\n");
   CHECK(hosts_info({}, 10, t0) == "hosts:count=0,open=0,half_open=0,held=0,shown=0\r\n");
 }
+
+TEST_CASE("host-rate: at most n starts in any n / rate seconds, a sliding window", "[host_health]") {
+  const host_limits lim;
+  using v = host_health::verdict;
+  SECTION("25 a second: 25 go at once, the 26th waits for the first's second to pass") {
+    host_health h(1000, 25);
+    for (int i = 0; i < 25; ++i) {
+      REQUIRE(h.admit(t0 + i * 0.001).v == v::go);
+      h.started(t0 + i * 0.001);
+      h.ended(host_signal::clean, t0 + i * 0.001, lim);
+    }
+    auto a = h.admit(t0 + 0.5);
+    CHECK(a.v == v::wait_until);
+    CHECK(a.rate);
+    CHECK(a.until == Approx(t0 + 1.0));
+    CHECK_FALSE(h.idle(t0 + 0.5));  // the window still counts: not forgotten
+    CHECK(h.admit(t0 + 1.0).v == v::go);
+    h.started(t0 + 1.0);
+    // The second start (t0 + 0.001) leaves the window next.
+    a = h.admit(t0 + 1.0005);
+    CHECK(a.v == v::wait_until);
+    CHECK(a.until == Approx(t0 + 1.001));
+  }
+  SECTION("0.5 a second: one in any 2 s") {
+    host_health h(8, 0.5);
+    REQUIRE(h.admit(t0).v == v::go);
+    h.started(t0);
+    h.ended(host_signal::clean, t0 + 0.1, lim);
+    auto a = h.admit(t0 + 1.9);
+    CHECK((a.v == v::wait_until && a.rate && a.until == Approx(t0 + 2.0)));
+    CHECK(h.admit(t0 + 2.0).v == v::go);
+    CHECK(h.idle(t0 + 2.0));
+  }
+  SECTION("2.5 a second: two in any 0.8 s") {
+    host_health h(8, 2.5);
+    h.started(t0);
+    h.started(t0 + 0.1);
+    auto a = h.admit(t0 + 0.2);
+    CHECK((a.v == v::wait_until && a.until == Approx(t0 + 0.8)));
+  }
+  SECTION("the cap and the circuit come first; a reset keeps the window; set_rate(0) lifts it") {
+    host_health h(1, 1);
+    h.started(t0);
+    CHECK(h.admit(t0 + 0.1).v == v::wait_for_slot);  // at the cap of 1
+    h.ended(host_signal::clean, t0 + 0.2, lim);
+    CHECK(h.admit(t0 + 0.3).rate);
+    h.reset();
+    CHECK(h.admit(t0 + 0.3).rate);
+    h.set_rate(0);
+    CHECK(h.admit(t0 + 0.3).v == v::go);
+    h.set_rate(1);  // back on: the start at t0 is not remembered once lifted
+    CHECK(h.admit(t0 + 0.3).v == v::go);
+  }
+  SECTION("a steady stream over many windows never has more than n in a window") {
+    host_health h(1000, 3);
+    std::vector<double> started;
+    double now = t0;
+    while (started.size() < 50) {
+      const auto a = h.admit(now);
+      if (a.v == v::go) {
+        h.started(now);
+        started.push_back(now);
+        h.ended(host_signal::clean, now, lim);
+      } else {
+        REQUIRE(a.v == v::wait_until);
+        REQUIRE(a.until > now);
+        now = a.until;
+        continue;
+      }
+      now += 0.05;
+    }
+    for (std::size_t i = 3; i < started.size(); ++i) CHECK(started[i] - started[i - 3] >= 1.0 - 1e-9);
+    CHECK(started.back() - started.front() < 17.0);  // no slower than the rate either
+  }
+  SECTION("a new rate keeps the newest starts") {
+    host_health h(1000, 4);
+    for (int i = 0; i < 4; ++i) h.started(t0 + i * 0.1);
+    h.set_rate(2);  // the two newest (t0 + 0.2, t0 + 0.3): the next at t0 + 1.2
+    auto a = h.admit(t0 + 0.5);
+    CHECK((a.v == v::wait_until && a.until == Approx(t0 + 1.2)));
+    h.set_rate(8);  // room for four more
+    CHECK(h.admit(t0 + 0.5).v == v::go);
+  }
+  SECTION("no rate: never a wait on its account") {
+    host_health h(100, 0);
+    for (int i = 0; i < 100; ++i) {
+      REQUIRE(h.admit(t0).v == v::go);
+      h.started(t0);
+      h.ended(host_signal::clean, t0, lim);
+    }
+    CHECK(h.admit(t0).v == v::go);
+    CHECK(h.idle(t0));
+  }
+}
