@@ -69,6 +69,7 @@ std::string render(const std::string& queue, const std::vector<const tasks::dead
                      {"failed_at", d->failed_at},
                      {"reason", d->reason},
                      {"error", d->error},
+                     {"response", d->response},
                      {"payload", payload},
                      {"payload_bytes", d->payload.size()},
                      {"payload_truncated", cut}});

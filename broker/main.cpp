@@ -35,8 +35,8 @@ void usage() {
                "       respq-server /etc/respq.conf --loglevel verbose\n\n"
                "--test-config reads the file and the directives, checks them and exits: 0 when\n"
                "they are valid, 1 with the error otherwise.\n\n"
-               "http-queue <name> takes options with their values: concurrency, rate, per-host, timeout,\n"
-               "retries, backoff-min, backoff-max, shared, egress, signing-secret, ca-file, client-cert,\n"
+               "http-queue <name> takes options with their values: concurrency, rate, per-host,\n"
+               "host-rate, timeout, retries, backoff-min, backoff-max, shared, egress, signing-secret, ca-file, client-cert,\n"
                "client-key; `http-queue <name> off` removes the queue.\n\n"
                "Directives (in the file as `name value ...`, on the command line as --name value ...),\n"
                "with their defaults:\n";

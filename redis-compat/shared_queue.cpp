@@ -192,6 +192,7 @@ struct shared_queue::impl {
     bool from_envelope = false;  // it waited upstream already (its time, if any, came)
     bool in_host_line = false;  // waiting for a slot at its host (not in `due`)
     bool waits_host = false;    // waiting for its host (a slot, a cool-down, a hold)
+    bool rate_turn = false;     // parked for its turn under the host-rate (until it starts)
   };
 
   // A destination host (tasks/host_health.hpp, as for local queues), and the tasks held
@@ -199,6 +200,9 @@ struct shared_queue::impl {
   struct host_entry {
     tasks::host_health health;
     std::deque<std::uint64_t> waiting;
+    // host-rate: the unix time after the last turn given out to a task parked for it
+    // (see start_if_host_admits).
+    double rate_turn = 0;
   };
 
   // What the finalize script does for a task leaving this sidecar's custody: removes it
@@ -480,9 +484,25 @@ struct shared_queue::impl {
   void start_if_host_admits(std::uint64_t seq, held_task& t, double now) {
     host_entry& h = host_of(t);
     const auto a = h.health.admit(now);
-    if (a.v == tasks::host_health::verdict::go && h.waiting.empty()) {
+    // Turns under the host-rate still to come: a task that has none waits for one.
+    const bool turns_ahead = !t.rate_turn && h.rate_turn > now;
+    if (a.v == tasks::host_health::verdict::go && h.waiting.empty() && !turns_ahead) {
       start_attempt(seq, t);
-    } else if (a.v == tasks::host_health::verdict::wait_until && !a.rate) {
+    } else if ((a.v == tasks::host_health::verdict::wait_until && a.rate) ||
+               (a.v == tasks::host_health::verdict::go && h.waiting.empty())) {
+      // Over the host-rate: parked until its own turn, one rate step after the last one
+      // given out, so each is looked at about once (not all at every turn) and none
+      // stands in a line counted against taking other hosts' tasks. One whose turn came
+      // and found the window taken (a retry came due there) goes at the next opening.
+      t.waits_host = true;
+      double turn = a.v == tasks::host_health::verdict::go ? now : a.until;
+      if (!t.rate_turn) {
+        turn = std::max(turn, h.rate_turn);
+        h.rate_turn = turn + h.health.rate_step();
+        t.rate_turn = true;
+      }
+      park(seq, t, turn);
+    } else if (a.v == tasks::host_health::verdict::wait_until) {
       t.waits_host = true;
       park(seq, t, a.until);
     } else if (h.health.state() != tasks::circuit_state::closed) {
@@ -552,6 +572,7 @@ struct shared_queue::impl {
   void start_attempt(std::uint64_t seq, held_task& t) {
     host_of(t).health.started(unix_now());
     t.waits_host = false;
+    t.rate_turn = false;
     t.st = task_state::in_flight;
     ++t.attempts;
     t.log.started(t.attempts, unix_now());
@@ -829,7 +850,8 @@ struct shared_queue::impl {
       auto it = custody.find(seq);
       if (it == custody.end() || it->second.st != task_state::waiting || it->second.in_host_line) continue;
       host_entry& h = host_of(it->second);
-      if (h.health.admit(now).v != tasks::host_health::verdict::go || !h.waiting.empty()) {
+      if (h.health.admit(now).v != tasks::host_health::verdict::go || !h.waiting.empty() ||
+          (!it->second.rate_turn && h.rate_turn > now)) {
         start_if_host_admits(seq, it->second, now);  // waits again, without an attempt
         continue;
       }
@@ -1372,10 +1394,28 @@ void shared_queue::drain() {
 std::size_t shared_queue::requests_in_flight() const { return impl_->in_flight; }
 
 void shared_queue::reconfigure(const core::queue_options& opts) {
-  impl_->opts = opts;
-  for (auto& [key, h] : impl_->hosts) {
+  auto& d = *impl_;
+  const bool rate_changed = opts.host_rate != d.opts.host_rate;
+  d.opts = opts;
+  for (auto& [key, h] : d.hosts) {
     h.health.set_max_cap(opts.per_host);
     h.health.set_rate(opts.host_rate);
+    if (rate_changed) h.rate_turn = 0;
+  }
+  if (rate_changed) {
+    // The turns given out under the old rate are void: those tasks are looked at now,
+    // and wait again for turns under the new one.
+    const double now = unix_now();
+    std::vector<std::pair<double, std::uint64_t>> moved;
+    for (const auto& e : d.due)
+      if (auto it = d.custody.find(e.second); it != d.custody.end() && it->second.rate_turn) moved.push_back(e);
+    for (const auto& e : moved) {
+      d.due.erase(e);
+      d.due.emplace(now, e.second);
+      auto& t = d.custody.find(e.second)->second;
+      t.next_run = now;
+      t.rate_turn = false;
+    }
   }
   impl_->drain_hosts();
   impl_->run_due();

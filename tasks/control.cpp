@@ -53,6 +53,8 @@ std::optional<dead_letter_info> read_dead_letter(std::string_view record, bool w
   if (auto f = j.find("failed_at"); f->is_number()) d.failed_at = f->get<double>();
   if (auto r = j.find("reason"); r != j.end() && r->is_string()) d.reason = r->get<std::string>();
   if (auto e = j.find("error"); e != j.end() && e->is_string()) d.error = e->get<std::string>();
+  if (auto r = j.find("response"); r != j.end() && r->is_string()) d.response = r->get<std::string>();
+  else if (auto b = j.find("response_b64"); b != j.end() && b->is_string()) d.response = base64_decode(b->get<std::string>());
   if (auto p = j.find("payload"); p != j.end() && p->is_string()) d.payload = p->get<std::string>();
   else if (auto b = j.find("payload_b64"); b != j.end() && b->is_string()) d.payload = base64_decode(b->get<std::string>());
   if (want_host) {

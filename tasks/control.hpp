@@ -38,6 +38,7 @@ struct dead_letter_info {
   int attempts = 0;
   double failed_at = 0;
   std::string reason, error;
+  std::string response;  // the failing answer's body, its start (decoded from response_b64 if so)
   std::string payload;   // the producer's bytes (decoded from payload_b64 if so)
 };
 // The fields of a dead record (tasks::dead_record_json), or nullopt when `record` is not

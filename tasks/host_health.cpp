@@ -93,6 +93,8 @@ host_health::admission host_health::admit(double now) const {
   switch (state_) {
     case circuit_state::open:
       if (now < open_until_) return {verdict::wait_until, open_until_};
+      if (rate_count_ && starts_size_ >= rate_count_ && oldest_start() + rate_window_ > now)
+        return {verdict::wait_until, oldest_start() + rate_window_, true};  // the probe too
       return {verdict::go, 0};  // the probe
     case circuit_state::half_open:
       return {verdict::wait_for_slot, 0};  // its probe is out
@@ -110,9 +112,8 @@ host_health::transition host_health::started(double now) {
   ++in_flight_;
   ++attempts_;
   if (rate_count_) {
-    if (starts_.size() != rate_count_) starts_.resize(rate_count_);
-    if (starts_size_ < rate_count_) {
-      starts_[(starts_head_ + starts_size_) % rate_count_] = now;
+    if (starts_size_ < rate_count_) {  // in order: starts_head_ is 0
+      starts_.push_back(now);
       ++starts_size_;
     } else {  // full: the newest takes the oldest's place
       starts_[starts_head_] = now;
@@ -212,20 +213,19 @@ void host_health::set_rate(double rate) {
   // The newest starts made so far, oldest first, count towards the new rate.
   std::vector<double> kept;
   for (std::uint32_t i = 0; i < starts_size_; ++i) kept.push_back(starts_[(starts_head_ + i) % rate_count_]);
-  starts_.clear();
+  std::vector<double>().swap(starts_);
   starts_head_ = starts_size_ = 0;
   if (!(rate > 0) || rate > max_host_rate) {  // 0: no limit (nothing is remembered)
     rate_count_ = 0;
     rate_window_ = 0;
     return;
   }
+  rate = std::max(rate, min_host_rate);
   rate_count_ = static_cast<std::uint32_t>(std::max(1.0, std::floor(rate)));
   rate_window_ = rate_count_ / rate;
   if (kept.size() > rate_count_) kept.erase(kept.begin(), kept.end() - rate_count_);
-  if (kept.empty()) return;
   starts_ = std::move(kept);
   starts_size_ = static_cast<std::uint32_t>(starts_.size());
-  starts_.resize(rate_count_);
 }
 
 bool host_health::idle(double now) const {

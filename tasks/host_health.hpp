@@ -49,8 +49,9 @@ struct host_limits {
 };
 
 inline constexpr double aimd_decrease_gap_s = 0.25;
-// The highest host-rate (a second's starts are remembered: 80 KB a host at most).
-inline constexpr double max_host_rate = 10000;
+// The host-rate's bounds: one start in 1,000 s at the least; at the most, a second's
+// starts remembered (80 KB for a host that has had that many).
+inline constexpr double min_host_rate = 0.001, max_host_rate = 10000;
 
 enum class circuit_state { closed, open, half_open };
 const char* circuit_name(circuit_state s);
@@ -118,6 +119,9 @@ class host_health {
   void set_max_cap(unsigned max_cap);
   // The queue's host-rate changed (0: none); the starts already made count towards it.
   void set_rate(double rate);
+  // The host-rate's spacing, 1 / rate seconds (0: no rate): how far apart the tasks
+  // waiting for it are expected to start.
+  double rate_step() const { return rate_count_ ? rate_window_ / rate_count_ : 0; }
   // An operator's reset (QUEUE HOSTRESET): the circuit closes, a hold ends, the failure
   // streak and the cap start afresh; the attempts in flight, the totals and the
   // host-rate's window stay (the rate is the endpoint's limit, not a sign of trouble).
@@ -144,8 +148,8 @@ class host_health {
   std::string last_error_;
   double last_error_at_ = 0;
   // host-rate: at most rate_count_ starts within rate_window_ seconds (0: no limit). The
-  // newest starts, at most rate_count_ of them, in a ring (made at the first start):
-  // starts_size_ of them from starts_head_, the oldest.
+  // newest starts, at most rate_count_ of them: in order while fewer (starts_head_ 0),
+  // then a ring, starts_head_ its oldest. Memory grows with the starts a host has had.
   std::uint32_t rate_count_ = 0, starts_head_ = 0, starts_size_ = 0;
   double rate_window_ = 0;
   std::vector<double> starts_;

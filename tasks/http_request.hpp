@@ -28,8 +28,14 @@ struct http_request {
   double timeout_s = 0;             // whole request; <= 0 means the engine's default (30 s)
   bool follow_redirects = false;    // up to 5 hops, http and https only
   std::size_t keep_body = 0;        // response body bytes the result carries back (at most
-                                    // 64 KB); a task's attempt keeps none: nothing reads them
+                                    // 64 KB); a task's attempt keeps response_kept_bytes
+  bool keep_body_of_2xx = true;     // false: a 2xx answer's body is not carried back (a
+                                    // task's attempt: only a failing answer's is shown)
 };
+
+// What a task's attempt keeps of the answer's body: an answer that fails the attempt
+// shows its start in the outcome and the dead letter (`response`).
+inline constexpr std::size_t response_kept_bytes = 1024;
 
 struct http_result {
   std::uint64_t ticket = 0;

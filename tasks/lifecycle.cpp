@@ -77,6 +77,7 @@ decision decide(const task_record& t, const http_result& r, const queue_options&
           d.outcome.attempts = spent;
           d.outcome.next_run = d.next_run;
           d.outcome.error = failure_text(r);
+          if (!transport_error) d.outcome.response = r.body.substr(0, response_kept_bytes);
           return d;
         }
         d.reason = "attempts exhausted (" + std::to_string(t.attempts) + ")";
@@ -89,6 +90,7 @@ decision decide(const task_record& t, const http_result& r, const queue_options&
     }
     d.state = next_state::dead;
     if (transport_error) d.dead_error = hidden(r.error);
+    else d.outcome.response = r.body.substr(0, response_kept_bytes);
   }
   d.outcome.status = "dead";
   d.outcome.error = d.dead_error.empty() ? d.reason : d.dead_error;
@@ -125,6 +127,7 @@ dead_fields dead_letter(const task_record& t, const decision& d, std::string_vie
   f.payload = payload;
   f.attempts = t.attempts;
   f.code = d.outcome.code;
+  f.response = d.outcome.response;
   f.failed_at = failed_at;
   return f;
 }

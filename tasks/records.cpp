@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tasks/http_request.hpp"
 #include "tasks/json_view.hpp"
 #include "tasks/packing.hpp"
 #include "tasks/url.hpp"
@@ -133,6 +134,24 @@ void append_payload_field(std::string& out, std::string_view payload) {
   } else {
     out += "\"payload_b64\":\"";
     out += base64_encode(payload);
+    out += '"';
+  }
+}
+
+// The start of a failing answer's body: "response" when it is UTF-8 text (cut back to a
+// character's start when the kept bytes end inside one), else "response_b64"; nothing
+// for an empty body.
+void append_response_field(std::string& out, std::string_view body) {
+  if (body.empty()) return;
+  std::string_view text = body;
+  if (body.size() >= response_kept_bytes)  // cut where it was kept: maybe inside a character
+    for (int back = 0; back < 3 && !text.empty() && !valid_utf8(text); ++back) text.remove_suffix(1);
+  if (!text.empty() && valid_utf8(text)) {
+    out += ",\"response\":";
+    append_json_string(out, text);
+  } else {
+    out += ",\"response_b64\":\"";
+    out += base64_encode(body);
     out += '"';
   }
 }
@@ -418,6 +437,7 @@ std::string outcome_json(const outcome_fields& f) {
     append_json_string(o, text_or(f.node, ""));
   }
   if (f.truncated) o += ",\"truncated\":true";
+  append_response_field(o, f.response);
   o += '}';
   return o;
 }
@@ -441,6 +461,7 @@ std::string dead_record_json(const dead_fields& f) {
   append_redacted_text(d, f.error);
   d += ",\"failed_at\":";
   d += json_number(f.failed_at);
+  append_response_field(d, f.response);
   d += ',';
   append_payload_field(d, f.payload);
   d += '}';

@@ -103,11 +103,14 @@ std::string salvage_payload(std::string_view record);
 // same fields for local and shared queues: id, queue, url (credentials hidden), status,
 // code, attempts, duration_ms, error, node (the sidecar, when known); next_run when
 // positive (retrying), "truncated":true when the response body went past the read
-// limit (the rest was not read).
+// limit (the rest was not read); after an HTTP answer that failed the attempt (retrying,
+// dead), "response": the start of its body (at most response_kept_bytes, cut at a
+// character), or "response_b64" when that is not UTF-8 text; none when it had no body.
 struct outcome_fields {
   std::string_view id, queue, url, node;
   const char* status = "";  // delivered, retrying, dead, duplicate, cancelled
   std::string error;
+  std::string response;  // the failing answer's body, its start
   long code = 0;
   int attempts = 0;
   double duration_ms = 0, next_run = 0;
@@ -118,10 +121,12 @@ std::string outcome_json(const outcome_fields& f);
 // ---- dead letter ---------------------------------------------------------------------------
 
 // The record a dead task leaves in <queue>:dead: the producer's payload untouched plus
-// why (reason, attempts, last HTTP code and error, failed_at in unix seconds). Reason and
-// error are written with URL credentials hidden.
+// why (reason, attempts, last HTTP code and error, failed_at in unix seconds, and the
+// answer's body as `response` or `response_b64` when an HTTP answer with a body ended
+// it). Reason and error are written with URL credentials hidden.
 struct dead_fields {
   std::string_view id, queue, reason, error, payload;
+  std::string_view response;  // the last answer's body, its start, when it failed the task (as in outcomes)
   int attempts = 0;
   long code = 0;
   double failed_at = 0;

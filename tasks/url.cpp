@@ -230,6 +230,11 @@ std::string check_url_uncached(std::string_view url, std::string_view field) {
     }
   }
   if (url.size() > max_url_len) return invalid(field, "Malformed input to a URL function");
+  // As sent (encode_non_ascii), each byte past ASCII takes three: within the limit too.
+  std::size_t high = 0;
+  for (char c : url) high += static_cast<unsigned char>(c) >= 0x80;
+  if (url.size() + 2 * high > max_url_len)
+    return std::string(field) + " is too long once its bytes past ASCII are percent-encoded (8,000,000 bytes at most)";
   const std::size_t sl = scheme_length(url);
   if (sl == 0) return invalid(field, "Bad scheme");
   const std::string_view scheme = url.substr(0, sl);

@@ -675,7 +675,8 @@ class engine_core {
       if (curl_easy_header(e, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h && h->value)
         r.retry_after.emplace(h->value);
     }
-    if (!t.response.empty()) r.body.assign(t.response);  // copy: the transfer keeps its buffer's capacity
+    // A copy: the transfer keeps its buffer's capacity. None of a 2xx answer unless asked.
+    if (!t.response.empty() && (t.req.keep_body_of_2xx || r.code < 200 || r.code > 299)) r.body.assign(t.response);
     r.truncated = answered && t.body_overflow;
     r.duration_ms = std::chrono::duration<double, std::milli>(steady::now() - t.started).count();
 

@@ -211,6 +211,9 @@ struct http1_client::impl {
     bool done = false;
     bool retried = false;
     bool early = false;
+    bool keep_2xx_body = true;  // http_request::keep_body_of_2xx
+    // The body the result carries: none of a 2xx answer where the request did not ask.
+    bool keeps_body_of(long code) const { return keep_2xx_body || code < 200 || code > 299; }
     std::string_view target() const { return std::string_view(out->req.url).substr(target_at, target_len); }
   };
 
@@ -687,6 +690,7 @@ struct http1_client::impl {
     const http_request& req = ex->out->req;
     ex->ticket = req.ticket;
     ex->keep_body = static_cast<std::uint32_t>(std::min<std::size_t>(req.keep_body, UINT32_MAX));
+    ex->keep_2xx_body = req.keep_body_of_2xx;
     ex->head = req.method == "HEAD";
     ex->start = steady::now();
     std::string_view authority, target;
@@ -1402,7 +1406,7 @@ struct http1_client::impl {
           res.code = f.code;
           res.duration_ms = std::chrono::duration<double, std::milli>(steady::now() - ex->start).count();
           res.retry_after = std::move(f.retry_after);
-          res.body = std::move(f.body);
+          if (ex->keeps_body_of(f.code)) res.body = std::move(f.body);
           res.truncated = f.truncated;
           finish(*ex, std::move(res));
           break;
@@ -1629,7 +1633,7 @@ struct http1_client::impl {
       res.code = parser.code();
       res.duration_ms = std::chrono::duration<double, std::milli>(steady::now() - ex->start).count();
       if (auto ra = parser.header("Retry-After")) res.retry_after.emplace(*ra);
-      res.body = parser.take_body();
+      if (ex->keeps_body_of(res.code)) res.body = parser.take_body();
       res.truncated = parser.truncated();
       finish(*ex, std::move(res));
     }

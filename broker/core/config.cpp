@@ -55,6 +55,12 @@ std::string parse_bool(std::string_view v, bool& out) {
 std::string fmt_double(double d) {
   std::ostringstream o;
   o << d;
+  // Six digits, or as few more as read back as the same value (CONFIG REWRITE).
+  for (int digits = 7; digits <= 17 && std::strtod(o.str().c_str(), nullptr) != d; ++digits) {
+    o.str("");
+    o.precision(digits);
+    o << d;
+  }
   return o.str();
 }
 
@@ -958,8 +964,8 @@ std::string apply_queue_directive(config& c, const std::vector<std::string>& arg
       if (!parse_double(v, d) || d < 0) return "rate must be a number of dispatches per second >= 0 (0 = unlimited)";
       q.rate = d;
     } else if (opt == "host-rate") {
-      if (!parse_double(v, d) || d < 0 || d > tasks::max_host_rate)
-        return "host-rate must be a number of attempts per second to each host, 0 to 10000 (0 = unlimited)";
+      if (!parse_double(v, d) || (d != 0 && (d < tasks::min_host_rate || d > tasks::max_host_rate)))
+        return "host-rate must be a number of attempts per second to each host, 0.001 to 10000 (0 = unlimited)";
       q.host_rate = d;
     } else if (opt == "per-host") {
       if (!parse_ll(v, n) || n < 1 || n > 100000) return "per-host must be an integer between 1 and 100000";

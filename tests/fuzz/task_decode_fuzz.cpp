@@ -24,6 +24,7 @@
 
 #include "tasks/http_request.hpp"
 #include "tasks/task.hpp"
+#include "tasks/url.hpp"
 
 using namespace respq::tasks;
 
@@ -74,7 +75,8 @@ void check_task(const task& t) {
     FUZZ_CHECK(value.find_first_of(std::string_view("\r\n\0", 3)) == std::string::npos);
   }
   const http_request r = make_http_request(t, 1, "tasks", 30);
-  FUZZ_CHECK(r.url == t.url && r.method == t.method);
+  FUZZ_CHECK(r.url == encode_non_ascii(t.url) && r.method == t.method);  // bytes past ASCII as %XX
+  FUZZ_CHECK(r.keep_body == response_kept_bytes && !r.keep_body_of_2xx);
   FUZZ_CHECK(r.timeout_s > 0);
 }
 

@@ -12,6 +12,7 @@ requests in flight, use this server instead:
 Beyond the router's controls, `?hold=NAME` keeps the request waiting (after it is logged)
 until GET /_release/NAME arrives (or 120 s pass), so tests can keep attempts in flight
 for as long as they need without a sleep that could race; /_release is not logged.
+`?answer=TEXT` answers with TEXT as the body instead of the JSON summary.
 """
 import base64
 import email.utils
@@ -90,7 +91,8 @@ class Handler(BaseHTTPRequestHandler):
                 with LOCK:
                     ev = HOLDS.setdefault(q["hold"], threading.Event())
                 ev.wait(120)
-            answer = json.dumps({"ok": 200 <= status < 300, "status": status, "hit": hit}).encode() + b"\n"
+            answer = q["answer"].encode() if "answer" in q else \
+                json.dumps({"ok": 200 <= status < 300, "status": status, "hit": hit}).encode() + b"\n"
             # No longer in progress once its answer starts: counted after the answer was
             # sent, a request the client makes as soon as it has the answer could find this
             # one still counted (this thread not yet run again).

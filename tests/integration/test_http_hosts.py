@@ -402,9 +402,16 @@ def test_host_rate_spaces_one_hosts_attempts_while_another_host_flows():
         assert time.time() - t0 < 2, "the other host's tasks waited behind the limited host's rate"
         info = task_info(r.port, "rl")
         assert int(info["waiting_host"]) >= n - 8 and int(info["scheduled"]) >= n - 8, info
-        reply = c.execute_command("TASK", "GET", f"rl-{n - 1}")
-        got = dict(zip(reply[0::2], reply[1::2]))
-        assert got[b"state"] == b"scheduled" and got[b"attempts"] == 0, got
+        # rl-4 .. rl-12 wait in line: rl-8, fifth, goes about 2 s after the first four,
+        # rl-12 a second later. TASK GET counts the tasks ahead of each (4 a second), not
+        # only the time the host next admits one.
+        runs = {}
+        for i in (8, n - 1):
+            reply = c.execute_command("TASK", "GET", f"rl-{i}")
+            got = dict(zip(reply[0::2], reply[1::2]))
+            assert got[b"state"] == b"scheduled" and got[b"attempts"] == 0, got
+            runs[i] = float(got[b"next_run"])
+        assert 0.9 <= runs[n - 1] - runs[8] <= 1.1 and t0 + 1.5 < runs[8] < t0 + 2.6, (t0, runs)
         got_all = limited.wait_requests(n, timeout=15, path="/limited")
         times = [q["t"] for q in got_all]
         assert_spaced(times, 4, 1.0)
@@ -421,26 +428,38 @@ def test_host_rate_spaces_one_hosts_attempts_while_another_host_flows():
         push(c, "rl", [{"url": limited.url("/free"), "id": f"free-{i}"} for i in range(12)])
         limited.wait_requests(12, timeout=5, path="/free")
         assert time.time() - t1 < 1.5, "host-rate 0 still spaced the attempts"
-        try:
-            c.config_set("http-queue", "rl host-rate -1")
-            raise AssertionError("a negative host-rate was accepted")
-        except redis.ResponseError as e:
-            assert "host-rate must be" in str(e), e
+        for bad in ("-1", "1e-11", "10001", "x"):
+            try:
+                c.config_set("http-queue", f"rl host-rate {bad}")
+                raise AssertionError(f"host-rate {bad} was accepted")
+            except redis.ResponseError as e:
+                assert "host-rate must be" in str(e), e
+        c.config_set("http-queue", "rl host-rate 2.9999999")  # read back as written: 2 a window
+        assert "host-rate 2.9999999 " in c.config_get("http-queue")["http-queue"]
 
 
 def test_a_shared_queue_spaces_its_hosts_attempts_the_same_way():
-    with RedisServer() as up, HttpEndpoint(server="python") as limited, \
+    """Tasks over the rate wait here for their turns (each looked at about once), not in a
+    line that counts against taking: with more of them than the queue's concurrency,
+    another host's tasks pushed after them still go at once."""
+    with RedisServer() as up, HttpEndpoint(server="python") as limited, HttpEndpoint(server="python") as other, \
             sidecar(up, "A", "--http-queue", "tasks", "off",
-                    "--http-queue", "srl", "shared", "yes", "per-host", "16", "host-rate", "2") as a:
+                    "--http-queue", "srl", "shared", "yes", "concurrency", "4", "per-host", "16",
+                    "host-rate", "2") as a:
         c = a.client()
         n = 7
         c.lpush("srl", *[json.dumps({"url": limited.url("/slimited"), "id": f"srl-{i}"}) for i in range(n)])
+        limited.wait_requests(2, timeout=5, path="/slimited")
+        t0 = time.time()
+        c.lpush("srl", *[json.dumps({"url": other.url("/sother"), "id": f"sother-{i}"}) for i in range(3)])
+        other.wait_requests(3, timeout=5, path="/sother")
+        assert time.time() - t0 < 1.5, "the other host's tasks waited behind the limited host's rate"
         got_all = limited.wait_requests(n, timeout=20, path="/slimited")
         times = [q["t"] for q in got_all]
         assert_spaced(times, 2, 1.0)
         assert max(times) - min(times) >= 2.8, f"7 tasks at 2 a second took {max(times) - min(times):.2f} s"
         assert sorted(q["h"]["x-task-id"] for q in got_all) == sorted(f"srl-{i}" for i in range(n))
-        wait_until(lambda: task_info(a.port, "srl")["delivered"] == str(n), what="every task delivered")
+        wait_until(lambda: task_info(a.port, "srl")["delivered"] == str(n + 3), what="every task delivered")
 
 
 # ---- an operator's reset -----------------------------------------------------------------

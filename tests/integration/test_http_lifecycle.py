@@ -126,7 +126,10 @@ def test_retries_exhausted_land_in_dead_with_the_full_record(s):
         s.push(payload)
         d = s.dead(id="dead-500")
         o = out.wait(id="dead-500", status="dead")
-    assert set(d) == DEAD_FIELDS | {"payload"}, f"dead-letter record fields: {sorted(d)}"
+    # The endpoint answered with a body: its start is in the record as `response`.
+    assert set(d) == DEAD_FIELDS | {"payload", "response"}, f"dead-letter record fields: {sorted(d)}"
+    assert json.loads(d["response"]) == {"ok": False, "status": 500, "hit": 3}, d["response"]
+    assert o["response"] == d["response"], o
     assert d["queue"] == "tasks" and d["reason"] == "attempts exhausted (3)", d
     assert d["attempts"] == 3 and d["code"] == 500, d
     assert t0 - 1 <= d["failed_at"] <= time.time() + 1, d
@@ -135,6 +138,26 @@ def test_retries_exhausted_land_in_dead_with_the_full_record(s):
     assert attempts_of(reqs) == [1, 2, 3] and all(r["query"] == "status=500&k=v+w" for r in reqs), reqs
     assert o["attempts"] == 3 and o["code"] == 500 and o["url"] in (url, url + "&k=v+w"), o
     assert not s.c.hexists("tasks:inflight", "dead-500")
+
+
+def test_a_failing_answers_body_is_shown_in_outcomes_and_the_dead_letter_a_delivered_ones_is_not(s):
+    # What a webhook endpoint says when it refuses (Svix and QStash show it too): the start
+    # of the body, in each failing attempt's outcome and in the dead letter; the task's
+    # callback gets it as well. A delivered task's answer is not carried.
+    with HttpEndpoint(server="python") as ep, Outcomes(s.r) as out:
+        big = "x" * 3000
+        s.push({"url": ep.url("/refuse", status=422, answer='{"error":"invalid signature"}'), "id": "answer-422"})
+        s.push({"url": ep.url("/flaky", status=500, answer=big), "retries": 1, "id": "flaky-500"})
+        s.push({"url": ep.url("/fine", answer="thanks"), "id": "fine-200"})
+        d = s.dead(id="answer-422")
+        assert d["code"] == 422 and d["response"] == '{"error":"invalid signature"}', d
+        o = out.wait(id="answer-422", status="dead")
+        assert o["response"] == '{"error":"invalid signature"}', o
+        r = out.wait(id="flaky-500", status="retrying")
+        assert r["response"] == "x" * 1024, f"{len(r.get('response', ''))} bytes kept"
+        d = s.dead(id="flaky-500")
+        assert d["response"] == "x" * 1024 and d["code"] == 500, d
+        assert "response" not in out.wait(id="fine-200", status="delivered")
 
 
 def test_other_4xx_and_leftover_3xx_go_straight_to_dead(s):

@@ -244,6 +244,7 @@ def test_dead_letters_retries_and_outcomes_live_on_the_upstream():
         assert set(dead) == {"gone", "down", "invalid"}, dead
         assert dead["gone"]["reason"] == "HTTP 404 is final" and dead["gone"]["attempts"] == 1
         assert dead["down"]["reason"] == "attempts exhausted (3)" and dead["down"]["code"] == 503
+        assert json.loads(dead["down"]["response"])["status"] == 503, dead["down"]  # the answer's body
         assert dead["invalid"]["payload"] == "not a task" and dead["invalid"]["queue"] == Q
         assert json.loads(dead["gone"]["payload"])["id"] == "gone"
         assert len([o for o in res.of("retrying") if o["id"] == "down"]) == 2
@@ -364,6 +365,10 @@ def test_info_tasks_lists_shared_and_local_queues_with_the_same_fields():
             assert set(outcomes[lid]) == set(outcomes[sid]), \
                 f"{status} outcome fields differ: {outcomes[lid]} vs {outcomes[sid]}"
         assert outcomes["l-ok"]["node"] == outcomes["s-ok"]["node"] == "A", outcomes
+        # A failing answer's body, the same on both kinds of queue.
+        assert outcomes["l-dead"]["response"] and outcomes["s-dead"]["response"] == outcomes["l-dead"]["response"], \
+            outcomes
+        assert "response" not in outcomes["s-ok"] and "response" in outcomes["s-retry"], outcomes
         assert outcomes["s-retry"]["next_run"] > time.time() + 20, outcomes["s-retry"]
 
         def lines():

@@ -67,6 +67,25 @@ TEST_CASE("a dead record reads back with its id, code, host and untouched payloa
     CHECK(b->host.empty());  // does not decode as a task
     CHECK(b->error == "connect failed");
   }
+  SECTION("the failing answer's body reads back, as text or from response_b64") {
+    dead_fields f;
+    f.id = "t-3";
+    f.queue = "tasks";
+    f.reason = "HTTP 422 is final";
+    f.payload = payload;
+    f.code = 422;
+    f.failed_at = 1;
+    f.response = R"({"error":"bad"})";
+    auto r = read_dead_letter(dead_record_json(f));
+    REQUIRE(r);
+    CHECK(r->response == R"({"error":"bad"})");
+    const std::string bin("\xff\x00\x01", 3);
+    f.response = bin;
+    r = read_dead_letter(dead_record_json(f));
+    REQUIRE(r);
+    CHECK(r->response == bin);
+    CHECK(d->response.empty());  // none when the record has none
+  }
   SECTION("what is not a dead record is refused") {
     CHECK_FALSE(read_dead_letter("plain text"));
     CHECK_FALSE(read_dead_letter(R"({"id":"x"})"));         // no failed_at

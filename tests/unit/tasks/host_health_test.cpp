@@ -405,6 +405,24 @@ TEST_CASE("host-rate: at most n starts in any n / rate seconds, a sliding window
     h.set_rate(8);  // room for four more
     CHECK(h.admit(t0 + 0.5).v == v::go);
   }
+  SECTION("the probe of an open circuit waits for the rate too") {
+    host_limits one;
+    one.failures_to_open = 1;
+    one.cooldown = 1;
+    host_health h(8, 0.1);  // one in any 10 s
+    h.started(t0);
+    h.ended(host_signal::failure, t0 + 0.1, one);
+    REQUIRE(h.state() == circuit_state::open);
+    auto a = h.admit(t0 + 2);  // the cool-down is over, the rate's window is not
+    CHECK((a.v == v::wait_until && a.rate && a.until == Approx(t0 + 10)));
+    CHECK(h.admit(t0 + 10).v == v::go);
+  }
+  SECTION("below the lowest rate, the lowest") {
+    host_health h(8, 1e-12);
+    h.started(t0);
+    CHECK(h.admit(t0 + 1).until == Approx(t0 + 1000));
+    CHECK(h.rate_step() == Approx(1000));
+  }
   SECTION("no rate: never a wait on its account") {
     host_health h(100, 0);
     for (int i = 0; i < 100; ++i) {

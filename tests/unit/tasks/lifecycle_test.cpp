@@ -343,6 +343,47 @@ TEST_CASE("a truncated body is said in the outcome, whatever the state", "[lifec
   CHECK_FALSE(json::parse(outcome_json(decide(record(1, 2), answer(200), options(), now, 0).outcome)).contains("truncated"));
 }
 
+TEST_CASE("a failing answer's body shows in the outcome and the dead letter, as text or base64", "[lifecycle]") {
+  struct row {
+    long code;
+    int attempts;
+    const char* state;
+  };
+  for (const row& w : {row{500, 1, "retrying"}, row{422, 1, "dead"}, row{503, 2, "dead"}}) {
+    INFO(w.code << " at attempt " << w.attempts);
+    http_result r = answer(w.code);
+    r.body = R"({"error":"invalid signature","detail":"café"})";
+    const decision d = decide(record(w.attempts, 2), r, options(), now, 0);
+    CHECK(std::string(d.outcome.status) == w.state);
+    CHECK(d.outcome.response == r.body);
+    CHECK(json::parse(outcome_json(d.outcome))["response"] == r.body);
+    if (d.state == next_state::dead) {
+      const json dead = json::parse(dead_record_json(dead_letter(record(w.attempts, 2), d, "{}", now)));
+      CHECK(dead["response"] == r.body);
+      CHECK(dead["code"] == w.code);
+    }
+  }
+  // Delivered, a transport error, an empty body: no response field.
+  http_result ok = answer(200);
+  ok.body = "fine";
+  CHECK_FALSE(json::parse(outcome_json(decide(record(1, 2), ok, options(), now, 0).outcome)).contains("response"));
+  http_result cut = answer(0, "Recv failure: Connection reset by peer");
+  cut.body = "partial";
+  CHECK(decide(record(1, 2), cut, options(), now, 0).outcome.response.empty());
+  CHECK_FALSE(json::parse(outcome_json(decide(record(2, 2), answer(404), options(), now, 0).outcome)).contains("response"));
+  // Not UTF-8: base64. Cut inside a character at the kept length: cut back to its start.
+  http_result bin = answer(500);
+  bin.body = std::string("\xff\xfe\x00\x01", 4);
+  const json b = json::parse(outcome_json(decide(record(2, 2), bin, options(), now, 0).outcome));
+  CHECK(b["response_b64"] == "//4AAQ==");
+  CHECK_FALSE(b.contains("response"));
+  http_result longer = answer(500);
+  longer.body = std::string(response_kept_bytes - 1, 'a') + "\xc3\xa9" + std::string(100, 'b');
+  const decision ld = decide(record(2, 2), longer, options(), now, 0);
+  CHECK(ld.outcome.response.size() == response_kept_bytes);
+  CHECK(json::parse(outcome_json(ld.outcome))["response"] == std::string(response_kept_bytes - 1, 'a'));
+}
+
 TEST_CASE("invalid tasks are refused: dead before any attempt, with the decoder's reason", "[lifecycle][invalid]") {
   struct row {
     const char* payload;

@@ -131,3 +131,11 @@ TEST_CASE("encode_non_ascii percent-encodes bytes past ASCII in the path and que
   CHECK(encode_non_ascii("not a url \xc3\xa9") == "not a url \xc3\xa9");
   CHECK(encode_non_ascii("") == "");
 }
+
+TEST_CASE("check_url refuses a URL too long once its bytes past ASCII are percent-encoded", "[url]") {
+  std::string url = "http://h/";
+  while (url.size() < 2'600'000) url += "\xc3\xa9";
+  CHECK(check_url(url, "url").empty());  // 7,800,009 bytes as sent
+  url += std::string(100'000, '\xc3');
+  CHECK(check_url(url, "url").find("too long once its bytes past ASCII are percent-encoded") != std::string::npos);
+}

@@ -86,7 +86,8 @@ http_request from_task(std::string_view payload, std::uint64_t ticket = 1) {
   auto decoded = decode_task(payload, 0);
   REQUIRE(std::holds_alternative<task>(decoded));
   auto r = make_http_request(std::get<task>(decoded), ticket, "tasks", 10);
-  r.keep_body = 64 * 1024;
+  r.keep_body = 64 * 1024;  // the echo: these tests read what the endpoint saw
+  r.keep_body_of_2xx = true;
   return r;
 }
 
@@ -122,26 +123,31 @@ TEST_CASE("engine: GET carries the PHP query string, User-Agent and X-Task-Id", 
   CHECK(e["body"] == "");
 }
 
-TEST_CASE("engine: a task's attempt carries no response body back, on either stack", "[engine]") {
+TEST_CASE("engine: a task's attempt carries back no 2xx body, and a failing answer's start, on either stack",
+          "[engine]") {
   php_server php;
-  const std::string payload = task_json(php.url("/size/5000"), "");
-  auto decoded = decode_task(payload, 0);
-  REQUIRE(std::holds_alternative<task>(decoded));
-  auto lean = make_http_request(std::get<task>(decoded), 1, "tasks", 10);
-  CHECK(lean.keep_body == 0);
-  auto curl = lean;
-  curl.ticket = 2;
-  curl.follow_redirects = true;  // routed to curl
-  collector c;
-  delivery_engine engine(c.sink());
-  engine.submit({lean, curl});
-  auto results = c.wait_for(2);
-  REQUIRE(results.size() == 2);
-  for (const auto& r : results) {
-    INFO("ticket " << r.ticket << ": " << r.error);
-    CHECK(r.code == 200);
-    CHECK(r.body.empty());
-    CHECK_FALSE(r.truncated);
+  for (const std::string path : {"/size/5000", "/code/500/size/5000"}) {
+    const bool ok = path == "/size/5000";
+    const std::string payload = task_json(php.url(path), "");
+    auto decoded = decode_task(payload, 0);
+    REQUIRE(std::holds_alternative<task>(decoded));
+    auto lean = make_http_request(std::get<task>(decoded), 1, "tasks", 10);
+    CHECK(lean.keep_body == response_kept_bytes);
+    CHECK_FALSE(lean.keep_body_of_2xx);
+    auto curl = lean;
+    curl.ticket = 2;
+    curl.follow_redirects = true;  // routed to curl
+    collector c;
+    delivery_engine engine(c.sink());
+    engine.submit({lean, curl});
+    auto results = c.wait_for(2);
+    REQUIRE(results.size() == 2);
+    for (const auto& r : results) {
+      INFO(path << ", ticket " << r.ticket << ": " << r.error);
+      CHECK(r.code == (ok ? 200 : 500));
+      CHECK(r.body.size() == (ok ? 0 : response_kept_bytes));
+      CHECK_FALSE(r.truncated);
+    }
   }
 }
 
