@@ -127,33 +127,32 @@ bool base64_decode_strict(std::string_view text, std::string& out) {
 
 void append_json_string(std::string& out, std::string_view s) { json_view::append_string(out, s); }
 
-void append_payload_field(std::string& out, std::string_view payload) {
-  if (valid_utf8(payload)) {
-    out += "\"payload\":";
-    append_json_string(out, payload);
+// "<name>":"<bytes>" when they are UTF-8 text, else "<name>_b64":"<their base64>".
+// `cut`: the bytes were cut at a length, maybe inside a character: the text ends at
+// that character's start.
+void append_bytes_field(std::string& out, std::string_view name, std::string_view bytes, bool cut = false) {
+  std::string_view text = bytes;
+  if (cut)
+    for (int back = 0; back < 3 && !text.empty() && !valid_utf8(text); ++back) text.remove_suffix(1);
+  out += '"';
+  out += name;
+  if (valid_utf8(text) && (text.empty() == bytes.empty())) {
+    out += "\":";
+    append_json_string(out, text);
   } else {
-    out += "\"payload_b64\":\"";
-    out += base64_encode(payload);
+    out += "_b64\":\"";
+    out += base64_encode(bytes);
     out += '"';
   }
 }
 
-// The start of a failing answer's body: "response" when it is UTF-8 text (cut back to a
-// character's start when the kept bytes end inside one), else "response_b64"; nothing
-// for an empty body.
+void append_payload_field(std::string& out, std::string_view payload) { append_bytes_field(out, "payload", payload); }
+
+// The start of a failing answer's body (response_kept_bytes at most); nothing for none.
 void append_response_field(std::string& out, std::string_view body) {
   if (body.empty()) return;
-  std::string_view text = body;
-  if (body.size() >= response_kept_bytes)  // cut where it was kept: maybe inside a character
-    for (int back = 0; back < 3 && !text.empty() && !valid_utf8(text); ++back) text.remove_suffix(1);
-  if (!text.empty() && valid_utf8(text)) {
-    out += ",\"response\":";
-    append_json_string(out, text);
-  } else {
-    out += ",\"response_b64\":\"";
-    out += base64_encode(body);
-    out += '"';
-  }
+  out += ',';
+  append_bytes_field(out, "response", body, body.size() >= response_kept_bytes);
 }
 
 std::string json_number(double d) {
