@@ -192,7 +192,7 @@ struct shared_queue::impl {
     bool from_envelope = false;  // it waited upstream already (its time, if any, came)
     bool in_host_line = false;  // waiting for a slot at its host (not in `due`)
     bool waits_host = false;    // waiting for its host (a slot, a cool-down, a hold)
-    bool rate_turn = false;     // parked for its turn under the host-rate (until it starts)
+    bool rate_line = false;     // in_host_line for the host-rate (counted in rate_lines, not in_lines)
   };
 
   // A destination host (tasks/host_health.hpp, as for local queues), and the tasks held
@@ -200,9 +200,6 @@ struct shared_queue::impl {
   struct host_entry {
     tasks::host_health health;
     std::deque<std::uint64_t> waiting;
-    // host-rate: the unix time after the last turn given out to a task parked for it
-    // (see start_if_host_admits).
-    double rate_turn = 0;
   };
 
   // What the finalize script does for a task leaving this sidecar's custody: removes it
@@ -263,6 +260,17 @@ struct shared_queue::impl {
   tasks::rate_gate rate;
   std::unordered_map<std::string, host_entry> hosts;
   std::size_t in_lines = 0;  // tasks in hosts' lines (counted against concurrency when taking)
+  // Tasks in hosts' lines over the host-rate: not counted against concurrency (another
+  // host's tasks still go), but at most max_rate_lines() of them before taking stops.
+  std::size_t rate_lines = 0;
+  std::size_t max_rate_lines() const { return std::max<std::size_t>(1024, 4 * std::size_t{opts.concurrency}); }
+  // A task leaves its host's line (its id stays there, skipped when reached).
+  void left_line(held_task& t) {
+    t.in_host_line = false;
+    std::size_t& n = t.rate_line ? rate_lines : in_lines;
+    if (n) --n;
+    t.rate_line = false;
+  }
   static constexpr double probe_recheck_s = 0.25;
 
   bool forwarding = false, forward_posted = false;
@@ -484,24 +492,20 @@ struct shared_queue::impl {
   void start_if_host_admits(std::uint64_t seq, held_task& t, double now) {
     host_entry& h = host_of(t);
     const auto a = h.health.admit(now);
-    // Turns under the host-rate still to come: a task that has none waits for one.
-    const bool turns_ahead = !t.rate_turn && h.rate_turn > now;
-    if (a.v == tasks::host_health::verdict::go && h.waiting.empty() && !turns_ahead) {
+    if (a.v == tasks::host_health::verdict::go && h.waiting.empty()) {
       start_attempt(seq, t);
     } else if ((a.v == tasks::host_health::verdict::wait_until && a.rate) ||
-               (a.v == tasks::host_health::verdict::go && h.waiting.empty())) {
-      // Over the host-rate: parked until its own turn, one rate step after the last one
-      // given out, so each is looked at about once (not all at every turn) and none
-      // stands in a line counted against taking other hosts' tasks. One whose turn came
-      // and found the window taken (a retry came due there) goes at the next opening.
+               (a.v == tasks::host_health::verdict::go && h.health.rate_step() > 0)) {
+      // Over the host-rate (or behind those who are): its host's line, in order, drained
+      // as the rate's window opens (drain_hosts: the cron and each result). Counted apart
+      // from the line of a host at its cap, so another host's tasks are still taken.
       t.waits_host = true;
-      double turn = a.v == tasks::host_health::verdict::go ? now : a.until;
-      if (!t.rate_turn) {
-        turn = std::max(turn, h.rate_turn);
-        h.rate_turn = turn + h.health.rate_step();
-        t.rate_turn = true;
-      }
-      park(seq, t, turn);
+      t.st = task_state::waiting;
+      t.in_host_line = true;
+      t.rate_line = true;
+      h.waiting.push_back(seq);
+      ++waiting;
+      ++rate_lines;
     } else if (a.v == tasks::host_health::verdict::wait_until) {
       t.waits_host = true;
       park(seq, t, a.until);
@@ -530,9 +534,8 @@ struct shared_queue::impl {
       h.waiting.pop_front();
       auto it = custody.find(seq);
       if (it == custody.end() || it->second.st != task_state::waiting || !it->second.in_host_line) continue;
-      it->second.in_host_line = false;
+      left_line(it->second);
       if (waiting) --waiting;
-      if (in_lines) --in_lines;
       rate_consume(tnow);
       start_attempt(seq, it->second);
     }
@@ -572,7 +575,6 @@ struct shared_queue::impl {
   void start_attempt(std::uint64_t seq, held_task& t) {
     host_of(t).health.started(unix_now());
     t.waits_host = false;
-    t.rate_turn = false;
     t.st = task_state::in_flight;
     ++t.attempts;
     t.log.started(t.attempts, unix_now());
@@ -850,8 +852,7 @@ struct shared_queue::impl {
       auto it = custody.find(seq);
       if (it == custody.end() || it->second.st != task_state::waiting || it->second.in_host_line) continue;
       host_entry& h = host_of(it->second);
-      if (h.health.admit(now).v != tasks::host_health::verdict::go || !h.waiting.empty() ||
-          (!it->second.rate_turn && h.rate_turn > now)) {
+      if (h.health.admit(now).v != tasks::host_health::verdict::go || !h.waiting.empty()) {
         start_if_host_admits(seq, it->second, now);  // waits again, without an attempt
         continue;
       }
@@ -897,7 +898,7 @@ struct shared_queue::impl {
     }
     if (draining) return;
     if (paused()) return;  // a take already waiting may still bring one task
-    if (in_flight + in_lines + stamping >= opts.concurrency || due_ready()) return;
+    if (in_flight + in_lines + stamping >= opts.concurrency || rate_lines >= max_rate_lines() || due_ready()) return;
     auto now = clock::now();
     if (!rate_allows(now)) {
       if (!take_timer.armed()) take_timer.at(rate.next_allowed(), [this] { take(); });
@@ -1103,7 +1104,7 @@ struct shared_queue::impl {
         orphan_tickets.emplace(t.ticket, t.host);
       } else if (t.st == task_state::waiting) {
         if (!t.in_host_line) due.erase(std::make_pair(t.next_run, seq));  // else skipped when its line reaches it
-        else if (in_lines) --in_lines;
+        else left_line(t);
         if (waiting) --waiting;
       }
       ++lost_to_reclaim;
@@ -1395,27 +1396,10 @@ std::size_t shared_queue::requests_in_flight() const { return impl_->in_flight; 
 
 void shared_queue::reconfigure(const core::queue_options& opts) {
   auto& d = *impl_;
-  const bool rate_changed = opts.host_rate != d.opts.host_rate;
   d.opts = opts;
   for (auto& [key, h] : d.hosts) {
     h.health.set_max_cap(opts.per_host);
     h.health.set_rate(opts.host_rate);
-    if (rate_changed) h.rate_turn = 0;
-  }
-  if (rate_changed) {
-    // The turns given out under the old rate are void: those tasks are looked at now,
-    // and wait again for turns under the new one.
-    const double now = unix_now();
-    std::vector<std::pair<double, std::uint64_t>> moved;
-    for (const auto& e : d.due)
-      if (auto it = d.custody.find(e.second); it != d.custody.end() && it->second.rate_turn) moved.push_back(e);
-    for (const auto& e : moved) {
-      d.due.erase(e);
-      d.due.emplace(now, e.second);
-      auto& t = d.custody.find(e.second)->second;
-      t.next_run = now;
-      t.rate_turn = false;
-    }
   }
   impl_->drain_hosts();
   impl_->run_due();
@@ -1605,8 +1589,7 @@ bool shared_queue::cancel_task(std::string_view id) {
       if (!t.in_host_line) {
         d.due.erase({t.next_run, seq});
       } else {  // its id stays in the host's line, skipped when reached
-        t.in_host_line = false;
-        if (d.in_lines) --d.in_lines;
+        d.left_line(t);
       }
       if (d.waiting) --d.waiting;
       break;

@@ -26,7 +26,7 @@ http_request make_http_request(task&& t, std::uint64_t ticket, std::string pool,
   r.body = std::move(t.body);
   r.timeout_s = t.timeout.value_or(default_timeout_s);
   r.follow_redirects = t.follow_redirects;
-  r.keep_body = response_kept_bytes;
+  r.keep_body = response_read_bytes;
   r.keep_body_of_2xx = false;
   return r;
 }

@@ -34,8 +34,11 @@ struct http_request {
 };
 
 // What a task's attempt keeps of the answer's body: an answer that fails the attempt
-// shows its start in the outcome and the dead letter (`response`).
+// shows its start in the outcome and the dead letter (`response`), response_kept_bytes
+// at most; the engine reads 3 bytes more (response_read_bytes), which tell whether a
+// character crosses that length.
 inline constexpr std::size_t response_kept_bytes = 1024;
+inline constexpr std::size_t response_read_bytes = response_kept_bytes + 3;
 
 struct http_result {
   std::uint64_t ticket = 0;

@@ -77,7 +77,7 @@ decision decide(const task_record& t, const http_result& r, const queue_options&
           d.outcome.attempts = spent;
           d.outcome.next_run = d.next_run;
           d.outcome.error = failure_text(r);
-          if (!transport_error) d.outcome.response = r.body.substr(0, response_kept_bytes);
+          if (!transport_error) d.outcome.response = r.body.substr(0, response_read_bytes);
           return d;
         }
         d.reason = "attempts exhausted (" + std::to_string(t.attempts) + ")";
@@ -90,7 +90,7 @@ decision decide(const task_record& t, const http_result& r, const queue_options&
     }
     d.state = next_state::dead;
     if (transport_error) d.dead_error = hidden(r.error);
-    else d.outcome.response = r.body.substr(0, response_kept_bytes);
+    else d.outcome.response = r.body.substr(0, response_read_bytes);
   }
   d.outcome.status = "dead";
   d.outcome.error = d.dead_error.empty() ? d.reason : d.dead_error;

@@ -128,17 +128,12 @@ bool base64_decode_strict(std::string_view text, std::string& out) {
 void append_json_string(std::string& out, std::string_view s) { json_view::append_string(out, s); }
 
 // "<name>":"<bytes>" when they are UTF-8 text, else "<name>_b64":"<their base64>".
-// `cut`: the bytes were cut at a length, maybe inside a character: the text ends at
-// that character's start.
-void append_bytes_field(std::string& out, std::string_view name, std::string_view bytes, bool cut = false) {
-  std::string_view text = bytes;
-  if (cut)
-    for (int back = 0; back < 3 && !text.empty() && !valid_utf8(text); ++back) text.remove_suffix(1);
+void append_bytes_field(std::string& out, std::string_view name, std::string_view bytes) {
   out += '"';
   out += name;
-  if (valid_utf8(text) && (text.empty() == bytes.empty())) {
+  if (valid_utf8(bytes)) {
     out += "\":";
-    append_json_string(out, text);
+    append_json_string(out, bytes);
   } else {
     out += "_b64\":\"";
     out += base64_encode(bytes);
@@ -148,11 +143,21 @@ void append_bytes_field(std::string& out, std::string_view name, std::string_vie
 
 void append_payload_field(std::string& out, std::string_view payload) { append_bytes_field(out, "payload", payload); }
 
-// The start of a failing answer's body (response_kept_bytes at most); nothing for none.
+// The start of a failing answer's body (what the engine read: up to response_read_bytes);
+// nothing for none. Past response_kept_bytes it ends at the last character's start at or
+// before that length (the bytes read beyond tell where that is), so a character is not
+// cut; when that start is no UTF-8 text, the first response_kept_bytes go as base64.
 void append_response_field(std::string& out, std::string_view body) {
   if (body.empty()) return;
   out += ',';
-  append_bytes_field(out, "response", body, body.size() >= response_kept_bytes);
+  if (body.size() <= response_kept_bytes) {
+    append_bytes_field(out, "response", body);
+    return;
+  }
+  std::size_t end = response_kept_bytes;
+  for (int k = 0; k < 3 && end > 0 && (static_cast<unsigned char>(body[end]) & 0xC0) == 0x80; ++k) --end;
+  const std::string_view text = body.substr(0, end);
+  append_bytes_field(out, "response", valid_utf8(text) ? text : body.substr(0, response_kept_bytes));
 }
 
 std::string json_number(double d) {

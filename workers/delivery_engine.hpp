@@ -46,7 +46,8 @@
 // keep-alive reuse; HTTP/2 over TLS where the server offers it, on both stacks
 // (multiplexed; pool_options::http2 off: HTTP/1.1 only), HTTP/1.1 otherwise; a DNS cache;
 // no signals; no "Expect: 100-continue"; TCP_NODELAY. Of a response body only the first
-// http_request::keep_body bytes come back (at most 64 KB; a task's attempt asks for none);
+// http_request::keep_body bytes come back (at most 64 KB; a task's attempt asks for about 1 KB
+// of a failing answer's and none of a 2xx answer's: keep_body_of_2xx);
 // a body past 4 MB ends the transfer early, reported as the HTTP response it is with
 // `truncated` set. The process should ignore SIGPIPE; the engine thread blocks it too.
 //

@@ -462,6 +462,22 @@ def test_a_shared_queue_spaces_its_hosts_attempts_the_same_way():
         wait_until(lambda: task_info(a.port, "srl")["delivered"] == str(n + 3), what="every task delivered")
 
 
+def test_a_shared_queue_holds_a_bounded_backlog_over_the_host_rate():
+    """A sidecar takes at most max(1,024, 4 x concurrency) tasks over a host's rate into its
+    custody; the rest stay on the upstream list for it (or another sidecar) to take later."""
+    with RedisServer() as up, HttpEndpoint(server="python") as limited, \
+            sidecar(up, "A", "--http-queue", "tasks", "off",
+                    "--http-queue", "sbl", "shared", "yes", "concurrency", "8", "host-rate", "1") as a:
+        n = 1500
+        up.client().lpush("sbl", *[json.dumps({"url": limited.url("/b"), "id": f"sbl-{i}"}) for i in range(n)])
+        wait_until(lambda: int(task_info(a.port, "sbl")["taken"]) >= 1024, timeout=20, what="1,024 taken")
+        time.sleep(1)
+        taken = int(task_info(a.port, "sbl")["taken"])
+        assert 1024 <= taken <= 1024 + 16, f"the sidecar took {taken} of {n} tasks over a rate of 1 a second"
+        assert up.client().llen("sbl") >= n - taken, up.client().llen("sbl")
+        assert len(limited.requests(path="/b")) <= 3
+
+
 # ---- an operator's reset -----------------------------------------------------------------
 
 def test_hostreset_ends_a_hold_and_closes_a_circuit_and_the_waiting_tasks_go():

@@ -361,7 +361,7 @@ export async function dead(main, [name, ...rest], ctx) {
     items.replaceChildren(...d.items.map((it) => h('li', { 'data-id': it.id },
       h('div', { class: 'head' }, h('strong', {}, it.id), ` ${when(it.failed_at)} · code ${it.code || 'none'} · ${it.host || 'no host'} · ${it.attempts} attempt(s)`),
       h('p', { class: 'err' }, [it.reason, it.error].filter(Boolean).join(': ')),
-      it.response ? h('details', { class: 'response' }, h('summary', {}, `Response (code ${it.code}), its start`),
+      it.response ? h('details', { class: 'response' }, h('summary', {}, `Response (code ${it.code})`),
         h('p', { class: 'body' }, pretty(it.response))) : null,
       h('details', {}, h('summary', {}, it.payload_truncated ? `Payload (${bytes(it.payload_bytes)}: the first 16 KiB; the task's page shows it whole)` : 'Payload'),
         h('pre', {}, it.payload_truncated ? it.payload : pretty(it.payload))),

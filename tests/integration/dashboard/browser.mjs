@@ -186,7 +186,7 @@ const scenarios = {
     const pre = await letter('dl-0').locator('pre').textContent();
     assert.ok(pre.includes('\n  "param": {\n    "n": "dl-0"\n  }'), pre);
     // What the endpoint answered, pretty-printed too.
-    await letter('dl-0').getByText('Response (code 500), its start').click();
+    await letter('dl-0').getByText('Response (code 500)').click();
     const answer = await letter('dl-0').locator('details.response p.body').textContent();
     assert.ok(answer.includes('"status": 500'), answer);
     await shot(page, 'dead-letters');

@@ -377,11 +377,39 @@ TEST_CASE("a failing answer's body shows in the outcome and the dead letter, as 
   const json b = json::parse(outcome_json(decide(record(2, 2), bin, options(), now, 0).outcome));
   CHECK(b["response_b64"] == "//4AAQ==");
   CHECK_FALSE(b.contains("response"));
+  // Past the kept length: cut at a character's start, told by the bytes read beyond it.
   http_result longer = answer(500);
   longer.body = std::string(response_kept_bytes - 1, 'a') + "\xc3\xa9" + std::string(100, 'b');
   const decision ld = decide(record(2, 2), longer, options(), now, 0);
-  CHECK(ld.outcome.response.size() == response_kept_bytes);
+  CHECK(ld.outcome.response.size() == response_read_bytes);
   CHECK(json::parse(outcome_json(ld.outcome))["response"] == std::string(response_kept_bytes - 1, 'a'));
+  struct odd_row {
+    std::string body;
+    std::string text;  // the response shown as text, or "" when base64
+  };
+  const std::string a1023(response_kept_bytes - 1, 'a');
+  for (const odd_row& w : {
+           // Bytes that are no UTF-8 are not dropped, whatever the length: base64.
+           odd_row{a1023 + "\xff", ""},
+           odd_row{a1023 + "\xffxyz", ""},
+           odd_row{std::string(response_kept_bytes - 4, 'a') + "caf\xe9", ""},  // Latin-1, whole
+           odd_row{std::string(response_kept_bytes - 4, 'a') + "caf\xe9 and more", ""},
+           odd_row{std::string(response_kept_bytes - 5, 'a') + "caf\xe9", ""},    // shorter
+           // A character crossing the length: cut back to its start.
+           odd_row{std::string(response_kept_bytes - 2, 'a') + "\xe6\x97\xa5zz", std::string(response_kept_bytes - 2, 'a')},
+           odd_row{std::string(response_kept_bytes, 'a') + "\xe6\x97\xa5", std::string(response_kept_bytes, 'a')},
+       }) {
+    INFO(w.body.size() << " bytes");
+    http_result odd = answer(500);
+    odd.body = w.body.substr(0, response_read_bytes);
+    const json j = json::parse(outcome_json(decide(record(2, 2), odd, options(), now, 0).outcome));
+    if (!w.text.empty()) {
+      CHECK(j["response"] == w.text);
+    } else {
+      CHECK_FALSE(j.contains("response"));
+      CHECK(j["response_b64"] == base64_encode(odd.body.substr(0, response_kept_bytes)));
+    }
+  }
 }
 
 TEST_CASE("invalid tasks are refused: dead before any attempt, with the decoder's reason", "[lifecycle][invalid]") {

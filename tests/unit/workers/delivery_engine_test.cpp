@@ -132,7 +132,7 @@ TEST_CASE("engine: a task's attempt carries back no 2xx body, and a failing answ
     auto decoded = decode_task(payload, 0);
     REQUIRE(std::holds_alternative<task>(decoded));
     auto lean = make_http_request(std::get<task>(decoded), 1, "tasks", 10);
-    CHECK(lean.keep_body == response_kept_bytes);
+    CHECK(lean.keep_body == response_read_bytes);
     CHECK_FALSE(lean.keep_body_of_2xx);
     auto curl = lean;
     curl.ticket = 2;
@@ -145,7 +145,7 @@ TEST_CASE("engine: a task's attempt carries back no 2xx body, and a failing answ
     for (const auto& r : results) {
       INFO(path << ", ticket " << r.ticket << ": " << r.error);
       CHECK(r.code == (ok ? 200 : 500));
-      CHECK(r.body.size() == (ok ? 0 : response_kept_bytes));
+      CHECK(r.body.size() == (ok ? 0 : response_read_bytes));
       CHECK_FALSE(r.truncated);
     }
   }
