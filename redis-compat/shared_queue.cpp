@@ -536,7 +536,6 @@ struct shared_queue::impl {
       if (it == custody.end() || it->second.st != task_state::waiting || !it->second.in_host_line) continue;
       left_line(it->second);
       if (waiting) --waiting;
-      rate_consume(tnow);
       start_attempt(seq, it->second);
     }
   }
@@ -572,7 +571,10 @@ struct shared_queue::impl {
     arm_due();
   }
 
+  // Every attempt that starts spends one of the queue's `rate` tokens (here only: a task
+  // taken that waits for its host spends none until it goes).
   void start_attempt(std::uint64_t seq, held_task& t) {
+    rate_consume(clock::now());
     host_of(t).health.started(unix_now());
     t.waits_host = false;
     t.st = task_state::in_flight;
@@ -856,7 +858,6 @@ struct shared_queue::impl {
         start_if_host_admits(seq, it->second, now);  // waits again, without an attempt
         continue;
       }
-      rate_consume(tnow);
       start_attempt(seq, it->second);
     }
     arm_due();
@@ -900,6 +901,9 @@ struct shared_queue::impl {
     if (paused()) return;  // a take already waiting may still bring one task
     if (in_flight + in_lines + stamping >= opts.concurrency || rate_lines >= max_rate_lines() || due_ready()) return;
     auto now = clock::now();
+    // Under the queue's rate, tasks waiting in a host's line have the next token before
+    // a new task is taken (else taking would spend every token while they wait).
+    if (opts.rate > 0 && rate_lines && rate_allows(now)) drain_hosts();
     if (!rate_allows(now)) {
       if (!take_timer.armed()) take_timer.at(rate.next_allowed(), [this] { take(); });
       return;
@@ -945,7 +949,6 @@ struct shared_queue::impl {
     if (r->type == REDIS_REPLY_STRING) {
       ++taken;
       queue_had_work = true;
-      rate_consume(clock::now());
       std::string element(r->str, r->len);
       if (std::string stamped = stamp_of(element); !stamped.empty()) stamp(std::move(element), std::move(stamped));
       else adopt(std::move(element));
@@ -1459,7 +1462,11 @@ void shared_queue::set_endpoint(const upstream_endpoint& ep) {
 void shared_queue::hand_back(redisContext* c) {
   auto& d = *impl_;
   std::size_t back = 0, finished = 0;
-  for (auto& [seq, t] : d.custody) {
+  // Newest first: each goes back to the end the queue is taken from (RPUSH), so the
+  // oldest ends there and is taken first again, in the order they came.
+  for (auto it = d.custody.rbegin(); it != d.custody.rend(); ++it) {
+    const std::uint64_t seq = it->first;
+    impl::held_task& t = it->second;
     redisReply* r = nullptr;
     if (t.st == impl::task_state::finalizing) {
       auto f = d.finals.find(seq);

@@ -28,7 +28,7 @@ struct http_request {
   double timeout_s = 0;             // whole request; <= 0 means the engine's default (30 s)
   bool follow_redirects = false;    // up to 5 hops, http and https only
   std::size_t keep_body = 0;        // response body bytes the result carries back (at most
-                                    // 64 KB); a task's attempt keeps response_kept_bytes
+                                    // 64 KB); a task's attempt keeps response_read_bytes
   bool keep_body_of_2xx = true;     // false: a 2xx answer's body is not carried back (a
                                     // task's attempt: only a failing answer's is shown)
 };

@@ -154,8 +154,16 @@ void append_response_field(std::string& out, std::string_view body) {
     append_bytes_field(out, "response", body);
     return;
   }
+  // A whole character that crosses the length (its lead byte among the last three kept,
+  // announcing more bytes than are left there) ends the text at its start.
   std::size_t end = response_kept_bytes;
-  for (int k = 0; k < 3 && end > 0 && (static_cast<unsigned char>(body[end]) & 0xC0) == 0x80; ++k) --end;
+  for (std::size_t back = 1; back <= 3; ++back) {
+    const auto b = static_cast<unsigned char>(body[end - back]);
+    if ((b & 0xC0) == 0x80) continue;  // a continuation byte: its lead is further back
+    const std::size_t len = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+    if (len > back && end - back + len <= body.size() && valid_utf8(body.substr(end - back, len))) end -= back;
+    break;
+  }
   const std::string_view text = body.substr(0, end);
   append_bytes_field(out, "response", valid_utf8(text) ? text : body.substr(0, response_kept_bytes));
 }

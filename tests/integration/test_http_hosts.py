@@ -478,6 +478,22 @@ def test_a_shared_queue_holds_a_bounded_backlog_over_the_host_rate():
         assert len(limited.requests(path="/b")) <= 3
 
 
+def test_a_shared_queue_with_a_queue_rate_lets_its_host_lines_go():
+    """The queue's `rate` and a host-rate together: the tasks waiting in the host's line
+    get the queue's tokens as the host's window opens (a token is spent when an attempt
+    starts, not when a task is taken), so delivery never stops while a backlog is taken."""
+    with RedisServer() as up, HttpEndpoint(server="python") as ep, \
+            sidecar(up, "A", "--http-queue", "tasks", "off",
+                    "--http-queue", "sqr", "shared", "yes", "rate", "4", "host-rate", "2") as a:
+        n = 40
+        up.client().lpush("sqr", *[json.dumps({"url": ep.url("/qr"), "id": f"sqr-{i}"}) for i in range(n)])
+        time.sleep(4)
+        got = ep.requests(path="/qr")
+        assert len(got) >= 6, f"{len(got)} requests in 4 s at host-rate 2"
+        assert_spaced([q["t"] for q in got], 2, 1.0)
+        wait_until(lambda: len(ep.requests(path="/qr")) >= 10, timeout=10, what="10 requests")
+
+
 # ---- an operator's reset -----------------------------------------------------------------
 
 def test_hostreset_ends_a_hold_and_closes_a_circuit_and_the_waiting_tasks_go():

@@ -308,7 +308,8 @@ def test_graceful_shutdown_hands_held_tasks_back():
             assert "handed 2 unfinished tasks back" in a.log_text(), a.log_text()
             u = up.client()
             assert u.llen(f"{Q}:processing:A") == 0
-            assert sorted(json.loads(x)["id"] for x in u.lrange(Q, 0, -1)) == ["h-1", "h-2"]
+            # In their order: h-1, the older, at the end the queue is taken from (RIGHT).
+            assert [json.loads(x)["id"] for x in u.lrange(Q, 0, -1)] == ["h-2", "h-1"]
         finally:
             a.stop()
             a.cleanup()

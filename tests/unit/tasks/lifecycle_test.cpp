@@ -398,6 +398,14 @@ TEST_CASE("a failing answer's body shows in the outcome and the dead letter, as 
            // A character crossing the length: cut back to its start.
            odd_row{std::string(response_kept_bytes - 2, 'a') + "\xe6\x97\xa5zz", std::string(response_kept_bytes - 2, 'a')},
            odd_row{std::string(response_kept_bytes, 'a') + "\xe6\x97\xa5", std::string(response_kept_bytes, 'a')},
+           // What only looks like a character at the length is no reason to cut.
+           odd_row{a1023 + "\x80\x80", ""},
+           odd_row{a1023 + "\xb0\xb0" + std::string(100, 'a'), ""},
+           odd_row{std::string(response_kept_bytes, 'a') + "\x80", std::string(response_kept_bytes, 'a')},
+           odd_row{std::string(response_kept_bytes - 2, 'a') + "\xc3\xa9\x80", std::string(response_kept_bytes - 2, 'a') + "\xc3\xa9"},
+           odd_row{a1023 + "\xc0\x80", ""},           // an overlong form crossing it
+           odd_row{a1023 + "\xe2\x82x", ""},          // a character the bytes beyond do not finish
+           odd_row{std::string(response_kept_bytes - 2, 'a') + "\xed\xa0\x80", ""},  // a surrogate
        }) {
     INFO(w.body.size() << " bytes");
     http_result odd = answer(500);
