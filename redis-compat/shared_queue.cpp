@@ -1526,12 +1526,35 @@ std::optional<core::task_manager::task_view> shared_queue::find_task(std::string
     v.queue = d.name;
     switch (t.st) {
       case impl::task_state::in_flight: v.state = "in_flight"; break;
-      case impl::task_state::waiting: v.state = t.attempts > 0 ? "retrying" : "pending"; break;
+      // Waiting here (its time, a host): retrying or scheduled, as INFO counts it and as
+      // a local queue's TASK GET says.
+      case impl::task_state::waiting: v.state = t.attempts > 0 ? "retrying" : "scheduled"; break;
       case impl::task_state::finalizing: v.state = t.final_state; break;
     }
     v.attempts = t.attempts;
     v.max_attempts = t.max_attempts;
     if (t.st == impl::task_state::waiting) v.next_run = t.next_run;
+    if (t.st == impl::task_state::waiting && t.in_host_line) {
+      // In its host's line: behind an open circuit, a hold or the host-rate, when the host
+      // admits the next one (under the rate, a step more for each task ahead of it);
+      // waiting for a slot, now (it goes when one frees).
+      v.next_run = unix_now();
+      if (auto h = d.hosts.find(t.host); h != d.hosts.end()) {
+        const auto a = h->second.health.admit(v.next_run);
+        if (a.v == tasks::host_health::verdict::wait_until) {
+          v.next_run = a.until;
+          if (a.rate) {
+            std::size_t ahead = 0;
+            for (std::uint64_t s : h->second.waiting) {
+              if (s == bi->second) break;
+              auto o = d.custody.find(s);
+              ahead += o != d.custody.end() && o->second.st == impl::task_state::waiting && o->second.in_host_line;
+            }
+            v.next_run += static_cast<double>(ahead) * h->second.health.rate_step();
+          }
+        }
+      }
+    }
     v.last_code = t.last_code;
     if (!t.log.empty()) v.last_error = t.log.entries().back().error;
     if (!t.dead_error.empty()) v.last_error = t.dead_error;

@@ -450,6 +450,15 @@ def test_a_shared_queue_spaces_its_hosts_attempts_the_same_way():
         n = 7
         c.lpush("srl", *[json.dumps({"url": limited.url("/slimited"), "id": f"srl-{i}"}) for i in range(n)])
         limited.wait_requests(2, timeout=5, path="/slimited")
+        # Waiting in the host's line: scheduled (as INFO counts it), at its turn, a step
+        # (half a second) after the task ahead of it.
+        runs = {}
+        for i in (4, 5):
+            reply = c.execute_command("TASK", "GET", f"srl-{i}")
+            got = dict(zip(reply[0::2], reply[1::2]))
+            assert got[b"state"] == b"scheduled" and got[b"attempts"] == 0, got
+            runs[i] = float(got[b"next_run"])
+        assert 0.4 <= runs[5] - runs[4] <= 0.6 and runs[4] > time.time(), runs
         t0 = time.time()
         c.lpush("srl", *[json.dumps({"url": other.url("/sother"), "id": f"sother-{i}"}) for i in range(3)])
         other.wait_requests(3, timeout=5, path="/sother")
