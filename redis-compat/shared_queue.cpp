@@ -1540,19 +1540,13 @@ std::optional<core::task_manager::task_view> shared_queue::find_task(std::string
       // waiting for a slot, now (it goes when one frees).
       v.next_run = unix_now();
       if (auto h = d.hosts.find(t.host); h != d.hosts.end()) {
-        const auto a = h->second.health.admit(v.next_run);
-        if (a.v == tasks::host_health::verdict::wait_until) {
-          v.next_run = a.until;
-          if (a.rate) {
-            std::size_t ahead = 0;
-            for (std::uint64_t s : h->second.waiting) {
-              if (s == bi->second) break;
-              auto o = d.custody.find(s);
-              ahead += o != d.custody.end() && o->second.st == impl::task_state::waiting && o->second.in_host_line;
-            }
-            v.next_run += static_cast<double>(ahead) * h->second.health.rate_step();
-          }
+        std::size_t ahead = 0;  // still in the line (a cancelled task's id stays there)
+        for (std::uint64_t s : h->second.waiting) {
+          if (s == bi->second) break;
+          auto o = d.custody.find(s);
+          ahead += o != d.custody.end() && o->second.st == impl::task_state::waiting && o->second.in_host_line;
         }
+        if (const auto at = h->second.health.turn_at(v.next_run, ahead)) v.next_run = *at;
       }
     }
     v.last_code = t.last_code;

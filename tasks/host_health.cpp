@@ -228,6 +228,12 @@ void host_health::set_rate(double rate) {
   starts_size_ = static_cast<std::uint32_t>(starts_.size());
 }
 
+std::optional<double> host_health::turn_at(double now, std::size_t ahead) const {
+  const admission a = admit(now);
+  if (a.v != verdict::wait_until) return std::nullopt;
+  return a.rate ? a.until + static_cast<double>(ahead) * rate_step() : a.until;
+}
+
 bool host_health::idle(double now) const {
   return state_ == circuit_state::closed && consecutive_ == 0 && in_flight_ == 0 && held_until_ <= now &&
          cap() == max_cap_ && (starts_size_ == 0 || newest_start() + rate_window_ <= now);

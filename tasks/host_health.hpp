@@ -33,7 +33,9 @@
 // Pure: no clock (every call takes `now`, unix seconds), no I/O; owned by one thread.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -122,6 +124,11 @@ class host_health {
   // The host-rate's spacing, 1 / rate seconds (0: no rate): how far apart the tasks
   // waiting for it are expected to start.
   double rate_step() const { return rate_count_ ? rate_window_ / rate_count_ : 0; }
+  // When a task waiting for this host, with `ahead` tasks before it in the host's line,
+  // is expected to start (TASK GET's next_run): the time admit() gives for a wait (an
+  // open circuit, a hold, the host-rate), under the host-rate a rate step more for each
+  // task ahead; none when it waits for a slot or may go now.
+  std::optional<double> turn_at(double now, std::size_t ahead) const;
   // An operator's reset (QUEUE HOSTRESET): the circuit closes, a hold ends, the failure
   // streak and the cap start afresh; the attempts in flight, the totals and the
   // host-rate's window stay (the rate is the endpoint's limit, not a sign of trouble).

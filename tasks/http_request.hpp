@@ -40,6 +40,10 @@ struct http_request {
 inline constexpr std::size_t response_kept_bytes = 1024;
 inline constexpr std::size_t response_read_bytes = response_kept_bytes + 3;
 
+// Whether a result carries the body of an answer with `code`: none of a 2xx answer unless
+// the request asked (http_request::keep_body_of_2xx).
+inline bool keeps_body_of(bool keep_body_of_2xx, long code) { return keep_body_of_2xx || code < 200 || code > 299; }
+
 struct http_result {
   std::uint64_t ticket = 0;
   long code = 0;                           // last HTTP status seen; 0 when no response

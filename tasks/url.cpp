@@ -210,6 +210,11 @@ class accepted_urls {
 
 std::string check_url_uncached(std::string_view url, std::string_view field);
 
+// How many bytes of `s` are past ASCII (each goes out as three: encode_non_ascii).
+std::size_t bytes_past_ascii(std::string_view s) {
+  return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; }));
+}
+
 }  // namespace
 
 std::string check_url(std::string_view url, std::string_view field) {
@@ -231,9 +236,7 @@ std::string check_url_uncached(std::string_view url, std::string_view field) {
   }
   if (url.size() > max_url_len) return invalid(field, "Malformed input to a URL function");
   // As sent (encode_non_ascii), each byte past ASCII takes three: within the limit too.
-  std::size_t high = 0;
-  for (char c : url) high += static_cast<unsigned char>(c) >= 0x80;
-  if (url.size() + 2 * high > max_url_len)
+  if (url.size() + 2 * bytes_past_ascii(url) > max_url_len)
     return std::string(field) + " is too long once its bytes past ASCII are percent-encoded (8,000,000 bytes at most)";
   const std::size_t sl = scheme_length(url);
   if (sl == 0) return invalid(field, "Bad scheme");
@@ -258,8 +261,7 @@ std::string encode_non_ascii(std::string url) {
   const std::size_t sl = scheme_length(url);
   if (sl == 0) return url;
   const std::size_t from = authority_of(url, sl).end;
-  std::size_t high = 0;
-  for (std::size_t i = from; i < url.size(); ++i) high += static_cast<unsigned char>(url[i]) >= 0x80;
+  const std::size_t high = bytes_past_ascii(std::string_view(url).substr(from));
   if (high == 0) return url;
   static constexpr char hex[] = "0123456789ABCDEF";
   std::string out;

@@ -676,7 +676,7 @@ class engine_core {
         r.retry_after.emplace(h->value);
     }
     // A copy: the transfer keeps its buffer's capacity. None of a 2xx answer unless asked.
-    if (!t.response.empty() && (t.req.keep_body_of_2xx || r.code < 200 || r.code > 299)) r.body.assign(t.response);
+    if (!t.response.empty() && tasks::keeps_body_of(t.req.keep_body_of_2xx, r.code)) r.body.assign(t.response);
     r.truncated = answered && t.body_overflow;
     r.duration_ms = std::chrono::duration<double, std::milli>(steady::now() - t.started).count();
 

@@ -213,7 +213,7 @@ struct http1_client::impl {
     bool early = false;
     bool keep_2xx_body = true;  // http_request::keep_body_of_2xx
     // The body the result carries: none of a 2xx answer where the request did not ask.
-    bool keeps_body_of(long code) const { return keep_2xx_body || code < 200 || code > 299; }
+    bool keeps_body_of(long code) const { return tasks::keeps_body_of(keep_2xx_body, code); }
     std::string_view target() const { return std::string_view(out->req.url).substr(target_at, target_len); }
   };
 

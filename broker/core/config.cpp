@@ -17,9 +17,9 @@
 #include <tuple>
 
 #include "broker/core/encoding_limits.hpp"
-#include "tasks/host_health.hpp"
 #include "broker/core/version.hpp"
 #include "resp/ascii.hpp"
+#include "tasks/host_health.hpp"
 
 namespace respq::core {
 

@@ -1392,14 +1392,9 @@ std::optional<task_manager::task_view> task_manager::find_task(std::string_view 
       // shared queue's task says); under the host-rate, that plus a rate step for each
       // task ahead of it in the line; waiting for a slot, when it joined the line.
       const impl::host_entry& he = q.hosts.at(host);
-      if (const auto a = he.health.admit(unix_now()); a.v == tasks::host_health::verdict::wait_until) {
-        next_run = a.until;
-        if (a.rate) {
-          std::size_t ahead = 0;
-          while (ahead < he.waiting.size() && &he.waiting[ahead] != e) ++ahead;
-          next_run += static_cast<double>(ahead) * he.health.rate_step();
-        }
-      }
+      std::size_t ahead = 0;
+      while (ahead < he.waiting.size() && &he.waiting[ahead] != e) ++ahead;
+      if (const auto at = he.health.turn_at(unix_now(), ahead)) next_run = *at;
     }
     tasks::envelope_record env;
     std::string why;

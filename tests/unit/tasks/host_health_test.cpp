@@ -338,6 +338,9 @@ TEST_CASE("host-rate: at most n starts in any n / rate seconds, a sliding window
     CHECK(a.rate);
     CHECK(a.until == Approx(t0 + 1.0));
     CHECK_FALSE(h.idle(t0 + 0.5));  // the window still counts: not forgotten
+    CHECK(h.turn_at(t0 + 0.5, 0) == Approx(t0 + 1.0));
+    CHECK(h.turn_at(t0 + 0.5, 5) == Approx(t0 + 1.0 + 5 / 25.0));  // a step (1/25 s) per task ahead
+    CHECK_FALSE(h.turn_at(t0 + 1.0, 5));  // it may go now
     CHECK(h.admit(t0 + 1.0).v == v::go);
     h.started(t0 + 1.0);
     // The second start (t0 + 0.001) leaves the window next.
